@@ -1,0 +1,107 @@
+/*
+ * gl-quants.h — block layouts of the quantized types and the row kernels of gl-quants.c.
+ * Internal to ggml-lite (not part of the public API).
+ *
+ * Layouts are ggml's (they are what GGUF files hold): a block of 32 elements starts with an
+ * fp16 scale; see docs/reference-notes.md §1.5. Sizes are checked at compile time because a
+ * padded struct would silently corrupt every weight read from a file.
+ */
+#ifndef GL_QUANTS_H
+#define GL_QUANTS_H
+
+#include "gl-impl.h"
+
+#define GL_QK4_0 32
+#define GL_QK4_1 32
+#define GL_QK5_0 32
+#define GL_QK5_1 32
+#define GL_QK8_0 32
+#define GL_QK8_1 32
+#define GL_QK_K 256
+
+typedef struct block_q4_0 {
+    gl_fp16 d;                 /* scale */
+    uint8_t qs[GL_QK4_0 / 2];  /* low nibble: element j, high nibble: element j + 16 */
+} block_q4_0;
+_Static_assert(sizeof(block_q4_0) == 2 + GL_QK4_0 / 2, "block_q4_0 must be 18 bytes");
+
+typedef struct block_q4_1 {
+    gl_fp16 d;                 /* scale */
+    gl_fp16 m;                 /* minimum */
+    uint8_t qs[GL_QK4_1 / 2];
+} block_q4_1;
+_Static_assert(sizeof(block_q4_1) == 4 + GL_QK4_1 / 2, "block_q4_1 must be 20 bytes");
+
+typedef struct block_q5_0 {
+    gl_fp16 d;
+    uint8_t qh[4];             /* 5th bits, a little-endian u32: bit j belongs to element j */
+    uint8_t qs[GL_QK5_0 / 2];
+} block_q5_0;
+_Static_assert(sizeof(block_q5_0) == 2 + 4 + GL_QK5_0 / 2, "block_q5_0 must be 22 bytes");
+
+typedef struct block_q5_1 {
+    gl_fp16 d;
+    gl_fp16 m;
+    uint8_t qh[4];
+    uint8_t qs[GL_QK5_1 / 2];
+} block_q5_1;
+_Static_assert(sizeof(block_q5_1) == 4 + 4 + GL_QK5_1 / 2, "block_q5_1 must be 24 bytes");
+
+typedef struct block_q8_0 {
+    gl_fp16 d;
+    int8_t qs[GL_QK8_0];
+} block_q8_0;
+_Static_assert(sizeof(block_q8_0) == 2 + GL_QK8_0, "block_q8_0 must be 34 bytes");
+
+typedef struct block_q8_1 {
+    gl_fp16 d;
+    gl_fp16 s;                 /* d * sum(qs): lets Q4_1/Q5_1 dots add the weight minimum */
+    int8_t qs[GL_QK8_1];
+} block_q8_1;
+_Static_assert(sizeof(block_q8_1) == 4 + GL_QK8_1, "block_q8_1 must be 36 bytes");
+
+/* ---- reference quantizers (ggml's quantize_row_*_ref; deterministic bytes for files) ---- */
+void gl_quantize_row_q4_0_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q4_1_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q5_0_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q5_1_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q8_0_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q8_1_ref(const float *x, void *y, int64_t n);
+/* Fast activation quantizers (SIMD where compiled in). Q8_0: same bytes as the reference.
+ * Q8_1: same qs and d; s is computed from the same integer sum, so also identical. */
+void gl_quantize_row_q8_0(const float *x, void *y, int64_t n);
+void gl_quantize_row_q8_1(const float *x, void *y, int64_t n);
+
+/* ---- dequantizers ---- */
+void gl_dequantize_row_q4_0(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q4_1(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q5_0(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q5_1(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q8_0(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q8_1(const void *x, float *y, int64_t n);
+
+/* ---- float rows ---- */
+void gl_fp16_to_fp32_row(const void *x, float *y, int64_t n);   /* F16C / NEON when built */
+void gl_fp32_to_fp16_row(const float *x, void *y, int64_t n);   /* F16C / NEON when built */
+void gl_fp16_to_fp32_row_ref(const void *x, float *y, int64_t n);
+void gl_fp32_to_fp16_row_ref(const float *x, void *y, int64_t n);
+void gl_bf16_to_fp32_row(const void *x, float *y, int64_t n);
+void gl_fp32_to_bf16_row(const float *x, void *y, int64_t n);
+
+/* ---- dot products: s = sum x[i] y[i], x of the weight type, y of its vec_dot_type ---- */
+void gl_vec_dot_f32_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_f16_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_bf16_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q4_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q4_1_q8_1_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q5_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q5_1_q8_1_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q8_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
+
+/* Quantizes nrows rows of n_per_row floats with the reference quantizer of type (any
+ * supported type, F32/F16/BF16 included). Returns bytes written, 0 when the type is not
+ * supported or n_per_row is not a multiple of its block size. */
+size_t gl_quantize_rows(gl_type type, const float *src, void *dst, int64_t nrows,
+                        int64_t n_per_row);
+
+#endif /* GL_QUANTS_H */
