@@ -1,0 +1,113 @@
+# edgelm — build, test and benchmark.
+#
+#   make                 build/edgelm and build/libedgelm.a (SIMD for this machine)
+#   make test            the whole suite; ends with "N passed, N failed, N skipped"
+#   make test-asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-aarch64    cross-compiled for aarch64, run under qemu-aarch64 twice:
+#                        ARMv8.0 NEON (cortex-a72, a Pi 4) and ARMv8.2 + dotprod (cortex-a76, a Pi 5)
+#   make test-scalar     the suite with SIMD disabled (portable C paths only)
+#   make bench           kernel benchmarks (mat-vec / mat-mat), see BENCHMARKS.md
+#   make amalgamation    build/ggml-lite.c + build/ggml-lite.h: the tensor library as one file
+#
+# Knobs: CC, BUILD (output folder), ARCH_FLAGS (default: -march=native / -mcpu=native),
+# SIMD=0 (scalar only), SAN=1 (sanitizers), STATIC=1, EMU (runner prefix for tests).
+
+BUILD ?= build
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := cc
+endif
+
+HOST_ARCH := $(shell uname -m)
+ifeq ($(HOST_ARCH),aarch64)
+ARCH_FLAGS ?= -mcpu=native
+else
+ARCH_FLAGS ?= -march=native
+endif
+
+OPT ?= -O2
+CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wno-unused-parameter -D_GNU_SOURCE -Iggml-lite -Iinclude -MMD -MP
+CFLAGS_ALL := $(CFLAGS_BASE) $(ARCH_FLAGS) $(CFLAGS)
+LDLIBS_ALL := -lm -lpthread $(LDLIBS)
+LDFLAGS_ALL := $(LDFLAGS)
+
+ifeq ($(SIMD),0)
+CFLAGS_ALL += -DGL_NO_SIMD
+endif
+ifeq ($(SAN),1)
+CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS_ALL += -fsanitize=address,undefined
+endif
+ifeq ($(STATIC),1)
+LDFLAGS_ALL += -static
+endif
+
+GL_SRC    := $(sort $(wildcard ggml-lite/*.c))
+LIB_SRC   := $(GL_SRC) $(sort $(wildcard models/*.c convert/*.c quant/*.c))
+CLI_SRC   := $(sort $(wildcard examples/edgelm/*.c))
+TEST_SRC  := $(sort $(wildcard tests/test-*.c))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all lib test test-asan test-aarch64 test-aarch64-v80 test-aarch64-dotprod test-scalar \
+	bench amalgamation clean tests
+
+all: $(BUILD)/edgelm $(BUILD)/libedgelm.a
+
+lib: $(BUILD)/libedgelm.a
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libedgelm.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/edgelm: $(CLI_OBJ) $(BUILD)/libedgelm.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libedgelm.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/%.c tests/tf.h $(BUILD)/libedgelm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libedgelm.a $(LDLIBS_ALL)
+
+tests: $(TEST_BIN) $(BUILD)/edgelm
+
+# The test runner runs every test program (under $(EMU) when set) and the CLI checks.
+test: tests
+	@EMU="$(EMU)" BUILD="$(BUILD)" sh tests/run-tests.sh
+
+test-asan:
+	$(MAKE) BUILD=build/asan SAN=1 OPT=-O1 test
+
+test-scalar:
+	$(MAKE) BUILD=build/scalar SIMD=0 test
+
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+test-aarch64: test-aarch64-v80 test-aarch64-dotprod
+
+test-aarch64-v80:
+	$(MAKE) BUILD=build/aarch64-v80 CC=$(AARCH64_CC) ARCH_FLAGS=-march=armv8-a STATIC=1 \
+		EMU="qemu-aarch64 -cpu cortex-a72" test
+
+test-aarch64-dotprod:
+	$(MAKE) BUILD=build/aarch64-dotprod CC=$(AARCH64_CC) ARCH_FLAGS=-march=armv8.2-a+dotprod \
+		STATIC=1 EMU="qemu-aarch64 -cpu cortex-a76" test
+
+bench: $(BUILD)/edgelm
+	$(BUILD)/edgelm bench --kernels -t 1,2
+
+amalgamation: $(BUILD)/ggml-lite.c
+
+$(BUILD)/ggml-lite.c: $(GL_SRC) $(wildcard ggml-lite/*.h) scripts/amalgamate.sh
+	@mkdir -p $(BUILD)
+	sh scripts/amalgamate.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name "*.d" 2>/dev/null)

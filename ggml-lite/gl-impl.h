@@ -1,0 +1,112 @@
+/*
+ * ggml-lite internals shared by its modules. Not part of the public API.
+ *
+ * Module map (each static name is prefixed with its module tag so that the amalgamation,
+ * build/ggml-lite.c, compiles as one translation unit):
+ *   gl-core.c    errors, contexts/arena, tensor creation, views          (core_)
+ *   gl-graph.c   graph build, memory planning, compute loop, thread pool (graph_, pool_)
+ *   gl-ops.c     op builders (shape checks) and their CPU kernels        (ops_)
+ *   gl-quants.c  type traits, fp16/bf16, quantize/dequantize, vec_dot    (q_)
+ *   gl-matmul.c  the mul_mat kernel (activation quantization, chunking)  (mm_)
+ *   gl-gguf.c    GGUF v3 reader and writer                               (gguf_)
+ */
+#ifndef GL_IMPL_H
+#define GL_IMPL_H
+
+#include "ggml-lite.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && !defined(GL_NO_SIMD)
+#define GL_AVX2 1
+#include <immintrin.h>
+#endif
+#if (defined(__ARM_NEON) || defined(__ARM_NEON__)) && defined(__aarch64__) && !defined(GL_NO_SIMD)
+#define GL_NEON 1
+#include <arm_neon.h>
+#if defined(__ARM_FEATURE_DOTPROD)
+#define GL_NEON_DOTPROD 1
+#endif
+#endif
+
+#define GL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define GL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define GL_PAD(x, n) (((x) + (n) - 1) & ~((size_t)(n) - 1))
+#define GL_ALIGN 64 /* data alignment inside arenas and graph buffers */
+#define GL_CACHE_LINE 64
+
+/* ---- compute-time parameters passed to every kernel ---- */
+typedef struct gl_compute_params {
+    int ith, nth;          /* this thread, thread count */
+    void *wdata;           /* shared scratch of plan.work_size bytes (GL_ALIGN aligned) */
+    size_t wsize;
+    gl_pool *pool;         /* for gl_pool_barrier() inside a kernel; NULL when nth == 1 */
+    atomic_int *chunk;     /* shared counter for dynamic work distribution, reset to 0 per node */
+} gl_compute_params;
+
+/* Barrier usable from a kernel (no-op with one thread). */
+void gl_compute_barrier(const gl_compute_params *p);
+
+/* Rows [*r0, *r1) of nr rows assigned to thread ith of nth (even split). */
+static inline void gl_split_rows(int64_t nr, int ith, int nth, int64_t *r0, int64_t *r1) {
+    const int64_t per = (nr + nth - 1) / nth;
+    *r0 = GL_MIN(nr, per * ith);
+    *r1 = GL_MIN(nr, *r0 + per);
+}
+
+/* Storage rules the planner relies on: a node with view_src set (views) uses its base's
+ * memory at view_offs; a GL_OP_CPY node with src[1] (the destination) uses the destination's
+ * memory (its data pointer equals src[1]'s), so the copy lands in place, e.g. in a KV cache.
+ * A kernel for which gl_op_n_tasks() returns 1 runs on thread 0 only and must not call
+ * gl_compute_barrier(); otherwise it runs on every thread with nth = the pool's size. */
+
+/* gl-ops.c: runs the op of node t (t->data allocated). Called by every thread. */
+void gl_compute_forward(const gl_compute_params *p, gl_tensor *t);
+/* gl-ops.c: scratch bytes the op of t needs with n_threads threads. */
+size_t gl_op_work_size(const gl_tensor *t, int n_threads);
+/* gl-ops.c: how many threads the op can use (1 for tiny or serial ops). */
+int gl_op_n_tasks(const gl_tensor *t, int n_threads);
+const char *gl_op_name(gl_op op);
+
+/* gl-matmul.c */
+void gl_compute_mul_mat(const gl_compute_params *p, gl_tensor *dst);
+size_t gl_mul_mat_work_size(const gl_tensor *dst, int n_threads);
+
+/* ---- gl-core.c: helpers for op builders ---- */
+/* Records an error in ctx (first one wins) and returns NULL. */
+gl_tensor *gl_ctx_fail(gl_context *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* A new result node (data NULL) of op with the given sources (n_src of them, may be NULL
+ * entries after the first). Returns NULL if ctx is out of memory. */
+gl_tensor *gl_new_op_tensor(gl_context *ctx, gl_type type, int n_dims, const int64_t *ne, gl_op op,
+                            int n_src, gl_tensor *const *src);
+/* Raw arena memory (GL_ALIGN aligned), also in no_alloc contexts; NULL + ctx error if full. */
+void *gl_ctx_alloc(gl_context *ctx, size_t size, const char *what);
+/* Row/element strides for a contiguous tensor of type and ne. */
+void gl_set_contiguous_strides(gl_tensor *t);
+/* True when element counts are in range and the arithmetic does not overflow. */
+bool gl_ne_valid(const int64_t *ne, int n_dims);
+
+/* Pointer to element (i0, i1, i2, i3) of a non-quantized t. */
+static inline void *gl_ptr(const gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return (char *)t->data + i0 * t->nb[0] + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3];
+}
+/* Start of row (i1, i2, i3) of t (any type). */
+static inline void *gl_row(const gl_tensor *t, int64_t i1, int64_t i2, int64_t i3) {
+    return (char *)t->data + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3];
+}
+
+static inline float gl_op_param_f32(const gl_tensor *t, int i) {
+    float f;
+    memcpy(&f, &t->op_params[i], sizeof f);
+    return f;
+}
+static inline void gl_op_param_set_f32(gl_tensor *t, int i, float v) {
+    memcpy(&t->op_params[i], &v, sizeof v);
+}
+
+#endif /* GL_IMPL_H */
