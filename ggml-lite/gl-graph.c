@@ -470,9 +470,14 @@ gl_status gl_graph_alloc(gl_graph *g, const gl_graph_plan *plan, void *buf, size
     for (int i = 0; i < g->n_nodes; i++) {
         gl_tensor *t = g->nodes[i];
         if (!t->data)
-            return gl_error_set(err, GL_ERR_INVALID,
-                                "gl_graph_alloc: node %d (%s '%s') has no memory (a leaf "
-                                "without data?)", i, gl_op_name(t->op), t->name);
+            return gl_error_set(err, GL_ERR_INVALID, "gl_graph_alloc: node %d (%s '%s') has no data",
+                                i, gl_op_name(t->op), t->name);
+        for (int s = 0; s < GL_MAX_SRC; s++)
+            if (t->src[s] && !t->src[s]->data)
+                return gl_error_set(err, GL_ERR_INVALID,
+                                    "gl_graph_alloc: source %d '%s' of node %d (%s) has no data "
+                                    "(a leaf in a no_alloc context that was never given memory?)",
+                                    s, t->src[s]->name, i, gl_op_name(t->op));
     }
     g->work = plan->work_size ? (char *)buf + plan->buffer_size : NULL;
     g->work_size = plan->work_size;

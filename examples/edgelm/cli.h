@@ -1,0 +1,8 @@
+/* The edgelm command: one program, one function per subcommand (cmd_<name>.c). */
+#ifndef EDGELM_CLI_H
+#define EDGELM_CLI_H
+
+int cmd_info(int argc, char **argv);  /* edgelm info FILE.gguf */
+int cmd_bench(int argc, char **argv); /* edgelm bench --kernels | -m MODEL */
+
+#endif

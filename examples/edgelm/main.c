@@ -1,0 +1,47 @@
+/*
+ * edgelm — the command-line program: `edgelm <command> [options]`.
+ * Each command lives in cmd_<name>.c; this file only dispatches.
+ */
+#include "cli.h"
+#include "edgelm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} command;
+
+static const command commands[] = {
+    {"info", cmd_info, "info FILE.gguf              print a GGUF file's metadata and tensor table"},
+    {"bench", cmd_bench, "bench --kernels [-t 1,2]    mat-vec / mat-mat kernel benchmarks"},
+};
+
+static void print_usage(FILE *out) {
+    fprintf(out, "edgelm %s — quantized CPU runtime for pretrained language models (%s)\n\n",
+            elm_version(), elm_simd());
+    fprintf(out, "usage: edgelm <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %s\n", commands[i].usage);
+    fprintf(out, "  version                     print the version and SIMD paths\n");
+    fprintf(out, "\n`edgelm <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        print_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("edgelm %s (%s)\n", elm_version(), elm_simd());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "edgelm: unknown command '%s'\n\n", argv[1]);
+    print_usage(stderr);
+    return 2;
+}
