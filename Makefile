@@ -88,7 +88,10 @@ test-scalar:
 	$(MAKE) BUILD=build/scalar SIMD=0 test
 
 AARCH64_CC ?= aarch64-linux-gnu-gcc
-test-aarch64: test-aarch64-v80 test-aarch64-dotprod
+# One after the other, so that each run's report stays in one piece.
+test-aarch64:
+	$(MAKE) test-aarch64-v80
+	$(MAKE) test-aarch64-dotprod
 
 test-aarch64-v80:
 	$(MAKE) BUILD=build/aarch64-v80 CC=$(AARCH64_CC) ARCH_FLAGS=-march=armv8-a STATIC=1 \
