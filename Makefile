@@ -47,15 +47,17 @@ GL_SRC    := $(sort $(wildcard ggml-lite/*.c))
 LIB_SRC   := $(GL_SRC) $(sort $(wildcard models/*.c convert/*.c quant/*.c))
 CLI_SRC   := $(sort $(wildcard examples/edgelm/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test-*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/embed/*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/embed/%.c=$(BUILD)/examples/%)
 
 .PHONY: all lib test test-asan test-aarch64 test-aarch64-v80 test-aarch64-dotprod test-scalar \
 	bench amalgamation clean tests
 
-all: $(BUILD)/edgelm $(BUILD)/libedgelm.a
+all: $(BUILD)/edgelm $(BUILD)/libedgelm.a $(EXAMPLE_BIN)
 
 lib: $(BUILD)/libedgelm.a
 
@@ -75,7 +77,11 @@ $(BUILD)/tests/%: tests/%.c tests/tf.h $(BUILD)/libedgelm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libedgelm.a $(LDLIBS_ALL)
 
-tests: $(TEST_BIN) $(BUILD)/edgelm
+$(BUILD)/examples/%: examples/embed/%.c $(BUILD)/libedgelm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libedgelm.a $(LDLIBS_ALL)
+
+tests: $(TEST_BIN) $(BUILD)/edgelm $(EXAMPLE_BIN) $(BUILD)/ggml-lite-amalg.o
 
 # The test runner runs every test program (under $(EMU) when set) and the CLI checks.
 test: tests
@@ -109,6 +115,10 @@ amalgamation: $(BUILD)/ggml-lite.c
 $(BUILD)/ggml-lite.c: $(GL_SRC) $(wildcard ggml-lite/*.h) scripts/amalgamate.sh
 	@mkdir -p $(BUILD)
 	sh scripts/amalgamate.sh $(BUILD)
+
+# The amalgamation must compile on its own as one translation unit (checked by `make tests`).
+$(BUILD)/ggml-lite-amalg.o: $(BUILD)/ggml-lite.c
+	$(CC) $(filter-out -Iggml-lite -Iinclude,$(CFLAGS_ALL)) -I$(BUILD) -c $< -o $@
 
 clean:
 	rm -rf build

@@ -1,0 +1,12 @@
+# The README's quick-start command, run on the shared stories260K model (no download).
+. tests/cli-lib.sh
+model="$FIXTURES/stories260K/stories260K.gguf"
+if [ -f "$model" ]; then
+    check quickstart_runs_on_stories260K sh -c \
+        "sh scripts/quickstart.sh '$model' > '$TMPD/qs' 2>&1 && grep -q 'llama' '$TMPD/qs' && grep -q 'token_embd.weight' '$TMPD/qs'"
+else
+    skip quickstart_runs_on_stories260K "fixture $model is absent"
+fi
+check quickstart_missing_file_is_an_error sh -c \
+    "! sh scripts/quickstart.sh '$TMPD/none.gguf' > '$TMPD/qs2' 2>&1 && grep -q 'no such file' '$TMPD/qs2'"
+finish
