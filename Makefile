@@ -27,7 +27,7 @@ endif
 
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-	-Wno-unused-parameter -D_GNU_SOURCE -Iggml-lite -Iinclude -MMD -MP
+	-Wno-unused-parameter -D_GNU_SOURCE -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant -MMD -MP
 CFLAGS_ALL := $(CFLAGS_BASE) $(ARCH_FLAGS) $(CFLAGS)
 LDLIBS_ALL := -lm -lpthread $(LDLIBS)
 LDFLAGS_ALL := $(LDFLAGS)
@@ -118,7 +118,7 @@ $(BUILD)/ggml-lite.c: $(GL_SRC) $(wildcard ggml-lite/*.h) scripts/amalgamate.sh
 
 # The amalgamation must compile on its own as one translation unit (checked by `make tests`).
 $(BUILD)/ggml-lite-amalg.o: $(BUILD)/ggml-lite.c
-	$(CC) $(filter-out -Iggml-lite -Iinclude,$(CFLAGS_ALL)) -I$(BUILD) -c $< -o $@
+	$(CC) $(filter-out -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant,$(CFLAGS_ALL)) -I$(BUILD) -c $< -o $@
 
 clean:
 	rm -rf build

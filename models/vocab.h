@@ -1,0 +1,94 @@
+/*
+ * vocab.h — tokenizers (internal to libedgelm; the public wrappers are in edgelm.h).
+ *
+ * A vocabulary is read from a GGUF file's llama.cpp keys (tokenizer.ggml.model, .pre, .tokens,
+ * .scores, .token_type, .merges, special ids, add_bos/add_eos/add_sep, add_space_prefix …) and
+ * never copies strings: tokens point into the mapped file.
+ *
+ * Models: "llama" (SentencePiece BPE with byte fallback), "gpt2" (byte-level BPE with a
+ * pre-tokenizer chosen by tokenizer.ggml.pre: gpt-2, llama3, qwen2 …), "bert" (WordPiece),
+ * "t5" (SentencePiece unigram).
+ */
+#ifndef EDGELM_VOCAB_H
+#define EDGELM_VOCAB_H
+
+#include "ggml-lite.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct elm_vocab elm_vocab;
+
+typedef enum elm_vocab_kind {
+    ELM_VOCAB_SPM = 1, /* "llama" */
+    ELM_VOCAB_BPE,     /* "gpt2" */
+    ELM_VOCAB_WPM,     /* "bert" */
+    ELM_VOCAB_UGM,     /* "t5" */
+} elm_vocab_kind;
+
+/* llama.cpp's tokenizer.ggml.token_type values. */
+enum {
+    ELM_TOKEN_NORMAL = 1,
+    ELM_TOKEN_UNKNOWN = 2,
+    ELM_TOKEN_CONTROL = 3,
+    ELM_TOKEN_USER_DEFINED = 4,
+    ELM_TOKEN_UNUSED = 5,
+    ELM_TOKEN_BYTE = 6,
+};
+
+/* Builds the vocabulary from f's metadata; f must outlive it. */
+elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err);
+void elm_vocab_free(elm_vocab *v);
+
+elm_vocab_kind elm_vocab_type(const elm_vocab *v);
+int32_t elm_vocab_n_tokens(const elm_vocab *v);
+/* Special ids (-1 when the model has none). */
+int32_t elm_vocab_bos(const elm_vocab *v);
+int32_t elm_vocab_eos(const elm_vocab *v);
+int32_t elm_vocab_eot(const elm_vocab *v); /* end of turn (chat), else eos */
+int32_t elm_vocab_unk(const elm_vocab *v);
+int32_t elm_vocab_pad(const elm_vocab *v);
+int32_t elm_vocab_sep(const elm_vocab *v);
+int32_t elm_vocab_cls(const elm_vocab *v);
+int32_t elm_vocab_mask(const elm_vocab *v);
+/* True for ids that end generation (eos, eot, and other end-of-generation tokens). */
+bool elm_vocab_is_eog(const elm_vocab *v, int32_t id);
+int32_t elm_vocab_token_type(const elm_vocab *v, int32_t id);
+/* The token's text as stored in the vocabulary (not NUL-terminated). */
+gl_str elm_vocab_token_text(const elm_vocab *v, int32_t id);
+/* Exact lookup of a token's text; -1 when absent. */
+int32_t elm_vocab_find(const elm_vocab *v, const char *text, size_t len);
+
+/* Tokenizes text (len bytes of UTF-8; invalid bytes are handled as the model's tokenizer does).
+ * add_special: add BOS/EOS/CLS/SEP as Hugging Face's add_special_tokens=True would for this
+ * model. parse_special: text of control/user-defined tokens (e.g. "<|im_start|>") becomes their
+ * ids. Writes at most max_ids ids; returns the number of ids the text needs (may exceed max_ids:
+ * call again with a bigger buffer), or a negative gl_status on error. */
+int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *ids,
+                     int64_t max_ids, bool add_special, bool parse_special, gl_error *err);
+
+/* The bytes a token stands for when it is printed (byte tokens → their byte, '▁' → space for
+ * SPM, byte-level BPE pieces → their bytes; control tokens → "" unless render_special).
+ * Returns the number of bytes (may exceed size: then nothing useful was written). */
+int32_t elm_token_to_piece(const elm_vocab *v, int32_t id, char *buf, int32_t size,
+                           bool render_special);
+
+/* Streaming detokenizer: feeds ids one at a time and hands out only complete UTF-8 text
+ * (a character split over several byte tokens comes out once complete). Also applies the
+ * SentencePiece rule that the leading space of the first piece after BOS is dropped. */
+typedef struct elm_detok {
+    const elm_vocab *vocab;
+    char pending[8];
+    int n_pending;
+    bool at_start;
+    bool render_special;
+} elm_detok;
+
+void elm_detok_init(elm_detok *d, const elm_vocab *v, bool render_special);
+/* Appends the text of id to out (at most cap bytes); returns bytes written. */
+int32_t elm_detok_push(elm_detok *d, int32_t id, char *out, int32_t cap);
+/* Flushes incomplete bytes at the end (as U+FFFD replacement characters). */
+int32_t elm_detok_flush(elm_detok *d, char *out, int32_t cap);
+
+#endif /* EDGELM_VOCAB_H */
