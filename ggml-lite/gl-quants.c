@@ -38,7 +38,10 @@ float gl_fp16_to_fp32(gl_fp16 h) {
         const float v = (float)mant * 5.9604644775390625e-8f;
         return q_bits_f32(q_f32_bits(v) | sign);
     }
-    if (exp == 31) return q_bits_f32(sign | 0x7f800000u | (mant << 13)); /* inf / NaN */
+    if (exp == 31) {
+        /* inf, or NaN made quiet with its payload kept (as F16C and NEON convert it) */
+        return q_bits_f32(sign | 0x7f800000u | (mant << 13) | (mant ? 0x400000u : 0));
+    }
     return q_bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
@@ -484,16 +487,439 @@ void gl_vec_dot_q8_0_q8_0_scalar(int n, float *s, const void *vx, const void *vy
 }
 
 /* ------------------------------------------------------------------------------------------
- * Fast activation quantizers
+ * SIMD helpers
  * ---------------------------------------------------------------------------------------- */
 
-void gl_quantize_row_q8_0(const float *x, void *y, int64_t n) { gl_quantize_row_q8_0_ref(x, y, n); }
-void gl_quantize_row_q8_1(const float *x, void *y, int64_t n) { gl_quantize_row_q8_1_ref(x, y, n); }
+/* fp16 scale of a block, read in the hot loops (the portable function has branches). */
+#if defined(GL_AVX2)
+#define Q_FP16_FAST(h) _cvtsh_ss(h)
+#elif defined(GL_NEON)
+static inline float q_neon_fp16(gl_fp16 h) {
+    __fp16 v;
+    memcpy(&v, &h, sizeof v);
+    return (float)v;
+}
+#define Q_FP16_FAST(h) q_neon_fp16(h)
+#else
+#define Q_FP16_FAST(h) gl_fp16_to_fp32(h)
+#endif
+
+#if defined(GL_AVX2)
+static inline float q_avx2_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Eight int32 partial sums of unsigned x times signed y (as floats). */
+static inline __m256 q_avx2_dot_u8_i8(__m256i ux, __m256i sy) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ux, sy));
+#else
+    const __m256i p16 = _mm256_maddubs_epi16(ux, sy); /* |pairs| <= 2*128*127: no saturation */
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+#endif
+}
+
+/* Signed x times signed y: move x's sign onto y so maddubs can take |x| as unsigned. */
+static inline __m256 q_avx2_dot_i8_i8(__m256i x, __m256i y) {
+    return q_avx2_dot_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+/* 16 packed bytes → 32 nibbles: low nibbles are elements 0-15, high ones 16-31. */
+static inline __m256i q_avx2_nibbles(const uint8_t *qs) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i m = _mm_set1_epi8(0x0f);
+    const __m128i lo = _mm_and_si128(b, m);
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), m);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+}
+
+/* 32 bits → 32 bytes, 0xFF where the bit is set (byte i from bit i). */
+static inline __m256i q_avx2_bits_to_bytes(const uint8_t *qh) {
+    uint32_t bits;
+    memcpy(&bits, qh, sizeof bits);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)bits),
+        _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202,
+                           0x0303030303030303));
+    /* byte k of each 8-byte group keeps only bit k clear in the mask: all ones iff set */
+    const __m256i probe = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(probe, _mm256_set1_epi64x(-1));
+}
+#endif
+
+#if defined(GL_NEON)
+/* int32x4 partial sums of two int8x16 products (dotprod when available). */
+static inline int32x4_t q_neon_dot(int32x4_t acc, int8x16_t a, int8x16_t b) {
+#if defined(GL_NEON_DOTPROD)
+    return vdotq_s32(acc, a, b);
+#else
+    const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+    const int16x8_t hi = vmull_high_s8(a, b);
+    return vpadalq_s16(vpadalq_s16(acc, lo), hi);
+#endif
+}
+
+/* 16 bits of qh (starting at bit `first`) → 16 bytes, 0xFF where set. */
+static inline uint8x16_t q_neon_bits_to_bytes(uint32_t qh, int first) {
+    static const uint8_t q_bit_probe[16] = {1, 2, 4, 8, 16, 32, 64, 128,
+                                            1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x8_t b0 = vdup_n_u8((uint8_t)(qh >> first));
+    const uint8x8_t b1 = vdup_n_u8((uint8_t)(qh >> (first + 8)));
+    return vtstq_u8(vcombine_u8(b0, b1), vld1q_u8(q_bit_probe));
+}
+#endif
 
 /* ------------------------------------------------------------------------------------------
- * SIMD dot products (selected below; scalar when none is compiled in)
+ * SIMD dot products. Integer block sums are exact; the float accumulation order differs
+ * from the scalar reference (per-lane partial sums are scaled before being added), which
+ * test-quants bounds at a relative 1e-5 of sum |x_i y_i|.
  * ---------------------------------------------------------------------------------------- */
 
+#if defined(GL_AVX2)
+static void q_vec_dot_f32_avx2(int n, float *s, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    float sum = q_avx2_hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += x[i] * y[i];
+    *s = sum;
+}
+
+static inline __m256 q_avx2_load_f16(const gl_fp16 *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static void q_vec_dot_f16_avx2(int n, float *s, const void *vx, const void *vy) {
+    const gl_fp16 *x = vx, *y = vy;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(q_avx2_load_f16(x + i), q_avx2_load_f16(y + i), a0);
+        a1 = _mm256_fmadd_ps(q_avx2_load_f16(x + i + 8), q_avx2_load_f16(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(q_avx2_load_f16(x + i + 16), q_avx2_load_f16(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(q_avx2_load_f16(x + i + 24), q_avx2_load_f16(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(q_avx2_load_f16(x + i), q_avx2_load_f16(y + i), a0);
+    float sum = q_avx2_hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += gl_fp16_to_fp32(x[i]) * gl_fp16_to_fp32(y[i]);
+    *s = sum;
+}
+
+static inline __m256 q_avx2_load_bf16(const gl_bf16 *p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+static void q_vec_dot_bf16_avx2(int n, float *s, const void *vx, const void *vy) {
+    const gl_bf16 *x = vx, *y = vy;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(q_avx2_load_bf16(x + i), q_avx2_load_bf16(y + i), a0);
+        a1 = _mm256_fmadd_ps(q_avx2_load_bf16(x + i + 8), q_avx2_load_bf16(y + i + 8), a1);
+    }
+    float sum = q_avx2_hsum(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) sum += gl_bf16_to_fp32(x[i]) * gl_bf16_to_fp32(y[i]);
+    *s = sum;
+}
+
+static void q_vec_dot_q8_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int nb = n / GL_QK8_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256 d0 = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        const __m256 d1 = _mm256_set1_ps(Q_FP16_FAST(x[i + 1].d) * Q_FP16_FAST(y[i + 1].d));
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)x[i + 1].qs);
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256i y1 = _mm256_loadu_si256((const __m256i *)y[i + 1].qs);
+        acc0 = _mm256_fmadd_ps(d0, q_avx2_dot_i8_i8(x0, y0), acc0);
+        acc1 = _mm256_fmadd_ps(d1, q_avx2_dot_i8_i8(x1, y1), acc1);
+    }
+    for (; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc0 = _mm256_fmadd_ps(d, q_avx2_dot_i8_i8(qx, qy), acc0);
+    }
+    *s = q_avx2_hsum(_mm256_add_ps(acc0, acc1));
+}
+
+static void q_vec_dot_q4_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int nb = n / GL_QK8_0;
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256 d0 = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        const __m256 d1 = _mm256_set1_ps(Q_FP16_FAST(x[i + 1].d) * Q_FP16_FAST(y[i + 1].d));
+        const __m256i x0 = _mm256_sub_epi8(q_avx2_nibbles(x[i].qs), eight);
+        const __m256i x1 = _mm256_sub_epi8(q_avx2_nibbles(x[i + 1].qs), eight);
+        const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        const __m256i y1 = _mm256_loadu_si256((const __m256i *)y[i + 1].qs);
+        acc0 = _mm256_fmadd_ps(d0, q_avx2_dot_i8_i8(x0, y0), acc0);
+        acc1 = _mm256_fmadd_ps(d1, q_avx2_dot_i8_i8(x1, y1), acc1);
+    }
+    for (; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        const __m256i qx = _mm256_sub_epi8(q_avx2_nibbles(x[i].qs), eight);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc0 = _mm256_fmadd_ps(d, q_avx2_dot_i8_i8(qx, qy), acc0);
+    }
+    *s = q_avx2_hsum(_mm256_add_ps(acc0, acc1));
+}
+
+static void q_vec_dot_q4_1_q8_1_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int nb = n / GL_QK8_1;
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0.0f; /* the minimums' part: sum of m_x * s_y */
+    for (int i = 0; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        summ += Q_FP16_FAST(x[i].m) * Q_FP16_FAST(y[i].s);
+        const __m256i qx = q_avx2_nibbles(x[i].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, q_avx2_dot_u8_i8(qx, qy), acc);
+    }
+    *s = q_avx2_hsum(acc) + summ;
+}
+
+static void q_vec_dot_q5_0_q8_0_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int nb = n / GL_QK8_0;
+    const __m256i high = _mm256_set1_epi8((char)0xf0);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        /* (nib | bit<<4) - 16 equals nib | 0xF0 as int8 when the bit is clear, nib when set */
+        const __m256i bits = q_avx2_bits_to_bytes(x[i].qh);
+        const __m256i qx = _mm256_or_si256(q_avx2_nibbles(x[i].qs), _mm256_andnot_si256(bits, high));
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, q_avx2_dot_i8_i8(qx, qy), acc);
+    }
+    *s = q_avx2_hsum(acc);
+}
+
+static void q_vec_dot_q5_1_q8_1_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int nb = n / GL_QK8_1;
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0.0f;
+    for (int i = 0; i < nb; i++) {
+        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        summ += Q_FP16_FAST(x[i].m) * Q_FP16_FAST(y[i].s);
+        const __m256i bits = q_avx2_bits_to_bytes(x[i].qh);
+        const __m256i qx = _mm256_or_si256(q_avx2_nibbles(x[i].qs), _mm256_and_si256(bits, bit4));
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
+        acc = _mm256_fmadd_ps(d, q_avx2_dot_u8_i8(qx, qy), acc);
+    }
+    *s = q_avx2_hsum(acc) + summ;
+}
+#endif /* GL_AVX2 */
+
+#if defined(GL_NEON)
+static void q_vec_dot_f32_neon(int n, float *s, const void *vx, const void *vy) {
+    const float *x = vx, *y = vy;
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
+        a2 = vfmaq_f32(a2, vld1q_f32(x + i + 8), vld1q_f32(y + i + 8));
+        a3 = vfmaq_f32(a3, vld1q_f32(x + i + 12), vld1q_f32(y + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += x[i] * y[i];
+    *s = sum;
+}
+
+static inline float32x4_t q_neon_load_f16(const gl_fp16 *p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
+static void q_vec_dot_f16_neon(int n, float *s, const void *vx, const void *vy) {
+    const gl_fp16 *x = vx, *y = vy;
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, q_neon_load_f16(x + i), q_neon_load_f16(y + i));
+        a1 = vfmaq_f32(a1, q_neon_load_f16(x + i + 4), q_neon_load_f16(y + i + 4));
+        a2 = vfmaq_f32(a2, q_neon_load_f16(x + i + 8), q_neon_load_f16(y + i + 8));
+        a3 = vfmaq_f32(a3, q_neon_load_f16(x + i + 12), q_neon_load_f16(y + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, q_neon_load_f16(x + i), q_neon_load_f16(y + i));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) sum += gl_fp16_to_fp32(x[i]) * gl_fp16_to_fp32(y[i]);
+    *s = sum;
+}
+
+static inline float32x4_t q_neon_load_bf16(const gl_bf16 *p) {
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
+
+static void q_vec_dot_bf16_neon(int n, float *s, const void *vx, const void *vy) {
+    const gl_bf16 *x = vx, *y = vy;
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        a0 = vfmaq_f32(a0, q_neon_load_bf16(x + i), q_neon_load_bf16(y + i));
+        a1 = vfmaq_f32(a1, q_neon_load_bf16(x + i + 4), q_neon_load_bf16(y + i + 4));
+    }
+    float sum = vaddvq_f32(vaddq_f32(a0, a1));
+    for (; i < n; i++) sum += gl_bf16_to_fp32(x[i]) * gl_bf16_to_fp32(y[i]);
+    *s = sum;
+}
+
+/* acc += d * (a0.b0 + a1.b1) over two 16-byte halves of a block. */
+static inline float32x4_t q_neon_block(float32x4_t acc, float d, int8x16_t a0, int8x16_t a1,
+                                       const int8_t *b) {
+    int32x4_t p = q_neon_dot(vdupq_n_s32(0), a0, vld1q_s8(b));
+    p = q_neon_dot(p, a1, vld1q_s8(b + 16));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(p), d);
+}
+
+static void q_vec_dot_q8_0_q8_0_neon(int n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int nb = n / GL_QK8_0;
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0;
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        acc0 = q_neon_block(acc0, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d),
+                            vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), y[i].qs);
+        acc1 = q_neon_block(acc1, Q_FP16_FAST(x[i + 1].d) * Q_FP16_FAST(y[i + 1].d),
+                            vld1q_s8(x[i + 1].qs), vld1q_s8(x[i + 1].qs + 16), y[i + 1].qs);
+    }
+    for (; i < nb; i++) {
+        acc0 = q_neon_block(acc0, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d),
+                            vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), y[i].qs);
+    }
+    *s = vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+static void q_vec_dot_q4_0_q8_0_neon(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int nb = n / GL_QK8_0;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    const int8x16_t eight = vdupq_n_s8(8);
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0;
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const uint8x16_t b0 = vld1q_u8(x[i].qs), b1 = vld1q_u8(x[i + 1].qs);
+        const int8x16_t l0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b0, m4)), eight);
+        const int8x16_t h0 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b0, 4)), eight);
+        const int8x16_t l1 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b1, m4)), eight);
+        const int8x16_t h1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b1, 4)), eight);
+        acc0 = q_neon_block(acc0, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), l0, h0, y[i].qs);
+        acc1 = q_neon_block(acc1, Q_FP16_FAST(x[i + 1].d) * Q_FP16_FAST(y[i + 1].d), l1, h1,
+                            y[i + 1].qs);
+    }
+    for (; i < nb; i++) {
+        const uint8x16_t b = vld1q_u8(x[i].qs);
+        const int8x16_t l = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, m4)), eight);
+        const int8x16_t h = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), eight);
+        acc0 = q_neon_block(acc0, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), l, h, y[i].qs);
+    }
+    *s = vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+static void q_vec_dot_q4_1_q8_1_neon(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int nb = n / GL_QK8_1;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    float summ = 0.0f;
+    for (int i = 0; i < nb; i++) {
+        const uint8x16_t b = vld1q_u8(x[i].qs);
+        const int8x16_t l = vreinterpretq_s8_u8(vandq_u8(b, m4));
+        const int8x16_t h = vreinterpretq_s8_u8(vshrq_n_u8(b, 4));
+        summ += Q_FP16_FAST(x[i].m) * Q_FP16_FAST(y[i].s);
+        acc = q_neon_block(acc, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), l, h, y[i].qs);
+    }
+    *s = vaddvq_f32(acc) + summ;
+}
+
+static void q_vec_dot_q5_0_q8_0_neon(int n, float *s, const void *vx, const void *vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int nb = n / GL_QK8_0;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), high = vdupq_n_u8(0xf0);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (int i = 0; i < nb; i++) {
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, sizeof qh);
+        const uint8x16_t b = vld1q_u8(x[i].qs);
+        /* (nib | bit<<4) - 16 is nib | 0xF0 (as int8) when the bit is clear, nib when set */
+        const uint8x16_t l = vorrq_u8(vandq_u8(b, m4), vbicq_u8(high, q_neon_bits_to_bytes(qh, 0)));
+        const uint8x16_t h = vorrq_u8(vshrq_n_u8(b, 4), vbicq_u8(high, q_neon_bits_to_bytes(qh, 16)));
+        acc = q_neon_block(acc, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), vreinterpretq_s8_u8(l),
+                           vreinterpretq_s8_u8(h), y[i].qs);
+    }
+    *s = vaddvq_f32(acc);
+}
+
+static void q_vec_dot_q5_1_q8_1_neon(int n, float *s, const void *vx, const void *vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int nb = n / GL_QK8_1;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), bit4 = vdupq_n_u8(0x10);
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    float summ = 0.0f;
+    for (int i = 0; i < nb; i++) {
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, sizeof qh);
+        const uint8x16_t b = vld1q_u8(x[i].qs);
+        const uint8x16_t l = vorrq_u8(vandq_u8(b, m4), vandq_u8(q_neon_bits_to_bytes(qh, 0), bit4));
+        const uint8x16_t h = vorrq_u8(vshrq_n_u8(b, 4), vandq_u8(q_neon_bits_to_bytes(qh, 16), bit4));
+        summ += Q_FP16_FAST(x[i].m) * Q_FP16_FAST(y[i].s);
+        acc = q_neon_block(acc, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), vreinterpretq_s8_u8(l),
+                           vreinterpretq_s8_u8(h), y[i].qs);
+    }
+    *s = vaddvq_f32(acc) + summ;
+}
+#endif /* GL_NEON */
+
+#if defined(GL_AVX2)
+#define Q_VEC_DOT_F32 q_vec_dot_f32_avx2
+#define Q_VEC_DOT_F16 q_vec_dot_f16_avx2
+#define Q_VEC_DOT_BF16 q_vec_dot_bf16_avx2
+#define Q_VEC_DOT_Q4_0 q_vec_dot_q4_0_q8_0_avx2
+#define Q_VEC_DOT_Q4_1 q_vec_dot_q4_1_q8_1_avx2
+#define Q_VEC_DOT_Q5_0 q_vec_dot_q5_0_q8_0_avx2
+#define Q_VEC_DOT_Q5_1 q_vec_dot_q5_1_q8_1_avx2
+#define Q_VEC_DOT_Q8_0 q_vec_dot_q8_0_q8_0_avx2
+#elif defined(GL_NEON)
+#define Q_VEC_DOT_F32 q_vec_dot_f32_neon
+#define Q_VEC_DOT_F16 q_vec_dot_f16_neon
+#define Q_VEC_DOT_BF16 q_vec_dot_bf16_neon
+#define Q_VEC_DOT_Q4_0 q_vec_dot_q4_0_q8_0_neon
+#define Q_VEC_DOT_Q4_1 q_vec_dot_q4_1_q8_1_neon
+#define Q_VEC_DOT_Q5_0 q_vec_dot_q5_0_q8_0_neon
+#define Q_VEC_DOT_Q5_1 q_vec_dot_q5_1_q8_1_neon
+#define Q_VEC_DOT_Q8_0 q_vec_dot_q8_0_q8_0_neon
+#else
 #define Q_VEC_DOT_F32 gl_vec_dot_f32_scalar
 #define Q_VEC_DOT_F16 gl_vec_dot_f16_scalar
 #define Q_VEC_DOT_BF16 gl_vec_dot_bf16_scalar
@@ -502,6 +928,118 @@ void gl_quantize_row_q8_1(const float *x, void *y, int64_t n) { gl_quantize_row_
 #define Q_VEC_DOT_Q5_0 gl_vec_dot_q5_0_q8_0_scalar
 #define Q_VEC_DOT_Q5_1 gl_vec_dot_q5_1_q8_1_scalar
 #define Q_VEC_DOT_Q8_0 gl_vec_dot_q8_0_q8_0_scalar
+#endif
+
+/* ------------------------------------------------------------------------------------------
+ * Fast activation quantizers. They produce exactly the reference's bytes for finite input:
+ * the max |x| is order-independent, d and 1/d are computed by the same scalar expressions,
+ * x*id is one IEEE multiply either way, and the rounding is roundf's (half away from zero),
+ * not the SIMD default of half to even. (Non-finite input gives some bytes, never UB.)
+ * ---------------------------------------------------------------------------------------- */
+
+#if defined(GL_AVX2)
+/* One block of 32: writes the rounded quants, returns d; *sum gets the sum of the quants. */
+static inline float q_avx2_quant_block_q8(const float *x, int8_t *qs, int *sum) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        /* max_ps returns its second operand when the first is NaN: NaNs are skipped as fmaxf does */
+        amax = _mm256_max_ps(_mm256_and_ps(v[k], absmask), amax);
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++) {
+        const __m256 p = _mm256_mul_ps(v[k], vid);
+        /* roundf: truncate, then step away from zero when the dropped part is >= 0.5 */
+        const __m256 t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 frac = _mm256_and_ps(_mm256_sub_ps(p, t), absmask);
+        const __m256 step = _mm256_and_ps(_mm256_cmp_ps(frac, half, _CMP_GE_OQ),
+                                          _mm256_or_ps(one, _mm256_andnot_ps(absmask, p)));
+        q[k] = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+    }
+    if (sum) {
+        const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        *sum = _mm_cvtsi128_si32(s4);
+    }
+    /* pack 32 int32 → 32 int8; the packs interleave 128-bit lanes, the permute restores order */
+    const __m256i w01 = _mm256_packs_epi32(q[0], q[1]);
+    const __m256i w23 = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i b = _mm256_packs_epi16(w01, w23);
+    const __m256i ordered = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)qs, ordered);
+    return d;
+}
+#elif defined(GL_NEON)
+static inline float q_neon_quant_block_q8(const float *x, int8_t *qs, int *sum) {
+    float32x4_t v[8];
+    float32x4_t amax = vdupq_n_f32(0.0f);
+    for (int k = 0; k < 8; k++) {
+        v[k] = vld1q_f32(x + 4 * k);
+        amax = vmaxnmq_f32(amax, vabsq_f32(v[k])); /* maxnm skips NaN like fmaxf */
+    }
+    const float d = vmaxnmvq_f32(amax) / 127;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32x4_t q[8];
+    int32x4_t s = vdupq_n_s32(0);
+    for (int k = 0; k < 8; k++) {
+        q[k] = vcvtaq_s32_f32(vmulq_n_f32(v[k], id)); /* ties away from zero, as roundf */
+        s = vaddq_s32(s, q[k]);
+    }
+    if (sum) *sum = vaddvq_s32(s);
+    for (int k = 0; k < 8; k += 4) {
+        const int16x8_t a = vcombine_s16(vqmovn_s32(q[k]), vqmovn_s32(q[k + 1]));
+        const int16x8_t b = vcombine_s16(vqmovn_s32(q[k + 2]), vqmovn_s32(q[k + 3]));
+        vst1q_s8(qs + 4 * k, vcombine_s8(vqmovn_s16(a), vqmovn_s16(b)));
+    }
+    return d;
+}
+#endif
+
+void gl_quantize_row_q8_0(const float *x, void *vy, int64_t n) {
+#if defined(GL_AVX2) || defined(GL_NEON)
+    block_q8_0 *y = vy;
+    const int64_t nb = n / GL_QK8_0;
+    for (int64_t i = 0; i < nb; i++) {
+#if defined(GL_AVX2)
+        y[i].d = Q_TO_FP16(q_avx2_quant_block_q8(x + i * GL_QK8_0, y[i].qs, NULL));
+#else
+        y[i].d = Q_TO_FP16(q_neon_quant_block_q8(x + i * GL_QK8_0, y[i].qs, NULL));
+#endif
+    }
+#else
+    gl_quantize_row_q8_0_ref(x, vy, n);
+#endif
+}
+
+void gl_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
+#if defined(GL_AVX2) || defined(GL_NEON)
+    block_q8_1 *y = vy;
+    const int64_t nb = n / GL_QK8_1;
+    for (int64_t i = 0; i < nb; i++) {
+        int sum = 0;
+#if defined(GL_AVX2)
+        const float d = q_avx2_quant_block_q8(x + i * GL_QK8_1, y[i].qs, &sum);
+#else
+        const float d = q_neon_quant_block_q8(x + i * GL_QK8_1, y[i].qs, &sum);
+#endif
+        y[i].d = Q_TO_FP16(d);
+        y[i].s = Q_TO_FP16((float)sum * d);
+    }
+#else
+    gl_quantize_row_q8_1_ref(x, vy, n);
+#endif
+}
 
 /* ------------------------------------------------------------------------------------------
  * Type traits
@@ -620,7 +1158,8 @@ size_t gl_row_size(gl_type type, int64_t n) {
     const gl_type_traits *t = gl_type_get((int)type);
     if (!t || !t->known || n < 0 || n % t->blck_size != 0) return 0;
     const uint64_t blocks = (uint64_t)(n / t->blck_size);
-    if (blocks > SIZE_MAX / t->type_size) return 0;
+    /* sizes must also fit int64 (offsets and nbytes are compared as such) */
+    if (blocks > (uint64_t)INT64_MAX / t->type_size) return 0;
     return (size_t)blocks * t->type_size;
 }
 

@@ -1,0 +1,143 @@
+/*
+ * gl-matmul.c — the mul_mat kernel: dst[n, m, b2, b3] = W[k, n, w2, w3] · X[k, m, b2, b3].
+ *
+ * Two phases, run by every thread of the pool:
+ *   1. the rows of X are converted to W's vec_dot_type (e.g. Q8_0 for Q4_0 weights) into the
+ *      shared scratch p->wdata, rows split evenly across threads, then one barrier;
+ *   2. output tiles (a block of W rows × a block of X columns × one batch) are handed out
+ *      through the atomic counter p->chunk, so a thread that finishes early takes more.
+ * Each output element is one vec_dot over the same inputs whatever the thread count, so
+ * results do not depend on it. Static names carry the module prefix mm_.
+ */
+#include "gl-quants.h"
+
+/* Shape of one mul_mat node, gathered once per call. */
+typedef struct mm_shape {
+    const gl_tensor *w, *x;
+    const gl_type_traits *wt, *vt; /* weight traits and its vec_dot_type traits */
+    int64_t k, n, m;               /* dot length, W rows, X columns */
+    int64_t b2, b3;                /* batch dims of X (and dst) */
+    int64_t r2, r3;                /* broadcast ratios: X batch / W batch */
+    bool convert;                  /* X rows go through wdata (else read in place) */
+    size_t xrow;                   /* bytes of one converted X row */
+} mm_shape;
+
+/* Converted rows start after a per-thread float gather area used for strided X. */
+static size_t mm_gather_bytes(int64_t k, int n_threads) {
+    return GL_PAD((size_t)k * sizeof(float), GL_CACHE_LINE) * (size_t)n_threads;
+}
+
+static bool mm_get_shape(const gl_tensor *dst, mm_shape *s) {
+    const gl_tensor *w = dst->src[0], *x = dst->src[1];
+    if (!w || !x || x->type != GL_TYPE_F32 || dst->type != GL_TYPE_F32) return false;
+    s->w = w;
+    s->x = x;
+    s->wt = gl_type_get(w->type);
+    if (!s->wt || !s->wt->supported || !s->wt->vec_dot) return false;
+    s->vt = gl_type_get(s->wt->vec_dot_type);
+    s->k = w->ne[0];
+    s->n = w->ne[1];
+    s->m = x->ne[1];
+    s->b2 = x->ne[2];
+    s->b3 = x->ne[3];
+    if (x->ne[0] != s->k || w->ne[2] <= 0 || w->ne[3] <= 0 || s->b2 % w->ne[2] != 0 ||
+        s->b3 % w->ne[3] != 0 || s->k > INT32_MAX) {
+        return false;
+    }
+    s->r2 = s->b2 / w->ne[2];
+    s->r3 = s->b3 / w->ne[3];
+    s->convert = s->wt->vec_dot_type != GL_TYPE_F32 || x->nb[0] != sizeof(float);
+    s->xrow = gl_row_size(s->wt->vec_dot_type, s->k);
+    return s->xrow != 0 || s->k == 0;
+}
+
+size_t gl_mul_mat_work_size(const gl_tensor *dst, int n_threads) {
+    mm_shape s;
+    if (!mm_get_shape(dst, &s) || !s.convert) return 0;
+    const int nth = n_threads > 0 ? n_threads : 1;
+    const size_t rows = (size_t)(s.m * s.b2 * s.b3);
+    return mm_gather_bytes(s.k, nth) + rows * GL_PAD(s.xrow, GL_CACHE_LINE) + GL_CACHE_LINE;
+}
+
+/* Phase 1: this thread's share of X rows → vec_dot_type rows in wdata. */
+static void mm_convert_x(const gl_compute_params *p, const mm_shape *s, char *xq, float *gather) {
+    const gl_tensor *x = s->x;
+    const int64_t nrows = s->m * s->b2 * s->b3;
+    const size_t stride = GL_PAD(s->xrow, GL_CACHE_LINE);
+    int64_t r0, r1;
+    gl_split_rows(nrows, p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i1 = r % s->m, i2 = (r / s->m) % s->b2, i3 = r / (s->m * s->b2);
+        const char *src = gl_row(x, i1, i2, i3);
+        const float *row = (const float *)src;
+        if (x->nb[0] != sizeof(float)) {
+            for (int64_t i = 0; i < s->k; i++) memcpy(&gather[i], src + i * x->nb[0], sizeof(float));
+            row = gather;
+        }
+        s->vt->from_float(row, xq + (size_t)r * stride, s->k);
+    }
+}
+
+/* Tile sizes: mat-vec streams W in long row runs; mat-mat keeps a block of W rows hot in L1
+ * while it meets a block of X columns held in L2. */
+static void mm_tile(const mm_shape *s, int nth, int64_t *bn, int64_t *bm) {
+    if (s->m == 1) {
+        /* ~8 chunks per thread for balance, but at least 16 rows so each chunk streams */
+        *bm = 1;
+        *bn = GL_MAX(16, GL_MIN(1024, s->n / (8 * (int64_t)nth)));
+    } else {
+        *bm = GL_MIN(s->m, 16);
+        *bn = 32;
+        const int64_t tiles = ((s->n + 31) / 32) * ((s->m + *bm - 1) / *bm) * s->b2 * s->b3;
+        if (tiles < 4 * (int64_t)nth) *bn = GL_MAX(4, s->n / (4 * (int64_t)nth));
+    }
+}
+
+/* One tile: W rows [n0, n1) × X columns [m0, m1) of batch (i2, i3). */
+static void mm_tile_compute(const mm_shape *s, gl_tensor *dst, const char *xq, int64_t n0,
+                            int64_t n1, int64_t m0, int64_t m1, int64_t i2, int64_t i3) {
+    const size_t stride = GL_PAD(s->xrow, GL_CACHE_LINE);
+    const gl_vec_dot_fn dot = s->wt->vec_dot;
+    const int64_t w2 = i2 / s->r2, w3 = i3 / s->r3;
+    for (int64_t i = n0; i < n1; i++) {
+        const void *wrow = gl_row(s->w, i, w2, w3);
+        for (int64_t j = m0; j < m1; j++) {
+            const void *xrow;
+            if (s->convert) {
+                xrow = xq + (size_t)(j + s->m * (i2 + s->b2 * i3)) * stride;
+            } else {
+                xrow = gl_row(s->x, j, i2, i3);
+            }
+            float *out = (float *)((char *)dst->data + i * sizeof(float) + j * dst->nb[1] +
+                                   i2 * dst->nb[2] + i3 * dst->nb[3]);
+            dot((int)s->k, out, wrow, xrow);
+        }
+    }
+}
+
+void gl_compute_mul_mat(const gl_compute_params *p, gl_tensor *dst) {
+    mm_shape s;
+    if (!mm_get_shape(dst, &s)) return; /* the builder rejects such nodes */
+    char *xq = NULL;
+    if (s.convert) {
+        /* the caller sized wdata with gl_mul_mat_work_size; align the start ourselves */
+        char *base = (char *)GL_PAD((uintptr_t)p->wdata, GL_CACHE_LINE);
+        float *gather = (float *)(base + GL_PAD((size_t)s.k * sizeof(float), GL_CACHE_LINE) * p->ith);
+        xq = base + mm_gather_bytes(s.k, p->nth);
+        mm_convert_x(p, &s, xq, gather);
+        gl_compute_barrier(p);
+    }
+    int64_t bn, bm;
+    mm_tile(&s, p->nth, &bn, &bm);
+    const int64_t tn = (s.n + bn - 1) / bn, tm = (s.m + bm - 1) / bm;
+    const int64_t n_chunks = tn * tm * s.b2 * s.b3;
+    for (;;) {
+        const int64_t c = atomic_fetch_add(p->chunk, 1);
+        if (c >= n_chunks) break;
+        /* consecutive chunks walk down W first, so one thread's chunks stream W in order */
+        const int64_t in = c % tn, im = (c / tn) % tm, ib = c / (tn * tm);
+        const int64_t i2 = ib % s.b2, i3 = ib / s.b2;
+        mm_tile_compute(&s, dst, xq, in * bn, GL_MIN(s.n, (in + 1) * bn), im * bm,
+                        GL_MIN(s.m, (im + 1) * bm), i2, i3);
+    }
+}
