@@ -1,0 +1,38 @@
+# edgelm info: prints a llama.cpp-made GGUF file; reports malformed and missing files on stderr
+# with a non-zero exit.
+. tests/cli-lib.sh
+model="$FIXTURES/stories260K/stories260K.gguf"
+
+if [ -f "$model" ]; then
+    edgelm info "$model" > "$TMPD/info" 2> "$TMPD/info.err"
+    rc=$?
+    check info_stories260K_exits_0 test "$rc" -eq 0
+    check info_prints_version_3 grep -q '^version: *3$' "$TMPD/info"
+    check info_prints_arch grep -q '^ *general.architecture  *string  *"llama"$' "$TMPD/info"
+    check info_prints_tensor_count grep -q '^tensors: *48$' "$TMPD/info"
+    check info_prints_19_keys grep -q '^metadata: *19 keys$' "$TMPD/info"
+    check info_prints_token_embd_line grep -Eq '^ +0 +token_embd\.weight +f32 +\[64, 512\] +0 +131072$' "$TMPD/info"
+    check info_prints_ffn_down_line grep -Eq '^ +45 +blk\.4\.ffn_down\.weight +f32 +\[172, 64\] +1082880 +44032$' "$TMPD/info"
+    check info_prints_tokens_summary grep -q 'tokenizer.ggml.tokens *array<string> *512 items: "<unk>", "<s>"' "$TMPD/info"
+    check info_prints_totals grep -q '^total: *48 tensors, 1171200 bytes, 292800 params, 32.000 bits per weight$' "$TMPD/info"
+    check info_prints_epsilon grep -q 'layer_norm_rms_epsilon *float32 *9.99999975e-06$' "$TMPD/info"
+    check info_nothing_on_stderr test ! -s "$TMPD/info.err"
+
+    # the same file cut inside the tokenizer array
+    head -c 3000 "$model" > "$TMPD/cut.gguf"
+    check info_truncated_fails sh -c \
+        "! $EMU '$EDGELM' info '$TMPD/cut.gguf' > '$TMPD/o' 2> '$TMPD/e' && grep -q 'past the end' '$TMPD/e' && test ! -s '$TMPD/o'"
+else
+    skip info_stories260K "fixture $model is absent"
+fi
+
+printf 'GGUF\004\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000' > "$TMPD/v4.gguf"
+check info_future_version_fails sh -c \
+    "! $EMU '$EDGELM' info '$TMPD/v4.gguf' > '$TMPD/o' 2> '$TMPD/e' && grep -q 'version 4' '$TMPD/e' && test ! -s '$TMPD/o'"
+printf 'not a gguf file at all' > "$TMPD/magic.gguf"
+check info_bad_magic_fails sh -c \
+    "! $EMU '$EDGELM' info '$TMPD/magic.gguf' > '$TMPD/o' 2> '$TMPD/e' && grep -q 'magic' '$TMPD/e'"
+check info_missing_file_fails sh -c \
+    "! $EMU '$EDGELM' info '$TMPD/none.gguf' > '$TMPD/o' 2> '$TMPD/e' && grep -q 'cannot open' '$TMPD/e' && test ! -s '$TMPD/o'"
+check info_no_argument_fails sh -c "! $EMU '$EDGELM' info > '$TMPD/o' 2>&1 && grep -q usage '$TMPD/o'"
+finish
