@@ -15,7 +15,7 @@ if [ -f "$model" ]; then
     check info_prints_ffn_down_line grep -Eq '^ +45 +blk\.4\.ffn_down\.weight +f32 +\[172, 64\] +1082880 +44032$' "$TMPD/info"
     check info_prints_tokens_summary grep -q 'tokenizer.ggml.tokens *array<string> *512 items: "<unk>", "<s>"' "$TMPD/info"
     check info_prints_totals grep -q '^total: *48 tensors, 1171200 bytes, 292800 params, 32.000 bits per weight$' "$TMPD/info"
-    check info_prints_epsilon grep -q 'layer_norm_rms_epsilon *float32 *9.99999975e-06$' "$TMPD/info"
+    check info_prints_epsilon grep -q 'layer_norm_rms_epsilon *float32 *1e-05$' "$TMPD/info"
     check info_nothing_on_stderr test ! -s "$TMPD/info.err"
 
     # the same file cut inside the tokenizer array
