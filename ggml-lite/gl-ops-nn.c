@@ -1,0 +1,479 @@
+/*
+ * gl-ops-nn.c — kernels of the sequence ops: rope, fused attention, conv1d + max over time,
+ * highway and the LSTM. Builders and dispatch are in gl-ops.c.
+ */
+#include "gl-impl.h"
+#include "gl-ops.h"
+
+#include <math.h>
+
+/* ------------------------------------------------------------------------------------------
+ * Scratch layout
+ * ---------------------------------------------------------------------------------------- */
+
+#define OPS_CONV_BLOCK 32 /* filters per conv1d_max work item (their weights stay in cache) */
+
+static size_t ops_rope_thread_bytes(const gl_tensor *t) {
+    const gl_tensor *a = t->src[0];
+    return (ops_needs_tmp(a) ? ops_row_bytes(a->ne[0]) : 0) + 2 * ops_row_bytes(t->op_params[0]);
+}
+
+static size_t ops_attn_thread_bytes(const gl_tensor *t) { return ops_row_bytes(t->src[1]->ne[1]); }
+
+static size_t ops_conv_thread_bytes(const gl_tensor *t) {
+    const gl_tensor *w = t->src[1];
+    return ops_row_bytes(w->ne[0]) + gl_ops_wvec_bytes(w->type, w->ne[0]) +
+           ops_row_bytes(OPS_CONV_BLOCK);
+}
+
+static size_t ops_highway_thread_bytes(const gl_tensor *t) {
+    const gl_tensor *w = t->src[1];
+    return ops_row_bytes(w->ne[0]) + gl_ops_wvec_bytes(w->type, w->ne[0]);
+}
+
+/* The LSTM's scratch is shared by all threads: gates [4 cell, B], the cell outputs before the
+ * projection [cell, B], and h / cell outputs converted to the weights' vec_dot types. */
+typedef struct ops_lstm_layout {
+    size_t gates, hc, hq, hcq, total; /* byte offsets and total */
+    size_t hq_stride, hcq_stride;     /* bytes per column (0: the F32 vector is used) */
+} ops_lstm_layout;
+
+static ops_lstm_layout ops_lstm_plan(const gl_tensor *t) {
+    const gl_tensor *xw = t->src[0], *wh = t->src[1], *wp = t->src[2];
+    const int64_t cell = xw->ne[0] / 4, B = xw->ne[2], proj = wh->ne[0];
+    ops_lstm_layout l;
+    l.hq_stride = gl_ops_wvec_bytes(wh->type, proj);
+    l.hcq_stride = wp ? gl_ops_wvec_bytes(wp->type, cell) : 0;
+    l.gates = 0;
+    l.hc = l.gates + ops_row_bytes(4 * cell * B);
+    l.hq = l.hc + (wp ? ops_row_bytes(cell * B) : 0);
+    l.hcq = l.hq + l.hq_stride * (size_t)B;
+    l.total = l.hcq + l.hcq_stride * (size_t)B;
+    return l;
+}
+
+size_t gl_ops_nn_work_size(const gl_tensor *t, int n_threads) {
+    const size_t n = (size_t)(n_threads < 1 ? 1 : n_threads);
+    switch (t->op) {
+    case GL_OP_ROPE: return n * ops_rope_thread_bytes(t);
+    case GL_OP_ATTN: return n * ops_attn_thread_bytes(t);
+    case GL_OP_CONV1D_MAX: return n * ops_conv_thread_bytes(t);
+    case GL_OP_HIGHWAY: return n * ops_highway_thread_bytes(t);
+    case GL_OP_LSTM: return ops_lstm_plan(t).total;
+    default: return 0;
+    }
+}
+
+static bool ops_nn_scratch_ok(const gl_compute_params *p, const gl_tensor *t) {
+    const size_t need = gl_ops_nn_work_size(t, p->nth);
+    return need == 0 || (p->wdata && p->wsize >= need);
+}
+
+static inline void ops_nn_unravel(const gl_tensor *t, int64_t r, int64_t *i1, int64_t *i2,
+                                  int64_t *i3) {
+    *i1 = r % t->ne[1];
+    *i2 = (r / t->ne[1]) % t->ne[2];
+    *i3 = r / (t->ne[1] * t->ne[2]);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * RoPE
+ * ---------------------------------------------------------------------------------------- */
+
+/* cos/sin of theta_i = pos * freq_scale * base^(-2i/n_dims), in double so that large positions
+ * keep their accuracy. NORMAL: one entry per element with the sign of the pair partner folded
+ * into sn (sn[2i] = -sin, sn[2i+1] = +sin). NEOX: n_dims/2 entries. */
+static void ops_rope_table(int32_t pos, int n_dims, int mode, float base, float fscale, float *cs,
+                           float *sn) {
+    const int half = n_dims / 2;
+    for (int i = 0; i < half; i++) {
+        const double theta = (double)pos * fscale * pow((double)base, -2.0 * i / n_dims);
+        const float c = (float)cos(theta), s = (float)sin(theta);
+        if (mode == GL_ROPE_NEOX) {
+            cs[i] = c;
+            sn[i] = s;
+        } else {
+            cs[2 * i] = cs[2 * i + 1] = c;
+            sn[2 * i] = -s;
+            sn[2 * i + 1] = s;
+        }
+    }
+}
+
+/* y[j] = x[j] cs[j] + x[j^1] sn[j] */
+static void ops_rope_normal(int n_dims, float *y, const float *x, const float *cs, const float *sn) {
+    int j = 0;
+#if defined(GL_AVX2)
+    for (; j + 8 <= n_dims; j += 8) {
+        const __m256 v = _mm256_loadu_ps(x + j);
+        const __m256 sw = _mm256_permute_ps(v, 0xB1); /* swap adjacent pairs */
+        _mm256_storeu_ps(y + j, _mm256_fmadd_ps(v, _mm256_loadu_ps(cs + j),
+                                                _mm256_mul_ps(sw, _mm256_loadu_ps(sn + j))));
+    }
+#elif defined(GL_NEON)
+    for (; j + 4 <= n_dims; j += 4) {
+        const float32x4_t v = vld1q_f32(x + j);
+        const float32x4_t sw = vrev64q_f32(v);
+        vst1q_f32(y + j, vfmaq_f32(vmulq_f32(sw, vld1q_f32(sn + j)), v, vld1q_f32(cs + j)));
+    }
+#endif
+    for (; j < n_dims; j += 2) {
+        const float x0 = x[j], x1 = x[j + 1];
+        y[j] = x0 * cs[j] + x1 * sn[j];
+        y[j + 1] = x1 * cs[j + 1] + x0 * sn[j + 1];
+    }
+}
+
+/* (x_i, x_{i+h}) -> (x_i c - x_{i+h} s, x_i s + x_{i+h} c) */
+static void ops_rope_neox(int n_dims, float *y, const float *x, const float *cs, const float *sn) {
+    const int h = n_dims / 2;
+    int i = 0;
+#if defined(GL_AVX2)
+    for (; i + 8 <= h; i += 8) {
+        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + h + i);
+        const __m256 c = _mm256_loadu_ps(cs + i), s = _mm256_loadu_ps(sn + i);
+        _mm256_storeu_ps(y + i, _mm256_fmsub_ps(x0, c, _mm256_mul_ps(x1, s)));
+        _mm256_storeu_ps(y + h + i, _mm256_fmadd_ps(x0, s, _mm256_mul_ps(x1, c)));
+    }
+#elif defined(GL_NEON)
+    for (; i + 4 <= h; i += 4) {
+        const float32x4_t x0 = vld1q_f32(x + i), x1 = vld1q_f32(x + h + i);
+        const float32x4_t c = vld1q_f32(cs + i), s = vld1q_f32(sn + i);
+        vst1q_f32(y + i, vfmsq_f32(vmulq_f32(x0, c), x1, s));
+        vst1q_f32(y + h + i, vfmaq_f32(vmulq_f32(x1, c), x0, s));
+    }
+#endif
+    for (; i < h; i++) {
+        const float x0 = x[i], x1 = x[h + i];
+        y[i] = x0 * cs[i] - x1 * sn[i];
+        y[h + i] = x0 * sn[i] + x1 * cs[i];
+    }
+}
+
+void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
+    const gl_tensor *a = t->src[0], *pos = t->src[1];
+    if (!ops_nn_scratch_ok(p, t)) return;
+    const int n_dims = t->op_params[0], mode = t->op_params[1];
+    const float base = gl_op_param_f32(t, 2), fscale = gl_op_param_f32(t, 3);
+    char *scratch = (char *)p->wdata + (size_t)p->ith * ops_rope_thread_bytes(t);
+    float *tmp = (float *)scratch;
+    float *cs = (float *)(scratch + (ops_needs_tmp(a) ? ops_row_bytes(a->ne[0]) : 0));
+    float *sn = cs + ops_row_bytes(n_dims) / sizeof(float);
+    const int64_t n = t->ne[0];
+    int64_t r0, r1, cached = -1;
+    gl_split_rows(gl_nrows(t), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i1, i2, i3;
+        ops_nn_unravel(t, r, &i1, &i2, &i3);
+        if (i2 != cached) { /* heads of one token share the table */
+            const int32_t ps = *(const int32_t *)gl_ptr(pos, i2, 0, 0, 0);
+            ops_rope_table(ps, n_dims, mode, base, fscale, cs, sn);
+            cached = i2;
+        }
+        const float *x = ops_row_f32(a, i1, i2, i3, tmp);
+        float *y = (float *)gl_row(t, i1, i2, i3);
+        if (mode == GL_ROPE_NEOX)
+            ops_rope_neox(n_dims, y, x, cs, sn);
+        else
+            ops_rope_normal(n_dims, y, x, cs, sn);
+        if (n > n_dims) memcpy(y + n_dims, x + n_dims, (size_t)(n - n_dims) * sizeof(float));
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Fused attention
+ *
+ * One result row per (head, query): the scores of its visible keys go into the thread's
+ * score row (n_kv floats), then one vectorised exp pass and a weighted sum of V rows. No
+ * n_kv x n_q matrix is ever stored. GQA: query head h reads kv head h / (n_head / n_head_kv).
+ * ---------------------------------------------------------------------------------------- */
+
+void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *t) {
+    const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
+    if (!ops_nn_scratch_ok(p, t)) return;
+    const float scale = gl_op_param_f32(t, 0);
+    const bool causal = t->op_params[1] != 0;
+    const int64_t d = q->ne[0], n_q = q->ne[1], n_head = q->ne[2];
+    const int64_t n_kv = k->ne[1], dv = v->ne[0];
+    const int64_t group = n_head / k->ne[2];
+    float *scores = (float *)((char *)p->wdata + (size_t)p->ith * ops_attn_thread_bytes(t));
+    int64_t r0, r1;
+    gl_split_rows(gl_nrows(t), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t h, i, b;
+        ops_nn_unravel(t, r, &h, &i, &b);
+        const int64_t hk = h / group, bk = b % k->ne[3];
+        const float *qr = (const float *)gl_row(q, i, h, b);
+        const float *mr = mask ? (const float *)gl_row(mask, i, h % mask->ne[2], b % mask->ne[3]) : NULL;
+        int64_t jmax = n_kv;
+        if (causal) jmax = GL_MAX(0, GL_MIN(n_kv, i + (n_kv - n_q) + 1));
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < jmax; j++) {
+            const void *kr = gl_row(k, j, hk, bk);
+            float s = k->type == GL_TYPE_F32 ? ops_vec_dot_f32(d, (const float *)kr, qr)
+                                             : ops_vec_dot_f16(d, (const gl_fp16 *)kr, qr);
+            s *= scale;
+            if (mr) s += mr[j];
+            scores[j] = s;
+            mx = s > mx ? s : mx;
+        }
+        float *out = (float *)gl_row(t, h, i, b);
+        memset(out, 0, (size_t)dv * sizeof(float));
+        if (jmax == 0 || mx == -INFINITY) continue; /* no visible key: zeros */
+        const float sum = ops_vec_exp_sum(jmax, scores, scores, mx);
+        for (int64_t j = 0; j < jmax; j++) {
+            const float pj = scores[j];
+            if (pj == 0.0f) continue;
+            const void *vr = gl_row(v, j, hk, bk);
+            if (v->type == GL_TYPE_F32)
+                ops_vec_mad_f32(dv, out, (const float *)vr, pj);
+            else
+                ops_vec_mad_f16(dv, out, (const gl_fp16 *)vr, pj);
+        }
+        ops_vec_scale(dv, out, out, 1.0f / sum);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * conv1d + max over time (the ELMo character CNN)
+ *
+ * Work items are (sequence, block of OPS_CONV_BLOCK filters). The window of `width` rows of x
+ * starting at position t is one contiguous vector of c_in*width floats when x is contiguous
+ * (else it is gathered), dotted with each filter's row of w. The bias is added after the max:
+ * rounding is monotonic, so max_t fl(b + v_t) = fl(b + max_t v_t) exactly.
+ * ---------------------------------------------------------------------------------------- */
+
+void gl_ops_forward_conv1d_max(const gl_compute_params *p, gl_tensor *t) {
+    const gl_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
+    if (!ops_nn_scratch_ok(p, t)) return;
+    const int64_t width = t->op_params[0];
+    const int64_t c_in = x->ne[0], len = x->ne[1], n = x->ne[2];
+    const int64_t K = w->ne[0], c_out = w->ne[1];
+    const int64_t n_pos = len - width + 1;
+    const int64_t nblk = (c_out + OPS_CONV_BLOCK - 1) / OPS_CONV_BLOCK;
+    char *scratch = (char *)p->wdata + (size_t)p->ith * ops_conv_thread_bytes(t);
+    float *win = (float *)scratch;
+    void *wbuf = scratch + ops_row_bytes(K);
+    float *best = (float *)(scratch + ops_row_bytes(K) + gl_ops_wvec_bytes(w->type, K));
+    const bool contiguous = x->nb[0] == sizeof(float) && x->nb[1] == (size_t)c_in * sizeof(float);
+    int64_t r0, r1;
+    gl_split_rows(n * nblk, p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t s = r / nblk, o0 = (r % nblk) * OPS_CONV_BLOCK;
+        const int64_t o1 = GL_MIN(c_out, o0 + OPS_CONV_BLOCK);
+        for (int64_t o = o0; o < o1; o++) best[o - o0] = -INFINITY;
+        for (int64_t tp = 0; tp < n_pos; tp++) {
+            const float *xv;
+            if (contiguous) {
+                xv = (const float *)gl_row(x, tp, s, 0);
+            } else {
+                for (int64_t kk = 0; kk < width; kk++) gl_ops_row_to_f32(x, tp + kk, s, 0, win + kk * c_in);
+                xv = win;
+            }
+            const void *xp = gl_ops_wvec_prepare(w->type, xv, K, wbuf);
+            for (int64_t o = o0; o < o1; o++) {
+                const float vo = ops_wrow_dot(w, o, xp, K);
+                best[o - o0] = vo > best[o - o0] ? vo : best[o - o0];
+            }
+        }
+        for (int64_t o = o0; o < o1; o++)
+            *(float *)gl_ptr(t, o, s, 0, 0) = best[o - o0] + gl_ops_get1(b, o);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Highway (AllenNLP): h = W x + b, y = g x + (1 - g) relu(h_t), g = sigmoid(h_g).
+ * Work items are (column, j): the transform row j and the gate row d + j are dotted by the
+ * same thread, which then writes y[j].
+ * ---------------------------------------------------------------------------------------- */
+
+void gl_ops_forward_highway(const gl_compute_params *p, gl_tensor *t) {
+    const gl_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
+    if (!ops_nn_scratch_ok(p, t)) return;
+    const int64_t d = x->ne[0], n = x->ne[1];
+    char *scratch = (char *)p->wdata + (size_t)p->ith * ops_highway_thread_bytes(t);
+    float *tmp = (float *)scratch;
+    void *wbuf = scratch + ops_row_bytes(d);
+    int64_t r0, r1, cur = -1;
+    gl_split_rows(n * d, p->ith, p->nth, &r0, &r1);
+    const float *xv = NULL;
+    const void *xp = NULL;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t s = r / d, j = r % d;
+        if (s != cur) {
+            gl_ops_row_to_f32(x, s, 0, 0, tmp);
+            xv = tmp;
+            xp = gl_ops_wvec_prepare(w->type, xv, d, wbuf);
+            cur = s;
+        }
+        const float ht = ops_wrow_dot(w, j, xp, d) + gl_ops_get1(b, j);
+        const float hg = ops_wrow_dot(w, d + j, xp, d) + gl_ops_get1(b, d + j);
+        const float tr = ht > 0.0f ? ht : 0.0f;
+        const float g = ops_sigmoid1(hg);
+        *(float *)gl_ptr(t, j, s, 0, 0) = g * xv[j] + (1.0f - g) * tr;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * LSTM over a whole sequence, one direction.
+ *
+ * The steps are serial; inside a step the phases are split over threads with a barrier
+ * between them:
+ *   0. (quantized wh only) h of each column converted to wh's vec_dot type
+ *   1. gates[:, b] = xw[:, t, b] + wh . h_b, forget_bias added to the f rows   (rows split)
+ *   2. c = clip(sig(f) c + sig(i) tanh(g)), h_cell = sig(o) tanh(c)              (cells split)
+ *   3. (projection only) h = clip(wp . h_cell)                                   (rows split)
+ * The node writes its state source in place: c (rows [0, cell)) and h (rows [cell, cell+proj))
+ * of every column hold the state after the column's last valid step. Padded steps
+ * (t >= lens[b]) leave the state alone and output zeros. proj_clip applies to the projection
+ * output only (as TensorFlow's LSTMCell); cell_clip to c. Clips <= 0 are off.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct ops_lstm {
+    const gl_tensor *xw, *wh, *wp, *lens;
+    gl_tensor *state, *out;
+    int64_t cell, proj, T, B;
+    float fb, cell_clip, proj_clip;
+    float *gates, *hc;
+    char *hq, *hcq;
+    ops_lstm_layout l;
+} ops_lstm;
+
+static inline float *ops_lstm_c(const ops_lstm *s, int64_t b) {
+    return (float *)gl_row(s->state, b, 0, 0);
+}
+static inline float *ops_lstm_h(const ops_lstm *s, int64_t b) { return ops_lstm_c(s, b) + s->cell; }
+
+static inline bool ops_lstm_active(const ops_lstm *s, int64_t b, int64_t t) {
+    if (!s->lens) return true;
+    const int32_t len = *(const int32_t *)gl_ptr(s->lens, b, 0, 0, 0);
+    return t < GL_MIN((int64_t)GL_MAX(len, 0), s->T);
+}
+
+static inline float ops_clip(float x, float c) { return c > 0.0f ? (x > c ? c : (x < -c ? -c : x)) : x; }
+
+static void ops_lstm_gates(const gl_compute_params *p, const ops_lstm *s, int64_t t) {
+    const int64_t g4 = 4 * s->cell;
+    int64_t r0, r1;
+    gl_split_rows(g4 * s->B, p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t b = r / g4, j = r % g4;
+        if (!ops_lstm_active(s, b, t)) continue;
+        const void *hp = s->l.hq_stride ? (const void *)(s->hq + (size_t)b * s->l.hq_stride)
+                                        : (const void *)ops_lstm_h(s, b);
+        float g = *(const float *)gl_ptr(s->xw, j, t, b, 0) + ops_wrow_dot(s->wh, j, hp, s->proj);
+        if (j >= s->cell && j < 2 * s->cell) g += s->fb;
+        s->gates[b * g4 + j] = g;
+    }
+}
+
+/* Phase 2 on cells [j0, j1) of column b. */
+static void ops_lstm_cells(const ops_lstm *s, int64_t b, int64_t t, int64_t j0, int64_t j1) {
+    const int64_t c = s->cell, n = j1 - j0;
+    float *out = s->wp ? NULL : (float *)gl_ptr(s->out, j0, t, b, 0);
+    if (!ops_lstm_active(s, b, t)) {
+        if (out) memset(out, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    float *gi = s->gates + b * 4 * c + j0, *gf = gi + c, *gg = gi + 2 * c, *go = gi + 3 * c;
+    ops_vec_sigmoid(n, gi, gi);
+    ops_vec_sigmoid(n, gf, gf);
+    ops_vec_tanh(n, gg, gg);
+    ops_vec_sigmoid(n, go, go);
+    float *cs = ops_lstm_c(s, b) + j0;
+    for (int64_t j = 0; j < n; j++) {
+        const float cn = ops_clip(gf[j] * cs[j] + gi[j] * gg[j], s->cell_clip);
+        cs[j] = cn;
+        gi[j] = cn; /* the i slot is free now: holds c for the tanh below */
+    }
+    ops_vec_tanh(n, gi, gi);
+    float *h = s->wp ? s->hc + b * c + j0 : ops_lstm_h(s, b) + j0;
+    for (int64_t j = 0; j < n; j++) h[j] = go[j] * gi[j];
+    if (out) memcpy(out, h, (size_t)n * sizeof(float));
+}
+
+static void ops_lstm_update(const gl_compute_params *p, const ops_lstm *s, int64_t t) {
+    int64_t r0, r1;
+    gl_split_rows(s->cell * s->B, p->ith, p->nth, &r0, &r1);
+    while (r0 < r1) { /* one segment per column */
+        const int64_t b = r0 / s->cell, j0 = r0 % s->cell;
+        const int64_t j1 = GL_MIN(s->cell, j0 + (r1 - r0));
+        ops_lstm_cells(s, b, t, j0, j1);
+        r0 += j1 - j0;
+    }
+}
+
+static void ops_lstm_project(const gl_compute_params *p, const ops_lstm *s, int64_t t) {
+    int64_t r0, r1;
+    gl_split_rows(s->proj * s->B, p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t b = r / s->proj, k = r % s->proj;
+        float *out = (float *)gl_ptr(s->out, k, t, b, 0);
+        if (!ops_lstm_active(s, b, t)) {
+            *out = 0.0f;
+            continue;
+        }
+        const void *hp = s->l.hcq_stride ? (const void *)(s->hcq + (size_t)b * s->l.hcq_stride)
+                                         : (const void *)(s->hc + b * s->cell);
+        const float h = ops_clip(ops_wrow_dot(s->wp, k, hp, s->cell), s->proj_clip);
+        ops_lstm_h(s, b)[k] = h;
+        *out = h;
+    }
+}
+
+/* Converts one vector per active column to a weight's vec_dot type (columns split). */
+static void ops_lstm_quantize(const gl_compute_params *p, const ops_lstm *s, int64_t t,
+                              gl_type wtype, bool from_hc, char *dst, size_t stride) {
+    const int64_t n = from_hc ? s->cell : s->proj;
+    int64_t b0, b1;
+    gl_split_rows(s->B, p->ith, p->nth, &b0, &b1);
+    for (int64_t b = b0; b < b1; b++) {
+        if (!ops_lstm_active(s, b, t)) continue;
+        const float *x = from_hc ? s->hc + b * s->cell : ops_lstm_h(s, b);
+        gl_ops_wvec_prepare(wtype, x, n, dst + (size_t)b * stride);
+    }
+}
+
+void gl_ops_forward_lstm(const gl_compute_params *p, gl_tensor *t) {
+    if (!ops_nn_scratch_ok(p, t)) return;
+    ops_lstm s;
+    s.xw = t->src[0];
+    s.wh = t->src[1];
+    s.wp = t->src[2];
+    s.state = t->src[3];
+    s.lens = t->src[4];
+    s.out = t;
+    s.cell = s.xw->ne[0] / 4;
+    s.T = s.xw->ne[1];
+    s.B = s.xw->ne[2];
+    s.proj = s.wh->ne[0];
+    s.fb = gl_op_param_f32(t, 0);
+    s.cell_clip = gl_op_param_f32(t, 1);
+    s.proj_clip = gl_op_param_f32(t, 2);
+    s.l = ops_lstm_plan(t);
+    char *w = (char *)p->wdata;
+    s.gates = (float *)(w + s.l.gates);
+    s.hc = (float *)(w + s.l.hc);
+    s.hq = w + s.l.hq;
+    s.hcq = w + s.l.hcq;
+    const bool reverse = t->op_params[3] != 0;
+    for (int64_t step = 0; step < s.T; step++) {
+        const int64_t tt = reverse ? s.T - 1 - step : step;
+        if (s.l.hq_stride) {
+            ops_lstm_quantize(p, &s, tt, s.wh->type, false, s.hq, s.l.hq_stride);
+            gl_compute_barrier(p);
+        }
+        ops_lstm_gates(p, &s, tt);
+        gl_compute_barrier(p);
+        ops_lstm_update(p, &s, tt);
+        gl_compute_barrier(p);
+        if (s.wp) {
+            if (s.l.hcq_stride) {
+                ops_lstm_quantize(p, &s, tt, s.wp->type, true, s.hcq, s.l.hcq_stride);
+                gl_compute_barrier(p);
+            }
+            ops_lstm_project(p, &s, tt);
+            gl_compute_barrier(p);
+        }
+    }
+}
