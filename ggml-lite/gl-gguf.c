@@ -27,7 +27,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define GGUF_HEADER_BYTES 24u   /* magic, version, n_tensors, n_kv */
 #define GGUF_MAX_KEY_LEN 65535u /* spec: keys are at most 65535 bytes */
 /* Smallest encodings: a kv is key length + 1 key byte + value type + a 1-byte value; a tensor
  * info is name length + 1 name byte + n_dims + one dim + type + offset. */

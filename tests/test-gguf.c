@@ -376,6 +376,25 @@ TF_TEST(gguf_open_errors) {
     gl_gguf_close(NULL);
 }
 
+TF_TEST(gguf_metadata_only) {
+    bytes out = {0};
+    gl_error err = {0};
+    gl_gguf_writer *w = gl_gguf_writer_open_cb(write_to_bytes, &out, &err);
+    gl_gguf_w_kv_str(w, "general.architecture", "bert");
+    TF_CHECK(gl_gguf_writer_close(w, &err) == GL_OK, "%s", err.msg);
+    /* header (24) + key (8 + 20) + type (4) + value (8 + 4) = 68, padded to 96 */
+    TF_CHECK(out.n == 96, "%zu bytes", out.n);
+    gl_gguf *f = gl_gguf_open_buffer(out.p, out.n, &err);
+    TF_CHECK(f && gl_gguf_n_tensors(f) == 0 && gl_gguf_n_kv(f) == 1 && gl_gguf_data_offset(f) == 96, "%s", err.msg);
+    gl_gguf_close(f);
+    /* without the padding the file is still complete */
+    f = gl_gguf_open_buffer(out.p, 68, &err);
+    TF_CHECK(f && gl_gguf_data_offset(f) == 68, "%s", err.msg);
+    gl_gguf_close(f);
+    TF_CHECK(gl_gguf_open_buffer(out.p, 67, &err) == NULL && strstr(err.msg, "past the end"), "%s", err.msg);
+    b_free(&out);
+}
+
 /* ------------------------------------------------------------------------------------------
  * Writer rules
  * ---------------------------------------------------------------------------------------- */
