@@ -1,0 +1,286 @@
+/*
+ * test-matmul — gl_mul_mat through the public graph API against a naive double reference.
+ *
+ * The reference multiplies the dequantized weights by the activations after the same
+ * conversion the kernel applies (x quantized to the weight's vec_dot_type, then dequantized),
+ * in double. Tolerance per output: 3e-5 * sum_l |w_l x_l|, plus for Q4_1/Q5_1 the rounding of
+ * the Q8_1 block sums s to fp16: 2^-10 * sum_blocks |m_w * s_x|.
+ * 1 and 2 threads must give bit-identical results: every output element is one vec_dot over
+ * the same bytes, whichever thread computes it.
+ */
+#include "tf.h"
+
+#include "ggml-lite.h"
+#include "gl-quants.h"
+
+static const gl_type mm_types[] = {GL_TYPE_F32,  GL_TYPE_F16,  GL_TYPE_BF16, GL_TYPE_Q4_0,
+                                   GL_TYPE_Q4_1, GL_TYPE_Q5_0, GL_TYPE_Q5_1, GL_TYPE_Q8_0};
+#define N_TYPES (int)(sizeof mm_types / sizeof mm_types[0])
+
+enum { X_CONTIG, X_TRANSPOSED, X_ROW_GAPS, X_PERMUTED };
+enum { W_CONTIG, W_WIDE_ROWS };
+
+typedef struct mm_case {
+    gl_type wt;
+    int64_t k, n, m;
+    int64_t b2, b3; /* batch of x */
+    int64_t w2, w3; /* batch of w (divides b2, b3) */
+    int xlayout, wlayout;
+} mm_case;
+
+typedef struct mm_built {
+    gl_context *ctx;
+    gl_tensor *w, *x, *y;
+    gl_graph *g;
+} mm_built;
+
+static void fill_uniform(float *v, int64_t n, tf_rng *r, float scale) {
+    for (int64_t i = 0; i < n; i++) v[i] = tf_rand_normal(r) * scale + (i % 7 == 0 ? 0.3f : 0.0f);
+}
+
+/* Weights: the view seen by mul_mat is [k, n, w2, w3], possibly with rows wider than k. */
+static gl_tensor *make_w(gl_context *ctx, const mm_case *c, tf_rng *rng) {
+    const int64_t kk = c->wlayout == W_WIDE_ROWS ? c->k + 64 : c->k;
+    gl_tensor *base = gl_new_tensor_4d(ctx, c->wt, kk, c->n, c->w2, c->w3);
+    if (!base) return NULL;
+    const int64_t rows = c->n * c->w2 * c->w3;
+    float *tmp = malloc(sizeof(float) * (size_t)kk);
+    for (int64_t r = 0; r < rows; r++) {
+        fill_uniform(tmp, kk, rng, 1.0f);
+        gl_quantize_rows(c->wt, tmp, (char *)base->data + (size_t)r * base->nb[1], 1, kk);
+    }
+    free(tmp);
+    if (c->wlayout == W_CONTIG) return base;
+    /* a view of the first k columns: nb1 exceeds the row size of k elements */
+    return gl_view_4d(ctx, base, c->k, c->n, c->w2, c->w3, base->nb[1], base->nb[2], base->nb[3],
+                      gl_row_size(c->wt, 32)); /* skip the first block of each row */
+}
+
+/* Activations: [k, m, b2, b3] F32 in several memory layouts. */
+static gl_tensor *make_x(gl_context *ctx, const mm_case *c, tf_rng *rng) {
+    gl_tensor *x = NULL;
+    switch (c->xlayout) {
+    case X_CONTIG:
+        x = gl_new_tensor_4d(ctx, GL_TYPE_F32, c->k, c->m, c->b2, c->b3);
+        break;
+    case X_TRANSPOSED: { /* nb[0] = m * 4: elements of a row are not adjacent */
+        gl_tensor *t = gl_new_tensor_4d(ctx, GL_TYPE_F32, c->m, c->k, c->b2, c->b3);
+        x = t ? gl_transpose(ctx, t) : NULL;
+        break;
+    }
+    case X_ROW_GAPS: { /* rows of k inside rows of k + 5 */
+        gl_tensor *t = gl_new_tensor_4d(ctx, GL_TYPE_F32, c->k + 5, c->m, c->b2, c->b3);
+        x = t ? gl_view_4d(ctx, t, c->k, c->m, c->b2, c->b3, t->nb[1], t->nb[2], t->nb[3],
+                           3 * sizeof(float))
+              : NULL;
+        break;
+    }
+    case X_PERMUTED: { /* stored as [k, b2, m, b3], seen as [k, m, b2, b3] */
+        gl_tensor *t = gl_new_tensor_4d(ctx, GL_TYPE_F32, c->k, c->b2, c->m, c->b3);
+        x = t ? gl_permute(ctx, t, 0, 2, 1, 3) : NULL;
+        break;
+    }
+    }
+    if (!x) return NULL;
+    for (int64_t i3 = 0; i3 < c->b3; i3++)
+        for (int64_t i2 = 0; i2 < c->b2; i2++)
+            for (int64_t i1 = 0; i1 < c->m; i1++)
+                for (int64_t i0 = 0; i0 < c->k; i0++)
+                    gl_set_f32_nd(x, i0, i1, i2, i3, tf_rand_normal(rng) * 2.0f);
+    return x;
+}
+
+static bool mm_build(const mm_case *c, uint64_t seed, mm_built *b) {
+    gl_error err = {0};
+    memset(b, 0, sizeof *b);
+    b->ctx = gl_context_new((gl_context_params){.mem_size = 16u << 20}, &err);
+    if (!TF_CHECK(b->ctx != NULL, "%s", err.msg)) return false;
+    tf_rng rng = {seed};
+    b->w = make_w(b->ctx, c, &rng);
+    b->x = make_x(b->ctx, c, &rng);
+    b->y = b->w && b->x ? gl_mul_mat(b->ctx, b->w, b->x) : NULL;
+    b->g = gl_graph_new(b->ctx, 16);
+    if (!TF_CHECK(b->y && b->g && gl_ctx_ok(b->ctx), "build: %s",
+                  gl_ctx_error(b->ctx) ? gl_ctx_error(b->ctx) : "?")) {
+        return false;
+    }
+    TF_CHECK(gl_graph_expand(b->g, b->y) == GL_OK);
+    return true;
+}
+
+/* Runs the graph with n_threads; returns the result as dense [n, m, b2, b3] (caller frees). */
+static float *mm_run(mm_built *b, int n_threads) {
+    gl_error err = {0};
+    gl_graph_plan plan;
+    if (!TF_CHECK(gl_graph_plan_memory(b->g, n_threads, &plan, &err) == GL_OK, "%s", err.msg))
+        return NULL;
+    const size_t size = plan.buffer_size + plan.work_size;
+    void *buf = aligned_alloc(64, size ? (size + 63) / 64 * 64 : 64);
+    gl_pool *pool = gl_pool_new(n_threads, &err);
+    float *out = NULL;
+    if (TF_CHECK(gl_graph_alloc(b->g, &plan, buf, size, &err) == GL_OK, "%s", err.msg) &&
+        TF_CHECK(pool != NULL, "%s", err.msg) &&
+        TF_CHECK(gl_graph_compute(b->g, pool, &err) == GL_OK, "%s", err.msg)) {
+        const int64_t ne = gl_nelements(b->y);
+        out = malloc(sizeof(float) * (size_t)ne);
+        const gl_tensor *y = b->y;
+        int64_t o = 0;
+        for (int64_t i3 = 0; i3 < y->ne[3]; i3++)
+            for (int64_t i2 = 0; i2 < y->ne[2]; i2++)
+                for (int64_t i1 = 0; i1 < y->ne[1]; i1++)
+                    for (int64_t i0 = 0; i0 < y->ne[0]; i0++)
+                        out[o++] = gl_get_f32_nd(y, i0, i1, i2, i3);
+    }
+    gl_pool_free(pool);
+    free(buf);
+    return out;
+}
+
+/* Compares out with the double reference; returns the number of bad elements. */
+static int mm_check(const mm_case *c, const mm_built *b, const float *out) {
+    const gl_type_traits *wt = gl_type_get(c->wt);
+    const gl_type_traits *vt = gl_type_get(wt->vec_dot_type);
+    const int64_t k = c->k;
+    float *wrow = malloc(sizeof(float) * (size_t)k), *xcol = malloc(sizeof(float) * (size_t)k);
+    float *xdeq = malloc(sizeof(float) * (size_t)k);
+    void *xq = malloc(gl_row_size(wt->vec_dot_type, k));
+    int bad = 0;
+    int64_t o = 0;
+    for (int64_t i3 = 0; i3 < c->b3; i3++) {
+        for (int64_t i2 = 0; i2 < c->b2; i2++) {
+            for (int64_t j = 0; j < c->m; j++) {
+                for (int64_t l = 0; l < k; l++) xcol[l] = gl_get_f32_nd(b->x, l, j, i2, i3);
+                vt->from_float_ref(xcol, xq, k);
+                vt->to_float(xq, xdeq, k);
+                for (int64_t i = 0; i < c->n; i++, o++) {
+                    const int64_t w2 = i2 / (c->b2 / c->w2), w3 = i3 / (c->b3 / c->w3);
+                    const char *wr = (const char *)b->w->data + i * b->w->nb[1] +
+                                     w2 * b->w->nb[2] + w3 * b->w->nb[3];
+                    wt->to_float(wr, wrow, k);
+                    double ref = 0, mag = 0, sterm = 0;
+                    for (int64_t l = 0; l < k; l++) {
+                        ref += (double)wrow[l] * xdeq[l];
+                        mag += fabs((double)wrow[l] * xdeq[l]);
+                    }
+                    if (c->wt == GL_TYPE_Q4_1 || c->wt == GL_TYPE_Q5_1) {
+                        for (int64_t blk = 0; blk < k / 32; blk++) {
+                            const gl_fp16 m = c->wt == GL_TYPE_Q4_1
+                                                  ? ((const block_q4_1 *)wr)[blk].m
+                                                  : ((const block_q5_1 *)wr)[blk].m;
+                            sterm += fabs((double)gl_fp16_to_fp32(m) *
+                                          gl_fp16_to_fp32(((const block_q8_1 *)xq)[blk].s)) / 1024;
+                        }
+                    }
+                    const double tol = 3e-5 * mag + sterm + 1e-30;
+                    if (!(fabs(out[o] - ref) <= tol) && bad++ < 3) {
+                        TF_CHECK(false, "%s k=%lld n=%lld m=%lld: y[%lld,%lld,%lld,%lld] %.8g vs %.8g",
+                                 wt->name, (long long)k, (long long)c->n, (long long)c->m,
+                                 (long long)i, (long long)j, (long long)i2, (long long)i3, out[o], ref);
+                    }
+                }
+            }
+        }
+    }
+    free(wrow);
+    free(xcol);
+    free(xdeq);
+    free(xq);
+    return bad;
+}
+
+/* Builds (twice, from the same seed: a graph is allocated once), runs with 1 and 2 threads,
+ * checks both against the reference and each other. */
+static void mm_case_run(const mm_case *c, uint64_t seed) {
+    mm_built b1, b2;
+    const bool ok1 = mm_build(c, seed, &b1), ok2 = ok1 && mm_build(c, seed, &b2);
+    float *o1 = ok2 ? mm_run(&b1, 1) : NULL;
+    float *o2 = ok2 ? mm_run(&b2, 2) : NULL;
+    if (o1 && o2) {
+        const int bad = mm_check(c, &b1, o1);
+        TF_CHECK(bad == 0, "%s: %d bad outputs", gl_type_name(c->wt), bad);
+        const size_t bytes = sizeof(float) * (size_t)(c->n * c->m * c->b2 * c->b3);
+        TF_CHECK(memcmp(o1, o2, bytes) == 0, "%s k=%lld n=%lld m=%lld: 1 vs 2 threads differ",
+                 gl_type_name(c->wt), (long long)c->k, (long long)c->n, (long long)c->m);
+    }
+    free(o1);
+    free(o2);
+    gl_context_free(b1.ctx);
+    if (ok1) gl_context_free(b2.ctx);
+}
+
+TF_TEST(odd_shapes_every_type) {
+    static const int64_t ks[] = {32, 96, 256};
+    static const int64_t dims[] = {1, 3, 17, 33};
+    uint64_t seed = 1;
+    for (int t = 0; t < N_TYPES; t++)
+        for (size_t ki = 0; ki < 3; ki++)
+            for (size_t ni = 0; ni < 4; ni++)
+                for (size_t mi = 0; mi < 4; mi++) {
+                    if (ki != 1 && ni != mi) continue; /* full grid for k=96, diagonal otherwise */
+                    const mm_case c = {mm_types[t], ks[ki], dims[ni], dims[mi], 1, 1, 1, 1,
+                                       X_CONTIG, W_CONTIG};
+                    mm_case_run(&c, seed++);
+                }
+}
+
+TF_TEST(larger_matvec_and_matmat) {
+    /* big enough for several chunks per thread on both the mat-vec and the tiled path */
+    for (int t = 0; t < N_TYPES; t++) {
+        const mm_case mv = {mm_types[t], 512, 300, 1, 1, 1, 1, 1, X_CONTIG, W_CONTIG};
+        mm_case_run(&mv, 100 + (uint64_t)t);
+        const mm_case mm = {mm_types[t], 256, 70, 37, 1, 1, 1, 1, X_CONTIG, W_CONTIG};
+        mm_case_run(&mm, 200 + (uint64_t)t);
+    }
+}
+
+TF_TEST(non_contiguous_x) {
+    uint64_t seed = 300;
+    for (int t = 0; t < N_TYPES; t++) {
+        for (int layout = X_TRANSPOSED; layout <= X_PERMUTED; layout++) {
+            const mm_case c = {mm_types[t], 64, 17, 5, layout == X_PERMUTED ? 3 : 1, 1, 1, 1,
+                               layout, W_CONTIG};
+            mm_case_run(&c, seed++);
+        }
+    }
+}
+
+TF_TEST(weight_views_with_wide_rows) {
+    uint64_t seed = 400;
+    for (int t = 0; t < N_TYPES; t++) {
+        const mm_case c = {mm_types[t], 64, 9, 4, 1, 1, 1, 1, X_CONTIG, W_WIDE_ROWS};
+        mm_case_run(&c, seed++);
+        const mm_case v = {mm_types[t], 96, 33, 1, 1, 1, 1, 1, X_ROW_GAPS, W_WIDE_ROWS};
+        mm_case_run(&v, seed++);
+    }
+}
+
+TF_TEST(broadcast_over_batches) {
+    uint64_t seed = 500;
+    for (int t = 0; t < N_TYPES; t++) {
+        /* w [k, n, 2, 1] against x [k, m, 6, 2]: each w matrix serves 3 x batches (x2 in dim 3) */
+        const mm_case c = {mm_types[t], 64, 7, 3, 6, 2, 2, 1, X_CONTIG, W_CONTIG};
+        mm_case_run(&c, seed++);
+        const mm_case p = {mm_types[t], 32, 5, 4, 4, 1, 4, 1, X_PERMUTED, W_CONTIG};
+        mm_case_run(&p, seed++);
+    }
+}
+
+TF_TEST(work_size_and_rejections) {
+    gl_error err = {0};
+    gl_context *ctx = gl_context_new((gl_context_params){.mem_size = 1 << 20, .no_alloc = true}, &err);
+    gl_tensor *w = gl_new_tensor_2d(ctx, GL_TYPE_Q4_0, 64, 8);
+    gl_tensor *x = gl_new_tensor_2d(ctx, GL_TYPE_F32, 64, 3);
+    gl_tensor *y = gl_mul_mat(ctx, w, x);
+    TF_CHECK(y && y->ne[0] == 8 && y->ne[1] == 3 && y->type == GL_TYPE_F32);
+    /* 3 rows of Q8_0 (68 bytes each, padded to a cache line) + per-thread gather */
+    const size_t ws1 = gl_mul_mat_work_size(y, 1), ws2 = gl_mul_mat_work_size(y, 2);
+    TF_CHECK(ws1 >= 3 * 68 && ws2 > ws1, "%zu %zu", ws1, ws2);
+    gl_tensor *wf = gl_new_tensor_2d(ctx, GL_TYPE_F32, 64, 8);
+    gl_tensor *yf = gl_mul_mat(ctx, wf, x);
+    TF_CHECK(yf && gl_mul_mat_work_size(yf, 2) == 0, "F32 weights read x in place");
+    gl_tensor *bad = gl_new_tensor_2d(ctx, GL_TYPE_F32, 32, 3);
+    TF_CHECK(gl_mul_mat(ctx, w, bad) == NULL, "k mismatch is rejected");
+    gl_context_free(ctx);
+}
+
+TF_MAIN
