@@ -39,6 +39,35 @@ enum {
 
 /* Builds the vocabulary from f's metadata; f must outlive it. */
 elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err);
+
+/* A vocabulary from plain arrays (what elm_vocab_load reads from a GGUF file); used by the
+ * loader and by tests with small hand-made vocabularies. The strings (tokens, merges, pre)
+ * are not copied and must outlive the vocabulary; the arrays themselves are copied. */
+#define ELM_VOCAB_ID_DEFAULT (-2) /* "use the model's default" (fields of elm_vocab_desc) */
+typedef struct elm_vocab_desc {
+    elm_vocab_kind kind;
+    int32_t n_tokens;
+    const gl_str *tokens;  /* n_tokens texts */
+    const float *scores;   /* n_tokens, or NULL (all 0); SPM merges by higher score first */
+    const int32_t *types;  /* n_tokens ELM_TOKEN_*, or NULL (all NORMAL) */
+    int64_t n_merges;      /* BPE: merge rules "left right", highest priority first */
+    const gl_str *merges;
+    const char *pre;       /* BPE pre-tokenizer: "gpt-2" (NULL, "default"), "llama3"
+                            * ("llama-bpe"), "qwen2", "smollm" ("starcoder", "refact") */
+    /* Special ids: -1 none, ELM_VOCAB_ID_DEFAULT the model's default (SPM: bos 1, eos 2,
+     * unk 0; others: none, except that BPE takes "<|endoftext|>" for bos/eos when present). */
+    int32_t bos, eos, eot, eom, unk, pad, sep, cls, mask;
+    /* -1: the model's default (SPM: add_bos 1, add_space_prefix 1; BPE: all 0). */
+    int add_bos, add_eos, add_sep, add_space_prefix;
+} elm_vocab_desc;
+
+/* Every id ELM_VOCAB_ID_DEFAULT, every flag -1, everything else zero. */
+void elm_vocab_desc_init(elm_vocab_desc *d);
+elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err);
+/* The pre-tokenizer name in use for BPE ("gpt-2", "llama3" …), "" for other models. */
+const char *elm_vocab_pre(const elm_vocab *v);
+bool elm_vocab_add_bos(const elm_vocab *v);
+bool elm_vocab_add_eos(const elm_vocab *v);
 void elm_vocab_free(elm_vocab *v);
 
 elm_vocab_kind elm_vocab_type(const elm_vocab *v);
@@ -75,8 +104,12 @@ int32_t elm_token_to_piece(const elm_vocab *v, int32_t id, char *buf, int32_t si
                            bool render_special);
 
 /* Streaming detokenizer: feeds ids one at a time and hands out only complete UTF-8 text
- * (a character split over several byte tokens comes out once complete). Also applies the
- * SentencePiece rule that the leading space of the first piece after BOS is dropped. */
+ * (a character split over several byte tokens comes out once complete; bytes that can never
+ * form a character come out as U+FFFD). Also applies the SentencePiece rule that the leading
+ * space of the first piece after BOS is dropped (llama2.c's run.c; SentencePiece's decoder
+ * drops the dummy prefix the same way): at_start is true after init and after BOS, and any
+ * other token clears it. A caller that continues text it has already shown (a prompt that
+ * it does not push) sets d->at_start = false after init. */
 typedef struct elm_detok {
     const elm_vocab *vocab;
     char pending[8];
@@ -86,7 +119,9 @@ typedef struct elm_detok {
 } elm_detok;
 
 void elm_detok_init(elm_detok *d, const elm_vocab *v, bool render_special);
-/* Appends the text of id to out (at most cap bytes); returns bytes written. */
+/* Appends the text of id to out (at most cap bytes); returns bytes written, or
+ * GL_ERR_INVALID (state unchanged) when cap is too small: cap >= 8 + the longest token's
+ * length always suffices. */
 int32_t elm_detok_push(elm_detok *d, int32_t id, char *out, int32_t cap);
 /* Flushes incomplete bytes at the end (as U+FFFD replacement characters). */
 int32_t elm_detok_flush(elm_detok *d, char *out, int32_t cap);
