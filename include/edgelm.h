@@ -71,6 +71,172 @@ bool elm_file_get_int(const elm_file *f, const char *key, int64_t *out);
 bool elm_file_get_float(const elm_file *f, const char *key, double *out);
 bool elm_file_get_str(const elm_file *f, const char *key, char *buf, size_t bufsize);
 
+/* ------------------------------------------------------------------------------------------
+ * Decoder models (GPT family: architectures "llama", "qwen2", "gpt2")
+ *
+ *   elm_model    the weights (tensors point into the mmap-ed GGUF file: nothing is copied)
+ *                and the tokenizer; read-only once loaded, so several contexts may share it.
+ *   elm_ctx      one conversation: its KV cache, a thread pool and the buffers of the
+ *                compute graph, all sized when the context is created; decoding a token
+ *                allocates nothing once the first call of each kind has run.
+ *   elm_sampler  turns logits into a token id (greedy, temperature, top-k, top-p, min-p,
+ *                repetition penalty); holds its own random generator: same seed, same ids.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elm_model elm_model;
+typedef struct elm_ctx elm_ctx;
+typedef struct elm_sampler elm_sampler;
+
+typedef struct elm_model_params {
+    bool no_vocab; /* skip the tokenizer (ids only) */
+} elm_model_params;
+
+elm_model_params elm_model_default_params(void);
+/* params may be NULL (defaults). */
+elm_model *elm_model_load(const char *path, const elm_model_params *params, elm_error *err);
+/* Same over memory the caller keeps alive until elm_model_free. */
+elm_model *elm_model_load_memory(const void *data, size_t size, const elm_model_params *params,
+                                 elm_error *err);
+void elm_model_free(elm_model *m);
+
+const char *elm_model_arch(const elm_model *m); /* "llama", "qwen2", "gpt2" */
+int32_t elm_model_n_vocab(const elm_model *m);  /* rows of the output matrix */
+int32_t elm_model_n_embd(const elm_model *m);
+int32_t elm_model_n_layer(const elm_model *m);
+int32_t elm_model_n_ctx_train(const elm_model *m);
+/* The GGUF's tokenizer.chat_template copied into buf (NUL-terminated); false when absent. */
+bool elm_model_chat_template(const elm_model *m, char *buf, size_t size);
+/* Same as elm_file_get_* for the model's file. */
+bool elm_model_get_str(const elm_model *m, const char *key, char *buf, size_t bufsize);
+
+/* ---- tokenizer wrappers (need a model loaded with its vocabulary) ---- */
+bool elm_model_has_vocab(const elm_model *m);
+int32_t elm_token_bos(const elm_model *m); /* -1 when none */
+int32_t elm_token_eos(const elm_model *m);
+int32_t elm_token_eot(const elm_model *m); /* end of turn, else eos */
+bool elm_token_is_eog(const elm_model *m, int32_t id);
+/* Tokenizes len bytes of text; writes at most max_ids ids and returns how many the text needs
+ * (call again with a bigger buffer when that exceeds max_ids), or a negative elm_status.
+ * add_special: BOS/EOS as Hugging Face's add_special_tokens=True; parse_special: control
+ * token text in the input (e.g. "<|im_start|>") becomes its id. */
+int64_t elm_tokenize_text(const elm_model *m, const char *text, size_t len, int32_t *ids,
+                          int64_t max_ids, bool add_special, bool parse_special, elm_error *err);
+/* Bytes of one token (see elm_detok_*); returns the byte count (may exceed size). */
+int32_t elm_token_piece(const elm_model *m, int32_t id, char *buf, int32_t size,
+                        bool render_special);
+
+/* Streaming detokenizer: hands out only complete UTF-8 characters, drops the leading space
+ * of the first SentencePiece piece after BOS. */
+typedef struct elm_detokenizer elm_detokenizer;
+elm_detokenizer *elm_detokenizer_new(const elm_model *m, bool render_special, elm_error *err);
+void elm_detokenizer_free(elm_detokenizer *d);
+/* Appends the text of id to out (at most cap bytes, no NUL); returns the bytes written. */
+int32_t elm_detokenizer_push(elm_detokenizer *d, int32_t id, char *out, int32_t cap);
+int32_t elm_detokenizer_flush(elm_detokenizer *d, char *out, int32_t cap);
+
+/* ---- contexts and decoding ---- */
+
+typedef struct elm_ctx_params {
+    int32_t n_ctx;     /* positions in the KV cache (0: the model's context length, max 4096) */
+    int32_t n_batch;   /* most tokens per graph (0: min(n_ctx, 512)); longer inputs are split */
+    int32_t n_threads; /* 0: 1 */
+    bool kv_f16;       /* KV cache in F16 (default F32) */
+} elm_ctx_params;
+
+elm_ctx_params elm_ctx_default_params(void);
+/* Short form: default parameters with n_ctx and n_threads. */
+elm_ctx *elm_ctx_new(const elm_model *m, int32_t n_ctx, int32_t n_threads, elm_error *err);
+elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_error *err);
+void elm_ctx_free(elm_ctx *c);
+int32_t elm_ctx_n_ctx(const elm_ctx *c);
+int32_t elm_ctx_n_past(const elm_ctx *c); /* positions filled in the KV cache */
+/* Forgets positions >= n_keep (0 clears the cache). */
+void elm_ctx_rewind(elm_ctx *c, int32_t n_keep);
+
+typedef enum elm_output {
+    ELM_OUT_LOGITS_LAST = 0, /* logits of the last token: [n_vocab] */
+    ELM_OUT_LOGITS_ALL = 1,  /* logits of every token: [n, n_vocab] */
+    ELM_OUT_HIDDEN = 2,      /* hidden states [n_layer + 1, n, n_embd] and all logits */
+} elm_output;
+
+/* Runs ids[0..n) at positions n_past.. (the whole input in graphs of n_batch tokens, causal
+ * attention over the cache) and advances n_past. ELM_OUT_HIDDEN needs n <= n_batch.
+ * Hidden states follow Hugging Face's hidden_states: index 0 = the embedding output, index i
+ * = the output of block i - 1, the last one after the final norm. */
+elm_status elm_decode(elm_ctx *c, const int32_t *ids, int32_t n, elm_output what,
+                      elm_error *err);
+/* Results of the last elm_decode (valid until the next call): */
+const float *elm_get_logits(const elm_ctx *c, int32_t *n_rows); /* n_rows x n_vocab */
+const float *elm_get_hidden(const elm_ctx *c, int32_t *n_tokens); /* (n_layer+1) x n x n_embd */
+
+/* ---- sampling ---- */
+
+typedef struct elm_sampler_params {
+    float temp;             /* <= 0: greedy (argmax after the repetition penalty) */
+    int32_t top_k;          /* <= 0: off */
+    float top_p;            /* >= 1: off */
+    float min_p;            /* <= 0: off */
+    float repeat_penalty;   /* 1: off; llama.cpp's rule: logit > 0 ? logit/r : logit*r */
+    int32_t repeat_last_n;  /* tokens of history the penalty looks at */
+    uint64_t seed;
+} elm_sampler_params;
+
+/* temp 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat_penalty 1, repeat_last_n 64, seed 0. */
+elm_sampler_params elm_sampler_default_params(void);
+elm_sampler *elm_sampler_new(const elm_sampler_params *p, int32_t n_vocab, elm_error *err);
+void elm_sampler_free(elm_sampler *s);
+/* Picks a token from logits[n_vocab] (the logits are not modified). Order: repetition
+ * penalty, top-k, top-p, min-p (each on the softmax of the current logits), temperature,
+ * then a draw from the renormalised distribution. */
+int32_t elm_sampler_sample(elm_sampler *s, const float *logits);
+/* Adds id to the history the repetition penalty sees (elm_generate does this). */
+void elm_sampler_accept(elm_sampler *s, int32_t id);
+/* Clears the history and restarts the random generator from seed. */
+void elm_sampler_reset(elm_sampler *s, uint64_t seed);
+
+/* ---- generation ---- */
+
+/* Called with each sampled token; return false to stop. */
+typedef bool (*elm_token_fn)(int32_t id, void *user);
+
+/* Decodes prompt (appended to the cache), then samples up to n_predict tokens (each one fed
+ * back), calling on_token for each. Stops at an end-of-generation token (not passed to
+ * on_token) unless ignore_eos, when on_token returns false, or when the cache is full.
+ * Returns the number of tokens generated, or a negative elm_status. The last sampled token
+ * is not in the cache (*pending receives it, -1 when none) so a caller can continue. */
+int64_t elm_generate(elm_ctx *c, elm_sampler *s, const int32_t *prompt, int32_t n_prompt,
+                     int32_t n_predict, bool ignore_eos, elm_token_fn on_token, void *user,
+                     int32_t *pending, elm_error *err);
+
+/* ---- chat templates ---- */
+
+typedef enum elm_chat_template {
+    ELM_CHAT_UNKNOWN = 0,
+    ELM_CHAT_CHATML,  /* <|im_start|>role\n...<|im_end|>\n  (Qwen2, SmolLM2) */
+    ELM_CHAT_LLAMA2,  /* <s>[INST] <<SYS>>\n...\n<</SYS>>\n\n... [/INST] ... </s> */
+    ELM_CHAT_LLAMA3,  /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
+    ELM_CHAT_ZEPHYR,  /* <|user|>\n...</s>\n<|assistant|>\n  (TinyLlama-Chat) */
+    ELM_CHAT_PHI3,    /* <|user|>\n...<|end|>\n<|assistant|>\n */
+    ELM_CHAT_GEMMA,   /* <start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n */
+    ELM_CHAT_MISTRAL, /* <s>[INST] ... [/INST]...</s> */
+} elm_chat_template;
+
+typedef struct elm_chat_msg {
+    const char *role; /* "system", "user" or "assistant" */
+    const char *content;
+} elm_chat_msg;
+
+/* By name ("chatml", "llama2", "llama3", "zephyr", "phi3", "gemma", "mistral"). */
+elm_chat_template elm_chat_template_from_name(const char *name);
+const char *elm_chat_template_name(elm_chat_template t);
+/* Recognises a Jinja chat template (tokenizer.chat_template) by its marker strings. */
+elm_chat_template elm_chat_template_detect(const char *jinja);
+/* Renders the conversation (and, when add_assistant, the assistant's turn prefix) into buf
+ * (NUL-terminated when it fits). Returns the length the text needs (excluding the NUL), or
+ * a negative elm_status for an unknown template or role. */
+int64_t elm_chat_render(elm_chat_template t, const elm_chat_msg *msgs, size_t n_msgs,
+                        bool add_assistant, char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -210,15 +210,25 @@ static void vocab_sort_specials(elm_vocab *v, int32_t *a, int32_t n) {
     }
 }
 
+/* Recognised in text: control, user-defined and unknown tokens, and the model's special ids
+ * whatever their type (Hugging Face treats bos/eos/unk/pad … as special tokens even when a
+ * vocabulary file such as GPT-2's encoder.json does not mark them). */
+static bool vocab_is_parsed_special(const elm_vocab *v, int32_t id) {
+    if (v->text[id].len == 0) return false;
+    if (vocab_is_special_type(v->type[id])) return true;
+    return id == v->bos || id == v->eos || id == v->eot || id == v->eom || id == v->unk ||
+           id == v->pad || id == v->sep || id == v->cls || id == v->mask;
+}
+
 static gl_status vocab_build_specials(elm_vocab *v, gl_error *err) {
     int32_t n = 0;
     for (int32_t id = 0; id < v->n_tokens; id++)
-        if (vocab_is_special_type(v->type[id]) && v->text[id].len > 0) n++;
+        if (vocab_is_parsed_special(v, id)) n++;
     v->special = malloc((size_t)(n ? n : 1) * sizeof *v->special);
     if (!v->special) return gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
     int32_t k = 0;
     for (int32_t id = 0; id < v->n_tokens; id++)
-        if (vocab_is_special_type(v->type[id]) && v->text[id].len > 0) v->special[k++] = id;
+        if (vocab_is_parsed_special(v, id)) v->special[k++] = id;
     vocab_sort_specials(v, v->special, n);
     /* special_start[b] .. special_start[b+1]: the group of first byte b. */
     int32_t j = 0;

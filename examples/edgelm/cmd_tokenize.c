@@ -6,9 +6,15 @@
  * SentencePiece models, nothing for GPT-2); --no-special adds none. Special-token text written
  * in the input (e.g. "<|im_start|>") becomes its id either way. --pieces prints one token a
  * line instead: id, then its text as the vocabulary stores it (escaped).
+ *
+ * --compare REF.json checks the tokenizer against reference ids instead: REF holds
+ * {"cases": [{"text": ..., "ids": [...]}, ...]} (as made with Hugging Face's tokenizer; the
+ * ids include the special tokens it adds); every case is tokenized and compared, mismatches
+ * are printed, and the exit status is 1 unless all are equal.
  */
 #include "cli.h"
 #include "ggml-lite.h"
+#include "json.h"
 #include "vocab.h"
 
 #include <stdio.h>
@@ -23,7 +29,8 @@ static void tokenize_usage(FILE *out) {
             "  -f, --file FILE     read the text from FILE (exact bytes; '-' = stdin)\n"
             "  --no-special        add no BOS/EOS (special-token text in the input still counts)\n"
             "  --ids-only          print only the ids, space-separated (the default)\n"
-            "  --pieces            print one token a line: id and its vocabulary text\n");
+            "  --pieces            print one token a line: id and its vocabulary text\n"
+            "  --compare REF.json  check every {\"text\", \"ids\"} case of REF's \"cases\" array\n");
 }
 
 /* Reads a whole file (or stdin) into memory. */
@@ -66,8 +73,74 @@ static void tokenize_print_escaped(gl_str s) {
     putchar('\'');
 }
 
+static void tokenize_print_ids(const char *label, const int32_t *ids, int64_t n) {
+    printf("  %s:", label);
+    for (int64_t i = 0; i < n; i++) printf(" %d", ids[i]);
+    putchar('\n');
+}
+
+/* Tokenizes every case of a reference file and compares; returns the exit status. */
+static int tokenize_compare(const elm_vocab *v, const char *ref, bool add_special) {
+    gl_error err = {0};
+    elm_json_doc *doc = elm_json_parse_file(ref, &err);
+    if (!doc) {
+        fprintf(stderr, "edgelm tokenize: %s\n", err.msg);
+        return 1;
+    }
+    const elm_json *cases = elm_json_get(elm_json_root(doc), "cases");
+    size_t n_cases = elm_json_count(cases), n_ok = 0;
+    int rc = 0;
+    if (!elm_json_is(cases, ELM_JSON_ARRAY) || n_cases == 0) {
+        fprintf(stderr, "edgelm tokenize: %s has no \"cases\" array\n", ref);
+        rc = 1;
+    }
+    for (size_t i = 0; i < n_cases && rc == 0; i++) {
+        const elm_json *c = elm_json_at(cases, i);
+        const elm_json *text = elm_json_get(c, "text"), *jids = elm_json_get(c, "ids");
+        size_t nw = elm_json_count(jids);
+        if (!elm_json_is(text, ELM_JSON_STRING) || !elm_json_is(jids, ELM_JSON_ARRAY)) {
+            fprintf(stderr, "edgelm tokenize: %s: case %zu lacks \"text\" or \"ids\"\n", ref, i);
+            rc = 1;
+            break;
+        }
+        int32_t *want = malloc((nw ? nw : 1) * sizeof *want);
+        int64_t n = elm_tokenize(v, text->s, text->len, NULL, 0, add_special, true, &err);
+        int32_t *got = n >= 0 ? malloc((size_t)(n ? n : 1) * sizeof *got) : NULL;
+        if (!want || !got) {
+            fprintf(stderr, "edgelm tokenize: case %zu: %s\n", i, n < 0 ? err.msg : "out of memory");
+            free(want);
+            free(got);
+            rc = 1;
+            break;
+        }
+        elm_tokenize(v, text->s, text->len, got, n, add_special, true, &err);
+        bool same = (size_t)n == nw;
+        for (size_t k = 0; k < nw; k++) {
+            int64_t id = -1;
+            elm_json_int(elm_json_at(jids, k), &id);
+            want[k] = (int32_t)id;
+            if (same && got[k] != want[k]) same = false;
+        }
+        if (same) {
+            n_ok++;
+        } else {
+            printf("case %zu differs: \"%s\"\n", i, text->s);
+            tokenize_print_ids("got ", got, n);
+            tokenize_print_ids("want", want, (int64_t)nw);
+        }
+        free(want);
+        free(got);
+    }
+    if (rc == 0) {
+        printf("%zu/%zu cases equal\n", n_ok, n_cases);
+        if (n_ok != n_cases) rc = 1;
+    }
+    elm_json_free(doc);
+    return rc;
+}
+
 int cmd_tokenize(int argc, char **argv) {
-    const char *model = NULL, *prompt = NULL, *file = NULL;
+    const char *model = NULL, *prompt = NULL, *file = NULL, *compare = NULL;
     bool add_special = true, pieces = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -75,6 +148,7 @@ int cmd_tokenize(int argc, char **argv) {
         if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) model = argv[++i];
         else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has_val) prompt = argv[++i];
         else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) file = argv[++i];
+        else if (!strcmp(a, "--compare") && has_val) compare = argv[++i];
         else if (!strcmp(a, "--no-special")) add_special = false;
         else if (!strcmp(a, "--ids-only")) pieces = false;
         else if (!strcmp(a, "--pieces")) pieces = true;
@@ -87,8 +161,8 @@ int cmd_tokenize(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model || (!prompt) == (!file)) {
-        fprintf(stderr, "edgelm tokenize: need -m MODEL and one of -p TEXT or -f FILE\n");
+    if (!model || (!prompt) + (!file) + (!compare) != 2) {
+        fprintf(stderr, "edgelm tokenize: need -m MODEL and one of -p TEXT, -f FILE or --compare REF\n");
         tokenize_usage(stderr);
         return 2;
     }
@@ -101,9 +175,9 @@ int cmd_tokenize(int argc, char **argv) {
             return 1;
         }
     } else {
-        len = strlen(prompt);
+        len = prompt ? strlen(prompt) : 0;
     }
-    const char *src = file ? text : prompt;
+    const char *src = file ? text : prompt ? prompt : "";
 
     int rc = 1;
     gl_error err = {0};
@@ -113,6 +187,10 @@ int cmd_tokenize(int argc, char **argv) {
     if (!f) goto fail;
     v = elm_vocab_load(f, &err);
     if (!v) goto fail;
+    if (compare) {
+        rc = tokenize_compare(v, compare, add_special);
+        goto done;
+    }
     int64_t n = elm_tokenize(v, src, len, NULL, 0, add_special, true, &err);
     if (n < 0) goto fail;
     ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
