@@ -1,0 +1,340 @@
+/*
+ * context.c — a decoding context: KV cache, thread pool, graph buffers; elm_decode and
+ * elm_generate.
+ *
+ * Memory is sized once, when the context is created: the arena for the graph's tensor
+ * headers (rebuilt for every step, because the cache views move with n_past) and the compute
+ * buffer, planned for the largest step (n_batch tokens, and one token at a full cache). A
+ * step then allocates nothing, except the small gl_context struct that ggml-lite's API needs
+ * for each graph; all-token logits and hidden states (evaluation, not generation) get their
+ * buffers the first time they are asked for.
+ */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CTX_MAX_DEFAULT 4096
+
+struct elm_ctx {
+    const elm_model *m;
+    elm_ctx_params p;
+    elm_kv_cache kv;
+    gl_pool *pool;
+    int32_t n_past;
+
+    void *meta;         /* arena of the per-step graph context (headers, graph) */
+    size_t meta_size;
+    void *compute;      /* planned intermediate tensors + kernel scratch */
+    size_t compute_size;
+
+    int32_t *ids_buf, *pos_buf; /* n_batch each */
+    gl_tensor **hidden_t;       /* n_layer + 1 per-step pointers */
+
+    float *logits;      /* [n_logits_rows, n_vocab] */
+    size_t logits_cap;  /* floats */
+    int32_t n_logits_rows;
+    float *hidden;      /* [n_layer + 1, n_hidden_tokens, n_embd] */
+    size_t hidden_cap;
+    int32_t n_hidden_tokens;
+};
+
+static elm_status ctx_fail(elm_error *err, elm_status code, const char *msg, const char *detail) {
+    if (err) {
+        err->code = code;
+        snprintf(err->msg, sizeof err->msg, "%s%s%s", msg, detail && *detail ? ": " : "",
+                 detail ? detail : "");
+    }
+    return code;
+}
+
+static elm_status ctx_from_gl(elm_error *err, gl_status st, const gl_error *gerr) {
+    return ctx_fail(err, (elm_status)st, gerr->msg, NULL);
+}
+
+elm_ctx_params elm_ctx_default_params(void) {
+    elm_ctx_params p = {.n_ctx = 0, .n_batch = 0, .n_threads = 1, .kv_f16 = false};
+    return p;
+}
+
+/* Builds the graph of one step in the meta arena. *gctx must be freed by the caller. */
+static gl_status ctx_build(elm_ctx *c, const elm_graph_req *req, gl_context **gctx,
+                           gl_graph **g, elm_graph_out *out, gl_error *gerr) {
+    *gctx = gl_context_new((gl_context_params){.mem_size = c->meta_size, .mem_buffer = c->meta,
+                                               .no_alloc = true},
+                           gerr);
+    if (!*gctx) return gerr->code;
+    *g = gl_graph_new(*gctx, elm_decoder_max_nodes(c->m));
+    if (!*g) return gl_error_set(gerr, GL_ERR_NOMEM, "graph: %s", gl_ctx_error(*gctx));
+    memset(out, 0, sizeof *out);
+    out->hidden = c->hidden_t;
+    return elm_decoder_build(c->m, &c->kv, *gctx, *g, req, out, gerr);
+}
+
+/* The end of the last planned tensor. Guards against a plan whose buffer_size is below its
+ * high-water mark (gl-graph's planner lowered `top` when the topmost range was freed, so the
+ * peak could be under-reported): the plan is widened to cover every tensor. */
+static void ctx_fix_plan(gl_graph *g, gl_graph_plan *plan) {
+    size_t end = 0;
+    for (int i = 0; i < gl_graph_n_nodes(g); i++) {
+        const gl_tensor *t = gl_graph_node(g, i);
+        if (t->plan_slot == 1 && t->plan_offs + ELM_PAD(gl_nbytes(t), ELM_ALIGN) > end)
+            end = t->plan_offs + ELM_PAD(gl_nbytes(t), ELM_ALIGN);
+    }
+    if (end > plan->buffer_size) plan->buffer_size = ELM_PAD(end, ELM_ALIGN);
+}
+
+/* Grows the compute buffer to hold plan (only while warming up, or for evaluation steps). */
+static gl_status ctx_reserve(elm_ctx *c, const gl_graph_plan *plan, gl_error *gerr) {
+    size_t need = plan->buffer_size + plan->work_size;
+    if (need <= c->compute_size) return GL_OK;
+    size_t size = ELM_PAD(need, ELM_ALIGN);
+    void *p = aligned_alloc(ELM_ALIGN, size ? size : ELM_ALIGN);
+    if (!p) return gl_error_set(gerr, GL_ERR_NOMEM, "cannot allocate %zu MiB for the graph",
+                                need >> 20);
+    free(c->compute);
+    c->compute = p;
+    c->compute_size = size;
+    return GL_OK;
+}
+
+/* Plans the step described by req and grows the compute buffer to fit it. */
+static gl_status ctx_measure(elm_ctx *c, const elm_graph_req *req, gl_error *gerr) {
+    gl_context *gctx = NULL;
+    gl_graph *g = NULL;
+    elm_graph_out out;
+    gl_status st = ctx_build(c, req, &gctx, &g, &out, gerr);
+    gl_graph_plan plan;
+    if (st == GL_OK) st = gl_graph_plan_memory(g, c->p.n_threads, &plan, gerr);
+    if (st == GL_OK) ctx_fix_plan(g, &plan);
+    if (st == GL_OK) st = ctx_reserve(c, &plan, gerr);
+    gl_context_free(gctx);
+    return st;
+}
+
+elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_error *err) {
+    if (!m) {
+        ctx_fail(err, ELM_ERR_INVALID, "elm_ctx_new: no model", NULL);
+        return NULL;
+    }
+    elm_ctx_params p = params ? *params : elm_ctx_default_params();
+    const elm_hparams *hp = &m->hp;
+    if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < CTX_MAX_DEFAULT ? hp->n_ctx_train : CTX_MAX_DEFAULT;
+    if (m->arch->id == ELM_ARCH_GPT2 && p.n_ctx > hp->n_ctx_train) p.n_ctx = hp->n_ctx_train;
+    if (p.n_ctx > (1 << 20)) {
+        ctx_fail(err, ELM_ERR_INVALID, "context size is too large", NULL);
+        return NULL;
+    }
+    if (p.n_batch <= 0) p.n_batch = 512;
+    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    if (p.n_threads <= 0) p.n_threads = 1;
+
+    elm_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        ctx_fail(err, ELM_ERR_NOMEM, "out of memory", NULL);
+        return NULL;
+    }
+    c->m = m;
+    c->p = p;
+    gl_error gerr = {0};
+    gl_status st = elm_kv_init(&c->kv, hp, p.n_ctx, p.kv_f16 ? GL_TYPE_F16 : GL_TYPE_F32, &gerr);
+    if (st != GL_OK) goto fail;
+    c->pool = gl_pool_new(p.n_threads, &gerr);
+    if (!c->pool) {
+        st = gerr.code;
+        goto fail;
+    }
+    const size_t max_nodes = (size_t)elm_decoder_max_nodes(m);
+    c->meta_size = max_nodes * (gl_tensor_overhead() + 12 * sizeof(void *)) + 64 * 1024;
+    c->meta = aligned_alloc(ELM_ALIGN, ELM_PAD(c->meta_size, ELM_ALIGN));
+    c->ids_buf = calloc((size_t)p.n_batch, sizeof *c->ids_buf);
+    c->pos_buf = calloc((size_t)p.n_batch, sizeof *c->pos_buf);
+    c->hidden_t = calloc((size_t)hp->n_layer + 1, sizeof *c->hidden_t);
+    c->logits_cap = (size_t)hp->n_vocab;
+    c->logits = malloc(c->logits_cap * sizeof *c->logits);
+    if (!c->meta || !c->ids_buf || !c->pos_buf || !c->hidden_t || !c->logits) {
+        st = gl_error_set(&gerr, GL_ERR_NOMEM, "out of memory for the context");
+        goto fail;
+    }
+    /* Size the compute buffer for the largest prompt step and for a step at a full cache. */
+    elm_graph_req big = {.n_tokens = p.n_batch, .n_past = 0};
+    elm_graph_req last = {.n_tokens = 1, .n_past = p.n_ctx - 1};
+    st = ctx_measure(c, &big, &gerr);
+    if (st == GL_OK) st = ctx_measure(c, &last, &gerr);
+    if (st != GL_OK) goto fail;
+    return c;
+fail:
+    ctx_from_gl(err, st, &gerr);
+    elm_ctx_free(c);
+    return NULL;
+}
+
+elm_ctx *elm_ctx_new(const elm_model *m, int32_t n_ctx, int32_t n_threads, elm_error *err) {
+    elm_ctx_params p = elm_ctx_default_params();
+    p.n_ctx = n_ctx;
+    p.n_threads = n_threads;
+    return elm_ctx_new_ext(m, &p, err);
+}
+
+void elm_ctx_free(elm_ctx *c) {
+    if (!c) return;
+    elm_kv_free(&c->kv);
+    gl_pool_free(c->pool);
+    free(c->meta);
+    free(c->compute);
+    free(c->ids_buf);
+    free(c->pos_buf);
+    free(c->hidden_t);
+    free(c->logits);
+    free(c->hidden);
+    free(c);
+}
+
+int32_t elm_ctx_n_ctx(const elm_ctx *c) { return c ? c->p.n_ctx : 0; }
+int32_t elm_ctx_n_past(const elm_ctx *c) { return c ? c->n_past : 0; }
+
+void elm_ctx_rewind(elm_ctx *c, int32_t n_keep) {
+    if (c && n_keep >= 0 && n_keep < c->n_past) c->n_past = n_keep;
+}
+
+/* Makes room for rows x n floats in *buf (capacity *cap floats). */
+static bool ctx_grow(float **buf, size_t *cap, size_t rows, size_t n) {
+    if (n != 0 && rows > SIZE_MAX / sizeof(float) / n) return false;
+    size_t need = rows * n;
+    if (need <= *cap) return true;
+    float *p = realloc(*buf, need * sizeof(float));
+    if (!p) return false;
+    *buf = p;
+    *cap = need;
+    return true;
+}
+
+/* Copies a [ne0, ne1] F32 result (possibly strided rows) into dst. */
+static void ctx_copy_rows(float *dst, const gl_tensor *t) {
+    for (int64_t r = 0; r < t->ne[1]; r++)
+        memcpy(dst + r * t->ne[0], (const char *)t->data + r * t->nb[1],
+               (size_t)t->ne[0] * sizeof(float));
+}
+
+/* One graph: ids[0..n) at position n_past. */
+static elm_status ctx_step(elm_ctx *c, const int32_t *ids, int32_t n, elm_output what,
+                           int32_t row0, elm_error *err) {
+    const elm_hparams *hp = &c->m->hp;
+    for (int32_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= hp->n_vocab) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "token id %d is outside the vocabulary [0, %d)", ids[i],
+                     hp->n_vocab);
+            return ctx_fail(err, ELM_ERR_INVALID, msg, NULL);
+        }
+        c->ids_buf[i] = ids[i];
+        c->pos_buf[i] = c->n_past + i;
+    }
+    elm_graph_req req = {.n_tokens = n, .n_past = c->n_past,
+                         .all_logits = what != ELM_OUT_LOGITS_LAST,
+                         .hidden = what == ELM_OUT_HIDDEN};
+    gl_error gerr = {0};
+    gl_context *gctx = NULL;
+    gl_graph *g = NULL;
+    elm_graph_out out;
+    gl_graph_plan plan;
+    gl_status st = ctx_build(c, &req, &gctx, &g, &out, &gerr);
+    if (st == GL_OK) {
+        out.ids->data = c->ids_buf;
+        out.pos->data = c->pos_buf;
+        st = gl_graph_plan_memory(g, c->p.n_threads, &plan, &gerr);
+    }
+    if (st == GL_OK) ctx_fix_plan(g, &plan);
+    if (st == GL_OK) st = ctx_reserve(c, &plan, &gerr);
+    if (st == GL_OK) st = gl_graph_alloc(g, &plan, c->compute, c->compute_size, &gerr);
+    if (st == GL_OK) st = gl_graph_compute(g, c->pool, &gerr);
+    if (st != GL_OK) {
+        gl_context_free(gctx);
+        return ctx_from_gl(err, st, &gerr);
+    }
+    /* Results leave the compute buffer before the next step reuses it. */
+    const size_t V = (size_t)hp->n_vocab;
+    ctx_copy_rows(c->logits + (size_t)row0 * V, out.logits);
+    if (what == ELM_OUT_HIDDEN) {
+        const size_t E = (size_t)hp->n_embd;
+        for (int i = 0; i <= hp->n_layer; i++)
+            ctx_copy_rows(c->hidden + ((size_t)i * (size_t)n + (size_t)row0) * E, out.hidden[i]);
+    }
+    gl_context_free(gctx);
+    c->n_past += n;
+    return ELM_OK;
+}
+
+elm_status elm_decode(elm_ctx *c, const int32_t *ids, int32_t n, elm_output what,
+                      elm_error *err) {
+    if (!c || (!ids && n > 0) || n < 0)
+        return ctx_fail(err, ELM_ERR_INVALID, "elm_decode: bad arguments", NULL);
+    if (n == 0) return ELM_OK;
+    if (n > c->p.n_ctx - c->n_past) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "context full: %d positions in use, %d more do not fit in %d",
+                 c->n_past, n, c->p.n_ctx);
+        return ctx_fail(err, ELM_ERR_INVALID, msg, NULL);
+    }
+    if (what == ELM_OUT_HIDDEN && n > c->p.n_batch)
+        return ctx_fail(err, ELM_ERR_INVALID, "hidden states: more tokens than n_batch", NULL);
+    const elm_hparams *hp = &c->m->hp;
+    const size_t rows = what == ELM_OUT_LOGITS_LAST ? 1 : (size_t)n;
+    if (!ctx_grow(&c->logits, &c->logits_cap, rows, (size_t)hp->n_vocab) ||
+        (what == ELM_OUT_HIDDEN &&
+         !ctx_grow(&c->hidden, &c->hidden_cap, (size_t)(hp->n_layer + 1) * (size_t)n,
+                   (size_t)hp->n_embd)))
+        return ctx_fail(err, ELM_ERR_NOMEM, "out of memory for the outputs", NULL);
+    const int32_t n_past0 = c->n_past;
+    for (int32_t done = 0; done < n;) {
+        int32_t chunk = n - done < c->p.n_batch ? n - done : c->p.n_batch;
+        /* With only the last logits wanted, earlier chunks write row 0 and are overwritten. */
+        int32_t row0 = what == ELM_OUT_LOGITS_LAST ? 0 : done;
+        elm_status st = ctx_step(c, ids + done, chunk, what, row0, err);
+        if (st != ELM_OK) {
+            c->n_past = n_past0;
+            return st;
+        }
+        done += chunk;
+    }
+    c->n_logits_rows = (int32_t)rows;
+    c->n_hidden_tokens = what == ELM_OUT_HIDDEN ? n : 0;
+    return ELM_OK;
+}
+
+const float *elm_get_logits(const elm_ctx *c, int32_t *n_rows) {
+    if (n_rows) *n_rows = c ? c->n_logits_rows : 0;
+    return c ? c->logits : NULL;
+}
+
+const float *elm_get_hidden(const elm_ctx *c, int32_t *n_tokens) {
+    if (n_tokens) *n_tokens = c ? c->n_hidden_tokens : 0;
+    return c && c->n_hidden_tokens ? c->hidden : NULL;
+}
+
+int64_t elm_generate(elm_ctx *c, elm_sampler *s, const int32_t *prompt, int32_t n_prompt,
+                     int32_t n_predict, bool ignore_eos, elm_token_fn on_token, void *user,
+                     int32_t *pending, elm_error *err) {
+    if (pending) *pending = -1;
+    if (!c || !s || n_prompt < 1)
+        return ctx_fail(err, ELM_ERR_INVALID, "elm_generate: needs a context, a sampler and at "
+                        "least one prompt token", NULL);
+    elm_status st = elm_decode(c, prompt, n_prompt, ELM_OUT_LOGITS_LAST, err);
+    if (st != ELM_OK) return st;
+    for (int32_t i = 0; i < n_prompt; i++) elm_sampler_accept(s, prompt[i]);
+    int64_t n_gen = 0;
+    while (n_gen < n_predict) {
+        int32_t id = elm_sampler_sample(s, c->logits);
+        elm_sampler_accept(s, id);
+        if (!ignore_eos && elm_token_is_eog(c->m, id)) break;
+        n_gen++;
+        bool go_on = on_token ? on_token(id, user) : true;
+        if (!go_on || n_gen == n_predict || c->n_past >= c->p.n_ctx) {
+            if (pending) *pending = id;
+            break;
+        }
+        st = elm_decode(c, &id, 1, ELM_OUT_LOGITS_LAST, err);
+        if (st != ELM_OK) return st;
+    }
+    return n_gen;
+}

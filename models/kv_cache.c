@@ -1,0 +1,86 @@
+/*
+ * kv_cache.c — the key/value cache of a decoder context.
+ *
+ * Per layer one K and one V tensor [head_dim * n_head_kv, n_ctx] (F32 or F16): a position is
+ * one contiguous row holding every KV head, so appending n tokens writes n consecutive rows,
+ * and attention reads positions 0..n_kv as a strided view [head_dim, n_kv, n_head_kv] without
+ * a copy. Writes are gl_cpy nodes into views of the rows of the new positions (converting to
+ * F16 when the cache is F16).
+ */
+#include "model.h"
+
+#include <stdlib.h>
+
+gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl_type type,
+                      gl_error *err) {
+    memset(kv, 0, sizeof *kv);
+    if (type != GL_TYPE_F32 && type != GL_TYPE_F16)
+        return gl_error_set(err, GL_ERR_INVALID, "KV cache type must be f32 or f16");
+    if (n_ctx < 1) return gl_error_set(err, GL_ERR_INVALID, "context size %d < 1", n_ctx);
+    kv->type = type;
+    kv->n_ctx = n_ctx;
+    kv->n_layer = hp->n_layer;
+    kv->head_dim = hp->head_dim;
+    kv->n_head_kv = hp->n_head_kv;
+    kv->row = hp->head_dim * hp->n_head_kv;
+    const size_t layer_bytes = gl_row_size(type, kv->row) * (size_t)n_ctx;
+    if (layer_bytes / (size_t)n_ctx != gl_row_size(type, kv->row))
+        return gl_error_set(err, GL_ERR_NOMEM, "KV cache size overflows");
+    const size_t per_tensor = ELM_PAD(layer_bytes, ELM_ALIGN) + gl_tensor_overhead();
+    const size_t total = 2 * (size_t)hp->n_layer * per_tensor + ELM_ALIGN;
+    if (total / 2 / (size_t)hp->n_layer < per_tensor)
+        return gl_error_set(err, GL_ERR_NOMEM, "KV cache size overflows");
+    kv->k = calloc((size_t)hp->n_layer, sizeof *kv->k);
+    kv->v = calloc((size_t)hp->n_layer, sizeof *kv->v);
+    if (!kv->k || !kv->v) {
+        elm_kv_free(kv);
+        return gl_error_set(err, GL_ERR_NOMEM, "out of memory for the KV cache");
+    }
+    kv->ctx = gl_context_new((gl_context_params){.mem_size = total}, err);
+    if (!kv->ctx) {
+        elm_kv_free(kv);
+        return gl_error_set(err, GL_ERR_NOMEM, "cannot allocate the KV cache (%zu MiB)",
+                            total >> 20);
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        kv->k[il] = gl_set_name(gl_new_tensor_2d(kv->ctx, type, kv->row, n_ctx), "cache_k.%d", il);
+        kv->v[il] = gl_set_name(gl_new_tensor_2d(kv->ctx, type, kv->row, n_ctx), "cache_v.%d", il);
+        if (!kv->k[il] || !kv->v[il]) {
+            gl_error_set(err, GL_ERR_NOMEM, "KV cache: %s", gl_ctx_error(kv->ctx));
+            elm_kv_free(kv);
+            return GL_ERR_NOMEM;
+        }
+        /* Positions not yet written are never read, but keep them defined for tools. */
+        memset(kv->k[il]->data, 0, gl_nbytes(kv->k[il]));
+        memset(kv->v[il]->data, 0, gl_nbytes(kv->v[il]));
+    }
+    return GL_OK;
+}
+
+void elm_kv_free(elm_kv_cache *kv) {
+    if (!kv) return;
+    gl_context_free(kv->ctx);
+    free(kv->k);
+    free(kv->v);
+    memset(kv, 0, sizeof *kv);
+}
+
+gl_tensor *elm_kv_store(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_v,
+                        gl_tensor *cur, int32_t n_past) {
+    if (!cur) return NULL;
+    gl_tensor *cache = is_v ? kv->v[il] : kv->k[il];
+    const int64_t n = cur->ne[2];
+    if (n_past < 0 || n_past + n > kv->n_ctx)
+        return NULL; /* elm_decoder_build checked the range; never reached */
+    gl_tensor *dst = gl_view_2d(ctx, cache, kv->row, n, cache->nb[1], (size_t)n_past * cache->nb[1]);
+    return gl_cpy(ctx, cur, dst);
+}
+
+gl_tensor *elm_kv_view(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_v, int32_t n_kv) {
+    gl_tensor *cache = is_v ? kv->v[il] : kv->k[il];
+    if (n_kv < 1 || n_kv > kv->n_ctx)
+        return NULL; /* checked by elm_decoder_build */
+    const size_t el = cache->nb[0];
+    return gl_view_3d(ctx, cache, kv->head_dim, n_kv, kv->n_head_kv, cache->nb[1],
+                      (size_t)kv->head_dim * el, 0);
+}

@@ -1,0 +1,507 @@
+/*
+ * model.c — loading a decoder model from a GGUF file.
+ *
+ * The architecture registry maps general.architecture to the code that reads its
+ * hyperparameters (every value range-checked: the file is untrusted) and binds its weights.
+ * Weights are tensor headers over the mapped file (gl_new_tensor_with_data): nothing is
+ * copied, so loading costs the page faults of the first decode and no memory of its own.
+ * Every tensor is checked against the shape the hyperparameters imply, and a mismatch names
+ * the tensor.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MODEL_MAX_LAYERS 1024
+#define MODEL_MAX_DIM (1 << 20)
+
+static const elm_arch model_archs[] = {
+    {"llama", ELM_ARCH_LLAMA},
+    {"qwen2", ELM_ARCH_QWEN2},
+    {"gpt2", ELM_ARCH_GPT2},
+};
+
+static elm_status model_fail(elm_error *err, elm_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static elm_status model_fail(elm_error *err, elm_status code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = code;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Hyperparameters
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct model_loader {
+    elm_model *m;
+    elm_error *err;
+    const char *arch; /* key prefix */
+    bool failed;
+} model_loader;
+
+/* Reads "<arch>.<key>" as an integer in [lo, hi]; def < lo means required. */
+static int32_t model_get_int(model_loader *ld, const char *key, int64_t lo, int64_t hi,
+                             int64_t def) {
+    if (ld->failed) return 0;
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", ld->arch, key);
+    int64_t i = gl_gguf_find_key(ld->m->gguf, full);
+    int64_t v;
+    if (i < 0) {
+        if (def >= lo) return (int32_t)def;
+        model_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
+        ld->failed = true;
+        return 0;
+    }
+    if (!gl_gguf_get_i64(ld->m->gguf, i, &v)) {
+        model_fail(ld->err, ELM_ERR_FORMAT, "key %s is not an integer (type %s)", full,
+                   gl_gguf_type_name(gl_gguf_kv_type(ld->m->gguf, i)));
+        ld->failed = true;
+        return 0;
+    }
+    if (v < lo || v > hi) {
+        model_fail(ld->err, ELM_ERR_FORMAT, "key %s = %lld is outside [%lld, %lld]", full,
+                   (long long)v, (long long)lo, (long long)hi);
+        ld->failed = true;
+        return 0;
+    }
+    return (int32_t)v;
+}
+
+/* Reads "<arch>.<key>" as a finite float > 0; def <= 0 means required. */
+static float model_get_float(model_loader *ld, const char *key, double def) {
+    if (ld->failed) return 0;
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", ld->arch, key);
+    int64_t i = gl_gguf_find_key(ld->m->gguf, full);
+    double v;
+    if (i < 0) {
+        if (def > 0) return (float)def;
+        model_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
+        ld->failed = true;
+        return 0;
+    }
+    if (!gl_gguf_get_f64(ld->m->gguf, i, &v) || !isfinite(v) || v <= 0 || v > 1e30) {
+        model_fail(ld->err, ELM_ERR_FORMAT, "key %s must be a positive finite number", full);
+        ld->failed = true;
+        return 0;
+    }
+    return (float)v;
+}
+
+static void model_read_hparams(model_loader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    const bool gpt2 = ld->m->arch->id == ELM_ARCH_GPT2;
+    hp->n_ctx_train = model_get_int(ld, "context_length", 1, 1 << 24, gpt2 ? 1024 : 2048);
+    hp->n_embd = model_get_int(ld, "embedding_length", 1, MODEL_MAX_DIM, -1);
+    hp->n_layer = model_get_int(ld, "block_count", 1, MODEL_MAX_LAYERS, -1);
+    hp->n_ff = model_get_int(ld, "feed_forward_length", 1, MODEL_MAX_DIM,
+                             gpt2 ? 4 * (int64_t)hp->n_embd : -1);
+    hp->n_head = model_get_int(ld, "attention.head_count", 1, 4096, -1);
+    hp->n_head_kv = model_get_int(ld, "attention.head_count_kv", 1, 4096, hp->n_head);
+    if (ld->failed) return;
+    int64_t head_dim_def = hp->n_embd % hp->n_head == 0 ? hp->n_embd / hp->n_head : -1;
+    hp->head_dim = model_get_int(ld, "attention.key_length", 1, 65536, head_dim_def);
+    int32_t vlen = model_get_int(ld, "attention.value_length", 1, 65536, hp->head_dim);
+    if (ld->failed) return;
+    if (vlen != hp->head_dim) {
+        model_fail(ld->err, ELM_ERR_UNSUPPORTED, "%s.attention.value_length %d differs from "
+                   "key_length %d (not supported)", ld->arch, vlen, hp->head_dim);
+        ld->failed = true;
+        return;
+    }
+    if (hp->n_head % hp->n_head_kv != 0) {
+        model_fail(ld->err, ELM_ERR_FORMAT, "%d attention heads are not a multiple of %d "
+                   "key/value heads", hp->n_head, hp->n_head_kv);
+        ld->failed = true;
+        return;
+    }
+    if (gpt2) {
+        if (hp->n_head_kv != hp->n_head || (int64_t)hp->head_dim * hp->n_head != hp->n_embd) {
+            model_fail(ld->err, ELM_ERR_FORMAT, "gpt2: heads (%d x %d) do not tile n_embd %d",
+                       hp->n_head, hp->head_dim, hp->n_embd);
+            ld->failed = true;
+            return;
+        }
+        hp->norm_eps = model_get_float(ld, "attention.layer_norm_epsilon", 1e-5);
+        return;
+    }
+    hp->norm_eps = model_get_float(ld, "attention.layer_norm_rms_epsilon", 1e-5);
+    hp->n_rot = model_get_int(ld, "rope.dimension_count", 2, hp->head_dim, hp->head_dim);
+    hp->rope_freq_base = model_get_float(ld, "rope.freq_base", 10000.0);
+    double scale_factor = 1.0;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", ld->arch);
+    int64_t ki = gl_gguf_find_key(ld->m->gguf, key);
+    if (!ld->failed && ki >= 0 && gl_gguf_kv_type(ld->m->gguf, ki) == GL_GGUF_STRING) {
+        gl_str t = gl_gguf_get_str(ld->m->gguf, ki);
+        if (gl_str_eq(t, "linear")) {
+            scale_factor = model_get_float(ld, "rope.scaling.factor", 1.0);
+        } else if (!gl_str_eq(t, "none")) {
+            model_fail(ld->err, ELM_ERR_UNSUPPORTED, "rope scaling type '%.*s' is not supported",
+                       (int)(t.len > 32 ? 32 : t.len), t.data);
+            ld->failed = true;
+            return;
+        }
+    }
+    hp->rope_freq_scale = (float)(1.0 / scale_factor);
+    if (!ld->failed && hp->n_rot % 2 != 0) {
+        model_fail(ld->err, ELM_ERR_FORMAT, "%s.rope.dimension_count %d is odd", ld->arch,
+                   hp->n_rot);
+        ld->failed = true;
+    }
+    /* Meta/llama2.c pairs are adjacent in llama.cpp's layout (its converter permutes q/k rows);
+     * Qwen2 files keep Hugging Face's rotate_half layout. */
+    hp->rope_mode = ld->m->arch->id == ELM_ARCH_QWEN2 ? GL_ROPE_NEOX : GL_ROPE_NORMAL;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Tensors
+ * ---------------------------------------------------------------------------------------- */
+
+/* Binds the tensor called name (printf-style) with the expected ne0 x ne1 (ne1 = 0 for a
+ * vector). Missing: an error when required, else NULL. */
+static gl_tensor *model_tensor(model_loader *ld, bool required, int64_t ne0, int64_t ne1,
+                               const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+static gl_tensor *model_tensor(model_loader *ld, bool required, int64_t ne0, int64_t ne1,
+                               const char *fmt, ...) {
+    if (ld->failed) return NULL;
+    char name[GL_MAX_NAME + 16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    const gl_gguf *f = ld->m->gguf;
+    int64_t i = gl_gguf_find_tensor(f, name);
+    if (i < 0) {
+        if (required) {
+            model_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor %s", name);
+            ld->failed = true;
+        }
+        return NULL;
+    }
+    const gl_gguf_tensor_info *ti = gl_gguf_tensor(f, i);
+    const int want_dims = ne1 > 0 ? 2 : 1;
+    const bool ok = ti->ne[0] == ne0 && ti->ne[1] == (ne1 > 0 ? ne1 : 1) && ti->ne[2] == 1 &&
+                    ti->ne[3] == 1;
+    if (!ok) {
+        if (ne1 > 0)
+            model_fail(ld->err, ELM_ERR_FORMAT,
+                       "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                       name, (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
+                       (long long)ti->ne[3], (long long)ne0, (long long)ne1);
+        else
+            model_fail(ld->err, ELM_ERR_FORMAT,
+                       "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld]", name,
+                       (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
+                       (long long)ti->ne[3], (long long)ne0);
+        ld->failed = true;
+        return NULL;
+    }
+    const gl_type_traits *tt = gl_type_get(ti->type);
+    if (!tt || !tt->supported) {
+        model_fail(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s has type %s, which edgelm cannot "
+                   "compute with", name, gl_type_name(ti->type));
+        ld->failed = true;
+        return NULL;
+    }
+    /* Norms and biases are read element-wise: they must be float. */
+    if (want_dims == 1 && ti->type != GL_TYPE_F32 && ti->type != GL_TYPE_F16) {
+        model_fail(ld->err, ELM_ERR_UNSUPPORTED, "vector tensor %s has type %s (F32/F16 only)",
+                   name, gl_type_name(ti->type));
+        ld->failed = true;
+        return NULL;
+    }
+    /* The file is mapped read-only; weights are never written. */
+    gl_tensor *t = gl_new_tensor_with_data(ld->m->wctx, ti->type, want_dims, ti->ne,
+                                           (void *)(uintptr_t)ti->data);
+    if (!t) {
+        model_fail(ld->err, ELM_ERR_FORMAT, "tensor %s: %s", name,
+                   gl_ctx_error(ld->m->wctx) ? gl_ctx_error(ld->m->wctx) : "invalid");
+        ld->failed = true;
+        return NULL;
+    }
+    gl_set_name(t, "%s", name);
+    return t;
+}
+
+/* Rows of token_embd give the vocabulary size of the matrices. */
+static void model_read_vocab_size(model_loader *ld) {
+    int64_t i = gl_gguf_find_tensor(ld->m->gguf, "token_embd.weight");
+    if (i < 0) {
+        model_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor token_embd.weight");
+        ld->failed = true;
+        return;
+    }
+    const gl_gguf_tensor_info *ti = gl_gguf_tensor(ld->m->gguf, i);
+    if (ti->ne[1] < 1 || ti->ne[1] > (1 << 24)) {
+        model_fail(ld->err, ELM_ERR_FORMAT, "token_embd.weight has %lld rows",
+                   (long long)ti->ne[1]);
+        ld->failed = true;
+        return;
+    }
+    ld->m->hp.n_vocab = (int32_t)ti->ne[1];
+}
+
+static void model_bind_llama(model_loader *ld) {
+    elm_model *m = ld->m;
+    const elm_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
+    const int64_t nq = (int64_t)hp->head_dim * hp->n_head;
+    const int64_t nkv = (int64_t)hp->head_dim * hp->n_head_kv;
+    const bool qwen2 = m->arch->id == ELM_ARCH_QWEN2;
+    if (gl_gguf_find_tensor(m->gguf, "rope_freqs.weight") >= 0) {
+        model_fail(ld->err, ELM_ERR_UNSUPPORTED,
+                   "rope_freqs.weight (Llama 3.1-style rope scaling) is not supported");
+        ld->failed = true;
+        return;
+    }
+    m->tok_embd = model_tensor(ld, true, E, V, "token_embd.weight");
+    m->out_norm = model_tensor(ld, true, E, 0, "output_norm.weight");
+    m->output = model_tensor(ld, false, E, V, "output.weight");
+    if (!m->output) m->output = m->tok_embd; /* tied embeddings */
+    for (int il = 0; il < hp->n_layer && !ld->failed; il++) {
+        elm_layer *l = &m->layers[il];
+        l->attn_norm = model_tensor(ld, true, E, 0, "blk.%d.attn_norm.weight", il);
+        l->wq = model_tensor(ld, true, E, nq, "blk.%d.attn_q.weight", il);
+        l->wk = model_tensor(ld, true, E, nkv, "blk.%d.attn_k.weight", il);
+        l->wv = model_tensor(ld, true, E, nkv, "blk.%d.attn_v.weight", il);
+        l->bq = model_tensor(ld, qwen2, nq, 0, "blk.%d.attn_q.bias", il);
+        l->bk = model_tensor(ld, qwen2, nkv, 0, "blk.%d.attn_k.bias", il);
+        l->bv = model_tensor(ld, qwen2, nkv, 0, "blk.%d.attn_v.bias", il);
+        l->wo = model_tensor(ld, true, nq, E, "blk.%d.attn_output.weight", il);
+        l->bo = model_tensor(ld, false, E, 0, "blk.%d.attn_output.bias", il);
+        l->ffn_norm = model_tensor(ld, true, E, 0, "blk.%d.ffn_norm.weight", il);
+        l->ffn_gate = model_tensor(ld, true, E, F, "blk.%d.ffn_gate.weight", il);
+        l->ffn_up = model_tensor(ld, true, E, F, "blk.%d.ffn_up.weight", il);
+        l->ffn_down = model_tensor(ld, true, F, E, "blk.%d.ffn_down.weight", il);
+        l->ffn_gate_b = model_tensor(ld, false, F, 0, "blk.%d.ffn_gate.bias", il);
+        l->ffn_up_b = model_tensor(ld, false, F, 0, "blk.%d.ffn_up.bias", il);
+        l->ffn_down_b = model_tensor(ld, false, E, 0, "blk.%d.ffn_down.bias", il);
+    }
+}
+
+static void model_bind_gpt2(model_loader *ld) {
+    elm_model *m = ld->m;
+    const elm_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
+    m->tok_embd = model_tensor(ld, true, E, V, "token_embd.weight");
+    m->pos_embd = model_tensor(ld, true, E, hp->n_ctx_train, "position_embd.weight");
+    m->out_norm = model_tensor(ld, true, E, 0, "output_norm.weight");
+    m->out_norm_b = model_tensor(ld, true, E, 0, "output_norm.bias");
+    m->output = model_tensor(ld, false, E, V, "output.weight");
+    if (!m->output) m->output = m->tok_embd;
+    for (int il = 0; il < hp->n_layer && !ld->failed; il++) {
+        elm_layer *l = &m->layers[il];
+        l->attn_norm = model_tensor(ld, true, E, 0, "blk.%d.attn_norm.weight", il);
+        l->attn_norm_b = model_tensor(ld, true, E, 0, "blk.%d.attn_norm.bias", il);
+        l->wqkv = model_tensor(ld, true, E, 3 * E, "blk.%d.attn_qkv.weight", il);
+        l->bqkv = model_tensor(ld, true, 3 * E, 0, "blk.%d.attn_qkv.bias", il);
+        l->wo = model_tensor(ld, true, E, E, "blk.%d.attn_output.weight", il);
+        l->bo = model_tensor(ld, true, E, 0, "blk.%d.attn_output.bias", il);
+        l->ffn_norm = model_tensor(ld, true, E, 0, "blk.%d.ffn_norm.weight", il);
+        l->ffn_norm_b = model_tensor(ld, true, E, 0, "blk.%d.ffn_norm.bias", il);
+        l->ffn_up = model_tensor(ld, true, E, F, "blk.%d.ffn_up.weight", il);
+        l->ffn_up_b = model_tensor(ld, true, F, 0, "blk.%d.ffn_up.bias", il);
+        l->ffn_down = model_tensor(ld, true, F, E, "blk.%d.ffn_down.weight", il);
+        l->ffn_down_b = model_tensor(ld, true, E, 0, "blk.%d.ffn_down.bias", il);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Loading
+ * ---------------------------------------------------------------------------------------- */
+
+elm_model_params elm_model_default_params(void) {
+    elm_model_params p = {.no_vocab = false};
+    return p;
+}
+
+static const elm_arch *model_find_arch(const gl_gguf *f, elm_error *err) {
+    int64_t i = gl_gguf_find_key(f, "general.architecture");
+    if (i < 0 || gl_gguf_kv_type(f, i) != GL_GGUF_STRING) {
+        model_fail(err, ELM_ERR_FORMAT, "model file has no general.architecture string");
+        return NULL;
+    }
+    gl_str a = gl_gguf_get_str(f, i);
+    for (size_t k = 0; k < sizeof model_archs / sizeof model_archs[0]; k++)
+        if (gl_str_eq(a, model_archs[k].name)) return &model_archs[k];
+    model_fail(err, ELM_ERR_UNSUPPORTED,
+               "architecture '%.*s' is not a decoder edgelm runs (llama, qwen2, gpt2)",
+               (int)(a.len > 64 ? 64 : a.len), a.data);
+    return NULL;
+}
+
+static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_model_params *params,
+                                  elm_error *err) {
+    if (!f) {
+        model_fail(err, (elm_status)gerr->code, "%s", gerr->msg);
+        return NULL;
+    }
+    elm_model_params defaults = elm_model_default_params();
+    if (!params) params = &defaults;
+    elm_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        gl_gguf_close(f);
+        model_fail(err, ELM_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    m->gguf = f;
+    m->arch = model_find_arch(f, err);
+    if (!m->arch) goto fail;
+    model_loader ld = {.m = m, .err = err, .arch = m->arch->name};
+    model_read_hparams(&ld);
+    model_read_vocab_size(&ld);
+    if (ld.failed) goto fail;
+
+    m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
+    /* Headers only: at most 20 tensors per block plus a few global ones. */
+    size_t n_headers = (size_t)m->hp.n_layer * 20 + 16;
+    gl_error gerr2 = {0};
+    m->wctx = gl_context_new((gl_context_params){.mem_size = n_headers * gl_tensor_overhead(),
+                                                 .no_alloc = true},
+                             &gerr2);
+    if (!m->layers || !m->wctx) {
+        model_fail(err, ELM_ERR_NOMEM, "out of memory for %d layers", m->hp.n_layer);
+        goto fail;
+    }
+    if (m->arch->id == ELM_ARCH_GPT2) model_bind_gpt2(&ld);
+    else model_bind_llama(&ld);
+    if (ld.failed) goto fail;
+
+    if (!params->no_vocab) {
+        gl_error verr = {0};
+        m->vocab = elm_vocab_load(f, &verr);
+        if (!m->vocab) {
+            model_fail(err, (elm_status)verr.code, "tokenizer: %s", verr.msg);
+            goto fail;
+        }
+        if (elm_vocab_n_tokens(m->vocab) > m->hp.n_vocab) {
+            model_fail(err, ELM_ERR_FORMAT, "the tokenizer has %d tokens but token_embd only "
+                       "%d rows", elm_vocab_n_tokens(m->vocab), m->hp.n_vocab);
+            goto fail;
+        }
+    }
+    return m;
+fail:
+    elm_model_free(m);
+    return NULL;
+}
+
+elm_model *elm_model_load(const char *path, const elm_model_params *params, elm_error *err) {
+    gl_error gerr = {0};
+    gl_gguf *f = gl_gguf_open(path, &gerr);
+    return model_load_gguf(f, &gerr, params, err);
+}
+
+elm_model *elm_model_load_memory(const void *data, size_t size, const elm_model_params *params,
+                                 elm_error *err) {
+    gl_error gerr = {0};
+    gl_gguf *f = gl_gguf_open_buffer(data, size, &gerr);
+    return model_load_gguf(f, &gerr, params, err);
+}
+
+void elm_model_free(elm_model *m) {
+    if (!m) return;
+    elm_vocab_free(m->vocab);
+    gl_context_free(m->wctx);
+    free(m->layers);
+    gl_gguf_close(m->gguf);
+    free(m);
+}
+
+const char *elm_model_arch(const elm_model *m) { return m ? m->arch->name : ""; }
+int32_t elm_model_n_vocab(const elm_model *m) { return m ? m->hp.n_vocab : 0; }
+int32_t elm_model_n_embd(const elm_model *m) { return m ? m->hp.n_embd : 0; }
+int32_t elm_model_n_layer(const elm_model *m) { return m ? m->hp.n_layer : 0; }
+int32_t elm_model_n_ctx_train(const elm_model *m) { return m ? m->hp.n_ctx_train : 0; }
+
+bool elm_model_get_str(const elm_model *m, const char *key, char *buf, size_t bufsize) {
+    if (!m || !buf || bufsize == 0) return false;
+    int64_t i = gl_gguf_find_key(m->gguf, key);
+    if (i < 0 || gl_gguf_kv_type(m->gguf, i) != GL_GGUF_STRING) return false;
+    gl_str s = gl_gguf_get_str(m->gguf, i);
+    size_t n = s.len < bufsize - 1 ? (size_t)s.len : bufsize - 1;
+    memcpy(buf, s.data, n);
+    buf[n] = '\0';
+    return true;
+}
+
+bool elm_model_chat_template(const elm_model *m, char *buf, size_t size) {
+    return elm_model_get_str(m, "tokenizer.chat_template", buf, size);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Tokenizer wrappers
+ * ---------------------------------------------------------------------------------------- */
+
+bool elm_model_has_vocab(const elm_model *m) { return m && m->vocab; }
+int32_t elm_token_bos(const elm_model *m) { return m && m->vocab ? elm_vocab_bos(m->vocab) : -1; }
+int32_t elm_token_eos(const elm_model *m) { return m && m->vocab ? elm_vocab_eos(m->vocab) : -1; }
+int32_t elm_token_eot(const elm_model *m) { return m && m->vocab ? elm_vocab_eot(m->vocab) : -1; }
+bool elm_token_is_eog(const elm_model *m, int32_t id) {
+    return m && m->vocab && elm_vocab_is_eog(m->vocab, id);
+}
+
+int64_t elm_tokenize_text(const elm_model *m, const char *text, size_t len, int32_t *ids,
+                          int64_t max_ids, bool add_special, bool parse_special, elm_error *err) {
+    if (!m || !m->vocab)
+        return model_fail(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
+    gl_error gerr = {0};
+    int64_t n = elm_tokenize(m->vocab, text, len, ids, max_ids, add_special, parse_special, &gerr);
+    if (n < 0) return model_fail(err, (elm_status)gerr.code, "%s", gerr.msg);
+    return n;
+}
+
+int32_t elm_token_piece(const elm_model *m, int32_t id, char *buf, int32_t size,
+                        bool render_special) {
+    if (!m || !m->vocab) return 0;
+    return elm_token_to_piece(m->vocab, id, buf, size, render_special);
+}
+
+struct elm_detokenizer {
+    elm_detok d;
+};
+
+elm_detokenizer *elm_detokenizer_new(const elm_model *m, bool render_special, elm_error *err) {
+    if (!m || !m->vocab) {
+        model_fail(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
+        return NULL;
+    }
+    elm_detokenizer *d = calloc(1, sizeof *d);
+    if (!d) {
+        model_fail(err, ELM_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    elm_detok_init(&d->d, m->vocab, render_special);
+    return d;
+}
+
+void elm_detokenizer_free(elm_detokenizer *d) { free(d); }
+
+int32_t elm_detokenizer_push(elm_detokenizer *d, int32_t id, char *out, int32_t cap) {
+    return d ? elm_detok_push(&d->d, id, out, cap) : 0;
+}
+
+int32_t elm_detokenizer_flush(elm_detokenizer *d, char *out, int32_t cap) {
+    return d ? elm_detok_flush(&d->d, out, cap) : 0;
+}

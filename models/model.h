@@ -1,0 +1,121 @@
+/*
+ * model.h — decoder models (internal to libedgelm; the public API is in edgelm.h).
+ *
+ * model.c      architecture registry, hyperparameters, weight tensors (shape-checked, pointing
+ *              into the mapped GGUF file)
+ * decoder.c    the compute graphs of the llama (and qwen2) and gpt2 architectures
+ * kv_cache.c   per-layer K/V tensors and the views a graph reads and writes
+ * context.c    elm_ctx: cache + pool + graph buffers; elm_decode, elm_generate
+ */
+#ifndef EDGELM_MODEL_H
+#define EDGELM_MODEL_H
+
+#include "edgelm.h"
+#include "ggml-lite.h"
+#include "vocab.h"
+
+#include <string.h>
+
+#define ELM_ALIGN 64 /* graph buffers: ggml-lite wants 64-byte alignment */
+#define ELM_PAD(x, n) (((x) + (n) - 1) / (n) * (n))
+
+typedef enum elm_arch_id {
+    ELM_ARCH_LLAMA,
+    ELM_ARCH_QWEN2, /* llama with q/k/v biases and NeoX rope */
+    ELM_ARCH_GPT2,
+} elm_arch_id;
+
+typedef struct elm_hparams {
+    int32_t n_vocab;     /* rows of token_embd */
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_ff;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_rot;       /* dims rotated by rope (llama) */
+    float norm_eps;      /* RMS norm (llama) or LayerNorm (gpt2) epsilon */
+    float rope_freq_base;
+    float rope_freq_scale;
+    gl_rope_mode rope_mode;
+} elm_hparams;
+
+/* Weights of one block; NULL for tensors the architecture does not have (or optional ones
+ * the file leaves out, like biases of a llama without them). */
+typedef struct elm_layer {
+    gl_tensor *attn_norm, *attn_norm_b;
+    gl_tensor *wq, *wk, *wv, *bq, *bk, *bv;
+    gl_tensor *wqkv, *bqkv; /* gpt2: fused [n_embd, 3 n_embd] */
+    gl_tensor *wo, *bo;
+    gl_tensor *ffn_norm, *ffn_norm_b;
+    gl_tensor *ffn_gate, *ffn_up, *ffn_down;
+    gl_tensor *ffn_gate_b, *ffn_up_b, *ffn_down_b;
+} elm_layer;
+
+typedef struct elm_arch elm_arch;
+
+struct elm_model {
+    const elm_arch *arch;
+    elm_hparams hp;
+    gl_gguf *gguf;
+    gl_context *wctx; /* tensor headers of the weights (data stays in the file) */
+    elm_vocab *vocab; /* NULL when loaded with no_vocab */
+    gl_tensor *tok_embd, *pos_embd;
+    gl_tensor *out_norm, *out_norm_b;
+    gl_tensor *output; /* == tok_embd when tied */
+    elm_layer *layers;
+};
+
+/* What the graph of one decode step is asked for. */
+typedef struct elm_graph_req {
+    int32_t n_tokens;
+    int32_t n_past;
+    bool all_logits; /* logits of every token, not only the last */
+    bool hidden;     /* mark the n_layer + 1 hidden states as outputs */
+} elm_graph_req;
+
+/* Tensors a built graph exposes. */
+typedef struct elm_graph_out {
+    gl_tensor *ids, *pos;  /* I32 [n_tokens] inputs (the caller points them at its data) */
+    gl_tensor *logits;     /* F32 [n_vocab, n_rows] */
+    gl_tensor **hidden;    /* n_layer + 1 tensors F32 [n_embd, n_tokens] (when asked) */
+} elm_graph_out;
+
+typedef struct elm_kv_cache {
+    gl_context *ctx;
+    gl_type type;     /* F32 or F16 */
+    int32_t n_ctx;
+    int32_t n_layer;
+    int32_t head_dim, n_head_kv;
+    int32_t row;      /* elements per position: head_dim * n_head_kv */
+    gl_tensor **k, **v; /* per layer [row, n_ctx] */
+} elm_kv_cache;
+
+/* ---- kv_cache.c ---- */
+gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl_type type,
+                      gl_error *err);
+void elm_kv_free(elm_kv_cache *kv);
+/* Graph node writing cur [head_dim, n_head_kv, n] at positions n_past.. of layer il's K (or V
+ * with is_v). */
+gl_tensor *elm_kv_store(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_v,
+                        gl_tensor *cur, int32_t n_past);
+/* View [head_dim, n_kv, n_head_kv] of positions 0..n_kv of layer il's K (or V). */
+gl_tensor *elm_kv_view(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_v, int32_t n_kv);
+
+/* ---- decoder.c ---- */
+/* Builds the graph of one decode step into g (whose context is ctx): the K/V stores are
+ * expanded first, so attention reads the cache after they ran. */
+gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_context *ctx,
+                            gl_graph *g, const elm_graph_req *req, elm_graph_out *out,
+                            gl_error *err);
+/* Upper bound on tensor headers and graph nodes one decode step needs. */
+int32_t elm_decoder_max_nodes(const elm_model *m);
+
+/* ---- model.c ---- */
+struct elm_arch {
+    const char *name;
+    elm_arch_id id;
+};
+
+#endif /* EDGELM_MODEL_H */

@@ -1,0 +1,767 @@
+/*
+ * test-decoder.c — the decoder runtime (llama/gpt2 graphs, KV cache, batching), the sampler,
+ * chat templates and the .npy writer.
+ *
+ * Fixtures (skipped when absent): stories260K (llama2.c's greedy texts, the primary check of
+ * the llama graph) and hf-reference/{llama,gpt2} (Hugging Face's logits and hidden states;
+ * the GGUFs are made with `edgelm convert`, found through $EDGELM as run-tests.sh sets it).
+ * Tolerances: logits and hidden states 1e-4 absolute (float32 against PyTorch float32);
+ * batched against one-token-at-a-time processing 1e-4.
+ */
+#include "tf.h"
+
+#include "chat.h"
+#include "edgelm.h"
+#include "ggml-lite.h"
+#include "npy.h"
+#include "sampler.h"
+
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------------------------
+ * Helpers
+ * ---------------------------------------------------------------------------------------- */
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
+/* A small .npy reader: format 1.x/2.x, C order, '<f4' or '<i8' (converted to double). */
+typedef struct npy_array {
+    int n_dims;
+    int64_t shape[8];
+    int64_t count;
+    double *data;
+} npy_array;
+
+static bool npy_read(const char *path, npy_array *a) {
+    memset(a, 0, sizeof *a);
+    size_t len;
+    char *buf = read_file(path, &len);
+    if (!buf || len < 12 || memcmp(buf, "\x93NUMPY", 6) != 0) {
+        free(buf);
+        return false;
+    }
+    size_t hlen, off;
+    if (buf[6] == 1) {
+        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8;
+        off = 10;
+    } else {
+        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8 | (size_t)(uint8_t)buf[10] << 16 |
+               (size_t)(uint8_t)buf[11] << 24;
+        off = 12;
+    }
+    if (off + hlen > len) {
+        free(buf);
+        return false;
+    }
+    char *hdr = strndup(buf + off, hlen);
+    bool f4 = strstr(hdr, "'<f4'") != NULL, i8 = strstr(hdr, "'<i8'") != NULL;
+    bool fortran = strstr(hdr, "'fortran_order': True") != NULL;
+    const char *sh = strstr(hdr, "'shape': (");
+    bool ok = (f4 || i8) && !fortran && sh;
+    a->count = 1;
+    if (ok) {
+        const char *p = sh + 10;
+        while (*p && *p != ')') {
+            char *end;
+            long long v = strtoll(p, &end, 10);
+            if (end == p) break;
+            if (a->n_dims < 8) a->shape[a->n_dims++] = v;
+            a->count *= v;
+            p = end;
+            while (*p == ',' || *p == ' ') p++;
+        }
+    }
+    size_t es = f4 ? 4 : 8;
+    ok = ok && off + hlen + (size_t)a->count * es <= len;
+    if (ok) {
+        a->data = malloc((size_t)a->count * sizeof(double) + 1);
+        const char *d = buf + off + hlen;
+        for (int64_t i = 0; i < a->count; i++) {
+            if (f4) {
+                float v;
+                memcpy(&v, d + i * 4, 4);
+                a->data[i] = v;
+            } else {
+                int64_t v;
+                memcpy(&v, d + i * 8, 8);
+                a->data[i] = (double)v;
+            }
+        }
+    }
+    free(hdr);
+    free(buf);
+    return ok;
+}
+
+static void path_join(char *out, size_t size, const char *a, const char *b) {
+    snprintf(out, size, "%s/%s", a, b);
+}
+
+static elm_model *load_stories(bool with_vocab) {
+    char path[512];
+    path_join(path, sizeof path, tf_fixtures_dir(), "stories260K/stories260K.gguf");
+    if (!tf_file_exists(path)) return NULL;
+    elm_model_params mp = elm_model_default_params();
+    mp.no_vocab = !with_vocab;
+    elm_error err = {0};
+    elm_model *m = elm_model_load(path, &mp, &err);
+    if (!m && !with_vocab) TF_CHECK(m != NULL, "load: %s", err.msg);
+    return m;
+}
+
+/* run.c's decoding of pieces, straight from the GGUF's token strings (so the runtime check
+ * does not depend on the tokenizer module): '▁' is a space, <0xHH> is a raw byte, and the
+ * leading space of a piece that follows BOS (id 1) is dropped. */
+static size_t runc_piece(const gl_gguf *f, int32_t prev, int32_t id, char *out) {
+    int64_t k = gl_gguf_find_key(f, "tokenizer.ggml.tokens");
+    gl_str s = gl_gguf_arr_str(f, k, (uint64_t)id);
+    size_t n = 0;
+    if (s.len == 6 && !memcmp(s.data, "<0x", 3) && s.data[5] == '>') {
+        out[n++] = (char)strtol((char[]){s.data[3], s.data[4], 0}, NULL, 16);
+        return n;
+    }
+    for (uint64_t i = 0; i < s.len; i++) {
+        if (i + 2 < s.len && (uint8_t)s.data[i] == 0xE2 && (uint8_t)s.data[i + 1] == 0x96 &&
+            (uint8_t)s.data[i + 2] == 0x81) {
+            out[n++] = ' ';
+            i += 2;
+        } else {
+            out[n++] = s.data[i];
+        }
+    }
+    if (prev == 1 && n > 0 && out[0] == ' ') {
+        memmove(out, out + 1, --n);
+    }
+    return n;
+}
+
+typedef struct collect {
+    int32_t ids[1024];
+    int n;
+} collect;
+
+static bool collect_token(int32_t id, void *user) {
+    collect *c = user;
+    if (c->n < 1024) c->ids[c->n++] = id;
+    return true;
+}
+
+/* Greedy ids from BOS: n_gen tokens (run.c's `steps` = n_gen). */
+static int greedy_from_bos(elm_model *m, int n_threads, int n_gen, collect *out) {
+    elm_error err = {0};
+    elm_ctx *c = elm_ctx_new(m, 512, n_threads, &err);
+    TF_CHECK(c != NULL, "ctx: %s", err.msg);
+    elm_sampler_params sp = elm_sampler_default_params();
+    sp.temp = 0.0f;
+    elm_sampler *s = elm_sampler_new(&sp, elm_model_n_vocab(m), &err);
+    TF_CHECK(s != NULL, "sampler: %s", err.msg);
+    out->n = 0;
+    int64_t n = -1;
+    if (c && s) {
+        const int32_t bos = 1;
+        n = elm_generate(c, s, &bos, 1, n_gen, false, collect_token, out, NULL, &err);
+        TF_CHECK(n >= 0, "generate: %s", err.msg);
+    }
+    elm_sampler_free(s);
+    elm_ctx_free(c);
+    return (int)n;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * stories260K: llama2.c's greedy texts
+ * ---------------------------------------------------------------------------------------- */
+
+static void check_stories_text(int steps, const char *expected_file) {
+    elm_model *m = load_stories(false);
+    if (!m) {
+        if (!tf_cur.n_failed_checks) tf_skip("stories260K fixture not found");
+        return;
+    }
+    char path[512], rel[128];
+    snprintf(rel, sizeof rel, "stories260K/%s", expected_file);
+    path_join(path, sizeof path, tf_fixtures_dir(), rel);
+    size_t exp_len = 0;
+    char *expected = read_file(path, &exp_len);
+    TF_CHECK(expected != NULL, "cannot read %s", path);
+    collect ids;
+    int n = greedy_from_bos(m, 1, steps, &ids);
+    TF_CHECK(n == steps, "generated %d tokens, want %d", n, steps);
+    /* The model file itself: reopen it for its token strings. */
+    elm_error err = {0};
+    snprintf(rel, sizeof rel, "stories260K/stories260K.gguf");
+    path_join(path, sizeof path, tf_fixtures_dir(), rel);
+    gl_error gerr = {0};
+    gl_gguf *f = gl_gguf_open(path, &gerr);
+    char *text = calloc(1, 16 * 1024);
+    size_t len = 0;
+    int32_t prev = 1;
+    for (int i = 0; i < ids.n && f; i++) {
+        len += runc_piece(f, prev, ids.ids[i], text + len);
+        prev = ids.ids[i];
+    }
+    if (expected) {
+        TF_CHECK(len == exp_len && !memcmp(text, expected, len),
+                 "%d steps: text differs from %s (%zu vs %zu bytes):\n%s", steps, expected_file,
+                 len, exp_len, text);
+    }
+    (void)err;
+    gl_gguf_close(f);
+    free(text);
+    free(expected);
+    elm_model_free(m);
+}
+
+TF_TEST(stories260k_greedy_200) { check_stories_text(200, "expected_greedy_200steps.txt"); }
+TF_TEST(stories260k_greedy_256) { check_stories_text(256, "expected_greedy_256steps.txt"); }
+
+/* The same texts through the tokenizer's streaming detokenizer (the path `generate` uses). */
+TF_TEST(stories260k_detokenizer) {
+    elm_model *m = load_stories(true);
+    if (!m) {
+        tf_skip("stories260K fixture or tokenizer not available");
+        return;
+    }
+    char path[512];
+    path_join(path, sizeof path, tf_fixtures_dir(), "stories260K/expected_greedy_256steps.txt");
+    size_t exp_len = 0;
+    char *expected = read_file(path, &exp_len);
+    collect ids;
+    greedy_from_bos(m, 1, 256, &ids);
+    elm_error err = {0};
+    elm_detokenizer *d = elm_detokenizer_new(m, false, &err);
+    TF_CHECK(d != NULL, "%s", err.msg);
+    char *text = calloc(1, 16 * 1024);
+    int32_t len = 0;
+    if (d) {
+        len += elm_detokenizer_push(d, 1, text, 16 * 1024); /* BOS prints nothing */
+        for (int i = 0; i < ids.n; i++)
+            len += elm_detokenizer_push(d, ids.ids[i], text + len, 16 * 1024 - len);
+        len += elm_detokenizer_flush(d, text + len, 16 * 1024 - len);
+    }
+    TF_CHECK(expected && (size_t)len == exp_len && !memcmp(text, expected, exp_len),
+             "detokenized text differs:\n%s", text);
+    elm_detokenizer_free(d);
+    free(text);
+    free(expected);
+    elm_model_free(m);
+}
+
+TF_TEST(stories260k_threads_agree) {
+    elm_model *m = load_stories(false);
+    if (!m) {
+        if (!tf_cur.n_failed_checks) tf_skip("stories260K fixture not found");
+        return;
+    }
+    collect a, b;
+    greedy_from_bos(m, 1, 120, &a);
+    greedy_from_bos(m, 2, 120, &b);
+    TF_CHECK(a.n == b.n && a.n == 120, "%d vs %d tokens", a.n, b.n);
+    TF_CHECK(!memcmp(a.ids, b.ids, sizeof(int32_t) * (size_t)a.n), "1 and 2 threads disagree");
+    elm_model_free(m);
+}
+
+/* A prompt in one graph gives the logits of feeding it one token at a time (and in chunks
+ * smaller than the prompt, and with an F16 cache within a looser bound). */
+TF_TEST(stories260k_batched_equals_sequential) {
+    elm_model *m = load_stories(false);
+    if (!m) {
+        if (!tf_cur.n_failed_checks) tf_skip("stories260K fixture not found");
+        return;
+    }
+    static const int32_t prompt[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315,
+                                     421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408, 419};
+    const int n = (int)(sizeof prompt / sizeof prompt[0]);
+    const int V = elm_model_n_vocab(m);
+    elm_error err = {0};
+    elm_ctx *whole = elm_ctx_new(m, 64, 2, &err);
+    elm_ctx *step = elm_ctx_new(m, 64, 1, &err);
+    elm_ctx_params cp = elm_ctx_default_params();
+    cp.n_ctx = 64;
+    cp.n_batch = 5; /* the prompt in chunks of 5 */
+    elm_ctx *chunked = elm_ctx_new_ext(m, &cp, &err);
+    TF_CHECK(whole && step && chunked, "%s", err.msg);
+    if (whole && step && chunked) {
+        TF_CHECK(elm_decode(whole, prompt, n, ELM_OUT_LOGITS_ALL, &err) == ELM_OK, "%s", err.msg);
+        TF_CHECK(elm_decode(chunked, prompt, n, ELM_OUT_LOGITS_ALL, &err) == ELM_OK, "%s", err.msg);
+        const float *all = elm_get_logits(whole, NULL);
+        const float *ch = elm_get_logits(chunked, NULL);
+        double max_err = 0, max_err_chunk = 0;
+        for (int i = 0; i < n; i++) {
+            TF_CHECK(elm_decode(step, &prompt[i], 1, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s",
+                     err.msg);
+            const float *one = elm_get_logits(step, NULL);
+            for (int j = 0; j < V; j++) {
+                max_err = fmax(max_err, fabs(one[j] - all[(size_t)i * V + j]));
+                max_err_chunk = fmax(max_err_chunk, fabs(one[j] - ch[(size_t)i * V + j]));
+            }
+        }
+        TF_CHECK(max_err <= 1e-4, "batched vs sequential: max |diff| %g", max_err);
+        TF_CHECK(max_err_chunk <= 1e-4, "chunked vs sequential: max |diff| %g", max_err_chunk);
+        TF_CHECK(elm_ctx_n_past(step) == n && elm_ctx_n_past(whole) == n, "n_past");
+    }
+    elm_ctx_free(whole);
+    elm_ctx_free(step);
+    elm_ctx_free(chunked);
+    elm_model_free(m);
+}
+
+TF_TEST(stories260k_kv_f16_and_rewind) {
+    elm_model *m = load_stories(false);
+    if (!m) {
+        if (!tf_cur.n_failed_checks) tf_skip("stories260K fixture not found");
+        return;
+    }
+    static const int32_t prompt[] = {1, 403, 407, 261, 378, 432, 383, 286};
+    const int n = 8, V = elm_model_n_vocab(m);
+    elm_error err = {0};
+    elm_ctx_params cp = elm_ctx_default_params();
+    cp.n_ctx = 32;
+    elm_ctx *f32 = elm_ctx_new_ext(m, &cp, &err);
+    cp.kv_f16 = true;
+    elm_ctx *f16 = elm_ctx_new_ext(m, &cp, &err);
+    TF_CHECK(f32 && f16, "%s", err.msg);
+    if (f32 && f16) {
+        elm_decode(f32, prompt, n, ELM_OUT_LOGITS_LAST, &err);
+        elm_decode(f16, prompt, n, ELM_OUT_LOGITS_LAST, &err);
+        float *ref = malloc(sizeof(float) * (size_t)V);
+        memcpy(ref, elm_get_logits(f32, NULL), sizeof(float) * (size_t)V);
+        double e = 0;
+        for (int j = 0; j < V; j++) e = fmax(e, fabs(ref[j] - elm_get_logits(f16, NULL)[j]));
+        /* F16 keys/values carry ~1e-3 relative error into logits of magnitude ~10. */
+        TF_CHECK(e < 5e-2, "F16 cache: max |diff| %g", e);
+        /* Rewinding and re-feeding the last 3 tokens reproduces the logits exactly. */
+        elm_ctx_rewind(f32, n - 3);
+        TF_CHECK(elm_ctx_n_past(f32) == n - 3, "rewind");
+        elm_decode(f32, prompt + n - 3, 3, ELM_OUT_LOGITS_LAST, &err);
+        double e2 = 0;
+        for (int j = 0; j < V; j++) e2 = fmax(e2, fabs(ref[j] - elm_get_logits(f32, NULL)[j]));
+        TF_CHECK(e2 <= 1e-5, "rewind + re-feed: max |diff| %g", e2);
+        /* A full context is an error that leaves the state alone. */
+        int32_t many[32] = {0};
+        TF_CHECK(elm_decode(f32, many, 32, ELM_OUT_LOGITS_LAST, &err) != ELM_OK, "overflow");
+        TF_CHECK(strstr(err.msg, "context full") != NULL, "message: %s", err.msg);
+        TF_CHECK(elm_ctx_n_past(f32) == n, "n_past after the failed decode");
+        int32_t bad = V;
+        TF_CHECK(elm_decode(f32, &bad, 1, ELM_OUT_LOGITS_LAST, &err) != ELM_OK, "id out of range");
+        free(ref);
+    }
+    elm_ctx_free(f32);
+    elm_ctx_free(f16);
+    elm_model_free(m);
+}
+
+TF_TEST(model_load_errors) {
+    elm_error err = {0};
+    TF_CHECK(elm_model_load("/nonexistent/model.gguf", NULL, &err) == NULL, "missing file");
+    TF_CHECK(err.code != ELM_OK && err.msg[0], "an error message");
+    /* A GGUF of another architecture is refused with its name in the message. */
+    char path[] = "/tmp/edgelm-test-decoder-XXXXXX";
+    int fd = mkstemp(path);
+    TF_CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    gl_error gerr = {0};
+    gl_gguf_writer *w = gl_gguf_writer_open(path, &gerr);
+    gl_gguf_w_kv_str(w, "general.architecture", "mamba");
+    TF_CHECK(gl_gguf_writer_close(w, &gerr) == GL_OK, "%s", gerr.msg);
+    TF_CHECK(elm_model_load(path, NULL, &err) == NULL, "unknown arch loads");
+    TF_CHECK(strstr(err.msg, "mamba") != NULL, "message: %s", err.msg);
+    /* A llama whose q matrix has the wrong shape: the message names the tensor. */
+    w = gl_gguf_writer_open(path, &gerr);
+    gl_gguf_w_kv_str(w, "general.architecture", "llama");
+    gl_gguf_w_kv_u32(w, "llama.embedding_length", 8);
+    gl_gguf_w_kv_u32(w, "llama.block_count", 1);
+    gl_gguf_w_kv_u32(w, "llama.feed_forward_length", 16);
+    gl_gguf_w_kv_u32(w, "llama.attention.head_count", 2);
+    const char *names[] = {"token_embd.weight", "output_norm.weight", "blk.0.attn_norm.weight",
+                           "blk.0.attn_q.weight"};
+    const int64_t shapes[][2] = {{8, 10}, {8, 1}, {8, 1}, {8, 6}};
+    for (int i = 0; i < 4; i++) gl_gguf_w_tensor_info(w, names[i], GL_TYPE_F32, 2, shapes[i]);
+    float zeros[80] = {0};
+    for (int i = 0; i < 4; i++)
+        gl_gguf_w_tensor_data(w, zeros, sizeof(float) * (size_t)(shapes[i][0] * shapes[i][1]));
+    TF_CHECK(gl_gguf_writer_close(w, &gerr) == GL_OK, "%s", gerr.msg);
+    elm_model_params mp = elm_model_default_params();
+    mp.no_vocab = true;
+    TF_CHECK(elm_model_load(path, &mp, &err) == NULL, "bad shape loads");
+    TF_CHECK(strstr(err.msg, "blk.0.attn_q.weight") != NULL, "message: %s", err.msg);
+    unlink(path);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * hf-reference: converted with `edgelm convert`, compared with transformers' outputs
+ * ---------------------------------------------------------------------------------------- */
+
+/* Converts fixtures/hf-reference/<name> with the edgelm program; NULL (and a skip reason)
+ * when the program or its convert command is not there. */
+static bool convert_reference(const char *name, char *out, size_t size, char *why, size_t wsize) {
+    const char *edgelm = getenv("EDGELM");
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/hf-reference/%s", tf_fixtures_dir(), name);
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    if (!tf_file_exists(cfg)) {
+        snprintf(why, wsize, "fixture hf-reference/%s not found", name);
+        return false;
+    }
+    if (!edgelm || !tf_file_exists(edgelm)) {
+        snprintf(why, wsize, "EDGELM (the edgelm program, for `edgelm convert`) is not set");
+        return false;
+    }
+    snprintf(out, size, "/tmp/edgelm-test-decoder-%s-%d.gguf", name, (int)getpid());
+    const char *emu = getenv("EMU");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s convert '%s' -o '%s' --outtype f32 >/dev/null 2>&1",
+             emu ? emu : "", edgelm, dir, out);
+    if (system(cmd) != 0 || !tf_file_exists(out)) {
+        snprintf(why, wsize, "`edgelm convert` is not available or failed (%s)", name);
+        return false;
+    }
+    return true;
+}
+
+static void check_reference(const char *name) {
+    char gguf[512], why[256];
+    if (!convert_reference(name, gguf, sizeof gguf, why, sizeof why)) {
+        tf_skip("%s", why);
+        return;
+    }
+    elm_error err = {0};
+    elm_model_params mp = elm_model_default_params();
+    mp.no_vocab = true;
+    elm_model *m = elm_model_load(gguf, &mp, &err);
+    TF_CHECK(m != NULL, "load %s: %s", gguf, err.msg);
+    if (!m) {
+        unlink(gguf);
+        return;
+    }
+    const int L = elm_model_n_layer(m), E = elm_model_n_embd(m), V = elm_model_n_vocab(m);
+    double worst_logits = 0, worst_hidden = 0;
+    for (int cs = 0;; cs++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_input_ids.npy",
+                 tf_fixtures_dir(), name, cs);
+        npy_array ids;
+        if (!npy_read(path, &ids)) {
+            TF_CHECK(cs > 0, "no cases in %s", path);
+            break;
+        }
+        const int n = (int)ids.count;
+        int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
+        for (int i = 0; i < n; i++) tok[i] = (int32_t)ids.data[i];
+        elm_ctx *c = elm_ctx_new(m, 128, 2, &err);
+        TF_CHECK(c != NULL, "%s", err.msg);
+        if (c && elm_decode(c, tok, n, ELM_OUT_HIDDEN, &err) == ELM_OK) {
+            const float *logits = elm_get_logits(c, NULL);
+            const float *hidden = elm_get_hidden(c, NULL);
+            npy_array ref;
+            snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_logits.npy",
+                     tf_fixtures_dir(), name, cs);
+            TF_CHECK(npy_read(path, &ref) && ref.count == (int64_t)n * V, "%s", path);
+            double e = 0;
+            for (int64_t i = 0; i < ref.count && i < (int64_t)n * V; i++)
+                e = fmax(e, fabs(logits[i] - ref.data[i]));
+            TF_CHECK(e <= 1e-4, "%s case %d logits: max |diff| %g", name, cs, e);
+            worst_logits = fmax(worst_logits, e);
+            free(ref.data);
+            for (int h = 0; h <= L; h++) {
+                snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_hidden_%d.npy",
+                         tf_fixtures_dir(), name, cs, h);
+                TF_CHECK(npy_read(path, &ref) && ref.count == (int64_t)n * E, "%s", path);
+                e = 0;
+                for (int64_t i = 0; i < ref.count && i < (int64_t)n * E; i++)
+                    e = fmax(e, fabs(hidden[(size_t)h * n * E + i] - ref.data[i]));
+                TF_CHECK(e <= 1e-4, "%s case %d hidden_%d: max |diff| %g", name, cs, h, e);
+                worst_hidden = fmax(worst_hidden, e);
+                free(ref.data);
+            }
+        } else {
+            TF_CHECK(false, "decode: %s", err.msg);
+        }
+        elm_ctx_free(c);
+        free(tok);
+        free(ids.data);
+    }
+    printf("    %s: max |diff| logits %.3g, hidden states %.3g (tolerance 1e-4)\n", name,
+           worst_logits, worst_hidden);
+    elm_model_free(m);
+    unlink(gguf);
+}
+
+TF_TEST(hf_reference_llama) { check_reference("llama"); }
+TF_TEST(hf_reference_gpt2) { check_reference("gpt2"); }
+
+/* ------------------------------------------------------------------------------------------
+ * Sampler
+ * ---------------------------------------------------------------------------------------- */
+
+/* log-probabilities of a known distribution over 6 tokens: p = .4 .25 .15 .1 .06 .04 */
+static const float known_p[6] = {0.4f, 0.25f, 0.15f, 0.1f, 0.06f, 0.04f};
+
+static void known_logits(float *l) {
+    /* Shuffled order, so the filters must sort: ids 3,0,5,1,4,2 hold p[0..5]. */
+    static const int at[6] = {3, 0, 5, 1, 4, 2};
+    for (int i = 0; i < 6; i++) l[at[i]] = logf(known_p[i]) + 1.5f;
+}
+
+TF_TEST(sampler_filters) {
+    float l[6];
+    known_logits(l);
+    elm_candidate buf[6];
+    elm_candidates c = {.data = buf};
+
+    elm_cand_init(&c, l, 6);
+    elm_cand_softmax(&c);
+    for (int i = 0; i < 6; i++) TF_NEAR(c.data[i].p, known_p[i], 1e-6);
+    TF_CHECK(c.data[0].id == 3 && c.data[5].id == 2, "sorted by probability");
+
+    elm_cand_init(&c, l, 6);
+    elm_cand_top_k(&c, 3);
+    TF_CHECK(c.n == 3 && c.data[0].id == 3 && c.data[1].id == 0 && c.data[2].id == 5, "top-k 3");
+
+    /* top-p 0.8: .4+.25+.15 = .80 reaches it with 3 tokens; 0.81 needs 4. */
+    elm_cand_init(&c, l, 6);
+    elm_cand_top_p(&c, 0.79f);
+    TF_CHECK(c.n == 3, "top-p 0.79 keeps %d", c.n);
+    elm_cand_init(&c, l, 6);
+    elm_cand_top_p(&c, 0.81f);
+    TF_CHECK(c.n == 4, "top-p 0.81 keeps %d", c.n);
+    elm_cand_init(&c, l, 6);
+    elm_cand_top_p(&c, 0.01f);
+    TF_CHECK(c.n == 1 && c.data[0].id == 3, "top-p keeps at least one");
+
+    /* min-p 0.3: threshold .12 keeps .4 .25 .15; min-p 0.2 (.08) adds .1. */
+    elm_cand_init(&c, l, 6);
+    elm_cand_min_p(&c, 0.3f);
+    TF_CHECK(c.n == 3, "min-p 0.3 keeps %d", c.n);
+    elm_cand_init(&c, l, 6);
+    elm_cand_min_p(&c, 0.2f);
+    TF_CHECK(c.n == 4, "min-p 0.2 keeps %d", c.n);
+
+    /* Temperature 0.5 squares the probabilities (renormalised). */
+    elm_cand_init(&c, l, 6);
+    elm_cand_temp(&c, 0.5f);
+    elm_cand_softmax(&c);
+    double z = 0;
+    for (int i = 0; i < 6; i++) z += (double)known_p[i] * known_p[i];
+    TF_NEAR(c.data[0].p, known_p[0] * known_p[0] / z, 1e-6);
+
+    /* Draw: u below .4 gives the top token, u in [.4, .65) the second. */
+    elm_cand_init(&c, l, 6);
+    TF_CHECK(elm_cand_draw(&c, 0.39f) == 3, "draw 0.39");
+    elm_cand_init(&c, l, 6);
+    TF_CHECK(elm_cand_draw(&c, 0.41f) == 0, "draw 0.41");
+    elm_cand_init(&c, l, 6);
+    TF_CHECK(elm_cand_draw(&c, 0.999f) == 2, "draw 0.999");
+}
+
+TF_TEST(sampler_repetition_penalty) {
+    float l[4] = {2.0f, -1.0f, 0.5f, 1.0f};
+    elm_candidate buf[4];
+    elm_candidates c = {.data = buf};
+    uint8_t seen[1] = {0};
+    const int32_t last[] = {0, 1, 0, 0, 7 /* out of range: ignored */};
+    elm_cand_init(&c, l, 4);
+    elm_cand_penalize(&c, last, 5, 2.0f, seen);
+    TF_NEAR(c.data[0].logit, 1.0f, 0); /* positive: divided once, though it occurs 3 times */
+    TF_NEAR(c.data[1].logit, -2.0f, 0); /* negative: multiplied */
+    TF_NEAR(c.data[2].logit, 0.5f, 0);
+    TF_NEAR(c.data[3].logit, 1.0f, 0);
+    TF_CHECK(seen[0] == 0, "scratch left clear");
+
+    /* Through the sampler, greedy: token 0 leads until it is in the history. */
+    elm_sampler_params p = elm_sampler_default_params();
+    p.temp = 0;
+    p.repeat_penalty = 2.5f;
+    p.repeat_last_n = 2;
+    elm_sampler *s = elm_sampler_new(&p, 4, NULL);
+    TF_CHECK(s != NULL, "sampler");
+    if (!s) return;
+    TF_CHECK(elm_sampler_sample(s, l) == 0, "no history");
+    elm_sampler_accept(s, 0);
+    TF_CHECK(elm_sampler_sample(s, l) == 3, "0 penalised to 0.8 < 1.0");
+    elm_sampler_accept(s, 2);
+    elm_sampler_accept(s, 1); /* 0 falls out of the last 2 */
+    TF_CHECK(elm_sampler_sample(s, l) == 0, "history window");
+    elm_sampler_free(s);
+}
+
+TF_TEST(sampler_seed_reproducible) {
+    enum { V = 50, N = 200 };
+    float l[V];
+    tf_rng r = {42};
+    for (int i = 0; i < V; i++) l[i] = tf_rand_normal(&r);
+    elm_sampler_params p = elm_sampler_default_params();
+    p.temp = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.seed = 1234;
+    elm_sampler *a = elm_sampler_new(&p, V, NULL), *b = elm_sampler_new(&p, V, NULL);
+    p.seed = 99;
+    elm_sampler *d = elm_sampler_new(&p, V, NULL);
+    TF_CHECK(a && b && d, "samplers");
+    if (!a || !b || !d) return;
+    int32_t ya[N], yb[N];
+    int same_as_other = 0, counts[V] = {0};
+    for (int i = 0; i < N; i++) {
+        ya[i] = elm_sampler_sample(a, l);
+        yb[i] = elm_sampler_sample(b, l);
+        same_as_other += elm_sampler_sample(d, l) == ya[i];
+        counts[ya[i]]++;
+    }
+    TF_CHECK(!memcmp(ya, yb, sizeof ya), "same seed, same ids");
+    TF_CHECK(same_as_other < N, "another seed gives other ids");
+    elm_sampler_reset(a, 1234);
+    for (int i = 0; i < N; i++) yb[i] = elm_sampler_sample(a, l);
+    TF_CHECK(!memcmp(ya, yb, sizeof ya), "reset restarts the sequence");
+    /* Sanity of the draw: the most likely token is drawn most often. */
+    int best = 0, most = 0;
+    for (int i = 1; i < V; i++) if (l[i] > l[best]) best = i;
+    for (int i = 1; i < V; i++) if (counts[i] > counts[most]) most = i;
+    TF_CHECK(counts[best] >= counts[most] / 2, "token %d drawn %d times, the argmax %d %d times",
+             most, counts[most], best, counts[best]);
+    elm_sampler_free(a);
+    elm_sampler_free(b);
+    elm_sampler_free(d);
+    elm_error err = {0};
+    p.top_p = 0.0f;
+    TF_CHECK(elm_sampler_new(&p, V, &err) == NULL && strstr(err.msg, "top-p"), "bad top-p");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Chat templates: rendered against the published formats
+ * ---------------------------------------------------------------------------------------- */
+
+static void check_render(elm_chat_template t, const elm_chat_msg *msgs, size_t n,
+                         const char *want) {
+    char buf[1024];
+    int64_t len = elm_chat_render(t, msgs, n, true, buf, sizeof buf);
+    TF_CHECK(len == (int64_t)strlen(want) && !strcmp(buf, want), "%s:\n got: [%s]\nwant: [%s]",
+             elm_chat_template_name(t), buf, want);
+    /* The length is reported even when the buffer is too small. */
+    char small[8];
+    TF_CHECK(elm_chat_render(t, msgs, n, true, small, sizeof small) == len &&
+                 strlen(small) == 7, "truncation");
+}
+
+TF_TEST(chat_templates_render) {
+    const elm_chat_msg conv[] = {
+        {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "Why?"}};
+    check_render(ELM_CHAT_CHATML, conv, 4,
+                 "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                 "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nWhy?<|im_end|>\n"
+                 "<|im_start|>assistant\n");
+    check_render(ELM_CHAT_LLAMA2, conv, 4,
+                 "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! </s>"
+                 "<s>[INST] Why? [/INST]");
+    check_render(ELM_CHAT_LLAMA3, conv, 4,
+                 "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief."
+                 "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+                 "<|start_header_id|>user<|end_header_id|>\n\nWhy?<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    check_render(ELM_CHAT_ZEPHYR, conv, 4,
+                 "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\nHello!</s>\n"
+                 "<|user|>\nWhy?</s>\n<|assistant|>\n");
+    check_render(ELM_CHAT_PHI3, conv, 4,
+                 "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!"
+                 "<|end|>\n<|user|>\nWhy?<|end|>\n<|assistant|>\n");
+    check_render(ELM_CHAT_GEMMA, conv, 4,
+                 "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
+                 "Hello!<end_of_turn>\n<start_of_turn>user\nWhy?<end_of_turn>\n"
+                 "<start_of_turn>model\n");
+    check_render(ELM_CHAT_MISTRAL, conv, 4,
+                 "<s>[INST] Be brief.\n\nHi [/INST]Hello!</s>[INST] Why? [/INST]");
+    check_render(ELM_CHAT_LLAMA2, conv + 1, 1, "<s>[INST] Hi [/INST]");
+    const elm_chat_msg bad[] = {{"tool", "x"}};
+    TF_CHECK(elm_chat_render(ELM_CHAT_CHATML, bad, 1, true, NULL, 0) < 0, "unknown role");
+    TF_CHECK(elm_chat_render(ELM_CHAT_UNKNOWN, conv, 1, true, NULL, 0) < 0, "unknown template");
+}
+
+TF_TEST(chat_templates_detect) {
+    /* Excerpts of the templates as published in the models' tokenizer_config.json files. */
+    static const struct {
+        const char *jinja;
+        elm_chat_template want;
+    } cases[] = {
+        {"{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+         "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}",
+         ELM_CHAT_CHATML},
+        {"{% if messages[0]['role'] == 'system' %}{% set system_message = '<<SYS>>\\n' + "
+         "messages[0]['content'] + '\\n<</SYS>>\\n\\n' %}{% endif %}{{ bos_token + '[INST] ' }}",
+         ELM_CHAT_LLAMA2},
+        {"{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + "
+         "message['content'] | trim + '<|eot_id|>' }}",
+         ELM_CHAT_LLAMA3},
+        {"{% if message['role'] == 'user' %}{{ '<|user|>\\n' + message['content'] + eos_token }}"
+         "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\\n' }}",
+         ELM_CHAT_ZEPHYR},
+        {"{{'<|user|>' + '\\n' + message['content'] + '<|end|>' + '\\n' + '<|assistant|>' + "
+         "'\\n'}}",
+         ELM_CHAT_PHI3},
+        {"{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}",
+         ELM_CHAT_GEMMA},
+        {"{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+         "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ message['content'] + "
+         "eos_token}}{% endif %}{% endfor %}",
+         ELM_CHAT_MISTRAL},
+        {"{{ message['content'] }}", ELM_CHAT_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        TF_CHECK(elm_chat_template_detect(cases[i].jinja) == cases[i].want, "case %zu: got %s",
+                 i, elm_chat_template_name(elm_chat_template_detect(cases[i].jinja)));
+    for (int t = ELM_CHAT_CHATML; t <= ELM_CHAT_MISTRAL; t++)
+        TF_CHECK(elm_chat_template_from_name(elm_chat_template_name((elm_chat_template)t)) == (elm_chat_template)t,
+                 "name of %d", t);
+    TF_CHECK(elm_chat_template_from_name("jinja") == ELM_CHAT_UNKNOWN, "unknown name");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * .npy writer
+ * ---------------------------------------------------------------------------------------- */
+
+TF_TEST(npy_roundtrip) {
+    char path[] = "/tmp/edgelm-test-npy-XXXXXX";
+    int fd = mkstemp(path);
+    TF_CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    float data[2 * 3 * 5];
+    for (int i = 0; i < 30; i++) data[i] = (float)i * 0.25f - 3.0f;
+    const int64_t shape[3] = {2, 3, 5};
+    gl_error err = {0};
+    TF_CHECK(elm_npy_write_f32(path, data, 3, shape, &err) == GL_OK, "%s", err.msg);
+    size_t len;
+    char *raw = read_file(path, &len);
+    TF_CHECK(raw && len == 128 + 30 * 4, "file size %zu (header padded to 64 bytes)", len);
+    TF_CHECK(raw && raw[127] == '\n', "header ends with a newline");
+    free(raw);
+    npy_array a;
+    TF_CHECK(npy_read(path, &a), "read back");
+    TF_CHECK(a.n_dims == 3 && a.shape[0] == 2 && a.shape[1] == 3 && a.shape[2] == 5, "shape");
+    for (int i = 0; i < 30 && a.data; i++) TF_CHECK(a.data[i] == data[i], "value %d", i);
+    free(a.data);
+    const int64_t one[1] = {30};
+    TF_CHECK(elm_npy_write_f32(path, data, 1, one, &err) == GL_OK, "1-D");
+    TF_CHECK(npy_read(path, &a) && a.n_dims == 1 && a.shape[0] == 30, "1-D shape");
+    free(a.data);
+    unlink(path);
+}
+
+TF_MAIN
