@@ -4,6 +4,7 @@
 
 int cmd_info(int argc, char **argv);  /* edgelm info FILE.gguf */
 int cmd_bench(int argc, char **argv); /* edgelm bench --kernels | -m MODEL */
+int cmd_convert(int argc, char **argv); /* edgelm convert SRC -o OUT.gguf */
 int cmd_tokenize(int argc, char **argv); /* edgelm tokenize -m MODEL -p TEXT */
 
 #endif

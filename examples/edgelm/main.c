@@ -17,6 +17,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info, "info FILE.gguf              print a GGUF file's metadata and tensor table"},
     {"bench", cmd_bench, "bench --kernels [-t 1,2]    mat-vec / mat-mat kernel benchmarks"},
+    {"convert", cmd_convert, "convert SRC -o OUT.gguf     Hugging Face / llama2.c checkpoint -> GGUF [--outtype q8_0]"},
     {"tokenize", cmd_tokenize, "tokenize -m M -p TEXT        print the token ids of TEXT [--no-special]"},
 };
 

@@ -1,0 +1,108 @@
+/*
+ * convert.c — entry point of the converter: picks the source kind and handles --vocab-only.
+ * The model mappings live in convert_llm.c, the tokenizers in hf_tokenizer.c.
+ */
+#include "convert.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void elm_convert_params_init(elm_convert_params *p) {
+    memset(p, 0, sizeof *p);
+    p->outtype = -1;
+}
+
+char *elm_cv_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t n = a;
+    if (a && dir[a - 1] != '/') p[n++] = '/';
+    memcpy(p + n, name, b + 1);
+    return p;
+}
+
+bool elm_cv_file_exists(const char *path) {
+    struct stat sb;
+    return path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static bool cv_is_dir(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+void elm_cv_log(const elm_convert_params *p, const char *fmt, ...) {
+    if (!p->log) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    p->log(p->user, buf);
+}
+
+static bool cv_ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* --vocab-only: a GGUF holding only general.* and tokenizer.* keys. */
+static gl_status cv_vocab_only(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    elm_cv_vocab v;
+    gl_status s;
+    const char *src = p->tokenizer ? p->tokenizer : p->src;
+    if (cv_is_dir(src)) s = elm_cv_vocab_load_dir(src, -1, &v, p->log, p->user, err);
+    else if (cv_ends_with(src, ".model")) s = elm_cv_vocab_load_spm(src, -1, &v, err);
+    else if (cv_ends_with(src, ".bin")) s = elm_cv_vocab_load_llama2c(src, -1, &v, err);
+    else
+        return gl_error_set(err, GL_ERR_INVALID,
+                            "%s: --vocab-only needs a folder with tokenizer files, a tokenizer.model or a "
+                            "llama2.c tokenizer.bin",
+                            src);
+    if (s != GL_OK) return s;
+    gl_gguf_writer *w = gl_gguf_writer_open(p->out, err);
+    if (!w) {
+        elm_cv_vocab_free(&v);
+        return err ? err->code : GL_ERR_IO;
+    }
+    /* llama.cpp's vocab-only files name the tokenizer's family as the architecture. */
+    const char *arch = !strcmp(v.model, "gpt2") ? "gpt2" : "llama";
+    s = gl_gguf_w_kv_str(w, "general.architecture", arch);
+    if (s == GL_OK) s = gl_gguf_w_kv_str(w, "general.name", p->name ? p->name : "vocab");
+    if (s == GL_OK) s = elm_cv_vocab_write(w, &v, err);
+    else gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+    gl_error cerr = {0};
+    gl_status cs = gl_gguf_writer_close(w, &cerr);
+    if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
+    if (s == GL_OK && stats) {
+        memset(stats, 0, sizeof *stats);
+        snprintf(stats->arch, sizeof stats->arch, "%s", arch);
+        stats->n_vocab = v.n_tokens;
+    }
+    elm_cv_vocab_free(&v);
+    return s;
+}
+
+gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    if (!p || !p->src || !p->out) return gl_error_set(err, GL_ERR_INVALID, "convert: source and output are required");
+    if (p->outtype >= 0) {
+        static const int allowed[] = {GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q8_0,
+                                      GL_TYPE_Q4_0, GL_TYPE_Q4_1, GL_TYPE_Q5_0, GL_TYPE_Q5_1};
+        bool ok = false;
+        for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) ok = ok || p->outtype == allowed[i];
+        if (!ok)
+            return gl_error_set(err, GL_ERR_UNSUPPORTED,
+                                "output type %s is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1)",
+                                gl_type_name(p->outtype));
+    }
+    if (stats) memset(stats, 0, sizeof *stats);
+    if (p->vocab_only) return cv_vocab_only(p, stats, err);
+    if (cv_is_dir(p->src)) return elm_cv_convert_hf(p, stats, err);
+    if (elm_cv_file_exists(p->src)) return elm_cv_convert_llama2c(p, stats, err);
+    return gl_error_set(err, GL_ERR_IO, "%s: no such folder or file", p->src);
+}

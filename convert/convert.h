@@ -1,0 +1,97 @@
+/*
+ * convert.h — checkpoint → GGUF conversion for decoder models (llama, qwen2, gpt2).
+ *
+ * elm_convert() reads a Hugging Face folder (config.json, model.safetensors or shards,
+ * tokenizer files) or a llama2.c checkpoint (.bin + tokenizer.bin) and writes a GGUF file that
+ * follows llama.cpp's tensor names and metadata keys (docs/FORMAT.md, "Decoder models").
+ * Tensors are streamed one at a time through reusable buffers; nothing prints: messages go to
+ * the log callback and progress to the progress callback.
+ */
+#ifndef EDGELM_CONVERT_H
+#define EDGELM_CONVERT_H
+
+#include "ggml-lite.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef void (*elm_convert_log_fn)(void *user, const char *msg);
+typedef void (*elm_convert_progress_fn)(void *user, int64_t tensors_done, int64_t n_tensors,
+                                        uint64_t bytes_done, uint64_t bytes_total);
+
+typedef struct elm_convert_params {
+    const char *src;       /* HF folder, or llama2.c checkpoint .bin */
+    const char *out;       /* GGUF path to write */
+    const char *tokenizer; /* llama2.c: tokenizer.bin or tokenizer.model (NULL: none) */
+    int outtype;           /* gl_type: F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, or -1 = keep the
+                              source precision (F32 stays F32, F16/BF16 stay 16-bit) */
+    bool vocab_only;       /* only tokenizer metadata (src may hold just tokenizer files) */
+    const char *name;      /* general.name (NULL: from the folder name) */
+    elm_convert_log_fn log;
+    elm_convert_progress_fn progress;
+    void *user;
+} elm_convert_params;
+
+typedef struct elm_convert_stats {
+    char arch[32];
+    int64_t n_tensors;
+    int64_t n_fallback;   /* tensors kept at F16/F32 because rows do not divide into blocks */
+    int32_t n_vocab;
+    uint64_t bytes_in;    /* source tensor bytes read */
+    uint64_t bytes_out;   /* tensor data bytes written */
+} elm_convert_stats;
+
+void elm_convert_params_init(elm_convert_params *p);
+gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Internal to convert/ (shared by convert.c, convert_llm.c, hf_tokenizer.c)
+ * ---------------------------------------------------------------------------------------- */
+
+/* A tokenizer in llama.cpp's terms, ready to be written as tokenizer.ggml.* keys. */
+typedef struct elm_cv_vocab {
+    char model[16];        /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
+    char pre[32];          /* tokenizer.ggml.pre ("" = do not write) */
+    int32_t n_tokens;
+    char **tokens;         /* owned, NUL-terminated (lens hold the byte counts) */
+    uint64_t *lens;
+    float *scores;         /* NULL: not written */
+    int32_t *types;
+    int64_t n_merges;
+    char **merges;         /* "a b", owned */
+    int32_t bos, eos, unk, pad, eot; /* -1: none */
+    int add_bos, add_eos;  /* -1 unknown (not written), 0/1 */
+    int add_space_prefix;  /* -1 unknown */
+    int remove_extra_whitespaces;
+    char *chat_template;   /* owned or NULL */
+} elm_cv_vocab;
+
+void elm_cv_vocab_free(elm_cv_vocab *v);
+/* Loads the tokenizer of a HF folder (tokenizer.json, tokenizer.model, vocab.json+merges.txt or
+ * encoder.json+vocab.bpe) plus special ids/flags from tokenizer_config.json, config.json and
+ * special_tokens_map.json. n_vocab > 0 pads the vocabulary to the model's embedding rows. */
+gl_status elm_cv_vocab_load_dir(const char *dir, int32_t n_vocab, elm_cv_vocab *v,
+                                elm_convert_log_fn log, void *user, gl_error *err);
+/* SentencePiece tokenizer.model. */
+gl_status elm_cv_vocab_load_spm(const char *path, int32_t n_vocab, elm_cv_vocab *v, gl_error *err);
+/* llama2.c tokenizer.bin (needs n_vocab: the file does not store it; <= 0 reads to the end). */
+gl_status elm_cv_vocab_load_llama2c(const char *path, int32_t n_vocab, elm_cv_vocab *v,
+                                    gl_error *err);
+/* Writes the tokenizer.ggml.* keys (and tokenizer.chat_template). */
+gl_status elm_cv_vocab_write(gl_gguf_writer *w, const elm_cv_vocab *v, gl_error *err);
+
+/* convert_llm.c: model conversion (vocab already loaded unless vocab_only). */
+gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
+gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats *stats,
+                                 gl_error *err);
+
+/* Helpers */
+char *elm_cv_path_join(const char *dir, const char *name); /* malloc'd */
+bool elm_cv_file_exists(const char *path);
+void elm_cv_log(const elm_convert_params *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif /* EDGELM_CONVERT_H */

@@ -1,0 +1,789 @@
+/*
+ * convert_llm.c — decoder architectures → GGUF with llama.cpp's names and keys.
+ *
+ *   LlamaForCausalLM, MistralForCausalLM  → arch "llama"  (q/k rows permuted, see cv_permute)
+ *   Qwen2ForCausalLM                      → arch "qwen2"  (NeoX RoPE: no permutation; q/k/v biases)
+ *   GPT2LMHeadModel                       → arch "gpt2"   (Conv1D [in, out] weights transposed)
+ *   llama2.c legacy checkpoints (.bin)    → arch "llama"  (already in adjacent-pair RoPE order)
+ *
+ * A conversion first builds a plan (one item per output tensor: source, transform, GGUF shape,
+ * type), writes the metadata and tensor infos, then streams each tensor through reusable
+ * buffers: memory stays bounded by the largest permuted/transposed tensor (attention and MLP
+ * matrices) plus a fixed chunk for plain copies.
+ */
+#include "convert.h"
+#include "json.h"
+#include "safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CV_CHUNK_ELEMS ((int64_t)1 << 22) /* plain copies go through 16 MB of floats */
+
+typedef enum cv_xform { CV_COPY, CV_PERMUTE, CV_TRANSPOSE } cv_xform;
+
+typedef struct cv_item {
+    char name[GL_MAX_NAME];
+    const elm_st_tensor *src;
+    cv_xform xf;
+    int64_t perm_heads; /* CV_PERMUTE: number of heads in the rows */
+    int n_dims;
+    int64_t ne[2];      /* GGUF order: ne[0] contiguous */
+    gl_type type;
+} cv_item;
+
+typedef struct cv_hparams {
+    char arch[16];
+    int64_t n_vocab, n_ctx, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim;
+    double eps, rope_theta;
+    char rope_scaling[16];
+    double rope_factor;
+    bool has_rope_factor;
+} cv_hparams;
+
+typedef struct cv_job {
+    const elm_convert_params *p;
+    cv_item *items;
+    int n_items, cap_items;
+    int n_fallback;
+    gl_error *err;
+} cv_job;
+
+/* ---- plan ---- */
+
+static bool cv_is_quant(int t) { return t >= 0 && gl_type_get(t) && gl_type_get(t)->is_quantized; }
+
+/* Output type of a tensor: 1-D stays F32; 2-D takes the requested type, or the source's
+ * precision when none was requested; rows that do not split into blocks fall back. */
+static gl_type cv_pick_type(cv_job *j, const char *name, const elm_st_tensor *src, int n_dims, int64_t ne0) {
+    if (n_dims == 1) return GL_TYPE_F32;
+    int want = j->p->outtype;
+    if (want < 0) {
+        if (src->dtype == ELM_ST_F16) return GL_TYPE_F16;
+        if (src->dtype == ELM_ST_BF16) return GL_TYPE_BF16;
+        return GL_TYPE_F32;
+    }
+    if (cv_is_quant(want) && ne0 % gl_type_get(want)->blck_size != 0) {
+        j->n_fallback++;
+        elm_cv_log(j->p, "note: %s has rows of %lld, not a multiple of %lld: kept as f16", name, (long long)ne0,
+                   (long long)gl_type_get(want)->blck_size);
+        return GL_TYPE_F16;
+    }
+    return (gl_type)want;
+}
+
+/* Adds an output tensor from src. rows/cols: the expected HF shape ([out, in] for linear
+ * weights; cols = 0 for 1-D). */
+static gl_status cv_add(cv_job *j, const char *name, const elm_st_tensor *src, int64_t rows, int64_t cols,
+                        cv_xform xf, int64_t heads) {
+    int want_dims = cols > 0 ? 2 : 1;
+    bool ok = src->n_dims == want_dims && src->shape[0] == rows && (want_dims == 1 || src->shape[1] == cols);
+    if (!ok) {
+        char got[96] = "", exp[48];
+        int n = 0;
+        for (int d = 0; d < src->n_dims && n < (int)sizeof got - 24; d++)
+            n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", d ? ", " : "", (long long)src->shape[d]);
+        if (want_dims == 1) snprintf(exp, sizeof exp, "%lld", (long long)rows);
+        else snprintf(exp, sizeof exp, "%lld, %lld", (long long)rows, (long long)cols);
+        return gl_error_set(j->err, GL_ERR_FORMAT, "tensor %s has shape [%s], expected [%s]", src->name, got, exp);
+    }
+    if (src->dtype == ELM_ST_OTHER)
+        return gl_error_set(j->err, GL_ERR_UNSUPPORTED,
+                            "tensor %s has dtype %s: only F32, F16 and BF16 can be converted", src->name,
+                            src->dtype_name);
+    if (j->n_items == j->cap_items) {
+        int cap = j->cap_items ? j->cap_items * 2 : 64;
+        cv_item *ni = realloc(j->items, (size_t)cap * sizeof *ni);
+        if (!ni) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
+        j->items = ni;
+        j->cap_items = cap;
+    }
+    cv_item *it = &j->items[j->n_items++];
+    memset(it, 0, sizeof *it);
+    snprintf(it->name, sizeof it->name, "%s", name);
+    it->src = src;
+    it->xf = xf;
+    it->perm_heads = heads;
+    it->n_dims = want_dims;
+    if (xf == CV_TRANSPOSE) { /* Conv1D [in, out]: GGUF rows are outputs */
+        it->ne[0] = rows;
+        it->ne[1] = cols;
+    } else {
+        it->ne[0] = want_dims == 2 ? cols : rows;
+        it->ne[1] = want_dims == 2 ? rows : 1;
+    }
+    it->type = cv_pick_type(j, name, src, want_dims, it->ne[0]);
+    return GL_OK;
+}
+
+/* ---- transforms ---- */
+
+/* llama.cpp's q/k permutation: HF stores each head's rows in rotate-half order (first half of
+ * the rotary pairs, then the second half); llama.cpp's "normal" RoPE rotates adjacent rows.
+ * Within head h of size d: new row h*d + 2i + k comes from old row h*d + k*d/2 + i. */
+static void cv_permute(const float *src, float *dst, int64_t rows, int64_t cols, int64_t heads) {
+    const int64_t d = rows / heads, half = d / 2;
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t i = 0; i < half; i++)
+            for (int64_t k = 0; k < 2; k++)
+                memcpy(dst + (h * d + 2 * i + k) * cols, src + (h * d + k * half + i) * cols,
+                       (size_t)cols * sizeof(float));
+}
+
+/* [in, out] row-major → [out, in] row-major. */
+static void cv_transpose(const float *src, float *dst, int64_t in, int64_t out) {
+    for (int64_t r = 0; r < in; r++)
+        for (int64_t c = 0; c < out; c++) dst[c * in + r] = src[r * out + c];
+}
+
+/* ---- streaming ---- */
+
+typedef struct cv_bufs {
+    float *a, *b;
+    size_t a_n, b_n;
+    uint8_t *q;
+    size_t q_n;
+} cv_bufs;
+
+static void *cv_grow(void **p, size_t *have, size_t need) {
+    if (need <= *have) return *p;
+    void *n = realloc(*p, need);
+    if (!n) return NULL;
+    *p = n;
+    *have = need;
+    return n;
+}
+
+/* Encodes nrows rows of floats to the item's type and writes them. */
+static gl_status cv_emit(gl_gguf_writer *w, const cv_item *it, const float *x, int64_t nrows, cv_bufs *bf,
+                         uint64_t *bytes_out, gl_error *err) {
+    const gl_type_traits *tt = gl_type_get(it->type);
+    size_t row = gl_row_size(it->type, it->ne[0]);
+    size_t need = row * (size_t)nrows;
+    if (!cv_grow((void **)&bf->q, &bf->q_n, need)) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    for (int64_t r = 0; r < nrows; r++) tt->from_float_ref(x + r * it->ne[0], bf->q + (size_t)r * row, it->ne[0]);
+    gl_status s = gl_gguf_w_tensor_data(w, bf->q, need);
+    if (s != GL_OK) return gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+    *bytes_out += need;
+    return GL_OK;
+}
+
+static gl_status cv_stream_item(gl_gguf_writer *w, const cv_item *it, cv_bufs *bf, uint64_t *bytes_out,
+                                gl_error *err) {
+    const int64_t ne0 = it->ne[0], ne1 = it->ne[1], nel = ne0 * ne1;
+    gl_status s;
+    if (it->xf == CV_COPY) {
+        int64_t step = CV_CHUNK_ELEMS / ne0 > 0 ? CV_CHUNK_ELEMS / ne0 : 1;
+        for (int64_t r0 = 0; r0 < ne1; r0 += step) {
+            int64_t nr = ne1 - r0 < step ? ne1 - r0 : step;
+            if (!cv_grow((void **)&bf->a, &bf->a_n, (size_t)(nr * ne0) * sizeof(float)))
+                return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+            if ((s = elm_st_read_f32(it->src, r0 * ne0, nr * ne0, bf->a, err)) != GL_OK) return s;
+            if ((s = cv_emit(w, it, bf->a, nr, bf, bytes_out, err)) != GL_OK) return s;
+        }
+        return GL_OK;
+    }
+    if (!cv_grow((void **)&bf->a, &bf->a_n, (size_t)nel * sizeof(float)) ||
+        !cv_grow((void **)&bf->b, &bf->b_n, (size_t)nel * sizeof(float)))
+        return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    if ((s = elm_st_read_f32(it->src, 0, nel, bf->a, err)) != GL_OK) return s;
+    if (it->xf == CV_PERMUTE && it->n_dims == 1) cv_permute(bf->a, bf->b, ne0, 1, it->perm_heads); /* bias */
+    else if (it->xf == CV_PERMUTE) cv_permute(bf->a, bf->b, ne1, ne0, it->perm_heads);
+    else cv_transpose(bf->a, bf->b, ne0, ne1);
+    return cv_emit(w, it, bf->b, ne1, bf, bytes_out, err);
+}
+
+static uint32_t cv_file_type(const cv_job *j) {
+    int t = j->p->outtype;
+    if (t < 0) { /* the type most 2-D tensors got */
+        t = GL_TYPE_F32;
+        for (int i = 0; i < j->n_items; i++)
+            if (j->items[i].n_dims == 2) {
+                t = j->items[i].type;
+                break;
+            }
+    }
+    switch (t) {
+    case GL_TYPE_F16: return 1;
+    case GL_TYPE_Q4_0: return 2;
+    case GL_TYPE_Q4_1: return 3;
+    case GL_TYPE_Q8_0: return 7;
+    case GL_TYPE_Q5_0: return 8;
+    case GL_TYPE_Q5_1: return 9;
+    case GL_TYPE_BF16: return 32;
+    default: return 0;
+    }
+}
+
+/* Writes metadata (general, arch, tokenizer), declares the tensors and streams them. */
+static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *voc, const char *name,
+                          elm_convert_stats *stats) {
+    gl_error *err = j->err;
+    const elm_convert_params *p = j->p;
+    gl_gguf_writer *w = gl_gguf_writer_open(p->out, err);
+    if (!w) return err ? err->code : GL_ERR_IO;
+    const char *a = hp->arch;
+    char key[96];
+    gl_status s = GL_OK;
+#define CV_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", a, suffix), key)
+#define CV_U32(k, v) \
+    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, k, (uint32_t)(v))
+#define CV_F32(k, v) \
+    if (s == GL_OK) s = gl_gguf_w_kv_f32(w, k, (float)(v))
+    s = gl_gguf_w_kv_str(w, "general.architecture", a);
+    if (s == GL_OK) s = gl_gguf_w_kv_str(w, "general.name", name);
+    CV_U32("general.file_type", cv_file_type(j));
+    bool quantized = false;
+    for (int i = 0; i < j->n_items; i++) quantized = quantized || cv_is_quant(j->items[i].type);
+    if (quantized) CV_U32("general.quantization_version", 2);
+    CV_U32(CV_KEY("vocab_size"), hp->n_vocab);
+    CV_U32(CV_KEY("context_length"), hp->n_ctx);
+    CV_U32(CV_KEY("embedding_length"), hp->n_embd);
+    CV_U32(CV_KEY("block_count"), hp->n_layer);
+    CV_U32(CV_KEY("feed_forward_length"), hp->n_ff);
+    CV_U32(CV_KEY("attention.head_count"), hp->n_head);
+    if (strcmp(a, "gpt2")) {
+        CV_U32(CV_KEY("attention.head_count_kv"), hp->n_head_kv);
+        CV_F32(CV_KEY("attention.layer_norm_rms_epsilon"), hp->eps);
+        CV_F32(CV_KEY("rope.freq_base"), hp->rope_theta);
+        CV_U32(CV_KEY("rope.dimension_count"), hp->head_dim);
+        if (hp->head_dim * hp->n_head != hp->n_embd) {
+            CV_U32(CV_KEY("attention.key_length"), hp->head_dim);
+            CV_U32(CV_KEY("attention.value_length"), hp->head_dim);
+        }
+        if (hp->has_rope_factor) {
+            if (s == GL_OK) s = gl_gguf_w_kv_str(w, CV_KEY("rope.scaling.type"), hp->rope_scaling);
+            CV_F32(CV_KEY("rope.scaling.factor"), hp->rope_factor);
+        }
+    } else {
+        CV_F32(CV_KEY("attention.layer_norm_epsilon"), hp->eps);
+    }
+#undef CV_KEY
+#undef CV_U32
+#undef CV_F32
+    if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+    if (s == GL_OK) s = elm_cv_vocab_write(w, voc, err);
+    uint64_t total = 0;
+    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
+        const cv_item *it = &j->items[i];
+        s = gl_gguf_w_tensor_info(w, it->name, it->type, it->n_dims, it->ne);
+        if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+        total += gl_row_size(it->type, it->ne[0]) * (uint64_t)it->ne[1];
+    }
+    cv_bufs bf = {0};
+    uint64_t done = 0, bytes_in = 0;
+    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
+        if (p->progress) p->progress(p->user, i, j->n_items, done, total);
+        s = cv_stream_item(w, &j->items[i], &bf, &done, err);
+        bytes_in += j->items[i].src->nbytes;
+    }
+    if (s == GL_OK && p->progress) p->progress(p->user, j->n_items, j->n_items, done, total);
+    free(bf.a);
+    free(bf.b);
+    free(bf.q);
+    gl_error cerr = {0};
+    gl_status cs = gl_gguf_writer_close(w, &cerr);
+    if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
+    if (s == GL_OK && stats) {
+        snprintf(stats->arch, sizeof stats->arch, "%s", a);
+        stats->n_tensors = j->n_items;
+        stats->n_fallback = j->n_fallback;
+        stats->n_vocab = voc->n_tokens;
+        stats->bytes_in = bytes_in;
+        stats->bytes_out = done;
+    }
+    return s;
+}
+
+/* ---- Hugging Face config ---- */
+
+static const elm_st_tensor *cv_need(const elm_st *st, gl_error *err, const char *fmt, int64_t layer) {
+    char name[256];
+    snprintf(name, sizeof name, fmt, (long long)layer);
+    const elm_st_tensor *t = elm_st_find(st, name);
+    if (!t) gl_error_set(err, GL_ERR_FORMAT, "tensor %s is missing from the checkpoint", name);
+    return t;
+}
+
+static const elm_st_tensor *cv_opt(const elm_st *st, const char *fmt, int64_t layer) {
+    char name[256];
+    snprintf(name, sizeof name, fmt, (long long)layer);
+    return elm_st_find(st, name);
+}
+
+static bool cv_cfg_int(const elm_json *cfg, const char *key, int64_t *out, int64_t lo, int64_t hi) {
+    int64_t v;
+    if (!elm_json_get_int(cfg, key, &v) || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+#define CV_MAX_DIM ((int64_t)1 << 24)
+
+/* Reads the hyper-parameters of the llama family; refuses missing or absurd values. */
+static gl_status cv_llama_hparams(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    if (!cv_cfg_int(cfg, "hidden_size", &hp->n_embd, 1, CV_MAX_DIM) ||
+        !cv_cfg_int(cfg, "num_hidden_layers", &hp->n_layer, 1, 4096) ||
+        !cv_cfg_int(cfg, "num_attention_heads", &hp->n_head, 1, 65536) ||
+        !cv_cfg_int(cfg, "intermediate_size", &hp->n_ff, 1, CV_MAX_DIM) ||
+        !cv_cfg_int(cfg, "vocab_size", &hp->n_vocab, 1, CV_MAX_DIM))
+        return gl_error_set(err, GL_ERR_FORMAT,
+                            "config.json: hidden_size, num_hidden_layers, num_attention_heads, intermediate_size "
+                            "and vocab_size must be positive integers");
+    hp->n_head_kv = hp->n_head;
+    if (elm_json_get(cfg, "num_key_value_heads") && !elm_json_is(elm_json_get(cfg, "num_key_value_heads"), ELM_JSON_NULL) &&
+        !cv_cfg_int(cfg, "num_key_value_heads", &hp->n_head_kv, 1, hp->n_head))
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad num_key_value_heads");
+    if (hp->n_head % hp->n_head_kv)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: %lld heads do not split into %lld key/value heads",
+                            (long long)hp->n_head, (long long)hp->n_head_kv);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    const elm_json *hd = elm_json_get(cfg, "head_dim");
+    if (hd && !elm_json_is(hd, ELM_JSON_NULL) && !cv_cfg_int(cfg, "head_dim", &hp->head_dim, 1, CV_MAX_DIM))
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad head_dim");
+    if (hp->head_dim < 2 || hp->head_dim % 2)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: head dimension %lld is not even",
+                            (long long)hp->head_dim);
+    hp->n_ctx = 2048;
+    cv_cfg_int(cfg, "max_position_embeddings", &hp->n_ctx, 1, INT32_MAX);
+    hp->eps = 1e-6;
+    elm_json_get_num(cfg, "rms_norm_eps", &hp->eps);
+    hp->rope_theta = 10000.0;
+    elm_json_get_num(cfg, "rope_theta", &hp->rope_theta);
+    if (!(hp->eps > 0) || !(hp->rope_theta > 0))
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: rms_norm_eps and rope_theta must be positive");
+    return GL_OK;
+}
+
+static gl_status cv_rope_scaling(const cv_job *j, const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    const elm_json *rs = elm_json_get(cfg, "rope_scaling");
+    if (!rs || elm_json_is(rs, ELM_JSON_NULL)) return GL_OK;
+    const char *type = elm_json_get_str(rs, "rope_type");
+    if (!type) type = elm_json_get_str(rs, "type");
+    double f;
+    if (type && !strcmp(type, "linear") && elm_json_get_num(rs, "factor", &f) && f > 0) {
+        snprintf(hp->rope_scaling, sizeof hp->rope_scaling, "linear");
+        hp->rope_factor = f;
+        hp->has_rope_factor = true;
+        return GL_OK;
+    }
+    if (type && !strcmp(type, "default")) return GL_OK;
+    return gl_error_set(err, GL_ERR_UNSUPPORTED, "config.json: rope_scaling type '%s' is not supported",
+                        type ? type : "?");
+}
+
+static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp, bool permute) {
+    gl_error *err = j->err;
+    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, Dq = hp->n_head * hp->head_dim,
+                  Dkv = hp->n_head_kv * hp->head_dim;
+    const elm_st_tensor *t;
+    gl_status s;
+    if (!(t = cv_need(st, err, "model.embed_tokens.weight", 0))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "token_embd.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        char nm[GL_MAX_NAME];
+        static const struct {
+            const char *src, *dst;
+            int kind; /* 0 norm, 1 q, 2 k, 3 v, 4 o, 5 gate/up, 6 down */
+        } map[] = {
+            {"model.layers.%lld.input_layernorm.weight", "attn_norm.weight", 0},
+            {"model.layers.%lld.self_attn.q_proj.weight", "attn_q.weight", 1},
+            {"model.layers.%lld.self_attn.k_proj.weight", "attn_k.weight", 2},
+            {"model.layers.%lld.self_attn.v_proj.weight", "attn_v.weight", 3},
+            {"model.layers.%lld.self_attn.o_proj.weight", "attn_output.weight", 4},
+            {"model.layers.%lld.post_attention_layernorm.weight", "ffn_norm.weight", 0},
+            {"model.layers.%lld.mlp.gate_proj.weight", "ffn_gate.weight", 5},
+            {"model.layers.%lld.mlp.up_proj.weight", "ffn_up.weight", 5},
+            {"model.layers.%lld.mlp.down_proj.weight", "ffn_down.weight", 6},
+        };
+        for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+            if (!(t = cv_need(st, err, map[k].src, l))) return GL_ERR_FORMAT;
+            snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, map[k].dst);
+            switch (map[k].kind) {
+            case 0: s = cv_add(j, nm, t, E, 0, CV_COPY, 0); break;
+            case 1: s = cv_add(j, nm, t, Dq, E, permute ? CV_PERMUTE : CV_COPY, hp->n_head); break;
+            case 2: s = cv_add(j, nm, t, Dkv, E, permute ? CV_PERMUTE : CV_COPY, hp->n_head_kv); break;
+            case 3: s = cv_add(j, nm, t, Dkv, E, CV_COPY, 0); break;
+            case 4: s = cv_add(j, nm, t, E, Dq, CV_COPY, 0); break;
+            case 5: s = cv_add(j, nm, t, F, E, CV_COPY, 0); break;
+            default: s = cv_add(j, nm, t, E, F, CV_COPY, 0); break;
+            }
+            if (s != GL_OK) return s;
+        }
+        /* Optional biases (Qwen2 q/k/v; Llama with attention_bias / mlp_bias). */
+        static const struct {
+            const char *src, *dst;
+            int kind; /* 1 q, 2 k, 3 v, 4 o / down, 5 gate/up */
+        } bias[] = {
+            {"model.layers.%lld.self_attn.q_proj.bias", "attn_q.bias", 1},
+            {"model.layers.%lld.self_attn.k_proj.bias", "attn_k.bias", 2},
+            {"model.layers.%lld.self_attn.v_proj.bias", "attn_v.bias", 3},
+            {"model.layers.%lld.self_attn.o_proj.bias", "attn_output.bias", 4},
+            {"model.layers.%lld.mlp.gate_proj.bias", "ffn_gate.bias", 5},
+            {"model.layers.%lld.mlp.up_proj.bias", "ffn_up.bias", 5},
+            {"model.layers.%lld.mlp.down_proj.bias", "ffn_down.bias", 4},
+        };
+        for (size_t k = 0; k < sizeof bias / sizeof bias[0]; k++) {
+            if (!(t = cv_opt(st, bias[k].src, l))) continue;
+            snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, bias[k].dst);
+            int64_t n = bias[k].kind == 1 ? Dq : bias[k].kind <= 3 ? Dkv : bias[k].kind == 4 ? E : F;
+            cv_xform xf = permute && (bias[k].kind == 1 || bias[k].kind == 2) ? CV_PERMUTE : CV_COPY;
+            /* A bias permutes like a weight with one column. */
+            if (xf == CV_PERMUTE) {
+                s = cv_add(j, nm, t, n, 0, CV_COPY, 0);
+                if (s == GL_OK) {
+                    j->items[j->n_items - 1].xf = CV_PERMUTE;
+                    j->items[j->n_items - 1].perm_heads = bias[k].kind == 1 ? hp->n_head : hp->n_head_kv;
+                }
+            } else {
+                s = cv_add(j, nm, t, n, 0, CV_COPY, 0);
+            }
+            if (s != GL_OK) return s;
+        }
+    }
+    if (!(t = cv_need(st, err, "model.norm.weight", 0))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "output_norm.weight", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
+    if ((t = elm_st_find(st, "lm_head.weight")) != NULL)
+        if ((s = cv_add(j, "output.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    return GL_OK;
+}
+
+/* GPT-2 checkpoints name tensors "transformer.h.0..." or, in older saves, "h.0...". */
+static const elm_st_tensor *cv_gpt2_find(const elm_st *st, const char *prefix, const char *fmt, int64_t l,
+                                         gl_error *err, bool required) {
+    char name[256], full[300];
+    snprintf(name, sizeof name, fmt, (long long)l);
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    const elm_st_tensor *t = elm_st_find(st, full);
+    if (!t && required) gl_error_set(err, GL_ERR_FORMAT, "tensor %s is missing from the checkpoint", full);
+    return t;
+}
+
+static gl_status cv_gpt2_hparams(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    if (!cv_cfg_int(cfg, "n_embd", &hp->n_embd, 1, CV_MAX_DIM) || !cv_cfg_int(cfg, "n_layer", &hp->n_layer, 1, 4096) ||
+        !cv_cfg_int(cfg, "n_head", &hp->n_head, 1, 65536) || !cv_cfg_int(cfg, "vocab_size", &hp->n_vocab, 1, CV_MAX_DIM))
+        return gl_error_set(err, GL_ERR_FORMAT,
+                            "config.json: n_embd, n_layer, n_head and vocab_size must be positive integers");
+    if (hp->n_embd % hp->n_head)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: n_embd is not a multiple of n_head");
+    hp->n_ff = 4 * hp->n_embd;
+    const elm_json *inner = elm_json_get(cfg, "n_inner");
+    if (inner && !elm_json_is(inner, ELM_JSON_NULL) && !cv_cfg_int(cfg, "n_inner", &hp->n_ff, 1, CV_MAX_DIM))
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad n_inner");
+    hp->n_ctx = 1024;
+    if (!cv_cfg_int(cfg, "n_positions", &hp->n_ctx, 1, INT32_MAX)) cv_cfg_int(cfg, "n_ctx", &hp->n_ctx, 1, INT32_MAX);
+    hp->eps = 1e-5;
+    elm_json_get_num(cfg, "layer_norm_epsilon", &hp->eps);
+    hp->n_head_kv = hp->n_head;
+    hp->head_dim = hp->n_embd / hp->n_head;
+    return GL_OK;
+}
+
+static gl_status cv_plan_gpt2(cv_job *j, const elm_st *st, const cv_hparams *hp) {
+    gl_error *err = j->err;
+    const char *pre = elm_st_find(st, "transformer.wte.weight") ? "transformer." : "";
+    const int64_t E = hp->n_embd, F = hp->n_ff;
+    const elm_st_tensor *t;
+    gl_status s;
+    if (!(t = cv_gpt2_find(st, pre, "wte.weight", 0, err, true))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "token_embd.weight", t, hp->n_vocab, E, CV_COPY, 0)) != GL_OK) return s;
+    if (!(t = cv_gpt2_find(st, pre, "wpe.weight", 0, err, true))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "position_embd.weight", t, hp->n_ctx, E, CV_COPY, 0)) != GL_OK) return s;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        static const struct {
+            const char *src, *dst;
+            int64_t in, out; /* in units: 0 = E, else multiples of E (1: E, 3: 3E) or -1 = F */
+            bool conv;
+        } map[] = {
+            {"h.%lld.ln_1.weight", "attn_norm.weight", 1, 0, false},
+            {"h.%lld.ln_1.bias", "attn_norm.bias", 1, 0, false},
+            {"h.%lld.attn.c_attn.weight", "attn_qkv.weight", 1, 3, true},
+            {"h.%lld.attn.c_attn.bias", "attn_qkv.bias", 3, 0, false},
+            {"h.%lld.attn.c_proj.weight", "attn_output.weight", 1, 1, true},
+            {"h.%lld.attn.c_proj.bias", "attn_output.bias", 1, 0, false},
+            {"h.%lld.ln_2.weight", "ffn_norm.weight", 1, 0, false},
+            {"h.%lld.ln_2.bias", "ffn_norm.bias", 1, 0, false},
+            {"h.%lld.mlp.c_fc.weight", "ffn_up.weight", 1, -1, true},
+            {"h.%lld.mlp.c_fc.bias", "ffn_up.bias", -1, 0, false},
+            {"h.%lld.mlp.c_proj.weight", "ffn_down.weight", -1, 1, true},
+            {"h.%lld.mlp.c_proj.bias", "ffn_down.bias", 1, 0, false},
+        };
+        for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+            if (!(t = cv_gpt2_find(st, pre, map[k].src, l, err, true))) return GL_ERR_FORMAT;
+            char nm[GL_MAX_NAME];
+            snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, map[k].dst);
+            int64_t in = map[k].in < 0 ? F : map[k].in * E;
+            int64_t out = map[k].out < 0 ? F : map[k].out * E;
+            s = map[k].conv ? cv_add(j, nm, t, in, out, CV_TRANSPOSE, 0) : cv_add(j, nm, t, in, 0, CV_COPY, 0);
+            if (s != GL_OK) return s;
+        }
+    }
+    if (!(t = cv_gpt2_find(st, pre, "ln_f.weight", 0, err, true))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "output_norm.weight", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
+    if (!(t = cv_gpt2_find(st, pre, "ln_f.bias", 0, err, true))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "output_norm.bias", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
+    if ((t = elm_st_find(st, "lm_head.weight")) != NULL) /* saved only when untied */
+        if ((s = cv_add(j, "output.weight", t, hp->n_vocab, E, CV_COPY, 0)) != GL_OK) return s;
+    return GL_OK;
+}
+
+/* Which of our architectures config.json describes. */
+static gl_status cv_detect_arch(const elm_json *cfg, char *arch, size_t size, gl_error *err) {
+    static const struct {
+        const char *hf, *model_type, *arch;
+    } known[] = {
+        {"LlamaForCausalLM", "llama", "llama"},
+        {"MistralForCausalLM", "mistral", "llama"},
+        {"Qwen2ForCausalLM", "qwen2", "qwen2"},
+        {"GPT2LMHeadModel", "gpt2", "gpt2"},
+    };
+    const elm_json *archs = elm_json_get(cfg, "architectures");
+    const char *a0 = elm_json_str(elm_json_at(archs, 0));
+    const char *mt = elm_json_get_str(cfg, "model_type");
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+        if ((a0 && !strcmp(a0, known[k].hf)) || (!a0 && mt && !strcmp(mt, known[k].model_type))) {
+            snprintf(arch, size, "%s", known[k].arch);
+            return GL_OK;
+        }
+    }
+    return gl_error_set(err, GL_ERR_UNSUPPORTED,
+                        "unsupported architecture: config.json has architectures %s%s%s and model_type %s%s%s "
+                        "(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel)",
+                        a0 ? "[\"" : "", a0 ? a0 : "(none)", a0 ? "\"]" : "", mt ? "\"" : "", mt ? mt : "(none)",
+                        mt ? "\"" : "");
+}
+
+static void cv_default_name(const char *src, char *out, size_t size) {
+    size_t n = strlen(src);
+    while (n > 1 && src[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && src[b - 1] != '/') b--;
+    const char *dot = NULL;
+    for (size_t k = b; k < n; k++)
+        if (src[k] == '.') dot = src + k;
+    size_t e = dot && dot > src + b ? (size_t)(dot - src) : n;
+    snprintf(out, size, "%.*s", (int)(e - b), src + b);
+}
+
+/* Warns about checkpoint tensors the mapping did not use (besides known buffers). */
+static void cv_report_unused(const cv_job *j, const elm_st *st) {
+    int64_t unused = 0;
+    for (int64_t i = 0; i < elm_st_n_tensors(st); i++) {
+        const elm_st_tensor *t = elm_st_at(st, i);
+        bool used = false;
+        for (int k = 0; k < j->n_items && !used; k++) used = j->items[k].src == t;
+        if (used || strstr(t->name, "rotary_emb.inv_freq") || strstr(t->name, ".attn.bias") ||
+            strstr(t->name, ".attn.masked_bias"))
+            continue;
+        if (++unused <= 5) elm_cv_log(j->p, "warning: checkpoint tensor %s is not used", t->name);
+    }
+    if (unused > 5) elm_cv_log(j->p, "warning: %lld more checkpoint tensors are not used", (long long)(unused - 5));
+}
+
+gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    char *cfg_path = elm_cv_path_join(p->src, "config.json");
+    if (!cfg_path) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    elm_json_doc *cfg_doc = elm_json_parse_file(cfg_path, err);
+    free(cfg_path);
+    if (!cfg_doc) return err ? err->code : GL_ERR_FORMAT;
+    const elm_json *cfg = elm_json_root(cfg_doc);
+    cv_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    cv_job j = {.p = p, .err = err};
+    elm_st *st = NULL;
+    elm_cv_vocab voc;
+    memset(&voc, 0, sizeof voc);
+    bool have_vocab = false;
+    gl_status s = cv_detect_arch(cfg, hp.arch, sizeof hp.arch, err);
+    bool is_gpt2 = s == GL_OK && !strcmp(hp.arch, "gpt2");
+    if (s == GL_OK) s = is_gpt2 ? cv_gpt2_hparams(cfg, &hp, err) : cv_llama_hparams(cfg, &hp, err);
+    if (s == GL_OK && !is_gpt2) s = cv_rope_scaling(&j, cfg, &hp, err);
+    if (s == GL_OK) {
+        st = elm_st_open(p->src, err);
+        if (!st) s = err ? err->code : GL_ERR_IO;
+    }
+    if (s == GL_OK) {
+        elm_cv_log(p, "model: %s, %lld layers, %lld embd, %lld heads (%lld kv), vocab %lld, %lld tensors in %d file(s)",
+                   hp.arch, (long long)hp.n_layer, (long long)hp.n_embd, (long long)hp.n_head,
+                   (long long)hp.n_head_kv, (long long)hp.n_vocab, (long long)elm_st_n_tensors(st),
+                   elm_st_n_shards(st));
+        s = is_gpt2 ? cv_plan_gpt2(&j, st, &hp) : cv_plan_llama(&j, st, &hp, !strcmp(hp.arch, "llama"));
+    }
+    if (s == GL_OK) cv_report_unused(&j, st);
+    if (s == GL_OK) {
+        s = elm_cv_vocab_load_dir(p->src, (int32_t)hp.n_vocab, &voc, p->log, p->user, err);
+        have_vocab = s == GL_OK;
+    }
+    if (s == GL_OK) {
+        char name[128];
+        cv_default_name(p->src, name, sizeof name);
+        s = cv_write(&j, &hp, &voc, p->name ? p->name : name, stats);
+    }
+    if (have_vocab) elm_cv_vocab_free(&voc);
+    free(j.items);
+    elm_st_close(st);
+    elm_json_free(cfg_doc);
+    return s;
+}
+
+/* ---- llama2.c legacy checkpoints ---- */
+
+/* Header: 7 int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len); a
+ * negative vocab_size means the classifier is stored separately. Then float32 arrays:
+ * token_embedding [vocab][dim], rms_att [L][dim], wq [L][dim][dim], wk [L][kv][dim],
+ * wv [L][kv][dim], wo [L][dim][dim], rms_ffn [L][dim], w1 [L][hidden][dim], w2 [L][dim][hidden],
+ * w3 [L][hidden][dim], rms_final [dim], freq_cis_real/imag [seq][head/2] (skipped),
+ * wcls [vocab][dim] when not shared. */
+typedef struct cv_l2c {
+    elm_st_tensor *t;
+    int n, cap;
+    const uint8_t *base;
+    uint64_t off, size;
+} cv_l2c;
+
+static elm_st_tensor *cv_l2c_take(cv_l2c *c, const char *name, int64_t rows, int64_t cols, gl_error *err) {
+    uint64_t nel = (uint64_t)rows * (uint64_t)(cols ? cols : 1);
+    if (nel > (c->size - c->off) / 4) {
+        gl_error_set(err, GL_ERR_FORMAT, "llama2.c checkpoint is truncated (at %s: needs %llu more bytes, %llu left)",
+                     name, (unsigned long long)(nel * 4), (unsigned long long)(c->size - c->off));
+        return NULL;
+    }
+    if (c->n == c->cap) {
+        gl_error_set(err, GL_ERR_NOMEM, "too many tensors");
+        return NULL;
+    }
+    elm_st_tensor *t = &c->t[c->n++];
+    memset(t, 0, sizeof *t);
+    t->name = name;
+    t->dtype = ELM_ST_F32;
+    snprintf(t->dtype_name, sizeof t->dtype_name, "F32");
+    t->n_dims = cols ? 2 : 1;
+    t->shape[0] = rows;
+    t->shape[1] = cols;
+    t->n_elements = (int64_t)nel;
+    t->data = c->base + c->off;
+    t->nbytes = nel * 4;
+    c->off += nel * 4;
+    return t;
+}
+
+gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    elm_map map;
+    gl_status s = elm_map_open(&map, p->src, err);
+    if (s != GL_OK) return s;
+    int32_t h[7];
+    if (map.size < 28) {
+        elm_map_close(&map);
+        return gl_error_set(err, GL_ERR_FORMAT, "%s: too small for a llama2.c checkpoint", p->src);
+    }
+    memcpy(h, map.data, sizeof h);
+    if (h[0] == 0x616b3432) { /* "ak42": llama2.c's newer export versions */
+        elm_map_close(&map);
+        return gl_error_set(err, GL_ERR_UNSUPPORTED,
+                            "%s: llama2.c export version %d is not supported (use the legacy format, version 0)",
+                            p->src, h[1]);
+    }
+    cv_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    snprintf(hp.arch, sizeof hp.arch, "llama");
+    bool shared = h[5] > 0;
+    hp.n_embd = h[0];
+    hp.n_ff = h[1];
+    hp.n_layer = h[2];
+    hp.n_head = h[3];
+    hp.n_head_kv = h[4];
+    hp.n_vocab = h[5] < 0 ? -(int64_t)h[5] : h[5];
+    hp.n_ctx = h[6];
+    if (hp.n_embd <= 0 || hp.n_ff <= 0 || hp.n_layer <= 0 || hp.n_layer > 4096 || hp.n_head <= 0 ||
+        hp.n_head_kv <= 0 || hp.n_vocab <= 0 || hp.n_ctx <= 0 || hp.n_embd % hp.n_head ||
+        hp.n_head % hp.n_head_kv || (hp.n_embd / hp.n_head) % 2 || hp.n_embd > CV_MAX_DIM || hp.n_ff > CV_MAX_DIM ||
+        hp.n_vocab > CV_MAX_DIM || hp.n_ctx > CV_MAX_DIM) {
+        elm_map_close(&map);
+        return gl_error_set(err, GL_ERR_FORMAT,
+                            "%s: not a llama2.c checkpoint (header dim %d hidden %d layers %d heads %d kv %d vocab %d "
+                            "seq %d)",
+                            p->src, h[0], h[1], h[2], h[3], h[4], h[5], h[6]);
+    }
+    hp.head_dim = hp.n_embd / hp.n_head;
+    hp.eps = 1e-5;
+    hp.rope_theta = 10000.0;
+    const int64_t E = hp.n_embd, F = hp.n_ff, L = hp.n_layer, KV = hp.n_head_kv * hp.head_dim;
+    cv_l2c c = {.base = map.data, .off = 28, .size = map.size, .cap = (int)(L * 9 + 8)};
+    c.t = calloc((size_t)c.cap, sizeof *c.t);
+    char *names = calloc((size_t)c.cap, GL_MAX_NAME); /* GGUF names double as source names */
+    cv_job j = {.p = p, .err = err};
+    elm_cv_vocab voc;
+    bool have_vocab = false;
+    if (!c.t || !names) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    /* Source arrays are per kind over all layers; GGUF wants them per layer. */
+    const elm_st_tensor *emb = NULL, *fin = NULL, *cls = NULL;
+    const elm_st_tensor *per[9][4096];
+    static const char *const kinds[9] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
+                                         "ffn_norm",  "ffn_gate", "ffn_down", "ffn_up"};
+    const int64_t rows[9] = {E, E, KV, KV, E, E, F, E, F};
+    const int64_t cols[9] = {0, E, E, E, E, 0, E, F, E};
+    int nn = 0;
+    if (s == GL_OK) {
+        snprintf(names + (size_t)nn * GL_MAX_NAME, GL_MAX_NAME, "token_embd.weight");
+        emb = cv_l2c_take(&c, names + (size_t)(nn++) * GL_MAX_NAME, hp.n_vocab, E, err);
+        if (!emb) s = GL_ERR_FORMAT;
+    }
+    /* File order: rms_att, wq, wk, wv, wo, rms_ffn, w1 (gate), w2 (down), w3 (up). */
+    for (int k = 0; k < 9 && s == GL_OK; k++) {
+        for (int64_t l = 0; l < L && s == GL_OK; l++) {
+            char *nm = names + (size_t)(nn++) * GL_MAX_NAME;
+            snprintf(nm, GL_MAX_NAME, "blk.%lld.%s.weight", (long long)l, kinds[k]);
+            per[k][l] = cv_l2c_take(&c, nm, rows[k], cols[k], err);
+            if (!per[k][l]) s = GL_ERR_FORMAT;
+        }
+    }
+    if (s == GL_OK) {
+        snprintf(names + (size_t)nn * GL_MAX_NAME, GL_MAX_NAME, "output_norm.weight");
+        fin = cv_l2c_take(&c, names + (size_t)(nn++) * GL_MAX_NAME, E, 0, err);
+        if (!fin) s = GL_ERR_FORMAT;
+    }
+    if (s == GL_OK) { /* RoPE tables: recomputed by the runtime */
+        uint64_t skip = (uint64_t)hp.n_ctx * (uint64_t)(hp.head_dim / 2) * 2 * 4;
+        if (skip > c.size - c.off) s = gl_error_set(err, GL_ERR_FORMAT, "llama2.c checkpoint is truncated (RoPE tables)");
+        else c.off += skip;
+    }
+    if (s == GL_OK && !shared) {
+        snprintf(names + (size_t)nn * GL_MAX_NAME, GL_MAX_NAME, "output.weight");
+        cls = cv_l2c_take(&c, names + (size_t)(nn++) * GL_MAX_NAME, hp.n_vocab, E, err);
+        if (!cls) s = GL_ERR_FORMAT;
+    }
+    if (s == GL_OK && c.off != c.size)
+        elm_cv_log(p, "warning: %llu bytes after the last tensor of %s are ignored",
+                   (unsigned long long)(c.size - c.off), p->src);
+    /* Plan in llama.cpp's order. llama2.c already rotates adjacent pairs: no permutation. */
+    if (s == GL_OK) s = cv_add(&j, emb->name, emb, hp.n_vocab, E, CV_COPY, 0);
+    for (int64_t l = 0; l < L && s == GL_OK; l++)
+        for (int k = 0; k < 9 && s == GL_OK; k++) s = cv_add(&j, per[k][l]->name, per[k][l], rows[k], cols[k], CV_COPY, 0);
+    if (s == GL_OK) s = cv_add(&j, fin->name, fin, E, 0, CV_COPY, 0);
+    if (s == GL_OK && cls) s = cv_add(&j, cls->name, cls, hp.n_vocab, E, CV_COPY, 0);
+    if (s == GL_OK) {
+        if (!p->tokenizer) {
+            s = gl_error_set(err, GL_ERR_INVALID, "a llama2.c checkpoint needs --tokenizer tokenizer.bin (or tokenizer.model)");
+        } else {
+            size_t tl = strlen(p->tokenizer);
+            bool spm = tl >= 6 && !strcmp(p->tokenizer + tl - 6, ".model");
+            s = spm ? elm_cv_vocab_load_spm(p->tokenizer, (int32_t)hp.n_vocab, &voc, err)
+                    : elm_cv_vocab_load_llama2c(p->tokenizer, (int32_t)hp.n_vocab, &voc, err);
+            have_vocab = s == GL_OK;
+        }
+    }
+    if (s == GL_OK) {
+        char name[128];
+        cv_default_name(p->src, name, sizeof name);
+        elm_cv_log(p, "model: llama2.c, %lld layers, %lld embd, %lld heads (%lld kv), vocab %lld", (long long)L,
+                   (long long)E, (long long)hp.n_head, (long long)hp.n_head_kv, (long long)hp.n_vocab);
+        s = cv_write(&j, &hp, &voc, p->name ? p->name : name, stats);
+    }
+    if (have_vocab) elm_cv_vocab_free(&voc);
+    free(j.items);
+    free(c.t);
+    free(names);
+    elm_map_close(&map);
+    return s;
+}

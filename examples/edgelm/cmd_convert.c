@@ -1,0 +1,119 @@
+/*
+ * edgelm convert SRC -o OUT.gguf [--outtype T] [--vocab-only] [--tokenizer FILE] [--name NAME]
+ *
+ * SRC: a Hugging Face folder (config.json + safetensors + tokenizer files) or a llama2.c
+ * checkpoint .bin (with --tokenizer tokenizer.bin). Progress is shown on a terminal only.
+ */
+#include "cli.h"
+#include "convert.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct convert_ui {
+    bool tty;
+    bool drawn;
+} convert_ui;
+
+static void convert_log(void *user, const char *msg) {
+    convert_ui *ui = user;
+    if (ui->drawn) { /* keep the progress line from swallowing the message */
+        fputc('\n', stderr);
+        ui->drawn = false;
+    }
+    fprintf(stderr, "%s\n", msg);
+}
+
+static void convert_progress(void *user, int64_t done, int64_t n, uint64_t bytes, uint64_t total) {
+    convert_ui *ui = user;
+    if (!ui->tty) return;
+    fprintf(stderr, "\r  [%lld/%lld tensors] %.1f / %.1f MB", (long long)done, (long long)n, bytes / 1e6,
+            total / 1e6);
+    fflush(stderr);
+    ui->drawn = true;
+}
+
+static void convert_usage(FILE *out) {
+    fprintf(out,
+            "usage: edgelm convert SRC -o OUT.gguf [options]\n"
+            "  SRC                 Hugging Face folder (LlamaForCausalLM, MistralForCausalLM,\n"
+            "                      Qwen2ForCausalLM, GPT2LMHeadModel) or llama2.c checkpoint .bin\n"
+            "  -o, --outfile PATH  GGUF file to write\n"
+            "  --outtype T         f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1 (default: keep the source\n"
+            "                      precision); 1-D tensors always stay f32\n"
+            "  --vocab-only        write only the tokenizer (SRC: folder with tokenizer files,\n"
+            "                      tokenizer.model or llama2.c tokenizer.bin)\n"
+            "  --tokenizer FILE    tokenizer of a llama2.c checkpoint (tokenizer.bin or .model)\n"
+            "  --name NAME         general.name (default: SRC's base name)\n");
+}
+
+static double convert_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int cmd_convert(int argc, char **argv) {
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            convert_usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--outfile")) && has_val) {
+            p.out = argv[++i];
+        } else if (!strcmp(a, "--outtype") && has_val) {
+            p.outtype = gl_type_from_name(argv[++i]);
+            if (p.outtype < 0) {
+                fprintf(stderr, "edgelm convert: unknown --outtype '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--vocab-only")) {
+            p.vocab_only = true;
+        } else if (!strcmp(a, "--tokenizer") && has_val) {
+            p.tokenizer = argv[++i];
+        } else if (!strcmp(a, "--name") && has_val) {
+            p.name = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "edgelm convert: unknown or incomplete option '%s'\n", a);
+            convert_usage(stderr);
+            return 2;
+        } else if (!p.src) {
+            p.src = a;
+        } else {
+            fprintf(stderr, "edgelm convert: more than one source ('%s', '%s')\n", p.src, a);
+            return 2;
+        }
+    }
+    if (!p.src || !p.out) {
+        convert_usage(stderr);
+        return 2;
+    }
+    convert_ui ui = {.tty = isatty(fileno(stderr)) != 0};
+    p.log = convert_log;
+    p.progress = convert_progress;
+    p.user = &ui;
+    elm_convert_stats st;
+    gl_error err = {0};
+    double t0 = convert_now();
+    gl_status s = elm_convert(&p, &st, &err);
+    if (ui.drawn) fputc('\n', stderr);
+    if (s != GL_OK) {
+        fprintf(stderr, "edgelm convert: %s\n", err.msg[0] ? err.msg : "conversion failed");
+        return 1;
+    }
+    double dt = convert_now() - t0;
+    if (p.vocab_only) {
+        fprintf(stderr, "wrote %s: %s vocabulary, %d tokens (%.2f s)\n", p.out, st.arch, st.n_vocab, dt);
+    } else {
+        fprintf(stderr, "wrote %s: %s, %lld tensors, %d tokens, %.2f MB read -> %.2f MB written",
+                p.out, st.arch, (long long)st.n_tensors, st.n_vocab, st.bytes_in / 1e6, st.bytes_out / 1e6);
+        if (st.n_fallback) fprintf(stderr, " (%lld tensors kept at f16)", (long long)st.n_fallback);
+        fprintf(stderr, " in %.2f s\n", dt);
+    }
+    return 0;
+}
