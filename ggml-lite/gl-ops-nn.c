@@ -392,14 +392,18 @@ static void ops_lstm_cells(const ops_lstm *s, int64_t b, int64_t t, int64_t j0, 
     if (out) memcpy(out, h, (size_t)n * sizeof(float));
 }
 
+/* Work items are fixed chunks of OPS_LSTM_CHUNK cells of a column: every cell then goes
+ * through the same SIMD or scalar tail path whatever the thread count, so results do not
+ * depend on it (the vector exp and libm's differ in the last bits). */
+#define OPS_LSTM_CHUNK 16
+
 static void ops_lstm_update(const gl_compute_params *p, const ops_lstm *s, int64_t t) {
+    const int64_t nchunk = (s->cell + OPS_LSTM_CHUNK - 1) / OPS_LSTM_CHUNK;
     int64_t r0, r1;
-    gl_split_rows(s->cell * s->B, p->ith, p->nth, &r0, &r1);
-    while (r0 < r1) { /* one segment per column */
-        const int64_t b = r0 / s->cell, j0 = r0 % s->cell;
-        const int64_t j1 = GL_MIN(s->cell, j0 + (r1 - r0));
-        ops_lstm_cells(s, b, t, j0, j1);
-        r0 += j1 - j0;
+    gl_split_rows(nchunk * s->B, p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t b = r / nchunk, j0 = (r % nchunk) * OPS_LSTM_CHUNK;
+        ops_lstm_cells(s, b, t, j0, GL_MIN(s->cell, j0 + OPS_LSTM_CHUNK));
     }
 }
 
