@@ -188,26 +188,30 @@ static bool vocab_is_special_type(int t) {
 }
 
 /* Special tokens for parse_special: grouped by first byte, longest first inside a group so
- * that the first match found at a position is the longest. */
-static int vocab_special_cmp(const void *a, const void *b, void *vv) {
-    const elm_vocab *v = vv;
-    const gl_str *x = &v->text[*(const int32_t *)a], *y = &v->text[*(const int32_t *)b];
-    unsigned char fx = (unsigned char)x->data[0], fy = (unsigned char)y->data[0];
-    if (fx != fy) return fx < fy ? -1 : 1;
+ * that the first match found at a position is the longest. Sorted through keys that carry
+ * what the order needs, so that plain qsort (no context argument in C11) will do. */
+typedef struct vocab_special_key {
+    uint64_t len;
+    int32_t id;
+    unsigned char first;
+} vocab_special_key;
+
+static int vocab_special_cmp(const void *a, const void *b) {
+    const vocab_special_key *x = a, *y = b;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
     if (x->len != y->len) return x->len > y->len ? -1 : 1;
-    return *(const int32_t *)a < *(const int32_t *)b ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* qsort_r is not C11; a small insertion-merge sort keeps this portable. */
-static void vocab_sort_specials(elm_vocab *v, int32_t *a, int32_t n) {
-    for (int32_t i = 1; i < n; i++) {
-        int32_t x = a[i], j = i;
-        while (j > 0 && vocab_special_cmp(&a[j - 1], &x, v) > 0) {
-            a[j] = a[j - 1];
-            j--;
-        }
-        a[j] = x;
-    }
+static bool vocab_sort_specials(elm_vocab *v, int32_t *a, int32_t n) {
+    vocab_special_key *k = malloc((size_t)(n ? n : 1) * sizeof *k);
+    if (!k) return false;
+    for (int32_t i = 0; i < n; i++)
+        k[i] = (vocab_special_key){v->text[a[i]].len, a[i], (unsigned char)v->text[a[i]].data[0]};
+    qsort(k, (size_t)n, sizeof *k, vocab_special_cmp);
+    for (int32_t i = 0; i < n; i++) a[i] = k[i].id;
+    free(k);
+    return true;
 }
 
 /* Recognised in text: control, user-defined and unknown tokens, and the model's special ids
@@ -229,7 +233,8 @@ static gl_status vocab_build_specials(elm_vocab *v, gl_error *err) {
     int32_t k = 0;
     for (int32_t id = 0; id < v->n_tokens; id++)
         if (vocab_is_parsed_special(v, id)) v->special[k++] = id;
-    vocab_sort_specials(v, v->special, n);
+    if (!vocab_sort_specials(v, v->special, n))
+        return gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
     /* special_start[b] .. special_start[b+1]: the group of first byte b. */
     int32_t j = 0;
     for (int b = 0; b <= 256; b++) {

@@ -91,9 +91,13 @@ int32_t elm_vocab_find(const elm_vocab *v, const char *text, size_t len);
 
 /* Tokenizes text (len bytes of UTF-8; invalid bytes are handled as the model's tokenizer does).
  * add_special: add BOS/EOS/CLS/SEP as Hugging Face's add_special_tokens=True would for this
- * model. parse_special: text of control/user-defined tokens (e.g. "<|im_start|>") becomes their
- * ids. Writes at most max_ids ids; returns the number of ids the text needs (may exceed max_ids:
- * call again with a bigger buffer), or a negative gl_status on error. */
+ * model. parse_special: text of control/user-defined/unknown tokens and of the model's special
+ * ids (e.g. "<|im_start|>", "<s>") becomes their ids (longest match first); off, it is text.
+ * SentencePiece's dummy prefix "▁" goes only in front of text at the very start of the input
+ * (as Hugging Face's Llama tokenizer with legacy=false and Metaspace prepend_scheme "first"),
+ * not after a special token. Writes at most max_ids ids; returns the number of ids the text
+ * needs (may exceed max_ids: call again with a bigger buffer), or a negative gl_status on
+ * error (GL_ERR_UNSUPPORTED for WordPiece and unigram, which are not implemented yet). */
 int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *ids,
                      int64_t max_ids, bool add_special, bool parse_special, gl_error *err);
 

@@ -158,9 +158,9 @@ TF_TEST(utf8_decode_encode) {
 /* ids: 0 <unk>, 1 <s>, 2 </s>, 3..5 <0x41>,<0xC3>,<0xA9>, then pieces with scores. */
 static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", "<0x41>", "<0xC3>", "<0xA9>",
                                          "\xE2\x96\x81", "a", "b", "c", "ab", "bc",
-                                         "\xE2\x96\x81" "a", "abc", "<ctl>", "x"};
-static const float spm_scores[] = {0, 0, 0, 0, 0, 0, -1, -2, -3, -4, -5, -5, -6, -7, 0, -8};
-static const int32_t spm_types[] = {2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1};
+                                         "\xE2\x96\x81" "a", "abc", "<ctl>", "x", "<s>x"};
+static const float spm_scores[] = {0, 0, 0, 0, 0, 0, -1, -2, -3, -4, -5, -5, -6, -7, 0, -8, 0};
+static const int32_t spm_types[] = {2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 4};
 
 static elm_vocab *make_spm(int add_space_prefix, bool byte_tokens) {
     enum { N = sizeof spm_tokens / sizeof spm_tokens[0] };
@@ -201,6 +201,8 @@ TF_TEST(spm_merges_by_score) {
     CHECK_IDS(v, "a<s>b", false, true, 12, 1, 8);
     CHECK_IDS(v, "<s>b", false, true, 1, 8);
     CHECK_IDS(v, "a<ctl>", false, true, 12, 14);
+    /* Longest match: the user-defined "<s>x" wins over "<s>". */
+    CHECK_IDS(v, "<s>xa<s>", false, true, 16, 7, 1);
     CHECK_IDS(v, "a<s>", false, false, 12, 0, 0, 0); /* < s > are no pieces: <unk> */
     CHECK_IDS(v, "", true, true, 1);
     int32_t none[4];
