@@ -204,6 +204,12 @@ static bool ops_is_1d_len(const gl_tensor *t, int64_t n) {
 
 static bool ops_finite(float x) { return isfinite(x); }
 
+/* Elements (or blocks) of each row are adjacent: nb0 is the type's block size in bytes. */
+static bool ops_rows_contiguous(const gl_tensor *t) {
+    const gl_type_traits *tt = gl_type_get(t->type);
+    return tt && t->nb[0] == tt->type_size;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Builders: copies and lookups
  * ---------------------------------------------------------------------------------------- */
@@ -242,7 +248,8 @@ gl_tensor *gl_cpy(gl_context *ctx, gl_tensor *a, gl_tensor *dst) {
 
 gl_tensor *gl_cont(gl_context *ctx, gl_tensor *a) {
     if (!ops_need(ctx, "gl_cont", "a", a)) return NULL;
-    if (!ops_is_readable(a) && !gl_is_contiguous(a)) return ops_fail_type(ctx, "gl_cont", "a", a);
+    /* rows of any type with contiguous blocks are copied as bytes */
+    if (!ops_is_readable(a) && !ops_rows_contiguous(a)) return ops_fail_type(ctx, "gl_cont", "a", a);
     return ops_new(ctx, a->type, a->ne, GL_OP_CONT, 1, &a);
 }
 
@@ -457,11 +464,6 @@ gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl
 /* ------------------------------------------------------------------------------------------
  * Builders: attention and the ELMo blocks
  * ---------------------------------------------------------------------------------------- */
-
-static bool ops_rows_contiguous(const gl_tensor *t) {
-    const gl_type_traits *tt = gl_type_get(t->type);
-    return tt && t->nb[0] == tt->type_size;
-}
 
 gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl_tensor *mask,
                    float scale, bool causal) {
