@@ -19,6 +19,9 @@ static const command commands[] = {
     {"bench", cmd_bench, "bench --kernels [-t 1,2]    mat-vec / mat-mat kernel benchmarks"},
     {"convert", cmd_convert, "convert SRC -o OUT.gguf     Hugging Face / llama2.c checkpoint -> GGUF [--outtype q8_0]"},
     {"tokenize", cmd_tokenize, "tokenize -m M -p TEXT        print the token ids of TEXT [--no-special]"},
+    {"generate", cmd_generate, "generate -m M [-p TEXT] [-n N] continue a text (streamed) [--temp 0 --seed S]"},
+    {"chat", cmd_chat, "chat -m M [-sys TEXT]        interactive chat [--chat-template NAME]"},
+    {"eval", cmd_eval, "eval -m M --ids 1,2 -o F.npy logits or hidden states as NumPy [--what hidden]"},
 };
 
 static void print_usage(FILE *out) {
