@@ -5,7 +5,8 @@
  *   1. the rows of X are converted to W's vec_dot_type (e.g. Q8_0 for Q4_0 weights) into the
  *      shared scratch p->wdata, rows split evenly across threads, then one barrier;
  *   2. output tiles (a block of W rows × a block of X columns × one batch) are handed out
- *      through the atomic counter p->chunk, so a thread that finishes early takes more.
+ *      through the atomic counter p->chunk, so a thread that finishes early takes more;
+ *      tile heights are multiples of 4 for the 4-row kernel (gl_type_vec_dot4).
  * Each output element is one vec_dot over the same inputs whatever the thread count, so
  * results do not depend on it. Static names carry the module prefix mm_.
  */
@@ -84,33 +85,47 @@ static void mm_tile(const mm_shape *s, int nth, int64_t *bn, int64_t *bm) {
     if (s->m == 1) {
         /* ~8 chunks per thread for balance, but at least 16 rows so each chunk streams */
         *bm = 1;
-        *bn = GL_MAX(16, GL_MIN(1024, s->n / (8 * (int64_t)nth)));
+        *bn = GL_MAX(16, GL_MIN(1024, s->n / (8 * (int64_t)nth))) & ~(int64_t)3;
     } else {
         *bm = GL_MIN(s->m, 16);
         *bn = 32;
         const int64_t tiles = ((s->n + 31) / 32) * ((s->m + *bm - 1) / *bm) * s->b2 * s->b3;
-        if (tiles < 4 * (int64_t)nth) *bn = GL_MAX(4, s->n / (4 * (int64_t)nth));
+        if (tiles < 4 * (int64_t)nth) *bn = GL_MAX(4, s->n / (4 * (int64_t)nth)) & ~(int64_t)3;
     }
 }
 
-/* One tile: W rows [n0, n1) × X columns [m0, m1) of batch (i2, i3). */
+/* Converted (or in-place) row of X for column j of batch (i2, i3). */
+static inline const void *mm_x_row(const mm_shape *s, const char *xq, int64_t j, int64_t i2,
+                                   int64_t i3) {
+    if (!s->convert) return gl_row(s->x, j, i2, i3);
+    return xq + (size_t)(j + s->m * (i2 + s->b2 * i3)) * GL_PAD(s->xrow, GL_CACHE_LINE);
+}
+
+/* One tile: W rows [n0, n1) × X columns [m0, m1) of batch (i2, i3). Rows go four at a time
+ * through the 4-row kernel where there is one; n0 is a multiple of 4, so which rows take
+ * which kernel does not depend on the tiling (or the thread count). */
 static void mm_tile_compute(const mm_shape *s, gl_tensor *dst, const char *xq, int64_t n0,
                             int64_t n1, int64_t m0, int64_t m1, int64_t i2, int64_t i3) {
-    const size_t stride = GL_PAD(s->xrow, GL_CACHE_LINE);
     const gl_vec_dot_fn dot = s->wt->vec_dot;
+    const gl_vec_dot4_fn dot4 = gl_type_vec_dot4(s->w->type);
     const int64_t w2 = i2 / s->r2, w3 = i3 / s->r3;
-    for (int64_t i = n0; i < n1; i++) {
+    char *out0 = (char *)dst->data + i2 * dst->nb[2] + i3 * dst->nb[3];
+    int64_t i = n0;
+    if (dot4) {
+        for (; i + 4 <= n1; i += 4) {
+            const void *wrow = gl_row(s->w, i, w2, w3);
+            for (int64_t j = m0; j < m1; j++) {
+                float r[4];
+                dot4((int)s->k, r, wrow, s->w->nb[1], mm_x_row(s, xq, j, i2, i3));
+                memcpy(out0 + j * dst->nb[1] + i * sizeof(float), r, sizeof r);
+            }
+        }
+    }
+    for (; i < n1; i++) {
         const void *wrow = gl_row(s->w, i, w2, w3);
         for (int64_t j = m0; j < m1; j++) {
-            const void *xrow;
-            if (s->convert) {
-                xrow = xq + (size_t)(j + s->m * (i2 + s->b2 * i3)) * stride;
-            } else {
-                xrow = gl_row(s->x, j, i2, i3);
-            }
-            float *out = (float *)((char *)dst->data + i * sizeof(float) + j * dst->nb[1] +
-                                   i2 * dst->nb[2] + i3 * dst->nb[3]);
-            dot((int)s->k, out, wrow, xrow);
+            dot((int)s->k, (float *)(out0 + j * dst->nb[1] + i * sizeof(float)), wrow,
+                mm_x_row(s, xq, j, i2, i3));
         }
     }
 }

@@ -98,6 +98,12 @@ void gl_vec_dot_q5_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
 void gl_vec_dot_q5_1_q8_1_scalar(int n, float *s, const void *x, const void *y);
 void gl_vec_dot_q8_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
 
+/* Four weight rows (x, x + bx, x + 2 bx, x + 3 bx) against one activation row y:
+ * s[r] = row r . y. Agrees with vec_dot within float reassociation (test-quants bounds it).
+ * gl_type_vec_dot4 returns NULL when a type has no such kernel in this build. */
+typedef void (*gl_vec_dot4_fn)(int n, float *s, const void *x, size_t bx, const void *y);
+gl_vec_dot4_fn gl_type_vec_dot4(gl_type type);
+
 /* Quantizes nrows rows of n_per_row floats with the reference quantizer of type (any
  * supported type, F32/F16/BF16 included). Returns bytes written, 0 when the type is not
  * supported or n_per_row is not a multiple of its block size. */

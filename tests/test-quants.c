@@ -494,6 +494,47 @@ TF_TEST(vec_dot_vs_dequantized_double) {
     }
 }
 
+TF_TEST(vec_dot4_matches_single_rows) {
+    /* four rows at a byte stride (a view may have wide rows) against one activation row */
+    tf_rng rng = {21};
+    static float x[4 * 4160], y[4096];
+    static uint8_t xq[4 * 4160 * 4], yq[4096 * 4];
+    static const int sizes[] = {32, 64, 96, 4096};
+    int n_kernels = 0;
+    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        const gl_type wt = q_weight_types[ti];
+        const gl_vec_dot4_fn dot4 = gl_type_vec_dot4(wt);
+        if (!dot4) continue;
+        n_kernels++;
+        const gl_type_traits *t = gl_type_get(wt);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            const int n = sizes[si];
+            const size_t bx = gl_row_size(wt, n + 64);
+            for (int i = 0; i < 4 * (n + 64); i++) x[i] = tf_rand_normal(&rng);
+            for (int i = 0; i < n; i++) y[i] = tf_rand_normal(&rng) * 5.0f;
+            for (int r = 0; r < 4; r++) t->from_float_ref(x + r * (n + 64), xq + r * bx, n + 64);
+            gl_type_get(t->vec_dot_type)->from_float(y, yq, n);
+            float s4[4];
+            dot4(n, s4, xq, bx, yq);
+            for (int r = 0; r < 4; r++) {
+                double ref, mag, sterm;
+                dequant_dot(wt, xq + r * bx, yq, n, &ref, &mag, &sterm);
+                float s1 = NAN;
+                t->vec_dot_scalar(n, &s1, xq + r * bx, yq);
+                TF_CHECK(fabs(s4[r] - ref) <= 2e-5 * mag + sterm, "%s n=%d row %d: %.9g vs %.9g",
+                         t->name, n, r, s4[r], ref);
+                TF_CHECK(fabs((double)s4[r] - s1) <= 1e-5 * mag, "%s n=%d row %d: %.9g vs scalar %.9g",
+                         t->name, n, r, s4[r], s1);
+            }
+        }
+    }
+#if defined(GL_AVX2) || defined(GL_NEON)
+    TF_CHECK(n_kernels >= 1, "SIMD builds have a 4-row Q4_0 kernel");
+#else
+    if (n_kernels == 0) tf_skip("no 4-row kernels in this build");
+#endif
+}
+
 TF_TEST(vec_dot_float_tails) {
     /* float types take any n: the SIMD tails must be right */
     tf_rng rng = {5};
