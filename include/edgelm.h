@@ -237,6 +237,57 @@ elm_chat_template elm_chat_template_detect(const char *jinja);
 int64_t elm_chat_render(elm_chat_template t, const elm_chat_msg *msgs, size_t n_msgs,
                         bool add_assistant, char *buf, size_t size);
 
+/* ------------------------------------------------------------------------------------------
+ * ELMo (architecture "elmo": AllenNLP / bilm-tf checkpoints converted by `edgelm convert`)
+ *
+ * Contextual word vectors: each word's characters go through a char CNN, highway layers and
+ * a projection (the token embedding, layer 0), then a bidirectional LSTM language model of
+ * n_layers layers. For a sentence of n words the model gives n_layers + 1 layers of
+ * [n, 2 * projection_dim] (layer 0 = the token embedding repeated for both directions; layer
+ * j = forward and backward LSTM outputs side by side). <S> and </S> are added around each
+ * sentence and their rows removed, as the reference implementations do.
+ *
+ * Stateless by default: every call starts the LSTMs from zero. In stateful mode (what the
+ * bilm-tf tests use) row b of a batch continues the forward and backward (c, h) of every
+ * layer from row b of the previous call; rows beyond the batch keep their state.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elm_elmo elm_elmo;
+
+typedef struct elm_elmo_params {
+    int32_t n_threads; /* 0: 1 */
+    bool stateful;
+} elm_elmo_params;
+
+elm_elmo_params elm_elmo_default_params(void);
+elm_elmo *elm_elmo_load(const char *path, const elm_elmo_params *params, elm_error *err);
+void elm_elmo_free(elm_elmo *m);
+
+int32_t elm_elmo_n_layers(const elm_elmo *m);  /* output layers: LSTM layers + 1 */
+int32_t elm_elmo_dim(const elm_elmo *m);       /* 2 * projection_dim */
+int32_t elm_elmo_max_chars(const elm_elmo *m); /* characters per token (50) */
+
+/* Character ids of one word as the model consumes them (bilm-tf / AllenNLP encoding, with the
+ * +1 offset that keeps 0 for padding): [BOW, utf-8 bytes (at most max_chars - 2), EOW, PAD..]
+ * where BOW = 259, EOW = 260, PAD = 261 and byte b -> b + 1. The words "<S>" and "</S>"
+ * become [259, 257, 260, 261 ...] and [259, 258, 260, 261 ...]. out holds max_chars ids. */
+void elm_elmo_char_ids(const char *word, size_t len, int32_t max_chars, int32_t *out);
+
+/* Runs a batch of n_sent sentences; sentence b has n_tokens[b] NUL-terminated words in
+ * tokens[b]. out[b] (NULL to skip) receives n_layers * n_tokens[b] * dim floats, ordered
+ * [layer][token][dim]. */
+elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *tokens,
+                        const int32_t *n_tokens, float *const *out, elm_error *err);
+/* Stateful mode on/off; either change clears the carried states. */
+void elm_elmo_set_stateful(elm_elmo *m, bool stateful);
+/* Clears the carried states (stateful mode starts again from zero). */
+void elm_elmo_reset(elm_elmo *m);
+
+/* Scalar mix: out[t] = gamma * sum_j softmax(s)_j * layers[j][t] for one sentence's output
+ * ([n_layers][n_tokens][dim] as elm_elmo_run writes it). s = NULL: equal weights. */
+elm_status elm_elmo_mix(const elm_elmo *m, const float *layers, int32_t n_tokens, const float *s,
+                        float gamma, float *out, elm_error *err);
+
 #ifdef __cplusplus
 }
 #endif

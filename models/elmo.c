@@ -1,0 +1,591 @@
+/*
+ * elmo.c — the ELMo runtime: character ids, char CNN, highway, projection, the biLSTM
+ * language model, and the scalar mix (public API: include/edgelm.h, section "ELMo").
+ *
+ * One call of elm_elmo_run builds one graph for the whole batch (B sentences padded to
+ * T = longest + 2 positions, including <S> and </S>):
+ *
+ *   ids I32 [max_chars * T * B] → get_rows(char_embd) → [E, max_chars, T*B]
+ *     → per filter i: conv1d_max (valid conv, max over positions, + bias) → relu | tanh
+ *     → concat [D, T*B] → highway × n_highway → proj (W x + b) → tok [P, T*B]     (layer 0)
+ *   per layer l and direction d:
+ *     xw = W_in · x + bias            one mat-mat for all positions  [4C, T, B]
+ *     h  = gl_lstm(xw, W_rec, W_proj, state[d][l], lens, forget_bias, clips, reverse = d)
+ *     h += x when skip connections are on and l > 0
+ *
+ * The backward direction runs each row over its own length (lens): gl_lstm's padded steps
+ * (t >= lens[b]) keep the state, so the reverse pass starts at the row's </S> — exactly
+ * bilm-tf's reversal over the true length. The LSTM states live in this object: stateless
+ * calls zero them first, stateful calls carry them (row b of the batch ↔ column b).
+ */
+#include "elmo.h"
+#include "ggml-lite.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ELMO_MAX_FILTERS 64
+#define ELMO_MAX_HIGHWAY 16
+#define ELMO_MAX_LAYERS 16
+#define ELMO_MAX_BATCH 4096
+#define ELMO_MAX_TOKENS 100000 /* per sentence */
+
+struct elm_elmo {
+    gl_gguf *gguf;
+    elm_elmo_hparams hp;
+    gl_context *wctx; /* headers of the weight tensors (data stays in the mapped file) */
+    gl_tensor *char_embd;
+    gl_tensor *cnn_w[ELMO_MAX_FILTERS], *cnn_b[ELMO_MAX_FILTERS];
+    gl_tensor *hw_w[ELMO_MAX_HIGHWAY], *hw_b[ELMO_MAX_HIGHWAY];
+    gl_tensor *proj_w, *proj_b;
+    gl_tensor *in_w[2][ELMO_MAX_LAYERS], *rec_w[2][ELMO_MAX_LAYERS];
+    gl_tensor *bias[2][ELMO_MAX_LAYERS], *lproj_w[2][ELMO_MAX_LAYERS];
+    gl_pool *pool;
+    int n_threads;
+    bool stateful;
+    float *state;      /* [2][n_layers][state_cap][cell + proj] */
+    int32_t state_cap; /* columns (batch rows) held per (direction, layer) */
+    void *buf;         /* graph buffer, grown on demand */
+    size_t buf_size;
+    int32_t *ids;      /* character ids of the current batch */
+    size_t ids_cap;
+};
+
+static elm_status elmo_fail(elm_error *err, elm_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static elm_status elmo_fail(elm_error *err, elm_status code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = code;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static elm_status elmo_from_gl(elm_error *err, const gl_error *ge) {
+    return elmo_fail(err, (elm_status)ge->code, "%s", ge->msg);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Character ids
+ * ---------------------------------------------------------------------------------------- */
+
+void elm_elmo_char_ids(const char *word, size_t len, int32_t max_chars, int32_t *out) {
+    if (max_chars <= 0) return;
+    for (int32_t i = 0; i < max_chars; i++) out[i] = ELM_ELMO_PAD_CHAR + 1;
+    if (max_chars < 3) return;
+    int32_t special = -1;
+    if (len == 3 && memcmp(word, "<S>", 3) == 0) special = ELM_ELMO_BOS_CHAR;
+    if (len == 4 && memcmp(word, "</S>", 4) == 0) special = ELM_ELMO_EOS_CHAR;
+    out[0] = ELM_ELMO_BOW_CHAR + 1;
+    if (special >= 0) {
+        out[1] = special + 1;
+        out[2] = ELM_ELMO_EOW_CHAR + 1;
+        return;
+    }
+    /* UTF-8 bytes cut at max_chars - 2 bytes (even inside a character, as the reference) */
+    size_t n = len < (size_t)(max_chars - 2) ? len : (size_t)(max_chars - 2);
+    for (size_t k = 0; k < n; k++) out[1 + k] = (int32_t)(unsigned char)word[k] + 1;
+    out[n + 1] = ELM_ELMO_EOW_CHAR + 1;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Loading
+ * ---------------------------------------------------------------------------------------- */
+
+static bool elmo_get_int(const gl_gguf *g, const char *key, int64_t lo, int64_t hi, int32_t *out,
+                         bool required, int32_t dflt, elm_error *err) {
+    int64_t i = gl_gguf_find_key(g, key), v;
+    if (i < 0 && !required) {
+        *out = dflt;
+        return true;
+    }
+    if (i < 0 || !gl_gguf_get_i64(g, i, &v) || v < lo || v > hi) {
+        elmo_fail(err, ELM_ERR_FORMAT, "elmo: metadata %s is %s (expected an integer in [%lld, %lld])",
+                  key, i < 0 ? "missing" : "invalid", (long long)lo, (long long)hi);
+        return false;
+    }
+    *out = (int32_t)v;
+    return true;
+}
+
+static bool elmo_get_float(const gl_gguf *g, const char *key, float dflt, float *out, elm_error *err) {
+    int64_t i = gl_gguf_find_key(g, key);
+    double v;
+    if (i < 0) {
+        *out = dflt;
+        return true;
+    }
+    if (!gl_gguf_get_f64(g, i, &v) || !isfinite(v) || fabs(v) > 1e30) {
+        elmo_fail(err, ELM_ERR_FORMAT, "elmo: metadata %s is not a finite number", key);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
+static elm_status elmo_read_hparams(const gl_gguf *g, elm_elmo_hparams *hp, elm_error *err) {
+    int64_t ai = gl_gguf_find_key(g, "general.architecture");
+    if (ai < 0 || gl_gguf_kv_type(g, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(g, ai), "elmo"))
+        return elmo_fail(err, ELM_ERR_INVALID, "elmo: the file's general.architecture is not \"elmo\"");
+    if (!elmo_get_int(g, "elmo.char_cnn.embedding.dim", 1, 4096, &hp->emb_dim, true, 0, err) ||
+        !elmo_get_int(g, "elmo.char_cnn.n_characters", 2, 1 << 20, &hp->n_chars, true, 0, err) ||
+        !elmo_get_int(g, "elmo.char_cnn.max_characters_per_token", 3, 1024, &hp->max_chars, true, 0, err) ||
+        !elmo_get_int(g, "elmo.char_cnn.n_highway", 0, ELMO_MAX_HIGHWAY, &hp->n_highway, false, 0, err) ||
+        !elmo_get_int(g, "elmo.lstm.dim", 1, 1 << 16, &hp->cell, true, 0, err) ||
+        !elmo_get_int(g, "elmo.lstm.projection_dim", 1, 1 << 16, &hp->proj, true, 0, err) ||
+        !elmo_get_int(g, "elmo.lstm.n_layers", 1, ELMO_MAX_LAYERS, &hp->n_layers, true, 0, err))
+        return err->code;
+    if (hp->n_chars < ELM_ELMO_PAD_CHAR + 2)
+        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: n_characters %d cannot hold the ids up to %d",
+                         hp->n_chars, ELM_ELMO_PAD_CHAR + 1);
+    if (!elmo_get_float(g, "elmo.lstm.cell_clip", 0, &hp->cell_clip, err) ||
+        !elmo_get_float(g, "elmo.lstm.proj_clip", 0, &hp->proj_clip, err) ||
+        !elmo_get_float(g, "elmo.lstm.forget_bias", 1.0f, &hp->forget_bias, err))
+        return err->code;
+    int64_t si = gl_gguf_find_key(g, "elmo.lstm.use_skip_connections");
+    hp->skip = false;
+    if (si >= 0 && !gl_gguf_get_bool(g, si, &hp->skip))
+        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: elmo.lstm.use_skip_connections is not a bool");
+    int64_t act = gl_gguf_find_key(g, "elmo.char_cnn.activation");
+    if (act < 0 || gl_gguf_kv_type(g, act) != GL_GGUF_STRING)
+        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: elmo.char_cnn.activation is missing");
+    gl_str a = gl_gguf_get_str(g, act);
+    if (!gl_str_eq(a, "relu") && !gl_str_eq(a, "tanh"))
+        return elmo_fail(err, ELM_ERR_UNSUPPORTED, "elmo: char CNN activation '%.*s' (relu or tanh)",
+                         (int)(a.len > 32 ? 32 : a.len), a.data);
+    hp->relu = gl_str_eq(a, "relu");
+    int64_t fi = gl_gguf_find_key(g, "elmo.char_cnn.filters");
+    uint64_t nf = fi >= 0 && gl_gguf_kv_type(g, fi) == GL_GGUF_ARRAY ? gl_gguf_arr_n(g, fi) : 0;
+    if (nf < 2 || nf % 2 || nf / 2 > ELMO_MAX_FILTERS)
+        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: elmo.char_cnn.filters must hold 1 to %d (width, count) pairs",
+                         ELMO_MAX_FILTERS);
+    hp->n_filters = (int32_t)(nf / 2);
+    hp->filters_total = 0;
+    for (int32_t i = 0; i < hp->n_filters; i++) {
+        int64_t w, c;
+        if (!gl_gguf_arr_get_i64(g, fi, 2 * (uint64_t)i, &w) || !gl_gguf_arr_get_i64(g, fi, 2 * (uint64_t)i + 1, &c) ||
+            w < 1 || w > hp->max_chars || c < 1 || c > (1 << 16))
+            return elmo_fail(err, ELM_ERR_FORMAT, "elmo: filter %d is not a valid (width, count)", i);
+        hp->widths[i] = (int32_t)w;
+        hp->counts[i] = (int32_t)c;
+        hp->filters_total += (int32_t)c;
+    }
+    return ELM_OK;
+}
+
+/* Binds the weight tensor `name` of exactly the given shape (n_dims 1 or 2). */
+static gl_tensor *elmo_weight(elm_elmo *m, const char *name, int64_t ne0, int64_t ne1, bool required,
+                              elm_error *err) {
+    int64_t i = gl_gguf_find_tensor(m->gguf, name);
+    if (i < 0) {
+        if (required) elmo_fail(err, ELM_ERR_FORMAT, "elmo: tensor %s is missing", name);
+        return NULL;
+    }
+    const gl_gguf_tensor_info *ti = gl_gguf_tensor(m->gguf, i);
+    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != 1 || ti->ne[3] != 1) {
+        elmo_fail(err, ELM_ERR_FORMAT, "elmo: tensor %s is [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
+                  (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
+                  (long long)ne0, (long long)ne1);
+        return NULL;
+    }
+    const gl_type_traits *tt = gl_type_get(ti->type);
+    if (!tt || !tt->supported || ti->type == GL_TYPE_I8 || ti->type == GL_TYPE_I16 ||
+        ti->type == GL_TYPE_I32 || ti->type == GL_TYPE_I64 || ti->type == GL_TYPE_F64) {
+        elmo_fail(err, ELM_ERR_UNSUPPORTED, "elmo: tensor %s has type %s", name, gl_type_name(ti->type));
+        return NULL;
+    }
+    int64_t ne[2] = {ne0, ne1};
+    gl_tensor *t = gl_new_tensor_with_data(m->wctx, ti->type, ne1 > 1 ? 2 : 1, ne, (void *)ti->data);
+    if (!t) {
+        elmo_fail(err, ELM_ERR_NOMEM, "elmo: %s", gl_ctx_error(m->wctx) ? gl_ctx_error(m->wctx) : "out of memory");
+        return NULL;
+    }
+    gl_set_name(t, "%s", name);
+    return t;
+}
+
+/* Vectors (biases, the char embedding) are read by element-wise ops: they must be float. */
+static bool elmo_is_float_vec(const gl_tensor *t) {
+    return t->type == GL_TYPE_F32 || t->type == GL_TYPE_F16 || t->type == GL_TYPE_BF16;
+}
+
+static elm_status elmo_bind(elm_elmo *m, elm_error *err) {
+    const elm_elmo_hparams *hp = &m->hp;
+    const int64_t E = hp->emb_dim, D = hp->filters_total, P = hp->proj, C = hp->cell;
+    char name[64];
+    if (!(m->char_embd = elmo_weight(m, "char_embd.weight", E, hp->n_chars, true, err))) return err->code;
+    for (int i = 0; i < hp->n_filters; i++) {
+        snprintf(name, sizeof name, "cnn.%d.weight", i);
+        if (!(m->cnn_w[i] = elmo_weight(m, name, E * hp->widths[i], hp->counts[i], true, err))) return err->code;
+        snprintf(name, sizeof name, "cnn.%d.bias", i);
+        if (!(m->cnn_b[i] = elmo_weight(m, name, hp->counts[i], 1, true, err))) return err->code;
+    }
+    for (int k = 0; k < hp->n_highway; k++) {
+        snprintf(name, sizeof name, "highway.%d.weight", k);
+        if (!(m->hw_w[k] = elmo_weight(m, name, D, 2 * D, true, err))) return err->code;
+        snprintf(name, sizeof name, "highway.%d.bias", k);
+        if (!(m->hw_b[k] = elmo_weight(m, name, 2 * D, 1, true, err))) return err->code;
+    }
+    m->proj_w = elmo_weight(m, "proj.weight", D, P, false, err);
+    m->hp.has_proj = m->proj_w != NULL;
+    if (m->proj_w && !(m->proj_b = elmo_weight(m, "proj.bias", P, 1, true, err))) return err->code;
+    if (!m->proj_w && D != P)
+        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: proj.weight is missing but %lld filters != projection_dim %lld",
+                         (long long)D, (long long)P);
+    static const char *dirs[2] = {"fwd", "bwd"};
+    for (int d = 0; d < 2; d++)
+        for (int l = 0; l < hp->n_layers; l++) {
+            snprintf(name, sizeof name, "lstm.%s.%d.in.weight", dirs[d], l);
+            if (!(m->in_w[d][l] = elmo_weight(m, name, P, 4 * C, true, err))) return err->code;
+            snprintf(name, sizeof name, "lstm.%s.%d.rec.weight", dirs[d], l);
+            if (!(m->rec_w[d][l] = elmo_weight(m, name, P, 4 * C, true, err))) return err->code;
+            snprintf(name, sizeof name, "lstm.%s.%d.bias", dirs[d], l);
+            if (!(m->bias[d][l] = elmo_weight(m, name, 4 * C, 1, true, err))) return err->code;
+            snprintf(name, sizeof name, "lstm.%s.%d.proj.weight", dirs[d], l);
+            m->lproj_w[d][l] = elmo_weight(m, name, C, P, false, err);
+            if (!m->lproj_w[d][l] && C != P)
+                return elmo_fail(err, ELM_ERR_FORMAT, "elmo: %s is missing but lstm.dim != projection_dim", name);
+            if (!elmo_is_float_vec(m->bias[d][l]))
+                return elmo_fail(err, ELM_ERR_UNSUPPORTED, "elmo: LSTM biases must be f32/f16/bf16");
+        }
+    m->hp.has_lstm_proj = m->lproj_w[0][0] != NULL;
+    if (!elmo_is_float_vec(m->char_embd) || (m->proj_b && !elmo_is_float_vec(m->proj_b)))
+        return elmo_fail(err, ELM_ERR_UNSUPPORTED, "elmo: char_embd and biases must be f32/f16/bf16");
+    return ELM_OK;
+}
+
+elm_elmo_params elm_elmo_default_params(void) {
+    elm_elmo_params p = {.n_threads = 1, .stateful = false};
+    return p;
+}
+
+static elm_elmo *elmo_finish_load(gl_gguf *g, const gl_error *gerr, const elm_elmo_params *params,
+                                  elm_error *err) {
+    elm_error spare;
+    if (!err) err = &spare;
+    if (!g) {
+        elmo_from_gl(err, gerr);
+        return NULL;
+    }
+    elm_elmo *m = calloc(1, sizeof *m);
+    if (!m) {
+        gl_gguf_close(g);
+        elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory");
+        return NULL;
+    }
+    m->gguf = g;
+    elm_elmo_params p = params ? *params : elm_elmo_default_params();
+    m->n_threads = p.n_threads > 0 ? p.n_threads : 1;
+    m->stateful = p.stateful;
+    gl_error ge = {0};
+    if (elmo_read_hparams(g, &m->hp, err) != ELM_OK) goto fail;
+    const size_t n_tensors = 8 + 2 * ELMO_MAX_FILTERS + 2 * ELMO_MAX_HIGHWAY + 8 * ELMO_MAX_LAYERS;
+    gl_context_params cp = {.mem_size = n_tensors * gl_tensor_overhead() + 4096, .no_alloc = true};
+    if (!(m->wctx = gl_context_new(cp, &ge))) {
+        elmo_from_gl(err, &ge);
+        goto fail;
+    }
+    if (elmo_bind(m, err) != ELM_OK) goto fail;
+    if (m->n_threads > 1 && !(m->pool = gl_pool_new(m->n_threads, &ge))) {
+        elmo_from_gl(err, &ge);
+        goto fail;
+    }
+    return m;
+fail:
+    elm_elmo_free(m);
+    return NULL;
+}
+
+elm_elmo *elm_elmo_load(const char *path, const elm_elmo_params *params, elm_error *err) {
+    gl_error ge = {0};
+    return elmo_finish_load(gl_gguf_open(path, &ge), &ge, params, err);
+}
+
+elm_elmo *elm_elmo_load_memory(const void *data, size_t size, const elm_elmo_params *params,
+                               elm_error *err) {
+    gl_error ge = {0};
+    return elmo_finish_load(gl_gguf_open_buffer(data, size, &ge), &ge, params, err);
+}
+
+void elm_elmo_free(elm_elmo *m) {
+    if (!m) return;
+    gl_pool_free(m->pool);
+    gl_context_free(m->wctx);
+    gl_gguf_close(m->gguf);
+    free(m->state);
+    free(m->buf);
+    free(m->ids);
+    free(m);
+}
+
+int32_t elm_elmo_n_layers(const elm_elmo *m) { return m ? m->hp.n_layers + 1 : 0; }
+int32_t elm_elmo_dim(const elm_elmo *m) { return m ? 2 * m->hp.proj : 0; }
+int32_t elm_elmo_max_chars(const elm_elmo *m) { return m ? m->hp.max_chars : 0; }
+const elm_elmo_hparams *elm_elmo_hparams_of(const elm_elmo *m) { return m ? &m->hp : NULL; }
+
+/* ------------------------------------------------------------------------------------------
+ * LSTM states
+ * ---------------------------------------------------------------------------------------- */
+
+static size_t elmo_state_col(const elm_elmo *m) { return (size_t)m->hp.cell + (size_t)m->hp.proj; }
+
+/* State block of (direction d, layer l): state_cap columns of cell + proj floats. */
+static float *elmo_state(const elm_elmo *m, int d, int l) {
+    return m->state + ((size_t)d * m->hp.n_layers + (size_t)l) * m->state_cap * elmo_state_col(m);
+}
+
+void elm_elmo_reset(elm_elmo *m) {
+    if (m && m->state)
+        memset(m->state, 0, 2 * (size_t)m->hp.n_layers * m->state_cap * elmo_state_col(m) * sizeof(float));
+}
+
+void elm_elmo_set_stateful(elm_elmo *m, bool stateful) {
+    if (!m) return;
+    m->stateful = stateful;
+    elm_elmo_reset(m);
+}
+
+/* Makes room for B rows, keeping the rows already carried. */
+static elm_status elmo_state_reserve(elm_elmo *m, int32_t B, elm_error *err) {
+    if (B <= m->state_cap) return ELM_OK;
+    const size_t col = elmo_state_col(m), blocks = 2 * (size_t)m->hp.n_layers;
+    float *s = calloc(blocks * (size_t)B * col, sizeof *s);
+    if (!s) return elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory for LSTM states");
+    for (size_t k = 0; k < blocks && m->state; k++)
+        memcpy(s + k * (size_t)B * col, m->state + k * (size_t)m->state_cap * col,
+               (size_t)m->state_cap * col * sizeof *s);
+    free(m->state);
+    m->state = s;
+    m->state_cap = B;
+    return ELM_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The graph
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elmo_graph {
+    gl_tensor *tok;                              /* [P, T*B] (layer 0) */
+    gl_tensor *h[ELMO_MAX_LAYERS][2];            /* [P, T, B] per layer and direction */
+} elmo_graph;
+
+/* Char CNN + highway + projection for every position: [P, N]. */
+static gl_tensor *elmo_token_embedding(const elm_elmo *m, gl_context *ctx, gl_tensor *ids, int64_t N) {
+    const elm_elmo_hparams *hp = &m->hp;
+    gl_tensor *emb = gl_get_rows(ctx, m->char_embd, ids); /* [E, max_chars * N] */
+    gl_tensor *x = emb ? gl_reshape_3d(ctx, emb, hp->emb_dim, hp->max_chars, N) : NULL;
+    gl_tensor *cat = NULL;
+    for (int i = 0; i < hp->n_filters; i++) {
+        gl_tensor *c = gl_conv1d_max(ctx, x, m->cnn_w[i], m->cnn_b[i], hp->widths[i]); /* [n_i, N] */
+        c = hp->relu ? gl_relu(ctx, c) : gl_tanh(ctx, c);
+        cat = i == 0 ? c : gl_concat(ctx, cat, c, 0);
+    }
+    for (int k = 0; k < hp->n_highway; k++) cat = gl_highway(ctx, cat, m->hw_w[k], m->hw_b[k]);
+    if (m->proj_w) cat = gl_add(ctx, gl_mul_mat(ctx, m->proj_w, cat), m->proj_b);
+    return cat;
+}
+
+static void elmo_build(const elm_elmo *m, gl_context *ctx, gl_tensor *ids, gl_tensor *lens,
+                       gl_tensor *const states[2][ELMO_MAX_LAYERS], int64_t T, int64_t B, elmo_graph *g) {
+    const elm_elmo_hparams *hp = &m->hp;
+    g->tok = elmo_token_embedding(m, ctx, ids, T * B);
+    gl_tensor *tok3 = g->tok ? gl_reshape_3d(ctx, g->tok, hp->proj, T, B) : NULL;
+    for (int d = 0; d < 2; d++) {
+        gl_tensor *x = tok3;
+        for (int l = 0; l < hp->n_layers; l++) {
+            gl_tensor *xw = gl_add(ctx, gl_mul_mat(ctx, m->in_w[d][l], x), m->bias[d][l]); /* [4C, T, B] */
+            gl_tensor *h = gl_lstm(ctx, xw, m->rec_w[d][l], m->lproj_w[d][l], states[d][l], lens,
+                                   hp->forget_bias, hp->cell_clip, hp->proj_clip, d == 1);
+            if (hp->skip && l > 0) h = gl_add(ctx, h, x);
+            g->h[l][d] = h;
+            x = h;
+        }
+    }
+}
+
+/* The planner's buffer_size is its allocator's final top, which can sit below the peak
+ * when the tensors at the top were freed last (reported to the graph's owner): size the
+ * buffer by the highest planned range instead. */
+static void elmo_fix_plan(const gl_graph *g, gl_graph_plan *plan) {
+    size_t peak = plan->buffer_size;
+    for (int i = 0; i < gl_graph_n_nodes(g); i++) {
+        const gl_tensor *t = gl_graph_node(g, i);
+        if (t->plan_slot != 1) continue;
+        const size_t end = t->plan_offs + ((gl_nbytes(t) + 63) & ~(size_t)63);
+        if (end > peak) peak = end;
+    }
+    plan->buffer_size = peak;
+}
+
+static elm_status elmo_ensure_buf(elm_elmo *m, size_t size, elm_error *err) {
+    if (size <= m->buf_size) return ELM_OK;
+    free(m->buf);
+    m->buf = NULL;
+    m->buf_size = 0;
+    size = (size + 63) & ~(size_t)63;
+    if (posix_memalign(&m->buf, 64, size) != 0) {
+        m->buf = NULL;
+        return elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory for a %zu-byte graph buffer", size);
+    }
+    m->buf_size = size;
+    return ELM_OK;
+}
+
+/* Fills the character ids of the batch: row-major [b][t][char], <S>/</S> around each row. */
+static elm_status elmo_fill_ids(elm_elmo *m, int32_t B, int64_t T, const char *const *const *tokens,
+                                const int32_t *n_tokens, elm_error *err) {
+    const int32_t mc = m->hp.max_chars;
+    const size_t need = (size_t)B * (size_t)T * (size_t)mc;
+    if (need > m->ids_cap) {
+        free(m->ids);
+        m->ids = malloc(need * sizeof *m->ids);
+        m->ids_cap = m->ids ? need : 0;
+        if (!m->ids) return elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory for character ids");
+    }
+    memset(m->ids, 0, need * sizeof *m->ids); /* padding positions: all-zero rows */
+    for (int32_t b = 0; b < B; b++) {
+        const int64_t len = (int64_t)n_tokens[b] + 2;
+        for (int64_t t = 0; t < len; t++) {
+            int32_t *dst = m->ids + ((size_t)b * T + (size_t)t) * mc;
+            const char *w = t == 0 ? "<S>" : t == len - 1 ? "</S>" : tokens[b][t - 1];
+            if (!w) return elmo_fail(err, ELM_ERR_INVALID, "elmo: sentence %d: word %lld is NULL", b, (long long)t - 1);
+            elm_elmo_char_ids(w, strlen(w), mc, dst);
+        }
+    }
+    return ELM_OK;
+}
+
+/* Copies row b's real positions (1 .. n) of every layer into out [layer][token][2P]. */
+static void elmo_copy_out(const elm_elmo *m, const elmo_graph *g, int64_t T, int32_t b, int32_t n, float *out) {
+    const int64_t P = m->hp.proj, dim = 2 * P;
+    for (int32_t i = 0; i < n; i++) {
+        const int64_t t = i + 1;
+        const float *tok = (const float *)((const char *)g->tok->data + (size_t)(t + T * b) * g->tok->nb[1]);
+        float *o = out + (size_t)i * dim;
+        memcpy(o, tok, (size_t)P * sizeof *o);
+        memcpy(o + P, tok, (size_t)P * sizeof *o);
+        for (int l = 0; l < m->hp.n_layers; l++) {
+            o = out + ((size_t)(l + 1) * n + i) * dim;
+            for (int d = 0; d < 2; d++) {
+                const gl_tensor *h = g->h[l][d];
+                const float *src = (const float *)((const char *)h->data + (size_t)t * h->nb[1] + (size_t)b * h->nb[2]);
+                memcpy(o + d * P, src, (size_t)P * sizeof *o);
+            }
+        }
+    }
+}
+
+elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *tokens,
+                        const int32_t *n_tokens, float *const *out, elm_error *err) {
+    elm_error spare;
+    if (!err) err = &spare;
+    if (!m || n_sent < 0 || (n_sent > 0 && (!tokens || !n_tokens)))
+        return elmo_fail(err, ELM_ERR_INVALID, "elmo: bad arguments");
+    if (n_sent == 0) return ELM_OK;
+    if (n_sent > ELMO_MAX_BATCH) return elmo_fail(err, ELM_ERR_INVALID, "elmo: more than %d sentences in a batch", ELMO_MAX_BATCH);
+    int64_t T = 0;
+    for (int32_t b = 0; b < n_sent; b++) {
+        if (n_tokens[b] < 0 || n_tokens[b] > ELMO_MAX_TOKENS || (n_tokens[b] > 0 && !tokens[b]))
+            return elmo_fail(err, ELM_ERR_INVALID, "elmo: sentence %d has an invalid token count", b);
+        if (n_tokens[b] + 2 > T) T = n_tokens[b] + 2;
+    }
+    const int64_t B = n_sent, N = T * B, L = m->hp.n_layers;
+    if ((uint64_t)N * (uint64_t)m->hp.max_chars > (uint64_t)INT32_MAX)
+        return elmo_fail(err, ELM_ERR_INVALID, "elmo: batch too large");
+    elm_status st;
+    if ((st = elmo_state_reserve(m, n_sent, err)) != ELM_OK) return st;
+    if (!m->stateful) elm_elmo_reset(m);
+    if ((st = elmo_fill_ids(m, n_sent, T, tokens, n_tokens, err)) != ELM_OK) return st;
+    int32_t *lens_data = malloc((size_t)B * sizeof *lens_data);
+    if (!lens_data) return elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory");
+    for (int32_t b = 0; b < n_sent; b++) lens_data[b] = n_tokens[b] + 2;
+
+    gl_error ge = {0};
+    const int max_nodes = 128 + 8 * m->hp.n_filters + 4 * m->hp.n_highway + 24 * (int)L;
+    gl_context_params cp = {.mem_size = (size_t)(max_nodes * 2 + 64) * gl_tensor_overhead() + (size_t)max_nodes * 64 + (1 << 16),
+                            .no_alloc = true};
+    gl_context *ctx = gl_context_new(cp, &ge);
+    if (!ctx) {
+        free(lens_data);
+        return elmo_from_gl(err, &ge);
+    }
+    int64_t ne_ids[1] = {N * m->hp.max_chars}, ne_lens[1] = {B};
+    gl_tensor *ids = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, ne_ids, m->ids);
+    gl_tensor *lens = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, ne_lens, lens_data);
+    gl_tensor *states[2][ELMO_MAX_LAYERS] = {{0}};
+    for (int d = 0; d < 2; d++)
+        for (int l = 0; l < L; l++) {
+            int64_t ne[2] = {(int64_t)elmo_state_col(m), B};
+            states[d][l] = gl_new_tensor_with_data(ctx, GL_TYPE_F32, 2, ne, elmo_state(m, d, l));
+        }
+    elmo_graph g;
+    memset(&g, 0, sizeof g);
+    elmo_build(m, ctx, ids, lens, states, T, B, &g);
+    gl_graph *graph = gl_ctx_ok(ctx) ? gl_graph_new(ctx, max_nodes) : NULL;
+    gl_graph_plan plan;
+    st = ELM_OK;
+    if (!graph) {
+        st = elmo_fail(err, ELM_ERR_INVALID, "elmo: building the graph: %s",
+                       gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
+        goto done;
+    }
+    gl_set_output(g.tok);
+    for (int l = 0; l < L; l++)
+        for (int d = 0; d < 2; d++) gl_set_output(g.h[l][d]);
+    if (gl_graph_expand(graph, g.tok) != GL_OK) st = ELM_ERR_INVALID;
+    for (int l = 0; l < L && st == ELM_OK; l++)
+        for (int d = 0; d < 2 && st == ELM_OK; d++)
+            if (gl_graph_expand(graph, g.h[l][d]) != GL_OK) st = ELM_ERR_INVALID;
+    if (st != ELM_OK) {
+        st = elmo_fail(err, ELM_ERR_INVALID, "elmo: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
+        goto done;
+    }
+    if (gl_graph_plan_memory(graph, m->n_threads, &plan, &ge) == GL_OK) elmo_fix_plan(graph, &plan);
+    if (ge.code != GL_OK ||
+        (st = elmo_ensure_buf(m, plan.buffer_size + plan.work_size + 64, err)) != ELM_OK ||
+        gl_graph_alloc(graph, &plan, m->buf, m->buf_size, &ge) != GL_OK ||
+        gl_graph_compute(graph, m->pool, &ge) != GL_OK) {
+        if (st == ELM_OK) st = elmo_from_gl(err, &ge);
+        goto done;
+    }
+    for (int32_t b = 0; b < n_sent; b++)
+        if (out && out[b]) elmo_copy_out(m, &g, T, b, n_tokens[b], out[b]);
+done:
+    gl_context_free(ctx);
+    free(lens_data);
+    return st;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Scalar mix
+ * ---------------------------------------------------------------------------------------- */
+
+elm_status elm_elmo_mix(const elm_elmo *m, const float *layers, int32_t n_tokens, const float *s,
+                        float gamma, float *out, elm_error *err) {
+    if (!m || n_tokens < 0 || (n_tokens > 0 && (!layers || !out)))
+        return elmo_fail(err, ELM_ERR_INVALID, "elmo: bad arguments to elm_elmo_mix");
+    const int32_t nl = elm_elmo_n_layers(m), dim = elm_elmo_dim(m);
+    double w[ELMO_MAX_LAYERS + 1], mx = -INFINITY, sum = 0;
+    for (int j = 0; j < nl; j++) {
+        if (s && !isfinite(s[j])) return elmo_fail(err, ELM_ERR_INVALID, "elmo: mix weight %d is not finite", j);
+        mx = fmax(mx, s ? s[j] : 0.0);
+    }
+    for (int j = 0; j < nl; j++) sum += (w[j] = exp((s ? s[j] : 0.0) - mx));
+    for (int j = 0; j < nl; j++) w[j] = gamma * w[j] / sum;
+    const size_t per_layer = (size_t)n_tokens * (size_t)dim;
+    for (size_t i = 0; i < per_layer; i++) {
+        double acc = 0;
+        for (int j = 0; j < nl; j++) acc += w[j] * layers[(size_t)j * per_layer + i];
+        out[i] = (float)acc;
+    }
+    return ELM_OK;
+}

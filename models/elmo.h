@@ -1,0 +1,34 @@
+/*
+ * elmo.h — ELMo runtime internals shared with tests and tools (the public API is the "ELMo"
+ * section of include/edgelm.h).
+ */
+#ifndef EDGELM_ELMO_H
+#define EDGELM_ELMO_H
+
+#include "edgelm.h"
+
+/* Character id constants of the bilm-tf / AllenNLP encoding, before the +1 offset. */
+enum {
+    ELM_ELMO_BOS_CHAR = 256, /* the sentence-start token's "character" */
+    ELM_ELMO_EOS_CHAR = 257,
+    ELM_ELMO_BOW_CHAR = 258, /* begin of word */
+    ELM_ELMO_EOW_CHAR = 259, /* end of word */
+    ELM_ELMO_PAD_CHAR = 260,
+};
+
+/* Same as elm_elmo_load over memory the caller keeps alive until elm_elmo_free. */
+elm_elmo *elm_elmo_load_memory(const void *data, size_t size, const elm_elmo_params *params,
+                               elm_error *err);
+
+/* Hyperparameters as loaded (for tools and the benchmark). */
+typedef struct elm_elmo_hparams {
+    int32_t emb_dim, n_chars, max_chars, n_filters, n_highway, filters_total;
+    int32_t widths[64], counts[64];
+    int32_t cell, proj, n_layers;
+    float cell_clip, proj_clip, forget_bias;
+    bool relu, skip, has_proj, has_lstm_proj;
+} elm_elmo_hparams;
+
+const elm_elmo_hparams *elm_elmo_hparams_of(const elm_elmo *m);
+
+#endif /* EDGELM_ELMO_H */
