@@ -17,13 +17,13 @@ gl_status elm_npy_write_f32(const char *path, const float *data, int n_dims,
     uint64_t count = 1;
     for (int i = 0; i < n_dims; i++) {
         if (shape[i] < 0) return gl_error_set(err, GL_ERR_INVALID, "npy: negative dimension");
-        len += snprintf(dict + len, sizeof dict - (size_t)len, "%lld,%s", (long long)shape[i],
-                        i + 1 < n_dims ? " " : "");
+        /* numpy's own spelling: "(5, 512)", and "(30,)" for one dimension. */
+        len += snprintf(dict + len, sizeof dict - (size_t)len, "%lld%s", (long long)shape[i],
+                        i + 1 < n_dims ? ", " : n_dims == 1 ? "," : "");
         if (shape[i] && count > UINT64_MAX / (uint64_t)shape[i])
             return gl_error_set(err, GL_ERR_INVALID, "npy: shape overflows");
         count *= (uint64_t)shape[i];
     }
-    /* A 1-D shape needs its trailing comma, "(n,)"; longer ones may keep it too. */
     len += snprintf(dict + len, sizeof dict - (size_t)len, "), }");
     const size_t prefix = 10; /* magic 6 + version 2 + header length 2 */
     size_t header = (size_t)len + 1;

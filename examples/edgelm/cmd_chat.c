@@ -48,6 +48,7 @@ typedef struct chat_state {
     elm_detokenizer *detok;
     char *reply;
     size_t reply_len, reply_cap;
+    bool verbose;
 } chat_state;
 
 static bool chat_push_msg(chat_state *s, const char *role, const char *text, size_t len) {
@@ -167,7 +168,10 @@ static bool chat_turn(chat_state *s, const char *line, size_t len, int32_t n_pre
     int32_t *ids = chat_tokens(s, full, from, full_len, &n, err);
     free(full);
     const int32_t n_ctx = elm_ctx_n_ctx(s->ctx);
-    if (ids && elm_ctx_n_past(s->ctx) + n + 8 > n_ctx) {
+    /* Keep room for a reply too: n_predict tokens, or a quarter of the context. */
+    const int32_t reserve = n_predict > 0 ? (n_predict < n_ctx / 2 ? n_predict : n_ctx / 2)
+                                          : n_ctx / 4;
+    if (ids && elm_ctx_n_past(s->ctx) + n + reserve > n_ctx) {
         free(ids);
         ids = chat_shift(s, &n, err);
     } else {
@@ -198,6 +202,9 @@ static bool chat_turn(chat_state *s, const char *line, size_t len, int32_t n_pre
         s->kv_text = 0;
         return false;
     }
+    if (s->verbose)
+        fprintf(stderr, "[%d prompt tokens, %lld generated, %d of %d positions in use]\n", n,
+                (long long)got, elm_ctx_n_past(s->ctx), n_ctx);
     if (chat_interrupted) fprintf(stderr, "[stopped]\n");
     else if (elm_ctx_n_past(s->ctx) >= n_ctx) fprintf(stderr, "[context full: reply cut]\n");
     chat_interrupted = 0;
@@ -231,7 +238,7 @@ int cmd_chat(int argc, char **argv) {
     gen_default_seed(&o);
     int rc = 1;
     elm_error err = {0};
-    chat_state s = {.pending = -1};
+    chat_state s = {.pending = -1, .verbose = o.verbose};
     char *line = NULL;
     size_t line_cap = 0;
     elm_model *m = elm_model_load(o.model, NULL, &err);
