@@ -53,6 +53,7 @@ typedef struct elm_cv_vocab {
     char model[16];        /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
     char pre[32];          /* tokenizer.ggml.pre ("" = do not write) */
     int32_t n_tokens;
+    int32_t cap_tokens;    /* allocated slots (>= n_tokens) */
     char **tokens;         /* owned, NUL-terminated (lens hold the byte counts) */
     uint64_t *lens;
     float *scores;         /* NULL: not written */

@@ -66,15 +66,20 @@ static void tk_init(elm_cv_vocab *v) {
 static gl_status tk_resize(elm_cv_vocab *v, int32_t n, gl_error *err) {
     if (n <= v->n_tokens) return GL_OK;
     if (n > TK_MAX_TOKENS) return gl_error_set(err, GL_ERR_FORMAT, "vocabulary too large (%d tokens)", n);
-    char **t = realloc(v->tokens, (size_t)n * sizeof *t);
-    if (t) v->tokens = t;
-    uint64_t *l = realloc(v->lens, (size_t)n * sizeof *l);
-    if (l) v->lens = l;
-    float *s = realloc(v->scores, (size_t)n * sizeof *s);
-    if (s) v->scores = s;
-    int32_t *ty = realloc(v->types, (size_t)n * sizeof *ty);
-    if (ty) v->types = ty;
-    if (!t || !l || !s || !ty) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    if (n > v->cap_tokens) { /* geometric growth: vocabularies arrive one token at a time */
+        int32_t cap = v->cap_tokens > n / 2 ? v->cap_tokens * 2 : n;
+        if (cap > TK_MAX_TOKENS) cap = TK_MAX_TOKENS;
+        char **t = realloc(v->tokens, (size_t)cap * sizeof *t);
+        if (t) v->tokens = t;
+        uint64_t *l = realloc(v->lens, (size_t)cap * sizeof *l);
+        if (l) v->lens = l;
+        float *s = realloc(v->scores, (size_t)cap * sizeof *s);
+        if (s) v->scores = s;
+        int32_t *ty = realloc(v->types, (size_t)cap * sizeof *ty);
+        if (ty) v->types = ty;
+        if (!t || !l || !s || !ty) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+        v->cap_tokens = cap;
+    }
     for (int32_t i = v->n_tokens; i < n; i++) {
         v->tokens[i] = NULL;
         v->lens[i] = 0;
@@ -264,7 +269,9 @@ gl_status elm_cv_vocab_load_llama2c(const char *path, int32_t n_vocab, elm_cv_vo
     snprintf(v->model, sizeof v->model, "%s", "llama");
     snprintf(v->pre, sizeof v->pre, "%s", "default");
     size_t off = 4;
-    if (map.size < 4) s = gl_error_set(err, GL_ERR_FORMAT, "%s: truncated tokenizer.bin", path);
+    char *buf = malloc(65536 * 3 + 8); /* a piece with every ' ' widened to '▁' */
+    if (!buf) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    else if (map.size < 4) s = gl_error_set(err, GL_ERR_FORMAT, "%s: truncated tokenizer.bin", path);
     for (int32_t id = 0; s == GL_OK && (n_vocab <= 0 ? off < map.size : id < n_vocab); id++) {
         if (map.size - off < 8) {
             s = gl_error_set(err, GL_ERR_FORMAT, "%s: truncated at token %d", path, id);
@@ -280,7 +287,6 @@ gl_status elm_cv_vocab_load_llama2c(const char *path, int32_t n_vocab, elm_cv_vo
             break;
         }
         /* llama2.c stores pieces with '▁' turned into ' ' and BOS/EOS as "\n<s>\n"/"\n</s>\n". */
-        char buf[65536 * 3 + 8];
         size_t n = 0;
         const char *src = (const char *)map.data + off;
         size_t b = 0, e = len;
@@ -303,6 +309,7 @@ gl_status elm_cv_vocab_load_llama2c(const char *path, int32_t n_vocab, elm_cv_vo
         else if (tk_is_byte_token(buf, n)) type = TK_BYTE;
         s = tk_set(v, id, buf, n, score, type, err);
     }
+    free(buf);
     elm_map_close(&map);
     if (s == GL_OK) {
         v->unk = 0;
