@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 #include "convert.h"
+#include "convert_elmo.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -46,7 +47,9 @@ static void convert_usage(FILE *out) {
             "  --vocab-only        write only the tokenizer (SRC: folder with tokenizer files,\n"
             "                      tokenizer.model or llama2.c tokenizer.bin)\n"
             "  --tokenizer FILE    tokenizer of a llama2.c checkpoint (tokenizer.bin or .model)\n"
-            "  --name NAME         general.name (default: SRC's base name)\n");
+            "  --name NAME         general.name (default: SRC's base name)\n"
+            "  ELMo: SRC is a folder with options.json and the weights .hdf5 (AllenNLP / bilm-tf),\n"
+            "  or give --options FILE --weights FILE; --outtype f32|f16|q8_0 (default f32)\n");
 }
 
 static double convert_now(void) {
@@ -58,6 +61,7 @@ static double convert_now(void) {
 int cmd_convert(int argc, char **argv) {
     elm_convert_params p;
     elm_convert_params_init(&p);
+    const char *elmo_options = NULL, *elmo_weights = NULL, *outtype_name = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -66,7 +70,11 @@ int cmd_convert(int argc, char **argv) {
             return 0;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--outfile")) && has_val) {
             p.out = argv[++i];
+        } else if ((!strcmp(a, "--options") || !strcmp(a, "--weights")) && has_val) {
+            /* ELMo checkpoints (AllenNLP / bilm-tf): options.json and weights .hdf5 */
+            *(a[2] == 'o' ? &elmo_options : &elmo_weights) = argv[++i];
         } else if (!strcmp(a, "--outtype") && has_val) {
+            outtype_name = argv[i + 1];
             p.outtype = gl_type_from_name(argv[++i]);
             if (p.outtype < 0) {
                 fprintf(stderr, "edgelm convert: unknown --outtype '%s'\n", argv[i]);
@@ -88,6 +96,15 @@ int cmd_convert(int argc, char **argv) {
             fprintf(stderr, "edgelm convert: more than one source ('%s', '%s')\n", p.src, a);
             return 2;
         }
+    }
+    if ((elmo_options || elmo_weights || (p.src && elm_convert_is_elmo_dir(p.src))) && p.out) {
+        gl_error eerr = {0};
+        if (elm_convert_elmo(p.src, elmo_options, elmo_weights, p.out, outtype_name, &eerr) != GL_OK) {
+            fprintf(stderr, "edgelm convert: %s\n", eerr.msg);
+            return 1;
+        }
+        fprintf(stderr, "wrote %s: elmo\n", p.out);
+        return 0;
     }
     if (!p.src || !p.out) {
         convert_usage(stderr);

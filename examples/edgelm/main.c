@@ -22,6 +22,8 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate -m M [-p TEXT] [-n N] continue a text (streamed) [--temp 0 --seed S]"},
     {"chat", cmd_chat, "chat -m M [-sys TEXT]        interactive chat [--chat-template NAME]"},
     {"eval", cmd_eval, "eval -m M --ids 1,2 -o F.npy logits or hidden states as NumPy [--what hidden]"},
+    {"elmo", cmd_elmo, "elmo -m M -i F.txt -o DIR     ELMo embeddings per sentence as NumPy [--stateful --mix ..]"},
+    {"elmo-bench", cmd_elmo_bench, "elmo-bench -m M [-t 1,2]     ELMo tokens/s and GFLOP/s [--batch 32 --tokens 20]"},
 };
 
 static void print_usage(FILE *out) {

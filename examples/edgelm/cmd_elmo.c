@@ -1,0 +1,378 @@
+/*
+ * edgelm elmo -m M.gguf -i SENTENCES.txt -o OUTDIR [--batch B] [--stateful]
+ *             [--mix s0,s1,s2 [--gamma G]] [-t N]
+ *   One sentence per line, whitespace-tokenised. Writes OUTDIR/sentence_<k>.npy (k from 0 in
+ *   input order): float32 [n_layers + 1, n_tokens, 2 * projection_dim], or with --mix the
+ *   scalar mix gamma * sum_j softmax(s)_j * layer_j as [n_tokens, 2 * projection_dim].
+ *   Sentences go through the model in batches of B (default 16) in input order; with
+ *   --stateful row r of each batch continues the LSTM states of row r of the previous batch.
+ *
+ * edgelm elmo-bench -m M.gguf [-t 1,2] [--batch 32] [--tokens 20] [--reps 3]
+ *   Tokens per second for batches of random words, achieved GFLOP/s (from the model's
+ *   multiply-adds per token) and, for comparison, ggml-lite's F32 mat-mat GFLOP/s measured in
+ *   the same run (4096 x 4096 weights times 64 columns).
+ */
+#include "cli.h"
+#include "edgelm.h"
+#include "elmo.h"
+#include "ggml-lite.h"
+#include "npy.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define ELMO_CLI_MAX_LAYERS 17
+
+typedef struct elmo_sentence {
+    char *text;     /* the line, split in place */
+    char **words;
+    int32_t n;
+} elmo_sentence;
+
+static void elmo_cli_usage(FILE *out) {
+    fprintf(out,
+            "usage: edgelm elmo -m M.gguf -i SENTENCES.txt -o OUTDIR [options]\n"
+            "  -m PATH          ELMo model (GGUF from `edgelm convert` of an AllenNLP/bilm-tf folder)\n"
+            "  -i PATH          one sentence per line, whitespace-tokenised\n"
+            "  -o DIR           writes DIR/sentence_<k>.npy, float32 [layers, tokens, 2*proj]\n"
+            "  --batch B        sentences per batch (default 16)\n"
+            "  --stateful       row r of each batch continues the LSTM state of row r of the previous\n"
+            "                   batch (as the bilm-tf reference tests do); default: every batch from zero\n"
+            "  --mix s0,s1,...  write the scalar mix gamma * sum_j softmax(s)_j layer_j instead,\n"
+            "                   [tokens, 2*proj]; one weight per layer (\"equal\" = all 0)\n"
+            "  --gamma G        scale of the mix (default 1)\n"
+            "  -t N             threads (default 1)\n");
+}
+
+/* Splits text into words in place (ASCII whitespace, as Python's str.split for these files). */
+static void elmo_cli_split(elmo_sentence *s) {
+    int32_t cap = 0;
+    char *p = s->text;
+    for (;;) {
+        while (*p && strchr(" \t\r\n\f\v", *p)) p++;
+        if (!*p) break;
+        char *e = p;
+        while (*e && !strchr(" \t\r\n\f\v", *e)) e++;
+        if (s->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **w = realloc(s->words, (size_t)cap * sizeof *w);
+            if (!w) break;
+            s->words = w;
+        }
+        s->words[s->n++] = p;
+        if (!*e) break;
+        *e = '\0';
+        p = e + 1;
+    }
+}
+
+static elmo_sentence *elmo_cli_read(const char *path, int *n_out) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "edgelm elmo: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    elmo_sentence *v = NULL;
+    int n = 0, cap = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &lcap, fp)) >= 0) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            elmo_sentence *nv = realloc(v, (size_t)cap * sizeof *nv);
+            if (!nv) break;
+            v = nv;
+        }
+        memset(&v[n], 0, sizeof v[n]);
+        v[n].text = strdup(line);
+        if (!v[n].text) break;
+        elmo_cli_split(&v[n]);
+        n++;
+    }
+    free(line);
+    fclose(fp);
+    *n_out = n;
+    return v;
+}
+
+static bool elmo_cli_parse_floats(const char *s, float *out, int max, int *n) {
+    *n = 0;
+    while (*s) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || *n >= max || !isfinite(v)) return false;
+        out[(*n)++] = (float)v;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return false;
+    }
+    return *n > 0;
+}
+
+int cmd_elmo(int argc, char **argv) {
+    const char *model = NULL, *input = NULL, *outdir = NULL, *mix = NULL;
+    int batch = 16, threads = 1;
+    bool stateful = false;
+    float gamma = 1.0f;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const bool v = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            elmo_cli_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") && v) model = argv[++i];
+        else if (!strcmp(a, "-i") && v) input = argv[++i];
+        else if (!strcmp(a, "-o") && v) outdir = argv[++i];
+        else if (!strcmp(a, "--batch") && v) batch = atoi(argv[++i]);
+        else if (!strcmp(a, "-t") && v) threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--stateful")) stateful = true;
+        else if (!strcmp(a, "--mix") && v) mix = argv[++i];
+        else if (!strcmp(a, "--gamma") && v) gamma = strtof(argv[++i], NULL);
+        else {
+            fprintf(stderr, "edgelm elmo: unknown or incomplete option '%s'\n", a);
+            elmo_cli_usage(stderr);
+            return 2;
+        }
+    }
+    if (!model || !input || !outdir || batch < 1 || batch > 4096 || threads < 1 || threads > 256 ||
+        !isfinite(gamma)) {
+        elmo_cli_usage(stderr);
+        return 2;
+    }
+    elm_elmo_params p = elm_elmo_default_params();
+    p.n_threads = threads;
+    p.stateful = stateful;
+    elm_error err = {0};
+    elm_elmo *m = elm_elmo_load(model, &p, &err);
+    if (!m) {
+        fprintf(stderr, "edgelm elmo: %s\n", err.msg);
+        return 1;
+    }
+    const int32_t nl = elm_elmo_n_layers(m), dim = elm_elmo_dim(m);
+    float s[ELMO_CLI_MAX_LAYERS];
+    int ns = 0;
+    if (mix && strcmp(mix, "equal") != 0 && (!elmo_cli_parse_floats(mix, s, ELMO_CLI_MAX_LAYERS, &ns) || ns != nl)) {
+        fprintf(stderr, "edgelm elmo: --mix needs %d comma-separated numbers (one per layer)\n", nl);
+        elm_elmo_free(m);
+        return 2;
+    }
+    int n_sent = 0;
+    elmo_sentence *sents = elmo_cli_read(input, &n_sent);
+    if (!sents && n_sent == 0) {
+        elm_elmo_free(m);
+        return 1;
+    }
+    if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "edgelm elmo: cannot create %s: %s\n", outdir, strerror(errno));
+        elm_elmo_free(m);
+        return 1;
+    }
+    int rc = 0;
+    const char *const **toks = calloc((size_t)batch, sizeof *toks);
+    int32_t *n = calloc((size_t)batch, sizeof *n);
+    float **out = calloc((size_t)batch, sizeof *out);
+    for (int b0 = 0; b0 < n_sent && rc == 0; b0 += batch) {
+        const int bn = n_sent - b0 < batch ? n_sent - b0 : batch;
+        for (int b = 0; b < bn; b++) {
+            toks[b] = (const char *const *)sents[b0 + b].words;
+            n[b] = sents[b0 + b].n;
+            out[b] = malloc(((size_t)nl * n[b] * dim + 1) * sizeof(float));
+        }
+        if (elm_elmo_run(m, bn, toks, n, out, &err) != ELM_OK) {
+            fprintf(stderr, "edgelm elmo: batch at sentence %d: %s\n", b0, err.msg);
+            rc = 1;
+        }
+        for (int b = 0; b < bn && rc == 0; b++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/sentence_%d.npy", outdir, b0 + b);
+            gl_error ge = {0};
+            gl_status st;
+            if (mix) {
+                float *mixed = malloc(((size_t)n[b] * dim + 1) * sizeof *mixed);
+                elm_elmo_mix(m, out[b], n[b], ns ? s : NULL, gamma, mixed, NULL);
+                const int64_t shape[2] = {n[b], dim};
+                st = elm_npy_write_f32(path, mixed, 2, shape, &ge);
+                free(mixed);
+            } else {
+                const int64_t shape[3] = {nl, n[b], dim};
+                st = elm_npy_write_f32(path, out[b], 3, shape, &ge);
+            }
+            if (st != GL_OK) {
+                fprintf(stderr, "edgelm elmo: %s\n", ge.msg);
+                rc = 1;
+            }
+        }
+        for (int b = 0; b < bn; b++) free(out[b]);
+    }
+    if (rc == 0)
+        fprintf(stderr, "wrote %d sentence(s) to %s (%d layers x 2*%d, %s, batch %d)\n", n_sent, outdir, nl, dim / 2,
+                stateful ? "stateful" : "stateless", batch);
+    for (int i = 0; i < n_sent; i++) {
+        free(sents[i].text);
+        free(sents[i].words);
+    }
+    free(sents);
+    free(toks);
+    free(n);
+    free(out);
+    elm_elmo_free(m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * elmo-bench
+ * ---------------------------------------------------------------------------------------- */
+
+static double elmo_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Multiply-adds per token of the model (char CNN + highway + projection + biLSTM). */
+static void elmo_macs(const elm_elmo_hparams *hp, double *cnn, double *hw, double *lstm) {
+    *cnn = 0;
+    for (int i = 0; i < hp->n_filters; i++)
+        *cnn += (double)(hp->max_chars - hp->widths[i] + 1) * hp->widths[i] * hp->emb_dim * hp->counts[i];
+    *hw = 2.0 * hp->n_highway * hp->filters_total * (double)hp->filters_total +
+          (hp->has_proj ? (double)hp->filters_total * hp->proj : 0);
+    const double per = 8.0 * hp->proj * hp->cell + (hp->has_lstm_proj ? (double)hp->cell * hp->proj : 0);
+    *lstm = 2.0 * hp->n_layers * per;
+}
+
+/* ggml-lite's F32 mat-mat: 4096 x 4096 weights times 64 columns, GFLOP/s (best of reps). */
+static double elmo_matmat_gflops(int threads, int reps) {
+    const int64_t k = 4096, n = 4096, cols = 64;
+    gl_error err = {0};
+    gl_context_params cp = {.mem_size = (size_t)(k * n + k * cols) * 4 + 16 * gl_tensor_overhead() + (1 << 20)};
+    gl_context *ctx = gl_context_new(cp, &err);
+    if (!ctx) return 0;
+    gl_tensor *w = gl_new_tensor_2d(ctx, GL_TYPE_F32, k, n), *x = gl_new_tensor_2d(ctx, GL_TYPE_F32, k, cols);
+    float *wd = w->data, *xd = x->data;
+    for (int64_t i = 0; i < k * n; i++) wd[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+    for (int64_t i = 0; i < k * cols; i++) xd[i] = (float)((i * 104729) % 1000) * 1e-3f - 0.5f;
+    gl_tensor *y = gl_mul_mat(ctx, w, x);
+    gl_graph *g = gl_graph_new(ctx, 8);
+    gl_graph_plan plan;
+    gl_pool *pool = threads > 1 ? gl_pool_new(threads, &err) : NULL;
+    double best = 0;
+    void *buf = NULL;
+    if (y && g && gl_graph_expand(g, y) == GL_OK && gl_graph_plan_memory(g, threads, &plan, &err) == GL_OK &&
+        posix_memalign(&buf, 64, plan.buffer_size + plan.work_size + 64) == 0 &&
+        gl_graph_alloc(g, &plan, buf, plan.buffer_size + plan.work_size + 64, &err) == GL_OK) {
+        for (int r = 0; r < reps + 1; r++) {
+            double t0 = elmo_now();
+            if (gl_graph_compute(g, pool, &err) != GL_OK) break;
+            double gf = 2.0 * k * n * cols / (elmo_now() - t0) / 1e9;
+            if (r > 0 && gf > best) best = gf;
+        }
+    }
+    free(buf);
+    gl_pool_free(pool);
+    gl_context_free(ctx);
+    return best;
+}
+
+int cmd_elmo_bench(int argc, char **argv) {
+    const char *model = NULL;
+    int threads[8] = {1}, n_threads = 1, batch = 32, tokens = 20, reps = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const bool v = i + 1 < argc;
+        if (!strcmp(a, "-m") && v) model = argv[++i];
+        else if (!strcmp(a, "-t") && v) {
+            n_threads = 0;
+            for (char *s = argv[++i]; *s && n_threads < 8;) {
+                threads[n_threads++] = (int)strtol(s, &s, 10);
+                if (*s == ',') s++;
+                else if (*s) break;
+            }
+        } else if (!strcmp(a, "--batch") && v) batch = atoi(argv[++i]);
+        else if (!strcmp(a, "--tokens") && v) tokens = atoi(argv[++i]);
+        else if (!strcmp(a, "--reps") && v) reps = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: edgelm elmo-bench -m M.gguf [-t 1,2] [--batch 32] [--tokens 20] [--reps 3]\n");
+            return 2;
+        }
+    }
+    if (!model || batch < 1 || batch > 4096 || tokens < 1 || tokens > 10000 || reps < 1 || n_threads < 1) {
+        fprintf(stderr, "usage: edgelm elmo-bench -m M.gguf [-t 1,2] [--batch 32] [--tokens 20] [--reps 3]\n");
+        return 2;
+    }
+    /* random lower-case words of 2-10 letters, fixed seed */
+    char *words = malloc((size_t)batch * tokens * 12);
+    const char ***toks = malloc((size_t)batch * sizeof *toks);
+    int32_t *n = malloc((size_t)batch * sizeof *n);
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    for (int b = 0; b < batch; b++) {
+        toks[b] = malloc((size_t)tokens * sizeof *toks[b]);
+        n[b] = tokens;
+        for (int t = 0; t < tokens; t++) {
+            char *w = words + ((size_t)b * tokens + t) * 12;
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            int len = 2 + (int)(rng % 9);
+            for (int c = 0; c < len; c++) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                w[c] = (char)('a' + rng % 26);
+            }
+            w[len] = 0;
+            toks[b][t] = w;
+        }
+    }
+    int rc = 0;
+    printf("| model | weights | threads | batch x tokens | time/batch (s) | tokens/s | GFLOP/s | F32 mat-mat GFLOP/s | %% of mat-mat |\n");
+    printf("|---|---|---|---|---|---|---|---|---|\n");
+    for (int ti = 0; ti < n_threads && rc == 0; ti++) {
+        elm_elmo_params p = elm_elmo_default_params();
+        p.n_threads = threads[ti];
+        elm_error err = {0};
+        elm_elmo *m = elm_elmo_load(model, &p, &err);
+        if (!m) {
+            fprintf(stderr, "edgelm elmo-bench: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        double cnn, hw, lstm;
+        elmo_macs(elm_elmo_hparams_of(m), &cnn, &hw, &lstm);
+        double best = 1e30;
+        for (int r = 0; r < reps + 1 && rc == 0; r++) { /* the first run warms up */
+            double t0 = elmo_now();
+            if (elm_elmo_run(m, batch, (const char *const *const *)toks, n, NULL, &err) != ELM_OK) {
+                fprintf(stderr, "edgelm elmo-bench: %s\n", err.msg);
+                rc = 1;
+            }
+            double dt = elmo_now() - t0;
+            if (r > 0 && dt < best) best = dt;
+        }
+        if (rc == 0) {
+            /* <S> and </S> are computed too: count them as the model's work */
+            const double n_tok = (double)batch * tokens, n_pos = (double)batch * (tokens + 2);
+            const double gflops = 2.0 * (cnn + hw + lstm) * n_pos / best / 1e9;
+            const double ref = elmo_matmat_gflops(threads[ti], reps);
+            char type[32] = "?";
+            elm_file *f = elm_file_open(model, NULL);
+            int64_t ft;
+            if (f && elm_file_get_int(f, "general.file_type", &ft))
+                snprintf(type, sizeof type, "%s", ft == 0 ? "F32" : ft == 1 ? "F16" : ft == 7 ? "Q8_0" : ft == 32 ? "BF16" : "other");
+            elm_file_close(f);
+            const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+            printf("| %s | %s | %d | %d x %d | %.3f | %.1f | %.2f | %.2f | %.0f%% |\n", base, type,
+                   threads[ti], batch, tokens, best, n_tok / best, gflops, ref, ref > 0 ? 100.0 * gflops / ref : 0);
+            if (ti == 0)
+                fprintf(stderr, "multiply-adds per token: char CNN %.1f M, highway + projection %.1f M, biLSTM %.1f M\n",
+                        cnn / 1e6, hw / 1e6, lstm / 1e6);
+        }
+        elm_elmo_free(m);
+    }
+    for (int b = 0; b < batch; b++) free(toks[b]);
+    free(toks);
+    free(n);
+    free(words);
+    return rc;
+}

@@ -1,0 +1,88 @@
+#!/bin/sh
+# edgelm convert (ELMo folder) and edgelm elmo on the bilm-tf fixture: 30 sentences fed as the
+# reference test does (stateful, batches of 3: line 3i+k = sentence i of list k), outputs as
+# .npy with the right shapes; the top layer matches lm_embeddings_k.hdf5 within 1e-5 (when h5py
+# is there to read it); --mix equals the mix of the full output; stateless differs after the
+# first batch only. Checks that need numpy are skipped without it.
+. tests/cli-lib.sh
+FX="$FIXTURES/elmo-bilm-tf"
+PY=/usr/bin/python3
+if [ ! -f "$FX/model/lm_weights.hdf5" ]; then
+    skip elmo-cli "fixture $FX not found"
+    finish
+fi
+have_numpy() { [ -x "$PY" ] && "$PY" -c "import numpy" 2>/dev/null; }
+have_h5py() { [ -x "$PY" ] && "$PY" -c "import h5py, numpy" 2>/dev/null; }
+
+check elmo-convert edgelm convert "$FX/model" -o "$TMPD/elmo.gguf"
+check elmo-convert-explicit-paths edgelm convert --options "$FX/model/options.json" \
+    --weights "$FX/model/lm_weights.hdf5" -o "$TMPD/elmo2.gguf" --outtype q8_0
+check elmo-convert-bad-folder sh -c "! $EMU $EDGELM convert $FX/data -o $TMPD/x.gguf --options /nonexistent.json"
+
+if ! have_numpy; then
+    skip elmo-outputs "no python3 with numpy"
+    finish
+fi
+# interleave the three lists: batch i = [list0[i], list1[i], list2[i]]
+"$PY" - "$FX/model/lm_embeddings_sentences.json" "$TMPD/sent.txt" <<'EOF'
+import json, sys
+lists = json.load(open(sys.argv[1]))
+with open(sys.argv[2], "w") as f:
+    for i in range(10):
+        for k in range(3):
+            f.write(lists[k][i] + "\n")
+EOF
+check elmo-stateful edgelm elmo -m "$TMPD/elmo.gguf" -i "$TMPD/sent.txt" -o "$TMPD/st" --batch 3 --stateful
+check elmo-stateless edgelm elmo -m "$TMPD/elmo.gguf" -i "$TMPD/sent.txt" -o "$TMPD/sl" --batch 3 -t 2
+check elmo-mix edgelm elmo -m "$TMPD/elmo.gguf" -i "$TMPD/sent.txt" -o "$TMPD/mx" --batch 3 --stateful \
+    --mix 0.5,-1,2 --gamma 1.5
+check elmo-bad-mix sh -c "! $EMU $EDGELM elmo -m $TMPD/elmo.gguf -i $TMPD/sent.txt -o $TMPD/bad --mix 1,2"
+
+check elmo-shapes-mix-stateless "$PY" - "$TMPD" <<'EOF'
+import sys
+import numpy as np
+d = sys.argv[1]
+lines = open(d + "/sent.txt").read().splitlines()
+assert len(lines) == 30
+worst_first, worst_later = 0.0, 0.0
+for j, line in enumerate(lines):
+    n = len(line.split())
+    st = np.load("%s/st/sentence_%d.npy" % (d, j))
+    sl = np.load("%s/sl/sentence_%d.npy" % (d, j))
+    mx = np.load("%s/mx/sentence_%d.npy" % (d, j))
+    assert st.dtype == np.float32 and st.shape == (3, n, 32), st.shape
+    assert mx.shape == (n, 32), mx.shape
+    # layer 0 is the token embedding repeated for both directions
+    assert np.array_equal(st[0, :, :16], st[0, :, 16:])
+    s = np.array([0.5, -1, 2]); w = np.exp(s) / np.exp(s).sum()
+    want = 1.5 * np.tensordot(w, st.astype(np.float64), axes=1)
+    assert np.abs(want - mx).max() < 1e-5, np.abs(want - mx).max()
+    diff = np.abs(st - sl).max()
+    if j < 3: worst_first = max(worst_first, diff)
+    else: worst_later = max(worst_later, diff)
+assert worst_first < 1e-5, worst_first
+assert worst_later > 0.1, worst_later
+print("stateless vs stateful: first batch %.3g, later %.3g" % (worst_first, worst_later))
+EOF
+
+if have_h5py; then
+    check elmo-top-layer-vs-reference "$PY" - "$TMPD" "$FX/model" <<'EOF'
+import sys
+import h5py
+import numpy as np
+d, fx = sys.argv[1], sys.argv[2]
+worst = 0.0
+for k in range(3):
+    with h5py.File("%s/lm_embeddings_%d.hdf5" % (fx, k), "r") as f:
+        for i in range(10):
+            ref = f[str(i)][...]
+            want = np.concatenate([ref[0], ref[1]], axis=-1)
+            got = np.load("%s/st/sentence_%d.npy" % (d, 3 * i + k))[2]
+            worst = max(worst, float(np.abs(got - want).max()))
+assert worst <= 1e-5, worst
+print("top layer vs lm_embeddings: max |diff| %.3g" % worst)
+EOF
+else
+    skip elmo-top-layer-vs-reference "no h5py (test-elmo checks the same in C)"
+fi
+finish
