@@ -529,7 +529,7 @@ TF_TEST(vec_dot4_matches_single_rows) {
         }
     }
 #if defined(GL_AVX2) || defined(GL_NEON)
-    TF_CHECK(n_kernels >= 1, "SIMD builds have a 4-row Q4_0 kernel");
+    TF_CHECK(n_kernels >= 2, "SIMD builds have 4-row Q4_0 and Q8_0 kernels");
 #else
     if (n_kernels == 0) tf_skip("no 4-row kernels in this build");
 #endif
@@ -605,6 +605,14 @@ TF_TEST(vec_dot_extreme_codes) {
     long exact = 0;
     for (int j = 0; j < 64; j++) exact += (long)w[j / 32].qs[j % 32] * act[j / 32].qs[j % 32];
     TF_CHECK(a == (float)exact && b == (float)exact, "%g %g vs %ld", a, b, exact);
+    const gl_vec_dot4_fn dot4 = gl_type_vec_dot4(GL_TYPE_Q8_0);
+    if (dot4) {
+        block_q8_0 rows[4][2];
+        for (int r = 0; r < 4; r++) memcpy(rows[r], w, sizeof w);
+        float s4[4];
+        dot4(64, s4, rows, sizeof rows[0], act);
+        for (int r = 0; r < 4; r++) TF_CHECK(s4[r] == (float)exact, "dot4 row %d: %g", r, s4[r]);
+    }
 }
 
 TF_MAIN
