@@ -194,8 +194,8 @@ static void free_outputs(float *out[N_LISTS][N_SENT]) {
 
 /* Max |ours - expected| of the top layer of sentence (k, i) against lm_embeddings_k.hdf5. */
 static double top_layer_diff(elm_h5 *h, int i, const float *ours, int32_t n, int32_t nl, int32_t dim) {
-    char name[8];
-    snprintf(name, sizeof name, "%d", i);
+    char name[16];
+    snprintf(name, sizeof name, "%d", i % 100);
     const int32_t P = dim / 2;
     float *want = malloc((size_t)2 * n * P * sizeof *want);
     gl_error err = {0};
@@ -290,8 +290,8 @@ TF_TEST(elmo_fixture_all_layers) {
         double worst[3] = {0, 0, 0};
         for (int k = 0; k < N_LISTS; k++)
             for (int i = 0; i < N_SENT; i++) {
-                char name[16];
-                snprintf(name, sizeof name, "%d/%d", k, i);
+                char name[32];
+                snprintf(name, sizeof name, "%d/%d", k % 10, i % 10);
                 const int32_t n = s.n[k][i];
                 float *want = malloc((size_t)3 * n * 32 * sizeof *want);
                 TF_CHECK(elm_h5_read_f32(h, name, want, (uint64_t)3 * n * 32, &err) == GL_OK, "%s", err.msg);
