@@ -22,6 +22,9 @@
 
 #include <unistd.h>
 
+/* max without fmax(): aarch64-linux-gnu-gcc 12 ICEs vectorising an fmax reduction here */
+static inline double dmax(double a, double b) { return a > b ? a : b; }
+
 /* ------------------------------------------------------------------------------------------
  * Character ids
  * ---------------------------------------------------------------------------------------- */
@@ -207,7 +210,7 @@ static double top_layer_diff(elm_h5 *h, int i, const float *ours, int32_t n, int
             for (int32_t j = 0; j < P; j++) {
                 double g = ours[((size_t)(nl - 1) * n + t) * dim + d * P + j];
                 double e = want[((size_t)d * n + t) * P + j];
-                mx = fmax(mx, fabs(g - e));
+                mx = dmax(mx, fabs(g - e));
             }
     free(want);
     return mx;
@@ -254,7 +257,7 @@ static void check_fixture_top_layer(int threads) {
             for (int i = 0; i < n_batches; i++) {
                 double d = top_layer_diff(h, i, out[k][i], s.n[k][i], 3, 32);
                 TF_CHECK(d <= 1e-5, "list %d sentence %d: max |diff| %.3g > 1e-5", k, i, d);
-                worst = fmax(worst, d);
+                worst = dmax(worst, d);
             }
             elm_h5_close(h);
         }
@@ -297,7 +300,7 @@ TF_TEST(elmo_fixture_all_layers) {
                 TF_CHECK(elm_h5_read_f32(h, name, want, (uint64_t)3 * n * 32, &err) == GL_OK, "%s", err.msg);
                 for (size_t j = 0; j < (size_t)3 * n * 32; j++) {
                     int layer = (int)(j / ((size_t)n * 32));
-                    worst[layer] = fmax(worst[layer], fabs((double)out[k][i][j] - want[j]));
+                    worst[layer] = dmax(worst[layer], fabs((double)out[k][i][j] - want[j]));
                 }
                 free(want);
             }
@@ -332,8 +335,8 @@ TF_TEST(elmo_fixture_stateless_differs_as_reference_says) {
             if (!h) continue;
             for (int i = 0; i < N_SENT; i++) {
                 double d = top_layer_diff(h, i, out[k][i], s.n[k][i], 3, 32);
-                if (i == 0) first = fmax(first, d);
-                else later = fmax(later, d);
+                if (i == 0) first = dmax(first, d);
+                else later = dmax(later, d);
             }
             elm_h5_close(h);
         }
@@ -431,7 +434,7 @@ TF_TEST(elmo_fixture_q8_0_conversion_runs) {
             snprintf(path, sizeof path, "%s/model/lm_embeddings_%d.hdf5", dir, k);
             elm_h5 *h = elm_h5_open(path, NULL);
             if (!h) continue;
-            for (int i = 0; i < N_SENT; i++) worst = fmax(worst, top_layer_diff(h, i, out[k][i], s.n[k][i], 3, 32));
+            for (int i = 0; i < N_SENT; i++) worst = dmax(worst, top_layer_diff(h, i, out[k][i], s.n[k][i], 3, 32));
             elm_h5_close(h);
         }
         /* this tiny model's rows mostly do not divide into 32-blocks (they fall back to f16):
@@ -590,9 +593,9 @@ TF_TEST(elmo_q8_0_weights_vs_f32) {
         for (int k = 0; k < 3; k++)
             for (size_t j = 0; j < (size_t)3 * rm_n[k] * 2 * RM_P; j++) {
                 const int layer = (int)(j / ((size_t)rm_n[k] * 2 * RM_P));
-                err_q[layer] = fmax(err_q[layer], fabs((double)a[k][j] - b[k][j]));
-                err_t = fmax(err_t, fabs((double)a[k][j] - c[k][j]));
-                max_ref = fmax(max_ref, fabs(a[k][j]));
+                err_q[layer] = dmax(err_q[layer], fabs((double)a[k][j] - b[k][j]));
+                err_t = dmax(err_t, fabs((double)a[k][j] - c[k][j]));
+                max_ref = dmax(max_ref, fabs(a[k][j]));
             }
         /* Q8_0 keeps each weight within half a step of its block's max/127 (~0.4 % of the
          * block max); through CNN, highway and two LSTM layers the outputs (|h| <= 3 by the
@@ -628,7 +631,7 @@ TF_TEST(elmo_scalar_mix_and_errors) {
         for (int i = 0; i < n * dim; i++) {
             double want = 0;
             for (int j = 0; j < 3; j++) want += 1.5 * e[j] / z * layers[j * n * dim + i];
-            worst = fmax(worst, fabs(want - mixed[i]));
+            worst = dmax(worst, fabs(want - mixed[i]));
         }
         TF_CHECK(worst < 1e-5, "mix: %.3g", worst);
         TF_CHECK(elm_elmo_mix(m, layers, n, NULL, 1.0f, mixed, &err) == ELM_OK);
