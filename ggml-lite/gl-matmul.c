@@ -3,7 +3,9 @@
  *
  * Two phases, run by every thread of the pool:
  *   1. the rows of X are converted to W's vec_dot_type (e.g. Q8_0 for Q4_0 weights) into the
- *      shared scratch p->wdata, rows split evenly across threads, then one barrier;
+ *      shared scratch p->wdata, rows split evenly across threads, then one barrier. When X
+ *      has only a few rows (mat-vec), each thread converts all of them into its own area
+ *      instead: that costs less than the barrier, which small mat-vecs would feel;
  *   2. output tiles (a block of W rows × a block of X columns × one batch) are handed out
  *      through the atomic counter p->chunk, so a thread that finishes early takes more;
  *      tile heights are multiples of 4 for the 4-row kernel (gl_type_vec_dot4).
@@ -20,8 +22,12 @@ typedef struct mm_shape {
     int64_t b2, b3;                /* batch dims of X (and dst) */
     int64_t r2, r3;                /* broadcast ratios: X batch / W batch */
     bool convert;                  /* X rows go through wdata (else read in place) */
+    bool private_x;                /* each thread converts all X rows for itself */
     size_t xrow;                   /* bytes of one converted X row */
 } mm_shape;
+
+/* Up to this many X rows, every thread converts them all (no barrier). */
+#define MM_PRIVATE_ROWS 4
 
 /* Converted rows start after a per-thread float gather area used for strided X. */
 static size_t mm_gather_bytes(int64_t k, int n_threads) {
@@ -49,6 +55,7 @@ static bool mm_get_shape(const gl_tensor *dst, mm_shape *s) {
     s->r3 = s->b3 / w->ne[3];
     s->convert = s->wt->vec_dot_type != GL_TYPE_F32 || x->nb[0] != sizeof(float);
     s->xrow = gl_row_size(s->wt->vec_dot_type, s->k);
+    s->private_x = s->m * s->b2 * s->b3 <= MM_PRIVATE_ROWS;
     return s->xrow != 0 || s->k == 0;
 }
 
@@ -56,7 +63,7 @@ size_t gl_mul_mat_work_size(const gl_tensor *dst, int n_threads) {
     mm_shape s;
     if (!mm_get_shape(dst, &s) || !s.convert) return 0;
     const int nth = n_threads > 0 ? n_threads : 1;
-    const size_t rows = (size_t)(s.m * s.b2 * s.b3);
+    const size_t rows = (size_t)(s.m * s.b2 * s.b3) * (s.private_x ? (size_t)nth : 1);
     return mm_gather_bytes(s.k, nth) + rows * GL_PAD(s.xrow, GL_CACHE_LINE) + GL_CACHE_LINE;
 }
 
@@ -65,8 +72,8 @@ static void mm_convert_x(const gl_compute_params *p, const mm_shape *s, char *xq
     const gl_tensor *x = s->x;
     const int64_t nrows = s->m * s->b2 * s->b3;
     const size_t stride = GL_PAD(s->xrow, GL_CACHE_LINE);
-    int64_t r0, r1;
-    gl_split_rows(nrows, p->ith, p->nth, &r0, &r1);
+    int64_t r0 = 0, r1 = nrows;
+    if (!s->private_x) gl_split_rows(nrows, p->ith, p->nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
         const int64_t i1 = r % s->m, i2 = (r / s->m) % s->b2, i3 = r / (s->m * s->b2);
         const char *src = gl_row(x, i1, i2, i3);
@@ -139,8 +146,13 @@ void gl_compute_mul_mat(const gl_compute_params *p, gl_tensor *dst) {
         char *base = (char *)GL_PAD((uintptr_t)p->wdata, GL_CACHE_LINE);
         float *gather = (float *)(base + GL_PAD((size_t)s.k * sizeof(float), GL_CACHE_LINE) * p->ith);
         xq = base + mm_gather_bytes(s.k, p->nth);
-        mm_convert_x(p, &s, xq, gather);
-        gl_compute_barrier(p);
+        if (s.private_x) {
+            xq += (size_t)p->ith * (size_t)(s.m * s.b2 * s.b3) * GL_PAD(s.xrow, GL_CACHE_LINE);
+            mm_convert_x(p, &s, xq, gather);
+        } else {
+            mm_convert_x(p, &s, xq, gather);
+            gl_compute_barrier(p);
+        }
     }
     int64_t bn, bm;
     mm_tile(&s, p->nth, &bn, &bm);

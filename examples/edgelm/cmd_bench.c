@@ -157,6 +157,27 @@ static double bench_read_bw(gl_pool *pool, const uint8_t *buf, size_t size, size
     return (double)bytes / bench_summary(t, reps).best / 1e9;
 }
 
+/* A buffer for bandwidth runs, kept for the whole benchmark: the read bandwidth is measured
+ * again right before each mat-vec, because on a VM it drifts with the neighbours' load and a
+ * ratio is only meaningful against a ceiling measured under the same conditions. */
+typedef struct bench_bw_buf {
+    uint8_t *buf;
+    size_t size;
+    int reps;
+} bench_bw_buf;
+
+/* Read bandwidth with nth threads: the better of a plain stream and one with software
+ * prefetch, so the ceiling does not depend on how well the hardware prefetchers guess. */
+static double bench_bw_now(const bench_bw_buf *b, int nth) {
+    gl_error err = {0};
+    gl_pool *pool = gl_pool_new(nth, &err);
+    if (!pool) return -1;
+    const double plain = bench_read_bw(pool, b->buf, b->size - 4096, 0, b->reps);
+    const double ahead = bench_read_bw(pool, b->buf, b->size - 4096, 2048, b->reps);
+    gl_pool_free(pool);
+    return plain > ahead ? plain : ahead;
+}
+
 /* ---- mul_mat runs ---- */
 
 typedef struct bench_result {
@@ -164,10 +185,13 @@ typedef struct bench_result {
     gl_type type;
     int64_t k, n, m;
     int n_threads, copies;
-    double sec_per_call, sec_median, gbps, bw_ratio, gflops;
+    double sec_per_call, sec_median, gbps, read_bw, bw_ratio, gflops;
 } bench_result;
 
-/* Random weights of `type`, [k, n], quantized once and copied `copies` times into ctx. */
+/* Random weights of `type`, [k, n], quantized once and copied `copies` times into ctx.
+ * Copy c is the first one rotated by c blocks, so that no two copies share a 4 KiB page of
+ * identical bytes: a hypervisor that merges identical pages (KSM) would otherwise let the
+ * copies share physical memory, and cache, and the "DRAM" numbers would be too good. */
 static bool bench_make_weights(gl_context *ctx, gl_type type, int64_t k, int64_t n, int copies,
                                gl_tensor **w) {
     const gl_type_traits *tt = gl_type_get(type);
@@ -182,7 +206,9 @@ static bool bench_make_weights(gl_context *ctx, gl_type type, int64_t k, int64_t
             return false;
         }
         if (c > 0) {
-            memcpy(w[c]->data, w[0]->data, row * (size_t)n);
+            const size_t total = row * (size_t)n, shift = ((size_t)c * tt->type_size) % total;
+            memcpy(w[c]->data, (const char *)w[0]->data + shift, total - shift);
+            memcpy((char *)w[c]->data + (total - shift), w[0]->data, shift);
             continue;
         }
         for (int64_t r = 0; r < n; r++) {
@@ -247,7 +273,8 @@ done:
 
 /* One shape and type: builds weights (rotated copies for mat-vec) and runs every thread count. */
 static int bench_shape(const bench_opts *o, const char *test, gl_type type, int64_t k, int64_t n,
-                       int64_t m, size_t llc, const double *bw, bench_result *out, int *n_out) {
+                       int64_t m, size_t llc, const bench_bw_buf *bwb, bench_result *out,
+                       int *n_out) {
     const size_t wbytes = gl_row_size(type, k) * (size_t)n;
     int copies = 1;
     if (m == 1) { /* enough copies that one pass over them is 8x the last-level cache */
@@ -270,6 +297,7 @@ static int bench_shape(const bench_opts *o, const char *test, gl_type type, int6
     for (int ti = 0; ti < o->n_threads; ti++) {
         const int nth = o->threads[ti];
         const int reps = m == 1 ? o->reps : (m >= 512 ? (o->reps + 4) / 5 : (o->reps + 1) / 2);
+        const double read_bw = m == 1 ? bench_bw_now(bwb, nth) : 0;
         const bench_time bt = bench_time_mul_mat(w, copies, x, nth, reps, &err);
         const double sec = bt.best;
         if (sec <= 0) {
@@ -281,7 +309,8 @@ static int bench_shape(const bench_opts *o, const char *test, gl_type type, int6
         *r = (bench_result){.test = test, .type = type, .k = k, .n = n, .m = m, .n_threads = nth,
                             .copies = copies, .sec_per_call = sec, .sec_median = bt.median};
         r->gbps = (double)wbytes / sec / 1e9;
-        r->bw_ratio = bw[ti] > 0 ? r->gbps / bw[ti] : 0;
+        r->read_bw = read_bw;
+        r->bw_ratio = read_bw > 0 ? r->gbps / read_bw : 0;
         r->gflops = 2.0 * (double)k * (double)n * (double)m / sec / 1e9;
     }
     gl_context_free(ctx);
@@ -326,10 +355,10 @@ static void bench_print(const bench_opts *o, const bench_result *res, int n_res,
             const bench_result *r = &res[i];
             printf("  {\"test\": \"%s\", \"type\": \"%s\", \"k\": %lld, \"n\": %lld, \"m\": %lld, "
                    "\"n_threads\": %d, \"copies\": %d, \"us_per_call\": %.2f, \"us_median\": %.2f, \"gbps\": %.2f, "
-                   "\"bw_ratio\": %.3f, \"gflops\": %.2f}%s\n",
+                   "\"read_bw_gbps\": %.2f, \"bw_ratio\": %.3f, \"gflops\": %.2f}%s\n",
                    r->test, gl_type_name(r->type), (long long)r->k, (long long)r->n, (long long)r->m,
-                   r->n_threads, r->copies, r->sec_per_call * 1e6, r->sec_median * 1e6, r->gbps, r->bw_ratio, r->gflops,
-                   i + 1 < n_res ? "," : "");
+                   r->n_threads, r->copies, r->sec_per_call * 1e6, r->sec_median * 1e6, r->gbps,
+                   r->read_bw, r->bw_ratio, r->gflops, i + 1 < n_res ? "," : "");
         }
         printf(" ]}\n");
         return;
@@ -338,18 +367,22 @@ static void bench_print(const bench_opts *o, const bench_result *res, int n_res,
     for (int i = 0; i < o->n_threads; i++)
         printf("memory read bandwidth, %d thread%s: %.2f GB/s (%zu MiB buffer)\n", o->threads[i],
                o->threads[i] > 1 ? "s" : "", bw[i], bw_bytes >> 20);
-    printf("(best of the repetitions; median in parentheses)\n");
-    printf("\n| test   | type | k x n       | cols | threads | copies | time/call             |  GB/s | %% of read bw | GFLOP/s |\n");
-    printf("|--------|------|-------------|------|---------|--------|-----------------------|-------|--------------|---------|\n");
+    printf("(times: best of the repetitions, median in parentheses; mat-vec: read bw measured\n"
+           " again right before, with the same threads, and the weights' GB/s as a share of it)\n");
+    printf("\n| test   | type | k x n       | cols | threads | copies | time/call             |  GB/s | read bw | %% of read bw | GFLOP/s |\n");
+    printf("|--------|------|-------------|------|---------|--------|-----------------------|-------|---------|--------------|---------|\n");
     for (int i = 0; i < n_res; i++) {
         const bench_result *r = &res[i];
         char shape[32];
         snprintf(shape, sizeof shape, "%lldx%lld", (long long)r->k, (long long)r->n);
-        char pct[16] = "";
-        if (r->m == 1) snprintf(pct, sizeof pct, "%.0f%%", 100 * r->bw_ratio);
-        printf("| %-6s | %-4s | %-11s | %4lld | %7d | %6d | %8.3f (%8.3f) ms | %5.1f | %12s | %7.1f |\n",
+        char pct[16] = "", rbw[16] = "";
+        if (r->m == 1) {
+            snprintf(pct, sizeof pct, "%.0f%%", 100 * r->bw_ratio);
+            snprintf(rbw, sizeof rbw, "%.1f", r->read_bw);
+        }
+        printf("| %-6s | %-4s | %-11s | %4lld | %7d | %6d | %8.3f (%8.3f) ms | %5.1f | %7s | %12s | %7.1f |\n",
                r->test, gl_type_name(r->type), shape, (long long)r->m, r->n_threads, r->copies,
-               r->sec_per_call * 1e3, r->sec_median * 1e3, r->gbps, pct, r->gflops);
+               r->sec_per_call * 1e3, r->sec_median * 1e3, r->gbps, rbw, pct, r->gflops);
     }
 }
 
@@ -404,24 +437,21 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "edgelm bench: cannot allocate %zu MiB\n", bw_bytes >> 20);
         return 1;
     }
-    memset(buf, 1, bw_bytes); /* fault the pages in before timing */
+    /* fault the pages in before timing, with distinct contents (see bench_make_weights) */
+    for (size_t i = 0; i + 8 <= bw_bytes; i += 8) {
+        const uint64_t v = (uint64_t)i * 0x9e3779b97f4a7c15ull;
+        memcpy(buf + i, &v, 8);
+    }
+    const bench_bw_buf bwb = {.buf = buf, .size = bw_bytes, .reps = o.reps};
     double bw[BENCH_MAX_THREADS];
     for (int i = 0; i < o.n_threads; i++) {
-        gl_error err = {0};
-        gl_pool *pool = gl_pool_new(o.threads[i], &err);
-        if (!pool) {
-            fprintf(stderr, "edgelm bench: %s\n", err.msg);
+        bw[i] = bench_bw_now(&bwb, o.threads[i]);
+        if (bw[i] <= 0) {
+            fprintf(stderr, "edgelm bench: cannot start %d threads\n", o.threads[i]);
             free(buf);
             return 1;
         }
-        /* the better of a plain stream and one with software prefetch: the ceiling should
-         * not depend on how well the hardware prefetchers guess */
-        const double plain = bench_read_bw(pool, buf, bw_bytes - 4096, 0, o.reps);
-        const double ahead = bench_read_bw(pool, buf, bw_bytes - 4096, 2048, o.reps);
-        bw[i] = plain > ahead ? plain : ahead;
-        gl_pool_free(pool);
     }
-    free(buf);
 
     static const gl_type types[] = {GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_Q8_0, GL_TYPE_Q4_0};
     static const int64_t mv_shapes[][2] = {{4096, 4096}, {768, 3072}};
@@ -430,13 +460,17 @@ int cmd_bench(int argc, char **argv) {
     int n_res = 0;
     for (size_t s = 0; s < 2; s++)
         for (size_t t = 0; t < 4; t++)
-            if (bench_shape(&o, "matvec", types[t], mv_shapes[s][0], mv_shapes[s][1], 1, llc, bw,
+            if (bench_shape(&o, "matvec", types[t], mv_shapes[s][0], mv_shapes[s][1], 1, llc, &bwb,
                             res, &n_res))
-                return 1;
+                goto fail;
     for (size_t c = 0; c < 2; c++)
         for (size_t t = 0; t < 4; t++)
-            if (bench_shape(&o, "matmul", types[t], 4096, 4096, mm_cols[c], llc, bw, res, &n_res))
-                return 1;
+            if (bench_shape(&o, "matmul", types[t], 4096, 4096, mm_cols[c], llc, &bwb, res, &n_res))
+                goto fail;
+    free(buf);
     bench_print(&o, res, n_res, bw, llc, bw_bytes);
     return 0;
+fail:
+    free(buf);
+    return 1;
 }
