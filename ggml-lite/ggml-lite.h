@@ -224,6 +224,9 @@ typedef struct gl_context_params {
 size_t gl_tensor_overhead(void);
 gl_context *gl_context_new(gl_context_params params, gl_error *err);
 void gl_context_free(gl_context *ctx);
+/* Forgets every tensor (and the error state): the arena is reused from its start. Tensors
+ * created before are invalid afterwards. For graphs rebuilt per step without allocation. */
+void gl_context_reset(gl_context *ctx);
 /* Arena bytes in use. */
 size_t gl_context_used(const gl_context *ctx);
 /* First error recorded while building (NULL when none). */

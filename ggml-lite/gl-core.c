@@ -78,6 +78,13 @@ void gl_context_free(gl_context *ctx) {
     free(ctx);
 }
 
+void gl_context_reset(gl_context *ctx) {
+    if (!ctx) return;
+    ctx->used = 0;
+    ctx->failed = false;
+    ctx->error[0] = '\0';
+}
+
 size_t gl_context_used(const gl_context *ctx) { return ctx ? ctx->used : 0; }
 const char *gl_ctx_error(const gl_context *ctx) {
     return ctx && ctx->failed ? ctx->error : NULL;

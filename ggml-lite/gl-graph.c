@@ -313,10 +313,10 @@ static size_t graph_storage_offset(const gl_tensor *t) {
     return 0;
 }
 
-/* A node needs a buffer of its own when it owns its storage and has no data yet. */
+/* A node needs a buffer of its own when it owns its storage (not a view or an in-place copy). */
 static bool graph_needs_buffer(const gl_tensor *t) {
     return t->op != GL_OP_NONE && t->op != GL_OP_VIEW && t->view_src == NULL &&
-           !(t->op == GL_OP_CPY && t->src[1]) && t->data == NULL;
+           !(t->op == GL_OP_CPY && t->src[1]);
 }
 
 /* ---- free-list allocator over offsets (planning only; no memory is touched) ---- */
@@ -330,8 +330,15 @@ typedef struct graph_free_block {
 typedef struct graph_allocator {
     graph_free_block blocks[GRAPH_MAX_FREE];
     int n;
-    size_t top; /* high-water mark */
+    size_t top;  /* end of the highest range in use */
+    size_t peak; /* the largest top ever: the buffer size the plan needs */
 } graph_allocator;
+
+static size_t graph_grow_top(graph_allocator *a, size_t offs, size_t size) {
+    a->top = offs + size;
+    if (a->top > a->peak) a->peak = a->top;
+    return offs;
+}
 
 static size_t graph_alloc_range(graph_allocator *a, size_t size) {
     int best = -1;
@@ -349,14 +356,11 @@ static size_t graph_alloc_range(graph_allocator *a, size_t size) {
     for (int i = 0; i < a->n; i++) {
         if (a->blocks[i].offs + a->blocks[i].size == a->top) {
             size_t offs = a->blocks[i].offs;
-            a->top = offs + size;
             a->blocks[i] = a->blocks[--a->n];
-            return offs;
+            return graph_grow_top(a, offs, size);
         }
     }
-    size_t offs = a->top;
-    a->top += size;
-    return offs;
+    return graph_grow_top(a, a->top, size);
 }
 
 static void graph_free_range(graph_allocator *a, size_t offs, size_t size) {
@@ -407,6 +411,9 @@ gl_status gl_graph_plan_memory(gl_graph *g, int n_threads, gl_graph_plan *plan, 
         gl_tensor *t = g->nodes[i];
         t->n_children = 0;
         t->plan_slot = -1;
+        /* Results get fresh places: pointers of an earlier plan may point into a freed buffer.
+         * Views and copies take theirs from their storage owner at allocation. */
+        t->data = NULL;
     }
     for (int i = 0; i < g->n_nodes; i++) {
         gl_tensor *t = g->nodes[i];
@@ -420,7 +427,7 @@ gl_status gl_graph_plan_memory(gl_graph *g, int n_threads, gl_graph_plan *plan, 
         if (own != t && own->op != GL_OP_NONE) own->n_children++;
     }
 
-    graph_allocator alloc = {.n = 0, .top = 0};
+    graph_allocator alloc = {.n = 0, .top = 0, .peak = 0};
     for (int i = 0; i < g->n_nodes; i++) {
         gl_tensor *t = g->nodes[i];
         size_t ws = gl_op_work_size(t, n_threads);
@@ -437,7 +444,7 @@ gl_status gl_graph_plan_memory(gl_graph *g, int n_threads, gl_graph_plan *plan, 
         gl_tensor *own = graph_storage_of(t);
         if (own != t) graph_release(g, &alloc, own);
     }
-    plan->buffer_size = GL_PAD(alloc.top, GL_ALIGN);
+    plan->buffer_size = GL_PAD(alloc.peak, GL_ALIGN);
     plan->work_size = GL_PAD(plan->work_size, GL_ALIGN);
     g->plan = *plan;
     g->planned = true;
@@ -497,6 +504,7 @@ typedef struct graph_run {
 static void graph_compute_thread(int ith, int nth, void *arg) {
     graph_run *run = arg;
     gl_graph *g = run->g;
+    int k = 0; /* executed nodes so far: selects this node's work counter */
     for (int i = 0; i < g->n_nodes; i++) {
         gl_tensor *t = g->nodes[i];
         if (t->op == GL_OP_VIEW) continue;
@@ -507,11 +515,13 @@ static void graph_compute_thread(int ith, int nth, void *arg) {
             .wdata = g->work,
             .wsize = g->work_size,
             .pool = run->pool,
-            .chunk = &run->chunk[i & 1],
+            .chunk = &run->chunk[k & 1],
         };
         if (p.nth > 1 || ith == 0) gl_compute_forward(&p, t);
-        /* The counter of the next node is idle now: reset it before everyone moves on. */
-        if (ith == 0) atomic_store_explicit(&run->chunk[(i + 1) & 1], 0, memory_order_relaxed);
+        /* The next executed node's counter is idle now (its last user finished before the
+         * previous barrier): reset it before everyone moves on. */
+        if (ith == 0) atomic_store_explicit(&run->chunk[(k + 1) & 1], 0, memory_order_relaxed);
+        k++;
         if (nth > 1) gl_pool_barrier(run->pool);
     }
 }

@@ -71,19 +71,6 @@ static gl_status ctx_build(elm_ctx *c, const elm_graph_req *req, gl_context **gc
     return elm_decoder_build(c->m, &c->kv, *gctx, *g, req, out, gerr);
 }
 
-/* The end of the last planned tensor. Guards against a plan whose buffer_size is below its
- * high-water mark (gl-graph's planner lowered `top` when the topmost range was freed, so the
- * peak could be under-reported): the plan is widened to cover every tensor. */
-static void ctx_fix_plan(gl_graph *g, gl_graph_plan *plan) {
-    size_t end = 0;
-    for (int i = 0; i < gl_graph_n_nodes(g); i++) {
-        const gl_tensor *t = gl_graph_node(g, i);
-        if (t->plan_slot == 1 && t->plan_offs + ELM_PAD(gl_nbytes(t), ELM_ALIGN) > end)
-            end = t->plan_offs + ELM_PAD(gl_nbytes(t), ELM_ALIGN);
-    }
-    if (end > plan->buffer_size) plan->buffer_size = ELM_PAD(end, ELM_ALIGN);
-}
-
 /* Grows the compute buffer to hold plan (only while warming up, or for evaluation steps). */
 static gl_status ctx_reserve(elm_ctx *c, const gl_graph_plan *plan, gl_error *gerr) {
     size_t need = plan->buffer_size + plan->work_size;
@@ -106,7 +93,6 @@ static gl_status ctx_measure(elm_ctx *c, const elm_graph_req *req, gl_error *ger
     gl_status st = ctx_build(c, req, &gctx, &g, &out, gerr);
     gl_graph_plan plan;
     if (st == GL_OK) st = gl_graph_plan_memory(g, c->p.n_threads, &plan, gerr);
-    if (st == GL_OK) ctx_fix_plan(g, &plan);
     if (st == GL_OK) st = ctx_reserve(c, &plan, gerr);
     gl_context_free(gctx);
     return st;
@@ -244,7 +230,6 @@ static elm_status ctx_step(elm_ctx *c, const int32_t *ids, int32_t n, elm_output
         out.pos->data = c->pos_buf;
         st = gl_graph_plan_memory(g, c->p.n_threads, &plan, &gerr);
     }
-    if (st == GL_OK) ctx_fix_plan(g, &plan);
     if (st == GL_OK) st = ctx_reserve(c, &plan, &gerr);
     if (st == GL_OK) st = gl_graph_alloc(g, &plan, c->compute, c->compute_size, &gerr);
     if (st == GL_OK) st = gl_graph_compute(g, c->pool, &gerr);

@@ -24,6 +24,14 @@ static void *run_graph(gl_graph *g, int n_threads, gl_graph_plan *plan_out) {
     gl_graph_plan plan;
     if (!TF_CHECK(gl_graph_plan_memory(g, n_threads, &plan, &err) == GL_OK, "%s", err.msg))
         return NULL;
+    /* Every planned range lies inside buffer_size (the work area follows it). */
+    for (int i = 0; i < gl_graph_n_nodes(g); i++) {
+        const gl_tensor *t = gl_graph_node(g, i);
+        if (t->plan_slot == 1)
+            TF_CHECK(t->plan_offs + gl_nbytes(t) <= plan.buffer_size,
+                     "node %d ends at %zu, past buffer_size %zu", i, t->plan_offs + gl_nbytes(t),
+                     plan.buffer_size);
+    }
     size_t size = plan.buffer_size + plan.work_size;
     void *buf = aligned_alloc(64, size ? (size + 63) / 64 * 64 : 64);
     TF_CHECK(gl_graph_alloc(g, &plan, buf, size, &err) == GL_OK, "%s", err.msg);
@@ -235,6 +243,66 @@ TF_TEST(one_and_two_threads_agree) {
     TF_CHECK(maxd <= 1e-6, "1 vs 2 threads differ by %g", maxd);
     free(out[0]);
     free(out[1]);
+    gl_context_free(w);
+}
+
+/* The peak is what counts: a big tensor freed at the top must not shrink buffer_size. */
+TF_TEST(plan_reports_the_peak_not_the_final_top) {
+    gl_context *w = new_ctx(1 << 22, false);
+    gl_context *ctx = new_ctx(1 << 20, true);
+    tf_rng r = {3};
+    gl_tensor *x = gl_new_tensor_1d(w, GL_TYPE_F32, 64);
+    fill(x, &r);
+    /* small -> big -> small: the big one sits on top and is freed before the end */
+    gl_tensor *small = gl_scale(ctx, x, 2.0f);
+    gl_tensor *big = gl_concat(ctx, gl_concat(ctx, small, small, 0), gl_concat(ctx, small, small, 0), 0);
+    gl_tensor *y = gl_add1(ctx, gl_sum_rows(ctx, big), 1.0f);
+    gl_graph *g = gl_graph_new(ctx, 32);
+    gl_graph_expand(g, y);
+    gl_graph_plan plan;
+    void *buf = run_graph(g, 2, &plan);
+    double sum = 0;
+    for (int j = 0; j < 64; j++) sum += 8.0 * ((float *)x->data)[j];
+    TF_NEAR(((float *)y->data)[0], sum + 1.0, 1e-3);
+    free(buf);
+    gl_context_free(ctx);
+    gl_context_free(w);
+}
+
+/* Planning and allocating again (new buffer, old one freed) must not reuse stale pointers;
+ * an op right after a view must still get its share of work with 2 threads. */
+TF_TEST(replan_and_ops_after_views) {
+    gl_context *w = new_ctx(1 << 22, false);
+    gl_context *ctx = new_ctx(1 << 20, true);
+    tf_rng r = {5};
+    gl_tensor *a = gl_new_tensor_2d(w, GL_TYPE_F32, 32, 48);
+    gl_tensor *m = gl_new_tensor_2d(w, GL_TYPE_F32, 64, 40);
+    fill(a, &r);
+    fill(m, &r);
+    gl_tensor *h = gl_scale(ctx, a, 1.5f);
+    gl_tensor *v = gl_reshape_2d(ctx, h, 64, 24);            /* a view node */
+    gl_tensor *y = gl_mul_mat(ctx, m, v);                    /* [40, 24] right after it */
+    gl_graph *g = gl_graph_new(ctx, 16);
+    gl_graph_expand(g, y);
+    float first[40 * 24];
+    for (int round = 0; round < 3; round++) {
+        void *buf = run_graph(g, 2, NULL);
+        int bad = 0;
+        for (int i = 0; i < 24; i++)
+            for (int j = 0; j < 40; j++) {
+                double ref = 0;
+                for (int k = 0; k < 64; k++)
+                    ref += (double)((float *)m->data)[j * 64 + k] * 1.5 * ((float *)a->data)[i * 64 + k];
+                float got = ((float *)y->data)[i * 40 + j];
+                if (fabs(got - ref) > 1e-4) bad++;
+                if (round == 0) first[i * 40 + j] = got;
+                else if (got != first[i * 40 + j]) bad++;
+            }
+        TF_CHECK(bad == 0, "round %d: %d wrong outputs", round, bad);
+        memset(buf, 0xff, 64); /* scribble before freeing: stale pointers would read this */
+        free(buf);
+    }
+    gl_context_free(ctx);
     gl_context_free(w);
 }
 
