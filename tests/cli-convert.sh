@@ -1,5 +1,5 @@
 # edgelm convert: HF folders and tokenizer files to GGUF, from the command line.
-. tests/cli-lib.sh
+. tests/tf-lib.sh
 llama="$FIXTURES/hf-reference/llama"
 if [ -f "$llama/config.json" ]; then
     check convert_llama_q8_0 sh -c \

@@ -4,7 +4,7 @@
 # .npy with the right shapes; the top layer matches lm_embeddings_k.hdf5 within 1e-5 (when h5py
 # is there to read it); --mix equals the mix of the full output; stateless differs after the
 # first batch only. Checks that need numpy are skipped without it.
-. tests/cli-lib.sh
+. tests/tf-lib.sh
 FX="$FIXTURES/elmo-bilm-tf"
 PY=/usr/bin/python3
 if [ ! -f "$FX/model/lm_weights.hdf5" ]; then

@@ -1,5 +1,5 @@
 # The embedding example (examples/embed/model-info.c) against the public header and library.
-. tests/cli-lib.sh
+. tests/tf-lib.sh
 prog="$BUILD/examples/model-info"
 model="$FIXTURES/stories260K/stories260K.gguf"
 if [ -f "$model" ]; then

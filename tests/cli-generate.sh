@@ -1,7 +1,7 @@
 # edgelm generate / eval / chat on the fixtures (stories260K, hf-tiny-lm-buddy/fake_gpt2).
 # The primary acceptance check: greedy generation from BOS prints llama2.c's stories260K texts
 # byte for byte (-n counts generated tokens, which from BOS equals run.c's `steps`).
-. tests/cli-lib.sh
+. tests/tf-lib.sh
 S="$FIXTURES/stories260K"
 M="$S/stories260K.gguf"
 if [ -f "$M" ]; then

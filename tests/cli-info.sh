@@ -1,6 +1,6 @@
 # edgelm info: prints a llama.cpp-made GGUF file; reports malformed and missing files on stderr
 # with a non-zero exit.
-. tests/cli-lib.sh
+. tests/tf-lib.sh
 model="$FIXTURES/stories260K/stories260K.gguf"
 
 if [ -f "$model" ]; then

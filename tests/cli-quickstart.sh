@@ -1,5 +1,5 @@
 # The README's quick-start command, run on the shared stories260K model (no download).
-. tests/cli-lib.sh
+. tests/tf-lib.sh
 model="$FIXTURES/stories260K/stories260K.gguf"
 if [ -f "$model" ]; then
     check quickstart_runs_on_stories260K sh -c \

@@ -1,7 +1,7 @@
 # edgelm tokenize: stories260K's SentencePiece vocabulary directly, and the Hugging Face
 # reference tokenizers (hf-reference/{llama,gpt2}, gpt2-tokenizer) after `edgelm convert
 # --vocab-only` (skipped while this build has no convert command).
-. tests/cli-lib.sh
+. tests/tf-lib.sh
 stories="$FIXTURES/stories260K/stories260K.gguf"
 if [ -f "$stories" ]; then
     # PROVENANCE.md: "Once upon a time" encodes to [1, 403, 407, 261, 378] (BOS added).

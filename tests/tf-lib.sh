@@ -1,4 +1,4 @@
-# Sourced by tests/cli-*.sh: the shell side of tests/tf.h.
+# Sourced by tests/cli-*.sh: the shell side of tests/tf.h (not itself a test: its name is outside the cli-*.sh pattern).
 #   check NAME COMMAND...    passes when COMMAND exits 0
 #   skip NAME REASON
 #   finish                   prints the "# tf:" line and exits
