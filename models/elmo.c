@@ -412,20 +412,6 @@ static void elmo_build(const elm_elmo *m, gl_context *ctx, gl_tensor *ids, gl_te
     }
 }
 
-/* The planner's buffer_size is its allocator's final top, which can sit below the peak
- * when the tensors at the top were freed last (reported to the graph's owner): size the
- * buffer by the highest planned range instead. */
-static void elmo_fix_plan(const gl_graph *g, gl_graph_plan *plan) {
-    size_t peak = plan->buffer_size;
-    for (int i = 0; i < gl_graph_n_nodes(g); i++) {
-        const gl_tensor *t = gl_graph_node(g, i);
-        if (t->plan_slot != 1) continue;
-        const size_t end = t->plan_offs + ((gl_nbytes(t) + 63) & ~(size_t)63);
-        if (end > peak) peak = end;
-    }
-    plan->buffer_size = peak;
-}
-
 static elm_status elmo_ensure_buf(elm_elmo *m, size_t size, elm_error *err) {
     if (size <= m->buf_size) return ELM_OK;
     free(m->buf);
@@ -549,8 +535,7 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
         st = elmo_fail(err, ELM_ERR_INVALID, "elmo: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
         goto done;
     }
-    if (gl_graph_plan_memory(graph, m->n_threads, &plan, &ge) == GL_OK) elmo_fix_plan(graph, &plan);
-    if (ge.code != GL_OK ||
+    if (gl_graph_plan_memory(graph, m->n_threads, &plan, &ge) != GL_OK ||
         (st = elmo_ensure_buf(m, plan.buffer_size + plan.work_size + 64, err)) != ELM_OK ||
         gl_graph_alloc(graph, &plan, m->buf, m->buf_size, &ge) != GL_OK ||
         gl_graph_compute(graph, m->pool, &ge) != GL_OK) {
