@@ -1,8 +1,10 @@
 #!/bin/sh
 # Quick start: build edgelm, get a model, run the main job on it.
-#   sh scripts/quickstart.sh [MODEL.gguf]
+#   sh scripts/quickstart.sh [MODEL.gguf] [PROMPT]
 # Without a path it uses models/stories260K.gguf, downloading it (1.2 MB, llama.cpp's own CI
-# model) when it is not there yet. BUILD and EMU (e.g. "qemu-aarch64") are honoured.
+# model) when it is not there yet. The main job: a chat when the model has a chat template and
+# this is an interactive terminal, otherwise a text continuation of PROMPT.
+# BUILD and EMU (e.g. "qemu-aarch64") are honoured.
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -36,5 +38,12 @@ if [ ! -f "$model" ]; then
     exit 1
 fi
 
-echo "quickstart: $BUILD/edgelm info $model"
-$EMU "$BUILD/edgelm" info "$model"
+prompt=${2:-Once upon a time}
+if [ -t 0 ] && $EMU "$BUILD/edgelm" info "$model" 2>/dev/null | grep -q 'tokenizer.chat_template'; then
+    echo "quickstart: $BUILD/edgelm chat -m $model   (Ctrl-D quits, Ctrl-C stops a reply)"
+    exec $EMU "$BUILD/edgelm" chat -m "$model"
+fi
+echo "quickstart: $BUILD/edgelm generate -m $model -p \"$prompt\" -n 128" >&2
+printf '%s' "$prompt"
+$EMU "$BUILD/edgelm" generate -m "$model" -p "$prompt" -n 128 --temp 0
+echo
