@@ -11,6 +11,7 @@
 #define EDGELM_CONVERT_H
 
 #include "ggml-lite.h"
+#include "safetensors.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,6 +86,21 @@ gl_status elm_cv_vocab_write(gl_gguf_writer *w, const elm_cv_vocab *v, gl_error 
 gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
 gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats *stats,
                                  gl_error *err);
+
+/* A checkpoint's tensors, whatever the file kind: model.safetensors (single or sharded) or a
+ * torch zip pytorch_model.bin. Mapping code sees elm_st_tensor records either way (torch
+ * tensors with gaps in their strides are copied into contiguous memory at open; other dtypes
+ * than F32/F16/BF16 come as ELM_ST_OTHER and are refused by elm_st_read_f32 when read). */
+typedef struct elm_cv_source elm_cv_source;
+/* path: a folder (model.safetensors[.index.json] preferred, then pytorch_model.bin), a
+ * .safetensors file or index, or a torch zip file. */
+elm_cv_source *elm_cv_source_open(const char *path, gl_error *err);
+void elm_cv_source_close(elm_cv_source *s);
+int64_t elm_cv_source_n(const elm_cv_source *s);
+const elm_st_tensor *elm_cv_source_at(const elm_cv_source *s, int64_t i);
+const elm_st_tensor *elm_cv_source_find(const elm_cv_source *s, const char *name); /* NULL: absent */
+const char *elm_cv_source_kind(const elm_cv_source *s); /* "safetensors" or "torch" */
+uint64_t elm_cv_source_total_bytes(const elm_cv_source *s);
 
 /* Helpers */
 char *elm_cv_path_join(const char *dir, const char *name); /* malloc'd */
