@@ -86,6 +86,9 @@ gl_status elm_cv_vocab_write(gl_gguf_writer *w, const elm_cv_vocab *v, gl_error 
 gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
 gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats *stats,
                                  gl_error *err);
+/* convert_t5.c: T5ForConditionalGeneration folders (weights and tokenizer, or vocab_only). */
+bool elm_cv_is_t5_dir(const char *dir);
+gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
 
 /* A checkpoint's tensors, whatever the file kind: model.safetensors (single or sharded) or a
  * torch zip pytorch_model.bin. Mapping code sees elm_st_tensor records either way (torch

@@ -126,6 +126,7 @@ void elm_vocab_desc_init(elm_vocab_desc *d) {
     d->bos = d->eos = d->eot = d->eom = d->unk = d->pad = d->sep = d->cls = d->mask =
         ELM_VOCAB_ID_DEFAULT;
     d->add_bos = d->add_eos = d->add_sep = d->add_space_prefix = -1;
+    d->remove_extra_ws = -1;
 }
 
 static bool vocab_pre_from_name(const char *name, elm_bpe_pre *pre, const char **canon) {
@@ -353,21 +354,33 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
     }
 
     bool spm = v->kind == ELM_VOCAB_SPM;
+    bool ugm = v->kind == ELM_VOCAB_UGM; /* llama.cpp's t5 defaults: eos 1, unk 2, pad 0 */
     int32_t eot_text = -1;
     if (v->kind == ELM_VOCAB_BPE) eot_text = elm_vocab_find(v, "<|endoftext|>", 13);
-    v->bos = vocab_pick_id(d->bos, spm ? 1 : eot_text, v->n_tokens);
-    v->eos = vocab_pick_id(d->eos, spm ? 2 : eot_text, v->n_tokens);
-    v->unk = vocab_pick_id(d->unk, spm ? 0 : -1, v->n_tokens);
+    v->bos = vocab_pick_id(d->bos, spm ? 1 : ugm ? -1 : eot_text, v->n_tokens);
+    v->eos = vocab_pick_id(d->eos, spm ? 2 : ugm ? 1 : eot_text, v->n_tokens);
+    v->unk = vocab_pick_id(d->unk, spm ? 0 : ugm ? 2 : -1, v->n_tokens);
     v->eot = vocab_pick_id(d->eot, -1, v->n_tokens);
     v->eom = vocab_pick_id(d->eom, -1, v->n_tokens);
-    v->pad = vocab_pick_id(d->pad, -1, v->n_tokens);
+    v->pad = vocab_pick_id(d->pad, ugm ? 0 : -1, v->n_tokens);
     v->sep = vocab_pick_id(d->sep, -1, v->n_tokens);
     v->cls = vocab_pick_id(d->cls, -1, v->n_tokens);
     v->mask = vocab_pick_id(d->mask, -1, v->n_tokens);
     v->add_bos = d->add_bos < 0 ? spm : d->add_bos != 0;
-    v->add_eos = d->add_eos < 0 ? false : d->add_eos != 0;
+    v->add_eos = d->add_eos < 0 ? ugm : d->add_eos != 0;
     v->add_sep = d->add_sep < 0 ? false : d->add_sep != 0;
-    v->add_space_prefix = d->add_space_prefix < 0 ? spm : d->add_space_prefix != 0;
+    v->add_space_prefix = d->add_space_prefix < 0 ? spm || ugm : d->add_space_prefix != 0;
+    if (ugm) {
+        v->remove_extra_ws = d->remove_extra_ws != 0; /* -1 (default) = on */
+        if (d->charsmap && d->charsmap_len > 0) {
+            if (!elm_ugm_charsmap_valid(d->charsmap, d->charsmap_len)) {
+                gl_error_set(err, GL_ERR_FORMAT, "vocabulary: malformed precompiled_charsmap");
+                goto fail;
+            }
+            v->charsmap = d->charsmap;
+            v->charsmap_len = d->charsmap_len;
+        }
+    }
 
     if (vocab_build_specials(v, err) != GL_OK) goto fail;
     vocab_init_eog(v);
@@ -530,6 +543,17 @@ elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err) {
     d.add_eos = vocab_gguf_flag(f, "tokenizer.ggml.add_eos_token");
     d.add_sep = vocab_gguf_flag(f, "tokenizer.ggml.add_sep_token");
     d.add_space_prefix = vocab_gguf_flag(f, "tokenizer.ggml.add_space_prefix");
+    d.remove_extra_ws = vocab_gguf_flag(f, "tokenizer.ggml.remove_extra_whitespaces");
+    int64_t kc = gl_gguf_find_key(f, "tokenizer.ggml.precompiled_charsmap");
+    if (kc >= 0 && d.kind == ELM_VOCAB_UGM) {
+        gl_gguf_type et = gl_gguf_arr_type(f, kc);
+        if (gl_gguf_kv_type(f, kc) != GL_GGUF_ARRAY || (et != GL_GGUF_UINT8 && et != GL_GGUF_INT8)) {
+            gl_error_set(err, GL_ERR_FORMAT, "tokenizer.ggml.precompiled_charsmap is not a byte array");
+            goto fail;
+        }
+        d.charsmap = gl_gguf_arr_data(f, kc);
+        d.charsmap_len = gl_gguf_arr_n(f, kc);
+    }
 
     v = elm_vocab_new(&d, err);
     /* The vocabulary copied the arrays; the pre-tokenizer name is canonicalised to a static
@@ -602,6 +626,8 @@ static gl_status vocab_tokenize_raw(const elm_vocab *v, const char *text, size_t
     if (len == 0) return GL_OK;
     if (v->kind == ELM_VOCAB_SPM)
         return elm_spm_tokenize(v, text, len, v->add_space_prefix && at_text_start, out, err);
+    if (v->kind == ELM_VOCAB_UGM)
+        return elm_ugm_tokenize(v, text, len, v->add_space_prefix && at_text_start, out, err);
     return elm_bpe_tokenize(v, text, len, out, err);
 }
 
@@ -612,9 +638,6 @@ int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *
     if (v->kind == ELM_VOCAB_WPM)
         return gl_error_set(err, GL_ERR_UNSUPPORTED,
                             "WordPiece (bert) tokenization is not implemented yet");
-    if (v->kind == ELM_VOCAB_UGM)
-        return gl_error_set(err, GL_ERR_UNSUPPORTED,
-                            "SentencePiece unigram (t5) tokenization is not implemented yet");
     elm_ids out = {0};
     gl_status st = GL_OK;
     if (add_special && v->add_bos && v->bos >= 0) elm_ids_push(&out, v->bos);
@@ -811,7 +834,8 @@ int32_t elm_detok_push(elm_detok *d, int32_t id, char *out, int32_t cap) {
         elm_token_to_piece(v, id, piece, n, d->render_special);
     }
     int32_t skip = 0;
-    bool strip = d->at_start && id != v->bos && v->kind == ELM_VOCAB_SPM && v->add_space_prefix &&
+    bool strip = d->at_start && id != v->bos &&
+                 (v->kind == ELM_VOCAB_SPM || v->kind == ELM_VOCAB_UGM) && v->add_space_prefix &&
                  id >= 0 && id < v->n_tokens && v->type[id] == ELM_TOKEN_NORMAL;
     if (strip && n > 0 && piece[0] == ' ') skip = 1;
     if (id != v->bos) d->at_start = false;

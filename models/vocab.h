@@ -57,8 +57,14 @@ typedef struct elm_vocab_desc {
     /* Special ids: -1 none, ELM_VOCAB_ID_DEFAULT the model's default (SPM: bos 1, eos 2,
      * unk 0; others: none, except that BPE takes "<|endoftext|>" for bos/eos when present). */
     int32_t bos, eos, eot, eom, unk, pad, sep, cls, mask;
-    /* -1: the model's default (SPM: add_bos 1, add_space_prefix 1; BPE: all 0). */
+    /* -1: the model's default (SPM: add_bos 1, add_space_prefix 1; UGM: add_eos 1,
+     * add_space_prefix 1; BPE: all 0). */
     int add_bos, add_eos, add_sep, add_space_prefix;
+    /* Unigram only: SentencePiece's precompiled_charsmap (not copied; NULL = no normaliser
+     * table) and remove_extra_whitespaces (-1: default 1). */
+    const uint8_t *charsmap;
+    uint64_t charsmap_len;
+    int remove_extra_ws;
 } elm_vocab_desc;
 
 /* Every id ELM_VOCAB_ID_DEFAULT, every flag -1, everything else zero. */
@@ -97,7 +103,8 @@ int32_t elm_vocab_find(const elm_vocab *v, const char *text, size_t len);
  * (as Hugging Face's Llama tokenizer with legacy=false and Metaspace prepend_scheme "first"),
  * not after a special token. Writes at most max_ids ids; returns the number of ids the text
  * needs (may exceed max_ids: call again with a bigger buffer), or a negative gl_status on
- * error (GL_ERR_UNSUPPORTED for WordPiece and unigram, which are not implemented yet). */
+ * error (GL_ERR_UNSUPPORTED for WordPiece when it is not implemented). Unigram (t5) appends
+ * EOS with add_special, as Hugging Face's T5Tokenizer does. */
 int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *ids,
                      int64_t max_ids, bool add_special, bool parse_special, gl_error *err);
 

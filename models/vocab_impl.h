@@ -53,6 +53,12 @@ struct elm_vocab {
     /* Special tokens recognised in text: ids grouped by first byte, longest first. */
     int32_t *special;
     int32_t special_start[257];
+
+    /* Unigram (t5): SentencePiece's precompiled normaliser blob (points into the file; NULL:
+     * identity) and its remove_extra_whitespaces flag. */
+    const uint8_t *charsmap;
+    uint64_t charsmap_len;
+    bool remove_extra_ws;
 };
 
 /* Growable id list used while tokenizing. */
@@ -83,6 +89,15 @@ gl_status elm_spm_tokenize(const elm_vocab *v, const char *text, size_t len, boo
                            elm_ids *out, gl_error *err);
 gl_status elm_bpe_tokenize(const elm_vocab *v, const char *text, size_t len, elm_ids *out,
                            gl_error *err);
+/* Unigram (tok_ugm.c): normalises (charsmap, whitespace, '▁' escaping, dummy prefix when
+ * add_prefix) and segments by Viterbi. */
+gl_status elm_ugm_tokenize(const elm_vocab *v, const char *text, size_t len, bool add_prefix,
+                           elm_ids *out, gl_error *err);
+/* The normaliser alone (for tests): *out is malloc'd (may be NULL when *out_len is 0). */
+gl_status elm_ugm_normalize(const elm_vocab *v, const char *text, size_t len, bool add_prefix,
+                            char **out, size_t *out_len, gl_error *err);
+/* Whether a precompiled_charsmap blob has a consistent header. */
+bool elm_ugm_charsmap_valid(const uint8_t *blob, uint64_t len);
 
 /* Pre-tokenizer alone (for tests): splits text into words; calls fn(user, start, end) with
  * byte offsets. Returns GL_OK or GL_ERR_NOMEM. */
