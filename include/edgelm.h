@@ -288,6 +288,169 @@ void elm_elmo_reset(elm_elmo *m);
 elm_status elm_elmo_mix(const elm_elmo *m, const float *layers, int32_t n_tokens, const float *s,
                         float gamma, float *out, elm_error *err);
 
+/* ------------------------------------------------------------------------------------------
+ * BERT (architecture "bert": BertModel / BertForMaskedLM / BertForPreTraining /
+ * BertForSequenceClassification and sentence-transformers folders, from `edgelm convert`,
+ * or llama.cpp's bert GGUF files)
+ *
+ * A bidirectional encoder: token + position + token-type embeddings, LayerNorm, n_layer
+ * post-LN blocks (self-attention, exact-erf GELU feed-forward). Heads, when the file has them:
+ * masked-LM (transform + vocabulary projection tied to the word embeddings), pooler (tanh
+ * dense on [CLS]), next-sentence prediction and a sequence classifier on the pooled output.
+ *
+ * A run takes a batch of sequences of different lengths (padded inside; padding never reaches
+ * a real token's attention), so a batch gives the same per-sequence results as one at a time.
+ * Results stay valid until the next run of the same elm_bert.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elm_bert elm_bert;
+
+typedef struct elm_bert_params {
+    int32_t n_threads; /* 0: 1 */
+} elm_bert_params;
+
+typedef enum elm_bert_pooling {
+    ELM_BERT_POOL_NONE = 0, /* llama.cpp's pooling_type values */
+    ELM_BERT_POOL_MEAN = 1,
+    ELM_BERT_POOL_CLS = 2,
+} elm_bert_pooling;
+
+elm_bert_params elm_bert_default_params(void);
+elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_error *err);
+void elm_bert_free(elm_bert *m);
+
+int32_t elm_bert_n_embd(const elm_bert *m);
+int32_t elm_bert_n_layer(const elm_bert *m);
+int32_t elm_bert_n_vocab(const elm_bert *m);
+int32_t elm_bert_n_ctx(const elm_bert *m);     /* longest sequence (position embeddings) */
+bool elm_bert_has_mlm(const elm_bert *m);
+bool elm_bert_has_nsp(const elm_bert *m);
+bool elm_bert_has_pooler(const elm_bert *m);
+int32_t elm_bert_n_labels(const elm_bert *m);  /* classifier outputs, 0 without one */
+const char *elm_bert_label(const elm_bert *m, int32_t i); /* id2label name, or "LABEL_i" */
+/* Pooling and normalisation recorded by the converter (sentence-transformers), CLS/false
+ * otherwise. */
+elm_bert_pooling elm_bert_pooling_type(const elm_bert *m);
+bool elm_bert_normalize(const elm_bert *m);
+
+/* Tokenizes a sentence (b == NULL) or a pair as BertTokenizer does: "[CLS] a [SEP]" or
+ * "[CLS] a [SEP] b [SEP]" with token types 0 for the first part and 1 for b (add_special
+ * false: the bare word pieces, types 0). Special-token text ("[MASK]") becomes its id.
+ * Sequences longer than the model's context are truncated (pairs: the longer part loses a
+ * token at a time, Hugging Face's longest_first). Writes at most max ids (types may be NULL)
+ * and returns the count needed, or a negative elm_status. */
+int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool add_special,
+                          int32_t *ids, int32_t *types, int64_t max, elm_error *err);
+int32_t elm_bert_mask_id(const elm_bert *m); /* -1 when the vocabulary has none */
+/* A token's text without the word-piece markers ("##ing" / "▁paris" -> "ing" / "paris");
+ * returns the byte count (may exceed size), buf NUL-terminated when it fits. */
+int32_t elm_bert_token_text(const elm_bert *m, int32_t id, char *buf, int32_t size);
+/* Id of a single vocabulary word as written ("great"), -1 when the word is not one piece. */
+int32_t elm_bert_word_id(const elm_bert *m, const char *word);
+
+/* What a run computes besides the last hidden state (always kept). */
+typedef struct elm_bert_request {
+    bool all_hidden; /* every layer: [n_layer + 1][n][n_embd], 0 = embeddings after LayerNorm */
+    bool pooled, nsp, classify;
+    /* Masked-LM logits at these positions of each sequence (mlm_pos[s][k]); mlm_pos NULL
+     * with mlm true: at every position. The vocabulary projection runs only on them. */
+    bool mlm;
+    const int32_t *const *mlm_pos;
+    const int32_t *n_mlm_pos;
+} elm_bert_request;
+
+/* Runs n_seq sequences: ids[s][0..n_tokens[s]), types[s] (NULL or types NULL: all 0). */
+elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids,
+                        const int32_t *const *types, const int32_t *n_tokens,
+                        const elm_bert_request *req, elm_error *err);
+/* Results of the last run for sequence s (NULL when not computed): */
+const float *elm_bert_hidden(const elm_bert *m, int32_t s);   /* [n_layer+1][n][n_embd] */
+const float *elm_bert_last(const elm_bert *m, int32_t s);     /* [n][n_embd] */
+const float *elm_bert_pooled(const elm_bert *m, int32_t s);   /* [n_embd] */
+const float *elm_bert_nsp(const elm_bert *m, int32_t s);      /* [2]: 0 = "B follows A" */
+const float *elm_bert_classes(const elm_bert *m, int32_t s);  /* [n_labels] logits */
+const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows); /* [n_rows][n_vocab] */
+/* Sentence embedding of sequence s from the last run: CLS row, mean over its tokens, or
+ * (NONE) the CLS row too; normalize: unit L2 length. out holds n_embd floats. */
+elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling pooling,
+                              bool normalize, float *out, elm_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * T5 (architecture "t5": encoder-decoder; T5ForConditionalGeneration converted by
+ * `edgelm convert`, original ReLU and v1.1/flan gated-GELU forms, or llama.cpp's t5 files)
+ *
+ * elm_t5 holds the weights (mapped, not copied), the SentencePiece unigram tokenizer, a thread
+ * pool, the encoder state (cross-attention keys/values of every decoder layer, computed once
+ * per input) and one decoder KV cache per beam. Typical use: elm_t5_generate(); for
+ * evaluation, elm_t5_encode() then elm_t5_decode() with teacher-forced decoder ids.
+ * Hidden states follow Hugging Face: [n_layers + 1][n][d_model], index 0 the embedding
+ * output, index i the output of block i-1, the last one after the stack's final norm.
+ * Logits follow Hugging Face too: for a tied model (the original T5) the decoder output is
+ * scaled by d_model^-0.5 before the LM head (edgelm.t5.output_scale, docs/FORMAT.md).
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elm_t5 elm_t5;
+
+typedef struct elm_t5_params {
+    int32_t n_threads; /* 0: 1 */
+    int32_t n_ctx;     /* decoder positions per hypothesis (0: min(context_length, 512)) */
+    int32_t n_beams;   /* most beams elm_t5_generate may use (one KV cache each; 0: 1) */
+    bool no_vocab;     /* skip the tokenizer */
+} elm_t5_params;
+
+elm_t5_params elm_t5_default_params(void);
+elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *err);
+void elm_t5_free(elm_t5 *m);
+
+int32_t elm_t5_n_vocab(const elm_t5 *m);
+int32_t elm_t5_n_embd(const elm_t5 *m);
+int32_t elm_t5_n_enc_layer(const elm_t5 *m);
+int32_t elm_t5_n_dec_layer(const elm_t5 *m);
+int32_t elm_t5_n_ctx(const elm_t5 *m);
+int32_t elm_t5_decoder_start(const elm_t5 *m); /* t5.decoder_start_token_id (pad, 0) */
+int32_t elm_t5_eos(const elm_t5 *m);
+float elm_t5_output_scale(const elm_t5 *m);
+/* Relative-position bucket of key - query position (Hugging Face's _relative_position_bucket). */
+int32_t elm_t5_bucket(int32_t rel, bool bidirectional, int32_t n_buckets, int32_t max_distance);
+
+/* Tokenizes as Hugging Face's T5Tokenizer: "<extra_id_N>", "</s>" … in the text become their
+ * ids; add_eos appends </s>. Same return convention as elm_tokenize_text. */
+int64_t elm_t5_tokenize(const elm_t5 *m, const char *text, size_t len, int32_t *ids, int64_t max_ids,
+                        bool add_eos, elm_error *err);
+/* Text of ids (NUL-terminated in buf when size > 0); returns the byte count the text needs.
+ * Control tokens (<pad>, </s>, <extra_id_N>) only with render_special. */
+int32_t elm_t5_detokenize(const elm_t5 *m, const int32_t *ids, int32_t n, char *buf, int32_t size,
+                          bool render_special);
+
+/* Runs the encoder over ids[0..n) and keeps its result for decoding; clears the decoder state.
+ * hidden (NULL to skip) receives (n_enc_layer + 1) * n * n_embd floats. */
+elm_status elm_t5_encode(elm_t5 *m, const int32_t *ids, int32_t n, float *hidden, elm_error *err);
+/* Appends n decoder tokens (the first decoder id is normally elm_t5_decoder_start) with causal
+ * self-attention over the earlier ones. logits (NULL to skip): n * n_vocab floats; hidden
+ * (NULL to skip): (n_dec_layer + 1) * n * n_embd floats. */
+elm_status elm_t5_decode(elm_t5 *m, const int32_t *ids, int32_t n, float *logits, float *hidden,
+                         elm_error *err);
+int32_t elm_t5_n_past(const elm_t5 *m); /* decoder positions filled */
+void elm_t5_rewind(elm_t5 *m);          /* forgets the decoder tokens (keeps the encoding) */
+
+typedef struct elm_t5_gen_params {
+    int32_t n_predict;          /* most tokens to generate (EOS excluded) */
+    int32_t n_beams;            /* 1: greedy or sampling; > 1: beam search */
+    float length_penalty;       /* beam search: score = logp / length^length_penalty (HF) */
+    bool ignore_eos;
+    elm_sampler_params sampling; /* n_beams == 1: temp <= 0 is greedy (argmax) */
+} elm_t5_gen_params;
+
+/* n_predict 64, 1 beam, length_penalty 1, greedy (sampling defaults with temp 0). */
+elm_t5_gen_params elm_t5_default_gen_params(void);
+/* Encodes ids[0..n), then decodes from the start token until EOS or n_predict tokens. The
+ * generated ids (no start token, no EOS) go to out (at most max_out; NULL to skip) and to
+ * on_token (as they are chosen; for beam search, the winner's at the end). Returns the
+ * number of generated tokens, or a negative elm_status. */
+int64_t elm_t5_generate(elm_t5 *m, const int32_t *ids, int32_t n, const elm_t5_gen_params *gp,
+                        int32_t *out, int32_t max_out, elm_token_fn on_token, void *user,
+                        elm_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,499 @@
+/*
+ * test-t5.c — the T5 family: relative-position buckets, the unigram tokenizer, the converter
+ * and the runtime against Hugging Face / PyTorch reference outputs, generation.
+ *
+ * Fixtures (skipped when absent):
+ *   hf-reference/t5  transformers 4.33 outputs (refs/manifest.json): encoder/decoder hidden
+ *                    states and logits within 1e-4 absolute, tokenizer_ref.json exact.
+ *   hf-tiny-caikit/T5ForConditionalGeneration (pytorch_model.bin): compared with
+ *                    tests/data/t5 (scripts/t5_reference.py, plain PyTorch). Its weights are
+ *                    tiny (initializer_factor 0.002: logits ~1e-5), so the tolerance there is
+ *                    relative: 1e-4 of the largest reference magnitude.
+ */
+#include "convert.h"
+#include "edgelm.h"
+#include "json.h"
+#include "tf.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------------------------
+ * helpers
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct npy {
+    int n_dims;
+    int64_t shape[8];
+    int64_t count;
+    double *data;
+} npy;
+
+/* A small .npy reader ('<f4' or '<i8', C order), values as double. */
+static bool npy_load(const char *path, npy *a) {
+    memset(a, 0, sizeof *a);
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len + 1);
+    bool ok = buf && fread(buf, 1, (size_t)len, f) == (size_t)len && len > 10 && !memcmp(buf, "\x93NUMPY", 6);
+    fclose(f);
+    size_t hlen = 0, off = 10;
+    if (ok) {
+        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8;
+        if (buf[6] != 1) hlen |= (size_t)(uint8_t)buf[10] << 16 | (size_t)(uint8_t)buf[11] << 24, off = 12;
+        ok = off + hlen <= (size_t)len;
+    }
+    char *hdr = ok ? strndup(buf + off, hlen) : NULL;
+    bool f4 = hdr && strstr(hdr, "'<f4'"), i8 = hdr && strstr(hdr, "'<i8'");
+    const char *sh = hdr ? strstr(hdr, "'shape': (") : NULL;
+    ok = ok && (f4 || i8) && sh;
+    a->count = 1;
+    for (const char *p = sh ? sh + 10 : ""; ok && *p && *p != ')';) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p) break;
+        if (a->n_dims < 8) a->shape[a->n_dims++] = v;
+        a->count *= v;
+        for (p = end; *p == ',' || *p == ' ';) p++;
+    }
+    ok = ok && off + hlen + (size_t)a->count * (f4 ? 4 : 8) <= (size_t)len;
+    if (ok) {
+        a->data = malloc((size_t)a->count * sizeof(double) + 8);
+        const char *d = buf + off + hlen;
+        for (int64_t i = 0; i < a->count; i++) {
+            if (f4) {
+                float v;
+                memcpy(&v, d + i * 4, 4);
+                a->data[i] = v;
+            } else {
+                int64_t v;
+                memcpy(&v, d + i * 8, 8);
+                a->data[i] = (double)v;
+            }
+        }
+    }
+    free(hdr);
+    free(buf);
+    return ok;
+}
+
+static int32_t *npy_ids(const npy *a) {
+    int32_t *ids = malloc((size_t)a->count * sizeof *ids + 4);
+    for (int64_t i = 0; i < a->count; i++) ids[i] = (int32_t)a->data[i];
+    return ids;
+}
+
+static double max_abs(const double *a, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fabs(a[i]) > m ? fabs(a[i]) : m;
+    return m;
+}
+
+static double max_diff(const float *x, const double *ref, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)x[i] - ref[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+/* Converts a fixture folder to a temporary GGUF (outtype -1: keep F32). */
+static bool convert_dir(const char *rel, int outtype, char *out, size_t size) {
+    char dir[512], cfg[600];
+    snprintf(dir, sizeof dir, "%s/%s", tf_fixtures_dir(), rel);
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    if (!tf_file_exists(cfg)) {
+        tf_skip("fixture %s not found", rel);
+        return false;
+    }
+    snprintf(out, size, "/tmp/edgelm-test-t5-%d-%d.gguf", (int)getpid(), outtype);
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.src = dir;
+    p.out = out;
+    p.outtype = outtype;
+    gl_error err = {0};
+    gl_status s = elm_convert(&p, NULL, &err);
+    TF_CHECK(s == GL_OK, "convert %s: %s", rel, err.msg);
+    return s == GL_OK;
+}
+
+static elm_t5 *load(const char *path, int threads, int beams) {
+    elm_t5_params p = elm_t5_default_params();
+    p.n_threads = threads;
+    p.n_beams = beams;
+    p.n_ctx = 64;
+    elm_error err = {0};
+    elm_t5 *m = elm_t5_load(path, &p, &err);
+    TF_CHECK(m != NULL, "load %s: %s", path, err.msg);
+    return m;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * buckets (values from transformers' _relative_position_bucket, see scripts/t5_reference.py)
+ * ---------------------------------------------------------------------------------------- */
+
+TF_TEST(relative_position_buckets) {
+    static const int rp[] = {-300, -129, -128, -100, -64, -33, -32, -17, -16, -15, -9, -8, -7, -1, 0, 1,
+                             7,    8,    9,    15,   16,  17,  31,  32,  33,  64,  100, 127, 128, 129, 300, 1000};
+    static const int bi32[] = {15, 15, 15, 15, 14, 12, 12, 10, 10, 9,  8,  8,  7,  1,  0,  17,
+                               23, 24, 24, 25, 26, 26, 27, 28, 28, 30, 31, 31, 31, 31, 31, 31};
+    static const int uni32[] = {31, 31, 31, 30, 26, 21, 21, 16, 16, 15, 9, 8, 7, 1, 0, 0,
+                                0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0, 0, 0, 0, 0};
+    static const int bi8[] = {3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 1, 0, 5, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+    static const int uni8_20[] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 5, 5, 1, 0, 0,
+                                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < sizeof rp / sizeof rp[0]; i++) {
+        TF_CHECK(elm_t5_bucket(rp[i], true, 32, 128) == bi32[i], "bi32 rel %d", rp[i]);
+        TF_CHECK(elm_t5_bucket(rp[i], false, 32, 128) == uni32[i], "uni32 rel %d", rp[i]);
+        TF_CHECK(elm_t5_bucket(rp[i], true, 8, 128) == bi8[i], "bi8 rel %d", rp[i]);
+        TF_CHECK(elm_t5_bucket(rp[i], false, 8, 20) == uni8_20[i], "uni8/20 rel %d", rp[i]);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * hf-reference/t5
+ * ---------------------------------------------------------------------------------------- */
+
+static char ref_gguf[600];
+static bool ref_ready;
+
+static void ref_cleanup(void) { unlink(ref_gguf); }
+
+static bool ref_model(void) {
+    if (!ref_ready) {
+        ref_ready = convert_dir("hf-reference/t5", -1, ref_gguf, sizeof ref_gguf);
+        if (ref_ready) atexit(ref_cleanup);
+    }
+    return ref_ready;
+}
+
+TF_TEST(tokenizer_reference_exact) {
+    if (!ref_model()) return;
+    char path[600];
+    snprintf(path, sizeof path, "%s/hf-reference/t5/tokenizer_ref.json", tf_fixtures_dir());
+    gl_error gerr = {0};
+    elm_json_doc *doc = elm_json_parse_file(path, &gerr);
+    TF_CHECK(doc != NULL, "%s: %s", path, gerr.msg);
+    elm_t5 *m = load(ref_gguf, 1, 1);
+    if (!doc || !m) {
+        elm_json_free(doc);
+        elm_t5_free(m);
+        return;
+    }
+    const elm_json *cases = elm_json_get(elm_json_root(doc), "cases");
+    TF_CHECK(elm_json_count(cases) >= 10, "cases in %s", path);
+    for (size_t c = 0; c < elm_json_count(cases); c++) {
+        const elm_json *cs = elm_json_at(cases, c);
+        const elm_json *text = elm_json_get(cs, "text"), *ids = elm_json_get(cs, "ids");
+        int32_t got[512];
+        elm_error err = {0};
+        int64_t n = elm_t5_tokenize(m, text->s, text->len, got, 512, true, &err);
+        bool same = n == (int64_t)elm_json_count(ids);
+        for (int64_t i = 0; same && i < n; i++) {
+            int64_t want;
+            same = elm_json_int(elm_json_at(ids, (size_t)i), &want) && want == got[i];
+        }
+        TF_CHECK(same, "case %zu '%.40s': %lld ids (%s)", c, text->s, (long long)n, err.msg);
+    }
+    /* The sentinels and EOS written in the text are special tokens; no EOS without add_eos. */
+    int32_t got[16];
+    int64_t n = elm_t5_tokenize(m, "<extra_id_0></s>", 16, got, 16, false, NULL);
+    TF_CHECK(n == 2 && got[0] == 999 && got[1] == 1, "sentinel: n=%lld", (long long)n);
+    n = elm_t5_tokenize(m, " \t ", 3, got, 16, true, NULL);
+    TF_CHECK(n == 1 && got[0] == 1, "whitespace only: n=%lld", (long long)n);
+    char text[64];
+    int32_t hello[] = {634, 875, 481, 777, 899, 329, 6, 1};
+    elm_t5_detokenize(m, hello, 8, text, sizeof text, false);
+    TF_CHECK(!strcmp(text, "Hello world!"), "detokenized '%s'", text);
+    elm_json_free(doc);
+    elm_t5_free(m);
+}
+
+/* Compares every case of refs/manifest.json: encoder and decoder hidden states, logits, with
+ * the whole decoder input at once and one token at a time (the KV cache path). */
+static void check_reference(int threads) {
+    if (!ref_model()) return;
+    elm_t5 *m = load(ref_gguf, threads, 1);
+    if (!m) return;
+    const int E = elm_t5_n_embd(m), V = elm_t5_n_vocab(m), Le = elm_t5_n_enc_layer(m), Ld = elm_t5_n_dec_layer(m);
+    double worst = 0, worst_step = 0;
+    int n_cases = 0;
+    for (int cs = 0;; cs++) {
+        char path[700];
+        const char *dir = tf_fixtures_dir();
+        npy in, dec;
+        snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_input_ids.npy", dir, cs);
+        if (!npy_load(path, &in)) break;
+        snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_decoder_input_ids.npy", dir, cs);
+        TF_CHECK(npy_load(path, &dec), "%s", path);
+        n_cases++;
+        const int n = (int)in.count, nd = (int)dec.count;
+        int32_t *ids = npy_ids(&in), *dids = npy_ids(&dec);
+        float *eh = malloc(sizeof(float) * (size_t)(Le + 1) * n * E);
+        float *dh = malloc(sizeof(float) * (size_t)(Ld + 1) * nd * E);
+        float *lg = malloc(sizeof(float) * (size_t)nd * V);
+        float *lg1 = malloc(sizeof(float) * (size_t)V);
+        elm_error err = {0};
+        TF_CHECK(elm_t5_encode(m, ids, n, eh, &err) == ELM_OK, "%s", err.msg);
+        TF_CHECK(elm_t5_decode(m, dids, nd, lg, dh, &err) == ELM_OK, "%s", err.msg);
+        for (int i = 0; i <= Le; i++) {
+            npy r;
+            snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_enc_hidden_%d.npy", dir, cs, i);
+            if (TF_CHECK(npy_load(path, &r) && r.count == (int64_t)n * E, "%s", path)) {
+                double d = max_diff(eh + (size_t)i * n * E, r.data, r.count);
+                TF_CHECK(d <= 1e-4, "case %d enc_hidden_%d: max diff %.3g", cs, i, d);
+                worst = d > worst ? d : worst;
+            }
+            free(r.data);
+        }
+        for (int i = 0; i <= Ld; i++) {
+            npy r;
+            snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_dec_hidden_%d.npy", dir, cs, i);
+            if (TF_CHECK(npy_load(path, &r) && r.count == (int64_t)nd * E, "%s", path)) {
+                double d = max_diff(dh + (size_t)i * nd * E, r.data, r.count);
+                TF_CHECK(d <= 1e-4, "case %d dec_hidden_%d: max diff %.3g", cs, i, d);
+                worst = d > worst ? d : worst;
+            }
+            free(r.data);
+        }
+        npy rl;
+        snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_logits.npy", dir, cs);
+        if (TF_CHECK(npy_load(path, &rl) && rl.count == (int64_t)nd * V, "%s", path)) {
+            double d = max_diff(lg, rl.data, rl.count);
+            TF_CHECK(d <= 1e-4, "case %d logits: max diff %.3g", cs, d);
+            worst = d > worst ? d : worst;
+            /* Incremental decoding through the KV cache gives the same logits. */
+            elm_t5_rewind(m);
+            for (int t = 0; t < nd; t++) {
+                TF_CHECK(elm_t5_decode(m, &dids[t], 1, lg1, NULL, &err) == ELM_OK, "%s", err.msg);
+                double ds = max_diff(lg1, rl.data + (size_t)t * V, V);
+                worst_step = ds > worst_step ? ds : worst_step;
+            }
+            TF_CHECK(worst_step <= 1e-4, "case %d: step-by-step logits differ by %.3g", cs, worst_step);
+        }
+        free(rl.data);
+        free(in.data), free(dec.data), free(ids), free(dids), free(eh), free(dh), free(lg), free(lg1);
+    }
+    TF_CHECK(n_cases == 4, "%d cases", n_cases);
+    printf("    %d thread(s): worst |diff| %.3g (batch), %.3g (step by step)\n", threads, worst, worst_step);
+    elm_t5_free(m);
+}
+
+TF_TEST(reference_hidden_and_logits) { check_reference(1); }
+TF_TEST(reference_hidden_and_logits_2_threads) { check_reference(2); }
+
+static bool collect(int32_t id, void *user) {
+    int32_t *buf = user;
+    if (buf[0] < 63) buf[1 + buf[0]++] = id;
+    return true;
+}
+
+/* Sum of log-probabilities of seq (then EOS) given the encoded input. */
+static double seq_logp(elm_t5 *m, const int32_t *seq, int n, int32_t eos) {
+    const int V = elm_t5_n_vocab(m);
+    float *lg = malloc(sizeof(float) * (size_t)V * (n + 1));
+    int32_t dec[70];
+    dec[0] = elm_t5_decoder_start(m);
+    for (int i = 0; i < n; i++) dec[i + 1] = seq[i];
+    elm_t5_rewind(m);
+    elm_t5_decode(m, dec, n + 1, lg, NULL, NULL);
+    double lp = 0;
+    for (int t = 0; t <= n; t++) {
+        const float *row = lg + (size_t)t * V;
+        double mx = row[0], s = 0;
+        for (int i = 1; i < V; i++) mx = row[i] > mx ? row[i] : mx;
+        for (int i = 0; i < V; i++) s += exp(row[i] - mx);
+        int32_t want = t < n ? seq[t] : eos;
+        lp += row[want] - mx - log(s);
+    }
+    free(lg);
+    return lp;
+}
+
+TF_TEST(generation_greedy_threads_and_beams) {
+    if (!ref_model()) return;
+    elm_t5 *m1 = load(ref_gguf, 1, 1), *m2 = load(ref_gguf, 2, 4);
+    if (!m1 || !m2) {
+        elm_t5_free(m1), elm_t5_free(m2);
+        return;
+    }
+    int32_t in[64];
+    const char *text = "translate English to German: the quick brown fox";
+    int64_t n = elm_t5_tokenize(m1, text, strlen(text), in, 64, true, NULL);
+    TF_CHECK(n > 5, "tokens: %lld", (long long)n);
+    elm_t5_gen_params gp = elm_t5_default_gen_params();
+    gp.n_predict = 20;
+    int32_t a[64] = {0}, b[64] = {0}, c[21];
+    elm_error err = {0};
+    int64_t na = elm_t5_generate(m1, in, (int32_t)n, &gp, NULL, 0, collect, a, &err);
+    int64_t nb = elm_t5_generate(m2, in, (int32_t)n, &gp, c, 21, collect, b, &err);
+    TF_CHECK(na > 0 && na == nb && a[0] == na, "greedy lengths %lld, %lld (%s)", (long long)na, (long long)nb, err.msg);
+    TF_CHECK(!memcmp(a, b, sizeof a), "greedy ids differ between 1 and 2 threads");
+    TF_CHECK(nb > 0 && !memcmp(c, b + 1, (size_t)nb * sizeof *c), "out[] and on_token agree");
+
+    /* Greedy equals the argmax of the teacher-forced logits of its own output. */
+    const int V = elm_t5_n_vocab(m1);
+    float *lg = malloc(sizeof(float) * (size_t)V * 22);
+    int32_t dec[22];
+    dec[0] = elm_t5_decoder_start(m1);
+    for (int i = 0; i < na; i++) dec[i + 1] = a[1 + i];
+    elm_t5_encode(m1, in, (int32_t)n, NULL, &err);
+    TF_CHECK(elm_t5_decode(m1, dec, (int32_t)na, lg, NULL, &err) == ELM_OK, "%s", err.msg);
+    for (int t = 0; t < na; t++) {
+        int best = 0;
+        for (int i = 1; i < V; i++)
+            if (lg[(size_t)t * V + i] > lg[(size_t)t * V + best]) best = i;
+        TF_CHECK(best == a[1 + t], "step %d: argmax %d, generated %d", t, best, a[1 + t]);
+    }
+    free(lg);
+
+    /* Beam search (length_penalty 0: the score is the log-probability) finds a sequence at
+     * least as likely as greedy's, and 1 vs 2 threads agree. */
+    gp.n_beams = 4;
+    gp.length_penalty = 0.0f;
+    int32_t beam[64] = {0}, beam1[64] = {0};
+    elm_t5 *m3 = load(ref_gguf, 1, 4);
+    int64_t nbm = elm_t5_generate(m2, in, (int32_t)n, &gp, NULL, 0, collect, beam, &err);
+    int64_t nbm1 = m3 ? elm_t5_generate(m3, in, (int32_t)n, &gp, NULL, 0, collect, beam1, &err) : -1;
+    TF_CHECK(nbm >= 0 && nbm == nbm1 && !memcmp(beam, beam1, sizeof beam), "beam 1 vs 2 threads (%s)", err.msg);
+    const int32_t eos = elm_t5_eos(m2);
+    bool greedy_eos = na < gp.n_predict, beam_eos = nbm < gp.n_predict;
+    if (greedy_eos && beam_eos) {
+        elm_t5_encode(m2, in, (int32_t)n, NULL, &err);
+        double lg_greedy = seq_logp(m2, a + 1, (int)na, eos), lg_beam = seq_logp(m2, beam + 1, (int)nbm, eos);
+        TF_CHECK(lg_beam >= lg_greedy - 1e-4, "beam logp %.6f < greedy %.6f", lg_beam, lg_greedy);
+    }
+    gp.n_beams = 8;
+    TF_CHECK(elm_t5_generate(m2, in, (int32_t)n, &gp, NULL, 0, NULL, NULL, &err) == ELM_ERR_INVALID,
+             "more beams than reserved is refused");
+    elm_t5_free(m1), elm_t5_free(m2), elm_t5_free(m3);
+}
+
+TF_TEST(quantized_q8_0_close) {
+    char q8[600];
+    if (!convert_dir("hf-reference/t5", GL_TYPE_Q8_0, q8, sizeof q8)) return;
+    if (!ref_model()) return;
+    elm_t5 *mf = load(ref_gguf, 1, 1), *mq = load(q8, 2, 1);
+    if (mf && mq) {
+        int32_t ids[] = {634, 875, 481, 777, 899, 329, 6, 1}, dec[] = {0, 634, 875};
+        const int V = elm_t5_n_vocab(mf);
+        float *a = malloc(sizeof(float) * 3 * V), *b = malloc(sizeof(float) * 3 * V);
+        elm_error err = {0};
+        TF_CHECK(elm_t5_encode(mf, ids, 8, NULL, &err) == ELM_OK && elm_t5_decode(mf, dec, 3, a, NULL, &err) == ELM_OK,
+                 "%s", err.msg);
+        TF_CHECK(elm_t5_encode(mq, ids, 8, NULL, &err) == ELM_OK && elm_t5_decode(mq, dec, 3, b, NULL, &err) == ELM_OK,
+                 "%s", err.msg);
+        double d = 0, mx = 0;
+        for (int i = 0; i < 3 * V; i++) {
+            d = fmax(d, fabs(a[i] - b[i]));
+            mx = fmax(mx, fabs(a[i]));
+        }
+        /* Q8_0 weights and activations: a few percent of the logit range at most. */
+        TF_CHECK(d < 0.05 * mx, "q8_0 logits differ by %.3g (max |logit| %.3g)", d, mx);
+        free(a), free(b);
+    }
+    elm_t5_free(mf), elm_t5_free(mq);
+    unlink(q8);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * hf-tiny-caikit (pytorch_model.bin, tokenizer.json Unigram)
+ * ---------------------------------------------------------------------------------------- */
+
+static bool data_path(char *out, size_t size, const char *name) {
+    const char *d = getenv("EDGELM_TESTDATA");
+    snprintf(out, size, "%s/t5/%s", d && *d ? d : "tests/data", name);
+    return tf_file_exists(out);
+}
+
+TF_TEST(caikit_pytorch_bin_against_pytorch) {
+    char gguf[600], path[600];
+    if (!data_path(path, sizeof path, "caikit_case0_logits.npy")) {
+        tf_skip("tests/data/t5 not found (run from the repository root)");
+        return;
+    }
+    if (!convert_dir("hf-tiny-caikit/T5ForConditionalGeneration", -1, gguf, sizeof gguf)) return;
+    elm_t5 *m = load(gguf, 2, 1);
+    if (!m) return;
+    const int E = elm_t5_n_embd(m), V = elm_t5_n_vocab(m), Le = elm_t5_n_enc_layer(m), Ld = elm_t5_n_dec_layer(m);
+    TF_CHECK(E == 32 && V == 1302 && Le == 5 && Ld == 5, "shape %d %d %d %d", E, V, Le, Ld);
+    for (int cs = 0; cs < 2; cs++) {
+        char name[64];
+        npy in, dec, eref, dref, lref, gref;
+        snprintf(name, sizeof name, "caikit_case%d_input_ids.npy", cs);
+        data_path(path, sizeof path, name);
+        bool ok = npy_load(path, &in);
+        snprintf(name, sizeof name, "caikit_case%d_decoder_input_ids.npy", cs);
+        data_path(path, sizeof path, name);
+        ok = ok && npy_load(path, &dec);
+        snprintf(name, sizeof name, "caikit_case%d_enc_hidden.npy", cs);
+        data_path(path, sizeof path, name);
+        ok = ok && npy_load(path, &eref);
+        snprintf(name, sizeof name, "caikit_case%d_dec_hidden.npy", cs);
+        data_path(path, sizeof path, name);
+        ok = ok && npy_load(path, &dref);
+        snprintf(name, sizeof name, "caikit_case%d_logits.npy", cs);
+        data_path(path, sizeof path, name);
+        ok = ok && npy_load(path, &lref);
+        snprintf(name, sizeof name, "caikit_case%d_greedy.npy", cs);
+        data_path(path, sizeof path, name);
+        ok = ok && npy_load(path, &gref);
+        if (!TF_CHECK(ok, "reference files of case %d", cs)) break;
+        const int n = (int)in.count, nd = (int)dec.count;
+        int32_t *ids = npy_ids(&in), *dids = npy_ids(&dec);
+        float *eh = malloc(sizeof(float) * (size_t)(Le + 1) * n * E), *dh = malloc(sizeof(float) * (size_t)(Ld + 1) * nd * E);
+        float *lg = malloc(sizeof(float) * (size_t)nd * V);
+        elm_error err = {0};
+        TF_CHECK(elm_t5_encode(m, ids, n, eh, &err) == ELM_OK, "%s", err.msg);
+        TF_CHECK(elm_t5_decode(m, dids, nd, lg, dh, &err) == ELM_OK, "%s", err.msg);
+        TF_CHECK(eref.count == (int64_t)(Le + 1) * n * E && dref.count == (int64_t)(Ld + 1) * nd * E &&
+                     lref.count == (int64_t)nd * V, "reference shapes");
+        double de = max_diff(eh, eref.data, eref.count), dd = max_diff(dh, dref.data, dref.count);
+        double dl = max_diff(lg, lref.data, lref.count);
+        TF_CHECK(de <= 1e-4 * max_abs(eref.data, eref.count), "case %d enc: %.3g", cs, de);
+        TF_CHECK(dd <= 1e-4 * max_abs(dref.data, dref.count), "case %d dec: %.3g", cs, dd);
+        TF_CHECK(dl <= 1e-4 * max_abs(lref.data, lref.count), "case %d logits: %.3g (max %.3g)", cs, dl,
+                 max_abs(lref.data, lref.count));
+        elm_t5_gen_params gp = elm_t5_default_gen_params();
+        gp.n_predict = 12;
+        int32_t out[16];
+        int64_t ng = elm_t5_generate(m, ids, n, &gp, out, 16, NULL, NULL, &err);
+        bool same = ng == gref.count;
+        for (int64_t i = 0; same && i < ng; i++) same = out[i] == (int32_t)gref.data[i];
+        TF_CHECK(same, "case %d greedy: %lld ids vs %lld", cs, (long long)ng, (long long)gref.count);
+        free(ids), free(dids), free(eh), free(dh), free(lg);
+        free(in.data), free(dec.data), free(eref.data), free(dref.data), free(lref.data), free(gref.data);
+    }
+    /* Its tokenizer.json (Unigram + Precompiled normaliser, sentinels inside the vocabulary). */
+    int32_t t[32];
+    int64_t nt = elm_t5_tokenize(m, "Hello <extra_id_0>.", 19, t, 32, true, NULL);
+    TF_CHECK(nt >= 4 && t[nt - 1] == 1, "ends with </s>");
+    bool has_sentinel = false;
+    for (int64_t i = 0; i < nt && i < 32; i++) has_sentinel = has_sentinel || t[i] == 102;
+    TF_CHECK(has_sentinel, "<extra_id_0> is id 102 in this vocabulary");
+    elm_t5_free(m);
+    unlink(gguf);
+}
+
+TF_TEST(load_rejects_other_architectures) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/stories260K/stories260K.gguf", tf_fixtures_dir());
+    if (!tf_file_exists(path)) {
+        tf_skip("stories260K not found");
+        return;
+    }
+    elm_error err = {0};
+    elm_t5 *m = elm_t5_load(path, NULL, &err);
+    TF_CHECK(m == NULL && err.code == ELM_ERR_UNSUPPORTED, "%s", err.msg);
+    elm_t5_free(m);
+}
+
+TF_MAIN
