@@ -1,5 +1,6 @@
 # The README's quick-start command, run on the shared stories260K model (no download).
 . tests/tf-lib.sh
+export EDGELM_NO_BUILD=1
 model="$FIXTURES/stories260K/stories260K.gguf"
 if [ -f "$model" ]; then
     check quickstart_runs_on_stories260K sh -c \
