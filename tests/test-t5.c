@@ -296,8 +296,8 @@ static bool collect(int32_t id, void *user) {
     return true;
 }
 
-/* Sum of log-probabilities of seq (then EOS) given the encoded input. */
-static double seq_logp(elm_t5 *m, const int32_t *seq, int n, int32_t eos) {
+/* Sum of log-probabilities of seq (then EOS when with_eos) given the encoded input. */
+static double seq_logp(elm_t5 *m, const int32_t *seq, int n, int32_t eos, bool with_eos) {
     const int V = elm_t5_n_vocab(m);
     float *lg = malloc(sizeof(float) * (size_t)V * (n + 1));
     int32_t dec[70];
@@ -306,7 +306,7 @@ static double seq_logp(elm_t5 *m, const int32_t *seq, int n, int32_t eos) {
     elm_t5_rewind(m);
     elm_t5_decode(m, dec, n + 1, lg, NULL, NULL);
     double lp = 0;
-    for (int t = 0; t <= n; t++) {
+    for (int t = 0; t < n + (with_eos ? 1 : 0); t++) {
         const float *row = lg + (size_t)t * V;
         double mx = row[0], s = 0;
         for (int i = 1; i < V; i++) mx = row[i] > mx ? row[i] : mx;
@@ -366,11 +366,20 @@ TF_TEST(generation_greedy_threads_and_beams) {
     TF_CHECK(nbm >= 0 && nbm == nbm1 && !memcmp(beam, beam1, sizeof beam), "beam 1 vs 2 threads (%s)", err.msg);
     const int32_t eos = elm_t5_eos(m2);
     bool greedy_eos = na < gp.n_predict, beam_eos = nbm < gp.n_predict;
-    if (greedy_eos && beam_eos) {
-        elm_t5_encode(m2, in, (int32_t)n, NULL, &err);
-        double lg_greedy = seq_logp(m2, a + 1, (int)na, eos), lg_beam = seq_logp(m2, beam + 1, (int)nbm, eos);
-        TF_CHECK(lg_beam >= lg_greedy - 1e-4, "beam logp %.6f < greedy %.6f", lg_beam, lg_greedy);
-    }
+    elm_t5_encode(m2, in, (int32_t)n, NULL, &err);
+    double lg_greedy = seq_logp(m2, a + 1, (int)na, eos, greedy_eos);
+    double lg_beam = seq_logp(m2, beam + 1, (int)nbm, eos, beam_eos);
+    TF_CHECK(lg_beam >= lg_greedy - 1e-4, "beam logp %.6f < greedy %.6f", lg_beam, lg_greedy);
+    /* A short budget where the hypotheses differ: beams of the caikit-free reference model. */
+    gp.n_predict = 3;
+    int32_t g3[64] = {0}, b3[64] = {0};
+    gp.n_beams = 1;
+    int64_t ng3 = elm_t5_generate(m2, in, (int32_t)n, &gp, NULL, 0, collect, g3, &err);
+    gp.n_beams = 4;
+    int64_t nb3 = elm_t5_generate(m2, in, (int32_t)n, &gp, NULL, 0, collect, b3, &err);
+    elm_t5_encode(m2, in, (int32_t)n, NULL, &err);
+    double l_g3 = seq_logp(m2, g3 + 1, (int)ng3, eos, ng3 < 3), l_b3 = seq_logp(m2, b3 + 1, (int)nb3, eos, nb3 < 3);
+    TF_CHECK(ng3 >= 0 && nb3 >= 0 && l_b3 >= l_g3 - 1e-4, "3 steps: beam logp %.6f < greedy %.6f", l_b3, l_g3);
     gp.n_beams = 8;
     TF_CHECK(elm_t5_generate(m2, in, (int32_t)n, &gp, NULL, 0, NULL, NULL, &err) == ELM_ERR_INVALID,
              "more beams than reserved is refused");

@@ -11,5 +11,6 @@ int cmd_chat(int argc, char **argv); /* edgelm chat -m MODEL [-sys TEXT] */
 int cmd_eval(int argc, char **argv); /* edgelm eval -m MODEL --ids 1,2 -o OUT.npy */
 int cmd_elmo(int argc, char **argv); /* edgelm elmo -m M -i SENTENCES.txt -o OUTDIR */
 int cmd_elmo_bench(int argc, char **argv); /* edgelm elmo-bench -m M.gguf [-t 1,2] */
+int cmd_t5_bench(int argc, char **argv); /* edgelm t5-bench -m T5.gguf [-t 1,2] */
 
 #endif

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "gen_opts.h"
 #include "npy.h"
+#include "t5_cli.h"
 
 static void eval_usage(FILE *out) {
     fprintf(out,
@@ -21,6 +22,7 @@ static void eval_usage(FILE *out) {
 }
 
 int cmd_eval(int argc, char **argv) {
+    if (t5_cli_is_t5(argc, argv)) return cmd_t5_eval(argc, argv); /* --what logits|enc|dec */
     gen_opts o;
     gen_opts_init(&o);
     for (int i = 1; i < argc; i++) {

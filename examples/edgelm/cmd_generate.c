@@ -11,6 +11,7 @@
  */
 #include "cli.h"
 #include "gen_opts.h"
+#include "t5_cli.h"
 
 static void generate_usage(FILE *out) {
     fprintf(out,
@@ -61,6 +62,7 @@ static double generate_now(void) {
 }
 
 int cmd_generate(int argc, char **argv) {
+    if (t5_cli_is_t5(argc, argv)) return cmd_t5_generate(argc, argv); /* encoder-decoder */
     gen_opts o;
     gen_opts_init(&o);
     for (int i = 1; i < argc; i++) {

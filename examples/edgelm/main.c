@@ -23,6 +23,7 @@ static const command commands[] = {
     {"chat", cmd_chat, "chat -m M [-sys TEXT]        interactive chat [--chat-template NAME]"},
     {"eval", cmd_eval, "eval -m M --ids 1,2 -o F.npy logits or hidden states as NumPy [--what hidden]"},
     {"elmo", cmd_elmo, "elmo -m M -i F.txt -o DIR     ELMo embeddings per sentence as NumPy [--stateful --mix ..]"},
+    {"t5-bench", cmd_t5_bench, "t5-bench -m M [-t 1,2]       T5 encoder and decoder tokens/s [--tokens 64 --steps 32]"},
     {"elmo-bench", cmd_elmo_bench, "elmo-bench -m M [-t 1,2]     ELMo tokens/s and GFLOP/s [--batch 32 --tokens 20]"},
 };
 
