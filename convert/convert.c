@@ -102,6 +102,7 @@ gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_
     }
     if (stats) memset(stats, 0, sizeof *stats);
     if (cv_is_dir(p->src) && elm_cv_is_t5_dir(p->src)) return elm_cv_convert_t5(p, stats, err);
+    if (cv_is_dir(p->src) && elm_cv_is_bert_dir(p->src)) return elm_cv_convert_bert(p, stats, err);
     if (p->vocab_only) return cv_vocab_only(p, stats, err);
     if (cv_is_dir(p->src)) return elm_cv_convert_hf(p, stats, err);
     if (elm_cv_file_exists(p->src)) return elm_cv_convert_llama2c(p, stats, err);

@@ -105,6 +105,10 @@ const elm_st_tensor *elm_cv_source_find(const elm_cv_source *s, const char *name
 const char *elm_cv_source_kind(const elm_cv_source *s); /* "safetensors" or "torch" */
 uint64_t elm_cv_source_total_bytes(const elm_cv_source *s);
 
+/* convert_bert.c: BERT folders (config.json model_type "bert"), vocab_only included. */
+bool elm_cv_is_bert_dir(const char *dir);
+gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
+
 /* Helpers */
 char *elm_cv_path_join(const char *dir, const char *name); /* malloc'd */
 bool elm_cv_file_exists(const char *path);

@@ -127,6 +127,7 @@ void elm_vocab_desc_init(elm_vocab_desc *d) {
         ELM_VOCAB_ID_DEFAULT;
     d->add_bos = d->add_eos = d->add_sep = d->add_space_prefix = -1;
     d->remove_extra_ws = -1;
+    d->wpm_lower = d->wpm_strip_accents = d->wpm_chinese = d->wpm_max_chars = -1;
 }
 
 static bool vocab_pre_from_name(const char *name, elm_bpe_pre *pre, const char **canon) {
@@ -382,6 +383,7 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
         }
     }
 
+    if (v->kind == ELM_VOCAB_WPM) elm_wpm_init(v, d);
     if (vocab_build_specials(v, err) != GL_OK) goto fail;
     vocab_init_eog(v);
     return v;
@@ -544,6 +546,11 @@ elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err) {
     d.add_sep = vocab_gguf_flag(f, "tokenizer.ggml.add_sep_token");
     d.add_space_prefix = vocab_gguf_flag(f, "tokenizer.ggml.add_space_prefix");
     d.remove_extra_ws = vocab_gguf_flag(f, "tokenizer.ggml.remove_extra_whitespaces");
+    d.wpm_lower = vocab_gguf_flag(f, "edgelm.tokenizer.do_lower_case");
+    d.wpm_strip_accents = vocab_gguf_flag(f, "edgelm.tokenizer.strip_accents");
+    d.wpm_chinese = vocab_gguf_flag(f, "edgelm.tokenizer.tokenize_chinese_chars");
+    int32_t max_chars = vocab_gguf_id(f, "edgelm.tokenizer.max_input_chars_per_word");
+    d.wpm_max_chars = max_chars > 0 ? max_chars : -1;
     int64_t kc = gl_gguf_find_key(f, "tokenizer.ggml.precompiled_charsmap");
     if (kc >= 0 && d.kind == ELM_VOCAB_UGM) {
         gl_gguf_type et = gl_gguf_arr_type(f, kc);
@@ -628,6 +635,7 @@ static gl_status vocab_tokenize_raw(const elm_vocab *v, const char *text, size_t
         return elm_spm_tokenize(v, text, len, v->add_space_prefix && at_text_start, out, err);
     if (v->kind == ELM_VOCAB_UGM)
         return elm_ugm_tokenize(v, text, len, v->add_space_prefix && at_text_start, out, err);
+    if (v->kind == ELM_VOCAB_WPM) return elm_wpm_tokenize(v, text, len, out, err);
     return elm_bpe_tokenize(v, text, len, out, err);
 }
 
@@ -635,12 +643,11 @@ int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *
                      int64_t max_ids, bool add_special, bool parse_special, gl_error *err) {
     if (!v || (!text && len) || (max_ids > 0 && !ids) || max_ids < 0)
         return gl_error_set(err, GL_ERR_INVALID, "elm_tokenize: invalid arguments");
-    if (v->kind == ELM_VOCAB_WPM)
-        return gl_error_set(err, GL_ERR_UNSUPPORTED,
-                            "WordPiece (bert) tokenization is not implemented yet");
     elm_ids out = {0};
     gl_status st = GL_OK;
-    if (add_special && v->add_bos && v->bos >= 0) elm_ids_push(&out, v->bos);
+    bool wpm = v->kind == ELM_VOCAB_WPM; /* [CLS] text [SEP], whatever the add_* flags say */
+    if (add_special && wpm && v->cls >= 0) elm_ids_push(&out, v->cls);
+    if (add_special && !wpm && v->add_bos && v->bos >= 0) elm_ids_push(&out, v->bos);
 
     /* Split out special tokens (longest match at each position), tokenize the rest. */
     size_t start = 0;
@@ -658,8 +665,8 @@ int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *
         }
     }
     if (st == GL_OK) st = vocab_tokenize_raw(v, text + start, len - start, start == 0, &out, err);
-    if (st == GL_OK && add_special && v->add_eos && v->eos >= 0) elm_ids_push(&out, v->eos);
-    if (st == GL_OK && add_special && v->add_sep && v->sep >= 0) elm_ids_push(&out, v->sep);
+    if (st == GL_OK && add_special && !wpm && v->add_eos && v->eos >= 0) elm_ids_push(&out, v->eos);
+    if (st == GL_OK && add_special && (wpm || v->add_sep) && v->sep >= 0) elm_ids_push(&out, v->sep);
     if (st == GL_OK && out.oom) st = gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory");
     if (st != GL_OK) {
         free(out.v);
@@ -748,6 +755,16 @@ int32_t elm_token_to_piece(const elm_vocab *v, int32_t id, char *buf, int32_t si
                 i++;
             }
         }
+        return pos;
+    }
+    if (v->kind == ELM_VOCAB_WPM) {
+        /* A word start is preceded by a space, a continuation joins its word (what
+         * BertTokenizer's decode does with " ##"); the phantom spelling says it with '▁'. */
+        bool phantom_start = v->wpm_phantom && t.len >= 3 && !memcmp(t.data, "\xE2\x96\x81", 3);
+        bool hash_cont = !v->wpm_phantom && t.len >= 2 && t.data[0] == '#' && t.data[1] == '#';
+        if (phantom_start || (!v->wpm_phantom && !hash_cont)) vocab_put(buf, size, &pos, " ", 1);
+        size_t skip = phantom_start ? 3 : hash_cont ? 2 : 0;
+        vocab_put(buf, size, &pos, t.data + skip, t.len - skip);
         return pos;
     }
     vocab_put(buf, size, &pos, t.data, t.len);

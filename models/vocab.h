@@ -65,6 +65,11 @@ typedef struct elm_vocab_desc {
     const uint8_t *charsmap;
     uint64_t charsmap_len;
     int remove_extra_ws;
+    /* WordPiece only (-1: default): lower-case (default 1), strip accents (default: = lower),
+     * split CJK characters (default 1), longest word in code points (default 100, at most
+     * 128; longer words are [UNK]). */
+    int wpm_lower, wpm_strip_accents, wpm_chinese;
+    int32_t wpm_max_chars;
 } elm_vocab_desc;
 
 /* Every id ELM_VOCAB_ID_DEFAULT, every flag -1, everything else zero. */
@@ -103,8 +108,8 @@ int32_t elm_vocab_find(const elm_vocab *v, const char *text, size_t len);
  * (as Hugging Face's Llama tokenizer with legacy=false and Metaspace prepend_scheme "first"),
  * not after a special token. Writes at most max_ids ids; returns the number of ids the text
  * needs (may exceed max_ids: call again with a bigger buffer), or a negative gl_status on
- * error (GL_ERR_UNSUPPORTED for WordPiece when it is not implemented). Unigram (t5) appends
- * EOS with add_special, as Hugging Face's T5Tokenizer does. */
+ * error. Unigram (t5) appends EOS with add_special, as Hugging Face's T5Tokenizer does;
+ * WordPiece (bert) puts [CLS] before and [SEP] after the text, as BertTokenizer does. */
 int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *ids,
                      int64_t max_ids, bool add_special, bool parse_special, gl_error *err);
 

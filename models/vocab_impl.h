@@ -59,6 +59,11 @@ struct elm_vocab {
     const uint8_t *charsmap;
     uint64_t charsmap_len;
     bool remove_extra_ws;
+
+    /* WordPiece (bert): basic-tokenizer settings, and whether the vocabulary uses llama.cpp's
+     * "phantom space" spelling ("▁word", "piece") instead of Hugging Face's ("word", "##piece"). */
+    bool wpm_lower, wpm_strip_accents, wpm_chinese, wpm_phantom;
+    int32_t wpm_max_chars;
 };
 
 /* Growable id list used while tokenizing. */
@@ -98,6 +103,12 @@ gl_status elm_ugm_normalize(const elm_vocab *v, const char *text, size_t len, bo
                             char **out, size_t *out_len, gl_error *err);
 /* Whether a precompiled_charsmap blob has a consistent header. */
 bool elm_ugm_charsmap_valid(const uint8_t *blob, uint64_t len);
+
+/* WordPiece (tok_wpm.c): Hugging Face's basic tokenizer + WordPiece on text without special
+ * tokens; elm_wpm_init sets the settings, the spelling and [CLS]/[SEP]/[MASK]/[UNK]/[PAD]. */
+gl_status elm_wpm_tokenize(const elm_vocab *v, const char *text, size_t len, elm_ids *out,
+                           gl_error *err);
+void elm_wpm_init(elm_vocab *v, const elm_vocab_desc *d);
 
 /* Pre-tokenizer alone (for tests): splits text into words; calls fn(user, start, end) with
  * byte offsets. Returns GL_OK or GL_ERR_NOMEM. */

@@ -1,0 +1,633 @@
+/*
+ * convert_bert.c — Hugging Face BERT folders → GGUF (architecture "bert").
+ *
+ * Reads BertModel, BertForMaskedLM, BertForPreTraining and BertForSequenceClassification
+ * checkpoints (model.safetensors or pytorch_model.bin, through elm_cv_source) and
+ * sentence-transformers folders (modules.json + 1_Pooling/config.json). Encoder tensors get
+ * llama.cpp's bert names; the heads llama.cpp drops keep names of our own (docs/FORMAT.md,
+ * "BERT"). The WordPiece vocabulary is written in llama.cpp's "phantom space" spelling, so our
+ * files load in llama.cpp and llama.cpp's in edgelm.
+ */
+#include "convert.h"
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CB_MAX_ITEMS 4096
+
+typedef struct cb_item {
+    char name[GL_MAX_NAME];
+    const elm_st_tensor *src;
+    int n_dims;
+    int64_t ne[2];
+    gl_type type;
+} cb_item;
+
+typedef struct cb_job {
+    const elm_convert_params *p;
+    elm_cv_source *src;
+    const elm_json *cfg;
+    char prefix[8];  /* "bert." or "" */
+    int64_t E, L, H, F, V, n_ctx, n_types;
+    double eps;
+    int pooling;     /* llama.cpp's pooling_type: 1 mean, 2 cls */
+    int normalize;   /* sentence-transformers Normalize module: 1 */
+    cb_item *items;
+    int n_items;
+    int n_fallback;
+    char **labels;
+    int64_t n_labels;
+    gl_error *err;
+} cb_job;
+
+static bool cb_ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static elm_json_doc *cb_json(const char *dir, const char *name, gl_error *err, bool *failed) {
+    char *p = elm_cv_path_join(dir, name);
+    elm_json_doc *d = NULL;
+    if (p && elm_cv_file_exists(p)) {
+        d = elm_json_parse_file(p, err);
+        if (!d) *failed = true;
+    }
+    free(p);
+    return d;
+}
+
+bool elm_cv_is_bert_dir(const char *dir) {
+    gl_error e = {0};
+    bool failed = false;
+    elm_json_doc *d = cb_json(dir, "config.json", &e, &failed);
+    if (!d) return false;
+    const elm_json *r = elm_json_root(d);
+    const char *mt = elm_json_get_str(r, "model_type");
+    bool yes = mt && !strcmp(mt, "bert");
+    const char *a0 = elm_json_str(elm_json_at(elm_json_get(r, "architectures"), 0));
+    if (a0 && !strncmp(a0, "Bert", 4)) yes = true;
+    elm_json_free(d);
+    return yes;
+}
+
+/* ---- plan ---- */
+
+static const elm_st_tensor *cb_find(const cb_job *j, const char *name) {
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", j->prefix, name);
+    const elm_st_tensor *t = elm_cv_source_find(j->src, full);
+    if (!t) t = elm_cv_source_find(j->src, name); /* heads (cls.*, classifier.*) have no prefix */
+    if (!t && cb_ends_with(name, ".weight")) { /* old TF-converted checkpoints: gamma/beta */
+        snprintf(full, sizeof full, "%s%.*sgamma", j->prefix, (int)(strlen(name) - 6), name);
+        t = elm_cv_source_find(j->src, full);
+    } else if (!t && cb_ends_with(name, ".bias")) {
+        snprintf(full, sizeof full, "%s%.*sbeta", j->prefix, (int)(strlen(name) - 4), name);
+        t = elm_cv_source_find(j->src, full);
+    }
+    return t;
+}
+
+static gl_status cb_add(cb_job *j, const char *name, const elm_st_tensor *src, int64_t rows, int64_t cols) {
+    if (!src) return gl_error_set(j->err, GL_ERR_FORMAT, "bert: no source tensor for %s", name);
+    int nd = cols > 0 ? 2 : 1;
+    if (src->n_dims != nd || src->shape[0] != rows || (nd == 2 && src->shape[1] != cols))
+        return gl_error_set(j->err, GL_ERR_FORMAT, "tensor %s has an unexpected shape (expected [%lld%s%lld])", src->name,
+                            (long long)rows, nd == 2 ? ", " : "", (long long)(nd == 2 ? cols : 0));
+    if (src->dtype == ELM_ST_OTHER)
+        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "tensor %s has dtype %s", src->name, src->dtype_name);
+    if (j->n_items >= CB_MAX_ITEMS) return gl_error_set(j->err, GL_ERR_INVALID, "bert: too many tensors");
+    cb_item *it = &j->items[j->n_items++];
+    memset(it, 0, sizeof *it);
+    snprintf(it->name, sizeof it->name, "%s", name);
+    it->src = src;
+    it->n_dims = nd;
+    it->ne[0] = nd == 2 ? cols : rows;
+    it->ne[1] = nd == 2 ? rows : 1;
+    int want = j->p->outtype;
+    /* Vectors and the embedding tables that the graph reads by row (position, token type)
+     * stay F32; matrices take the requested type (word embeddings too: get_rows and the
+     * tied MLM decoder read any type). */
+    bool keep = nd == 1 || !strcmp(name, "position_embd.weight") || !strcmp(name, "token_types.weight");
+    if (keep) it->type = GL_TYPE_F32;
+    else if (want < 0) it->type = src->dtype == ELM_ST_F16 ? GL_TYPE_F16 : src->dtype == ELM_ST_BF16 ? GL_TYPE_BF16 : GL_TYPE_F32;
+    else if (gl_type_get(want)->is_quantized && it->ne[0] % gl_type_get(want)->blck_size) {
+        it->type = GL_TYPE_F16;
+        j->n_fallback++;
+        elm_cv_log(j->p, "note: %s has rows of %lld: kept as f16", name, (long long)it->ne[0]);
+    } else it->type = (gl_type)want;
+    return GL_OK;
+}
+
+/* "<hf>.weight" [out, in] and "<hf>.bias" [out] → "<gg>.weight", "<gg>.bias". */
+static gl_status cb_lin(cb_job *j, const char *gg, const char *hf, int64_t out, int64_t in) {
+    char a[128], b[128];
+    snprintf(a, sizeof a, "%s.weight", hf);
+    snprintf(b, sizeof b, "%s.weight", gg);
+    gl_status s = cb_add(j, b, cb_find(j, a), out, in);
+    snprintf(a, sizeof a, "%s.bias", hf);
+    snprintf(b, sizeof b, "%s.bias", gg);
+    return s == GL_OK ? cb_add(j, b, cb_find(j, a), out, 0) : s;
+}
+
+static gl_status cb_plan(cb_job *j) {
+    const int64_t E = j->E, F = j->F;
+    gl_status s = GL_OK;
+    j->prefix[0] = '\0';
+    if (elm_cv_source_find(j->src, "bert.embeddings.word_embeddings.weight")) snprintf(j->prefix, sizeof j->prefix, "bert.");
+    if (!cb_find(j, "embeddings.word_embeddings.weight"))
+        return gl_error_set(j->err, GL_ERR_FORMAT, "bert: embeddings.word_embeddings.weight is missing");
+    if (s == GL_OK) s = cb_add(j, "token_embd.weight", cb_find(j, "embeddings.word_embeddings.weight"), j->V, E);
+    if (s == GL_OK) s = cb_add(j, "token_types.weight", cb_find(j, "embeddings.token_type_embeddings.weight"), j->n_types, E);
+    if (s == GL_OK) s = cb_add(j, "position_embd.weight", cb_find(j, "embeddings.position_embeddings.weight"), j->n_ctx, E);
+    if (s == GL_OK) s = cb_add(j, "token_embd_norm.weight", cb_find(j, "embeddings.LayerNorm.weight"), E, 0);
+    if (s == GL_OK) s = cb_add(j, "token_embd_norm.bias", cb_find(j, "embeddings.LayerNorm.bias"), E, 0);
+    for (int64_t l = 0; l < j->L && s == GL_OK; l++) {
+        char gg[64], hf[96];
+        static const struct {
+            const char *gg, *hf;
+            int kind; /* 0: E x E, 1: up F x E, 2: down E x F, 3: norm */
+        } map[] = {
+            {"attn_q", "attention.self.query", 0},         {"attn_k", "attention.self.key", 0},
+            {"attn_v", "attention.self.value", 0},         {"attn_output", "attention.output.dense", 0},
+            {"attn_output_norm", "attention.output.LayerNorm", 3}, {"ffn_up", "intermediate.dense", 1},
+            {"ffn_down", "output.dense", 2},               {"layer_output_norm", "output.LayerNorm", 3},
+        };
+        for (size_t k = 0; k < sizeof map / sizeof map[0] && s == GL_OK; k++) {
+            snprintf(gg, sizeof gg, "blk.%lld.%s", (long long)l, map[k].gg);
+            snprintf(hf, sizeof hf, "encoder.layer.%lld.%s", (long long)l, map[k].hf);
+            if (map[k].kind == 3) s = cb_lin(j, gg, hf, E, 0);
+            else s = cb_lin(j, gg, hf, map[k].kind == 1 ? F : E, map[k].kind == 2 ? F : E);
+        }
+    }
+    /* heads */
+    if (s == GL_OK && cb_find(j, "pooler.dense.weight")) s = cb_lin(j, "pooler", "pooler.dense", E, E);
+    if (s == GL_OK && cb_find(j, "cls.predictions.transform.dense.weight")) {
+        s = cb_lin(j, "cls.mlm.dense", "cls.predictions.transform.dense", E, E);
+        if (s == GL_OK) s = cb_lin(j, "cls.mlm.norm", "cls.predictions.transform.LayerNorm", E, 0);
+        const elm_st_tensor *b = cb_find(j, "cls.predictions.bias");
+        if (!b) b = cb_find(j, "cls.predictions.decoder.bias");
+        if (s == GL_OK) s = cb_add(j, "cls.mlm.bias", b, j->V, 0);
+        /* The decoder is tied to the word embeddings in every BERT; keep it only if not. */
+        const elm_st_tensor *d = cb_find(j, "cls.predictions.decoder.weight");
+        const elm_st_tensor *w = cb_find(j, "embeddings.word_embeddings.weight");
+        bool tied = !d || (d->nbytes == w->nbytes && d->dtype == w->dtype && !memcmp(d->data, w->data, d->nbytes));
+        if (s == GL_OK && !tied) s = cb_add(j, "cls.mlm.decoder.weight", d, j->V, E);
+    }
+    if (s == GL_OK && cb_find(j, "cls.seq_relationship.weight")) s = cb_lin(j, "cls.nsp", "cls.seq_relationship", 2, E);
+    if (s == GL_OK && cb_find(j, "classifier.weight")) {
+        const elm_st_tensor *c = cb_find(j, "classifier.weight");
+        j->n_labels = c->n_dims == 2 ? c->shape[0] : 0;
+        if (j->n_labels < 1 || j->n_labels > 4096) return gl_error_set(j->err, GL_ERR_FORMAT, "bert: bad classifier shape");
+        s = cb_lin(j, "cls", "classifier", j->n_labels, E);
+    }
+    return s;
+}
+
+/* ---- config ---- */
+
+static bool cb_cfg(const elm_json *cfg, const char *key, int64_t *out, int64_t lo, int64_t hi) {
+    int64_t v;
+    if (!elm_json_get_int(cfg, key, &v) || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static gl_status cb_hparams(cb_job *j) {
+    const elm_json *c = j->cfg;
+    j->n_types = 2;
+    if (!cb_cfg(c, "hidden_size", &j->E, 1, 1 << 16) || !cb_cfg(c, "num_hidden_layers", &j->L, 1, 256) ||
+        !cb_cfg(c, "num_attention_heads", &j->H, 1, 4096) || !cb_cfg(c, "intermediate_size", &j->F, 1, 1 << 20) ||
+        !cb_cfg(c, "max_position_embeddings", &j->n_ctx, 1, 1 << 20) || !cb_cfg(c, "vocab_size", &j->V, 1, 1 << 24))
+        return gl_error_set(j->err, GL_ERR_FORMAT,
+                            "bert config.json: hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, "
+                            "max_position_embeddings and vocab_size must be positive integers");
+    cb_cfg(c, "type_vocab_size", &j->n_types, 1, 1 << 16);
+    if (j->E % j->H) return gl_error_set(j->err, GL_ERR_FORMAT, "bert: %lld heads do not divide %lld", (long long)j->H, (long long)j->E);
+    j->eps = 1e-12;
+    elm_json_get_num(c, "layer_norm_eps", &j->eps);
+    const char *act = elm_json_get_str(c, "hidden_act");
+    if (act && strcmp(act, "gelu"))
+        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "bert: hidden_act '%.32s' (only gelu)", act);
+    const char *pe = elm_json_get_str(c, "position_embedding_type");
+    if (pe && strcmp(pe, "absolute"))
+        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "bert: position_embedding_type '%.32s' (only absolute)", pe);
+    return GL_OK;
+}
+
+/* id2label: {"0": "NEGATIVE", "1": "POSITIVE"}; missing entries become LABEL_i. */
+static gl_status cb_labels(cb_job *j) {
+    if (j->n_labels <= 0) return GL_OK;
+    j->labels = calloc((size_t)j->n_labels, sizeof *j->labels);
+    if (!j->labels) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
+    const elm_json *m = elm_json_get(j->cfg, "id2label");
+    for (int64_t i = 0; i < j->n_labels; i++) {
+        char key[24], buf[32];
+        snprintf(key, sizeof key, "%lld", (long long)i);
+        const char *name = elm_json_get_str(m, key);
+        if (!name) {
+            snprintf(buf, sizeof buf, "LABEL_%lld", (long long)i);
+            name = buf;
+        }
+        if (!(j->labels[i] = strdup(name))) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
+    }
+    return GL_OK;
+}
+
+/* sentence-transformers: modules.json names a Pooling module (and maybe Normalize). */
+static gl_status cb_sentence_transformers(cb_job *j) {
+    const char *dir = j->p->src;
+    bool failed = false;
+    j->pooling = 2;
+    j->normalize = 0;
+    elm_json_doc *mods = cb_json(dir, "modules.json", j->err, &failed);
+    if (failed) return j->err ? j->err->code : GL_ERR_FORMAT;
+    if (!mods) return GL_OK;
+    const elm_json *r = elm_json_root(mods);
+    gl_status s = GL_OK;
+    for (size_t i = 0; i < elm_json_count(r) && s == GL_OK; i++) {
+        const elm_json *mo = elm_json_at(r, i);
+        const char *type = elm_json_get_str(mo, "type"), *path = elm_json_get_str(mo, "path");
+        if (!type || !path) continue;
+        if (strstr(type, "Normalize")) j->normalize = 1;
+        if (!strstr(type, "Pooling")) continue;
+        if (strstr(path, "..")) {
+            s = gl_error_set(j->err, GL_ERR_FORMAT, "modules.json: bad module path");
+            break;
+        }
+        char *pdir = elm_cv_path_join(dir, path);
+        elm_json_doc *pc = pdir ? cb_json(pdir, "config.json", j->err, &failed) : NULL;
+        free(pdir);
+        if (failed) {
+            s = j->err ? j->err->code : GL_ERR_FORMAT;
+            break;
+        }
+        const elm_json *pr = elm_json_root(pc);
+        bool cls = false, mean = false, other = false, b;
+        if (elm_json_get_bool(pr, "pooling_mode_cls_token", &b)) cls = b;
+        if (elm_json_get_bool(pr, "pooling_mode_mean_tokens", &b)) mean = b;
+        static const char *others[] = {"pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens",
+                                       "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"};
+        for (size_t k = 0; k < 4; k++)
+            if (elm_json_get_bool(pr, others[k], &b) && b) other = true;
+        const char *pm = elm_json_get_str(pr, "pooling_mode");
+        if (pm) {
+            cls = !strcmp(pm, "cls");
+            mean = !strcmp(pm, "mean");
+            other = !cls && !mean;
+        }
+        if (other || cls == mean)
+            s = gl_error_set(j->err, GL_ERR_UNSUPPORTED, "sentence-transformers pooling: only one of cls or mean is supported");
+        else j->pooling = mean ? 1 : 2;
+        elm_json_free(pc);
+        elm_cv_log(j->p, "sentence-transformers: %s pooling%s", mean ? "mean" : "cls", j->normalize ? ", normalized" : "");
+    }
+    elm_json_free(mods);
+    return s;
+}
+
+/* ---- vocabulary ---- */
+
+typedef struct cb_vocab {
+    elm_cv_vocab v;
+    int lower, strip, chinese; /* -1: not stated */
+    int32_t sep, cls, mask;
+} cb_vocab;
+
+static gl_status cb_vocab_push(cb_vocab *cv, const char *s, size_t n, gl_error *err) {
+    elm_cv_vocab *v = &cv->v;
+    if (v->n_tokens == v->cap_tokens) {
+        int32_t cap = v->cap_tokens ? v->cap_tokens * 2 : 1024;
+        char **t = realloc(v->tokens, (size_t)cap * sizeof *t);
+        if (t) v->tokens = t;
+        uint64_t *l = realloc(v->lens, (size_t)cap * sizeof *l);
+        if (l) v->lens = l;
+        int32_t *ty = realloc(v->types, (size_t)cap * sizeof *ty);
+        if (ty) v->types = ty;
+        if (!t || !l || !ty) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+        v->cap_tokens = cap;
+    }
+    char *c = malloc(n + 1);
+    if (!c) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    memcpy(c, s, n);
+    c[n] = '\0';
+    v->tokens[v->n_tokens] = c;
+    v->lens[v->n_tokens] = n;
+    v->types[v->n_tokens] = 1;
+    v->n_tokens++;
+    return GL_OK;
+}
+
+static gl_status cb_vocab_txt(cb_vocab *cv, const char *path, gl_error *err) {
+    elm_map m;
+    gl_status s = elm_map_open(&m, path, err);
+    if (s != GL_OK) return s;
+    const char *p = (const char *)m.data, *end = p + m.size;
+    while (p < end && s == GL_OK) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        size_t n = (size_t)(e - p);
+        if (n > 0 && p[n - 1] == '\r') n--;
+        if (elm_utf8_validate(p, n) != n) s = gl_error_set(err, GL_ERR_FORMAT, "%s: invalid UTF-8 on line %d", path, cv->v.n_tokens + 1);
+        else if (nl || n > 0) s = cb_vocab_push(cv, p, n, err);
+        p = nl ? nl + 1 : end;
+    }
+    elm_map_close(&m);
+    return s;
+}
+
+/* tokenizer.json model.vocab {"token": id}: ids must be 0..n-1. */
+static gl_status cb_vocab_json(cb_vocab *cv, const elm_json *vocab, gl_error *err) {
+    size_t n = elm_json_count(vocab);
+    if (n == 0 || n > (1u << 24)) return gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: empty or huge WordPiece vocab");
+    const elm_json **by_id = calloc(n, sizeof *by_id);
+    if (!by_id) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    gl_status s = GL_OK;
+    for (size_t i = 0; i < n && s == GL_OK; i++) {
+        const elm_json *it = elm_json_at(vocab, i);
+        int64_t id;
+        if (!elm_json_int(it, &id) || id < 0 || (size_t)id >= n || by_id[id])
+            s = gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: WordPiece ids are not 0..%zu", n - 1);
+        else by_id[id] = it;
+    }
+    for (size_t i = 0; i < n && s == GL_OK; i++) s = cb_vocab_push(cv, by_id[i]->key, by_id[i]->key_len, err);
+    free(by_id);
+    return s;
+}
+
+static int32_t cb_vocab_find(const cb_vocab *cv, const char *s) {
+    for (int32_t i = 0; i < cv->v.n_tokens; i++)
+        if (!strcmp(cv->v.tokens[i], s)) return i;
+    return -1;
+}
+
+/* Which text a special role uses: special_tokens_map.json / tokenizer_config.json, else the
+ * BERT default. */
+static const char *cb_special_text(const elm_json *smap, const elm_json *tcfg, const char *role, const char *dflt) {
+    const elm_json *srcs[2] = {smap, tcfg};
+    for (int k = 0; k < 2; k++) {
+        const elm_json *v = elm_json_get(srcs[k], role);
+        if (elm_json_str(v)) return elm_json_str(v);
+        if (elm_json_get_str(v, "content")) return elm_json_get_str(v, "content");
+    }
+    return dflt;
+}
+
+static gl_status cb_vocab_load(const char *dir, int64_t n_vocab, cb_vocab *cv, gl_error *err) {
+    memset(cv, 0, sizeof *cv);
+    cv->lower = cv->strip = cv->chinese = -1;
+    bool failed = false;
+    elm_json_doc *tc = cb_json(dir, "tokenizer_config.json", err, &failed);
+    elm_json_doc *sm = failed ? NULL : cb_json(dir, "special_tokens_map.json", err, &failed);
+    elm_json_doc *tj = failed ? NULL : cb_json(dir, "tokenizer.json", err, &failed);
+    gl_status s = failed ? (err ? err->code : GL_ERR_FORMAT) : GL_OK;
+    const elm_json *tcr = elm_json_root(tc), *smr = elm_json_root(sm), *tjr = elm_json_root(tj);
+    char *vt = elm_cv_path_join(dir, "vocab.txt");
+    if (s == GL_OK) {
+        if (vt && elm_cv_file_exists(vt)) s = cb_vocab_txt(cv, vt, err);
+        else if (tj && elm_json_get(elm_json_get(tjr, "model"), "vocab")) s = cb_vocab_json(cv, elm_json_get(elm_json_get(tjr, "model"), "vocab"), err);
+        else s = gl_error_set(err, GL_ERR_IO, "%s: no vocab.txt or WordPiece tokenizer.json", dir);
+    }
+    free(vt);
+    if (s == GL_OK) {
+        /* settings: tokenizer_config.json (slow tokenizer), else tokenizer.json's normalizer */
+        const elm_json *norm = elm_json_get(tjr, "normalizer");
+        bool b;
+        if (elm_json_get_bool(tcr, "do_lower_case", &b)) cv->lower = b;
+        else if (elm_json_get_bool(norm, "lowercase", &b)) cv->lower = b;
+        if (elm_json_get_bool(tcr, "strip_accents", &b)) cv->strip = b;
+        else if (!elm_json_get(tcr, "strip_accents") && elm_json_get_bool(norm, "strip_accents", &b)) cv->strip = b;
+        if (elm_json_get_bool(tcr, "tokenize_chinese_chars", &b)) cv->chinese = b;
+        else if (elm_json_get_bool(norm, "handle_chinese_chars", &b)) cv->chinese = b;
+        if (cv->lower < 0) cv->lower = 1; /* BertTokenizer's default */
+        /* special tokens are CONTROL (what llama.cpp's converter marks them) */
+        static const char *roles[][2] = {{"unk_token", "[UNK]"}, {"sep_token", "[SEP]"}, {"pad_token", "[PAD]"},
+                                         {"cls_token", "[CLS]"}, {"mask_token", "[MASK]"}};
+        int32_t ids[5];
+        for (int k = 0; k < 5; k++) {
+            ids[k] = cb_vocab_find(cv, cb_special_text(smr, tcr, roles[k][0], roles[k][1]));
+            if (ids[k] >= 0) cv->v.types[ids[k]] = 3;
+        }
+        cv->v.unk = ids[0];
+        cv->sep = ids[1];
+        cv->v.pad = ids[2];
+        cv->cls = ids[3];
+        cv->mask = ids[4];
+        const elm_json *added = elm_json_get(tjr, "added_tokens");
+        for (size_t i = 0; i < elm_json_count(added); i++) {
+            const elm_json *a = elm_json_at(added, i);
+            int64_t id;
+            if (elm_json_get_int(a, "id", &id) && id >= 0 && id < cv->v.n_tokens && elm_json_get_bool(a, "special", &b) && b)
+                cv->v.types[id] = 3;
+        }
+        while (s == GL_OK && n_vocab > 0 && cv->v.n_tokens < n_vocab) { /* rows the tokenizer does not use */
+            char pad[32];
+            int n = snprintf(pad, sizeof pad, "[PAD%d]", cv->v.n_tokens);
+            s = cb_vocab_push(cv, pad, (size_t)n, err);
+            if (s == GL_OK) cv->v.types[cv->v.n_tokens - 1] = 5;
+        }
+        if (s == GL_OK && n_vocab > 0 && cv->v.n_tokens > n_vocab)
+            s = gl_error_set(err, GL_ERR_FORMAT, "vocabulary has %d tokens, the model %lld", cv->v.n_tokens, (long long)n_vocab);
+    }
+    snprintf(cv->v.model, sizeof cv->v.model, "bert");
+    cv->v.bos = cv->cls; /* llama.cpp's WPM takes BOS as [CLS] */
+    cv->v.eos = cv->v.eot = -1;
+    cv->v.add_bos = cv->v.add_eos = cv->v.add_space_prefix = cv->v.remove_extra_whitespaces = -1;
+    elm_json_free(tc);
+    elm_json_free(sm);
+    elm_json_free(tj);
+    return s;
+}
+
+/* llama.cpp's spelling: a non-CONTROL "##piece" loses its "##", every other non-CONTROL token
+ * gets '▁' in front (a word start). */
+static gl_status cb_vocab_phantom(cb_vocab *cv, gl_error *err) {
+    elm_cv_vocab *v = &cv->v;
+    for (int32_t i = 0; i < v->n_tokens; i++) {
+        if (v->types[i] == 3) continue;
+        char *t = v->tokens[i];
+        size_t n = v->lens[i];
+        if (n > 2 && t[0] == '#' && t[1] == '#') {
+            memmove(t, t + 2, n - 1);
+            v->lens[i] = n - 2;
+            continue;
+        }
+        char *c = malloc(n + 4);
+        if (!c) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+        memcpy(c, "\xE2\x96\x81", 3);
+        memcpy(c + 3, t, n + 1);
+        free(t);
+        v->tokens[i] = c;
+        v->lens[i] = n + 3;
+    }
+    return GL_OK;
+}
+
+static gl_status cb_vocab_write(gl_gguf_writer *w, const cb_vocab *cv, int64_t n_types, gl_error *err) {
+    gl_status s = elm_cv_vocab_write(w, &cv->v, err);
+    if (s != GL_OK) return s;
+    if (cv->sep >= 0) s = gl_gguf_w_kv_u32(w, "tokenizer.ggml.seperator_token_id", (uint32_t)cv->sep);
+    if (s == GL_OK && cv->cls >= 0) s = gl_gguf_w_kv_u32(w, "tokenizer.ggml.cls_token_id", (uint32_t)cv->cls);
+    if (s == GL_OK && cv->mask >= 0) s = gl_gguf_w_kv_u32(w, "tokenizer.ggml.mask_token_id", (uint32_t)cv->mask);
+    if (s == GL_OK && n_types > 0) s = gl_gguf_w_kv_u32(w, "tokenizer.ggml.token_type_count", (uint32_t)n_types);
+    if (s == GL_OK) s = gl_gguf_w_kv_bool(w, "edgelm.tokenizer.do_lower_case", cv->lower != 0);
+    if (s == GL_OK && cv->strip >= 0) s = gl_gguf_w_kv_bool(w, "edgelm.tokenizer.strip_accents", cv->strip != 0);
+    if (s == GL_OK && cv->chinese >= 0) s = gl_gguf_w_kv_bool(w, "edgelm.tokenizer.tokenize_chinese_chars", cv->chinese != 0);
+    if (s != GL_OK) return gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+    return GL_OK;
+}
+
+/* ---- write ---- */
+
+static uint32_t cb_file_type(int t) {
+    switch (t) {
+    case GL_TYPE_F16: return 1;
+    case GL_TYPE_Q4_0: return 2;
+    case GL_TYPE_Q4_1: return 3;
+    case GL_TYPE_Q8_0: return 7;
+    case GL_TYPE_Q5_0: return 8;
+    case GL_TYPE_Q5_1: return 9;
+    case GL_TYPE_BF16: return 32;
+    default: return 0;
+    }
+}
+
+static void cb_default_name(const char *src, char *out, size_t size) {
+    size_t n = strlen(src);
+    while (n > 1 && src[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && src[b - 1] != '/') b--;
+    snprintf(out, size, "%.*s", (int)(n - b), src + b);
+}
+
+static gl_status cb_stream(gl_gguf_writer *w, const cb_item *it, float **fb, size_t *fb_n, uint8_t **qb, size_t *qb_n,
+                           uint64_t *done, gl_error *err) {
+    const int64_t ne0 = it->ne[0], rows_per = ((int64_t)1 << 20) / ne0 > 0 ? ((int64_t)1 << 20) / ne0 : 1;
+    const gl_type_traits *tt = gl_type_get(it->type);
+    size_t row = gl_row_size(it->type, ne0);
+    for (int64_t r0 = 0; r0 < it->ne[1]; r0 += rows_per) {
+        int64_t nr = it->ne[1] - r0 < rows_per ? it->ne[1] - r0 : rows_per;
+        size_t nf = (size_t)(nr * ne0) * sizeof(float), nq = row * (size_t)nr;
+        if (nf > *fb_n) {
+            free(*fb);
+            *fb_n = 0;
+            if (!(*fb = malloc(nf))) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+            *fb_n = nf;
+        }
+        if (nq > *qb_n) {
+            free(*qb);
+            *qb_n = 0;
+            if (!(*qb = malloc(nq))) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+            *qb_n = nq;
+        }
+        gl_status s = elm_st_read_f32(it->src, r0 * ne0, nr * ne0, *fb, err);
+        if (s != GL_OK) return s;
+        for (int64_t r = 0; r < nr; r++) tt->from_float_ref(*fb + r * ne0, *qb + (size_t)r * row, ne0);
+        if ((s = gl_gguf_w_tensor_data(w, *qb, nq)) != GL_OK) return gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+        *done += nq;
+    }
+    return GL_OK;
+}
+
+static gl_status cb_write(cb_job *j, const cb_vocab *cv, elm_convert_stats *stats) {
+    gl_error *err = j->err;
+    const elm_convert_params *p = j->p;
+    gl_gguf_writer *w = gl_gguf_writer_open(p->out, err);
+    if (!w) return err ? err->code : GL_ERR_IO;
+    char name[256];
+    if (p->name) snprintf(name, sizeof name, "%s", p->name);
+    else cb_default_name(p->src, name, sizeof name);
+    int ft = p->outtype;
+    if (ft < 0)
+        for (int i = 0; i < j->n_items && ft < 0; i++)
+            if (j->items[i].n_dims == 2) ft = j->items[i].type;
+    bool quant = false;
+    for (int i = 0; i < j->n_items; i++) quant = quant || gl_type_get(j->items[i].type)->is_quantized;
+    gl_status s = gl_gguf_w_kv_str(w, "general.architecture", "bert");
+    if (s == GL_OK) s = gl_gguf_w_kv_str(w, "general.name", name);
+    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", cb_file_type(ft));
+    if (s == GL_OK && quant) s = gl_gguf_w_kv_u32(w, "general.quantization_version", 2);
+    if (!p->vocab_only) {
+        if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.context_length", (uint32_t)j->n_ctx);
+        if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.embedding_length", (uint32_t)j->E);
+        if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.block_count", (uint32_t)j->L);
+        if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.feed_forward_length", (uint32_t)j->F);
+        if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.attention.head_count", (uint32_t)j->H);
+        if (s == GL_OK) s = gl_gguf_w_kv_f32(w, "bert.attention.layer_norm_epsilon", (float)j->eps);
+        if (s == GL_OK) s = gl_gguf_w_kv_bool(w, "bert.attention.causal", false);
+        if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.pooling_type", (uint32_t)j->pooling);
+        if (s == GL_OK && j->normalize) s = gl_gguf_w_kv_bool(w, "edgelm.pooling.normalize", true);
+        if (s == GL_OK && j->n_labels > 0)
+            s = gl_gguf_w_kv_arr_str(w, "bert.classifier.output_labels", (const char *const *)j->labels, NULL, (uint64_t)j->n_labels);
+    }
+    if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+    if (s == GL_OK) s = cb_vocab_write(w, cv, j->n_types, err);
+    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
+        s = gl_gguf_w_tensor_info(w, j->items[i].name, j->items[i].type, j->items[i].n_dims, j->items[i].ne);
+        if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+    }
+    float *fb = NULL;
+    uint8_t *qb = NULL;
+    size_t fb_n = 0, qb_n = 0;
+    uint64_t done = 0, in = 0;
+    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
+        if (p->progress) p->progress(p->user, i, j->n_items, done, 0);
+        s = cb_stream(w, &j->items[i], &fb, &fb_n, &qb, &qb_n, &done, err);
+        in += j->items[i].src->nbytes;
+    }
+    free(fb);
+    free(qb);
+    gl_error cerr = {0};
+    gl_status cs = gl_gguf_writer_close(w, &cerr);
+    if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
+    if (s == GL_OK && stats) {
+        snprintf(stats->arch, sizeof stats->arch, "bert");
+        stats->n_tensors = j->n_items;
+        stats->n_fallback = j->n_fallback;
+        stats->n_vocab = cv->v.n_tokens;
+        stats->bytes_in = in;
+        stats->bytes_out = done;
+    }
+    return s;
+}
+
+gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    cb_job j;
+    memset(&j, 0, sizeof j);
+    j.p = p;
+    j.err = err;
+    cb_vocab cv;
+    memset(&cv, 0, sizeof cv);
+    bool failed = false;
+    elm_json_doc *cfg = cb_json(p->src, "config.json", err, &failed);
+    gl_status s = cfg ? GL_OK : failed ? (err ? err->code : GL_ERR_FORMAT)
+                                       : gl_error_set(err, GL_ERR_IO, "%s: no config.json", p->src);
+    if (s == GL_OK) {
+        j.cfg = elm_json_root(cfg);
+        s = cb_hparams(&j);
+    }
+    if (s == GL_OK) s = cb_sentence_transformers(&j);
+    if (s == GL_OK && !p->vocab_only) {
+        j.items = calloc(CB_MAX_ITEMS, sizeof *j.items);
+        if (!j.items) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+        if (s == GL_OK && !(j.src = elm_cv_source_open(p->src, err))) s = err ? err->code : GL_ERR_IO;
+        if (s == GL_OK) {
+            elm_cv_log(p, "bert: %lld layers, %lld hidden, %lld heads, vocab %lld, %lld tensors (%s)", (long long)j.L,
+                       (long long)j.E, (long long)j.H, (long long)j.V, (long long)elm_cv_source_n(j.src),
+                       elm_cv_source_kind(j.src));
+            s = cb_plan(&j);
+        }
+        if (s == GL_OK) s = cb_labels(&j);
+    }
+    if (s == GL_OK) s = cb_vocab_load(p->src, p->vocab_only ? -1 : j.V, &cv, err);
+    if (s == GL_OK) s = cb_vocab_phantom(&cv, err);
+    if (s == GL_OK) s = cb_write(&j, &cv, stats);
+    elm_cv_vocab_free(&cv.v);
+    for (int64_t i = 0; j.labels && i < j.n_labels; i++) free(j.labels[i]);
+    free(j.labels);
+    free(j.items);
+    elm_cv_source_close(j.src);
+    elm_json_free(cfg);
+    return s;
+}

@@ -1,0 +1,722 @@
+/*
+ * bert.c — the BERT encoder and its heads (public API: include/edgelm.h, section "BERT";
+ * file layout: docs/FORMAT.md, "BERT").
+ *
+ * One graph per run. The batch is laid out token-major, [n_embd, T * B] with T the longest
+ * sequence: every matrix product runs on the whole batch at once, and attention runs per
+ * sequence on views that hold only that sequence's real keys, so padding needs no mask and
+ * cannot leak into real positions (padded query rows are computed and thrown away).
+ */
+#include "edgelm.h"
+#include "ggml-lite.h"
+#include "vocab.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BERT_MAX_LAYERS 256
+#define BERT_MAX_BATCH 1024
+#define BERT_MAX_LABELS 4096
+
+typedef struct bert_layer {
+    gl_tensor *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
+    gl_tensor *ln1_w, *ln1_b, *up, *up_b, *down, *down_b, *ln2_w, *ln2_b;
+} bert_layer;
+
+typedef struct bert_result {
+    float *hidden;  /* [L+1][n][E] when asked */
+    float *last;    /* [n][E] */
+    float *pooled, *nsp, *classes;
+    float *mlm;
+    int32_t n, n_mlm;
+} bert_result;
+
+struct elm_bert {
+    gl_gguf *gguf;
+    elm_vocab *vocab;
+    gl_context *wctx;
+    int32_t n_vocab, n_ctx, n_embd, n_layer, n_ff, n_head, n_types, n_labels;
+    float eps;
+    elm_bert_pooling pooling;
+    bool normalize;
+    gl_tensor *tok_embd, *pos_embd, *type_embd, *emb_ln_w, *emb_ln_b;
+    bert_layer *layers;
+    gl_tensor *pool_w, *pool_b, *nsp_w, *nsp_b, *cls_w, *cls_b;
+    gl_tensor *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b, *mlm_dec, *mlm_bias;
+    char **labels;
+    gl_pool *pool;
+    int n_threads;
+    void *buf;
+    size_t buf_size;
+    bert_result *res;
+    int32_t n_res;
+};
+
+static elm_status bert_fail(elm_error *err, elm_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static elm_status bert_fail(elm_error *err, elm_status code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = code;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * loading
+ * ---------------------------------------------------------------------------------------- */
+
+static bool bert_int(const gl_gguf *g, const char *key, int64_t lo, int64_t hi, int32_t dflt, bool required,
+                     int32_t *out, elm_error *err) {
+    int64_t i = gl_gguf_find_key(g, key), v;
+    if (i < 0 && !required) {
+        *out = dflt;
+        return true;
+    }
+    if (i < 0 || !gl_gguf_get_i64(g, i, &v) || v < lo || v > hi) {
+        bert_fail(err, ELM_ERR_FORMAT, "bert: %s is %s (expected an integer in [%lld, %lld])", key,
+                  i < 0 ? "missing" : "invalid", (long long)lo, (long long)hi);
+        return false;
+    }
+    *out = (int32_t)v;
+    return true;
+}
+
+/* Binds a weight of exactly [ne0, ne1] (ne1 = 1: a vector, which must be a float type). */
+static gl_tensor *bert_weight(elm_bert *m, const char *name, int64_t ne0, int64_t ne1, bool required,
+                              elm_error *err) {
+    int64_t i = gl_gguf_find_tensor(m->gguf, name);
+    if (i < 0) {
+        if (required) bert_fail(err, ELM_ERR_FORMAT, "bert: tensor %s is missing", name);
+        return NULL;
+    }
+    const gl_gguf_tensor_info *ti = gl_gguf_tensor(m->gguf, i);
+    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != 1 || ti->ne[3] != 1) {
+        bert_fail(err, ELM_ERR_FORMAT, "bert: tensor %s is [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
+                  (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
+                  (long long)ne0, (long long)ne1);
+        return NULL;
+    }
+    const gl_type_traits *tt = gl_type_get(ti->type);
+    bool is_float = ti->type == GL_TYPE_F32 || ti->type == GL_TYPE_F16 || ti->type == GL_TYPE_BF16;
+    if (!tt || !tt->supported || (ne1 == 1 && !is_float) ||
+        (!is_float && !tt->is_quantized)) {
+        bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: tensor %s has type %s", name, gl_type_name(ti->type));
+        return NULL;
+    }
+    int64_t ne[2] = {ne0, ne1};
+    gl_tensor *t = gl_new_tensor_with_data(m->wctx, ti->type, ne1 > 1 ? 2 : 1, ne, (void *)ti->data);
+    if (!t) {
+        bert_fail(err, ELM_ERR_NOMEM, "bert: %s", gl_ctx_error(m->wctx) ? gl_ctx_error(m->wctx) : "out of memory");
+        return NULL;
+    }
+    gl_set_name(t, "%s", name);
+    return t;
+}
+
+/* A weight + bias pair "<base>.weight" [in, out] and "<base>.bias" [out]. */
+static bool bert_linear(elm_bert *m, const char *base, int64_t in, int64_t out, bool required, gl_tensor **w,
+                        gl_tensor **b, elm_error *err) {
+    char name[96];
+    snprintf(name, sizeof name, "%s.weight", base);
+    *w = bert_weight(m, name, in, out, required, err);
+    if (!*w) return !required && gl_gguf_find_tensor(m->gguf, name) < 0;
+    snprintf(name, sizeof name, "%s.bias", base);
+    *b = bert_weight(m, name, out, 1, true, err);
+    return *b != NULL;
+}
+
+static elm_status bert_hparams(elm_bert *m, elm_error *err) {
+    const gl_gguf *g = m->gguf;
+    int64_t ai = gl_gguf_find_key(g, "general.architecture");
+    if (ai < 0 || gl_gguf_kv_type(g, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(g, ai), "bert"))
+        return bert_fail(err, ELM_ERR_INVALID, "bert: the file's general.architecture is not \"bert\"");
+    int32_t pool = 2;
+    if (!bert_int(g, "bert.context_length", 1, 1 << 20, 0, true, &m->n_ctx, err) ||
+        !bert_int(g, "bert.embedding_length", 1, 1 << 16, 0, true, &m->n_embd, err) ||
+        !bert_int(g, "bert.block_count", 1, BERT_MAX_LAYERS, 0, true, &m->n_layer, err) ||
+        !bert_int(g, "bert.feed_forward_length", 1, 1 << 20, 0, true, &m->n_ff, err) ||
+        !bert_int(g, "bert.attention.head_count", 1, 1 << 12, 0, true, &m->n_head, err) ||
+        !bert_int(g, "bert.pooling_type", 0, 4, 2, false, &pool, err) ||
+        !bert_int(g, "tokenizer.ggml.token_type_count", 1, 1 << 16, 2, false, &m->n_types, err))
+        return err->code;
+    if (m->n_embd % m->n_head)
+        return bert_fail(err, ELM_ERR_FORMAT, "bert: %d heads do not divide embedding_length %d", m->n_head, m->n_embd);
+    m->pooling = pool == 1 ? ELM_BERT_POOL_MEAN : pool == 0 ? ELM_BERT_POOL_NONE : ELM_BERT_POOL_CLS;
+    int64_t ki = gl_gguf_find_key(g, "bert.attention.layer_norm_epsilon");
+    double eps = 1e-12;
+    if (ki >= 0 && (!gl_gguf_get_f64(g, ki, &eps) || !(eps > 0 && eps < 1)))
+        return bert_fail(err, ELM_ERR_FORMAT, "bert: bad layer_norm_epsilon");
+    m->eps = (float)eps;
+    ki = gl_gguf_find_key(g, "edgelm.pooling.normalize");
+    m->normalize = false;
+    if (ki >= 0 && !gl_gguf_get_bool(g, ki, &m->normalize))
+        return bert_fail(err, ELM_ERR_FORMAT, "bert: edgelm.pooling.normalize is not a bool");
+    return ELM_OK;
+}
+
+static elm_status bert_labels(elm_bert *m, elm_error *err) {
+    m->labels = calloc((size_t)m->n_labels, sizeof *m->labels);
+    if (!m->labels) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+    int64_t ki = gl_gguf_find_key(m->gguf, "bert.classifier.output_labels");
+    bool have = ki >= 0 && gl_gguf_kv_type(m->gguf, ki) == GL_GGUF_ARRAY &&
+                gl_gguf_arr_type(m->gguf, ki) == GL_GGUF_STRING && gl_gguf_arr_n(m->gguf, ki) == (uint64_t)m->n_labels;
+    for (int32_t i = 0; i < m->n_labels; i++) {
+        char tmp[32];
+        gl_str s = {tmp, 0};
+        if (have) s = gl_gguf_arr_str(m->gguf, ki, (uint64_t)i);
+        else s.len = (uint64_t)snprintf(tmp, sizeof tmp, "LABEL_%d", i);
+        size_t n = s.len > 256 ? 256 : (size_t)s.len;
+        if (!(m->labels[i] = malloc(n + 1))) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        memcpy(m->labels[i], s.data, n);
+        m->labels[i][n] = '\0';
+    }
+    return ELM_OK;
+}
+
+static elm_status bert_bind(elm_bert *m, elm_error *err) {
+    const int64_t E = m->n_embd, F = m->n_ff;
+    int64_t ti = gl_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (ti < 0) return bert_fail(err, ELM_ERR_FORMAT, "bert: tensor token_embd.weight is missing");
+    int64_t V = gl_gguf_tensor(m->gguf, ti)->ne[1];
+    if (V < 1 || V > INT32_MAX) return bert_fail(err, ELM_ERR_FORMAT, "bert: bad vocabulary size");
+    m->n_vocab = (int32_t)V;
+    if (!(m->tok_embd = bert_weight(m, "token_embd.weight", E, V, true, err)) ||
+        !(m->pos_embd = bert_weight(m, "position_embd.weight", E, m->n_ctx, true, err)) ||
+        !(m->type_embd = bert_weight(m, "token_types.weight", E, m->n_types, true, err)) ||
+        !(m->emb_ln_w = bert_weight(m, "token_embd_norm.weight", E, 1, true, err)) ||
+        !(m->emb_ln_b = bert_weight(m, "token_embd_norm.bias", E, 1, true, err)))
+        return err->code;
+    m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
+    if (!m->layers) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+    char base[64], name[80];
+    for (int32_t l = 0; l < m->n_layer; l++) {
+        bert_layer *L = &m->layers[l];
+#define BERT_LIN(suffix, in, out, w, b) \
+    (snprintf(base, sizeof base, "blk.%d.%s", l, suffix), bert_linear(m, base, in, out, true, w, b, err))
+#define BERT_VEC(suffix, dst) \
+    (snprintf(name, sizeof name, "blk.%d.%s", l, suffix), (*(dst) = bert_weight(m, name, E, 1, true, err)) != NULL)
+        if (!BERT_LIN("attn_q", E, E, &L->wq, &L->bq) || !BERT_LIN("attn_k", E, E, &L->wk, &L->bk) ||
+            !BERT_LIN("attn_v", E, E, &L->wv, &L->bv) || !BERT_LIN("attn_output", E, E, &L->wo, &L->bo) ||
+            !BERT_VEC("attn_output_norm.weight", &L->ln1_w) || !BERT_VEC("attn_output_norm.bias", &L->ln1_b) ||
+            !BERT_LIN("ffn_up", E, F, &L->up, &L->up_b) || !BERT_LIN("ffn_down", F, E, &L->down, &L->down_b) ||
+            !BERT_VEC("layer_output_norm.weight", &L->ln2_w) || !BERT_VEC("layer_output_norm.bias", &L->ln2_b))
+            return err->code;
+#undef BERT_LIN
+#undef BERT_VEC
+    }
+    /* heads: each optional, but complete when present */
+    if (!bert_linear(m, "pooler", E, E, false, &m->pool_w, &m->pool_b, err) ||
+        !bert_linear(m, "cls.nsp", E, 2, false, &m->nsp_w, &m->nsp_b, err) ||
+        !bert_linear(m, "cls.mlm.dense", E, E, false, &m->mlm_w, &m->mlm_b, err))
+        return err->code;
+    int64_t ci = gl_gguf_find_tensor(m->gguf, "cls.weight");
+    if (ci >= 0) {
+        int64_t nl = gl_gguf_tensor(m->gguf, ci)->ne[1];
+        if (nl < 1 || nl > BERT_MAX_LABELS) return bert_fail(err, ELM_ERR_FORMAT, "bert: classifier with %lld labels", (long long)nl);
+        m->n_labels = (int32_t)nl;
+        if (!bert_linear(m, "cls", E, nl, true, &m->cls_w, &m->cls_b, err) || bert_labels(m, err) != ELM_OK)
+            return err->code;
+    }
+    if (m->mlm_w) {
+        if (!(m->mlm_ln_w = bert_weight(m, "cls.mlm.norm.weight", E, 1, true, err)) ||
+            !(m->mlm_ln_b = bert_weight(m, "cls.mlm.norm.bias", E, 1, true, err)) ||
+            !(m->mlm_bias = bert_weight(m, "cls.mlm.bias", V, 1, true, err)))
+            return err->code;
+        m->mlm_dec = bert_weight(m, "cls.mlm.decoder.weight", E, V, false, err);
+        if (!m->mlm_dec && gl_gguf_find_tensor(m->gguf, "cls.mlm.decoder.weight") >= 0) return err->code;
+        if (!m->mlm_dec) m->mlm_dec = m->tok_embd; /* tied, as in every BERT checkpoint */
+    }
+    if ((m->nsp_w || m->cls_w) && !m->pool_w)
+        return bert_fail(err, ELM_ERR_FORMAT, "bert: next-sentence/classifier heads need the pooler");
+    return ELM_OK;
+}
+
+elm_bert_params elm_bert_default_params(void) {
+    elm_bert_params p = {.n_threads = 1};
+    return p;
+}
+
+void elm_bert_free(elm_bert *m) {
+    if (!m) return;
+    for (int32_t i = 0; i < m->n_res; i++) {
+        bert_result *r = &m->res[i];
+        free(r->hidden);
+        free(r->last);
+        free(r->pooled);
+        free(r->nsp);
+        free(r->classes);
+        free(r->mlm);
+    }
+    free(m->res);
+    for (int32_t i = 0; m->labels && i < m->n_labels; i++) free(m->labels[i]);
+    free(m->labels);
+    free(m->layers);
+    free(m->buf);
+    gl_pool_free(m->pool);
+    gl_context_free(m->wctx);
+    elm_vocab_free(m->vocab);
+    gl_gguf_close(m->gguf);
+    free(m);
+}
+
+elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_error *err) {
+    elm_error spare;
+    if (!err) err = &spare;
+    gl_error ge = {0};
+    gl_gguf *g = gl_gguf_open(path, &ge);
+    if (!g) {
+        bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        return NULL;
+    }
+    elm_bert *m = calloc(1, sizeof *m);
+    if (!m) {
+        gl_gguf_close(g);
+        bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        return NULL;
+    }
+    m->gguf = g;
+    elm_bert_params p = params ? *params : elm_bert_default_params();
+    m->n_threads = p.n_threads > 0 ? p.n_threads : 1;
+    if (bert_hparams(m, err) != ELM_OK) goto fail;
+    gl_context_params cp = {.mem_size = (size_t)(64 + 20 * m->n_layer) * gl_tensor_overhead() + 4096, .no_alloc = true};
+    if (!(m->wctx = gl_context_new(cp, &ge))) {
+        bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        goto fail;
+    }
+    if (bert_bind(m, err) != ELM_OK) goto fail;
+    if (!(m->vocab = elm_vocab_load(g, &ge))) {
+        bert_fail(err, (elm_status)ge.code, "bert: %s", ge.msg);
+        goto fail;
+    }
+    if (elm_vocab_type(m->vocab) != ELM_VOCAB_WPM) {
+        bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the tokenizer is not WordPiece");
+        goto fail;
+    }
+    if (m->n_threads > 1 && !(m->pool = gl_pool_new(m->n_threads, &ge))) {
+        bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        goto fail;
+    }
+    return m;
+fail:
+    elm_bert_free(m);
+    return NULL;
+}
+
+int32_t elm_bert_n_embd(const elm_bert *m) { return m ? m->n_embd : 0; }
+int32_t elm_bert_n_layer(const elm_bert *m) { return m ? m->n_layer : 0; }
+int32_t elm_bert_n_vocab(const elm_bert *m) { return m ? m->n_vocab : 0; }
+int32_t elm_bert_n_ctx(const elm_bert *m) { return m ? m->n_ctx : 0; }
+bool elm_bert_has_mlm(const elm_bert *m) { return m && m->mlm_w; }
+bool elm_bert_has_nsp(const elm_bert *m) { return m && m->nsp_w; }
+bool elm_bert_has_pooler(const elm_bert *m) { return m && m->pool_w; }
+int32_t elm_bert_n_labels(const elm_bert *m) { return m ? m->n_labels : 0; }
+const char *elm_bert_label(const elm_bert *m, int32_t i) {
+    return m && i >= 0 && i < m->n_labels ? m->labels[i] : "";
+}
+elm_bert_pooling elm_bert_pooling_type(const elm_bert *m) { return m ? m->pooling : ELM_BERT_POOL_CLS; }
+bool elm_bert_normalize(const elm_bert *m) { return m && m->normalize; }
+int32_t elm_bert_mask_id(const elm_bert *m) { return m ? elm_vocab_mask(m->vocab) : -1; }
+
+/* ------------------------------------------------------------------------------------------
+ * tokenizing
+ * ---------------------------------------------------------------------------------------- */
+
+static int64_t bert_pieces(const elm_bert *m, const char *s, int32_t **out, elm_error *err) {
+    gl_error ge = {0};
+    size_t len = strlen(s);
+    int64_t n = elm_tokenize(m->vocab, s, len, NULL, 0, false, true, &ge);
+    if (n < 0) return bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+    *out = malloc((size_t)(n ? n : 1) * sizeof **out);
+    if (!*out) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+    if (n > 0) elm_tokenize(m->vocab, s, len, *out, n, false, true, &ge);
+    return n;
+}
+
+int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool add_special, int32_t *ids,
+                          int32_t *types, int64_t max, elm_error *err) {
+    if (!m || !a || max < 0 || (max > 0 && !ids)) return bert_fail(err, ELM_ERR_INVALID, "bert: bad arguments");
+    int32_t *pa = NULL, *pb = NULL;
+    int64_t na = bert_pieces(m, a, &pa, err), nb = 0;
+    if (na < 0) return na;
+    if (b && (nb = bert_pieces(m, b, &pb, err)) < 0) {
+        free(pa);
+        return nb;
+    }
+    /* truncation: the longer part gives up its last piece first (longest_first) */
+    int64_t room = (int64_t)m->n_ctx - (add_special ? (b ? 3 : 2) : 0);
+    if (room < 0) room = 0;
+    while (na + nb > room) {
+        if (na >= nb) na--;
+        else nb--;
+    }
+    int32_t cls = elm_vocab_cls(m->vocab), sep = elm_vocab_sep(m->vocab);
+    int64_t k = 0;
+#define BERT_PUT(id, ty)                 \
+    do {                                 \
+        if (k < max) {                   \
+            ids[k] = (id);               \
+            if (types) types[k] = (ty);  \
+        }                                \
+        k++;                             \
+    } while (0)
+    if (add_special && cls >= 0) BERT_PUT(cls, 0);
+    for (int64_t i = 0; i < na; i++) BERT_PUT(pa[i], 0);
+    if (add_special && sep >= 0) BERT_PUT(sep, 0);
+    for (int64_t i = 0; i < nb; i++) BERT_PUT(pb[i], 1);
+    if (b && add_special && sep >= 0) BERT_PUT(sep, 1);
+#undef BERT_PUT
+    free(pa);
+    free(pb);
+    return k;
+}
+
+int32_t elm_bert_token_text(const elm_bert *m, int32_t id, char *buf, int32_t size) {
+    if (!m) return 0;
+    char tmp[512];
+    int32_t n = elm_token_to_piece(m->vocab, id, tmp, (int32_t)sizeof tmp, true);
+    if (n > (int32_t)sizeof tmp) n = (int32_t)sizeof tmp;
+    int32_t skip = n > 0 && tmp[0] == ' ' ? 1 : 0; /* the word-start space */
+    int32_t len = n - skip;
+    if (buf && size > 0) {
+        int32_t c = len < size - 1 ? len : size - 1;
+        memcpy(buf, tmp + skip, (size_t)c);
+        buf[c] = '\0';
+    }
+    return len;
+}
+
+int32_t elm_bert_word_id(const elm_bert *m, const char *word) {
+    if (!m || !word) return -1;
+    int32_t ids[4];
+    gl_error ge = {0};
+    int64_t n = elm_tokenize(m->vocab, word, strlen(word), ids, 4, false, false, &ge);
+    return n == 1 ? ids[0] : -1;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * the graph
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct bert_graph {
+    gl_tensor **hidden;       /* [L+1] each [E, T*B] */
+    gl_tensor *pooled, *nsp, *classes, *mlm;
+} bert_graph;
+
+static gl_tensor *bert_lin(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b) {
+    return gl_add(ctx, gl_mul_mat(ctx, w, x), b);
+}
+
+/* Joins per-sequence attention outputs [E, T] into [E, T*B], halves first (fewer copies). */
+static gl_tensor *bert_join(gl_context *ctx, gl_tensor **parts, int32_t n) {
+    if (n == 1) return parts[0];
+    int32_t h = n / 2;
+    return gl_concat(ctx, bert_join(ctx, parts, h), bert_join(ctx, parts + h, n - h), 1);
+}
+
+static gl_tensor *bert_layer_graph(const elm_bert *m, gl_context *ctx, const bert_layer *L, gl_tensor *x, int64_t T,
+                                   int32_t B, const int32_t *lens, gl_tensor **parts) {
+    const int64_t E = m->n_embd, H = m->n_head, D = E / H;
+    const size_t fs = sizeof(float);
+    gl_tensor *q = bert_lin(ctx, x, L->wq, L->bq), *k = bert_lin(ctx, x, L->wk, L->bk);
+    gl_tensor *v = bert_lin(ctx, x, L->wv, L->bv);
+    for (int32_t b = 0; b < B; b++) {
+        size_t off = (size_t)b * (size_t)T * (size_t)E * fs;
+        /* [D, H, n] views of this sequence's tokens, permuted to [D, n, H] */
+        gl_tensor *qb = gl_permute(ctx, gl_view_3d(ctx, q, D, H, T, D * fs, E * fs, off), 0, 2, 1, 3);
+        gl_tensor *kb = gl_permute(ctx, gl_view_3d(ctx, k, D, H, lens[b], D * fs, E * fs, off), 0, 2, 1, 3);
+        gl_tensor *vb = gl_permute(ctx, gl_view_3d(ctx, v, D, H, lens[b], D * fs, E * fs, off), 0, 2, 1, 3);
+        gl_tensor *a = gl_attn(ctx, qb, kb, vb, NULL, 1.0f / sqrtf((float)D), false); /* [D, H, T] */
+        parts[b] = gl_reshape_2d(ctx, a, E, T);
+    }
+    gl_tensor *att = bert_lin(ctx, bert_join(ctx, parts, B), L->wo, L->bo);
+    x = gl_layer_norm(ctx, gl_add(ctx, att, x), L->ln1_w, L->ln1_b, m->eps);
+    gl_tensor *f = bert_lin(ctx, gl_gelu(ctx, bert_lin(ctx, x, L->up, L->up_b)), L->down, L->down_b);
+    return gl_layer_norm(ctx, gl_add(ctx, f, x), L->ln2_w, L->ln2_b, m->eps);
+}
+
+static void bert_build(const elm_bert *m, gl_context *ctx, gl_tensor *ids, gl_tensor *pos, gl_tensor *typ,
+                       gl_tensor *cls_rows, gl_tensor *mlm_rows, int64_t T, int32_t B, const int32_t *lens,
+                       const elm_bert_request *req, gl_tensor **parts, bert_graph *g) {
+    gl_tensor *x = gl_add(ctx, gl_add(ctx, gl_get_rows(ctx, m->tok_embd, ids), gl_get_rows(ctx, m->pos_embd, pos)),
+                          gl_get_rows(ctx, m->type_embd, typ));
+    x = gl_layer_norm(ctx, x, m->emb_ln_w, m->emb_ln_b, m->eps);
+    g->hidden[0] = x;
+    for (int32_t l = 0; l < m->n_layer; l++) {
+        x = bert_layer_graph(m, ctx, &m->layers[l], x, T, B, lens, parts);
+        g->hidden[l + 1] = x;
+    }
+    if (cls_rows && m->pool_w) {
+        g->pooled = gl_tanh(ctx, bert_lin(ctx, gl_get_rows(ctx, x, cls_rows), m->pool_w, m->pool_b));
+        if (req->nsp && m->nsp_w) g->nsp = bert_lin(ctx, g->pooled, m->nsp_w, m->nsp_b);
+        if (req->classify && m->cls_w) g->classes = bert_lin(ctx, g->pooled, m->cls_w, m->cls_b);
+    }
+    if (mlm_rows) {
+        gl_tensor *h = gl_gelu(ctx, bert_lin(ctx, gl_get_rows(ctx, x, mlm_rows), m->mlm_w, m->mlm_b));
+        h = gl_layer_norm(ctx, h, m->mlm_ln_w, m->mlm_ln_b, m->eps);
+        g->mlm = gl_add(ctx, gl_mul_mat(ctx, m->mlm_dec, h), m->mlm_bias);
+    }
+}
+
+static elm_status bert_ensure_buf(elm_bert *m, size_t size, elm_error *err) {
+    if (size <= m->buf_size) return ELM_OK;
+    free(m->buf);
+    m->buf = NULL;
+    m->buf_size = 0;
+    size = (size + 63) & ~(size_t)63;
+    if (posix_memalign(&m->buf, 64, size) != 0) {
+        m->buf = NULL;
+        return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory for a %zu-byte graph buffer", size);
+    }
+    m->buf_size = size;
+    return ELM_OK;
+}
+
+/* Per-sequence result slots, grown to n_seq and cleared. */
+static elm_status bert_results(elm_bert *m, int32_t n_seq, elm_error *err) {
+    if (n_seq > m->n_res) {
+        bert_result *r = realloc(m->res, (size_t)n_seq * sizeof *r);
+        if (!r) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        memset(r + m->n_res, 0, (size_t)(n_seq - m->n_res) * sizeof *r);
+        m->res = r;
+        m->n_res = n_seq;
+    }
+    for (int32_t i = 0; i < m->n_res; i++) {
+        bert_result *r = &m->res[i];
+        free(r->hidden);
+        free(r->last);
+        free(r->pooled);
+        free(r->nsp);
+        free(r->classes);
+        free(r->mlm);
+        memset(r, 0, sizeof *r);
+    }
+    return ELM_OK;
+}
+
+static float *bert_copy_rows(const gl_tensor *t, int64_t first, int64_t n, int64_t width) {
+    float *o = malloc((size_t)(n > 0 ? n : 1) * (size_t)width * sizeof *o);
+    if (!o) return NULL;
+    for (int64_t i = 0; i < n; i++)
+        memcpy(o + i * width, (const char *)t->data + (size_t)(first + i) * t->nb[1], (size_t)width * sizeof *o);
+    return o;
+}
+
+static elm_status bert_collect(elm_bert *m, const bert_graph *g, int64_t T, int32_t n_seq, const int32_t *lens,
+                               const elm_bert_request *req, const int64_t *mlm_first, elm_error *err) {
+    const int64_t E = m->n_embd, L = m->n_layer;
+    for (int32_t s = 0; s < n_seq; s++) {
+        bert_result *r = &m->res[s];
+        r->n = lens[s];
+        if (!(r->last = bert_copy_rows(g->hidden[L], s * T, lens[s], E))) goto oom;
+        if (req->all_hidden) {
+            if (!(r->hidden = malloc((size_t)(L + 1) * (size_t)(lens[s] > 0 ? lens[s] : 1) * (size_t)E * sizeof(float))))
+                goto oom;
+            for (int64_t l = 0; l <= L; l++) {
+                float *rows = bert_copy_rows(g->hidden[l], s * T, lens[s], E);
+                if (!rows) goto oom;
+                memcpy(r->hidden + l * lens[s] * E, rows, (size_t)lens[s] * (size_t)E * sizeof(float));
+                free(rows);
+            }
+        }
+        if (g->pooled && !(r->pooled = bert_copy_rows(g->pooled, s, 1, E))) goto oom;
+        if (g->nsp && !(r->nsp = bert_copy_rows(g->nsp, s, 1, 2))) goto oom;
+        if (g->classes && !(r->classes = bert_copy_rows(g->classes, s, 1, m->n_labels))) goto oom;
+        if (g->mlm) {
+            r->n_mlm = (int32_t)(mlm_first[s + 1] - mlm_first[s]);
+            if (!(r->mlm = bert_copy_rows(g->mlm, mlm_first[s], r->n_mlm, m->n_vocab))) goto oom;
+        }
+    }
+    return ELM_OK;
+oom:
+    return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory for results");
+}
+
+/* Input arrays of one run (host side). */
+typedef struct bert_inputs {
+    int32_t *ids, *pos, *typ, *cls, *mlm;
+    int64_t *mlm_first;
+    int64_t n_mlm;
+} bert_inputs;
+
+static void bert_inputs_free(bert_inputs *in) {
+    free(in->ids);
+    free(in->pos);
+    free(in->typ);
+    free(in->cls);
+    free(in->mlm);
+    free(in->mlm_first);
+}
+
+static elm_status bert_fill_inputs(const elm_bert *m, int32_t n_seq, const int32_t *const *ids,
+                                   const int32_t *const *types, const int32_t *n_tokens, int64_t T,
+                                   const elm_bert_request *req, bert_inputs *in, elm_error *err) {
+    const size_t N = (size_t)T * (size_t)n_seq;
+    in->ids = calloc(N, sizeof *in->ids);
+    in->pos = calloc(N, sizeof *in->pos);
+    in->typ = calloc(N, sizeof *in->typ);
+    in->cls = calloc((size_t)n_seq, sizeof *in->cls);
+    in->mlm_first = calloc((size_t)n_seq + 1, sizeof *in->mlm_first);
+    if (!in->ids || !in->pos || !in->typ || !in->cls || !in->mlm_first)
+        return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+    for (int32_t s = 0; s < n_seq; s++) {
+        for (int64_t t = 0; t < T; t++) {
+            size_t k = (size_t)s * (size_t)T + (size_t)t;
+            in->pos[k] = (int32_t)t;
+            if (t >= n_tokens[s]) continue; /* padding: id 0, type 0 (never attended) */
+            int32_t id = ids[s][t], ty = types && types[s] ? types[s][t] : 0;
+            if (id < 0 || id >= m->n_vocab)
+                return bert_fail(err, ELM_ERR_INVALID, "bert: sequence %d: token id %d is outside the vocabulary (%d)", s, id, m->n_vocab);
+            if (ty < 0 || ty >= m->n_types)
+                return bert_fail(err, ELM_ERR_INVALID, "bert: sequence %d: token type %d (the model has %d)", s, ty, m->n_types);
+            in->ids[k] = id;
+            in->typ[k] = ty;
+        }
+        in->cls[s] = (int32_t)((int64_t)s * T);
+        int64_t nm = 0;
+        if (req->mlm) {
+            nm = req->mlm_pos && req->n_mlm_pos ? req->n_mlm_pos[s] : n_tokens[s];
+            if (nm < 0 || nm > n_tokens[s] * 4 + 64) return bert_fail(err, ELM_ERR_INVALID, "bert: bad mask position count");
+        }
+        in->mlm_first[s + 1] = in->mlm_first[s] + nm;
+    }
+    in->n_mlm = in->mlm_first[n_seq];
+    if (in->n_mlm > 0) {
+        if (!(in->mlm = malloc((size_t)in->n_mlm * sizeof *in->mlm))) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        for (int32_t s = 0; s < n_seq; s++)
+            for (int64_t j = 0; j < in->mlm_first[s + 1] - in->mlm_first[s]; j++) {
+                int32_t p = req->mlm_pos && req->n_mlm_pos ? req->mlm_pos[s][j] : (int32_t)j;
+                if (p < 0 || p >= n_tokens[s]) return bert_fail(err, ELM_ERR_INVALID, "bert: mask position %d outside sequence %d", p, s);
+                in->mlm[in->mlm_first[s] + j] = (int32_t)((int64_t)s * T + p);
+            }
+    }
+    return ELM_OK;
+}
+
+elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, const int32_t *const *types,
+                        const int32_t *n_tokens, const elm_bert_request *req, elm_error *err) {
+    elm_error spare;
+    if (!err) err = &spare;
+    elm_bert_request none = {0};
+    if (!req) req = &none;
+    if (!m || n_seq < 0 || n_seq > BERT_MAX_BATCH || (n_seq > 0 && (!ids || !n_tokens)))
+        return bert_fail(err, ELM_ERR_INVALID, "bert: bad arguments (at most %d sequences)", BERT_MAX_BATCH);
+    if (req->mlm && !m->mlm_w) return bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the model has no masked-LM head");
+    if ((req->pooled || req->nsp || req->classify) && !m->pool_w)
+        return bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the model has no pooler");
+    if (req->nsp && !m->nsp_w) return bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the model has no next-sentence head");
+    if (req->classify && !m->cls_w) return bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the model has no classifier");
+    elm_status st = bert_results(m, n_seq, err);
+    if (st != ELM_OK || n_seq == 0) return st;
+    int64_t T = 0;
+    for (int32_t s = 0; s < n_seq; s++) {
+        if (n_tokens[s] < 1 || n_tokens[s] > m->n_ctx || !ids[s])
+            return bert_fail(err, ELM_ERR_INVALID, "bert: sequence %d has %d tokens (1 to %d)", s, n_tokens[s], m->n_ctx);
+        if (n_tokens[s] > T) T = n_tokens[s];
+    }
+    bert_inputs in = {0};
+    gl_context *ctx = NULL;
+    gl_tensor **parts = NULL;
+    bert_graph g = {0};
+    if ((st = bert_fill_inputs(m, n_seq, ids, types, n_tokens, T, req, &in, err)) != ELM_OK) goto done;
+    const int max_nodes = 64 + m->n_layer * (40 + 16 * n_seq);
+    gl_error ge = {0};
+    gl_context_params cp = {.mem_size = (size_t)(max_nodes * 2 + 64) * gl_tensor_overhead() + (size_t)max_nodes * 64 + (1 << 16),
+                            .no_alloc = true};
+    g.hidden = calloc((size_t)m->n_layer + 1, sizeof *g.hidden);
+    parts = calloc((size_t)n_seq, sizeof *parts);
+    if (!g.hidden || !parts) {
+        st = bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        goto done;
+    }
+    if (!(ctx = gl_context_new(cp, &ge))) {
+        st = bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        goto done;
+    }
+    int64_t N = T * n_seq, nb = n_seq, nm = in.n_mlm;
+    gl_tensor *t_ids = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, in.ids);
+    gl_tensor *t_pos = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, in.pos);
+    gl_tensor *t_typ = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, in.typ);
+    gl_tensor *t_cls = req->pooled || req->nsp || req->classify ? gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &nb, in.cls) : NULL;
+    gl_tensor *t_mlm = nm > 0 ? gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &nm, in.mlm) : NULL;
+    bert_build(m, ctx, t_ids, t_pos, t_typ, t_cls, t_mlm, T, n_seq, n_tokens, req, parts, &g);
+    gl_graph *graph = gl_ctx_ok(ctx) ? gl_graph_new(ctx, max_nodes) : NULL;
+    if (!graph) {
+        st = bert_fail(err, ELM_ERR_INVALID, "bert: building the graph: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
+        goto done;
+    }
+    gl_tensor *outs[5] = {g.hidden[m->n_layer], g.pooled, g.nsp, g.classes, g.mlm};
+    for (int i = 0; i < 5; i++)
+        if (outs[i]) gl_set_output(outs[i]);
+    if (req->all_hidden)
+        for (int32_t l = 0; l < m->n_layer; l++) gl_set_output(g.hidden[l]);
+    for (int i = 0; i < 5 && st == ELM_OK; i++)
+        if (outs[i] && gl_graph_expand(graph, outs[i]) != GL_OK) st = ELM_ERR_INVALID;
+    for (int32_t l = 0; req->all_hidden && l < m->n_layer && st == ELM_OK; l++)
+        if (gl_graph_expand(graph, g.hidden[l]) != GL_OK) st = ELM_ERR_INVALID;
+    if (st != ELM_OK) {
+        st = bert_fail(err, ELM_ERR_INVALID, "bert: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
+        goto done;
+    }
+    gl_graph_plan plan;
+    if (gl_graph_plan_memory(graph, m->n_threads, &plan, &ge) != GL_OK ||
+        (st = bert_ensure_buf(m, plan.buffer_size + plan.work_size + 64, err)) != ELM_OK ||
+        gl_graph_alloc(graph, &plan, m->buf, m->buf_size, &ge) != GL_OK || gl_graph_compute(graph, m->pool, &ge) != GL_OK) {
+        if (st == ELM_OK) st = bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        goto done;
+    }
+    st = bert_collect(m, &g, T, n_seq, n_tokens, req, in.mlm_first, err);
+done:
+    gl_context_free(ctx);
+    free(g.hidden);
+    free(parts);
+    bert_inputs_free(&in);
+    return st;
+}
+
+static const bert_result *bert_res(const elm_bert *m, int32_t s) {
+    return m && s >= 0 && s < m->n_res ? &m->res[s] : NULL;
+}
+
+const float *elm_bert_hidden(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->hidden : NULL; }
+const float *elm_bert_last(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->last : NULL; }
+const float *elm_bert_pooled(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->pooled : NULL; }
+const float *elm_bert_nsp(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->nsp : NULL; }
+const float *elm_bert_classes(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->classes : NULL; }
+const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows) {
+    const bert_result *r = bert_res(m, s);
+    if (n_rows) *n_rows = r ? r->n_mlm : 0;
+    return r ? r->mlm : NULL;
+}
+
+elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling pooling, bool normalize, float *out,
+                              elm_error *err) {
+    const bert_result *r = bert_res(m, s);
+    if (!r || !r->last || !out) return bert_fail(err, ELM_ERR_INVALID, "bert: no result for sequence %d", s);
+    const int64_t E = m->n_embd;
+    if (pooling == ELM_BERT_POOL_MEAN) {
+        for (int64_t i = 0; i < E; i++) {
+            double acc = 0;
+            for (int32_t t = 0; t < r->n; t++) acc += r->last[t * E + i];
+            out[i] = (float)(acc / r->n);
+        }
+    } else {
+        memcpy(out, r->last, (size_t)E * sizeof *out);
+    }
+    if (normalize) {
+        double ss = 0;
+        for (int64_t i = 0; i < E; i++) ss += (double)out[i] * out[i];
+        double inv = 1.0 / fmax(sqrt(ss), 1e-12); /* F.normalize's eps */
+        for (int64_t i = 0; i < E; i++) out[i] = (float)(out[i] * inv);
+    }
+    return ELM_OK;
+}

@@ -1,0 +1,436 @@
+/* BERT: converter + runtime against Hugging Face's outputs (hf-reference/bert: every hidden
+ * state, MLM logits, pooled output and NSP logits within 1e-4), the slow BertTokenizer's ids
+ * (tokenizer_ref.json, exact), llama.cpp's bert-bge tokenizer cases (exact, in both vocabulary
+ * spellings), a pytorch_model.bin classifier and a safetensors MLM against our PyTorch
+ * reference (tests/data/bert, scripts/bert_reference.py), and padded batches against one
+ * sequence at a time. Fixtures missing → skipped. */
+#include "convert.h"
+#include "edgelm.h"
+#include "json.h"
+#include "tf.h"
+#include "vocab.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DATA_DIR "tests/data/bert/"
+
+static char tmp_dir[256];
+
+static const char *tmp_path(const char *name) {
+    static char buf[4][512];
+    static int k;
+    if (!tmp_dir[0]) {
+        snprintf(tmp_dir, sizeof tmp_dir, "/tmp/edgelm-test-bert-XXXXXX");
+        if (!mkdtemp(tmp_dir)) abort();
+    }
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_dir, name);
+    return buf[k];
+}
+
+static const char *fixture(const char *rel) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tf_fixtures_dir(), rel);
+    return buf[k];
+}
+
+/* A little .npy reader: little-endian f4 / i4 / i8, C order. Returns elements (as double) */
+static double *npy_load(const char *path, int64_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char head[10];
+    double *out = NULL;
+    if (fread(head, 1, 10, f) != 10 || memcmp(head, "\x93NUMPY", 6)) goto done;
+    size_t hl = head[8] | (head[9] << 8);
+    char hdr[1024];
+    if (head[6] != 1 || hl >= sizeof hdr || fread(hdr, 1, hl, f) != hl) goto done;
+    hdr[hl] = '\0';
+    int es = strstr(hdr, "<f4") || strstr(hdr, "<i4") ? 4 : strstr(hdr, "<i8") ? 8 : 0;
+    bool fl = strstr(hdr, "<f4") != NULL;
+    char *sh = strstr(hdr, "'shape': (");
+    if (!es || !sh) goto done;
+    int64_t count = 1;
+    for (char *p = sh + 10; *p && *p != ')';) {
+        if (*p >= '0' && *p <= '9') count *= strtoll(p, &p, 10);
+        else p++;
+    }
+    out = malloc((size_t)(count ? count : 1) * sizeof *out);
+    for (int64_t i = 0; i < count && out; i++) {
+        unsigned char b[8];
+        if (fread(b, 1, (size_t)es, f) != (size_t)es) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        if (fl) { float v; memcpy(&v, b, 4); out[i] = v; }
+        else if (es == 4) { int32_t v; memcpy(&v, b, 4); out[i] = v; }
+        else { int64_t v; memcpy(&v, b, 8); out[i] = (double)v; }
+    }
+    *n = count;
+done:
+    fclose(f);
+    return out;
+}
+
+static bool convert(const char *src, const char *out, int outtype, bool vocab_only) {
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.src = src;
+    p.out = out;
+    p.outtype = outtype;
+    p.vocab_only = vocab_only;
+    gl_error err = {0};
+    gl_status s = elm_convert(&p, NULL, &err);
+    TF_CHECK(s == GL_OK, "convert %s: %s", src, err.msg);
+    return s == GL_OK;
+}
+
+/* max |a - ref| over n values */
+static double max_diff(const float *a, const double *ref, int64_t n) {
+    double w = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (!(d <= w)) w = d; /* NaN wins */
+    }
+    return w;
+}
+
+static elm_bert *hf_reference_model(int outtype, const char *name) {
+    const char *src = fixture("hf-reference/bert");
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/config.json", src);
+    if (!tf_file_exists(cfg)) {
+        tf_skip("no fixture %s", src);
+        return NULL;
+    }
+    if (!convert(src, tmp_path(name), outtype, false)) return NULL;
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path(name), NULL, &err);
+    TF_CHECK(m != NULL, "%s", err.msg);
+    return m;
+}
+
+TF_TEST(hf_reference_every_output_within_1e4) {
+    elm_bert *m = hf_reference_model(-1, "ref.gguf");
+    if (!m) return;
+    TF_CHECK(elm_bert_has_mlm(m) && elm_bert_has_nsp(m) && elm_bert_has_pooler(m));
+    const int E = elm_bert_n_embd(m), V = elm_bert_n_vocab(m);
+    for (int c = 0; c < 4; c++) {
+        char p[600];
+        int64_t n = 0, k;
+        snprintf(p, sizeof p, "%s/case%d_input_ids.npy", fixture("hf-reference/bert/refs"), c);
+        double *idd = npy_load(p, &n);
+        TF_CHECK(idd != NULL, "%s", p);
+        if (!idd) continue;
+        int32_t ids[256];
+        for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)idd[i];
+        free(idd);
+        const int32_t *idp = ids;
+        int32_t nt = (int32_t)n;
+        elm_bert_request rq = {.all_hidden = true, .pooled = true, .nsp = true, .mlm = true};
+        elm_error err = {0};
+        TF_CHECK(elm_bert_run(m, 1, &idp, NULL, &nt, &rq, &err) == ELM_OK, "%s", err.msg);
+        const float *h = elm_bert_hidden(m, 0);
+        for (int l = 0; l <= elm_bert_n_layer(m) && h; l++) {
+            snprintf(p, sizeof p, "%s/case%d_hidden_%d.npy", fixture("hf-reference/bert/refs"), c, l);
+            double *r = npy_load(p, &k);
+            TF_CHECK(r && k == n * E);
+            if (r) TF_CHECK(max_diff(h + (size_t)l * n * E, r, k) <= 1e-4, "case %d hidden %d: %g", c, l, max_diff(h + (size_t)l * n * E, r, k));
+            free(r);
+        }
+        static const char *names[] = {"logits", "pooler_output", "seq_relationship_logits"};
+        int32_t rows = 0;
+        const float *got[3] = {elm_bert_mlm(m, 0, &rows), elm_bert_pooled(m, 0), elm_bert_nsp(m, 0)};
+        int64_t want[3] = {n * V, E, 2};
+        TF_CHECK(rows == n);
+        for (int j = 0; j < 3; j++) {
+            snprintf(p, sizeof p, "%s/case%d_%s.npy", fixture("hf-reference/bert/refs"), c, names[j]);
+            double *r = npy_load(p, &k);
+            TF_CHECK(r && k == want[j] && got[j]);
+            if (r && got[j]) TF_CHECK(max_diff(got[j], r, k) <= 1e-4, "case %d %s: %g", c, names[j], max_diff(got[j], r, k));
+            free(r);
+        }
+    }
+    elm_bert_free(m);
+}
+
+TF_TEST(hf_reference_tokenizer_exact) {
+    elm_bert *m = hf_reference_model(-1, "ref-tok.gguf");
+    if (!m) return;
+    gl_error ge = {0};
+    elm_json_doc *d = elm_json_parse_file(fixture("hf-reference/bert/tokenizer_ref.json"), &ge);
+    TF_CHECK(d != NULL, "%s", ge.msg);
+    const elm_json *cases = elm_json_get(elm_json_root(d), "cases");
+    int n_ok = 0;
+    for (size_t i = 0; i < elm_json_count(cases); i++) {
+        const elm_json *c = elm_json_at(cases, i), *want = elm_json_get(c, "ids");
+        int32_t ids[512];
+        elm_error err = {0};
+        int64_t n = elm_bert_tokenize(m, elm_json_get_str(c, "text"), NULL, true, ids, NULL, 512, &err);
+        bool same = n == (int64_t)elm_json_count(want);
+        for (int64_t k = 0; same && k < n; k++) {
+            int64_t w;
+            same = elm_json_int(elm_json_at(want, (size_t)k), &w) && w == ids[k];
+        }
+        TF_CHECK(same, "case %zu (%s): %lld ids", i, elm_json_get_str(c, "text"), (long long)n);
+        n_ok += same;
+    }
+    TF_CHECK(n_ok == 16, "%d of 16", n_ok);
+    elm_json_free(d);
+    elm_bert_free(m);
+}
+
+/* The bert-bge cases: .inp strings separated by "\n__ggml_vocab_test__\n", .out id lines. */
+static int bge_cases(const elm_vocab *v, int *total) {
+    FILE *fi = fopen(fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.inp"), "rb");
+    FILE *fo = fopen(fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.out"), "rb");
+    static char inp[1 << 16];
+    size_t n = fi ? fread(inp, 1, sizeof inp - 1, fi) : 0;
+    inp[n] = '\0';
+    const char *sep = "\n__ggml_vocab_test__\n";
+    int ok = 0;
+    *total = 0;
+    char line[1 << 14];
+    for (char *p = inp; fi && fo && *p;) {
+        char *e = strstr(p, sep);
+        if (!e) break;
+        if (!fgets(line, sizeof line, fo)) break;
+        int32_t want[4096], got[4096];
+        int nw = 0;
+        for (char *q = line; *q && nw < 4096;) {
+            if (*q >= '0' && *q <= '9') want[nw++] = (int32_t)strtol(q, &q, 10);
+            else q++;
+        }
+        gl_error err = {0};
+        int64_t ng = elm_tokenize(v, p, (size_t)(e - p), got, 4096, false, false, &err);
+        bool same = ng == nw;
+        for (int k = 0; same && k < nw; k++) same = got[k] == want[k];
+        TF_CHECK(same, "bge case %d (%.*s): %lld ids, want %d", *total, (int)(e - p > 40 ? 40 : e - p), p, (long long)ng, nw);
+        ok += same;
+        (*total)++;
+        p = e + strlen(sep);
+    }
+    if (fi) fclose(fi);
+    if (fo) fclose(fo);
+    return ok;
+}
+
+TF_TEST(llama_cpp_bert_bge_cases_both_spellings) {
+    const char *src = fixture("hf-tiny-lm-buddy/bert_tiniest");
+    if (!tf_file_exists(fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.inp")) ||
+        !tf_file_exists(fixture("hf-tiny-lm-buddy/bert_tiniest/vocab.txt"))) {
+        tf_skip("fixtures missing");
+        return;
+    }
+    /* phantom spelling: through the converter's GGUF */
+    if (!convert(src, tmp_path("bge-vocab.gguf"), -1, true)) return;
+    gl_error err = {0};
+    gl_gguf *g = gl_gguf_open(tmp_path("bge-vocab.gguf"), &err);
+    elm_vocab *v = g ? elm_vocab_load(g, &err) : NULL;
+    TF_CHECK(v != NULL, "%s", err.msg);
+    int total = 0;
+    if (v) {
+        int ok = bge_cases(v, &total);
+        TF_CHECK(ok == total && total == 46, "phantom spelling: %d of %d", ok, total);
+        TF_CHECK(elm_vocab_cls(v) == 101 && elm_vocab_sep(v) == 102 && elm_vocab_mask(v) == 103 && elm_vocab_unk(v) == 100);
+    }
+    elm_vocab_free(v);
+    gl_gguf_close(g);
+    /* Hugging Face spelling: vocab.txt as it is */
+    FILE *f = fopen(fixture("hf-tiny-lm-buddy/bert_tiniest/vocab.txt"), "rb");
+    static char buf[1 << 19];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    static gl_str toks[40000];
+    static int32_t types[40000];
+    int32_t nt = 0;
+    for (size_t i = 0, s = 0; i < n && nt < 40000; i++)
+        if (buf[i] == '\n') {
+            toks[nt] = (gl_str){buf + s, i - s};
+            types[nt] = toks[nt].len > 2 && buf[s] == '[' && buf[i - 1] == ']' && (i - s) <= 6 ? ELM_TOKEN_CONTROL : ELM_TOKEN_NORMAL;
+            nt++;
+            s = i + 1;
+        }
+    elm_vocab_desc d;
+    elm_vocab_desc_init(&d);
+    d.kind = ELM_VOCAB_WPM;
+    d.n_tokens = nt;
+    d.tokens = toks;
+    d.types = types;
+    v = elm_vocab_new(&d, &err);
+    TF_CHECK(v != NULL, "%s", err.msg);
+    if (v) {
+        int ok = bge_cases(v, &total);
+        TF_CHECK(ok == total && total == 46, "HF spelling: %d of %d", ok, total);
+        /* words over 100 characters are [UNK]; 100 are not */
+        char word[102];
+        memset(word, 'a', sizeof word);
+        int32_t ids[64];
+        TF_CHECK(elm_tokenize(v, word, 101, ids, 64, false, false, &err) == 1 && ids[0] == elm_vocab_unk(v));
+        TF_CHECK(elm_tokenize(v, word, 100, ids, 64, false, false, &err) > 1);
+        /* special tokens kept whole with parse_special; [CLS] … [SEP] with add_special */
+        int64_t k = elm_tokenize(v, "Paris is the [MASK].", 20, ids, 64, true, true, &err);
+        TF_CHECK(k == 7 && ids[0] == 101 && ids[4] == 103 && ids[6] == 102, "%lld", (long long)k);
+    }
+    elm_vocab_free(v);
+}
+
+/* Our PyTorch reference (tests/data/bert) for a converted folder. */
+static void check_reference(const char *model, const char *src, int n_cases, double tol, int outtype) {
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/config.json", src);
+    if (!tf_file_exists(cfg)) {
+        tf_skip("no fixture %s", src);
+        return;
+    }
+    char out[64];
+    snprintf(out, sizeof out, "%s-%d.gguf", model, outtype);
+    if (!convert(src, tmp_path(out), outtype, false)) return;
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path(out), NULL, &err);
+    TF_CHECK(m != NULL, "%s", err.msg);
+    if (!m) return;
+    const int E = elm_bert_n_embd(m);
+    for (int c = 0; c < n_cases; c++) {
+        char p[256];
+        int64_t n, k;
+        snprintf(p, sizeof p, DATA_DIR "%s_case%d_ids.npy", model, c);
+        double *di = npy_load(p, &n);
+        snprintf(p, sizeof p, DATA_DIR "%s_case%d_types.npy", model, c);
+        double *dt = npy_load(p, &k);
+        TF_CHECK(di && dt && k == n, "%s", p);
+        if (!di || !dt) { free(di); free(dt); continue; }
+        int32_t ids[64], types[64];
+        for (int64_t i = 0; i < n; i++) ids[i] = (int32_t)di[i], types[i] = (int32_t)dt[i];
+        free(di);
+        free(dt);
+        const int32_t *ip = ids, *tp = types;
+        int32_t nt = (int32_t)n, pos = 2, npos = 1;
+        const int32_t *pp = &pos;
+        bool pooled = elm_bert_has_pooler(m);
+        elm_bert_request rq = {.pooled = pooled, .classify = elm_bert_n_labels(m) > 0, .mlm = elm_bert_has_mlm(m),
+                               .mlm_pos = &pp, .n_mlm_pos = &npos};
+        TF_CHECK(elm_bert_run(m, 1, &ip, &tp, &nt, &rq, &err) == ELM_OK, "%s", err.msg);
+        struct { const char *name; const float *got; int64_t n; } outs[] = {
+            {"last", elm_bert_last(m, 0), n * E},
+            {"pooled", elm_bert_pooled(m, 0), E},
+            {"classes", elm_bert_classes(m, 0), elm_bert_n_labels(m)},
+            {"mlm", elm_bert_mlm(m, 0, NULL), elm_bert_n_vocab(m)},
+        };
+        for (size_t j = 0; j < 4; j++) {
+            snprintf(p, sizeof p, DATA_DIR "%s_case%d_%s.npy", model, c, outs[j].name);
+            if (!tf_file_exists(p)) {
+                TF_CHECK(outs[j].got == NULL || j == 0, "%s: %s computed without reference", model, outs[j].name);
+                continue;
+            }
+            double *r = npy_load(p, &k);
+            TF_CHECK(r && outs[j].got && k == outs[j].n, "%s %s", model, outs[j].name);
+            if (r && outs[j].got && k == outs[j].n)
+                TF_CHECK(max_diff(outs[j].got, r, k) <= tol, "%s case %d %s: %g > %g", model, c, outs[j].name,
+                         max_diff(outs[j].got, r, k), tol);
+            free(r);
+        }
+    }
+    elm_bert_free(m);
+}
+
+TF_TEST(caikit_classifier_from_pytorch_model_bin) {
+    check_reference("caikit", fixture("hf-tiny-caikit/BertForSequenceClassification"), 2, 1e-4, -1);
+}
+
+TF_TEST(tiniest_mlm_from_safetensors) {
+    check_reference("tiniest", fixture("hf-tiny-lm-buddy/bert_tiniest"), 2, 1e-4, -1);
+}
+
+TF_TEST(quantized_types_stay_close) {
+    /* hf-reference at F16 / Q8_0: same outputs within a loose tolerance (weights rounded) */
+    static const int types[] = {GL_TYPE_F16, GL_TYPE_Q8_0};
+    elm_bert *ref = hf_reference_model(-1, "q-ref.gguf");
+    if (!ref) return;
+    int32_t ids[] = {101, 475, 158, 192, 180, 174, 182, 143, 103, 102};
+    const int32_t *ip = ids;
+    int32_t n = 10;
+    elm_bert_request rq = {.pooled = true, .nsp = true};
+    elm_error err = {0};
+    TF_CHECK(elm_bert_run(ref, 1, &ip, NULL, &n, &rq, &err) == ELM_OK, "%s", err.msg);
+    const int E = elm_bert_n_embd(ref);
+    double want[64];
+    for (int i = 0; i < E; i++) want[i] = elm_bert_pooled(ref, 0)[i];
+    for (size_t t = 0; t < 2; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "q-%d.gguf", types[t]);
+        elm_bert *m = hf_reference_model(types[t], name);
+        if (!m) continue;
+        TF_CHECK(elm_bert_run(m, 1, &ip, NULL, &n, &rq, &err) == ELM_OK, "%s", err.msg);
+        double d = max_diff(elm_bert_pooled(m, 0), want, E);
+        TF_CHECK(d < (types[t] == GL_TYPE_F16 ? 2e-3 : 3e-2), "%s: pooled differs by %g", gl_type_name(types[t]), d);
+        elm_bert_free(m);
+    }
+    elm_bert_free(ref);
+}
+
+TF_TEST(padded_batch_equals_one_at_a_time) {
+    elm_bert *m = hf_reference_model(-1, "batch.gguf");
+    if (!m) return;
+    static const char *a[] = {"the quick brown fox", "Hello world!", "Attention heads share keys and values in the runtime cache."};
+    static const char *b[] = {"jumps over the lazy dog", NULL, "a"};
+    int32_t ids[3][128], types[3][128], n[3];
+    elm_error err = {0};
+    for (int s = 0; s < 3; s++) {
+        int64_t k = elm_bert_tokenize(m, a[s], b[s], true, ids[s], types[s], 128, &err);
+        TF_CHECK(k > 0 && k <= 128, "%s", err.msg);
+        n[s] = (int32_t)k;
+    }
+    TF_CHECK(types[0][n[0] - 1] == 1 && types[0][0] == 0, "pair token types");
+    const int E = elm_bert_n_embd(m), V = elm_bert_n_vocab(m);
+    float *single_last[3], single_pool[3][64], single_nsp[3][2], single_mlm[3][1000];
+    int32_t pos[3] = {1, 2, 3}, npos[3] = {1, 1, 1};
+    for (int s = 0; s < 3; s++) {
+        const int32_t *ip = ids[s], *tp = types[s], *pp = &pos[s];
+        elm_bert_request rq = {.pooled = true, .nsp = true, .mlm = true, .mlm_pos = &pp, .n_mlm_pos = &npos[s]};
+        TF_CHECK(elm_bert_run(m, 1, &ip, &tp, &n[s], &rq, &err) == ELM_OK, "%s", err.msg);
+        single_last[s] = malloc((size_t)n[s] * E * sizeof(float));
+        memcpy(single_last[s], elm_bert_last(m, 0), (size_t)n[s] * E * sizeof(float));
+        memcpy(single_pool[s], elm_bert_pooled(m, 0), (size_t)E * sizeof(float));
+        memcpy(single_nsp[s], elm_bert_nsp(m, 0), 2 * sizeof(float));
+        memcpy(single_mlm[s], elm_bert_mlm(m, 0, NULL), (size_t)V * sizeof(float));
+    }
+    const int32_t *ip[3] = {ids[0], ids[1], ids[2]}, *tp[3] = {types[0], types[1], types[2]};
+    const int32_t *pp[3] = {&pos[0], &pos[1], &pos[2]};
+    elm_bert_request rq = {.pooled = true, .nsp = true, .mlm = true, .mlm_pos = pp, .n_mlm_pos = npos};
+    for (int threads = 1; threads <= 2; threads++) {
+        if (threads == 2) {
+            elm_bert_free(m);
+            elm_bert_params bp = {.n_threads = 2};
+            m = elm_bert_load(tmp_path("batch.gguf"), &bp, &err);
+            if (!m) break;
+        }
+        TF_CHECK(elm_bert_run(m, 3, ip, tp, n, &rq, &err) == ELM_OK, "%s", err.msg);
+        for (int s = 0; s < 3; s++) {
+            double d = 0;
+            for (int64_t i = 0; i < (int64_t)n[s] * E; i++) d = fmax(d, fabs(elm_bert_last(m, s)[i] - single_last[s][i]));
+            for (int i = 0; i < E; i++) d = fmax(d, fabs(elm_bert_pooled(m, s)[i] - single_pool[s][i]));
+            for (int i = 0; i < 2; i++) d = fmax(d, fabs(elm_bert_nsp(m, s)[i] - single_nsp[s][i]));
+            for (int i = 0; i < V; i++) d = fmax(d, fabs(elm_bert_mlm(m, s, NULL)[i] - single_mlm[s][i]));
+            TF_CHECK(d <= 1e-5, "sequence %d (%d threads): batch differs from single by %g", s, threads, d);
+        }
+    }
+    for (int s = 0; s < 3; s++) free(single_last[s]);
+    /* embeddings: mean pooling normalised has unit length */
+    float e[64];
+    TF_CHECK(m && elm_bert_embedding(m, 0, ELM_BERT_POOL_MEAN, true, e, &err) == ELM_OK);
+    double ss = 0;
+    for (int i = 0; i < E; i++) ss += (double)e[i] * e[i];
+    TF_NEAR(ss, 1.0, 1e-5);
+    /* bad input is refused */
+    int32_t bad = 5000, one = 1;
+    const int32_t *bp = &bad;
+    TF_CHECK(elm_bert_run(m, 1, &bp, NULL, &one, NULL, &err) == ELM_ERR_INVALID);
+    elm_bert_free(m);
+}
+
+TF_MAIN
