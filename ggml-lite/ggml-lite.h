@@ -318,6 +318,9 @@ gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl
 /* Fused attention. q [d, n_q, n_head], k [d, n_kv, n_head_kv], v [dv, n_kv, n_head_kv]
  * (k/v F32 or F16, any strides, e.g. views of a KV cache; n_head % n_head_kv == 0 for GQA),
  * mask F32 [n_kv, n_q] or NULL; causal masks key j for query i when j > i + (n_kv - n_q).
+ * The mask broadcasts: its dims 2 and 3 may be 1 or divide n_head and q's dim 3, so a mask
+ * [n_kv, n_q, n_head] adds a different bias per head (T5's relative position bias). Rows of the
+ * mask beyond n_q are ignored.
  * Result [dv, n_head, n_q] (heads side by side per token, ready for the output matmul). */
 gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl_tensor *mask,
                    float scale, bool causal);

@@ -779,6 +779,7 @@ static void attn_ref(const gl_tensor *q, const gl_tensor *k, const gl_tensor *v,
 typedef struct attn_case {
     int64_t d, dv, n_q, n_kv, n_head, n_head_kv, batch;
     bool causal, mask, f16, cache_view, permuted_q;
+    bool head_mask; /* mask [n_kv, n_q, n_head, batch]: one per head (T5's position bias) */
 } attn_case;
 
 static void run_attn_case(const attn_case *c, tf_rng *r, const char *what) {
@@ -803,7 +804,9 @@ static void run_attn_case(const attn_case *c, tf_rng *r, const char *what) {
         v = rnd(ctx, kvt, c->dv, c->n_kv, c->n_head_kv, c->batch, r, -1, 1);
     }
     gl_tensor *mask = NULL;
-    if (c->mask) { /* [n_kv, n_q + 1, 1, batch]: per-sequence padding masks */
+    if (c->head_mask) {
+        mask = rnd(ctx, GL_TYPE_F32, c->n_kv, c->n_q, c->n_head, c->batch, r, -3, 3);
+    } else if (c->mask) { /* [n_kv, n_q + 1, 1, batch]: per-sequence padding masks */
         mask = rnd(ctx, GL_TYPE_F32, c->n_kv, c->n_q + 1, 1, c->batch, r, -1, 1);
         for (int64_t b = 0; b < c->batch; b++)
             for (int64_t i = 0; i < c->n_q + 1; i++) set(mask, (i + b) % c->n_kv, i, 0, b, -INFINITY);
@@ -823,14 +826,16 @@ static void run_attn_case(const attn_case *c, tf_rng *r, const char *what) {
 TF_TEST(attention) {
     tf_rng r = {31};
     const attn_case cases[] = {
-        /* d  dv n_q n_kv nh nkv b  causal mask  f16   view  perm */
-        {16, 16, 5, 9, 4, 2, 1, true, false, true, true, false},   /* GQA, causal n_kv > n_q, F16 cache */
-        {16, 16, 5, 9, 4, 2, 1, true, true, false, false, true},   /* + mask, permuted q */
-        {33, 7, 3, 3, 2, 2, 1, false, true, false, true, false},   /* odd sizes, dv != d */
-        {8, 8, 1, 17, 4, 1, 1, true, false, true, true, false},    /* decode: one query, MQA */
-        {8, 8, 5, 3, 2, 1, 1, true, false, false, false, false},   /* n_kv < n_q: first rows see nothing */
-        {12, 12, 4, 4, 2, 2, 2, false, true, true, false, true},   /* batch of 2 with own masks */
-        {64, 64, 7, 65, 4, 2, 1, true, true, false, true, false},  /* longer rows (SIMD bodies) */
+        /* d  dv n_q n_kv nh nkv b  causal mask  f16   view  perm  head_mask */
+        {16, 16, 5, 9, 4, 2, 1, true, false, true, true, false, false}, /* GQA, causal n_kv > n_q, F16 cache */
+        {16, 16, 5, 9, 4, 2, 1, true, true, false, false, true, false}, /* + mask, permuted q */
+        {33, 7, 3, 3, 2, 2, 1, false, true, false, true, false, false}, /* odd sizes, dv != d */
+        {8, 8, 1, 17, 4, 1, 1, true, false, true, true, false, false}, /* decode: one query, MQA */
+        {8, 8, 5, 3, 2, 1, 1, true, false, false, false, false, false}, /* n_kv < n_q: first rows see nothing */
+        {12, 12, 4, 4, 2, 2, 2, false, true, true, false, true, false},   /* batch of 2 with own masks */
+        {64, 64, 7, 65, 4, 2, 1, true, true, false, true, false, false},  /* longer rows (SIMD bodies) */
+        {16, 16, 6, 6, 4, 4, 1, false, true, false, false, true, true}, /* per-head bias (T5 encoder) */
+        {16, 16, 1, 9, 4, 4, 2, true, true, false, true, true, true},   /* per-head bias, decode step */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char what[32];
