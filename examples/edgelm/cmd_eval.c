@@ -23,6 +23,7 @@ static void eval_usage(FILE *out) {
 
 int cmd_eval(int argc, char **argv) {
     if (t5_cli_is_t5(argc, argv)) return cmd_t5_eval(argc, argv); /* --what logits|enc|dec */
+    if (bert_cli_is_bert(argc, argv)) return cmd_bert_eval(argc, argv); /* hidden|mlm|nsp|pooled */
     gen_opts o;
     gen_opts_init(&o);
     for (int i = 1; i < argc; i++) {

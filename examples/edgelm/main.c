@@ -24,6 +24,11 @@ static const command commands[] = {
     {"eval", cmd_eval, "eval -m M --ids 1,2 -o F.npy logits or hidden states as NumPy [--what hidden]"},
     {"elmo", cmd_elmo, "elmo -m M -i F.txt -o DIR     ELMo embeddings per sentence as NumPy [--stateful --mix ..]"},
     {"t5-bench", cmd_t5_bench, "t5-bench -m M [-t 1,2]       T5 encoder and decoder tokens/s [--tokens 64 --steps 32]"},
+    {"fill-mask", cmd_fill_mask, "fill-mask -m M -p TEXT       BERT: candidates for each [MASK] [--top-k 5]"},
+    {"embed", cmd_embed, "embed -m M -p TEXT.. | -f F  BERT sentence embeddings [--pooling cls|mean|none --normalize -o F.npy]"},
+    {"nsp", cmd_nsp, "nsp -m M -a TEXT -b TEXT      BERT: probability that B follows A"},
+    {"classify", cmd_classify, "classify -m M -p TEXT        BERT classifier: labels with probabilities"},
+    {"bert-bench", cmd_bert_bench, "bert-bench -m M [-t 1,2]     BERT sentences/s [--batch 1,8 --tokens 128]"},
     {"elmo-bench", cmd_elmo_bench, "elmo-bench -m M [-t 1,2]     ELMo tokens/s and GFLOP/s [--batch 32 --tokens 20]"},
 };
 
