@@ -13,6 +13,9 @@ the greedy continuation.
           (reproduces that fixture's transformers outputs: validates this script)
   write:  scripts/t5_reference.py --out tests/data/t5 \
               ../shared/fixtures/hf-tiny-caikit/T5ForConditionalGeneration
+  gated:  scripts/t5_reference.py --make-gated tests/data/t5/gated
+          (a tiny random v1.1/flan-style model: gated-gelu, untied lm_head, 2 encoder and 3
+          decoder layers, a 64-piece Unigram tokenizer.json; plus its reference outputs)
 """
 import argparse
 import json
@@ -201,12 +204,88 @@ def write(d, out):
     json.dump(meta, open(os.path.join(out, "caikit_manifest.json"), "w"), indent=1)
 
 
+def make_gated(out):
+    """A tiny T5 v1.1-style checkpoint (safetensors + tokenizer.json) and its outputs."""
+    os.makedirs(out, exist_ok=True)
+    g = torch.Generator().manual_seed(11)
+    E, H, dkv, F, V, ne, nd, nb = 16, 2, 8, 24, 64, 2, 3, 16
+    cfg = {"architectures": ["T5ForConditionalGeneration"], "model_type": "t5", "d_model": E, "d_kv": dkv,
+           "d_ff": F, "num_layers": ne, "num_decoder_layers": nd, "num_heads": H, "vocab_size": V,
+           "relative_attention_num_buckets": nb, "relative_attention_max_distance": 20,
+           "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False, "layer_norm_epsilon": 1e-6,
+           "decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0}
+    w = {}
+    rn = lambda *shape, s=1.0: (torch.randn(*shape, generator=g) * s).float()
+    w["shared.weight"] = rn(V, E, s=0.5)
+    w["lm_head.weight"] = rn(V, E, s=0.3)
+    for side, n in (("encoder", ne), ("decoder", nd)):
+        for i in range(n):
+            p = "%s.block.%d.layer." % (side, i)
+            mods = [("0", "SelfAttention")] + ([("1", "EncDecAttention")] if side == "decoder" else [])
+            for sub, mod in mods:
+                for x in "qkv":
+                    w[p + "%s.%s.%s.weight" % (sub, mod, x)] = rn(H * dkv, E, s=0.2)
+                w[p + "%s.%s.o.weight" % (sub, mod)] = rn(E, H * dkv, s=0.2)
+                w[p + sub + ".layer_norm.weight"] = 1 + rn(E, s=0.1)
+                if i == 0 and mod == "SelfAttention":
+                    w[p + "0.SelfAttention.relative_attention_bias.weight"] = rn(nb, H, s=0.5)
+            f = "1" if side == "encoder" else "2"
+            w[p + f + ".DenseReluDense.wi_0.weight"] = rn(F, E, s=0.2)
+            w[p + f + ".DenseReluDense.wi_1.weight"] = rn(F, E, s=0.2)
+            w[p + f + ".DenseReluDense.wo.weight"] = rn(E, F, s=0.2)
+            w[p + f + ".layer_norm.weight"] = 1 + rn(E, s=0.1)
+        w[side + ".final_layer_norm.weight"] = 1 + rn(E, s=0.1)
+    hdr, off, blobs = {"__metadata__": {"format": "pt"}}, 0, []
+    for k, a in w.items():
+        b = a.numpy().astype("<f4").tobytes()
+        hdr[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
+    h = json.dumps(hdr).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(os.path.join(out, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=1)
+    pieces = [["<pad>", 0.0], ["</s>", 0.0], ["<unk>", 0.0]]
+    for i, t in enumerate(["\u2581", "\u2581the", "\u2581a", "s", "e", "t", "\u2581to", "ing", "o", "n"]):
+        pieces.append([json.loads('"%s"' % t), -2.0 - 0.1 * i])
+    for i, c in enumerate("abcdefghijklmnopqrstuvwxyz.,!?"):
+        pieces.append([c, -5.0 - 0.05 * i])
+    while len(pieces) < V - 2:
+        pieces.append(["\u2581w%d" % len(pieces), -9.0])
+    pieces.append(["<extra_id_1>", 0.0])
+    pieces.append(["<extra_id_0>", 0.0])
+    tok = {"version": "1.0", "added_tokens": [{"id": i, "content": pieces[i][0], "special": True}
+                                               for i in (0, 1, 2, V - 2, V - 1)],
+           "normalizer": None,
+           "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"},
+                             {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True}]},
+           "model": {"type": "Unigram", "unk_id": 2, "vocab": pieces}}
+    json.dump(tok, open(os.path.join(out, "tokenizer.json"), "w"), ensure_ascii=False)
+    m = T5(out)
+    with torch.no_grad():
+        ids = [int(t) for t in torch.randint(3, V - 2, (9,), generator=g)] + [1]
+        dec = [0] + [int(t) for t in torch.randint(3, V - 2, (4,), generator=g)]
+        hs = m.encode(ids)
+        dh, logits = m.decode(hs[-1], dec)
+        np.save(os.path.join(out, "input_ids.npy"), np.array(ids, dtype=np.int64))
+        np.save(os.path.join(out, "decoder_input_ids.npy"), np.array(dec, dtype=np.int64))
+        np.save(os.path.join(out, "enc_hidden.npy"), torch.stack(hs).numpy().astype(np.float32))
+        np.save(os.path.join(out, "dec_hidden.npy"), torch.stack(dh).numpy().astype(np.float32))
+        np.save(os.path.join(out, "logits.npy"), logits.numpy().astype(np.float32))
+        np.save(os.path.join(out, "greedy.npy"), np.array(m.greedy(ids, 10), dtype=np.int64))
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("model")
+    ap.add_argument("model", nargs="?")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--out")
+    ap.add_argument("--make-gated")
     a = ap.parse_args()
+    if a.make_gated:
+        make_gated(a.make_gated)
+        sys.exit(0)
     if a.check:
         sys.exit(0 if check(a.model) else 1)
     write(a.model, a.out)
