@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DATA_DIR "tests/data/bert/"
@@ -371,6 +372,95 @@ TF_TEST(quantized_types_stay_close) {
         elm_bert_free(m);
     }
     elm_bert_free(ref);
+}
+
+/* Basic-tokenizer rules on a hand-made vocabulary: casing, accents, cleaning, CJK, punctuation. */
+static int64_t wpm(int lower, const char *text, int32_t *ids) {
+    static const char *words[] = {"[UNK]", "[CLS]", "[SEP]", "Hello", "hello", "caf\xc3\xa9", "cafe", "##s", "!",
+                                  "\xe6\x9d\xb1", "\xe4\xba\xac", "a", "##b", "$"};
+    gl_str toks[14];
+    for (int i = 0; i < 14; i++) toks[i] = (gl_str){words[i], strlen(words[i])};
+    elm_vocab_desc d;
+    elm_vocab_desc_init(&d);
+    d.kind = ELM_VOCAB_WPM;
+    d.n_tokens = 14;
+    d.tokens = toks;
+    d.wpm_lower = lower;
+    gl_error err = {0};
+    elm_vocab *v = elm_vocab_new(&d, &err);
+    if (!v) return -1;
+    int64_t n = elm_tokenize(v, text, strlen(text), ids, 16, false, false, &err);
+    elm_vocab_free(v);
+    return n;
+}
+
+TF_TEST(basic_tokenizer_rules) {
+    int32_t ids[16];
+    /* cased: no lower-casing, accents kept */
+    TF_CHECK(wpm(0, "Hello caf\xc3\xa9s!", ids) == 4 && ids[0] == 3 && ids[1] == 5 && ids[2] == 7 && ids[3] == 8);
+    /* uncased: lower-case, then NFD and drop Mn (É -> e) */
+    TF_CHECK(wpm(1, "HELLO CAF\xc3\x89S!", ids) == 4 && ids[0] == 4 && ids[1] == 6 && ids[2] == 7 && ids[3] == 8);
+    /* control characters dropped, tabs/newlines/NBSP are spaces, U+FFFD dropped */
+    TF_CHECK(wpm(1, "he\x01" "llo\t\xc2\xa0" "a\xef\xbf\xbd", ids) == 2 && ids[0] == 4 && ids[1] == 11);
+    /* CJK characters are words of their own even without spaces; '$' is punctuation for BERT */
+    TF_CHECK(wpm(1, "a\xe6\x9d\xb1\xe4\xba\xac" "$ab", ids) == 6 && ids[0] == 11 && ids[1] == 9 && ids[2] == 10 &&
+             ids[3] == 13 && ids[4] == 11 && ids[5] == 12);
+    /* a word with an unmatched rest is one [UNK] */
+    TF_CHECK(wpm(1, "abz hello", ids) == 2 && ids[0] == 0 && ids[1] == 4);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+TF_TEST(sentence_transformers_pooling_recorded) {
+    const char *src = fixture("hf-reference/bert");
+    static const char *files[] = {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json",
+                                  "special_tokens_map.json"};
+    char path[600], dir[300];
+    snprintf(path, sizeof path, "%s/config.json", src);
+    if (!tf_file_exists(path)) {
+        tf_skip("no fixture %s", src);
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s", tmp_path("st"));
+    mkdir(dir, 0700);
+    for (size_t i = 0; i < 5; i++) {
+        char from[600], to[600];
+        snprintf(from, sizeof from, "%s/%s", src, files[i]);
+        if (from[0] != '/') {
+            char cwd[256];
+            if (!getcwd(cwd, sizeof cwd)) return;
+            snprintf(from, sizeof from, "%s/%s/%s", cwd, src, files[i]);
+        }
+        snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+        TF_CHECK(symlink(from, to) == 0);
+    }
+    snprintf(path, sizeof path, "%s/modules.json", dir);
+    write_file(path, "[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\"},"
+                     " {\"idx\": 1, \"name\": \"1\", \"path\": \"1_Pooling\", \"type\": \"sentence_transformers.models.Pooling\"},"
+                     " {\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", \"type\": \"sentence_transformers.models.Normalize\"}]");
+    snprintf(path, sizeof path, "%s/1_Pooling", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/1_Pooling/config.json", dir);
+    write_file(path, "{\"word_embedding_dimension\": 64, \"pooling_mode_cls_token\": false, \"pooling_mode_mean_tokens\": true}");
+    if (!convert(dir, tmp_path("st.gguf"), -1, false)) return;
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path("st.gguf"), NULL, &err);
+    TF_CHECK(m && elm_bert_pooling_type(m) == ELM_BERT_POOL_MEAN && elm_bert_normalize(m), "%s", err.msg);
+    elm_bert_free(m);
+    /* two pooling modes at once are refused */
+    write_file(path, "{\"pooling_mode_cls_token\": true, \"pooling_mode_mean_tokens\": true}");
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.src = dir;
+    p.out = tmp_path("st2.gguf");
+    gl_error ge = {0};
+    TF_CHECK(elm_convert(&p, NULL, &ge) == GL_ERR_UNSUPPORTED, "%s", ge.msg);
 }
 
 TF_TEST(padded_batch_equals_one_at_a_time) {
