@@ -910,7 +910,8 @@ static int64_t t5_beam(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, int
     }
     elm_status s = ok ? ELM_OK : t5_fail(err, ELM_ERR_NOMEM, "out of memory");
     const double lpen = gp->length_penalty;
-    for (int32_t step = 0; step < max_len && s == ELM_OK; step++) {
+    bool done = false;
+    for (int32_t step = 0; step < max_len && s == ELM_OK && !done; step++) {
         /* Expand every live beam: its best 2K continuations are enough to fill K live beams. */
         int32_t nc = 0;
         for (int32_t bi = 0; bi < n_live && s == ELM_OK; bi++) {
@@ -975,18 +976,19 @@ static int64_t t5_beam(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, int
         }
         n_live = n_next;
         if (n_live == 0) break;
-        if (n_fin == K) {
+        /* Done when no candidate of this step (EOS ones included), divided by the length so
+         * far (start token included, the new token not), beats the worst finished one. */
+        if (n_fin == K && nc > 0) {
             float worst = fin[0].score;
             for (int32_t f = 1; f < K; f++) worst = fin[f].score < worst ? fin[f].score : worst;
-            float best_live = (float)(live[0].logp / pow((double)live[0].n, lpen));
-            if (best_live <= worst) break;
+            done = worst >= (float)(cand[0].logp / pow((double)step + 1.0, lpen));
         }
         if (m->n_past >= m->p.n_ctx) break;
     }
     int64_t result = s;
     if (s == ELM_OK) {
-        /* Unfinished beams compete with the finished ones at their current length. */
-        for (int32_t i = 0; i < n_live; i++)
+        /* Unless done, the live beams compete with the finished ones at their own length. */
+        for (int32_t i = 0; i < n_live && !done; i++)
             t5_add_fin(fin, &n_fin, K, live[i].ids, live[i].n, live[i].logp,
                        (float)(live[i].logp / pow((double)live[i].n + 1.0, lpen)));
         int32_t best = 0;

@@ -148,6 +148,54 @@ class T5:
             head = w["lm_head.weight"]
         return hs, y @ head.T
 
+    def beam(self, ids, K, lp, max_new):
+        """transformers 4.33 beam search (BeamSearchScorer, early_stopping=False, no logits
+        processors): returns the best hypothesis without the start token and without EOS."""
+        eos = self.cfg.get("eos_token_id", 1)
+        enc = self.encode(ids)[-1]
+        seqs = [[self.cfg.get("decoder_start_token_id", 0)] for _ in range(K)]
+        scores = torch.tensor([0.0] + [-1e9] * (K - 1))
+        hyps = []  # (score, tokens)
+        done = False
+        for step in range(max_new):
+            cur_len = len(seqs[0])
+            lps = []
+            for b in range(K):
+                _, logits = self.decode(enc, seqs[b])
+                lps.append(torch.log_softmax(logits[-1], -1))
+            V = lps[0].shape[0]
+            tot = (torch.stack(lps) + scores[:, None]).view(-1)
+            top, idx = torch.topk(tot, 2 * K)
+            nxt = []
+            for rank in range(2 * K):
+                b, t, sc = int(idx[rank]) // V, int(idx[rank]) % V, float(top[rank])
+                if t == eos:
+                    if rank >= K:
+                        continue
+                    score = sc / (cur_len ** lp)
+                    if len(hyps) < K or score > min(h[0] for h in hyps):
+                        hyps.append((score, seqs[b][1:]))
+                        if len(hyps) > K:
+                            hyps.remove(min(hyps, key=lambda h: h[0]))
+                else:
+                    nxt.append((sc, b, t))
+                if len(nxt) == K:
+                    break
+            if len(hyps) >= K and min(h[0] for h in hyps) >= float(top.max()) / (cur_len ** lp):
+                done = True
+            seqs = [seqs[b] + [t] for (_, b, t) in nxt]
+            scores = torch.tensor([sc for (sc, _, _) in nxt])
+            if done:
+                break
+        if not done:
+            for b in range(K):
+                score = float(scores[b]) / (len(seqs[b]) ** lp)
+                if len(hyps) < K or score > min(h[0] for h in hyps):
+                    hyps.append((score, seqs[b][1:]))
+                    if len(hyps) > K:
+                        hyps.remove(min(hyps, key=lambda h: h[0]))
+        return max(hyps, key=lambda h: h[0])[1]
+
     def greedy(self, ids, n):
         enc = self.encode(ids)[-1]
         out = [self.cfg.get("decoder_start_token_id", 0)]
@@ -218,6 +266,7 @@ def make_gated(out):
     rn = lambda *shape, s=1.0: (torch.randn(*shape, generator=g) * s).float()
     w["shared.weight"] = rn(V, E, s=0.5)
     w["lm_head.weight"] = rn(V, E, s=0.3)
+    w["lm_head.weight"][1] *= 2.5  # EOS likely enough that beam search finishes hypotheses
     for side, n in (("encoder", ne), ("decoder", nd)):
         for i in range(n):
             p = "%s.block.%d.layer." % (side, i)
@@ -274,6 +323,14 @@ def make_gated(out):
         np.save(os.path.join(out, "dec_hidden.npy"), torch.stack(dh).numpy().astype(np.float32))
         np.save(os.path.join(out, "logits.npy"), logits.numpy().astype(np.float32))
         np.save(os.path.join(out, "greedy.npy"), np.array(m.greedy(ids, 10), dtype=np.int64))
+        beams = []
+        for k in range(6):
+            inp = [int(t) for t in torch.randint(3, V - 2, (4 + k,), generator=g)] + [1]
+            for K, lp in ((2, 1.0), (3, 0.6), (4, 2.0), (3, 0.0), (2, -1.0)):
+                beams.append({"input_ids": inp, "beams": K, "length_penalty": lp, "max_new_tokens": 8,
+                              "output": m.beam(inp, K, lp, 8)})
+        json.dump({"note": "transformers 4.33 beam search re-implemented in scripts/t5_reference.py",
+                   "cases": beams}, open(os.path.join(out, "beam.json"), "w"), indent=None)
 
 
 if __name__ == "__main__":

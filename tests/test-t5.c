@@ -562,6 +562,71 @@ TF_TEST(gated_untied_against_pytorch) {
     unlink(gguf);
 }
 
+/* Beam search against transformers 4.33's BeamSearchScorer (re-implemented in
+ * scripts/t5_reference.py): K in 2..4, length penalties 2, 1, 0.6, 0, -1, 8 new tokens; some
+ * winners end early with EOS, most run to the limit. */
+TF_TEST(beam_search_against_reference) {
+    char dir[600], gguf[600], path[600];
+    if (!data_path(path, sizeof path, "gated/beam.json")) {
+        tf_skip("tests/data/t5/gated not found (run from the repository root)");
+        return;
+    }
+    data_path(dir, sizeof dir, "gated/config.json");
+    dir[strlen(dir) - strlen("/config.json")] = '\0';
+    snprintf(gguf, sizeof gguf, "/tmp/edgelm-test-t5-beam-%d.gguf", (int)getpid());
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.src = dir;
+    p.out = gguf;
+    gl_error gerr = {0};
+    if (!TF_CHECK(elm_convert(&p, NULL, &gerr) == GL_OK, "convert: %s", gerr.msg)) return;
+    elm_json_doc *doc = elm_json_parse_file(path, &gerr);
+    elm_t5 *m1 = load(gguf, 1, 4), *m2 = load(gguf, 2, 4);
+    if (TF_CHECK(doc != NULL, "%s", gerr.msg) && m1 && m2) {
+        const elm_json *cases = elm_json_get(elm_json_root(doc), "cases");
+        int n_same = 0, n_short = 0;
+        for (size_t c = 0; c < elm_json_count(cases); c++) {
+            const elm_json *cs = elm_json_at(cases, c), *in = elm_json_get(cs, "input_ids");
+            const elm_json *want = elm_json_get(cs, "output");
+            int32_t ids[32];
+            int n = 0;
+            for (size_t i = 0; i < elm_json_count(in) && i < 32; i++) {
+                int64_t v = 0;
+                elm_json_int(elm_json_at(in, i), &v);
+                ids[n++] = (int32_t)v;
+            }
+            int64_t k = 0, mx = 0;
+            double lp = 0;
+            elm_json_get_int(cs, "beams", &k);
+            elm_json_get_int(cs, "max_new_tokens", &mx);
+            elm_json_get_num(cs, "length_penalty", &lp);
+            elm_t5_gen_params gp = elm_t5_default_gen_params();
+            gp.n_beams = (int32_t)k;
+            gp.length_penalty = (float)lp;
+            gp.n_predict = (int32_t)mx;
+            int32_t out[32], out2[32];
+            elm_error err = {0};
+            int64_t got = elm_t5_generate(m1, ids, n, &gp, out, 32, NULL, NULL, &err);
+            int64_t got2 = elm_t5_generate(m2, ids, n, &gp, out2, 32, NULL, NULL, &err);
+            bool same = got == (int64_t)elm_json_count(want) && got2 == got;
+            for (int64_t i = 0; same && i < got; i++) {
+                int64_t v = -1;
+                elm_json_int(elm_json_at(want, (size_t)i), &v);
+                same = out[i] == v && out2[i] == v;
+            }
+            TF_CHECK(same, "case %zu (K=%lld, lp=%g): %lld tokens, want %zu (%s)", c, (long long)k, lp,
+                     (long long)got, elm_json_count(want), err.msg);
+            n_same += same;
+            n_short += elm_json_count(want) < (size_t)mx;
+        }
+        TF_CHECK(n_short >= 3, "only %d cases end with EOS", n_short);
+        printf("    %d/%zu beam searches equal (%d end with EOS)\n", n_same, elm_json_count(cases), n_short);
+    }
+    elm_json_free(doc);
+    elm_t5_free(m1), elm_t5_free(m2);
+    unlink(gguf);
+}
+
 TF_TEST(load_rejects_other_architectures) {
     char path[600];
     snprintf(path, sizeof path, "%s/stories260K/stories260K.gguf", tf_fixtures_dir());
