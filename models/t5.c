@@ -470,11 +470,12 @@ int32_t elm_t5_bucket(int32_t rel, bool bidirectional, int32_t n_buckets, int32_
     }
     const int32_t max_exact = n / 2;
     if (rel < max_exact) return bucket + rel;
+    if (max_exact < 1 || max_distance <= max_exact) return bucket + n - 1; /* degenerate tables */
     /* float32 like PyTorch: log(rel / max_exact) / log(max_distance / max_exact) * (n - max_exact) */
     float r = logf((float)rel / (float)max_exact) / (float)log((double)max_distance / (double)max_exact) *
               (float)(n - max_exact);
-    int32_t large = max_exact + (int32_t)r;
-    if (large > n - 1) large = n - 1;
+    /* compare before converting: a float beyond int range must not reach the cast */
+    int32_t large = r < (float)(n - 1 - max_exact) ? max_exact + (int32_t)r : n - 1;
     return bucket + large;
 }
 

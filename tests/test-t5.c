@@ -14,6 +14,7 @@
 #include "edgelm.h"
 #include "json.h"
 #include "tf.h"
+#include "vocab.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -625,6 +626,51 @@ TF_TEST(beam_search_against_reference) {
     elm_json_free(doc);
     elm_t5_free(m1), elm_t5_free(m2);
     unlink(gguf);
+}
+
+/* Untrusted normaliser blobs and text: random tries (valid header) and random bytes must
+ * tokenize without reading outside the blob (run under ASan in CI); a bad header is refused. */
+TF_TEST(unigram_random_charsmap_and_text) {
+    gl_str toks[6] = {{"<pad>", 5}, {"</s>", 4}, {"<unk>", 5}, {"\xE2\x96\x81", 3}, {"a", 1}, {"\xE2\x96\x81" "ab", 5}};
+    float scores[6] = {0, 0, 0, -1, -2, -1.5f};
+    int32_t types[6] = {3, 3, 2, 1, 1, 1};
+    tf_rng r = {77};
+    uint8_t blob[4 + 256 + 64];
+    for (int iter = 0; iter < 200; iter++) {
+        const uint32_t trie = 256;
+        blob[0] = trie & 255, blob[1] = trie >> 8, blob[2] = blob[3] = 0;
+        for (size_t i = 4; i < sizeof blob; i++) blob[i] = (uint8_t)tf_rand_u64(&r);
+        elm_vocab_desc d;
+        elm_vocab_desc_init(&d);
+        d.kind = ELM_VOCAB_UGM;
+        d.n_tokens = 6;
+        d.tokens = toks;
+        d.scores = scores;
+        d.types = types;
+        d.charsmap = blob;
+        d.charsmap_len = sizeof blob;
+        gl_error err = {0};
+        elm_vocab *v = elm_vocab_new(&d, &err);
+        if (!TF_CHECK(v != NULL, "%s", err.msg)) break;
+        char text[48];
+        int len = tf_rand_int(&r, 0, (int)sizeof text);
+        for (int i = 0; i < len; i++) text[i] = (char)(iter % 2 ? "ab  \t"[tf_rand_int(&r, 0, 4)] : (int)tf_rand_u64(&r));
+        int32_t ids[256];
+        int64_t n = elm_tokenize(v, text, (size_t)len, ids, 256, true, true, &err);
+        TF_CHECK(n >= 1 && n <= 256 && ids[n - 1] == 1, "iteration %d: n=%lld %s", iter, (long long)n, err.msg);
+        for (int64_t i = 0; i < n && i < 256; i++) TF_CHECK(ids[i] >= 0 && ids[i] < 6, "id %d", ids[i]);
+        elm_vocab_free(v);
+    }
+    elm_vocab_desc d;
+    elm_vocab_desc_init(&d);
+    d.kind = ELM_VOCAB_UGM;
+    d.n_tokens = 6;
+    d.tokens = toks;
+    blob[0] = 0xff, blob[1] = 0xff, blob[2] = 0xff, blob[3] = 0x7f; /* trie larger than the blob */
+    d.charsmap = blob;
+    d.charsmap_len = sizeof blob;
+    gl_error err = {0};
+    TF_CHECK(elm_vocab_new(&d, &err) == NULL && err.code == GL_ERR_FORMAT, "bad charsmap header accepted");
 }
 
 TF_TEST(load_rejects_other_architectures) {
