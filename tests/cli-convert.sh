@@ -17,8 +17,8 @@ else
     skip convert_vocab_only_gpt2 "fixture $gpt2tok is absent"
 fi
 mkdir -p "$TMPD/bert"
-printf '{"architectures": ["BertForMaskedLM"], "model_type": "bert"}' > "$TMPD/bert/config.json"
+printf '{"architectures": ["FooForMaskedLM"], "model_type": "foo"}' > "$TMPD/bert/config.json"
 check convert_refuses_unknown_arch sh -c \
-    "! $EMU '$EDGELM' convert '$TMPD/bert' -o '$TMPD/b.gguf' 2> '$TMPD/e' && grep -q 'BertForMaskedLM' '$TMPD/e'"
+    "! $EMU '$EDGELM' convert '$TMPD/bert' -o '$TMPD/b.gguf' 2> '$TMPD/e' && grep -q 'FooForMaskedLM' '$TMPD/e'"
 check convert_missing_source sh -c "! $EMU '$EDGELM' convert '$TMPD/nope' -o '$TMPD/n.gguf' 2> '$TMPD/e' && grep -q 'nope' '$TMPD/e'"
 finish

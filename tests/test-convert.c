@@ -462,8 +462,8 @@ TF_TEST(malformed_inputs_fail_cleanly) {
     snprintf(stp, sizeof stp, "%s/model.safetensors", dir);
     const char *llama_cfg = "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":4,\"num_hidden_layers\":1,"
                             "\"num_attention_heads\":2,\"intermediate_size\":8,\"vocab_size\":10}";
-    write_str(cfg, "{\"architectures\":[\"BertModel\"],\"model_type\":\"bert\"}");
-    expect_fail(dir, "unknown arch", "BertModel");
+    write_str(cfg, "{\"architectures\":[\"FooModel\"],\"model_type\":\"foo\"}");
+    expect_fail(dir, "unknown arch", "FooModel");
     write_str(cfg, "{\"architectures\":[\"LlamaForCausalLM\"],");
     expect_fail(dir, "bad JSON", "JSON");
     write_str(cfg, llama_cfg);

@@ -320,9 +320,9 @@ TF_TEST(unsupported_kinds_and_bad_input) {
     TF_CHECK(v != NULL, "%s", err.msg);
     if (v) {
         int32_t ids[4];
+        /* WordPiece works (tests/test-bert.c); without [CLS]/[SEP] in the vocabulary none is added */
         int64_t n = elm_tokenize(v, "a", 1, ids, 4, true, true, &err);
-        TF_CHECK(n == GL_ERR_UNSUPPORTED && strstr(err.msg, "WordPiece"), "%lld %s", (long long)n,
-                 err.msg);
+        TF_CHECK(n == 1 && ids[0] == 1, "%lld %s", (long long)n, err.msg);
         elm_vocab_free(v);
     }
     d.n_tokens = 0;
