@@ -96,8 +96,54 @@ def write(model, d, cases):
         if "mlm" in o:  # row 2 only: the vocabulary is large
             np.save(pre + "mlm.npy", o["mlm"][2].float().numpy())
 
+def make_tiny_bertmodel(d):
+    """A BertModel as transformers saves it (no "bert." prefix, pooler kept, LayerNorm gamma/beta
+    spelled the old way in layer 0) in pytorch_model.bin, with a 24-token vocab."""
+    os.makedirs(d, exist_ok=True)
+    g = torch.Generator().manual_seed(7)
+    E, F, V, P = 8, 16, 24, 16
+    sd = {}
+    r = lambda *s: torch.randn(*s, generator=g) * 0.5
+    sd["embeddings.word_embeddings.weight"] = r(V, E)
+    sd["embeddings.position_embeddings.weight"] = r(P, E)
+    sd["embeddings.token_type_embeddings.weight"] = r(2, E)
+    sd["embeddings.position_ids"] = torch.arange(P).unsqueeze(0)
+    sd["embeddings.LayerNorm.weight"], sd["embeddings.LayerNorm.bias"] = 1 + r(E) / 5, r(E) / 5
+    for l in range(2):
+        p = "encoder.layer.%d." % l
+        for n, o, i in [("attention.self.query", E, E), ("attention.self.key", E, E), ("attention.self.value", E, E),
+                        ("attention.output.dense", E, E), ("intermediate.dense", F, E), ("output.dense", E, F)]:
+            sd[p + n + ".weight"], sd[p + n + ".bias"] = r(o, i), r(o) / 5
+        for n in ("attention.output.LayerNorm", "output.LayerNorm"):
+            w, b = (".gamma", ".beta") if l == 0 else (".weight", ".bias")
+            sd[p + n + w], sd[p + n + b] = 1 + r(E) / 5, r(E) / 5
+    sd["pooler.dense.weight"], sd["pooler.dense.bias"] = r(E, E), r(E) / 5
+    torch.save(sd, os.path.join(d, "pytorch_model.bin"))
+    json.dump({"architectures": ["BertModel"], "model_type": "bert", "hidden_size": E, "num_hidden_layers": 2,
+               "num_attention_heads": 2, "intermediate_size": F, "max_position_embeddings": P, "vocab_size": V,
+               "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}, open(os.path.join(d, "config.json"), "w"))
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "##s", ".", "a", "dog",
+             "ran", "##ning", "big", "small", "red", "blue", "is", "was", "it", "!"]
+    open(os.path.join(d, "vocab.txt"), "w").write("\n".join(words) + "\n")
+    json.dump({"do_lower_case": True}, open(os.path.join(d, "tokenizer_config.json"), "w"))
+    # the reference reads .gamma/.beta as weight/bias
+    for k in list(sd):
+        if k.endswith(".gamma"): sd[k[:-6] + ".weight"] = sd.pop(k)
+        elif k.endswith(".beta"): sd[k[:-5] + ".bias"] = sd.pop(k)
+    return sd
+
 if __name__ == "__main__":
     check_against_hf()
+    tiny = os.path.join(OUT, "tiny-bertmodel")
+    sd = make_tiny_bertmodel(tiny)
+    cfg = json.load(open(os.path.join(tiny, "config.json")))
+    for c, (ids, types) in enumerate([([2, 5, 6, 7, 8, 5, 9, 11, 3], [0] * 9), ([2, 12, 13, 14, 3, 22, 21, 16, 3], [0] * 5 + [1] * 4)]):
+        o = forward(sd, cfg, ids, types)
+        pre = os.path.join(OUT, "tinymodel_case%d_" % c)
+        np.save(pre + "ids.npy", np.array(ids, dtype=np.int32))
+        np.save(pre + "types.npy", np.array(types, dtype=np.int32))
+        np.save(pre + "last.npy", o["last"].float().numpy())
+        np.save(pre + "pooled.npy", o["pooled"].float().numpy())
     # caikit classifier (pytorch_model.bin, vocab 1124): a sentence and a pair with token types
     write("caikit", os.path.join(FIX, "hf-tiny-caikit", "BertForSequenceClassification"),
           [([2, 45, 300, 17, 999, 3], [0] * 6), ([2, 100, 200, 3, 400, 500, 600, 3], [0, 0, 0, 0, 1, 1, 1, 1])])

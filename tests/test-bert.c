@@ -347,6 +347,29 @@ TF_TEST(tiniest_mlm_from_safetensors) {
     check_reference("tiniest", fixture("hf-tiny-lm-buddy/bert_tiniest"), 2, 1e-4, -1);
 }
 
+TF_TEST(bertmodel_without_prefix_and_gamma_beta_names) {
+    /* tests/data/bert/tiny-bertmodel: a BertModel state dict (no "bert." prefix, pooler, old
+     * LayerNorm gamma/beta names in layer 0) in pytorch_model.bin */
+    check_reference("tinymodel", DATA_DIR "tiny-bertmodel", 2, 1e-4, -1);
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path("tinymodel--1.gguf"), NULL, &err);
+    if (!m) return;
+    int32_t ids[16], types[16];
+    TF_CHECK(elm_bert_tokenize(m, "The cats sat.", "A dog!", true, ids, types, 16, &err) == 11);
+    static const int32_t want[] = {2, 5, 6, 10, 7, 11, 3, 12, 13, 23, 3};
+    static const int32_t want_t[] = {0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1};
+    TF_CHECK(!memcmp(ids, want, sizeof want) && !memcmp(types, want_t, sizeof want_t));
+    char text[32];
+    TF_CHECK(elm_bert_token_text(m, 10, text, sizeof text) == 1 && !strcmp(text, "s"));
+    TF_CHECK(elm_bert_word_id(m, "cat") == 6 && elm_bert_word_id(m, "cats") == -1);
+    /* truncation to the 16 positions: the longer part gives way first */
+    char longer[256] = "";
+    for (int i = 0; i < 20; i++) strcat(longer, "red ");
+    int64_t n = elm_bert_tokenize(m, longer, "a dog", true, ids, types, 16, &err);
+    TF_CHECK(n == 16 && ids[15] == 3 && ids[14] == 13 && ids[13] == 12 && ids[12] == 3, "%lld", (long long)n);
+    elm_bert_free(m);
+}
+
 TF_TEST(quantized_types_stay_close) {
     /* hf-reference at F16 / Q8_0: same outputs within a loose tolerance (weights rounded) */
     static const int types[] = {GL_TYPE_F16, GL_TYPE_Q8_0};
