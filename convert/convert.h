@@ -28,6 +28,8 @@ typedef struct elm_convert_params {
                               source precision (F32 stays F32, F16/BF16 stay 16-bit) */
     bool vocab_only;       /* only tokenizer metadata (src may hold just tokenizer files) */
     const char *name;      /* general.name (NULL: from the folder name) */
+    bool no_heads;         /* BERT: leave out every head (pooler, masked-LM, next-sentence,
+                              classifier): an encoder that llama.cpp's loader accepts too */
     elm_convert_log_fn log;
     elm_convert_progress_fn progress;
     void *user;

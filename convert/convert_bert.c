@@ -161,7 +161,8 @@ static gl_status cb_plan(cb_job *j) {
             else s = cb_lin(j, gg, hf, map[k].kind == 1 ? F : E, map[k].kind == 2 ? F : E);
         }
     }
-    /* heads */
+    /* heads (--no-heads: none, an encoder for embeddings that llama.cpp loads too) */
+    if (j->p->no_heads) return s;
     if (s == GL_OK && cb_find(j, "pooler.dense.weight")) s = cb_lin(j, "pooler", "pooler.dense", E, E);
     if (s == GL_OK && cb_find(j, "cls.predictions.transform.dense.weight")) {
         s = cb_lin(j, "cls.mlm.dense", "cls.predictions.transform.dense", E, E);

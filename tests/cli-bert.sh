@@ -17,6 +17,7 @@ if [ -f "$ref/config.json" ]; then
     check bert_eval_nsp_pooled sh -c "$EMU '$EDGELM' eval -m '$TMPD/b.gguf' -p hello -o '$TMPD/n.npy' --what nsp && head -c 128 '$TMPD/n.npy' | grep -q '(2,)' && $EMU '$EDGELM' eval -m '$TMPD/b.gguf' -p hello -o '$TMPD/p.npy' --what pooled && head -c 128 '$TMPD/p.npy' | grep -q '(64,)'"
     check bert_bench_runs sh -c "$EMU '$EDGELM' bert-bench -m '$TMPD/b.gguf' --tokens 16 --batch 1,2 --reps 1 | grep -c '^| 1 |' | grep -qx 2"
     check bert_prompt_classify_example sh -c "$EMU '$BUILD/examples/prompt-classify' '$TMPD/b.gguf' 'the model' neg=the pos=model | grep -q '^pos '"
+    check bert_convert_no_heads sh -c "$EMU '$EDGELM' convert '$ref' -o '$TMPD/nh.gguf' --no-heads && $EMU '$EDGELM' info '$TMPD/nh.gguf' > '$TMPD/i' && ! grep -q 'cls\\.\\|pooler' '$TMPD/i' && $EMU '$EDGELM' embed -m '$TMPD/nh.gguf' -p hello > /dev/null && ! $EMU '$EDGELM' fill-mask -m '$TMPD/nh.gguf' -p '[MASK]' 2> /dev/null"
     check bert_classify_needs_classifier sh -c "! $EMU '$EDGELM' classify -m '$TMPD/b.gguf' -p hello 2> '$TMPD/e' && grep -q classifier '$TMPD/e'"
 else
     skip bert_reference_commands "fixture $ref is absent"

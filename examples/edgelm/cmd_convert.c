@@ -48,6 +48,8 @@ static void convert_usage(FILE *out) {
             "                      tokenizer.model or llama2.c tokenizer.bin)\n"
             "  --tokenizer FILE    tokenizer of a llama2.c checkpoint (tokenizer.bin or .model)\n"
             "  --name NAME         general.name (default: SRC's base name)\n"
+            "  BERT (BertModel, BertFor*, sentence-transformers folders): every head is kept;\n"
+            "  --no-heads writes the encoder alone (a file llama.cpp loads too)\n"
             "  ELMo: SRC is a folder with options.json and the weights .hdf5 (AllenNLP / bilm-tf),\n"
             "  or give --options FILE --weights FILE; --outtype f32|f16|q8_0 (default f32)\n");
 }
@@ -82,6 +84,8 @@ int cmd_convert(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--vocab-only")) {
             p.vocab_only = true;
+        } else if (!strcmp(a, "--no-heads")) { /* BERT: the encoder alone */
+            p.no_heads = true;
         } else if (!strcmp(a, "--tokenizer") && has_val) {
             p.tokenizer = argv[++i];
         } else if (!strcmp(a, "--name") && has_val) {
