@@ -8,11 +8,11 @@
  * cannot leak into real positions (padded query rows are computed and thrown away).
  */
 #include "edgelm.h"
+#include "common.h"
 #include "ggml-lite.h"
 #include "vocab.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,22 +55,6 @@ struct elm_bert {
     int32_t n_res;
 };
 
-static elm_status bert_fail(elm_error *err, elm_status code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static elm_status bert_fail(elm_error *err, elm_status code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* ------------------------------------------------------------------------------------------
  * loading
  * ---------------------------------------------------------------------------------------- */
@@ -83,8 +67,8 @@ static bool bert_int(const gl_gguf *g, const char *key, int64_t lo, int64_t hi, 
         return true;
     }
     if (i < 0 || !gl_gguf_get_i64(g, i, &v) || v < lo || v > hi) {
-        bert_fail(err, ELM_ERR_FORMAT, "bert: %s is %s (expected an integer in [%lld, %lld])", key,
-                  i < 0 ? "missing" : "invalid", (long long)lo, (long long)hi);
+        elm_err_set(err, ELM_ERR_FORMAT, "bert: %s is %s (expected an integer in [%lld, %lld])", key,
+                    i < 0 ? "missing" : "invalid", (long long)lo, (long long)hi);
         return false;
     }
     *out = (int32_t)v;
@@ -96,27 +80,27 @@ static gl_tensor *bert_weight(elm_bert *m, const char *name, int64_t ne0, int64_
                               elm_error *err) {
     int64_t i = gl_gguf_find_tensor(m->gguf, name);
     if (i < 0) {
-        if (required) bert_fail(err, ELM_ERR_FORMAT, "bert: tensor %s is missing", name);
+        if (required) elm_err_set(err, ELM_ERR_FORMAT, "bert: tensor %s is missing", name);
         return NULL;
     }
     const gl_gguf_tensor_info *ti = gl_gguf_tensor(m->gguf, i);
     if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != 1 || ti->ne[3] != 1) {
-        bert_fail(err, ELM_ERR_FORMAT, "bert: tensor %s is [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
-                  (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
-                  (long long)ne0, (long long)ne1);
+        elm_err_set(err, ELM_ERR_FORMAT, "bert: tensor %s is [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
+                    (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
+                    (long long)ne0, (long long)ne1);
         return NULL;
     }
     const gl_type_traits *tt = gl_type_get(ti->type);
     bool is_float = ti->type == GL_TYPE_F32 || ti->type == GL_TYPE_F16 || ti->type == GL_TYPE_BF16;
     if (!tt || !tt->supported || (ne1 == 1 && !is_float) ||
         (!is_float && !tt->is_quantized)) {
-        bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: tensor %s has type %s", name, gl_type_name(ti->type));
+        elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: tensor %s has type %s", name, gl_type_name(ti->type));
         return NULL;
     }
     int64_t ne[2] = {ne0, ne1};
     gl_tensor *t = gl_new_tensor_with_data(m->wctx, ti->type, ne1 > 1 ? 2 : 1, ne, (void *)ti->data);
     if (!t) {
-        bert_fail(err, ELM_ERR_NOMEM, "bert: %s", gl_ctx_error(m->wctx) ? gl_ctx_error(m->wctx) : "out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "bert: %s", gl_ctx_error(m->wctx) ? gl_ctx_error(m->wctx) : "out of memory");
         return NULL;
     }
     gl_set_name(t, "%s", name);
@@ -139,7 +123,7 @@ static elm_status bert_hparams(elm_bert *m, elm_error *err) {
     const gl_gguf *g = m->gguf;
     int64_t ai = gl_gguf_find_key(g, "general.architecture");
     if (ai < 0 || gl_gguf_kv_type(g, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(g, ai), "bert"))
-        return bert_fail(err, ELM_ERR_INVALID, "bert: the file's general.architecture is not \"bert\"");
+        return elm_err_set(err, ELM_ERR_INVALID, "bert: the file's general.architecture is not \"bert\"");
     int32_t pool = 2;
     if (!bert_int(g, "bert.context_length", 1, 1 << 20, 0, true, &m->n_ctx, err) ||
         !bert_int(g, "bert.embedding_length", 1, 1 << 16, 0, true, &m->n_embd, err) ||
@@ -150,23 +134,23 @@ static elm_status bert_hparams(elm_bert *m, elm_error *err) {
         !bert_int(g, "tokenizer.ggml.token_type_count", 1, 1 << 16, 2, false, &m->n_types, err))
         return err->code;
     if (m->n_embd % m->n_head)
-        return bert_fail(err, ELM_ERR_FORMAT, "bert: %d heads do not divide embedding_length %d", m->n_head, m->n_embd);
+        return elm_err_set(err, ELM_ERR_FORMAT, "bert: %d heads do not divide embedding_length %d", m->n_head, m->n_embd);
     m->pooling = pool == 1 ? ELM_BERT_POOL_MEAN : pool == 0 ? ELM_BERT_POOL_NONE : ELM_BERT_POOL_CLS;
     int64_t ki = gl_gguf_find_key(g, "bert.attention.layer_norm_epsilon");
     double eps = 1e-12;
     if (ki >= 0 && (!gl_gguf_get_f64(g, ki, &eps) || !(eps > 0 && eps < 1)))
-        return bert_fail(err, ELM_ERR_FORMAT, "bert: bad layer_norm_epsilon");
+        return elm_err_set(err, ELM_ERR_FORMAT, "bert: bad layer_norm_epsilon");
     m->eps = (float)eps;
     ki = gl_gguf_find_key(g, "edgelm.pooling.normalize");
     m->normalize = false;
     if (ki >= 0 && !gl_gguf_get_bool(g, ki, &m->normalize))
-        return bert_fail(err, ELM_ERR_FORMAT, "bert: edgelm.pooling.normalize is not a bool");
+        return elm_err_set(err, ELM_ERR_FORMAT, "bert: edgelm.pooling.normalize is not a bool");
     return ELM_OK;
 }
 
 static elm_status bert_labels(elm_bert *m, elm_error *err) {
     m->labels = calloc((size_t)m->n_labels, sizeof *m->labels);
-    if (!m->labels) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+    if (!m->labels) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     int64_t ki = gl_gguf_find_key(m->gguf, "bert.classifier.output_labels");
     bool have = ki >= 0 && gl_gguf_kv_type(m->gguf, ki) == GL_GGUF_ARRAY &&
                 gl_gguf_arr_type(m->gguf, ki) == GL_GGUF_STRING && gl_gguf_arr_n(m->gguf, ki) == (uint64_t)m->n_labels;
@@ -176,7 +160,7 @@ static elm_status bert_labels(elm_bert *m, elm_error *err) {
         if (have) s = gl_gguf_arr_str(m->gguf, ki, (uint64_t)i);
         else s.len = (uint64_t)snprintf(tmp, sizeof tmp, "LABEL_%d", i);
         size_t n = s.len > 256 ? 256 : (size_t)s.len;
-        if (!(m->labels[i] = malloc(n + 1))) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        if (!(m->labels[i] = malloc(n + 1))) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         memcpy(m->labels[i], s.data, n);
         m->labels[i][n] = '\0';
     }
@@ -186,9 +170,9 @@ static elm_status bert_labels(elm_bert *m, elm_error *err) {
 static elm_status bert_bind(elm_bert *m, elm_error *err) {
     const int64_t E = m->n_embd, F = m->n_ff;
     int64_t ti = gl_gguf_find_tensor(m->gguf, "token_embd.weight");
-    if (ti < 0) return bert_fail(err, ELM_ERR_FORMAT, "bert: tensor token_embd.weight is missing");
+    if (ti < 0) return elm_err_set(err, ELM_ERR_FORMAT, "bert: tensor token_embd.weight is missing");
     int64_t V = gl_gguf_tensor(m->gguf, ti)->ne[1];
-    if (V < 1 || V > INT32_MAX) return bert_fail(err, ELM_ERR_FORMAT, "bert: bad vocabulary size");
+    if (V < 1 || V > INT32_MAX) return elm_err_set(err, ELM_ERR_FORMAT, "bert: bad vocabulary size");
     m->n_vocab = (int32_t)V;
     if (!(m->tok_embd = bert_weight(m, "token_embd.weight", E, V, true, err)) ||
         !(m->pos_embd = bert_weight(m, "position_embd.weight", E, m->n_ctx, true, err)) ||
@@ -197,7 +181,7 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
         !(m->emb_ln_b = bert_weight(m, "token_embd_norm.bias", E, 1, true, err)))
         return err->code;
     m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
-    if (!m->layers) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+    if (!m->layers) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     char base[64], name[80];
     for (int32_t l = 0; l < m->n_layer; l++) {
         bert_layer *L = &m->layers[l];
@@ -222,7 +206,7 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
     int64_t ci = gl_gguf_find_tensor(m->gguf, "cls.weight");
     if (ci >= 0) {
         int64_t nl = gl_gguf_tensor(m->gguf, ci)->ne[1];
-        if (nl < 1 || nl > BERT_MAX_LABELS) return bert_fail(err, ELM_ERR_FORMAT, "bert: classifier with %lld labels", (long long)nl);
+        if (nl < 1 || nl > BERT_MAX_LABELS) return elm_err_set(err, ELM_ERR_FORMAT, "bert: classifier with %lld labels", (long long)nl);
         m->n_labels = (int32_t)nl;
         if (!bert_linear(m, "cls", E, nl, true, &m->cls_w, &m->cls_b, err) || bert_labels(m, err) != ELM_OK)
             return err->code;
@@ -237,7 +221,7 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
         if (!m->mlm_dec) m->mlm_dec = m->tok_embd; /* tied, as in every BERT checkpoint */
     }
     if ((m->nsp_w || m->cls_w) && !m->pool_w)
-        return bert_fail(err, ELM_ERR_FORMAT, "bert: next-sentence/classifier heads need the pooler");
+        return elm_err_set(err, ELM_ERR_FORMAT, "bert: next-sentence/classifier heads need the pooler");
     return ELM_OK;
 }
 
@@ -275,13 +259,13 @@ elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_err
     gl_error ge = {0};
     gl_gguf *g = gl_gguf_open(path, &ge);
     if (!g) {
-        bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        elm_err_from_gl(err, &ge);
         return NULL;
     }
     elm_bert *m = calloc(1, sizeof *m);
     if (!m) {
         gl_gguf_close(g);
-        bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         return NULL;
     }
     m->gguf = g;
@@ -290,20 +274,20 @@ elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_err
     if (bert_hparams(m, err) != ELM_OK) goto fail;
     gl_context_params cp = {.mem_size = (size_t)(64 + 20 * m->n_layer) * gl_tensor_overhead() + 4096, .no_alloc = true};
     if (!(m->wctx = gl_context_new(cp, &ge))) {
-        bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        elm_err_from_gl(err, &ge);
         goto fail;
     }
     if (bert_bind(m, err) != ELM_OK) goto fail;
     if (!(m->vocab = elm_vocab_load(g, &ge))) {
-        bert_fail(err, (elm_status)ge.code, "bert: %s", ge.msg);
+        elm_err_set(err, (elm_status)ge.code, "bert: %s", ge.msg);
         goto fail;
     }
     if (elm_vocab_type(m->vocab) != ELM_VOCAB_WPM) {
-        bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the tokenizer is not WordPiece");
+        elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the tokenizer is not WordPiece");
         goto fail;
     }
     if (m->n_threads > 1 && !(m->pool = gl_pool_new(m->n_threads, &ge))) {
-        bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        elm_err_from_gl(err, &ge);
         goto fail;
     }
     return m;
@@ -335,16 +319,16 @@ static int64_t bert_pieces(const elm_bert *m, const char *s, int32_t **out, elm_
     gl_error ge = {0};
     size_t len = strlen(s);
     int64_t n = elm_tokenize(m->vocab, s, len, NULL, 0, false, true, &ge);
-    if (n < 0) return bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+    if (n < 0) return elm_err_from_gl(err, &ge);
     *out = malloc((size_t)(n ? n : 1) * sizeof **out);
-    if (!*out) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+    if (!*out) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     if (n > 0) elm_tokenize(m->vocab, s, len, *out, n, false, true, &ge);
     return n;
 }
 
 int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool add_special, int32_t *ids,
                           int32_t *types, int64_t max, elm_error *err) {
-    if (!m || !a || max < 0 || (max > 0 && !ids)) return bert_fail(err, ELM_ERR_INVALID, "bert: bad arguments");
+    if (!m || !a || max < 0 || (max > 0 && !ids)) return elm_err_set(err, ELM_ERR_INVALID, "bert: bad arguments");
     int32_t *pa = NULL, *pb = NULL;
     int64_t na = bert_pieces(m, a, &pa, err), nb = 0;
     if (na < 0) return na;
@@ -475,7 +459,7 @@ static elm_status bert_ensure_buf(elm_bert *m, size_t size, elm_error *err) {
     size = (size + 63) & ~(size_t)63;
     if (posix_memalign(&m->buf, 64, size) != 0) {
         m->buf = NULL;
-        return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory for a %zu-byte graph buffer", size);
+        return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory for a %zu-byte graph buffer", size);
     }
     m->buf_size = size;
     return ELM_OK;
@@ -485,7 +469,7 @@ static elm_status bert_ensure_buf(elm_bert *m, size_t size, elm_error *err) {
 static elm_status bert_results(elm_bert *m, int32_t n_seq, elm_error *err) {
     if (n_seq > m->n_res) {
         bert_result *r = realloc(m->res, (size_t)n_seq * sizeof *r);
-        if (!r) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        if (!r) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         memset(r + m->n_res, 0, (size_t)(n_seq - m->n_res) * sizeof *r);
         m->res = r;
         m->n_res = n_seq;
@@ -538,7 +522,7 @@ static elm_status bert_collect(elm_bert *m, const bert_graph *g, int64_t T, int3
     }
     return ELM_OK;
 oom:
-    return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory for results");
+    return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory for results");
 }
 
 /* Input arrays of one run (host side). */
@@ -567,7 +551,7 @@ static elm_status bert_fill_inputs(const elm_bert *m, int32_t n_seq, const int32
     in->cls = calloc((size_t)n_seq, sizeof *in->cls);
     in->mlm_first = calloc((size_t)n_seq + 1, sizeof *in->mlm_first);
     if (!in->ids || !in->pos || !in->typ || !in->cls || !in->mlm_first)
-        return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     for (int32_t s = 0; s < n_seq; s++) {
         for (int64_t t = 0; t < T; t++) {
             size_t k = (size_t)s * (size_t)T + (size_t)t;
@@ -575,9 +559,9 @@ static elm_status bert_fill_inputs(const elm_bert *m, int32_t n_seq, const int32
             if (t >= n_tokens[s]) continue; /* padding: id 0, type 0 (never attended) */
             int32_t id = ids[s][t], ty = types && types[s] ? types[s][t] : 0;
             if (id < 0 || id >= m->n_vocab)
-                return bert_fail(err, ELM_ERR_INVALID, "bert: sequence %d: token id %d is outside the vocabulary (%d)", s, id, m->n_vocab);
+                return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d: token id %d is outside the vocabulary (%d)", s, id, m->n_vocab);
             if (ty < 0 || ty >= m->n_types)
-                return bert_fail(err, ELM_ERR_INVALID, "bert: sequence %d: token type %d (the model has %d)", s, ty, m->n_types);
+                return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d: token type %d (the model has %d)", s, ty, m->n_types);
             in->ids[k] = id;
             in->typ[k] = ty;
         }
@@ -585,17 +569,17 @@ static elm_status bert_fill_inputs(const elm_bert *m, int32_t n_seq, const int32
         int64_t nm = 0;
         if (req->mlm) {
             nm = req->mlm_pos && req->n_mlm_pos ? req->n_mlm_pos[s] : n_tokens[s];
-            if (nm < 0 || nm > n_tokens[s] * 4 + 64) return bert_fail(err, ELM_ERR_INVALID, "bert: bad mask position count");
+            if (nm < 0 || nm > n_tokens[s] * 4 + 64) return elm_err_set(err, ELM_ERR_INVALID, "bert: bad mask position count");
         }
         in->mlm_first[s + 1] = in->mlm_first[s] + nm;
     }
     in->n_mlm = in->mlm_first[n_seq];
     if (in->n_mlm > 0) {
-        if (!(in->mlm = malloc((size_t)in->n_mlm * sizeof *in->mlm))) return bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        if (!(in->mlm = malloc((size_t)in->n_mlm * sizeof *in->mlm))) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         for (int32_t s = 0; s < n_seq; s++)
             for (int64_t j = 0; j < in->mlm_first[s + 1] - in->mlm_first[s]; j++) {
                 int32_t p = req->mlm_pos && req->n_mlm_pos ? req->mlm_pos[s][j] : (int32_t)j;
-                if (p < 0 || p >= n_tokens[s]) return bert_fail(err, ELM_ERR_INVALID, "bert: mask position %d outside sequence %d", p, s);
+                if (p < 0 || p >= n_tokens[s]) return elm_err_set(err, ELM_ERR_INVALID, "bert: mask position %d outside sequence %d", p, s);
                 in->mlm[in->mlm_first[s] + j] = (int32_t)((int64_t)s * T + p);
             }
     }
@@ -609,18 +593,18 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
     elm_bert_request none = {0};
     if (!req) req = &none;
     if (!m || n_seq < 0 || n_seq > BERT_MAX_BATCH || (n_seq > 0 && (!ids || !n_tokens)))
-        return bert_fail(err, ELM_ERR_INVALID, "bert: bad arguments (at most %d sequences)", BERT_MAX_BATCH);
-    if (req->mlm && !m->mlm_w) return bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the model has no masked-LM head");
+        return elm_err_set(err, ELM_ERR_INVALID, "bert: bad arguments (at most %d sequences)", BERT_MAX_BATCH);
+    if (req->mlm && !m->mlm_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no masked-LM head");
     if ((req->pooled || req->nsp || req->classify) && !m->pool_w)
-        return bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the model has no pooler");
-    if (req->nsp && !m->nsp_w) return bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the model has no next-sentence head");
-    if (req->classify && !m->cls_w) return bert_fail(err, ELM_ERR_UNSUPPORTED, "bert: the model has no classifier");
+        return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no pooler");
+    if (req->nsp && !m->nsp_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no next-sentence head");
+    if (req->classify && !m->cls_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no classifier");
     elm_status st = bert_results(m, n_seq, err);
     if (st != ELM_OK || n_seq == 0) return st;
     int64_t T = 0;
     for (int32_t s = 0; s < n_seq; s++) {
         if (n_tokens[s] < 1 || n_tokens[s] > m->n_ctx || !ids[s])
-            return bert_fail(err, ELM_ERR_INVALID, "bert: sequence %d has %d tokens (1 to %d)", s, n_tokens[s], m->n_ctx);
+            return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d has %d tokens (1 to %d)", s, n_tokens[s], m->n_ctx);
         if (n_tokens[s] > T) T = n_tokens[s];
     }
     bert_inputs in = {0};
@@ -635,11 +619,11 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
     g.hidden = calloc((size_t)m->n_layer + 1, sizeof *g.hidden);
     parts = calloc((size_t)n_seq, sizeof *parts);
     if (!g.hidden || !parts) {
-        st = bert_fail(err, ELM_ERR_NOMEM, "bert: out of memory");
+        st = elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         goto done;
     }
     if (!(ctx = gl_context_new(cp, &ge))) {
-        st = bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        st = elm_err_from_gl(err, &ge);
         goto done;
     }
     int64_t N = T * n_seq, nb = n_seq, nm = in.n_mlm;
@@ -651,7 +635,7 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
     bert_build(m, ctx, t_ids, t_pos, t_typ, t_cls, t_mlm, T, n_seq, n_tokens, req, parts, &g);
     gl_graph *graph = gl_ctx_ok(ctx) ? gl_graph_new(ctx, max_nodes) : NULL;
     if (!graph) {
-        st = bert_fail(err, ELM_ERR_INVALID, "bert: building the graph: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
+        st = elm_err_set(err, ELM_ERR_INVALID, "bert: building the graph: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
         goto done;
     }
     gl_tensor *outs[5] = {g.hidden[m->n_layer], g.pooled, g.nsp, g.classes, g.mlm};
@@ -664,14 +648,14 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
     for (int32_t l = 0; req->all_hidden && l < m->n_layer && st == ELM_OK; l++)
         if (gl_graph_expand(graph, g.hidden[l]) != GL_OK) st = ELM_ERR_INVALID;
     if (st != ELM_OK) {
-        st = bert_fail(err, ELM_ERR_INVALID, "bert: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
+        st = elm_err_set(err, ELM_ERR_INVALID, "bert: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
         goto done;
     }
     gl_graph_plan plan;
     if (gl_graph_plan_memory(graph, m->n_threads, &plan, &ge) != GL_OK ||
         (st = bert_ensure_buf(m, plan.buffer_size + plan.work_size + 64, err)) != ELM_OK ||
         gl_graph_alloc(graph, &plan, m->buf, m->buf_size, &ge) != GL_OK || gl_graph_compute(graph, m->pool, &ge) != GL_OK) {
-        if (st == ELM_OK) st = bert_fail(err, (elm_status)ge.code, "%s", ge.msg);
+        if (st == ELM_OK) st = elm_err_from_gl(err, &ge);
         goto done;
     }
     st = bert_collect(m, &g, T, n_seq, n_tokens, req, in.mlm_first, err);
@@ -701,7 +685,7 @@ const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows) {
 elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling pooling, bool normalize, float *out,
                               elm_error *err) {
     const bert_result *r = bert_res(m, s);
-    if (!r || !r->last || !out) return bert_fail(err, ELM_ERR_INVALID, "bert: no result for sequence %d", s);
+    if (!r || !r->last || !out) return elm_err_set(err, ELM_ERR_INVALID, "bert: no result for sequence %d", s);
     const int64_t E = m->n_embd;
     if (pooling == ELM_BERT_POOL_MEAN) {
         for (int64_t i = 0; i < E; i++) {

@@ -10,8 +10,8 @@
  * buffers the first time they are asked for.
  */
 #include "model.h"
+#include "common.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 #define CTX_MAX_DEFAULT 4096
@@ -39,17 +39,8 @@ struct elm_ctx {
     int32_t n_hidden_tokens;
 };
 
-static elm_status ctx_fail(elm_error *err, elm_status code, const char *msg, const char *detail) {
-    if (err) {
-        err->code = code;
-        snprintf(err->msg, sizeof err->msg, "%s%s%s", msg, detail && *detail ? ": " : "",
-                 detail ? detail : "");
-    }
-    return code;
-}
-
 static elm_status ctx_from_gl(elm_error *err, gl_status st, const gl_error *gerr) {
-    return ctx_fail(err, (elm_status)st, gerr->msg, NULL);
+    return elm_err_set(err, (elm_status)st, "%s", gerr->msg);
 }
 
 elm_ctx_params elm_ctx_default_params(void) {
@@ -100,7 +91,7 @@ static gl_status ctx_measure(elm_ctx *c, const elm_graph_req *req, gl_error *ger
 
 elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_error *err) {
     if (!m) {
-        ctx_fail(err, ELM_ERR_INVALID, "elm_ctx_new: no model", NULL);
+        elm_err_set(err, ELM_ERR_INVALID, "elm_ctx_new: no model");
         return NULL;
     }
     elm_ctx_params p = params ? *params : elm_ctx_default_params();
@@ -108,7 +99,7 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < CTX_MAX_DEFAULT ? hp->n_ctx_train : CTX_MAX_DEFAULT;
     if (m->arch->id == ELM_ARCH_GPT2 && p.n_ctx > hp->n_ctx_train) p.n_ctx = hp->n_ctx_train;
     if (p.n_ctx > (1 << 20)) {
-        ctx_fail(err, ELM_ERR_INVALID, "context size is too large", NULL);
+        elm_err_set(err, ELM_ERR_INVALID, "context size is too large");
         return NULL;
     }
     if (p.n_batch <= 0) p.n_batch = 512;
@@ -117,7 +108,7 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
 
     elm_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        ctx_fail(err, ELM_ERR_NOMEM, "out of memory", NULL);
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
     }
     c->m = m;
@@ -208,10 +199,8 @@ static elm_status ctx_step(elm_ctx *c, const int32_t *ids, int32_t n, elm_output
     const elm_hparams *hp = &c->m->hp;
     for (int32_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= hp->n_vocab) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "token id %d is outside the vocabulary [0, %d)", ids[i],
-                     hp->n_vocab);
-            return ctx_fail(err, ELM_ERR_INVALID, msg, NULL);
+            return elm_err_set(err, ELM_ERR_INVALID, "token id %d is outside the vocabulary [0, %d)",
+                               ids[i], hp->n_vocab);
         }
         c->ids_buf[i] = ids[i];
         c->pos_buf[i] = c->n_past + i;
@@ -253,23 +242,22 @@ static elm_status ctx_step(elm_ctx *c, const int32_t *ids, int32_t n, elm_output
 elm_status elm_decode(elm_ctx *c, const int32_t *ids, int32_t n, elm_output what,
                       elm_error *err) {
     if (!c || (!ids && n > 0) || n < 0)
-        return ctx_fail(err, ELM_ERR_INVALID, "elm_decode: bad arguments", NULL);
+        return elm_err_set(err, ELM_ERR_INVALID, "elm_decode: bad arguments");
     if (n == 0) return ELM_OK;
     if (n > c->p.n_ctx - c->n_past) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "context full: %d positions in use, %d more do not fit in %d",
-                 c->n_past, n, c->p.n_ctx);
-        return ctx_fail(err, ELM_ERR_INVALID, msg, NULL);
+        return elm_err_set(err, ELM_ERR_INVALID,
+                           "context full: %d positions in use, %d more do not fit in %d", c->n_past,
+                           n, c->p.n_ctx);
     }
     if (what == ELM_OUT_HIDDEN && n > c->p.n_batch)
-        return ctx_fail(err, ELM_ERR_INVALID, "hidden states: more tokens than n_batch", NULL);
+        return elm_err_set(err, ELM_ERR_INVALID, "hidden states: more tokens than n_batch");
     const elm_hparams *hp = &c->m->hp;
     const size_t rows = what == ELM_OUT_LOGITS_LAST ? 1 : (size_t)n;
     if (!ctx_grow(&c->logits, &c->logits_cap, rows, (size_t)hp->n_vocab) ||
         (what == ELM_OUT_HIDDEN &&
          !ctx_grow(&c->hidden, &c->hidden_cap, (size_t)(hp->n_layer + 1) * (size_t)n,
                    (size_t)hp->n_embd)))
-        return ctx_fail(err, ELM_ERR_NOMEM, "out of memory for the outputs", NULL);
+        return elm_err_set(err, ELM_ERR_NOMEM, "out of memory for the outputs");
     const int32_t n_past0 = c->n_past;
     for (int32_t done = 0; done < n;) {
         int32_t chunk = n - done < c->p.n_batch ? n - done : c->p.n_batch;
@@ -302,8 +290,8 @@ int64_t elm_generate(elm_ctx *c, elm_sampler *s, const int32_t *prompt, int32_t 
                      int32_t *pending, elm_error *err) {
     if (pending) *pending = -1;
     if (!c || !s || n_prompt < 1)
-        return ctx_fail(err, ELM_ERR_INVALID, "elm_generate: needs a context, a sampler and at "
-                        "least one prompt token", NULL);
+        return elm_err_set(err, ELM_ERR_INVALID, "elm_generate: needs a context, a sampler and at "
+                           "least one prompt token");
     elm_status st = elm_decode(c, prompt, n_prompt, ELM_OUT_LOGITS_LAST, err);
     if (st != ELM_OK) return st;
     for (int32_t i = 0; i < n_prompt; i++) elm_sampler_accept(s, prompt[i]);

@@ -19,10 +19,10 @@
  * calls zero them first, stateful calls carry them (row b of the batch ↔ column b).
  */
 #include "elmo.h"
+#include "common.h"
 #include "ggml-lite.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,26 +53,6 @@ struct elm_elmo {
     int32_t *ids;      /* character ids of the current batch */
     size_t ids_cap;
 };
-
-static elm_status elmo_fail(elm_error *err, elm_status code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static elm_status elmo_fail(elm_error *err, elm_status code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-static elm_status elmo_from_gl(elm_error *err, const gl_error *ge) {
-    return elmo_fail(err, (elm_status)ge->code, "%s", ge->msg);
-}
 
 /* ------------------------------------------------------------------------------------------
  * Character ids
@@ -109,8 +89,8 @@ static bool elmo_get_int(const gl_gguf *g, const char *key, int64_t lo, int64_t 
         return true;
     }
     if (i < 0 || !gl_gguf_get_i64(g, i, &v) || v < lo || v > hi) {
-        elmo_fail(err, ELM_ERR_FORMAT, "elmo: metadata %s is %s (expected an integer in [%lld, %lld])",
-                  key, i < 0 ? "missing" : "invalid", (long long)lo, (long long)hi);
+        elm_err_set(err, ELM_ERR_FORMAT, "elmo: metadata %s is %s (expected an integer in [%lld, %lld])",
+                    key, i < 0 ? "missing" : "invalid", (long long)lo, (long long)hi);
         return false;
     }
     *out = (int32_t)v;
@@ -125,7 +105,7 @@ static bool elmo_get_float(const gl_gguf *g, const char *key, float dflt, float 
         return true;
     }
     if (!gl_gguf_get_f64(g, i, &v) || !isfinite(v) || fabs(v) > 1e30) {
-        elmo_fail(err, ELM_ERR_FORMAT, "elmo: metadata %s is not a finite number", key);
+        elm_err_set(err, ELM_ERR_FORMAT, "elmo: metadata %s is not a finite number", key);
         return false;
     }
     *out = (float)v;
@@ -135,7 +115,7 @@ static bool elmo_get_float(const gl_gguf *g, const char *key, float dflt, float 
 static elm_status elmo_read_hparams(const gl_gguf *g, elm_elmo_hparams *hp, elm_error *err) {
     int64_t ai = gl_gguf_find_key(g, "general.architecture");
     if (ai < 0 || gl_gguf_kv_type(g, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(g, ai), "elmo"))
-        return elmo_fail(err, ELM_ERR_INVALID, "elmo: the file's general.architecture is not \"elmo\"");
+        return elm_err_set(err, ELM_ERR_INVALID, "elmo: the file's general.architecture is not \"elmo\"");
     if (!elmo_get_int(g, "elmo.char_cnn.embedding.dim", 1, 4096, &hp->emb_dim, true, 0, err) ||
         !elmo_get_int(g, "elmo.char_cnn.n_characters", 2, 1 << 20, &hp->n_chars, true, 0, err) ||
         !elmo_get_int(g, "elmo.char_cnn.max_characters_per_token", 3, 1024, &hp->max_chars, true, 0, err) ||
@@ -145,8 +125,8 @@ static elm_status elmo_read_hparams(const gl_gguf *g, elm_elmo_hparams *hp, elm_
         !elmo_get_int(g, "elmo.lstm.n_layers", 1, ELMO_MAX_LAYERS, &hp->n_layers, true, 0, err))
         return err->code;
     if (hp->n_chars < ELM_ELMO_PAD_CHAR + 2)
-        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: n_characters %d cannot hold the ids up to %d",
-                         hp->n_chars, ELM_ELMO_PAD_CHAR + 1);
+        return elm_err_set(err, ELM_ERR_FORMAT, "elmo: n_characters %d cannot hold the ids up to %d",
+                           hp->n_chars, ELM_ELMO_PAD_CHAR + 1);
     if (!elmo_get_float(g, "elmo.lstm.cell_clip", 0, &hp->cell_clip, err) ||
         !elmo_get_float(g, "elmo.lstm.proj_clip", 0, &hp->proj_clip, err) ||
         !elmo_get_float(g, "elmo.lstm.forget_bias", 1.0f, &hp->forget_bias, err))
@@ -154,27 +134,27 @@ static elm_status elmo_read_hparams(const gl_gguf *g, elm_elmo_hparams *hp, elm_
     int64_t si = gl_gguf_find_key(g, "elmo.lstm.use_skip_connections");
     hp->skip = false;
     if (si >= 0 && !gl_gguf_get_bool(g, si, &hp->skip))
-        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: elmo.lstm.use_skip_connections is not a bool");
+        return elm_err_set(err, ELM_ERR_FORMAT, "elmo: elmo.lstm.use_skip_connections is not a bool");
     int64_t act = gl_gguf_find_key(g, "elmo.char_cnn.activation");
     if (act < 0 || gl_gguf_kv_type(g, act) != GL_GGUF_STRING)
-        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: elmo.char_cnn.activation is missing");
+        return elm_err_set(err, ELM_ERR_FORMAT, "elmo: elmo.char_cnn.activation is missing");
     gl_str a = gl_gguf_get_str(g, act);
     if (!gl_str_eq(a, "relu") && !gl_str_eq(a, "tanh"))
-        return elmo_fail(err, ELM_ERR_UNSUPPORTED, "elmo: char CNN activation '%.*s' (relu or tanh)",
-                         (int)(a.len > 32 ? 32 : a.len), a.data);
+        return elm_err_set(err, ELM_ERR_UNSUPPORTED, "elmo: char CNN activation '%.*s' (relu or tanh)",
+                           (int)(a.len > 32 ? 32 : a.len), a.data);
     hp->relu = gl_str_eq(a, "relu");
     int64_t fi = gl_gguf_find_key(g, "elmo.char_cnn.filters");
     uint64_t nf = fi >= 0 && gl_gguf_kv_type(g, fi) == GL_GGUF_ARRAY ? gl_gguf_arr_n(g, fi) : 0;
     if (nf < 2 || nf % 2 || nf / 2 > ELMO_MAX_FILTERS)
-        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: elmo.char_cnn.filters must hold 1 to %d (width, count) pairs",
-                         ELMO_MAX_FILTERS);
+        return elm_err_set(err, ELM_ERR_FORMAT, "elmo: elmo.char_cnn.filters must hold 1 to %d (width, count) pairs",
+                           ELMO_MAX_FILTERS);
     hp->n_filters = (int32_t)(nf / 2);
     hp->filters_total = 0;
     for (int32_t i = 0; i < hp->n_filters; i++) {
         int64_t w, c;
         if (!gl_gguf_arr_get_i64(g, fi, 2 * (uint64_t)i, &w) || !gl_gguf_arr_get_i64(g, fi, 2 * (uint64_t)i + 1, &c) ||
             w < 1 || w > hp->max_chars || c < 1 || c > (1 << 16))
-            return elmo_fail(err, ELM_ERR_FORMAT, "elmo: filter %d is not a valid (width, count)", i);
+            return elm_err_set(err, ELM_ERR_FORMAT, "elmo: filter %d is not a valid (width, count)", i);
         hp->widths[i] = (int32_t)w;
         hp->counts[i] = (int32_t)c;
         hp->filters_total += (int32_t)c;
@@ -187,26 +167,26 @@ static gl_tensor *elmo_weight(elm_elmo *m, const char *name, int64_t ne0, int64_
                               elm_error *err) {
     int64_t i = gl_gguf_find_tensor(m->gguf, name);
     if (i < 0) {
-        if (required) elmo_fail(err, ELM_ERR_FORMAT, "elmo: tensor %s is missing", name);
+        if (required) elm_err_set(err, ELM_ERR_FORMAT, "elmo: tensor %s is missing", name);
         return NULL;
     }
     const gl_gguf_tensor_info *ti = gl_gguf_tensor(m->gguf, i);
     if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != 1 || ti->ne[3] != 1) {
-        elmo_fail(err, ELM_ERR_FORMAT, "elmo: tensor %s is [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
-                  (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
-                  (long long)ne0, (long long)ne1);
+        elm_err_set(err, ELM_ERR_FORMAT, "elmo: tensor %s is [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
+                    (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
+                    (long long)ne0, (long long)ne1);
         return NULL;
     }
     const gl_type_traits *tt = gl_type_get(ti->type);
     if (!tt || !tt->supported || ti->type == GL_TYPE_I8 || ti->type == GL_TYPE_I16 ||
         ti->type == GL_TYPE_I32 || ti->type == GL_TYPE_I64 || ti->type == GL_TYPE_F64) {
-        elmo_fail(err, ELM_ERR_UNSUPPORTED, "elmo: tensor %s has type %s", name, gl_type_name(ti->type));
+        elm_err_set(err, ELM_ERR_UNSUPPORTED, "elmo: tensor %s has type %s", name, gl_type_name(ti->type));
         return NULL;
     }
     int64_t ne[2] = {ne0, ne1};
     gl_tensor *t = gl_new_tensor_with_data(m->wctx, ti->type, ne1 > 1 ? 2 : 1, ne, (void *)ti->data);
     if (!t) {
-        elmo_fail(err, ELM_ERR_NOMEM, "elmo: %s", gl_ctx_error(m->wctx) ? gl_ctx_error(m->wctx) : "out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "elmo: %s", gl_ctx_error(m->wctx) ? gl_ctx_error(m->wctx) : "out of memory");
         return NULL;
     }
     gl_set_name(t, "%s", name);
@@ -239,8 +219,8 @@ static elm_status elmo_bind(elm_elmo *m, elm_error *err) {
     m->hp.has_proj = m->proj_w != NULL;
     if (m->proj_w && !(m->proj_b = elmo_weight(m, "proj.bias", P, 1, true, err))) return err->code;
     if (!m->proj_w && D != P)
-        return elmo_fail(err, ELM_ERR_FORMAT, "elmo: proj.weight is missing but %lld filters != projection_dim %lld",
-                         (long long)D, (long long)P);
+        return elm_err_set(err, ELM_ERR_FORMAT, "elmo: proj.weight is missing but %lld filters != projection_dim %lld",
+                           (long long)D, (long long)P);
     static const char *dirs[2] = {"fwd", "bwd"};
     for (int d = 0; d < 2; d++)
         for (int l = 0; l < hp->n_layers; l++) {
@@ -253,13 +233,13 @@ static elm_status elmo_bind(elm_elmo *m, elm_error *err) {
             snprintf(name, sizeof name, "lstm.%s.%d.proj.weight", dirs[d], l);
             m->lproj_w[d][l] = elmo_weight(m, name, C, P, false, err);
             if (!m->lproj_w[d][l] && C != P)
-                return elmo_fail(err, ELM_ERR_FORMAT, "elmo: %s is missing but lstm.dim != projection_dim", name);
+                return elm_err_set(err, ELM_ERR_FORMAT, "elmo: %s is missing but lstm.dim != projection_dim", name);
             if (!elmo_is_float_vec(m->bias[d][l]))
-                return elmo_fail(err, ELM_ERR_UNSUPPORTED, "elmo: LSTM biases must be f32/f16/bf16");
+                return elm_err_set(err, ELM_ERR_UNSUPPORTED, "elmo: LSTM biases must be f32/f16/bf16");
         }
     m->hp.has_lstm_proj = m->lproj_w[0][0] != NULL;
     if (!elmo_is_float_vec(m->char_embd) || (m->proj_b && !elmo_is_float_vec(m->proj_b)))
-        return elmo_fail(err, ELM_ERR_UNSUPPORTED, "elmo: char_embd and biases must be f32/f16/bf16");
+        return elm_err_set(err, ELM_ERR_UNSUPPORTED, "elmo: char_embd and biases must be f32/f16/bf16");
     return ELM_OK;
 }
 
@@ -273,13 +253,13 @@ static elm_elmo *elmo_finish_load(gl_gguf *g, const gl_error *gerr, const elm_el
     elm_error spare;
     if (!err) err = &spare;
     if (!g) {
-        elmo_from_gl(err, gerr);
+        elm_err_from_gl(err, gerr);
         return NULL;
     }
     elm_elmo *m = calloc(1, sizeof *m);
     if (!m) {
         gl_gguf_close(g);
-        elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
         return NULL;
     }
     m->gguf = g;
@@ -291,12 +271,12 @@ static elm_elmo *elmo_finish_load(gl_gguf *g, const gl_error *gerr, const elm_el
     const size_t n_tensors = 8 + 2 * ELMO_MAX_FILTERS + 2 * ELMO_MAX_HIGHWAY + 8 * ELMO_MAX_LAYERS;
     gl_context_params cp = {.mem_size = n_tensors * gl_tensor_overhead() + 4096, .no_alloc = true};
     if (!(m->wctx = gl_context_new(cp, &ge))) {
-        elmo_from_gl(err, &ge);
+        elm_err_from_gl(err, &ge);
         goto fail;
     }
     if (elmo_bind(m, err) != ELM_OK) goto fail;
     if (m->n_threads > 1 && !(m->pool = gl_pool_new(m->n_threads, &ge))) {
-        elmo_from_gl(err, &ge);
+        elm_err_from_gl(err, &ge);
         goto fail;
     }
     return m;
@@ -359,7 +339,7 @@ static elm_status elmo_state_reserve(elm_elmo *m, int32_t B, elm_error *err) {
     if (B <= m->state_cap) return ELM_OK;
     const size_t col = elmo_state_col(m), blocks = 2 * (size_t)m->hp.n_layers;
     float *s = calloc(blocks * (size_t)B * col, sizeof *s);
-    if (!s) return elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory for LSTM states");
+    if (!s) return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory for LSTM states");
     for (size_t k = 0; k < blocks && m->state; k++)
         memcpy(s + k * (size_t)B * col, m->state + k * (size_t)m->state_cap * col,
                (size_t)m->state_cap * col * sizeof *s);
@@ -420,7 +400,7 @@ static elm_status elmo_ensure_buf(elm_elmo *m, size_t size, elm_error *err) {
     size = (size + 63) & ~(size_t)63;
     if (posix_memalign(&m->buf, 64, size) != 0) {
         m->buf = NULL;
-        return elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory for a %zu-byte graph buffer", size);
+        return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory for a %zu-byte graph buffer", size);
     }
     m->buf_size = size;
     return ELM_OK;
@@ -435,7 +415,7 @@ static elm_status elmo_fill_ids(elm_elmo *m, int32_t B, int64_t T, const char *c
         free(m->ids);
         m->ids = malloc(need * sizeof *m->ids);
         m->ids_cap = m->ids ? need : 0;
-        if (!m->ids) return elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory for character ids");
+        if (!m->ids) return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory for character ids");
     }
     memset(m->ids, 0, need * sizeof *m->ids); /* padding positions: all-zero rows */
     for (int32_t b = 0; b < B; b++) {
@@ -443,7 +423,7 @@ static elm_status elmo_fill_ids(elm_elmo *m, int32_t B, int64_t T, const char *c
         for (int64_t t = 0; t < len; t++) {
             int32_t *dst = m->ids + ((size_t)b * T + (size_t)t) * mc;
             const char *w = t == 0 ? "<S>" : t == len - 1 ? "</S>" : tokens[b][t - 1];
-            if (!w) return elmo_fail(err, ELM_ERR_INVALID, "elmo: sentence %d: word %lld is NULL", b, (long long)t - 1);
+            if (!w) return elm_err_set(err, ELM_ERR_INVALID, "elmo: sentence %d: word %lld is NULL", b, (long long)t - 1);
             elm_elmo_char_ids(w, strlen(w), mc, dst);
         }
     }
@@ -475,24 +455,24 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
     elm_error spare;
     if (!err) err = &spare;
     if (!m || n_sent < 0 || (n_sent > 0 && (!tokens || !n_tokens)))
-        return elmo_fail(err, ELM_ERR_INVALID, "elmo: bad arguments");
+        return elm_err_set(err, ELM_ERR_INVALID, "elmo: bad arguments");
     if (n_sent == 0) return ELM_OK;
-    if (n_sent > ELMO_MAX_BATCH) return elmo_fail(err, ELM_ERR_INVALID, "elmo: more than %d sentences in a batch", ELMO_MAX_BATCH);
+    if (n_sent > ELMO_MAX_BATCH) return elm_err_set(err, ELM_ERR_INVALID, "elmo: more than %d sentences in a batch", ELMO_MAX_BATCH);
     int64_t T = 0;
     for (int32_t b = 0; b < n_sent; b++) {
         if (n_tokens[b] < 0 || n_tokens[b] > ELMO_MAX_TOKENS || (n_tokens[b] > 0 && !tokens[b]))
-            return elmo_fail(err, ELM_ERR_INVALID, "elmo: sentence %d has an invalid token count", b);
+            return elm_err_set(err, ELM_ERR_INVALID, "elmo: sentence %d has an invalid token count", b);
         if (n_tokens[b] + 2 > T) T = n_tokens[b] + 2;
     }
     const int64_t B = n_sent, N = T * B, L = m->hp.n_layers;
     if ((uint64_t)N * (uint64_t)m->hp.max_chars > (uint64_t)INT32_MAX)
-        return elmo_fail(err, ELM_ERR_INVALID, "elmo: batch too large");
+        return elm_err_set(err, ELM_ERR_INVALID, "elmo: batch too large");
     elm_status st;
     if ((st = elmo_state_reserve(m, n_sent, err)) != ELM_OK) return st;
     if (!m->stateful) elm_elmo_reset(m);
     if ((st = elmo_fill_ids(m, n_sent, T, tokens, n_tokens, err)) != ELM_OK) return st;
     int32_t *lens_data = malloc((size_t)B * sizeof *lens_data);
-    if (!lens_data) return elmo_fail(err, ELM_ERR_NOMEM, "elmo: out of memory");
+    if (!lens_data) return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
     for (int32_t b = 0; b < n_sent; b++) lens_data[b] = n_tokens[b] + 2;
 
     gl_error ge = {0};
@@ -502,7 +482,7 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
     gl_context *ctx = gl_context_new(cp, &ge);
     if (!ctx) {
         free(lens_data);
-        return elmo_from_gl(err, &ge);
+        return elm_err_from_gl(err, &ge);
     }
     int64_t ne_ids[1] = {N * m->hp.max_chars}, ne_lens[1] = {B};
     gl_tensor *ids = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, ne_ids, m->ids);
@@ -520,8 +500,8 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
     gl_graph_plan plan;
     st = ELM_OK;
     if (!graph) {
-        st = elmo_fail(err, ELM_ERR_INVALID, "elmo: building the graph: %s",
-                       gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
+        st = elm_err_set(err, ELM_ERR_INVALID, "elmo: building the graph: %s",
+                         gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
         goto done;
     }
     gl_set_output(g.tok);
@@ -532,14 +512,14 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
         for (int d = 0; d < 2 && st == ELM_OK; d++)
             if (gl_graph_expand(graph, g.h[l][d]) != GL_OK) st = ELM_ERR_INVALID;
     if (st != ELM_OK) {
-        st = elmo_fail(err, ELM_ERR_INVALID, "elmo: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
+        st = elm_err_set(err, ELM_ERR_INVALID, "elmo: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
         goto done;
     }
     if (gl_graph_plan_memory(graph, m->n_threads, &plan, &ge) != GL_OK ||
         (st = elmo_ensure_buf(m, plan.buffer_size + plan.work_size + 64, err)) != ELM_OK ||
         gl_graph_alloc(graph, &plan, m->buf, m->buf_size, &ge) != GL_OK ||
         gl_graph_compute(graph, m->pool, &ge) != GL_OK) {
-        if (st == ELM_OK) st = elmo_from_gl(err, &ge);
+        if (st == ELM_OK) st = elm_err_from_gl(err, &ge);
         goto done;
     }
     for (int32_t b = 0; b < n_sent; b++)
@@ -557,11 +537,11 @@ done:
 elm_status elm_elmo_mix(const elm_elmo *m, const float *layers, int32_t n_tokens, const float *s,
                         float gamma, float *out, elm_error *err) {
     if (!m || n_tokens < 0 || (n_tokens > 0 && (!layers || !out)))
-        return elmo_fail(err, ELM_ERR_INVALID, "elmo: bad arguments to elm_elmo_mix");
+        return elm_err_set(err, ELM_ERR_INVALID, "elmo: bad arguments to elm_elmo_mix");
     const int32_t nl = elm_elmo_n_layers(m), dim = elm_elmo_dim(m);
     double w[ELMO_MAX_LAYERS + 1], mx = -INFINITY, sum = 0;
     for (int j = 0; j < nl; j++) {
-        if (s && !isfinite(s[j])) return elmo_fail(err, ELM_ERR_INVALID, "elmo: mix weight %d is not finite", j);
+        if (s && !isfinite(s[j])) return elm_err_set(err, ELM_ERR_INVALID, "elmo: mix weight %d is not finite", j);
         mx = fmax(mx, s ? s[j] : 0.0);
     }
     for (int j = 0; j < nl; j++) sum += (w[j] = exp((s ? s[j] : 0.0) - mx));

@@ -4,8 +4,8 @@
  */
 #include "edgelm.h"
 #include "ggml-lite.h"
+#include "common.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,19 +30,13 @@ static void file_copy_str(const gl_gguf *g, const char *key, char *buf, size_t s
 
 static elm_file *file_wrap(gl_gguf *g, const gl_error *gerr, elm_error *err) {
     if (!g) {
-        if (err) {
-            err->code = (elm_status)gerr->code;
-            snprintf(err->msg, sizeof err->msg, "%s", gerr->msg);
-        }
+        elm_err_from_gl(err, gerr);
         return NULL;
     }
     elm_file *f = calloc(1, sizeof *f);
     if (!f) {
         gl_gguf_close(g);
-        if (err) {
-            err->code = ELM_ERR_NOMEM;
-            snprintf(err->msg, sizeof err->msg, "out of memory");
-        }
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
     }
     f->gguf = g;

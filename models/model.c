@@ -9,6 +9,7 @@
  * the tensor.
  */
 #include "model.h"
+#include "common.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -24,23 +25,6 @@ static const elm_arch model_archs[] = {
     {"qwen2", ELM_ARCH_QWEN2},
     {"gpt2", ELM_ARCH_GPT2},
 };
-
-static elm_status model_fail(elm_error *err, elm_status code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static elm_status model_fail(elm_error *err, elm_status code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 /* ------------------------------------------------------------------------------------------
  * Hyperparameters
@@ -63,19 +47,19 @@ static int32_t model_get_int(model_loader *ld, const char *key, int64_t lo, int6
     int64_t v;
     if (i < 0) {
         if (def >= lo) return (int32_t)def;
-        model_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
         ld->failed = true;
         return 0;
     }
     if (!gl_gguf_get_i64(ld->m->gguf, i, &v)) {
-        model_fail(ld->err, ELM_ERR_FORMAT, "key %s is not an integer (type %s)", full,
-                   gl_gguf_type_name(gl_gguf_kv_type(ld->m->gguf, i)));
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s is not an integer (type %s)", full,
+                    gl_gguf_type_name(gl_gguf_kv_type(ld->m->gguf, i)));
         ld->failed = true;
         return 0;
     }
     if (v < lo || v > hi) {
-        model_fail(ld->err, ELM_ERR_FORMAT, "key %s = %lld is outside [%lld, %lld]", full,
-                   (long long)v, (long long)lo, (long long)hi);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s = %lld is outside [%lld, %lld]", full,
+                    (long long)v, (long long)lo, (long long)hi);
         ld->failed = true;
         return 0;
     }
@@ -91,12 +75,12 @@ static float model_get_float(model_loader *ld, const char *key, double def) {
     double v;
     if (i < 0) {
         if (def > 0) return (float)def;
-        model_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
         ld->failed = true;
         return 0;
     }
     if (!gl_gguf_get_f64(ld->m->gguf, i, &v) || !isfinite(v) || v <= 0 || v > 1e30) {
-        model_fail(ld->err, ELM_ERR_FORMAT, "key %s must be a positive finite number", full);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s must be a positive finite number", full);
         ld->failed = true;
         return 0;
     }
@@ -119,21 +103,21 @@ static void model_read_hparams(model_loader *ld) {
     int32_t vlen = model_get_int(ld, "attention.value_length", 1, 65536, hp->head_dim);
     if (ld->failed) return;
     if (vlen != hp->head_dim) {
-        model_fail(ld->err, ELM_ERR_UNSUPPORTED, "%s.attention.value_length %d differs from "
-                   "key_length %d (not supported)", ld->arch, vlen, hp->head_dim);
+        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "%s.attention.value_length %d differs from "
+                    "key_length %d (not supported)", ld->arch, vlen, hp->head_dim);
         ld->failed = true;
         return;
     }
     if (hp->n_head % hp->n_head_kv != 0) {
-        model_fail(ld->err, ELM_ERR_FORMAT, "%d attention heads are not a multiple of %d "
-                   "key/value heads", hp->n_head, hp->n_head_kv);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "%d attention heads are not a multiple of %d "
+                    "key/value heads", hp->n_head, hp->n_head_kv);
         ld->failed = true;
         return;
     }
     if (gpt2) {
         if (hp->n_head_kv != hp->n_head || (int64_t)hp->head_dim * hp->n_head != hp->n_embd) {
-            model_fail(ld->err, ELM_ERR_FORMAT, "gpt2: heads (%d x %d) do not tile n_embd %d",
-                       hp->n_head, hp->head_dim, hp->n_embd);
+            elm_err_set(ld->err, ELM_ERR_FORMAT, "gpt2: heads (%d x %d) do not tile n_embd %d",
+                        hp->n_head, hp->head_dim, hp->n_embd);
             ld->failed = true;
             return;
         }
@@ -152,16 +136,16 @@ static void model_read_hparams(model_loader *ld) {
         if (gl_str_eq(t, "linear")) {
             scale_factor = model_get_float(ld, "rope.scaling.factor", 1.0);
         } else if (!gl_str_eq(t, "none")) {
-            model_fail(ld->err, ELM_ERR_UNSUPPORTED, "rope scaling type '%.*s' is not supported",
-                       (int)(t.len > 32 ? 32 : t.len), t.data);
+            elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "rope scaling type '%.*s' is not supported",
+                        (int)(t.len > 32 ? 32 : t.len), t.data);
             ld->failed = true;
             return;
         }
     }
     hp->rope_freq_scale = (float)(1.0 / scale_factor);
     if (!ld->failed && hp->n_rot % 2 != 0) {
-        model_fail(ld->err, ELM_ERR_FORMAT, "%s.rope.dimension_count %d is odd", ld->arch,
-                   hp->n_rot);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "%s.rope.dimension_count %d is odd", ld->arch,
+                    hp->n_rot);
         ld->failed = true;
     }
     /* Meta/llama2.c pairs are adjacent in llama.cpp's layout (its converter permutes q/k rows);
@@ -194,7 +178,7 @@ static gl_tensor *model_tensor(model_loader *ld, bool required, int64_t ne0, int
     int64_t i = gl_gguf_find_tensor(f, name);
     if (i < 0) {
         if (required) {
-            model_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor %s", name);
+            elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor %s", name);
             ld->failed = true;
         }
         return NULL;
@@ -205,29 +189,29 @@ static gl_tensor *model_tensor(model_loader *ld, bool required, int64_t ne0, int
                     ti->ne[3] == 1;
     if (!ok) {
         if (ne1 > 0)
-            model_fail(ld->err, ELM_ERR_FORMAT,
-                       "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                       name, (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
-                       (long long)ti->ne[3], (long long)ne0, (long long)ne1);
+            elm_err_set(ld->err, ELM_ERR_FORMAT,
+                        "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                        name, (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
+                        (long long)ti->ne[3], (long long)ne0, (long long)ne1);
         else
-            model_fail(ld->err, ELM_ERR_FORMAT,
-                       "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld]", name,
-                       (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
-                       (long long)ti->ne[3], (long long)ne0);
+            elm_err_set(ld->err, ELM_ERR_FORMAT,
+                        "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld]", name,
+                        (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
+                        (long long)ti->ne[3], (long long)ne0);
         ld->failed = true;
         return NULL;
     }
     const gl_type_traits *tt = gl_type_get(ti->type);
     if (!tt || !tt->supported) {
-        model_fail(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s has type %s, which edgelm cannot "
-                   "compute with", name, gl_type_name(ti->type));
+        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s has type %s, which edgelm cannot "
+                    "compute with", name, gl_type_name(ti->type));
         ld->failed = true;
         return NULL;
     }
     /* Norms and biases are read element-wise: they must be float. */
     if (want_dims == 1 && ti->type != GL_TYPE_F32 && ti->type != GL_TYPE_F16) {
-        model_fail(ld->err, ELM_ERR_UNSUPPORTED, "vector tensor %s has type %s (F32/F16 only)",
-                   name, gl_type_name(ti->type));
+        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "vector tensor %s has type %s (F32/F16 only)",
+                    name, gl_type_name(ti->type));
         ld->failed = true;
         return NULL;
     }
@@ -235,8 +219,8 @@ static gl_tensor *model_tensor(model_loader *ld, bool required, int64_t ne0, int
     gl_tensor *t = gl_new_tensor_with_data(ld->m->wctx, ti->type, want_dims, ti->ne,
                                            (void *)(uintptr_t)ti->data);
     if (!t) {
-        model_fail(ld->err, ELM_ERR_FORMAT, "tensor %s: %s", name,
-                   gl_ctx_error(ld->m->wctx) ? gl_ctx_error(ld->m->wctx) : "invalid");
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "tensor %s: %s", name,
+                    gl_ctx_error(ld->m->wctx) ? gl_ctx_error(ld->m->wctx) : "invalid");
         ld->failed = true;
         return NULL;
     }
@@ -248,14 +232,14 @@ static gl_tensor *model_tensor(model_loader *ld, bool required, int64_t ne0, int
 static void model_read_vocab_size(model_loader *ld) {
     int64_t i = gl_gguf_find_tensor(ld->m->gguf, "token_embd.weight");
     if (i < 0) {
-        model_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor token_embd.weight");
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor token_embd.weight");
         ld->failed = true;
         return;
     }
     const gl_gguf_tensor_info *ti = gl_gguf_tensor(ld->m->gguf, i);
     if (ti->ne[1] < 1 || ti->ne[1] > (1 << 24)) {
-        model_fail(ld->err, ELM_ERR_FORMAT, "token_embd.weight has %lld rows",
-                   (long long)ti->ne[1]);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "token_embd.weight has %lld rows",
+                    (long long)ti->ne[1]);
         ld->failed = true;
         return;
     }
@@ -270,8 +254,8 @@ static void model_bind_llama(model_loader *ld) {
     const int64_t nkv = (int64_t)hp->head_dim * hp->n_head_kv;
     const bool qwen2 = m->arch->id == ELM_ARCH_QWEN2;
     if (gl_gguf_find_tensor(m->gguf, "rope_freqs.weight") >= 0) {
-        model_fail(ld->err, ELM_ERR_UNSUPPORTED,
-                   "rope_freqs.weight (Llama 3.1-style rope scaling) is not supported");
+        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED,
+                    "rope_freqs.weight (Llama 3.1-style rope scaling) is not supported");
         ld->failed = true;
         return;
     }
@@ -339,22 +323,22 @@ elm_model_params elm_model_default_params(void) {
 static const elm_arch *model_find_arch(const gl_gguf *f, elm_error *err) {
     int64_t i = gl_gguf_find_key(f, "general.architecture");
     if (i < 0 || gl_gguf_kv_type(f, i) != GL_GGUF_STRING) {
-        model_fail(err, ELM_ERR_FORMAT, "model file has no general.architecture string");
+        elm_err_set(err, ELM_ERR_FORMAT, "model file has no general.architecture string");
         return NULL;
     }
     gl_str a = gl_gguf_get_str(f, i);
     for (size_t k = 0; k < sizeof model_archs / sizeof model_archs[0]; k++)
         if (gl_str_eq(a, model_archs[k].name)) return &model_archs[k];
-    model_fail(err, ELM_ERR_UNSUPPORTED,
-               "architecture '%.*s' is not a decoder edgelm runs (llama, qwen2, gpt2)",
-               (int)(a.len > 64 ? 64 : a.len), a.data);
+    elm_err_set(err, ELM_ERR_UNSUPPORTED,
+                "architecture '%.*s' is not a decoder edgelm runs (llama, qwen2, gpt2)",
+                (int)(a.len > 64 ? 64 : a.len), a.data);
     return NULL;
 }
 
 static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_model_params *params,
                                   elm_error *err) {
     if (!f) {
-        model_fail(err, (elm_status)gerr->code, "%s", gerr->msg);
+        elm_err_from_gl(err, gerr);
         return NULL;
     }
     elm_model_params defaults = elm_model_default_params();
@@ -362,7 +346,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     elm_model *m = calloc(1, sizeof *m);
     if (!m) {
         gl_gguf_close(f);
-        model_fail(err, ELM_ERR_NOMEM, "out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
     }
     m->gguf = f;
@@ -381,7 +365,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
                                                  .no_alloc = true},
                              &gerr2);
     if (!m->layers || !m->wctx) {
-        model_fail(err, ELM_ERR_NOMEM, "out of memory for %d layers", m->hp.n_layer);
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory for %d layers", m->hp.n_layer);
         goto fail;
     }
     if (m->arch->id == ELM_ARCH_GPT2) model_bind_gpt2(&ld);
@@ -392,12 +376,12 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
         gl_error verr = {0};
         m->vocab = elm_vocab_load(f, &verr);
         if (!m->vocab) {
-            model_fail(err, (elm_status)verr.code, "tokenizer: %s", verr.msg);
+            elm_err_set(err, (elm_status)verr.code, "tokenizer: %s", verr.msg);
             goto fail;
         }
         if (elm_vocab_n_tokens(m->vocab) > m->hp.n_vocab) {
-            model_fail(err, ELM_ERR_FORMAT, "the tokenizer has %d tokens but token_embd only "
-                       "%d rows", elm_vocab_n_tokens(m->vocab), m->hp.n_vocab);
+            elm_err_set(err, ELM_ERR_FORMAT, "the tokenizer has %d tokens but token_embd only "
+                        "%d rows", elm_vocab_n_tokens(m->vocab), m->hp.n_vocab);
             goto fail;
         }
     }
@@ -465,10 +449,10 @@ bool elm_token_is_eog(const elm_model *m, int32_t id) {
 int64_t elm_tokenize_text(const elm_model *m, const char *text, size_t len, int32_t *ids,
                           int64_t max_ids, bool add_special, bool parse_special, elm_error *err) {
     if (!m || !m->vocab)
-        return model_fail(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
+        return elm_err_set(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
     gl_error gerr = {0};
     int64_t n = elm_tokenize(m->vocab, text, len, ids, max_ids, add_special, parse_special, &gerr);
-    if (n < 0) return model_fail(err, (elm_status)gerr.code, "%s", gerr.msg);
+    if (n < 0) return elm_err_from_gl(err, &gerr);
     return n;
 }
 
@@ -484,12 +468,12 @@ struct elm_detokenizer {
 
 elm_detokenizer *elm_detokenizer_new(const elm_model *m, bool render_special, elm_error *err) {
     if (!m || !m->vocab) {
-        model_fail(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
+        elm_err_set(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
         return NULL;
     }
     elm_detokenizer *d = calloc(1, sizeof *d);
     if (!d) {
-        model_fail(err, ELM_ERR_NOMEM, "out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
     }
     elm_detok_init(&d->d, m->vocab, render_special);

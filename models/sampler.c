@@ -8,9 +8,9 @@
  * The random generator lives in the sampler, so the same seed gives the same tokens.
  */
 #include "sampler.h"
+#include "common.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,10 +187,7 @@ elm_sampler *elm_sampler_new(const elm_sampler_params *params, int32_t n_vocab, 
     else if (p.repeat_last_n < 0 || p.repeat_last_n > (1 << 20))
         bad = "repeat-last-n must be in [0, 1048576]";
     if (bad) {
-        if (err) {
-            err->code = ELM_ERR_INVALID;
-            snprintf(err->msg, sizeof err->msg, "sampler: %s", bad);
-        }
+        elm_err_set(err, ELM_ERR_INVALID, "sampler: %s", bad);
         return NULL;
     }
     elm_sampler *s = calloc(1, sizeof *s);
@@ -204,10 +201,7 @@ elm_sampler *elm_sampler_new(const elm_sampler_params *params, int32_t n_vocab, 
     }
     if (!s || !s->cand.data || !s->seen || !s->history || !s->last) {
         elm_sampler_free(s);
-        if (err) {
-            err->code = ELM_ERR_NOMEM;
-            snprintf(err->msg, sizeof err->msg, "sampler: out of memory");
-        }
+        elm_err_set(err, ELM_ERR_NOMEM, "sampler: out of memory");
         return NULL;
     }
     elm_rng_seed(&s->rng, p.seed);

@@ -33,6 +33,7 @@
  * hypotheses' caches are copied into place (rows 0..n_past only).
  */
 #include "model.h"
+#include "common.h"
 #include "sampler.h"
 #include "vocab.h"
 
@@ -95,27 +96,6 @@ struct elm_t5 {
     size_t ids_cap;
 };
 
-static elm_status t5_fail(elm_error *err, elm_status code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static elm_status t5_fail(elm_error *err, elm_status code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-static elm_status t5_from_gl(elm_error *err, const gl_error *g) {
-    return t5_fail(err, (elm_status)g->code, "%s", g->msg);
-}
-
 /* ------------------------------------------------------------------------------------------
  * loading
  * ---------------------------------------------------------------------------------------- */
@@ -131,13 +111,13 @@ static int32_t t5_key_int(t5_loader *ld, const char *key, int64_t lo, int64_t hi
     int64_t i = gl_gguf_find_key(ld->m->gguf, key), v;
     if (i < 0) {
         if (def >= lo) return (int32_t)def;
-        t5_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", key);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", key);
         ld->failed = true;
         return 0;
     }
     if (!gl_gguf_get_i64(ld->m->gguf, i, &v) || v < lo || v > hi) {
-        t5_fail(ld->err, ELM_ERR_FORMAT, "key %s must be an integer in [%lld, %lld]", key, (long long)lo,
-                (long long)hi);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s must be an integer in [%lld, %lld]", key, (long long)lo,
+                    (long long)hi);
         ld->failed = true;
         return 0;
     }
@@ -150,7 +130,7 @@ static float t5_key_float(t5_loader *ld, const char *key, double def) {
     double v;
     if (i < 0) return (float)def;
     if (!gl_gguf_get_f64(ld->m->gguf, i, &v) || !isfinite(v) || v <= 0 || v > 1e6) {
-        t5_fail(ld->err, ELM_ERR_FORMAT, "key %s must be a positive number", key);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s must be a positive number", key);
         ld->failed = true;
         return 0;
     }
@@ -175,7 +155,7 @@ static gl_tensor *t5_tensor(t5_loader *ld, bool required, int64_t ne0, int64_t n
     int64_t i = gl_gguf_find_tensor(ld->m->gguf, name);
     if (i < 0) {
         if (required) {
-            t5_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor %s", name);
+            elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor %s", name);
             ld->failed = true;
         }
         return NULL;
@@ -183,22 +163,22 @@ static gl_tensor *t5_tensor(t5_loader *ld, bool required, int64_t ne0, int64_t n
     const gl_gguf_tensor_info *ti = gl_gguf_tensor(ld->m->gguf, i);
     const int dims = ne1 > 0 ? 2 : 1;
     if (ti->ne[0] != ne0 || ti->ne[1] != (ne1 > 0 ? ne1 : 1) || ti->ne[2] != 1 || ti->ne[3] != 1) {
-        t5_fail(ld->err, ELM_ERR_FORMAT, "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                name, (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
-                (long long)ne0, (long long)(ne1 > 0 ? ne1 : 1));
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                    name, (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
+                    (long long)ne0, (long long)(ne1 > 0 ? ne1 : 1));
         ld->failed = true;
         return NULL;
     }
     const gl_type_traits *tt = gl_type_get(ti->type);
     if (!tt || !tt->supported || (dims == 1 && ti->type != GL_TYPE_F32 && ti->type != GL_TYPE_F16)) {
-        t5_fail(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s has type %s, which edgelm cannot use here", name,
-                gl_type_name(ti->type));
+        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s has type %s, which edgelm cannot use here", name,
+                    gl_type_name(ti->type));
         ld->failed = true;
         return NULL;
     }
     gl_tensor *t = gl_new_tensor_with_data(ld->m->wctx, ti->type, dims, ti->ne, (void *)(uintptr_t)ti->data);
     if (!t) {
-        t5_fail(ld->err, ELM_ERR_FORMAT, "tensor %s: %s", name, gl_ctx_error(ld->m->wctx));
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "tensor %s: %s", name, gl_ctx_error(ld->m->wctx));
         ld->failed = true;
         return NULL;
     }
@@ -210,7 +190,7 @@ static const float *t5_rel_table(t5_loader *ld, const char *name) {
     gl_tensor *t = t5_tensor(ld, true, ld->m->n_head, ld->m->n_buckets, "%s", name);
     if (!t) return NULL;
     if (t->type != GL_TYPE_F32) {
-        t5_fail(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s must be f32", name);
+        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s must be f32", name);
         ld->failed = true;
         return NULL;
     }
@@ -221,14 +201,14 @@ static void t5_read_hparams(t5_loader *ld) {
     elm_t5 *m = ld->m;
     int64_t ti = gl_gguf_find_tensor(m->gguf, "token_embd.weight");
     if (ti < 0) {
-        t5_fail(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor token_embd.weight");
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor token_embd.weight");
         ld->failed = true;
         return;
     }
     const int64_t rows = gl_gguf_tensor(m->gguf, ti)->ne[1];
     m->n_vocab = rows >= 1 && rows <= (1 << 24) ? (int32_t)rows : 0;
     if (!m->n_vocab) {
-        t5_fail(ld->err, ELM_ERR_FORMAT, "token_embd.weight has %lld rows", (long long)rows);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "token_embd.weight has %lld rows", (long long)rows);
         ld->failed = true;
         return;
     }
@@ -248,12 +228,12 @@ static void t5_read_hparams(t5_loader *ld) {
                           t5_key_float(ld, "t5.attention.layer_norm_epsilon", 1e-6));
     if (ld->failed) return;
     if (vlen != m->d_kv) {
-        t5_fail(ld->err, ELM_ERR_UNSUPPORTED, "value_length %d differs from key_length %d", vlen, m->d_kv);
+        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "value_length %d differs from key_length %d", vlen, m->d_kv);
         ld->failed = true;
         return;
     }
     if ((int64_t)m->d_kv * m->n_head > T5_MAX_DIM) {
-        t5_fail(ld->err, ELM_ERR_FORMAT, "attention width %lld is too large", (long long)m->d_kv * m->n_head);
+        elm_err_set(ld->err, ELM_ERR_FORMAT, "attention width %lld is too large", (long long)m->d_kv * m->n_head);
         ld->failed = true;
         return;
     }
@@ -267,8 +247,8 @@ static void t5_read_hparams(t5_loader *ld) {
         else if (gl_str_eq(a, "gelu")) m->act = T5_GELU;
         else if (gl_str_eq(a, "silu")) m->act = T5_SILU;
         else {
-            t5_fail(ld->err, ELM_ERR_UNSUPPORTED, "edgelm.t5.dense_act_fn '%.*s' is not supported",
-                    (int)(a.len > 32 ? 32 : a.len), a.data);
+            elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "edgelm.t5.dense_act_fn '%.*s' is not supported",
+                        (int)(a.len > 32 ? 32 : a.len), a.data);
             ld->failed = true;
             return;
         }
@@ -327,24 +307,24 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
     if (p.n_threads <= 0) p.n_threads = 1;
     if (p.n_beams <= 0) p.n_beams = 1;
     if (p.n_beams > T5_MAX_BEAMS) {
-        t5_fail(err, ELM_ERR_INVALID, "at most %d beams", T5_MAX_BEAMS);
+        elm_err_set(err, ELM_ERR_INVALID, "at most %d beams", T5_MAX_BEAMS);
         return NULL;
     }
     elm_t5 *m = calloc(1, sizeof *m);
     if (!m) {
-        t5_fail(err, ELM_ERR_NOMEM, "out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
     }
     gl_error gerr = {0};
     m->gguf = gl_gguf_open(path, &gerr);
     if (!m->gguf) {
-        t5_from_gl(err, &gerr);
+        elm_err_from_gl(err, &gerr);
         free(m);
         return NULL;
     }
     int64_t ka = gl_gguf_find_key(m->gguf, "general.architecture");
     if (ka < 0 || gl_gguf_kv_type(m->gguf, ka) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(m->gguf, ka), "t5")) {
-        t5_fail(err, ELM_ERR_UNSUPPORTED, "%s is not a t5 model", path);
+        elm_err_set(err, ELM_ERR_UNSUPPORTED, "%s is not a t5 model", path);
         goto fail;
     }
     t5_loader ld = {.m = m, .err = err};
@@ -359,7 +339,7 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
     m->wctx = gl_context_new((gl_context_params){.mem_size = n_headers * gl_tensor_overhead(), .no_alloc = true},
                              &gerr);
     if (!m->enc || !m->dec || !m->wctx) {
-        t5_fail(err, ELM_ERR_NOMEM, "out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         goto fail;
     }
     m->tok_embd = t5_tensor(&ld, true, m->d_model, m->n_vocab, "token_embd.weight");
@@ -375,20 +355,20 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
     if (!p.no_vocab) {
         m->vocab = elm_vocab_load(m->gguf, &gerr);
         if (!m->vocab) {
-            t5_fail(err, (elm_status)gerr.code, "tokenizer: %s", gerr.msg);
+            elm_err_set(err, (elm_status)gerr.code, "tokenizer: %s", gerr.msg);
             goto fail;
         }
     }
     m->pool = gl_pool_new(p.n_threads, &gerr);
     if (!m->pool || t5_caches_init(m, &gerr) != GL_OK) {
-        t5_from_gl(err, &gerr);
+        elm_err_from_gl(err, &gerr);
         goto fail;
     }
     const size_t max_nodes = (size_t)(m->n_enc + 3 * m->n_dec) * 48 + 64;
     m->meta_size = max_nodes * (gl_tensor_overhead() + 12 * sizeof(void *)) + 64 * 1024;
     m->meta = aligned_alloc(ELM_ALIGN, ELM_PAD(m->meta_size, ELM_ALIGN));
     if (!m->meta) {
-        t5_fail(err, ELM_ERR_NOMEM, "out of memory");
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         goto fail;
     }
     return m;
@@ -431,10 +411,10 @@ float elm_t5_output_scale(const elm_t5 *m) { return m ? m->out_scale : 0; }
 
 int64_t elm_t5_tokenize(const elm_t5 *m, const char *text, size_t len, int32_t *ids, int64_t max_ids,
                         bool add_eos, elm_error *err) {
-    if (!m || !m->vocab) return t5_fail(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
+    if (!m || !m->vocab) return elm_err_set(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
     gl_error gerr = {0};
     int64_t n = elm_tokenize(m->vocab, text, len, ids, max_ids, add_eos, true, &gerr);
-    if (n < 0) return t5_from_gl(err, &gerr);
+    if (n < 0) return elm_err_from_gl(err, &gerr);
     return n;
 }
 
@@ -677,7 +657,7 @@ static void t5_copy_rows(float *dst, const gl_tensor *t) {
 static bool t5_check_ids(const elm_t5 *m, const int32_t *ids, int32_t n, elm_error *err) {
     for (int32_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->n_vocab) {
-            t5_fail(err, ELM_ERR_INVALID, "token id %d at %d is outside [0, %d)", ids[i], i, m->n_vocab);
+            elm_err_set(err, ELM_ERR_INVALID, "token id %d at %d is outside [0, %d)", ids[i], i, m->n_vocab);
             return false;
         }
     return true;
@@ -710,15 +690,15 @@ static gl_status t5_reserve_cross(elm_t5 *m, int32_t n, gl_error *gerr) {
  * ---------------------------------------------------------------------------------------- */
 
 elm_status elm_t5_encode(elm_t5 *m, const int32_t *ids, int32_t n, float *hidden, elm_error *err) {
-    if (!m || !ids || n < 1) return t5_fail(err, ELM_ERR_INVALID, "elm_t5_encode: no input");
-    if (n > (1 << 16)) return t5_fail(err, ELM_ERR_INVALID, "input of %d tokens is too long", n);
+    if (!m || !ids || n < 1) return elm_err_set(err, ELM_ERR_INVALID, "elm_t5_encode: no input");
+    if (n > (1 << 16)) return elm_err_set(err, ELM_ERR_INVALID, "input of %d tokens is too long", n);
     if (!t5_check_ids(m, ids, n, err)) return ELM_ERR_INVALID;
     gl_error gerr = {0};
     m->encoded = false;
     m->n_past = 0;
     gl_status st = t5_reserve_cross(m, n, &gerr);
-    if (st != GL_OK) return t5_from_gl(err, &gerr);
-    if (!t5_fill_bias(m, m->enc_rel_b, true, n, n, 0)) return t5_fail(err, ELM_ERR_NOMEM, "out of memory");
+    if (st != GL_OK) return elm_err_from_gl(err, &gerr);
+    if (!t5_fill_bias(m, m->enc_rel_b, true, n, n, 0)) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     t5_build b;
     gl_tensor *hid[T5_MAX_LAYERS + 1] = {0};
     st = t5_begin(&b, m, &gerr);
@@ -728,7 +708,7 @@ elm_status elm_t5_encode(elm_t5 *m, const int32_t *ids, int32_t n, float *hidden
     if (st == GL_OK && hidden)
         for (int i = 0; i <= m->n_enc; i++) t5_copy_rows(hidden + (size_t)i * n * m->d_model, hid[i]);
     gl_context_free(b.ctx);
-    if (st != GL_OK) return t5_from_gl(err, &gerr);
+    if (st != GL_OK) return elm_err_from_gl(err, &gerr);
     m->encoded = true;
     return ELM_OK;
 }
@@ -736,13 +716,13 @@ elm_status elm_t5_encode(elm_t5 *m, const int32_t *ids, int32_t n, float *hidden
 /* One step of slot s (its cache) for n tokens; logits [n][n_vocab] and hidden optional. */
 static elm_status t5_step(elm_t5 *m, int32_t slot, const int32_t *ids, int32_t n, float *logits, float *hidden,
                           elm_error *err) {
-    if (!m->encoded) return t5_fail(err, ELM_ERR_INVALID, "elm_t5: decode before encode");
+    if (!m->encoded) return elm_err_set(err, ELM_ERR_INVALID, "elm_t5: decode before encode");
     if (m->n_past + n > m->p.n_ctx)
-        return t5_fail(err, ELM_ERR_INVALID, "decoder positions exhausted (%d + %d > %d)", m->n_past, n, m->p.n_ctx);
+        return elm_err_set(err, ELM_ERR_INVALID, "decoder positions exhausted (%d + %d > %d)", m->n_past, n, m->p.n_ctx);
     if (!t5_check_ids(m, ids, n, err)) return ELM_ERR_INVALID;
     gl_error gerr = {0};
     if (!t5_fill_bias(m, m->dec_rel_b, false, n, m->n_past + n, m->n_past))
-        return t5_fail(err, ELM_ERR_NOMEM, "out of memory");
+        return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     t5_build b;
     gl_tensor *hid[T5_MAX_LAYERS + 1] = {0};
     gl_tensor *lg = NULL;
@@ -754,12 +734,12 @@ static elm_status t5_step(elm_t5 *m, int32_t slot, const int32_t *ids, int32_t n
     if (st == GL_OK && hidden)
         for (int i = 0; i <= m->n_dec; i++) t5_copy_rows(hidden + (size_t)i * n * m->d_model, hid[i]);
     gl_context_free(b.ctx);
-    if (st != GL_OK) return t5_from_gl(err, &gerr);
+    if (st != GL_OK) return elm_err_from_gl(err, &gerr);
     return ELM_OK;
 }
 
 elm_status elm_t5_decode(elm_t5 *m, const int32_t *ids, int32_t n, float *logits, float *hidden, elm_error *err) {
-    if (!m || !ids || n < 1) return t5_fail(err, ELM_ERR_INVALID, "elm_t5_decode: no input");
+    if (!m || !ids || n < 1) return elm_err_set(err, ELM_ERR_INVALID, "elm_t5_decode: no input");
     elm_status s = t5_step(m, 0, ids, n, logits, hidden, err);
     if (s == ELM_OK) m->n_past += n;
     return s;
@@ -807,7 +787,7 @@ static int64_t t5_greedy(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, i
                          void *user, elm_error *err) {
     elm_sampler *smp = NULL;
     float *logits = malloc((size_t)m->n_vocab * sizeof *logits);
-    if (!logits) return t5_fail(err, ELM_ERR_NOMEM, "out of memory");
+    if (!logits) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     if (gp->sampling.temp > 0 || gp->sampling.repeat_penalty != 1.0f) {
         smp = elm_sampler_new(&gp->sampling, m->n_vocab, err);
         if (!smp) {
@@ -909,7 +889,7 @@ static int64_t t5_beam(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, int
         fin[i].ids = malloc((size_t)(max_len + 1) * sizeof(int32_t));
         ok = live[i].ids && next[i].ids && fin[i].ids;
     }
-    elm_status s = ok ? ELM_OK : t5_fail(err, ELM_ERR_NOMEM, "out of memory");
+    elm_status s = ok ? ELM_OK : elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     const double lpen = gp->length_penalty;
     bool done = false;
     for (int32_t step = 0; step < max_len && s == ELM_OK && !done; step++) {
@@ -1014,11 +994,11 @@ int64_t elm_t5_generate(elm_t5 *m, const int32_t *ids, int32_t n, const elm_t5_g
                         int32_t max_out, elm_token_fn on_token, void *user, elm_error *err) {
     elm_t5_gen_params defaults = elm_t5_default_gen_params();
     if (!gp) gp = &defaults;
-    if (!m) return t5_fail(err, ELM_ERR_INVALID, "elm_t5_generate: no model");
+    if (!m) return elm_err_set(err, ELM_ERR_INVALID, "elm_t5_generate: no model");
     if (gp->n_beams < 1 || gp->n_beams > m->n_slots)
-        return t5_fail(err, ELM_ERR_INVALID, "%d beams requested, the model was loaded for %d (elm_t5_params.n_beams)",
-                       gp->n_beams, m->n_slots);
-    if (gp->n_predict < 0) return t5_fail(err, ELM_ERR_INVALID, "n_predict < 0");
+        return elm_err_set(err, ELM_ERR_INVALID, "%d beams requested, the model was loaded for %d (elm_t5_params.n_beams)",
+                           gp->n_beams, m->n_slots);
+    if (gp->n_predict < 0) return elm_err_set(err, ELM_ERR_INVALID, "n_predict < 0");
     elm_status s = elm_t5_encode(m, ids, n, NULL, err);
     if (s != ELM_OK) return s;
     elm_t5_rewind(m);
