@@ -909,6 +909,17 @@ static void q_vec_dot_q5_1_q8_1_neon(int n, float *s, const void *vx, const void
  * the integer domain: sum (q-8) y = sum q y - 8 sum y, exact.
  * ---------------------------------------------------------------------------------------- */
 
+/* Where a 4-row kernel starts prefetching: the rows after its own four, but at least
+ * Q_PREFETCH_MIN bytes ahead so short rows still leave the memory time to answer (each
+ * group prefetches as many bytes as it reads, so consecutive groups cover the whole
+ * stream). Prefetches never fault, so running past the end of the weights is harmless. */
+#define Q_PREFETCH_MIN 8192
+static inline uintptr_t q_prefetch_base(const void *x, size_t bx) {
+    /* integer arithmetic: a pointer past the end of an object would be undefined */
+    return (uintptr_t)x + GL_MAX(4 * bx, (size_t)Q_PREFETCH_MIN);
+}
+#define Q_PREFETCH_AT(base, off) ((const void *)((base) + (off)))
+
 #if defined(GL_AVX2)
 /* acc + lane-wise sums of unsigned u times signed s, four bytes per int32 lane. */
 static inline __m256i q_avx2_dot_acc(__m256i acc, __m256i u, __m256i sgn) {
@@ -933,11 +944,11 @@ static void q_vec_dot4_q4_0_q8_0_avx2(int n, float *s, const void *vx, size_t bx
     const __m256i lanes23 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
     __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps();
     /* Four rows read side by side are four short streams that the hardware prefetchers
-     * train on too late; walk the next four rows (usually the bytes right after) ahead
-     * of use, one cache line per block, so mat-vec keeps streaming from DRAM. */
-    const char *next = (const char *)vx + 4 * bx;
+     * train on too late; walk the bytes ahead of this group of rows (usually the next
+     * rows) at one cache line per block, so mat-vec keeps streaming from DRAM. */
+    const uintptr_t next = q_prefetch_base(vx, bx);
     for (int i = 0; i < nb; i++) {
-        _mm_prefetch(next + (size_t)i * 4 * sizeof(block_q4_0), _MM_HINT_T0);
+        _mm_prefetch(Q_PREFETCH_AT(next, (size_t)i * 4 * sizeof(block_q4_0)), _MM_HINT_T0);
         const __m256i ylo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)y[i].qs));
         const __m256i yhi = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(y[i].qs + 16)));
         const __m256i corr = q_avx2_dot_acc(q_avx2_dot_acc(zero, eight, ylo), eight, yhi);
@@ -980,11 +991,11 @@ static void q_vec_dot4_q8_0_q8_0_neon(int n, float *s, const void *vx, size_t bx
     const block_q8_0 *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const block_q8_0 *)((const char *)vx + (size_t)r * bx);
     const int nb = n / GL_QK8_0;
-    const char *next = (const char *)vx + 4 * bx;
+    const uintptr_t next = q_prefetch_base(vx, bx);
     float32x4_t acc = vdupq_n_f32(0.0f);
     for (int i = 0; i < nb; i++) {
-        __builtin_prefetch(next + (size_t)i * 4 * sizeof(block_q8_0));
-        __builtin_prefetch(next + (size_t)i * 4 * sizeof(block_q8_0) + 64);
+        __builtin_prefetch(Q_PREFETCH_AT(next, (size_t)i * 4 * sizeof(block_q8_0)));
+        __builtin_prefetch(Q_PREFETCH_AT(next, (size_t)i * 4 * sizeof(block_q8_0) + 64));
         const int8x16_t y0 = vld1q_s8(y[i].qs), y1 = vld1q_s8(y[i].qs + 16);
         int32x4_t p[4];
         uint16_t dh[4];
@@ -1009,10 +1020,10 @@ static void q_vec_dot4_q4_0_q8_0_neon(int n, float *s, const void *vx, size_t bx
     for (int r = 0; r < 4; r++) x[r] = (const block_q4_0 *)((const char *)vx + (size_t)r * bx);
     const int nb = n / GL_QK8_0;
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
-    const char *next = (const char *)vx + 4 * bx; /* see the AVX2 version */
+    const uintptr_t next = q_prefetch_base(vx, bx); /* see the AVX2 version */
     float32x4_t acc = vdupq_n_f32(0.0f);
     for (int i = 0; i < nb; i++) {
-        __builtin_prefetch(next + (size_t)i * 4 * sizeof(block_q4_0));
+        __builtin_prefetch(Q_PREFETCH_AT(next, (size_t)i * 4 * sizeof(block_q4_0)));
         const int8x16_t y0 = vld1q_s8(y[i].qs), y1 = vld1q_s8(y[i].qs + 16);
         const int32_t ysum8 = 8 * ((int32_t)vaddlvq_s8(y0) + (int32_t)vaddlvq_s8(y1));
         int32x4_t p[4];
