@@ -59,63 +59,13 @@ struct elm_bert {
  * loading
  * ---------------------------------------------------------------------------------------- */
 
-static bool bert_int(const gl_gguf *g, const char *key, int64_t lo, int64_t hi, int32_t dflt, bool required,
-                     int32_t *out, elm_error *err) {
-    int64_t i = gl_gguf_find_key(g, key), v;
-    if (i < 0 && !required) {
-        *out = dflt;
-        return true;
-    }
-    if (i < 0 || !gl_gguf_get_i64(g, i, &v) || v < lo || v > hi) {
-        elm_err_set(err, ELM_ERR_FORMAT, "bert: %s is %s (expected an integer in [%lld, %lld])", key,
-                    i < 0 ? "missing" : "invalid", (long long)lo, (long long)hi);
-        return false;
-    }
-    *out = (int32_t)v;
-    return true;
-}
-
-/* Binds a weight of exactly [ne0, ne1] (ne1 = 1: a vector, which must be a float type). */
-static gl_tensor *bert_weight(elm_bert *m, const char *name, int64_t ne0, int64_t ne1, bool required,
-                              elm_error *err) {
-    int64_t i = gl_gguf_find_tensor(m->gguf, name);
-    if (i < 0) {
-        if (required) elm_err_set(err, ELM_ERR_FORMAT, "bert: tensor %s is missing", name);
-        return NULL;
-    }
-    const gl_gguf_tensor_info *ti = gl_gguf_tensor(m->gguf, i);
-    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != 1 || ti->ne[3] != 1) {
-        elm_err_set(err, ELM_ERR_FORMAT, "bert: tensor %s is [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
-                    (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
-                    (long long)ne0, (long long)ne1);
-        return NULL;
-    }
-    const gl_type_traits *tt = gl_type_get(ti->type);
-    bool is_float = ti->type == GL_TYPE_F32 || ti->type == GL_TYPE_F16 || ti->type == GL_TYPE_BF16;
-    if (!tt || !tt->supported || (ne1 == 1 && !is_float) ||
-        (!is_float && !tt->is_quantized)) {
-        elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: tensor %s has type %s", name, gl_type_name(ti->type));
-        return NULL;
-    }
-    int64_t ne[2] = {ne0, ne1};
-    gl_tensor *t = gl_new_tensor_with_data(m->wctx, ti->type, ne1 > 1 ? 2 : 1, ne, (void *)ti->data);
-    if (!t) {
-        elm_err_set(err, ELM_ERR_NOMEM, "bert: %s", gl_ctx_error(m->wctx) ? gl_ctx_error(m->wctx) : "out of memory");
-        return NULL;
-    }
-    gl_set_name(t, "%s", name);
-    return t;
-}
-
-/* A weight + bias pair "<base>.weight" [in, out] and "<base>.bias" [out]. */
-static bool bert_linear(elm_bert *m, const char *base, int64_t in, int64_t out, bool required, gl_tensor **w,
-                        gl_tensor **b, elm_error *err) {
-    char name[96];
-    snprintf(name, sizeof name, "%s.weight", base);
-    *w = bert_weight(m, name, in, out, required, err);
-    if (!*w) return !required && gl_gguf_find_tensor(m->gguf, name) < 0;
-    snprintf(name, sizeof name, "%s.bias", base);
-    *b = bert_weight(m, name, out, 1, true, err);
+/* A weight + bias pair "<base>.weight" [in, out] and "<base>.bias" [out]; an optional pair
+ * may be absent, but not half there. */
+static bool bert_linear(elm_loader *ld, const char *base, int64_t in, int64_t out, bool required,
+                        gl_tensor **w, gl_tensor **b) {
+    *w = elm_load_tensor(ld, required, in, out, "%s.weight", base);
+    if (!*w) return !ld->failed;
+    *b = elm_load_tensor(ld, true, out, 0, "%s.bias", base);
     return *b != NULL;
 }
 
@@ -124,15 +74,15 @@ static elm_status bert_hparams(elm_bert *m, elm_error *err) {
     int64_t ai = gl_gguf_find_key(g, "general.architecture");
     if (ai < 0 || gl_gguf_kv_type(g, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(g, ai), "bert"))
         return elm_err_set(err, ELM_ERR_INVALID, "bert: the file's general.architecture is not \"bert\"");
-    int32_t pool = 2;
-    if (!bert_int(g, "bert.context_length", 1, 1 << 20, 0, true, &m->n_ctx, err) ||
-        !bert_int(g, "bert.embedding_length", 1, 1 << 16, 0, true, &m->n_embd, err) ||
-        !bert_int(g, "bert.block_count", 1, BERT_MAX_LAYERS, 0, true, &m->n_layer, err) ||
-        !bert_int(g, "bert.feed_forward_length", 1, 1 << 20, 0, true, &m->n_ff, err) ||
-        !bert_int(g, "bert.attention.head_count", 1, 1 << 12, 0, true, &m->n_head, err) ||
-        !bert_int(g, "bert.pooling_type", 0, 4, 2, false, &pool, err) ||
-        !bert_int(g, "tokenizer.ggml.token_type_count", 1, 1 << 16, 2, false, &m->n_types, err))
-        return err->code;
+    elm_loader ld = {.gguf = g, .err = err, .who = "bert: "};
+    m->n_ctx = elm_load_int(&ld, "bert.context_length", 1, 1 << 20, -1);
+    m->n_embd = elm_load_int(&ld, "bert.embedding_length", 1, 1 << 16, -1);
+    m->n_layer = elm_load_int(&ld, "bert.block_count", 1, BERT_MAX_LAYERS, -1);
+    m->n_ff = elm_load_int(&ld, "bert.feed_forward_length", 1, 1 << 20, -1);
+    m->n_head = elm_load_int(&ld, "bert.attention.head_count", 1, 1 << 12, -1);
+    int32_t pool = elm_load_int(&ld, "bert.pooling_type", 0, 4, 2);
+    m->n_types = elm_load_int(&ld, "tokenizer.ggml.token_type_count", 1, 1 << 16, 2);
+    if (ld.failed) return err->code;
     if (m->n_embd % m->n_head)
         return elm_err_set(err, ELM_ERR_FORMAT, "bert: %d heads do not divide embedding_length %d", m->n_head, m->n_embd);
     m->pooling = pool == 1 ? ELM_BERT_POOL_MEAN : pool == 0 ? ELM_BERT_POOL_NONE : ELM_BERT_POOL_CLS;
@@ -168,27 +118,23 @@ static elm_status bert_labels(elm_bert *m, elm_error *err) {
 }
 
 static elm_status bert_bind(elm_bert *m, elm_error *err) {
+    elm_loader ld = {.gguf = m->gguf, .wctx = m->wctx, .err = err, .who = "bert: ", .vec_bf16 = true};
     const int64_t E = m->n_embd, F = m->n_ff;
-    int64_t ti = gl_gguf_find_tensor(m->gguf, "token_embd.weight");
-    if (ti < 0) return elm_err_set(err, ELM_ERR_FORMAT, "bert: tensor token_embd.weight is missing");
-    int64_t V = gl_gguf_tensor(m->gguf, ti)->ne[1];
-    if (V < 1 || V > INT32_MAX) return elm_err_set(err, ELM_ERR_FORMAT, "bert: bad vocabulary size");
-    m->n_vocab = (int32_t)V;
-    if (!(m->tok_embd = bert_weight(m, "token_embd.weight", E, V, true, err)) ||
-        !(m->pos_embd = bert_weight(m, "position_embd.weight", E, m->n_ctx, true, err)) ||
-        !(m->type_embd = bert_weight(m, "token_types.weight", E, m->n_types, true, err)) ||
-        !(m->emb_ln_w = bert_weight(m, "token_embd_norm.weight", E, 1, true, err)) ||
-        !(m->emb_ln_b = bert_weight(m, "token_embd_norm.bias", E, 1, true, err)))
+    const int64_t V = m->n_vocab = elm_load_rows(&ld, "token_embd.weight", INT32_MAX);
+    if (!(m->tok_embd = elm_load_tensor(&ld, true, E, V, "token_embd.weight")) ||
+        !(m->pos_embd = elm_load_tensor(&ld, true, E, m->n_ctx, "position_embd.weight")) ||
+        !(m->type_embd = elm_load_tensor(&ld, true, E, m->n_types, "token_types.weight")) ||
+        !(m->emb_ln_w = elm_load_tensor(&ld, true, E, 0, "token_embd_norm.weight")) ||
+        !(m->emb_ln_b = elm_load_tensor(&ld, true, E, 0, "token_embd_norm.bias")))
         return err->code;
     m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
     if (!m->layers) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
-    char base[64], name[80];
+    char base[64];
     for (int32_t l = 0; l < m->n_layer; l++) {
         bert_layer *L = &m->layers[l];
 #define BERT_LIN(suffix, in, out, w, b) \
-    (snprintf(base, sizeof base, "blk.%d.%s", l, suffix), bert_linear(m, base, in, out, true, w, b, err))
-#define BERT_VEC(suffix, dst) \
-    (snprintf(name, sizeof name, "blk.%d.%s", l, suffix), (*(dst) = bert_weight(m, name, E, 1, true, err)) != NULL)
+    (snprintf(base, sizeof base, "blk.%d.%s", l, suffix), bert_linear(&ld, base, in, out, true, w, b))
+#define BERT_VEC(suffix, dst) ((*(dst) = elm_load_tensor(&ld, true, E, 0, "blk.%d.%s", l, suffix)) != NULL)
         if (!BERT_LIN("attn_q", E, E, &L->wq, &L->bq) || !BERT_LIN("attn_k", E, E, &L->wk, &L->bk) ||
             !BERT_LIN("attn_v", E, E, &L->wv, &L->bv) || !BERT_LIN("attn_output", E, E, &L->wo, &L->bo) ||
             !BERT_VEC("attn_output_norm.weight", &L->ln1_w) || !BERT_VEC("attn_output_norm.bias", &L->ln1_b) ||
@@ -199,25 +145,25 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
 #undef BERT_VEC
     }
     /* heads: each optional, but complete when present */
-    if (!bert_linear(m, "pooler", E, E, false, &m->pool_w, &m->pool_b, err) ||
-        !bert_linear(m, "cls.nsp", E, 2, false, &m->nsp_w, &m->nsp_b, err) ||
-        !bert_linear(m, "cls.mlm.dense", E, E, false, &m->mlm_w, &m->mlm_b, err))
+    if (!bert_linear(&ld, "pooler", E, E, false, &m->pool_w, &m->pool_b) ||
+        !bert_linear(&ld, "cls.nsp", E, 2, false, &m->nsp_w, &m->nsp_b) ||
+        !bert_linear(&ld, "cls.mlm.dense", E, E, false, &m->mlm_w, &m->mlm_b))
         return err->code;
     int64_t ci = gl_gguf_find_tensor(m->gguf, "cls.weight");
     if (ci >= 0) {
         int64_t nl = gl_gguf_tensor(m->gguf, ci)->ne[1];
         if (nl < 1 || nl > BERT_MAX_LABELS) return elm_err_set(err, ELM_ERR_FORMAT, "bert: classifier with %lld labels", (long long)nl);
         m->n_labels = (int32_t)nl;
-        if (!bert_linear(m, "cls", E, nl, true, &m->cls_w, &m->cls_b, err) || bert_labels(m, err) != ELM_OK)
+        if (!bert_linear(&ld, "cls", E, nl, true, &m->cls_w, &m->cls_b) || bert_labels(m, err) != ELM_OK)
             return err->code;
     }
     if (m->mlm_w) {
-        if (!(m->mlm_ln_w = bert_weight(m, "cls.mlm.norm.weight", E, 1, true, err)) ||
-            !(m->mlm_ln_b = bert_weight(m, "cls.mlm.norm.bias", E, 1, true, err)) ||
-            !(m->mlm_bias = bert_weight(m, "cls.mlm.bias", V, 1, true, err)))
+        if (!(m->mlm_ln_w = elm_load_tensor(&ld, true, E, 0, "cls.mlm.norm.weight")) ||
+            !(m->mlm_ln_b = elm_load_tensor(&ld, true, E, 0, "cls.mlm.norm.bias")) ||
+            !(m->mlm_bias = elm_load_tensor(&ld, true, V, 0, "cls.mlm.bias")))
             return err->code;
-        m->mlm_dec = bert_weight(m, "cls.mlm.decoder.weight", E, V, false, err);
-        if (!m->mlm_dec && gl_gguf_find_tensor(m->gguf, "cls.mlm.decoder.weight") >= 0) return err->code;
+        m->mlm_dec = elm_load_tensor(&ld, false, E, V, "cls.mlm.decoder.weight");
+        if (ld.failed) return err->code;
         if (!m->mlm_dec) m->mlm_dec = m->tok_embd; /* tied, as in every BERT checkpoint */
     }
     if ((m->nsp_w || m->cls_w) && !m->pool_w)

@@ -24,4 +24,31 @@ elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) EL
 /* Copies a ggml-lite error (same codes) into err; returns its code. */
 elm_status elm_err_from_gl(elm_error *err, const gl_error *gerr);
 
+/* ------------------------------------------------------------------------------------------
+ * Loading from a GGUF file (untrusted: every value is range-checked, every tensor's shape and
+ * type is checked against what the hyperparameters imply, and a mismatch names the tensor).
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elm_loader {
+    const gl_gguf *gguf;
+    gl_context *wctx;  /* tensor headers of the weights (the data stays in the mapped file) */
+    elm_error *err;
+    const char *who;   /* prefix of every message, e.g. "bert: " (NULL: none) */
+    bool vec_bf16;     /* vectors may be BF16 as well as F32/F16 */
+    bool failed;       /* set by the first failure; every later call then does nothing */
+} elm_loader;
+
+/* Records a failure (message as elm_err_set, after the loader's prefix). */
+void elm_load_fail(elm_loader *ld, elm_status code, const char *fmt, ...) ELM_PRINTF(3, 4);
+/* The integer key `key` in [lo, hi]; def < lo means required, else a missing key gives def. */
+int32_t elm_load_int(elm_loader *ld, const char *key, int64_t lo, int64_t hi, int64_t def);
+/* The rows (ne[1]) of the tensor `name`, which must be in [1, max]: the vocabulary size of
+ * token_embd.weight, for example. 0 on failure. */
+int32_t elm_load_rows(elm_loader *ld, const char *name, int64_t max);
+/* Binds the tensor called fmt (printf-style) of exactly [ne0] (ne1 == 0: a vector, read
+ * element-wise, so F32/F16 or, with vec_bf16, BF16) or [ne0, ne1] (any type ggml-lite
+ * computes with). A missing tensor is a failure when required, else NULL with no failure. */
+gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t ne1,
+                           const char *fmt, ...) ELM_PRINTF(5, 6);
+
 #endif /* EDGELM_COMMON_H */

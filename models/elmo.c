@@ -81,22 +81,6 @@ void elm_elmo_char_ids(const char *word, size_t len, int32_t max_chars, int32_t 
  * Loading
  * ---------------------------------------------------------------------------------------- */
 
-static bool elmo_get_int(const gl_gguf *g, const char *key, int64_t lo, int64_t hi, int32_t *out,
-                         bool required, int32_t dflt, elm_error *err) {
-    int64_t i = gl_gguf_find_key(g, key), v;
-    if (i < 0 && !required) {
-        *out = dflt;
-        return true;
-    }
-    if (i < 0 || !gl_gguf_get_i64(g, i, &v) || v < lo || v > hi) {
-        elm_err_set(err, ELM_ERR_FORMAT, "elmo: metadata %s is %s (expected an integer in [%lld, %lld])",
-                    key, i < 0 ? "missing" : "invalid", (long long)lo, (long long)hi);
-        return false;
-    }
-    *out = (int32_t)v;
-    return true;
-}
-
 static bool elmo_get_float(const gl_gguf *g, const char *key, float dflt, float *out, elm_error *err) {
     int64_t i = gl_gguf_find_key(g, key);
     double v;
@@ -116,14 +100,15 @@ static elm_status elmo_read_hparams(const gl_gguf *g, elm_elmo_hparams *hp, elm_
     int64_t ai = gl_gguf_find_key(g, "general.architecture");
     if (ai < 0 || gl_gguf_kv_type(g, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(g, ai), "elmo"))
         return elm_err_set(err, ELM_ERR_INVALID, "elmo: the file's general.architecture is not \"elmo\"");
-    if (!elmo_get_int(g, "elmo.char_cnn.embedding.dim", 1, 4096, &hp->emb_dim, true, 0, err) ||
-        !elmo_get_int(g, "elmo.char_cnn.n_characters", 2, 1 << 20, &hp->n_chars, true, 0, err) ||
-        !elmo_get_int(g, "elmo.char_cnn.max_characters_per_token", 3, 1024, &hp->max_chars, true, 0, err) ||
-        !elmo_get_int(g, "elmo.char_cnn.n_highway", 0, ELMO_MAX_HIGHWAY, &hp->n_highway, false, 0, err) ||
-        !elmo_get_int(g, "elmo.lstm.dim", 1, 1 << 16, &hp->cell, true, 0, err) ||
-        !elmo_get_int(g, "elmo.lstm.projection_dim", 1, 1 << 16, &hp->proj, true, 0, err) ||
-        !elmo_get_int(g, "elmo.lstm.n_layers", 1, ELMO_MAX_LAYERS, &hp->n_layers, true, 0, err))
-        return err->code;
+    elm_loader ld = {.gguf = g, .err = err, .who = "elmo: "};
+    hp->emb_dim = elm_load_int(&ld, "elmo.char_cnn.embedding.dim", 1, 4096, -1);
+    hp->n_chars = elm_load_int(&ld, "elmo.char_cnn.n_characters", 2, 1 << 20, -1);
+    hp->max_chars = elm_load_int(&ld, "elmo.char_cnn.max_characters_per_token", 3, 1024, -1);
+    hp->n_highway = elm_load_int(&ld, "elmo.char_cnn.n_highway", 0, ELMO_MAX_HIGHWAY, 0);
+    hp->cell = elm_load_int(&ld, "elmo.lstm.dim", 1, 1 << 16, -1);
+    hp->proj = elm_load_int(&ld, "elmo.lstm.projection_dim", 1, 1 << 16, -1);
+    hp->n_layers = elm_load_int(&ld, "elmo.lstm.n_layers", 1, ELMO_MAX_LAYERS, -1);
+    if (ld.failed) return err->code;
     if (hp->n_chars < ELM_ELMO_PAD_CHAR + 2)
         return elm_err_set(err, ELM_ERR_FORMAT, "elmo: n_characters %d cannot hold the ids up to %d",
                            hp->n_chars, ELM_ELMO_PAD_CHAR + 1);
@@ -162,83 +147,44 @@ static elm_status elmo_read_hparams(const gl_gguf *g, elm_elmo_hparams *hp, elm_
     return ELM_OK;
 }
 
-/* Binds the weight tensor `name` of exactly the given shape (n_dims 1 or 2). */
-static gl_tensor *elmo_weight(elm_elmo *m, const char *name, int64_t ne0, int64_t ne1, bool required,
-                              elm_error *err) {
-    int64_t i = gl_gguf_find_tensor(m->gguf, name);
-    if (i < 0) {
-        if (required) elm_err_set(err, ELM_ERR_FORMAT, "elmo: tensor %s is missing", name);
-        return NULL;
-    }
-    const gl_gguf_tensor_info *ti = gl_gguf_tensor(m->gguf, i);
-    if (ti->ne[0] != ne0 || ti->ne[1] != ne1 || ti->ne[2] != 1 || ti->ne[3] != 1) {
-        elm_err_set(err, ELM_ERR_FORMAT, "elmo: tensor %s is [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
-                    (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
-                    (long long)ne0, (long long)ne1);
-        return NULL;
-    }
-    const gl_type_traits *tt = gl_type_get(ti->type);
-    if (!tt || !tt->supported || ti->type == GL_TYPE_I8 || ti->type == GL_TYPE_I16 ||
-        ti->type == GL_TYPE_I32 || ti->type == GL_TYPE_I64 || ti->type == GL_TYPE_F64) {
-        elm_err_set(err, ELM_ERR_UNSUPPORTED, "elmo: tensor %s has type %s", name, gl_type_name(ti->type));
-        return NULL;
-    }
-    int64_t ne[2] = {ne0, ne1};
-    gl_tensor *t = gl_new_tensor_with_data(m->wctx, ti->type, ne1 > 1 ? 2 : 1, ne, (void *)ti->data);
-    if (!t) {
-        elm_err_set(err, ELM_ERR_NOMEM, "elmo: %s", gl_ctx_error(m->wctx) ? gl_ctx_error(m->wctx) : "out of memory");
-        return NULL;
-    }
-    gl_set_name(t, "%s", name);
-    return t;
-}
-
-/* Vectors (biases, the char embedding) are read by element-wise ops: they must be float. */
-static bool elmo_is_float_vec(const gl_tensor *t) {
-    return t->type == GL_TYPE_F32 || t->type == GL_TYPE_F16 || t->type == GL_TYPE_BF16;
-}
-
 static elm_status elmo_bind(elm_elmo *m, elm_error *err) {
+    /* Vectors (biases) are read by element-wise ops: float only, BF16 included. */
+    elm_loader ld = {.gguf = m->gguf, .wctx = m->wctx, .err = err, .who = "elmo: ", .vec_bf16 = true};
     const elm_elmo_hparams *hp = &m->hp;
     const int64_t E = hp->emb_dim, D = hp->filters_total, P = hp->proj, C = hp->cell;
-    char name[64];
-    if (!(m->char_embd = elmo_weight(m, "char_embd.weight", E, hp->n_chars, true, err))) return err->code;
+    if (!(m->char_embd = elm_load_tensor(&ld, true, E, hp->n_chars, "char_embd.weight"))) return err->code;
     for (int i = 0; i < hp->n_filters; i++) {
-        snprintf(name, sizeof name, "cnn.%d.weight", i);
-        if (!(m->cnn_w[i] = elmo_weight(m, name, E * hp->widths[i], hp->counts[i], true, err))) return err->code;
-        snprintf(name, sizeof name, "cnn.%d.bias", i);
-        if (!(m->cnn_b[i] = elmo_weight(m, name, hp->counts[i], 1, true, err))) return err->code;
+        m->cnn_w[i] = elm_load_tensor(&ld, true, E * hp->widths[i], hp->counts[i], "cnn.%d.weight", i);
+        m->cnn_b[i] = elm_load_tensor(&ld, true, hp->counts[i], 0, "cnn.%d.bias", i);
     }
     for (int k = 0; k < hp->n_highway; k++) {
-        snprintf(name, sizeof name, "highway.%d.weight", k);
-        if (!(m->hw_w[k] = elmo_weight(m, name, D, 2 * D, true, err))) return err->code;
-        snprintf(name, sizeof name, "highway.%d.bias", k);
-        if (!(m->hw_b[k] = elmo_weight(m, name, 2 * D, 1, true, err))) return err->code;
+        m->hw_w[k] = elm_load_tensor(&ld, true, D, 2 * D, "highway.%d.weight", k);
+        m->hw_b[k] = elm_load_tensor(&ld, true, 2 * D, 0, "highway.%d.bias", k);
     }
-    m->proj_w = elmo_weight(m, "proj.weight", D, P, false, err);
+    if (ld.failed) return err->code;
+    m->proj_w = elm_load_tensor(&ld, false, D, P, "proj.weight");
     m->hp.has_proj = m->proj_w != NULL;
-    if (m->proj_w && !(m->proj_b = elmo_weight(m, "proj.bias", P, 1, true, err))) return err->code;
+    if (m->proj_w && !(m->proj_b = elm_load_tensor(&ld, true, P, 0, "proj.bias"))) return err->code;
+    if (ld.failed) return err->code;
     if (!m->proj_w && D != P)
         return elm_err_set(err, ELM_ERR_FORMAT, "elmo: proj.weight is missing but %lld filters != projection_dim %lld",
                            (long long)D, (long long)P);
     static const char *dirs[2] = {"fwd", "bwd"};
     for (int d = 0; d < 2; d++)
         for (int l = 0; l < hp->n_layers; l++) {
-            snprintf(name, sizeof name, "lstm.%s.%d.in.weight", dirs[d], l);
-            if (!(m->in_w[d][l] = elmo_weight(m, name, P, 4 * C, true, err))) return err->code;
-            snprintf(name, sizeof name, "lstm.%s.%d.rec.weight", dirs[d], l);
-            if (!(m->rec_w[d][l] = elmo_weight(m, name, P, 4 * C, true, err))) return err->code;
-            snprintf(name, sizeof name, "lstm.%s.%d.bias", dirs[d], l);
-            if (!(m->bias[d][l] = elmo_weight(m, name, 4 * C, 1, true, err))) return err->code;
-            snprintf(name, sizeof name, "lstm.%s.%d.proj.weight", dirs[d], l);
-            m->lproj_w[d][l] = elmo_weight(m, name, C, P, false, err);
+            m->in_w[d][l] = elm_load_tensor(&ld, true, P, 4 * C, "lstm.%s.%d.in.weight", dirs[d], l);
+            m->rec_w[d][l] = elm_load_tensor(&ld, true, P, 4 * C, "lstm.%s.%d.rec.weight", dirs[d], l);
+            m->bias[d][l] = elm_load_tensor(&ld, true, 4 * C, 0, "lstm.%s.%d.bias", dirs[d], l);
+            m->lproj_w[d][l] = elm_load_tensor(&ld, false, C, P, "lstm.%s.%d.proj.weight", dirs[d], l);
+            if (ld.failed) return err->code;
             if (!m->lproj_w[d][l] && C != P)
-                return elm_err_set(err, ELM_ERR_FORMAT, "elmo: %s is missing but lstm.dim != projection_dim", name);
-            if (!elmo_is_float_vec(m->bias[d][l]))
-                return elm_err_set(err, ELM_ERR_UNSUPPORTED, "elmo: LSTM biases must be f32/f16/bf16");
+                return elm_err_set(err, ELM_ERR_FORMAT, "elmo: lstm.%s.%d.proj.weight is missing but lstm.dim != "
+                                   "projection_dim", dirs[d], l);
         }
     m->hp.has_lstm_proj = m->lproj_w[0][0] != NULL;
-    if (!elmo_is_float_vec(m->char_embd) || (m->proj_b && !elmo_is_float_vec(m->proj_b)))
+    /* The character embedding is a matrix but gathered row by row: float only as well. */
+    const gl_type ct = m->char_embd->type;
+    if (ct != GL_TYPE_F32 && ct != GL_TYPE_F16 && ct != GL_TYPE_BF16)
         return elm_err_set(err, ELM_ERR_UNSUPPORTED, "elmo: char_embd and biases must be f32/f16/bf16");
     return ELM_OK;
 }

@@ -12,7 +12,6 @@
 #include "common.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,56 +31,32 @@ static const elm_arch model_archs[] = {
 
 typedef struct model_loader {
     elm_model *m;
-    elm_error *err;
     const char *arch; /* key prefix */
-    bool failed;
+    elm_loader l;
 } model_loader;
 
 /* Reads "<arch>.<key>" as an integer in [lo, hi]; def < lo means required. */
 static int32_t model_get_int(model_loader *ld, const char *key, int64_t lo, int64_t hi,
                              int64_t def) {
-    if (ld->failed) return 0;
     char full[128];
     snprintf(full, sizeof full, "%s.%s", ld->arch, key);
-    int64_t i = gl_gguf_find_key(ld->m->gguf, full);
-    int64_t v;
-    if (i < 0) {
-        if (def >= lo) return (int32_t)def;
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
-        ld->failed = true;
-        return 0;
-    }
-    if (!gl_gguf_get_i64(ld->m->gguf, i, &v)) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s is not an integer (type %s)", full,
-                    gl_gguf_type_name(gl_gguf_kv_type(ld->m->gguf, i)));
-        ld->failed = true;
-        return 0;
-    }
-    if (v < lo || v > hi) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s = %lld is outside [%lld, %lld]", full,
-                    (long long)v, (long long)lo, (long long)hi);
-        ld->failed = true;
-        return 0;
-    }
-    return (int32_t)v;
+    return elm_load_int(&ld->l, full, lo, hi, def);
 }
 
 /* Reads "<arch>.<key>" as a finite float > 0; def <= 0 means required. */
 static float model_get_float(model_loader *ld, const char *key, double def) {
-    if (ld->failed) return 0;
+    if (ld->l.failed) return 0;
     char full[128];
     snprintf(full, sizeof full, "%s.%s", ld->arch, key);
     int64_t i = gl_gguf_find_key(ld->m->gguf, full);
     double v;
     if (i < 0) {
         if (def > 0) return (float)def;
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "model file lacks the required key %s", full);
         return 0;
     }
     if (!gl_gguf_get_f64(ld->m->gguf, i, &v) || !isfinite(v) || v <= 0 || v > 1e30) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s must be a positive finite number", full);
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "key %s must be a positive finite number", full);
         return 0;
     }
     return (float)v;
@@ -97,28 +72,25 @@ static void model_read_hparams(model_loader *ld) {
                              gpt2 ? 4 * (int64_t)hp->n_embd : -1);
     hp->n_head = model_get_int(ld, "attention.head_count", 1, 4096, -1);
     hp->n_head_kv = model_get_int(ld, "attention.head_count_kv", 1, 4096, hp->n_head);
-    if (ld->failed) return;
+    if (ld->l.failed) return;
     int64_t head_dim_def = hp->n_embd % hp->n_head == 0 ? hp->n_embd / hp->n_head : -1;
     hp->head_dim = model_get_int(ld, "attention.key_length", 1, 65536, head_dim_def);
     int32_t vlen = model_get_int(ld, "attention.value_length", 1, 65536, hp->head_dim);
-    if (ld->failed) return;
+    if (ld->l.failed) return;
     if (vlen != hp->head_dim) {
-        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "%s.attention.value_length %d differs from "
-                    "key_length %d (not supported)", ld->arch, vlen, hp->head_dim);
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED, "%s.attention.value_length %d differs from "
+                      "key_length %d (not supported)", ld->arch, vlen, hp->head_dim);
         return;
     }
     if (hp->n_head % hp->n_head_kv != 0) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "%d attention heads are not a multiple of %d "
-                    "key/value heads", hp->n_head, hp->n_head_kv);
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "%d attention heads are not a multiple of %d "
+                      "key/value heads", hp->n_head, hp->n_head_kv);
         return;
     }
     if (gpt2) {
         if (hp->n_head_kv != hp->n_head || (int64_t)hp->head_dim * hp->n_head != hp->n_embd) {
-            elm_err_set(ld->err, ELM_ERR_FORMAT, "gpt2: heads (%d x %d) do not tile n_embd %d",
-                        hp->n_head, hp->head_dim, hp->n_embd);
-            ld->failed = true;
+            elm_load_fail(&ld->l, ELM_ERR_FORMAT, "gpt2: heads (%d x %d) do not tile n_embd %d",
+                          hp->n_head, hp->head_dim, hp->n_embd);
             return;
         }
         hp->norm_eps = model_get_float(ld, "attention.layer_norm_epsilon", 1e-5);
@@ -131,22 +103,20 @@ static void model_read_hparams(model_loader *ld) {
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", ld->arch);
     int64_t ki = gl_gguf_find_key(ld->m->gguf, key);
-    if (!ld->failed && ki >= 0 && gl_gguf_kv_type(ld->m->gguf, ki) == GL_GGUF_STRING) {
+    if (!ld->l.failed && ki >= 0 && gl_gguf_kv_type(ld->m->gguf, ki) == GL_GGUF_STRING) {
         gl_str t = gl_gguf_get_str(ld->m->gguf, ki);
         if (gl_str_eq(t, "linear")) {
             scale_factor = model_get_float(ld, "rope.scaling.factor", 1.0);
         } else if (!gl_str_eq(t, "none")) {
-            elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "rope scaling type '%.*s' is not supported",
-                        (int)(t.len > 32 ? 32 : t.len), t.data);
-            ld->failed = true;
+            elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED, "rope scaling type '%.*s' is not supported",
+                          (int)(t.len > 32 ? 32 : t.len), t.data);
             return;
         }
     }
     hp->rope_freq_scale = (float)(1.0 / scale_factor);
-    if (!ld->failed && hp->n_rot % 2 != 0) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "%s.rope.dimension_count %d is odd", ld->arch,
-                    hp->n_rot);
-        ld->failed = true;
+    if (!ld->l.failed && hp->n_rot % 2 != 0) {
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "%s.rope.dimension_count %d is odd", ld->arch,
+                      hp->n_rot);
     }
     /* Meta/llama2.c pairs are adjacent in llama.cpp's layout (its converter permutes q/k rows);
      * Qwen2 files keep Hugging Face's rotate_half layout. */
@@ -154,97 +124,8 @@ static void model_read_hparams(model_loader *ld) {
 }
 
 /* ------------------------------------------------------------------------------------------
- * Tensors
+ * Tensors (elm_load_tensor checks each against the shape the hyperparameters imply)
  * ---------------------------------------------------------------------------------------- */
-
-/* Binds the tensor called name (printf-style) with the expected ne0 x ne1 (ne1 = 0 for a
- * vector). Missing: an error when required, else NULL. */
-static gl_tensor *model_tensor(model_loader *ld, bool required, int64_t ne0, int64_t ne1,
-                               const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 5, 6)))
-#endif
-    ;
-
-static gl_tensor *model_tensor(model_loader *ld, bool required, int64_t ne0, int64_t ne1,
-                               const char *fmt, ...) {
-    if (ld->failed) return NULL;
-    char name[GL_MAX_NAME + 16];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    const gl_gguf *f = ld->m->gguf;
-    int64_t i = gl_gguf_find_tensor(f, name);
-    if (i < 0) {
-        if (required) {
-            elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor %s", name);
-            ld->failed = true;
-        }
-        return NULL;
-    }
-    const gl_gguf_tensor_info *ti = gl_gguf_tensor(f, i);
-    const int want_dims = ne1 > 0 ? 2 : 1;
-    const bool ok = ti->ne[0] == ne0 && ti->ne[1] == (ne1 > 0 ? ne1 : 1) && ti->ne[2] == 1 &&
-                    ti->ne[3] == 1;
-    if (!ok) {
-        if (ne1 > 0)
-            elm_err_set(ld->err, ELM_ERR_FORMAT,
-                        "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                        name, (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
-                        (long long)ti->ne[3], (long long)ne0, (long long)ne1);
-        else
-            elm_err_set(ld->err, ELM_ERR_FORMAT,
-                        "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld]", name,
-                        (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
-                        (long long)ti->ne[3], (long long)ne0);
-        ld->failed = true;
-        return NULL;
-    }
-    const gl_type_traits *tt = gl_type_get(ti->type);
-    if (!tt || !tt->supported) {
-        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s has type %s, which edgelm cannot "
-                    "compute with", name, gl_type_name(ti->type));
-        ld->failed = true;
-        return NULL;
-    }
-    /* Norms and biases are read element-wise: they must be float. */
-    if (want_dims == 1 && ti->type != GL_TYPE_F32 && ti->type != GL_TYPE_F16) {
-        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "vector tensor %s has type %s (F32/F16 only)",
-                    name, gl_type_name(ti->type));
-        ld->failed = true;
-        return NULL;
-    }
-    /* The file is mapped read-only; weights are never written. */
-    gl_tensor *t = gl_new_tensor_with_data(ld->m->wctx, ti->type, want_dims, ti->ne,
-                                           (void *)(uintptr_t)ti->data);
-    if (!t) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "tensor %s: %s", name,
-                    gl_ctx_error(ld->m->wctx) ? gl_ctx_error(ld->m->wctx) : "invalid");
-        ld->failed = true;
-        return NULL;
-    }
-    gl_set_name(t, "%s", name);
-    return t;
-}
-
-/* Rows of token_embd give the vocabulary size of the matrices. */
-static void model_read_vocab_size(model_loader *ld) {
-    int64_t i = gl_gguf_find_tensor(ld->m->gguf, "token_embd.weight");
-    if (i < 0) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor token_embd.weight");
-        ld->failed = true;
-        return;
-    }
-    const gl_gguf_tensor_info *ti = gl_gguf_tensor(ld->m->gguf, i);
-    if (ti->ne[1] < 1 || ti->ne[1] > (1 << 24)) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "token_embd.weight has %lld rows",
-                    (long long)ti->ne[1]);
-        ld->failed = true;
-        return;
-    }
-    ld->m->hp.n_vocab = (int32_t)ti->ne[1];
-}
 
 static void model_bind_llama(model_loader *ld) {
     elm_model *m = ld->m;
@@ -254,33 +135,32 @@ static void model_bind_llama(model_loader *ld) {
     const int64_t nkv = (int64_t)hp->head_dim * hp->n_head_kv;
     const bool qwen2 = m->arch->id == ELM_ARCH_QWEN2;
     if (gl_gguf_find_tensor(m->gguf, "rope_freqs.weight") >= 0) {
-        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED,
-                    "rope_freqs.weight (Llama 3.1-style rope scaling) is not supported");
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED,
+                      "rope_freqs.weight (Llama 3.1-style rope scaling) is not supported");
         return;
     }
-    m->tok_embd = model_tensor(ld, true, E, V, "token_embd.weight");
-    m->out_norm = model_tensor(ld, true, E, 0, "output_norm.weight");
-    m->output = model_tensor(ld, false, E, V, "output.weight");
+    m->tok_embd = elm_load_tensor(&ld->l, true, E, V, "token_embd.weight");
+    m->out_norm = elm_load_tensor(&ld->l, true, E, 0, "output_norm.weight");
+    m->output = elm_load_tensor(&ld->l, false, E, V, "output.weight");
     if (!m->output) m->output = m->tok_embd; /* tied embeddings */
-    for (int il = 0; il < hp->n_layer && !ld->failed; il++) {
+    for (int il = 0; il < hp->n_layer && !ld->l.failed; il++) {
         elm_layer *l = &m->layers[il];
-        l->attn_norm = model_tensor(ld, true, E, 0, "blk.%d.attn_norm.weight", il);
-        l->wq = model_tensor(ld, true, E, nq, "blk.%d.attn_q.weight", il);
-        l->wk = model_tensor(ld, true, E, nkv, "blk.%d.attn_k.weight", il);
-        l->wv = model_tensor(ld, true, E, nkv, "blk.%d.attn_v.weight", il);
-        l->bq = model_tensor(ld, qwen2, nq, 0, "blk.%d.attn_q.bias", il);
-        l->bk = model_tensor(ld, qwen2, nkv, 0, "blk.%d.attn_k.bias", il);
-        l->bv = model_tensor(ld, qwen2, nkv, 0, "blk.%d.attn_v.bias", il);
-        l->wo = model_tensor(ld, true, nq, E, "blk.%d.attn_output.weight", il);
-        l->bo = model_tensor(ld, false, E, 0, "blk.%d.attn_output.bias", il);
-        l->ffn_norm = model_tensor(ld, true, E, 0, "blk.%d.ffn_norm.weight", il);
-        l->ffn_gate = model_tensor(ld, true, E, F, "blk.%d.ffn_gate.weight", il);
-        l->ffn_up = model_tensor(ld, true, E, F, "blk.%d.ffn_up.weight", il);
-        l->ffn_down = model_tensor(ld, true, F, E, "blk.%d.ffn_down.weight", il);
-        l->ffn_gate_b = model_tensor(ld, false, F, 0, "blk.%d.ffn_gate.bias", il);
-        l->ffn_up_b = model_tensor(ld, false, F, 0, "blk.%d.ffn_up.bias", il);
-        l->ffn_down_b = model_tensor(ld, false, E, 0, "blk.%d.ffn_down.bias", il);
+        l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
+        l->wq = elm_load_tensor(&ld->l, true, E, nq, "blk.%d.attn_q.weight", il);
+        l->wk = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_k.weight", il);
+        l->wv = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_v.weight", il);
+        l->bq = elm_load_tensor(&ld->l, qwen2, nq, 0, "blk.%d.attn_q.bias", il);
+        l->bk = elm_load_tensor(&ld->l, qwen2, nkv, 0, "blk.%d.attn_k.bias", il);
+        l->bv = elm_load_tensor(&ld->l, qwen2, nkv, 0, "blk.%d.attn_v.bias", il);
+        l->wo = elm_load_tensor(&ld->l, true, nq, E, "blk.%d.attn_output.weight", il);
+        l->bo = elm_load_tensor(&ld->l, false, E, 0, "blk.%d.attn_output.bias", il);
+        l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
+        l->ffn_gate = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_gate.weight", il);
+        l->ffn_up = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_up.weight", il);
+        l->ffn_down = elm_load_tensor(&ld->l, true, F, E, "blk.%d.ffn_down.weight", il);
+        l->ffn_gate_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_gate.bias", il);
+        l->ffn_up_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_up.bias", il);
+        l->ffn_down_b = elm_load_tensor(&ld->l, false, E, 0, "blk.%d.ffn_down.bias", il);
     }
 }
 
@@ -288,26 +168,26 @@ static void model_bind_gpt2(model_loader *ld) {
     elm_model *m = ld->m;
     const elm_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
-    m->tok_embd = model_tensor(ld, true, E, V, "token_embd.weight");
-    m->pos_embd = model_tensor(ld, true, E, hp->n_ctx_train, "position_embd.weight");
-    m->out_norm = model_tensor(ld, true, E, 0, "output_norm.weight");
-    m->out_norm_b = model_tensor(ld, true, E, 0, "output_norm.bias");
-    m->output = model_tensor(ld, false, E, V, "output.weight");
+    m->tok_embd = elm_load_tensor(&ld->l, true, E, V, "token_embd.weight");
+    m->pos_embd = elm_load_tensor(&ld->l, true, E, hp->n_ctx_train, "position_embd.weight");
+    m->out_norm = elm_load_tensor(&ld->l, true, E, 0, "output_norm.weight");
+    m->out_norm_b = elm_load_tensor(&ld->l, true, E, 0, "output_norm.bias");
+    m->output = elm_load_tensor(&ld->l, false, E, V, "output.weight");
     if (!m->output) m->output = m->tok_embd;
-    for (int il = 0; il < hp->n_layer && !ld->failed; il++) {
+    for (int il = 0; il < hp->n_layer && !ld->l.failed; il++) {
         elm_layer *l = &m->layers[il];
-        l->attn_norm = model_tensor(ld, true, E, 0, "blk.%d.attn_norm.weight", il);
-        l->attn_norm_b = model_tensor(ld, true, E, 0, "blk.%d.attn_norm.bias", il);
-        l->wqkv = model_tensor(ld, true, E, 3 * E, "blk.%d.attn_qkv.weight", il);
-        l->bqkv = model_tensor(ld, true, 3 * E, 0, "blk.%d.attn_qkv.bias", il);
-        l->wo = model_tensor(ld, true, E, E, "blk.%d.attn_output.weight", il);
-        l->bo = model_tensor(ld, true, E, 0, "blk.%d.attn_output.bias", il);
-        l->ffn_norm = model_tensor(ld, true, E, 0, "blk.%d.ffn_norm.weight", il);
-        l->ffn_norm_b = model_tensor(ld, true, E, 0, "blk.%d.ffn_norm.bias", il);
-        l->ffn_up = model_tensor(ld, true, E, F, "blk.%d.ffn_up.weight", il);
-        l->ffn_up_b = model_tensor(ld, true, F, 0, "blk.%d.ffn_up.bias", il);
-        l->ffn_down = model_tensor(ld, true, F, E, "blk.%d.ffn_down.weight", il);
-        l->ffn_down_b = model_tensor(ld, true, E, 0, "blk.%d.ffn_down.bias", il);
+        l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
+        l->attn_norm_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.bias", il);
+        l->wqkv = elm_load_tensor(&ld->l, true, E, 3 * E, "blk.%d.attn_qkv.weight", il);
+        l->bqkv = elm_load_tensor(&ld->l, true, 3 * E, 0, "blk.%d.attn_qkv.bias", il);
+        l->wo = elm_load_tensor(&ld->l, true, E, E, "blk.%d.attn_output.weight", il);
+        l->bo = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_output.bias", il);
+        l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
+        l->ffn_norm_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.bias", il);
+        l->ffn_up = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_up.weight", il);
+        l->ffn_up_b = elm_load_tensor(&ld->l, true, F, 0, "blk.%d.ffn_up.bias", il);
+        l->ffn_down = elm_load_tensor(&ld->l, true, F, E, "blk.%d.ffn_down.weight", il);
+        l->ffn_down_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_down.bias", il);
     }
 }
 
@@ -352,10 +232,11 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     m->gguf = f;
     m->arch = model_find_arch(f, err);
     if (!m->arch) goto fail;
-    model_loader ld = {.m = m, .err = err, .arch = m->arch->name};
+    model_loader ld = {.m = m, .arch = m->arch->name, .l = {.gguf = f, .err = err}};
     model_read_hparams(&ld);
-    model_read_vocab_size(&ld);
-    if (ld.failed) goto fail;
+    /* Rows of token_embd give the vocabulary size of the matrices. */
+    m->hp.n_vocab = elm_load_rows(&ld.l, "token_embd.weight", 1 << 24);
+    if (ld.l.failed) goto fail;
 
     m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
     /* Headers only: at most 20 tensors per block plus a few global ones. */
@@ -368,9 +249,10 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory for %d layers", m->hp.n_layer);
         goto fail;
     }
+    ld.l.wctx = m->wctx;
     if (m->arch->id == ELM_ARCH_GPT2) model_bind_gpt2(&ld);
     else model_bind_llama(&ld);
-    if (ld.failed) goto fail;
+    if (ld.l.failed) goto fail;
 
     if (!params->no_vocab) {
         gl_error verr = {0};

@@ -39,7 +39,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,96 +101,26 @@ struct elm_t5 {
 
 typedef struct t5_loader {
     elm_t5 *m;
-    elm_error *err;
-    bool failed;
+    elm_loader l;
 } t5_loader;
 
-static int32_t t5_key_int(t5_loader *ld, const char *key, int64_t lo, int64_t hi, int64_t def) {
-    if (ld->failed) return 0;
-    int64_t i = gl_gguf_find_key(ld->m->gguf, key), v;
-    if (i < 0) {
-        if (def >= lo) return (int32_t)def;
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the required key %s", key);
-        ld->failed = true;
-        return 0;
-    }
-    if (!gl_gguf_get_i64(ld->m->gguf, i, &v) || v < lo || v > hi) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s must be an integer in [%lld, %lld]", key, (long long)lo,
-                    (long long)hi);
-        ld->failed = true;
-        return 0;
-    }
-    return (int32_t)v;
-}
-
 static float t5_key_float(t5_loader *ld, const char *key, double def) {
-    if (ld->failed) return 0;
+    if (ld->l.failed) return 0;
     int64_t i = gl_gguf_find_key(ld->m->gguf, key);
     double v;
     if (i < 0) return (float)def;
     if (!gl_gguf_get_f64(ld->m->gguf, i, &v) || !isfinite(v) || v <= 0 || v > 1e6) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "key %s must be a positive number", key);
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "key %s must be a positive number", key);
         return 0;
     }
     return (float)v;
 }
 
-/* Binds a tensor of shape ne0 x ne1 (ne1 = 0: a vector); vectors and bias tables must be F32
- * or F16 (F16 tables are refused: the bias table is read on the host as F32). */
-static gl_tensor *t5_tensor(t5_loader *ld, bool required, int64_t ne0, int64_t ne1, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 5, 6)))
-#endif
-    ;
-
-static gl_tensor *t5_tensor(t5_loader *ld, bool required, int64_t ne0, int64_t ne1, const char *fmt, ...) {
-    if (ld->failed) return NULL;
-    char name[GL_MAX_NAME + 16];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    int64_t i = gl_gguf_find_tensor(ld->m->gguf, name);
-    if (i < 0) {
-        if (required) {
-            elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor %s", name);
-            ld->failed = true;
-        }
-        return NULL;
-    }
-    const gl_gguf_tensor_info *ti = gl_gguf_tensor(ld->m->gguf, i);
-    const int dims = ne1 > 0 ? 2 : 1;
-    if (ti->ne[0] != ne0 || ti->ne[1] != (ne1 > 0 ? ne1 : 1) || ti->ne[2] != 1 || ti->ne[3] != 1) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                    name, (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2], (long long)ti->ne[3],
-                    (long long)ne0, (long long)(ne1 > 0 ? ne1 : 1));
-        ld->failed = true;
-        return NULL;
-    }
-    const gl_type_traits *tt = gl_type_get(ti->type);
-    if (!tt || !tt->supported || (dims == 1 && ti->type != GL_TYPE_F32 && ti->type != GL_TYPE_F16)) {
-        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s has type %s, which edgelm cannot use here", name,
-                    gl_type_name(ti->type));
-        ld->failed = true;
-        return NULL;
-    }
-    gl_tensor *t = gl_new_tensor_with_data(ld->m->wctx, ti->type, dims, ti->ne, (void *)(uintptr_t)ti->data);
-    if (!t) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "tensor %s: %s", name, gl_ctx_error(ld->m->wctx));
-        ld->failed = true;
-        return NULL;
-    }
-    gl_set_name(t, "%s", name);
-    return t;
-}
-
 static const float *t5_rel_table(t5_loader *ld, const char *name) {
-    gl_tensor *t = t5_tensor(ld, true, ld->m->n_head, ld->m->n_buckets, "%s", name);
+    gl_tensor *t = elm_load_tensor(&ld->l, true, ld->m->n_head, ld->m->n_buckets, "%s", name);
     if (!t) return NULL;
     if (t->type != GL_TYPE_F32) {
-        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "tensor %s must be f32", name);
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED, "tensor %s must be f32", name);
         return NULL;
     }
     return (const float *)t->data;
@@ -199,42 +128,29 @@ static const float *t5_rel_table(t5_loader *ld, const char *name) {
 
 static void t5_read_hparams(t5_loader *ld) {
     elm_t5 *m = ld->m;
-    int64_t ti = gl_gguf_find_tensor(m->gguf, "token_embd.weight");
-    if (ti < 0) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "model file lacks the tensor token_embd.weight");
-        ld->failed = true;
-        return;
-    }
-    const int64_t rows = gl_gguf_tensor(m->gguf, ti)->ne[1];
-    m->n_vocab = rows >= 1 && rows <= (1 << 24) ? (int32_t)rows : 0;
-    if (!m->n_vocab) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "token_embd.weight has %lld rows", (long long)rows);
-        ld->failed = true;
-        return;
-    }
-    m->d_model = t5_key_int(ld, "t5.embedding_length", 1, T5_MAX_DIM, -1);
-    m->d_ff = t5_key_int(ld, "t5.feed_forward_length", 1, T5_MAX_DIM, -1);
-    m->n_enc = t5_key_int(ld, "t5.block_count", 1, T5_MAX_LAYERS, -1);
-    m->n_dec = t5_key_int(ld, "t5.decoder_block_count", 1, T5_MAX_LAYERS, m->n_enc);
-    m->n_head = t5_key_int(ld, "t5.attention.head_count", 1, 4096, -1);
+    m->n_vocab = elm_load_rows(&ld->l, "token_embd.weight", 1 << 24);
+    if (ld->l.failed) return;
+    m->d_model = elm_load_int(&ld->l, "t5.embedding_length", 1, T5_MAX_DIM, -1);
+    m->d_ff = elm_load_int(&ld->l, "t5.feed_forward_length", 1, T5_MAX_DIM, -1);
+    m->n_enc = elm_load_int(&ld->l, "t5.block_count", 1, T5_MAX_LAYERS, -1);
+    m->n_dec = elm_load_int(&ld->l, "t5.decoder_block_count", 1, T5_MAX_LAYERS, m->n_enc);
+    m->n_head = elm_load_int(&ld->l, "t5.attention.head_count", 1, 4096, -1);
     int32_t def_kv = m->n_head && m->d_model % (m->n_head ? m->n_head : 1) == 0 ? m->d_model / m->n_head : -1;
-    m->d_kv = t5_key_int(ld, "t5.attention.key_length", 1, 65536, def_kv);
-    int32_t vlen = t5_key_int(ld, "t5.attention.value_length", 1, 65536, m->d_kv);
-    m->n_buckets = t5_key_int(ld, "t5.attention.relative_buckets_count", 2, 65536, 32);
-    m->max_distance = t5_key_int(ld, "edgelm.t5.relative_attention_max_distance", 1, 1 << 24, 128);
-    m->dec_start = t5_key_int(ld, "t5.decoder_start_token_id", 0, m->n_vocab - 1, 0);
-    m->n_ctx_train = t5_key_int(ld, "t5.context_length", 1, 1 << 24, 512);
+    m->d_kv = elm_load_int(&ld->l, "t5.attention.key_length", 1, 65536, def_kv);
+    int32_t vlen = elm_load_int(&ld->l, "t5.attention.value_length", 1, 65536, m->d_kv);
+    m->n_buckets = elm_load_int(&ld->l, "t5.attention.relative_buckets_count", 2, 65536, 32);
+    m->max_distance = elm_load_int(&ld->l, "edgelm.t5.relative_attention_max_distance", 1, 1 << 24, 128);
+    m->dec_start = elm_load_int(&ld->l, "t5.decoder_start_token_id", 0, m->n_vocab - 1, 0);
+    m->n_ctx_train = elm_load_int(&ld->l, "t5.context_length", 1, 1 << 24, 512);
     m->eps = t5_key_float(ld, "t5.attention.layer_norm_rms_epsilon",
                           t5_key_float(ld, "t5.attention.layer_norm_epsilon", 1e-6));
-    if (ld->failed) return;
+    if (ld->l.failed) return;
     if (vlen != m->d_kv) {
-        elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "value_length %d differs from key_length %d", vlen, m->d_kv);
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED, "value_length %d differs from key_length %d", vlen, m->d_kv);
         return;
     }
     if ((int64_t)m->d_kv * m->n_head > T5_MAX_DIM) {
-        elm_err_set(ld->err, ELM_ERR_FORMAT, "attention width %lld is too large", (long long)m->d_kv * m->n_head);
-        ld->failed = true;
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "attention width %lld is too large", (long long)m->d_kv * m->n_head);
         return;
     }
     m->gated = gl_gguf_find_tensor(m->gguf, "enc.blk.0.ffn_gate.weight") >= 0;
@@ -247,9 +163,8 @@ static void t5_read_hparams(t5_loader *ld) {
         else if (gl_str_eq(a, "gelu")) m->act = T5_GELU;
         else if (gl_str_eq(a, "silu")) m->act = T5_SILU;
         else {
-            elm_err_set(ld->err, ELM_ERR_UNSUPPORTED, "edgelm.t5.dense_act_fn '%.*s' is not supported",
-                        (int)(a.len > 32 ? 32 : a.len), a.data);
-            ld->failed = true;
+            elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED, "edgelm.t5.dense_act_fn '%.*s' is not supported",
+                          (int)(a.len > 32 ? 32 : a.len), a.data);
             return;
         }
     }
@@ -260,22 +175,22 @@ static void t5_read_hparams(t5_loader *ld) {
 static void t5_bind_layer(t5_loader *ld, t5_layer *l, const char *side, int il, bool dec) {
     const elm_t5 *m = ld->m;
     const int64_t E = m->d_model, D = (int64_t)m->d_kv * m->n_head, F = m->d_ff;
-    l->attn_norm = t5_tensor(ld, true, E, 0, "%s.blk.%d.attn_norm.weight", side, il);
-    l->wq = t5_tensor(ld, true, E, D, "%s.blk.%d.attn_q.weight", side, il);
-    l->wk = t5_tensor(ld, true, E, D, "%s.blk.%d.attn_k.weight", side, il);
-    l->wv = t5_tensor(ld, true, E, D, "%s.blk.%d.attn_v.weight", side, il);
-    l->wo = t5_tensor(ld, true, D, E, "%s.blk.%d.attn_o.weight", side, il);
+    l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "%s.blk.%d.attn_norm.weight", side, il);
+    l->wq = elm_load_tensor(&ld->l, true, E, D, "%s.blk.%d.attn_q.weight", side, il);
+    l->wk = elm_load_tensor(&ld->l, true, E, D, "%s.blk.%d.attn_k.weight", side, il);
+    l->wv = elm_load_tensor(&ld->l, true, E, D, "%s.blk.%d.attn_v.weight", side, il);
+    l->wo = elm_load_tensor(&ld->l, true, D, E, "%s.blk.%d.attn_o.weight", side, il);
     if (dec) {
-        l->cross_norm = t5_tensor(ld, true, E, 0, "%s.blk.%d.cross_attn_norm.weight", side, il);
-        l->cq = t5_tensor(ld, true, E, D, "%s.blk.%d.cross_attn_q.weight", side, il);
-        l->ck = t5_tensor(ld, true, E, D, "%s.blk.%d.cross_attn_k.weight", side, il);
-        l->cv = t5_tensor(ld, true, E, D, "%s.blk.%d.cross_attn_v.weight", side, il);
-        l->co = t5_tensor(ld, true, D, E, "%s.blk.%d.cross_attn_o.weight", side, il);
+        l->cross_norm = elm_load_tensor(&ld->l, true, E, 0, "%s.blk.%d.cross_attn_norm.weight", side, il);
+        l->cq = elm_load_tensor(&ld->l, true, E, D, "%s.blk.%d.cross_attn_q.weight", side, il);
+        l->ck = elm_load_tensor(&ld->l, true, E, D, "%s.blk.%d.cross_attn_k.weight", side, il);
+        l->cv = elm_load_tensor(&ld->l, true, E, D, "%s.blk.%d.cross_attn_v.weight", side, il);
+        l->co = elm_load_tensor(&ld->l, true, D, E, "%s.blk.%d.cross_attn_o.weight", side, il);
     }
-    l->ffn_norm = t5_tensor(ld, true, E, 0, "%s.blk.%d.ffn_norm.weight", side, il);
-    l->ffn_gate = t5_tensor(ld, m->gated, E, F, "%s.blk.%d.ffn_gate.weight", side, il);
-    l->ffn_up = t5_tensor(ld, true, E, F, "%s.blk.%d.ffn_up.weight", side, il);
-    l->ffn_down = t5_tensor(ld, true, F, E, "%s.blk.%d.ffn_down.weight", side, il);
+    l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "%s.blk.%d.ffn_norm.weight", side, il);
+    l->ffn_gate = elm_load_tensor(&ld->l, m->gated, E, F, "%s.blk.%d.ffn_gate.weight", side, il);
+    l->ffn_up = elm_load_tensor(&ld->l, true, E, F, "%s.blk.%d.ffn_up.weight", side, il);
+    l->ffn_down = elm_load_tensor(&ld->l, true, F, E, "%s.blk.%d.ffn_down.weight", side, il);
 }
 
 elm_t5_params elm_t5_default_params(void) {
@@ -327,9 +242,9 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
         elm_err_set(err, ELM_ERR_UNSUPPORTED, "%s is not a t5 model", path);
         goto fail;
     }
-    t5_loader ld = {.m = m, .err = err};
+    t5_loader ld = {.m = m, .l = {.gguf = m->gguf, .err = err}};
     t5_read_hparams(&ld);
-    if (ld.failed) goto fail;
+    if (ld.l.failed) goto fail;
     if (p.n_ctx <= 0) p.n_ctx = m->n_ctx_train < 512 ? m->n_ctx_train : 512;
     if (p.n_ctx > (1 << 16)) p.n_ctx = 1 << 16;
     m->p = p;
@@ -342,16 +257,17 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    m->tok_embd = t5_tensor(&ld, true, m->d_model, m->n_vocab, "token_embd.weight");
-    m->output = t5_tensor(&ld, false, m->d_model, m->n_vocab, "output.weight");
+    ld.l.wctx = m->wctx;
+    m->tok_embd = elm_load_tensor(&ld.l, true, m->d_model, m->n_vocab, "token_embd.weight");
+    m->output = elm_load_tensor(&ld.l, false, m->d_model, m->n_vocab, "output.weight");
     if (!m->output) m->output = m->tok_embd;
-    m->enc_norm = t5_tensor(&ld, true, m->d_model, 0, "enc.output_norm.weight");
-    m->dec_norm = t5_tensor(&ld, true, m->d_model, 0, "dec.output_norm.weight");
+    m->enc_norm = elm_load_tensor(&ld.l, true, m->d_model, 0, "enc.output_norm.weight");
+    m->dec_norm = elm_load_tensor(&ld.l, true, m->d_model, 0, "dec.output_norm.weight");
     m->enc_rel_b = t5_rel_table(&ld, "enc.blk.0.attn_rel_b.weight");
     m->dec_rel_b = t5_rel_table(&ld, "dec.blk.0.attn_rel_b.weight");
-    for (int il = 0; il < m->n_enc && !ld.failed; il++) t5_bind_layer(&ld, &m->enc[il], "enc", il, false);
-    for (int il = 0; il < m->n_dec && !ld.failed; il++) t5_bind_layer(&ld, &m->dec[il], "dec", il, true);
-    if (ld.failed) goto fail;
+    for (int il = 0; il < m->n_enc && !ld.l.failed; il++) t5_bind_layer(&ld, &m->enc[il], "enc", il, false);
+    for (int il = 0; il < m->n_dec && !ld.l.failed; il++) t5_bind_layer(&ld, &m->dec[il], "dec", il, true);
+    if (ld.l.failed) goto fail;
     if (!p.no_vocab) {
         m->vocab = elm_vocab_load(m->gguf, &gerr);
         if (!m->vocab) {
