@@ -110,4 +110,82 @@ gl_vec_dot4_fn gl_type_vec_dot4(gl_type type);
 size_t gl_quantize_rows(gl_type type, const float *src, void *dst, int64_t nrows,
                         int64_t n_per_row);
 
+/* ---- K-quants (gl-quants-k.c): super-blocks of GL_QK_K = 256 elements ---- */
+#define GL_K_SCALE_SIZE 12
+
+typedef struct block_q2_K {
+    uint8_t scales[GL_QK_K / 16]; /* per 16 elements: low nibble scale, high nibble min */
+    uint8_t qs[GL_QK_K / 4];      /* 2-bit codes, four per byte */
+    gl_fp16 d;                    /* super-block scale of the scales */
+    gl_fp16 dmin;                 /* super-block scale of the mins */
+} block_q2_K;
+_Static_assert(sizeof(block_q2_K) == 84, "block_q2_K must be 84 bytes");
+
+typedef struct block_q3_K {
+    uint8_t hmask[GL_QK_K / 8];   /* high (third) bit of each code */
+    uint8_t qs[GL_QK_K / 4];      /* low two bits */
+    uint8_t scales[12];           /* sixteen 6-bit scales */
+    gl_fp16 d;
+} block_q3_K;
+_Static_assert(sizeof(block_q3_K) == 110, "block_q3_K must be 110 bytes");
+
+typedef struct block_q4_K {
+    gl_fp16 d;
+    gl_fp16 dmin;
+    uint8_t scales[GL_K_SCALE_SIZE]; /* eight 6-bit scales and eight 6-bit mins */
+    uint8_t qs[GL_QK_K / 2];
+} block_q4_K;
+_Static_assert(sizeof(block_q4_K) == 144, "block_q4_K must be 144 bytes");
+
+typedef struct block_q5_K {
+    gl_fp16 d;
+    gl_fp16 dmin;
+    uint8_t scales[GL_K_SCALE_SIZE];
+    uint8_t qh[GL_QK_K / 8];      /* fifth bits */
+    uint8_t qs[GL_QK_K / 2];      /* low four bits */
+} block_q5_K;
+_Static_assert(sizeof(block_q5_K) == 176, "block_q5_K must be 176 bytes");
+
+typedef struct block_q6_K {
+    uint8_t ql[GL_QK_K / 2];      /* low four bits */
+    uint8_t qh[GL_QK_K / 4];      /* high two bits */
+    int8_t scales[GL_QK_K / 16];  /* 8-bit scale per 16 elements */
+    gl_fp16 d;
+} block_q6_K;
+_Static_assert(sizeof(block_q6_K) == 210, "block_q6_K must be 210 bytes");
+
+typedef struct block_q8_K {
+    float d;                      /* a float32 scale (not fp16) */
+    int8_t qs[GL_QK_K];
+    int16_t bsums[GL_QK_K / 16];  /* sums of qs per 16 elements, for the K-quant mins */
+} block_q8_K;
+_Static_assert(sizeof(block_q8_K) == 292, "block_q8_K must be 292 bytes");
+
+void gl_quantize_row_q2_K_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q3_K_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q4_K_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q5_K_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q6_K_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q8_K_ref(const float *x, void *y, int64_t n);
+void gl_quantize_row_q8_K(const float *x, void *y, int64_t n); /* same bytes as the ref */
+void gl_dequantize_row_q2_K(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q3_K(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q4_K(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q5_K(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q6_K(const void *x, float *y, int64_t n);
+void gl_dequantize_row_q8_K(const void *x, float *y, int64_t n);
+/* Scalar dots against Q8_K, and the best compiled-in kernel. The SIMD kernels compute the
+ * same per-block integer sums and scale them in the same order, so they return the same
+ * float as the scalar ones (test-quants-k checks equality). */
+void gl_vec_dot_q2_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q3_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q4_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q5_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q6_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q2_K_q8_K(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q3_K_q8_K(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q4_K_q8_K(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q5_K_q8_K(int n, float *s, const void *x, const void *y);
+void gl_vec_dot_q6_K_q8_K(int n, float *s, const void *x, const void *y);
+
 #endif /* GL_QUANTS_H */

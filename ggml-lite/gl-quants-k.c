@@ -1,0 +1,963 @@
+/*
+ * gl-quants-k.c — the K-quants: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K weights and Q8_K activations.
+ *
+ * Block layouts are ggml's (gl-quants.h, docs/reference-notes.md §1.5), so K-quant GGUF files
+ * made by llama.cpp load here and ours load there. The reference quantizers follow ggml's
+ * quantize_row_*_ref algorithms step by step in float32 (the results are file bytes, so the
+ * order of every float operation matters; the build never contracts to FMA: -std=c11):
+ *   Q4_K/Q5_K  per 32 elements an iterative (scale, min) search weighted by |x| + rms(x),
+ *              then the eight scales and mins are themselves quantized to 6 bits;
+ *   Q6_K       per 16 elements a symmetric scale search (weights x^2), scales to int8;
+ *   Q3_K       per 16 elements a symmetric search that moves single codes, scales to 6 bits;
+ *   Q2_K       per 16 elements the (scale, min) search weighted by |x|, 4-bit scales/mins;
+ *   Q8_K       max-magnitude scale, round half to even, with sums per 16 codes.
+ * scripts/quant_k_ref.py is an independent numpy implementation; tests/test-quants-k.c
+ * compares bytes.
+ *
+ * Dots against Q8_K: every kernel computes, per super-block, two exact integers (the
+ * scaled code·activation sum and the min correction from Q8_K's bsums) and then one float
+ * expression in a fixed order, so the AVX2 and NEON kernels give the same float as the scalar
+ * one. Static names carry the module prefix qk_.
+ */
+#include "gl-quants.h"
+
+#include <math.h>
+
+#define QK_GROUP_MAX_EPS 1e-15f
+
+/* Round to nearest, ties to even, via the 1.5*2^23 trick (valid for |v| < 2^22; larger or
+ * NaN inputs give some in-range int, never undefined behaviour). */
+static inline int qk_nearest_int(float v) {
+    const float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline int qk_clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* ------------------------------------------------------------------------------------------
+ * Scale searches
+ * ---------------------------------------------------------------------------------------- */
+
+/* Error of codes L under (scale, min) with weights w: sum w (scale*L + min - x)^2, or |.|. */
+static float qk_weighted_error(int n, const float *x, const float *w, const uint8_t *L,
+                               float scale, float min, bool use_mad) {
+    float err = 0;
+    for (int i = 0; i < n; i++) {
+        float diff = scale * L[i] + min - x[i];
+        diff = use_mad ? fabsf(diff) : diff * diff;
+        err += w[i] * diff;
+    }
+    return err;
+}
+
+/* Asymmetric codes 0..nmax for x ≈ scale*L - the_min. Starts from the plain min/max fit,
+ * then tries nstep+1 stretched grids (rmin + rdelta*is extra steps) and, for each, solves
+ * the weighted least squares for scale and min; keeps the one of smallest weighted error. */
+static float qk_make_qkx2(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                          float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                          bool use_mad) {
+    float min = x[0], max = x[0];
+    float sum_w = w[0];
+    float sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        memset(L, 0, (size_t)n);
+        *the_min = -min;
+        return 0.0f;
+    }
+    float iscale = nmax / (max - min);
+    float scale = 1 / iscale;
+    for (int i = 0; i < n; i++) {
+        L[i] = (uint8_t)qk_clamp(qk_nearest_int(iscale * (x[i] - min)), 0, nmax);
+    }
+    float best = qk_weighted_error(n, x, w, L, scale, min, use_mad);
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            const int l = qk_clamp(qk_nearest_int(iscale * (x[i] - min)), 0, nmax);
+            Laux[i] = (uint8_t)l;
+            sum_l += w[i] * l;
+            sum_l2 += w[i] * l * l;
+            sum_xl += w[i] * l * x[i];
+        }
+        const float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D <= 0) continue;
+        float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+        float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+        if (this_min > 0) {
+            this_min = 0;
+            this_scale = sum_xl / sum_l2;
+        }
+        const float err = qk_weighted_error(n, x, w, Laux, this_scale, this_min, use_mad);
+        if (err < best) {
+            memcpy(L, Laux, (size_t)n);
+            best = err;
+            scale = this_scale;
+            min = this_min;
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+/* Weight of element x in the symmetric searches (ggml's rmse_type 1: x^2). */
+static inline float qk_w_sq(float x) { return x * x; }
+
+/* Signed value of largest magnitude (first one wins) and that magnitude. */
+static float qk_signed_max(int n, const float *x, float *amax_out) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        const float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    *amax_out = amax;
+    return max;
+}
+
+/* Symmetric codes -nmax..nmax-1 (stored + nmax) for x ≈ scale*code, weights x^2: the first
+ * grid from the extreme value, then 18 slightly stretched grids; keeps the best fit. */
+static float qk_make_qx(int n, int nmax, const float *x, int8_t *L) {
+    float amax;
+    const float max = qk_signed_max(n, x, &amax);
+    if (amax < QK_GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        const int l = qk_clamp(qk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)(l + nmax);
+        const float w = qk_w_sq(x[i]);
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            const int l = qk_clamp(qk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            const float w = qk_w_sq(x[i]);
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++) {
+                L[i] = (int8_t)(nmax + qk_clamp(qk_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* Q3_K's symmetric search: codes from the extreme value, then up to five passes that move
+ * single codes when that raises sumlx^2/suml2 (weights x^2). Codes stored + nmax. */
+static float qk_make_q3(int n, int nmax, const float *x, int8_t *L) {
+    float amax;
+    const float max = qk_signed_max(n, x, &amax);
+    if (amax < QK_GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    const float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        const int l = qk_clamp(qk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)l;
+        const float w = qk_w_sq(x[i]);
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    for (int pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            const float w = qk_w_sq(x[i]);
+            float slx = sumlx - w * x[i] * L[i];
+            if (slx <= 0) continue;
+            float sl2 = suml2 - w * L[i] * L[i];
+            const int nl = qk_clamp(qk_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+            if (nl == L[i]) continue;
+            slx += w * x[i] * nl;
+            sl2 += w * nl * nl;
+            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                L[i] = (int8_t)nl;
+                sumlx = slx;
+                suml2 = sl2;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * 6-bit scale/min packing of Q4_K and Q5_K (12 bytes for 8 scales + 8 mins):
+ * bytes 0-3 scales 0-3, bytes 4-7 mins 0-3 (bits 0-5); sub-blocks 4-7 keep their low four
+ * bits in bytes 8-11 (scale low nibble, min high nibble) and their top two bits in bits 6-7
+ * of bytes 0-3 (scales) and 4-7 (mins).
+ * ---------------------------------------------------------------------------------------- */
+static inline void qk_get_scale_min(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static void qk_put_scale_min(int j, uint8_t *q, uint8_t ls, uint8_t lm) {
+    if (j < 4) {
+        q[j] = ls;
+        q[j + 4] = lm;
+    } else {
+        q[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+        q[j - 4] |= (uint8_t)((ls >> 4) << 6);
+        q[j] |= (uint8_t)((lm >> 4) << 6);
+    }
+}
+
+/* Shared body of the Q4_K and Q5_K reference quantizers: codes 0..nmax into L[256], the
+ * super-block scales into d and dmin and the packed 6-bit scales into scales[12]. */
+static void qk_quantize_k_block(const float *x, int nmax, float rmin, int nstep, uint8_t *L,
+                                gl_fp16 *d_out, gl_fp16 *dmin_out, uint8_t *packed) {
+    float mins[8], scales[8], w[32];
+    uint8_t Laux[32];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; j++) {
+        const float *xb = x + 32 * j;
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++) sum_x2 += xb[l] * xb[l];
+        const float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xb[l]);
+        scales[j] = qk_make_qkx2(32, nmax, xb, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep,
+                                 false);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    memset(packed, 0, GL_K_SCALE_SIZE);
+    for (int j = 0; j < 8; j++) {
+        /* (uint8_t) keeps ggml's narrowing: an out-of-range value wraps before the clamp */
+        uint8_t ls = (uint8_t)qk_nearest_int(inv_scale * scales[j]);
+        uint8_t lm = (uint8_t)qk_nearest_int(inv_min * mins[j]);
+        qk_put_scale_min(j, packed, GL_MIN(63, ls), GL_MIN(63, lm));
+    }
+    *d_out = gl_fp32_to_fp16(max_scale / 63.f);
+    *dmin_out = gl_fp32_to_fp16(max_min / 63.f);
+    const float d = gl_fp16_to_fp32(*d_out), dmin = gl_fp16_to_fp32(*dmin_out);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        qk_get_scale_min(j, packed, &sc, &m);
+        const float dl = d * sc;
+        if (!dl) continue;
+        const float dm = dmin * m;
+        for (int i = 0; i < 32; i++) {
+            L[32 * j + i] = (uint8_t)qk_clamp(qk_nearest_int((x[32 * j + i] + dm) / dl), 0, nmax);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Reference quantizers
+ * ---------------------------------------------------------------------------------------- */
+
+void gl_quantize_row_q4_K_ref(const float *x, void *vy, int64_t n) {
+    block_q4_K *y = vy;
+    uint8_t L[GL_QK_K];
+    for (int64_t b = 0; b < n / GL_QK_K; b++, x += GL_QK_K) {
+        qk_quantize_k_block(x, 15, -1.f, 20, L, &y[b].d, &y[b].dmin, y[b].scales);
+        /* per 64 elements: low nibbles the first 32, high nibbles the next 32 */
+        for (int j = 0; j < GL_QK_K; j += 64) {
+            uint8_t *q = y[b].qs + j / 2;
+            for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+        }
+    }
+}
+
+void gl_quantize_row_q5_K_ref(const float *x, void *vy, int64_t n) {
+    block_q5_K *y = vy;
+    uint8_t L[GL_QK_K];
+    for (int64_t b = 0; b < n / GL_QK_K; b++, x += GL_QK_K) {
+        qk_quantize_k_block(x, 31, -0.5f, 15, L, &y[b].d, &y[b].dmin, y[b].scales);
+        memset(y[b].qh, 0, sizeof y[b].qh);
+        /* chunk c of 64: bit 2c of qh[l] is the fifth bit of element l, bit 2c+1 of l+32 */
+        for (int c = 0; c < 4; c++) {
+            const uint8_t *Lc = L + 64 * c;
+            uint8_t *ql = y[b].qs + 32 * c;
+            for (int l = 0; l < 32; l++) {
+                const int l1 = Lc[l], l2 = Lc[l + 32];
+                y[b].qh[l] |= (uint8_t)(((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1)));
+                ql[l] = (uint8_t)((l1 & 0xF) | ((l2 & 0xF) << 4));
+            }
+        }
+    }
+}
+
+void gl_quantize_row_q6_K_ref(const float *x, void *vy, int64_t n) {
+    block_q6_K *y = vy;
+    int8_t L[GL_QK_K];
+    float scales[16];
+    for (int64_t b = 0; b < n / GL_QK_K; b++, x += GL_QK_K) {
+        float max_scale = 0, max_abs = 0;
+        for (int j = 0; j < 16; j++) {
+            scales[j] = qk_make_qx(16, 32, x + 16 * j, L + 16 * j);
+            if (fabsf(scales[j]) > max_abs) {
+                max_abs = fabsf(scales[j]);
+                max_scale = scales[j];
+            }
+        }
+        if (max_abs < QK_GROUP_MAX_EPS) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        const float iscale = -128.f / max_scale;
+        y[b].d = gl_fp32_to_fp16(1 / iscale);
+        for (int j = 0; j < 16; j++) {
+            y[b].scales[j] = (int8_t)GL_MIN(127, qk_nearest_int(iscale * scales[j]));
+        }
+        const float d = gl_fp16_to_fp32(y[b].d);
+        for (int j = 0; j < 16; j++) {
+            const float dl = d * y[b].scales[j];
+            if (!dl) continue;
+            for (int i = 0; i < 16; i++) {
+                L[16 * j + i] = (int8_t)(qk_clamp(qk_nearest_int(x[16 * j + i] / dl), -32, 31) + 32);
+            }
+        }
+        /* per 128 elements: ql[l] = e[l] | e[l+64] << 4, ql[l+32] = e[l+32] | e[l+96] << 4,
+         * qh[l] holds the top two bits of e[l], e[l+32], e[l+64], e[l+96] */
+        for (int h = 0; h < 2; h++) {
+            const int8_t *Lh = L + 128 * h;
+            uint8_t *ql = y[b].ql + 64 * h, *qh = y[b].qh + 32 * h;
+            for (int l = 0; l < 32; l++) {
+                const int e0 = Lh[l], e1 = Lh[l + 32], e2 = Lh[l + 64], e3 = Lh[l + 96];
+                ql[l] = (uint8_t)((e0 & 0xF) | ((e2 & 0xF) << 4));
+                ql[l + 32] = (uint8_t)((e1 & 0xF) | ((e3 & 0xF) << 4));
+                qh[l] = (uint8_t)((e0 >> 4) | ((e1 >> 4) << 2) | ((e2 >> 4) << 4) | ((e3 >> 4) << 6));
+            }
+        }
+    }
+}
+
+/* Packs 2-bit codes L[256] as Q2_K/Q3_K do: per 128 elements, byte l holds elements l,
+ * l+32, l+64, l+96 in bit pairs 0-1, 2-3, 4-5, 6-7. */
+static void qk_pack_2bit(const uint8_t *L, uint8_t *qs) {
+    for (int j = 0; j < GL_QK_K; j += 128) {
+        for (int l = 0; l < 32; l++) {
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
+                                      (L[j + l + 96] << 6));
+        }
+    }
+}
+
+void gl_quantize_row_q2_K_ref(const float *x, void *vy, int64_t n) {
+    block_q2_K *y = vy;
+    uint8_t L[GL_QK_K], Laux[16];
+    float w[16], mins[16], scales[16];
+    for (int64_t b = 0; b < n / GL_QK_K; b++, x += GL_QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < 16; j++) {
+            for (int l = 0; l < 16; l++) w[l] = fabsf(x[16 * j + l]);
+            scales[j] = qk_make_qkx2(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f,
+                                     0.1f, 15, true);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        y[b].d = gl_fp32_to_fp16(0.f);
+        y[b].dmin = gl_fp32_to_fp16(0.f);
+        if (max_scale > 0) {
+            const float iscale = 15.f / max_scale;
+            for (int j = 0; j < 16; j++) y[b].scales[j] = (uint8_t)qk_nearest_int(iscale * scales[j]);
+            y[b].d = gl_fp32_to_fp16(max_scale / 15.f);
+        }
+        if (max_min > 0) {
+            const float iscale = 15.f / max_min;
+            for (int j = 0; j < 16; j++) {
+                y[b].scales[j] |= (uint8_t)((unsigned)qk_nearest_int(iscale * mins[j]) << 4);
+            }
+            y[b].dmin = gl_fp32_to_fp16(max_min / 15.f);
+        }
+        const float d = gl_fp16_to_fp32(y[b].d), dmin = gl_fp16_to_fp32(y[b].dmin);
+        for (int j = 0; j < 16; j++) {
+            const float dl = d * (y[b].scales[j] & 0xF);
+            if (!dl) continue;
+            const float dm = dmin * (y[b].scales[j] >> 4);
+            for (int i = 0; i < 16; i++) {
+                L[16 * j + i] = (uint8_t)qk_clamp(qk_nearest_int((x[16 * j + i] + dm) / dl), 0, 3);
+            }
+        }
+        qk_pack_2bit(L, y[b].qs);
+    }
+}
+
+/* Q3_K's 16 signed 6-bit scales (stored + 32): low nibbles in bytes 0-7 (scale j in byte
+ * j % 8, high nibble for j >= 8), top two bits in bytes 8-11 (byte 8 + j % 4, bits 2*(j/4)). */
+static int qk_q3_scale(const uint8_t *s, int j) {
+    const int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+    const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | (hi << 4)) - 32;
+}
+
+void gl_quantize_row_q3_K_ref(const float *x, void *vy, int64_t n) {
+    block_q3_K *y = vy;
+    int8_t L[GL_QK_K];
+    float scales[16];
+    for (int64_t b = 0; b < n / GL_QK_K; b++, x += GL_QK_K) {
+        float max_scale = 0, amax = 0;
+        for (int j = 0; j < 16; j++) {
+            scales[j] = qk_make_q3(16, 4, x + 16 * j, L + 16 * j);
+            if (fabsf(scales[j]) > amax) {
+                amax = fabsf(scales[j]);
+                max_scale = scales[j];
+            }
+        }
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        if (max_scale != 0) {
+            const float iscale = -32.f / max_scale;
+            for (int j = 0; j < 16; j++) {
+                /* ggml narrows to int8 before clamping; the value is within ±32 anyway */
+                const int l = qk_clamp((int8_t)qk_nearest_int(iscale * scales[j]), -32, 31) + 32;
+                if (j < 8) {
+                    y[b].scales[j] = (uint8_t)(l & 0xF);
+                } else {
+                    y[b].scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
+                }
+                y[b].scales[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
+            }
+            y[b].d = gl_fp32_to_fp16(1 / iscale);
+        } else {
+            y[b].d = gl_fp32_to_fp16(0.f);
+        }
+        const float d_all = gl_fp16_to_fp32(y[b].d);
+        for (int j = 0; j < 16; j++) {
+            const float d = d_all * qk_q3_scale(y[b].scales, j);
+            if (!d) continue;
+            for (int i = 0; i < 16; i++) {
+                L[16 * j + i] = (int8_t)(qk_clamp(qk_nearest_int(x[16 * j + i] / d), -4, 3) + 4);
+            }
+        }
+        /* the third bit of element j goes to hmask[j % 32], bit j / 32 */
+        memset(y[b].hmask, 0, sizeof y[b].hmask);
+        uint8_t L2[GL_QK_K];
+        for (int j = 0; j < GL_QK_K; j++) {
+            if (L[j] > 3) y[b].hmask[j % 32] |= (uint8_t)(1u << (j / 32));
+            L2[j] = (uint8_t)(L[j] & 3);
+        }
+        qk_pack_2bit(L2, y[b].qs);
+    }
+}
+
+void gl_quantize_row_q8_K_ref(const float *x, void *vy, int64_t n) {
+    block_q8_K *y = vy;
+    for (int64_t b = 0; b < n / GL_QK_K; b++, x += GL_QK_K) {
+        float amax;
+        const float max = qk_signed_max(GL_QK_K, x, &amax);
+        if (!amax) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < GL_QK_K; j++) {
+            y[b].qs[j] = (int8_t)GL_MIN(127, qk_nearest_int(iscale * x[j]));
+        }
+        for (int j = 0; j < GL_QK_K / 16; j++) {
+            int sum = 0;
+            for (int i = 0; i < 16; i++) sum += y[b].qs[16 * j + i];
+            y[b].bsums[j] = (int16_t)sum;
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
+/* The activation quantizer runs once per mat-vec row; it is not where the time goes, so the
+ * reference serves (it is also what keeps the dot results identical across builds). */
+void gl_quantize_row_q8_K(const float *x, void *y, int64_t n) { gl_quantize_row_q8_K_ref(x, y, n); }
+
+/* ------------------------------------------------------------------------------------------
+ * Dequantizers
+ * ---------------------------------------------------------------------------------------- */
+
+void gl_dequantize_row_q2_K(const void *vx, float *y, int64_t n) {
+    const block_q2_K *x = vx;
+    for (int64_t b = 0; b < n / GL_QK_K; b++) {
+        const float d = gl_fp16_to_fp32(x[b].d), dmin = gl_fp16_to_fp32(x[b].dmin);
+        for (int e = 0; e < GL_QK_K; e++) {
+            /* element e: half e/128, byte l = e%32, bit pair (e%128)/32, scale e/16 */
+            const int q = (x[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+            const uint8_t sc = x[b].scales[e / 16];
+            *y++ = d * (sc & 0xF) * q - dmin * (sc >> 4);
+        }
+    }
+}
+
+void gl_dequantize_row_q3_K(const void *vx, float *y, int64_t n) {
+    const block_q3_K *x = vx;
+    for (int64_t b = 0; b < n / GL_QK_K; b++) {
+        const float d = gl_fp16_to_fp32(x[b].d);
+        for (int e = 0; e < GL_QK_K; e++) {
+            const int lo = (x[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+            const int hi = (x[b].hmask[e % 32] >> (e / 32)) & 1;
+            *y++ = d * qk_q3_scale(x[b].scales, e / 16) * (lo - (hi ? 0 : 4));
+        }
+    }
+}
+
+void gl_dequantize_row_q4_K(const void *vx, float *y, int64_t n) {
+    const block_q4_K *x = vx;
+    for (int64_t b = 0; b < n / GL_QK_K; b++) {
+        const float d = gl_fp16_to_fp32(x[b].d), dmin = gl_fp16_to_fp32(x[b].dmin);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            qk_get_scale_min(j, x[b].scales, &sc, &m);
+            const float dl = d * sc, ml = dmin * m;
+            const uint8_t *q = x[b].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            for (int l = 0; l < 32; l++) *y++ = dl * ((q[l] >> shift) & 0xF) - ml;
+        }
+    }
+}
+
+void gl_dequantize_row_q5_K(const void *vx, float *y, int64_t n) {
+    const block_q5_K *x = vx;
+    for (int64_t b = 0; b < n / GL_QK_K; b++) {
+        const float d = gl_fp16_to_fp32(x[b].d), dmin = gl_fp16_to_fp32(x[b].dmin);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            qk_get_scale_min(j, x[b].scales, &sc, &m);
+            const float dl = d * sc, ml = dmin * m;
+            const uint8_t *q = x[b].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            for (int l = 0; l < 32; l++) {
+                const int v = ((q[l] >> shift) & 0xF) | (((x[b].qh[l] >> j) & 1) << 4);
+                *y++ = dl * v - ml;
+            }
+        }
+    }
+}
+
+/* Six-bit code of element e (0..255) of a Q6_K block, 0..63. */
+static inline int qk_q6_code(const block_q6_K *x, int e) {
+    const int h = e / 128, r = e % 128, l = r % 32, part = r / 32;
+    const uint8_t lowb = x->ql[64 * h + l + 32 * (part & 1)];
+    const int low = part < 2 ? lowb & 0xF : lowb >> 4;
+    const int high = (x->qh[32 * h + l] >> (2 * part)) & 3;
+    return low | (high << 4);
+}
+
+void gl_dequantize_row_q6_K(const void *vx, float *y, int64_t n) {
+    const block_q6_K *x = vx;
+    for (int64_t b = 0; b < n / GL_QK_K; b++) {
+        const float d = gl_fp16_to_fp32(x[b].d);
+        for (int e = 0; e < GL_QK_K; e++) {
+            *y++ = d * x[b].scales[e / 16] * (qk_q6_code(&x[b], e) - 32);
+        }
+    }
+}
+
+void gl_dequantize_row_q8_K(const void *vx, float *y, int64_t n) {
+    const block_q8_K *x = vx;
+    for (int64_t b = 0; b < n / GL_QK_K; b++) {
+        for (int j = 0; j < GL_QK_K; j++) *y++ = x[b].d * x[b].qs[j];
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Scalar dots. Per block: isum = sum_j scale_j * sum(code * y) and msum = sum_j min_j *
+ * bsum_j, both exact int32 (bounded well below 2^31 by the code ranges), then
+ * s += yd * (d * isum - dmin * msum).
+ * ---------------------------------------------------------------------------------------- */
+
+static inline float qk_block_result(float yd, float d, int32_t isum, float dmin, int32_t msum) {
+    return yd * (d * (float)isum - dmin * (float)msum);
+}
+
+/* Sum of the two bsums covering 32 elements starting at sub-block j of 32. */
+static inline int32_t qk_bsum32(const block_q8_K *y, int j) {
+    return (int32_t)y->bsums[2 * j] + y->bsums[2 * j + 1];
+}
+
+void gl_vec_dot_q2_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = vx;
+    const block_q8_K *y = vy;
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 16; j++) {
+            int32_t dot = 0;
+            for (int i = 16 * j; i < 16 * j + 16; i++) {
+                dot += ((x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3) * y[b].qs[i];
+            }
+            isum += (x[b].scales[j] & 0xF) * dot;
+            msum += (x[b].scales[j] >> 4) * y[b].bsums[j];
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin),
+                               msum);
+    }
+    *s = sum;
+}
+
+void gl_vec_dot_q3_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = vx;
+    const block_q8_K *y = vy;
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++) {
+            int32_t dot = 0;
+            for (int i = 16 * j; i < 16 * j + 16; i++) {
+                const int lo = (x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3;
+                const int hi = (x[b].hmask[i % 32] >> (i / 32)) & 1;
+                dot += (lo - (hi ? 0 : 4)) * y[b].qs[i];
+            }
+            isum += qk_q3_scale(x[b].scales, j) * dot;
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, 0.0f, 0);
+    }
+    *s = sum;
+}
+
+void gl_vec_dot_q4_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            qk_get_scale_min(j, x[b].scales, &sc, &m);
+            const uint8_t *q = x[b].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            int32_t dot = 0;
+            for (int l = 0; l < 32; l++) dot += ((q[l] >> shift) & 0xF) * y[b].qs[32 * j + l];
+            isum += sc * dot;
+            msum += m * qk_bsum32(&y[b], j);
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin),
+                               msum);
+    }
+    *s = sum;
+}
+
+void gl_vec_dot_q5_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            qk_get_scale_min(j, x[b].scales, &sc, &m);
+            const uint8_t *q = x[b].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            int32_t dot = 0;
+            for (int l = 0; l < 32; l++) {
+                const int v = ((q[l] >> shift) & 0xF) | (((x[b].qh[l] >> j) & 1) << 4);
+                dot += v * y[b].qs[32 * j + l];
+            }
+            isum += sc * dot;
+            msum += m * qk_bsum32(&y[b], j);
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin),
+                               msum);
+    }
+    *s = sum;
+}
+
+/* Q6_K: codes are stored + 32, so sum (c - 32) y = sum c y - 32 bsum (msum carries the 32). */
+void gl_vec_dot_q6_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++) {
+            int32_t dot = 0;
+            for (int i = 16 * j; i < 16 * j + 16; i++) dot += qk_q6_code(&x[b], i) * y[b].qs[i];
+            isum += x[b].scales[j] * (dot - 32 * y[b].bsums[j]);
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, 0.0f, 0);
+    }
+    *s = sum;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * SIMD dots (Q4_K, Q5_K, Q6_K; Q2_K and Q3_K use the scalar kernels)
+ * ---------------------------------------------------------------------------------------- */
+
+#if defined(GL_AVX2)
+/* Horizontal sum of eight int32 lanes. */
+static inline int32_t qk_avx2_hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* 32 unsigned codes (< 64) times 32 int8 activations, pairs summed to int16, then times the
+ * int16 scales in sc (per 128-bit half) and summed in pairs to int32. */
+static inline __m256i qk_avx2_scaled_dot(__m256i codes, const int8_t *y, __m256i sc) {
+    const __m256i p16 = _mm256_maddubs_epi16(codes, _mm256_loadu_si256((const __m256i *)y));
+    return _mm256_madd_epi16(p16, sc);
+}
+
+static int32_t qk_avx2_msum8(const uint8_t *scales, const block_q8_K *y, int32_t *isc) {
+    int32_t msum = 0;
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        qk_get_scale_min(j, scales, &sc, &m);
+        isc[j] = sc;
+        msum += m * qk_bsum32(y, j);
+    }
+    return msum;
+}
+
+static void qk_vec_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t sc[8];
+        const int32_t msum = qk_avx2_msum8(x[b].scales, &y[b], sc);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+            const __m256i lo = _mm256_and_si256(q, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(lo, y[b].qs + 64 * c,
+                                                           _mm256_set1_epi16((int16_t)sc[2 * c])));
+            acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(hi, y[b].qs + 64 * c + 32,
+                                                           _mm256_set1_epi16((int16_t)sc[2 * c + 1])));
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), qk_avx2_hsum_i32(acc),
+                               gl_fp16_to_fp32(x[b].dmin), msum);
+    }
+    *s = sum;
+}
+
+static void qk_vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t sc[8];
+        const int32_t msum = qk_avx2_msum8(x[b].scales, &y[b], sc);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[b].qh);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+            /* fifth bits: bit 2c (low nibbles) and 2c+1 (high nibbles) of each qh byte */
+            const __m256i bl = _mm256_set1_epi8((char)(1 << (2 * c)));
+            const __m256i bh = _mm256_set1_epi8((char)(1 << (2 * c + 1)));
+            const __m256i hl = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), b4);
+            const __m256i hh = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), b4);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), hl);
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hh);
+            acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(lo, y[b].qs + 64 * c,
+                                                           _mm256_set1_epi16((int16_t)sc[2 * c])));
+            acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(hi, y[b].qs + 64 * c + 32,
+                                                           _mm256_set1_epi16((int16_t)sc[2 * c + 1])));
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), qk_avx2_hsum_i32(acc),
+                               gl_fp16_to_fp32(x[b].dmin), msum);
+    }
+    *s = sum;
+}
+
+static void qk_vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t corr = 0; /* 32 * sum_j scale_j * bsum_j */
+        for (int j = 0; j < 16; j++) corr += x[b].scales[j] * y[b].bsums[j];
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h));
+            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
+            __m256i codes[4];
+            codes[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+            codes[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+            codes[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+            codes[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+            for (int p = 0; p < 4; p++) {
+                /* 32 elements = sub-blocks 2p and 2p+1 of this half: one scale per 128 bits */
+                const int j = 8 * h + 2 * p;
+                const __m256i sc = _mm256_setr_m128i(_mm_set1_epi16(x[b].scales[j]),
+                                                     _mm_set1_epi16(x[b].scales[j + 1]));
+                acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(codes[p], y[b].qs + 128 * h + 32 * p, sc));
+            }
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), qk_avx2_hsum_i32(acc) - 32 * corr,
+                               0.0f, 0);
+    }
+    *s = sum;
+}
+#endif /* GL_AVX2 */
+
+#if defined(GL_NEON)
+/* Sum of products of 16 int8 pairs, as int32 (dotprod instruction where available). */
+static inline int32_t qk_neon_dot16(int8x16_t a, int8x16_t b) {
+#if defined(GL_NEON_DOTPROD)
+    return vaddvq_s32(vdotq_s32(vdupq_n_s32(0), a, b));
+#else
+    const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
+    const int16x8_t hi = vmull_s8(vget_high_s8(a), vget_high_s8(b));
+    return vaddvq_s32(vaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
+#endif
+}
+
+/* Codes of one 32-element sub-block (c0, c1 hold elements 0-15 and 16-31) · y. */
+static inline int32_t qk_neon_dot32(uint8x16_t c0, uint8x16_t c1, const int8_t *y) {
+    return qk_neon_dot16(vreinterpretq_s8_u8(c0), vld1q_s8(y)) +
+           qk_neon_dot16(vreinterpretq_s8_u8(c1), vld1q_s8(y + 16));
+}
+
+static void qk_vec_dot_q4_K_neon(int n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t isum = 0, msum = 0;
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t q0 = vld1q_u8(x[b].qs + 32 * c), q1 = vld1q_u8(x[b].qs + 32 * c + 16);
+            int sc, m;
+            qk_get_scale_min(2 * c, x[b].scales, &sc, &m);
+            isum += sc * qk_neon_dot32(vandq_u8(q0, m4), vandq_u8(q1, m4), y[b].qs + 64 * c);
+            msum += m * qk_bsum32(&y[b], 2 * c);
+            qk_get_scale_min(2 * c + 1, x[b].scales, &sc, &m);
+            isum += sc * qk_neon_dot32(vshrq_n_u8(q0, 4), vshrq_n_u8(q1, 4), y[b].qs + 64 * c + 32);
+            msum += m * qk_bsum32(&y[b], 2 * c + 1);
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin),
+                               msum);
+    }
+    *s = sum;
+}
+
+static void qk_vec_dot_q5_K_neon(int n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), b4 = vdupq_n_u8(0x10);
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        const uint8x16_t h0 = vld1q_u8(x[b].qh), h1 = vld1q_u8(x[b].qh + 16);
+        int32_t isum = 0, msum = 0;
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t q0 = vld1q_u8(x[b].qs + 32 * c), q1 = vld1q_u8(x[b].qs + 32 * c + 16);
+            const uint8x16_t bl = vdupq_n_u8((uint8_t)(1 << (2 * c)));
+            const uint8x16_t bh = vdupq_n_u8((uint8_t)(1 << (2 * c + 1)));
+            /* vtstq: all ones where the bit is set; keep 0x10 there */
+            const uint8x16_t l0 = vorrq_u8(vandq_u8(q0, m4), vandq_u8(vtstq_u8(h0, bl), b4));
+            const uint8x16_t l1 = vorrq_u8(vandq_u8(q1, m4), vandq_u8(vtstq_u8(h1, bl), b4));
+            const uint8x16_t u0 = vorrq_u8(vshrq_n_u8(q0, 4), vandq_u8(vtstq_u8(h0, bh), b4));
+            const uint8x16_t u1 = vorrq_u8(vshrq_n_u8(q1, 4), vandq_u8(vtstq_u8(h1, bh), b4));
+            int sc, m;
+            qk_get_scale_min(2 * c, x[b].scales, &sc, &m);
+            isum += sc * qk_neon_dot32(l0, l1, y[b].qs + 64 * c);
+            msum += m * qk_bsum32(&y[b], 2 * c);
+            qk_get_scale_min(2 * c + 1, x[b].scales, &sc, &m);
+            isum += sc * qk_neon_dot32(u0, u1, y[b].qs + 64 * c + 32);
+            msum += m * qk_bsum32(&y[b], 2 * c + 1);
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin),
+                               msum);
+    }
+    *s = sum;
+}
+
+static void qk_vec_dot_q6_K_neon(int n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(0x03);
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        int32_t isum = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[b].ql + 64 * h, *qh = x[b].qh + 32 * h;
+            for (int k = 0; k < 2; k++) { /* elements l = 16k .. 16k+15 of each quarter */
+                const uint8x16_t a = vld1q_u8(ql + 16 * k), c = vld1q_u8(ql + 32 + 16 * k);
+                const uint8x16_t hb = vld1q_u8(qh + 16 * k);
+                uint8x16_t codes[4];
+                codes[0] = vorrq_u8(vandq_u8(a, m4), vshlq_n_u8(vandq_u8(hb, m2), 4));
+                codes[1] = vorrq_u8(vandq_u8(c, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), m2), 4));
+                codes[2] = vorrq_u8(vshrq_n_u8(a, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), m2), 4));
+                codes[3] = vorrq_u8(vshrq_n_u8(c, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4));
+                for (int p = 0; p < 4; p++) {
+                    const int j = 8 * h + 2 * p + k; /* sub-block of 16 */
+                    const int32_t dot = qk_neon_dot16(vreinterpretq_s8_u8(codes[p]),
+                                                      vld1q_s8(y[b].qs + 16 * j));
+                    isum += x[b].scales[j] * (dot - 32 * y[b].bsums[j]);
+                }
+            }
+        }
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, 0.0f, 0);
+    }
+    *s = sum;
+}
+#endif /* GL_NEON */
+
+/* ---- dispatch: the best kernel compiled in ---- */
+void gl_vec_dot_q2_K_q8_K(int n, float *s, const void *x, const void *y) {
+    gl_vec_dot_q2_K_q8_K_scalar(n, s, x, y);
+}
+void gl_vec_dot_q3_K_q8_K(int n, float *s, const void *x, const void *y) {
+    gl_vec_dot_q3_K_q8_K_scalar(n, s, x, y);
+}
+void gl_vec_dot_q4_K_q8_K(int n, float *s, const void *x, const void *y) {
+#if defined(GL_AVX2)
+    qk_vec_dot_q4_K_avx2(n, s, x, y);
+#elif defined(GL_NEON)
+    qk_vec_dot_q4_K_neon(n, s, x, y);
+#else
+    gl_vec_dot_q4_K_q8_K_scalar(n, s, x, y);
+#endif
+}
+void gl_vec_dot_q5_K_q8_K(int n, float *s, const void *x, const void *y) {
+#if defined(GL_AVX2)
+    qk_vec_dot_q5_K_avx2(n, s, x, y);
+#elif defined(GL_NEON)
+    qk_vec_dot_q5_K_neon(n, s, x, y);
+#else
+    gl_vec_dot_q5_K_q8_K_scalar(n, s, x, y);
+#endif
+}
+void gl_vec_dot_q6_K_q8_K(int n, float *s, const void *x, const void *y) {
+#if defined(GL_AVX2)
+    qk_vec_dot_q6_K_avx2(n, s, x, y);
+#elif defined(GL_NEON)
+    qk_vec_dot_q6_K_neon(n, s, x, y);
+#else
+    gl_vec_dot_q6_K_q8_K_scalar(n, s, x, y);
+#endif
+}
