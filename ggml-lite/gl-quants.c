@@ -1193,6 +1193,14 @@ void gl_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
 #define Q_KNOWN(nm, bs, ts, quant) \
     { .name = nm, .blck_size = bs, .type_size = ts, .is_quantized = quant, .known = true }
 
+/* A K-quant weight type t (gl-quants-k.c). */
+#define Q_KQUANT(nm, t, ts)                                                                   \
+    { .name = nm, .blck_size = GL_QK_K, .type_size = ts, .is_quantized = true, .known = true,  \
+      .supported = true, .to_float = gl_dequantize_row_##t,                                    \
+      .from_float_ref = gl_quantize_row_##t##_ref, .from_float = gl_quantize_row_##t##_ref,    \
+      .vec_dot = gl_vec_dot_##t##_q8_K, .vec_dot_scalar = gl_vec_dot_##t##_q8_K_scalar,        \
+      .vec_dot_type = GL_TYPE_Q8_K }
+
 static const gl_type_traits q_traits[GL_TYPE_COUNT] = {
     [GL_TYPE_F32] = {.name = "f32", .blck_size = 1, .type_size = 4, .known = true,
                      .supported = true, .to_float = q_f32_to_f32_row,
@@ -1245,12 +1253,18 @@ static const gl_type_traits q_traits[GL_TYPE_COUNT] = {
                       .to_float = gl_dequantize_row_q8_1,
                       .from_float_ref = gl_quantize_row_q8_1_ref,
                       .from_float = gl_quantize_row_q8_1, .vec_dot_type = GL_TYPE_Q8_1},
-    [GL_TYPE_Q2_K] = Q_KNOWN("q2_K", GL_QK_K, 84, true),
-    [GL_TYPE_Q3_K] = Q_KNOWN("q3_K", GL_QK_K, 110, true),
-    [GL_TYPE_Q4_K] = Q_KNOWN("q4_K", GL_QK_K, 144, true),
-    [GL_TYPE_Q5_K] = Q_KNOWN("q5_K", GL_QK_K, 176, true),
-    [GL_TYPE_Q6_K] = Q_KNOWN("q6_K", GL_QK_K, 210, true),
-    [GL_TYPE_Q8_K] = Q_KNOWN("q8_K", GL_QK_K, 292, true),
+    /* K-quants: kernels in gl-quants-k.c; activations go through Q8_K */
+    [GL_TYPE_Q2_K] = Q_KQUANT("q2_K", q2_K, sizeof(block_q2_K)),
+    [GL_TYPE_Q3_K] = Q_KQUANT("q3_K", q3_K, sizeof(block_q3_K)),
+    [GL_TYPE_Q4_K] = Q_KQUANT("q4_K", q4_K, sizeof(block_q4_K)),
+    [GL_TYPE_Q5_K] = Q_KQUANT("q5_K", q5_K, sizeof(block_q5_K)),
+    [GL_TYPE_Q6_K] = Q_KQUANT("q6_K", q6_K, sizeof(block_q6_K)),
+    /* Q8_K is an activation type only (as in ggml) */
+    [GL_TYPE_Q8_K] = {.name = "q8_K", .blck_size = GL_QK_K, .type_size = sizeof(block_q8_K),
+                      .is_quantized = true, .known = true, .supported = true,
+                      .to_float = gl_dequantize_row_q8_K,
+                      .from_float_ref = gl_quantize_row_q8_K_ref,
+                      .from_float = gl_quantize_row_q8_K, .vec_dot_type = GL_TYPE_Q8_K},
     [16] = Q_KNOWN("iq2_xxs", GL_QK_K, 66, true),
     [17] = Q_KNOWN("iq2_xs", GL_QK_K, 74, true),
     [18] = Q_KNOWN("iq3_xxs", GL_QK_K, 98, true),

@@ -95,10 +95,10 @@ TF_TEST(traits_supported_and_pairs) {
         n_supported += t->supported;
         if (!t->known) TF_CHECK(!t->supported && t->name == NULL, "id %d", id);
     }
-    TF_CHECK(n_supported == 9, "%d supported (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q8_1)",
-             n_supported);
+    TF_CHECK(n_supported == 15, "%d supported (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q8_1, "
+             "q2_K..q6_K q8_K)", n_supported);
     TF_CHECK(gl_type_get(GL_TYPE_Q8_1)->supported && gl_type_get(GL_TYPE_Q8_1)->from_float);
-    TF_CHECK(!gl_type_get(GL_TYPE_Q4_K)->supported && !gl_type_get(GL_TYPE_I32)->supported);
+    TF_CHECK(!gl_type_get(16 /* iq2_xxs */)->supported && !gl_type_get(GL_TYPE_I32)->supported);
 }
 
 TF_TEST(row_size) {
@@ -307,7 +307,7 @@ TF_TEST(reference_quantizers_match_numpy) {
         TF_CHECK(gl_quantize_rows(cases[c].t, x, out, 3, QG_N / 3) == cases[c].n);
         TF_CHECK(memcmp(out, cases[c].want, cases[c].n) == 0, "%s via gl_quantize_rows", t->name);
     }
-    TF_CHECK(gl_quantize_rows(GL_TYPE_Q4_K, x, out, 1, 256) == 0, "unsupported type");
+    TF_CHECK(gl_quantize_rows((gl_type)16 /* iq2_xxs */, x, out, 1, 256) == 0, "unsupported type");
     TF_CHECK(gl_quantize_rows(GL_TYPE_Q4_0, x, out, 1, 48) == 0, "not a block multiple");
 }
 
