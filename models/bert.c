@@ -47,10 +47,7 @@ struct elm_bert {
     gl_tensor *pool_w, *pool_b, *nsp_w, *nsp_b, *cls_w, *cls_b;
     gl_tensor *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b, *mlm_dec, *mlm_bias;
     char **labels;
-    gl_pool *pool;
-    int n_threads;
-    void *buf;
-    size_t buf_size;
+    elm_runner run; /* pool (NULL: one thread) + graph buffer, grown on demand */
     bert_result *res;
     int32_t n_res;
 };
@@ -191,8 +188,7 @@ void elm_bert_free(elm_bert *m) {
     for (int32_t i = 0; m->labels && i < m->n_labels; i++) free(m->labels[i]);
     free(m->labels);
     free(m->layers);
-    free(m->buf);
-    gl_pool_free(m->pool);
+    elm_runner_free(&m->run);
     gl_context_free(m->wctx);
     elm_vocab_free(m->vocab);
     gl_gguf_close(m->gguf);
@@ -216,7 +212,7 @@ elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_err
     }
     m->gguf = g;
     elm_bert_params p = params ? *params : elm_bert_default_params();
-    m->n_threads = p.n_threads > 0 ? p.n_threads : 1;
+    m->run.n_threads = p.n_threads > 0 ? p.n_threads : 1;
     if (bert_hparams(m, err) != ELM_OK) goto fail;
     gl_context_params cp = {.mem_size = (size_t)(64 + 20 * m->n_layer) * gl_tensor_overhead() + 4096, .no_alloc = true};
     if (!(m->wctx = gl_context_new(cp, &ge))) {
@@ -232,7 +228,7 @@ elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_err
         elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the tokenizer is not WordPiece");
         goto fail;
     }
-    if (m->n_threads > 1 && !(m->pool = gl_pool_new(m->n_threads, &ge))) {
+    if (m->run.n_threads > 1 && !(m->run.pool = gl_pool_new(m->run.n_threads, &ge))) {
         elm_err_from_gl(err, &ge);
         goto fail;
     }
@@ -395,20 +391,6 @@ static void bert_build(const elm_bert *m, gl_context *ctx, gl_tensor *ids, gl_te
         h = gl_layer_norm(ctx, h, m->mlm_ln_w, m->mlm_ln_b, m->eps);
         g->mlm = gl_add(ctx, gl_mul_mat(ctx, m->mlm_dec, h), m->mlm_bias);
     }
-}
-
-static elm_status bert_ensure_buf(elm_bert *m, size_t size, elm_error *err) {
-    if (size <= m->buf_size) return ELM_OK;
-    free(m->buf);
-    m->buf = NULL;
-    m->buf_size = 0;
-    size = (size + 63) & ~(size_t)63;
-    if (posix_memalign(&m->buf, 64, size) != 0) {
-        m->buf = NULL;
-        return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory for a %zu-byte graph buffer", size);
-    }
-    m->buf_size = size;
-    return ELM_OK;
 }
 
 /* Per-sequence result slots, grown to n_seq and cleared. */
@@ -597,11 +579,8 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
         st = elm_err_set(err, ELM_ERR_INVALID, "bert: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
         goto done;
     }
-    gl_graph_plan plan;
-    if (gl_graph_plan_memory(graph, m->n_threads, &plan, &ge) != GL_OK ||
-        (st = bert_ensure_buf(m, plan.buffer_size + plan.work_size + 64, err)) != ELM_OK ||
-        gl_graph_alloc(graph, &plan, m->buf, m->buf_size, &ge) != GL_OK || gl_graph_compute(graph, m->pool, &ge) != GL_OK) {
-        if (st == ELM_OK) st = elm_err_from_gl(err, &ge);
+    if (elm_runner_run(&m->run, graph, &ge) != GL_OK) {
+        st = elm_err_from_gl(err, &ge);
         goto done;
     }
     st = bert_collect(m, &g, T, n_seq, n_tokens, req, in.mlm_first, err);

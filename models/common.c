@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) {
     if (err) {
@@ -128,4 +129,44 @@ gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t n
     }
     gl_set_name(t, "%s", name);
     return t;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Running a graph
+ * ---------------------------------------------------------------------------------------- */
+
+#define RUNNER_ALIGN 64 /* ggml-lite wants graph buffers 64-byte aligned */
+
+gl_status elm_runner_reserve(elm_runner *r, gl_graph *g, gl_graph_plan *plan, gl_error *gerr) {
+    gl_graph_plan local;
+    if (!plan) plan = &local;
+    gl_status st = gl_graph_plan_memory(g, r->n_threads, plan, gerr);
+    if (st != GL_OK) return st;
+    const size_t need = plan->buffer_size + plan->work_size;
+    if (need <= r->size) return GL_OK;
+    if (need > SIZE_MAX - RUNNER_ALIGN)
+        return gl_error_set(gerr, GL_ERR_NOMEM, "a graph of %zu bytes is too large", need);
+    const size_t size = need ? (need + RUNNER_ALIGN - 1) / RUNNER_ALIGN * RUNNER_ALIGN : RUNNER_ALIGN;
+    void *p = aligned_alloc(RUNNER_ALIGN, size);
+    if (!p) return gl_error_set(gerr, GL_ERR_NOMEM, "cannot allocate %zu MiB for the graph", need >> 20);
+    free(r->buf);
+    r->buf = p;
+    r->size = size;
+    return GL_OK;
+}
+
+gl_status elm_runner_run(elm_runner *r, gl_graph *g, gl_error *gerr) {
+    gl_graph_plan plan;
+    gl_status st = elm_runner_reserve(r, g, &plan, gerr);
+    if (st == GL_OK) st = gl_graph_alloc(g, &plan, r->buf, r->size, gerr);
+    if (st == GL_OK) st = gl_graph_compute(g, r->pool, gerr);
+    return st;
+}
+
+void elm_runner_free(elm_runner *r) {
+    gl_pool_free(r->pool);
+    free(r->buf);
+    r->pool = NULL;
+    r->buf = NULL;
+    r->size = 0;
 }

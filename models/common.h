@@ -51,4 +51,25 @@ int32_t elm_load_rows(elm_loader *ld, const char *name, int64_t max);
 gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t ne1,
                            const char *fmt, ...) ELM_PRINTF(5, 6);
 
+/* ------------------------------------------------------------------------------------------
+ * Running a graph
+ * ---------------------------------------------------------------------------------------- */
+
+/* What every runtime keeps to compute its graphs: the thread pool and one buffer for the
+ * planned intermediate tensors and kernel scratch, grown to the largest plan seen so far (so
+ * a warmed-up runtime allocates nothing per graph). */
+typedef struct elm_runner {
+    gl_pool *pool;  /* NULL: the calling thread only */
+    int n_threads;  /* what plans are made for */
+    void *buf;      /* 64-byte aligned */
+    size_t size;
+} elm_runner;
+
+/* Plans g and grows the buffer to fit the plan (plan may be NULL when not wanted back). */
+gl_status elm_runner_reserve(elm_runner *r, gl_graph *g, gl_graph_plan *plan, gl_error *gerr);
+/* Plans g, grows the buffer, places g's tensors in it and computes g. */
+gl_status elm_runner_run(elm_runner *r, gl_graph *g, gl_error *gerr);
+/* Frees the buffer and the pool. */
+void elm_runner_free(elm_runner *r);
+
 #endif /* EDGELM_COMMON_H */

@@ -20,13 +20,11 @@ struct elm_ctx {
     const elm_model *m;
     elm_ctx_params p;
     elm_kv_cache kv;
-    gl_pool *pool;
+    elm_runner run;     /* pool + compute buffer (planned intermediates + kernel scratch) */
     int32_t n_past;
 
     void *meta;         /* arena of the per-step graph context (headers, graph) */
     size_t meta_size;
-    void *compute;      /* planned intermediate tensors + kernel scratch */
-    size_t compute_size;
 
     int32_t *ids_buf, *pos_buf; /* n_batch each */
     gl_tensor **hidden_t;       /* n_layer + 1 per-step pointers */
@@ -62,29 +60,13 @@ static gl_status ctx_build(elm_ctx *c, const elm_graph_req *req, gl_context **gc
     return elm_decoder_build(c->m, &c->kv, *gctx, *g, req, out, gerr);
 }
 
-/* Grows the compute buffer to hold plan (only while warming up, or for evaluation steps). */
-static gl_status ctx_reserve(elm_ctx *c, const gl_graph_plan *plan, gl_error *gerr) {
-    size_t need = plan->buffer_size + plan->work_size;
-    if (need <= c->compute_size) return GL_OK;
-    size_t size = ELM_PAD(need, ELM_ALIGN);
-    void *p = aligned_alloc(ELM_ALIGN, size ? size : ELM_ALIGN);
-    if (!p) return gl_error_set(gerr, GL_ERR_NOMEM, "cannot allocate %zu MiB for the graph",
-                                need >> 20);
-    free(c->compute);
-    c->compute = p;
-    c->compute_size = size;
-    return GL_OK;
-}
-
 /* Plans the step described by req and grows the compute buffer to fit it. */
 static gl_status ctx_measure(elm_ctx *c, const elm_graph_req *req, gl_error *gerr) {
     gl_context *gctx = NULL;
     gl_graph *g = NULL;
     elm_graph_out out;
     gl_status st = ctx_build(c, req, &gctx, &g, &out, gerr);
-    gl_graph_plan plan;
-    if (st == GL_OK) st = gl_graph_plan_memory(g, c->p.n_threads, &plan, gerr);
-    if (st == GL_OK) st = ctx_reserve(c, &plan, gerr);
+    if (st == GL_OK) st = elm_runner_reserve(&c->run, g, NULL, gerr);
     gl_context_free(gctx);
     return st;
 }
@@ -116,8 +98,9 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     gl_error gerr = {0};
     gl_status st = elm_kv_init(&c->kv, hp, p.n_ctx, p.kv_f16 ? GL_TYPE_F16 : GL_TYPE_F32, &gerr);
     if (st != GL_OK) goto fail;
-    c->pool = gl_pool_new(p.n_threads, &gerr);
-    if (!c->pool) {
+    c->run.n_threads = p.n_threads;
+    c->run.pool = gl_pool_new(p.n_threads, &gerr);
+    if (!c->run.pool) {
         st = gerr.code;
         goto fail;
     }
@@ -156,9 +139,8 @@ elm_ctx *elm_ctx_new(const elm_model *m, int32_t n_ctx, int32_t n_threads, elm_e
 void elm_ctx_free(elm_ctx *c) {
     if (!c) return;
     elm_kv_free(&c->kv);
-    gl_pool_free(c->pool);
+    elm_runner_free(&c->run);
     free(c->meta);
-    free(c->compute);
     free(c->ids_buf);
     free(c->pos_buf);
     free(c->hidden_t);
@@ -212,16 +194,12 @@ static elm_status ctx_step(elm_ctx *c, const int32_t *ids, int32_t n, elm_output
     gl_context *gctx = NULL;
     gl_graph *g = NULL;
     elm_graph_out out;
-    gl_graph_plan plan;
     gl_status st = ctx_build(c, &req, &gctx, &g, &out, &gerr);
     if (st == GL_OK) {
         out.ids->data = c->ids_buf;
         out.pos->data = c->pos_buf;
-        st = gl_graph_plan_memory(g, c->p.n_threads, &plan, &gerr);
+        st = elm_runner_run(&c->run, g, &gerr);
     }
-    if (st == GL_OK) st = ctx_reserve(c, &plan, &gerr);
-    if (st == GL_OK) st = gl_graph_alloc(g, &plan, c->compute, c->compute_size, &gerr);
-    if (st == GL_OK) st = gl_graph_compute(g, c->pool, &gerr);
     if (st != GL_OK) {
         gl_context_free(gctx);
         return ctx_from_gl(err, st, &gerr);

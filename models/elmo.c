@@ -43,13 +43,10 @@ struct elm_elmo {
     gl_tensor *proj_w, *proj_b;
     gl_tensor *in_w[2][ELMO_MAX_LAYERS], *rec_w[2][ELMO_MAX_LAYERS];
     gl_tensor *bias[2][ELMO_MAX_LAYERS], *lproj_w[2][ELMO_MAX_LAYERS];
-    gl_pool *pool;
-    int n_threads;
+    elm_runner run; /* pool (NULL: one thread) + graph buffer, grown on demand */
     bool stateful;
     float *state;      /* [2][n_layers][state_cap][cell + proj] */
     int32_t state_cap; /* columns (batch rows) held per (direction, layer) */
-    void *buf;         /* graph buffer, grown on demand */
-    size_t buf_size;
     int32_t *ids;      /* character ids of the current batch */
     size_t ids_cap;
 };
@@ -210,7 +207,7 @@ static elm_elmo *elmo_finish_load(gl_gguf *g, const gl_error *gerr, const elm_el
     }
     m->gguf = g;
     elm_elmo_params p = params ? *params : elm_elmo_default_params();
-    m->n_threads = p.n_threads > 0 ? p.n_threads : 1;
+    m->run.n_threads = p.n_threads > 0 ? p.n_threads : 1;
     m->stateful = p.stateful;
     gl_error ge = {0};
     if (elmo_read_hparams(g, &m->hp, err) != ELM_OK) goto fail;
@@ -221,7 +218,7 @@ static elm_elmo *elmo_finish_load(gl_gguf *g, const gl_error *gerr, const elm_el
         goto fail;
     }
     if (elmo_bind(m, err) != ELM_OK) goto fail;
-    if (m->n_threads > 1 && !(m->pool = gl_pool_new(m->n_threads, &ge))) {
+    if (m->run.n_threads > 1 && !(m->run.pool = gl_pool_new(m->run.n_threads, &ge))) {
         elm_err_from_gl(err, &ge);
         goto fail;
     }
@@ -244,11 +241,10 @@ elm_elmo *elm_elmo_load_memory(const void *data, size_t size, const elm_elmo_par
 
 void elm_elmo_free(elm_elmo *m) {
     if (!m) return;
-    gl_pool_free(m->pool);
+    elm_runner_free(&m->run);
     gl_context_free(m->wctx);
     gl_gguf_close(m->gguf);
     free(m->state);
-    free(m->buf);
     free(m->ids);
     free(m);
 }
@@ -336,20 +332,6 @@ static void elmo_build(const elm_elmo *m, gl_context *ctx, gl_tensor *ids, gl_te
             x = h;
         }
     }
-}
-
-static elm_status elmo_ensure_buf(elm_elmo *m, size_t size, elm_error *err) {
-    if (size <= m->buf_size) return ELM_OK;
-    free(m->buf);
-    m->buf = NULL;
-    m->buf_size = 0;
-    size = (size + 63) & ~(size_t)63;
-    if (posix_memalign(&m->buf, 64, size) != 0) {
-        m->buf = NULL;
-        return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory for a %zu-byte graph buffer", size);
-    }
-    m->buf_size = size;
-    return ELM_OK;
 }
 
 /* Fills the character ids of the batch: row-major [b][t][char], <S>/</S> around each row. */
@@ -443,7 +425,6 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
     memset(&g, 0, sizeof g);
     elmo_build(m, ctx, ids, lens, states, T, B, &g);
     gl_graph *graph = gl_ctx_ok(ctx) ? gl_graph_new(ctx, max_nodes) : NULL;
-    gl_graph_plan plan;
     st = ELM_OK;
     if (!graph) {
         st = elm_err_set(err, ELM_ERR_INVALID, "elmo: building the graph: %s",
@@ -461,11 +442,8 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
         st = elm_err_set(err, ELM_ERR_INVALID, "elmo: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
         goto done;
     }
-    if (gl_graph_plan_memory(graph, m->n_threads, &plan, &ge) != GL_OK ||
-        (st = elmo_ensure_buf(m, plan.buffer_size + plan.work_size + 64, err)) != ELM_OK ||
-        gl_graph_alloc(graph, &plan, m->buf, m->buf_size, &ge) != GL_OK ||
-        gl_graph_compute(graph, m->pool, &ge) != GL_OK) {
-        if (st == ELM_OK) st = elm_err_from_gl(err, &ge);
+    if (elm_runner_run(&m->run, graph, &ge) != GL_OK) {
+        st = elm_err_from_gl(err, &ge);
         goto done;
     }
     for (int32_t b = 0; b < n_sent; b++)

@@ -71,11 +71,9 @@ struct elm_t5 {
     const float *enc_rel_b, *dec_rel_b; /* [n_buckets][n_head] F32 */
     t5_layer *enc, *dec;
 
-    gl_pool *pool;
+    elm_runner run; /* pool + compute buffer */
     void *meta;
     size_t meta_size;
-    void *compute;
-    size_t compute_size;
 
     /* encoder state */
     gl_context *sctx;        /* cross K/V tensors */
@@ -275,8 +273,9 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
             goto fail;
         }
     }
-    m->pool = gl_pool_new(p.n_threads, &gerr);
-    if (!m->pool || t5_caches_init(m, &gerr) != GL_OK) {
+    m->run.n_threads = p.n_threads;
+    m->run.pool = gl_pool_new(p.n_threads, &gerr);
+    if (!m->run.pool || t5_caches_init(m, &gerr) != GL_OK) {
         elm_err_from_gl(err, &gerr);
         goto fail;
     }
@@ -299,12 +298,11 @@ void elm_t5_free(elm_t5 *m) {
         for (int i = 0; i < 2 * m->n_slots; i++) elm_kv_free(&m->kv[i]);
     free(m->kv);
     free(m->slot_map);
-    gl_pool_free(m->pool);
+    elm_runner_free(&m->run);
     gl_context_free(m->sctx);
     free(m->cross_k);
     free(m->cross_v);
     free(m->meta);
-    free(m->compute);
     free(m->bias);
     free(m->ids);
     elm_vocab_free(m->vocab);
@@ -534,26 +532,6 @@ static gl_status t5_build_decoder(t5_build *b, const elm_kv_cache *kv, const int
     return GL_OK;
 }
 
-/* Plans, allocates (growing the compute buffer when needed) and runs b's graph. */
-static gl_status t5_run(t5_build *b, gl_error *gerr) {
-    elm_t5 *m = b->m;
-    gl_graph_plan plan;
-    gl_status st = gl_graph_plan_memory(b->g, m->p.n_threads, &plan, gerr);
-    if (st != GL_OK) return st;
-    size_t need = plan.buffer_size + plan.work_size;
-    if (need > m->compute_size) {
-        size_t size = ELM_PAD(need, ELM_ALIGN);
-        void *p = aligned_alloc(ELM_ALIGN, size ? size : ELM_ALIGN);
-        if (!p) return gl_error_set(gerr, GL_ERR_NOMEM, "cannot allocate %zu MiB for the graph", need >> 20);
-        free(m->compute);
-        m->compute = p;
-        m->compute_size = size;
-    }
-    st = gl_graph_alloc(b->g, &plan, m->compute, m->compute_size, gerr);
-    if (st == GL_OK) st = gl_graph_compute(b->g, m->pool, gerr);
-    return st;
-}
-
 static gl_status t5_begin(t5_build *b, elm_t5 *m, gl_error *gerr) {
     b->m = m;
     b->ctx = gl_context_new((gl_context_params){.mem_size = m->meta_size, .mem_buffer = m->meta, .no_alloc = true},
@@ -620,7 +598,7 @@ elm_status elm_t5_encode(elm_t5 *m, const int32_t *ids, int32_t n, float *hidden
     st = t5_begin(&b, m, &gerr);
     m->n_enc_tokens = n;
     if (st == GL_OK) st = t5_build_encoder(&b, ids, n, hidden ? hid : NULL, &gerr);
-    if (st == GL_OK) st = t5_run(&b, &gerr);
+    if (st == GL_OK) st = elm_runner_run(&m->run, b.g, &gerr);
     if (st == GL_OK && hidden)
         for (int i = 0; i <= m->n_enc; i++) t5_copy_rows(hidden + (size_t)i * n * m->d_model, hid[i]);
     gl_context_free(b.ctx);
@@ -645,7 +623,7 @@ static elm_status t5_step(elm_t5 *m, int32_t slot, const int32_t *ids, int32_t n
     gl_status st = t5_begin(&b, m, &gerr);
     if (st == GL_OK)
         st = t5_build_decoder(&b, &m->kv[m->slot_map[slot]], ids, n, hidden ? hid : NULL, &lg, &gerr);
-    if (st == GL_OK) st = t5_run(&b, &gerr);
+    if (st == GL_OK) st = elm_runner_run(&m->run, b.g, &gerr);
     if (st == GL_OK && logits) t5_copy_rows(logits, lg);
     if (st == GL_OK && hidden)
         for (int i = 0; i <= m->n_dec; i++) t5_copy_rows(hidden + (size_t)i * n * m->d_model, hid[i]);
