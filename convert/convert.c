@@ -46,19 +46,14 @@ void elm_cv_log(const elm_convert_params *p, const char *fmt, ...) {
     p->log(p->user, buf);
 }
 
-static bool cv_ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
-
 /* --vocab-only: a GGUF holding only general.* and tokenizer.* keys. */
 static gl_status cv_vocab_only(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
     elm_cv_vocab v;
     gl_status s;
     const char *src = p->tokenizer ? p->tokenizer : p->src;
     if (cv_is_dir(src)) s = elm_cv_vocab_load_dir(src, -1, &v, p->log, p->user, err);
-    else if (cv_ends_with(src, ".model")) s = elm_cv_vocab_load_spm(src, -1, &v, err);
-    else if (cv_ends_with(src, ".bin")) s = elm_cv_vocab_load_llama2c(src, -1, &v, err);
+    else if (elm_cv_ends_with(src, ".model")) s = elm_cv_vocab_load_spm(src, -1, &v, err);
+    else if (elm_cv_ends_with(src, ".bin")) s = elm_cv_vocab_load_llama2c(src, -1, &v, err);
     else
         return gl_error_set(err, GL_ERR_INVALID,
                             "%s: --vocab-only needs a folder with tokenizer files, a tokenizer.model or a "

@@ -11,6 +11,7 @@
 #define EDGELM_CONVERT_H
 
 #include "ggml-lite.h"
+#include "json.h"
 #include "safetensors.h"
 
 #include <stdbool.h>
@@ -114,6 +115,13 @@ gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *st
 /* Helpers */
 char *elm_cv_path_join(const char *dir, const char *name); /* malloc'd */
 bool elm_cv_file_exists(const char *path);
+/* convert_util.c */
+bool elm_cv_ends_with(const char *s, const char *suffix);
+/* dir/name parsed when the file exists, else NULL; *failed is set when it exists but does not
+ * parse (err says why). */
+elm_json_doc *elm_cv_json_opt(const char *dir, const char *name, gl_error *err, bool *failed);
+/* general.file_type (llama.cpp's numbering) of files whose matrices have type `type`. */
+uint32_t elm_cv_file_type(int type);
 void elm_cv_log(const elm_convert_params *p, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

@@ -42,26 +42,10 @@ typedef struct cb_job {
     gl_error *err;
 } cb_job;
 
-static bool cb_ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
-
-static elm_json_doc *cb_json(const char *dir, const char *name, gl_error *err, bool *failed) {
-    char *p = elm_cv_path_join(dir, name);
-    elm_json_doc *d = NULL;
-    if (p && elm_cv_file_exists(p)) {
-        d = elm_json_parse_file(p, err);
-        if (!d) *failed = true;
-    }
-    free(p);
-    return d;
-}
-
 bool elm_cv_is_bert_dir(const char *dir) {
     gl_error e = {0};
     bool failed = false;
-    elm_json_doc *d = cb_json(dir, "config.json", &e, &failed);
+    elm_json_doc *d = elm_cv_json_opt(dir, "config.json", &e, &failed);
     if (!d) return false;
     const elm_json *r = elm_json_root(d);
     const char *mt = elm_json_get_str(r, "model_type");
@@ -79,10 +63,10 @@ static const elm_st_tensor *cb_find(const cb_job *j, const char *name) {
     snprintf(full, sizeof full, "%s%s", j->prefix, name);
     const elm_st_tensor *t = elm_cv_source_find(j->src, full);
     if (!t) t = elm_cv_source_find(j->src, name); /* heads (cls.*, classifier.*) have no prefix */
-    if (!t && cb_ends_with(name, ".weight")) { /* old TF-converted checkpoints: gamma/beta */
+    if (!t && elm_cv_ends_with(name, ".weight")) { /* old TF-converted checkpoints: gamma/beta */
         snprintf(full, sizeof full, "%s%.*sgamma", j->prefix, (int)(strlen(name) - 6), name);
         t = elm_cv_source_find(j->src, full);
-    } else if (!t && cb_ends_with(name, ".bias")) {
+    } else if (!t && elm_cv_ends_with(name, ".bias")) {
         snprintf(full, sizeof full, "%s%.*sbeta", j->prefix, (int)(strlen(name) - 4), name);
         t = elm_cv_source_find(j->src, full);
     }
@@ -242,7 +226,7 @@ static gl_status cb_sentence_transformers(cb_job *j) {
     bool failed = false;
     j->pooling = 2;
     j->normalize = 0;
-    elm_json_doc *mods = cb_json(dir, "modules.json", j->err, &failed);
+    elm_json_doc *mods = elm_cv_json_opt(dir, "modules.json", j->err, &failed);
     if (failed) return j->err ? j->err->code : GL_ERR_FORMAT;
     if (!mods) return GL_OK;
     const elm_json *r = elm_json_root(mods);
@@ -258,7 +242,7 @@ static gl_status cb_sentence_transformers(cb_job *j) {
             break;
         }
         char *pdir = elm_cv_path_join(dir, path);
-        elm_json_doc *pc = pdir ? cb_json(pdir, "config.json", j->err, &failed) : NULL;
+        elm_json_doc *pc = pdir ? elm_cv_json_opt(pdir, "config.json", j->err, &failed) : NULL;
         free(pdir);
         if (failed) {
             s = j->err ? j->err->code : GL_ERR_FORMAT;
@@ -379,9 +363,9 @@ static gl_status cb_vocab_load(const char *dir, int64_t n_vocab, cb_vocab *cv, g
     memset(cv, 0, sizeof *cv);
     cv->lower = cv->strip = cv->chinese = -1;
     bool failed = false;
-    elm_json_doc *tc = cb_json(dir, "tokenizer_config.json", err, &failed);
-    elm_json_doc *sm = failed ? NULL : cb_json(dir, "special_tokens_map.json", err, &failed);
-    elm_json_doc *tj = failed ? NULL : cb_json(dir, "tokenizer.json", err, &failed);
+    elm_json_doc *tc = elm_cv_json_opt(dir, "tokenizer_config.json", err, &failed);
+    elm_json_doc *sm = failed ? NULL : elm_cv_json_opt(dir, "special_tokens_map.json", err, &failed);
+    elm_json_doc *tj = failed ? NULL : elm_cv_json_opt(dir, "tokenizer.json", err, &failed);
     gl_status s = failed ? (err ? err->code : GL_ERR_FORMAT) : GL_OK;
     const elm_json *tcr = elm_json_root(tc), *smr = elm_json_root(sm), *tjr = elm_json_root(tj);
     char *vt = elm_cv_path_join(dir, "vocab.txt");
@@ -481,19 +465,6 @@ static gl_status cb_vocab_write(gl_gguf_writer *w, const cb_vocab *cv, int64_t n
 
 /* ---- write ---- */
 
-static uint32_t cb_file_type(int t) {
-    switch (t) {
-    case GL_TYPE_F16: return 1;
-    case GL_TYPE_Q4_0: return 2;
-    case GL_TYPE_Q4_1: return 3;
-    case GL_TYPE_Q8_0: return 7;
-    case GL_TYPE_Q5_0: return 8;
-    case GL_TYPE_Q5_1: return 9;
-    case GL_TYPE_BF16: return 32;
-    default: return 0;
-    }
-}
-
 static void cb_default_name(const char *src, char *out, size_t size) {
     size_t n = strlen(src);
     while (n > 1 && src[n - 1] == '/') n--;
@@ -547,7 +518,7 @@ static gl_status cb_write(cb_job *j, const cb_vocab *cv, elm_convert_stats *stat
     for (int i = 0; i < j->n_items; i++) quant = quant || gl_type_get(j->items[i].type)->is_quantized;
     gl_status s = gl_gguf_w_kv_str(w, "general.architecture", "bert");
     if (s == GL_OK) s = gl_gguf_w_kv_str(w, "general.name", name);
-    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", cb_file_type(ft));
+    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", elm_cv_file_type(ft));
     if (s == GL_OK && quant) s = gl_gguf_w_kv_u32(w, "general.quantization_version", 2);
     if (!p->vocab_only) {
         if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.context_length", (uint32_t)j->n_ctx);
@@ -601,7 +572,7 @@ gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *st
     cb_vocab cv;
     memset(&cv, 0, sizeof cv);
     bool failed = false;
-    elm_json_doc *cfg = cb_json(p->src, "config.json", err, &failed);
+    elm_json_doc *cfg = elm_cv_json_opt(p->src, "config.json", err, &failed);
     gl_status s = cfg ? GL_OK : failed ? (err ? err->code : GL_ERR_FORMAT)
                                        : gl_error_set(err, GL_ERR_IO, "%s: no config.json", p->src);
     if (s == GL_OK) {

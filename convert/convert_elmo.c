@@ -16,6 +16,7 @@
  * y = c relu(t) + (1 - c) x with c = sigmoid(carry).
  */
 #include "convert_elmo.h"
+#include "convert.h"
 #include "hdf5.h"
 #include "json.h"
 
@@ -24,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define CVE_MAX_FILTERS 64
 #define CVE_MAX_HIGHWAY 64
@@ -43,31 +43,11 @@ typedef struct cve_hp {
  * Finding the files
  * ---------------------------------------------------------------------------------------- */
 
-static char *cve_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    p[a] = '/';
-    memcpy(p + a + 1, name, b + 1);
-    return p;
-}
-
-static bool cve_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 int elm_convert_is_elmo_dir(const char *dir) {
-    char *p = dir ? cve_join(dir, "options.json") : NULL;
-    int yes = p && cve_exists(p);
+    char *p = dir ? elm_cv_path_join(dir, "options.json") : NULL;
+    int yes = p && elm_cv_file_exists(p);
     free(p);
     return yes;
-}
-
-static bool cve_ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
 /* The weights file of a folder: its only .hdf5/.h5 that is not an lm_embeddings output,
@@ -83,7 +63,7 @@ static char *cve_find_weights(const char *dir, gl_error *err) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         const char *nm = e->d_name;
-        if (!(cve_ends_with(nm, ".hdf5") || cve_ends_with(nm, ".h5"))) continue;
+        if (!(elm_cv_ends_with(nm, ".hdf5") || elm_cv_ends_with(nm, ".h5"))) continue;
         if (strncmp(nm, "lm_embeddings", 13) == 0 || strlen(nm) >= sizeof best) continue;
         n++;
         if (strstr(nm, "weights") && !best[0]) snprintf(best, sizeof best, "%s", nm);
@@ -98,7 +78,7 @@ static char *cve_find_weights(const char *dir, gl_error *err) {
                      dir);
         return NULL;
     }
-    return cve_join(dir, best);
+    return elm_cv_path_join(dir, best);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -480,20 +460,6 @@ static gl_type cve_parse_outtype(const char *s, gl_error *err) {
     return (gl_type)t;
 }
 
-static uint32_t cve_file_type(gl_type t) {
-    switch (t) {
-    case GL_TYPE_F32: return 0;
-    case GL_TYPE_F16: return 1;
-    case GL_TYPE_Q4_0: return 2;
-    case GL_TYPE_Q4_1: return 3;
-    case GL_TYPE_Q8_0: return 7;
-    case GL_TYPE_Q5_0: return 8;
-    case GL_TYPE_Q5_1: return 9;
-    case GL_TYPE_BF16: return 32;
-    default: return 1024; /* "guessed" */
-    }
-}
-
 static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *root, const cve_hp *hp,
                            gl_type mt, const char *name, const char *out, gl_error *err) {
     cve_job *jobs = calloc(4 + 2 * CVE_MAX_FILTERS + 2 * CVE_MAX_HIGHWAY + 8 * CVE_MAX_LAYERS, sizeof *jobs);
@@ -519,7 +485,7 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
     bool quantized = gl_type_get(mt)->is_quantized;
     st = gl_gguf_w_kv_str(w, "general.architecture", "elmo");
     if (!st) st = gl_gguf_w_kv_str(w, "general.name", name);
-    if (!st) st = gl_gguf_w_kv_u32(w, "general.file_type", cve_file_type(mt));
+    if (!st) st = gl_gguf_w_kv_u32(w, "general.file_type", elm_cv_file_type(mt));
     if (!st && quantized) st = gl_gguf_w_kv_u32(w, "general.quantization_version", 2);
     if (!st) st = cve_write_options(w, "elmo", root, 0, err);
     /* what the converter adds (docs/FORMAT.md): the runtime facts of the TF implementation */
@@ -566,7 +532,7 @@ int elm_convert_elmo(const char *dir, const char *options, const char *weights, 
         return gl_error_set(err, GL_ERR_INVALID, "elmo: need a checkpoint folder (or --options and --weights) and -o");
     const gl_type mt = cve_parse_outtype(outtype, err);
     if ((int)mt < 0) return err->code;
-    char *opath = options ? strdup(options) : cve_join(dir, "options.json");
+    char *opath = options ? strdup(options) : elm_cv_path_join(dir, "options.json");
     char *wpath = weights ? strdup(weights) : cve_find_weights(dir, err);
     elm_json_doc *doc = NULL;
     elm_h5 *h = NULL;

@@ -204,16 +204,7 @@ static uint32_t cv_file_type(const cv_job *j) {
                 break;
             }
     }
-    switch (t) {
-    case GL_TYPE_F16: return 1;
-    case GL_TYPE_Q4_0: return 2;
-    case GL_TYPE_Q4_1: return 3;
-    case GL_TYPE_Q8_0: return 7;
-    case GL_TYPE_Q5_0: return 8;
-    case GL_TYPE_Q5_1: return 9;
-    case GL_TYPE_BF16: return 32;
-    default: return 0;
-    }
+    return elm_cv_file_type(t);
 }
 
 /* Writes metadata (general, arch, tokenizer), declares the tensors and streams them. */

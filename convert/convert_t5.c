@@ -541,16 +541,7 @@ static uint32_t t5_file_type(const t5_job *j) {
             t = j->items[i].type;
             break;
         }
-    switch (t) {
-    case GL_TYPE_F16: return 1;
-    case GL_TYPE_Q4_0: return 2;
-    case GL_TYPE_Q4_1: return 3;
-    case GL_TYPE_Q8_0: return 7;
-    case GL_TYPE_Q5_0: return 8;
-    case GL_TYPE_Q5_1: return 9;
-    case GL_TYPE_BF16: return 32;
-    default: return 0;
-    }
+    return elm_cv_file_type(t);
 }
 
 static gl_status t5_write_keys(gl_gguf_writer *w, const t5_job *j, const t5_hparams *hp, const char *name) {

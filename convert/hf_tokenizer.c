@@ -200,17 +200,6 @@ static int32_t tk_hash_find(const tk_hash *h, const elm_cv_vocab *v, const char 
 
 /* ---- small file helpers ---- */
 
-static elm_json_doc *tk_json_opt(const char *dir, const char *name, gl_error *err, bool *failed) {
-    char *p = elm_cv_path_join(dir, name);
-    elm_json_doc *d = NULL;
-    if (p && elm_cv_file_exists(p)) {
-        d = elm_json_parse_file(p, err);
-        if (!d) *failed = true;
-    }
-    free(p);
-    return d;
-}
-
 /* A special token written as "text" or {"content": "text"}. */
 static const char *tk_token_text(const elm_json *v) {
     if (elm_json_is(v, ELM_JSON_STRING)) return v->s;
@@ -657,9 +646,9 @@ gl_status elm_cv_vocab_load_dir(const char *dir, int32_t n_vocab, elm_cv_vocab *
     tk_init(v);
     tk_ctx c = {.dir = dir, .log = log, .user = user};
     bool failed = false;
-    c.tok_cfg = tk_json_opt(dir, "tokenizer_config.json", err, &failed);
-    if (!failed) c.spec_map = tk_json_opt(dir, "special_tokens_map.json", err, &failed);
-    if (!failed) c.config = tk_json_opt(dir, "config.json", err, &failed);
+    c.tok_cfg = elm_cv_json_opt(dir, "tokenizer_config.json", err, &failed);
+    if (!failed) c.spec_map = elm_cv_json_opt(dir, "special_tokens_map.json", err, &failed);
+    if (!failed) c.config = elm_cv_json_opt(dir, "config.json", err, &failed);
     gl_status s = failed ? (err ? err->code : GL_ERR_FORMAT) : GL_OK;
     char *spm = elm_cv_path_join(dir, "tokenizer.model");
     char *tj = elm_cv_path_join(dir, "tokenizer.json");

@@ -20,11 +20,6 @@ struct elm_cv_source {
     uint64_t total;
 };
 
-static bool src_ends_with(const char *s, const char *suffix) {
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
-
 static elm_st_dtype src_st_dtype(elm_tz_dtype d) {
     switch (d) {
     case ELM_TZ_F32: return ELM_ST_F32;
@@ -72,7 +67,7 @@ static bool src_is_dir(const char *path) {
 /* In a folder: safetensors first (what HF writes today), then pytorch_model.bin. */
 static bool src_pick_torch(const char *path, char **torch_path) {
     *torch_path = NULL;
-    if (!src_is_dir(path)) return src_ends_with(path, ".bin") || src_ends_with(path, ".pt") || src_ends_with(path, ".pth");
+    if (!src_is_dir(path)) return elm_cv_ends_with(path, ".bin") || elm_cv_ends_with(path, ".pt") || elm_cv_ends_with(path, ".pth");
     static const char *st_names[] = {"model.safetensors", "model.safetensors.index.json"};
     for (size_t i = 0; i < 2; i++) {
         char *p = elm_cv_path_join(path, st_names[i]);
