@@ -173,17 +173,20 @@ elm_bert_params elm_bert_default_params(void) {
     return p;
 }
 
+/* Frees one sequence's result arrays and empties the slot. */
+static void bert_result_clear(bert_result *r) {
+    free(r->hidden);
+    free(r->last);
+    free(r->pooled);
+    free(r->nsp);
+    free(r->classes);
+    free(r->mlm);
+    memset(r, 0, sizeof *r);
+}
+
 void elm_bert_free(elm_bert *m) {
     if (!m) return;
-    for (int32_t i = 0; i < m->n_res; i++) {
-        bert_result *r = &m->res[i];
-        free(r->hidden);
-        free(r->last);
-        free(r->pooled);
-        free(r->nsp);
-        free(r->classes);
-        free(r->mlm);
-    }
+    for (int32_t i = 0; i < m->n_res; i++) bert_result_clear(&m->res[i]);
     free(m->res);
     for (int32_t i = 0; m->labels && i < m->n_labels; i++) free(m->labels[i]);
     free(m->labels);
@@ -402,16 +405,7 @@ static elm_status bert_results(elm_bert *m, int32_t n_seq, elm_error *err) {
         m->res = r;
         m->n_res = n_seq;
     }
-    for (int32_t i = 0; i < m->n_res; i++) {
-        bert_result *r = &m->res[i];
-        free(r->hidden);
-        free(r->last);
-        free(r->pooled);
-        free(r->nsp);
-        free(r->classes);
-        free(r->mlm);
-        memset(r, 0, sizeof *r);
-    }
+    for (int32_t i = 0; i < m->n_res; i++) bert_result_clear(&m->res[i]);
     return ELM_OK;
 }
 
