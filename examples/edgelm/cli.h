@@ -6,6 +6,7 @@ int cmd_info(int argc, char **argv);  /* edgelm info FILE.gguf */
 int cmd_bench(int argc, char **argv); /* edgelm bench --kernels | -m MODEL */
 int cmd_convert(int argc, char **argv); /* edgelm convert SRC -o OUT.gguf */
 int cmd_quantize(int argc, char **argv); /* edgelm quantize IN.gguf OUT.gguf TYPE */
+int cmd_perplexity(int argc, char **argv); int cmd_kld(int argc, char **argv); /* cmd_quality.c */
 int cmd_tokenize(int argc, char **argv); /* edgelm tokenize -m MODEL -p TEXT */
 int cmd_generate(int argc, char **argv); /* edgelm generate -m MODEL [-p TEXT] [-n N] */
 int cmd_chat(int argc, char **argv); /* edgelm chat -m MODEL [-sys TEXT] */

@@ -19,6 +19,8 @@ static const command commands[] = {
     {"bench", cmd_bench, "bench --kernels [-t 1,2]    mat-vec / mat-mat kernel benchmarks"},
     {"convert", cmd_convert, "convert SRC -o OUT.gguf     Hugging Face / llama2.c checkpoint -> GGUF [--outtype q8_0]"},
     {"quantize", cmd_quantize, "quantize IN OUT TYPE         requantize a GGUF file (Q4_K_M, Q8_0 ..) [-t N]"},
+    {"perplexity", cmd_perplexity, "perplexity -m M -f TEXT      decoder perplexity [-c CTX]"},
+    {"kld", cmd_kld, "kld -m BASE -m2 QUANT -f TEXT quantization error: KL divergence, top-1, max error"},
     {"tokenize", cmd_tokenize, "tokenize -m M -p TEXT        print the token ids of TEXT [--no-special]"},
     {"generate", cmd_generate, "generate -m M [-p TEXT] [-n N] continue a text (streamed) [--temp 0 --seed S]"},
     {"chat", cmd_chat, "chat -m M [-sys TEXT]        interactive chat [--chat-template NAME]"},

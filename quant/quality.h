@@ -1,0 +1,48 @@
+/*
+ * quality.h — how much a quantized file differs from its original (`edgelm kld`) and
+ * decoder perplexity (`edgelm perplexity`), through the public runtimes of include/edgelm.h.
+ *
+ * What is compared, per family (the architecture of the base file decides):
+ *   decoder (llama, qwen2, gpt2): next-token logits of every position of the text, in
+ *     chunks of n_ctx tokens (BOS first);
+ *   bert: masked-LM logits at every position of each line (a line = one sequence); files
+ *     without the masked-LM head: the last hidden state (relative error only);
+ *   t5: teacher-forced decoder logits: each line is encoded, and the decoder is fed the start
+ *     id followed by the line's tokens (all but the last);
+ *   elmo: every output layer of each line (words split at spaces): relative error
+ *     ||q - b|| / ||b|| per layer over all tokens.
+ * For logits rows: mean KL(P_base || P_quant) of the softmax distributions (nats), its
+ * maximum, top-1 agreement (argmax equal) and the largest |logit difference|.
+ */
+#ifndef EDGELM_QUALITY_H
+#define EDGELM_QUALITY_H
+
+#include "edgelm.h"
+
+#include <stdint.h>
+
+#define ELM_QUAL_MAX_LAYERS 16
+
+typedef struct elm_qual {
+    char family[16];          /* "decoder", "bert", "t5", "elmo" */
+    int64_t n_rows;           /* logits rows compared (0 for hidden/elmo comparisons) */
+    double kld_mean, kld_max;
+    double top1;              /* fraction of rows whose argmax agrees */
+    double max_abs_err;       /* largest |difference| of a logit (or state value) */
+    double rel_err;           /* ||q - b|| / ||b|| over everything compared */
+    int32_t n_layers;         /* elmo: output layers */
+    double layer_rel[ELM_QUAL_MAX_LAYERS];
+} elm_qual;
+
+/* Compares quant against base over text (lines separated by '\n'). n_ctx <= 0: 512 (decoder
+ * chunk length); n_threads <= 0: 1. */
+elm_status elm_quality_compare(const char *base, const char *quant, const char *text,
+                               int32_t n_ctx, int32_t n_threads, elm_qual *out, elm_error *err);
+
+/* Perplexity of a decoder over text: exp(mean negative log-likelihood of each token given the
+ * ones before it in its chunk of n_ctx tokens, BOS first; the first token of a chunk is not
+ * scored). */
+elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, int32_t n_threads,
+                          double *ppl, int64_t *n_scored, elm_error *err);
+
+#endif /* EDGELM_QUALITY_H */
