@@ -7,8 +7,10 @@
 #include "cli.h"
 #include "convert.h"
 #include "convert_elmo.h"
+#include "quantize.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +45,9 @@ static void convert_usage(FILE *out) {
             "                      Qwen2ForCausalLM, GPT2LMHeadModel) or llama2.c checkpoint .bin\n"
             "  -o, --outfile PATH  GGUF file to write\n"
             "  --outtype T         f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1 (default: keep the source\n"
-            "                      precision); 1-D tensors always stay f32\n"
+            "                      precision); 1-D tensors always stay f32; also the K-quant\n"
+            "                      types and mixes of `edgelm quantize` (Q4_K_M, Q6_K ..): the\n"
+            "                      checkpoint is converted first, then quantized\n"
             "  --vocab-only        write only the tokenizer (SRC: folder with tokenizer files,\n"
             "                      tokenizer.model or llama2.c tokenizer.bin)\n"
             "  --tokenizer FILE    tokenizer of a llama2.c checkpoint (tokenizer.bin or .model)\n"
@@ -60,7 +64,69 @@ static double convert_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int convert_main(int argc, char **argv);
+
+/* --outtype with a K-quant type or mix: convert at the source precision (ELMo: f32) into a
+ * temporary file, then run the `edgelm quantize` path on it. */
+static int convert_then_quantize(int argc, char **argv, int type_at, const elm_quant_spec *spec) {
+    const char *out = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--outfile")) out = argv[i + 1];
+    if (!out) {
+        convert_usage(stderr);
+        return 2;
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.f32-%d.tmp", out, (int)getpid());
+    char **av = malloc(sizeof *av * (size_t)(argc + 1));
+    if (!av) return 1;
+    for (int i = 0; i < argc; i++) av[i] = argv[i];
+    av[argc] = NULL;
+    av[type_at] = "f32";
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--outfile")) av[i + 1] = tmp;
+    int rc = convert_main(argc, av);
+    free(av);
+    if (rc != 0) {
+        remove(tmp);
+        return rc;
+    }
+    elm_quantize_params qp;
+    memset(&qp, 0, sizeof qp);
+    qp.in = tmp;
+    qp.out = out;
+    qp.spec = *spec;
+    qp.n_threads = 2;
+    elm_quantize_stats qs;
+    gl_error err = {0};
+    const gl_status s = elm_quantize_file(&qp, &qs, &err);
+    remove(tmp);
+    if (s != GL_OK) {
+        fprintf(stderr, "edgelm convert: quantizing: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "quantized %s to %s: %lld tensors quantized (%lld fell back), %.2f MB, %.3f bits/weight\n",
+            out, spec->name, (long long)qs.n_quantized, (long long)qs.n_fallback, qs.bytes_out / 1e6,
+            qs.n_elements ? 8.0 * (double)qs.bytes_out / (double)qs.n_elements : 0.0);
+    return 0;
+}
+
 int cmd_convert(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i++) {
+        elm_quant_spec spec;
+        if (!strcmp(argv[i], "--outtype") && gl_type_from_name(argv[i + 1]) < 0 &&
+            elm_quant_parse(argv[i + 1], &spec)) {
+            return convert_then_quantize(argc, argv, i + 1, &spec);
+        }
+        if (!strcmp(argv[i], "--outtype") && elm_quant_parse(argv[i + 1], &spec) &&
+            gl_type_get(spec.base)->blck_size == 256) {
+            return convert_then_quantize(argc, argv, i + 1, &spec);
+        }
+    }
+    return convert_main(argc, argv);
+}
+
+static int convert_main(int argc, char **argv) {
     elm_convert_params p;
     elm_convert_params_init(&p);
     const char *elmo_options = NULL, *elmo_weights = NULL, *outtype_name = NULL;
