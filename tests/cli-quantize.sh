@@ -1,0 +1,34 @@
+# edgelm quantize / perplexity / kld and convert --outtype with K types, from the command line.
+. tests/tf-lib.sh
+llama="$FIXTURES/hf-reference/llama"
+if [ -f "$llama/config.json" ]; then
+    edgelm convert "$llama" -o "$TMPD/f32.gguf" --outtype f32 2>/dev/null
+    printf 'The quick brown fox jumps over the lazy dog.\nOnce upon a time there was a girl.\n' > "$TMPD/t.txt"
+    # per-tensor lines, totals and bits per weight; the fallback is announced on stderr
+    check quantize_q4_k_m sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/q.gguf' Q4_K_M > '$TMPD/o' 2> '$TMPD/e' &&
+        grep -q 'output.weight .* f32 .* -> q8_0' '$TMPD/o' && grep -q 'blk.1.attn_v.weight .* -> q8_0 .*(fallback)' '$TMPD/o' &&
+        grep -q 'bits/weight' '$TMPD/o' && grep -q 'note: blk.0.attn_q.weight has rows of 64' '$TMPD/e' &&
+        ! grep -q \"\$(printf '\\r')\" '$TMPD/e'"
+    check quantize_file_type sh -c "$EMU '$EDGELM' info '$TMPD/q.gguf' > '$TMPD/i' && grep -q 'general.file_type .* 15' '$TMPD/i' &&
+        grep -q 'general.quantization_version .* 2' '$TMPD/i' && grep -q 'tokenizer.ggml.tokens' '$TMPD/i'"
+    check quantized_model_generates sh -c "$EMU '$EDGELM' generate -m '$TMPD/q.gguf' -p 'Once upon' -n 4 --temp 0 > '$TMPD/g' 2>&1"
+    check requantize_refused sh -c "! $EMU '$EDGELM' quantize '$TMPD/q.gguf' '$TMPD/r.gguf' Q8_0 2> '$TMPD/e' &&
+        grep -q 'allow-requantize' '$TMPD/e' && test ! -e '$TMPD/r.gguf'"
+    check requantize_allowed_warns sh -c "$EMU '$EDGELM' quantize '$TMPD/q.gguf' '$TMPD/r.gguf' Q8_0 --allow-requantize -q > '$TMPD/o' 2> '$TMPD/e' &&
+        grep -q '^warning: requantizing' '$TMPD/e' && grep -q 'requantized' '$TMPD/o'"
+    check quantize_unknown_type sh -c "! $EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/x.gguf' Q9_K 2> '$TMPD/e' && grep -q 'Q9_K' '$TMPD/e'"
+    check quantize_threads sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/q1.gguf' Q5_K_S -t 1 -q > /dev/null 2>&1 &&
+        $EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/q3.gguf' Q5_K_S -t 3 -q > /dev/null 2>&1 && cmp '$TMPD/q1.gguf' '$TMPD/q3.gguf'"
+    check perplexity_runs sh -c "$EMU '$EDGELM' perplexity -m '$TMPD/f32.gguf' -f '$TMPD/t.txt' > '$TMPD/o' && grep -q '^perplexity: [0-9.]* over [0-9]* tokens' '$TMPD/o'"
+    check kld_same_file_is_zero sh -c "$EMU '$EDGELM' kld -m '$TMPD/f32.gguf' -m2 '$TMPD/f32.gguf' -f '$TMPD/t.txt' > '$TMPD/o' &&
+        grep -q 'mean KLD: 0.000000' '$TMPD/o' && grep -q 'top-1 agreement: 100.00%' '$TMPD/o'"
+    check kld_quantized sh -c "$EMU '$EDGELM' kld -m '$TMPD/f32.gguf' -m2 '$TMPD/q.gguf' -f '$TMPD/t.txt' > '$TMPD/o' &&
+        grep -q '^mean KLD: 0\.[0-9]* nats' '$TMPD/o' && ! grep -q 'mean KLD: 0.000000' '$TMPD/o'"
+    check convert_outtype_k_mix sh -c "$EMU '$EDGELM' convert '$llama' -o '$TMPD/c.gguf' --outtype Q4_K_M 2> '$TMPD/e' &&
+        grep -q 'quantized .* to Q4_K_M' '$TMPD/e' && $EMU '$EDGELM' info '$TMPD/c.gguf' | grep -q 'general.file_type .* 15' &&
+        ! ls '$TMPD'/c.gguf.*tmp 2>/dev/null"
+else
+    skip quantize_q4_k_m "fixture $llama is absent"
+fi
+check quantize_usage sh -c "! $EMU '$EDGELM' quantize 2> '$TMPD/e' && grep -q 'Q4_K_M' '$TMPD/e'"
+finish
