@@ -379,4 +379,157 @@ TF_TEST(elmo_every_type) {
     remove(keep);
 }
 
+/* ---- the K kernels inside a model: a synthetic llama with 256-wide rows ---- */
+
+static bool qt_write_llama256(const char *path) {
+    enum { E = 256, F = 512, V = 256, NL = 2 };
+    gl_error err = {0};
+    gl_gguf_writer *w = gl_gguf_writer_open(path, &err);
+    if (!TF_CHECK(w != NULL, "%s", err.msg)) return false;
+    gl_gguf_w_kv_str(w, "general.architecture", "llama");
+    gl_gguf_w_kv_u32(w, "llama.context_length", 64);
+    gl_gguf_w_kv_u32(w, "llama.embedding_length", E);
+    gl_gguf_w_kv_u32(w, "llama.block_count", NL);
+    gl_gguf_w_kv_u32(w, "llama.feed_forward_length", F);
+    gl_gguf_w_kv_u32(w, "llama.attention.head_count", 4);
+    gl_gguf_w_kv_u32(w, "llama.attention.head_count_kv", 2);
+    gl_gguf_w_kv_u32(w, "llama.rope.dimension_count", 64);
+    gl_gguf_w_kv_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gl_gguf_w_kv_u32(w, "llama.vocab_size", V);
+    typedef struct { char name[48]; int nd; int64_t ne0, ne1; float std; } tdef;
+    tdef ts[32];
+    int n = 0;
+    ts[n++] = (tdef){"token_embd.weight", 2, E, V, 1.0f};
+    for (int l = 0; l < NL; l++) {
+        const struct { const char *s; int nd; int64_t a, b; float std; } b[] = {
+            {"attn_norm.weight", 1, E, 1, 0}, {"attn_q.weight", 2, E, E, 0.08f},
+            {"attn_k.weight", 2, E, E / 2, 0.08f}, {"attn_v.weight", 2, E, E / 2, 0.08f},
+            {"attn_output.weight", 2, E, E, 0.08f}, {"ffn_norm.weight", 1, E, 1, 0},
+            {"ffn_gate.weight", 2, E, F, 0.08f}, {"ffn_up.weight", 2, E, F, 0.08f},
+            {"ffn_down.weight", 2, F, E, 0.06f}};
+        for (size_t k = 0; k < sizeof b / sizeof b[0]; k++) {
+            ts[n] = (tdef){"", b[k].nd, b[k].a, b[k].b, b[k].std};
+            snprintf(ts[n].name, sizeof ts[n].name, "blk.%d.%s", l, b[k].s);
+            n++;
+        }
+    }
+    ts[n++] = (tdef){"output_norm.weight", 1, E, 1, 0};
+    ts[n++] = (tdef){"output.weight", 2, E, V, 0.15f};
+    for (int i = 0; i < n; i++) {
+        const int64_t ne[2] = {ts[i].ne0, ts[i].ne1};
+        gl_gguf_w_tensor_info(w, ts[i].name, GL_TYPE_F32, ts[i].nd, ne);
+    }
+    tf_rng rng = {77};
+    for (int i = 0; i < n; i++) {
+        const int64_t nel = ts[i].ne0 * ts[i].ne1;
+        float *x = malloc(sizeof(float) * (size_t)nel);
+        for (int64_t j = 0; j < nel; j++) x[j] = ts[i].nd == 1 ? 1.0f : tf_rand_normal(&rng) * ts[i].std;
+        gl_gguf_w_tensor_data(w, x, sizeof(float) * (size_t)nel);
+        free(x);
+    }
+    return TF_CHECK(gl_gguf_writer_close(w, &err) == GL_OK, "%s", err.msg);
+}
+
+/* Logits of ids under a model file (no tokenizer); caller frees. */
+static float *qt_logits(const char *path, const int32_t *ids, int32_t n, int32_t *n_vocab) {
+    elm_error e = {0};
+    elm_model_params mp = elm_model_default_params();
+    mp.no_vocab = true;
+    elm_model *m = elm_model_load(path, &mp, &e);
+    if (!TF_CHECK(m != NULL, "%s: %s", path, e.msg)) return NULL;
+    elm_ctx *c = elm_ctx_new(m, 64, 2, &e);
+    float *out = NULL;
+    if (TF_CHECK(c != NULL, "%s", e.msg) && TF_CHECK(elm_decode(c, ids, n, ELM_OUT_LOGITS_ALL, &e) == ELM_OK, "%s", e.msg)) {
+        int32_t rows = 0;
+        const float *lg = elm_get_logits(c, &rows);
+        *n_vocab = elm_model_n_vocab(m);
+        out = malloc(sizeof(float) * (size_t)rows * (size_t)*n_vocab);
+        memcpy(out, lg, sizeof(float) * (size_t)rows * (size_t)*n_vocab);
+    }
+    elm_ctx_free(c);
+    elm_model_free(m);
+    return out;
+}
+
+static double qt_kl_row(const float *a, const float *b, int32_t n) {
+    double ma = -1e300, mb = -1e300, sa = 0, sb = 0, kl = 0;
+    for (int32_t i = 0; i < n; i++) {
+        ma = a[i] > ma ? a[i] : ma;
+        mb = b[i] > mb ? b[i] : mb;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        sa += exp(a[i] - ma);
+        sb += exp(b[i] - mb);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const double la = a[i] - ma - log(sa), lb = b[i] - mb - log(sb);
+        kl += exp(la) * (la - lb);
+    }
+    return kl;
+}
+
+/* Bounds (mean KL over 24 positions of a 2-layer 256-wide random llama whose logits are far
+ * from flat, so small weight errors show): about 2x the measured values, which are printed —
+ * Q8_0 0.004, Q6_K 0.03, Q5_K 0.1, Q4_K_M 0.26, Q4_K 0.3, Q3_K 1.3, Q2_K 4.5. Each type must
+ * also do no better than 0.8x the next larger one (the ordering by bits holds). */
+TF_TEST(k_types_in_a_model) {
+    const char *f32 = qt_path("l256-f32.gguf");
+    char keep[512];
+    snprintf(keep, sizeof keep, "%s", f32);
+    if (!qt_write_llama256(keep)) return;
+    int32_t ids[24];
+    for (int i = 0; i < 24; i++) ids[i] = (i * 37 + 11) % 256;
+    int32_t V = 0;
+    float *base = qt_logits(keep, ids, 24, &V);
+    if (!base) return;
+    static const struct { const char *type; bool pure; gl_type expect; double bound; } cases[] = {
+        {"Q8_0", true, GL_TYPE_Q8_0, 0.004}, {"Q6_K", true, GL_TYPE_Q6_K, 0.03},
+        {"Q5_K_S", true, GL_TYPE_Q5_K, 0.1}, {"Q4_K_M", false, GL_TYPE_Q4_K, 0.26},
+        {"Q4_K_S", true, GL_TYPE_Q4_K, 0.3}, {"Q3_K_S", true, GL_TYPE_Q3_K, 1.3},
+        {"Q2_K", true, GL_TYPE_Q2_K, 4.5},
+    };
+    double prev = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char name[48];
+        snprintf(name, sizeof name, "l256-%s%s.gguf", cases[c].type, cases[c].pure ? "-pure" : "");
+        const char *q = qt_path(name);
+        qt_log log = {0};
+        gl_error err = {0};
+        elm_quantize_stats st;
+        if (!TF_CHECK(qt_quantize(keep, q, cases[c].type, false, cases[c].pure, &log, &st, &err) == GL_OK, "%s", err.msg)) continue;
+        TF_CHECK(st.n_fallback == 0, "%s: no fallback at 256-wide rows", cases[c].type);
+        gl_gguf *f = gl_gguf_open(q, &err);
+        if (f) {
+            TF_CHECK(qt_type_of(f, "blk.0.ffn_up.weight") == cases[c].expect, "%s: ffn_up is %s", cases[c].type,
+                     gl_type_name(qt_type_of(f, "blk.0.ffn_up.weight")));
+            gl_gguf_close(f);
+        }
+        int32_t V2 = 0;
+        float *lq = qt_logits(q, ids, 24, &V2);
+        if (lq && V2 == V) {
+            double kl = 0;
+            int top1 = 0;
+            for (int r = 0; r < 24; r++) {
+                kl += qt_kl_row(base + r * V, lq + r * V, V) / 24;
+                int ab = 0, aq = 0;
+                for (int i = 1; i < V; i++) {
+                    ab = base[r * V + i] > base[r * V + ab] ? i : ab;
+                    aq = lq[r * V + i] > lq[r * V + aq] ? i : aq;
+                }
+                top1 += ab == aq;
+            }
+            printf("# llama-256 %-7s%s %.3f bpw  KLD %.5f  top-1 %d/24  (bound %.3f)\n", cases[c].type,
+                   cases[c].pure ? " (pure)" : "       ", 8.0 * (double)st.bytes_out / (double)st.n_elements, kl, top1,
+                   cases[c].bound);
+            TF_CHECK(kl <= cases[c].bound, "%s: KLD %g > %g", cases[c].type, kl, cases[c].bound);
+            TF_CHECK(c == 0 || kl >= prev * 0.8, "%s: KLD %g below the larger type's %g", cases[c].type, kl, prev);
+            prev = kl;
+        }
+        free(lq);
+        remove(q);
+    }
+    free(base);
+    remove(keep);
+}
+
 TF_MAIN
