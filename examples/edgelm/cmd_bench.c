@@ -10,10 +10,18 @@
  *      reads exceeds the cache and comes from DRAM, as it does in a model; reported as time per
  *      call, GB/s of weights streamed and the ratio to the measured read bandwidth;
  *   3. mat-mat at 4096×4096 with 64 and 512 columns, in GFLOP/s.
- * `edgelm bench -m MODEL` (prompt/generation tokens per second) needs the model runtime.
+ *
+ * edgelm bench -m M.gguf[,M2.gguf] [-t 1,2] [-p 64,512] [-n 128] [-r REPS] [-o md|json]
+ *
+ * Decoder benchmarks through the public runtime (include/edgelm.h), like llama-bench: prompt
+ * processing "ppN" and generation "tgN" tokens per second, and generation as a share of the
+ * memory read bandwidth measured (with the function of 1.) in the same run.
  */
 #include "cli.h"
+#include "edgelm.h"
 #include "ggml-lite.h"
+
+#include <math.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -178,6 +186,25 @@ static double bench_bw_now(const bench_bw_buf *b, int nth) {
     return plain > ahead ? plain : ahead;
 }
 
+/* Allocates the bandwidth buffer (bytes; 0: 16x the last-level cache, at least 512 MiB) and
+ * faults its pages in with distinct contents (see bench_make_weights). */
+static bool bench_bw_buf_init(bench_bw_buf *b, size_t bytes, size_t llc, int reps) {
+    if (!bytes) {
+        bytes = 16 * llc;
+        if (bytes < ((size_t)512 << 20)) bytes = (size_t)512 << 20;
+    }
+    bytes = (bytes + 8191) & ~(size_t)4095; /* bench_bw_now reads size - 4096 */
+    b->buf = aligned_alloc(256, bytes);
+    if (!b->buf) return false;
+    b->size = bytes;
+    b->reps = reps;
+    for (size_t i = 0; i + 8 <= bytes; i += 8) {
+        const uint64_t v = (uint64_t)i * 0x9e3779b97f4a7c15ull;
+        memcpy(b->buf + i, &v, 8);
+    }
+    return true;
+}
+
 /* ---- mul_mat runs ---- */
 
 typedef struct bench_result {
@@ -333,13 +360,299 @@ static int bench_parse_threads(const char *s, bench_opts *o) {
 static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: edgelm bench --kernels [-t 1,2] [--reps N] [-o table|json]\n"
-            "       edgelm bench -m MODEL.gguf ...   (not yet: needs a model runtime)\n\n"
+            "       edgelm bench -m MODEL.gguf[,MODEL2.gguf] [-t 1,2] [-p 64] [-n 128] [-r 5] [-o md|json]\n\n"
             "  --kernels   memory read bandwidth, mat-vec (F32/F16/Q8_0/Q4_0 at 4096x4096 and\n"
             "              768x3072, weights larger than the last-level cache) and mat-mat\n"
             "              (64 and 512 columns) timings\n"
+            "  -m LIST     decoder models (GGUF): prompt processing ppN (N tokens in one batch into\n"
+            "              an empty cache) and generation tgN (N single-token steps), tokens/s\n"
+            "              averaged over the repetitions, and generation as a share of the memory\n"
+            "              read bandwidth measured just before it\n"
             "  -t LIST     thread counts, comma separated (default 1,2)\n"
-            "  --reps N    timed repetitions per mat-vec measurement (default 10; best and median)\n"
-            "  -o FORMAT   table (default) or json\n");
+            "  -p LIST     prompt lengths for -m (default 64; 0: none)\n"
+            "  -n LIST     generated tokens for -m (default 128; 0: none)\n"
+            "  -r, --reps N  repetitions (default 10 for --kernels, best and median; 5 for -m,\n"
+            "              mean and standard deviation)\n"
+            "  --kv-f16    F16 KV cache for -m (as llama-bench's default; ours is F32)\n"
+            "  --bw-mib N  size of the bandwidth buffer (default 16x the last-level cache, >= 512)\n"
+            "  -o FORMAT   table/md (default) or json\n");
+}
+
+/* ---- model benchmarks (edgelm bench -m) ----
+ *
+ * Like llama-bench: for every model × thread count, "ppN" decodes N random tokens as one batch
+ * into an empty cache and "tgN" decodes N single random tokens one after the other, starting
+ * from an empty cache; each test runs once untimed (warm-up: the whole prompt, or one token),
+ * then `reps` timed repetitions; tokens/s is N / time per repetition, averaged over the
+ * repetitions with its sample standard deviation. Generation is also reported against the
+ * memory read bandwidth measured right before it with the same thread count: a step has to
+ * read every weight matrix once, so weight bytes per token × tokens/s can not exceed it. */
+
+#define BENCH_MAX_LIST 16
+#define BENCH_MAX_REPS 64
+
+typedef struct bench_list {
+    int v[BENCH_MAX_LIST];
+    int n;
+} bench_list;
+
+typedef struct model_opts {
+    const char *models[BENCH_MAX_LIST];
+    int n_models;
+    bench_list threads, prompt, gen;
+    int reps;
+    bool json;
+    bool kv_f16;
+    size_t bw_bytes; /* 0: the default (16x the last-level cache, at least 512 MiB) */
+} model_opts;
+
+/* What a model file tells the report. */
+typedef struct model_info {
+    const char *path;
+    char name[128];   /* file name without folder and .gguf */
+    char arch[32];
+    char type[16];    /* type of the weight matrices holding most bytes ("Q8_0") */
+    uint64_t size;    /* bytes of all tensors */
+    int64_t n_params;
+    uint64_t bytes_per_token; /* weight bytes a generation step reads */
+} model_info;
+
+typedef struct model_result {
+    const model_info *mi;
+    int n_threads, n_prompt, n_gen;
+    int n_samples;
+    double samples_ts[BENCH_MAX_REPS];
+    double avg_ts, stddev_ts, avg_ns, stddev_ns;
+    double read_bw;   /* GB/s, generation tests only */
+    double bw_frac;   /* bytes_per_token * avg_ts / read_bw */
+} model_result;
+
+static int bench_parse_list(const char *s, bench_list *l, int lo, int hi) {
+    l->n = 0;
+    while (*s) {
+        char *end;
+        const long v = strtol(s, &end, 10);
+        if (end == s || v < lo || v > hi || l->n == BENCH_MAX_LIST) return -1;
+        if (*end && *end != ',') return -1;
+        l->v[l->n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return l->n > 0 ? 0 : -1;
+}
+
+/* Weight bytes one generated token reads: every tensor except the embedding tables, of which
+ * a step reads one row (unless the output matrix is the token embedding: tied). */
+static uint64_t model_bytes_per_token(const gl_gguf *g) {
+    const bool untied = gl_gguf_find_tensor(g, "output.weight") >= 0;
+    uint64_t total = 0;
+    for (int64_t i = 0; i < gl_gguf_n_tensors(g); i++) {
+        const gl_gguf_tensor_info *t = gl_gguf_tensor(g, i);
+        const bool tok = t->name.len == 17 && !memcmp(t->name.data, "token_embd.weight", 17);
+        const bool pos = t->name.len == 20 && !memcmp(t->name.data, "position_embd.weight", 20);
+        if ((tok && untied) || pos)
+            total += t->ne[1] > 0 ? t->nbytes / (uint64_t)t->ne[1] : 0;
+        else
+            total += t->nbytes;
+    }
+    return total;
+}
+
+static int model_info_read(const char *path, model_info *mi, char *msg, size_t msg_size) {
+    memset(mi, 0, sizeof *mi);
+    mi->path = path;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && !strcmp(base + n - 5, ".gguf")) n -= 5;
+    snprintf(mi->name, sizeof mi->name, "%.*s", (int)n, base);
+    gl_error err = {0};
+    gl_gguf *g = gl_gguf_open(path, &err);
+    if (!g) {
+        snprintf(msg, msg_size, "%s", err.msg);
+        return -1;
+    }
+    const int64_t ka = gl_gguf_find_key(g, "general.architecture");
+    const gl_str a = ka >= 0 ? gl_gguf_get_str(g, ka) : (gl_str){"?", 1};
+    snprintf(mi->arch, sizeof mi->arch, "%.*s", (int)(a.len < 31 ? a.len : 31), a.data);
+    uint64_t by_type[GL_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < gl_gguf_n_tensors(g); i++) {
+        const gl_gguf_tensor_info *t = gl_gguf_tensor(g, i);
+        mi->size += t->nbytes;
+        int64_t ne = 1;
+        for (int d = 0; d < GL_MAX_DIMS; d++) ne *= t->ne[d];
+        mi->n_params += ne;
+        if ((int)t->type >= 0 && t->type < GL_TYPE_COUNT && t->ne[1] > 1) by_type[t->type] += t->nbytes;
+    }
+    int best = 0;
+    for (int t = 1; t < GL_TYPE_COUNT; t++)
+        if (by_type[t] > by_type[best]) best = t;
+    const char *tn = gl_type_name(best);
+    for (size_t i = 0; i + 1 < sizeof mi->type && tn[i]; i++)
+        mi->type[i] = (char)(tn[i] >= 'a' && tn[i] <= 'z' ? tn[i] - 32 : tn[i]);
+    mi->bytes_per_token = model_bytes_per_token(g);
+    gl_gguf_close(g);
+    return 0;
+}
+
+/* Random token ids (llama-bench feeds random ids too: the content does not change the work). */
+static void model_random_ids(int32_t *ids, int n, int32_t n_vocab, uint64_t *s) {
+    for (int i = 0; i < n; i++) {
+        *s ^= *s >> 12, *s ^= *s << 25, *s ^= *s >> 27;
+        ids[i] = (int32_t)(((*s * 2685821657736338717ull) >> 33) % (uint64_t)n_vocab);
+    }
+}
+
+/* One repetition of a test from an empty cache; seconds, or < 0 on failure. */
+static double model_run_once(elm_ctx *c, const int32_t *ids, int n_prompt, int n_gen,
+                             elm_error *err) {
+    elm_ctx_rewind(c, 0);
+    const double t0 = bench_now();
+    if (n_prompt > 0 && elm_decode(c, ids, n_prompt, ELM_OUT_LOGITS_LAST, err) != ELM_OK) return -1;
+    for (int i = 0; i < n_gen; i++)
+        if (elm_decode(c, ids + i, 1, ELM_OUT_LOGITS_LAST, err) != ELM_OK) return -1;
+    return bench_now() - t0;
+}
+
+static void model_stats(model_result *r, const double *sec, int n_tokens) {
+    double s = 0, sn = 0;
+    for (int i = 0; i < r->n_samples; i++) {
+        r->samples_ts[i] = n_tokens / sec[i];
+        s += r->samples_ts[i];
+        sn += sec[i] * 1e9;
+    }
+    r->avg_ts = s / r->n_samples;
+    r->avg_ns = sn / r->n_samples;
+    double v = 0, vn = 0;
+    for (int i = 0; i < r->n_samples; i++) {
+        v += (r->samples_ts[i] - r->avg_ts) * (r->samples_ts[i] - r->avg_ts);
+        vn += (sec[i] * 1e9 - r->avg_ns) * (sec[i] * 1e9 - r->avg_ns);
+    }
+    r->stddev_ts = r->n_samples > 1 ? sqrt(v / (r->n_samples - 1)) : 0;
+    r->stddev_ns = r->n_samples > 1 ? sqrt(vn / (r->n_samples - 1)) : 0;
+}
+
+/* Runs one test (n_prompt or n_gen tokens) on context c: warm-up, then reps timed runs. */
+static int model_test(elm_ctx *c, const model_opts *o, const int32_t *ids, int n_prompt,
+                      int n_gen, const bench_bw_buf *bwb, model_result *r) {
+    elm_error err = {0};
+    const int nth = r->n_threads;
+    if (model_run_once(c, ids, n_prompt, n_gen > 0 ? 1 : 0, &err) < 0) goto fail;
+    if (n_gen > 0) { /* the ceiling, measured now, under the same neighbours' load */
+        r->read_bw = bench_bw_now(bwb, nth);
+        if (r->read_bw <= 0) {
+            snprintf(err.msg, sizeof err.msg, "cannot start %d threads", nth);
+            goto fail;
+        }
+    }
+    double sec[BENCH_MAX_REPS];
+    r->n_samples = o->reps;
+    for (int i = 0; i < o->reps; i++)
+        if ((sec[i] = model_run_once(c, ids, n_prompt, n_gen, &err)) <= 0) goto fail;
+    model_stats(r, sec, n_prompt + n_gen);
+    if (n_gen > 0) r->bw_frac = (double)r->mi->bytes_per_token * r->avg_ts / (r->read_bw * 1e9);
+    return 0;
+fail:
+    fprintf(stderr, "edgelm bench: %s: %s\n", r->mi->path, err.msg);
+    return 1;
+}
+
+/* Every thread count and test of one model. */
+static int model_bench_file(const model_opts *o, const model_info *mi, const bench_bw_buf *bwb,
+                            model_result *res, int *n_res, int max_res) {
+    elm_error err = {0};
+    elm_model_params mp = elm_model_default_params();
+    mp.no_vocab = true; /* ids only */
+    elm_model *m = elm_model_load(mi->path, &mp, &err);
+    if (!m) {
+        fprintf(stderr, "edgelm bench: %s: %s\n", mi->path, err.msg);
+        return 1;
+    }
+    int max_tokens = 1, max_prompt = 1;
+    for (int i = 0; i < o->prompt.n; i++) {
+        if (o->prompt.v[i] > max_tokens) max_tokens = o->prompt.v[i];
+        if (o->prompt.v[i] > max_prompt) max_prompt = o->prompt.v[i];
+    }
+    for (int i = 0; i < o->gen.n; i++)
+        if (o->gen.v[i] > max_tokens) max_tokens = o->gen.v[i];
+    int32_t *ids = malloc(sizeof *ids * (size_t)max_tokens);
+    if (!ids) {
+        elm_model_free(m);
+        fprintf(stderr, "edgelm bench: out of memory\n");
+        return 1;
+    }
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    model_random_ids(ids, max_tokens, elm_model_n_vocab(m), &seed);
+    int rc = 0;
+    for (int ti = 0; ti < o->threads.n && !rc; ti++) {
+        elm_ctx_params cp = elm_ctx_default_params();
+        cp.n_ctx = max_tokens;
+        cp.n_batch = max_prompt < 512 ? max_prompt : 512;
+        cp.n_threads = o->threads.v[ti];
+        cp.kv_f16 = o->kv_f16;
+        elm_ctx *c = elm_ctx_new_ext(m, &cp, &err);
+        if (!c) {
+            fprintf(stderr, "edgelm bench: %s: %s\n", mi->path, err.msg);
+            rc = 1;
+            break;
+        }
+        for (int k = 0; k < o->prompt.n + o->gen.n && !rc; k++) {
+            const bool pp = k < o->prompt.n;
+            const int n = pp ? o->prompt.v[k] : o->gen.v[k - o->prompt.n];
+            if (n == 0) continue; /* -p 0 / -n 0: no such test */
+            if (*n_res == max_res) break;
+            model_result *r = &res[*n_res];
+            *r = (model_result){.mi = mi, .n_threads = cp.n_threads, .n_prompt = pp ? n : 0,
+                                .n_gen = pp ? 0 : n};
+            rc = model_test(c, o, ids, r->n_prompt, r->n_gen, bwb, r);
+            if (!rc) (*n_res)++;
+        }
+        elm_ctx_free(c);
+    }
+    free(ids);
+    elm_model_free(m);
+    return rc;
+}
+
+static void model_print_json(const model_result *res, int n_res) {
+    printf("[\n");
+    for (int i = 0; i < n_res; i++) {
+        const model_result *r = &res[i];
+        const model_info *mi = r->mi;
+        printf("  {\"model_filename\": \"");
+        for (const char *p = mi->path; *p; p++) { /* JSON string escapes */
+            if (*p == '"' || *p == '\\') printf("\\%c", *p);
+            else if ((unsigned char)*p < 0x20) printf("\\u%04x", (unsigned char)*p);
+            else putchar(*p);
+        }
+        printf("\", \"model_type\": \"%s %s\", \"model_size\": %llu, \"model_n_params\": %lld, "
+               "\"simd\": \"%s\", \"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, "
+               "\"test\": \"%s%d\", \"avg_ns\": %.0f, \"stddev_ns\": %.0f, \"avg_ts\": %.6f, "
+               "\"stddev_ts\": %.6f, \"samples_ts\": [",
+               mi->arch, mi->type, (unsigned long long)mi->size, (long long)mi->n_params,
+               gl_simd_name(), r->n_threads, r->n_prompt, r->n_gen, r->n_gen ? "tg" : "pp",
+               r->n_gen ? r->n_gen : r->n_prompt, r->avg_ns, r->stddev_ns, r->avg_ts, r->stddev_ts);
+        for (int s = 0; s < r->n_samples; s++) printf("%s%.4f", s ? ", " : "", r->samples_ts[s]);
+        printf("], \"weight_bytes_per_token\": %llu", (unsigned long long)mi->bytes_per_token);
+        if (r->n_gen)
+            printf(", \"read_bw_gbps\": %.3f, \"bw_fraction\": %.4f", r->read_bw, r->bw_frac);
+        printf("}%s\n", i + 1 < n_res ? "," : "");
+    }
+    printf("]\n");
+}
+
+static void model_print_table(const model_result *res, int n_res) {
+    printf("| model | size | params | type | threads | test | t/s | %% of read bw |\n");
+    printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+    for (int i = 0; i < n_res; i++) {
+        const model_result *r = &res[i];
+        char test[32], bw[48] = "";
+        snprintf(test, sizeof test, "%s%d", r->n_gen ? "tg" : "pp", r->n_gen ? r->n_gen : r->n_prompt);
+        if (r->n_gen)
+            snprintf(bw, sizeof bw, "%.0f%% of %.1f GB/s", 100 * r->bw_frac, r->read_bw);
+        printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f | %s |\n", r->mi->name,
+               (double)r->mi->size / 1048576.0, (double)r->mi->n_params / 1e6, r->mi->type,
+               r->n_threads, test, r->avg_ts, r->stddev_ts, bw);
+    }
 }
 
 static void bench_print(const bench_opts *o, const bench_result *res, int n_res, const double *bw,
@@ -386,35 +699,90 @@ static void bench_print(const bench_opts *o, const bench_result *res, int n_res,
     }
 }
 
+/* -m: every model, then one table or JSON array. */
+static int bench_models(const model_opts *o) {
+    model_info mi[BENCH_MAX_LIST];
+    for (int i = 0; i < o->n_models; i++) {
+        char msg[256];
+        if (model_info_read(o->models[i], &mi[i], msg, sizeof msg) != 0) {
+            fprintf(stderr, "edgelm bench: %s: %s\n", o->models[i], msg);
+            return 1;
+        }
+    }
+    bench_bw_buf bwb;
+    if (!bench_bw_buf_init(&bwb, o->bw_bytes, bench_llc_bytes(), 10)) {
+        fprintf(stderr, "edgelm bench: cannot allocate the bandwidth buffer\n");
+        return 1;
+    }
+    const int max_res = o->n_models * o->threads.n * (o->prompt.n + o->gen.n);
+    model_result *res = calloc((size_t)max_res, sizeof *res);
+    int n_res = 0, rc = res ? 0 : 1;
+    for (int i = 0; i < o->n_models && !rc; i++)
+        rc = model_bench_file(o, &mi[i], &bwb, res, &n_res, max_res);
+    if (!rc) {
+        if (o->json) model_print_json(res, n_res);
+        else model_print_table(res, n_res);
+    }
+    free(res);
+    free(bwb.buf);
+    return rc;
+}
+
+static int bench_parse_models(char *s, model_opts *mo) {
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        if (mo->n_models == BENCH_MAX_LIST) return -1;
+        mo->models[mo->n_models++] = tok;
+    }
+    return mo->n_models > 0 ? 0 : -1;
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_opts o = {.threads = {1, 2}, .n_threads = 2, .reps = 10};
+    model_opts mo = {.threads = {{1, 2}, 2}, .prompt = {{64}, 1}, .gen = {{128}, 1}, .reps = 5};
     bool kernels = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--kernels")) {
             kernels = true;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            fprintf(stderr, "edgelm bench -m: not yet: needs a model runtime "
-                            "(use `edgelm bench --kernels` for kernel benchmarks)\n");
-            return 1;
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && i + 1 < argc) {
+            if (bench_parse_models(argv[++i], &mo) != 0) {
+                fprintf(stderr, "edgelm bench: bad model list (at most %d)\n", BENCH_MAX_LIST);
+                return 2;
+            }
         } else if (!strcmp(a, "-t") && i + 1 < argc) {
-            if (bench_parse_threads(argv[++i], &o) != 0) {
+            if (bench_parse_threads(argv[++i], &o) != 0 ||
+                bench_parse_list(argv[i], &mo.threads, 1, 256) != 0) {
                 fprintf(stderr, "edgelm bench: bad thread list '%s' (e.g. -t 1,2)\n", argv[i]);
                 return 2;
             }
-        } else if (!strcmp(a, "--reps") && i + 1 < argc) {
-            o.reps = atoi(argv[++i]);
-            if (o.reps < 1 || o.reps > 64) {
-                fprintf(stderr, "edgelm bench: --reps must be in 1..64\n");
+        } else if ((!strcmp(a, "-p") || !strcmp(a, "-n")) && i + 1 < argc) {
+            if (bench_parse_list(argv[i + 1], a[1] == 'p' ? &mo.prompt : &mo.gen, 0, 1 << 16) != 0) {
+                fprintf(stderr, "edgelm bench: bad list '%s' for %s (e.g. %s 64,512)\n", argv[i + 1], a, a);
                 return 2;
             }
+            i++;
+        } else if ((!strcmp(a, "--reps") || !strcmp(a, "-r")) && i + 1 < argc) {
+            o.reps = mo.reps = atoi(argv[++i]);
+            if (o.reps < 1 || o.reps > BENCH_MAX_REPS) {
+                fprintf(stderr, "edgelm bench: --reps must be in 1..%d\n", BENCH_MAX_REPS);
+                return 2;
+            }
+        } else if (!strcmp(a, "--kv-f16")) {
+            mo.kv_f16 = true;
+        } else if (!strcmp(a, "--bw-mib") && i + 1 < argc) {
+            const long v = atol(argv[++i]);
+            if (v < 1 || v > (1 << 16)) {
+                fprintf(stderr, "edgelm bench: --bw-mib must be in 1..65536\n");
+                return 2;
+            }
+            mo.bw_bytes = (size_t)v << 20;
         } else if (!strcmp(a, "-o") && i + 1 < argc) {
             const char *f = argv[++i];
-            if (strcmp(f, "json") && strcmp(f, "table")) {
-                fprintf(stderr, "edgelm bench: -o takes table or json\n");
+            if (strcmp(f, "json") && strcmp(f, "table") && strcmp(f, "md")) {
+                fprintf(stderr, "edgelm bench: -o takes table, md or json\n");
                 return 2;
             }
-            o.json = !strcmp(f, "json");
+            o.json = mo.json = !strcmp(f, "json");
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             bench_usage(stdout);
             return 0;
@@ -424,25 +792,21 @@ int cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
-    if (!kernels) {
+    if (mo.n_models > 0 && !kernels) return bench_models(&mo);
+    if (!kernels || mo.n_models > 0) {
+        if (kernels) fprintf(stderr, "edgelm bench: --kernels and -m are separate runs\n");
         bench_usage(stderr);
         return 2;
     }
 
     const size_t llc = bench_llc_bytes();
-    size_t bw_bytes = 16 * llc;
-    if (bw_bytes < ((size_t)512 << 20)) bw_bytes = (size_t)512 << 20;
-    uint8_t *buf = aligned_alloc(256, bw_bytes);
-    if (!buf) {
-        fprintf(stderr, "edgelm bench: cannot allocate %zu MiB\n", bw_bytes >> 20);
+    bench_bw_buf bwb;
+    if (!bench_bw_buf_init(&bwb, 0, llc, o.reps)) {
+        fprintf(stderr, "edgelm bench: cannot allocate the bandwidth buffer\n");
         return 1;
     }
-    /* fault the pages in before timing, with distinct contents (see bench_make_weights) */
-    for (size_t i = 0; i + 8 <= bw_bytes; i += 8) {
-        const uint64_t v = (uint64_t)i * 0x9e3779b97f4a7c15ull;
-        memcpy(buf + i, &v, 8);
-    }
-    const bench_bw_buf bwb = {.buf = buf, .size = bw_bytes, .reps = o.reps};
+    uint8_t *buf = bwb.buf;
+    const size_t bw_bytes = bwb.size;
     double bw[BENCH_MAX_THREADS];
     for (int i = 0; i < o.n_threads; i++) {
         bw[i] = bench_bw_now(&bwb, o.threads[i]);
