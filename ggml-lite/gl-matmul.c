@@ -9,8 +9,13 @@
  *   2. output tiles (a block of W rows × a block of X columns × one batch) are handed out
  *      through the atomic counter p->chunk, so a thread that finishes early takes more;
  *      tile heights are multiples of 4 for the 4-row kernel (gl_type_vec_dot4).
- * Each output element is one vec_dot over the same inputs whatever the thread count, so
- * results do not depend on it. Static names carry the module prefix mm_.
+ * Mat-mat (m > 1) with a register-blocked kernel for the weight type (gl_type_gemm: F32,
+ * F16, Q4_0, Q8_0 with SIMD) computes each tile in k-slices of a fixed length (so that a
+ * slice of the W tile and of the X columns stays in L1/L2), micro-tiles of mr W rows × nc X
+ * columns per call, the slices' results added in order. Otherwise (mat-vec, other types,
+ * GL_NO_SIMD) each output element is one vec_dot. Either way an element's value depends
+ * only on the inputs and k, never on the tiling or the thread count.
+ * Static names carry the module prefix mm_.
  */
 #include "gl-quants.h"
 
@@ -23,11 +28,30 @@ typedef struct mm_shape {
     int64_t r2, r3;                /* broadcast ratios: X batch / W batch */
     bool convert;                  /* X rows go through wdata (else read in place) */
     bool private_x;                /* each thread converts all X rows for itself */
+    gl_type xtype;                 /* type of the converted X rows */
     size_t xrow;                   /* bytes of one converted X row */
+    gl_gemm_kernel gemm;           /* register-blocked mat-mat kernel; fn NULL: vec_dot */
+    int64_t kc;                    /* k-slice length of the gemm path */
 } mm_shape;
 
 /* Up to this many X rows, every thread converts them all (no barrier). */
 #define MM_PRIVATE_ROWS 4
+
+/* Longest k-slice of the gemm path, in bytes of one weight row: a tile of 32 rows of such
+ * slices stays in L2 and a micro-tile's rows in L1. */
+#ifndef MM_SLICE_BYTES
+#define MM_SLICE_BYTES 16384
+#endif
+
+/* Slice length for k: equal slices of a multiple of 32 elements (any quantized block fits),
+ * a function of k and the type only. */
+static int64_t mm_slice(const mm_shape *s) {
+    const size_t full = gl_row_size(s->w->type, s->k);
+    const int64_t n_slices = (int64_t)((full + MM_SLICE_BYTES - 1) / MM_SLICE_BYTES);
+    if (n_slices <= 1) return s->k;
+    const int64_t per = (s->k + n_slices - 1) / n_slices;
+    return (per + 31) / 32 * 32;
+}
 
 /* Converted rows start after a per-thread float gather area used for strided X. */
 static size_t mm_gather_bytes(int64_t k, int n_threads) {
@@ -41,7 +65,6 @@ static bool mm_get_shape(const gl_tensor *dst, mm_shape *s) {
     s->x = x;
     s->wt = gl_type_get(w->type);
     if (!s->wt || !s->wt->supported || !s->wt->vec_dot) return false;
-    s->vt = gl_type_get(s->wt->vec_dot_type);
     s->k = w->ne[0];
     s->n = w->ne[1];
     s->m = x->ne[1];
@@ -53,8 +76,16 @@ static bool mm_get_shape(const gl_tensor *dst, mm_shape *s) {
     }
     s->r2 = s->b2 / w->ne[2];
     s->r3 = s->b3 / w->ne[3];
-    s->convert = s->wt->vec_dot_type != GL_TYPE_F32 || x->nb[0] != sizeof(float);
-    s->xrow = gl_row_size(s->wt->vec_dot_type, s->k);
+    s->gemm = s->m > 1 ? gl_type_gemm(w->type) : (gl_gemm_kernel){0};
+    if (s->gemm.fn && (s->gemm.mr < 1 || s->gemm.nc < 1 || s->gemm.nc > GL_GEMM_NC_MAX)) {
+        s->gemm.fn = NULL;
+    }
+    s->xtype = s->gemm.fn ? s->gemm.ytype : s->wt->vec_dot_type;
+    s->vt = gl_type_get(s->xtype);
+    s->convert = s->xtype != GL_TYPE_F32 || x->nb[0] != sizeof(float) ||
+                 (s->gemm.fn && s->gemm.f16_round);
+    s->xrow = gl_row_size(s->xtype, s->k);
+    s->kc = s->gemm.fn ? mm_slice(s) : s->k;
     s->private_x = s->m * s->b2 * s->b3 <= MM_PRIVATE_ROWS;
     return s->xrow != 0 || s->k == 0;
 }
@@ -67,7 +98,17 @@ size_t gl_mul_mat_work_size(const gl_tensor *dst, int n_threads) {
     return mm_gather_bytes(s.k, nth) + rows * GL_PAD(s.xrow, GL_CACHE_LINE) + GL_CACHE_LINE;
 }
 
-/* Phase 1: this thread's share of X rows → vec_dot_type rows in wdata. */
+/* F32 row → the same values rounded to fp16 (what an F16 · F16 dot would see). */
+static void mm_round_f16(const float *src, float *dst, int64_t k) {
+    gl_fp16 tmp[256];
+    for (int64_t i = 0; i < k; i += 256) {
+        const int64_t len = GL_MIN(256, k - i);
+        gl_fp32_to_fp16_row(src + i, tmp, len);
+        gl_fp16_to_fp32_row(tmp, dst + i, len);
+    }
+}
+
+/* Phase 1: this thread's share of X rows → rows of s->xtype in wdata. */
 static void mm_convert_x(const gl_compute_params *p, const mm_shape *s, char *xq, float *gather) {
     const gl_tensor *x = s->x;
     const int64_t nrows = s->m * s->b2 * s->b3;
@@ -82,14 +123,26 @@ static void mm_convert_x(const gl_compute_params *p, const mm_shape *s, char *xq
             for (int64_t i = 0; i < s->k; i++) memcpy(&gather[i], src + i * x->nb[0], sizeof(float));
             row = gather;
         }
-        s->vt->from_float(row, xq + (size_t)r * stride, s->k);
+        char *dstrow = xq + (size_t)r * stride;
+        if (s->gemm.fn && s->gemm.f16_round) {
+            mm_round_f16(row, (float *)dstrow, s->k);
+        } else {
+            s->vt->from_float(row, dstrow, s->k);
+        }
     }
 }
 
 /* Tile sizes: mat-vec streams W in long row runs; mat-mat keeps a block of W rows hot in L1
  * while it meets a block of X columns held in L2. */
 static void mm_tile(const mm_shape *s, int nth, int64_t *bn, int64_t *bm) {
-    if (s->m == 1) {
+    if (s->gemm.fn) {
+        /* whole micro-tiles: heights a multiple of mr, widths a multiple of nc */
+        const int64_t mr = s->gemm.mr, nc = s->gemm.nc;
+        *bm = GL_MIN(s->m, 4 * nc);
+        *bn = 8 * mr;
+        const int64_t tiles = ((s->n + *bn - 1) / *bn) * ((s->m + *bm - 1) / *bm) * s->b2 * s->b3;
+        if (tiles < 4 * (int64_t)nth) *bn = GL_MAX(mr, s->n / (4 * (int64_t)nth) / mr * mr);
+    } else if (s->m == 1) {
         /* ~8 chunks per thread for balance, but at least 16 rows so each chunk streams */
         *bm = 1;
         *bn = GL_MAX(16, GL_MIN(1024, s->n / (8 * (int64_t)nth))) & ~(int64_t)3;
@@ -137,6 +190,34 @@ static void mm_tile_compute(const mm_shape *s, gl_tensor *dst, const char *xq, i
     }
 }
 
+/* One tile through the gemm kernel: k-slices outermost (a slice of the W tile is reused by
+ * every column group), then groups of nc X columns, then micro-tiles of mr W rows. The first
+ * slice stores, later ones add, so every element sums its slices in the same order. */
+static void mm_tile_gemm(const mm_shape *s, gl_tensor *dst, const char *xq, int64_t n0,
+                         int64_t n1, int64_t m0, int64_t m1, int64_t i2, int64_t i3) {
+    const gl_gemm_kernel *g = &s->gemm;
+    const int64_t w2 = i2 / s->r2, w3 = i3 / s->r3;
+    char *out0 = (char *)dst->data + i2 * dst->nb[2] + i3 * dst->nb[3];
+    const size_t bs = dst->nb[1] / sizeof(float);
+    for (int64_t k0 = 0; k0 < s->k; k0 += s->kc) {
+        const int kl = (int)GL_MIN(s->kc, s->k - k0);
+        const size_t woff = gl_row_size(s->w->type, k0), xoff = gl_row_size(s->xtype, k0);
+        for (int64_t j = m0; j < m1; j += g->nc) {
+            const int nc = (int)GL_MIN(g->nc, m1 - j);
+            const void *y[GL_GEMM_NC_MAX];
+            for (int c = 0; c < nc; c++) {
+                y[c] = (const char *)mm_x_row(s, xq, j + c, i2, i3) + xoff;
+            }
+            for (int64_t i = n0; i < n1; i += g->mr) {
+                const int nr = (int)GL_MIN(g->mr, n1 - i);
+                float *out = (float *)(out0 + j * dst->nb[1] + i * (int64_t)sizeof(float));
+                g->fn(kl, nr, nc, (const char *)gl_row(s->w, i, w2, w3) + woff, s->w->nb[1], y,
+                      out, bs, k0 > 0);
+            }
+        }
+    }
+}
+
 void gl_compute_mul_mat(const gl_compute_params *p, gl_tensor *dst) {
     mm_shape s;
     if (!mm_get_shape(dst, &s)) return; /* the builder rejects such nodes */
@@ -164,7 +245,7 @@ void gl_compute_mul_mat(const gl_compute_params *p, gl_tensor *dst) {
         /* consecutive chunks walk down W first, so one thread's chunks stream W in order */
         const int64_t in = c % tn, im = (c / tn) % tm, ib = c / (tn * tm);
         const int64_t i2 = ib % s.b2, i3 = ib / s.b2;
-        mm_tile_compute(&s, dst, xq, in * bn, GL_MIN(s.n, (in + 1) * bn), im * bm,
+        (s.gemm.fn ? mm_tile_gemm : mm_tile_compute)(&s, dst, xq, in * bn, GL_MIN(s.n, (in + 1) * bn), im * bm,
                         GL_MIN(s.m, (im + 1) * bm), i2, i3);
     }
 }

@@ -1045,6 +1045,290 @@ static void q_vec_dot4_q4_0_q8_0_neon(int n, float *s, const void *vx, size_t bx
 }
 #endif
 
+/* ------------------------------------------------------------------------------------------
+ * Register-blocked mat-mat kernels (gl_type_gemm): a tile of MR weight rows × NC activation
+ * rows per call, every loaded (or decoded) weight vector used NC times and every activation
+ * vector MR times. Each output element has its own accumulator and always sees the same
+ * instruction sequence: a tile smaller than MR × NC (the caller's edges) repeats its last
+ * row / column pointer and drops the duplicates, so an element's value does not depend on
+ * where the tile edges fall (tiling, thread split). test-quants checks this bit for bit.
+ * ---------------------------------------------------------------------------------------- */
+
+/* Stores (or adds, for the later k-slices of a cache-blocked product) one result. */
+static inline void q_gemm_put(float *s, bool add, float v) { *s = add ? *s + v : v; }
+
+#if defined(GL_AVX2)
+/* F32/F16 × F32: MR×NC accumulators of 8 lanes. With AVX-512VL the compiler has 32 ymm
+ * registers (EVEX encodings), so the tile grows to 4×5; plain AVX2 has 16: 3×4 keeps 12
+ * accumulators, 3 weight vectors and one activation vector in registers. */
+/* Keeps v in a register: without it GCC folds the activation load into each of the MR
+ * FMAs (a memory operand each), and the kernel becomes bound by loads instead of FMAs. */
+#if defined(__AVX512VL__)
+#define Q_PIN_REG(v) __asm__("" : "+v"(v))
+#else
+#define Q_PIN_REG(v) __asm__("" : "+x"(v))
+#endif
+#if defined(__AVX512VL__)
+#define Q_GF_MR 4
+#define Q_GF_NC 5
+#else
+#define Q_GF_MR 3
+#define Q_GF_NC 4
+#endif
+static inline __attribute__((always_inline)) void
+q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
+                  const void *const *vy, float *s, size_t bs, bool add) {
+    const char *x[Q_GF_MR];
+    const float *y[Q_GF_NC];
+    for (int r = 0; r < Q_GF_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
+    for (int c = 0; c < Q_GF_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
+    __m256 acc[Q_GF_MR][Q_GF_NC];
+#pragma GCC unroll 8
+    for (int r = 0; r < Q_GF_MR; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < Q_GF_NC; c++) acc[r][c] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 w[Q_GF_MR];
+#pragma GCC unroll 8
+        for (int r = 0; r < Q_GF_MR; r++) {
+            w[r] = f16 ? q_avx2_load_f16((const gl_fp16 *)x[r] + i)
+                       : _mm256_loadu_ps((const float *)x[r] + i);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < Q_GF_NC; c++) {
+            __m256 yv = _mm256_loadu_ps(y[c] + i);
+            Q_PIN_REG(yv);
+#pragma GCC unroll 8
+            for (int r = 0; r < Q_GF_MR; r++) acc[r][c] = _mm256_fmadd_ps(w[r], yv, acc[r][c]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        for (int c = 0; c < nc; c++) {
+            float sum = q_avx2_hsum(acc[r][c]);
+            for (int t = i; t < n; t++) {
+                const float wv = f16 ? _cvtsh_ss(((const gl_fp16 *)x[r])[t]) : ((const float *)x[r])[t];
+                sum += wv * y[c][t];
+            }
+            q_gemm_put(s + (size_t)c * bs + r, add, sum);
+        }
+    }
+}
+
+static void q_gemm_f32_avx2(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
+                            float *s, size_t bs, bool add) {
+    q_gemm_float_avx2(false, n, nr, nc, x, bx, y, s, bs, add);
+}
+
+static void q_gemm_f16_avx2(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
+                            float *s, size_t bs, bool add) {
+    q_gemm_float_avx2(true, n, nr, nc, x, bx, y, s, bs, add);
+}
+
+/* [sum(a), sum(b), sum(c), sum(d)] of four vectors of eight int32. */
+static inline __m128i q_avx2_sum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* Q4_0 / Q8_0 weights × Q8_0 activations, 4 rows × Q_GQ_NC columns. Per block, the four
+ * rows are decoded once; for each column the four exact integer block sums are reduced
+ * into one vector [r0..r3] and scaled by [d_r0..d_r3] * d_y with one FMA, into an
+ * accumulator whose lanes are the four rows. */
+#define Q_GQ_MR 4
+#define Q_GQ_NC 4
+static inline __attribute__((always_inline)) void
+q_gemm_q8_avx2(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const void *const *vy,
+               float *s, size_t bs, bool add) {
+    const char *x[Q_GQ_MR];
+    const block_q8_0 *y[Q_GQ_NC];
+    for (int r = 0; r < Q_GQ_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
+    for (int c = 0; c < Q_GQ_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
+    const size_t bsz = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
+    const __m256i zero = _mm256_setzero_si256();
+    __m128 acc[Q_GQ_NC];
+#pragma GCC unroll 8
+    for (int c = 0; c < Q_GQ_NC; c++) acc[c] = _mm_setzero_ps();
+    const int nb = n / GL_QK8_0;
+    for (int i = 0; i < nb; i++) {
+        __m256i u[Q_GQ_MR]; /* Q4_0: nibbles 0..15 (unsigned); Q8_0: |x| */
+        __m256i sgn[Q_GQ_MR];
+        uint16_t dh[Q_GQ_MR];
+#pragma GCC unroll 8
+        for (int r = 0; r < Q_GQ_MR; r++) {
+            const char *blk = x[r] + (size_t)i * bsz;
+            if (q4) {
+                const __m128i b = _mm_loadu_si128((const __m128i *)(blk + sizeof(gl_fp16)));
+                const __m256i bb = _mm256_inserti128_si256(_mm256_castsi128_si256(b),
+                                                           _mm_srli_epi16(b, 4), 1);
+                u[r] = _mm256_and_si256(bb, m4);
+                sgn[r] = zero;
+            } else {
+                sgn[r] = _mm256_loadu_si256((const __m256i *)(blk + sizeof(gl_fp16)));
+                u[r] = _mm256_sign_epi8(sgn[r], sgn[r]);
+            }
+            memcpy(&dh[r], blk, sizeof(gl_fp16));
+        }
+        const __m128 dx = _mm_cvtph_ps(_mm_setr_epi16((short)dh[0], (short)dh[1], (short)dh[2],
+                                                      (short)dh[3], 0, 0, 0, 0));
+#pragma GCC unroll 8
+        for (int c = 0; c < Q_GQ_NC; c++) {
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)y[c][i].qs);
+            __m256i p[Q_GQ_MR];
+            if (q4) {
+                /* sum (q - 8) y = sum q y - 8 sum y: start each row's sum at -8 sum y */
+                const __m256i neg = _mm256_sub_epi32(zero, q_avx2_dot_acc(zero, eight, yv));
+#pragma GCC unroll 8
+                for (int r = 0; r < Q_GQ_MR; r++) p[r] = q_avx2_dot_acc(neg, u[r], yv);
+            } else {
+#pragma GCC unroll 8
+                for (int r = 0; r < Q_GQ_MR; r++) {
+                    p[r] = q_avx2_dot_acc(zero, u[r], _mm256_sign_epi8(yv, sgn[r]));
+                }
+            }
+            const __m128i tot = q_avx2_sum4_epi32(p[0], p[1], p[2], p[3]);
+            const __m128 d = _mm_mul_ps(dx, _mm_set1_ps(Q_FP16_FAST(y[c][i].d)));
+            acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(tot), d, acc[c]);
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        float out[4];
+        _mm_storeu_ps(out, acc[c]);
+        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+    }
+}
+
+static void q_gemm_q4_0_avx2(int n, int nr, int nc, const void *x, size_t bx,
+                             const void *const *y, float *s, size_t bs, bool add) {
+    q_gemm_q8_avx2(true, n, nr, nc, x, bx, y, s, bs, add);
+}
+
+static void q_gemm_q8_0_avx2(int n, int nr, int nc, const void *x, size_t bx,
+                             const void *const *y, float *s, size_t bs, bool add) {
+    q_gemm_q8_avx2(false, n, nr, nc, x, bx, y, s, bs, add);
+}
+#endif /* GL_AVX2 */
+
+#if defined(GL_NEON)
+/* 32 registers of 128 bits: 4×4 accumulators + 4 weight vectors + 1 activation vector. */
+#define Q_GF_MR 4
+#define Q_GF_NC 4
+static inline __attribute__((always_inline)) void
+q_gemm_float_neon(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
+                  const void *const *vy, float *s, size_t bs, bool add) {
+    const char *x[Q_GF_MR];
+    const float *y[Q_GF_NC];
+    for (int r = 0; r < Q_GF_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
+    for (int c = 0; c < Q_GF_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
+    float32x4_t acc[Q_GF_MR][Q_GF_NC];
+#pragma GCC unroll 8
+    for (int r = 0; r < Q_GF_MR; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < Q_GF_NC; c++) acc[r][c] = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t w[Q_GF_MR];
+#pragma GCC unroll 8
+        for (int r = 0; r < Q_GF_MR; r++) {
+            w[r] = f16 ? q_neon_load_f16((const gl_fp16 *)x[r] + i) : vld1q_f32((const float *)x[r] + i);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < Q_GF_NC; c++) {
+            const float32x4_t yv = vld1q_f32(y[c] + i);
+#pragma GCC unroll 8
+            for (int r = 0; r < Q_GF_MR; r++) acc[r][c] = vfmaq_f32(acc[r][c], w[r], yv);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        for (int c = 0; c < nc; c++) {
+            float sum = vaddvq_f32(acc[r][c]);
+            for (int t = i; t < n; t++) {
+                const float wv = f16 ? Q_FP16_FAST(((const gl_fp16 *)x[r])[t]) : ((const float *)x[r])[t];
+                sum += wv * y[c][t];
+            }
+            q_gemm_put(s + (size_t)c * bs + r, add, sum);
+        }
+    }
+}
+
+static void q_gemm_f32_neon(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
+                            float *s, size_t bs, bool add) {
+    q_gemm_float_neon(false, n, nr, nc, x, bx, y, s, bs, add);
+}
+
+static void q_gemm_f16_neon(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
+                            float *s, size_t bs, bool add) {
+    q_gemm_float_neon(true, n, nr, nc, x, bx, y, s, bs, add);
+}
+
+/* Q4_0 / Q8_0 × Q8_0: rows decoded to signed bytes once per block (Q4_0: nibble - 8), then
+ * per column four exact block sums, pairwise-added into [r0..r3], one conversion, one FMA
+ * with [d_r0..d_r3] * d_y into an accumulator whose lanes are the rows. */
+#define Q_GQ_MR 4
+#define Q_GQ_NC 4
+static inline __attribute__((always_inline)) void
+q_gemm_q8_neon(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const void *const *vy,
+               float *s, size_t bs, bool add) {
+    const char *x[Q_GQ_MR];
+    const block_q8_0 *y[Q_GQ_NC];
+    for (int r = 0; r < Q_GQ_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
+    for (int c = 0; c < Q_GQ_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
+    const size_t bsz = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    const int8x16_t eight = vdupq_n_s8(8);
+    float32x4_t acc[Q_GQ_NC];
+#pragma GCC unroll 8
+    for (int c = 0; c < Q_GQ_NC; c++) acc[c] = vdupq_n_f32(0.0f);
+    const int nb = n / GL_QK8_0;
+    for (int i = 0; i < nb; i++) {
+        int8x16_t lo[Q_GQ_MR], hi[Q_GQ_MR];
+        uint16_t dh[Q_GQ_MR];
+#pragma GCC unroll 8
+        for (int r = 0; r < Q_GQ_MR; r++) {
+            const char *blk = x[r] + (size_t)i * bsz;
+            const uint8_t *qs = (const uint8_t *)blk + sizeof(gl_fp16);
+            if (q4) {
+                const uint8x16_t b = vld1q_u8(qs);
+                lo[r] = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, m4)), eight);
+                hi[r] = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), eight);
+            } else {
+                lo[r] = vreinterpretq_s8_u8(vld1q_u8(qs));
+                hi[r] = vreinterpretq_s8_u8(vld1q_u8(qs + 16));
+            }
+            memcpy(&dh[r], blk, sizeof(gl_fp16));
+        }
+        const float32x4_t dx = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(dh)));
+#pragma GCC unroll 8
+        for (int c = 0; c < Q_GQ_NC; c++) {
+            const int8x16_t y0 = vld1q_s8(y[c][i].qs), y1 = vld1q_s8(y[c][i].qs + 16);
+            int32x4_t p[Q_GQ_MR];
+#pragma GCC unroll 8
+            for (int r = 0; r < Q_GQ_MR; r++) {
+                p[r] = q_neon_dot(q_neon_dot(vdupq_n_s32(0), lo[r], y0), hi[r], y1);
+            }
+            const int32x4_t tot = vpaddq_s32(vpaddq_s32(p[0], p[1]), vpaddq_s32(p[2], p[3]));
+            acc[c] = vfmaq_f32(acc[c], vcvtq_f32_s32(tot), vmulq_n_f32(dx, Q_FP16_FAST(y[c][i].d)));
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        float out[4];
+        vst1q_f32(out, acc[c]);
+        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+    }
+}
+
+static void q_gemm_q4_0_neon(int n, int nr, int nc, const void *x, size_t bx,
+                             const void *const *y, float *s, size_t bs, bool add) {
+    q_gemm_q8_neon(true, n, nr, nc, x, bx, y, s, bs, add);
+}
+
+static void q_gemm_q8_0_neon(int n, int nr, int nc, const void *x, size_t bx,
+                             const void *const *y, float *s, size_t bs, bool add) {
+    q_gemm_q8_neon(false, n, nr, nc, x, bx, y, s, bs, add);
+}
+#endif /* GL_NEON */
+
 #if defined(GL_AVX2)
 #define Q_VEC_DOT_F32 q_vec_dot_f32_avx2
 #define Q_VEC_DOT_F16 q_vec_dot_f16_avx2
@@ -1356,4 +1640,34 @@ gl_vec_dot4_fn gl_type_vec_dot4(gl_type type) {
 #endif
     (void)type;
     return NULL;
+}
+
+gl_gemm_kernel gl_type_gemm(gl_type type) {
+    gl_gemm_kernel k = {0};
+#if defined(GL_AVX2) || defined(GL_NEON)
+#if defined(GL_AVX2)
+#define Q_GEMM_PICK(t) q_gemm_##t##_avx2
+#else
+#define Q_GEMM_PICK(t) q_gemm_##t##_neon
+#endif
+    switch (type) {
+    case GL_TYPE_F32:
+        k = (gl_gemm_kernel){Q_GEMM_PICK(f32), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, false};
+        break;
+    case GL_TYPE_F16:
+        k = (gl_gemm_kernel){Q_GEMM_PICK(f16), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, true};
+        break;
+    case GL_TYPE_Q4_0:
+        k = (gl_gemm_kernel){Q_GEMM_PICK(q4_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false};
+        break;
+    case GL_TYPE_Q8_0:
+        k = (gl_gemm_kernel){Q_GEMM_PICK(q8_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false};
+        break;
+    default:
+        break;
+    }
+#undef Q_GEMM_PICK
+#endif
+    (void)type;
+    return k;
 }

@@ -104,6 +104,24 @@ void gl_vec_dot_q8_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
 typedef void (*gl_vec_dot4_fn)(int n, float *s, const void *x, size_t bx, const void *y);
 gl_vec_dot4_fn gl_type_vec_dot4(gl_type type);
 
+/* Register-blocked mat-mat tile: for r < nr <= mr and c < nc <= nc_max,
+ *   s[c * bs + r] (=, or += when add) (row r of x, at x + r bx) . y[c]
+ * over n elements; y[c] are activation rows of ytype (F32 for F32/F16 weights, Q8_0 for
+ * Q4_0/Q8_0). With f16_round, the F32 activations must already be rounded to fp16 values
+ * (so the product equals the f16 . f16 vec_dot within reassociation). An element's value
+ * does not depend on nr, nc or its place in the tile. fn is NULL when the build has no
+ * such kernel for the type (always so with GL_NO_SIMD: vec_dot is the reference). */
+typedef void (*gl_gemm_fn)(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
+                           float *s, size_t bs, bool add);
+typedef struct gl_gemm_kernel {
+    gl_gemm_fn fn;
+    int mr, nc;       /* tile: weight rows × activation rows */
+    gl_type ytype;    /* type of the activation rows */
+    bool f16_round;   /* activations rounded through fp16 first */
+} gl_gemm_kernel;
+gl_gemm_kernel gl_type_gemm(gl_type type);
+#define GL_GEMM_NC_MAX 8 /* no kernel's nc exceeds this */
+
 /* Quantizes nrows rows of n_per_row floats with the reference quantizer of type (any
  * supported type, F32/F16/BF16 included). Returns bytes written, 0 when the type is not
  * supported or n_per_row is not a multiple of its block size. */
