@@ -5,8 +5,9 @@
  * conversion the kernel applies (x quantized to the weight's vec_dot_type, then dequantized),
  * in double. Tolerance per output: 3e-5 * sum_l |w_l x_l|, plus for Q4_1/Q5_1 the rounding of
  * the Q8_1 block sums s to fp16: 2^-10 * sum_blocks |m_w * s_x|.
- * 1 and 2 threads must give bit-identical results: every output element is one vec_dot over
- * the same bytes, whichever thread computes it.
+ * 1 and 2 threads must give bit-identical results: every output element is one vec_dot (or
+ * one register-blocked gemm sequence, the same in every tile) over the same bytes, whichever
+ * thread computes it.
  */
 #include "tf.h"
 
@@ -262,6 +263,28 @@ TF_TEST(broadcast_over_batches) {
         mm_case_run(&c, seed++);
         const mm_case p = {mm_types[t], 32, 5, 4, 4, 1, 4, 1, X_PERMUTED, W_CONTIG};
         mm_case_run(&p, seed++);
+    }
+}
+
+TF_TEST(gemm_tails_and_k_slices) {
+    /* mat-mat (m > 1) goes through the register-blocked kernels where the build has them:
+     * k not a multiple of the SIMD width (F32/F16 only), m and n not multiples of the tile,
+     * strided x, and k long enough (weight rows over 16 KiB) to be cut into k-slices */
+    uint64_t seed = 600;
+    static const int64_t odd_k[] = {37, 100};
+    for (int t = 0; t < 2; t++) {
+        for (size_t i = 0; i < 2; i++) {
+            const mm_case c = {mm_types[t], odd_k[i], 9, 7, 1, 1, 1, 1, X_CONTIG, W_CONTIG};
+            mm_case_run(&c, seed++);
+            const mm_case g = {mm_types[t], odd_k[i], 6, 5, 2, 1, 1, 1, X_ROW_GAPS, W_CONTIG};
+            mm_case_run(&g, seed++);
+        }
+    }
+    const struct { gl_type t; int64_t k; } sliced[] = {
+        {GL_TYPE_F32, 4160}, {GL_TYPE_F16, 8224}, {GL_TYPE_Q8_0, 15488}, {GL_TYPE_Q4_0, 29216}};
+    for (size_t i = 0; i < sizeof sliced / sizeof sliced[0]; i++) {
+        const mm_case c = {sliced[i].t, sliced[i].k, 6, 7, 1, 1, 1, 1, X_CONTIG, W_CONTIG};
+        mm_case_run(&c, seed++);
     }
 }
 

@@ -537,6 +537,95 @@ TF_TEST(vec_dot4_matches_single_rows) {
 #endif
 }
 
+/* The register-blocked mat-mat kernels (gl_type_gemm): each element within 1e-5 * sum |x y|
+ * of the scalar vec_dot (and 2e-5 of the double reference), and bit-identical whatever tile
+ * it is computed in (full tiles, clipped edge tiles, single elements) and in add mode. */
+TF_TEST(gemm_matches_scalar_and_is_tile_invariant) {
+    enum { GR = 7, GC = 11 }; /* more rows and columns than any tile, not multiples */
+    tf_rng rng = {31};
+    static float xf[GR * 4160], yf[GC * 4096], yr[4096];
+    static uint8_t xq[GR * 4160 * 4], yv[GC * 4096 * 4], yg[GC * 4096 * 4];
+    static const int sizes[] = {8, 37, 100, 32, 96, 4096}; /* the first three: float types */
+    int n_kernels = 0;
+    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        const gl_type wt = q_weight_types[ti];
+        const gl_gemm_kernel g = gl_type_gemm(wt);
+        if (!g.fn) continue;
+        n_kernels++;
+        TF_CHECK(g.mr >= 1 && g.nc >= 1 && g.nc <= GL_GEMM_NC_MAX && g.mr <= GR && g.nc <= GC);
+        const gl_type_traits *t = gl_type_get(wt), *vt = gl_type_get(t->vec_dot_type);
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            const int n = sizes[si];
+            if (n % t->blck_size != 0) continue;
+            const size_t bx = gl_row_size(wt, n + 64); /* rows wider than n, as in a view */
+            const size_t by = gl_row_size(g.ytype, n), bv = gl_row_size(t->vec_dot_type, n);
+            for (int i = 0; i < GR * (n + 64); i++) xf[i] = tf_rand_normal(&rng);
+            for (int r = 0; r < GR; r++) t->from_float_ref(xf + r * (n + 64), xq + r * bx, n + 64);
+            const void *yp[GC];
+            for (int c = 0; c < GC; c++) {
+                for (int i = 0; i < n; i++) yf[c * n + i] = tf_rand_normal(&rng) * 3.0f;
+                vt->from_float(yf + c * n, yv + c * bv, n);
+                if (g.ytype == t->vec_dot_type) {
+                    memcpy(yg + c * by, yv + c * bv, bv);
+                } else { /* F16 weights: F32 activations holding the fp16-rounded values */
+                    TF_CHECK(g.ytype == GL_TYPE_F32 && g.f16_round);
+                    vt->to_float(yv + c * bv, yr, n);
+                    memcpy(yg + c * by, yr, by);
+                }
+                yp[c] = yg + c * by;
+            }
+            /* full tiling from (0, 0): out[c * GR + r] */
+            float full[GR * GC], one[GR * GC];
+            for (int j = 0; j < GC; j += g.nc)
+                for (int i = 0; i < GR; i += g.mr)
+                    g.fn(n, GL_MIN(g.mr, GR - i), GL_MIN(g.nc, GC - j), xq + (size_t)i * bx, bx,
+                         yp + j, full + j * GR + i, GR, false);
+            /* every element alone, and shifted tiles starting at (1, 2) */
+            for (int c = 0; c < GC; c++)
+                for (int r = 0; r < GR; r++)
+                    g.fn(n, 1, 1, xq + (size_t)r * bx, bx, yp + c, one + c * GR + r, GR, false);
+            TF_CHECK(memcmp(full, one, sizeof full) == 0, "%s n=%d: single elements differ from tiles",
+                     t->name, n);
+            for (int j = 2; j < GC; j += g.nc)
+                for (int i = 1; i < GR; i += g.mr)
+                    g.fn(n, GL_MIN(g.mr, GR - i), GL_MIN(g.nc, GC - j), xq + (size_t)i * bx, bx,
+                         yp + j, one + j * GR + i, GR, false);
+            TF_CHECK(memcmp(full, one, sizeof full) == 0, "%s n=%d: shifted tiles differ", t->name, n);
+            /* add mode: s += value, one float addition */
+            float acc[GR * GC];
+            for (int e = 0; e < GR * GC; e++) acc[e] = (float)e * 0.25f;
+            for (int j = 0; j < GC; j += g.nc)
+                for (int i = 0; i < GR; i += g.mr)
+                    g.fn(n, GL_MIN(g.mr, GR - i), GL_MIN(g.nc, GC - j), xq + (size_t)i * bx, bx,
+                         yp + j, acc + j * GR + i, GR, true);
+            int bad_add = 0, bad = 0;
+            for (int e = 0; e < GR * GC; e++) bad_add += acc[e] != (float)e * 0.25f + full[e];
+            TF_CHECK(bad_add == 0, "%s n=%d: add mode", t->name, n);
+            for (int c = 0; c < GC; c++) {
+                for (int r = 0; r < GR; r++) {
+                    double ref, mag, sterm;
+                    dequant_dot(wt, xq + (size_t)r * bx, yv + c * bv, n, &ref, &mag, &sterm);
+                    float s1 = NAN;
+                    t->vec_dot_scalar(n, &s1, xq + (size_t)r * bx, yv + c * bv);
+                    const float v = full[c * GR + r];
+                    if (!(fabs(v - ref) <= 2e-5 * mag + 1e-30) ||
+                        !(fabs((double)v - s1) <= 1e-5 * mag + 1e-30)) {
+                        if (bad++ < 3)
+                            TF_CHECK(false, "%s n=%d [%d,%d]: %.9g vs ref %.9g, scalar %.9g",
+                                     t->name, n, r, c, v, ref, s1);
+                    }
+                }
+            }
+            TF_CHECK(bad == 0, "%s n=%d: %d elements off", t->name, n, bad);
+        }
+    }
+#if defined(GL_AVX2) || defined(GL_NEON)
+    TF_CHECK(n_kernels == 4, "SIMD builds have gemm kernels for F32, F16, Q4_0, Q8_0 (%d)", n_kernels);
+#else
+    if (n_kernels == 0) tf_skip("no gemm kernels in this build (GL_NO_SIMD: vec_dot is used)");
+#endif
+}
+
 TF_TEST(vec_dot_float_tails) {
     /* float types take any n: the SIMD tails must be right */
     tf_rng rng = {5};
