@@ -597,44 +597,120 @@ static inline int32_t qk_bsum32(const block_q8_K *y, int j) {
     return (int32_t)y->bsums[2 * j] + y->bsums[2 * j + 1];
 }
 
-void gl_vec_dot_q2_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+/* Q2_K and Q3_K: the block's codes are first unpacked to one byte each (u[256], 0..3 for
+ * Q2_K, 0..7 = code + 4 for Q3_K), then sum_j scale_j * sum_{16 elements of j} u * y is
+ * taken by qk_scaled_dot16 (SIMD where compiled in; exact integers either way). */
+
+/* Element e: byte 32*(e/128) + e%32 of qs, bit pair (e%128)/32. */
+static void qk_unpack_2bit(const uint8_t *qs, uint8_t *u) {
+    for (int h = 0; h < 2; h++)
+        for (int p = 0; p < 4; p++)
+            for (int l = 0; l < 32; l++) u[128 * h + 32 * p + l] = (uint8_t)((qs[32 * h + l] >> (2 * p)) & 3);
+}
+
+/* Adds 4 where Q3_K's high bit (hmask[e % 32] bit e / 32) is set: u becomes code + 4. */
+static void qk_add_hbit(const uint8_t *hmask, uint8_t *u) {
+    for (int p = 0; p < 8; p++)
+        for (int l = 0; l < 32; l++) u[32 * p + l] = (uint8_t)(u[32 * p + l] + (((hmask[l] >> p) & 1) << 2));
+}
+
+static int32_t qk_scaled_dot16_scalar(const uint8_t *u, const int8_t *y, const int32_t *sc) {
+    int32_t isum = 0;
+    for (int j = 0; j < 16; j++) {
+        int32_t d = 0;
+        for (int i = 16 * j; i < 16 * j + 16; i++) d += u[i] * y[i];
+        isum += sc[j] * d;
+    }
+    return isum;
+}
+
+#if defined(GL_AVX2)
+static int32_t qk_scaled_dot16(const uint8_t *u, const int8_t *y, const int32_t *sc) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k++) { /* 32 elements: sub-blocks 2k (low half) and 2k+1 */
+        const __m256i c = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
+        const __m256i p16 = _mm256_maddubs_epi16(c, _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
+        const __m256i s = _mm256_setr_m128i(_mm_set1_epi16((int16_t)sc[2 * k]), _mm_set1_epi16((int16_t)sc[2 * k + 1]));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s));
+    }
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
+    return _mm_cvtsi128_si32(r);
+}
+#elif defined(GL_NEON)
+static int32_t qk_scaled_dot16(const uint8_t *u, const int8_t *y, const int32_t *sc) {
+    int32_t isum = 0;
+    for (int j = 0; j < 16; j++) {
+        const int8x16_t a = vreinterpretq_s8_u8(vld1q_u8(u + 16 * j)), b = vld1q_s8(y + 16 * j);
+#if defined(GL_NEON_DOTPROD)
+        const int32_t d = vaddvq_s32(vdotq_s32(vdupq_n_s32(0), a, b));
+#else
+        const int32_t d = vaddvq_s32(vaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b))),
+                                               vpaddlq_s16(vmull_s8(vget_high_s8(a), vget_high_s8(b)))));
+#endif
+        isum += sc[j] * d;
+    }
+    return isum;
+}
+#else
+#define qk_scaled_dot16 qk_scaled_dot16_scalar
+#endif
+
+/* One Q2_K block's (isum, msum); simd selects the kernel for the code sums. */
+static void qk_q2_block(const block_q2_K *x, const block_q8_K *y, bool simd, int32_t *isum, int32_t *msum) {
+    uint8_t u[GL_QK_K];
+    int32_t sc[16];
+    qk_unpack_2bit(x->qs, u);
+    *msum = 0;
+    for (int j = 0; j < 16; j++) {
+        sc[j] = x->scales[j] & 0xF;
+        *msum += (x->scales[j] >> 4) * y->bsums[j];
+    }
+    *isum = simd ? qk_scaled_dot16(u, y->qs, sc) : qk_scaled_dot16_scalar(u, y->qs, sc);
+}
+
+/* Q3_K: u = code + 4, so the sum is sum_j sc_j (sum u y - 4 bsum_j). */
+static int32_t qk_q3_block(const block_q3_K *x, const block_q8_K *y, bool simd) {
+    uint8_t u[GL_QK_K];
+    int32_t sc[16], corr = 0;
+    qk_unpack_2bit(x->qs, u);
+    qk_add_hbit(x->hmask, u);
+    for (int j = 0; j < 16; j++) {
+        sc[j] = qk_q3_scale(x->scales, j);
+        corr += sc[j] * y->bsums[j];
+    }
+    return (simd ? qk_scaled_dot16(u, y->qs, sc) : qk_scaled_dot16_scalar(u, y->qs, sc)) - 4 * corr;
+}
+
+static void qk_vec_dot_q2_K(int n, float *s, const void *vx, const void *vy, bool simd) {
     const block_q2_K *x = vx;
     const block_q8_K *y = vy;
     float sum = 0;
     for (int b = 0; b < n / GL_QK_K; b++) {
-        int32_t isum = 0, msum = 0;
-        for (int j = 0; j < 16; j++) {
-            int32_t dot = 0;
-            for (int i = 16 * j; i < 16 * j + 16; i++) {
-                dot += ((x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3) * y[b].qs[i];
-            }
-            isum += (x[b].scales[j] & 0xF) * dot;
-            msum += (x[b].scales[j] >> 4) * y[b].bsums[j];
-        }
-        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin),
-                               msum);
+        int32_t isum, msum;
+        qk_q2_block(&x[b], &y[b], simd, &isum, &msum);
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin), msum);
     }
     *s = sum;
 }
 
-void gl_vec_dot_q3_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+static void qk_vec_dot_q3_K(int n, float *s, const void *vx, const void *vy, bool simd) {
     const block_q3_K *x = vx;
     const block_q8_K *y = vy;
     float sum = 0;
     for (int b = 0; b < n / GL_QK_K; b++) {
-        int32_t isum = 0;
-        for (int j = 0; j < 16; j++) {
-            int32_t dot = 0;
-            for (int i = 16 * j; i < 16 * j + 16; i++) {
-                const int lo = (x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3;
-                const int hi = (x[b].hmask[i % 32] >> (i / 32)) & 1;
-                dot += (lo - (hi ? 0 : 4)) * y[b].qs[i];
-            }
-            isum += qk_q3_scale(x[b].scales, j) * dot;
-        }
-        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, 0.0f, 0);
+        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), qk_q3_block(&x[b], &y[b], simd), 0.0f, 0);
     }
     *s = sum;
+}
+
+void gl_vec_dot_q2_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+    qk_vec_dot_q2_K(n, s, vx, vy, false);
+}
+
+void gl_vec_dot_q3_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
+    qk_vec_dot_q3_K(n, s, vx, vy, false);
 }
 
 void gl_vec_dot_q4_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy) {
@@ -702,7 +778,7 @@ void gl_vec_dot_q6_K_q8_K_scalar(int n, float *s, const void *vx, const void *vy
 }
 
 /* ------------------------------------------------------------------------------------------
- * SIMD dots (Q4_K, Q5_K, Q6_K; Q2_K and Q3_K use the scalar kernels)
+ * SIMD dots of Q4_K, Q5_K, Q6_K (Q2_K/Q3_K: qk_scaled_dot16 above)
  * ---------------------------------------------------------------------------------------- */
 
 #if defined(GL_AVX2)
@@ -929,10 +1005,10 @@ static void qk_vec_dot_q6_K_neon(int n, float *s, const void *vx, const void *vy
 
 /* ---- dispatch: the best kernel compiled in ---- */
 void gl_vec_dot_q2_K_q8_K(int n, float *s, const void *x, const void *y) {
-    gl_vec_dot_q2_K_q8_K_scalar(n, s, x, y);
+    qk_vec_dot_q2_K(n, s, x, y, true);
 }
 void gl_vec_dot_q3_K_q8_K(int n, float *s, const void *x, const void *y) {
-    gl_vec_dot_q3_K_q8_K_scalar(n, s, x, y);
+    qk_vec_dot_q3_K(n, s, x, y, true);
 }
 void gl_vec_dot_q4_K_q8_K(int n, float *s, const void *x, const void *y) {
 #if defined(GL_AVX2)

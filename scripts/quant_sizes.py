@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""Tensor-data sizes that llama.cpp's llama-quantize would write for the benchmark shapes,
+computed from ggml's block sizes and llama-quantize's type rules (independently of edgelm's
+code; used for BENCHMARKS.md, "Quantization"). Metadata (the vocabulary) is not counted.
+
+    /usr/bin/python3 scripts/quant_sizes.py
+"""
+BLOCK = {"f32": (1, 4), "f16": (1, 2), "q8_0": (32, 34), "q4_0": (32, 18), "q4_1": (32, 20),
+         "q5_0": (32, 22), "q5_1": (32, 24), "q2_K": (256, 84), "q3_K": (256, 110),
+         "q4_K": (256, 144), "q5_K": (256, 176), "q6_K": (256, 210)}
+BASE = {"F16": "f16", "Q8_0": "q8_0", "Q6_K": "q6_K", "Q5_K_M": "q5_K", "Q5_K_S": "q5_K",
+        "Q5_1": "q5_1", "Q5_0": "q5_0", "Q4_K_M": "q4_K", "Q4_K_S": "q4_K", "Q4_1": "q4_1",
+        "Q4_0": "q4_0", "Q3_K_M": "q3_K", "Q2_K": "q2_K"}
+FALLBACK = {"q2_K": "q4_0", "q3_K": "q4_0", "q4_K": "q5_0", "q5_K": "q5_1", "q6_K": "q8_0"}
+
+
+def more_bits(i, n):
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def pick(ftype, name, ne0, i, n):
+    t = BASE[ftype]
+    if t in ("f16",):
+        return t
+    if name == "output":
+        return "q8_0" if ne0 % 256 else ("q8_0" if t == "q8_0" else "q6_K")
+    if name == "attn_v":
+        if ftype == "Q2_K": t = "q3_K"
+        elif ftype == "Q3_K_M": t = "q5_K" if i < 2 else "q4_K"
+        elif ftype in ("Q4_K_M", "Q5_K_M") and more_bits(i, n): t = "q6_K"
+        elif ftype == "Q4_K_S" and i < 4: t = "q5_K"
+    elif name == "ffn_down":
+        if ftype == "Q2_K": t = "q3_K"
+        elif ftype == "Q3_K_M": t = "q5_K" if i < n // 16 else "q4_K"
+        elif ftype in ("Q4_K_M", "Q5_K_M") and more_bits(i, n): t = "q6_K"
+        elif ftype == "Q4_K_S" and i < n // 8: t = "q5_K"
+    elif name == "attn_output":
+        if ftype == "Q2_K": t = "q3_K"
+        elif ftype == "Q3_K_M": t = "q4_K"
+    blk = BLOCK[t][0]
+    if ne0 % blk:
+        t = FALLBACK.get(t, "f16")
+        if ne0 % BLOCK[t][0]:
+            t = "f16"
+    return t
+
+
+def nbytes(t, ne0, ne1):
+    b, s = BLOCK[t]
+    return ne0 // b * s * ne1
+
+
+def llama(E=768, L=12, F=2048, V=32000):
+    ts = [("token_embd", E, V, 0)]
+    for l in range(L):
+        ts += [("attn_norm", E, 1, l), ("attn_q", E, E, l), ("attn_k", E, E, l), ("attn_v", E, E, l),
+               ("attn_output", E, E, l), ("ffn_norm", E, 1, l), ("ffn_gate", E, F, l), ("ffn_up", E, F, l),
+               ("ffn_down", F, E, l)]
+    return ts + [("output_norm", E, 1, 0), ("output", E, V, 0)], L
+
+
+def size(ts, L, ftype):
+    total, n = 0, 0
+    for name, ne0, ne1, l in ts:
+        n += ne0 * ne1
+        if ne1 == 1:
+            total += 4 * ne0
+            continue
+        total += nbytes(pick(ftype, name, ne0, l, L), ne0, ne1)
+    return total, n
+
+
+if __name__ == "__main__":
+    ts, L = llama()
+    print("llama 768x12, vocab 32000 (stories110M shape)")
+    for f in BASE:
+        b, n = size(ts, L, f)
+        print(f"{f:8s} {b / 1e6:9.2f} MB  {8 * b / n:6.3f} bits/weight")
