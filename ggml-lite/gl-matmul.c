@@ -37,8 +37,10 @@ typedef struct mm_shape {
 /* Up to this many X rows, every thread converts them all (no barrier). */
 #define MM_PRIVATE_ROWS 4
 
-/* Longest k-slice of the gemm path, in bytes of one weight row: a tile of 32 rows of such
- * slices stays in L2 and a micro-tile's rows in L1. */
+/* Longest k-slice of the gemm path, in bytes of one weight row, so that a tile's W rows
+ * (8 micro-tiles) and X columns stay in a 1 MiB L2 for any k. Shorter slices (2-4 KiB, an
+ * L1-sized micro-tile) measured slower on the build VM (Zen 4): each slice adds a horizontal
+ * sum and a read-modify-write per element, and L2 already feeds the kernels fast enough. */
 #ifndef MM_SLICE_BYTES
 #define MM_SLICE_BYTES 16384
 #endif
@@ -76,7 +78,8 @@ static bool mm_get_shape(const gl_tensor *dst, mm_shape *s) {
     }
     s->r2 = s->b2 / w->ne[2];
     s->r3 = s->b3 / w->ne[3];
-    s->gemm = s->m > 1 ? gl_type_gemm(w->type) : (gl_gemm_kernel){0};
+    /* k == 0 stays on the vec_dot path, which writes the zeros */
+    s->gemm = s->m > 1 && s->k > 0 ? gl_type_gemm(w->type) : (gl_gemm_kernel){0};
     if (s->gemm.fn && (s->gemm.mr < 1 || s->gemm.nc < 1 || s->gemm.nc > GL_GEMM_NC_MAX)) {
         s->gemm.fn = NULL;
     }
