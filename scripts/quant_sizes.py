@@ -59,20 +59,43 @@ def llama(E=768, L=12, F=2048, V=32000):
     return ts + [("output_norm", E, 1, 0), ("output", E, V, 0)], L
 
 
+def bert(E=768, L=12, F=3072, V=30522, P=512, mlm=True):
+    """bert-base as `edgelm convert` writes it (with the masked-LM head unless mlm=False).
+    No output.weight: llama-quantize then treats token_embd as the (tied) output matrix."""
+    ts = [("token_embd", E, V, 0), ("token_types", E, 2, 0), ("position_embd", E, P, 0),
+          ("token_embd_norm", E, 1, 0), ("token_embd_norm_b", E, 1, 0)]
+    for l in range(L):
+        for n, a, b in [("attn_q", E, E), ("attn_k", E, E), ("attn_v", E, E), ("attn_output", E, E),
+                        ("ffn_up", E, F), ("ffn_down", F, E)]:
+            ts += [(n, a, b, l), (n + "_b", b, 1, l)]
+        ts += [("attn_output_norm", E, 1, l)] * 2 + [("layer_output_norm", E, 1, l)] * 2
+    if mlm:
+        ts += [("cls.mlm.dense", E, E, 0), ("cls.mlm.dense_b", E, 1, 0), ("cls.mlm.norm", E, 1, 0),
+               ("cls.mlm.norm_b", E, 1, 0), ("cls.mlm.bias", V, 1, 0)]
+    return ts, L
+
+
+KEEP = ("token_types", "position_embd")
+
+
 def size(ts, L, ftype):
     total, n = 0, 0
     for name, ne0, ne1, l in ts:
         n += ne0 * ne1
-        if ne1 == 1:
-            total += 4 * ne0
+        if ne1 == 1 or name in KEEP:
+            total += 4 * ne0 * ne1
             continue
+        if name == "token_embd" and not any(t[0] == "output" for t in ts):
+            name = "output"  # tied embeddings: the output rule applies
         total += nbytes(pick(ftype, name, ne0, l, L), ne0, ne1)
     return total, n
 
 
 if __name__ == "__main__":
-    ts, L = llama()
-    print("llama 768x12, vocab 32000 (stories110M shape)")
-    for f in BASE:
-        b, n = size(ts, L, f)
-        print(f"{f:8s} {b / 1e6:9.2f} MB  {8 * b / n:6.3f} bits/weight")
+    for title, (ts, L) in (("llama 768x12, vocab 32000 (stories110M shape)", llama()),
+                           ("bert-base with the masked-LM head (edgelm convert)", bert()),
+                           ("bert-base encoder only (llama.cpp's convert_hf_to_gguf)", bert(mlm=False))):
+        print(title)
+        for f in BASE:
+            b, n = size(ts, L, f)
+            print(f"{f:8s} {b / 1e6:9.2f} MB  {8 * b / n:6.3f} bits/weight")
