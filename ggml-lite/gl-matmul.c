@@ -37,12 +37,23 @@ typedef struct mm_shape {
 /* Up to this many X rows, every thread converts them all (no barrier). */
 #define MM_PRIVATE_ROWS 4
 
-/* Longest k-slice of the gemm path, in bytes of one weight row, so that a tile's W rows
- * (8 micro-tiles) and X columns stay in a 1 MiB L2 for any k. Shorter slices (2-4 KiB, an
- * L1-sized micro-tile) measured slower on the build VM (Zen 4): each slice adds a horizontal
- * sum and a read-modify-write per element, and L2 already feeds the kernels fast enough. */
+/* Gemm tiles: MM_GEMM_MR_GROUPS micro-tiles of W rows × MM_GEMM_NC_GROUPS groups of X
+ * columns, cut along k into slices of at most MM_SLICE_BYTES per weight row, so that a
+ * tile-slice of W (8 × 4 rows, 256 KiB for F32) and of X (40 columns, 320 KiB) stays in a
+ * 1 MiB L2 while it is reused, and W is re-read from memory once per 32-40 columns. On the
+ * build VM (Zen 4; BENCHMARKS.md) 8 KiB slices with 32-40-column tiles beat both 2-4 KiB
+ * slices (each slice adds a horizontal sum and a read-modify-write per element) and no
+ * slicing with 16-20-column tiles (W re-read twice as often) at 4096×4096; at BERT's
+ * shapes the choices were within the noise of the shared machine. */
 #ifndef MM_SLICE_BYTES
-#define MM_SLICE_BYTES 16384
+#define MM_SLICE_BYTES 8192
+#endif
+
+#ifndef MM_GEMM_NC_GROUPS
+#define MM_GEMM_NC_GROUPS 8
+#endif
+#ifndef MM_GEMM_MR_GROUPS
+#define MM_GEMM_MR_GROUPS 8
 #endif
 
 /* Slice length for k: equal slices of a multiple of 32 elements (any quantized block fits),
@@ -141,8 +152,8 @@ static void mm_tile(const mm_shape *s, int nth, int64_t *bn, int64_t *bm) {
     if (s->gemm.fn) {
         /* whole micro-tiles: heights a multiple of mr, widths a multiple of nc */
         const int64_t mr = s->gemm.mr, nc = s->gemm.nc;
-        *bm = GL_MIN(s->m, 4 * nc);
-        *bn = 8 * mr;
+        *bm = GL_MIN(s->m, MM_GEMM_NC_GROUPS * nc);
+        *bn = MM_GEMM_MR_GROUPS * mr;
         const int64_t tiles = ((s->n + *bn - 1) / *bn) * ((s->m + *bm - 1) / *bm) * s->b2 * s->b3;
         if (tiles < 4 * (int64_t)nth) *bn = GL_MAX(mr, s->n / (4 * (int64_t)nth) / mr * mr);
     } else if (s->m == 1) {
