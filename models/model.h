@@ -89,7 +89,7 @@ typedef struct elm_kv_cache {
     int32_t n_layer;
     int32_t head_dim, n_head_kv;
     int32_t row;      /* elements per position: head_dim * n_head_kv */
-    gl_tensor **k, **v; /* per layer [row, n_ctx] */
+    gl_tensor **k, **v; /* per layer [row, n_ctx] in size, stored head by head (kv_cache.c) */
 } elm_kv_cache;
 
 /* ---- kv_cache.c ---- */
@@ -102,6 +102,8 @@ gl_tensor *elm_kv_store(gl_context *ctx, const elm_kv_cache *kv, int il, bool is
                         gl_tensor *cur, int32_t n_past);
 /* View [head_dim, n_kv, n_head_kv] of positions 0..n_kv of layer il's K (or V). */
 gl_tensor *elm_kv_view(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_v, int32_t n_kv);
+/* Copies positions 0..n_past of every layer's K and V from src into dst (same shape). */
+void elm_kv_copy(const elm_kv_cache *dst, const elm_kv_cache *src, int32_t n_past);
 
 /* ---- decoder.c ---- */
 /* Builds the graph of one decode step into g (whose context is ctx): the K/V stores are

@@ -718,13 +718,9 @@ static int64_t t5_greedy(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, i
     return s == ELM_OK ? n_out : s;
 }
 
-/* Copies the first n_past rows of cache a into cache b (every layer, K and V). */
+/* Copies positions 0..n_past of cache a into cache b (every layer, K and V). */
 static void t5_cache_copy(const elm_kv_cache *a, const elm_kv_cache *b, int32_t n_past) {
-    for (int il = 0; il < a->n_layer; il++) {
-        size_t bytes = a->k[il]->nb[1] * (size_t)n_past;
-        memcpy(b->k[il]->data, a->k[il]->data, bytes);
-        memcpy(b->v[il]->data, a->v[il]->data, bytes);
-    }
+    elm_kv_copy(b, a, n_past);
 }
 
 /* Keeps the K best finished hypotheses (replacing the worst when full). */
