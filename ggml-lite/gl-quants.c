@@ -1075,6 +1075,13 @@ static inline void q_gemm_put(float *s, bool add, float v) { *s = add ? *s + v :
 #define Q_GF_MR 3
 #define Q_GF_NC 4
 #endif
+_Static_assert(Q_GF_MR <= 4, "the epilogue reduces at most four rows per column");
+/* [sum(a), sum(b), sum(c), sum(d)] of four vectors of eight floats. */
+static inline __m128 q_avx2_hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 static inline __attribute__((always_inline)) void
 q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
                   const void *const *vy, float *s, size_t bs, bool add) {
@@ -1103,14 +1110,19 @@ q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
             for (int r = 0; r < Q_GF_MR; r++) acc[r][c] = _mm256_fmadd_ps(w[r], yv, acc[r][c]);
         }
     }
-    for (int r = 0; r < nr; r++) {
-        for (int c = 0; c < nc; c++) {
-            float sum = q_avx2_hsum(acc[r][c]);
+    /* one transposing reduction per column gives all its rows' sums at once */
+    for (int c = 0; c < nc; c++) {
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+#pragma GCC unroll 8
+        for (int r = 0; r < Q_GF_MR; r++) a[r] = acc[r][c];
+        float sum[4];
+        _mm_storeu_ps(sum, q_avx2_hsum4(a[0], a[1], a[2], a[3]));
+        for (int r = 0; r < nr; r++) {
             for (int t = i; t < n; t++) {
                 const float wv = f16 ? _cvtsh_ss(((const gl_fp16 *)x[r])[t]) : ((const float *)x[r])[t];
-                sum += wv * y[c][t];
+                sum[r] += wv * y[c][t];
             }
-            q_gemm_put(s + (size_t)c * bs + r, add, sum);
+            q_gemm_put(s + (size_t)c * bs + r, add, sum[r]);
         }
     }
 }
@@ -1214,6 +1226,7 @@ static void q_gemm_q8_0_avx2(int n, int nr, int nc, const void *x, size_t bx,
 /* 32 registers of 128 bits: 4×4 accumulators + 4 weight vectors + 1 activation vector. */
 #define Q_GF_MR 4
 #define Q_GF_NC 4
+_Static_assert(Q_GF_MR == 4, "the epilogue reduces exactly four rows per column");
 static inline __attribute__((always_inline)) void
 q_gemm_float_neon(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
                   const void *const *vy, float *s, size_t bs, bool add) {
@@ -1240,14 +1253,16 @@ q_gemm_float_neon(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
             for (int r = 0; r < Q_GF_MR; r++) acc[r][c] = vfmaq_f32(acc[r][c], w[r], yv);
         }
     }
-    for (int r = 0; r < nr; r++) {
-        for (int c = 0; c < nc; c++) {
-            float sum = vaddvq_f32(acc[r][c]);
+    /* pairwise adds reduce a column's four rows at once: [sum r0, sum r1, sum r2, sum r3] */
+    for (int c = 0; c < nc; c++) {
+        float sum[4];
+        vst1q_f32(sum, vpaddq_f32(vpaddq_f32(acc[0][c], acc[1][c]), vpaddq_f32(acc[2][c], acc[3][c])));
+        for (int r = 0; r < nr; r++) {
             for (int t = i; t < n; t++) {
                 const float wv = f16 ? Q_FP16_FAST(((const gl_fp16 *)x[r])[t]) : ((const float *)x[r])[t];
-                sum += wv * y[c][t];
+                sum[r] += wv * y[c][t];
             }
-            q_gemm_put(s + (size_t)c * bs + r, add, sum);
+            q_gemm_put(s + (size_t)c * bs + r, add, sum[r]);
         }
     }
 }
