@@ -164,7 +164,6 @@ typedef enum gl_op {
     GL_OP_ROPE,
     GL_OP_ATTN,        /* fused attention: softmax(q k^T * scale + mask) v */
     GL_OP_CONV1D_MAX,  /* conv1d over a sequence, then max over time */
-    GL_OP_HIGHWAY,
     GL_OP_LSTM,        /* a whole sequence of LSTM steps with projection */
     GL_OP_CONCAT,
     GL_OP_SUM_ROWS,
@@ -329,7 +328,8 @@ gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl
  * [c_out, n]: max over valid positions t of b + sum_{k<width} w[k] . x[t+k]. */
 gl_tensor *gl_conv1d_max(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b, int width);
 /* Highway layer, AllenNLP convention: x [d, n]; w [d, 2d] rows = (transform | gate), b [2d];
- * t = relu(h[0:d]), g = sigmoid(h[d:2d]), y = g*x + (1-g)*t, h = w.x + b. */
+ * t = relu(h[0:d]), g = sigmoid(h[d:2d]), y = g*x + (1-g)*t, h = w.x + b. Builds a few nodes
+ * (mul_mat, add, views, relu, sigmoid, sub, mul), so the product uses the mat-mat kernels. */
 gl_tensor *gl_highway(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b);
 /* LSTM over a sequence (one direction, a batch of columns):
  *   xw   [4*cell, T, B]   input contributions W_x . x_t + b, precomputed by gl_mul_mat

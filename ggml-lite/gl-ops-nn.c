@@ -1,6 +1,6 @@
 /*
  * gl-ops-nn.c — kernels of the sequence ops: rope, fused attention, conv1d + max over time,
- * highway and the LSTM. Builders and dispatch are in gl-ops.c.
+ * and the LSTM. Builders and dispatch are in gl-ops.c (the highway layer is composed there).
  */
 #include "gl-impl.h"
 #include "gl-ops.h"
@@ -24,11 +24,6 @@ static size_t ops_conv_thread_bytes(const gl_tensor *t) {
     const gl_tensor *w = t->src[1];
     return ops_row_bytes(w->ne[0]) + gl_ops_wvec_bytes(w->type, w->ne[0]) +
            ops_row_bytes(OPS_CONV_BLOCK);
-}
-
-static size_t ops_highway_thread_bytes(const gl_tensor *t) {
-    const gl_tensor *w = t->src[1];
-    return ops_row_bytes(w->ne[0]) + gl_ops_wvec_bytes(w->type, w->ne[0]);
 }
 
 /* The LSTM's scratch is shared by all threads: gates [4 cell, B], the cell outputs before the
@@ -58,7 +53,6 @@ size_t gl_ops_nn_work_size(const gl_tensor *t, int n_threads) {
     case GL_OP_ROPE: return n * ops_rope_thread_bytes(t);
     case GL_OP_ATTN: return n * ops_attn_thread_bytes(t);
     case GL_OP_CONV1D_MAX: return n * ops_conv_thread_bytes(t);
-    case GL_OP_HIGHWAY: return n * ops_highway_thread_bytes(t);
     case GL_OP_LSTM: return ops_lstm_plan(t).total;
     default: return 0;
     }
@@ -282,39 +276,6 @@ void gl_ops_forward_conv1d_max(const gl_compute_params *p, gl_tensor *t) {
 }
 
 /* ------------------------------------------------------------------------------------------
- * Highway (AllenNLP): h = W x + b, y = g x + (1 - g) relu(h_t), g = sigmoid(h_g).
- * Work items are (column, j): the transform row j and the gate row d + j are dotted by the
- * same thread, which then writes y[j].
- * ---------------------------------------------------------------------------------------- */
-
-void gl_ops_forward_highway(const gl_compute_params *p, gl_tensor *t) {
-    const gl_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
-    if (!ops_nn_scratch_ok(p, t)) return;
-    const int64_t d = x->ne[0], n = x->ne[1];
-    char *scratch = (char *)p->wdata + (size_t)p->ith * ops_highway_thread_bytes(t);
-    float *tmp = (float *)scratch;
-    void *wbuf = scratch + ops_row_bytes(d);
-    int64_t r0, r1, cur = -1;
-    gl_split_rows(n * d, p->ith, p->nth, &r0, &r1);
-    const float *xv = NULL;
-    const void *xp = NULL;
-    for (int64_t r = r0; r < r1; r++) {
-        const int64_t s = r / d, j = r % d;
-        if (s != cur) {
-            gl_ops_row_to_f32(x, s, 0, 0, tmp);
-            xv = tmp;
-            xp = gl_ops_wvec_prepare(w->type, xv, d, wbuf);
-            cur = s;
-        }
-        const float ht = ops_wrow_dot(w, j, xp, d) + gl_ops_get1(b, j);
-        const float hg = ops_wrow_dot(w, d + j, xp, d) + gl_ops_get1(b, d + j);
-        const float tr = ht > 0.0f ? ht : 0.0f;
-        const float g = ops_sigmoid1(hg);
-        *(float *)gl_ptr(t, j, s, 0, 0) = g * xv[j] + (1.0f - g) * tr;
-    }
-}
-
-/* ------------------------------------------------------------------------------------------
  * LSTM over a whole sequence, one direction.
  *
  * The steps are serial; inside a step the phases are split over threads with a barrier
@@ -352,18 +313,23 @@ static inline bool ops_lstm_active(const ops_lstm *s, int64_t b, int64_t t) {
 
 static inline float ops_clip(float x, float c) { return c > 0.0f ? (x > c ? c : (x < -c ? -c : x)) : x; }
 
+/* Phase 1: gates = xw_t + W_h . h for every active column. Threads split the 4*cell weight
+ * rows; each row is applied to all columns while it is in cache, so the recurrent matrix is
+ * streamed once per step, not once per column. Every gate is one dot product: results do not
+ * depend on the thread count. */
 static void ops_lstm_gates(const gl_compute_params *p, const ops_lstm *s, int64_t t) {
     const int64_t g4 = 4 * s->cell;
-    int64_t r0, r1;
-    gl_split_rows(g4 * s->B, p->ith, p->nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) {
-        const int64_t b = r / g4, j = r % g4;
-        if (!ops_lstm_active(s, b, t)) continue;
-        const void *hp = s->l.hq_stride ? (const void *)(s->hq + (size_t)b * s->l.hq_stride)
-                                        : (const void *)ops_lstm_h(s, b);
-        float g = *(const float *)gl_ptr(s->xw, j, t, b, 0) + ops_wrow_dot(s->wh, j, hp, s->proj);
-        if (j >= s->cell && j < 2 * s->cell) g += s->fb;
-        s->gates[b * g4 + j] = g;
+    int64_t j0, j1;
+    gl_split_rows(g4, p->ith, p->nth, &j0, &j1);
+    for (int64_t j = j0; j < j1; j++) {
+        const float fb = j >= s->cell && j < 2 * s->cell ? s->fb : 0.0f;
+        for (int64_t b = 0; b < s->B; b++) {
+            if (!ops_lstm_active(s, b, t)) continue;
+            const void *hp = s->l.hq_stride ? (const void *)(s->hq + (size_t)b * s->l.hq_stride)
+                                            : (const void *)ops_lstm_h(s, b);
+            float g = *(const float *)gl_ptr(s->xw, j, t, b, 0) + ops_wrow_dot(s->wh, j, hp, s->proj);
+            s->gates[b * g4 + j] = g + fb;
+        }
     }
 }
 
@@ -407,21 +373,24 @@ static void ops_lstm_update(const gl_compute_params *p, const ops_lstm *s, int64
     }
 }
 
+/* Phase 3: h = clip(W_p . c-output) per active column; threads split the projection rows and
+ * each row serves all columns (one pass over W_p per step). */
 static void ops_lstm_project(const gl_compute_params *p, const ops_lstm *s, int64_t t) {
-    int64_t r0, r1;
-    gl_split_rows(s->proj * s->B, p->ith, p->nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) {
-        const int64_t b = r / s->proj, k = r % s->proj;
-        float *out = (float *)gl_ptr(s->out, k, t, b, 0);
-        if (!ops_lstm_active(s, b, t)) {
-            *out = 0.0f;
-            continue;
+    int64_t k0, k1;
+    gl_split_rows(s->proj, p->ith, p->nth, &k0, &k1);
+    for (int64_t k = k0; k < k1; k++) {
+        for (int64_t b = 0; b < s->B; b++) {
+            float *out = (float *)gl_ptr(s->out, k, t, b, 0);
+            if (!ops_lstm_active(s, b, t)) {
+                *out = 0.0f;
+                continue;
+            }
+            const void *hp = s->l.hcq_stride ? (const void *)(s->hcq + (size_t)b * s->l.hcq_stride)
+                                             : (const void *)(s->hc + b * s->cell);
+            const float h = ops_clip(ops_wrow_dot(s->wp, k, hp, s->cell), s->proj_clip);
+            ops_lstm_h(s, b)[k] = h;
+            *out = h;
         }
-        const void *hp = s->l.hcq_stride ? (const void *)(s->hcq + (size_t)b * s->l.hcq_stride)
-                                         : (const void *)(s->hc + b * s->cell);
-        const float h = ops_clip(ops_wrow_dot(s->wp, k, hp, s->cell), s->proj_clip);
-        ops_lstm_h(s, b)[k] = h;
-        *out = h;
     }
 }
 

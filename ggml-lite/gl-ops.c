@@ -15,7 +15,6 @@
  *   ROPE        [0] n_dims, [1] mode, [2] f32 freq_base, [3] f32 freq_scale; src[1] pos
  *   ATTN        [0] f32 scale, [1] causal; src = q, k, v, mask (or NULL)
  *   CONV1D_MAX  [0] width; src = x, w, b
- *   HIGHWAY     src = x, w, b
  *   LSTM        [0] f32 forget_bias, [1] f32 cell_clip, [2] f32 proj_clip, [3] reverse;
  *               src = xw, wh, wp (or NULL), state, lens (or NULL)
  *   CONCAT      [0] dim
@@ -49,7 +48,7 @@ static const char *const ops_names[] = {
     [GL_OP_NORM] = "norm",         [GL_OP_RMS_NORM] = "rms_norm",
     [GL_OP_UNARY] = "unary",       [GL_OP_SOFTMAX] = "softmax",
     [GL_OP_ROPE] = "rope",         [GL_OP_ATTN] = "attn",
-    [GL_OP_CONV1D_MAX] = "conv1d_max", [GL_OP_HIGHWAY] = "highway",
+    [GL_OP_CONV1D_MAX] = "conv1d_max",
     [GL_OP_LSTM] = "lstm",         [GL_OP_CONCAT] = "concat",
     [GL_OP_SUM_ROWS] = "sum_rows", [GL_OP_MEAN] = "mean",
     [GL_OP_ARGMAX] = "argmax",     [GL_OP_CUSTOM] = "custom",
@@ -133,7 +132,7 @@ float gl_ops_get1(const gl_tensor *t, int64_t i) {
     return ops_load_elem(t->type, (const char *)t->data + i * t->nb[0]);
 }
 
-/* ---- weights for the matvec-style kernels (LSTM, highway, conv1d_max) ---- */
+/* ---- weights for the matvec-style kernels (LSTM, conv1d_max) ---- */
 
 static gl_from_float_fn ops_vdt_quantizer(gl_type wtype) {
     const gl_type_traits *tt = gl_type_get(wtype);
@@ -536,8 +535,15 @@ gl_tensor *gl_highway(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b)
         return gl_ctx_fail(ctx, "%s: x %s, w %s, b %s do not match", who,
                            ops_shape(x, s1, sizeof s1), ops_shape(w, s2, sizeof s2),
                            ops_shape(b, s3, sizeof s3));
-    gl_tensor *src[3] = {x, w, b};
-    return ops_new(ctx, GL_TYPE_F32, x->ne, GL_OP_HIGHWAY, 3, src);
+    /* Composed from ops, so that the affine part (most of the work: a [2d, d] by [d, n]
+     * product) runs through the mat-mat kernels: h = w.x + b, t = relu(h[0:d]),
+     * g = sigmoid(h[d:2d]), y = t + g * (x - t)  (= g x + (1 - g) t). */
+    gl_tensor *h = gl_add(ctx, gl_mul_mat(ctx, w, x), b);
+    if (!h) return NULL;
+    const int64_t n = x->ne[1];
+    gl_tensor *tr = gl_relu(ctx, gl_view_2d(ctx, h, d, n, h->nb[1], 0));
+    gl_tensor *g = gl_sigmoid(ctx, gl_view_2d(ctx, h, d, n, h->nb[1], (size_t)d * sizeof(float)));
+    return gl_add(ctx, tr, gl_mul(ctx, g, gl_sub(ctx, x, tr)));
 }
 
 gl_tensor *gl_lstm(gl_context *ctx, gl_tensor *xw, gl_tensor *wh, gl_tensor *wp, gl_tensor *state,
@@ -674,7 +680,6 @@ size_t gl_op_work_size(const gl_tensor *t, int n_threads) {
     case GL_OP_ROPE:
     case GL_OP_ATTN:
     case GL_OP_CONV1D_MAX:
-    case GL_OP_HIGHWAY:
     case GL_OP_LSTM: return gl_ops_nn_work_size(t, n_threads);
     default: return (size_t)n_threads * ops_thread_bytes(t);
     }
@@ -691,8 +696,7 @@ int gl_op_n_tasks(const gl_tensor *t, int n_threads) {
     case GL_OP_MUL_MAT:
     case GL_OP_LSTM:
     case GL_OP_ATTN:
-    case GL_OP_CONV1D_MAX:
-    case GL_OP_HIGHWAY: return n_threads;
+    case GL_OP_CONV1D_MAX: return n_threads;
     default: {
         const int64_t rows = gl_nrows(t);
         return rows < n_threads ? (rows < 1 ? 1 : (int)rows) : n_threads;
@@ -1070,7 +1074,6 @@ void gl_compute_forward(const gl_compute_params *p, gl_tensor *t) {
     case GL_OP_ROPE: gl_ops_forward_rope(p, t); break;
     case GL_OP_ATTN: gl_ops_forward_attn(p, t); break;
     case GL_OP_CONV1D_MAX: gl_ops_forward_conv1d_max(p, t); break;
-    case GL_OP_HIGHWAY: gl_ops_forward_highway(p, t); break;
     case GL_OP_LSTM: gl_ops_forward_lstm(p, t); break;
     case GL_OP_CONCAT: ops_forward_concat(p, t); break;
     case GL_OP_SUM_ROWS:

@@ -482,7 +482,6 @@ float gl_ops_get1(const gl_tensor *t, int64_t i);
 void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *dst);
 void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *dst);
 void gl_ops_forward_conv1d_max(const gl_compute_params *p, gl_tensor *dst);
-void gl_ops_forward_highway(const gl_compute_params *p, gl_tensor *dst);
 void gl_ops_forward_lstm(const gl_compute_params *p, gl_tensor *dst);
 size_t gl_ops_nn_work_size(const gl_tensor *t, int n_threads);
 
