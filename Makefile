@@ -6,6 +6,8 @@
 #   make test-aarch64    cross-compiled for aarch64, run under qemu-aarch64 twice:
 #                        ARMv8.0 NEON (cortex-a72, a Pi 4) and ARMv8.2 + dotprod (cortex-a76, a Pi 5)
 #   make test-scalar     the suite with SIMD disabled (portable C paths only)
+#   make test-avx2       the suite built for plain AVX2/FMA/F16C (-march=haswell): the x86 paths
+#                        a machine without AVX-512 runs (native builds here may use AVX-512VL/VNNI forms)
 #   make bench           kernel benchmarks (mat-vec / mat-mat), see BENCHMARKS.md
 #   make amalgamation    build/ggml-lite.c + build/ggml-lite.h: the tensor library as one file
 #
@@ -54,7 +56,7 @@ CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/embed/%.c=$(BUILD)/examples/%)
 
-.PHONY: all lib test test-asan test-aarch64 test-aarch64-v80 test-aarch64-dotprod test-scalar \
+.PHONY: all lib test test-asan test-aarch64 test-aarch64-v80 test-aarch64-dotprod test-scalar test-avx2 \
 	bench amalgamation clean tests
 
 all: $(BUILD)/edgelm $(BUILD)/libedgelm.a $(EXAMPLE_BIN)
@@ -92,6 +94,9 @@ test-asan:
 
 test-scalar:
 	$(MAKE) BUILD=build/scalar SIMD=0 test
+
+test-avx2:
+	$(MAKE) BUILD=build/avx2 ARCH_FLAGS=-march=haswell test
 
 AARCH64_CC ?= aarch64-linux-gnu-gcc
 # One after the other, so that each run's report stays in one piece.
