@@ -4,6 +4,7 @@
  */
 #include "gl-impl.h"
 #include "gl-ops.h"
+#include "gl-quants.h"
 
 #include <math.h>
 
@@ -313,22 +314,76 @@ static inline bool ops_lstm_active(const ops_lstm *s, int64_t b, int64_t t) {
 
 static inline float ops_clip(float x, float c) { return c > 0.0f ? (x > c ? c : (x < -c ? -c : x)) : x; }
 
+/* The register-blocked kernel for a step's products W . v_b, when the build has one for w's
+ * type and v_b (F32 for F32 weights, else w's vec_dot type) is what it takes. F16 weights keep
+ * the per-row dot (the kernel would round v to fp16; the LSTM keeps v in F32). */
+static gl_gemm_kernel ops_lstm_gemm(const gl_tensor *w) {
+    gl_gemm_kernel k = gl_type_gemm(w->type);
+    const gl_type vt = w->type == GL_TYPE_F32 ? GL_TYPE_F32 : gl_type_get(w->type)->vec_dot_type;
+    if (!k.fn || k.f16_round || k.ytype != vt || w->type == GL_TYPE_F16 || k.mr < 1 ||
+        k.nc < 1 || k.nc > GL_GEMM_NC_MAX)
+        k.fn = NULL;
+    return k;
+}
+
+/* Active columns starting at b, at most max of them (0 when b is inactive). */
+static int ops_lstm_active_run(const ops_lstm *s, int64_t t, int64_t b, int max) {
+    int n = 0;
+    while (n < max && b + n < s->B && ops_lstm_active(s, b + n, t)) n++;
+    return n;
+}
+
+/* s_out[c * bs + r] = W row (j + r) . v(b + c) for rows [j0, j1) and every active column:
+ * tiles of mr rows outermost, so a tile of W stays in cache while every column uses it (W is
+ * streamed once per step). An element's value does not depend on the tiling. */
+static void ops_lstm_gemm_rows(const gl_gemm_kernel *k, const ops_lstm *s, int64_t t,
+                               const gl_tensor *w, int64_t n, int64_t j0, int64_t j1,
+                               const void *(*vec)(const ops_lstm *, int64_t), float *out,
+                               size_t bs_col) {
+    for (int64_t j = j0; j < j1; j += k->mr) {
+        const int nr = (int)GL_MIN(k->mr, j1 - j);
+        for (int64_t b = 0; b < s->B;) {
+            const int nc = ops_lstm_active_run(s, t, b, k->nc);
+            if (nc == 0) {
+                b++;
+                continue;
+            }
+            const void *y[GL_GEMM_NC_MAX];
+            for (int c = 0; c < nc; c++) y[c] = vec(s, b + c);
+            k->fn((int)n, nr, nc, gl_row(w, j, 0, 0), w->nb[1], y, out + (size_t)b * bs_col + j,
+                  bs_col, false);
+            b += nc;
+        }
+    }
+}
+
+static const void *ops_lstm_hvec(const ops_lstm *s, int64_t b) {
+    return s->l.hq_stride ? (const void *)(s->hq + (size_t)b * s->l.hq_stride)
+                          : (const void *)ops_lstm_h(s, b);
+}
+
+static const void *ops_lstm_hcvec(const ops_lstm *s, int64_t b) {
+    return s->l.hcq_stride ? (const void *)(s->hcq + (size_t)b * s->l.hcq_stride)
+                           : (const void *)(s->hc + b * s->cell);
+}
+
 /* Phase 1: gates = xw_t + W_h . h for every active column. Threads split the 4*cell weight
  * rows; each row is applied to all columns while it is in cache, so the recurrent matrix is
- * streamed once per step, not once per column. Every gate is one dot product: results do not
- * depend on the thread count. */
+ * streamed once per step, not once per column. Every gate is one product whose value does not
+ * depend on the thread split. */
 static void ops_lstm_gates(const gl_compute_params *p, const ops_lstm *s, int64_t t) {
     const int64_t g4 = 4 * s->cell;
     int64_t j0, j1;
     gl_split_rows(g4, p->ith, p->nth, &j0, &j1);
+    const gl_gemm_kernel k = ops_lstm_gemm(s->wh);
+    if (k.fn) ops_lstm_gemm_rows(&k, s, t, s->wh, s->proj, j0, j1, ops_lstm_hvec, s->gates, (size_t)g4);
     for (int64_t j = j0; j < j1; j++) {
         const float fb = j >= s->cell && j < 2 * s->cell ? s->fb : 0.0f;
         for (int64_t b = 0; b < s->B; b++) {
             if (!ops_lstm_active(s, b, t)) continue;
-            const void *hp = s->l.hq_stride ? (const void *)(s->hq + (size_t)b * s->l.hq_stride)
-                                            : (const void *)ops_lstm_h(s, b);
-            float g = *(const float *)gl_ptr(s->xw, j, t, b, 0) + ops_wrow_dot(s->wh, j, hp, s->proj);
-            s->gates[b * g4 + j] = g + fb;
+            float *g = &s->gates[b * g4 + j];
+            const float d = k.fn ? *g : ops_wrow_dot(s->wh, j, ops_lstm_hvec(s, b), s->proj);
+            *g = *(const float *)gl_ptr(s->xw, j, t, b, 0) + d + fb;
         }
     }
 }
@@ -374,21 +429,27 @@ static void ops_lstm_update(const gl_compute_params *p, const ops_lstm *s, int64
 }
 
 /* Phase 3: h = clip(W_p . c-output) per active column; threads split the projection rows and
- * each row serves all columns (one pass over W_p per step). */
+ * each row serves all columns (one pass over W_p per step). The kernel path writes the raw
+ * products straight into the output column, then clips in place. */
 static void ops_lstm_project(const gl_compute_params *p, const ops_lstm *s, int64_t t) {
     int64_t k0, k1;
     gl_split_rows(s->proj, p->ith, p->nth, &k0, &k1);
-    for (int64_t k = k0; k < k1; k++) {
+    gl_gemm_kernel k = ops_lstm_gemm(s->wp);
+    const size_t ob = s->out->nb[2] / sizeof(float);
+    if (s->out->nb[0] != sizeof(float) || s->out->nb[2] % sizeof(float) != 0) k.fn = NULL;
+    if (k.fn)
+        ops_lstm_gemm_rows(&k, s, t, s->wp, s->cell, k0, k1, ops_lstm_hcvec,
+                           (float *)gl_ptr(s->out, 0, t, 0, 0), ob);
+    for (int64_t kk = k0; kk < k1; kk++) {
         for (int64_t b = 0; b < s->B; b++) {
-            float *out = (float *)gl_ptr(s->out, k, t, b, 0);
+            float *out = (float *)gl_ptr(s->out, kk, t, b, 0);
             if (!ops_lstm_active(s, b, t)) {
                 *out = 0.0f;
                 continue;
             }
-            const void *hp = s->l.hcq_stride ? (const void *)(s->hcq + (size_t)b * s->l.hcq_stride)
-                                             : (const void *)(s->hc + b * s->cell);
-            const float h = ops_clip(ops_wrow_dot(s->wp, k, hp, s->cell), s->proj_clip);
-            ops_lstm_h(s, b)[k] = h;
+            const float d = k.fn ? *out : ops_wrow_dot(s->wp, kk, ops_lstm_hcvec(s, b), s->cell);
+            const float h = ops_clip(d, s->proj_clip);
+            ops_lstm_h(s, b)[kk] = h;
             *out = h;
         }
     }
