@@ -127,6 +127,8 @@ typedef struct gl_type_traits {
 const gl_type_traits *gl_type_get(int type);
 bool gl_type_known(int type);
 const char *gl_type_name(int type); /* "?" for unknown ids */
+/* ASCII case-insensitive equality of two C strings (type and option names). */
+bool gl_name_eq(const char *a, const char *b);
 /* Parses ggml's spelling, case-insensitively ("Q8_0", "f16"); -1 when unknown. */
 int gl_type_from_name(const char *name);
 /* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */

@@ -23,6 +23,16 @@ gl_status gl_error_set(gl_error *err, gl_status code, const char *fmt, ...) {
     return code;
 }
 
+bool gl_name_eq(const char *a, const char *b) {
+    for (;; a++, b++) {
+        unsigned char ca = (unsigned char)*a, cb = (unsigned char)*b;
+        if (ca >= 'A' && ca <= 'Z') ca = (unsigned char)(ca - 'A' + 'a');
+        if (cb >= 'A' && cb <= 'Z') cb = (unsigned char)(cb - 'A' + 'a');
+        if (ca != cb) return false;
+        if (ca == '\0') return true;
+    }
+}
+
 /* ------------------------------------------------------------------------------------------
  * Contexts
  * ---------------------------------------------------------------------------------------- */

@@ -11,7 +11,6 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
-#include <strings.h>
 
 /* ------------------------------------------------------------------------------------------
  * fp16 / bf16 (portable, bit-exact: round to nearest even, subnormals, inf and NaN)
@@ -1612,7 +1611,7 @@ const char *gl_type_name(int type) { return gl_type_known(type) ? q_traits[type]
 int gl_type_from_name(const char *name) {
     if (!name) return -1;
     for (int i = 0; i < GL_TYPE_COUNT; i++) {
-        if (q_traits[i].known && strcasecmp(q_traits[i].name, name) == 0) return i;
+        if (q_traits[i].known && gl_name_eq(q_traits[i].name, name)) return i;
     }
     return -1;
 }

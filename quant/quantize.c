@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 enum { QZ_MIX_NONE, QZ_MIX_Q2_K, QZ_MIX_Q3_K_S, QZ_MIX_Q3_K_M, QZ_MIX_Q3_K_L, QZ_MIX_Q4_K_S,
        QZ_MIX_Q4_K_M, QZ_MIX_Q5_K_S, QZ_MIX_Q5_K_M, QZ_MIX_Q6_K };
@@ -49,8 +48,8 @@ static const struct {
 bool elm_quant_parse(const char *name, elm_quant_spec *out) {
     if (!name) return false;
     for (int i = 0; i < QZ_N_SPECS; i++) {
-        if (strcasecmp(name, qz_specs[i].name) == 0 ||
-            (qz_specs[i].alias && strcasecmp(name, qz_specs[i].alias) == 0)) {
+        if (gl_name_eq(name, qz_specs[i].name) ||
+            (qz_specs[i].alias && gl_name_eq(name, qz_specs[i].alias))) {
             if (out) {
                 out->name = qz_specs[i].name;
                 out->base = qz_specs[i].base;
