@@ -75,10 +75,57 @@ def bert(E=768, L=12, F=3072, V=30522, P=512, mlm=True):
     return ts, L
 
 
-KEEP = ("token_types", "position_embd")
+def t5(E=512, L=6, F=2048, V=32128, H=8, B=32):
+    """t5-small's shape (scripts/make_t5_bench.py): tied embeddings (no output matrix, so
+    token_embd takes the output rule), ReLU feed-forward. llama-quantize counts attn_v (which
+    matches cross_attn_v too) and ffn_down over the whole file, encoder and decoder together;
+    all of them have one shape, so only the count of raised ones matters, not which."""
+    ts = [("token_embd", E, V, 0)]
+    kinds = [("attn_norm", E, 1), ("attn_q", E, E), ("attn_k", E, E), ("attn_v", E, E), ("attn_o", E, E),
+             ("ffn_norm", E, 1), ("ffn_up", E, F), ("ffn_down", F, E)]
+    cross = [("cross_attn_norm", E, 1), ("cross_attn_q", E, E), ("cross_attn_k", E, E),
+             ("cross_attn_v", E, E), ("cross_attn_o", E, E)]
+    for part in ("enc", "dec"):
+        ts += [("attn_rel_b", B, H, 0), (part + "_output_norm", E, 1, 0)]
+        for l in range(L):
+            ts += [(n, a, b, l) for n, a, b in kinds + (cross if part == "dec" else [])]
+    return renumber(ts)
+
+
+def renumber(ts):
+    """Index attn_v (incl. cross_attn_v) and ffn_down tensors by their running count in the
+    file, as llama-quantize does for models without experts; returns (list, counts)."""
+    out, seen = [], {"attn_v": 0, "ffn_down": 0}
+    for name, ne0, ne1, l in ts:
+        kind = "attn_v" if name.endswith("attn_v") else name
+        if kind in seen:
+            out.append((kind, ne0, ne1, seen[kind]))
+            seen[kind] += 1
+        else:
+            out.append((name, ne0, ne1, l))
+    return out, seen
+
+
+def elmo():
+    """The original ELMo (2 x 4096-cell LSTM layers with 512 projections, char CNN of 2048
+    filters, 2 highway layers) as edgelm convert writes it. llama.cpp has no ELMo: plain block
+    arithmetic, no mix rules (none of its tensors is an attention-value/ffn_down/output matrix)."""
+    filt = [(1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024)]
+    ts = [("char_embd", 16, 262, 0)]
+    ts += [("cnn", 16 * w, n, 0) for w, n in filt] + [("cnn_b", n, 1, 0) for _, n in filt]
+    ts += [("highway", 2048, 4096, 0), ("highway_b", 4096, 1, 0)] * 2
+    ts += [("proj", 2048, 512, 0), ("proj_b", 512, 1, 0)]
+    for _ in range(4):
+        ts += [("lstm_in", 512, 16384, 0), ("lstm_rec", 512, 16384, 0), ("lstm_b", 16384, 1, 0),
+               ("lstm_proj", 4096, 512, 0)]
+    return ts, {}
+
+
+KEEP = ("token_types", "position_embd", "attn_rel_b", "char_embd")
 
 
 def size(ts, L, ftype):
+    """L: the layer count for use_more_bits, or a dict of per-kind counts (t5)."""
     total, n = 0, 0
     for name, ne0, ne1, l in ts:
         n += ne0 * ne1
@@ -87,14 +134,17 @@ def size(ts, L, ftype):
             continue
         if name == "token_embd" and not any(t[0] == "output" for t in ts):
             name = "output"  # tied embeddings: the output rule applies
-        total += nbytes(pick(ftype, name, ne0, l, L), ne0, ne1)
+        n_kind = L.get(name, 1) if isinstance(L, dict) else L
+        total += nbytes(pick(ftype, name, ne0, l, n_kind), ne0, ne1)
     return total, n
 
 
 if __name__ == "__main__":
     for title, (ts, L) in (("llama 768x12, vocab 32000 (stories110M shape)", llama()),
                            ("bert-base with the masked-LM head (edgelm convert)", bert()),
-                           ("bert-base encoder only (llama.cpp's convert_hf_to_gguf)", bert(mlm=False))):
+                           ("bert-base encoder only (llama.cpp's convert_hf_to_gguf)", bert(mlm=False)),
+                           ("t5-small shape, tied embeddings", t5()),
+                           ("original ELMo (no llama.cpp support: block arithmetic only)", elmo())):
         print(title)
         for f in BASE:
             b, n = size(ts, L, f)
