@@ -47,6 +47,11 @@ def main():
             for sub, mod in subs:
                 for w in "qkv":
                     lin(p + "%s.%s.%s.weight" % (sub, mod, w), D, E)
+                # T5 does not divide attention scores by sqrt(d_kv); its initialisation
+                # (transformers' T5PreTrainedModel) gives q a std of (d_model * d_kv)^-0.5
+                # instead. Without that, scores have a std of ~8, the softmax is one-hot and
+                # the model is chaotic: any rounding (even F16) flips which key a head reads.
+                t[p + "%s.%s.q.weight" % (sub, mod)] /= np.float32(np.sqrt(D // H))
                 lin(p + "%s.%s.o.weight" % (sub, mod), E, D)
                 t[p + sub + ".layer_norm.weight"] = np.ones(E, np.float32)
                 if i == 0 and mod == "SelfAttention":
