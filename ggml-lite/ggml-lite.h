@@ -207,7 +207,7 @@ struct gl_tensor {
     void *data;              /* NULL until allocated (graph nodes) */
     bool is_input;           /* leaf whose data the caller writes before compute */
     bool is_output;          /* keep its buffer alive to the end of the graph */
-    int32_t n_children;      /* set by gl_graph_build */
+    int32_t n_children;      /* pending readers, used by the planner */
     int32_t plan_slot;       /* set by the planner */
     size_t plan_offs;
     char name[GL_MAX_NAME];

@@ -191,7 +191,6 @@ struct gl_graph {
     gl_tensor **nodes;    /* execution order; leaves (op NONE) are not listed */
     size_t hash_size;     /* visited set (open addressing over tensor pointers) */
     gl_tensor **hash;
-    const gl_graph_plan *plan_used;
     gl_graph_plan plan;
     bool planned, allocated;
     void *work;
@@ -488,7 +487,6 @@ gl_status gl_graph_alloc(gl_graph *g, const gl_graph_plan *plan, void *buf, size
     }
     g->work = plan->work_size ? (char *)buf + plan->buffer_size : NULL;
     g->work_size = plan->work_size;
-    g->plan_used = plan;
     g->allocated = true;
     return GL_OK;
 }
