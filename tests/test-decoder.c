@@ -409,7 +409,8 @@ TF_TEST(model_load_errors) {
 
 /* Converts fixtures/hf-reference/<name> with the edgelm program; NULL (and a skip reason)
  * when the program or its convert command is not there. */
-static bool convert_reference(const char *name, char *out, size_t size, char *why, size_t wsize) {
+static bool convert_reference(const char *name, const char *outtype, char *out, size_t size,
+                              char *why, size_t wsize) {
     const char *edgelm = getenv("EDGELM");
     char dir[512];
     snprintf(dir, sizeof dir, "%s/hf-reference/%s", tf_fixtures_dir(), name);
@@ -423,11 +424,11 @@ static bool convert_reference(const char *name, char *out, size_t size, char *wh
         snprintf(why, wsize, "EDGELM (the edgelm program, for `edgelm convert`) is not set");
         return false;
     }
-    snprintf(out, size, "/tmp/edgelm-test-decoder-%s-%d.gguf", name, (int)getpid());
+    snprintf(out, size, "/tmp/edgelm-test-decoder-%s-%s-%d.gguf", name, outtype, (int)getpid());
     const char *emu = getenv("EMU");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s convert '%s' -o '%s' --outtype f32 >/dev/null 2>&1",
-             emu ? emu : "", edgelm, dir, out);
+    snprintf(cmd, sizeof cmd, "%s %s convert '%s' -o '%s' --outtype %s >/dev/null 2>&1",
+             emu ? emu : "", edgelm, dir, out, outtype);
     if (system(cmd) != 0 || !tf_file_exists(out)) {
         snprintf(why, wsize, "`edgelm convert` is not available or failed (%s)", name);
         return false;
@@ -437,7 +438,7 @@ static bool convert_reference(const char *name, char *out, size_t size, char *wh
 
 static void check_reference(const char *name) {
     char gguf[512], why[256];
-    if (!convert_reference(name, gguf, sizeof gguf, why, sizeof why)) {
+    if (!convert_reference(name, "f32", gguf, sizeof gguf, why, sizeof why)) {
         tf_skip("%s", why);
         return;
     }
@@ -505,6 +506,190 @@ static void check_reference(const char *name) {
 
 TF_TEST(hf_reference_llama) { check_reference("llama"); }
 TF_TEST(hf_reference_gpt2) { check_reference("gpt2"); }
+
+/* ------------------------------------------------------------------------------------------
+ * Quantized models: greedy top-1 against F32
+ *
+ * At every position of the test inputs the quantized model's argmax (its greedy choice) is
+ * compared with F32's. Where F32's two best logits are nearly tied, any rounding may swap
+ * them, so agreement is required at every position whose F32 margin (best minus runner-up)
+ * exceeds the stated `margin`; the agreement over all positions and the largest logit error
+ * are reported and bounded as well. The hf-reference models are random (nearly flat logits,
+ * 64-wide rows with weights of std 0.12: Q4_0 moves their logits by up to ~9), so they get
+ * wide margins; stories260K is trained, but only 64 wide too, and --pure puts its embedding
+ * and output matrices at Q4_0 as well. Measured when written (agreement / max error / largest
+ * F32 margin at a disagreement): llama Q8_0 94% / 0.67 / 0.25, Q4_0 60% / 9.4 / 2.2; gpt2
+ * Q8_0 97% / 0.36 / 0.08, Q4_0 68% / 4.4 / 1.5; stories260K Q8_0 98.4% / 0.39 / 0.12, Q4_0
+ * 86.8% / 8.5 / 2.5. So Q8_0 agrees wherever F32 is not nearly tied (margin > 0.25-0.5,
+ * 55-90% of the positions); Q4_0 on 64-wide rows does only where F32's lead is large (margin
+ * > 3-3.5, 5-40% of the positions): the figures are regression bounds, not a quality claim.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct top1_bound {
+    const char *model, *type;
+    double margin;    /* F32 margin above which the argmax must agree */
+    double min_agree; /* fraction of all positions that must agree */
+    double max_err;   /* largest |logit - F32 logit| allowed */
+    double min_decided; /* fraction of positions the margin must leave to be checked */
+} top1_bound;
+
+typedef struct top1_stats {
+    int n, agree, decided, decided_agree;
+    double max_err, worst_margin; /* worst_margin: largest F32 margin where they disagree */
+} top1_stats;
+
+static void top1_add(top1_stats *st, const float *ref, const float *q, int n_rows, int V,
+                     double margin) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *a = ref + (size_t)r * V, *b = q + (size_t)r * V;
+        int ia = 0, ib = 0;
+        for (int i = 1; i < V; i++) {
+            if (a[i] > a[ia]) ia = i;
+            if (b[i] > b[ib]) ib = i;
+        }
+        float second = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            if (i != ia && a[i] > second) second = a[i];
+            st->max_err = fmax(st->max_err, fabs((double)a[i] - b[i]));
+        }
+        const double m = (double)a[ia] - second;
+        st->n++;
+        st->agree += ia == ib;
+        if (m > margin) {
+            st->decided++;
+            st->decided_agree += ia == ib;
+        }
+        if (ia != ib) st->worst_margin = fmax(st->worst_margin, m);
+    }
+}
+
+static void top1_check(const top1_bound *b, const top1_stats *st) {
+    printf("    %s %s: top-1 agrees at %d/%d positions (%.1f%%), at %d/%d with F32 margin > %.2f; "
+           "max |logit diff| %.3f; largest margin at a disagreement %.3f\n",
+           b->model, b->type, st->agree, st->n, st->n ? 100.0 * st->agree / st->n : 0.0,
+           st->decided_agree, st->decided, b->margin, st->max_err, st->worst_margin);
+    TF_CHECK(st->n > 0, "%s %s: no positions", b->model, b->type);
+    TF_CHECK(st->decided_agree == st->decided, "%s %s: top-1 differs where F32's margin > %g",
+             b->model, b->type, b->margin);
+    TF_CHECK(st->decided >= b->min_decided * st->n, "%s %s: margin %g leaves only %d of %d positions",
+             b->model, b->type, b->margin, st->decided, st->n);
+    TF_CHECK(st->agree >= b->min_agree * st->n, "%s %s: agreement %d/%d below %g", b->model,
+             b->type, st->agree, st->n, b->min_agree);
+    TF_CHECK(st->max_err <= b->max_err, "%s %s: max logit error %g > %g", b->model, b->type,
+             st->max_err, b->max_err);
+}
+
+/* All positions' logits of ids through model path (n_ctx 512, one thread). */
+static float *logits_of(const char *path, const int32_t *ids, int n, int *n_vocab) {
+    elm_error err = {0};
+    elm_model_params mp = elm_model_default_params();
+    mp.no_vocab = true;
+    elm_model *m = elm_model_load(path, &mp, &err);
+    TF_CHECK(m != NULL, "load %s: %s", path, err.msg);
+    if (!m) return NULL;
+    float *out = NULL;
+    elm_ctx *c = elm_ctx_new(m, 512, 1, &err);
+    TF_CHECK(c != NULL, "%s", err.msg);
+    if (c && TF_CHECK(elm_decode(c, ids, n, ELM_OUT_LOGITS_ALL, &err) == ELM_OK, "%s", err.msg)) {
+        *n_vocab = elm_model_n_vocab(m);
+        out = malloc(sizeof(float) * (size_t)n * (size_t)*n_vocab);
+        memcpy(out, elm_get_logits(c, NULL), sizeof(float) * (size_t)n * (size_t)*n_vocab);
+    }
+    elm_ctx_free(c);
+    elm_model_free(m);
+    return out;
+}
+
+/* hf-reference model converted with --outtype b->type, against transformers' F32 logits. */
+static void check_reference_top1(const top1_bound *b) {
+    char gguf[512], why[256];
+    if (!convert_reference(b->model, b->type, gguf, sizeof gguf, why, sizeof why)) {
+        tf_skip("%s", why);
+        return;
+    }
+    top1_stats st = {0};
+    for (int cs = 0;; cs++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_input_ids.npy",
+                 tf_fixtures_dir(), b->model, cs);
+        npy_array ids, ref;
+        if (!npy_read(path, &ids)) break;
+        const int n = (int)ids.count;
+        int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
+        for (int i = 0; i < n; i++) tok[i] = (int32_t)ids.data[i];
+        int V = 0;
+        float *q = logits_of(gguf, tok, n, &V);
+        snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_logits.npy",
+                 tf_fixtures_dir(), b->model, cs);
+        if (q && TF_CHECK(npy_read(path, &ref) && ref.count == (int64_t)n * V, "%s", path)) {
+            float *rf = malloc(sizeof(float) * (size_t)ref.count);
+            for (int64_t i = 0; i < ref.count; i++) rf[i] = (float)ref.data[i];
+            top1_add(&st, rf, q, n, V, b->margin);
+            free(rf);
+            free(ref.data);
+        }
+        free(q);
+        free(tok);
+        free(ids.data);
+    }
+    top1_check(b, &st);
+    unlink(gguf);
+}
+
+TF_TEST(hf_reference_quantized_top1) {
+    static const top1_bound bounds[] = {
+        {"llama", "q8_0", 0.5, 0.90, 1.0, 0.5},
+        {"llama", "q4_0", 3.0, 0.50, 12.0, 0.04},
+        {"gpt2", "q8_0", 0.5, 0.90, 0.6, 0.5},
+        {"gpt2", "q4_0", 3.0, 0.55, 7.0, 0.08},
+    };
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) check_reference_top1(&bounds[i]);
+}
+
+/* stories260K (trained) quantized with `edgelm quantize --pure`, fed its own F32 greedy text
+ * (BOS + 256 tokens, which stories260k_greedy_256 checks against llama2.c). */
+TF_TEST(stories260k_quantized_top1) {
+    static const top1_bound bounds[] = {
+        {"stories260K", "Q8_0", 0.25, 0.95, 0.6, 0.8},
+        {"stories260K", "Q4_0", 3.5, 0.80, 12.0, 0.3},
+    };
+    char src[512];
+    path_join(src, sizeof src, tf_fixtures_dir(), "stories260K/stories260K.gguf");
+    const char *edgelm = getenv("EDGELM");
+    if (!tf_file_exists(src) || !edgelm || !tf_file_exists(edgelm)) {
+        tf_skip("stories260K fixture or EDGELM (for `edgelm quantize`) not found");
+        return;
+    }
+    elm_model *m = load_stories(false);
+    collect g;
+    const int steps = 256;
+    const int n = m ? greedy_from_bos(m, 1, steps, &g) : 0;
+    elm_model_free(m);
+    if (!TF_CHECK(n == steps, "greedy run: %d tokens", n)) return;
+    int32_t ids[257];
+    ids[0] = 1;
+    memcpy(ids + 1, g.ids, sizeof(int32_t) * steps);
+    int V = 0, Vq = 0;
+    float *ref = logits_of(src, ids, steps + 1, &V);
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0] && ref; i++) {
+        char out[512], cmd[2048];
+        snprintf(out, sizeof out, "/tmp/edgelm-test-decoder-s260-%s-%d.gguf", bounds[i].type,
+                 (int)getpid());
+        const char *emu = getenv("EMU");
+        snprintf(cmd, sizeof cmd, "%s %s quantize '%s' '%s' %s --pure -q >/dev/null 2>&1",
+                 emu ? emu : "", edgelm, src, out, bounds[i].type);
+        if (!TF_CHECK(system(cmd) == 0, "%s", cmd)) continue;
+        float *q = logits_of(out, ids, steps + 1, &Vq);
+        if (q && TF_CHECK(Vq == V)) {
+            top1_stats st = {0};
+            top1_add(&st, ref, q, steps + 1, V, bounds[i].margin);
+            top1_check(&bounds[i], &st);
+        }
+        free(q);
+        unlink(out);
+    }
+    free(ref);
+}
 
 /* ------------------------------------------------------------------------------------------
  * Sampler
