@@ -194,9 +194,15 @@ typedef enum gl_rope_mode {
     GL_ROPE_NEOX = 2,   /* rotate (x_i, x_{i+n/2}) (HF rotate_half, gpt-neox, qwen2) */
 } gl_rope_mode;
 
+/* How a tensor's bytes are laid out. GL_LAYOUT_ROWS: ggml's, row after row (what files hold).
+ * GL_LAYOUT_X8: made by gl_repack at load time, never stored in files: groups of 8 rows whose
+ * blocks are interleaved, read only by mul_mat as its first operand. */
+typedef enum gl_layout { GL_LAYOUT_ROWS = 0, GL_LAYOUT_X8 = 1 } gl_layout;
+
 typedef struct gl_tensor gl_tensor;
 struct gl_tensor {
     gl_type type;
+    gl_layout layout;        /* ROWS unless gl_repack made it X8 (ne and nb keep their values) */
     int64_t ne[GL_MAX_DIMS]; /* elements per dim; ne[0] contiguous */
     size_t nb[GL_MAX_DIMS];  /* bytes per step in each dim */
     gl_op op;
@@ -261,6 +267,20 @@ int gl_n_dims(const gl_tensor *t);
 /* Element access (any float type or I32; slow, for tests and tools). */
 float gl_get_f32_nd(const gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
 void gl_set_f32_nd(gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v);
+
+/* ---- repacked weights (gl_repack): faster mul_mat for Q4_0 / Q8_0 ----
+ * An X8 tensor holds the same bytes per 8 rows as its row layout, in another order: for each
+ * group of 8 rows, for each 32-element block in k order, the 8 rows' fp16 scales and then their
+ * quants interleaved in 4-byte groups. Only gl_mul_mat may read it, as its first operand; every
+ * other op and every view refuses it when the graph is built. */
+/* Bytes gl_repack needs for t, or 0 when t cannot be repacked in this build: a type without
+ * an X8 kernel here (only Q4_0 and Q8_0 with a SIMD kernel), not a plain contiguous 2-D
+ * tensor (ne[2] == ne[3] == 1, no view), ne[1] not a multiple of 8, already X8. */
+size_t gl_repack_size(const gl_tensor *t);
+/* Writes t's data in the X8 layout into dst (size bytes, aligned to at least 64), then points
+ * t->data at dst and sets t->layout = GL_LAYOUT_X8. t's old data is only read. false (with a
+ * message in err) when gl_repack_size(t) is 0 or size is too small. */
+bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err);
 
 /* ---- views (share data; no copy) ---- */
 gl_tensor *gl_view_1d(gl_context *ctx, gl_tensor *a, int64_t ne0, size_t offset);

@@ -211,8 +211,20 @@ gl_tensor *gl_new_tensor_with_data(gl_context *ctx, gl_type type, int n_dims, co
     return t;
 }
 
+/* A repacked (X8) tensor is only readable by mul_mat's first operand: any other reader would
+ * take its interleaved bytes for rows. */
+static bool core_layout_ok(gl_context *ctx, const gl_tensor *src, const char *who, bool allowed) {
+    if (!src || src->layout == GL_LAYOUT_ROWS || allowed) return true;
+    gl_ctx_fail(ctx, "%s: '%s' is repacked (X8); only mul_mat may read it (as its first operand)",
+                who, src->name[0] ? src->name : "(unnamed)");
+    return false;
+}
+
 gl_tensor *gl_new_op_tensor(gl_context *ctx, gl_type type, int n_dims, const int64_t *ne, gl_op op,
                             int n_src, gl_tensor *const *src) {
+    if (!ctx || ctx->failed) return NULL;
+    for (int i = 0; i < n_src && i < GL_MAX_SRC; i++)
+        if (!core_layout_ok(ctx, src[i], gl_op_name(op), op == GL_OP_MUL_MAT && i == 0)) return NULL;
     gl_tensor *t = core_new_tensor_impl(ctx, type, n_dims, ne, false, gl_op_name(op));
     if (!t) return NULL;
     t->op = op;
@@ -308,6 +320,7 @@ void gl_set_f32_nd(gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3,
 static gl_tensor *core_view_impl(gl_context *ctx, gl_tensor *a, int n_dims, const int64_t *ne,
                                  const size_t *nb, size_t offset, const char *who) {
     if (!a) return NULL;
+    if (!core_layout_ok(ctx, a, who, false)) return NULL;
     gl_tensor *base = a->view_src ? a->view_src : a;
     size_t base_offs = a->view_src ? a->view_offs : 0;
     gl_tensor *t = gl_new_op_tensor(ctx, a->type, n_dims, ne, GL_OP_VIEW, 1, &a);

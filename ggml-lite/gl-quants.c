@@ -1490,6 +1490,209 @@ void gl_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
 }
 
 /* ------------------------------------------------------------------------------------------
+ * X8: weights repacked in groups of 8 rows (gl_repack), and their mat-mat / mat-vec kernels.
+ *
+ * Layout (block_q4_0x8 / block_q8_0x8 in gl-quants.h): per group of 8 rows and per 32-element
+ * block, the 8 fp16 scales side by side, then the quants in 32-byte chunks, each chunk one
+ * 4-byte group of every row (row r at bytes 4r..4r+3). The size is that of the 8 rows, so the
+ * mat-vec streams no more bytes; a k-slice of a group is contiguous.
+ *
+ * Why: with lanes = rows, one 4-byte group of an activation column broadcast to all lanes
+ * and one dot instruction (x86 VNNI vpdpbusd, NEON vdotq_laneq_s32) add 4 products to each
+ * of the 8 rows' sums. No horizontal reduction is needed, and per (8 rows × column × block)
+ * there is one int->float conversion, one product of the 8 row scales by the column's scale
+ * and one FMA, against ~4 reductions and float steps per 4 rows in the row-layout kernels.
+ *
+ * Activations: block_q8_0s rows (the Q8_0 quants and scale of gl_quantize_row_q8_0, plus an
+ * integer correction), made by q_quantize_row_q8_0s_*:
+ *   Q4_0: nibbles q in 0..15 are used unsigned: sum (q-8) a = sum q a - 8 sum a, and the
+ *         correction -8 sum a starts each block's integer sum;
+ *   Q8_0: on x86 vpdpbusd wants an unsigned operand: w ^ 0x80 = w + 128 (once per decoded
+ *         weight vector, shared by the tile's columns), correction -128 sum a. NEON's sdot is
+ *         signed x signed and uses w as stored.
+ * Every integer block sum is exact, and the float steps per block (convert, d_w * d_y, one
+ * fused multiply-add into the row's accumulator, blocks in k order) are the same in every
+ * kernel, the portable reference included: all X8 kernels give the same bits (test-repack
+ * checks it), and the same bits as the row-layout gemm kernels on x86/NEON, which do these
+ * float steps in the same order.
+ * Kernels: x86 with AVX-512VL + VNNI: Q4_0 and Q8_0, 8 columns per call (8 decoded weight
+ * vectors + 8 accumulators + scales fit the 32 ymm registers); plain AVX2: Q4_0 only, by
+ * maddubs (no saturation: 2*15*127 per pair, and 8 pair sums 30480 < 32767 are added in int16
+ * before one madd), Q8_0 stays on the row layout (maddubs cannot take w + 128: it saturates,
+ * and the sign trick needs a madd per chunk: no gain measured worth it); NEON with dotprod:
+ * Q4_0 and Q8_0, 4 columns per call; ARMv8.0 and GL_NO_SIMD: none (gl_repack_size is 0).
+ * ---------------------------------------------------------------------------------------- */
+
+bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst, int64_t nrows,
+                       int64_t k) {
+    if ((type != GL_TYPE_Q4_0 && type != GL_TYPE_Q8_0) || nrows < 0 || nrows % 8 != 0 || k < 0 ||
+        k % GL_QK8_0 != 0)
+        return false;
+    const int64_t nb = k / GL_QK8_0;
+    for (int64_t g = 0; g < nrows / 8; g++) {
+        for (int64_t b = 0; b < nb; b++) {
+            for (int r = 0; r < 8; r++) {
+                const char *row = (const char *)src + (size_t)(8 * g + r) * src_row;
+                if (type == GL_TYPE_Q4_0) {
+                    const block_q4_0 *in = (const block_q4_0 *)row + b;
+                    block_q4_0x8 *o = (block_q4_0x8 *)dst + g * nb + b;
+                    o->d[r] = in->d;
+                    for (int c = 0; c < 4; c++) memcpy(o->qs + 32 * c + 4 * r, in->qs + 4 * c, 4);
+                } else {
+                    const block_q8_0 *in = (const block_q8_0 *)row + b;
+                    block_q8_0x8 *o = (block_q8_0x8 *)dst + g * nb + b;
+                    o->d[r] = in->d;
+                    for (int c = 0; c < 8; c++) memcpy(o->qs + 32 * c + 4 * r, in->qs + 4 * c, 4);
+                }
+            }
+        }
+    }
+    return true;
+}
+
+/* Activation rows for the X8 kernels: mult * sum(qs) is the correction (see above). */
+static inline void q_quantize_row_q8_0s(const float *x, void *vy, int64_t n, int32_t mult) {
+    block_q8_0s *y = vy;
+    const int64_t nb = n / GL_QK8_0;
+    for (int64_t i = 0; i < nb; i++) {
+        int sum = 0;
+#if defined(GL_AVX2)
+        const float d = q_avx2_quant_block_q8(x + i * GL_QK8_0, y[i].qs, &sum);
+#elif defined(GL_NEON)
+        const float d = q_neon_quant_block_q8(x + i * GL_QK8_0, y[i].qs, &sum);
+#else
+        block_q8_0 b;
+        gl_quantize_row_q8_0_ref(x + i * GL_QK8_0, &b, GL_QK8_0);
+        memcpy(y[i].qs, b.qs, sizeof b.qs);
+        for (int j = 0; j < GL_QK8_0; j++) sum += b.qs[j];
+        const float d = Q_FP16(b.d);
+#endif
+        y[i].d = Q_FP16(Q_TO_FP16(d)); /* the value the Q8_0 row's fp16 scale holds */
+        y[i].corr = mult * sum;
+    }
+}
+static void q_quantize_row_q8_0s_q4(const float *x, void *y, int64_t n) {
+    q_quantize_row_q8_0s(x, y, n, -8);
+}
+static void q_quantize_row_q8_0s_q8(const float *x, void *y, int64_t n) {
+    q_quantize_row_q8_0s(x, y, n, -128);
+}
+
+/* The portable reference: the direct integer sums sum (q-8) a and sum w a (it does not read
+ * the corrections, so comparing the SIMD kernels with it checks those too). */
+static inline void q_gemm_x8_ref(bool q4, int n, int nr, int nc, const void *vx,
+                                 const void *const *vy, float *s, size_t bs, bool add) {
+    const int nb = n / GL_QK8_0;
+    for (int c = 0; c < nc; c++) {
+        const block_q8_0s *y = vy[c];
+        float acc[8] = {0};
+        for (int i = 0; i < nb; i++) {
+            const gl_fp16 *dw;
+            const uint8_t *qs;
+            if (q4) {
+                const block_q4_0x8 *b = (const block_q4_0x8 *)vx + i;
+                dw = b->d;
+                qs = b->qs;
+            } else {
+                const block_q8_0x8 *b = (const block_q8_0x8 *)vx + i;
+                dw = b->d;
+                qs = (const uint8_t *)b->qs;
+            }
+            for (int r = 0; r < 8; r++) {
+                int32_t sum = 0;
+                for (int ch = 0; ch < (q4 ? 4 : 8); ch++) {
+                    for (int j = 0; j < 4; j++) {
+                        const int v = qs[32 * ch + 4 * r + j];
+                        if (q4) {
+                            sum += ((v & 15) - 8) * y[i].qs[4 * ch + j] +
+                                   ((v >> 4) - 8) * y[i].qs[16 + 4 * ch + j];
+                        } else {
+                            sum += (int8_t)v * y[i].qs[4 * ch + j];
+                        }
+                    }
+                }
+                acc[r] = fmaf((float)sum, Q_FP16(dw[r]) * y[i].d, acc[r]);
+            }
+        }
+        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, acc[r]);
+    }
+}
+static void q_gemm_q4_0_x8_ref(int n, int nr, int nc, const void *x, size_t bx,
+                               const void *const *y, float *s, size_t bs, bool add) {
+    q_gemm_x8_ref(true, n, nr, nc, x, y, s, bs, add);
+}
+static void q_gemm_q8_0_x8_ref(int n, int nr, int nc, const void *x, size_t bx,
+                               const void *const *y, float *s, size_t bs, bool add) {
+    q_gemm_x8_ref(false, n, nr, nc, x, y, s, bs, add);
+}
+
+gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type) {
+    const size_t yb = sizeof(block_q8_0s);
+    if (type == GL_TYPE_Q4_0)
+        return (gl_gemm_kernel){q_gemm_q4_0_x8_ref, 8, 8, GL_TYPE_Q8_0, false,
+                                q_quantize_row_q8_0s_q4, yb};
+    if (type == GL_TYPE_Q8_0)
+        return (gl_gemm_kernel){q_gemm_q8_0_x8_ref, 8, 8, GL_TYPE_Q8_0, false,
+                                q_quantize_row_q8_0s_q8, yb};
+    return (gl_gemm_kernel){0};
+}
+
+gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
+    (void)type;
+    return (gl_gemm_kernel){0};
+}
+
+size_t gl_repack_size(const gl_tensor *t) {
+    if (!t || t->layout != GL_LAYOUT_ROWS || t->view_src || t->op != GL_OP_NONE) return 0;
+    if (!gl_type_gemm_x8(t->type).fn) return 0;
+    if (t->ne[0] <= 0 || t->ne[1] <= 0 || t->ne[1] % 8 != 0 || t->ne[2] != 1 || t->ne[3] != 1)
+        return 0;
+    if (!gl_is_contiguous(t)) return 0;
+    return gl_nbytes(t);
+}
+
+bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err) {
+    const size_t need = gl_repack_size(t);
+    if (!need) {
+        if (!t) {
+            gl_error_set(err, GL_ERR_INVALID, "gl_repack: no tensor");
+        } else {
+            gl_error_set(err, GL_ERR_UNSUPPORTED,
+                         "gl_repack: '%s' (%s [%lld, %lld, %lld, %lld]%s%s) has no X8 layout in "
+                         "this build (%s): needs Q4_0 or Q8_0 with an X8 kernel, a contiguous 2-D "
+                         "leaf, rows a multiple of 8",
+                         t->name, gl_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1],
+                         (long long)t->ne[2], (long long)t->ne[3], t->view_src ? ", a view" : "",
+                         t->layout != GL_LAYOUT_ROWS ? ", already repacked" : "", gl_simd_name());
+        }
+        return false;
+    }
+    if (!t->data) {
+        gl_error_set(err, GL_ERR_INVALID, "gl_repack: '%s' has no data", t->name);
+        return false;
+    }
+    if (!dst || size < need) {
+        gl_error_set(err, GL_ERR_INVALID, "gl_repack: '%s' needs %zu bytes, the buffer has %zu",
+                     t->name, need, dst ? size : 0);
+        return false;
+    }
+    if ((uintptr_t)dst % 64 != 0) {
+        gl_error_set(err, GL_ERR_INVALID, "gl_repack: the buffer for '%s' is not 64-byte aligned",
+                     t->name);
+        return false;
+    }
+    const uintptr_t a0 = (uintptr_t)t->data, d0 = (uintptr_t)dst;
+    if (a0 < d0 + need && d0 < a0 + need) {
+        gl_error_set(err, GL_ERR_INVALID, "gl_repack: the buffer overlaps '%s''s data", t->name);
+        return false;
+    }
+    gl_repack_x8_rows(t->type, t->data, t->nb[1], dst, t->ne[1], t->ne[0]);
+    t->data = dst;
+    t->layout = GL_LAYOUT_X8;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------
  * Type traits
  * ---------------------------------------------------------------------------------------- */
 
@@ -1672,16 +1875,16 @@ gl_gemm_kernel gl_type_gemm(gl_type type) {
 #endif
     switch (type) {
     case GL_TYPE_F32:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(f32), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, false};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(f32), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, false, NULL, 0};
         break;
     case GL_TYPE_F16:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(f16), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, true};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(f16), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, true, NULL, 0};
         break;
     case GL_TYPE_Q4_0:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(q4_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(q4_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0};
         break;
     case GL_TYPE_Q8_0:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(q8_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(q8_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0};
         break;
     default:
         break;

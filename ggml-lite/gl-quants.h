@@ -118,9 +118,55 @@ typedef struct gl_gemm_kernel {
     int mr, nc;       /* tile: weight rows × activation rows */
     gl_type ytype;    /* type of the activation rows */
     bool f16_round;   /* activations rounded through fp16 first */
+    /* Non-NULL: the activation rows are made by yconvert instead of ytype's from_float, and
+     * take yblock bytes per 32 elements (the X8 kernels' block_q8_0s rows). */
+    gl_from_float_fn yconvert;
+    size_t yblock;
 } gl_gemm_kernel;
 gl_gemm_kernel gl_type_gemm(gl_type type);
 #define GL_GEMM_NC_MAX 8 /* no kernel's nc exceeds this */
+
+/* ---- X8 layout (gl_repack; see the top of the X8 section in gl-quants.c) ----
+ * A group of 8 weight rows is stored block index by block index: for block b, the 8 rows'
+ * fp16 scales, then their quants in chunks of 4 bytes: qs[32 c + 4 r + j] = byte 4 c + j of
+ * row r's block b. Q4_0 chunks c = 0..3 hold (low nibbles) elements 4c..4c+3 and (high
+ * nibbles) 16+4c..16+4c+3 of each row; Q8_0 chunks c = 0..7 hold elements 4c..4c+3. So a
+ * 32-byte chunk is one 4-byte group of each of the 8 rows: one SIMD lane per row. */
+typedef struct block_q4_0x8 {
+    gl_fp16 d[8];
+    uint8_t qs[8 * GL_QK4_0 / 2];
+} block_q4_0x8;
+_Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0), "X8 keeps Q4_0's size");
+
+typedef struct block_q8_0x8 {
+    gl_fp16 d[8];
+    int8_t qs[8 * GL_QK8_0];
+} block_q8_0x8;
+_Static_assert(sizeof(block_q8_0x8) == 8 * sizeof(block_q8_0), "X8 keeps Q8_0's size");
+
+/* Activation block of the X8 kernels: the Q8_0 block of gl_quantize_row_q8_0 (same quants,
+ * d = its fp16 scale as a float) with an integer correction: -8 sum(qs) for Q4_0 weights
+ * (whose nibbles the kernels use unsigned), -128 sum(qs) for Q8_0 (weights ^ 0x80). */
+typedef struct block_q8_0s {
+    float d;
+    int32_t corr;
+    int8_t qs[GL_QK8_0];
+} block_q8_0s;
+_Static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s must be 40 bytes");
+
+/* Rewrites nrows rows (a multiple of 8) of k elements of type (Q4_0 or Q8_0) from the row
+ * layout at src (row stride src_row bytes) into the X8 layout at dst. Portable, always
+ * compiled (the tests use it in every build). false for another type or shape. */
+bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst, int64_t nrows,
+                       int64_t k);
+/* X8 mat-mat kernels, in the gl_gemm_kernel form with mr = 8 (one group per call: x points at
+ * the group's first block of the k-slice, bx is unused, nr <= 8 rows of it are stored).
+ * gl_type_gemm_x8: the SIMD kernel of this build, fn NULL when there is none (then
+ * gl_repack_size is 0). gl_type_gemm_x8_ref: the portable reference (Q4_0, Q8_0 in every
+ * build), bit-identical to the SIMD kernels: exact integer block sums, then per block the same
+ * float operations (int->float, d_w * d_y, one fused multiply-add) in the same order. */
+gl_gemm_kernel gl_type_gemm_x8(gl_type type);
+gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type);
 
 /* Quantizes nrows rows of n_per_row floats with the reference quantizer of type (any
  * supported type, F32/F16/BF16 included). Returns bytes written, 0 when the type is not
