@@ -15,6 +15,11 @@
  * columns per call, the slices' results added in order. Otherwise (mat-vec, other types,
  * GL_NO_SIMD) each output element is one vec_dot. Either way an element's value depends
  * only on the inputs and k, never on the tiling or the thread count.
+ * Repacked weights (layout X8, gl_repack; Q4_0/Q8_0 in groups of 8 interleaved rows) always
+ * take the gemm path with the X8 kernel (gl_type_gemm_x8, mr = 8: one group per call): tiles
+ * are whole groups, X is converted to the kernel's block_q8_0s rows, and the mat-vec (m = 1)
+ * uses the same kernel with one column, unsliced along k so that each group streams in one
+ * run, in tiles sized like the row-layout mat-vec's.
  * Static names carry the module prefix mm_.
  */
 #include "gl-quants.h"
@@ -32,6 +37,7 @@ typedef struct mm_shape {
     size_t xrow;                   /* bytes of one converted X row */
     gl_gemm_kernel gemm;           /* register-blocked mat-mat kernel; fn NULL: vec_dot */
     int64_t kc;                    /* k-slice length of the gemm path */
+    bool x8;                       /* W is repacked (GL_LAYOUT_X8): groups of 8 rows */
 } mm_shape;
 
 /* Up to this many X rows, every thread converts them all (no barrier). */
@@ -89,17 +95,27 @@ static bool mm_get_shape(const gl_tensor *dst, mm_shape *s) {
     }
     s->r2 = s->b2 / w->ne[2];
     s->r3 = s->b3 / w->ne[3];
-    /* k == 0 stays on the vec_dot path, which writes the zeros */
-    s->gemm = s->m > 1 && s->k > 0 ? gl_type_gemm(w->type) : (gl_gemm_kernel){0};
-    if (s->gemm.fn && (s->gemm.mr < 1 || s->gemm.nc < 1 || s->gemm.nc > GL_GEMM_NC_MAX)) {
-        s->gemm.fn = NULL;
+    s->x8 = w->layout == GL_LAYOUT_X8;
+    if (s->x8) {
+        /* gl_repack made it: 2-D, rows a multiple of 8, a type with an X8 kernel */
+        s->gemm = gl_type_gemm_x8(w->type);
+        if (!s->gemm.fn || s->gemm.mr != 8 || !s->gemm.yconvert || s->n % 8 != 0 ||
+            w->ne[2] != 1 || w->ne[3] != 1 || s->k == 0 || s->gemm.nc < 1 ||
+            s->gemm.nc > GL_GEMM_NC_MAX)
+            return false;
+    } else {
+        /* k == 0 stays on the vec_dot path, which writes the zeros */
+        s->gemm = s->m > 1 && s->k > 0 ? gl_type_gemm(w->type) : (gl_gemm_kernel){0};
+        if (s->gemm.fn && (s->gemm.mr < 1 || s->gemm.nc < 1 || s->gemm.nc > GL_GEMM_NC_MAX)) {
+            s->gemm.fn = NULL;
+        }
     }
     s->xtype = s->gemm.fn ? s->gemm.ytype : s->wt->vec_dot_type;
     s->vt = gl_type_get(s->xtype);
     s->convert = s->xtype != GL_TYPE_F32 || x->nb[0] != sizeof(float) ||
-                 (s->gemm.fn && s->gemm.f16_round);
-    s->xrow = gl_row_size(s->xtype, s->k);
-    s->kc = s->gemm.fn ? mm_slice(s) : s->k;
+                 (s->gemm.fn && (s->gemm.f16_round || s->gemm.yconvert));
+    s->xrow = s->gemm.yconvert ? (size_t)(s->k / 32) * s->gemm.yblock : gl_row_size(s->xtype, s->k);
+    s->kc = s->gemm.fn && !(s->x8 && s->m == 1) ? mm_slice(s) : s->k;
     s->private_x = s->m * s->b2 * s->b3 <= MM_PRIVATE_ROWS;
     return s->xrow != 0 || s->k == 0;
 }
@@ -140,6 +156,8 @@ static void mm_convert_x(const gl_compute_params *p, const mm_shape *s, char *xq
         char *dstrow = xq + (size_t)r * stride;
         if (s->gemm.fn && s->gemm.f16_round) {
             mm_round_f16(row, (float *)dstrow, s->k);
+        } else if (s->gemm.yconvert) {
+            s->gemm.yconvert(row, dstrow, s->k);
         } else {
             s->vt->from_float(row, dstrow, s->k);
         }
@@ -149,7 +167,11 @@ static void mm_convert_x(const gl_compute_params *p, const mm_shape *s, char *xq
 /* Tile sizes: mat-vec streams W in long row runs; mat-mat keeps a block of W rows hot in L1
  * while it meets a block of X columns held in L2. */
 static void mm_tile(const mm_shape *s, int nth, int64_t *bn, int64_t *bm) {
-    if (s->gemm.fn) {
+    if (s->x8 && s->m == 1) {
+        /* X8 mat-vec: like the row-layout one below, in whole groups of 8 rows */
+        *bm = 1;
+        *bn = GL_MAX(16, GL_MIN(1024, s->n / (8 * (int64_t)nth))) & ~(int64_t)7;
+    } else if (s->gemm.fn) {
         /* whole micro-tiles: heights a multiple of mr, widths a multiple of nc */
         const int64_t mr = s->gemm.mr, nc = s->gemm.nc;
         *bm = GL_MIN(s->m, MM_GEMM_NC_GROUPS * nc);
@@ -215,7 +237,9 @@ static void mm_tile_gemm(const mm_shape *s, gl_tensor *dst, const char *xq, int6
     const size_t bs = dst->nb[1] / sizeof(float);
     for (int64_t k0 = 0; k0 < s->k; k0 += s->kc) {
         const int kl = (int)GL_MIN(s->kc, s->k - k0);
-        const size_t woff = gl_row_size(s->w->type, k0), xoff = gl_row_size(s->xtype, k0);
+        /* an X8 group holds the 8 rows' blocks side by side: its k-slice starts 8 times further */
+        const size_t woff = gl_row_size(s->w->type, k0) * (s->x8 ? 8 : 1);
+        const size_t xoff = g->yconvert ? (size_t)(k0 / 32) * g->yblock : gl_row_size(s->xtype, k0);
         for (int64_t j = m0; j < m1; j += g->nc) {
             const int nc = (int)GL_MIN(g->nc, m1 - j);
             const void *y[GL_GEMM_NC_MAX];

@@ -1626,6 +1626,115 @@ static void q_gemm_q8_0_x8_ref(int n, int nr, int nc, const void *x, size_t bx,
     q_gemm_x8_ref(false, n, nr, nc, x, y, s, bs, add);
 }
 
+#if defined(GL_AVX2)
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define Q_X8_VNNI 1
+#endif
+#define Q_X8_NC 8 /* columns per call (wide instance); tails take 4 and 1 */
+#ifndef Q_X8_PREFETCH
+#define Q_X8_PREFETCH 1024
+#endif
+
+static inline int32_t q_load_i32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* 8 rows × NC columns (NC a constant after inlining). Per block the 8 weight vectors are
+ * decoded once (w[j]: elements 4j..4j+3 of every row, as unsigned bytes), then per column
+ * eight dots with the broadcast 4-byte groups of the activation, started at the correction. */
+static inline __attribute__((always_inline)) void
+q_gemm_x8_avx2(bool q4, int NC, int n, int nr, const void *vx, const void *const *vy, float *s,
+               size_t bs, bool add) {
+    const block_q8_0s *y[Q_X8_NC];
+    for (int c = 0; c < NC; c++) y[c] = vy[c];
+    const size_t bsz = q4 ? sizeof(block_q4_0x8) : sizeof(block_q8_0x8);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+#if defined(Q_X8_VNNI)
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+#endif
+    __m256 acc[Q_X8_NC];
+#pragma GCC unroll 16
+    for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+    const int nb = n / GL_QK8_0;
+    for (int i = 0; i < nb; i++) {
+        const char *blk = (const char *)vx + (size_t)i * bsz;
+        if (NC > 1) { /* see Q_X8_PREFETCH */
+            _mm_prefetch(Q_PREFETCH_AT((uintptr_t)blk, Q_X8_PREFETCH), _MM_HINT_T0);
+            if (!q4) _mm_prefetch(Q_PREFETCH_AT((uintptr_t)blk, Q_X8_PREFETCH + 128), _MM_HINT_T0);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        __m256i w[8];
+        if (q4) {
+#pragma GCC unroll 8
+            for (int ch = 0; ch < 4; ch++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * ch));
+                w[ch] = _mm256_and_si256(v, m4);
+                w[4 + ch] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            }
+        } else {
+#if defined(Q_X8_VNNI)
+#pragma GCC unroll 8
+            for (int ch = 0; ch < 8; ch++) {
+                w[ch] = _mm256_xor_si256(
+                    _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * ch)), flip);
+            }
+#endif
+        }
+#pragma GCC unroll 16
+        for (int c = 0; c < NC; c++) {
+            const block_q8_0s *yb = y[c] + i;
+#if defined(Q_X8_VNNI)
+            __m256i p = _mm256_set1_epi32(yb->corr);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                p = _mm256_dpbusd_epi32(p, w[j], _mm256_set1_epi32(q_load_i32(yb->qs + 4 * j)));
+#else
+            /* (Q4_0 only) int16 sums of pairs, all 8 added in int16 (<= 30480), then to int32 */
+            __m256i p16 = _mm256_maddubs_epi16(w[0], _mm256_set1_epi32(q_load_i32(yb->qs)));
+#pragma GCC unroll 8
+            for (int j = 1; j < 8; j++) {
+                p16 = _mm256_add_epi16(
+                    p16, _mm256_maddubs_epi16(w[j], _mm256_set1_epi32(q_load_i32(yb->qs + 4 * j))));
+            }
+            const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(p16, ones),
+                                               _mm256_set1_epi32(yb->corr));
+#endif
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(yb->d)),
+                                     acc[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) {
+        float out[8];
+        _mm256_storeu_ps(out, acc[c]);
+        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+    }
+}
+
+/* Whole groups of Q_X8_NC columns, then 4, then single ones: each column's value is the same
+ * whichever instance computes it (its own accumulator, the same instruction sequence). */
+#define Q_X8_DISPATCH(q4)                                                                      \
+    int c = 0;                                                                                 \
+    for (; c + Q_X8_NC <= nc; c += Q_X8_NC)                                                    \
+        q_gemm_x8_avx2(q4, Q_X8_NC, n, nr, x, y + c, s + (size_t)c * bs, bs, add);             \
+    for (; c + 4 <= nc; c += 4) q_gemm_x8_avx2(q4, 4, n, nr, x, y + c, s + (size_t)c * bs, bs, add); \
+    for (; c < nc; c++) q_gemm_x8_avx2(q4, 1, n, nr, x, y + c, s + (size_t)c * bs, bs, add)
+
+static void q_gemm_q4_0_x8_avx2(int n, int nr, int nc, const void *x, size_t bx,
+                                const void *const *y, float *s, size_t bs, bool add) {
+    Q_X8_DISPATCH(true);
+}
+#if defined(Q_X8_VNNI)
+static void q_gemm_q8_0_x8_avx2(int n, int nr, int nc, const void *x, size_t bx,
+                                const void *const *y, float *s, size_t bs, bool add) {
+    Q_X8_DISPATCH(false);
+}
+#endif
+#endif /* GL_AVX2 */
+
 gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type) {
     const size_t yb = sizeof(block_q8_0s);
     if (type == GL_TYPE_Q4_0)
@@ -1638,8 +1747,21 @@ gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type) {
 }
 
 gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
+    gl_gemm_kernel k = {0};
+    const size_t yb = sizeof(block_q8_0s);
+#if defined(GL_AVX2)
+    if (type == GL_TYPE_Q4_0)
+        k = (gl_gemm_kernel){q_gemm_q4_0_x8_avx2, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
+                             q_quantize_row_q8_0s_q4, yb};
+#if defined(Q_X8_VNNI)
+    if (type == GL_TYPE_Q8_0)
+        k = (gl_gemm_kernel){q_gemm_q8_0_x8_avx2, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
+                             q_quantize_row_q8_0s_q8, yb};
+#endif
+#endif
     (void)type;
-    return (gl_gemm_kernel){0};
+    (void)yb;
+    return k;
 }
 
 size_t gl_repack_size(const gl_tensor *t) {
