@@ -1735,6 +1735,91 @@ static void q_gemm_q8_0_x8_avx2(int n, int nr, int nc, const void *x, size_t bx,
 #endif
 #endif /* GL_AVX2 */
 
+#if defined(GL_NEON_DOTPROD)
+#define Q_X8_NC 4
+
+/* 8 rows × NC columns: rows 0-3 and 4-7 in two int32x4 / float32x4 halves. Per block the 16
+ * weight vectors are loaded (Q4_0: nibbles split, kept unsigned) once, then per column 16
+ * sdot by lane: w[2j + h] (elements 4j..4j+3 of rows 4h..4h+3) with lane j % 4 of the
+ * activation's 16-byte half j / 4. */
+static inline __attribute__((always_inline)) void
+q_gemm_x8_neon(bool q4, int NC, int n, int nr, const void *vx, const void *const *vy, float *s,
+               size_t bs, bool add) {
+    const block_q8_0s *y[Q_X8_NC];
+    for (int c = 0; c < NC; c++) y[c] = vy[c];
+    const size_t bsz = q4 ? sizeof(block_q4_0x8) : sizeof(block_q8_0x8);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    float32x4_t acc[Q_X8_NC][2];
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++) acc[c][0] = acc[c][1] = vdupq_n_f32(0.0f);
+    const int nb = n / GL_QK8_0;
+    for (int i = 0; i < nb; i++) {
+        const uint8_t *blk = (const uint8_t *)vx + (size_t)i * bsz;
+        uint16_t dh[8];
+        memcpy(dh, blk, sizeof dh);
+        const float32x4_t dw0 = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(dh)));
+        const float32x4_t dw1 = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(dh + 4)));
+        const uint8_t *qs = blk + 16;
+        int8x16_t w[16];
+        if (q4) {
+#pragma GCC unroll 8
+            for (int ch = 0; ch < 4; ch++) {
+                for (int h = 0; h < 2; h++) {
+                    const uint8x16_t b = vld1q_u8(qs + 32 * ch + 16 * h);
+                    w[2 * ch + h] = vreinterpretq_s8_u8(vandq_u8(b, m4));
+                    w[2 * (4 + ch) + h] = vreinterpretq_s8_u8(vshrq_n_u8(b, 4));
+                }
+            }
+        } else {
+#pragma GCC unroll 16
+            for (int v = 0; v < 16; v++) w[v] = vld1q_s8((const int8_t *)qs + 16 * v);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; c++) {
+            const block_q8_0s *yb = y[c] + i;
+            const int8x16_t a0 = vld1q_s8(yb->qs), a1 = vld1q_s8(yb->qs + 16);
+            /* Q4_0: unsigned nibbles, so start at the -8 sum(a) correction; Q8_0: signed dot */
+            int32x4_t p0 = vdupq_n_s32(q4 ? yb->corr : 0), p1 = p0;
+#define Q_X8_SDOT(j, a, l)                                    \
+    p0 = vdotq_laneq_s32(p0, w[2 * (j)], a, l);               \
+    p1 = vdotq_laneq_s32(p1, w[2 * (j) + 1], a, l)
+            Q_X8_SDOT(0, a0, 0);
+            Q_X8_SDOT(1, a0, 1);
+            Q_X8_SDOT(2, a0, 2);
+            Q_X8_SDOT(3, a0, 3);
+            Q_X8_SDOT(4, a1, 0);
+            Q_X8_SDOT(5, a1, 1);
+            Q_X8_SDOT(6, a1, 2);
+            Q_X8_SDOT(7, a1, 3);
+#undef Q_X8_SDOT
+            acc[c][0] = vfmaq_f32(acc[c][0], vcvtq_f32_s32(p0), vmulq_n_f32(dw0, yb->d));
+            acc[c][1] = vfmaq_f32(acc[c][1], vcvtq_f32_s32(p1), vmulq_n_f32(dw1, yb->d));
+        }
+    }
+    for (int c = 0; c < NC; c++) {
+        float out[8];
+        vst1q_f32(out, acc[c][0]);
+        vst1q_f32(out + 4, acc[c][1]);
+        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+    }
+}
+
+#define Q_X8_DISPATCH(q4)                                                                      \
+    int c = 0;                                                                                 \
+    for (; c + Q_X8_NC <= nc; c += Q_X8_NC)                                                    \
+        q_gemm_x8_neon(q4, Q_X8_NC, n, nr, x, y + c, s + (size_t)c * bs, bs, add);             \
+    for (; c < nc; c++) q_gemm_x8_neon(q4, 1, n, nr, x, y + c, s + (size_t)c * bs, bs, add)
+
+static void q_gemm_q4_0_x8_neon(int n, int nr, int nc, const void *x, size_t bx,
+                                const void *const *y, float *s, size_t bs, bool add) {
+    Q_X8_DISPATCH(true);
+}
+static void q_gemm_q8_0_x8_neon(int n, int nr, int nc, const void *x, size_t bx,
+                                const void *const *y, float *s, size_t bs, bool add) {
+    Q_X8_DISPATCH(false);
+}
+#endif /* GL_NEON_DOTPROD */
+
 gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type) {
     const size_t yb = sizeof(block_q8_0s);
     if (type == GL_TYPE_Q4_0)
@@ -1758,6 +1843,13 @@ gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
         k = (gl_gemm_kernel){q_gemm_q8_0_x8_avx2, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
                              q_quantize_row_q8_0s_q8, yb};
 #endif
+#elif defined(GL_NEON_DOTPROD)
+    if (type == GL_TYPE_Q4_0)
+        k = (gl_gemm_kernel){q_gemm_q4_0_x8_neon, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
+                             q_quantize_row_q8_0s_q4, yb};
+    if (type == GL_TYPE_Q8_0)
+        k = (gl_gemm_kernel){q_gemm_q8_0_x8_neon, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
+                             q_quantize_row_q8_0s_q8, yb};
 #endif
     (void)type;
     (void)yb;
