@@ -9,7 +9,10 @@
  *      one graph holds mul_mat nodes over several copies of the weights, so that what a call
  *      reads exceeds the cache and comes from DRAM, as it does in a model; reported as time per
  *      call, GB/s of weights streamed and the ratio to the measured read bandwidth;
- *   3. mat-mat at 4096×4096 with 64 and 512 columns, in GFLOP/s.
+ *   3. mat-mat at 4096×4096 with 64 and 512 columns, in GFLOP/s (--mm-shapes and --cols
+ *      choose other shapes, --types fewer types).
+ * Q4_0 and Q8_0 also run repacked (gl_repack, layout X8: "q4_0x8", "q8_0x8") where the build
+ * has an X8 kernel, beside the row layout on the same weights.
  *
  * edgelm bench -m M.gguf[,M2.gguf] [-t 1,2] [-p 64,512] [-n 128] [-r REPS] [-o md|json]
  *
@@ -41,11 +44,18 @@
 #define BENCH_MAX_THREADS 16
 #define BENCH_MAX_COPIES 512
 
+#define BENCH_MAX_SHAPES 16
+
 typedef struct bench_opts {
     int threads[BENCH_MAX_THREADS];
     int n_threads;
     int reps;
     bool json;
+    unsigned types;                          /* bit per entry of the type list; 0: all */
+    int64_t mm_shapes[BENCH_MAX_SHAPES][2];  /* k, n of the mat-mat runs */
+    int n_mm_shapes;
+    int64_t cols[BENCH_MAX_SHAPES];          /* mat-mat column counts */
+    int n_cols;
 } bench_opts;
 
 static double bench_now(void) {
@@ -210,6 +220,7 @@ static bool bench_bw_buf_init(bench_bw_buf *b, size_t bytes, size_t llc, int rep
 typedef struct bench_result {
     const char *test; /* "matvec" or "matmul" */
     gl_type type;
+    bool x8;          /* weights repacked (GL_LAYOUT_X8) */
     int64_t k, n, m;
     int n_threads, copies;
     double sec_per_call, sec_median, gbps, read_bw, bw_ratio, gflops;
@@ -299,9 +310,9 @@ done:
 }
 
 /* One shape and type: builds weights (rotated copies for mat-vec) and runs every thread count. */
-static int bench_shape(const bench_opts *o, const char *test, gl_type type, int64_t k, int64_t n,
-                       int64_t m, size_t llc, const bench_bw_buf *bwb, bench_result *out,
-                       int *n_out) {
+static int bench_shape(const bench_opts *o, const char *test, gl_type type, bool x8, int64_t k,
+                       int64_t n, int64_t m, size_t llc, const bench_bw_buf *bwb,
+                       bench_result *out, int *n_out) {
     const size_t wbytes = gl_row_size(type, k) * (size_t)n;
     int copies = 1;
     if (m == 1) { /* enough copies that one pass over them is 8x the last-level cache */
@@ -319,6 +330,20 @@ static int bench_shape(const bench_opts *o, const char *test, gl_type type, int6
         gl_context_free(ctx);
         return 1;
     }
+    void *packed = NULL;
+    if (x8) { /* every copy repacked into one buffer; the row-layout bytes stay unused */
+        const size_t each = (gl_repack_size(w[0]) + 63) / 64 * 64;
+        packed = each ? aligned_alloc(64, each * (size_t)copies) : NULL;
+        for (int c = 0; c < copies; c++) {
+            if (!packed || !gl_repack(w[c], (char *)packed + each * (size_t)c, each, &err)) {
+                fprintf(stderr, "edgelm bench: repacking %s: %s\n", gl_type_name(type),
+                        packed ? err.msg : "out of memory");
+                free(packed);
+                gl_context_free(ctx);
+                return 1;
+            }
+        }
+    }
     gl_tensor *x = gl_new_tensor_2d(ctx, GL_TYPE_F32, k, m);
     for (int64_t i = 0; i < k * m; i++) ((float *)x->data)[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (int ti = 0; ti < o->n_threads; ti++) {
@@ -329,17 +354,19 @@ static int bench_shape(const bench_opts *o, const char *test, gl_type type, int6
         const double sec = bt.best;
         if (sec <= 0) {
             fprintf(stderr, "edgelm bench: %s %s: %s\n", test, gl_type_name(type), err.msg);
+            free(packed);
             gl_context_free(ctx);
             return 1;
         }
         bench_result *r = &out[(*n_out)++];
-        *r = (bench_result){.test = test, .type = type, .k = k, .n = n, .m = m, .n_threads = nth,
+        *r = (bench_result){.test = test, .type = type, .x8 = x8, .k = k, .n = n, .m = m, .n_threads = nth,
                             .copies = copies, .sec_per_call = sec, .sec_median = bt.median};
         r->gbps = (double)wbytes / sec / 1e9;
         r->read_bw = read_bw;
         r->bw_ratio = read_bw > 0 ? r->gbps / read_bw : 0;
         r->gflops = 2.0 * (double)k * (double)n * (double)m / sec / 1e9;
     }
+    free(packed);
     gl_context_free(ctx);
     return 0;
 }
@@ -357,13 +384,62 @@ static int bench_parse_threads(const char *s, bench_opts *o) {
     return o->n_threads > 0 ? 0 : -1;
 }
 
+static const gl_type bench_types[] = {GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_Q8_0, GL_TYPE_Q4_0};
+#define BENCH_N_TYPES 4
+
+static int bench_parse_types(const char *s, bench_opts *o) {
+    o->types = 0;
+    char buf[128];
+    if (strlen(s) >= sizeof buf) return -1;
+    strcpy(buf, s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        int t = 0;
+        while (t < BENCH_N_TYPES && !gl_name_eq(tok, gl_type_name(bench_types[t]))) t++;
+        if (t == BENCH_N_TYPES) return -1;
+        o->types |= 1u << t;
+    }
+    return o->types ? 0 : -1;
+}
+
+static int bench_parse_shapes(const char *s, bench_opts *o) {
+    o->n_mm_shapes = 0;
+    while (*s) {
+        char *end;
+        const long long k = strtoll(s, &end, 10);
+        if (end == s || *end != 'x' || o->n_mm_shapes == BENCH_MAX_SHAPES) return -1;
+        s = end + 1;
+        const long long n = strtoll(s, &end, 10);
+        if (end == s || k < 32 || k % 32 || k > (1 << 20) || n < 1 || n > (1 << 20)) return -1;
+        o->mm_shapes[o->n_mm_shapes][0] = k;
+        o->mm_shapes[o->n_mm_shapes++][1] = n;
+        if (*end && *end != ',') return -1;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return o->n_mm_shapes > 0 ? 0 : -1;
+}
+
+/* Whether this build can repack `type` (a probe tensor of 8 rows, headers only). */
+static bool bench_x8_available(gl_type type) {
+    gl_error err = {0};
+    gl_context *ctx = gl_context_new(
+        (gl_context_params){.mem_size = gl_tensor_overhead() + 256, .no_alloc = true}, &err);
+    gl_tensor *t = ctx ? gl_new_tensor_2d(ctx, type, 32, 8) : NULL;
+    const bool ok = t && gl_repack_size(t) > 0;
+    gl_context_free(ctx);
+    return ok;
+}
+
 static void bench_usage(FILE *f) {
     fprintf(f,
             "usage: edgelm bench --kernels [-t 1,2] [--reps N] [-o table|json]\n"
             "       edgelm bench -m MODEL.gguf[,MODEL2.gguf] [-t 1,2] [-p 64] [-n 128] [-r 5] [-o md|json]\n\n"
             "  --kernels   memory read bandwidth, mat-vec (F32/F16/Q8_0/Q4_0 at 4096x4096 and\n"
             "              768x3072, weights larger than the last-level cache) and mat-mat\n"
-            "              (64 and 512 columns) timings\n"
+            "              (64 and 512 columns) timings; Q8_0/Q4_0 also repacked (X8) where the\n"
+            "              build has X8 kernels\n"
+            "  --types LIST      --kernels: only these of f32,f16,q8_0,q4_0\n"
+            "  --mm-shapes LIST  --kernels: mat-mat weight shapes KxN (default 4096x4096)\n"
+            "  --cols LIST       --kernels: mat-mat column counts (default 64,512)\n"
             "  -m LIST     decoder models (GGUF): prompt processing ppN (N tokens in one batch into\n"
             "              an empty cache) and generation tgN (N single-token steps), tokens/s\n"
             "              averaged over the repetitions, and generation as a share of the memory\n"
@@ -666,10 +742,10 @@ static void bench_print(const bench_opts *o, const bench_result *res, int n_res,
         printf("],\n \"results\": [\n");
         for (int i = 0; i < n_res; i++) {
             const bench_result *r = &res[i];
-            printf("  {\"test\": \"%s\", \"type\": \"%s\", \"k\": %lld, \"n\": %lld, \"m\": %lld, "
+            printf("  {\"test\": \"%s\", \"type\": \"%s\", \"layout\": \"%s\", \"k\": %lld, \"n\": %lld, \"m\": %lld, "
                    "\"n_threads\": %d, \"copies\": %d, \"us_per_call\": %.2f, \"us_median\": %.2f, \"gbps\": %.2f, "
                    "\"read_bw_gbps\": %.2f, \"bw_ratio\": %.3f, \"gflops\": %.2f}%s\n",
-                   r->test, gl_type_name(r->type), (long long)r->k, (long long)r->n, (long long)r->m,
+                   r->test, gl_type_name(r->type), r->x8 ? "x8" : "rows", (long long)r->k, (long long)r->n, (long long)r->m,
                    r->n_threads, r->copies, r->sec_per_call * 1e6, r->sec_median * 1e6, r->gbps,
                    r->read_bw, r->bw_ratio, r->gflops, i + 1 < n_res ? "," : "");
         }
@@ -682,8 +758,8 @@ static void bench_print(const bench_opts *o, const bench_result *res, int n_res,
                o->threads[i] > 1 ? "s" : "", bw[i], bw_bytes >> 20);
     printf("(times: best of the repetitions, median in parentheses; mat-vec: read bw measured\n"
            " again right before, with the same threads, and the weights' GB/s as a share of it)\n");
-    printf("\n| test   | type | k x n       | cols | threads | copies | time/call             |  GB/s | read bw | %% of read bw | GFLOP/s |\n");
-    printf("|--------|------|-------------|------|---------|--------|-----------------------|-------|---------|--------------|---------|\n");
+    printf("\n| test   | type   | k x n       | cols | threads | copies | time/call             |  GB/s | read bw | %% of read bw | GFLOP/s |\n");
+    printf("|--------|--------|-------------|------|---------|--------|-----------------------|-------|---------|--------------|---------|\n");
     for (int i = 0; i < n_res; i++) {
         const bench_result *r = &res[i];
         char shape[32];
@@ -693,8 +769,10 @@ static void bench_print(const bench_opts *o, const bench_result *res, int n_res,
             snprintf(pct, sizeof pct, "%.0f%%", 100 * r->bw_ratio);
             snprintf(rbw, sizeof rbw, "%.1f", r->read_bw);
         }
-        printf("| %-6s | %-4s | %-11s | %4lld | %7d | %6d | %8.3f (%8.3f) ms | %5.1f | %7s | %12s | %7.1f |\n",
-               r->test, gl_type_name(r->type), shape, (long long)r->m, r->n_threads, r->copies,
+        char tname[16];
+        snprintf(tname, sizeof tname, "%s%s", gl_type_name(r->type), r->x8 ? "x8" : "");
+        printf("| %-6s | %-6s | %-11s | %4lld | %7d | %6d | %8.3f (%8.3f) ms | %5.1f | %7s | %12s | %7.1f |\n",
+               r->test, tname, shape, (long long)r->m, r->n_threads, r->copies,
                r->sec_per_call * 1e3, r->sec_median * 1e3, r->gbps, rbw, pct, r->gflops);
     }
 }
@@ -767,6 +845,24 @@ int cmd_bench(int argc, char **argv) {
                 fprintf(stderr, "edgelm bench: --reps must be in 1..%d\n", BENCH_MAX_REPS);
                 return 2;
             }
+        } else if (!strcmp(a, "--types") && i + 1 < argc) {
+            if (bench_parse_types(argv[++i], &o) != 0) {
+                fprintf(stderr, "edgelm bench: bad type list '%s' (e.g. --types q4_0,q8_0)\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--mm-shapes") && i + 1 < argc) {
+            if (bench_parse_shapes(argv[++i], &o) != 0) {
+                fprintf(stderr, "edgelm bench: bad shape list '%s' (e.g. 768x3072,4096x4096)\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(a, "--cols") && i + 1 < argc) {
+            bench_list l;
+            if (bench_parse_list(argv[++i], &l, 2, 1 << 16) != 0 || l.n > BENCH_MAX_SHAPES) {
+                fprintf(stderr, "edgelm bench: bad column list '%s' (e.g. 64,512)\n", argv[i]);
+                return 2;
+            }
+            o.n_cols = l.n;
+            for (int j = 0; j < l.n; j++) o.cols[j] = l.v[j];
         } else if (!strcmp(a, "--kv-f16")) {
             mo.kv_f16 = true;
         } else if (!strcmp(a, "--bw-mib") && i + 1 < argc) {
@@ -817,24 +913,50 @@ int cmd_bench(int argc, char **argv) {
         }
     }
 
-    static const gl_type types[] = {GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_Q8_0, GL_TYPE_Q4_0};
     static const int64_t mv_shapes[][2] = {{4096, 4096}, {768, 3072}};
-    static const int64_t mm_cols[] = {64, 512};
-    bench_result res[64];
+    if (o.n_mm_shapes == 0) {
+        o.mm_shapes[0][0] = o.mm_shapes[0][1] = 4096;
+        o.n_mm_shapes = 1;
+    }
+    if (o.n_cols == 0) {
+        o.cols[0] = 64;
+        o.cols[1] = 512;
+        o.n_cols = 2;
+    }
+    /* every (type, layout) to run: the row layout, then X8 where gl_repack can make it */
+    gl_type run_type[2 * BENCH_N_TYPES];
+    bool run_x8[2 * BENCH_N_TYPES];
+    int n_run = 0;
+    for (int t = 0; t < BENCH_N_TYPES; t++) {
+        if (o.types && !(o.types & (1u << t))) continue;
+        run_type[n_run] = bench_types[t];
+        run_x8[n_run++] = false;
+        if (bench_x8_available(bench_types[t])) {
+            run_type[n_run] = bench_types[t];
+            run_x8[n_run++] = true;
+        }
+    }
+    const int max_res = (2 + o.n_mm_shapes * o.n_cols) * n_run * o.n_threads;
+    bench_result *res = malloc(sizeof *res * (size_t)(max_res > 0 ? max_res : 1));
     int n_res = 0;
+    if (!res) goto fail;
     for (size_t s = 0; s < 2; s++)
-        for (size_t t = 0; t < 4; t++)
-            if (bench_shape(&o, "matvec", types[t], mv_shapes[s][0], mv_shapes[s][1], 1, llc, &bwb,
-                            res, &n_res))
+        for (int t = 0; t < n_run; t++)
+            if (bench_shape(&o, "matvec", run_type[t], run_x8[t], mv_shapes[s][0], mv_shapes[s][1], 1,
+                            llc, &bwb, res, &n_res))
                 goto fail;
-    for (size_t c = 0; c < 2; c++)
-        for (size_t t = 0; t < 4; t++)
-            if (bench_shape(&o, "matmul", types[t], 4096, 4096, mm_cols[c], llc, &bwb, res, &n_res))
-                goto fail;
+    for (int si = 0; si < o.n_mm_shapes; si++)
+        for (int c = 0; c < o.n_cols; c++)
+            for (int t = 0; t < n_run; t++)
+                if (bench_shape(&o, "matmul", run_type[t], run_x8[t], o.mm_shapes[si][0],
+                                o.mm_shapes[si][1], o.cols[c], llc, &bwb, res, &n_res))
+                    goto fail;
     free(buf);
     bench_print(&o, res, n_res, bw, llc, bw_bytes);
+    free(res);
     return 0;
 fail:
+    free(res);
     free(buf);
     return 1;
 }
