@@ -13,13 +13,23 @@
  * ---------------------------------------------------------------------------------------- */
 
 #define OPS_CONV_BLOCK 32 /* filters per conv1d_max work item (their weights stay in cache) */
+#define OPS_ATTN_QB 64      /* queries per work item of the blocked path */
+#define OPS_ATTN_MIN_Q 8    /* fewer queries: the row path (a decode step has one) */
+#define OPS_ATTN_MAX_KV 8192 /* more keys: the row path (bounds the scratch: QB + dv rows) */
 
 static size_t ops_rope_thread_bytes(const gl_tensor *t) {
     const gl_tensor *a = t->src[0];
     return (ops_needs_tmp(a) ? ops_row_bytes(a->ne[0]) : 0) + 2 * ops_row_bytes(t->op_params[0]);
 }
 
-static size_t ops_attn_thread_bytes(const gl_tensor *t) { return ops_row_bytes(t->src[1]->ne[1]); }
+static gl_gemm_kernel ops_attn_gemm(const gl_tensor *t);
+static int64_t ops_attn_ld(const gl_tensor *t);
+/* Row path: one score row. Blocked path: a block of score rows and V transposed. */
+static size_t ops_attn_thread_bytes(const gl_tensor *t) {
+    if (!ops_attn_gemm(t).fn) return ops_row_bytes(t->src[1]->ne[1]);
+    const int64_t ld = ops_attn_ld(t);
+    return ops_row_bytes(OPS_ATTN_QB * ld) + ops_row_bytes(t->src[2]->ne[0] * ld);
+}
 
 static size_t ops_conv_thread_bytes(const gl_tensor *t) {
     const gl_tensor *w = t->src[1];
@@ -178,14 +188,132 @@ void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
 /* ------------------------------------------------------------------------------------------
  * Fused attention
  *
- * One result row per (head, query): the scores of its visible keys go into the thread's
- * score row (n_kv floats), then one vectorised exp pass and a weighted sum of V rows. No
- * n_kv x n_q matrix is ever stored. GQA: query head h reads kv head h / (n_head / n_head_kv).
+ * Row path (few queries, F16 K/V, or no register-blocked kernel in the build): one result
+ * row per (head, query): the scores of its visible keys go into the thread's score row
+ * (n_kv floats), then one vectorised exp pass and a weighted sum of V rows.
+ *
+ * Blocked path (F32 K and V, at least OPS_ATTN_MIN_Q queries, at most OPS_ATTN_MAX_KV keys,
+ * a gl_type_gemm(F32) kernel): work items are (sequence, head, block of OPS_ATTN_QB
+ * queries). The block's scores S = K q_i come from the mat-mat kernel (tiles of K rows
+ * against tiles of queries, K read in place through its row stride), the softmax runs per
+ * row over its visible keys (hidden ones get p = 0), and O = P V from the same kernel
+ * against V transposed into the thread's scratch (packed once per (sequence, kv head) and
+ * reused by the thread's following items). The per-row normalisation 1/sum is applied to
+ * the output row, as on the row path; the two paths differ by float reassociation only.
+ * Keys the mask or causality hide contribute p = 0 times their V row, so V must be finite
+ * there (it is: every key < n_kv has been written).
+ *
+ * Neither path stores more than a block of n_kv x n_q. GQA: query head h reads kv head
+ * h / (n_head / n_head_kv).
  * ---------------------------------------------------------------------------------------- */
+
+/* The F32 mat-mat kernel when t takes the blocked path, else fn = NULL. */
+static gl_gemm_kernel ops_attn_gemm(const gl_tensor *t) {
+    const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2];
+    gl_gemm_kernel g = gl_type_gemm(GL_TYPE_F32);
+    if (!g.fn || g.f16_round || g.ytype != GL_TYPE_F32 || g.mr < 1 || g.nc < 1 ||
+        g.nc > GL_GEMM_NC_MAX || k->type != GL_TYPE_F32 || v->type != GL_TYPE_F32 ||
+        q->ne[1] < OPS_ATTN_MIN_Q || k->ne[1] > OPS_ATTN_MAX_KV)
+        g.fn = NULL;
+    return g;
+}
+
+/* Floats between the rows of the blocked path's score block and of V transposed. */
+static int64_t ops_attn_ld(const gl_tensor *t) { return (int64_t)GL_PAD((size_t)t->src[1]->ne[1], 16); }
+
+static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t, const gl_gemm_kernel *g) {
+    const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
+    const float scale = gl_op_param_f32(t, 0);
+    const bool causal = t->op_params[1] != 0;
+    const int64_t d = q->ne[0], n_q = q->ne[1], n_head = q->ne[2], n_seq = q->ne[3];
+    const int64_t n_kv = k->ne[1], dv = v->ne[0], group = n_head / k->ne[2];
+    const int64_t ld = ops_attn_ld(t), nqb = (n_q + OPS_ATTN_QB - 1) / OPS_ATTN_QB;
+    char *scratch = (char *)p->wdata + (size_t)p->ith * ops_attn_thread_bytes(t);
+    float *sb = (float *)scratch;                                        /* [QB][ld] */
+    float *vt = (float *)(scratch + ops_row_bytes(OPS_ATTN_QB * ld));     /* [dv][ld] */
+    const size_t bs_out = t->nb[2] / sizeof(float);
+    float inv[OPS_ATTN_QB];
+    int64_t packed_h = -1, packed_b = -1;
+    int64_t w0, w1;
+    gl_split_rows(n_seq * n_head * nqb, p->ith, p->nth, &w0, &w1);
+    for (int64_t w = w0; w < w1; w++) {
+        const int64_t qb = w % nqb, h = (w / nqb) % n_head, b = w / (nqb * n_head);
+        const int64_t hk = h / group, bk = b % k->ne[3], bv = b % v->ne[3];
+        const int64_t i0 = qb * OPS_ATTN_QB, nq = GL_MIN(OPS_ATTN_QB, n_q - i0);
+        /* keys visible to the block's last query (causal: the most of any of its rows) */
+        const int64_t jblk = causal ? GL_MAX(0, GL_MIN(n_kv, i0 + nq - 1 + (n_kv - n_q) + 1)) : n_kv;
+        if (jblk == 0) {
+            for (int64_t c = 0; c < nq; c++) memset(gl_row(t, h, i0 + c, b), 0, (size_t)dv * sizeof(float));
+            continue;
+        }
+        if (packed_h != hk || packed_b != bv) {
+            for (int64_t j = 0; j < n_kv; j++) {
+                const float *vr = (const float *)gl_row(v, j, hk, bv);
+                for (int64_t r = 0; r < dv; r++) vt[r * ld + j] = vr[r];
+            }
+            packed_h = hk;
+            packed_b = bv;
+        }
+        /* S[c][j] = k_j . q_(i0+c) for j < jblk */
+        const void *y[GL_GEMM_NC_MAX];
+        for (int64_t j = 0; j < jblk; j += g->mr) {
+            const int nr = (int)GL_MIN(g->mr, jblk - j);
+            for (int64_t c = 0; c < nq; c += g->nc) {
+                const int nc = (int)GL_MIN(g->nc, nq - c);
+                for (int cc = 0; cc < nc; cc++) y[cc] = gl_row(q, i0 + c + cc, h, b);
+                g->fn((int)d, nr, nc, gl_row(k, j, hk, bk), k->nb[1], y, sb + c * ld + j, (size_t)ld, false);
+            }
+        }
+        /* softmax per row over its visible keys; hidden keys up to jblk get p = 0 */
+        for (int64_t c = 0; c < nq; c++) {
+            const int64_t i = i0 + c;
+            float *row = sb + c * ld;
+            const int64_t jmax = causal ? GL_MAX(0, GL_MIN(n_kv, i + (n_kv - n_q) + 1)) : n_kv;
+            float mx = -INFINITY;
+            if (jmax > 0) {
+                ops_vec_scale(jmax, row, row, scale);
+                if (mask) {
+                    const float *mr = (const float *)gl_row(mask, i, h % mask->ne[2], b % mask->ne[3]);
+                    ops_vec_bin(OPS_BIN_ADD, jmax, row, row, mr);
+                }
+                mx = ops_vec_max(jmax, row);
+            }
+            if (mx == -INFINITY) { /* no visible key: a zero row */
+                inv[c] = 0.0f;
+                memset(row, 0, (size_t)jblk * sizeof(float));
+                continue;
+            }
+            inv[c] = 1.0f / ops_vec_exp_sum(jmax, row, row, mx);
+            if (jmax < jblk) memset(row + jmax, 0, (size_t)(jblk - jmax) * sizeof(float));
+        }
+        /* O[c][r] = sum_j p[c][j] v_j[r], written into the output rows, then scaled */
+        for (int64_t r = 0; r < dv; r += g->mr) {
+            const int nr = (int)GL_MIN(g->mr, dv - r);
+            for (int64_t c = 0; c < nq; c += g->nc) {
+                const int nc = (int)GL_MIN(g->nc, nq - c);
+                for (int cc = 0; cc < nc; cc++) y[cc] = sb + (c + cc) * ld;
+                g->fn((int)jblk, nr, nc, vt + r * ld, (size_t)ld * sizeof(float), y,
+                      (float *)gl_row(t, h, i0 + c, b) + r, bs_out, false);
+            }
+        }
+        for (int64_t c = 0; c < nq; c++) {
+            float *out = (float *)gl_row(t, h, i0 + c, b);
+            if (inv[c] == 0.0f)
+                memset(out, 0, (size_t)dv * sizeof(float));
+            else
+                ops_vec_scale(dv, out, out, inv[c]);
+        }
+    }
+}
 
 void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
     if (!ops_nn_scratch_ok(p, t)) return;
+    const gl_gemm_kernel g = ops_attn_gemm(t);
+    if (g.fn) {
+        ops_attn_blocked(p, t, &g);
+        return;
+    }
     const float scale = gl_op_param_f32(t, 0);
     const bool causal = t->op_params[1] != 0;
     const int64_t d = q->ne[0], n_q = q->ne[1], n_head = q->ne[2];

@@ -341,7 +341,7 @@ TF_TEST(scale_add1) {
 static double unary_ref(gl_unary_op op, double x) {
     switch (op) {
     case GL_UNARY_RELU: return x > 0 ? x : 0;
-    case GL_UNARY_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case GL_UNARY_GELU: return 0.5 * x * erfc(-x / sqrt(2.0)); /* = 1 + erf, without its cancellation */
     case GL_UNARY_GELU_TANH:
         return 0.5 * x * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
     case GL_UNARY_SILU: return x * sigm(x);
@@ -373,6 +373,35 @@ TF_TEST(unary_all) {
             free(want);
             gl_context_free(ctx);
         }
+    }
+}
+
+/* Exact GELU in relative terms over x in [-12, 12] (values down to ~1e-31), both the SIMD
+ * body and the scalar tail (a row of 24001 elements: 24000 in 8- or 4-wide steps and one
+ * left over, then a row of 7: tail only). 1 + erf(x / sqrt 2) computed as such cancels for
+ * x < -5.5 (0 instead of ~1e-8); the kernels use erfc there. Bound: 5e-7 relative (~8 ulp;
+ * measured 2e-7..4e-7 with AVX2; erfcf (scalar path) is within 1-2 ulp). */
+TF_TEST(gelu_relative) {
+    const int64_t lens[2] = {24001, 7};
+    for (int k = 0; k < 2; k++) {
+        gl_context *ctx = new_ctx();
+        const int64_t n = lens[k];
+        gl_tensor *a = gl_new_tensor_1d(ctx, GL_TYPE_F32, n);
+        double *want = calloc((size_t)n, sizeof *want);
+        for (int64_t i = 0; i < n; i++) {
+            const float x = n > 1 ? -12.0f + 24.0f * (float)i / (float)(n - 1) : 0.0f;
+            ((float *)a->data)[i] = x;
+            /* from the float z = x * (float)(1/sqrt 2) that the kernels (and PyTorch) round
+             * to: erfc's relative condition number is 2 z^2 (~64 at x = -8), which would
+             * otherwise hide the kernels' own error */
+            const double z = (double)(x * 0.70710678118654752f);
+            want[i] = 0.5 * x * erfc(-z);
+        }
+        char what[48];
+        snprintf(what, sizeof what, "gelu relative, %lld elements", (long long)n);
+        expect_op(ctx, gl_gelu(ctx, a), want, 1e-37, 5e-7, what, false);
+        free(want);
+        gl_context_free(ctx);
     }
 }
 
@@ -836,6 +865,14 @@ TF_TEST(attention) {
         {64, 64, 7, 65, 4, 2, 1, true, true, false, true, false, false},  /* longer rows (SIMD bodies) */
         {16, 16, 6, 6, 4, 4, 1, false, true, false, false, true, true}, /* per-head bias (T5 encoder) */
         {16, 16, 1, 9, 4, 4, 2, true, true, false, true, true, true},   /* per-head bias, decode step */
+        /* n_q >= 8 with F32 K/V: the blocked path (mat-mat kernel) where the build has one */
+        {64, 64, 128, 128, 4, 4, 1, false, false, false, false, true, false}, /* BERT-like, 2 query blocks */
+        {16, 16, 70, 75, 4, 2, 2, true, true, false, true, true, false},  /* causal + mask, GQA, cache view, 2 blocks */
+        {33, 7, 9, 9, 2, 1, 1, true, false, false, false, false, false},   /* odd d, dv < kernel tile */
+        {16, 16, 20, 12, 2, 2, 1, true, false, false, false, false, false}, /* n_kv < n_q: first rows see nothing */
+        {16, 16, 12, 12, 4, 4, 2, false, true, false, false, true, true},  /* per-head bias (T5 encoder) */
+        {8, 8, 10, 3, 2, 2, 1, false, true, false, false, false, false},   /* short rows with a mask */
+        {16, 16, 70, 3, 2, 2, 1, true, false, false, false, false, false},  /* a whole block sees no key */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char what[32];
