@@ -5,7 +5,7 @@
  *   edgelm embed -m M (-p TEXT ... | -f FILE) [--pooling cls|mean|none] [--normalize] [-o OUT.npy]
  *   edgelm nsp -m M -a TEXT -b TEXT
  *   edgelm classify -m M -p TEXT [-b TEXT]
- *   edgelm bert-bench -m M [-t 1,2] [--batch 1,8] [--tokens 128]
+ *   edgelm bert-bench -m M [-t 1,2] [--batch 1,8] [--tokens 128,512] [--reps 3] [-o json]
  *   edgelm eval -m BERT.gguf --ids .. [--types ..] -o OUT.npy --what hidden|mlm|nsp|pooled
  *     (reached through `edgelm eval` when the model's architecture is bert)
  */
@@ -23,7 +23,7 @@
 #define BERT_CLI_MAX_INPUTS 4096
 
 typedef struct bert_opts {
-    const char *model, *a, *b, *file, *out, *pooling, *ids, *types, *what, *threads, *batches;
+    const char *model, *a, *b, *file, *out, *pooling, *ids, *types, *what, *threads, *batches, *token_list;
     const char *texts[BERT_CLI_MAX_INPUTS];
     int n_texts;
     int32_t top_k, n_threads, tokens, reps;
@@ -71,7 +71,12 @@ static int bert_parse(bert_opts *o, int argc, char **argv, const char *cmd) {
                 return 2;
             }
         } else if (!strcmp(a, "--top-k") && gen_parse_int(v, 1, 1000000, &o->top_k)) {
-        } else if (!strcmp(a, "--tokens") && gen_parse_int(v, 2, 1 << 20, &o->tokens)) {
+        } else if (!strcmp(a, "--tokens")) { /* a list for bert-bench: checked there */
+            o->token_list = v;
+            if (!gen_parse_int(v, 2, 1 << 20, &o->tokens) && strchr(v, ',') == NULL) {
+                fprintf(stderr, "edgelm %s: bad token count '%s'\n", cmd, v);
+                return 2;
+            }
         } else if (!strcmp(a, "--reps") && gen_parse_int(v, 1, 1000, &o->reps)) {
         } else {
             fprintf(stderr, "edgelm %s: unknown option or bad value '%s'\n", cmd, a);
@@ -440,53 +445,86 @@ static int bert_list(const char *s, int32_t *out, int32_t dflt) {
     return n;
 }
 
+/* Sentences of T random token ids (a fixed generator), B of them encoded in one graph per run
+ * (the encoder only, no head); the first run warms up, then reps timed runs. Table: the best
+ * run; -o json: every run, like llama-bench's JSON (avg_ts and samples_ts in tokens/s). */
 int cmd_bert_bench(int argc, char **argv) {
     bert_opts o;
-    int32_t th[16], bs[16];
-    int nth = 0, nbs = 0;
+    int32_t th[16], bs[16], ts[16];
+    int nth = 0, nbs = 0, nts = 0;
     if (bert_parse(&o, argc, argv, "bert-bench") || !(nth = bert_list(o.threads, th, 1)) ||
-        !(nbs = bert_list(o.batches, bs, 1))) {
-        fprintf(stderr, "usage: edgelm bert-bench -m M [-t 1,2] [--batch 1,8] [--tokens 128] [--reps 3]\n");
+        !(nbs = bert_list(o.batches, bs, 1)) || !(nts = bert_list(o.token_list, ts, 128)) ||
+        (o.out && strcmp(o.out, "json") && strcmp(o.out, "md"))) {
+        fprintf(stderr, "usage: edgelm bert-bench -m M [-t 1,2] [--batch 1,8] [--tokens 128,512] [--reps 3] [-o md|json]\n");
         return 2;
     }
-    printf("| threads | batch | tokens | sentences/s | tokens/s |\n| --- | --- | --- | --- | --- |\n");
+    const bool json = o.out && !strcmp(o.out, "json");
+    if (json)
+        printf("[");
+    else
+        printf("| threads | batch | tokens | sentences/s | tokens/s |\n| --- | --- | --- | --- | --- |\n");
+    double *samples = malloc((size_t)o.reps * sizeof *samples);
+    if (!samples) return 1;
+    int n_out = 0;
     for (int a = 0; a < nth; a++) {
         o.n_threads = th[a];
         elm_bert *m = bert_open(&o, "bert-bench");
         if (!m) return 1;
-        int32_t T = o.tokens < elm_bert_n_ctx(m) ? o.tokens : elm_bert_n_ctx(m);
-        for (int b = 0; b < nbs; b++) {
-            int32_t B = bs[b];
-            int32_t *ids = malloc((size_t)T * (size_t)B * sizeof *ids), *n = malloc((size_t)B * sizeof *n);
-            const int32_t **ip = malloc((size_t)B * sizeof *ip);
-            if (!ids || !n || !ip) return 1;
-            uint64_t r = 12345;
-            for (int64_t i = 0; i < (int64_t)T * B; i++) {
-                r = r * 6364136223846793005ULL + 1442695040888963407ULL;
-                ids[i] = (int32_t)((r >> 33) % (uint64_t)elm_bert_n_vocab(m));
-            }
-            for (int32_t s = 0; s < B; s++) {
-                n[s] = T;
-                ip[s] = ids + (size_t)s * T;
-            }
-            double best = 1e30;
-            elm_error err = {0};
-            for (int rep = 0; rep <= o.reps; rep++) { /* the first run warms up */
-                double t0 = bert_now();
-                if (elm_bert_run(m, B, ip, NULL, n, NULL, &err) != ELM_OK) {
-                    fprintf(stderr, "edgelm bert-bench: %s\n", err.msg);
-                    return 1;
+        for (int k = 0; k < nts; k++) {
+            int32_t T = ts[k] < elm_bert_n_ctx(m) ? ts[k] : elm_bert_n_ctx(m);
+            for (int b = 0; b < nbs; b++) {
+                int32_t B = bs[b];
+                int32_t *ids = malloc((size_t)T * (size_t)B * sizeof *ids), *n = malloc((size_t)B * sizeof *n);
+                const int32_t **ip = malloc((size_t)B * sizeof *ip);
+                if (!ids || !n || !ip) return 1;
+                uint64_t r = 12345;
+                for (int64_t i = 0; i < (int64_t)T * B; i++) {
+                    r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+                    ids[i] = (int32_t)((r >> 33) % (uint64_t)elm_bert_n_vocab(m));
                 }
-                double dt = bert_now() - t0;
-                if (rep > 0 && dt < best) best = dt;
+                for (int32_t s = 0; s < B; s++) {
+                    n[s] = T;
+                    ip[s] = ids + (size_t)s * T;
+                }
+                double best = 1e30, sum = 0;
+                elm_error err = {0};
+                for (int rep = 0; rep <= o.reps; rep++) { /* the first run warms up */
+                    double t0 = bert_now();
+                    if (elm_bert_run(m, B, ip, NULL, n, NULL, &err) != ELM_OK) {
+                        fprintf(stderr, "edgelm bert-bench: %s\n", err.msg);
+                        return 1;
+                    }
+                    double dt = bert_now() - t0;
+                    if (rep == 0) continue;
+                    if (dt < best) best = dt;
+                    samples[rep - 1] = dt;
+                    sum += (double)B * T / dt;
+                }
+                if (json) {
+                    const double avg = sum / o.reps;
+                    double var = 0;
+                    for (int i = 0; i < o.reps; i++) {
+                        const double d = (double)B * T / samples[i] - avg;
+                        var += d * d;
+                    }
+                    printf("%s\n  {\"test\": \"bert%d\", \"n_threads\": %d, \"batch\": %d, \"n_tokens\": %d, "
+                           "\"avg_ts\": %.3f, \"stddev_ts\": %.3f, \"sentences_per_s\": %.4f, \"samples_ts\": [",
+                           n_out++ ? "," : "", T, th[a], B, T, avg, o.reps > 1 ? sqrt(var / (o.reps - 1)) : 0.0,
+                           avg / T);
+                    for (int i = 0; i < o.reps; i++) printf("%s%.3f", i ? ", " : "", (double)B * T / samples[i]);
+                    printf("]}");
+                } else {
+                    printf("| %d | %d | %d | %.2f | %.0f |\n", th[a], B, T, B / best, (double)B * T / best);
+                }
+                fflush(stdout);
+                free(ids);
+                free(n);
+                free(ip);
             }
-            printf("| %d | %d | %d | %.2f | %.0f |\n", th[a], B, T, B / best, (double)B * T / best);
-            fflush(stdout);
-            free(ids);
-            free(n);
-            free(ip);
         }
         elm_bert_free(m);
     }
+    if (json) printf("\n]\n");
+    free(samples);
     return 0;
 }
