@@ -88,7 +88,10 @@ typedef struct elm_ctx elm_ctx;
 typedef struct elm_sampler elm_sampler;
 
 typedef struct elm_model_params {
-    bool no_vocab; /* skip the tokenizer (ids only) */
+    bool no_vocab;  /* skip the tokenizer (ids only) */
+    bool no_repack; /* keep Q4_0/Q8_0 matrices in the file's row layout, read from the
+                       mapping, instead of copying them at load into the 8-row interleaved
+                       layout the mat-mul kernels read faster (costs their size in memory) */
 } elm_model_params;
 
 elm_model_params elm_model_default_params(void);
@@ -104,6 +107,8 @@ int32_t elm_model_n_vocab(const elm_model *m);  /* rows of the output matrix */
 int32_t elm_model_n_embd(const elm_model *m);
 int32_t elm_model_n_layer(const elm_model *m);
 int32_t elm_model_n_ctx_train(const elm_model *m);
+/* Bytes of weights copied into the interleaved layout at load (0: none, or no_repack). */
+int64_t elm_model_repacked_bytes(const elm_model *m);
 /* The GGUF's tokenizer.chat_template copied into buf (NUL-terminated); false when absent. */
 bool elm_model_chat_template(const elm_model *m, char *buf, size_t size);
 /* Same as elm_file_get_* for the model's file. */
@@ -396,6 +401,7 @@ typedef struct elm_t5_params {
     int32_t n_ctx;     /* decoder positions per hypothesis (0: min(context_length, 512)) */
     int32_t n_beams;   /* most beams elm_t5_generate may use (one KV cache each; 0: 1) */
     bool no_vocab;     /* skip the tokenizer */
+    bool no_repack;    /* keep Q4_0/Q8_0 matrices in the file's layout (see elm_model_params) */
 } elm_t5_params;
 
 elm_t5_params elm_t5_default_params(void);

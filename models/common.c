@@ -132,6 +132,47 @@ gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t n
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Repacking weights
+ * ---------------------------------------------------------------------------------------- */
+
+#define REPACK_ALIGN 64
+
+static size_t repack_slot(size_t bytes) { return (bytes + REPACK_ALIGN - 1) / REPACK_ALIGN * REPACK_ALIGN; }
+
+elm_status elm_repack_weights(gl_tensor *const *w, size_t n, elm_repacked *out, elm_error *err) {
+    *out = (elm_repacked){0};
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t need = w[i] ? gl_repack_size(w[i]) : 0;
+        if (!need) continue;
+        if (repack_slot(need) > SIZE_MAX - total)
+            return elm_err_set(err, ELM_ERR_NOMEM, "repacked weights overflow size_t");
+        total += repack_slot(need);
+    }
+    if (!total) return ELM_OK;
+    char *buf = aligned_alloc(REPACK_ALIGN, total);
+    if (!buf) {
+        return elm_err_set(err, ELM_ERR_NOMEM, "cannot allocate %zu MiB for repacked weights "
+                           "(load without repacking to use the mapped file only)", total >> 20);
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t need = w[i] ? gl_repack_size(w[i]) : 0;
+        if (!need) continue;
+        gl_error gerr = {0};
+        if (!gl_repack(w[i], buf + at, total - at, &gerr)) {
+            out->buf = buf; /* tensors before w[i] point into it: freed with the model */
+            return elm_err_set(err, ELM_ERR_INVALID, "repacking %s: %s", w[i]->name, gerr.msg);
+        }
+        at += repack_slot(need);
+        out->n_tensors++;
+    }
+    out->buf = buf;
+    out->bytes = at;
+    return ELM_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
  * Running a graph
  * ---------------------------------------------------------------------------------------- */
 

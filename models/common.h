@@ -52,6 +52,25 @@ gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t n
                            const char *fmt, ...) ELM_PRINTF(5, 6);
 
 /* ------------------------------------------------------------------------------------------
+ * Repacking weights (gl_repack): Q4_0/Q8_0 matrices get ggml-lite's 8-row interleaved
+ * layout, which its mat-mul kernels read faster than the file's row layout. The copies live
+ * in one buffer the model owns; the mapped file stays as it is. Only tensors that the graph
+ * reads as mul_mat's first operand (never through get_rows or a view) may be listed.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elm_repacked {
+    void *buf;      /* 64-byte aligned; free() it */
+    size_t bytes;   /* repacked bytes */
+    int n_tensors;  /* tensors repacked */
+} elm_repacked;
+
+/* Repacks every tensor of w[0..n) that gl_repack accepts (NULL entries and other types are
+ * left in place) into one new buffer. ELM_OK also when there was nothing to repack (buf NULL).
+ * On failure out->buf may still hold tensors' data: free it with the model, which the caller
+ * then drops. */
+elm_status elm_repack_weights(gl_tensor *const *w, size_t n, elm_repacked *out, elm_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * Running a graph
  * ---------------------------------------------------------------------------------------- */
 

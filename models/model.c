@@ -196,8 +196,28 @@ static void model_bind_gpt2(model_loader *ld) {
  * ---------------------------------------------------------------------------------------- */
 
 elm_model_params elm_model_default_params(void) {
-    elm_model_params p = {.no_vocab = false};
+    elm_model_params p = {.no_vocab = false, .no_repack = false};
     return p;
+}
+
+/* The matrices the decoder graph reads only through mul_mat: every block's projections and
+ * an untied output matrix (a tied one is token_embd, which get_rows reads too). */
+static elm_status model_repack(elm_model *m, elm_error *err) {
+    enum { PER_LAYER = 8 };
+    const size_t n = (size_t)m->hp.n_layer * PER_LAYER + 1;
+    gl_tensor **w = calloc(n, sizeof *w);
+    if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const elm_layer *l = &m->layers[il];
+        gl_tensor *const mats[PER_LAYER] = {l->wq, l->wk, l->wv, l->wqkv,
+                                            l->wo, l->ffn_gate, l->ffn_up, l->ffn_down};
+        for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
+    }
+    if (m->output != m->tok_embd) w[k++] = m->output;
+    const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
+    free(w);
+    return st;
 }
 
 static const elm_arch *model_find_arch(const gl_gguf *f, elm_error *err) {
@@ -253,6 +273,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     if (m->arch->id == ELM_ARCH_GPT2) model_bind_gpt2(&ld);
     else model_bind_llama(&ld);
     if (ld.l.failed) goto fail;
+    if (!params->no_repack && model_repack(m, err) != ELM_OK) goto fail;
 
     if (!params->no_vocab) {
         gl_error verr = {0};
@@ -290,6 +311,7 @@ void elm_model_free(elm_model *m) {
     if (!m) return;
     elm_vocab_free(m->vocab);
     gl_context_free(m->wctx);
+    free(m->repacked.buf);
     free(m->layers);
     gl_gguf_close(m->gguf);
     free(m);
@@ -300,6 +322,7 @@ int32_t elm_model_n_vocab(const elm_model *m) { return m ? m->hp.n_vocab : 0; }
 int32_t elm_model_n_embd(const elm_model *m) { return m ? m->hp.n_embd : 0; }
 int32_t elm_model_n_layer(const elm_model *m) { return m ? m->hp.n_layer : 0; }
 int32_t elm_model_n_ctx_train(const elm_model *m) { return m ? m->hp.n_ctx_train : 0; }
+int64_t elm_model_repacked_bytes(const elm_model *m) { return m ? (int64_t)m->repacked.bytes : 0; }
 
 bool elm_model_get_str(const elm_model *m, const char *key, char *buf, size_t bufsize) {
     if (!m || !buf || bufsize == 0) return false;

@@ -11,6 +11,7 @@
 #define EDGELM_MODEL_H
 
 #include "edgelm.h"
+#include "common.h"
 #include "ggml-lite.h"
 #include "vocab.h"
 
@@ -65,6 +66,7 @@ struct elm_model {
     gl_tensor *out_norm, *out_norm_b;
     gl_tensor *output; /* == tok_embd when tied */
     elm_layer *layers;
+    elm_repacked repacked; /* the matrices gl_repack took (empty with no_repack) */
 };
 
 /* What the graph of one decode step is asked for. */

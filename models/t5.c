@@ -68,6 +68,7 @@ struct elm_t5 {
     bool gated;
 
     gl_tensor *tok_embd, *output, *enc_norm, *dec_norm;
+    elm_repacked repacked; /* matrices in gl_repack's layout (empty with no_repack) */
     const float *enc_rel_b, *dec_rel_b; /* [n_buckets][n_head] F32 */
     t5_layer *enc, *dec;
 
@@ -170,6 +171,26 @@ static void t5_read_hparams(t5_loader *ld) {
     m->out_scale = t5_key_float(ld, "edgelm.t5.output_scale", tied ? 1.0 / sqrt((double)m->d_model) : 1.0);
 }
 
+/* Every matrix the graphs read only through mul_mat: the blocks' projections and an untied
+ * output matrix (a tied one is token_embd, which get_rows reads too). */
+static elm_status t5_repack(elm_t5 *m, elm_error *err) {
+    enum { PER_LAYER = 11 };
+    const size_t n = (size_t)(m->n_enc + m->n_dec) * PER_LAYER + 1;
+    gl_tensor **w = calloc(n, sizeof *w);
+    if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (int il = 0; il < m->n_enc + m->n_dec; il++) {
+        const t5_layer *l = il < m->n_enc ? &m->enc[il] : &m->dec[il - m->n_enc];
+        gl_tensor *const mats[PER_LAYER] = {l->wq, l->wk, l->wv, l->wo, l->cq, l->ck,
+                                            l->cv, l->co, l->ffn_gate, l->ffn_up, l->ffn_down};
+        for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
+    }
+    if (m->output != m->tok_embd) w[k++] = m->output;
+    const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
+    free(w);
+    return st;
+}
+
 static void t5_bind_layer(t5_loader *ld, t5_layer *l, const char *side, int il, bool dec) {
     const elm_t5 *m = ld->m;
     const int64_t E = m->d_model, D = (int64_t)m->d_kv * m->n_head, F = m->d_ff;
@@ -266,6 +287,7 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
     for (int il = 0; il < m->n_enc && !ld.l.failed; il++) t5_bind_layer(&ld, &m->enc[il], "enc", il, false);
     for (int il = 0; il < m->n_dec && !ld.l.failed; il++) t5_bind_layer(&ld, &m->dec[il], "dec", il, true);
     if (ld.l.failed) goto fail;
+    if (!p.no_repack && t5_repack(m, err) != ELM_OK) goto fail;
     if (!p.no_vocab) {
         m->vocab = elm_vocab_load(m->gguf, &gerr);
         if (!m->vocab) {
@@ -307,6 +329,7 @@ void elm_t5_free(elm_t5 *m) {
     free(m->ids);
     elm_vocab_free(m->vocab);
     gl_context_free(m->wctx);
+    free(m->repacked.buf);
     free(m->enc);
     free(m->dec);
     gl_gguf_close(m->gguf);

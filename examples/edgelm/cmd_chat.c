@@ -31,7 +31,7 @@ static void chat_usage(FILE *out) {
             "                          (default: recognised from the model file)\n"
             "  -n, --n-predict N       longest reply in tokens (default: the context's room)\n"
             "  sampling: --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed\n"
-            "  -t, --threads N, -c, --ctx-size N, --kv-f16\n"
+            "  -t, --threads N, -c, --ctx-size N, --kv-f16, --no-repack (see `edgelm generate -h`)\n"
             "Type a message and Enter; Ctrl-C stops a reply, Ctrl-D exits.\n");
 }
 
@@ -241,7 +241,8 @@ int cmd_chat(int argc, char **argv) {
     chat_state s = {.pending = -1, .verbose = o.verbose};
     char *line = NULL;
     size_t line_cap = 0;
-    elm_model *m = elm_model_load(o.model, NULL, &err);
+    const elm_model_params mp = gen_model_params(&o, false);
+    elm_model *m = elm_model_load(o.model, &mp, &err);
     s.m = m;
     if (!m) goto done;
     if (o.chat_template) {

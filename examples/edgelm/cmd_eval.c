@@ -18,7 +18,8 @@ static void eval_usage(FILE *out) {
             "  --what logits|hidden   logits [n_tokens, n_vocab] (default) or hidden states\n"
             "                         [n_layers+1, n_tokens, n_embd]\n"
             "  -p TEXT                tokenize TEXT (with the model's special tokens) instead\n"
-            "  -t, --threads N        (default 1)\n");
+            "  -t, --threads N        (default 1)\n"
+            "  --no-repack            keep Q4_0/Q8_0 weights in the file's layout (see generate -h)\n");
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -47,8 +48,7 @@ int cmd_eval(int argc, char **argv) {
     }
     int rc = 1;
     elm_error err = {0};
-    elm_model_params mp = elm_model_default_params();
-    mp.no_vocab = o.prompt == NULL; /* ids need no tokenizer */
+    const elm_model_params mp = gen_model_params(&o, o.prompt == NULL); /* ids need no tokenizer */
     elm_model *m = elm_model_load(o.model, &mp, &err);
     elm_ctx *c = NULL;
     int32_t *ids = NULL, n = 0;

@@ -31,6 +31,9 @@ static void generate_usage(FILE *out) {
             "  -t, --threads N         (default 1)\n"
             "  -c, --ctx-size N        KV cache positions (default: the model's, at most 4096)\n"
             "  --kv-f16                keep the KV cache in F16\n"
+            "  --no-repack             read Q4_0/Q8_0 weights from the mapped file as they are\n"
+            "                          (less memory; by default they are copied at load into\n"
+            "                          the interleaved layout the kernels read faster)\n"
             "  --ignore-eos            do not stop at end-of-text tokens\n"
             "  -v, --verbose           print timings to stderr\n");
 }
@@ -86,7 +89,8 @@ int cmd_generate(int argc, char **argv) {
 
     int rc = 1;
     elm_error err = {0};
-    elm_model *m = elm_model_load(o.model, NULL, &err);
+    const elm_model_params mp = gen_model_params(&o, false);
+    elm_model *m = elm_model_load(o.model, &mp, &err);
     elm_ctx *c = NULL;
     elm_sampler *s = NULL;
     elm_detokenizer *detok = NULL;

@@ -170,6 +170,7 @@ int cmd_t5_generate(int argc, char **argv) {
     mp.n_threads = o.g.n_threads;
     mp.n_beams = o.beams;
     mp.n_ctx = o.g.n_ctx;
+    mp.no_repack = o.g.no_repack;
     elm_t5 *m = elm_t5_load(o.g.model, &mp, &err);
     int32_t *ids = NULL, n = 0;
     t5_gen_state st = {.m = m, .special = o.render_special};
@@ -233,6 +234,7 @@ int cmd_t5_eval(int argc, char **argv) {
     elm_t5_params mp = elm_t5_default_params();
     mp.n_threads = o.g.n_threads;
     mp.no_vocab = o.g.prompt == NULL;
+    mp.no_repack = o.g.no_repack;
     int32_t *ids = NULL, *dec = NULL, n = 0, nd = 0;
     float *buf = NULL;
     elm_t5 *m = NULL;
@@ -295,18 +297,23 @@ static void t5_bench_usage(FILE *out) {
             "  -t, --threads LIST     thread counts, e.g. 1,2 (default 1)\n"
             "  --tokens N             encoder input length (default 64)\n"
             "  --steps N              decoder steps (default 32)\n"
-            "  --reps R               repetitions, the best is reported (default 3)\n");
+            "  --reps R               repetitions, the best is reported (default 3)\n"
+            "  --no-repack            keep Q4_0/Q8_0 weights in the file's layout\n");
 }
 
 int cmd_t5_bench(int argc, char **argv) {
     const char *model = NULL, *threads = "1";
     int32_t tokens = 64, steps = 32, reps = 3;
+    bool no_repack = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = v != NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             t5_bench_usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--no-repack")) {
+            no_repack = true;
+            continue;
         } else if (v && (!strcmp(a, "-m") || !strcmp(a, "--model"))) model = v;
         else if (v && (!strcmp(a, "-t") || !strcmp(a, "--threads"))) threads = v;
         else if (v && !strcmp(a, "--tokens")) ok = gen_parse_int(v, 1, 4096, &tokens);
@@ -338,6 +345,7 @@ int cmd_t5_bench(int argc, char **argv) {
         mp.n_threads = tl[ti] > 0 ? tl[ti] : 1;
         mp.n_ctx = steps + 1;
         mp.no_vocab = true;
+        mp.no_repack = no_repack;
         elm_t5 *m = elm_t5_load(model, &mp, &err);
         if (!m) {
             fprintf(stderr, "edgelm t5-bench: %s\n", err.msg);

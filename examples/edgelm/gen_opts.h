@@ -28,6 +28,7 @@ typedef struct gen_opts {
     bool seed_set;
     bool verbose;
     bool kv_f16;
+    bool no_repack;
     elm_sampler_params sp;
 } gen_opts;
 
@@ -66,6 +67,7 @@ static inline int gen_parse_opt(gen_opts *o, int argc, char **argv, int *i, cons
     if (GEN_IS("--ignore-eos")) o->ignore_eos = true;
     else if (GEN_IS("--verbose") || GEN_IS("-v")) o->verbose = true;
     else if (GEN_IS("--kv-f16")) o->kv_f16 = true;
+    else if (GEN_IS("--no-repack")) o->no_repack = true;
     else flag = false;
     if (flag) return 1;
     static const char *const with_value[] = {
@@ -110,6 +112,14 @@ static inline int gen_parse_opt(gen_opts *o, int argc, char **argv, int *i, cons
 #undef GEN_IS
     if (!ok) fprintf(stderr, "edgelm %s: bad value '%s' for %s\n", cmd, v, a);
     return ok ? 1 : -1;
+}
+
+/* Model parameters from the options (no_vocab as the command needs). */
+static inline elm_model_params gen_model_params(const gen_opts *o, bool no_vocab) {
+    elm_model_params mp = elm_model_default_params();
+    mp.no_vocab = no_vocab;
+    mp.no_repack = o->no_repack;
+    return mp;
 }
 
 /* Without --seed, each run draws differently. */
