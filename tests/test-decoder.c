@@ -579,14 +579,18 @@ static void top1_check(const top1_bound *b, const top1_stats *st) {
              st->max_err, b->max_err);
 }
 
-/* All positions' logits of ids through model path (n_ctx 512, one thread). */
-static float *logits_of(const char *path, const int32_t *ids, int n, int *n_vocab) {
+/* All positions' logits of ids through model path (n_ctx 512, one thread); *repacked gets
+ * the bytes the load repacked. */
+static float *logits_of(const char *path, bool no_repack, const int32_t *ids, int n, int *n_vocab,
+                        int64_t *repacked) {
     elm_error err = {0};
     elm_model_params mp = elm_model_default_params();
     mp.no_vocab = true;
+    mp.no_repack = no_repack;
     elm_model *m = elm_model_load(path, &mp, &err);
     TF_CHECK(m != NULL, "load %s: %s", path, err.msg);
     if (!m) return NULL;
+    *repacked = elm_model_repacked_bytes(m);
     float *out = NULL;
     elm_ctx *c = elm_ctx_new(m, 512, 1, &err);
     TF_CHECK(c != NULL, "%s", err.msg);
@@ -617,8 +621,22 @@ static void check_reference_top1(const top1_bound *b) {
         const int n = (int)ids.count;
         int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
         for (int i = 0; i < n; i++) tok[i] = (int32_t)ids.data[i];
-        int V = 0;
-        float *q = logits_of(gguf, tok, n, &V);
+        int V = 0, Vr = 0;
+        int64_t repacked = 0, none = 0;
+        float *q = logits_of(gguf, false, tok, n, &V, &repacked);
+        /* the interleaved (repacked) layout computes the same integer block sums in the same
+         * order as the row layout: the same logits, bit for bit */
+        float *rows = logits_of(gguf, true, tok, n, &Vr, &none);
+        TF_CHECK(none == 0, "no_repack still repacked %lld bytes", (long long)none);
+        if (cs == 0) {
+            printf("    %s %s: %lld bytes repacked at load%s\n", b->model, b->type, (long long)repacked,
+                   repacked ? "" : " (this build has no X8 kernel for the type)");
+        }
+        if (q && rows && TF_CHECK(V == Vr)) {
+            TF_CHECK(!memcmp(q, rows, sizeof(float) * (size_t)n * (size_t)V),
+                     "%s %s case %d: repacked and row-layout logits differ", b->model, b->type, cs);
+        }
+        free(rows);
         snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_logits.npy",
                  tf_fixtures_dir(), b->model, cs);
         if (q && TF_CHECK(npy_read(path, &ref) && ref.count == (int64_t)n * V, "%s", path)) {
@@ -670,7 +688,8 @@ TF_TEST(stories260k_quantized_top1) {
     ids[0] = 1;
     memcpy(ids + 1, g.ids, sizeof(int32_t) * steps);
     int V = 0, Vq = 0;
-    float *ref = logits_of(src, ids, steps + 1, &V);
+    int64_t repacked = 0;
+    float *ref = logits_of(src, false, ids, steps + 1, &V, &repacked);
     for (size_t i = 0; i < sizeof bounds / sizeof bounds[0] && ref; i++) {
         char out[512], cmd[2048];
         snprintf(out, sizeof out, "/tmp/edgelm-test-decoder-s260-%s-%d.gguf", bounds[i].type,
@@ -679,7 +698,7 @@ TF_TEST(stories260k_quantized_top1) {
         snprintf(cmd, sizeof cmd, "%s %s quantize '%s' '%s' %s --pure -q >/dev/null 2>&1",
                  emu ? emu : "", edgelm, src, out, bounds[i].type);
         if (!TF_CHECK(system(cmd) == 0, "%s", cmd)) continue;
-        float *q = logits_of(out, ids, steps + 1, &Vq);
+        float *q = logits_of(out, false, ids, steps + 1, &Vq, &repacked);
         if (q && TF_CHECK(Vq == V)) {
             top1_stats st = {0};
             top1_add(&st, ref, q, steps + 1, V, bounds[i].margin);
