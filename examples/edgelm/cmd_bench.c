@@ -450,6 +450,8 @@ static void bench_usage(FILE *f) {
             "  -r, --reps N  repetitions (default 10 for --kernels, best and median; 5 for -m,\n"
             "              mean and standard deviation)\n"
             "  --kv-f16    F16 KV cache for -m (as llama-bench's default; ours is F32)\n"
+            "  --no-repack for -m: Q4_0/Q8_0 weights stay in the file's row layout (type \"x8\"\n"
+            "              in the table marks models whose matrices were repacked at load)\n"
             "  --bw-mib N  size of the bandwidth buffer (default 16x the last-level cache, >= 512)\n"
             "  -o FORMAT   table/md (default) or json\n");
 }
@@ -479,6 +481,7 @@ typedef struct model_opts {
     int reps;
     bool json;
     bool kv_f16;
+    bool no_repack;
     size_t bw_bytes; /* 0: the default (16x the last-level cache, at least 512 MiB) */
 } model_opts;
 
@@ -495,6 +498,7 @@ typedef struct model_info {
 
 typedef struct model_result {
     const model_info *mi;
+    int64_t repacked; /* weight bytes the load copied into the interleaved layout */
     int n_threads, n_prompt, n_gen;
     int n_samples;
     double samples_ts[BENCH_MAX_REPS];
@@ -638,11 +642,13 @@ static int model_bench_file(const model_opts *o, const model_info *mi, const ben
     elm_error err = {0};
     elm_model_params mp = elm_model_default_params();
     mp.no_vocab = true; /* ids only */
+    mp.no_repack = o->no_repack;
     elm_model *m = elm_model_load(mi->path, &mp, &err);
     if (!m) {
         fprintf(stderr, "edgelm bench: %s: %s\n", mi->path, err.msg);
         return 1;
     }
+    const int64_t repacked = elm_model_repacked_bytes(m);
     int max_tokens = 1, max_prompt = 1;
     for (int i = 0; i < o->prompt.n; i++) {
         if (o->prompt.v[i] > max_tokens) max_tokens = o->prompt.v[i];
@@ -677,8 +683,8 @@ static int model_bench_file(const model_opts *o, const model_info *mi, const ben
             if (n == 0) continue; /* -p 0 / -n 0: no such test */
             if (*n_res == max_res) break;
             model_result *r = &res[*n_res];
-            *r = (model_result){.mi = mi, .n_threads = cp.n_threads, .n_prompt = pp ? n : 0,
-                                .n_gen = pp ? 0 : n};
+            *r = (model_result){.mi = mi, .repacked = repacked, .n_threads = cp.n_threads,
+                                .n_prompt = pp ? n : 0, .n_gen = pp ? 0 : n};
             rc = model_test(c, o, ids, r->n_prompt, r->n_gen, bwb, r);
             if (!rc) (*n_res)++;
         }
@@ -708,7 +714,8 @@ static void model_print_json(const model_result *res, int n_res) {
                gl_simd_name(), r->n_threads, r->n_prompt, r->n_gen, r->n_gen ? "tg" : "pp",
                r->n_gen ? r->n_gen : r->n_prompt, r->avg_ns, r->stddev_ns, r->avg_ts, r->stddev_ts);
         for (int s = 0; s < r->n_samples; s++) printf("%s%.4f", s ? ", " : "", r->samples_ts[s]);
-        printf("], \"weight_bytes_per_token\": %llu", (unsigned long long)mi->bytes_per_token);
+        printf("], \"weight_bytes_per_token\": %llu, \"repacked_bytes\": %lld",
+               (unsigned long long)mi->bytes_per_token, (long long)r->repacked);
         if (r->n_gen)
             printf(", \"read_bw_gbps\": %.3f, \"bw_fraction\": %.4f", r->read_bw, r->bw_frac);
         printf("}%s\n", i + 1 < n_res ? "," : "");
@@ -725,9 +732,9 @@ static void model_print_table(const model_result *res, int n_res) {
         snprintf(test, sizeof test, "%s%d", r->n_gen ? "tg" : "pp", r->n_gen ? r->n_gen : r->n_prompt);
         if (r->n_gen)
             snprintf(bw, sizeof bw, "%.0f%% of %.1f GB/s", 100 * r->bw_frac, r->read_bw);
-        printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f | %s |\n", r->mi->name,
+        printf("| %s | %.2f MiB | %.2f M | %s%s | %d | %s | %.2f ± %.2f | %s |\n", r->mi->name,
                (double)r->mi->size / 1048576.0, (double)r->mi->n_params / 1e6, r->mi->type,
-               r->n_threads, test, r->avg_ts, r->stddev_ts, bw);
+               r->repacked ? " (x8)" : "", r->n_threads, test, r->avg_ts, r->stddev_ts, bw);
     }
 }
 
@@ -865,6 +872,8 @@ int cmd_bench(int argc, char **argv) {
             for (int j = 0; j < l.n; j++) o.cols[j] = l.v[j];
         } else if (!strcmp(a, "--kv-f16")) {
             mo.kv_f16 = true;
+        } else if (!strcmp(a, "--no-repack")) {
+            mo.no_repack = true;
         } else if (!strcmp(a, "--bw-mib") && i + 1 < argc) {
             const long v = atol(argv[++i]);
             if (v < 1 || v > (1 << 16)) {
