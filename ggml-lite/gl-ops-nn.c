@@ -13,22 +13,25 @@
  * ---------------------------------------------------------------------------------------- */
 
 #define OPS_CONV_BLOCK 32 /* filters per conv1d_max work item (their weights stay in cache) */
-#define OPS_ATTN_QB 64      /* queries per work item of the blocked path */
-#define OPS_ATTN_MIN_Q 8    /* fewer queries: the row path (a decode step has one) */
-#define OPS_ATTN_MAX_KV 8192 /* more keys: the row path (bounds the scratch: QB + dv rows) */
+#define OPS_ATTN_QB 64       /* queries per work item of the blocked path */
+#define OPS_ATTN_MIN_Q 8     /* fewer queries: the row path (a decode step has one) */
+#define OPS_ATTN_MAX_KV 8192 /* more keys: the row path (bounds the scratch: QB + d rows) */
+#define OPS_AT_QT 4          /* queries per register tile of the blocked path */
+#define OPS_AT_KT 16         /* keys (scores) or output elements (P V) per register tile */
 
 static size_t ops_rope_thread_bytes(const gl_tensor *t) {
     const gl_tensor *a = t->src[0];
     return (ops_needs_tmp(a) ? ops_row_bytes(a->ne[0]) : 0) + 2 * ops_row_bytes(t->op_params[0]);
 }
 
-static gl_gemm_kernel ops_attn_gemm(const gl_tensor *t);
+static bool ops_attn_blocked_ok(const gl_tensor *t);
 static int64_t ops_attn_ld(const gl_tensor *t);
-/* Row path: one score row. Blocked path: a block of score rows and V transposed. */
+/* Row path: one score row. Blocked path: a block of score rows, K and V repacked. */
 static size_t ops_attn_thread_bytes(const gl_tensor *t) {
-    if (!ops_attn_gemm(t).fn) return ops_row_bytes(t->src[1]->ne[1]);
+    if (!ops_attn_blocked_ok(t)) return ops_row_bytes(t->src[1]->ne[1]);
     const int64_t ld = ops_attn_ld(t);
-    return ops_row_bytes(OPS_ATTN_QB * ld) + ops_row_bytes(t->src[2]->ne[0] * ld);
+    return ops_row_bytes(OPS_ATTN_QB * ld) + ops_row_bytes(t->src[0]->ne[0] * ld) +
+           ops_row_bytes(t->src[2]->ne[0] * ld);
 }
 
 static size_t ops_conv_thread_bytes(const gl_tensor *t) {
@@ -188,40 +191,129 @@ void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
 /* ------------------------------------------------------------------------------------------
  * Fused attention
  *
- * Row path (few queries, F16 K/V, or no register-blocked kernel in the build): one result
+ * Row path (scalar builds, few queries, F16 K/V, dv not a multiple of OPS_AT_KT): one result
  * row per (head, query): the scores of its visible keys go into the thread's score row
  * (n_kv floats), then one vectorised exp pass and a weighted sum of V rows.
  *
- * Blocked path (F32 K and V, at least OPS_ATTN_MIN_Q queries, at most OPS_ATTN_MAX_KV keys,
- * a gl_type_gemm(F32) kernel): work items are (sequence, head, block of OPS_ATTN_QB
- * queries). The block's scores S = K q_i come from the mat-mat kernel (tiles of K rows
- * against tiles of queries, K read in place through its row stride), the softmax runs per
- * row over its visible keys (hidden ones get p = 0), and O = P V from the same kernel
- * against V transposed into the thread's scratch (packed once per (sequence, kv head) and
- * reused by the thread's following items). The per-row normalisation 1/sum is applied to
- * the output row, as on the row path; the two paths differ by float reassociation only.
- * Keys the mask or causality hide contribute p = 0 times their V row, so V must be finite
- * there (it is: every key < n_kv has been written).
+ * Blocked path (SIMD builds; F32 K and V, dv a multiple of OPS_AT_KT, at least
+ * OPS_ATTN_MIN_Q queries, at most OPS_ATTN_MAX_KV keys): work items are (sequence, head,
+ * block of OPS_ATTN_QB queries). K and V are repacked into the thread's scratch once per
+ * (sequence, kv head) and reused by the thread's following items: K in panels of OPS_AT_KT
+ * keys, [ld / KT][d][KT] (zeros after n_kv), V in panels of OPS_AT_KT elements,
+ * [dv / KT][ld][KT], so both inner loops read memory in order (V's rows in place are a
+ * stride of n_embd floats apart, which maps a head's rows onto a few L1 sets). Scores: register tiles of OPS_AT_QT queries x OPS_AT_KT keys, one
+ * broadcast query element times a vector of keys per FMA (outer products, no horizontal
+ * sums: a head's d = 64 is too short for dot-product kernels). Softmax per row over its
+ * visible keys (hidden keys up to the block's last visible one get p = 0). P V: tiles of
+ * OPS_AT_QT queries x OPS_AT_KT output elements, V rows read in place; each output is
+ * scaled by 1/sum as on the row path. Every element is a sum in key (or d) order whatever
+ * the tiling or thread split; the paths differ by float reassociation only. Keys the mask
+ * or causality hide contribute p = 0 times their V row, so V must be finite there (it is:
+ * every key < n_kv has been written).
  *
  * Neither path stores more than a block of n_kv x n_q. GQA: query head h reads kv head
  * h / (n_head / n_head_kv).
  * ---------------------------------------------------------------------------------------- */
 
-/* The F32 mat-mat kernel when t takes the blocked path, else fn = NULL. */
-static gl_gemm_kernel ops_attn_gemm(const gl_tensor *t) {
+static bool ops_attn_blocked_ok(const gl_tensor *t) {
+#if defined(GL_AVX2) || defined(GL_NEON)
     const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2];
-    gl_gemm_kernel g = gl_type_gemm(GL_TYPE_F32);
-    if (!g.fn || g.f16_round || g.ytype != GL_TYPE_F32 || g.mr < 1 || g.nc < 1 ||
-        g.nc > GL_GEMM_NC_MAX || k->type != GL_TYPE_F32 || v->type != GL_TYPE_F32 ||
-        q->ne[1] < OPS_ATTN_MIN_Q || k->ne[1] > OPS_ATTN_MAX_KV)
-        g.fn = NULL;
-    return g;
+    return k->type == GL_TYPE_F32 && v->type == GL_TYPE_F32 && v->ne[0] % OPS_AT_KT == 0 &&
+           q->ne[1] >= OPS_ATTN_MIN_Q && k->ne[1] <= OPS_ATTN_MAX_KV;
+#else
+    (void)t;
+    return false;
+#endif
 }
 
-/* Floats between the rows of the blocked path's score block and of V transposed. */
-static int64_t ops_attn_ld(const gl_tensor *t) { return (int64_t)GL_PAD((size_t)t->src[1]->ne[1], 16); }
+/* Floats between the rows of the score block and of K transposed. */
+static int64_t ops_attn_ld(const gl_tensor *t) { return (int64_t)GL_PAD((size_t)t->src[1]->ne[1], OPS_AT_KT); }
 
-static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t, const gl_gemm_kernel *g) {
+#if defined(GL_AVX2) || defined(GL_NEON)
+#if defined(GL_AVX2)
+#define OPS_AT_NV (OPS_AT_KT / 8)
+typedef __m256 ops_at_v;
+#define OPS_AT_ZERO() _mm256_setzero_ps()
+#define OPS_AT_LOAD(p) _mm256_loadu_ps(p)
+#define OPS_AT_STORE(p, x) _mm256_storeu_ps(p, x)
+#define OPS_AT_FMA_S(acc, x, s) _mm256_fmadd_ps(_mm256_set1_ps(s), x, acc) /* acc + x s */
+#define OPS_AT_MUL_S(x, s) _mm256_mul_ps(x, _mm256_set1_ps(s))
+#define OPS_AT_W 8
+/* Keeps a loaded vector in a register: otherwise GCC folds the load into each FMA that uses
+ * it (one memory operand per FMA), and the tile becomes bound by loads. */
+#if defined(__AVX512VL__)
+#define OPS_AT_PIN(x) __asm__("" : "+v"(x))
+#else
+#define OPS_AT_PIN(x) __asm__("" : "+x"(x))
+#endif
+#else
+#define OPS_AT_NV (OPS_AT_KT / 4)
+typedef float32x4_t ops_at_v;
+#define OPS_AT_ZERO() vdupq_n_f32(0.0f)
+#define OPS_AT_LOAD(p) vld1q_f32(p)
+#define OPS_AT_STORE(p, x) vst1q_f32(p, x)
+#define OPS_AT_FMA_S(acc, x, s) vfmaq_n_f32(acc, x, s)
+#define OPS_AT_MUL_S(x, s) vmulq_n_f32(x, s)
+#define OPS_AT_W 4
+#define OPS_AT_PIN(x) ((void)0)
+#endif
+
+/* s[c][0..KT) = sum_e q[c][e] kp[e KT + 0..KT), e = 0..d-1 in order, for c < OPS_AT_QT. */
+static inline void ops_at_scores(int64_t d, const float *const *q, const float *kp, float *const *s) {
+    ops_at_v acc[OPS_AT_QT][OPS_AT_NV];
+#pragma GCC unroll 8
+    for (int c = 0; c < OPS_AT_QT; c++)
+#pragma GCC unroll 8
+        for (int v = 0; v < OPS_AT_NV; v++) acc[c][v] = OPS_AT_ZERO();
+    for (int64_t e = 0; e < d; e++) {
+        ops_at_v kv[OPS_AT_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < OPS_AT_NV; v++) {
+            kv[v] = OPS_AT_LOAD(kp + e * OPS_AT_KT + v * OPS_AT_W);
+            OPS_AT_PIN(kv[v]);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < OPS_AT_QT; c++) {
+            const float qe = q[c][e];
+#pragma GCC unroll 8
+            for (int v = 0; v < OPS_AT_NV; v++) acc[c][v] = OPS_AT_FMA_S(acc[c][v], kv[v], qe);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < OPS_AT_QT; c++)
+#pragma GCC unroll 8
+        for (int v = 0; v < OPS_AT_NV; v++) OPS_AT_STORE(s[c] + v * OPS_AT_W, acc[c][v]);
+}
+
+/* o[c][0..KT) = (sum_j p[c][j] vp[j KT + 0..KT)) * inv[c], j = 0..n-1 in order. */
+static inline void ops_at_pv(int64_t n, const float *const *pr, const float *vp, float *const *o,
+                             const float *inv) {
+    ops_at_v acc[OPS_AT_QT][OPS_AT_NV];
+#pragma GCC unroll 8
+    for (int c = 0; c < OPS_AT_QT; c++)
+#pragma GCC unroll 8
+        for (int v = 0; v < OPS_AT_NV; v++) acc[c][v] = OPS_AT_ZERO();
+    for (int64_t j = 0; j < n; j++) {
+        ops_at_v vv[OPS_AT_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < OPS_AT_NV; v++) {
+            vv[v] = OPS_AT_LOAD(vp + j * OPS_AT_KT + v * OPS_AT_W);
+            OPS_AT_PIN(vv[v]);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < OPS_AT_QT; c++) {
+            const float pj = pr[c][j];
+#pragma GCC unroll 8
+            for (int v = 0; v < OPS_AT_NV; v++) acc[c][v] = OPS_AT_FMA_S(acc[c][v], vv[v], pj);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < OPS_AT_QT; c++)
+#pragma GCC unroll 8
+        for (int v = 0; v < OPS_AT_NV; v++) OPS_AT_STORE(o[c] + v * OPS_AT_W, OPS_AT_MUL_S(acc[c][v], inv[c]));
+}
+
+static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
     const float scale = gl_op_param_f32(t, 0);
     const bool causal = t->op_params[1] != 0;
@@ -229,10 +321,10 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t, const gl_
     const int64_t n_kv = k->ne[1], dv = v->ne[0], group = n_head / k->ne[2];
     const int64_t ld = ops_attn_ld(t), nqb = (n_q + OPS_ATTN_QB - 1) / OPS_ATTN_QB;
     char *scratch = (char *)p->wdata + (size_t)p->ith * ops_attn_thread_bytes(t);
-    float *sb = (float *)scratch;                                        /* [QB][ld] */
-    float *vt = (float *)(scratch + ops_row_bytes(OPS_ATTN_QB * ld));     /* [dv][ld] */
-    const size_t bs_out = t->nb[2] / sizeof(float);
-    float inv[OPS_ATTN_QB];
+    float *sb = (float *)scratch;                                    /* [QB][ld] scores */
+    float *kp = (float *)(scratch + ops_row_bytes(OPS_ATTN_QB * ld));  /* [ld/KT][d][KT] */
+    float *vp = (float *)((char *)kp + ops_row_bytes(d * ld));          /* [dv/KT][ld][KT] */
+    float inv[OPS_ATTN_QB + OPS_AT_QT];
     int64_t packed_h = -1, packed_b = -1;
     int64_t w0, w1;
     gl_split_rows(n_seq * n_head * nqb, p->ith, p->nth, &w0, &w1);
@@ -246,22 +338,31 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t, const gl_
             for (int64_t c = 0; c < nq; c++) memset(gl_row(t, h, i0 + c, b), 0, (size_t)dv * sizeof(float));
             continue;
         }
-        if (packed_h != hk || packed_b != bv) {
+        if (packed_h != hk || packed_b != b) {
+            memset(kp + (ld - OPS_AT_KT) * d, 0, (size_t)(OPS_AT_KT * d) * sizeof(float)); /* last panel's tail */
             for (int64_t j = 0; j < n_kv; j++) {
+                const float *kr = (const float *)gl_row(k, j, hk, bk);
                 const float *vr = (const float *)gl_row(v, j, hk, bv);
-                for (int64_t r = 0; r < dv; r++) vt[r * ld + j] = vr[r];
+                float *kc = kp + (j / OPS_AT_KT) * OPS_AT_KT * d + j % OPS_AT_KT;
+                for (int64_t e = 0; e < d; e++) kc[e * OPS_AT_KT] = kr[e];
+                for (int64_t r = 0; r < dv; r += OPS_AT_KT)
+                    memcpy(vp + r * ld + j * OPS_AT_KT, vr + r, OPS_AT_KT * sizeof(float));
             }
             packed_h = hk;
-            packed_b = bv;
+            packed_b = b;
         }
-        /* S[c][j] = k_j . q_(i0+c) for j < jblk */
-        const void *y[GL_GEMM_NC_MAX];
-        for (int64_t j = 0; j < jblk; j += g->mr) {
-            const int nr = (int)GL_MIN(g->mr, jblk - j);
-            for (int64_t c = 0; c < nq; c += g->nc) {
-                const int nc = (int)GL_MIN(g->nc, nq - c);
-                for (int cc = 0; cc < nc; cc++) y[cc] = gl_row(q, i0 + c + cc, h, b);
-                g->fn((int)d, nr, nc, gl_row(k, j, hk, bk), k->nb[1], y, sb + c * ld + j, (size_t)ld, false);
+        /* scores of the block's queries for keys [0, jblk rounded up to KT); a tile past the
+         * last query repeats it (same values written twice) */
+        const float *qp[OPS_AT_QT];
+        float *sp[OPS_AT_QT];
+        for (int64_t j = 0; j < jblk; j += OPS_AT_KT) {
+            for (int64_t c = 0; c < nq; c += OPS_AT_QT) {
+                for (int cc = 0; cc < OPS_AT_QT; cc++) {
+                    const int64_t ci = GL_MIN(c + cc, nq - 1);
+                    qp[cc] = (const float *)gl_row(q, i0 + ci, h, b);
+                    sp[cc] = sb + ci * ld + j;
+                }
+                ops_at_scores(d, qp, kp + j * d, sp);
             }
         }
         /* softmax per row over its visible keys; hidden keys up to jblk get p = 0 */
@@ -286,34 +387,36 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t, const gl_
             inv[c] = 1.0f / ops_vec_exp_sum(jmax, row, row, mx);
             if (jmax < jblk) memset(row + jmax, 0, (size_t)(jblk - jmax) * sizeof(float));
         }
-        /* O[c][r] = sum_j p[c][j] v_j[r], written into the output rows, then scaled */
-        for (int64_t r = 0; r < dv; r += g->mr) {
-            const int nr = (int)GL_MIN(g->mr, dv - r);
-            for (int64_t c = 0; c < nq; c += g->nc) {
-                const int nc = (int)GL_MIN(g->nc, nq - c);
-                for (int cc = 0; cc < nc; cc++) y[cc] = sb + (c + cc) * ld;
-                g->fn((int)jblk, nr, nc, vt + r * ld, (size_t)ld * sizeof(float), y,
-                      (float *)gl_row(t, h, i0 + c, b) + r, bs_out, false);
+        /* O = P V into the output rows, scaled by 1/sum */
+        const float *pp[OPS_AT_QT];
+        float *op[OPS_AT_QT];
+        float iv[OPS_AT_QT];
+        for (int64_t r = 0; r < dv; r += OPS_AT_KT) {
+            for (int64_t c = 0; c < nq; c += OPS_AT_QT) {
+                for (int cc = 0; cc < OPS_AT_QT; cc++) {
+                    const int64_t ci = GL_MIN(c + cc, nq - 1);
+                    pp[cc] = sb + ci * ld;
+                    op[cc] = (float *)gl_row(t, h, i0 + ci, b) + r;
+                    iv[cc] = inv[ci];
+                }
+                ops_at_pv(jblk, pp, vp + r * ld, op, iv);
             }
         }
-        for (int64_t c = 0; c < nq; c++) {
-            float *out = (float *)gl_row(t, h, i0 + c, b);
-            if (inv[c] == 0.0f)
-                memset(out, 0, (size_t)dv * sizeof(float));
-            else
-                ops_vec_scale(dv, out, out, inv[c]);
-        }
+        for (int64_t c = 0; c < nq; c++)
+            if (inv[c] == 0.0f) memset(gl_row(t, h, i0 + c, b), 0, (size_t)dv * sizeof(float));
     }
 }
+#endif
 
 void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
     if (!ops_nn_scratch_ok(p, t)) return;
-    const gl_gemm_kernel g = ops_attn_gemm(t);
-    if (g.fn) {
-        ops_attn_blocked(p, t, &g);
+#if defined(GL_AVX2) || defined(GL_NEON)
+    if (ops_attn_blocked_ok(t)) {
+        ops_attn_blocked(p, t);
         return;
     }
+#endif
     const float scale = gl_op_param_f32(t, 0);
     const bool causal = t->op_params[1] != 0;
     const int64_t d = q->ne[0], n_q = q->ne[1], n_head = q->ne[2];
