@@ -312,6 +312,7 @@ typedef struct elm_bert elm_bert;
 
 typedef struct elm_bert_params {
     int32_t n_threads; /* 0: 1 */
+    bool no_repack;    /* keep Q4_0/Q8_0 matrices in the file's layout (see elm_model_params) */
 } elm_bert_params;
 
 typedef enum elm_bert_pooling {
@@ -328,6 +329,8 @@ int32_t elm_bert_n_embd(const elm_bert *m);
 int32_t elm_bert_n_layer(const elm_bert *m);
 int32_t elm_bert_n_vocab(const elm_bert *m);
 int32_t elm_bert_n_ctx(const elm_bert *m);     /* longest sequence (position embeddings) */
+/* Bytes of weights copied into the interleaved layout at load (0: none, or no_repack). */
+int64_t elm_bert_repacked_bytes(const elm_bert *m);
 bool elm_bert_has_mlm(const elm_bert *m);
 bool elm_bert_has_nsp(const elm_bert *m);
 bool elm_bert_has_pooler(const elm_bert *m);

@@ -48,6 +48,7 @@ struct elm_bert {
     gl_tensor *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b, *mlm_dec, *mlm_bias;
     char **labels;
     elm_runner run; /* pool (NULL: one thread) + graph buffer, grown on demand */
+    elm_repacked repacked; /* Q4_0/Q8_0 layer matrices in the 8-row interleaved layout */
     bert_result *res;
     int32_t n_res;
 };
@@ -184,6 +185,26 @@ static void bert_result_clear(bert_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* Repacks every layer's projections (read only as mul_mat's first operand, with one column
+ * per token of the batch). The heads stay in the file's layout: they multiply one column per
+ * sequence or mask, where the interleaved layout gains nothing, and the masked-LM decoder is
+ * token_embd, which get_rows reads. */
+static elm_status bert_repack(elm_bert *m, elm_error *err) {
+    enum { PER_LAYER = 6 };
+    const size_t n = (size_t)m->n_layer * PER_LAYER;
+    gl_tensor **w = calloc(n, sizeof *w);
+    if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
+    size_t k = 0;
+    for (int32_t l = 0; l < m->n_layer; l++) {
+        const bert_layer *L = &m->layers[l];
+        gl_tensor *const mats[PER_LAYER] = {L->wq, L->wk, L->wv, L->wo, L->up, L->down};
+        for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
+    }
+    const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
+    free(w);
+    return st;
+}
+
 void elm_bert_free(elm_bert *m) {
     if (!m) return;
     for (int32_t i = 0; i < m->n_res; i++) bert_result_clear(&m->res[i]);
@@ -191,6 +212,7 @@ void elm_bert_free(elm_bert *m) {
     for (int32_t i = 0; m->labels && i < m->n_labels; i++) free(m->labels[i]);
     free(m->labels);
     free(m->layers);
+    free(m->repacked.buf);
     elm_runner_free(&m->run);
     gl_context_free(m->wctx);
     elm_vocab_free(m->vocab);
@@ -222,7 +244,7 @@ elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_err
         elm_err_from_gl(err, &ge);
         goto fail;
     }
-    if (bert_bind(m, err) != ELM_OK) goto fail;
+    if (bert_bind(m, err) != ELM_OK || (!p.no_repack && bert_repack(m, err) != ELM_OK)) goto fail;
     if (!(m->vocab = elm_vocab_load(g, &ge))) {
         elm_err_set(err, (elm_status)ge.code, "bert: %s", ge.msg);
         goto fail;
@@ -242,6 +264,7 @@ fail:
 }
 
 int32_t elm_bert_n_embd(const elm_bert *m) { return m ? m->n_embd : 0; }
+int64_t elm_bert_repacked_bytes(const elm_bert *m) { return m ? (int64_t)m->repacked.bytes : 0; }
 int32_t elm_bert_n_layer(const elm_bert *m) { return m ? m->n_layer : 0; }
 int32_t elm_bert_n_vocab(const elm_bert *m) { return m ? m->n_vocab : 0; }
 int32_t elm_bert_n_ctx(const elm_bert *m) { return m ? m->n_ctx : 0; }

@@ -397,6 +397,52 @@ TF_TEST(quantized_types_stay_close) {
     elm_bert_free(ref);
 }
 
+/* Q8_0 / Q4_0 matrices repacked at load (the default) give the same hidden states, bit for
+ * bit, as the file's row layout (no_repack): the interleaved kernels compute the same block
+ * sums in the same order. */
+TF_TEST(repacked_equals_row_layout) {
+    static const int types[] = {GL_TYPE_Q8_0, GL_TYPE_Q4_0};
+    const char *src = fixture("hf-reference/bert");
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/config.json", src);
+    if (!tf_file_exists(cfg)) {
+        tf_skip("no fixture %s", src);
+        return;
+    }
+    int32_t ids[] = {101, 475, 158, 192, 180, 174, 182, 143, 103, 102, 166, 151, 102};
+    const int32_t *ip = ids;
+    int32_t n = 13;
+    elm_bert_request rq = {.all_hidden = true, .pooled = true};
+    for (size_t t = 0; t < 2; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "rp-%d.gguf", types[t]);
+        if (!convert(src, tmp_path(name), types[t], false)) continue;
+        elm_bert *m[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) {
+            elm_bert_params p = elm_bert_default_params();
+            p.no_repack = k == 1;
+            elm_error err = {0};
+            m[k] = elm_bert_load(tmp_path(name), &p, &err);
+            TF_CHECK(m[k] != NULL, "%s", err.msg);
+            if (m[k]) TF_CHECK(elm_bert_run(m[k], 1, &ip, NULL, &n, &rq, &err) == ELM_OK, "%s", err.msg);
+        }
+        if (m[0] && m[1]) {
+            TF_CHECK(elm_bert_repacked_bytes(m[1]) == 0, "no_repack still repacked");
+            printf("    %s: %lld bytes repacked at load%s\n", gl_type_name(types[t]),
+                   (long long)elm_bert_repacked_bytes(m[0]),
+                   elm_bert_repacked_bytes(m[0]) ? "" : " (this build has no X8 kernel for the type)");
+            const size_t bytes = (size_t)(elm_bert_n_layer(m[0]) + 1) * (size_t)n * (size_t)elm_bert_n_embd(m[0]) * sizeof(float);
+            TF_CHECK(elm_bert_hidden(m[0], 0) && elm_bert_hidden(m[1], 0) &&
+                         !memcmp(elm_bert_hidden(m[0], 0), elm_bert_hidden(m[1], 0), bytes),
+                     "%s: repacked and row-layout hidden states differ", gl_type_name(types[t]));
+            TF_CHECK(!memcmp(elm_bert_pooled(m[0], 0), elm_bert_pooled(m[1], 0), (size_t)elm_bert_n_embd(m[0]) * sizeof(float)),
+                     "%s: pooled outputs differ", gl_type_name(types[t]));
+        }
+        elm_bert_free(m[0]);
+        elm_bert_free(m[1]);
+    }
+}
+
 /* Basic-tokenizer rules on a hand-made vocabulary: casing, accents, cleaning, CJK, punctuation. */
 static int64_t wpm(int lower, const char *text, int32_t *ids) {
     static const char *words[] = {"[UNK]", "[CLS]", "[SEP]", "Hello", "hello", "caf\xc3\xa9", "cafe", "##s", "!",

@@ -6,6 +6,7 @@
  *   edgelm nsp -m M -a TEXT -b TEXT
  *   edgelm classify -m M -p TEXT [-b TEXT]
  *   edgelm bert-bench -m M [-t 1,2] [--batch 1,8] [--tokens 128,512] [--reps 3] [-o json]
+ *   (every command: --no-repack keeps Q4_0/Q8_0 matrices in the file's layout)
  *   edgelm eval -m BERT.gguf --ids .. [--types ..] -o OUT.npy --what hidden|mlm|nsp|pooled
  *     (reached through `edgelm eval` when the model's architecture is bert)
  */
@@ -27,7 +28,7 @@ typedef struct bert_opts {
     const char *texts[BERT_CLI_MAX_INPUTS];
     int n_texts;
     int32_t top_k, n_threads, tokens, reps;
-    bool normalize, normalize_set;
+    bool normalize, normalize_set, no_repack;
 } bert_opts;
 
 /* Parses the options every BERT command shares; returns 0 ok, 2 usage error. */
@@ -43,6 +44,9 @@ static int bert_parse(bert_opts *o, int argc, char **argv, const char *cmd) {
         bool takes = true;
         if (!strcmp(a, "--normalize")) {
             o->normalize = o->normalize_set = true;
+            takes = false;
+        } else if (!strcmp(a, "--no-repack")) { /* keep Q4_0/Q8_0 matrices in the file's layout */
+            o->no_repack = true;
             takes = false;
         } else if (!strcmp(a, "--no-normalize")) {
             o->normalize = false;
@@ -95,6 +99,7 @@ static elm_bert *bert_open(const bert_opts *o, const char *cmd) {
     elm_error err = {0};
     elm_bert_params p = elm_bert_default_params();
     p.n_threads = o->n_threads;
+    p.no_repack = o->no_repack;
     elm_bert *m = elm_bert_load(o->model, &p, &err);
     if (!m) fprintf(stderr, "edgelm %s: %s\n", cmd, err.msg);
     return m;
@@ -455,7 +460,7 @@ int cmd_bert_bench(int argc, char **argv) {
     if (bert_parse(&o, argc, argv, "bert-bench") || !(nth = bert_list(o.threads, th, 1)) ||
         !(nbs = bert_list(o.batches, bs, 1)) || !(nts = bert_list(o.token_list, ts, 128)) ||
         (o.out && strcmp(o.out, "json") && strcmp(o.out, "md"))) {
-        fprintf(stderr, "usage: edgelm bert-bench -m M [-t 1,2] [--batch 1,8] [--tokens 128,512] [--reps 3] [-o md|json]\n");
+        fprintf(stderr, "usage: edgelm bert-bench -m M [-t 1,2] [--batch 1,8] [--tokens 128,512] [--reps 3] [-o md|json] [--no-repack]\n");
         return 2;
     }
     const bool json = o.out && !strcmp(o.out, "json");
@@ -508,9 +513,10 @@ int cmd_bert_bench(int argc, char **argv) {
                         var += d * d;
                     }
                     printf("%s\n  {\"test\": \"bert%d\", \"n_threads\": %d, \"batch\": %d, \"n_tokens\": %d, "
-                           "\"avg_ts\": %.3f, \"stddev_ts\": %.3f, \"sentences_per_s\": %.4f, \"samples_ts\": [",
-                           n_out++ ? "," : "", T, th[a], B, T, avg, o.reps > 1 ? sqrt(var / (o.reps - 1)) : 0.0,
-                           avg / T);
+                           "\"repacked_bytes\": %lld, \"avg_ts\": %.3f, \"stddev_ts\": %.3f, \"sentences_per_s\": %.4f, "
+                           "\"samples_ts\": [",
+                           n_out++ ? "," : "", T, th[a], B, T, (long long)elm_bert_repacked_bytes(m), avg,
+                           o.reps > 1 ? sqrt(var / (o.reps - 1)) : 0.0, avg / T);
                     for (int i = 0; i < o.reps; i++) printf("%s%.3f", i ? ", " : "", (double)B * T / samples[i]);
                     printf("]}");
                 } else {
