@@ -499,14 +499,29 @@ typedef struct graph_run {
     _Alignas(GL_CACHE_LINE) atomic_int chunk[2];
 } graph_run;
 
+/* Index of the first node after i that computes something (views do not), or n_nodes. */
+static int graph_next_exec(const gl_graph *g, int i) {
+    for (i++; i < g->n_nodes && g->nodes[i]->op == GL_OP_VIEW; i++) {
+    }
+    return i;
+}
+
+/* Every thread runs every node (those a node does not split across threads skip its work)
+ * and meets the others at a barrier after it, so the next node sees complete inputs. Between
+ * two nodes that only thread 0 runs (single-task: small element-wise ops on one token's row,
+ * say) no barrier is needed: thread 0 runs them in order, and the other threads wait at the
+ * barrier after the last of the run. Every thread takes the same decisions, so all of them
+ * call the barrier equally often. */
 static void graph_compute_thread(int ith, int nth, void *arg) {
     graph_run *run = arg;
     gl_graph *g = run->g;
     int k = 0; /* executed nodes so far: selects this node's work counter */
-    for (int i = 0; i < g->n_nodes; i++) {
+    const int first = graph_next_exec(g, -1);
+    int n_tasks = nth > 1 && first < g->n_nodes ? gl_op_n_tasks(g->nodes[first], nth) : 1;
+    for (int i = first, next; i < g->n_nodes; i = next) {
         gl_tensor *t = g->nodes[i];
-        if (t->op == GL_OP_VIEW) continue;
-        const int n_tasks = nth > 1 ? gl_op_n_tasks(t, nth) : 1;
+        next = graph_next_exec(g, i);
+        const int next_tasks = nth > 1 && next < g->n_nodes ? gl_op_n_tasks(g->nodes[next], nth) : 1;
         gl_compute_params p = {
             .ith = ith,
             .nth = n_tasks > 1 ? nth : 1,
@@ -520,7 +535,9 @@ static void graph_compute_thread(int ith, int nth, void *arg) {
          * previous barrier): reset it before everyone moves on. */
         if (ith == 0) atomic_store_explicit(&run->chunk[(k + 1) & 1], 0, memory_order_relaxed);
         k++;
-        if (nth > 1) gl_pool_barrier(run->pool);
+        const bool thread0_only = n_tasks <= 1 && next_tasks <= 1 && next < g->n_nodes;
+        if (nth > 1 && !thread0_only) gl_pool_barrier(run->pool);
+        n_tasks = next_tasks;
     }
 }
 

@@ -246,6 +246,40 @@ TF_TEST(one_and_two_threads_agree) {
     gl_context_free(w);
 }
 
+/* A one-token step alternates runs of single-task nodes (one row: only thread 0 computes
+ * them, with no barrier between them) with mul_mats every thread shares. Whatever the thread
+ * count, each run must see the finished results of the one before: 1, 2 and 4 threads give
+ * the same bits, every time (repeated to give a missing barrier a chance to show). */
+TF_TEST(single_task_runs_then_shared_nodes_agree_across_threads) {
+    gl_context *w = new_ctx(1 << 22, false);
+    tf_rng r = {21};
+    gl_tensor *x = gl_new_tensor_2d(w, GL_TYPE_F32, 64, 1);
+    gl_tensor *w1 = gl_new_tensor_2d(w, GL_TYPE_F32, 64, 256);
+    gl_tensor *w2 = gl_new_tensor_2d(w, GL_TYPE_F32, 256, 64);
+    fill(x, &r);
+    fill(w1, &r);
+    fill(w2, &r);
+    float ref[64];
+    for (int nth = 1; nth <= 4; nth *= 2) {
+        for (int rep = 0; rep < 20; rep++) {
+            gl_context *ctx = new_ctx(1 << 20, true);
+            gl_tensor *h = gl_add(ctx, gl_scale(ctx, gl_gelu(ctx, x), 0.5f), x); /* 3 single */
+            gl_tensor *z = gl_mul_mat(ctx, w1, h);                                 /* shared */
+            gl_tensor *u = gl_gelu(ctx, gl_add(ctx, z, z));                        /* 2 single */
+            gl_tensor *y = gl_softmax(ctx, gl_mul_mat(ctx, w2, u));                /* shared, single */
+            gl_graph *g = gl_graph_new(ctx, 16);
+            gl_graph_expand(g, y);
+            void *buf = run_graph(g, nth, NULL);
+            if (nth == 1 && rep == 0) memcpy(ref, y->data, sizeof ref);
+            else if (!TF_CHECK(!memcmp(ref, y->data, sizeof ref), "%d threads, run %d differs", nth, rep))
+                rep = 20;
+            free(buf);
+            gl_context_free(ctx);
+        }
+    }
+    gl_context_free(w);
+}
+
 /* The peak is what counts: a big tensor freed at the top must not shrink buffer_size. */
 TF_TEST(plan_reports_the_peak_not_the_final_top) {
     gl_context *w = new_ctx(1 << 22, false);
