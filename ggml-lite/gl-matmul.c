@@ -40,6 +40,16 @@ typedef struct mm_shape {
     bool x8;                       /* W is repacked (GL_LAYOUT_X8): groups of 8 rows */
 } mm_shape;
 
+/* Mat-vec chunks per thread. Few and long: each chunk restarts the weight stream (the
+ * hardware prefetchers ramp up again) and takes the shared counter. On the build VM (Zen 4,
+ * 2 threads, BENCHMARKS.md "GPT decoders") 2 instead of 8 raised X8 Q4_0 generation by
+ * 18-39 % (smollm-135m 259 -> 356 tokens/s, llama-110m 424 -> 501), Q8_0 by 11 %, and left
+ * F16/F32 (already at the read bandwidth) unchanged; 1 was within noise of 2 but leaves no
+ * room to even out a thread that falls behind. */
+#ifndef MM_MATVEC_CHUNKS
+#define MM_MATVEC_CHUNKS 2
+#endif
+
 /* Up to this many X rows, every thread converts them all (no barrier). */
 #define MM_PRIVATE_ROWS 4
 
@@ -170,7 +180,7 @@ static void mm_tile(const mm_shape *s, int nth, int64_t *bn, int64_t *bm) {
     if (s->x8 && s->m == 1) {
         /* X8 mat-vec: like the row-layout one below, in whole groups of 8 rows */
         *bm = 1;
-        *bn = GL_MAX(16, GL_MIN(1024, s->n / (8 * (int64_t)nth))) & ~(int64_t)7;
+        *bn = GL_MAX(16, GL_MIN(1024, s->n / (MM_MATVEC_CHUNKS * (int64_t)nth))) & ~(int64_t)7;
     } else if (s->gemm.fn) {
         /* whole micro-tiles: heights a multiple of mr, widths a multiple of nc */
         const int64_t mr = s->gemm.mr, nc = s->gemm.nc;
@@ -179,9 +189,9 @@ static void mm_tile(const mm_shape *s, int nth, int64_t *bn, int64_t *bm) {
         const int64_t tiles = ((s->n + *bn - 1) / *bn) * ((s->m + *bm - 1) / *bm) * s->b2 * s->b3;
         if (tiles < 4 * (int64_t)nth) *bn = GL_MAX(mr, s->n / (4 * (int64_t)nth) / mr * mr);
     } else if (s->m == 1) {
-        /* ~8 chunks per thread for balance, but at least 16 rows so each chunk streams */
+        /* MM_MATVEC_CHUNKS chunks per thread, at least 16 rows so each chunk streams */
         *bm = 1;
-        *bn = GL_MAX(16, GL_MIN(1024, s->n / (8 * (int64_t)nth))) & ~(int64_t)3;
+        *bn = GL_MAX(16, GL_MIN(1024, s->n / (MM_MATVEC_CHUNKS * (int64_t)nth))) & ~(int64_t)3;
     } else {
         *bm = GL_MIN(s->m, 16);
         *bn = 32;
