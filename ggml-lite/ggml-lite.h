@@ -196,7 +196,8 @@ typedef enum gl_rope_mode {
 
 /* How a tensor's bytes are laid out. GL_LAYOUT_ROWS: ggml's, row after row (what files hold).
  * GL_LAYOUT_X8: made by gl_repack at load time, never stored in files: groups of 8 rows whose
- * blocks are interleaved, read only by mul_mat as its first operand. */
+ * blocks are interleaved, read only by mul_mat as its first operand and by get_rows as its
+ * table (a tied embedding is both). */
 typedef enum gl_layout { GL_LAYOUT_ROWS = 0, GL_LAYOUT_X8 = 1 } gl_layout;
 
 typedef struct gl_tensor gl_tensor;
@@ -271,8 +272,9 @@ void gl_set_f32_nd(gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3,
 /* ---- repacked weights (gl_repack): faster mul_mat for Q4_0 / Q8_0 ----
  * An X8 tensor holds the same bytes per 8 rows as its row layout, in another order: for each
  * group of 8 rows, for each 32-element block in k order, the 8 rows' fp16 scales and then their
- * quants interleaved in 4-byte groups. Only gl_mul_mat may read it, as its first operand; every
- * other op and every view refuses it when the graph is built. */
+ * quants interleaved in 4-byte groups. Only gl_mul_mat (as its first operand) and gl_get_rows
+ * (as its table) may read it; every other op and every view refuses it when the graph is
+ * built. */
 /* Bytes gl_repack needs for t, or 0 when t cannot be repacked in this build: a type without
  * an X8 kernel here (only Q4_0 and Q8_0 with a SIMD kernel), not a plain contiguous 2-D
  * tensor (ne[2] == ne[3] == 1, no view), ne[1] not a multiple of 8, already X8. */

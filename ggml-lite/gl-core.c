@@ -211,11 +211,11 @@ gl_tensor *gl_new_tensor_with_data(gl_context *ctx, gl_type type, int n_dims, co
     return t;
 }
 
-/* A repacked (X8) tensor is only readable by mul_mat's first operand: any other reader would
- * take its interleaved bytes for rows. */
+/* A repacked (X8) tensor is only readable by mul_mat's first operand and get_rows' table (both
+ * know the layout): any other reader would take its interleaved bytes for rows. */
 static bool core_layout_ok(gl_context *ctx, const gl_tensor *src, const char *who, bool allowed) {
     if (!src || src->layout == GL_LAYOUT_ROWS || allowed) return true;
-    gl_ctx_fail(ctx, "%s: '%s' is repacked (X8); only mul_mat may read it (as its first operand)",
+    gl_ctx_fail(ctx, "%s: '%s' is repacked (X8); only mul_mat (as its first operand) and get_rows may read it",
                 who, src->name[0] ? src->name : "(unnamed)");
     return false;
 }
@@ -224,7 +224,9 @@ gl_tensor *gl_new_op_tensor(gl_context *ctx, gl_type type, int n_dims, const int
                             int n_src, gl_tensor *const *src) {
     if (!ctx || ctx->failed) return NULL;
     for (int i = 0; i < n_src && i < GL_MAX_SRC; i++)
-        if (!core_layout_ok(ctx, src[i], gl_op_name(op), op == GL_OP_MUL_MAT && i == 0)) return NULL;
+        if (!core_layout_ok(ctx, src[i], gl_op_name(op),
+                            (op == GL_OP_MUL_MAT || op == GL_OP_GET_ROWS) && i == 0))
+            return NULL;
     gl_tensor *t = core_new_tensor_impl(ctx, type, n_dims, ne, false, gl_op_name(op));
     if (!t) return NULL;
     t->op = op;

@@ -30,6 +30,7 @@
  */
 #include "gl-impl.h"
 #include "gl-ops.h"
+#include "gl-quants.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -781,7 +782,11 @@ static void ops_forward_get_rows(const gl_compute_params *p, gl_tensor *t) {
             memset(out, 0, (size_t)t->ne[0] * sizeof(float));
             continue;
         }
-        gl_ops_row_to_f32(a, id, i2 % a->ne[2], i3 % a->ne[3], out);
+        if (a->layout == GL_LAYOUT_X8) { /* a tied embedding the output mul_mat reads too */
+            gl_x8_row_to_f32(a->type, a->data, a->ne[0], id, out);
+        } else {
+            gl_ops_row_to_f32(a, id, i2 % a->ne[2], i3 % a->ne[3], out);
+        }
     }
 }
 

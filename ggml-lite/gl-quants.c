@@ -1550,6 +1550,27 @@ bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst,
     return true;
 }
 
+bool gl_x8_row_to_f32(gl_type type, const void *x, int64_t k, int64_t row, float *y) {
+    if ((type != GL_TYPE_Q4_0 && type != GL_TYPE_Q8_0) || k < 0 || k % GL_QK8_0 != 0 || row < 0)
+        return false;
+    const int64_t nb = k / GL_QK8_0, g = row / 8;
+    const int r = (int)(row % 8);
+    for (int64_t b = 0; b < nb; b++) {
+        if (type == GL_TYPE_Q4_0) {
+            const block_q4_0x8 *in = (const block_q4_0x8 *)x + g * nb + b;
+            block_q4_0 blk = {.d = in->d[r]};
+            for (int c = 0; c < 4; c++) memcpy(blk.qs + 4 * c, in->qs + 32 * c + 4 * r, 4);
+            gl_dequantize_row_q4_0(&blk, y + b * GL_QK4_0, GL_QK4_0);
+        } else {
+            const block_q8_0x8 *in = (const block_q8_0x8 *)x + g * nb + b;
+            block_q8_0 blk = {.d = in->d[r]};
+            for (int c = 0; c < 8; c++) memcpy(blk.qs + 4 * c, in->qs + 32 * c + 4 * r, 4);
+            gl_dequantize_row_q8_0(&blk, y + b * GL_QK8_0, GL_QK8_0);
+        }
+    }
+    return true;
+}
+
 /* Activation rows for the X8 kernels: mult * sum(qs) is the correction (see above). */
 static inline void q_quantize_row_q8_0s(const float *x, void *vy, int64_t n, int32_t mult) {
     block_q8_0s *y = vy;

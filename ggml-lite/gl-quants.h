@@ -159,6 +159,10 @@ _Static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s must be 40 bytes");
  * compiled (the tests use it in every build). false for another type or shape. */
 bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst, int64_t nrows,
                        int64_t k);
+/* Row `row` of an X8 tensor of type (Q4_0 or Q8_0) with k elements per row, data at x (the
+ * group's blocks as gl_repack_x8_rows wrote them), dequantized into y[0..k): the same floats
+ * as the row layout's to_float gives. false for another type or a k not a multiple of 32. */
+bool gl_x8_row_to_f32(gl_type type, const void *x, int64_t k, int64_t row, float *y);
 /* X8 mat-mat kernels, in the gl_gemm_kernel form with mr = 8 (one group per call: x points at
  * the group's first block of the k-slice, bx is unused, nr <= 8 rows of it are stored).
  * gl_type_gemm_x8: the SIMD kernel of this build, fn NULL when there is none (then

@@ -200,8 +200,10 @@ elm_model_params elm_model_default_params(void) {
     return p;
 }
 
-/* The matrices the decoder graph reads only through mul_mat: every block's projections and
- * an untied output matrix (a tied one is token_embd, which get_rows reads too). */
+/* The matrices the decoder graph reads through mul_mat: every block's projections and the
+ * output matrix — when it is tied, token_embd, which get_rows also reads (it can: a row of the
+ * interleaved layout dequantizes to the same floats). An untied token_embd only feeds
+ * get_rows, so it stays in the file. */
 static elm_status model_repack(elm_model *m, elm_error *err) {
     enum { PER_LAYER = 8 };
     const size_t n = (size_t)m->hp.n_layer * PER_LAYER + 1;
@@ -214,7 +216,7 @@ static elm_status model_repack(elm_model *m, elm_error *err) {
                                             l->wo, l->ffn_gate, l->ffn_up, l->ffn_down};
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
-    if (m->output != m->tok_embd) w[k++] = m->output;
+    w[k++] = m->output;
     const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
     free(w);
     return st;

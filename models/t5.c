@@ -171,8 +171,8 @@ static void t5_read_hparams(t5_loader *ld) {
     m->out_scale = t5_key_float(ld, "edgelm.t5.output_scale", tied ? 1.0 / sqrt((double)m->d_model) : 1.0);
 }
 
-/* Every matrix the graphs read only through mul_mat: the blocks' projections and an untied
- * output matrix (a tied one is token_embd, which get_rows reads too). */
+/* Every matrix the graphs read through mul_mat: the blocks' projections and the output
+ * matrix (when tied, token_embd, which get_rows reads too: it reads the interleaved layout). */
 static elm_status t5_repack(elm_t5 *m, elm_error *err) {
     enum { PER_LAYER = 11 };
     const size_t n = (size_t)(m->n_enc + m->n_dec) * PER_LAYER + 1;
@@ -185,7 +185,7 @@ static elm_status t5_repack(elm_t5 *m, elm_error *err) {
                                             l->cv, l->co, l->ffn_gate, l->ffn_up, l->ffn_down};
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
-    if (m->output != m->tok_embd) w[k++] = m->output;
+    w[k++] = m->output;
     const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
     free(w);
     return st;

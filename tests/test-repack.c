@@ -391,13 +391,12 @@ TF_TEST(repack_size_refusals) {
  * header marked X8 by hand, so these run in every build; ops that take only float tensors get
  * an F32 one marked X8 (which gl_repack never makes), so that the layout check, not the type
  * check, is what refuses it. */
-typedef enum { R_GET_ROWS, R_VIEW, R_RESHAPE, R_TRANSPOSE, R_ADD, R_CPY_INTO, R_CONT, R_MUL_MAT_X,
+typedef enum { R_VIEW, R_RESHAPE, R_TRANSPOSE, R_ADD, R_CPY_INTO, R_CONT, R_MUL_MAT_X,
                R_SCALE, R_COUNT } refusal;
 
 static gl_tensor *try_op(gl_context *ctx, refusal r, gl_tensor *w8, gl_tensor *f8, gl_tensor *f,
                          gl_tensor *ids) {
     switch (r) {
-    case R_GET_ROWS: return gl_get_rows(ctx, w8, ids);
     case R_VIEW: return gl_view_2d(ctx, w8, 64, 4, w8->nb[1], 0);
     case R_RESHAPE: return gl_reshape_2d(ctx, w8, 128, 4);
     case R_TRANSPOSE: return gl_transpose(ctx, f8);
@@ -428,16 +427,69 @@ TF_TEST(ops_refuse_x8_tensors) {
                  "case %d: %s", r, e ? e : "(no error)");
         gl_context_free(ctx);
     }
-    /* what stays allowed: mul_mat's first operand */
+    /* what stays allowed: mul_mat's first operand, get_rows' table */
     gl_context *ctx = gl_context_new((gl_context_params){.mem_size = 1 << 16, .no_alloc = true}, NULL);
     gl_tensor *w8 = gl_new_tensor_2d(ctx, GL_TYPE_Q4_0, 64, 8);
     gl_tensor *x = gl_new_tensor_2d(ctx, GL_TYPE_F32, 64, 3);
     w8->layout = GL_LAYOUT_X8;
     gl_tensor *y = gl_mul_mat(ctx, w8, x);
     TF_CHECK(y && gl_ctx_ok(ctx) && y->layout == GL_LAYOUT_ROWS, "%s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
+    gl_tensor *ids = gl_new_tensor_1d(ctx, GL_TYPE_I32, 2);
+    TF_CHECK(gl_get_rows(ctx, w8, ids) != NULL && gl_ctx_ok(ctx), "%s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
     /* results of ops are row-layout tensors: ops on them are fine */
     TF_CHECK(gl_scale(ctx, y, 2.0f) != NULL && gl_ctx_ok(ctx));
     gl_context_free(ctx);
+}
+
+/* get_rows of an X8 table (a tied embedding: the output mul_mat reads it too) gives the rows
+ * the row layout gives, bit for bit; an id out of range gives a zero row. The X8 data is made
+ * with gl_repack_x8_rows and marked by hand, so this runs in every build. */
+TF_TEST(get_rows_reads_x8_tables) {
+    for (size_t ti = 0; ti < sizeof x8_types / sizeof x8_types[0]; ti++) {
+        const gl_type t = x8_types[ti];
+        const int64_t k = 96, n = 24;
+        tf_rng r = {77 + ti};
+        void *rows = make_rows(t, k, n, &r);
+        const size_t rs = gl_row_size(t, k);
+        void *x8 = aligned_alloc(64, rs * (size_t)n);
+        TF_CHECK(gl_repack_x8_rows(t, rows, rs, x8, n, k));
+        int32_t idv[6] = {0, 7, 8, 23, 13, 24};
+        float out[2][6 * 96];
+        for (int v = 0; v < 2; v++) {
+            gl_context *wctx = gl_context_new((gl_context_params){.mem_size = 1 << 20}, NULL);
+            gl_context *ctx = gl_context_new((gl_context_params){.mem_size = 1 << 16, .no_alloc = true}, NULL);
+            gl_tensor *w = gl_new_tensor_2d(wctx, t, k, n);
+            memcpy(w->data, v ? x8 : rows, rs * (size_t)n);
+            if (v) w->layout = GL_LAYOUT_X8;
+            gl_tensor *ids = gl_new_tensor_1d(wctx, GL_TYPE_I32, 6);
+            memcpy(ids->data, idv, sizeof idv);
+            gl_tensor *y = gl_get_rows(ctx, w, ids);
+            gl_graph *g = gl_graph_new(ctx, 8);
+            gl_graph_expand(g, y);
+            gl_error err = {0};
+            gl_graph_plan plan;
+            void *buf = NULL;
+            gl_pool *pool = gl_pool_new(2, &err);
+            bool ok = y && pool && gl_graph_plan_memory(g, 2, &plan, &err) == GL_OK;
+            if (ok) {
+                const size_t size = (plan.buffer_size + plan.work_size + 63) / 64 * 64 + 64;
+                buf = aligned_alloc(64, size);
+                ok = gl_graph_alloc(g, &plan, buf, size, &err) == GL_OK &&
+                     gl_graph_compute(g, pool, &err) == GL_OK;
+            }
+            if (TF_CHECK(ok, "%s", err.msg)) memcpy(out[v], y->data, sizeof out[v]);
+            gl_pool_free(pool);
+            free(buf);
+            gl_context_free(ctx);
+            gl_context_free(wctx);
+        }
+        TF_CHECK(!memcmp(out[0], out[1], sizeof out[0]), "%s: X8 rows differ", gl_type_name(t));
+        bool zero = true;
+        for (int i = 0; i < 96; i++) zero = zero && out[1][5 * 96 + i] == 0.0f;
+        TF_CHECK(zero, "id out of range gives a zero row");
+        free(x8);
+        free(rows);
+    }
 }
 
 TF_MAIN
