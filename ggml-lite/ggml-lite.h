@@ -277,7 +277,8 @@ void gl_set_f32_nd(gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3,
  * built. */
 /* Bytes gl_repack needs for t, or 0 when t cannot be repacked in this build: a type without
  * an X8 kernel here (only Q4_0 and Q8_0 with a SIMD kernel), not a plain contiguous 2-D
- * tensor (ne[2] == ne[3] == 1, no view), ne[1] not a multiple of 8, already X8. */
+ * tensor (ne[2] == ne[3] == 1, no view), already X8. Rows are rounded up to a multiple of 8
+ * (the last group is padded with zero rows that mul_mat computes but never stores). */
 size_t gl_repack_size(const gl_tensor *t);
 /* Writes t's data in the X8 layout into dst (size bytes, aligned to at least 64), then points
  * t->data at dst and sets t->layout = GL_LAYOUT_X8. t's old data is only read. false (with a

@@ -107,9 +107,11 @@ static bool mm_get_shape(const gl_tensor *dst, mm_shape *s) {
     s->r3 = s->b3 / w->ne[3];
     s->x8 = w->layout == GL_LAYOUT_X8;
     if (s->x8) {
-        /* gl_repack made it: 2-D, rows a multiple of 8, a type with an X8 kernel */
+        /* gl_repack made it: 2-D, a type with an X8 kernel; when the rows are not a multiple
+         * of 8 the last group is padded with zero rows, which the kernel computes but the
+         * tile (n1 - i < 8 rows) does not store */
         s->gemm = gl_type_gemm_x8(w->type);
-        if (!s->gemm.fn || s->gemm.mr != 8 || !s->gemm.yconvert || s->n % 8 != 0 ||
+        if (!s->gemm.fn || s->gemm.mr != 8 || !s->gemm.yconvert ||
             w->ne[2] != 1 || w->ne[3] != 1 || s->k == 0 || s->gemm.nc < 1 ||
             s->gemm.nc > GL_GEMM_NC_MAX)
             return false;

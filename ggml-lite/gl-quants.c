@@ -1525,13 +1525,18 @@ void gl_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
 
 bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst, int64_t nrows,
                        int64_t k) {
-    if ((type != GL_TYPE_Q4_0 && type != GL_TYPE_Q8_0) || nrows < 0 || nrows % 8 != 0 || k < 0 ||
-        k % GL_QK8_0 != 0)
+    if ((type != GL_TYPE_Q4_0 && type != GL_TYPE_Q8_0) || nrows < 0 || k < 0 || k % GL_QK8_0 != 0)
         return false;
     const int64_t nb = k / GL_QK8_0;
-    for (int64_t g = 0; g < nrows / 8; g++) {
+    /* a last group short of 8 rows is padded with zero blocks (scale 0: every product 0) */
+    const int64_t n_groups = (nrows + 7) / 8;
+    if (nrows % 8 != 0) {
+        const size_t gsize = (size_t)nb * (type == GL_TYPE_Q4_0 ? sizeof(block_q4_0x8) : sizeof(block_q8_0x8));
+        memset((char *)dst + (size_t)(n_groups - 1) * gsize, 0, gsize);
+    }
+    for (int64_t g = 0; g < n_groups; g++) {
         for (int64_t b = 0; b < nb; b++) {
-            for (int r = 0; r < 8; r++) {
+            for (int r = 0; r < 8 && 8 * g + r < nrows; r++) {
                 const char *row = (const char *)src + (size_t)(8 * g + r) * src_row;
                 if (type == GL_TYPE_Q4_0) {
                     const block_q4_0 *in = (const block_q4_0 *)row + b;
@@ -1880,10 +1885,10 @@ gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
 size_t gl_repack_size(const gl_tensor *t) {
     if (!t || t->layout != GL_LAYOUT_ROWS || t->view_src || t->op != GL_OP_NONE) return 0;
     if (!gl_type_gemm_x8(t->type).fn) return 0;
-    if (t->ne[0] <= 0 || t->ne[1] <= 0 || t->ne[1] % 8 != 0 || t->ne[2] != 1 || t->ne[3] != 1)
-        return 0;
+    if (t->ne[0] <= 0 || t->ne[1] <= 0 || t->ne[2] != 1 || t->ne[3] != 1) return 0;
     if (!gl_is_contiguous(t)) return 0;
-    return gl_nbytes(t);
+    /* rows rounded up to whole groups of 8 (the last one padded) */
+    return gl_row_size(t->type, t->ne[0]) * (size_t)((t->ne[1] + 7) / 8 * 8);
 }
 
 bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err) {
@@ -1895,7 +1900,7 @@ bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err) {
             gl_error_set(err, GL_ERR_UNSUPPORTED,
                          "gl_repack: '%s' (%s [%lld, %lld, %lld, %lld]%s%s) has no X8 layout in "
                          "this build (%s): needs Q4_0 or Q8_0 with an X8 kernel, a contiguous 2-D "
-                         "leaf, rows a multiple of 8",
+                         "leaf",
                          t->name, gl_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1],
                          (long long)t->ne[2], (long long)t->ne[3], t->view_src ? ", a view" : "",
                          t->layout != GL_LAYOUT_ROWS ? ", already repacked" : "", gl_simd_name());
@@ -1917,7 +1922,7 @@ bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err) {
         return false;
     }
     const uintptr_t a0 = (uintptr_t)t->data, d0 = (uintptr_t)dst;
-    if (a0 < d0 + need && d0 < a0 + need) {
+    if (a0 < d0 + need && d0 < a0 + gl_nbytes(t)) {
         gl_error_set(err, GL_ERR_INVALID, "gl_repack: the buffer overlaps '%s''s data", t->name);
         return false;
     }

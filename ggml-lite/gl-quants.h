@@ -154,7 +154,8 @@ typedef struct block_q8_0s {
 } block_q8_0s;
 _Static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s must be 40 bytes");
 
-/* Rewrites nrows rows (a multiple of 8) of k elements of type (Q4_0 or Q8_0) from the row
+/* Rewrites nrows rows (a last group short of 8 is padded with zero rows: dst holds
+ * ceil(nrows / 8) * 8 rows) of k elements of type (Q4_0 or Q8_0) from the row
  * layout at src (row stride src_row bytes) into the X8 layout at dst. Portable, always
  * compiled (the tests use it in every build). false for another type or shape. */
 bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst, int64_t nrows,

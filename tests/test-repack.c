@@ -218,7 +218,8 @@ static bool build(gl_type t, int64_t k, int64_t n, int64_t m, uint64_t seed, bui
     free(rows);
     fill(b->x->data, k * m, &rng);
     const size_t need = gl_repack_size(b->w8);
-    TF_CHECK(need == wbytes, "repack size %zu, expected %zu", need, wbytes);
+    const size_t padded = gl_row_size(t, k) * (size_t)((n + 7) / 8 * 8); /* whole groups of 8 */
+    TF_CHECK(need == padded, "repack size %zu, expected %zu", need, padded);
     b->packed = aligned_alloc(64, (need + 63) / 64 * 64);
     const void *old = b->w8->data;
     if (!TF_CHECK(gl_repack(b->w8, b->packed, need, &err), "%s", err.msg)) return false;
@@ -323,15 +324,17 @@ TF_TEST(mul_mat_x8_vs_rows_and_reference) {
         /* every k with every m (n = 24: three groups, tiles split them among threads) */
         for (int ki = 0; ki < 5; ki++)
             for (int mi = 0; mi < 8; mi++) mm_case(t, ks[ki], 24, ms[mi], seed++);
-        /* n = 8, 16, 776 (many tiles and chunks) */
-        static const int64_t ns[] = {8, 16, 776};
-        for (int ni = 0; ni < 3; ni++) {
+        /* n = 8, 16, 776 (many tiles and chunks); 12 and 777: a last group padded with zero
+         * rows, which the kernels compute but must not store */
+        static const int64_t ns[] = {8, 16, 776, 12, 777, 3};
+        for (int ni = 0; ni < 6; ni++) {
             mm_case(t, 96, ns[ni], 1, seed++);
             mm_case(t, 96, ns[ni], 9, seed++);
             mm_case(t, 96, ns[ni], 65, seed++);
         }
         mm_case(t, 2080, 776, 1, seed++);
         mm_case(t, 2080, 776, 65, seed++);
+        mm_case(t, 2080, 777, 65, seed++);
         /* k long enough to be cut into k-slices (rows over 8 KiB) */
         const int64_t ksl = t == GL_TYPE_Q4_0 ? 29216 : 15488;
         mm_case(t, ksl, 16, 9, seed++);
@@ -355,7 +358,8 @@ TF_TEST(repack_size_refusals) {
     TF_CHECK(gl_repack_size(NULL) == 0);
     TF_CHECK(gl_repack_size(f32) == 0, "F32");
     TF_CHECK(gl_repack_size(q41) == 0, "Q4_1");
-    TF_CHECK(gl_repack_size(odd) == 0, "ne1 %% 8 != 0");
+    TF_CHECK(gl_repack_size(odd) == (gl_type_gemm_x8(GL_TYPE_Q4_0).fn ? gl_row_size(GL_TYPE_Q4_0, 64) * 16 : 0),
+             "ne1 %% 8 != 0: padded to 16 rows");
     TF_CHECK(gl_repack_size(q3d) == 0, "3-D");
     TF_CHECK(gl_repack_size(view) == 0, "view");
     const bool have4 = gl_type_gemm_x8(GL_TYPE_Q4_0).fn != NULL;
