@@ -455,7 +455,7 @@ TF_TEST(get_rows_reads_x8_tables) {
         tf_rng r = {77 + ti};
         void *rows = make_rows(t, k, n, &r);
         const size_t rs = gl_row_size(t, k);
-        void *x8 = aligned_alloc(64, rs * (size_t)n);
+        void *x8 = aligned_alloc(64, (rs * (size_t)n + 63) / 64 * 64);
         TF_CHECK(gl_repack_x8_rows(t, rows, rs, x8, n, k));
         int32_t idv[6] = {0, 7, 8, 23, 13, 24};
         float out[2][6 * 96];
