@@ -10,11 +10,12 @@
  *      through the atomic counter p->chunk, so a thread that finishes early takes more;
  *      tile heights are multiples of 4 for the 4-row kernel (gl_type_vec_dot4).
  * Mat-mat (m > 1) with a register-blocked kernel for the weight type (gl_type_gemm: F32,
- * F16, Q4_0, Q8_0 with SIMD) computes each tile in k-slices of a fixed length (so that a
- * slice of the W tile and of the X columns stays in L1/L2), micro-tiles of mr W rows × nc X
- * columns per call, the slices' results added in order. Otherwise (mat-vec, other types,
- * GL_NO_SIMD) each output element is one vec_dot. Either way an element's value depends
- * only on the inputs and k, never on the tiling or the thread count.
+ * F16, Q4_0, Q8_0 and Q2_K..Q6_K with SIMD) computes each tile in k-slices of a fixed length
+ * (so that a slice of the W tile and of the X columns stays in L1/L2; whole blocks of the
+ * type), micro-tiles of mr W rows × nc X columns per call, the slices' results added in
+ * order. Otherwise (mat-vec, other types, GL_NO_SIMD) each output element is one vec_dot.
+ * Either way an element's value depends only on the inputs and k, never on the tiling or the
+ * thread count.
  * Repacked weights (layout X8, gl_repack; Q4_0/Q8_0 in groups of 8 interleaved rows) always
  * take the gemm path with the X8 kernel (gl_type_gemm_x8, mr = 8: one group per call): tiles
  * are whole groups, X is converted to the kernel's block_q8_0s rows, and the mat-vec (m = 1)
@@ -72,14 +73,15 @@ typedef struct mm_shape {
 #define MM_GEMM_MR_GROUPS 8
 #endif
 
-/* Slice length for k: equal slices of a multiple of 32 elements (any quantized block fits),
- * a function of k and the type only. */
+/* Slice length for k: equal slices of a multiple of 32 elements, or of the type's block
+ * (256 for the K types) when that is larger, a function of k and the type only. */
 static int64_t mm_slice(const mm_shape *s) {
     const size_t full = gl_row_size(s->w->type, s->k);
     const int64_t n_slices = (int64_t)((full + MM_SLICE_BYTES - 1) / MM_SLICE_BYTES);
     if (n_slices <= 1) return s->k;
     const int64_t per = (s->k + n_slices - 1) / n_slices;
-    return (per + 31) / 32 * 32;
+    const int64_t q = GL_MAX(32, (int64_t)s->wt->blck_size);
+    return (per + q - 1) / q * q;
 }
 
 /* Converted rows start after a per-thread float gather area used for strided X. */

@@ -17,13 +17,34 @@
  * Dots against Q8_K: every kernel computes, per super-block, two exact integers (the
  * scaled code·activation sum and the min correction from Q8_K's bsums) and then one float
  * expression in a fixed order, so the AVX2 and NEON kernels give the same float as the scalar
- * one. Static names carry the module prefix qk_.
+ * one. The mat-mat kernels at the end (gl_type_gemm_k) decode each weight super-block once
+ * per call and reuse it for several activation rows, with the same integers and float steps.
+ * Static names carry the module prefix qk_.
  */
 #include "gl-quants.h"
 
 #include <math.h>
 
 #define QK_GROUP_MAX_EPS 1e-15f
+
+/* The mat-mat kernels (and the decoded Q2_K/Q3_K dots) at the end of the file; built with
+ * SIMD only. -DGL_K_NO_GEMM leaves the K types on the per-element vec_dot path and the Q2_K/
+ * Q3_K dots on qk_scaled_dot16 (for before/after benchmarks). */
+#if (defined(GL_AVX2) || defined(GL_NEON)) && !defined(GL_K_NO_GEMM)
+#define QK_GEMM 1
+#endif
+
+/* fp16 scale read in the SIMD kernels (the portable function has branches); same value. */
+#if defined(GL_AVX2)
+#define QK_FP16_FAST(h) _cvtsh_ss(h)
+#elif defined(GL_NEON)
+static inline float qk_neon_fp16(gl_fp16 h) {
+    __fp16 v;
+    memcpy(&v, &h, sizeof v);
+    return (float)v;
+}
+#define QK_FP16_FAST(h) qk_neon_fp16(h)
+#endif
 
 /* Round to nearest, ties to even, via the 1.5*2^23 trick (valid for |v| < 2^22; larger or
  * NaN inputs give some in-range int, never undefined behaviour). */
@@ -419,6 +440,37 @@ static int qk_q3_scale(const uint8_t *s, int j) {
     return (lo | (hi << 4)) - 32;
 }
 
+/* All sixteen qk_q3_scale values at once, from the 12 bytes read as three little-endian words:
+ * low nibbles of words 0/1 are scales 0-3/4-7, their high nibbles scales 8-11/12-15, and bit
+ * pair 2i of each byte of word 2 is the top of scales 4i..4i+3. */
+static inline void qk_q3_words(const uint8_t *s, uint32_t *v) {
+    uint32_t w[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (uint32_t)s[4 * i] | (uint32_t)s[4 * i + 1] << 8 | (uint32_t)s[4 * i + 2] << 16 |
+               (uint32_t)s[4 * i + 3] << 24;
+    }
+    const uint32_t k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
+    v[0] = (w[0] & k4) | ((w[2] & k2) << 4);
+    v[1] = (w[1] & k4) | (((w[2] >> 2) & k2) << 4);
+    v[2] = ((w[0] >> 4) & k4) | (((w[2] >> 4) & k2) << 4);
+    v[3] = ((w[1] >> 4) & k4) | (((w[2] >> 6) & k2) << 4);
+}
+
+static void qk_q3_scales16(const uint8_t *s, int32_t *out) {
+    uint32_t v[4];
+    qk_q3_words(s, v);
+#if defined(GL_AVX2) /* little-endian: byte k of word i is scale 4i + k */
+    const __m128i bytes = _mm_setr_epi32((int)v[0], (int)v[1], (int)v[2], (int)v[3]);
+    const __m256i off = _mm256_set1_epi32(32);
+    _mm256_storeu_si256((__m256i *)out, _mm256_sub_epi32(_mm256_cvtepu8_epi32(bytes), off));
+    _mm256_storeu_si256((__m256i *)(out + 8),
+                        _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8)), off));
+#else
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) out[j] = (int32_t)((v[j / 4] >> (8 * (j % 4))) & 0xFF) - 32;
+#endif
+}
+
 void gl_quantize_row_q3_K_ref(const float *x, void *vy, int64_t n) {
     block_q3_K *y = vy;
     int8_t L[GL_QK_K];
@@ -614,6 +666,42 @@ static void qk_add_hbit(const uint8_t *hmask, uint8_t *u) {
         for (int l = 0; l < 32; l++) u[32 * p + l] = (uint8_t)(u[32 * p + l] + (((hmask[l] >> p) & 1) << 2));
 }
 
+/* The bytes of qk_unpack_2bit, plus those of qk_add_hbit when hmask is not NULL, with SIMD
+ * where compiled in (the dots' simd path and the mat-mat decoders). */
+static void qk_unpack_2bit_fast(const uint8_t *qs, const uint8_t *hmask, uint8_t *u) {
+#if defined(GL_AVX2)
+    const __m256i m2 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+    const __m256i hm = hmask ? _mm256_loadu_si256((const __m256i *)hmask) : _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        for (int p = 0; p < 4; p++) {
+            /* 16-bit shifts: the bits that cross into a byte's top are masked off */
+            __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * p), m2);
+            if (hmask) {
+                v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + p), m1), 2));
+            }
+            _mm256_storeu_si256((__m256i *)(u + 128 * h + 32 * p), v);
+        }
+    }
+#elif defined(GL_NEON)
+    const uint8x16_t m2 = vdupq_n_u8(3), m1 = vdupq_n_u8(1);
+    for (int h = 0; h < 2; h++) {
+        for (int half = 0; half < 2; half++) {
+            const uint8x16_t q = vld1q_u8(qs + 32 * h + 16 * half);
+            const uint8x16_t hm = hmask ? vld1q_u8(hmask + 16 * half) : vdupq_n_u8(0);
+            for (int p = 0; p < 4; p++) {
+                uint8x16_t v = vandq_u8(vshlq_u8(q, vdupq_n_s8((int8_t)(-2 * p))), m2);
+                const uint8x16_t hb = vandq_u8(vshlq_u8(hm, vdupq_n_s8((int8_t)(-(4 * h + p)))), m1);
+                vst1q_u8(u + 128 * h + 32 * p + 16 * half, vorrq_u8(v, vshlq_n_u8(hb, 2)));
+            }
+        }
+    }
+#else
+    qk_unpack_2bit(qs, u);
+    if (hmask) qk_add_hbit(hmask, u);
+#endif
+}
+
 static int32_t qk_scaled_dot16_scalar(const uint8_t *u, const int8_t *y, const int32_t *sc) {
     int32_t isum = 0;
     for (int j = 0; j < 16; j++) {
@@ -625,13 +713,22 @@ static int32_t qk_scaled_dot16_scalar(const uint8_t *u, const int8_t *y, const i
 }
 
 #if defined(GL_AVX2)
+/* acc + pairwise sums of int16 products a * b (one instruction with AVX-512VL + VNNI). */
+static inline __m256i qk_avx2_dp16(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
 static int32_t qk_scaled_dot16(const uint8_t *u, const int8_t *y, const int32_t *sc) {
     __m256i acc = _mm256_setzero_si256();
     for (int k = 0; k < 8; k++) { /* 32 elements: sub-blocks 2k (low half) and 2k+1 */
         const __m256i c = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
         const __m256i p16 = _mm256_maddubs_epi16(c, _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
         const __m256i s = _mm256_setr_m128i(_mm_set1_epi16((int16_t)sc[2 * k]), _mm_set1_epi16((int16_t)sc[2 * k + 1]));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, s));
+        acc = qk_avx2_dp16(acc, p16, s);
     }
     __m128i r = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
     r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
@@ -639,19 +736,23 @@ static int32_t qk_scaled_dot16(const uint8_t *u, const int8_t *y, const int32_t 
     return _mm_cvtsi128_si32(r);
 }
 #elif defined(GL_NEON)
-static int32_t qk_scaled_dot16(const uint8_t *u, const int8_t *y, const int32_t *sc) {
-    int32_t isum = 0;
-    for (int j = 0; j < 16; j++) {
-        const int8x16_t a = vreinterpretq_s8_u8(vld1q_u8(u + 16 * j)), b = vld1q_s8(y + 16 * j);
+/* Lanes of 16 products u * y (u < 128), as four int32 partial sums. */
+static inline int32x4_t qk_neon_dot16x4(uint8x16_t u, int8x16_t y) {
+    const int8x16_t a = vreinterpretq_s8_u8(u);
 #if defined(GL_NEON_DOTPROD)
-        const int32_t d = vaddvq_s32(vdotq_s32(vdupq_n_s32(0), a, b));
+    return vdotq_s32(vdupq_n_s32(0), a, y);
 #else
-        const int32_t d = vaddvq_s32(vaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b))),
-                                               vpaddlq_s16(vmull_s8(vget_high_s8(a), vget_high_s8(b)))));
+    return vaddq_s32(vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(y))),
+                     vpaddlq_s16(vmull_s8(vget_high_s8(a), vget_high_s8(y))));
 #endif
-        isum += sc[j] * d;
+}
+
+static int32_t qk_scaled_dot16(const uint8_t *u, const int8_t *y, const int32_t *sc) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int j = 0; j < 16; j++) {
+        acc = vmlaq_n_s32(acc, qk_neon_dot16x4(vld1q_u8(u + 16 * j), vld1q_s8(y + 16 * j)), sc[j]);
     }
-    return isum;
+    return vaddvq_s32(acc);
 }
 #else
 #define qk_scaled_dot16 qk_scaled_dot16_scalar
@@ -661,7 +762,11 @@ static int32_t qk_scaled_dot16(const uint8_t *u, const int8_t *y, const int32_t 
 static void qk_q2_block(const block_q2_K *x, const block_q8_K *y, bool simd, int32_t *isum, int32_t *msum) {
     uint8_t u[GL_QK_K];
     int32_t sc[16];
-    qk_unpack_2bit(x->qs, u);
+    if (simd) {
+        qk_unpack_2bit_fast(x->qs, NULL, u);
+    } else {
+        qk_unpack_2bit(x->qs, u);
+    }
     *msum = 0;
     for (int j = 0; j < 16; j++) {
         sc[j] = x->scales[j] & 0xF;
@@ -674,12 +779,15 @@ static void qk_q2_block(const block_q2_K *x, const block_q8_K *y, bool simd, int
 static int32_t qk_q3_block(const block_q3_K *x, const block_q8_K *y, bool simd) {
     uint8_t u[GL_QK_K];
     int32_t sc[16], corr = 0;
-    qk_unpack_2bit(x->qs, u);
-    qk_add_hbit(x->hmask, u);
-    for (int j = 0; j < 16; j++) {
-        sc[j] = qk_q3_scale(x->scales, j);
-        corr += sc[j] * y->bsums[j];
+    if (simd) {
+        qk_unpack_2bit_fast(x->qs, x->hmask, u);
+        qk_q3_scales16(x->scales, sc);
+    } else {
+        qk_unpack_2bit(x->qs, u);
+        qk_add_hbit(x->hmask, u);
+        for (int j = 0; j < 16; j++) sc[j] = qk_q3_scale(x->scales, j);
     }
+    for (int j = 0; j < 16; j++) corr += sc[j] * y->bsums[j];
     return (simd ? qk_scaled_dot16(u, y->qs, sc) : qk_scaled_dot16_scalar(u, y->qs, sc)) - 4 * corr;
 }
 
@@ -792,20 +900,37 @@ static inline int32_t qk_avx2_hsum_i32(__m256i v) {
 
 /* 32 unsigned codes (< 64) times 32 int8 activations, pairs summed to int16, then times the
  * int16 scales in sc (per 128-bit half) and summed in pairs to int32. */
-static inline __m256i qk_avx2_scaled_dot(__m256i codes, const int8_t *y, __m256i sc) {
+static inline __m256i qk_avx2_scaled_dot_acc(__m256i acc, __m256i codes, const int8_t *y, __m256i sc) {
     const __m256i p16 = _mm256_maddubs_epi16(codes, _mm256_loadu_si256((const __m256i *)y));
-    return _mm256_madd_epi16(p16, sc);
+    return qk_avx2_dp16(acc, p16, sc);
 }
 
-static int32_t qk_avx2_msum8(const uint8_t *scales, const block_q8_K *y, int32_t *isc) {
-    int32_t msum = 0;
-    for (int j = 0; j < 8; j++) {
-        int sc, m;
-        qk_get_scale_min(j, scales, &sc, &m);
-        isc[j] = sc;
-        msum += m * qk_bsum32(y, j);
-    }
-    return msum;
+/* The twelve scale bytes of Q4_K/Q5_K as 32-bit words: sc 0-3 and mins 0-3 are the low six
+ * bits of words 0 and 1; sc 4-7 / mins 4-7 take their low four bits from the nibbles of word
+ * 2 and their top two from bits 6-7 of words 0 / 1 (qk_get_scale_min, four at a time).
+ * Returns the eight scales as int16 in both 128-bit halves (for qk_avx2_scale_of) and sets
+ * *msum = sum_j min_j * (bsum 2j + bsum 2j+1), the scalar dot's integer. */
+static inline __m256i qk_avx2_k_scales(const uint8_t *q, const block_q8_K *y, int32_t *msum) {
+    uint32_t w[3];
+    memcpy(w, q, sizeof w);
+    const uint32_t k6 = 0x3f3f3f3fu, k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
+    const uint32_t s03 = w[0] & k6, m03 = w[1] & k6;
+    const uint32_t s47 = (w[2] & k4) | (((w[0] >> 6) & k2) << 4);
+    const uint32_t m47 = ((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4);
+    const __m128i sm = _mm_setr_epi32((int)s03, (int)s47, (int)m03, (int)m47);
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+    const __m128i bs_lo = _mm_loadu_si128((const __m128i *)y->bsums);
+    const __m128i bs_hi = _mm_loadu_si128((const __m128i *)(y->bsums + 8));
+    __m128i m = _mm_madd_epi16(mins, _mm_hadd_epi16(bs_lo, bs_hi)); /* pairs: |sum| <= 4064 */
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4E));
+    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xB1));
+    *msum = _mm_cvtsi128_si32(m);
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+}
+
+/* Scale j (0..7) of qk_avx2_k_scales's vector in all sixteen int16 lanes. */
+static inline __m256i qk_avx2_scale_of(__m256i sc8, int j) {
+    return _mm256_shuffle_epi8(sc8, _mm256_set1_epi16((short)(0x0100 + 0x0202 * j)));
 }
 
 static void qk_vec_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy) {
@@ -814,20 +939,20 @@ static void qk_vec_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     float sum = 0;
     for (int b = 0; b < n / GL_QK_K; b++) {
-        int32_t sc[8];
-        const int32_t msum = qk_avx2_msum8(x[b].scales, &y[b], sc);
+        int32_t msum;
+        const __m256i sc = qk_avx2_k_scales(x[b].scales, &y[b], &msum);
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
             const __m256i lo = _mm256_and_si256(q, m4);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(lo, y[b].qs + 64 * c,
-                                                           _mm256_set1_epi16((int16_t)sc[2 * c])));
-            acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(hi, y[b].qs + 64 * c + 32,
-                                                           _mm256_set1_epi16((int16_t)sc[2 * c + 1])));
+            acc = qk_avx2_scaled_dot_acc(acc, lo, y[b].qs + 64 * c,
+                                                           qk_avx2_scale_of(sc, 2 * c));
+            acc = qk_avx2_scaled_dot_acc(acc, hi, y[b].qs + 64 * c + 32,
+                                                           qk_avx2_scale_of(sc, 2 * c + 1));
         }
-        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), qk_avx2_hsum_i32(acc),
-                               gl_fp16_to_fp32(x[b].dmin), msum);
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(acc),
+                               QK_FP16_FAST(x[b].dmin), msum);
     }
     *s = sum;
 }
@@ -839,8 +964,8 @@ static void qk_vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy
     const __m256i b4 = _mm256_set1_epi8(0x10);
     float sum = 0;
     for (int b = 0; b < n / GL_QK_K; b++) {
-        int32_t sc[8];
-        const int32_t msum = qk_avx2_msum8(x[b].scales, &y[b], sc);
+        int32_t msum;
+        const __m256i sc = qk_avx2_k_scales(x[b].scales, &y[b], &msum);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)x[b].qh);
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -852,13 +977,13 @@ static void qk_vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy
             const __m256i hh = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), b4);
             const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), hl);
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hh);
-            acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(lo, y[b].qs + 64 * c,
-                                                           _mm256_set1_epi16((int16_t)sc[2 * c])));
-            acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(hi, y[b].qs + 64 * c + 32,
-                                                           _mm256_set1_epi16((int16_t)sc[2 * c + 1])));
+            acc = qk_avx2_scaled_dot_acc(acc, lo, y[b].qs + 64 * c,
+                                                           qk_avx2_scale_of(sc, 2 * c));
+            acc = qk_avx2_scaled_dot_acc(acc, hi, y[b].qs + 64 * c + 32,
+                                                           qk_avx2_scale_of(sc, 2 * c + 1));
         }
-        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), qk_avx2_hsum_i32(acc),
-                               gl_fp16_to_fp32(x[b].dmin), msum);
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(acc),
+                               QK_FP16_FAST(x[b].dmin), msum);
     }
     *s = sum;
 }
@@ -869,8 +994,11 @@ static void qk_vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
     float sum = 0;
     for (int b = 0; b < n / GL_QK_K; b++) {
-        int32_t corr = 0; /* 32 * sum_j scale_j * bsum_j */
-        for (int j = 0; j < 16; j++) corr += x[b].scales[j] * y[b].bsums[j];
+        /* corr = sum_j scale_j * bsum_j (times 32 below), exact as int32 */
+        const __m128i sc_bytes = _mm_loadu_si128((const __m128i *)x[b].scales);
+        const int32_t corr = qk_avx2_hsum_i32(_mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(sc_bytes), _mm256_loadu_si256((const __m256i *)y[b].bsums)));
+        const __m256i sc8 = _mm256_broadcastsi128_si256(sc_bytes);
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h));
@@ -888,12 +1016,15 @@ static void qk_vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy
             for (int p = 0; p < 4; p++) {
                 /* 32 elements = sub-blocks 2p and 2p+1 of this half: one scale per 128 bits */
                 const int j = 8 * h + 2 * p;
-                const __m256i sc = _mm256_setr_m128i(_mm_set1_epi16(x[b].scales[j]),
-                                                     _mm_set1_epi16(x[b].scales[j + 1]));
-                acc = _mm256_add_epi32(acc, qk_avx2_scaled_dot(codes[p], y[b].qs + 128 * h + 32 * p, sc));
+                /* scale byte j (j + 1) into the high byte of each int16 lane of the low
+                 * (high) half, then an arithmetic shift sign-extends it */
+                const __m256i ctrl = _mm256_setr_m128i(_mm_set1_epi16((short)((j << 8) | 0x80)),
+                                                       _mm_set1_epi16((short)(((j + 1) << 8) | 0x80)));
+                const __m256i sc = _mm256_srai_epi16(_mm256_shuffle_epi8(sc8, ctrl), 8);
+                acc = qk_avx2_scaled_dot_acc(acc, codes[p], y[b].qs + 128 * h + 32 * p, sc);
             }
         }
-        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), qk_avx2_hsum_i32(acc) - 32 * corr,
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(acc) - 32 * corr,
                                0.0f, 0);
     }
     *s = sum;
@@ -935,7 +1066,7 @@ static void qk_vec_dot_q4_K_neon(int n, float *s, const void *vx, const void *vy
             isum += sc * qk_neon_dot32(vshrq_n_u8(q0, 4), vshrq_n_u8(q1, 4), y[b].qs + 64 * c + 32);
             msum += m * qk_bsum32(&y[b], 2 * c + 1);
         }
-        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin),
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), isum, QK_FP16_FAST(x[b].dmin),
                                msum);
     }
     *s = sum;
@@ -966,7 +1097,7 @@ static void qk_vec_dot_q5_K_neon(int n, float *s, const void *vx, const void *vy
             isum += sc * qk_neon_dot32(u0, u1, y[b].qs + 64 * c + 32);
             msum += m * qk_bsum32(&y[b], 2 * c + 1);
         }
-        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, gl_fp16_to_fp32(x[b].dmin),
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), isum, QK_FP16_FAST(x[b].dmin),
                                msum);
     }
     *s = sum;
@@ -997,18 +1128,30 @@ static void qk_vec_dot_q6_K_neon(int n, float *s, const void *vx, const void *vy
                 }
             }
         }
-        sum += qk_block_result(y[b].d, gl_fp16_to_fp32(x[b].d), isum, 0.0f, 0);
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), isum, 0.0f, 0);
     }
     *s = sum;
 }
 #endif /* GL_NEON */
 
 /* ---- dispatch: the best kernel compiled in ---- */
+#if defined(QK_GEMM) && defined(GL_AVX2)
+static void qk_vec_dot_dec_q2_K(int n, float *s, const void *x, const void *y);
+static void qk_vec_dot_dec_q3_K(int n, float *s, const void *x, const void *y);
+#endif
 void gl_vec_dot_q2_K_q8_K(int n, float *s, const void *x, const void *y) {
+#if defined(QK_GEMM) && defined(GL_AVX2)
+    qk_vec_dot_dec_q2_K(n, s, x, y);
+#else
     qk_vec_dot_q2_K(n, s, x, y, true);
+#endif
 }
 void gl_vec_dot_q3_K_q8_K(int n, float *s, const void *x, const void *y) {
+#if defined(QK_GEMM) && defined(GL_AVX2)
+    qk_vec_dot_dec_q3_K(n, s, x, y);
+#else
     qk_vec_dot_q3_K(n, s, x, y, true);
+#endif
 }
 void gl_vec_dot_q4_K_q8_K(int n, float *s, const void *x, const void *y) {
 #if defined(GL_AVX2)
@@ -1036,4 +1179,400 @@ void gl_vec_dot_q6_K_q8_K(int n, float *s, const void *x, const void *y) {
 #else
     gl_vec_dot_q6_K_q8_K_scalar(n, s, x, y);
 #endif
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Mat-mat kernels (gl_type_gemm_k, in gl_type_gemm's form): QK_GEMM_MR weight rows ×
+ * QK_GEMM_NC Q8_K activation rows per call. Each super-block of each weight row is decoded
+ * once per call (qk_dec: codes to one unsigned byte each, scales and mins to int16 per 16
+ * elements) and then met by every column. Per (row, column, super-block) the kernels form
+ * the same two exact integers as the scalar dot (isum = sum sc * code * y, msum = sum mn *
+ * bsum; Q3_K and Q6_K fold their code offset into isum as the scalar dots do) and then the
+ * same float steps in the same order, yd * (d * isum - dmin * msum) added to a sum that
+ * starts at 0: an unsliced product gives exactly the scalar vec_dot's float, in any tile
+ * position (test-quants-k checks equality).
+ * ---------------------------------------------------------------------------------------- */
+
+#if defined(QK_GEMM)
+typedef struct qk_dec {
+    _Alignas(32) uint8_t u[GL_QK_K]; /* codes, unsigned: Q2_K 0..3, Q3_K code + 4, ... Q6_K 0..63 */
+    _Alignas(32) int16_t sc[16];     /* scale of each 16 elements */
+    _Alignas(32) int16_t mn[16];     /* multiplier of each bsum (min, or the folded offset) */
+    float d, dmin;                   /* dmin 0 where the offset is folded into isum */
+} qk_dec;
+
+typedef void (*qk_dec_fn)(const void *x, qk_dec *o);
+
+/* Q4_K/Q5_K codes: u[64 c + l] = low nibble of qs[32 c + l], u[64 c + 32 + l] its high
+ * nibble; with qh, bit 2c (2c + 1) of qh[l] adds 16. */
+static void qk_unpack_nibbles_fast(const uint8_t *qs, const uint8_t *qh, uint8_t *u) {
+#if defined(GL_AVX2)
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m1 = _mm256_set1_epi8(1);
+    const __m256i hb = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (qh) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * c), m1), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * c + 1), m1), 4));
+        }
+        _mm256_storeu_si256((__m256i *)(u + 64 * c), lo);
+        _mm256_storeu_si256((__m256i *)(u + 64 * c + 32), hi);
+    }
+#elif defined(GL_NEON)
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m1 = vdupq_n_u8(1);
+    for (int half = 0; half < 2; half++) {
+        const uint8x16_t hb = qh ? vld1q_u8(qh + 16 * half) : vdupq_n_u8(0);
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t q = vld1q_u8(qs + 32 * c + 16 * half);
+            const uint8x16_t bl = vandq_u8(vshlq_u8(hb, vdupq_n_s8((int8_t)(-2 * c))), m1);
+            const uint8x16_t bh = vandq_u8(vshlq_u8(hb, vdupq_n_s8((int8_t)(-2 * c - 1))), m1);
+            vst1q_u8(u + 64 * c + 16 * half, vorrq_u8(vandq_u8(q, m4), vshlq_n_u8(bl, 4)));
+            vst1q_u8(u + 64 * c + 32 + 16 * half, vorrq_u8(vshrq_n_u8(q, 4), vshlq_n_u8(bh, 4)));
+        }
+    }
+#else
+    for (int c = 0; c < 4; c++) {
+        for (int l = 0; l < 32; l++) {
+            const int hl = qh ? ((qh[l] >> (2 * c)) & 1) << 4 : 0;
+            const int hh = qh ? ((qh[l] >> (2 * c + 1)) & 1) << 4 : 0;
+            u[64 * c + l] = (uint8_t)((qs[32 * c + l] & 0xF) | hl);
+            u[64 * c + 32 + l] = (uint8_t)((qs[32 * c + l] >> 4) | hh);
+        }
+    }
+#endif
+}
+
+/* Q6_K codes 0..63 (qk_q6_code of every element). */
+static void qk_unpack_q6_fast(const block_q6_K *x, uint8_t *u) {
+#if defined(GL_AVX2)
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        uint8_t *o = u + 128 * h;
+        _mm256_storeu_si256((__m256i *)o, _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                                          _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)));
+        _mm256_storeu_si256((__m256i *)(o + 32),
+                            _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)));
+        _mm256_storeu_si256((__m256i *)(o + 64),
+                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)));
+        _mm256_storeu_si256((__m256i *)(o + 96),
+                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)));
+    }
+#elif defined(GL_NEON)
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(0x03);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+        for (int k = 0; k < 2; k++) {
+            const uint8x16_t a = vld1q_u8(ql + 16 * k), c = vld1q_u8(ql + 32 + 16 * k);
+            const uint8x16_t hb = vld1q_u8(qh + 16 * k);
+            uint8_t *o = u + 128 * h + 16 * k;
+            vst1q_u8(o, vorrq_u8(vandq_u8(a, m4), vshlq_n_u8(vandq_u8(hb, m2), 4)));
+            vst1q_u8(o + 32, vorrq_u8(vandq_u8(c, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), m2), 4)));
+            vst1q_u8(o + 64, vorrq_u8(vshrq_n_u8(a, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), m2), 4)));
+            vst1q_u8(o + 96, vorrq_u8(vshrq_n_u8(c, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4)));
+        }
+    }
+#else
+    for (int e = 0; e < GL_QK_K; e++) u[e] = (uint8_t)qk_q6_code(x, e);
+#endif
+}
+
+/* The scales and mins go out as whole vectors in the AVX2 build: the kernels read them back
+ * with 32-byte loads, which sixteen 2-byte stores could not forward. */
+static void qk_dec_q2_K(const void *vx, qk_dec *o) {
+    const block_q2_K *x = vx;
+    qk_unpack_2bit_fast(x->qs, NULL, o->u);
+#if defined(GL_AVX2)
+    const __m128i sb = _mm_loadu_si128((const __m128i *)x->scales), m4 = _mm_set1_epi8(0x0F);
+    _mm256_store_si256((__m256i *)o->sc, _mm256_cvtepu8_epi16(_mm_and_si128(sb, m4)));
+    _mm256_store_si256((__m256i *)o->mn, _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sb, 4), m4)));
+#else
+    for (int j = 0; j < 16; j++) {
+        o->sc[j] = (int16_t)(x->scales[j] & 0xF);
+        o->mn[j] = (int16_t)(x->scales[j] >> 4);
+    }
+#endif
+    o->d = QK_FP16_FAST(x->d);
+    o->dmin = QK_FP16_FAST(x->dmin);
+}
+
+/* u = code + 4: isum = sum sc (u y) - sum 4 sc bsum (qk_q3_block) */
+static void qk_dec_q3_K(const void *vx, qk_dec *o) {
+    const block_q3_K *x = vx;
+    qk_unpack_2bit_fast(x->qs, x->hmask, o->u);
+#if defined(GL_AVX2)
+    uint32_t v[4];
+    qk_q3_words(x->scales, v);
+    const __m256i sc = _mm256_sub_epi16(
+        _mm256_cvtepu8_epi16(_mm_setr_epi32((int)v[0], (int)v[1], (int)v[2], (int)v[3])), _mm256_set1_epi16(32));
+    _mm256_store_si256((__m256i *)o->sc, sc);
+    _mm256_store_si256((__m256i *)o->mn, _mm256_slli_epi16(sc, 2));
+#else
+    int32_t sc[16];
+    qk_q3_scales16(x->scales, sc);
+    for (int j = 0; j < 16; j++) {
+        o->sc[j] = (int16_t)sc[j];
+        o->mn[j] = (int16_t)(4 * sc[j]);
+    }
+#endif
+    o->d = QK_FP16_FAST(x->d);
+    o->dmin = 0.0f;
+}
+
+/* Q4_K/Q5_K: the scale and min of each 32 elements, once per 16 */
+static void qk_dec_scales8(const uint8_t *scales, qk_dec *o) {
+#if defined(GL_AVX2)
+    /* as qk_avx2_k_scales: [sc0..sc7 | m0..m7] as bytes, each doubled for the 16-element form */
+    uint32_t w[3];
+    memcpy(w, scales, sizeof w);
+    const uint32_t k6 = 0x3f3f3f3fu, k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
+    const __m128i sm = _mm_setr_epi32((int)(w[0] & k6), (int)((w[2] & k4) | (((w[0] >> 6) & k2) << 4)),
+                                      (int)(w[1] & k6), (int)(((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4)));
+    _mm256_store_si256((__m256i *)o->sc, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sm, sm)));
+    _mm256_store_si256((__m256i *)o->mn, _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)));
+    return;
+#endif
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        qk_get_scale_min(j, scales, &sc, &m);
+        o->sc[2 * j] = o->sc[2 * j + 1] = (int16_t)sc;
+        o->mn[2 * j] = o->mn[2 * j + 1] = (int16_t)m;
+    }
+}
+
+static void qk_dec_q4_K(const void *vx, qk_dec *o) {
+    const block_q4_K *x = vx;
+    qk_unpack_nibbles_fast(x->qs, NULL, o->u);
+    qk_dec_scales8(x->scales, o);
+    o->d = QK_FP16_FAST(x->d);
+    o->dmin = QK_FP16_FAST(x->dmin);
+}
+
+static void qk_dec_q5_K(const void *vx, qk_dec *o) {
+    const block_q5_K *x = vx;
+    qk_unpack_nibbles_fast(x->qs, x->qh, o->u);
+    qk_dec_scales8(x->scales, o);
+    o->d = QK_FP16_FAST(x->d);
+    o->dmin = QK_FP16_FAST(x->dmin);
+}
+
+/* codes stored + 32: isum = sum sc (c y) - sum 32 sc bsum (the scalar Q6_K dot) */
+static void qk_dec_q6_K(const void *vx, qk_dec *o) {
+    const block_q6_K *x = vx;
+    qk_unpack_q6_fast(x, o->u);
+#if defined(GL_AVX2)
+    const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+    _mm256_store_si256((__m256i *)o->sc, sc);
+    _mm256_store_si256((__m256i *)o->mn, _mm256_slli_epi16(sc, 5));
+#else
+    for (int j = 0; j < 16; j++) {
+        o->sc[j] = x->scales[j];
+        o->mn[j] = (int16_t)(32 * x->scales[j]);
+    }
+#endif
+    o->d = QK_FP16_FAST(x->d);
+    o->dmin = 0.0f;
+}
+
+/* Stores (or adds, for the later k-slices) one result. */
+static inline void qk_gemm_put(float *s, bool add, float v) { *s = add ? *s + v : v; }
+
+#define QK_GEMM_MR 4
+#if defined(GL_AVX2) && defined(__AVX512VL__)
+#define QK_GEMM_NC 8
+#else
+#define QK_GEMM_NC 4
+#endif
+_Static_assert(QK_GEMM_NC <= GL_GEMM_NC_MAX, "gemm tile wider than mul_mat allows");
+
+#if defined(GL_AVX2)
+/* [sum(a), sum(b), sum(c), sum(d)] of four vectors of eight int32. */
+static inline __m128i qk_avx2_sum4(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+static inline __attribute__((always_inline)) void
+qk_gemm_avx2(qk_dec_fn decode, size_t bsize, bool fold, int n, int nr, int nc, const void *vx, size_t bx,
+             const void *const *vy, float *s, size_t bs, bool add) {
+    qk_dec dec[QK_GEMM_MR];
+    __m256i scv[QK_GEMM_MR][8]; /* per 32 elements: sc of the first 16 (low half), next 16 */
+    __m128 acc[QK_GEMM_NC];
+    for (int c = 0; c < QK_GEMM_NC; c++) acc[c] = _mm_setzero_ps();
+    /* int16 lanes [s0..s7 | s8..s15] -> [s0 s2 .. s14 | s1 s3 .. s15]: then one in-lane
+     * shuffle per 32 elements puts s(2k) in the low half and s(2k+1) in the high half */
+    const __m256i even_odd = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                              0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    const int nb = n / GL_QK_K;
+    for (int b = 0; b < nb; b++) {
+        for (int r = 0; r < QK_GEMM_MR; r++) {
+            /* rows past nr repeat the last one; their results are dropped */
+            decode((const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx + (size_t)b * bsize, &dec[r]);
+            const __m256i v = _mm256_permute4x64_epi64(
+                _mm256_shuffle_epi8(_mm256_load_si256((const __m256i *)dec[r].sc), even_odd), 0xD8);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                scv[r][k] = _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(0x0100 + 0x0202 * k)));
+            }
+        }
+        const __m128 d4 = _mm_setr_ps(dec[0].d, dec[1].d, dec[2].d, dec[3].d);
+        const __m128 m4 = _mm_setr_ps(dec[0].dmin, dec[1].dmin, dec[2].dmin, dec[3].dmin);
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *yb = (const block_q8_K *)vy[c] + b;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * k));
+                a0 = qk_avx2_dp16(a0, _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(dec[0].u + 32 * k)), yv), scv[0][k]);
+                a1 = qk_avx2_dp16(a1, _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(dec[1].u + 32 * k)), yv), scv[1][k]);
+                a2 = qk_avx2_dp16(a2, _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(dec[2].u + 32 * k)), yv), scv[2][k]);
+                a3 = qk_avx2_dp16(a3, _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(dec[3].u + 32 * k)), yv), scv[3][k]);
+            }
+            const __m256i bsv = _mm256_loadu_si256((const __m256i *)yb->bsums);
+            const __m128i isum = qk_avx2_sum4(a0, a1, a2, a3);
+            const __m128i msum = qk_avx2_sum4(_mm256_madd_epi16(_mm256_load_si256((const __m256i *)dec[0].mn), bsv),
+                                              _mm256_madd_epi16(_mm256_load_si256((const __m256i *)dec[1].mn), bsv),
+                                              _mm256_madd_epi16(_mm256_load_si256((const __m256i *)dec[2].mn), bsv),
+                                              _mm256_madd_epi16(_mm256_load_si256((const __m256i *)dec[3].mn), bsv));
+            /* a folded offset (dmin is 0 then): isum - msum, and the min term 0 * 0 */
+            const __m128i iv = fold ? _mm_sub_epi32(isum, msum) : isum;
+            const __m128i mv = fold ? _mm_setzero_si128() : msum;
+            const __m128 t = _mm_sub_ps(_mm_mul_ps(d4, _mm_cvtepi32_ps(iv)), _mm_mul_ps(m4, _mm_cvtepi32_ps(mv)));
+            acc[c] = _mm_add_ps(acc[c], _mm_mul_ps(_mm_set1_ps(yb->d), t));
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        float out[4];
+        _mm_storeu_ps(out, acc[c]);
+        for (int r = 0; r < nr; r++) qk_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+    }
+}
+#define QK_GEMM_IMPL qk_gemm_avx2
+
+/* One row against one column on the decoded form (the Q2_K/Q3_K dots): the integers and
+ * float steps of the scalar dot, as in qk_gemm_avx2. */
+static inline __attribute__((always_inline)) void
+qk_vec_dot_dec_avx2(qk_dec_fn decode, size_t bsize, bool fold, int n, float *s, const void *vx,
+                    const void *vy) {
+    const block_q8_K *y = vy;
+    const __m256i even_odd = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                              0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    qk_dec dec;
+    float sum = 0;
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        decode((const char *)vx + (size_t)b * bsize, &dec);
+        const __m256i v = _mm256_permute4x64_epi64(
+            _mm256_shuffle_epi8(_mm256_load_si256((const __m256i *)dec.sc), even_odd), 0xD8);
+        __m256i acc = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const __m256i p = _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(dec.u + 32 * k)),
+                                                   _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * k)));
+            acc = qk_avx2_dp16(acc, p, _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(0x0100 + 0x0202 * k))));
+        }
+        int32_t isum = qk_avx2_hsum_i32(acc);
+        int32_t msum = qk_avx2_hsum_i32(_mm256_madd_epi16(_mm256_load_si256((const __m256i *)dec.mn),
+                                                          _mm256_loadu_si256((const __m256i *)y[b].bsums)));
+        if (fold) {
+            isum -= msum;
+            msum = 0;
+        }
+        sum += qk_block_result(y[b].d, dec.d, isum, dec.dmin, msum);
+    }
+    *s = sum;
+}
+
+static void qk_vec_dot_dec_q2_K(int n, float *s, const void *x, const void *y) {
+    qk_vec_dot_dec_avx2(qk_dec_q2_K, sizeof(block_q2_K), false, n, s, x, y);
+}
+static void qk_vec_dot_dec_q3_K(int n, float *s, const void *x, const void *y) {
+    qk_vec_dot_dec_avx2(qk_dec_q3_K, sizeof(block_q3_K), true, n, s, x, y);
+}
+#else
+static inline __attribute__((always_inline)) void
+qk_gemm_neon(qk_dec_fn decode, size_t bsize, bool fold, int n, int nr, int nc, const void *vx, size_t bx,
+             const void *const *vy, float *s, size_t bs, bool add) {
+    qk_dec dec[QK_GEMM_MR];
+    float32x4_t acc[QK_GEMM_NC];
+    for (int c = 0; c < QK_GEMM_NC; c++) acc[c] = vdupq_n_f32(0.0f);
+    const int nb = n / GL_QK_K;
+    for (int b = 0; b < nb; b++) {
+        for (int r = 0; r < QK_GEMM_MR; r++) {
+            decode((const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx + (size_t)b * bsize, &dec[r]);
+        }
+        const float dd[4] = {dec[0].d, dec[1].d, dec[2].d, dec[3].d};
+        const float dm[4] = {dec[0].dmin, dec[1].dmin, dec[2].dmin, dec[3].dmin};
+        const float32x4_t d4 = vld1q_f32(dd), m4 = vld1q_f32(dm);
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *yb = (const block_q8_K *)vy[c] + b;
+            int32x4_t a[QK_GEMM_MR], m[QK_GEMM_MR];
+            for (int r = 0; r < QK_GEMM_MR; r++) a[r] = m[r] = vdupq_n_s32(0);
+            for (int j = 0; j < 16; j++) {
+                const int8x16_t yv = vld1q_s8(yb->qs + 16 * j);
+                for (int r = 0; r < QK_GEMM_MR; r++) {
+                    a[r] = vmlaq_n_s32(a[r], qk_neon_dot16x4(vld1q_u8(dec[r].u + 16 * j), yv), dec[r].sc[j]);
+                }
+            }
+            for (int q = 0; q < 4; q++) {
+                const int16x4_t bsv = vld1_s16(yb->bsums + 4 * q);
+                for (int r = 0; r < QK_GEMM_MR; r++) m[r] = vmlal_s16(m[r], vld1_s16(dec[r].mn + 4 * q), bsv);
+            }
+            int32_t is[4], ms[4];
+            for (int r = 0; r < QK_GEMM_MR; r++) {
+                is[r] = vaddvq_s32(a[r]);
+                ms[r] = vaddvq_s32(m[r]);
+                if (fold) { /* a folded offset (dmin is 0 then): isum - msum, the min term 0 * 0 */
+                    is[r] -= ms[r];
+                    ms[r] = 0;
+                }
+            }
+            const float32x4_t t = vsubq_f32(vmulq_f32(d4, vcvtq_f32_s32(vld1q_s32(is))),
+                                            vmulq_f32(m4, vcvtq_f32_s32(vld1q_s32(ms))));
+            acc[c] = vaddq_f32(acc[c], vmulq_f32(vdupq_n_f32(yb->d), t));
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        float out[4];
+        vst1q_f32(out, acc[c]);
+        for (int r = 0; r < nr; r++) qk_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+    }
+}
+#define QK_GEMM_IMPL qk_gemm_neon
+#endif
+
+#define QK_GEMM_DEF(t, fold)                                                                    \
+    static void qk_gemm_##t(int n, int nr, int nc, const void *x, size_t bx,                    \
+                            const void *const *y, float *s, size_t bs, bool add) {              \
+        QK_GEMM_IMPL(qk_dec_##t, sizeof(block_##t), fold, n, nr, nc, x, bx, y, s, bs, add);      \
+    }
+QK_GEMM_DEF(q2_K, false)
+QK_GEMM_DEF(q3_K, true)
+QK_GEMM_DEF(q4_K, false)
+QK_GEMM_DEF(q5_K, false)
+QK_GEMM_DEF(q6_K, true)
+#undef QK_GEMM_DEF
+#endif /* QK_GEMM */
+
+gl_gemm_kernel gl_type_gemm_k(gl_type type) {
+    gl_gemm_kernel k = {0};
+#if defined(QK_GEMM)
+    gl_gemm_fn fn = NULL;
+    switch (type) {
+    case GL_TYPE_Q2_K: fn = qk_gemm_q2_K; break;
+    case GL_TYPE_Q3_K: fn = qk_gemm_q3_K; break;
+    case GL_TYPE_Q4_K: fn = qk_gemm_q4_K; break;
+    case GL_TYPE_Q5_K: fn = qk_gemm_q5_K; break;
+    case GL_TYPE_Q6_K: fn = qk_gemm_q6_K; break;
+    default: break;
+    }
+    if (fn) k = (gl_gemm_kernel){fn, QK_GEMM_MR, QK_GEMM_NC, GL_TYPE_Q8_K, false, NULL, 0};
+#endif
+    (void)type;
+    return k;
 }

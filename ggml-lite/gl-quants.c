@@ -2127,6 +2127,7 @@ gl_gemm_kernel gl_type_gemm(gl_type type) {
         k = (gl_gemm_kernel){Q_GEMM_PICK(q8_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0};
         break;
     default:
+        k = gl_type_gemm_k(type); /* the K types (gl-quants-k.c) */
         break;
     }
 #undef Q_GEMM_PICK

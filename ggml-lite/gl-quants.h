@@ -256,5 +256,9 @@ void gl_vec_dot_q3_K_q8_K(int n, float *s, const void *x, const void *y);
 void gl_vec_dot_q4_K_q8_K(int n, float *s, const void *x, const void *y);
 void gl_vec_dot_q5_K_q8_K(int n, float *s, const void *x, const void *y);
 void gl_vec_dot_q6_K_q8_K(int n, float *s, const void *x, const void *y);
+/* Mat-mat kernels of the K types (what gl_type_gemm gives for them): mr = 4 weight rows ×
+ * nc Q8_K activation rows, n a multiple of 256. An unsliced call (add false, the whole row)
+ * gives exactly the float of the scalar vec_dot for every element; fn NULL without SIMD. */
+gl_gemm_kernel gl_type_gemm_k(gl_type type);
 
 #endif /* GL_QUANTS_H */

@@ -10,7 +10,11 @@
  *     (Q6_K/Q8_K only: the asymmetric types may clamp a code to the end of their range);
  *   vec_dot vs dequantize-then-dot in double: |s - ref| <= 2e-5 * sum |x_i y_i|;
  *   SIMD vec_dot vs scalar vec_dot: equal (both scale the same exact per-block integers);
- *   mul_mat of a K-quant weight vs the dots of its rows: 1e-5 * sum |x_i y_i|.
+ *   mul_mat of a K-quant weight vs the dots of its rows: 2e-5 * sum |x_i y_i|, and with one
+ *     k-slice (row under 8 KiB) equal to the scalar vec_dot (the gemm kernels form the same
+ *     integers and float steps); 1 and 2 threads give the same bits;
+ *   gemm kernels (gl_type_gemm) called directly, every tile size nr <= mr, nc <= nc_max, store
+ *     and add, a call split along k: equal to the scalar dots (and their sum for the split).
  */
 #include "tf.h"
 
@@ -176,6 +180,23 @@ TF_TEST(vec_dot_vs_dequantized_and_scalar) {
     }
 }
 
+/* Random bytes as nb blocks of type t (any code, any scale bits), with sane fp16 scales. */
+static void kq_random_blocks(tf_rng *rng, const kq_type *t, uint8_t *xq, int nb) {
+    for (size_t i = 0; i < (size_t)nb * t->bytes; i++) xq[i] = (uint8_t)tf_rand_int(rng, 0, 255);
+    for (int b = 0; b < nb; b++) {
+        uint8_t *blk = xq + (size_t)b * t->bytes;
+        const gl_fp16 h = gl_fp32_to_fp16(tf_rand_uniform(rng, 0.001f, 0.1f));
+        const gl_fp16 h2 = gl_fp32_to_fp16(tf_rand_uniform(rng, 0.001f, 0.1f));
+        switch (t->type) {
+        case GL_TYPE_Q2_K: memcpy(blk + 80, &h, 2); memcpy(blk + 82, &h2, 2); break;
+        case GL_TYPE_Q3_K: memcpy(blk + 108, &h, 2); break;
+        case GL_TYPE_Q4_K: case GL_TYPE_Q5_K: memcpy(blk, &h, 2); memcpy(blk + 2, &h2, 2); break;
+        case GL_TYPE_Q6_K: memcpy(blk + 208, &h, 2); break;
+        default: break;
+        }
+    }
+}
+
 /* Extreme codes: random bytes as blocks (any code, any scale bits) with sane fp16 scales. */
 TF_TEST(vec_dot_random_blocks) {
     tf_rng rng = {13};
@@ -212,6 +233,89 @@ TF_TEST(vec_dot_random_blocks) {
         kq_types[t].dot_scalar(N, &ss, xq, yq);
         TF_CHECK(fabs(ss - ref) <= 2e-5 * mag, "%s scalar %.9g vs %.9g", kq_types[t].name, ss, ref);
         TF_CHECK(s == ss, "%s simd %.9g vs scalar %.9g", kq_types[t].name, s, ss);
+    }
+}
+
+/* The gemm kernels against the scalar dots, bit for bit: rows of real quantized data and of
+ * random blocks (extreme codes and scales, activations with -200 entries), every tile shape. */
+TF_TEST(gemm_kernels_vs_scalar_dot) {
+    tf_rng rng = {29};
+    enum { NB = 3, N = NB * GL_QK_K, ROWS = 4, COLS = GL_GEMM_NC_MAX };
+    static float x[N], y[N];
+    static uint8_t wq[ROWS][NB * 210];
+    static block_q8_K yq[COLS][NB];
+    for (int c = 0; c < COLS; c++) {
+        for (int i = 0; i < N; i++) y[i] = (i + c) % 7 == 0 ? -200.0f : tf_rand_normal(&rng) * (1 + c);
+        gl_quantize_row_q8_K(y, yq[c], N);
+    }
+    for (int t = 0; t < KQ_N; t++) {
+        const kq_type *kt = &kq_types[t];
+        const gl_gemm_kernel g = gl_type_gemm(kt->type);
+#if defined(GL_AVX2) || defined(GL_NEON)
+        TF_CHECK(g.fn != NULL, "%s: no gemm kernel in a SIMD build", kt->name);
+#else
+        TF_CHECK(g.fn == NULL, "%s: a gemm kernel in a build without SIMD", kt->name);
+#endif
+        if (!g.fn) continue;
+        TF_CHECK(g.ytype == GL_TYPE_Q8_K && g.mr >= 1 && g.mr <= ROWS && g.nc >= 1 &&
+                     g.nc <= COLS && !g.f16_round && !g.yconvert, "%s kernel shape", kt->name);
+        if (g.mr > ROWS || g.nc > COLS) continue;
+        for (int r = 0; r < ROWS; r++) {
+            if (r % 2 == 0) {
+                for (int i = 0; i < N; i++) x[i] = tf_rand_normal(&rng) + (r == 2 ? 0.8f : 0.0f);
+                kt->quant(x, wq[r], N);
+            } else {
+                kq_random_blocks(&rng, kt, wq[r], NB);
+            }
+        }
+        const size_t bx = sizeof wq[0];
+        const void *yp[COLS];
+        for (int c = 0; c < COLS; c++) yp[c] = yq[c];
+        float ref[COLS][ROWS], part[COLS][ROWS];
+        for (int c = 0; c < COLS; c++) {
+            for (int r = 0; r < ROWS; r++) {
+                kt->dot_scalar(N, &ref[c][r], wq[r], yq[c]);
+                float a, b;
+                kt->dot_scalar(GL_QK_K, &a, wq[r], yq[c]);
+                kt->dot_scalar(N - GL_QK_K, &b, wq[r] + kt->bytes, yq[c] + 1);
+                part[c][r] = a + b;
+            }
+        }
+        int bad = 0;
+        for (int nr = 1; nr <= g.mr; nr++) {
+            for (int nc = 1; nc <= g.nc; nc++) {
+                enum { BS = ROWS + 3 };
+                float out[COLS * BS];
+                /* store */
+                for (int i = 0; i < COLS * BS; i++) out[i] = -7.0f;
+                g.fn(N, nr, nc, wq[0], bx, yp, out, BS, false);
+                for (int c = 0; c < COLS; c++)
+                    for (int r = 0; r < BS; r++) {
+                        const float want = c < nc && r < nr ? ref[c][r] : -7.0f;
+                        if (out[c * BS + r] != want && bad++ < 5)
+                            TF_CHECK(false, "%s nr=%d nc=%d (%d,%d): %.9g vs %.9g", kt->name, nr,
+                                     nc, r, c, out[c * BS + r], want);
+                    }
+                /* add, and a call split along k: first block stored, the rest added */
+                for (int i = 0; i < COLS * BS; i++) out[i] = 1.5f;
+                g.fn(N, nr, nc, wq[0], bx, yp, out, BS, true);
+                const void *yp1[COLS];
+                for (int c = 0; c < COLS; c++) yp1[c] = yq[c] + 1;
+                float out2[COLS * BS];
+                for (int i = 0; i < COLS * BS; i++) out2[i] = -7.0f;
+                g.fn(GL_QK_K, nr, nc, wq[0], bx, yp, out2, BS, false);
+                g.fn(N - GL_QK_K, nr, nc, wq[0] + kt->bytes, bx, yp1, out2, BS, true);
+                for (int c = 0; c < nc; c++)
+                    for (int r = 0; r < nr; r++) {
+                        if (out[c * BS + r] != 1.5f + ref[c][r] && bad++ < 5)
+                            TF_CHECK(false, "%s add nr=%d nc=%d (%d,%d)", kt->name, nr, nc, r, c);
+                        if (out2[c * BS + r] != part[c][r] && bad++ < 5)
+                            TF_CHECK(false, "%s split nr=%d nc=%d (%d,%d): %.9g vs %.9g", kt->name,
+                                     nr, nc, r, c, out2[c * BS + r], part[c][r]);
+                    }
+            }
+        }
+        TF_CHECK(bad == 0, "%s: %d mismatches", kt->name, bad);
     }
 }
 
@@ -301,10 +405,63 @@ TF_TEST(mul_mat_k_weights) {
                         TF_CHECK(false, "%s nth=%d row %d col %d: %g vs %g", kq_types[t].name,
                                  nth, r, m, got, ref);
                     }
+                    /* one k-slice: the gemm kernels give the scalar dot's float */
+                    float sd;
+                    kq_types[t].dot_scalar(K, &sd, wq + (size_t)r * row, xq);
+                    if (got != sd && bad++ < 3) {
+                        TF_CHECK(false, "%s nth=%d row %d col %d: %.9g vs scalar dot %.9g",
+                                 kq_types[t].name, nth, r, m, got, sd);
+                    }
                 }
             }
             free(y);
         }
+    }
+}
+
+/* Rows long enough (100 super-blocks, 8.4-21 KB) that mul_mat's gemm path cuts k into
+ * slices (whole super-blocks), several tiles of rows and columns: 1 and 2 threads give the
+ * same bits, and the result stays within the dot tolerance of the dequantized product. */
+TF_TEST(mul_mat_k_sliced_threads) {
+    if (!gl_type_get(GL_TYPE_Q4_K)->supported) {
+        tf_skip("K types not wired into the traits table");
+        return;
+    }
+    tf_rng rng = {31};
+    enum { K = 100 * GL_QK_K, NR = 9, M = 10 };
+    static float w[K * NR], xin[K * M], wf[K], xf[K];
+    static uint8_t wq[K / GL_QK_K * 210 * NR];
+    static block_q8_K xq[K / GL_QK_K];
+    for (int i = 0; i < K * NR; i++) w[i] = tf_rand_normal(&rng);
+    for (int i = 0; i < K * M; i++) xin[i] = tf_rand_normal(&rng) + (i % 11 == 0 ? 3.0f : 0.0f);
+    for (int t = 0; t < KQ_N; t++) {
+        const gl_type ty = kq_types[t].type;
+        const size_t row = gl_row_size(ty, K);
+        TF_CHECK(gl_quantize_rows(ty, w, wq, NR, K) == NR * row);
+        float *y1 = kq_mul_mat(ty, wq, K, NR, xin, M, 1);
+        float *y2 = kq_mul_mat(ty, wq, K, NR, xin, M, 2);
+        if (y1 && y2) {
+            TF_CHECK(memcmp(y1, y2, sizeof(float) * NR * M) == 0, "%s: 1 vs 2 threads", kq_types[t].name);
+            int bad = 0;
+            for (int m = 0; m < M; m++) {
+                gl_quantize_row_q8_K(xin + (size_t)m * K, xq, K);
+                gl_dequantize_row_q8_K(xq, xf, K);
+                for (int r = 0; r < NR; r++) {
+                    kq_types[t].deq(wq + (size_t)r * row, wf, K);
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < K; i++) {
+                        ref += (double)wf[i] * xf[i];
+                        mag += fabs((double)wf[i] * xf[i]);
+                    }
+                    if (fabs(y1[m * NR + r] - ref) > 2e-5 * mag && bad++ < 3) {
+                        TF_CHECK(false, "%s row %d col %d: %g vs %g", kq_types[t].name, r, m,
+                                 y1[m * NR + r], ref);
+                    }
+                }
+            }
+        }
+        free(y1);
+        free(y2);
     }
 }
 

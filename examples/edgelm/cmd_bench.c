@@ -12,7 +12,8 @@
  *   3. mat-mat at 4096×4096 with 64 and 512 columns, in GFLOP/s (--mm-shapes and --cols
  *      choose other shapes, --types fewer types).
  * Q4_0 and Q8_0 also run repacked (gl_repack, layout X8: "q4_0x8", "q8_0x8") where the build
- * has an X8 kernel, beside the row layout on the same weights.
+ * has an X8 kernel, beside the row layout on the same weights. The K types (q2_K..q6_K) run
+ * when --types names them (time per call / (k n / 256) = time per super-block).
  *
  * edgelm bench -m M.gguf[,M2.gguf] [-t 1,2] [-p 64,512] [-n 128] [-r REPS] [-o md|json]
  *
@@ -384,8 +385,12 @@ static int bench_parse_threads(const char *s, bench_opts *o) {
     return o->n_threads > 0 ? 0 : -1;
 }
 
-static const gl_type bench_types[] = {GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_Q8_0, GL_TYPE_Q4_0};
-#define BENCH_N_TYPES 4
+/* The first BENCH_N_DEFAULT types run when --types is not given; the K types only on request. */
+static const gl_type bench_types[] = {GL_TYPE_F32,  GL_TYPE_F16,  GL_TYPE_Q8_0, GL_TYPE_Q4_0,
+                                      GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_Q4_K, GL_TYPE_Q5_K,
+                                      GL_TYPE_Q6_K};
+#define BENCH_N_TYPES 9
+#define BENCH_N_DEFAULT 4
 
 static int bench_parse_types(const char *s, bench_opts *o) {
     o->types = 0;
@@ -437,7 +442,8 @@ static void bench_usage(FILE *f) {
             "              768x3072, weights larger than the last-level cache) and mat-mat\n"
             "              (64 and 512 columns) timings; Q8_0/Q4_0 also repacked (X8) where the\n"
             "              build has X8 kernels\n"
-            "  --types LIST      --kernels: only these of f32,f16,q8_0,q4_0\n"
+            "  --types LIST      --kernels: these of f32,f16,q8_0,q4_0 (the default set) and\n"
+            "                    q2_K,q3_K,q4_K,q5_K,q6_K (mat-mat shapes: K a multiple of 256)\n"
             "  --mm-shapes LIST  --kernels: mat-mat weight shapes KxN (default 4096x4096)\n"
             "  --cols LIST       --kernels: mat-mat column counts (default 64,512)\n"
             "  -m LIST     decoder models (GGUF): prompt processing ppN (N tokens in one batch into\n"
@@ -937,7 +943,7 @@ int cmd_bench(int argc, char **argv) {
     bool run_x8[2 * BENCH_N_TYPES];
     int n_run = 0;
     for (int t = 0; t < BENCH_N_TYPES; t++) {
-        if (o.types && !(o.types & (1u << t))) continue;
+        if (o.types ? !(o.types & (1u << t)) : t >= BENCH_N_DEFAULT) continue;
         run_type[n_run] = bench_types[t];
         run_x8[n_run++] = false;
         if (bench_x8_available(bench_types[t])) {
