@@ -941,17 +941,19 @@ static void qk_vec_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy
     for (int b = 0; b < n / GL_QK_K; b++) {
         int32_t msum;
         const __m256i sc = qk_avx2_k_scales(x[b].scales, &y[b], &msum);
-        __m256i acc = _mm256_setzero_si256();
+        /* two accumulators: two dependency chains of dp16 instead of one */
+        __m256i acc = _mm256_setzero_si256(), acc2 = acc;
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
             const __m256i lo = _mm256_and_si256(q, m4);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
             acc = qk_avx2_scaled_dot_acc(acc, lo, y[b].qs + 64 * c,
                                                            qk_avx2_scale_of(sc, 2 * c));
-            acc = qk_avx2_scaled_dot_acc(acc, hi, y[b].qs + 64 * c + 32,
+            acc2 = qk_avx2_scaled_dot_acc(acc2, hi, y[b].qs + 64 * c + 32,
                                                            qk_avx2_scale_of(sc, 2 * c + 1));
         }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(acc),
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(_mm256_add_epi32(acc, acc2)),
                                QK_FP16_FAST(x[b].dmin), msum);
     }
     *s = sum;
@@ -967,7 +969,9 @@ static void qk_vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy
         int32_t msum;
         const __m256i sc = qk_avx2_k_scales(x[b].scales, &y[b], &msum);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)x[b].qh);
-        __m256i acc = _mm256_setzero_si256();
+        /* two accumulators: two dependency chains of dp16 instead of one */
+        __m256i acc = _mm256_setzero_si256(), acc2 = acc;
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
             /* fifth bits: bit 2c (low nibbles) and 2c+1 (high nibbles) of each qh byte */
@@ -979,10 +983,10 @@ static void qk_vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hh);
             acc = qk_avx2_scaled_dot_acc(acc, lo, y[b].qs + 64 * c,
                                                            qk_avx2_scale_of(sc, 2 * c));
-            acc = qk_avx2_scaled_dot_acc(acc, hi, y[b].qs + 64 * c + 32,
+            acc2 = qk_avx2_scaled_dot_acc(acc2, hi, y[b].qs + 64 * c + 32,
                                                            qk_avx2_scale_of(sc, 2 * c + 1));
         }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(acc),
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(_mm256_add_epi32(acc, acc2)),
                                QK_FP16_FAST(x[b].dmin), msum);
     }
     *s = sum;
@@ -999,7 +1003,9 @@ static void qk_vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy
         const int32_t corr = qk_avx2_hsum_i32(_mm256_madd_epi16(
             _mm256_cvtepi8_epi16(sc_bytes), _mm256_loadu_si256((const __m256i *)y[b].bsums)));
         const __m256i sc8 = _mm256_broadcastsi128_si256(sc_bytes);
-        __m256i acc = _mm256_setzero_si256();
+        __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                          _mm256_setzero_si256()}; /* four independent chains */
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h));
             const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h + 32));
@@ -1013,6 +1019,7 @@ static void qk_vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy
                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
             codes[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+#pragma GCC unroll 4
             for (int p = 0; p < 4; p++) {
                 /* 32 elements = sub-blocks 2p and 2p+1 of this half: one scale per 128 bits */
                 const int j = 8 * h + 2 * p;
@@ -1021,10 +1028,10 @@ static void qk_vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy
                 const __m256i ctrl = _mm256_setr_m128i(_mm_set1_epi16((short)((j << 8) | 0x80)),
                                                        _mm_set1_epi16((short)(((j + 1) << 8) | 0x80)));
                 const __m256i sc = _mm256_srai_epi16(_mm256_shuffle_epi8(sc8, ctrl), 8);
-                acc = qk_avx2_scaled_dot_acc(acc, codes[p], y[b].qs + 128 * h + 32 * p, sc);
+                acc[p] = qk_avx2_scaled_dot_acc(acc[p], codes[p], y[b].qs + 128 * h + 32 * p, sc);
             }
         }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(acc) - 32 * corr,
+        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(_mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]))) - 32 * corr,
                                0.0f, 0);
     }
     *s = sum;
@@ -1469,14 +1476,14 @@ qk_vec_dot_dec_avx2(qk_dec_fn decode, size_t bsize, bool fold, int n, float *s, 
         decode((const char *)vx + (size_t)b * bsize, &dec);
         const __m256i v = _mm256_permute4x64_epi64(
             _mm256_shuffle_epi8(_mm256_load_si256((const __m256i *)dec.sc), even_odd), 0xD8);
-        __m256i acc = _mm256_setzero_si256();
+        __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; /* two chains */
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) {
             const __m256i p = _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(dec.u + 32 * k)),
                                                    _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * k)));
-            acc = qk_avx2_dp16(acc, p, _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(0x0100 + 0x0202 * k))));
+            acc[k & 1] = qk_avx2_dp16(acc[k & 1], p, _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(0x0100 + 0x0202 * k))));
         }
-        int32_t isum = qk_avx2_hsum_i32(acc);
+        int32_t isum = qk_avx2_hsum_i32(_mm256_add_epi32(acc[0], acc[1]));
         int32_t msum = qk_avx2_hsum_i32(_mm256_madd_epi16(_mm256_load_si256((const __m256i *)dec.mn),
                                                           _mm256_loadu_si256((const __m256i *)y[b].bsums)));
         if (fold) {
