@@ -191,13 +191,13 @@ void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
 /* ------------------------------------------------------------------------------------------
  * Fused attention
  *
- * Row path (scalar builds, few queries, F16 K/V, dv not a multiple of OPS_AT_KT): one result
+ * Row path (scalar builds, few queries, dv not a multiple of OPS_AT_KT): one result
  * row per (head, query): the scores of its visible keys go into the thread's score row
  * (n_kv floats), then one vectorised exp pass and a weighted sum of V rows.
  *
- * Blocked path (SIMD builds; F32 K and V, dv a multiple of OPS_AT_KT, at least
+ * Blocked path (SIMD builds; F32 or F16 K and V, dv a multiple of OPS_AT_KT, at least
  * OPS_ATTN_MIN_Q queries, at most OPS_ATTN_MAX_KV keys): work items are (sequence, head,
- * block of OPS_ATTN_QB queries). K and V are repacked into the thread's scratch once per
+ * block of OPS_ATTN_QB queries). K and V are repacked (F16 converted to F32) into the thread's scratch once per
  * (sequence, kv head) and reused by the thread's following items: K in panels of OPS_AT_KT
  * keys, [ld / KT][d][KT] (zeros after n_kv), V in panels of OPS_AT_KT elements,
  * [dv / KT][ld][KT], so both inner loops read memory in order (V's rows in place are a
@@ -218,7 +218,9 @@ void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
 static bool ops_attn_blocked_ok(const gl_tensor *t) {
 #if defined(GL_AVX2) || defined(GL_NEON)
     const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2];
-    return k->type == GL_TYPE_F32 && v->type == GL_TYPE_F32 && v->ne[0] % OPS_AT_KT == 0 &&
+    const bool kf = k->type == GL_TYPE_F32 || k->type == GL_TYPE_F16;
+    const bool vf = v->type == GL_TYPE_F32 || v->type == GL_TYPE_F16;
+    return kf && vf && v->ne[0] % OPS_AT_KT == 0 &&
            q->ne[1] >= OPS_ATTN_MIN_Q && k->ne[1] <= OPS_ATTN_MAX_KV;
 #else
     (void)t;
@@ -313,6 +315,12 @@ static inline void ops_at_pv(int64_t n, const float *const *pr, const float *vp,
         for (int v = 0; v < OPS_AT_NV; v++) OPS_AT_STORE(o[c] + v * OPS_AT_W, OPS_AT_MUL_S(acc[c][v], inv[c]));
 }
 
+/* Elements [e, e + n) of an F32 or F16 row as floats. */
+static inline void ops_at_load_f32(gl_type type, const char *row, int64_t e, int64_t n, float *out) {
+    if (type == GL_TYPE_F16) gl_fp16_to_fp32_row((const gl_fp16 *)row + e, out, n);
+    else memcpy(out, (const float *)row + e, (size_t)n * sizeof(float));
+}
+
 static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
     const float scale = gl_op_param_f32(t, 0);
@@ -341,12 +349,16 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
         if (packed_h != hk || packed_b != b) {
             memset(kp + (ld - OPS_AT_KT) * d, 0, (size_t)(OPS_AT_KT * d) * sizeof(float)); /* last panel's tail */
             for (int64_t j = 0; j < n_kv; j++) {
-                const float *kr = (const float *)gl_row(k, j, hk, bk);
-                const float *vr = (const float *)gl_row(v, j, hk, bv);
+                const char *kr = gl_row(k, j, hk, bk), *vr = gl_row(v, j, hk, bv);
                 float *kc = kp + (j / OPS_AT_KT) * OPS_AT_KT * d + j % OPS_AT_KT;
-                for (int64_t e = 0; e < d; e++) kc[e * OPS_AT_KT] = kr[e];
+                float tmp[OPS_AT_KT];
+                for (int64_t e = 0; e < d; e += OPS_AT_KT) { /* an F16 cache: converted here */
+                    const int64_t ne = GL_MIN(OPS_AT_KT, d - e);
+                    ops_at_load_f32(k->type, kr, e, ne, tmp);
+                    for (int64_t i = 0; i < ne; i++) kc[(e + i) * OPS_AT_KT] = tmp[i];
+                }
                 for (int64_t r = 0; r < dv; r += OPS_AT_KT)
-                    memcpy(vp + r * ld + j * OPS_AT_KT, vr + r, OPS_AT_KT * sizeof(float));
+                    ops_at_load_f32(v->type, vr, r, OPS_AT_KT, vp + r * ld + j * OPS_AT_KT);
             }
             packed_h = hk;
             packed_b = b;

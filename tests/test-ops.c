@@ -873,6 +873,9 @@ TF_TEST(attention) {
         {16, 16, 12, 12, 4, 4, 2, false, true, false, false, true, true},  /* per-head bias (T5 encoder) */
         {8, 8, 10, 3, 2, 2, 1, false, true, false, false, false, false},   /* short rows with a mask */
         {16, 16, 70, 3, 2, 2, 1, true, false, false, false, false, false},  /* a whole block sees no key */
+        /* the blocked path with an F16 cache (converted while K and V are packed) */
+        {64, 64, 70, 75, 4, 2, 1, true, true, true, true, true, false},  /* causal + mask, GQA, cache view */
+        {40, 16, 12, 12, 4, 4, 2, false, true, true, false, false, true}, /* d not a multiple of the tile */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char what[32];
