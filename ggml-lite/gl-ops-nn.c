@@ -260,36 +260,11 @@ typedef float32x4_t ops_at_v;
 #define OPS_AT_PIN(x) ((void)0)
 #endif
 
-/* s[c][0..KT) = sum_e q[c][e] kp[e KT + 0..KT), e = 0..d-1 in order, for c < OPS_AT_QT. */
-static inline void ops_at_scores(int64_t d, const float *const *q, const float *kp, float *const *s) {
-    ops_at_v acc[OPS_AT_QT][OPS_AT_NV];
-#pragma GCC unroll 8
-    for (int c = 0; c < OPS_AT_QT; c++)
-#pragma GCC unroll 8
-        for (int v = 0; v < OPS_AT_NV; v++) acc[c][v] = OPS_AT_ZERO();
-    for (int64_t e = 0; e < d; e++) {
-        ops_at_v kv[OPS_AT_NV];
-#pragma GCC unroll 8
-        for (int v = 0; v < OPS_AT_NV; v++) {
-            kv[v] = OPS_AT_LOAD(kp + e * OPS_AT_KT + v * OPS_AT_W);
-            OPS_AT_PIN(kv[v]);
-        }
-#pragma GCC unroll 8
-        for (int c = 0; c < OPS_AT_QT; c++) {
-            const float qe = q[c][e];
-#pragma GCC unroll 8
-            for (int v = 0; v < OPS_AT_NV; v++) acc[c][v] = OPS_AT_FMA_S(acc[c][v], kv[v], qe);
-        }
-    }
-#pragma GCC unroll 8
-    for (int c = 0; c < OPS_AT_QT; c++)
-#pragma GCC unroll 8
-        for (int v = 0; v < OPS_AT_NV; v++) OPS_AT_STORE(s[c] + v * OPS_AT_W, acc[c][v]);
-}
-
-/* o[c][0..KT) = (sum_j p[c][j] vp[j KT + 0..KT)) * inv[c], j = 0..n-1 in order. */
-static inline void ops_at_pv(int64_t n, const float *const *pr, const float *vp, float *const *o,
-                             const float *inv) {
+/* o[c][0..KT) = (sum_j a[c][j] panel[j KT + 0..KT)) * inv[c] (inv NULL: no scaling),
+ * j = 0..n-1 in order, for c < OPS_AT_QT: the scores (a = queries, panel = K, n = d) and
+ * P V (a = probabilities, panel = V, n = keys, inv = 1 / row sums) alike. */
+static inline void ops_at_tile(int64_t n, const float *const *pr, const float *vp, float *const *o,
+                               const float *inv) {
     ops_at_v acc[OPS_AT_QT][OPS_AT_NV];
 #pragma GCC unroll 8
     for (int c = 0; c < OPS_AT_QT; c++)
@@ -312,7 +287,8 @@ static inline void ops_at_pv(int64_t n, const float *const *pr, const float *vp,
 #pragma GCC unroll 8
     for (int c = 0; c < OPS_AT_QT; c++)
 #pragma GCC unroll 8
-        for (int v = 0; v < OPS_AT_NV; v++) OPS_AT_STORE(o[c] + v * OPS_AT_W, OPS_AT_MUL_S(acc[c][v], inv[c]));
+        for (int v = 0; v < OPS_AT_NV; v++)
+            OPS_AT_STORE(o[c] + v * OPS_AT_W, inv ? OPS_AT_MUL_S(acc[c][v], inv[c]) : acc[c][v]);
 }
 
 /* Elements [e, e + n) of an F32 or F16 row as floats. */
@@ -374,7 +350,7 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
                     qp[cc] = (const float *)gl_row(q, i0 + ci, h, b);
                     sp[cc] = sb + ci * ld + j;
                 }
-                ops_at_scores(d, qp, kp + j * d, sp);
+                ops_at_tile(d, qp, kp + j * d, sp, NULL);
             }
         }
         /* softmax per row over its visible keys; hidden keys up to jblk get p = 0 */
@@ -411,7 +387,7 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
                     op[cc] = (float *)gl_row(t, h, i0 + ci, b) + r;
                     iv[cc] = inv[ci];
                 }
-                ops_at_pv(jblk, pp, vp + r * ld, op, iv);
+                ops_at_tile(jblk, pp, vp + r * ld, op, iv);
             }
         }
         for (int64_t c = 0; c < nq; c++)
