@@ -8,7 +8,8 @@
  *      instead: that costs less than the barrier, which small mat-vecs would feel;
  *   2. output tiles (a block of W rows × a block of X columns × one batch) are handed out
  *      through the atomic counter p->chunk, so a thread that finishes early takes more;
- *      tile heights are multiples of 4 for the 4-row kernel (gl_type_vec_dot4).
+ *      tile heights are multiples of 4 for the 4-row kernels (gl_type_vec_dot4, and
+ *      gl_type_vec_dot4_k for a Q4_K mat-vec of short rows).
  * Mat-mat (m > 1) with a register-blocked kernel for the weight type (gl_type_gemm: F32,
  * F16, Q4_0, Q8_0 and Q2_K..Q6_K with SIMD) computes each tile in k-slices of a fixed length
  * (so that a slice of the W tile and of the X columns stays in L1/L2; whole blocks of the
@@ -49,6 +50,14 @@ typedef struct mm_shape {
  * room to even out a thread that falls behind. */
 #ifndef MM_MATVEC_CHUNKS
 #define MM_MATVEC_CHUNKS 2
+#endif
+
+/* Mat-vec rows of at most this many bytes take the K types' 4-row kernel (gl_type_vec_dot4_k:
+ * Q4_K): four such rows lie within 2 KiB and stream like one. On the build VM (Zen 4,
+ * BENCHMARKS.md "K-quant kernels") it made Q4_K 768x3072 ~15 % faster than one row at a time
+ * but 4096x4096 (2304-byte rows) 2.4x slower, with or without software prefetch. */
+#ifndef MM_K_DOT4_ROW_BYTES
+#define MM_K_DOT4_ROW_BYTES 512
 #endif
 
 /* Up to this many X rows, every thread converts them all (no barrier). */
@@ -217,7 +226,9 @@ static inline const void *mm_x_row(const mm_shape *s, const char *xq, int64_t j,
 static void mm_tile_compute(const mm_shape *s, gl_tensor *dst, const char *xq, int64_t n0,
                             int64_t n1, int64_t m0, int64_t m1, int64_t i2, int64_t i3) {
     const gl_vec_dot_fn dot = s->wt->vec_dot;
-    const gl_vec_dot4_fn dot4 = gl_type_vec_dot4(s->w->type);
+    gl_vec_dot4_fn dot4 = gl_type_vec_dot4(s->w->type);
+    /* the K types' 4-row kernel for a mat-vec of short rows (a mat-mat takes their gemm) */
+    if (!dot4 && s->m == 1 && s->w->nb[1] <= MM_K_DOT4_ROW_BYTES) dot4 = gl_type_vec_dot4_k(s->w->type);
     const int64_t w2 = i2 / s->r2, w3 = i3 / s->r3;
     char *out0 = (char *)dst->data + i2 * dst->nb[2] + i3 * dst->nb[3];
     int64_t i = n0;

@@ -17,13 +17,15 @@
  * Dots against Q8_K: every kernel computes, per super-block, two exact integers (the
  * scaled code·activation sum and the min correction from Q8_K's bsums) and then one float
  * expression in a fixed order, so the AVX2 and NEON kernels give the same float as the scalar
- * one. The mat-mat kernels at the end (gl_type_gemm_k) decode each weight super-block once
+ * one (the AVX2 Q4_K/Q5_K/Q6_K dots reduce four blocks' integers and float expressions
+ * together, then add the four results in order; gl_type_vec_dot4_k: Q4_K four rows at once). The mat-mat kernels at the end (gl_type_gemm_k) decode each weight super-block once
  * per call and reuse it for several activation rows, with the same integers and float steps.
  * Static names carry the module prefix qk_.
  */
 #include "gl-quants.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #define QK_GROUP_MAX_EPS 1e-15f
 
@@ -905,137 +907,264 @@ static inline __m256i qk_avx2_scaled_dot_acc(__m256i acc, __m256i codes, const i
     return qk_avx2_dp16(acc, p16, sc);
 }
 
-/* The twelve scale bytes of Q4_K/Q5_K as 32-bit words: sc 0-3 and mins 0-3 are the low six
- * bits of words 0 and 1; sc 4-7 / mins 4-7 take their low four bits from the nibbles of word
- * 2 and their top two from bits 6-7 of words 0 / 1 (qk_get_scale_min, four at a time).
- * Returns the eight scales as int16 in both 128-bit halves (for qk_avx2_scale_of) and sets
- * *msum = sum_j min_j * (bsum 2j + bsum 2j+1), the scalar dot's integer. */
-static inline __m256i qk_avx2_k_scales(const uint8_t *q, const block_q8_K *y, int32_t *msum) {
-    uint32_t w[3];
-    memcpy(w, q, sizeof w);
-    const uint32_t k6 = 0x3f3f3f3fu, k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
-    const uint32_t s03 = w[0] & k6, m03 = w[1] & k6;
-    const uint32_t s47 = (w[2] & k4) | (((w[0] >> 6) & k2) << 4);
-    const uint32_t m47 = ((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4);
-    const __m128i sm = _mm_setr_epi32((int)s03, (int)s47, (int)m03, (int)m47);
-    const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
-    const __m128i bs_lo = _mm_loadu_si128((const __m128i *)y->bsums);
-    const __m128i bs_hi = _mm_loadu_si128((const __m128i *)(y->bsums + 8));
-    __m128i m = _mm_madd_epi16(mins, _mm_hadd_epi16(bs_lo, bs_hi)); /* pairs: |sum| <= 4064 */
-    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4E));
-    m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xB1));
-    *msum = _mm_cvtsi128_si32(m);
-    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-}
-
-/* Scale j (0..7) of qk_avx2_k_scales's vector in all sixteen int16 lanes. */
+/* Scale j (0..7) of a vector of eight int16 scales (in both 128-bit halves) in all sixteen
+ * int16 lanes. */
 static inline __m256i qk_avx2_scale_of(__m256i sc8, int j) {
     return _mm256_shuffle_epi8(sc8, _mm256_set1_epi16((short)(0x0100 + 0x0202 * j)));
 }
 
-static void qk_vec_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy) {
-    const block_q4_K *x = vx;
-    const block_q8_K *y = vy;
+/* The twelve scale bytes of Q4_K/Q5_K (x->scales, read as 16 bytes: the four after them are
+ * the block's own qh/qs) as [sc0..sc7, m0..m7], qk_get_scale_min for all eight j: in 32-bit
+ * words, sc 0-3 / mins 0-3 are the low six bits of words 0 / 1, sc 4-7 / mins 4-7 the low
+ * and high nibbles of word 2 with bits 6-7 of words 0 / 1 on top. */
+static inline __m128i qk_avx2_k_scale_bytes(const uint8_t *q) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)q);
+    const __m128i b = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* w0 w2 w1 w2 */
+    const __m128i c = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* w0 w0 w1 w1 */
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(b, _mm_setr_epi32(0, 0, 0, 4)),
+                                     _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    /* (w >> 6 & 3) << 4 per byte = (w >> 2) & 0x30 per byte */
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(c, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(lo, hi);
+}
+
+/* [sum(a), sum(b), sum(c), sum(d)] of four vectors of eight int32. */
+static inline __m128i qk_avx2_sum4(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* [sum(a), sum(b), sum(c), sum(d)] of four vectors of four int32. */
+static inline __m128i qk_sse_sum4(__m128i a, __m128i b, __m128i c, __m128i d) {
+    return _mm_hadd_epi32(_mm_hadd_epi32(a, b), _mm_hadd_epi32(c, d));
+}
+
+/* Adds the four block results of t to *sum one at a time, lanes 0..g-1 in order (the scalar
+ * dot's float steps). */
+static inline void qk_add_lanes(float *sum, __m128 t, int g) {
+    float v[4];
+    _mm_storeu_ps(v, t);
+    float s = *sum;
+    s += v[0];
+    if (g > 1) s += v[1];
+    if (g > 2) s += v[2];
+    if (g > 3) s += v[3];
+    *sum = s;
+}
+
+/* One Q4_K (q5 false) or Q5_K block at blk against y: lanes summing to the scalar dot's isum;
+ * *mpart: lanes summing to its msum. */
+static inline __attribute__((always_inline)) __m256i
+qk_avx2_q45_K_isum(const uint8_t *blk, const block_q8_K *y, __m128i *mpart, bool q5) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    float sum = 0;
-    for (int b = 0; b < n / GL_QK_K; b++) {
-        int32_t msum;
-        const __m256i sc = qk_avx2_k_scales(x[b].scales, &y[b], &msum);
-        /* two accumulators: two dependency chains of dp16 instead of one */
-        __m256i acc = _mm256_setzero_si256(), acc2 = acc;
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    const __m128i sm = qk_avx2_k_scale_bytes(blk + offsetof(block_q4_K, scales));
+    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y->bsums),
+                                      _mm_loadu_si128((const __m128i *)(y->bsums + 8))); /* pairs: |.| <= 4096 */
+    *mpart = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bs);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    const uint8_t *qs = blk + (q5 ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs));
+    const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)(blk + offsetof(block_q5_K, qh)))
+                          : _mm256_setzero_si256();
+    /* two accumulators: two dependency chains of dp16 instead of one */
+    __m256i acc = _mm256_setzero_si256(), acc2 = acc;
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
-            const __m256i lo = _mm256_and_si256(q, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            acc = qk_avx2_scaled_dot_acc(acc, lo, y[b].qs + 64 * c,
-                                                           qk_avx2_scale_of(sc, 2 * c));
-            acc2 = qk_avx2_scaled_dot_acc(acc2, hi, y[b].qs + 64 * c + 32,
-                                                           qk_avx2_scale_of(sc, 2 * c + 1));
+    for (int c = 0; c < 4; c++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        __m256i lo = _mm256_and_si256(q, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (q5) {
+            /* fifth bits: bit 2c (low nibbles) and 2c+1 (high nibbles) of each qh byte */
+            const __m256i bl = _mm256_set1_epi8((char)(1 << (2 * c)));
+            const __m256i bh = _mm256_set1_epi8((char)(1 << (2 * c + 1)));
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), b4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), b4));
         }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(_mm256_add_epi32(acc, acc2)),
-                               QK_FP16_FAST(x[b].dmin), msum);
+        acc = qk_avx2_scaled_dot_acc(acc, lo, y->qs + 64 * c, qk_avx2_scale_of(sc, 2 * c));
+        acc2 = qk_avx2_scaled_dot_acc(acc2, hi, y->qs + 64 * c + 32, qk_avx2_scale_of(sc, 2 * c + 1));
+    }
+    return _mm256_add_epi32(acc, acc2);
+}
+
+/* g (1..4) Q4_K/Q5_K blocks (bsize bytes each) from x, y: their block results
+ * yd * (d * isum - dmin * msum) in lanes 0..g-1, the integers reduced together, the float
+ * steps those of the scalar dot. */
+static inline __attribute__((always_inline)) __m128
+qk_avx2_q45_K_group(const uint8_t *x, const block_q8_K *y, int g, bool q5) {
+    const size_t bsize = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    __m256i iv[4];
+    __m128i mv[4];
+    uint32_t dw[4];
+    float yd[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        if (r < g) {
+            iv[r] = qk_avx2_q45_K_isum(x + r * bsize, &y[r], &mv[r], q5);
+            memcpy(&dw[r], x + r * bsize, sizeof dw[r]); /* d, dmin */
+            yd[r] = y[r].d;
+        } else {
+            iv[r] = _mm256_setzero_si256();
+            mv[r] = _mm_setzero_si128();
+            dw[r] = 0;
+            yd[r] = 0;
+        }
+    }
+    const __m128i isum = qk_avx2_sum4(iv[0], iv[1], iv[2], iv[3]);
+    const __m128i msum = qk_sse_sum4(mv[0], mv[1], mv[2], mv[3]);
+    const __m256 dd = _mm256_cvtph_ps(_mm_setr_epi32((int)dw[0], (int)dw[1], (int)dw[2], (int)dw[3]));
+    /* dd: d0 m0 d1 m1 | d2 m2 d3 m3 */
+    const __m128 lo = _mm256_castps256_ps128(dd), hi = _mm256_extractf128_ps(dd, 1);
+    const __m128 d4 = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m128 m4 = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm_mul_ps(_mm_setr_ps(yd[0], yd[1], yd[2], yd[3]),
+                      _mm_sub_ps(_mm_mul_ps(d4, _mm_cvtepi32_ps(isum)), _mm_mul_ps(m4, _mm_cvtepi32_ps(msum))));
+}
+
+/* Blocks in groups of four (the horizontal sums and float steps four blocks at a time), the
+ * block results then added in order. */
+static inline __attribute__((always_inline)) void
+qk_vec_dot_q45_K_avx2(int n, float *s, const void *vx, const void *vy, bool q5) {
+    const uint8_t *x = vx;
+    const block_q8_K *y = vy;
+    const size_t bsize = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const int nb = n / GL_QK_K;
+    float sum = 0;
+    int b = 0;
+    for (; b + 4 <= nb; b += 4) qk_add_lanes(&sum, qk_avx2_q45_K_group(x + (size_t)b * bsize, y + b, 4, q5), 4);
+    const uint8_t *xt = x + (size_t)b * bsize;
+    switch (nb - b) {
+    case 1: qk_add_lanes(&sum, qk_avx2_q45_K_group(xt, y + b, 1, q5), 1); break;
+    case 2: qk_add_lanes(&sum, qk_avx2_q45_K_group(xt, y + b, 2, q5), 2); break;
+    case 3: qk_add_lanes(&sum, qk_avx2_q45_K_group(xt, y + b, 3, q5), 3); break;
+    default: break;
     }
     *s = sum;
 }
 
+static void qk_vec_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy) {
+    qk_vec_dot_q45_K_avx2(n, s, vx, vy, false);
+}
+
 static void qk_vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy) {
-    const block_q5_K *x = vx;
-    const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i b4 = _mm256_set1_epi8(0x10);
-    float sum = 0;
-    for (int b = 0; b < n / GL_QK_K; b++) {
-        int32_t msum;
-        const __m256i sc = qk_avx2_k_scales(x[b].scales, &y[b], &msum);
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[b].qh);
-        /* two accumulators: two dependency chains of dp16 instead of one */
-        __m256i acc = _mm256_setzero_si256(), acc2 = acc;
+    qk_vec_dot_q45_K_avx2(n, s, vx, vy, true);
+}
+
+/* One Q6_K block against y: lanes summing to the scalar dot's isum (the - 32 bsum offset
+ * folded in: sum_j sc_j (dot_j - 32 bsum_j), exact as int32). */
+static inline __attribute__((always_inline)) __m256i
+qk_avx2_q6_K_isum(const block_q6_K *x, const block_q8_K *y) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+    const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    /* [s0..s7 | s0..s7] and [s8..s15 | s8..s15]: one in-lane shuffle per 32 elements */
+    const __m256i sh[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
+                           _mm256_permute2x128_si256(sc16, sc16, 0x11)};
+    __m256i acc[4] = {_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5)),
+                      _mm256_setzero_si256(), _mm256_setzero_si256(),
+                      _mm256_setzero_si256()}; /* four independent chains */
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+        /* bit pair 2p of qh to bits 4-5 of each byte (16-bit shifts: what crosses a byte
+         * boundary is masked off) */
+        __m256i codes[4];
+        codes[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+        codes[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+        codes[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+        codes[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
-            /* fifth bits: bit 2c (low nibbles) and 2c+1 (high nibbles) of each qh byte */
-            const __m256i bl = _mm256_set1_epi8((char)(1 << (2 * c)));
-            const __m256i bh = _mm256_set1_epi8((char)(1 << (2 * c + 1)));
-            const __m256i hl = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bl), bl), b4);
-            const __m256i hh = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bh), bh), b4);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), hl);
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hh);
-            acc = qk_avx2_scaled_dot_acc(acc, lo, y[b].qs + 64 * c,
-                                                           qk_avx2_scale_of(sc, 2 * c));
-            acc2 = qk_avx2_scaled_dot_acc(acc2, hi, y[b].qs + 64 * c + 32,
-                                                           qk_avx2_scale_of(sc, 2 * c + 1));
+        for (int p = 0; p < 4; p++) {
+            /* 32 elements = sub-blocks 8h + 2p (low half) and 8h + 2p + 1 (high half) */
+            const __m256i ctrl = _mm256_setr_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * p))),
+                                                   _mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * p + 1))));
+            acc[p] = qk_avx2_scaled_dot_acc(acc[p], codes[p], y->qs + 128 * h + 32 * p,
+                                            _mm256_shuffle_epi8(sh[h], ctrl));
         }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(_mm256_add_epi32(acc, acc2)),
-                               QK_FP16_FAST(x[b].dmin), msum);
     }
-    *s = sum;
+    return _mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]));
+}
+
+/* g (1..4) Q6_K blocks: yd * (d * isum) in lanes 0..g-1 (the scalar dot's d * isum - 0 * 0:
+ * subtracting +0 changes no value). */
+static inline __attribute__((always_inline)) __m128
+qk_avx2_q6_K_group(const block_q6_K *x, const block_q8_K *y, int g) {
+    __m256i iv[4];
+    uint16_t dh[4];
+    float yd[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        if (r < g) {
+            iv[r] = qk_avx2_q6_K_isum(&x[r], &y[r]);
+            memcpy(&dh[r], &x[r].d, sizeof dh[r]);
+            yd[r] = y[r].d;
+        } else {
+            iv[r] = _mm256_setzero_si256();
+            dh[r] = 0;
+            yd[r] = 0;
+        }
+    }
+    const __m128i isum = qk_avx2_sum4(iv[0], iv[1], iv[2], iv[3]);
+    const __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16((short)dh[0], (short)dh[1], (short)dh[2], (short)dh[3], 0, 0, 0, 0));
+    return _mm_mul_ps(_mm_setr_ps(yd[0], yd[1], yd[2], yd[3]), _mm_mul_ps(d4, _mm_cvtepi32_ps(isum)));
 }
 
 static void qk_vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy) {
     const block_q6_K *x = vx;
     const block_q8_K *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    const int nb = n / GL_QK_K;
     float sum = 0;
-    for (int b = 0; b < n / GL_QK_K; b++) {
-        /* corr = sum_j scale_j * bsum_j (times 32 below), exact as int32 */
-        const __m128i sc_bytes = _mm_loadu_si128((const __m128i *)x[b].scales);
-        const int32_t corr = qk_avx2_hsum_i32(_mm256_madd_epi16(
-            _mm256_cvtepi8_epi16(sc_bytes), _mm256_loadu_si256((const __m256i *)y[b].bsums)));
-        const __m256i sc8 = _mm256_broadcastsi128_si256(sc_bytes);
-        __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
-                          _mm256_setzero_si256()}; /* four independent chains */
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h));
-            const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x[b].ql + 64 * h + 32));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
-            __m256i codes[4];
-            codes[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-            codes[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-            codes[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-            codes[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-#pragma GCC unroll 4
-            for (int p = 0; p < 4; p++) {
-                /* 32 elements = sub-blocks 2p and 2p+1 of this half: one scale per 128 bits */
-                const int j = 8 * h + 2 * p;
-                /* scale byte j (j + 1) into the high byte of each int16 lane of the low
-                 * (high) half, then an arithmetic shift sign-extends it */
-                const __m256i ctrl = _mm256_setr_m128i(_mm_set1_epi16((short)((j << 8) | 0x80)),
-                                                       _mm_set1_epi16((short)(((j + 1) << 8) | 0x80)));
-                const __m256i sc = _mm256_srai_epi16(_mm256_shuffle_epi8(sc8, ctrl), 8);
-                acc[p] = qk_avx2_scaled_dot_acc(acc[p], codes[p], y[b].qs + 128 * h + 32 * p, sc);
-            }
-        }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), qk_avx2_hsum_i32(_mm256_add_epi32(_mm256_add_epi32(acc[0], acc[1]), _mm256_add_epi32(acc[2], acc[3]))) - 32 * corr,
-                               0.0f, 0);
+    int b = 0;
+    for (; b + 4 <= nb; b += 4) qk_add_lanes(&sum, qk_avx2_q6_K_group(x + b, y + b, 4), 4);
+    switch (nb - b) {
+    case 1: qk_add_lanes(&sum, qk_avx2_q6_K_group(x + b, y + b, 1), 1); break;
+    case 2: qk_add_lanes(&sum, qk_avx2_q6_K_group(x + b, y + b, 2), 2); break;
+    case 3: qk_add_lanes(&sum, qk_avx2_q6_K_group(x + b, y + b, 3), 3); break;
+    default: break;
     }
     *s = sum;
 }
+
+#if !defined(GL_K_NO_DOT4) /* -DGL_K_NO_DOT4: the mat-vec takes one row at a time */
+/* ---- four-row mat-vec kernels (gl_type_vec_dot4_k) ----
+ * Rows x + r bx (r < 4) against one Q8_K row: per super-block the four rows' integers are
+ * reduced together and the scalar dot's float steps run in four lanes, so s[r] equals row r's
+ * vec_dot bit for bit. The y block is read once for the four rows. gl-matmul.c uses it for
+ * short rows only (MM_K_DOT4_ROW_BYTES): from DRAM, four long rows read slower than one, and
+ * software prefetch (of the next four rows, or 1 KiB ahead in each) did not change that. */
+static inline __attribute__((always_inline)) void
+qk_vec_dot4_q45_K_avx2(int n, float *s, const void *vx, size_t bx, const void *vy, bool q5) {
+    const size_t bsize = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const block_q8_K *y = vy;
+    __m128 acc = _mm_setzero_ps();
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        __m256i iv[4];
+        __m128i mv[4];
+        uint32_t dw[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *xb = (const uint8_t *)vx + (size_t)r * bx + (size_t)b * bsize;
+            iv[r] = qk_avx2_q45_K_isum(xb, &y[b], &mv[r], q5);
+            memcpy(&dw[r], xb, sizeof dw[r]); /* d, dmin */
+        }
+        const __m128i isum = qk_avx2_sum4(iv[0], iv[1], iv[2], iv[3]);
+        const __m128i msum = qk_sse_sum4(mv[0], mv[1], mv[2], mv[3]);
+        const __m256 dd = _mm256_cvtph_ps(_mm_setr_epi32((int)dw[0], (int)dw[1], (int)dw[2], (int)dw[3]));
+        const __m128 lo = _mm256_castps256_ps128(dd), hi = _mm256_extractf128_ps(dd, 1);
+        const __m128 d4 = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 m4 = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m128 t = _mm_sub_ps(_mm_mul_ps(d4, _mm_cvtepi32_ps(isum)), _mm_mul_ps(m4, _mm_cvtepi32_ps(msum)));
+        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(y[b].d), t));
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+static void qk_vec_dot4_q4_K_avx2(int n, float *s, const void *vx, size_t bx, const void *vy) {
+    qk_vec_dot4_q45_K_avx2(n, s, vx, bx, vy, false);
+}
+#endif /* !GL_K_NO_DOT4 */
 #endif /* GL_AVX2 */
 
 #if defined(GL_NEON)
@@ -1335,12 +1464,8 @@ static void qk_dec_q3_K(const void *vx, qk_dec *o) {
 /* Q4_K/Q5_K: the scale and min of each 32 elements, once per 16 */
 static void qk_dec_scales8(const uint8_t *scales, qk_dec *o) {
 #if defined(GL_AVX2)
-    /* as qk_avx2_k_scales: [sc0..sc7 | m0..m7] as bytes, each doubled for the 16-element form */
-    uint32_t w[3];
-    memcpy(w, scales, sizeof w);
-    const uint32_t k6 = 0x3f3f3f3fu, k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
-    const __m128i sm = _mm_setr_epi32((int)(w[0] & k6), (int)((w[2] & k4) | (((w[0] >> 6) & k2) << 4)),
-                                      (int)(w[1] & k6), (int)(((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4)));
+    /* [sc0..sc7 | m0..m7] as bytes, each doubled for the 16-element form */
+    const __m128i sm = qk_avx2_k_scale_bytes(scales);
     _mm256_store_si256((__m256i *)o->sc, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(sm, sm)));
     _mm256_store_si256((__m256i *)o->mn, _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)));
     return;
@@ -1399,12 +1524,6 @@ static inline void qk_gemm_put(float *s, bool add, float v) { *s = add ? *s + v 
 _Static_assert(QK_GEMM_NC <= GL_GEMM_NC_MAX, "gemm tile wider than mul_mat allows");
 
 #if defined(GL_AVX2)
-/* [sum(a), sum(b), sum(c), sum(d)] of four vectors of eight int32. */
-static inline __m128i qk_avx2_sum4(__m256i a, __m256i b, __m256i c, __m256i d) {
-    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
-    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
-
 static inline __attribute__((always_inline)) void
 qk_gemm_avx2(qk_dec_fn decode, size_t bsize, bool fold, int n, int nr, int nc, const void *vx, size_t bx,
              const void *const *vy, float *s, size_t bs, bool add) {
@@ -1582,4 +1701,12 @@ gl_gemm_kernel gl_type_gemm_k(gl_type type) {
 #endif
     (void)type;
     return k;
+}
+
+gl_vec_dot4_fn gl_type_vec_dot4_k(gl_type type) {
+#if defined(GL_AVX2) && !defined(GL_K_NO_DOT4)
+    if (type == GL_TYPE_Q4_K) return qk_vec_dot4_q4_K_avx2;
+#endif
+    (void)type;
+    return NULL;
 }

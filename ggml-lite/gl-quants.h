@@ -260,5 +260,8 @@ void gl_vec_dot_q6_K_q8_K(int n, float *s, const void *x, const void *y);
  * nc Q8_K activation rows, n a multiple of 256. An unsliced call (add false, the whole row)
  * gives exactly the float of the scalar vec_dot for every element; fn NULL without SIMD. */
 gl_gemm_kernel gl_type_gemm_k(gl_type type);
+/* Four-row mat-vec kernel of a K type (gl_vec_dot4_fn; Q4_K with AVX2): s[r] equals row r's
+ * vec_dot exactly. NULL where there is none. */
+gl_vec_dot4_fn gl_type_vec_dot4_k(gl_type type);
 
 #endif /* GL_QUANTS_H */

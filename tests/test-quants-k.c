@@ -14,7 +14,8 @@
  *     k-slice (row under 8 KiB) equal to the scalar vec_dot (the gemm kernels form the same
  *     integers and float steps); 1 and 2 threads give the same bits;
  *   gemm kernels (gl_type_gemm) called directly, every tile size nr <= mr, nc <= nc_max, store
- *     and add, a call split along k: equal to the scalar dots (and their sum for the split).
+ *     and add, a call split along k: equal to the scalar dots (and their sum for the split);
+ *     the 4-row mat-vec kernel (gl_type_vec_dot4_k: Q4_K with AVX2) equal to them too.
  */
 #include "tf.h"
 
@@ -233,6 +234,15 @@ TF_TEST(vec_dot_random_blocks) {
         kq_types[t].dot_scalar(N, &ss, xq, yq);
         TF_CHECK(fabs(ss - ref) <= 2e-5 * mag, "%s scalar %.9g vs %.9g", kq_types[t].name, ss, ref);
         TF_CHECK(s == ss, "%s simd %.9g vs scalar %.9g", kq_types[t].name, s, ss);
+        /* every shorter row too: the SIMD dots take blocks in groups (of four for Q4_K/Q5_K/Q6_K
+         * with AVX2), so 1..NB blocks cover every tail */
+        for (int nb = 1; nb < NB; nb++) {
+            s = NAN;
+            ss = NAN;
+            kq_types[t].dot(nb * GL_QK_K, &s, xq, yq);
+            kq_types[t].dot_scalar(nb * GL_QK_K, &ss, xq, yq);
+            TF_CHECK(s == ss, "%s nb=%d simd %.9g vs scalar %.9g", kq_types[t].name, nb, s, ss);
+        }
     }
 }
 
@@ -316,6 +326,25 @@ TF_TEST(gemm_kernels_vs_scalar_dot) {
             }
         }
         TF_CHECK(bad == 0, "%s: %d mismatches", kt->name, bad);
+        /* the 4-row mat-vec kernel, where there is one: each row's scalar dot exactly, for
+         * 1..NB blocks */
+        const gl_vec_dot4_fn d4 = gl_type_vec_dot4_k(kt->type);
+#if defined(GL_AVX2) && !defined(GL_K_NO_DOT4)
+        TF_CHECK((d4 != NULL) == (kt->type == GL_TYPE_Q4_K), "%s: 4-row kernel", kt->name);
+#else
+        TF_CHECK(d4 == NULL, "%s: a 4-row kernel in this build", kt->name);
+#endif
+        for (int nb = 1; d4 && nb <= NB; nb++) {
+            for (int c = 0; c < COLS; c++) {
+                float s4[4], want;
+                d4(nb * GL_QK_K, s4, wq[0], bx, yq[c]);
+                for (int r = 0; r < 4; r++) {
+                    kt->dot_scalar(nb * GL_QK_K, &want, wq[r], yq[c]);
+                    TF_CHECK(s4[r] == want, "%s dot4 nb=%d row %d col %d: %.9g vs %.9g", kt->name,
+                             nb, r, c, s4[r], want);
+                }
+            }
+        }
     }
 }
 
@@ -376,16 +405,18 @@ TF_TEST(mul_mat_k_weights) {
         return;
     }
     tf_rng rng = {17};
-    enum { K = 512, NR = 37, M = 3 };
-    static float w[K * NR], xin[K * M], wf[K], xf[K];
+    enum { K = 512, NR = 37, MMAX = 3 };
+    static float w[K * NR], xin[K * MMAX], wf[K], xf[K];
     static uint8_t wq[K * NR];
     static block_q8_K xq[K / GL_QK_K];
     for (int i = 0; i < K * NR; i++) w[i] = tf_rand_normal(&rng);
-    for (int i = 0; i < K * M; i++) xin[i] = tf_rand_normal(&rng);
+    for (int i = 0; i < K * MMAX; i++) xin[i] = tf_rand_normal(&rng);
     for (int t = 0; t < KQ_N; t++) {
         const gl_type ty = kq_types[t].type;
         const size_t row = gl_row_size(ty, K);
         TF_CHECK(gl_quantize_rows(ty, w, wq, NR, K) == NR * row);
+        /* M = 1: the mat-vec (the 4-row kernel where there is one; row 36 alone), M = 3: gemm */
+        for (int M = 1; M <= MMAX; M += 2)
         for (int nth = 1; nth <= 2; nth++) {
             float *y = kq_mul_mat(ty, wq, K, NR, xin, M, nth);
             if (!y) continue;
@@ -402,15 +433,15 @@ TF_TEST(mul_mat_k_weights) {
                     }
                     const float got = y[m * NR + r];
                     if (fabs(got - ref) > 2e-5 * mag && bad++ < 3) {
-                        TF_CHECK(false, "%s nth=%d row %d col %d: %g vs %g", kq_types[t].name,
-                                 nth, r, m, got, ref);
+                        TF_CHECK(false, "%s M=%d nth=%d row %d col %d: %g vs %g", kq_types[t].name,
+                                 M, nth, r, m, got, ref);
                     }
                     /* one k-slice: the gemm kernels give the scalar dot's float */
                     float sd;
                     kq_types[t].dot_scalar(K, &sd, wq + (size_t)r * row, xq);
                     if (got != sd && bad++ < 3) {
-                        TF_CHECK(false, "%s nth=%d row %d col %d: %.9g vs scalar dot %.9g",
-                                 kq_types[t].name, nth, r, m, got, sd);
+                        TF_CHECK(false, "%s M=%d nth=%d row %d col %d: %.9g vs scalar dot %.9g",
+                                 kq_types[t].name, M, nth, r, m, got, sd);
                     }
                 }
             }
