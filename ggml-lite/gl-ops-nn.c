@@ -291,10 +291,10 @@ static inline void ops_at_tile(int64_t n, const float *const *pr, const float *v
             OPS_AT_STORE(o[c] + v * OPS_AT_W, inv ? OPS_AT_MUL_S(acc[c][v], inv[c]) : acc[c][v]);
 }
 
-/* Elements [e, e + n) of an F32 or F16 row as floats. */
-static inline void ops_at_load_f32(gl_type type, const char *row, int64_t e, int64_t n, float *out) {
-    if (type == GL_TYPE_F16) gl_fp16_to_fp32_row((const gl_fp16 *)row + e, out, n);
-    else memcpy(out, (const float *)row + e, (size_t)n * sizeof(float));
+/* Element e of an F32 or F16 row as a float (packing K and V, once per head and thread: an
+ * F16 cache is converted here). */
+static inline float ops_at_elem(gl_type type, const char *row, int64_t e) {
+    return type == GL_TYPE_F16 ? gl_fp16_to_fp32(((const gl_fp16 *)row)[e]) : ((const float *)row)[e];
 }
 
 static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
@@ -327,14 +327,11 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
             for (int64_t j = 0; j < n_kv; j++) {
                 const char *kr = gl_row(k, j, hk, bk), *vr = gl_row(v, j, hk, bv);
                 float *kc = kp + (j / OPS_AT_KT) * OPS_AT_KT * d + j % OPS_AT_KT;
-                float tmp[OPS_AT_KT];
-                for (int64_t e = 0; e < d; e += OPS_AT_KT) { /* an F16 cache: converted here */
-                    const int64_t ne = GL_MIN(OPS_AT_KT, d - e);
-                    ops_at_load_f32(k->type, kr, e, ne, tmp);
-                    for (int64_t i = 0; i < ne; i++) kc[(e + i) * OPS_AT_KT] = tmp[i];
+                for (int64_t e = 0; e < d; e++) kc[e * OPS_AT_KT] = ops_at_elem(k->type, kr, e);
+                for (int64_t r = 0; r < dv; r += OPS_AT_KT) {
+                    float *dst = vp + r * ld + j * OPS_AT_KT;
+                    for (int64_t i = 0; i < OPS_AT_KT; i++) dst[i] = ops_at_elem(v->type, vr, r + i);
                 }
-                for (int64_t r = 0; r < dv; r += OPS_AT_KT)
-                    ops_at_load_f32(v->type, vr, r, OPS_AT_KT, vp + r * ld + j * OPS_AT_KT);
             }
             packed_h = hk;
             packed_b = b;
