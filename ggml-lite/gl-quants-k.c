@@ -36,17 +36,6 @@
 #define QK_GEMM 1
 #endif
 
-/* fp16 scale read in the SIMD kernels (the portable function has branches); same value. */
-#if defined(GL_AVX2)
-#define QK_FP16_FAST(h) _cvtsh_ss(h)
-#elif defined(GL_NEON)
-static inline float qk_neon_fp16(gl_fp16 h) {
-    __fp16 v;
-    memcpy(&v, &h, sizeof v);
-    return (float)v;
-}
-#define QK_FP16_FAST(h) qk_neon_fp16(h)
-#endif
 
 /* Round to nearest, ties to even, via the 1.5*2^23 trick (valid for |v| < 2^22; larger or
  * NaN inputs give some in-range int, never undefined behaviour). */
@@ -1202,7 +1191,7 @@ static void qk_vec_dot_q4_K_neon(int n, float *s, const void *vx, const void *vy
             isum += sc * qk_neon_dot32(vshrq_n_u8(q0, 4), vshrq_n_u8(q1, 4), y[b].qs + 64 * c + 32);
             msum += m * qk_bsum32(&y[b], 2 * c + 1);
         }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), isum, QK_FP16_FAST(x[b].dmin),
+        sum += qk_block_result(y[b].d, GL_FP16_FAST(x[b].d), isum, GL_FP16_FAST(x[b].dmin),
                                msum);
     }
     *s = sum;
@@ -1233,7 +1222,7 @@ static void qk_vec_dot_q5_K_neon(int n, float *s, const void *vx, const void *vy
             isum += sc * qk_neon_dot32(u0, u1, y[b].qs + 64 * c + 32);
             msum += m * qk_bsum32(&y[b], 2 * c + 1);
         }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), isum, QK_FP16_FAST(x[b].dmin),
+        sum += qk_block_result(y[b].d, GL_FP16_FAST(x[b].d), isum, GL_FP16_FAST(x[b].dmin),
                                msum);
     }
     *s = sum;
@@ -1264,7 +1253,7 @@ static void qk_vec_dot_q6_K_neon(int n, float *s, const void *vx, const void *vy
                 }
             }
         }
-        sum += qk_block_result(y[b].d, QK_FP16_FAST(x[b].d), isum, 0.0f, 0);
+        sum += qk_block_result(y[b].d, GL_FP16_FAST(x[b].d), isum, 0.0f, 0);
     }
     *s = sum;
 }
@@ -1434,8 +1423,8 @@ static void qk_dec_q2_K(const void *vx, qk_dec *o) {
         o->mn[j] = (int16_t)(x->scales[j] >> 4);
     }
 #endif
-    o->d = QK_FP16_FAST(x->d);
-    o->dmin = QK_FP16_FAST(x->dmin);
+    o->d = GL_FP16_FAST(x->d);
+    o->dmin = GL_FP16_FAST(x->dmin);
 }
 
 /* u = code + 4: isum = sum sc (u y) - sum 4 sc bsum (qk_q3_block) */
@@ -1457,7 +1446,7 @@ static void qk_dec_q3_K(const void *vx, qk_dec *o) {
         o->mn[j] = (int16_t)(4 * sc[j]);
     }
 #endif
-    o->d = QK_FP16_FAST(x->d);
+    o->d = GL_FP16_FAST(x->d);
     o->dmin = 0.0f;
 }
 
@@ -1482,16 +1471,16 @@ static void qk_dec_q4_K(const void *vx, qk_dec *o) {
     const block_q4_K *x = vx;
     qk_unpack_nibbles_fast(x->qs, NULL, o->u);
     qk_dec_scales8(x->scales, o);
-    o->d = QK_FP16_FAST(x->d);
-    o->dmin = QK_FP16_FAST(x->dmin);
+    o->d = GL_FP16_FAST(x->d);
+    o->dmin = GL_FP16_FAST(x->dmin);
 }
 
 static void qk_dec_q5_K(const void *vx, qk_dec *o) {
     const block_q5_K *x = vx;
     qk_unpack_nibbles_fast(x->qs, x->qh, o->u);
     qk_dec_scales8(x->scales, o);
-    o->d = QK_FP16_FAST(x->d);
-    o->dmin = QK_FP16_FAST(x->dmin);
+    o->d = GL_FP16_FAST(x->d);
+    o->dmin = GL_FP16_FAST(x->dmin);
 }
 
 /* codes stored + 32: isum = sum sc (c y) - sum 32 sc bsum (the scalar Q6_K dot) */
@@ -1508,7 +1497,7 @@ static void qk_dec_q6_K(const void *vx, qk_dec *o) {
         o->mn[j] = (int16_t)(32 * x->scales[j]);
     }
 #endif
-    o->d = QK_FP16_FAST(x->d);
+    o->d = GL_FP16_FAST(x->d);
     o->dmin = 0.0f;
 }
 

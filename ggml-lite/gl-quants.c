@@ -489,19 +489,6 @@ void gl_vec_dot_q8_0_q8_0_scalar(int n, float *s, const void *vx, const void *vy
  * SIMD helpers
  * ---------------------------------------------------------------------------------------- */
 
-/* fp16 scale of a block, read in the hot loops (the portable function has branches). */
-#if defined(GL_AVX2)
-#define Q_FP16_FAST(h) _cvtsh_ss(h)
-#elif defined(GL_NEON)
-static inline float q_neon_fp16(gl_fp16 h) {
-    __fp16 v;
-    memcpy(&v, &h, sizeof v);
-    return (float)v;
-}
-#define Q_FP16_FAST(h) q_neon_fp16(h)
-#else
-#define Q_FP16_FAST(h) gl_fp16_to_fp32(h)
-#endif
 
 #if defined(GL_AVX2)
 static inline float q_avx2_hsum(__m256 v) {
@@ -639,8 +626,8 @@ static void q_vec_dot_q8_0_q8_0_avx2(int n, float *s, const void *vx, const void
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     int i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m256 d0 = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
-        const __m256 d1 = _mm256_set1_ps(Q_FP16_FAST(x[i + 1].d) * Q_FP16_FAST(y[i + 1].d));
+        const __m256 d0 = _mm256_set1_ps(GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d));
+        const __m256 d1 = _mm256_set1_ps(GL_FP16_FAST(x[i + 1].d) * GL_FP16_FAST(y[i + 1].d));
         const __m256i x0 = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256i x1 = _mm256_loadu_si256((const __m256i *)x[i + 1].qs);
         const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
@@ -649,7 +636,7 @@ static void q_vec_dot_q8_0_q8_0_avx2(int n, float *s, const void *vx, const void
         acc1 = _mm256_fmadd_ps(d1, q_avx2_dot_i8_i8(x1, y1), acc1);
     }
     for (; i < nb; i++) {
-        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        const __m256 d = _mm256_set1_ps(GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d));
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc0 = _mm256_fmadd_ps(d, q_avx2_dot_i8_i8(qx, qy), acc0);
@@ -665,8 +652,8 @@ static void q_vec_dot_q4_0_q8_0_avx2(int n, float *s, const void *vx, const void
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     int i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m256 d0 = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
-        const __m256 d1 = _mm256_set1_ps(Q_FP16_FAST(x[i + 1].d) * Q_FP16_FAST(y[i + 1].d));
+        const __m256 d0 = _mm256_set1_ps(GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d));
+        const __m256 d1 = _mm256_set1_ps(GL_FP16_FAST(x[i + 1].d) * GL_FP16_FAST(y[i + 1].d));
         const __m256i x0 = _mm256_sub_epi8(q_avx2_nibbles(x[i].qs), eight);
         const __m256i x1 = _mm256_sub_epi8(q_avx2_nibbles(x[i + 1].qs), eight);
         const __m256i y0 = _mm256_loadu_si256((const __m256i *)y[i].qs);
@@ -675,7 +662,7 @@ static void q_vec_dot_q4_0_q8_0_avx2(int n, float *s, const void *vx, const void
         acc1 = _mm256_fmadd_ps(d1, q_avx2_dot_i8_i8(x1, y1), acc1);
     }
     for (; i < nb; i++) {
-        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        const __m256 d = _mm256_set1_ps(GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d));
         const __m256i qx = _mm256_sub_epi8(q_avx2_nibbles(x[i].qs), eight);
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc0 = _mm256_fmadd_ps(d, q_avx2_dot_i8_i8(qx, qy), acc0);
@@ -690,8 +677,8 @@ static void q_vec_dot_q4_1_q8_1_avx2(int n, float *s, const void *vx, const void
     __m256 acc = _mm256_setzero_ps();
     float summ = 0.0f; /* the minimums' part: sum of m_x * s_y */
     for (int i = 0; i < nb; i++) {
-        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
-        summ += Q_FP16_FAST(x[i].m) * Q_FP16_FAST(y[i].s);
+        const __m256 d = _mm256_set1_ps(GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d));
+        summ += GL_FP16_FAST(x[i].m) * GL_FP16_FAST(y[i].s);
         const __m256i qx = q_avx2_nibbles(x[i].qs);
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         acc = _mm256_fmadd_ps(d, q_avx2_dot_u8_i8(qx, qy), acc);
@@ -706,7 +693,7 @@ static void q_vec_dot_q5_0_q8_0_avx2(int n, float *s, const void *vx, const void
     const __m256i high = _mm256_set1_epi8((char)0xf0);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++) {
-        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
+        const __m256 d = _mm256_set1_ps(GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d));
         /* (nib | bit<<4) - 16 equals nib | 0xF0 as int8 when the bit is clear, nib when set */
         const __m256i bits = q_avx2_bits_to_bytes(x[i].qh);
         const __m256i qx = _mm256_or_si256(q_avx2_nibbles(x[i].qs), _mm256_andnot_si256(bits, high));
@@ -724,8 +711,8 @@ static void q_vec_dot_q5_1_q8_1_avx2(int n, float *s, const void *vx, const void
     __m256 acc = _mm256_setzero_ps();
     float summ = 0.0f;
     for (int i = 0; i < nb; i++) {
-        const __m256 d = _mm256_set1_ps(Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d));
-        summ += Q_FP16_FAST(x[i].m) * Q_FP16_FAST(y[i].s);
+        const __m256 d = _mm256_set1_ps(GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d));
+        summ += GL_FP16_FAST(x[i].m) * GL_FP16_FAST(y[i].s);
         const __m256i bits = q_avx2_bits_to_bytes(x[i].qh);
         const __m256i qx = _mm256_or_si256(q_avx2_nibbles(x[i].qs), _mm256_and_si256(bits, bit4));
         const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
@@ -804,13 +791,13 @@ static void q_vec_dot_q8_0_q8_0_neon(int n, float *s, const void *vx, const void
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0;
     int i = 0;
     for (; i + 2 <= nb; i += 2) {
-        acc0 = q_neon_block(acc0, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d),
+        acc0 = q_neon_block(acc0, GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d),
                             vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), y[i].qs);
-        acc1 = q_neon_block(acc1, Q_FP16_FAST(x[i + 1].d) * Q_FP16_FAST(y[i + 1].d),
+        acc1 = q_neon_block(acc1, GL_FP16_FAST(x[i + 1].d) * GL_FP16_FAST(y[i + 1].d),
                             vld1q_s8(x[i + 1].qs), vld1q_s8(x[i + 1].qs + 16), y[i + 1].qs);
     }
     for (; i < nb; i++) {
-        acc0 = q_neon_block(acc0, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d),
+        acc0 = q_neon_block(acc0, GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d),
                             vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), y[i].qs);
     }
     *s = vaddvq_f32(vaddq_f32(acc0, acc1));
@@ -830,15 +817,15 @@ static void q_vec_dot_q4_0_q8_0_neon(int n, float *s, const void *vx, const void
         const int8x16_t h0 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b0, 4)), eight);
         const int8x16_t l1 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b1, m4)), eight);
         const int8x16_t h1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b1, 4)), eight);
-        acc0 = q_neon_block(acc0, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), l0, h0, y[i].qs);
-        acc1 = q_neon_block(acc1, Q_FP16_FAST(x[i + 1].d) * Q_FP16_FAST(y[i + 1].d), l1, h1,
+        acc0 = q_neon_block(acc0, GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d), l0, h0, y[i].qs);
+        acc1 = q_neon_block(acc1, GL_FP16_FAST(x[i + 1].d) * GL_FP16_FAST(y[i + 1].d), l1, h1,
                             y[i + 1].qs);
     }
     for (; i < nb; i++) {
         const uint8x16_t b = vld1q_u8(x[i].qs);
         const int8x16_t l = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, m4)), eight);
         const int8x16_t h = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), eight);
-        acc0 = q_neon_block(acc0, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), l, h, y[i].qs);
+        acc0 = q_neon_block(acc0, GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d), l, h, y[i].qs);
     }
     *s = vaddvq_f32(vaddq_f32(acc0, acc1));
 }
@@ -854,8 +841,8 @@ static void q_vec_dot_q4_1_q8_1_neon(int n, float *s, const void *vx, const void
         const uint8x16_t b = vld1q_u8(x[i].qs);
         const int8x16_t l = vreinterpretq_s8_u8(vandq_u8(b, m4));
         const int8x16_t h = vreinterpretq_s8_u8(vshrq_n_u8(b, 4));
-        summ += Q_FP16_FAST(x[i].m) * Q_FP16_FAST(y[i].s);
-        acc = q_neon_block(acc, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), l, h, y[i].qs);
+        summ += GL_FP16_FAST(x[i].m) * GL_FP16_FAST(y[i].s);
+        acc = q_neon_block(acc, GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d), l, h, y[i].qs);
     }
     *s = vaddvq_f32(acc) + summ;
 }
@@ -873,7 +860,7 @@ static void q_vec_dot_q5_0_q8_0_neon(int n, float *s, const void *vx, const void
         /* (nib | bit<<4) - 16 is nib | 0xF0 (as int8) when the bit is clear, nib when set */
         const uint8x16_t l = vorrq_u8(vandq_u8(b, m4), vbicq_u8(high, q_neon_bits_to_bytes(qh, 0)));
         const uint8x16_t h = vorrq_u8(vshrq_n_u8(b, 4), vbicq_u8(high, q_neon_bits_to_bytes(qh, 16)));
-        acc = q_neon_block(acc, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), vreinterpretq_s8_u8(l),
+        acc = q_neon_block(acc, GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d), vreinterpretq_s8_u8(l),
                            vreinterpretq_s8_u8(h), y[i].qs);
     }
     *s = vaddvq_f32(acc);
@@ -892,8 +879,8 @@ static void q_vec_dot_q5_1_q8_1_neon(int n, float *s, const void *vx, const void
         const uint8x16_t b = vld1q_u8(x[i].qs);
         const uint8x16_t l = vorrq_u8(vandq_u8(b, m4), vandq_u8(q_neon_bits_to_bytes(qh, 0), bit4));
         const uint8x16_t h = vorrq_u8(vshrq_n_u8(b, 4), vandq_u8(q_neon_bits_to_bytes(qh, 16), bit4));
-        summ += Q_FP16_FAST(x[i].m) * Q_FP16_FAST(y[i].s);
-        acc = q_neon_block(acc, Q_FP16_FAST(x[i].d) * Q_FP16_FAST(y[i].d), vreinterpretq_s8_u8(l),
+        summ += GL_FP16_FAST(x[i].m) * GL_FP16_FAST(y[i].s);
+        acc = q_neon_block(acc, GL_FP16_FAST(x[i].d) * GL_FP16_FAST(y[i].d), vreinterpretq_s8_u8(l),
                            vreinterpretq_s8_u8(h), y[i].qs);
     }
     *s = vaddvq_f32(acc) + summ;
@@ -966,7 +953,7 @@ static void q_vec_dot4_q4_0_q8_0_avx2(int n, float *s, const void *vx, size_t bx
         const __m128i dh = _mm_setr_epi16((short)x0[i].d, (short)x1[i].d, (short)x2[i].d,
                                           (short)x3[i].d, 0, 0, 0, 0);
         const __m256 d4 = _mm256_castps128_ps256(
-            _mm_mul_ps(_mm_cvtph_ps(dh), _mm_set1_ps(Q_FP16_FAST(y[i].d))));
+            _mm_mul_ps(_mm_cvtph_ps(dh), _mm_set1_ps(GL_FP16_FAST(y[i].d))));
         acc01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p01), _mm256_permutevar8x32_ps(d4, lanes01), acc01);
         acc23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p23), _mm256_permutevar8x32_ps(d4, lanes23), acc23);
     }
@@ -1005,7 +992,7 @@ static void q_vec_dot4_q8_0_q8_0_neon(int n, float *s, const void *vx, size_t bx
         }
         const int32x4_t tot = vpaddq_s32(vpaddq_s32(p[0], p[1]), vpaddq_s32(p[2], p[3]));
         const float32x4_t d = vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(dh))),
-                                          Q_FP16_FAST(y[i].d));
+                                          GL_FP16_FAST(y[i].d));
         acc = vfmaq_f32(acc, vcvtq_f32_s32(tot), d);
     }
     vst1q_f32(s, acc);
@@ -1037,7 +1024,7 @@ static void q_vec_dot4_q4_0_q8_0_neon(int n, float *s, const void *vx, size_t bx
         int32x4_t tot = vpaddq_s32(vpaddq_s32(p[0], p[1]), vpaddq_s32(p[2], p[3]));
         tot = vsubq_s32(tot, vdupq_n_s32(ysum8));
         const float32x4_t d = vmulq_n_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(dh))),
-                                          Q_FP16_FAST(y[i].d));
+                                          GL_FP16_FAST(y[i].d));
         acc = vfmaq_f32(acc, vcvtq_f32_s32(tot), d);
     }
     vst1q_f32(s, acc);
@@ -1205,7 +1192,7 @@ q_gemm_q8_avx2(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const 
                 }
             }
             const __m128i tot = q_avx2_sum4_epi32(p[0], p[1], p[2], p[3]);
-            const __m128 d = _mm_mul_ps(dx, _mm_set1_ps(Q_FP16_FAST(y[c][i].d)));
+            const __m128 d = _mm_mul_ps(dx, _mm_set1_ps(GL_FP16_FAST(y[c][i].d)));
             acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(tot), d, acc[c]);
         }
     }
@@ -1264,7 +1251,7 @@ q_gemm_float_neon(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
         vst1q_f32(sum, vpaddq_f32(vpaddq_f32(acc[0][c], acc[1][c]), vpaddq_f32(acc[2][c], acc[3][c])));
         for (int r = 0; r < nr; r++) {
             for (int t = i; t < n; t++) {
-                const float wv = f16 ? Q_FP16_FAST(((const gl_fp16 *)x[r])[t]) : ((const float *)x[r])[t];
+                const float wv = f16 ? GL_FP16_FAST(((const gl_fp16 *)x[r])[t]) : ((const float *)x[r])[t];
                 sum[r] += wv * y[c][t];
             }
             q_gemm_put(s + (size_t)c * bs + r, add, sum[r]);
@@ -1328,7 +1315,7 @@ q_gemm_q8_neon(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const 
                 p[r] = q_neon_dot(q_neon_dot(vdupq_n_s32(0), lo[r], y0), hi[r], y1);
             }
             const int32x4_t tot = vpaddq_s32(vpaddq_s32(p[0], p[1]), vpaddq_s32(p[2], p[3]));
-            acc[c] = vfmaq_f32(acc[c], vcvtq_f32_s32(tot), vmulq_n_f32(dx, Q_FP16_FAST(y[c][i].d)));
+            acc[c] = vfmaq_f32(acc[c], vcvtq_f32_s32(tot), vmulq_n_f32(dx, GL_FP16_FAST(y[c][i].d)));
         }
     }
     for (int c = 0; c < nc; c++) {

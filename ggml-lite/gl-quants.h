@@ -11,6 +11,21 @@
 
 #include "gl-impl.h"
 
+/* fp16 scale of a block, read in the hot loops of gl-quants*.c: the same value as
+ * gl_fp16_to_fp32, without its branches where the ISA converts. */
+#if defined(GL_AVX2)
+#define GL_FP16_FAST(h) _cvtsh_ss(h)
+#elif defined(GL_NEON)
+static inline float gl_neon_fp16(gl_fp16 h) {
+    __fp16 v;
+    memcpy(&v, &h, sizeof v);
+    return (float)v;
+}
+#define GL_FP16_FAST(h) gl_neon_fp16(h)
+#else
+#define GL_FP16_FAST(h) gl_fp16_to_fp32(h)
+#endif
+
 #define GL_QK4_0 32
 #define GL_QK4_1 32
 #define GL_QK5_0 32
