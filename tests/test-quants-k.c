@@ -149,6 +149,26 @@ TF_TEST(roundtrip_error_bounds) {
     }
 }
 
+/* The dot of n quantized weights xq (type kq_types[t]) with the Q8_K row yq: the scalar dot
+ * within 2e-5 of the dequantized double-precision sum (relative to sum |x y|), and the
+ * best compiled-in dot equal to the scalar one. xf/yf are scratch of n floats. */
+static void kq_check_dot(int t, int n, const void *xq, const void *yq, float *xf, float *yf,
+                         const char *what) {
+    kq_types[t].deq(xq, xf, n);
+    gl_dequantize_row_q8_K(yq, yf, n);
+    double ref = 0, mag = 0;
+    for (int i = 0; i < n; i++) {
+        ref += (double)xf[i] * yf[i];
+        mag += fabs((double)xf[i] * yf[i]);
+    }
+    float s = NAN, ss = NAN;
+    kq_types[t].dot(n, &s, xq, yq);
+    kq_types[t].dot_scalar(n, &ss, xq, yq);
+    TF_CHECK(fabs(ss - ref) <= 2e-5 * mag, "%s %s scalar %.9g vs %.9g", kq_types[t].name, what,
+             ss, ref);
+    TF_CHECK(s == ss, "%s %s simd %.9g vs scalar %.9g", kq_types[t].name, what, s, ss);
+}
+
 TF_TEST(vec_dot_vs_dequantized_and_scalar) {
     tf_rng rng = {9};
     enum { NMAX = 4096 };
@@ -164,19 +184,9 @@ TF_TEST(vec_dot_vs_dequantized_and_scalar) {
             }
             kq_types[t].quant(x, xq, n);
             gl_quantize_row_q8_K(y, yq, n);
-            kq_types[t].deq(xq, xf, n);
-            gl_dequantize_row_q8_K(yq, yf, n);
-            double ref = 0, mag = 0;
-            for (int i = 0; i < n; i++) {
-                ref += (double)xf[i] * yf[i];
-                mag += fabs((double)xf[i] * yf[i]);
-            }
-            float s = NAN, ss = NAN;
-            kq_types[t].dot(n, &s, xq, yq);
-            kq_types[t].dot_scalar(n, &ss, xq, yq);
-            TF_CHECK(fabs(ss - ref) <= 2e-5 * mag, "%s n=%d scalar %.9g vs %.9g", kq_types[t].name,
-                     n, ss, ref);
-            TF_CHECK(s == ss, "%s n=%d simd %.9g vs scalar %.9g", kq_types[t].name, n, s, ss);
+            char what[32];
+            snprintf(what, sizeof what, "n=%d", n);
+            kq_check_dot(t, n, xq, yq, xf, yf, what);
         }
     }
 }
@@ -222,18 +232,8 @@ TF_TEST(vec_dot_random_blocks) {
         }
         for (int i = 0; i < N; i++) y[i] = i % 5 == 0 ? -200.0f : tf_rand_normal(&rng);
         gl_quantize_row_q8_K(y, yq, N);
-        kq_types[t].deq(xq, xf, N);
-        gl_dequantize_row_q8_K(yq, yf, N);
-        double ref = 0, mag = 0;
-        for (int i = 0; i < N; i++) {
-            ref += (double)xf[i] * yf[i];
-            mag += fabs((double)xf[i] * yf[i]);
-        }
-        float s = NAN, ss = NAN;
-        kq_types[t].dot(N, &s, xq, yq);
-        kq_types[t].dot_scalar(N, &ss, xq, yq);
-        TF_CHECK(fabs(ss - ref) <= 2e-5 * mag, "%s scalar %.9g vs %.9g", kq_types[t].name, ss, ref);
-        TF_CHECK(s == ss, "%s simd %.9g vs scalar %.9g", kq_types[t].name, s, ss);
+        kq_check_dot(t, N, xq, yq, xf, yf, "random blocks");
+        float s, ss;
         /* every shorter row too: the SIMD dots take blocks in groups (of four for Q4_K/Q5_K/Q6_K
          * with AVX2), so 1..NB blocks cover every tail */
         for (int nb = 1; nb < NB; nb++) {
