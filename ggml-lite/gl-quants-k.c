@@ -1278,33 +1278,19 @@ void gl_vec_dot_q3_K_q8_K(int n, float *s, const void *x, const void *y) {
     qk_vec_dot_q3_K(n, s, x, y, true);
 #endif
 }
-void gl_vec_dot_q4_K_q8_K(int n, float *s, const void *x, const void *y) {
+/* Q4_K..Q6_K: the AVX2 or NEON kernel, else the scalar reference. */
 #if defined(GL_AVX2)
-    qk_vec_dot_q4_K_avx2(n, s, x, y);
+#define QK_DOT_IMPL(t) qk_vec_dot_##t##_avx2
 #elif defined(GL_NEON)
-    qk_vec_dot_q4_K_neon(n, s, x, y);
+#define QK_DOT_IMPL(t) qk_vec_dot_##t##_neon
 #else
-    gl_vec_dot_q4_K_q8_K_scalar(n, s, x, y);
+#define QK_DOT_IMPL(t) gl_vec_dot_##t##_q8_K_scalar
 #endif
-}
-void gl_vec_dot_q5_K_q8_K(int n, float *s, const void *x, const void *y) {
-#if defined(GL_AVX2)
-    qk_vec_dot_q5_K_avx2(n, s, x, y);
-#elif defined(GL_NEON)
-    qk_vec_dot_q5_K_neon(n, s, x, y);
-#else
-    gl_vec_dot_q5_K_q8_K_scalar(n, s, x, y);
-#endif
-}
-void gl_vec_dot_q6_K_q8_K(int n, float *s, const void *x, const void *y) {
-#if defined(GL_AVX2)
-    qk_vec_dot_q6_K_avx2(n, s, x, y);
-#elif defined(GL_NEON)
-    qk_vec_dot_q6_K_neon(n, s, x, y);
-#else
-    gl_vec_dot_q6_K_q8_K_scalar(n, s, x, y);
-#endif
-}
+#define QK_DOT_PICK(t) \
+    void gl_vec_dot_##t##_q8_K(int n, float *s, const void *x, const void *y) { QK_DOT_IMPL(t)(n, s, x, y); }
+QK_DOT_PICK(q4_K)
+QK_DOT_PICK(q5_K)
+QK_DOT_PICK(q6_K)
 
 /* ------------------------------------------------------------------------------------------
  * Mat-mat kernels (gl_type_gemm_k, in gl_type_gemm's form): QK_GEMM_MR weight rows ×
