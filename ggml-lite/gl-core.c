@@ -307,9 +307,9 @@ void gl_set_f32_nd(gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3,
     case GL_TYPE_F32: *(float *)p = v; break;
     case GL_TYPE_F16: *(gl_fp16 *)p = gl_fp32_to_fp16(v); break;
     case GL_TYPE_BF16: *(gl_bf16 *)p = gl_fp32_to_bf16(v); break;
-    case GL_TYPE_I32: *(int32_t *)p = (int32_t)v; break;
-    case GL_TYPE_I16: *(int16_t *)p = (int16_t)v; break;
-    case GL_TYPE_I8: *(int8_t *)p = (int8_t)v; break;
+    case GL_TYPE_I32: *(int32_t *)p = (int32_t)gl_f32_to_int_sat(v, INT32_MIN, INT32_MAX); break;
+    case GL_TYPE_I16: *(int16_t *)p = (int16_t)gl_f32_to_int_sat(v, INT16_MIN, INT16_MAX); break;
+    case GL_TYPE_I8: *(int8_t *)p = (int8_t)gl_f32_to_int_sat(v, INT8_MIN, INT8_MAX); break;
     default: break;
     }
 }

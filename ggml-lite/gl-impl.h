@@ -110,4 +110,13 @@ static inline void gl_op_param_set_f32(gl_tensor *t, int i, float v) {
     memcpy(&t->op_params[i], &v, sizeof v);
 }
 
+/* (int64_t)v truncated and clamped to [lo, hi], NaN giving 0: a float-to-int cast out of
+ * range (NaN and inf included) is undefined behaviour. */
+static inline int64_t gl_f32_to_int_sat(float v, int64_t lo, int64_t hi) {
+    if (v != v) return 0;
+    if (v <= (float)lo) return lo;
+    if (v >= (float)hi) return hi;
+    return (int64_t)v;
+}
+
 #endif /* GL_IMPL_H */

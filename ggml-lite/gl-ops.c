@@ -80,7 +80,7 @@ static void ops_store_elem(gl_type type, void *p, float v) {
     case GL_TYPE_F32: *(float *)p = v; break;
     case GL_TYPE_F16: *(gl_fp16 *)p = gl_fp32_to_fp16(v); break;
     case GL_TYPE_BF16: *(gl_bf16 *)p = gl_fp32_to_bf16(v); break;
-    case GL_TYPE_I32: *(int32_t *)p = (int32_t)v; break;
+    case GL_TYPE_I32: *(int32_t *)p = (int32_t)gl_f32_to_int_sat(v, INT32_MIN, INT32_MAX); break;
     default: break;
     }
 }

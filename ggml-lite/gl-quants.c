@@ -1390,15 +1390,20 @@ static inline float q_avx2_quant_block_q8(const float *x, int8_t *qs, int *sum) 
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 qmax = _mm256_set1_ps(127.0f), qmin = _mm256_set1_ps(-127.0f);
     __m256i q[4];
     for (int k = 0; k < 4; k++) {
-        const __m256 p = _mm256_mul_ps(v[k], vid);
+        /* as q_round_i8: NaN (a NaN input, inf * 0) gives 0 and the result is clamped to
+         * [-127, 127] (an inf id from a subnormal d), so that the int conversion and the sum
+         * below stay in range for every input */
+        __m256 p = _mm256_mul_ps(v[k], vid);
+        p = _mm256_and_ps(p, _mm256_cmp_ps(p, p, _CMP_ORD_Q));
         /* roundf: truncate, then step away from zero when the dropped part is >= 0.5 */
         const __m256 t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
         const __m256 frac = _mm256_and_ps(_mm256_sub_ps(p, t), absmask);
         const __m256 step = _mm256_and_ps(_mm256_cmp_ps(frac, half, _CMP_GE_OQ),
                                           _mm256_or_ps(one, _mm256_andnot_ps(absmask, p)));
-        q[k] = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+        q[k] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, step), qmin), qmax));
     }
     if (sum) {
         const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
@@ -1429,6 +1434,8 @@ static inline float q_neon_quant_block_q8(const float *x, int8_t *qs, int *sum) 
     int32x4_t s = vdupq_n_s32(0);
     for (int k = 0; k < 8; k++) {
         q[k] = vcvtaq_s32_f32(vmulq_n_f32(v[k], id)); /* ties away from zero, as roundf */
+        /* NaN converts to 0 and inf saturates: clamp to [-127, 127] as q_round_i8 does */
+        q[k] = vmaxq_s32(vminq_s32(q[k], vdupq_n_s32(127)), vdupq_n_s32(-127));
         s = vaddq_s32(s, q[k]);
     }
     if (sum) *sum = vaddvq_s32(s);

@@ -496,4 +496,38 @@ TF_TEST(get_rows_reads_x8_tables) {
     }
 }
 
+/* Regression (issue 14): NaN/inf activations made the AVX2 activation quantizer add
+ * INT_MIN conversions into the correction (signed overflow in mult * sum). Every activation
+ * quantizer now gives the reference's bytes for such blocks, and the correction matches. */
+TF_TEST(activation_quantizers_nan_inf_blocks) {
+    float x[4 * 32];
+    for (int i = 0; i < 4 * 32; i++) x[i] = (float)((i * 37) % 19) - 9.0f;
+    x[3] = NAN;                          /* block 0: one NaN */
+    x[32 + 5] = INFINITY;                /* block 1: +inf (d = inf, id = 0) */
+    x[32 + 6] = -INFINITY;
+    for (int i = 64; i < 96; i++) x[i] = i % 2 ? 1e-40f : -3e-41f; /* block 2: subnormal d */
+    for (int i = 96; i < 128; i++) x[i] = NAN; /* block 3: all NaN */
+    block_q8_0 ref[4], fast[4];
+    gl_quantize_row_q8_0_ref(x, ref, 128);
+    gl_type_get(GL_TYPE_Q8_0)->from_float(x, fast, 128);
+    for (int b = 0; b < 4; b++)
+        TF_CHECK(!memcmp(ref[b].qs, fast[b].qs, 32), "block %d: fast Q8_0 quants differ from ref", b);
+    for (int ti = 0; ti < 2; ti++) {
+        const gl_type t = x8_types[ti];
+        const gl_gemm_kernel ks[2] = {gl_type_gemm_x8(t), gl_type_gemm_x8_ref(t)};
+        for (int v = 0; v < 2; v++) {
+            if (!ks[v].fn) continue;
+            block_q8_0s y[4];
+            ks[v].yconvert(x, y, 128);
+            for (int b = 0; b < 4; b++) {
+                int sum = 0;
+                for (int l = 0; l < 32; l++) sum += y[b].qs[l];
+                TF_CHECK(!memcmp(y[b].qs, ref[b].qs, 32), "%s block %d quants", gl_type_name(t), b);
+                TF_CHECK(y[b].corr == (t == GL_TYPE_Q4_0 ? -8 : -128) * sum, "%s block %d corr %d sum %d",
+                         gl_type_name(t), b, (int)y[b].corr, sum);
+            }
+        }
+    }
+}
+
 TF_MAIN
