@@ -3,6 +3,7 @@
  * The model mappings live in convert_llm.c, the tokenizers in hf_tokenizer.c.
  */
 #include "convert.h"
+#include "quantize.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,6 +84,52 @@ static gl_status cv_vocab_only(const elm_convert_params *p, elm_convert_stats *s
     return s;
 }
 
+/* NaN/inf values in one checkpoint tensor (read in chunks as floats); -1 when unreadable. */
+static int64_t cv_tensor_nonfinite(const elm_st_tensor *t, float *buf, int64_t chunk, int64_t *first) {
+    int64_t total = 0;
+    *first = -1;
+    for (int64_t i0 = 0; i0 < t->n_elements; i0 += chunk) {
+        const int64_t n = t->n_elements - i0 < chunk ? t->n_elements - i0 : chunk;
+        gl_error e = {0};
+        if (elm_st_read_f32(t, i0, n, buf, &e) != GL_OK) return -1;
+        int64_t f;
+        const int64_t c = elm_count_nonfinite(buf, n, &f);
+        if (c && total == 0) *first = i0 + f;
+        total += c;
+    }
+    return total;
+}
+
+/* Reports the checkpoint's tensors that hold NaN/inf values: a warning naming each, or with
+ * p->strict an error. A source that does not open here (a llama2.c file, an ELMo HDF5) is
+ * left to the converter, which reports its own errors. */
+static gl_status cv_check_finite(const elm_convert_params *p, gl_error *err) {
+    gl_error e = {0};
+    elm_cv_source *src = elm_cv_source_open(p->src, &e);
+    if (!src) return GL_OK;
+    const int64_t chunk = (int64_t)1 << 20;
+    float *buf = malloc(sizeof(float) * (size_t)chunk);
+    gl_status s = buf ? GL_OK : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; s == GL_OK && i < elm_cv_source_n(src); i++) {
+        const elm_st_tensor *t = elm_cv_source_at(src, i);
+        if (t->dtype != ELM_ST_F32 && t->dtype != ELM_ST_F16 && t->dtype != ELM_ST_BF16) continue;
+        int64_t first;
+        const int64_t c = cv_tensor_nonfinite(t, buf, chunk, &first);
+        if (c <= 0) continue;
+        if (p->strict)
+            s = gl_error_set(err, GL_ERR_INVALID,
+                             "tensor %s holds %lld NaN/inf values (first at element %lld): refused (--strict)",
+                             t->name, (long long)c, (long long)first);
+        else
+            elm_cv_log(p, "warning: tensor %s holds %lld NaN/inf values (first at element %lld): the model "
+                          "will give NaN or wrong outputs",
+                       t->name, (long long)c, (long long)first);
+    }
+    free(buf);
+    elm_cv_source_close(src);
+    return s;
+}
+
 gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
     if (!p || !p->src || !p->out) return gl_error_set(err, GL_ERR_INVALID, "convert: source and output are required");
     if (p->outtype >= 0) {
@@ -96,6 +143,10 @@ gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_
                                 gl_type_name(p->outtype));
     }
     if (stats) memset(stats, 0, sizeof *stats);
+    if (!p->vocab_only) {
+        const gl_status fs = cv_check_finite(p, err);
+        if (fs != GL_OK) return fs;
+    }
     if (cv_is_dir(p->src) && elm_cv_is_t5_dir(p->src)) return elm_cv_convert_t5(p, stats, err);
     if (cv_is_dir(p->src) && elm_cv_is_bert_dir(p->src)) return elm_cv_convert_bert(p, stats, err);
     if (p->vocab_only) return cv_vocab_only(p, stats, err);

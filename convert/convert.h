@@ -31,6 +31,7 @@ typedef struct elm_convert_params {
     const char *name;      /* general.name (NULL: from the folder name) */
     bool no_heads;         /* BERT: leave out every head (pooler, masked-LM, next-sentence,
                               classifier): an encoder that llama.cpp's loader accepts too */
+    bool strict;           /* refuse a checkpoint tensor holding NaN/inf values (default: warn) */
     elm_convert_log_fn log;
     elm_convert_progress_fn progress;
     void *user;

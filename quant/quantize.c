@@ -9,6 +9,7 @@
  */
 #include "quantize.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -444,6 +445,53 @@ static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const 
     return s;
 }
 
+int64_t elm_count_nonfinite(const float *x, int64_t n, int64_t *first) {
+    int64_t c = 0;
+    if (first) *first = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (isfinite(x[i])) continue;
+        if (c++ == 0 && first) *first = i;
+    }
+    return c;
+}
+
+int64_t elm_tensor_count_nonfinite(const gl_gguf_tensor_info *ti, int64_t *first) {
+    const gl_type_traits *tt = gl_type_get(ti->type);
+    const int64_t ne0 = ti->ne[0];
+    if (first) *first = -1;
+    if (!tt || !tt->to_float || ne0 <= 0) return tt && tt->to_float ? 0 : -1;
+    const size_t rs = gl_row_size(ti->type, ne0);
+    const int64_t nrows = rs ? (int64_t)(ti->nbytes / rs) : 0;
+    float *row = malloc(sizeof(float) * (size_t)ne0);
+    if (!row) return -1;
+    int64_t total = 0;
+    for (int64_t r = 0; r < nrows; r++) {
+        tt->to_float((const uint8_t *)ti->data + (size_t)r * rs, row, ne0);
+        int64_t f;
+        const int64_t c = elm_count_nonfinite(row, ne0, &f);
+        if (c && total == 0 && first) *first = r * ne0 + f;
+        total += c;
+    }
+    free(row);
+    return total;
+}
+
+/* Warns about (or with p->strict refuses) a tensor holding NaN/inf values. */
+static gl_status qz_check_finite(const elm_quantize_params *p, const gl_gguf_tensor_info *ti, const char *name,
+                                 gl_error *err) {
+    int64_t first;
+    const int64_t c = elm_tensor_count_nonfinite(ti, &first);
+    if (c <= 0) return GL_OK;
+    if (p->strict)
+        return gl_error_set(err, GL_ERR_INVALID,
+                            "tensor %s holds %lld NaN/inf values (first at element %lld): refused (--strict)",
+                            name, (long long)c, (long long)first);
+    qz_log(p, "warning: tensor %s holds %lld NaN/inf values (first at element %lld): the model will "
+              "give NaN or wrong outputs",
+           name, (long long)c, (long long)first);
+    return GL_OK;
+}
+
 gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *stats, gl_error *err) {
     elm_quantize_stats local;
     elm_quantize_stats *st = stats ? stats : &local;
@@ -478,6 +526,7 @@ gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *st
                                   "quantizing the F32/F16 original; pass --allow-requantize to do it anyway",
                                   name, gl_type_name(ti->type));
         }
+        if (status == GL_OK) status = qz_check_finite(p, ti, name, err);
         n_requant += plans[i].requant;
         if (plans[i].fallback) {
             qz_log(p, "note: %s has rows of %lld, not a multiple of %s's %lld: using %s", name,

@@ -75,6 +75,7 @@ typedef struct elm_quantize_params {
     int n_threads;          /* <= 0: 1 */
     bool allow_requantize;
     bool pure;              /* every quantizable tensor gets spec.base (no mix rules) */
+    bool strict;            /* refuse an input tensor holding NaN/inf values (default: warn) */
     void (*log)(void *user, const char *msg);
     void (*on_tensor)(void *user, const elm_quant_tensor_report *r);
     void (*progress)(void *user, int64_t done, int64_t n, uint64_t elems_done, uint64_t elems_total);
@@ -89,5 +90,12 @@ typedef struct elm_quantize_stats {
 
 gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *stats,
                             gl_error *err);
+
+/* Number of NaN/inf values in x[0..n); *first (when not NULL) gets the index of the first one
+ * (-1: none). Used by quantize and convert to report such weights by tensor name. */
+int64_t elm_count_nonfinite(const float *x, int64_t n, int64_t *first);
+/* Same over the rows of a GGUF tensor of any type with a to_float (dequantized row by row);
+ * -1 when the type has none or memory runs out. */
+int64_t elm_tensor_count_nonfinite(const gl_gguf_tensor_info *ti, int64_t *first);
 
 #endif /* EDGELM_QUANTIZE_H */

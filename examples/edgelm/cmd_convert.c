@@ -52,6 +52,8 @@ static void convert_usage(FILE *out) {
             "                      tokenizer.model or llama2.c tokenizer.bin)\n"
             "  --tokenizer FILE    tokenizer of a llama2.c checkpoint (tokenizer.bin or .model)\n"
             "  --name NAME         general.name (default: SRC's base name)\n"
+            "  --strict            refuse a checkpoint tensor holding NaN/inf values (default: a\n"
+            "                      warning naming it)\n"
             "  BERT (BertModel, BertFor*, sentence-transformers folders): every head is kept;\n"
             "  --no-heads writes the encoder alone (a file llama.cpp loads too)\n"
             "  ELMo: SRC is a folder with options.json and the weights .hdf5 (AllenNLP / bilm-tf),\n"
@@ -97,6 +99,7 @@ static int convert_then_quantize(int argc, char **argv, int type_at, const elm_q
     qp.out = out;
     qp.spec = *spec;
     qp.n_threads = 2;
+    for (int i = 1; i < argc; i++) qp.strict = qp.strict || !strcmp(argv[i], "--strict");
     elm_quantize_stats qs;
     gl_error err = {0};
     const gl_status s = elm_quantize_file(&qp, &qs, &err);
@@ -152,6 +155,8 @@ static int convert_main(int argc, char **argv) {
             p.vocab_only = true;
         } else if (!strcmp(a, "--no-heads")) { /* BERT: the encoder alone */
             p.no_heads = true;
+        } else if (!strcmp(a, "--strict")) { /* refuse NaN/inf weights instead of warning */
+            p.strict = true;
         } else if (!strcmp(a, "--tokenizer") && has_val) {
             p.tokenizer = argv[++i];
         } else if (!strcmp(a, "--name") && has_val) {

@@ -63,6 +63,7 @@ static void qcli_usage(FILE *out) {
             "  -t, --threads N      threads (default 2)\n"
             "  --allow-requantize   quantize tensors that are quantized already (quality drops)\n"
             "  --pure               no mix rules: every quantizable matrix gets TYPE's base type\n"
+            "  --strict             refuse a tensor holding NaN/inf values (default: a warning)\n"
             "  -q, --quiet          no per-tensor lines\n"
             "Works on decoder, BERT, T5 and ELMo files. 1-D tensors stay F32; norms, position\n"
             "and token-type embeddings and T5's relative bias are not quantized; rows that do\n"
@@ -100,6 +101,8 @@ int cmd_quantize(int argc, char **argv) {
             p.allow_requantize = true;
         } else if (!strcmp(a, "--pure")) {
             p.pure = true;
+        } else if (!strcmp(a, "--strict")) {
+            p.strict = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             ui.quiet = true;
         } else if (a[0] == '-' && a[1]) {
