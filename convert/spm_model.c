@@ -155,6 +155,8 @@ gl_status elm_spm_parse(const void *data, size_t size, elm_spm_model *m, gl_erro
     m->add_dummy_prefix = true;
     m->remove_extra_whitespaces = true;
     m->escape_whitespaces = true;
+    if (!data || size == 0) /* (NULL + 0 would be pointer arithmetic on NULL) */
+        return gl_error_set(err, GL_ERR_FORMAT, "tokenizer.model: the file is empty");
     spm_reader r = {data, (const uint8_t *)data + size};
     spm_field f;
     int32_t cap = 0;

@@ -556,4 +556,14 @@ TF_TEST(spm_protobuf_fuzz) {
     TF_CHECK(fails > 0);
 }
 
+/* Regression (issue 14): an empty tokenizer.model (NULL, 0) is refused with a message
+ * instead of doing pointer arithmetic on NULL (UBSan in test-asan). */
+TF_TEST(spm_parse_empty) {
+    elm_spm_model m;
+    gl_error err = {0};
+    TF_CHECK(elm_spm_parse(NULL, 0, &m, &err) == GL_ERR_FORMAT && strstr(err.msg, "empty"), "%s", err.msg);
+    const uint8_t one = 0;
+    TF_CHECK(elm_spm_parse(&one, 0, &m, &err) == GL_ERR_FORMAT && m.n_pieces == 0 && !m.pieces);
+}
+
 TF_MAIN
