@@ -371,9 +371,15 @@ static gl_status cve_fill(elm_h5 *h, const cve_hp *hp, const cve_job *j, float *
     return GL_OK;
 }
 
-static bool cve_has(elm_h5 *h, const char *path) {
+/* *has: whether the dataset exists. A file that cannot be read there (truncated, malformed)
+ * is an error with the reader's message, not an absent dataset. */
+static gl_status cve_has(elm_h5 *h, const char *path, bool *has, gl_error *err) {
     elm_h5_info info;
-    return elm_h5_info_of(h, path, &info, NULL) == GL_OK;
+    gl_error e = {0};
+    const gl_status s = elm_h5_info_of(h, path, &info, &e);
+    *has = s == GL_OK;
+    if (s == GL_OK || s == GL_ERR_INVALID) return GL_OK; /* GL_ERR_INVALID: no such dataset */
+    return gl_error_set(err, s, "elmo: reading %s: %s", path, e.msg);
 }
 
 /* The storage type of a matrix with rows of n elements. */
@@ -561,18 +567,20 @@ int elm_convert_elmo(const char *dir, const char *options, const char *weights, 
                           (long long)hp.n_chars - 1, (long long)hp.n_chars, (long long)hp.emb_dim);
         goto done;
     }
-    hp.has_proj = cve_has(h, "CNN_proj/W_proj");
+    if ((st = cve_has(h, "CNN_proj/W_proj", &hp.has_proj, err)) != GL_OK) goto done;
     if (!hp.has_proj && hp.filters_total != hp.proj) {
         st = gl_error_set(err, GL_ERR_INVALID, "elmo: CNN_proj/W_proj is missing but %lld filters != projection_dim %lld",
                           (long long)hp.filters_total, (long long)hp.proj);
         goto done;
     }
-    hp.has_lstm_proj = cve_has(h, "RNN_0/RNN/MultiRNNCell/Cell0/LSTMCell/W_P_0");
+    if ((st = cve_has(h, "RNN_0/RNN/MultiRNNCell/Cell0/LSTMCell/W_P_0", &hp.has_lstm_proj, err)) != GL_OK) goto done;
     if (!hp.has_lstm_proj && hp.cell != hp.proj) {
         st = gl_error_set(err, GL_ERR_INVALID, "elmo: W_P_0 is missing but lstm.dim != projection_dim");
         goto done;
     }
-    if (!cve_has(h, "RNN_1/RNN/MultiRNNCell/Cell0/LSTMCell/W_0")) {
+    bool has_bwd;
+    if ((st = cve_has(h, "RNN_1/RNN/MultiRNNCell/Cell0/LSTMCell/W_0", &has_bwd, err)) != GL_OK) goto done;
+    if (!has_bwd) {
         st = gl_error_set(err, GL_ERR_UNSUPPORTED, "elmo: no backward LSTM (RNN_1) in %s: only bidirectional models are supported", wpath);
         goto done;
     }

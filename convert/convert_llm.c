@@ -336,8 +336,11 @@ static gl_status cv_llama_hparams(const elm_json *cfg, cv_hparams *hp, gl_error 
     if (hp->head_dim < 2 || hp->head_dim % 2)
         return gl_error_set(err, GL_ERR_FORMAT, "config.json: head dimension %lld is not even",
                             (long long)hp->head_dim);
-    hp->n_ctx = 2048;
-    cv_cfg_int(cfg, "max_position_embeddings", &hp->n_ctx, 1, INT32_MAX);
+    hp->n_ctx = 2048; /* only when config.json does not say */
+    const elm_json *mpe = elm_json_get(cfg, "max_position_embeddings");
+    if (mpe && !elm_json_is(mpe, ELM_JSON_NULL) && !cv_cfg_int(cfg, "max_position_embeddings", &hp->n_ctx, 1, 1 << 24))
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: max_position_embeddings must be an integer in 1..%d",
+                            1 << 24);
     hp->eps = 1e-6;
     elm_json_get_num(cfg, "rms_norm_eps", &hp->eps);
     hp->rope_theta = 10000.0;

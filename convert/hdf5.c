@@ -1053,7 +1053,9 @@ static int h5_visit_member(elm_h5 *f, const char *name, size_t len, uint64_t add
     h5_visit *v = user;
     if (v->stopped) return 1;
     for (int i = 0; i <= v->depth; i++)
-        if (v->ancestors[i] == addr) return GL_OK; /* a link back up: do not loop */
+        if (v->ancestors[i] == addr) /* a link back up: reported, not followed */
+            return gl_error_set(err, GL_ERR_FORMAT, "hdf5: '%s/%.*s' links back to an enclosing group (cyclic groups)",
+                                v->path, (int)(len < 200 ? len : 200), name);
     const size_t orig = strlen(v->path);
     size_t at = orig;
     if (at + len + 2 > sizeof v->path)

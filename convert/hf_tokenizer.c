@@ -198,6 +198,34 @@ static int32_t tk_hash_find(const tk_hash *h, const elm_cv_vocab *v, const char 
     return -1;
 }
 
+/* Every merge "a b" must name two tokens of the vocabulary and make a third ("ab"), as the
+ * Hugging Face tokenizers library requires: a merge naming a missing token is an error. */
+static gl_status tk_check_merges(const elm_cv_vocab *v, const char *what, gl_error *err) {
+    tk_hash h;
+    if (!tk_hash_build(&h, v)) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    gl_status s = GL_OK;
+    for (int64_t r = 0; r < v->n_merges && s == GL_OK; r++) {
+        const char *m = v->merges[r], *sp = strchr(m, ' ');
+        const size_t na = (size_t)(sp - m), nb = strlen(sp + 1);
+        char *ab = malloc(na + nb + 1);
+        if (!ab) {
+            s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(ab, m, na);
+        memcpy(ab + na, sp + 1, nb + 1);
+        const char *missing = tk_hash_find(&h, v, m, na) < 0 ? "its first part"
+                            : tk_hash_find(&h, v, sp + 1, nb) < 0 ? "its second part"
+                            : tk_hash_find(&h, v, ab, na + nb) < 0 ? "the merged token" : NULL;
+        if (missing)
+            s = gl_error_set(err, GL_ERR_FORMAT, "%s: merge %lld \"%.60s\": %s is not in the vocabulary", what,
+                             (long long)r, m, missing);
+        free(ab);
+    }
+    free(h.slots);
+    return s;
+}
+
 /* ---- small file helpers ---- */
 
 /* A special token written as "text" or {"content": "text"}. */
@@ -344,6 +372,9 @@ static gl_status tk_merges_json(elm_cv_vocab *v, const elm_json *merges, gl_erro
         if (m->type == ELM_JSON_STRING) {
             const char *sp = memchr(m->s + (m->len ? 1 : 0), ' ', m->len ? m->len - 1 : 0);
             if (!sp) return gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: merge %zu has no space", i);
+            if (memchr(sp + 1, ' ', m->len - (size_t)(sp + 1 - m->s)))
+                return gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: merge %zu \"%.40s\" has more than two parts",
+                                    i, m->s);
             s = tk_add_merge(v, m->s, (size_t)(sp - m->s), sp + 1, m->len - (size_t)(sp - m->s) - 1, &cap, err);
         } else if (elm_json_count(m) == 2 && m->type == ELM_JSON_ARRAY && elm_json_str(m->items[0]) &&
                    elm_json_str(m->items[1])) {
@@ -371,7 +402,8 @@ static gl_status tk_merges_txt(elm_cv_vocab *v, const char *path, gl_error *err)
         line++;
         if (e > p && !(line == 1 && e - p >= 8 && !memcmp(p, "#version", 8))) {
             const char *sp = e - p > 1 ? memchr(p + 1, ' ', (size_t)(e - p - 1)) : NULL;
-            if (!sp) s = gl_error_set(err, GL_ERR_FORMAT, "%s: line %lld is not \"a b\"", path, (long long)line);
+            if (!sp || memchr(sp + 1, ' ', (size_t)(e - sp - 1)))
+                s = gl_error_set(err, GL_ERR_FORMAT, "%s: line %lld is not \"a b\"", path, (long long)line);
             else s = tk_add_merge(v, p, (size_t)(sp - p), sp + 1, (size_t)(e - sp - 1), &cap, err);
         }
         p = next;
@@ -525,6 +557,7 @@ static gl_status tk_load_tokenizer_json(elm_cv_vocab *v, const tk_ctx *c, gl_err
         s = tk_merges_json(v, merges, err);
         if (s == GL_OK && v->n_merges == 0)
             s = gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: byte-level BPE without merges");
+        if (s == GL_OK) s = tk_check_merges(v, "tokenizer.json", err);
         if (s != GL_OK) return s;
     } else {
         /* SentencePiece-style BPE (Metaspace, byte fallback): llama.cpp's "llama" model ranks
@@ -533,16 +566,19 @@ static gl_status tk_load_tokenizer_json(elm_cv_vocab *v, const tk_ctx *c, gl_err
         snprintf(v->pre, sizeof v->pre, "%s", "default");
         elm_cv_vocab tmp;
         tk_init(&tmp);
-        tk_hash h;
+        tk_hash h = {0};
         s = tk_merges_json(&tmp, merges, err);
         if (s == GL_OK && !tk_hash_build(&h, v)) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         for (int64_t r = 0; r < tmp.n_merges && s == GL_OK; r++) {
             char *sp = strchr(tmp.merges[r], ' ');
             memmove(sp, sp + 1, strlen(sp + 1) + 1); /* "a b" → "ab" */
             int32_t id = tk_hash_find(&h, v, tmp.merges[r], strlen(tmp.merges[r]));
-            if (id >= 0 && v->scores[id] == 0.0f) v->scores[id] = -(float)(r + 1);
+            if (id < 0)
+                s = gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: merge %lld makes \"%.60s\", which is not in the vocabulary",
+                                 (long long)r, tmp.merges[r]);
+            else if (v->scores[id] == 0.0f) v->scores[id] = -(float)(r + 1);
         }
-        if (s == GL_OK) free(h.slots);
+        free(h.slots);
         elm_cv_vocab_free(&tmp);
         if (s != GL_OK) return s;
         for (int32_t i = 0; i < v->n_tokens; i++)
@@ -561,7 +597,7 @@ static gl_status tk_load_tokenizer_json(elm_cv_vocab *v, const tk_ctx *c, gl_err
 
 /* ---- special ids, flags and chat template ---- */
 
-static void tk_special_id(elm_cv_vocab *v, int32_t *slot, const char *name, const tk_ctx *c) {
+static gl_status tk_special_id(elm_cv_vocab *v, int32_t *slot, const char *name, const tk_ctx *c, gl_error *err) {
     char key[32];
     snprintf(key, sizeof key, "%s_token", name);
     const char *text = tk_token_text(elm_json_get(elm_json_root(c->tok_cfg), key));
@@ -570,14 +606,19 @@ static void tk_special_id(elm_cv_vocab *v, int32_t *slot, const char *name, cons
         int32_t id = tk_find(v, text);
         if (id >= 0) {
             *slot = id;
-            return;
+            return GL_OK;
         }
     }
     snprintf(key, sizeof key, "%s_token_id", name);
     const elm_json *j = elm_json_get(elm_json_root(c->config), key);
     if (elm_json_is(j, ELM_JSON_ARRAY)) j = elm_json_at(j, 0); /* eos_token_id may be a list */
     int64_t id;
-    if (elm_json_int(j, &id) && id >= 0 && id < v->n_tokens) *slot = (int32_t)id;
+    if (!j || elm_json_is(j, ELM_JSON_NULL)) return GL_OK;
+    if (!elm_json_int(j, &id) || id < 0 || id >= v->n_tokens)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: %s is not a token id of the vocabulary (0..%d)", key,
+                            v->n_tokens - 1);
+    *slot = (int32_t)id;
+    return GL_OK;
 }
 
 static gl_status tk_chat_template(elm_cv_vocab *v, const tk_ctx *c, gl_error *err) {
@@ -618,10 +659,11 @@ static gl_status tk_chat_template(elm_cv_vocab *v, const tk_ctx *c, gl_error *er
 static const char *const tk_eot_texts[] = {"<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>"};
 
 static gl_status tk_specials(elm_cv_vocab *v, const tk_ctx *c, bool spm, gl_error *err) {
-    tk_special_id(v, &v->bos, "bos", c);
-    tk_special_id(v, &v->eos, "eos", c);
-    tk_special_id(v, &v->unk, "unk", c);
-    tk_special_id(v, &v->pad, "pad", c);
+    gl_status s = tk_special_id(v, &v->bos, "bos", c, err);
+    if (s == GL_OK) s = tk_special_id(v, &v->eos, "eos", c, err);
+    if (s == GL_OK) s = tk_special_id(v, &v->unk, "unk", c, err);
+    if (s == GL_OK) s = tk_special_id(v, &v->pad, "pad", c, err);
+    if (s != GL_OK) return s;
     bool b;
     if (elm_json_get_bool(elm_json_root(c->tok_cfg), "add_bos_token", &b)) v->add_bos = b;
     if (elm_json_get_bool(elm_json_root(c->tok_cfg), "add_eos_token", &b)) v->add_eos = b;
@@ -679,6 +721,7 @@ gl_status elm_cv_vocab_load_dir(const char *dir, int32_t n_vocab, elm_cv_vocab *
         else s = tk_vocab_map(v, elm_json_root(vd), vpath, err);
         elm_json_free(vd);
         if (s == GL_OK) s = tk_merges_txt(v, mpath, err);
+        if (s == GL_OK) s = tk_check_merges(v, mpath, err);
         if (s == GL_OK) {
             snprintf(v->model, sizeof v->model, "%s", "gpt2");
             snprintf(v->pre, sizeof v->pre, "%s", "gpt-2");

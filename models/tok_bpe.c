@@ -218,6 +218,8 @@ typedef struct bpe_work {
     bpe_pair *heap;
     int64_t heap_n, heap_cap;
     bool oom;
+    int64_t lost_at; /* first word with text that has no token and no <unk> (-1: none) */
+    int64_t word_at; /* byte offset of the word being tokenized */
 } bpe_work;
 
 static void bpe_heap_push(bpe_work *w, bpe_pair p) {
@@ -290,6 +292,7 @@ static void bpe_emit_fallback(bpe_work *w, const char *s, int32_t len) {
         int32_t id = elm_vocab_find(w->v, s + i, adv);
         if (id < 0) id = w->v->unk;
         if (id >= 0) elm_ids_push(w->out, id);
+        else if (w->lost_at < 0) w->lost_at = w->word_at; /* reported, not dropped */
         i += (int32_t)adv;
     }
 }
@@ -346,6 +349,7 @@ typedef struct bpe_cb {
 
 static void bpe_on_word(void *user, size_t start, size_t end) {
     bpe_cb *c = user;
+    c->w->word_at = (int64_t)start;
     bpe_word(c->w, c->text + start, end - start);
 }
 
@@ -354,6 +358,7 @@ gl_status elm_bpe_tokenize(const elm_vocab *v, const char *text, size_t len, elm
     bpe_work w = {0};
     w.v = v;
     w.out = out;
+    w.lost_at = -1;
     bpe_cb cb = {&w, text};
     gl_status st = elm_bpe_pretokenize(v->pre, text, len, bpe_on_word, &cb);
     free(w.map);
@@ -361,5 +366,10 @@ gl_status elm_bpe_tokenize(const elm_vocab *v, const char *text, size_t len, elm
     free(w.heap);
     if (st != GL_OK || w.oom || out->oom)
         return gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory (%zu bytes of text)", len);
+    if (w.lost_at >= 0)
+        return gl_error_set(err, GL_ERR_INVALID,
+                            "tokenizer: the word at byte %lld has text with no token, and the vocabulary has no "
+                            "unknown token to stand for it",
+                            (long long)w.lost_at);
     return GL_OK;
 }

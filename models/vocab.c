@@ -159,6 +159,13 @@ static int32_t vocab_pick_id(int32_t given, int32_t dflt, int32_t n) {
     return id >= 0 && id < n ? id : -1;
 }
 
+/* A special id the file gives must name a token (-1: none); a default may be absent. */
+static gl_status vocab_check_given_id(int32_t given, const char *what, int32_t n, gl_error *err) {
+    if (given == ELM_VOCAB_ID_DEFAULT || given < 0 || given < n) return GL_OK;
+    return gl_error_set(err, GL_ERR_FORMAT, "vocabulary: the %s token id %d is outside the vocabulary of %d tokens",
+                        what, given, n);
+}
+
 /* GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves, the other 68
  * bytes (controls, space, DEL, NBSP, soft hyphen …) take the code points 256, 257, … in
  * byte order. */
@@ -183,6 +190,15 @@ static void vocab_init_byte_tokens_spm(elm_vocab *v) {
         char t[6] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
         v->byte_id[b] = elm_vocab_find(v, t, 6);
     }
+}
+
+/* Every byte has a token (byte-level BPE alphabet or SentencePiece <0xHH> pieces): any text
+ * can be represented without an unknown token. */
+static bool vocab_covers_all_bytes(const elm_vocab *v) {
+    if (v->kind != ELM_VOCAB_BPE && v->kind != ELM_VOCAB_SPM) return false;
+    for (int b = 0; b < 256; b++)
+        if (v->byte_id[b] < 0) return false;
+    return true;
 }
 
 static bool vocab_is_special_type(int t) {
@@ -358,6 +374,13 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
     bool ugm = v->kind == ELM_VOCAB_UGM; /* llama.cpp's t5 defaults: eos 1, unk 2, pad 0 */
     int32_t eot_text = -1;
     if (v->kind == ELM_VOCAB_BPE) eot_text = elm_vocab_find(v, "<|endoftext|>", 13);
+    {
+        const int32_t given[] = {d->bos, d->eos, d->unk, d->eot, d->eom, d->pad, d->sep, d->cls, d->mask};
+        static const char *const names[] = {"BOS", "EOS", "unknown", "end-of-turn", "end-of-message",
+                                            "padding", "separator", "CLS", "mask"};
+        for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+            if (vocab_check_given_id(given[i], names[i], v->n_tokens, err) != GL_OK) goto fail;
+    }
     v->bos = vocab_pick_id(d->bos, spm ? 1 : ugm ? -1 : eot_text, v->n_tokens);
     v->eos = vocab_pick_id(d->eos, spm ? 2 : ugm ? 1 : eot_text, v->n_tokens);
     v->unk = vocab_pick_id(d->unk, spm ? 0 : ugm ? 2 : -1, v->n_tokens);
@@ -385,6 +408,14 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
 
     if (v->kind == ELM_VOCAB_WPM) elm_wpm_init(v, d);
     if (vocab_build_specials(v, err) != GL_OK) goto fail;
+    if (v->unk < 0 && v->kind != ELM_VOCAB_BPE && !vocab_covers_all_bytes(v)) {
+        /* (BPE vocabularies without <unk>: the tokenizer reports text it cannot represent) */
+        /* without either, text outside the vocabulary would be dropped without a word */
+        gl_error_set(err, GL_ERR_FORMAT,
+                     "vocabulary: no unknown token, and not every byte has a token: text outside the "
+                     "vocabulary could not be represented");
+        goto fail;
+    }
     vocab_init_eog(v);
     return v;
 fail:

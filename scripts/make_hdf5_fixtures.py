@@ -25,6 +25,8 @@ Files (h5py 3.x with libhdf5 1.10+):
     dense.h5      libver='latest' group with 12 members (dense link storage: refused clearly).
     resizable.h5  libver='latest' chunked dataset with maxshape=None (extensible array
                   index: refused clearly).
+    cyclic.h5     a group holding a hard link back to the root group (reported as cyclic
+                  by the visitor, not skipped).
 """
 import os
 import sys
@@ -96,6 +98,13 @@ def write_file(path, libver, datasets, userblock=0):
             make_dataset(f, name, kind, dtype, shape, extra)
 
 
+def write_cyclic(path):
+    with h5py.File(path, "w", libver="earliest") as f:
+        g = f.create_group("g")
+        g.create_dataset("x", data=values("f32", (2,), np.float32))
+        g["up"] = f["/"]  # a hard link to the root: g/up/g/up/... loops
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join("tests", "data", "hdf5")
     os.makedirs(out, exist_ok=True)
@@ -111,6 +120,7 @@ def main():
             f.create_dataset("d%02d" % k, data=values("f32", (2,), np.float32))
     with h5py.File(os.path.join(out, "resizable.h5"), "w", libver="latest") as f:
         f.create_dataset("r", data=values("f32", (6, 4), np.float32), chunks=(2, 2), maxshape=(None, 4))
+    write_cyclic(os.path.join(out, "cyclic.h5"))
     for name in sorted(os.listdir(out)):
         p = os.path.join(out, name)
         print("%-14s %6d bytes" % (name, os.path.getsize(p)))

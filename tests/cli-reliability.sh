@@ -22,4 +22,14 @@ if [ -f "$llama/config.json" ]; then
 else
     skip convert_warns_nan_weights "fixture $llama is absent"
 fi
+t5="$FIXTURES/hf-reference/t5"
+if [ -f "$t5/config.json" ]; then
+    edgelm convert "$t5" -o "$TMPD/t5.gguf" 2>/dev/null
+    # regression: -c 1 generated nothing and exited 0
+    check t5_ctx_1_is_an_error sh -c "! $EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p 'translate English to German: hi' -c 1 > '$TMPD/o' 2> '$TMPD/e' &&
+        grep -q 'c 1 leaves no decoder position' '$TMPD/e'"
+    check t5_ctx_2_generates sh -c "$EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p 'translate English to German: hi' -c 2 > '$TMPD/o' 2> '$TMPD/e'"
+else
+    skip t5_ctx_1_is_an_error "fixture $t5 is absent"
+fi
 finish

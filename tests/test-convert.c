@@ -566,4 +566,76 @@ TF_TEST(spm_parse_empty) {
     TF_CHECK(elm_spm_parse(&one, 0, &m, &err) == GL_ERR_FORMAT && m.n_pieces == 0 && !m.pieces);
 }
 
+/* Regression (issue 14): tokenizer.json merges naming tokens that are not in the vocabulary
+ * and three-part merges were accepted silently. */
+TF_TEST(tokenizer_json_bad_merges_refused) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", tmp_path("badmerge"));
+    mkdir(dir, 0700);
+    char p[512];
+    snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+    static const struct {
+        const char *merges, *needle;
+    } cases[] = {
+        {"[\"a c\"]", "second part is not in the vocabulary"},
+        {"[\"x b\"]", "first part is not in the vocabulary"},
+        {"[\"b a\"]", "merged token is not in the vocabulary"},
+        {"[\"a b c\"]", "more than two parts"},
+        {"[[\"a\",\"q\"]]", "second part"},
+    };
+    gl_error err = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"c d\":3},\"merges\":%s},"
+                 "\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}",
+                 cases[i].merges);
+        write_str(p, json);
+        memset(&err, 0, sizeof err);
+        TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, cases[i].needle),
+                 "case %zu: '%s'", i, err.msg);
+    }
+    /* the same vocabulary with a good merge converts */
+    write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},"
+                 "\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
+    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
+    /* SentencePiece-style BPE: a merge making a token that is not there */
+    write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"<unk>\":0,\"a\":1,\"b\":2},\"merges\":[\"a b\"],"
+                 "\"unk_token\":\"<unk>\"}}");
+    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "not in the vocabulary"),
+             "%s", err.msg);
+    remove(p);
+}
+
+/* Regressions (issue 14): max_position_embeddings 0 or 2^33 was replaced by 2048, and a
+ * bos_token_id outside the vocabulary was dropped; both are errors now. */
+TF_TEST(config_bad_context_and_bos_refused) {
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", tmp_path("badcfg"));
+    mkdir(dir, 0700);
+    char cfg[512], tok[512];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    snprintf(tok, sizeof tok, "%s/tokenizer.json", dir);
+    static const char *const bad_ctx[] = {"0", "8589934592", "-5", "\"2048\""};
+    for (size_t i = 0; i < sizeof bad_ctx / sizeof bad_ctx[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":4,\"num_hidden_layers\":1,"
+                 "\"num_attention_heads\":2,\"intermediate_size\":8,\"vocab_size\":10,\"max_position_embeddings\":%s}",
+                 bad_ctx[i]);
+        write_str(cfg, json);
+        expect_fail(dir, bad_ctx[i], "max_position_embeddings");
+    }
+    write_str(tok, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},"
+                   "\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
+    write_str(cfg, "{\"bos_token_id\": 3}");
+    gl_error err = {0};
+    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "bos_token_id"),
+             "%s", err.msg);
+    write_str(cfg, "{\"bos_token_id\": 2}");
+    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
+    remove(tok);
+    remove(cfg);
+}
+
 TF_MAIN

@@ -650,4 +650,48 @@ TF_TEST(elmo_scalar_mix_and_errors) {
     free(f32.p);
 }
 
+/* Regression (issue 14): a truncated weights file was reported as "W_P_0 is missing" (the
+ * read error discarded). Cut the fixture's weights at many lengths: every cut fails, and no
+ * message blames a missing dataset when the file simply ends early. */
+TF_TEST(truncated_weights_report_the_read_error) {
+    char dbuf[512];
+    const char *dir = fixture_dir(dbuf, sizeof dbuf);
+    if (!dir) {
+        tf_skip("elmo-bilm-tf fixture not found");
+        return;
+    }
+    char wpath[700], opath[700], cut[256], out[256];
+    snprintf(wpath, sizeof wpath, "%s/model/lm_weights.hdf5", dir);
+    snprintf(opath, sizeof opath, "%s/model/options.json", dir);
+    snprintf(cut, sizeof cut, "/tmp/edgelm-test-elmo-cut-%d.hdf5", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/edgelm-test-elmo-cut-%d.gguf", (int)getpid());
+    FILE *fp = fopen(wpath, "rb");
+    TF_CHECK(fp != NULL);
+    if (!fp) return;
+    fseek(fp, 0, SEEK_END);
+    const long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n);
+    TF_CHECK(b && fread(b, 1, (size_t)n, fp) == (size_t)n);
+    fclose(fp);
+    int failed = 0, blamed_missing = 0, tries = 0;
+    for (long len = 64; len < n; len += n / 23) {
+        FILE *o = fopen(cut, "wb");
+        if (!o) break;
+        fwrite(b, 1, (size_t)len, o);
+        fclose(o);
+        gl_error err = {0};
+        tries++;
+        if (elm_convert_elmo(NULL, opath, cut, out, "f32", &err) != GL_OK) failed++;
+        if (strstr(err.msg, "is missing") || strstr(err.msg, "no backward LSTM")) {
+            if (blamed_missing++ < 3) printf("    cut at %ld: %s\n", len, err.msg);
+        }
+    }
+    TF_CHECK(tries > 10 && failed == tries, "%d of %d truncated files converted", tries - failed, tries);
+    TF_CHECK(blamed_missing == 0, "%d truncated files were reported as missing datasets", blamed_missing);
+    remove(cut);
+    remove(out);
+    free(b);
+}
+
 TF_MAIN

@@ -349,4 +349,27 @@ TF_TEST(hdf5_corrupted_bytes_never_crash) {
     }
 }
 
+static int count_visit(const char *path, const elm_h5_info *info, void *user) {
+    (void)path;
+    (void)info;
+    (*(int *)user)++;
+    return 0;
+}
+
+/* Regression (issue 14): a group linking back to an enclosing group was skipped silently;
+ * the visitor now reports the cycle (paths through the file stay readable). */
+TF_TEST(hdf5_cyclic_groups_reported) {
+    gl_error err = {0};
+    elm_h5 *f = elm_h5_open(DATA_DIR "cyclic.h5", &err);
+    TF_CHECK(f != NULL, "%s", err.msg);
+    if (!f) return;
+    int n = 0;
+    TF_CHECK(elm_h5_visit(f, count_visit, &n, &err) == GL_ERR_FORMAT && strstr(err.msg, "cyclic") &&
+                 strstr(err.msg, "g/up"),
+             "%s", err.msg);
+    elm_h5_info info;
+    TF_CHECK(elm_h5_info_of(f, "g/up/g/x", &info, &err) == GL_OK && info.n_elements == 2, "%s", err.msg);
+    elm_h5_close(f);
+}
+
 TF_MAIN

@@ -299,8 +299,12 @@ TF_TEST(bpe_merges_by_rank) {
     /* " abc" = Ġ a b c: b c (0), then a bc (2) beats Ġ a (3): Ġ abc. */
     CHECK_IDS(v, "a abc", true, true, 0, 3, 6);
     CHECK_IDS(v, "c<|endoftext|>a", true, true, 2, 8, 0);
-    /* As text, "<|endoftext|>" has no pieces here (and BPE has no <unk>): nothing. */
-    CHECK_IDS(v, "c<|endoftext|>", true, false, 2);
+    /* As text, "<|endoftext|>" has no pieces here and there is no <unk>: an error naming
+     * the byte (it used to be dropped without a word; issue 14). */
+    int32_t lost[8];
+    TF_CHECK(elm_tokenize(v, "c<|endoftext|>", 14, lost, 8, true, false, &err) == GL_ERR_INVALID &&
+                 strstr(err.msg, "word at byte 1 has text with no token"),
+             "%s", err.msg);
     elm_vocab_free(v);
 
     d.pre = "no-such-pre";
@@ -732,6 +736,44 @@ TF_TEST(bpe_long_input) {
     free(ids);
     free(text);
     bpe_fixture_free(&x);
+}
+
+/* Regressions (issue 14): a special id outside the vocabulary was dropped without a word
+ * (BOS silently missing), and a vocabulary with neither an unknown token nor a token for every
+ * byte silently dropped the text it could not represent. Both are refused at load now. */
+TF_TEST(vocab_refuses_bad_special_ids_and_missing_unk) {
+    enum { N = sizeof spm_tokens / sizeof spm_tokens[0] };
+    gl_str t[N];
+    for (int i = 0; i < N; i++) t[i] = S(spm_tokens[i]);
+    elm_vocab_desc d;
+    elm_vocab_desc_init(&d);
+    d.kind = ELM_VOCAB_SPM;
+    d.n_tokens = N;
+    d.tokens = t;
+    d.scores = spm_scores;
+    d.types = spm_types;
+    gl_error err = {0};
+    d.bos = N; /* one past the end */
+    elm_vocab *v = elm_vocab_new(&d, &err);
+    TF_CHECK(!v && strstr(err.msg, "BOS token id 17 is outside the vocabulary of 17 tokens"), "%s", err.msg);
+    elm_vocab_free(v);
+    d.bos = ELM_VOCAB_ID_DEFAULT;
+    d.eos = 1 << 30;
+    v = elm_vocab_new(&d, &err);
+    TF_CHECK(!v && strstr(err.msg, "EOS token id"), "%s", err.msg);
+    elm_vocab_free(v);
+    d.eos = ELM_VOCAB_ID_DEFAULT;
+    d.bos = -1; /* "none" stays allowed */
+    v = elm_vocab_new(&d, &err);
+    TF_CHECK(v && elm_vocab_bos(v) == -1, "%s", err.msg);
+    elm_vocab_free(v);
+    d.bos = ELM_VOCAB_ID_DEFAULT;
+    /* no <unk> but every byte a <0xHH> piece would be fine; here 253 bytes have none */
+    d.unk = -1;
+    memset(&err, 0, sizeof err);
+    v = elm_vocab_new(&d, &err);
+    TF_CHECK(!v && strstr(err.msg, "no unknown token"), "%s", err.msg);
+    elm_vocab_free(v);
 }
 
 TF_MAIN

@@ -180,6 +180,12 @@ int cmd_t5_generate(int argc, char **argv) {
     elm_t5_gen_params gp = elm_t5_default_gen_params();
     gp.n_predict = o.g.n_predict < 0 ? 64 : o.g.n_predict;
     if (gp.n_predict >= elm_t5_n_ctx(m)) gp.n_predict = elm_t5_n_ctx(m) - 1;
+    if (gp.n_predict < 1 && (o.g.n_predict < 0 || o.g.n_predict > 0)) {
+        /* the start token takes one decoder position: -c 1 leaves none to generate with */
+        snprintf(err.msg, sizeof err.msg, "-c %d leaves no decoder position to generate with (T5 needs at least 2)",
+                 elm_t5_n_ctx(m));
+        goto done;
+    }
     gp.n_beams = o.beams;
     gp.length_penalty = o.length_penalty;
     gp.ignore_eos = o.g.ignore_eos;
