@@ -674,6 +674,11 @@ int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *
                      int64_t max_ids, bool add_special, bool parse_special, gl_error *err) {
     if (!v || (!text && len) || (max_ids > 0 && !ids) || max_ids < 0)
         return gl_error_set(err, GL_ERR_INVALID, "elm_tokenize: invalid arguments");
+    if (len > ELM_TOKENIZE_MAX_BYTES)
+        return gl_error_set(err, GL_ERR_INVALID,
+                            "tokenizer: a text of %zu bytes is over the limit of %zu MiB per call: split it "
+                            "(at line or paragraph breaks)",
+                            len, ELM_TOKENIZE_MAX_BYTES >> 20);
     elm_ids out = {0};
     gl_status st = GL_OK;
     bool wpm = v->kind == ELM_VOCAB_WPM; /* [CLS] text [SEP], whatever the add_* flags say */

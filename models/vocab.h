@@ -112,6 +112,11 @@ int32_t elm_vocab_find(const elm_vocab *v, const char *text, size_t len);
  * WordPiece (bert) puts [CLS] before and [SEP] after the text, as BertTokenizer does. */
 int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *ids,
                      int64_t max_ids, bool add_special, bool parse_special, gl_error *err);
+/* The longest text one elm_tokenize call takes (longer: GL_ERR_INVALID naming the limit). The
+ * tokenizers take time and memory linear in the text within it (about 50 bytes of working
+ * memory per byte of text at worst, a word without spaces through byte-level BPE), so the
+ * limit bounds one call's memory to a few GB; split longer inputs (docs/FORMAT.md, "Limits"). */
+#define ELM_TOKENIZE_MAX_BYTES ((size_t)64 << 20)
 
 /* The bytes a token stands for when it is printed (byte tokens → their byte, '▁' → space for
  * SPM, byte-level BPE pieces → their bytes; control tokens → "" unless render_special).

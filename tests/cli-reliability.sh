@@ -22,6 +22,33 @@ if [ -f "$llama/config.json" ]; then
 else
     skip convert_warns_nan_weights "fixture $llama is absent"
 fi
+gpt2tok="$FIXTURES/gpt2-tokenizer"
+if [ -f "$gpt2tok/encoder.json" ]; then
+    edgelm convert "$gpt2tok" -o "$TMPD/gpt2v.gguf" --vocab-only 2>/dev/null
+    # a long single line tokenizes in linear time (20 MB natively, 2 MB under an emulator); the
+    # budget is generous (about 10x the time measured here: docs/FORMAT.md "Limits")
+    mb=20; [ -n "$EMU" ] && mb=2
+    python3 -c "
+import random, sys
+random.seed(1)
+w = ['the', 'quick', 'brown', 'fox', 'jumps', 'over', 'lazy', 'dog', 'caf\u00e9', '\u65e5\u672c', '!!', '1234']
+out = []
+n = 0
+while n < $mb * 1000000:
+    t = random.choice(w)
+    out.append(t)
+    n += len(t.encode()) + 1
+sys.stdout.write(' '.join(out))" > "$TMPD/long.txt"
+    check tokenize_long_line sh -c "timeout 300 $EMU '$EDGELM' tokenize -m '$TMPD/gpt2v.gguf' -f '$TMPD/long.txt' > '$TMPD/ids' &&
+        test \$(wc -w < '$TMPD/ids') -gt $((mb * 150000))"
+    rm -f "$TMPD/long.txt" "$TMPD/ids"
+    head -c 70000000 /dev/zero | tr '\000' 'a' > "$TMPD/huge.txt"
+    check tokenize_over_limit_refused sh -c "! $EMU '$EDGELM' tokenize -m '$TMPD/gpt2v.gguf' -f '$TMPD/huge.txt' > /dev/null 2> '$TMPD/e' &&
+        grep -q 'over the limit of 64 MiB' '$TMPD/e'"
+    rm -f "$TMPD/huge.txt"
+else
+    skip tokenize_long_line "fixture $gpt2tok is absent"
+fi
 t5="$FIXTURES/hf-reference/t5"
 if [ -f "$t5/config.json" ]; then
     edgelm convert "$t5" -o "$TMPD/t5.gguf" 2>/dev/null
