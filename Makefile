@@ -10,6 +10,9 @@
 #                        a machine without AVX-512 runs (native builds here may use AVX-512VL/VNNI forms)
 #   make bench           kernel benchmarks (mat-vec / mat-mat), see BENCHMARKS.md
 #   make amalgamation    build/ggml-lite.c + build/ggml-lite.h: the tensor library as one file
+#   make fuzz            the libFuzzer harnesses of tests/fuzz/ with clang (build/fuzz/fuzz_*)
+#   make fuzz-smoke      each harness for FUZZ_SECONDS (30) on seeds from scripts/fuzz_corpus.sh
+#   make fixtures-check  ../shared/fixtures against its SHA256SUMS
 #
 # Knobs: CC, BUILD (output folder), ARCH_FLAGS (default: -march=native / -mcpu=native),
 # SIMD=0 (scalar only), SAN=1 (sanitizers), STATIC=1, EMU (runner prefix for tests).
@@ -50,11 +53,14 @@ LIB_SRC   := $(GL_SRC) $(sort $(wildcard models/*.c convert/*.c quant/*.c))
 CLI_SRC   := $(sort $(wildcard examples/edgelm/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test-*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/embed/*.c))
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/embed/%.c=$(BUILD)/examples/%)
+# the fuzz harnesses linked with tests/fuzz/driver.c: replay tests/fuzz/regress/ in `make test`
+FUZZ_REGRESS_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-regress/%)
 
 .PHONY: all lib test test-asan test-aarch64 test-aarch64-v80 test-aarch64-dotprod test-scalar test-avx2 \
 	bench amalgamation clean tests
@@ -83,7 +89,12 @@ $(BUILD)/examples/%: examples/embed/%.c $(BUILD)/libedgelm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libedgelm.a $(LDLIBS_ALL)
 
-tests: $(TEST_BIN) $(BUILD)/edgelm $(EXAMPLE_BIN) $(BUILD)/ggml-lite-amalg.o
+$(BUILD)/fuzz-regress/%: tests/fuzz/%.c tests/fuzz/driver.c $(wildcard tests/fuzz/*.h) $(BUILD)/libedgelm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -Itests/fuzz $(LDFLAGS_ALL) -o $@ $< tests/fuzz/driver.c \
+		$(BUILD)/libedgelm.a $(LDLIBS_ALL)
+
+tests: $(TEST_BIN) $(BUILD)/edgelm $(EXAMPLE_BIN) $(BUILD)/ggml-lite-amalg.o $(FUZZ_REGRESS_BIN)
 
 # The test runner runs every test program (under $(EMU) when set) and the CLI checks.
 test: tests
@@ -124,6 +135,36 @@ $(BUILD)/ggml-lite.c: $(GL_SRC) $(wildcard ggml-lite/*.h) scripts/amalgamate.sh
 # The amalgamation must compile on its own as one translation unit (checked by `make tests`).
 $(BUILD)/ggml-lite-amalg.o: $(BUILD)/ggml-lite.c
 	$(CC) $(filter-out -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant,$(CFLAGS_ALL)) -I$(BUILD) -c $< -o $@
+
+# libFuzzer harnesses (docs/fuzzing.md): the library built by clang with the fuzzer's coverage
+# instrumentation and ASan + UBSan, each tests/fuzz/fuzz_*.c linked with libFuzzer.
+FUZZ_CC ?= clang-14
+FUZZ_BUILD ?= build/fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: fuzz fuzz-lib fuzz-smoke fixtures-check
+fuzz: fuzz-lib
+	$(MAKE) $(FUZZ_BIN)
+
+fuzz-lib:
+	$(MAKE) BUILD=$(FUZZ_BUILD)/lib CC=$(FUZZ_CC) SAN=1 OPT=-O1 CFLAGS=-fsanitize=fuzzer-no-link lib
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_BUILD)/lib/libedgelm.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(filter-out -MMD -MP,$(CFLAGS_BASE)) $(ARCH_FLAGS) -O1 -Itests/fuzz $(FUZZ_FLAGS) -o $@ $< \
+		$(FUZZ_BUILD)/lib/libedgelm.a -lm -lpthread
+
+# Each harness FUZZ_SECONDS on its seeds (one process at a time); a crash fails the target and
+# leaves its input in $(FUZZ_BUILD)/artifacts/<harness>/ (add it to tests/fuzz/regress/).
+fuzz-smoke: fuzz $(BUILD)/edgelm
+	sh scripts/fuzz_corpus.sh $(BUILD)/edgelm $(FUZZ_BUILD)
+	FUZZ_BUILD=$(FUZZ_BUILD) sh scripts/fuzz_run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+fixtures-check:
+	cd $${EDGELM_FIXTURES:-../shared/fixtures} && sha256sum --quiet -c SHA256SUMS && \
+		echo "fixtures-check: every file of SHA256SUMS matches"
 
 clean:
 	rm -rf build

@@ -25,7 +25,7 @@ if [ -f "$M" ]; then
     check bench_json_tg_bw sh -c "grep '\"test\": \"tg8\"' '$TMPD/j' | grep -Eq '\"read_bw_gbps\": [0-9.]+, \"bw_fraction\": [0-9.]+}$'"
     check bench_json_commas sh -c "test \$(grep -c '^  {.*},$' '$TMPD/j') -eq 1"
 else
-    skip bench_model "fixture $M is absent"
+    skip_fixture bench_model "fixture $M is absent"
 fi
 check bench_missing_model_fails sh -c \
     "! $EMU '$EDGELM' bench -m '$TMPD/none.gguf' -r 1 > '$TMPD/o' 2> '$TMPD/e' && grep -q 'none.gguf' '$TMPD/e' && test ! -s '$TMPD/o'"

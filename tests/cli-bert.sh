@@ -21,12 +21,12 @@ if [ -f "$ref/config.json" ]; then
     check bert_convert_no_heads sh -c "$EMU '$EDGELM' convert '$ref' -o '$TMPD/nh.gguf' --no-heads && $EMU '$EDGELM' info '$TMPD/nh.gguf' > '$TMPD/i' && ! grep -q 'cls\\.\\|pooler' '$TMPD/i' && $EMU '$EDGELM' embed -m '$TMPD/nh.gguf' -p hello > /dev/null && ! $EMU '$EDGELM' fill-mask -m '$TMPD/nh.gguf' -p '[MASK]' 2> /dev/null"
     check bert_classify_needs_classifier sh -c "! $EMU '$EDGELM' classify -m '$TMPD/b.gguf' -p hello 2> '$TMPD/e' && grep -q classifier '$TMPD/e'"
 else
-    skip bert_reference_commands "fixture $ref is absent"
+    skip_fixture bert_reference_commands "fixture $ref is absent"
 fi
 if [ -f "$cai/pytorch_model.bin" ]; then
     check bert_convert_pytorch_bin_q8 edgelm convert "$cai" -o "$TMPD/c.gguf" --outtype q8_0
     check bert_classify_labels sh -c "$EMU '$EDGELM' classify -m '$TMPD/c.gguf' -p 'hello world' | grep -c '^LABEL_[01] ' | grep -qx 2"
 else
-    skip bert_caikit "fixture $cai is absent"
+    skip_fixture bert_caikit "fixture $cai is absent"
 fi
 finish

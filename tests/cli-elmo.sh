@@ -8,7 +8,7 @@
 FX="$FIXTURES/elmo-bilm-tf"
 PY=/usr/bin/python3
 if [ ! -f "$FX/model/lm_weights.hdf5" ]; then
-    skip elmo-cli "fixture $FX not found"
+    skip_fixture elmo-cli "fixture $FX not found"
     finish
 fi
 have_numpy() { [ -x "$PY" ] && "$PY" -c "import numpy" 2>/dev/null; }

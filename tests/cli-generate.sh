@@ -43,7 +43,7 @@ if [ -f "$M" ]; then
         "! (printf 'Hi\n' | $EMU '$EDGELM' chat -m '$M' > /dev/null 2> '$TMPD/ce3') && grep -q 'chat-template' '$TMPD/ce3'"
     check generate_bad_option sh -c "! $EMU '$EDGELM' generate -m '$M' --bogus 2> /dev/null"
 else
-    skip generate_stories260k "fixture $M is absent"
+    skip_fixture generate_stories260k "fixture $M is absent"
 fi
 
 # A Hugging Face GPT-2 (random weights, the real tokenizer) converts and generates.
@@ -52,6 +52,6 @@ if [ -f "$G/config.json" ] && $EMU "$EDGELM" convert "$G" -o "$TMPD/fake_gpt2.gg
     check generate_fake_gpt2 sh -c \
         "$EMU '$EDGELM' generate -m '$TMPD/fake_gpt2.gguf' -p 'Hello world' -n 8 --temp 0 > '$TMPD/f' && test -s '$TMPD/f'"
 else
-    skip generate_fake_gpt2 "fixture $G is absent or \`edgelm convert\` is not available"
+    skip_fixture generate_fake_gpt2 "fixture $G is absent or \`edgelm convert\` is not available"
 fi
 finish

@@ -23,7 +23,7 @@ if [ -f "$model" ]; then
     check info_truncated_fails sh -c \
         "! $EMU '$EDGELM' info '$TMPD/cut.gguf' > '$TMPD/o' 2> '$TMPD/e' && grep -q 'past the end' '$TMPD/e' && test ! -s '$TMPD/o'"
 else
-    skip info_stories260K "fixture $model is absent"
+    skip_fixture info_stories260K "fixture $model is absent"
 fi
 
 printf 'GGUF\004\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000' > "$TMPD/v4.gguf"

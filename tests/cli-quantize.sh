@@ -28,7 +28,7 @@ if [ -f "$llama/config.json" ]; then
         grep -q 'quantized .* to Q4_K_M' '$TMPD/e' && $EMU '$EDGELM' info '$TMPD/c.gguf' | grep -q 'general.file_type .* 15' &&
         ! ls '$TMPD'/c.gguf.*tmp 2>/dev/null"
 else
-    skip quantize_q4_k_m "fixture $llama is absent"
+    skip_fixture quantize_q4_k_m "fixture $llama is absent"
 fi
 check quantize_usage sh -c "! $EMU '$EDGELM' quantize 2> '$TMPD/e' && grep -q 'Q4_K_M' '$TMPD/e'"
 finish

@@ -6,7 +6,7 @@ if [ -f "$model" ]; then
     check quickstart_runs_on_stories260K sh -c \
         "sh scripts/quickstart.sh '$model' < /dev/null > '$TMPD/qs' && grep -q '^Once upon a time, there was a little girl named Lily. She loved to play outside in the park.' '$TMPD/qs'"
 else
-    skip quickstart_runs_on_stories260K "fixture $model is absent"
+    skip_fixture quickstart_runs_on_stories260K "fixture $model is absent"
 fi
 check quickstart_missing_file_is_an_error sh -c \
     "! sh scripts/quickstart.sh '$TMPD/none.gguf' > '$TMPD/qs2' 2>&1 && grep -q 'no such file' '$TMPD/qs2'"

@@ -1,6 +1,7 @@
 # Reliability checks from the command line (issue 14): NaN/inf weights reported by convert and
 # quantize (--strict refuses), and the findings of the first fuzzing run that show at the CLI.
 . tests/tf-lib.sh
+BUILD=${BUILD:-build}
 llama="$FIXTURES/hf-reference/llama"
 if [ -f "$llama/config.json" ]; then
     mkdir -p "$TMPD/nan"
@@ -20,7 +21,7 @@ if [ -f "$llama/config.json" ]; then
     # the NaN model runs through the kernels (UBSan aborts on undefined behaviour in test-asan)
     check nan_model_generates_without_ub sh -c "$EMU '$EDGELM' generate -m '$TMPD/q.gguf' -p 'Once upon' -n 2 --temp 0 > /dev/null 2>&1"
 else
-    skip convert_warns_nan_weights "fixture $llama is absent"
+    skip_fixture convert_warns_nan_weights "fixture $llama is absent"
 fi
 gpt2tok="$FIXTURES/gpt2-tokenizer"
 if [ -f "$gpt2tok/encoder.json" ]; then
@@ -47,7 +48,7 @@ sys.stdout.write(' '.join(out))" > "$TMPD/long.txt"
         grep -q 'over the limit of 64 MiB' '$TMPD/e'"
     rm -f "$TMPD/huge.txt"
 else
-    skip tokenize_long_line "fixture $gpt2tok is absent"
+    skip_fixture tokenize_long_line "fixture $gpt2tok is absent"
 fi
 t5="$FIXTURES/hf-reference/t5"
 if [ -f "$t5/config.json" ]; then
@@ -57,6 +58,11 @@ if [ -f "$t5/config.json" ]; then
         grep -q 'c 1 leaves no decoder position' '$TMPD/e'"
     check t5_ctx_2_generates sh -c "$EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p 'translate English to German: hi' -c 2 > '$TMPD/o' 2> '$TMPD/e'"
 else
-    skip t5_ctx_1_is_an_error "fixture $t5 is absent"
+    skip_fixture t5_ctx_1_is_an_error "fixture $t5 is absent"
 fi
+# EDGELM_REQUIRE_FIXTURES=1 (set by .ci/run) turns a skip for a missing fixture into a failure
+check require_fixtures_fails_c_test sh -c "! EDGELM_FIXTURES=/nonexistent EDGELM_REQUIRE_FIXTURES=1 $EMU '$BUILD/tests/test-gguf' stories260k > '$TMPD/o' &&
+    grep -q 'FAIL gguf_stories260k' '$TMPD/o' && EDGELM_FIXTURES=/nonexistent EDGELM_REQUIRE_FIXTURES=0 $EMU '$BUILD/tests/test-gguf' stories260k | grep -q '^skip'"
+check require_fixtures_fails_cli_test sh -c "! EDGELM_FIXTURES=/nonexistent EDGELM_REQUIRE_FIXTURES=1 sh tests/cli-info.sh > '$TMPD/o' &&
+    grep -q 'FAIL info_stories260K: fixture' '$TMPD/o'"
 finish

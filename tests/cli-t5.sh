@@ -19,12 +19,12 @@ if [ -f "$t5/config.json" ]; then
     check eval_bad_id_refused sh -c "! $EMU '$EDGELM' eval -m '$TMPD/t5.gguf' --ids 5,100000 -o '$TMPD/x.npy' 2> '$TMPD/e' && grep -q 'outside' '$TMPD/e'"
     check t5_bench_runs sh -c "$EMU '$EDGELM' t5-bench -m '$TMPD/t5.gguf' -t 1,2 --tokens 16 --steps 4 --reps 1 > '$TMPD/bench' && grep -q '^2 ' '$TMPD/bench'"
 else
-    skip convert_t5 "fixture $t5 is absent"
+    skip_fixture convert_t5 "fixture $t5 is absent"
 fi
 if [ -f "$caikit/pytorch_model.bin" ]; then
     check convert_t5_pytorch_bin sh -c "$EMU '$EDGELM' convert '$caikit' -o '$TMPD/c.gguf' 2> '$TMPD/e' && grep -q 'torch' '$TMPD/e' && grep -q '^wrote .*t5, 110 tensors, 1302 tokens' '$TMPD/e'"
     check generate_caikit sh -c "$EMU '$EDGELM' generate -m '$TMPD/c.gguf' -p 'Hello <extra_id_0> world' -n 4 --special > '$TMPD/o' && grep -q 'pad' '$TMPD/o'"
 else
-    skip convert_t5_pytorch_bin "fixture $caikit is absent"
+    skip_fixture convert_t5_pytorch_bin "fixture $caikit is absent"
 fi
 finish

@@ -16,7 +16,7 @@ if [ -f "$stories" ]; then
     check tokenize_stories260K_file_and_pieces sh -c \
         "$EMU '$EDGELM' tokenize -m '$stories' -f '$TMPD/prompt.txt' --pieces > '$TMPD/p' && grep -q \"^403	'▁Once'\$\" '$TMPD/p' && test \$(wc -l < '$TMPD/p') -eq 5"
 else
-    skip tokenize_stories260K "fixture $stories is absent"
+    skip_fixture tokenize_stories260K "fixture $stories is absent"
 fi
 check tokenize_reports_errors sh -c \
     "! $EMU '$EDGELM' tokenize -m '$TMPD/missing.gguf' -p x 2> '$TMPD/e' && grep -q missing.gguf '$TMPD/e'"
@@ -32,7 +32,7 @@ else
             check "tokenize_hf_reference_$m" sh -c \
                 "$EMU '$EDGELM' convert '$dir' -o '$TMPD/$m.gguf' --vocab-only > /dev/null 2>&1 && $EMU '$EDGELM' tokenize -m '$TMPD/$m.gguf' --compare '$dir/tokenizer_ref.json'"
         else
-            skip "tokenize_hf_reference_$m" "fixture $dir is absent"
+            skip_fixture "tokenize_hf_reference_$m" "fixture $dir is absent"
         fi
     done
     g="$FIXTURES/gpt2-tokenizer"
@@ -42,7 +42,7 @@ else
              test \"\$($EMU '$EDGELM' tokenize -m '$TMPD/gpt2.gguf' -p ' Hello, world!')\" = '18435 11 995 0' &&
              test \"\$($EMU '$EDGELM' tokenize -m '$TMPD/gpt2.gguf' -p 'Hi<|endoftext|>')\" = '17250 50256'"
     else
-        skip tokenize_gpt2_converted "fixture $g is absent"
+        skip_fixture tokenize_gpt2_converted "fixture $g is absent"
     fi
 fi
 finish

@@ -31,13 +31,6 @@ static const char *tmp_path(const char *name) {
     return buf[k];
 }
 
-static const char *fixture(const char *rel) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tf_fixtures_dir(), rel);
-    return buf[k];
-}
 
 /* A little .npy reader: little-endian f4 / i4 / i8, C order. Returns elements (as double) */
 static double *npy_load(const char *path, int64_t *n) {
@@ -101,11 +94,11 @@ static double max_diff(const float *a, const double *ref, int64_t n) {
 }
 
 static elm_bert *hf_reference_model(int outtype, const char *name) {
-    const char *src = fixture("hf-reference/bert");
+    const char *src = tf_fixture("hf-reference/bert");
     char cfg[600];
     snprintf(cfg, sizeof cfg, "%s/config.json", src);
     if (!tf_file_exists(cfg)) {
-        tf_skip("no fixture %s", src);
+        tf_skip_fixture("no fixture %s", src);
         return NULL;
     }
     if (!convert(src, tmp_path(name), outtype, false)) return NULL;
@@ -123,7 +116,7 @@ TF_TEST(hf_reference_every_output_within_1e4) {
     for (int c = 0; c < 4; c++) {
         char p[600];
         int64_t n = 0, k;
-        snprintf(p, sizeof p, "%s/case%d_input_ids.npy", fixture("hf-reference/bert/refs"), c);
+        snprintf(p, sizeof p, "%s/case%d_input_ids.npy", tf_fixture("hf-reference/bert/refs"), c);
         double *idd = npy_load(p, &n);
         TF_CHECK(idd != NULL, "%s", p);
         if (!idd) continue;
@@ -137,7 +130,7 @@ TF_TEST(hf_reference_every_output_within_1e4) {
         TF_CHECK(elm_bert_run(m, 1, &idp, NULL, &nt, &rq, &err) == ELM_OK, "%s", err.msg);
         const float *h = elm_bert_hidden(m, 0);
         for (int l = 0; l <= elm_bert_n_layer(m) && h; l++) {
-            snprintf(p, sizeof p, "%s/case%d_hidden_%d.npy", fixture("hf-reference/bert/refs"), c, l);
+            snprintf(p, sizeof p, "%s/case%d_hidden_%d.npy", tf_fixture("hf-reference/bert/refs"), c, l);
             double *r = npy_load(p, &k);
             TF_CHECK(r && k == n * E);
             if (r) TF_CHECK(max_diff(h + (size_t)l * n * E, r, k) <= 1e-4, "case %d hidden %d: %g", c, l, max_diff(h + (size_t)l * n * E, r, k));
@@ -149,7 +142,7 @@ TF_TEST(hf_reference_every_output_within_1e4) {
         int64_t want[3] = {n * V, E, 2};
         TF_CHECK(rows == n);
         for (int j = 0; j < 3; j++) {
-            snprintf(p, sizeof p, "%s/case%d_%s.npy", fixture("hf-reference/bert/refs"), c, names[j]);
+            snprintf(p, sizeof p, "%s/case%d_%s.npy", tf_fixture("hf-reference/bert/refs"), c, names[j]);
             double *r = npy_load(p, &k);
             TF_CHECK(r && k == want[j] && got[j]);
             if (r && got[j]) TF_CHECK(max_diff(got[j], r, k) <= 1e-4, "case %d %s: %g", c, names[j], max_diff(got[j], r, k));
@@ -163,7 +156,7 @@ TF_TEST(hf_reference_tokenizer_exact) {
     elm_bert *m = hf_reference_model(-1, "ref-tok.gguf");
     if (!m) return;
     gl_error ge = {0};
-    elm_json_doc *d = elm_json_parse_file(fixture("hf-reference/bert/tokenizer_ref.json"), &ge);
+    elm_json_doc *d = elm_json_parse_file(tf_fixture("hf-reference/bert/tokenizer_ref.json"), &ge);
     TF_CHECK(d != NULL, "%s", ge.msg);
     const elm_json *cases = elm_json_get(elm_json_root(d), "cases");
     int n_ok = 0;
@@ -187,8 +180,8 @@ TF_TEST(hf_reference_tokenizer_exact) {
 
 /* The bert-bge cases: .inp strings separated by "\n__ggml_vocab_test__\n", .out id lines. */
 static int bge_cases(const elm_vocab *v, int *total) {
-    FILE *fi = fopen(fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.inp"), "rb");
-    FILE *fo = fopen(fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.out"), "rb");
+    FILE *fi = fopen(tf_fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.inp"), "rb");
+    FILE *fo = fopen(tf_fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.out"), "rb");
     static char inp[1 << 16];
     size_t n = fi ? fread(inp, 1, sizeof inp - 1, fi) : 0;
     inp[n] = '\0';
@@ -221,10 +214,10 @@ static int bge_cases(const elm_vocab *v, int *total) {
 }
 
 TF_TEST(llama_cpp_bert_bge_cases_both_spellings) {
-    const char *src = fixture("hf-tiny-lm-buddy/bert_tiniest");
-    if (!tf_file_exists(fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.inp")) ||
-        !tf_file_exists(fixture("hf-tiny-lm-buddy/bert_tiniest/vocab.txt"))) {
-        tf_skip("fixtures missing");
+    const char *src = tf_fixture("hf-tiny-lm-buddy/bert_tiniest");
+    if (!tf_file_exists(tf_fixture("llama-cpp-tokenizer-tests/ggml-vocab-bert-bge.gguf.inp")) ||
+        !tf_file_exists(tf_fixture("hf-tiny-lm-buddy/bert_tiniest/vocab.txt"))) {
+        tf_skip_fixture("fixtures missing");
         return;
     }
     /* phantom spelling: through the converter's GGUF */
@@ -242,7 +235,7 @@ TF_TEST(llama_cpp_bert_bge_cases_both_spellings) {
     elm_vocab_free(v);
     gl_gguf_close(g);
     /* Hugging Face spelling: vocab.txt as it is */
-    FILE *f = fopen(fixture("hf-tiny-lm-buddy/bert_tiniest/vocab.txt"), "rb");
+    FILE *f = fopen(tf_fixture("hf-tiny-lm-buddy/bert_tiniest/vocab.txt"), "rb");
     static char buf[1 << 19];
     size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
     if (f) fclose(f);
@@ -285,7 +278,7 @@ static void check_reference(const char *model, const char *src, int n_cases, dou
     char cfg[600];
     snprintf(cfg, sizeof cfg, "%s/config.json", src);
     if (!tf_file_exists(cfg)) {
-        tf_skip("no fixture %s", src);
+        tf_skip_fixture("no fixture %s", src);
         return;
     }
     char out[64];
@@ -340,11 +333,11 @@ static void check_reference(const char *model, const char *src, int n_cases, dou
 }
 
 TF_TEST(caikit_classifier_from_pytorch_model_bin) {
-    check_reference("caikit", fixture("hf-tiny-caikit/BertForSequenceClassification"), 2, 1e-4, -1);
+    check_reference("caikit", tf_fixture("hf-tiny-caikit/BertForSequenceClassification"), 2, 1e-4, -1);
 }
 
 TF_TEST(tiniest_mlm_from_safetensors) {
-    check_reference("tiniest", fixture("hf-tiny-lm-buddy/bert_tiniest"), 2, 1e-4, -1);
+    check_reference("tiniest", tf_fixture("hf-tiny-lm-buddy/bert_tiniest"), 2, 1e-4, -1);
 }
 
 TF_TEST(bertmodel_without_prefix_and_gamma_beta_names) {
@@ -402,11 +395,11 @@ TF_TEST(quantized_types_stay_close) {
  * sums in the same order. */
 TF_TEST(repacked_equals_row_layout) {
     static const int types[] = {GL_TYPE_Q8_0, GL_TYPE_Q4_0};
-    const char *src = fixture("hf-reference/bert");
+    const char *src = tf_fixture("hf-reference/bert");
     char cfg[600];
     snprintf(cfg, sizeof cfg, "%s/config.json", src);
     if (!tf_file_exists(cfg)) {
-        tf_skip("no fixture %s", src);
+        tf_skip_fixture("no fixture %s", src);
         return;
     }
     int32_t ids[] = {101, 475, 158, 192, 180, 174, 182, 143, 103, 102, 166, 151, 102};
@@ -487,13 +480,13 @@ static void write_file(const char *path, const char *text) {
 }
 
 TF_TEST(sentence_transformers_pooling_recorded) {
-    const char *src = fixture("hf-reference/bert");
+    const char *src = tf_fixture("hf-reference/bert");
     static const char *files[] = {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json",
                                   "special_tokens_map.json"};
     char path[600], dir[300];
     snprintf(path, sizeof path, "%s/config.json", src);
     if (!tf_file_exists(path)) {
-        tf_skip("no fixture %s", src);
+        tf_skip_fixture("no fixture %s", src);
         return;
     }
     snprintf(dir, sizeof dir, "%s", tmp_path("st"));

@@ -24,13 +24,6 @@ static const char *tmp_path(const char *name) {
     return buf[k];
 }
 
-static const char *fixture(const char *rel) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tf_fixtures_dir(), rel);
-    return buf[k];
-}
 
 static gl_status convert(const char *src, const char *out, int outtype, bool vocab_only, elm_convert_stats *st,
                          gl_error *err) {
@@ -127,8 +120,8 @@ static void check_permuted(const gl_gguf *g, const elm_st *st, const char *gname
 }
 
 TF_TEST(convert_llama_f32) {
-    const char *src = fixture("hf-reference/llama");
-    if (!tf_file_exists(fixture("hf-reference/llama/config.json"))) return tf_skip("fixtures absent");
+    const char *src = tf_fixture("hf-reference/llama");
+    if (!tf_file_exists(tf_fixture("hf-reference/llama/config.json"))) return tf_skip_fixture("fixtures absent");
     const char *out = tmp_path("llama-f32.gguf");
     gl_error err = {0};
     elm_convert_stats stats;
@@ -194,8 +187,8 @@ done:
 }
 
 TF_TEST(convert_llama_q8_0) {
-    const char *src = fixture("hf-reference/llama");
-    if (!tf_file_exists(fixture("hf-reference/llama/config.json"))) return tf_skip("fixtures absent");
+    const char *src = tf_fixture("hf-reference/llama");
+    if (!tf_file_exists(tf_fixture("hf-reference/llama/config.json"))) return tf_skip_fixture("fixtures absent");
     const char *out = tmp_path("llama-q8.gguf");
     gl_error err = {0};
     elm_convert_stats stats;
@@ -236,8 +229,8 @@ done:
 }
 
 TF_TEST(convert_gpt2_transposes_conv1d) {
-    const char *src = fixture("hf-reference/gpt2");
-    if (!tf_file_exists(fixture("hf-reference/gpt2/config.json"))) return tf_skip("fixtures absent");
+    const char *src = tf_fixture("hf-reference/gpt2");
+    if (!tf_file_exists(tf_fixture("hf-reference/gpt2/config.json"))) return tf_skip_fixture("fixtures absent");
     const char *out = tmp_path("gpt2.gguf");
     gl_error err = {0};
     elm_convert_stats stats;
@@ -285,8 +278,8 @@ done:
 }
 
 TF_TEST(convert_fake_gpt2_and_fallback) {
-    const char *src = fixture("hf-tiny-lm-buddy/fake_gpt2");
-    if (!tf_file_exists(fixture("hf-tiny-lm-buddy/fake_gpt2/config.json"))) return tf_skip("fixtures absent");
+    const char *src = tf_fixture("hf-tiny-lm-buddy/fake_gpt2");
+    if (!tf_file_exists(tf_fixture("hf-tiny-lm-buddy/fake_gpt2/config.json"))) return tf_skip_fixture("fixtures absent");
     const char *out = tmp_path("fake-gpt2-q4.gguf");
     gl_error err = {0};
     elm_convert_stats stats;
@@ -309,8 +302,8 @@ TF_TEST(convert_fake_gpt2_and_fallback) {
 }
 
 TF_TEST(vocab_only_gpt2_tokenizer) {
-    const char *src = fixture("gpt2-tokenizer");
-    if (!tf_file_exists(fixture("gpt2-tokenizer/encoder.json"))) return tf_skip("fixtures absent");
+    const char *src = tf_fixture("gpt2-tokenizer");
+    if (!tf_file_exists(tf_fixture("gpt2-tokenizer/encoder.json"))) return tf_skip_fixture("fixtures absent");
     const char *out = tmp_path("gpt2-vocab.gguf");
     gl_error err = {0};
     elm_convert_stats stats;
@@ -332,8 +325,8 @@ TF_TEST(vocab_only_gpt2_tokenizer) {
 }
 
 TF_TEST(vocab_only_llama2_spm) {
-    const char *src = fixture("llama2-tokenizer/tokenizer.model");
-    if (!tf_file_exists(src)) return tf_skip("fixtures absent");
+    const char *src = tf_fixture("llama2-tokenizer/tokenizer.model");
+    if (!tf_file_exists(src)) return tf_skip_fixture("fixtures absent");
     const char *out = tmp_path("llama2-vocab.gguf");
     gl_error err = {0};
     elm_convert_stats stats;
@@ -355,8 +348,8 @@ TF_TEST(vocab_only_llama2_spm) {
 }
 
 TF_TEST(vocab_llama2c_tokenizer_bin_matches_spm) {
-    const char *bin = fixture("llama2-tokenizer/tokenizer.bin"), *model = fixture("llama2-tokenizer/tokenizer.model");
-    if (!tf_file_exists(bin)) return tf_skip("fixtures absent");
+    const char *bin = tf_fixture("llama2-tokenizer/tokenizer.bin"), *model = tf_fixture("llama2-tokenizer/tokenizer.model");
+    if (!tf_file_exists(bin)) return tf_skip_fixture("fixtures absent");
     elm_cv_vocab a, b;
     gl_error err = {0};
     TF_CHECK(elm_cv_vocab_load_llama2c(bin, 32000, &a, &err) == GL_OK, "%s", err.msg);
@@ -374,8 +367,8 @@ TF_TEST(vocab_llama2c_tokenizer_bin_matches_spm) {
 /* ---- llama2.c checkpoint, synthesized ---- */
 
 TF_TEST(convert_llama2c_checkpoint) {
-    const char *tok = fixture("llama2-tokenizer/tokenizer.bin");
-    if (!tf_file_exists(tok)) return tf_skip("fixtures absent");
+    const char *tok = tf_fixture("llama2-tokenizer/tokenizer.bin");
+    if (!tf_file_exists(tok)) return tf_skip_fixture("fixtures absent");
     /* dim 8, hidden 12, 2 layers, 2 heads, 1 kv head, vocab -32000 (unshared), seq 4 */
     const int32_t h[7] = {8, 12, 2, 2, 1, -32000, 4};
     const int64_t E = 8, F = 12, L = 2, KV = 4, V = 32000, S = 4, hs = 4;

@@ -189,7 +189,7 @@ static int greedy_from_bos(elm_model *m, int n_threads, int n_gen, collect *out)
 static void check_stories_text(int steps, const char *expected_file) {
     elm_model *m = load_stories(false);
     if (!m) {
-        if (!tf_cur.n_failed_checks) tf_skip("stories260K fixture not found");
+        if (!tf_cur.n_failed_checks) tf_skip_fixture("stories260K fixture not found");
         return;
     }
     char path[512], rel[128];
@@ -233,7 +233,7 @@ TF_TEST(stories260k_greedy_256) { check_stories_text(256, "expected_greedy_256st
 TF_TEST(stories260k_detokenizer) {
     elm_model *m = load_stories(true);
     if (!m) {
-        tf_skip("stories260K fixture or tokenizer not available");
+        tf_skip_fixture("stories260K fixture or tokenizer not available");
         return;
     }
     char path[512];
@@ -264,7 +264,7 @@ TF_TEST(stories260k_detokenizer) {
 TF_TEST(stories260k_threads_agree) {
     elm_model *m = load_stories(false);
     if (!m) {
-        if (!tf_cur.n_failed_checks) tf_skip("stories260K fixture not found");
+        if (!tf_cur.n_failed_checks) tf_skip_fixture("stories260K fixture not found");
         return;
     }
     collect a, b;
@@ -280,7 +280,7 @@ TF_TEST(stories260k_threads_agree) {
 TF_TEST(stories260k_batched_equals_sequential) {
     elm_model *m = load_stories(false);
     if (!m) {
-        if (!tf_cur.n_failed_checks) tf_skip("stories260K fixture not found");
+        if (!tf_cur.n_failed_checks) tf_skip_fixture("stories260K fixture not found");
         return;
     }
     static const int32_t prompt[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315,
@@ -323,7 +323,7 @@ TF_TEST(stories260k_batched_equals_sequential) {
 TF_TEST(stories260k_kv_f16_and_rewind) {
     elm_model *m = load_stories(false);
     if (!m) {
-        if (!tf_cur.n_failed_checks) tf_skip("stories260K fixture not found");
+        if (!tf_cur.n_failed_checks) tf_skip_fixture("stories260K fixture not found");
         return;
     }
     static const int32_t prompt[] = {1, 403, 407, 261, 378, 432, 383, 286};
@@ -439,7 +439,7 @@ static bool convert_reference(const char *name, const char *outtype, char *out, 
 static void check_reference(const char *name) {
     char gguf[512], why[256];
     if (!convert_reference(name, "f32", gguf, sizeof gguf, why, sizeof why)) {
-        tf_skip("%s", why);
+        tf_skip_fixture("%s", why);
         return;
     }
     elm_error err = {0};
@@ -608,7 +608,7 @@ static float *logits_of(const char *path, bool no_repack, const int32_t *ids, in
 static void check_reference_top1(const top1_bound *b) {
     char gguf[512], why[256];
     if (!convert_reference(b->model, b->type, gguf, sizeof gguf, why, sizeof why)) {
-        tf_skip("%s", why);
+        tf_skip_fixture("%s", why);
         return;
     }
     top1_stats st = {0};
@@ -675,7 +675,7 @@ TF_TEST(stories260k_quantized_top1) {
     path_join(src, sizeof src, tf_fixtures_dir(), "stories260K/stories260K.gguf");
     const char *edgelm = getenv("EDGELM");
     if (!tf_file_exists(src) || !edgelm || !tf_file_exists(edgelm)) {
-        tf_skip("stories260K fixture or EDGELM (for `edgelm quantize`) not found");
+        tf_skip_fixture("stories260K fixture or EDGELM (for `edgelm quantize`) not found");
         return;
     }
     elm_model *m = load_stories(false);

@@ -230,7 +230,7 @@ static void check_fixture_top_layer(int threads) {
     char dbuf[512];
     const char *dir = fixture_dir(dbuf, sizeof dbuf);
     if (!dir) {
-        tf_skip("elmo-bilm-tf fixture not found under %s", tf_fixtures_dir());
+        tf_skip_fixture("elmo-bilm-tf fixture not found under %s", tf_fixtures_dir());
         return;
     }
     sentences s;
@@ -278,7 +278,7 @@ TF_TEST(elmo_fixture_all_layers) {
     char path[600];
     if (dir) snprintf(path, sizeof path, "%s/all-layers/all_layers.hdf5", dir);
     if (!dir || !tf_file_exists(path)) {
-        tf_skip("all-layers/all_layers.hdf5 not found");
+        tf_skip_fixture("all-layers/all_layers.hdf5 not found");
         return;
     }
     sentences s;
@@ -317,7 +317,7 @@ TF_TEST(elmo_fixture_stateless_differs_as_reference_says) {
     char dbuf[512];
     const char *dir = fixture_dir(dbuf, sizeof dbuf);
     if (!dir) {
-        tf_skip("elmo-bilm-tf fixture not found");
+        tf_skip_fixture("elmo-bilm-tf fixture not found");
         return;
     }
     sentences s;
@@ -355,7 +355,7 @@ TF_TEST(elmo_fixture_short_batch_keeps_other_rows) {
     char dbuf[512];
     const char *dir = fixture_dir(dbuf, sizeof dbuf);
     if (!dir) {
-        tf_skip("elmo-bilm-tf fixture not found");
+        tf_skip_fixture("elmo-bilm-tf fixture not found");
         return;
     }
     sentences s;
@@ -419,7 +419,7 @@ TF_TEST(elmo_fixture_q8_0_conversion_runs) {
     char dbuf[512];
     const char *dir = fixture_dir(dbuf, sizeof dbuf);
     if (!dir) {
-        tf_skip("elmo-bilm-tf fixture not found");
+        tf_skip_fixture("elmo-bilm-tf fixture not found");
         return;
     }
     sentences s;
@@ -657,7 +657,7 @@ TF_TEST(truncated_weights_report_the_read_error) {
     char dbuf[512];
     const char *dir = fixture_dir(dbuf, sizeof dbuf);
     if (!dir) {
-        tf_skip("elmo-bilm-tf fixture not found");
+        tf_skip_fixture("elmo-bilm-tf fixture not found");
         return;
     }
     char wpath[700], opath[700], cut[256], out[256];

@@ -783,7 +783,7 @@ TF_TEST(gguf_stories260k) {
     char path[1024];
     snprintf(path, sizeof path, "%s/stories260K/stories260K.gguf", tf_fixtures_dir());
     if (!tf_file_exists(path)) {
-        tf_skip("%s not found", path);
+        tf_skip_fixture("%s not found", path);
         return;
     }
     gl_error err = {0};

@@ -207,7 +207,7 @@ TF_TEST(hdf5_elmo_fixture_weights) {
     char path[512];
     snprintf(path, sizeof path, "%s/elmo-bilm-tf/model/lm_weights.hdf5", tf_fixtures_dir());
     if (!tf_file_exists(path)) {
-        tf_skip("%s not found", path);
+        tf_skip_fixture("%s not found", path);
         return;
     }
     gl_error err = {0};

@@ -353,7 +353,7 @@ static void qt_hf_family(const char *model) {
     char keep[512];
     snprintf(keep, sizeof keep, "%s", f32);
     if (!qt_convert_hf(model, keep)) {
-        tf_skip("hf-reference/%s not found under %s", model, tf_fixtures_dir());
+        tf_skip_fixture("hf-reference/%s not found under %s", model, tf_fixtures_dir());
         return;
     }
     qt_family(model, keep);
@@ -369,7 +369,7 @@ TF_TEST(elmo_every_type) {
     char src[512], keep[512];
     snprintf(src, sizeof src, "%s/elmo-bilm-tf/model", tf_fixtures_dir());
     if (!tf_file_exists(src)) {
-        tf_skip("elmo-bilm-tf fixture not found under %s", tf_fixtures_dir());
+        tf_skip_fixture("elmo-bilm-tf fixture not found under %s", tf_fixtures_dir());
         return;
     }
     snprintf(keep, sizeof keep, "%s", qt_path("elmo-f32.gguf"));

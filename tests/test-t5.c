@@ -111,7 +111,7 @@ static bool convert_dir(const char *rel, int outtype, char *out, size_t size) {
     snprintf(dir, sizeof dir, "%s/%s", tf_fixtures_dir(), rel);
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     if (!tf_file_exists(cfg)) {
-        tf_skip("fixture %s not found", rel);
+        tf_skip_fixture("fixture %s not found", rel);
         return false;
     }
     snprintf(out, size, "/tmp/edgelm-test-t5-%d-%d.gguf", (int)getpid(), outtype);
@@ -677,7 +677,7 @@ TF_TEST(load_rejects_other_architectures) {
     char path[600];
     snprintf(path, sizeof path, "%s/stories260K/stories260K.gguf", tf_fixtures_dir());
     if (!tf_file_exists(path)) {
-        tf_skip("stories260K not found");
+        tf_skip_fixture("stories260K not found");
         return;
     }
     elm_error err = {0};

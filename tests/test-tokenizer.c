@@ -344,7 +344,7 @@ static gl_gguf *open_stories(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/stories260K/stories260K.gguf", tf_fixtures_dir());
     if (!tf_file_exists(path)) {
-        tf_skip("fixture %s is absent", path);
+        tf_skip_fixture("fixture %s is absent", path);
         return NULL;
     }
     gl_error err = {0};
@@ -501,7 +501,7 @@ static void bpe_fixture_free(bpe_fixture *x) {
 static bool bpe_fixture_load(bpe_fixture *x, const char *vocab_json, const char *merges_txt) {
     memset(x, 0, sizeof *x);
     if (!tf_file_exists(vocab_json) || !tf_file_exists(merges_txt)) {
-        tf_skip("fixture %s is absent", vocab_json);
+        tf_skip_fixture("fixture %s is absent", vocab_json);
         return false;
     }
     gl_error err = {0};
@@ -598,7 +598,7 @@ TF_TEST(gpt2_llama_cpp_vectors) {
     snprintf(inp_path, sizeof inp_path, "%s/llama-cpp-tokenizer-tests/ggml-vocab-gpt-2.gguf.inp", fx);
     snprintf(out_path, sizeof out_path, "%s/llama-cpp-tokenizer-tests/ggml-vocab-gpt-2.gguf.out", fx);
     if (!tf_file_exists(inp_path)) {
-        tf_skip("fixture %s is absent", inp_path);
+        tf_skip_fixture("fixture %s is absent", inp_path);
         return;
     }
     bpe_fixture x;
@@ -673,7 +673,7 @@ TF_TEST(hf_reference_gpt2) {
     snprintf(mt, sizeof mt, "%s/hf-reference/gpt2/merges.txt", fx);
     snprintf(ref, sizeof ref, "%s/hf-reference/gpt2/tokenizer_ref.json", fx);
     if (!tf_file_exists(ref)) {
-        tf_skip("fixture %s is absent", ref);
+        tf_skip_fixture("fixture %s is absent", ref);
         return;
     }
     bpe_fixture x;

@@ -1,6 +1,7 @@
 # Sourced by tests/cli-*.sh: the shell side of tests/tf.h (not itself a test: its name is outside the cli-*.sh pattern).
 #   check NAME COMMAND...    passes when COMMAND exits 0
 #   skip NAME REASON
+#   skip_fixture NAME REASON  a skip for missing fixtures: a failure when EDGELM_REQUIRE_FIXTURES=1
 #   finish                   prints the "# tf:" line and exits
 # $EDGELM is the program under test, $EMU the runner prefix (qemu-aarch64 ...), $FIXTURES the
 # shared fixtures (default ../shared/fixtures).
@@ -18,6 +19,13 @@ check() {
     fi
 }
 skip() { echo "skip $1: $2"; tf_s=$((tf_s + 1)); }
+skip_fixture() {
+    if [ "${EDGELM_REQUIRE_FIXTURES:-}" = 1 ]; then
+        echo "FAIL $1: $2 (EDGELM_REQUIRE_FIXTURES=1)"; tf_f=$((tf_f + 1))
+    else
+        skip "$@"
+    fi
+}
 finish() {
     echo "# tf: $tf_p passed, $tf_f failed, $tf_s skipped"
     [ "$tf_f" -eq 0 ]

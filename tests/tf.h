@@ -121,6 +121,29 @@ static inline const char *tf_fixtures_dir(void) {
     const char *d = getenv("EDGELM_FIXTURES");
     return d && *d ? d : "../shared/fixtures";
 }
+/* tf_fixtures_dir()/rel, in one of 8 rotating buffers (valid until 8 more calls). */
+static inline const char *tf_fixture(const char *rel) {
+    static char buf[8][768];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tf_fixtures_dir(), rel);
+    return buf[k];
+}
+/* A skip because fixtures are missing: with EDGELM_REQUIRE_FIXTURES=1 (set by .ci/run) it is
+ * a failure instead, so that CI cannot pass while fixtures silently went missing. */
+static inline void tf_skip_fixture(const char *fmt, ...) {
+    char why[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    const char *req = getenv("EDGELM_REQUIRE_FIXTURES");
+    if (req && !strcmp(req, "1")) {
+        tf_check_impl(false, __FILE__, __LINE__, "fixture present", "%s (EDGELM_REQUIRE_FIXTURES=1)", why);
+        return;
+    }
+    tf_skip("%s", why);
+}
 /* True when path exists and is readable. */
 static inline bool tf_file_exists(const char *path) {
     FILE *f = fopen(path, "rb");

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Runs libFuzzer harnesses one after the other, each for SECONDS on its corpus
+# ($FUZZ_BUILD/corpus/<harness>, grown in place), and prints one line per harness with its
+# executions. Exit status 1 when any harness found a crash (its input is in
+# $FUZZ_BUILD/artifacts/<harness>/). Used by `make fuzz-smoke`; long runs: nice -n 19.
+# usage: scripts/fuzz_run.sh SECONDS build/fuzz/fuzz_X...
+set -u
+secs=$1; shift
+FUZZ_BUILD=${FUZZ_BUILD:-build/fuzz}
+export EDGELM_FUZZ_VOCAB_DIR="${EDGELM_FUZZ_VOCAB_DIR:-$FUZZ_BUILD/vocab}"
+status=0
+for bin in "$@"; do
+    name=$(basename "$bin")
+    h=${name#fuzz_}
+    corpus="$FUZZ_BUILD/corpus/$h"
+    art="$FUZZ_BUILD/artifacts/$h/"
+    mkdir -p "$corpus" "$art"
+    log="$FUZZ_BUILD/$name.log"
+    "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 \
+        -artifact_prefix="$art" "$corpus" > "$log" 2>&1
+    rc=$?
+    execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+    cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -E 's/.*cov: ([0-9]+).*/\1/')
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        echo "FAIL $name: exit $rc after ${execs:-?} executions; input in $art (log $log)"
+        grep -E 'ERROR|runtime error|SUMMARY' "$log" | head -n 5
+    else
+        echo "ok   $name: ${execs:-?} executions in ${secs} s, coverage ${cov:-?}"
+    fi
+done
+exit $status
