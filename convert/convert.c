@@ -73,7 +73,7 @@ static gl_status cv_vocab_only(const elm_convert_params *p, elm_convert_stats *s
     if (s == GL_OK) s = elm_cv_vocab_write(w, &v, err);
     else gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
     gl_error cerr = {0};
-    gl_status cs = gl_gguf_writer_close(w, &cerr);
+    gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
     if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
     if (s == GL_OK && stats) {
         memset(stats, 0, sizeof *stats);

@@ -551,7 +551,7 @@ static gl_status cb_write(cb_job *j, const cb_vocab *cv, elm_convert_stats *stat
     free(fb);
     free(qb);
     gl_error cerr = {0};
-    gl_status cs = gl_gguf_writer_close(w, &cerr);
+    gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
     if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
     if (s == GL_OK && stats) {
         snprintf(stats->arch, sizeof stats->arch, "bert");

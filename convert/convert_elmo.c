@@ -518,9 +518,9 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
     }
     if (st && !err->msg[0]) gl_error_set(err, st, "elmo: writing %s: %s", out, gl_gguf_writer_error(w));
     gl_error cerr = {0};
-    gl_status cst = gl_gguf_writer_close(w, &cerr);
+    /* on failure the writer's temporary file goes; a file already at out stays untouched */
+    gl_status cst = !st ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), st);
     if (!st && cst) st = gl_error_set(err, cst, "elmo: %s", cerr.msg);
-    if (st) remove(out);
     free(f32);
     free(buf);
     free(raw);

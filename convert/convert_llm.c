@@ -274,7 +274,7 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
     free(bf.b);
     free(bf.q);
     gl_error cerr = {0};
-    gl_status cs = gl_gguf_writer_close(w, &cerr);
+    gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
     if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
     if (s == GL_OK && stats) {
         snprintf(stats->arch, sizeof stats->arch, "%s", a);

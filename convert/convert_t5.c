@@ -670,7 +670,7 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
     if (s == GL_OK) s = t5_stream(w, &j, &bytes_in, &bytes_out, err);
     if (w) {
         gl_error cerr = {0};
-        gl_status cs = gl_gguf_writer_close(w, &cerr);
+        gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
         if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
     }
     if (s == GL_OK && stats) {

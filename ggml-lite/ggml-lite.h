@@ -529,10 +529,26 @@ gl_status gl_gguf_w_tensor_info(gl_gguf_writer *w, const char *name, gl_type typ
 /* Stream the data of the next declared tensor, in declaration order, possibly in pieces:
  * the writer pads to the alignment once a tensor's declared byte count is complete. */
 gl_status gl_gguf_w_tensor_data(gl_gguf_writer *w, const void *data, size_t n);
-/* Finishes (checks all data was written) and closes. Returns the first error of the writer. */
+/* Finishes (checks all data was written) and closes. Returns the first error of the writer.
+ * A file writer (gl_gguf_writer_open) writes to gl_tmp_path(path) and renames it over path
+ * here, only when complete and flushed; on any error the temporary file is removed and an
+ * existing file at path is left as it was. The free space is checked (statvfs) once the
+ * tensors are declared, with an error naming the size needed. */
 gl_status gl_gguf_writer_close(gl_gguf_writer *w, gl_error *err);
+/* Closes without finishing: the temporary file is removed, the target never touched. */
+void gl_gguf_writer_discard(gl_gguf_writer *w);
 /* The writer's first error message ("" when none). */
 const char *gl_gguf_writer_error(const gl_gguf_writer *w);
+
+/* ---- atomic file output (gl-file.c) ----
+ * gl_tmp_path: the temporary name used for target ("<target>.edgelm-tmp-<pid>", in the same
+ * folder so that the rename is atomic); false when buf is too small. gl_commit_file: fsync and
+ * close fd (the temporary file), rename it over target and fsync the folder; on error the
+ * temporary file is removed. gl_check_free_space: GL_ERR_IO with both sizes when the folder of
+ * path has less than need bytes free (GL_OK when statvfs cannot tell). */
+bool gl_tmp_path(const char *target, char *buf, size_t size);
+gl_status gl_commit_file(int fd, const char *tmp, const char *target, gl_error *err);
+gl_status gl_check_free_space(const char *path, uint64_t need, gl_error *err);
 
 #ifdef __cplusplus
 }

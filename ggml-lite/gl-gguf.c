@@ -915,7 +915,8 @@ struct gl_gguf_writer {
     gl_write_fn fn;
     void *user;
     int fd;     /* file mode: our descriptor, else -1 */
-    char *path; /* file mode: removed when the writer fails */
+    char *path; /* file mode: the target, renamed onto from tmp when complete */
+    char *tmp;  /* file mode: the temporary file being written (removed on failure) */
     uint32_t alignment;
     gguf_buf kv;   /* serialized kv pairs */
     gguf_buf keys; /* gguf_wkey per kv, for the duplicate check */
@@ -1042,9 +1043,19 @@ gl_gguf_writer *gl_gguf_writer_open(const char *path, gl_error *err) {
         return NULL;
     }
     strcpy(w->path, path);
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const size_t tn = strlen(path) + 64;
+    w->tmp = malloc(tn);
+    if (!w->tmp || !gl_tmp_path(path, w->tmp, tn)) {
+        free(w->tmp);
+        free(w->path);
+        free(w);
+        gl_error_set(err, GL_ERR_NOMEM, "gguf writer: out of memory");
+        return NULL;
+    }
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
-        gl_error_set(err, GL_ERR_IO, "gguf writer: cannot create '%s': %s", path, strerror(errno));
+        gl_error_set(err, GL_ERR_IO, "gguf writer: cannot create '%s': %s", w->tmp, strerror(errno));
+        free(w->tmp);
         free(w->path);
         free(w);
         return NULL;
@@ -1269,6 +1280,13 @@ static gl_status gguf_w_header(gl_gguf_writer *w) {
     }
     size_t pad = GL_PAD(h.n, w->alignment) - h.n;
     w->header_done = true;
+    if (w->tmp) { /* the whole file's size is known now: refuse early when the disk cannot hold it */
+        gl_error e = {0};
+        if (gl_check_free_space(w->path, (uint64_t)h.n + pad + off, &e) != GL_OK) {
+            free(h.p);
+            return gguf_w_fail(w, GL_ERR_IO, "%s", e.msg);
+        }
+    }
     gl_status st = gguf_w_out(w, h.p, h.n);
     free(h.p);
     if (st == GL_OK) st = gguf_w_zeros(w, pad);
@@ -1313,16 +1331,27 @@ gl_status gl_gguf_writer_close(gl_gguf_writer *w, gl_error *err) {
                     t->name, (unsigned long long)w->cur_done, (unsigned long long)t->nbytes, (long long)w->cur,
                     (long long)w->n_tensors);
     }
-    if (w->fd >= 0 && close(w->fd) != 0) gguf_w_fail(w, GL_ERR_IO, "close failed: %s", strerror(errno));
+    if (w->fd >= 0 && w->status == GL_OK) {
+        gl_error e = {0};
+        if (gl_commit_file(w->fd, w->tmp, w->path, &e) != GL_OK) gguf_w_fail(w, e.code, "%s", e.msg);
+        w->fd = -1;
+    }
     gl_status st = w->status;
-    if (st != GL_OK) {
-        if (w->path) unlink(w->path); /* never leave a half-written file behind */
-        gl_error_set(err, st, "%s", w->msg);
+    if (st != GL_OK) gl_error_set(err, st, "%s", w->msg);
+    gl_gguf_writer_discard(w); /* (after a commit only frees: the temporary file is gone) */
+    return st;
+}
+
+void gl_gguf_writer_discard(gl_gguf_writer *w) {
+    if (!w) return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        if (w->tmp) unlink(w->tmp); /* never leave a half-written file behind */
     }
     free(w->kv.p);
     free(w->keys.p);
     free(w->tensors.p);
     free(w->path);
+    free(w->tmp);
     free(w);
-    return st;
 }

@@ -5,8 +5,24 @@
  */
 #include "npy.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+/* write(2) until done (EINTR retried); false on an error. */
+static bool npy_write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        const ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
 
 gl_status elm_npy_write_f32(const char *path, const float *data, int n_dims,
                             const int64_t *shape, gl_error *err) {
@@ -36,12 +52,23 @@ gl_status elm_npy_write_f32(const char *path, const float *data, int n_dims,
     memset(head + prefix + len, ' ', header - (size_t)len - 1);
     head[prefix + header - 1] = '\n';
 
-    FILE *f = fopen(path, "wb");
-    if (!f) return gl_error_set(err, GL_ERR_IO, "cannot create %s", path);
-    bool ok = fwrite(head, 1, prefix + header, f) == prefix + header;
+    /* written under a temporary name in path's folder, renamed over path when complete */
+    char tmp[4096];
+    if (!gl_tmp_path(path, tmp, sizeof tmp)) return gl_error_set(err, GL_ERR_INVALID, "npy: path too long");
+    if (count > (UINT64_MAX - 4096) / sizeof(float))
+        return gl_error_set(err, GL_ERR_INVALID, "npy: shape overflows");
+    gl_status st = gl_check_free_space(path, prefix + header + count * sizeof(float), err);
+    if (st != GL_OK) return st;
+    const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return gl_error_set(err, GL_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+    bool ok = npy_write_all(fd, head, prefix + header);
     /* float32 little-endian: the host order on every target edgelm supports (x86-64, aarch64). */
-    if (ok && count > 0) ok = fwrite(data, sizeof(float), (size_t)count, f) == (size_t)count;
-    if (fclose(f) != 0) ok = false;
-    if (!ok) return gl_error_set(err, GL_ERR_IO, "cannot write %s", path);
-    return GL_OK;
+    if (ok && count > 0) ok = npy_write_all(fd, data, (size_t)count * sizeof(float));
+    if (!ok) {
+        gl_error_set(err, GL_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return GL_ERR_IO;
+    }
+    return gl_commit_file(fd, tmp, path, err);
 }

@@ -439,9 +439,9 @@ static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const 
     free(buf);
     if (s != GL_OK && err && err->code == GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
     gl_error cerr = {0};
-    const gl_status cs = gl_gguf_writer_close(w, &cerr);
+    /* on failure the writer's temporary file goes; a file already at p->out stays untouched */
+    const gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
     if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
-    if (s != GL_OK) remove(p->out);
     return s;
 }
 

@@ -6,6 +6,8 @@
 #include "ggml-lite.h"
 #include "tf.h"
 
+#include <sys/stat.h>
+
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------
@@ -468,14 +470,28 @@ TF_TEST(gguf_writer_rules) {
     gl_gguf_writer *w = gl_gguf_writer_open_cb(write_short, NULL, &err);
     gl_gguf_w_kv_str(w, "general.architecture", "llama");
     TF_CHECK(gl_gguf_writer_close(w, &err) == GL_ERR_IO, "%s", err.msg);
-    /* a failed file writer leaves no file behind */
-    char path[] = "/tmp/test-gguf-fail-XXXXXX";
+    /* a failed file writer leaves no file behind, and a file already at the path (here: 3
+     * bytes) is left as it was (the writer works on a temporary file renamed at the end) */
+    char path[] = "/tmp/test-gguf-fail-XXXXXX", tmp[128];
     int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
+    if (fd >= 0) {
+        TF_CHECK(write(fd, "old", 3) == 3);
+        close(fd);
+    }
     w = gl_gguf_writer_open(path, &err);
-    TF_CHECK(w != NULL);
+    TF_CHECK(w != NULL && gl_tmp_path(path, tmp, sizeof tmp) && tf_file_exists(tmp));
     gl_gguf_w_tensor_info(w, "t", GL_TYPE_F32, 1, ne2);
-    TF_CHECK(gl_gguf_writer_close(w, &err) != GL_OK && !tf_file_exists(path), "%s", err.msg);
+    struct stat sb;
+    TF_CHECK(gl_gguf_writer_close(w, &err) != GL_OK && stat(path, &sb) == 0 && sb.st_size == 3 && !tf_file_exists(tmp),
+             "%s", err.msg);
+    w = gl_gguf_writer_open(path, &err);
+    gl_gguf_w_kv_str(w, "general.architecture", "llama");
+    gl_gguf_writer_discard(w);
+    TF_CHECK(stat(path, &sb) == 0 && sb.st_size == 3 && !tf_file_exists(tmp), "discard keeps the old file");
+    w = gl_gguf_writer_open(path, &err);
+    gl_gguf_w_kv_str(w, "general.architecture", "llama");
+    TF_CHECK(gl_gguf_writer_close(w, &err) == GL_OK && stat(path, &sb) == 0 && sb.st_size > 3 && !tf_file_exists(tmp),
+             "a complete file replaces it: %s", err.msg);
     unlink(path);
     TF_CHECK(gl_gguf_writer_open("/nonexistent/dir/x.gguf", &err) == NULL && err.code == GL_ERR_IO);
 }

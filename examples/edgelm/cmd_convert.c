@@ -5,6 +5,7 @@
  * checkpoint .bin (with --tokenizer tokenizer.bin). Progress is shown on a terminal only.
  */
 #include "cli.h"
+#include "out_guard.h"
 #include "convert.h"
 #include "convert_elmo.h"
 #include "quantize.h"
@@ -78,8 +79,11 @@ static int convert_then_quantize(int argc, char **argv, int type_at, const elm_q
         convert_usage(stderr);
         return 2;
     }
+    /* the intermediate lives in the destination folder (no full-size copy elsewhere) and is
+     * removed on failure and on SIGINT/SIGTERM, as is the writers' temporary file */
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.f32-%d.tmp", out, (int)getpid());
+    out_guard_add(tmp, true);
     char **av = malloc(sizeof *av * (size_t)(argc + 1));
     if (!av) return 1;
     for (int i = 0; i < argc; i++) av[i] = argv[i];
@@ -102,8 +106,10 @@ static int convert_then_quantize(int argc, char **argv, int type_at, const elm_q
     for (int i = 1; i < argc; i++) qp.strict = qp.strict || !strcmp(argv[i], "--strict");
     elm_quantize_stats qs;
     gl_error err = {0};
+    const bool existed = out_guard_add(out, false);
     const gl_status s = elm_quantize_file(&qp, &qs, &err);
     remove(tmp);
+    if (s == GL_OK) out_guard_report("convert", out, existed);
     if (s != GL_OK) {
         fprintf(stderr, "edgelm convert: quantizing: %s\n", err.msg);
         return 1;
@@ -172,6 +178,7 @@ static int convert_main(int argc, char **argv) {
             return 2;
         }
     }
+    const bool existed = p.out && out_guard_add(p.out, false); /* written atomically: out_guard.h */
     if ((elmo_options || elmo_weights || (p.src && elm_convert_is_elmo_dir(p.src))) && p.out) {
         gl_error eerr = {0};
         if (elm_convert_elmo(p.src, elmo_options, elmo_weights, p.out, outtype_name, &eerr) != GL_OK) {
@@ -179,6 +186,7 @@ static int convert_main(int argc, char **argv) {
             return 1;
         }
         fprintf(stderr, "wrote %s: elmo\n", p.out);
+        out_guard_report("convert", p.out, existed);
         return 0;
     }
     if (!p.src || !p.out) {
@@ -199,6 +207,7 @@ static int convert_main(int argc, char **argv) {
         return 1;
     }
     double dt = convert_now() - t0;
+    out_guard_report("convert", p.out, existed);
     if (p.vocab_only) {
         fprintf(stderr, "wrote %s: %s vocabulary, %d tokens (%.2f s)\n", p.out, st.arch, st.n_vocab, dt);
     } else {

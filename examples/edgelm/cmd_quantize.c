@@ -5,6 +5,7 @@
  * bits per weight. On a terminal a progress line is drawn on stderr. Rules: quant/quantize.h.
  */
 #include "cli.h"
+#include "out_guard.h"
 #include "quantize.h"
 
 #include <stdio.h>
@@ -133,12 +134,14 @@ int cmd_quantize(int argc, char **argv) {
     elm_quantize_stats st;
     gl_error err = {0};
     const double t0 = qcli_now();
+    const bool existed = out_guard_add(p.out, false); /* written atomically: see out_guard.h */
     const gl_status s = elm_quantize_file(&p, &st, &err);
     qcli_clear(&ui);
     if (s != GL_OK) {
         fprintf(stderr, "edgelm quantize: %s\n", err.msg);
         return 1;
     }
+    out_guard_report("quantize", p.out, existed);
     const double n = st.n_elements ? (double)st.n_elements : 1.0;
     printf("%s: %lld tensors, %lld quantized, %lld fell back, %lld requantized\n", p.out,
            (long long)st.n_tensors, (long long)st.n_quantized, (long long)st.n_fallback,
