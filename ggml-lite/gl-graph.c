@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -497,7 +499,19 @@ typedef struct graph_run {
     gl_graph *g;
     gl_pool *pool;
     _Alignas(GL_CACHE_LINE) atomic_int chunk[2];
+    gl_compute_error error;
 } graph_run;
+
+void gl_compute_fail(const gl_compute_params *p, const gl_tensor *t, const char *fmt, ...) {
+    if (!p || !p->error) return;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&p->error->set, &expected, 1)) return; /* the first wins */
+    p->error->node = t;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->error->msg, sizeof p->error->msg, fmt, ap);
+    va_end(ap);
+}
 
 /* Index of the first node after i that computes something (views do not), or n_nodes. */
 static int graph_next_exec(const gl_graph *g, int i) {
@@ -529,8 +543,11 @@ static void graph_compute_thread(int ith, int nth, void *arg) {
             .wsize = g->work_size,
             .pool = run->pool,
             .chunk = &run->chunk[k & 1],
+            .error = &run->error,
         };
-        if (p.nth > 1 || ith == 0) gl_compute_forward(&p, t);
+        /* after an error the remaining nodes are skipped, but every barrier is still met */
+        const bool failed = atomic_load_explicit(&run->error.set, memory_order_acquire) != 0;
+        if ((p.nth > 1 || ith == 0) && !failed) gl_compute_forward(&p, t);
         /* The next executed node's counter is idle now (its last user finished before the
          * previous barrier): reset it before everyone moves on. */
         if (ith == 0) atomic_store_explicit(&run->chunk[(k + 1) & 1], 0, memory_order_relaxed);
@@ -553,6 +570,15 @@ gl_status gl_graph_compute(gl_graph *g, gl_pool *pool, gl_error *err) {
     graph_run run = {.g = g, .pool = pool};
     atomic_init(&run.chunk[0], 0);
     atomic_init(&run.chunk[1], 0);
+    atomic_init(&run.error.set, 0);
     gl_pool_run(pool, graph_compute_thread, &run);
+    if (atomic_load(&run.error.set)) {
+        const gl_tensor *t = run.error.node;
+        int idx = -1;
+        for (int i = 0; i < g->n_nodes && idx < 0; i++)
+            if (g->nodes[i] == t) idx = i;
+        return gl_error_set(err, GL_ERR_INVALID, "gl_graph_compute: node %d (%s '%s'): %s", idx,
+                            t ? gl_op_name(t->op) : "?", t ? t->name : "", run.error.msg);
+    }
     return GL_OK;
 }

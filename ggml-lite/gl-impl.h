@@ -38,13 +38,38 @@
 #define GL_CACHE_LINE 64
 
 /* ---- compute-time parameters passed to every kernel ---- */
+/* The first error a kernel met while a graph computed (gl_compute_fail); gl_graph_compute
+ * returns it. Nodes after it are skipped (every thread still meets every barrier). */
+typedef struct gl_compute_error {
+    atomic_int set;
+    const gl_tensor *node;
+    char msg[GL_ERR_MAX];
+} gl_compute_error;
+
 typedef struct gl_compute_params {
     int ith, nth;          /* this thread, thread count */
     void *wdata;           /* shared scratch of plan.work_size bytes (GL_ALIGN aligned) */
     size_t wsize;
     gl_pool *pool;         /* for gl_pool_barrier() inside a kernel; NULL when nth == 1 */
     atomic_int *chunk;     /* shared counter for dynamic work distribution, reset to 0 per node */
+    gl_compute_error *error; /* where a kernel reports an error (NULL: nowhere, e.g. direct calls) */
 } gl_compute_params;
+
+/* Records that kernel t cannot run (unsupported shape or type, too little scratch): the first
+ * call of a graph's computation wins, gl_graph_compute returns it with the node named. */
+void gl_compute_fail(const gl_compute_params *p, const gl_tensor *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* In a kernel: if cond is false, report msg for t and return. */
+#define GL_KERNEL_REQUIRE(p, t, cond, ...)                                                   \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            gl_compute_fail((p), (t), __VA_ARGS__);                                          \
+            return;                                                                          \
+        }                                                                                    \
+    } while (0)
 
 /* Barrier usable from a kernel (no-op with one thread). */
 void gl_compute_barrier(const gl_compute_params *p);

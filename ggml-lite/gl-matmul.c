@@ -283,9 +283,12 @@ static void mm_tile_gemm(const mm_shape *s, gl_tensor *dst, const char *xq, int6
 
 void gl_compute_mul_mat(const gl_compute_params *p, gl_tensor *dst) {
     mm_shape s;
-    if (!mm_get_shape(dst, &s)) return; /* the builder rejects such nodes */
+    GL_KERNEL_REQUIRE(p, dst, mm_get_shape(dst, &s), "unsupported operand types or shapes");
     char *xq = NULL;
     if (s.convert) {
+        GL_KERNEL_REQUIRE(p, dst, p->wdata && p->wsize >= gl_mul_mat_work_size(dst, p->nth),
+                          "too little scratch memory (%zu bytes, %zu needed)", p->wsize,
+                          gl_mul_mat_work_size(dst, p->nth));
         /* the caller sized wdata with gl_mul_mat_work_size; align the start ourselves */
         char *base = (char *)GL_PAD((uintptr_t)p->wdata, GL_CACHE_LINE);
         float *gather = (float *)(base + GL_PAD((size_t)s.k * sizeof(float), GL_CACHE_LINE) * p->ith);

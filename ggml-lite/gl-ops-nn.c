@@ -160,7 +160,7 @@ static void ops_rope_neox(int n_dims, float *y, const float *x, const float *cs,
 
 void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *a = t->src[0], *pos = t->src[1];
-    if (!ops_nn_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_nn_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     const int n_dims = t->op_params[0], mode = t->op_params[1];
     const float base = gl_op_param_f32(t, 2), fscale = gl_op_param_f32(t, 3);
     char *scratch = (char *)p->wdata + (size_t)p->ith * ops_rope_thread_bytes(t);
@@ -395,7 +395,7 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
 
 void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
-    if (!ops_nn_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_nn_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
 #if defined(GL_AVX2) || defined(GL_NEON)
     if (ops_attn_blocked_ok(t)) {
         ops_attn_blocked(p, t);
@@ -456,7 +456,7 @@ void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *t) {
 
 void gl_ops_forward_conv1d_max(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *x = t->src[0], *w = t->src[1], *b = t->src[2];
-    if (!ops_nn_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_nn_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     const int64_t width = t->op_params[0];
     const int64_t c_in = x->ne[0], len = x->ne[1], n = x->ne[2];
     const int64_t K = w->ne[0], c_out = w->ne[1];
@@ -685,7 +685,7 @@ static void ops_lstm_quantize(const gl_compute_params *p, const ops_lstm *s, int
 }
 
 void gl_ops_forward_lstm(const gl_compute_params *p, gl_tensor *t) {
-    if (!ops_nn_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_nn_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     ops_lstm s;
     s.xw = t->src[0];
     s.wh = t->src[1];

@@ -729,7 +729,7 @@ static bool ops_scratch_ok(const gl_compute_params *p, const gl_tensor *t) {
 /* CPY, CONT and cast: src[0] converted into t (t's strides: dst's for gl_cpy). */
 static void ops_forward_copy(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *a = t->src[0];
-    if (!ops_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     float *tmp = (float *)ops_thread_scratch(p, t);
     const int64_t nr = gl_nrows(t);
     int64_t r0, r1;
@@ -792,7 +792,7 @@ static void ops_forward_get_rows(const gl_compute_params *p, gl_tensor *t) {
 
 static void ops_forward_binary(const gl_compute_params *p, gl_tensor *t, ops_binop op) {
     const gl_tensor *a = t->src[0], *b = t->src[1];
-    if (!ops_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     float *tmp_a = (float *)ops_thread_scratch(p, t);
     float *tmp_b = tmp_a + (ops_needs_tmp(a) ? ops_row_bytes(a->ne[0]) / sizeof(float) : 0);
     const int64_t n = t->ne[0], nb0 = b->ne[0];
@@ -817,7 +817,7 @@ static void ops_forward_binary(const gl_compute_params *p, gl_tensor *t, ops_bin
 
 static void ops_forward_scalar_op(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *a = t->src[0];
-    if (!ops_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     float *tmp = (float *)ops_thread_scratch(p, t);
     const float v = gl_op_param_f32(t, 0);
     const int64_t n = t->ne[0];
@@ -1002,7 +1002,7 @@ static void ops_vec_unary(gl_unary_op op, int64_t n, float *y, const float *x) {
 
 static void ops_forward_unary(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *a = t->src[0];
-    if (!ops_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     float *tmp = (float *)ops_thread_scratch(p, t);
     const gl_unary_op op = (gl_unary_op)t->op_params[0];
     int64_t r0, r1;
@@ -1018,7 +1018,7 @@ static void ops_forward_unary(const gl_compute_params *p, gl_tensor *t) {
 
 static void ops_forward_norm(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *a = t->src[0], *w = t->src[1], *b = t->src[2];
-    if (!ops_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     const int64_t n = t->ne[0];
     const size_t row_f = ops_row_bytes(n) / sizeof(float);
     float *tmp = (float *)ops_thread_scratch(p, t);
@@ -1057,7 +1057,7 @@ static void ops_forward_norm(const gl_compute_params *p, gl_tensor *t) {
 
 static void ops_forward_softmax(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *a = t->src[0], *mask = t->src[1];
-    if (!ops_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     const int64_t n = t->ne[0];
     float *tmp_a = (float *)ops_thread_scratch(p, t);
     float *tmp_m = tmp_a + (ops_needs_tmp(a) ? ops_row_bytes(n) / sizeof(float) : 0);
@@ -1115,7 +1115,7 @@ static void ops_forward_concat(const gl_compute_params *p, gl_tensor *t) {
 
 static void ops_forward_reduce(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *a = t->src[0];
-    if (!ops_scratch_ok(p, t)) return;
+    GL_KERNEL_REQUIRE(p, t, ops_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     float *tmp = (float *)ops_thread_scratch(p, t);
     const int64_t n = a->ne[0];
     const int64_t nr = gl_nrows(a);
@@ -1142,7 +1142,7 @@ static void ops_forward_reduce(const gl_compute_params *p, gl_tensor *t) {
  * ---------------------------------------------------------------------------------------- */
 
 void gl_compute_forward(const gl_compute_params *p, gl_tensor *t) {
-    if (!t->data && t->op != GL_OP_NONE && t->op != GL_OP_VIEW) return;
+    GL_KERNEL_REQUIRE(p, t, t->data || t->op == GL_OP_NONE || t->op == GL_OP_VIEW, "the node has no data");
     switch (t->op) {
     case GL_OP_NONE:
     case GL_OP_VIEW:

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) {
     if (err) {
@@ -178,6 +179,15 @@ elm_status elm_repack_weights(gl_tensor *const *w, size_t n, elm_repacked *out, 
 
 #define RUNNER_ALIGN 64 /* ggml-lite wants graph buffers 64-byte aligned */
 
+gl_status elm_check_fits_memory(uint64_t bytes, const char *what, gl_error *err) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0) return GL_OK; /* unknown: the allocation will tell */
+    const uint64_t phys = (uint64_t)pages * (uint64_t)page;
+    if (bytes <= phys) return GL_OK;
+    return gl_error_set(err, GL_ERR_NOMEM, "%s needs %.2f GiB, more than this machine's %.2f GiB of memory", what,
+                        (double)bytes / (1 << 30), (double)phys / (1 << 30));
+}
+
 gl_status elm_runner_reserve(elm_runner *r, gl_graph *g, gl_graph_plan *plan, gl_error *gerr) {
     gl_graph_plan local;
     if (!plan) plan = &local;
@@ -187,6 +197,7 @@ gl_status elm_runner_reserve(elm_runner *r, gl_graph *g, gl_graph_plan *plan, gl
     if (need <= r->size) return GL_OK;
     if (need > SIZE_MAX - RUNNER_ALIGN)
         return gl_error_set(gerr, GL_ERR_NOMEM, "a graph of %zu bytes is too large", need);
+    if (elm_check_fits_memory(need, "the compute graph's buffers", gerr) != GL_OK) return GL_ERR_NOMEM;
     const size_t size = need ? (need + RUNNER_ALIGN - 1) / RUNNER_ALIGN * RUNNER_ALIGN : RUNNER_ALIGN;
     void *p = aligned_alloc(RUNNER_ALIGN, size);
     if (!p) return gl_error_set(gerr, GL_ERR_NOMEM, "cannot allocate %zu MiB for the graph", need >> 20);

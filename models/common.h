@@ -23,6 +23,10 @@
 elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) ELM_PRINTF(3, 4);
 /* Copies a ggml-lite error (same codes) into err; returns its code. */
 elm_status elm_err_from_gl(elm_error *err, const gl_error *gerr);
+/* GL_ERR_NOMEM naming `what` and both sizes when bytes exceed the machine's physical memory:
+ * a file or option asking for more (a huge context, vocabulary or tensor) is refused before
+ * anything is allocated instead of failing later or being killed (docs/FORMAT.md, "Limits"). */
+gl_status elm_check_fits_memory(uint64_t bytes, const char *what, gl_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Loading from a GGUF file (untrusted: every value is range-checked, every tensor's shape and

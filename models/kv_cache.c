@@ -13,6 +13,7 @@
  */
 #include "model.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl_type type,
@@ -34,6 +35,9 @@ gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl
     const size_t total = 2 * (size_t)hp->n_layer * per_tensor + ELM_ALIGN;
     if (total / 2 / (size_t)hp->n_layer < per_tensor)
         return gl_error_set(err, GL_ERR_NOMEM, "KV cache size overflows");
+    char what[96];
+    snprintf(what, sizeof what, "the KV cache for a context of %d tokens", n_ctx);
+    if (elm_check_fits_memory(total, what, err) != GL_OK) return GL_ERR_NOMEM;
     kv->k = calloc((size_t)hp->n_layer, sizeof *kv->k);
     kv->v = calloc((size_t)hp->n_layer, sizeof *kv->v);
     if (!kv->k || !kv->v) {

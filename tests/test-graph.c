@@ -363,4 +363,44 @@ TF_TEST(graph_errors_are_reported) {
     gl_context_free(ctx);
 }
 
+/* Issue 14: a kernel that cannot run (here: a mat-mul whose activation conversion needs
+ * scratch memory the caller did not provide) returns its error through gl_graph_compute,
+ * naming the node, instead of returning silently while the compute says OK; with 1 and 2
+ * threads, and the graph still runs once given the planned scratch. */
+TF_TEST(kernel_errors_reach_graph_compute) {
+    for (int nth = 1; nth <= 2; nth++) {
+        gl_context *ctx = new_ctx(1 << 20, false);
+        if (!ctx) return;
+        gl_tensor *w = gl_new_tensor_2d(ctx, GL_TYPE_Q8_0, 64, 4);
+        gl_tensor *x = gl_new_tensor_2d(ctx, GL_TYPE_F32, 64, 2);
+        if (!TF_CHECK(w && x)) return;
+        memset(w->data, 0, gl_nbytes(w));
+        tf_rng r = {5};
+        fill(x, &r);
+        gl_tensor *y = gl_mul_mat(ctx, w, x);
+        gl_set_name(y, "the_product");
+        gl_graph *g = gl_graph_new(ctx, 8);
+        gl_graph_expand(g, y);
+        gl_error err = {0};
+        gl_graph_plan plan;
+        TF_CHECK(gl_graph_plan_memory(g, nth, &plan, &err) == GL_OK, "%s", err.msg);
+        TF_CHECK(plan.work_size > 0, "Q8_0 x F32 needs scratch to convert the activations");
+        gl_graph_plan starved = plan;
+        starved.work_size = 0;
+        const size_t size = plan.buffer_size + plan.work_size + 64;
+        void *buf = aligned_alloc(64, (size + 63) / 64 * 64);
+        gl_pool *pool = gl_pool_new(nth, &err);
+        TF_CHECK(gl_graph_alloc(g, &starved, buf, size, &err) == GL_OK, "%s", err.msg);
+        TF_CHECK(gl_graph_compute(g, pool, &err) == GL_ERR_INVALID && strstr(err.msg, "scratch") &&
+                     strstr(err.msg, "the_product"),
+                 "%d threads: '%s'", nth, err.msg);
+        memset(&err, 0, sizeof err);
+        TF_CHECK(gl_graph_alloc(g, &plan, buf, size, &err) == GL_OK && gl_graph_compute(g, pool, &err) == GL_OK,
+                 "%s", err.msg);
+        gl_pool_free(pool);
+        free(buf);
+        gl_context_free(ctx);
+    }
+}
+
 TF_MAIN
