@@ -63,6 +63,9 @@ void elm_cand_penalize(elm_candidates *c, const int32_t *last, int32_t n_last, f
 
 static int sampler_cmp_desc(const void *a, const void *b) {
     const elm_candidate *x = a, *y = b;
+    /* NaN logits (a model with NaN weights) sort last: qsort needs a consistent order */
+    const bool xn = isnan(x->logit), yn = isnan(y->logit);
+    if (xn != yn) return xn ? 1 : -1;
     if (x->logit > y->logit) return -1;
     if (x->logit < y->logit) return 1;
     return x->id < y->id ? -1 : x->id > y->id; /* stable order for equal logits */

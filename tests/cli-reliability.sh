@@ -19,7 +19,8 @@ if [ -f "$llama/config.json" ]; then
     check quantize_strict_refuses_nan sh -c "! $EMU '$EDGELM' quantize '$TMPD/nan.gguf' '$TMPD/q2.gguf' Q4_0 --strict 2> '$TMPD/e' &&
         grep -q 'blk.0.attn_q.weight holds 3 NaN/inf values' '$TMPD/e' && test ! -e '$TMPD/q2.gguf'"
     # the NaN model runs through the kernels (UBSan aborts on undefined behaviour in test-asan)
-    check nan_model_generates_without_ub sh -c "$EMU '$EDGELM' generate -m '$TMPD/q.gguf' -p 'Once upon' -n 2 --temp 0 > /dev/null 2>&1"
+    check nan_model_generates_without_ub sh -c "$EMU '$EDGELM' generate -m '$TMPD/q.gguf' -p 'Once upon' -n 2 --temp 0 > /dev/null 2>&1 &&
+        $EMU '$EDGELM' generate -m '$TMPD/q.gguf' -p 'Once upon' -n 2 --temp 0.8 --top-k 5 --seed 1 > /dev/null 2>&1"
 else
     skip_fixture convert_warns_nan_weights "fixture $llama is absent"
 fi

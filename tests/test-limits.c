@@ -11,6 +11,7 @@
 
 #include "ggml-lite.h"
 #include "model.h"
+#include "sampler.h"
 #include "vocab.h"
 
 TF_TEST(kv_cache_beyond_memory_refused) {
@@ -79,6 +80,26 @@ TF_TEST(tokenize_over_limit_refused_before_reading) {
                  strstr(err.msg, "over the limit of 64 MiB"),
              "%s", err.msg);
     elm_vocab_free(v);
+}
+
+/* NaN logits (from NaN weights) sort after every number, so that qsort sees a consistent
+ * order (an inconsistent comparator is undefined behaviour), and the sampler stays defined. */
+TF_TEST(nan_logits_sort_last) {
+    float logits[64];
+    for (int i = 0; i < 64; i++) logits[i] = i % 3 == 0 ? NAN : (float)((i * 17) % 11) - 5.0f;
+    elm_candidates c;
+    elm_candidate data[64];
+    c.data = data;
+    elm_cand_init(&c, logits, 64);
+    elm_cand_top_k(&c, 64);
+    elm_cand_softmax(&c);
+    bool seen_nan = false, ordered = true;
+    for (int i = 0; i < c.n; i++) {
+        if (isnan(c.data[i].logit)) seen_nan = true;
+        else if (seen_nan) ordered = false;
+        if (i > 0 && !isnan(c.data[i].logit) && c.data[i].logit > c.data[i - 1].logit) ordered = false;
+    }
+    TF_CHECK(ordered, "NaN logits must come after all numbers, numbers descending");
 }
 
 TF_MAIN
