@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +98,10 @@ static int convert_then_quantize(int argc, char **argv, int type_at, const elm_q
         remove(tmp);
         return rc;
     }
+    struct stat sb;
+    if (stat(tmp, &sb) == 0) /* the disk this path needs: the intermediate plus the result */
+        fprintf(stderr, "convert: quantizing through an F32 intermediate of %.1f MB next to %s (removed when done)\n",
+                (double)sb.st_size / 1e6, out);
     elm_quantize_params qp;
     memset(&qp, 0, sizeof qp);
     qp.in = tmp;
