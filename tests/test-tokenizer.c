@@ -162,18 +162,24 @@ static const char *const spm_tokens[] = {"<unk>", "<s>", "</s>", "<0x41>", "<0xC
 static const float spm_scores[] = {0, 0, 0, 0, 0, 0, -1, -2, -3, -4, -5, -5, -6, -7, 0, -8, 0};
 static const int32_t spm_types[] = {2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1, 4};
 
-static elm_vocab *make_spm(int add_space_prefix, bool byte_tokens) {
-    enum { N = sizeof spm_tokens / sizeof spm_tokens[0] };
-    gl_str t[N];
-    for (int i = 0; i < N; i++) t[i] = S(spm_tokens[i]);
+enum { SPM_N = sizeof spm_tokens / sizeof spm_tokens[0] };
+
+/* The description of the small SentencePiece vocabulary above (t: SPM_N slots it points to). */
+static void spm_desc(elm_vocab_desc *d, gl_str *t, bool byte_tokens) {
+    for (int i = 0; i < SPM_N; i++) t[i] = S(spm_tokens[i]);
     if (!byte_tokens) t[3] = t[4] = t[5] = S("(no byte token)");
+    elm_vocab_desc_init(d);
+    d->kind = ELM_VOCAB_SPM;
+    d->n_tokens = SPM_N;
+    d->tokens = t;
+    d->scores = spm_scores;
+    d->types = spm_types;
+}
+
+static elm_vocab *make_spm(int add_space_prefix, bool byte_tokens) {
+    gl_str t[SPM_N];
     elm_vocab_desc d;
-    elm_vocab_desc_init(&d);
-    d.kind = ELM_VOCAB_SPM;
-    d.n_tokens = N;
-    d.tokens = t;
-    d.scores = spm_scores;
-    d.types = spm_types;
+    spm_desc(&d, t, byte_tokens);
     d.add_space_prefix = add_space_prefix;
     gl_error err = {0};
     elm_vocab *v = elm_vocab_new(&d, &err);
@@ -742,18 +748,11 @@ TF_TEST(bpe_long_input) {
  * (BOS silently missing), and a vocabulary with neither an unknown token nor a token for every
  * byte silently dropped the text it could not represent. Both are refused at load now. */
 TF_TEST(vocab_refuses_bad_special_ids_and_missing_unk) {
-    enum { N = sizeof spm_tokens / sizeof spm_tokens[0] };
-    gl_str t[N];
-    for (int i = 0; i < N; i++) t[i] = S(spm_tokens[i]);
+    gl_str t[SPM_N];
     elm_vocab_desc d;
-    elm_vocab_desc_init(&d);
-    d.kind = ELM_VOCAB_SPM;
-    d.n_tokens = N;
-    d.tokens = t;
-    d.scores = spm_scores;
-    d.types = spm_types;
+    spm_desc(&d, t, true);
     gl_error err = {0};
-    d.bos = N; /* one past the end */
+    d.bos = SPM_N; /* one past the end */
     elm_vocab *v = elm_vocab_new(&d, &err);
     TF_CHECK(!v && strstr(err.msg, "BOS token id 17 is outside the vocabulary of 17 tokens"), "%s", err.msg);
     elm_vocab_free(v);
