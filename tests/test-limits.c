@@ -102,4 +102,14 @@ TF_TEST(nan_logits_sort_last) {
     TF_CHECK(ordered, "NaN logits must come after all numbers, numbers descending");
 }
 
+/* The free-space check the writers make once a file's size is known (statvfs): a size no
+ * disk has is refused with both sizes named; a small one passes. */
+TF_TEST(free_space_check_names_the_sizes) {
+    gl_error err = {0};
+    TF_CHECK(gl_check_free_space("/tmp/x.gguf", UINT64_MAX / 2, &err) == GL_ERR_IO &&
+                 strstr(err.msg, "not enough free space in /tmp") && strstr(err.msg, "MB are free"),
+             "%s", err.msg);
+    TF_CHECK(gl_check_free_space("/tmp/x.gguf", 1, &err) == GL_OK);
+}
+
 TF_MAIN
