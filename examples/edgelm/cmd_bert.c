@@ -12,9 +12,14 @@
  */
 #include "cli.h"
 #include "edgelm.h"
+#include "cli_io.h"
+#include "cli_perf.h"
+#include "cli_table.h"
 #include "gen_opts.h"
 #include "npy.h"
+#include "opts.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,75 +29,43 @@
 #define BERT_CLI_MAX_INPUTS 4096
 
 typedef struct bert_opts {
-    const char *model, *a, *b, *file, *out, *pooling, *ids, *types, *what, *threads, *batches, *token_list;
-    const char *texts[BERT_CLI_MAX_INPUTS];
-    int n_texts;
-    int32_t top_k, n_threads, tokens, reps;
-    bool normalize, normalize_set, no_repack;
+    const char *model, *a, *b, *file, *out;
+    const char *text_v[BERT_CLI_MAX_INPUTS];
+    opt_strs texts;
+    int32_t top_k, n_threads, reps, batch;
+    int pooling;          /* index into bert_pool_names; -1: the model's */
+    int fmt;              /* bert-bench: CLI_FMT_* */
+    opt_ints threads, batches, tokens;
+    bool normalize, no_normalize, no_repack, json, verbose;
 } bert_opts;
 
-/* Parses the options every BERT command shares; returns 0 ok, 2 usage error. */
-static int bert_parse(bert_opts *o, int argc, char **argv, const char *cmd) {
+/* --pooling names; max and last are computed here from the per-token vectors. */
+static const char *const bert_pool_names[] = {"cls", "mean", "max", "last", "none", NULL};
+enum { BERT_POOL_CLS, BERT_POOL_MEAN, BERT_POOL_MAX, BERT_POOL_LAST, BERT_POOL_NONE };
+
+static void bert_opts_init(bert_opts *o) {
     memset(o, 0, sizeof *o);
+    o->texts = (opt_strs){o->text_v, 0, BERT_CLI_MAX_INPUTS};
     o->top_k = 5;
-    o->n_threads = 1;
-    o->tokens = 128;
+    o->n_threads = opts_default_threads();
     o->reps = 3;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = true;
-        if (!strcmp(a, "--normalize")) {
-            o->normalize = o->normalize_set = true;
-            takes = false;
-        } else if (!strcmp(a, "--no-repack")) { /* keep Q4_0/Q8_0 matrices in the file's layout */
-            o->no_repack = true;
-            takes = false;
-        } else if (!strcmp(a, "--no-normalize")) {
-            o->normalize = false;
-            o->normalize_set = true;
-            takes = false;
-        } else if (!v) {
-            fprintf(stderr, "edgelm %s: %s needs a value (or is unknown)\n", cmd, a);
-            return 2;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (o->n_texts >= BERT_CLI_MAX_INPUTS) return 2;
-            o->texts[o->n_texts++] = v;
-        } else if (!strcmp(a, "-a")) o->a = v;
-        else if (!strcmp(a, "-b")) o->b = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->file = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
-        else if (!strcmp(a, "--pooling")) o->pooling = v;
-        else if (!strcmp(a, "--ids")) o->ids = v;
-        else if (!strcmp(a, "--types")) o->types = v;
-        else if (!strcmp(a, "--what")) o->what = v;
-        else if (!strcmp(a, "--batch")) o->batches = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            o->threads = v;
-            if (!gen_parse_int(v, 1, 256, &o->n_threads) && strchr(v, ',') == NULL) {
-                fprintf(stderr, "edgelm %s: bad thread count '%s'\n", cmd, v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--top-k") && gen_parse_int(v, 1, 1000000, &o->top_k)) {
-        } else if (!strcmp(a, "--tokens")) { /* a list for bert-bench: checked there */
-            o->token_list = v;
-            if (!gen_parse_int(v, 2, 1 << 20, &o->tokens) && strchr(v, ',') == NULL) {
-                fprintf(stderr, "edgelm %s: bad token count '%s'\n", cmd, v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--reps") && gen_parse_int(v, 1, 1000, &o->reps)) {
-        } else {
-            fprintf(stderr, "edgelm %s: unknown option or bad value '%s'\n", cmd, a);
-            return 2;
-        }
-        if (takes) i++;
-    }
-    if (!o->model) {
-        fprintf(stderr, "edgelm %s: -m MODEL.gguf is required\n", cmd);
-        return 2;
-    }
-    return 0;
+    o->batch = 8;
+    o->pooling = -1;
+    o->threads = (opt_ints){{o->n_threads}, 1};
+    o->batches = (opt_ints){{1}, 1};
+    o->tokens = (opt_ints){{128}, 1};
+}
+
+#define BERT_DEFS_MODEL(o) OPT_REQ_STR("-m,--model", &(o)->model, "FILE", "the BERT model (GGUF)")
+#define BERT_DEFS_RUNTIME(o) \
+    OPT_THREADS(&(o)->n_threads), \
+    OPT_FLAG("--no-repack", &(o)->no_repack, "keep Q4_0/Q8_0 matrices in the file's layout"), \
+    OPT_FLAG("-v,--verbose", &(o)->verbose, "more messages on stderr")
+
+/* Parses with defs; returns OPTS_OK or the exit status to return (0 after --help). */
+static int bert_parse(const opt_cmd *cmd, int argc, char **argv) {
+    const int r = opts_parse(cmd, argc, argv);
+    return r == OPTS_OK ? OPTS_OK : opts_exit(r) == 0 ? -1 : 2;
 }
 
 static elm_bert *bert_open(const bert_opts *o, const char *cmd) {
@@ -128,17 +101,27 @@ static void softmax(const float *x, int32_t n, double *p) {
 
 int cmd_fill_mask(int argc, char **argv) {
     bert_opts o;
-    if (bert_parse(&o, argc, argv, "fill-mask") || o.n_texts != 1) {
-        fprintf(stderr, "usage: edgelm fill-mask -m M -p \"Paris is the [MASK] of France.\" [--top-k 5] [-t N]\n");
-        return 2;
-    }
+    bert_opts_init(&o);
+    const char *text = NULL;
+    const opt_def defs[] = {
+        BERT_DEFS_MODEL(&o),
+        OPT_REQ_STR("-p,--prompt", &text, "TEXT", "a text with one or more [MASK] tokens"),
+        OPT_INT("--top-k", &o.top_k, 1, 1000000, "K", "candidates per mask (default 5)"),
+        BERT_DEFS_RUNTIME(&o),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("fill-mask", "-m BERT.gguf -p \"Paris is the [MASK] of France.\" [options]",
+                         "The likeliest tokens for each [MASK] of the text, with probabilities (the masked-LM head).",
+                         defs);
+    const int pr = bert_parse(&cmd, argc, argv);
+    if (pr) return pr < 0 ? 0 : pr;
     elm_bert *m = bert_open(&o, "fill-mask");
     if (!m) return 1;
     int rc = 1;
     elm_error err = {0};
     int32_t *ids = NULL, *types = NULL, *pos = NULL, n_pos = 0;
     double *p = NULL;
-    int32_t n = bert_encode(m, o.texts[0], NULL, &ids, &types, &err);
+    int32_t n = bert_encode(m, text, NULL, &ids, &types, &err);
     int32_t mask = elm_bert_mask_id(m);
     if (n < 0) goto done;
     if (!elm_bert_has_mlm(m)) {
@@ -149,7 +132,7 @@ int cmd_fill_mask(int argc, char **argv) {
     for (int32_t i = 0; pos && i < n; i++)
         if (ids[i] == mask) pos[n_pos++] = i;
     if (n_pos == 0) {
-        snprintf(err.msg, sizeof err.msg, "the text has no [MASK] token");
+        snprintf(err.msg, sizeof err.msg, "the text has no [MASK] token: put [MASK] where a word should be guessed");
         goto done;
     }
     const int32_t *ip = ids, *tp = types, *pp = pos;
@@ -167,9 +150,9 @@ int cmd_fill_mask(int argc, char **argv) {
             int32_t best = 0;
             for (int32_t i = 1; i < V; i++)
                 if (p[i] > p[best]) best = i;
-            char text[256];
-            elm_bert_token_text(m, best, text, sizeof text);
-            printf("  %-16s %.4f  (id %d)\n", text, p[best], best);
+            char piece[256];
+            elm_bert_token_text(m, best, piece, sizeof piece);
+            printf("  %-16s %.4f  (id %d)\n", piece, p[best], best);
             p[best] = -1;
         }
     }
@@ -186,114 +169,225 @@ done:
 
 /* ---- embed ---- */
 
-/* Lines of FILE as inputs (empty lines skipped); the buffer is kept in *keep. */
-static int bert_read_lines(bert_opts *o, char **keep) {
-    FILE *f = strcmp(o->file, "-") ? fopen(o->file, "rb") : stdin;
-    if (!f) return -1;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t r;
-    while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *b = realloc(buf, cap * 2 + 1);
-            if (!b) break;
-            buf = b;
-            cap *= 2;
-        }
+/* Every line of FILE ('-' = stdin) as an input, blank lines included (a final newline ends the
+ * last line; it does not start another); the buffer is kept in *keep. */
+static bool bert_read_lines(bert_opts *o, char **keep) {
+    size_t n = 0;
+    char *buf = cli_read_all(o->file, &n);
+    if (!buf) {
+        opts_fail("embed", "check the path", "cannot read '%s': %s", o->file, strerror(errno));
+        return false;
     }
-    if (f != stdin) fclose(f);
-    if (!buf) return -1;
-    buf[n] = '\0';
     *keep = buf;
-    for (char *s = buf; *s && o->n_texts < BERT_CLI_MAX_INPUTS;) {
-        char *e = strchr(s, '\n');
+    for (char *p = buf; p < buf + n;) {
+        char *e = memchr(p, '\n', (size_t)(buf + n - p));
         if (e) *e = '\0';
-        if (*s) o->texts[o->n_texts++] = s;
+        if (e && e > p && e[-1] == '\r') e[-1] = '\0';
+        if (o->texts.n >= o->texts.cap) {
+            opts_fail("embed", "split the input", "more than %d lines in '%s'", o->texts.cap, o->file);
+            return false;
+        }
+        o->texts.v[o->texts.n++] = p;
         if (!e) break;
-        s = e + 1;
+        p = e + 1;
     }
-    return 0;
+    return true;
+}
+
+/* Scales each of n rows of E floats to unit length. */
+static void bert_normalize_rows(float *v, int64_t n, int32_t E) {
+    for (int64_t t = 0; t < n; t++) {
+        double ss = 0;
+        float *r = v + t * E;
+        for (int32_t i = 0; i < E; i++) ss += (double)r[i] * r[i];
+        for (int32_t i = 0; i < E; i++) r[i] = (float)(r[i] / fmax(sqrt(ss), 1e-12));
+    }
+}
+
+/* The sentence vector of sentence b of the last run (k = 1 row), or its n token vectors
+ * (pooling none). max and last are computed from the last layer's token vectors. */
+static bool bert_pool(const elm_bert *m, int32_t b, int32_t n, int pool, bool norm, float *dst, elm_error *err) {
+    const int32_t E = elm_bert_n_embd(m);
+    const float *h = elm_bert_last(m, b);
+    if (pool == BERT_POOL_NONE) {
+        memcpy(dst, h, (size_t)n * (size_t)E * sizeof *dst);
+        if (norm) bert_normalize_rows(dst, n, E);
+        return true;
+    }
+    if (pool == BERT_POOL_MAX || pool == BERT_POOL_LAST) {
+        memcpy(dst, h + (size_t)(pool == BERT_POOL_LAST ? n - 1 : 0) * (size_t)E, (size_t)E * sizeof *dst);
+        for (int32_t t = 1; pool == BERT_POOL_MAX && t < n; t++)
+            for (int32_t i = 0; i < E; i++) dst[i] = fmaxf(dst[i], h[(size_t)t * E + i]);
+        if (norm) bert_normalize_rows(dst, 1, E);
+        return true;
+    }
+    return elm_bert_embedding(m, b, pool == BERT_POOL_MEAN ? ELM_BERT_POOL_MEAN : ELM_BERT_POOL_CLS, norm, dst, err) ==
+           ELM_OK;
+}
+
+typedef struct bert_rows {
+    float *v;           /* every row, E floats each */
+    int64_t n, cap;
+    int64_t *first;     /* per sentence: its first row (pooling none: one row per token) */
+    int32_t *count;     /* per sentence: its rows */
+} bert_rows;
+
+static void bert_print_vec(FILE *out, const float *v, int32_t E, bool json) {
+    for (int32_t i = 0; i < E; i++) fprintf(out, json ? (i ? ", %.7g" : "%.7g") : (i ? " %.6g" : "%.6g"), v[i]);
+}
+
+/* OpenAI's embeddings response: {"object": "list", "data": [{"object": "embedding", "index": i,
+ * "embedding": [...]}], "model": ...}; pooling none gives a list of token vectors per entry. */
+static void bert_print_json(const bert_rows *r, int n_sent, int32_t E, bool per_token, const char *model) {
+    printf("{\"object\": \"list\", \"data\": [");
+    for (int s = 0; s < n_sent; s++) {
+        printf("%s\n  {\"object\": \"embedding\", \"index\": %d, \"embedding\": %s", s ? "," : "", s, per_token ? "[" : "");
+        for (int32_t t = 0; t < r->count[s]; t++) {
+            printf("%s[", t ? ", " : "");
+            bert_print_vec(stdout, r->v + (r->first[s] + t) * E, E, true);
+            printf("]");
+        }
+        printf("%s}", per_token ? "]" : "");
+    }
+    printf("\n], \"model\": \"");
+    for (const char *p = model; *p; p++) printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+    printf("\"}\n");
+}
+
+/* -o FILE.npy: [n, E]; pooling none: [n, T, E] with T the longest sentence, zero-padded. */
+static bool bert_write_npy(const char *path, const bert_rows *r, int n_sent, int32_t E, bool per_token, elm_error *err) {
+    gl_error ge = {0};
+    gl_status st;
+    if (!per_token) {
+        const int64_t shape[2] = {n_sent, E};
+        st = elm_npy_write_f32(path, r->v, 2, shape, &ge);
+    } else {
+        int32_t T = 1;
+        for (int s = 0; s < n_sent; s++) T = r->count[s] > T ? r->count[s] : T;
+        float *pad = calloc((size_t)n_sent * (size_t)T * (size_t)E + 1, sizeof *pad);
+        if (!pad) {
+            snprintf(err->msg, sizeof err->msg, "out of memory for the padded array");
+            return false;
+        }
+        for (int s = 0; s < n_sent; s++)
+            memcpy(pad + (size_t)s * T * E, r->v + r->first[s] * E, (size_t)r->count[s] * E * sizeof *pad);
+        const int64_t shape[3] = {n_sent, T, E};
+        st = elm_npy_write_f32(path, pad, 3, shape, &ge);
+        free(pad);
+    }
+    if (st != GL_OK) snprintf(err->msg, sizeof err->msg, "%s", ge.msg);
+    return st == GL_OK;
 }
 
 int cmd_embed(int argc, char **argv) {
     bert_opts o;
+    bert_opts_init(&o);
+    const opt_def defs[] = {
+        BERT_DEFS_MODEL(&o),
+        OPT_STRS("-p,--prompt", &o.texts, "TEXT", "a sentence to embed (repeatable)"),
+        OPT_STR("-f,--file", &o.file, "FILE", "one sentence per line ('-' = stdin); every line gives one row, "
+                "a blank line the embedding of the empty text ([CLS] [SEP])"),
+        OPT_ENUM("--pooling", &o.pooling, bert_pool_names,
+                 "sentence vector: [CLS], mean, element-wise max or last token of the last layer; none keeps every "
+                 "token's vector (default: the model's, as its converter recorded)"),
+        OPT_FLAG("--normalize", &o.normalize, "scale every vector to unit length (default: the model's setting)"),
+        OPT_FLAG("--no-normalize", &o.no_normalize, "do not normalize"),
+        OPT_INT("--batch", &o.batch, 1, 1024, "N", "sentences per forward pass (default 8)"),
+        OPT_STR("-o,--output", &o.out, "FILE.npy", "write float32 [n, dim] (pooling none: [n, tokens, dim], "
+                "zero-padded) instead of text"),
+        OPT_FLAG("--json", &o.json, "print OpenAI's embeddings response format"),
+        BERT_DEFS_RUNTIME(&o),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("embed", "-m BERT.gguf (-p TEXT ... | -f FILE) [options]",
+                         "Sentence embeddings, one row per input in order: as text (one vector a line; pooling "
+                         "none: a blank line after each sentence), as JSON (--json) or as NumPy (-o).",
+                         defs);
     char *keep = NULL;
-    if (bert_parse(&o, argc, argv, "embed") || (o.file && bert_read_lines(&o, &keep)) || o.n_texts == 0) {
-        fprintf(stderr, "usage: edgelm embed -m M (-p TEXT ... | -f FILE) [--pooling cls|mean|none] [--normalize]\n"
-                        "                    [--batch 8] [-o OUT.npy] [-t N]\n");
+    const int pr = bert_parse(&cmd, argc, argv);
+    if (pr) return pr < 0 ? 0 : pr;
+    if (o.normalize && o.no_normalize)
+        return opts_fail("embed", "give only one of them", "--normalize and --no-normalize contradict");
+    if (o.file && o.texts.n) return opts_fail("embed", "give only one of them", "-p and -f are alternatives");
+    if (o.out && o.json) return opts_fail("embed", "give only one of them", "-o and --json are alternatives");
+    if (o.file && !bert_read_lines(&o, &keep)) {
         free(keep);
-        return 2;
+        return 1;
+    }
+    if (o.texts.n == 0) {
+        free(keep);
+        return opts_fail("embed", "give -p TEXT or -f FILE", "nothing to embed");
     }
     elm_bert *m = bert_open(&o, "embed");
     if (!m) {
         free(keep);
         return 1;
     }
-    elm_bert_pooling pool = elm_bert_pooling_type(m);
-    if (o.pooling) pool = !strcmp(o.pooling, "mean") ? ELM_BERT_POOL_MEAN : !strcmp(o.pooling, "none") ? ELM_BERT_POOL_NONE : ELM_BERT_POOL_CLS;
-    bool norm = o.normalize_set ? o.normalize : elm_bert_normalize(m);
-    int32_t batch = 8;
-    if (o.batches && !gen_parse_int(o.batches, 1, 1024, &batch)) batch = 8;
-    const int32_t E = elm_bert_n_embd(m);
+    const elm_bert_pooling model_pool = elm_bert_pooling_type(m);
+    const int pool = o.pooling >= 0 ? o.pooling
+                     : model_pool == ELM_BERT_POOL_MEAN ? BERT_POOL_MEAN
+                     : model_pool == ELM_BERT_POOL_NONE ? BERT_POOL_NONE : BERT_POOL_CLS;
+    const bool norm = o.normalize ? true : o.no_normalize ? false : elm_bert_normalize(m);
+    const int32_t batch = o.batch, E = elm_bert_n_embd(m);
+    const int n_sent = o.texts.n;
     int rc = 1;
     elm_error err = {0};
-    float *all = NULL;
-    int64_t rows = 0, cap = 0;
-    int32_t *ids[1024] = {0}, *types[1024] = {0}, n[1024];
-    for (int s0 = 0; s0 < o.n_texts; s0 += batch) {
-        int32_t nb = o.n_texts - s0 < batch ? o.n_texts - s0 : batch;
+    bert_rows rows = {0};
+    rows.first = malloc((size_t)n_sent * sizeof *rows.first);
+    rows.count = malloc((size_t)n_sent * sizeof *rows.count);
+    int32_t **ids = calloc((size_t)batch, sizeof *ids), **types = calloc((size_t)batch, sizeof *types);
+    int32_t *n = calloc((size_t)batch, sizeof *n);
+    if (!rows.first || !rows.count || !ids || !types || !n) goto done;
+    for (int s0 = 0; s0 < n_sent; s0 += batch) {
+        int32_t nb = n_sent - s0 < batch ? n_sent - s0 : batch;
         for (int32_t b = 0; b < nb; b++)
-            if ((n[b] = bert_encode(m, o.texts[s0 + b], NULL, &ids[b], &types[b], &err)) < 0) goto done;
+            if ((n[b] = bert_encode(m, o.texts.v[s0 + b], NULL, &ids[b], &types[b], &err)) < 0) goto done;
         if (elm_bert_run(m, nb, (const int32_t *const *)ids, (const int32_t *const *)types, n, NULL, &err) != ELM_OK) goto done;
         for (int32_t b = 0; b < nb; b++) {
-            int64_t k = pool == ELM_BERT_POOL_NONE ? n[b] : 1;
-            if (rows + k > cap) {
-                cap = (rows + k) * 2;
-                float *na = realloc(all, (size_t)cap * (size_t)E * sizeof *na);
+            const int64_t k = pool == BERT_POOL_NONE ? n[b] : 1;
+            if (rows.n + k > rows.cap) {
+                rows.cap = (rows.n + k) * 2;
+                float *na = realloc(rows.v, (size_t)rows.cap * (size_t)E * sizeof *na);
                 if (!na) goto done;
-                all = na;
+                rows.v = na;
             }
-            if (pool == ELM_BERT_POOL_NONE) { /* every token's vector */
-                memcpy(all + rows * E, elm_bert_last(m, b), (size_t)k * (size_t)E * sizeof *all);
-                for (int64_t t = 0; norm && t < k; t++) {
-                    double ss = 0;
-                    float *r = all + (rows + t) * E;
-                    for (int32_t i = 0; i < E; i++) ss += (double)r[i] * r[i];
-                    for (int32_t i = 0; i < E; i++) r[i] = (float)(r[i] / fmax(sqrt(ss), 1e-12));
-                }
-            } else if (elm_bert_embedding(m, b, pool, norm, all + rows * E, &err) != ELM_OK) {
-                goto done;
-            }
-            rows += k;
+            if (!bert_pool(m, b, n[b], pool, norm, rows.v + rows.n * E, &err)) goto done;
+            rows.first[s0 + b] = rows.n;
+            rows.count[s0 + b] = (int32_t)k;
+            rows.n += k;
             free(ids[b]);
             free(types[b]);
             ids[b] = types[b] = NULL;
         }
     }
     if (o.out) {
-        gl_error ge = {0};
-        int64_t shape[2] = {rows, E};
-        if (elm_npy_write_f32(o.out, all, 2, shape, &ge) != GL_OK) {
-            snprintf(err.msg, sizeof err.msg, "%s", ge.msg);
-            goto done;
-        }
-        fprintf(stderr, "wrote %s: [%lld, %d] (%s pooling%s)\n", o.out, (long long)rows, E,
-                pool == ELM_BERT_POOL_MEAN ? "mean" : pool == ELM_BERT_POOL_NONE ? "no" : "cls", norm ? ", normalized" : "");
+        if (!bert_write_npy(o.out, &rows, n_sent, E, pool == BERT_POOL_NONE, &err)) goto done;
+        fprintf(stderr, "wrote %s: [%d, %s%d] (%s pooling%s)\n", o.out, n_sent, pool == BERT_POOL_NONE ? "tokens, " : "",
+                E, bert_pool_names[pool], norm ? ", normalized" : "");
+    } else if (o.json) {
+        bert_print_json(&rows, n_sent, E, pool == BERT_POOL_NONE, o.model);
     } else {
-        for (int64_t r = 0; r < rows; r++) {
-            for (int32_t i = 0; i < E; i++) printf(i ? " %.6g" : "%.6g", all[r * E + i]);
-            printf("\n");
+        for (int s = 0; s < n_sent; s++) {
+            for (int32_t t = 0; t < rows.count[s]; t++) {
+                bert_print_vec(stdout, rows.v + (rows.first[s] + t) * E, E, false);
+                printf("\n");
+            }
+            if (pool == BERT_POOL_NONE) printf("\n");
         }
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm embed: %s\n", err.msg[0] ? err.msg : "failed");
-    for (int b = 0; b < 1024; b++) {
+    if (rc) fprintf(stderr, "edgelm embed: %s\n", err.msg[0] ? err.msg : "out of memory");
+    for (int b = 0; ids && types && b < batch; b++) {
         free(ids[b]);
         free(types[b]);
     }
-    free(all);
+    free(ids);
+    free(types);
+    free(n);
+    free(rows.v);
+    free(rows.first);
+    free(rows.count);
     free(keep);
     elm_bert_free(m);
     return rc;
@@ -303,13 +397,29 @@ done:
 
 static int bert_pair_cmd(int argc, char **argv, const char *cmd, bool nsp) {
     bert_opts o;
+    bert_opts_init(&o);
     const char *a = NULL;
-    int bad = bert_parse(&o, argc, argv, cmd);
-    a = nsp ? o.a : o.n_texts == 1 ? o.texts[0] : NULL;
-    if (bad || !a || (nsp && !o.b)) {
-        fprintf(stderr, nsp ? "usage: edgelm nsp -m M -a TEXT -b TEXT\n" : "usage: edgelm classify -m M -p TEXT [-b TEXT]\n");
-        return 2;
-    }
+    const opt_def nsp_defs[] = {
+        BERT_DEFS_MODEL(&o),
+        OPT_REQ_STR("-a", &o.a, "TEXT", "the first sentence"),
+        OPT_REQ_STR("-b", &o.b, "TEXT", "the sentence that may follow it"),
+        BERT_DEFS_RUNTIME(&o),
+        OPT_END,
+    };
+    const opt_def cls_defs[] = {
+        BERT_DEFS_MODEL(&o),
+        OPT_REQ_STR("-p,--prompt", &o.a, "TEXT", "the text to classify"),
+        OPT_STR("-b", &o.b, "TEXT", "a second text (sentence-pair classifiers)"),
+        BERT_DEFS_RUNTIME(&o),
+        OPT_END,
+    };
+    const opt_cmd nsp_cmd = OPT_CMD("nsp", "-m BERT.gguf -a TEXT -b TEXT [options]",
+                             "The probability that B follows A (BERT's next-sentence head).", nsp_defs);
+    const opt_cmd cls_cmd = OPT_CMD("classify", "-m BERT.gguf -p TEXT [-b TEXT] [options]",
+                             "A BERT sequence classifier's labels, likeliest first, with probabilities.", cls_defs);
+    const int pr = bert_parse(nsp ? &nsp_cmd : &cls_cmd, argc, argv);
+    if (pr) return pr < 0 ? 0 : pr;
+    a = o.a;
     elm_bert *m = bert_open(&o, cmd);
     if (!m) return 1;
     int rc = 1;
@@ -352,43 +462,30 @@ int cmd_classify(int argc, char **argv) { return bert_pair_cmd(argc, argv, "clas
 
 /* ---- eval ---- */
 
-bool bert_cli_is_bert(int argc, char **argv) {
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            elm_error err = {0};
-            elm_file *f = elm_file_open(argv[i + 1], &err);
-            bool yes = f && !strcmp(elm_file_arch(f), "bert");
-            elm_file_close(f);
-            return yes;
-        }
-    return false;
-}
-
-int cmd_bert_eval(int argc, char **argv) {
+int cmd_bert_eval(gen_opts *g) {
+    static const char *const whats[] = {"hidden", "mlm", "nsp", "pooled", NULL};
+    const char *what = g->what ? g->what : "hidden";
+    if (opts_choice("eval", "--what (BERT)", what, whats) < 0) return 2;
     bert_opts o;
-    if (bert_parse(&o, argc, argv, "eval") || !o.out || (!o.ids && o.n_texts != 1)) {
-        fprintf(stderr, "usage: edgelm eval -m BERT.gguf (--ids 101,7592,102 [--types 0,0,0] | -p TEXT) -o OUT.npy\n"
-                        "                   [--what hidden|mlm|nsp|pooled]  (default hidden)\n");
-        return 2;
-    }
-    const char *what = o.what ? o.what : "hidden";
-    if (strcmp(what, "hidden") && strcmp(what, "mlm") && strcmp(what, "nsp") && strcmp(what, "pooled")) {
-        fprintf(stderr, "edgelm eval: --what must be hidden, mlm, nsp or pooled\n");
-        return 2;
-    }
+    bert_opts_init(&o);
+    o.model = g->model;
+    o.n_threads = g->n_threads;
+    o.no_repack = g->no_repack;
+    o.out = g->out;
+    o.b = g->pair;
     elm_bert *m = bert_open(&o, "eval");
     if (!m) return 1;
     int rc = 1;
     elm_error err = {0};
     int32_t *ids = NULL, *types = NULL, n = 0, nt = 0;
-    if (o.ids) {
-        ids = gen_parse_ids(o.ids, &n);
-        if (o.types) types = gen_parse_ids(o.types, &nt);
-        if (!ids || (o.types && (!types || nt != n))) {
+    if (g->ids) {
+        ids = gen_parse_ids(g->ids, &n);
+        if (g->types) types = gen_parse_ids(g->types, &nt);
+        if (!ids || (g->types && (!types || nt != n))) {
             snprintf(err.msg, sizeof err.msg, "--ids/--types: comma-separated integers, as many types as ids");
             goto done;
         }
-    } else if ((n = bert_encode(m, o.texts[0], o.b, &ids, &types, &err)) < 0) {
+    } else if ((n = bert_encode(m, g->prompt, o.b, &ids, &types, &err)) < 0) {
         goto done;
     }
     const int32_t *ip = ids, *tp = types;
@@ -426,48 +523,37 @@ done:
 
 /* ---- bench ---- */
 
-static double bert_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Parses "1,2,8" into at most 16 positive values. */
-static int bert_list(const char *s, int32_t *out, int32_t dflt) {
-    if (!s) {
-        out[0] = dflt;
-        return 1;
-    }
-    int n = 0;
-    for (const char *p = s; *p && n < 16;) {
-        char *e;
-        long v = strtol(p, &e, 10);
-        if (e == p || v < 1 || v > 1024) return 0;
-        out[n++] = (int32_t)v;
-        p = *e == ',' ? e + 1 : e;
-        if (*e && *e != ',') return 0;
-    }
-    return n;
-}
-
 /* Sentences of T random token ids (a fixed generator), B of them encoded in one graph per run
  * (the encoder only, no head); the first run warms up, then reps timed runs. Table: the best
  * run; -o json: every run, like llama-bench's JSON (avg_ts and samples_ts in tokens/s). */
 int cmd_bert_bench(int argc, char **argv) {
     bert_opts o;
-    int32_t th[16], bs[16], ts[16];
-    int nth = 0, nbs = 0, nts = 0;
-    if (bert_parse(&o, argc, argv, "bert-bench") || !(nth = bert_list(o.threads, th, 1)) ||
-        !(nbs = bert_list(o.batches, bs, 1)) || !(nts = bert_list(o.token_list, ts, 128)) ||
-        (o.out && strcmp(o.out, "json") && strcmp(o.out, "md"))) {
-        fprintf(stderr, "usage: edgelm bert-bench -m M [-t 1,2] [--batch 1,8] [--tokens 128,512] [--reps 3] [-o md|json] [--no-repack]\n");
-        return 2;
-    }
-    const bool json = o.out && !strcmp(o.out, "json");
+    bert_opts_init(&o);
+    const opt_def defs[] = {
+        BERT_DEFS_MODEL(&o),
+        OPT_FUNC("-t,--threads", &o.threads, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: the physical cores, at most 4)"),
+        OPT_FUNC("--batch", &o.batches, opt_parse_int_list, "LIST", "sentences per run, e.g. 1,8 (default 1)"),
+        OPT_FUNC("--tokens", &o.tokens, opt_parse_int_list, "LIST", "tokens per sentence, e.g. 128,512 (default 128; at most the model's context)"),
+        OPT_INT("-r,--repetitions,--reps", &o.reps, 1, 1000, "R", "timed runs after a warm-up (default 3)"),
+        OPT_ENUM("-o,--output", &o.fmt, cli_fmt_names, "md: the best run per row; csv; json: every run, like llama-bench's JSON"),
+        OPT_FLAG("--no-repack", &o.no_repack, "keep Q4_0/Q8_0 matrices in the file's layout"),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("bert-bench", "-m BERT.gguf [options]",
+                         "BERT encoder speed: sentences of random token ids, B of them per forward pass (no head).",
+                         defs);
+    const int pr = bert_parse(&cmd, argc, argv);
+    if (pr) return pr < 0 ? 0 : pr;
+    const int32_t *th = o.threads.v, *bs = o.batches.v, *ts = o.tokens.v;
+    const int nth = o.threads.n, nbs = o.batches.n, nts = o.tokens.n;
+    const bool json = o.fmt == CLI_FMT_JSON;
+    static const char *const cols[] = {"threads", "batch", "tokens", "sentences/s", "tokens/s"};
+    static const bool numeric[] = {true, true, true, true, true};
+    cli_table tab = {stdout, o.fmt, cols, numeric, 5, 0};
     if (json)
         printf("[");
     else
-        printf("| threads | batch | tokens | sentences/s | tokens/s |\n| --- | --- | --- | --- | --- |\n");
+        cli_table_begin(&tab);
     double *samples = malloc((size_t)o.reps * sizeof *samples);
     if (!samples) return 1;
     int n_out = 0;
@@ -494,12 +580,12 @@ int cmd_bert_bench(int argc, char **argv) {
                 double best = 1e30, sum = 0;
                 elm_error err = {0};
                 for (int rep = 0; rep <= o.reps; rep++) { /* the first run warms up */
-                    double t0 = bert_now();
+                    double t0 = cli_now();
                     if (elm_bert_run(m, B, ip, NULL, n, NULL, &err) != ELM_OK) {
                         fprintf(stderr, "edgelm bert-bench: %s\n", err.msg);
                         return 1;
                     }
-                    double dt = bert_now() - t0;
+                    double dt = cli_now() - t0;
                     if (rep == 0) continue;
                     if (dt < best) best = dt;
                     samples[rep - 1] = dt;
@@ -520,7 +606,14 @@ int cmd_bert_bench(int argc, char **argv) {
                     for (int i = 0; i < o.reps; i++) printf("%s%.3f", i ? ", " : "", (double)B * T / samples[i]);
                     printf("]}");
                 } else {
-                    printf("| %d | %d | %d | %.2f | %.0f |\n", th[a], B, T, B / best, (double)B * T / best);
+                    char c[5][32];
+                    snprintf(c[0], 32, "%d", th[a]);
+                    snprintf(c[1], 32, "%d", B);
+                    snprintf(c[2], 32, "%d", T);
+                    snprintf(c[3], 32, "%.2f", B / best);
+                    snprintf(c[4], 32, "%.0f", (double)B * T / best);
+                    const char *cells[] = {c[0], c[1], c[2], c[3], c[4]};
+                    cli_table_row(&tab, cells);
                 }
                 fflush(stdout);
                 free(ids);
@@ -531,6 +624,7 @@ int cmd_bert_bench(int argc, char **argv) {
         elm_bert_free(m);
     }
     if (json) printf("\n]\n");
+    else cli_table_end(&tab);
     free(samples);
     return 0;
 }

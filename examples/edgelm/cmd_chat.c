@@ -12,6 +12,8 @@
  * re-evaluation. Ctrl-C stops the current reply; Ctrl-D (end of input) exits.
  */
 #include "cli.h"
+#include "cli_perf.h"
+#include "cli_stop.h"
 #include "gen_opts.h"
 
 #include <signal.h>
@@ -21,18 +23,6 @@ static volatile sig_atomic_t chat_interrupted;
 static void chat_on_sigint(int sig) {
     (void)sig;
     chat_interrupted = 1;
-}
-
-static void chat_usage(FILE *out) {
-    fprintf(out,
-            "usage: edgelm chat -m MODEL.gguf [-sys TEXT] [--chat-template NAME] [options]\n"
-            "  -sys, --system TEXT     system message\n"
-            "  --chat-template NAME    chatml, llama2, llama3, zephyr, phi3, gemma, mistral\n"
-            "                          (default: recognised from the model file)\n"
-            "  -n, --n-predict N       longest reply in tokens (default: the context's room)\n"
-            "  sampling: --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed\n"
-            "  -t, --threads N, -c, --ctx-size N, --kv-f16, --no-repack (see `edgelm generate -h`)\n"
-            "Type a message and Enter; Ctrl-C stops a reply, Ctrl-D exits.\n");
 }
 
 typedef struct chat_state {
@@ -49,6 +39,10 @@ typedef struct chat_state {
     char *reply;
     size_t reply_len, reply_cap;
     bool verbose;
+    cli_stop stop;        /* the current reply's stop strings */
+    const char *const *stops;
+    int n_stops;
+    cli_perf perf;        /* the current turn */
 } chat_state;
 
 static bool chat_push_msg(chat_state *s, const char *role, const char *text, size_t len) {
@@ -78,11 +72,11 @@ static char *chat_render(const chat_state *s, size_t n_msgs, bool add_ass, size_
 
 static bool chat_on_token(int32_t id, void *user) {
     chat_state *s = user;
+    cli_perf_token(&s->perf);
     char buf[256];
     int32_t n = elm_detokenizer_push(s->detok, id, buf, sizeof buf);
     if (n > 0) {
-        fwrite(buf, 1, (size_t)n, stdout);
-        fflush(stdout);
+        if (!cli_stop_push(&s->stop, buf, (size_t)n)) return false;
         if (s->reply_len + (size_t)n + 1 > s->reply_cap) {
             size_t cap = 2 * (s->reply_len + (size_t)n + 1);
             char *b = realloc(s->reply, cap);
@@ -188,12 +182,19 @@ static bool chat_turn(chat_state *s, const char *line, size_t len, int32_t n_pre
     const int32_t limit = n_predict < 0 || n_predict > room ? room : n_predict;
     int32_t pending = -1;
     chat_interrupted = 0;
+    cli_stop_init(&s->stop, s->stops, s->n_stops, stdout);
+    s->perf.t_start = s->perf.t_loaded = s->perf.t_run = cli_now();
+    s->perf.t_first = 0;
+    s->perf.n_prompt = n;
     int64_t got = elm_generate(s->ctx, s->smp, ids, n, limit, false, chat_on_token, s, &pending,
                                err);
+    s->perf.t_end = cli_now();
+    s->perf.n_gen = got > 0 ? got : 0;
     free(ids);
     char tail[64];
     int32_t t = elm_detokenizer_flush(s->detok, tail, sizeof tail);
-    if (t > 0) fwrite(tail, 1, (size_t)t, stdout);
+    if (t > 0) cli_stop_push(&s->stop, tail, (size_t)t);
+    cli_stop_finish(&s->stop);
     fputc('\n', stdout);
     fflush(stdout);
     if (got < 0) {
@@ -218,49 +219,60 @@ static bool chat_turn(chat_state *s, const char *line, size_t len, int32_t n_pre
 int cmd_chat(int argc, char **argv) {
     gen_opts o;
     gen_opts_init(&o);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            chat_usage(stdout);
-            return 0;
-        }
-        int r = gen_parse_opt(&o, argc, argv, &i, "chat");
-        if (r < 0) return 2;
-        if (r == 0) {
-            fprintf(stderr, "edgelm chat: unknown option '%s'\n", argv[i]);
-            chat_usage(stderr);
-            return 2;
-        }
-    }
-    if (!o.model) {
-        chat_usage(stderr);
-        return 2;
+    const opt_def defs[] = {
+        OPT_SECTION("Conversation"),
+        GEN_DEFS_MODEL(&o),
+        OPT_STR("-p,--prompt", &o.prompt, "TEXT", "the first user message (then the chat goes on from stdin)"),
+        OPT_STR("-f,--file", &o.file, "FILE", "the first user message from FILE ('-' = stdin)"),
+        OPT_STR("-sys,--system-prompt,--system", &o.system, "TEXT", "system message"),
+        OPT_ENUM("--chat-template", &o.chat_template, o.template_names,
+                 "the prompt format (default: recognised from the model file)"),
+        OPT_INT("-n,--predict,--n-predict", &o.n_predict, -1, 1 << 24, "N", "longest reply in tokens (default: the context's room)"),
+        OPT_STRS("--stop", &o.stop, "TEXT", "end a reply before TEXT (repeatable)"),
+        OPT_SECTION("Sampling"),
+        GEN_DEFS_SAMPLING(&o),
+        OPT_SECTION("Runtime"),
+        GEN_DEFS_RUNTIME(&o),
+        OPT_SECTION("Output"),
+        OPT_FLAG("--no-perf", &o.no_perf, "no timing summary on stderr after each reply"),
+        OPT_FLAG("-v,--verbose", &o.verbose, "more messages on stderr"),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("chat", "-m MODEL.gguf [-sys TEXT] [-p FIRST_MESSAGE] [options]",
+                         "An interactive conversation, streamed: type a message and Enter; Ctrl-C stops a reply, "
+                         "Ctrl-D (end of input) exits. Templates: the model's (recognised by its markers) or "
+                         "--chat-template.",
+                         defs);
+    int r = opts_parse(&cmd, argc, argv);
+    if (r == OPTS_OK && !gen_read_prompt_file(&o, "chat")) r = OPTS_ERROR;
+    if (r != OPTS_OK) {
+        gen_opts_free(&o);
+        return opts_exit(r);
     }
     gen_default_seed(&o);
     int rc = 1;
     elm_error err = {0};
-    chat_state s = {.pending = -1, .verbose = o.verbose};
+    chat_state s = {.pending = -1, .verbose = o.verbose, .stops = o.stop.v, .n_stops = o.stop.n};
     char *line = NULL;
     size_t line_cap = 0;
     const elm_model_params mp = gen_model_params(&o, false);
     elm_model *m = elm_model_load(o.model, &mp, &err);
     s.m = m;
     if (!m) goto done;
-    if (o.chat_template) {
-        s.tmpl = elm_chat_template_from_name(o.chat_template);
-        if (s.tmpl == ELM_CHAT_UNKNOWN) {
-            snprintf(err.msg, sizeof err.msg, "unknown chat template '%.64s' (chatml, llama2, "
-                     "llama3, zephyr, phi3, gemma, mistral)", o.chat_template);
-            goto done;
-        }
+    gen_warn_ctx(&o, "chat", elm_model_n_ctx_train(m));
+    if (o.chat_template >= 0) {
+        s.tmpl = elm_chat_template_from_name(o.template_names[o.chat_template]);
     } else {
         char *jinja = malloc(1 << 16);
         if (jinja && elm_model_chat_template(m, jinja, 1 << 16))
             s.tmpl = elm_chat_template_detect(jinja);
         free(jinja);
         if (s.tmpl == ELM_CHAT_UNKNOWN) {
+            char names[256] = "";
+            for (int k = 0; o.template_names[k]; k++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", o.template_names[k]);
             snprintf(err.msg, sizeof err.msg, "the model's chat template is missing or not "
-                     "recognised: name one with --chat-template (chatml, llama2, llama3, "
-                     "zephyr, phi3, gemma, mistral)");
+                     "recognised: name one with --chat-template (%s)", names);
             goto done;
         }
     }
@@ -286,11 +298,21 @@ int cmd_chat(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     fprintf(stderr, "[edgelm chat: %s template, %d positions; Ctrl-C stops a reply, Ctrl-D "
             "exits]\n", elm_chat_template_name(s.tmpl), elm_ctx_n_ctx(s.ctx));
-    for (;;) {
+    for (bool first = true;; first = false) {
         fputs("> ", stdout);
         fflush(stdout);
         chat_interrupted = 0;
-        ssize_t n = getline(&line, &line_cap, stdin);
+        ssize_t n;
+        if (first && o.prompt) { /* -p / -f: the first message, shown as if typed */
+            n = (ssize_t)strlen(o.prompt);
+            free(line);
+            line = strdup(o.prompt);
+            line_cap = line ? (size_t)n + 1 : 0;
+            if (!line) break;
+            printf("%s\n", line);
+        } else {
+            n = getline(&line, &line_cap, stdin);
+        }
         if (n < 0) {
             fputc('\n', stdout);
             break;
@@ -299,6 +321,8 @@ int cmd_chat(int argc, char **argv) {
         if (n == 0) continue;
         if (!chat_turn(&s, line, (size_t)n, o.n_predict, &err))
             fprintf(stderr, "edgelm chat: %s\n", err.msg[0] ? err.msg : "failed");
+        else if (!o.no_perf)
+            cli_perf_print(&s.perf, stderr);
         err.msg[0] = '\0';
     }
     rc = 0;
@@ -312,5 +336,6 @@ done:
     elm_sampler_free(s.smp);
     elm_ctx_free(s.ctx);
     elm_model_free(m);
+    gen_opts_free(&o);
     return rc;
 }

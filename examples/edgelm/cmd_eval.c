@@ -1,5 +1,6 @@
 /*
- * edgelm eval -m MODEL.gguf (--ids 1,2,3 | -p TEXT) -o OUT.npy [--what logits|hidden]
+ * edgelm eval -m MODEL.gguf (--ids 1,2,3 | -p TEXT | -f FILE) -o OUT.npy [--what logits|hidden]
+ * (T5 and BERT files go to cmd_t5_eval / cmd_bert_eval with the options parsed here)
  *
  * Runs the ids through the model in one batch and writes float32 NumPy arrays:
  *   logits  [n_tokens, n_vocab]
@@ -8,44 +9,53 @@
  *           after the final norm).
  */
 #include "cli.h"
+#include "cli_io.h"
 #include "gen_opts.h"
 #include "npy.h"
 #include "t5_cli.h"
 
-static void eval_usage(FILE *out) {
-    fprintf(out,
-            "usage: edgelm eval -m MODEL.gguf (--ids 1,2,3 | -p TEXT) -o OUT.npy [options]\n"
-            "  --what logits|hidden   logits [n_tokens, n_vocab] (default) or hidden states\n"
-            "                         [n_layers+1, n_tokens, n_embd]\n"
-            "  -p TEXT                tokenize TEXT (with the model's special tokens) instead\n"
-            "  -t, --threads N        (default 1)\n"
-            "  --no-repack            keep Q4_0/Q8_0 weights in the file's layout (see generate -h)\n");
-}
-
 int cmd_eval(int argc, char **argv) {
-    if (t5_cli_is_t5(argc, argv)) return cmd_t5_eval(argc, argv); /* --what logits|enc|dec */
-    if (bert_cli_is_bert(argc, argv)) return cmd_bert_eval(argc, argv); /* hidden|mlm|nsp|pooled */
     gen_opts o;
     gen_opts_init(&o);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            eval_usage(stdout);
-            return 0;
-        }
-        int r = gen_parse_opt(&o, argc, argv, &i, "eval");
-        if (r < 0) return 2;
-        if (r == 0) {
-            fprintf(stderr, "edgelm eval: unknown option '%s'\n", argv[i]);
-            eval_usage(stderr);
-            return 2;
-        }
+    const opt_def defs[] = {
+        GEN_DEFS_MODEL(&o),
+        GEN_DEFS_PROMPT(&o, "tokenize TEXT (with the model's special tokens) as the input"),
+        OPT_REQ_STR("-o,--output", &o.out, "FILE.npy", "where the float32 array goes"),
+        OPT_STR("--what", &o.what, "WHAT",
+                "decoders: logits (default) [n_tokens, n_vocab] | hidden [n_layers+1, n_tokens, n_embd]; "
+                "T5: logits [n_dec, n_vocab] | enc [n_enc_layers+1, n, d_model] | dec [n_dec_layers+1, n_dec, d_model]; "
+                "BERT: hidden (default) | mlm | nsp | pooled"),
+        OPT_STR("--dec-ids", &o.dec_ids, "0,5,6", "T5: decoder input ids (default: the decoder start token)"),
+        OPT_STR("--types", &o.types, "0,0,1", "BERT: token type ids, as many as --ids"),
+        OPT_STR("-b", &o.pair, "TEXT", "BERT: the second text of a pair (with -p)"),
+        OPT_THREADS(&o.n_threads),
+        OPT_FLAG("--no-repack", &o.no_repack, "keep Q4_0/Q8_0 weights in the file's layout (see generate -h)"),
+        OPT_FLAG("-v,--verbose", &o.verbose, "more messages on stderr"),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("eval", "-m MODEL.gguf (--ids 1,2,3 | -p TEXT | -f FILE) -o OUT.npy [options]",
+                         "Runs the input through the model in one batch and writes float32 NumPy arrays "
+                         "(Hugging Face's hidden_states convention: index 0 = the embeddings, the last after "
+                         "the final norm). Decoders, T5 and BERT files.",
+                         defs);
+    int r = opts_parse(&cmd, argc, argv);
+    if (r == OPTS_OK && !gen_read_prompt_file(&o, "eval")) r = OPTS_ERROR;
+    if (r == OPTS_OK && !o.ids && !o.prompt) r = opts_fail("eval", "give --ids 1,2,3, -p TEXT or -f FILE", "no input");
+    if (r != OPTS_OK) {
+        gen_opts_free(&o);
+        return opts_exit(r);
     }
-    const bool hidden = o.what && !strcmp(o.what, "hidden");
-    if (!o.model || !o.out || (!o.ids && !o.prompt) ||
-        (o.what && !hidden && strcmp(o.what, "logits"))) {
-        eval_usage(stderr);
+    if (cli_file_is_arch(o.model, "t5") || cli_file_is_arch(o.model, "bert")) {
+        r = cli_file_is_arch(o.model, "t5") ? cmd_t5_eval(&o) : cmd_bert_eval(&o);
+        gen_opts_free(&o);
+        return r;
+    }
+    static const char *const whats[] = {"logits", "hidden", NULL};
+    if (o.what && opts_choice("eval", "--what", o.what, whats) < 0) {
+        gen_opts_free(&o);
         return 2;
     }
+    const bool hidden = o.what && !strcmp(o.what, "hidden");
     int rc = 1;
     elm_error err = {0};
     const elm_model_params mp = gen_model_params(&o, o.prompt == NULL); /* ids need no tokenizer */
@@ -94,5 +104,6 @@ done:
     elm_ctx_free(c);
     elm_model_free(m);
     free(ids);
+    gen_opts_free(&o);
     return rc;
 }

@@ -10,32 +10,40 @@
  * which starts a new document; --ignore-eos disables both.
  */
 #include "cli.h"
+#include "cli_perf.h"
+#include "cli_stop.h"
 #include "gen_opts.h"
 #include "t5_cli.h"
 
-static void generate_usage(FILE *out) {
-    fprintf(out,
-            "usage: edgelm generate -m MODEL.gguf [-p TEXT] [options]\n"
-            "  -m, --model FILE        the model (llama, qwen2 or gpt2 GGUF)\n"
-            "  -p, --prompt TEXT       text to continue (default: start from BOS)\n"
-            "  --ids 1,2,3             the prompt as token ids\n"
-            "  -n, --n-predict N       tokens to generate (default -1: until end of text or a\n"
-            "                          full context)\n"
-            "  --temp T                temperature (default 0.8; 0 = greedy)\n"
-            "  --top-k K               (default 40; 0 = off)\n"
-            "  --top-p P               (default 0.95; 1 = off)\n"
-            "  --min-p P               (default 0.05; 0 = off)\n"
-            "  --repeat-penalty R      (default 1 = off)\n"
-            "  --repeat-last-n N       tokens the penalty looks back over (default 64)\n"
-            "  --seed S                random seed (default: from the clock)\n"
-            "  -t, --threads N         (default 1)\n"
-            "  -c, --ctx-size N        KV cache positions (default: the model's, at most 4096)\n"
-            "  --kv-f16                keep the KV cache in F16\n"
-            "  --no-repack             read Q4_0/Q8_0 weights from the mapped file as they are\n"
-            "                          (less memory; by default they are copied at load into\n"
-            "                          the interleaved layout the kernels read faster)\n"
-            "  --ignore-eos            do not stop at end-of-text tokens\n"
-            "  -v, --verbose           print timings to stderr\n");
+/* The option table of `edgelm generate` (decoders and T5 alike). */
+static int generate_parse(gen_opts *o, int argc, char **argv) {
+    gen_opts_init(o);
+    const opt_def defs[] = {
+        OPT_SECTION("Input"),
+        GEN_DEFS_MODEL(o),
+        GEN_DEFS_PROMPT(o, "text to continue (default: start from BOS; T5: the input)"),
+        OPT_SECTION("Generation"),
+        GEN_DEFS_GENERATION(o),
+        OPT_SECTION("Sampling"),
+        GEN_DEFS_SAMPLING(o),
+        OPT_SECTION("T5 (encoder-decoder models)"),
+        GEN_DEFS_T5(o),
+        OPT_SECTION("Runtime"),
+        GEN_DEFS_RUNTIME(o),
+        OPT_SECTION("Output"),
+        GEN_DEFS_OUTPUT(o),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("generate", "-m MODEL.gguf [-p TEXT | -f FILE | --ids 1,2,3] [options]",
+                         "Continues a text, streamed to stdout (only the continuation unless --echo). "
+                         "Decoders (llama, qwen2, gpt2 families) and T5. A timing summary follows "
+                         "on stderr unless --no-perf.",
+                         defs);
+    const int r = opts_parse(&cmd, argc, argv);
+    if (r != OPTS_OK) return r;
+    if (!gen_read_prompt_file(o, "generate")) return OPTS_ERROR;
+    if (o->prompt && o->ids) return opts_fail("generate", "give only one of them", "-p and --ids are alternatives");
+    return OPTS_OK;
 }
 
 typedef struct generate_state {
@@ -43,59 +51,47 @@ typedef struct generate_state {
     int32_t bos;
     bool ignore_eos;
     int32_t n_printed;
+    cli_stop stop;
+    cli_perf *perf;
 } generate_state;
 
 static bool generate_on_token(int32_t id, void *user) {
     generate_state *st = user;
+    cli_perf_token(st->perf);
     if (id == st->bos && !st->ignore_eos) return false; /* a new document begins */
     char buf[256];
     int32_t n = elm_detokenizer_push(st->detok, id, buf, sizeof buf);
-    if (n > 0) {
-        fwrite(buf, 1, (size_t)n, stdout);
-        fflush(stdout);
-    }
     st->n_printed++;
-    return true;
-}
-
-static double generate_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return n <= 0 || cli_stop_push(&st->stop, buf, (size_t)n);
 }
 
 int cmd_generate(int argc, char **argv) {
-    if (t5_cli_is_t5(argc, argv)) return cmd_t5_generate(argc, argv); /* encoder-decoder */
     gen_opts o;
-    gen_opts_init(&o);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            generate_usage(stdout);
-            return 0;
-        }
-        int r = gen_parse_opt(&o, argc, argv, &i, "generate");
-        if (r < 0) return 2;
-        if (r == 0) {
-            fprintf(stderr, "edgelm generate: unknown option '%s'\n", argv[i]);
-            generate_usage(stderr);
-            return 2;
-        }
+    int r = generate_parse(&o, argc, argv);
+    if (r != OPTS_OK) {
+        gen_opts_free(&o);
+        return opts_exit(r);
     }
-    if (!o.model) {
-        generate_usage(stderr);
-        return 2;
+    if (cli_file_is_arch(o.model, "t5")) { /* encoder-decoder */
+        r = cmd_t5_generate(&o);
+        gen_opts_free(&o);
+        return r;
     }
     gen_default_seed(&o);
 
     int rc = 1;
     elm_error err = {0};
+    cli_perf perf = {.t_start = cli_now()};
     const elm_model_params mp = gen_model_params(&o, false);
     elm_model *m = elm_model_load(o.model, &mp, &err);
     elm_ctx *c = NULL;
     elm_sampler *s = NULL;
     elm_detokenizer *detok = NULL;
     int32_t *prompt = NULL, n_prompt = 0;
+    generate_state st = {.perf = &perf};
+    cli_stop_init(&st.stop, o.stop.v, o.stop.n, stdout);
     if (!m) goto done;
+    gen_warn_ctx(&o, "generate", elm_model_n_ctx_train(m));
     if (o.ids) {
         prompt = gen_parse_ids(o.ids, &n_prompt);
         if (!prompt) {
@@ -110,7 +106,7 @@ int cmd_generate(int argc, char **argv) {
         free(prompt);
         prompt = malloc(sizeof *prompt);
         int32_t bos = elm_token_bos(m);
-        if (bos < 0) {
+        if (bos < 0 || !prompt) {
             snprintf(err.msg, sizeof err.msg, "the model has no BOS token: give a prompt with -p");
             goto done;
         }
@@ -135,28 +131,35 @@ int cmd_generate(int argc, char **argv) {
      * continuation's first piece is spelled as it would be inside the whole text. */
     char scratch[256];
     for (int32_t i = 0; i < n_prompt; i++) elm_detokenizer_push(detok, prompt[i], scratch, sizeof scratch);
-
-    generate_state st = {.detok = detok, .bos = elm_token_bos(m), .ignore_eos = o.ignore_eos};
+    if (o.echo && o.prompt) {
+        fputs(o.prompt, stdout);
+        fflush(stdout);
+    }
+    st.detok = detok;
+    st.bos = elm_token_bos(m);
+    st.ignore_eos = o.ignore_eos;
     int32_t room = elm_ctx_n_ctx(c) - n_prompt + 1;
     int32_t n_predict = o.n_predict < 0 || o.n_predict > room ? room : o.n_predict;
-    double t0 = generate_now();
+    perf.t_loaded = perf.t_run = cli_now();
     int64_t n = elm_generate(c, s, prompt, n_prompt, n_predict, o.ignore_eos, generate_on_token,
                              &st, NULL, &err);
-    double t1 = generate_now();
+    perf.t_end = cli_now();
     if (n < 0) goto done;
     int32_t len = elm_detokenizer_flush(detok, scratch, sizeof scratch);
-    if (len > 0) fwrite(scratch, 1, (size_t)len, stdout);
-    fflush(stdout);
-    if (o.verbose)
-        fprintf(stderr, "\n[edgelm: %d prompt tokens, %lld generated, %.2f s, %.1f tokens/s]\n",
-                n_prompt, (long long)n, t1 - t0, t1 > t0 ? (double)(n_prompt + n) / (t1 - t0) : 0.0);
+    if (len > 0) cli_stop_push(&st.stop, scratch, (size_t)len);
+    cli_stop_finish(&st.stop);
+    perf.n_prompt = n_prompt;
+    perf.n_gen = n;
+    if (!o.no_perf) cli_perf_print(&perf, stderr);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "edgelm generate: %s\n", err.msg[0] ? err.msg : "failed");
+    cli_stop_finish(&st.stop);
     elm_detokenizer_free(detok);
     elm_sampler_free(s);
     elm_ctx_free(c);
     elm_model_free(m);
     free(prompt);
+    gen_opts_free(&o);
     return rc;
 }

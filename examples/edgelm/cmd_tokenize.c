@@ -13,51 +13,16 @@
  * are printed, and the exit status is 1 unless all are equal.
  */
 #include "cli.h"
+#include "cli_io.h"
+#include "opts.h"
 #include "ggml-lite.h"
 #include "json.h"
 #include "vocab.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void tokenize_usage(FILE *out) {
-    fprintf(out,
-            "usage: edgelm tokenize -m MODEL.gguf (-p TEXT | -f FILE) [options]\n"
-            "  -m, --model FILE    a GGUF file with a tokenizer (a --vocab-only conversion will do)\n"
-            "  -p, --prompt TEXT   the text to tokenize\n"
-            "  -f, --file FILE     read the text from FILE (exact bytes; '-' = stdin)\n"
-            "  --no-special        add no BOS/EOS (special-token text in the input still counts)\n"
-            "  --ids-only          print only the ids, space-separated (the default)\n"
-            "  --pieces            print one token a line: id and its vocabulary text\n"
-            "  --compare REF.json  check every {\"text\", \"ids\"} case of REF's \"cases\" array\n");
-}
-
-/* Reads a whole file (or stdin) into memory. */
-static char *tokenize_read_all(const char *path, size_t *len) {
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    if (f != stdin) fclose(f);
-    *len = n;
-    return buf;
-}
 
 static void tokenize_print_escaped(gl_str s) {
     putchar('\'');
@@ -141,39 +106,33 @@ static int tokenize_compare(const elm_vocab *v, const char *ref, bool add_specia
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *file = NULL, *compare = NULL;
-    bool add_special = true, pieces = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) model = argv[++i];
-        else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has_val) prompt = argv[++i];
-        else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) file = argv[++i];
-        else if (!strcmp(a, "--compare") && has_val) compare = argv[++i];
-        else if (!strcmp(a, "--no-special")) add_special = false;
-        else if (!strcmp(a, "--ids-only")) pieces = false;
-        else if (!strcmp(a, "--pieces")) pieces = true;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            tokenize_usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "edgelm tokenize: unknown or incomplete option '%s'\n", a);
-            tokenize_usage(stderr);
-            return 2;
-        }
-    }
-    if (!model || (!prompt) + (!file) + (!compare) != 2) {
-        fprintf(stderr, "edgelm tokenize: need -m MODEL and one of -p TEXT, -f FILE or --compare REF\n");
-        tokenize_usage(stderr);
-        return 2;
-    }
+    bool no_special = false, pieces = false, ids_only = false, verbose = false;
+    const opt_def defs[] = {
+        OPT_REQ_STR("-m,--model", &model, "FILE", "a GGUF file with a tokenizer (a --vocab-only conversion will do)"),
+        OPT_STR("-p,--prompt", &prompt, "TEXT", "the text to tokenize"),
+        OPT_STR("-f,--file", &file, "FILE", "read the text from FILE (exact bytes; '-' = stdin)"),
+        OPT_FLAG("--no-special", &no_special, "add no BOS/EOS (special-token text in the input still counts)"),
+        OPT_FLAG("--ids-only", &ids_only, "print only the ids, space-separated (the default)"),
+        OPT_FLAG("--pieces", &pieces, "print one token a line: id and its vocabulary text"),
+        OPT_STR("--compare", &compare, "REF.json", "check every {\"text\", \"ids\"} case of REF's \"cases\" array"),
+        OPT_FLAG("-v,--verbose", &verbose, "more messages on stderr"),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("tokenize", "-m MODEL.gguf (-p TEXT | -f FILE | --compare REF.json) [options]",
+                                "Prints the token ids of the text on one line. Special tokens are added as Hugging "
+                                "Face's add_special_tokens=True does unless --no-special.",
+                                defs);
+    const int pr = opts_parse(&cmd, argc, argv);
+    if (pr != OPTS_OK) return opts_exit(pr);
+    const bool add_special = !no_special;
+    if (pieces && ids_only) return opts_fail("tokenize", "give only one of them", "--pieces and --ids-only contradict");
+    if ((!prompt) + (!file) + (!compare) != 2)
+        return opts_fail("tokenize", "give exactly one of -p TEXT, -f FILE or --compare REF.json", "no single input");
     char *text = NULL;
     size_t len;
     if (file) {
-        text = tokenize_read_all(file, &len);
-        if (!text) {
-            fprintf(stderr, "edgelm tokenize: cannot read '%s'\n", file);
-            return 1;
-        }
+        text = cli_read_all(file, &len);
+        if (!text) return opts_fail("tokenize", "check the path", "cannot read '%s': %s", file, strerror(errno)) - 1;
     } else {
         len = prompt ? strlen(prompt) : 0;
     }

@@ -5,7 +5,9 @@
 #ifndef EDGELM_GEN_OPTS_H
 #define EDGELM_GEN_OPTS_H
 
+#include "cli_io.h"
 #include "edgelm.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,105 +15,124 @@
 #include <string.h>
 #include <time.h>
 
+#define GEN_MAX_STOPS 16
+#define GEN_MAX_TEMPLATES 16
+
 typedef struct gen_opts {
     const char *model;
     const char *prompt;
+    const char *file;      /* -f: the prompt from a file ('-' = stdin) */
+    char *file_text;       /* its contents (freed by gen_opts_free) */
     const char *ids;       /* "1,2,3" */
+    const char *dec_ids;   /* T5 eval: decoder ids */
+    const char *types;     /* BERT eval: token types */
+    const char *pair;      /* BERT eval: -b, the second text */
     const char *system;
-    const char *chat_template;
     const char *out;
     const char *what;
+    int chat_template;     /* index into template_names; -1: from the model file */
+    const char *template_names[GEN_MAX_TEMPLATES];
     int32_t n_predict;     /* -1: until end of text or a full context */
     int32_t n_threads;
     int32_t n_ctx;
+    int32_t beams;         /* T5 */
+    float length_penalty;  /* T5 */
     bool ignore_eos;
-    bool seed_set;
+    bool seed_set, temp_set, ctx_set;
     bool verbose;
     bool kv_f16;
     bool no_repack;
+    bool echo;
+    bool no_perf;
+    bool special;          /* T5: print control tokens */
+    const char *stop_v[GEN_MAX_STOPS];
+    opt_strs stop;
     elm_sampler_params sp;
 } gen_opts;
 
 static inline void gen_opts_init(gen_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = -1;
-    o->n_threads = 1;
+    o->n_threads = opts_default_threads();
+    o->chat_template = -1;
+    o->beams = 1;
+    o->length_penalty = 1.0f;
     o->sp = elm_sampler_default_params();
+    o->stop = (opt_strs){o->stop_v, 0, GEN_MAX_STOPS};
+    int k = 0;
+    for (int t = 1; k < GEN_MAX_TEMPLATES - 1; t++) {
+        const char *name = elm_chat_template_name((elm_chat_template)t);
+        if (!name || !strcmp(name, "unknown")) break;
+        o->template_names[k++] = name;
+    }
+    o->template_names[k] = NULL;
 }
 
-static inline bool gen_parse_int(const char *s, long lo, long hi, int32_t *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = (int32_t)v;
+static inline void gen_opts_free(gen_opts *o) { free(o->file_text); }
+
+/* Option groups of the table (opts.h), shared by generate, chat, eval and the T5 paths. */
+#define GEN_DEFS_MODEL(o) \
+    OPT_REQ_STR("-m,--model", &(o)->model, "FILE", "the model (GGUF)")
+#define GEN_DEFS_PROMPT(o, prompt_help) \
+    OPT_STR("-p,--prompt", &(o)->prompt, "TEXT", prompt_help), \
+    OPT_STR("-f,--file", &(o)->file, "FILE", "read the prompt from FILE ('-' = stdin; one trailing newline is dropped)"), \
+    OPT_STR("--ids", &(o)->ids, "1,2,3", "the prompt as token ids")
+#define GEN_DEFS_GENERATION(o) \
+    OPT_INT("-n,--predict,--n-predict", &(o)->n_predict, -1, 1 << 24, "N", \
+            "tokens to generate (default -1: until end of text or a full context; T5: 64)"), \
+    OPT_STRS("--stop", &(o)->stop, "TEXT", "stop before TEXT (repeatable; TEXT itself is not printed)"), \
+    OPT_FLAG("--ignore-eos", &(o)->ignore_eos, "do not stop at end-of-text tokens")
+#define GEN_DEFS_SAMPLING(o) \
+    {.names = "--temp", .kind = OPTK_FLOAT, .dst = &(o)->sp.temp, .meta = "T", \
+     .help = "temperature (default 0.8; 0 = greedy; T5 default 0)", .lo = 0, .hi = 1e6, .seen = &(o)->temp_set}, \
+    OPT_INT("--top-k", &(o)->sp.top_k, 0, 1 << 24, "K", "keep the K likeliest tokens (default 40; 0 = off)"), \
+    OPT_FLOAT_OPEN("--top-p", &(o)->sp.top_p, 0, 1, "P", "nucleus sampling (default 0.95; 1 = off)"), \
+    OPT_FLOAT("--min-p", &(o)->sp.min_p, 0, 1, "P", "drop tokens below P times the best (default 0.05; 0 = off)"), \
+    OPT_FLOAT("--repeat-penalty", &(o)->sp.repeat_penalty, 0, 1e6, "R", "repetition penalty (default 1 = off)"), \
+    OPT_INT("--repeat-last-n", &(o)->sp.repeat_last_n, 0, 1 << 20, "N", "tokens the penalty looks back over (default 64)"), \
+    {.names = "--seed", .kind = OPTK_U64, .dst = &(o)->sp.seed, .meta = "S", \
+     .help = "random seed (default: from the clock)", .seen = &(o)->seed_set}
+#define GEN_DEFS_T5(o) \
+    OPT_INT("--beams", &(o)->beams, 1, 16, "K", "T5: beam search with K beams (default 1: greedy or sampling)"), \
+    OPT_FLOAT("--length-penalty", &(o)->length_penalty, -100, 100, "A", "T5: beam score = logp / length^A (default 1)"), \
+    OPT_FLAG("--special", &(o)->special, "T5: print control tokens (<extra_id_N>, </s>)")
+#define GEN_DEFS_RUNTIME(o) \
+    OPT_THREADS(&(o)->n_threads), \
+    {.names = "-c,--ctx-size", .kind = OPTK_INT, .dst = &(o)->n_ctx, .meta = "N", .help = \
+     "KV cache positions (default: the model's, at most 4096; T5: decoder positions, 512); " \
+     "a warning above the trained context", .lo = 1, .hi = 1 << 24, .seen = &(o)->ctx_set}, \
+    OPT_FLAG("--kv-f16", &(o)->kv_f16, "keep the KV cache in F16"), \
+    OPT_FLAG("--no-repack", &(o)->no_repack, \
+             "read Q4_0/Q8_0 weights from the mapped file as they are (less memory; by default " \
+             "they are copied at load into the interleaved layout the kernels read faster)")
+#define GEN_DEFS_OUTPUT(o) \
+    OPT_FLAG("--echo", &(o)->echo, "print the prompt before the continuation"), \
+    OPT_FLAG("--no-perf", &(o)->no_perf, "no timing summary on stderr"), \
+    OPT_FLAG("-v,--verbose", &(o)->verbose, "more messages on stderr")
+
+/* Reads -f into o->prompt (after parsing). Returns false after printing the one-line error. */
+static inline bool gen_read_prompt_file(gen_opts *o, const char *cmd) {
+    if (!o->file) return true;
+    if (o->prompt || o->ids) {
+        opts_fail(cmd, "give only one of them", "-p, -f and --ids are alternatives");
+        return false;
+    }
+    size_t len = 0;
+    o->file_text = cli_read_all(o->file, &len);
+    if (!o->file_text) {
+        opts_fail(cmd, "check the path", "cannot read '%s': %s", o->file, strerror(errno));
+        return false;
+    }
+    cli_chomp(o->file_text, &len);
+    o->prompt = o->file_text;
     return true;
 }
 
-static inline bool gen_parse_float(const char *s, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end) return false;
-    *out = v;
-    return true;
-}
-
-/* Parses argv[*i] (and its value). Returns 1 when it was a known option, 0 when not, -1 on a
- * bad or missing value (message printed). */
-static inline int gen_parse_opt(gen_opts *o, int argc, char **argv, int *i, const char *cmd) {
-    const char *a = argv[*i];
-    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-#define GEN_IS(x) (!strcmp(a, x))
-    bool flag = true;
-    if (GEN_IS("--ignore-eos")) o->ignore_eos = true;
-    else if (GEN_IS("--verbose") || GEN_IS("-v")) o->verbose = true;
-    else if (GEN_IS("--kv-f16")) o->kv_f16 = true;
-    else if (GEN_IS("--no-repack")) o->no_repack = true;
-    else flag = false;
-    if (flag) return 1;
-    static const char *const with_value[] = {
-        "-m", "--model", "-p", "--prompt", "--ids", "-sys", "--system", "--chat-template",
-        "-o", "--output", "--what", "-n", "--n-predict", "-t", "--threads", "-c", "--ctx-size",
-        "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-last-n",
-        "--seed"};
-    bool known = false;
-    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
-        if (GEN_IS(with_value[k])) known = true;
-    if (!known) return 0;
-    if (!v) {
-        fprintf(stderr, "edgelm %s: %s needs a value\n", cmd, a);
-        return -1;
-    }
-    (*i)++;
-    bool ok = true;
-    if (GEN_IS("-m") || GEN_IS("--model")) o->model = v;
-    else if (GEN_IS("-p") || GEN_IS("--prompt")) o->prompt = v;
-    else if (GEN_IS("--ids")) o->ids = v;
-    else if (GEN_IS("-sys") || GEN_IS("--system")) o->system = v;
-    else if (GEN_IS("--chat-template")) o->chat_template = v;
-    else if (GEN_IS("-o") || GEN_IS("--output")) o->out = v;
-    else if (GEN_IS("--what")) o->what = v;
-    else if (GEN_IS("-n") || GEN_IS("--n-predict")) ok = gen_parse_int(v, -1, 1 << 24, &o->n_predict);
-    else if (GEN_IS("-t") || GEN_IS("--threads")) ok = gen_parse_int(v, 1, 512, &o->n_threads);
-    else if (GEN_IS("-c") || GEN_IS("--ctx-size")) ok = gen_parse_int(v, 0, 1 << 20, &o->n_ctx);
-    else if (GEN_IS("--temp")) ok = gen_parse_float(v, &o->sp.temp);
-    else if (GEN_IS("--top-k")) ok = gen_parse_int(v, 0, 1 << 24, &o->sp.top_k);
-    else if (GEN_IS("--top-p")) ok = gen_parse_float(v, &o->sp.top_p);
-    else if (GEN_IS("--min-p")) ok = gen_parse_float(v, &o->sp.min_p);
-    else if (GEN_IS("--repeat-penalty")) ok = gen_parse_float(v, &o->sp.repeat_penalty);
-    else if (GEN_IS("--repeat-last-n")) ok = gen_parse_int(v, 0, 1 << 20, &o->sp.repeat_last_n);
-    else if (GEN_IS("--seed")) {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(v, &end, 10);
-        ok = !errno && end != v && !*end;
-        o->sp.seed = s;
-        o->seed_set = true;
-    }
-#undef GEN_IS
-    if (!ok) fprintf(stderr, "edgelm %s: bad value '%s' for %s\n", cmd, v, a);
-    return ok ? 1 : -1;
+/* The warning for -c above the model's trained context. */
+static inline void gen_warn_ctx(const gen_opts *o, const char *cmd, int32_t n_ctx_train) {
+    if (o->ctx_set && n_ctx_train > 0 && o->n_ctx > n_ctx_train)
+        fprintf(stderr, "edgelm %s: warning: -c %d is above the %d positions the model was trained "
+                "on: expect worse output past %d\n", cmd, o->n_ctx, n_ctx_train, n_ctx_train);
 }
 
 /* Model parameters from the options (no_vocab as the command needs). */

@@ -1,12 +1,10 @@
-/* T5 entry points behind `edgelm generate` / `edgelm eval` (cmd_t5.c). */
+/* T5 entry points behind `edgelm generate` / `edgelm eval` (cmd_t5.c), on parsed options. */
 #ifndef EDGELM_T5_CLI_H
 #define EDGELM_T5_CLI_H
 
-#include <stdbool.h>
+#include "gen_opts.h"
 
-/* True when the -m/--model argument names a GGUF file of architecture "t5". */
-bool t5_cli_is_t5(int argc, char **argv);
-int cmd_t5_generate(int argc, char **argv);
-int cmd_t5_eval(int argc, char **argv);
+int cmd_t5_generate(gen_opts *o);
+int cmd_t5_eval(gen_opts *o);
 
 #endif

@@ -1,0 +1,321 @@
+/* The table-driven option parser of every edgelm subcommand (see opts.h). */
+#include "opts.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int opts_fail(const char *cmd, const char *todo, const char *what_fmt, ...) {
+    char what[512];
+    va_list ap;
+    va_start(ap, what_fmt);
+    vsnprintf(what, sizeof what, what_fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "edgelm %s: %s: %s\n", cmd, what, todo);
+    return OPTS_ERROR;
+}
+
+int opts_exit(int r) { return r == OPTS_HELP ? 0 : 2; }
+
+/* True when arg is one of the comma-separated spellings in names. */
+static bool opts_spelled(const char *names, const char *arg) {
+    const size_t n = strlen(arg);
+    for (const char *p = names; *p;) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !memcmp(p, arg, n)) return true;
+        if (!e) break;
+        p = e + 1;
+    }
+    return false;
+}
+
+/* "a, b, c" into buf. */
+static void opts_join(const char *const *names, char *buf, size_t size) {
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; names[i] && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", names[i]);
+}
+
+int opts_choice(const char *cmd, const char *option, const char *value, const char *const *names) {
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(names[i], value)) return i;
+    char list[512];
+    opts_join(names, list, sizeof list);
+    char todo[600];
+    snprintf(todo, sizeof todo, "use one of %s", list);
+    opts_fail(cmd, todo, "%s '%s' is not known", option, value);
+    return -1;
+}
+
+static bool opts_number(const char *v, double *out) {
+    char *end;
+    errno = 0;
+    const double d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d)) return false;
+    *out = d;
+    return true;
+}
+
+/* "[lo, hi]" / "(lo, hi]" / ">= lo" for messages. */
+static void opts_range(const opt_def *d, char *buf, size_t size) {
+    const bool open = d->flags & OPT_LO_OPEN;
+    if (d->hi >= 1e300) snprintf(buf, size, "a number %s %.15g", open ? ">" : ">=", d->lo);
+    else snprintf(buf, size, "a number in %c%.15g, %.15g]", open ? '(' : '[', d->lo, d->hi);
+}
+
+static int opts_value(const opt_cmd *cmd, const opt_def *d, const char *opt, const char *v) {
+    char todo[300];
+    double x = 0;
+    switch (d->kind) {
+    case OPTK_STR:
+        *(const char **)d->dst = v;
+        return OPTS_OK;
+    case OPTK_STRS: {
+        opt_strs *s = d->dst;
+        if (s->n >= s->cap) {
+            snprintf(todo, sizeof todo, "give it at most %d times", s->cap);
+            return opts_fail(cmd->name, todo, "too many %s", opt);
+        }
+        s->v[s->n++] = v;
+        return OPTS_OK;
+    }
+    case OPTK_INT:
+    case OPTK_FLOAT: {
+        const bool is_int = d->kind == OPTK_INT;
+        char range[128];
+        opts_range(d, range, sizeof range);
+        snprintf(todo, sizeof todo, "give %s", range);
+        if (!opts_number(v, &x) || (is_int && x != floor(x)))
+            return opts_fail(cmd->name, todo, "%s '%s' is not %s", opt, v, is_int ? "an integer" : "a number");
+        if (x < d->lo || x > d->hi || ((d->flags & OPT_LO_OPEN) && x == d->lo))
+            return opts_fail(cmd->name, todo, "%s %s is out of range", opt, v);
+        if (is_int) *(int32_t *)d->dst = (int32_t)x;
+        else *(float *)d->dst = (float)x;
+        return OPTS_OK;
+    }
+    case OPTK_U64: {
+        char *end;
+        errno = 0;
+        const unsigned long long u = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-')
+            return opts_fail(cmd->name, "give an unsigned integer", "%s '%s' is not an unsigned integer", opt, v);
+        *(uint64_t *)d->dst = u;
+        return OPTS_OK;
+    }
+    case OPTK_ENUM: {
+        const int i = opts_choice(cmd->name, opt, v, d->choices);
+        if (i < 0) return OPTS_ERROR;
+        *(int *)d->dst = i;
+        return OPTS_OK;
+    }
+    case OPTK_FUNC: {
+        char why[256] = "see --help";
+        if (d->fn(v, d->dst, why, sizeof why)) return OPTS_OK;
+        return opts_fail(cmd->name, why, "%s '%s' is not valid", opt, v);
+    }
+    default:
+        return OPTS_ERROR;
+    }
+}
+
+int opts_parse(const opt_cmd *cmd, int argc, char **argv) {
+    char see[128];
+    snprintf(see, sizeof see, "see 'edgelm %s --help'", cmd->name);
+    if (cmd->n_pos) *cmd->n_pos = 0;
+    enum { MAX_DEFS = 256 };
+    bool given[MAX_DEFS] = {false};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            opts_usage(cmd, stdout);
+            return OPTS_HELP;
+        }
+        if (!strcmp(a, "--help-markdown")) {
+            opts_markdown(cmd, stdout);
+            return OPTS_HELP;
+        }
+        const opt_def *d = cmd->defs;
+        for (; d->kind != OPTK_END; d++)
+            if (d->names && opts_spelled(d->names, a)) break;
+        if (d->kind == OPTK_END) {
+            if (a[0] == '-' && a[1] && strcmp(a, "-") != 0)
+                return opts_fail(cmd->name, see, "unknown option '%s'", a);
+            if (!cmd->pos || *cmd->n_pos >= cmd->max_pos)
+                return opts_fail(cmd->name, see, "unexpected argument '%s'", a);
+            cmd->pos[(*cmd->n_pos)++] = a;
+            continue;
+        }
+        if (d->seen) *d->seen = true;
+        if (d - cmd->defs < MAX_DEFS) given[d - cmd->defs] = true;
+        if (d->kind == OPTK_FLAG || d->kind == OPTK_UNFLAG) {
+            *(bool *)d->dst = d->kind == OPTK_FLAG;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            char todo[160];
+            snprintf(todo, sizeof todo, "give %s %s", a, d->meta ? d->meta : "VALUE");
+            return opts_fail(cmd->name, todo, "%s needs a value", a);
+        }
+        const int r = opts_value(cmd, d, a, argv[++i]);
+        if (r != OPTS_OK) return r;
+    }
+    /* Required options: checked after the loop, so --help anywhere still answers. */
+    for (const opt_def *d = cmd->defs; d->kind != OPTK_END && d - cmd->defs < MAX_DEFS; d++) {
+        if ((d->flags & OPT_REQUIRED) && !given[d - cmd->defs]) {
+            char todo[160], first[32];
+            snprintf(first, sizeof first, "%s", d->names);
+            char *comma = strchr(first, ',');
+            if (comma) *comma = '\0';
+            snprintf(todo, sizeof todo, "give %s %s", first, d->meta ? d->meta : "VALUE");
+            char spelled[64];
+            snprintf(spelled, sizeof spelled, "%s", d->names);
+            for (char *c = spelled; *c; c++)
+                if (*c == ',') *c = '/';
+            return opts_fail(cmd->name, todo, "%s is required", spelled);
+        }
+    }
+    return OPTS_OK;
+}
+
+/* "-m, --model FILE" for the help text. */
+static void opts_spelling(const opt_def *d, char *buf, size_t size) {
+    size_t o = 0;
+    for (const char *p = d->names; *p && o < size; p++)
+        o += (size_t)snprintf(buf + o, size - o, *p == ',' ? ", " : "%c", *p);
+    if (d->kind == OPTK_ENUM && o < size) {
+        o += (size_t)snprintf(buf + o, size - o, " ");
+        for (int i = 0; d->choices[i] && o < size; i++)
+            o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? "|" : "", d->choices[i]);
+    } else if (d->kind != OPTK_FLAG && d->kind != OPTK_UNFLAG && o < size) {
+        snprintf(buf + o, size - o, " %s", d->meta ? d->meta : "VALUE");
+    }
+}
+
+/* Prints text wrapped at 100 columns, every line after the first indented by indent. */
+static void opts_wrap(FILE *out, const char *text, int col, int indent) {
+    const char *p = text;
+    while (*p) {
+        const char *w = p;
+        while (*w && *w != ' ') w++;
+        const int len = (int)(w - p);
+        if (col > indent && col + 1 + len > 100) {
+            fprintf(out, "\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(p, 1, (size_t)len, out);
+        col += len;
+        p = *w ? w + 1 : w;
+    }
+    fputc('\n', out);
+}
+
+void opts_usage(const opt_cmd *cmd, FILE *out) {
+    fprintf(out, "usage: edgelm %s %s\n", cmd->name, cmd->synopsis);
+    if (cmd->about) {
+        fputs("\n", out);
+        opts_wrap(out, cmd->about, 0, 0);
+    }
+    for (const opt_def *d = cmd->defs; d->kind != OPTK_END; d++) {
+        if (d->kind == OPTK_SECTION) {
+            fprintf(out, "\n%s:\n", d->help);
+            continue;
+        }
+        char sp[256];
+        opts_spelling(d, sp, sizeof sp);
+        int col = fprintf(out, "  %-26s", sp);
+        if (col > 28) {
+            fprintf(out, "\n%28s", "");
+            col = 28;
+        }
+        opts_wrap(out, d->help ? d->help : "", col, 28);
+    }
+    fprintf(out, "\n  -h, --help                 this text\n");
+}
+
+void opts_markdown(const opt_cmd *cmd, FILE *out) {
+    fprintf(out, "## edgelm %s\n\n```\nedgelm %s %s\n```\n\n", cmd->name, cmd->name, cmd->synopsis);
+    if (cmd->about) fprintf(out, "%s\n\n", cmd->about);
+    bool table = false;
+    for (const opt_def *d = cmd->defs; d->kind != OPTK_END; d++) {
+        if (d->kind == OPTK_SECTION) {
+            fprintf(out, "%s**%s**\n\n| option | meaning |\n|---|---|\n", table ? "\n" : "", d->help);
+            table = true;
+            continue;
+        }
+        if (!table) {
+            fprintf(out, "| option | meaning |\n|---|---|\n");
+            table = true;
+        }
+        char sp[256];
+        opts_spelling(d, sp, sizeof sp);
+        fprintf(out, "| `%s` | ", sp);
+        for (const char *p = d->help ? d->help : ""; *p; p++) fputs(*p == '|' ? "\\|" : (char[2]){*p, 0}, out);
+        fprintf(out, "%s |\n", d->flags & OPT_REQUIRED ? " (required)" : "");
+    }
+    fprintf(out, "%s| `-h, --help` | this text |\n\n", table ? "" : "| option | meaning |\n|---|---|\n");
+}
+
+/* Distinct (package, core) pairs among cpu0..cpu1023 in sysfs; 0 when sysfs says nothing. */
+static int opts_physical_cores(void) {
+    enum { MAX_CPUS = 1024 };
+    static const int no_core = -1;
+    int pairs[MAX_CPUS][2], n = 0;
+    for (int cpu = 0; cpu < MAX_CPUS; cpu++) {
+        char path[128];
+        int ids[2] = {no_core, no_core};
+        const char *const leaf[2] = {"physical_package_id", "core_id"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, leaf[k]);
+            FILE *f = fopen(path, "r");
+            if (!f) break;
+            if (fscanf(f, "%d", &ids[k]) != 1) ids[k] = no_core;
+            fclose(f);
+        }
+        if (ids[1] == no_core) {
+            if (cpu > 0) break;
+            return 0;
+        }
+        bool known = false;
+        for (int j = 0; j < n && !known; j++) known = pairs[j][0] == ids[0] && pairs[j][1] == ids[1];
+        if (!known) {
+            pairs[n][0] = ids[0];
+            pairs[n][1] = ids[1];
+            n++;
+        }
+    }
+    return n;
+}
+
+int32_t opts_default_threads(void) {
+    int n = opts_physical_cores();
+    if (n <= 0) {
+        const long online = sysconf(_SC_NPROCESSORS_ONLN);
+        n = online > 0 ? (int)(online > 1024 ? 1024 : online) : 1;
+    }
+    return n > 4 ? 4 : n;
+}
+
+bool opt_parse_int_list(const char *value, void *dst, char *why, size_t why_size) {
+    opt_ints *l = dst;
+    l->n = 0;
+    for (const char *p = value;;) {
+        char *end;
+        errno = 0;
+        const long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 1 || v > 1 << 24 || l->n == 16 || (*end && *end != ',')) {
+            snprintf(why, why_size, "give up to 16 comma-separated positive integers, e.g. 1,2");
+            return false;
+        }
+        l->v[l->n++] = (int32_t)v;
+        if (!*end) return true;
+        p = end + 1;
+    }
+}
