@@ -5,6 +5,7 @@
  * checkpoint .bin (with --tokenizer tokenizer.bin). Progress is shown on a terminal only.
  */
 #include "cli.h"
+#include "opts.h"
 #include "out_guard.h"
 #include "convert.h"
 #include "convert_elmo.h"
@@ -20,10 +21,12 @@
 typedef struct convert_ui {
     bool tty;
     bool drawn;
+    bool quiet;
 } convert_ui;
 
 static void convert_log(void *user, const char *msg) {
     convert_ui *ui = user;
+    if (ui->quiet) return;
     if (ui->drawn) { /* keep the progress line from swallowing the message */
         fputc('\n', stderr);
         ui->drawn = false;
@@ -40,60 +43,49 @@ static void convert_progress(void *user, int64_t done, int64_t n, uint64_t bytes
     ui->drawn = true;
 }
 
-static void convert_usage(FILE *out) {
-    fprintf(out,
-            "usage: edgelm convert SRC -o OUT.gguf [options]\n"
-            "  SRC                 Hugging Face folder (LlamaForCausalLM, MistralForCausalLM,\n"
-            "                      Qwen2ForCausalLM, GPT2LMHeadModel) or llama2.c checkpoint .bin\n"
-            "  -o, --outfile PATH  GGUF file to write\n"
-            "  --outtype T         f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1 (default: keep the source\n"
-            "                      precision); 1-D tensors always stay f32; also the K-quant\n"
-            "                      types and mixes of `edgelm quantize` (Q4_K_M, Q6_K ..): the\n"
-            "                      checkpoint is converted first, then quantized\n"
-            "  --vocab-only        write only the tokenizer (SRC: folder with tokenizer files,\n"
-            "                      tokenizer.model or llama2.c tokenizer.bin)\n"
-            "  --tokenizer FILE    tokenizer of a llama2.c checkpoint (tokenizer.bin or .model)\n"
-            "  --name NAME         general.name (default: SRC's base name)\n"
-            "  --strict            refuse a checkpoint tensor holding NaN/inf values (default: a\n"
-            "                      warning naming it)\n"
-            "  BERT (BertModel, BertFor*, sentence-transformers folders): every head is kept;\n"
-            "  --no-heads writes the encoder alone (a file llama.cpp loads too)\n"
-            "  ELMo: SRC is a folder with options.json and the weights .hdf5 (AllenNLP / bilm-tf),\n"
-            "  or give --options FILE --weights FILE; --outtype f32|f16|q8_0 (default f32)\n");
-}
-
 static double convert_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int convert_main(int argc, char **argv);
+typedef struct convert_opts {
+    const char *src, *out, *outtype, *tokenizer, *name, *elmo_options, *elmo_weights;
+    bool vocab_only, no_heads, quiet, strict;
+    elm_quant_spec spec;   /* --outtype a K-quant type or mix: quantized after converting */
+    bool then_quantize;
+} convert_opts;
+
+/* --outtype: a GGUF type convert writes directly, or a type/mix of `edgelm quantize`. */
+static bool convert_parse_outtype(const char *v, void *dst, char *why, size_t why_size) {
+    convert_opts *o = dst;
+    elm_quant_spec spec;
+    const bool direct = gl_type_from_name(v) >= 0;
+    const bool quant = elm_quant_parse(v, &spec);
+    if (!direct && !quant) {
+        snprintf(why, why_size, "use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, %s", elm_quant_type_list());
+        return false;
+    }
+    o->outtype = v;
+    o->then_quantize = quant && (!direct || gl_type_get(spec.base)->blck_size == 256);
+    if (o->then_quantize) o->spec = spec;
+    return true;
+}
+
+static int convert_main(const convert_opts *o);
 
 /* --outtype with a K-quant type or mix: convert at the source precision (ELMo: f32) into a
  * temporary file, then run the `edgelm quantize` path on it. */
-static int convert_then_quantize(int argc, char **argv, int type_at, const elm_quant_spec *spec) {
-    const char *out = NULL;
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--outfile")) out = argv[i + 1];
-    if (!out) {
-        convert_usage(stderr);
-        return 2;
-    }
+static int convert_then_quantize(const convert_opts *o) {
     /* the intermediate lives in the destination folder (no full-size copy elsewhere) and is
      * removed on failure and on SIGINT/SIGTERM, as is the writers' temporary file */
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.f32-%d.tmp", out, (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s.f32-%d.tmp", o->out, (int)getpid());
     out_guard_add(tmp, true);
-    char **av = malloc(sizeof *av * (size_t)(argc + 1));
-    if (!av) return 1;
-    for (int i = 0; i < argc; i++) av[i] = argv[i];
-    av[argc] = NULL;
-    av[type_at] = "f32";
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--outfile")) av[i + 1] = tmp;
-    int rc = convert_main(argc, av);
-    free(av);
+    convert_opts first = *o;
+    first.outtype = "f32";
+    first.out = tmp;
+    int rc = convert_main(&first);
     if (rc != 0) {
         remove(tmp);
         return rc;
@@ -101,88 +93,83 @@ static int convert_then_quantize(int argc, char **argv, int type_at, const elm_q
     struct stat sb;
     if (stat(tmp, &sb) == 0) /* the disk this path needs: the intermediate plus the result */
         fprintf(stderr, "convert: quantizing through an F32 intermediate of %.1f MB next to %s (removed when done)\n",
-                (double)sb.st_size / 1e6, out);
+                (double)sb.st_size / 1e6, o->out);
     elm_quantize_params qp;
     memset(&qp, 0, sizeof qp);
     qp.in = tmp;
-    qp.out = out;
-    qp.spec = *spec;
-    qp.n_threads = 2;
-    for (int i = 1; i < argc; i++) qp.strict = qp.strict || !strcmp(argv[i], "--strict");
+    qp.out = o->out;
+    qp.spec = o->spec;
+    qp.n_threads = opts_default_threads();
+    qp.strict = o->strict;
     elm_quantize_stats qs;
     gl_error err = {0};
-    const bool existed = out_guard_add(out, false);
+    const bool existed = out_guard_add(o->out, false);
     const gl_status s = elm_quantize_file(&qp, &qs, &err);
     remove(tmp);
-    if (s == GL_OK) out_guard_report("convert", out, existed);
+    if (s == GL_OK) out_guard_report("convert", o->out, existed);
     if (s != GL_OK) {
         fprintf(stderr, "edgelm convert: quantizing: %s\n", err.msg);
         return 1;
     }
     fprintf(stderr, "quantized %s to %s: %lld tensors quantized (%lld fell back), %.2f MB, %.3f bits/weight\n",
-            out, spec->name, (long long)qs.n_quantized, (long long)qs.n_fallback, qs.bytes_out / 1e6,
+            o->out, o->spec.name, (long long)qs.n_quantized, (long long)qs.n_fallback, qs.bytes_out / 1e6,
             qs.n_elements ? 8.0 * (double)qs.bytes_out / (double)qs.n_elements : 0.0);
     return 0;
 }
 
 int cmd_convert(int argc, char **argv) {
-    for (int i = 1; i + 1 < argc; i++) {
-        elm_quant_spec spec;
-        if (!strcmp(argv[i], "--outtype") && gl_type_from_name(argv[i + 1]) < 0 &&
-            elm_quant_parse(argv[i + 1], &spec)) {
-            return convert_then_quantize(argc, argv, i + 1, &spec);
-        }
-        if (!strcmp(argv[i], "--outtype") && elm_quant_parse(argv[i + 1], &spec) &&
-            gl_type_get(spec.base)->blck_size == 256) {
-            return convert_then_quantize(argc, argv, i + 1, &spec);
-        }
-    }
-    return convert_main(argc, argv);
+    convert_opts o;
+    memset(&o, 0, sizeof o);
+    const char *pos[1] = {NULL};
+    int n_pos = 0;
+    const opt_def defs[] = {
+        OPT_REQ_STR("-o,--outfile,--output", &o.out, "FILE.gguf", "the GGUF file to write"),
+        OPT_FUNC("--outtype", &o, convert_parse_outtype, "TYPE",
+                 "f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1 (default: keep the source precision; 1-D tensors stay f32), "
+                 "or a K-quant type or mix of `edgelm quantize` (Q4_K_M, Q6_K ..): converted first, then quantized"),
+        OPT_FLAG("--vocab-only", &o.vocab_only, "write only the tokenizer (SRC: a folder with tokenizer files, "
+                 "tokenizer.model or llama2.c tokenizer.bin)"),
+        OPT_STR("--tokenizer", &o.tokenizer, "FILE", "tokenizer of a llama2.c checkpoint (tokenizer.bin or .model)"),
+        OPT_STR("--name", &o.name, "NAME", "general.name (default: SRC's base name)"),
+        OPT_FLAG("--no-heads", &o.no_heads, "BERT: write the encoder alone (a file llama.cpp loads too)"),
+        OPT_STR("--options", &o.elmo_options, "FILE", "ELMo: options.json (when SRC is not a folder holding it)"),
+        OPT_STR("--weights", &o.elmo_weights, "FILE", "ELMo: the weights .hdf5"),
+        OPT_FLAG("--strict", &o.strict, "refuse a checkpoint tensor holding NaN/inf values (default: a warning naming it)"),
+        OPT_FLAG("-q,--quiet", &o.quiet, "no notes, only errors and the summary"),
+        OPT_END,
+    };
+    opt_cmd cmd = OPT_CMD("convert", "SRC -o OUT.gguf [options]",
+                          "SRC: a Hugging Face folder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
+                          "GPT2LMHeadModel; BertModel, BertFor* and sentence-transformers folders, every head kept; "
+                          "T5ForConditionalGeneration / T5 and flan-t5), a llama2.c checkpoint .bin, or an ELMo "
+                          "folder with options.json and the weights .hdf5 (AllenNLP / bilm-tf; --outtype f32|f16|q8_0). "
+                          "Progress is shown on a terminal only.",
+                          defs);
+    cmd.pos = pos;
+    cmd.max_pos = 1;
+    cmd.n_pos = &n_pos;
+    cmd.pos_meta = "SRC";
+    const int r = opts_parse(&cmd, argc, argv);
+    if (r != OPTS_OK) return opts_exit(r);
+    o.src = n_pos ? pos[0] : NULL;
+    if (!o.src && !o.elmo_options && !o.elmo_weights)
+        return opts_fail("convert", "give the checkpoint folder or file first: edgelm convert SRC -o OUT.gguf", "no source");
+    return o.then_quantize ? convert_then_quantize(&o) : convert_main(&o);
 }
 
-static int convert_main(int argc, char **argv) {
+static int convert_main(const convert_opts *o) {
     elm_convert_params p;
     elm_convert_params_init(&p);
-    const char *elmo_options = NULL, *elmo_weights = NULL, *outtype_name = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            convert_usage(stdout);
-            return 0;
-        } else if ((!strcmp(a, "-o") || !strcmp(a, "--outfile")) && has_val) {
-            p.out = argv[++i];
-        } else if ((!strcmp(a, "--options") || !strcmp(a, "--weights")) && has_val) {
-            /* ELMo checkpoints (AllenNLP / bilm-tf): options.json and weights .hdf5 */
-            *(a[2] == 'o' ? &elmo_options : &elmo_weights) = argv[++i];
-        } else if (!strcmp(a, "--outtype") && has_val) {
-            outtype_name = argv[i + 1];
-            p.outtype = gl_type_from_name(argv[++i]);
-            if (p.outtype < 0) {
-                fprintf(stderr, "edgelm convert: unknown --outtype '%s'\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--vocab-only")) {
-            p.vocab_only = true;
-        } else if (!strcmp(a, "--no-heads")) { /* BERT: the encoder alone */
-            p.no_heads = true;
-        } else if (!strcmp(a, "--strict")) { /* refuse NaN/inf weights instead of warning */
-            p.strict = true;
-        } else if (!strcmp(a, "--tokenizer") && has_val) {
-            p.tokenizer = argv[++i];
-        } else if (!strcmp(a, "--name") && has_val) {
-            p.name = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "edgelm convert: unknown or incomplete option '%s'\n", a);
-            convert_usage(stderr);
-            return 2;
-        } else if (!p.src) {
-            p.src = a;
-        } else {
-            fprintf(stderr, "edgelm convert: more than one source ('%s', '%s')\n", p.src, a);
-            return 2;
-        }
-    }
+    p.src = o->src;
+    p.out = o->out;
+    p.vocab_only = o->vocab_only;
+    p.no_heads = o->no_heads;
+    p.tokenizer = o->tokenizer;
+    p.name = o->name;
+    p.strict = o->strict;
+    if (o->outtype && !o->then_quantize) p.outtype = gl_type_from_name(o->outtype);
+    else if (o->outtype) p.outtype = GL_TYPE_F32;
+    const char *elmo_options = o->elmo_options, *elmo_weights = o->elmo_weights, *outtype_name = o->outtype;
     const bool existed = p.out && out_guard_add(p.out, false); /* written atomically: out_guard.h */
     if ((elmo_options || elmo_weights || (p.src && elm_convert_is_elmo_dir(p.src))) && p.out) {
         gl_error eerr = {0};
@@ -194,11 +181,7 @@ static int convert_main(int argc, char **argv) {
         out_guard_report("convert", p.out, existed);
         return 0;
     }
-    if (!p.src || !p.out) {
-        convert_usage(stderr);
-        return 2;
-    }
-    convert_ui ui = {.tty = isatty(fileno(stderr)) != 0};
+    convert_ui ui = {.tty = isatty(fileno(stderr)) != 0, .quiet = o->quiet};
     p.log = convert_log;
     p.progress = convert_progress;
     p.user = &ui;

@@ -1,6 +1,6 @@
 /*
- * edgelm elmo -m M.gguf -i SENTENCES.txt -o OUTDIR [--batch B] [--stateful]
- *             [--mix s0,s1,s2 [--gamma G]] [-t N]
+ * edgelm elmo -m M.gguf -f SENTENCES.txt -o OUTDIR [--all|--top|--average] [--batch B] [--stateful]
+ *             [--mix s0,s1,s2 [--gamma G]] [-t N]      (options: the table in cmd_elmo)
  *   One sentence per line, whitespace-tokenised. Writes OUTDIR/sentence_<k>.npy (k from 0 in
  *   input order): float32 [n_layers + 1, n_tokens, 2 * projection_dim], or with --mix the
  *   scalar mix gamma * sum_j softmax(s)_j * layer_j as [n_tokens, 2 * projection_dim].
@@ -13,6 +13,10 @@
  *   the same run (4096 x 4096 weights times 64 columns).
  */
 #include "cli.h"
+#include "cli_io.h"
+#include "cli_perf.h"
+#include "cli_table.h"
+#include "opts.h"
 #include "edgelm.h"
 #include "elmo.h"
 #include "ggml-lite.h"
@@ -33,21 +37,6 @@ typedef struct elmo_sentence {
     char **words;
     int32_t n;
 } elmo_sentence;
-
-static void elmo_cli_usage(FILE *out) {
-    fprintf(out,
-            "usage: edgelm elmo -m M.gguf -i SENTENCES.txt -o OUTDIR [options]\n"
-            "  -m PATH          ELMo model (GGUF from `edgelm convert` of an AllenNLP/bilm-tf folder)\n"
-            "  -i PATH          one sentence per line, whitespace-tokenised\n"
-            "  -o DIR           writes DIR/sentence_<k>.npy, float32 [layers, tokens, 2*proj]\n"
-            "  --batch B        sentences per batch (default 16)\n"
-            "  --stateful       row r of each batch continues the LSTM state of row r of the previous\n"
-            "                   batch (as the bilm-tf reference tests do); default: every batch from zero\n"
-            "  --mix s0,s1,...  write the scalar mix gamma * sum_j softmax(s)_j layer_j instead,\n"
-            "                   [tokens, 2*proj]; one weight per layer (\"equal\" = all 0)\n"
-            "  --gamma G        scale of the mix (default 1)\n"
-            "  -t N             threads (default 1)\n");
-}
 
 /* Splits text into words in place (ASCII whitespace, as Python's str.split for these files). */
 static void elmo_cli_split(elmo_sentence *s) {
@@ -71,18 +60,19 @@ static void elmo_cli_split(elmo_sentence *s) {
     }
 }
 
+/* Every line of path ('-' = stdin) as a sentence (a blank line gives a sentence of no words). */
 static elmo_sentence *elmo_cli_read(const char *path, int *n_out) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        fprintf(stderr, "edgelm elmo: cannot open %s: %s\n", path, strerror(errno));
+    size_t len = 0;
+    char *buf = cli_read_all(path, &len);
+    if (!buf) {
+        opts_fail("elmo", "check the path", "cannot read '%s': %s", path, strerror(errno));
         return NULL;
     }
     elmo_sentence *v = NULL;
     int n = 0, cap = 0;
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &lcap, fp)) >= 0) {
+    for (char *p = buf; p < buf + len;) {
+        char *e = memchr(p, '\n', (size_t)(buf + len - p));
+        if (e) *e = '\0';
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             elmo_sentence *nv = realloc(v, (size_t)cap * sizeof *nv);
@@ -90,13 +80,14 @@ static elmo_sentence *elmo_cli_read(const char *path, int *n_out) {
             v = nv;
         }
         memset(&v[n], 0, sizeof v[n]);
-        v[n].text = strdup(line);
+        v[n].text = strdup(p);
         if (!v[n].text) break;
         elmo_cli_split(&v[n]);
         n++;
+        if (!e) break;
+        p = e + 1;
     }
-    free(line);
-    fclose(fp);
+    free(buf);
     *n_out = n;
     return v;
 }
@@ -115,36 +106,55 @@ static bool elmo_cli_parse_floats(const char *s, float *out, int max, int *n) {
     return *n > 0;
 }
 
+/* --mix: "equal" or one comma-separated weight per layer (counted against the model later). */
+typedef struct elmo_mix_opt {
+    float s[ELMO_CLI_MAX_LAYERS];
+    int n;      /* 0: not given */
+    bool equal;
+} elmo_mix_opt;
+
+static bool elmo_parse_mix(const char *v, void *dst, char *why, size_t why_size) {
+    elmo_mix_opt *m = dst;
+    m->equal = !strcmp(v, "equal");
+    if (m->equal || elmo_cli_parse_floats(v, m->s, ELMO_CLI_MAX_LAYERS, &m->n)) {
+        if (m->equal) m->n = 0;
+        return true;
+    }
+    snprintf(why, why_size, "give \"equal\" or one comma-separated number per layer, e.g. 0,0,0");
+    return false;
+}
+
 int cmd_elmo(int argc, char **argv) {
-    const char *model = NULL, *input = NULL, *outdir = NULL, *mix = NULL;
-    int batch = 16, threads = 1;
-    bool stateful = false;
+    const char *model = NULL, *input = NULL, *outdir = NULL;
+    int32_t batch = 16, threads = opts_default_threads();
+    bool stateful = false, all = false, top = false, average = false, mix_given = false;
     float gamma = 1.0f;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const bool v = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            elmo_cli_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "-m") && v) model = argv[++i];
-        else if (!strcmp(a, "-i") && v) input = argv[++i];
-        else if (!strcmp(a, "-o") && v) outdir = argv[++i];
-        else if (!strcmp(a, "--batch") && v) batch = atoi(argv[++i]);
-        else if (!strcmp(a, "-t") && v) threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--stateful")) stateful = true;
-        else if (!strcmp(a, "--mix") && v) mix = argv[++i];
-        else if (!strcmp(a, "--gamma") && v) gamma = strtof(argv[++i], NULL);
-        else {
-            fprintf(stderr, "edgelm elmo: unknown or incomplete option '%s'\n", a);
-            elmo_cli_usage(stderr);
-            return 2;
-        }
-    }
-    if (!model || !input || !outdir || batch < 1 || batch > 4096 || threads < 1 || threads > 256 ||
-        !isfinite(gamma)) {
-        elmo_cli_usage(stderr);
-        return 2;
-    }
+    elmo_mix_opt mix = {{0}, 0, false};
+    const opt_def defs[] = {
+        OPT_REQ_STR("-m,--model", &model, "FILE", "ELMo model (GGUF from `edgelm convert` of an AllenNLP / bilm-tf folder)"),
+        OPT_STR("-f,--file,-i", &input, "FILE", "one sentence per line, whitespace-tokenised ('-' = stdin; a blank "
+                "line is a sentence of no tokens)"),
+        OPT_REQ_STR("-o,--output", &outdir, "DIR", "writes DIR/sentence_<k>.npy, k from 0 in input order"),
+        OPT_FLAG("--all", &all, "every layer: float32 [layers, tokens, 2*proj] (the default)"),
+        OPT_FLAG("--top", &top, "the top layer only: [tokens, 2*proj]"),
+        OPT_FLAG("--average", &average, "the mean of the layers: [tokens, 2*proj]"),
+        {.names = "--mix", .kind = OPTK_FUNC, .dst = &mix, .fn = elmo_parse_mix, .meta = "s0,s1,..",
+         .help = "the scalar mix gamma * sum_j softmax(s)_j layer_j: [tokens, 2*proj]; one weight per layer "
+                 "(\"equal\" = all 0)", .seen = &mix_given},
+        OPT_FLOAT("--gamma", &gamma, -1e6, 1e6, "G", "scale of the mix (default 1)"),
+        OPT_INT("--batch", &batch, 1, 4096, "B", "sentences per batch (default 16)"),
+        OPT_FLAG("--stateful", &stateful, "row r of each batch continues the LSTM state of row r of the previous batch "
+                 "(as the bilm-tf reference tests do); default: every batch from zero"),
+        OPT_THREADS(&threads),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("elmo", "-m ELMO.gguf -f SENTENCES.txt -o DIR [options]",
+                                "ELMo embeddings of every sentence (line) of the input as NumPy arrays.", defs);
+    const int pr = opts_parse(&cmd, argc, argv);
+    if (pr != OPTS_OK) return opts_exit(pr);
+    if (all + top + average + mix_given > 1)
+        return opts_fail("elmo", "give only one of them", "--all, --top, --average and --mix are alternatives");
+    if (!input) return opts_fail("elmo", "give -f FILE ('-' = stdin)", "no input");
     elm_elmo_params p = elm_elmo_default_params();
     p.n_threads = threads;
     p.stateful = stateful;
@@ -157,14 +167,22 @@ int cmd_elmo(int argc, char **argv) {
     const int32_t nl = elm_elmo_n_layers(m), dim = elm_elmo_dim(m);
     float s[ELMO_CLI_MAX_LAYERS];
     int ns = 0;
-    if (mix && strcmp(mix, "equal") != 0 && (!elmo_cli_parse_floats(mix, s, ELMO_CLI_MAX_LAYERS, &ns) || ns != nl)) {
-        fprintf(stderr, "edgelm elmo: --mix needs %d comma-separated numbers (one per layer)\n", nl);
+    if (mix_given && !mix.equal && mix.n != nl) {
         elm_elmo_free(m);
-        return 2;
+        return opts_fail("elmo", "give one weight per layer", "--mix has %d weights; the model has %d layers", mix.n, nl);
     }
+    memcpy(s, mix.s, sizeof s);
+    ns = mix.n;
+    if (average) { /* equal weights, gamma 1: the mean of the layers */
+        ns = 0;
+        gamma = 1.0f;
+    }
+    const bool mixed_out = mix_given || top || average;
     int n_sent = 0;
     elmo_sentence *sents = elmo_cli_read(input, &n_sent);
-    if (!sents && n_sent == 0) {
+    if (!sents || n_sent == 0) {
+        if (sents || n_sent == 0) opts_fail("elmo", "give a file with one sentence per line", "'%s' has no lines", input);
+        free(sents);
         elm_elmo_free(m);
         return 1;
     }
@@ -193,11 +211,19 @@ int cmd_elmo(int argc, char **argv) {
             snprintf(path, sizeof path, "%s/sentence_%d.npy", outdir, b0 + b);
             gl_error ge = {0};
             gl_status st;
-            if (mix) {
-                float *mixed = malloc(((size_t)n[b] * dim + 1) * sizeof *mixed);
-                elm_elmo_mix(m, out[b], n[b], ns ? s : NULL, gamma, mixed, NULL);
+            if (top) {
                 const int64_t shape[2] = {n[b], dim};
-                st = elm_npy_write_f32(path, mixed, 2, shape, &ge);
+                st = elm_npy_write_f32(path, out[b] + (size_t)(nl - 1) * n[b] * dim, 2, shape, &ge);
+            } else if (mixed_out) {
+                float *mixed = malloc(((size_t)n[b] * dim + 1) * sizeof *mixed);
+                elm_error me = {0};
+                if (!mixed || elm_elmo_mix(m, out[b], n[b], ns ? s : NULL, gamma, mixed, &me) != ELM_OK) {
+                    snprintf(ge.msg, sizeof ge.msg, "%s", mixed ? me.msg : "out of memory");
+                    st = GL_ERR_NOMEM;
+                } else {
+                    const int64_t shape[2] = {n[b], dim};
+                    st = elm_npy_write_f32(path, mixed, 2, shape, &ge);
+                }
                 free(mixed);
             } else {
                 const int64_t shape[3] = {nl, n[b], dim};
@@ -228,12 +254,6 @@ int cmd_elmo(int argc, char **argv) {
 /* ------------------------------------------------------------------------------------------
  * elmo-bench
  * ---------------------------------------------------------------------------------------- */
-
-static double elmo_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Multiply-adds per token of the model (char CNN + highway + projection + biLSTM). */
 static void elmo_macs(const elm_elmo_hparams *hp, double *cnn, double *hw, double *lstm) {
@@ -267,9 +287,9 @@ static double elmo_matmat_gflops(int threads, int reps) {
         posix_memalign(&buf, 64, plan.buffer_size + plan.work_size + 64) == 0 &&
         gl_graph_alloc(g, &plan, buf, plan.buffer_size + plan.work_size + 64, &err) == GL_OK) {
         for (int r = 0; r < reps + 1; r++) {
-            double t0 = elmo_now();
+            double t0 = cli_now();
             if (gl_graph_compute(g, pool, &err) != GL_OK) break;
-            double gf = 2.0 * k * n * cols / (elmo_now() - t0) / 1e9;
+            double gf = 2.0 * k * n * cols / (cli_now() - t0) / 1e9;
             if (r > 0 && gf > best) best = gf;
         }
     }
@@ -281,30 +301,26 @@ static double elmo_matmat_gflops(int threads, int reps) {
 
 int cmd_elmo_bench(int argc, char **argv) {
     const char *model = NULL;
-    int threads[8] = {1}, n_threads = 1, batch = 32, tokens = 20, reps = 3;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const bool v = i + 1 < argc;
-        if (!strcmp(a, "-m") && v) model = argv[++i];
-        else if (!strcmp(a, "-t") && v) {
-            n_threads = 0;
-            for (char *s = argv[++i]; *s && n_threads < 8;) {
-                threads[n_threads++] = (int)strtol(s, &s, 10);
-                if (*s == ',') s++;
-                else if (*s) break;
-            }
-        } else if (!strcmp(a, "--batch") && v) batch = atoi(argv[++i]);
-        else if (!strcmp(a, "--tokens") && v) tokens = atoi(argv[++i]);
-        else if (!strcmp(a, "--reps") && v) reps = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: edgelm elmo-bench -m M.gguf [-t 1,2] [--batch 32] [--tokens 20] [--reps 3]\n");
-            return 2;
-        }
-    }
-    if (!model || batch < 1 || batch > 4096 || tokens < 1 || tokens > 10000 || reps < 1 || n_threads < 1) {
-        fprintf(stderr, "usage: edgelm elmo-bench -m M.gguf [-t 1,2] [--batch 32] [--tokens 20] [--reps 3]\n");
-        return 2;
-    }
+    int32_t batch = 32, tokens = 20, reps = 3;
+    int fmt = CLI_FMT_MD;
+    opt_ints th = {{opts_default_threads()}, 1};
+    const opt_def defs[] = {
+        OPT_REQ_STR("-m,--model", &model, "FILE", "the ELMo model"),
+        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: the physical cores, at most 4)"),
+        OPT_INT("--batch", &batch, 1, 4096, "B", "sentences per run (default 32)"),
+        OPT_INT("--tokens", &tokens, 1, 10000, "N", "words per sentence (default 20)"),
+        OPT_INT("-r,--repetitions,--reps", &reps, 1, 1000, "R", "timed runs after a warm-up, the best is reported (default 3)"),
+        OPT_ENUM("-o,--output", &fmt, cli_fmt_names, "result table format (default md)"),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("elmo-bench", "-m ELMO.gguf [options]",
+                                "ELMo tokens/s for batches of random words, the GFLOP/s achieved (from the model's "
+                                "multiply-adds per token) and ggml-lite's F32 mat-mat GFLOP/s in the same run.",
+                                defs);
+    const int pr = opts_parse(&cmd, argc, argv);
+    if (pr != OPTS_OK) return opts_exit(pr);
+    const int32_t *threads = th.v;
+    const int n_threads = th.n;
     /* random lower-case words of 2-10 letters, fixed seed */
     char *words = malloc((size_t)batch * tokens * 12);
     const char ***toks = malloc((size_t)batch * sizeof *toks);
@@ -326,8 +342,11 @@ int cmd_elmo_bench(int argc, char **argv) {
         }
     }
     int rc = 0;
-    printf("| model | weights | threads | batch x tokens | time/batch (s) | tokens/s | GFLOP/s | F32 mat-mat GFLOP/s | %% of mat-mat |\n");
-    printf("|---|---|---|---|---|---|---|---|---|\n");
+    static const char *const cols[] = {"model", "weights", "threads", "batch x tokens", "time/batch (s)", "tokens/s",
+                                       "GFLOP/s", "F32 mat-mat GFLOP/s", "% of mat-mat"};
+    static const bool numeric[] = {false, false, true, false, true, true, true, true, true};
+    cli_table tab = {stdout, fmt, cols, numeric, 9, 0};
+    cli_table_begin(&tab);
     for (int ti = 0; ti < n_threads && rc == 0; ti++) {
         elm_elmo_params p = elm_elmo_default_params();
         p.n_threads = threads[ti];
@@ -342,12 +361,12 @@ int cmd_elmo_bench(int argc, char **argv) {
         elmo_macs(elm_elmo_hparams_of(m), &cnn, &hw, &lstm);
         double best = 1e30;
         for (int r = 0; r < reps + 1 && rc == 0; r++) { /* the first run warms up */
-            double t0 = elmo_now();
+            double t0 = cli_now();
             if (elm_elmo_run(m, batch, (const char *const *const *)toks, n, NULL, &err) != ELM_OK) {
                 fprintf(stderr, "edgelm elmo-bench: %s\n", err.msg);
                 rc = 1;
             }
-            double dt = elmo_now() - t0;
+            double dt = cli_now() - t0;
             if (r > 0 && dt < best) best = dt;
         }
         if (rc == 0) {
@@ -362,14 +381,23 @@ int cmd_elmo_bench(int argc, char **argv) {
                 snprintf(type, sizeof type, "%s", ft == 0 ? "F32" : ft == 1 ? "F16" : ft == 7 ? "Q8_0" : ft == 32 ? "BF16" : "other");
             elm_file_close(f);
             const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
-            printf("| %s | %s | %d | %d x %d | %.3f | %.1f | %.2f | %.2f | %.0f%% |\n", base, type,
-                   threads[ti], batch, tokens, best, n_tok / best, gflops, ref, ref > 0 ? 100.0 * gflops / ref : 0);
+            char c[7][32];
+            snprintf(c[0], 32, "%d", threads[ti]);
+            snprintf(c[1], 32, "%d x %d", batch, tokens);
+            snprintf(c[2], 32, "%.3f", best);
+            snprintf(c[3], 32, "%.1f", n_tok / best);
+            snprintf(c[4], 32, "%.2f", gflops);
+            snprintf(c[5], 32, "%.2f", ref);
+            snprintf(c[6], 32, fmt == CLI_FMT_MD ? "%.0f%%" : "%.0f", ref > 0 ? 100.0 * gflops / ref : 0);
+            const char *cells[] = {base, type, c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
+            cli_table_row(&tab, cells);
             if (ti == 0)
                 fprintf(stderr, "multiply-adds per token: char CNN %.1f M, highway + projection %.1f M, biLSTM %.1f M\n",
                         cnn / 1e6, hw / 1e6, lstm / 1e6);
         }
         elm_elmo_free(m);
     }
+    cli_table_end(&tab);
     for (int b = 0; b < batch; b++) free(toks[b]);
     free(toks);
     free(n);

@@ -5,8 +5,11 @@
  * What is measured and how to read it: quant/quality.h and README.md ("Quantization").
  */
 #include "cli.h"
+#include "cli_io.h"
+#include "opts.h"
 #include "quality.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,72 +19,37 @@ typedef struct qual_opts {
     int32_t ctx, threads;
 } qual_opts;
 
-static char *qual_read_file(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 4096 + 1 > cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        const size_t got = fread(buf + n, 1, 4096, fp);
-        n += got;
-        if (got == 0) break;
-    }
-    fclose(fp);
-    if (buf) buf[n] = '\0';
-    return buf;
-}
-
-/* Returns 0 on success, 2 on a usage error (message printed), -1 for --help. */
-static int qual_parse(int argc, char **argv, qual_opts *o, const char *cmd) {
+/* Parses the options of perplexity (kld: with -m2); returns opts_parse's result. */
+static int qual_parse(int argc, char **argv, qual_opts *o, bool kld) {
     o->ctx = 512;
-    o->threads = 2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const bool v = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return -1;
-        if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && v) o->m = argv[++i];
-        else if (!strcmp(a, "-m2") && v) o->m2 = argv[++i];
-        else if (!strcmp(a, "-f") && v) o->f = argv[++i];
-        else if ((!strcmp(a, "-c") || !strcmp(a, "--ctx")) && v) o->ctx = atoi(argv[++i]);
-        else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && v) o->threads = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "edgelm %s: unknown or incomplete option '%s'\n", cmd, a);
-            return 2;
-        }
-    }
-    if (o->ctx < 2 || o->ctx > 1 << 16 || o->threads < 1 || o->threads > 64) {
-        fprintf(stderr, "edgelm %s: -c wants 2..65536 and -t 1..64\n", cmd);
-        return 2;
-    }
-    return 0;
+    o->threads = opts_default_threads();
+    const opt_def defs[] = {
+        OPT_REQ_STR("-m,--model", &o->m, "FILE", kld ? "the reference model (e.g. F32 or F16)" : "the decoder"),
+        kld ? (opt_def)OPT_REQ_STR("-m2,--model2", &o->m2, "FILE", "the model compared with it (e.g. quantized)")
+            : (opt_def)OPT_SECTION("Input"),
+        OPT_REQ_STR("-f,--file", &o->f, "FILE", kld ? "the text ('-' = stdin; one sequence per line for BERT, T5 and ELMo)"
+                                                   : "the text ('-' = stdin)"),
+        OPT_INT("-c,--ctx-size,--ctx", &o->ctx, 2, 1 << 16, "N", "tokens per chunk (default 512, at most the model's context)"),
+        OPT_THREADS(&o->threads),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD(kld ? "kld" : "perplexity", kld ? "-m BASE.gguf -m2 QUANT.gguf -f TEXT [options]"
+                                                                 : "-m MODEL.gguf -f TEXT [options]",
+                                kld ? "How far QUANT's outputs are from BASE's over TEXT: mean KL divergence of the output "
+                                      "distributions, top-1 agreement, largest logit error (decoders: next-token logits; "
+                                      "BERT: masked-LM logits; T5: teacher-forced decoder logits; ELMo: relative error per layer)."
+                                    : "Decoder perplexity over TEXT in chunks of -c tokens; every token after the first of its "
+                                      "chunk is scored.",
+                                defs);
+    return opts_parse(&cmd, argc, argv);
 }
 
 int cmd_perplexity(int argc, char **argv) {
     qual_opts o = {0};
-    const int r = qual_parse(argc, argv, &o, "perplexity");
-    if (r < 0 || (r == 0 && (!o.m || !o.f))) {
-        fprintf(r < 0 ? stdout : stderr,
-                "usage: edgelm perplexity -m MODEL.gguf -f TEXT [-c CTX] [-t N]\n"
-                "  decoder perplexity over TEXT, in chunks of CTX tokens (default 512, at most the\n"
-                "  model's context); every token after the first of its chunk is scored\n");
-        return r < 0 ? 0 : 2;
-    }
-    if (r) return r;
-    char *text = qual_read_file(o.f);
-    if (!text) {
-        fprintf(stderr, "edgelm perplexity: cannot read %s\n", o.f);
-        return 1;
-    }
+    const int r = qual_parse(argc, argv, &o, false);
+    if (r != OPTS_OK) return opts_exit(r);
+    char *text = cli_read_all(o.f, NULL);
+    if (!text) return opts_fail("perplexity", "check the path", "cannot read '%s': %s", o.f, strerror(errno)) - 1;
     double ppl = 0;
     int64_t n = 0;
     elm_error err = {0};
@@ -97,22 +65,10 @@ int cmd_perplexity(int argc, char **argv) {
 
 int cmd_kld(int argc, char **argv) {
     qual_opts o = {0};
-    const int r = qual_parse(argc, argv, &o, "kld");
-    if (r < 0 || (r == 0 && (!o.m || !o.m2 || !o.f))) {
-        fprintf(r < 0 ? stdout : stderr,
-                "usage: edgelm kld -m BASE.gguf -m2 QUANT.gguf -f TEXT [-c CTX] [-t N]\n"
-                "  how far QUANT's outputs are from BASE's over TEXT (one sequence per line for\n"
-                "  BERT, T5 and ELMo): mean KL divergence of the output distributions, top-1\n"
-                "  agreement, largest logit error (decoders: next-token logits; BERT: masked-LM\n"
-                "  logits; T5: teacher-forced decoder logits; ELMo: relative error per layer)\n");
-        return r < 0 ? 0 : 2;
-    }
-    if (r) return r;
-    char *text = qual_read_file(o.f);
-    if (!text) {
-        fprintf(stderr, "edgelm kld: cannot read %s\n", o.f);
-        return 1;
-    }
+    const int r = qual_parse(argc, argv, &o, true);
+    if (r != OPTS_OK) return opts_exit(r);
+    char *text = cli_read_all(o.f, NULL);
+    if (!text) return opts_fail("kld", "check the path", "cannot read '%s': %s", o.f, strerror(errno)) - 1;
     elm_qual q;
     elm_error err = {0};
     const elm_status s = elm_quality_compare(o.m, o.m2, text, o.ctx, o.threads, &q, &err);

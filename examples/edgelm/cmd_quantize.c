@@ -5,6 +5,7 @@
  * bits per weight. On a terminal a progress line is drawn on stderr. Rules: quant/quantize.h.
  */
 #include "cli.h"
+#include "opts.h"
 #include "out_guard.h"
 #include "quantize.h"
 
@@ -16,6 +17,7 @@
 
 typedef struct qcli_ui {
     bool tty, drawn, quiet;
+    int64_t per_type[GL_TYPE_COUNT]; /* tensors written per resulting type */
 } qcli_ui;
 
 static void qcli_clear(qcli_ui *ui) {
@@ -27,12 +29,14 @@ static void qcli_clear(qcli_ui *ui) {
 
 static void qcli_log(void *user, const char *msg) {
     qcli_ui *ui = user;
+    if (ui->quiet && strncmp(msg, "warning", 7) != 0) return; /* -q: notes (fallbacks ..) off, warnings kept */
     qcli_clear(ui);
     fprintf(stderr, "%s\n", msg);
 }
 
 static void qcli_tensor(void *user, const elm_quant_tensor_report *r) {
     qcli_ui *ui = user;
+    if ((int)r->new_type >= 0 && (int)r->new_type < GL_TYPE_COUNT) ui->per_type[r->new_type]++;
     if (ui->quiet) return;
     qcli_clear(ui);
     char shape[64];
@@ -55,76 +59,54 @@ static void qcli_progress(void *user, int64_t done, int64_t n, uint64_t el, uint
     ui->drawn = true;
 }
 
-static void qcli_usage(FILE *out) {
-    fprintf(out,
-            "usage: edgelm quantize IN.gguf OUT.gguf TYPE [options]\n"
-            "  TYPE                 %s\n"
-            "                       (llama.cpp's names; the _S/_M mixes raise attention-value,\n"
-            "                       ffn_down and output tensors as llama-quantize does)\n"
-            "  -t, --threads N      threads (default 2)\n"
-            "  --allow-requantize   quantize tensors that are quantized already (quality drops)\n"
-            "  --pure               no mix rules: every quantizable matrix gets TYPE's base type\n"
-            "  --strict             refuse a tensor holding NaN/inf values (default: a warning)\n"
-            "  -q, --quiet          no per-tensor lines\n"
-            "Works on decoder, BERT, T5 and ELMo files. 1-D tensors stay F32; norms, position\n"
-            "and token-type embeddings and T5's relative bias are not quantized; rows that do\n"
-            "not divide into the type's blocks fall back to the nearest type that fits.\n",
-            elm_quant_type_list());
-}
-
 static double qcli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* TYPE: one of elm_quant_type_list(). */
+static bool qcli_parse_type(const char *v, void *dst, char *why, size_t why_size) {
+    if (elm_quant_parse(v, dst)) return true;
+    snprintf(why, why_size, "use one of %s", elm_quant_type_list());
+    return false;
+}
+
 int cmd_quantize(int argc, char **argv) {
     elm_quantize_params p;
     memset(&p, 0, sizeof p);
-    p.n_threads = 2;
+    p.n_threads = opts_default_threads();
     qcli_ui ui = {.tty = isatty(fileno(stderr)) != 0};
     const char *pos[3] = {NULL, NULL, NULL};
     int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            qcli_usage(stdout);
-            return 0;
-        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && i + 1 < argc) {
-            char *end = NULL;
-            const long v = strtol(argv[++i], &end, 10);
-            if (!end || *end || v < 1 || v > 64) {
-                fprintf(stderr, "edgelm quantize: --threads wants 1..64, not '%s'\n", argv[i]);
-                return 2;
-            }
-            p.n_threads = (int)v;
-        } else if (!strcmp(a, "--allow-requantize")) {
-            p.allow_requantize = true;
-        } else if (!strcmp(a, "--pure")) {
-            p.pure = true;
-        } else if (!strcmp(a, "--strict")) {
-            p.strict = true;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            ui.quiet = true;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "edgelm quantize: unknown or incomplete option '%s'\n", a);
-            qcli_usage(stderr);
-            return 2;
-        } else if (npos < 3) {
-            pos[npos++] = a;
-        } else {
-            fprintf(stderr, "edgelm quantize: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
+    const opt_def defs[] = {
+        OPT_THREADS(&p.n_threads),
+        OPT_FLAG("--allow-requantize", &p.allow_requantize, "quantize tensors that are quantized already (quality drops)"),
+        OPT_FLAG("--pure", &p.pure, "no mix rules: every quantizable matrix gets TYPE's base type"),
+        OPT_FLAG("--strict", &p.strict, "refuse a tensor holding NaN/inf values (default: a warning)"),
+        OPT_FLAG("-q,--quiet", &ui.quiet, "no per-tensor lines and no notes"),
+        OPT_END,
+    };
+    char about[1024];
+    snprintf(about, sizeof about,
+             "TYPE: %s (llama.cpp's names; the _S/_M mixes raise attention-value, ffn_down and output tensors as "
+             "llama-quantize does). Works on decoder, BERT, T5 and ELMo files. 1-D tensors stay F32; norms, position "
+             "and token-type embeddings and T5's relative bias are not quantized; rows that do not divide into the "
+             "type's blocks fall back to the nearest type that fits.",
+             elm_quant_type_list());
+    opt_cmd cmd = OPT_CMD("quantize", "IN.gguf OUT.gguf TYPE [options]", about, defs);
+    cmd.pos = pos;
+    cmd.max_pos = 3;
+    cmd.n_pos = &npos;
+    cmd.pos_meta = "IN.gguf OUT.gguf TYPE";
+    const int r = opts_parse(&cmd, argc, argv);
+    if (r != OPTS_OK) return opts_exit(r);
+    char why[1024];
     if (npos != 3) {
-        qcli_usage(stderr);
-        return 2;
+        snprintf(why, sizeof why, "give IN.gguf OUT.gguf TYPE (TYPE: one of %s)", elm_quant_type_list());
+        return opts_fail("quantize", why, "%d of 3 arguments", npos);
     }
-    if (!elm_quant_parse(pos[2], &p.spec)) {
-        fprintf(stderr, "edgelm quantize: unknown type '%s' (one of: %s)\n", pos[2], elm_quant_type_list());
-        return 2;
-    }
+    if (!qcli_parse_type(pos[2], &p.spec, why, sizeof why)) return opts_fail("quantize", why, "unknown type '%s'", pos[2]);
     p.in = pos[0];
     p.out = pos[1];
     p.log = qcli_log;
@@ -149,5 +131,9 @@ int cmd_quantize(int argc, char **argv) {
     printf("size: %.2f MB (%.3f bits/weight) -> %.2f MB (%.3f bits/weight), %s, %.1f s\n",
            st.bytes_in / 1e6, 8.0 * (double)st.bytes_in / n, st.bytes_out / 1e6,
            8.0 * (double)st.bytes_out / n, p.spec.name, qcli_now() - t0);
+    printf("tensors per type:");
+    for (int t = 0; t < GL_TYPE_COUNT; t++)
+        if (ui.per_type[t]) printf(" %s %lld", gl_type_name((gl_type)t), (long long)ui.per_type[t]);
+    printf("\n");
     return 0;
 }
