@@ -126,6 +126,10 @@ test-aarch64-dotprod:
 bench: $(BUILD)/edgelm
 	$(BUILD)/edgelm bench --kernels -t 1,2
 
+# docs/cli.md: every command's options from the option tables (tests/cli-help.sh checks it).
+docs: $(BUILD)/edgelm
+	$(BUILD)/edgelm help --markdown > docs/cli.md
+
 amalgamation: $(BUILD)/ggml-lite.c
 
 $(BUILD)/ggml-lite.c: $(GL_SRC) $(wildcard ggml-lite/*.h) scripts/amalgamate.sh

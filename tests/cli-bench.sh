@@ -29,5 +29,5 @@ else
 fi
 check bench_missing_model_fails sh -c \
     "! $EMU '$EDGELM' bench -m '$TMPD/none.gguf' -r 1 > '$TMPD/o' 2> '$TMPD/e' && grep -q 'none.gguf' '$TMPD/e' && test ! -s '$TMPD/o'"
-check bench_bad_list_fails sh -c "! $EMU '$EDGELM' bench -m x.gguf -p 64,abc 2> '$TMPD/e2' && grep -q 'bad list' '$TMPD/e2'"
+check bench_bad_list_fails sh -c "! $EMU '$EDGELM' bench -m x.gguf -p 64,abc 2> '$TMPD/e2' && grep -q '^edgelm bench: -p .64,abc. is not valid: give ' '$TMPD/e2'"
 finish

@@ -34,5 +34,5 @@ check info_bad_magic_fails sh -c \
     "! $EMU '$EDGELM' info '$TMPD/magic.gguf' > '$TMPD/o' 2> '$TMPD/e' && grep -q 'magic' '$TMPD/e'"
 check info_missing_file_fails sh -c \
     "! $EMU '$EDGELM' info '$TMPD/none.gguf' > '$TMPD/o' 2> '$TMPD/e' && grep -q 'cannot open' '$TMPD/e' && test ! -s '$TMPD/o'"
-check info_no_argument_fails sh -c "! $EMU '$EDGELM' info > '$TMPD/o' 2>&1 && grep -q usage '$TMPD/o'"
+check info_no_argument_fails sh -c "! $EMU '$EDGELM' info > '$TMPD/o' 2>&1 && grep -q '^edgelm info: no file: give the file: edgelm info FILE.gguf$' '$TMPD/o'"
 finish

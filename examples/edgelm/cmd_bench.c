@@ -22,6 +22,8 @@
  * memory read bandwidth measured (with the function of 1.) in the same run.
  */
 #include "cli.h"
+#include "cli_table.h"
+#include "opts.h"
 #include "edgelm.h"
 #include "ggml-lite.h"
 
@@ -52,6 +54,7 @@ typedef struct bench_opts {
     int n_threads;
     int reps;
     bool json;
+    int fmt;                                 /* CLI_FMT_* */
     unsigned types;                          /* bit per entry of the type list; 0: all */
     int64_t mm_shapes[BENCH_MAX_SHAPES][2];  /* k, n of the mat-mat runs */
     int n_mm_shapes;
@@ -434,34 +437,6 @@ static bool bench_x8_available(gl_type type) {
     return ok;
 }
 
-static void bench_usage(FILE *f) {
-    fprintf(f,
-            "usage: edgelm bench --kernels [-t 1,2] [--reps N] [-o table|json]\n"
-            "       edgelm bench -m MODEL.gguf[,MODEL2.gguf] [-t 1,2] [-p 64] [-n 128] [-r 5] [-o md|json]\n\n"
-            "  --kernels   memory read bandwidth, mat-vec (F32/F16/Q8_0/Q4_0 at 4096x4096 and\n"
-            "              768x3072, weights larger than the last-level cache) and mat-mat\n"
-            "              (64 and 512 columns) timings; Q8_0/Q4_0 also repacked (X8) where the\n"
-            "              build has X8 kernels\n"
-            "  --types LIST      --kernels: these of f32,f16,q8_0,q4_0 (the default set) and\n"
-            "                    q2_K,q3_K,q4_K,q5_K,q6_K (mat-mat shapes: K a multiple of 256)\n"
-            "  --mm-shapes LIST  --kernels: mat-mat weight shapes KxN (default 4096x4096)\n"
-            "  --cols LIST       --kernels: mat-mat column counts (default 64,512)\n"
-            "  -m LIST     decoder models (GGUF): prompt processing ppN (N tokens in one batch into\n"
-            "              an empty cache) and generation tgN (N single-token steps), tokens/s\n"
-            "              averaged over the repetitions, and generation as a share of the memory\n"
-            "              read bandwidth measured just before it\n"
-            "  -t LIST     thread counts, comma separated (default 1,2)\n"
-            "  -p LIST     prompt lengths for -m (default 64; 0: none)\n"
-            "  -n LIST     generated tokens for -m (default 128; 0: none)\n"
-            "  -r, --reps N  repetitions (default 10 for --kernels, best and median; 5 for -m,\n"
-            "              mean and standard deviation)\n"
-            "  --kv-f16    F16 KV cache for -m (as llama-bench's default; ours is F32)\n"
-            "  --no-repack for -m: Q4_0/Q8_0 weights stay in the file's row layout (type \"x8\"\n"
-            "              in the table marks models whose matrices were repacked at load)\n"
-            "  --bw-mib N  size of the bandwidth buffer (default 16x the last-level cache, >= 512)\n"
-            "  -o FORMAT   table/md (default) or json\n");
-}
-
 /* ---- model benchmarks (edgelm bench -m) ----
  *
  * Like llama-bench: for every model × thread count, "ppN" decodes N random tokens as one batch
@@ -486,6 +461,7 @@ typedef struct model_opts {
     bench_list threads, prompt, gen;
     int reps;
     bool json;
+    int fmt;         /* CLI_FMT_* */
     bool kv_f16;
     bool no_repack;
     size_t bw_bytes; /* 0: the default (16x the last-level cache, at least 512 MiB) */
@@ -729,6 +705,31 @@ static void model_print_json(const model_result *res, int n_res) {
     printf("]\n");
 }
 
+/* -o csv: one row per test, the numbers without units. */
+static void model_print_csv(const model_result *res, int n_res) {
+    static const char *const cols[] = {"model", "size_bytes", "n_params", "type", "repacked", "n_threads", "test",
+                                       "avg_ts", "stddev_ts", "read_bw_gbps", "bw_fraction"};
+    static const bool numeric[] = {false, true, true, false, true, true, false, true, true, true, true};
+    cli_table t = {stdout, CLI_FMT_CSV, cols, numeric, 11, 0};
+    cli_table_begin(&t);
+    for (int i = 0; i < n_res; i++) {
+        const model_result *r = &res[i];
+        char c[9][48];
+        snprintf(c[0], 48, "%llu", (unsigned long long)r->mi->size);
+        snprintf(c[1], 48, "%lld", (long long)r->mi->n_params);
+        snprintf(c[2], 48, "%d", r->repacked ? 1 : 0);
+        snprintf(c[3], 48, "%d", r->n_threads);
+        snprintf(c[4], 48, "%s%d", r->n_gen ? "tg" : "pp", r->n_gen ? r->n_gen : r->n_prompt);
+        snprintf(c[5], 48, "%.4f", r->avg_ts);
+        snprintf(c[6], 48, "%.4f", r->stddev_ts);
+        snprintf(c[7], 48, "%.3f", r->n_gen ? r->read_bw : 0.0);
+        snprintf(c[8], 48, "%.4f", r->n_gen ? r->bw_frac : 0.0);
+        const char *cells[] = {r->mi->name, c[0], c[1], r->mi->type, c[2], c[3], c[4], c[5], c[6], c[7], c[8]};
+        cli_table_row(&t, cells);
+    }
+    cli_table_end(&t);
+}
+
 static void model_print_table(const model_result *res, int n_res) {
     printf("| model | size | params | type | threads | test | t/s | %% of read bw |\n");
     printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
@@ -742,6 +743,34 @@ static void model_print_table(const model_result *res, int n_res) {
                (double)r->mi->size / 1048576.0, (double)r->mi->n_params / 1e6, r->mi->type,
                r->repacked ? " (x8)" : "", r->n_threads, test, r->avg_ts, r->stddev_ts, bw);
     }
+}
+
+/* -o csv for --kernels: one row per run, times in microseconds. */
+static void bench_print_csv(const bench_result *res, int n_res) {
+    static const char *const cols[] = {"test", "type", "layout", "k", "n", "cols", "n_threads", "copies", "us_per_call",
+                                       "us_median", "gbps", "read_bw_gbps", "bw_ratio", "gflops"};
+    static const bool numeric[] = {false, false, false, true, true, true, true, true, true, true, true, true, true, true};
+    cli_table t = {stdout, CLI_FMT_CSV, cols, numeric, 14, 0};
+    cli_table_begin(&t);
+    for (int i = 0; i < n_res; i++) {
+        const bench_result *r = &res[i];
+        char c[11][32];
+        snprintf(c[0], 32, "%lld", (long long)r->k);
+        snprintf(c[1], 32, "%lld", (long long)r->n);
+        snprintf(c[2], 32, "%lld", (long long)r->m);
+        snprintf(c[3], 32, "%d", r->n_threads);
+        snprintf(c[4], 32, "%d", r->copies);
+        snprintf(c[5], 32, "%.2f", r->sec_per_call * 1e6);
+        snprintf(c[6], 32, "%.2f", r->sec_median * 1e6);
+        snprintf(c[7], 32, "%.2f", r->gbps);
+        snprintf(c[8], 32, "%.2f", r->read_bw);
+        snprintf(c[9], 32, "%.3f", r->bw_ratio);
+        snprintf(c[10], 32, "%.2f", r->gflops);
+        const char *cells[] = {r->test, gl_type_name(r->type), r->x8 ? "x8" : "rows", c[0], c[1], c[2], c[3], c[4],
+                               c[5], c[6], c[7], c[8], c[9], c[10]};
+        cli_table_row(&t, cells);
+    }
+    cli_table_end(&t);
 }
 
 static void bench_print(const bench_opts *o, const bench_result *res, int n_res, const double *bw,
@@ -763,6 +792,10 @@ static void bench_print(const bench_opts *o, const bench_result *res, int n_res,
                    r->read_bw, r->bw_ratio, r->gflops, i + 1 < n_res ? "," : "");
         }
         printf(" ]}\n");
+        return;
+    }
+    if (o->fmt == CLI_FMT_CSV) {
+        bench_print_csv(res, n_res);
         return;
     }
     printf("SIMD: %s; last-level cache %zu MiB\n", gl_simd_name(), llc >> 20);
@@ -812,6 +845,7 @@ static int bench_models(const model_opts *o) {
         rc = model_bench_file(o, &mi[i], &bwb, res, &n_res, max_res);
     if (!rc) {
         if (o->json) model_print_json(res, n_res);
+        else if (o->fmt == CLI_FMT_CSV) model_print_csv(res, n_res);
         else model_print_table(res, n_res);
     }
     free(res);
@@ -827,88 +861,116 @@ static int bench_parse_models(char *s, model_opts *mo) {
     return mo->n_models > 0 ? 0 : -1;
 }
 
+/* The option parsers of the lists (opts.h OPT_FUNC): dst is the bench_cli. */
+typedef struct bench_cli {
+    bench_opts o;
+    model_opts mo;
+} bench_cli;
+
+static bool bench_opt_models(const char *v, void *dst, char *why, size_t why_size) {
+    bench_cli *b = dst;
+    b->mo.n_models = 0;
+    char *copy = strdup(v); /* kept: the model names point into it until exit */
+    if (copy && bench_parse_models(copy, &b->mo) == 0) return true;
+    free(copy);
+    snprintf(why, why_size, "give up to %d comma-separated GGUF files", BENCH_MAX_LIST);
+    return false;
+}
+
+static bool bench_opt_threads(const char *v, void *dst, char *why, size_t why_size) {
+    bench_cli *b = dst;
+    if (bench_parse_threads(v, &b->o) == 0 && bench_parse_list(v, &b->mo.threads, 1, 256) == 0) return true;
+    snprintf(why, why_size, "give comma-separated thread counts in [1, 256], e.g. -t 1,2");
+    return false;
+}
+
+static bool bench_opt_prompt(const char *v, void *dst, char *why, size_t why_size) {
+    if (bench_parse_list(v, &((bench_cli *)dst)->mo.prompt, 0, 1 << 16) == 0) return true;
+    snprintf(why, why_size, "give comma-separated token counts in [0, 65536], e.g. -p 64,512");
+    return false;
+}
+
+static bool bench_opt_gen(const char *v, void *dst, char *why, size_t why_size) {
+    if (bench_parse_list(v, &((bench_cli *)dst)->mo.gen, 0, 1 << 16) == 0) return true;
+    snprintf(why, why_size, "give comma-separated token counts in [0, 65536], e.g. -n 128");
+    return false;
+}
+
+static bool bench_opt_types(const char *v, void *dst, char *why, size_t why_size) {
+    if (bench_parse_types(v, &((bench_cli *)dst)->o) == 0) return true;
+    snprintf(why, why_size, "use some of f32, f16, q8_0, q4_0, q2_K, q3_K, q4_K, q5_K, q6_K, e.g. --types q4_0,q8_0");
+    return false;
+}
+
+static bool bench_opt_shapes(const char *v, void *dst, char *why, size_t why_size) {
+    if (bench_parse_shapes(v, &((bench_cli *)dst)->o) == 0) return true;
+    snprintf(why, why_size, "give KxN shapes, K a multiple of 32, e.g. 768x3072,4096x4096");
+    return false;
+}
+
+static bool bench_opt_cols(const char *v, void *dst, char *why, size_t why_size) {
+    bench_cli *b = dst;
+    bench_list l;
+    if (bench_parse_list(v, &l, 2, 1 << 16) == 0 && l.n <= BENCH_MAX_SHAPES) {
+        b->o.n_cols = l.n;
+        for (int j = 0; j < l.n; j++) b->o.cols[j] = l.v[j];
+        return true;
+    }
+    snprintf(why, why_size, "give comma-separated column counts in [2, 65536], e.g. 64,512");
+    return false;
+}
+
+static const char *const bench_fmt_names[] = {"md", "csv", "json", "table", NULL}; /* table = md */
+
 int cmd_bench(int argc, char **argv) {
-    bench_opts o = {.threads = {1, 2}, .n_threads = 2, .reps = 10};
-    model_opts mo = {.threads = {{1, 2}, 2}, .prompt = {{64}, 1}, .gen = {{128}, 1}, .reps = 5};
-    bool kernels = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--kernels")) {
-            kernels = true;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && i + 1 < argc) {
-            if (bench_parse_models(argv[++i], &mo) != 0) {
-                fprintf(stderr, "edgelm bench: bad model list (at most %d)\n", BENCH_MAX_LIST);
-                return 2;
-            }
-        } else if (!strcmp(a, "-t") && i + 1 < argc) {
-            if (bench_parse_threads(argv[++i], &o) != 0 ||
-                bench_parse_list(argv[i], &mo.threads, 1, 256) != 0) {
-                fprintf(stderr, "edgelm bench: bad thread list '%s' (e.g. -t 1,2)\n", argv[i]);
-                return 2;
-            }
-        } else if ((!strcmp(a, "-p") || !strcmp(a, "-n")) && i + 1 < argc) {
-            if (bench_parse_list(argv[i + 1], a[1] == 'p' ? &mo.prompt : &mo.gen, 0, 1 << 16) != 0) {
-                fprintf(stderr, "edgelm bench: bad list '%s' for %s (e.g. %s 64,512)\n", argv[i + 1], a, a);
-                return 2;
-            }
-            i++;
-        } else if ((!strcmp(a, "--reps") || !strcmp(a, "-r")) && i + 1 < argc) {
-            o.reps = mo.reps = atoi(argv[++i]);
-            if (o.reps < 1 || o.reps > BENCH_MAX_REPS) {
-                fprintf(stderr, "edgelm bench: --reps must be in 1..%d\n", BENCH_MAX_REPS);
-                return 2;
-            }
-        } else if (!strcmp(a, "--types") && i + 1 < argc) {
-            if (bench_parse_types(argv[++i], &o) != 0) {
-                fprintf(stderr, "edgelm bench: bad type list '%s' (e.g. --types q4_0,q8_0)\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--mm-shapes") && i + 1 < argc) {
-            if (bench_parse_shapes(argv[++i], &o) != 0) {
-                fprintf(stderr, "edgelm bench: bad shape list '%s' (e.g. 768x3072,4096x4096)\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--cols") && i + 1 < argc) {
-            bench_list l;
-            if (bench_parse_list(argv[++i], &l, 2, 1 << 16) != 0 || l.n > BENCH_MAX_SHAPES) {
-                fprintf(stderr, "edgelm bench: bad column list '%s' (e.g. 64,512)\n", argv[i]);
-                return 2;
-            }
-            o.n_cols = l.n;
-            for (int j = 0; j < l.n; j++) o.cols[j] = l.v[j];
-        } else if (!strcmp(a, "--kv-f16")) {
-            mo.kv_f16 = true;
-        } else if (!strcmp(a, "--no-repack")) {
-            mo.no_repack = true;
-        } else if (!strcmp(a, "--bw-mib") && i + 1 < argc) {
-            const long v = atol(argv[++i]);
-            if (v < 1 || v > (1 << 16)) {
-                fprintf(stderr, "edgelm bench: --bw-mib must be in 1..65536\n");
-                return 2;
-            }
-            mo.bw_bytes = (size_t)v << 20;
-        } else if (!strcmp(a, "-o") && i + 1 < argc) {
-            const char *f = argv[++i];
-            if (strcmp(f, "json") && strcmp(f, "table") && strcmp(f, "md")) {
-                fprintf(stderr, "edgelm bench: -o takes table, md or json\n");
-                return 2;
-            }
-            o.json = mo.json = !strcmp(f, "json");
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            bench_usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "edgelm bench: unknown or incomplete option '%s'\n\n", a);
-            bench_usage(stderr);
-            return 2;
-        }
-    }
-    if (mo.n_models > 0 && !kernels) return bench_models(&mo);
-    if (!kernels || mo.n_models > 0) {
-        if (kernels) fprintf(stderr, "edgelm bench: --kernels and -m are separate runs\n");
-        bench_usage(stderr);
-        return 2;
-    }
+    bench_cli b = {.o = {.threads = {1, 2}, .n_threads = 2, .reps = 10},
+                   .mo = {.threads = {{1, 2}, 2}, .prompt = {{64}, 1}, .gen = {{128}, 1}, .reps = 5}};
+    bench_opts o;
+    model_opts mo;
+    bool kernels = false, reps_set = false;
+    int32_t reps = 0, bw_mib = 0;
+    int fmt = 0;
+    const opt_def defs[] = {
+        OPT_SECTION("Kernels (--kernels)"),
+        OPT_FLAG("--kernels", &kernels, "memory read bandwidth, mat-vec (F32/F16/Q8_0/Q4_0 at 4096x4096 and 768x3072, "
+                 "weights larger than the last-level cache) and mat-mat (64 and 512 columns) timings; Q8_0/Q4_0 also "
+                 "repacked (X8) where the build has X8 kernels"),
+        OPT_FUNC("--types", &b, bench_opt_types, "LIST", "these of f32,f16,q8_0,q4_0 (the default set) and "
+                 "q2_K,q3_K,q4_K,q5_K,q6_K (mat-mat shapes: K a multiple of 256)"),
+        OPT_FUNC("--mm-shapes", &b, bench_opt_shapes, "LIST", "mat-mat weight shapes KxN (default 4096x4096)"),
+        OPT_FUNC("--cols", &b, bench_opt_cols, "LIST", "mat-mat column counts (default 64,512)"),
+        OPT_SECTION("Models (-m)"),
+        OPT_FUNC("-m,--model", &b, bench_opt_models, "LIST", "decoder models (GGUF): prompt processing ppN (N tokens in "
+                 "one batch into an empty cache) and generation tgN (N single-token steps), tokens/s averaged over the "
+                 "repetitions, and generation as a share of the memory read bandwidth measured just before it"),
+        OPT_FUNC("-p,--n-prompt", &b, bench_opt_prompt, "LIST", "prompt lengths (default 64; 0: none)"),
+        OPT_FUNC("-n,--n-gen", &b, bench_opt_gen, "LIST", "generated tokens (default 128; 0: none)"),
+        OPT_FLAG("--kv-f16", &b.mo.kv_f16, "F16 KV cache (as llama-bench's default; ours is F32)"),
+        OPT_FLAG("--no-repack", &b.mo.no_repack, "Q4_0/Q8_0 weights stay in the file's row layout (type \"x8\" in the "
+                 "table marks models whose matrices were repacked at load)"),
+        OPT_INT("--bw-mib", &bw_mib, 1, 1 << 16, "N", "size of the bandwidth buffer (default 16x the last-level cache, >= 512)"),
+        OPT_SECTION("Both"),
+        OPT_FUNC("-t,--threads", &b, bench_opt_threads, "LIST", "thread counts, comma separated (default 1,2)"),
+        {.names = "-r,--repetitions,--reps", .kind = OPTK_INT, .dst = &reps, .lo = 1, .hi = BENCH_MAX_REPS, .meta = "N",
+         .help = "repetitions (default 10 for --kernels, best and median; 5 for -m, mean and standard deviation)",
+         .seen = &reps_set},
+        OPT_ENUM("-o,--output", &fmt, bench_fmt_names, "result format (default md; table = md)"),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("bench", "--kernels [options] | -m MODEL.gguf[,MODEL2.gguf] [options]",
+                                "Kernel benchmarks (--kernels) or decoder benchmarks like llama-bench (-m).", defs);
+    const int pr = opts_parse(&cmd, argc, argv);
+    if (pr != OPTS_OK) return opts_exit(pr);
+    o = b.o;
+    mo = b.mo;
+    if (reps_set) o.reps = mo.reps = reps;
+    if (bw_mib) mo.bw_bytes = (size_t)bw_mib << 20;
+    o.fmt = mo.fmt = fmt == 3 ? CLI_FMT_MD : fmt;
+    o.json = mo.json = o.fmt == CLI_FMT_JSON;
+    if (kernels == (mo.n_models > 0))
+        return opts_fail("bench", "give one of them (see 'edgelm bench --help')",
+                         kernels ? "--kernels and -m are separate runs" : "neither --kernels nor -m given");
+    if (mo.n_models > 0) return bench_models(&mo);
 
     const size_t llc = bench_llc_bytes();
     bench_bw_buf bwb;

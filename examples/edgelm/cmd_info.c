@@ -4,6 +4,7 @@
  * malformed file is reported (on stderr, non-zero exit) instead of printed.
  */
 #include "cli.h"
+#include "opts.h"
 #include "ggml-lite.h"
 
 #include <stdio.h>
@@ -161,21 +162,21 @@ static void info_print_tensors(const gl_gguf *f) {
     }
 }
 
-static void info_usage(FILE *out) {
-    fprintf(out, "usage: edgelm info FILE.gguf\n"
-                 "  prints the GGUF header, every metadata key (type and value) and the tensor\n"
-                 "  table (index, name, type, shape, offset in the data section, bytes) with totals.\n");
-}
-
 int cmd_info(int argc, char **argv) {
-    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        info_usage(stdout);
-        return 0;
-    }
-    if (argc != 2) {
-        info_usage(stderr);
-        return 2;
-    }
+    const char *pos[1] = {NULL};
+    int n_pos = 0;
+    const opt_def defs[] = {OPT_END};
+    opt_cmd cmd = OPT_CMD("info", "FILE.gguf",
+                          "Prints the GGUF header, every metadata key (type and value) and the tensor table (index, "
+                          "name, type, shape, offset in the data section, bytes) with totals.",
+                          defs);
+    cmd.pos = pos;
+    cmd.max_pos = 1;
+    cmd.n_pos = &n_pos;
+    cmd.pos_meta = "FILE.gguf";
+    const int r = opts_parse(&cmd, argc, argv);
+    if (r != OPTS_OK) return opts_exit(r);
+    if (n_pos != 1) return opts_fail("info", "give the file: edgelm info FILE.gguf", "no file");
     const char *path = argv[1];
     gl_error err = {GL_OK, ""};
     gl_gguf *f = gl_gguf_open(path, &err);

@@ -237,7 +237,15 @@ void opts_usage(const opt_cmd *cmd, FILE *out) {
         }
         opts_wrap(out, d->help ? d->help : "", col, 28);
     }
-    fprintf(out, "\n  -h, --help                 this text\n");
+    fprintf(out, "\n  %-26s this text\n", "-h, --help");
+}
+
+/* text for a Markdown table cell: '|' escaped. */
+static void opts_md_cell(FILE *out, const char *text) {
+    for (const char *p = text; *p; p++) {
+        if (*p == '|') fputc('\\', out);
+        fputc(*p, out);
+    }
 }
 
 void opts_markdown(const opt_cmd *cmd, FILE *out) {
@@ -256,8 +264,10 @@ void opts_markdown(const opt_cmd *cmd, FILE *out) {
         }
         char sp[256];
         opts_spelling(d, sp, sizeof sp);
-        fprintf(out, "| `%s` | ", sp);
-        for (const char *p = d->help ? d->help : ""; *p; p++) fputs(*p == '|' ? "\\|" : (char[2]){*p, 0}, out);
+        fputs("| `", out);
+        opts_md_cell(out, sp);
+        fputs("` | ", out);
+        opts_md_cell(out, d->help ? d->help : "");
         fprintf(out, "%s |\n", d->flags & OPT_REQUIRED ? " (required)" : "");
     }
     fprintf(out, "%s| `-h, --help` | this text |\n\n", table ? "" : "| option | meaning |\n|---|---|\n");
