@@ -1,0 +1,137 @@
+# The option parser of every subcommand (examples/edgelm/opts.c), table-driven: --help (and
+# `edgelm help CMD`), every spelling of every option recognised, unknown options, missing values,
+# non-numbers, out-of-range numbers and unknown enum values: exit status and the one-line message.
+# Then the behaviours behind the common options: -f - (stdin), --stop, --echo, the timing
+# summary, embed rows for blank lines and JSON output, and docs/cli.md being current.
+. tests/tf-lib.sh
+CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed nsp classify bert-bench elmo-bench"
+
+# fails NAME EXPECTED-LINE ARGS...: exit status 2 and exactly one line on stderr, equal to EXPECTED-LINE.
+fails() {
+    name=$1; want=$2; shift 2
+    check "$name" sh -c '
+        want=$1; shift
+        "$@" > /dev/null 2> "$TMPD/err.$$"; rc=$?
+        got=$(cat "$TMPD/err.$$")
+        [ "$rc" -eq 2 ] || { echo "exit status $rc, want 2"; cat "$TMPD/err.$$"; exit 1; }
+        [ "$(wc -l < "$TMPD/err.$$")" -eq 1 ] || { echo "not one line:"; cat "$TMPD/err.$$"; exit 1; }
+        [ "$got" = "$want" ] || { echo "got:  $got"; echo "want: $want"; exit 1; }' sh "$want" $EMU "$EDGELM" "$@"
+}
+
+for c in $CMDS; do
+    check "help_$c" sh -c "$EMU '$EDGELM' $c --help > '$TMPD/h1' && head -n 1 '$TMPD/h1' | grep -q '^usage: edgelm $c ' && \
+        $EMU '$EDGELM' $c -h | cmp - '$TMPD/h1' && $EMU '$EDGELM' help $c | cmp - '$TMPD/h1'"
+    fails "unknown_option_$c" "edgelm $c: unknown option '--bogus': see 'edgelm $c --help'" $c --bogus
+    # Every spelling the help lists is recognised (with a trailing unknown option, so nothing runs).
+    check "spellings_$c" sh -c "
+        $EMU '$EDGELM' $c --help | grep -oE '^  -[-a-z0-9]+(, -[-a-z0-9]+)*' | tr ',' '\n' | tr -d ' ' | grep -v '^-h$\|^--help$' > '$TMPD/sp'
+        while read -r opt; do
+            timeout 60 $EMU '$EDGELM' $c \"\$opt\" --bogus-end 2> '$TMPD/e' > /dev/null
+            if grep -q \"unknown option '\$opt'\" '$TMPD/e'; then echo \"\$opt not recognised\"; exit 1; fi
+        done < '$TMPD/sp'"
+done
+
+# Missing values, non-numbers, out-of-range numbers, unknown enum values: cmd | args | message.
+while IFS='|' read -r name want args; do
+    [ -n "$name" ] || continue
+    # shellcheck disable=SC2086
+    fails "$name" "$want" $args
+done <<'EOF'
+generate_missing_value|edgelm generate: -n needs a value: give -n N|generate -m x.gguf -n
+generate_n_not_integer|edgelm generate: -n 'abc' is not an integer: give a number in [-1, 16777216]|generate -m x.gguf -n abc
+generate_predict_not_integer|edgelm generate: --predict '1.5' is not an integer: give a number in [-1, 16777216]|generate -m x.gguf --predict 1.5
+generate_top_p_range|edgelm generate: --top-p 2 is out of range: give a number in (0, 1]|generate -m x.gguf --top-p 2
+generate_top_p_zero|edgelm generate: --top-p 0 is out of range: give a number in (0, 1]|generate -m x.gguf --top-p 0
+generate_temp_negative|edgelm generate: --temp -1 is out of range: give a number in [0, 1000000]|generate -m x.gguf --temp -1
+generate_threads_zero|edgelm generate: -t 0 is out of range: give a number in [1, 1024]|generate -m x.gguf -t 0
+generate_threads_too_many|edgelm generate: --threads 1025 is out of range: give a number in [1, 1024]|generate -m x.gguf --threads 1025
+generate_ctx_zero|edgelm generate: -c 0 is out of range: give a number in [1, 16777216]|generate -m x.gguf -c 0
+generate_ctx_not_number|edgelm generate: --ctx-size 'x' is not an integer: give a number in [1, 16777216]|generate -m x.gguf --ctx-size x
+generate_seed_negative|edgelm generate: --seed '-3' is not an unsigned integer: give an unsigned integer|generate -m x.gguf --seed -3
+generate_beams_range|edgelm generate: --beams 17 is out of range: give a number in [1, 16]|generate -m x.gguf --beams 17
+generate_needs_model|edgelm generate: -m/--model is required: give -m FILE|generate -p hello
+chat_template_unknown|edgelm chat: --chat-template 'foo' is not known: use one of chatml, llama2, llama3, zephyr, phi3, gemma, mistral|chat -m x.gguf --chat-template foo
+chat_min_p_range|edgelm chat: --min-p 1.5 is out of range: give a number in [0, 1]|chat -m x.gguf --min-p 1.5
+eval_needs_output|edgelm eval: -o/--output is required: give -o FILE.npy|eval -m x.gguf --ids 1
+embed_pooling_unknown|edgelm embed: --pooling 'foo' is not known: use one of cls, mean, max, last, none|embed -m x.gguf -p a --pooling foo
+embed_batch_zero|edgelm embed: --batch 0 is out of range: give a number in [1, 1024]|embed -m x.gguf -p a --batch 0
+fill_mask_top_k|edgelm fill-mask: --top-k 'many' is not an integer: give a number in [1, 1000000]|fill-mask -m x.gguf -p a --top-k many
+nsp_needs_b|edgelm nsp: -b is required: give -b TEXT|nsp -m x.gguf -a one
+bert_bench_format|edgelm bert-bench: -o 'xml' is not known: use one of md, csv, json|bert-bench -m x.gguf -o xml
+bert_bench_threads|edgelm bert-bench: -t '0' is not valid: give up to 16 comma-separated positive integers, e.g. 1,2|bert-bench -m x.gguf -t 0
+t5_bench_reps|edgelm t5-bench: -r 0 is out of range: give a number in [1, 1000]|t5-bench -m x.gguf -r 0
+t5_bench_format|edgelm t5-bench: --output 'txt' is not known: use one of md, csv, json|t5-bench -m x.gguf --output txt
+elmo_bench_format|edgelm elmo-bench: -o 'txt' is not known: use one of md, csv, json|elmo-bench -m x.gguf -o txt
+elmo_gamma_not_number|edgelm elmo: --gamma 'abc' is not a number: give a number in [-1000000, 1000000]|elmo -m x.gguf -f a -o d --gamma abc
+elmo_batch_zero|edgelm elmo: --batch 0 is out of range: give a number in [1, 4096]|elmo -m x.gguf -f a -o d --batch 0
+elmo_mix_bad|edgelm elmo: --mix '1,x' is not valid: give "equal" or one comma-separated number per layer, e.g. 0,0,0|elmo -m x.gguf -f a -o d --mix 1,x
+elmo_top_and_average|edgelm elmo: --all, --top, --average and --mix are alternatives: give only one of them|elmo -m x.gguf -f a -o d --top --average
+perplexity_ctx_one|edgelm perplexity: -c 1 is out of range: give a number in [2, 65536]|perplexity -m x.gguf -f t -c 1
+kld_needs_m2|edgelm kld: -m2/--model2 is required: give -m2 FILE|kld -m x.gguf -f t
+bench_format|edgelm bench: -o 'xml' is not known: use one of md, csv, json, table|bench --kernels -o xml
+bench_reps|edgelm bench: --reps 0 is out of range: give a number in [1, 64]|bench --kernels --reps 0
+bench_neither|edgelm bench: neither --kernels nor -m given: give one of them (see 'edgelm bench --help')|bench
+quantize_threads|edgelm quantize: -t 0 is out of range: give a number in [1, 1024]|quantize a b Q8_0 -t 0
+convert_outtype|edgelm convert: --outtype 'q9' is not valid: use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M (= Q3_K), Q3_K_L, Q4_K_S, Q4_K_M (= Q4_K), Q5_K_S, Q5_K_M (= Q5_K), Q6_K|convert src -o x.gguf --outtype q9
+convert_no_source|edgelm convert: no source: give the checkpoint folder or file first: edgelm convert SRC -o OUT.gguf|convert -o x.gguf
+tokenize_two_inputs|edgelm tokenize: no single input: give exactly one of -p TEXT, -f FILE or --compare REF.json|tokenize -m x.gguf -p a -f b
+info_two_files|edgelm info: unexpected argument 'b.gguf': see 'edgelm info --help'|info a.gguf b.gguf
+help_unknown_command|edgelm help: unknown command 'nope': see 'edgelm help'|help nope
+EOF
+
+check docs_cli_md_current sh -c "$EMU '$EDGELM' help --markdown | cmp - docs/cli.md"
+
+M="$FIXTURES/stories260K/stories260K.gguf"
+if [ -f "$M" ]; then
+    # -f - reads the prompt from stdin; the same text as -p.
+    check generate_prompt_from_stdin sh -c "
+        $EMU '$EDGELM' generate -m '$M' -p 'Once upon a time' -n 20 --temp 0 --no-perf > '$TMPD/p' &&
+        printf 'Once upon a time\n' | $EMU '$EDGELM' generate -m '$M' -f - -n 20 --temp 0 --no-perf > '$TMPD/s' &&
+        printf 'Once upon a time' > '$TMPD/prompt.txt' &&
+        $EMU '$EDGELM' generate -m '$M' --file '$TMPD/prompt.txt' -n 20 --temp 0 --no-perf > '$TMPD/f' &&
+        test -s '$TMPD/p' && cmp '$TMPD/p' '$TMPD/s' && cmp '$TMPD/p' '$TMPD/f'"
+    # --stop cuts right before the stop string (the greedy text is known: cli-generate.sh).
+    check generate_stop_cuts sh -c "
+        $EMU '$EDGELM' generate -m '$M' -p 'Once upon a time' -n 60 --temp 0 --no-perf --stop 'park' --stop 'zzz' > '$TMPD/st' &&
+        printf ', there was a little girl named Lily. She loved to play outside in the ' | cmp - '$TMPD/st'"
+    check generate_echo sh -c "
+        $EMU '$EDGELM' generate -m '$M' -p 'Once upon a time' -n 5 --temp 0 --no-perf --echo > '$TMPD/e' &&
+        grep -q '^Once upon a time, there' '$TMPD/e'"
+    # The timing summary: four lines on stderr, numbers that add up; --no-perf silences it.
+    check generate_timings sh -c "
+        $EMU '$EDGELM' generate -m '$M' -p 'Once upon a time' -n 12 --temp 0 --ignore-eos > /dev/null 2> '$TMPD/t' &&
+        grep -Eq '^edgelm perf: load time = [0-9]+\.[0-9]+ ms$' '$TMPD/t' &&
+        grep -Eq '^edgelm perf: prompt eval = [0-9]+\.[0-9]+ ms / 5 tokens \([0-9]+\.[0-9]+ tokens/s\)$' '$TMPD/t' &&
+        grep -Eq '^edgelm perf: generation = [0-9]+\.[0-9]+ ms / 12 tokens \([0-9]+\.[0-9]+ tokens/s\)$' '$TMPD/t' &&
+        grep -Eq '^edgelm perf: total time = [0-9]+\.[0-9]+ ms, peak RSS = [0-9]+\.[0-9] MiB$' '$TMPD/t' &&
+        $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 3 --temp 0 --no-perf 2> '$TMPD/t2' > /dev/null && ! test -s '$TMPD/t2'"
+    check generate_ctx_warning sh -c "
+        $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 2 --temp 0 --no-perf -c 4096 2> '$TMPD/w' > /dev/null &&
+        grep -q '^edgelm generate: warning: -c 4096 is above the 2048 positions the model was trained on' '$TMPD/w'"
+    # chat -p: the first message comes from -p, then stdin (empty here) ends the chat.
+    check chat_prompt_first_message sh -c "
+        $EMU '$EDGELM' chat -m '$M' --chat-template zephyr -p 'Hello' -n 8 --seed 1 -c 256 < /dev/null > '$TMPD/c' 2> '$TMPD/ce' &&
+        grep -q '^> Hello$' '$TMPD/c' && grep -q '^edgelm perf: generation' '$TMPD/ce'"
+else
+    skip generate_common_options "fixture $M is absent"
+fi
+
+B="$FIXTURES/hf-reference/bert"
+if [ -f "$B/config.json" ] && $EMU "$EDGELM" convert "$B" -o "$TMPD/b.gguf" > /dev/null 2>&1; then
+    printf 'one\n\nthree\n' > "$TMPD/lines.txt"
+    check embed_row_per_line_blank_included sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' > '$TMPD/rows' && test \$(wc -l < '$TMPD/rows') -eq 3"
+    check embed_stdin_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f - < '$TMPD/lines.txt' | cmp - '$TMPD/rows'"
+    check embed_npy_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' -o '$TMPD/e.npy' 2> /dev/null && head -c 128 '$TMPD/e.npy' | grep -q \"'shape': (3, 64)\""
+    check embed_none_npy_per_sentence sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -p 'a b' -p 'hello world again' --pooling none -o '$TMPD/n.npy' 2> /dev/null && head -c 128 '$TMPD/n.npy' | grep -q \"'shape': (2, [0-9]*, 64)\""
+    if command -v python3 > /dev/null; then
+        check embed_json_parses sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' --json --pooling max > '$TMPD/j' &&
+            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"object\"]==\"list\"; assert [e[\"index\"] for e in d[\"data\"]]==[0,1,2]; assert all(len(e[\"embedding\"])==64 for e in d[\"data\"])' '$TMPD/j'"
+        check embed_json_none_nested sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -p 'a' -p 'a b c' --json --pooling none > '$TMPD/jn' &&
+            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); n=[len(e[\"embedding\"]) for e in d[\"data\"]]; assert n[0] < n[1], n; assert len(d[\"data\"][1][\"embedding\"][0])==64' '$TMPD/jn'"
+    else
+        skip embed_json "no python3"
+    fi
+else
+    skip embed_rows "fixture $B is absent or convert failed"
+fi
+finish
