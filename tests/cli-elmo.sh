@@ -85,4 +85,34 @@ EOF
 else
     skip elmo-top-layer-vs-reference "no h5py (test-elmo checks the same in C)"
 fi
+
+# -o OUT.hdf5: AllenNLP's layout (a dataset per sentence index + sentence_to_index), read back
+# with h5py and compared with the .npy folder of the same run; --top / --average; stdin input.
+check elmo-hdf5-all edgelm elmo -m "$TMPD/elmo.gguf" -f "$TMPD/sent.txt" -o "$TMPD/all.hdf5" --batch 3 --stateful
+check elmo-hdf5-top-stdin sh -c "$EMU $EDGELM elmo -m $TMPD/elmo.gguf -f - -o $TMPD/top.hdf5 --batch 3 --stateful --top < $TMPD/sent.txt"
+check elmo-hdf5-average edgelm elmo -m "$TMPD/elmo.gguf" --file "$TMPD/sent.txt" -o "$TMPD/avg.h5" --batch 3 --stateful --average
+if have_h5py; then
+    check elmo-hdf5-read-back "$PY" - "$TMPD" <<'EOF'
+import json
+import sys
+import h5py
+import numpy as np
+d = sys.argv[1]
+lines = open(d + "/sent.txt").read().splitlines()
+with h5py.File(d + "/all.hdf5", "r") as fa, h5py.File(d + "/top.hdf5", "r") as ft, h5py.File(d + "/avg.h5", "r") as fv:
+    assert sorted(fa.keys()) == sorted([str(i) for i in range(len(lines))] + ["sentence_to_index"])
+    s2i = json.loads(fa["sentence_to_index"][0])
+    for i, line in enumerate(lines):
+        assert s2i[line.strip()] == str(max(j for j, l in enumerate(lines) if l.strip() == line.strip()))
+        want = np.load("%s/st/sentence_%d.npy" % (d, i))
+        got = fa[str(i)][...]
+        assert got.dtype == np.float32 and got.shape == want.shape and np.array_equal(got, want), i
+        assert np.array_equal(ft[str(i)][...], want[2]), i
+        assert np.abs(fv[str(i)][...] - want.astype(np.float64).mean(axis=0)).max() < 1e-5, i
+print("%d sentences: hdf5 --all equals the npy folder, --top layer 2, --average the mean" % len(lines))
+EOF
+else
+    skip elmo-hdf5-read-back "no h5py"
+fi
+check elmo-empty-input-message sh -c ": > $TMPD/empty.txt; ! $EMU $EDGELM elmo -m $TMPD/elmo.gguf -f $TMPD/empty.txt -o $TMPD/e.hdf5 2> $TMPD/err && grep -q '^edgelm elmo: .* has no lines' $TMPD/err && test ! -e $TMPD/e.hdf5"
 finish

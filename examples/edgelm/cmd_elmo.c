@@ -20,6 +20,7 @@
 #include "edgelm.h"
 #include "elmo.h"
 #include "ggml-lite.h"
+#include "hdf5_write.h"
 #include "npy.h"
 
 #include <errno.h>
@@ -33,6 +34,7 @@
 #define ELMO_CLI_MAX_LAYERS 17
 
 typedef struct elmo_sentence {
+    char *line;     /* the line as read (for sentence_to_index) */
     char *text;     /* the line, split in place */
     char **words;
     int32_t n;
@@ -81,7 +83,12 @@ static elmo_sentence *elmo_cli_read(const char *path, int *n_out) {
         }
         memset(&v[n], 0, sizeof v[n]);
         v[n].text = strdup(p);
-        if (!v[n].text) break;
+        v[n].line = strdup(p);
+        if (!v[n].text || !v[n].line) {
+            free(v[n].text);
+            free(v[n].line);
+            break;
+        }
         elmo_cli_split(&v[n]);
         n++;
         if (!e) break;
@@ -104,6 +111,129 @@ static bool elmo_cli_parse_floats(const char *s, float *out, int max, int *n) {
         else if (*s) return false;
     }
     return *n > 0;
+}
+
+/* Where the vectors go: DIR/sentence_<k>.npy, or one HDF5 file in AllenNLP's layout. */
+typedef struct elmo_sink {
+    const char *dir;
+    elm_h5w *h5;
+} elmo_sink;
+
+static bool elmo_is_hdf5_path(const char *path) {
+    const size_t n = strlen(path);
+    return (n > 5 && !strcmp(path + n - 5, ".hdf5")) || (n > 3 && !strcmp(path + n - 3, ".h5"));
+}
+
+/* One sentence's output: every layer, the top one, or a scalar mix. */
+typedef struct elmo_output {
+    const float *layers; /* [n_layers][n_tokens][dim] */
+    int32_t n_layers, n_tokens, dim;
+    bool top, mixed;
+    const float *weights; /* the mix's (NULL: equal) */
+    float gamma;
+} elmo_output;
+
+static bool elmo_write(const elmo_sink *sink, const elm_elmo *m, int k, const elmo_output *o, char *why, size_t size) {
+    float *mixed = NULL;
+    const float *data = o->layers;
+    int64_t shape[3] = {o->n_layers, o->n_tokens, o->dim};
+    int rank = 3;
+    if (o->top || o->mixed) {
+        rank = 2;
+        shape[0] = o->n_tokens;
+        shape[1] = o->dim;
+    }
+    if (o->top) data = o->layers + (size_t)(o->n_layers - 1) * o->n_tokens * o->dim;
+    else if (o->mixed) {
+        mixed = malloc(((size_t)o->n_tokens * o->dim + 1) * sizeof *mixed);
+        elm_error me = {0};
+        if (!mixed || elm_elmo_mix(m, o->layers, o->n_tokens, o->weights, o->gamma, mixed, &me) != ELM_OK) {
+            snprintf(why, size, "%s", mixed ? me.msg : "out of memory");
+            free(mixed);
+            return false;
+        }
+        data = mixed;
+    }
+    gl_error ge = {0};
+    gl_status st;
+    if (sink->h5) {
+        char name[32];
+        snprintf(name, sizeof name, "%d", k);
+        st = elm_h5w_f32(sink->h5, name, rank, shape, data, &ge);
+    } else {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/sentence_%d.npy", sink->dir, k);
+        st = elm_npy_write_f32(path, data, rank, shape, &ge);
+    }
+    free(mixed);
+    if (st != GL_OK) snprintf(why, size, "%s", ge.msg);
+    return st == GL_OK;
+}
+
+/* A growing text buffer. */
+typedef struct elmo_text {
+    char *p;
+    size_t n, cap;
+    bool bad;
+} elmo_text;
+
+static void elmo_text_put(elmo_text *t, const char *s, size_t n) {
+    if (t->bad) return;
+    if (t->n + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 1024;
+        while (cap < t->n + n + 1) cap *= 2;
+        char *q = realloc(t->p, cap);
+        if (!q) {
+            t->bad = true;
+            return;
+        }
+        t->p = q;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->n, s, n);
+    t->n += n;
+    t->p[t->n] = '\0';
+}
+
+/* Appends s[0..n) as a JSON string. */
+static void elmo_json_str(elmo_text *t, const char *s, size_t n) {
+    elmo_text_put(t, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c == '"' || c == '\\') snprintf(esc, sizeof esc, "\\%c", c);
+        else if (c < 0x20) snprintf(esc, sizeof esc, "\\u%04x", c);
+        else esc[0] = (char)c, esc[1] = '\0';
+        elmo_text_put(t, esc, strlen(esc));
+    }
+    elmo_text_put(t, "\"", 1);
+}
+
+/* AllenNLP's sentence_to_index: {"sentence": "k", ...} (the line without surrounding
+ * whitespace; a repeated sentence maps to its last index, as a Python dict would). */
+static bool elmo_finish_hdf5(elmo_sink *sink, const elmo_sentence *sents, int n_sent) {
+    elmo_text t = {0};
+    elmo_text_put(&t, "{", 1);
+    for (int i = 0; i < n_sent; i++) {
+        const char *line = sents[i].line, *e = line + strlen(line);
+        while (*line && strchr(" \t\r\n\f\v", *line)) line++;
+        while (e > line && strchr(" \t\r\n\f\v", e[-1])) e--;
+        char idx[24];
+        snprintf(idx, sizeof idx, "%d", i);
+        elmo_json_str(&t, line, (size_t)(e - line));
+        elmo_text_put(&t, ": ", 2);
+        elmo_json_str(&t, idx, strlen(idx));
+        if (i + 1 < n_sent) elmo_text_put(&t, ", ", 2);
+    }
+    elmo_text_put(&t, "}", 1);
+    gl_error ge = {0};
+    gl_status st = t.bad ? GL_ERR_NOMEM : elm_h5w_string(sink->h5, "sentence_to_index", t.p, &ge);
+    free(t.p);
+    if (st == GL_OK) st = elm_h5w_close(sink->h5, &ge);
+    else elm_h5w_abort(sink->h5);
+    sink->h5 = NULL;
+    if (st != GL_OK) fprintf(stderr, "edgelm elmo: %s\n", ge.msg[0] ? ge.msg : "out of memory");
+    return st == GL_OK;
 }
 
 /* --mix: "equal" or one comma-separated weight per layer (counted against the model later). */
@@ -134,7 +264,9 @@ int cmd_elmo(int argc, char **argv) {
         OPT_REQ_STR("-m,--model", &model, "FILE", "ELMo model (GGUF from `edgelm convert` of an AllenNLP / bilm-tf folder)"),
         OPT_STR("-f,--file,-i", &input, "FILE", "one sentence per line, whitespace-tokenised ('-' = stdin; a blank "
                 "line is a sentence of no tokens)"),
-        OPT_REQ_STR("-o,--output", &outdir, "DIR", "writes DIR/sentence_<k>.npy, k from 0 in input order"),
+        OPT_REQ_STR("-o,--output", &outdir, "OUT.hdf5|DIR", "OUT.hdf5 (or .h5): one HDF5 file in AllenNLP's layout, a dataset "
+                    "per sentence named by its index plus sentence_to_index (JSON {sentence: index} as a one-element "
+                    "string); otherwise a folder of DIR/sentence_<k>.npy, k from 0 in input order"),
         OPT_FLAG("--all", &all, "every layer: float32 [layers, tokens, 2*proj] (the default)"),
         OPT_FLAG("--top", &top, "the top layer only: [tokens, 2*proj]"),
         OPT_FLAG("--average", &average, "the mean of the layers: [tokens, 2*proj]"),
@@ -186,7 +318,17 @@ int cmd_elmo(int argc, char **argv) {
         elm_elmo_free(m);
         return 1;
     }
-    if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
+    elmo_sink sink = {.dir = outdir};
+    if (elmo_is_hdf5_path(outdir)) {
+        gl_error ge = {0};
+        sink.dir = NULL;
+        sink.h5 = elm_h5w_create(outdir, &ge);
+        if (!sink.h5) {
+            fprintf(stderr, "edgelm elmo: %s\n", ge.msg);
+            elm_elmo_free(m);
+            return 1;
+        }
+    } else if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "edgelm elmo: cannot create %s: %s\n", outdir, strerror(errno));
         elm_elmo_free(m);
         return 1;
@@ -207,40 +349,24 @@ int cmd_elmo(int argc, char **argv) {
             rc = 1;
         }
         for (int b = 0; b < bn && rc == 0; b++) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/sentence_%d.npy", outdir, b0 + b);
-            gl_error ge = {0};
-            gl_status st;
-            if (top) {
-                const int64_t shape[2] = {n[b], dim};
-                st = elm_npy_write_f32(path, out[b] + (size_t)(nl - 1) * n[b] * dim, 2, shape, &ge);
-            } else if (mixed_out) {
-                float *mixed = malloc(((size_t)n[b] * dim + 1) * sizeof *mixed);
-                elm_error me = {0};
-                if (!mixed || elm_elmo_mix(m, out[b], n[b], ns ? s : NULL, gamma, mixed, &me) != ELM_OK) {
-                    snprintf(ge.msg, sizeof ge.msg, "%s", mixed ? me.msg : "out of memory");
-                    st = GL_ERR_NOMEM;
-                } else {
-                    const int64_t shape[2] = {n[b], dim};
-                    st = elm_npy_write_f32(path, mixed, 2, shape, &ge);
-                }
-                free(mixed);
-            } else {
-                const int64_t shape[3] = {nl, n[b], dim};
-                st = elm_npy_write_f32(path, out[b], 3, shape, &ge);
-            }
-            if (st != GL_OK) {
-                fprintf(stderr, "edgelm elmo: %s\n", ge.msg);
+            elmo_output o = {.layers = out[b], .n_layers = nl, .n_tokens = n[b], .dim = dim, .top = top,
+                             .mixed = mixed_out, .weights = ns ? s : NULL, .gamma = gamma};
+            char why[GL_ERR_MAX];
+            if (!elmo_write(&sink, m, b0 + b, &o, why, sizeof why)) {
+                fprintf(stderr, "edgelm elmo: %s\n", why);
                 rc = 1;
             }
         }
         for (int b = 0; b < bn; b++) free(out[b]);
     }
+    if (rc == 0 && sink.h5) rc = elmo_finish_hdf5(&sink, sents, n_sent) ? 0 : 1;
+    else if (sink.h5) elm_h5w_abort(sink.h5);
     if (rc == 0)
         fprintf(stderr, "wrote %d sentence(s) to %s (%d layers x 2*%d, %s, batch %d)\n", n_sent, outdir, nl, dim / 2,
                 stateful ? "stateful" : "stateless", batch);
     for (int i = 0; i < n_sent; i++) {
         free(sents[i].text);
+        free(sents[i].line);
         free(sents[i].words);
     }
     free(sents);
