@@ -105,6 +105,9 @@ if [ -f "$M" ]; then
         grep -Eq '^edgelm perf: generation = [0-9]+\.[0-9]+ ms / 12 tokens \([0-9]+\.[0-9]+ tokens/s\)$' '$TMPD/t' &&
         grep -Eq '^edgelm perf: total time = [0-9]+\.[0-9]+ ms, peak RSS = [0-9]+\.[0-9] MiB$' '$TMPD/t' &&
         $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 3 --temp 0 --no-perf 2> '$TMPD/t2' > /dev/null && ! test -s '$TMPD/t2'"
+    check embed_wrong_family sh -c "! $EMU '$EDGELM' embed -m '$M' -p hi 2> '$TMPD/wf' &&
+        test \"\$(cat '$TMPD/wf')\" = \"edgelm embed: $M is a decoder (architecture llama): run it with edgelm generate, chat, eval, perplexity, kld or bench -m\""
+    check elmo_wrong_family sh -c "! $EMU '$EDGELM' elmo -m '$M' -f - -o '$TMPD/x.hdf5' < /dev/null 2> '$TMPD/wf' && grep -q '^edgelm elmo: .* is a decoder (architecture llama): run it with edgelm generate' '$TMPD/wf'"
     check generate_ctx_warning sh -c "
         $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 2 --temp 0 --no-perf -c 4096 2> '$TMPD/w' > /dev/null &&
         grep -q '^edgelm generate: warning: -c 4096 is above the 2048 positions the model was trained on' '$TMPD/w'"
@@ -119,6 +122,8 @@ fi
 B="$FIXTURES/hf-reference/bert"
 if [ -f "$B/config.json" ] && $EMU "$EDGELM" convert "$B" -o "$TMPD/b.gguf" > /dev/null 2>&1; then
     printf 'one\n\nthree\n' > "$TMPD/lines.txt"
+    check generate_wrong_family sh -c "! $EMU '$EDGELM' generate -m '$TMPD/b.gguf' -p hi 2> '$TMPD/wf' && test \$(wc -l < '$TMPD/wf') -eq 1 &&
+        grep -q 'is a BERT encoder (architecture bert): run it with edgelm embed, fill-mask, nsp, classify, eval, kld or bert-bench\$' '$TMPD/wf'"
     check embed_row_per_line_blank_included sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' > '$TMPD/rows' && test \$(wc -l < '$TMPD/rows') -eq 3"
     check embed_stdin_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f - < '$TMPD/lines.txt' | cmp - '$TMPD/rows'"
     check embed_npy_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' -o '$TMPD/e.npy' 2> /dev/null && head -c 128 '$TMPD/e.npy' | grep -q \"'shape': (3, 64)\""

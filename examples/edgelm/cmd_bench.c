@@ -22,6 +22,7 @@
  * memory read bandwidth measured (with the function of 1.) in the same run.
  */
 #include "cli.h"
+#include "cli_family.h"
 #include "cli_table.h"
 #include "opts.h"
 #include "edgelm.h"
@@ -970,6 +971,8 @@ int cmd_bench(int argc, char **argv) {
     if (kernels == (mo.n_models > 0))
         return opts_fail("bench", "give one of them (see 'edgelm bench --help')",
                          kernels ? "--kernels and -m are separate runs" : "neither --kernels nor -m given");
+    for (int i = 0; i < mo.n_models; i++)
+        if (!cli_family_check("bench", mo.models[i], CLI_DECODER)) return 1;
     if (mo.n_models > 0) return bench_models(&mo);
 
     const size_t llc = bench_llc_bytes();

@@ -11,6 +11,7 @@
  *     (reached through `edgelm eval` when the model's architecture is bert)
  */
 #include "cli.h"
+#include "cli_family.h"
 #include "edgelm.h"
 #include "cli_io.h"
 #include "cli_perf.h"
@@ -73,6 +74,7 @@ static elm_bert *bert_open(const bert_opts *o, const char *cmd) {
     elm_bert_params p = elm_bert_default_params();
     p.n_threads = o->n_threads;
     p.no_repack = o->no_repack;
+    if (!cli_family_check(cmd, o->model, CLI_BERT)) return NULL;
     elm_bert *m = elm_bert_load(o->model, &p, &err);
     if (!m) fprintf(stderr, "edgelm %s: %s\n", cmd, err.msg);
     return m;

@@ -12,6 +12,7 @@
  * re-evaluation. Ctrl-C stops the current reply; Ctrl-D (end of input) exits.
  */
 #include "cli.h"
+#include "cli_family.h"
 #include "cli_perf.h"
 #include "cli_stop.h"
 #include "gen_opts.h"
@@ -256,6 +257,10 @@ int cmd_chat(int argc, char **argv) {
     char *line = NULL;
     size_t line_cap = 0;
     const elm_model_params mp = gen_model_params(&o, false);
+    if (!cli_family_check("chat", o.model, CLI_DECODER)) {
+        gen_opts_free(&o);
+        return 1;
+    }
     elm_model *m = elm_model_load(o.model, &mp, &err);
     s.m = m;
     if (!m) goto done;

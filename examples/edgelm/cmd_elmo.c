@@ -13,6 +13,7 @@
  *   the same run (4096 x 4096 weights times 64 columns).
  */
 #include "cli.h"
+#include "cli_family.h"
 #include "cli_io.h"
 #include "cli_perf.h"
 #include "cli_table.h"
@@ -291,6 +292,7 @@ int cmd_elmo(int argc, char **argv) {
     p.n_threads = threads;
     p.stateful = stateful;
     elm_error err = {0};
+    if (!cli_family_check("elmo", model, CLI_ELMO)) return 1;
     elm_elmo *m = elm_elmo_load(model, &p, &err);
     if (!m) {
         fprintf(stderr, "edgelm elmo: %s\n", err.msg);
@@ -447,6 +449,7 @@ int cmd_elmo_bench(int argc, char **argv) {
     if (pr != OPTS_OK) return opts_exit(pr);
     const int32_t *threads = th.v;
     const int n_threads = th.n;
+    if (!cli_family_check("elmo-bench", model, CLI_ELMO)) return 1;
     /* random lower-case words of 2-10 letters, fixed seed */
     char *words = malloc((size_t)batch * tokens * 12);
     const char ***toks = malloc((size_t)batch * sizeof *toks);

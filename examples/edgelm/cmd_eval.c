@@ -9,6 +9,7 @@
  *           after the final norm).
  */
 #include "cli.h"
+#include "cli_family.h"
 #include "cli_io.h"
 #include "gen_opts.h"
 #include "npy.h"
@@ -49,6 +50,10 @@ int cmd_eval(int argc, char **argv) {
         r = cli_file_is_arch(o.model, "t5") ? cmd_t5_eval(&o) : cmd_bert_eval(&o);
         gen_opts_free(&o);
         return r;
+    }
+    if (!cli_family_check("eval", o.model, CLI_DECODER)) {
+        gen_opts_free(&o);
+        return 1;
     }
     static const char *const whats[] = {"logits", "hidden", NULL};
     if (o.what && opts_choice("eval", "--what", o.what, whats) < 0) {

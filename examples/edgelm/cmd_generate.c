@@ -10,6 +10,7 @@
  * which starts a new document; --ignore-eos disables both.
  */
 #include "cli.h"
+#include "cli_family.h"
 #include "cli_perf.h"
 #include "cli_stop.h"
 #include "gen_opts.h"
@@ -76,6 +77,10 @@ int cmd_generate(int argc, char **argv) {
         r = cmd_t5_generate(&o);
         gen_opts_free(&o);
         return r;
+    }
+    if (!cli_family_check("generate", o.model, CLI_DECODER | CLI_T5)) {
+        gen_opts_free(&o);
+        return 1;
     }
     gen_default_seed(&o);
 

@@ -5,6 +5,7 @@
  * What is measured and how to read it: quant/quality.h and README.md ("Quantization").
  */
 #include "cli.h"
+#include "cli_family.h"
 #include "cli_io.h"
 #include "opts.h"
 #include "quality.h"
@@ -48,6 +49,7 @@ int cmd_perplexity(int argc, char **argv) {
     qual_opts o = {0};
     const int r = qual_parse(argc, argv, &o, false);
     if (r != OPTS_OK) return opts_exit(r);
+    if (!cli_family_check("perplexity", o.m, CLI_DECODER)) return 1;
     char *text = cli_read_all(o.f, NULL);
     if (!text) return opts_fail("perplexity", "check the path", "cannot read '%s': %s", o.f, strerror(errno)) - 1;
     double ppl = 0;

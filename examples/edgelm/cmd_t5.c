@@ -16,6 +16,7 @@
  *       KV cache, EOS ignored), best of R runs, per thread count.
  */
 #include "cli.h"
+#include "cli_family.h"
 #include "cli_perf.h"
 #include "cli_stop.h"
 #include "cli_table.h"
@@ -230,6 +231,7 @@ int cmd_t5_bench(int argc, char **argv) {
     const int pr = opts_parse(&cmd, argc, argv);
     if (pr != OPTS_OK) return opts_exit(pr);
     const int32_t n_list = th.n, *tl = th.v;
+    if (!cli_family_check("t5-bench", model, CLI_T5)) return 1;
     static const char *const cols[] = {"model", "type", "threads", "tokens", "steps", "encoder_tps", "decoder_tps"};
     static const bool numeric[] = {false, false, true, true, true, true, true};
     cli_table tab = {stdout, fmt, cols, numeric, 7, 0};
