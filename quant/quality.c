@@ -186,8 +186,8 @@ done:
     return st;
 }
 
-elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, int32_t nth,
-                          double *ppl, int64_t *n_scored, elm_error *err) {
+elm_status elm_perplexity_ext(const char *model, const char *text, int32_t n_ctx, int32_t nth,
+                              elm_ppl_chunk_fn on_chunk, void *user, elm_ppl_result *out, elm_error *err) {
     if (n_ctx <= 0) n_ctx = 512;
     if (nth <= 0) nth = 1;
     elm_model *m = elm_model_load(model, NULL, err);
@@ -197,11 +197,13 @@ elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, in
     int64_t n = 0;
     int32_t *ids = ql_dec_tokens(m, text, &n, err);
     elm_ctx *c = ids ? elm_ctx_new(m, n_ctx, nth, err) : NULL;
-    double nll = 0;
+    double nll = 0, nll2 = 0;
     int64_t scored = 0;
     if (!c) st = err->code;
     const int32_t V = elm_model_n_vocab(m);
-    for (int64_t c0 = 0; c && c0 < n && st == ELM_OK; c0 += n_ctx) {
+    const int32_t n_chunks = (int32_t)((n + n_ctx - 1) / n_ctx);
+    int32_t chunk = 0;
+    for (int64_t c0 = 0; c && c0 < n && st == ELM_OK; c0 += n_ctx, chunk++) {
         const int32_t len = (int32_t)(n - c0 < n_ctx ? n - c0 : n_ctx);
         elm_ctx_rewind(c, 0);
         if ((st = elm_decode(c, ids + c0, len, ELM_OUT_LOGITS_ALL, err)) != ELM_OK) break;
@@ -212,18 +214,37 @@ elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, in
             const double lse = ql_logsumexp(lg + (size_t)i * V, V, &mx);
             const int32_t next = ids[c0 + i + 1];
             if (next < 0 || next >= V) continue;
-            nll += lse - lg[(size_t)i * V + next];
+            const double t = lse - lg[(size_t)i * V + next];
+            nll += t;
+            nll2 += t * t;
             scored++;
         }
+        if (on_chunk && scored > 0) on_chunk(user, chunk, n_chunks, exp(nll / (double)scored));
     }
     if (st == ELM_OK && scored == 0) st = ql_fail(err, ELM_ERR_INVALID, "perplexity: the text has fewer than two tokens");
     if (st == ELM_OK) {
-        *ppl = exp(nll / (double)scored);
-        if (n_scored) *n_scored = scored;
+        const double mean = nll / (double)scored, var = nll2 / (double)scored - mean * mean;
+        out->nll_mean = mean;
+        out->nll_stderr = scored > 1 && var > 0 ? sqrt(var / (double)(scored - 1)) : 0.0;
+        out->ppl = exp(mean);
+        out->ppl_stderr = out->ppl * out->nll_stderr;
+        out->n_scored = scored;
+        out->n_chunks = chunk;
     }
     free(ids);
     elm_ctx_free(c);
     elm_model_free(m);
+    return st;
+}
+
+elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, int32_t nth,
+                          double *ppl, int64_t *n_scored, elm_error *err) {
+    elm_ppl_result r;
+    const elm_status st = elm_perplexity_ext(model, text, n_ctx, nth, NULL, NULL, &r, err);
+    if (st == ELM_OK) {
+        *ppl = r.ppl;
+        if (n_scored) *n_scored = r.n_scored;
+    }
     return st;
 }
 

@@ -45,4 +45,18 @@ elm_status elm_quality_compare(const char *base, const char *quant, const char *
 elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, int32_t n_threads,
                           double *ppl, int64_t *n_scored, elm_error *err);
 
+/* The same with what llama-perplexity reports: on_chunk (may be NULL) after each chunk with
+ * the estimate so far; at the end the estimate with its standard error (from the per-token
+ * negative log-likelihoods: se(mean nll) = sqrt((mean(nll^2) - mean(nll)^2) / (N - 1)), and
+ * PPL's = PPL * se(mean nll)). */
+typedef struct elm_ppl_result {
+    double ppl, ppl_stderr;
+    double nll_mean, nll_stderr;
+    int64_t n_scored;
+    int32_t n_chunks;
+} elm_ppl_result;
+typedef void (*elm_ppl_chunk_fn)(void *user, int32_t chunk, int32_t n_chunks, double ppl_so_far);
+elm_status elm_perplexity_ext(const char *model, const char *text, int32_t n_ctx, int32_t n_threads,
+                              elm_ppl_chunk_fn on_chunk, void *user, elm_ppl_result *out, elm_error *err);
+
 #endif /* EDGELM_QUALITY_H */

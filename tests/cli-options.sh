@@ -108,6 +108,24 @@ if [ -f "$M" ]; then
     check embed_wrong_family sh -c "! $EMU '$EDGELM' embed -m '$M' -p hi 2> '$TMPD/wf' &&
         test \"\$(cat '$TMPD/wf')\" = \"edgelm embed: $M is a decoder (architecture llama): run it with edgelm generate, chat, eval, perplexity, kld or bench -m\""
     check elmo_wrong_family sh -c "! $EMU '$EDGELM' elmo -m '$M' -f - -o '$TMPD/x.hdf5' < /dev/null 2> '$TMPD/wf' && grep -q '^edgelm elmo: .* is a decoder (architecture llama): run it with edgelm generate' '$TMPD/wf'"
+    # perplexity: llama-perplexity's per-chunk line and final estimate with its standard error;
+    # the last chunk's running value and the final line agree.
+    check perplexity_chunks_and_stderr sh -c "
+        $EMU '$EDGELM' perplexity -m '$M' -f '$FIXTURES/stories260K/expected_greedy_200steps.txt' -c 64 > '$TMPD/ppl' &&
+        grep -Eq '^\[1\][0-9]+\.[0-9]{4},\[2\][0-9.]+,\[3\][0-9.]+,\[4\]([0-9.]+),\$' '$TMPD/ppl' &&
+        last=\$(sed -nE 's/.*\[4\]([0-9.]+),\$/\1/p' '$TMPD/ppl') &&
+        grep -Eq \"^Final estimate: PPL = \$last \\+/- 0\\.[0-9]{5}\$\" '$TMPD/ppl' &&
+        grep -q \"^perplexity: \$last over 197 tokens (4 chunks of 64)\$\" '$TMPD/ppl'"
+    # Progress with an ETA only on a terminal (script(1) gives the command one).
+    if command -v script > /dev/null; then
+        check progress_on_a_terminal_only sh -c "
+            script -qec \"$EMU '$EDGELM' perplexity -m '$M' -f '$FIXTURES/stories260K/expected_greedy_200steps.txt' -c 32\" /dev/null > '$TMPD/tty' &&
+            grep -q 'ETA' '$TMPD/tty' &&
+            $EMU '$EDGELM' perplexity -m '$M' -f '$FIXTURES/stories260K/expected_greedy_200steps.txt' -c 32 > /dev/null 2> '$TMPD/notty' &&
+            ! grep -q 'ETA' '$TMPD/notty'"
+    else
+        skip progress_on_a_terminal_only "no script(1)"
+    fi
     check generate_ctx_warning sh -c "
         $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 2 --temp 0 --no-perf -c 4096 2> '$TMPD/w' > /dev/null &&
         grep -q '^edgelm generate: warning: -c 4096 is above the 2048 positions the model was trained on' '$TMPD/w'"

@@ -15,6 +15,7 @@
 #include "edgelm.h"
 #include "cli_io.h"
 #include "cli_perf.h"
+#include "cli_progress.h"
 #include "cli_table.h"
 #include "gen_opts.h"
 #include "npy.h"
@@ -340,7 +341,10 @@ int cmd_embed(int argc, char **argv) {
     int32_t **ids = calloc((size_t)batch, sizeof *ids), **types = calloc((size_t)batch, sizeof *types);
     int32_t *n = calloc((size_t)batch, sizeof *n);
     if (!rows.first || !rows.count || !ids || !types || !n) goto done;
+    cli_progress prog;
+    cli_progress_init(&prog, "embed (sentences)");
     for (int s0 = 0; s0 < n_sent; s0 += batch) {
+        if (o.file) cli_progress_update(&prog, s0, n_sent);
         int32_t nb = n_sent - s0 < batch ? n_sent - s0 : batch;
         for (int32_t b = 0; b < nb; b++)
             if ((n[b] = bert_encode(m, o.texts.v[s0 + b], NULL, &ids[b], &types[b], &err)) < 0) goto done;
@@ -362,6 +366,7 @@ int cmd_embed(int argc, char **argv) {
             ids[b] = types[b] = NULL;
         }
     }
+    cli_progress_clear(&prog);
     if (o.out) {
         if (!bert_write_npy(o.out, &rows, n_sent, E, pool == BERT_POOL_NONE, &err)) goto done;
         fprintf(stderr, "wrote %s: [%d, %s%d] (%s pooling%s)\n", o.out, n_sent, pool == BERT_POOL_NONE ? "tokens, " : "",

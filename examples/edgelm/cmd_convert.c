@@ -5,6 +5,7 @@
  * checkpoint .bin (with --tokenizer tokenizer.bin). Progress is shown on a terminal only.
  */
 #include "cli.h"
+#include "cli_progress.h"
 #include "opts.h"
 #include "out_guard.h"
 #include "convert.h"
@@ -19,28 +20,27 @@
 #include <unistd.h>
 
 typedef struct convert_ui {
-    bool tty;
-    bool drawn;
+    cli_progress prog;
     bool quiet;
 } convert_ui;
 
 static void convert_log(void *user, const char *msg) {
     convert_ui *ui = user;
     if (ui->quiet) return;
-    if (ui->drawn) { /* keep the progress line from swallowing the message */
-        fputc('\n', stderr);
-        ui->drawn = false;
-    }
+    cli_progress_clear(&ui->prog); /* keep the progress line from swallowing the message */
     fprintf(stderr, "%s\n", msg);
 }
 
 static void convert_progress(void *user, int64_t done, int64_t n, uint64_t bytes, uint64_t total) {
     convert_ui *ui = user;
-    if (!ui->tty) return;
-    fprintf(stderr, "\r  [%lld/%lld tensors] %.1f / %.1f MB", (long long)done, (long long)n, bytes / 1e6,
-            total / 1e6);
-    fflush(stderr);
-    ui->drawn = true;
+    (void)done, (void)n;
+    cli_progress_update(&ui->prog, (double)bytes / 1e6, (double)total / 1e6);
+}
+
+/* The quantize phase of --outtype K-quant: the same line, counted in millions of weights. */
+static void convert_quant_progress(void *user, int64_t done, int64_t n, uint64_t el, uint64_t total) {
+    (void)done, (void)n;
+    cli_progress_update(user, (double)el / 1e6, (double)total / 1e6);
 }
 
 static double convert_now(void) {
@@ -101,10 +101,15 @@ static int convert_then_quantize(const convert_opts *o) {
     qp.spec = o->spec;
     qp.n_threads = opts_default_threads();
     qp.strict = o->strict;
+    cli_progress prog;
+    cli_progress_init(&prog, "quantizing (millions of weights)");
+    qp.progress = convert_quant_progress;
+    qp.user = &prog;
     elm_quantize_stats qs;
     gl_error err = {0};
     const bool existed = out_guard_add(o->out, false);
     const gl_status s = elm_quantize_file(&qp, &qs, &err);
+    cli_progress_clear(&prog);
     remove(tmp);
     if (s == GL_OK) out_guard_report("convert", o->out, existed);
     if (s != GL_OK) {
@@ -181,7 +186,8 @@ static int convert_main(const convert_opts *o) {
         out_guard_report("convert", p.out, existed);
         return 0;
     }
-    convert_ui ui = {.tty = isatty(fileno(stderr)) != 0, .quiet = o->quiet};
+    convert_ui ui = {.quiet = o->quiet};
+    cli_progress_init(&ui.prog, "converting (MB)");
     p.log = convert_log;
     p.progress = convert_progress;
     p.user = &ui;
@@ -189,7 +195,7 @@ static int convert_main(const convert_opts *o) {
     gl_error err = {0};
     double t0 = convert_now();
     gl_status s = elm_convert(&p, &st, &err);
-    if (ui.drawn) fputc('\n', stderr);
+    cli_progress_clear(&ui.prog);
     if (s != GL_OK) {
         fprintf(stderr, "edgelm convert: %s\n", err.msg[0] ? err.msg : "conversion failed");
         return 1;

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "cli_family.h"
 #include "cli_io.h"
+#include "cli_progress.h"
 #include "cli_perf.h"
 #include "cli_table.h"
 #include "opts.h"
@@ -339,7 +340,10 @@ int cmd_elmo(int argc, char **argv) {
     const char *const **toks = calloc((size_t)batch, sizeof *toks);
     int32_t *n = calloc((size_t)batch, sizeof *n);
     float **out = calloc((size_t)batch, sizeof *out);
+    cli_progress prog;
+    cli_progress_init(&prog, "elmo (sentences)");
     for (int b0 = 0; b0 < n_sent && rc == 0; b0 += batch) {
+        cli_progress_update(&prog, b0, n_sent);
         const int bn = n_sent - b0 < batch ? n_sent - b0 : batch;
         for (int b = 0; b < bn; b++) {
             toks[b] = (const char *const *)sents[b0 + b].words;
@@ -360,7 +364,9 @@ int cmd_elmo(int argc, char **argv) {
             }
         }
         for (int b = 0; b < bn; b++) free(out[b]);
+        if (rc) cli_progress_clear(&prog);
     }
+    cli_progress_clear(&prog);
     if (rc == 0 && sink.h5) rc = elmo_finish_hdf5(&sink, sents, n_sent) ? 0 : 1;
     else if (sink.h5) elm_h5w_abort(sink.h5);
     if (rc == 0)

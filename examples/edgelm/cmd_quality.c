@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "cli_family.h"
 #include "cli_io.h"
+#include "cli_progress.h"
 #include "opts.h"
 #include "quality.h"
 
@@ -45,6 +46,15 @@ static int qual_parse(int argc, char **argv, qual_opts *o, bool kld) {
     return opts_parse(&cmd, argc, argv);
 }
 
+/* llama-perplexity's running line: "[1]12.3456,[2]11.2345,..." on stdout, ETA on stderr. */
+static void qual_on_chunk(void *user, int32_t chunk, int32_t n_chunks, double ppl) {
+    cli_progress *prog = user;
+    cli_progress_clear(prog);
+    printf("[%d]%.4f,", chunk + 1, ppl);
+    fflush(stdout);
+    cli_progress_update(prog, chunk + 1, n_chunks);
+}
+
 int cmd_perplexity(int argc, char **argv) {
     qual_opts o = {0};
     const int r = qual_parse(argc, argv, &o, false);
@@ -52,16 +62,20 @@ int cmd_perplexity(int argc, char **argv) {
     if (!cli_family_check("perplexity", o.m, CLI_DECODER)) return 1;
     char *text = cli_read_all(o.f, NULL);
     if (!text) return opts_fail("perplexity", "check the path", "cannot read '%s': %s", o.f, strerror(errno)) - 1;
-    double ppl = 0;
-    int64_t n = 0;
+    elm_ppl_result res;
     elm_error err = {0};
-    const elm_status s = elm_perplexity(o.m, text, o.ctx, o.threads, &ppl, &n, &err);
+    cli_progress prog;
+    cli_progress_init(&prog, "perplexity");
+    const elm_status s = elm_perplexity_ext(o.m, text, o.ctx, o.threads, qual_on_chunk, &prog, &res, &err);
+    cli_progress_clear(&prog);
     free(text);
     if (s != ELM_OK) {
-        fprintf(stderr, "edgelm perplexity: %s\n", err.msg);
+        fprintf(stderr, "\nedgelm perplexity: %s\n", err.msg);
         return 1;
     }
-    printf("perplexity: %.4f over %lld tokens (chunks of %d)\n", ppl, (long long)n, o.ctx);
+    printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_stderr);
+    printf("perplexity: %.4f over %lld tokens (%d chunks of %d)\n", res.ppl, (long long)res.n_scored, res.n_chunks,
+           o.ctx);
     return 0;
 }
 

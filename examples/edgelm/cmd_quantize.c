@@ -5,6 +5,8 @@
  * bits per weight. On a terminal a progress line is drawn on stderr. Rules: quant/quantize.h.
  */
 #include "cli.h"
+#include "cli_perf.h"
+#include "cli_progress.h"
 #include "opts.h"
 #include "out_guard.h"
 #include "quantize.h"
@@ -16,16 +18,12 @@
 #include <unistd.h>
 
 typedef struct qcli_ui {
-    bool tty, drawn, quiet;
+    cli_progress prog;
+    bool quiet;
     int64_t per_type[GL_TYPE_COUNT]; /* tensors written per resulting type */
 } qcli_ui;
 
-static void qcli_clear(qcli_ui *ui) {
-    if (ui->drawn) {
-        fputs("\r\033[K", stderr);
-        ui->drawn = false;
-    }
-}
+static void qcli_clear(qcli_ui *ui) { cli_progress_clear(&ui->prog); }
 
 static void qcli_log(void *user, const char *msg) {
     qcli_ui *ui = user;
@@ -52,17 +50,8 @@ static void qcli_tensor(void *user, const elm_quant_tensor_report *r) {
 
 static void qcli_progress(void *user, int64_t done, int64_t n, uint64_t el, uint64_t total) {
     qcli_ui *ui = user;
-    if (!ui->tty) return;
-    fprintf(stderr, "\r  quantizing: %lld/%lld tensors, %.0f%%", (long long)done, (long long)n,
-            total ? 100.0 * (double)el / (double)total : 100.0);
-    fflush(stderr);
-    ui->drawn = true;
-}
-
-static double qcli_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
+    (void)done, (void)n;
+    cli_progress_update(&ui->prog, (double)el / 1e6, (double)total / 1e6); /* millions of weights */
 }
 
 /* TYPE: one of elm_quant_type_list(). */
@@ -76,7 +65,8 @@ int cmd_quantize(int argc, char **argv) {
     elm_quantize_params p;
     memset(&p, 0, sizeof p);
     p.n_threads = opts_default_threads();
-    qcli_ui ui = {.tty = isatty(fileno(stderr)) != 0};
+    qcli_ui ui = {.quiet = false};
+    cli_progress_init(&ui.prog, "quantizing (millions of weights)");
     const char *pos[3] = {NULL, NULL, NULL};
     int npos = 0;
     const opt_def defs[] = {
@@ -115,7 +105,7 @@ int cmd_quantize(int argc, char **argv) {
     p.user = &ui;
     elm_quantize_stats st;
     gl_error err = {0};
-    const double t0 = qcli_now();
+    const double t0 = cli_now();
     const bool existed = out_guard_add(p.out, false); /* written atomically: see out_guard.h */
     const gl_status s = elm_quantize_file(&p, &st, &err);
     qcli_clear(&ui);
@@ -130,7 +120,7 @@ int cmd_quantize(int argc, char **argv) {
            (long long)st.n_requantized);
     printf("size: %.2f MB (%.3f bits/weight) -> %.2f MB (%.3f bits/weight), %s, %.1f s\n",
            st.bytes_in / 1e6, 8.0 * (double)st.bytes_in / n, st.bytes_out / 1e6,
-           8.0 * (double)st.bytes_out / n, p.spec.name, qcli_now() - t0);
+           8.0 * (double)st.bytes_out / n, p.spec.name, cli_now() - t0);
     printf("tensors per type:");
     for (int t = 0; t < GL_TYPE_COUNT; t++)
         if (ui.per_type[t]) printf(" %s %lld", gl_type_name((gl_type)t), (long long)ui.per_type[t]);

@@ -1,0 +1,23 @@
+/*
+ * cli_progress.h — a progress line with an ETA on stderr, drawn only when stderr is a terminal
+ * (silent in pipes, logs and tests): "  quantizing: 45% (9/20) 0:03 elapsed, ETA 0:04".
+ */
+#ifndef EDGELM_CLI_PROGRESS_H
+#define EDGELM_CLI_PROGRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct cli_progress {
+    const char *label;
+    bool tty, drawn;
+    double t0, last;
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, const char *label);
+/* done of total (any unit; the ETA assumes a steady rate), at most ~10 redraws a second. */
+void cli_progress_update(cli_progress *p, double done, double total);
+/* Erases the line (before other output, and at the end). */
+void cli_progress_clear(cli_progress *p);
+
+#endif
