@@ -4,7 +4,7 @@
 # Then the behaviours behind the common options: -f - (stdin), --stop, --echo, the timing
 # summary, embed rows for blank lines and JSON output, and docs/cli.md being current.
 . tests/tf-lib.sh
-CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed nsp classify bert-bench elmo-bench"
+CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed similarity nsp classify bert-bench elmo-bench"
 
 # fails NAME EXPECTED-LINE ARGS...: exit status 2 and exactly one line on stderr, equal to EXPECTED-LINE.
 fails() {
@@ -57,6 +57,7 @@ embed_pooling_unknown|edgelm embed: --pooling 'foo' is not known: use one of cls
 embed_batch_zero|edgelm embed: --batch 0 is out of range: give a number in [1, 1024]|embed -m x.gguf -p a --batch 0
 fill_mask_top_k|edgelm fill-mask: --top-k 'many' is not an integer: give a number in [1, 1000000]|fill-mask -m x.gguf -p a --top-k many
 nsp_needs_b|edgelm nsp: -b is required: give -b TEXT|nsp -m x.gguf -a one
+similarity_pooling_none|edgelm similarity: --pooling none gives no sentence vector: use cls, mean, max or last|similarity -m x.gguf -f a --pooling none
 bert_bench_format|edgelm bert-bench: -o 'xml' is not known: use one of md, csv, json|bert-bench -m x.gguf -o xml
 bert_bench_threads|edgelm bert-bench: -t '0' is not valid: give up to 16 comma-separated positive integers, e.g. 1,2|bert-bench -m x.gguf -t 0
 t5_bench_reps|edgelm t5-bench: -r 0 is out of range: give a number in [1, 1000]|t5-bench -m x.gguf -r 0
@@ -151,6 +152,15 @@ if [ -f "$B/config.json" ] && $EMU "$EDGELM" convert "$B" -o "$TMPD/b.gguf" > /d
             python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"object\"]==\"list\"; assert [e[\"index\"] for e in d[\"data\"]]==[0,1,2]; assert all(len(e[\"embedding\"])==64 for e in d[\"data\"])' '$TMPD/j'"
         check embed_json_none_nested sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -p 'a' -p 'a b c' --json --pooling none > '$TMPD/jn' &&
             python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); n=[len(e[\"embedding\"]) for e in d[\"data\"]]; assert n[0] < n[1], n; assert len(d[\"data\"][1][\"embedding\"][0])==64' '$TMPD/jn'"
+        # similarity: the matrix equals the dot products of the normalized embeddings; -p gives
+        # the nearest lines, the query's own line first.
+        check similarity_matrix_and_top_k sh -c "
+            printf 'the cat sat on the mat\na dog ran in the park\n\nthe cat sat on a mat\n' > '$TMPD/sim.txt' &&
+            $EMU '$EDGELM' similarity -m '$TMPD/b.gguf' -f '$TMPD/sim.txt' > '$TMPD/mat' &&
+            $EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/sim.txt' --normalize > '$TMPD/vec' &&
+            python3 -c 'import sys; m=[[float(x) for x in l.split()] for l in open(sys.argv[1])]; v=[[float(x) for x in l.split()] for l in open(sys.argv[2])]; assert len(m)==4 and all(len(r)==4 for r in m); assert all(abs(m[i][j]-sum(a*b for a,b in zip(v[i],v[j])))<2e-4 for i in range(4) for j in range(4))' '$TMPD/mat' '$TMPD/vec' &&
+            $EMU '$EDGELM' similarity -m '$TMPD/b.gguf' -f - -p 'the cat sat on a mat' --top-k 2 < '$TMPD/sim.txt' > '$TMPD/top' &&
+            test \$(wc -l < '$TMPD/top') -eq 2 && head -n 1 '$TMPD/top' | grep -q '^1.0000	4	the cat sat on a mat\$'"
     else
         skip embed_json "no python3"
     fi

@@ -17,6 +17,7 @@ int cmd_t5_bench(int argc, char **argv); /* edgelm t5-bench -m T5.gguf [-t 1,2] 
 /* BERT (cmd_bert.c): fill-mask, embed, nsp, classify, bert-bench; eval for bert files */
 int cmd_fill_mask(int argc, char **argv); int cmd_embed(int argc, char **argv); int cmd_nsp(int argc, char **argv);
 int cmd_classify(int argc, char **argv); int cmd_bert_bench(int argc, char **argv);
+int cmd_similarity(int argc, char **argv); /* cosine matrix or top-k neighbours (cmd_bert.c) */
 #include <stdbool.h>
 struct gen_opts;
 int cmd_bert_eval(struct gen_opts *o); /* eval on a BERT file, options parsed by cmd_eval */

@@ -174,11 +174,11 @@ done:
 
 /* Every line of FILE ('-' = stdin) as an input, blank lines included (a final newline ends the
  * last line; it does not start another); the buffer is kept in *keep. */
-static bool bert_read_lines(bert_opts *o, char **keep) {
+static bool bert_read_lines(bert_opts *o, const char *cmd, char **keep) {
     size_t n = 0;
     char *buf = cli_read_all(o->file, &n);
     if (!buf) {
-        opts_fail("embed", "check the path", "cannot read '%s': %s", o->file, strerror(errno));
+        opts_fail(cmd, "check the path", "cannot read '%s': %s", o->file, strerror(errno));
         return false;
     }
     *keep = buf;
@@ -186,8 +186,8 @@ static bool bert_read_lines(bert_opts *o, char **keep) {
         char *e = memchr(p, '\n', (size_t)(buf + n - p));
         if (e) *e = '\0';
         if (e && e > p && e[-1] == '\r') e[-1] = '\0';
-        if (o->texts.n >= o->texts.cap) {
-            opts_fail("embed", "split the input", "more than %d lines in '%s'", o->texts.cap, o->file);
+        if (o->texts.n >= o->texts.cap - 1) {
+            opts_fail(cmd, "split the input", "more than %d lines in '%s'", o->texts.cap - 1, o->file);
             return false;
         }
         o->texts.v[o->texts.n++] = p;
@@ -282,6 +282,61 @@ static bool bert_write_npy(const char *path, const bert_rows *r, int n_sent, int
     return st == GL_OK;
 }
 
+static void bert_rows_free(bert_rows *r) {
+    free(r->v);
+    free(r->first);
+    free(r->count);
+    memset(r, 0, sizeof *r);
+}
+
+/* Embeds texts[0..n_sent) batch by batch into rows (one row per text; pooling none: one per
+ * token); a progress line on a terminal when progress is set. */
+static bool bert_embed_all(elm_bert *m, const char *const *texts, int n_sent, int pool, bool norm, int32_t batch,
+                           bool progress, bert_rows *rows, elm_error *err) {
+    const int32_t E = elm_bert_n_embd(m);
+    rows->first = malloc((size_t)n_sent * sizeof *rows->first);
+    rows->count = malloc((size_t)n_sent * sizeof *rows->count);
+    int32_t **ids = calloc((size_t)batch, sizeof *ids), **types = calloc((size_t)batch, sizeof *types);
+    int32_t *n = calloc((size_t)batch, sizeof *n);
+    bool ok = rows->first && rows->count && ids && types && n;
+    if (!ok) snprintf(err->msg, sizeof err->msg, "out of memory");
+    cli_progress prog;
+    cli_progress_init(&prog, "embed (sentences)");
+    for (int s0 = 0; ok && s0 < n_sent; s0 += batch) {
+        if (progress) cli_progress_update(&prog, s0, n_sent);
+        const int32_t nb = n_sent - s0 < batch ? n_sent - s0 : batch;
+        for (int32_t b = 0; ok && b < nb; b++) ok = (n[b] = bert_encode(m, texts[s0 + b], NULL, &ids[b], &types[b], err)) >= 0;
+        ok = ok && elm_bert_run(m, nb, (const int32_t *const *)ids, (const int32_t *const *)types, n, NULL, err) == ELM_OK;
+        for (int32_t b = 0; ok && b < nb; b++) {
+            const int64_t k = pool == BERT_POOL_NONE ? n[b] : 1;
+            if (rows->n + k > rows->cap) {
+                rows->cap = (rows->n + k) * 2;
+                float *na = realloc(rows->v, (size_t)rows->cap * (size_t)E * sizeof *na);
+                if (!na) {
+                    snprintf(err->msg, sizeof err->msg, "out of memory");
+                    ok = false;
+                    break;
+                }
+                rows->v = na;
+            }
+            ok = bert_pool(m, b, n[b], pool, norm, rows->v + rows->n * E, err);
+            rows->first[s0 + b] = rows->n;
+            rows->count[s0 + b] = (int32_t)k;
+            rows->n += k;
+        }
+        for (int32_t b = 0; b < nb; b++) {
+            free(ids[b]);
+            free(types[b]);
+            ids[b] = types[b] = NULL;
+        }
+    }
+    cli_progress_clear(&prog);
+    free(ids);
+    free(types);
+    free(n);
+    return ok;
+}
+
 int cmd_embed(int argc, char **argv) {
     bert_opts o;
     bert_opts_init(&o);
@@ -313,7 +368,7 @@ int cmd_embed(int argc, char **argv) {
         return opts_fail("embed", "give only one of them", "--normalize and --no-normalize contradict");
     if (o.file && o.texts.n) return opts_fail("embed", "give only one of them", "-p and -f are alternatives");
     if (o.out && o.json) return opts_fail("embed", "give only one of them", "-o and --json are alternatives");
-    if (o.file && !bert_read_lines(&o, &keep)) {
+    if (o.file && !bert_read_lines(&o, "embed", &keep)) {
         free(keep);
         return 1;
     }
@@ -336,37 +391,7 @@ int cmd_embed(int argc, char **argv) {
     int rc = 1;
     elm_error err = {0};
     bert_rows rows = {0};
-    rows.first = malloc((size_t)n_sent * sizeof *rows.first);
-    rows.count = malloc((size_t)n_sent * sizeof *rows.count);
-    int32_t **ids = calloc((size_t)batch, sizeof *ids), **types = calloc((size_t)batch, sizeof *types);
-    int32_t *n = calloc((size_t)batch, sizeof *n);
-    if (!rows.first || !rows.count || !ids || !types || !n) goto done;
-    cli_progress prog;
-    cli_progress_init(&prog, "embed (sentences)");
-    for (int s0 = 0; s0 < n_sent; s0 += batch) {
-        if (o.file) cli_progress_update(&prog, s0, n_sent);
-        int32_t nb = n_sent - s0 < batch ? n_sent - s0 : batch;
-        for (int32_t b = 0; b < nb; b++)
-            if ((n[b] = bert_encode(m, o.texts.v[s0 + b], NULL, &ids[b], &types[b], &err)) < 0) goto done;
-        if (elm_bert_run(m, nb, (const int32_t *const *)ids, (const int32_t *const *)types, n, NULL, &err) != ELM_OK) goto done;
-        for (int32_t b = 0; b < nb; b++) {
-            const int64_t k = pool == BERT_POOL_NONE ? n[b] : 1;
-            if (rows.n + k > rows.cap) {
-                rows.cap = (rows.n + k) * 2;
-                float *na = realloc(rows.v, (size_t)rows.cap * (size_t)E * sizeof *na);
-                if (!na) goto done;
-                rows.v = na;
-            }
-            if (!bert_pool(m, b, n[b], pool, norm, rows.v + rows.n * E, &err)) goto done;
-            rows.first[s0 + b] = rows.n;
-            rows.count[s0 + b] = (int32_t)k;
-            rows.n += k;
-            free(ids[b]);
-            free(types[b]);
-            ids[b] = types[b] = NULL;
-        }
-    }
-    cli_progress_clear(&prog);
+    if (!bert_embed_all(m, o.texts.v, n_sent, pool, norm, batch, o.file != NULL, &rows, &err)) goto done;
     if (o.out) {
         if (!bert_write_npy(o.out, &rows, n_sent, E, pool == BERT_POOL_NONE, &err)) goto done;
         fprintf(stderr, "wrote %s: [%d, %s%d] (%s pooling%s)\n", o.out, n_sent, pool == BERT_POOL_NONE ? "tokens, " : "",
@@ -385,16 +410,7 @@ int cmd_embed(int argc, char **argv) {
     rc = 0;
 done:
     if (rc) fprintf(stderr, "edgelm embed: %s\n", err.msg[0] ? err.msg : "out of memory");
-    for (int b = 0; ids && types && b < batch; b++) {
-        free(ids[b]);
-        free(types[b]);
-    }
-    free(ids);
-    free(types);
-    free(n);
-    free(rows.v);
-    free(rows.first);
-    free(rows.count);
+    bert_rows_free(&rows);
     free(keep);
     elm_bert_free(m);
     return rc;
@@ -634,4 +650,93 @@ int cmd_bert_bench(int argc, char **argv) {
     else cli_table_end(&tab);
     free(samples);
     return 0;
+}
+
+/* ---- similarity ---- */
+
+/* The cosine similarity of unit vectors a and b. */
+static double bert_dot(const float *a, const float *b, int32_t E) {
+    double s = 0;
+    for (int32_t i = 0; i < E; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Prints the k lines most similar to the query (row q), best first: score, line number, text. */
+static void bert_print_top_k(const bert_rows *r, int q, const char *const *texts, int n, int32_t E, int32_t k) {
+    double *score = malloc((size_t)n * sizeof *score);
+    if (!score) return;
+    for (int i = 0; i < n; i++) score[i] = bert_dot(r->v + (int64_t)q * E, r->v + (int64_t)i * E, E);
+    for (int32_t j = 0; j < k && j < n; j++) { /* k passes of argmax: k is small */
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (score[i] > score[best]) best = i;
+        printf("%.4f\t%d\t%s\n", score[best], best + 1, texts[best]);
+        score[best] = -INFINITY;
+    }
+    free(score);
+}
+
+int cmd_similarity(int argc, char **argv) {
+    bert_opts o;
+    bert_opts_init(&o);
+    const char *query = NULL;
+    const opt_def defs[] = {
+        BERT_DEFS_MODEL(&o),
+        OPT_REQ_STR("-f,--file", &o.file, "FILE", "the sentences, one per line ('-' = stdin; blank lines count)"),
+        OPT_STR("-p,--prompt", &query, "QUERY", "print the --top-k lines most similar to QUERY instead of the matrix"),
+        OPT_INT("--top-k", &o.top_k, 1, 1000000, "K", "neighbours printed for a query (default 5)"),
+        OPT_ENUM("--pooling", &o.pooling, bert_pool_names, "sentence vector (default: the model's); not none"),
+        OPT_INT("--batch", &o.batch, 1, 1024, "N", "sentences per forward pass (default 8)"),
+        BERT_DEFS_RUNTIME(&o),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("similarity", "-m BERT.gguf -f FILE [-p QUERY [--top-k K]] [options]",
+                                "Cosine similarities of sentence embeddings: without -p, the n x n matrix of the "
+                                "lines of FILE (row i, column j: line i against line j, 4 decimals, tab-separated); "
+                                "with -p, the K most similar lines to QUERY as score, line number (from 1) and text.",
+                                defs);
+    const int pr = bert_parse(&cmd, argc, argv);
+    if (pr) return pr < 0 ? 0 : pr;
+    if (o.pooling == BERT_POOL_NONE)
+        return opts_fail("similarity", "use cls, mean, max or last", "--pooling none gives no sentence vector");
+    char *keep = NULL;
+    if (!bert_read_lines(&o, "similarity", &keep)) {
+        free(keep);
+        return 1;
+    }
+    if (o.texts.n == 0) {
+        free(keep);
+        return opts_fail("similarity", "give a file with one sentence per line", "'%s' has no lines", o.file) - 1;
+    }
+    if (query) o.texts.v[o.texts.n] = query; /* the query is embedded last (the cap keeps one slot) */
+    const int n = o.texts.n + (query != NULL);
+    elm_bert *m = bert_open(&o, "similarity");
+    if (!m) {
+        free(keep);
+        return 1;
+    }
+    const elm_bert_pooling model_pool = elm_bert_pooling_type(m);
+    const int pool = o.pooling >= 0 ? o.pooling : model_pool == ELM_BERT_POOL_MEAN ? BERT_POOL_MEAN : BERT_POOL_CLS;
+    const int32_t E = elm_bert_n_embd(m);
+    elm_error err = {0};
+    bert_rows rows = {0};
+    int rc = 1;
+    if (bert_embed_all(m, o.texts.v, n, pool, true, o.batch, true, &rows, &err)) {
+        if (query) {
+            bert_print_top_k(&rows, n - 1, o.texts.v, n - 1, E, o.top_k);
+        } else {
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < n; j++)
+                    printf(j ? "\t%.4f" : "%.4f", bert_dot(rows.v + (int64_t)i * E, rows.v + (int64_t)j * E, E));
+                printf("\n");
+            }
+        }
+        rc = 0;
+    } else {
+        fprintf(stderr, "edgelm similarity: %s\n", err.msg[0] ? err.msg : "out of memory");
+    }
+    bert_rows_free(&rows);
+    free(keep);
+    elm_bert_free(m);
+    return rc;
 }

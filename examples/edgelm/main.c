@@ -31,6 +31,7 @@ static const command commands[] = {
     {"embed", cmd_embed, "embed -m M -p TEXT.. | -f F  BERT sentence embeddings [--pooling cls|mean|max|last|none --json -o F.npy]"},
     {"nsp", cmd_nsp, "nsp -m M -a TEXT -b TEXT      BERT: probability that B follows A"},
     {"classify", cmd_classify, "classify -m M -p TEXT        BERT classifier: labels with probabilities"},
+    {"similarity", cmd_similarity, "similarity -m M -f F [-p Q]  BERT: cosine similarity matrix, or the top-k lines for a query"},
     {"bert-bench", cmd_bert_bench, "bert-bench -m M [-t 1,2]     BERT sentences/s [--batch 1,8 --tokens 128]"},
     {"elmo-bench", cmd_elmo_bench, "elmo-bench -m M [-t 1,2]     ELMo tokens/s and GFLOP/s [--batch 32 --tokens 20]"},
 };
