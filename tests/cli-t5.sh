@@ -10,6 +10,12 @@ if [ -f "$t5/config.json" ]; then
     check tokenize_t5_reference sh -c "$EMU '$EDGELM' tokenize -m '$TMPD/t5.gguf' --compare '$t5/tokenizer_ref.json' | grep -q '16/16 cases equal'"
     p="translate English to German: the quick brown fox"
     check generate_greedy_1_vs_2_threads sh -c "$EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p '$p' -n 16 -t 1 > '$TMPD/g1' && $EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p '$p' -n 16 -t 2 > '$TMPD/g2' && test -s '$TMPD/g1' && cmp '$TMPD/g1' '$TMPD/g2'"
+    check generate_t5_timings_and_stop sh -c "$EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p '$p' -n 16 > '$TMPD/full' 2> '$TMPD/perf' &&
+        grep -Eq '^edgelm perf: prompt eval = [0-9.]+ ms / [0-9]+ tokens' '$TMPD/perf' && grep -Eq '^edgelm perf: generation = [0-9.]+ ms / 16 tokens' '$TMPD/perf' &&
+        stop=\$(cut -c 7-8 '$TMPD/full' | head -n 1) && test -n \"\$stop\" &&
+        $EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p '$p' -n 16 --no-perf --stop \"\$stop\" > '$TMPD/cut' 2> '$TMPD/perf2' &&
+        test \"\$(cat '$TMPD/cut')\" = \"\$(awk -v s=\"\$stop\" 'NR == 1 { print substr(\$0, 1, index(\$0, s) - 1) }' '$TMPD/full')\" &&
+        test -s '$TMPD/cut' && ! test -s '$TMPD/perf2'"
     check generate_beams sh -c "$EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p '$p' -n 8 --beams 3 --length-penalty 0.6 -t 2 > '$TMPD/b' && test -s '$TMPD/b'"
     check generate_sampling_seeded sh -c "$EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p '$p' -n 8 --temp 0.9 --seed 7 > '$TMPD/s1' && $EMU '$EDGELM' generate -m '$TMPD/t5.gguf' -p '$p' -n 8 --temp 0.9 --seed 7 > '$TMPD/s2' && cmp '$TMPD/s1' '$TMPD/s2'"
     check eval_logits_shape sh -c "$EMU '$EDGELM' eval -m '$TMPD/t5.gguf' --ids 634,875,481,1 --dec-ids 0,634,875 -o '$TMPD/l.npy' && head -c 128 '$TMPD/l.npy' | grep -q \"'shape': (3, 1000)\""
