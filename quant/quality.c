@@ -43,8 +43,11 @@ static void ql_arch(const char *path, char *buf, size_t size) {
 /* ---- statistics ---- */
 
 typedef struct ql_acc {
-    double kld_sum, kld_max, max_abs, se, sb;
+    double kld_sum, kld_sum2, kld_max, max_abs, se, sb;
     int64_t rows, top1;
+    double *klds;        /* every row's KL divergence, for the percentiles */
+    int64_t cap;
+    bool no_klds;        /* out of memory for them: percentiles left at 0 */
 } ql_acc;
 
 /* Log-softmax normaliser of a row (max-shifted, in double). */
@@ -78,7 +81,15 @@ static void ql_add_rows(ql_acc *a, const float *b, const float *q, int32_t n_voc
             a->sb += (double)br[i] * br[i];
         }
         if (kl < 0) kl = 0; /* rounding */
+        if (!a->no_klds && a->rows == a->cap) {
+            const int64_t cap = a->cap ? 2 * a->cap : 1024;
+            double *k = realloc(a->klds, (size_t)cap * sizeof *k);
+            if (k) a->klds = k, a->cap = cap;
+            else a->no_klds = true;
+        }
+        if (!a->no_klds) a->klds[a->rows] = kl;
         a->kld_sum += kl;
+        a->kld_sum2 += kl * kl;
         a->kld_max = kl > a->kld_max ? kl : a->kld_max;
         a->top1 += ql_argmax(br, n_vocab) == ql_argmax(qr, n_vocab);
         a->rows++;
@@ -94,13 +105,45 @@ static void ql_add_values(ql_acc *a, const float *b, const float *q, int64_t n) 
     }
 }
 
-static void ql_finish(const ql_acc *a, elm_qual *out) {
+static int ql_cmp_double(const void *x, const void *y) {
+    const double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Nearest-rank percentile p (0..1) of n sorted values. */
+static double ql_pct(const double *v, int64_t n, double p) { return v[(int64_t)(p * (double)(n - 1) + 0.5)]; }
+
+/* The summary into out; frees the per-row values. */
+static void ql_finish(ql_acc *a, elm_qual *out) {
+    const double n = (double)a->rows;
     out->n_rows = a->rows;
-    out->kld_mean = a->rows ? a->kld_sum / (double)a->rows : 0;
+    out->kld_mean = a->rows ? a->kld_sum / n : 0;
     out->kld_max = a->kld_max;
-    out->top1 = a->rows ? (double)a->top1 / (double)a->rows : 0;
+    out->top1 = a->rows ? (double)a->top1 / n : 0;
     out->max_abs_err = a->max_abs;
     out->rel_err = a->sb > 0 ? sqrt(a->se / a->sb) : 0;
+    if (a->rows > 1) {
+        const double var = a->kld_sum2 / n - out->kld_mean * out->kld_mean;
+        out->kld_mean_stderr = var > 0 ? sqrt(var / (n - 1)) : 0;
+        out->top1_stderr = sqrt(out->top1 * (1 - out->top1) / (n - 1));
+    }
+    if (a->rows > 0 && !a->no_klds) {
+        double *v = a->klds;
+        qsort(v, (size_t)a->rows, sizeof *v, ql_cmp_double);
+        out->kld_min = v[0];
+        out->kld_p01 = ql_pct(v, a->rows, 0.001);
+        out->kld_p1 = ql_pct(v, a->rows, 0.01);
+        out->kld_p5 = ql_pct(v, a->rows, 0.05);
+        out->kld_p10 = ql_pct(v, a->rows, 0.10);
+        out->kld_median = ql_pct(v, a->rows, 0.5);
+        out->kld_p90 = ql_pct(v, a->rows, 0.90);
+        out->kld_p95 = ql_pct(v, a->rows, 0.95);
+        out->kld_p99 = ql_pct(v, a->rows, 0.99);
+        out->kld_p999 = ql_pct(v, a->rows, 0.999);
+    }
+    free(a->klds);
+    a->klds = NULL;
+    a->cap = 0;
 }
 
 /* Next line of text: [*pos, end of line), advancing *pos; false at the end. Skips empty lines. */

@@ -27,7 +27,13 @@ typedef struct elm_qual {
     char family[16];          /* "decoder", "bert", "t5", "elmo" */
     int64_t n_rows;           /* logits rows compared (0 for hidden/elmo comparisons) */
     double kld_mean, kld_max;
-    double top1;              /* fraction of rows whose argmax agrees */
+    /* The distribution of the rows' KL divergences, as llama-perplexity --kl-divergence prints
+     * it (nearest-rank percentiles over the sorted values) and the standard errors of the mean
+     * and of the top-1 agreement (binomial). */
+    double kld_mean_stderr, kld_min, kld_median;
+    double kld_p01, kld_p1, kld_p5, kld_p10, kld_p90, kld_p95, kld_p99, kld_p999; /* 0.1% .. 99.9% */
+    double top1_stderr;
+    double top1;              /* fraction of rows whose argmax agrees ("same top p") */
     double max_abs_err;       /* largest |difference| of a logit (or state value) */
     double rel_err;           /* ||q - b|| / ||b|| over everything compared */
     int32_t n_layers;         /* elmo: output layers */

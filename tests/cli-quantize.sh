@@ -24,6 +24,20 @@ if [ -f "$llama/config.json" ]; then
         grep -q 'mean KLD: 0.000000' '$TMPD/o' && grep -q 'top-1 agreement: 100.00%' '$TMPD/o'"
     check kld_quantized sh -c "$EMU '$EDGELM' kld -m '$TMPD/f32.gguf' -m2 '$TMPD/q.gguf' -f '$TMPD/t.txt' > '$TMPD/o' &&
         grep -q '^mean KLD: 0\.[0-9]* nats' '$TMPD/o' && ! grep -q 'mean KLD: 0.000000' '$TMPD/o'"
+    # llama-perplexity's KL statistics: percentiles in order between the minimum and the maximum,
+    # the mean inside them, "same top p" equal to the top-1 agreement.
+    check kld_statistics sh -c "python3 -c '
+import re, sys
+t = open(sys.argv[1], encoding=\"utf-8\").read()
+v = {k.strip(): float(x) for k, x in re.findall(r\"^(Mean|Maximum|99.9%|99.0%|95.0%|90.0%|Median|10.0%| 5.0%| 1.0%| 0.1%|Minimum) *KLD: *([0-9.]+)\", t, re.M)}
+order = [\"Minimum\", \"0.1%\", \"1.0%\", \"5.0%\", \"10.0%\", \"Median\", \"90.0%\", \"95.0%\", \"99.0%\", \"99.9%\", \"Maximum\"]
+assert len(v) == 12, v
+assert all(v[a] <= v[b] for a, b in zip(order, order[1:])), v
+assert v[\"Minimum\"] <= v[\"Mean\"] <= v[\"Maximum\"] and v[\"Maximum\"] > 0, v
+top1 = float(re.search(r\"top-1 agreement: ([0-9.]+)%\", t).group(1))
+same = float(re.search(r\"^Same top p: *([0-9.]+) \\u00b1 *([0-9.]+) %\", t, re.M).group(1))
+assert abs(top1 - same) < 0.01, (top1, same)
+' '$TMPD/o'"
     check convert_outtype_k_mix sh -c "$EMU '$EDGELM' convert '$llama' -o '$TMPD/c.gguf' --outtype Q4_K_M 2> '$TMPD/e' &&
         grep -q 'quantized .* to Q4_K_M' '$TMPD/e' && $EMU '$EDGELM' info '$TMPD/c.gguf' | grep -q 'general.file_type .* 15' &&
         ! ls '$TMPD'/c.gguf.*tmp 2>/dev/null"

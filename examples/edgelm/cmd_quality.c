@@ -79,6 +79,25 @@ int cmd_perplexity(int argc, char **argv) {
     return 0;
 }
 
+/* The KL-divergence block as llama-perplexity --kl-divergence prints it. */
+static void qual_print_kld(const elm_qual *q) {
+    printf("====== KL divergence statistics ======\n");
+    printf("Mean    KLD: %10.6f \u00b1 %10.6f\n", q->kld_mean, q->kld_mean_stderr);
+    printf("Maximum KLD: %10.6f\n", q->kld_max);
+    printf("99.9%%   KLD: %10.6f\n", q->kld_p999);
+    printf("99.0%%   KLD: %10.6f\n", q->kld_p99);
+    printf("95.0%%   KLD: %10.6f\n", q->kld_p95);
+    printf("90.0%%   KLD: %10.6f\n", q->kld_p90);
+    printf("Median  KLD: %10.6f\n", q->kld_median);
+    printf("10.0%%   KLD: %10.6f\n", q->kld_p10);
+    printf(" 5.0%%   KLD: %10.6f\n", q->kld_p5);
+    printf(" 1.0%%   KLD: %10.6f\n", q->kld_p1);
+    printf(" 0.1%%   KLD: %10.6f\n", q->kld_p01);
+    printf("Minimum KLD: %10.6f\n", q->kld_min);
+    printf("====== Token probability statistics ======\n");
+    printf("Same top p: %6.3f \u00b1 %5.3f %%\n", 100.0 * q->top1, 100.0 * q->top1_stderr);
+}
+
 int cmd_kld(int argc, char **argv) {
     qual_opts o = {0};
     const int r = qual_parse(argc, argv, &o, true);
@@ -97,6 +116,7 @@ int cmd_kld(int argc, char **argv) {
     if (q.n_rows > 0) {
         printf("rows: %lld\nmean KLD: %.6f nats (max %.6f)\ntop-1 agreement: %.2f%%\n",
                (long long)q.n_rows, q.kld_mean, q.kld_max, 100.0 * q.top1);
+        qual_print_kld(&q);
     }
     printf("max abs error: %.6g\nrelative error: %.6g\n", q.max_abs_err, q.rel_err);
     for (int32_t l = 0; l < q.n_layers; l++) printf("layer %d relative error: %.6g\n", l, q.layer_rel[l]);
