@@ -41,6 +41,31 @@ char *cli_read_all(const char *path, size_t *len) {
     return buf;
 }
 
+char **cli_split_lines(char *text, size_t len, int *n) {
+    char **lines = NULL;
+    int count = 0, cap = 0;
+    for (char *p = text; p < text + len;) {
+        char *e = memchr(p, '\n', (size_t)(text + len - p));
+        if (e) *e = '\0';
+        if (e && e > p && e[-1] == '\r') e[-1] = '\0';
+        if (count == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **l = cap < (1 << 28) ? realloc(lines, (size_t)cap * sizeof *l) : NULL;
+            if (!l) {
+                free(lines);
+                *n = -1;
+                return NULL;
+            }
+            lines = l;
+        }
+        lines[count++] = p;
+        if (!e) break;
+        p = e + 1;
+    }
+    *n = count;
+    return lines;
+}
+
 void cli_chomp(char *text, size_t *len) {
     size_t n = len ? *len : strlen(text);
     if (n > 0 && text[n - 1] == '\n') text[--n] = '\0';

@@ -7,6 +7,10 @@
 /* The whole of path ("-": stdin) in a malloc'ed NUL-terminated buffer; its length (without
  * the NUL) in *len when len is not NULL. NULL when it cannot be read (errno set). */
 char *cli_read_all(const char *path, size_t *len);
+/* Splits text[0..len) into lines in place: "\n" or "\r\n" ends a line, a final newline starts
+ * no further line, blank lines are kept. Returns a malloc'ed array of *n line pointers into
+ * text; NULL with *n = 0 for no lines, NULL with *n = -1 when out of memory. */
+char **cli_split_lines(char *text, size_t len, int *n);
 /* Removes one trailing "\n" (or "\r\n"), as llama.cpp does for a prompt read with -f. */
 void cli_chomp(char *text, size_t *len);
 

@@ -182,19 +182,14 @@ static bool bert_read_lines(bert_opts *o, const char *cmd, char **keep) {
         return false;
     }
     *keep = buf;
-    for (char *p = buf; p < buf + n;) {
-        char *e = memchr(p, '\n', (size_t)(buf + n - p));
-        if (e) *e = '\0';
-        if (e && e > p && e[-1] == '\r') e[-1] = '\0';
-        if (o->texts.n >= o->texts.cap - 1) {
-            opts_fail(cmd, "split the input", "more than %d lines in '%s'", o->texts.cap - 1, o->file);
-            return false;
-        }
-        o->texts.v[o->texts.n++] = p;
-        if (!e) break;
-        p = e + 1;
-    }
-    return true;
+    int count = 0;
+    char **lines = cli_split_lines(buf, n, &count);
+    if (count < 0) opts_fail(cmd, "use a smaller input", "out of memory for the lines of '%s'", o->file);
+    else if (count > o->texts.cap - 1)
+        opts_fail(cmd, "split the input", "more than %d lines in '%s'", o->texts.cap - 1, o->file);
+    for (int i = 0; i < count && count <= o->texts.cap - 1; i++) o->texts.v[o->texts.n++] = lines[i];
+    free(lines);
+    return count >= 0 && count <= o->texts.cap - 1;
 }
 
 /* Scales each of n rows of E floats to unit length. */

@@ -244,8 +244,7 @@ int cmd_chat(int argc, char **argv) {
                          "Ctrl-D (end of input) exits. Templates: the model's (recognised by its markers) or "
                          "--chat-template.",
                          defs);
-    int r = opts_parse(&cmd, argc, argv);
-    if (r == OPTS_OK && !gen_read_prompt_file(&o, "chat")) r = OPTS_ERROR;
+    const int r = gen_parse(&cmd, &o, argc, argv);
     if (r != OPTS_OK) {
         gen_opts_free(&o);
         return opts_exit(r);

@@ -143,17 +143,13 @@ int cmd_convert(int argc, char **argv) {
         OPT_FLAG("-q,--quiet", &o.quiet, "no notes, only errors and the summary"),
         OPT_END,
     };
-    opt_cmd cmd = OPT_CMD("convert", "SRC -o OUT.gguf [options]",
+    const opt_cmd cmd = OPT_CMD_POS("convert", "SRC -o OUT.gguf [options]",
                           "SRC: a Hugging Face folder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
                           "GPT2LMHeadModel; BertModel, BertFor* and sentence-transformers folders, every head kept; "
                           "T5ForConditionalGeneration / T5 and flan-t5), a llama2.c checkpoint .bin, or an ELMo "
                           "folder with options.json and the weights .hdf5 (AllenNLP / bilm-tf; --outtype f32|f16|q8_0). "
                           "Progress is shown on a terminal only.",
-                          defs);
-    cmd.pos = pos;
-    cmd.max_pos = 1;
-    cmd.n_pos = &n_pos;
-    cmd.pos_meta = "SRC";
+                          defs, pos, 1, &n_pos);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
     o.src = n_pos ? pos[0] : NULL;

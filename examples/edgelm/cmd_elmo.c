@@ -68,35 +68,37 @@ static void elmo_cli_split(elmo_sentence *s) {
 static elmo_sentence *elmo_cli_read(const char *path, int *n_out) {
     size_t len = 0;
     char *buf = cli_read_all(path, &len);
+    *n_out = -1;
     if (!buf) {
         opts_fail("elmo", "check the path", "cannot read '%s': %s", path, strerror(errno));
         return NULL;
     }
-    elmo_sentence *v = NULL;
-    int n = 0, cap = 0;
-    for (char *p = buf; p < buf + len;) {
-        char *e = memchr(p, '\n', (size_t)(buf + len - p));
-        if (e) *e = '\0';
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            elmo_sentence *nv = realloc(v, (size_t)cap * sizeof *nv);
-            if (!nv) break;
-            v = nv;
-        }
-        memset(&v[n], 0, sizeof v[n]);
-        v[n].text = strdup(p);
-        v[n].line = strdup(p);
-        if (!v[n].text || !v[n].line) {
-            free(v[n].text);
-            free(v[n].line);
+    int n = 0;
+    char **lines = cli_split_lines(buf, len, &n);
+    elmo_sentence *v = n > 0 ? calloc((size_t)n, sizeof *v) : NULL;
+    int ok = 0;
+    for (; v && ok < n; ok++) {
+        v[ok].text = strdup(lines[ok]);
+        v[ok].line = strdup(lines[ok]);
+        if (!v[ok].text || !v[ok].line) {
+            free(v[ok].text);
+            free(v[ok].line);
             break;
         }
-        elmo_cli_split(&v[n]);
-        n++;
-        if (!e) break;
-        p = e + 1;
+        elmo_cli_split(&v[ok]);
     }
+    free(lines);
     free(buf);
+    if (n < 0 || (n > 0 && ok < n)) {
+        opts_fail("elmo", "use a smaller input", "out of memory reading '%s'", path);
+        for (int i = 0; i < ok; i++) {
+            free(v[i].text);
+            free(v[i].line);
+            free(v[i].words);
+        }
+        free(v);
+        return NULL;
+    }
     *n_out = n;
     return v;
 }
@@ -315,9 +317,8 @@ int cmd_elmo(int argc, char **argv) {
     const bool mixed_out = mix_given || top || average;
     int n_sent = 0;
     elmo_sentence *sents = elmo_cli_read(input, &n_sent);
-    if (!sents || n_sent == 0) {
-        if (sents || n_sent == 0) opts_fail("elmo", "give a file with one sentence per line", "'%s' has no lines", input);
-        free(sents);
+    if (!sents) { /* the reason is printed, unless there was none */
+        if (n_sent == 0) opts_fail("elmo", "give a file with one sentence per line", "'%s' has no lines", input);
         elm_elmo_free(m);
         return 1;
     }

@@ -39,8 +39,7 @@ int cmd_eval(int argc, char **argv) {
                          "(Hugging Face's hidden_states convention: index 0 = the embeddings, the last after "
                          "the final norm). Decoders, T5 and BERT files.",
                          defs);
-    int r = opts_parse(&cmd, argc, argv);
-    if (r == OPTS_OK && !gen_read_prompt_file(&o, "eval")) r = OPTS_ERROR;
+    int r = gen_parse(&cmd, &o, argc, argv);
     if (r == OPTS_OK && !o.ids && !o.prompt) r = opts_fail("eval", "give --ids 1,2,3, -p TEXT or -f FILE", "no input");
     if (r != OPTS_OK) {
         gen_opts_free(&o);

@@ -40,9 +40,8 @@ static int generate_parse(gen_opts *o, int argc, char **argv) {
                          "Decoders (llama, qwen2, gpt2 families) and T5. A timing summary follows "
                          "on stderr unless --no-perf.",
                          defs);
-    const int r = opts_parse(&cmd, argc, argv);
+    const int r = gen_parse(&cmd, o, argc, argv);
     if (r != OPTS_OK) return r;
-    if (!gen_read_prompt_file(o, "generate")) return OPTS_ERROR;
     if (o->prompt && o->ids) return opts_fail("generate", "give only one of them", "-p and --ids are alternatives");
     return OPTS_OK;
 }

@@ -166,14 +166,10 @@ int cmd_info(int argc, char **argv) {
     const char *pos[1] = {NULL};
     int n_pos = 0;
     const opt_def defs[] = {OPT_END};
-    opt_cmd cmd = OPT_CMD("info", "FILE.gguf",
+    const opt_cmd cmd = OPT_CMD_POS("info", "FILE.gguf",
                           "Prints the GGUF header, every metadata key (type and value) and the tensor table (index, "
                           "name, type, shape, offset in the data section, bytes) with totals.",
-                          defs);
-    cmd.pos = pos;
-    cmd.max_pos = 1;
-    cmd.n_pos = &n_pos;
-    cmd.pos_meta = "FILE.gguf";
+                          defs, pos, 1, &n_pos);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
     if (n_pos != 1) return opts_fail("info", "give the file: edgelm info FILE.gguf", "no file");

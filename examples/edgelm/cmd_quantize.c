@@ -84,11 +84,7 @@ int cmd_quantize(int argc, char **argv) {
              "and token-type embeddings and T5's relative bias are not quantized; rows that do not divide into the "
              "type's blocks fall back to the nearest type that fits.",
              elm_quant_type_list());
-    opt_cmd cmd = OPT_CMD("quantize", "IN.gguf OUT.gguf TYPE [options]", about, defs);
-    cmd.pos = pos;
-    cmd.max_pos = 3;
-    cmd.n_pos = &npos;
-    cmd.pos_meta = "IN.gguf OUT.gguf TYPE";
+    const opt_cmd cmd = OPT_CMD_POS("quantize", "IN.gguf OUT.gguf TYPE [options]", about, defs, pos, 3, &npos);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
     char why[1024];

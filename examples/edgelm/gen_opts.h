@@ -128,6 +128,13 @@ static inline bool gen_read_prompt_file(gen_opts *o, const char *cmd) {
     return true;
 }
 
+/* opts_parse, then -f read into the prompt. */
+static inline int gen_parse(const opt_cmd *cmd, gen_opts *o, int argc, char **argv) {
+    int r = opts_parse(cmd, argc, argv);
+    if (r == OPTS_OK && !gen_read_prompt_file(o, cmd->name)) r = OPTS_ERROR;
+    return r;
+}
+
 /* The warning for -c above the model's trained context. */
 static inline void gen_warn_ctx(const gen_opts *o, const char *cmd, int32_t n_ctx_train) {
     if (o->ctx_set && n_ctx_train > 0 && o->n_ctx > n_ctx_train)

@@ -105,6 +105,10 @@ typedef struct opt_def {
 /* The command description: OPT_CMD("name", "synopsis", "about", defs). */
 #define OPT_CMD(name_, synopsis_, about_, defs_) \
     {.name = (name_), .synopsis = (synopsis_), .about = (about_), .defs = (defs_)}
+/* The same for a command with up to max_ non-option arguments, stored in pos_ (count in *n_pos_). */
+#define OPT_CMD_POS(name_, synopsis_, about_, defs_, pos_, max_, n_pos_) \
+    {.name = (name_), .synopsis = (synopsis_), .about = (about_), .defs = (defs_), .pos = (pos_), .max_pos = (max_), \
+     .n_pos = (n_pos_)}
 /* -t/--threads N in [1, 1024], default opts_default_threads(). */
 #define OPT_THREADS(dst) \
     OPT_INT("-t,--threads", (dst), 1, 1024, "N", \
@@ -118,7 +122,6 @@ typedef struct opt_cmd {
     const char **pos;     /* non-option arguments go here (NULL: none accepted) */
     int max_pos;
     int *n_pos;
-    const char *pos_meta; /* how they are shown in errors ("IN.gguf OUT.gguf TYPE") */
 } opt_cmd;
 
 enum { OPTS_OK = 0, OPTS_HELP = 1, OPTS_ERROR = 2 };
