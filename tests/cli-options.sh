@@ -143,6 +143,12 @@ if [ -f "$B/config.json" ] && $EMU "$EDGELM" convert "$B" -o "$TMPD/b.gguf" > /d
     printf 'one\n\nthree\n' > "$TMPD/lines.txt"
     check generate_wrong_family sh -c "! $EMU '$EDGELM' generate -m '$TMPD/b.gguf' -p hi 2> '$TMPD/wf' && test \$(wc -l < '$TMPD/wf') -eq 1 &&
         grep -q 'is a BERT encoder (architecture bert): run it with edgelm embed, fill-mask, nsp, classify, eval, kld or bert-bench\$' '$TMPD/wf'"
+    # A missing head: the same sentence for fill-mask, nsp and classify.
+    check bert_missing_head_messages sh -c "$EMU '$EDGELM' convert '$B' -o '$TMPD/nh.gguf' --no-heads -q 2> /dev/null &&
+        ! $EMU '$EDGELM' fill-mask -m '$TMPD/nh.gguf' -p 'a [MASK]' 2> '$TMPD/h1' && ! $EMU '$EDGELM' nsp -m '$TMPD/nh.gguf' -a a -b b 2> '$TMPD/h2' &&
+        ! $EMU '$EDGELM' classify -m '$TMPD/nh.gguf' -p a 2> '$TMPD/h3' && cat '$TMPD/h1' '$TMPD/h2' '$TMPD/h3' > '$TMPD/h' &&
+        test \$(wc -l < '$TMPD/h') -eq 3 &&
+        test \$(grep -Ec '^edgelm (fill-mask|nsp|classify): the model has no (masked-LM|next-sentence|sequence-classifier) head: convert a .* checkpoint \(without --no-heads\)\$' '$TMPD/h') -eq 3"
     check embed_row_per_line_blank_included sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' > '$TMPD/rows' && test \$(wc -l < '$TMPD/rows') -eq 3"
     check embed_stdin_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f - < '$TMPD/lines.txt' | cmp - '$TMPD/rows'"
     check embed_npy_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' -o '$TMPD/e.npy' 2> /dev/null && head -c 128 '$TMPD/e.npy' | grep -q \"'shape': (3, 64)\""

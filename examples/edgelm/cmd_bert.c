@@ -81,6 +81,15 @@ static elm_bert *bert_open(const bert_opts *o, const char *cmd) {
     return m;
 }
 
+/* The same message for every missing head: "edgelm CMD: the model has no HEAD head: ...". */
+static bool bert_has_head(const elm_bert *m, const char *cmd, const char *head, const char *arch, bool has) {
+    (void)m;
+    char todo[256];
+    snprintf(todo, sizeof todo, "convert a %s checkpoint (without --no-heads)", arch);
+    if (!has) opts_fail(cmd, todo, "the model has no %s head", head);
+    return has;
+}
+
 /* Tokenizes into malloc'd ids/types (with [CLS]/[SEP]). */
 static int32_t bert_encode(const elm_bert *m, const char *a, const char *b, int32_t **ids, int32_t **types,
                            elm_error *err) {
@@ -120,6 +129,10 @@ int cmd_fill_mask(int argc, char **argv) {
     if (pr) return pr < 0 ? 0 : pr;
     elm_bert *m = bert_open(&o, "fill-mask");
     if (!m) return 1;
+    if (!bert_has_head(m, "fill-mask", "masked-LM", "BertForMaskedLM or BertForPreTraining", elm_bert_has_mlm(m))) {
+        elm_bert_free(m);
+        return 1;
+    }
     int rc = 1;
     elm_error err = {0};
     int32_t *ids = NULL, *types = NULL, *pos = NULL, n_pos = 0;
@@ -127,10 +140,6 @@ int cmd_fill_mask(int argc, char **argv) {
     int32_t n = bert_encode(m, text, NULL, &ids, &types, &err);
     int32_t mask = elm_bert_mask_id(m);
     if (n < 0) goto done;
-    if (!elm_bert_has_mlm(m)) {
-        snprintf(err.msg, sizeof err.msg, "the model has no masked-LM head");
-        goto done;
-    }
     pos = malloc((size_t)n * sizeof *pos);
     for (int32_t i = 0; pos && i < n; i++)
         if (ids[i] == mask) pos[n_pos++] = i;
@@ -440,6 +449,12 @@ static int bert_pair_cmd(int argc, char **argv, const char *cmd, bool nsp) {
     a = o.a;
     elm_bert *m = bert_open(&o, cmd);
     if (!m) return 1;
+    if (!bert_has_head(m, cmd, nsp ? "next-sentence" : "sequence-classifier",
+                       nsp ? "BertForPreTraining or BertForNextSentencePrediction" : "BertForSequenceClassification",
+                       nsp ? elm_bert_has_nsp(m) : elm_bert_n_labels(m) > 0)) {
+        elm_bert_free(m);
+        return 1;
+    }
     int rc = 1;
     elm_error err = {0};
     int32_t *ids = NULL, *types = NULL;
