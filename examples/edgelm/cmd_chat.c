@@ -272,11 +272,11 @@ int cmd_chat(int argc, char **argv) {
             s.tmpl = elm_chat_template_detect(jinja);
         free(jinja);
         if (s.tmpl == ELM_CHAT_UNKNOWN) {
-            char names[256] = "";
+            char names[128] = "";
             for (int k = 0; o.template_names[k]; k++)
                 snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", o.template_names[k]);
             snprintf(err.msg, sizeof err.msg, "the model's chat template is missing or not "
-                     "recognised: name one with --chat-template (%s)", names);
+                     "recognised: name one with --chat-template (%.120s)", names);
             goto done;
         }
     }
