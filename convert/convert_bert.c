@@ -32,7 +32,7 @@ typedef struct cb_job {
     char prefix[8];  /* "bert." or "" */
     int64_t E, L, H, F, V, n_ctx, n_types;
     double eps;
-    int pooling;     /* llama.cpp's pooling_type: 1 mean, 2 cls */
+    int pooling;     /* llama.cpp's pooling_type: 1 mean, 2 cls, 3 last */
     int normalize;   /* sentence-transformers Normalize module: 1 */
     cb_item *items;
     int n_items;
@@ -249,24 +249,29 @@ static gl_status cb_sentence_transformers(cb_job *j) {
             break;
         }
         const elm_json *pr = elm_json_root(pc);
-        bool cls = false, mean = false, other = false, b;
+        bool cls = false, mean = false, last = false, other = false, b;
         if (elm_json_get_bool(pr, "pooling_mode_cls_token", &b)) cls = b;
         if (elm_json_get_bool(pr, "pooling_mode_mean_tokens", &b)) mean = b;
+        if (elm_json_get_bool(pr, "pooling_mode_lasttoken", &b)) last = b;
         static const char *others[] = {"pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens",
-                                       "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken"};
-        for (size_t k = 0; k < 4; k++)
+                                       "pooling_mode_weightedmean_tokens"};
+        for (size_t k = 0; k < 3; k++)
             if (elm_json_get_bool(pr, others[k], &b) && b) other = true;
         const char *pm = elm_json_get_str(pr, "pooling_mode");
         if (pm) {
             cls = !strcmp(pm, "cls");
             mean = !strcmp(pm, "mean");
-            other = !cls && !mean;
+            last = !strcmp(pm, "lasttoken");
+            other = !cls && !mean && !last;
         }
-        if (other || cls == mean)
-            s = gl_error_set(j->err, GL_ERR_UNSUPPORTED, "sentence-transformers pooling: only one of cls or mean is supported");
-        else j->pooling = mean ? 1 : 2;
+        if (other || cls + mean + last != 1)
+            s = gl_error_set(j->err, GL_ERR_UNSUPPORTED, "sentence-transformers pooling: one of cls, mean or lasttoken is "
+                             "supported (GGUF bert.pooling_type 2, 1, 3); for max pooling convert the model and run "
+                             "`edgelm embed --pooling max`");
+        else j->pooling = mean ? 1 : last ? 3 : 2;
         elm_json_free(pc);
-        elm_cv_log(j->p, "sentence-transformers: %s pooling%s", mean ? "mean" : "cls", j->normalize ? ", normalized" : "");
+        elm_cv_log(j->p, "sentence-transformers: %s pooling%s", mean ? "mean" : last ? "last-token" : "cls",
+                   j->normalize ? ", normalized" : "");
     }
     elm_json_free(mods);
     return s;

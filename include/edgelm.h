@@ -319,6 +319,7 @@ typedef enum elm_bert_pooling {
     ELM_BERT_POOL_NONE = 0, /* llama.cpp's pooling_type values */
     ELM_BERT_POOL_MEAN = 1,
     ELM_BERT_POOL_CLS = 2,
+    ELM_BERT_POOL_LAST = 3, /* the last token's row (sentence-transformers "lasttoken") */
 } elm_bert_pooling;
 
 elm_bert_params elm_bert_default_params(void);
@@ -378,8 +379,8 @@ const float *elm_bert_pooled(const elm_bert *m, int32_t s);   /* [n_embd] */
 const float *elm_bert_nsp(const elm_bert *m, int32_t s);      /* [2]: 0 = "B follows A" */
 const float *elm_bert_classes(const elm_bert *m, int32_t s);  /* [n_labels] logits */
 const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows); /* [n_rows][n_vocab] */
-/* Sentence embedding of sequence s from the last run: CLS row, mean over its tokens, or
- * (NONE) the CLS row too; normalize: unit L2 length. out holds n_embd floats. */
+/* Sentence embedding of sequence s from the last run: CLS row, mean over its tokens, the last
+ * token's row, or (NONE) the CLS row too; normalize: unit L2 length. out holds n_embd floats. */
 elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling pooling,
                               bool normalize, float *out, elm_error *err);
 

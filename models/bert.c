@@ -83,7 +83,9 @@ static elm_status bert_hparams(elm_bert *m, elm_error *err) {
     if (ld.failed) return err->code;
     if (m->n_embd % m->n_head)
         return elm_err_set(err, ELM_ERR_FORMAT, "bert: %d heads do not divide embedding_length %d", m->n_head, m->n_embd);
-    m->pooling = pool == 1 ? ELM_BERT_POOL_MEAN : pool == 0 ? ELM_BERT_POOL_NONE : ELM_BERT_POOL_CLS;
+    if (pool == 4) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: pooling_type 4 (rank) is not supported");
+    m->pooling = pool == 1 ? ELM_BERT_POOL_MEAN : pool == 0 ? ELM_BERT_POOL_NONE
+                 : pool == 3 ? ELM_BERT_POOL_LAST : ELM_BERT_POOL_CLS;
     int64_t ki = gl_gguf_find_key(g, "bert.attention.layer_norm_epsilon");
     double eps = 1e-12;
     if (ki >= 0 && (!gl_gguf_get_f64(g, ki, &eps) || !(eps > 0 && eps < 1)))
@@ -636,7 +638,8 @@ elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling poo
             out[i] = (float)(acc / r->n);
         }
     } else {
-        memcpy(out, r->last, (size_t)E * sizeof *out);
+        const int32_t row = pooling == ELM_BERT_POOL_LAST && r->n > 0 ? r->n - 1 : 0;
+        memcpy(out, r->last + (int64_t)row * E, (size_t)E * sizeof *out);
     }
     if (normalize) {
         double ss = 0;

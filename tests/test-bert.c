@@ -523,6 +523,26 @@ TF_TEST(sentence_transformers_pooling_recorded) {
     p.out = tmp_path("st2.gguf");
     gl_error ge = {0};
     TF_CHECK(elm_convert(&p, NULL, &ge) == GL_ERR_UNSUPPORTED, "%s", ge.msg);
+    /* max pooling is refused with the way to get it; lasttoken is llama.cpp's pooling_type 3
+     * and elm_bert_embedding's LAST is the last token's row */
+    write_file(path, "{\"pooling_mode_max_tokens\": true}");
+    TF_CHECK(elm_convert(&p, NULL, &ge) == GL_ERR_UNSUPPORTED && strstr(ge.msg, "--pooling max"), "%s", ge.msg);
+    write_file(path, "{\"pooling_mode_lasttoken\": true}");
+    TF_CHECK(elm_convert(&p, NULL, &ge) == GL_OK, "%s", ge.msg);
+    elm_bert *ml = elm_bert_load(p.out, NULL, &err);
+    TF_CHECK(ml && elm_bert_pooling_type(ml) == ELM_BERT_POOL_LAST, "%s", err.msg);
+    int32_t ids[8], types[8];
+    int64_t k = ml ? elm_bert_tokenize(ml, "hello world", NULL, true, ids, types, 8, &err) : -1;
+    TF_CHECK(k > 1 && k <= 8, "%s", err.msg);
+    if (ml && k > 1 && k <= 8) {
+        const int32_t *ip = ids, *tp = types, nk = (int32_t)k;
+        TF_CHECK(elm_bert_run(ml, 1, &ip, &tp, &nk, NULL, &err) == ELM_OK, "%s", err.msg);
+        float e[64];
+        const int32_t E = elm_bert_n_embd(ml);
+        TF_CHECK(E == 64 && elm_bert_embedding(ml, 0, ELM_BERT_POOL_LAST, false, e, &err) == ELM_OK, "%s", err.msg);
+        TF_CHECK(E == 64 && memcmp(e, elm_bert_last(ml, 0) + (k - 1) * E, sizeof e) == 0);
+    }
+    elm_bert_free(ml);
 }
 
 TF_TEST(padded_batch_equals_one_at_a_time) {

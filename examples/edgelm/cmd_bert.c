@@ -45,6 +45,14 @@ typedef struct bert_opts {
 static const char *const bert_pool_names[] = {"cls", "mean", "max", "last", "none", NULL};
 enum { BERT_POOL_CLS, BERT_POOL_MEAN, BERT_POOL_MAX, BERT_POOL_LAST, BERT_POOL_NONE };
 
+/* The --pooling index of the model's own pooling (sentence: none becomes cls). */
+static int bert_model_pool(elm_bert_pooling p, bool sentence) {
+    if (p == ELM_BERT_POOL_MEAN) return BERT_POOL_MEAN;
+    if (p == ELM_BERT_POOL_LAST) return BERT_POOL_LAST;
+    if (p == ELM_BERT_POOL_NONE && !sentence) return BERT_POOL_NONE;
+    return BERT_POOL_CLS;
+}
+
 static void bert_opts_init(bert_opts *o) {
     memset(o, 0, sizeof *o);
     o->texts = (opt_strs){o->text_v, 0, BERT_CLI_MAX_INPUTS};
@@ -386,9 +394,7 @@ int cmd_embed(int argc, char **argv) {
         return 1;
     }
     const elm_bert_pooling model_pool = elm_bert_pooling_type(m);
-    const int pool = o.pooling >= 0 ? o.pooling
-                     : model_pool == ELM_BERT_POOL_MEAN ? BERT_POOL_MEAN
-                     : model_pool == ELM_BERT_POOL_NONE ? BERT_POOL_NONE : BERT_POOL_CLS;
+    const int pool = o.pooling >= 0 ? o.pooling : bert_model_pool(model_pool, false);
     const bool norm = o.normalize ? true : o.no_normalize ? false : elm_bert_normalize(m);
     const int32_t batch = o.batch, E = elm_bert_n_embd(m);
     const int n_sent = o.texts.n;
@@ -726,7 +732,7 @@ int cmd_similarity(int argc, char **argv) {
         return 1;
     }
     const elm_bert_pooling model_pool = elm_bert_pooling_type(m);
-    const int pool = o.pooling >= 0 ? o.pooling : model_pool == ELM_BERT_POOL_MEAN ? BERT_POOL_MEAN : BERT_POOL_CLS;
+    const int pool = o.pooling >= 0 ? o.pooling : bert_model_pool(model_pool, true);
     const int32_t E = elm_bert_n_embd(m);
     elm_error err = {0};
     bert_rows rows = {0};
