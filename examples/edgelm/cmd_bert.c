@@ -84,8 +84,12 @@ static elm_bert *bert_open(const bert_opts *o, const char *cmd) {
     p.n_threads = o->n_threads;
     p.no_repack = o->no_repack;
     if (!cli_family_check(cmd, o->model, CLI_BERT)) return NULL;
+    const double t0 = cli_now();
     elm_bert *m = elm_bert_load(o->model, &p, &err);
     if (!m) fprintf(stderr, "edgelm %s: %s\n", cmd, err.msg);
+    else if (o->verbose)
+        fprintf(stderr, "edgelm %s: loaded %s in %.2f ms: %d layers, %d dims, %d tokens, %d threads\n", cmd, o->model,
+                1e3 * (cli_now() - t0), elm_bert_n_layer(m), elm_bert_n_embd(m), elm_bert_n_vocab(m), o->n_threads);
     return m;
 }
 
@@ -512,6 +516,7 @@ int cmd_bert_eval(gen_opts *g) {
     o.no_repack = g->no_repack;
     o.out = g->out;
     o.b = g->pair;
+    o.verbose = g->verbose;
     elm_bert *m = bert_open(&o, "eval");
     if (!m) return 1;
     int rc = 1;

@@ -102,6 +102,8 @@ int cmd_eval(int argc, char **argv) {
         snprintf(err.msg, sizeof err.msg, "%s", gerr.msg);
         goto done;
     }
+    if (o.verbose)
+        fprintf(stderr, "edgelm eval: wrote %s: %s of %d tokens\n", o.out, hidden ? "hidden states" : "logits", n);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "edgelm eval: %s\n", err.msg[0] ? err.msg : "failed");

@@ -123,6 +123,10 @@ int cmd_generate(int argc, char **argv) {
     cp.kv_f16 = o.kv_f16;
     c = elm_ctx_new_ext(m, &cp, &err);
     if (!c) goto done;
+    if (o.verbose)
+        fprintf(stderr, "edgelm generate: %s: %s, %d layers, %d dims, %d of %d trained positions, %d threads, %d prompt tokens\n",
+                o.model, elm_model_arch(m), elm_model_n_layer(m), elm_model_n_embd(m), elm_ctx_n_ctx(c),
+                elm_model_n_ctx_train(m), o.n_threads, n_prompt);
     if (n_prompt >= elm_ctx_n_ctx(c)) {
         snprintf(err.msg, sizeof err.msg, "the prompt has %d tokens; the context holds %d",
                  n_prompt, elm_ctx_n_ctx(c));

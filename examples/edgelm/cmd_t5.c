@@ -194,6 +194,7 @@ int cmd_t5_eval(gen_opts *g) {
         snprintf(err.msg, sizeof err.msg, "%s", gerr.msg);
         goto done;
     }
+    if (g->verbose) fprintf(stderr, "edgelm eval: wrote %s: T5 %s, %d encoder and %d decoder tokens\n", g->out, what, n, nd);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "edgelm eval: %s\n", err.msg[0] ? err.msg : "failed");

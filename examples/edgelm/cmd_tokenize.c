@@ -159,6 +159,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     n = elm_tokenize(v, src, len, ids, n, add_special, true, &err);
     if (n < 0) goto fail;
+    if (verbose) fprintf(stderr, "edgelm tokenize: %lld tokens from %zu bytes\n", (long long)n, len);
     for (int64_t i = 0; i < n; i++) {
         if (pieces) {
             printf("%d\t", ids[i]);
