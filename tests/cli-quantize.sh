@@ -17,6 +17,11 @@ if [ -f "$llama/config.json" ]; then
     check requantize_allowed_warns sh -c "$EMU '$EDGELM' quantize '$TMPD/q.gguf' '$TMPD/r.gguf' Q8_0 --allow-requantize -q > '$TMPD/o' 2> '$TMPD/e' &&
         grep -q '^warning: requantizing' '$TMPD/e' && grep -q 'requantized' '$TMPD/o'"
     check quantize_unknown_type sh -c "! $EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/x.gguf' Q9_K 2> '$TMPD/e' && grep -q 'Q9_K' '$TMPD/e'"
+    # The summary counts tensors per resulting type, and the counts add up to the tensors.
+    check quantize_summary_per_type sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/qs.gguf' Q4_K_M -q > '$TMPD/qs' 2> /dev/null &&
+        line=\$(grep -E '^.*qs.gguf: [0-9]+ tensors: ' '$TMPD/qs') && total=\$(echo \"\$line\" | sed -E 's/.*: ([0-9]+) tensors: .*/\\1/') &&
+        sum=\$(echo \"\$line\" | sed -E 's/.* tensors: //' | tr ',' '\\n' | awk '{ s += \$2 } END { print s }') &&
+        test \"\$total\" -gt 0 && test \"\$sum\" -eq \"\$total\""
     check quantize_threads sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/q1.gguf' Q5_K_S -t 1 -q > /dev/null 2>&1 &&
         $EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/q3.gguf' Q5_K_S -t 3 -q > /dev/null 2>&1 && cmp '$TMPD/q1.gguf' '$TMPD/q3.gguf'"
     check perplexity_runs sh -c "$EMU '$EDGELM' perplexity -m '$TMPD/f32.gguf' -f '$TMPD/t.txt' > '$TMPD/o' && grep -q '^perplexity: [0-9.]* over [0-9]* tokens' '$TMPD/o'"

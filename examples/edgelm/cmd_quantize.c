@@ -111,15 +111,14 @@ int cmd_quantize(int argc, char **argv) {
     }
     out_guard_report("quantize", p.out, existed);
     const double n = st.n_elements ? (double)st.n_elements : 1.0;
-    printf("%s: %lld tensors, %lld quantized, %lld fell back, %lld requantized\n", p.out,
-           (long long)st.n_tensors, (long long)st.n_quantized, (long long)st.n_fallback,
-           (long long)st.n_requantized);
+    printf("%s: %lld tensors:", p.out, (long long)st.n_tensors);
+    for (int t = 0, k = 0; t < GL_TYPE_COUNT; t++)
+        if (ui.per_type[t]) printf("%s %s %lld", k++ ? "," : "", gl_type_name((gl_type)t), (long long)ui.per_type[t]);
+    printf("\n%lld quantized, %lld requantized; %lld matrices took a fallback type (rows that do not divide into "
+           "the wanted type's blocks)\n",
+           (long long)st.n_quantized, (long long)st.n_requantized, (long long)st.n_fallback);
     printf("size: %.2f MB (%.3f bits/weight) -> %.2f MB (%.3f bits/weight), %s, %.1f s\n",
            st.bytes_in / 1e6, 8.0 * (double)st.bytes_in / n, st.bytes_out / 1e6,
            8.0 * (double)st.bytes_out / n, p.spec.name, cli_now() - t0);
-    printf("tensors per type:");
-    for (int t = 0; t < GL_TYPE_COUNT; t++)
-        if (ui.per_type[t]) printf(" %s %lld", gl_type_name((gl_type)t), (long long)ui.per_type[t]);
-    printf("\n");
     return 0;
 }
