@@ -5,8 +5,10 @@
 #include "cli.h"
 #include "edgelm.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct command {
     const char *name;
@@ -54,13 +56,25 @@ static int print_markdown(void) {
            "`make docs` regenerates it and the test suite checks that it is current).\n\n"
            "Every command answers `-h`/`--help`; a bad option or value is one line on stderr,\n"
            "`edgelm CMD: what went wrong: what to do`, and exit status 2.\n\n");
-    int rc = 0;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         char *av[] = {(char *)commands[i].name, "--help-markdown", NULL};
         fflush(stdout);
-        if (commands[i].run(2, av) != 0) rc = 1;
+        fflush(stderr);
+        /* A command without the option table refuses --help-markdown: its section points to its
+         * --help instead, and its error message is not shown. */
+        const int saved = dup(2), null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 2);
+        const int r = commands[i].run(2, av);
+        fflush(stdout);
+        fflush(stderr);
+        if (saved >= 0) dup2(saved, 2);
+        if (saved >= 0) close(saved);
+        if (null >= 0) close(null);
+        if (r != 0)
+            printf("## edgelm %s\n\nNot generated from an option table yet: see `edgelm %s --help`.\n\n",
+                   commands[i].name, commands[i].name);
     }
-    return rc;
+    return 0;
 }
 
 /* `edgelm help [CMD | --markdown]`. */
