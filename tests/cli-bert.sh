@@ -17,6 +17,9 @@ if [ -f "$ref/config.json" ]; then
     check bert_eval_nsp_pooled sh -c "$EMU '$EDGELM' eval -m '$TMPD/b.gguf' -p hello -o '$TMPD/n.npy' --what nsp && head -c 128 '$TMPD/n.npy' | grep -q '(2,)' && $EMU '$EDGELM' eval -m '$TMPD/b.gguf' -p hello -o '$TMPD/p.npy' --what pooled && head -c 128 '$TMPD/p.npy' | grep -q '(64,)'"
     check bert_bench_runs sh -c "$EMU '$EDGELM' bert-bench -m '$TMPD/b.gguf' -t 1 --tokens 16 --batch 1,2 --reps 1 | grep -c '^| 1 |' | grep -qx 2"
     check bert_bench_json sh -c "$EMU '$EDGELM' bert-bench -m '$TMPD/b.gguf' --tokens 8,16 --reps 2 -o json > '$TMPD/bb.json' && grep -c '\"test\": \"bert' '$TMPD/bb.json' | grep -qx 2 && grep -q '\"n_tokens\": 16, .*\"samples_ts\": \[[0-9.]*, [0-9.]*\]' '$TMPD/bb.json' && tail -n 1 '$TMPD/bb.json' | grep -qx ']'"
+    check bert_bench_csv sh -c "$EMU '$EDGELM' bert-bench -m '$TMPD/b.gguf' -t 1 --tokens 8 --reps 1 -o csv > '$TMPD/bb.csv' &&
+        head -n 1 '$TMPD/bb.csv' | grep -qx 'threads,batch,tokens,sentences/s,tokens/s' && test \$(wc -l < '$TMPD/bb.csv') -eq 2 &&
+        tail -n 1 '$TMPD/bb.csv' | grep -Eq '^1,1,8,[0-9.]+,[0-9]+\$'"
     check bert_prompt_classify_example sh -c "$EMU '$BUILD/examples/prompt-classify' '$TMPD/b.gguf' 'the model' neg=the pos=model | grep -q '^pos '"
     check bert_convert_no_heads sh -c "$EMU '$EDGELM' convert '$ref' -o '$TMPD/nh.gguf' --no-heads && $EMU '$EDGELM' info '$TMPD/nh.gguf' > '$TMPD/i' && ! grep -q 'cls\\.\\|pooler' '$TMPD/i' && $EMU '$EDGELM' embed -m '$TMPD/nh.gguf' -p hello > /dev/null && ! $EMU '$EDGELM' fill-mask -m '$TMPD/nh.gguf' -p '[MASK]' 2> /dev/null"
     check bert_classify_needs_classifier sh -c "! $EMU '$EDGELM' classify -m '$TMPD/b.gguf' -p hello 2> '$TMPD/e' && grep -q classifier '$TMPD/e'"

@@ -114,5 +114,7 @@ EOF
 else
     skip elmo-hdf5-read-back "no h5py"
 fi
+check elmo-bench-csv sh -c "$EMU $EDGELM elmo-bench -m $TMPD/elmo.gguf -t 1 --batch 2 --tokens 3 -r 1 -o csv > $TMPD/eb.csv 2> /dev/null &&
+    head -n 1 $TMPD/eb.csv | grep -q '^model,weights,threads,batch x tokens,' && test \$(wc -l < $TMPD/eb.csv) -eq 2"
 check elmo-empty-input-message sh -c ": > $TMPD/empty.txt; ! $EMU $EDGELM elmo -m $TMPD/elmo.gguf -f $TMPD/empty.txt -o $TMPD/e.hdf5 2> $TMPD/err && grep -q '^edgelm elmo: .* has no lines' $TMPD/err && test ! -e $TMPD/e.hdf5"
 finish

@@ -23,6 +23,8 @@ if [ -f "$t5/config.json" ]; then
     check eval_dec_shape sh -c "$EMU '$EDGELM' eval -m '$TMPD/t5.gguf' --ids 5,6,1 --dec-ids 0,7 --what dec -o '$TMPD/d.npy' && head -c 128 '$TMPD/d.npy' | grep -q \"'shape': (3, 2, 64)\""
     check eval_bad_what_refused sh -c "! $EMU '$EDGELM' eval -m '$TMPD/t5.gguf' --ids 5,1 --what hidden -o '$TMPD/x.npy' 2>/dev/null"
     check eval_bad_id_refused sh -c "! $EMU '$EDGELM' eval -m '$TMPD/t5.gguf' --ids 5,100000 -o '$TMPD/x.npy' 2> '$TMPD/e' && grep -q 'outside' '$TMPD/e'"
+    check t5_bench_json sh -c "$EMU '$EDGELM' t5-bench -m '$TMPD/t5.gguf' -t 1 --tokens 8 --steps 2 -r 1 -o json > '$TMPD/tb.json' &&
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d)==1 and d[0][\"threads\"]==1 and d[0][\"tokens\"]==8 and d[0][\"encoder_tps\"]>0, d' '$TMPD/tb.json'"
     check t5_bench_runs sh -c "$EMU '$EDGELM' t5-bench -m '$TMPD/t5.gguf' -t 1,2 --tokens 16 --steps 4 --reps 1 > '$TMPD/bench' && grep -q '^| t5.gguf | f32 | 2 | 16 | 4 | [0-9.]* | [0-9.]* |$' '$TMPD/bench'"
 else
     skip_fixture convert_t5 "fixture $t5 is absent"
