@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A bert-base-shaped random BertForMaskedLM folder for `edgelm bert-bench` (BENCHMARKS.md, "BERT").
+"""A bert-base-shaped random BertForMaskedLM folder for `edgelm bert-bench` (docs/benchmarks-log.md, "BERT").
 
 768 hidden, 12 layers, 12 heads, 3072 feed-forward, 512 positions, vocab 30522 (random weights,
 std 0.02; a bert-base-uncased-style vocab.txt of placeholder words). Usage:

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Random-weight decoder checkpoints of realistic shapes for `edgelm bench -m` and the
-side-by-side runs against llama-bench (BENCHMARKS.md, "GPT decoders").
+side-by-side runs against llama-bench (docs/benchmarks-log.md, "GPT decoders").
 
     scripts/make_decoder_bench.py SHAPE OUT_DIR
 SHAPE:

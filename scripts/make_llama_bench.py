@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A stories110M-shaped random LlamaForCausalLM folder for the quantization and decoder
-benchmarks (BENCHMARKS.md, "Quantization").
+benchmarks (docs/benchmarks-log.md, "Quantization").
 
 768 hidden, 12 layers, 12 heads (no GQA), 2048 feed-forward, 1024 positions, vocab 32000,
 untied output; random weights (std 0.02, norms 1) in Hugging Face's safetensors layout, with

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Tensor-data sizes that llama.cpp's llama-quantize would write for the benchmark shapes,
 computed from ggml's block sizes and llama-quantize's type rules (independently of edgelm's
-code; used for BENCHMARKS.md, "Quantization"). Metadata (the vocabulary) is not counted.
+code; used for docs/benchmarks-log.md, "Quantization"). Metadata (the vocabulary) is not counted.
 
     /usr/bin/python3 scripts/quant_sizes.py
 """
