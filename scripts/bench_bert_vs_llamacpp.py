@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""edgelm bert-bench and llama.cpp's llama-bench -embd 1 side by side, in one run (BENCHMARKS.md,
+"""edgelm bert-bench and llama.cpp's llama-bench -embd 1 side by side, in one run (docs/benchmarks-log.md,
 "BERT", "Side by side with llama.cpp").
 
     scripts/bench_bert_vs_llamacpp.py --llama-bench /tmp/llama.cpp/build/bin/llama-bench \\

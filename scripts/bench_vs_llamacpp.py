@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""edgelm bench -m and llama.cpp's llama-bench side by side, in one run (BENCHMARKS.md,
+"""edgelm bench -m and llama.cpp's llama-bench side by side, in one run (docs/benchmarks-log.md,
 "GPT decoders").
 
     scripts/bench_vs_llamacpp.py --llama-bench /tmp/llama.cpp/build/bin/llama-bench \\
