@@ -19,6 +19,7 @@
 #include "cli_table.h"
 #include "gen_opts.h"
 #include "npy.h"
+#include "out_guard.h"
 #include "opts.h"
 
 #include <errno.h>
@@ -407,6 +408,7 @@ int cmd_embed(int argc, char **argv) {
     bert_rows rows = {0};
     if (!bert_embed_all(m, o.texts.v, n_sent, pool, norm, batch, o.file != NULL, &rows, &err)) goto done;
     if (o.out) {
+        out_guard_add(o.out, false); /* its temporary file goes on SIGINT/SIGTERM */
         if (!bert_write_npy(o.out, &rows, n_sent, E, pool == BERT_POOL_NONE, &err)) goto done;
         fprintf(stderr, "wrote %s: [%d, %s%d] (%s pooling%s)\n", o.out, n_sent, pool == BERT_POOL_NONE ? "tokens, " : "",
                 E, bert_pool_names[pool], norm ? ", normalized" : "");
@@ -539,6 +541,7 @@ int cmd_bert_eval(gen_opts *g) {
     gl_error ge = {0};
     gl_status st;
     const int64_t E = elm_bert_n_embd(m);
+    out_guard_add(o.out, false); /* its temporary file goes on SIGINT/SIGTERM */
     if (rq.all_hidden) {
         int64_t shape[3] = {elm_bert_n_layer(m) + 1, n, E};
         st = elm_npy_write_f32(o.out, elm_bert_hidden(m, 0), 3, shape, &ge);

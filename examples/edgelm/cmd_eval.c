@@ -13,6 +13,7 @@
 #include "cli_io.h"
 #include "gen_opts.h"
 #include "npy.h"
+#include "out_guard.h"
 #include "t5_cli.h"
 
 int cmd_eval(int argc, char **argv) {
@@ -91,6 +92,7 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     gl_error gerr = {0};
     gl_status st;
+    out_guard_add(o.out, false); /* its temporary file goes on SIGINT/SIGTERM */
     if (hidden) {
         const int64_t shape[3] = {elm_model_n_layer(m) + 1, n, elm_model_n_embd(m)};
         st = elm_npy_write_f32(o.out, elm_get_hidden(c, NULL), 3, shape, &gerr);

@@ -29,6 +29,7 @@ static void out_guard_push(const char *path) {
 }
 
 bool out_guard_add(const char *target, bool also_target) {
+    if (!target) return false;
     if (out_guard_n == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
