@@ -542,7 +542,8 @@ const char *gl_gguf_writer_error(const gl_gguf_writer *w);
 
 /* ---- atomic file output (gl-file.c) ----
  * gl_tmp_path: the temporary name used for target ("<target>.edgelm-tmp-<pid>", in the same
- * folder so that the rename is atomic); false when buf is too small. gl_commit_file: fsync and
+ * folder so that the rename is atomic); false when buf is too small or target exists and is
+ * not a regular file (a device or a pipe: written directly). gl_commit_file: fsync and
  * close fd (the temporary file), rename it over target and fsync the folder; on error the
  * temporary file is removed. gl_check_free_space: GL_ERR_IO with both sizes when the folder of
  * path has less than need bytes free (GL_OK when statvfs cannot tell). */

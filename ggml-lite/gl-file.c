@@ -16,6 +16,8 @@
 
 bool gl_tmp_path(const char *target, char *buf, size_t size) {
     if (!target || !buf || size == 0) return false;
+    struct stat sb; /* a device or a pipe (/dev/null, a fifo) is written directly: never renamed over */
+    if (stat(target, &sb) == 0 && !S_ISREG(sb.st_mode)) return false;
     const int n = snprintf(buf, size, "%s.edgelm-tmp-%ld", target, (long)getpid());
     return n > 0 && (size_t)n < size;
 }

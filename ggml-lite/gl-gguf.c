@@ -1045,16 +1045,20 @@ gl_gguf_writer *gl_gguf_writer_open(const char *path, gl_error *err) {
     strcpy(w->path, path);
     const size_t tn = strlen(path) + 64;
     w->tmp = malloc(tn);
-    if (!w->tmp || !gl_tmp_path(path, w->tmp, tn)) {
-        free(w->tmp);
+    if (!w->tmp) {
         free(w->path);
         free(w);
         gl_error_set(err, GL_ERR_NOMEM, "gguf writer: out of memory");
         return NULL;
     }
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (!gl_tmp_path(path, w->tmp, tn)) { /* a device or a pipe: written in place */
+        free(w->tmp);
+        w->tmp = NULL;
+    }
+    const char *name = w->tmp ? w->tmp : path;
+    w->fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
-        gl_error_set(err, GL_ERR_IO, "gguf writer: cannot create '%s': %s", w->tmp, strerror(errno));
+        gl_error_set(err, GL_ERR_IO, "gguf writer: cannot create '%s': %s", name, strerror(errno));
         free(w->tmp);
         free(w->path);
         free(w);
@@ -1333,7 +1337,11 @@ gl_status gl_gguf_writer_close(gl_gguf_writer *w, gl_error *err) {
     }
     if (w->fd >= 0 && w->status == GL_OK) {
         gl_error e = {0};
-        if (gl_commit_file(w->fd, w->tmp, w->path, &e) != GL_OK) gguf_w_fail(w, e.code, "%s", e.msg);
+        if (!w->tmp) { /* written in place */
+            if (close(w->fd) != 0) gguf_w_fail(w, GL_ERR_IO, "close failed: %s", strerror(errno));
+        } else if (gl_commit_file(w->fd, w->tmp, w->path, &e) != GL_OK) {
+            gguf_w_fail(w, e.code, "%s", e.msg);
+        }
         w->fd = -1;
     }
     gl_status st = w->status;

@@ -54,10 +54,12 @@ gl_status elm_npy_write_f32(const char *path, const float *data, int n_dims,
 
     /* written under a temporary name in path's folder, renamed over path when complete */
     char tmp[4096];
-    if (!gl_tmp_path(path, tmp, sizeof tmp)) return gl_error_set(err, GL_ERR_INVALID, "npy: path too long");
+    if (strlen(path) >= sizeof tmp - 64) return gl_error_set(err, GL_ERR_INVALID, "npy: path too long");
+    const bool atomic = gl_tmp_path(path, tmp, sizeof tmp); /* false: a device or a pipe */
+    if (!atomic) memcpy(tmp, path, strlen(path) + 1);
     if (count > (UINT64_MAX - 4096) / sizeof(float))
         return gl_error_set(err, GL_ERR_INVALID, "npy: shape overflows");
-    gl_status st = gl_check_free_space(path, prefix + header + count * sizeof(float), err);
+    gl_status st = atomic ? gl_check_free_space(path, prefix + header + count * sizeof(float), err) : GL_OK;
     if (st != GL_OK) return st;
     const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return gl_error_set(err, GL_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
@@ -67,8 +69,9 @@ gl_status elm_npy_write_f32(const char *path, const float *data, int n_dims,
     if (!ok) {
         gl_error_set(err, GL_ERR_IO, "cannot write %s: %s", path, strerror(errno));
         close(fd);
-        unlink(tmp);
+        if (atomic) unlink(tmp);
         return GL_ERR_IO;
     }
+    if (!atomic) return close(fd) == 0 ? GL_OK : gl_error_set(err, GL_ERR_IO, "cannot close %s", path);
     return gl_commit_file(fd, tmp, path, err);
 }

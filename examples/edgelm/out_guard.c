@@ -41,8 +41,8 @@ bool out_guard_add(const char *target, bool also_target) {
     char tmp[4096];
     if (gl_tmp_path(target, tmp, sizeof tmp)) out_guard_push(tmp);
     if (also_target) out_guard_push(target);
-    struct stat sb;
-    return stat(target, &sb) == 0;
+    struct stat sb; /* (a device such as /dev/null is written in place, not replaced) */
+    return stat(target, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
 void out_guard_report(const char *cmd, const char *target, bool existed) {

@@ -12,7 +12,7 @@
 
 /* Registers target (its temporary file is removed on SIGINT/SIGTERM; with also_target, target
  * itself too: an intermediate file) and installs the handlers once. Returns whether target
- * exists already. At most 8 outputs per process. */
+ * exists already as a regular file. At most 16 paths per process. */
 bool out_guard_add(const char *target, bool also_target);
 /* After a command succeeded: "edgelm CMD: replaced the existing FILE" when it existed before. */
 void out_guard_report(const char *cmd, const char *target, bool existed);
