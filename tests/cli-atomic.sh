@@ -4,17 +4,27 @@
 . tests/tf-lib.sh
 llama="$FIXTURES/hf-reference/llama"
 if [ ! -f "$llama/config.json" ]; then
-    skip_fixture atomic_outputs "fixture $llama is absent"; # a device is written in place, never renamed over (and not "replaced")
-check output_to_dev_null sh -c "$EMU '$EDGELM' quantize '$TMPD/big-f32.gguf' /dev/null Q8_0 -q > /dev/null 2> '$TMPD/e' &&
-    test -c /dev/null && ! grep -q replaced '$TMPD/e' && ! ls /dev | grep -q edgelm-tmp"
+    skip_fixture atomic_outputs "fixture $llama is absent"; # a target that is not a regular file (a device such as /dev/null, a pipe) is written in place,
+# never renamed over, and not reported as replaced. Checked on a fifo of our own: a regression
+# must not be able to replace a shared device node.
+mkfifo "$TMPD/fifo"
+check output_to_a_fifo_in_place sh -c "cat '$TMPD/fifo' > '$TMPD/from-fifo' & reader=\$!;
+    $EMU '$EDGELM' quantize '$TMPD/big-f32.gguf' '$TMPD/fifo' Q8_0 -q > /dev/null 2> '$TMPD/e'; rc=\$?; wait \$reader;
+    [ \$rc = 0 ] && test -p '$TMPD/fifo' && ! grep -q replaced '$TMPD/e' && ! ls '$TMPD' | grep -q edgelm-tmp &&
+    $EMU '$EDGELM' info '$TMPD/from-fifo' > /dev/null"
 finish
 fi
 PY=python3
 python3 -c 'import numpy' 2>/dev/null || PY=/usr/bin/python3 # (a python3 earlier in PATH may lack numpy)
 if ! $PY -c 'import numpy' 2>/dev/null; then
-    skip atomic_outputs "no python3 with numpy"; # a device is written in place, never renamed over (and not "replaced")
-check output_to_dev_null sh -c "$EMU '$EDGELM' quantize '$TMPD/big-f32.gguf' /dev/null Q8_0 -q > /dev/null 2> '$TMPD/e' &&
-    test -c /dev/null && ! grep -q replaced '$TMPD/e' && ! ls /dev | grep -q edgelm-tmp"
+    skip atomic_outputs "no python3 with numpy"; # a target that is not a regular file (a device such as /dev/null, a pipe) is written in place,
+# never renamed over, and not reported as replaced. Checked on a fifo of our own: a regression
+# must not be able to replace a shared device node.
+mkfifo "$TMPD/fifo"
+check output_to_a_fifo_in_place sh -c "cat '$TMPD/fifo' > '$TMPD/from-fifo' & reader=\$!;
+    $EMU '$EDGELM' quantize '$TMPD/big-f32.gguf' '$TMPD/fifo' Q8_0 -q > /dev/null 2> '$TMPD/e'; rc=\$?; wait \$reader;
+    [ \$rc = 0 ] && test -p '$TMPD/fifo' && ! grep -q replaced '$TMPD/e' && ! ls '$TMPD' | grep -q edgelm-tmp &&
+    $EMU '$EDGELM' info '$TMPD/from-fifo' > /dev/null"
 finish
 fi
 $PY scripts/make_big_checkpoint.py "$TMPD/big" "$llama" 50
@@ -62,7 +72,12 @@ cat "$TMPD/atomic.log"
 cp "$TMPD/previous" "$out/t.gguf"
 check replaced_message sh -c "$EMU '$EDGELM' quantize '$TMPD/big-f32.gguf' '$out/t.gguf' Q8_0 -q > /dev/null 2> '$TMPD/e' &&
     grep -q 'replaced the existing .*t.gguf' '$TMPD/e' && ! cmp -s '$out/t.gguf' '$TMPD/previous'"
-# a device is written in place, never renamed over (and not "replaced")
-check output_to_dev_null sh -c "$EMU '$EDGELM' quantize '$TMPD/big-f32.gguf' /dev/null Q8_0 -q > /dev/null 2> '$TMPD/e' &&
-    test -c /dev/null && ! grep -q replaced '$TMPD/e' && ! ls /dev | grep -q edgelm-tmp"
+# a target that is not a regular file (a device such as /dev/null, a pipe) is written in place,
+# never renamed over, and not reported as replaced. Checked on a fifo of our own: a regression
+# must not be able to replace a shared device node.
+mkfifo "$TMPD/fifo"
+check output_to_a_fifo_in_place sh -c "cat '$TMPD/fifo' > '$TMPD/from-fifo' & reader=\$!;
+    $EMU '$EDGELM' quantize '$TMPD/big-f32.gguf' '$TMPD/fifo' Q8_0 -q > /dev/null 2> '$TMPD/e'; rc=\$?; wait \$reader;
+    [ \$rc = 0 ] && test -p '$TMPD/fifo' && ! grep -q replaced '$TMPD/e' && ! ls '$TMPD' | grep -q edgelm-tmp &&
+    $EMU '$EDGELM' info '$TMPD/from-fifo' > /dev/null"
 finish
