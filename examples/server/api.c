@@ -320,6 +320,7 @@ done:
     r->c->log_cache = r->n_cache;
     r->c->log_eval = r->n_eval;
     r->c->log_gen = r->n_gen;
+    r->c->log_cancelled = r->cancelled;
 }
 
 static void api_usage(jw *w, const gen_run *r) {

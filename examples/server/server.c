@@ -237,12 +237,15 @@ static bool conn_reserve(conn *c, size_t need) {
 }
 
 static void conn_log(conn *c, double t0) {
-    fprintf(stderr, "%s %s %s %d %.1f ms", c->peer, c->req.method[0] ? c->req.method : "-",
-            c->req.path[0] ? c->req.path : "-", c->status, 1e3 * (server_now() - t0));
-    if (c->log_prompt || c->log_gen)
-        fprintf(stderr, " prompt %d (cached %d, evaluated %d) generated %d", c->log_prompt,
-                c->log_cache, c->log_eval, c->log_gen);
-    fputc('\n', stderr);
+    char line[384];
+    int n = snprintf(line, sizeof line, "%s %s %s %d %.1f ms", c->peer,
+                     c->req.method[0] ? c->req.method : "-", c->req.path[0] ? c->req.path : "-",
+                     c->status, 1e3 * (server_now() - t0));
+    if ((c->log_prompt || c->log_gen) && n > 0 && (size_t)n < sizeof line)
+        snprintf(line + n, sizeof line - (size_t)n, " prompt %d (cached %d, evaluated %d) generated %d%s",
+                 c->log_prompt, c->log_cache, c->log_eval, c->log_gen,
+                 c->log_cancelled ? " cancelled" : "");
+    fprintf(stderr, "%s\n", line); /* one write per line: threads do not interleave */
 }
 
 /* Reads the next request (head and body). 1: a request is ready; 0: close quietly (end of
@@ -393,6 +396,7 @@ static void *conn_main(void *arg) {
         c->chunked = false;
         c->status = 0;
         c->log_prompt = c->log_cache = c->log_eval = c->log_gen = 0;
+        c->log_cancelled = false;
         memset(c->req.method, 0, sizeof c->req.method);
         c->req.path[0] = '\0';
         int r = conn_next_request(c);

@@ -60,6 +60,7 @@ typedef struct conn {
     bool broken;    /* a write failed: the client is gone */
     int status;     /* for the log line */
     int32_t log_prompt, log_cache, log_eval, log_gen;
+    bool log_cancelled;
 } conn;
 
 bool server_stopping(const server *s);
