@@ -168,6 +168,18 @@ error_statuses() {
     ! grep -q ' 500 ' "$TMPD/a.log"
 }
 check serve_error_statuses error_statuses
+head_limits() {
+    big=$(head -c 10000 /dev/zero | tr '\0' a) huge=$(head -c 20000 /dev/zero | tr '\0' a)
+    is "$(st /health -H "X-Big: $big")" 200 &&
+    is "$(st /health -H "X-Big: $huge")" 431 &&
+    set -- && for i in $(seq 60); do set -- "$@" -H "X-$i: 1"; done &&
+    is "$(st /health "$@")" 431 &&
+    body="{\"prompt\":\"Once upon a time\",\"max_tokens\":1,\"stop\":\"$(head -c 200 /dev/zero | tr '\0' a)\"}" &&
+    t=$(curl -s -m 30 -o "$TMPD/body" -w '%{http_code} %{time_total}' -H 'Expect: 100-continue' "http://127.0.0.1:$PORT/v1/completions" -d "$body") &&
+    echo "with Expect: 100-continue (curl waits 1 s for the 100 before sending the body): $t" &&
+    is "${t% *}" 200 && python3 -c "import sys; sys.exit(0 if float('${t#* }') < 0.9 else 1)"
+}
+check serve_head_limits_and_expect_continue head_limits
 check serve_page_is_served sh -c "curl -s http://127.0.0.1:$PORT/ | grep -q '<title>edgelm chat</title>'"
 drop_now() {
     python3 $PY drop "$PORT" now > /dev/null && idle_slots &&

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -256,10 +257,18 @@ static int conn_next_request(conn *c) {
     double deadline = 0, t0 = server_now();
     int st = 0;
     const char *msg = NULL;
+    size_t scanned = 0; /* bytes already searched for the end of the head */
     for (;;) {
         if (c->len > 0) {
             if (deadline == 0) deadline = server_now() + s->p.timeout_s;
-            http_parse_result r = http_parse_head(c->buf, c->len, &s->lim, &c->req, &st, &msg);
+            /* Parse only once the head may be complete (or too long): a client sending a byte
+             * at a time must not make the server re-parse the head for every byte. */
+            bool end = c->len >= s->lim.max_head || memchr(c->buf + scanned, '\0', c->len - scanned);
+            for (size_t i = scanned >= 3 ? scanned - 3 : 0; !end && i + 3 < c->len; i++)
+                end = !memcmp(c->buf + i, "\r\n\r\n", 4);
+            scanned = c->len;
+            http_parse_result r = end ? http_parse_head(c->buf, c->len, &s->lim, &c->req, &st, &msg)
+                                      : HTTP_INCOMPLETE;
             if (r == HTTP_DONE) break;
             if (r == HTTP_ERROR) goto fail;
         }
@@ -283,6 +292,12 @@ static int conn_next_request(conn *c) {
         st = 503;
         msg = "out of memory";
         goto fail;
+    }
+    const http_header *expect = http_find_header(&c->req, "expect");
+    if (expect && c->len < need) { /* curl asks before sending bodies over 1 KiB */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (expect->value_len == 12 && !strncasecmp(expect->value, "100-continue", 12))
+            conn_write(c, cont, sizeof cont - 1);
     }
     while (c->len < need) {
         int n = conn_read_more(c, deadline);
@@ -443,7 +458,8 @@ static void server_accept_one(server *s) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     conn *c = calloc(1, sizeof *c);
-    if (c) c->buf = malloc(4096);
+    const size_t cap = s->lim.max_head + 1; /* a whole head fits; bodies grow it */
+    if (c) c->buf = malloc(cap);
     pthread_t th;
     pthread_attr_t at;
     pthread_attr_init(&at);
@@ -453,7 +469,7 @@ static void server_accept_one(server *s) {
     if (ok) {
         c->s = s;
         c->fd = fd;
-        c->cap = 4096;
+        c->cap = cap;
         char host[INET6_ADDRSTRLEN] = "?", port[16] = "?";
         getnameinfo((struct sockaddr *)&addr, alen, host, sizeof host, port, sizeof port,
                     NI_NUMERICHOST | NI_NUMERICSERV);
