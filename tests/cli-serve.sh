@@ -186,7 +186,10 @@ drop_now() {
     sleep 0.2 && grep 'POST /v1/completions' "$TMPD/a.log" | tail -n 1 | grep -q ' cancelled$'
 }
 check serve_disconnect_cancels_at_once drop_now
-drop_first() { python3 $PY drop "$PORT" first > /dev/null && idle_slots; }
+drop_first() {
+    python3 $PY drop "$PORT" first > /dev/null && idle_slots && sleep 0.2 &&
+    grep 'POST /v1/completions' "$TMPD/a.log" | tail -n 1 | grep ' cancelled$' | grep -qv 'generated 1900 '
+}
 check serve_disconnect_mid_stream_frees_slot drop_first
 slow_client() {
     python3 $PY slow "$PORT" 10 > "$TMPD/slow" &

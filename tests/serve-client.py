@@ -94,7 +94,7 @@ def slow(port, seconds):
 
 def drop(port, mode):
     body = json.dumps({"prompt": "Once upon a time", "max_tokens": 1900, "temperature": 0,
-                       "stream": True}).encode()
+                       "stream": True, "ignore_eos": True}).encode()
     req = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)

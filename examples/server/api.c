@@ -279,7 +279,7 @@ static void gen_execute(gen_run *r, const int32_t *prompt, int32_t n_prompt) {
         int32_t id = elm_sampler_sample(smp, logits);
         if (g->logprobs >= 0) gen_logprobs(r, logits, n_vocab, id);
         elm_sampler_accept(smp, id);
-        if (elm_token_is_eog(s->model, id) || id == bos) { /* BOS: a new document begins */
+        if (!g->ignore_eos && (elm_token_is_eog(s->model, id) || id == bos)) { /* BOS: a new document */
             if (r->n_toks > 0 && r->toks[r->n_toks - 1].id == id) r->n_toks--; /* not part of the text */
             r->finish = "stop";
             break;

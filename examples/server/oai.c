@@ -131,6 +131,7 @@ bool oai_parse_gen(const elm_json *root, bool chat, oai_gen *g, char *msg, size_
         return oai_fail(msg, size, "frequency_penalty and presence_penalty are not supported "
                         "(use repeat_penalty)");
     if (!oai_opt_bool(root, "stream", &g->stream, msg, size)) return false;
+    if (!oai_opt_bool(root, "ignore_eos", &g->ignore_eos, msg, size)) return false;
     const elm_json *so = elm_json_get(root, "stream_options");
     if (so && !elm_json_is(so, ELM_JSON_NULL)) {
         if (!elm_json_is(so, ELM_JSON_OBJECT)) return oai_fail(msg, size, "'stream_options' must be an object");

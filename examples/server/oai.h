@@ -30,6 +30,7 @@ typedef struct oai_gen {
     bool stream, include_usage;
     int32_t logprobs;        /* top alternatives per token; -1: no logprobs */
     bool echo;               /* completions: the prompt is part of the text */
+    bool ignore_eos;         /* llama-server's extension: generate max_tokens whatever comes */
 } oai_gen;
 
 /* Parses text[0..len) as a JSON object; NULL + msg otherwise. */
