@@ -219,7 +219,12 @@ load_test() {
     echo "load $LOAD_CLIENTS x $LOAD_REQS: $(cat "$TMPD/load"); RSS $before -> $after kB; /health always 200: $ok_health"
     python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); n=int(sys.argv[2])
 sys.exit(0 if set(c) <= {"200","503"} and sum(c.values()) == n and c.get("200",0) > 0 else 1)' "$TMPD/load" $((LOAD_CLIENTS * LOAD_REQS)) &&
-    is "$ok_health" 1 && [ "$after" -le $((before + before / 10)) ] && idle_slots
+    is "$ok_health" 1 && idle_slots || return 1
+    if grep -q __asan_init "$EDGELM" 2>/dev/null; then
+        echo "RSS bound not checked: AddressSanitizer's quarantine keeps freed memory (LeakSanitizer checks at exit)"
+    else
+        [ "$after" -le $((before + before / 10)) ]
+    fi
 }
 check serve_load_test load_test
 cp "$TMPD/a.log" "$BUILD/serve-a.log" 2>/dev/null
