@@ -13,6 +13,7 @@ LOAD_CLIENTS=32 LOAD_REQS=20
 [ -n "$EMU" ] && LOAD_CLIENTS=8 LOAD_REQS=5 # qemu: the same test, smaller
 serve_pids=""
 trap 'for p in $serve_pids; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$TMPD"' EXIT
+trap 'exit 1' INT TERM
 
 # serve_start NAME ARGS...: sets PID and PORT; fails when /health does not answer 200 in time.
 serve_start() {
@@ -234,7 +235,7 @@ NODE_OK=0
 if need node && need npm && need chromium; then
     NODE_PREFIX=${EDGELM_NODE_PREFIX:-$TMPD/npm}
     if [ -d "$NODE_PREFIX/node_modules/openai" ] && [ -d "$NODE_PREFIX/node_modules/playwright-core" ] ||
-       npm install --silent --no-audit --no-fund --prefix "$NODE_PREFIX" openai playwright-core > "$TMPD/npm.log" 2>&1; then
+       timeout 300 npm install --silent --no-audit --no-fund --prefix "$NODE_PREFIX" openai playwright-core > "$TMPD/npm.log" 2>&1; then
         NODE_OK=1
     elif [ "${EDGELM_REQUIRE_FIXTURES:-0}" = 1 ]; then
         check serve_npm_install sh -c "cat '$TMPD/npm.log'; false"
