@@ -123,15 +123,24 @@ bool conn_stream_begin(conn *c) {
     return conn_write(c, head, (size_t)h);
 }
 
+/* One event (a + b + z) in one write: the chunk-size line, the data and the chunk's CRLF. */
 static bool conn_stream_raw(conn *c, const char *a, size_t an, const char *b, size_t bn,
                             const char *z, size_t zn) {
+    jw out;
+    jw_init(&out);
     char size[32];
     if (c->chunked) {
         int k = snprintf(size, sizeof size, "%zx\r\n", an + bn + zn);
-        if (!conn_write(c, size, (size_t)k)) return false;
+        jw_raw(&out, size, (size_t)k);
     }
-    if (!conn_write(c, a, an) || !conn_write(c, b, bn) || !conn_write(c, z, zn)) return false;
-    return !c->chunked || conn_write(c, "\r\n", 2);
+    jw_raw(&out, a, an);
+    jw_raw(&out, b, bn);
+    jw_raw(&out, z, zn);
+    if (c->chunked) jw_raw(&out, "\r\n", 2);
+    bool ok = jw_ok(&out) && conn_write(c, out.buf, out.len);
+    if (!jw_ok(&out)) c->broken = true;
+    jw_free(&out);
+    return ok;
 }
 
 bool conn_stream_event(conn *c, const jw *w) {
