@@ -412,8 +412,7 @@ static void conn_route(conn *c) {
     r->fn(c);
 }
 
-static void *conn_main(void *arg) {
-    conn *c = arg;
+static void conn_serve(conn *c) {
     server *s = c->s;
     for (;;) {
         c->keep_alive = true;
@@ -438,8 +437,38 @@ static void *conn_main(void *arg) {
     close(c->fd);
     free(c->buf);
     free(c);
+}
+
+/* Connection threads stay and wait for the next accepted connection: waking a waiting thread
+ * is quicker than creating one (a new thread may wait behind a busy machine's run queue for
+ * milliseconds). There are at most max_conns of them (one per open connection at the peak). */
+static void *server_worker(void *arg) {
+    server *s = arg;
     pthread_mutex_lock(&s->mu);
-    s->n_conns--;
+    for (;;) {
+        while (s->n_ready == 0 && !server_stopping(s)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            s->n_idle++;
+            pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
+            s->n_idle--;
+        }
+        if (s->n_ready == 0) break; /* stopping, nothing left to close */
+        conn *c = s->ready[s->ready_head];
+        s->ready_head = (s->ready_head + 1) % s->p.max_conns;
+        s->n_ready--;
+        pthread_mutex_unlock(&s->mu);
+        conn_serve(c);
+        pthread_mutex_lock(&s->mu);
+        s->n_conns--;
+        pthread_cond_broadcast(&s->cv);
+    }
+    s->n_workers--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -469,31 +498,44 @@ static void server_accept_one(server *s) {
     conn *c = calloc(1, sizeof *c);
     const size_t cap = s->lim.max_head + 1; /* a whole head fits; bodies grow it */
     if (c) c->buf = malloc(cap);
-    pthread_t th;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&at, 1u << 20);
-    bool ok = c && c->buf;
-    if (ok) {
-        c->s = s;
-        c->fd = fd;
-        c->cap = cap;
-        char host[INET6_ADDRSTRLEN] = "?", port[16] = "?";
-        getnameinfo((struct sockaddr *)&addr, alen, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV);
-        snprintf(c->peer, sizeof c->peer, "%s:%s", host, port);
-        ok = pthread_create(&th, &at, conn_main, c) == 0;
-    }
-    pthread_attr_destroy(&at);
-    if (!ok) {
+    if (!c || !c->buf) {
         if (c) free(c->buf);
         free(c);
         close(fd);
         pthread_mutex_lock(&s->mu);
         s->n_conns--;
         pthread_mutex_unlock(&s->mu);
+        return;
     }
+    c->s = s;
+    c->fd = fd;
+    c->cap = cap;
+    char host[INET6_ADDRSTRLEN] = "?", port[16] = "?";
+    getnameinfo((struct sockaddr *)&addr, alen, host, sizeof host, port, sizeof port,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(c->peer, sizeof c->peer, "%s:%s", host, port);
+    pthread_mutex_lock(&s->mu);
+    /* n_ready < n_conns <= max_conns: the ring has room. */
+    s->ready[(s->ready_head + s->n_ready) % s->p.max_conns] = c;
+    s->n_ready++;
+    if (s->n_idle < s->n_ready) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&at, 1u << 20);
+        if (pthread_create(&th, &at, server_worker, s) == 0) s->n_workers++;
+        pthread_attr_destroy(&at);
+        if (s->n_workers == 0) { /* no thread at all to serve it */
+            s->n_ready--;
+            s->n_conns--;
+            close(fd);
+            free(c->buf);
+            free(c);
+        }
+    }
+    pthread_cond_signal(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void *server_acceptor(void *arg) {
@@ -621,6 +663,8 @@ static void server_free(server *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->bert_mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->work_cv);
+    free(s->ready);
     free(s);
 }
 
@@ -635,6 +679,12 @@ int server_run(const server_params *p, volatile sig_atomic_t *stop) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->bert_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
+    s->ready = calloc((size_t)p->max_conns, sizeof *s->ready);
+    if (!s->ready) {
+        server_free(s);
+        return 1;
+    }
     s->listen_fd = server_listen(s);
     if (s->listen_fd < 0) {
         server_free(s);
@@ -661,7 +711,8 @@ int server_run(const server_params *p, volatile sig_atomic_t *stop) {
     close(s->listen_fd);
     /* Connection threads see the stop within one poll step or one decoded token. */
     pthread_mutex_lock(&s->mu);
-    while (s->n_conns > 0) pthread_cond_wait(&s->cv, &s->mu);
+    pthread_cond_broadcast(&s->work_cv);
+    while (s->n_conns > 0 || s->n_workers > 0) pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
     server_free(s);
     return rc;

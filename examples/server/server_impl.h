@@ -40,6 +40,10 @@ typedef struct server {
     pthread_mutex_t mu;     /* guards slots' busy/last_used, n_waiting, n_conns, counters */
     pthread_cond_t cv;
     int n_waiting, n_conns;
+    struct conn **ready;    /* accepted connections waiting for a thread: a ring of max_conns */
+    int ready_head, n_ready;
+    int n_workers, n_idle;  /* connection threads, and those waiting for work */
+    pthread_cond_t work_cv;
     uint64_t counter;
     int listen_fd;
     long long created;
