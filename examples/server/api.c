@@ -3,6 +3,7 @@
  * embeddings, llama-server's tokenize / detokenize / health, and the generation loop they
  * share (prefix reuse in the slot, stop strings, logprobs, streaming, cancellation).
  */
+#include "../edgelm/gen_opts.h" /* gen_tokenize */
 #include "oai.h"
 #include "server_impl.h"
 
@@ -15,47 +16,6 @@
 #define API_PIECE 1024
 
 /* ---- request helpers ---- */
-
-static elm_json_doc *api_body(conn *c) {
-    char msg[320];
-    elm_json_doc *doc = oai_parse_body(c->body, c->body_len, msg, sizeof msg);
-    if (!doc) conn_error(c, 400, msg);
-    return doc;
-}
-
-static bool api_need_decoder(conn *c) {
-    if (c->s->model) return true;
-    conn_error(c, 501, "this endpoint needs a decoder model; the server runs an encoder (embeddings only)");
-    return false;
-}
-
-/* Tokenizes into a malloc'ed array (NULL + message on failure). */
-static int32_t *api_tokenize_text(const elm_model *m, const char *text, size_t len, bool add_special,
-                                  int32_t *n_out, elm_error *err) {
-    if (len > (size_t)INT32_MAX / 8) {
-        snprintf(err->msg, sizeof err->msg, "the text is too long");
-        return NULL;
-    }
-    int64_t cap = (int64_t)len + 8;
-    int32_t *ids = malloc((size_t)cap * sizeof *ids);
-    if (!ids) return NULL;
-    int64_t n = elm_tokenize_text(m, text, len, ids, cap, add_special, true, err);
-    if (n > cap && n <= INT32_MAX) {
-        int32_t *b = realloc(ids, (size_t)n * sizeof *ids);
-        if (!b) {
-            free(ids);
-            return NULL;
-        }
-        ids = b;
-        n = elm_tokenize_text(m, text, len, ids, n, add_special, true, err);
-    }
-    if (n < 0 || n > INT32_MAX) {
-        free(ids);
-        return NULL;
-    }
-    *n_out = (int32_t)n;
-    return ids;
-}
 
 /* ---- the generation loop ---- */
 
@@ -133,14 +93,10 @@ static size_t gen_holdback(const gen_run *r) {
 
 static void gen_chunk_head(gen_run *r, jw *w) {
     jw_obj(w);
-    jw_key(w, "id");
-    jw_str(w, r->id);
-    jw_key(w, "object");
-    jw_str(w, r->chat ? "chat.completion.chunk" : "text_completion");
-    jw_key(w, "created");
-    jw_int(w, r->created);
-    jw_key(w, "model");
-    jw_str(w, r->c->s->name);
+    jw_key_str(w, "id", r->id);
+    jw_key_str(w, "object", r->chat ? "chat.completion.chunk" : "text_completion");
+    jw_key_int(w, "created", r->created);
+    jw_key_str(w, "model", r->c->s->name);
     jw_key(w, "choices");
     jw_arr(w);
 }
@@ -151,14 +107,12 @@ static bool gen_stream_chunk(gen_run *r, const char *text, size_t n, bool role, 
     jw_init(&w);
     gen_chunk_head(r, &w);
     jw_obj(&w);
-    jw_key(&w, "index");
-    jw_int(&w, 0);
+    jw_key_int(&w, "index", 0);
     if (r->chat) {
         jw_key(&w, "delta");
         jw_obj(&w);
         if (role) {
-            jw_key(&w, "role");
-            jw_str(&w, "assistant");
+            jw_key_str(&w, "role", "assistant");
         }
         if (!finish) {
             jw_key(&w, "content");
@@ -326,12 +280,9 @@ done:
 static void api_usage(jw *w, const gen_run *r) {
     jw_key(w, "usage");
     jw_obj(w);
-    jw_key(w, "prompt_tokens");
-    jw_int(w, r->n_prompt);
-    jw_key(w, "completion_tokens");
-    jw_int(w, r->n_gen);
-    jw_key(w, "total_tokens");
-    jw_int(w, (int64_t)r->n_prompt + r->n_gen);
+    jw_key_int(w, "prompt_tokens", r->n_prompt);
+    jw_key_int(w, "completion_tokens", r->n_gen);
+    jw_key_int(w, "total_tokens", (int64_t)r->n_prompt + r->n_gen);
     jw_obj_end(w);
 }
 
@@ -339,22 +290,14 @@ static void api_usage(jw *w, const gen_run *r) {
 static void api_timings(jw *w, const gen_run *r) {
     jw_key(w, "timings");
     jw_obj(w);
-    jw_key(w, "cache_n");
-    jw_int(w, r->n_cache);
-    jw_key(w, "prompt_n");
-    jw_int(w, r->n_eval);
-    jw_key(w, "prompt_ms");
-    jw_num(w, 1e3 * r->t_prompt);
-    jw_key(w, "prompt_per_second");
-    jw_num(w, r->t_prompt > 0 ? r->n_eval / r->t_prompt : 0);
-    jw_key(w, "predicted_n");
-    jw_int(w, r->n_gen);
-    jw_key(w, "predicted_ms");
-    jw_num(w, 1e3 * r->t_gen);
-    jw_key(w, "predicted_per_second");
-    jw_num(w, r->t_gen > 0 ? r->n_gen / r->t_gen : 0);
-    jw_key(w, "slot");
-    jw_int(w, r->sl->id);
+    jw_key_int(w, "cache_n", r->n_cache);
+    jw_key_int(w, "prompt_n", r->n_eval);
+    jw_key_num(w, "prompt_ms", 1e3 * r->t_prompt);
+    jw_key_num(w, "prompt_per_second", r->t_prompt > 0 ? r->n_eval / r->t_prompt : 0);
+    jw_key_int(w, "predicted_n", r->n_gen);
+    jw_key_num(w, "predicted_ms", 1e3 * r->t_gen);
+    jw_key_num(w, "predicted_per_second", r->t_gen > 0 ? r->n_gen / r->t_gen : 0);
+    jw_key_int(w, "slot", r->sl->id);
     jw_obj_end(w);
 }
 
@@ -403,22 +346,18 @@ static void api_logprobs_chat(jw *w, const gen_run *r, const elm_model *m) {
     jw_arr(w);
     for (int32_t i = 0; i < r->n_toks; i++) {
         jw_obj(w);
-        jw_key(w, "id");
-        jw_int(w, r->toks[i].id);
+        jw_key_int(w, "id", r->toks[i].id);
         jw_key(w, "token");
         api_token_text(m, r->toks[i].id, w);
-        jw_key(w, "logprob");
-        jw_num(w, r->toks[i].lp);
+        jw_key_num(w, "logprob", r->toks[i].lp);
         jw_key(w, "top_logprobs");
         jw_arr(w);
         for (int32_t j = 0; j < r->toks[i].n_top; j++) {
             jw_obj(w);
-            jw_key(w, "id");
-            jw_int(w, r->toks[i].top_id[j]);
+            jw_key_int(w, "id", r->toks[i].top_id[j]);
             jw_key(w, "token");
             api_token_text(m, r->toks[i].top_id[j], w);
-            jw_key(w, "logprob");
-            jw_num(w, r->toks[i].top_lp[j]);
+            jw_key_num(w, "logprob", r->toks[i].top_lp[j]);
             jw_obj_end(w);
         }
         jw_arr_end(w);
@@ -433,24 +372,18 @@ static void api_reply(gen_run *r) {
     jw w;
     jw_init(&w);
     jw_obj(&w);
-    jw_key(&w, "id");
-    jw_str(&w, r->id);
-    jw_key(&w, "object");
-    jw_str(&w, r->chat ? "chat.completion" : "text_completion");
-    jw_key(&w, "created");
-    jw_int(&w, r->created);
-    jw_key(&w, "model");
-    jw_str(&w, r->c->s->name);
+    jw_key_str(&w, "id", r->id);
+    jw_key_str(&w, "object", r->chat ? "chat.completion" : "text_completion");
+    jw_key_int(&w, "created", r->created);
+    jw_key_str(&w, "model", r->c->s->name);
     jw_key(&w, "choices");
     jw_arr(&w);
     jw_obj(&w);
-    jw_key(&w, "index");
-    jw_int(&w, 0);
+    jw_key_int(&w, "index", 0);
     if (r->chat) {
         jw_key(&w, "message");
         jw_obj(&w);
-        jw_key(&w, "role");
-        jw_str(&w, "assistant");
+        jw_key_str(&w, "role", "assistant");
         jw_key(&w, "content");
         jw_strn(&w, r->text ? r->text : "", r->len);
         jw_obj_end(&w);
@@ -462,8 +395,7 @@ static void api_reply(gen_run *r) {
     if (r->g->logprobs < 0) jw_null(&w);
     else if (r->chat) api_logprobs_chat(&w, r, m);
     else api_logprobs_completion(&w, r, m);
-    jw_key(&w, "finish_reason");
-    jw_str(&w, r->finish);
+    jw_key_str(&w, "finish_reason", r->finish);
     jw_obj_end(&w);
     jw_arr_end(&w);
     api_usage(&w, r);
@@ -504,15 +436,7 @@ static void api_generate(conn *c, const oai_gen *g, bool chat, const int32_t *pr
             if (r.failed) {
                 jw w;
                 jw_init(&w);
-                jw_obj(&w);
-                jw_key(&w, "error");
-                jw_obj(&w);
-                jw_key(&w, "message");
-                jw_str(&w, r.err.msg[0] ? r.err.msg : "generation failed");
-                jw_key(&w, "type");
-                jw_str(&w, "server_error");
-                jw_obj_end(&w);
-                jw_obj_end(&w);
+                jw_error(&w, 500, r.err.msg[0] ? r.err.msg : "generation failed");
                 conn_stream_event(c, &w);
                 jw_free(&w);
             } else {
@@ -544,13 +468,9 @@ static void api_generate(conn *c, const oai_gen *g, bool chat, const int32_t *pr
     free(r.toks);
 }
 
-void api_chat(conn *c) {
-    if (!api_need_decoder(c)) return;
+void api_chat(conn *c, const elm_json *root) {
     server *s = c->s;
     char msg[320];
-    elm_json_doc *doc = api_body(c);
-    if (!doc) return;
-    const elm_json *root = elm_json_root(doc);
     oai_gen g;
     elm_chat_msg *msgs = NULL;
     size_t n_msgs = 0;
@@ -574,7 +494,7 @@ void api_chat(conn *c) {
     elm_chat_render(s->tmpl, msgs, n_msgs, true, text, (size_t)need + 1);
     elm_error err = {0};
     int32_t nt = 0;
-    int32_t *t = api_tokenize_text(s->model, text, (size_t)need, false, &nt, &err);
+    int32_t *t = gen_tokenize(s->model, text, (size_t)need, false, &nt, &err);
     if (!t) {
         conn_error(c, 400, err.msg[0] ? err.msg : "the conversation could not be tokenized");
         goto done;
@@ -597,16 +517,11 @@ done:
     free(ids);
     free(text);
     oai_free_messages(msgs, n_msgs);
-    elm_json_free(doc);
 }
 
-void api_completions(conn *c) {
-    if (!api_need_decoder(c)) return;
+void api_completions(conn *c, const elm_json *root) {
     server *s = c->s;
     char msg[320];
-    elm_json_doc *doc = api_body(c);
-    if (!doc) return;
-    const elm_json *root = elm_json_root(doc);
     oai_gen g;
     const char *text = NULL;
     size_t len = 0;
@@ -624,7 +539,7 @@ void api_completions(conn *c) {
     }
     if (text) {
         elm_error err = {0};
-        if (len > 0) ids = api_tokenize_text(s->model, text, len, true, &n, &err);
+        if (len > 0) ids = gen_tokenize(s->model, text, len, true, &n, &err);
         if (len > 0 && !ids) {
             conn_error(c, 400, err.msg[0] ? err.msg : "the prompt could not be tokenized");
             goto done;
@@ -668,17 +583,14 @@ void api_completions(conn *c) {
 done:
     if (echo && echo != text) free(echo);
     free(ids);
-    elm_json_free(doc);
 }
 
 /* ---- embeddings ---- */
 
 static void api_embed_write(jw *w, const float *v, int32_t n, bool base64, int64_t index) {
     jw_obj(w);
-    jw_key(w, "object");
-    jw_str(w, "embedding");
-    jw_key(w, "index");
-    jw_int(w, index);
+    jw_key_str(w, "object", "embedding");
+    jw_key_int(w, "index", index);
     jw_key(w, "embedding");
     if (base64) {
         char *b = malloc(4 * ((size_t)n * 4 / 3 + 3) + 1);
@@ -748,7 +660,7 @@ static bool api_embed_decoder(server *s, conn *c, const elm_json **texts, size_t
     elm_error err = {0};
     for (size_t i = 0; ok && i < n; i++) {
         int32_t nt = 0;
-        int32_t *ids = api_tokenize_text(s->model, texts[i]->s, texts[i]->len, true, &nt, &err);
+        int32_t *ids = gen_tokenize(s->model, texts[i]->s, texts[i]->len, true, &nt, &err);
         if (!ids || nt == 0 || nt > max_n) {
             *status = 400;
             if (ids) snprintf(err.msg, sizeof err.msg, "input %zu has %d tokens (1 to %d allowed)", i, nt, max_n);
@@ -787,30 +699,25 @@ static bool api_embed_decoder(server *s, conn *c, const elm_json **texts, size_t
     return ok;
 }
 
-void api_embeddings(conn *c) {
+void api_embeddings(conn *c, const elm_json *root) {
     server *s = c->s;
     if (s->model && !s->p.embedding) {
         conn_error(c, 501, "embeddings of a decoder model need `edgelm serve --embedding`");
         return;
     }
     char msg[320];
-    elm_json_doc *doc = api_body(c);
-    if (!doc) return;
     const elm_json **texts = NULL;
     size_t n = 0;
     bool base64 = false;
-    if (!oai_parse_embed(elm_json_root(doc), &texts, &n, &base64, msg, sizeof msg)) {
+    if (!oai_parse_embed(root, &texts, &n, &base64, msg, sizeof msg)) {
         conn_error(c, 400, msg);
-        elm_json_free(doc);
         return;
     }
     jw w;
     jw_init(&w);
     jw_obj(&w);
-    jw_key(&w, "object");
-    jw_str(&w, "list");
-    jw_key(&w, "model");
-    jw_str(&w, s->name);
+    jw_key_str(&w, "object", "list");
+    jw_key_str(&w, "model", s->name);
     jw_key(&w, "data");
     jw_arr(&w);
     int64_t n_tokens = 0;
@@ -820,10 +727,8 @@ void api_embeddings(conn *c) {
     jw_arr_end(&w);
     jw_key(&w, "usage");
     jw_obj(&w);
-    jw_key(&w, "prompt_tokens");
-    jw_int(&w, n_tokens);
-    jw_key(&w, "total_tokens");
-    jw_int(&w, n_tokens);
+    jw_key_int(&w, "prompt_tokens", n_tokens);
+    jw_key_int(&w, "total_tokens", n_tokens);
     jw_obj_end(&w);
     jw_obj_end(&w);
     if (ok) conn_json(c, 200, &w);
@@ -832,17 +737,13 @@ void api_embeddings(conn *c) {
     c->log_eval = c->log_prompt;
     jw_free(&w);
     free(texts);
-    elm_json_free(doc);
 }
 
 /* ---- tokenizer, models, health ---- */
 
-void api_tokenize(conn *c) {
+void api_tokenize(conn *c, const elm_json *root) {
     server *s = c->s;
     char msg[320];
-    elm_json_doc *doc = api_body(c);
-    if (!doc) return;
-    const elm_json *root = elm_json_root(doc);
     const elm_json *content = elm_json_get(root, "content");
     bool add_special = false, pieces = false;
     elm_error err = {0};
@@ -857,7 +758,7 @@ void api_tokenize(conn *c) {
         goto done;
     }
     if (s->model) {
-        ids = api_tokenize_text(s->model, content->s, content->len, add_special, &n, &err);
+        ids = gen_tokenize(s->model, content->s, content->len, add_special, &n, &err);
     } else {
         const size_t cap = content->len + 3;
         ids = cap < (size_t)INT32_MAX / 4 ? malloc(cap * sizeof *ids) : NULL;
@@ -888,8 +789,7 @@ void api_tokenize(conn *c) {
         int32_t k = s->model ? elm_token_piece(s->model, ids[i], b, sizeof b, true)
                              : elm_bert_token_text(s->bert, ids[i], b, sizeof b);
         jw_obj(&w);
-        jw_key(&w, "id");
-        jw_int(&w, ids[i]);
+        jw_key_int(&w, "id", ids[i]);
         jw_key(&w, "piece");
         jw_strn(&w, b, k < 0 ? 0 : k > (int32_t)sizeof b - 1 ? sizeof b - 1 : (size_t)k);
         jw_obj_end(&w);
@@ -900,19 +800,15 @@ void api_tokenize(conn *c) {
     jw_free(&w);
 done:
     free(ids);
-    elm_json_free(doc);
 }
 
-void api_detokenize(conn *c) {
+void api_detokenize(conn *c, const elm_json *root) {
     server *s = c->s;
     char msg[320];
-    elm_json_doc *doc = api_body(c);
-    if (!doc) return;
     int32_t *ids = NULL, n = 0;
     const int32_t n_vocab = s->model ? elm_model_n_vocab(s->model) : elm_bert_n_vocab(s->bert);
-    if (!oai_parse_ids(elm_json_get(elm_json_root(doc), "tokens"), "tokens", n_vocab, &ids, &n, msg, sizeof msg)) {
+    if (!oai_parse_ids(elm_json_get(root, "tokens"), "tokens", n_vocab, &ids, &n, msg, sizeof msg)) {
         conn_error(c, 400, msg);
-        elm_json_free(doc);
         return;
     }
     jw text;
@@ -946,41 +842,30 @@ void api_detokenize(conn *c) {
     jw_free(&w);
     jw_free(&text);
     free(ids);
-    elm_json_free(doc);
 }
 
-void api_models(conn *c) {
+void api_models(conn *c, const elm_json *root) {
+    (void)root;
     server *s = c->s;
     jw w;
     jw_init(&w);
     jw_obj(&w);
-    jw_key(&w, "object");
-    jw_str(&w, "list");
+    jw_key_str(&w, "object", "list");
     jw_key(&w, "data");
     jw_arr(&w);
     jw_obj(&w);
-    jw_key(&w, "id");
-    jw_str(&w, s->name);
-    jw_key(&w, "object");
-    jw_str(&w, "model");
-    jw_key(&w, "created");
-    jw_int(&w, s->created);
-    jw_key(&w, "owned_by");
-    jw_str(&w, "edgelm");
+    jw_key_str(&w, "id", s->name);
+    jw_key_str(&w, "object", "model");
+    jw_key_int(&w, "created", s->created);
+    jw_key_str(&w, "owned_by", "edgelm");
     jw_key(&w, "meta");
     jw_obj(&w);
-    jw_key(&w, "arch");
-    jw_str(&w, s->model ? elm_model_arch(s->model) : "bert");
-    jw_key(&w, "n_ctx");
-    jw_int(&w, s->n_ctx);
-    jw_key(&w, "n_ctx_train");
-    jw_int(&w, s->model ? elm_model_n_ctx_train(s->model) : s->n_ctx);
-    jw_key(&w, "n_vocab");
-    jw_int(&w, s->model ? elm_model_n_vocab(s->model) : elm_bert_n_vocab(s->bert));
-    jw_key(&w, "n_embd");
-    jw_int(&w, s->model ? elm_model_n_embd(s->model) : elm_bert_n_embd(s->bert));
-    jw_key(&w, "slots");
-    jw_int(&w, s->model ? s->n_slots : 1);
+    jw_key_str(&w, "arch", s->model ? elm_model_arch(s->model) : "bert");
+    jw_key_int(&w, "n_ctx", s->n_ctx);
+    jw_key_int(&w, "n_ctx_train", s->model ? elm_model_n_ctx_train(s->model) : s->n_ctx);
+    jw_key_int(&w, "n_vocab", s->model ? elm_model_n_vocab(s->model) : elm_bert_n_vocab(s->bert));
+    jw_key_int(&w, "n_embd", s->model ? elm_model_n_embd(s->model) : elm_bert_n_embd(s->bert));
+    jw_key_int(&w, "slots", s->model ? s->n_slots : 1);
     jw_key(&w, "chat_template");
     if (s->model) jw_str(&w, elm_chat_template_name(s->tmpl));
     else jw_null(&w);
@@ -992,7 +877,8 @@ void api_models(conn *c) {
     jw_free(&w);
 }
 
-void api_health(conn *c) {
+void api_health(conn *c, const elm_json *root) {
+    (void)root;
     server *s = c->s;
     if (!atomic_load(&s->loaded)) {
         conn_error(c, 503, "the model is loading");
@@ -1006,14 +892,10 @@ void api_health(conn *c) {
     jw w;
     jw_init(&w);
     jw_obj(&w);
-    jw_key(&w, "status");
-    jw_str(&w, "ok");
-    jw_key(&w, "slots_idle");
-    jw_int(&w, s->n_slots - busy);
-    jw_key(&w, "slots_processing");
-    jw_int(&w, busy);
-    jw_key(&w, "requests_waiting");
-    jw_int(&w, waiting);
+    jw_key_str(&w, "status", "ok");
+    jw_key_int(&w, "slots_idle", s->n_slots - busy);
+    jw_key_int(&w, "slots_processing", busy);
+    jw_key_int(&w, "requests_waiting", waiting);
     jw_obj_end(&w);
     conn_json(c, 200, &w);
     jw_free(&w);

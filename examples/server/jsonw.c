@@ -162,3 +162,18 @@ void jw_null(jw *w) {
     jw_sep(w);
     jw_raw(w, "null", 4);
 }
+
+void jw_key_str(jw *w, const char *key, const char *s) {
+    jw_key(w, key);
+    jw_str(w, s);
+}
+
+void jw_key_int(jw *w, const char *key, int64_t v) {
+    jw_key(w, key);
+    jw_int(w, v);
+}
+
+void jw_key_num(jw *w, const char *key, double v) {
+    jw_key(w, key);
+    jw_num(w, v);
+}

@@ -39,6 +39,11 @@ void jw_num(jw *w, double v);
 void jw_bool(jw *w, bool v);
 void jw_null(jw *w);
 
+/* A member: key and value in one call. */
+void jw_key_str(jw *w, const char *key, const char *s);
+void jw_key_int(jw *w, const char *key, int64_t v);
+void jw_key_num(jw *w, const char *key, double v);
+
 /* Bytes appended as they are (no comma handling): for framing such as "data: ". */
 void jw_raw(jw *w, const char *s, size_t n);
 

@@ -1,4 +1,5 @@
 /* server.c — sockets, connections, slots and routing of `edgelm serve` (see server.h). */
+#include "oai.h"
 #include "server_impl.h"
 
 #include <arpa/inet.h>
@@ -78,23 +79,27 @@ static const char *conn_error_type(int status) {
     }
 }
 
-void conn_error(conn *c, int status, const char *msg) {
+void jw_error(jw *w, int status, const char *msg) {
+    jw_obj(w);
+    jw_key(w, "error");
+    jw_obj(w);
+    jw_key_str(w, "message", msg);
+    jw_key_str(w, "type", conn_error_type(status));
+    jw_key_int(w, "code", status);
+    jw_obj_end(w);
+    jw_obj_end(w);
+}
+
+static void conn_error_ext(conn *c, int status, const char *msg, const char *extra_headers) {
     jw w;
     jw_init(&w);
-    jw_obj(&w);
-    jw_key(&w, "error");
-    jw_obj(&w);
-    jw_key(&w, "message");
-    jw_str(&w, msg);
-    jw_key(&w, "type");
-    jw_str(&w, conn_error_type(status));
-    jw_key(&w, "code");
-    jw_int(&w, status);
-    jw_obj_end(&w);
-    jw_obj_end(&w);
-    conn_json(c, status, &w);
+    jw_error(&w, status, msg);
+    if (jw_ok(&w)) conn_respond(c, status, "application/json; charset=utf-8", w.buf, w.len, extra_headers);
+    else conn_json(c, status, &w);
     jw_free(&w);
 }
+
+void conn_error(conn *c, int status, const char *msg) { conn_error_ext(c, status, msg, NULL); }
 
 /* False once the peer has closed or reset the connection (checked without blocking). */
 bool conn_alive(conn *c) {
@@ -159,6 +164,19 @@ void conn_stream_end(conn *c) {
 
 /* ---- slots ---- */
 
+/* Waits on cv for at most 200 ms (callers re-check their condition and the stop flag). */
+static void server_wait(pthread_cond_t *cv, pthread_mutex_t *mu) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+
 static int32_t slot_lcp(const slot *sl, const int32_t *p, int32_t n) {
     int32_t k = 0;
     while (k < sl->n_cache && k < n && sl->cache[k] == p[k]) k++;
@@ -189,14 +207,7 @@ slot *slot_acquire(server *s, conn *c, const int32_t *prompt, int32_t n) {
             s->n_waiting++;
             queued = true;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        server_wait(&s->cv, &s->mu);
         if (server_stopping(s) || !conn_alive(c)) break;
     }
     if (queued) s->n_waiting--;
@@ -331,11 +342,13 @@ fail:
 
 typedef struct route {
     const char *path, *method;
-    void (*fn)(conn *c);
-    bool open; /* served without the API key */
+    void (*fn)(conn *c, const elm_json *root);
+    bool open;    /* served without the API key */
+    bool decoder; /* needs a decoder model (not a BERT file) */
 } route;
 
-static void api_index(conn *c) {
+static void api_index(conn *c, const elm_json *root) {
+    (void)root;
     if (!c->s->p.webui) {
         conn_error(c, 404, "the chat page is turned off (--no-webui)");
         return;
@@ -348,20 +361,20 @@ static void api_index(conn *c) {
 }
 
 static const route routes[] = {
-    {"/", "GET", api_index, true},
-    {"/index.html", "GET", api_index, true},
-    {"/health", "GET", api_health, true},
-    {"/v1/health", "GET", api_health, true},
-    {"/v1/models", "GET", api_models, false},
-    {"/models", "GET", api_models, false},
-    {"/v1/chat/completions", "POST", api_chat, false},
-    {"/chat/completions", "POST", api_chat, false},
-    {"/v1/completions", "POST", api_completions, false},
-    {"/completions", "POST", api_completions, false},
-    {"/v1/embeddings", "POST", api_embeddings, false},
-    {"/embeddings", "POST", api_embeddings, false},
-    {"/tokenize", "POST", api_tokenize, false},
-    {"/detokenize", "POST", api_detokenize, false},
+    {"/", "GET", api_index, true, false},
+    {"/index.html", "GET", api_index, true, false},
+    {"/health", "GET", api_health, true, false},
+    {"/v1/health", "GET", api_health, true, false},
+    {"/v1/models", "GET", api_models, false, false},
+    {"/models", "GET", api_models, false, false},
+    {"/v1/chat/completions", "POST", api_chat, false, true},
+    {"/chat/completions", "POST", api_chat, false, true},
+    {"/v1/completions", "POST", api_completions, false, true},
+    {"/completions", "POST", api_completions, false, true},
+    {"/v1/embeddings", "POST", api_embeddings, false, false},
+    {"/embeddings", "POST", api_embeddings, false, false},
+    {"/tokenize", "POST", api_tokenize, false, false},
+    {"/detokenize", "POST", api_detokenize, false, false},
 };
 
 static void conn_route(conn *c) {
@@ -379,21 +392,7 @@ static void conn_route(conn *c) {
     if (strcmp(c->req.method, r->method) && !head) {
         char allow[64];
         snprintf(allow, sizeof allow, "Allow: %s\r\n", r->method);
-        jw w;
-        jw_init(&w);
-        jw_obj(&w);
-        jw_key(&w, "error");
-        jw_obj(&w);
-        jw_key(&w, "message");
-        jw_str(&w, "method not allowed for this endpoint");
-        jw_key(&w, "type");
-        jw_str(&w, "invalid_request_error");
-        jw_key(&w, "code");
-        jw_int(&w, 405);
-        jw_obj_end(&w);
-        jw_obj_end(&w);
-        conn_respond(c, 405, "application/json; charset=utf-8", w.buf ? w.buf : "", w.len, allow);
-        jw_free(&w);
+        conn_error_ext(c, 405, "method not allowed for this endpoint", allow);
         return;
     }
     if (!r->open && c->s->p.api_key) {
@@ -409,7 +408,22 @@ static void conn_route(conn *c) {
         conn_error(c, 503, "the model is loading");
         return;
     }
-    r->fn(c);
+    if (r->decoder && !c->s->model) {
+        conn_error(c, 501, "this endpoint needs a decoder model; the server runs an encoder (embeddings only)");
+        return;
+    }
+    if (strcmp(r->method, "POST")) {
+        r->fn(c, NULL);
+        return;
+    }
+    char msg[320];
+    elm_json_doc *doc = oai_parse_body(c->body, c->body_len, msg, sizeof msg);
+    if (!doc) {
+        conn_error(c, 400, msg);
+        return;
+    }
+    r->fn(c, elm_json_root(doc));
+    elm_json_free(doc);
 }
 
 static void conn_serve(conn *c) {
@@ -447,15 +461,8 @@ static void *server_worker(void *arg) {
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (s->n_ready == 0 && !server_stopping(s)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
             s->n_idle++;
-            pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
+            server_wait(&s->work_cv, &s->mu);
             s->n_idle--;
         }
         if (s->n_ready == 0) break; /* stopping, nothing left to close */

@@ -7,6 +7,7 @@
 
 #include "edgelm.h"
 #include "http.h"
+#include "json.h"
 #include "jsonw.h"
 #include "server.h"
 
@@ -76,6 +77,8 @@ void conn_respond(conn *c, int status, const char *ctype, const char *body, size
                   const char *extra_headers);
 void conn_json(conn *c, int status, const jw *w);
 void conn_error(conn *c, int status, const char *msg);
+/* The OpenAI error object {"error": {"message", "type", "code"}} as one value of w. */
+void jw_error(jw *w, int status, const char *msg);
 bool conn_alive(conn *c);
 bool conn_stream_begin(conn *c);
 bool conn_stream_event(conn *c, const jw *w); /* "data: <json>\n\n" */
@@ -85,13 +88,13 @@ void conn_stream_end(conn *c);                /* "data: [DONE]" and the last chu
 slot *slot_acquire(server *s, conn *c, const int32_t *prompt, int32_t n);
 void slot_release(server *s, slot *sl);
 
-/* Endpoints (api.c). */
-void api_chat(conn *c);
-void api_completions(conn *c);
-void api_embeddings(conn *c);
-void api_tokenize(conn *c);
-void api_detokenize(conn *c);
-void api_models(conn *c);
-void api_health(conn *c);
+/* Endpoints (api.c): root is the parsed JSON body of a POST (an object), NULL for a GET. */
+void api_chat(conn *c, const elm_json *root);
+void api_completions(conn *c, const elm_json *root);
+void api_embeddings(conn *c, const elm_json *root);
+void api_tokenize(conn *c, const elm_json *root);
+void api_detokenize(conn *c, const elm_json *root);
+void api_models(conn *c, const elm_json *root);
+void api_health(conn *c, const elm_json *root);
 
 #endif
