@@ -255,6 +255,8 @@ static void gen_execute(gen_run *r, const int32_t *prompt, int32_t n_prompt) {
         }
         if (r->n_gen == n_predict || elm_ctx_n_past(sl->ctx) >= n_ctx) break;
         if (elm_decode(sl->ctx, &id, 1, ELM_OUT_LOGITS_LAST, &r->err) != ELM_OK) {
+            elm_ctx_rewind(sl->ctx, 0); /* the cache's state is unknown: start over next time */
+            sl->n_cache = 0;
             r->failed = true;
             break;
         }
