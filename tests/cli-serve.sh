@@ -2,7 +2,7 @@
 # every wait is bounded and every server is stopped (SIGTERM, checked to exit 0) or killed on
 # exit. Clients: curl, tests/serve-client.py (raw sockets: load, slow client, disconnects),
 # the official `openai` npm package and playwright-core with Debian's chromium (installed into
-# a temporary npm prefix; skipped without node/npm/chromium unless EDGELM_REQUIRE_FIXTURES=1).
+# a temporary npm prefix; skipped without node/npm/chromium, failed so under EDGELM_REQUIRE_FIXTURES=1).
 . tests/tf-lib.sh
 M="$FIXTURES/stories260K/stories260K.gguf"
 BERT_SRC="$FIXTURES/hf-reference/bert"
@@ -58,7 +58,7 @@ idle_slots() { # waits (at most 3 s) until no slot is busy
 }
 need() { # need TOOL: true when present; otherwise skip (or fail under EDGELM_REQUIRE_FIXTURES=1)
     command -v "$1" > /dev/null 2>&1 && return 0
-    if [ "${EDGELM_REQUIRE_FIXTURES:-0}" = 1 ]; then check "serve_needs_$1" false; else skip "serve_$1" "$1 is not installed"; fi
+    skip_fixture "serve_$1" "$1 is not installed"
     return 1
 }
 
@@ -75,7 +75,7 @@ bad_values() {
 check serve_rejects_bad_values bad_values
 
 if [ ! -f "$M" ] || ! need python3 || ! need curl; then
-    [ -f "$M" ] || skip serve_end_to_end "fixture $M is absent"
+    [ -f "$M" ] || skip_fixture serve_end_to_end "fixture $M is absent"
     finish
 fi
 
@@ -239,10 +239,9 @@ if need node && need npm && need chromium; then
     if [ -d "$NODE_PREFIX/node_modules/openai" ] && [ -d "$NODE_PREFIX/node_modules/playwright-core" ] ||
        timeout 300 npm install --silent --no-audit --no-fund --prefix "$NODE_PREFIX" openai playwright-core > "$TMPD/npm.log" 2>&1; then
         NODE_OK=1
-    elif [ "${EDGELM_REQUIRE_FIXTURES:-0}" = 1 ]; then
-        check serve_npm_install sh -c "cat '$TMPD/npm.log'; false"
     else
-        skip serve_node_clients "npm install openai playwright-core failed (offline?)"
+        cat "$TMPD/npm.log"
+        skip_fixture serve_node_clients "npm install openai playwright-core failed (offline?)"
     fi
 fi
 if [ "$NODE_OK" = 1 ]; then
@@ -306,6 +305,6 @@ sys.exit(0 if len(f)==2 and len(f[0])==len(want[0]) and diff < 1e-5 and diffb < 
         check serve_c_starts sh -c "cat '$TMPD/c.log'; false"
     fi
 else
-    skip serve_bert "fixture $BERT_SRC is absent or did not convert"
+    skip_fixture serve_bert "fixture $BERT_SRC is absent or did not convert"
 fi
 finish
