@@ -110,6 +110,15 @@ stop_string() {
 sys.exit(0 if c["text"]==g[:g.index("Lily")] and c["finish_reason"]=="stop" else 1)' "$TMPD/body" "$TMPD/gen.txt"
 }
 check serve_stop_strings stop_string
+stop_string_streamed() { # the text held back while it may begin a stop string never leaks out
+    curl -s -N -m 30 "http://127.0.0.1:$PORT/v1/completions" -d '{"prompt":"Once upon a time","max_tokens":32,"temperature":0,"stream":true,"stop":["Lily"," gi"]}' > "$TMPD/sse2" &&
+    python3 -c 'import json,sys; g=open(sys.argv[2]).read()
+ev=[json.loads(l[6:]) for l in open(sys.argv[1]) if l.startswith("data: {")]
+text="".join(e["choices"][0]["text"] for e in ev)
+print(repr(text))
+sys.exit(0 if text==g[:g.index(" gi")] and ev[-1]["choices"][0]["finish_reason"]=="stop" else 1)' "$TMPD/sse2" "$TMPD/gen.txt"
+}
+check serve_stop_strings_streamed stop_string_streamed
 logprobs() {
     is "$(post /v1/completions '{"prompt":"Once upon a time","max_tokens":4,"temperature":0,"logprobs":3,"seed":1}')" 200 &&
     python3 -c 'import json,sys; lp=json.load(open(sys.argv[1]))["choices"][0]["logprobs"]
