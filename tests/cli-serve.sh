@@ -264,7 +264,7 @@ check serve_sigterm_exit_status_0 is "$rc" 0
 
 # ---- server B: API key, no page, decoder embeddings ----
 printf 'sekrit-key\n' > "$TMPD/key"
-if serve_start b -m "$M" --api-key-file "$TMPD/key" --no-webui --embedding; then
+if serve_start b -m "$M" --api-key-file "$TMPD/key" --no-webui --embedding --queue 0; then
     api_key() {
         is "$(st /v1/models)" 401 && grep -q authentication_error "$TMPD/body" &&
         is "$(st /v1/models -H 'Authorization: Bearer sekrit-kez')" 401 &&
@@ -278,6 +278,22 @@ if serve_start b -m "$M" --api-key-file "$TMPD/key" --no-webui --embedding; then
 sys.exit(0 if len(d)==2 and all(len(e["embedding"])==64 and abs(math.sqrt(sum(x*x for x in e["embedding"]))-1)<1e-5 for e in d) else 1)' "$TMPD/body"
     }
     check serve_decoder_embeddings dec_embed
+    queue_full() { # one slot, no queue: a 2000-token prompt holds the slot while another asks
+        long="{\"prompt\":\"$(head -c 2000 /dev/zero | tr '\0' a)\",\"max_tokens\":1}"
+        curl -s -m 60 -o "$TMPD/long" -w '%{http_code}' -H 'Authorization: Bearer sekrit-key' \
+            "http://127.0.0.1:$PORT/v1/completions" -d "$long" > "$TMPD/long_status" &
+        lp=$!
+        i=0
+        until [ "$(st /health)" = 200 ] && [ "$(jget "$TMPD/body" "d['slots_processing']")" = 1 ]; do
+            i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.05
+        done
+        code=$(st /v1/completions -H 'Authorization: Bearer sekrit-key' -d '{"prompt":"x","max_tokens":1}')
+        msg=$(cat "$TMPD/body")
+        wait $lp
+        echo "while busy: $code $msg; the long request: $(cat "$TMPD/long_status")"
+        is "$code" 503 && echo "$msg" | grep -q 'every slot is busy' && is "$(cat "$TMPD/long_status")" 200 && idle_slots
+    }
+    check serve_queue_full_is_503 queue_full
     serve_stop "$PID"; check serve_b_stops_cleanly is "$?" 0
 else
     check serve_b_starts sh -c "cat '$TMPD/b.log'; false"

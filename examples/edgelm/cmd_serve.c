@@ -74,7 +74,7 @@ static bool serve_key_file(const char *path, char *buf, size_t size) {
 int cmd_serve(int argc, char **argv) {
     server_params p = server_default_params();
     const char *key_file = NULL;
-    static char key_buf[512];
+    char key_buf[512]; /* lives as long as the server (server_run returns before cmd_serve) */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
