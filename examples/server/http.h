@@ -21,7 +21,7 @@
 typedef struct http_limits {
     size_t max_head;   /* bytes of request line + headers (default 16 KiB) */
     int max_headers;   /* at most HTTP_MAX_HEADERS */
-    uint64_t max_body; /* largest Content-Length accepted */
+    uint64_t max_body; /* largest Content-Length accepted (at most 2^60: no overflow while parsing) */
 } http_limits;
 
 typedef struct http_header {
