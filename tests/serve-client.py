@@ -6,7 +6,8 @@
                                                prints the status the server answered with
   serve-client.py drop PORT MODE               streams a completion and leaves: MODE "now"
                                                closes right after sending, "first" after the
-                                               first event
+                                               first event, "prompt" right after sending a
+                                               2000-token prompt
   serve-client.py raw PORT HEX                 sends bytes, prints the status line's code
 """
 import http.client
@@ -93,7 +94,8 @@ def slow(port, seconds):
 
 
 def drop(port, mode):
-    body = json.dumps({"prompt": "Once upon a time", "max_tokens": 1900, "temperature": 0,
+    prompt = "a" * 2000 if mode == "prompt" else "Once upon a time"
+    body = json.dumps({"prompt": prompt, "max_tokens": 1900, "temperature": 0,
                        "stream": True, "ignore_eos": True}).encode()
     req = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)

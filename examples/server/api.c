@@ -14,6 +14,7 @@
 #include <time.h>
 
 #define API_PIECE 1024
+#define API_PROMPT_CHUNK 256 /* prompt tokens decoded between two checks for cancellation */
 
 /* ---- request helpers ---- */
 
@@ -196,14 +197,26 @@ static void gen_execute(gen_run *r, const int32_t *prompt, int32_t n_prompt) {
     r->n_prompt = n_prompt;
     r->n_cache = keep;
     r->n_eval = n_prompt - keep;
-    if (elm_decode(sl->ctx, prompt + keep, n_prompt - keep, ELM_OUT_LOGITS_LAST, &r->err) != ELM_OK) {
-        elm_ctx_rewind(sl->ctx, 0);
-        sl->n_cache = 0;
-        r->failed = true;
-        return;
+    /* In pieces, so that a client that leaves or a stopping server does not wait for a long
+     * prompt to be evaluated. */
+    for (int32_t at = keep; at < n_prompt; at += API_PROMPT_CHUNK) {
+        const int32_t n = n_prompt - at < API_PROMPT_CHUNK ? n_prompt - at : API_PROMPT_CHUNK;
+        if (at > keep && (server_stopping(s) || !conn_alive(r->c))) {
+            r->cancelled = true;
+            r->finish = "stop";
+            r->n_eval = at - keep; /* what was evaluated before leaving */
+            r->t_prompt = server_now() - t0;
+            goto log;
+        }
+        if (elm_decode(sl->ctx, prompt + at, n, ELM_OUT_LOGITS_LAST, &r->err) != ELM_OK) {
+            elm_ctx_rewind(sl->ctx, 0);
+            sl->n_cache = 0;
+            r->failed = true;
+            return;
+        }
+        memcpy(sl->cache + at, prompt + at, (size_t)n * sizeof *prompt);
+        sl->n_cache = at + n;
     }
-    memcpy(sl->cache + keep, prompt + keep, (size_t)(n_prompt - keep) * sizeof *prompt);
-    sl->n_cache = n_prompt;
     const double t1 = server_now();
     r->t_prompt = t1 - t0;
 
@@ -272,6 +285,7 @@ done:
     r->t_gen = server_now() - t1;
     elm_detokenizer_free(dt);
     elm_sampler_free(smp);
+log:
     r->c->log_prompt = r->n_prompt;
     r->c->log_cache = r->n_cache;
     r->c->log_eval = r->n_eval;
