@@ -269,7 +269,7 @@ check serve_sigterm_exit_status_0 is "$rc" 0
 
 # ---- server B: API key, no page, decoder embeddings ----
 printf 'sekrit-key\n' > "$TMPD/key"
-if serve_start b -m "$M" --api-key-file "$TMPD/key" --no-webui --embedding --queue 0; then
+if serve_start b -m "$M" --api-key-file "$TMPD/key" --no-webui --embedding --queue 0 --max-conns 4; then
     api_key() {
         is "$(st /v1/models)" 401 && grep -q authentication_error "$TMPD/body" &&
         is "$(st /v1/models -H 'Authorization: Bearer sekrit-kez')" 401 &&
@@ -300,6 +300,11 @@ sys.exit(0 if len(d)==2 and all(len(e["embedding"])==64 and abs(math.sqrt(sum(x*
         is "$code" 503 && echo "$msg" | grep -q 'every slot is busy' && is "$(cat "$TMPD/long_status")" 200 && idle_slots
     }
     check serve_queue_full_is_503 queue_full
+    max_conns() { # 4 open connections at most: the 5th is told 503; once they close, all is well
+        is "$(python3 $PY conns "$PORT" 4)" 503 && is "$(python3 $PY conns "$PORT" 3)" 200 && sleep 0.3 &&
+        is "$(st /health)" 200
+    }
+    check serve_max_conns max_conns
     serve_stop "$PID"; check serve_b_stops_cleanly is "$?" 0
 else
     check serve_b_starts sh -c "cat '$TMPD/b.log'; false"

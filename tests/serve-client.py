@@ -8,6 +8,8 @@
                                                closes right after sending, "first" after the
                                                first event, "prompt" right after sending a
                                                2000-token prompt
+  serve-client.py conns PORT N                 holds N idle connections; prints the status of
+                                               GET /health on one more
   serve-client.py raw PORT HEX                 sends bytes, prints the status line's code
 """
 import http.client
@@ -112,6 +114,21 @@ def drop(port, mode):
     print("dropped")
 
 
+def conns(port, n):
+    """Holds n idle connections open, then asks for /health on one more."""
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
+    time.sleep(0.3)  # the server has accepted them
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        print(read_status(sock, 10))
+    except OSError as e:
+        print("error:" + type(e).__name__)
+    sock.close()
+    for h in held:
+        h.close()
+
+
 def raw(port, hexdata):
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(bytes.fromhex(hexdata))
@@ -127,6 +144,8 @@ if __name__ == "__main__":
         slow(port, float(sys.argv[3]))
     elif cmd == "drop":
         drop(port, sys.argv[3])
+    elif cmd == "conns":
+        conns(port, int(sys.argv[3]))
     elif cmd == "raw":
         raw(port, sys.argv[3])
     else:
