@@ -484,7 +484,7 @@ static void *server_worker(void *arg) {
 static void server_accept_one(server *s) {
     struct sockaddr_storage addr;
     socklen_t alen = sizeof addr;
-    int fd = accept(s->listen_fd, (struct sockaddr *)&addr, &alen);
+    int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &alen, SOCK_CLOEXEC); /* blocking I/O */
     if (fd < 0) return;
     pthread_mutex_lock(&s->mu);
     bool full = s->n_conns >= s->p.max_conns;
@@ -566,7 +566,7 @@ static int server_listen(server *s) {
     }
     int fd = -1;
     for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol); /* accept never blocks the stop check */
         if (fd < 0) continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
