@@ -1,6 +1,6 @@
 #!/bin/sh
 # `edgelm serve` beside llama.cpp's llama-server on the same GGUF and settings, one after the
-# other (BENCHMARKS.md, "HTTP server"): -t 1, 2 slots of CTX positions each, then
+# other (docs/benchmarks-log.md, "HTTP server"): -t 1, 2 slots of CTX positions each, then
 # scripts/serve_bench.py with 1, 2 and 8 clients of REQS streamed completions of MAXTOK tokens.
 #   sh scripts/serve_bench_vs_llamacpp.sh MODEL.gguf CTX REQS MAXTOK
 # LLAMA_SERVER names the binary (default /work/peer/llama.cpp/build/bin/llama-server).
