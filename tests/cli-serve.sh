@@ -219,7 +219,7 @@ slow_client() {
 check serve_slow_client_times_out slow_client
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$A_PID/status"; }
 load_test() {
-    python3 $PY load "$PORT" "$LOAD_CLIENTS" 2 > /dev/null # warm-up: per-thread allocator arenas, stacks
+    python3 $PY load "$PORT" "$LOAD_CLIENTS" "$LOAD_REQS" > /dev/null # warm-up: connection threads, their allocator arenas
     before=$(rss)
     python3 $PY load "$PORT" "$LOAD_CLIENTS" "$LOAD_REQS" > "$TMPD/load" &
     lp=$!
