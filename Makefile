@@ -54,9 +54,11 @@ CLI_SRC   := $(sort $(wildcard examples/edgelm/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test-*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/embed/*.c))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+SERVER_SRC := $(sort $(wildcard examples/server/*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/webui.o
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/embed/%.c=$(BUILD)/examples/%)
 # the fuzz harnesses linked with tests/fuzz/driver.c: replay tests/fuzz/regress/ in `make test`
@@ -78,8 +80,21 @@ $(BUILD)/libedgelm.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/edgelm: $(CLI_OBJ) $(BUILD)/libedgelm.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(BUILD)/libedgelm.a $(LDLIBS_ALL)
+$(BUILD)/edgelm: $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libedgelm.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libedgelm.a $(LDLIBS_ALL)
+
+# The server's chat page, compiled in as a byte array.
+$(BUILD)/gen/webui.c: examples/server/webui.html scripts/embed-file.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-file.sh $< server_webui_html > $@
+
+$(BUILD)/obj/gen/webui.o: $(BUILD)/gen/webui.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/tests/test-http: tests/test-http.c tests/tf.h $(SERVER_OBJ) $(BUILD)/libedgelm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(SERVER_OBJ) $(BUILD)/libedgelm.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/%.c tests/tf.h $(BUILD)/libedgelm.a
 	@mkdir -p $(dir $@)

@@ -21,5 +21,6 @@ int cmd_similarity(int argc, char **argv); /* cosine matrix or top-k neighbours 
 #include <stdbool.h>
 struct gen_opts;
 int cmd_bert_eval(struct gen_opts *o); /* eval on a BERT file, options parsed by cmd_eval */
+int cmd_serve(int argc, char **argv); /* edgelm serve -m MODEL.gguf [--port 8080] */
 
 #endif

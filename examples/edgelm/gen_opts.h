@@ -193,12 +193,16 @@ static inline int32_t *gen_parse_ids(const char *s, int32_t *n_out) {
 /* Tokenizes text into a malloc'ed array. */
 static inline int32_t *gen_tokenize(const elm_model *m, const char *text, size_t len,
                                     bool add_special, int32_t *n_out, elm_error *err) {
+    if (len > (size_t)INT32_MAX / 8) { /* the id buffer's size must fit a 32-bit size_t */
+        snprintf(err->msg, sizeof err->msg, "the text is too long (%zu bytes)", len);
+        return NULL;
+    }
     int64_t cap = (int64_t)len + 8;
     int32_t *ids = malloc((size_t)cap * sizeof *ids);
     if (!ids) return NULL;
     int64_t n = elm_tokenize_text(m, text, len, ids, cap, add_special, true, err);
     if (n > cap) {
-        int32_t *b = realloc(ids, (size_t)n * sizeof *ids);
+        int32_t *b = n <= INT32_MAX / 4 ? realloc(ids, (size_t)n * sizeof *ids) : NULL;
         if (!b) {
             free(ids);
             return NULL;

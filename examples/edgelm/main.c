@@ -35,6 +35,7 @@ static const command commands[] = {
     {"classify", cmd_classify, "classify -m M -p TEXT        BERT classifier: labels with probabilities"},
     {"similarity", cmd_similarity, "similarity -m M -f F [-p Q]  BERT: cosine similarity matrix, or the top-k lines for a query"},
     {"bert-bench", cmd_bert_bench, "bert-bench -m M [-t 1,2]     BERT sentences/s [--batch 1,8 --tokens 128]"},
+    {"serve", cmd_serve, "serve -m M [--port 8080]       OpenAI-compatible HTTP server and chat page [--parallel N]"},
     {"elmo-bench", cmd_elmo_bench, "elmo-bench -m M [-t 1,2]     ELMo tokens/s and GFLOP/s [--batch 32 --tokens 20]"},
 };
 
