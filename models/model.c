@@ -19,21 +19,16 @@
 #define MODEL_MAX_LAYERS 1024
 #define MODEL_MAX_DIM (1 << 20)
 
-static const elm_arch model_archs[] = {
-    {"llama", ELM_ARCH_LLAMA},
-    {"qwen2", ELM_ARCH_QWEN2},
-    {"gpt2", ELM_ARCH_GPT2},
-};
-
 /* ------------------------------------------------------------------------------------------
  * Hyperparameters
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct model_loader {
+struct elm_hp_reader {
     elm_model *m;
     const char *arch; /* key prefix */
     elm_loader l;
-} model_loader;
+};
+typedef elm_hp_reader model_loader;
 
 /* Reads "<arch>.<key>" as an integer in [lo, hi]; def < lo means required. */
 static int32_t model_get_int(model_loader *ld, const char *key, int64_t lo, int64_t hi,
@@ -62,9 +57,103 @@ static float model_get_float(model_loader *ld, const char *key, double def) {
     return (float)v;
 }
 
+/* An optional float key that may be 0 (missing: def). */
+static float model_get_float0(model_loader *ld, const char *key, float def) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", ld->arch, key);
+    if (gl_gguf_find_key(ld->m->gguf, full) < 0) return def;
+    return model_get_float(ld, key, -1);
+}
+
+/* "<arch>.attention.sliding_window_pattern": an integer period, or llama.cpp's per-layer bool
+ * array (true = sliding). The array form is kept as a period only when it is periodic with
+ * the pattern set_swa_pattern makes; anything else is refused. */
+static int32_t model_swa_pattern(model_loader *ld, int32_t def) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.attention.sliding_window_pattern", ld->arch);
+    const gl_gguf *f = ld->m->gguf;
+    int64_t i = gl_gguf_find_key(f, full);
+    if (i < 0 || ld->l.failed) return def;
+    if (gl_gguf_kv_type(f, i) != GL_GGUF_ARRAY) return model_get_int(ld, "attention.sliding_window_pattern", 0, 1 << 16, def);
+    const uint64_t n = gl_gguf_arr_n(f, i);
+    if (n != (uint64_t)ld->m->hp.n_layer) {
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "%s has %llu entries for %d layers", full,
+                      (unsigned long long)n, ld->m->hp.n_layer);
+        return 0;
+    }
+    int32_t period = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        int64_t v;
+        if (!gl_gguf_arr_get_i64(f, i, k, &v)) {
+            elm_load_fail(&ld->l, ELM_ERR_FORMAT, "%s must hold booleans", full);
+            return 0;
+        }
+        if (!v && period == 0) period = (int32_t)k + 1;
+    }
+    if (period == 0) return 0; /* every layer sliding */
+    for (uint64_t k = 0; k < n; k++) {
+        int64_t v = 0;
+        gl_gguf_arr_get_i64(f, i, k, &v);
+        if ((v != 0) != ((int32_t)(k % (uint64_t)period) < period - 1)) {
+            elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED, "%s is not periodic (not supported)", full);
+            return 0;
+        }
+    }
+    return period;
+}
+
+/* Sliding window keys shared by gemma2/gemma3/olmo2. */
+static void model_read_swa(model_loader *ld, int32_t def_window, int32_t def_pattern) {
+    elm_hparams *hp = &ld->m->hp;
+    hp->n_swa = model_get_int(ld, "attention.sliding_window", 0, 1 << 24, def_window);
+    hp->rope_base_swa = model_get_float(ld, "rope.freq_base_swa", 10000.0);
+    hp->rope_scale_swa = 1.0f;
+    if (hp->n_swa > 0) hp->swa_pattern = model_swa_pattern(ld, def_pattern);
+}
+
+/* Gemma scales the queries by 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 27B
+ * shapes (llama.cpp picks those by their layer count). */
+static void model_gemma_common(model_loader *ld, int32_t n_layer_27b) {
+    elm_hparams *hp = &ld->m->hp;
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+    hp->q_scale = hp->n_layer == n_layer_27b ? 1.0f / sqrtf((float)(hp->n_embd / hp->n_head))
+                                             : 1.0f / sqrtf((float)hp->head_dim);
+    hp->attn_scale = 1.0f;
+}
+
+void elm_hp_gemma2(elm_hp_reader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    model_read_swa(ld, 4096, 2);
+    hp->rope_base_swa = model_get_float(ld, "rope.freq_base_swa", hp->rope_freq_base);
+    hp->rope_scale_swa = hp->rope_freq_scale;
+    hp->attn_softcap = model_get_float(ld, "attn_logit_softcapping", 50.0);
+    hp->final_softcap = model_get_float(ld, "final_logit_softcapping", 30.0);
+    model_gemma_common(ld, 46);
+}
+
+void elm_hp_gemma3(elm_hp_reader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    model_read_swa(ld, 0, 6);
+    hp->final_softcap = model_get_float0(ld, "final_logit_softcapping", 0.0f);
+    model_gemma_common(ld, 62);
+}
+
+void elm_hp_granite(elm_hp_reader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    hp->logit_scale = model_get_float(ld, "logit_scale", -1);
+    hp->residual_scale = model_get_float0(ld, "residual_scale", 0.0f);
+    hp->embd_scale = model_get_float0(ld, "embedding_scale", 0.0f);
+    hp->attn_scale = model_get_float0(ld, "attention.scale", 0.0f);
+}
+
+void elm_hp_olmo2(elm_hp_reader *ld) { model_read_swa(ld, 0, 4); }
+
+void elm_hp_smollm3(elm_hp_reader *ld) { ld->m->hp.nope_step = 4; }
+
 static void model_read_hparams(model_loader *ld) {
     elm_hparams *hp = &ld->m->hp;
-    const bool gpt2 = ld->m->arch->id == ELM_ARCH_GPT2;
+    const uint32_t fl = ld->m->arch->flags;
+    const bool gpt2 = fl & ELM_F_POS_EMBD;
     hp->n_ctx_train = model_get_int(ld, "context_length", 1, 1 << 24, gpt2 ? 1024 : 2048);
     hp->n_embd = model_get_int(ld, "embedding_length", 1, MODEL_MAX_DIM, -1);
     hp->n_layer = model_get_int(ld, "block_count", 1, MODEL_MAX_LAYERS, -1);
@@ -119,75 +208,78 @@ static void model_read_hparams(model_loader *ld) {
                       hp->n_rot);
     }
     /* Meta/llama2.c pairs are adjacent in llama.cpp's layout (its converter permutes q/k rows);
-     * Qwen2 files keep Hugging Face's rotate_half layout. */
-    hp->rope_mode = ld->m->arch->id == ELM_ARCH_QWEN2 ? GL_ROPE_NEOX : GL_ROPE_NORMAL;
+     * NeoX architectures keep Hugging Face's rotate_half layout. */
+    hp->rope_mode = fl & ELM_F_NEOX ? GL_ROPE_NEOX : GL_ROPE_NORMAL;
+    if (ld->m->arch->hparams && !ld->l.failed) ld->m->arch->hparams(ld);
 }
 
 /* ------------------------------------------------------------------------------------------
- * Tensors (elm_load_tensor checks each against the shape the hyperparameters imply)
+ * Tensors (elm_load_tensor checks each against the shape the hyperparameters imply); which
+ * ones a block has follows the architecture's switches.
  * ---------------------------------------------------------------------------------------- */
 
-static void model_bind_llama(model_loader *ld) {
+static void model_bind(model_loader *ld) {
     elm_model *m = ld->m;
     const elm_hparams *hp = &m->hp;
+    const uint32_t fl = m->arch->flags;
+    const bool ln = fl & ELM_F_LAYER_NORM, pre = !(fl & ELM_F_NO_PRE_NORM);
     const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
     const int64_t nq = (int64_t)hp->head_dim * hp->n_head;
     const int64_t nkv = (int64_t)hp->head_dim * hp->n_head_kv;
-    const bool qwen2 = m->arch->id == ELM_ARCH_QWEN2;
-    if (gl_gguf_find_tensor(m->gguf, "rope_freqs.weight") >= 0) {
-        elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED,
-                      "rope_freqs.weight (Llama 3.1-style rope scaling) is not supported");
-        return;
-    }
     m->tok_embd = elm_load_tensor(&ld->l, true, E, V, "token_embd.weight");
+    if (fl & ELM_F_POS_EMBD)
+        m->pos_embd = elm_load_tensor(&ld->l, true, E, hp->n_ctx_train, "position_embd.weight");
     m->out_norm = elm_load_tensor(&ld->l, true, E, 0, "output_norm.weight");
-    m->output = elm_load_tensor(&ld->l, false, E, V, "output.weight");
+    m->out_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "output_norm.bias");
+    m->output = elm_load_tensor(&ld->l, fl & ELM_F_OUTPUT_REQUIRED, E, V, "output.weight");
     if (!m->output) m->output = m->tok_embd; /* tied embeddings */
+    if (fl & ELM_F_ROPE_FREQS)
+        m->rope_freqs = elm_load_tensor(&ld->l, false, hp->n_rot / 2, 0, "rope_freqs.weight");
+    if (m->rope_freqs && m->rope_freqs->type != GL_TYPE_F32)
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "rope_freqs.weight must be F32");
     for (int il = 0; il < hp->n_layer && !ld->l.failed; il++) {
         elm_layer *l = &m->layers[il];
-        l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
-        l->wq = elm_load_tensor(&ld->l, true, E, nq, "blk.%d.attn_q.weight", il);
-        l->wk = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_k.weight", il);
-        l->wv = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_v.weight", il);
-        l->bq = elm_load_tensor(&ld->l, qwen2, nq, 0, "blk.%d.attn_q.bias", il);
-        l->bk = elm_load_tensor(&ld->l, qwen2, nkv, 0, "blk.%d.attn_k.bias", il);
-        l->bv = elm_load_tensor(&ld->l, qwen2, nkv, 0, "blk.%d.attn_v.bias", il);
+        if (pre) {
+            l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
+            l->attn_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.attn_norm.bias", il);
+        }
+        if (fl & ELM_F_FUSED_QKV) {
+            l->wqkv = elm_load_tensor(&ld->l, true, E, nq + 2 * nkv, "blk.%d.attn_qkv.weight", il);
+            l->bqkv = elm_load_tensor(&ld->l, ln, nq + 2 * nkv, 0, "blk.%d.attn_qkv.bias", il);
+        } else {
+            const bool qb = fl & ELM_F_QKV_BIAS;
+            l->wq = elm_load_tensor(&ld->l, true, E, nq, "blk.%d.attn_q.weight", il);
+            l->wk = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_k.weight", il);
+            l->wv = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_v.weight", il);
+            l->bq = elm_load_tensor(&ld->l, qb, nq, 0, "blk.%d.attn_q.bias", il);
+            l->bk = elm_load_tensor(&ld->l, qb, nkv, 0, "blk.%d.attn_k.bias", il);
+            l->bv = elm_load_tensor(&ld->l, qb, nkv, 0, "blk.%d.attn_v.bias", il);
+        }
+        if (fl & (ELM_F_QK_NORM_HEAD | ELM_F_QK_NORM_FULL)) {
+            const bool full = fl & ELM_F_QK_NORM_FULL;
+            l->q_norm = elm_load_tensor(&ld->l, true, full ? nq : hp->head_dim, 0,
+                                        "blk.%d.attn_q_norm.weight", il);
+            l->k_norm = elm_load_tensor(&ld->l, true, full ? nkv : hp->head_dim, 0,
+                                        "blk.%d.attn_k_norm.weight", il);
+        }
         l->wo = elm_load_tensor(&ld->l, true, nq, E, "blk.%d.attn_output.weight", il);
-        l->bo = elm_load_tensor(&ld->l, false, E, 0, "blk.%d.attn_output.bias", il);
-        l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
-        l->ffn_gate = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_gate.weight", il);
+        l->bo = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.attn_output.bias", il);
+        if (fl & ELM_F_POST_NORM) {
+            l->attn_post_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.post_attention_norm.weight", il);
+            l->ffn_post_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.post_ffw_norm.weight", il);
+        }
+        if (pre) {
+            l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
+            l->ffn_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.ffn_norm.bias", il);
+        }
+        if (!(fl & ELM_F_NO_GATE)) {
+            l->ffn_gate = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_gate.weight", il);
+            l->ffn_gate_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_gate.bias", il);
+        }
         l->ffn_up = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_up.weight", il);
         l->ffn_down = elm_load_tensor(&ld->l, true, F, E, "blk.%d.ffn_down.weight", il);
-        l->ffn_gate_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_gate.bias", il);
-        l->ffn_up_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_up.bias", il);
-        l->ffn_down_b = elm_load_tensor(&ld->l, false, E, 0, "blk.%d.ffn_down.bias", il);
-    }
-}
-
-static void model_bind_gpt2(model_loader *ld) {
-    elm_model *m = ld->m;
-    const elm_hparams *hp = &m->hp;
-    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
-    m->tok_embd = elm_load_tensor(&ld->l, true, E, V, "token_embd.weight");
-    m->pos_embd = elm_load_tensor(&ld->l, true, E, hp->n_ctx_train, "position_embd.weight");
-    m->out_norm = elm_load_tensor(&ld->l, true, E, 0, "output_norm.weight");
-    m->out_norm_b = elm_load_tensor(&ld->l, true, E, 0, "output_norm.bias");
-    m->output = elm_load_tensor(&ld->l, false, E, V, "output.weight");
-    if (!m->output) m->output = m->tok_embd;
-    for (int il = 0; il < hp->n_layer && !ld->l.failed; il++) {
-        elm_layer *l = &m->layers[il];
-        l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
-        l->attn_norm_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.bias", il);
-        l->wqkv = elm_load_tensor(&ld->l, true, E, 3 * E, "blk.%d.attn_qkv.weight", il);
-        l->bqkv = elm_load_tensor(&ld->l, true, 3 * E, 0, "blk.%d.attn_qkv.bias", il);
-        l->wo = elm_load_tensor(&ld->l, true, E, E, "blk.%d.attn_output.weight", il);
-        l->bo = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_output.bias", il);
-        l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
-        l->ffn_norm_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.bias", il);
-        l->ffn_up = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_up.weight", il);
-        l->ffn_up_b = elm_load_tensor(&ld->l, true, F, 0, "blk.%d.ffn_up.bias", il);
-        l->ffn_down = elm_load_tensor(&ld->l, true, F, E, "blk.%d.ffn_down.weight", il);
-        l->ffn_down_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_down.bias", il);
+        l->ffn_up_b = elm_load_tensor(&ld->l, ln, F, 0, "blk.%d.ffn_up.bias", il);
+        l->ffn_down_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.ffn_down.bias", il);
     }
 }
 
@@ -229,11 +321,12 @@ static const elm_arch *model_find_arch(const gl_gguf *f, elm_error *err) {
         return NULL;
     }
     gl_str a = gl_gguf_get_str(f, i);
-    for (size_t k = 0; k < sizeof model_archs / sizeof model_archs[0]; k++)
-        if (gl_str_eq(a, model_archs[k].name)) return &model_archs[k];
-    elm_err_set(err, ELM_ERR_UNSUPPORTED,
-                "architecture '%.*s' is not a decoder edgelm runs (llama, qwen2, gpt2)",
-                (int)(a.len > 64 ? 64 : a.len), a.data);
+    const elm_arch *arch = elm_arch_find(a.data, (size_t)a.len);
+    if (arch && arch->family == ELM_FAMILY_DECODER) return arch;
+    char names[256];
+    elm_arch_names(ELM_FAMILY_DECODER, names, sizeof names);
+    elm_err_set(err, ELM_ERR_UNSUPPORTED, "architecture '%.*s' is not a decoder edgelm runs (%s)",
+                (int)(a.len > 64 ? 64 : a.len), a.data, names);
     return NULL;
 }
 
@@ -261,8 +354,8 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     if (ld.l.failed) goto fail;
 
     m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
-    /* Headers only: at most 20 tensors per block plus a few global ones. */
-    size_t n_headers = (size_t)m->hp.n_layer * 20 + 16;
+    /* Headers only: at most 24 tensors per block plus a few global ones. */
+    size_t n_headers = (size_t)m->hp.n_layer * 24 + 16;
     gl_error gerr2 = {0};
     m->wctx = gl_context_new((gl_context_params){.mem_size = n_headers * gl_tensor_overhead(),
                                                  .no_alloc = true},
@@ -272,8 +365,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
         goto fail;
     }
     ld.l.wctx = m->wctx;
-    if (m->arch->id == ELM_ARCH_GPT2) model_bind_gpt2(&ld);
-    else model_bind_llama(&ld);
+    model_bind(&ld);
     if (ld.l.failed) goto fail;
     if (!params->no_repack && model_repack(m, err) != ELM_OK) goto fail;
 

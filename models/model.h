@@ -20,11 +20,7 @@
 #define ELM_ALIGN 64 /* graph buffers: ggml-lite wants 64-byte alignment */
 #define ELM_PAD(x, n) (((x) + (n) - 1) / (n) * (n))
 
-typedef enum elm_arch_id {
-    ELM_ARCH_LLAMA,
-    ELM_ARCH_QWEN2, /* llama with q/k/v biases and NeoX rope */
-    ELM_ARCH_GPT2,
-} elm_arch_id;
+#include "arch.h"
 
 typedef struct elm_hparams {
     int32_t n_vocab;     /* rows of token_embd */
@@ -40,6 +36,17 @@ typedef struct elm_hparams {
     float rope_freq_base;
     float rope_freq_scale;
     gl_rope_mode rope_mode;
+    /* Switches of the one decoder graph (decoder.c); zero means "not used". */
+    int32_t n_swa;          /* sliding window of the SWA layers (0: every layer global) */
+    int32_t swa_pattern;    /* layer il is SWA when il % pattern < pattern - 1 (0: all) */
+    float rope_base_swa, rope_scale_swa; /* rope of the SWA layers */
+    int32_t nope_step;      /* layer il has no rope when (il + 1) % nope_step == 0 */
+    float embd_scale;       /* token embeddings times this */
+    float residual_scale;   /* attention and FFN outputs times this before the residual add */
+    float attn_scale;       /* softmax scale (0: 1/sqrt(head_dim)) */
+    float q_scale;          /* queries times this after rope (gemma; 0: none) */
+    float logit_scale;      /* logits divided by this (granite) */
+    float attn_softcap, final_softcap; /* tanh soft-capping of scores / logits */
 } elm_hparams;
 
 /* Weights of one block; NULL for tensors the architecture does not have (or optional ones
@@ -49,12 +56,12 @@ typedef struct elm_layer {
     gl_tensor *wq, *wk, *wv, *bq, *bk, *bv;
     gl_tensor *wqkv, *bqkv; /* gpt2: fused [n_embd, 3 n_embd] */
     gl_tensor *wo, *bo;
+    gl_tensor *q_norm, *k_norm;        /* per head [head_dim] or full width (olmo2) */
+    gl_tensor *attn_post_norm, *ffn_post_norm;
     gl_tensor *ffn_norm, *ffn_norm_b;
     gl_tensor *ffn_gate, *ffn_up, *ffn_down;
     gl_tensor *ffn_gate_b, *ffn_up_b, *ffn_down_b;
 } elm_layer;
-
-typedef struct elm_arch elm_arch;
 
 struct elm_model {
     const elm_arch *arch;
@@ -65,6 +72,7 @@ struct elm_model {
     gl_tensor *tok_embd, *pos_embd;
     gl_tensor *out_norm, *out_norm_b;
     gl_tensor *output; /* == tok_embd when tied */
+    gl_tensor *rope_freqs; /* Llama 3.x per-pair frequency divisors [n_rot/2] or NULL */
     elm_layer *layers;
     elm_repacked repacked; /* the matrices gl_repack took (empty with no_repack) */
 };
@@ -115,11 +123,7 @@ gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_conte
                             gl_error *err);
 /* Upper bound on tensor headers and graph nodes one decode step needs. */
 int32_t elm_decoder_max_nodes(const elm_model *m);
-
-/* ---- model.c ---- */
-struct elm_arch {
-    const char *name;
-    elm_arch_id id;
-};
+/* Whether layer il of the model uses the sliding window. */
+bool elm_layer_is_swa(const elm_hparams *hp, int il);
 
 #endif /* EDGELM_MODEL_H */
