@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Tiny random-weight Hugging Face checkpoints, one per decoder architecture of issue #11.
+
+    python3 scripts/make_arch_checkpoints.py OUTDIR [NAME ...]
+
+writes OUTDIR/NAME/{config.json, model.safetensors, tokenizer files} for each NAME (default:
+all). Only numpy is needed. Generation is deterministic (one numpy seed per architecture), so
+the reference logits recorded from llama.cpp (scripts/record_arch_refs.sh → tests/data/arch)
+stay valid for the checkpoints every test run regenerates.
+
+Shapes: a few layers, grouped-query attention (6 query heads, 2 key/value heads), widths that
+are not powers of two (n_embd 96, n_ff 200, head_dim 16 or 24). Tokenizers: byte-level BPE
+cut from GPT-2's first 1000 tokens (read from ../shared/fixtures/gpt2-tokenizer, never copied
+into the repo) with the llama3 / qwen2 / smollm pre-tokenizer written as tokenizer.json, or the
+Llama 2 SentencePiece tokenizer.model (byte fallback) for the Gemma models.
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIX = os.environ.get("FIXTURES", os.path.join(HERE, "..", "..", "shared", "fixtures"))
+
+LLAMA3_RE = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+             "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+QWEN2_RE = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+            "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+
+CHAT_TEMPLATE = ("{% for m in messages %}<|start|>{{ m['role'] }}\n{{ m['content'] }}<|end|>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|start|>assistant\n{% endif %}")
+
+
+def write_safetensors(path, tensors):
+    hdr, off = {}, 0
+    for k, a in tensors.items():
+        hdr[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        off += a.nbytes
+    hdr["__metadata__"] = {"format": "pt"}
+    hj = json.dumps(hdr).encode()
+    hj += b" " * ((8 - len(hj) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)))
+        f.write(hj)
+        for a in tensors.values():
+            f.write(np.ascontiguousarray(a).tobytes())
+
+
+def bpe_tokenizer(out, pre, n_base=1000):
+    """GPT-2's first n_base byte-level tokens and the merges among them, three special tokens
+    after them, as tokenizer.json with the given pre-tokenizer ("llama3", "qwen2", "smollm")."""
+    with open(os.path.join(FIX, "gpt2-tokenizer", "encoder.json"), encoding="utf-8") as f:
+        enc = json.load(f)
+    with open(os.path.join(FIX, "gpt2-tokenizer", "vocab.bpe"), encoding="utf-8") as f:
+        lines = [l for l in f.read().split("\n") if l and not l.startswith("#version")]
+    vocab = {t: i for t, i in enc.items() if i < n_base}
+    merges = [l for l in lines if len(l.split(" ")) == 2 and all(p in vocab for p in l.split(" "))
+              and "".join(l.split(" ")) in vocab]
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|end|>", "<|start|>"]
+    added = [{"id": n_base + k, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for k, s in enumerate(specials)]
+    if pre == "smollm":
+        pre_tok = {"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": True},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}
+    else:
+        pre_tok = {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_RE if pre == "llama3" else QWEN2_RE},
+             "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    tok = {"version": "1.0", "added_tokens": added, "normalizer": None, "pre_tokenizer": pre_tok,
+           "post_processor": None, "decoder": {"type": "ByteLevel"},
+           "model": {"type": "BPE", "vocab": vocab, "merges": merges, "dropout": None,
+                     "unk_token": None, "fuse_unk": False, "byte_fallback": False}}
+    with open(os.path.join(out, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tok, f, ensure_ascii=False)
+    cfg = {"bos_token": specials[0], "eos_token": specials[1], "add_bos_token": pre == "llama3",
+           "chat_template": CHAT_TEMPLATE}
+    with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(cfg, f)
+    return n_base + len(specials)
+
+
+def spm_tokenizer(out):
+    """The Llama 2 SentencePiece model (32000 pieces, byte fallback) as Gemma's tokenizer.model."""
+    shutil.copy(os.path.join(FIX, "llama2-tokenizer", "tokenizer.model"), os.path.join(out, "tokenizer.model"))
+    cfg = {"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True, "chat_template": CHAT_TEMPLATE}
+    with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(cfg, f)
+    return 32000
+
+
+class Rand:
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def w(self, *shape, std=0.08):
+        return (self.rng.standard_normal(shape) * std).astype(np.float32)
+
+    def norm(self, n, shift=1.0):
+        return (shift + self.rng.standard_normal(n) * 0.1).astype(np.float32)
+
+
+E, F, L, NH, NKV = 96, 200, 3, 6, 2
+
+# name: (HF class, model_type, tokenizer, head_dim, extra config, layout switches)
+ARCHS = {
+    "llama": ("LlamaForCausalLM", "llama", "llama3", 16,
+              {"rope_theta": 10000.0, "tie_word_embeddings": False,
+               "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 32}},
+              {"untied": True}),
+    "qwen3": ("Qwen3ForCausalLM", "qwen3", "qwen2", 24, {"rope_theta": 1000000.0, "tie_word_embeddings": True},
+              {"qk_norm": "head"}),
+    "gemma2": ("Gemma2ForCausalLM", "gemma2", "spm", 24,
+               {"rope_theta": 10000.0, "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+                "sliding_window": 8, "query_pre_attn_scalar": 24, "hidden_activation": "gelu_pytorch_tanh"},
+               {"gemma": True}),
+    "gemma3": ("Gemma3ForCausalLM", "gemma3_text", "spm", 24,
+               {"rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "sliding_window": 8,
+                "sliding_window_pattern": 6, "query_pre_attn_scalar": 24,
+                "hidden_activation": "gelu_pytorch_tanh"},
+               {"gemma": True, "qk_norm": "head"}),
+    "granite": ("GraniteForCausalLM", "granite", "llama3", 16,
+                {"rope_theta": 10000.0, "attention_multiplier": 0.1, "embedding_multiplier": 6.0,
+                 "residual_multiplier": 0.3, "logits_scaling": 4.0, "tie_word_embeddings": True}, {}),
+    "olmo2": ("Olmo2ForCausalLM", "olmo2", "llama3", 16, {"rope_theta": 500000.0, "tie_word_embeddings": False},
+              {"untied": True, "qk_norm": "full", "post_only": True}),
+    "smollm3": ("SmolLM3ForCausalLM", "smollm3", "smollm", 16,
+                {"rope_theta": 5000000.0, "tie_word_embeddings": True, "no_rope_layer_interval": 4}, {}),
+}
+LAYERS = {"smollm3": 5, "gemma3": 7}  # smollm3: layer 3 has no rope; gemma3: layer 5 global
+
+
+def make(out, name):
+    hf, mtype, tok, hd, extra, sw = ARCHS[name]
+    os.makedirs(out, exist_ok=True)
+    V = spm_tokenizer(out) if tok == "spm" else bpe_tokenizer(out, tok)
+    n_layer = LAYERS.get(name, L)
+    cfg = {"architectures": [hf], "model_type": mtype, "hidden_size": E, "intermediate_size": F,
+           "num_hidden_layers": n_layer, "num_attention_heads": NH, "num_key_value_heads": NKV,
+           "head_dim": hd, "vocab_size": V, "max_position_embeddings": 256, "rms_norm_eps": 1e-6,
+           "hidden_act": "silu", "torch_dtype": "float32"}
+    cfg.update(extra)
+    if name == "smollm3":
+        cfg["no_rope_layers"] = [int((i + 1) % 4 != 0) for i in range(n_layer)]
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    r = Rand(sorted(ARCHS).index(name) + 11)
+    gemma, shift = sw.get("gemma", False), (0.0 if sw.get("gemma") else 1.0)
+    t = {"model.embed_tokens.weight": r.w(V, E, std=0.5 if gemma else 0.3)}
+    for i in range(n_layer):
+        p = "model.layers.%d." % i
+        if not sw.get("post_only"):
+            t[p + "input_layernorm.weight"] = r.norm(E, shift)
+        t[p + "self_attn.q_proj.weight"] = r.w(NH * hd, E)
+        t[p + "self_attn.k_proj.weight"] = r.w(NKV * hd, E)
+        t[p + "self_attn.v_proj.weight"] = r.w(NKV * hd, E)
+        t[p + "self_attn.o_proj.weight"] = r.w(E, NH * hd)
+        if sw.get("qk_norm") == "head":
+            t[p + "self_attn.q_norm.weight"] = r.norm(hd, shift)
+            t[p + "self_attn.k_norm.weight"] = r.norm(hd, shift)
+        elif sw.get("qk_norm") == "full":
+            t[p + "self_attn.q_norm.weight"] = r.norm(NH * hd, shift)
+            t[p + "self_attn.k_norm.weight"] = r.norm(NKV * hd, shift)
+        t[p + "post_attention_layernorm.weight"] = r.norm(E, shift)
+        if gemma:
+            t[p + "pre_feedforward_layernorm.weight"] = r.norm(E, shift)
+        if gemma or sw.get("post_only"):
+            t[p + "post_feedforward_layernorm.weight"] = r.norm(E, shift)
+        t[p + "mlp.gate_proj.weight"] = r.w(F, E)
+        t[p + "mlp.up_proj.weight"] = r.w(F, E)
+        t[p + "mlp.down_proj.weight"] = r.w(E, F)
+    t["model.norm.weight"] = r.norm(E, shift)
+    if sw.get("untied"):
+        t["lm_head.weight"] = r.w(V, E, std=0.3)
+    write_safetensors(os.path.join(out, "model.safetensors"), t)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    names = sys.argv[2:] or sorted(ARCHS)
+    for n in names:
+        if n not in ARCHS:
+            sys.exit("unknown architecture %s (known: %s)" % (n, ", ".join(sorted(ARCHS))))
+        make(os.path.join(sys.argv[1], n), n)
+
+
+if __name__ == "__main__":
+    main()
