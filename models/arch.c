@@ -2,6 +2,7 @@
  * arch.c — the table of architectures (see arch.h for what a row holds and how to add one).
  */
 #include "arch.h"
+#include "edgelm.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -63,3 +64,9 @@ void elm_arch_names(elm_family family, char *buf, size_t size) {
 
 int elm_arch_count(void) { return N_ARCHS; }
 const elm_arch *elm_arch_at(int i) { return i >= 0 && i < N_ARCHS ? &elm_archs[i] : NULL; }
+
+const char *elm_arch_family(const char *arch) {
+    static const char *const names[] = {"decoder", "bert", "t5", "elmo"};
+    const elm_arch *row = arch ? elm_arch_find(arch, strlen(arch)) : NULL;
+    return row ? names[row->family] : "";
+}

@@ -105,7 +105,7 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
         goto fail;
     }
     const size_t max_nodes = (size_t)elm_decoder_max_nodes(m);
-    c->meta_size = max_nodes * (gl_tensor_overhead() + 12 * sizeof(void *)) + 64 * 1024;
+    c->meta_size = elm_graph_overhead(max_nodes);
     c->meta = aligned_alloc(ELM_ALIGN, ELM_PAD(c->meta_size, ELM_ALIGN));
     c->ids_buf = calloc((size_t)p.n_batch, sizeof *c->ids_buf);
     c->pos_buf = calloc((size_t)p.n_batch, sizeof *c->pos_buf);
