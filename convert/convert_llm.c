@@ -55,8 +55,17 @@ typedef struct cv_hparams {
     double rope_theta_swa, attn_softcap, final_softcap, logit_scale, residual_scale,
         embedding_scale, attention_scale;
     int64_t sliding_window;
-    float *rope_freqs;     /* Llama 3.x factors [head_dim / 2] (owned), NULL when none */
-    elm_st_tensor rope_freqs_src;
+    int64_t n_rot;          /* rope.dimension_count (0: head_dim) */
+    int64_t n_ctx_orig;     /* rope.scaling.original_context_length (0: not written) */
+    double rope_attn_factor; /* rope.scaling.attn_factor (0: not written) */
+    /* 1-D F32 tensors computed from config.json (Llama 3.x rope_freqs, Phi-3's LongRoPE
+     * factors): name, owned data, and a source the plan reads like a checkpoint tensor. */
+    struct {
+        char name[32];
+        float *data;
+        elm_st_tensor src;
+    } gen[2];
+    int n_gen;
 } cv_hparams;
 
 typedef struct cv_job {
@@ -257,7 +266,9 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
         CV_U32(CV_KEY("attention.head_count_kv"), hp->n_head_kv);
         CV_F32(CV_KEY("attention.layer_norm_rms_epsilon"), hp->eps);
         CV_F32(CV_KEY("rope.freq_base"), hp->rope_theta);
-        CV_U32(CV_KEY("rope.dimension_count"), hp->head_dim);
+        CV_U32(CV_KEY("rope.dimension_count"), hp->n_rot > 0 ? hp->n_rot : hp->head_dim);
+        if (hp->n_ctx_orig > 0) CV_U32(CV_KEY("rope.scaling.original_context_length"), hp->n_ctx_orig);
+        if (hp->rope_attn_factor > 0) CV_F32(CV_KEY("rope.scaling.attn_factor"), hp->rope_attn_factor);
         if (hp->key_length || hp->head_dim * hp->n_head != hp->n_embd) {
             CV_U32(CV_KEY("attention.key_length"), hp->head_dim);
             CV_U32(CV_KEY("attention.value_length"), hp->head_dim);
@@ -363,6 +374,33 @@ static gl_status cv_llama_hparams(const elm_json *cfg, cv_hparams *hp, gl_error 
     return GL_OK;
 }
 
+/* A computed 1-D F32 tensor `name` of n elements for the plan; NULL when out of memory. */
+static float *cv_gen(cv_hparams *hp, const char *name, int64_t n, gl_error *err) {
+    if (hp->n_gen == 2) {
+        gl_error_set(err, GL_ERR_INVALID, "too many computed tensors");
+        return NULL;
+    }
+    float *d = calloc((size_t)n, sizeof(float));
+    if (!d) {
+        gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    int k = hp->n_gen++;
+    snprintf(hp->gen[k].name, sizeof hp->gen[k].name, "%s", name);
+    hp->gen[k].data = d;
+    elm_st_tensor *t = &hp->gen[k].src;
+    memset(t, 0, sizeof *t);
+    t->name = hp->gen[k].name;
+    t->dtype = ELM_ST_F32;
+    snprintf(t->dtype_name, sizeof t->dtype_name, "F32");
+    t->n_dims = 1;
+    t->shape[0] = n;
+    t->n_elements = n;
+    t->data = d;
+    t->nbytes = (uint64_t)n * sizeof(float);
+    return d;
+}
+
 /* Llama 3.x rope scaling as llama.cpp's converter stores it: one divisor per rotary pair,
  * 1 for high frequencies, `factor` for low ones, a smooth blend between. */
 static gl_status cv_llama3_factors(const elm_json *rs, cv_hparams *hp, gl_error *err) {
@@ -374,8 +412,8 @@ static gl_status cv_llama3_factors(const elm_json *rs, cv_hparams *hp, gl_error 
     if (!(factor > 0) || !(lo > 0) || !(hi > lo) || !(old_ctx > 0))
         return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad llama3 rope_scaling values");
     const int64_t half = hp->head_dim / 2;
-    hp->rope_freqs = malloc((size_t)half * sizeof(float));
-    if (!hp->rope_freqs) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    float *fr = cv_gen(hp, "rope_freqs.weight", half, err);
+    if (!fr) return GL_ERR_NOMEM;
     const double lo_wl = old_ctx / lo, hi_wl = old_ctx / hi;
     for (int64_t i = 0; i < half; i++) {
         const float freq = 1.0f / powf((float)hp->rope_theta, (float)(2 * i) / (float)hp->head_dim);
@@ -387,18 +425,8 @@ static gl_status cv_llama3_factors(const elm_json *rs, cv_hparams *hp, gl_error 
             const double smooth = (old_ctx / wl - lo) / (hi - lo);
             f = 1.0 / ((1.0 - smooth) / factor + smooth);
         }
-        hp->rope_freqs[i] = (float)f;
+        fr[i] = (float)f;
     }
-    elm_st_tensor *t = &hp->rope_freqs_src;
-    memset(t, 0, sizeof *t);
-    t->name = "rope_freqs (computed from rope_scaling)";
-    t->dtype = ELM_ST_F32;
-    snprintf(t->dtype_name, sizeof t->dtype_name, "F32");
-    t->n_dims = 1;
-    t->shape[0] = half;
-    t->n_elements = half;
-    t->data = hp->rope_freqs;
-    t->nbytes = (uint64_t)half * sizeof(float);
     return GL_OK;
 }
 
@@ -431,8 +459,11 @@ typedef struct cv_arch {
     bool permute;       /* q/k rows to adjacent-pair rope order (llama.cpp's NORM rope) */
     float norm_add;     /* added to every norm weight (Gemma stores w - 1) */
     bool skip_lm_head;  /* llama.cpp ignores lm_head (gemma2) */
+    bool fused;         /* qkv_proj and gate_up_proj (phi3), kept fused */
     cv_norm norms[4];
-    void (*extras)(const elm_json *cfg, cv_hparams *hp); /* the architecture's own keys */
+    /* the architecture's own keys (and its rope scaling, when it reads rope_scaling itself) */
+    gl_status (*extras)(const elm_json *cfg, cv_hparams *hp, gl_error *err);
+    bool own_rope;
 } cv_arch;
 
 static double cv_num(const elm_json *cfg, const char *key, double def) {
@@ -440,26 +471,76 @@ static double cv_num(const elm_json *cfg, const char *key, double def) {
     return elm_json_get_num(cfg, key, &v) ? v : def;
 }
 
-static void cv_gemma2_keys(const elm_json *cfg, cv_hparams *hp) {
+static gl_status cv_gemma2_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    (void)err;
     hp->key_length = true;
     hp->attn_softcap = cv_num(cfg, "attn_logit_softcapping", 0);
     hp->final_softcap = cv_num(cfg, "final_logit_softcapping", 0);
     hp->sliding_window = (int64_t)cv_num(cfg, "sliding_window", 0);
+    return GL_OK;
 }
 
-static void cv_gemma3_keys(const elm_json *cfg, cv_hparams *hp) {
+static gl_status cv_gemma3_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    (void)err;
     hp->key_length = true;
     hp->rope_theta = cv_num(cfg, "rope_theta", 1000000.0);
     hp->rope_theta_swa = cv_num(cfg, "rope_local_base_freq", 0);
     hp->final_softcap = cv_num(cfg, "final_logit_softcapping", 0);
     if (cv_num(cfg, "sliding_window_pattern", 0) != 1) hp->sliding_window = (int64_t)cv_num(cfg, "sliding_window", 0);
+    return GL_OK;
 }
 
-static void cv_granite_keys(const elm_json *cfg, cv_hparams *hp) {
+static gl_status cv_granite_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    (void)err;
     hp->attention_scale = cv_num(cfg, "attention_multiplier", 0);
     hp->embedding_scale = cv_num(cfg, "embedding_multiplier", 0);
     hp->residual_scale = cv_num(cfg, "residual_multiplier", 0);
     hp->logit_scale = cv_num(cfg, "logits_scaling", 0);
+    return GL_OK;
+}
+
+/* Phi-3: partial rotary, LongRoPE factors and attention factor as llama.cpp's converter
+ * writes them (rope_dims = int(partial_rotary_factor * n_embd) / n_head; attn_factor =
+ * sqrt(1 + ln(max_pos / orig) / ln(orig)) for longrope). */
+static gl_status cv_phi3_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    const elm_json *rs = elm_json_get(cfg, "rope_scaling");
+    if (rs && elm_json_is(rs, ELM_JSON_NULL)) rs = NULL;
+    double orig = cv_num(cfg, "original_max_position_embeddings", 0);
+    if (rs) orig = cv_num(rs, "original_max_position_embeddings", orig);
+    if (!(orig >= 1))
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: Phi-3 needs original_max_position_embeddings");
+    hp->n_ctx_orig = (int64_t)orig;
+    const double rot = cv_num(cfg, "partial_rotary_factor", 1.0);
+    hp->n_rot = (int64_t)(rot * (double)hp->n_embd) / hp->n_head;
+    if (hp->n_rot < 2 || hp->n_rot % 2 || hp->n_rot > hp->head_dim)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: partial_rotary_factor %g gives %lld rotary dims", rot,
+                            (long long)hp->n_rot);
+    const elm_json *lf = rs ? elm_json_get(rs, "long_factor") : NULL, *sf = rs ? elm_json_get(rs, "short_factor") : NULL;
+    if (!lf || elm_json_count(lf) == 0) return GL_OK;
+    const char *type = elm_json_get_str(rs, "type");
+    if (!type) type = elm_json_get_str(rs, "rope_type");
+    if (!type || (strcmp(type, "longrope") && strcmp(type, "su")))
+        return gl_error_set(err, GL_ERR_UNSUPPORTED, "config.json: Phi-3 rope_scaling type '%s' is not supported",
+                            type ? type : "?");
+    const int64_t half = hp->n_rot / 2;
+    if (!sf || (int64_t)elm_json_count(lf) != half || (int64_t)elm_json_count(sf) != half)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: long_factor and short_factor must have %lld entries",
+                            (long long)half);
+    const double scale = (double)hp->n_ctx / orig;
+    hp->rope_attn_factor = scale > 1.0 ? sqrt(1.0 + log(scale) / log(orig)) : 1.0;
+    const elm_json *lists[2] = {lf, sf};
+    static const char *const names[2] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    for (int k = 0; k < 2; k++) {
+        float *d = cv_gen(hp, names[k], half, err);
+        if (!d) return GL_ERR_NOMEM;
+        for (int64_t i = 0; i < half; i++) {
+            const elm_json *v = elm_json_at(lists[k], (size_t)i);
+            if (!v || !elm_json_is(v, ELM_JSON_NUMBER))
+                return gl_error_set(err, GL_ERR_FORMAT, "config.json: rope factors must be numbers");
+            d[i] = (float)v->num;
+        }
+    }
+    return GL_OK;
 }
 
 #define CV_LLAMA_NORMS {{"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}}
@@ -468,15 +549,16 @@ static void cv_granite_keys(const elm_json *cfg, cv_hparams *hp) {
      {"pre_feedforward_layernorm", "ffn_norm"}, {"post_feedforward_layernorm", "post_ffw_norm"}}
 
 static const cv_arch cv_archs[] = {
-    {"llama", true, 0.0f, false, CV_LLAMA_NORMS, NULL},
-    {"qwen2", false, 0.0f, false, CV_LLAMA_NORMS, NULL},
-    {"qwen3", false, 0.0f, false, CV_LLAMA_NORMS, NULL},
-    {"gemma2", false, 1.0f, true, CV_GEMMA_NORMS, cv_gemma2_keys},
-    {"gemma3", false, 1.0f, false, CV_GEMMA_NORMS, cv_gemma3_keys},
-    {"granite", true, 0.0f, false, CV_LLAMA_NORMS, cv_granite_keys},
-    {"smollm3", true, 0.0f, false, CV_LLAMA_NORMS, NULL},
-    {"olmo2", false, 0.0f, false,
-     {{"post_attention_layernorm", "post_attention_norm"}, {"post_feedforward_layernorm", "post_ffw_norm"}}, NULL},
+    {"llama", true, 0.0f, false, false, CV_LLAMA_NORMS, NULL, false},
+    {"qwen2", false, 0.0f, false, false, CV_LLAMA_NORMS, NULL, false},
+    {"qwen3", false, 0.0f, false, false, CV_LLAMA_NORMS, NULL, false},
+    {"gemma2", false, 1.0f, true, false, CV_GEMMA_NORMS, cv_gemma2_keys, false},
+    {"gemma3", false, 1.0f, false, false, CV_GEMMA_NORMS, cv_gemma3_keys, false},
+    {"granite", true, 0.0f, false, false, CV_LLAMA_NORMS, cv_granite_keys, false},
+    {"smollm3", true, 0.0f, false, false, CV_LLAMA_NORMS, NULL, false},
+    {"olmo2", false, 0.0f, false, false,
+     {{"post_attention_layernorm", "post_attention_norm"}, {"post_feedforward_layernorm", "post_ffw_norm"}}, NULL, false},
+    {"phi3", false, 0.0f, false, true, CV_LLAMA_NORMS, cv_phi3_keys, true},
 };
 
 static const cv_arch *cv_arch_row(const char *arch) {
@@ -532,8 +614,9 @@ static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp
     gl_status s;
     if (!(t = cv_need_p(st, pre, err, "embed_tokens.weight", 0))) return GL_ERR_FORMAT;
     if ((s = cv_add(j, "token_embd.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
-    if (hp->rope_freqs && (s = cv_add(j, "rope_freqs.weight", &hp->rope_freqs_src, hp->head_dim / 2, 0, CV_COPY, 0)) != GL_OK)
-        return s;
+    for (int k = 0; k < hp->n_gen; k++)
+        if ((s = cv_add(j, hp->gen[k].name, &hp->gen[k].src, hp->gen[k].src.shape[0], 0, CV_COPY, 0)) != GL_OK)
+            return s;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         char nm[GL_MAX_NAME];
         static const struct {
@@ -555,7 +638,17 @@ static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp
             snprintf(nm, sizeof nm, "blk.%lld.%s.weight", (long long)l, ca->norms[k].gguf);
             if ((s = cv_add_norm(j, nm, t, E, ca->norm_add)) != GL_OK) return s;
         }
-        for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+        for (size_t k = 0; ca->fused && k < 4; k++) { /* phi3: qkv and gate_up stay fused */
+            static const char *const fmap[4][2] = {{"layers.%lld.self_attn.qkv_proj.weight", "attn_qkv.weight"},
+                                                   {"layers.%lld.self_attn.o_proj.weight", "attn_output.weight"},
+                                                   {"layers.%lld.mlp.gate_up_proj.weight", "ffn_up.weight"},
+                                                   {"layers.%lld.mlp.down_proj.weight", "ffn_down.weight"}};
+            const int64_t rows[4] = {Dq + 2 * Dkv, E, 2 * F, E}, cols[4] = {E, Dq, E, F};
+            if (!(t = cv_need_p(st, pre, err, fmap[k][0], l))) return GL_ERR_FORMAT;
+            snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, fmap[k][1]);
+            if ((s = cv_add(j, nm, t, rows[k], cols[k], CV_COPY, 0)) != GL_OK) return s;
+        }
+        for (size_t k = 0; !ca->fused && k < sizeof map / sizeof map[0]; k++) {
             if (!(t = cv_need_p(st, pre, err, map[k].src, l))) return GL_ERR_FORMAT;
             snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, map[k].dst);
             switch (map[k].kind) {
@@ -765,8 +858,8 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     const elm_json *tcfg = elm_json_get(cfg, "text_config");
     if (tcfg && elm_json_is(tcfg, ELM_JSON_OBJECT) && !elm_json_get(cfg, "hidden_size")) cfg = tcfg;
     if (s == GL_OK) s = is_gpt2 ? cv_gpt2_hparams(cfg, &hp, err) : cv_llama_hparams(cfg, &hp, err);
-    if (s == GL_OK && ca && ca->extras) ca->extras(cfg, &hp);
-    if (s == GL_OK && !is_gpt2) s = cv_rope_scaling(&j, cfg, &hp, err);
+    if (s == GL_OK && ca && ca->extras) s = ca->extras(cfg, &hp, err);
+    if (s == GL_OK && !is_gpt2 && !(ca && ca->own_rope)) s = cv_rope_scaling(&j, cfg, &hp, err);
     if (s == GL_OK) {
         st = elm_st_open(p->src, err);
         if (!st) s = err ? err->code : GL_ERR_IO;
@@ -790,7 +883,7 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     }
     if (have_vocab) elm_cv_vocab_free(&voc);
     free(j.items);
-    free(hp.rope_freqs);
+    for (int k = 0; k < hp.n_gen; k++) free(hp.gen[k].data);
     elm_st_close(st);
     elm_json_free(cfg_doc);
     return s;

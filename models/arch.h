@@ -55,6 +55,8 @@ enum {
     ELM_F_OUTPUT_REQUIRED = 1u << 10, /* output.weight must be present (never tied) */
     ELM_F_NEOX = 1u << 11,        /* NeoX rope (halves) instead of adjacent pairs */
     ELM_F_ROPE_FREQS = 1u << 12,  /* optional rope_freqs.weight (Llama 3.x scaling) */
+    ELM_F_FUSED_GATE_UP = 1u << 13, /* ffn_up holds gate | up ([n_embd, 2 n_ff], phi3) */
+    ELM_F_LONGROPE = 1u << 14,    /* optional rope_factors_long/short.weight (phi3 LongRoPE) */
 };
 
 typedef struct elm_hp_reader elm_hp_reader; /* model.c */
@@ -85,5 +87,6 @@ void elm_hp_gemma3(elm_hp_reader *r);
 void elm_hp_granite(elm_hp_reader *r);
 void elm_hp_olmo2(elm_hp_reader *r);
 void elm_hp_smollm3(elm_hp_reader *r);
+void elm_hp_phi3(elm_hp_reader *r);
 
 #endif /* EDGELM_ARCH_H */

@@ -63,9 +63,13 @@ static gl_tensor *dec_rope(dec_build *b, int il, gl_tensor *t) {
     const elm_hparams *hp = b->hp;
     if (dec_has(b, ELM_F_POS_EMBD) || (hp->nope_step > 0 && (il + 1) % hp->nope_step == 0)) return t;
     const bool swa = elm_layer_is_swa(hp, il);
-    return gl_rope_ext(b->ctx, t, b->pos, b->m->rope_freqs, hp->n_rot, hp->rope_mode,
+    /* LongRoPE: the long factors when the context is longer than the original one. */
+    gl_tensor *ff = b->m->rope_freqs;
+    if (b->m->rope_long) ff = b->kv->n_ctx > hp->n_ctx_orig ? b->m->rope_long : b->m->rope_short;
+    return gl_rope_ext(b->ctx, t, b->pos, ff, hp->n_rot, hp->rope_mode,
                        swa ? hp->rope_base_swa : hp->rope_freq_base,
-                       swa ? hp->rope_scale_swa : hp->rope_freq_scale, 1.0f);
+                       swa ? hp->rope_scale_swa : hp->rope_freq_scale,
+                       hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0f);
 }
 
 /* Appends k and v ([head_dim, n_head_kv, n]) to the cache, then attends q ([head_dim, n_head, n])
@@ -131,7 +135,12 @@ static gl_tensor *dec_ffn(dec_build *b, const elm_layer *l, gl_tensor *cur) {
     gl_context *ctx = b->ctx;
     const bool gelu = dec_has(b, ELM_F_GELU);
     gl_tensor *up = dec_linear(b, l->ffn_up, l->ffn_up_b, cur);
-    if (l->ffn_gate) {
+    if (dec_has(b, ELM_F_FUSED_GATE_UP) && up) { /* [2 n_ff, n]: gate | up per token */
+        const int64_t F = b->hp->n_ff;
+        gl_tensor *g = gl_cont(ctx, gl_view_2d(ctx, up, F, up->ne[1], up->nb[1], 0));
+        gl_tensor *u = gl_cont(ctx, gl_view_2d(ctx, up, F, up->ne[1], up->nb[1], (size_t)F * up->nb[0]));
+        up = gl_mul(ctx, gelu ? gl_gelu_tanh(ctx, g) : gl_silu(ctx, g), u);
+    } else if (l->ffn_gate) {
         gl_tensor *g = dec_linear(b, l->ffn_gate, l->ffn_gate_b, cur);
         up = gl_mul(ctx, gelu ? gl_gelu_tanh(ctx, g) : gl_silu(ctx, g), up);
     } else {

@@ -150,6 +150,14 @@ void elm_hp_olmo2(elm_hp_reader *ld) { model_read_swa(ld, 0, 4); }
 
 void elm_hp_smollm3(elm_hp_reader *ld) { ld->m->hp.nope_step = 4; }
 
+/* Phi-3: LongRoPE's attention factor and original context; llama.cpp b10573 turns Phi's
+ * sliding window off (its files' windows are not trusted), so the key is not read. */
+void elm_hp_phi3(elm_hp_reader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    hp->rope_attn_factor = model_get_float(ld, "rope.scaling.attn_factor", 1.0);
+    hp->n_ctx_orig = model_get_int(ld, "rope.scaling.original_context_length", 1, 1 << 24, hp->n_ctx_train);
+}
+
 static void model_read_hparams(model_loader *ld) {
     elm_hparams *hp = &ld->m->hp;
     const uint32_t fl = ld->m->arch->flags;
@@ -235,8 +243,14 @@ static void model_bind(model_loader *ld) {
     if (!m->output) m->output = m->tok_embd; /* tied embeddings */
     if (fl & ELM_F_ROPE_FREQS)
         m->rope_freqs = elm_load_tensor(&ld->l, false, hp->n_rot / 2, 0, "rope_freqs.weight");
-    if (m->rope_freqs && m->rope_freqs->type != GL_TYPE_F32)
-        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "rope_freqs.weight must be F32");
+    if (fl & ELM_F_LONGROPE) {
+        m->rope_long = elm_load_tensor(&ld->l, false, hp->n_rot / 2, 0, "rope_factors_long.weight");
+        m->rope_short = elm_load_tensor(&ld->l, false, hp->n_rot / 2, 0, "rope_factors_short.weight");
+    }
+    const gl_tensor *ff[3] = {m->rope_freqs, m->rope_long, m->rope_short};
+    for (int k = 0; k < 3; k++)
+        if (ff[k] && ff[k]->type != GL_TYPE_F32)
+            elm_load_fail(&ld->l, ELM_ERR_FORMAT, "rope frequency factors must be F32");
     for (int il = 0; il < hp->n_layer && !ld->l.failed; il++) {
         elm_layer *l = &m->layers[il];
         if (pre) {
@@ -272,13 +286,14 @@ static void model_bind(model_loader *ld) {
             l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
             l->ffn_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.ffn_norm.bias", il);
         }
-        if (!(fl & ELM_F_NO_GATE)) {
+        if (!(fl & (ELM_F_NO_GATE | ELM_F_FUSED_GATE_UP))) {
             l->ffn_gate = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_gate.weight", il);
             l->ffn_gate_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_gate.bias", il);
         }
-        l->ffn_up = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_up.weight", il);
+        const int64_t F_up = fl & ELM_F_FUSED_GATE_UP ? 2 * F : F;
+        l->ffn_up = elm_load_tensor(&ld->l, true, E, F_up, "blk.%d.ffn_up.weight", il);
         l->ffn_down = elm_load_tensor(&ld->l, true, F, E, "blk.%d.ffn_down.weight", il);
-        l->ffn_up_b = elm_load_tensor(&ld->l, ln, F, 0, "blk.%d.ffn_up.bias", il);
+        l->ffn_up_b = elm_load_tensor(&ld->l, ln, F_up, 0, "blk.%d.ffn_up.bias", il);
         l->ffn_down_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.ffn_down.bias", il);
     }
 }

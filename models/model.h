@@ -47,6 +47,8 @@ typedef struct elm_hparams {
     float q_scale;          /* queries times this after rope (gemma; 0: none) */
     float logit_scale;      /* logits divided by this (granite) */
     float attn_softcap, final_softcap; /* tanh soft-capping of scores / logits */
+    float rope_attn_factor; /* cos/sin multiplier (LongRoPE; 0: 1) */
+    int32_t n_ctx_orig;     /* LongRoPE: contexts longer than this use the long factors */
 } elm_hparams;
 
 /* Weights of one block; NULL for tensors the architecture does not have (or optional ones
@@ -73,6 +75,7 @@ struct elm_model {
     gl_tensor *out_norm, *out_norm_b;
     gl_tensor *output; /* == tok_embd when tied */
     gl_tensor *rope_freqs; /* Llama 3.x per-pair frequency divisors [n_rot/2] or NULL */
+    gl_tensor *rope_long, *rope_short; /* LongRoPE divisors [n_rot/2] or NULL */
     elm_layer *layers;
     elm_repacked repacked; /* the matrices gl_repack took (empty with no_repack) */
 };

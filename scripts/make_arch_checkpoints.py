@@ -84,13 +84,19 @@ def bpe_tokenizer(out, pre, n_base=1000):
     return n_base + len(specials)
 
 
-def spm_tokenizer(out):
-    """The Llama 2 SentencePiece model (32000 pieces, byte fallback) as Gemma's tokenizer.model."""
+PHI3_ADDED = ["<|endoftext|>", "<|assistant|>", "<|system|>", "<|end|>", "<|user|>", "<|placeholder1|>"]
+
+
+def spm_tokenizer(out, added=()):
+    """The Llama 2 SentencePiece model (32000 pieces, byte fallback) as the Gemma / Phi-3
+    tokenizer.model, with Phi-3's added special tokens after it when asked."""
     shutil.copy(os.path.join(FIX, "llama2-tokenizer", "tokenizer.model"), os.path.join(out, "tokenizer.model"))
-    cfg = {"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True, "chat_template": CHAT_TEMPLATE}
+    cfg = {"bos_token": "<s>", "eos_token": added[0] if added else "</s>", "add_bos_token": True,
+           "chat_template": CHAT_TEMPLATE,
+           "added_tokens_decoder": {str(32000 + k): {"content": t, "special": True} for k, t in enumerate(added)}}
     with open(os.path.join(out, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(cfg, f)
-    return 32000
+    return 32000 + len(added)
 
 
 class Rand:
@@ -129,6 +135,12 @@ ARCHS = {
                  "residual_multiplier": 0.3, "logits_scaling": 4.0, "tie_word_embeddings": True}, {}),
     "olmo2": ("Olmo2ForCausalLM", "olmo2", "llama3", 16, {"rope_theta": 500000.0, "tie_word_embeddings": False},
               {"untied": True, "qk_norm": "full", "post_only": True}),
+    "phi3": ("Phi3ForCausalLM", "phi3", "spm", 16,
+             {"rope_theta": 10000.0, "tie_word_embeddings": False, "partial_rotary_factor": 0.75,
+              "original_max_position_embeddings": 32, "sliding_window": 8,
+              "rope_scaling": {"type": "longrope", "long_factor": [1.0, 1.5, 2.5, 4.0, 7.0, 11.0],
+                               "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.4]}},
+             {"untied": True, "fused": True}),
     "smollm3": ("SmolLM3ForCausalLM", "smollm3", "smollm", 16,
                 {"rope_theta": 5000000.0, "tie_word_embeddings": True, "no_rope_layer_interval": 4}, {}),
 }
@@ -138,7 +150,10 @@ LAYERS = {"smollm3": 5, "gemma3": 7}  # smollm3: layer 3 has no rope; gemma3: la
 def make(out, name):
     hf, mtype, tok, hd, extra, sw = ARCHS[name]
     os.makedirs(out, exist_ok=True)
-    V = spm_tokenizer(out) if tok == "spm" else bpe_tokenizer(out, tok)
+    if tok == "spm":
+        V = spm_tokenizer(out, PHI3_ADDED if name == "phi3" else ())
+    else:
+        V = bpe_tokenizer(out, tok)
     n_layer = LAYERS.get(name, L)
     cfg = {"architectures": [hf], "model_type": mtype, "hidden_size": E, "intermediate_size": F,
            "num_hidden_layers": n_layer, "num_attention_heads": NH, "num_key_value_heads": NKV,
@@ -156,9 +171,12 @@ def make(out, name):
         p = "model.layers.%d." % i
         if not sw.get("post_only"):
             t[p + "input_layernorm.weight"] = r.norm(E, shift)
-        t[p + "self_attn.q_proj.weight"] = r.w(NH * hd, E)
-        t[p + "self_attn.k_proj.weight"] = r.w(NKV * hd, E)
-        t[p + "self_attn.v_proj.weight"] = r.w(NKV * hd, E)
+        if sw.get("fused"):
+            t[p + "self_attn.qkv_proj.weight"] = r.w((NH + 2 * NKV) * hd, E)
+        else:
+            t[p + "self_attn.q_proj.weight"] = r.w(NH * hd, E)
+            t[p + "self_attn.k_proj.weight"] = r.w(NKV * hd, E)
+            t[p + "self_attn.v_proj.weight"] = r.w(NKV * hd, E)
         t[p + "self_attn.o_proj.weight"] = r.w(E, NH * hd)
         if sw.get("qk_norm") == "head":
             t[p + "self_attn.q_norm.weight"] = r.norm(hd, shift)
@@ -171,8 +189,11 @@ def make(out, name):
             t[p + "pre_feedforward_layernorm.weight"] = r.norm(E, shift)
         if gemma or sw.get("post_only"):
             t[p + "post_feedforward_layernorm.weight"] = r.norm(E, shift)
-        t[p + "mlp.gate_proj.weight"] = r.w(F, E)
-        t[p + "mlp.up_proj.weight"] = r.w(F, E)
+        if sw.get("fused"):
+            t[p + "mlp.gate_up_proj.weight"] = r.w(2 * F, E)
+        else:
+            t[p + "mlp.gate_proj.weight"] = r.w(F, E)
+            t[p + "mlp.up_proj.weight"] = r.w(F, E)
         t[p + "mlp.down_proj.weight"] = r.w(E, F)
     t["model.norm.weight"] = r.norm(E, shift)
     if sw.get("untied"):

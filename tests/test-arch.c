@@ -178,5 +178,6 @@ TF_TEST(arch_gemma3_swa_qk_norm) { arch_check("gemma3", ARCH_TOL_GELU); }
 TF_TEST(arch_granite_multipliers) { arch_check("granite", ARCH_TOL); }
 TF_TEST(arch_olmo2_post_norm) { arch_check("olmo2", ARCH_TOL); }
 TF_TEST(arch_smollm3_nope) { arch_check("smollm3", ARCH_TOL); }
+TF_TEST(arch_phi3_fused_longrope) { arch_check("phi3", ARCH_TOL); }
 
 TF_MAIN
