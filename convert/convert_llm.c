@@ -66,6 +66,8 @@ typedef struct cv_hparams {
         elm_st_tensor src;
     } gen[2];
     int n_gen;
+    int32_t *kv_per_layer;  /* LFM2: head_count_kv per layer (0: convolution), owned; NULL: one value */
+    int64_t conv_l;         /* LFM2: shortconv.l_cache */
 } cv_hparams;
 
 typedef struct cv_job {
@@ -262,8 +264,11 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
     CV_U32(CV_KEY("block_count"), hp->n_layer);
     CV_U32(CV_KEY("feed_forward_length"), hp->n_ff);
     CV_U32(CV_KEY("attention.head_count"), hp->n_head);
+    if (hp->kv_per_layer && s == GL_OK)
+        s = gl_gguf_w_kv_arr(w, CV_KEY("attention.head_count_kv"), GL_GGUF_INT32, hp->kv_per_layer, (uint64_t)hp->n_layer);
+    if (hp->conv_l > 0) CV_U32(CV_KEY("shortconv.l_cache"), hp->conv_l);
     if (strcmp(a, "gpt2")) {
-        CV_U32(CV_KEY("attention.head_count_kv"), hp->n_head_kv);
+        if (!hp->kv_per_layer) CV_U32(CV_KEY("attention.head_count_kv"), hp->n_head_kv);
         CV_F32(CV_KEY("attention.layer_norm_rms_epsilon"), hp->eps);
         CV_F32(CV_KEY("rope.freq_base"), hp->rope_theta);
         CV_U32(CV_KEY("rope.dimension_count"), hp->n_rot > 0 ? hp->n_rot : hp->head_dim);
@@ -543,6 +548,37 @@ static gl_status cv_phi3_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err
     return GL_OK;
 }
 
+/* LFM2: which layers are convolutions (layer_types), the short-convolution length, and the
+ * FFN width llama.cpp's converter derives (block_auto_adjust_ff_dim: 2/3, multiplier,
+ * rounded up to block_multiple_of). */
+static gl_status cv_lfm2_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    const elm_json *types = elm_json_get(cfg, "layer_types");
+    if ((int64_t)elm_json_count(types) != hp->n_layer)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: layer_types must list %lld layers", (long long)hp->n_layer);
+    hp->kv_per_layer = calloc((size_t)hp->n_layer, sizeof *hp->kv_per_layer);
+    if (!hp->kv_per_layer) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const char *t = elm_json_str(elm_json_at(types, (size_t)l));
+        hp->kv_per_layer[l] = t && !strcmp(t, "conv") ? 0 : (int32_t)hp->n_head_kv;
+    }
+    hp->conv_l = (int64_t)cv_num(cfg, "conv_L_cache", 0);
+    if (hp->conv_l < 2 || hp->conv_l > 64) return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad conv_L_cache");
+    hp->eps = cv_num(cfg, "norm_eps", hp->eps);
+    double ff = cv_num(cfg, "block_ff_dim", (double)hp->n_ff);
+    bool adjust = false;
+    elm_json_get_bool(cfg, "block_auto_adjust_ff_dim", &adjust);
+    if (adjust) {
+        int64_t f = (int64_t)(2 * ff / 3);
+        const elm_json *mul = elm_json_get(cfg, "block_ffn_dim_multiplier");
+        if (mul && elm_json_is(mul, ELM_JSON_NUMBER)) f = (int64_t)(mul->num * (double)f);
+        const int64_t m = (int64_t)cv_num(cfg, "block_multiple_of", 1);
+        if (m < 1) return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad block_multiple_of");
+        ff = (double)(m * ((f + m - 1) / m));
+    }
+    hp->n_ff = (int64_t)ff;
+    return GL_OK;
+}
+
 #define CV_LLAMA_NORMS {{"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}}
 #define CV_GEMMA_NORMS                                                                     \
     {{"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "post_attention_norm"}, \
@@ -559,6 +595,7 @@ static const cv_arch cv_archs[] = {
     {"olmo2", false, 0.0f, false, false,
      {{"post_attention_layernorm", "post_attention_norm"}, {"post_feedforward_layernorm", "post_ffw_norm"}}, NULL, false},
     {"phi3", false, 0.0f, false, true, CV_LLAMA_NORMS, cv_phi3_keys, true},
+    {"lfm2", false, 0.0f, false, false, {{NULL, NULL}}, cv_lfm2_keys, false}, /* cv_plan_lfm2 */
 };
 
 static const cv_arch *cv_arch_row(const char *arch) {
@@ -704,6 +741,70 @@ static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp
     return GL_OK;
 }
 
+/* LFM2: attention layers named like Llama's but for out_proj, q/k_layernorm and the
+ * feed_forward.w1/w3/w2 FFN; convolution layers conv.in_proj, conv.out_proj and conv.conv
+ * ([n_embd, 1, L], stored squeezed as [L, n_embd]). */
+static gl_status cv_plan_lfm2(cv_job *j, const elm_st *st, const cv_hparams *hp, elm_st_tensor *squeezed) {
+    gl_error *err = j->err;
+    const char *pre = "model.";
+    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, Dq = hp->n_head * hp->head_dim,
+                  Dkv = hp->n_head_kv * hp->head_dim;
+    const elm_st_tensor *t;
+    gl_status s;
+    char nm[GL_MAX_NAME];
+    if (!(t = cv_need_p(st, pre, err, "embed_tokens.weight", 0))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "token_embd.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const bool conv = hp->kv_per_layer[l] == 0;
+        struct {
+            const char *src, *dst;
+            int64_t rows, cols;
+        } const att[] = {
+            {"layers.%lld.self_attn.q_proj.weight", "attn_q.weight", Dq, E},
+            {"layers.%lld.self_attn.k_proj.weight", "attn_k.weight", Dkv, E},
+            {"layers.%lld.self_attn.v_proj.weight", "attn_v.weight", Dkv, E},
+            {"layers.%lld.self_attn.out_proj.weight", "attn_output.weight", E, Dq},
+            {"layers.%lld.self_attn.q_layernorm.weight", "attn_q_norm.weight", hp->head_dim, 0},
+            {"layers.%lld.self_attn.k_layernorm.weight", "attn_k_norm.weight", hp->head_dim, 0},
+        }, cv[] = {
+            {"layers.%lld.conv.in_proj.weight", "shortconv.in_proj.weight", 3 * E, E},
+            {"layers.%lld.conv.out_proj.weight", "shortconv.out_proj.weight", E, E},
+        }, common[] = {
+            {"layers.%lld.operator_norm.weight", "attn_norm.weight", E, 0},
+            {"layers.%lld.ffn_norm.weight", "ffn_norm.weight", E, 0},
+            {"layers.%lld.feed_forward.w1.weight", "ffn_gate.weight", F, E},
+            {"layers.%lld.feed_forward.w3.weight", "ffn_up.weight", F, E},
+            {"layers.%lld.feed_forward.w2.weight", "ffn_down.weight", E, F},
+        };
+        const size_t n_own = conv ? 2 : 6;
+        for (size_t k = 0; k < n_own + 5; k++) {
+            const char *src = k < n_own ? (conv ? cv[k].src : att[k].src) : common[k - n_own].src;
+            const char *dst = k < n_own ? (conv ? cv[k].dst : att[k].dst) : common[k - n_own].dst;
+            const int64_t rows = k < n_own ? (conv ? cv[k].rows : att[k].rows) : common[k - n_own].rows;
+            const int64_t cols = k < n_own ? (conv ? cv[k].cols : att[k].cols) : common[k - n_own].cols;
+            if (!(t = cv_need_p(st, pre, err, src, l))) return GL_ERR_FORMAT;
+            snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, dst);
+            if ((s = cv_add(j, nm, t, rows, cols, CV_COPY, 0)) != GL_OK) return s;
+        }
+        if (!conv) continue;
+        if (!(t = cv_need_p(st, pre, err, "layers.%lld.conv.conv.weight", l))) return GL_ERR_FORMAT;
+        if (t->n_dims != 3 || t->shape[0] != E || t->shape[1] != 1 || t->shape[2] != hp->conv_l)
+            return gl_error_set(err, GL_ERR_FORMAT, "tensor %s must be [%lld, 1, %lld]", t->name, (long long)E,
+                                (long long)hp->conv_l);
+        elm_st_tensor *q = &squeezed[l];
+        *q = *t;
+        q->n_dims = 2;
+        q->shape[1] = hp->conv_l;
+        snprintf(nm, sizeof nm, "blk.%lld.shortconv.conv.weight", (long long)l);
+        if ((s = cv_add(j, nm, q, E, hp->conv_l, CV_COPY, 0)) != GL_OK) return s;
+    }
+    if (!(t = cv_need_p(st, pre, err, "embedding_norm.weight", 0))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "token_embd_norm.weight", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
+    if ((t = elm_st_find(st, "lm_head.weight")) != NULL)
+        if ((s = cv_add(j, "output.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    return GL_OK;
+}
+
 /* GPT-2 checkpoints name tensors "transformer.h.0..." or, in older saves, "h.0...". */
 static const elm_st_tensor *cv_gpt2_find(const elm_st *st, const char *prefix, const char *fmt, int64_t l,
                                          gl_error *err, bool required) {
@@ -828,7 +929,7 @@ static void cv_report_unused(const cv_job *j, const elm_st *st) {
     for (int64_t i = 0; i < elm_st_n_tensors(st); i++) {
         const elm_st_tensor *t = elm_st_at(st, i);
         bool used = false;
-        for (int k = 0; k < j->n_items && !used; k++) used = j->items[k].src == t;
+        for (int k = 0; k < j->n_items && !used; k++) used = j->items[k].src == t || j->items[k].src->name == t->name;
         if (used || strstr(t->name, "rotary_emb.inv_freq") || strstr(t->name, ".attn.bias") ||
             strstr(t->name, ".attn.masked_bias"))
             continue;
@@ -851,6 +952,7 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     elm_cv_vocab voc;
     memset(&voc, 0, sizeof voc);
     bool have_vocab = false;
+    elm_st_tensor *squeezed = NULL; /* LFM2's conv kernels as 2-D */
     gl_status s = cv_detect_arch(cfg, hp.arch, sizeof hp.arch, err);
     bool is_gpt2 = s == GL_OK && !strcmp(hp.arch, "gpt2");
     const cv_arch *ca = s == GL_OK && !is_gpt2 ? cv_arch_row(hp.arch) : NULL;
@@ -869,7 +971,11 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
                    hp.arch, (long long)hp.n_layer, (long long)hp.n_embd, (long long)hp.n_head,
                    (long long)hp.n_head_kv, (long long)hp.n_vocab, (long long)elm_st_n_tensors(st),
                    elm_st_n_shards(st));
-        s = is_gpt2 ? cv_plan_gpt2(&j, st, &hp) : cv_plan_llama(&j, st, &hp, ca);
+        if (is_gpt2) s = cv_plan_gpt2(&j, st, &hp);
+        else if (hp.kv_per_layer) {
+            squeezed = calloc((size_t)hp.n_layer, sizeof *squeezed);
+            s = squeezed ? cv_plan_lfm2(&j, st, &hp, squeezed) : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+        } else s = cv_plan_llama(&j, st, &hp, ca);
     }
     if (s == GL_OK) cv_report_unused(&j, st);
     if (s == GL_OK) {
@@ -884,6 +990,8 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     if (have_vocab) elm_cv_vocab_free(&voc);
     free(j.items);
     for (int k = 0; k < hp.n_gen; k++) free(hp.gen[k].data);
+    free(hp.kv_per_layer);
+    free(squeezed);
     elm_st_close(st);
     elm_json_free(cfg_doc);
     return s;

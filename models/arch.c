@@ -26,6 +26,8 @@ static const elm_arch elm_archs[] = {
     {"smollm3", ELM_FAMILY_DECODER, {"SmolLM3ForCausalLM"}, 0, elm_hp_smollm3, 48},
     {"phi3", ELM_FAMILY_DECODER, {"Phi3ForCausalLM"},
      ELM_F_NEOX | ELM_F_FUSED_QKV | ELM_F_FUSED_GATE_UP | ELM_F_LONGROPE, elm_hp_phi3, 52},
+    {"lfm2", ELM_FAMILY_DECODER, {"Lfm2ForCausalLM", "LFM2ForCausalLM"},
+     ELM_F_NEOX | ELM_F_QK_NORM_HEAD | ELM_F_SHORTCONV, elm_hp_lfm2, 52},
     {"gpt2", ELM_FAMILY_DECODER, {"GPT2LMHeadModel"},
      ELM_F_LAYER_NORM | ELM_F_POS_EMBD | ELM_F_FUSED_QKV | ELM_F_GELU | ELM_F_NO_GATE, NULL, 48},
     /* the other families: their own runtimes */

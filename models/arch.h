@@ -18,8 +18,9 @@
  *      write an elm_hp_NAME hook in model.c that reads them into elm_hparams (every value
  *      range-checked) and put it in the row. A new kind of switch goes into elm_hparams (a
  *      value) or ELM_F_* (a flag) and one `if` in decoder.c's dec_block.
- *   4. Only when the block differs in kind (not in switches), write a block builder in a file
- *      of its own and hang it on the row's block hook (see the LFM2 note in decoder.c).
+ *   4. Only when the block differs in kind (not in switches), write its builder in a file of
+ *      its own, as LFM2's short-convolution blocks are (models/shortconv.c, chosen per layer
+ *      by ELM_F_SHORTCONV in dec_block), with any per-sequence state in elm_kv_cache.
  *   5. Converter: add a row to cv_archs[] in convert/convert_llm.c (config.json keys → GGUF
  *      keys, which tensors are permuted or shifted) if the HF tensor names differ from Llama's.
  *   6. Tests: add the architecture to scripts/make_arch_checkpoints.py (tiny random HF
@@ -57,6 +58,8 @@ enum {
     ELM_F_ROPE_FREQS = 1u << 12,  /* optional rope_freqs.weight (Llama 3.x scaling) */
     ELM_F_FUSED_GATE_UP = 1u << 13, /* ffn_up holds gate | up ([n_embd, 2 n_ff], phi3) */
     ELM_F_LONGROPE = 1u << 14,    /* optional rope_factors_long/short.weight (phi3 LongRoPE) */
+    ELM_F_SHORTCONV = 1u << 15,   /* layers with 0 key/value heads are gated short-convolution
+                                   * blocks (lfm2, models/shortconv.c) */
 };
 
 typedef struct elm_hp_reader elm_hp_reader; /* model.c */
@@ -88,5 +91,6 @@ void elm_hp_granite(elm_hp_reader *r);
 void elm_hp_olmo2(elm_hp_reader *r);
 void elm_hp_smollm3(elm_hp_reader *r);
 void elm_hp_phi3(elm_hp_reader *r);
+void elm_hp_lfm2(elm_hp_reader *r);
 
 #endif /* EDGELM_ARCH_H */

@@ -161,13 +161,17 @@ static gl_tensor *dec_residual(dec_build *b, gl_tensor *x, gl_tensor *out, gl_te
 static gl_tensor *dec_block(dec_build *b, int il, gl_tensor *x) {
     const elm_layer *l = &b->m->layers[il];
     gl_tensor *cur = l->attn_norm ? dec_norm(b, x, l->attn_norm, l->attn_norm_b) : x;
-    gl_tensor *q, *k, *v;
-    dec_qkv(b, l, cur, &q, &k, &v);
-    q = dec_rope(b, il, q);
-    k = dec_rope(b, il, k);
-    if (b->hp->q_scale > 0) q = gl_scale(b->ctx, q, b->hp->q_scale);
-    cur = dec_attention(b, il, q, k, v);
-    cur = dec_linear(b, l->wo, l->bo, cur);
+    if (l->conv_in) { /* LFM2: a short-convolution block instead of attention */
+        cur = elm_shortconv_block(b->ctx, b->g, b->m, b->kv, il, cur, b->n_past);
+    } else {
+        gl_tensor *q, *k, *v;
+        dec_qkv(b, l, cur, &q, &k, &v);
+        q = dec_rope(b, il, q);
+        k = dec_rope(b, il, k);
+        if (b->hp->q_scale > 0) q = gl_scale(b->ctx, q, b->hp->q_scale);
+        cur = dec_attention(b, il, q, k, v);
+        cur = dec_linear(b, l->wo, l->bo, cur);
+    }
     gl_tensor *h = dec_residual(b, x, cur, l->attn_post_norm);
 
     cur = l->ffn_norm ? dec_norm(b, h, l->ffn_norm, l->ffn_norm_b) : h;

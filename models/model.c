@@ -158,6 +158,46 @@ void elm_hp_phi3(elm_hp_reader *ld) {
     hp->n_ctx_orig = model_get_int(ld, "rope.scaling.original_context_length", 1, 1 << 24, hp->n_ctx_train);
 }
 
+/* "<arch>.attention.head_count_kv" of layer il: the integer, or entry il of llama.cpp's
+ * per-layer array (LFM2 writes 0 for its convolution layers); -1 when absent. */
+static int64_t model_head_kv_of(model_loader *ld, int il) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.attention.head_count_kv", ld->arch);
+    const gl_gguf *f = ld->m->gguf;
+    int64_t i = gl_gguf_find_key(f, full), v = -1;
+    if (i < 0) return -1;
+    if (gl_gguf_kv_type(f, i) != GL_GGUF_ARRAY) return gl_gguf_get_i64(f, i, &v) ? v : -2;
+    if (gl_gguf_arr_n(f, i) != (uint64_t)ld->m->hp.n_layer || !gl_gguf_arr_get_i64(f, i, (uint64_t)il, &v))
+        return -2;
+    return v;
+}
+
+/* The key/value heads of the attention layers: the integer key, or the one nonzero value of
+ * the per-layer array (zeros only for short-convolution layers of ELM_F_SHORTCONV
+ * architectures). */
+static int32_t model_head_count_kv(model_loader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    if (ld->l.failed) return 0;
+    int64_t kv = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const int64_t v = model_head_kv_of(ld, il);
+        if (v == -1) return hp->n_head;
+        const bool conv_ok = (ld->m->arch->flags & ELM_F_SHORTCONV) && v == 0;
+        if (v < 0 || v > 4096 || (v == 0 && !conv_ok) || (v > 0 && kv > 0 && v != kv)) {
+            elm_load_fail(&ld->l, ELM_ERR_FORMAT, "%s.attention.head_count_kv: bad value for layer %d", ld->arch, il);
+            return 0;
+        }
+        if (v > 0) kv = v;
+    }
+    if (kv == 0) kv = hp->n_head; /* every layer a convolution: the cache shape does not matter */
+    return (int32_t)kv;
+}
+
+/* LFM2: taps of its short convolutions. */
+void elm_hp_lfm2(elm_hp_reader *ld) {
+    ld->m->hp.n_conv = model_get_int(ld, "shortconv.l_cache", 2, 64, -1);
+}
+
 static void model_read_hparams(model_loader *ld) {
     elm_hparams *hp = &ld->m->hp;
     const uint32_t fl = ld->m->arch->flags;
@@ -168,7 +208,7 @@ static void model_read_hparams(model_loader *ld) {
     hp->n_ff = model_get_int(ld, "feed_forward_length", 1, MODEL_MAX_DIM,
                              gpt2 ? 4 * (int64_t)hp->n_embd : -1);
     hp->n_head = model_get_int(ld, "attention.head_count", 1, 4096, -1);
-    hp->n_head_kv = model_get_int(ld, "attention.head_count_kv", 1, 4096, hp->n_head);
+    hp->n_head_kv = model_head_count_kv(ld);
     if (ld->l.failed) return;
     int64_t head_dim_def = hp->n_embd % hp->n_head == 0 ? hp->n_embd / hp->n_head : -1;
     hp->head_dim = model_get_int(ld, "attention.key_length", 1, 65536, head_dim_def);
@@ -237,7 +277,8 @@ static void model_bind(model_loader *ld) {
     m->tok_embd = elm_load_tensor(&ld->l, true, E, V, "token_embd.weight");
     if (fl & ELM_F_POS_EMBD)
         m->pos_embd = elm_load_tensor(&ld->l, true, E, hp->n_ctx_train, "position_embd.weight");
-    m->out_norm = elm_load_tensor(&ld->l, true, E, 0, "output_norm.weight");
+    /* llama.cpp's LFM2 calls its final norm token_embd_norm */
+    m->out_norm = elm_load_tensor(&ld->l, true, E, 0, fl & ELM_F_SHORTCONV ? "token_embd_norm.weight" : "output_norm.weight");
     m->out_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "output_norm.bias");
     m->output = elm_load_tensor(&ld->l, fl & ELM_F_OUTPUT_REQUIRED, E, V, "output.weight");
     if (!m->output) m->output = m->tok_embd; /* tied embeddings */
@@ -257,7 +298,11 @@ static void model_bind(model_loader *ld) {
             l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
             l->attn_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.attn_norm.bias", il);
         }
-        if (fl & ELM_F_FUSED_QKV) {
+        if ((fl & ELM_F_SHORTCONV) && model_head_kv_of(ld, il) == 0) {
+            l->conv = elm_load_tensor(&ld->l, true, hp->n_conv, E, "blk.%d.shortconv.conv.weight", il);
+            l->conv_in = elm_load_tensor(&ld->l, true, E, 3 * E, "blk.%d.shortconv.in_proj.weight", il);
+            l->conv_out = elm_load_tensor(&ld->l, true, E, E, "blk.%d.shortconv.out_proj.weight", il);
+        } else if (fl & ELM_F_FUSED_QKV) {
             l->wqkv = elm_load_tensor(&ld->l, true, E, nq + 2 * nkv, "blk.%d.attn_qkv.weight", il);
             l->bqkv = elm_load_tensor(&ld->l, ln, nq + 2 * nkv, 0, "blk.%d.attn_qkv.bias", il);
         } else {
@@ -269,15 +314,17 @@ static void model_bind(model_loader *ld) {
             l->bk = elm_load_tensor(&ld->l, qb, nkv, 0, "blk.%d.attn_k.bias", il);
             l->bv = elm_load_tensor(&ld->l, qb, nkv, 0, "blk.%d.attn_v.bias", il);
         }
-        if (fl & (ELM_F_QK_NORM_HEAD | ELM_F_QK_NORM_FULL)) {
+        if ((fl & (ELM_F_QK_NORM_HEAD | ELM_F_QK_NORM_FULL)) && !l->conv_in) {
             const bool full = fl & ELM_F_QK_NORM_FULL;
             l->q_norm = elm_load_tensor(&ld->l, true, full ? nq : hp->head_dim, 0,
                                         "blk.%d.attn_q_norm.weight", il);
             l->k_norm = elm_load_tensor(&ld->l, true, full ? nkv : hp->head_dim, 0,
                                         "blk.%d.attn_k_norm.weight", il);
         }
-        l->wo = elm_load_tensor(&ld->l, true, nq, E, "blk.%d.attn_output.weight", il);
-        l->bo = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.attn_output.bias", il);
+        if (!l->conv_in) {
+            l->wo = elm_load_tensor(&ld->l, true, nq, E, "blk.%d.attn_output.weight", il);
+            l->bo = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.attn_output.bias", il);
+        }
         if (fl & ELM_F_POST_NORM) {
             l->attn_post_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.post_attention_norm.weight", il);
             l->ffn_post_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.post_ffw_norm.weight", il);
@@ -312,15 +359,15 @@ elm_model_params elm_model_default_params(void) {
  * interleaved layout dequantizes to the same floats). An untied token_embd only feeds
  * get_rows, so it stays in the file. */
 static elm_status model_repack(elm_model *m, elm_error *err) {
-    enum { PER_LAYER = 8 };
+    enum { PER_LAYER = 10 };
     const size_t n = (size_t)m->hp.n_layer * PER_LAYER + 1;
     gl_tensor **w = calloc(n, sizeof *w);
     if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     size_t k = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         const elm_layer *l = &m->layers[il];
-        gl_tensor *const mats[PER_LAYER] = {l->wq, l->wk, l->wv, l->wqkv,
-                                            l->wo, l->ffn_gate, l->ffn_up, l->ffn_down};
+        gl_tensor *const mats[PER_LAYER] = {l->wq,       l->wk,    l->wv,     l->wqkv,    l->wo,
+                                            l->ffn_gate, l->ffn_up, l->ffn_down, l->conv_in, l->conv_out};
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
     w[k++] = m->output;

@@ -48,6 +48,7 @@ typedef struct elm_hparams {
     float logit_scale;      /* logits divided by this (granite) */
     float attn_softcap, final_softcap; /* tanh soft-capping of scores / logits */
     float rope_attn_factor; /* cos/sin multiplier (LongRoPE; 0: 1) */
+    int32_t n_conv;         /* short-convolution taps (lfm2 shortconv.l_cache; 0: none) */
     int32_t n_ctx_orig;     /* LongRoPE: contexts longer than this use the long factors */
 } elm_hparams;
 
@@ -59,6 +60,7 @@ typedef struct elm_layer {
     gl_tensor *wqkv, *bqkv; /* gpt2: fused [n_embd, 3 n_embd] */
     gl_tensor *wo, *bo;
     gl_tensor *q_norm, *k_norm;        /* per head [head_dim] or full width (olmo2) */
+    gl_tensor *conv, *conv_in, *conv_out; /* lfm2 short-convolution block (instead of attention) */
     gl_tensor *attn_post_norm, *ffn_post_norm;
     gl_tensor *ffn_norm, *ffn_norm_b;
     gl_tensor *ffn_gate, *ffn_up, *ffn_down;
@@ -103,6 +105,12 @@ typedef struct elm_kv_cache {
     int32_t head_dim, n_head_kv;
     int32_t row;      /* elements per position: head_dim * n_head_kv */
     gl_tensor **k, **v; /* per layer [row, n_ctx] in size, stored head by head (kv_cache.c) */
+    /* Short-convolution inputs (lfm2), when the model has them: per layer [n_embd, conv_pad +
+     * n_ctx], row conv_pad + p = the block's gated input at position p, rows 0..conv_pad-1
+     * zero. The state a convolution needs is the conv_pad rows before a position, so it
+     * rewinds with n_past like the K/V cache. */
+    gl_tensor **conv;
+    int32_t conv_pad, n_embd;
 } elm_kv_cache;
 
 /* ---- kv_cache.c ---- */
@@ -115,6 +123,10 @@ gl_tensor *elm_kv_store(gl_context *ctx, const elm_kv_cache *kv, int il, bool is
                         gl_tensor *cur, int32_t n_past);
 /* View [head_dim, n_kv, n_head_kv] of positions 0..n_kv of layer il's K (or V). */
 gl_tensor *elm_kv_view(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_v, int32_t n_kv);
+/* View [n_embd, conv_pad + n] of layer il's convolution rows for n tokens after n_past, and
+ * the node writing cur [n_embd, n] at positions n_past.. (shortconv.c). */
+gl_tensor *elm_kv_conv_window(gl_context *ctx, const elm_kv_cache *kv, int il, int32_t n_past, int32_t n);
+gl_tensor *elm_kv_conv_store(gl_context *ctx, const elm_kv_cache *kv, int il, gl_tensor *cur, int32_t n_past);
 /* Copies positions 0..n_past of every layer's K and V from src into dst (same shape). */
 void elm_kv_copy(const elm_kv_cache *dst, const elm_kv_cache *src, int32_t n_past);
 
@@ -126,6 +138,12 @@ gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_conte
                             gl_error *err);
 /* Upper bound on tensor headers and graph nodes one decode step needs. */
 int32_t elm_decoder_max_nodes(const elm_model *m);
+/* ---- shortconv.c ---- */
+/* LFM2's gated short-convolution block on cur [n_embd, n] at positions n_past.. of layer il:
+ * (b, c, x) = in_proj·cur, y = c * conv(b * x over the last n_conv positions), out_proj·y. */
+gl_tensor *elm_shortconv_block(gl_context *ctx, gl_graph *g, const elm_model *m, const elm_kv_cache *kv,
+                               int il, gl_tensor *cur, int32_t n_past);
+
 /* Whether layer il of the model uses the sliding window. */
 bool elm_layer_is_swa(const elm_hparams *hp, int il);
 

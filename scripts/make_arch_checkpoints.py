@@ -142,10 +142,16 @@ ARCHS = {
               "rope_scaling": {"type": "longrope", "long_factor": [1.0, 1.5, 2.5, 4.0, 7.0, 11.0],
                                "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.4]}},
              {"untied": True, "fused": True}),
+    "lfm2": ("Lfm2ForCausalLM", "lfm2", "llama3", 16,
+             {"rope_theta": 1000000.0, "tie_word_embeddings": True, "norm_eps": 1e-5, "conv_L_cache": 3,
+              "layer_types": ["conv", "conv", "full_attention", "conv", "full_attention"],
+              "block_ff_dim": 300, "block_auto_adjust_ff_dim": True, "block_ffn_dim_multiplier": 1.0,
+              "block_multiple_of": 8, "intermediate_size": 300},
+             {"lfm2": True}),
     "smollm3": ("SmolLM3ForCausalLM", "smollm3", "smollm", 16,
                 {"rope_theta": 5000000.0, "tie_word_embeddings": True, "no_rope_layer_interval": 4}, {}),
 }
-LAYERS = {"smollm3": 5, "gemma3": 7}  # smollm3: layer 3 has no rope; gemma3: layer 5 global
+LAYERS = {"smollm3": 5, "gemma3": 7, "lfm2": 5}  # smollm3: layer 3 has no rope; gemma3: layer 5 global
 
 
 def make(out, name):
@@ -199,7 +205,38 @@ def make(out, name):
     t["model.norm.weight"] = r.norm(E, shift)
     if sw.get("untied"):
         t["lm_head.weight"] = r.w(V, E, std=0.3)
+    if sw.get("lfm2"):
+        t = lfm2_tensors(r, cfg, V)
     write_safetensors(os.path.join(out, "model.safetensors"), t)
+
+
+def lfm2_tensors(r, cfg, V):
+    """LFM2: short-convolution layers (conv.in_proj / conv.conv [E, 1, L] / conv.out_proj) and
+    attention layers (q/k_layernorm, out_proj), operator_norm + ffn_norm, feed_forward.w1/w3/w2
+    of the width llama.cpp's converter derives, embedding_norm last."""
+    Fx = 200  # int(2 * 300 / 3) rounded up to a multiple of 8
+    hd = cfg["head_dim"]
+    t = {"model.embed_tokens.weight": r.w(V, E, std=0.3)}
+    for i, kind in enumerate(cfg["layer_types"]):
+        p = "model.layers.%d." % i
+        t[p + "operator_norm.weight"] = r.norm(E)
+        if kind == "conv":
+            t[p + "conv.in_proj.weight"] = r.w(3 * E, E)
+            t[p + "conv.conv.weight"] = r.w(E, 1, cfg["conv_L_cache"], std=0.4)
+            t[p + "conv.out_proj.weight"] = r.w(E, E)
+        else:
+            t[p + "self_attn.q_proj.weight"] = r.w(NH * hd, E)
+            t[p + "self_attn.k_proj.weight"] = r.w(NKV * hd, E)
+            t[p + "self_attn.v_proj.weight"] = r.w(NKV * hd, E)
+            t[p + "self_attn.out_proj.weight"] = r.w(E, NH * hd)
+            t[p + "self_attn.q_layernorm.weight"] = r.norm(hd)
+            t[p + "self_attn.k_layernorm.weight"] = r.norm(hd)
+        t[p + "ffn_norm.weight"] = r.norm(E)
+        t[p + "feed_forward.w1.weight"] = r.w(Fx, E)
+        t[p + "feed_forward.w3.weight"] = r.w(Fx, E)
+        t[p + "feed_forward.w2.weight"] = r.w(E, Fx)
+    t["model.embedding_norm.weight"] = r.norm(E)
+    return t
 
 
 def main():

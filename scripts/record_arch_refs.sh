@@ -12,7 +12,7 @@
 set -eu
 LCPP=${1:-/work/peer/llama.cpp}
 [ $# -gt 0 ] && shift
-NAMES=${*:-llama qwen3 gemma2 gemma3 granite olmo2 smollm3 phi3}
+NAMES=${*:-llama qwen3 gemma2 gemma3 granite olmo2 smollm3 phi3 lfm2}
 OUT=build/arch
 mkdir -p "$OUT" tests/data/arch
 cc -O1 -o "$OUT/llamacpp_logits" scripts/llamacpp_logits.c -I"$LCPP/include" -I"$LCPP/ggml/include" \

@@ -9,7 +9,9 @@
  *   - logits of 32 vocabulary ids at every position of two sequences, within 1e-4 absolute
  *     (F32 weights, F32 KV cache; 5e-3 for the GELU models, see ARCH_TOL_GELU), decoded in one batch and, for the longer sequence (20
  *     tokens, longer than the Gemma models' sliding window of 8), one token at a time;
- *   - the token ids of llama.cpp's tokenizer for a set of tricky strings.
+ *   - the token ids of llama.cpp's tokenizer for a set of tricky strings;
+ *   - two turns (and a rewind) give the logits of one pass over the same ids (LFM2's
+ *     convolution state lives in the per-sequence cache).
  * Skipped when /usr/bin/python3 has no numpy or EDGELM is not set.
  */
 #include "edgelm.h"
@@ -154,6 +156,28 @@ static void arch_check(const char *name, float tol) {
             const float e = arch_row_err(&r, s, i, elm_get_logits(c, NULL));
             TF_CHECK(e <= tol, "%s stepwise pos %d: max |diff| %g", name, i, (double)e);
         }
+        /* Two turns (the first 7 ids, then the rest, as chat feeds them) and a rewind into the
+         * first turn followed by the rest again: the same logits as one pass over all ids (for
+         * LFM2 this checks the convolution state kept in the per-sequence cache). */
+        const int cut = 7, n_all = r.seq_len[s];
+        float *one = malloc((size_t)elm_model_n_vocab(m) * sizeof(float));
+        if (c && one && n_all > cut) {
+            elm_ctx_rewind(c, 0);
+            TF_CHECK(elm_decode(c, r.seq[s], n_all, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s", err.msg);
+            memcpy(one, elm_get_logits(c, NULL), (size_t)elm_model_n_vocab(m) * sizeof(float));
+            elm_ctx_rewind(c, 0);
+            TF_CHECK(elm_decode(c, r.seq[s], cut, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s", err.msg);
+            TF_CHECK(elm_decode(c, r.seq[s] + cut, n_all - cut, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s", err.msg);
+            float worst = 0.0f;
+            for (int32_t v = 0; v < elm_model_n_vocab(m); v++) worst = fmaxf(worst, fabsf(elm_get_logits(c, NULL)[v] - one[v]));
+            TF_CHECK(worst <= 1e-5f, "%s: two turns differ from one pass by %g", name, (double)worst);
+            elm_ctx_rewind(c, 3);
+            TF_CHECK(elm_decode(c, r.seq[s] + 3, n_all - 3, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s", err.msg);
+            worst = 0.0f;
+            for (int32_t v = 0; v < elm_model_n_vocab(m); v++) worst = fmaxf(worst, fabsf(elm_get_logits(c, NULL)[v] - one[v]));
+            TF_CHECK(worst <= 1e-5f, "%s: rewind to 3 and decode again differs by %g", name, (double)worst);
+        }
+        free(one);
         elm_ctx_free(c);
         for (int t = 0; t < r.n_tok; t++) {
             int32_t ids[256];
@@ -179,5 +203,6 @@ TF_TEST(arch_granite_multipliers) { arch_check("granite", ARCH_TOL); }
 TF_TEST(arch_olmo2_post_norm) { arch_check("olmo2", ARCH_TOL); }
 TF_TEST(arch_smollm3_nope) { arch_check("smollm3", ARCH_TOL); }
 TF_TEST(arch_phi3_fused_longrope) { arch_check("phi3", ARCH_TOL); }
+TF_TEST(arch_lfm2_shortconv_turns) { arch_check("lfm2", ARCH_TOL); }
 
 TF_MAIN
