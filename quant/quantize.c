@@ -86,6 +86,7 @@ static bool qz_quantizable(const char *name, int n_dims) {
     if (!strcmp(name, "position_embd.weight") || !strcmp(name, "token_types.weight")) return false;
     if (qz_has(name, "attn_rel_b.weight")) return false;
     if (!strcmp(name, "char_embd.weight")) return false; /* ELMo: read as floats */
+    if (qz_has(name, "shortconv.conv.weight")) return false; /* LFM2's 3-tap kernels */
     return true;
 }
 

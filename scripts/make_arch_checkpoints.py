@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Tiny random-weight Hugging Face checkpoints, one per decoder architecture of issue #11.
 
-    python3 scripts/make_arch_checkpoints.py OUTDIR [NAME ...]
+    python3 scripts/make_arch_checkpoints.py [--wide] OUTDIR [NAME ...]
 
 writes OUTDIR/NAME/{config.json, model.safetensors, tokenizer files} for each NAME (default:
 all). Only numpy is needed. Generation is deterministic (one numpy seed per architecture), so
 the reference logits recorded from llama.cpp (scripts/record_arch_refs.sh → tests/data/arch)
 stay valid for the checkpoints every test run regenerates.
+
+--wide makes the widths multiples of 256 (n_embd 256, n_ff 768, 4 heads of 64, 2 key/value
+heads), the shapes whose quantization follows llama-quantize's K-quant rules rather than its
+fallbacks (tests/cli-arch-quant.sh compares the per-tensor types).
 
 Shapes: a few layers, grouped-query attention (6 query heads, 2 key/value heads), widths that
 are not powers of two (n_embd 96, n_ff 200, head_dim 16 or 24). Tokenizers: byte-level BPE
@@ -154,8 +158,21 @@ ARCHS = {
 LAYERS = {"smollm3": 5, "gemma3": 7, "lfm2": 5}  # smollm3: layer 3 has no rope; gemma3: layer 5 global
 
 
-def make(out, name):
+def make(out, name, wide=False):
+    global E, F, NH, NKV
     hf, mtype, tok, hd, extra, sw = ARCHS[name]
+    extra = json.loads(json.dumps(extra))
+    shutil.rmtree(out, ignore_errors=True)  # no tokenizer file of an earlier run left behind
+    if wide:
+        E, F, NH, NKV, hd = 256, 768, 4, 2, 64
+        if name.startswith("gemma"):
+            tok = "llama3"  # a small vocabulary: the types do not depend on it
+        if "rope_scaling" in extra and "long_factor" in extra["rope_scaling"]:
+            half = int(extra["partial_rotary_factor"] * E) // NH // 2
+            extra["rope_scaling"]["long_factor"] = [1.0 + 0.5 * i for i in range(half)]
+            extra["rope_scaling"]["short_factor"] = [1.0 + 0.05 * i for i in range(half)]
+        if "block_ff_dim" in extra:
+            extra["block_ff_dim"] = extra["intermediate_size"] = F
     os.makedirs(out, exist_ok=True)
     if tok == "spm":
         V = spm_tokenizer(out, PHI3_ADDED if name == "phi3" else ())
@@ -214,7 +231,7 @@ def lfm2_tensors(r, cfg, V):
     """LFM2: short-convolution layers (conv.in_proj / conv.conv [E, 1, L] / conv.out_proj) and
     attention layers (q/k_layernorm, out_proj), operator_norm + ffn_norm, feed_forward.w1/w3/w2
     of the width llama.cpp's converter derives, embedding_norm last."""
-    Fx = 200  # int(2 * 300 / 3) rounded up to a multiple of 8
+    Fx = int(2 * cfg["block_ff_dim"] / 3)  # llama.cpp's auto-adjusted width (a multiple of 8 here)
     hd = cfg["head_dim"]
     t = {"model.embed_tokens.weight": r.w(V, E, std=0.3)}
     for i, kind in enumerate(cfg["layer_types"]):
@@ -240,13 +257,16 @@ def lfm2_tensors(r, cfg, V):
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    wide = bool(args) and args[0] == "--wide"
+    args = args[1:] if wide else args
+    if not args:
         sys.exit(__doc__)
-    names = sys.argv[2:] or sorted(ARCHS)
+    names = args[1:] or sorted(ARCHS)
     for n in names:
         if n not in ARCHS:
             sys.exit("unknown architecture %s (known: %s)" % (n, ", ".join(sorted(ARCHS))))
-        make(os.path.join(sys.argv[1], n), n)
+        make(os.path.join(args[0], n), n, wide)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 # Records llama.cpp b10573's outputs on OUR converted GGUF files as the reference arrays of
 # tests/test-arch.c (tests/data/arch/NAME.ref): logits of 32 vocabulary ids at every position
 # of two token sequences (one longer than the Gemma test models' sliding window of 8), and the
-# ids llama.cpp's tokenizer gives for a set of tricky strings.
+# ids llama.cpp's tokenizer gives for a set of tricky strings. Also the per-tensor types
+# llama-quantize chooses for the wide variants of the checkpoints (--wide: widths multiples of
+# 256) at Q4_K_M, Q5_K_M, Q6_K, Q8_0 and Q4_0 (tests/data/arch/NAME.qtypes: one line per type,
+# the tensor types in the order of the sorted tensor names; tests/cli-arch-quant.sh).
 #
 #   sh scripts/record_arch_refs.sh [LLAMA_CPP_DIR [NAME ...]]
 #
@@ -35,4 +38,15 @@ for n in $NAMES; do
     build/edgelm convert "$OUT/$n" -o "$OUT/$n.gguf" 2> "$OUT/$n.convert.log"
     "$OUT/llamacpp_logits" "$OUT/$n.gguf" "$spec" > "tests/data/arch/$n.ref"
     echo "recorded tests/data/arch/$n.ref"
+done
+WIDE=build/arch-wide
+/usr/bin/python3 scripts/make_arch_checkpoints.py --wide "$WIDE" $NAMES
+for n in $NAMES; do
+    build/edgelm convert "$WIDE/$n" -o "$WIDE/$n.gguf" 2> /dev/null
+    for q in Q4_K_M Q5_K_M Q6_K Q8_0 Q4_0; do
+        "$LCPP/build/bin/llama-quantize" "$WIDE/$n.gguf" "$WIDE/$n.$q.gguf" $q > /dev/null 2>&1
+        printf '%s %s\n' $q "$(sh scripts/gguf_types.sh "$WIDE/$n.$q.gguf")"
+        rm -f "$WIDE/$n.$q.gguf"
+    done > "tests/data/arch/$n.qtypes"
+    echo "recorded tests/data/arch/$n.qtypes"
 done
