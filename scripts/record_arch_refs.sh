@@ -50,3 +50,14 @@ for n in $NAMES; do
     done > "tests/data/arch/$n.qtypes"
     echo "recorded tests/data/arch/$n.qtypes"
 done
+# Logits on llama-quantize's Q8_0 and Q4_K_M files of the wide checkpoints (the long sequence
+# only): tests/data/arch/NAME.Q8_0.ref, NAME.Q4_K_M.ref.
+grep -v '^seq 1 ' "$spec" | grep -v '^tok ' > "$OUT/spec-q.txt"
+for n in $(echo "$NAMES" | tr ' ' '\n' | grep -E '^(llama|qwen3|gemma3|phi3|lfm2)$'); do
+    for q in Q8_0 Q4_K_M; do
+        "$LCPP/build/bin/llama-quantize" "$WIDE/$n.gguf" "$WIDE/$n.$q.gguf" $q > /dev/null 2>&1
+        "$OUT/llamacpp_logits" "$WIDE/$n.$q.gguf" "$OUT/spec-q.txt" > "tests/data/arch/$n.$q.ref"
+        rm -f "$WIDE/$n.$q.gguf"
+        echo "recorded tests/data/arch/$n.$q.ref"
+    done
+done
