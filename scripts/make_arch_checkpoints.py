@@ -21,11 +21,13 @@ Llama 2 SentencePiece tokenizer.model (byte fallback) for the Gemma models.
 import json
 import os
 import shutil
-import struct
 import sys
 import zlib
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_decoder_bench import write_safetensors  # noqa: E402 (one F32 safetensors writer)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.environ.get("FIXTURES", os.path.join(HERE, "..", "..", "shared", "fixtures"))
@@ -37,21 +39,6 @@ QWEN2_RE = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| 
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|start|>{{ m['role'] }}\n{{ m['content'] }}<|end|>\n{% endfor %}"
                  "{% if add_generation_prompt %}<|start|>assistant\n{% endif %}")
-
-
-def write_safetensors(path, tensors):
-    hdr, off = {}, 0
-    for k, a in tensors.items():
-        hdr[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        off += a.nbytes
-    hdr["__metadata__"] = {"format": "pt"}
-    hj = json.dumps(hdr).encode()
-    hj += b" " * ((8 - len(hj) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hj)))
-        f.write(hj)
-        for a in tensors.values():
-            f.write(np.ascontiguousarray(a).tobytes())
 
 
 def bpe_tokenizer(out, pre, n_base=1000):
