@@ -24,8 +24,10 @@
  *   5. Converter: add a row to cv_archs[] in convert/convert_llm.c (config.json keys → GGUF
  *      keys, which tensors are permuted or shifted) if the HF tensor names differ from Llama's.
  *   6. Tests: add the architecture to scripts/make_arch_checkpoints.py (tiny random HF
- *      checkpoint), record llama.cpp's logits with scripts/record_arch_refs.sh and add it to
- *      tests/cli-arch.sh. docs/adding-an-architecture.md walks through one example.
+ *      checkpoint), record llama.cpp's logits, token ids and llama-quantize's types with
+ *      scripts/record_arch_refs.sh, and add a TF_TEST to tests/test-arch.c
+ *      (tests/cli-arch-quant.sh picks up the types by itself).
+ *      docs/adding-an-architecture.md walks through one example.
  */
 #ifndef EDGELM_ARCH_H
 #define EDGELM_ARCH_H

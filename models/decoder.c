@@ -5,20 +5,25 @@
  * generated token): their keys and values are appended to the KV cache, and every query
  * attends causally over the cache positions 0 .. n_past+n-1.
  *
- * llama (and qwen2):
- *   x = token_embd[ids]
- *   per block:  h   = x + Wo · attn(rope(Wq·n1 + bq), rope(Wk·n1 + bk), Wv·n1 + bv)
- *                     with n1 = rms_norm(x) * attn_norm
- *               x'  = h + W_down · (silu(W_gate·n2) * (W_up·n2))   with n2 = rms_norm(h) * ffn_norm
- *   logits = output · (rms_norm(x) * output_norm)       (output = token_embd when tied)
- *   Rope rotates the first n_rot dims of each head: adjacent pairs for "llama" (llama.cpp's
- *   converter permuted q/k rows so), first/second halves for "qwen2". Scale 1/sqrt(head_dim);
- *   grouped-query attention shares each KV head among n_head / n_head_kv query heads.
- * gpt2:
- *   x = token_embd[ids] + position_embd[pos]
- *   per block:  h  = x + Wo · attn(split(Wqkv · LN1(x) + bqkv)) + bo
- *               x' = h + W_down · gelu_tanh(W_up · LN2(h) + b_up) + b_down
- *   logits = output · LN_f(x)
+ * One graph for every decoder architecture; the row of the architecture table (arch.c) and
+ * the hyperparameters switch its pieces on (dec_block):
+ *   x = token_embd[ids] (* embd_scale) (+ position_embd[pos], gpt2)
+ *   per block:  n1 = norm(x) * attn_norm                 (RMSNorm, or LayerNorm with bias;
+ *                                                         none with ELM_F_NO_PRE_NORM)
+ *               q, k, v = Wq·n1 + bq, Wk·n1 + bk, Wv·n1 + bv   (or one fused Wqkv)
+ *               q/k RMS norms per head or over all heads; rope (NORMAL = adjacent pairs, as
+ *               llama.cpp's converter permutes q/k rows for "llama"; NEOX = halves), with
+ *               Llama 3.x / LongRoPE frequency divisors, an SWA base on sliding layers, none
+ *               on NoPE layers; q * q_scale (gemma)
+ *               a  = attn(q, k, v) over the cache (sliding window, tanh soft-capping, softmax
+ *                    scale attn_scale or 1/sqrt(head_dim); GQA shares each KV head among
+ *                    n_head / n_head_kv query heads) — or LFM2's short convolution
+ *                    (shortconv.c) on layers without key/value heads
+ *               h  = x + residual_scale * post_norm(Wo·a + bo)
+ *               f  = W_down · act(W_gate·n2) * (W_up·n2)   (act SiLU or GELU-tanh; fused
+ *                    gate|up for phi3; no gate for gpt2)   with n2 = norm(h) * ffn_norm
+ *               x' = h + residual_scale * post_norm(f)
+ *   logits = output · norm(x) / logit_scale, soft-capped (gemma2)   (output = token_embd when tied)
  *
  * Hidden states, when asked for, follow Hugging Face's hidden_states: [0] = x after the
  * embeddings, [i] = output of block i-1, and the last one after the final norm.

@@ -1,9 +1,11 @@
 /*
  * model.h — decoder models (internal to libedgelm; the public API is in edgelm.h).
  *
- * model.c      architecture registry, hyperparameters, weight tensors (shape-checked, pointing
- *              into the mapped GGUF file)
- * decoder.c    the compute graphs of the llama (and qwen2) and gpt2 architectures
+ * arch.c       the one table of architectures (arch.h: how to add one)
+ * model.c      hyperparameters and weight tensors of the table's decoders (shape-checked,
+ *              pointing into the mapped GGUF file)
+ * decoder.c    the one decoder graph, its pieces switched by the architecture
+ * shortconv.c  LFM2's short-convolution block
  * kv_cache.c   per-layer K/V tensors and the views a graph reads and writes
  * context.c    elm_ctx: cache + pool + graph buffers; elm_decode, elm_generate
  */
