@@ -137,5 +137,8 @@ void elm_kv_copy(const elm_kv_cache *dst, const elm_kv_cache *src, int32_t n_pas
             memcpy((char *)dst->v[il]->data + head * (size_t)h,
                    (const char *)src->v[il]->data + head * (size_t)h, pos * (size_t)n_past);
         }
+        if (src->conv && dst->conv) /* the zero rows before position 0, then positions 0..n_past */
+            memcpy(dst->conv[il]->data, src->conv[il]->data,
+                   src->conv[il]->nb[1] * ((size_t)src->conv_pad + (size_t)n_past));
     }
 }

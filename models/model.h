@@ -129,7 +129,8 @@ gl_tensor *elm_kv_view(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_
  * the node writing cur [n_embd, n] at positions n_past.. (shortconv.c). */
 gl_tensor *elm_kv_conv_window(gl_context *ctx, const elm_kv_cache *kv, int il, int32_t n_past, int32_t n);
 gl_tensor *elm_kv_conv_store(gl_context *ctx, const elm_kv_cache *kv, int il, gl_tensor *cur, int32_t n_past);
-/* Copies positions 0..n_past of every layer's K and V from src into dst (same shape). */
+/* Copies positions 0..n_past of every layer's K and V (and convolution rows) from src into
+ * dst (same shape). */
 void elm_kv_copy(const elm_kv_cache *dst, const elm_kv_cache *src, int32_t n_past);
 
 /* ---- decoder.c ---- */
