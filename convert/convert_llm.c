@@ -1,20 +1,29 @@
 /*
  * convert_llm.c — decoder architectures → GGUF with llama.cpp's names and keys.
  *
- *   LlamaForCausalLM, MistralForCausalLM  → arch "llama"  (q/k rows permuted, see cv_permute)
- *   Qwen2ForCausalLM                      → arch "qwen2"  (NeoX RoPE: no permutation; q/k/v biases)
+ *   Llama-style checkpoints (model.layers.N.self_attn.q_proj …), one row of cv_archs each:
+ *   LlamaForCausalLM, MistralForCausalLM  → "llama"   q/k permuted (cv_permute); Llama 3.x rope
+ *                                                      scaling → rope_freqs.weight
+ *   Qwen2ForCausalLM / Qwen3ForCausalLM   → "qwen2" / "qwen3" (NeoX: no permutation)
+ *   Gemma2ForCausalLM, Gemma3ForCausalLM (and the text part of Gemma3ForConditionalGeneration)
+ *                                          → "gemma2" / "gemma3" (norms + 1, four norms a block)
+ *   GraniteForCausalLM, SmolLM3ForCausalLM → "granite" / "smollm3" (permuted like llama)
+ *   Olmo2ForCausalLM                      → "olmo2"   (post-norms only, full-width q/k norms)
  *   GPT2LMHeadModel                       → arch "gpt2"   (Conv1D [in, out] weights transposed)
  *   llama2.c legacy checkpoints (.bin)    → arch "llama"  (already in adjacent-pair RoPE order)
+ * Which architecture a config.json names is asked of the one table (models/arch.c).
  *
  * A conversion first builds a plan (one item per output tensor: source, transform, GGUF shape,
  * type), writes the metadata and tensor infos, then streams each tensor through reusable
  * buffers: memory stays bounded by the largest permuted/transposed tensor (attention and MLP
  * matrices) plus a fixed chunk for plain copies.
  */
+#include "arch.h"
 #include "convert.h"
 #include "json.h"
 #include "safetensors.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +37,7 @@ typedef struct cv_item {
     const elm_st_tensor *src;
     cv_xform xf;
     int64_t perm_heads; /* CV_PERMUTE: number of heads in the rows */
+    float add;          /* added to every element (Gemma's norms: 1) */
     int n_dims;
     int64_t ne[2];      /* GGUF order: ne[0] contiguous */
     gl_type type;
@@ -40,6 +50,24 @@ typedef struct cv_hparams {
     char rope_scaling[16];
     double rope_factor;
     bool has_rope_factor;
+    bool key_length;       /* write attention.key_length / value_length even when implied */
+    /* Optional keys, written when > 0 (llama.cpp's names after "<arch>."). */
+    double rope_theta_swa, attn_softcap, final_softcap, logit_scale, residual_scale,
+        embedding_scale, attention_scale;
+    int64_t sliding_window;
+    int64_t n_rot;          /* rope.dimension_count (0: head_dim) */
+    int64_t n_ctx_orig;     /* rope.scaling.original_context_length (0: not written) */
+    double rope_attn_factor; /* rope.scaling.attn_factor (0: not written) */
+    /* 1-D F32 tensors computed from config.json (Llama 3.x rope_freqs, Phi-3's LongRoPE
+     * factors): name, owned data, and a source the plan reads like a checkpoint tensor. */
+    struct {
+        char name[32];
+        float *data;
+        elm_st_tensor src;
+    } gen[2];
+    int n_gen;
+    int32_t *kv_per_layer;  /* LFM2: head_count_kv per layer (0: convolution), owned; NULL: one value */
+    int64_t conv_l;         /* LFM2: shortconv.l_cache */
 } cv_hparams;
 
 typedef struct cv_job {
@@ -180,6 +208,8 @@ static gl_status cv_stream_item(gl_gguf_writer *w, const cv_item *it, cv_bufs *b
             if (!cv_grow((void **)&bf->a, &bf->a_n, (size_t)(nr * ne0) * sizeof(float)))
                 return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
             if ((s = elm_st_read_f32(it->src, r0 * ne0, nr * ne0, bf->a, err)) != GL_OK) return s;
+            if (it->add != 0.0f)
+                for (int64_t e = 0; e < nr * ne0; e++) bf->a[e] += it->add;
             if ((s = cv_emit(w, it, bf->a, nr, bf, bytes_out, err)) != GL_OK) return s;
         }
         return GL_OK;
@@ -234,12 +264,17 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
     CV_U32(CV_KEY("block_count"), hp->n_layer);
     CV_U32(CV_KEY("feed_forward_length"), hp->n_ff);
     CV_U32(CV_KEY("attention.head_count"), hp->n_head);
+    if (hp->kv_per_layer && s == GL_OK)
+        s = gl_gguf_w_kv_arr(w, CV_KEY("attention.head_count_kv"), GL_GGUF_INT32, hp->kv_per_layer, (uint64_t)hp->n_layer);
+    if (hp->conv_l > 0) CV_U32(CV_KEY("shortconv.l_cache"), hp->conv_l);
     if (strcmp(a, "gpt2")) {
-        CV_U32(CV_KEY("attention.head_count_kv"), hp->n_head_kv);
+        if (!hp->kv_per_layer) CV_U32(CV_KEY("attention.head_count_kv"), hp->n_head_kv);
         CV_F32(CV_KEY("attention.layer_norm_rms_epsilon"), hp->eps);
         CV_F32(CV_KEY("rope.freq_base"), hp->rope_theta);
-        CV_U32(CV_KEY("rope.dimension_count"), hp->head_dim);
-        if (hp->head_dim * hp->n_head != hp->n_embd) {
+        CV_U32(CV_KEY("rope.dimension_count"), hp->n_rot > 0 ? hp->n_rot : hp->head_dim);
+        if (hp->n_ctx_orig > 0) CV_U32(CV_KEY("rope.scaling.original_context_length"), hp->n_ctx_orig);
+        if (hp->rope_attn_factor > 0) CV_F32(CV_KEY("rope.scaling.attn_factor"), hp->rope_attn_factor);
+        if (hp->key_length || hp->head_dim * hp->n_head != hp->n_embd) {
             CV_U32(CV_KEY("attention.key_length"), hp->head_dim);
             CV_U32(CV_KEY("attention.value_length"), hp->head_dim);
         }
@@ -247,6 +282,14 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
             if (s == GL_OK) s = gl_gguf_w_kv_str(w, CV_KEY("rope.scaling.type"), hp->rope_scaling);
             CV_F32(CV_KEY("rope.scaling.factor"), hp->rope_factor);
         }
+        if (hp->rope_theta_swa > 0) CV_F32(CV_KEY("rope.freq_base_swa"), hp->rope_theta_swa);
+        if (hp->sliding_window > 0) CV_U32(CV_KEY("attention.sliding_window"), hp->sliding_window);
+        if (hp->attn_softcap > 0) CV_F32(CV_KEY("attn_logit_softcapping"), hp->attn_softcap);
+        if (hp->final_softcap > 0) CV_F32(CV_KEY("final_logit_softcapping"), hp->final_softcap);
+        if (hp->logit_scale > 0) CV_F32(CV_KEY("logit_scale"), hp->logit_scale);
+        if (hp->residual_scale > 0) CV_F32(CV_KEY("residual_scale"), hp->residual_scale);
+        if (hp->embedding_scale > 0) CV_F32(CV_KEY("embedding_scale"), hp->embedding_scale);
+        if (hp->attention_scale > 0) CV_F32(CV_KEY("attention.scale"), hp->attention_scale);
     } else {
         CV_F32(CV_KEY("attention.layer_norm_epsilon"), hp->eps);
     }
@@ -288,20 +331,6 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
 }
 
 /* ---- Hugging Face config ---- */
-
-static const elm_st_tensor *cv_need(const elm_st *st, gl_error *err, const char *fmt, int64_t layer) {
-    char name[256];
-    snprintf(name, sizeof name, fmt, (long long)layer);
-    const elm_st_tensor *t = elm_st_find(st, name);
-    if (!t) gl_error_set(err, GL_ERR_FORMAT, "tensor %s is missing from the checkpoint", name);
-    return t;
-}
-
-static const elm_st_tensor *cv_opt(const elm_st *st, const char *fmt, int64_t layer) {
-    char name[256];
-    snprintf(name, sizeof name, fmt, (long long)layer);
-    return elm_st_find(st, name);
-}
 
 static bool cv_cfg_int(const elm_json *cfg, const char *key, int64_t *out, int64_t lo, int64_t hi) {
     int64_t v;
@@ -350,6 +379,62 @@ static gl_status cv_llama_hparams(const elm_json *cfg, cv_hparams *hp, gl_error 
     return GL_OK;
 }
 
+/* A computed 1-D F32 tensor `name` of n elements for the plan; NULL when out of memory. */
+static float *cv_gen(cv_hparams *hp, const char *name, int64_t n, gl_error *err) {
+    if (hp->n_gen == 2) {
+        gl_error_set(err, GL_ERR_INVALID, "too many computed tensors");
+        return NULL;
+    }
+    float *d = calloc((size_t)n, sizeof(float));
+    if (!d) {
+        gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    int k = hp->n_gen++;
+    snprintf(hp->gen[k].name, sizeof hp->gen[k].name, "%s", name);
+    hp->gen[k].data = d;
+    elm_st_tensor *t = &hp->gen[k].src;
+    memset(t, 0, sizeof *t);
+    t->name = hp->gen[k].name;
+    t->dtype = ELM_ST_F32;
+    snprintf(t->dtype_name, sizeof t->dtype_name, "F32");
+    t->n_dims = 1;
+    t->shape[0] = n;
+    t->n_elements = n;
+    t->data = d;
+    t->nbytes = (uint64_t)n * sizeof(float);
+    return d;
+}
+
+/* Llama 3.x rope scaling as llama.cpp's converter stores it: one divisor per rotary pair,
+ * 1 for high frequencies, `factor` for low ones, a smooth blend between. */
+static gl_status cv_llama3_factors(const elm_json *rs, cv_hparams *hp, gl_error *err) {
+    double factor = 8.0, lo = 1.0, hi = 4.0, old_ctx = 8192.0;
+    elm_json_get_num(rs, "factor", &factor);
+    elm_json_get_num(rs, "low_freq_factor", &lo);
+    elm_json_get_num(rs, "high_freq_factor", &hi);
+    elm_json_get_num(rs, "original_max_position_embeddings", &old_ctx);
+    if (!(factor > 0) || !(lo > 0) || !(hi > lo) || !(old_ctx > 0))
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad llama3 rope_scaling values");
+    const int64_t half = hp->head_dim / 2;
+    float *fr = cv_gen(hp, "rope_freqs.weight", half, err);
+    if (!fr) return GL_ERR_NOMEM;
+    const double lo_wl = old_ctx / lo, hi_wl = old_ctx / hi;
+    for (int64_t i = 0; i < half; i++) {
+        const float freq = 1.0f / powf((float)hp->rope_theta, (float)(2 * i) / (float)hp->head_dim);
+        const double wl = 2.0 * 3.14159265358979323846 / freq;
+        double f;
+        if (wl < hi_wl) f = 1.0;
+        else if (wl > lo_wl) f = factor;
+        else {
+            const double smooth = (old_ctx / wl - lo) / (hi - lo);
+            f = 1.0 / ((1.0 - smooth) / factor + smooth);
+        }
+        fr[i] = (float)f;
+    }
+    return GL_OK;
+}
+
 static gl_status cv_rope_scaling(const cv_job *j, const elm_json *cfg, cv_hparams *hp, gl_error *err) {
     const elm_json *rs = elm_json_get(cfg, "rope_scaling");
     if (!rs || elm_json_is(rs, ELM_JSON_NULL)) return GL_OK;
@@ -362,40 +447,248 @@ static gl_status cv_rope_scaling(const cv_job *j, const elm_json *cfg, cv_hparam
         hp->has_rope_factor = true;
         return GL_OK;
     }
+    if (type && !strcmp(type, "llama3") && !strcmp(hp->arch, "llama")) return cv_llama3_factors(rs, hp, err);
     if (type && !strcmp(type, "default")) return GL_OK;
     return gl_error_set(err, GL_ERR_UNSUPPORTED, "config.json: rope_scaling type '%s' is not supported",
                         type ? type : "?");
 }
 
-static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp, bool permute) {
+/* ---- the Llama-style architectures: one row each ---- */
+
+typedef struct cv_norm {
+    const char *hf, *gguf; /* "model.layers.N.<hf>" → "blk.N.<gguf>" */
+} cv_norm;
+
+typedef struct cv_arch {
+    const char *arch;
+    bool permute;       /* q/k rows to adjacent-pair rope order (llama.cpp's NORM rope) */
+    float norm_add;     /* added to every norm weight (Gemma stores w - 1) */
+    bool skip_lm_head;  /* llama.cpp ignores lm_head (gemma2) */
+    bool fused;         /* qkv_proj and gate_up_proj (phi3), kept fused */
+    cv_norm norms[4];
+    /* the architecture's own keys (and its rope scaling, when it reads rope_scaling itself) */
+    gl_status (*extras)(const elm_json *cfg, cv_hparams *hp, gl_error *err);
+    bool own_rope;
+} cv_arch;
+
+static double cv_num(const elm_json *cfg, const char *key, double def) {
+    double v;
+    return elm_json_get_num(cfg, key, &v) ? v : def;
+}
+
+static gl_status cv_gemma2_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    (void)err;
+    hp->key_length = true;
+    hp->attn_softcap = cv_num(cfg, "attn_logit_softcapping", 0);
+    hp->final_softcap = cv_num(cfg, "final_logit_softcapping", 0);
+    hp->sliding_window = (int64_t)cv_num(cfg, "sliding_window", 0);
+    return GL_OK;
+}
+
+static gl_status cv_gemma3_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    (void)err;
+    hp->key_length = true;
+    hp->rope_theta = cv_num(cfg, "rope_theta", 1000000.0);
+    hp->rope_theta_swa = cv_num(cfg, "rope_local_base_freq", 0);
+    hp->final_softcap = cv_num(cfg, "final_logit_softcapping", 0);
+    if (cv_num(cfg, "sliding_window_pattern", 0) != 1) hp->sliding_window = (int64_t)cv_num(cfg, "sliding_window", 0);
+    return GL_OK;
+}
+
+static gl_status cv_granite_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    (void)err;
+    hp->attention_scale = cv_num(cfg, "attention_multiplier", 0);
+    hp->embedding_scale = cv_num(cfg, "embedding_multiplier", 0);
+    hp->residual_scale = cv_num(cfg, "residual_multiplier", 0);
+    hp->logit_scale = cv_num(cfg, "logits_scaling", 0);
+    return GL_OK;
+}
+
+/* Phi-3: partial rotary, LongRoPE factors and attention factor as llama.cpp's converter
+ * writes them (rope_dims = int(partial_rotary_factor * n_embd) / n_head; attn_factor =
+ * sqrt(1 + ln(max_pos / orig) / ln(orig)) for longrope). */
+static gl_status cv_phi3_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    const elm_json *rs = elm_json_get(cfg, "rope_scaling");
+    if (rs && elm_json_is(rs, ELM_JSON_NULL)) rs = NULL;
+    double orig = cv_num(cfg, "original_max_position_embeddings", 0);
+    if (rs) orig = cv_num(rs, "original_max_position_embeddings", orig);
+    if (!(orig >= 1))
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: Phi-3 needs original_max_position_embeddings");
+    hp->n_ctx_orig = (int64_t)orig;
+    const double rot = cv_num(cfg, "partial_rotary_factor", 1.0);
+    hp->n_rot = (int64_t)(rot * (double)hp->n_embd) / hp->n_head;
+    if (hp->n_rot < 2 || hp->n_rot % 2 || hp->n_rot > hp->head_dim)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: partial_rotary_factor %g gives %lld rotary dims", rot,
+                            (long long)hp->n_rot);
+    const elm_json *lf = rs ? elm_json_get(rs, "long_factor") : NULL, *sf = rs ? elm_json_get(rs, "short_factor") : NULL;
+    if (!lf || elm_json_count(lf) == 0) return GL_OK;
+    const char *type = elm_json_get_str(rs, "type");
+    if (!type) type = elm_json_get_str(rs, "rope_type");
+    if (!type || (strcmp(type, "longrope") && strcmp(type, "su")))
+        return gl_error_set(err, GL_ERR_UNSUPPORTED, "config.json: Phi-3 rope_scaling type '%s' is not supported",
+                            type ? type : "?");
+    const int64_t half = hp->n_rot / 2;
+    if (!sf || (int64_t)elm_json_count(lf) != half || (int64_t)elm_json_count(sf) != half)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: long_factor and short_factor must have %lld entries",
+                            (long long)half);
+    const double scale = (double)hp->n_ctx / orig;
+    hp->rope_attn_factor = scale > 1.0 ? sqrt(1.0 + log(scale) / log(orig)) : 1.0;
+    const elm_json *lists[2] = {lf, sf};
+    static const char *const names[2] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    for (int k = 0; k < 2; k++) {
+        float *d = cv_gen(hp, names[k], half, err);
+        if (!d) return GL_ERR_NOMEM;
+        for (int64_t i = 0; i < half; i++) {
+            const elm_json *v = elm_json_at(lists[k], (size_t)i);
+            if (!v || !elm_json_is(v, ELM_JSON_NUMBER))
+                return gl_error_set(err, GL_ERR_FORMAT, "config.json: rope factors must be numbers");
+            d[i] = (float)v->num;
+        }
+    }
+    return GL_OK;
+}
+
+/* LFM2: which layers are convolutions (layer_types), the short-convolution length, and the
+ * FFN width llama.cpp's converter derives (block_auto_adjust_ff_dim: 2/3, multiplier,
+ * rounded up to block_multiple_of). */
+static gl_status cv_lfm2_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err) {
+    const elm_json *types = elm_json_get(cfg, "layer_types");
+    if ((int64_t)elm_json_count(types) != hp->n_layer)
+        return gl_error_set(err, GL_ERR_FORMAT, "config.json: layer_types must list %lld layers", (long long)hp->n_layer);
+    hp->kv_per_layer = calloc((size_t)hp->n_layer, sizeof *hp->kv_per_layer);
+    if (!hp->kv_per_layer) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const char *t = elm_json_str(elm_json_at(types, (size_t)l));
+        hp->kv_per_layer[l] = t && !strcmp(t, "conv") ? 0 : (int32_t)hp->n_head_kv;
+    }
+    hp->conv_l = (int64_t)cv_num(cfg, "conv_L_cache", 0);
+    if (hp->conv_l < 2 || hp->conv_l > 64) return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad conv_L_cache");
+    hp->eps = cv_num(cfg, "norm_eps", hp->eps);
+    double ff = cv_num(cfg, "block_ff_dim", (double)hp->n_ff);
+    bool adjust = false;
+    elm_json_get_bool(cfg, "block_auto_adjust_ff_dim", &adjust);
+    if (adjust) {
+        int64_t f = (int64_t)(2 * ff / 3);
+        const elm_json *mul = elm_json_get(cfg, "block_ffn_dim_multiplier");
+        if (mul && elm_json_is(mul, ELM_JSON_NUMBER)) f = (int64_t)(mul->num * (double)f);
+        const int64_t m = (int64_t)cv_num(cfg, "block_multiple_of", 1);
+        if (m < 1) return gl_error_set(err, GL_ERR_FORMAT, "config.json: bad block_multiple_of");
+        ff = (double)(m * ((f + m - 1) / m));
+    }
+    hp->n_ff = (int64_t)ff;
+    return GL_OK;
+}
+
+#define CV_LLAMA_NORMS {{"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}}
+#define CV_GEMMA_NORMS                                                                     \
+    {{"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "post_attention_norm"}, \
+     {"pre_feedforward_layernorm", "ffn_norm"}, {"post_feedforward_layernorm", "post_ffw_norm"}}
+
+static const cv_arch cv_archs[] = {
+    {"llama", true, 0.0f, false, false, CV_LLAMA_NORMS, NULL, false},
+    {"qwen2", false, 0.0f, false, false, CV_LLAMA_NORMS, NULL, false},
+    {"qwen3", false, 0.0f, false, false, CV_LLAMA_NORMS, NULL, false},
+    {"gemma2", false, 1.0f, true, false, CV_GEMMA_NORMS, cv_gemma2_keys, false},
+    {"gemma3", false, 1.0f, false, false, CV_GEMMA_NORMS, cv_gemma3_keys, false},
+    {"granite", true, 0.0f, false, false, CV_LLAMA_NORMS, cv_granite_keys, false},
+    {"smollm3", true, 0.0f, false, false, CV_LLAMA_NORMS, NULL, false},
+    {"olmo2", false, 0.0f, false, false,
+     {{"post_attention_layernorm", "post_attention_norm"}, {"post_feedforward_layernorm", "post_ffw_norm"}}, NULL, false},
+    {"phi3", false, 0.0f, false, true, CV_LLAMA_NORMS, cv_phi3_keys, true},
+    {"lfm2", false, 0.0f, false, false, {{NULL, NULL}}, cv_lfm2_keys, false}, /* cv_plan_lfm2 */
+};
+
+static const cv_arch *cv_arch_row(const char *arch) {
+    for (size_t k = 0; k < sizeof cv_archs / sizeof cv_archs[0]; k++)
+        if (!strcmp(cv_archs[k].arch, arch)) return &cv_archs[k];
+    return NULL;
+}
+
+/* Where the decoder's tensors live: "model." for the CausalLM classes; the text part of
+ * Gemma3ForConditionalGeneration is under "language_model.model." or "model.language_model.". */
+static const char *cv_prefix(const elm_st *st) {
+    static const char *const prefixes[] = {"model.", "language_model.model.", "model.language_model."};
+    char name[96];
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(name, sizeof name, "%sembed_tokens.weight", prefixes[k]);
+        if (elm_st_find(st, name)) return prefixes[k];
+    }
+    return "model.";
+}
+
+static const elm_st_tensor *cv_find_p(const elm_st *st, const char *prefix, const char *fmt, int64_t l) {
+    char name[256], full[300];
+    snprintf(name, sizeof name, fmt, (long long)l);
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    return elm_st_find(st, full);
+}
+
+static const elm_st_tensor *cv_need_p(const elm_st *st, const char *prefix, gl_error *err, const char *fmt,
+                                      int64_t l) {
+    const elm_st_tensor *t = cv_find_p(st, prefix, fmt, l);
+    if (!t) {
+        char name[256];
+        snprintf(name, sizeof name, fmt, (long long)l);
+        gl_error_set(err, GL_ERR_FORMAT, "tensor %s%s is missing from the checkpoint", prefix, name);
+    }
+    return t;
+}
+
+/* Adds a norm (1-D) with the architecture's shift. */
+static gl_status cv_add_norm(cv_job *j, const char *name, const elm_st_tensor *t, int64_t n, float add) {
+    gl_status s = cv_add(j, name, t, n, 0, CV_COPY, 0);
+    if (s == GL_OK) j->items[j->n_items - 1].add = add;
+    return s;
+}
+
+static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp, const cv_arch *ca) {
     gl_error *err = j->err;
+    const bool permute = ca->permute;
+    const char *pre = cv_prefix(st);
     const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, Dq = hp->n_head * hp->head_dim,
                   Dkv = hp->n_head_kv * hp->head_dim;
     const elm_st_tensor *t;
     gl_status s;
-    if (!(t = cv_need(st, err, "model.embed_tokens.weight", 0))) return GL_ERR_FORMAT;
+    if (!(t = cv_need_p(st, pre, err, "embed_tokens.weight", 0))) return GL_ERR_FORMAT;
     if ((s = cv_add(j, "token_embd.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    for (int k = 0; k < hp->n_gen; k++)
+        if ((s = cv_add(j, hp->gen[k].name, &hp->gen[k].src, hp->gen[k].src.shape[0], 0, CV_COPY, 0)) != GL_OK)
+            return s;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         char nm[GL_MAX_NAME];
         static const struct {
             const char *src, *dst;
-            int kind; /* 0 norm, 1 q, 2 k, 3 v, 4 o, 5 gate/up, 6 down */
+            int kind; /* 1 q, 2 k, 3 v, 4 o, 5 gate/up, 6 down */
         } map[] = {
-            {"model.layers.%lld.input_layernorm.weight", "attn_norm.weight", 0},
-            {"model.layers.%lld.self_attn.q_proj.weight", "attn_q.weight", 1},
-            {"model.layers.%lld.self_attn.k_proj.weight", "attn_k.weight", 2},
-            {"model.layers.%lld.self_attn.v_proj.weight", "attn_v.weight", 3},
-            {"model.layers.%lld.self_attn.o_proj.weight", "attn_output.weight", 4},
-            {"model.layers.%lld.post_attention_layernorm.weight", "ffn_norm.weight", 0},
-            {"model.layers.%lld.mlp.gate_proj.weight", "ffn_gate.weight", 5},
-            {"model.layers.%lld.mlp.up_proj.weight", "ffn_up.weight", 5},
-            {"model.layers.%lld.mlp.down_proj.weight", "ffn_down.weight", 6},
+            {"layers.%lld.self_attn.q_proj.weight", "attn_q.weight", 1},
+            {"layers.%lld.self_attn.k_proj.weight", "attn_k.weight", 2},
+            {"layers.%lld.self_attn.v_proj.weight", "attn_v.weight", 3},
+            {"layers.%lld.self_attn.o_proj.weight", "attn_output.weight", 4},
+            {"layers.%lld.mlp.gate_proj.weight", "ffn_gate.weight", 5},
+            {"layers.%lld.mlp.up_proj.weight", "ffn_up.weight", 5},
+            {"layers.%lld.mlp.down_proj.weight", "ffn_down.weight", 6},
         };
-        for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
-            if (!(t = cv_need(st, err, map[k].src, l))) return GL_ERR_FORMAT;
+        for (size_t k = 0; k < sizeof ca->norms / sizeof ca->norms[0] && ca->norms[k].hf; k++) {
+            char src[96];
+            snprintf(src, sizeof src, "layers.%%lld.%s.weight", ca->norms[k].hf);
+            if (!(t = cv_need_p(st, pre, err, src, l))) return GL_ERR_FORMAT;
+            snprintf(nm, sizeof nm, "blk.%lld.%s.weight", (long long)l, ca->norms[k].gguf);
+            if ((s = cv_add_norm(j, nm, t, E, ca->norm_add)) != GL_OK) return s;
+        }
+        for (size_t k = 0; ca->fused && k < 4; k++) { /* phi3: qkv and gate_up stay fused */
+            static const char *const fmap[4][2] = {{"layers.%lld.self_attn.qkv_proj.weight", "attn_qkv.weight"},
+                                                   {"layers.%lld.self_attn.o_proj.weight", "attn_output.weight"},
+                                                   {"layers.%lld.mlp.gate_up_proj.weight", "ffn_up.weight"},
+                                                   {"layers.%lld.mlp.down_proj.weight", "ffn_down.weight"}};
+            const int64_t rows[4] = {Dq + 2 * Dkv, E, 2 * F, E}, cols[4] = {E, Dq, E, F};
+            if (!(t = cv_need_p(st, pre, err, fmap[k][0], l))) return GL_ERR_FORMAT;
+            snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, fmap[k][1]);
+            if ((s = cv_add(j, nm, t, rows[k], cols[k], CV_COPY, 0)) != GL_OK) return s;
+        }
+        for (size_t k = 0; !ca->fused && k < sizeof map / sizeof map[0]; k++) {
+            if (!(t = cv_need_p(st, pre, err, map[k].src, l))) return GL_ERR_FORMAT;
             snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, map[k].dst);
             switch (map[k].kind) {
-            case 0: s = cv_add(j, nm, t, E, 0, CV_COPY, 0); break;
             case 1: s = cv_add(j, nm, t, Dq, E, permute ? CV_PERMUTE : CV_COPY, hp->n_head); break;
             case 2: s = cv_add(j, nm, t, Dkv, E, permute ? CV_PERMUTE : CV_COPY, hp->n_head_kv); break;
             case 3: s = cv_add(j, nm, t, Dkv, E, CV_COPY, 0); break;
@@ -405,39 +698,108 @@ static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp
             }
             if (s != GL_OK) return s;
         }
+        /* q/k norms: per head [head_dim] (qwen3, gemma3) or over all heads (olmo2). */
+        static const char *const qk[2][2] = {{"layers.%lld.self_attn.q_norm.weight", "attn_q_norm.weight"},
+                                             {"layers.%lld.self_attn.k_norm.weight", "attn_k_norm.weight"}};
+        for (int k = 0; k < 2; k++) {
+            if (!(t = cv_find_p(st, pre, qk[k][0], l))) continue;
+            snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, qk[k][1]);
+            const int64_t full = k == 0 ? Dq : Dkv;
+            if ((s = cv_add_norm(j, nm, t, t->shape[0] == full ? full : hp->head_dim, ca->norm_add)) != GL_OK) return s;
+        }
         /* Optional biases (Qwen2 q/k/v; Llama with attention_bias / mlp_bias). */
         static const struct {
             const char *src, *dst;
             int kind; /* 1 q, 2 k, 3 v, 4 o / down, 5 gate/up */
         } bias[] = {
-            {"model.layers.%lld.self_attn.q_proj.bias", "attn_q.bias", 1},
-            {"model.layers.%lld.self_attn.k_proj.bias", "attn_k.bias", 2},
-            {"model.layers.%lld.self_attn.v_proj.bias", "attn_v.bias", 3},
-            {"model.layers.%lld.self_attn.o_proj.bias", "attn_output.bias", 4},
-            {"model.layers.%lld.mlp.gate_proj.bias", "ffn_gate.bias", 5},
-            {"model.layers.%lld.mlp.up_proj.bias", "ffn_up.bias", 5},
-            {"model.layers.%lld.mlp.down_proj.bias", "ffn_down.bias", 4},
+            {"layers.%lld.self_attn.q_proj.bias", "attn_q.bias", 1},
+            {"layers.%lld.self_attn.k_proj.bias", "attn_k.bias", 2},
+            {"layers.%lld.self_attn.v_proj.bias", "attn_v.bias", 3},
+            {"layers.%lld.self_attn.o_proj.bias", "attn_output.bias", 4},
+            {"layers.%lld.mlp.gate_proj.bias", "ffn_gate.bias", 5},
+            {"layers.%lld.mlp.up_proj.bias", "ffn_up.bias", 5},
+            {"layers.%lld.mlp.down_proj.bias", "ffn_down.bias", 4},
         };
         for (size_t k = 0; k < sizeof bias / sizeof bias[0]; k++) {
-            if (!(t = cv_opt(st, bias[k].src, l))) continue;
+            if (!(t = cv_find_p(st, pre, bias[k].src, l))) continue;
             snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, bias[k].dst);
             int64_t n = bias[k].kind == 1 ? Dq : bias[k].kind <= 3 ? Dkv : bias[k].kind == 4 ? E : F;
-            cv_xform xf = permute && (bias[k].kind == 1 || bias[k].kind == 2) ? CV_PERMUTE : CV_COPY;
             /* A bias permutes like a weight with one column. */
-            if (xf == CV_PERMUTE) {
-                s = cv_add(j, nm, t, n, 0, CV_COPY, 0);
-                if (s == GL_OK) {
-                    j->items[j->n_items - 1].xf = CV_PERMUTE;
-                    j->items[j->n_items - 1].perm_heads = bias[k].kind == 1 ? hp->n_head : hp->n_head_kv;
-                }
-            } else {
-                s = cv_add(j, nm, t, n, 0, CV_COPY, 0);
+            s = cv_add(j, nm, t, n, 0, CV_COPY, 0);
+            if (s == GL_OK && permute && (bias[k].kind == 1 || bias[k].kind == 2)) {
+                j->items[j->n_items - 1].xf = CV_PERMUTE;
+                j->items[j->n_items - 1].perm_heads = bias[k].kind == 1 ? hp->n_head : hp->n_head_kv;
             }
             if (s != GL_OK) return s;
         }
     }
-    if (!(t = cv_need(st, err, "model.norm.weight", 0))) return GL_ERR_FORMAT;
-    if ((s = cv_add(j, "output_norm.weight", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
+    if (!(t = cv_need_p(st, pre, err, "norm.weight", 0))) return GL_ERR_FORMAT;
+    if ((s = cv_add_norm(j, "output_norm.weight", t, E, ca->norm_add)) != GL_OK) return s;
+    if (ca->skip_lm_head) return GL_OK;
+    if ((t = elm_st_find(st, "lm_head.weight")) != NULL || (t = elm_st_find(st, "language_model.lm_head.weight")) != NULL)
+        if ((s = cv_add(j, "output.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    return GL_OK;
+}
+
+/* LFM2: attention layers named like Llama's but for out_proj, q/k_layernorm and the
+ * feed_forward.w1/w3/w2 FFN; convolution layers conv.in_proj, conv.out_proj and conv.conv
+ * ([n_embd, 1, L], stored squeezed as [L, n_embd]). */
+static gl_status cv_plan_lfm2(cv_job *j, const elm_st *st, const cv_hparams *hp, elm_st_tensor *squeezed) {
+    gl_error *err = j->err;
+    const char *pre = "model.";
+    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, Dq = hp->n_head * hp->head_dim,
+                  Dkv = hp->n_head_kv * hp->head_dim;
+    const elm_st_tensor *t;
+    gl_status s;
+    char nm[GL_MAX_NAME];
+    if (!(t = cv_need_p(st, pre, err, "embed_tokens.weight", 0))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "token_embd.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        const bool conv = hp->kv_per_layer[l] == 0;
+        struct {
+            const char *src, *dst;
+            int64_t rows, cols;
+        } const att[] = {
+            {"layers.%lld.self_attn.q_proj.weight", "attn_q.weight", Dq, E},
+            {"layers.%lld.self_attn.k_proj.weight", "attn_k.weight", Dkv, E},
+            {"layers.%lld.self_attn.v_proj.weight", "attn_v.weight", Dkv, E},
+            {"layers.%lld.self_attn.out_proj.weight", "attn_output.weight", E, Dq},
+            {"layers.%lld.self_attn.q_layernorm.weight", "attn_q_norm.weight", hp->head_dim, 0},
+            {"layers.%lld.self_attn.k_layernorm.weight", "attn_k_norm.weight", hp->head_dim, 0},
+        }, cv[] = {
+            {"layers.%lld.conv.in_proj.weight", "shortconv.in_proj.weight", 3 * E, E},
+            {"layers.%lld.conv.out_proj.weight", "shortconv.out_proj.weight", E, E},
+        }, common[] = {
+            {"layers.%lld.operator_norm.weight", "attn_norm.weight", E, 0},
+            {"layers.%lld.ffn_norm.weight", "ffn_norm.weight", E, 0},
+            {"layers.%lld.feed_forward.w1.weight", "ffn_gate.weight", F, E},
+            {"layers.%lld.feed_forward.w3.weight", "ffn_up.weight", F, E},
+            {"layers.%lld.feed_forward.w2.weight", "ffn_down.weight", E, F},
+        };
+        const size_t n_own = conv ? 2 : 6;
+        for (size_t k = 0; k < n_own + 5; k++) {
+            const char *src = k < n_own ? (conv ? cv[k].src : att[k].src) : common[k - n_own].src;
+            const char *dst = k < n_own ? (conv ? cv[k].dst : att[k].dst) : common[k - n_own].dst;
+            const int64_t rows = k < n_own ? (conv ? cv[k].rows : att[k].rows) : common[k - n_own].rows;
+            const int64_t cols = k < n_own ? (conv ? cv[k].cols : att[k].cols) : common[k - n_own].cols;
+            if (!(t = cv_need_p(st, pre, err, src, l))) return GL_ERR_FORMAT;
+            snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, dst);
+            if ((s = cv_add(j, nm, t, rows, cols, CV_COPY, 0)) != GL_OK) return s;
+        }
+        if (!conv) continue;
+        if (!(t = cv_need_p(st, pre, err, "layers.%lld.conv.conv.weight", l))) return GL_ERR_FORMAT;
+        if (t->n_dims != 3 || t->shape[0] != E || t->shape[1] != 1 || t->shape[2] != hp->conv_l)
+            return gl_error_set(err, GL_ERR_FORMAT, "tensor %s must be [%lld, 1, %lld]", t->name, (long long)E,
+                                (long long)hp->conv_l);
+        elm_st_tensor *q = &squeezed[l];
+        *q = *t;
+        q->n_dims = 2;
+        q->shape[1] = hp->conv_l;
+        snprintf(nm, sizeof nm, "blk.%lld.shortconv.conv.weight", (long long)l);
+        if ((s = cv_add(j, nm, q, E, hp->conv_l, CV_COPY, 0)) != GL_OK) return s;
+    }
+    if (!(t = cv_need_p(st, pre, err, "embedding_norm.weight", 0))) return GL_ERR_FORMAT;
+    if ((s = cv_add(j, "token_embd_norm.weight", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
     if ((t = elm_st_find(st, "lm_head.weight")) != NULL)
         if ((s = cv_add(j, "output.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
     return GL_OK;
@@ -522,30 +884,31 @@ static gl_status cv_plan_gpt2(cv_job *j, const elm_st *st, const cv_hparams *hp)
     return GL_OK;
 }
 
-/* Which of our architectures config.json describes. */
+/* Which of our architectures config.json describes: its "architectures" class asked of the
+ * one table (models/arch.c), or, without one, its model_type as an architecture name. */
 static gl_status cv_detect_arch(const elm_json *cfg, char *arch, size_t size, gl_error *err) {
-    static const struct {
-        const char *hf, *model_type, *arch;
-    } known[] = {
-        {"LlamaForCausalLM", "llama", "llama"},
-        {"MistralForCausalLM", "mistral", "llama"},
-        {"Qwen2ForCausalLM", "qwen2", "qwen2"},
-        {"GPT2LMHeadModel", "gpt2", "gpt2"},
-    };
     const elm_json *archs = elm_json_get(cfg, "architectures");
     const char *a0 = elm_json_str(elm_json_at(archs, 0));
     const char *mt = elm_json_get_str(cfg, "model_type");
-    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
-        if ((a0 && !strcmp(a0, known[k].hf)) || (!a0 && mt && !strcmp(mt, known[k].model_type))) {
-            snprintf(arch, size, "%s", known[k].arch);
-            return GL_OK;
-        }
+    const elm_arch *row = a0 ? elm_arch_from_hf(a0) : mt ? elm_arch_find(mt, strlen(mt)) : NULL;
+    if (!row && !a0 && mt && !strcmp(mt, "mistral")) row = elm_arch_find("llama", 5);
+    if (row && row->family == ELM_FAMILY_DECODER && (cv_arch_row(row->name) || !strcmp(row->name, "gpt2"))) {
+        snprintf(arch, size, "%s", row->name);
+        return GL_OK;
+    }
+    char names[512] = "";
+    size_t n = 0;
+    for (int i = 0; i < elm_arch_count(); i++) {
+        const elm_arch *r = elm_arch_at(i);
+        if (r->family != ELM_FAMILY_DECODER) continue;
+        for (int k = 0; k < 3 && r->hf[k] && n < sizeof names - 64; k++)
+            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", r->hf[k]);
     }
     return gl_error_set(err, GL_ERR_UNSUPPORTED,
                         "unsupported architecture: config.json has architectures %s%s%s and model_type %s%s%s "
-                        "(supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel)",
+                        "(supported: %s)",
                         a0 ? "[\"" : "", a0 ? a0 : "(none)", a0 ? "\"]" : "", mt ? "\"" : "", mt ? mt : "(none)",
-                        mt ? "\"" : "");
+                        mt ? "\"" : "", names);
 }
 
 static void cv_default_name(const char *src, char *out, size_t size) {
@@ -566,7 +929,7 @@ static void cv_report_unused(const cv_job *j, const elm_st *st) {
     for (int64_t i = 0; i < elm_st_n_tensors(st); i++) {
         const elm_st_tensor *t = elm_st_at(st, i);
         bool used = false;
-        for (int k = 0; k < j->n_items && !used; k++) used = j->items[k].src == t;
+        for (int k = 0; k < j->n_items && !used; k++) used = j->items[k].src == t || j->items[k].src->name == t->name;
         if (used || strstr(t->name, "rotary_emb.inv_freq") || strstr(t->name, ".attn.bias") ||
             strstr(t->name, ".attn.masked_bias"))
             continue;
@@ -589,10 +952,16 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     elm_cv_vocab voc;
     memset(&voc, 0, sizeof voc);
     bool have_vocab = false;
+    elm_st_tensor *squeezed = NULL; /* LFM2's conv kernels as 2-D */
     gl_status s = cv_detect_arch(cfg, hp.arch, sizeof hp.arch, err);
     bool is_gpt2 = s == GL_OK && !strcmp(hp.arch, "gpt2");
+    const cv_arch *ca = s == GL_OK && !is_gpt2 ? cv_arch_row(hp.arch) : NULL;
+    /* Gemma3ForConditionalGeneration keeps the text model's config in text_config. */
+    const elm_json *tcfg = elm_json_get(cfg, "text_config");
+    if (tcfg && elm_json_is(tcfg, ELM_JSON_OBJECT) && !elm_json_get(cfg, "hidden_size")) cfg = tcfg;
     if (s == GL_OK) s = is_gpt2 ? cv_gpt2_hparams(cfg, &hp, err) : cv_llama_hparams(cfg, &hp, err);
-    if (s == GL_OK && !is_gpt2) s = cv_rope_scaling(&j, cfg, &hp, err);
+    if (s == GL_OK && ca && ca->extras) s = ca->extras(cfg, &hp, err);
+    if (s == GL_OK && !is_gpt2 && !(ca && ca->own_rope)) s = cv_rope_scaling(&j, cfg, &hp, err);
     if (s == GL_OK) {
         st = elm_st_open(p->src, err);
         if (!st) s = err ? err->code : GL_ERR_IO;
@@ -602,7 +971,11 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
                    hp.arch, (long long)hp.n_layer, (long long)hp.n_embd, (long long)hp.n_head,
                    (long long)hp.n_head_kv, (long long)hp.n_vocab, (long long)elm_st_n_tensors(st),
                    elm_st_n_shards(st));
-        s = is_gpt2 ? cv_plan_gpt2(&j, st, &hp) : cv_plan_llama(&j, st, &hp, !strcmp(hp.arch, "llama"));
+        if (is_gpt2) s = cv_plan_gpt2(&j, st, &hp);
+        else if (hp.kv_per_layer) {
+            squeezed = calloc((size_t)hp.n_layer, sizeof *squeezed);
+            s = squeezed ? cv_plan_lfm2(&j, st, &hp, squeezed) : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+        } else s = cv_plan_llama(&j, st, &hp, ca);
     }
     if (s == GL_OK) cv_report_unused(&j, st);
     if (s == GL_OK) {
@@ -616,6 +989,9 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     }
     if (have_vocab) elm_cv_vocab_free(&voc);
     free(j.items);
+    for (int k = 0; k < hp.n_gen; k++) free(hp.gen[k].data);
+    free(hp.kv_per_layer);
+    free(squeezed);
     elm_st_close(st);
     elm_json_free(cfg_doc);
     return s;

@@ -3,6 +3,7 @@
  * convert_elmo.c, convert_t5.c, hf_tokenizer.c, tensor_source.c) shares. See convert.h.
  */
 #include "convert.h"
+#include "quantize.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +24,6 @@ elm_json_doc *elm_cv_json_opt(const char *dir, const char *name, gl_error *err, 
     return d;
 }
 
-/* llama.cpp's LLAMA_FTYPE numbers for the types our converters write. */
-uint32_t elm_cv_file_type(int type) {
-    switch (type) {
-    case GL_TYPE_F16: return 1;
-    case GL_TYPE_Q4_0: return 2;
-    case GL_TYPE_Q4_1: return 3;
-    case GL_TYPE_Q8_0: return 7;
-    case GL_TYPE_Q5_0: return 8;
-    case GL_TYPE_Q5_1: return 9;
-    case GL_TYPE_BF16: return 32;
-    default: return 0; /* F32 ("all F32") */
-    }
-}
+/* llama.cpp's LLAMA_FTYPE numbers for the types our converters write (quant/quantize.c holds
+ * the one table). */
+uint32_t elm_cv_file_type(int type) { return elm_quant_file_type_of((gl_type)type); }

@@ -339,6 +339,11 @@ gl_tensor *gl_softmax(gl_context *ctx, gl_tensor *a);
  * with theta_i = pos * freq_base^(-2i/n_dims). */
 gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl_rope_mode mode,
                    float freq_base, float freq_scale);
+/* gl_rope with per-pair frequency divisors (freq_factors F32 [n_dims/2] or NULL: theta_i is
+ * divided by freq_factors[i], Llama 3.x / LongRoPE) and cos/sin multiplied by attn_factor. */
+gl_tensor *gl_rope_ext(gl_context *ctx, gl_tensor *a, gl_tensor *pos, gl_tensor *freq_factors,
+                       int n_dims, gl_rope_mode mode, float freq_base, float freq_scale,
+                       float attn_factor);
 /* Fused attention. q [d, n_q, n_head], k [d, n_kv, n_head_kv], v [dv, n_kv, n_head_kv]
  * (k/v F32 or F16, any strides, e.g. views of a KV cache; n_head % n_head_kv == 0 for GQA),
  * mask F32 [n_kv, n_q] or NULL; causal masks key j for query i when j > i + (n_kv - n_q).
@@ -348,6 +353,11 @@ gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl
  * Result [dv, n_head, n_q] (heads side by side per token, ready for the output matmul). */
 gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl_tensor *mask,
                    float scale, bool causal);
+/* gl_attn with a sliding window (window > 0, causal only: query i sees key j only when
+ * (i + n_kv - n_q) - j < window) and logit soft-capping (softcap > 0: a score s = scale q.k
+ * becomes softcap * tanh(s / softcap) before the softmax). */
+gl_tensor *gl_attn_ext(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v,
+                       gl_tensor *mask, float scale, bool causal, int32_t window, float softcap);
 /* x [c_in, len, n] (one sequence per column of dim 2: e.g. characters of a word),
  * w [c_in * width, c_out] (row-major over (tap, channel)), b [c_out] →
  * [c_out, n]: max over valid positions t of b + sum_{k<width} w[k] . x[t+k]. */

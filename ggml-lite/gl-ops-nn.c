@@ -88,15 +88,16 @@ static inline void ops_nn_unravel(const gl_tensor *t, int64_t r, int64_t *i1, in
  * RoPE
  * ---------------------------------------------------------------------------------------- */
 
-/* cos/sin of theta_i = pos * freq_scale * base^(-2i/n_dims), in double so that large positions
- * keep their accuracy. NORMAL: one entry per element with the sign of the pair partner folded
+/* cos/sin of theta_i = pos * freq_scale * base^(-2i/n_dims) / ff[i] (ff NULL: 1), times
+ * attn_factor, in double so that large positions keep their accuracy. NORMAL: one entry per element with the sign of the pair partner folded
  * into sn (sn[2i] = -sin, sn[2i+1] = +sin). NEOX: n_dims/2 entries. */
-static void ops_rope_table(int32_t pos, int n_dims, int mode, float base, float fscale, float *cs,
-                           float *sn) {
+static void ops_rope_table(int32_t pos, int n_dims, int mode, float base, float fscale,
+                           const float *ff, float mscale, float *cs, float *sn) {
     const int half = n_dims / 2;
     for (int i = 0; i < half; i++) {
-        const double theta = (double)pos * fscale * pow((double)base, -2.0 * i / n_dims);
-        const float c = (float)cos(theta), s = (float)sin(theta);
+        double theta = (double)pos * fscale * pow((double)base, -2.0 * i / n_dims);
+        if (ff) theta /= ff[i];
+        const float c = (float)cos(theta) * mscale, s = (float)sin(theta) * mscale;
         if (mode == GL_ROPE_NEOX) {
             cs[i] = c;
             sn[i] = s;
@@ -163,6 +164,8 @@ void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
     GL_KERNEL_REQUIRE(p, t, ops_nn_scratch_ok(p, t), "too little scratch memory (%zu bytes)", p->wsize);
     const int n_dims = t->op_params[0], mode = t->op_params[1];
     const float base = gl_op_param_f32(t, 2), fscale = gl_op_param_f32(t, 3);
+    const float mscale = gl_op_param_f32(t, 4);
+    const float *ff = t->src[2] ? (const float *)t->src[2]->data : NULL;
     char *scratch = (char *)p->wdata + (size_t)p->ith * ops_rope_thread_bytes(t);
     float *tmp = (float *)scratch;
     float *cs = (float *)(scratch + (ops_needs_tmp(a) ? ops_row_bytes(a->ne[0]) : 0));
@@ -175,7 +178,7 @@ void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
         ops_nn_unravel(t, r, &i1, &i2, &i3);
         if (i2 != cached) { /* heads of one token share the table */
             const int32_t ps = *(const int32_t *)gl_ptr(pos, i2, 0, 0, 0);
-            ops_rope_table(ps, n_dims, mode, base, fscale, cs, sn);
+            ops_rope_table(ps, n_dims, mode, base, fscale, ff, mscale, cs, sn);
             cached = i2;
         }
         const float *x = ops_row_f32(a, i1, i2, i3, tmp);
@@ -214,6 +217,20 @@ void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *t) {
  * Neither path stores more than a block of n_kv x n_q. GQA: query head h reads kv head
  * h / (n_head / n_head_kv).
  * ---------------------------------------------------------------------------------------- */
+
+/* Soft-capping (softcap > 0) and the sliding window (keys before jmin hidden) of scores
+ * row[0..jmax) that were already scaled. */
+static void ops_attn_cap_window(float *row, int64_t jmin, int64_t jmax, float softcap) {
+    if (softcap > 0.0f)
+        for (int64_t j = 0; j < jmax; j++) row[j] = softcap * tanhf(row[j] / softcap);
+    for (int64_t j = 0; j < jmin && j < jmax; j++) row[j] = -INFINITY;
+}
+
+/* First key query i sees under a sliding window (0 without one). */
+static int64_t ops_attn_jmin(const gl_tensor *t, int64_t i, int64_t n_kv, int64_t n_q) {
+    const int64_t window = t->op_params[2];
+    return window > 0 ? GL_MAX(0, i + (n_kv - n_q) - window + 1) : 0;
+}
 
 static bool ops_attn_blocked_ok(const gl_tensor *t) {
 #if defined(GL_AVX2) || defined(GL_NEON)
@@ -299,7 +316,7 @@ static inline float ops_at_elem(gl_type type, const char *row, int64_t e) {
 
 static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
     const gl_tensor *q = t->src[0], *k = t->src[1], *v = t->src[2], *mask = t->src[3];
-    const float scale = gl_op_param_f32(t, 0);
+    const float scale = gl_op_param_f32(t, 0), softcap = gl_op_param_f32(t, 3);
     const bool causal = t->op_params[1] != 0;
     const int64_t d = q->ne[0], n_q = q->ne[1], n_head = q->ne[2], n_seq = q->ne[3];
     const int64_t n_kv = k->ne[1], dv = v->ne[0], group = n_head / k->ne[2];
@@ -358,6 +375,7 @@ static void ops_attn_blocked(const gl_compute_params *p, gl_tensor *t) {
             float mx = -INFINITY;
             if (jmax > 0) {
                 ops_vec_scale(jmax, row, row, scale);
+                ops_attn_cap_window(row, ops_attn_jmin(t, i, n_kv, n_q), jmax, softcap);
                 if (mask) {
                     const float *mr = (const float *)gl_row(mask, i, h % mask->ne[2], b % mask->ne[3]);
                     ops_vec_bin(OPS_BIN_ADD, jmax, row, row, mr);
@@ -402,7 +420,7 @@ void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *t) {
         return;
     }
 #endif
-    const float scale = gl_op_param_f32(t, 0);
+    const float scale = gl_op_param_f32(t, 0), softcap = gl_op_param_f32(t, 3);
     const bool causal = t->op_params[1] != 0;
     const int64_t d = q->ne[0], n_q = q->ne[1], n_head = q->ne[2];
     const int64_t n_kv = k->ne[1], dv = v->ne[0];
@@ -423,10 +441,12 @@ void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *t) {
             const void *kr = gl_row(k, j, hk, bk);
             float s = k->type == GL_TYPE_F32 ? ops_vec_dot_f32(d, (const float *)kr, qr)
                                              : ops_vec_dot_f16(d, (const gl_fp16 *)kr, qr);
-            s *= scale;
-            if (mr) s += mr[j];
-            scores[j] = s;
-            mx = s > mx ? s : mx;
+            scores[j] = s * scale;
+        }
+        ops_attn_cap_window(scores, ops_attn_jmin(t, i, n_kv, n_q), jmax, softcap);
+        for (int64_t j = 0; j < jmax; j++) {
+            if (mr) scores[j] += mr[j];
+            mx = scores[j] > mx ? scores[j] : mx;
         }
         float *out = (float *)gl_row(t, h, i, b);
         memset(out, 0, (size_t)dv * sizeof(float));

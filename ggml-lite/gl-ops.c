@@ -433,10 +433,13 @@ gl_tensor *gl_softmax(gl_context *ctx, gl_tensor *a) {
     return gl_softmax_ext(ctx, a, NULL, 1.0f, false);
 }
 
-gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl_rope_mode mode,
-                   float freq_base, float freq_scale) {
+gl_tensor *gl_rope_ext(gl_context *ctx, gl_tensor *a, gl_tensor *pos, gl_tensor *freq_factors,
+                       int n_dims, gl_rope_mode mode, float freq_base, float freq_scale,
+                       float attn_factor) {
     const char *who = "gl_rope";
-    if (!ops_need(ctx, who, "a", a) || !ops_need(ctx, who, "pos", pos)) return NULL;
+    if (!ops_need(ctx, who, "a", a) || !ops_need(ctx, who, "pos", pos) ||
+        !ops_optional_ok(ctx, freq_factors))
+        return NULL;
     if (!ops_is_float(a)) return ops_fail_type(ctx, who, "a", a);
     if (pos->type != GL_TYPE_I32) return ops_fail_type(ctx, who, "pos", pos);
     char s1[96], s2[96];
@@ -448,25 +451,36 @@ gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl
                            (long long)a->ne[0]);
     if (mode != GL_ROPE_NORMAL && mode != GL_ROPE_NEOX)
         return gl_ctx_fail(ctx, "%s: unknown mode %d", who, (int)mode);
-    if (!(freq_base > 0.0f) || !ops_finite(freq_base) || !ops_finite(freq_scale))
-        return gl_ctx_fail(ctx, "%s: freq_base %g / freq_scale %g invalid", who,
-                           (double)freq_base, (double)freq_scale);
-    gl_tensor *src[2] = {a, pos};
-    gl_tensor *t = ops_new(ctx, GL_TYPE_F32, a->ne, GL_OP_ROPE, 2, src);
+    if (!(freq_base > 0.0f) || !ops_finite(freq_base) || !ops_finite(freq_scale) ||
+        !ops_finite(attn_factor))
+        return gl_ctx_fail(ctx, "%s: freq_base %g / freq_scale %g / attn_factor %g invalid", who,
+                           (double)freq_base, (double)freq_scale, (double)attn_factor);
+    if (freq_factors && (freq_factors->type != GL_TYPE_F32 || !gl_is_contiguous(freq_factors) ||
+                         !ops_is_1d_len(freq_factors, n_dims / 2)))
+        return gl_ctx_fail(ctx, "%s: freq_factors %s must be F32 [%d]", who,
+                           ops_shape(freq_factors, s1, sizeof s1), n_dims / 2);
+    gl_tensor *src[3] = {a, pos, freq_factors};
+    gl_tensor *t = ops_new(ctx, GL_TYPE_F32, a->ne, GL_OP_ROPE, freq_factors ? 3 : 2, src);
     if (!t) return NULL;
     t->op_params[0] = n_dims;
     t->op_params[1] = (int32_t)mode;
     gl_op_param_set_f32(t, 2, freq_base);
     gl_op_param_set_f32(t, 3, freq_scale);
+    gl_op_param_set_f32(t, 4, attn_factor);
     return t;
+}
+
+gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl_rope_mode mode,
+                   float freq_base, float freq_scale) {
+    return gl_rope_ext(ctx, a, pos, NULL, n_dims, mode, freq_base, freq_scale, 1.0f);
 }
 
 /* ------------------------------------------------------------------------------------------
  * Builders: attention and the ELMo blocks
  * ---------------------------------------------------------------------------------------- */
 
-gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl_tensor *mask,
-                   float scale, bool causal) {
+gl_tensor *gl_attn_ext(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v,
+                       gl_tensor *mask, float scale, bool causal, int32_t window, float softcap) {
     const char *who = "gl_attn";
     if (!ops_need(ctx, who, "q", q) || !ops_need(ctx, who, "k", k) ||
         !ops_need(ctx, who, "v", v) || !ops_optional_ok(ctx, mask))
@@ -477,6 +491,10 @@ gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl
     if ((v->type != GL_TYPE_F32 && v->type != GL_TYPE_F16) || !ops_rows_contiguous(v))
         return ops_fail_type(ctx, who, "v", v);
     if (!ops_finite(scale)) return gl_ctx_fail(ctx, "%s: scale is not finite", who);
+    if (window < 0 || (window > 0 && !causal))
+        return gl_ctx_fail(ctx, "%s: window %d needs causal attention and must be >= 0", who, window);
+    if (!ops_finite(softcap) || softcap < 0)
+        return gl_ctx_fail(ctx, "%s: softcap %g must be finite and >= 0", who, (double)softcap);
     char s1[96], s2[96], s3[96];
     if (q->ne[0] != k->ne[0] || k->ne[1] != v->ne[1] || k->ne[2] != v->ne[2] ||
         k->ne[3] != v->ne[3] || k->ne[2] == 0 || k->ne[3] == 0 || q->ne[2] % k->ne[2] != 0 ||
@@ -499,7 +517,14 @@ gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl
     if (!t) return NULL;
     gl_op_param_set_f32(t, 0, scale);
     t->op_params[1] = causal ? 1 : 0;
+    t->op_params[2] = window;
+    gl_op_param_set_f32(t, 3, softcap);
     return t;
+}
+
+gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl_tensor *mask,
+                   float scale, bool causal) {
+    return gl_attn_ext(ctx, q, k, v, mask, scale, causal, 0, 0.0f);
 }
 
 gl_tensor *gl_conv1d_max(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b, int width) {

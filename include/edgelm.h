@@ -60,6 +60,9 @@ void elm_file_close(elm_file *f);
 
 /* general.architecture ("llama", "gpt2", "bert", "t5", "elmo"), or "" when absent. */
 const char *elm_file_arch(const elm_file *f);
+/* Which runtime an architecture belongs to: "decoder" (elm_model_load), "bert", "t5" or
+ * "elmo" (the one architecture table, models/arch.c); "" when edgelm does not know it. */
+const char *elm_arch_family(const char *arch);
 /* general.name, or "" when absent. */
 const char *elm_file_name(const elm_file *f);
 int64_t elm_file_n_tensors(const elm_file *f);

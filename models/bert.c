@@ -561,7 +561,7 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
     if ((st = bert_fill_inputs(m, n_seq, ids, types, n_tokens, T, req, &in, err)) != ELM_OK) goto done;
     const int max_nodes = 64 + m->n_layer * (40 + 16 * n_seq);
     gl_error ge = {0};
-    gl_context_params cp = {.mem_size = (size_t)(max_nodes * 2 + 64) * gl_tensor_overhead() + (size_t)max_nodes * 64 + (1 << 16),
+    gl_context_params cp = {.mem_size = elm_graph_overhead((size_t)max_nodes),
                             .no_alloc = true};
     g.hidden = calloc((size_t)m->n_layer + 1, sizeof *g.hidden);
     parts = calloc((size_t)n_seq, sizeof *parts);

@@ -222,3 +222,7 @@ void elm_runner_free(elm_runner *r) {
     r->buf = NULL;
     r->size = 0;
 }
+
+size_t elm_graph_overhead(size_t max_nodes) {
+    return (2 * max_nodes + 64) * gl_tensor_overhead() + max_nodes * 12 * sizeof(void *) + (1u << 16);
+}

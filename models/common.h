@@ -94,5 +94,9 @@ gl_status elm_runner_reserve(elm_runner *r, gl_graph *g, gl_graph_plan *plan, gl
 gl_status elm_runner_run(elm_runner *r, gl_graph *g, gl_error *gerr);
 /* Frees the buffer and the pool. */
 void elm_runner_free(elm_runner *r);
+/* Bytes of the no_alloc context a graph of at most max_nodes nodes is built in: tensor
+ * headers (views and reshapes included, up to two per node), the graph's node arrays, and
+ * slack for the graph struct. Every runtime sizes its graph context with this one helper. */
+size_t elm_graph_overhead(size_t max_nodes);
 
 #endif /* EDGELM_COMMON_H */

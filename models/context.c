@@ -79,7 +79,7 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     elm_ctx_params p = params ? *params : elm_ctx_default_params();
     const elm_hparams *hp = &m->hp;
     if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < CTX_MAX_DEFAULT ? hp->n_ctx_train : CTX_MAX_DEFAULT;
-    if (m->arch->id == ELM_ARCH_GPT2 && p.n_ctx > hp->n_ctx_train) p.n_ctx = hp->n_ctx_train;
+    if (m->pos_embd && p.n_ctx > hp->n_ctx_train) p.n_ctx = hp->n_ctx_train;
     if (p.n_ctx > (1 << 20)) {
         elm_err_set(err, ELM_ERR_INVALID, "context size is too large");
         return NULL;
@@ -105,7 +105,7 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
         goto fail;
     }
     const size_t max_nodes = (size_t)elm_decoder_max_nodes(m);
-    c->meta_size = max_nodes * (gl_tensor_overhead() + 12 * sizeof(void *)) + 64 * 1024;
+    c->meta_size = elm_graph_overhead(max_nodes);
     c->meta = aligned_alloc(ELM_ALIGN, ELM_PAD(c->meta_size, ELM_ALIGN));
     c->ids_buf = calloc((size_t)p.n_batch, sizeof *c->ids_buf);
     c->pos_buf = calloc((size_t)p.n_batch, sizeof *c->pos_buf);

@@ -5,20 +5,25 @@
  * generated token): their keys and values are appended to the KV cache, and every query
  * attends causally over the cache positions 0 .. n_past+n-1.
  *
- * llama (and qwen2):
- *   x = token_embd[ids]
- *   per block:  h   = x + Wo · attn(rope(Wq·n1 + bq), rope(Wk·n1 + bk), Wv·n1 + bv)
- *                     with n1 = rms_norm(x) * attn_norm
- *               x'  = h + W_down · (silu(W_gate·n2) * (W_up·n2))   with n2 = rms_norm(h) * ffn_norm
- *   logits = output · (rms_norm(x) * output_norm)       (output = token_embd when tied)
- *   Rope rotates the first n_rot dims of each head: adjacent pairs for "llama" (llama.cpp's
- *   converter permuted q/k rows so), first/second halves for "qwen2". Scale 1/sqrt(head_dim);
- *   grouped-query attention shares each KV head among n_head / n_head_kv query heads.
- * gpt2:
- *   x = token_embd[ids] + position_embd[pos]
- *   per block:  h  = x + Wo · attn(split(Wqkv · LN1(x) + bqkv)) + bo
- *               x' = h + W_down · gelu_tanh(W_up · LN2(h) + b_up) + b_down
- *   logits = output · LN_f(x)
+ * One graph for every decoder architecture; the row of the architecture table (arch.c) and
+ * the hyperparameters switch its pieces on (dec_block):
+ *   x = token_embd[ids] (* embd_scale) (+ position_embd[pos], gpt2)
+ *   per block:  n1 = norm(x) * attn_norm                 (RMSNorm, or LayerNorm with bias;
+ *                                                         none with ELM_F_NO_PRE_NORM)
+ *               q, k, v = Wq·n1 + bq, Wk·n1 + bk, Wv·n1 + bv   (or one fused Wqkv)
+ *               q/k RMS norms per head or over all heads; rope (NORMAL = adjacent pairs, as
+ *               llama.cpp's converter permutes q/k rows for "llama"; NEOX = halves), with
+ *               Llama 3.x / LongRoPE frequency divisors, an SWA base on sliding layers, none
+ *               on NoPE layers; q * q_scale (gemma)
+ *               a  = attn(q, k, v) over the cache (sliding window, tanh soft-capping, softmax
+ *                    scale attn_scale or 1/sqrt(head_dim); GQA shares each KV head among
+ *                    n_head / n_head_kv query heads) — or LFM2's short convolution
+ *                    (shortconv.c) on layers without key/value heads
+ *               h  = x + residual_scale * post_norm(Wo·a + bo)
+ *               f  = W_down · act(W_gate·n2) * (W_up·n2)   (act SiLU or GELU-tanh; fused
+ *                    gate|up for phi3; no gate for gpt2)   with n2 = norm(h) * ffn_norm
+ *               x' = h + residual_scale * post_norm(f)
+ *   logits = output · norm(x) / logit_scale, soft-capped (gemma2)   (output = token_embd when tied)
  *
  * Hidden states, when asked for, follow Hugging Face's hidden_states: [0] = x after the
  * embeddings, [i] = output of block i-1, and the last one after the final norm.
@@ -44,14 +49,40 @@ static gl_tensor *dec_linear(dec_build *b, gl_tensor *w, gl_tensor *bias, gl_ten
     return bias ? gl_add(b->ctx, y, bias) : y;
 }
 
-static gl_tensor *dec_rms_norm(dec_build *b, gl_tensor *x, gl_tensor *w) {
+static bool dec_has(const dec_build *b, uint32_t flag) { return (b->m->arch->flags & flag) != 0; }
+
+/* The architecture's norm of x with weight w (and bias, LayerNorm only). */
+static gl_tensor *dec_norm(dec_build *b, gl_tensor *x, gl_tensor *w, gl_tensor *bias) {
+    if (dec_has(b, ELM_F_LAYER_NORM)) return gl_layer_norm(b->ctx, x, w, bias, b->hp->norm_eps);
     return gl_mul(b->ctx, gl_rms_norm(b->ctx, x, b->hp->norm_eps), w);
 }
 
+bool elm_layer_is_swa(const elm_hparams *hp, int il) {
+    if (hp->n_swa <= 0) return false;
+    return hp->swa_pattern == 0 || il % hp->swa_pattern < hp->swa_pattern - 1;
+}
+
+/* Rope of layer il (none with learned positions or on a NoPE layer); SWA layers have their
+ * own base and scale. */
+static gl_tensor *dec_rope(dec_build *b, int il, gl_tensor *t) {
+    const elm_hparams *hp = b->hp;
+    if (dec_has(b, ELM_F_POS_EMBD) || (hp->nope_step > 0 && (il + 1) % hp->nope_step == 0)) return t;
+    const bool swa = elm_layer_is_swa(hp, il);
+    /* LongRoPE: the long factors when the context is longer than the original one. */
+    gl_tensor *ff = b->m->rope_freqs;
+    if (b->m->rope_long) ff = b->kv->n_ctx > hp->n_ctx_orig ? b->m->rope_long : b->m->rope_short;
+    return gl_rope_ext(b->ctx, t, b->pos, ff, hp->n_rot, hp->rope_mode,
+                       swa ? hp->rope_base_swa : hp->rope_freq_base,
+                       swa ? hp->rope_scale_swa : hp->rope_freq_scale,
+                       hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0f);
+}
+
 /* Appends k and v ([head_dim, n_head_kv, n]) to the cache, then attends q ([head_dim, n_head, n])
- * over cache positions 0 .. n_past+n-1. Returns [head_dim * n_head, n]. */
+ * over cache positions 0 .. n_past+n-1 (the last n_swa of them on a sliding-window layer).
+ * Returns [head_dim * n_head, n]. */
 static gl_tensor *dec_attention(dec_build *b, int il, gl_tensor *q, gl_tensor *k, gl_tensor *v) {
     gl_context *ctx = b->ctx;
+    const elm_hparams *hp = b->hp;
     /* The stores go into the graph before the attention node that reads the cache. */
     gl_tensor *k_st = elm_kv_store(ctx, b->kv, il, false, k, b->n_past);
     gl_tensor *v_st = elm_kv_store(ctx, b->kv, il, true, v, b->n_past);
@@ -62,70 +93,111 @@ static gl_tensor *dec_attention(dec_build *b, int il, gl_tensor *q, gl_tensor *k
     gl_tensor *kc = elm_kv_view(ctx, b->kv, il, false, n_kv);
     gl_tensor *vc = elm_kv_view(ctx, b->kv, il, true, n_kv);
     gl_tensor *qp = gl_permute(ctx, q, 0, 2, 1, 3); /* [head_dim, n, n_head] */
-    const float scale = 1.0f / sqrtf((float)b->hp->head_dim);
-    gl_tensor *o = gl_attn(ctx, qp, kc, vc, NULL, scale, true); /* [head_dim, n_head, n] */
-    if (!o) return NULL;
+    const float scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hp->head_dim);
+    const int32_t window = elm_layer_is_swa(hp, il) ? hp->n_swa : 0;
+    gl_tensor *o = gl_attn_ext(ctx, qp, kc, vc, NULL, scale, true, window, hp->attn_softcap);
+    if (!o) return NULL; /* [head_dim, n_head, n] */
     return gl_reshape_2d(ctx, o, o->ne[0] * o->ne[1], o->ne[2]);
 }
 
-static gl_tensor *dec_llama_block(dec_build *b, int il, gl_tensor *x) {
+/* q, k, v of one block as [head_dim, heads, n]: separate or fused projections, q/k norms. */
+static void dec_qkv(dec_build *b, const elm_layer *l, gl_tensor *cur, gl_tensor **q,
+                    gl_tensor **k, gl_tensor **v) {
     gl_context *ctx = b->ctx;
     const elm_hparams *hp = b->hp;
-    const elm_layer *l = &b->m->layers[il];
-    const int64_t n = b->n_tokens;
+    const int64_t n = b->n_tokens, hd = hp->head_dim;
+    if (l->wqkv) { /* [nq + 2 nkv, n]: q | k | v per token */
+        gl_tensor *qkv = dec_linear(b, l->wqkv, l->bqkv, cur);
+        if (!qkv) {
+            *q = *k = *v = NULL;
+            return;
+        }
+        const size_t el = qkv->nb[0], row = qkv->nb[1], hb = (size_t)hd * el;
+        const size_t nq = (size_t)hd * (size_t)hp->n_head, nkv = (size_t)hd * (size_t)hp->n_head_kv;
+        *q = gl_view_3d(ctx, qkv, hd, hp->n_head, n, hb, row, 0);
+        *k = gl_view_3d(ctx, qkv, hd, hp->n_head_kv, n, hb, row, nq * el);
+        *v = gl_view_3d(ctx, qkv, hd, hp->n_head_kv, n, hb, row, (nq + nkv) * el);
+        return;
+    }
+    gl_tensor *q2 = dec_linear(b, l->wq, l->bq, cur);
+    gl_tensor *k2 = dec_linear(b, l->wk, l->bk, cur);
+    gl_tensor *v2 = dec_linear(b, l->wv, l->bv, cur);
+    if (dec_has(b, ELM_F_QK_NORM_FULL)) {
+        q2 = dec_norm(b, q2, l->q_norm, NULL);
+        k2 = dec_norm(b, k2, l->k_norm, NULL);
+    }
+    *q = gl_reshape_3d(ctx, q2, hd, hp->n_head, n);
+    *k = gl_reshape_3d(ctx, k2, hd, hp->n_head_kv, n);
+    *v = gl_reshape_3d(ctx, v2, hd, hp->n_head_kv, n);
+    if (dec_has(b, ELM_F_QK_NORM_HEAD)) {
+        *q = dec_norm(b, *q, l->q_norm, NULL);
+        *k = dec_norm(b, *k, l->k_norm, NULL);
+    }
+}
 
-    gl_tensor *cur = dec_rms_norm(b, x, l->attn_norm);
-    gl_tensor *q = dec_linear(b, l->wq, l->bq, cur);
-    gl_tensor *k = dec_linear(b, l->wk, l->bk, cur);
-    gl_tensor *v = dec_linear(b, l->wv, l->bv, cur);
-    q = gl_reshape_3d(ctx, q, hp->head_dim, hp->n_head, n);
-    k = gl_reshape_3d(ctx, k, hp->head_dim, hp->n_head_kv, n);
-    v = gl_reshape_3d(ctx, v, hp->head_dim, hp->n_head_kv, n);
-    q = gl_rope(ctx, q, b->pos, hp->n_rot, hp->rope_mode, hp->rope_freq_base, hp->rope_freq_scale);
-    k = gl_rope(ctx, k, b->pos, hp->n_rot, hp->rope_mode, hp->rope_freq_base, hp->rope_freq_scale);
-    cur = dec_attention(b, il, q, k, v);
-    cur = dec_linear(b, l->wo, l->bo, cur);
-    gl_tensor *h = gl_add(ctx, x, cur);
-
-    cur = dec_rms_norm(b, h, l->ffn_norm);
-    gl_tensor *gate = gl_silu(ctx, dec_linear(b, l->ffn_gate, l->ffn_gate_b, cur));
+/* The FFN: act(W_gate·x) * (W_up·x), or act(W_up·x) without a gate; then W_down. */
+static gl_tensor *dec_ffn(dec_build *b, const elm_layer *l, gl_tensor *cur) {
+    gl_context *ctx = b->ctx;
+    const bool gelu = dec_has(b, ELM_F_GELU);
     gl_tensor *up = dec_linear(b, l->ffn_up, l->ffn_up_b, cur);
-    cur = dec_linear(b, l->ffn_down, l->ffn_down_b, gl_mul(ctx, gate, up));
-    return gl_add(ctx, h, cur);
+    if (dec_has(b, ELM_F_FUSED_GATE_UP) && up) { /* [2 n_ff, n]: gate | up per token */
+        const int64_t F = b->hp->n_ff;
+        gl_tensor *g = gl_cont(ctx, gl_view_2d(ctx, up, F, up->ne[1], up->nb[1], 0));
+        gl_tensor *u = gl_cont(ctx, gl_view_2d(ctx, up, F, up->ne[1], up->nb[1], (size_t)F * up->nb[0]));
+        up = gl_mul(ctx, gelu ? gl_gelu_tanh(ctx, g) : gl_silu(ctx, g), u);
+    } else if (l->ffn_gate) {
+        gl_tensor *g = dec_linear(b, l->ffn_gate, l->ffn_gate_b, cur);
+        up = gl_mul(ctx, gelu ? gl_gelu_tanh(ctx, g) : gl_silu(ctx, g), up);
+    } else {
+        up = gelu ? gl_gelu_tanh(ctx, up) : gl_silu(ctx, up);
+    }
+    return dec_linear(b, l->ffn_down, l->ffn_down_b, up);
 }
 
-static gl_tensor *dec_gpt2_block(dec_build *b, int il, gl_tensor *x) {
+/* A sub-block's output before the residual add: post-norm and residual scale when the
+ * architecture has them. */
+static gl_tensor *dec_residual(dec_build *b, gl_tensor *x, gl_tensor *out, gl_tensor *post_norm) {
+    if (post_norm) out = dec_norm(b, out, post_norm, NULL);
+    if (b->hp->residual_scale > 0) out = gl_scale(b->ctx, out, b->hp->residual_scale);
+    return gl_add(b->ctx, x, out);
+}
+
+/* One block of the decoder graph; the architecture's switches (arch.h) pick its pieces. */
+static gl_tensor *dec_block(dec_build *b, int il, gl_tensor *x) {
+    const elm_layer *l = &b->m->layers[il];
+    gl_tensor *cur = l->attn_norm ? dec_norm(b, x, l->attn_norm, l->attn_norm_b) : x;
+    if (l->conv_in) { /* LFM2: a short-convolution block instead of attention */
+        cur = elm_shortconv_block(b->ctx, b->g, b->m, b->kv, il, cur, b->n_past);
+    } else {
+        gl_tensor *q, *k, *v;
+        dec_qkv(b, l, cur, &q, &k, &v);
+        q = dec_rope(b, il, q);
+        k = dec_rope(b, il, k);
+        if (b->hp->q_scale > 0) q = gl_scale(b->ctx, q, b->hp->q_scale);
+        cur = dec_attention(b, il, q, k, v);
+        cur = dec_linear(b, l->wo, l->bo, cur);
+    }
+    gl_tensor *h = dec_residual(b, x, cur, l->attn_post_norm);
+
+    cur = l->ffn_norm ? dec_norm(b, h, l->ffn_norm, l->ffn_norm_b) : h;
+    cur = dec_ffn(b, l, cur);
+    return dec_residual(b, h, cur, l->ffn_post_norm);
+}
+
+/* logits = output · x, then granite's logit scale and gemma's final soft-capping. */
+static gl_tensor *dec_logits(dec_build *b, gl_tensor *x) {
     gl_context *ctx = b->ctx;
     const elm_hparams *hp = b->hp;
-    const elm_layer *l = &b->m->layers[il];
-    const int64_t n = b->n_tokens, E = hp->n_embd;
-
-    gl_tensor *cur = gl_layer_norm(ctx, x, l->attn_norm, l->attn_norm_b, hp->norm_eps);
-    gl_tensor *qkv = dec_linear(b, l->wqkv, l->bqkv, cur); /* [3E, n]: q | k | v per token */
-    if (!qkv) return NULL;
-    const size_t el = qkv->nb[0], row = qkv->nb[1], hd = (size_t)hp->head_dim * el;
-    gl_tensor *q = gl_view_3d(ctx, qkv, hp->head_dim, hp->n_head, n, hd, row, 0);
-    gl_tensor *k = gl_view_3d(ctx, qkv, hp->head_dim, hp->n_head, n, hd, row, (size_t)E * el);
-    gl_tensor *v = gl_view_3d(ctx, qkv, hp->head_dim, hp->n_head, n, hd, row, 2 * (size_t)E * el);
-    cur = dec_attention(b, il, q, k, v);
-    cur = dec_linear(b, l->wo, l->bo, cur);
-    gl_tensor *h = gl_add(ctx, x, cur);
-
-    cur = gl_layer_norm(ctx, h, l->ffn_norm, l->ffn_norm_b, hp->norm_eps);
-    cur = gl_gelu_tanh(ctx, dec_linear(b, l->ffn_up, l->ffn_up_b, cur));
-    cur = dec_linear(b, l->ffn_down, l->ffn_down_b, cur);
-    return gl_add(ctx, h, cur);
-}
-
-static gl_tensor *dec_final_norm(dec_build *b, gl_tensor *x) {
-    if (b->m->arch->id == ELM_ARCH_GPT2)
-        return gl_layer_norm(b->ctx, x, b->m->out_norm, b->m->out_norm_b, b->hp->norm_eps);
-    return dec_rms_norm(b, x, b->m->out_norm);
+    gl_tensor *y = gl_mul_mat(ctx, b->m->output, x);
+    if (hp->logit_scale > 0) y = gl_scale(ctx, y, 1.0f / hp->logit_scale);
+    if (hp->final_softcap > 0)
+        y = gl_scale(ctx, gl_tanh(ctx, gl_scale(ctx, y, 1.0f / hp->final_softcap)), hp->final_softcap);
+    return y;
 }
 
 int32_t elm_decoder_max_nodes(const elm_model *m) {
-    /* About 45 tensors per block (views and copies included), plus inputs and the head. */
-    return 64 * m->hp.n_layer + 64;
+    /* The architecture's nodes per block (views and copies included), inputs and the head. */
+    return m->arch->nodes_per_layer * m->hp.n_layer + 64;
 }
 
 gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_context *ctx,
@@ -136,7 +208,7 @@ gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_conte
     if (n < 1 || req->n_past < 0 || req->n_past > kv->n_ctx - n)
         return gl_error_set(err, GL_ERR_INVALID, "%d tokens after %d do not fit a context of %d",
                             n, req->n_past, kv->n_ctx);
-    if (m->arch->id == ELM_ARCH_GPT2 && req->n_past + n > hp->n_ctx_train)
+    if (m->pos_embd && req->n_past + n > hp->n_ctx_train)
         return gl_error_set(err, GL_ERR_INVALID, "gpt2 has position embeddings for %d positions "
                             "only", hp->n_ctx_train);
     dec_build b = {.m = m, .hp = hp, .kv = kv, .ctx = ctx, .g = g, .n_tokens = n,
@@ -149,18 +221,19 @@ gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_conte
     b.pos = out->pos;
 
     gl_tensor *x = gl_get_rows(ctx, m->tok_embd, out->ids);
+    if (hp->embd_scale > 0) x = gl_scale(ctx, x, hp->embd_scale);
     if (m->pos_embd) x = gl_add(ctx, x, gl_get_rows(ctx, m->pos_embd, out->pos));
     if (req->hidden && out->hidden) out->hidden[0] = x;
     for (int il = 0; il < hp->n_layer; il++) {
-        x = m->arch->id == ELM_ARCH_GPT2 ? dec_gpt2_block(&b, il, x) : dec_llama_block(&b, il, x);
+        x = dec_block(&b, il, x);
         if (req->hidden && out->hidden && il + 1 < hp->n_layer) out->hidden[il + 1] = x;
     }
     /* Only the rows whose logits are wanted go through the head. */
     if (!req->all_logits && !req->hidden && n > 1 && x)
         x = gl_view_2d(ctx, x, x->ne[0], 1, x->nb[1], (size_t)(n - 1) * x->nb[1]);
-    x = dec_final_norm(&b, x);
+    x = dec_norm(&b, x, m->out_norm, m->out_norm_b);
     if (req->hidden && out->hidden) out->hidden[hp->n_layer] = x;
-    out->logits = gl_mul_mat(ctx, m->output, x);
+    out->logits = dec_logits(&b, x);
     if (!gl_ctx_ok(ctx) || !out->logits)
         return gl_error_set(err, GL_ERR_INVALID, "building the %s graph: %s", m->arch->name,
                             gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "an op got no input");

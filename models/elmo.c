@@ -405,7 +405,7 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
 
     gl_error ge = {0};
     const int max_nodes = 128 + 8 * m->hp.n_filters + 4 * m->hp.n_highway + 24 * (int)L;
-    gl_context_params cp = {.mem_size = (size_t)(max_nodes * 2 + 64) * gl_tensor_overhead() + (size_t)max_nodes * 64 + (1 << 16),
+    gl_context_params cp = {.mem_size = elm_graph_overhead((size_t)max_nodes),
                             .no_alloc = true};
     gl_context *ctx = gl_context_new(cp, &ge);
     if (!ctx) {

@@ -32,7 +32,9 @@ gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl
     if (layer_bytes / (size_t)n_ctx != gl_row_size(type, kv->row))
         return gl_error_set(err, GL_ERR_NOMEM, "KV cache size overflows");
     const size_t per_tensor = ELM_PAD(layer_bytes, ELM_ALIGN) + gl_tensor_overhead();
-    const size_t total = 2 * (size_t)hp->n_layer * per_tensor + ELM_ALIGN;
+    size_t total = 2 * (size_t)hp->n_layer * per_tensor + ELM_ALIGN;
+    const size_t conv_bytes = hp->n_conv > 1 ? (size_t)hp->n_embd * sizeof(float) * ((size_t)n_ctx + (size_t)hp->n_conv) : 0;
+    total += (size_t)hp->n_layer * (ELM_PAD(conv_bytes, ELM_ALIGN) + gl_tensor_overhead());
     if (total / 2 / (size_t)hp->n_layer < per_tensor)
         return gl_error_set(err, GL_ERR_NOMEM, "KV cache size overflows");
     char what[96];
@@ -40,7 +42,12 @@ gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl
     if (elm_check_fits_memory(total, what, err) != GL_OK) return GL_ERR_NOMEM;
     kv->k = calloc((size_t)hp->n_layer, sizeof *kv->k);
     kv->v = calloc((size_t)hp->n_layer, sizeof *kv->v);
-    if (!kv->k || !kv->v) {
+    if (conv_bytes) {
+        kv->conv = calloc((size_t)hp->n_layer, sizeof *kv->conv);
+        kv->conv_pad = hp->n_conv - 1;
+        kv->n_embd = hp->n_embd;
+    }
+    if (!kv->k || !kv->v || (conv_bytes && !kv->conv)) {
         elm_kv_free(kv);
         return gl_error_set(err, GL_ERR_NOMEM, "out of memory for the KV cache");
     }
@@ -61,6 +68,16 @@ gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl
         /* Positions not yet written are never read, but keep them defined for tools. */
         memset(kv->k[il]->data, 0, gl_nbytes(kv->k[il]));
         memset(kv->v[il]->data, 0, gl_nbytes(kv->v[il]));
+        if (kv->conv) {
+            kv->conv[il] = gl_set_name(gl_new_tensor_2d(kv->ctx, GL_TYPE_F32, kv->n_embd,
+                                                        (int64_t)n_ctx + kv->conv_pad), "cache_conv.%d", il);
+            if (!kv->conv[il]) {
+                gl_error_set(err, GL_ERR_NOMEM, "KV cache: %s", gl_ctx_error(kv->ctx));
+                elm_kv_free(kv);
+                return GL_ERR_NOMEM;
+            }
+            memset(kv->conv[il]->data, 0, gl_nbytes(kv->conv[il])); /* rows before position 0 stay 0 */
+        }
     }
     return GL_OK;
 }
@@ -70,6 +87,7 @@ void elm_kv_free(elm_kv_cache *kv) {
     gl_context_free(kv->ctx);
     free(kv->k);
     free(kv->v);
+    free(kv->conv);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -94,6 +112,20 @@ gl_tensor *elm_kv_view(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_
     return gl_view_3d(ctx, cache, kv->head_dim, n_kv, kv->n_head_kv, pos, pos * (size_t)kv->n_ctx, 0);
 }
 
+gl_tensor *elm_kv_conv_window(gl_context *ctx, const elm_kv_cache *kv, int il, int32_t n_past, int32_t n) {
+    if (!kv->conv || n_past < 0 || n < 1 || n_past + n > kv->n_ctx) return NULL;
+    gl_tensor *c = kv->conv[il];
+    return gl_view_2d(ctx, c, kv->n_embd, kv->conv_pad + n, c->nb[1], (size_t)n_past * c->nb[1]);
+}
+
+gl_tensor *elm_kv_conv_store(gl_context *ctx, const elm_kv_cache *kv, int il, gl_tensor *cur, int32_t n_past) {
+    if (!cur || !kv->conv || n_past < 0 || n_past + cur->ne[1] > kv->n_ctx || cur->ne[0] != kv->n_embd) return NULL;
+    gl_tensor *c = kv->conv[il];
+    gl_tensor *dst = gl_view_2d(ctx, c, kv->n_embd, cur->ne[1], c->nb[1],
+                                ((size_t)kv->conv_pad + (size_t)n_past) * c->nb[1]);
+    return gl_cpy(ctx, cur, dst);
+}
+
 void elm_kv_copy(const elm_kv_cache *dst, const elm_kv_cache *src, int32_t n_past) {
     if (n_past <= 0) return;
     for (int il = 0; il < src->n_layer; il++) {
@@ -105,5 +137,8 @@ void elm_kv_copy(const elm_kv_cache *dst, const elm_kv_cache *src, int32_t n_pas
             memcpy((char *)dst->v[il]->data + head * (size_t)h,
                    (const char *)src->v[il]->data + head * (size_t)h, pos * (size_t)n_past);
         }
+        if (src->conv && dst->conv) /* the zero rows before position 0, then positions 0..n_past */
+            memcpy(dst->conv[il]->data, src->conv[il]->data,
+                   src->conv[il]->nb[1] * ((size_t)src->conv_pad + (size_t)n_past));
     }
 }

@@ -19,21 +19,16 @@
 #define MODEL_MAX_LAYERS 1024
 #define MODEL_MAX_DIM (1 << 20)
 
-static const elm_arch model_archs[] = {
-    {"llama", ELM_ARCH_LLAMA},
-    {"qwen2", ELM_ARCH_QWEN2},
-    {"gpt2", ELM_ARCH_GPT2},
-};
-
 /* ------------------------------------------------------------------------------------------
  * Hyperparameters
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct model_loader {
+struct elm_hp_reader {
     elm_model *m;
     const char *arch; /* key prefix */
     elm_loader l;
-} model_loader;
+};
+typedef elm_hp_reader model_loader;
 
 /* Reads "<arch>.<key>" as an integer in [lo, hi]; def < lo means required. */
 static int32_t model_get_int(model_loader *ld, const char *key, int64_t lo, int64_t hi,
@@ -62,16 +57,158 @@ static float model_get_float(model_loader *ld, const char *key, double def) {
     return (float)v;
 }
 
+/* An optional float key that may be 0 (missing: def). */
+static float model_get_float0(model_loader *ld, const char *key, float def) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", ld->arch, key);
+    if (gl_gguf_find_key(ld->m->gguf, full) < 0) return def;
+    return model_get_float(ld, key, -1);
+}
+
+/* "<arch>.attention.sliding_window_pattern": an integer period, or llama.cpp's per-layer bool
+ * array (true = sliding). The array form is kept as a period only when it is periodic with
+ * the pattern set_swa_pattern makes; anything else is refused. */
+static int32_t model_swa_pattern(model_loader *ld, int32_t def) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.attention.sliding_window_pattern", ld->arch);
+    const gl_gguf *f = ld->m->gguf;
+    int64_t i = gl_gguf_find_key(f, full);
+    if (i < 0 || ld->l.failed) return def;
+    if (gl_gguf_kv_type(f, i) != GL_GGUF_ARRAY) return model_get_int(ld, "attention.sliding_window_pattern", 0, 1 << 16, def);
+    const uint64_t n = gl_gguf_arr_n(f, i);
+    if (n != (uint64_t)ld->m->hp.n_layer) {
+        elm_load_fail(&ld->l, ELM_ERR_FORMAT, "%s has %llu entries for %d layers", full,
+                      (unsigned long long)n, ld->m->hp.n_layer);
+        return 0;
+    }
+    int32_t period = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        int64_t v;
+        if (!gl_gguf_arr_get_i64(f, i, k, &v)) {
+            elm_load_fail(&ld->l, ELM_ERR_FORMAT, "%s must hold booleans", full);
+            return 0;
+        }
+        if (!v && period == 0) period = (int32_t)k + 1;
+    }
+    if (period == 0) return 0; /* every layer sliding */
+    for (uint64_t k = 0; k < n; k++) {
+        int64_t v = 0;
+        gl_gguf_arr_get_i64(f, i, k, &v);
+        if ((v != 0) != ((int32_t)(k % (uint64_t)period) < period - 1)) {
+            elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED, "%s is not periodic (not supported)", full);
+            return 0;
+        }
+    }
+    return period;
+}
+
+/* Sliding window keys shared by gemma2/gemma3/olmo2. */
+static void model_read_swa(model_loader *ld, int32_t def_window, int32_t def_pattern) {
+    elm_hparams *hp = &ld->m->hp;
+    hp->n_swa = model_get_int(ld, "attention.sliding_window", 0, 1 << 24, def_window);
+    hp->rope_base_swa = model_get_float(ld, "rope.freq_base_swa", 10000.0);
+    hp->rope_scale_swa = 1.0f;
+    if (hp->n_swa > 0) hp->swa_pattern = model_swa_pattern(ld, def_pattern);
+}
+
+/* Gemma scales the queries by 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 27B
+ * shapes (llama.cpp picks those by their layer count). */
+static void model_gemma_common(model_loader *ld, int32_t n_layer_27b) {
+    elm_hparams *hp = &ld->m->hp;
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+    hp->q_scale = hp->n_layer == n_layer_27b ? 1.0f / sqrtf((float)(hp->n_embd / hp->n_head))
+                                             : 1.0f / sqrtf((float)hp->head_dim);
+    hp->attn_scale = 1.0f;
+}
+
+void elm_hp_gemma2(elm_hp_reader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    model_read_swa(ld, 4096, 2);
+    hp->rope_base_swa = model_get_float(ld, "rope.freq_base_swa", hp->rope_freq_base);
+    hp->rope_scale_swa = hp->rope_freq_scale;
+    hp->attn_softcap = model_get_float(ld, "attn_logit_softcapping", 50.0);
+    hp->final_softcap = model_get_float(ld, "final_logit_softcapping", 30.0);
+    model_gemma_common(ld, 46);
+}
+
+void elm_hp_gemma3(elm_hp_reader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    model_read_swa(ld, 0, 6);
+    hp->final_softcap = model_get_float0(ld, "final_logit_softcapping", 0.0f);
+    model_gemma_common(ld, 62);
+}
+
+void elm_hp_granite(elm_hp_reader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    hp->logit_scale = model_get_float(ld, "logit_scale", -1);
+    hp->residual_scale = model_get_float0(ld, "residual_scale", 0.0f);
+    hp->embd_scale = model_get_float0(ld, "embedding_scale", 0.0f);
+    hp->attn_scale = model_get_float0(ld, "attention.scale", 0.0f);
+}
+
+void elm_hp_olmo2(elm_hp_reader *ld) { model_read_swa(ld, 0, 4); }
+
+void elm_hp_smollm3(elm_hp_reader *ld) { ld->m->hp.nope_step = 4; }
+
+/* Phi-3: LongRoPE's attention factor and original context; llama.cpp b10573 turns Phi's
+ * sliding window off (its files' windows are not trusted), so the key is not read. */
+void elm_hp_phi3(elm_hp_reader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    hp->rope_attn_factor = model_get_float(ld, "rope.scaling.attn_factor", 1.0);
+    hp->n_ctx_orig = model_get_int(ld, "rope.scaling.original_context_length", 1, 1 << 24, hp->n_ctx_train);
+}
+
+/* "<arch>.attention.head_count_kv" of layer il: the integer, or entry il of llama.cpp's
+ * per-layer array (LFM2 writes 0 for its convolution layers); -1 when absent. */
+static int64_t model_head_kv_of(model_loader *ld, int il) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.attention.head_count_kv", ld->arch);
+    const gl_gguf *f = ld->m->gguf;
+    int64_t i = gl_gguf_find_key(f, full), v = -1;
+    if (i < 0) return -1;
+    if (gl_gguf_kv_type(f, i) != GL_GGUF_ARRAY) return gl_gguf_get_i64(f, i, &v) ? v : -2;
+    if (gl_gguf_arr_n(f, i) != (uint64_t)ld->m->hp.n_layer || !gl_gguf_arr_get_i64(f, i, (uint64_t)il, &v))
+        return -2;
+    return v;
+}
+
+/* The key/value heads of the attention layers: the integer key, or the one nonzero value of
+ * the per-layer array (zeros only for short-convolution layers of ELM_F_SHORTCONV
+ * architectures). */
+static int32_t model_head_count_kv(model_loader *ld) {
+    elm_hparams *hp = &ld->m->hp;
+    if (ld->l.failed) return 0;
+    int64_t kv = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const int64_t v = model_head_kv_of(ld, il);
+        if (v == -1) return hp->n_head;
+        const bool conv_ok = (ld->m->arch->flags & ELM_F_SHORTCONV) && v == 0;
+        if (v < 0 || v > 4096 || (v == 0 && !conv_ok) || (v > 0 && kv > 0 && v != kv)) {
+            elm_load_fail(&ld->l, ELM_ERR_FORMAT, "%s.attention.head_count_kv: bad value for layer %d", ld->arch, il);
+            return 0;
+        }
+        if (v > 0) kv = v;
+    }
+    if (kv == 0) kv = hp->n_head; /* every layer a convolution: the cache shape does not matter */
+    return (int32_t)kv;
+}
+
+/* LFM2: taps of its short convolutions. */
+void elm_hp_lfm2(elm_hp_reader *ld) {
+    ld->m->hp.n_conv = model_get_int(ld, "shortconv.l_cache", 2, 64, -1);
+}
+
 static void model_read_hparams(model_loader *ld) {
     elm_hparams *hp = &ld->m->hp;
-    const bool gpt2 = ld->m->arch->id == ELM_ARCH_GPT2;
+    const uint32_t fl = ld->m->arch->flags;
+    const bool gpt2 = fl & ELM_F_POS_EMBD;
     hp->n_ctx_train = model_get_int(ld, "context_length", 1, 1 << 24, gpt2 ? 1024 : 2048);
     hp->n_embd = model_get_int(ld, "embedding_length", 1, MODEL_MAX_DIM, -1);
     hp->n_layer = model_get_int(ld, "block_count", 1, MODEL_MAX_LAYERS, -1);
     hp->n_ff = model_get_int(ld, "feed_forward_length", 1, MODEL_MAX_DIM,
                              gpt2 ? 4 * (int64_t)hp->n_embd : -1);
     hp->n_head = model_get_int(ld, "attention.head_count", 1, 4096, -1);
-    hp->n_head_kv = model_get_int(ld, "attention.head_count_kv", 1, 4096, hp->n_head);
+    hp->n_head_kv = model_head_count_kv(ld);
     if (ld->l.failed) return;
     int64_t head_dim_def = hp->n_embd % hp->n_head == 0 ? hp->n_embd / hp->n_head : -1;
     hp->head_dim = model_get_int(ld, "attention.key_length", 1, 65536, head_dim_def);
@@ -119,75 +256,92 @@ static void model_read_hparams(model_loader *ld) {
                       hp->n_rot);
     }
     /* Meta/llama2.c pairs are adjacent in llama.cpp's layout (its converter permutes q/k rows);
-     * Qwen2 files keep Hugging Face's rotate_half layout. */
-    hp->rope_mode = ld->m->arch->id == ELM_ARCH_QWEN2 ? GL_ROPE_NEOX : GL_ROPE_NORMAL;
+     * NeoX architectures keep Hugging Face's rotate_half layout. */
+    hp->rope_mode = fl & ELM_F_NEOX ? GL_ROPE_NEOX : GL_ROPE_NORMAL;
+    if (ld->m->arch->hparams && !ld->l.failed) ld->m->arch->hparams(ld);
 }
 
 /* ------------------------------------------------------------------------------------------
- * Tensors (elm_load_tensor checks each against the shape the hyperparameters imply)
+ * Tensors (elm_load_tensor checks each against the shape the hyperparameters imply); which
+ * ones a block has follows the architecture's switches.
  * ---------------------------------------------------------------------------------------- */
 
-static void model_bind_llama(model_loader *ld) {
+static void model_bind(model_loader *ld) {
     elm_model *m = ld->m;
     const elm_hparams *hp = &m->hp;
+    const uint32_t fl = m->arch->flags;
+    const bool ln = fl & ELM_F_LAYER_NORM, pre = !(fl & ELM_F_NO_PRE_NORM);
     const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
     const int64_t nq = (int64_t)hp->head_dim * hp->n_head;
     const int64_t nkv = (int64_t)hp->head_dim * hp->n_head_kv;
-    const bool qwen2 = m->arch->id == ELM_ARCH_QWEN2;
-    if (gl_gguf_find_tensor(m->gguf, "rope_freqs.weight") >= 0) {
-        elm_load_fail(&ld->l, ELM_ERR_UNSUPPORTED,
-                      "rope_freqs.weight (Llama 3.1-style rope scaling) is not supported");
-        return;
-    }
     m->tok_embd = elm_load_tensor(&ld->l, true, E, V, "token_embd.weight");
-    m->out_norm = elm_load_tensor(&ld->l, true, E, 0, "output_norm.weight");
-    m->output = elm_load_tensor(&ld->l, false, E, V, "output.weight");
+    if (fl & ELM_F_POS_EMBD)
+        m->pos_embd = elm_load_tensor(&ld->l, true, E, hp->n_ctx_train, "position_embd.weight");
+    /* llama.cpp's LFM2 calls its final norm token_embd_norm */
+    m->out_norm = elm_load_tensor(&ld->l, true, E, 0, fl & ELM_F_SHORTCONV ? "token_embd_norm.weight" : "output_norm.weight");
+    m->out_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "output_norm.bias");
+    m->output = elm_load_tensor(&ld->l, fl & ELM_F_OUTPUT_REQUIRED, E, V, "output.weight");
     if (!m->output) m->output = m->tok_embd; /* tied embeddings */
-    for (int il = 0; il < hp->n_layer && !ld->l.failed; il++) {
-        elm_layer *l = &m->layers[il];
-        l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
-        l->wq = elm_load_tensor(&ld->l, true, E, nq, "blk.%d.attn_q.weight", il);
-        l->wk = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_k.weight", il);
-        l->wv = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_v.weight", il);
-        l->bq = elm_load_tensor(&ld->l, qwen2, nq, 0, "blk.%d.attn_q.bias", il);
-        l->bk = elm_load_tensor(&ld->l, qwen2, nkv, 0, "blk.%d.attn_k.bias", il);
-        l->bv = elm_load_tensor(&ld->l, qwen2, nkv, 0, "blk.%d.attn_v.bias", il);
-        l->wo = elm_load_tensor(&ld->l, true, nq, E, "blk.%d.attn_output.weight", il);
-        l->bo = elm_load_tensor(&ld->l, false, E, 0, "blk.%d.attn_output.bias", il);
-        l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
-        l->ffn_gate = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_gate.weight", il);
-        l->ffn_up = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_up.weight", il);
-        l->ffn_down = elm_load_tensor(&ld->l, true, F, E, "blk.%d.ffn_down.weight", il);
-        l->ffn_gate_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_gate.bias", il);
-        l->ffn_up_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_up.bias", il);
-        l->ffn_down_b = elm_load_tensor(&ld->l, false, E, 0, "blk.%d.ffn_down.bias", il);
+    if (fl & ELM_F_ROPE_FREQS)
+        m->rope_freqs = elm_load_tensor(&ld->l, false, hp->n_rot / 2, 0, "rope_freqs.weight");
+    if (fl & ELM_F_LONGROPE) {
+        m->rope_long = elm_load_tensor(&ld->l, false, hp->n_rot / 2, 0, "rope_factors_long.weight");
+        m->rope_short = elm_load_tensor(&ld->l, false, hp->n_rot / 2, 0, "rope_factors_short.weight");
     }
-}
-
-static void model_bind_gpt2(model_loader *ld) {
-    elm_model *m = ld->m;
-    const elm_hparams *hp = &m->hp;
-    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
-    m->tok_embd = elm_load_tensor(&ld->l, true, E, V, "token_embd.weight");
-    m->pos_embd = elm_load_tensor(&ld->l, true, E, hp->n_ctx_train, "position_embd.weight");
-    m->out_norm = elm_load_tensor(&ld->l, true, E, 0, "output_norm.weight");
-    m->out_norm_b = elm_load_tensor(&ld->l, true, E, 0, "output_norm.bias");
-    m->output = elm_load_tensor(&ld->l, false, E, V, "output.weight");
-    if (!m->output) m->output = m->tok_embd;
+    const gl_tensor *ff[3] = {m->rope_freqs, m->rope_long, m->rope_short};
+    for (int k = 0; k < 3; k++)
+        if (ff[k] && ff[k]->type != GL_TYPE_F32)
+            elm_load_fail(&ld->l, ELM_ERR_FORMAT, "rope frequency factors must be F32");
     for (int il = 0; il < hp->n_layer && !ld->l.failed; il++) {
         elm_layer *l = &m->layers[il];
-        l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
-        l->attn_norm_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.bias", il);
-        l->wqkv = elm_load_tensor(&ld->l, true, E, 3 * E, "blk.%d.attn_qkv.weight", il);
-        l->bqkv = elm_load_tensor(&ld->l, true, 3 * E, 0, "blk.%d.attn_qkv.bias", il);
-        l->wo = elm_load_tensor(&ld->l, true, E, E, "blk.%d.attn_output.weight", il);
-        l->bo = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_output.bias", il);
-        l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
-        l->ffn_norm_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.bias", il);
-        l->ffn_up = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_up.weight", il);
-        l->ffn_up_b = elm_load_tensor(&ld->l, true, F, 0, "blk.%d.ffn_up.bias", il);
+        if (pre) {
+            l->attn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.attn_norm.weight", il);
+            l->attn_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.attn_norm.bias", il);
+        }
+        if ((fl & ELM_F_SHORTCONV) && model_head_kv_of(ld, il) == 0) {
+            l->conv = elm_load_tensor(&ld->l, true, hp->n_conv, E, "blk.%d.shortconv.conv.weight", il);
+            l->conv_in = elm_load_tensor(&ld->l, true, E, 3 * E, "blk.%d.shortconv.in_proj.weight", il);
+            l->conv_out = elm_load_tensor(&ld->l, true, E, E, "blk.%d.shortconv.out_proj.weight", il);
+        } else if (fl & ELM_F_FUSED_QKV) {
+            l->wqkv = elm_load_tensor(&ld->l, true, E, nq + 2 * nkv, "blk.%d.attn_qkv.weight", il);
+            l->bqkv = elm_load_tensor(&ld->l, ln, nq + 2 * nkv, 0, "blk.%d.attn_qkv.bias", il);
+        } else {
+            const bool qb = fl & ELM_F_QKV_BIAS;
+            l->wq = elm_load_tensor(&ld->l, true, E, nq, "blk.%d.attn_q.weight", il);
+            l->wk = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_k.weight", il);
+            l->wv = elm_load_tensor(&ld->l, true, E, nkv, "blk.%d.attn_v.weight", il);
+            l->bq = elm_load_tensor(&ld->l, qb, nq, 0, "blk.%d.attn_q.bias", il);
+            l->bk = elm_load_tensor(&ld->l, qb, nkv, 0, "blk.%d.attn_k.bias", il);
+            l->bv = elm_load_tensor(&ld->l, qb, nkv, 0, "blk.%d.attn_v.bias", il);
+        }
+        if ((fl & (ELM_F_QK_NORM_HEAD | ELM_F_QK_NORM_FULL)) && !l->conv_in) {
+            const bool full = fl & ELM_F_QK_NORM_FULL;
+            l->q_norm = elm_load_tensor(&ld->l, true, full ? nq : hp->head_dim, 0,
+                                        "blk.%d.attn_q_norm.weight", il);
+            l->k_norm = elm_load_tensor(&ld->l, true, full ? nkv : hp->head_dim, 0,
+                                        "blk.%d.attn_k_norm.weight", il);
+        }
+        if (!l->conv_in) {
+            l->wo = elm_load_tensor(&ld->l, true, nq, E, "blk.%d.attn_output.weight", il);
+            l->bo = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.attn_output.bias", il);
+        }
+        if (fl & ELM_F_POST_NORM) {
+            l->attn_post_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.post_attention_norm.weight", il);
+            l->ffn_post_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.post_ffw_norm.weight", il);
+        }
+        if (pre) {
+            l->ffn_norm = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_norm.weight", il);
+            l->ffn_norm_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.ffn_norm.bias", il);
+        }
+        if (!(fl & (ELM_F_NO_GATE | ELM_F_FUSED_GATE_UP))) {
+            l->ffn_gate = elm_load_tensor(&ld->l, true, E, F, "blk.%d.ffn_gate.weight", il);
+            l->ffn_gate_b = elm_load_tensor(&ld->l, false, F, 0, "blk.%d.ffn_gate.bias", il);
+        }
+        const int64_t F_up = fl & ELM_F_FUSED_GATE_UP ? 2 * F : F;
+        l->ffn_up = elm_load_tensor(&ld->l, true, E, F_up, "blk.%d.ffn_up.weight", il);
         l->ffn_down = elm_load_tensor(&ld->l, true, F, E, "blk.%d.ffn_down.weight", il);
-        l->ffn_down_b = elm_load_tensor(&ld->l, true, E, 0, "blk.%d.ffn_down.bias", il);
+        l->ffn_up_b = elm_load_tensor(&ld->l, ln, F_up, 0, "blk.%d.ffn_up.bias", il);
+        l->ffn_down_b = elm_load_tensor(&ld->l, ln, E, 0, "blk.%d.ffn_down.bias", il);
     }
 }
 
@@ -205,15 +359,15 @@ elm_model_params elm_model_default_params(void) {
  * interleaved layout dequantizes to the same floats). An untied token_embd only feeds
  * get_rows, so it stays in the file. */
 static elm_status model_repack(elm_model *m, elm_error *err) {
-    enum { PER_LAYER = 8 };
+    enum { PER_LAYER = 10 };
     const size_t n = (size_t)m->hp.n_layer * PER_LAYER + 1;
     gl_tensor **w = calloc(n, sizeof *w);
     if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     size_t k = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         const elm_layer *l = &m->layers[il];
-        gl_tensor *const mats[PER_LAYER] = {l->wq, l->wk, l->wv, l->wqkv,
-                                            l->wo, l->ffn_gate, l->ffn_up, l->ffn_down};
+        gl_tensor *const mats[PER_LAYER] = {l->wq,       l->wk,    l->wv,     l->wqkv,    l->wo,
+                                            l->ffn_gate, l->ffn_up, l->ffn_down, l->conv_in, l->conv_out};
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
     w[k++] = m->output;
@@ -229,11 +383,12 @@ static const elm_arch *model_find_arch(const gl_gguf *f, elm_error *err) {
         return NULL;
     }
     gl_str a = gl_gguf_get_str(f, i);
-    for (size_t k = 0; k < sizeof model_archs / sizeof model_archs[0]; k++)
-        if (gl_str_eq(a, model_archs[k].name)) return &model_archs[k];
-    elm_err_set(err, ELM_ERR_UNSUPPORTED,
-                "architecture '%.*s' is not a decoder edgelm runs (llama, qwen2, gpt2)",
-                (int)(a.len > 64 ? 64 : a.len), a.data);
+    const elm_arch *arch = elm_arch_find(a.data, (size_t)a.len);
+    if (arch && arch->family == ELM_FAMILY_DECODER) return arch;
+    char names[256];
+    elm_arch_names(ELM_FAMILY_DECODER, names, sizeof names);
+    elm_err_set(err, ELM_ERR_UNSUPPORTED, "architecture '%.*s' is not a decoder edgelm runs (%s)",
+                (int)(a.len > 64 ? 64 : a.len), a.data, names);
     return NULL;
 }
 
@@ -261,8 +416,8 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     if (ld.l.failed) goto fail;
 
     m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
-    /* Headers only: at most 20 tensors per block plus a few global ones. */
-    size_t n_headers = (size_t)m->hp.n_layer * 20 + 16;
+    /* Headers only: at most 24 tensors per block plus a few global ones. */
+    size_t n_headers = (size_t)m->hp.n_layer * 24 + 16;
     gl_error gerr2 = {0};
     m->wctx = gl_context_new((gl_context_params){.mem_size = n_headers * gl_tensor_overhead(),
                                                  .no_alloc = true},
@@ -272,8 +427,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
         goto fail;
     }
     ld.l.wctx = m->wctx;
-    if (m->arch->id == ELM_ARCH_GPT2) model_bind_gpt2(&ld);
-    else model_bind_llama(&ld);
+    model_bind(&ld);
     if (ld.l.failed) goto fail;
     if (!params->no_repack && model_repack(m, err) != ELM_OK) goto fail;
 

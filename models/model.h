@@ -1,9 +1,11 @@
 /*
  * model.h — decoder models (internal to libedgelm; the public API is in edgelm.h).
  *
- * model.c      architecture registry, hyperparameters, weight tensors (shape-checked, pointing
- *              into the mapped GGUF file)
- * decoder.c    the compute graphs of the llama (and qwen2) and gpt2 architectures
+ * arch.c       the one table of architectures (arch.h: how to add one)
+ * model.c      hyperparameters and weight tensors of the table's decoders (shape-checked,
+ *              pointing into the mapped GGUF file)
+ * decoder.c    the one decoder graph, its pieces switched by the architecture
+ * shortconv.c  LFM2's short-convolution block
  * kv_cache.c   per-layer K/V tensors and the views a graph reads and writes
  * context.c    elm_ctx: cache + pool + graph buffers; elm_decode, elm_generate
  */
@@ -20,11 +22,7 @@
 #define ELM_ALIGN 64 /* graph buffers: ggml-lite wants 64-byte alignment */
 #define ELM_PAD(x, n) (((x) + (n) - 1) / (n) * (n))
 
-typedef enum elm_arch_id {
-    ELM_ARCH_LLAMA,
-    ELM_ARCH_QWEN2, /* llama with q/k/v biases and NeoX rope */
-    ELM_ARCH_GPT2,
-} elm_arch_id;
+#include "arch.h"
 
 typedef struct elm_hparams {
     int32_t n_vocab;     /* rows of token_embd */
@@ -40,6 +38,20 @@ typedef struct elm_hparams {
     float rope_freq_base;
     float rope_freq_scale;
     gl_rope_mode rope_mode;
+    /* Switches of the one decoder graph (decoder.c); zero means "not used". */
+    int32_t n_swa;          /* sliding window of the SWA layers (0: every layer global) */
+    int32_t swa_pattern;    /* layer il is SWA when il % pattern < pattern - 1 (0: all) */
+    float rope_base_swa, rope_scale_swa; /* rope of the SWA layers */
+    int32_t nope_step;      /* layer il has no rope when (il + 1) % nope_step == 0 */
+    float embd_scale;       /* token embeddings times this */
+    float residual_scale;   /* attention and FFN outputs times this before the residual add */
+    float attn_scale;       /* softmax scale (0: 1/sqrt(head_dim)) */
+    float q_scale;          /* queries times this after rope (gemma; 0: none) */
+    float logit_scale;      /* logits divided by this (granite) */
+    float attn_softcap, final_softcap; /* tanh soft-capping of scores / logits */
+    float rope_attn_factor; /* cos/sin multiplier (LongRoPE; 0: 1) */
+    int32_t n_conv;         /* short-convolution taps (lfm2 shortconv.l_cache; 0: none) */
+    int32_t n_ctx_orig;     /* LongRoPE: contexts longer than this use the long factors */
 } elm_hparams;
 
 /* Weights of one block; NULL for tensors the architecture does not have (or optional ones
@@ -49,12 +61,13 @@ typedef struct elm_layer {
     gl_tensor *wq, *wk, *wv, *bq, *bk, *bv;
     gl_tensor *wqkv, *bqkv; /* gpt2: fused [n_embd, 3 n_embd] */
     gl_tensor *wo, *bo;
+    gl_tensor *q_norm, *k_norm;        /* per head [head_dim] or full width (olmo2) */
+    gl_tensor *conv, *conv_in, *conv_out; /* lfm2 short-convolution block (instead of attention) */
+    gl_tensor *attn_post_norm, *ffn_post_norm;
     gl_tensor *ffn_norm, *ffn_norm_b;
     gl_tensor *ffn_gate, *ffn_up, *ffn_down;
     gl_tensor *ffn_gate_b, *ffn_up_b, *ffn_down_b;
 } elm_layer;
-
-typedef struct elm_arch elm_arch;
 
 struct elm_model {
     const elm_arch *arch;
@@ -65,6 +78,8 @@ struct elm_model {
     gl_tensor *tok_embd, *pos_embd;
     gl_tensor *out_norm, *out_norm_b;
     gl_tensor *output; /* == tok_embd when tied */
+    gl_tensor *rope_freqs; /* Llama 3.x per-pair frequency divisors [n_rot/2] or NULL */
+    gl_tensor *rope_long, *rope_short; /* LongRoPE divisors [n_rot/2] or NULL */
     elm_layer *layers;
     elm_repacked repacked; /* the matrices gl_repack took (empty with no_repack) */
 };
@@ -92,6 +107,12 @@ typedef struct elm_kv_cache {
     int32_t head_dim, n_head_kv;
     int32_t row;      /* elements per position: head_dim * n_head_kv */
     gl_tensor **k, **v; /* per layer [row, n_ctx] in size, stored head by head (kv_cache.c) */
+    /* Short-convolution inputs (lfm2), when the model has them: per layer [n_embd, conv_pad +
+     * n_ctx], row conv_pad + p = the block's gated input at position p, rows 0..conv_pad-1
+     * zero. The state a convolution needs is the conv_pad rows before a position, so it
+     * rewinds with n_past like the K/V cache. */
+    gl_tensor **conv;
+    int32_t conv_pad, n_embd;
 } elm_kv_cache;
 
 /* ---- kv_cache.c ---- */
@@ -104,7 +125,12 @@ gl_tensor *elm_kv_store(gl_context *ctx, const elm_kv_cache *kv, int il, bool is
                         gl_tensor *cur, int32_t n_past);
 /* View [head_dim, n_kv, n_head_kv] of positions 0..n_kv of layer il's K (or V). */
 gl_tensor *elm_kv_view(gl_context *ctx, const elm_kv_cache *kv, int il, bool is_v, int32_t n_kv);
-/* Copies positions 0..n_past of every layer's K and V from src into dst (same shape). */
+/* View [n_embd, conv_pad + n] of layer il's convolution rows for n tokens after n_past, and
+ * the node writing cur [n_embd, n] at positions n_past.. (shortconv.c). */
+gl_tensor *elm_kv_conv_window(gl_context *ctx, const elm_kv_cache *kv, int il, int32_t n_past, int32_t n);
+gl_tensor *elm_kv_conv_store(gl_context *ctx, const elm_kv_cache *kv, int il, gl_tensor *cur, int32_t n_past);
+/* Copies positions 0..n_past of every layer's K and V (and convolution rows) from src into
+ * dst (same shape). */
 void elm_kv_copy(const elm_kv_cache *dst, const elm_kv_cache *src, int32_t n_past);
 
 /* ---- decoder.c ---- */
@@ -115,11 +141,13 @@ gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_conte
                             gl_error *err);
 /* Upper bound on tensor headers and graph nodes one decode step needs. */
 int32_t elm_decoder_max_nodes(const elm_model *m);
+/* ---- shortconv.c ---- */
+/* LFM2's gated short-convolution block on cur [n_embd, n] at positions n_past.. of layer il:
+ * (b, c, x) = in_proj·cur, y = c * conv(b * x over the last n_conv positions), out_proj·y. */
+gl_tensor *elm_shortconv_block(gl_context *ctx, gl_graph *g, const elm_model *m, const elm_kv_cache *kv,
+                               int il, gl_tensor *cur, int32_t n_past);
 
-/* ---- model.c ---- */
-struct elm_arch {
-    const char *name;
-    elm_arch_id id;
-};
+/* Whether layer il of the model uses the sliding window. */
+bool elm_layer_is_swa(const elm_hparams *hp, int il);
 
 #endif /* EDGELM_MODEL_H */

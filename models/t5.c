@@ -302,7 +302,7 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
         goto fail;
     }
     const size_t max_nodes = (size_t)(m->n_enc + 3 * m->n_dec) * 48 + 64;
-    m->meta_size = max_nodes * (gl_tensor_overhead() + 12 * sizeof(void *)) + 64 * 1024;
+    m->meta_size = elm_graph_overhead(max_nodes);
     m->meta = aligned_alloc(ELM_ALIGN, ELM_PAD(m->meta_size, ELM_ALIGN));
     if (!m->meta) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");

@@ -4,6 +4,7 @@
  * elm_elmo_run); the statistics are accumulated in double.
  */
 #include "quality.h"
+#include "arch.h"
 
 #include "ggml-lite.h"
 
@@ -463,18 +464,15 @@ elm_status elm_quality_compare(const char *base, const char *quant, const char *
     if (!arch[0]) return ql_fail(err, ELM_ERR_FORMAT, "%s: not a GGUF model file", base);
     if (strcmp(arch, arch2) != 0)
         return ql_fail(err, ELM_ERR_INVALID, "the files have different architectures (%s, %s)", arch, arch2[0] ? arch2 : "?");
-    if (!strcmp(arch, "bert")) {
-        snprintf(out->family, sizeof out->family, "bert");
-        return ql_bert(base, quant, text, nth, out, err);
+    /* Which runtime measures it: the family of the architecture table (models/arch.c). */
+    const elm_arch *row = elm_arch_find(arch, strlen(arch));
+    const elm_family fam = row ? row->family : ELM_FAMILY_DECODER; /* the decoder loader names unknown ones */
+    snprintf(out->family, sizeof out->family, "%s", row ? elm_arch_family(arch) : "decoder");
+    switch (fam) {
+    case ELM_FAMILY_BERT: return ql_bert(base, quant, text, nth, out, err);
+    case ELM_FAMILY_T5: return ql_t5(base, quant, text, nth, out, err);
+    case ELM_FAMILY_ELMO: return ql_elmo(base, quant, text, nth, out, err);
+    case ELM_FAMILY_DECODER: break;
     }
-    if (!strcmp(arch, "t5")) {
-        snprintf(out->family, sizeof out->family, "t5");
-        return ql_t5(base, quant, text, nth, out, err);
-    }
-    if (!strcmp(arch, "elmo")) {
-        snprintf(out->family, sizeof out->family, "elmo");
-        return ql_elmo(base, quant, text, nth, out, err);
-    }
-    snprintf(out->family, sizeof out->family, "decoder");
     return ql_decoder(base, quant, text, n_ctx, nth, out, err);
 }

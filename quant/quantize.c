@@ -63,6 +63,12 @@ bool elm_quant_parse(const char *name, elm_quant_spec *out) {
     return false;
 }
 
+uint32_t elm_quant_file_type_of(gl_type t) {
+    for (int i = 0; i < QZ_N_SPECS; i++)
+        if (qz_specs[i].base == t && qz_specs[i].mix == QZ_MIX_NONE) return qz_specs[i].ftype;
+    return 0;
+}
+
 const char *elm_quant_type_list(void) {
     return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M (= Q3_K), Q3_K_L, "
            "Q4_K_S, Q4_K_M (= Q4_K), Q5_K_S, Q5_K_M (= Q5_K), Q6_K";
@@ -86,6 +92,7 @@ static bool qz_quantizable(const char *name, int n_dims) {
     if (!strcmp(name, "position_embd.weight") || !strcmp(name, "token_types.weight")) return false;
     if (qz_has(name, "attn_rel_b.weight")) return false;
     if (!strcmp(name, "char_embd.weight")) return false; /* ELMo: read as floats */
+    if (qz_has(name, "shortconv.conv.weight")) return false; /* LFM2's 3-tap kernels */
     return true;
 }
 

@@ -55,6 +55,10 @@ typedef struct elm_quant_spec {
 /* Parses a TYPE (case-insensitive, aliases accepted). Returns false when unknown. */
 bool elm_quant_parse(const char *name, elm_quant_spec *out);
 /* "F32, F16, ..." for usage messages. */
+/* llama.cpp's general.file_type (LLAMA_FTYPE) of a file whose matrices are all of type t
+ * (the plain types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1); 0 ("all F32") for others.
+ * The one table of those numbers is qz_specs in quantize.c; the converters ask it too. */
+uint32_t elm_quant_file_type_of(gl_type t);
 const char *elm_quant_type_list(void);
 
 typedef struct elm_quant_tensor_report {

@@ -19,10 +19,12 @@ static const cli_family cli_families[] = {
     {CLI_ELMO, "an ELMo biLM", "edgelm elmo, kld or elmo-bench"},
 };
 
+/* The runtime of an architecture, as the one architecture table (models/arch.c) says. */
 static unsigned cli_family_of(const char *arch) {
-    if (!strcmp(arch, "bert")) return CLI_BERT;
-    if (!strcmp(arch, "t5")) return CLI_T5;
-    if (!strcmp(arch, "elmo")) return CLI_ELMO;
+    const char *fam = elm_arch_family(arch);
+    if (!strcmp(fam, "bert")) return CLI_BERT;
+    if (!strcmp(fam, "t5")) return CLI_T5;
+    if (!strcmp(fam, "elmo")) return CLI_ELMO;
     return CLI_DECODER;
 }
 
