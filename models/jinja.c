@@ -173,20 +173,26 @@ typedef struct jlex {
     size_t n;
     jtok *toks;
     size_t n_toks, cap_toks;
+    size_t pos_at;      /* line and column of src[pos_at], kept so that positions are found */
+    int pos_line, pos_col; /* in one pass (tokens come in order) */
 } jlex;
 
-static void lx_pos(const jlex *L, size_t at, int *line, int *col) {
-    int ln = 1, c = 1;
-    for (size_t i = 0; i < at && i < L->n; i++) {
+static void lx_pos(jlex *L, size_t at, int *line, int *col) {
+    if (at < L->pos_at || L->pos_line == 0) {
+        L->pos_at = 0;
+        L->pos_line = L->pos_col = 1;
+    }
+    for (size_t i = L->pos_at; i < at && i < L->n; i++) {
         if (L->src[i] == '\n') {
-            ln++;
-            c = 1;
+            L->pos_line++;
+            L->pos_col = 1;
         } else if (((unsigned char)L->src[i] & 0xC0) != 0x80) {
-            c++;
+            L->pos_col++;
         }
     }
-    *line = ln;
-    *col = c;
+    L->pos_at = at < L->n ? at : L->n;
+    *line = L->pos_line;
+    *col = L->pos_col;
 }
 
 static _Noreturn void lx_fail(jlex *L, size_t at, const char *what) {

@@ -12,6 +12,7 @@
  */
 #include "tf.h"
 
+#include "edgelm.h"
 #include "jinja.h"
 
 #include <dirent.h>
@@ -503,6 +504,61 @@ TF_TEST(jinja_family_templates) {
     TF_CHECK(r.identical >= 50, "%d identical renderings (want every family x 4 variants)", r.identical);
     TF_CHECK(r.no_reference == 0, "%d renderings without a reference: run scripts/render_chat_templates.py tests/data/chat",
              r.no_reference);
+}
+
+/* The family each of our templates is written for, and the built-in layout standing in for it. */
+TF_TEST(chat_family_detection) {
+    static const struct {
+        const char *file, *family;
+        elm_chat_template layout;
+    } cases[] = {
+        {"llama3", "llama3", ELM_CHAT_LLAMA3},   {"qwen3", "qwen3", ELM_CHAT_CHATML},
+        {"qwen25", "qwen2.5", ELM_CHAT_CHATML},   {"gemma2", "gemma2", ELM_CHAT_GEMMA},
+        {"gemma3", "gemma3", ELM_CHAT_GEMMA},    {"phi3", "phi3", ELM_CHAT_PHI3},
+        {"phi4mini", "phi4-mini", ELM_CHAT_PHI3}, {"smollm2", "smollm2", ELM_CHAT_CHATML},
+        {"smollm3", "smollm3", ELM_CHAT_CHATML}, {"granite3", "granite", ELM_CHAT_GRANITE},
+        {"olmo2", "olmo2", ELM_CHAT_ZEPHYR},     {"lfm2", "lfm2", ELM_CHAT_CHATML},
+        {"chatml", "chatml", ELM_CHAT_CHATML},   {"mistral", "mistral", ELM_CHAT_MISTRAL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "tests/data/chat/%s.jinja", cases[i].file);
+        size_t len;
+        char *src = read_file(path, &len);
+        TF_CHECK(src != NULL, "%s", path);
+        if (!src) continue;
+        const char *fam = elm_chat_template_family(src);
+        TF_CHECK(fam && !strcmp(fam, cases[i].family), "%s: family %s, want %s", cases[i].file,
+                 fam ? fam : "(none)", cases[i].family);
+        TF_CHECK(elm_chat_template_detect(src) == cases[i].layout, "%s: layout %s", cases[i].file,
+                 elm_chat_template_name(elm_chat_template_detect(src)));
+        free(src);
+    }
+    TF_CHECK(elm_chat_template_family("{{ messages }}") == NULL);
+    TF_CHECK(elm_chat_template_detect("{{ messages }}") == ELM_CHAT_UNKNOWN);
+}
+
+/* The public entry point: sizes, truncation, errors. */
+TF_TEST(chat_render_jinja_api) {
+    static const char tmpl[] = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+                               "{% if add_generation_prompt %}<assistant>{% endif %}";
+    const elm_chat_msg msgs[] = {{"system", "S"}, {"user", "U"}};
+    elm_chat_jinja_opts o = {.add_assistant = true, .enable_thinking = -1};
+    elm_error err = {0};
+    const char *want = "<system>S<user>U<assistant>";
+    int64_t n = elm_chat_render_jinja(tmpl, sizeof tmpl - 1, msgs, 2, &o, NULL, 0, &err);
+    TF_CHECK(n == (int64_t)strlen(want), "length %lld", (long long)n);
+    char buf[64], small[8];
+    TF_CHECK(elm_chat_render_jinja(tmpl, sizeof tmpl - 1, msgs, 2, &o, buf, sizeof buf, &err) == n &&
+             !strcmp(buf, want), "%s", buf);
+    TF_CHECK(elm_chat_render_jinja(tmpl, sizeof tmpl - 1, msgs, 2, &o, small, sizeof small, &err) == n &&
+             !strcmp(small, "<system"), "truncated: %s", small);
+    static const char bad[] = "{% call foo() %}{% endcall %}";
+    TF_CHECK(elm_chat_render_jinja(bad, sizeof bad - 1, msgs, 2, &o, buf, sizeof buf, &err) == ELM_ERR_UNSUPPORTED &&
+             strstr(err.msg, "line 1, column 4: unsupported tag 'call'"), "%s", err.msg);
+    static const char raise[] = "{{ raise_exception('no system role') }}";
+    TF_CHECK(elm_chat_render_jinja(raise, sizeof raise - 1, msgs, 2, &o, buf, sizeof buf, &err) < 0 &&
+             strstr(err.msg, "template error: no system role"), "%s", err.msg);
 }
 
 /* The models' real templates, when the shared fixtures hold them with their references. */
