@@ -43,7 +43,9 @@ typedef struct jfail {
     int line, col;        /* where the construct being handled starts (0: unknown) */
 } jfail;
 
-static _Noreturn void jf_fail(jfail *f, const char *fmt, ...) {
+#define JF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+static _Noreturn JF_PRINTF(2, 3) void jf_fail(jfail *f, const char *fmt, ...) {
     char body[200];
     va_list ap;
     va_start(ap, fmt);
@@ -614,7 +616,7 @@ static bool tk_name(const jtok *t, const char *name) {
     return t->k == TK_NAME && t->n == strlen(name) && !memcmp(t->s, name, t->n);
 }
 
-static _Noreturn void ps_fail(jp *p, const char *fmt, ...) {
+static _Noreturn JF_PRINTF(2, 3) void ps_fail(jp *p, const char *fmt, ...) {
     char body[200];
     va_list ap;
     va_start(ap, fmt);
@@ -1238,7 +1240,7 @@ static jnode *ps_set(jp *p) {
         return n;
     }
     if (n->n_names != 1 || n->s) ps_unexpected(p, "'='");
-    if (tk_op(ps_cur(p), "|")) ps_fail(p, "filters on {% set %} blocks are not supported");
+    if (tk_op(ps_cur(p), "|")) ps_fail(p, "filters on {%% set %%} blocks are not supported");
     ps_expect(p, TK_BEND, "'%}'");
     n->k = N_SETBLOCK;
     static const char *const ends[] = {"endset", NULL};
@@ -1449,7 +1451,7 @@ typedef struct je {
     int calls;
 } je;
 
-static _Noreturn void je_fail(je *e, const jnode *at, const char *fmt, ...) {
+static _Noreturn JF_PRINTF(3, 4) void je_fail(je *e, const jnode *at, const char *fmt, ...) {
     char body[200];
     va_list ap;
     va_start(ap, fmt);

@@ -409,6 +409,7 @@ static const struct {
     {"{{ range(10000000) | length }}", "range of more than a million items"},
     {"{% macro m() %}{% macro n() %}{% endmacro %}{% endmacro %}", "a macro inside a macro is not supported"},
     {"{{ [1][::0] }}", "slice step cannot be zero"},
+    {"{% set x | upper %}y{% endset %}", "line 1, column 10: filters on {% set %} blocks are not supported"},
 };
 
 TF_TEST(jinja_errors) {
