@@ -1429,6 +1429,8 @@ void jinja_free(jinja_tmpl *t) {
  * ---------------------------------------------------------------------------------------- */
 
 #define JE_MAX_FRAMES 1024
+#define JE_MAX_VALUE_DEPTH 256 /* nesting of values in comparisons and printing */
+#define JE_MAX_CALLS 16        /* nesting of macro calls (each may nest JINJA_MAX_DEPTH deep) */
 
 typedef struct jbuf {
     char *p;
@@ -1449,6 +1451,7 @@ typedef struct je {
     int n_frames, base; /* names are looked up in frames[n_frames-1 .. base], frames[0], globals */
     int ctl;
     int calls;
+    int vdepth;
 } je;
 
 static _Noreturn JF_PRINTF(3, 4) void je_fail(je *e, const jnode *at, const char *fmt, ...) {
@@ -1538,11 +1541,11 @@ static _Noreturn void je_undefined(je *e, const jnode *at, const jv *v) {
     je_fail(e, at, "an undefined value used where a value is needed");
 }
 
-static bool py_eq(const jv *a, const jv *b);
+static bool py_eq(je *e, const jv *a, const jv *b);
 
-static bool d_find(const jdict *d, const jv *key, size_t *at) {
+static bool d_find(je *e, const jdict *d, const jv *key, size_t *at) {
     for (size_t i = 0; i < d->n; i++) {
-        if (py_eq(&d->keys[i], key)) {
+        if (py_eq(e, &d->keys[i], key)) {
             *at = i;
             return true;
         }
@@ -1563,7 +1566,7 @@ static bool d_get_str(const jdict *d, const char *name, size_t n, jv *out) {
 
 static void d_set(je *e, jdict *d, jv key, jv val) {
     size_t at;
-    if (d_find(d, &key, &at)) {
+    if (d_find(e, d, &key, &at)) {
         d->vals[at] = val;
         return;
     }
@@ -1600,7 +1603,26 @@ static bool truthy(const jv *v) {
     }
 }
 
-static bool py_eq(const jv *a, const jv *b) {
+/* Recursion into nested values (comparison, printing) is counted: a template can nest
+ * values deeply, or put a namespace inside itself. */
+static void depth_enter(je *e) {
+    if (++e->vdepth > JE_MAX_VALUE_DEPTH)
+        je_fail(e, NULL, "values nested deeper than %d (or a namespace holding itself)", JE_MAX_VALUE_DEPTH);
+}
+
+static bool py_eq_items(je *e, const jv *a, const jv *b);
+
+static bool py_eq(je *e, const jv *a, const jv *b) {
+    if ((a->k == V_LIST || a->k == V_DICT) && a->k == b->k) {
+        depth_enter(e);
+        bool r = py_eq_items(e, a, b);
+        e->vdepth--;
+        return r;
+    }
+    return py_eq_items(e, a, b);
+}
+
+static bool py_eq_items(je *e, const jv *a, const jv *b) {
     if (is_num(a) && is_num(b)) {
         if (a->k == V_FLOAT || b->k == V_FLOAT) return as_float(a) == as_float(b);
         return as_int(a) == as_int(b);
@@ -1613,13 +1635,13 @@ static bool py_eq(const jv *a, const jv *b) {
     case V_LIST:
         if (a->u.l->n != b->u.l->n || a->u.l->tuple != b->u.l->tuple) return false;
         for (size_t i = 0; i < a->u.l->n; i++)
-            if (!py_eq(&a->u.l->v[i], &b->u.l->v[i])) return false;
+            if (!py_eq(e, &a->u.l->v[i], &b->u.l->v[i])) return false;
         return true;
     case V_DICT: {
         if (a->u.d->n != b->u.d->n) return false;
         for (size_t i = 0; i < a->u.d->n; i++) {
             size_t at;
-            if (!d_find(b->u.d, &a->u.d->keys[i], &at) || !py_eq(&a->u.d->vals[i], &b->u.d->vals[at]))
+            if (!d_find(e, b->u.d, &a->u.d->keys[i], &at) || !py_eq(e, &a->u.d->vals[i], &b->u.d->vals[at]))
                 return false;
         }
         return true;
@@ -1649,8 +1671,11 @@ static int py_cmp(je *e, const jnode *at, const jv *a, const jv *b) {
     if (a->k == V_LIST && b->k == V_LIST) {
         size_t n = a->u.l->n < b->u.l->n ? a->u.l->n : b->u.l->n;
         for (size_t i = 0; i < n; i++) {
-            if (py_eq(&a->u.l->v[i], &b->u.l->v[i])) continue;
-            return py_cmp(e, at, &a->u.l->v[i], &b->u.l->v[i]);
+            if (py_eq(e, &a->u.l->v[i], &b->u.l->v[i])) continue;
+            depth_enter(e);
+            int c = py_cmp(e, at, &a->u.l->v[i], &b->u.l->v[i]);
+            e->vdepth--;
+            return c;
         }
         return a->u.l->n < b->u.l->n ? -1 : a->u.l->n > b->u.l->n ? 1 : 0;
     }
@@ -1779,6 +1804,7 @@ static void put_str(je *e, jbuf *b, const jv *v) {
     case V_STR: jb_put(e, b, v->u.s, v->n); return;
     case V_LIST: {
         const jlist *l = v->u.l;
+        depth_enter(e);
         jb_puts(e, b, l->tuple ? "(" : "[");
         for (size_t i = 0; i < l->n; i++) {
             if (i) jb_puts(e, b, ", ");
@@ -1786,11 +1812,13 @@ static void put_str(je *e, jbuf *b, const jv *v) {
         }
         if (l->tuple && l->n == 1) jb_puts(e, b, ",");
         jb_puts(e, b, l->tuple ? ")" : "]");
+        e->vdepth--;
         return;
     }
     case V_DICT:
     case V_NS: {
         const jdict *d = v->u.d;
+        depth_enter(e);
         jb_puts(e, b, v->k == V_NS ? "<Namespace {" : "{");
         for (size_t i = 0; i < d->n; i++) {
             if (i) jb_puts(e, b, ", ");
@@ -1799,6 +1827,7 @@ static void put_str(je *e, jbuf *b, const jv *v) {
             put_repr(e, b, &d->vals[i]);
         }
         jb_puts(e, b, v->k == V_NS ? "}>" : "}");
+        e->vdepth--;
         return;
     }
     default: je_fail(e, NULL, "cannot turn a %s into text", kind_name(v->k));
@@ -2179,7 +2208,7 @@ static jv get_item(je *e, const jnode *at, jv obj, const jv *key) {
     case V_DICT:
     case V_NS: {
         size_t i;
-        if (d_find(obj.u.d, key, &i)) return obj.u.d->vals[i];
+        if (d_find(e, obj.u.d, key, &i)) return obj.u.d->vals[i];
         break;
     }
     case V_LIST:
@@ -2249,12 +2278,12 @@ static bool contains(je *e, const jnode *at, const jv *hay, const jv *needle) {
     case V_LIST:
         je_cost(e, at, hay->u.l->n / 4 + 1);
         for (size_t i = 0; i < hay->u.l->n; i++)
-            if (py_eq(&hay->u.l->v[i], needle)) return true;
+            if (py_eq(e, &hay->u.l->v[i], needle)) return true;
         return false;
     case V_DICT: {
         size_t i;
         je_cost(e, at, hay->u.d->n / 4 + 1);
-        return d_find(hay->u.d, needle, &i);
+        return d_find(e, hay->u.d, needle, &i);
     }
     default: je_fail(e, at, "'in' needs a string, list or dict on the right, not a %s", kind_name(hay->k));
     }
@@ -2395,7 +2424,7 @@ static jv call_method(je *e, const jnode *at, const jmeth *m, const jargs *a) {
         const jv *k = arg_at(a, 0, NULL);
         if (!k) je_fail(e, at, "get() needs a key");
         size_t i;
-        if (d_find(d, k, &i)) return d->vals[i];
+        if (d_find(e, d, k, &i)) return d->vals[i];
         const jv *dflt = arg_at(a, 1, NULL);
         return dflt ? *dflt : v_none();
     }
@@ -2689,7 +2718,7 @@ static bool run_test(je *e, const jnode *at, const char *name, const jv *v, cons
     if (TN("lower") || TN("upper")) {
         if (v->k != V_STR) return false;
         jv c = s_case(e, at, v, TN("lower") ? 0 : 1);
-        return py_eq(&c, v) && v->n > 0;
+        return py_eq(e, &c, v) && v->n > 0;
     }
     if (TN("odd") || TN("even") || TN("divisibleby")) {
         if (v->k != V_INT && v->k != V_BOOL) je_fail(e, at, "test '%s' needs an integer", name);
@@ -2704,9 +2733,9 @@ static bool run_test(je *e, const jnode *at, const char *name, const jv *v, cons
         TN(">=") || TN("in")) {
         if (!x || a->n != 1 || a->nk) je_fail(e, at, "test '%s' takes one argument", name);
         if (TN("in")) return contains(e, at, x, v);
-        if (TN("equalto") || TN("eq") || TN("==")) return py_eq(v, x);
-        if (TN("ne") || TN("!=")) return !py_eq(v, x);
-        if (TN("sameas")) return v->k == x->k && py_eq(v, x) && (v->k == V_NONE || v->k == V_BOOL || v->k == V_UNDEF);
+        if (TN("equalto") || TN("eq") || TN("==")) return py_eq(e, v, x);
+        if (TN("ne") || TN("!=")) return !py_eq(e, v, x);
+        if (TN("sameas")) return v->k == x->k && py_eq(e, v, x) && (v->k == V_NONE || v->k == V_BOOL || v->k == V_UNDEF);
         int c = py_cmp(e, at, v, x);
         if (TN("lt") || TN("<")) return c < 0;
         if (TN("le") || TN("<=")) return c <= 0;
@@ -2811,7 +2840,7 @@ static jv capture(je *e, const jnlist *body) {
 
 static jv call_macro(je *e, const jnode *at, const jnode *mac, const jargs *a) {
     if (a->n > mac->n_names) je_fail(e, at, "macro '%s' takes %zu arguments", mac->s, mac->n_names);
-    if (++e->calls > JINJA_MAX_DEPTH) je_fail(e, at, "macro calls nested deeper than %d", JINJA_MAX_DEPTH);
+    if (++e->calls > JE_MAX_CALLS) je_fail(e, at, "macro calls nested deeper than %d", JE_MAX_CALLS);
     const int saved_base = e->base, saved_n = e->n_frames, saved_ctl = e->ctl;
     push_frame(e, at);
     jdict *fr = e->frames[e->n_frames - 1];
@@ -2990,8 +3019,8 @@ static jv compare(je *e, const jnode *n) {
         jv right = eval(e, n->kids.v[i]);
         const char *op = n->names[i];
         bool r;
-        if (!strcmp(op, "==")) r = py_eq(&left, &right);
-        else if (!strcmp(op, "!=")) r = !py_eq(&left, &right);
+        if (!strcmp(op, "==")) r = py_eq(e, &left, &right);
+        else if (!strcmp(op, "!=")) r = !py_eq(e, &left, &right);
         else if (!strcmp(op, "in")) r = contains(e, n, &right, &left);
         else if (!strcmp(op, "not in")) r = !contains(e, n, &right, &left);
         else {

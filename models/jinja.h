@@ -45,7 +45,7 @@ typedef struct jinja_opts {
 } jinja_opts;
 
 #define JINJA_MAX_SOURCE (1u << 20) /* longest template accepted, bytes */
-#define JINJA_MAX_DEPTH 64          /* nesting of tags and expressions, and of macro calls */
+#define JINJA_MAX_DEPTH 64          /* nesting of tags and expressions (macro calls: 16) */
 
 /* Parses a template; NULL with a message in err (e.g. "line 3, column 8: unsupported tag
  * 'include'") when it is malformed, too large or outside the subset. */

@@ -478,7 +478,19 @@ TF_TEST(jinja_limits) {
     free(got);
     /* Recursion through macros. */
     got = render_small("{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}", err, sizeof err, NULL);
-    TF_CHECK(!got && strstr(err, "macro calls nested deeper than 64"), "macro recursion: %s", err);
+    TF_CHECK(!got && strstr(err, "macro calls nested deeper than 16"), "macro recursion: %s", err);
+    free(got);
+    /* Values nested deeply, or a namespace holding itself, cannot exhaust the stack. */
+    got = render_small("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                       "{{ ns.x }}", err, sizeof err, NULL);
+    TF_CHECK(!got && strstr(err, "values nested deeper than 256"), "deep list: %s", err);
+    free(got);
+    got = render_small("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                       "{{ ns.x == ns.x }}", err, sizeof err, NULL);
+    TF_CHECK(!got && strstr(err, "values nested deeper than 256"), "deep compare: %s", err);
+    free(got);
+    got = render_small("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}", err, sizeof err, NULL);
+    TF_CHECK(!got && strstr(err, "a namespace holding itself"), "cycle: %s", err);
     free(got);
     /* Oversized source. */
     size_t big = JINJA_MAX_SOURCE + 1;
