@@ -45,15 +45,23 @@ typedef struct jfail {
 
 #define JF_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
-static _Noreturn JF_PRINTF(2, 3) void jf_fail(jfail *f, const char *fmt, ...) {
+/* Writes the message (prefixed by the position when one is set) and unwinds to the caller. */
+static _Noreturn void jf_vfail(jfail *f, int line, int col, const char *fmt, va_list ap) {
     char body[200];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
+    if (line > 0) {
+        f->line = line;
+        f->col = col;
+    }
     if (f->line > 0) snprintf(f->msg, sizeof f->msg, "line %d, column %d: %s", f->line, f->col, body);
     else snprintf(f->msg, sizeof f->msg, "%s", body);
     longjmp(f->jb, 1);
+}
+
+static _Noreturn JF_PRINTF(2, 3) void jf_fail(jfail *f, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    jf_vfail(f, 0, 0, fmt, ap);
 }
 
 static void *jf_alloc(jfail *f, size_t size) {
@@ -617,14 +625,9 @@ static bool tk_name(const jtok *t, const char *name) {
 }
 
 static _Noreturn JF_PRINTF(2, 3) void ps_fail(jp *p, const char *fmt, ...) {
-    char body[200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    p->f->line = ps_cur(p)->line;
-    p->f->col = ps_cur(p)->col;
-    jf_fail(p->f, "%s", body);
+    jf_vfail(p->f, ps_cur(p)->line, ps_cur(p)->col, fmt, ap);
 }
 
 static const char *tk_describe(const jtok *t, char *buf, size_t size) {
@@ -875,6 +878,13 @@ static jnode *ps_subscript(jp *p, jnode *obj) {
     return n;
 }
 
+static jnode *ps_call(jp *p, jnode *callee) {
+    jnode *c = ps_node(p, N_CALL);
+    c->a = callee;
+    ps_args(p, c);
+    return c;
+}
+
 static jnode *ps_postfix(jp *p, jnode *n) {
     for (;;) {
         const jtok *t = ps_cur(p);
@@ -901,10 +911,7 @@ static jnode *ps_postfix(jp *p, jnode *n) {
         } else if (tk_op(t, "[")) {
             n = ps_subscript(p, n);
         } else if (tk_op(t, "(")) {
-            jnode *c = ps_node(p, N_CALL);
-            c->a = n;
-            ps_args(p, c);
-            n = c;
+            n = ps_call(p, n);
         } else {
             return n;
         }
@@ -956,10 +963,7 @@ static jnode *ps_filters(jp *p, jnode *n) {
             }
             n = f;
         } else if (tk_op(t, "(")) {
-            jnode *c = ps_node(p, N_CALL);
-            c->a = n;
-            ps_args(p, c);
-            n = c;
+            n = ps_call(p, n);
         } else {
             return n;
         }
@@ -982,10 +986,10 @@ static jnode *ps_unary(jp *p, bool with_filter) {
     return n;
 }
 
-static jnode *ps_binary(jp *p, jnode *a, const char *op, jnode *b) {
+static jnode *ps_binary(jp *p, nkind k, jnode *a, const char *op, jnode *b) {
     jnode *n = jf_alloc(p->f, sizeof *n);
     memset(n, 0, sizeof *n);
-    n->k = N_BIN;
+    n->k = k;
     n->line = a->line;
     n->col = a->col;
     n->s = op;
@@ -994,50 +998,46 @@ static jnode *ps_binary(jp *p, jnode *a, const char *op, jnode *b) {
     return n;
 }
 
-static jnode *ps_pow(jp *p) {
-    jnode *n = ps_unary(p, true);
-    while (tk_op(ps_cur(p), "**")) {
+/* One left-associative level of binary operators (symbols, or the words and / or), each operand
+ * parsed by the next level up. */
+static jnode *ps_level(jp *p, jnode *(*next)(jp *), const char *const *ops) {
+    jnode *n = next(p);
+    for (;;) {
+        const jtok *t = ps_cur(p);
+        const char *op = NULL;
+        for (size_t i = 0; ops[i] && !op; i++)
+            if (tk_op(t, ops[i]) || tk_name(t, ops[i])) op = ops[i];
+        if (!op) return n;
         ps_advance(p);
-        n = ps_binary(p, n, "**", ps_unary(p, true));
+        const nkind k = !strcmp(op, "and") ? N_AND : !strcmp(op, "or") ? N_OR : N_BIN;
+        n = ps_binary(p, k, n, op, next(p));
     }
-    return n;
+}
+
+static jnode *ps_unary_filtered(jp *p) { return ps_unary(p, true); }
+
+static jnode *ps_pow(jp *p) {
+    static const char *const ops[] = {"**", NULL};
+    return ps_level(p, ps_unary_filtered, ops);
 }
 
 static jnode *ps_math2(jp *p) {
-    jnode *n = ps_pow(p);
-    for (;;) {
-        const jtok *t = ps_cur(p);
-        const char *op = tk_op(t, "*") ? "*" : tk_op(t, "/") ? "/" : tk_op(t, "//") ? "//"
-                       : tk_op(t, "%") ? "%" : NULL;
-        if (!op) return n;
-        ps_advance(p);
-        n = ps_binary(p, n, op, ps_pow(p));
-    }
+    static const char *const ops[] = {"*", "/", "//", "%", NULL};
+    return ps_level(p, ps_pow, ops);
 }
 
 static jnode *ps_concat(jp *p) {
-    jnode *n = ps_math2(p);
-    while (tk_op(ps_cur(p), "~")) {
-        ps_advance(p);
-        n = ps_binary(p, n, "~", ps_math2(p));
-    }
-    return n;
+    static const char *const ops[] = {"~", NULL};
+    return ps_level(p, ps_math2, ops);
 }
 
 static jnode *ps_math1(jp *p) {
-    jnode *n = ps_concat(p);
-    for (;;) {
-        const jtok *t = ps_cur(p);
-        const char *op = tk_op(t, "+") ? "+" : tk_op(t, "-") ? "-" : NULL;
-        if (!op) return n;
-        ps_advance(p);
-        n = ps_binary(p, n, op, ps_concat(p));
-    }
+    static const char *const ops[] = {"+", "-", NULL};
+    return ps_level(p, ps_concat, ops);
 }
 
 static jnode *ps_compare(jp *p) {
     jnode *first = ps_math1(p);
-    jnvec ops = {0};
     jnvec operands = {0};
     const char **names = NULL;
     size_t n_ops = 0;
@@ -1063,14 +1063,8 @@ static jnode *ps_compare(jp *p) {
         names[n_ops++] = op;
         nv_push(p->f, &operands, ps_math1(p));
     }
-    (void)ops;
     if (!n_ops) return first;
-    jnode *n = jf_alloc(p->f, sizeof *n);
-    memset(n, 0, sizeof *n);
-    n->k = N_CMP;
-    n->line = first->line;
-    n->col = first->col;
-    n->a = first;
+    jnode *n = ps_binary(p, N_CMP, first, NULL, NULL);
     n->kids = nv_list(&operands);
     n->names = names;
     n->n_names = n_ops;
@@ -1090,27 +1084,13 @@ static jnode *ps_not(jp *p) {
 }
 
 static jnode *ps_and(jp *p) {
-    jnode *n = ps_not(p);
-    while (tk_name(ps_cur(p), "and")) {
-        jnode *b = ps_node(p, N_AND);
-        ps_advance(p);
-        b->a = n;
-        b->b = ps_not(p);
-        n = b;
-    }
-    return n;
+    static const char *const ops[] = {"and", NULL};
+    return ps_level(p, ps_not, ops);
 }
 
 static jnode *ps_or(jp *p) {
-    jnode *n = ps_and(p);
-    while (tk_name(ps_cur(p), "or")) {
-        jnode *b = ps_node(p, N_OR);
-        ps_advance(p);
-        b->a = n;
-        b->b = ps_and(p);
-        n = b;
-    }
-    return n;
+    static const char *const ops[] = {"or", NULL};
+    return ps_level(p, ps_and, ops);
 }
 
 static jnode *ps_expr(jp *p, bool with_cond) {
@@ -1171,6 +1151,16 @@ static void ps_targets(jp *p, jnode *n) {
     n->n_names = k;
 }
 
+/* After a body that stopped at tag `which`: the {% else %} body up to end_only's tag, then the
+ * closing %} of the last tag. */
+static void ps_else_and_end(jp *p, jnode *n, const char *which, const char *const *end_only) {
+    if (!strcmp(which, "else")) {
+        ps_expect(p, TK_BEND, "'%}'");
+        n->kids2 = ps_body(p, end_only, &which);
+    }
+    ps_expect(p, TK_BEND, "'%}'");
+}
+
 static jnode *ps_if(jp *p) {
     jnode *n = ps_node(p, N_IF);
     n->a = ps_tuple(p, false);
@@ -1186,12 +1176,8 @@ static jnode *ps_if(jp *p) {
         n->kids2 = nv_list(&v);
         return n; /* the nested if consumed endif */
     }
-    if (!strcmp(which, "else")) {
-        ps_expect(p, TK_BEND, "'%}'");
-        static const char *const end_only[] = {"endif", NULL};
-        n->kids2 = ps_body(p, end_only, &which);
-    }
-    ps_expect(p, TK_BEND, "'%}'");
+    static const char *const end_only[] = {"endif", NULL};
+    ps_else_and_end(p, n, which, end_only);
     return n;
 }
 
@@ -1212,12 +1198,8 @@ static jnode *ps_for(jp *p) {
     p->loops++;
     n->kids = ps_body(p, ends, &which);
     p->loops--;
-    if (!strcmp(which, "else")) {
-        ps_expect(p, TK_BEND, "'%}'");
-        static const char *const end_only[] = {"endfor", NULL};
-        n->kids2 = ps_body(p, end_only, &which);
-    }
-    ps_expect(p, TK_BEND, "'%}'");
+    static const char *const end_only[] = {"endfor", NULL};
+    ps_else_and_end(p, n, which, end_only);
     return n;
 }
 
@@ -1455,16 +1437,9 @@ typedef struct je {
 } je;
 
 static _Noreturn JF_PRINTF(3, 4) void je_fail(je *e, const jnode *at, const char *fmt, ...) {
-    char body[200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    if (at) {
-        e->f.line = at->line;
-        e->f.col = at->col;
-    }
-    jf_fail(&e->f, "%s", body);
+    jf_vfail(&e->f, at ? at->line : 0, at ? at->col : 0, fmt, ap);
 }
 
 static void je_cost(je *e, const jnode *at, uint64_t k) {
@@ -1871,6 +1846,21 @@ static void put_indent(je *e, jbuf *b, int64_t indent, int level) {
     for (int64_t i = 0; i < indent * level; i++) jb_puts(e, b, " ");
 }
 
+static void put_json(je *e, const jnode *at, jbuf *b, const jv *v, int64_t indent, int level);
+
+/* A dict key as json.dumps writes it: strings as they are, numbers, booleans and None quoted. */
+static void put_json_key(je *e, const jnode *at, jbuf *b, const jv *k, int level) {
+    if (k->k == V_STR) {
+        put_json_str(e, b, k->u.s, k->n);
+    } else if (k->k == V_INT || k->k == V_BOOL || k->k == V_FLOAT || k->k == V_NONE) {
+        jbuf kb = jb_temp(e);
+        put_json(e, at, &kb, k, -1, level + 1);
+        put_json_str(e, b, kb.p, kb.n);
+    } else {
+        je_fail(e, at, "tojson: keys must be str, int, float, bool or None");
+    }
+}
+
 /* json.dumps(v, ensure_ascii=False, indent=indent) (indent < 0: none). */
 static void put_json(je *e, const jnode *at, jbuf *b, const jv *v, int64_t indent, int level) {
     je_cost(e, at, 1);
@@ -1891,47 +1881,26 @@ static void put_json(je *e, const jnode *at, jbuf *b, const jv *v, int64_t inden
         }
         return;
     case V_STR: put_json_str(e, b, v->u.s, v->n); return;
-    case V_LIST: {
-        const jlist *l = v->u.l;
-        if (!l->n) {
-            jb_puts(e, b, "[]");
-            return;
-        }
-        jb_puts(e, b, "[");
-        for (size_t i = 0; i < l->n; i++) {
-            if (i) jb_puts(e, b, indent >= 0 ? "," : ", ");
-            if (indent >= 0) put_indent(e, b, indent, level + 1);
-            put_json(e, at, b, &l->v[i], indent, level + 1);
-        }
-        if (indent >= 0) put_indent(e, b, indent, level);
-        jb_puts(e, b, "]");
-        return;
-    }
+    case V_LIST:
     case V_DICT: {
-        const jdict *d = v->u.d;
-        if (!d->n) {
-            jb_puts(e, b, "{}");
+        const bool dict = v->k == V_DICT;
+        const size_t n = dict ? v->u.d->n : v->u.l->n;
+        if (!n) {
+            jb_puts(e, b, dict ? "{}" : "[]");
             return;
         }
-        jb_puts(e, b, "{");
-        for (size_t i = 0; i < d->n; i++) {
+        jb_puts(e, b, dict ? "{" : "[");
+        for (size_t i = 0; i < n; i++) {
             if (i) jb_puts(e, b, indent >= 0 ? "," : ", ");
             if (indent >= 0) put_indent(e, b, indent, level + 1);
-            const jv *k = &d->keys[i];
-            if (k->k == V_STR) {
-                put_json_str(e, b, k->u.s, k->n);
-            } else if (k->k == V_INT || k->k == V_BOOL || k->k == V_FLOAT || k->k == V_NONE) {
-                jbuf kb = jb_temp(e);
-                put_json(e, at, &kb, k, -1, level + 1);
-                put_json_str(e, b, kb.p, kb.n);
-            } else {
-                je_fail(e, at, "tojson: keys must be str, int, float, bool or None");
+            if (dict) {
+                put_json_key(e, at, b, &v->u.d->keys[i], level);
+                jb_puts(e, b, ": ");
             }
-            jb_puts(e, b, ": ");
-            put_json(e, at, b, &d->vals[i], indent, level + 1);
+            put_json(e, at, b, dict ? &v->u.d->vals[i] : &v->u.l->v[i], indent, level + 1);
         }
         if (indent >= 0) put_indent(e, b, indent, level);
-        jb_puts(e, b, "}");
+        jb_puts(e, b, dict ? "}" : "]");
         return;
     }
     case V_UNDEF: je_fail(e, at, "tojson: an undefined value is not JSON serializable");
