@@ -42,6 +42,31 @@ if [ -f "$M" ]; then
 else
     skip chat_jinja "fixture $M is absent"
 fi
+# The model's own template: a Hugging Face folder with chat_template.jinja, converted (the
+# converter copies it into tokenizer.chat_template), then chat without --chat-template.
+G="$FIXTURES/hf-tiny-lm-buddy/fake_gpt2"
+if [ -f "$G/config.json" ]; then
+    G=$(cd "$G" && pwd) # absolute, for the links
+    mkdir -p "$TMPD/q3" "$TMPD/bad"
+    for f in "$G"/*; do ln -s "$f" "$TMPD/q3/"; ln -s "$f" "$TMPD/bad/"; done
+    cp tests/data/chat/qwen3.jinja "$TMPD/q3/chat_template.jinja"
+    printf '{%% for m in messages %%}<|im_start|>{{ m.role }}{%% include "x" %%}{%% endfor %%}' > "$TMPD/bad/chat_template.jinja"
+    if $EMU "$EDGELM" convert "$TMPD/q3" -o "$TMPD/q3.gguf" > /dev/null 2>&1 && \
+       $EMU "$EDGELM" convert "$TMPD/bad" -o "$TMPD/bad.gguf" > /dev/null 2>&1; then
+        check chat_model_jinja_template sh -c \
+            "printf 'Hi\n' | $EMU '$EDGELM' chat -m '$TMPD/q3.gguf' --reasoning off -n 4 --seed 1 -c 256 --verbose-prompt \
+               > /dev/null 2> '$TMPD/mq' && grep -q \"Jinja qwen3 (the model's) template, thinking off\" '$TMPD/mq' && \
+             grep -q '^</think>\$' '$TMPD/mq'"
+        check chat_refused_model_template_falls_back sh -c \
+            "printf 'Hi\n' | $EMU '$EDGELM' chat -m '$TMPD/bad.gguf' -n 4 --seed 1 -c 256 --verbose-prompt \
+               > /dev/null 2> '$TMPD/mb' && grep -q \"unsupported tag 'include'; using the built-in chatml layout\" '$TMPD/mb' && \
+             grep -q '^<|im_start|>user\$' '$TMPD/mb'"
+    else
+        skip chat_model_jinja_template "edgelm convert of $G failed"
+    fi
+else
+    skip chat_model_jinja_template "fixture $G is absent"
+fi
 check chat_help_names_the_options sh -c \
     "$EMU '$EDGELM' chat --help | grep -q -- '--chat-template-file' && $EMU '$EDGELM' chat --help | grep -q -- '--reasoning-budget'"
 finish
