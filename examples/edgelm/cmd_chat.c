@@ -354,7 +354,7 @@ static bool chat_pick_template(chat_state *s, const gen_opts *o, const chat_opts
     s->jinja = NULL;
     if (s->tmpl == ELM_CHAT_UNKNOWN) {
         char why[120];
-        snprintf(why, sizeof why, "%s", err->msg);
+        snprintf(why, sizeof why, "%.119s", err->msg);
         snprintf(err->msg, sizeof err->msg, "%s; its family is not recognised either: name a "
                  "layout with --chat-template", why);
         return false;
