@@ -6,21 +6,15 @@
  * text or a clean error: no crash, no sanitizer report, no hang (the step, memory and output
  * limits are set small so that each run is quick).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Imodels -Iinclude -Iggml-lite \
- *       tests/fuzz/fuzz_jinja.c models/jinja.c models/unicode.c models/unicode_data.c \
- *       -lm -o build/fuzz_jinja
- *   build/fuzz_jinja -max_len=4096 -dict=tests/fuzz/jinja.dict tests/data/chat
+ * Built by `make fuzz` (build/fuzz/fuzz_jinja; docs/fuzzing.md) and replayed from
+ * tests/fuzz/regress/jinja/ by `make test`; tests/fuzz/jinja.dict holds Jinja's words:
+ *   build/fuzz/fuzz_jinja -max_len=8192 -dict=tests/fuzz/jinja.dict CORPUS_DIR
  */
+#include "fuzz.h"
 #include "jinja.h"
 
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1) return 0;
+    if (size < 1 || size > FUZZ_MAX_INPUT) return 0;
     static const jinja_msg msgs[] = {
         {"system", "Be brief.  \n"},
         {"user", "Hi <think>x</think> \xC3\xA9"},
