@@ -123,6 +123,10 @@ int32_t elm_token_bos(const elm_model *m); /* -1 when none */
 int32_t elm_token_eos(const elm_model *m);
 int32_t elm_token_eot(const elm_model *m); /* end of turn, else eos */
 bool elm_token_is_eog(const elm_model *m, int32_t id);
+/* The end-of-generation ids (eos, eot, eom and <|im_end|>, <end_of_turn>, <|eot_id|>, <|end|>
+ * ... found by their text, as llama.cpp's loader does): at most max into ids; returns how many
+ * there are. elm_generate stops on each of them. */
+int32_t elm_token_eog_ids(const elm_model *m, int32_t *ids, int32_t max);
 /* Tokenizes len bytes of text; writes at most max_ids ids and returns how many the text needs
  * (call again with a bigger buffer when that exceeds max_ids), or a negative elm_status.
  * add_special: BOS/EOS as Hugging Face's add_special_tokens=True; parse_special: control
@@ -227,6 +231,7 @@ typedef enum elm_chat_template {
     ELM_CHAT_PHI3,    /* <|user|>\n...<|end|>\n<|assistant|>\n */
     ELM_CHAT_GEMMA,   /* <start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n */
     ELM_CHAT_MISTRAL, /* <s>[INST] ... [/INST]...</s> */
+    ELM_CHAT_GRANITE, /* <|start_of_role|>role<|end_of_role|>...<|end_of_text|>\n */
 } elm_chat_template;
 
 typedef struct elm_chat_msg {
@@ -234,7 +239,7 @@ typedef struct elm_chat_msg {
     const char *content;
 } elm_chat_msg;
 
-/* By name ("chatml", "llama2", "llama3", "zephyr", "phi3", "gemma", "mistral"). */
+/* By name ("chatml", "llama2", "llama3", "zephyr", "phi3", "gemma", "mistral", "granite"). */
 elm_chat_template elm_chat_template_from_name(const char *name);
 const char *elm_chat_template_name(elm_chat_template t);
 /* Recognises a Jinja chat template (tokenizer.chat_template) by its marker strings. */
@@ -244,6 +249,28 @@ elm_chat_template elm_chat_template_detect(const char *jinja);
  * a negative elm_status for an unknown template or role. */
 int64_t elm_chat_render(elm_chat_template t, const elm_chat_msg *msgs, size_t n_msgs,
                         bool add_assistant, char *buf, size_t size);
+
+/* Jinja chat templates (a GGUF's tokenizer.chat_template or a user's file), rendered by
+ * edgelm's own interpreter of the Jinja subset chat templates use (models/jinja.h lists it),
+ * as Hugging Face's apply_chat_template renders them. */
+typedef struct elm_chat_jinja_opts {
+    bool add_assistant;    /* add_generation_prompt */
+    const char *bos_token; /* the model's BOS / EOS text (NULL: undefined in the template) */
+    const char *eos_token;
+    int enable_thinking;   /* -1: undefined (the template's default), 0: false, 1: true */
+    int64_t now;           /* the clock strftime_now reads: seconds since 1970, UTC */
+} elm_chat_jinja_opts;
+
+/* Renders the conversation into buf (NUL-terminated when it fits); returns the length the
+ * text needs, or a negative elm_status with a message naming the unsupported construct and
+ * its line and column, the template's own raise_exception text, or the limit reached. */
+int64_t elm_chat_render_jinja(const char *tmpl, size_t tmpl_len, const elm_chat_msg *msgs,
+                              size_t n_msgs, const elm_chat_jinja_opts *o, char *buf,
+                              size_t size, elm_error *err);
+/* The model family a Jinja chat template is written for, recognised from its text ("llama3",
+ * "qwen3", "qwen2.5", "smollm3", "smollm2", "lfm2", "chatml", "gemma3", "gemma2", "phi4-mini",
+ * "phi3", "granite", "olmo2", "zephyr", "mistral", "llama2"), NULL when none is. */
+const char *elm_chat_template_family(const char *jinja);
 
 /* ------------------------------------------------------------------------------------------
  * ELMo (architecture "elmo": AllenNLP / bilm-tf checkpoints converted by `edgelm convert`)

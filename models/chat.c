@@ -16,38 +16,125 @@
  *            (no system role: the system text starts the first user turn, then "\n\n")
  *   mistral  <s>[INST] {user} [/INST]{answer}</s>[INST] {user} [/INST]
  *            (system text likewise starts the first user turn, then "\n\n")
+ *   granite  <|start_of_role|>{role}<|end_of_role|>{content}<|end_of_text|>\n ...
+ *                                                  + <|start_of_role|>assistant<|end_of_role|>
+ *
+ * Jinja templates themselves are rendered by the interpreter in jinja.c
+ * (elm_chat_render_jinja); these layouts are the fallback for templates it refuses.
  */
 #include "chat.h"
+#include "jinja.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const chat_names[] = {
     [ELM_CHAT_UNKNOWN] = "unknown", [ELM_CHAT_CHATML] = "chatml", [ELM_CHAT_LLAMA2] = "llama2",
     [ELM_CHAT_LLAMA3] = "llama3",   [ELM_CHAT_ZEPHYR] = "zephyr", [ELM_CHAT_PHI3] = "phi3",
-    [ELM_CHAT_GEMMA] = "gemma",     [ELM_CHAT_MISTRAL] = "mistral",
+    [ELM_CHAT_GEMMA] = "gemma",     [ELM_CHAT_MISTRAL] = "mistral", [ELM_CHAT_GRANITE] = "granite",
 };
 
 elm_chat_template elm_chat_template_from_name(const char *name) {
     if (!name) return ELM_CHAT_UNKNOWN;
-    for (int t = ELM_CHAT_CHATML; t <= ELM_CHAT_MISTRAL; t++)
+    for (int t = ELM_CHAT_CHATML; t <= ELM_CHAT_GRANITE; t++)
         if (!strcmp(name, chat_names[t])) return (elm_chat_template)t;
     return ELM_CHAT_UNKNOWN;
 }
 
 const char *elm_chat_template_name(elm_chat_template t) {
-    return t >= ELM_CHAT_UNKNOWN && t <= ELM_CHAT_MISTRAL ? chat_names[t] : "unknown";
+    return t >= ELM_CHAT_UNKNOWN && t <= ELM_CHAT_GRANITE ? chat_names[t] : "unknown";
+}
+
+/* Families by the marker strings of their published templates, most specific first (several
+ * share "<|im_start|>", "<|assistant|>" or "[INST]"), with the built-in layout that stands in
+ * when the interpreter refuses a template. */
+static const struct {
+    const char *family, *marker, *also; /* also: a second marker that must be present (or NULL) */
+    elm_chat_template layout;
+} chat_families[] = {
+    {"llama3", "<|start_header_id|>", NULL, ELM_CHAT_LLAMA3},
+    {"smollm3", "<|im_start|>", "/no_think", ELM_CHAT_CHATML},
+    {"lfm2", "<|im_start|>", "keep_past_thinking", ELM_CHAT_CHATML},
+    {"lfm2", "<|im_start|>", "<|tool_list_start|>", ELM_CHAT_CHATML},
+    {"qwen3", "<|im_start|>", "enable_thinking", ELM_CHAT_CHATML},
+    {"qwen3", "<|im_start|>", "reasoning_content", ELM_CHAT_CHATML},
+    {"smollm2", "<|im_start|>", "SmolLM", ELM_CHAT_CHATML},
+    {"qwen2.5", "<|im_start|>", "Qwen", ELM_CHAT_CHATML},
+    {"chatml", "<|im_start|>", NULL, ELM_CHAT_CHATML},
+    {"gemma3", "<start_of_turn>", "first_user_prefix", ELM_CHAT_GEMMA},
+    {"gemma3", "<start_of_turn>", "<start_of_image>", ELM_CHAT_GEMMA},
+    {"gemma2", "<start_of_turn>", NULL, ELM_CHAT_GEMMA},
+    {"granite", "<|start_of_role|>", NULL, ELM_CHAT_GRANITE},
+    {"phi4-mini", "<|assistant|>", "<|tool|>", ELM_CHAT_PHI3},
+    {"phi3", "<|assistant|>", "<|end|>", ELM_CHAT_PHI3},
+    {"olmo2", "<|assistant|>", "loop.last and add_generation_prompt", ELM_CHAT_ZEPHYR},
+    {"zephyr", "<|assistant|>", NULL, ELM_CHAT_ZEPHYR},
+    {"zephyr", "<|user|>", NULL, ELM_CHAT_ZEPHYR},
+    {"llama2", "[INST]", "<<SYS>>", ELM_CHAT_LLAMA2},
+    {"mistral", "[INST]", NULL, ELM_CHAT_MISTRAL},
+};
+
+static int chat_family_index(const char *j) {
+    if (!j) return -1;
+    for (size_t i = 0; i < sizeof chat_families / sizeof chat_families[0]; i++)
+        if (strstr(j, chat_families[i].marker) && (!chat_families[i].also || strstr(j, chat_families[i].also)))
+            return (int)i;
+    return -1;
+}
+
+const char *elm_chat_template_family(const char *jinja) {
+    int i = chat_family_index(jinja);
+    return i < 0 ? NULL : chat_families[i].family;
 }
 
 elm_chat_template elm_chat_template_detect(const char *j) {
-    if (!j) return ELM_CHAT_UNKNOWN;
-    /* Most specific markers first: several families share "<|assistant|>" or "[INST]". */
-    if (strstr(j, "<|im_start|>")) return ELM_CHAT_CHATML;
-    if (strstr(j, "<|start_header_id|>")) return ELM_CHAT_LLAMA3;
-    if (strstr(j, "<start_of_turn>")) return ELM_CHAT_GEMMA;
-    if (strstr(j, "<|assistant|>") && strstr(j, "<|end|>")) return ELM_CHAT_PHI3;
-    if (strstr(j, "<|assistant|>") || strstr(j, "<|user|>")) return ELM_CHAT_ZEPHYR;
-    if (strstr(j, "[INST]")) return strstr(j, "<<SYS>>") ? ELM_CHAT_LLAMA2 : ELM_CHAT_MISTRAL;
-    return ELM_CHAT_UNKNOWN;
+    int i = chat_family_index(j);
+    return i < 0 ? ELM_CHAT_UNKNOWN : chat_families[i].layout;
+}
+
+int64_t elm_chat_render_jinja(const char *tmpl, size_t tmpl_len, const elm_chat_msg *msgs,
+                              size_t n_msgs, const elm_chat_jinja_opts *o, char *buf,
+                              size_t size, elm_error *err) {
+    if (!tmpl || !o || (n_msgs && !msgs)) {
+        if (err) {
+            err->code = ELM_ERR_INVALID;
+            snprintf(err->msg, sizeof err->msg, "elm_chat_render_jinja: bad arguments");
+        }
+        return ELM_ERR_INVALID;
+    }
+    char msg[256];
+    jinja_tmpl *t = jinja_parse(tmpl, tmpl_len, msg, sizeof msg);
+    char *text = NULL;
+    size_t len = 0;
+    if (t) {
+        jinja_msg *jm = malloc((n_msgs ? n_msgs : 1) * sizeof *jm);
+        if (jm) {
+            for (size_t i = 0; i < n_msgs; i++) jm[i] = (jinja_msg){msgs[i].role, msgs[i].content};
+            jinja_opts jo = {.add_generation_prompt = o->add_assistant, .bos_token = o->bos_token,
+                             .eos_token = o->eos_token, .enable_thinking = o->enable_thinking,
+                             .now = o->now};
+            text = jinja_render(t, jm, n_msgs, &jo, &len, msg, sizeof msg);
+            free(jm);
+        } else {
+            snprintf(msg, sizeof msg, "out of memory");
+        }
+        jinja_free(t);
+    }
+    if (!text) {
+        if (err) {
+            err->code = ELM_ERR_UNSUPPORTED;
+            snprintf(err->msg, sizeof err->msg, "chat template: %.240s", msg);
+        }
+        return ELM_ERR_UNSUPPORTED;
+    }
+    if (buf && size) {
+        size_t k = len < size ? len : size - 1;
+        memcpy(buf, text, k);
+        buf[k] = '\0';
+    }
+    free(text);
+    return (int64_t)len;
 }
 
 /* Appends to a buffer and counts what would be written even past its end. */
@@ -157,6 +244,10 @@ int64_t elm_chat_render(elm_chat_template t, const elm_chat_msg *msgs, size_t n_
         break;
     case ELM_CHAT_PHI3:
         chat_render_tagged(&o, msgs, n_msgs, add_assistant, "<|", "|>\n", "<|end|>\n");
+        break;
+    case ELM_CHAT_GRANITE:
+        chat_render_tagged(&o, msgs, n_msgs, add_assistant, "<|start_of_role|>", "<|end_of_role|>",
+                           "<|end_of_text|>\n");
         break;
     case ELM_CHAT_LLAMA2: chat_render_llama2(&o, msgs, n_msgs); break;
     case ELM_CHAT_GEMMA:

@@ -506,6 +506,13 @@ int32_t elm_token_eot(const elm_model *m) { return m && m->vocab ? elm_vocab_eot
 bool elm_token_is_eog(const elm_model *m, int32_t id) {
     return m && m->vocab && elm_vocab_is_eog(m->vocab, id);
 }
+int32_t elm_token_eog_ids(const elm_model *m, int32_t *ids, int32_t max) {
+    if (!m || !m->vocab) return 0;
+    const int32_t *eog;
+    const int32_t n = elm_vocab_eog_ids(m->vocab, &eog);
+    for (int32_t i = 0; i < n && i < max; i++) ids[i] = eog[i];
+    return n;
+}
 
 int64_t elm_tokenize_text(const elm_model *m, const char *text, size_t len, int32_t *ids,
                           int64_t max_ids, bool add_special, bool parse_special, elm_error *err) {

@@ -263,11 +263,20 @@ static gl_status vocab_build_specials(elm_vocab *v, gl_error *err) {
     return GL_OK;
 }
 
-/* Texts that llama.cpp and chat models use for "end of turn"; a control token with one of
- * these texts also ends generation. */
+/* End-of-generation tokens, found by their text as llama.cpp b10573's vocabulary loader does
+ * (whatever the file's token type says: such a token is made a control token, so that it is
+ * parsed as special and not printed). The first ones name the end of a chat turn, in the
+ * order the end-of-turn id is chosen when the file gives none. */
 static const char *const vocab_eot_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
-    "<|end_of_text|>", "<end_of_utterance>", "<|eom_id|>",
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+    "<EOT>", "_<EOT>", "[EOT]", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+    "<end_of_utterance>",
+};
+static const char *const vocab_eog_texts[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>", "[e~[",
 };
 
 static void vocab_add_eog(elm_vocab *v, int32_t id) {
@@ -277,22 +286,46 @@ static void vocab_add_eog(elm_vocab *v, int32_t id) {
     if (v->n_eog < ELM_MAX_EOG) v->eog[v->n_eog++] = id;
 }
 
+static int32_t vocab_find_text(const elm_vocab *v, const char *text) {
+    return elm_vocab_find(v, text, strlen(text));
+}
+
+/* Before the special-token table is built: the texts above become control tokens. */
 static void vocab_init_eog(elm_vocab *v) {
-    size_t n_texts = sizeof vocab_eot_texts / sizeof vocab_eot_texts[0];
     if (v->eot < 0) {
-        /* The chat end-of-turn markers, in preference order (not <|endoftext|> & co). */
-        for (size_t i = 0; i < 4 && v->eot < 0; i++) {
-            int32_t id = elm_vocab_find(v, vocab_eot_texts[i], strlen(vocab_eot_texts[i]));
-            if (id >= 0 && vocab_is_special_type(v->type[id])) v->eot = id;
-        }
+        for (size_t i = 0; i < sizeof vocab_eot_texts / sizeof vocab_eot_texts[0] && v->eot < 0; i++)
+            v->eot = vocab_find_text(v, vocab_eot_texts[i]);
     }
+    if (v->eom < 0) v->eom = vocab_find_text(v, "<|eom_id|>");
+    for (size_t i = 0; i < sizeof vocab_eog_texts / sizeof vocab_eog_texts[0]; i++) {
+        int32_t id = vocab_find_text(v, vocab_eog_texts[i]);
+        if (id < 0) continue;
+        vocab_add_eog(v, id);
+        v->type[id] = ELM_TOKEN_CONTROL;
+    }
+    if (v->eot >= 0) v->type[v->eot] = ELM_TOKEN_CONTROL;
+    if (v->eom >= 0) v->type[v->eom] = ELM_TOKEN_CONTROL;
     vocab_add_eog(v, v->eos);
     vocab_add_eog(v, v->eot);
     vocab_add_eog(v, v->eom);
-    for (size_t i = 0; i < n_texts; i++) {
-        int32_t id = elm_vocab_find(v, vocab_eot_texts[i], strlen(vocab_eot_texts[i]));
-        if (id >= 0 && v->type[id] == ELM_TOKEN_CONTROL) vocab_add_eog(v, id);
+    /* gpt-oss (and solar-open) end a tool call or a final answer with <|call|> / <|return|>
+     * (<|calls|> / <|flush|>); their <|end|> only closes a message and does not stop. */
+    const int32_t end = vocab_find_text(v, "<|end|>");
+    const bool harmony = (vocab_find_text(v, "<|return|>") >= 0 && vocab_find_text(v, "<|call|>") >= 0) ||
+                         (vocab_find_text(v, "<|calls|>") >= 0 && vocab_find_text(v, "<|flush|>") >= 0);
+    if (harmony && end >= 0) {
+        for (int i = 0; i < v->n_eog; i++) {
+            if (v->eog[i] == end) {
+                v->eog[i] = v->eog[--v->n_eog];
+                break;
+            }
+        }
     }
+}
+
+int32_t elm_vocab_eog_ids(const elm_vocab *v, const int32_t **ids) {
+    *ids = v->eog;
+    return v->n_eog;
 }
 
 elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
@@ -407,6 +440,7 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
     }
 
     if (v->kind == ELM_VOCAB_WPM) elm_wpm_init(v, d);
+    vocab_init_eog(v);
     if (vocab_build_specials(v, err) != GL_OK) goto fail;
     if (v->unk < 0 && v->kind != ELM_VOCAB_BPE && !vocab_covers_all_bytes(v)) {
         /* (BPE vocabularies without <unk>: the tokenizer reports text it cannot represent) */
@@ -416,7 +450,6 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
                      "vocabulary could not be represented");
         goto fail;
     }
-    vocab_init_eog(v);
     return v;
 fail:
     elm_vocab_free(v);

@@ -92,8 +92,11 @@ int32_t elm_vocab_pad(const elm_vocab *v);
 int32_t elm_vocab_sep(const elm_vocab *v);
 int32_t elm_vocab_cls(const elm_vocab *v);
 int32_t elm_vocab_mask(const elm_vocab *v);
-/* True for ids that end generation (eos, eot, and other end-of-generation tokens). */
+/* True for ids that end generation: eos, eot, eom and the tokens llama.cpp's loader takes as
+ * end of generation by their text (<|im_end|>, <end_of_turn>, <|eot_id|>, <|end|> ...). */
 bool elm_vocab_is_eog(const elm_vocab *v, int32_t id);
+/* The end-of-generation ids (*ids points into the vocabulary); returns how many. */
+int32_t elm_vocab_eog_ids(const elm_vocab *v, const int32_t **ids);
 int32_t elm_vocab_token_type(const elm_vocab *v, int32_t id);
 /* The token's text as stored in the vocabulary (not NUL-terminated). */
 gl_str elm_vocab_token_text(const elm_vocab *v, int32_t id);

@@ -15,7 +15,7 @@ typedef enum elm_bpe_pre {
     ELM_PRE_SMOLLM,   /* every digit alone (HF Digits(individual_digits)), then gpt-2 */
 } elm_bpe_pre;
 
-#define ELM_MAX_EOG 16
+#define ELM_MAX_EOG 32
 
 struct elm_vocab {
     elm_vocab_kind kind;

@@ -50,7 +50,11 @@ generate_ctx_not_number|edgelm generate: --ctx-size 'x' is not an integer: give 
 generate_seed_negative|edgelm generate: --seed '-3' is not an unsigned integer: give an unsigned integer|generate -m x.gguf --seed -3
 generate_beams_range|edgelm generate: --beams 17 is out of range: give a number in [1, 16]|generate -m x.gguf --beams 17
 generate_needs_model|edgelm generate: -m/--model is required: give -m FILE|generate -p hello
-chat_template_unknown|edgelm chat: --chat-template 'foo' is not known: use one of chatml, llama2, llama3, zephyr, phi3, gemma, mistral|chat -m x.gguf --chat-template foo
+chat_template_unknown|edgelm chat: --chat-template 'foo' is not known: use one of chatml, llama2, llama3, zephyr, phi3, gemma, mistral, granite|chat -m x.gguf --chat-template foo
+chat_reasoning_budget|edgelm chat: --reasoning-budget '5' is not valid: give -1 (unrestricted) or 0 (thinking off); a token budget is not supported|chat -m x.gguf --reasoning-budget 5
+chat_reasoning_unknown|edgelm chat: -rea 'maybe' is not known: use one of on, off, auto|chat -m x.gguf -rea maybe
+chat_reasoning_contradiction|edgelm chat: --reasoning on contradicts --no-think / --reasoning-budget 0: give only one of them|chat -m x.gguf --reasoning on --no-think
+chat_template_and_file|edgelm chat: --chat-template and --chat-template-file exclude each other: give only one of them|chat -m x.gguf --chat-template chatml --chat-template-file t.jinja
 chat_min_p_range|edgelm chat: --min-p 1.5 is out of range: give a number in [0, 1]|chat -m x.gguf --min-p 1.5
 eval_needs_output|edgelm eval: -o/--output is required: give -o FILE.npy|eval -m x.gguf --ids 1
 embed_pooling_unknown|edgelm embed: --pooling 'foo' is not known: use one of cls, mean, max, last, none|embed -m x.gguf -p a --pooling foo

@@ -776,3 +776,51 @@ TF_TEST(vocab_refuses_bad_special_ids_and_missing_unk) {
 }
 
 TF_MAIN
+
+/* End-of-generation tokens by their text, as llama.cpp's loader finds them: whatever the file's
+ * token type, they stop generation and become control tokens (parsed as special, not printed). */
+static elm_vocab *eog_vocab(const char *const *texts, int n, const int32_t *types, int32_t eot) {
+    static gl_str t[16];
+    for (int i = 0; i < n; i++) t[i] = S(texts[i]);
+    elm_vocab_desc d;
+    elm_vocab_desc_init(&d);
+    d.kind = ELM_VOCAB_BPE;
+    d.n_tokens = n;
+    d.tokens = t;
+    d.types = types;
+    d.eot = eot;
+    static const gl_str merge[] = {{"a b", 3}};
+    d.merges = merge;
+    d.n_merges = 1;
+    gl_error err = {0};
+    elm_vocab *v = elm_vocab_new(&d, &err);
+    TF_CHECK(v != NULL, "%s", err.msg);
+    return v;
+}
+
+TF_TEST(eog_tokens_by_text) {
+    const char *texts[] = {"a", "b", "<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|eom_id|>",
+                           "<|end|>", "<|endoftext|>", "<|im_start|>"};
+    const int32_t types[] = {1, 1, 1 /* NORMAL in the file */, 3, 3, 3, 3, 3, 3};
+    elm_vocab *v = eog_vocab(texts, 9, types, ELM_VOCAB_ID_DEFAULT);
+    if (!v) return;
+    for (int32_t id = 2; id <= 7; id++) TF_CHECK(elm_vocab_is_eog(v, id), "%s ends generation", texts[id]);
+    TF_CHECK(!elm_vocab_is_eog(v, 0) && !elm_vocab_is_eog(v, 8), "<|im_start|> and 'a' do not");
+    const int32_t *ids;
+    TF_CHECK(elm_vocab_eog_ids(v, &ids) == 6, "6 end-of-generation ids");
+    TF_CHECK(elm_vocab_eot(v) == 4, "no eot id in the file: <|eot_id|> is first in llama.cpp's list (got %d)",
+             elm_vocab_eot(v));
+    TF_CHECK(elm_vocab_token_type(v, 2) == ELM_TOKEN_CONTROL, "<|im_end|> made a control token");
+    CHECK_IDS(v, "a<|im_end|>b", false, true, 0, 2, 1);
+    char piece[32];
+    TF_CHECK(elm_token_to_piece(v, 2, piece, sizeof piece, false) == 0, "not printed");
+    elm_vocab_free(v);
+    /* The file's eot id wins; gpt-oss's <|end|> does not stop when <|return|> and <|call|> do. */
+    const char *harmony[] = {"x", "<|end|>", "<|return|>", "<|call|>", "<|start|>"};
+    const int32_t htypes[] = {1, 3, 3, 3, 3};
+    v = eog_vocab(harmony, 5, htypes, 2);
+    if (!v) return;
+    TF_CHECK(elm_vocab_eot(v) == 2 && elm_vocab_is_eog(v, 2) && elm_vocab_is_eog(v, 3));
+    TF_CHECK(!elm_vocab_is_eog(v, 1), "<|end|> is no stop in a harmony vocabulary");
+    elm_vocab_free(v);
+}
