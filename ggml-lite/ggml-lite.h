@@ -351,7 +351,7 @@ GL_API gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_d
                    float freq_base, float freq_scale);
 /* gl_rope with per-pair frequency divisors (freq_factors F32 [n_dims/2] or NULL: theta_i is
  * divided by freq_factors[i], Llama 3.x / LongRoPE) and cos/sin multiplied by attn_factor. */
-gl_tensor *gl_rope_ext(gl_context *ctx, gl_tensor *a, gl_tensor *pos, gl_tensor *freq_factors,
+GL_API gl_tensor *gl_rope_ext(gl_context *ctx, gl_tensor *a, gl_tensor *pos, gl_tensor *freq_factors,
                        int n_dims, gl_rope_mode mode, float freq_base, float freq_scale,
                        float attn_factor);
 /* Fused attention. q [d, n_q, n_head], k [d, n_kv, n_head_kv], v [dv, n_kv, n_head_kv]
@@ -366,7 +366,7 @@ GL_API gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor
 /* gl_attn with a sliding window (window > 0, causal only: query i sees key j only when
  * (i + n_kv - n_q) - j < window) and logit soft-capping (softcap > 0: a score s = scale q.k
  * becomes softcap * tanh(s / softcap) before the softmax). */
-gl_tensor *gl_attn_ext(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v,
+GL_API gl_tensor *gl_attn_ext(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v,
                        gl_tensor *mask, float scale, bool causal, int32_t window, float softcap);
 /* x [c_in, len, n] (one sequence per column of dim 2: e.g. characters of a word),
  * w [c_in * width, c_out] (row-major over (tap, channel)), b [c_out] →
