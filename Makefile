@@ -13,6 +13,10 @@
 #   make fuzz            the libFuzzer harnesses of tests/fuzz/ with clang (build/fuzz/fuzz_*)
 #   make fuzz-smoke      each harness for FUZZ_SECONDS (30) on seeds from scripts/fuzz_corpus.sh
 #   make fixtures-check  ../shared/fixtures against its SHA256SUMS
+#   make shared          build/libedgelm.so (-fPIC objects in build/pic, only ELM_API/GL_API exported)
+#   make install         PREFIX=/usr/local DESTDIR=: bin/edgelm, lib/libedgelm.{a,so}, the two
+#                        public headers, lib/pkgconfig/edgelm.pc; `make uninstall` removes them
+#   make native          the default build, spelled out: ARCH_FLAGS=-march=native (-mcpu=native)
 #
 # Knobs: CC, BUILD (output folder), ARCH_FLAGS (default: -march=native / -mcpu=native),
 # SIMD=0 (scalar only), SAN=1 (sanitizers), STATIC=1, EMU (runner prefix for tests).
@@ -32,7 +36,7 @@ endif
 
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-	-Wno-unused-parameter -D_GNU_SOURCE -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant -MMD -MP
+	-Wno-unused-parameter -fvisibility=hidden -D_GNU_SOURCE -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant -MMD -MP
 CFLAGS_ALL := $(CFLAGS_BASE) $(ARCH_FLAGS) $(CFLAGS)
 LDLIBS_ALL := -lm -lpthread $(LDLIBS)
 LDFLAGS_ALL := $(LDFLAGS)
@@ -64,6 +68,7 @@ EXAMPLE_BIN := $(EXAMPLE_SRC:examples/embed/%.c=$(BUILD)/examples/%)
 # the fuzz harnesses linked with tests/fuzz/driver.c: replay tests/fuzz/regress/ in `make test`
 FUZZ_REGRESS_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-regress/%)
 
+.PHONY: shared install uninstall native
 .PHONY: all lib test test-asan test-aarch64 test-aarch64-v80 test-aarch64-dotprod test-scalar test-avx2 \
 	bench amalgamation clean tests
 
@@ -100,6 +105,9 @@ $(BUILD)/tests/%: tests/%.c tests/tf.h $(BUILD)/libedgelm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libedgelm.a $(LDLIBS_ALL)
 
+# test-alloc counts the library's allocations through the linker's symbol wrapping.
+$(BUILD)/tests/test-alloc: LDFLAGS_ALL += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup
+
 $(BUILD)/examples/%: examples/embed/%.c $(BUILD)/libedgelm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libedgelm.a $(LDLIBS_ALL)
@@ -110,10 +118,12 @@ $(BUILD)/fuzz-regress/%: tests/fuzz/%.c tests/fuzz/driver.c $(wildcard tests/fuz
 		$(BUILD)/libedgelm.a $(LDLIBS_ALL)
 
 tests: $(TEST_BIN) $(BUILD)/edgelm $(EXAMPLE_BIN) $(BUILD)/ggml-lite-amalg.o $(FUZZ_REGRESS_BIN)
+# (STATIC=1 builds, the aarch64 runs, have no use for the shared library: not built there.)
+tests: $(if $(filter 1,$(STATIC)),,$(BUILD)/libedgelm.so) $(BUILD)/dist/libedgelm.a
 
 # The test runner runs every test program (under $(EMU) when set) and the CLI checks.
 test: tests
-	@EMU="$(EMU)" BUILD="$(BUILD)" sh tests/run-tests.sh
+	@EMU="$(EMU)" BUILD="$(BUILD)" CC="$(CC)" ELM_LDFLAGS="$(LDFLAGS_ALL)" sh tests/run-tests.sh
 
 test-asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT=-O1 test
@@ -151,9 +161,82 @@ $(BUILD)/ggml-lite.c: $(GL_SRC) $(wildcard ggml-lite/*.h) scripts/amalgamate.sh
 	@mkdir -p $(BUILD)
 	sh scripts/amalgamate.sh $(BUILD)
 
-# The amalgamation must compile on its own as one translation unit (checked by `make tests`).
+# The amalgamation must compile on its own as one translation unit (checked by `make tests`):
+# strict C11 (-pedantic, every -Wextra warning, no _GNU_SOURCE), only its own header.
+AMALG_CFLAGS = $(filter-out -D_GNU_SOURCE -Wno-unused-parameter -MMD -MP -I%,$(CFLAGS_ALL)) -pedantic -I$(BUILD)
 $(BUILD)/ggml-lite-amalg.o: $(BUILD)/ggml-lite.c
-	$(CC) $(filter-out -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant,$(CFLAGS_ALL)) -I$(BUILD) -c $< -o $@
+	$(CC) $(AMALG_CFLAGS) -c $< -o $@
+
+# The tensor-library tests again, against the amalgamation: graph and gguf use only the public
+# header and link the object above; ops and quants-k also check internal (GL_PRIVATE, static
+# there) kernels, so the amalgamation is compiled into their translation unit.
+AMALG_TEST_BIN := $(BUILD)/tests/test-amalg-graph $(BUILD)/tests/test-amalg-gguf \
+	$(BUILD)/tests/test-amalg-ops $(BUILD)/tests/test-amalg-quants-k \
+	$(BUILD)/tests/test-amalg-gguf-nommap $(BUILD)/ggml-lite-amalg-nostdio.o $(BUILD)/tests/test-amalg-hooks
+tests: $(AMALG_TEST_BIN)
+# The allocation hooks (GL_MALLOC ...): the test defines them and includes the amalgamation.
+$(BUILD)/tests/test-amalg-hooks: tests/test-amalg-hooks.c tests/tf.h $(BUILD)/ggml-lite.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -I% -MMD -MP,$(CFLAGS_ALL)) -I$(BUILD) $(LDFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+# GL_NO_MMAP: the GGUF tests with files read into memory; GL_NO_STDIO: compiles (no file access).
+$(BUILD)/tests/test-amalg-gguf-nommap: tests/test-gguf.c tests/tf.h $(BUILD)/ggml-lite.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -DGL_NO_MMAP -include $(BUILD)/ggml-lite.c $(LDFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+$(BUILD)/ggml-lite-amalg-nostdio.o: $(BUILD)/ggml-lite.c
+	$(CC) $(AMALG_CFLAGS) -DGL_NO_STDIO -c $< -o $@
+$(BUILD)/tests/test-amalg-graph $(BUILD)/tests/test-amalg-gguf: $(BUILD)/tests/test-amalg-%: \
+		tests/test-%.c tests/tf.h $(BUILD)/ggml-lite-amalg.o
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -I% -MMD -MP,$(CFLAGS_ALL)) -I$(BUILD) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/ggml-lite-amalg.o $(LDLIBS_ALL)
+$(BUILD)/tests/test-amalg-ops $(BUILD)/tests/test-amalg-quants-k: $(BUILD)/tests/test-amalg-%: \
+		tests/test-%.c tests/tf.h $(BUILD)/ggml-lite.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS_ALL)) -include $(BUILD)/ggml-lite.c $(LDFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+# ---- shared library, distribution archive, install (see README "Embedding the library") ----
+# Every object is compiled with -fvisibility=hidden; ELM_API / GL_API (the public headers) give
+# the public functions default visibility. libedgelm.so exports exactly those. The installed
+# libedgelm.a is one relocatable object whose hidden symbols are made local (ld -r, objcopy
+# --localize-hidden), so an application linking it sees only the public names. The build's
+# own $(BUILD)/libedgelm.a keeps the internal symbols global: the CLI and the tests use them.
+# ARCH_FLAGS keep their default (-march=native) here too until run-time CPU dispatch lands.
+ELM_SOVERSION := 0
+ELM_LIBVERSION := $(shell sed -n 's/^\#define ELM_VERSION "\(.*\)"/\1/p' include/edgelm.h)
+PREFIX ?= /usr/local
+DESTDIR ?=
+OBJCOPY ?= $(shell $(CC) -print-prog-name=objcopy)
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+SO_REAL := $(BUILD)/libedgelm.so.$(ELM_LIBVERSION)
+
+shared: $(BUILD)/libedgelm.so
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -c $< -o $@
+
+$(SO_REAL): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,libedgelm.so.$(ELM_SOVERSION) -Wl,--no-undefined \
+		$(filter-out -static,$(LDFLAGS_ALL)) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/libedgelm.so: $(SO_REAL)
+	ln -sf $(notdir $(SO_REAL)) $(BUILD)/libedgelm.so.$(ELM_SOVERSION)
+	ln -sf $(notdir $(SO_REAL)) $@
+
+$(BUILD)/dist/libedgelm.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -r -nostdlib $(filter-out -static -fsanitize=%,$(LDFLAGS_ALL)) -o $(BUILD)/dist/edgelm.o $^
+	$(OBJCOPY) --localize-hidden $(BUILD)/dist/edgelm.o
+	rm -f $@
+	$(AR) rcs $@ $(BUILD)/dist/edgelm.o
+
+install: $(BUILD)/edgelm $(BUILD)/dist/libedgelm.a $(BUILD)/libedgelm.so
+	sh scripts/install.sh install "$(DESTDIR)" "$(PREFIX)" $(BUILD) $(ELM_LIBVERSION) $(ELM_SOVERSION)
+
+uninstall:
+	sh scripts/install.sh uninstall "$(DESTDIR)" "$(PREFIX)" $(BUILD) $(ELM_LIBVERSION) $(ELM_SOVERSION)
+
+native:
+	$(MAKE) ARCH_FLAGS="$(if $(filter aarch64,$(HOST_ARCH)),-mcpu=native,-march=native)" all
 
 # libFuzzer harnesses (docs/fuzzing.md): the library built by clang with the fuzzer's coverage
 # instrumentation and ASan + UBSan, each tests/fuzz/fuzz_*.c linked with libFuzzer.

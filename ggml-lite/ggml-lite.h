@@ -39,6 +39,16 @@
 extern "C" {
 #endif
 
+/* GL_API marks the public functions: the only symbols a shared library built with
+ * -fvisibility=hidden exports. Define it before including this header to override. */
+#ifndef GL_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define GL_API __attribute__((visibility("default")))
+#else
+#define GL_API
+#endif
+#endif
+
 #define GL_MAX_DIMS 4
 #define GL_MAX_NAME 64   /* including the terminating NUL: names are at most 63 bytes */
 #define GL_MAX_SRC 6
@@ -64,7 +74,7 @@ typedef struct gl_error {
 } gl_error;
 
 /* Sets err (if non-NULL) and returns code. printf-style. */
-gl_status gl_error_set(gl_error *err, gl_status code, const char *fmt, ...)
+GL_API gl_status gl_error_set(gl_error *err, gl_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -124,23 +134,23 @@ typedef struct gl_type_traits {
 } gl_type_traits;
 
 /* Traits of a type id; NULL when the id is outside [0, GL_TYPE_COUNT). */
-const gl_type_traits *gl_type_get(int type);
-bool gl_type_known(int type);
-const char *gl_type_name(int type); /* "?" for unknown ids */
+GL_API const gl_type_traits *gl_type_get(int type);
+GL_API bool gl_type_known(int type);
+GL_API const char *gl_type_name(int type); /* "?" for unknown ids */
 /* ASCII case-insensitive equality of two C strings (type and option names). */
-bool gl_name_eq(const char *a, const char *b);
+GL_API bool gl_name_eq(const char *a, const char *b);
 /* Parses ggml's spelling, case-insensitively ("Q8_0", "f16"); -1 when unknown. */
-int gl_type_from_name(const char *name);
+GL_API int gl_type_from_name(const char *name);
 /* Bytes of a row of n elements; 0 if n is not a multiple of the block size. */
-size_t gl_row_size(gl_type type, int64_t n);
+GL_API size_t gl_row_size(gl_type type, int64_t n);
 
-float gl_fp16_to_fp32(gl_fp16 h);
-gl_fp16 gl_fp32_to_fp16(float f); /* round to nearest even */
-float gl_bf16_to_fp32(gl_bf16 h);
-gl_bf16 gl_fp32_to_bf16(float f); /* round to nearest even, NaN kept quiet */
+GL_API float gl_fp16_to_fp32(gl_fp16 h);
+GL_API gl_fp16 gl_fp32_to_fp16(float f); /* round to nearest even */
+GL_API float gl_bf16_to_fp32(gl_bf16 h);
+GL_API gl_bf16 gl_fp32_to_bf16(float f); /* round to nearest even, NaN kept quiet */
 
 /* Name of the SIMD paths compiled in, e.g. "AVX2 FMA F16C" or "NEON DOTPROD" or "scalar". */
-const char *gl_simd_name(void);
+GL_API const char *gl_simd_name(void);
 
 /* ------------------------------------------------------------------------------------------
  * Tensors and contexts
@@ -229,45 +239,45 @@ typedef struct gl_context_params {
 } gl_context_params;
 
 /* Bytes a context needs for n tensor headers (excluding data). */
-size_t gl_tensor_overhead(void);
-gl_context *gl_context_new(gl_context_params params, gl_error *err);
-void gl_context_free(gl_context *ctx);
+GL_API size_t gl_tensor_overhead(void);
+GL_API gl_context *gl_context_new(gl_context_params params, gl_error *err);
+GL_API void gl_context_free(gl_context *ctx);
 /* Forgets every tensor (and the error state): the arena is reused from its start. Tensors
  * created before are invalid afterwards. For graphs rebuilt per step without allocation. */
-void gl_context_reset(gl_context *ctx);
+GL_API void gl_context_reset(gl_context *ctx);
 /* Arena bytes in use. */
-size_t gl_context_used(const gl_context *ctx);
+GL_API size_t gl_context_used(const gl_context *ctx);
 /* First error recorded while building (NULL when none). */
-const char *gl_ctx_error(const gl_context *ctx);
-bool gl_ctx_ok(const gl_context *ctx);
+GL_API const char *gl_ctx_error(const gl_context *ctx);
+GL_API bool gl_ctx_ok(const gl_context *ctx);
 
-gl_tensor *gl_new_tensor(gl_context *ctx, gl_type type, int n_dims, const int64_t *ne);
-gl_tensor *gl_new_tensor_1d(gl_context *ctx, gl_type type, int64_t ne0);
-gl_tensor *gl_new_tensor_2d(gl_context *ctx, gl_type type, int64_t ne0, int64_t ne1);
-gl_tensor *gl_new_tensor_3d(gl_context *ctx, gl_type type, int64_t ne0, int64_t ne1, int64_t ne2);
-gl_tensor *gl_new_tensor_4d(gl_context *ctx, gl_type type, int64_t ne0, int64_t ne1, int64_t ne2,
+GL_API gl_tensor *gl_new_tensor(gl_context *ctx, gl_type type, int n_dims, const int64_t *ne);
+GL_API gl_tensor *gl_new_tensor_1d(gl_context *ctx, gl_type type, int64_t ne0);
+GL_API gl_tensor *gl_new_tensor_2d(gl_context *ctx, gl_type type, int64_t ne0, int64_t ne1);
+GL_API gl_tensor *gl_new_tensor_3d(gl_context *ctx, gl_type type, int64_t ne0, int64_t ne1, int64_t ne2);
+GL_API gl_tensor *gl_new_tensor_4d(gl_context *ctx, gl_type type, int64_t ne0, int64_t ne1, int64_t ne2,
                             int64_t ne3);
 /* A tensor header over memory the caller owns (e.g. a weight inside an mmap-ed file). */
-gl_tensor *gl_new_tensor_with_data(gl_context *ctx, gl_type type, int n_dims, const int64_t *ne,
+GL_API gl_tensor *gl_new_tensor_with_data(gl_context *ctx, gl_type type, int n_dims, const int64_t *ne,
                                    void *data);
-gl_tensor *gl_set_name(gl_tensor *t, const char *fmt, ...)
+GL_API gl_tensor *gl_set_name(gl_tensor *t, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-void gl_set_input(gl_tensor *t);
-void gl_set_output(gl_tensor *t);
+GL_API void gl_set_input(gl_tensor *t);
+GL_API void gl_set_output(gl_tensor *t);
 
-int64_t gl_nelements(const gl_tensor *t);
-int64_t gl_nrows(const gl_tensor *t);       /* ne1*ne2*ne3 */
-size_t gl_nbytes(const gl_tensor *t);       /* bytes spanned by the strides */
-bool gl_is_contiguous(const gl_tensor *t);
-bool gl_are_same_shape(const gl_tensor *a, const gl_tensor *b);
-int gl_n_dims(const gl_tensor *t);
+GL_API int64_t gl_nelements(const gl_tensor *t);
+GL_API int64_t gl_nrows(const gl_tensor *t);       /* ne1*ne2*ne3 */
+GL_API size_t gl_nbytes(const gl_tensor *t);       /* bytes spanned by the strides */
+GL_API bool gl_is_contiguous(const gl_tensor *t);
+GL_API bool gl_are_same_shape(const gl_tensor *a, const gl_tensor *b);
+GL_API int gl_n_dims(const gl_tensor *t);
 
 /* Element access (any float type or I32; slow, for tests and tools). */
-float gl_get_f32_nd(const gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
-void gl_set_f32_nd(gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v);
+GL_API float gl_get_f32_nd(const gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3);
+GL_API void gl_set_f32_nd(gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3, float v);
 
 /* ---- repacked weights (gl_repack): faster mul_mat for Q4_0 / Q8_0 ----
  * An X8 tensor holds the same bytes per 8 rows as its row layout, in another order: for each
@@ -279,69 +289,69 @@ void gl_set_f32_nd(gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3,
  * an X8 kernel here (only Q4_0 and Q8_0 with a SIMD kernel), not a plain contiguous 2-D
  * tensor (ne[2] == ne[3] == 1, no view), already X8. Rows are rounded up to a multiple of 8
  * (the last group is padded with zero rows that mul_mat computes but never stores). */
-size_t gl_repack_size(const gl_tensor *t);
+GL_API size_t gl_repack_size(const gl_tensor *t);
 /* Writes t's data in the X8 layout into dst (size bytes, aligned to at least 64), then points
  * t->data at dst and sets t->layout = GL_LAYOUT_X8. t's old data is only read. false (with a
  * message in err) when gl_repack_size(t) is 0 or size is too small. */
-bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err);
+GL_API bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err);
 
 /* ---- views (share data; no copy) ---- */
-gl_tensor *gl_view_1d(gl_context *ctx, gl_tensor *a, int64_t ne0, size_t offset);
-gl_tensor *gl_view_2d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, size_t nb1,
+GL_API gl_tensor *gl_view_1d(gl_context *ctx, gl_tensor *a, int64_t ne0, size_t offset);
+GL_API gl_tensor *gl_view_2d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, size_t nb1,
                       size_t offset);
-gl_tensor *gl_view_3d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2,
+GL_API gl_tensor *gl_view_3d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2,
                       size_t nb1, size_t nb2, size_t offset);
-gl_tensor *gl_view_4d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2,
+GL_API gl_tensor *gl_view_4d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2,
                       int64_t ne3, size_t nb1, size_t nb2, size_t nb3, size_t offset);
 /* Reshape needs a contiguous source. */
-gl_tensor *gl_reshape_2d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1);
-gl_tensor *gl_reshape_3d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2);
-gl_tensor *gl_reshape_4d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2,
+GL_API gl_tensor *gl_reshape_2d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1);
+GL_API gl_tensor *gl_reshape_3d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2);
+GL_API gl_tensor *gl_reshape_4d(gl_context *ctx, gl_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2,
                          int64_t ne3);
 /* Axis i of a goes to position axN of the result. */
-gl_tensor *gl_permute(gl_context *ctx, gl_tensor *a, int ax0, int ax1, int ax2, int ax3);
-gl_tensor *gl_transpose(gl_context *ctx, gl_tensor *a); /* swap dims 0 and 1 */
+GL_API gl_tensor *gl_permute(gl_context *ctx, gl_tensor *a, int ax0, int ax1, int ax2, int ax3);
+GL_API gl_tensor *gl_transpose(gl_context *ctx, gl_tensor *a); /* swap dims 0 and 1 */
 
 /* ---- ops (record only; results get data when the graph is allocated) ---- */
-gl_tensor *gl_cpy(gl_context *ctx, gl_tensor *a, gl_tensor *dst); /* writes a into dst (a view) */
-gl_tensor *gl_cont(gl_context *ctx, gl_tensor *a);
-gl_tensor *gl_cast(gl_context *ctx, gl_tensor *a, gl_type type); /* contiguous copy as type */
+GL_API gl_tensor *gl_cpy(gl_context *ctx, gl_tensor *a, gl_tensor *dst); /* writes a into dst (a view) */
+GL_API gl_tensor *gl_cont(gl_context *ctx, gl_tensor *a);
+GL_API gl_tensor *gl_cast(gl_context *ctx, gl_tensor *a, gl_type type); /* contiguous copy as type */
 /* rows of a (any type) picked by I32 ids [n] → F32 [a.ne0, n]. a may be 3-D with ids 2-D. */
-gl_tensor *gl_get_rows(gl_context *ctx, gl_tensor *a, gl_tensor *ids);
+GL_API gl_tensor *gl_get_rows(gl_context *ctx, gl_tensor *a, gl_tensor *ids);
 /* Binary ops broadcast b over a when each b.ne[i] divides a.ne[i]. F32 results. */
-gl_tensor *gl_add(gl_context *ctx, gl_tensor *a, gl_tensor *b);
-gl_tensor *gl_sub(gl_context *ctx, gl_tensor *a, gl_tensor *b);
-gl_tensor *gl_mul(gl_context *ctx, gl_tensor *a, gl_tensor *b);
-gl_tensor *gl_div(gl_context *ctx, gl_tensor *a, gl_tensor *b);
-gl_tensor *gl_scale(gl_context *ctx, gl_tensor *a, float s);
-gl_tensor *gl_add1(gl_context *ctx, gl_tensor *a, float bias);
+GL_API gl_tensor *gl_add(gl_context *ctx, gl_tensor *a, gl_tensor *b);
+GL_API gl_tensor *gl_sub(gl_context *ctx, gl_tensor *a, gl_tensor *b);
+GL_API gl_tensor *gl_mul(gl_context *ctx, gl_tensor *a, gl_tensor *b);
+GL_API gl_tensor *gl_div(gl_context *ctx, gl_tensor *a, gl_tensor *b);
+GL_API gl_tensor *gl_scale(gl_context *ctx, gl_tensor *a, float s);
+GL_API gl_tensor *gl_add1(gl_context *ctx, gl_tensor *a, float bias);
 /* W [k, n] (any type) times X [k, m, ...] (F32) → [n, m, ...]: y[j,i] = sum_l W[l,j] X[l,i].
  * Like ggml_mul_mat(W, X). W broadcasts over dims 2,3 of X when they divide. */
-gl_tensor *gl_mul_mat(gl_context *ctx, gl_tensor *w, gl_tensor *x);
-gl_tensor *gl_norm(gl_context *ctx, gl_tensor *a, float eps);      /* over ne0 */
-gl_tensor *gl_rms_norm(gl_context *ctx, gl_tensor *a, float eps);  /* over ne0 */
+GL_API gl_tensor *gl_mul_mat(gl_context *ctx, gl_tensor *w, gl_tensor *x);
+GL_API gl_tensor *gl_norm(gl_context *ctx, gl_tensor *a, float eps);      /* over ne0 */
+GL_API gl_tensor *gl_rms_norm(gl_context *ctx, gl_tensor *a, float eps);  /* over ne0 */
 /* norm(a)*w + b in one node (w, b: [ne0], b may be NULL) */
-gl_tensor *gl_layer_norm(gl_context *ctx, gl_tensor *a, gl_tensor *w, gl_tensor *b, float eps);
-gl_tensor *gl_unary(gl_context *ctx, gl_tensor *a, gl_unary_op op);
-gl_tensor *gl_relu(gl_context *ctx, gl_tensor *a);
-gl_tensor *gl_gelu(gl_context *ctx, gl_tensor *a);
-gl_tensor *gl_gelu_tanh(gl_context *ctx, gl_tensor *a);
-gl_tensor *gl_silu(gl_context *ctx, gl_tensor *a);
-gl_tensor *gl_tanh(gl_context *ctx, gl_tensor *a);
-gl_tensor *gl_sigmoid(gl_context *ctx, gl_tensor *a);
+GL_API gl_tensor *gl_layer_norm(gl_context *ctx, gl_tensor *a, gl_tensor *w, gl_tensor *b, float eps);
+GL_API gl_tensor *gl_unary(gl_context *ctx, gl_tensor *a, gl_unary_op op);
+GL_API gl_tensor *gl_relu(gl_context *ctx, gl_tensor *a);
+GL_API gl_tensor *gl_gelu(gl_context *ctx, gl_tensor *a);
+GL_API gl_tensor *gl_gelu_tanh(gl_context *ctx, gl_tensor *a);
+GL_API gl_tensor *gl_silu(gl_context *ctx, gl_tensor *a);
+GL_API gl_tensor *gl_tanh(gl_context *ctx, gl_tensor *a);
+GL_API gl_tensor *gl_sigmoid(gl_context *ctx, gl_tensor *a);
 /* softmax over ne0 of (a*scale + mask), mask F32 [ne0, ne1] broadcast over dims 2,3 (or NULL).
  * With causal = true, element (i0, i1) is masked when i0 > i1 + n_past, where
  * n_past = ne0 - ne1 (keys that precede the first query). */
-gl_tensor *gl_softmax_ext(gl_context *ctx, gl_tensor *a, gl_tensor *mask, float scale,
+GL_API gl_tensor *gl_softmax_ext(gl_context *ctx, gl_tensor *a, gl_tensor *mask, float scale,
                           bool causal);
-gl_tensor *gl_softmax(gl_context *ctx, gl_tensor *a);
+GL_API gl_tensor *gl_softmax(gl_context *ctx, gl_tensor *a);
 /* a: [head_dim, n_head, n_tokens] F32, pos: I32 [n_tokens]. Rotates the first n_dims dims
  * with theta_i = pos * freq_base^(-2i/n_dims). */
-gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl_rope_mode mode,
+GL_API gl_tensor *gl_rope(gl_context *ctx, gl_tensor *a, gl_tensor *pos, int n_dims, gl_rope_mode mode,
                    float freq_base, float freq_scale);
 /* gl_rope with per-pair frequency divisors (freq_factors F32 [n_dims/2] or NULL: theta_i is
  * divided by freq_factors[i], Llama 3.x / LongRoPE) and cos/sin multiplied by attn_factor. */
-gl_tensor *gl_rope_ext(gl_context *ctx, gl_tensor *a, gl_tensor *pos, gl_tensor *freq_factors,
+GL_API gl_tensor *gl_rope_ext(gl_context *ctx, gl_tensor *a, gl_tensor *pos, gl_tensor *freq_factors,
                        int n_dims, gl_rope_mode mode, float freq_base, float freq_scale,
                        float attn_factor);
 /* Fused attention. q [d, n_q, n_head], k [d, n_kv, n_head_kv], v [dv, n_kv, n_head_kv]
@@ -351,21 +361,21 @@ gl_tensor *gl_rope_ext(gl_context *ctx, gl_tensor *a, gl_tensor *pos, gl_tensor 
  * [n_kv, n_q, n_head] adds a different bias per head (T5's relative position bias). Rows of the
  * mask beyond n_q are ignored.
  * Result [dv, n_head, n_q] (heads side by side per token, ready for the output matmul). */
-gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl_tensor *mask,
+GL_API gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl_tensor *mask,
                    float scale, bool causal);
 /* gl_attn with a sliding window (window > 0, causal only: query i sees key j only when
  * (i + n_kv - n_q) - j < window) and logit soft-capping (softcap > 0: a score s = scale q.k
  * becomes softcap * tanh(s / softcap) before the softmax). */
-gl_tensor *gl_attn_ext(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v,
+GL_API gl_tensor *gl_attn_ext(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v,
                        gl_tensor *mask, float scale, bool causal, int32_t window, float softcap);
 /* x [c_in, len, n] (one sequence per column of dim 2: e.g. characters of a word),
  * w [c_in * width, c_out] (row-major over (tap, channel)), b [c_out] →
  * [c_out, n]: max over valid positions t of b + sum_{k<width} w[k] . x[t+k]. */
-gl_tensor *gl_conv1d_max(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b, int width);
+GL_API gl_tensor *gl_conv1d_max(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b, int width);
 /* Highway layer, AllenNLP convention: x [d, n]; w [d, 2d] rows = (transform | gate), b [2d];
  * t = relu(h[0:d]), g = sigmoid(h[d:2d]), y = g*x + (1-g)*t, h = w.x + b. Builds a few nodes
  * (mul_mat, add, views, relu, sigmoid, sub, mul), so the product uses the mat-mat kernels. */
-gl_tensor *gl_highway(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b);
+GL_API gl_tensor *gl_highway(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b);
 /* LSTM over a sequence (one direction, a batch of columns):
  *   xw   [4*cell, T, B]   input contributions W_x . x_t + b, precomputed by gl_mul_mat
  *   wh   [proj, 4*cell]   recurrent weights (proj = cell when there is no projection)
@@ -376,13 +386,13 @@ gl_tensor *gl_highway(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b)
  * Gate order in 4*cell rows is (i, f, g, o); forget_bias is added to f.
  * cell_clip / proj_clip <= 0 disable clipping. reverse runs t = T-1 .. 0.
  * Result [proj, T, B]: h_t. */
-gl_tensor *gl_lstm(gl_context *ctx, gl_tensor *xw, gl_tensor *wh, gl_tensor *wp, gl_tensor *state,
+GL_API gl_tensor *gl_lstm(gl_context *ctx, gl_tensor *xw, gl_tensor *wh, gl_tensor *wp, gl_tensor *state,
                    gl_tensor *lens, float forget_bias, float cell_clip, float proj_clip,
                    bool reverse);
-gl_tensor *gl_concat(gl_context *ctx, gl_tensor *a, gl_tensor *b, int dim);
-gl_tensor *gl_sum_rows(gl_context *ctx, gl_tensor *a); /* [1, ne1, ne2, ne3] */
-gl_tensor *gl_mean(gl_context *ctx, gl_tensor *a);     /* mean over ne0 */
-gl_tensor *gl_argmax(gl_context *ctx, gl_tensor *a);   /* I32 [ne1] */
+GL_API gl_tensor *gl_concat(gl_context *ctx, gl_tensor *a, gl_tensor *b, int dim);
+GL_API gl_tensor *gl_sum_rows(gl_context *ctx, gl_tensor *a); /* [1, ne1, ne2, ne3] */
+GL_API gl_tensor *gl_mean(gl_context *ctx, gl_tensor *a);     /* mean over ne0 */
+GL_API gl_tensor *gl_argmax(gl_context *ctx, gl_tensor *a);   /* I32 [ne1] */
 
 /* ------------------------------------------------------------------------------------------
  * Graphs
@@ -392,11 +402,11 @@ typedef struct gl_graph gl_graph;
 typedef struct gl_pool gl_pool;
 
 /* Collects every node that out depends on, in execution order. The graph lives in ctx. */
-gl_graph *gl_graph_new(gl_context *ctx, int max_nodes);
+GL_API gl_graph *gl_graph_new(gl_context *ctx, int max_nodes);
 /* Adds out and its ancestors; call more than once for several outputs. */
-gl_status gl_graph_expand(gl_graph *g, gl_tensor *out);
-int gl_graph_n_nodes(const gl_graph *g);
-gl_tensor *gl_graph_node(const gl_graph *g, int i);
+GL_API gl_status gl_graph_expand(gl_graph *g, gl_tensor *out);
+GL_API int gl_graph_n_nodes(const gl_graph *g);
+GL_API gl_tensor *gl_graph_node(const gl_graph *g, int i);
 
 typedef struct gl_graph_plan {
     size_t buffer_size; /* bytes for intermediate tensors, with reuse */
@@ -406,26 +416,26 @@ typedef struct gl_graph_plan {
 } gl_graph_plan;
 
 /* Decides where each intermediate tensor lives (reusing freed buffers) for n_threads. */
-gl_status gl_graph_plan_memory(gl_graph *g, int n_threads, gl_graph_plan *plan, gl_error *err);
+GL_API gl_status gl_graph_plan_memory(gl_graph *g, int n_threads, gl_graph_plan *plan, gl_error *err);
 /* Points every planned tensor into buf (buffer_size + work_size bytes, 64-byte aligned). */
-gl_status gl_graph_alloc(gl_graph *g, const gl_graph_plan *plan, void *buf, size_t size,
+GL_API gl_status gl_graph_alloc(gl_graph *g, const gl_graph_plan *plan, void *buf, size_t size,
                          gl_error *err);
 /* Runs the graph. pool may be NULL (runs on the calling thread). */
-gl_status gl_graph_compute(gl_graph *g, gl_pool *pool, gl_error *err);
+GL_API gl_status gl_graph_compute(gl_graph *g, gl_pool *pool, gl_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Thread pool
  * ---------------------------------------------------------------------------------------- */
 
 /* n_threads includes the calling thread (1 = no workers). */
-gl_pool *gl_pool_new(int n_threads, gl_error *err);
-void gl_pool_free(gl_pool *pool);
-int gl_pool_n_threads(const gl_pool *pool);
+GL_API gl_pool *gl_pool_new(int n_threads, gl_error *err);
+GL_API void gl_pool_free(gl_pool *pool);
+GL_API int gl_pool_n_threads(const gl_pool *pool);
 /* Runs fn(ith, nth, arg) on every thread of the pool and waits. */
 typedef void (*gl_pool_fn)(int ith, int nth, void *arg);
-void gl_pool_run(gl_pool *pool, gl_pool_fn fn, void *arg);
+GL_API void gl_pool_run(gl_pool *pool, gl_pool_fn fn, void *arg);
 /* Barrier among the threads inside gl_pool_run (all must call it). */
-void gl_pool_barrier(gl_pool *pool);
+GL_API void gl_pool_barrier(gl_pool *pool);
 
 /* ------------------------------------------------------------------------------------------
  * GGUF v3
@@ -469,86 +479,86 @@ typedef struct gl_gguf_tensor_info {
 } gl_gguf_tensor_info;
 
 /* Open: mmap the file read-only. The whole header is validated; tensor data is not copied. */
-gl_gguf *gl_gguf_open(const char *path, gl_error *err);
+GL_API gl_gguf *gl_gguf_open(const char *path, gl_error *err);
 /* Open over memory the caller keeps alive until gl_gguf_close. */
-gl_gguf *gl_gguf_open_buffer(const void *buf, size_t size, gl_error *err);
-void gl_gguf_close(gl_gguf *f);
+GL_API gl_gguf *gl_gguf_open_buffer(const void *buf, size_t size, gl_error *err);
+GL_API void gl_gguf_close(gl_gguf *f);
 
-uint32_t gl_gguf_version(const gl_gguf *f);
-uint32_t gl_gguf_alignment(const gl_gguf *f);
-size_t gl_gguf_file_size(const gl_gguf *f);
-size_t gl_gguf_data_offset(const gl_gguf *f); /* start of the data section in the file */
+GL_API uint32_t gl_gguf_version(const gl_gguf *f);
+GL_API uint32_t gl_gguf_alignment(const gl_gguf *f);
+GL_API size_t gl_gguf_file_size(const gl_gguf *f);
+GL_API size_t gl_gguf_data_offset(const gl_gguf *f); /* start of the data section in the file */
 
-int64_t gl_gguf_n_kv(const gl_gguf *f);
-int64_t gl_gguf_find_key(const gl_gguf *f, const char *key); /* -1 when absent */
-gl_str gl_gguf_key(const gl_gguf *f, int64_t i);
-gl_gguf_type gl_gguf_kv_type(const gl_gguf *f, int64_t i);
+GL_API int64_t gl_gguf_n_kv(const gl_gguf *f);
+GL_API int64_t gl_gguf_find_key(const gl_gguf *f, const char *key); /* -1 when absent */
+GL_API gl_str gl_gguf_key(const gl_gguf *f, int64_t i);
+GL_API gl_gguf_type gl_gguf_kv_type(const gl_gguf *f, int64_t i);
 /* For arrays: element type and count. */
-gl_gguf_type gl_gguf_arr_type(const gl_gguf *f, int64_t i);
-uint64_t gl_gguf_arr_n(const gl_gguf *f, int64_t i);
+GL_API gl_gguf_type gl_gguf_arr_type(const gl_gguf *f, int64_t i);
+GL_API uint64_t gl_gguf_arr_n(const gl_gguf *f, int64_t i);
 /* Raw little-endian element data of a non-string array (validated length). */
-const void *gl_gguf_arr_data(const gl_gguf *f, int64_t i);
+GL_API const void *gl_gguf_arr_data(const gl_gguf *f, int64_t i);
 /* j-th string of a string array (bounds-checked: empty string when out of range). */
-gl_str gl_gguf_arr_str(const gl_gguf *f, int64_t i, uint64_t j);
-gl_str gl_gguf_get_str(const gl_gguf *f, int64_t i);
+GL_API gl_str gl_gguf_arr_str(const gl_gguf *f, int64_t i, uint64_t j);
+GL_API gl_str gl_gguf_get_str(const gl_gguf *f, int64_t i);
 /* Scalar values, converted from whatever integer/float width the file used.
  * Return false when the key's type does not fit the request. */
-bool gl_gguf_get_u64(const gl_gguf *f, int64_t i, uint64_t *out);
-bool gl_gguf_get_i64(const gl_gguf *f, int64_t i, int64_t *out);
-bool gl_gguf_get_f64(const gl_gguf *f, int64_t i, double *out);
-bool gl_gguf_get_bool(const gl_gguf *f, int64_t i, bool *out);
+GL_API bool gl_gguf_get_u64(const gl_gguf *f, int64_t i, uint64_t *out);
+GL_API bool gl_gguf_get_i64(const gl_gguf *f, int64_t i, int64_t *out);
+GL_API bool gl_gguf_get_f64(const gl_gguf *f, int64_t i, double *out);
+GL_API bool gl_gguf_get_bool(const gl_gguf *f, int64_t i, bool *out);
 /* Array element j as a number (integer, float or bool arrays). */
-bool gl_gguf_arr_get_f64(const gl_gguf *f, int64_t i, uint64_t j, double *out);
-bool gl_gguf_arr_get_i64(const gl_gguf *f, int64_t i, uint64_t j, int64_t *out);
+GL_API bool gl_gguf_arr_get_f64(const gl_gguf *f, int64_t i, uint64_t j, double *out);
+GL_API bool gl_gguf_arr_get_i64(const gl_gguf *f, int64_t i, uint64_t j, int64_t *out);
 
-int64_t gl_gguf_n_tensors(const gl_gguf *f);
-int64_t gl_gguf_find_tensor(const gl_gguf *f, const char *name); /* -1 when absent */
-const gl_gguf_tensor_info *gl_gguf_tensor(const gl_gguf *f, int64_t i);
+GL_API int64_t gl_gguf_n_tensors(const gl_gguf *f);
+GL_API int64_t gl_gguf_find_tensor(const gl_gguf *f, const char *name); /* -1 when absent */
+GL_API const gl_gguf_tensor_info *gl_gguf_tensor(const gl_gguf *f, int64_t i);
 
-const char *gl_gguf_type_name(gl_gguf_type t);
+GL_API const char *gl_gguf_type_name(gl_gguf_type t);
 /* Compares a gl_str to a C string. */
-bool gl_str_eq(gl_str s, const char *c);
+GL_API bool gl_str_eq(gl_str s, const char *c);
 
 /* ---- writer: metadata first, then tensor infos, then data streamed in the same order ---- */
 
 typedef struct gl_gguf_writer gl_gguf_writer;
 /* Writes to a file (created/truncated). */
-gl_gguf_writer *gl_gguf_writer_open(const char *path, gl_error *err);
+GL_API gl_gguf_writer *gl_gguf_writer_open(const char *path, gl_error *err);
 /* Writes through a callback (returns bytes written; short = error). */
 typedef size_t (*gl_write_fn)(void *user, const void *buf, size_t n);
-gl_gguf_writer *gl_gguf_writer_open_cb(gl_write_fn fn, void *user, gl_error *err);
+GL_API gl_gguf_writer *gl_gguf_writer_open_cb(gl_write_fn fn, void *user, gl_error *err);
 
-gl_status gl_gguf_w_set_alignment(gl_gguf_writer *w, uint32_t alignment); /* before any kv */
+GL_API gl_status gl_gguf_w_set_alignment(gl_gguf_writer *w, uint32_t alignment); /* before any kv */
 /* Scalars: type must not be STRING or ARRAY. val points at a value of that type. */
-gl_status gl_gguf_w_kv(gl_gguf_writer *w, const char *key, gl_gguf_type type, const void *val);
-gl_status gl_gguf_w_kv_u32(gl_gguf_writer *w, const char *key, uint32_t v);
-gl_status gl_gguf_w_kv_i32(gl_gguf_writer *w, const char *key, int32_t v);
-gl_status gl_gguf_w_kv_f32(gl_gguf_writer *w, const char *key, float v);
-gl_status gl_gguf_w_kv_bool(gl_gguf_writer *w, const char *key, bool v);
-gl_status gl_gguf_w_kv_str(gl_gguf_writer *w, const char *key, const char *s);
-gl_status gl_gguf_w_kv_strn(gl_gguf_writer *w, const char *key, const char *s, uint64_t len);
+GL_API gl_status gl_gguf_w_kv(gl_gguf_writer *w, const char *key, gl_gguf_type type, const void *val);
+GL_API gl_status gl_gguf_w_kv_u32(gl_gguf_writer *w, const char *key, uint32_t v);
+GL_API gl_status gl_gguf_w_kv_i32(gl_gguf_writer *w, const char *key, int32_t v);
+GL_API gl_status gl_gguf_w_kv_f32(gl_gguf_writer *w, const char *key, float v);
+GL_API gl_status gl_gguf_w_kv_bool(gl_gguf_writer *w, const char *key, bool v);
+GL_API gl_status gl_gguf_w_kv_str(gl_gguf_writer *w, const char *key, const char *s);
+GL_API gl_status gl_gguf_w_kv_strn(gl_gguf_writer *w, const char *key, const char *s, uint64_t len);
 /* Non-string array: n elements of elem_type, little-endian, packed. */
-gl_status gl_gguf_w_kv_arr(gl_gguf_writer *w, const char *key, gl_gguf_type elem_type,
+GL_API gl_status gl_gguf_w_kv_arr(gl_gguf_writer *w, const char *key, gl_gguf_type elem_type,
                            const void *data, uint64_t n);
 /* String array. lens may be NULL (strings then NUL-terminated). */
-gl_status gl_gguf_w_kv_arr_str(gl_gguf_writer *w, const char *key, const char *const *strs,
+GL_API gl_status gl_gguf_w_kv_arr_str(gl_gguf_writer *w, const char *key, const char *const *strs,
                                const uint64_t *lens, uint64_t n);
 /* Declare a tensor (all declarations before the first gl_gguf_w_tensor_data). */
-gl_status gl_gguf_w_tensor_info(gl_gguf_writer *w, const char *name, gl_type type, int n_dims,
+GL_API gl_status gl_gguf_w_tensor_info(gl_gguf_writer *w, const char *name, gl_type type, int n_dims,
                                 const int64_t *ne);
 /* Stream the data of the next declared tensor, in declaration order, possibly in pieces:
  * the writer pads to the alignment once a tensor's declared byte count is complete. */
-gl_status gl_gguf_w_tensor_data(gl_gguf_writer *w, const void *data, size_t n);
+GL_API gl_status gl_gguf_w_tensor_data(gl_gguf_writer *w, const void *data, size_t n);
 /* Finishes (checks all data was written) and closes. Returns the first error of the writer.
  * A file writer (gl_gguf_writer_open) writes to gl_tmp_path(path) and renames it over path
  * here, only when complete and flushed; on any error the temporary file is removed and an
  * existing file at path is left as it was. The free space is checked (statvfs) once the
  * tensors are declared, with an error naming the size needed. */
-gl_status gl_gguf_writer_close(gl_gguf_writer *w, gl_error *err);
+GL_API gl_status gl_gguf_writer_close(gl_gguf_writer *w, gl_error *err);
 /* Closes without finishing: the temporary file is removed, the target never touched. */
-void gl_gguf_writer_discard(gl_gguf_writer *w);
+GL_API void gl_gguf_writer_discard(gl_gguf_writer *w);
 /* The writer's first error message ("" when none). */
-const char *gl_gguf_writer_error(const gl_gguf_writer *w);
+GL_API const char *gl_gguf_writer_error(const gl_gguf_writer *w);
 
 /* ---- atomic file output (gl-file.c) ----
  * gl_tmp_path: the temporary name used for target ("<target>.edgelm-tmp-<pid>", in the same
@@ -557,9 +567,9 @@ const char *gl_gguf_writer_error(const gl_gguf_writer *w);
  * close fd (the temporary file), rename it over target and fsync the folder; on error the
  * temporary file is removed. gl_check_free_space: GL_ERR_IO with both sizes when the folder of
  * path has less than need bytes free (GL_OK when statvfs cannot tell). */
-bool gl_tmp_path(const char *target, char *buf, size_t size);
-gl_status gl_commit_file(int fd, const char *tmp, const char *target, gl_error *err);
-gl_status gl_check_free_space(const char *path, uint64_t need, gl_error *err);
+GL_API bool gl_tmp_path(const char *target, char *buf, size_t size);
+GL_API gl_status gl_commit_file(int fd, const char *tmp, const char *target, gl_error *err);
+GL_API gl_status gl_check_free_space(const char *path, uint64_t need, gl_error *err);
 
 #ifdef __cplusplus
 }

@@ -50,7 +50,7 @@ struct gl_context {
 size_t gl_tensor_overhead(void) { return GL_PAD(sizeof(gl_tensor), GL_ALIGN); }
 
 gl_context *gl_context_new(gl_context_params params, gl_error *err) {
-    gl_context *ctx = calloc(1, sizeof *ctx);
+    gl_context *ctx = GL_CALLOC(1, sizeof *ctx);
     if (!ctx) {
         gl_error_set(err, GL_ERR_NOMEM, "gl_context_new: out of memory");
         return NULL;
@@ -62,7 +62,7 @@ gl_context *gl_context_new(gl_context_params params, gl_error *err) {
         uintptr_t p = (uintptr_t)params.mem_buffer;
         size_t skip = (size_t)(GL_PAD(p, GL_ALIGN) - p);
         if (skip > params.mem_size) {
-            free(ctx);
+            GL_FREE(ctx);
             gl_error_set(err, GL_ERR_INVALID, "gl_context_new: buffer of %zu bytes is too small",
                          params.mem_size);
             return NULL;
@@ -71,8 +71,8 @@ gl_context *gl_context_new(gl_context_params params, gl_error *err) {
         ctx->mem_size = params.mem_size - skip;
     } else if (params.mem_size > 0) {
         size_t size = GL_PAD(params.mem_size, GL_ALIGN);
-        if (size < params.mem_size || !(ctx->mem = aligned_alloc(GL_ALIGN, size))) {
-            free(ctx);
+        if (size < params.mem_size || !(ctx->mem = GL_ALIGNED_ALLOC(GL_ALIGN, size))) {
+            GL_FREE(ctx);
             gl_error_set(err, GL_ERR_NOMEM, "gl_context_new: cannot allocate %zu bytes",
                          params.mem_size);
             return NULL;
@@ -84,8 +84,8 @@ gl_context *gl_context_new(gl_context_params params, gl_error *err) {
 
 void gl_context_free(gl_context *ctx) {
     if (!ctx) return;
-    if (ctx->owns_mem) free(ctx->mem);
-    free(ctx);
+    if (ctx->owns_mem) GL_FREE(ctx->mem);
+    GL_FREE(ctx);
 }
 
 void gl_context_reset(gl_context *ctx) {

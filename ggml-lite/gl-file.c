@@ -7,9 +7,30 @@
 #include "gl-impl.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+
+#if defined(GL_NO_STDIO) /* no file system (see gl-gguf.c): nothing to write atomically */
+bool gl_tmp_path(const char *target, char *buf, size_t size) {
+    (void)target;
+    (void)buf;
+    (void)size;
+    return false;
+}
+gl_status gl_check_free_space(const char *path, uint64_t need, gl_error *err) {
+    (void)path;
+    (void)need;
+    (void)err;
+    return GL_OK;
+}
+gl_status gl_commit_file(int fd, const char *tmp, const char *target, gl_error *err) {
+    (void)fd;
+    (void)tmp;
+    return gl_error_set(err, GL_ERR_UNSUPPORTED, "cannot write %s: built without file access (GL_NO_STDIO)",
+                        target ? target : "(null)");
+}
+#else
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -67,3 +88,4 @@ gl_status gl_commit_file(int fd, const char *tmp, const char *target, gl_error *
     }
     return GL_OK;
 }
+#endif /* GL_NO_STDIO */

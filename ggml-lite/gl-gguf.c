@@ -14,18 +14,27 @@
  * the first tensor data arrives (or at close), then data is streamed, each tensor padded with
  * zeros to the alignment. The first error is recorded and reported by gl_gguf_writer_close().
  *
+ * Build switches for targets without a file system or mmap (the amalgamation honours them):
+ *   GL_NO_MMAP   gl_gguf_open reads the file into one malloc-ed buffer instead of mapping it;
+ *   GL_NO_STDIO  no file access at all: gl_gguf_open and gl_gguf_writer_open fail with
+ *                GL_ERR_UNSUPPORTED; gl_gguf_open_buffer and gl_gguf_writer_open_cb remain.
+ *
  * Static names carry the module prefix gguf_ (see gl-impl.h).
  */
 #include "gl-impl.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
+#if !defined(GL_NO_STDIO)
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if !defined(GL_NO_MMAP)
+#include <sys/mman.h>
+#endif
+#endif
 
 #define GGUF_MAX_KEY_LEN 65535u /* spec: keys are at most 65535 bytes */
 /* Smallest encodings: a kv is key length + 1 key byte + value type + a 1-byte value; a tensor
@@ -534,7 +543,7 @@ static bool gguf_alloc_tables(gl_gguf *f, uint64_t n_kv, uint64_t n_t, gl_error 
         return false;
     }
     size_t total = (size_t)n_kv * kv_sz + (size_t)n_t * ti_sz;
-    uint8_t *mem = calloc(1, total ? total : 1);
+    uint8_t *mem = GL_CALLOC(1, total ? total : 1);
     if (!mem) {
         gl_error_set(err, GL_ERR_NOMEM, "gguf: out of memory for %zu bytes of tables", total);
         return false;
@@ -559,7 +568,7 @@ static bool gguf_parse(gl_gguf *f, gl_error *err) {
     }
     if (n_str > 0) {
         /* each element used at least 8 bytes of the file, so this count is bounded too */
-        f->str_off = malloc((size_t)n_str * sizeof(uint64_t));
+        f->str_off = GL_MALLOC((size_t)n_str * sizeof(uint64_t));
         if (!f->str_off) {
             gl_error_set(err, GL_ERR_NOMEM, "gguf: out of memory indexing %llu strings", (unsigned long long)n_str);
             return false;
@@ -594,10 +603,23 @@ static bool gguf_parse(gl_gguf *f, gl_error *err) {
  * Open / close
  * ---------------------------------------------------------------------------------------- */
 
+/* Gives back the memory gl_gguf_open took for a file: its mapping, or (GL_NO_MMAP) its copy. */
+static void gguf_release_file(void *map, size_t size) {
+#if defined(GL_NO_STDIO)
+    (void)map;
+    (void)size;
+#elif defined(GL_NO_MMAP)
+    (void)size;
+    GL_FREE(map);
+#else
+    munmap(map, size);
+#endif
+}
+
 static gl_gguf *gguf_open_memory(const void *buf, size_t size, void *map, gl_error *err) {
-    gl_gguf *f = calloc(1, sizeof *f);
+    gl_gguf *f = GL_CALLOC(1, sizeof *f);
     if (!f) {
-        if (map) munmap(map, size);
+        if (map) gguf_release_file(map, size);
         gl_error_set(err, GL_ERR_NOMEM, "gguf: out of memory");
         return NULL;
     }
@@ -623,6 +645,38 @@ gl_gguf *gl_gguf_open_buffer(const void *buf, size_t size, gl_error *err) {
     }
     return gguf_open_memory(buf, size, NULL, err);
 }
+
+#if defined(GL_NO_STDIO)
+gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
+    gl_error_set(err, GL_ERR_UNSUPPORTED, "gguf: cannot open '%s': built without file access (GL_NO_STDIO); use gl_gguf_open_buffer",
+                 path ? path : "(null)");
+    return NULL;
+}
+#else
+#if defined(GL_NO_MMAP)
+/* Reads size bytes of fd into a new buffer (NULL + err on failure), page-aligned as a mapping
+ * would be, so that tensor data keeps the alignment the file promises. */
+#define GGUF_READ_ALIGN 4096u
+static void *gguf_read_all(int fd, size_t size, const char *path, gl_error *err) {
+    uint8_t *buf = size <= SIZE_MAX - GGUF_READ_ALIGN ? GL_ALIGNED_ALLOC(GGUF_READ_ALIGN, GL_PAD(size, GGUF_READ_ALIGN)) : NULL;
+    if (!buf) {
+        gl_error_set(err, GL_ERR_NOMEM, "gguf: out of memory reading '%s' (%zu bytes)", path, size);
+        return NULL;
+    }
+    size_t done = 0;
+    while (done < size) {
+        ssize_t k = read(fd, buf + done, size - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            gl_error_set(err, GL_ERR_IO, "gguf: cannot read '%s': %s", path, k < 0 ? strerror(errno) : "file shrank while reading");
+            GL_FREE(buf);
+            return NULL;
+        }
+        done += (size_t)k;
+    }
+    return buf;
+}
+#endif
 
 gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
     if (!path) {
@@ -656,6 +710,11 @@ gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
         return NULL;
     }
     size_t size = (size_t)st.st_size;
+#if defined(GL_NO_MMAP)
+    void *map = gguf_read_all(fd, size, path, err);
+    close(fd);
+    if (!map) return NULL;
+#else
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int saved = errno;
     close(fd); /* the mapping keeps the file alive */
@@ -663,15 +722,17 @@ gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
         gl_error_set(err, GL_ERR_IO, "gguf: cannot mmap '%s': %s", path, strerror(saved));
         return NULL;
     }
+#endif
     return gguf_open_memory(map, size, map, err);
 }
+#endif /* GL_NO_STDIO */
 
 void gl_gguf_close(gl_gguf *f) {
     if (!f) return;
-    if (f->map) munmap(f->map, f->size);
-    free(f->kv); /* the start of the table allocation */
-    free(f->str_off);
-    free(f);
+    if (f->map) gguf_release_file(f->map, f->size);
+    GL_FREE(f->kv); /* the start of the table allocation */
+    GL_FREE(f->str_off);
+    GL_FREE(f);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -954,7 +1015,7 @@ static bool gguf_buf_put(gguf_buf *b, const void *p, size_t n) {
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n) cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
+        uint8_t *q = GL_REALLOC(b->p, cap);
         if (!q) return false;
         b->p = q;
         b->cap = cap;
@@ -977,6 +1038,7 @@ static bool gguf_buf_str(gguf_buf *b, const char *s, uint64_t len) {
     return len <= SIZE_MAX && gguf_buf_u64(b, len) && gguf_buf_put(b, s, (size_t)len);
 }
 
+#if !defined(GL_NO_STDIO)
 static size_t gguf_fd_write(void *user, const void *buf, size_t n) {
     const gl_gguf_writer *w = user;
     const uint8_t *p = buf;
@@ -989,6 +1051,7 @@ static size_t gguf_fd_write(void *user, const void *buf, size_t n) {
     }
     return done;
 }
+#endif
 
 static gl_status gguf_w_out(gl_gguf_writer *w, const void *p, size_t n) {
     if (n == 0) return GL_OK;
@@ -1007,7 +1070,7 @@ static gl_status gguf_w_zeros(gl_gguf_writer *w, uint64_t n) {
 }
 
 static gl_gguf_writer *gguf_w_new(gl_error *err) {
-    gl_gguf_writer *w = calloc(1, sizeof *w);
+    gl_gguf_writer *w = GL_CALLOC(1, sizeof *w);
     if (!w) {
         gl_error_set(err, GL_ERR_NOMEM, "gguf writer: out of memory");
         return NULL;
@@ -1029,6 +1092,13 @@ gl_gguf_writer *gl_gguf_writer_open_cb(gl_write_fn fn, void *user, gl_error *err
     return w;
 }
 
+#if defined(GL_NO_STDIO)
+gl_gguf_writer *gl_gguf_writer_open(const char *path, gl_error *err) {
+    gl_error_set(err, GL_ERR_UNSUPPORTED, "gguf writer: cannot create '%s': built without file access (GL_NO_STDIO); use gl_gguf_writer_open_cb",
+                 path ? path : "(null)");
+    return NULL;
+}
+#else
 gl_gguf_writer *gl_gguf_writer_open(const char *path, gl_error *err) {
     if (!path) {
         gl_error_set(err, GL_ERR_INVALID, "gguf writer: NULL path");
@@ -1036,38 +1106,39 @@ gl_gguf_writer *gl_gguf_writer_open(const char *path, gl_error *err) {
     }
     gl_gguf_writer *w = gguf_w_new(err);
     if (!w) return NULL;
-    w->path = malloc(strlen(path) + 1);
+    w->path = GL_MALLOC(strlen(path) + 1);
     if (!w->path) {
-        free(w);
+        GL_FREE(w);
         gl_error_set(err, GL_ERR_NOMEM, "gguf writer: out of memory");
         return NULL;
     }
     strcpy(w->path, path);
     const size_t tn = strlen(path) + 64;
-    w->tmp = malloc(tn);
+    w->tmp = GL_MALLOC(tn);
     if (!w->tmp) {
-        free(w->path);
-        free(w);
+        GL_FREE(w->path);
+        GL_FREE(w);
         gl_error_set(err, GL_ERR_NOMEM, "gguf writer: out of memory");
         return NULL;
     }
     if (!gl_tmp_path(path, w->tmp, tn)) { /* a device or a pipe: written in place */
-        free(w->tmp);
+        GL_FREE(w->tmp);
         w->tmp = NULL;
     }
     const char *name = w->tmp ? w->tmp : path;
     w->fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         gl_error_set(err, GL_ERR_IO, "gguf writer: cannot create '%s': %s", name, strerror(errno));
-        free(w->tmp);
-        free(w->path);
-        free(w);
+        GL_FREE(w->tmp);
+        GL_FREE(w->path);
+        GL_FREE(w);
         return NULL;
     }
     w->fn = gguf_fd_write;
     w->user = w;
     return w;
 }
+#endif /* GL_NO_STDIO */
 
 /* Common entry checks of the kv functions: writer usable, key valid and new. */
 static gl_status gguf_w_key(gl_gguf_writer *w, const char *key) {
@@ -1270,7 +1341,7 @@ static gl_status gguf_w_header(gl_gguf_writer *w) {
         t->offset = off;
         uint64_t padded = (t->nbytes + w->alignment - 1) & ~((uint64_t)w->alignment - 1);
         if (padded < t->nbytes || off > UINT64_MAX - padded) {
-            free(h.p);
+            GL_FREE(h.p);
             return gguf_w_fail(w, GL_ERR_INVALID, "data section size overflows");
         }
         off += padded;
@@ -1279,7 +1350,7 @@ static gl_status gguf_w_header(gl_gguf_writer *w) {
         ok = ok && gguf_buf_u32(&h, (uint32_t)t->type) && gguf_buf_u64(&h, t->offset);
     }
     if (!ok) {
-        free(h.p);
+        GL_FREE(h.p);
         return gguf_w_fail(w, GL_ERR_NOMEM, "out of memory");
     }
     size_t pad = GL_PAD(h.n, w->alignment) - h.n;
@@ -1287,12 +1358,12 @@ static gl_status gguf_w_header(gl_gguf_writer *w) {
     if (w->tmp) { /* the whole file's size is known now: refuse early when the disk cannot hold it */
         gl_error e = {0};
         if (gl_check_free_space(w->path, (uint64_t)h.n + pad + off, &e) != GL_OK) {
-            free(h.p);
+            GL_FREE(h.p);
             return gguf_w_fail(w, GL_ERR_IO, "%s", e.msg);
         }
     }
     gl_status st = gguf_w_out(w, h.p, h.n);
-    free(h.p);
+    GL_FREE(h.p);
     if (st == GL_OK) st = gguf_w_zeros(w, pad);
     return st;
 }
@@ -1335,6 +1406,7 @@ gl_status gl_gguf_writer_close(gl_gguf_writer *w, gl_error *err) {
                     t->name, (unsigned long long)w->cur_done, (unsigned long long)t->nbytes, (long long)w->cur,
                     (long long)w->n_tensors);
     }
+#if !defined(GL_NO_STDIO)
     if (w->fd >= 0 && w->status == GL_OK) {
         gl_error e = {0};
         if (!w->tmp) { /* written in place */
@@ -1344,6 +1416,7 @@ gl_status gl_gguf_writer_close(gl_gguf_writer *w, gl_error *err) {
         }
         w->fd = -1;
     }
+#endif
     gl_status st = w->status;
     if (st != GL_OK) gl_error_set(err, st, "%s", w->msg);
     gl_gguf_writer_discard(w); /* (after a commit only frees: the temporary file is gone) */
@@ -1352,14 +1425,16 @@ gl_status gl_gguf_writer_close(gl_gguf_writer *w, gl_error *err) {
 
 void gl_gguf_writer_discard(gl_gguf_writer *w) {
     if (!w) return;
+#if !defined(GL_NO_STDIO)
     if (w->fd >= 0) {
         close(w->fd);
         if (w->tmp) unlink(w->tmp); /* never leave a half-written file behind */
     }
-    free(w->kv.p);
-    free(w->keys.p);
-    free(w->tensors.p);
-    free(w->path);
-    free(w->tmp);
-    free(w);
+#endif
+    GL_FREE(w->kv.p);
+    GL_FREE(w->keys.p);
+    GL_FREE(w->tensors.p);
+    GL_FREE(w->path);
+    GL_FREE(w->tmp);
+    GL_FREE(w);
 }

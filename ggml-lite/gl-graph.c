@@ -69,7 +69,7 @@ static void *pool_worker_main(void *p) {
     pool_worker_arg *wa = p;
     gl_pool *pool = wa->pool;
     const int ith = wa->ith;
-    free(wa);
+    GL_FREE(wa);
     int seen = 0;
     for (;;) {
         seen = pool_wait_work(pool, seen);
@@ -85,7 +85,7 @@ gl_pool *gl_pool_new(int n_threads, gl_error *err) {
         gl_error_set(err, GL_ERR_INVALID, "thread count %d is out of range 1..512", n_threads);
         return NULL;
     }
-    gl_pool *pool = aligned_alloc(GL_CACHE_LINE, GL_PAD(sizeof(gl_pool), GL_CACHE_LINE));
+    gl_pool *pool = GL_ALIGNED_ALLOC(GL_CACHE_LINE, GL_PAD(sizeof(gl_pool), GL_CACHE_LINE));
     if (!pool) {
         gl_error_set(err, GL_ERR_NOMEM, "out of memory for the thread pool");
         return NULL;
@@ -99,20 +99,20 @@ gl_pool *gl_pool_new(int n_threads, gl_error *err) {
     atomic_init(&pool->bar_passed, 0);
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->cond, NULL);
-    pool->threads = calloc((size_t)n_threads, sizeof(pthread_t));
+    pool->threads = GL_CALLOC((size_t)n_threads, sizeof(pthread_t));
     if (!pool->threads) {
         gl_pool_free(pool);
         gl_error_set(err, GL_ERR_NOMEM, "out of memory for the thread pool");
         return NULL;
     }
     for (int i = 1; i < n_threads; i++) {
-        pool_worker_arg *wa = malloc(sizeof *wa);
+        pool_worker_arg *wa = GL_MALLOC(sizeof *wa);
         int rc = wa ? 0 : ENOMEM;
         if (wa) {
             wa->pool = pool;
             wa->ith = i;
             rc = pthread_create(&pool->threads[i], NULL, pool_worker_main, wa);
-            if (rc) free(wa);
+            if (rc) GL_FREE(wa);
         }
         if (rc) {
             pool->n_threads = i; /* join only the threads that started */
@@ -135,8 +135,8 @@ void gl_pool_free(gl_pool *pool) {
         for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->threads[i], NULL);
     pthread_cond_destroy(&pool->cond);
     pthread_mutex_destroy(&pool->mutex);
-    free(pool->threads);
-    free(pool);
+    GL_FREE(pool->threads);
+    GL_FREE(pool);
 }
 
 int gl_pool_n_threads(const gl_pool *pool) { return pool ? pool->n_threads : 1; }
@@ -267,10 +267,10 @@ gl_status gl_graph_expand(gl_graph *g, gl_tensor *out) {
             }
             if (depth == cap) {
                 size_t ncap = cap * 2;
-                frame *ns = malloc(ncap * sizeof *ns);
+                frame *ns = GL_MALLOC(ncap * sizeof *ns);
                 if (!ns) { st = GL_ERR_NOMEM; break; }
                 memcpy(ns, stack, depth * sizeof *ns);
-                if (stack != local) free(stack);
+                if (stack != local) GL_FREE(stack);
                 stack = ns;
                 cap = ncap;
             }
@@ -287,7 +287,7 @@ gl_status gl_graph_expand(gl_graph *g, gl_tensor *out) {
         }
         g->nodes[g->n_nodes++] = t;
     }
-    if (stack != local) free(stack);
+    if (stack != local) GL_FREE(stack);
     if (full) gl_ctx_fail(g->ctx, "graph visited-set is full (%zu)", g->hash_size);
     g->planned = g->allocated = false;
     return st;

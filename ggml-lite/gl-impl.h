@@ -14,10 +14,40 @@
 #ifndef GL_IMPL_H
 #define GL_IMPL_H
 
+/* GL_PRIVATE marks functions shared between ggml-lite's modules but not public (SQLite's
+ * SQLITE_PRIVATE): in the amalgamation (GL_AMALGAMATION) they become static, so the one file
+ * exports only GL_API functions; in the library build they are hidden by -fvisibility=hidden. */
+#ifndef GL_PRIVATE
+#if defined(GL_AMALGAMATION) && defined(__GNUC__)
+#define GL_PRIVATE static __attribute__((unused))
+#elif defined(GL_AMALGAMATION)
+#define GL_PRIVATE static
+#else
+#define GL_PRIVATE
+#endif
+#endif
+
 #include "ggml-lite.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Allocation hooks (stb-style, chosen at build time): define GL_MALLOC, GL_CALLOC, GL_REALLOC,
+ * GL_ALIGNED_ALLOC and GL_FREE together (e.g. -DGL_MALLOC=fw_malloc ... or before including
+ * the amalgamation) to route every allocation of ggml-lite to the firmware's allocator.
+ * GL_FREE receives whatever any of the four returned. Default: the C library's. */
+#if !defined(GL_MALLOC) && !defined(GL_CALLOC) && !defined(GL_REALLOC) && !defined(GL_ALIGNED_ALLOC) && \
+    !defined(GL_FREE)
+#define GL_MALLOC(n) malloc(n)
+#define GL_CALLOC(n, size) calloc(n, size)
+#define GL_REALLOC(p, n) realloc(p, n)
+#define GL_ALIGNED_ALLOC(align, n) aligned_alloc(align, n)
+#define GL_FREE(p) free(p)
+#elif !defined(GL_MALLOC) || !defined(GL_CALLOC) || !defined(GL_REALLOC) || !defined(GL_ALIGNED_ALLOC) || \
+    !defined(GL_FREE)
+#error "define all of GL_MALLOC, GL_CALLOC, GL_REALLOC, GL_ALIGNED_ALLOC and GL_FREE, or none"
+#endif
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && !defined(GL_NO_SIMD)
 #define GL_AVX2 1
@@ -72,7 +102,7 @@ void gl_compute_fail(const gl_compute_params *p, const gl_tensor *t, const char 
     } while (0)
 
 /* Barrier usable from a kernel (no-op with one thread). */
-void gl_compute_barrier(const gl_compute_params *p);
+GL_PRIVATE void gl_compute_barrier(const gl_compute_params *p);
 
 /* Rows [*r0, *r1) of nr rows assigned to thread ith of nth (even split). */
 static inline void gl_split_rows(int64_t nr, int ith, int nth, int64_t *r0, int64_t *r1) {
@@ -88,34 +118,34 @@ static inline void gl_split_rows(int64_t nr, int ith, int nth, int64_t *r0, int6
  * gl_compute_barrier(); otherwise it runs on every thread with nth = the pool's size. */
 
 /* gl-ops.c: runs the op of node t (t->data allocated). Called by every thread. */
-void gl_compute_forward(const gl_compute_params *p, gl_tensor *t);
+GL_PRIVATE void gl_compute_forward(const gl_compute_params *p, gl_tensor *t);
 /* gl-ops.c: scratch bytes the op of t needs with n_threads threads. */
-size_t gl_op_work_size(const gl_tensor *t, int n_threads);
+GL_PRIVATE size_t gl_op_work_size(const gl_tensor *t, int n_threads);
 /* gl-ops.c: how many threads the op can use (1 for tiny or serial ops). */
-int gl_op_n_tasks(const gl_tensor *t, int n_threads);
-const char *gl_op_name(gl_op op);
+GL_PRIVATE int gl_op_n_tasks(const gl_tensor *t, int n_threads);
+GL_PRIVATE const char *gl_op_name(gl_op op);
 
 /* gl-matmul.c */
-void gl_compute_mul_mat(const gl_compute_params *p, gl_tensor *dst);
-size_t gl_mul_mat_work_size(const gl_tensor *dst, int n_threads);
+GL_PRIVATE void gl_compute_mul_mat(const gl_compute_params *p, gl_tensor *dst);
+GL_PRIVATE size_t gl_mul_mat_work_size(const gl_tensor *dst, int n_threads);
 
 /* ---- gl-core.c: helpers for op builders ---- */
 /* Records an error in ctx (first one wins) and returns NULL. */
-gl_tensor *gl_ctx_fail(gl_context *ctx, const char *fmt, ...)
+GL_PRIVATE gl_tensor *gl_ctx_fail(gl_context *ctx, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 /* A new result node (data NULL) of op with the given sources (n_src of them, may be NULL
  * entries after the first). Returns NULL if ctx is out of memory. */
-gl_tensor *gl_new_op_tensor(gl_context *ctx, gl_type type, int n_dims, const int64_t *ne, gl_op op,
+GL_PRIVATE gl_tensor *gl_new_op_tensor(gl_context *ctx, gl_type type, int n_dims, const int64_t *ne, gl_op op,
                             int n_src, gl_tensor *const *src);
 /* Raw arena memory (GL_ALIGN aligned), also in no_alloc contexts; NULL + ctx error if full. */
-void *gl_ctx_alloc(gl_context *ctx, size_t size, const char *what);
+GL_PRIVATE void *gl_ctx_alloc(gl_context *ctx, size_t size, const char *what);
 /* Row/element strides for a contiguous tensor of type and ne. */
-void gl_set_contiguous_strides(gl_tensor *t);
+GL_PRIVATE void gl_set_contiguous_strides(gl_tensor *t);
 /* True when element counts are in range and the arithmetic does not overflow. */
-bool gl_ne_valid(const int64_t *ne, int n_dims);
+GL_PRIVATE bool gl_ne_valid(const int64_t *ne, int n_dims);
 
 /* Pointer to element (i0, i1, i2, i3) of a non-quantized t. */
 static inline void *gl_ptr(const gl_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {

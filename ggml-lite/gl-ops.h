@@ -444,7 +444,7 @@ static inline size_t ops_row_bytes(int64_t n) { return GL_PAD((size_t)n * sizeof
 
 /* Converts row (i1, i2, i3) of t (F32/F16/BF16 with any nb0, or any type with to_float and
  * contiguous rows) to F32 in out. */
-void gl_ops_row_to_f32(const gl_tensor *t, int64_t i1, int64_t i2, int64_t i3, float *out);
+GL_PRIVATE void gl_ops_row_to_f32(const gl_tensor *t, int64_t i1, int64_t i2, int64_t i3, float *out);
 /* The row itself when it is already contiguous F32, else its conversion into tmp. */
 static inline const float *ops_row_f32(const gl_tensor *t, int64_t i1, int64_t i2, int64_t i3,
                                        float *tmp) {
@@ -460,11 +460,11 @@ static inline bool ops_needs_tmp(const gl_tensor *t) {
 /* ---- weight rows: dot products with any supported weight type ----
  * F32 and F16 weights use the kernels above on an F32 vector. Other types use the type's
  * vec_dot on the vector converted once to its vec_dot_type (gl_ops_wvec_prepare). */
-bool gl_ops_weight_ok(const gl_tensor *w);
+GL_PRIVATE bool gl_ops_weight_ok(const gl_tensor *w);
 /* Bytes of the prepared vector of n elements for w's type (0 when the F32 vector is used). */
-size_t gl_ops_wvec_bytes(gl_type wtype, int64_t n);
+GL_PRIVATE size_t gl_ops_wvec_bytes(gl_type wtype, int64_t n);
 /* Returns x itself or its conversion into buf (gl_ops_wvec_bytes bytes). */
-const void *gl_ops_wvec_prepare(gl_type wtype, const float *x, int64_t n, void *buf);
+GL_PRIVATE const void *gl_ops_wvec_prepare(gl_type wtype, const float *x, int64_t n, void *buf);
 /* Dot of row j of w (i2 = i3 = 0) with a prepared vector. */
 static inline float ops_wrow_dot(const gl_tensor *w, int64_t j, const void *xp, int64_t n) {
     const void *row = (const char *)w->data + j * w->nb[1];
@@ -476,13 +476,13 @@ static inline float ops_wrow_dot(const gl_tensor *w, int64_t j, const void *xp, 
 }
 
 /* Element i of a 1-D float tensor (F32/F16/BF16) as F32. */
-float gl_ops_get1(const gl_tensor *t, int64_t i);
+GL_PRIVATE float gl_ops_get1(const gl_tensor *t, int64_t i);
 
 /* Kernels in gl-ops-nn.c */
-void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *dst);
-void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *dst);
-void gl_ops_forward_conv1d_max(const gl_compute_params *p, gl_tensor *dst);
-void gl_ops_forward_lstm(const gl_compute_params *p, gl_tensor *dst);
-size_t gl_ops_nn_work_size(const gl_tensor *t, int n_threads);
+GL_PRIVATE void gl_ops_forward_rope(const gl_compute_params *p, gl_tensor *dst);
+GL_PRIVATE void gl_ops_forward_attn(const gl_compute_params *p, gl_tensor *dst);
+GL_PRIVATE void gl_ops_forward_conv1d_max(const gl_compute_params *p, gl_tensor *dst);
+GL_PRIVATE void gl_ops_forward_lstm(const gl_compute_params *p, gl_tensor *dst);
+GL_PRIVATE size_t gl_ops_nn_work_size(const gl_tensor *t, int n_threads);
 
 #endif /* GL_OPS_H */

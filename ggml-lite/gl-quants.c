@@ -1639,10 +1639,12 @@ static inline void q_gemm_x8_ref(bool q4, int n, int nr, int nc, const void *vx,
 }
 static void q_gemm_q4_0_x8_ref(int n, int nr, int nc, const void *x, size_t bx,
                                const void *const *y, float *s, size_t bs, bool add) {
+    (void)bx;
     q_gemm_x8_ref(true, n, nr, nc, x, y, s, bs, add);
 }
 static void q_gemm_q8_0_x8_ref(int n, int nr, int nc, const void *x, size_t bx,
                                const void *const *y, float *s, size_t bs, bool add) {
+    (void)bx;
     q_gemm_x8_ref(false, n, nr, nc, x, y, s, bs, add);
 }
 
@@ -1745,11 +1747,13 @@ q_gemm_x8_avx2(bool q4, int NC, int n, int nr, const void *vx, const void *const
 
 static void q_gemm_q4_0_x8_avx2(int n, int nr, int nc, const void *x, size_t bx,
                                 const void *const *y, float *s, size_t bs, bool add) {
+    (void)bx;
     Q_X8_DISPATCH(true);
 }
 #if defined(Q_X8_VNNI)
 static void q_gemm_q8_0_x8_avx2(int n, int nr, int nc, const void *x, size_t bx,
                                 const void *const *y, float *s, size_t bs, bool add) {
+    (void)bx;
     Q_X8_DISPATCH(false);
 }
 #endif
@@ -1832,10 +1836,12 @@ q_gemm_x8_neon(bool q4, int NC, int n, int nr, const void *vx, const void *const
 
 static void q_gemm_q4_0_x8_neon(int n, int nr, int nc, const void *x, size_t bx,
                                 const void *const *y, float *s, size_t bs, bool add) {
+    (void)bx;
     Q_X8_DISPATCH(true);
 }
 static void q_gemm_q8_0_x8_neon(int n, int nr, int nc, const void *x, size_t bx,
                                 const void *const *y, float *s, size_t bs, bool add) {
+    (void)bx;
     Q_X8_DISPATCH(false);
 }
 #endif /* GL_NEON_DOTPROD */

@@ -76,48 +76,48 @@ typedef struct block_q8_1 {
 _Static_assert(sizeof(block_q8_1) == 4 + GL_QK8_1, "block_q8_1 must be 36 bytes");
 
 /* ---- reference quantizers (ggml's quantize_row_*_ref; deterministic bytes for files) ---- */
-void gl_quantize_row_q4_0_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q4_1_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q5_0_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q5_1_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q8_0_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q8_1_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q4_0_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q4_1_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q5_0_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q5_1_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q8_0_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q8_1_ref(const float *x, void *y, int64_t n);
 /* Fast activation quantizers (SIMD where compiled in). Q8_0: same bytes as the reference.
  * Q8_1: same qs and d; s is computed from the same integer sum, so also identical. */
-void gl_quantize_row_q8_0(const float *x, void *y, int64_t n);
-void gl_quantize_row_q8_1(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q8_0(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q8_1(const float *x, void *y, int64_t n);
 
 /* ---- dequantizers ---- */
-void gl_dequantize_row_q4_0(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q4_1(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q5_0(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q5_1(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q8_0(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q8_1(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q4_0(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q4_1(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q5_0(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q5_1(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q8_0(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q8_1(const void *x, float *y, int64_t n);
 
 /* ---- float rows ---- */
-void gl_fp16_to_fp32_row(const void *x, float *y, int64_t n);   /* F16C / NEON when built */
-void gl_fp32_to_fp16_row(const float *x, void *y, int64_t n);   /* F16C / NEON when built */
-void gl_fp16_to_fp32_row_ref(const void *x, float *y, int64_t n);
-void gl_fp32_to_fp16_row_ref(const float *x, void *y, int64_t n);
-void gl_bf16_to_fp32_row(const void *x, float *y, int64_t n);
-void gl_fp32_to_bf16_row(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_fp16_to_fp32_row(const void *x, float *y, int64_t n);   /* F16C / NEON when built */
+GL_PRIVATE void gl_fp32_to_fp16_row(const float *x, void *y, int64_t n);   /* F16C / NEON when built */
+GL_PRIVATE void gl_fp16_to_fp32_row_ref(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_fp32_to_fp16_row_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_bf16_to_fp32_row(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_fp32_to_bf16_row(const float *x, void *y, int64_t n);
 
 /* ---- dot products: s = sum x[i] y[i], x of the weight type, y of its vec_dot_type ---- */
-void gl_vec_dot_f32_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_f16_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_bf16_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q4_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q4_1_q8_1_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q5_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q5_1_q8_1_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q8_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_f32_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_f16_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_bf16_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q4_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q4_1_q8_1_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q5_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q5_1_q8_1_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q8_0_q8_0_scalar(int n, float *s, const void *x, const void *y);
 
 /* Four weight rows (x, x + bx, x + 2 bx, x + 3 bx) against one activation row y:
  * s[r] = row r . y. Agrees with vec_dot within float reassociation (test-quants bounds it).
  * gl_type_vec_dot4 returns NULL when a type has no such kernel in this build. */
 typedef void (*gl_vec_dot4_fn)(int n, float *s, const void *x, size_t bx, const void *y);
-gl_vec_dot4_fn gl_type_vec_dot4(gl_type type);
+GL_PRIVATE gl_vec_dot4_fn gl_type_vec_dot4(gl_type type);
 
 /* Register-blocked mat-mat tile: for r < nr <= mr and c < nc <= nc_max,
  *   s[c * bs + r] (=, or += when add) (row r of x, at x + r bx) . y[c]
@@ -138,7 +138,7 @@ typedef struct gl_gemm_kernel {
     gl_from_float_fn yconvert;
     size_t yblock;
 } gl_gemm_kernel;
-gl_gemm_kernel gl_type_gemm(gl_type type);
+GL_PRIVATE gl_gemm_kernel gl_type_gemm(gl_type type);
 #define GL_GEMM_NC_MAX 8 /* no kernel's nc exceeds this */
 
 /* ---- X8 layout (gl_repack; see the top of the X8 section in gl-quants.c) ----
@@ -173,25 +173,25 @@ _Static_assert(sizeof(block_q8_0s) == 40, "block_q8_0s must be 40 bytes");
  * ceil(nrows / 8) * 8 rows) of k elements of type (Q4_0 or Q8_0) from the row
  * layout at src (row stride src_row bytes) into the X8 layout at dst. Portable, always
  * compiled (the tests use it in every build). false for another type or shape. */
-bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst, int64_t nrows,
+GL_PRIVATE bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst, int64_t nrows,
                        int64_t k);
 /* Row `row` of an X8 tensor of type (Q4_0 or Q8_0) with k elements per row, data at x (the
  * group's blocks as gl_repack_x8_rows wrote them), dequantized into y[0..k): the same floats
  * as the row layout's to_float gives. false for another type or a k not a multiple of 32. */
-bool gl_x8_row_to_f32(gl_type type, const void *x, int64_t k, int64_t row, float *y);
+GL_PRIVATE bool gl_x8_row_to_f32(gl_type type, const void *x, int64_t k, int64_t row, float *y);
 /* X8 mat-mat kernels, in the gl_gemm_kernel form with mr = 8 (one group per call: x points at
  * the group's first block of the k-slice, bx is unused, nr <= 8 rows of it are stored).
  * gl_type_gemm_x8: the SIMD kernel of this build, fn NULL when there is none (then
  * gl_repack_size is 0). gl_type_gemm_x8_ref: the portable reference (Q4_0, Q8_0 in every
  * build), bit-identical to the SIMD kernels: exact integer block sums, then per block the same
  * float operations (int->float, d_w * d_y, one fused multiply-add) in the same order. */
-gl_gemm_kernel gl_type_gemm_x8(gl_type type);
-gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type);
+GL_PRIVATE gl_gemm_kernel gl_type_gemm_x8(gl_type type);
+GL_PRIVATE gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type);
 
 /* Quantizes nrows rows of n_per_row floats with the reference quantizer of type (any
  * supported type, F32/F16/BF16 included). Returns bytes written, 0 when the type is not
  * supported or n_per_row is not a multiple of its block size. */
-size_t gl_quantize_rows(gl_type type, const float *src, void *dst, int64_t nrows,
+GL_PRIVATE size_t gl_quantize_rows(gl_type type, const float *src, void *dst, int64_t nrows,
                         int64_t n_per_row);
 
 /* ---- K-quants (gl-quants-k.c): super-blocks of GL_QK_K = 256 elements ---- */
@@ -245,38 +245,38 @@ typedef struct block_q8_K {
 } block_q8_K;
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K must be 292 bytes");
 
-void gl_quantize_row_q2_K_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q3_K_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q4_K_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q5_K_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q6_K_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q8_K_ref(const float *x, void *y, int64_t n);
-void gl_quantize_row_q8_K(const float *x, void *y, int64_t n); /* same bytes as the ref */
-void gl_dequantize_row_q2_K(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q3_K(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q4_K(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q5_K(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q6_K(const void *x, float *y, int64_t n);
-void gl_dequantize_row_q8_K(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q2_K_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q3_K_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q4_K_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q5_K_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q6_K_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q8_K_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_q8_K(const float *x, void *y, int64_t n); /* same bytes as the ref */
+GL_PRIVATE void gl_dequantize_row_q2_K(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q3_K(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q4_K(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q5_K(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q6_K(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_q8_K(const void *x, float *y, int64_t n);
 /* Scalar dots against Q8_K, and the best compiled-in kernel. The SIMD kernels compute the
  * same per-block integer sums and scale them in the same order, so they return the same
  * float as the scalar ones (test-quants-k checks equality). */
-void gl_vec_dot_q2_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q3_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q4_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q5_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q6_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q2_K_q8_K(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q3_K_q8_K(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q4_K_q8_K(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q5_K_q8_K(int n, float *s, const void *x, const void *y);
-void gl_vec_dot_q6_K_q8_K(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q2_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q3_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q4_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q5_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q6_K_q8_K_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q2_K_q8_K(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q3_K_q8_K(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q4_K_q8_K(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q5_K_q8_K(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_q6_K_q8_K(int n, float *s, const void *x, const void *y);
 /* Mat-mat kernels of the K types (what gl_type_gemm gives for them): mr = 4 weight rows ×
  * nc Q8_K activation rows, n a multiple of 256. An unsliced call (add false, the whole row)
  * gives exactly the float of the scalar vec_dot for every element; fn NULL without SIMD. */
-gl_gemm_kernel gl_type_gemm_k(gl_type type);
+GL_PRIVATE gl_gemm_kernel gl_type_gemm_k(gl_type type);
 /* Four-row mat-vec kernel of a K type (gl_vec_dot4_fn; Q4_K with AVX2): s[r] equals row r's
  * vec_dot exactly. NULL where there is none. */
-gl_vec_dot4_fn gl_type_vec_dot4_k(gl_type type);
+GL_PRIVATE gl_vec_dot4_fn gl_type_vec_dot4_k(gl_type type);
 
 #endif /* GL_QUANTS_H */

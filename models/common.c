@@ -21,9 +21,20 @@ elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) {
     return code;
 }
 
-/* elm_status mirrors gl_status value for value (edgelm.h), so the code carries over as is. */
+void elm_log(elm_log_fn fn, void *user, elm_log_level level, const char *fmt, ...) {
+    if (!fn) return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fn(level, line, user);
+}
+
+/* elm_error is gl_error (edgelm.h): the record is copied as it is. */
 elm_status elm_err_from_gl(elm_error *err, const gl_error *gerr) {
-    return elm_err_set(err, (elm_status)gerr->code, "%s", gerr->msg);
+    if (err && err != gerr) *err = *gerr;
+    return gerr->code;
 }
 
 /* ------------------------------------------------------------------------------------------

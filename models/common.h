@@ -27,6 +27,8 @@ elm_status elm_err_from_gl(elm_error *err, const gl_error *gerr);
  * a file or option asking for more (a huge context, vocabulary or tensor) is refused before
  * anything is allocated instead of failing later or being killed (docs/FORMAT.md, "Limits"). */
 gl_status elm_check_fits_memory(uint64_t bytes, const char *what, gl_error *err);
+/* Formats a line and hands it to fn (nothing when fn is NULL). */
+void elm_log(elm_log_fn fn, void *user, elm_log_level level, const char *fmt, ...) ELM_PRINTF(4, 5);
 
 /* ------------------------------------------------------------------------------------------
  * Loading from a GGUF file (untrusted: every value is range-checked, every tensor's shape and

@@ -5,9 +5,9 @@
  * Memory is sized once, when the context is created: the arena for the graph's tensor
  * headers (rebuilt for every step, because the cache views move with n_past) and the compute
  * buffer, planned for the largest step (n_batch tokens, and one token at a full cache). A
- * step then allocates nothing, except the small gl_context struct that ggml-lite's API needs
- * for each graph; all-token logits and hidden states (evaluation, not generation) get their
- * buffers the first time they are asked for.
+ * step then allocates nothing: its graph is built in the same gl_context, reset per step;
+ * all-token logits and hidden states (evaluation, not generation) get their buffers the
+ * first time they are asked for (tests/test-alloc.c counts).
  */
 #include "model.h"
 #include "common.h"
@@ -23,7 +23,7 @@ struct elm_ctx {
     elm_runner run;     /* pool + compute buffer (planned intermediates + kernel scratch) */
     int32_t n_past;
 
-    void *meta;         /* arena of the per-step graph context (headers, graph) */
+    gl_context *meta;   /* the per-step graph context (headers, graph), reset every step */
     size_t meta_size;
 
     int32_t *ids_buf, *pos_buf; /* n_batch each */
@@ -38,7 +38,7 @@ struct elm_ctx {
 };
 
 static elm_status ctx_from_gl(elm_error *err, gl_status st, const gl_error *gerr) {
-    return elm_err_set(err, (elm_status)st, "%s", gerr->msg);
+    return elm_err_set(err, st, "%s", gerr->msg);
 }
 
 elm_ctx_params elm_ctx_default_params(void) {
@@ -46,13 +46,11 @@ elm_ctx_params elm_ctx_default_params(void) {
     return p;
 }
 
-/* Builds the graph of one step in the meta arena. *gctx must be freed by the caller. */
+/* Builds the graph of one step in the meta context (emptied first; it stays c's). */
 static gl_status ctx_build(elm_ctx *c, const elm_graph_req *req, gl_context **gctx,
                            gl_graph **g, elm_graph_out *out, gl_error *gerr) {
-    *gctx = gl_context_new((gl_context_params){.mem_size = c->meta_size, .mem_buffer = c->meta,
-                                               .no_alloc = true},
-                           gerr);
-    if (!*gctx) return gerr->code;
+    gl_context_reset(c->meta);
+    *gctx = c->meta;
     *g = gl_graph_new(*gctx, elm_decoder_max_nodes(c->m));
     if (!*g) return gl_error_set(gerr, GL_ERR_NOMEM, "graph: %s", gl_ctx_error(*gctx));
     memset(out, 0, sizeof *out);
@@ -67,7 +65,6 @@ static gl_status ctx_measure(elm_ctx *c, const elm_graph_req *req, gl_error *ger
     elm_graph_out out;
     gl_status st = ctx_build(c, req, &gctx, &g, &out, gerr);
     if (st == GL_OK) st = elm_runner_reserve(&c->run, g, NULL, gerr);
-    gl_context_free(gctx);
     return st;
 }
 
@@ -79,7 +76,11 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     elm_ctx_params p = params ? *params : elm_ctx_default_params();
     const elm_hparams *hp = &m->hp;
     if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < CTX_MAX_DEFAULT ? hp->n_ctx_train : CTX_MAX_DEFAULT;
-    if (m->pos_embd && p.n_ctx > hp->n_ctx_train) p.n_ctx = hp->n_ctx_train;
+    if (m->pos_embd && p.n_ctx > hp->n_ctx_train) {
+        elm_log(m->log, m->log_user, ELM_LOG_WARN, "n_ctx %d reduced to %d: the model has no positions beyond its training context",
+                p.n_ctx, hp->n_ctx_train);
+        p.n_ctx = hp->n_ctx_train;
+    }
     if (p.n_ctx > (1 << 20)) {
         elm_err_set(err, ELM_ERR_INVALID, "context size is too large");
         return NULL;
@@ -106,7 +107,7 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     }
     const size_t max_nodes = (size_t)elm_decoder_max_nodes(m);
     c->meta_size = elm_graph_overhead(max_nodes);
-    c->meta = aligned_alloc(ELM_ALIGN, ELM_PAD(c->meta_size, ELM_ALIGN));
+    c->meta = gl_context_new((gl_context_params){.mem_size = c->meta_size, .no_alloc = true}, &gerr);
     c->ids_buf = calloc((size_t)p.n_batch, sizeof *c->ids_buf);
     c->pos_buf = calloc((size_t)p.n_batch, sizeof *c->pos_buf);
     c->hidden_t = calloc((size_t)hp->n_layer + 1, sizeof *c->hidden_t);
@@ -122,6 +123,9 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     st = ctx_measure(c, &big, &gerr);
     if (st == GL_OK) st = ctx_measure(c, &last, &gerr);
     if (st != GL_OK) goto fail;
+    elm_log(m->log, m->log_user, ELM_LOG_INFO, "context: n_ctx %d, n_batch %d, %d threads; KV cache %.2f MiB (%s), compute buffer %.2f MiB",
+            p.n_ctx, p.n_batch, p.n_threads, (double)gl_context_used(c->kv.ctx) / (1 << 20), p.kv_f16 ? "f16" : "f32",
+            (double)c->run.size / (1 << 20));
     return c;
 fail:
     ctx_from_gl(err, st, &gerr);
@@ -140,7 +144,7 @@ void elm_ctx_free(elm_ctx *c) {
     if (!c) return;
     elm_kv_free(&c->kv);
     elm_runner_free(&c->run);
-    free(c->meta);
+    gl_context_free(c->meta);
     free(c->ids_buf);
     free(c->pos_buf);
     free(c->hidden_t);
@@ -200,10 +204,7 @@ static elm_status ctx_step(elm_ctx *c, const int32_t *ids, int32_t n, elm_output
         out.pos->data = c->pos_buf;
         st = elm_runner_run(&c->run, g, &gerr);
     }
-    if (st != GL_OK) {
-        gl_context_free(gctx);
-        return ctx_from_gl(err, st, &gerr);
-    }
+    if (st != GL_OK) return ctx_from_gl(err, st, &gerr);
     /* Results leave the compute buffer before the next step reuses it. */
     const size_t V = (size_t)hp->n_vocab;
     ctx_copy_rows(c->logits + (size_t)row0 * V, out.logits);
@@ -212,7 +213,6 @@ static elm_status ctx_step(elm_ctx *c, const int32_t *ids, int32_t n, elm_output
         for (int i = 0; i <= hp->n_layer; i++)
             ctx_copy_rows(c->hidden + ((size_t)i * (size_t)n + (size_t)row0) * E, out.hidden[i]);
     }
-    gl_context_free(gctx);
     c->n_past += n;
     return ELM_OK;
 }

@@ -33,16 +33,39 @@
 #define ELMO_MAX_BATCH 4096
 #define ELMO_MAX_TOKENS 100000 /* per sentence */
 
-struct elm_elmo {
-    gl_gguf *gguf;
-    elm_elmo_hparams hp;
-    gl_context *wctx; /* headers of the weight tensors (data stays in the mapped file) */
-    gl_tensor *char_embd;
-    gl_tensor *cnn_w[ELMO_MAX_FILTERS], *cnn_b[ELMO_MAX_FILTERS];
-    gl_tensor *hw_w[ELMO_MAX_HIGHWAY], *hw_b[ELMO_MAX_HIGHWAY];
-    gl_tensor *proj_w, *proj_b;
-    gl_tensor *in_w[2][ELMO_MAX_LAYERS], *rec_w[2][ELMO_MAX_LAYERS];
+/* The read-only part (file, hyperparameters, weight tensors): an elm_elmo_model holds it, and
+ * every elm_elmo (a context) a copy of the same pointers, under the same names as its own
+ * fields (the anonymous struct of the union below). */
+#define ELMO_WEIGHT_FIELDS                                                                    \
+    gl_gguf *gguf;                                                                            \
+    elm_elmo_hparams hp;                                                                      \
+    gl_context *wctx; /* headers of the weight tensors (data stays in the mapped file) */    \
+    gl_tensor *char_embd;                                                                     \
+    gl_tensor *cnn_w[ELMO_MAX_FILTERS], *cnn_b[ELMO_MAX_FILTERS];                             \
+    gl_tensor *hw_w[ELMO_MAX_HIGHWAY], *hw_b[ELMO_MAX_HIGHWAY];                               \
+    gl_tensor *proj_w, *proj_b;                                                               \
+    gl_tensor *in_w[2][ELMO_MAX_LAYERS], *rec_w[2][ELMO_MAX_LAYERS];                          \
     gl_tensor *bias[2][ELMO_MAX_LAYERS], *lproj_w[2][ELMO_MAX_LAYERS];
+
+typedef struct elmo_weights {
+    ELMO_WEIGHT_FIELDS
+} elmo_weights;
+
+struct elm_elmo_model {
+    elmo_weights w;
+};
+
+struct elm_elmo {
+    union {
+        elmo_weights w; /* copied from the model at creation */
+        struct {
+            ELMO_WEIGHT_FIELDS
+        };
+    };
+    elm_elmo_model *owned; /* the model elm_elmo_load made for this context alone (else NULL) */
+    gl_context *meta;      /* the graph context of every run (its size depends on the model only) */
+    int32_t *lens;         /* sequence lengths of the current batch, grown with state_cap */
+    int32_t lens_cap;
     elm_runner run; /* pool (NULL: one thread) + graph buffer, grown on demand */
     bool stateful;
     float *state;      /* [2][n_layers][state_cap][cell + proj] */
@@ -191,8 +214,14 @@ elm_elmo_params elm_elmo_default_params(void) {
     return p;
 }
 
-static elm_elmo *elmo_finish_load(gl_gguf *g, const gl_error *gerr, const elm_elmo_params *params,
-                                  elm_error *err) {
+/* Nodes of one run's graph (for any batch: the graph is per layer, not per sentence). */
+static int elmo_max_nodes(const elm_elmo_hparams *hp) {
+    return 128 + 8 * hp->n_filters + 4 * hp->n_highway + 24 * hp->n_layers;
+}
+
+/* Reads the hyperparameters and binds the weights of g (taken over: closed on failure) into a
+ * new model; a zeroed elm_elmo stages them for the binding code. */
+static elm_elmo_model *elmo_model_from_gguf(gl_gguf *g, const gl_error *gerr, elm_error *err) {
     elm_error spare;
     if (!err) err = &spare;
     if (!g) {
@@ -200,15 +229,15 @@ static elm_elmo *elmo_finish_load(gl_gguf *g, const gl_error *gerr, const elm_el
         return NULL;
     }
     elm_elmo *m = calloc(1, sizeof *m);
-    if (!m) {
+    elm_elmo_model *model = calloc(1, sizeof *model);
+    if (!m || !model) {
         gl_gguf_close(g);
+        free(m);
+        free(model);
         elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
         return NULL;
     }
     m->gguf = g;
-    elm_elmo_params p = params ? *params : elm_elmo_default_params();
-    m->run.n_threads = p.n_threads > 0 ? p.n_threads : 1;
-    m->stateful = p.stateful;
     gl_error ge = {0};
     if (elmo_read_hparams(g, &m->hp, err) != ELM_OK) goto fail;
     const size_t n_tensors = 8 + 2 * ELMO_MAX_FILTERS + 2 * ELMO_MAX_HIGHWAY + 8 * ELMO_MAX_LAYERS;
@@ -218,34 +247,93 @@ static elm_elmo *elmo_finish_load(gl_gguf *g, const gl_error *gerr, const elm_el
         goto fail;
     }
     if (elmo_bind(m, err) != ELM_OK) goto fail;
-    if (m->run.n_threads > 1 && !(m->run.pool = gl_pool_new(m->run.n_threads, &ge))) {
-        elm_err_from_gl(err, &ge);
-        goto fail;
-    }
-    return m;
+    model->w = m->w;
+    free(m);
+    return model;
 fail:
-    elm_elmo_free(m);
+    gl_context_free(m->wctx);
+    gl_gguf_close(m->gguf);
+    free(m);
+    free(model);
     return NULL;
 }
 
-elm_elmo *elm_elmo_load(const char *path, const elm_elmo_params *params, elm_error *err) {
+elm_elmo_model *elm_elmo_model_load(const char *path, elm_error *err) {
     gl_error ge = {0};
-    return elmo_finish_load(gl_gguf_open(path, &ge), &ge, params, err);
+    return elmo_model_from_gguf(gl_gguf_open(path, &ge), &ge, err);
+}
+
+elm_elmo_model *elm_elmo_model_load_memory(const void *data, size_t size, elm_error *err) {
+    gl_error ge = {0};
+    return elmo_model_from_gguf(gl_gguf_open_buffer(data, size, &ge), &ge, err);
+}
+
+void elm_elmo_model_free(elm_elmo_model *model) {
+    if (!model) return;
+    gl_context_free(model->w.wctx);
+    gl_gguf_close(model->w.gguf);
+    free(model);
+}
+
+elm_elmo *elm_elmo_new(const elm_elmo_model *model, const elm_elmo_params *params, elm_error *err) {
+    if (!model) {
+        elm_err_set(err, ELM_ERR_INVALID, "elm_elmo_new: no model");
+        return NULL;
+    }
+    elm_elmo *m = calloc(1, sizeof *m);
+    if (!m) {
+        elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
+        return NULL;
+    }
+    m->w = model->w;
+    elm_elmo_params p = params ? *params : elm_elmo_default_params();
+    m->run.n_threads = p.n_threads > 0 ? p.n_threads : 1;
+    m->stateful = p.stateful;
+    gl_error ge = {0};
+    const size_t max_nodes = (size_t)elmo_max_nodes(&m->hp);
+    gl_context_params cp = {.mem_size = elm_graph_overhead(max_nodes), .no_alloc = true};
+    if (!(m->meta = gl_context_new(cp, &ge))) {
+        elm_err_from_gl(err, &ge);
+        elm_elmo_free(m);
+        return NULL;
+    }
+    if (m->run.n_threads > 1 && !(m->run.pool = gl_pool_new(m->run.n_threads, &ge))) {
+        elm_err_from_gl(err, &ge);
+        elm_elmo_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* A context that owns its model (freed with it). */
+static elm_elmo *elmo_new_owning(elm_elmo_model *model, const elm_elmo_params *params, elm_error *err) {
+    if (!model) return NULL;
+    elm_elmo *m = elm_elmo_new(model, params, err);
+    if (!m) {
+        elm_elmo_model_free(model);
+        return NULL;
+    }
+    m->owned = model;
+    return m;
+}
+
+elm_elmo *elm_elmo_load(const char *path, const elm_elmo_params *params, elm_error *err) {
+    return elmo_new_owning(elm_elmo_model_load(path, err), params, err);
 }
 
 elm_elmo *elm_elmo_load_memory(const void *data, size_t size, const elm_elmo_params *params,
                                elm_error *err) {
-    gl_error ge = {0};
-    return elmo_finish_load(gl_gguf_open_buffer(data, size, &ge), &ge, params, err);
+    return elmo_new_owning(elm_elmo_model_load_memory(data, size, err), params, err);
 }
 
 void elm_elmo_free(elm_elmo *m) {
     if (!m) return;
     elm_runner_free(&m->run);
-    gl_context_free(m->wctx);
-    gl_gguf_close(m->gguf);
+    gl_context_free(m->meta);
+    free(m->lens);
     free(m->state);
     free(m->ids);
+    elm_elmo_model_free(m->owned); /* the weights belong to the model, never to a context */
     free(m);
 }
 
@@ -399,19 +487,19 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
     if ((st = elmo_state_reserve(m, n_sent, err)) != ELM_OK) return st;
     if (!m->stateful) elm_elmo_reset(m);
     if ((st = elmo_fill_ids(m, n_sent, T, tokens, n_tokens, err)) != ELM_OK) return st;
-    int32_t *lens_data = malloc((size_t)B * sizeof *lens_data);
-    if (!lens_data) return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
+    if (n_sent > m->lens_cap) { /* a larger batch than any before: the only allocation of a run */
+        int32_t *l = realloc(m->lens, (size_t)n_sent * sizeof *l);
+        if (!l) return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
+        m->lens = l;
+        m->lens_cap = n_sent;
+    }
+    int32_t *lens_data = m->lens;
     for (int32_t b = 0; b < n_sent; b++) lens_data[b] = n_tokens[b] + 2;
 
     gl_error ge = {0};
-    const int max_nodes = 128 + 8 * m->hp.n_filters + 4 * m->hp.n_highway + 24 * (int)L;
-    gl_context_params cp = {.mem_size = elm_graph_overhead((size_t)max_nodes),
-                            .no_alloc = true};
-    gl_context *ctx = gl_context_new(cp, &ge);
-    if (!ctx) {
-        free(lens_data);
-        return elm_err_from_gl(err, &ge);
-    }
+    const int max_nodes = elmo_max_nodes(&m->hp);
+    gl_context *ctx = m->meta;
+    gl_context_reset(ctx);
     int64_t ne_ids[1] = {N * m->hp.max_chars}, ne_lens[1] = {B};
     gl_tensor *ids = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, ne_ids, m->ids);
     gl_tensor *lens = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, ne_lens, lens_data);
@@ -449,8 +537,6 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
     for (int32_t b = 0; b < n_sent; b++)
         if (out && out[b]) elmo_copy_out(m, &g, T, b, n_tokens[b], out[b]);
 done:
-    gl_context_free(ctx);
-    free(lens_data);
     return st;
 }
 

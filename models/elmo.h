@@ -16,10 +16,6 @@ enum {
     ELM_ELMO_PAD_CHAR = 260,
 };
 
-/* Same as elm_elmo_load over memory the caller keeps alive until elm_elmo_free. */
-elm_elmo *elm_elmo_load_memory(const void *data, size_t size, const elm_elmo_params *params,
-                               elm_error *err);
-
 /* Hyperparameters as loaded (for tools and the benchmark). */
 typedef struct elm_elmo_hparams {
     int32_t emb_dim, n_chars, max_chars, n_filters, n_highway, filters_total;

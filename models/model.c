@@ -407,6 +407,8 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
         return NULL;
     }
     m->gguf = f;
+    m->log = params->log;
+    m->log_user = params->log_user;
     m->arch = model_find_arch(f, err);
     if (!m->arch) goto fail;
     model_loader ld = {.m = m, .arch = m->arch->name, .l = {.gguf = f, .err = err}};
@@ -435,7 +437,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
         gl_error verr = {0};
         m->vocab = elm_vocab_load(f, &verr);
         if (!m->vocab) {
-            elm_err_set(err, (elm_status)verr.code, "tokenizer: %s", verr.msg);
+            elm_err_set(err, verr.code, "tokenizer: %s", verr.msg);
             goto fail;
         }
         if (elm_vocab_n_tokens(m->vocab) > m->hp.n_vocab) {
@@ -444,6 +446,13 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
             goto fail;
         }
     }
+    elm_log(m->log, m->log_user, ELM_LOG_INFO,
+            "loaded %s: %d layers, n_embd %d, %d heads (%d kv), n_vocab %d, context %d; %lld tensors, "
+            "%.2f MiB of weights, %.2f MiB repacked%s",
+            m->arch->name, m->hp.n_layer, m->hp.n_embd, m->hp.n_head, m->hp.n_head_kv, m->hp.n_vocab,
+            m->hp.n_ctx_train, (long long)gl_gguf_n_tensors(f),
+            (double)(gl_gguf_file_size(f) - gl_gguf_data_offset(f)) / (1 << 20),
+            (double)m->repacked.bytes / (1 << 20), m->vocab ? "" : "; no tokenizer");
     return m;
 fail:
     elm_model_free(m);

@@ -82,6 +82,8 @@ struct elm_model {
     gl_tensor *rope_long, *rope_short; /* LongRoPE divisors [n_rot/2] or NULL */
     elm_layer *layers;
     elm_repacked repacked; /* the matrices gl_repack took (empty with no_repack) */
+    elm_log_fn log;        /* elm_model_params.log: the model's and its contexts' diagnostics */
+    void *log_user;
 };
 
 /* What the graph of one decode step is asked for. */
@@ -149,5 +151,9 @@ gl_tensor *elm_shortconv_block(gl_context *ctx, gl_graph *g, const elm_model *m,
 
 /* Whether layer il of the model uses the sliding window. */
 bool elm_layer_is_swa(const elm_hparams *hp, int il);
+
+/* t5.c: relative-position bucket of key - query position (Hugging Face's
+ * _relative_position_bucket); internal, checked by tests/test-t5.c. */
+int32_t elm_t5_bucket(int32_t rel, bool bidirectional, int32_t n_buckets, int32_t max_distance);
 
 #endif /* EDGELM_MODEL_H */

@@ -55,25 +55,44 @@ typedef struct t5_layer {
     gl_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down;
 } t5_layer;
 
-struct elm_t5 {
-    gl_gguf *gguf;
-    gl_context *wctx;
-    elm_vocab *vocab;
-    elm_t5_params p;
-
-    int32_t n_vocab, d_model, d_kv, n_head, d_ff, n_enc, n_dec, n_buckets, max_distance;
-    int32_t dec_start, n_ctx_train;
-    float eps, out_scale;
-    t5_act act;
-    bool gated;
-
-    gl_tensor *tok_embd, *output, *enc_norm, *dec_norm;
-    elm_repacked repacked; /* matrices in gl_repack's layout (empty with no_repack) */
-    const float *enc_rel_b, *dec_rel_b; /* [n_buckets][n_head] F32 */
+/* The read-only part: file, tokenizer, hyperparameters, weight tensors. An elm_t5_model holds
+ * one; every elm_t5 (a context) holds a copy of the same pointers and values, reached by the
+ * same names as its own fields (the anonymous struct of the union below), so the graph code
+ * reads m->d_model whether it was loaded or shared. */
+#define T5_WEIGHT_FIELDS                                                                      \
+    gl_gguf *gguf;                                                                            \
+    gl_context *wctx;                                                                         \
+    elm_vocab *vocab;                                                                         \
+    int32_t n_vocab, d_model, d_kv, n_head, d_ff, n_enc, n_dec, n_buckets, max_distance;      \
+    int32_t dec_start, n_ctx_train;                                                           \
+    float eps, out_scale;                                                                     \
+    t5_act act;                                                                               \
+    bool gated;                                                                               \
+    gl_tensor *tok_embd, *output, *enc_norm, *dec_norm;                                       \
+    elm_repacked repacked; /* matrices in gl_repack's layout (empty with no_repack) */        \
+    const float *enc_rel_b, *dec_rel_b; /* [n_buckets][n_head] F32 */                         \
     t5_layer *enc, *dec;
 
+typedef struct t5_weights {
+    T5_WEIGHT_FIELDS
+} t5_weights;
+
+struct elm_t5_model {
+    t5_weights w;
+};
+
+struct elm_t5 {
+    union {
+        t5_weights w; /* copied from the model at creation */
+        struct {
+            T5_WEIGHT_FIELDS
+        };
+    };
+    elm_t5_model *owned; /* the model elm_t5_load made for this context alone (else NULL) */
+    elm_t5_params p;
+
     elm_runner run; /* pool + compute buffer */
-    void *meta;
+    gl_context *meta; /* the graph context of every step, reset per step (nothing allocated) */
     size_t meta_size;
 
     /* encoder state */
@@ -236,42 +255,48 @@ static gl_status t5_caches_init(elm_t5 *m, gl_error *gerr) {
     return GL_OK;
 }
 
-elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *err) {
+static void t5_weights_free(t5_weights *w) {
+    elm_vocab_free(w->vocab);
+    gl_context_free(w->wctx);
+    free(w->repacked.buf);
+    free(w->enc);
+    free(w->dec);
+    gl_gguf_close(w->gguf);
+}
+
+/* Reads the hyperparameters and binds the weights of f (taken over: closed on failure) into a
+ * new model. The loader functions work on an elm_t5, so a zeroed one stages the weights. */
+static elm_t5_model *t5_model_from_gguf(gl_gguf *f, const gl_error *gerr, const elm_t5_params *params,
+                                        const char *what, elm_error *err) {
+    if (!f) {
+        elm_err_from_gl(err, gerr);
+        return NULL;
+    }
     elm_t5_params p = params ? *params : elm_t5_default_params();
-    if (p.n_threads <= 0) p.n_threads = 1;
-    if (p.n_beams <= 0) p.n_beams = 1;
-    if (p.n_beams > T5_MAX_BEAMS) {
-        elm_err_set(err, ELM_ERR_INVALID, "at most %d beams", T5_MAX_BEAMS);
-        return NULL;
-    }
     elm_t5 *m = calloc(1, sizeof *m);
-    if (!m) {
+    elm_t5_model *model = calloc(1, sizeof *model);
+    if (!m || !model) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    gl_error gerr = {0};
-    m->gguf = gl_gguf_open(path, &gerr);
-    if (!m->gguf) {
-        elm_err_from_gl(err, &gerr);
+        gl_gguf_close(f);
         free(m);
+        free(model);
         return NULL;
     }
+    m->gguf = f;
+    gl_error gerr2 = {0};
     int64_t ka = gl_gguf_find_key(m->gguf, "general.architecture");
     if (ka < 0 || gl_gguf_kv_type(m->gguf, ka) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(m->gguf, ka), "t5")) {
-        elm_err_set(err, ELM_ERR_UNSUPPORTED, "%s is not a t5 model", path);
+        elm_err_set(err, ELM_ERR_UNSUPPORTED, "%s is not a t5 model", what);
         goto fail;
     }
     t5_loader ld = {.m = m, .l = {.gguf = m->gguf, .err = err}};
     t5_read_hparams(&ld);
     if (ld.l.failed) goto fail;
-    if (p.n_ctx <= 0) p.n_ctx = m->n_ctx_train < 512 ? m->n_ctx_train : 512;
-    if (p.n_ctx > (1 << 16)) p.n_ctx = 1 << 16;
-    m->p = p;
     m->enc = calloc((size_t)m->n_enc, sizeof *m->enc);
     m->dec = calloc((size_t)m->n_dec, sizeof *m->dec);
     size_t n_headers = (size_t)(m->n_enc + m->n_dec) * 20 + 16;
     m->wctx = gl_context_new((gl_context_params){.mem_size = n_headers * gl_tensor_overhead(), .no_alloc = true},
-                             &gerr);
+                             &gerr2);
     if (!m->enc || !m->dec || !m->wctx) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         goto fail;
@@ -289,12 +314,65 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
     if (ld.l.failed) goto fail;
     if (!p.no_repack && t5_repack(m, err) != ELM_OK) goto fail;
     if (!p.no_vocab) {
-        m->vocab = elm_vocab_load(m->gguf, &gerr);
+        m->vocab = elm_vocab_load(m->gguf, &gerr2);
         if (!m->vocab) {
-            elm_err_set(err, (elm_status)gerr.code, "tokenizer: %s", gerr.msg);
+            elm_err_set(err, gerr2.code, "tokenizer: %s", gerr2.msg);
             goto fail;
         }
     }
+    model->w = m->w;
+    free(m);
+    return model;
+fail:
+    t5_weights_free(&m->w);
+    free(m);
+    free(model);
+    return NULL;
+}
+
+elm_t5_model *elm_t5_model_load(const char *path, const elm_t5_params *params, elm_error *err) {
+    gl_error gerr = {0};
+    return t5_model_from_gguf(gl_gguf_open(path, &gerr), &gerr, params, path, err);
+}
+
+elm_t5_model *elm_t5_model_load_memory(const void *data, size_t size, const elm_t5_params *params,
+                                       elm_error *err) {
+    gl_error gerr = {0};
+    return t5_model_from_gguf(gl_gguf_open_buffer(data, size, &gerr), &gerr, params, "the buffer", err);
+}
+
+void elm_t5_model_free(elm_t5_model *model) {
+    if (!model) return;
+    t5_weights_free(&model->w);
+    free(model);
+}
+
+elm_t5 *elm_t5_new(const elm_t5_model *model, const elm_t5_params *params, elm_error *err) {
+    if (!model) {
+        elm_err_set(err, ELM_ERR_INVALID, "elm_t5_new: no model");
+        return NULL;
+    }
+    elm_t5_params p = params ? *params : elm_t5_default_params();
+    if (p.n_threads <= 0) p.n_threads = 1;
+    if (p.n_beams <= 0) p.n_beams = 1;
+    if (p.n_beams > T5_MAX_BEAMS) {
+        elm_err_set(err, ELM_ERR_INVALID, "at most %d beams", T5_MAX_BEAMS);
+        return NULL;
+    }
+    if (!p.no_vocab && !model->w.vocab) {
+        elm_err_set(err, ELM_ERR_INVALID, "elm_t5_new: the model was loaded without its tokenizer (no_vocab)");
+        return NULL;
+    }
+    elm_t5 *m = calloc(1, sizeof *m);
+    if (!m) {
+        elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    m->w = model->w;
+    if (p.n_ctx <= 0) p.n_ctx = m->n_ctx_train < 512 ? m->n_ctx_train : 512;
+    if (p.n_ctx > (1 << 16)) p.n_ctx = 1 << 16;
+    m->p = p;
+    gl_error gerr = {0};
     m->run.n_threads = p.n_threads;
     m->run.pool = gl_pool_new(p.n_threads, &gerr);
     if (!m->run.pool || t5_caches_init(m, &gerr) != GL_OK) {
@@ -303,7 +381,7 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
     }
     const size_t max_nodes = (size_t)(m->n_enc + 3 * m->n_dec) * 48 + 64;
     m->meta_size = elm_graph_overhead(max_nodes);
-    m->meta = aligned_alloc(ELM_ALIGN, ELM_PAD(m->meta_size, ELM_ALIGN));
+    m->meta = gl_context_new((gl_context_params){.mem_size = m->meta_size, .no_alloc = true}, NULL);
     if (!m->meta) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         goto fail;
@@ -312,6 +390,26 @@ elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *er
 fail:
     elm_t5_free(m);
     return NULL;
+}
+
+/* A context that owns its model (freed with it). */
+static elm_t5 *t5_new_owning(elm_t5_model *model, const elm_t5_params *params, elm_error *err) {
+    if (!model) return NULL;
+    elm_t5 *m = elm_t5_new(model, params, err);
+    if (!m) {
+        elm_t5_model_free(model);
+        return NULL;
+    }
+    m->owned = model;
+    return m;
+}
+
+elm_t5 *elm_t5_load(const char *path, const elm_t5_params *params, elm_error *err) {
+    return t5_new_owning(elm_t5_model_load(path, params, err), params, err);
+}
+
+elm_t5 *elm_t5_load_memory(const void *data, size_t size, const elm_t5_params *params, elm_error *err) {
+    return t5_new_owning(elm_t5_model_load_memory(data, size, params, err), params, err);
 }
 
 void elm_t5_free(elm_t5 *m) {
@@ -324,15 +422,10 @@ void elm_t5_free(elm_t5 *m) {
     gl_context_free(m->sctx);
     free(m->cross_k);
     free(m->cross_v);
-    free(m->meta);
+    gl_context_free(m->meta);
     free(m->bias);
     free(m->ids);
-    elm_vocab_free(m->vocab);
-    gl_context_free(m->wctx);
-    free(m->repacked.buf);
-    free(m->enc);
-    free(m->dec);
-    gl_gguf_close(m->gguf);
+    elm_t5_model_free(m->owned); /* the weights belong to the model, never to a context */
     free(m);
 }
 
@@ -557,9 +650,8 @@ static gl_status t5_build_decoder(t5_build *b, const elm_kv_cache *kv, const int
 
 static gl_status t5_begin(t5_build *b, elm_t5 *m, gl_error *gerr) {
     b->m = m;
-    b->ctx = gl_context_new((gl_context_params){.mem_size = m->meta_size, .mem_buffer = m->meta, .no_alloc = true},
-                            gerr);
-    if (!b->ctx) return gerr->code;
+    gl_context_reset(m->meta);
+    b->ctx = m->meta;
     b->g = gl_graph_new(b->ctx, (int)((m->n_enc + 3 * m->n_dec) * 48 + 64));
     if (!b->g) return gl_error_set(gerr, GL_ERR_NOMEM, "graph: %s", gl_ctx_error(b->ctx));
     return GL_OK;
@@ -624,7 +716,6 @@ elm_status elm_t5_encode(elm_t5 *m, const int32_t *ids, int32_t n, float *hidden
     if (st == GL_OK) st = elm_runner_run(&m->run, b.g, &gerr);
     if (st == GL_OK && hidden)
         for (int i = 0; i <= m->n_enc; i++) t5_copy_rows(hidden + (size_t)i * n * m->d_model, hid[i]);
-    gl_context_free(b.ctx);
     if (st != GL_OK) return elm_err_from_gl(err, &gerr);
     m->encoded = true;
     return ELM_OK;
@@ -650,7 +741,6 @@ static elm_status t5_step(elm_t5 *m, int32_t slot, const int32_t *ids, int32_t n
     if (st == GL_OK && logits) t5_copy_rows(logits, lg);
     if (st == GL_OK && hidden)
         for (int i = 0; i <= m->n_dec; i++) t5_copy_rows(hidden + (size_t)i * n * m->d_model, hid[i]);
-    gl_context_free(b.ctx);
     if (st != GL_OK) return elm_err_from_gl(err, &gerr);
     return ELM_OK;
 }

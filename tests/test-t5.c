@@ -13,6 +13,7 @@
 #include "convert.h"
 #include "edgelm.h"
 #include "json.h"
+#include "model.h" /* elm_t5_bucket (internal) */
 #include "tf.h"
 #include "vocab.h"
 

@@ -11,7 +11,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s MODEL.gguf\n", argv[0]);
         return 2;
     }
-    elm_error err = {0};
+    elm_error err = {ELM_OK, ""};
     elm_file *f = elm_file_open(argv[1], &err);
     if (!f) {
         fprintf(stderr, "%s: %s\n", argv[1], err.msg);

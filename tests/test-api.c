@@ -1,0 +1,195 @@
+/*
+ * test-api.c — conventions of the public header that no model family owns:
+ *  - the log callback a model is given at load (elm_model_params.log) receives what was loaded
+ *    and what a context costs, from that model and its contexts only; without it nothing is
+ *    reported anywhere;
+ *  - elm_status / elm_error are ggml-lite's gl_status / gl_error: an error from the tensor
+ *    layer reaches the caller with its code and message unchanged;
+ *  - T5 weights (elm_t5_model) shared by contexts on two threads at once give each the same
+ *    output as a context with a model of its own, loaded from a file or from memory; the same
+ *    for ELMo (elm_elmo_model).
+ */
+#include "tf.h"
+
+#include "tf-models.h"
+#include "edgelm.h"
+
+#include <pthread.h>
+
+typedef struct log_rec {
+    int n_info, n_other;
+    char first[512], last[512];
+} log_rec;
+
+static void collect(elm_log_level level, const char *msg, void *user) {
+    log_rec *r = (log_rec *)user;
+    if (level == ELM_LOG_INFO) r->n_info++;
+    else r->n_other++;
+    if (!r->first[0]) snprintf(r->first, sizeof r->first, "%s", msg);
+    snprintf(r->last, sizeof r->last, "%s", msg);
+}
+
+static bool stories(char *path, size_t size) {
+    snprintf(path, size, "%s/stories260K/stories260K.gguf", tf_fixtures_dir());
+    if (tf_file_exists(path)) return true;
+    tf_skip("fixture %s not found", path);
+    return false;
+}
+
+TF_TEST(log_callback_per_model) {
+    char path[512];
+    if (!stories(path, sizeof path)) return;
+    log_rec a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    elm_error err = {ELM_OK, ""};
+    elm_model_params pa = elm_model_default_params(), pb = elm_model_default_params();
+    pa.log = collect;
+    pa.log_user = &a;
+    elm_model *ma = elm_model_load(path, &pa, &err);
+    elm_model *mb = elm_model_load(path, &pb, &err); /* no callback: silent */
+    TF_CHECK(ma && mb, "%s", err.msg);
+    if (!ma || !mb) return;
+    TF_CHECK(a.n_info == 1 && a.n_other == 0, "%d info, %d other lines at load", a.n_info, a.n_other);
+    TF_CHECK(strstr(a.first, "loaded llama: 5 layers, n_embd 64") == a.first, "'%s'", a.first);
+    elm_ctx *ca = elm_ctx_new(ma, 64, 1, &err);
+    elm_ctx *cb = elm_ctx_new(mb, 64, 1, &err);
+    TF_CHECK(ca && cb, "%s", err.msg);
+    TF_CHECK(a.n_info == 2, "%d info lines after a context", a.n_info);
+    TF_CHECK(strstr(a.last, "context: n_ctx 64, n_batch 64, 1 threads; KV cache ") == a.last, "'%s'", a.last);
+    TF_CHECK(b.n_info == 0 && b.n_other == 0, "the model without a callback reached another's");
+    elm_ctx_free(ca);
+    elm_ctx_free(cb);
+    elm_model_free(ma);
+    elm_model_free(mb);
+}
+
+TF_TEST(one_status_type_across_layers) {
+    /* A GGUF error raised inside ggml-lite arrives through edgelm as the same code and text. */
+    static const unsigned char bad[8] = {'G', 'G', 'U', 'F', 2, 0, 0, 0}; /* version 2 */
+    elm_error err = {ELM_OK, ""};
+    gl_error gerr = {GL_OK, ""};
+    TF_CHECK(elm_file_open_memory(bad, sizeof bad, &err) == NULL);
+    TF_CHECK(gl_gguf_open_buffer(bad, sizeof bad, &gerr) == NULL);
+    TF_CHECK(err.code == gerr.code && err.code != ELM_OK, "codes %d and %d", (int)err.code, (int)gerr.code);
+    TF_CHECK(strstr(err.msg, gerr.msg) != NULL, "'%s' vs '%s'", err.msg, gerr.msg);
+    elm_status s = GL_ERR_FORMAT; /* the same type: no conversion */
+    TF_CHECK(s == ELM_ERR_FORMAT);
+}
+
+typedef struct t5_job {
+    elm_t5 *c;
+    int32_t out[16];
+    int64_t n;
+} t5_job;
+
+static const int32_t t5_input[5] = {634, 875, 481, 8, 1};
+
+static void *t5_run(void *arg) {
+    t5_job *j = (t5_job *)arg;
+    elm_t5_gen_params gp = elm_t5_default_gen_params();
+    gp.n_predict = 16;
+    elm_error err = {ELM_OK, ""};
+    for (int rep = 0; rep < 3 && j->n >= 0; rep++) /* overlapping runs on the shared weights */
+        j->n = elm_t5_generate(j->c, t5_input, 5, &gp, j->out, 16, NULL, NULL, &err);
+    return NULL;
+}
+
+TF_TEST(t5_model_shared_by_contexts) {
+    char path[256];
+    /* Q8_0: repacked where the build can, and those copies belong to the model */
+    if (!tfm_convert_hf("hf-reference/t5", GL_TYPE_Q8_0, path, sizeof path)) return;
+    elm_error err = {ELM_OK, ""};
+    size_t size = 0;
+    void *data = tfm_slurp(path, &size);
+    elm_t5 *own = elm_t5_load(path, NULL, &err);
+    elm_t5 *mem = data ? elm_t5_load_memory(data, size, NULL, &err) : NULL;
+    elm_t5_model *model = elm_t5_model_load(path, NULL, &err);
+    remove(path);
+    TF_CHECK(own && mem && model, "%s", err.msg);
+    t5_job ref = {own, {0}, 0}, from_mem = {mem, {0}, 0}, a = {NULL, {0}, 0}, b = {NULL, {0}, 0};
+    a.c = model ? elm_t5_new(model, NULL, &err) : NULL;
+    b.c = model ? elm_t5_new(model, NULL, &err) : NULL;
+    TF_CHECK(a.c && b.c, "%s", err.msg);
+    if (own && mem && a.c && b.c) {
+        t5_run(&ref);
+        t5_run(&from_mem);
+        pthread_t ta, tb;
+        TF_CHECK(pthread_create(&ta, NULL, t5_run, &a) == 0 && pthread_create(&tb, NULL, t5_run, &b) == 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        TF_CHECK(ref.n > 0, "generated %lld", (long long)ref.n);
+        TF_CHECK(from_mem.n == ref.n && !memcmp(from_mem.out, ref.out, sizeof ref.out), "load_memory differs");
+        TF_CHECK(a.n == ref.n && !memcmp(a.out, ref.out, sizeof ref.out), "thread a differs");
+        TF_CHECK(b.n == ref.n && !memcmp(b.out, ref.out, sizeof ref.out), "thread b differs");
+    }
+    elm_t5_params nv = elm_t5_default_params();
+    nv.no_vocab = true;
+    elm_t5_model *bare = elm_t5_model_load_memory(data, size, &nv, &err);
+    TF_CHECK(bare != NULL, "%s", err.msg);
+    TF_CHECK(elm_t5_new(bare, NULL, &err) == NULL && strstr(err.msg, "no_vocab"), "'%s'", err.msg);
+    TF_CHECK(elm_t5_model_load_memory(data, size / 2, NULL, &err) == NULL && err.code != ELM_OK);
+    elm_t5_model_free(bare);
+    elm_t5_free(a.c);
+    elm_t5_free(b.c);
+    elm_t5_model_free(model);
+    elm_t5_free(own);
+    elm_t5_free(mem);
+    free(data);
+}
+
+typedef struct elmo_job {
+    elm_elmo *c;
+    float *out; /* [layers][7][dim] */
+    elm_status st;
+} elmo_job;
+
+static void *elmo_run(void *arg) {
+    elmo_job *j = (elmo_job *)arg;
+    static const char *const words[7] = {"The", "cat", "sat", "on", "the", "mat", "."};
+    const char *const *sent[1] = {words};
+    const int32_t n[1] = {7};
+    float *outs[1] = {j->out};
+    elm_error err = {ELM_OK, ""};
+    for (int rep = 0; rep < 3 && j->st == ELM_OK; rep++) j->st = elm_elmo_run(j->c, 1, sent, n, outs, &err);
+    return NULL;
+}
+
+TF_TEST(elmo_model_shared_by_contexts) {
+    char path[256];
+    if (!tfm_convert_elmo(path, sizeof path)) return;
+    elm_error err = {ELM_OK, ""};
+    size_t size = 0;
+    void *data = tfm_slurp(path, &size);
+    elm_elmo *own = elm_elmo_load(path, NULL, &err);
+    elm_elmo_model *model = data ? elm_elmo_model_load_memory(data, size, &err) : NULL;
+    remove(path);
+    TF_CHECK(own && model, "%s", err.msg);
+    if (own && model) {
+        const size_t nf = (size_t)elm_elmo_n_layers(own) * 7 * (size_t)elm_elmo_dim(own);
+        elmo_job ref = {own, (float *)calloc(nf, sizeof(float)), ELM_OK};
+        elmo_job a = {elm_elmo_new(model, NULL, &err), (float *)calloc(nf, sizeof(float)), ELM_OK};
+        elmo_job b = {elm_elmo_new(model, NULL, &err), (float *)calloc(nf, sizeof(float)), ELM_OK};
+        TF_CHECK(a.c && b.c && ref.out && a.out && b.out, "%s", err.msg);
+        if (a.c && b.c && ref.out && a.out && b.out) {
+            elmo_run(&ref);
+            pthread_t ta, tb;
+            TF_CHECK(pthread_create(&ta, NULL, elmo_run, &a) == 0 && pthread_create(&tb, NULL, elmo_run, &b) == 0);
+            pthread_join(ta, NULL);
+            pthread_join(tb, NULL);
+            TF_CHECK(ref.st == ELM_OK && a.st == ELM_OK && b.st == ELM_OK);
+            TF_CHECK(!memcmp(a.out, ref.out, nf * sizeof(float)) && !memcmp(b.out, ref.out, nf * sizeof(float)),
+                     "a shared-model context differs from a context with its own model");
+        }
+        elm_elmo_free(a.c);
+        elm_elmo_free(b.c);
+        free(ref.out);
+        free(a.out);
+        free(b.out);
+    }
+    elm_elmo_free(own);
+    elm_elmo_model_free(model);
+    free(data);
+}
+
+TF_MAIN

@@ -1,0 +1,68 @@
+/*
+ * tf-models.h — fixture models for tests that run them (after tf.h): each converter call
+ * writes a temporary GGUF named after the test program and the process, or skips the test
+ * when the fixture is absent.
+ *   tfm_convert_hf("hf-reference/t5", outtype, path, size)   a Hugging Face folder (elm_convert)
+ *   tfm_convert_elmo(path, size)                             the bilm-tf ELMo checkpoint
+ *   tfm_slurp(path, &size)                                   a file's bytes (malloc-ed)
+ */
+#ifndef TF_MODELS_H
+#define TF_MODELS_H
+
+#include "convert.h"
+#include "convert_elmo.h"
+
+#include <unistd.h>
+
+/* Converts fixture folder rel (outtype -1: keep the source precision) to a temporary file. */
+static inline bool tfm_convert_hf(const char *rel, int outtype, char *out, size_t size) {
+    char dir[512], cfg[600];
+    snprintf(dir, sizeof dir, "%s/%s", tf_fixtures_dir(), rel);
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    if (!tf_file_exists(cfg)) {
+        tf_skip("fixture %s not found", rel);
+        return false;
+    }
+    snprintf(out, size, "/tmp/edgelm-tfm-%d-%d.gguf", (int)getpid(), outtype);
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.src = dir;
+    p.out = out;
+    p.outtype = outtype;
+    gl_error err = {GL_OK, ""};
+    gl_status st = elm_convert(&p, NULL, &err);
+    TF_CHECK(st == GL_OK, "convert %s: %s", rel, err.msg);
+    return st == GL_OK;
+}
+
+static inline bool tfm_convert_elmo(char *out, size_t size) {
+    char dir[512], opt[600];
+    snprintf(dir, sizeof dir, "%s/elmo-bilm-tf/model", tf_fixtures_dir());
+    snprintf(opt, sizeof opt, "%s/options.json", dir);
+    if (!tf_file_exists(opt)) {
+        tf_skip("fixture %s not found", dir);
+        return false;
+    }
+    snprintf(out, size, "/tmp/edgelm-tfm-elmo-%d.gguf", (int)getpid());
+    gl_error err = {GL_OK, ""};
+    int st = elm_convert_elmo(dir, NULL, NULL, out, NULL, &err);
+    TF_CHECK(st == GL_OK, "convert elmo: %s", err.msg);
+    return st == GL_OK;
+}
+
+static inline void *tfm_slurp(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    *size = 0;
+    if (!f) return NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    void *p = n > 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n) : NULL;
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p) *size = (size_t)n;
+    return p;
+}
+
+#endif /* TF_MODELS_H */
