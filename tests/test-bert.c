@@ -469,6 +469,15 @@ TF_TEST(basic_tokenizer_rules) {
              ids[3] == 13 && ids[4] == 11 && ids[5] == 12);
     /* a word with an unmatched rest is one [UNK] */
     TF_CHECK(wpm(1, "abz hello", ids) == 2 && ids[0] == 0 && ids[1] == 4);
+    /* NFC first (BasicTokenizer): an accent typed as a combining mark (NFD "cafe\u0301s")
+     * finds the precomposed vocabulary entry in a cased model instead of [UNK]... */
+    TF_CHECK(wpm(0, "Hello cafe\xcc\x81s!", ids) == 4 && ids[0] == 3 && ids[1] == 5 && ids[2] == 7 && ids[3] == 8);
+    /* ...and in an uncased one both spellings lose the accent alike */
+    TF_CHECK(wpm(1, "CAFE\xcc\x81S cafe\xcc\x81", ids) == 3 && ids[0] == 6 && ids[1] == 7 && ids[2] == 6);
+    /* U+212B ANGSTROM SIGN is NFC U+00C5: the same piece as the letter */
+    int32_t a1[16], a2[16];
+    int64_t n1 = wpm(0, "\xe2\x84\xab", a1), n2 = wpm(0, "\xc3\x85", a2);
+    TF_CHECK(n1 == 1 && n2 == 1 && a1[0] == a2[0]);
 }
 
 static void write_file(const char *path, const char *text) {
