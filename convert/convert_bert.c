@@ -1,12 +1,13 @@
 /*
  * convert_bert.c — Hugging Face BERT folders → GGUF (architecture "bert").
  *
- * Reads BertModel, BertForMaskedLM, BertForPreTraining and BertForSequenceClassification
- * checkpoints (model.safetensors or pytorch_model.bin, through elm_cv_source) and
+ * Reads BertModel, BertForMaskedLM, BertForPreTraining, BertForSequenceClassification,
+ * BertForTokenClassification and BertForQuestionAnswering checkpoints (model.safetensors or pytorch_model.bin, through elm_cv_source) and
  * sentence-transformers folders (modules.json + 1_Pooling/config.json). Encoder tensors get
  * llama.cpp's bert names; the heads llama.cpp drops keep names of our own (docs/FORMAT.md,
  * "BERT"). The WordPiece vocabulary is written in llama.cpp's "phantom space" spelling, so our
- * files load in llama.cpp and llama.cpp's in edgelm.
+ * files load in llama.cpp and llama.cpp's in edgelm. A source tensor that nothing maps is
+ * named in a warning (refused with --strict), never dropped silently.
  */
 #include "convert.h"
 #include "json.h"
@@ -39,8 +40,12 @@ typedef struct cb_job {
     int n_fallback;
     char **labels;
     int64_t n_labels;
+    int head;        /* CB_HEAD_*: what "classifier" is, from config.json's architectures */
+    const elm_st_tensor *tied[2]; /* read but not written: a tied decoder weight / bias copy */
     gl_error *err;
 } cb_job;
+
+enum { CB_HEAD_SEQUENCE, CB_HEAD_TOKEN, CB_HEAD_QA };
 
 bool elm_cv_is_bert_dir(const char *dir) {
     gl_error e = {0};
@@ -159,15 +164,57 @@ static gl_status cb_plan(cb_job *j) {
         const elm_st_tensor *w = cb_find(j, "embeddings.word_embeddings.weight");
         bool tied = !d || (d->nbytes == w->nbytes && d->dtype == w->dtype && !memcmp(d->data, w->data, d->nbytes));
         if (s == GL_OK && !tied) s = cb_add(j, "cls.mlm.decoder.weight", d, j->V, E);
+        else j->tied[0] = d;
+        /* pytorch_model.bin keeps the decoder's bias beside the (shared) predictions bias */
+        const elm_st_tensor *db = cb_find(j, "cls.predictions.decoder.bias");
+        if (db && db != b) {
+            if (db->nbytes != b->nbytes || db->dtype != b->dtype || memcmp(db->data, b->data, db->nbytes))
+                return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "bert: cls.predictions.decoder.bias differs from cls.predictions.bias");
+            j->tied[1] = db;
+        }
     }
     if (s == GL_OK && cb_find(j, "cls.seq_relationship.weight")) s = cb_lin(j, "cls.nsp", "cls.seq_relationship", 2, E);
     if (s == GL_OK && cb_find(j, "classifier.weight")) {
         const elm_st_tensor *c = cb_find(j, "classifier.weight");
         j->n_labels = c->n_dims == 2 ? c->shape[0] : 0;
         if (j->n_labels < 1 || j->n_labels > 4096) return gl_error_set(j->err, GL_ERR_FORMAT, "bert: bad classifier shape");
-        s = cb_lin(j, "cls", "classifier", j->n_labels, E);
+        s = cb_lin(j, j->head == CB_HEAD_TOKEN ? "cls.token" : "cls", "classifier", j->n_labels, E);
     }
+    if (s == GL_OK && cb_find(j, "qa_outputs.weight")) s = cb_lin(j, "cls.qa", "qa_outputs", 2, E);
     return s;
+}
+
+/* Every source tensor is written, tied to one that is, or named (convert.h). */
+static gl_status cb_check_unmapped(cb_job *j) {
+    int64_t n = j->n_items + 2;
+    const elm_st_tensor **used = malloc((size_t)n * sizeof *used);
+    if (!used) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
+    int64_t k = 0;
+    for (int i = 0; i < j->n_items; i++) used[k++] = j->items[i].src;
+    for (int i = 0; i < 2; i++)
+        if (j->tied[i]) used[k++] = j->tied[i];
+    static const char *const buffers[] = {"position_ids", "token_type_ids", NULL};
+    static const char *const heads[] = {"cls.", "pooler.", "bert.pooler.", "classifier.", "qa_outputs.", NULL};
+    int64_t n_bad = 0;
+    gl_status s = elm_cv_check_unmapped(j->p, j->src, used, k, buffers, j->p->no_heads ? heads : NULL, &n_bad, j->err);
+    free(used);
+    if (s == GL_OK && n_bad > 0)
+        elm_cv_log(j->p, "warning: %lld source tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
+                   n_bad == 1 ? "" : "s");
+    return s;
+}
+
+/* Which head "classifier" is: BertForTokenClassification applies it to every token. */
+static gl_status cb_head_kind(cb_job *j) {
+    const elm_json *archs = elm_json_get(j->cfg, "architectures");
+    const char *a0 = elm_json_str(elm_json_at(archs, 0));
+    j->head = CB_HEAD_SEQUENCE;
+    if (!a0) return GL_OK;
+    if (strstr(a0, "ForTokenClassification")) j->head = CB_HEAD_TOKEN;
+    else if (strstr(a0, "ForQuestionAnswering")) j->head = CB_HEAD_QA;
+    else if (strstr(a0, "ForMultipleChoice"))
+        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "bert: %.64s is not supported", a0);
+    return GL_OK;
 }
 
 /* ---- config ---- */
@@ -593,8 +640,10 @@ gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *st
             elm_cv_log(p, "bert: %lld layers, %lld hidden, %lld heads, vocab %lld, %lld tensors (%s)", (long long)j.L,
                        (long long)j.E, (long long)j.H, (long long)j.V, (long long)elm_cv_source_n(j.src),
                        elm_cv_source_kind(j.src));
-            s = cb_plan(&j);
+            s = cb_head_kind(&j);
+            if (s == GL_OK) s = cb_plan(&j);
         }
+        if (s == GL_OK) s = cb_check_unmapped(&j);
         if (s == GL_OK) s = cb_labels(&j);
     }
     if (s == GL_OK) s = cb_vocab_load(p->src, p->vocab_only ? -1 : j.V, &cv, err);

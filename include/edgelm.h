@@ -298,7 +298,8 @@ elm_status elm_elmo_mix(const elm_elmo *m, const float *layers, int32_t n_tokens
 
 /* ------------------------------------------------------------------------------------------
  * BERT (architecture "bert": BertModel / BertForMaskedLM / BertForPreTraining /
- * BertForSequenceClassification and sentence-transformers folders, from `edgelm convert`,
+ * BertForSequenceClassification / BertForTokenClassification / BertForQuestionAnswering and
+ * sentence-transformers folders, from `edgelm convert`,
  * or llama.cpp's bert GGUF files)
  *
  * A bidirectional encoder: token + position + token-type embeddings, LayerNorm, n_layer
@@ -340,6 +341,10 @@ bool elm_bert_has_nsp(const elm_bert *m);
 bool elm_bert_has_pooler(const elm_bert *m);
 int32_t elm_bert_n_labels(const elm_bert *m);  /* classifier outputs, 0 without one */
 const char *elm_bert_label(const elm_bert *m, int32_t i); /* id2label name, or "LABEL_i" */
+/* BertForTokenClassification: a classifier on every token (its labels: n_labels / label). */
+bool elm_bert_has_token_classifier(const elm_bert *m);
+/* BertForQuestionAnswering: start and end logits on every token. */
+bool elm_bert_has_qa(const elm_bert *m);
 /* Pooling and normalisation recorded by the converter (sentence-transformers), CLS/false
  * otherwise. */
 elm_bert_pooling elm_bert_pooling_type(const elm_bert *m);
@@ -364,6 +369,7 @@ int32_t elm_bert_word_id(const elm_bert *m, const char *word);
 typedef struct elm_bert_request {
     bool all_hidden; /* every layer: [n_layer + 1][n][n_embd], 0 = embeddings after LayerNorm */
     bool pooled, nsp, classify;
+    bool token_classify, qa; /* token classifier / question-answering logits on every token */
     /* Masked-LM logits at these positions of each sequence (mlm_pos[s][k]); mlm_pos NULL
      * with mlm true: at every position. The vocabulary projection runs only on them. */
     bool mlm;
@@ -381,6 +387,8 @@ const float *elm_bert_last(const elm_bert *m, int32_t s);     /* [n][n_embd] */
 const float *elm_bert_pooled(const elm_bert *m, int32_t s);   /* [n_embd] */
 const float *elm_bert_nsp(const elm_bert *m, int32_t s);      /* [2]: 0 = "B follows A" */
 const float *elm_bert_classes(const elm_bert *m, int32_t s);  /* [n_labels] logits */
+const float *elm_bert_token_logits(const elm_bert *m, int32_t s); /* [n][n_labels] */
+const float *elm_bert_qa_logits(const elm_bert *m, int32_t s);    /* [n][2]: start, end */
 const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows); /* [n_rows][n_vocab] */
 /* Sentence embedding of sequence s from the last run: CLS row, mean over its tokens, the last
  * token's row, or (NONE) the CLS row too; normalize: unit L2 length. out holds n_embd floats. */

@@ -30,6 +30,7 @@ typedef struct bert_result {
     float *hidden;  /* [L+1][n][E] when asked */
     float *last;    /* [n][E] */
     float *pooled, *nsp, *classes;
+    float *tokens, *qa; /* [n][n_labels], [n][2] */
     float *mlm;
     int32_t n, n_mlm;
 } bert_result;
@@ -45,6 +46,7 @@ struct elm_bert {
     gl_tensor *tok_embd, *pos_embd, *type_embd, *emb_ln_w, *emb_ln_b;
     bert_layer *layers;
     gl_tensor *pool_w, *pool_b, *nsp_w, *nsp_b, *cls_w, *cls_b;
+    gl_tensor *tok_w, *tok_b, *qa_w, *qa_b; /* token classifier, question-answering span head */
     gl_tensor *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b, *mlm_dec, *mlm_bias;
     char **labels;
     elm_runner run; /* pool (NULL: one thread) + graph buffer, grown on demand */
@@ -149,14 +151,18 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
         !bert_linear(&ld, "cls.nsp", E, 2, false, &m->nsp_w, &m->nsp_b) ||
         !bert_linear(&ld, "cls.mlm.dense", E, E, false, &m->mlm_w, &m->mlm_b))
         return err->code;
-    int64_t ci = gl_gguf_find_tensor(m->gguf, "cls.weight");
-    if (ci >= 0) {
-        int64_t nl = gl_gguf_tensor(m->gguf, ci)->ne[1];
+    /* a sequence classifier ("cls") or a token classifier ("cls.token"): one label set */
+    int64_t ci = gl_gguf_find_tensor(m->gguf, "cls.weight"), ti = gl_gguf_find_tensor(m->gguf, "cls.token.weight");
+    if (ci >= 0 && ti >= 0) return elm_err_set(err, ELM_ERR_FORMAT, "bert: both a sequence and a token classifier");
+    if (ci >= 0 || ti >= 0) {
+        int64_t nl = gl_gguf_tensor(m->gguf, ci >= 0 ? ci : ti)->ne[1];
         if (nl < 1 || nl > BERT_MAX_LABELS) return elm_err_set(err, ELM_ERR_FORMAT, "bert: classifier with %lld labels", (long long)nl);
         m->n_labels = (int32_t)nl;
-        if (!bert_linear(&ld, "cls", E, nl, true, &m->cls_w, &m->cls_b) || bert_labels(m, err) != ELM_OK)
-            return err->code;
+        bool ok = ci >= 0 ? bert_linear(&ld, "cls", E, nl, true, &m->cls_w, &m->cls_b)
+                          : bert_linear(&ld, "cls.token", E, nl, true, &m->tok_w, &m->tok_b);
+        if (!ok || bert_labels(m, err) != ELM_OK) return err->code;
     }
+    if (!bert_linear(&ld, "cls.qa", E, 2, false, &m->qa_w, &m->qa_b)) return err->code;
     if (m->mlm_w) {
         if (!(m->mlm_ln_w = elm_load_tensor(&ld, true, E, 0, "cls.mlm.norm.weight")) ||
             !(m->mlm_ln_b = elm_load_tensor(&ld, true, E, 0, "cls.mlm.norm.bias")) ||
@@ -183,6 +189,8 @@ static void bert_result_clear(bert_result *r) {
     free(r->pooled);
     free(r->nsp);
     free(r->classes);
+    free(r->tokens);
+    free(r->qa);
     free(r->mlm);
     memset(r, 0, sizeof *r);
 }
@@ -274,6 +282,8 @@ bool elm_bert_has_mlm(const elm_bert *m) { return m && m->mlm_w; }
 bool elm_bert_has_nsp(const elm_bert *m) { return m && m->nsp_w; }
 bool elm_bert_has_pooler(const elm_bert *m) { return m && m->pool_w; }
 int32_t elm_bert_n_labels(const elm_bert *m) { return m ? m->n_labels : 0; }
+bool elm_bert_has_token_classifier(const elm_bert *m) { return m && m->tok_w; }
+bool elm_bert_has_qa(const elm_bert *m) { return m && m->qa_w; }
 const char *elm_bert_label(const elm_bert *m, int32_t i) {
     return m && i >= 0 && i < m->n_labels ? m->labels[i] : "";
 }
@@ -364,6 +374,7 @@ int32_t elm_bert_word_id(const elm_bert *m, const char *word) {
 typedef struct bert_graph {
     gl_tensor **hidden;       /* [L+1] each [E, T*B] */
     gl_tensor *pooled, *nsp, *classes, *mlm;
+    gl_tensor *tokens, *qa; /* [n_labels, T*B], [2, T*B] */
 } bert_graph;
 
 static gl_tensor *bert_lin(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b) {
@@ -414,6 +425,8 @@ static void bert_build(const elm_bert *m, gl_context *ctx, gl_tensor *ids, gl_te
         if (req->nsp && m->nsp_w) g->nsp = bert_lin(ctx, g->pooled, m->nsp_w, m->nsp_b);
         if (req->classify && m->cls_w) g->classes = bert_lin(ctx, g->pooled, m->cls_w, m->cls_b);
     }
+    if (req->token_classify && m->tok_w) g->tokens = bert_lin(ctx, x, m->tok_w, m->tok_b);
+    if (req->qa && m->qa_w) g->qa = bert_lin(ctx, x, m->qa_w, m->qa_b);
     if (mlm_rows) {
         gl_tensor *h = gl_gelu(ctx, bert_lin(ctx, gl_get_rows(ctx, x, mlm_rows), m->mlm_w, m->mlm_b));
         h = gl_layer_norm(ctx, h, m->mlm_ln_w, m->mlm_ln_b, m->eps);
@@ -462,6 +475,8 @@ static elm_status bert_collect(elm_bert *m, const bert_graph *g, int64_t T, int3
         if (g->pooled && !(r->pooled = bert_copy_rows(g->pooled, s, 1, E))) goto oom;
         if (g->nsp && !(r->nsp = bert_copy_rows(g->nsp, s, 1, 2))) goto oom;
         if (g->classes && !(r->classes = bert_copy_rows(g->classes, s, 1, m->n_labels))) goto oom;
+        if (g->tokens && !(r->tokens = bert_copy_rows(g->tokens, s * T, lens[s], m->n_labels))) goto oom;
+        if (g->qa && !(r->qa = bert_copy_rows(g->qa, s * T, lens[s], 2))) goto oom;
         if (g->mlm) {
             r->n_mlm = (int32_t)(mlm_first[s + 1] - mlm_first[s]);
             if (!(r->mlm = bert_copy_rows(g->mlm, mlm_first[s], r->n_mlm, m->n_vocab))) goto oom;
@@ -546,6 +561,9 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
         return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no pooler");
     if (req->nsp && !m->nsp_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no next-sentence head");
     if (req->classify && !m->cls_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no classifier");
+    if (req->token_classify && !m->tok_w)
+        return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no token classifier");
+    if (req->qa && !m->qa_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no question-answering head");
     elm_status st = bert_results(m, n_seq, err);
     if (st != ELM_OK || n_seq == 0) return st;
     int64_t T = 0;
@@ -585,12 +603,12 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
         st = elm_err_set(err, ELM_ERR_INVALID, "bert: building the graph: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
         goto done;
     }
-    gl_tensor *outs[5] = {g.hidden[m->n_layer], g.pooled, g.nsp, g.classes, g.mlm};
-    for (int i = 0; i < 5; i++)
+    gl_tensor *outs[7] = {g.hidden[m->n_layer], g.pooled, g.nsp, g.classes, g.mlm, g.tokens, g.qa};
+    for (int i = 0; i < 7; i++)
         if (outs[i]) gl_set_output(outs[i]);
     if (req->all_hidden)
         for (int32_t l = 0; l < m->n_layer; l++) gl_set_output(g.hidden[l]);
-    for (int i = 0; i < 5 && st == ELM_OK; i++)
+    for (int i = 0; i < 7 && st == ELM_OK; i++)
         if (outs[i] && gl_graph_expand(graph, outs[i]) != GL_OK) st = ELM_ERR_INVALID;
     for (int32_t l = 0; req->all_hidden && l < m->n_layer && st == ELM_OK; l++)
         if (gl_graph_expand(graph, g.hidden[l]) != GL_OK) st = ELM_ERR_INVALID;
@@ -620,6 +638,8 @@ const float *elm_bert_last(const elm_bert *m, int32_t s) { return bert_res(m, s)
 const float *elm_bert_pooled(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->pooled : NULL; }
 const float *elm_bert_nsp(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->nsp : NULL; }
 const float *elm_bert_classes(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->classes : NULL; }
+const float *elm_bert_token_logits(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->tokens : NULL; }
+const float *elm_bert_qa_logits(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->qa : NULL; }
 const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows) {
     const bert_result *r = bert_res(m, s);
     if (n_rows) *n_rows = r ? r->n_mlm : 0;

@@ -306,16 +306,19 @@ static void check_reference(const char *model, const char *src, int n_cases, dou
         int32_t nt = (int32_t)n, pos = 2, npos = 1;
         const int32_t *pp = &pos;
         bool pooled = elm_bert_has_pooler(m);
-        elm_bert_request rq = {.pooled = pooled, .classify = elm_bert_n_labels(m) > 0, .mlm = elm_bert_has_mlm(m),
-                               .mlm_pos = &pp, .n_mlm_pos = &npos};
+        bool tokcls = elm_bert_has_token_classifier(m);
+        elm_bert_request rq = {.pooled = pooled, .classify = elm_bert_n_labels(m) > 0 && !tokcls, .mlm = elm_bert_has_mlm(m),
+                               .mlm_pos = &pp, .n_mlm_pos = &npos, .token_classify = tokcls, .qa = elm_bert_has_qa(m)};
         TF_CHECK(elm_bert_run(m, 1, &ip, &tp, &nt, &rq, &err) == ELM_OK, "%s", err.msg);
         struct { const char *name; const float *got; int64_t n; } outs[] = {
             {"last", elm_bert_last(m, 0), n * E},
             {"pooled", elm_bert_pooled(m, 0), E},
             {"classes", elm_bert_classes(m, 0), elm_bert_n_labels(m)},
             {"mlm", elm_bert_mlm(m, 0, NULL), elm_bert_n_vocab(m)},
+            {"tokens", elm_bert_token_logits(m, 0), n * elm_bert_n_labels(m)},
+            {"qa", elm_bert_qa_logits(m, 0), n * 2},
         };
-        for (size_t j = 0; j < 4; j++) {
+        for (size_t j = 0; j < sizeof outs / sizeof outs[0]; j++) {
             snprintf(p, sizeof p, DATA_DIR "%s_case%d_%s.npy", model, c, outs[j].name);
             if (!tf_file_exists(p)) {
                 TF_CHECK(outs[j].got == NULL || j == 0, "%s: %s computed without reference", model, outs[j].name);
@@ -338,6 +341,65 @@ TF_TEST(caikit_classifier_from_pytorch_model_bin) {
 
 TF_TEST(tiniest_mlm_from_safetensors) {
     check_reference("tiniest", tf_fixture("hf-tiny-lm-buddy/bert_tiniest"), 2, 1e-4, -1);
+}
+
+TF_TEST(token_classifier_and_qa_heads) {
+    /* tests/data/bert/tiny-tokcls (BertForTokenClassification, safetensors, id2label) and
+     * tiny-qa (BertForQuestionAnswering, pytorch_model.bin): scripts/bert_heads_reference.py */
+    check_reference("tokcls", DATA_DIR "tiny-tokcls", 2, 1e-4, -1);
+    check_reference("qa", DATA_DIR "tiny-qa", 2, 1e-4, -1);
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path("tokcls--1.gguf"), NULL, &err);
+    TF_CHECK(m && elm_bert_has_token_classifier(m) && !elm_bert_has_qa(m) && elm_bert_n_labels(m) == 7 &&
+             !strcmp(elm_bert_label(m, 1), "B-PER") && !strcmp(elm_bert_label(m, 6), "I-ORG"), "%s", err.msg);
+    /* the cased vocabulary's NFC entry reached with an NFD-written umlaut */
+    int32_t ids[16];
+    TF_CHECK(m && elm_bert_tokenize(m, "Zu\xcc\x88rich", NULL, false, ids, NULL, 16, &err) == 1 && ids[0] == 30);
+    elm_bert_request rq = {.qa = true};
+    const int32_t one[1] = {2}, *ip = one;
+    int32_t n1 = 1;
+    TF_CHECK(m && elm_bert_run(m, 1, &ip, NULL, &n1, &rq, &err) == ELM_ERR_UNSUPPORTED);
+    elm_bert_free(m);
+    m = elm_bert_load(tmp_path("qa--1.gguf"), NULL, &err);
+    TF_CHECK(m && elm_bert_has_qa(m) && !elm_bert_has_token_classifier(m) && elm_bert_n_labels(m) == 0, "%s", err.msg);
+    elm_bert_free(m);
+}
+
+/* Log lines of a conversion, joined. */
+static void capture_log(void *user, const char *msg) {
+    char *buf = user;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 4096 - n, "%s\n", msg);
+}
+
+static gl_status convert_logged(const char *src, bool strict, bool no_heads, char *log, gl_error *err) {
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.src = src;
+    p.out = tmp_path("honesty.gguf");
+    p.strict = strict;
+    p.no_heads = no_heads;
+    p.log = capture_log;
+    p.user = log;
+    log[0] = '\0';
+    return elm_convert(&p, NULL, err);
+}
+
+TF_TEST(converter_names_every_dropped_tensor) {
+    /* tiny-extra: the token classifier plus one tensor nothing maps and a position_ids buffer */
+    char log[4096];
+    gl_error err = {0};
+    TF_CHECK(convert_logged(DATA_DIR "tiny-extra", false, false, log, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(strstr(log, "warning: bert.encoder.layer.1.adapter.weight [4, 8] is not converted") != NULL, "%s", log);
+    TF_CHECK(strstr(log, "position_ids") == NULL && strstr(log, "1 source tensor dropped") != NULL, "%s", log);
+    TF_CHECK(convert_logged(DATA_DIR "tiny-extra", true, false, log, &err) == GL_ERR_UNSUPPORTED &&
+             strstr(err.msg, "--strict") && strstr(err.msg, "adapter.weight"), "%s", err.msg);
+    /* every tensor of the head checkpoints is mapped: --strict accepts them, silently */
+    TF_CHECK(convert_logged(DATA_DIR "tiny-qa", true, false, log, &err) == GL_OK && !strstr(log, "warning"), "%s %s", err.msg, log);
+    TF_CHECK(convert_logged(DATA_DIR "tiny-tokcls", true, false, log, &err) == GL_OK && !strstr(log, "warning"), "%s", log);
+    /* --no-heads: the heads are named as left out on request, never refused */
+    TF_CHECK(convert_logged(DATA_DIR "tiny-qa", true, true, log, &err) == GL_OK && strstr(log, "note: qa_outputs.weight") &&
+             !strstr(log, "warning"), "%s %s", err.msg, log);
 }
 
 TF_TEST(bertmodel_without_prefix_and_gamma_beta_names) {
