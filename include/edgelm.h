@@ -359,6 +359,7 @@ bool elm_bert_normalize(const elm_bert *m);
 int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool add_special,
                           int32_t *ids, int32_t *types, int64_t max, elm_error *err);
 int32_t elm_bert_mask_id(const elm_bert *m); /* -1 when the vocabulary has none */
+int32_t elm_bert_unk_id(const elm_bert *m);  /* -1 when the vocabulary has none */
 /* A token's text without the word-piece markers ("##ing" / "▁paris" -> "ing" / "paris");
  * returns the byte count (may exceed size), buf NUL-terminated when it fits. */
 int32_t elm_bert_token_text(const elm_bert *m, int32_t id, char *buf, int32_t size);

@@ -290,6 +290,7 @@ const char *elm_bert_label(const elm_bert *m, int32_t i) {
 elm_bert_pooling elm_bert_pooling_type(const elm_bert *m) { return m ? m->pooling : ELM_BERT_POOL_CLS; }
 bool elm_bert_normalize(const elm_bert *m) { return m && m->normalize; }
 int32_t elm_bert_mask_id(const elm_bert *m) { return m ? elm_vocab_mask(m->vocab) : -1; }
+int32_t elm_bert_unk_id(const elm_bert *m) { return m ? elm_vocab_unk(m->vocab) : -1; }
 
 /* ------------------------------------------------------------------------------------------
  * tokenizing

@@ -190,6 +190,7 @@ def qa_pipeline(sd, cfg, question, context, lower, max_len, stride, max_answer_l
         first = len(q_ids) + 2
         mask = np.ones(len(ids), bool)
         mask[first:first + (b - a)] = False  # context tokens are the candidates
+        mask[0] = False  # [CLS] stays in the softmax (the "no answer" slot), then gets 0
         st = np.where(mask, -10000.0, lg[:, 0])
         en = np.where(mask, -10000.0, lg[:, 1])
         st, en = softmax(st), softmax(en)
@@ -256,6 +257,14 @@ def main():
         answers["qa"].append({"question": q, "context": ctx, "max_seq_len": max_len, "doc_stride": stride,
                               "max_answer_len": mal, "n_windows": len(logits), **best})
     json.dump(answers, open(os.path.join(OUT, "heads_pipeline.json"), "w"), indent=1, ensure_ascii=False)
+    # the same answers as `edgelm tag` / `edgelm qa` print them (tests/cli-tag-qa.sh)
+    for c, t in enumerate(answers["tag"]):
+        with open(os.path.join(OUT, "tag_case%d.txt" % c), "w") as f:
+            for g in t["entities"]:
+                f.write("%s\t%.4f\t%d\t%d\t%s\n" % (g["entity_group"], g["score"], g["start"], g["end"], g["word"]))
+    for c, a in enumerate(answers["qa"]):
+        with open(os.path.join(OUT, "qa_case%d.txt" % c), "w") as f:
+            f.write("answer: %s\nscore: %.4f\nstart: %d\nend: %d\n" % (a["answer"], a["score"], a["start"], a["end"]))
     print(json.dumps(answers, indent=1, ensure_ascii=False))
 
 if __name__ == "__main__":
