@@ -302,6 +302,10 @@ elm_status elm_elmo_mix(const elm_elmo *m, const float *layers, int32_t n_tokens
  * sentence-transformers folders, from `edgelm convert`,
  * or llama.cpp's bert GGUF files)
  *
+ * Variants in the same file layout: DistilBERT (no token types; its sequence classifier's
+ * pre_classifier is the pooler with ReLU), RoBERTa (byte-level BPE, no token types or one,
+ * position rows from padding_idx + 1 on: the converter drops the unused rows).
+ *
  * A bidirectional encoder: token + position + token-type embeddings, LayerNorm, n_layer
  * post-LN blocks (self-attention, exact-erf GELU feed-forward). Heads, when the file has them:
  * masked-LM (transform + vocabulary projection tied to the word embeddings), pooler (tanh
@@ -351,7 +355,8 @@ elm_bert_pooling elm_bert_pooling_type(const elm_bert *m);
 bool elm_bert_normalize(const elm_bert *m);
 
 /* Tokenizes a sentence (b == NULL) or a pair as BertTokenizer does: "[CLS] a [SEP]" or
- * "[CLS] a [SEP] b [SEP]" with token types 0 for the first part and 1 for b (add_special
+ * "[CLS] a [SEP] b [SEP]" with token types 0 for the first part and 1 for b (RoBERTa files,
+ * byte-level BPE: "<s> a </s>" / "<s> a </s></s> b </s>", all types 0) (add_special
  * false: the bare word pieces, types 0). Special-token text ("[MASK]") becomes its id.
  * Sequences longer than the model's context are truncated (pairs: the longer part loses a
  * token at a time, Hugging Face's longest_first). Writes at most max ids (types may be NULL)

@@ -402,6 +402,59 @@ TF_TEST(converter_names_every_dropped_tensor) {
              !strstr(log, "warning"), "%s %s", err.msg, log);
 }
 
+TF_TEST(distilbert_and_roberta_logits) {
+    /* scripts/bert_variants_reference.py: DistilBertFor{SequenceClassification (safetensors),
+     * QuestionAnswering (pytorch_model.bin)}, RobertaFor{SequenceClassification,
+     * TokenClassification}: last hidden state, pooled (pre_classifier + ReLU / classifier.dense
+     * + tanh), class, QA and token logits within 1e-4 */
+    check_reference("distilcls", DATA_DIR "tiny-distil-cls", 2, 1e-4, -1);
+    check_reference("distilqa", DATA_DIR "tiny-distil-qa", 2, 1e-4, -1);
+    check_reference("robertacls", DATA_DIR "tiny-roberta-cls", 2, 1e-4, -1);
+    check_reference("robertatok", DATA_DIR "tiny-roberta-tok", 2, 1e-4, -1);
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path("robertacls--1.gguf"), NULL, &err);
+    TF_CHECK(m && elm_bert_n_ctx(m) == 32 && elm_bert_n_labels(m) == 2 && !strcmp(elm_bert_label(m, 1), "POSITIVE") &&
+             !elm_bert_has_nsp(m), "%s", err.msg);
+    /* pairs as RobertaTokenizer builds them: <s> a </s></s> b </s>, every type 0 */
+    int32_t ids[32], types[32];
+    TF_CHECK(m && elm_bert_tokenize(m, "x", "x", true, ids, types, 32, &err) == 6 && ids[0] == 0 && ids[1] == 124 &&
+             ids[2] == 2 && ids[3] == 2 && ids[4] == 124 && ids[5] == 2 && types[4] == 0 && types[5] == 0);
+    elm_bert_free(m);
+    m = elm_bert_load(tmp_path("distilcls--1.gguf"), NULL, &err);
+    /* no token type embeddings: type 1 is refused */
+    const int32_t two[2] = {2, 3}, ty[2] = {0, 1}, *ip = two, *tp = ty;
+    int32_t n2 = 2;
+    TF_CHECK(m && elm_bert_run(m, 1, &ip, &tp, &n2, NULL, &err) == ELM_ERR_INVALID);
+    elm_bert_free(m);
+}
+
+#include "data/bert/variant_tokens.h"
+
+static void check_variant_tokens(const char *gguf, const variant_tok_case *cases, size_t n_cases) {
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path(gguf), NULL, &err);
+    TF_CHECK(m != NULL, "%s: %s", gguf, err.msg);
+    for (size_t i = 0; m && i < n_cases; i++) {
+        int32_t ids[64];
+        int64_t n = elm_bert_tokenize(m, cases[i].text, NULL, false, ids, NULL, 64, &err);
+        bool ok = n == cases[i].n;
+        for (int64_t k = 0; ok && k < n; k++) ok = ids[k] == cases[i].ids[k];
+        TF_CHECK(ok, "%s case %zu (%s): %lld ids, want %d", gguf, i, cases[i].text, (long long)n, cases[i].n);
+    }
+    elm_bert_free(m);
+}
+
+TF_TEST(distilbert_wordpiece_and_roberta_bpe_ids) {
+    /* ids of the slow tokenizers' algorithms (scripts/bert_variants_reference.py) on tricky
+     * strings: spaces, contractions, numbers, NFC/NFD accents, tabs, emoji, CJK, upper-case
+     * accents, <mask> with lstrip, compatibility singletons (Ohm, Angstrom signs) */
+    if (!tf_file_exists(tmp_path("distilcls--1.gguf")) || !tf_file_exists(tmp_path("robertacls--1.gguf")))
+        TF_CHECK(convert(DATA_DIR "tiny-distil-cls", tmp_path("distilcls--1.gguf"), -1, false) &&
+                 convert(DATA_DIR "tiny-roberta-cls", tmp_path("robertacls--1.gguf"), -1, false));
+    check_variant_tokens("distilcls--1.gguf", distil_tok_cases, sizeof distil_tok_cases / sizeof distil_tok_cases[0]);
+    check_variant_tokens("robertacls--1.gguf", roberta_tok_cases, sizeof roberta_tok_cases / sizeof roberta_tok_cases[0]);
+}
+
 TF_TEST(bertmodel_without_prefix_and_gamma_beta_names) {
     /* tests/data/bert/tiny-bertmodel: a BertModel state dict (no "bert." prefix, pooler, old
      * LayerNorm gamma/beta names in layer 0) in pytorch_model.bin */
