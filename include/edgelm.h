@@ -338,6 +338,7 @@ int32_t elm_bert_n_embd(const elm_bert *m);
 int32_t elm_bert_n_layer(const elm_bert *m);
 int32_t elm_bert_n_vocab(const elm_bert *m);
 int32_t elm_bert_n_ctx(const elm_bert *m);     /* longest sequence (position embeddings) */
+int32_t elm_bert_n_types(const elm_bert *m);   /* token types (0: none, e.g. DistilBERT; types must be 0) */
 /* Bytes of weights copied into the interleaved layout at load (0: none, or no_repack). */
 int64_t elm_bert_repacked_bytes(const elm_bert *m);
 bool elm_bert_has_mlm(const elm_bert *m);
@@ -365,6 +366,7 @@ int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool 
                           int32_t *ids, int32_t *types, int64_t max, elm_error *err);
 int32_t elm_bert_mask_id(const elm_bert *m); /* -1 when the vocabulary has none */
 int32_t elm_bert_unk_id(const elm_bert *m);  /* -1 when the vocabulary has none */
+bool elm_bert_is_wordpiece(const elm_bert *m); /* false: byte-level BPE (RoBERTa) */
 /* A token's text without the word-piece markers ("##ing" / "▁paris" -> "ing" / "paris");
  * returns the byte count (may exceed size), buf NUL-terminated when it fits. */
 int32_t elm_bert_token_text(const elm_bert *m, int32_t id, char *buf, int32_t size);

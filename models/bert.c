@@ -302,6 +302,8 @@ elm_bert_pooling elm_bert_pooling_type(const elm_bert *m) { return m ? m->poolin
 bool elm_bert_normalize(const elm_bert *m) { return m && m->normalize; }
 int32_t elm_bert_mask_id(const elm_bert *m) { return m ? elm_vocab_mask(m->vocab) : -1; }
 int32_t elm_bert_unk_id(const elm_bert *m) { return m ? elm_vocab_unk(m->vocab) : -1; }
+int32_t elm_bert_n_types(const elm_bert *m) { return m ? m->n_types : 0; }
+bool elm_bert_is_wordpiece(const elm_bert *m) { return m && elm_vocab_type(m->vocab) == ELM_VOCAB_WPM; }
 
 /* ------------------------------------------------------------------------------------------
  * tokenizing

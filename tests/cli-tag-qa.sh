@@ -21,4 +21,6 @@ check eval_logits_token_shape sh -c "$EMU '$EDGELM' eval -m '$TMPD/tok.gguf' --i
 check eval_logits_qa_shape sh -c "$EMU '$EDGELM' eval -m '$TMPD/qa.gguf' --ids 2,20,3,35,3 --types 0,0,0,1,1 -o '$TMPD/q.npy' --what logits && head -c 128 '$TMPD/q.npy' | grep -q '(5, 2)'"
 check convert_strict_refuses_unmapped sh -c "! $EMU '$EDGELM' convert $d/tiny-extra -o '$TMPD/x.gguf' --strict 2> '$TMPD/e' && grep -q 'adapter.weight' '$TMPD/e'"
 check convert_warns_unmapped sh -c "$EMU '$EDGELM' convert $d/tiny-extra -o '$TMPD/x.gguf' 2> '$TMPD/e' && grep -q 'warning: bert.encoder.layer.1.adapter.weight' '$TMPD/e'"
+check tag_distilbert_qa_run sh -c "$EMU '$EDGELM' convert $d/tiny-distil-qa -o '$TMPD/dq.gguf' 2> /dev/null && $EMU '$EDGELM' qa -m '$TMPD/dq.gguf' -q 'the cats' -c 'hello world ! the cat stop' | grep -c '^answer: \\|^score: 0\\.[0-9]*\$' | grep -qx 2"
+check tag_roberta_refused sh -c "$EMU '$EDGELM' convert $d/tiny-roberta-tok -o '$TMPD/rt.gguf' 2> /dev/null && ! $EMU '$EDGELM' tag -m '$TMPD/rt.gguf' -p 'hello' 2> '$TMPD/e' && grep -q 'not supported' '$TMPD/e'"
 finish

@@ -177,6 +177,11 @@ static elm_bert *tq_open(const tq_opts *o, const char *cmd) {
     p.no_repack = o->no_repack;
     elm_bert *m = elm_bert_load(o->model, &p, &err);
     if (!m) fprintf(stderr, "edgelm %s: %s\n", cmd, err.msg);
+    if (m && !elm_bert_is_wordpiece(m)) { /* the offsets above follow BERT's basic tokenizer */
+        fprintf(stderr, "edgelm %s: byte-level BPE (RoBERTa) models are not supported yet\n", cmd);
+        elm_bert_free(m);
+        m = NULL;
+    }
     return m;
 }
 
@@ -393,7 +398,8 @@ int cmd_qa(int argc, char **argv) {
         win[w] = (int32_t)a;
     }
     elm_bert_request rq = {.qa = true};
-    if (elm_bert_run(m, nw, (const int32_t *const *)ids, (const int32_t *const *)types, lens, &rq, &err) != ELM_OK)
+    const int32_t *const *tys = elm_bert_n_types(m) > 1 ? (const int32_t *const *)types : NULL; /* DistilBERT: none */
+    if (elm_bert_run(m, nw, (const int32_t *const *)ids, tys, lens, &rq, &err) != ELM_OK)
         goto done;
     double best = -1;
     int64_t bs = 0, be = 0;
