@@ -1171,8 +1171,8 @@ void gl_compute_forward(const gl_compute_params *p, gl_tensor *t) {
     switch (t->op) {
     case GL_OP_NONE:
     case GL_OP_VIEW:
-    case GL_OP_CUSTOM:
     case GL_OP_COUNT: break;
+    case GL_OP_CUSTOM: gl_compute_custom(t); break; /* gl-backward.c, single-threaded */
     case GL_OP_CPY:
     case GL_OP_CONT: ops_forward_copy(p, t); break;
     case GL_OP_GET_ROWS: ops_forward_get_rows(p, t); break;
