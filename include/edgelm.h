@@ -404,6 +404,49 @@ elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling poo
                               bool normalize, float *out, elm_error *err);
 
 /* ------------------------------------------------------------------------------------------
+ * BERT fine-tuning (models/bert_train.c): sequence classification on the device
+ *
+ * The trainer copies every tensor of a bert GGUF file to F32 and trains them (all, or all but
+ * the embeddings and the first `freeze` layers) with AdamW on the cross-entropy of a
+ * classifier on the pooled first token (the file's, when it has n_labels outputs; otherwise
+ * a new one, and a pooler when the file has none). Steps are deterministic for a seed
+ * (dropout masks included) and do not depend on the thread count.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elm_bert_trainer elm_bert_trainer;
+
+typedef struct elm_bert_train_params {
+    float lr;            /* peak learning rate (2e-5) */
+    float weight_decay;  /* AdamW decoupled decay on matrices (0.01) */
+    float warmup_ratio;  /* share of total_steps with a linear warm-up (0) */
+    float dropout;       /* hidden and attention dropout (0.1) */
+    int64_t total_steps; /* the learning rate decays linearly to 0 at this step (0: constant) */
+    int32_t freeze;      /* > 0: embeddings and layers 0..freeze-1 stay as they are */
+    uint64_t seed;       /* new head weights and dropout masks (42) */
+    int32_t n_threads;   /* 0: 1 */
+} elm_bert_train_params;
+
+elm_bert_train_params elm_bert_train_default_params(void);
+/* labels: n_labels names (NULL: LABEL_i). */
+elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const char *const *labels,
+                                       const elm_bert_train_params *p, elm_error *err);
+void elm_bert_trainer_free(elm_bert_trainer *t);
+/* One AdamW step on a batch (ids/types/n_tokens as elm_bert_run takes them, labels[n_seq]);
+ * *loss: the batch's mean cross-entropy before the update. */
+elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
+                                 const int32_t *const *types, const int32_t *n_tokens,
+                                 const int32_t *labels, float *loss, elm_error *err);
+/* Classifier logits [n_seq][n_labels] with the current weights (no dropout). */
+elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
+                                    const int32_t *const *types, const int32_t *n_tokens,
+                                    float *logits, elm_error *err);
+int64_t elm_bert_trainer_steps(const elm_bert_trainer *t);
+float elm_bert_trainer_lr(const elm_bert_trainer *t); /* the rate of the next step */
+/* Writes the fine-tuned model (every tensor F32, the labels as bert.classifier.output_labels):
+ * a file `classify` and elm_bert_load run. */
+elm_status elm_bert_trainer_save(const elm_bert_trainer *t, const char *path, elm_error *err);
+
+/* ------------------------------------------------------------------------------------------
  * T5 (architecture "t5": encoder-decoder; T5ForConditionalGeneration converted by
  * `edgelm convert`, original ReLU and v1.1/flan gated-GELU forms, or llama.cpp's t5 files)
  *

@@ -36,6 +36,7 @@ static const command commands[] = {
     {"similarity", cmd_similarity, "similarity -m M -f F [-p Q]  BERT: cosine similarity matrix, or the top-k lines for a query"},
     {"tag", cmd_tag, "tag -m M -p TEXT             BERT token classifier: entity spans [--words]"},
     {"prompt-classify", cmd_prompt_classify, "prompt-classify -m M --verbalizer 'a=w1,w2;b=w3' -p TEXT  BERT masked-LM zero-shot labels"},
+    {"finetune", cmd_finetune, "finetune -m M --task classify -f TRAIN.tsv --save OUT.gguf  BERT fine-tuning [--lr --epochs --batch]"},
     {"qa", cmd_qa, "qa -m M -q QUESTION -c TEXT   BERT question answering: the answer span of TEXT"},
     {"bert-bench", cmd_bert_bench, "bert-bench -m M [-t 1,2]     BERT sentences/s [--batch 1,8 --tokens 128]"},
     {"serve", cmd_serve, "serve -m M [--port 8080]       OpenAI-compatible HTTP server and chat page [--parallel N]"},

@@ -1,0 +1,400 @@
+/*
+ * edgelm finetune -m BERT.gguf --task classify -f TRAIN.tsv --save OUT.gguf [options]
+ *
+ * Fine-tunes a BERT-family model for sequence classification on the device (library:
+ * include/edgelm.h, "BERT fine-tuning"). TRAIN.tsv: one example per line, `text<TAB>label` or
+ * `text<TAB>text_b<TAB>label`. Labels are the distinct label strings, sorted. The held-out
+ * set is --eval FILE, or the first --eval-split share of the examples after shuffling by the
+ * seed. Each epoch visits the training examples in a new seeded order in mini-batches of
+ * --batch; progress shows the running loss, each epoch ends with the mean loss and the
+ * held-out accuracy. --save writes the fine-tuned model, which `edgelm classify` runs.
+ */
+#include "cli.h"
+#include "edgelm.h"
+#include "gen_opts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct ft_example {
+    int32_t *ids, *types, n, label;
+} ft_example;
+
+typedef struct ft_set {
+    ft_example *v;
+    int64_t n, cap;
+} ft_set;
+
+typedef struct ft_opts {
+    const char *model, *task, *train, *eval, *save;
+    float lr, eval_split, warmup, dropout;
+    int32_t epochs, batch, max_len, freeze, n_threads;
+    uint64_t seed;
+} ft_opts;
+
+static void ft_usage(FILE *out) {
+    fprintf(out, "usage: edgelm finetune -m BERT.gguf --task classify -f TRAIN.tsv --save OUT.gguf [options]\n"
+                 "  TRAIN.tsv: text<TAB>label or text<TAB>text_b<TAB>label per line\n"
+                 "  --lr X           peak learning rate (default 2e-5), linear decay to 0\n"
+                 "  --warmup X       share of the steps with a linear warm-up (default 0)\n"
+                 "  --epochs N       (default 3)          --batch N      (default 16)\n"
+                 "  --max-len N      tokens per example, longer ones truncated (default 128)\n"
+                 "  --seed S         shuffling, dropout, new head weights (default 42)\n"
+                 "  --freeze N       keep the embeddings and the first N layers (default 0: train all)\n"
+                 "  --dropout X      (default 0.1)\n"
+                 "  --eval FILE      held-out examples (default: --eval-split of TRAIN.tsv)\n"
+                 "  --eval-split X   share held out when there is no --eval (default 0.1)\n"
+                 "  -t, --threads N  (default 1)\n");
+}
+
+static uint64_t ft_rand(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void ft_shuffle(int64_t *idx, int64_t n, uint64_t *rng) {
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(ft_rand(rng) % (uint64_t)(i + 1));
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
+static bool ft_parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = (float)v;
+    return true;
+}
+
+static int ft_parse(ft_opts *o, int argc, char **argv) {
+    memset(o, 0, sizeof *o);
+    o->lr = 2e-5f;
+    o->eval_split = 0.1f;
+    o->dropout = 0.1f;
+    o->epochs = 3;
+    o->batch = 16;
+    o->max_len = 128;
+    o->n_threads = 1;
+    o->seed = 42;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            ft_usage(stdout);
+            return 1;
+        }
+        int32_t seed32 = 0;
+        bool ok = v != NULL;
+        if (!ok) {
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--task")) o->task = v;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file") || !strcmp(a, "--train")) o->train = v;
+        else if (!strcmp(a, "--eval")) o->eval = v;
+        else if (!strcmp(a, "--save") || !strcmp(a, "-o")) o->save = v;
+        else if (!strcmp(a, "--lr")) ok = ft_parse_float(v, 0.0f, 1.0f, &o->lr);
+        else if (!strcmp(a, "--warmup")) ok = ft_parse_float(v, 0.0f, 1.0f, &o->warmup);
+        else if (!strcmp(a, "--dropout")) ok = ft_parse_float(v, 0.0f, 0.95f, &o->dropout);
+        else if (!strcmp(a, "--eval-split")) ok = ft_parse_float(v, 0.0f, 0.9f, &o->eval_split);
+        else if (!strcmp(a, "--epochs")) ok = gen_parse_int(v, 1, 100000, &o->epochs);
+        else if (!strcmp(a, "--batch")) ok = gen_parse_int(v, 1, 4096, &o->batch);
+        else if (!strcmp(a, "--max-len")) ok = gen_parse_int(v, 2, 1 << 16, &o->max_len);
+        else if (!strcmp(a, "--freeze")) ok = gen_parse_int(v, 0, 1 << 16, &o->freeze);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = gen_parse_int(v, 1, 256, &o->n_threads);
+        else if (!strcmp(a, "--seed")) {
+            ok = gen_parse_int(v, 0, INT32_MAX, &seed32);
+            o->seed = (uint64_t)seed32;
+        } else ok = false;
+        if (!ok) {
+            fprintf(stderr, "edgelm finetune: bad or unknown option '%s'%s\n", a, v ? "" : " (or no value)");
+            ft_usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (!o->model || !o->train || !o->save || !o->task) {
+        ft_usage(stderr);
+        return 2;
+    }
+    if (strcmp(o->task, "classify")) {
+        fprintf(stderr, "edgelm finetune: --task %s is not implemented yet (classify is)\n", o->task);
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- data ---- */
+
+typedef struct ft_labels {
+    char **v;
+    int32_t n;
+} ft_labels;
+
+static int32_t ft_label_find(const ft_labels *l, const char *s) {
+    for (int32_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i], s)) return i;
+    return -1;
+}
+
+static int ft_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Splits a TSV line in place into text, text_b (or NULL) and label. */
+static bool ft_split(char *line, char **a, char **b, char **label) {
+    line[strcspn(line, "\r\n")] = '\0';
+    char *t1 = strchr(line, '\t');
+    if (!t1) return false;
+    *t1 = '\0';
+    char *t2 = strchr(t1 + 1, '\t');
+    *a = line;
+    if (t2) {
+        *t2 = '\0';
+        *b = t1 + 1;
+        *label = t2 + 1;
+        if (strchr(*label, '\t')) return false;
+    } else {
+        *b = NULL;
+        *label = t1 + 1;
+    }
+    return **label != '\0';
+}
+
+/* Pass 1 (collect = true): the label names. Pass 2: the examples, tokenized. */
+static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_labels *labels, bool collect, ft_set *out,
+                    char *msg, size_t msz) {
+    FILE *f = fopen(path, "r");
+    if (!f) return snprintf(msg, msz, "cannot open %s", path), false;
+    char line[16384];
+    int64_t ln = 0;
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f)) {
+        ln++;
+        if (line[0] == '\n' || line[0] == '\0') continue;
+        char *a, *b, *lab;
+        if (!ft_split(line, &a, &b, &lab)) {
+            ok = false;
+            snprintf(msg, msz, "%s:%lld: expected text<TAB>label or text<TAB>text_b<TAB>label", path, (long long)ln);
+            break;
+        }
+        int32_t li = ft_label_find(labels, lab);
+        if (collect) {
+            if (li >= 0) continue;
+            char **nv = realloc(labels->v, (size_t)(labels->n + 1) * sizeof *nv);
+            if (!nv || !(nv[labels->n] = strdup(lab))) {
+                if (nv) labels->v = nv;
+                ok = false;
+                snprintf(msg, msz, "out of memory");
+                break;
+            }
+            labels->v = nv;
+            labels->n++;
+            continue;
+        }
+        if (li < 0) {
+            ok = false;
+            snprintf(msg, msz, "%s:%lld: label '%s' is not one of the training labels", path, (long long)ln, lab);
+            break;
+        }
+        if (out->n == out->cap) {
+            int64_t cap = out->cap ? out->cap * 2 : 256;
+            ft_example *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+            if (!nv) {
+                ok = false;
+                snprintf(msg, msz, "out of memory");
+                break;
+            }
+            out->v = nv;
+            out->cap = cap;
+        }
+        ft_example *e = &out->v[out->n];
+        const int32_t cap = elm_bert_n_ctx(m); /* the tokenizer truncates to the context itself */
+        e->ids = malloc((size_t)cap * sizeof *e->ids);
+        e->types = malloc((size_t)cap * sizeof *e->types);
+        elm_error err = {0};
+        int64_t n = e->ids && e->types ? elm_bert_tokenize(m, a, b, true, e->ids, e->types, cap, &err) : -1;
+        if (n < 1) {
+            free(e->ids);
+            free(e->types);
+            ok = false;
+            snprintf(msg, msz, "%s:%lld: %s", path, (long long)ln, err.msg[0] ? err.msg : "out of memory");
+            break;
+        }
+        if (n > cap) n = cap;
+        if (n > max_len) { /* longer than --max-len: the first max_len - 1 tokens and the final [SEP] */
+            e->ids[max_len - 1] = e->ids[n - 1];
+            e->types[max_len - 1] = e->types[n - 1];
+            n = max_len;
+        }
+        e->n = (int32_t)n;
+        e->label = li;
+        out->n++;
+    }
+    fclose(f);
+    return ok;
+}
+
+static void ft_set_free(ft_set *s) {
+    for (int64_t i = 0; i < s->n; i++) {
+        free(s->v[i].ids);
+        free(s->v[i].types);
+    }
+    free(s->v);
+}
+
+/* Runs examples idx[0..n) in batches; returns the accuracy (argmax == label). */
+static double ft_accuracy(elm_bert_trainer *t, const ft_set *s, const int64_t *idx, int64_t n, int32_t batch, int32_t n_labels,
+                          elm_error *err) {
+    int64_t right = 0;
+    float *lg = malloc((size_t)batch * (size_t)n_labels * sizeof *lg);
+    const int32_t **ids = malloc((size_t)batch * sizeof *ids), **ty = malloc((size_t)batch * sizeof *ty);
+    int32_t *nt = malloc((size_t)batch * sizeof *nt);
+    if (!lg || !ids || !ty || !nt) n = -1;
+    for (int64_t b0 = 0; b0 < n; b0 += batch) {
+        int32_t nb = (int32_t)(n - b0 < batch ? n - b0 : batch);
+        for (int32_t k = 0; k < nb; k++) {
+            const ft_example *e = &s->v[idx[b0 + k]];
+            ids[k] = e->ids, ty[k] = e->types, nt[k] = e->n;
+        }
+        if (elm_bert_trainer_predict(t, nb, ids, ty, nt, lg, err) != ELM_OK) {
+            n = -1;
+            break;
+        }
+        for (int32_t k = 0; k < nb; k++) {
+            int32_t best = 0;
+            for (int32_t c = 1; c < n_labels; c++)
+                if (lg[k * n_labels + c] > lg[k * n_labels + best]) best = c;
+            right += best == s->v[idx[b0 + k]].label;
+        }
+    }
+    free(lg);
+    free(ids);
+    free(ty);
+    free(nt);
+    return n > 0 ? (double)right / (double)n : n == 0 ? 0.0 : -1.0;
+}
+
+int cmd_finetune(int argc, char **argv) {
+    ft_opts o;
+    int r = ft_parse(&o, argc, argv);
+    if (r) return r == 1 ? 0 : r;
+    elm_error err = {0};
+    char msg[512] = "";
+    int rc = 1;
+    elm_bert *m = elm_bert_load(o.model, NULL, &err);
+    ft_labels labels = {0};
+    ft_set train = {0}, held = {0};
+    int64_t *idx = NULL, *eidx = NULL, n_train = 0, n_eval = 0;
+    elm_bert_trainer *t = NULL;
+    const bool tty = isatty(fileno(stderr));
+    if (!m) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        goto done;
+    }
+    if (o.max_len > elm_bert_n_ctx(m)) o.max_len = elm_bert_n_ctx(m);
+    if (!ft_read(o.train, m, o.max_len, &labels, true, NULL, msg, sizeof msg)) goto done;
+    if (labels.n < 2) {
+        snprintf(msg, sizeof msg, "%s has fewer than two labels", o.train);
+        goto done;
+    }
+    qsort(labels.v, (size_t)labels.n, sizeof *labels.v, ft_cmp_str);
+    if (!ft_read(o.train, m, o.max_len, &labels, false, &train, msg, sizeof msg)) goto done;
+    if (o.eval && !ft_read(o.eval, m, o.max_len, &labels, false, &held, msg, sizeof msg)) goto done;
+    /* the split: shuffled by the seed; without --eval the first share is held out */
+    uint64_t rng = o.seed;
+    idx = malloc((size_t)(train.n + 1) * sizeof *idx);
+    eidx = malloc((size_t)(train.n + held.n + 1) * sizeof *eidx);
+    if (!idx || !eidx) goto done;
+    for (int64_t i = 0; i < train.n; i++) idx[i] = i;
+    ft_shuffle(idx, train.n, &rng);
+    ft_set *eset = &held;
+    if (o.eval) {
+        for (int64_t i = 0; i < held.n; i++) eidx[i] = i;
+        n_eval = held.n;
+        n_train = train.n;
+    } else {
+        n_eval = (int64_t)ceil(o.eval_split * (double)train.n);
+        memcpy(eidx, idx, (size_t)n_eval * sizeof *eidx);
+        memmove(idx, idx + n_eval, (size_t)(train.n - n_eval) * sizeof *idx);
+        n_train = train.n - n_eval;
+        eset = &train;
+    }
+    if (n_train < 1) {
+        snprintf(msg, sizeof msg, "no training examples left after the held-out split");
+        goto done;
+    }
+    const int64_t steps_per_epoch = (n_train + o.batch - 1) / o.batch, total = steps_per_epoch * o.epochs;
+    elm_bert_train_params tp = elm_bert_train_default_params();
+    tp.lr = o.lr;
+    tp.warmup_ratio = o.warmup;
+    tp.dropout = o.dropout;
+    tp.total_steps = total;
+    tp.freeze = o.freeze;
+    tp.seed = o.seed;
+    tp.n_threads = o.n_threads;
+    if (!(t = elm_bert_trainer_new(o.model, labels.n, (const char *const *)labels.v, &tp, &err))) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        goto done;
+    }
+    fprintf(stderr, "finetune: %lld training and %lld held-out examples, %d labels, %lld steps (%d epochs of %lld)\n",
+            (long long)n_train, (long long)n_eval, labels.n, (long long)total, o.epochs, (long long)steps_per_epoch);
+    const int32_t **ids = malloc((size_t)o.batch * sizeof *ids), **ty = malloc((size_t)o.batch * sizeof *ty);
+    int32_t *nt = malloc((size_t)o.batch * sizeof *nt), *lab = malloc((size_t)o.batch * sizeof *lab);
+    bool ok = ids && ty && nt && lab;
+    for (int32_t ep = 0; ok && ep < o.epochs; ep++) {
+        if (ep > 0) ft_shuffle(idx, n_train, &rng);
+        double sum = 0;
+        for (int64_t s = 0; ok && s < steps_per_epoch; s++) {
+            const int64_t b0 = s * o.batch;
+            const int32_t nb = (int32_t)(n_train - b0 < o.batch ? n_train - b0 : o.batch);
+            for (int32_t k = 0; k < nb; k++) {
+                const ft_example *e = &train.v[idx[b0 + k]];
+                ids[k] = e->ids, ty[k] = e->types, nt[k] = e->n, lab[k] = e->label;
+            }
+            float loss = 0;
+            ok = elm_bert_trainer_step(t, nb, ids, ty, nt, lab, &loss, &err) == ELM_OK;
+            sum += loss;
+            if (ok && tty)
+                fprintf(stderr, "\repoch %d/%d step %lld/%lld loss %.4f   ", ep + 1, o.epochs, (long long)(s + 1),
+                        (long long)steps_per_epoch, sum / (double)(s + 1));
+        }
+        if (!ok) break;
+        double acc = n_eval > 0 ? ft_accuracy(t, eset, eidx, n_eval, o.batch, labels.n, &err) : 0;
+        ok = acc >= 0;
+        if (tty) fputc('\r', stderr);
+        if (ok) {
+            fprintf(stderr, "epoch %d/%d: loss %.4f", ep + 1, o.epochs, sum / (double)steps_per_epoch);
+            if (n_eval > 0) fprintf(stderr, ", held-out accuracy %.4f (%lld examples)", acc, (long long)n_eval);
+            fprintf(stderr, "\n");
+        }
+    }
+    free(ids);
+    free(ty);
+    free(nt);
+    free(lab);
+    if (!ok) {
+        snprintf(msg, sizeof msg, "%s", err.msg[0] ? err.msg : "out of memory");
+        goto done;
+    }
+    if (elm_bert_trainer_save(t, o.save, &err) != ELM_OK) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        goto done;
+    }
+    fprintf(stderr, "wrote %s\n", o.save);
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "edgelm finetune: %s\n", msg[0] ? msg : "out of memory");
+    elm_bert_trainer_free(t);
+    ft_set_free(&train);
+    ft_set_free(&held);
+    for (int32_t i = 0; i < labels.n; i++) free(labels.v[i]);
+    free(labels.v);
+    free(idx);
+    free(eidx);
+    elm_bert_free(m);
+    return rc;
+}
