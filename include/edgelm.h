@@ -446,6 +446,22 @@ float elm_bert_trainer_lr(const elm_bert_trainer *t); /* the rate of the next st
  * a file `classify` and elm_bert_load run. */
 elm_status elm_bert_trainer_save(const elm_bert_trainer *t, const char *path, elm_error *err);
 
+/* ELMo scalar-mix training (models/elmo_train.c): the formula of elm_elmo_mix with s and gamma
+ * learnt, plus a linear classifier on the mean of each sentence's mixed vectors, trained with
+ * AdamW (weight decay on W only) from the layer outputs of a frozen biLM (elm_elmo_run's
+ * [n_layers][n_tokens][dim] per sentence). Starts from equal weights and gamma = 1. */
+typedef struct elm_mix_trainer elm_mix_trainer;
+elm_mix_trainer *elm_mix_trainer_new(int32_t n_layers, int32_t dim, int32_t n_labels, float lr,
+                                     int64_t total_steps, uint64_t seed, elm_error *err);
+void elm_mix_trainer_free(elm_mix_trainer *t);
+elm_status elm_mix_trainer_step(elm_mix_trainer *t, int32_t n_seq, const float *const *layers,
+                                const int32_t *n_tokens, const int32_t *labels, float *loss,
+                                elm_error *err);
+elm_status elm_mix_trainer_predict(elm_mix_trainer *t, int32_t n_seq, const float *const *layers,
+                                   const int32_t *n_tokens, float *logits, elm_error *err);
+/* softmax(s) into weights[n_layers] (may be NULL) and gamma (may be NULL). */
+void elm_mix_trainer_mix(const elm_mix_trainer *t, float *weights, float *gamma);
+
 /* ------------------------------------------------------------------------------------------
  * T5 (architecture "t5": encoder-decoder; T5ForConditionalGeneration converted by
  * `edgelm convert`, original ReLU and v1.1/flan gated-GELU forms, or llama.cpp's t5 files)

@@ -11,6 +11,7 @@
  */
 #include "tf.h"
 
+#include "edgelm.h"
 #include "ggml-lite.h"
 
 #include <math.h>
@@ -352,6 +353,55 @@ TF_TEST(cross_entropy_ignores_negative_labels_and_dropout_repeats_its_mask) {
     gl_tensor *gx = NULL;
     TF_CHECK(gl_build_backward(c, fg2, sr, &x, 1, &gx, &err) == GL_ERR_UNSUPPORTED && strstr(err.msg, "rms_norm"), "%s", err.msg);
     gl_context_free(c);
+}
+
+/* ELMo scalar mix: three "layers" of random vectors per token, the label a function of layer
+ * 2 only (the sign of its sentence mean along a fixed direction); training s, gamma and the
+ * classifier from equal weights must put most of the mix on layer 2 and classify held-out
+ * sentences. */
+TF_TEST(elmo_mix_recovers_planted_layer) {
+    enum { NL = 3, DM = 8, NS = 240, NT = 5, NTRAIN = 200 };
+    float *data = malloc((size_t)NS * NL * NT * DM * sizeof *data);
+    int32_t labels[NS], ntok[NS];
+    const float *ptr[NS];
+    uint64_t st = 12345;
+    for (int s = 0; s < NS; s++) {
+        float *d = data + (size_t)s * NL * NT * DM;
+    again:
+        for (int i = 0; i < NL * NT * DM; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            d[i] = (float)((double)(st >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+        }
+        double dot = 0; /* the signal: layer 2's mean along (1, -1, 1, -1, ...) */
+        for (int tk = 0; tk < NT; tk++)
+            for (int k = 0; k < DM; k++) dot += d[(2 * NT + tk) * DM + k] * (k % 2 ? -1.0 : 1.0);
+        if (fabs(dot) < 1.0) goto again; /* a margin: the classes are separable */
+        labels[s] = dot > 0;
+        ntok[s] = NT;
+        ptr[s] = d;
+    }
+    elm_error err = {0};
+    elm_mix_trainer *t = elm_mix_trainer_new(NL, DM, 2, 0.05f, 0, 7, &err);
+    TF_CHECK(t != NULL, "%s", err.msg);
+    float loss = 0, w[NL], gamma = 0;
+    for (int step = 0; t && step < 300; step++) {
+        const int b0 = (step * 20) % NTRAIN;
+        if (elm_mix_trainer_step(t, 20, ptr + b0, ntok + b0, labels + b0, &loss, &err) != ELM_OK) {
+            TF_CHECK(false, "%s", err.msg);
+            break;
+        }
+    }
+    float lg[2 * (NS - NTRAIN)];
+    int right = 0;
+    if (t && TF_CHECK(elm_mix_trainer_predict(t, NS - NTRAIN, ptr + NTRAIN, ntok + NTRAIN, lg, &err) == ELM_OK, "%s", err.msg))
+        for (int s = 0; s < NS - NTRAIN; s++) right += (lg[2 * s + 1] > lg[2 * s]) == labels[NTRAIN + s];
+    elm_mix_trainer_mix(t, w, &gamma);
+    printf("    mix weights %.3f %.3f %.3f, gamma %.3f, loss %.4f, held-out accuracy %d/%d\n", w[0], w[1], w[2], gamma, loss,
+           right, NS - NTRAIN);
+    TF_CHECK(w[2] > 0.8f && w[2] > w[0] && w[2] > w[1], "the planted layer gets %.3f of the mix", w[2]);
+    TF_CHECK(right >= (NS - NTRAIN) * 95 / 100, "held-out accuracy %d/%d", right, NS - NTRAIN);
+    elm_mix_trainer_free(t);
+    free(data);
 }
 
 TF_MAIN
