@@ -415,7 +415,13 @@ elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling poo
 
 typedef struct elm_bert_trainer elm_bert_trainer;
 
+typedef enum elm_bert_task {
+    ELM_BERT_TASK_SEQUENCE = 0, /* one label per sequence (pooled first token) */
+    ELM_BERT_TASK_TOKEN = 1,    /* one label per token ("cls.token"); label -1: not scored */
+} elm_bert_task;
+
 typedef struct elm_bert_train_params {
+    elm_bert_task task;  /* (SEQUENCE) */
     float lr;            /* peak learning rate (2e-5) */
     float weight_decay;  /* AdamW decoupled decay on matrices (0.01) */
     float warmup_ratio;  /* share of total_steps with a linear warm-up (0) */
@@ -431,12 +437,14 @@ elm_bert_train_params elm_bert_train_default_params(void);
 elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const char *const *labels,
                                        const elm_bert_train_params *p, elm_error *err);
 void elm_bert_trainer_free(elm_bert_trainer *t);
-/* One AdamW step on a batch (ids/types/n_tokens as elm_bert_run takes them, labels[n_seq]);
- * *loss: the batch's mean cross-entropy before the update. */
+/* One AdamW step on a batch (ids/types/n_tokens as elm_bert_run takes them; labels: n_seq
+ * of them, or for TOKEN every sequence's n_tokens labels one after the other); *loss: the
+ * batch's mean cross-entropy before the update. */
 elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
                                  const int32_t *const *types, const int32_t *n_tokens,
                                  const int32_t *labels, float *loss, elm_error *err);
-/* Classifier logits [n_seq][n_labels] with the current weights (no dropout). */
+/* Classifier logits with the current weights (no dropout): [n_seq][n_labels], or for TOKEN
+ * [sum of n_tokens][n_labels]. */
 elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
                                     const int32_t *const *types, const int32_t *n_tokens,
                                     float *logits, elm_error *err);

@@ -13,6 +13,8 @@
  * A file without a classifier (or with another label count) gets a new one, initialised as
  * transformers does (normal(0, 0.02) weights from the seed, zero biases), and a pooler when
  * it has none. --freeze N keeps the embeddings and the first N layers as they are.
+ * Token classification (ELM_BERT_TASK_TOKEN) puts a classifier ("cls.token") on every token
+ * instead, with per-token labels (-1: not scored, e.g. a word's later pieces).
  */
 #include "edgelm.h"
 #include "common.h"
@@ -153,22 +155,34 @@ static elm_status bt_load_tensors(elm_bert_trainer *t, elm_error *err) {
 static elm_status bt_head(elm_bert_trainer *t, elm_error *err) {
     uint64_t rng = t->p.seed ^ 0x5EED5EEDull;
     elm_status st = ELM_OK;
-    if (!bt_find(t, "pooler.weight")) st = bt_new_linear(t, "pooler", t->E, t->E, &rng, err);
-    bt_param *c = bt_find(t, "cls.weight");
-    if (st == ELM_OK && c && c->ne[1] != t->n_labels) { /* another label set: a new classifier */
-        bt_param *cb = bt_find(t, "cls.bias");
-        snprintf(c->name, sizeof c->name, "unused.cls.weight");
-        if (cb) snprintf(cb->name, sizeof cb->name, "unused.cls.bias");
-        c = NULL;
+    const bool token = t->p.task == ELM_BERT_TASK_TOKEN;
+    const char *head = token ? "cls.token" : "cls";
+    if (!token && !bt_find(t, "pooler.weight")) st = bt_new_linear(t, "pooler", t->E, t->E, &rng, err);
+    /* a file holds one classifier: the other kind, or one with another label count, goes */
+    static const char *const kinds[2] = {"cls", "cls.token"};
+    for (int k = 0; k < 2 && st == ELM_OK; k++) {
+        bt_param *c = bt_find(t, "%s.weight", kinds[k]), *cb = bt_find(t, "%s.bias", kinds[k]);
+        if (!c || (!strcmp(kinds[k], head) && c->ne[1] == t->n_labels)) continue;
+        char tmp[GL_MAX_NAME];
+        snprintf(tmp, sizeof tmp, "unused.%.48s", c->name);
+        snprintf(c->name, sizeof c->name, "%s", tmp);
+        if (cb) {
+            snprintf(tmp, sizeof tmp, "unused.%.48s", cb->name);
+            snprintf(cb->name, sizeof cb->name, "%s", tmp);
+        }
     }
-    if (st == ELM_OK && !c) st = bt_new_linear(t, "cls", t->E, t->n_labels, &rng, err);
+    if (st == ELM_OK && !bt_find(t, "%s.weight", head)) st = bt_new_linear(t, head, t->E, t->n_labels, &rng, err);
     return st;
 }
 
 static bool bt_is_trained(const elm_bert_trainer *t, const char *name) {
     if (!strncmp(name, "unused.", 7) || !strncmp(name, "cls.mlm", 7) || !strncmp(name, "cls.nsp", 7) ||
-        !strncmp(name, "cls.token", 9) || !strncmp(name, "cls.qa", 6))
-        return false; /* heads this task does not use */
+        !strncmp(name, "cls.qa", 6))
+        return false; /* heads no task here uses */
+    const bool token = t->p.task == ELM_BERT_TASK_TOKEN;
+    if (token ? !strncmp(name, "pooler.", 7) || !strncmp(name, "cls.weight", 10) || !strncmp(name, "cls.bias", 8)
+              : !strncmp(name, "cls.token", 9))
+        return false;
     if (t->p.freeze > 0) {
         if (!strncmp(name, "token_embd", 10) || !strncmp(name, "position_embd", 13) || !strncmp(name, "token_types", 11))
             return false;
@@ -296,7 +310,7 @@ static gl_tensor *bt_lin(elm_bert_trainer *t, bt_graph *g, gl_tensor *x, const c
     return gl_add(g->ctx, gl_mul_mat(g->ctx, w, x), b);
 }
 
-/* Logits [n_labels, B] of a padded batch (T tokens each). */
+/* Logits of a padded batch (T tokens each): [n_labels, B], or [n_labels, T * B] per token. */
 static gl_tensor *bt_forward(elm_bert_trainer *t, bt_graph *g, int64_t T, int32_t B) {
     gl_context *c = g->ctx;
     const int64_t E = t->E, H = t->H, D = E / H, N = T * B;
@@ -327,6 +341,7 @@ static gl_tensor *bt_forward(elm_bert_trainer *t, bt_graph *g, int64_t T, int32_
                           bt_w(t, g, "blk.%d.layer_output_norm.bias", l), t->eps);
 #undef BT_LIN
     }
+    if (t->p.task == ELM_BERT_TASK_TOKEN) return bt_lin(t, g, bt_drop(t, g, x), "cls.token"); /* [n_labels, T*B] */
     const int64_t nb = B;
     gl_tensor *cls = gl_new_tensor_with_data(c, GL_TYPE_I32, 1, &nb, g->cls);
     gl_tensor *pooled = bt_lin(t, g, gl_get_rows(c, x, cls), "pooler");
@@ -415,8 +430,12 @@ elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32
     elm_error spare;
     if (!err) err = &spare;
     if (!t || n_seq < 1 || !ids || !n_tokens || !labels) return elm_err_set(err, ELM_ERR_INVALID, "finetune: bad arguments");
-    for (int32_t s = 0; s < n_seq; s++)
-        if (labels[s] < 0 || labels[s] >= t->n_labels) return elm_err_set(err, ELM_ERR_INVALID, "finetune: label %d", labels[s]);
+    const bool token = t->p.task == ELM_BERT_TASK_TOKEN;
+    int64_t n_lab = 0;
+    for (int32_t s = 0; s < n_seq; s++) n_lab += token ? (n_tokens[s] > 0 ? n_tokens[s] : 0) : 1;
+    for (int64_t i = 0; i < n_lab; i++)
+        if (labels[i] >= t->n_labels || (labels[i] < 0 && !token))
+            return elm_err_set(err, ELM_ERR_INVALID, "finetune: label %d", labels[i]);
     bt_graph g;
     void *buf = NULL;
     int64_t T = 0;
@@ -425,9 +444,14 @@ elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32
     gl_tensor *lossn = NULL, **grads = NULL, **leaves = NULL;
     int n_tr = 0;
     if (st == ELM_OK) {
-        const int64_t nb = n_seq;
-        g.labels = malloc((size_t)n_seq * sizeof *g.labels);
-        if (g.labels) memcpy(g.labels, labels, (size_t)n_seq * sizeof *labels);
+        /* per sequence, or per token with -1 on padding (ignored by the loss) */
+        const int64_t nb = token ? T * n_seq : n_seq;
+        g.labels = malloc((size_t)nb * sizeof *g.labels);
+        for (int64_t i = 0; g.labels && i < nb; i++) g.labels[i] = -1;
+        for (int32_t s = 0, off = 0; g.labels && s < n_seq; off += token ? n_tokens[s] : 1, s++) {
+            if (!token) g.labels[s] = labels[s];
+            else memcpy(g.labels + (size_t)s * (size_t)T, labels + off, (size_t)n_tokens[s] * sizeof *labels);
+        }
         gl_tensor *lab = g.labels ? gl_new_tensor_with_data(g.ctx, GL_TYPE_I32, 1, &nb, g.labels) : NULL;
         gl_tensor *logits = bt_forward(t, &g, T, n_seq);
         lossn = logits && lab ? gl_cross_entropy(g.ctx, logits, lab) : NULL;
@@ -495,7 +519,13 @@ elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const in
         gl_set_output(out);
         st = bt_compute(t, gr, &buf, err);
     }
-    if (st == ELM_OK) memcpy(logits, out->data, (size_t)n_seq * (size_t)t->n_labels * sizeof *logits);
+    if (st == ELM_OK && t->p.task == ELM_BERT_TASK_TOKEN) { /* each sequence's real tokens, in order */
+        for (int32_t s = 0, off = 0; s < n_seq; off += n_tokens[s], s++)
+            memcpy(logits + (size_t)off * (size_t)t->n_labels, (const float *)out->data + (size_t)s * (size_t)T * (size_t)t->n_labels,
+                   (size_t)n_tokens[s] * (size_t)t->n_labels * sizeof *logits);
+    } else if (st == ELM_OK) {
+        memcpy(logits, out->data, (size_t)n_seq * (size_t)t->n_labels * sizeof *logits);
+    }
     free(buf);
     bt_graph_free(&g);
     return st;

@@ -1,5 +1,11 @@
 /*
  * edgelm finetune -m BERT.gguf --task classify -f TRAIN.tsv --save OUT.gguf [options]
+ * edgelm finetune -m BERT.gguf --task tag -f TRAIN.conll --save OUT.gguf [options]
+ *
+ * --task tag: CoNLL-style files, one `word ... label` line per token (the first column is the
+ * word, the last its label), a blank line between sentences, -DOCSTART- lines skipped; each
+ * word's label goes on its first word piece (the others are not scored); the held-out figure
+ * is the accuracy over labelled tokens; the saved model runs in `edgelm tag`.
  *
  * Fine-tunes a BERT-family model for sequence classification on the device (library:
  * include/edgelm.h, "BERT fine-tuning"). TRAIN.tsv: one example per line, `text<TAB>label` or
@@ -21,6 +27,7 @@
 
 typedef struct ft_example {
     int32_t *ids, *types, n, label;
+    int32_t *tags; /* --task tag: a label per token, -1 on [CLS]/[SEP] and later word pieces */
 } ft_example;
 
 typedef struct ft_set {
@@ -38,6 +45,8 @@ typedef struct ft_opts {
 static void ft_usage(FILE *out) {
     fprintf(out, "usage: edgelm finetune -m BERT.gguf --task classify -f TRAIN.tsv --save OUT.gguf [options]\n"
                  "  TRAIN.tsv: text<TAB>label or text<TAB>text_b<TAB>label per line\n"
+                 "  --task tag: TRAIN is CoNLL-style (word ... label per line, blank line between\n"
+                 "  sentences); the saved model runs in `edgelm tag`\n"
                  "  --lr X           peak learning rate (default 2e-5), linear decay to 0\n"
                  "  --warmup X       share of the steps with a linear warm-up (default 0)\n"
                  "  --epochs N       (default 3)          --batch N      (default 16)\n"
@@ -122,8 +131,8 @@ static int ft_parse(ft_opts *o, int argc, char **argv) {
         ft_usage(stderr);
         return 2;
     }
-    if (strcmp(o->task, "classify")) {
-        fprintf(stderr, "edgelm finetune: --task %s is not implemented yet (classify is)\n", o->task);
+    if (strcmp(o->task, "classify") && strcmp(o->task, "tag")) {
+        fprintf(stderr, "edgelm finetune: --task %s is not implemented yet (classify and tag are)\n", o->task);
         return 2;
     }
     return 0;
@@ -238,19 +247,119 @@ static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_lab
     return ok;
 }
 
+/* Adds a label name (collect) or finds it; -2 when unknown, -3 out of memory. */
+static int32_t ft_label(ft_labels *labels, const char *lab, bool collect) {
+    int32_t li = ft_label_find(labels, lab);
+    if (li >= 0 || !collect) return li >= 0 ? li : -2;
+    char **nv = realloc(labels->v, (size_t)(labels->n + 1) * sizeof *nv);
+    if (!nv) return -3;
+    labels->v = nv;
+    if (!(nv[labels->n] = strdup(lab))) return -3;
+    return labels->n++;
+}
+
+/* One CoNLL sentence (words[], their labels) -> [CLS] pieces [SEP] with a label on each
+ * word's first piece. */
+static bool ft_conll_sentence(const elm_bert *m, int32_t max_len, char **words, const int32_t *wl, int n_words, ft_set *out,
+                              char *msg, size_t msz) {
+    int32_t sp[4];
+    elm_error err = {0};
+    if (elm_bert_tokenize(m, "", NULL, true, sp, NULL, 4, &err) != 2) return snprintf(msg, msz, "no [CLS]/[SEP] tokens"), false;
+    if (out->n == out->cap) {
+        int64_t cap = out->cap ? out->cap * 2 : 256;
+        ft_example *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+        if (!nv) return snprintf(msg, msz, "out of memory"), false;
+        out->v = nv;
+        out->cap = cap;
+    }
+    ft_example *e = &out->v[out->n];
+    memset(e, 0, sizeof *e);
+    e->ids = malloc((size_t)max_len * sizeof *e->ids);
+    e->types = calloc((size_t)max_len, sizeof *e->types);
+    e->tags = malloc((size_t)max_len * sizeof *e->tags);
+    if (!e->ids || !e->types || !e->tags) {
+        free(e->ids), free(e->types), free(e->tags);
+        return snprintf(msg, msz, "out of memory"), false;
+    }
+    int32_t k = 0;
+    e->ids[k] = sp[0], e->tags[k++] = -1;
+    for (int w = 0; w < n_words && k < max_len - 1; w++) {
+        int32_t pieces[64];
+        int64_t np = elm_bert_tokenize(m, words[w], NULL, false, pieces, NULL, 64, &err);
+        if (np < 0) return snprintf(msg, msz, "%s", err.msg), false;
+        if (np > 64) np = 64;
+        for (int64_t j = 0; j < np && k < max_len - 1; j++) e->ids[k] = pieces[j], e->tags[k++] = j == 0 ? wl[w] : -1;
+    }
+    e->ids[k] = sp[1], e->tags[k++] = -1;
+    e->n = k;
+    out->n++;
+    return true;
+}
+
+static bool ft_read_conll(const char *path, const elm_bert *m, int32_t max_len, ft_labels *labels, bool collect, ft_set *out,
+                          char *msg, size_t msz) {
+    FILE *f = fopen(path, "r");
+    if (!f) return snprintf(msg, msz, "cannot open %s", path), false;
+    char line[4096];
+    char *words[512];
+    int32_t wl[512];
+    int n = 0;
+    int64_t ln = 0;
+    bool ok = true, more = true;
+    while (ok && more) {
+        more = fgets(line, sizeof line, f) != NULL;
+        ln++;
+        if (more) line[strcspn(line, "\r\n")] = '\0';
+        char *save = NULL, *first = more ? strtok_r(line, " \t", &save) : NULL, *last = first, *tok;
+        while (first && (tok = strtok_r(NULL, " \t", &save))) last = tok;
+        if (first && !strcmp(first, "-DOCSTART-")) continue;
+        if (first) {
+            if (last == first) {
+                ok = false;
+                snprintf(msg, msz, "%s:%lld: expected a word and its label", path, (long long)ln);
+                break;
+            }
+            int32_t li = ft_label(labels, last, collect);
+            if (li < 0) {
+                ok = false;
+                snprintf(msg, msz, li == -2 ? "%s:%lld: label '%s' is not one of the training labels" : "out of memory", path,
+                         (long long)ln, last);
+                break;
+            }
+            if (n < 512 && !collect) {
+                if (!(words[n] = strdup(first))) {
+                    ok = false;
+                    snprintf(msg, msz, "out of memory");
+                    break;
+                }
+                wl[n++] = li;
+            }
+            continue;
+        }
+        if (n > 0) ok = ft_conll_sentence(m, max_len, words, wl, n, out, msg, msz); /* a blank line or the end */
+        for (int i = 0; i < n; i++) free(words[i]);
+        n = 0;
+    }
+    for (int i = 0; i < n; i++) free(words[i]);
+    fclose(f);
+    return ok;
+}
+
 static void ft_set_free(ft_set *s) {
     for (int64_t i = 0; i < s->n; i++) {
         free(s->v[i].ids);
         free(s->v[i].types);
+        free(s->v[i].tags);
     }
     free(s->v);
 }
 
-/* Runs examples idx[0..n) in batches; returns the accuracy (argmax == label). */
+/* Runs examples idx[0..n) in batches; returns the accuracy (argmax == label; --task tag: over
+ * the labelled tokens). */
 static double ft_accuracy(elm_bert_trainer *t, const ft_set *s, const int64_t *idx, int64_t n, int32_t batch, int32_t n_labels,
-                          elm_error *err) {
-    int64_t right = 0;
-    float *lg = malloc((size_t)batch * (size_t)n_labels * sizeof *lg);
+                          int32_t max_len, bool tag, elm_error *err) {
+    int64_t right = 0, total = 0;
+    float *lg = malloc((size_t)batch * (size_t)max_len * (size_t)n_labels * sizeof *lg);
     const int32_t **ids = malloc((size_t)batch * sizeof *ids), **ty = malloc((size_t)batch * sizeof *ty);
     int32_t *nt = malloc((size_t)batch * sizeof *nt);
     if (!lg || !ids || !ty || !nt) n = -1;
@@ -264,18 +373,24 @@ static double ft_accuracy(elm_bert_trainer *t, const ft_set *s, const int64_t *i
             n = -1;
             break;
         }
-        for (int32_t k = 0; k < nb; k++) {
-            int32_t best = 0;
-            for (int32_t c = 1; c < n_labels; c++)
-                if (lg[k * n_labels + c] > lg[k * n_labels + best]) best = c;
-            right += best == s->v[idx[b0 + k]].label;
+        for (int32_t k = 0, row = 0; k < nb; k++) {
+            const ft_example *e = &s->v[idx[b0 + k]];
+            for (int32_t i = 0; i < (tag ? e->n : 1); i++, row++) {
+                const int32_t want = tag ? e->tags[i] : e->label;
+                if (want < 0) continue;
+                int32_t best = 0;
+                for (int32_t c = 1; c < n_labels; c++)
+                    if (lg[row * n_labels + c] > lg[row * n_labels + best]) best = c;
+                right += best == want;
+                total++;
+            }
         }
     }
     free(lg);
     free(ids);
     free(ty);
     free(nt);
-    return n > 0 ? (double)right / (double)n : n == 0 ? 0.0 : -1.0;
+    return n < 0 ? -1.0 : total > 0 ? (double)right / (double)total : 0.0;
 }
 
 int cmd_finetune(int argc, char **argv) {
@@ -296,14 +411,21 @@ int cmd_finetune(int argc, char **argv) {
         goto done;
     }
     if (o.max_len > elm_bert_n_ctx(m)) o.max_len = elm_bert_n_ctx(m);
-    if (!ft_read(o.train, m, o.max_len, &labels, true, NULL, msg, sizeof msg)) goto done;
+    const bool tag = !strcmp(o.task, "tag");
+    if (tag ? !ft_read_conll(o.train, m, o.max_len, &labels, true, NULL, msg, sizeof msg)
+            : !ft_read(o.train, m, o.max_len, &labels, true, NULL, msg, sizeof msg))
+        goto done;
     if (labels.n < 2) {
         snprintf(msg, sizeof msg, "%s has fewer than two labels", o.train);
         goto done;
     }
     qsort(labels.v, (size_t)labels.n, sizeof *labels.v, ft_cmp_str);
-    if (!ft_read(o.train, m, o.max_len, &labels, false, &train, msg, sizeof msg)) goto done;
-    if (o.eval && !ft_read(o.eval, m, o.max_len, &labels, false, &held, msg, sizeof msg)) goto done;
+    if (tag ? !ft_read_conll(o.train, m, o.max_len, &labels, false, &train, msg, sizeof msg)
+            : !ft_read(o.train, m, o.max_len, &labels, false, &train, msg, sizeof msg))
+        goto done;
+    if (o.eval && (tag ? !ft_read_conll(o.eval, m, o.max_len, &labels, false, &held, msg, sizeof msg)
+                       : !ft_read(o.eval, m, o.max_len, &labels, false, &held, msg, sizeof msg)))
+        goto done;
     /* the split: shuffled by the seed; without --eval the first share is held out */
     uint64_t rng = o.seed;
     idx = malloc((size_t)(train.n + 1) * sizeof *idx);
@@ -329,6 +451,7 @@ int cmd_finetune(int argc, char **argv) {
     }
     const int64_t steps_per_epoch = (n_train + o.batch - 1) / o.batch, total = steps_per_epoch * o.epochs;
     elm_bert_train_params tp = elm_bert_train_default_params();
+    tp.task = tag ? ELM_BERT_TASK_TOKEN : ELM_BERT_TASK_SEQUENCE;
     tp.lr = o.lr;
     tp.warmup_ratio = o.warmup;
     tp.dropout = o.dropout;
@@ -343,7 +466,7 @@ int cmd_finetune(int argc, char **argv) {
     fprintf(stderr, "finetune: %lld training and %lld held-out examples, %d labels, %lld steps (%d epochs of %lld)\n",
             (long long)n_train, (long long)n_eval, labels.n, (long long)total, o.epochs, (long long)steps_per_epoch);
     const int32_t **ids = malloc((size_t)o.batch * sizeof *ids), **ty = malloc((size_t)o.batch * sizeof *ty);
-    int32_t *nt = malloc((size_t)o.batch * sizeof *nt), *lab = malloc((size_t)o.batch * sizeof *lab);
+    int32_t *nt = malloc((size_t)o.batch * sizeof *nt), *lab = malloc((size_t)o.batch * (size_t)o.max_len * sizeof *lab);
     bool ok = ids && ty && nt && lab;
     for (int32_t ep = 0; ok && ep < o.epochs; ep++) {
         if (ep > 0) ft_shuffle(idx, n_train, &rng);
@@ -351,9 +474,11 @@ int cmd_finetune(int argc, char **argv) {
         for (int64_t s = 0; ok && s < steps_per_epoch; s++) {
             const int64_t b0 = s * o.batch;
             const int32_t nb = (int32_t)(n_train - b0 < o.batch ? n_train - b0 : o.batch);
-            for (int32_t k = 0; k < nb; k++) {
+            for (int32_t k = 0, off = 0; k < nb; k++) {
                 const ft_example *e = &train.v[idx[b0 + k]];
-                ids[k] = e->ids, ty[k] = e->types, nt[k] = e->n, lab[k] = e->label;
+                ids[k] = e->ids, ty[k] = e->types, nt[k] = e->n;
+                if (tag) memcpy(lab + off, e->tags, (size_t)e->n * sizeof *lab), off += e->n;
+                else lab[k] = e->label;
             }
             float loss = 0;
             ok = elm_bert_trainer_step(t, nb, ids, ty, nt, lab, &loss, &err) == ELM_OK;
@@ -363,12 +488,13 @@ int cmd_finetune(int argc, char **argv) {
                         (long long)steps_per_epoch, sum / (double)(s + 1));
         }
         if (!ok) break;
-        double acc = n_eval > 0 ? ft_accuracy(t, eset, eidx, n_eval, o.batch, labels.n, &err) : 0;
+        double acc = n_eval > 0 ? ft_accuracy(t, eset, eidx, n_eval, o.batch, labels.n, o.max_len, tag, &err) : 0;
         ok = acc >= 0;
         if (tty) fputc('\r', stderr);
         if (ok) {
             fprintf(stderr, "epoch %d/%d: loss %.4f", ep + 1, o.epochs, sum / (double)steps_per_epoch);
-            if (n_eval > 0) fprintf(stderr, ", held-out accuracy %.4f (%lld examples)", acc, (long long)n_eval);
+            if (n_eval > 0)
+                fprintf(stderr, ", held-out %saccuracy %.4f (%lld examples)", tag ? "token " : "", acc, (long long)n_eval);
             fprintf(stderr, "\n");
         }
     }
