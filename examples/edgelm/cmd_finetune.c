@@ -221,6 +221,7 @@ static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_lab
             out->cap = cap;
         }
         ft_example *e = &out->v[out->n];
+        memset(e, 0, sizeof *e);
         const int32_t cap = elm_bert_n_ctx(m); /* the tokenizer truncates to the context itself */
         e->ids = malloc((size_t)cap * sizeof *e->ids);
         e->types = malloc((size_t)cap * sizeof *e->types);
