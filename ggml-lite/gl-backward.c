@@ -183,6 +183,20 @@ static void k_unary_back(gl_tensor *d) {
     }
 }
 
+/* Mean and 1 / sqrt(var + eps) of row (i1, i2, i3) of x. */
+static void bw_row_stats(const gl_tensor *x, int64_t i1, int64_t i2, int64_t i3, float eps, double *mean, double *inv) {
+    const int64_t n = x->ne[0];
+    double m = 0, var = 0;
+    for (int64_t i = 0; i < n; i++) m += bw_get(x, i, i1, i2, i3);
+    m /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+        const double c = bw_get(x, i, i1, i2, i3) - m;
+        var += c * c;
+    }
+    *mean = m;
+    *inv = 1.0 / sqrt(var / (double)n + eps);
+}
+
 /* Layer norm over ne0: y = xhat * w + b, xhat = (x - mean) / sqrt(var + eps).
  * dx = (1/sigma) (gw - mean(gw) - xhat mean(gw xhat)) with gw = g * w. src: x, g, w (or NULL).
  * param 0: eps. */
@@ -196,14 +210,8 @@ static void k_norm_dx(gl_tensor *d) {
     for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < x->ne[2]; i2++)
             for (int64_t i1 = 0; i1 < x->ne[1]; i1++) {
-                double mean = 0, var = 0;
-                for (int64_t i = 0; i < n; i++) mean += bw_get(x, i, i1, i2, i3);
-                mean /= (double)n;
-                for (int64_t i = 0; i < n; i++) {
-                    const double c = bw_get(x, i, i1, i2, i3) - mean;
-                    var += c * c;
-                }
-                const double inv = 1.0 / sqrt(var / (double)n + eps);
+                double mean, inv;
+                bw_row_stats(x, i1, i2, i3, eps, &mean, &inv);
                 double m1 = 0, m2 = 0;
                 for (int64_t i = 0; i < n; i++) {
                     xh[i] = (bw_get(x, i, i1, i2, i3) - mean) * inv;
@@ -231,14 +239,8 @@ static void k_norm_dw(gl_tensor *d) {
     for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < x->ne[2]; i2++)
             for (int64_t i1 = 0; i1 < x->ne[1]; i1++) {
-                double mean = 0, var = 0;
-                for (int64_t i = 0; i < n; i++) mean += bw_get(x, i, i1, i2, i3);
-                mean /= (double)n;
-                for (int64_t i = 0; i < n; i++) {
-                    const double c = bw_get(x, i, i1, i2, i3) - mean;
-                    var += c * c;
-                }
-                const double inv = 1.0 / sqrt(var / (double)n + eps);
+                double mean, inv;
+                bw_row_stats(x, i1, i2, i3, eps, &mean, &inv);
                 for (int64_t i = 0; i < n; i++) acc[i] += (bw_get(x, i, i1, i2, i3) - mean) * inv * bw_get(g, i, i1, i2, i3);
             }
     for (int64_t i = 0; i < n; i++) o[i] = (float)acc[i];

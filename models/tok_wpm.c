@@ -34,12 +34,8 @@ static bool wpm_is_cjk(uint32_t c) {
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-/* Hugging Face's _is_punctuation: ASCII non-alphanumerics count even when Unicode calls them
- * symbols ($, +, <, =, >, ^, `, |, ~). */
-static bool wpm_is_punct(uint32_t c) {
-    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return true;
-    return elm_uc_is_punct(c);
-}
+/* Hugging Face's _is_punctuation: elm_uc_is_bert_punct (unicode.c). */
+static bool wpm_is_punct(uint32_t c) { return elm_uc_is_bert_punct(c); }
 
 static bool wpm_is_space(uint32_t c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || elm_uc_category(c) == ELM_UC_ZS;

@@ -274,3 +274,8 @@ uint32_t elm_uc_tolower1(uint32_t cp) {
         return (uint32_t)((int32_t)cp + r[3]);
     return cp;
 }
+
+bool elm_uc_is_bert_punct(uint32_t c) {
+    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return true;
+    return elm_uc_is_punct(c);
+}

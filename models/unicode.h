@@ -51,6 +51,9 @@ bool elm_uc_is_symbol(uint32_t cp);      /* S* */
 bool elm_uc_is_mark(uint32_t cp);        /* M* */
 bool elm_uc_is_separator(uint32_t cp);   /* Z* */
 bool elm_uc_is_other(uint32_t cp);       /* C* (control, format, surrogate, private, unassigned) */
+/* Hugging Face BasicTokenizer's punctuation: P*, plus the ASCII non-alphanumeric symbols
+ * ($, +, <, =, >, ^, `, |, ~) Unicode calls symbols. */
+bool elm_uc_is_bert_punct(uint32_t cp);
 /* The Unicode White_Space property (what \s matches in the tokenizers' regexes). */
 bool elm_uc_is_whitespace(uint32_t cp);
 

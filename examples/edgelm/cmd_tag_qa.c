@@ -62,12 +62,6 @@ static bool tq_push(tq_pieces *p, tq_piece x) {
     return true;
 }
 
-/* BERT's punctuation: Unicode P* plus every ASCII non-alphanumeric symbol. */
-static bool tq_is_punct(uint32_t c) {
-    return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126) ||
-           elm_uc_is_punct(c);
-}
-
 /* Pieces of one word text[a, b) with offsets. */
 static bool tq_word(const elm_bert *m, const char *text, int32_t a, int32_t b, tq_pieces *out, elm_error *err) {
     char *w = malloc((size_t)(b - a) + 1);
@@ -101,7 +95,7 @@ static int64_t tq_tokenize(const elm_bert *m, const char *text, tq_pieces *out, 
         size_t adv = 1;
         uint32_t c = i < len ? elm_utf8_decode(text + i, len - i, &adv) : ' ';
         bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || elm_uc_is_whitespace(c);
-        bool punct = !space && tq_is_punct(c);
+        bool punct = !space && elm_uc_is_bert_punct(c);
         if ((space || punct) && in_word) {
             if (!tq_word(m, text, (int32_t)word, (int32_t)i, out, err)) return -1;
             in_word = false;
