@@ -602,7 +602,7 @@ static gl_status cb_vocab_bpe(const elm_convert_params *p, int64_t n_vocab, cb_v
         s = gl_error_set(err, GL_ERR_FORMAT, "%s: the tokenizer has no <s> / </s> tokens", p->src);
     cv->v.bos = cv->cls;
     cv->v.eos = cv->sep;
-    cv->v.add_bos = cv->v.add_eos = -1;
+    cv->v.add_bos = cv->v.add_eos = 1; /* "<s> text </s>" (llama.cpp's keys, what `tokenize` adds) */
     elm_json_free(tc);
     elm_json_free(sm);
     return s;

@@ -22,5 +22,6 @@ check eval_logits_qa_shape sh -c "$EMU '$EDGELM' eval -m '$TMPD/qa.gguf' --ids 2
 check convert_strict_refuses_unmapped sh -c "! $EMU '$EDGELM' convert $d/tiny-extra -o '$TMPD/x.gguf' --strict 2> '$TMPD/e' && grep -q 'adapter.weight' '$TMPD/e'"
 check convert_warns_unmapped sh -c "$EMU '$EDGELM' convert $d/tiny-extra -o '$TMPD/x.gguf' 2> '$TMPD/e' && grep -q 'warning: bert.encoder.layer.1.adapter.weight' '$TMPD/e'"
 check tag_distilbert_qa_run sh -c "$EMU '$EDGELM' convert $d/tiny-distil-qa -o '$TMPD/dq.gguf' 2> /dev/null && $EMU '$EDGELM' qa -m '$TMPD/dq.gguf' -q 'the cats' -c 'hello world ! the cat stop' | grep -c '^answer: \\|^score: 0\\.[0-9]*\$' | grep -qx 2"
+check roberta_tokenize_adds_s_and_end sh -c "$EMU '$EDGELM' convert $d/tiny-roberta-cls -o '$TMPD/rc.gguf' 2> /dev/null && $EMU '$EDGELM' tokenize -m '$TMPD/rc.gguf' -p 'Hello world!' | grep -qx '0 285 271 37 2'"
 check tag_roberta_refused sh -c "$EMU '$EDGELM' convert $d/tiny-roberta-tok -o '$TMPD/rt.gguf' 2> /dev/null && ! $EMU '$EDGELM' tag -m '$TMPD/rt.gguf' -p 'hello' 2> '$TMPD/e' && grep -q 'not supported' '$TMPD/e'"
 finish
