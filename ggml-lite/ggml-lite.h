@@ -420,8 +420,9 @@ gl_status gl_graph_compute(gl_graph *g, gl_pool *pool, gl_error *err);
  * from it) with respect to each of params[] (leaves, F32) and stores them in grads[] (NULL for
  * a parameter the loss does not depend on); the gradient nodes are marked as outputs, so
  * expanding a graph from loss and every grads[k] computes the loss and the gradients in one
- * run, memory planned as for inference. Gradient kernels are single-threaded custom nodes:
- * results do not depend on the thread count. Ops with a gradient: add, sub, mul (broadcast
+ * run, memory planned as for inference. Gradient kernels are custom nodes; the matrix-product
+ * ones split their outputs over the threads, every element summed in one fixed order: results
+ * do not depend on the thread count. Ops with a gradient: add, sub, mul (broadcast
  * b), scale, mul_mat (to x through any weight type; to F32 weights), gelu, tanh, relu, layer
  * norm, softmax (scale, mask; not causal), get_rows (F32 table), views / reshape / permute /
  * transpose / cont, sum_rows, mean, and the custom ops below; others fail naming the op.
@@ -433,7 +434,8 @@ typedef void (*gl_custom_fn)(gl_tensor *dst);
 typedef gl_tensor *(*gl_custom_backward_fn)(gl_context *ctx, gl_tensor *dst, int i, gl_tensor *g);
 gl_tensor *gl_custom(gl_context *ctx, gl_type type, const int64_t ne[4], gl_tensor *const *src, int n_src,
                      gl_custom_fn fn, gl_custom_backward_fn back);
-/* The 12 int32 slots a custom node's kernel may use for its parameters. */
+/* The int32 slots a custom node's kernel may use for its parameters (11; the 12th is the
+ * library's). */
 int32_t *gl_custom_params(gl_tensor *t);
 /* Mean over the rows whose label is >= 0 of -log softmax(logits[:, n])[labels[n]]: logits
  * [C, N] F32, labels I32 [N]. Result [1]. */

@@ -30,8 +30,18 @@
  * int32 / float parameters of the kernel at GL_CUSTOM_P0. */
 #define GL_CUSTOM_P0 4
 
+/* A kernel that splits its work over the graph's threads (the gradient matrix products): each
+ * output element is computed by one thread in a fixed order, so results do not depend on
+ * the thread count. Marked by GL_CUSTOM_THREADED in the last parameter slot. */
+typedef void (*bw_threaded_fn)(gl_tensor *dst, int ith, int nth);
+#define GL_CUSTOM_THREADED 0x54485244 /* "THRD" */
+#define GL_CUSTOM_FLAG_SLOT (GL_MAX_OP_PARAMS - 1)
+
 typedef struct gl_custom_ptrs {
-    gl_custom_fn fn;
+    union {
+        gl_custom_fn one;
+        bw_threaded_fn many;
+    } fn;
     gl_custom_backward_fn back;
 } gl_custom_ptrs;
 
@@ -40,7 +50,7 @@ gl_tensor *gl_custom(gl_context *ctx, gl_type type, const int64_t ne[4], gl_tens
     if (!fn || n_src < 0 || n_src > GL_MAX_SRC) return gl_ctx_fail(ctx, "gl_custom: bad arguments");
     gl_tensor *t = gl_new_op_tensor(ctx, type, GL_MAX_DIMS, ne, GL_OP_CUSTOM, n_src, src);
     if (!t) return NULL;
-    gl_custom_ptrs p = {fn, back};
+    gl_custom_ptrs p = {.fn.one = fn, .back = back};
     _Static_assert(sizeof p <= GL_CUSTOM_P0 * sizeof(int32_t), "two function pointers fit");
     memcpy(t->op_params, &p, sizeof p);
     return t;
@@ -52,9 +62,24 @@ static gl_custom_ptrs custom_ptrs(const gl_tensor *t) {
     return p;
 }
 
-void gl_compute_custom(gl_tensor *t) {
+static bool custom_threaded(const gl_tensor *t) { return t->op_params[GL_CUSTOM_FLAG_SLOT] == GL_CUSTOM_THREADED; }
+
+void gl_compute_custom(gl_tensor *t, int ith, int nth) {
     gl_custom_ptrs p = custom_ptrs(t);
-    if (p.fn) p.fn(t);
+    if (custom_threaded(t)) p.fn.many(t, ith, nth);
+    else if (ith == 0 && p.fn.one) p.fn.one(t);
+}
+
+int gl_custom_n_tasks(const gl_tensor *t, int n_threads) { return custom_threaded(t) ? n_threads : 1; }
+
+/* A gradient node computed by a threaded kernel. */
+static gl_tensor *bw_new_threaded(gl_context *ctx, const int64_t ne[4], gl_tensor *const *src, int n_src, bw_threaded_fn fn) {
+    gl_tensor *t = gl_new_op_tensor(ctx, GL_TYPE_F32, GL_MAX_DIMS, ne, GL_OP_CUSTOM, n_src, src);
+    if (!t) return NULL;
+    gl_custom_ptrs p = {.fn.many = fn, .back = NULL};
+    memcpy(t->op_params, &p, sizeof p);
+    t->op_params[GL_CUSTOM_FLAG_SLOT] = GL_CUSTOM_THREADED;
+    return t;
 }
 
 int32_t *gl_custom_params(gl_tensor *t) { return t->op_params + GL_CUSTOM_P0; }
@@ -113,22 +138,25 @@ static void k_repeat_rows(gl_tensor *d) {
 }
 
 /* mul_mat y[m, n] = sum_k w[k, m] x[k, n] (w broadcast over x's batch dims):
- * dx[k, n] = sum_m w[k, m] g[m, n]. src: w (any type: rows dequantized), g. */
-static void k_mm_dx(gl_tensor *d) {
+ * dx[k, n] = sum_m w[k, m] g[m, n]. src: w (any type: rows dequantized), g. Thread ith owns the
+ * columns n = ith, ith + nth, ... (each summed over m in the same order on any thread count). */
+static void k_mm_dx(gl_tensor *d, int ith, int nth) {
     const gl_tensor *w = d->src[0], *g = d->src[1];
     const int64_t K = w->ne[0], M = w->ne[1];
     const gl_type_traits *tt = gl_type_get(w->type);
     float *row = malloc((size_t)K * sizeof *row), *o = d->data;
     if (!row) return;
-    memset(o, 0, (size_t)gl_nelements(d) * sizeof *o);
+    for (int64_t i3 = 0; i3 < d->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < d->ne[2]; i2++)
+            for (int64_t n = ith; n < d->ne[1]; n += nth) memset(o + bw_idx(d, 0, n, i2, i3), 0, (size_t)K * sizeof *o);
     for (int64_t i3 = 0; i3 < d->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < d->ne[2]; i2++) {
             const int64_t w2 = i2 / (d->ne[2] / w->ne[2]), w3 = i3 / (d->ne[3] / w->ne[3]);
             for (int64_t m = 0; m < M; m++) {
                 const void *wr = gl_row(w, m, w2, w3);
                 if (w->type == GL_TYPE_F32) memcpy(row, wr, (size_t)K * sizeof *row);
-                else if (tt->is_quantized || w->type == GL_TYPE_F16 || w->type == GL_TYPE_BF16) tt->to_float(wr, row, K);
-                for (int64_t n = 0; n < d->ne[1]; n++) {
+                else tt->to_float(wr, row, K);
+                for (int64_t n = ith; n < d->ne[1]; n += nth) {
                     const float gv = bw_get(g, m, n, i2, i3);
                     if (gv == 0.0f) continue;
                     float *on = o + bw_idx(d, 0, n, i2, i3);
@@ -139,17 +167,20 @@ static void k_mm_dx(gl_tensor *d) {
     free(row);
 }
 
-/* dw[k, m] = sum over n and broadcast batches of x[k, n] g[m, n]. src: x, g. */
-static void k_mm_dw(gl_tensor *d) {
+/* dw[k, m] = sum over n and broadcast batches of x[k, n] g[m, n]. src: x, g. Thread ith owns
+ * the rows m = ith, ith + nth, ... */
+static void k_mm_dw(gl_tensor *d, int ith, int nth) {
     const gl_tensor *x = d->src[0], *g = d->src[1];
     const int64_t K = d->ne[0], M = d->ne[1];
     float *o = d->data;
-    memset(o, 0, (size_t)gl_nelements(d) * sizeof *o);
+    for (int64_t i3 = 0; i3 < d->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < d->ne[2]; i2++)
+            for (int64_t m = ith; m < M; m += nth) memset(o + bw_idx(d, 0, m, i2, i3), 0, (size_t)K * sizeof *o);
     for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < x->ne[2]; i2++) {
             const int64_t w2 = i2 / (x->ne[2] / d->ne[2]), w3 = i3 / (x->ne[3] / d->ne[3]);
             for (int64_t n = 0; n < x->ne[1]; n++)
-                for (int64_t m = 0; m < M; m++) {
+                for (int64_t m = ith; m < M; m += nth) {
                     const float gv = bw_get(g, m, n, i2, i3);
                     if (gv == 0.0f) continue;
                     float *om = o + bw_idx(d, 0, m, w2, w3);
@@ -463,14 +494,14 @@ static gl_status bw_node(gl_context *ctx, bw_map *m, gl_tensor *t, gl_tensor *g,
     case GL_OP_MUL_MAT: { /* a = w [K, M], b = x [K, N] */
         if (nb) {
             gl_tensor *src[2] = {a, g};
-            bw_acc(ctx, m, b, bw_new(ctx, b->ne, src, 2, k_mm_dx));
+            bw_acc(ctx, m, b, bw_new_threaded(ctx, b->ne, src, 2, k_mm_dx));
         }
         if (na) {
             if (a->type != GL_TYPE_F32)
                 return gl_error_set(err, GL_ERR_UNSUPPORTED, "backward: mul_mat weight %s is %s (train F32 weights)", a->name,
                                     gl_type_get(a->type)->name);
             gl_tensor *src[2] = {b, g};
-            bw_acc(ctx, m, a, bw_new(ctx, a->ne, src, 2, k_mm_dw));
+            bw_acc(ctx, m, a, bw_new_threaded(ctx, a->ne, src, 2, k_mm_dw));
         }
         return GL_OK;
     }
