@@ -17,7 +17,10 @@
  */
 #include "cli.h"
 #include "edgelm.h"
+#include "cli_family.h"
 #include "gen_opts.h"
+#include "out_guard.h"
+#include "opts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -42,23 +45,6 @@ typedef struct ft_opts {
     uint64_t seed;
 } ft_opts;
 
-static void ft_usage(FILE *out) {
-    fprintf(out, "usage: edgelm finetune -m BERT.gguf --task classify -f TRAIN.tsv --save OUT.gguf [options]\n"
-                 "  TRAIN.tsv: text<TAB>label or text<TAB>text_b<TAB>label per line\n"
-                 "  --task tag: TRAIN is CoNLL-style (word ... label per line, blank line between\n"
-                 "  sentences); the saved model runs in `edgelm tag`\n"
-                 "  --lr X           peak learning rate (default 2e-5), linear decay to 0\n"
-                 "  --warmup X       share of the steps with a linear warm-up (default 0)\n"
-                 "  --epochs N       (default 3)          --batch N      (default 16)\n"
-                 "  --max-len N      tokens per example, longer ones truncated (default 128)\n"
-                 "  --seed S         shuffling, dropout, new head weights (default 42)\n"
-                 "  --freeze N       keep the embeddings and the first N layers (default 0: train all)\n"
-                 "  --dropout X      (default 0.1)\n"
-                 "  --eval FILE      held-out examples (default: --eval-split of TRAIN.tsv)\n"
-                 "  --eval-split X   share held out when there is no --eval (default 0.1)\n"
-                 "  -t, --threads N  (default 1)\n");
-}
-
 static uint64_t ft_rand(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -75,13 +61,7 @@ static void ft_shuffle(int64_t *idx, int64_t n, uint64_t *rng) {
     }
 }
 
-static bool ft_parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi)) return false;
-    *out = (float)v;
-    return true;
-}
+static const char *const ft_tasks[] = {"classify", "tag", NULL};
 
 static int ft_parse(ft_opts *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
@@ -91,50 +71,37 @@ static int ft_parse(ft_opts *o, int argc, char **argv) {
     o->epochs = 3;
     o->batch = 16;
     o->max_len = 128;
-    o->n_threads = 1;
+    o->n_threads = opts_default_threads();
     o->seed = 42;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            ft_usage(stdout);
-            return 1;
-        }
-        int32_t seed32 = 0;
-        bool ok = v != NULL;
-        if (!ok) {
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--task")) o->task = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file") || !strcmp(a, "--train")) o->train = v;
-        else if (!strcmp(a, "--eval")) o->eval = v;
-        else if (!strcmp(a, "--save") || !strcmp(a, "-o")) o->save = v;
-        else if (!strcmp(a, "--lr")) ok = ft_parse_float(v, 0.0f, 1.0f, &o->lr);
-        else if (!strcmp(a, "--warmup")) ok = ft_parse_float(v, 0.0f, 1.0f, &o->warmup);
-        else if (!strcmp(a, "--dropout")) ok = ft_parse_float(v, 0.0f, 0.95f, &o->dropout);
-        else if (!strcmp(a, "--eval-split")) ok = ft_parse_float(v, 0.0f, 0.9f, &o->eval_split);
-        else if (!strcmp(a, "--epochs")) ok = gen_parse_int(v, 1, 100000, &o->epochs);
-        else if (!strcmp(a, "--batch")) ok = gen_parse_int(v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--max-len")) ok = gen_parse_int(v, 2, 1 << 16, &o->max_len);
-        else if (!strcmp(a, "--freeze")) ok = gen_parse_int(v, 0, 1 << 16, &o->freeze);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = gen_parse_int(v, 1, 256, &o->n_threads);
-        else if (!strcmp(a, "--seed")) {
-            ok = gen_parse_int(v, 0, INT32_MAX, &seed32);
-            o->seed = (uint64_t)seed32;
-        } else ok = false;
-        if (!ok) {
-            fprintf(stderr, "edgelm finetune: bad or unknown option '%s'%s\n", a, v ? "" : " (or no value)");
-            ft_usage(stderr);
-            return 2;
-        }
-        i++;
-    }
-    if (!o->model || !o->train || !o->save || !o->task) {
-        ft_usage(stderr);
-        return 2;
-    }
-    if (strcmp(o->task, "classify") && strcmp(o->task, "tag")) {
-        fprintf(stderr, "edgelm finetune: --task %s is not implemented yet (classify and tag are)\n", o->task);
-        return 2;
-    }
+    int task = -1;
+    const opt_def defs[] = {
+        OPT_REQ_STR("-m,--model", &o->model, "FILE", "the BERT-family model to start from (GGUF)"),
+        {.names = "--task", .kind = OPTK_ENUM, .dst = &task, .choices = ft_tasks, .flags = OPT_REQUIRED,
+         .help = "classify: TRAIN has one example per line, text, a tab and the label (or text, text_b, label); tag: TRAIN is "
+                 "CoNLL-style (word ... label per line, blank line between sentences), the saved model runs in `edgelm tag`"},
+        OPT_REQ_STR("-f,--file,--train", &o->train, "TRAIN", "the training examples"),
+        OPT_REQ_STR("--save,-o", &o->save, "OUT.gguf", "where the fine-tuned model goes"),
+        OPT_STR("--eval", &o->eval, "FILE", "held-out examples (default: --eval-split of TRAIN)"),
+        OPT_FLOAT_OPEN("--lr", &o->lr, 0, 1, "X", "peak learning rate (default 2e-5), linear decay to 0"),
+        OPT_FLOAT("--warmup", &o->warmup, 0, 1, "X", "share of the steps with a linear warm-up (default 0)"),
+        OPT_INT("--epochs", &o->epochs, 1, 100000, "N", "passes over TRAIN (default 3)"),
+        OPT_INT("--batch", &o->batch, 1, 4096, "N", "examples per step (default 16)"),
+        OPT_INT("--max-len", &o->max_len, 2, 1 << 16, "N", "tokens per example, longer ones truncated (default 128)"),
+        OPT_U64("--seed", &o->seed, "S", "shuffling, dropout, new head weights (default 42)"),
+        OPT_INT("--freeze", &o->freeze, 0, 1 << 16, "N", "keep the embeddings and the first N layers (default 0: train all)"),
+        OPT_FLOAT("--dropout", &o->dropout, 0, 0.95, "X", "dropout probability (default 0.1)"),
+        OPT_FLOAT("--eval-split", &o->eval_split, 0, 0.9, "X", "share held out when there is no --eval (default 0.1)"),
+        OPT_THREADS(&o->n_threads),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("finetune", "-m BERT.gguf --task classify|tag -f TRAIN --save OUT.gguf [options]",
+                                "Fine-tunes a BERT-family model on the device (AdamW, linear decay, gradient clipping at "
+                                "norm 1); each epoch reports the mean loss and the held-out accuracy. The result is the "
+                                "same for a seed whatever the thread count.",
+                                defs);
+    const int r = opts_parse(&cmd, argc, argv);
+    if (r != OPTS_OK) return opts_exit(r) == 0 ? 1 : 2;
+    o->task = ft_tasks[task];
     return 0;
 }
 
@@ -401,6 +368,8 @@ int cmd_finetune(int argc, char **argv) {
     elm_error err = {0};
     char msg[512] = "";
     int rc = 1;
+    if (!cli_family_check("finetune", o.model, CLI_BERT)) return 1;
+    const bool existed = out_guard_add(o.save, false); /* written atomically: out_guard.h */
     elm_bert *m = elm_bert_load(o.model, NULL, &err);
     ft_labels labels = {0};
     ft_set train = {0}, held = {0};
@@ -512,6 +481,7 @@ int cmd_finetune(int argc, char **argv) {
         goto done;
     }
     fprintf(stderr, "wrote %s\n", o.save);
+    out_guard_report("finetune", o.save, existed);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "edgelm finetune: %s\n", msg[0] ? msg : "out of memory");

@@ -15,7 +15,9 @@
  */
 #include "cli.h"
 #include "edgelm.h"
+#include "cli_family.h"
 #include "gen_opts.h"
+#include "opts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -39,16 +41,6 @@ typedef struct pc_spec {
     pc_word words[PC_MAX_WORDS];
     int n_words;
 } pc_spec;
-
-static void pc_usage(FILE *out) {
-    fprintf(out, "usage: edgelm prompt-classify -m MODEL.gguf --verbalizer 'pos=great,good;neg=bad,terrible'\n"
-                 "                              (-p TEXT | -f FILE) [--template \"{} It was [MASK].\"] [-t N]\n"
-                 "  a masked-LM scores each label by its words at the template's [MASK]: a word of k\n"
-                 "  pieces fills k masks and scores its mean log-probability; a label the mean over\n"
-                 "  its words; probabilities: softmax over the labels\n"
-                 "  -p TEXT   print every label (name, probability, score)\n"
-                 "  -f FILE   one text per line: print the best label, its probability and the text\n");
-}
 
 /* "pos=great,good;neg=bad" -> labels and their words' pieces. Returns false (with a message)
  * on a malformed string or a word that gives no pieces. */
@@ -179,42 +171,32 @@ static void pc_softmax(const double *score, int n, double *p) {
 
 int cmd_prompt_classify(int argc, char **argv) {
     const char *model = NULL, *tmpl = "{} It was [MASK].", *verb = NULL, *text = NULL, *file = NULL;
-    int32_t n_threads = 1;
+    int32_t n_threads = opts_default_threads();
     bool no_repack = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            pc_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--no-repack")) {
-            no_repack = true;
-            continue;
-        }
-        bool ok = v != NULL;
-        if (!ok) {
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--template")) tmpl = v;
-        else if (!strcmp(a, "--verbalizer")) verb = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) text = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) file = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = gen_parse_int(v, 1, 256, &n_threads);
-        else ok = false;
-        if (!ok) {
-            fprintf(stderr, "edgelm prompt-classify: bad or unknown option '%s'\n", a);
-            pc_usage(stderr);
-            return 2;
-        }
-        i++;
-    }
-    if (!model || !verb || !text == !file) {
-        pc_usage(stderr);
-        return 2;
-    }
+    const opt_def defs[] = {
+        OPT_REQ_STR("-m,--model", &model, "FILE", "a BERT model with its masked-LM head (GGUF)"),
+        OPT_REQ_STR("--verbalizer", &verb, "SPEC", "labels and their words: 'pos=great,good;neg=bad,terrible' (two labels at least)"),
+        OPT_STR("-p,--prompt", &text, "TEXT", "one text: print every label (name, probability, score)"),
+        OPT_STR("-f,--file", &file, "FILE", "one text per line: print the best label, its probability and the text"),
+        OPT_STR("--template", &tmpl, "TEXT", "the prompt, {} the text, one [MASK] (default \"{} It was [MASK].\")"),
+        OPT_THREADS(&n_threads),
+        OPT_FLAG("--no-repack", &no_repack, "keep Q4_0/Q8_0 matrices in the file's layout"),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("prompt-classify", "-m MODEL.gguf --verbalizer 'pos=great,good;neg=bad' (-p TEXT | -f FILE) [options]",
+                                "Zero-shot labels by the masked LM: each label is scored by its words at the template's "
+                                "[MASK]; a word of k pieces fills k masks and scores its mean log-probability, a label the "
+                                "mean over its words; probabilities: softmax over the labels.",
+                                defs);
+    const int r = opts_parse(&cmd, argc, argv);
+    if (r != OPTS_OK) return opts_exit(r);
+    if (!text == !file)
+        return opts_fail("prompt-classify", "give -p TEXT or -f FILE", text ? "-p and -f are alternatives" : "no text");
     elm_error err = {0};
     elm_bert_params bp = elm_bert_default_params();
     bp.n_threads = n_threads;
     bp.no_repack = no_repack;
+    if (!cli_family_check("prompt-classify", model, CLI_BERT)) return 1;
     elm_bert *m = elm_bert_load(model, &bp, &err);
     if (!m) {
         fprintf(stderr, "edgelm prompt-classify: %s\n", err.msg);

@@ -28,6 +28,8 @@
  * stripping inside the word); offsets count code points as Python's do.
  */
 #include "cli.h"
+#include "cli_family.h"
+#include "opts.h"
 #include "edgelm.h"
 #include "gen_opts.h"
 #include "npy.h"
@@ -123,52 +125,24 @@ typedef struct tq_opts {
     bool words, no_repack;
 } tq_opts;
 
-static int tq_parse(tq_opts *o, int argc, char **argv, const char *cmd, void (*usage)(FILE *)) {
+static void tq_opts_init(tq_opts *o) {
     memset(o, 0, sizeof *o);
-    o->n_threads = 1;
+    o->n_threads = opts_default_threads();
     o->max_answer_len = 15;
     o->max_seq_len = 384;
     o->doc_stride = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 1;
-        }
-        if (!strcmp(a, "--words")) {
-            o->words = true;
-            continue;
-        }
-        if (!strcmp(a, "--no-repack")) {
-            o->no_repack = true;
-            continue;
-        }
-        bool ok = v != NULL;
-        if (!ok) {
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->text = v;
-        else if (!strcmp(a, "-q") || !strcmp(a, "--question")) o->question = v;
-        else if (!strcmp(a, "-c") || !strcmp(a, "--context")) o->context = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = gen_parse_int(v, 1, 256, &o->n_threads);
-        else if (!strcmp(a, "--max-answer-len")) ok = gen_parse_int(v, 1, 1 << 20, &o->max_answer_len);
-        else if (!strcmp(a, "--max-seq-len")) ok = gen_parse_int(v, 4, 1 << 20, &o->max_seq_len);
-        else if (!strcmp(a, "--doc-stride")) ok = gen_parse_int(v, 0, 1 << 20, &o->doc_stride);
-        else ok = false;
-        if (!ok) {
-            fprintf(stderr, "edgelm %s: bad or unknown option '%s'%s\n", cmd, a, v ? "" : " (or no value)");
-            usage(stderr);
-            return 2;
-        }
-        i++;
-    }
-    return 0;
 }
+
+#define TQ_DEFS_RUNTIME(o) \
+    OPT_THREADS(&(o)->n_threads), \
+    OPT_FLAG("--no-repack", &(o)->no_repack, "keep Q4_0/Q8_0 matrices in the file's layout")
 
 static elm_bert *tq_open(const tq_opts *o, const char *cmd) {
     elm_error err = {0};
     elm_bert_params p = elm_bert_default_params();
     p.n_threads = o->n_threads;
     p.no_repack = o->no_repack;
+    if (!cli_family_check(cmd, o->model, CLI_BERT)) return NULL;
     elm_bert *m = elm_bert_load(o->model, &p, &err);
     if (!m) fprintf(stderr, "edgelm %s: %s\n", cmd, err.msg);
     if (m && !elm_bert_is_wordpiece(m)) { /* the offsets above follow BERT's basic tokenizer */
@@ -190,13 +164,6 @@ static bool tq_specials(const elm_bert *m, int32_t *cls, int32_t *sep) {
 }
 
 /* ---- tag ---- */
-
-static void tag_usage(FILE *out) {
-    fprintf(out, "usage: edgelm tag -m MODEL.gguf -p TEXT [--words] [-t N] [--no-repack]\n"
-                 "  BertForTokenClassification: entity spans (entity_group, score, start, end, word),\n"
-                 "  merged as Hugging Face's token-classification pipeline with aggregation \"simple\"\n"
-                 "  --words   each word's label and score (its first piece's) instead\n");
-}
 
 /* "B-PER" -> ('B', "PER"); a label without B-/I- counts as I of itself. */
 static const char *tag_split(const char *label, char *bi) {
@@ -234,12 +201,20 @@ static void tag_print_group(const elm_bert *m, const char *text, const tq_piece 
 
 int cmd_tag(int argc, char **argv) {
     tq_opts o;
-    int r = tq_parse(&o, argc, argv, "tag", tag_usage);
-    if (r) return r == 1 ? 0 : r;
-    if (!o.model || !o.text) {
-        tag_usage(stderr);
-        return 2;
-    }
+    tq_opts_init(&o);
+    const opt_def defs[] = {
+        OPT_REQ_STR("-m,--model", &o.model, "FILE", "a BertForTokenClassification model (GGUF)"),
+        OPT_REQ_STR("-p,--prompt", &o.text, "TEXT", "the text to tag"),
+        OPT_FLAG("--words", &o.words, "each word's label and score (its first piece's) instead of entity spans"),
+        TQ_DEFS_RUNTIME(&o),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("tag", "-m MODEL.gguf -p TEXT [options]",
+                                "BertForTokenClassification: entity spans (entity_group, score, start, end, word), "
+                                "merged as Hugging Face's token-classification pipeline with aggregation \"simple\".",
+                                defs);
+    const int r = opts_parse(&cmd, argc, argv);
+    if (r != OPTS_OK) return opts_exit(r);
     elm_bert *m = tq_open(&o, "tag");
     if (!m) return 1;
     int rc = 1;
@@ -311,18 +286,6 @@ done:
 
 /* ---- qa ---- */
 
-static void qa_usage(FILE *out) {
-    fprintf(out, "usage: edgelm qa -m MODEL.gguf -q QUESTION -c CONTEXT [options]\n"
-                 "  BertForQuestionAnswering: the best answer span of CONTEXT, as Hugging Face's\n"
-                 "  question-answering pipeline (prints answer, score, start, end)\n"
-                 "  --max-answer-len N   longest answer in tokens (default 15)\n"
-                 "  --max-seq-len N      tokens per window, question included (default 384, at most\n"
-                 "                       the model's context)\n"
-                 "  --doc-stride N       context tokens shared by consecutive windows (default\n"
-                 "                       min(128, max-seq-len / 2))\n"
-                 "  -t, --threads N      (default 1)\n");
-}
-
 /* Softmax of x[0..n) where only mask[i] positions (and 0) take part: others get -10000. */
 static void qa_softmax(const float *lg, int stride, const bool *ok, int32_t n, double *out) {
     double mx = -1e300;
@@ -338,12 +301,25 @@ static void qa_softmax(const float *lg, int stride, const bool *ok, int32_t n, d
 
 int cmd_qa(int argc, char **argv) {
     tq_opts o;
-    int r = tq_parse(&o, argc, argv, "qa", qa_usage);
-    if (r) return r == 1 ? 0 : r;
-    if (!o.model || !o.question || !o.context) {
-        qa_usage(stderr);
-        return 2;
-    }
+    tq_opts_init(&o);
+    const opt_def defs[] = {
+        OPT_REQ_STR("-m,--model", &o.model, "FILE", "a BertForQuestionAnswering model (GGUF)"),
+        OPT_REQ_STR("-q,--question", &o.question, "TEXT", "the question"),
+        OPT_REQ_STR("-c,--context", &o.context, "TEXT", "the text that holds the answer"),
+        OPT_INT("--max-answer-len", &o.max_answer_len, 1, 1 << 20, "N", "longest answer in tokens (default 15)"),
+        OPT_INT("--max-seq-len", &o.max_seq_len, 4, 1 << 20, "N",
+                "tokens per window, question included (default 384, at most the model's context)"),
+        OPT_INT("--doc-stride", &o.doc_stride, 0, 1 << 20, "N",
+                "context tokens shared by consecutive windows (default min(128, max-seq-len / 2))"),
+        TQ_DEFS_RUNTIME(&o),
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD("qa", "-m MODEL.gguf -q QUESTION -c CONTEXT [options]",
+                                "BertForQuestionAnswering: the best answer span of CONTEXT, as Hugging Face's "
+                                "question-answering pipeline (prints answer, score, start, end).",
+                                defs);
+    const int r = opts_parse(&cmd, argc, argv);
+    if (r != OPTS_OK) return opts_exit(r);
     elm_bert *m = tq_open(&o, "qa");
     if (!m) return 1;
     int rc = 1;
