@@ -31,7 +31,9 @@ typedef struct elm_convert_params {
     const char *name;      /* general.name (NULL: from the folder name) */
     bool no_heads;         /* BERT: leave out every head (pooler, masked-LM, next-sentence,
                               classifier): an encoder that llama.cpp's loader accepts too */
-    bool strict;           /* refuse a checkpoint tensor holding NaN/inf values (default: warn) */
+    bool strict;           /* refuse a checkpoint tensor holding NaN/inf values, and a checkpoint
+                              with source tensors the converter does not map (default: a warning
+                              naming each) */
     elm_convert_log_fn log;
     elm_convert_progress_fn progress;
     void *user;
@@ -112,6 +114,19 @@ uint64_t elm_cv_source_total_bytes(const elm_cv_source *s);
 /* convert_bert.c: BERT folders (config.json model_type "bert"), vocab_only included. */
 bool elm_cv_is_bert_dir(const char *dir);
 gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
+
+/* Converter honesty (convert_util.c): every source tensor is mapped or named. After planning,
+ * a converter passes the source tensors it maps (used[0..n_used), duplicates fine); every
+ * other one of src is logged as "warning: <name> [shape] is not converted", and with
+ * p->strict the conversion fails naming the first. Not reported: names ending in one of
+ * buffers[] (non-parameter buffers such as "position_ids"; NULL-terminated, may be NULL).
+ * Names starting with one of requested[] (what an option asked to leave out, e.g. heads under
+ * --no-heads) are logged as notes and never fail. Returns the number of unmapped tensors in
+ * *n_unmapped (may be NULL). */
+gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source *src,
+                                const elm_st_tensor *const *used, int64_t n_used,
+                                const char *const *buffers, const char *const *requested,
+                                int64_t *n_unmapped, gl_error *err);
 
 /* Helpers */
 char *elm_cv_path_join(const char *dir, const char *name); /* malloc'd */

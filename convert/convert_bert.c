@@ -1,12 +1,13 @@
 /*
  * convert_bert.c — Hugging Face BERT folders → GGUF (architecture "bert").
  *
- * Reads BertModel, BertForMaskedLM, BertForPreTraining and BertForSequenceClassification
- * checkpoints (model.safetensors or pytorch_model.bin, through elm_cv_source) and
+ * Reads BertModel, BertForMaskedLM, BertForPreTraining, BertForSequenceClassification,
+ * BertForTokenClassification and BertForQuestionAnswering checkpoints (model.safetensors or pytorch_model.bin, through elm_cv_source) and
  * sentence-transformers folders (modules.json + 1_Pooling/config.json). Encoder tensors get
  * llama.cpp's bert names; the heads llama.cpp drops keep names of our own (docs/FORMAT.md,
  * "BERT"). The WordPiece vocabulary is written in llama.cpp's "phantom space" spelling, so our
- * files load in llama.cpp and llama.cpp's in edgelm.
+ * files load in llama.cpp and llama.cpp's in edgelm. A source tensor that nothing maps is
+ * named in a warning (refused with --strict), never dropped silently.
  */
 #include "convert.h"
 #include "json.h"
@@ -22,6 +23,7 @@ typedef struct cb_item {
     const elm_st_tensor *src;
     int n_dims;
     int64_t ne[2];
+    int64_t row_offset; /* source rows skipped before the first written one */
     gl_type type;
 } cb_item;
 
@@ -29,7 +31,7 @@ typedef struct cb_job {
     const elm_convert_params *p;
     elm_cv_source *src;
     const elm_json *cfg;
-    char prefix[8];  /* "bert." or "" */
+    char prefix[16]; /* "bert.", "distilbert.", "roberta." or "" */
     int64_t E, L, H, F, V, n_ctx, n_types;
     double eps;
     int pooling;     /* llama.cpp's pooling_type: 1 mean, 2 cls, 3 last */
@@ -39,8 +41,15 @@ typedef struct cb_job {
     int n_fallback;
     char **labels;
     int64_t n_labels;
+    int head;        /* CB_HEAD_*: what "classifier" is, from config.json's architectures */
+    const struct cb_dialect *dialect; /* the family's tensor names */
+    int64_t pos_offset;               /* position rows to skip (RoBERTa: padding_idx + 1) */
+    const char *pooler_act;           /* NULL (tanh) or "relu" (DistilBERT's pre_classifier) */
+    const elm_st_tensor *tied[2]; /* read but not written: a tied decoder weight / bias copy */
     gl_error *err;
 } cb_job;
+
+enum { CB_HEAD_SEQUENCE, CB_HEAD_TOKEN, CB_HEAD_QA };
 
 bool elm_cv_is_bert_dir(const char *dir) {
     gl_error e = {0};
@@ -49,9 +58,11 @@ bool elm_cv_is_bert_dir(const char *dir) {
     if (!d) return false;
     const elm_json *r = elm_json_root(d);
     const char *mt = elm_json_get_str(r, "model_type");
-    bool yes = mt && !strcmp(mt, "bert");
+    bool yes = mt && (!strcmp(mt, "bert") || !strcmp(mt, "distilbert") || !strcmp(mt, "roberta") || !strcmp(mt, "xlm-roberta"));
     const char *a0 = elm_json_str(elm_json_at(elm_json_get(r, "architectures"), 0));
-    if (a0 && !strncmp(a0, "Bert", 4)) yes = true;
+    if (a0 && (!strncmp(a0, "Bert", 4) || !strncmp(a0, "DistilBert", 10) || !strncmp(a0, "Roberta", 7) ||
+               !strncmp(a0, "XLMRoberta", 10)))
+        yes = true;
     elm_json_free(d);
     return yes;
 }
@@ -115,59 +126,183 @@ static gl_status cb_lin(cb_job *j, const char *gg, const char *hf, int64_t out, 
     return s == GL_OK ? cb_add(j, b, cb_find(j, a), out, 0) : s;
 }
 
+/* The encoder's Hugging Face names in each family; everything else is BERT's. */
+typedef struct cb_dialect {
+    const char *model_type, *prefix, *layer; /* layer: "<prefix>layer.%lld." */
+    const char *q, *k, *v, *o, *ln1, *up, *down, *ln2;
+} cb_dialect;
+
+static const cb_dialect cb_dialects[] = {
+    {"bert", "bert.", "encoder.layer.%lld.", "attention.self.query", "attention.self.key", "attention.self.value",
+     "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"},
+    {"roberta", "roberta.", "encoder.layer.%lld.", "attention.self.query", "attention.self.key", "attention.self.value",
+     "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"},
+    {"xlm-roberta", "roberta.", "encoder.layer.%lld.", "attention.self.query", "attention.self.key",
+     "attention.self.value", "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+     "output.dense", "output.LayerNorm"},
+    {"distilbert", "distilbert.", "transformer.layer.%lld.", "attention.q_lin", "attention.k_lin", "attention.v_lin",
+     "attention.out_lin", "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"},
+};
+
+static const cb_dialect *cb_dialect_of(const char *model_type) {
+    for (size_t i = 0; i < sizeof cb_dialects / sizeof cb_dialects[0]; i++)
+        if (model_type && !strcmp(model_type, cb_dialects[i].model_type)) return &cb_dialects[i];
+    return &cb_dialects[0];
+}
+
+/* Optional "<hf>" linear layer → "<gg>" when the checkpoint has it. */
+static gl_status cb_lin_opt(cb_job *j, const char *gg, const char *hf, int64_t out, int64_t in) {
+    char w[128];
+    snprintf(w, sizeof w, "%s.weight", hf);
+    return cb_find(j, w) ? cb_lin(j, gg, hf, out, in) : GL_OK;
+}
+
+/* Masked-LM head: transform dense + LayerNorm, bias, decoder tied to the word embeddings. */
+static gl_status cb_mlm(cb_job *j, const char *dense, const char *norm, const char *bias, const char *dec_w,
+                        const char *dec_b) {
+    const int64_t E = j->E;
+    gl_status s = cb_lin(j, "cls.mlm.dense", dense, E, E);
+    if (s == GL_OK) s = cb_lin(j, "cls.mlm.norm", norm, E, 0);
+    const elm_st_tensor *b = cb_find(j, bias);
+    if (!b) b = cb_find(j, dec_b);
+    if (s == GL_OK) s = cb_add(j, "cls.mlm.bias", b, j->V, 0);
+    if (s != GL_OK) return s;
+    /* The decoder is tied to the word embeddings in every BERT; keep it only if not. */
+    const elm_st_tensor *d = cb_find(j, dec_w);
+    const elm_st_tensor *w = cb_find(j, "embeddings.word_embeddings.weight");
+    bool tied = !d || (d->nbytes == w->nbytes && d->dtype == w->dtype && !memcmp(d->data, w->data, d->nbytes));
+    if (!tied) s = cb_add(j, "cls.mlm.decoder.weight", d, j->V, E);
+    else j->tied[0] = d;
+    /* pytorch_model.bin keeps the decoder's bias beside the (shared) predictions bias */
+    const elm_st_tensor *db = cb_find(j, dec_b);
+    if (s == GL_OK && db && db != b) {
+        if (db->nbytes != b->nbytes || db->dtype != b->dtype || memcmp(db->data, b->data, db->nbytes))
+            return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "bert: %s differs from %s", dec_b, bias);
+        j->tied[1] = db;
+    }
+    return s;
+}
+
+/* The classifier on the pooled output ("cls") or on every token ("cls.token"). */
+static gl_status cb_classifier(cb_job *j, const char *hf) {
+    char w[128];
+    snprintf(w, sizeof w, "%s.weight", hf);
+    const elm_st_tensor *c = cb_find(j, w);
+    j->n_labels = c->n_dims == 2 ? c->shape[0] : 0;
+    if (j->n_labels < 1 || j->n_labels > 4096) return gl_error_set(j->err, GL_ERR_FORMAT, "bert: bad classifier shape");
+    return cb_lin(j, j->head == CB_HEAD_TOKEN ? "cls.token" : "cls", hf, j->n_labels, j->E);
+}
+
+static gl_status cb_heads(cb_job *j) {
+    const int64_t E = j->E;
+    const char *mt = j->dialect->model_type;
+    gl_status s = GL_OK;
+    bool roberta = !strcmp(mt, "roberta") || !strcmp(mt, "xlm-roberta"), distil = !strcmp(mt, "distilbert");
+    if (roberta) { /* RobertaForSequenceClassification: tanh(dense(<s>)) then out_proj = pooler + cls */
+        s = cb_lin_opt(j, "pooler", "pooler.dense", E, E);
+        if (s == GL_OK && cb_find(j, "classifier.dense.weight")) {
+            if (j->head != CB_HEAD_SEQUENCE || cb_find(j, "pooler.dense.weight"))
+                return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "roberta: classifier.dense with a pooler or a token head");
+            s = cb_lin(j, "pooler", "classifier.dense", E, E);
+            if (s == GL_OK) s = cb_classifier(j, "classifier.out_proj");
+        } else if (s == GL_OK && cb_find(j, "classifier.weight")) {
+            s = cb_classifier(j, "classifier");
+        }
+        if (s == GL_OK && cb_find(j, "lm_head.dense.weight"))
+            s = cb_mlm(j, "lm_head.dense", "lm_head.layer_norm", "lm_head.bias", "lm_head.decoder.weight", "lm_head.decoder.bias");
+    } else if (distil) { /* DistilBertForSequenceClassification: relu(pre_classifier(h0)) then classifier */
+        s = cb_lin_opt(j, "pooler", "pre_classifier", E, E);
+        if (s == GL_OK && cb_find(j, "classifier.weight")) s = cb_classifier(j, "classifier");
+        if (s == GL_OK && cb_find(j, "vocab_transform.weight"))
+            s = cb_mlm(j, "vocab_transform", "vocab_layer_norm", "vocab_projector.bias", "vocab_projector.weight",
+                       "vocab_projector.bias");
+    } else {
+        s = cb_lin_opt(j, "pooler", "pooler.dense", E, E);
+        if (s == GL_OK && cb_find(j, "cls.predictions.transform.dense.weight"))
+            s = cb_mlm(j, "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias",
+                       "cls.predictions.decoder.weight", "cls.predictions.decoder.bias");
+        if (s == GL_OK) s = cb_lin_opt(j, "cls.nsp", "cls.seq_relationship", 2, E);
+        if (s == GL_OK && cb_find(j, "classifier.weight")) s = cb_classifier(j, "classifier");
+    }
+    if (s == GL_OK) s = cb_lin_opt(j, "cls.qa", "qa_outputs", 2, E);
+    return s;
+}
+
 static gl_status cb_plan(cb_job *j) {
     const int64_t E = j->E, F = j->F;
+    const cb_dialect *d = j->dialect;
     gl_status s = GL_OK;
     j->prefix[0] = '\0';
-    if (elm_cv_source_find(j->src, "bert.embeddings.word_embeddings.weight")) snprintf(j->prefix, sizeof j->prefix, "bert.");
+    char probe[96];
+    snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", d->prefix);
+    if (elm_cv_source_find(j->src, probe)) snprintf(j->prefix, sizeof j->prefix, "%s", d->prefix);
     if (!cb_find(j, "embeddings.word_embeddings.weight"))
-        return gl_error_set(j->err, GL_ERR_FORMAT, "bert: embeddings.word_embeddings.weight is missing");
+        return gl_error_set(j->err, GL_ERR_FORMAT, "%s: embeddings.word_embeddings.weight is missing", d->model_type);
     if (s == GL_OK) s = cb_add(j, "token_embd.weight", cb_find(j, "embeddings.word_embeddings.weight"), j->V, E);
-    if (s == GL_OK) s = cb_add(j, "token_types.weight", cb_find(j, "embeddings.token_type_embeddings.weight"), j->n_types, E);
-    if (s == GL_OK) s = cb_add(j, "position_embd.weight", cb_find(j, "embeddings.position_embeddings.weight"), j->n_ctx, E);
+    if (s == GL_OK && j->n_types > 0)
+        s = cb_add(j, "token_types.weight", cb_find(j, "embeddings.token_type_embeddings.weight"), j->n_types, E);
+    if (s == GL_OK) {
+        s = cb_add(j, "position_embd.weight", cb_find(j, "embeddings.position_embeddings.weight"), j->n_ctx + j->pos_offset, E);
+        if (s == GL_OK) { /* RoBERTa: rows 0..padding_idx are never used by real tokens */
+            j->items[j->n_items - 1].row_offset = j->pos_offset;
+            j->items[j->n_items - 1].ne[1] = j->n_ctx;
+        }
+    }
     if (s == GL_OK) s = cb_add(j, "token_embd_norm.weight", cb_find(j, "embeddings.LayerNorm.weight"), E, 0);
     if (s == GL_OK) s = cb_add(j, "token_embd_norm.bias", cb_find(j, "embeddings.LayerNorm.bias"), E, 0);
     for (int64_t l = 0; l < j->L && s == GL_OK; l++) {
-        char gg[64], hf[96];
-        static const struct {
+        char gg[64], hf[128], pre[64];
+        snprintf(pre, sizeof pre, d->layer, (long long)l);
+        const struct {
             const char *gg, *hf;
             int kind; /* 0: E x E, 1: up F x E, 2: down E x F, 3: norm */
         } map[] = {
-            {"attn_q", "attention.self.query", 0},         {"attn_k", "attention.self.key", 0},
-            {"attn_v", "attention.self.value", 0},         {"attn_output", "attention.output.dense", 0},
-            {"attn_output_norm", "attention.output.LayerNorm", 3}, {"ffn_up", "intermediate.dense", 1},
-            {"ffn_down", "output.dense", 2},               {"layer_output_norm", "output.LayerNorm", 3},
+            {"attn_q", d->q, 0}, {"attn_k", d->k, 0}, {"attn_v", d->v, 0}, {"attn_output", d->o, 0},
+            {"attn_output_norm", d->ln1, 3}, {"ffn_up", d->up, 1}, {"ffn_down", d->down, 2}, {"layer_output_norm", d->ln2, 3},
         };
         for (size_t k = 0; k < sizeof map / sizeof map[0] && s == GL_OK; k++) {
             snprintf(gg, sizeof gg, "blk.%lld.%s", (long long)l, map[k].gg);
-            snprintf(hf, sizeof hf, "encoder.layer.%lld.%s", (long long)l, map[k].hf);
+            snprintf(hf, sizeof hf, "%s%s", pre, map[k].hf);
             if (map[k].kind == 3) s = cb_lin(j, gg, hf, E, 0);
             else s = cb_lin(j, gg, hf, map[k].kind == 1 ? F : E, map[k].kind == 2 ? F : E);
         }
     }
     /* heads (--no-heads: none, an encoder for embeddings that llama.cpp loads too) */
-    if (j->p->no_heads) return s;
-    if (s == GL_OK && cb_find(j, "pooler.dense.weight")) s = cb_lin(j, "pooler", "pooler.dense", E, E);
-    if (s == GL_OK && cb_find(j, "cls.predictions.transform.dense.weight")) {
-        s = cb_lin(j, "cls.mlm.dense", "cls.predictions.transform.dense", E, E);
-        if (s == GL_OK) s = cb_lin(j, "cls.mlm.norm", "cls.predictions.transform.LayerNorm", E, 0);
-        const elm_st_tensor *b = cb_find(j, "cls.predictions.bias");
-        if (!b) b = cb_find(j, "cls.predictions.decoder.bias");
-        if (s == GL_OK) s = cb_add(j, "cls.mlm.bias", b, j->V, 0);
-        /* The decoder is tied to the word embeddings in every BERT; keep it only if not. */
-        const elm_st_tensor *d = cb_find(j, "cls.predictions.decoder.weight");
-        const elm_st_tensor *w = cb_find(j, "embeddings.word_embeddings.weight");
-        bool tied = !d || (d->nbytes == w->nbytes && d->dtype == w->dtype && !memcmp(d->data, w->data, d->nbytes));
-        if (s == GL_OK && !tied) s = cb_add(j, "cls.mlm.decoder.weight", d, j->V, E);
-    }
-    if (s == GL_OK && cb_find(j, "cls.seq_relationship.weight")) s = cb_lin(j, "cls.nsp", "cls.seq_relationship", 2, E);
-    if (s == GL_OK && cb_find(j, "classifier.weight")) {
-        const elm_st_tensor *c = cb_find(j, "classifier.weight");
-        j->n_labels = c->n_dims == 2 ? c->shape[0] : 0;
-        if (j->n_labels < 1 || j->n_labels > 4096) return gl_error_set(j->err, GL_ERR_FORMAT, "bert: bad classifier shape");
-        s = cb_lin(j, "cls", "classifier", j->n_labels, E);
-    }
+    if (j->p->no_heads || s != GL_OK) return s;
+    return cb_heads(j);
+}
+
+/* Every source tensor is written, tied to one that is, or named (convert.h). */
+static gl_status cb_check_unmapped(cb_job *j) {
+    int64_t n = j->n_items + 2;
+    const elm_st_tensor **used = malloc((size_t)n * sizeof *used);
+    if (!used) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
+    int64_t k = 0;
+    for (int i = 0; i < j->n_items; i++) used[k++] = j->items[i].src;
+    for (int i = 0; i < 2; i++)
+        if (j->tied[i]) used[k++] = j->tied[i];
+    static const char *const buffers[] = {"position_ids", "token_type_ids", NULL};
+    static const char *const heads[] = {"cls.", "pooler.", "bert.pooler.", "classifier.", "qa_outputs.", NULL};
+    int64_t n_bad = 0;
+    gl_status s = elm_cv_check_unmapped(j->p, j->src, used, k, buffers, j->p->no_heads ? heads : NULL, &n_bad, j->err);
+    free(used);
+    if (s == GL_OK && n_bad > 0)
+        elm_cv_log(j->p, "warning: %lld source tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
+                   n_bad == 1 ? "" : "s");
     return s;
+}
+
+/* Which head "classifier" is: BertForTokenClassification applies it to every token. */
+static gl_status cb_head_kind(cb_job *j) {
+    const elm_json *archs = elm_json_get(j->cfg, "architectures");
+    const char *a0 = elm_json_str(elm_json_at(archs, 0));
+    j->head = CB_HEAD_SEQUENCE;
+    if (!a0) return GL_OK;
+    if (strstr(a0, "ForTokenClassification")) j->head = CB_HEAD_TOKEN;
+    else if (strstr(a0, "ForQuestionAnswering")) j->head = CB_HEAD_QA;
+    else if (strstr(a0, "ForMultipleChoice"))
+        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "bert: %.64s is not supported", a0);
+    return GL_OK;
 }
 
 /* ---- config ---- */
@@ -181,20 +316,35 @@ static bool cb_cfg(const elm_json *cfg, const char *key, int64_t *out, int64_t l
 
 static gl_status cb_hparams(cb_job *j) {
     const elm_json *c = j->cfg;
+    j->dialect = cb_dialect_of(elm_json_get_str(c, "model_type"));
+    const char *mt = j->dialect->model_type;
+    const bool distil = !strcmp(mt, "distilbert"), roberta = mt[0] == 'r' || mt[0] == 'x';
     j->n_types = 2;
-    if (!cb_cfg(c, "hidden_size", &j->E, 1, 1 << 16) || !cb_cfg(c, "num_hidden_layers", &j->L, 1, 256) ||
-        !cb_cfg(c, "num_attention_heads", &j->H, 1, 4096) || !cb_cfg(c, "intermediate_size", &j->F, 1, 1 << 20) ||
+    /* DistilBERT spells the sizes dim / n_layers / n_heads / hidden_dim */
+    if (!cb_cfg(c, distil ? "dim" : "hidden_size", &j->E, 1, 1 << 16) ||
+        !cb_cfg(c, distil ? "n_layers" : "num_hidden_layers", &j->L, 1, 256) ||
+        !cb_cfg(c, distil ? "n_heads" : "num_attention_heads", &j->H, 1, 4096) ||
+        !cb_cfg(c, distil ? "hidden_dim" : "intermediate_size", &j->F, 1, 1 << 20) ||
         !cb_cfg(c, "max_position_embeddings", &j->n_ctx, 1, 1 << 20) || !cb_cfg(c, "vocab_size", &j->V, 1, 1 << 24))
         return gl_error_set(j->err, GL_ERR_FORMAT,
-                            "bert config.json: hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, "
-                            "max_position_embeddings and vocab_size must be positive integers");
-    cb_cfg(c, "type_vocab_size", &j->n_types, 1, 1 << 16);
+                            "%s config.json: the hidden size, layer count, head count, feed-forward size, "
+                            "max_position_embeddings and vocab_size must be positive integers", mt);
+    if (distil) j->n_types = 0; /* no token type embeddings */
+    else cb_cfg(c, "type_vocab_size", &j->n_types, 1, 1 << 16);
+    if (roberta) { /* positions start after padding_idx: rows 0..pad are never used */
+        int64_t pad = 1;
+        cb_cfg(c, "pad_token_id", &pad, 0, 1 << 20);
+        j->pos_offset = pad + 1;
+        if (j->n_ctx <= j->pos_offset) return gl_error_set(j->err, GL_ERR_FORMAT, "%s: max_position_embeddings too small", mt);
+        j->n_ctx -= j->pos_offset;
+    }
+    if (distil) j->pooler_act = "relu";
     if (j->E % j->H) return gl_error_set(j->err, GL_ERR_FORMAT, "bert: %lld heads do not divide %lld", (long long)j->H, (long long)j->E);
     j->eps = 1e-12;
     elm_json_get_num(c, "layer_norm_eps", &j->eps);
-    const char *act = elm_json_get_str(c, "hidden_act");
+    const char *act = elm_json_get_str(c, distil ? "activation" : "hidden_act");
     if (act && strcmp(act, "gelu"))
-        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "bert: hidden_act '%.32s' (only gelu)", act);
+        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "%s: activation '%.32s' (only gelu)", mt, act);
     const char *pe = elm_json_get_str(c, "position_embedding_type");
     if (pe && strcmp(pe, "absolute"))
         return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "bert: position_embedding_type '%.32s' (only absolute)", pe);
@@ -430,6 +580,34 @@ static gl_status cb_vocab_load(const char *dir, int64_t n_vocab, cb_vocab *cv, g
     return s;
 }
 
+/* RoBERTa / XLM-R: the byte-level BPE (or SentencePiece) tokenizer of the folder, with <s> as
+ * [CLS], </s> as [SEP] and <mask>, all CONTROL. */
+static gl_status cb_vocab_bpe(const elm_convert_params *p, int64_t n_vocab, cb_vocab *cv, gl_error *err) {
+    memset(cv, 0, sizeof *cv);
+    cv->lower = cv->strip = cv->chinese = -1;
+    gl_status s = elm_cv_vocab_load_dir(p->src, (int32_t)n_vocab, &cv->v, p->log, p->user, err);
+    if (s != GL_OK) return s;
+    bool failed = false;
+    elm_json_doc *tc = elm_cv_json_opt(p->src, "tokenizer_config.json", err, &failed);
+    elm_json_doc *sm = failed ? NULL : elm_cv_json_opt(p->src, "special_tokens_map.json", err, &failed);
+    if (failed) s = err ? err->code : GL_ERR_FORMAT;
+    const elm_json *tcr = elm_json_root(tc), *smr = elm_json_root(sm);
+    int32_t *slots[3] = {&cv->cls, &cv->sep, &cv->mask};
+    static const char *roles[3][2] = {{"cls_token", "<s>"}, {"sep_token", "</s>"}, {"mask_token", "<mask>"}};
+    for (int k = 0; k < 3 && s == GL_OK; k++) {
+        *slots[k] = cb_vocab_find(cv, cb_special_text(smr, tcr, roles[k][0], roles[k][1]));
+        if (*slots[k] >= 0) cv->v.types[*slots[k]] = 3;
+    }
+    if (s == GL_OK && (cv->cls < 0 || cv->sep < 0))
+        s = gl_error_set(err, GL_ERR_FORMAT, "%s: the tokenizer has no <s> / </s> tokens", p->src);
+    cv->v.bos = cv->cls;
+    cv->v.eos = cv->sep;
+    cv->v.add_bos = cv->v.add_eos = 1; /* "<s> text </s>" (llama.cpp's keys, what `tokenize` adds) */
+    elm_json_free(tc);
+    elm_json_free(sm);
+    return s;
+}
+
 /* llama.cpp's spelling: a non-CONTROL "##piece" loses its "##", every other non-CONTROL token
  * gets '▁' in front (a word start). */
 static gl_status cb_vocab_phantom(cb_vocab *cv, gl_error *err) {
@@ -461,7 +639,7 @@ static gl_status cb_vocab_write(gl_gguf_writer *w, const cb_vocab *cv, int64_t n
     if (s == GL_OK && cv->cls >= 0) s = gl_gguf_w_kv_u32(w, "tokenizer.ggml.cls_token_id", (uint32_t)cv->cls);
     if (s == GL_OK && cv->mask >= 0) s = gl_gguf_w_kv_u32(w, "tokenizer.ggml.mask_token_id", (uint32_t)cv->mask);
     if (s == GL_OK && n_types > 0) s = gl_gguf_w_kv_u32(w, "tokenizer.ggml.token_type_count", (uint32_t)n_types);
-    if (s == GL_OK) s = gl_gguf_w_kv_bool(w, "edgelm.tokenizer.do_lower_case", cv->lower != 0);
+    if (s == GL_OK && cv->lower >= 0) s = gl_gguf_w_kv_bool(w, "edgelm.tokenizer.do_lower_case", cv->lower != 0);
     if (s == GL_OK && cv->strip >= 0) s = gl_gguf_w_kv_bool(w, "edgelm.tokenizer.strip_accents", cv->strip != 0);
     if (s == GL_OK && cv->chinese >= 0) s = gl_gguf_w_kv_bool(w, "edgelm.tokenizer.tokenize_chinese_chars", cv->chinese != 0);
     if (s != GL_OK) return gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
@@ -498,7 +676,7 @@ static gl_status cb_stream(gl_gguf_writer *w, const cb_item *it, float **fb, siz
             if (!(*qb = malloc(nq))) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
             *qb_n = nq;
         }
-        gl_status s = elm_st_read_f32(it->src, r0 * ne0, nr * ne0, *fb, err);
+        gl_status s = elm_st_read_f32(it->src, (r0 + it->row_offset) * ne0, nr * ne0, *fb, err);
         if (s != GL_OK) return s;
         for (int64_t r = 0; r < nr; r++) tt->from_float_ref(*fb + r * ne0, *qb + (size_t)r * row, ne0);
         if ((s = gl_gguf_w_tensor_data(w, *qb, nq)) != GL_OK) return gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
@@ -535,6 +713,7 @@ static gl_status cb_write(cb_job *j, const cb_vocab *cv, elm_convert_stats *stat
         if (s == GL_OK) s = gl_gguf_w_kv_bool(w, "bert.attention.causal", false);
         if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.pooling_type", (uint32_t)j->pooling);
         if (s == GL_OK && j->normalize) s = gl_gguf_w_kv_bool(w, "edgelm.pooling.normalize", true);
+        if (s == GL_OK && j->pooler_act) s = gl_gguf_w_kv_str(w, "edgelm.bert.pooler_activation", j->pooler_act);
         if (s == GL_OK && j->n_labels > 0)
             s = gl_gguf_w_kv_arr_str(w, "bert.classifier.output_labels", (const char *const *)j->labels, NULL, (uint64_t)j->n_labels);
     }
@@ -593,12 +772,16 @@ gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *st
             elm_cv_log(p, "bert: %lld layers, %lld hidden, %lld heads, vocab %lld, %lld tensors (%s)", (long long)j.L,
                        (long long)j.E, (long long)j.H, (long long)j.V, (long long)elm_cv_source_n(j.src),
                        elm_cv_source_kind(j.src));
-            s = cb_plan(&j);
+            s = cb_head_kind(&j);
+            if (s == GL_OK) s = cb_plan(&j);
         }
+        if (s == GL_OK) s = cb_check_unmapped(&j);
         if (s == GL_OK) s = cb_labels(&j);
     }
-    if (s == GL_OK) s = cb_vocab_load(p->src, p->vocab_only ? -1 : j.V, &cv, err);
-    if (s == GL_OK) s = cb_vocab_phantom(&cv, err);
+    const bool bpe = j.dialect && j.dialect->model_type[0] != 'b' && j.dialect->model_type[0] != 'd'; /* RoBERTa */
+    if (s == GL_OK && bpe) s = cb_vocab_bpe(p, p->vocab_only ? -1 : j.V, &cv, err);
+    if (s == GL_OK && !bpe) s = cb_vocab_load(p->src, p->vocab_only ? -1 : j.V, &cv, err);
+    if (s == GL_OK && !bpe) s = cb_vocab_phantom(&cv, err);
     if (s == GL_OK) s = cb_write(&j, &cv, stats);
     elm_cv_vocab_free(&cv.v);
     for (int64_t i = 0; j.labels && i < j.n_labels; i++) free(j.labels[i]);

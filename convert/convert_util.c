@@ -5,6 +5,7 @@
 #include "convert.h"
 #include "quantize.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,3 +28,61 @@ elm_json_doc *elm_cv_json_opt(const char *dir, const char *name, gl_error *err, 
 /* llama.cpp's LLAMA_FTYPE numbers for the types our converters write (quant/quantize.c holds
  * the one table). */
 uint32_t elm_cv_file_type(int type) { return elm_quant_file_type_of((gl_type)type); }
+
+static bool cv_any_suffix(const char *name, const char *const *list) {
+    for (size_t i = 0; list && list[i]; i++)
+        if (elm_cv_ends_with(name, list[i])) return true;
+    return false;
+}
+
+static bool cv_any_prefix(const char *name, const char *const *list) {
+    for (size_t i = 0; list && list[i]; i++)
+        if (!strncmp(name, list[i], strlen(list[i]))) return true;
+    return false;
+}
+
+static int cv_cmp_ptr(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t) * (const elm_st_tensor *const *)a, y = (uintptr_t) * (const elm_st_tensor *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void cv_shape(const elm_st_tensor *t, char *buf, size_t size) {
+    size_t k = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < t->n_dims && k < size; d++)
+        k += (size_t)snprintf(buf + k, size - k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+    if (k < size) snprintf(buf + k, size - k, "]");
+}
+
+gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source *src,
+                                const elm_st_tensor *const *used, int64_t n_used,
+                                const char *const *buffers, const char *const *requested,
+                                int64_t *n_unmapped, gl_error *err) {
+    if (n_unmapped) *n_unmapped = 0;
+    if (n_used < 0) return gl_error_set(err, GL_ERR_INVALID, "convert: bad used-tensor count");
+    const elm_st_tensor **sorted = malloc((size_t)(n_used > 0 ? n_used : 1) * sizeof *sorted);
+    if (!sorted) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
+    if (n_used > 0) memcpy(sorted, used, (size_t)n_used * sizeof *sorted);
+    qsort(sorted, (size_t)n_used, sizeof *sorted, cv_cmp_ptr);
+    int64_t n_bad = 0;
+    const char *first = NULL;
+    for (int64_t i = 0; i < elm_cv_source_n(src); i++) {
+        const elm_st_tensor *t = elm_cv_source_at(src, i);
+        if (!t || cv_any_suffix(t->name, buffers)) continue;
+        if (n_used > 0 && bsearch(&t, sorted, (size_t)n_used, sizeof *sorted, cv_cmp_ptr)) continue;
+        char shape[96];
+        cv_shape(t, shape, sizeof shape);
+        if (cv_any_prefix(t->name, requested)) {
+            elm_cv_log(p, "note: %.160s %s left out as asked", t->name, shape);
+            continue;
+        }
+        elm_cv_log(p, "warning: %.160s %s is not converted (nothing maps it)", t->name, shape);
+        if (!first) first = t->name;
+        n_bad++;
+    }
+    free(sorted);
+    if (n_unmapped) *n_unmapped = n_bad;
+    if (n_bad > 0 && p->strict)
+        return gl_error_set(err, GL_ERR_UNSUPPORTED, "--strict: %lld source tensor%s not converted (first: %.160s)",
+                            (long long)n_bad, n_bad == 1 ? " is" : "s are", first);
+    return GL_OK;
+}

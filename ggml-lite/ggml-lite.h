@@ -424,6 +424,57 @@ GL_API gl_status gl_graph_alloc(gl_graph *g, const gl_graph_plan *plan, void *bu
 GL_API gl_status gl_graph_compute(gl_graph *g, gl_pool *pool, gl_error *err);
 
 /* ------------------------------------------------------------------------------------------
+ * Training (gl-backward.c)
+ *
+ * gl_build_backward adds to ctx the gradient of loss (one F32 value in fwd, a graph expanded
+ * from it) with respect to each of params[] (leaves, F32) and stores them in grads[] (NULL for
+ * a parameter the loss does not depend on); the gradient nodes are marked as outputs, so
+ * expanding a graph from loss and every grads[k] computes the loss and the gradients in one
+ * run, memory planned as for inference. Gradient kernels are custom nodes; the matrix-product
+ * ones split their outputs over the threads, every element summed in one fixed order: results
+ * do not depend on the thread count. Ops with a gradient: add, sub, mul (broadcast
+ * b), scale, mul_mat (to x through any weight type; to F32 weights), gelu, tanh, relu, layer
+ * norm, softmax (scale, mask; not causal), get_rows (F32 table), views / reshape / permute /
+ * transpose / cont, sum_rows, mean, and the custom ops below; others fail naming the op.
+ * ---------------------------------------------------------------------------------------- */
+
+/* A node computed by fn(dst) on one thread (dst->src[] are its inputs); back (may be NULL:
+ * no gradient) returns the gradient of dst's source i given g = d loss / d dst. */
+typedef void (*gl_custom_fn)(gl_tensor *dst);
+typedef gl_tensor *(*gl_custom_backward_fn)(gl_context *ctx, gl_tensor *dst, int i, gl_tensor *g);
+gl_tensor *gl_custom(gl_context *ctx, gl_type type, const int64_t ne[4], gl_tensor *const *src, int n_src,
+                     gl_custom_fn fn, gl_custom_backward_fn back);
+/* The int32 slots a custom node's kernel may use for its parameters (11; the 12th is the
+ * library's). */
+int32_t *gl_custom_params(gl_tensor *t);
+/* Mean over the rows whose label is >= 0 of -log softmax(logits[:, n])[labels[n]]: logits
+ * [C, N] F32, labels I32 [N]. Result [1]. */
+gl_tensor *gl_cross_entropy(gl_context *ctx, gl_tensor *logits, gl_tensor *labels);
+/* Inverted dropout: each element kept with probability 1 - p (scaled by 1 / (1 - p)), the
+ * decision a function of (seed, element index) only. */
+gl_tensor *gl_dropout(gl_context *ctx, gl_tensor *x, float p, uint64_t seed);
+gl_status gl_build_backward(gl_context *ctx, gl_graph *fwd, gl_tensor *loss, gl_tensor *const *params,
+                            int n_params, gl_tensor **grads, gl_error *err);
+
+/* AdamW (gl-opt.c): decoupled weight decay on matrices (ne1 > 1) only, linear warm-up over
+ * warmup_steps then linear decay to 0 at total_steps (0: constant after warm-up), gradients
+ * clipped to a global L2 norm of clip_norm (0: no clipping), as torch.optim.AdamW +
+ * transformers' get_linear_schedule_with_warmup + clip_grad_norm_ compute them. Parameters are
+ * F32 tensors with data; the state (m, v) is the optimiser's. */
+typedef struct gl_adamw_params {
+    float lr, beta1, beta2, eps, weight_decay, clip_norm;
+    int64_t warmup_steps, total_steps;
+} gl_adamw_params;
+typedef struct gl_adamw gl_adamw;
+gl_adamw_params gl_adamw_default_params(void); /* lr 2e-5, 0.9, 0.999, 1e-8, wd 0.01, clip 1 */
+gl_adamw *gl_adamw_new(gl_tensor *const *params, int n, const gl_adamw_params *p, gl_error *err);
+void gl_adamw_free(gl_adamw *o);
+/* One update from grads[i] (F32, contiguous, as many elements as params[i]; NULL: zero). */
+gl_status gl_adamw_step(gl_adamw *o, gl_tensor *const *grads, float *grad_norm, gl_error *err);
+float gl_adamw_lr(const gl_adamw *o);    /* the rate the next step uses */
+int64_t gl_adamw_steps(const gl_adamw *o);
+
+/* ------------------------------------------------------------------------------------------
  * Thread pool
  * ---------------------------------------------------------------------------------------- */
 

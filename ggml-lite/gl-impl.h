@@ -119,6 +119,10 @@ static inline void gl_split_rows(int64_t nr, int ith, int nth, int64_t *r0, int6
 
 /* gl-ops.c: runs the op of node t (t->data allocated). Called by every thread. */
 GL_PRIVATE void gl_compute_forward(const gl_compute_params *p, gl_tensor *t);
+/* gl-backward.c: runs a GL_OP_CUSTOM node's kernel (thread ith of nth; single-threaded
+ * kernels run on thread 0) and says over how many threads it splits. */
+GL_PRIVATE void gl_compute_custom(gl_tensor *t, int ith, int nth);
+GL_PRIVATE int gl_custom_n_tasks(const gl_tensor *t, int n_threads);
 /* gl-ops.c: scratch bytes the op of t needs with n_threads threads. */
 GL_PRIVATE size_t gl_op_work_size(const gl_tensor *t, int n_threads);
 /* gl-ops.c: how many threads the op can use (1 for tiny or serial ops). */

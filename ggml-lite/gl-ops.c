@@ -716,7 +716,7 @@ int gl_op_n_tasks(const gl_tensor *t, int n_threads) {
     switch (t->op) {
     case GL_OP_NONE:
     case GL_OP_VIEW:
-    case GL_OP_CUSTOM: return 1;
+    case GL_OP_CUSTOM: return gl_custom_n_tasks(t, n_threads);
     /* These split finer than by result rows; the LSTM also needs every thread at its
      * barriers. */
     case GL_OP_MUL_MAT:
@@ -1171,8 +1171,8 @@ void gl_compute_forward(const gl_compute_params *p, gl_tensor *t) {
     switch (t->op) {
     case GL_OP_NONE:
     case GL_OP_VIEW:
-    case GL_OP_CUSTOM:
     case GL_OP_COUNT: break;
+    case GL_OP_CUSTOM: gl_compute_custom(t, p->ith, p->nth); break; /* gl-backward.c */
     case GL_OP_CPY:
     case GL_OP_CONT: ops_forward_copy(p, t); break;
     case GL_OP_GET_ROWS: ops_forward_get_rows(p, t); break;

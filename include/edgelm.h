@@ -358,8 +358,13 @@ ELM_API elm_status elm_elmo_mix(const elm_elmo *m, const float *layers, int32_t 
 
 /* ------------------------------------------------------------------------------------------
  * BERT (architecture "bert": BertModel / BertForMaskedLM / BertForPreTraining /
- * BertForSequenceClassification and sentence-transformers folders, from `edgelm convert`,
+ * BertForSequenceClassification / BertForTokenClassification / BertForQuestionAnswering and
+ * sentence-transformers folders, from `edgelm convert`,
  * or llama.cpp's bert GGUF files)
+ *
+ * Variants in the same file layout: DistilBERT (no token types; its sequence classifier's
+ * pre_classifier is the pooler with ReLU), RoBERTa (byte-level BPE, no token types or one,
+ * position rows from padding_idx + 1 on: the converter drops the unused rows).
  *
  * A bidirectional encoder: token + position + token-type embeddings, LayerNorm, n_layer
  * post-LN blocks (self-attention, exact-erf GELU feed-forward). Heads, when the file has them:
@@ -393,6 +398,7 @@ ELM_API int32_t elm_bert_n_embd(const elm_bert *m);
 ELM_API int32_t elm_bert_n_layer(const elm_bert *m);
 ELM_API int32_t elm_bert_n_vocab(const elm_bert *m);
 ELM_API int32_t elm_bert_n_ctx(const elm_bert *m);     /* longest sequence (position embeddings) */
+ELM_API int32_t elm_bert_n_types(const elm_bert *m);   /* token types (0: none, e.g. DistilBERT; types must be 0) */
 /* Bytes of weights copied into the interleaved layout at load (0: none, or no_repack). */
 ELM_API int64_t elm_bert_repacked_bytes(const elm_bert *m);
 ELM_API bool elm_bert_has_mlm(const elm_bert *m);
@@ -400,13 +406,18 @@ ELM_API bool elm_bert_has_nsp(const elm_bert *m);
 ELM_API bool elm_bert_has_pooler(const elm_bert *m);
 ELM_API int32_t elm_bert_n_labels(const elm_bert *m);  /* classifier outputs, 0 without one */
 ELM_API const char *elm_bert_label(const elm_bert *m, int32_t i); /* id2label name, or "LABEL_i" */
+/* BertForTokenClassification: a classifier on every token (its labels: n_labels / label). */
+ELM_API bool elm_bert_has_token_classifier(const elm_bert *m);
+/* BertForQuestionAnswering: start and end logits on every token. */
+ELM_API bool elm_bert_has_qa(const elm_bert *m);
 /* Pooling and normalisation recorded by the converter (sentence-transformers), CLS/false
  * otherwise. */
 ELM_API elm_bert_pooling elm_bert_pooling_type(const elm_bert *m);
 ELM_API bool elm_bert_normalize(const elm_bert *m);
 
 /* Tokenizes a sentence (b == NULL) or a pair as BertTokenizer does: "[CLS] a [SEP]" or
- * "[CLS] a [SEP] b [SEP]" with token types 0 for the first part and 1 for b (add_special
+ * "[CLS] a [SEP] b [SEP]" with token types 0 for the first part and 1 for b (RoBERTa files,
+ * byte-level BPE: "<s> a </s>" / "<s> a </s></s> b </s>", all types 0) (add_special
  * false: the bare word pieces, types 0). Special-token text ("[MASK]") becomes its id.
  * Sequences longer than the model's context are truncated (pairs: the longer part loses a
  * token at a time, Hugging Face's longest_first). Writes at most max ids (types may be NULL)
@@ -414,6 +425,8 @@ ELM_API bool elm_bert_normalize(const elm_bert *m);
 ELM_API int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool add_special,
                           int32_t *ids, int32_t *types, int64_t max, elm_error *err);
 ELM_API int32_t elm_bert_mask_id(const elm_bert *m); /* -1 when the vocabulary has none */
+ELM_API int32_t elm_bert_unk_id(const elm_bert *m);  /* -1 when the vocabulary has none */
+ELM_API bool elm_bert_is_wordpiece(const elm_bert *m); /* false: byte-level BPE (RoBERTa) */
 /* A token's text without the word-piece markers ("##ing" / "▁paris" -> "ing" / "paris");
  * returns the byte count (may exceed size), buf NUL-terminated when it fits. */
 ELM_API int32_t elm_bert_token_text(const elm_bert *m, int32_t id, char *buf, int32_t size);
@@ -424,6 +437,7 @@ ELM_API int32_t elm_bert_word_id(const elm_bert *m, const char *word);
 typedef struct elm_bert_request {
     bool all_hidden; /* every layer: [n_layer + 1][n][n_embd], 0 = embeddings after LayerNorm */
     bool pooled, nsp, classify;
+    bool token_classify, qa; /* token classifier / question-answering logits on every token */
     /* Masked-LM logits at these positions of each sequence (mlm_pos[s][k]); mlm_pos NULL
      * with mlm true: at every position. The vocabulary projection runs only on them. */
     bool mlm;
@@ -441,11 +455,80 @@ ELM_API const float *elm_bert_last(const elm_bert *m, int32_t s);     /* [n][n_e
 ELM_API const float *elm_bert_pooled(const elm_bert *m, int32_t s);   /* [n_embd] */
 ELM_API const float *elm_bert_nsp(const elm_bert *m, int32_t s);      /* [2]: 0 = "B follows A" */
 ELM_API const float *elm_bert_classes(const elm_bert *m, int32_t s);  /* [n_labels] logits */
+ELM_API const float *elm_bert_token_logits(const elm_bert *m, int32_t s); /* [n][n_labels] */
+ELM_API const float *elm_bert_qa_logits(const elm_bert *m, int32_t s);    /* [n][2]: start, end */
 ELM_API const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows); /* [n_rows][n_vocab] */
 /* Sentence embedding of sequence s from the last run: CLS row, mean over its tokens, the last
  * token's row, or (NONE) the CLS row too; normalize: unit L2 length. out holds n_embd floats. */
 ELM_API elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling pooling,
                               bool normalize, float *out, elm_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * BERT fine-tuning (models/bert_train.c): sequence classification on the device
+ *
+ * The trainer copies every tensor of a bert GGUF file to F32 and trains them (all, or all but
+ * the embeddings and the first `freeze` layers) with AdamW on the cross-entropy of a
+ * classifier on the pooled first token (the file's, when it has n_labels outputs; otherwise
+ * a new one, and a pooler when the file has none). Steps are deterministic for a seed
+ * (dropout masks included) and do not depend on the thread count.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct elm_bert_trainer elm_bert_trainer;
+
+typedef enum elm_bert_task {
+    ELM_BERT_TASK_SEQUENCE = 0, /* one label per sequence (pooled first token) */
+    ELM_BERT_TASK_TOKEN = 1,    /* one label per token ("cls.token"); label -1: not scored */
+} elm_bert_task;
+
+typedef struct elm_bert_train_params {
+    elm_bert_task task;  /* (SEQUENCE) */
+    float lr;            /* peak learning rate (2e-5) */
+    float weight_decay;  /* AdamW decoupled decay on matrices (0.01) */
+    float warmup_ratio;  /* share of total_steps with a linear warm-up (0) */
+    float dropout;       /* hidden and attention dropout (0.1) */
+    int64_t total_steps; /* the learning rate decays linearly to 0 at this step (0: constant) */
+    int32_t freeze;      /* > 0: embeddings and layers 0..freeze-1 stay as they are */
+    uint64_t seed;       /* new head weights and dropout masks (42) */
+    int32_t n_threads;   /* 0: 1 */
+} elm_bert_train_params;
+
+elm_bert_train_params elm_bert_train_default_params(void);
+/* labels: n_labels names (NULL: LABEL_i). */
+elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const char *const *labels,
+                                       const elm_bert_train_params *p, elm_error *err);
+void elm_bert_trainer_free(elm_bert_trainer *t);
+/* One AdamW step on a batch (ids/types/n_tokens as elm_bert_run takes them; labels: n_seq
+ * of them, or for TOKEN every sequence's n_tokens labels one after the other); *loss: the
+ * batch's mean cross-entropy before the update. */
+elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
+                                 const int32_t *const *types, const int32_t *n_tokens,
+                                 const int32_t *labels, float *loss, elm_error *err);
+/* Classifier logits with the current weights (no dropout): [n_seq][n_labels], or for TOKEN
+ * [sum of n_tokens][n_labels]. */
+elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
+                                    const int32_t *const *types, const int32_t *n_tokens,
+                                    float *logits, elm_error *err);
+int64_t elm_bert_trainer_steps(const elm_bert_trainer *t);
+float elm_bert_trainer_lr(const elm_bert_trainer *t); /* the rate of the next step */
+/* Writes the fine-tuned model (every tensor F32, the labels as bert.classifier.output_labels):
+ * a file `classify` and elm_bert_load run. */
+elm_status elm_bert_trainer_save(const elm_bert_trainer *t, const char *path, elm_error *err);
+
+/* ELMo scalar-mix training (models/elmo_train.c): the formula of elm_elmo_mix with s and gamma
+ * learnt, plus a linear classifier on the mean of each sentence's mixed vectors, trained with
+ * AdamW (weight decay on W only) from the layer outputs of a frozen biLM (elm_elmo_run's
+ * [n_layers][n_tokens][dim] per sentence). Starts from equal weights and gamma = 1. */
+typedef struct elm_mix_trainer elm_mix_trainer;
+elm_mix_trainer *elm_mix_trainer_new(int32_t n_layers, int32_t dim, int32_t n_labels, float lr,
+                                     int64_t total_steps, uint64_t seed, elm_error *err);
+void elm_mix_trainer_free(elm_mix_trainer *t);
+elm_status elm_mix_trainer_step(elm_mix_trainer *t, int32_t n_seq, const float *const *layers,
+                                const int32_t *n_tokens, const int32_t *labels, float *loss,
+                                elm_error *err);
+elm_status elm_mix_trainer_predict(elm_mix_trainer *t, int32_t n_seq, const float *const *layers,
+                                   const int32_t *n_tokens, float *logits, elm_error *err);
+/* softmax(s) into weights[n_layers] (may be NULL) and gamma (may be NULL). */
+void elm_mix_trainer_mix(const elm_mix_trainer *t, float *weights, float *gamma);
 
 /* ------------------------------------------------------------------------------------------
  * T5 (architecture "t5": encoder-decoder; T5ForConditionalGeneration converted by

@@ -30,6 +30,7 @@ typedef struct bert_result {
     float *hidden;  /* [L+1][n][E] when asked */
     float *last;    /* [n][E] */
     float *pooled, *nsp, *classes;
+    float *tokens, *qa; /* [n][n_labels], [n][2] */
     float *mlm;
     int32_t n, n_mlm;
 } bert_result;
@@ -42,9 +43,11 @@ struct elm_bert {
     float eps;
     elm_bert_pooling pooling;
     bool normalize;
+    bool pooler_relu; /* DistilBERT's pre_classifier: ReLU instead of BERT's tanh */
     gl_tensor *tok_embd, *pos_embd, *type_embd, *emb_ln_w, *emb_ln_b;
     bert_layer *layers;
     gl_tensor *pool_w, *pool_b, *nsp_w, *nsp_b, *cls_w, *cls_b;
+    gl_tensor *tok_w, *tok_b, *qa_w, *qa_b; /* token classifier, question-answering span head */
     gl_tensor *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b, *mlm_dec, *mlm_bias;
     char **labels;
     elm_runner run; /* pool (NULL: one thread) + graph buffer, grown on demand */
@@ -91,6 +94,15 @@ static elm_status bert_hparams(elm_bert *m, elm_error *err) {
     if (ki >= 0 && (!gl_gguf_get_f64(g, ki, &eps) || !(eps > 0 && eps < 1)))
         return elm_err_set(err, ELM_ERR_FORMAT, "bert: bad layer_norm_epsilon");
     m->eps = (float)eps;
+    ki = gl_gguf_find_key(g, "edgelm.bert.pooler_activation");
+    m->pooler_relu = false;
+    if (ki >= 0) {
+        if (gl_gguf_kv_type(g, ki) != GL_GGUF_STRING) return elm_err_set(err, ELM_ERR_FORMAT, "bert: bad pooler_activation");
+        gl_str a = gl_gguf_get_str(g, ki);
+        if (gl_str_eq(a, "relu")) m->pooler_relu = true;
+        else if (!gl_str_eq(a, "tanh"))
+            return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: pooler activation '%.*s'", (int)(a.len > 32 ? 32 : a.len), a.data);
+    }
     ki = gl_gguf_find_key(g, "edgelm.pooling.normalize");
     m->normalize = false;
     if (ki >= 0 && !gl_gguf_get_bool(g, ki, &m->normalize))
@@ -123,10 +135,11 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
     const int64_t V = m->n_vocab = elm_load_rows(&ld, "token_embd.weight", INT32_MAX);
     if (!(m->tok_embd = elm_load_tensor(&ld, true, E, V, "token_embd.weight")) ||
         !(m->pos_embd = elm_load_tensor(&ld, true, E, m->n_ctx, "position_embd.weight")) ||
-        !(m->type_embd = elm_load_tensor(&ld, true, E, m->n_types, "token_types.weight")) ||
+        (!(m->type_embd = elm_load_tensor(&ld, false, E, m->n_types, "token_types.weight")) && ld.failed) ||
         !(m->emb_ln_w = elm_load_tensor(&ld, true, E, 0, "token_embd_norm.weight")) ||
         !(m->emb_ln_b = elm_load_tensor(&ld, true, E, 0, "token_embd_norm.bias")))
         return err->code;
+    if (!m->type_embd) m->n_types = 0; /* DistilBERT, RoBERTa-style files without token types */
     m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
     if (!m->layers) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     char base[64];
@@ -149,14 +162,18 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
         !bert_linear(&ld, "cls.nsp", E, 2, false, &m->nsp_w, &m->nsp_b) ||
         !bert_linear(&ld, "cls.mlm.dense", E, E, false, &m->mlm_w, &m->mlm_b))
         return err->code;
-    int64_t ci = gl_gguf_find_tensor(m->gguf, "cls.weight");
-    if (ci >= 0) {
-        int64_t nl = gl_gguf_tensor(m->gguf, ci)->ne[1];
+    /* a sequence classifier ("cls") or a token classifier ("cls.token"): one label set */
+    int64_t ci = gl_gguf_find_tensor(m->gguf, "cls.weight"), ti = gl_gguf_find_tensor(m->gguf, "cls.token.weight");
+    if (ci >= 0 && ti >= 0) return elm_err_set(err, ELM_ERR_FORMAT, "bert: both a sequence and a token classifier");
+    if (ci >= 0 || ti >= 0) {
+        int64_t nl = gl_gguf_tensor(m->gguf, ci >= 0 ? ci : ti)->ne[1];
         if (nl < 1 || nl > BERT_MAX_LABELS) return elm_err_set(err, ELM_ERR_FORMAT, "bert: classifier with %lld labels", (long long)nl);
         m->n_labels = (int32_t)nl;
-        if (!bert_linear(&ld, "cls", E, nl, true, &m->cls_w, &m->cls_b) || bert_labels(m, err) != ELM_OK)
-            return err->code;
+        bool ok = ci >= 0 ? bert_linear(&ld, "cls", E, nl, true, &m->cls_w, &m->cls_b)
+                          : bert_linear(&ld, "cls.token", E, nl, true, &m->tok_w, &m->tok_b);
+        if (!ok || bert_labels(m, err) != ELM_OK) return err->code;
     }
+    if (!bert_linear(&ld, "cls.qa", E, 2, false, &m->qa_w, &m->qa_b)) return err->code;
     if (m->mlm_w) {
         if (!(m->mlm_ln_w = elm_load_tensor(&ld, true, E, 0, "cls.mlm.norm.weight")) ||
             !(m->mlm_ln_b = elm_load_tensor(&ld, true, E, 0, "cls.mlm.norm.bias")) ||
@@ -183,6 +200,8 @@ static void bert_result_clear(bert_result *r) {
     free(r->pooled);
     free(r->nsp);
     free(r->classes);
+    free(r->tokens);
+    free(r->qa);
     free(r->mlm);
     memset(r, 0, sizeof *r);
 }
@@ -251,8 +270,8 @@ elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_err
         elm_err_set(err, (elm_status)ge.code, "bert: %s", ge.msg);
         goto fail;
     }
-    if (elm_vocab_type(m->vocab) != ELM_VOCAB_WPM) {
-        elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the tokenizer is not WordPiece");
+    if (elm_vocab_type(m->vocab) != ELM_VOCAB_WPM && elm_vocab_type(m->vocab) != ELM_VOCAB_BPE) {
+        elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the tokenizer is neither WordPiece nor byte-level BPE (RoBERTa)");
         goto fail;
     }
     if (m->run.n_threads > 1 && !(m->run.pool = gl_pool_new(m->run.n_threads, &ge))) {
@@ -274,25 +293,60 @@ bool elm_bert_has_mlm(const elm_bert *m) { return m && m->mlm_w; }
 bool elm_bert_has_nsp(const elm_bert *m) { return m && m->nsp_w; }
 bool elm_bert_has_pooler(const elm_bert *m) { return m && m->pool_w; }
 int32_t elm_bert_n_labels(const elm_bert *m) { return m ? m->n_labels : 0; }
+bool elm_bert_has_token_classifier(const elm_bert *m) { return m && m->tok_w; }
+bool elm_bert_has_qa(const elm_bert *m) { return m && m->qa_w; }
 const char *elm_bert_label(const elm_bert *m, int32_t i) {
     return m && i >= 0 && i < m->n_labels ? m->labels[i] : "";
 }
 elm_bert_pooling elm_bert_pooling_type(const elm_bert *m) { return m ? m->pooling : ELM_BERT_POOL_CLS; }
 bool elm_bert_normalize(const elm_bert *m) { return m && m->normalize; }
 int32_t elm_bert_mask_id(const elm_bert *m) { return m ? elm_vocab_mask(m->vocab) : -1; }
+int32_t elm_bert_unk_id(const elm_bert *m) { return m ? elm_vocab_unk(m->vocab) : -1; }
+int32_t elm_bert_n_types(const elm_bert *m) { return m ? m->n_types : 0; }
+bool elm_bert_is_wordpiece(const elm_bert *m) { return m && elm_vocab_type(m->vocab) == ELM_VOCAB_WPM; }
 
 /* ------------------------------------------------------------------------------------------
  * tokenizing
  * ---------------------------------------------------------------------------------------- */
 
-static int64_t bert_pieces(const elm_bert *m, const char *s, int32_t **out, elm_error *err) {
+/* RoBERTa's <mask> is an added token with lstrip: the whitespace before it belongs to it (and
+ * makes no "Ġ" piece). Returns a malloc'd copy of s without that whitespace (NULL: no memory). */
+static char *bert_lstrip_mask(const elm_bert *m, const char *s) {
+    char *o = strdup(s);
+    int32_t mask = elm_vocab_mask(m->vocab);
+    if (!o || mask < 0 || elm_vocab_type(m->vocab) != ELM_VOCAB_BPE) return o;
+    char mt[64];
+    int32_t ml = elm_token_to_piece(m->vocab, mask, mt, (int32_t)sizeof mt, true);
+    if (ml <= 0 || ml >= (int32_t)sizeof mt) return o;
+    size_t k = 0;
+    for (size_t i = 0; s[i];) {
+        size_t j = i;
+        while (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r') j++;
+        if (j > i && !strncmp(s + j, mt, (size_t)ml)) i = j; /* drop the run before <mask> */
+        else if (j > i) { memcpy(o + k, s + i, j - i); k += j - i; i = j; }
+        else o[k++] = s[i++];
+    }
+    o[k] = '\0';
+    return o;
+}
+
+static int64_t bert_pieces(const elm_bert *m, const char *text, int32_t **out, elm_error *err) {
     gl_error ge = {0};
+    char *s = bert_lstrip_mask(m, text);
+    if (!s) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     size_t len = strlen(s);
     int64_t n = elm_tokenize(m->vocab, s, len, NULL, 0, false, true, &ge);
-    if (n < 0) return elm_err_from_gl(err, &ge);
+    if (n < 0) {
+        free(s);
+        return elm_err_from_gl(err, &ge);
+    }
     *out = malloc((size_t)(n ? n : 1) * sizeof **out);
-    if (!*out) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
+    if (!*out) {
+        free(s);
+        return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
+    }
     if (n > 0) elm_tokenize(m->vocab, s, len, *out, n, false, true, &ge);
+    free(s);
     return n;
 }
 
@@ -307,7 +361,9 @@ int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool 
         return nb;
     }
     /* truncation: the longer part gives up its last piece first (longest_first) */
-    int64_t room = (int64_t)m->n_ctx - (add_special ? (b ? 3 : 2) : 0);
+    /* RoBERTa (byte-level BPE): "<s> a </s></s> b </s>", every type 0 */
+    const bool roberta = elm_vocab_type(m->vocab) == ELM_VOCAB_BPE;
+    int64_t room = (int64_t)m->n_ctx - (add_special ? (b ? (roberta ? 4 : 3) : 2) : 0);
     if (room < 0) room = 0;
     while (na + nb > room) {
         if (na >= nb) na--;
@@ -326,8 +382,9 @@ int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool 
     if (add_special && cls >= 0) BERT_PUT(cls, 0);
     for (int64_t i = 0; i < na; i++) BERT_PUT(pa[i], 0);
     if (add_special && sep >= 0) BERT_PUT(sep, 0);
-    for (int64_t i = 0; i < nb; i++) BERT_PUT(pb[i], 1);
-    if (b && add_special && sep >= 0) BERT_PUT(sep, 1);
+    if (b && add_special && sep >= 0 && roberta) BERT_PUT(sep, 0);
+    for (int64_t i = 0; i < nb; i++) BERT_PUT(pb[i], roberta ? 0 : 1);
+    if (b && add_special && sep >= 0) BERT_PUT(sep, roberta ? 0 : 1);
 #undef BERT_PUT
     free(pa);
     free(pb);
@@ -364,6 +421,7 @@ int32_t elm_bert_word_id(const elm_bert *m, const char *word) {
 typedef struct bert_graph {
     gl_tensor **hidden;       /* [L+1] each [E, T*B] */
     gl_tensor *pooled, *nsp, *classes, *mlm;
+    gl_tensor *tokens, *qa; /* [n_labels, T*B], [2, T*B] */
 } bert_graph;
 
 static gl_tensor *bert_lin(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b) {
@@ -401,8 +459,8 @@ static gl_tensor *bert_layer_graph(const elm_bert *m, gl_context *ctx, const ber
 static void bert_build(const elm_bert *m, gl_context *ctx, gl_tensor *ids, gl_tensor *pos, gl_tensor *typ,
                        gl_tensor *cls_rows, gl_tensor *mlm_rows, int64_t T, int32_t B, const int32_t *lens,
                        const elm_bert_request *req, gl_tensor **parts, bert_graph *g) {
-    gl_tensor *x = gl_add(ctx, gl_add(ctx, gl_get_rows(ctx, m->tok_embd, ids), gl_get_rows(ctx, m->pos_embd, pos)),
-                          gl_get_rows(ctx, m->type_embd, typ));
+    gl_tensor *x = gl_add(ctx, gl_get_rows(ctx, m->tok_embd, ids), gl_get_rows(ctx, m->pos_embd, pos));
+    if (m->type_embd) x = gl_add(ctx, x, gl_get_rows(ctx, m->type_embd, typ));
     x = gl_layer_norm(ctx, x, m->emb_ln_w, m->emb_ln_b, m->eps);
     g->hidden[0] = x;
     for (int32_t l = 0; l < m->n_layer; l++) {
@@ -410,10 +468,13 @@ static void bert_build(const elm_bert *m, gl_context *ctx, gl_tensor *ids, gl_te
         g->hidden[l + 1] = x;
     }
     if (cls_rows && m->pool_w) {
-        g->pooled = gl_tanh(ctx, bert_lin(ctx, gl_get_rows(ctx, x, cls_rows), m->pool_w, m->pool_b));
+        gl_tensor *p = bert_lin(ctx, gl_get_rows(ctx, x, cls_rows), m->pool_w, m->pool_b);
+        g->pooled = m->pooler_relu ? gl_relu(ctx, p) : gl_tanh(ctx, p);
         if (req->nsp && m->nsp_w) g->nsp = bert_lin(ctx, g->pooled, m->nsp_w, m->nsp_b);
         if (req->classify && m->cls_w) g->classes = bert_lin(ctx, g->pooled, m->cls_w, m->cls_b);
     }
+    if (req->token_classify && m->tok_w) g->tokens = bert_lin(ctx, x, m->tok_w, m->tok_b);
+    if (req->qa && m->qa_w) g->qa = bert_lin(ctx, x, m->qa_w, m->qa_b);
     if (mlm_rows) {
         gl_tensor *h = gl_gelu(ctx, bert_lin(ctx, gl_get_rows(ctx, x, mlm_rows), m->mlm_w, m->mlm_b));
         h = gl_layer_norm(ctx, h, m->mlm_ln_w, m->mlm_ln_b, m->eps);
@@ -462,6 +523,8 @@ static elm_status bert_collect(elm_bert *m, const bert_graph *g, int64_t T, int3
         if (g->pooled && !(r->pooled = bert_copy_rows(g->pooled, s, 1, E))) goto oom;
         if (g->nsp && !(r->nsp = bert_copy_rows(g->nsp, s, 1, 2))) goto oom;
         if (g->classes && !(r->classes = bert_copy_rows(g->classes, s, 1, m->n_labels))) goto oom;
+        if (g->tokens && !(r->tokens = bert_copy_rows(g->tokens, s * T, lens[s], m->n_labels))) goto oom;
+        if (g->qa && !(r->qa = bert_copy_rows(g->qa, s * T, lens[s], 2))) goto oom;
         if (g->mlm) {
             r->n_mlm = (int32_t)(mlm_first[s + 1] - mlm_first[s]);
             if (!(r->mlm = bert_copy_rows(g->mlm, mlm_first[s], r->n_mlm, m->n_vocab))) goto oom;
@@ -507,7 +570,7 @@ static elm_status bert_fill_inputs(const elm_bert *m, int32_t n_seq, const int32
             int32_t id = ids[s][t], ty = types && types[s] ? types[s][t] : 0;
             if (id < 0 || id >= m->n_vocab)
                 return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d: token id %d is outside the vocabulary (%d)", s, id, m->n_vocab);
-            if (ty < 0 || ty >= m->n_types)
+            if (ty < 0 || (ty >= m->n_types && ty != 0))
                 return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d: token type %d (the model has %d)", s, ty, m->n_types);
             in->ids[k] = id;
             in->typ[k] = ty;
@@ -546,6 +609,9 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
         return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no pooler");
     if (req->nsp && !m->nsp_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no next-sentence head");
     if (req->classify && !m->cls_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no classifier");
+    if (req->token_classify && !m->tok_w)
+        return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no token classifier");
+    if (req->qa && !m->qa_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no question-answering head");
     elm_status st = bert_results(m, n_seq, err);
     if (st != ELM_OK || n_seq == 0) return st;
     int64_t T = 0;
@@ -585,12 +651,12 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
         st = elm_err_set(err, ELM_ERR_INVALID, "bert: building the graph: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
         goto done;
     }
-    gl_tensor *outs[5] = {g.hidden[m->n_layer], g.pooled, g.nsp, g.classes, g.mlm};
-    for (int i = 0; i < 5; i++)
+    gl_tensor *outs[7] = {g.hidden[m->n_layer], g.pooled, g.nsp, g.classes, g.mlm, g.tokens, g.qa};
+    for (int i = 0; i < 7; i++)
         if (outs[i]) gl_set_output(outs[i]);
     if (req->all_hidden)
         for (int32_t l = 0; l < m->n_layer; l++) gl_set_output(g.hidden[l]);
-    for (int i = 0; i < 5 && st == ELM_OK; i++)
+    for (int i = 0; i < 7 && st == ELM_OK; i++)
         if (outs[i] && gl_graph_expand(graph, outs[i]) != GL_OK) st = ELM_ERR_INVALID;
     for (int32_t l = 0; req->all_hidden && l < m->n_layer && st == ELM_OK; l++)
         if (gl_graph_expand(graph, g.hidden[l]) != GL_OK) st = ELM_ERR_INVALID;
@@ -620,6 +686,8 @@ const float *elm_bert_last(const elm_bert *m, int32_t s) { return bert_res(m, s)
 const float *elm_bert_pooled(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->pooled : NULL; }
 const float *elm_bert_nsp(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->nsp : NULL; }
 const float *elm_bert_classes(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->classes : NULL; }
+const float *elm_bert_token_logits(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->tokens : NULL; }
+const float *elm_bert_qa_logits(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->qa : NULL; }
 const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows) {
     const bert_result *r = bert_res(m, s);
     if (n_rows) *n_rows = r ? r->n_mlm : 0;

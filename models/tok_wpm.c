@@ -6,6 +6,8 @@
  *   1. clean: U+0000, U+FFFD and control characters (category C*, except \t \n \r) are dropped;
  *      whitespace (\t \n \r, space and Zs) becomes a space;
  *   2. CJK ideographs get a space on both sides (each becomes a word of its own);
+ *   2b. Unicode NFC (as BasicTokenizer does since transformers 4.3x: a word typed with
+ *      combining accents matches the vocabulary's precomposed spelling, cased or not);
  *   3. split on whitespace; for each word: lower-case (str.lower()) when the model is uncased,
  *      strip accents (NFD, drop Mn) when strip_accents (default: = lower-case);
  *   4. split every punctuation character (P*, plus the ASCII symbols $+<=>^`|~) into its own
@@ -16,9 +18,7 @@
  *
  * Two vocabulary spellings are understood: Hugging Face's ("word", "##piece") and llama.cpp's
  * "phantom space" one ("▁word" for a word start, "piece" for a continuation), used by BERT GGUF
- * files that llama.cpp's converter writes. Unicode NFC (which Hugging Face's slow tokenizer
- * applies before step 3) is not applied: it changes only already-decomposed input of cased
- * models.
+ * files that llama.cpp's converter writes.
  */
 #include "unicode.h"
 #include "vocab_impl.h"
@@ -34,12 +34,8 @@ static bool wpm_is_cjk(uint32_t c) {
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-/* Hugging Face's _is_punctuation: ASCII non-alphanumerics count even when Unicode calls them
- * symbols ($, +, <, =, >, ^, `, |, ~). */
-static bool wpm_is_punct(uint32_t c) {
-    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return true;
-    return elm_uc_is_punct(c);
-}
+/* Hugging Face's _is_punctuation: elm_uc_is_bert_punct (unicode.c). */
+static bool wpm_is_punct(uint32_t c) { return elm_uc_is_bert_punct(c); }
 
 static bool wpm_is_space(uint32_t c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || elm_uc_category(c) == ELM_UC_ZS;
@@ -82,6 +78,20 @@ static bool wpm_clean(const char *text, size_t len, bool chinese, wpm_cps *out) 
         else ok = wpm_push(out, c);
         if (!ok) return false;
     }
+    return true;
+}
+
+/* Step 2b: the cleaned text in NFC (in place; the NFD form may be longer, so it goes through
+ * a second buffer). */
+static bool wpm_nfc(wpm_cps *b) {
+    size_t need = elm_uc_nfc(b->v, b->n, NULL, 0);
+    uint32_t *o = malloc((need ? need : 1) * sizeof *o);
+    if (!o) return false;
+    size_t n = elm_uc_nfc(b->v, b->n, o, need);
+    free(b->v);
+    b->v = o;
+    b->n = n;
+    b->cap = need ? need : 1;
     return true;
 }
 
@@ -186,7 +196,7 @@ static void wpm_split_punct(const elm_vocab *v, const uint32_t *w, size_t n, elm
 
 gl_status elm_wpm_tokenize(const elm_vocab *v, const char *text, size_t len, elm_ids *out, gl_error *err) {
     wpm_cps all = {0}, tmp = {0}, word = {0};
-    bool ok = wpm_clean(text, len, v->wpm_chinese, &all);
+    bool ok = wpm_clean(text, len, v->wpm_chinese, &all) && wpm_nfc(&all);
     for (size_t i = 0; ok && i < all.n;) {
         if (all.v[i] == ' ') {
             i++;

@@ -14,6 +14,8 @@ extern const uint32_t elm_uc_n_ccc;
 extern const uint32_t elm_uc_nfd_tab[][3];
 extern const uint32_t elm_uc_n_nfd;
 extern const uint32_t *const elm_uc_nfd_pool;
+extern const uint32_t elm_uc_comp_tab[][3];
+extern const uint32_t elm_uc_n_comp;
 extern const int32_t elm_uc_lower[][4];
 extern const uint32_t elm_uc_n_lower;
 extern const uint32_t elm_uc_lower_multi[][5];
@@ -197,6 +199,52 @@ size_t elm_uc_nfd(const uint32_t *in, size_t n, uint32_t *out, size_t max) {
     return len;
 }
 
+uint32_t elm_uc_compose(uint32_t a, uint32_t b) {
+    /* Hangul: L + V -> LV, LV + T -> LVT (Unicode §3.12) */
+    if (a >= UC_L_BASE && a < UC_L_BASE + 19 && b >= UC_V_BASE && b < UC_V_BASE + UC_V_COUNT)
+        return UC_S_BASE + ((a - UC_L_BASE) * UC_V_COUNT + (b - UC_V_BASE)) * UC_T_COUNT;
+    if (a >= UC_S_BASE && a < UC_S_BASE + UC_S_COUNT && (a - UC_S_BASE) % UC_T_COUNT == 0 && b > UC_T_BASE &&
+        b < UC_T_BASE + UC_T_COUNT)
+        return a + (b - UC_T_BASE);
+    uint32_t lo = 0, hi = elm_uc_n_comp;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint32_t *e = elm_uc_comp_tab[mid];
+        if (e[0] < a || (e[0] == a && e[1] < b)) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < elm_uc_n_comp && elm_uc_comp_tab[lo][0] == a && elm_uc_comp_tab[lo][1] == b) return elm_uc_comp_tab[lo][2];
+    return 0;
+}
+
+/* Canonical composition of an NFD string in place (Unicode §3.11, D117): each character
+ * joins the last starter when nothing between them blocks it (a blocker is a character of
+ * the same or a higher combining class, or any starter). Returns the new length. */
+static size_t uc_compose_in_place(uint32_t *s, size_t n) {
+    const size_t none = (size_t)-1;
+    size_t starter = none, out = 0;
+    int last = 0; /* class of the last character kept after the starter (0: none yet) */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = s[i];
+        int cc = elm_uc_ccc(c);
+        uint32_t comp = starter != none && (last == 0 || last < cc) ? elm_uc_compose(s[starter], c) : 0;
+        if (comp && (out == starter + 1 || last < cc)) {
+            s[starter] = comp;
+            continue;
+        }
+        if (cc == 0) starter = out;
+        last = cc;
+        s[out++] = c;
+    }
+    return out;
+}
+
+size_t elm_uc_nfc(const uint32_t *in, size_t n, uint32_t *out, size_t max) {
+    size_t need = elm_uc_nfd(in, n, out, max);
+    if (need > max) return need;
+    return uc_compose_in_place(out, need);
+}
+
 int elm_uc_tolower(uint32_t cp, uint32_t out[3]) {
     for (uint32_t i = 0; i < elm_uc_n_lower_multi; i++) {
         if (elm_uc_lower_multi[i][0] == cp) {
@@ -225,4 +273,9 @@ uint32_t elm_uc_tolower1(uint32_t cp) {
     if (cp <= (uint32_t)r[1] && (cp - (uint32_t)r[0]) % (uint32_t)r[2] == 0)
         return (uint32_t)((int32_t)cp + r[3]);
     return cp;
+}
+
+bool elm_uc_is_bert_punct(uint32_t c) {
+    if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return true;
+    return elm_uc_is_punct(c);
 }

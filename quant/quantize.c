@@ -211,7 +211,7 @@ static gl_status qz_copy_scalar(gl_gguf_writer *w, const gl_gguf *f, int64_t i, 
     return gl_gguf_w_kv(w, key, t, buf);
 }
 
-static gl_status qz_copy_kv(gl_gguf_writer *w, const gl_gguf *f, int64_t i, gl_error *err) {
+gl_status elm_gguf_copy_kv(gl_gguf_writer *w, const gl_gguf *f, int64_t i, gl_error *err) {
     const gl_str k = gl_gguf_key(f, i);
     char key[256];
     if (k.len >= sizeof key) return gl_error_set(err, GL_ERR_FORMAT, "metadata key longer than %zu bytes", sizeof key - 1);
@@ -379,9 +379,9 @@ static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const 
     gl_status s = GL_OK;
     /* the alignment key must come first: the writer pads with it */
     const int64_t ka = gl_gguf_find_key(f, "general.alignment");
-    if (ka >= 0) s = qz_copy_kv(w, f, ka, err);
+    if (ka >= 0) s = elm_gguf_copy_kv(w, f, ka, err);
     for (int64_t i = 0; s == GL_OK && i < gl_gguf_n_kv(f); i++) {
-        if (i != ka) s = qz_copy_kv(w, f, i, err);
+        if (i != ka) s = elm_gguf_copy_kv(w, f, i, err);
     }
     const bool quantized = gl_type_get(p->spec.base)->is_quantized;
     if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", p->spec.file_type);

@@ -101,5 +101,8 @@ int64_t elm_count_nonfinite(const float *x, int64_t n, int64_t *first);
 /* Same over the rows of a GGUF tensor of any type with a to_float (dequantized row by row);
  * -1 when the type has none or memory runs out. */
 int64_t elm_tensor_count_nonfinite(const gl_gguf_tensor_info *ti, int64_t *first);
+/* Copies metadata pair i of f into w (general.file_type and general.quantization_version are
+ * left out: the writer of the new file states them). */
+gl_status elm_gguf_copy_kv(gl_gguf_writer *w, const gl_gguf *f, int64_t i, gl_error *err);
 
 #endif /* EDGELM_QUANTIZE_H */

@@ -1,5 +1,5 @@
 # BERT commands end to end: convert (safetensors and pytorch_model.bin), tokenize, fill-mask,
-# nsp, embed, classify, eval, bert-bench and the prompt-classify example.
+# nsp, embed, classify, eval, bert-bench and prompt-classify.
 . tests/tf-lib.sh
 ref="$FIXTURES/hf-reference/bert"
 cai="$FIXTURES/hf-tiny-caikit/BertForSequenceClassification"
@@ -20,7 +20,10 @@ if [ -f "$ref/config.json" ]; then
     check bert_bench_csv sh -c "$EMU '$EDGELM' bert-bench -m '$TMPD/b.gguf' -t 1 --tokens 8 --reps 1 -o csv > '$TMPD/bb.csv' &&
         head -n 1 '$TMPD/bb.csv' | grep -qx 'threads,batch,tokens,sentences/s,tokens/s' && test \$(wc -l < '$TMPD/bb.csv') -eq 2 &&
         tail -n 1 '$TMPD/bb.csv' | grep -Eq '^1,1,8,[0-9.]+,[0-9]+\$'"
-    check bert_prompt_classify_example sh -c "$EMU '$BUILD/examples/prompt-classify' '$TMPD/b.gguf' 'the model' neg=the pos=model | grep -q '^pos '"
+    check bert_prompt_classify_multi_token_equals_reference sh -c "$EMU '$EDGELM' prompt-classify -m '$TMPD/b.gguf' --verbalizer 'neg=the,terrible;pos=model,wonderful' -p 'the model reads tokens' | cmp - tests/data/bert/prompt_case0.txt"
+    check bert_prompt_classify_file sh -c "printf 'the model\\n\\nreads tokens\\n' > '$TMPD/pc.txt' && $EMU '$EDGELM' prompt-classify -m '$TMPD/b.gguf' --verbalizer 'neg=the;pos=model' -f '$TMPD/pc.txt' | cut -f3 | tr '\\n' ';' | grep -qx 'the model;reads tokens;'"
+    check bert_prompt_classify_needs_one_mask sh -c "! $EMU '$EDGELM' prompt-classify -m '$TMPD/b.gguf' --verbalizer 'a=the;b=model' -p x --template '{} no mask' 2> '$TMPD/e' && grep -q MASK '$TMPD/e'"
+    check bert_prompt_classify_bad_verbalizer sh -c "! $EMU '$EDGELM' prompt-classify -m '$TMPD/b.gguf' --verbalizer 'onlyone=the' -p x 2> /dev/null && ! $EMU '$EDGELM' prompt-classify -m '$TMPD/b.gguf' --verbalizer 'a=;b=c' -p x 2> /dev/null"
     check bert_convert_no_heads sh -c "$EMU '$EDGELM' convert '$ref' -o '$TMPD/nh.gguf' --no-heads && $EMU '$EDGELM' info '$TMPD/nh.gguf' > '$TMPD/i' && ! grep -q 'cls\\.\\|pooler' '$TMPD/i' && $EMU '$EDGELM' embed -m '$TMPD/nh.gguf' -p hello > /dev/null && ! $EMU '$EDGELM' fill-mask -m '$TMPD/nh.gguf' -p '[MASK]' 2> /dev/null"
     check bert_classify_needs_classifier sh -c "! $EMU '$EDGELM' classify -m '$TMPD/b.gguf' -p hello 2> '$TMPD/e' && grep -q classifier '$TMPD/e'"
 else

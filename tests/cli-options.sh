@@ -4,7 +4,7 @@
 # Then the behaviours behind the common options: -f - (stdin), --stop, --echo, the timing
 # summary, embed rows for blank lines and JSON output, and docs/cli.md being current.
 . tests/tf-lib.sh
-CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed similarity nsp classify bert-bench elmo-bench"
+CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed similarity nsp classify bert-bench elmo-bench tag qa prompt-classify finetune"
 
 # fails NAME EXPECTED-LINE ARGS...: exit status 2 and exactly one line on stderr, equal to EXPECTED-LINE.
 fails() {
@@ -81,6 +81,13 @@ convert_outtype|edgelm convert: --outtype 'q9' is not valid: use one of f32, f16
 convert_no_source|edgelm convert: no source: give the checkpoint folder or file first: edgelm convert SRC -o OUT.gguf|convert -o x.gguf
 tokenize_two_inputs|edgelm tokenize: no single input: give exactly one of -p TEXT, -f FILE or --compare REF.json|tokenize -m x.gguf -p a -f b
 info_two_files|edgelm info: unexpected argument 'b.gguf': see 'edgelm info --help'|info a.gguf b.gguf
+tag_needs_prompt|edgelm tag: -p/--prompt is required: give -p TEXT|tag -m x.gguf
+qa_max_seq_len|edgelm qa: --max-seq-len 2 is out of range: give a number in [4, 1048576]|qa -m x.gguf -q a -c b --max-seq-len 2
+qa_needs_context|edgelm qa: -c/--context is required: give -c TEXT|qa -m x.gguf -q a
+prompt_classify_needs_text|edgelm prompt-classify: no text: give -p TEXT or -f FILE|prompt-classify -m x.gguf --verbalizer a=b;c=d
+finetune_task_unknown|edgelm finetune: --task 'mlm' is not known: use one of classify, tag|finetune -m x.gguf --task mlm -f t --save o.gguf
+finetune_lr_zero|edgelm finetune: --lr 0 is out of range: give a number in (0, 1]|finetune -m x.gguf --task tag -f t --save o.gguf --lr 0
+finetune_epochs_not_integer|edgelm finetune: --epochs 'x' is not an integer: give a number in [1, 100000]|finetune -m x.gguf --task tag -f t --save o.gguf --epochs x
 help_unknown_command|edgelm help: unknown command 'nope': see 'edgelm help'|help nope
 EOF
 
@@ -146,7 +153,7 @@ B="$FIXTURES/hf-reference/bert"
 if [ -f "$B/config.json" ] && $EMU "$EDGELM" convert "$B" -o "$TMPD/b.gguf" > /dev/null 2>&1; then
     printf 'one\n\nthree\n' > "$TMPD/lines.txt"
     check generate_wrong_family sh -c "! $EMU '$EDGELM' generate -m '$TMPD/b.gguf' -p hi 2> '$TMPD/wf' && test \$(wc -l < '$TMPD/wf') -eq 1 &&
-        grep -q 'is a BERT encoder (architecture bert): run it with edgelm embed, fill-mask, nsp, classify, eval, kld or bert-bench\$' '$TMPD/wf'"
+        grep -q 'is a BERT encoder (architecture bert): run it with edgelm embed, fill-mask, nsp, classify, tag, qa, prompt-classify, finetune, eval, kld or bert-bench\$' '$TMPD/wf'"
     # A missing head: the same sentence for fill-mask, nsp and classify.
     check bert_missing_head_messages sh -c "$EMU '$EDGELM' convert '$B' -o '$TMPD/nh.gguf' --no-heads -q 2> /dev/null &&
         ! $EMU '$EDGELM' fill-mask -m '$TMPD/nh.gguf' -p 'a [MASK]' 2> '$TMPD/h1' && ! $EMU '$EDGELM' nsp -m '$TMPD/nh.gguf' -a a -b b 2> '$TMPD/h2' &&

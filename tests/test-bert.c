@@ -306,16 +306,19 @@ static void check_reference(const char *model, const char *src, int n_cases, dou
         int32_t nt = (int32_t)n, pos = 2, npos = 1;
         const int32_t *pp = &pos;
         bool pooled = elm_bert_has_pooler(m);
-        elm_bert_request rq = {.pooled = pooled, .classify = elm_bert_n_labels(m) > 0, .mlm = elm_bert_has_mlm(m),
-                               .mlm_pos = &pp, .n_mlm_pos = &npos};
+        bool tokcls = elm_bert_has_token_classifier(m);
+        elm_bert_request rq = {.pooled = pooled, .classify = elm_bert_n_labels(m) > 0 && !tokcls, .mlm = elm_bert_has_mlm(m),
+                               .mlm_pos = &pp, .n_mlm_pos = &npos, .token_classify = tokcls, .qa = elm_bert_has_qa(m)};
         TF_CHECK(elm_bert_run(m, 1, &ip, &tp, &nt, &rq, &err) == ELM_OK, "%s", err.msg);
         struct { const char *name; const float *got; int64_t n; } outs[] = {
             {"last", elm_bert_last(m, 0), n * E},
             {"pooled", elm_bert_pooled(m, 0), E},
             {"classes", elm_bert_classes(m, 0), elm_bert_n_labels(m)},
             {"mlm", elm_bert_mlm(m, 0, NULL), elm_bert_n_vocab(m)},
+            {"tokens", elm_bert_token_logits(m, 0), n * elm_bert_n_labels(m)},
+            {"qa", elm_bert_qa_logits(m, 0), n * 2},
         };
-        for (size_t j = 0; j < 4; j++) {
+        for (size_t j = 0; j < sizeof outs / sizeof outs[0]; j++) {
             snprintf(p, sizeof p, DATA_DIR "%s_case%d_%s.npy", model, c, outs[j].name);
             if (!tf_file_exists(p)) {
                 TF_CHECK(outs[j].got == NULL || j == 0, "%s: %s computed without reference", model, outs[j].name);
@@ -338,6 +341,118 @@ TF_TEST(caikit_classifier_from_pytorch_model_bin) {
 
 TF_TEST(tiniest_mlm_from_safetensors) {
     check_reference("tiniest", tf_fixture("hf-tiny-lm-buddy/bert_tiniest"), 2, 1e-4, -1);
+}
+
+TF_TEST(token_classifier_and_qa_heads) {
+    /* tests/data/bert/tiny-tokcls (BertForTokenClassification, safetensors, id2label) and
+     * tiny-qa (BertForQuestionAnswering, pytorch_model.bin): scripts/bert_heads_reference.py */
+    check_reference("tokcls", DATA_DIR "tiny-tokcls", 2, 1e-4, -1);
+    check_reference("qa", DATA_DIR "tiny-qa", 2, 1e-4, -1);
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path("tokcls--1.gguf"), NULL, &err);
+    TF_CHECK(m && elm_bert_has_token_classifier(m) && !elm_bert_has_qa(m) && elm_bert_n_labels(m) == 7 &&
+             !strcmp(elm_bert_label(m, 1), "B-PER") && !strcmp(elm_bert_label(m, 6), "I-ORG"), "%s", err.msg);
+    /* the cased vocabulary's NFC entry reached with an NFD-written umlaut */
+    int32_t ids[16];
+    TF_CHECK(m && elm_bert_tokenize(m, "Zu\xcc\x88rich", NULL, false, ids, NULL, 16, &err) == 1 && ids[0] == 30);
+    elm_bert_request rq = {.qa = true};
+    const int32_t one[1] = {2}, *ip = one;
+    int32_t n1 = 1;
+    TF_CHECK(m && elm_bert_run(m, 1, &ip, NULL, &n1, &rq, &err) == ELM_ERR_UNSUPPORTED);
+    elm_bert_free(m);
+    m = elm_bert_load(tmp_path("qa--1.gguf"), NULL, &err);
+    TF_CHECK(m && elm_bert_has_qa(m) && !elm_bert_has_token_classifier(m) && elm_bert_n_labels(m) == 0, "%s", err.msg);
+    elm_bert_free(m);
+}
+
+/* Log lines of a conversion, joined. */
+static void capture_log(void *user, const char *msg) {
+    char *buf = user;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 4096 - n, "%s\n", msg);
+}
+
+static gl_status convert_logged(const char *src, bool strict, bool no_heads, char *log, gl_error *err) {
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.src = src;
+    p.out = tmp_path("honesty.gguf");
+    p.strict = strict;
+    p.no_heads = no_heads;
+    p.log = capture_log;
+    p.user = log;
+    log[0] = '\0';
+    return elm_convert(&p, NULL, err);
+}
+
+TF_TEST(converter_names_every_dropped_tensor) {
+    /* tiny-extra: the token classifier plus one tensor nothing maps and a position_ids buffer */
+    char log[4096];
+    gl_error err = {0};
+    TF_CHECK(convert_logged(DATA_DIR "tiny-extra", false, false, log, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(strstr(log, "warning: bert.encoder.layer.1.adapter.weight [4, 8] is not converted") != NULL, "%s", log);
+    TF_CHECK(strstr(log, "position_ids") == NULL && strstr(log, "1 source tensor dropped") != NULL, "%s", log);
+    TF_CHECK(convert_logged(DATA_DIR "tiny-extra", true, false, log, &err) == GL_ERR_UNSUPPORTED &&
+             strstr(err.msg, "--strict") && strstr(err.msg, "adapter.weight"), "%s", err.msg);
+    /* every tensor of the head checkpoints is mapped: --strict accepts them, silently */
+    TF_CHECK(convert_logged(DATA_DIR "tiny-qa", true, false, log, &err) == GL_OK && !strstr(log, "warning"), "%s %s", err.msg, log);
+    TF_CHECK(convert_logged(DATA_DIR "tiny-tokcls", true, false, log, &err) == GL_OK && !strstr(log, "warning"), "%s", log);
+    /* --no-heads: the heads are named as left out on request, never refused */
+    TF_CHECK(convert_logged(DATA_DIR "tiny-qa", true, true, log, &err) == GL_OK && strstr(log, "note: qa_outputs.weight") &&
+             !strstr(log, "warning"), "%s %s", err.msg, log);
+}
+
+TF_TEST(distilbert_and_roberta_logits) {
+    /* scripts/bert_variants_reference.py: DistilBertFor{SequenceClassification (safetensors),
+     * QuestionAnswering (pytorch_model.bin)}, RobertaFor{SequenceClassification,
+     * TokenClassification}: last hidden state, pooled (pre_classifier + ReLU / classifier.dense
+     * + tanh), class, QA and token logits within 1e-4 */
+    check_reference("distilcls", DATA_DIR "tiny-distil-cls", 2, 1e-4, -1);
+    check_reference("distilqa", DATA_DIR "tiny-distil-qa", 2, 1e-4, -1);
+    check_reference("robertacls", DATA_DIR "tiny-roberta-cls", 2, 1e-4, -1);
+    check_reference("robertatok", DATA_DIR "tiny-roberta-tok", 2, 1e-4, -1);
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path("robertacls--1.gguf"), NULL, &err);
+    TF_CHECK(m && elm_bert_n_ctx(m) == 32 && elm_bert_n_labels(m) == 2 && !strcmp(elm_bert_label(m, 1), "POSITIVE") &&
+             !elm_bert_has_nsp(m), "%s", err.msg);
+    /* pairs as RobertaTokenizer builds them: <s> a </s></s> b </s>, every type 0 */
+    int32_t ids[32], types[32];
+    TF_CHECK(m && elm_bert_tokenize(m, "x", "x", true, ids, types, 32, &err) == 6 && ids[0] == 0 && ids[1] == 124 &&
+             ids[2] == 2 && ids[3] == 2 && ids[4] == 124 && ids[5] == 2 && types[4] == 0 && types[5] == 0);
+    elm_bert_free(m);
+    m = elm_bert_load(tmp_path("distilcls--1.gguf"), NULL, &err);
+    /* no token type embeddings: type 1 is refused */
+    const int32_t two[2] = {2, 3}, ty[2] = {0, 1}, *ip = two, *tp = ty;
+    int32_t n2 = 2;
+    TF_CHECK(m && elm_bert_run(m, 1, &ip, &tp, &n2, NULL, &err) == ELM_ERR_INVALID);
+    elm_bert_free(m);
+}
+
+#include "data/bert/variant_tokens.h"
+
+static void check_variant_tokens(const char *gguf, const variant_tok_case *cases, size_t n_cases) {
+    elm_error err = {0};
+    elm_bert *m = elm_bert_load(tmp_path(gguf), NULL, &err);
+    TF_CHECK(m != NULL, "%s: %s", gguf, err.msg);
+    for (size_t i = 0; m && i < n_cases; i++) {
+        int32_t ids[64];
+        int64_t n = elm_bert_tokenize(m, cases[i].text, NULL, false, ids, NULL, 64, &err);
+        bool ok = n == cases[i].n;
+        for (int64_t k = 0; ok && k < n; k++) ok = ids[k] == cases[i].ids[k];
+        TF_CHECK(ok, "%s case %zu (%s): %lld ids, want %d", gguf, i, cases[i].text, (long long)n, cases[i].n);
+    }
+    elm_bert_free(m);
+}
+
+TF_TEST(distilbert_wordpiece_and_roberta_bpe_ids) {
+    /* ids of the slow tokenizers' algorithms (scripts/bert_variants_reference.py) on tricky
+     * strings: spaces, contractions, numbers, NFC/NFD accents, tabs, emoji, CJK, upper-case
+     * accents, <mask> with lstrip, compatibility singletons (Ohm, Angstrom signs) */
+    if (!tf_file_exists(tmp_path("distilcls--1.gguf")) || !tf_file_exists(tmp_path("robertacls--1.gguf")))
+        TF_CHECK(convert(DATA_DIR "tiny-distil-cls", tmp_path("distilcls--1.gguf"), -1, false) &&
+                 convert(DATA_DIR "tiny-roberta-cls", tmp_path("robertacls--1.gguf"), -1, false));
+    check_variant_tokens("distilcls--1.gguf", distil_tok_cases, sizeof distil_tok_cases / sizeof distil_tok_cases[0]);
+    check_variant_tokens("robertacls--1.gguf", roberta_tok_cases, sizeof roberta_tok_cases / sizeof roberta_tok_cases[0]);
 }
 
 TF_TEST(bertmodel_without_prefix_and_gamma_beta_names) {
@@ -469,6 +584,15 @@ TF_TEST(basic_tokenizer_rules) {
              ids[3] == 13 && ids[4] == 11 && ids[5] == 12);
     /* a word with an unmatched rest is one [UNK] */
     TF_CHECK(wpm(1, "abz hello", ids) == 2 && ids[0] == 0 && ids[1] == 4);
+    /* NFC first (BasicTokenizer): an accent typed as a combining mark (NFD "cafe\u0301s")
+     * finds the precomposed vocabulary entry in a cased model instead of [UNK]... */
+    TF_CHECK(wpm(0, "Hello cafe\xcc\x81s!", ids) == 4 && ids[0] == 3 && ids[1] == 5 && ids[2] == 7 && ids[3] == 8);
+    /* ...and in an uncased one both spellings lose the accent alike */
+    TF_CHECK(wpm(1, "CAFE\xcc\x81S cafe\xcc\x81", ids) == 3 && ids[0] == 6 && ids[1] == 7 && ids[2] == 6);
+    /* U+212B ANGSTROM SIGN is NFC U+00C5: the same piece as the letter */
+    int32_t a1[16], a2[16];
+    int64_t n1 = wpm(0, "\xe2\x84\xab", a1), n2 = wpm(0, "\xc3\x85", a2);
+    TF_CHECK(n1 == 1 && n2 == 1 && a1[0] == a2[0]);
 }
 
 static void write_file(const char *path, const char *text) {

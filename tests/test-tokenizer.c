@@ -138,6 +138,55 @@ TF_TEST(unicode_nfd_and_lower) {
     TF_CHECK(elm_uc_tolower(0x0130, lo) == 2 && lo[0] == 'i' && lo[1] == 0x0307);
 }
 
+/* NFC against Python's unicodedata: every code point below U+30000 (those NFC changes are
+ * listed in tests/data/nfc_ref.h, every other one must stay as it is, which covers every
+ * primary composite: NFC decomposes and recomposes it) and strings with blocked, reordered
+ * and Hangul sequences. */
+#include "data/nfc_ref.h"
+
+static size_t nfc_utf8(const char *s, uint32_t *out, size_t max) {
+    uint32_t in[64];
+    size_t n = 0, len = strlen(s);
+    for (size_t i = 0; i < len && n < 64;) {
+        size_t adv;
+        in[n++] = elm_utf8_decode(s + i, len - i, &adv);
+        i += adv;
+    }
+    return elm_uc_nfc(in, n, out, max);
+}
+
+TF_TEST(unicode_nfc_matches_python) {
+    size_t k = 0, n_ref = sizeof nfc_ref_single / sizeof nfc_ref_single[0], bad = 0;
+    for (uint32_t cp = 0; cp < 0x30000; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        uint32_t out[8];
+        size_t n = elm_uc_nfc(&cp, 1, out, 8);
+        bool changed = k < n_ref && nfc_ref_single[k][0] == cp;
+        bool ok = changed ? n == nfc_ref_single[k][1] && !memcmp(out, &nfc_ref_single[k][2], n * sizeof *out)
+                          : n == 1 && out[0] == cp;
+        if (changed) k++;
+        if (!ok && bad++ < 5) TF_CHECK(ok, "NFC of U+%04X (%zu code points)", cp, n);
+    }
+    TF_CHECK(bad == 0 && k == n_ref, "%zu code points differ from Python's NFC", bad);
+    for (size_t i = 0; i < sizeof nfc_ref_strings / sizeof nfc_ref_strings[0]; i++) {
+        uint32_t got[64], want[64];
+        size_t n = nfc_utf8(nfc_ref_strings[i][0], got, 64);
+        size_t m = 0, len = strlen(nfc_ref_strings[i][1]);
+        for (size_t j = 0; j < len;) {
+            size_t adv;
+            want[m++] = elm_utf8_decode(nfc_ref_strings[i][1] + j, len - j, &adv);
+            j += adv;
+        }
+        TF_CHECK(n == m && !memcmp(got, want, n * sizeof *got), "string %zu: %zu vs %zu code points", i, n, m);
+    }
+    /* a too small buffer asks for the NFD length */
+    const uint32_t e_acute = 0xE9;
+    uint32_t one[1];
+    TF_CHECK(elm_uc_nfc(&e_acute, 1, one, 1) == 2 && elm_uc_nfc(&e_acute, 1, NULL, 0) == 2);
+    TF_CHECK(elm_uc_compose('e', 0x301) == 0xE9 && elm_uc_compose(0x1112, 0x1161) == 0xD558 &&
+             elm_uc_compose(0xD558, 0x11AB) == 0xD55C && elm_uc_compose('q', 0x301) == 0);
+}
+
 TF_TEST(utf8_decode_encode) {
     size_t adv;
     TF_CHECK(elm_utf8_decode("\xE6\x9D\xB1", 3, &adv) == 0x6771 && adv == 3);

@@ -22,5 +22,11 @@ int cmd_similarity(int argc, char **argv); /* cosine matrix or top-k neighbours 
 struct gen_opts;
 int cmd_bert_eval(struct gen_opts *o); /* eval on a BERT file, options parsed by cmd_eval */
 int cmd_serve(int argc, char **argv); /* edgelm serve -m MODEL.gguf [--port 8080] */
+/* cmd_tag_qa.c: tag, qa, and `eval --what logits` of a BERT head (writes OUT.npy) */
+int cmd_tag(int argc, char **argv); int cmd_qa(int argc, char **argv);
+int cmd_prompt_classify(int argc, char **argv); /* cmd_prompt.c: masked-LM prompt classification */
+int cmd_finetune(int argc, char **argv); /* cmd_finetune.c: BERT fine-tuning (classify) */
+#include "edgelm.h"
+int bert_eval_logits(elm_bert *m, const int32_t *ids, const int32_t *types, int32_t n, const char *out, elm_error *err);
 
 #endif

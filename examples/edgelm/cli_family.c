@@ -14,7 +14,7 @@ typedef struct cli_family {
 
 static const cli_family cli_families[] = {
     {CLI_DECODER, "a decoder", "edgelm generate, chat, eval, perplexity, kld or bench -m"},
-    {CLI_BERT, "a BERT encoder", "edgelm embed, fill-mask, nsp, classify, eval, kld or bert-bench"},
+    {CLI_BERT, "a BERT encoder", "edgelm embed, fill-mask, nsp, classify, tag, qa, prompt-classify, finetune, eval, kld or bert-bench"},
     {CLI_T5, "an encoder-decoder (T5)", "edgelm generate, eval, kld or t5-bench"},
     {CLI_ELMO, "an ELMo biLM", "edgelm elmo, kld or elmo-bench"},
 };

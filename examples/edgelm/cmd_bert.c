@@ -508,7 +508,7 @@ int cmd_classify(int argc, char **argv) { return bert_pair_cmd(argc, argv, "clas
 /* ---- eval ---- */
 
 int cmd_bert_eval(gen_opts *g) {
-    static const char *const whats[] = {"hidden", "mlm", "nsp", "pooled", NULL};
+    static const char *const whats[] = {"hidden", "mlm", "nsp", "pooled", "logits", NULL};
     const char *what = g->what ? g->what : "hidden";
     if (opts_choice("eval", "--what (BERT)", what, whats) < 0) return 2;
     bert_opts o;
@@ -532,6 +532,10 @@ int cmd_bert_eval(gen_opts *g) {
             goto done;
         }
     } else if ((n = bert_encode(m, g->prompt, o.b, &ids, &types, &err)) < 0) {
+        goto done;
+    }
+    if (!strcmp(what, "logits")) {
+        rc = bert_eval_logits(m, ids, types, n, o.out, &err);
         goto done;
     }
     const int32_t *ip = ids, *tp = types;

@@ -139,7 +139,8 @@ int cmd_convert(int argc, char **argv) {
         OPT_FLAG("--no-heads", &o.no_heads, "BERT: write the encoder alone (a file llama.cpp loads too)"),
         OPT_STR("--options", &o.elmo_options, "FILE", "ELMo: options.json (when SRC is not a folder holding it)"),
         OPT_STR("--weights", &o.elmo_weights, "FILE", "ELMo: the weights .hdf5"),
-        OPT_FLAG("--strict", &o.strict, "refuse a checkpoint tensor holding NaN/inf values (default: a warning naming it)"),
+        OPT_FLAG("--strict", &o.strict, "refuse a checkpoint tensor holding NaN/inf values, or source tensors the converter "
+                 "does not map (default: a warning naming each)"),
         OPT_FLAG("-q,--quiet", &o.quiet, "no notes, only errors and the summary"),
         OPT_END,
     };

@@ -26,7 +26,8 @@ int cmd_eval(int argc, char **argv) {
         OPT_STR("--what", &o.what, "WHAT",
                 "decoders: logits (default) [n_tokens, n_vocab] | hidden [n_layers+1, n_tokens, n_embd]; "
                 "T5: logits [n_dec, n_vocab] | enc [n_enc_layers+1, n, d_model] | dec [n_dec_layers+1, n_dec, d_model]; "
-                "BERT: hidden (default) | mlm | nsp | pooled"),
+                "BERT: hidden (default) | mlm | nsp | pooled | logits (the classifier [n_labels], token classifier "
+                "[n, n_labels] or QA head [n, 2])"),
         OPT_STR("--dec-ids", &o.dec_ids, "0,5,6", "T5: decoder input ids (default: the decoder start token)"),
         OPT_STR("--types", &o.types, "0,0,1", "BERT: token type ids, as many as --ids"),
         OPT_STR("-b", &o.pair, "TEXT", "BERT: the second text of a pair (with -p)"),

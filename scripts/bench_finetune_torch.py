@@ -1,0 +1,46 @@
+#!/usr/bin/python3
+"""PyTorch side of the fine-tuning benchmark (BENCHMARKS.md, "Fine-tuning"): the same bert-tiny
+shape, forward + backward + clipping + AdamW on a batch of 16 x 128 tokens, sequences/s over 4
+steps after one warm-up step; argument: the thread count.
+
+    /usr/bin/python3 scripts/bench_finetune_torch.py 1
+"""
+import math, sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+E, L, H, F, V, P, B, T = 128, 2, 2, 512, 30522, 512, 16, 128
+torch.manual_seed(0)
+class Layer(torch.nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.q, s.k, s.v, s.o = (torch.nn.Linear(E, E) for _ in range(4))
+        s.ln1, s.ln2 = torch.nn.LayerNorm(E, eps=1e-12), torch.nn.LayerNorm(E, eps=1e-12)
+        s.up, s.down = torch.nn.Linear(E, F), torch.nn.Linear(F, E)
+        s.drop = torch.nn.Dropout(0.1)
+    def forward(s, x):
+        b, t, _ = x.shape
+        sh = lambda y: y.view(b, t, H, E // H).transpose(1, 2)
+        a = s.drop(torch.softmax(sh(s.q(x)) @ sh(s.k(x)).transpose(-1, -2) / math.sqrt(E // H), -1)) @ sh(s.v(x))
+        x = s.ln1(s.drop(s.o(a.transpose(1, 2).reshape(b, t, E))) + x)
+        return s.ln2(s.drop(s.down(torch.nn.functional.gelu(s.up(x)))) + x)
+class Model(torch.nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.tok, s.pos, s.typ = torch.nn.Embedding(V, E), torch.nn.Embedding(P, E), torch.nn.Embedding(2, E)
+        s.ln = torch.nn.LayerNorm(E, eps=1e-12)
+        s.layers = torch.nn.ModuleList(Layer() for _ in range(L))
+        s.pool, s.cls, s.drop = torch.nn.Linear(E, E), torch.nn.Linear(E, 2), torch.nn.Dropout(0.1)
+    def forward(s, ids):
+        x = s.drop(s.ln(s.tok(ids) + s.pos(torch.arange(ids.shape[1])) + s.typ(torch.zeros_like(ids))))
+        for l in s.layers: x = l(x)
+        return s.cls(s.drop(torch.tanh(s.pool(x[:, 0]))))
+m = Model()
+opt = torch.optim.AdamW(m.parameters(), lr=2e-5, weight_decay=0.01)
+ids = torch.randint(0, V, (B, T)); y = torch.randint(0, 2, (B,))
+def step():
+    opt.zero_grad(); loss = torch.nn.functional.cross_entropy(m(ids), y); loss.backward()
+    torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
+step()
+n = 4; t0 = time.time()
+for _ in range(n): step()
+dt = time.time() - t0
+print("torch %s, %d threads: %.2f sequences/s (%.3f s per step of %d x %d tokens)" % (torch.__version__, torch.get_num_threads(), n * B / dt, dt / n, B, T))
