@@ -442,18 +442,18 @@ GL_API gl_status gl_graph_compute(gl_graph *g, gl_pool *pool, gl_error *err);
  * no gradient) returns the gradient of dst's source i given g = d loss / d dst. */
 typedef void (*gl_custom_fn)(gl_tensor *dst);
 typedef gl_tensor *(*gl_custom_backward_fn)(gl_context *ctx, gl_tensor *dst, int i, gl_tensor *g);
-gl_tensor *gl_custom(gl_context *ctx, gl_type type, const int64_t ne[4], gl_tensor *const *src, int n_src,
+GL_API gl_tensor *gl_custom(gl_context *ctx, gl_type type, const int64_t ne[4], gl_tensor *const *src, int n_src,
                      gl_custom_fn fn, gl_custom_backward_fn back);
 /* The int32 slots a custom node's kernel may use for its parameters (11; the 12th is the
  * library's). */
-int32_t *gl_custom_params(gl_tensor *t);
+GL_API int32_t *gl_custom_params(gl_tensor *t);
 /* Mean over the rows whose label is >= 0 of -log softmax(logits[:, n])[labels[n]]: logits
  * [C, N] F32, labels I32 [N]. Result [1]. */
-gl_tensor *gl_cross_entropy(gl_context *ctx, gl_tensor *logits, gl_tensor *labels);
+GL_API gl_tensor *gl_cross_entropy(gl_context *ctx, gl_tensor *logits, gl_tensor *labels);
 /* Inverted dropout: each element kept with probability 1 - p (scaled by 1 / (1 - p)), the
  * decision a function of (seed, element index) only. */
-gl_tensor *gl_dropout(gl_context *ctx, gl_tensor *x, float p, uint64_t seed);
-gl_status gl_build_backward(gl_context *ctx, gl_graph *fwd, gl_tensor *loss, gl_tensor *const *params,
+GL_API gl_tensor *gl_dropout(gl_context *ctx, gl_tensor *x, float p, uint64_t seed);
+GL_API gl_status gl_build_backward(gl_context *ctx, gl_graph *fwd, gl_tensor *loss, gl_tensor *const *params,
                             int n_params, gl_tensor **grads, gl_error *err);
 
 /* AdamW (gl-opt.c): decoupled weight decay on matrices (ne1 > 1) only, linear warm-up over
@@ -466,13 +466,13 @@ typedef struct gl_adamw_params {
     int64_t warmup_steps, total_steps;
 } gl_adamw_params;
 typedef struct gl_adamw gl_adamw;
-gl_adamw_params gl_adamw_default_params(void); /* lr 2e-5, 0.9, 0.999, 1e-8, wd 0.01, clip 1 */
-gl_adamw *gl_adamw_new(gl_tensor *const *params, int n, const gl_adamw_params *p, gl_error *err);
-void gl_adamw_free(gl_adamw *o);
+GL_API gl_adamw_params gl_adamw_default_params(void); /* lr 2e-5, 0.9, 0.999, 1e-8, wd 0.01, clip 1 */
+GL_API gl_adamw *gl_adamw_new(gl_tensor *const *params, int n, const gl_adamw_params *p, gl_error *err);
+GL_API void gl_adamw_free(gl_adamw *o);
 /* One update from grads[i] (F32, contiguous, as many elements as params[i]; NULL: zero). */
-gl_status gl_adamw_step(gl_adamw *o, gl_tensor *const *grads, float *grad_norm, gl_error *err);
-float gl_adamw_lr(const gl_adamw *o);    /* the rate the next step uses */
-int64_t gl_adamw_steps(const gl_adamw *o);
+GL_API gl_status gl_adamw_step(gl_adamw *o, gl_tensor *const *grads, float *grad_norm, gl_error *err);
+GL_API float gl_adamw_lr(const gl_adamw *o);    /* the rate the next step uses */
+GL_API int64_t gl_adamw_steps(const gl_adamw *o);
 
 /* ------------------------------------------------------------------------------------------
  * Thread pool

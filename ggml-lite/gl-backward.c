@@ -144,7 +144,7 @@ static void k_mm_dx(gl_tensor *d, int ith, int nth) {
     const gl_tensor *w = d->src[0], *g = d->src[1];
     const int64_t K = w->ne[0], M = w->ne[1];
     const gl_type_traits *tt = gl_type_get(w->type);
-    float *row = malloc((size_t)K * sizeof *row), *o = d->data;
+    float *row = GL_MALLOC((size_t)K * sizeof *row), *o = d->data;
     if (!row) return;
     for (int64_t i3 = 0; i3 < d->ne[3]; i3++)
         for (int64_t i2 = 0; i2 < d->ne[2]; i2++)
@@ -164,7 +164,7 @@ static void k_mm_dx(gl_tensor *d, int ith, int nth) {
                 }
             }
         }
-    free(row);
+    GL_FREE(row);
 }
 
 /* dw[k, m] = sum over n and broadcast batches of x[k, n] g[m, n]. src: x, g. Thread ith owns
@@ -235,7 +235,7 @@ static void k_norm_dx(gl_tensor *d) {
     const gl_tensor *x = d->src[0], *g = d->src[1], *w = d->src[2];
     const float eps = cparam_f32(d, 0);
     const int64_t n = x->ne[0];
-    double *xh = malloc((size_t)n * sizeof *xh), *gw = malloc((size_t)n * sizeof *gw);
+    double *xh = GL_MALLOC((size_t)n * sizeof *xh), *gw = GL_MALLOC((size_t)n * sizeof *gw);
     float *o = d->data;
     if (!xh || !gw) goto done;
     for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
@@ -255,8 +255,8 @@ static void k_norm_dx(gl_tensor *d) {
                 for (int64_t i = 0; i < n; i++) o[bw_idx(d, i, i1, i2, i3)] = (float)(inv * (gw[i] - m1 - xh[i] * m2));
             }
 done:
-    free(xh);
-    free(gw);
+    GL_FREE(xh);
+    GL_FREE(gw);
 }
 
 /* dw = sum over rows of g * xhat. src: x, g. param 0: eps. */
@@ -264,7 +264,7 @@ static void k_norm_dw(gl_tensor *d) {
     const gl_tensor *x = d->src[0], *g = d->src[1];
     const float eps = cparam_f32(d, 0);
     const int64_t n = x->ne[0];
-    double *acc = calloc((size_t)n, sizeof *acc);
+    double *acc = GL_CALLOC((size_t)n, sizeof *acc);
     float *o = d->data;
     if (!acc) return;
     for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
@@ -275,7 +275,7 @@ static void k_norm_dw(gl_tensor *d) {
                 for (int64_t i = 0; i < n; i++) acc[i] += (bw_get(x, i, i1, i2, i3) - mean) * inv * bw_get(g, i, i1, i2, i3);
             }
     for (int64_t i = 0; i < n; i++) o[i] = (float)acc[i];
-    free(acc);
+    GL_FREE(acc);
 }
 
 /* softmax(scale * a + mask) over ne0: da = scale * y * (g - sum(g y)). src: y, g. param 0: scale. */
@@ -434,11 +434,11 @@ typedef struct bw_map {
 
 static bool bw_grow(bw_map *m) {
     int cap = m->cap * 2;
-    gl_tensor **k = realloc(m->key, (size_t)cap * sizeof *k);
+    gl_tensor **k = GL_REALLOC(m->key, (size_t)cap * sizeof *k);
     if (k) m->key = k;
-    gl_tensor **g = realloc(m->grad, (size_t)cap * sizeof *g);
+    gl_tensor **g = GL_REALLOC(m->grad, (size_t)cap * sizeof *g);
     if (g) m->grad = g;
-    bool *nd = realloc(m->needs, (size_t)cap * sizeof *nd);
+    bool *nd = GL_REALLOC(m->needs, (size_t)cap * sizeof *nd);
     if (nd) m->needs = nd;
     if (!k || !g || !nd) return false;
     memset(m->grad + m->cap, 0, (size_t)(cap - m->cap) * sizeof *m->grad);
@@ -597,7 +597,7 @@ gl_status gl_build_backward(gl_context *ctx, gl_graph *fwd, gl_tensor *loss, gl_
         return gl_error_set(err, GL_ERR_INVALID, "gl_build_backward: the loss must be one F32 value");
     const int n = gl_graph_n_nodes(fwd);
     const int cap0 = 2 * n + 16;
-    bw_map m = {calloc((size_t)cap0, sizeof *m.key), calloc((size_t)cap0, sizeof *m.grad), calloc((size_t)cap0, sizeof *m.needs), 0,
+    bw_map m = {GL_CALLOC((size_t)cap0, sizeof *m.key), GL_CALLOC((size_t)cap0, sizeof *m.grad), GL_CALLOC((size_t)cap0, sizeof *m.needs), 0,
                 cap0};
     gl_status st = GL_OK;
     if (!m.key || !m.grad || !m.needs) {
@@ -669,9 +669,9 @@ gl_status gl_build_backward(gl_context *ctx, gl_graph *fwd, gl_tensor *loss, gl_
         }
     }
 done:
-    free(m.key);
-    free(m.grad);
-    free(m.needs);
+    GL_FREE(m.key);
+    GL_FREE(m.grad);
+    GL_FREE(m.needs);
     return st;
 }
 

@@ -33,13 +33,13 @@ gl_adamw_params gl_adamw_default_params(void) {
 void gl_adamw_free(gl_adamw *o) {
     if (!o) return;
     for (int i = 0; i < o->n; i++) {
-        if (o->m) free(o->m[i]);
-        if (o->v) free(o->v[i]);
+        if (o->m) GL_FREE(o->m[i]);
+        if (o->v) GL_FREE(o->v[i]);
     }
-    free(o->m);
-    free(o->v);
-    free(o->params);
-    free(o);
+    GL_FREE(o->m);
+    GL_FREE(o->v);
+    GL_FREE(o->params);
+    GL_FREE(o);
 }
 
 gl_adamw *gl_adamw_new(gl_tensor *const *params, int n, const gl_adamw_params *p, gl_error *err) {
@@ -53,9 +53,9 @@ gl_adamw *gl_adamw_new(gl_tensor *const *params, int n, const gl_adamw_params *p
             gl_error_set(err, GL_ERR_INVALID, "gl_adamw_new: parameter %d is not an F32 tensor with data", i);
             return NULL;
         }
-    gl_adamw *o = calloc(1, sizeof *o);
-    if (!o || !(o->params = malloc((size_t)n * sizeof *o->params)) || !(o->m = calloc((size_t)n, sizeof *o->m)) ||
-        !(o->v = calloc((size_t)n, sizeof *o->v))) {
+    gl_adamw *o = GL_CALLOC(1, sizeof *o);
+    if (!o || !(o->params = GL_MALLOC((size_t)n * sizeof *o->params)) || !(o->m = GL_CALLOC((size_t)n, sizeof *o->m)) ||
+        !(o->v = GL_CALLOC((size_t)n, sizeof *o->v))) {
         gl_adamw_free(o);
         gl_error_set(err, GL_ERR_NOMEM, "gl_adamw_new: out of memory");
         return NULL;
@@ -65,7 +65,7 @@ gl_adamw *gl_adamw_new(gl_tensor *const *params, int n, const gl_adamw_params *p
     for (int i = 0; i < n; i++) {
         o->params[i] = params[i];
         size_t ne = (size_t)gl_nelements(params[i]);
-        if (!(o->m[i] = calloc(ne ? ne : 1, sizeof(float))) || !(o->v[i] = calloc(ne ? ne : 1, sizeof(float)))) {
+        if (!(o->m[i] = GL_CALLOC(ne ? ne : 1, sizeof(float))) || !(o->v[i] = GL_CALLOC(ne ? ne : 1, sizeof(float)))) {
             gl_adamw_free(o);
             gl_error_set(err, GL_ERR_NOMEM, "gl_adamw_new: out of memory");
             return NULL;

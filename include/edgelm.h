@@ -492,43 +492,43 @@ typedef struct elm_bert_train_params {
     int32_t n_threads;   /* 0: 1 */
 } elm_bert_train_params;
 
-elm_bert_train_params elm_bert_train_default_params(void);
+ELM_API elm_bert_train_params elm_bert_train_default_params(void);
 /* labels: n_labels names (NULL: LABEL_i). */
-elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const char *const *labels,
+ELM_API elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const char *const *labels,
                                        const elm_bert_train_params *p, elm_error *err);
-void elm_bert_trainer_free(elm_bert_trainer *t);
+ELM_API void elm_bert_trainer_free(elm_bert_trainer *t);
 /* One AdamW step on a batch (ids/types/n_tokens as elm_bert_run takes them; labels: n_seq
  * of them, or for TOKEN every sequence's n_tokens labels one after the other); *loss: the
  * batch's mean cross-entropy before the update. */
-elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
+ELM_API elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
                                  const int32_t *const *types, const int32_t *n_tokens,
                                  const int32_t *labels, float *loss, elm_error *err);
 /* Classifier logits with the current weights (no dropout): [n_seq][n_labels], or for TOKEN
  * [sum of n_tokens][n_labels]. */
-elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
+ELM_API elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
                                     const int32_t *const *types, const int32_t *n_tokens,
                                     float *logits, elm_error *err);
-int64_t elm_bert_trainer_steps(const elm_bert_trainer *t);
-float elm_bert_trainer_lr(const elm_bert_trainer *t); /* the rate of the next step */
+ELM_API int64_t elm_bert_trainer_steps(const elm_bert_trainer *t);
+ELM_API float elm_bert_trainer_lr(const elm_bert_trainer *t); /* the rate of the next step */
 /* Writes the fine-tuned model (every tensor F32, the labels as bert.classifier.output_labels):
  * a file `classify` and elm_bert_load run. */
-elm_status elm_bert_trainer_save(const elm_bert_trainer *t, const char *path, elm_error *err);
+ELM_API elm_status elm_bert_trainer_save(const elm_bert_trainer *t, const char *path, elm_error *err);
 
 /* ELMo scalar-mix training (models/elmo_train.c): the formula of elm_elmo_mix with s and gamma
  * learnt, plus a linear classifier on the mean of each sentence's mixed vectors, trained with
  * AdamW (weight decay on W only) from the layer outputs of a frozen biLM (elm_elmo_run's
  * [n_layers][n_tokens][dim] per sentence). Starts from equal weights and gamma = 1. */
 typedef struct elm_mix_trainer elm_mix_trainer;
-elm_mix_trainer *elm_mix_trainer_new(int32_t n_layers, int32_t dim, int32_t n_labels, float lr,
+ELM_API elm_mix_trainer *elm_mix_trainer_new(int32_t n_layers, int32_t dim, int32_t n_labels, float lr,
                                      int64_t total_steps, uint64_t seed, elm_error *err);
-void elm_mix_trainer_free(elm_mix_trainer *t);
-elm_status elm_mix_trainer_step(elm_mix_trainer *t, int32_t n_seq, const float *const *layers,
+ELM_API void elm_mix_trainer_free(elm_mix_trainer *t);
+ELM_API elm_status elm_mix_trainer_step(elm_mix_trainer *t, int32_t n_seq, const float *const *layers,
                                 const int32_t *n_tokens, const int32_t *labels, float *loss,
                                 elm_error *err);
-elm_status elm_mix_trainer_predict(elm_mix_trainer *t, int32_t n_seq, const float *const *layers,
+ELM_API elm_status elm_mix_trainer_predict(elm_mix_trainer *t, int32_t n_seq, const float *const *layers,
                                    const int32_t *n_tokens, float *logits, elm_error *err);
 /* softmax(s) into weights[n_layers] (may be NULL) and gamma (may be NULL). */
-void elm_mix_trainer_mix(const elm_mix_trainer *t, float *weights, float *gamma);
+ELM_API void elm_mix_trainer_mix(const elm_mix_trainer *t, float *weights, float *gamma);
 
 /* ------------------------------------------------------------------------------------------
  * T5 (architecture "t5": encoder-decoder; T5ForConditionalGeneration converted by

@@ -42,7 +42,7 @@ build_example() {
 }
 kinds="static"
 if [ -z "$EMU" ] && $have_so; then kinds="shared static"; fi
-examples="generate-memory sentence-similarity elmo-vectors t5-translate model-info prompt-classify"
+examples="generate-memory sentence-similarity elmo-vectors t5-translate model-info"
 for k in $kinds; do
     for e in $examples; do
         check "example_builds_${k}_$e" build_example "$e" "$k"

@@ -79,7 +79,8 @@ class _BertRequest(ctypes.Structure):
     # elm_bert_request: the outputs a run computes besides the last hidden state. The padding
     # keeps fields added at its end zero (off).
     _fields_ = [("all_hidden", ctypes.c_bool), ("pooled", ctypes.c_bool), ("nsp", ctypes.c_bool),
-                ("classify", ctypes.c_bool), ("mlm", ctypes.c_bool),
+                ("classify", ctypes.c_bool), ("token_classify", ctypes.c_bool),
+                ("qa", ctypes.c_bool), ("mlm", ctypes.c_bool),
                 ("mlm_pos", ctypes.POINTER(c_int32_p)), ("n_mlm_pos", c_int32_p),
                 ("_reserved", ctypes.c_char * 256)]
 
