@@ -90,6 +90,8 @@ typedef enum gl_type {
     GL_TYPE_Q5_K = 13,
     GL_TYPE_Q6_K = 14,
     GL_TYPE_Q8_K = 15,
+    GL_TYPE_IQ4_NL = 20,
+    GL_TYPE_IQ4_XS = 23,
     GL_TYPE_I8 = 24,
     GL_TYPE_I16 = 25,
     GL_TYPE_I32 = 26,
@@ -467,6 +469,12 @@ typedef struct gl_gguf_tensor_info {
     uint64_t nbytes;
     const void *data;        /* points into the file's memory */
 } gl_gguf_tensor_info;
+
+/* Maps a whole regular file read-only (*base, *size); messages start with who. A file larger
+ * than the address space (32-bit builds) is refused with GL_ERR_NOMEM and a message saying so;
+ * an empty file is GL_ERR_FORMAT. Undo with gl_unmap_file. */
+gl_status gl_map_file(const char *path, const char *who, void **base, size_t *size, gl_error *err);
+void gl_unmap_file(void *base, size_t size);
 
 /* Open: mmap the file read-only. The whole header is validated; tensor data is not copied. */
 gl_gguf *gl_gguf_open(const char *path, gl_error *err);

@@ -132,9 +132,13 @@ static bool gguf_tensor_shape(const char *name, uint32_t type, int n_dims, const
     /* bytes = blocks per row * block bytes * rows; every product checked */
     uint64_t row = (uint64_t)(ne[0] / tr->blck_size);
     uint64_t rows = (uint64_t)(nel / ne[0]);
-    if (row > UINT64_MAX / tr->type_size || row * tr->type_size > UINT64_MAX / rows ||
-        row * tr->type_size * rows > (uint64_t)SIZE_MAX) {
+    if (row > UINT64_MAX / tr->type_size || row * tr->type_size > UINT64_MAX / rows) {
         snprintf(msg, cap, "tensor '%s': byte size overflows", name);
+        return false;
+    }
+    if (row * tr->type_size * rows > (uint64_t)SIZE_MAX) {
+        snprintf(msg, cap, "tensor '%s': %llu bytes do not fit this process's address space (%u-bit build)",
+                 name, (unsigned long long)(row * tr->type_size * rows), (unsigned)(sizeof(void *) * 8));
         return false;
     }
     *nbytes = row * tr->type_size * rows;
@@ -624,43 +628,65 @@ gl_gguf *gl_gguf_open_buffer(const void *buf, size_t size, gl_error *err) {
     return gguf_open_memory(buf, size, NULL, err);
 }
 
-gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
-    if (!path) {
-        gl_error_set(err, GL_ERR_INVALID, "gguf: NULL path");
-        return NULL;
-    }
+/* One message for a file that cannot be mapped because it is larger than what this process can
+ * address (a 32-bit build: about 2-3 GB usable). */
+static gl_status gguf_map_too_big(gl_error *err, const char *who, const char *path, uint64_t bytes) {
+    return gl_error_set(err, GL_ERR_NOMEM,
+                        "%s: '%s' (%llu MB) does not fit this process's address space (%u-bit build); "
+                        "use a smaller model or a 64-bit system",
+                        who, path, (unsigned long long)(bytes >> 20), (unsigned)(sizeof(void *) * 8));
+}
+
+gl_status gl_map_file(const char *path, const char *who, void **base, size_t *size, gl_error *err) {
+    *base = NULL;
+    *size = 0;
+    if (!path) return gl_error_set(err, GL_ERR_INVALID, "%s: NULL path", who);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        gl_error_set(err, GL_ERR_IO, "gguf: cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
+    if (fd < 0) return gl_error_set(err, GL_ERR_IO, "%s: cannot open '%s': %s", who, path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        gl_error_set(err, GL_ERR_IO, "gguf: cannot stat '%s': %s", path, strerror(errno));
+        int saved = errno;
         close(fd);
-        return NULL;
+        return gl_error_set(err, GL_ERR_IO, "%s: cannot stat '%s': %s", who, path, strerror(saved));
     }
     if (!S_ISREG(st.st_mode)) {
-        gl_error_set(err, GL_ERR_IO, "gguf: '%s' is not a regular file", path);
         close(fd);
-        return NULL;
+        return gl_error_set(err, GL_ERR_IO, "%s: '%s' is not a regular file", who, path);
     }
-    if (st.st_size == 0) {
-        gl_error_set(err, GL_ERR_FORMAT, "gguf: '%s' is empty (not a GGUF file)", path);
+    if (st.st_size <= 0) {
         close(fd);
-        return NULL;
+        return gl_error_set(err, GL_ERR_FORMAT, "%s: '%s' is empty", who, path);
     }
+    /* off_t is 64-bit (_FILE_OFFSET_BITS=64); size_t may be 32-bit */
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        gl_error_set(err, GL_ERR_IO, "gguf: '%s' is too large to map", path);
         close(fd);
-        return NULL;
+        return gguf_map_too_big(err, who, path, (uint64_t)st.st_size);
     }
-    size_t size = (size_t)st.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int saved = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) {
-        gl_error_set(err, GL_ERR_IO, "gguf: cannot mmap '%s': %s", path, strerror(saved));
+        if (saved == ENOMEM && sizeof(void *) < 8) return gguf_map_too_big(err, who, path, (uint64_t)st.st_size);
+        return gl_error_set(err, GL_ERR_IO, "%s: cannot mmap '%s': %s", who, path, strerror(saved));
+    }
+    *base = map;
+    *size = (size_t)st.st_size;
+    return GL_OK;
+}
+
+void gl_unmap_file(void *base, size_t size) {
+    if (base) munmap(base, size);
+}
+
+gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
+    void *map;
+    size_t size;
+    gl_error e = {0};
+    if (gl_map_file(path, "gguf", &map, &size, &e) != GL_OK) {
+        if (e.code == GL_ERR_FORMAT) /* empty */
+            gl_error_set(err, GL_ERR_FORMAT, "%s (not a GGUF file)", e.msg);
+        else
+            gl_error_set(err, e.code, "%s", e.msg);
         return NULL;
     }
     return gguf_open_memory(map, size, map, err);
@@ -668,7 +694,7 @@ gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
 
 void gl_gguf_close(gl_gguf *f) {
     if (!f) return;
-    if (f->map) munmap(f->map, f->size);
+    gl_unmap_file(f->map, f->size);
     free(f->kv); /* the start of the table allocation */
     free(f->str_off);
     free(f);

@@ -16,6 +16,11 @@ if [ -f "$llama/config.json" ]; then
         grep -q 'allow-requantize' '$TMPD/e' && test ! -e '$TMPD/r.gguf'"
     check requantize_allowed_warns sh -c "$EMU '$EDGELM' quantize '$TMPD/q.gguf' '$TMPD/r.gguf' Q8_0 --allow-requantize -q > '$TMPD/o' 2> '$TMPD/e' &&
         grep -q '^warning: requantizing' '$TMPD/e' && grep -q 'requantized' '$TMPD/o'"
+    check quantize_iq4_nl sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/nl.gguf' IQ4_NL > '$TMPD/o' 2>/dev/null &&
+        grep -q 'blk.0.attn_q.weight .* f32 .* -> iq4_nl' '$TMPD/o' && $EMU '$EDGELM' info '$TMPD/nl.gguf' | grep -q 'general.file_type .* 25' &&
+        $EMU '$EDGELM' generate -m '$TMPD/nl.gguf' -p 'Once upon' -n 4 --temp 0 > /dev/null 2>&1"
+    check quantize_iq4_xs_falls_back_to_iq4_nl sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/xs.gguf' IQ4_XS > '$TMPD/o' 2>/dev/null &&
+        grep -q 'blk.0.ffn_down.weight .* -> iq4_nl .*(fallback)' '$TMPD/o' && $EMU '$EDGELM' info '$TMPD/xs.gguf' | grep -q 'general.file_type .* 30'"
     check quantize_unknown_type sh -c "! $EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/x.gguf' Q9_K 2> '$TMPD/e' && grep -q 'Q9_K' '$TMPD/e'"
     # The summary counts tensors per resulting type, and the counts add up to the tensors.
     check quantize_summary_per_type sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/qs.gguf' Q4_K_M -q > '$TMPD/qs' 2> /dev/null &&
