@@ -478,6 +478,12 @@ void gl_unmap_file(void *base, size_t size);
 
 /* Open: mmap the file read-only. The whole header is validated; tensor data is not copied. */
 gl_gguf *gl_gguf_open(const char *path, gl_error *err);
+/* Tells the OS that the bytes [p, p + n) of f's file mapping will not be read again soon
+ * (e.g. a matrix copied into another layout): the pages wholly inside leave the process's
+ * resident set (madvise MADV_DONTNEED on the read-only private mapping; a later read faults
+ * them back in from the file, so the data stay valid). False, and nothing done, when f was
+ * opened over a caller's buffer, p is outside the mapping, or no whole page lies inside. */
+bool gl_gguf_release_pages(const gl_gguf *f, const void *p, size_t n);
 /* Open over memory the caller keeps alive until gl_gguf_close. */
 gl_gguf *gl_gguf_open_buffer(const void *buf, size_t size, gl_error *err);
 void gl_gguf_close(gl_gguf *f);

@@ -678,6 +678,18 @@ void gl_unmap_file(void *base, size_t size) {
     if (base) munmap(base, size);
 }
 
+bool gl_gguf_release_pages(const gl_gguf *f, const void *p, size_t n) {
+    if (!f || !f->map || !p || n == 0) return false;
+    const uintptr_t base = (uintptr_t)f->map, a = (uintptr_t)p;
+    if (a < base || n > f->size || a - base > f->size - n) return false;
+    const long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    const uintptr_t lo = (a + page - 1) / page * page, hi = (a + n) / page * page;
+    if (hi <= lo) return false;
+    /* A private, never-written file mapping: dropped pages fault back in from the file. */
+    return madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
+}
+
 gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
     void *map;
     size_t size;

@@ -140,7 +140,8 @@ gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t n
 
 static size_t repack_slot(size_t bytes) { return (bytes + REPACK_ALIGN - 1) / REPACK_ALIGN * REPACK_ALIGN; }
 
-elm_status elm_repack_weights(gl_tensor *const *w, size_t n, elm_repacked *out, elm_error *err) {
+elm_status elm_repack_weights(gl_tensor *const *w, size_t n, const gl_gguf *src, elm_repacked *out,
+                              elm_error *err) {
     *out = (elm_repacked){0};
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -161,10 +162,14 @@ elm_status elm_repack_weights(gl_tensor *const *w, size_t n, elm_repacked *out, 
         const size_t need = w[i] ? gl_repack_size(w[i]) : 0;
         if (!need) continue;
         gl_error gerr = {0};
+        const void *old = w[i]->data;
+        const size_t old_bytes = gl_nbytes(w[i]);
         if (!gl_repack(w[i], buf + at, total - at, &gerr)) {
             out->buf = buf; /* tensors before w[i] point into it: freed with the model */
             return elm_err_set(err, ELM_ERR_INVALID, "repacking %s: %s", w[i]->name, gerr.msg);
         }
+        /* no second resident copy: the file's pages of this matrix are not read any more */
+        if (gl_gguf_release_pages(src, old, old_bytes)) out->released += old_bytes;
         at += repack_slot(need);
         out->n_tensors++;
     }

@@ -186,7 +186,7 @@ static elm_status t5_repack(elm_t5 *m, elm_error *err) {
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
     w[k++] = m->output;
-    const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
+    const elm_status st = elm_repack_weights(w, k, m->gguf, &m->repacked, err);
     free(w);
     return st;
 }
