@@ -484,6 +484,10 @@ gl_gguf *gl_gguf_open(const char *path, gl_error *err);
  * them back in from the file, so the data stay valid). False, and nothing done, when f was
  * opened over a caller's buffer, p is outside the mapping, or no whole page lies inside. */
 bool gl_gguf_release_pages(const gl_gguf *f, const void *p, size_t n);
+/* Locks f's whole file mapping in RAM (mlock; pages released later are unlocked first).
+ * GL_ERR_NOMEM with a message naming the locked-memory limit when the OS refuses; GL_OK and
+ * nothing done for a file opened over a caller's buffer. */
+gl_status gl_gguf_mlock(const gl_gguf *f, gl_error *err);
 /* Open over memory the caller keeps alive until gl_gguf_close. */
 gl_gguf *gl_gguf_open_buffer(const void *buf, size_t size, gl_error *err);
 void gl_gguf_close(gl_gguf *f);

@@ -686,8 +686,19 @@ bool gl_gguf_release_pages(const gl_gguf *f, const void *p, size_t n) {
     const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
     const uintptr_t lo = (a + page - 1) / page * page, hi = (a + n) / page * page;
     if (hi <= lo) return false;
-    /* A private, never-written file mapping: dropped pages fault back in from the file. */
+    /* Locked pages (gl_gguf_mlock) cannot be dropped: unlock them first (a no-op otherwise).
+     * A private, never-written file mapping: dropped pages fault back in from the file. */
+    munlock((void *)lo, hi - lo);
     return madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
+}
+
+gl_status gl_gguf_mlock(const gl_gguf *f, gl_error *err) {
+    if (!f) return gl_error_set(err, GL_ERR_INVALID, "gguf: NULL file");
+    if (!f->map) return GL_OK; /* a caller's buffer: the caller decides */
+    if (mlock(f->map, f->size) != 0)
+        return gl_error_set(err, GL_ERR_NOMEM, "cannot lock the %zu MB model file in memory: %s "
+                            "(raise the locked-memory limit, ulimit -l)", f->size >> 20, strerror(errno));
+    return GL_OK;
 }
 
 gl_gguf *gl_gguf_open(const char *path, gl_error *err) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) {
@@ -230,4 +231,24 @@ void elm_runner_free(elm_runner *r) {
 
 size_t elm_graph_overhead(size_t max_nodes) {
     return (2 * max_nodes + 64) * gl_tensor_overhead() + max_nodes * 12 * sizeof(void *) + (1u << 16);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Process memory (edgelm bench, -v)
+ * ---------------------------------------------------------------------------------------- */
+
+bool elm_process_memory(int64_t *rss_bytes, int64_t *peak_bytes) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return false;
+    char line[256];
+    long long rss = -1, hwm = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "VmRSS:", 6)) rss = strtoll(line + 6, NULL, 10);
+        else if (!strncmp(line, "VmHWM:", 6)) hwm = strtoll(line + 6, NULL, 10);
+    }
+    fclose(f);
+    if (rss < 0 || hwm < 0) return false;
+    if (rss_bytes) *rss_bytes = (int64_t)rss * 1024;
+    if (peak_bytes) *peak_bytes = (int64_t)hwm * 1024;
+    return true;
 }

@@ -140,14 +140,13 @@ TF_TEST(repacked_model_peak_rss_bound) {
     if (TF_CHECK(m != NULL, "%s", err.msg)) {
         elm_ctx_params cp = elm_ctx_default_params();
         cp.n_ctx = NCTX;
-        cp.kv_f16 = true;
         elm_ctx *c = elm_ctx_new_ext(m, &cp, &err);
         if (TF_CHECK(c != NULL, "%s", err.msg)) {
             int32_t ids[8] = {1, 5, 9, 200, 7, 1000, 3, 2047};
             TF_CHECK(elm_decode(c, ids, 8, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s", err.msg);
             for (int i = 0; i < 4; i++)
                 TF_CHECK(elm_decode(c, &ids[i], 1, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s", err.msg);
-            const long kv = 2L * NL * NCTX * E * 2; /* K and V, F16 */
+            const long kv = (long)elm_kv_cache_bytes(m, NCTX, ELM_CACHE_DEFAULT, ELM_CACHE_DEFAULT); /* F16 */
             const long peak_kb = mem_status_kb("VmHWM") - base_kb;
             const long bound_kb = (file + kv + file / 10) / 1024 + 32 * 1024;
             printf("    file %.1f MB, repacked %.1f MB, KV %.1f MB: peak RSS growth %.1f MB, "
@@ -158,6 +157,31 @@ TF_TEST(repacked_model_peak_rss_bound) {
             elm_ctx_free(c);
         }
         elm_model_free(m);
+    }
+    unlink(path);
+}
+
+/* --mlock: the weights are locked (VmLck grows by about the file) or the load fails with a
+ * message naming the locked-memory limit. */
+TF_TEST(mlock_locks_or_names_the_limit) {
+#if defined(MEM_ASAN)
+    tf_skip("AddressSanitizer's shadow memory counts as resident");
+    return;
+#endif
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/edgelm-test-memory-l-%d.gguf", (int)getpid());
+    if (!mem_write_model(path)) return;
+    const long file = mem_file_bytes(path), lck0 = mem_status_kb("VmLck");
+    elm_error err = {0};
+    elm_model *m = elm_model_load(path, &(elm_model_params){.no_vocab = true, .mlock = true}, &err);
+    if (m) {
+        const long lck = mem_status_kb("VmLck") - lck0;
+        printf("    locked %.1f MB for a %.1f MB file\n", lck / 1024.0, file / 1048576.0);
+        /* the repacked copies plus the file's pages that were not repacked */
+        TF_CHECK(lck >= file / 1024 * 9 / 10 && lck <= file / 1024 * 11 / 10 + 1024, "VmLck %ld kB", lck);
+        elm_model_free(m);
+    } else {
+        TF_CHECK(strstr(err.msg, "ulimit -l") != NULL, "message: %s", err.msg);
     }
     unlink(path);
 }
