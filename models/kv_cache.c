@@ -67,10 +67,16 @@ gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl
     kv->n_head_kv = hp->n_head_kv;
     kv->row = hp->head_dim * hp->n_head_kv;
     const size_t total = elm_kv_bytes(hp, n_ctx, type_k, type_v);
-    if (!total) return gl_error_set(err, GL_ERR_NOMEM, "KV cache size overflows");
     const size_t conv_bytes = kv_conv_row_bytes(hp, n_ctx);
     char what[96];
     snprintf(what, sizeof what, "the KV cache for a context of %d tokens", n_ctx);
+    if (!total) { /* past size_t (a 32-bit build): say how much it would be */
+        const double need = (double)hp->n_layer * (double)n_ctx * (double)kv->row *
+                            (double)(gl_type_get(type_k)->type_size + gl_type_get(type_v)->type_size) +
+                            (hp->n_conv > 1 ? (double)hp->n_layer * ((double)n_ctx + hp->n_conv) * hp->n_embd * 4.0 : 0.0);
+        return gl_error_set(err, GL_ERR_NOMEM, "%s needs %.2f GiB, more than this process can address "
+                            "(%u-bit build)", what, need / (1 << 30), (unsigned)(sizeof(void *) * 8));
+    }
     if (elm_check_fits_memory(total, what, err) != GL_OK) return GL_ERR_NOMEM;
     kv->k = calloc((size_t)hp->n_layer, sizeof *kv->k);
     kv->v = calloc((size_t)hp->n_layer, sizeof *kv->v);
