@@ -26,7 +26,7 @@ if [ -f "$model" ]; then
     check info_memory sh -c "$EMU '$EDGELM' info '$model' --memory -c 64 > '$TMPD/m' &&
         grep -q '^memory of .* at 64 positions (f16 KV cache' '$TMPD/m' && grep -Eq '^  KV cache: +0\.04 MiB' '$TMPD/m' &&
         grep -Eq '^  total: +[0-9]+\.[0-9]+ MiB' '$TMPD/m'"
-    check info_memory_bad_ctx sh -c "! $EMU '$EDGELM' info '$model' --memory -c x 2> '$TMPD/e' && grep -q \"-c 'x' is not an integer\" '$TMPD/e'"
+    check info_memory_bad_ctx sh -c "! $EMU '$EDGELM' info '$model' --memory -c x 2> '$TMPD/e' && grep -q -e \"-c 'x' is not an integer\" '$TMPD/e'"
 else
     skip_fixture info_stories260K "fixture $model is absent"
 fi
