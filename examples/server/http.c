@@ -2,7 +2,6 @@
 #include "http.h"
 
 #include <string.h>
-#include <strings.h>
 
 http_limits http_default_limits(void) {
     http_limits l = {.max_head = 16384, .max_headers = 48, .max_body = 1 << 20};
@@ -28,8 +27,18 @@ static http_parse_result http_fail(int *status, const char **msg, int st, const 
     return HTTP_ERROR;
 }
 
+bool http_iequal(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
+        if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
+        if (x != y) return false;
+    }
+    return true;
+}
+
 static bool http_eq(const char *s, size_t n, const char *lit) {
-    return strlen(lit) == n && !strncasecmp(s, lit, n);
+    return strlen(lit) == n && http_iequal(s, lit, n);
 }
 
 /* Request line: METHOD SP /target SP HTTP/1.x */
@@ -201,7 +210,7 @@ bool http_bearer(const http_request *req, const char **key, size_t *len) {
     const http_header *h = http_find_header(req, "authorization");
     *key = NULL;
     *len = 0;
-    if (!h || h->value_len < 7 || strncasecmp(h->value, "Bearer ", 7)) return false;
+    if (!h || h->value_len < 7 || !http_iequal(h->value, "Bearer ", 7)) return false;
     size_t i = 7;
     while (i < h->value_len && h->value[i] == ' ') i++;
     *key = h->value + i;

@@ -60,6 +60,8 @@ const http_header *http_find_header(const http_request *req, const char *name);
 const char *http_reason(int status);
 
 /* Constant-time comparison of two byte strings (time depends only on the lengths). */
+/* ASCII case-insensitive equality of n bytes (header names and tokens). */
+bool http_iequal(const char *a, const char *b, size_t n);
 bool http_secure_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /* The key of an "Authorization: Bearer KEY" header (NULL/0 when absent or another scheme). */

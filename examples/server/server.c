@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -316,7 +315,7 @@ static int conn_next_request(conn *c) {
     const http_header *expect = http_find_header(&c->req, "expect");
     if (expect && c->len < need) { /* curl asks before sending bodies over 1 KiB */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (expect->value_len == 12 && !strncasecmp(expect->value, "100-continue", 12))
+        if (expect->value_len == 12 && http_iequal(expect->value, "100-continue", 12))
             conn_write(c, cont, sizeof cont - 1);
     }
     while (c->len < need) {
