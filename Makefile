@@ -5,6 +5,8 @@
 #   make test-asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-aarch64    cross-compiled for aarch64, run under qemu-aarch64 twice:
 #                        ARMv8.0 NEON (cortex-a72, a Pi 4) and ARMv8.2 + dotprod (cortex-a76, a Pi 5)
+#   make test-armhf      cross-compiled for 32-bit ARM (armv7-a NEON, hard float, a Pi Zero 2 / Pi 3
+#                        on 32-bit Raspberry Pi OS), run under qemu-arm -cpu cortex-a7
 #   make test-scalar     the suite with SIMD disabled (portable C paths only)
 #   make test-avx2       the suite built for plain AVX2/FMA/F16C (-march=haswell): the x86 paths
 #                        a machine without AVX-512 runs (native builds here may use AVX-512VL/VNNI forms)
@@ -36,7 +38,7 @@ endif
 
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-	-Wno-unused-parameter -fvisibility=hidden -D_GNU_SOURCE -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant -MMD -MP
+	-Wno-unused-parameter -fvisibility=hidden -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant -MMD -MP
 CFLAGS_ALL := $(CFLAGS_BASE) $(ARCH_FLAGS) $(CFLAGS)
 LDLIBS_ALL := -lm -lpthread $(LDLIBS)
 LDFLAGS_ALL := $(LDFLAGS)
@@ -69,7 +71,7 @@ EXAMPLE_BIN := $(EXAMPLE_SRC:examples/embed/%.c=$(BUILD)/examples/%)
 FUZZ_REGRESS_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz-regress/%)
 
 .PHONY: shared install uninstall native
-.PHONY: all lib test test-asan test-aarch64 test-aarch64-v80 test-aarch64-dotprod test-scalar test-avx2 \
+.PHONY: all lib test test-asan test-aarch64 test-aarch64-v80 test-aarch64-dotprod test-armhf test-scalar test-avx2 \
 	bench amalgamation clean tests
 
 all: $(BUILD)/edgelm $(BUILD)/libedgelm.a $(EXAMPLE_BIN)
@@ -147,6 +149,12 @@ test-aarch64-v80:
 test-aarch64-dotprod:
 	$(MAKE) BUILD=build/aarch64-dotprod CC=$(AARCH64_CC) ARCH_FLAGS=-march=armv8.2-a+dotprod \
 		STATIC=1 EMU="qemu-aarch64 -cpu cortex-a76" test
+
+ARMHF_CC ?= arm-linux-gnueabihf-gcc
+test-armhf:
+	$(MAKE) BUILD=build/armhf CC=$(ARMHF_CC) \
+		ARCH_FLAGS="-march=armv7-a+neon-vfpv4 -mfpu=neon-vfpv4 -mfloat-abi=hard" STATIC=1 \
+		EMU="qemu-arm -cpu cortex-a7" test
 
 bench: $(BUILD)/edgelm
 	$(BUILD)/edgelm bench --kernels -t 1,2

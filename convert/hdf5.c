@@ -197,28 +197,13 @@ elm_h5 *elm_h5_open_buffer(const void *buf, size_t size, gl_error *err) {
 }
 
 elm_h5 *elm_h5_open(const char *path, gl_error *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        gl_error_set(err, GL_ERR_IO, "hdf5: cannot open %s", path);
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-        close(fd);
-        gl_error_set(err, GL_ERR_IO, "hdf5: %s is empty or unreadable", path);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        gl_error_set(err, GL_ERR_IO, "hdf5: cannot map %s", path);
-        return NULL;
-    }
+    void *map;
+    size_t size;
+    if (gl_map_file(path, "hdf5", &map, &size, err) != GL_OK) return NULL;
     gl_error e = {0};
     elm_h5 *f = elm_h5_open_buffer(map, size, &e);
     if (!f) {
-        munmap(map, size);
+        gl_unmap_file(map, size);
         gl_error_set(err, e.code, "%s: %s", path, e.msg);
         return NULL;
     }
@@ -229,7 +214,7 @@ elm_h5 *elm_h5_open(const char *path, gl_error *err) {
 
 void elm_h5_close(elm_h5 *f) {
     if (!f) return;
-    if (f->map) munmap(f->map, f->map_size);
+    gl_unmap_file(f->map, f->map_size);
     free(f);
 }
 

@@ -39,29 +39,21 @@ struct elm_st {
 
 gl_status elm_map_open(elm_map *m, const char *path, gl_error *err) {
     memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return gl_error_set(err, GL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return gl_error_set(err, GL_ERR_IO, "%s: not a regular file", path);
+    void *p;
+    size_t size;
+    gl_error e = {0};
+    if (gl_map_file(path, "map", &p, &size, &e) != GL_OK) {
+        if (e.code != GL_ERR_FORMAT) return gl_error_set(err, e.code, "%s", e.msg);
+        return GL_OK; /* an empty file maps to nothing; the caller's parser reports it */
     }
-    if (sb.st_size > 0) {
-        void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            close(fd);
-            return gl_error_set(err, GL_ERR_IO, "cannot map %s: %s", path, strerror(errno));
-        }
-        m->base = p;
-        m->data = p;
-        m->size = (size_t)sb.st_size;
-    }
-    close(fd);
+    m->base = p;
+    m->data = p;
+    m->size = size;
     return GL_OK;
 }
 
 void elm_map_close(elm_map *m) {
-    if (m && m->base) munmap(m->base, m->size);
+    if (m) gl_unmap_file(m->base, m->size);
     if (m) memset(m, 0, sizeof *m);
 }
 

@@ -100,6 +100,8 @@ typedef enum gl_type {
     GL_TYPE_Q5_K = 13,
     GL_TYPE_Q6_K = 14,
     GL_TYPE_Q8_K = 15,
+    GL_TYPE_IQ4_NL = 20,
+    GL_TYPE_IQ4_XS = 23,
     GL_TYPE_I8 = 24,
     GL_TYPE_I16 = 25,
     GL_TYPE_I32 = 26,
@@ -529,8 +531,24 @@ typedef struct gl_gguf_tensor_info {
     const void *data;        /* points into the file's memory */
 } gl_gguf_tensor_info;
 
+/* Maps a whole regular file read-only (*base, *size); messages start with who. A file larger
+ * than the address space (32-bit builds) is refused with GL_ERR_NOMEM and a message saying so;
+ * an empty file is GL_ERR_FORMAT. Undo with gl_unmap_file. */
+GL_API gl_status gl_map_file(const char *path, const char *who, void **base, size_t *size, gl_error *err);
+GL_API void gl_unmap_file(void *base, size_t size);
+
 /* Open: mmap the file read-only. The whole header is validated; tensor data is not copied. */
 GL_API gl_gguf *gl_gguf_open(const char *path, gl_error *err);
+/* Tells the OS that the bytes [p, p + n) of f's file mapping will not be read again soon
+ * (e.g. a matrix copied into another layout): the pages wholly inside leave the process's
+ * resident set (madvise MADV_DONTNEED on the read-only private mapping; a later read faults
+ * them back in from the file, so the data stay valid). False, and nothing done, when f was
+ * opened over a caller's buffer, p is outside the mapping, or no whole page lies inside. */
+GL_API bool gl_gguf_release_pages(const gl_gguf *f, const void *p, size_t n);
+/* Locks f's whole file mapping in RAM (mlock; pages released later are unlocked first).
+ * GL_ERR_NOMEM with a message naming the locked-memory limit when the OS refuses; GL_OK and
+ * nothing done for a file opened over a caller's buffer. */
+GL_API gl_status gl_gguf_mlock(const gl_gguf *f, gl_error *err);
 /* Open over memory the caller keeps alive until gl_gguf_close. */
 GL_API gl_gguf *gl_gguf_open_buffer(const void *buf, size_t size, gl_error *err);
 GL_API void gl_gguf_close(gl_gguf *f);

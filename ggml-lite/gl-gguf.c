@@ -141,9 +141,13 @@ static bool gguf_tensor_shape(const char *name, uint32_t type, int n_dims, const
     /* bytes = blocks per row * block bytes * rows; every product checked */
     uint64_t row = (uint64_t)(ne[0] / tr->blck_size);
     uint64_t rows = (uint64_t)(nel / ne[0]);
-    if (row > UINT64_MAX / tr->type_size || row * tr->type_size > UINT64_MAX / rows ||
-        row * tr->type_size * rows > (uint64_t)SIZE_MAX) {
+    if (row > UINT64_MAX / tr->type_size || row * tr->type_size > UINT64_MAX / rows) {
         snprintf(msg, cap, "tensor '%s': byte size overflows", name);
+        return false;
+    }
+    if (row * tr->type_size * rows > (uint64_t)SIZE_MAX) {
+        snprintf(msg, cap, "tensor '%s': %llu bytes do not fit this process's address space (%u-bit build)",
+                 name, (unsigned long long)(row * tr->type_size * rows), (unsigned)(sizeof(void *) * 8));
         return false;
     }
     *nbytes = row * tr->type_size * rows;
@@ -647,89 +651,146 @@ gl_gguf *gl_gguf_open_buffer(const void *buf, size_t size, gl_error *err) {
 }
 
 #if defined(GL_NO_STDIO)
-gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
-    gl_error_set(err, GL_ERR_UNSUPPORTED, "gguf: cannot open '%s': built without file access (GL_NO_STDIO); use gl_gguf_open_buffer",
-                 path ? path : "(null)");
-    return NULL;
+gl_status gl_map_file(const char *path, const char *who, void **base, size_t *size, gl_error *err) {
+    *base = NULL;
+    *size = 0;
+    return gl_error_set(err, GL_ERR_UNSUPPORTED, "%s: cannot open '%s': built without file access (GL_NO_STDIO)",
+                        who, path ? path : "(null)");
 }
 #else
 #if defined(GL_NO_MMAP)
-/* Reads size bytes of fd into a new buffer (NULL + err on failure), page-aligned as a mapping
- * would be, so that tensor data keeps the alignment the file promises. */
+/* Reads size bytes of fd into a new buffer (*out), page-aligned as a mapping would be, so that
+ * tensor data keeps the alignment the file promises. */
 #define GGUF_READ_ALIGN 4096u
-static void *gguf_read_all(int fd, size_t size, const char *path, gl_error *err) {
+static gl_status gguf_read_all(int fd, size_t size, const char *who, const char *path, void **out, gl_error *err) {
     uint8_t *buf = size <= SIZE_MAX - GGUF_READ_ALIGN ? GL_ALIGNED_ALLOC(GGUF_READ_ALIGN, GL_PAD(size, GGUF_READ_ALIGN)) : NULL;
-    if (!buf) {
-        gl_error_set(err, GL_ERR_NOMEM, "gguf: out of memory reading '%s' (%zu bytes)", path, size);
-        return NULL;
-    }
+    if (!buf) return gl_error_set(err, GL_ERR_NOMEM, "%s: out of memory reading '%s' (%zu bytes)", who, path, size);
     size_t done = 0;
     while (done < size) {
         ssize_t k = read(fd, buf + done, size - done);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
-            gl_error_set(err, GL_ERR_IO, "gguf: cannot read '%s': %s", path, k < 0 ? strerror(errno) : "file shrank while reading");
+            gl_status st = gl_error_set(err, GL_ERR_IO, "%s: cannot read '%s': %s", who, path,
+                                        k < 0 ? strerror(errno) : "file shrank while reading");
             GL_FREE(buf);
-            return NULL;
+            return st;
         }
         done += (size_t)k;
     }
-    return buf;
+    *out = buf;
+    return GL_OK;
 }
 #endif
 
-gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
-    if (!path) {
-        gl_error_set(err, GL_ERR_INVALID, "gguf: NULL path");
-        return NULL;
-    }
+/* One message for a file that cannot be mapped because it is larger than what this process can
+ * address (a 32-bit build: about 2-3 GB usable). */
+static gl_status gguf_map_too_big(gl_error *err, const char *who, const char *path, uint64_t bytes) {
+    return gl_error_set(err, GL_ERR_NOMEM,
+                        "%s: '%s' (%llu MB) does not fit this process's address space (%u-bit build); "
+                        "use a smaller model or a 64-bit system",
+                        who, path, (unsigned long long)(bytes >> 20), (unsigned)(sizeof(void *) * 8));
+}
+
+gl_status gl_map_file(const char *path, const char *who, void **base, size_t *size, gl_error *err) {
+    *base = NULL;
+    *size = 0;
+    if (!path) return gl_error_set(err, GL_ERR_INVALID, "%s: NULL path", who);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        gl_error_set(err, GL_ERR_IO, "gguf: cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
+    if (fd < 0) return gl_error_set(err, GL_ERR_IO, "%s: cannot open '%s': %s", who, path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        gl_error_set(err, GL_ERR_IO, "gguf: cannot stat '%s': %s", path, strerror(errno));
+        int saved = errno;
         close(fd);
-        return NULL;
+        return gl_error_set(err, GL_ERR_IO, "%s: cannot stat '%s': %s", who, path, strerror(saved));
     }
     if (!S_ISREG(st.st_mode)) {
-        gl_error_set(err, GL_ERR_IO, "gguf: '%s' is not a regular file", path);
         close(fd);
-        return NULL;
+        return gl_error_set(err, GL_ERR_IO, "%s: '%s' is not a regular file", who, path);
     }
-    if (st.st_size == 0) {
-        gl_error_set(err, GL_ERR_FORMAT, "gguf: '%s' is empty (not a GGUF file)", path);
+    if (st.st_size <= 0) {
         close(fd);
-        return NULL;
+        return gl_error_set(err, GL_ERR_FORMAT, "%s: '%s' is empty", who, path);
     }
+    /* off_t is 64-bit (_FILE_OFFSET_BITS=64); size_t may be 32-bit */
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        gl_error_set(err, GL_ERR_IO, "gguf: '%s' is too large to map", path);
         close(fd);
-        return NULL;
+        return gguf_map_too_big(err, who, path, (uint64_t)st.st_size);
     }
-    size_t size = (size_t)st.st_size;
 #if defined(GL_NO_MMAP)
-    void *map = gguf_read_all(fd, size, path, err);
+    void *map = NULL;
+    gl_status rst = gguf_read_all(fd, (size_t)st.st_size, who, path, &map, err);
     close(fd);
-    if (!map) return NULL;
+    if (rst != GL_OK) return rst;
 #else
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int saved = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) {
-        gl_error_set(err, GL_ERR_IO, "gguf: cannot mmap '%s': %s", path, strerror(saved));
-        return NULL;
+        if (saved == ENOMEM && sizeof(void *) < 8) return gguf_map_too_big(err, who, path, (uint64_t)st.st_size);
+        return gl_error_set(err, GL_ERR_IO, "%s: cannot mmap '%s': %s", who, path, strerror(saved));
     }
 #endif
-    return gguf_open_memory(map, size, map, err);
+    *base = map;
+    *size = (size_t)st.st_size;
+    return GL_OK;
 }
 #endif /* GL_NO_STDIO */
 
+void gl_unmap_file(void *base, size_t size) {
+    if (base) gguf_release_file(base, size);
+}
+
+bool gl_gguf_release_pages(const gl_gguf *f, const void *p, size_t n) {
+#if defined(GL_NO_MMAP) || defined(GL_NO_STDIO)
+    (void)f;
+    (void)p;
+    (void)n;
+    return false; /* a heap copy of the file (or none): nothing to give back to the page cache */
+#else
+    if (!f || !f->map || !p || n == 0) return false;
+    const uintptr_t base = (uintptr_t)f->map, a = (uintptr_t)p;
+    if (a < base || n > f->size || a - base > f->size - n) return false;
+    const long ps = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    const uintptr_t lo = (a + page - 1) / page * page, hi = (a + n) / page * page;
+    if (hi <= lo) return false;
+    /* Locked pages (gl_gguf_mlock) cannot be dropped: unlock them first (a no-op otherwise).
+     * A private, never-written file mapping: dropped pages fault back in from the file. */
+    munlock((void *)lo, hi - lo);
+    return madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0;
+#endif
+}
+
+gl_status gl_gguf_mlock(const gl_gguf *f, gl_error *err) {
+    if (!f) return gl_error_set(err, GL_ERR_INVALID, "gguf: NULL file");
+    if (!f->map) return GL_OK; /* a caller's buffer: the caller decides */
+#if defined(GL_NO_STDIO) || defined(GL_NO_MMAP)
+    return GL_OK; /* a heap copy (GL_NO_MMAP): no mlock without <sys/mman.h>; nothing locked */
+#else
+    if (mlock(f->map, f->size) != 0)
+        return gl_error_set(err, GL_ERR_NOMEM, "cannot lock the %zu MB model file in memory: %s "
+                            "(raise the locked-memory limit, ulimit -l)", f->size >> 20, strerror(errno));
+    return GL_OK;
+#endif
+}
+
+gl_gguf *gl_gguf_open(const char *path, gl_error *err) {
+    void *map;
+    size_t size;
+    gl_error e = {0};
+    if (gl_map_file(path, "gguf", &map, &size, &e) != GL_OK) {
+        if (e.code == GL_ERR_FORMAT) /* empty */
+            gl_error_set(err, GL_ERR_FORMAT, "%s (not a GGUF file)", e.msg);
+        else
+            gl_error_set(err, e.code, "%s", e.msg);
+        return NULL;
+    }
+    return gguf_open_memory(map, size, map, err);
+}
+
 void gl_gguf_close(gl_gguf *f) {
     if (!f) return;
-    if (f->map) gguf_release_file(f->map, f->size);
+    gl_unmap_file(f->map, f->size);
     GL_FREE(f->kv); /* the start of the table allocation */
     GL_FREE(f->str_off);
     GL_FREE(f);

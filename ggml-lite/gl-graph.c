@@ -333,9 +333,14 @@ typedef struct graph_allocator {
     int n;
     size_t top;  /* end of the highest range in use */
     size_t peak; /* the largest top ever: the buffer size the plan needs */
+    bool overflow; /* the buffer would not fit size_t (32-bit builds, huge contexts) */
 } graph_allocator;
 
 static size_t graph_grow_top(graph_allocator *a, size_t offs, size_t size) {
+    if (size > SIZE_MAX - GL_ALIGN - offs) {
+        a->overflow = true;
+        return 0;
+    }
     a->top = offs + size;
     if (a->top > a->peak) a->peak = a->top;
     return offs;
@@ -445,6 +450,10 @@ gl_status gl_graph_plan_memory(gl_graph *g, int n_threads, gl_graph_plan *plan, 
         gl_tensor *own = graph_storage_of(t);
         if (own != t) graph_release(g, &alloc, own);
     }
+    if (alloc.overflow || plan->work_size > SIZE_MAX / 2 - GL_ALIGN || alloc.peak > SIZE_MAX / 2 - GL_ALIGN)
+        return gl_error_set(err, GL_ERR_NOMEM,
+                            "graph buffers do not fit this process's address space (%u-bit build): "
+                            "use a smaller context or batch", (unsigned)(sizeof(void *) * 8));
     plan->buffer_size = GL_PAD(alloc.peak, GL_ALIGN);
     plan->work_size = GL_PAD(plan->work_size, GL_ALIGN);
     g->plan = *plan;

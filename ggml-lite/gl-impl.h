@@ -8,6 +8,7 @@
  *   gl-ops.c     op builders (shape checks) and their CPU kernels        (ops_)
  *   gl-quants.c  type traits, fp16/bf16, quantize/dequantize, vec_dot    (q_)
  *   gl-quants-k.c the K-quants: Q2_K..Q6_K, Q8_K                        (qk_)
+ *   gl-quants-iq.c IQ4_NL, IQ4_XS                                       (iq_)
  *   gl-matmul.c  the mul_mat kernel (activation quantization, chunking)  (mm_)
  *   gl-gguf.c    GGUF v3 reader and writer                               (gguf_)
  */

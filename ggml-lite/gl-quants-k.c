@@ -37,14 +37,6 @@
 #endif
 
 
-/* Round to nearest, ties to even, via the 1.5*2^23 trick (valid for |v| < 2^22; larger or
- * NaN inputs give some in-range int, never undefined behaviour). */
-static inline int qk_nearest_int(float v) {
-    const float t = v + 12582912.0f;
-    int32_t i;
-    memcpy(&i, &t, sizeof i);
-    return (i & 0x007fffff) - 0x00400000;
-}
 
 static inline int qk_clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
@@ -88,14 +80,14 @@ static float qk_make_qkx2(int n, int nmax, const float *x, const float *w, uint8
     float iscale = nmax / (max - min);
     float scale = 1 / iscale;
     for (int i = 0; i < n; i++) {
-        L[i] = (uint8_t)qk_clamp(qk_nearest_int(iscale * (x[i] - min)), 0, nmax);
+        L[i] = (uint8_t)qk_clamp(gl_nearest_int(iscale * (x[i] - min)), 0, nmax);
     }
     float best = qk_weighted_error(n, x, w, L, scale, min, use_mad);
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * is + nmax) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
-            const int l = qk_clamp(qk_nearest_int(iscale * (x[i] - min)), 0, nmax);
+            const int l = qk_clamp(gl_nearest_int(iscale * (x[i] - min)), 0, nmax);
             Laux[i] = (uint8_t)l;
             sum_l += w[i] * l;
             sum_l2 += w[i] * l * l;
@@ -150,7 +142,7 @@ static float qk_make_qx(int n, int nmax, const float *x, int8_t *L) {
     float iscale = -nmax / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        const int l = qk_clamp(qk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        const int l = qk_clamp(gl_nearest_int(iscale * x[i]), -nmax, nmax - 1);
         L[i] = (int8_t)(l + nmax);
         const float w = qk_w_sq(x[i]);
         sumlx += w * x[i] * l;
@@ -163,14 +155,14 @@ static float qk_make_qx(int n, int nmax, const float *x, int8_t *L) {
         iscale = -(nmax + 0.1f * is) / max;
         sumlx = suml2 = 0;
         for (int i = 0; i < n; i++) {
-            const int l = qk_clamp(qk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            const int l = qk_clamp(gl_nearest_int(iscale * x[i]), -nmax, nmax - 1);
             const float w = qk_w_sq(x[i]);
             sumlx += w * x[i] * l;
             suml2 += w * l * l;
         }
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; i++) {
-                L[i] = (int8_t)(nmax + qk_clamp(qk_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+                L[i] = (int8_t)(nmax + qk_clamp(gl_nearest_int(iscale * x[i]), -nmax, nmax - 1));
             }
             scale = sumlx / suml2;
             best = scale * sumlx;
@@ -191,7 +183,7 @@ static float qk_make_q3(int n, int nmax, const float *x, int8_t *L) {
     const float iscale = -nmax / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        const int l = qk_clamp(qk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        const int l = qk_clamp(gl_nearest_int(iscale * x[i]), -nmax, nmax - 1);
         L[i] = (int8_t)l;
         const float w = qk_w_sq(x[i]);
         sumlx += w * x[i] * l;
@@ -204,7 +196,7 @@ static float qk_make_q3(int n, int nmax, const float *x, int8_t *L) {
             float slx = sumlx - w * x[i] * L[i];
             if (slx <= 0) continue;
             float sl2 = suml2 - w * L[i] * L[i];
-            const int nl = qk_clamp(qk_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
+            const int nl = qk_clamp(gl_nearest_int(x[i] * sl2 / slx), -nmax, nmax - 1);
             if (nl == L[i]) continue;
             slx += w * x[i] * nl;
             sl2 += w * nl * nl;
@@ -271,8 +263,8 @@ static void qk_quantize_k_block(const float *x, int nmax, float rmin, int nstep,
     memset(packed, 0, GL_K_SCALE_SIZE);
     for (int j = 0; j < 8; j++) {
         /* (uint8_t) keeps ggml's narrowing: an out-of-range value wraps before the clamp */
-        uint8_t ls = (uint8_t)qk_nearest_int(inv_scale * scales[j]);
-        uint8_t lm = (uint8_t)qk_nearest_int(inv_min * mins[j]);
+        uint8_t ls = (uint8_t)gl_nearest_int(inv_scale * scales[j]);
+        uint8_t lm = (uint8_t)gl_nearest_int(inv_min * mins[j]);
         qk_put_scale_min(j, packed, GL_MIN(63, ls), GL_MIN(63, lm));
     }
     *d_out = gl_fp32_to_fp16(max_scale / 63.f);
@@ -285,7 +277,7 @@ static void qk_quantize_k_block(const float *x, int nmax, float rmin, int nstep,
         if (!dl) continue;
         const float dm = dmin * m;
         for (int i = 0; i < 32; i++) {
-            L[32 * j + i] = (uint8_t)qk_clamp(qk_nearest_int((x[32 * j + i] + dm) / dl), 0, nmax);
+            L[32 * j + i] = (uint8_t)qk_clamp(gl_nearest_int((x[32 * j + i] + dm) / dl), 0, nmax);
         }
     }
 }
@@ -346,14 +338,14 @@ void gl_quantize_row_q6_K_ref(const float *x, void *vy, int64_t n) {
         const float iscale = -128.f / max_scale;
         y[b].d = gl_fp32_to_fp16(1 / iscale);
         for (int j = 0; j < 16; j++) {
-            y[b].scales[j] = (int8_t)GL_MIN(127, qk_nearest_int(iscale * scales[j]));
+            y[b].scales[j] = (int8_t)GL_MIN(127, gl_nearest_int(iscale * scales[j]));
         }
         const float d = gl_fp16_to_fp32(y[b].d);
         for (int j = 0; j < 16; j++) {
             const float dl = d * y[b].scales[j];
             if (!dl) continue;
             for (int i = 0; i < 16; i++) {
-                L[16 * j + i] = (int8_t)(qk_clamp(qk_nearest_int(x[16 * j + i] / dl), -32, 31) + 32);
+                L[16 * j + i] = (int8_t)(qk_clamp(gl_nearest_int(x[16 * j + i] / dl), -32, 31) + 32);
             }
         }
         /* per 128 elements: ql[l] = e[l] | e[l+64] << 4, ql[l+32] = e[l+32] | e[l+96] << 4,
@@ -400,13 +392,13 @@ void gl_quantize_row_q2_K_ref(const float *x, void *vy, int64_t n) {
         y[b].dmin = gl_fp32_to_fp16(0.f);
         if (max_scale > 0) {
             const float iscale = 15.f / max_scale;
-            for (int j = 0; j < 16; j++) y[b].scales[j] = (uint8_t)qk_nearest_int(iscale * scales[j]);
+            for (int j = 0; j < 16; j++) y[b].scales[j] = (uint8_t)gl_nearest_int(iscale * scales[j]);
             y[b].d = gl_fp32_to_fp16(max_scale / 15.f);
         }
         if (max_min > 0) {
             const float iscale = 15.f / max_min;
             for (int j = 0; j < 16; j++) {
-                y[b].scales[j] |= (uint8_t)((unsigned)qk_nearest_int(iscale * mins[j]) << 4);
+                y[b].scales[j] |= (uint8_t)((unsigned)gl_nearest_int(iscale * mins[j]) << 4);
             }
             y[b].dmin = gl_fp32_to_fp16(max_min / 15.f);
         }
@@ -416,7 +408,7 @@ void gl_quantize_row_q2_K_ref(const float *x, void *vy, int64_t n) {
             if (!dl) continue;
             const float dm = dmin * (y[b].scales[j] >> 4);
             for (int i = 0; i < 16; i++) {
-                L[16 * j + i] = (uint8_t)qk_clamp(qk_nearest_int((x[16 * j + i] + dm) / dl), 0, 3);
+                L[16 * j + i] = (uint8_t)qk_clamp(gl_nearest_int((x[16 * j + i] + dm) / dl), 0, 3);
             }
         }
         qk_pack_2bit(L, y[b].qs);
@@ -480,7 +472,7 @@ void gl_quantize_row_q3_K_ref(const float *x, void *vy, int64_t n) {
             const float iscale = -32.f / max_scale;
             for (int j = 0; j < 16; j++) {
                 /* ggml narrows to int8 before clamping; the value is within ±32 anyway */
-                const int l = qk_clamp((int8_t)qk_nearest_int(iscale * scales[j]), -32, 31) + 32;
+                const int l = qk_clamp((int8_t)gl_nearest_int(iscale * scales[j]), -32, 31) + 32;
                 if (j < 8) {
                     y[b].scales[j] = (uint8_t)(l & 0xF);
                 } else {
@@ -497,7 +489,7 @@ void gl_quantize_row_q3_K_ref(const float *x, void *vy, int64_t n) {
             const float d = d_all * qk_q3_scale(y[b].scales, j);
             if (!d) continue;
             for (int i = 0; i < 16; i++) {
-                L[16 * j + i] = (int8_t)(qk_clamp(qk_nearest_int(x[16 * j + i] / d), -4, 3) + 4);
+                L[16 * j + i] = (int8_t)(qk_clamp(gl_nearest_int(x[16 * j + i] / d), -4, 3) + 4);
             }
         }
         /* the third bit of element j goes to hmask[j % 32], bit j / 32 */
@@ -522,7 +514,7 @@ void gl_quantize_row_q8_K_ref(const float *x, void *vy, int64_t n) {
         }
         const float iscale = -127.f / max;
         for (int j = 0; j < GL_QK_K; j++) {
-            y[b].qs[j] = (int8_t)GL_MIN(127, qk_nearest_int(iscale * x[j]));
+            y[b].qs[j] = (int8_t)GL_MIN(127, gl_nearest_int(iscale * x[j]));
         }
         for (int j = 0; j < GL_QK_K / 16; j++) {
             int sum = 0;

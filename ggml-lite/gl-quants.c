@@ -1513,8 +1513,9 @@ void gl_quantize_row_q8_1(const float *x, void *vy, int64_t n) {
  * vectors + 8 accumulators + scales fit the 32 ymm registers); plain AVX2: Q4_0 only, by
  * maddubs (no saturation: 2*15*127 per pair, and 8 pair sums 30480 < 32767 are added in int16
  * before one madd), Q8_0 stays on the row layout (maddubs cannot take w + 128: it saturates,
- * and the sign trick needs a madd per chunk: no gain measured worth it); NEON with dotprod:
- * Q4_0 and Q8_0, 4 columns per call; ARMv8.0 and GL_NO_SIMD: none (gl_repack_size is 0).
+ * and the sign trick needs a madd per chunk: no gain measured worth it); NEON: Q4_0 and
+ * Q8_0, 4 columns per call, by sdot with dotprod, by widening multiply-accumulate on ARMv8.0
+ * (q_x8_block_sums); GL_NO_SIMD and 32-bit ARM: none (gl_repack_size is 0).
  * ---------------------------------------------------------------------------------------- */
 
 bool gl_repack_x8_rows(gl_type type, const void *src, size_t src_row, void *dst, int64_t nrows,
@@ -1759,8 +1760,57 @@ static void q_gemm_q8_0_x8_avx2(int n, int nr, int nc, const void *x, size_t bx,
 #endif
 #endif /* GL_AVX2 */
 
-#if defined(GL_NEON_DOTPROD)
+#if defined(GL_NEON)
 #define Q_X8_NC 4
+
+/* One block of one column: the 8 rows' integer sums (rows 0-3 in *p0, 4-7 in *p1, each
+ * started at its value). w[2j + h]: elements 4j..4j+3 of rows 4h..4h+3; a0/a1: the column's
+ * 32 activation bytes. With dotprod: 16 sdot by lane. ARMv8.0 (Pi 4 / Cortex-A72, no sdot):
+ * the 4-byte group j of the activation is broadcast to all lanes, and widening multiplies
+ * (vmull_s8 / vmull_high_s8, two groups added in int16 by vmlal: |w a| <= 128 * 127, so two
+ * products fit) give per row two int16 pairs per group, folded into int32 by vpadalq_s16; a
+ * final pairwise add makes one sum per row. Both are exact, so both give the same sums. */
+static inline __attribute__((always_inline)) void
+q_x8_block_sums(const int8x16_t *w, int8x16_t a0, int8x16_t a1, int32x4_t *p0, int32x4_t *p1) {
+#if defined(GL_NEON_DOTPROD)
+#define Q_X8_SDOT(j, a, l)                                    \
+    *p0 = vdotq_laneq_s32(*p0, w[2 * (j)], a, l);             \
+    *p1 = vdotq_laneq_s32(*p1, w[2 * (j) + 1], a, l)
+    Q_X8_SDOT(0, a0, 0);
+    Q_X8_SDOT(1, a0, 1);
+    Q_X8_SDOT(2, a0, 2);
+    Q_X8_SDOT(3, a0, 3);
+    Q_X8_SDOT(4, a1, 0);
+    Q_X8_SDOT(5, a1, 1);
+    Q_X8_SDOT(6, a1, 2);
+    Q_X8_SDOT(7, a1, 3);
+#undef Q_X8_SDOT
+#else
+    int32x4_t lo[2] = {vdupq_n_s32(0), vdupq_n_s32(0)}, hi[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
+#define Q_X8_WIDE(j, a, l)                                                                    \
+    do {                                                                                      \
+        const int8x16_t b0 = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), l));     \
+        const int8x16_t b1 = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), l + 1)); \
+        for (int h = 0; h < 2; h++) {                                                         \
+            const int8x16_t w0 = w[2 * (j) + h], w1 = w[2 * ((j) + 1) + h];                   \
+            int16x8_t l16 = vmull_s8(vget_low_s8(w0), vget_low_s8(b0));                       \
+            l16 = vmlal_s8(l16, vget_low_s8(w1), vget_low_s8(b1));                            \
+            int16x8_t h16 = vmull_high_s8(w0, b0);                                            \
+            h16 = vmlal_high_s8(h16, w1, b1);                                                 \
+            lo[h] = vpadalq_s16(lo[h], l16);                                                  \
+            hi[h] = vpadalq_s16(hi[h], h16);                                                  \
+        }                                                                                     \
+    } while (0)
+    Q_X8_WIDE(0, a0, 0);
+    Q_X8_WIDE(2, a0, 2);
+    Q_X8_WIDE(4, a1, 0);
+    Q_X8_WIDE(6, a1, 2);
+#undef Q_X8_WIDE
+    /* lo[h]: rows 4h, 4h+1 as two partial sums each; hi[h]: rows 4h+2, 4h+3 */
+    *p0 = vaddq_s32(*p0, vpaddq_s32(lo[0], hi[0]));
+    *p1 = vaddq_s32(*p1, vpaddq_s32(lo[1], hi[1]));
+#endif
+}
 
 /* 8 rows × NC columns: rows 0-3 and 4-7 in two int32x4 / float32x4 halves. Per block the 16
  * weight vectors are loaded (Q4_0: nibbles split, kept unsigned) once, then per column 16
@@ -1804,18 +1854,7 @@ q_gemm_x8_neon(bool q4, int NC, int n, int nr, const void *vx, const void *const
             const int8x16_t a0 = vld1q_s8(yb->qs), a1 = vld1q_s8(yb->qs + 16);
             /* Q4_0: unsigned nibbles, so start at the -8 sum(a) correction; Q8_0: signed dot */
             int32x4_t p0 = vdupq_n_s32(q4 ? yb->corr : 0), p1 = p0;
-#define Q_X8_SDOT(j, a, l)                                    \
-    p0 = vdotq_laneq_s32(p0, w[2 * (j)], a, l);               \
-    p1 = vdotq_laneq_s32(p1, w[2 * (j) + 1], a, l)
-            Q_X8_SDOT(0, a0, 0);
-            Q_X8_SDOT(1, a0, 1);
-            Q_X8_SDOT(2, a0, 2);
-            Q_X8_SDOT(3, a0, 3);
-            Q_X8_SDOT(4, a1, 0);
-            Q_X8_SDOT(5, a1, 1);
-            Q_X8_SDOT(6, a1, 2);
-            Q_X8_SDOT(7, a1, 3);
-#undef Q_X8_SDOT
+            q_x8_block_sums(w, a0, a1, &p0, &p1);
             acc[c][0] = vfmaq_f32(acc[c][0], vcvtq_f32_s32(p0), vmulq_n_f32(dw0, yb->d));
             acc[c][1] = vfmaq_f32(acc[c][1], vcvtq_f32_s32(p1), vmulq_n_f32(dw1, yb->d));
         }
@@ -1844,7 +1883,7 @@ static void q_gemm_q8_0_x8_neon(int n, int nr, int nc, const void *x, size_t bx,
     (void)bx;
     Q_X8_DISPATCH(false);
 }
-#endif /* GL_NEON_DOTPROD */
+#endif /* GL_NEON */
 
 gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type) {
     const size_t yb = sizeof(block_q8_0s);
@@ -1869,7 +1908,7 @@ gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
         k = (gl_gemm_kernel){q_gemm_q8_0_x8_avx2, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
                              q_quantize_row_q8_0s_q8, yb};
 #endif
-#elif defined(GL_NEON_DOTPROD)
+#elif defined(GL_NEON)
     if (type == GL_TYPE_Q4_0)
         k = (gl_gemm_kernel){q_gemm_q4_0_x8_neon, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
                              q_quantize_row_q8_0s_q4, yb};
@@ -1887,8 +1926,11 @@ size_t gl_repack_size(const gl_tensor *t) {
     if (!gl_type_gemm_x8(t->type).fn) return 0;
     if (t->ne[0] <= 0 || t->ne[1] <= 0 || t->ne[2] != 1 || t->ne[3] != 1) return 0;
     if (!gl_is_contiguous(t)) return 0;
-    /* rows rounded up to whole groups of 8 (the last one padded) */
-    return gl_row_size(t->type, t->ne[0]) * (size_t)((t->ne[1] + 7) / 8 * 8);
+    /* rows rounded up to whole groups of 8 (the last one padded); 0 when that overflows size_t */
+    const size_t row = gl_row_size(t->type, t->ne[0]);
+    const uint64_t rows = (uint64_t)(t->ne[1] + 7) / 8 * 8;
+    if (!row || rows > (uint64_t)(SIZE_MAX / row)) return 0;
+    return row * (size_t)rows;
 }
 
 bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err) {
@@ -2016,10 +2058,23 @@ static const gl_type_traits q_traits[GL_TYPE_COUNT] = {
     [17] = Q_KNOWN("iq2_xs", GL_QK_K, 74, true),
     [18] = Q_KNOWN("iq3_xxs", GL_QK_K, 98, true),
     [19] = Q_KNOWN("iq1_s", GL_QK_K, 50, true),
-    [20] = Q_KNOWN("iq4_nl", 32, 18, true),
+    /* IQ4_NL / IQ4_XS: gl-quants-iq.c */
+    [GL_TYPE_IQ4_NL] = {.name = "iq4_nl", .blck_size = GL_QK4_NL, .type_size = sizeof(block_iq4_nl),
+                        .is_quantized = true, .known = true, .supported = true,
+                        .to_float = gl_dequantize_row_iq4_nl,
+                        .from_float_ref = gl_quantize_row_iq4_nl_ref,
+                        .from_float = gl_quantize_row_iq4_nl_ref, .vec_dot = gl_vec_dot_iq4_nl_q8_0,
+                        .vec_dot_scalar = gl_vec_dot_iq4_nl_q8_0_scalar,
+                        .vec_dot_type = GL_TYPE_Q8_0},
     [21] = Q_KNOWN("iq3_s", GL_QK_K, 110, true),
     [22] = Q_KNOWN("iq2_s", GL_QK_K, 82, true),
-    [23] = Q_KNOWN("iq4_xs", GL_QK_K, 136, true),
+    [GL_TYPE_IQ4_XS] = {.name = "iq4_xs", .blck_size = GL_QK_K, .type_size = sizeof(block_iq4_xs),
+                        .is_quantized = true, .known = true, .supported = true,
+                        .to_float = gl_dequantize_row_iq4_xs,
+                        .from_float_ref = gl_quantize_row_iq4_xs_ref,
+                        .from_float = gl_quantize_row_iq4_xs_ref, .vec_dot = gl_vec_dot_iq4_xs_q8_K,
+                        .vec_dot_scalar = gl_vec_dot_iq4_xs_q8_K_scalar,
+                        .vec_dot_type = GL_TYPE_Q8_K},
     [GL_TYPE_I8] = Q_KNOWN("i8", 1, 1, false),
     [GL_TYPE_I16] = Q_KNOWN("i16", 1, 2, false),
     [GL_TYPE_I32] = Q_KNOWN("i32", 1, 4, false),

@@ -26,6 +26,15 @@ static inline float gl_neon_fp16(gl_fp16 h) {
 #define GL_FP16_FAST(h) gl_fp16_to_fp32(h)
 #endif
 
+/* Round to nearest, ties to even, via the 1.5*2^23 trick (valid for |v| < 2^22; larger or
+ * NaN inputs give some in-range int, never undefined behaviour): ggml's nearest_int. */
+static inline int gl_nearest_int(float v) {
+    const float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
 #define GL_QK4_0 32
 #define GL_QK4_1 32
 #define GL_QK5_0 32
@@ -278,5 +287,37 @@ GL_PRIVATE gl_gemm_kernel gl_type_gemm_k(gl_type type);
 /* Four-row mat-vec kernel of a K type (gl_vec_dot4_fn; Q4_K with AVX2): s[r] equals row r's
  * vec_dot exactly. NULL where there is none. */
 GL_PRIVATE gl_vec_dot4_fn gl_type_vec_dot4_k(gl_type type);
+
+/* ---- IQ4_NL and IQ4_XS (gl-quants-iq.c): 4-bit codes through ggml's fixed non-linear table
+ * of 16 int8 values (iq4nl values), a block scale per 32 elements ---- */
+#define GL_QK4_NL 32
+typedef struct block_iq4_nl {
+    gl_fp16 d;
+    uint8_t qs[GL_QK4_NL / 2]; /* low nibble: element j, high nibble: element j + 16 */
+} block_iq4_nl;
+_Static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl must be 18 bytes");
+
+typedef struct block_iq4_xs {
+    gl_fp16 d;                   /* super-block scale */
+    uint16_t scales_h;           /* high 2 bits of the 8 6-bit sub-block scales (2 per one) */
+    uint8_t scales_l[GL_QK_K / 64]; /* low 4 bits of the scales, two per byte (even: low) */
+    uint8_t qs[GL_QK_K / 2];     /* 16 bytes per 32 elements, nibbles as in IQ4_NL */
+} block_iq4_xs;
+_Static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs must be 136 bytes");
+
+/* Quantizers: the bytes of ggml's quantize_iq4_nl / quantize_iq4_xs without an importance
+ * matrix (what llama-quantize writes; ggml's quantize_row_iq4_nl_ref skips the scale search
+ * and gives other bytes for IQ4_NL). */
+GL_PRIVATE void gl_quantize_row_iq4_nl_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_quantize_row_iq4_xs_ref(const float *x, void *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_iq4_nl(const void *x, float *y, int64_t n);
+GL_PRIVATE void gl_dequantize_row_iq4_xs(const void *x, float *y, int64_t n);
+/* IQ4_NL . Q8_0 and IQ4_XS . Q8_K. IQ4_XS's SIMD kernels add the same integer per
+ * super-block as the scalar one (same float result); IQ4_NL's keep per-lane float sums
+ * (equal within float reassociation). */
+GL_PRIVATE void gl_vec_dot_iq4_nl_q8_0_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_iq4_xs_q8_K_scalar(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_iq4_nl_q8_0(int n, float *s, const void *x, const void *y);
+GL_PRIVATE void gl_vec_dot_iq4_xs_q8_K(int n, float *s, const void *x, const void *y);
 
 #endif /* GL_QUANTS_H */

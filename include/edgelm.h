@@ -63,6 +63,9 @@ typedef void (*elm_log_fn)(elm_log_level level, const char *msg, void *user);
 
 /* Library version ("0.1.0") and the SIMD paths compiled in ("AVX2 FMA F16C", "NEON DOTPROD"). */
 ELM_API const char *elm_version(void);
+/* Resident set of this process now and its peak so far, in bytes (Linux /proc/self/status
+ * VmRSS / VmHWM); false when unavailable. */
+ELM_API bool elm_process_memory(int64_t *rss_bytes, int64_t *peak_bytes);
 ELM_API const char *elm_simd(void);
 
 /* ---- model files ---- */
@@ -115,6 +118,7 @@ typedef struct elm_model_params {
     elm_log_fn log; /* NULL: silent. INFO: what was loaded, the memory a context takes; WARN:
                        a context parameter that was adjusted */
     void *log_user;
+    bool mlock;     /* lock the weights in RAM (the mapping and the repacked copies; decoders) */
 } elm_model_params;
 
 ELM_API elm_model_params elm_model_default_params(void);
@@ -168,12 +172,37 @@ ELM_API int32_t elm_detokenizer_flush(elm_detokenizer *d, char *out, int32_t cap
 
 /* ---- contexts and decoding ---- */
 
+/* Element type of the KV cache (llama.cpp's --cache-type-k/-v). DEFAULT is F16, as in
+ * llama.cpp. Q8_0 is named so that it can be refused clearly: attention reads F32/F16 caches. */
+typedef enum elm_cache_type {
+    ELM_CACHE_DEFAULT = 0,
+    ELM_CACHE_F32,
+    ELM_CACHE_F16,
+    ELM_CACHE_Q8_0,
+} elm_cache_type;
+/* "f32", "f16", "q8_0" (any case) -> *out; false for anything else. */
+ELM_API bool elm_cache_type_parse(const char *name, elm_cache_type *out);
+ELM_API const char *elm_cache_type_name(elm_cache_type t); /* "f16" for DEFAULT */
+
 typedef struct elm_ctx_params {
     int32_t n_ctx;     /* positions in the KV cache (0: the model's context length, max 4096) */
     int32_t n_batch;   /* most tokens per graph (0: min(n_ctx, 512)); longer inputs are split */
     int32_t n_threads; /* 0: 1 */
-    bool kv_f16;       /* KV cache in F16 (default F32) */
+    bool kv_f16;       /* kept for older callers: no effect (F16 is the default; see type_k) */
+    elm_cache_type type_k, type_v; /* KV cache element types (DEFAULT: F16) */
 } elm_ctx_params;
+/* What a context holds in memory, in bytes (edgelm info --memory). */
+typedef struct elm_memory_use {
+    int64_t file;     /* the mapped model file (weights read from it are resident as used) */
+    int64_t repacked; /* weights copied into the interleaved layout (their file pages released) */
+    int64_t kv_cache; /* K and V at n_ctx positions */
+    int64_t compute;  /* graph buffers (largest batch, and a step at a full cache), metadata, logits */
+    int64_t total;    /* file + kv_cache + compute: the resident set once every weight was read */
+} elm_memory_use;
+ELM_API bool elm_ctx_memory_use(const elm_ctx *c, elm_memory_use *out);
+/* Bytes of the KV cache of m at n_ctx positions with these types (0 for Q8_0 or bad input). */
+ELM_API int64_t elm_kv_cache_bytes(const elm_model *m, int32_t n_ctx, elm_cache_type type_k,
+                           elm_cache_type type_v);
 
 ELM_API elm_ctx_params elm_ctx_default_params(void);
 /* Short form: default parameters with n_ctx and n_threads. */

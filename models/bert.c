@@ -221,7 +221,7 @@ static elm_status bert_repack(elm_bert *m, elm_error *err) {
         gl_tensor *const mats[PER_LAYER] = {L->wq, L->wk, L->wv, L->wo, L->up, L->down};
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
-    const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
+    const elm_status st = elm_repack_weights(w, k, m->gguf, &m->repacked, err);
     free(w);
     return st;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) {
@@ -151,7 +152,8 @@ gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t n
 
 static size_t repack_slot(size_t bytes) { return (bytes + REPACK_ALIGN - 1) / REPACK_ALIGN * REPACK_ALIGN; }
 
-elm_status elm_repack_weights(gl_tensor *const *w, size_t n, elm_repacked *out, elm_error *err) {
+elm_status elm_repack_weights(gl_tensor *const *w, size_t n, const gl_gguf *src, elm_repacked *out,
+                              elm_error *err) {
     *out = (elm_repacked){0};
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -172,10 +174,14 @@ elm_status elm_repack_weights(gl_tensor *const *w, size_t n, elm_repacked *out, 
         const size_t need = w[i] ? gl_repack_size(w[i]) : 0;
         if (!need) continue;
         gl_error gerr = {0};
+        const void *old = w[i]->data;
+        const size_t old_bytes = gl_nbytes(w[i]);
         if (!gl_repack(w[i], buf + at, total - at, &gerr)) {
             out->buf = buf; /* tensors before w[i] point into it: freed with the model */
             return elm_err_set(err, ELM_ERR_INVALID, "repacking %s: %s", w[i]->name, gerr.msg);
         }
+        /* no second resident copy: the file's pages of this matrix are not read any more */
+        if (gl_gguf_release_pages(src, old, old_bytes)) out->released += old_bytes;
         at += repack_slot(need);
         out->n_tensors++;
     }
@@ -236,4 +242,24 @@ void elm_runner_free(elm_runner *r) {
 
 size_t elm_graph_overhead(size_t max_nodes) {
     return (2 * max_nodes + 64) * gl_tensor_overhead() + max_nodes * 12 * sizeof(void *) + (1u << 16);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Process memory (edgelm bench, -v)
+ * ---------------------------------------------------------------------------------------- */
+
+bool elm_process_memory(int64_t *rss_bytes, int64_t *peak_bytes) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return false;
+    char line[256];
+    long long rss = -1, hwm = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "VmRSS:", 6)) rss = strtoll(line + 6, NULL, 10);
+        else if (!strncmp(line, "VmHWM:", 6)) hwm = strtoll(line + 6, NULL, 10);
+    }
+    fclose(f);
+    if (rss < 0 || hwm < 0) return false;
+    if (rss_bytes) *rss_bytes = (int64_t)rss * 1024;
+    if (peak_bytes) *peak_bytes = (int64_t)hwm * 1024;
+    return true;
 }

@@ -60,21 +60,26 @@ gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t n
 /* ------------------------------------------------------------------------------------------
  * Repacking weights (gl_repack): Q4_0/Q8_0 matrices get ggml-lite's 8-row interleaved
  * layout, which its mat-mul kernels read faster than the file's row layout. The copies live
- * in one buffer the model owns; the mapped file stays as it is. Only tensors that the graph
- * reads as mul_mat's first operand (never through get_rows or a view) may be listed.
+ * in one buffer the model owns; the file's pages of each repacked matrix are released from
+ * the resident set right after its copy (gl_gguf_release_pages), so a matrix is resident
+ * once. Only tensors that the graph reads as mul_mat's first operand or through get_rows of
+ * the X8 layout (never a view) may be listed.
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct elm_repacked {
     void *buf;      /* 64-byte aligned; free() it */
     size_t bytes;   /* repacked bytes */
     int n_tensors;  /* tensors repacked */
+    size_t released; /* bytes of the file mapping handed back to the OS after their copy */
 } elm_repacked;
 
 /* Repacks every tensor of w[0..n) that gl_repack accepts (NULL entries and other types are
  * left in place) into one new buffer. ELM_OK also when there was nothing to repack (buf NULL).
  * On failure out->buf may still hold tensors' data: free it with the model, which the caller
  * then drops. */
-elm_status elm_repack_weights(gl_tensor *const *w, size_t n, elm_repacked *out, elm_error *err);
+/* src: the file the tensors' data lie in (their pages are released after the copy), or NULL. */
+elm_status elm_repack_weights(gl_tensor *const *w, size_t n, const gl_gguf *src, elm_repacked *out,
+                              elm_error *err);
 
 /* ------------------------------------------------------------------------------------------
  * Running a graph

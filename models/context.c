@@ -42,8 +42,46 @@ static elm_status ctx_from_gl(elm_error *err, gl_status st, const gl_error *gerr
 }
 
 elm_ctx_params elm_ctx_default_params(void) {
-    elm_ctx_params p = {.n_ctx = 0, .n_batch = 0, .n_threads = 1, .kv_f16 = false};
+    elm_ctx_params p = {.n_ctx = 0, .n_batch = 0, .n_threads = 1, .kv_f16 = false,
+                        .type_k = ELM_CACHE_DEFAULT, .type_v = ELM_CACHE_DEFAULT};
     return p;
+}
+
+static const char *const ctx_cache_names[] = {"f16", "f32", "f16", "q8_0"};
+
+bool elm_cache_type_parse(const char *name, elm_cache_type *out) {
+    for (int t = ELM_CACHE_F32; t <= ELM_CACHE_Q8_0; t++)
+        if (name && gl_name_eq(name, ctx_cache_names[t])) {
+            *out = (elm_cache_type)t;
+            return true;
+        }
+    return false;
+}
+
+const char *elm_cache_type_name(elm_cache_type t) {
+    return t >= ELM_CACHE_DEFAULT && t <= ELM_CACHE_Q8_0 ? ctx_cache_names[t] : "?";
+}
+
+/* The tensor type of a cache type; false (and a message) for the ones attention cannot read. */
+static bool ctx_cache_gl_type(elm_cache_type t, const char *which, gl_type *out, gl_error *err) {
+    if (t == ELM_CACHE_DEFAULT || t == ELM_CACHE_F16) *out = GL_TYPE_F16;
+    else if (t == ELM_CACHE_F32) *out = GL_TYPE_F32;
+    else {
+        gl_error_set(err, GL_ERR_UNSUPPORTED, "KV cache type %s for %s is not supported (the attention "
+                     "kernels read f32 or f16 caches): use f16 (the default) or f32",
+                     elm_cache_type_name(t), which);
+        return false;
+    }
+    return true;
+}
+
+int64_t elm_kv_cache_bytes(const elm_model *m, int32_t n_ctx, elm_cache_type type_k,
+                           elm_cache_type type_v) {
+    gl_type tk, tv;
+    gl_error e = {0};
+    if (!m || n_ctx < 1 || !ctx_cache_gl_type(type_k, "K", &tk, &e) || !ctx_cache_gl_type(type_v, "V", &tv, &e))
+        return 0;
+    return (int64_t)elm_kv_bytes(&m->hp, n_ctx, tk, tv);
 }
 
 /* Builds the graph of one step in the meta context (emptied first; it stays c's). */
@@ -97,7 +135,10 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     c->m = m;
     c->p = p;
     gl_error gerr = {0};
-    gl_status st = elm_kv_init(&c->kv, hp, p.n_ctx, p.kv_f16 ? GL_TYPE_F16 : GL_TYPE_F32, &gerr);
+    gl_type tk = GL_TYPE_F16, tv = GL_TYPE_F16;
+    gl_status st = GL_ERR_UNSUPPORTED;
+    if (!ctx_cache_gl_type(p.type_k, "K", &tk, &gerr) || !ctx_cache_gl_type(p.type_v, "V", &tv, &gerr)) goto fail;
+    st = elm_kv_init(&c->kv, hp, p.n_ctx, tk, tv, &gerr);
     if (st != GL_OK) goto fail;
     c->run.n_threads = p.n_threads;
     c->run.pool = gl_pool_new(p.n_threads, &gerr);
@@ -151,6 +192,18 @@ void elm_ctx_free(elm_ctx *c) {
     free(c->logits);
     free(c->hidden);
     free(c);
+}
+
+bool elm_ctx_memory_use(const elm_ctx *c, elm_memory_use *out) {
+    if (!c || !out) return false;
+    memset(out, 0, sizeof *out);
+    out->file = (int64_t)gl_gguf_file_size(c->m->gguf);
+    out->repacked = (int64_t)c->m->repacked.bytes;
+    out->kv_cache = (int64_t)elm_kv_bytes(&c->m->hp, c->kv.n_ctx, c->kv.type_k, c->kv.type_v);
+    out->compute = (int64_t)(c->run.size + ELM_PAD(c->meta_size, ELM_ALIGN) + c->logits_cap * sizeof(float));
+    /* repacked matrices replace their file pages: the file counts once */
+    out->total = out->file + out->kv_cache + out->compute;
+    return true;
 }
 
 int32_t elm_ctx_n_ctx(const elm_ctx *c) { return c ? c->p.n_ctx : 0; }

@@ -16,29 +16,67 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl_type type,
-                      gl_error *err) {
+/* Bytes of one layer's K or V tensor of type (data padded + header); 0 on overflow. */
+static size_t kv_tensor_bytes(const elm_hparams *hp, int32_t n_ctx, gl_type type) {
+    const size_t row = gl_row_size(type, (int64_t)hp->head_dim * hp->n_head_kv);
+    if (!row || n_ctx < 1 || row > (SIZE_MAX - 2 * ELM_ALIGN) / (size_t)n_ctx) return 0;
+    return ELM_PAD(row * (size_t)n_ctx, ELM_ALIGN) + gl_tensor_overhead();
+}
+
+/* Bytes of one layer's short-convolution state (LFM2: F32 rows of n_embd for n_conv - 1 zero
+ * positions before 0, then n_ctx positions), data only; 0 when the model has none or on
+ * overflow (kv_conv_tensor_bytes tells them apart). */
+static size_t kv_conv_row_bytes(const elm_hparams *hp, int32_t n_ctx) {
+    if (hp->n_conv <= 1 || n_ctx < 1 || hp->n_embd < 1) return 0;
+    const size_t rows = (size_t)n_ctx + (size_t)hp->n_conv;
+    const size_t row = (size_t)hp->n_embd * sizeof(float);
+    if (row > (SIZE_MAX - 2 * ELM_ALIGN) / rows) return 0;
+    return row * rows;
+}
+
+/* The same padded with the tensor header: 0 when none, SIZE_MAX on overflow. */
+static size_t kv_conv_tensor_bytes(const elm_hparams *hp, int32_t n_ctx) {
+    if (hp->n_conv <= 1) return 0;
+    const size_t data = kv_conv_row_bytes(hp, n_ctx);
+    if (!data) return SIZE_MAX;
+    return ELM_PAD(data, ELM_ALIGN) + gl_tensor_overhead();
+}
+
+size_t elm_kv_bytes(const elm_hparams *hp, int32_t n_ctx, gl_type type_k, gl_type type_v) {
+    const size_t k = kv_tensor_bytes(hp, n_ctx, type_k), v = kv_tensor_bytes(hp, n_ctx, type_v);
+    const size_t conv = kv_conv_tensor_bytes(hp, n_ctx);
+    if (!k || !v || conv == SIZE_MAX || k > SIZE_MAX / 4 || v > SIZE_MAX / 4 || conv > SIZE_MAX / 4)
+        return 0;
+    if (hp->n_layer < 1 || k + v + conv > (SIZE_MAX - ELM_ALIGN) / (size_t)hp->n_layer) return 0;
+    return (k + v + conv) * (size_t)hp->n_layer + ELM_ALIGN;
+}
+
+static bool kv_type_ok(gl_type t) { return t == GL_TYPE_F32 || t == GL_TYPE_F16; }
+
+gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl_type type_k,
+                      gl_type type_v, gl_error *err) {
     memset(kv, 0, sizeof *kv);
-    if (type != GL_TYPE_F32 && type != GL_TYPE_F16)
+    if (!kv_type_ok(type_k) || !kv_type_ok(type_v))
         return gl_error_set(err, GL_ERR_INVALID, "KV cache type must be f32 or f16");
     if (n_ctx < 1) return gl_error_set(err, GL_ERR_INVALID, "context size %d < 1", n_ctx);
-    kv->type = type;
+    kv->type_k = type_k;
+    kv->type_v = type_v;
     kv->n_ctx = n_ctx;
     kv->n_layer = hp->n_layer;
     kv->head_dim = hp->head_dim;
     kv->n_head_kv = hp->n_head_kv;
     kv->row = hp->head_dim * hp->n_head_kv;
-    const size_t layer_bytes = gl_row_size(type, kv->row) * (size_t)n_ctx;
-    if (layer_bytes / (size_t)n_ctx != gl_row_size(type, kv->row))
-        return gl_error_set(err, GL_ERR_NOMEM, "KV cache size overflows");
-    const size_t per_tensor = ELM_PAD(layer_bytes, ELM_ALIGN) + gl_tensor_overhead();
-    size_t total = 2 * (size_t)hp->n_layer * per_tensor + ELM_ALIGN;
-    const size_t conv_bytes = hp->n_conv > 1 ? (size_t)hp->n_embd * sizeof(float) * ((size_t)n_ctx + (size_t)hp->n_conv) : 0;
-    total += (size_t)hp->n_layer * (ELM_PAD(conv_bytes, ELM_ALIGN) + gl_tensor_overhead());
-    if (total / 2 / (size_t)hp->n_layer < per_tensor)
-        return gl_error_set(err, GL_ERR_NOMEM, "KV cache size overflows");
+    const size_t total = elm_kv_bytes(hp, n_ctx, type_k, type_v);
+    const size_t conv_bytes = kv_conv_row_bytes(hp, n_ctx);
     char what[96];
     snprintf(what, sizeof what, "the KV cache for a context of %d tokens", n_ctx);
+    if (!total) { /* past size_t (a 32-bit build): say how much it would be */
+        const double need = (double)hp->n_layer * (double)n_ctx * (double)kv->row *
+                            (double)(gl_type_get(type_k)->type_size + gl_type_get(type_v)->type_size) +
+                            (hp->n_conv > 1 ? (double)hp->n_layer * ((double)n_ctx + hp->n_conv) * hp->n_embd * 4.0 : 0.0);
+        return gl_error_set(err, GL_ERR_NOMEM, "%s needs %.2f GiB, more than this process can address "
+                            "(%u-bit build)", what, need / (1 << 30), (unsigned)(sizeof(void *) * 8));
+    }
     if (elm_check_fits_memory(total, what, err) != GL_OK) return GL_ERR_NOMEM;
     kv->k = calloc((size_t)hp->n_layer, sizeof *kv->k);
     kv->v = calloc((size_t)hp->n_layer, sizeof *kv->v);
@@ -58,8 +96,8 @@ gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl
                             total >> 20);
     }
     for (int il = 0; il < hp->n_layer; il++) {
-        kv->k[il] = gl_set_name(gl_new_tensor_2d(kv->ctx, type, kv->row, n_ctx), "cache_k.%d", il);
-        kv->v[il] = gl_set_name(gl_new_tensor_2d(kv->ctx, type, kv->row, n_ctx), "cache_v.%d", il);
+        kv->k[il] = gl_set_name(gl_new_tensor_2d(kv->ctx, type_k, kv->row, n_ctx), "cache_k.%d", il);
+        kv->v[il] = gl_set_name(gl_new_tensor_2d(kv->ctx, type_v, kv->row, n_ctx), "cache_v.%d", il);
         if (!kv->k[il] || !kv->v[il]) {
             gl_error_set(err, GL_ERR_NOMEM, "KV cache: %s", gl_ctx_error(kv->ctx));
             elm_kv_free(kv);
@@ -129,13 +167,14 @@ gl_tensor *elm_kv_conv_store(gl_context *ctx, const elm_kv_cache *kv, int il, gl
 void elm_kv_copy(const elm_kv_cache *dst, const elm_kv_cache *src, int32_t n_past) {
     if (n_past <= 0) return;
     for (int il = 0; il < src->n_layer; il++) {
-        const size_t pos = (size_t)src->head_dim * src->k[il]->nb[0];
-        const size_t head = pos * (size_t)src->n_ctx; /* one head's run of positions */
-        for (int h = 0; h < src->n_head_kv; h++) {
-            memcpy((char *)dst->k[il]->data + head * (size_t)h,
-                   (const char *)src->k[il]->data + head * (size_t)h, pos * (size_t)n_past);
-            memcpy((char *)dst->v[il]->data + head * (size_t)h,
-                   (const char *)src->v[il]->data + head * (size_t)h, pos * (size_t)n_past);
+        for (int kv = 0; kv < 2; kv++) {
+            const gl_tensor *s = kv ? src->v[il] : src->k[il];
+            gl_tensor *d = kv ? dst->v[il] : dst->k[il];
+            const size_t pos = (size_t)src->head_dim * s->nb[0];
+            const size_t head = pos * (size_t)src->n_ctx; /* one head's run of positions */
+            for (int h = 0; h < src->n_head_kv; h++)
+                memcpy((char *)d->data + head * (size_t)h, (const char *)s->data + head * (size_t)h,
+                       pos * (size_t)n_past);
         }
         if (src->conv && dst->conv) /* the zero rows before position 0, then positions 0..n_past */
             memcpy(dst->conv[il]->data, src->conv[il]->data,

@@ -11,10 +11,12 @@
 #include "model.h"
 #include "common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MODEL_MAX_LAYERS 1024
 #define MODEL_MAX_DIM (1 << 20)
@@ -371,9 +373,17 @@ static elm_status model_repack(elm_model *m, elm_error *err) {
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
     w[k++] = m->output;
-    const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
+    const elm_status st = elm_repack_weights(w, k, m->gguf, &m->repacked, err);
     free(w);
     return st;
+}
+
+/* --mlock: the whole mapping first (the repacked matrices' pages are unlocked and released
+ * as they are copied), the repacked buffer after. */
+static elm_status model_mlock_file(const gl_gguf *f, elm_error *err) {
+    gl_error gerr = {0};
+    if (gl_gguf_mlock(f, &gerr) != GL_OK) return elm_err_from_gl(err, &gerr);
+    return ELM_OK;
 }
 
 static const elm_arch *model_find_arch(const gl_gguf *f, elm_error *err) {
@@ -431,7 +441,13 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     ld.l.wctx = m->wctx;
     model_bind(&ld);
     if (ld.l.failed) goto fail;
+    if (params->mlock && model_mlock_file(f, err) != ELM_OK) goto fail;
     if (!params->no_repack && model_repack(m, err) != ELM_OK) goto fail;
+    if (params->mlock && m->repacked.buf && mlock(m->repacked.buf, m->repacked.bytes) != 0) {
+        elm_err_set(err, ELM_ERR_NOMEM, "cannot lock the %zu MB of repacked weights in memory: %s "
+                    "(raise the locked-memory limit, ulimit -l)", m->repacked.bytes >> 20, strerror(errno));
+        goto fail;
+    }
 
     if (!params->no_vocab) {
         gl_error verr = {0};

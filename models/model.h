@@ -103,7 +103,7 @@ typedef struct elm_graph_out {
 
 typedef struct elm_kv_cache {
     gl_context *ctx;
-    gl_type type;     /* F32 or F16 */
+    gl_type type_k, type_v; /* F32 or F16 each */
     int32_t n_ctx;
     int32_t n_layer;
     int32_t head_dim, n_head_kv;
@@ -118,8 +118,10 @@ typedef struct elm_kv_cache {
 } elm_kv_cache;
 
 /* ---- kv_cache.c ---- */
-gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl_type type,
-                      gl_error *err);
+gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl_type type_k,
+                      gl_type type_v, gl_error *err);
+/* Bytes elm_kv_init allocates for these (0 when a size overflows). */
+size_t elm_kv_bytes(const elm_hparams *hp, int32_t n_ctx, gl_type type_k, gl_type type_v);
 void elm_kv_free(elm_kv_cache *kv);
 /* Graph node writing cur [head_dim, n_head_kv, n] at positions n_past.. of layer il's K (or V
  * with is_v). */

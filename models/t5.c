@@ -205,7 +205,7 @@ static elm_status t5_repack(elm_t5 *m, elm_error *err) {
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
     w[k++] = m->output;
-    const elm_status st = elm_repack_weights(w, k, &m->repacked, err);
+    const elm_status st = elm_repack_weights(w, k, m->gguf, &m->repacked, err);
     free(w);
     return st;
 }
@@ -248,7 +248,7 @@ static gl_status t5_caches_init(elm_t5 *m, gl_error *gerr) {
     /* Spare caches only for beam search: greedy decoding never reorders. */
     const int n_caches = m->n_slots > 1 ? 2 * m->n_slots : 1;
     for (int i = 0; i < n_caches; i++) {
-        gl_status st = elm_kv_init(&m->kv[i], &hp, m->p.n_ctx, GL_TYPE_F32, gerr);
+        gl_status st = elm_kv_init(&m->kv[i], &hp, m->p.n_ctx, GL_TYPE_F32, GL_TYPE_F32, gerr);
         if (st != GL_OK) return st;
     }
     for (int i = 0; i < m->n_slots; i++) m->slot_map[i] = i;

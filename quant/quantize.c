@@ -17,7 +17,7 @@
 #include <string.h>
 
 enum { QZ_MIX_NONE, QZ_MIX_Q2_K, QZ_MIX_Q3_K_S, QZ_MIX_Q3_K_M, QZ_MIX_Q3_K_L, QZ_MIX_Q4_K_S,
-       QZ_MIX_Q4_K_M, QZ_MIX_Q5_K_S, QZ_MIX_Q5_K_M, QZ_MIX_Q6_K };
+       QZ_MIX_Q4_K_M, QZ_MIX_Q5_K_S, QZ_MIX_Q5_K_M, QZ_MIX_Q6_K, QZ_MIX_IQ4 };
 
 /* llama.cpp's LLAMA_FTYPE_* ids */
 static const struct {
@@ -43,6 +43,8 @@ static const struct {
     {"Q5_K_S", NULL, GL_TYPE_Q5_K, 16, QZ_MIX_Q5_K_S},
     {"Q5_K_M", "Q5_K", GL_TYPE_Q5_K, 17, QZ_MIX_Q5_K_M},
     {"Q6_K", NULL, GL_TYPE_Q6_K, 18, QZ_MIX_Q6_K},
+    {"IQ4_NL", NULL, GL_TYPE_IQ4_NL, 25, QZ_MIX_IQ4},
+    {"IQ4_XS", NULL, GL_TYPE_IQ4_XS, 30, QZ_MIX_IQ4},
 };
 #define QZ_N_SPECS (int)(sizeof qz_specs / sizeof qz_specs[0])
 
@@ -71,7 +73,7 @@ uint32_t elm_quant_file_type_of(gl_type t) {
 
 const char *elm_quant_type_list(void) {
     return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M (= Q3_K), Q3_K_L, "
-           "Q4_K_S, Q4_K_M (= Q4_K), Q5_K_S, Q5_K_M (= Q5_K), Q6_K";
+           "Q4_K_S, Q4_K_M (= Q4_K), Q5_K_S, Q5_K_M (= Q5_K), Q6_K, IQ4_NL, IQ4_XS";
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -128,13 +130,14 @@ static gl_type qz_mix_type(qz_state *s, const char *name, int64_t ne0) {
         else if (mix == QZ_MIX_Q3_K_L) t = GL_TYPE_Q5_K;
         else if ((mix == QZ_MIX_Q4_K_M || mix == QZ_MIX_Q5_K_M) && qz_use_more_bits(i, n)) t = GL_TYPE_Q6_K;
         else if (mix == QZ_MIX_Q4_K_S && i < 4) t = GL_TYPE_Q5_K;
+        else if (mix == QZ_MIX_IQ4 && s->n_gqa >= 4) t = GL_TYPE_Q5_K;
     } else if (qz_has(name, "ffn_down")) {
         const int64_t i = s->i_ffn_down++, n = s->n_ffn_down;
         if (mix == QZ_MIX_Q2_K) t = GL_TYPE_Q3_K;
         else if (mix == QZ_MIX_Q3_K_M) t = i < n / 16 ? GL_TYPE_Q5_K : GL_TYPE_Q4_K;
         else if (mix == QZ_MIX_Q3_K_L) t = GL_TYPE_Q5_K;
         else if ((mix == QZ_MIX_Q4_K_M || mix == QZ_MIX_Q5_K_M) && qz_use_more_bits(i, n)) t = GL_TYPE_Q6_K;
-        else if (mix == QZ_MIX_Q4_K_S && i < n / 8) t = GL_TYPE_Q5_K;
+        else if ((mix == QZ_MIX_Q4_K_S || mix == QZ_MIX_IQ4) && i < n / 8) t = GL_TYPE_Q5_K;
     } else if (qz_has(name, "attn_output.weight")) {
         if (mix == QZ_MIX_Q2_K) t = GL_TYPE_Q3_K;
         else if (mix == QZ_MIX_Q3_K_M) t = GL_TYPE_Q4_K;
@@ -153,6 +156,7 @@ static gl_type qz_fallback(gl_type t, int64_t ne0) {
     case GL_TYPE_Q4_K: f = GL_TYPE_Q5_0; break;
     case GL_TYPE_Q5_K: f = GL_TYPE_Q5_1; break;
     case GL_TYPE_Q6_K: f = GL_TYPE_Q8_0; break;
+    case GL_TYPE_IQ4_XS: f = GL_TYPE_IQ4_NL; break;
     default: break;
     }
     return ne0 % gl_type_get(f)->blck_size == 0 ? f : GL_TYPE_F16;

@@ -3,7 +3,7 @@
  * for the K-quant types and mixes).
  *
  * TYPE names follow llama.cpp's llama-quantize: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
- * Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, and the aliases
+ * Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_NL, IQ4_XS, and the aliases
  * Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M (as llama-quantize has them). Each one sets
  * llama.cpp's general.file_type id.
  *
@@ -21,13 +21,14 @@
  *     counted in file order as i of n: Q4_K_M and Q5_K_M → Q6_K where use_more_bits(i, n)
  *     (i < n/8, i >= 7n/8, or (i - n/8) % 3 == 2); Q4_K_S → Q5_K for i < 4; Q3_K_M → Q5_K
  *     for i < 2 else Q4_K; Q3_K_L → Q5_K; Q2_K → Q3_K (Q4_K when head_count/head_count_kv
- *     >= 4);
+ *     >= 4); IQ4_NL/IQ4_XS → Q5_K when head_count/head_count_kv >= 4;
  *   - "ffn_down" tensors, i of n the same way: Q4_K_M, Q5_K_M → Q6_K where use_more_bits;
  *     Q4_K_S → Q5_K for i < n/8; Q3_K_M → Q5_K for i < n/16 else Q4_K; Q3_K_L → Q5_K;
- *     Q2_K → Q3_K;
+ *     Q2_K → Q3_K; IQ4_NL/IQ4_XS → Q5_K for i < n/8 (llama.cpp without an imatrix);
  *   - "attn_output.weight": Q2_K → Q3_K, Q3_K_M → Q4_K, Q3_K_L → Q5_K.
  * Fallback: a tensor whose rows (ne[0]) do not divide into the chosen type's blocks takes
- * llama.cpp's fallback — Q2_K/Q3_K → Q4_0, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0 — and F16
+ * llama.cpp's fallback — Q2_K/Q3_K → Q4_0, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0,
+ * IQ4_XS → IQ4_NL — and F16
  * when even that does not fit (a legacy 32-block type that does not fit goes to F16 too).
  *
  * Requantizing: a tensor that is already quantized is refused (GL_ERR_INVALID, a message

@@ -42,6 +42,12 @@ if [ -f "$M" ]; then
     check chat_needs_a_template sh -c \
         "! (printf 'Hi\n' | $EMU '$EDGELM' chat -m '$M' > /dev/null 2> '$TMPD/ce3') && grep -q 'chat-template' '$TMPD/ce3'"
     check generate_bad_option sh -c "! $EMU '$EDGELM' generate -m '$M' --bogus 2> /dev/null"
+    # KV cache types (f16 is the default) and --mlock (or a message naming the limit)
+    check generate_cache_types sh -c "$EMU '$EDGELM' generate -m '$M' -p 'Once' -n 8 --temp 0 -ctk f32 -ctv f32 > '$TMPD/c32' &&
+        $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 8 --temp 0 --cache-type-k f16 -ctv F16 > '$TMPD/c16' && test -s '$TMPD/c32' && test -s '$TMPD/c16'"
+    check generate_cache_q8_0_refused sh -c "! $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 2 -ctv q8_0 2> '$TMPD/e' && grep -q 'q8_0.*not supported' '$TMPD/e'"
+    check generate_cache_bad_type sh -c "! $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 2 -ctk f8 2> '$TMPD/e' && grep -q -e \"-ctk 'f8' is not valid\" '$TMPD/e'"
+    check generate_mlock sh -c "$EMU '$EDGELM' generate -m '$M' -p 'Once' -n 4 --temp 0 --mlock > '$TMPD/o' 2> '$TMPD/e' || grep -q 'ulimit -l' '$TMPD/e'"
 else
     skip_fixture generate_stories260k "fixture $M is absent"
 fi

@@ -22,6 +22,11 @@ if [ -f "$model" ]; then
     head -c 3000 "$model" > "$TMPD/cut.gguf"
     check info_truncated_fails sh -c \
         "! $EMU '$EDGELM' info '$TMPD/cut.gguf' > '$TMPD/o' 2> '$TMPD/e' && grep -q 'past the end' '$TMPD/e' && test ! -s '$TMPD/o'"
+    # --memory: weights, KV cache (f16: 2 x 5 layers x 64 positions x 32 (4 KV heads of 8) x 2 bytes = 40 KiB + headers)
+    check info_memory sh -c "$EMU '$EDGELM' info '$model' --memory -c 64 > '$TMPD/m' &&
+        grep -q '^memory of .* at 64 positions (f16 KV cache' '$TMPD/m' && grep -Eq '^  KV cache: +0\.04 MiB' '$TMPD/m' &&
+        grep -Eq '^  total: +[0-9]+\.[0-9]+ MiB' '$TMPD/m'"
+    check info_memory_bad_ctx sh -c "! $EMU '$EDGELM' info '$model' --memory -c x 2> '$TMPD/e' && grep -q -e \"-c 'x' is not an integer\" '$TMPD/e'"
 else
     skip_fixture info_stories260K "fixture $model is absent"
 fi

@@ -77,7 +77,7 @@ bench_format|edgelm bench: -o 'xml' is not known: use one of md, csv, json, tabl
 bench_reps|edgelm bench: --reps 0 is out of range: give a number in [1, 64]|bench --kernels --reps 0
 bench_neither|edgelm bench: neither --kernels nor -m given: give one of them (see 'edgelm bench --help')|bench
 quantize_threads|edgelm quantize: -t 0 is out of range: give a number in [1, 1024]|quantize a b Q8_0 -t 0
-convert_outtype|edgelm convert: --outtype 'q9' is not valid: use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M (= Q3_K), Q3_K_L, Q4_K_S, Q4_K_M (= Q4_K), Q5_K_S, Q5_K_M (= Q5_K), Q6_K|convert src -o x.gguf --outtype q9
+convert_outtype|edgelm convert: --outtype 'q9' is not valid: use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M (= Q3_K), Q3_K_L, Q4_K_S, Q4_K_M (= Q4_K), Q5_K_S, Q5_K_M (= Q5_K), Q6_K, IQ4_NL, IQ4_XS|convert src -o x.gguf --outtype q9
 convert_no_source|edgelm convert: no source: give the checkpoint folder or file first: edgelm convert SRC -o OUT.gguf|convert -o x.gguf
 tokenize_two_inputs|edgelm tokenize: no single input: give exactly one of -p TEXT, -f FILE or --compare REF.json|tokenize -m x.gguf -p a -f b
 info_two_files|edgelm info: unexpected argument 'b.gguf': see 'edgelm info --help'|info a.gguf b.gguf

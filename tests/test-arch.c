@@ -138,6 +138,7 @@ static void arch_check(const char *name, float tol) {
     if (TF_CHECK(m != NULL, "%s: %s", name, err.msg)) {
         elm_ctx_params cp = elm_ctx_default_params();
         cp.n_ctx = 64;
+        cp.type_k = cp.type_v = ELM_CACHE_F32; /* the references' cache (scripts/llamacpp_logits.c) */
         elm_ctx *c = elm_ctx_new_ext(m, &cp, &err);
         TF_CHECK(c != NULL, "%s", err.msg);
         for (int s = 0; c && s < r.n_seq; s++) {
@@ -213,7 +214,10 @@ static void arch_quant_check(const char *name, const char *mix, double tol_mean,
              gguf, qgguf, mix);
     elm_error err = {0};
     elm_model *m = TF_CHECK(system(cmd) == 0, "%s", cmd) ? elm_model_load(qgguf, NULL, &err) : NULL;
-    elm_ctx *c = m ? elm_ctx_new(m, 64, 1, &err) : NULL;
+    elm_ctx_params cp = elm_ctx_default_params();
+    cp.n_ctx = 64;
+    cp.type_k = cp.type_v = ELM_CACHE_F32; /* the references' cache (scripts/llamacpp_logits.c) */
+    elm_ctx *c = m ? elm_ctx_new_ext(m, &cp, &err) : NULL;
     if (TF_CHECK(c != NULL, "%s %s: %s", name, mix, err.msg)) {
         const int s = r.n_seq - 1, n = r.seq_len[s];
         const size_t V = (size_t)elm_model_n_vocab(m);

@@ -331,10 +331,29 @@ TF_TEST(stories260k_kv_f16_and_rewind) {
     elm_error err = {0};
     elm_ctx_params cp = elm_ctx_default_params();
     cp.n_ctx = 32;
+    cp.type_k = cp.type_v = ELM_CACHE_F32;
     elm_ctx *f32 = elm_ctx_new_ext(m, &cp, &err);
-    cp.kv_f16 = true;
+    cp.type_k = cp.type_v = ELM_CACHE_DEFAULT; /* F16 */
     elm_ctx *f16 = elm_ctx_new_ext(m, &cp, &err);
     TF_CHECK(f32 && f16, "%s", err.msg);
+    /* K and V types chosen separately; Q8_0 refused with a message naming it */
+    cp.type_k = ELM_CACHE_F32;
+    elm_ctx *mixed = elm_ctx_new_ext(m, &cp, &err);
+    TF_CHECK(mixed != NULL, "K f32 / V f16: %s", err.msg);
+    if (mixed) {
+        TF_CHECK(elm_decode(mixed, prompt, n, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s", err.msg);
+        elm_ctx_free(mixed);
+    }
+    cp.type_v = ELM_CACHE_Q8_0;
+    TF_CHECK(elm_ctx_new_ext(m, &cp, &err) == NULL && strstr(err.msg, "q8_0") && strstr(err.msg, "f16"),
+             "q8_0 V cache: %s", err.msg);
+    elm_cache_type ct;
+    TF_CHECK(elm_cache_type_parse("F16", &ct) && ct == ELM_CACHE_F16 && elm_cache_type_parse("q8_0", &ct) &&
+             ct == ELM_CACHE_Q8_0 && !elm_cache_type_parse("q4_0", &ct) && !elm_cache_type_parse("", &ct));
+    const int64_t b16 = elm_kv_cache_bytes(m, 32, ELM_CACHE_DEFAULT, ELM_CACHE_DEFAULT);
+    const int64_t b32 = elm_kv_cache_bytes(m, 32, ELM_CACHE_F32, ELM_CACHE_F32);
+    TF_CHECK(b16 > 0 && b32 > b16 && b32 < 2 * b16 + 4096 && elm_kv_cache_bytes(m, 32, ELM_CACHE_Q8_0, ELM_CACHE_F16) == 0,
+             "KV bytes f16 %lld, f32 %lld", (long long)b16, (long long)b32);
     if (f32 && f16) {
         elm_decode(f32, prompt, n, ELM_OUT_LOGITS_LAST, &err);
         elm_decode(f16, prompt, n, ELM_OUT_LOGITS_LAST, &err);
@@ -465,7 +484,11 @@ static void check_reference(const char *name) {
         const int n = (int)ids.count;
         int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
         for (int i = 0; i < n; i++) tok[i] = (int32_t)ids.data[i];
-        elm_ctx *c = elm_ctx_new(m, 128, 2, &err);
+        elm_ctx_params cp = elm_ctx_default_params(); /* an F32 cache: compared at 1e-4 */
+        cp.n_ctx = 128;
+        cp.n_threads = 2;
+        cp.type_k = cp.type_v = ELM_CACHE_F32;
+        elm_ctx *c = elm_ctx_new_ext(m, &cp, &err);
         TF_CHECK(c != NULL, "%s", err.msg);
         if (c && elm_decode(c, tok, n, ELM_OUT_HIDDEN, &err) == ELM_OK) {
             const float *logits = elm_get_logits(c, NULL);

@@ -24,11 +24,11 @@ TF_TEST(kv_cache_beyond_memory_refused) {
     hp.n_embd = 4096;
     elm_kv_cache kv;
     gl_error err = {0};
-    TF_CHECK(elm_kv_init(&kv, &hp, 1 << 30, GL_TYPE_F32, &err) == GL_ERR_NOMEM &&
+    TF_CHECK(elm_kv_init(&kv, &hp, 1 << 30, GL_TYPE_F32, GL_TYPE_F32, &err) == GL_ERR_NOMEM &&
                  strstr(err.msg, "context of 1073741824 tokens needs") && strstr(err.msg, "GiB"),
              "%s", err.msg);
     memset(&err, 0, sizeof err);
-    TF_CHECK(elm_kv_init(&kv, &hp, 16, GL_TYPE_F32, &err) == GL_OK, "a small cache still works: %s", err.msg);
+    TF_CHECK(elm_kv_init(&kv, &hp, 16, GL_TYPE_F32, GL_TYPE_F32, &err) == GL_OK, "a small cache still works: %s", err.msg);
     elm_kv_free(&kv);
 }
 

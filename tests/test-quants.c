@@ -95,8 +95,8 @@ TF_TEST(traits_supported_and_pairs) {
         n_supported += t->supported;
         if (!t->known) TF_CHECK(!t->supported && t->name == NULL, "id %d", id);
     }
-    TF_CHECK(n_supported == 15, "%d supported (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q8_1, "
-             "q2_K..q6_K q8_K)", n_supported);
+    TF_CHECK(n_supported == 17, "%d supported (f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q8_1, "
+             "q2_K..q6_K q8_K, iq4_nl iq4_xs)", n_supported);
     TF_CHECK(gl_type_get(GL_TYPE_Q8_1)->supported && gl_type_get(GL_TYPE_Q8_1)->from_float);
     TF_CHECK(!gl_type_get(16 /* iq2_xxs */)->supported && !gl_type_get(GL_TYPE_I32)->supported);
 }

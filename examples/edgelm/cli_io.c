@@ -3,9 +3,17 @@
 #include "edgelm.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The largest buffer cli_read_all grows to (1 TiB; a quarter of the address space on 32-bit). */
+#if SIZE_MAX > 0xFFFFFFFFu
+#define CLI_READ_MAX ((size_t)1 << 40)
+#else
+#define CLI_READ_MAX (SIZE_MAX / 4)
+#endif
 
 char *cli_read_all(const char *path, size_t *len) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
@@ -14,7 +22,7 @@ char *cli_read_all(const char *path, size_t *len) {
     char *buf = malloc(cap + 1);
     while (buf) {
         if (n == cap) {
-            char *b = cap < ((size_t)1 << 40) ? realloc(buf, 2 * cap + 1) : NULL;
+            char *b = cap < CLI_READ_MAX ? realloc(buf, 2 * cap + 1) : NULL;
             if (!b) {
                 free(buf);
                 buf = NULL;

@@ -465,6 +465,7 @@ typedef struct model_opts {
     int fmt;         /* CLI_FMT_* */
     bool kv_f16;
     bool no_repack;
+    elm_cache_type type_k, type_v;
     size_t bw_bytes; /* 0: the default (16x the last-level cache, at least 512 MiB) */
 } model_opts;
 
@@ -488,6 +489,7 @@ typedef struct model_result {
     double avg_ts, stddev_ts, avg_ns, stddev_ns;
     double read_bw;   /* GB/s, generation tests only */
     double bw_frac;   /* bytes_per_token * avg_ts / read_bw */
+    int64_t rss, rss_peak; /* resident bytes after the test, and the process's peak so far */
 } model_result;
 
 static int bench_parse_list(const char *s, bench_list *l, int lo, int hi) {
@@ -620,12 +622,21 @@ fail:
 }
 
 /* Every thread count and test of one model. */
+/* Resets VmHWM to the current resident set (Linux >= 4.0; a no-op elsewhere). */
+static void model_reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return;
+    fputs("5", f);
+    fclose(f);
+}
+
 static int model_bench_file(const model_opts *o, const model_info *mi, const bench_bw_buf *bwb,
                             model_result *res, int *n_res, int max_res) {
     elm_error err = {0};
     elm_model_params mp = elm_model_default_params();
     mp.no_vocab = true; /* ids only */
     mp.no_repack = o->no_repack;
+    model_reset_peak_rss(); /* each model's peak, not the one before it */
     elm_model *m = elm_model_load(mi->path, &mp, &err);
     if (!m) {
         fprintf(stderr, "edgelm bench: %s: %s\n", mi->path, err.msg);
@@ -654,6 +665,8 @@ static int model_bench_file(const model_opts *o, const model_info *mi, const ben
         cp.n_batch = max_prompt < 512 ? max_prompt : 512;
         cp.n_threads = o->threads.v[ti];
         cp.kv_f16 = o->kv_f16;
+        cp.type_k = o->type_k;
+        cp.type_v = o->type_v;
         elm_ctx *c = elm_ctx_new_ext(m, &cp, &err);
         if (!c) {
             fprintf(stderr, "edgelm bench: %s: %s\n", mi->path, err.msg);
@@ -669,6 +682,11 @@ static int model_bench_file(const model_opts *o, const model_info *mi, const ben
             *r = (model_result){.mi = mi, .repacked = repacked, .n_threads = cp.n_threads,
                                 .n_prompt = pp ? n : 0, .n_gen = pp ? 0 : n};
             rc = model_test(c, o, ids, r->n_prompt, r->n_gen, bwb, r);
+            /* without the bandwidth buffer (allocated and read through before the model) */
+            if (elm_process_memory(&r->rss, &r->rss_peak)) {
+                r->rss -= (int64_t)bwb->size;
+                r->rss_peak -= (int64_t)bwb->size;
+            }
             if (!rc) (*n_res)++;
         }
         elm_ctx_free(c);
@@ -697,8 +715,9 @@ static void model_print_json(const model_result *res, int n_res) {
                gl_simd_name(), r->n_threads, r->n_prompt, r->n_gen, r->n_gen ? "tg" : "pp",
                r->n_gen ? r->n_gen : r->n_prompt, r->avg_ns, r->stddev_ns, r->avg_ts, r->stddev_ts);
         for (int s = 0; s < r->n_samples; s++) printf("%s%.4f", s ? ", " : "", r->samples_ts[s]);
-        printf("], \"weight_bytes_per_token\": %llu, \"repacked_bytes\": %lld",
-               (unsigned long long)mi->bytes_per_token, (long long)r->repacked);
+        printf("], \"weight_bytes_per_token\": %llu, \"repacked_bytes\": %lld, \"rss_peak_bytes\": %lld, "
+               "\"rss_bytes\": %lld", (unsigned long long)mi->bytes_per_token, (long long)r->repacked,
+               (long long)r->rss_peak, (long long)r->rss);
         if (r->n_gen)
             printf(", \"read_bw_gbps\": %.3f, \"bw_fraction\": %.4f", r->read_bw, r->bw_frac);
         printf("}%s\n", i + 1 < n_res ? "," : "");
@@ -709,13 +728,13 @@ static void model_print_json(const model_result *res, int n_res) {
 /* -o csv: one row per test, the numbers without units. */
 static void model_print_csv(const model_result *res, int n_res) {
     static const char *const cols[] = {"model", "size_bytes", "n_params", "type", "repacked", "n_threads", "test",
-                                       "avg_ts", "stddev_ts", "read_bw_gbps", "bw_fraction"};
-    static const bool numeric[] = {false, true, true, false, true, true, false, true, true, true, true};
-    cli_table t = {stdout, CLI_FMT_CSV, cols, numeric, 11, 0};
+                                       "avg_ts", "stddev_ts", "read_bw_gbps", "bw_fraction", "rss_peak_bytes", "rss_bytes"};
+    static const bool numeric[] = {false, true, true, false, true, true, false, true, true, true, true, true, true};
+    cli_table t = {stdout, CLI_FMT_CSV, cols, numeric, 13, 0};
     cli_table_begin(&t);
     for (int i = 0; i < n_res; i++) {
         const model_result *r = &res[i];
-        char c[9][48];
+        char c[11][48];
         snprintf(c[0], 48, "%llu", (unsigned long long)r->mi->size);
         snprintf(c[1], 48, "%lld", (long long)r->mi->n_params);
         snprintf(c[2], 48, "%d", r->repacked ? 1 : 0);
@@ -725,24 +744,27 @@ static void model_print_csv(const model_result *res, int n_res) {
         snprintf(c[6], 48, "%.4f", r->stddev_ts);
         snprintf(c[7], 48, "%.3f", r->n_gen ? r->read_bw : 0.0);
         snprintf(c[8], 48, "%.4f", r->n_gen ? r->bw_frac : 0.0);
-        const char *cells[] = {r->mi->name, c[0], c[1], r->mi->type, c[2], c[3], c[4], c[5], c[6], c[7], c[8]};
+        snprintf(c[9], 48, "%lld", (long long)r->rss_peak);
+        snprintf(c[10], 48, "%lld", (long long)r->rss);
+        const char *cells[] = {r->mi->name, c[0], c[1], r->mi->type, c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]};
         cli_table_row(&t, cells);
     }
     cli_table_end(&t);
 }
 
 static void model_print_table(const model_result *res, int n_res) {
-    printf("| model | size | params | type | threads | test | t/s | %% of read bw |\n");
-    printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+    printf("| model | size | params | type | threads | test | t/s | %% of read bw | peak RSS | RSS |\n");
+    printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int i = 0; i < n_res; i++) {
         const model_result *r = &res[i];
         char test[32], bw[48] = "";
         snprintf(test, sizeof test, "%s%d", r->n_gen ? "tg" : "pp", r->n_gen ? r->n_gen : r->n_prompt);
         if (r->n_gen)
             snprintf(bw, sizeof bw, "%.0f%% of %.1f GB/s", 100 * r->bw_frac, r->read_bw);
-        printf("| %s | %.2f MiB | %.2f M | %s%s | %d | %s | %.2f ± %.2f | %s |\n", r->mi->name,
-               (double)r->mi->size / 1048576.0, (double)r->mi->n_params / 1e6, r->mi->type,
-               r->repacked ? " (x8)" : "", r->n_threads, test, r->avg_ts, r->stddev_ts, bw);
+        printf("| %s | %.2f MiB | %.2f M | %s%s | %d | %s | %.2f ± %.2f | %s | %.1f MiB | %.1f MiB |\n",
+               r->mi->name, (double)r->mi->size / 1048576.0, (double)r->mi->n_params / 1e6, r->mi->type,
+               r->repacked ? " (x8)" : "", r->n_threads, test, r->avg_ts, r->stddev_ts, bw,
+               (double)r->rss_peak / 1048576.0, (double)r->rss / 1048576.0);
     }
 }
 
@@ -943,10 +965,15 @@ int cmd_bench(int argc, char **argv) {
         OPT_SECTION("Models (-m)"),
         OPT_FUNC("-m,--model", &b, bench_opt_models, "LIST", "decoder models (GGUF): prompt processing ppN (N tokens in "
                  "one batch into an empty cache) and generation tgN (N single-token steps), tokens/s averaged over the "
-                 "repetitions, and generation as a share of the memory read bandwidth measured just before it"),
+                 "repetitions, and generation as a share of the memory read bandwidth measured just before it; peak and "
+                 "current resident memory of the process after each test (less the bandwidth buffer)"),
         OPT_FUNC("-p,--n-prompt", &b, bench_opt_prompt, "LIST", "prompt lengths (default 64; 0: none)"),
         OPT_FUNC("-n,--n-gen", &b, bench_opt_gen, "LIST", "generated tokens (default 128; 0: none)"),
-        OPT_FLAG("--kv-f16", &b.mo.kv_f16, "F16 KV cache (as llama-bench's default; ours is F32)"),
+        OPT_FUNC("-ctk,--cache-type-k", &b.mo.type_k, opt_parse_cache_type, "T",
+                 "KV cache type of the keys: f16 (default, as llama-bench) or f32"),
+        OPT_FUNC("-ctv,--cache-type-v", &b.mo.type_v, opt_parse_cache_type, "T",
+                 "KV cache type of the values: f16 (default, as llama-bench) or f32"),
+        OPT_FLAG("--kv-f16", &b.mo.kv_f16, "no effect: the KV cache is F16 by default (kept for old scripts)"),
         OPT_FLAG("--no-repack", &b.mo.no_repack, "Q4_0/Q8_0 weights stay in the file's row layout (type \"x8\" in the "
                  "table marks models whose matrices were repacked at load)"),
         OPT_INT("--bw-mib", &bw_mib, 1, 1 << 16, "N", "size of the bandwidth buffer (default 16x the last-level cache, >= 512)"),

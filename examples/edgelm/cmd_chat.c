@@ -443,6 +443,8 @@ int cmd_chat(int argc, char **argv) {
     cp.n_ctx = o.n_ctx;
     cp.n_threads = o.n_threads;
     cp.kv_f16 = o.kv_f16;
+    cp.type_k = o.type_k;
+    cp.type_v = o.type_v;
     s.ctx = elm_ctx_new_ext(m, &cp, &err);
     if (!s.ctx) goto done;
     s.smp = elm_sampler_new(&o.sp, elm_model_n_vocab(m), &err);

@@ -121,6 +121,8 @@ int cmd_generate(int argc, char **argv) {
     cp.n_ctx = o.n_ctx;
     cp.n_threads = o.n_threads;
     cp.kv_f16 = o.kv_f16;
+    cp.type_k = o.type_k;
+    cp.type_v = o.type_v;
     c = elm_ctx_new_ext(m, &cp, &err);
     if (!c) goto done;
     if (o.verbose)

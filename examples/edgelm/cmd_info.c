@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 #include "opts.h"
+#include "edgelm.h"
 #include "ggml-lite.h"
 
 #include <stdio.h>
@@ -162,18 +163,65 @@ static void info_print_tensors(const gl_gguf *f) {
     }
 }
 
+static double info_mib(int64_t b) { return (double)b / 1048576.0; }
+
+/* --memory: loads the model and a context as generate does, and reports their sizes. */
+static int info_memory(const char *path, int32_t n_ctx) {
+    elm_error err = {0};
+    elm_model *m = elm_model_load(path, &(elm_model_params){.no_vocab = true}, &err);
+    if (!m) {
+        fprintf(stderr, "edgelm info: %s: %s\n", path, err.msg);
+        return 1;
+    }
+    elm_ctx_params cp = elm_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    elm_ctx *c = elm_ctx_new_ext(m, &cp, &err);
+    elm_memory_use u;
+    if (!c || !elm_ctx_memory_use(c, &u)) {
+        fprintf(stderr, "edgelm info: %s: %s\n", path, err.msg);
+        elm_model_free(m);
+        return 1;
+    }
+    int64_t rss = 0, peak = 0;
+    printf("memory of %s at %d positions (f16 KV cache, 1 thread):\n", path, elm_ctx_n_ctx(c));
+    printf("  weights:   %9.2f MiB (the mapped file; %.2f MiB of it copied into the interleaved\n"
+           "                            layout at load, whose file pages are released)\n",
+           info_mib(u.file), info_mib(u.repacked));
+    printf("  KV cache:  %9.2f MiB\n", info_mib(u.kv_cache));
+    printf("  compute:   %9.2f MiB\n", info_mib(u.compute));
+    printf("  total:     %9.2f MiB\n", info_mib(u.total));
+    if (elm_process_memory(&rss, &peak))
+        printf("  measured:  %9.2f MiB peak resident after loading (weights are read on first use)\n",
+               info_mib(peak));
+    elm_ctx_free(c);
+    elm_model_free(m);
+    return 0;
+}
+
 int cmd_info(int argc, char **argv) {
     const char *pos[1] = {NULL};
     int n_pos = 0;
-    const opt_def defs[] = {OPT_END};
-    const opt_cmd cmd = OPT_CMD_POS("info", "FILE.gguf",
+    bool memory = false, ctx_set = false;
+    int32_t n_ctx = 0;
+    const opt_def defs[] = {
+        OPT_SECTION("Memory"),
+        OPT_FLAG("--memory", &memory, "instead of the header: the RAM a decoder needs (weights, KV cache, compute "
+                 "buffers) at a context of N positions, F16 KV cache, as loaded"),
+        {.names = "-c,--ctx-size", .kind = OPTK_INT, .dst = &n_ctx, .lo = 1, .hi = 1 << 20, .meta = "N",
+         .help = "with --memory: the context size (default: the model's context length, at most 4096)",
+         .seen = &ctx_set},
+        OPT_END,
+    };
+    const opt_cmd cmd = OPT_CMD_POS("info", "FILE.gguf [--memory [-c N]]",
                           "Prints the GGUF header, every metadata key (type and value) and the tensor table (index, "
                           "name, type, shape, offset in the data section, bytes) with totals.",
                           defs, pos, 1, &n_pos);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
     if (n_pos != 1) return opts_fail("info", "give the file: edgelm info FILE.gguf", "no file");
-    const char *path = argv[1];
+    if (ctx_set && !memory) return opts_fail("info", "add --memory or leave -c out", "-c is for --memory");
+    if (memory) return info_memory(pos[0], n_ctx);
+    const char *path = pos[0];
     gl_error err = {GL_OK, ""};
     gl_gguf *f = gl_gguf_open(path, &err);
     if (!f) {

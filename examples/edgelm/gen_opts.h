@@ -47,6 +47,8 @@ typedef struct gen_opts {
     bool special;          /* T5: print control tokens */
     const char *stop_v[GEN_MAX_STOPS];
     opt_strs stop;
+    bool mlock;
+    elm_cache_type type_k, type_v; /* --cache-type-k/-v (DEFAULT: f16) */
     elm_sampler_params sp;
 } gen_opts;
 
@@ -101,7 +103,12 @@ static inline void gen_opts_free(gen_opts *o) { free(o->file_text); }
     {.names = "-c,--ctx-size", .kind = OPTK_INT, .dst = &(o)->n_ctx, .meta = "N", .help = \
      "KV cache positions (default: the model's, at most 4096; T5: decoder positions, 512); " \
      "a warning above the trained context", .lo = 1, .hi = 1 << 24, .seen = &(o)->ctx_set}, \
-    OPT_FLAG("--kv-f16", &(o)->kv_f16, "keep the KV cache in F16"), \
+    OPT_FUNC("-ctk,--cache-type-k", &(o)->type_k, opt_parse_cache_type, "T", \
+             "KV cache type of the keys: f16 (default) or f32 (q8_0 is refused)"), \
+    OPT_FUNC("-ctv,--cache-type-v", &(o)->type_v, opt_parse_cache_type, "T", \
+             "KV cache type of the values: f16 (default) or f32 (q8_0 is refused)"), \
+    OPT_FLAG("--kv-f16", &(o)->kv_f16, "no effect: the KV cache is F16 by default (kept for old scripts)"), \
+    OPT_FLAG("--mlock", &(o)->mlock, "lock the weights in RAM (an error names the limit, ulimit -l, when it is too low)"), \
     OPT_FLAG("--no-repack", &(o)->no_repack, \
              "read Q4_0/Q8_0 weights from the mapped file as they are (less memory; by default " \
              "they are copied at load into the interleaved layout the kernels read faster)")
@@ -147,6 +154,7 @@ static inline elm_model_params gen_model_params(const gen_opts *o, bool no_vocab
     elm_model_params mp = elm_model_default_params();
     mp.no_vocab = no_vocab;
     mp.no_repack = o->no_repack;
+    mp.mlock = o->mlock;
     return mp;
 }
 

@@ -1,5 +1,6 @@
 /* The table-driven option parser of every edgelm subcommand (see opts.h). */
 #include "opts.h"
+#include "edgelm.h"
 
 #include <errno.h>
 #include <math.h>
@@ -328,4 +329,10 @@ bool opt_parse_int_list(const char *value, void *dst, char *why, size_t why_size
         if (!*end) return true;
         p = end + 1;
     }
+}
+
+bool opt_parse_cache_type(const char *value, void *dst, char *why, size_t why_size) {
+    if (elm_cache_type_parse(value, dst)) return true;
+    snprintf(why, why_size, "give f16 (the default) or f32");
+    return false;
 }

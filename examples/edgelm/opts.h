@@ -150,5 +150,7 @@ typedef struct opt_ints {
     int n;
 } opt_ints;
 bool opt_parse_int_list(const char *value, void *dst, char *why, size_t why_size);
+/* dst: elm_cache_type (-ctk/-ctv: f32, f16; q8_0 is parsed and refused by the context). */
+bool opt_parse_cache_type(const char *value, void *dst, char *why, size_t why_size);
 
 #endif /* EDGELM_OPTS_H */
