@@ -741,11 +741,13 @@ void gl_unmap_file(void *base, size_t size) {
 }
 
 bool gl_gguf_release_pages(const gl_gguf *f, const void *p, size_t n) {
-#if defined(GL_NO_MMAP) || defined(GL_NO_STDIO)
+#if defined(GL_NO_MMAP) || defined(GL_NO_STDIO) || !defined(MADV_DONTNEED)
+    /* A heap copy of the file (or none), or a strict POSIX build (the amalgamation without
+     * _GNU_SOURCE: no madvise): nothing given back. */
     (void)f;
     (void)p;
     (void)n;
-    return false; /* a heap copy of the file (or none): nothing to give back to the page cache */
+    return false;
 #else
     if (!f || !f->map || !p || n == 0) return false;
     const uintptr_t base = (uintptr_t)f->map, a = (uintptr_t)p;
