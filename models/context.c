@@ -164,8 +164,9 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     st = ctx_measure(c, &big, &gerr);
     if (st == GL_OK) st = ctx_measure(c, &last, &gerr);
     if (st != GL_OK) goto fail;
-    elm_log(m->log, m->log_user, ELM_LOG_INFO, "context: n_ctx %d, n_batch %d, %d threads; KV cache %.2f MiB (%s), compute buffer %.2f MiB",
-            p.n_ctx, p.n_batch, p.n_threads, (double)gl_context_used(c->kv.ctx) / (1 << 20), p.kv_f16 ? "f16" : "f32",
+    elm_log(m->log, m->log_user, ELM_LOG_INFO, "context: n_ctx %d, n_batch %d, %d threads; KV cache %.2f MiB (K %s, V %s), compute buffer %.2f MiB",
+            p.n_ctx, p.n_batch, p.n_threads, (double)gl_context_used(c->kv.ctx) / (1 << 20),
+            elm_cache_type_name(p.type_k), elm_cache_type_name(p.type_v),
             (double)c->run.size / (1 << 20));
     return c;
 fail:
