@@ -2854,6 +2854,7 @@ static jv lookup(je *e, const char *name, size_t n) {
 static jv repeat(je *e, const jnode *at, const jv *seq, int64_t times) {
     if (times < 0) times = 0;
     if (seq->k == V_STR) {
+        if (seq->n == 0) times = 0; /* empty repeated is empty: no loop of `times` no-ops */
         if (seq->n && (uint64_t)times > e->f.limit / seq->n) je_fail(e, at, "string repetition too large");
         jbuf b = jb_temp(e);
         je_cost(e, at, (uint64_t)times * seq->n / 64 + 1);
@@ -2861,6 +2862,7 @@ static jv repeat(je *e, const jnode *at, const jv *seq, int64_t times) {
         return b.p ? v_buf(&b) : v_str("", 0);
     }
     const jlist *l = seq->u.l;
+    if (l->n == 0) times = 0;
     if (l->n && (uint64_t)times > 1000000 / l->n) je_fail(e, at, "list repetition too large");
     jv out = v_list(e, l->n * (size_t)times, l->tuple);
     je_cost(e, at, l->n * (uint64_t)times / 16 + 1);

@@ -22,6 +22,6 @@ for bin in "$BUILD"/fuzz-regress/fuzz_*; do
         : > "$TMPD/empty"; printf 'Hello world' > "$TMPD/hello"
         files="$TMPD/empty $TMPD/hello"
     fi
-    check "$name" sh -c "$EMU '$bin' $(echo $files) > '$TMPD/log' 2>&1 || { cat '$TMPD/log'; exit 1; }"
+    check "$name" sh -c "timeout 300 $EMU '$bin' $(echo $files) > '$TMPD/log' 2>&1 || { cat '$TMPD/log'; exit 1; }"
 done
 finish
