@@ -37,8 +37,10 @@ ARCH_FLAGS ?= -march=native
 endif
 
 OPT ?= -O2
+# models/ is grouped in folders (models/README.md): every folder is on the include path.
+MODEL_DIRS := $(sort $(dir $(wildcard models/*/*.c models/*/*.h)))
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-	-Wno-unused-parameter -fvisibility=hidden -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iggml-lite -Iinclude -Imodels -Iconvert -Iquant -MMD -MP
+	-Wno-unused-parameter -fvisibility=hidden -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iggml-lite -Iinclude $(MODEL_DIRS:%/=-I%) -Iconvert -Iquant -MMD -MP
 CFLAGS_ALL := $(CFLAGS_BASE) $(ARCH_FLAGS) $(CFLAGS)
 LDLIBS_ALL := -lm -lpthread $(LDLIBS)
 LDFLAGS_ALL := $(LDFLAGS)
@@ -55,7 +57,7 @@ LDFLAGS_ALL += -static
 endif
 
 GL_SRC    := $(sort $(wildcard ggml-lite/*.c))
-LIB_SRC   := $(GL_SRC) $(sort $(wildcard models/*.c convert/*.c quant/*.c))
+LIB_SRC   := $(GL_SRC) $(sort $(wildcard models/*/*.c convert/*.c quant/*.c))
 CLI_SRC   := $(sort $(wildcard examples/edgelm/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test-*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/embed/*.c))

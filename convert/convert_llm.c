@@ -11,7 +11,7 @@
  *   Olmo2ForCausalLM                      → "olmo2"   (post-norms only, full-width q/k norms)
  *   GPT2LMHeadModel                       → arch "gpt2"   (Conv1D [in, out] weights transposed)
  *   llama2.c legacy checkpoints (.bin)    → arch "llama"  (already in adjacent-pair RoPE order)
- * Which architecture a config.json names is asked of the one table (models/arch.c).
+ * Which architecture a config.json names is asked of the one table (models/common/arch.c).
  *
  * A conversion first builds a plan (one item per output tensor: source, transform, GGUF shape,
  * type), writes the metadata and tensor infos, then streams each tensor through reusable
@@ -885,7 +885,7 @@ static gl_status cv_plan_gpt2(cv_job *j, const elm_st *st, const cv_hparams *hp)
 }
 
 /* Which of our architectures config.json describes: its "architectures" class asked of the
- * one table (models/arch.c), or, without one, its model_type as an architecture name. */
+ * one table (models/common/arch.c), or, without one, its model_type as an architecture name. */
 static gl_status cv_detect_arch(const elm_json *cfg, char *arch, size_t size, gl_error *err) {
     const elm_json *archs = elm_json_get(cfg, "architectures");
     const char *a0 = elm_json_str(elm_json_at(archs, 0));

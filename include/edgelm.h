@@ -81,7 +81,7 @@ ELM_API void elm_file_close(elm_file *f);
 /* general.architecture ("llama", "gpt2", "bert", "t5", "elmo"), or "" when absent. */
 ELM_API const char *elm_file_arch(const elm_file *f);
 /* Which runtime an architecture belongs to: "decoder" (elm_model_load), "bert", "t5" or
- * "elmo" (the one architecture table, models/arch.c); "" when edgelm does not know it. */
+ * "elmo" (the one architecture table, models/common/arch.c); "" when edgelm does not know it. */
 ELM_API const char *elm_arch_family(const char *arch);
 /* general.name, or "" when absent. */
 ELM_API const char *elm_file_name(const elm_file *f);
@@ -300,7 +300,7 @@ ELM_API int64_t elm_chat_render(elm_chat_template t, const elm_chat_msg *msgs, s
                         bool add_assistant, char *buf, size_t size);
 
 /* Jinja chat templates (a GGUF's tokenizer.chat_template or a user's file), rendered by
- * edgelm's own interpreter of the Jinja subset chat templates use (models/jinja.h lists it),
+ * edgelm's own interpreter of the Jinja subset chat templates use (models/chat/jinja.h lists it),
  * as Hugging Face's apply_chat_template renders them. */
 typedef struct elm_chat_jinja_opts {
     bool add_assistant;    /* add_generation_prompt */
@@ -493,7 +493,7 @@ ELM_API elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_poo
                               bool normalize, float *out, elm_error *err);
 
 /* ------------------------------------------------------------------------------------------
- * BERT fine-tuning (models/bert_train.c): sequence classification on the device
+ * BERT fine-tuning (models/bert/bert_train.c): sequence classification on the device
  *
  * The trainer copies every tensor of a bert GGUF file to F32 and trains them (all, or all but
  * the embeddings and the first `freeze` layers) with AdamW on the cross-entropy of a
@@ -543,7 +543,7 @@ ELM_API float elm_bert_trainer_lr(const elm_bert_trainer *t); /* the rate of the
  * a file `classify` and elm_bert_load run. */
 ELM_API elm_status elm_bert_trainer_save(const elm_bert_trainer *t, const char *path, elm_error *err);
 
-/* ELMo scalar-mix training (models/elmo_train.c): the formula of elm_elmo_mix with s and gamma
+/* ELMo scalar-mix training (models/elmo/elmo_train.c): the formula of elm_elmo_mix with s and gamma
  * learnt, plus a linear classifier on the mean of each sentence's mixed vectors, trained with
  * AdamW (weight decay on W only) from the layer outputs of a frozen biLM (elm_elmo_run's
  * [n_layers][n_tokens][dim] per sentence). Starts from equal weights and gamma = 1. */

@@ -464,7 +464,7 @@ elm_status elm_quality_compare(const char *base, const char *quant, const char *
     if (!arch[0]) return ql_fail(err, ELM_ERR_FORMAT, "%s: not a GGUF model file", base);
     if (strcmp(arch, arch2) != 0)
         return ql_fail(err, ELM_ERR_INVALID, "the files have different architectures (%s, %s)", arch, arch2[0] ? arch2 : "?");
-    /* Which runtime measures it: the family of the architecture table (models/arch.c). */
+    /* Which runtime measures it: the family of the architecture table (models/common/arch.c). */
     const elm_arch *row = elm_arch_find(arch, strlen(arch));
     const elm_family fam = row ? row->family : ELM_FAMILY_DECODER; /* the decoder loader names unknown ones */
     snprintf(out->family, sizeof out->family, "%s", row ? elm_arch_family(arch) : "decoder");

@@ -1,5 +1,5 @@
 /*
- * test-jinja — the Jinja subset interpreter (models/jinja.c): every construct against the text
+ * test-jinja — the Jinja subset interpreter (models/chat/jinja.c): every construct against the text
  * Python's jinja2 gives for it, the refusals (unsupported constructs, template errors) with
  * their positions, the limits (nesting, steps, memory, output), and whole chat templates:
  * our own templates of each model family (tests/data/chat/NAME.jinja) against references rendered

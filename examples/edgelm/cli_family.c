@@ -19,7 +19,7 @@ static const cli_family cli_families[] = {
     {CLI_ELMO, "an ELMo biLM", "edgelm elmo, kld or elmo-bench"},
 };
 
-/* The runtime of an architecture, as the one architecture table (models/arch.c) says. */
+/* The runtime of an architecture, as the one architecture table (models/common/arch.c) says. */
 static unsigned cli_family_of(const char *arch) {
     const char *fam = elm_arch_family(arch);
     if (!strcmp(fam, "bert")) return CLI_BERT;

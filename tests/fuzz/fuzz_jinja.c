@@ -1,5 +1,5 @@
 /*
- * fuzz_jinja — libFuzzer harness for the chat-template interpreter (models/jinja.c).
+ * fuzz_jinja — libFuzzer harness for the chat-template interpreter (models/chat/jinja.c).
  *
  * The input's first byte picks the options (add_generation_prompt, enable_thinking, whether
  * the conversation has a system message); the rest is the template. Every input must end in

@@ -19,7 +19,7 @@
  *      range-checked) and put it in the row. A new kind of switch goes into elm_hparams (a
  *      value) or ELM_F_* (a flag) and one `if` in decoder.c's dec_block.
  *   4. Only when the block differs in kind (not in switches), write its builder in a file of
- *      its own, as LFM2's short-convolution blocks are (models/shortconv.c, chosen per layer
+ *      its own, as LFM2's short-convolution blocks are (models/decoder/shortconv.c, chosen per layer
  *      by ELM_F_SHORTCONV in dec_block), with any per-sequence state in elm_kv_cache.
  *   5. Converter: add a row to cv_archs[] in convert/convert_llm.c (config.json keys → GGUF
  *      keys, which tensors are permuted or shifted) if the HF tensor names differ from Llama's.
@@ -37,10 +37,10 @@
 #include <stdint.h>
 
 typedef enum elm_family {
-    ELM_FAMILY_DECODER, /* models/model.c + decoder.c (elm_model_load) */
-    ELM_FAMILY_BERT,    /* models/bert.c */
-    ELM_FAMILY_T5,      /* models/t5.c */
-    ELM_FAMILY_ELMO,    /* models/elmo.c */
+    ELM_FAMILY_DECODER, /* models/decoder/model.c + decoder.c (elm_model_load) */
+    ELM_FAMILY_BERT,    /* models/bert/bert.c */
+    ELM_FAMILY_T5,      /* models/t5/t5.c */
+    ELM_FAMILY_ELMO,    /* models/elmo/elmo.c */
 } elm_family;
 
 /* Switches of the one decoder graph (decoder.c). */
@@ -61,7 +61,7 @@ enum {
     ELM_F_FUSED_GATE_UP = 1u << 13, /* ffn_up holds gate | up ([n_embd, 2 n_ff], phi3) */
     ELM_F_LONGROPE = 1u << 14,    /* optional rope_factors_long/short.weight (phi3 LongRoPE) */
     ELM_F_SHORTCONV = 1u << 15,   /* layers with 0 key/value heads are gated short-convolution
-                                   * blocks (lfm2, models/shortconv.c) */
+                                   * blocks (lfm2, models/decoder/shortconv.c) */
 };
 
 typedef struct elm_hp_reader elm_hp_reader; /* model.c */
