@@ -507,6 +507,7 @@ typedef struct elm_bert_trainer elm_bert_trainer;
 typedef enum elm_bert_task {
     ELM_BERT_TASK_SEQUENCE = 0, /* one label per sequence (pooled first token) */
     ELM_BERT_TASK_TOKEN = 1,    /* one label per token ("cls.token"); label -1: not scored */
+    ELM_BERT_TASK_QA = 2,       /* answer span ("cls.qa"): labels are each sequence's start, end token */
 } elm_bert_task;
 
 typedef struct elm_bert_train_params {
@@ -527,13 +528,15 @@ ELM_API elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_label
                                        const elm_bert_train_params *p, elm_error *err);
 ELM_API void elm_bert_trainer_free(elm_bert_trainer *t);
 /* One AdamW step on a batch (ids/types/n_tokens as elm_bert_run takes them; labels: n_seq
- * of them, or for TOKEN every sequence's n_tokens labels one after the other); *loss: the
- * batch's mean cross-entropy before the update. */
+ * of them, or for TOKEN every sequence's n_tokens labels one after the other, or for QA
+ * 2 * n_seq: each sequence's start and end token, 0 0 for [CLS] when a window holds no
+ * answer; n_labels is 2); *loss: the batch's mean cross-entropy before the update (QA: the
+ * mean of the start and end cross-entropies). */
 ELM_API elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
                                  const int32_t *const *types, const int32_t *n_tokens,
                                  const int32_t *labels, float *loss, elm_error *err);
 /* Classifier logits with the current weights (no dropout): [n_seq][n_labels], or for TOKEN
- * [sum of n_tokens][n_labels]. */
+ * [sum of n_tokens][n_labels], for QA [sum of n_tokens][2] (start, end). */
 ELM_API elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const int32_t *const *ids,
                                     const int32_t *const *types, const int32_t *n_tokens,
                                     float *logits, elm_error *err);

@@ -7,6 +7,15 @@
  * word's label goes on its first word piece (the others are not scored); the held-out figure
  * is the accuracy over labelled tokens; the saved model runs in `edgelm tag`.
  *
+ * --task qa: SQuAD-style JSON ({"data": [{"paragraphs": [{"context": C, "qas": [{"question": Q,
+ * "answers": [{"text": A, "answer_start": CHARS}]}]}]}]}); each question becomes "[CLS] Q [SEP]
+ * window [SEP]" features over the context with --doc-stride as `edgelm qa` makes them; a
+ * window that holds the (first) answer is labelled with its first and last piece, others with
+ * [CLS] (0, 0); the loss is the mean of the start and end cross-entropies. Held-out questions
+ * are answered as `edgelm qa` does (best span over the windows) and scored with SQuAD's exact
+ * match and F1 (normalised answers, best over the gold answers); the saved model runs in
+ * `edgelm qa`.
+ *
  * Fine-tunes a BERT-family model for sequence classification on the device (library:
  * include/edgelm.h, "BERT fine-tuning"). TRAIN.tsv: one example per line, `text<TAB>label` or
  * `text<TAB>text_b<TAB>label`. Labels are the distinct label strings, sorted. The held-out
@@ -18,6 +27,8 @@
 #include "cli.h"
 #include "edgelm.h"
 #include "cli_family.h"
+#include "cli_qa.h"
+#include "json.h"
 #include "gen_opts.h"
 #include "out_guard.h"
 #include "opts.h"
@@ -31,6 +42,7 @@
 typedef struct ft_example {
     int32_t *ids, *types, n, label;
     int32_t *tags; /* --task tag: a label per token, -1 on [CLS]/[SEP] and later word pieces */
+    int32_t span[2]; /* --task qa: the answer's first and last token (0, 0: not in this window) */
 } ft_example;
 
 typedef struct ft_set {
@@ -41,7 +53,7 @@ typedef struct ft_set {
 typedef struct ft_opts {
     const char *model, *task, *train, *eval, *save;
     float lr, eval_split, warmup, dropout;
-    int32_t epochs, batch, max_len, freeze, n_threads;
+    int32_t epochs, batch, max_len, freeze, n_threads, doc_stride, max_answer_len;
     uint64_t seed;
 } ft_opts;
 
@@ -61,7 +73,7 @@ static void ft_shuffle(int64_t *idx, int64_t n, uint64_t *rng) {
     }
 }
 
-static const char *const ft_tasks[] = {"classify", "tag", NULL};
+static const char *const ft_tasks[] = {"classify", "tag", "qa", NULL};
 
 static int ft_parse(ft_opts *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
@@ -73,12 +85,15 @@ static int ft_parse(ft_opts *o, int argc, char **argv) {
     o->max_len = 128;
     o->n_threads = opts_default_threads();
     o->seed = 42;
+    o->doc_stride = -1;
+    o->max_answer_len = 15;
     int task = -1;
     const opt_def defs[] = {
         OPT_REQ_STR("-m,--model", &o->model, "FILE", "the BERT-family model to start from (GGUF)"),
         {.names = "--task", .kind = OPTK_ENUM, .dst = &task, .choices = ft_tasks, .flags = OPT_REQUIRED,
          .help = "classify: TRAIN has one example per line, text, a tab and the label (or text, text_b, label); tag: TRAIN is "
-                 "CoNLL-style (word ... label per line, blank line between sentences), the saved model runs in `edgelm tag`"},
+                 "CoNLL-style (word ... label per line, blank line between sentences), the saved model runs in `edgelm tag`; "
+                 "qa: TRAIN is SQuAD-style JSON (context, question, answers with answer_start), the saved model runs in `edgelm qa`"},
         OPT_REQ_STR("-f,--file,--train", &o->train, "TRAIN", "the training examples"),
         OPT_REQ_STR("--save,-o", &o->save, "OUT.gguf", "where the fine-tuned model goes"),
         OPT_STR("--eval", &o->eval, "FILE", "held-out examples (default: --eval-split of TRAIN)"),
@@ -91,13 +106,16 @@ static int ft_parse(ft_opts *o, int argc, char **argv) {
         OPT_INT("--freeze", &o->freeze, 0, 1 << 16, "N", "keep the embeddings and the first N layers (default 0: train all)"),
         OPT_FLOAT("--dropout", &o->dropout, 0, 0.95, "X", "dropout probability (default 0.1)"),
         OPT_FLOAT("--eval-split", &o->eval_split, 0, 0.9, "X", "share held out when there is no --eval (default 0.1)"),
+        OPT_INT("--doc-stride", &o->doc_stride, 0, 1 << 20, "N",
+                "qa: context tokens shared by consecutive windows (default min(128, max-len / 2))"),
+        OPT_INT("--max-answer-len", &o->max_answer_len, 1, 1 << 20, "N", "qa: longest held-out answer in tokens (default 15)"),
         OPT_THREADS(&o->n_threads),
         OPT_END,
     };
-    const opt_cmd cmd = OPT_CMD("finetune", "-m BERT.gguf --task classify|tag -f TRAIN --save OUT.gguf [options]",
+    const opt_cmd cmd = OPT_CMD("finetune", "-m BERT.gguf --task classify|tag|qa -f TRAIN --save OUT.gguf [options]",
                                 "Fine-tunes a BERT-family model on the device (AdamW, linear decay, gradient clipping at "
-                                "norm 1); each epoch reports the mean loss and the held-out accuracy. The result is the "
-                                "same for a seed whatever the thread count.",
+                                "norm 1); each epoch reports the mean loss and the held-out accuracy (qa: exact match "
+                                "and F1). The result is the same for a seed whatever the thread count.",
                                 defs);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r) == 0 ? 1 : 2;
@@ -322,6 +340,226 @@ static void ft_set_free(ft_set *s) {
     free(s->v);
 }
 
+/* ---- --task qa ---- */
+
+typedef struct ft_qa_item {
+    const char *context, *question; /* in the JSON document */
+    int32_t n_ans;
+    const char **ans;   /* the gold answers' texts */
+    int32_t *sb, *eb;   /* their byte spans in the context */
+} ft_qa_item;
+
+typedef struct ft_qa_set {
+    ft_qa_item *v;
+    int64_t n, cap;
+    elm_json_doc *doc;
+} ft_qa_set;
+
+static void ft_qa_free(ft_qa_set *s) {
+    for (int64_t i = 0; i < s->n; i++) {
+        free(s->v[i].ans);
+        free(s->v[i].sb);
+        free(s->v[i].eb);
+    }
+    free(s->v);
+    elm_json_free(s->doc);
+    memset(s, 0, sizeof *s);
+}
+
+/* Byte offset of code point `chars` of text (-1 past the end). */
+static int64_t ft_char_byte(const char *text, int64_t chars) {
+    int64_t b = 0;
+    for (int64_t c = 0; c < chars; c++) {
+        if (!text[b]) return -1;
+        b++;
+        while (((unsigned char)text[b] & 0xC0) == 0x80) b++;
+    }
+    return b;
+}
+
+/* One question with its answers; false with msg. */
+static bool ft_qa_add(ft_qa_set *s, const char *context, const elm_json *qa, const char *where, char *msg, size_t msz) {
+    const char *question = elm_json_get_str(qa, "question");
+    const elm_json *answers = elm_json_get(qa, "answers");
+    if (!question || (answers && !elm_json_is(answers, ELM_JSON_ARRAY)))
+        return snprintf(msg, msz, "%s: a question needs \"question\" and an \"answers\" array", where), false;
+    if (s->n == s->cap) {
+        int64_t cap = s->cap ? s->cap * 2 : 64;
+        ft_qa_item *nv = realloc(s->v, (size_t)cap * sizeof *nv);
+        if (!nv) return snprintf(msg, msz, "out of memory"), false;
+        s->v = nv;
+        s->cap = cap;
+    }
+    ft_qa_item *it = &s->v[s->n];
+    memset(it, 0, sizeof *it);
+    const size_t na = elm_json_count(answers);
+    it->ans = calloc(na + 1, sizeof *it->ans);
+    it->sb = calloc(na + 1, sizeof *it->sb);
+    it->eb = calloc(na + 1, sizeof *it->eb);
+    s->n++; /* freed with the set from here on */
+    if (!it->ans || !it->sb || !it->eb) return snprintf(msg, msz, "out of memory"), false;
+    it->context = context;
+    it->question = question;
+    for (size_t a = 0; a < na; a++) {
+        const elm_json *ans = elm_json_at(answers, a);
+        const char *text = elm_json_get_str(ans, "text");
+        int64_t start;
+        if (!text || !elm_json_get_int(ans, "answer_start", &start) || start < 0)
+            return snprintf(msg, msz, "%s: an answer needs \"text\" and a non-negative integer \"answer_start\"", where), false;
+        const int64_t sb = ft_char_byte(context, start), len = (int64_t)strlen(text);
+        if (sb < 0 || sb + len > (int64_t)strlen(context) || strncmp(context + sb, text, (size_t)len) || len == 0)
+            return snprintf(msg, msz, "%s: answer \"%.40s\" is not at character %lld of its context", where, text, (long long)start), false;
+        it->ans[it->n_ans] = text;
+        it->sb[it->n_ans] = (int32_t)sb;
+        it->eb[it->n_ans++] = (int32_t)(sb + len);
+    }
+    return true;
+}
+
+/* Reads a SQuAD-style file into s (questions in document order). */
+static bool ft_read_squad(const char *path, ft_qa_set *s, char *msg, size_t msz) {
+    gl_error ge = {0};
+    if (!(s->doc = elm_json_parse_file(path, &ge))) return snprintf(msg, msz, "%s", ge.msg), false;
+    const elm_json *data = elm_json_get(elm_json_root(s->doc), "data");
+    if (!elm_json_is(data, ELM_JSON_ARRAY)) return snprintf(msg, msz, "%s: no \"data\" array (SQuAD format)", path), false;
+    for (size_t d = 0; d < elm_json_count(data); d++) {
+        const elm_json *paras = elm_json_get(elm_json_at(data, d), "paragraphs");
+        for (size_t p = 0; p < elm_json_count(paras); p++) {
+            const elm_json *para = elm_json_at(paras, p), *qas = elm_json_get(para, "qas");
+            const char *context = elm_json_get_str(para, "context");
+            char where[96];
+            snprintf(where, sizeof where, "%s: data[%zu].paragraphs[%zu]", path, d, p);
+            if (!context || !elm_json_is(qas, ELM_JSON_ARRAY))
+                return snprintf(msg, msz, "%s: a paragraph needs \"context\" and a \"qas\" array", where), false;
+            for (size_t q = 0; q < elm_json_count(qas); q++)
+                if (!ft_qa_add(s, context, elm_json_at(qas, q), where, msg, msz)) return false;
+        }
+    }
+    if (s->n == 0) return snprintf(msg, msz, "%s holds no questions", path), false;
+    return true;
+}
+
+typedef struct ft_qa_tok {
+    tq_pieces q, c;
+    qa_windows w;
+} ft_qa_tok;
+
+static void ft_qa_tok_free(ft_qa_tok *k) {
+    free(k->q.v);
+    free(k->c.v);
+    qa_windows_free(&k->w);
+    memset(k, 0, sizeof *k);
+}
+
+static bool ft_qa_windows(const elm_bert *m, const ft_qa_item *it, const ft_opts *o, ft_qa_tok *k, char *msg, size_t msz) {
+    elm_error err = {0};
+    int32_t cls, sep;
+    memset(k, 0, sizeof *k);
+    if (tq_tokenize(m, it->question, &k->q, &err) < 0 || tq_tokenize(m, it->context, &k->c, &err) < 0 || !tq_specials(m, &cls, &sep))
+        return snprintf(msg, msz, "%s", err.msg[0] ? err.msg : "out of memory"), false;
+    const int32_t stride = o->doc_stride >= 0 ? o->doc_stride : (o->max_len / 2 < 128 ? o->max_len / 2 : 128);
+    if (!qa_windows_make(&k->q, &k->c, cls, sep, o->max_len, stride, &k->w, msg, msz)) return false;
+    return true;
+}
+
+/* The training features of one question: a window each, labelled with the first answer's
+ * first and last piece when the window holds it, else (0, 0). */
+static bool ft_qa_features(const elm_bert *m, const ft_qa_item *it, const ft_opts *o, ft_set *out, char *msg, size_t msz) {
+    ft_qa_tok k;
+    if (!ft_qa_windows(m, it, o, &k, msg, msz)) return ft_qa_tok_free(&k), false;
+    bool ok = true;
+    for (int32_t w = 0; ok && w < k.w.n; w++) {
+        if (out->n == out->cap) {
+            int64_t cap = out->cap ? out->cap * 2 : 256;
+            ft_example *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+            if (!nv) {
+                ok = false;
+                break;
+            }
+            out->v = nv;
+            out->cap = cap;
+        }
+        ft_example *e = &out->v[out->n];
+        memset(e, 0, sizeof *e);
+        const int32_t n = k.w.lens[w];
+        e->ids = malloc((size_t)n * sizeof *e->ids);
+        e->types = malloc((size_t)n * sizeof *e->types);
+        if (!e->ids || !e->types) {
+            free(e->ids), free(e->types);
+            ok = false;
+            break;
+        }
+        memcpy(e->ids, k.w.ids[w], (size_t)n * sizeof *e->ids);
+        memcpy(e->types, k.w.types[w], (size_t)n * sizeof *e->types);
+        e->n = n;
+        const int32_t a = k.w.start[w], b = a + k.w.n_ctx[w];
+        if (it->n_ans > 0 && k.c.v[a].start <= it->sb[0] && k.c.v[b - 1].end >= it->eb[0]) {
+            int32_t i = a, j;
+            while (i + 1 < b && k.c.v[i + 1].start <= it->sb[0]) i++; /* the last piece starting at or before the answer */
+            for (j = i; j < b - 1 && k.c.v[j].end < it->eb[0]; j++) {} /* the first piece ending at or after it */
+            e->span[0] = k.w.first + i - a;
+            e->span[1] = k.w.first + j - a;
+        }
+        out->n++;
+    }
+    if (!ok) snprintf(msg, msz, "out of memory");
+    ft_qa_tok_free(&k);
+    return ok;
+}
+
+/* Answers questions idx[0..n) with the current weights as `edgelm qa` does and scores them:
+ * mean exact match and F1 (each the best over the gold answers). */
+static bool ft_qa_eval(elm_bert_trainer *t, const elm_bert *m, const ft_qa_set *s, const int64_t *idx, int64_t n,
+                       const ft_opts *o, double *em, double *f1, char *msg, size_t msz) {
+    double sem = 0, sf1 = 0;
+    bool ok = true;
+    for (int64_t q = 0; ok && q < n; q++) {
+        const ft_qa_item *it = &s->v[idx[q]];
+        ft_qa_tok k;
+        if (!ft_qa_windows(m, it, o, &k, msg, msz)) return ft_qa_tok_free(&k), false;
+        int64_t total = 0;
+        for (int32_t w = 0; w < k.w.n; w++) total += k.w.lens[w];
+        float *lg = malloc((size_t)total * 2 * sizeof *lg);
+        const float **lgs = malloc((size_t)k.w.n * sizeof *lgs);
+        elm_error err = {0};
+        ok = lg && lgs;
+        for (int32_t w0 = 0, off = 0; ok && w0 < k.w.n; w0 += o->batch) { /* the windows in batches */
+            const int32_t nb = k.w.n - w0 < o->batch ? k.w.n - w0 : o->batch;
+            ok = elm_bert_trainer_predict(t, nb, (const int32_t *const *)k.w.ids + w0, (const int32_t *const *)k.w.types + w0,
+                                          k.w.lens + w0, lg + (size_t)off * 2, &err) == ELM_OK;
+            for (int32_t w = w0; ok && w < w0 + nb; off += k.w.lens[w], w++) lgs[w] = lg + (size_t)off * 2;
+        }
+        int64_t bs = 0, be = 0;
+        if (ok && qa_best_span(&k.w, lgs, o->max_answer_len, &bs, &be) < 0) ok = false;
+        char *pred = NULL;
+        if (ok) {
+            const int32_t a = k.c.v[bs].start, b = k.c.v[be].end;
+            if ((pred = malloc((size_t)(b - a) + 1))) {
+                memcpy(pred, it->context + a, (size_t)(b - a));
+                pred[b - a] = '\0';
+            }
+            ok = pred != NULL;
+        }
+        double bem = 0, bf1 = 0;
+        for (int32_t g = 0; ok && g < it->n_ans; g++) {
+            const double e1 = squad_exact(pred, it->ans[g]), f = squad_f1(pred, it->ans[g]);
+            bem = e1 > bem ? e1 : bem;
+            bf1 = f > bf1 ? f : bf1;
+        }
+        if (ok && it->n_ans == 0) bem = bf1 = squad_exact(pred, ""); /* no answer: right only when it is empty */
+        sem += bem;
+        sf1 += bf1;
+        if (!ok) snprintf(msg, msz, "%s", err.msg[0] ? err.msg : "out of memory");
+        free(pred);
+        free(lg);
+        free(lgs);
+        ft_qa_tok_free(&k);
+    }
+    *em = n > 0 ? sem / (double)n : 0;
+    *f1 = n > 0 ? sf1 / (double)n : 0;
+    return ok;
+}
+
 /* Runs examples idx[0..n) in batches; returns the accuracy (argmax == label; --task tag: over
  * the labelled tokens). */
 static double ft_accuracy(elm_bert_trainer *t, const ft_set *s, const int64_t *idx, int64_t n, int32_t batch, int32_t n_labels,
@@ -373,6 +611,7 @@ int cmd_finetune(int argc, char **argv) {
     elm_bert *m = elm_bert_load(o.model, NULL, &err);
     ft_labels labels = {0};
     ft_set train = {0}, held = {0};
+    ft_qa_set qtrain = {0}, qheld = {0};
     int64_t *idx = NULL, *eidx = NULL, n_train = 0, n_eval = 0;
     elm_bert_trainer *t = NULL;
     const bool tty = isatty(fileno(stderr));
@@ -381,30 +620,60 @@ int cmd_finetune(int argc, char **argv) {
         goto done;
     }
     if (o.max_len > elm_bert_n_ctx(m)) o.max_len = elm_bert_n_ctx(m);
-    const bool tag = !strcmp(o.task, "tag");
-    if (tag ? !ft_read_conll(o.train, m, o.max_len, &labels, true, NULL, msg, sizeof msg)
+    const bool tag = !strcmp(o.task, "tag"), qa = !strcmp(o.task, "qa");
+    ft_qa_set *qeset = &qheld;
+    if (qa) { /* questions split (not windows); the training questions' windows are the examples */
+        if (!ft_read_squad(o.train, &qtrain, msg, sizeof msg) || (o.eval && !ft_read_squad(o.eval, &qheld, msg, sizeof msg)))
+            goto done;
+        uint64_t qrng = o.seed;
+        int64_t *qidx = malloc((size_t)qtrain.n * sizeof *qidx);
+        if (!(eidx = malloc((size_t)(qtrain.n + qheld.n + 1) * sizeof *eidx)) || !qidx) {
+            free(qidx);
+            goto done;
+        }
+        for (int64_t i = 0; i < qtrain.n; i++) qidx[i] = i;
+        ft_shuffle(qidx, qtrain.n, &qrng);
+        int64_t held_q = o.eval ? 0 : (int64_t)ceil(o.eval_split * (double)qtrain.n);
+        if (o.eval) {
+            for (int64_t i = 0; i < qheld.n; i++) eidx[i] = i;
+            n_eval = qheld.n;
+        } else {
+            memcpy(eidx, qidx, (size_t)held_q * sizeof *eidx);
+            n_eval = held_q;
+            qeset = &qtrain;
+        }
+        bool fok = true;
+        for (int64_t i = held_q; fok && i < qtrain.n; i++) fok = ft_qa_features(m, &qtrain.v[qidx[i]], &o, &train, msg, sizeof msg);
+        free(qidx);
+        if (!fok) goto done;
+        labels.v = calloc(2, sizeof *labels.v);
+        if (!labels.v || !(labels.v[0] = strdup("start")) || !(labels.v[1] = strdup("end"))) goto done;
+        labels.n = 2;
+    } else if (tag ? !ft_read_conll(o.train, m, o.max_len, &labels, true, NULL, msg, sizeof msg)
             : !ft_read(o.train, m, o.max_len, &labels, true, NULL, msg, sizeof msg))
         goto done;
-    if (labels.n < 2) {
+    if (!qa && labels.n < 2) {
         snprintf(msg, sizeof msg, "%s has fewer than two labels", o.train);
         goto done;
     }
-    qsort(labels.v, (size_t)labels.n, sizeof *labels.v, ft_cmp_str);
-    if (tag ? !ft_read_conll(o.train, m, o.max_len, &labels, false, &train, msg, sizeof msg)
-            : !ft_read(o.train, m, o.max_len, &labels, false, &train, msg, sizeof msg))
+    if (!qa) qsort(labels.v, (size_t)labels.n, sizeof *labels.v, ft_cmp_str);
+    if (!qa && (tag ? !ft_read_conll(o.train, m, o.max_len, &labels, false, &train, msg, sizeof msg)
+                    : !ft_read(o.train, m, o.max_len, &labels, false, &train, msg, sizeof msg)))
         goto done;
-    if (o.eval && (tag ? !ft_read_conll(o.eval, m, o.max_len, &labels, false, &held, msg, sizeof msg)
+    if (!qa && o.eval && (tag ? !ft_read_conll(o.eval, m, o.max_len, &labels, false, &held, msg, sizeof msg)
                        : !ft_read(o.eval, m, o.max_len, &labels, false, &held, msg, sizeof msg)))
         goto done;
     /* the split: shuffled by the seed; without --eval the first share is held out */
     uint64_t rng = o.seed;
     idx = malloc((size_t)(train.n + 1) * sizeof *idx);
-    eidx = malloc((size_t)(train.n + held.n + 1) * sizeof *eidx);
+    if (!qa) eidx = malloc((size_t)(train.n + held.n + 1) * sizeof *eidx);
     if (!idx || !eidx) goto done;
     for (int64_t i = 0; i < train.n; i++) idx[i] = i;
     ft_shuffle(idx, train.n, &rng);
     ft_set *eset = &held;
-    if (o.eval) {
+    if (qa) {
+        n_train = train.n;
+    } else if (o.eval) {
         for (int64_t i = 0; i < held.n; i++) eidx[i] = i;
         n_eval = held.n;
         n_train = train.n;
@@ -421,7 +690,7 @@ int cmd_finetune(int argc, char **argv) {
     }
     const int64_t steps_per_epoch = (n_train + o.batch - 1) / o.batch, total = steps_per_epoch * o.epochs;
     elm_bert_train_params tp = elm_bert_train_default_params();
-    tp.task = tag ? ELM_BERT_TASK_TOKEN : ELM_BERT_TASK_SEQUENCE;
+    tp.task = tag ? ELM_BERT_TASK_TOKEN : qa ? ELM_BERT_TASK_QA : ELM_BERT_TASK_SEQUENCE;
     tp.lr = o.lr;
     tp.warmup_ratio = o.warmup;
     tp.dropout = o.dropout;
@@ -433,8 +702,12 @@ int cmd_finetune(int argc, char **argv) {
         snprintf(msg, sizeof msg, "%s", err.msg);
         goto done;
     }
-    fprintf(stderr, "finetune: %lld training and %lld held-out examples, %d labels, %lld steps (%d epochs of %lld)\n",
-            (long long)n_train, (long long)n_eval, labels.n, (long long)total, o.epochs, (long long)steps_per_epoch);
+    if (qa)
+        fprintf(stderr, "finetune: %lld training windows, %lld held-out questions, %lld steps (%d epochs of %lld)\n",
+                (long long)n_train, (long long)n_eval, (long long)total, o.epochs, (long long)steps_per_epoch);
+    else
+        fprintf(stderr, "finetune: %lld training and %lld held-out examples, %d labels, %lld steps (%d epochs of %lld)\n",
+                (long long)n_train, (long long)n_eval, labels.n, (long long)total, o.epochs, (long long)steps_per_epoch);
     const int32_t **ids = malloc((size_t)o.batch * sizeof *ids), **ty = malloc((size_t)o.batch * sizeof *ty);
     int32_t *nt = malloc((size_t)o.batch * sizeof *nt), *lab = malloc((size_t)o.batch * (size_t)o.max_len * sizeof *lab);
     bool ok = ids && ty && nt && lab;
@@ -448,6 +721,7 @@ int cmd_finetune(int argc, char **argv) {
                 const ft_example *e = &train.v[idx[b0 + k]];
                 ids[k] = e->ids, ty[k] = e->types, nt[k] = e->n;
                 if (tag) memcpy(lab + off, e->tags, (size_t)e->n * sizeof *lab), off += e->n;
+                else if (qa) lab[2 * k] = e->span[0], lab[2 * k + 1] = e->span[1];
                 else lab[k] = e->label;
             }
             float loss = 0;
@@ -458,12 +732,15 @@ int cmd_finetune(int argc, char **argv) {
                         (long long)steps_per_epoch, sum / (double)(s + 1));
         }
         if (!ok) break;
-        double acc = n_eval > 0 ? ft_accuracy(t, eset, eidx, n_eval, o.batch, labels.n, o.max_len, tag, &err) : 0;
-        ok = acc >= 0;
+        double acc = 0, em = 0, f1 = 0;
+        if (qa) ok = n_eval == 0 || ft_qa_eval(t, m, qeset, eidx, n_eval, &o, &em, &f1, err.msg, sizeof err.msg);
+        else ok = (acc = n_eval > 0 ? ft_accuracy(t, eset, eidx, n_eval, o.batch, labels.n, o.max_len, tag, &err) : 0) >= 0;
         if (tty) fputc('\r', stderr);
         if (ok) {
             fprintf(stderr, "epoch %d/%d: loss %.4f", ep + 1, o.epochs, sum / (double)steps_per_epoch);
-            if (n_eval > 0)
+            if (n_eval > 0 && qa)
+                fprintf(stderr, ", held-out exact match %.4f, F1 %.4f (%lld questions)", em, f1, (long long)n_eval);
+            else if (n_eval > 0)
                 fprintf(stderr, ", held-out %saccuracy %.4f (%lld examples)", tag ? "token " : "", acc, (long long)n_eval);
             fprintf(stderr, "\n");
         }
@@ -488,6 +765,8 @@ done:
     elm_bert_trainer_free(t);
     ft_set_free(&train);
     ft_set_free(&held);
+    ft_qa_free(&qtrain);
+    ft_qa_free(&qheld);
     for (int32_t i = 0; i < labels.n; i++) free(labels.v[i]);
     free(labels.v);
     free(idx);

@@ -21,14 +21,11 @@
  *       the answer, score, start and end (character offsets into the context).
  *   eval -m M --ids .. -o OUT.npy --what logits (through cmd_bert_eval): the head's outputs.
  *
- * Character offsets: a text is split at whitespace and punctuation (BERT's basic rule) with
- * each word's position kept, each word is tokenized on its own, and its pieces get consecutive
- * spans of their text's length (the last piece ends at the word's end; [UNK] covers the whole
- * word). This is what a fast tokenizer reports whenever normalisation keeps lengths (no accent
- * stripping inside the word); offsets count code points as Python's do.
+ * Character offsets and windows: cli_qa.c.
  */
 #include "cli.h"
 #include "cli_family.h"
+#include "cli_qa.h"
 #include "opts.h"
 #include "edgelm.h"
 #include "gen_opts.h"
@@ -39,85 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A word piece and the bytes of the text it comes from. */
-typedef struct tq_piece {
-    int32_t id;
-    int32_t start, end; /* byte offsets */
-    bool word_start;    /* first piece of a word */
-} tq_piece;
-
-typedef struct tq_pieces {
-    tq_piece *v;
-    int64_t n, cap;
-} tq_pieces;
-
-static bool tq_push(tq_pieces *p, tq_piece x) {
-    if (p->n == p->cap) {
-        int64_t cap = p->cap ? p->cap * 2 : 64;
-        tq_piece *v = realloc(p->v, (size_t)cap * sizeof *v);
-        if (!v) return false;
-        p->v = v;
-        p->cap = cap;
-    }
-    p->v[p->n++] = x;
-    return true;
-}
-
-/* Pieces of one word text[a, b) with offsets. */
-static bool tq_word(const elm_bert *m, const char *text, int32_t a, int32_t b, tq_pieces *out, elm_error *err) {
-    char *w = malloc((size_t)(b - a) + 1);
-    if (!w) return false;
-    memcpy(w, text + a, (size_t)(b - a));
-    w[b - a] = '\0';
-    int32_t ids[512];
-    int64_t n = elm_bert_tokenize(m, w, NULL, false, ids, NULL, 512, err);
-    free(w);
-    if (n < 0) return false;
-    if (n > 512) n = 512;
-    int32_t pos = a;
-    for (int64_t k = 0; k < n; k++) {
-        char buf[256];
-        int32_t len = elm_bert_token_text(m, ids[k], buf, sizeof buf);
-        bool unk = ids[k] == elm_bert_unk_id(m); /* always the whole word */
-        int32_t end = k == n - 1 || unk ? b : pos + len < b ? pos + len : b;
-        if (!tq_push(out, (tq_piece){ids[k], pos, end, k == 0})) return false;
-        pos = end;
-    }
-    return true;
-}
-
-/* Splits text at whitespace and punctuation and tokenizes each word. */
-static int64_t tq_tokenize(const elm_bert *m, const char *text, tq_pieces *out, elm_error *err) {
-    size_t len = strlen(text);
-    if (len > (size_t)INT32_MAX / 2) return -1;
-    size_t i = 0, word = 0;
-    bool in_word = false;
-    while (i <= len) {
-        size_t adv = 1;
-        uint32_t c = i < len ? elm_utf8_decode(text + i, len - i, &adv) : ' ';
-        bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || elm_uc_is_whitespace(c);
-        bool punct = !space && elm_uc_is_bert_punct(c);
-        if ((space || punct) && in_word) {
-            if (!tq_word(m, text, (int32_t)word, (int32_t)i, out, err)) return -1;
-            in_word = false;
-        }
-        if (punct && !tq_word(m, text, (int32_t)i, (int32_t)(i + adv), out, err)) return -1;
-        if (!space && !punct && !in_word) {
-            in_word = true;
-            word = i;
-        }
-        i += adv;
-    }
-    return out->n;
-}
-
-/* Code points in text[0, byte). */
-static int32_t tq_chars(const char *text, int32_t byte) {
-    int32_t n = 0;
-    for (int32_t i = 0; i < byte; i++) n += ((unsigned char)text[i] & 0xC0) != 0x80;
-    return n;
-}
 
 typedef struct tq_opts {
     const char *model, *text, *question, *context;
@@ -151,16 +69,6 @@ static elm_bert *tq_open(const tq_opts *o, const char *cmd) {
         m = NULL;
     }
     return m;
-}
-
-/* [CLS] and [SEP] ids (what the tokenizer adds around an empty text). */
-static bool tq_specials(const elm_bert *m, int32_t *cls, int32_t *sep) {
-    int32_t ids[4];
-    elm_error err = {0};
-    if (elm_bert_tokenize(m, "", NULL, true, ids, NULL, 4, &err) != 2) return false;
-    *cls = ids[0];
-    *sep = ids[1];
-    return true;
 }
 
 /* ---- tag ---- */
@@ -286,19 +194,6 @@ done:
 
 /* ---- qa ---- */
 
-/* Softmax of x[0..n) where only mask[i] positions (and 0) take part: others get -10000. */
-static void qa_softmax(const float *lg, int stride, const bool *ok, int32_t n, double *out) {
-    double mx = -1e300;
-    for (int32_t i = 0; i < n; i++) {
-        out[i] = ok[i] ? lg[i * stride] : -10000.0;
-        if (out[i] > mx) mx = out[i];
-    }
-    double s = 0;
-    for (int32_t i = 0; i < n; i++) s += (out[i] = exp(out[i] - mx));
-    for (int32_t i = 0; i < n; i++) out[i] /= s;
-    out[0] = 0; /* [CLS]: the "no answer" slot */
-}
-
 int cmd_qa(int argc, char **argv) {
     tq_opts o;
     tq_opts_init(&o);
@@ -325,9 +220,8 @@ int cmd_qa(int argc, char **argv) {
     int rc = 1;
     elm_error err = {0};
     tq_pieces q = {0}, c = {0};
-    int32_t *buf = NULL, **ids = NULL, **types = NULL, *lens = NULL, *win = NULL;
-    double *ps = NULL, *pe = NULL;
-    bool *ok = NULL;
+    qa_windows w = {0};
+    const float **lgs = NULL;
     int32_t cls, sep;
     const int32_t max_len = o.max_seq_len < elm_bert_n_ctx(m) ? o.max_seq_len : elm_bert_n_ctx(m);
     const int32_t stride = o.doc_stride >= 0 ? o.doc_stride : (max_len / 2 < 128 ? max_len / 2 : 128);
@@ -337,59 +231,15 @@ int cmd_qa(int argc, char **argv) {
     }
     if (tq_tokenize(m, o.question, &q, &err) < 0 || tq_tokenize(m, o.context, &c, &err) < 0 || !tq_specials(m, &cls, &sep))
         goto done;
-    const int64_t room = (int64_t)max_len - q.n - 3;
-    if (c.n == 0 || room <= stride) {
-        snprintf(err.msg, sizeof err.msg, c.n == 0 ? "the context is empty"
-                 : "the question (%lld pieces) leaves no room for context windows of %d tokens with stride %d",
-                 (long long)q.n, max_len, stride);
-        goto done;
-    }
-    int32_t nw = 1;
-    for (int64_t a = 0; a + room < c.n; a += room - stride) nw++;
-    buf = malloc((size_t)nw * (size_t)max_len * 2 * sizeof *buf);
-    ids = malloc((size_t)nw * sizeof *ids);
-    types = malloc((size_t)nw * sizeof *types);
-    lens = malloc((size_t)nw * sizeof *lens);
-    win = malloc((size_t)nw * sizeof *win);
-    ps = malloc((size_t)max_len * sizeof *ps);
-    pe = malloc((size_t)max_len * sizeof *pe);
-    ok = malloc((size_t)max_len * sizeof *ok);
-    if (!buf || !ids || !types || !lens || !win || !ps || !pe || !ok) goto done;
-    for (int32_t w = 0; w < nw; w++) { /* [CLS] q [SEP] c[a, b) [SEP], types 0.. then 1.. */
-        int64_t a = (int64_t)w * (room - stride), b = a + room < c.n ? a + room : c.n;
-        int32_t *id = ids[w] = buf + (size_t)w * (size_t)max_len * 2, *ty = types[w] = id + max_len;
-        int32_t k = 0;
-        id[k] = cls, ty[k++] = 0;
-        for (int64_t i = 0; i < q.n; i++) id[k] = q.v[i].id, ty[k++] = 0;
-        id[k] = sep, ty[k++] = 0;
-        for (int64_t i = a; i < b; i++) id[k] = c.v[i].id, ty[k++] = 1;
-        id[k] = sep, ty[k++] = 1;
-        lens[w] = k;
-        win[w] = (int32_t)a;
-    }
+    if (!qa_windows_make(&q, &c, cls, sep, max_len, stride, &w, err.msg, sizeof err.msg)) goto done;
     elm_bert_request rq = {.qa = true};
-    const int32_t *const *tys = elm_bert_n_types(m) > 1 ? (const int32_t *const *)types : NULL; /* DistilBERT: none */
-    if (elm_bert_run(m, nw, (const int32_t *const *)ids, tys, lens, &rq, &err) != ELM_OK)
-        goto done;
-    double best = -1;
-    int64_t bs = 0, be = 0;
-    const int32_t first = (int32_t)q.n + 2;
-    for (int32_t w = 0; w < nw; w++) {
-        const int32_t n = lens[w], nc = n - first - 1;
-        const float *lg = elm_bert_qa_logits(m, w);
-        for (int32_t i = 0; i < n; i++) ok[i] = i == 0 || (i >= first && i < first + nc);
-        qa_softmax(lg, 2, ok, n, ps);
-        qa_softmax(lg + 1, 2, ok, n, pe);
-        for (int32_t i = 0; i < n; i++) /* start <= end < start + max_answer_len, first maximum */
-            for (int32_t j = i; j < n && j < i + o.max_answer_len; j++) {
-                double s = ps[i] * pe[j];
-                if (s > best && i >= first && j < first + nc) {
-                    best = s;
-                    bs = win[w] + i - first;
-                    be = win[w] + j - first;
-                }
-            }
-    }
+    const int32_t *const *tys = elm_bert_n_types(m) > 1 ? (const int32_t *const *)w.types : NULL; /* DistilBERT: none */
+    if (elm_bert_run(m, w.n, (const int32_t *const *)w.ids, tys, w.lens, &rq, &err) != ELM_OK) goto done;
+    if (!(lgs = malloc((size_t)w.n * sizeof *lgs))) goto done;
+    for (int32_t k = 0; k < w.n; k++) lgs[k] = elm_bert_qa_logits(m, k);
+    int64_t bs, be;
+    double best = qa_best_span(&w, lgs, o.max_answer_len, &bs, &be);
+    if (best < 0) goto done;
     int32_t s0 = c.v[bs].start, e0 = c.v[be].end;
     printf("answer: %.*s\nscore: %.4f\nstart: %d\nend: %d\n", e0 - s0, o.context + s0, best, tq_chars(o.context, s0),
            tq_chars(o.context, e0));
@@ -398,14 +248,8 @@ done:
     if (rc) fprintf(stderr, "edgelm qa: %s\n", err.msg[0] ? err.msg : "out of memory");
     free(q.v);
     free(c.v);
-    free(buf);
-    free(ids);
-    free(types);
-    free(lens);
-    free(win);
-    free(ps);
-    free(pe);
-    free(ok);
+    free(lgs);
+    qa_windows_free(&w);
     elm_bert_free(m);
     return rc;
 }

@@ -15,6 +15,10 @@
  * it has none. --freeze N keeps the embeddings and the first N layers as they are.
  * Token classification (ELM_BERT_TASK_TOKEN) puts a classifier ("cls.token") on every token
  * instead, with per-token labels (-1: not scored, e.g. a word's later pieces).
+ * Question answering (ELM_BERT_TASK_QA) puts BertForQuestionAnswering's span head ("cls.qa",
+ * start and end logits on every token) on the last layer, with no dropout before it; the loss
+ * is the mean of the start and end cross-entropies over each sequence's real tokens (padded
+ * positions are masked out, so a batch's padding does not change a sequence's loss).
  */
 #include "edgelm.h"
 #include "common.h"
@@ -155,12 +159,12 @@ static elm_status bt_load_tensors(elm_bert_trainer *t, elm_error *err) {
 static elm_status bt_head(elm_bert_trainer *t, elm_error *err) {
     uint64_t rng = t->p.seed ^ 0x5EED5EEDull;
     elm_status st = ELM_OK;
-    const bool token = t->p.task == ELM_BERT_TASK_TOKEN;
-    const char *head = token ? "cls.token" : "cls";
-    if (!token && !bt_find(t, "pooler.weight")) st = bt_new_linear(t, "pooler", t->E, t->E, &rng, err);
-    /* a file holds one classifier: the other kind, or one with another label count, goes */
-    static const char *const kinds[2] = {"cls", "cls.token"};
-    for (int k = 0; k < 2 && st == ELM_OK; k++) {
+    const bool seq = t->p.task == ELM_BERT_TASK_SEQUENCE;
+    const char *head = t->p.task == ELM_BERT_TASK_TOKEN ? "cls.token" : t->p.task == ELM_BERT_TASK_QA ? "cls.qa" : "cls";
+    if (seq && !bt_find(t, "pooler.weight")) st = bt_new_linear(t, "pooler", t->E, t->E, &rng, err);
+    /* a file holds one classifier: the other kinds, or one with another label count, go */
+    static const char *const kinds[3] = {"cls", "cls.token", "cls.qa"};
+    for (int k = 0; k < 3 && st == ELM_OK; k++) {
         bt_param *c = bt_find(t, "%s.weight", kinds[k]), *cb = bt_find(t, "%s.bias", kinds[k]);
         if (!c || (!strcmp(kinds[k], head) && c->ne[1] == t->n_labels)) continue;
         char tmp[GL_MAX_NAME];
@@ -176,13 +180,19 @@ static elm_status bt_head(elm_bert_trainer *t, elm_error *err) {
 }
 
 static bool bt_is_trained(const elm_bert_trainer *t, const char *name) {
-    if (!strncmp(name, "unused.", 7) || !strncmp(name, "cls.mlm", 7) || !strncmp(name, "cls.nsp", 7) ||
-        !strncmp(name, "cls.qa", 6))
+    if (!strncmp(name, "unused.", 7) || !strncmp(name, "cls.mlm", 7) || !strncmp(name, "cls.nsp", 7))
         return false; /* heads no task here uses */
-    const bool token = t->p.task == ELM_BERT_TASK_TOKEN;
-    if (token ? !strncmp(name, "pooler.", 7) || !strncmp(name, "cls.weight", 10) || !strncmp(name, "cls.bias", 8)
-              : !strncmp(name, "cls.token", 9))
-        return false;
+    const bool seq_head = !strncmp(name, "pooler.", 7) || !strncmp(name, "cls.weight", 10) || !strncmp(name, "cls.bias", 8);
+    switch (t->p.task) {
+    case ELM_BERT_TASK_TOKEN:
+        if (seq_head || !strncmp(name, "cls.qa", 6)) return false;
+        break;
+    case ELM_BERT_TASK_QA:
+        if (seq_head || !strncmp(name, "cls.token", 9)) return false;
+        break;
+    default:
+        if (!strncmp(name, "cls.token", 9) || !strncmp(name, "cls.qa", 6)) return false;
+    }
     if (t->p.freeze > 0) {
         if (!strncmp(name, "token_embd", 10) || !strncmp(name, "position_embd", 13) || !strncmp(name, "token_types", 11))
             return false;
@@ -209,8 +219,9 @@ elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const
                                        const elm_bert_train_params *p, elm_error *err) {
     elm_error spare;
     if (!err) err = &spare;
-    if (!path || n_labels < 2 || n_labels > 4096 || !p) {
-        elm_err_set(err, ELM_ERR_INVALID, "finetune: bad arguments (2 to 4096 labels)");
+    if (!path || n_labels < 2 || n_labels > 4096 || !p || (p->task == ELM_BERT_TASK_QA && n_labels != 2) ||
+        (p->task != ELM_BERT_TASK_SEQUENCE && p->task != ELM_BERT_TASK_TOKEN && p->task != ELM_BERT_TASK_QA)) {
+        elm_err_set(err, ELM_ERR_INVALID, "finetune: bad arguments (2 to 4096 labels; 2 for question answering)");
         return NULL;
     }
     elm_bert_trainer *t = calloc(1, sizeof *t);
@@ -274,7 +285,7 @@ typedef struct bt_graph {
     gl_context *ctx;
     gl_tensor **leaf; /* [n_params]: leaves over params' data (NULL until used) */
     int32_t *ids, *pos, *typ, *cls, *labels;
-    float *mask;
+    float *mask, *span_mask; /* attention mask; QA: -1e9 on the padded positions of [T, 2B] */
     uint64_t seed;
     int site;
     bool train;
@@ -342,6 +353,7 @@ static gl_tensor *bt_forward(elm_bert_trainer *t, bt_graph *g, int64_t T, int32_
 #undef BT_LIN
     }
     if (t->p.task == ELM_BERT_TASK_TOKEN) return bt_lin(t, g, bt_drop(t, g, x), "cls.token"); /* [n_labels, T*B] */
+    if (t->p.task == ELM_BERT_TASK_QA) return bt_lin(t, g, x, "cls.qa");                      /* [2, T*B] */
     const int64_t nb = B;
     gl_tensor *cls = gl_new_tensor_with_data(c, GL_TYPE_I32, 1, &nb, g->cls);
     gl_tensor *pooled = bt_lin(t, g, gl_get_rows(c, x, cls), "pooler");
@@ -396,6 +408,22 @@ static void bt_graph_free(bt_graph *g) {
     free(g->cls);
     free(g->labels);
     free(g->mask);
+    free(g->span_mask);
+}
+
+/* QA: logits [2, T*B] -> [T, 2B] (column s: sequence s's start logits, column B + s: its end
+ * logits) with the padded positions masked, and the loss over the labels [2B]. */
+static gl_tensor *bt_qa_loss(bt_graph *g, gl_tensor *logits, int64_t T, int32_t B, const int32_t *n_tokens) {
+    gl_context *c = g->ctx;
+    const int64_t ne[2] = {T, 2 * (int64_t)B};
+    if (!(g->span_mask = calloc((size_t)(T * 2 * B), sizeof *g->span_mask))) return NULL;
+    for (int64_t col = 0; col < 2 * B; col++)
+        for (int64_t i = n_tokens[col % B]; i < T; i++) g->span_mask[col * T + i] = -1e9f;
+    gl_tensor *m = gl_new_tensor_with_data(c, GL_TYPE_F32, 2, ne, g->span_mask);
+    gl_tensor *lt = gl_reshape_2d(c, gl_cont(c, gl_transpose(c, logits)), T, 2 * (int64_t)B);
+    const int64_t nl = 2 * (int64_t)B;
+    gl_tensor *lab = gl_new_tensor_with_data(c, GL_TYPE_I32, 1, &nl, g->labels);
+    return gl_cross_entropy(c, gl_add(c, lt, m), lab);
 }
 
 /* Plans, allocates and runs graph gr; *buf holds its memory (the caller frees it). */
@@ -430,12 +458,16 @@ elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32
     elm_error spare;
     if (!err) err = &spare;
     if (!t || n_seq < 1 || !ids || !n_tokens || !labels) return elm_err_set(err, ELM_ERR_INVALID, "finetune: bad arguments");
-    const bool token = t->p.task == ELM_BERT_TASK_TOKEN;
+    const bool token = t->p.task == ELM_BERT_TASK_TOKEN, qa = t->p.task == ELM_BERT_TASK_QA;
     int64_t n_lab = 0;
     for (int32_t s = 0; s < n_seq; s++) n_lab += token ? (n_tokens[s] > 0 ? n_tokens[s] : 0) : 1;
-    for (int64_t i = 0; i < n_lab; i++)
+    for (int64_t i = 0; !qa && i < n_lab; i++)
         if (labels[i] >= t->n_labels || (labels[i] < 0 && !token))
             return elm_err_set(err, ELM_ERR_INVALID, "finetune: label %d", labels[i]);
+    for (int32_t s = 0; qa && s < n_seq; s++) /* start and end: token positions, start <= end */
+        if (labels[2 * s] < 0 || labels[2 * s + 1] < labels[2 * s] || labels[2 * s + 1] >= n_tokens[s])
+            return elm_err_set(err, ELM_ERR_INVALID, "finetune: answer span %d..%d of sequence %d (%d tokens)", labels[2 * s],
+                               labels[2 * s + 1], s, n_tokens[s]);
     bt_graph g;
     void *buf = NULL;
     int64_t T = 0;
@@ -445,16 +477,17 @@ elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32
     int n_tr = 0;
     if (st == ELM_OK) {
         /* per sequence, or per token with -1 on padding (ignored by the loss) */
-        const int64_t nb = token ? T * n_seq : n_seq;
+        const int64_t nb = token ? T * n_seq : qa ? 2 * (int64_t)n_seq : n_seq;
         g.labels = malloc((size_t)nb * sizeof *g.labels);
         for (int64_t i = 0; g.labels && i < nb; i++) g.labels[i] = -1;
         for (int32_t s = 0, off = 0; g.labels && s < n_seq; off += token ? n_tokens[s] : 1, s++) {
-            if (!token) g.labels[s] = labels[s];
+            if (qa) g.labels[s] = labels[2 * s], g.labels[n_seq + s] = labels[2 * s + 1];
+            else if (!token) g.labels[s] = labels[s];
             else memcpy(g.labels + (size_t)s * (size_t)T, labels + off, (size_t)n_tokens[s] * sizeof *labels);
         }
-        gl_tensor *lab = g.labels ? gl_new_tensor_with_data(g.ctx, GL_TYPE_I32, 1, &nb, g.labels) : NULL;
-        gl_tensor *logits = bt_forward(t, &g, T, n_seq);
-        lossn = logits && lab ? gl_cross_entropy(g.ctx, logits, lab) : NULL;
+        gl_tensor *lab = g.labels && !qa ? gl_new_tensor_with_data(g.ctx, GL_TYPE_I32, 1, &nb, g.labels) : NULL;
+        gl_tensor *logits = g.labels ? bt_forward(t, &g, T, n_seq) : NULL;
+        lossn = logits && qa ? bt_qa_loss(&g, logits, T, n_seq, n_tokens) : logits && lab ? gl_cross_entropy(g.ctx, logits, lab) : NULL;
         if (!lossn) st = elm_err_set(err, ELM_ERR_INVALID, "finetune: building the graph: %s", gl_ctx_error(g.ctx) ? gl_ctx_error(g.ctx) : "");
     }
     gl_graph *fwd = NULL, *full = NULL;
@@ -519,7 +552,7 @@ elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const in
         gl_set_output(out);
         st = bt_compute(t, gr, &buf, err);
     }
-    if (st == ELM_OK && t->p.task == ELM_BERT_TASK_TOKEN) { /* each sequence's real tokens, in order */
+    if (st == ELM_OK && t->p.task != ELM_BERT_TASK_SEQUENCE) { /* each sequence's real tokens, in order */
         for (int32_t s = 0, off = 0; s < n_seq; off += n_tokens[s], s++)
             memcpy(logits + (size_t)off * (size_t)t->n_labels, (const float *)out->data + (size_t)s * (size_t)T * (size_t)t->n_labels,
                    (size_t)n_tokens[s] * (size_t)t->n_labels * sizeof *logits);
@@ -549,7 +582,8 @@ elm_status elm_bert_trainer_save(const elm_bert_trainer *t, const char *path, el
         if (i != ka && !gl_str_eq(gl_gguf_key(t->gguf, i), "bert.classifier.output_labels"))
             s = elm_gguf_copy_kv(w, t->gguf, i, &ge);
     if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", 0);
-    if (s == GL_OK) s = gl_gguf_w_kv_arr_str(w, "bert.classifier.output_labels", (const char *const *)t->labels, NULL, (uint64_t)t->n_labels);
+    if (s == GL_OK && t->p.task != ELM_BERT_TASK_QA) /* a span head has no label names */
+        s = gl_gguf_w_kv_arr_str(w, "bert.classifier.output_labels", (const char *const *)t->labels, NULL, (uint64_t)t->n_labels);
     if (s != GL_OK && !ge.msg[0]) gl_error_set(&ge, s, "%s", gl_gguf_writer_error(w));
     for (int i = 0; s == GL_OK && i < t->n_params; i++) {
         const bt_param *p = &t->params[i];
