@@ -5,7 +5,8 @@
  * --task tag: CoNLL-style files, one `word ... label` line per token (the first column is the
  * word, the last its label), a blank line between sentences, -DOCSTART- lines skipped; each
  * word's label goes on its first word piece (the others are not scored); the held-out figure
- * is the accuracy over labelled tokens; the saved model runs in `edgelm tag`.
+ * are the accuracy over labelled tokens and the entity-level F1 over the words as seqeval
+ * computes it (micro average, default mode); the saved model runs in `edgelm tag`.
  *
  * --task qa: SQuAD-style JSON ({"data": [{"paragraphs": [{"context": C, "qas": [{"question": Q,
  * "answers": [{"text": A, "answer_start": CHARS}]}]}]}]}); each question becomes "[CLS] Q [SEP]
@@ -560,11 +561,36 @@ static bool ft_qa_eval(elm_bert_trainer *t, const elm_bert *m, const ft_qa_set *
     return ok;
 }
 
+/* Entity counts of one tagged sentence (gold and predicted word labels) for seqeval's micro F1. */
+typedef struct ft_ent_counts {
+    int64_t gold, pred, correct;
+} ft_ent_counts;
+
+static void ft_entities(const char *const *gold, const char *const *pred, int64_t n, ft_ent_counts *c) {
+    seq_entity *eg = malloc((size_t)(n + 1) * sizeof *eg), *ep = malloc((size_t)(n + 1) * sizeof *ep);
+    if (eg && ep) {
+        const int64_t ng = seqeval_entities(gold, n, eg), np = seqeval_entities(pred, n, ep);
+        c->gold += ng;
+        c->pred += np;
+        for (int64_t i = 0; i < np; i++)
+            for (int64_t j = 0; j < ng; j++)
+                if (seqeval_same(&ep[i], &eg[j])) {
+                    c->correct++;
+                    break;
+                }
+    }
+    free(eg);
+    free(ep);
+}
+
 /* Runs examples idx[0..n) in batches; returns the accuracy (argmax == label; --task tag: over
- * the labelled tokens). */
+ * the labelled tokens, and *f1 the entity-level F1 as seqeval computes it over the words). */
 static double ft_accuracy(elm_bert_trainer *t, const ft_set *s, const int64_t *idx, int64_t n, int32_t batch, int32_t n_labels,
-                          int32_t max_len, bool tag, elm_error *err) {
+                          int32_t max_len, bool tag, const ft_labels *names, double *f1, elm_error *err) {
     int64_t right = 0, total = 0;
+    ft_ent_counts ec = {0};
+    const char **gold = malloc((size_t)max_len * sizeof *gold), **pred = malloc((size_t)max_len * sizeof *pred);
+    if (!gold || !pred) n = -1;
     float *lg = malloc((size_t)batch * (size_t)max_len * (size_t)n_labels * sizeof *lg);
     const int32_t **ids = malloc((size_t)batch * sizeof *ids), **ty = malloc((size_t)batch * sizeof *ty);
     int32_t *nt = malloc((size_t)batch * sizeof *nt);
@@ -581,6 +607,7 @@ static double ft_accuracy(elm_bert_trainer *t, const ft_set *s, const int64_t *i
         }
         for (int32_t k = 0, row = 0; k < nb; k++) {
             const ft_example *e = &s->v[idx[b0 + k]];
+            int64_t nw = 0;
             for (int32_t i = 0; i < (tag ? e->n : 1); i++, row++) {
                 const int32_t want = tag ? e->tags[i] : e->label;
                 if (want < 0) continue;
@@ -589,13 +616,19 @@ static double ft_accuracy(elm_bert_trainer *t, const ft_set *s, const int64_t *i
                     if (lg[row * n_labels + c] > lg[row * n_labels + best]) best = c;
                 right += best == want;
                 total++;
+                if (tag) gold[nw] = names->v[want], pred[nw++] = names->v[best];
             }
+            if (tag) ft_entities(gold, pred, nw, &ec);
         }
     }
     free(lg);
     free(ids);
     free(ty);
     free(nt);
+    free(gold);
+    free(pred);
+    const double p = ec.pred ? (double)ec.correct / (double)ec.pred : 0, r = ec.gold ? (double)ec.correct / (double)ec.gold : 0;
+    *f1 = p + r > 0 ? 2 * p * r / (p + r) : 0;
     return n < 0 ? -1.0 : total > 0 ? (double)right / (double)total : 0.0;
 }
 
@@ -734,14 +767,16 @@ int cmd_finetune(int argc, char **argv) {
         if (!ok) break;
         double acc = 0, em = 0, f1 = 0;
         if (qa) ok = n_eval == 0 || ft_qa_eval(t, m, qeset, eidx, n_eval, &o, &em, &f1, err.msg, sizeof err.msg);
-        else ok = (acc = n_eval > 0 ? ft_accuracy(t, eset, eidx, n_eval, o.batch, labels.n, o.max_len, tag, &err) : 0) >= 0;
+        else ok = (acc = n_eval > 0 ? ft_accuracy(t, eset, eidx, n_eval, o.batch, labels.n, o.max_len, tag, &labels, &f1, &err) : 0) >= 0;
         if (tty) fputc('\r', stderr);
         if (ok) {
             fprintf(stderr, "epoch %d/%d: loss %.4f", ep + 1, o.epochs, sum / (double)steps_per_epoch);
             if (n_eval > 0 && qa)
                 fprintf(stderr, ", held-out exact match %.4f, F1 %.4f (%lld questions)", em, f1, (long long)n_eval);
+            else if (n_eval > 0 && tag)
+                fprintf(stderr, ", held-out token accuracy %.4f, entity F1 %.4f (%lld sentences)", acc, f1, (long long)n_eval);
             else if (n_eval > 0)
-                fprintf(stderr, ", held-out %saccuracy %.4f (%lld examples)", tag ? "token " : "", acc, (long long)n_eval);
+                fprintf(stderr, ", held-out accuracy %.4f (%lld examples)", acc, (long long)n_eval);
             fprintf(stderr, "\n");
         }
     }
