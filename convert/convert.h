@@ -127,6 +127,9 @@ gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source
                                 const elm_st_tensor *const *used, int64_t n_used,
                                 const char *const *buffers, const char *const *requested,
                                 int64_t *n_unmapped, gl_error *err);
+/* The same over a safetensors checkpoint opened with elm_st_open (the decoder converter). */
+gl_status elm_cv_check_unmapped_st(const elm_convert_params *p, const elm_st *st, const elm_st_tensor *const *used,
+                                   int64_t n_used, const char *const *buffers, int64_t *n_unmapped, gl_error *err);
 
 /* Helpers */
 char *elm_cv_path_join(const char *dir, const char *name); /* malloc'd */

@@ -923,19 +923,24 @@ static void cv_default_name(const char *src, char *out, size_t size) {
     snprintf(out, size, "%.*s", (int)(e - b), src + b);
 }
 
-/* Warns about checkpoint tensors the mapping did not use (besides known buffers). */
-static void cv_report_unused(const cv_job *j, const elm_st *st) {
-    int64_t unused = 0;
-    for (int64_t i = 0; i < elm_st_n_tensors(st); i++) {
-        const elm_st_tensor *t = elm_st_at(st, i);
-        bool used = false;
-        for (int k = 0; k < j->n_items && !used; k++) used = j->items[k].src == t || j->items[k].src->name == t->name;
-        if (used || strstr(t->name, "rotary_emb.inv_freq") || strstr(t->name, ".attn.bias") ||
-            strstr(t->name, ".attn.masked_bias"))
-            continue;
-        if (++unused <= 5) elm_cv_log(j->p, "warning: checkpoint tensor %s is not used", t->name);
+/* Every checkpoint tensor is mapped or named (convert.h: a warning each, --strict refuses);
+ * an item's source may be a reshaped copy (LFM2's conv kernels): its file tensor by name. */
+static gl_status cv_check_unmapped(const cv_job *j, const elm_st *st) {
+    const elm_st_tensor **used = malloc((size_t)(j->n_items + 1) * sizeof *used);
+    if (!used) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
+    int64_t k = 0;
+    for (int i = 0; i < j->n_items; i++) {
+        const elm_st_tensor *t = elm_st_find(st, j->items[i].src->name);
+        if (t) used[k++] = t;
     }
-    if (unused > 5) elm_cv_log(j->p, "warning: %lld more checkpoint tensors are not used", (long long)(unused - 5));
+    static const char *const buffers[] = {"rotary_emb.inv_freq", ".attn.bias", ".attn.masked_bias", NULL};
+    int64_t n_bad = 0;
+    gl_status s = elm_cv_check_unmapped_st(j->p, st, used, k, buffers, &n_bad, j->err);
+    free(used);
+    if (s == GL_OK && n_bad > 0)
+        elm_cv_log(j->p, "warning: %lld checkpoint tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
+                   n_bad == 1 ? "" : "s");
+    return s;
 }
 
 gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
@@ -977,7 +982,7 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
             s = squeezed ? cv_plan_lfm2(&j, st, &hp, squeezed) : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         } else s = cv_plan_llama(&j, st, &hp, ca);
     }
-    if (s == GL_OK) cv_report_unused(&j, st);
+    if (s == GL_OK) s = cv_check_unmapped(&j, st);
     if (s == GL_OK) {
         s = elm_cv_vocab_load_dir(p->src, (int32_t)hp.n_vocab, &voc, p->log, p->user, err);
         have_vocab = s == GL_OK;

@@ -255,6 +255,27 @@ static gl_status t5_plan(t5_job *j, const elm_cv_source *src, const t5_hparams *
     return s;
 }
 
+/* Every source tensor is written, tied to one that is (the embeddings' copies of
+ * shared.weight; lm_head.weight when tie_word_embeddings), or named (convert.h). */
+static gl_status t5_check_unmapped(const t5_job *j, const elm_cv_source *src, const t5_hparams *hp) {
+    const elm_st_tensor **used = malloc((size_t)(j->n_items + 3) * sizeof *used);
+    if (!used) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
+    int64_t k = 0;
+    for (int i = 0; i < j->n_items; i++) used[k++] = j->items[i].src;
+    static const char *const tied[3] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"};
+    for (int i = 0; i < (hp->tied ? 3 : 2); i++) {
+        const elm_st_tensor *t = elm_cv_source_find(src, tied[i]);
+        if (t) used[k++] = t;
+    }
+    int64_t n_bad = 0;
+    gl_status s = elm_cv_check_unmapped(j->p, src, used, k, NULL, NULL, &n_bad, j->err);
+    free(used);
+    if (s == GL_OK && n_bad > 0)
+        elm_cv_log(j->p, "warning: %lld source tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
+                   n_bad == 1 ? "" : "s");
+    return s;
+}
+
 /* ------------------------------------------------------------------------------------------
  * tokenizer
  * ---------------------------------------------------------------------------------------- */
@@ -647,6 +668,7 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
                        (long long)hp.d_model, (long long)hp.n_head, (long long)hp.d_kv, (long long)hp.d_ff,
                        (long long)hp.n_vocab, elm_cv_source_kind(src));
             s = t5_plan(&j, src, &hp);
+            if (s == GL_OK) s = t5_check_unmapped(&j, src, &hp);
         }
     }
     if (s == GL_OK) s = t5_vocab_load(p->src, &hp, &tv, p->log, p->user, err);

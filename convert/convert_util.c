@@ -53,10 +53,12 @@ static void cv_shape(const elm_st_tensor *t, char *buf, size_t size) {
     if (k < size) snprintf(buf + k, size - k, "]");
 }
 
-gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source *src,
-                                const elm_st_tensor *const *used, int64_t n_used,
-                                const char *const *buffers, const char *const *requested,
-                                int64_t *n_unmapped, gl_error *err) {
+/* The check over any list of source tensors: n of them, at(list, i). */
+typedef const elm_st_tensor *(*cv_tensor_at)(const void *list, int64_t i);
+
+static gl_status cv_check_unmapped(const elm_convert_params *p, const void *list, int64_t n_src, cv_tensor_at at,
+                                   const elm_st_tensor *const *used, int64_t n_used, const char *const *buffers,
+                                   const char *const *requested, int64_t *n_unmapped, gl_error *err) {
     if (n_unmapped) *n_unmapped = 0;
     if (n_used < 0) return gl_error_set(err, GL_ERR_INVALID, "convert: bad used-tensor count");
     const elm_st_tensor **sorted = malloc((size_t)(n_used > 0 ? n_used : 1) * sizeof *sorted);
@@ -65,8 +67,8 @@ gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source
     qsort(sorted, (size_t)n_used, sizeof *sorted, cv_cmp_ptr);
     int64_t n_bad = 0;
     const char *first = NULL;
-    for (int64_t i = 0; i < elm_cv_source_n(src); i++) {
-        const elm_st_tensor *t = elm_cv_source_at(src, i);
+    for (int64_t i = 0; i < n_src; i++) {
+        const elm_st_tensor *t = at(list, i);
         if (!t || cv_any_suffix(t->name, buffers)) continue;
         if (n_used > 0 && bsearch(&t, sorted, (size_t)n_used, sizeof *sorted, cv_cmp_ptr)) continue;
         char shape[96];
@@ -85,4 +87,19 @@ gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source
         return gl_error_set(err, GL_ERR_UNSUPPORTED, "--strict: %lld source tensor%s not converted (first: %.160s)",
                             (long long)n_bad, n_bad == 1 ? " is" : "s are", first);
     return GL_OK;
+}
+
+static const elm_st_tensor *cv_source_at(const void *list, int64_t i) { return elm_cv_source_at(list, i); }
+static const elm_st_tensor *cv_st_at(const void *list, int64_t i) { return elm_st_at(list, i); }
+
+gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source *src,
+                                const elm_st_tensor *const *used, int64_t n_used,
+                                const char *const *buffers, const char *const *requested,
+                                int64_t *n_unmapped, gl_error *err) {
+    return cv_check_unmapped(p, src, elm_cv_source_n(src), cv_source_at, used, n_used, buffers, requested, n_unmapped, err);
+}
+
+gl_status elm_cv_check_unmapped_st(const elm_convert_params *p, const elm_st *st, const elm_st_tensor *const *used,
+                                   int64_t n_used, const char *const *buffers, int64_t *n_unmapped, gl_error *err) {
+    return cv_check_unmapped(p, st, elm_st_n_tensors(st), cv_st_at, used, n_used, buffers, NULL, n_unmapped, err);
 }

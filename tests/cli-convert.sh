@@ -21,4 +21,20 @@ printf '{"architectures": ["FooForMaskedLM"], "model_type": "foo"}' > "$TMPD/ber
 check convert_refuses_unknown_arch sh -c \
     "! $EMU '$EDGELM' convert '$TMPD/bert' -o '$TMPD/b.gguf' 2> '$TMPD/e' && grep -q 'FooForMaskedLM' '$TMPD/e'"
 check convert_missing_source sh -c "! $EMU '$EDGELM' convert '$TMPD/nope' -o '$TMPD/n.gguf' 2> '$TMPD/e' && grep -q 'nope' '$TMPD/e'"
+# every converter maps every source tensor or names it (a warning; --strict refuses): the
+# fixtures convert under --strict, and a copy with one extra tensor (scripts/add_safetensors_tensor.py)
+# is named by the decoder (llama) and T5 converters and refused under --strict
+for arch in llama t5; do
+    src="$FIXTURES/hf-reference/$arch"
+    if [ -f "$src/model.safetensors" ]; then
+        mkdir -p "$TMPD/x-$arch"
+        for f in "$src"/*; do case "$f" in *.safetensors|*.bin) ;; *) [ -f "$f" ] && cp "$f" "$TMPD/x-$arch/" ;; esac; done
+        python3 scripts/add_safetensors_tensor.py "$src/model.safetensors" "$TMPD/x-$arch/model.safetensors" extra.adapter.weight
+        check convert_${arch}_strict_clean sh -c "$EMU '$EDGELM' convert '$src' -o '$TMPD/s-$arch.gguf' --strict 2> '$TMPD/e' && ! grep -q warning '$TMPD/e'"
+        check convert_${arch}_names_unmapped sh -c "$EMU '$EDGELM' convert '$TMPD/x-$arch' -o '$TMPD/x-$arch.gguf' 2> '$TMPD/e' && grep -q 'warning: extra.adapter.weight \[2, 3\] is not converted' '$TMPD/e'"
+        check convert_${arch}_strict_refuses_unmapped sh -c "! $EMU '$EDGELM' convert '$TMPD/x-$arch' -o '$TMPD/y-$arch.gguf' --strict 2> '$TMPD/e' && grep -q 'strict: 1 source tensor is not converted (first: extra.adapter.weight)' '$TMPD/e' && test ! -e '$TMPD/y-$arch.gguf'"
+    else
+        skip_fixture convert_${arch}_names_unmapped "fixture $src is absent"
+    fi
+done
 finish
