@@ -561,6 +561,9 @@ ELM_API elm_status elm_mix_trainer_predict(elm_mix_trainer *t, int32_t n_seq, co
                                    const int32_t *n_tokens, float *logits, elm_error *err);
 /* softmax(s) into weights[n_layers] (may be NULL) and gamma (may be NULL). */
 ELM_API void elm_mix_trainer_mix(const elm_mix_trainer *t, float *weights, float *gamma);
+/* The raw mix parameters s[n_layers] and the classifier: w[n_labels][dim] (row c holds label
+ * c's weights), b[n_labels]; any may be NULL. */
+ELM_API void elm_mix_trainer_params(const elm_mix_trainer *t, float *s, float *w, float *b);
 
 /* ------------------------------------------------------------------------------------------
  * T5 (architecture "t5": encoder-decoder; T5ForConditionalGeneration converted by

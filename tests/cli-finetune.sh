@@ -51,5 +51,22 @@ check finetune_qa_learns_spans sh -c "$EMU '$EDGELM' finetune -m '$TMPD/base.ggu
 check finetune_qa_progress_per_epoch sh -c "grep -c '^epoch [0-9]*/4: loss [0-9.]*, held-out exact match [0-9.]*, F1 [0-9.]* (40 questions)' '$TMPD/qlog' | grep -qx 4 && grep -q '^finetune: [0-9]* training windows, 40 held-out questions' '$TMPD/qlog'"
 check finetune_qa_model_answers_in_qa sh -c "$EMU '$EDGELM' qa -m '$TMPD/qa.gguf' -q 'is it .' -c 'the cat sat red on a mat' --max-seq-len 14 --doc-stride 3 | head -n 1 | grep -qx 'answer: red'"
 check finetune_qa_bad_answer_start sh -c "printf '{\"data\": [{\"paragraphs\": [{\"context\": \"a cat\", \"qas\": [{\"question\": \"q\", \"answers\": [{\"text\": \"dog\", \"answer_start\": 2}]}]}]}]}' > '$TMPD/bad.json' && ! $EMU '$EDGELM' finetune -m '$TMPD/base.gguf' --task qa -f '$TMPD/bad.json' --save '$TMPD/x.gguf' 2> '$TMPD/e' && grep -q 'is not at character 2 of its context' '$TMPD/e' && printf '{\"data\": 1}' > '$TMPD/bad2.json' && ! $EMU '$EDGELM' finetune -m '$TMPD/base.gguf' --task qa -f '$TMPD/bad2.json' --save '$TMPD/x.gguf' 2> '$TMPD/e' && grep -q 'SQuAD format' '$TMPD/e'"
+# ELMo (the bilm-tf fixture): finetune learns the scalar mix, gamma and a classifier on the mean
+# vector with the biLM frozen (the word-set task above) to >= 95 % held-out accuracy; each epoch
+# prints the mix (softmax weights: they sum to 1); the saved head runs in `elmo --task`; the same
+# seed gives the same head with 1 or 2 threads. (The planted layer preference is checked on the
+# library trainer in test-train.)
+elmo_fx="$FIXTURES/elmo-bilm-tf/model"
+if [ -f "$elmo_fx/lm_weights.hdf5" ]; then
+    gen 120 7 > "$TMPD/etrain.tsv"
+    gen 40 8 > "$TMPD/eeval.tsv"
+    check finetune_elmo_learns_mix_and_head sh -c "$EMU '$EDGELM' convert '$elmo_fx' -o '$TMPD/elmo.gguf' 2> /dev/null && $EMU '$EDGELM' finetune -m '$TMPD/elmo.gguf' --task classify -f '$TMPD/etrain.tsv' --eval '$TMPD/eeval.tsv' --save '$TMPD/head.gguf' --epochs 10 --batch 8 --lr 0.3 --seed 3 2> '$TMPD/elog' && tail -n 2 '$TMPD/elog' | head -n 1 | awk '{ for (i = 1; i <= NF; i++) if (\$i == \"accuracy\") a = \$(i + 1) } END { exit !(a + 0 >= 0.95) }'"
+    check finetune_elmo_reports_mix sh -c "grep -c '^epoch [0-9]*/10: loss [0-9.]*, held-out accuracy [0-9.]* (40 examples), mix [0-9.]* [0-9.]* [0-9.]*, gamma ' '$TMPD/elog' | grep -qx 10 && tail -n 2 '$TMPD/elog' | head -n 1 | sed 's/.*mix \\([0-9. ]*\\), gamma.*/\\1/' | awk '{ s = \$1 + \$2 + \$3 } END { exit !(s > 0.998 && s < 1.002) }'"
+    check finetune_elmo_head_runs_in_elmo_task sh -c "printf 'the cat sat on the mat\\nbig red blue\\n' > '$TMPD/s.txt' && $EMU '$EDGELM' elmo -m '$TMPD/elmo.gguf' --task '$TMPD/head.gguf' -f '$TMPD/s.txt' 2> /dev/null | cut -f1 | tr '\\n' ' ' | grep -qx 'animal color '"
+    check finetune_elmo_same_seed_any_threads sh -c "$EMU '$EDGELM' finetune -m '$TMPD/elmo.gguf' --task classify -f '$TMPD/etrain.tsv' --save '$TMPD/h1.gguf' --epochs 2 --seed 5 -t 1 2> /dev/null && $EMU '$EDGELM' finetune -m '$TMPD/elmo.gguf' --task classify -f '$TMPD/etrain.tsv' --save '$TMPD/h2.gguf' --epochs 2 --seed 5 -t 2 2> /dev/null && cmp '$TMPD/h1.gguf' '$TMPD/h2.gguf'"
+    check finetune_elmo_bad_uses sh -c "! $EMU '$EDGELM' finetune -m '$TMPD/elmo.gguf' --task tag -f '$TMPD/train.conll' --save '$TMPD/x.gguf' 2> '$TMPD/e' && grep -q 'ELMo model takes --task classify' '$TMPD/e' && ! $EMU '$EDGELM' elmo -m '$TMPD/elmo.gguf' --task '$TMPD/ft.gguf' -f '$TMPD/s.txt' 2> '$TMPD/e' && grep -q 'not an ELMo task head' '$TMPD/e' && ! $EMU '$EDGELM' elmo -m '$TMPD/elmo.gguf' --task '$TMPD/head.gguf' --top -f '$TMPD/s.txt' 2> /dev/null"
+else
+    skip_fixture finetune_elmo_learns_mix_and_head "fixture $elmo_fx is absent"
+fi
 check finetune_help sh -c "$EMU '$EDGELM' finetune --help | grep -q usage"
 finish

@@ -85,7 +85,7 @@ tag_needs_prompt|edgelm tag: -p/--prompt is required: give -p TEXT|tag -m x.gguf
 qa_max_seq_len|edgelm qa: --max-seq-len 2 is out of range: give a number in [4, 1048576]|qa -m x.gguf -q a -c b --max-seq-len 2
 qa_needs_context|edgelm qa: -c/--context is required: give -c TEXT|qa -m x.gguf -q a
 prompt_classify_needs_text|edgelm prompt-classify: no text: give -p TEXT or -f FILE|prompt-classify -m x.gguf --verbalizer a=b;c=d
-finetune_task_unknown|edgelm finetune: --task 'mlm' is not known: use one of classify, tag|finetune -m x.gguf --task mlm -f t --save o.gguf
+finetune_task_unknown|edgelm finetune: --task 'mlm' is not known: use one of classify, tag, qa|finetune -m x.gguf --task mlm -f t --save o.gguf
 finetune_lr_zero|edgelm finetune: --lr 0 is out of range: give a number in (0, 1]|finetune -m x.gguf --task tag -f t --save o.gguf --lr 0
 finetune_epochs_not_integer|edgelm finetune: --epochs 'x' is not an integer: give a number in [1, 100000]|finetune -m x.gguf --task tag -f t --save o.gguf --epochs x
 help_unknown_command|edgelm help: unknown command 'nope': see 'edgelm help'|help nope

@@ -4,6 +4,9 @@
  *   One sentence per line, whitespace-tokenised. Writes OUTDIR/sentence_<k>.npy (k from 0 in
  *   input order): float32 [n_layers + 1, n_tokens, 2 * projection_dim], or with --mix the
  *   scalar mix gamma * sum_j softmax(s)_j * layer_j as [n_tokens, 2 * projection_dim].
+ *   With --task HEAD.gguf (from `edgelm finetune` on this ELMo model: the learnt scalar mix and
+ *   a classifier on the mean vector, cli_elmo_task.c) no arrays are written: each sentence's
+ *   label and its probability are printed, one line each, tab-separated.
  *   Sentences go through the model in batches of B (default 16) in input order; with
  *   --stateful row r of each batch continues the LSTM states of row r of the previous batch.
  *
@@ -13,6 +16,7 @@
  *   the same run (4096 x 4096 weights times 64 columns).
  */
 #include "cli.h"
+#include "cli_elmo_task.h"
 #include "cli_family.h"
 #include "cli_io.h"
 #include "cli_progress.h"
@@ -259,7 +263,7 @@ static bool elmo_parse_mix(const char *v, void *dst, char *why, size_t why_size)
 }
 
 int cmd_elmo(int argc, char **argv) {
-    const char *model = NULL, *input = NULL, *outdir = NULL;
+    const char *model = NULL, *input = NULL, *outdir = NULL, *task_path = NULL;
     int32_t batch = 16, threads = opts_default_threads();
     bool stateful = false, all = false, top = false, average = false, mix_given = false;
     float gamma = 1.0f;
@@ -268,7 +272,7 @@ int cmd_elmo(int argc, char **argv) {
         OPT_REQ_STR("-m,--model", &model, "FILE", "ELMo model (GGUF from `edgelm convert` of an AllenNLP / bilm-tf folder)"),
         OPT_STR("-f,--file,-i", &input, "FILE", "one sentence per line, whitespace-tokenised ('-' = stdin; a blank "
                 "line is a sentence of no tokens)"),
-        OPT_REQ_STR("-o,--output", &outdir, "OUT.hdf5|DIR", "OUT.hdf5 (or .h5): one HDF5 file in AllenNLP's layout, a dataset "
+        OPT_STR("-o,--output", &outdir, "OUT.hdf5|DIR", "OUT.hdf5 (or .h5): one HDF5 file in AllenNLP's layout, a dataset "
                     "per sentence named by its index plus sentence_to_index (JSON {sentence: index} as a one-element "
                     "string); otherwise a folder of DIR/sentence_<k>.npy, k from 0 in input order"),
         OPT_FLAG("--all", &all, "every layer: float32 [layers, tokens, 2*proj] (the default)"),
@@ -278,6 +282,8 @@ int cmd_elmo(int argc, char **argv) {
          .help = "the scalar mix gamma * sum_j softmax(s)_j layer_j: [tokens, 2*proj]; one weight per layer "
                  "(\"equal\" = all 0)", .seen = &mix_given},
         OPT_FLOAT("--gamma", &gamma, -1e6, 1e6, "G", "scale of the mix (default 1)"),
+        OPT_STR("--task", &task_path, "HEAD.gguf", "a task head from `edgelm finetune` on this model (learnt mix and "
+                "classifier): prints each sentence's label and probability instead of writing arrays"),
         OPT_INT("--batch", &batch, 1, 4096, "B", "sentences per batch (default 16)"),
         OPT_FLAG("--stateful", &stateful, "row r of each batch continues the LSTM state of row r of the previous batch "
                  "(as the bilm-tf reference tests do); default: every batch from zero"),
@@ -291,6 +297,9 @@ int cmd_elmo(int argc, char **argv) {
     if (all + top + average + mix_given > 1)
         return opts_fail("elmo", "give only one of them", "--all, --top, --average and --mix are alternatives");
     if (!input) return opts_fail("elmo", "give -f FILE ('-' = stdin)", "no input");
+    if (task_path && (all || top || average || mix_given || outdir))
+        return opts_fail("elmo", "give --task alone", "--task prints labels: no -o, --all, --top, --average or --mix");
+    if (!task_path && !outdir) return opts_fail("elmo", "give -o OUT.hdf5|DIR (or --task HEAD.gguf)", "no output");
     elm_elmo_params p = elm_elmo_default_params();
     p.n_threads = threads;
     p.stateful = stateful;
@@ -323,7 +332,17 @@ int cmd_elmo(int argc, char **argv) {
         return 1;
     }
     elmo_sink sink = {.dir = outdir};
-    if (elmo_is_hdf5_path(outdir)) {
+    elmo_task task = {0};
+    char tmsg[512] = "";
+    float probs[4096];
+    if (task_path && !elmo_task_load(task_path, &task, tmsg, sizeof tmsg)) {
+        fprintf(stderr, "edgelm elmo: %s\n", tmsg);
+        elm_elmo_free(m);
+        return 1;
+    }
+    if (task_path) {
+        sink.dir = NULL;
+    } else if (elmo_is_hdf5_path(outdir)) {
         gl_error ge = {0};
         sink.dir = NULL;
         sink.h5 = elm_h5w_create(outdir, &ge);
@@ -355,7 +374,18 @@ int cmd_elmo(int argc, char **argv) {
             fprintf(stderr, "edgelm elmo: batch at sentence %d: %s\n", b0, err.msg);
             rc = 1;
         }
-        for (int b = 0; b < bn && rc == 0; b++) {
+        for (int b = 0; b < bn && rc == 0 && task_path; b++) { /* --task: the label and its probability */
+            if (!elmo_task_probs(m, &task, out[b], n[b], probs, tmsg, sizeof tmsg)) {
+                fprintf(stderr, "edgelm elmo: sentence %d: %s\n", b0 + b, tmsg);
+                rc = 1;
+                break;
+            }
+            int32_t best = 0;
+            for (int32_t c = 1; c < task.n_labels; c++)
+                if (probs[c] > probs[best]) best = c;
+            printf("%s\t%.4f\n", task.labels[best], probs[best]);
+        }
+        for (int b = 0; b < bn && rc == 0 && !task_path; b++) {
             elmo_output o = {.layers = out[b], .n_layers = nl, .n_tokens = n[b], .dim = dim, .top = top,
                              .mixed = mixed_out, .weights = ns ? s : NULL, .gamma = gamma};
             char why[GL_ERR_MAX];
@@ -370,7 +400,9 @@ int cmd_elmo(int argc, char **argv) {
     cli_progress_clear(&prog);
     if (rc == 0 && sink.h5) rc = elmo_finish_hdf5(&sink, sents, n_sent) ? 0 : 1;
     else if (sink.h5) elm_h5w_abort(sink.h5);
-    if (rc == 0)
+    if (rc == 0 && task_path)
+        fprintf(stderr, "classified %d sentence(s) with %s\n", n_sent, task_path);
+    else if (rc == 0)
         fprintf(stderr, "wrote %d sentence(s) to %s (%d layers x 2*%d, %s, batch %d)\n", n_sent, outdir, nl, dim / 2,
                 stateful ? "stateful" : "stateless", batch);
     for (int i = 0; i < n_sent; i++) {
@@ -382,6 +414,7 @@ int cmd_elmo(int argc, char **argv) {
     free(toks);
     free(n);
     free(out);
+    elmo_task_free(&task);
     elm_elmo_free(m);
     return rc;
 }

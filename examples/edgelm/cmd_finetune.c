@@ -28,6 +28,7 @@
 #include "cli.h"
 #include "edgelm.h"
 #include "cli_family.h"
+#include "cli_elmo_task.h"
 #include "cli_qa.h"
 #include "json.h"
 #include "gen_opts.h"
@@ -56,6 +57,7 @@ typedef struct ft_opts {
     float lr, eval_split, warmup, dropout;
     int32_t epochs, batch, max_len, freeze, n_threads, doc_stride, max_answer_len;
     uint64_t seed;
+    bool lr_given;
 } ft_opts;
 
 static uint64_t ft_rand(uint64_t *s) {
@@ -90,7 +92,7 @@ static int ft_parse(ft_opts *o, int argc, char **argv) {
     o->max_answer_len = 15;
     int task = -1;
     const opt_def defs[] = {
-        OPT_REQ_STR("-m,--model", &o->model, "FILE", "the BERT-family model to start from (GGUF)"),
+        OPT_REQ_STR("-m,--model", &o->model, "FILE", "the BERT-family model to start from, or an ELMo model (GGUF)"),
         {.names = "--task", .kind = OPTK_ENUM, .dst = &task, .choices = ft_tasks, .flags = OPT_REQUIRED,
          .help = "classify: TRAIN has one example per line, text, a tab and the label (or text, text_b, label); tag: TRAIN is "
                  "CoNLL-style (word ... label per line, blank line between sentences), the saved model runs in `edgelm tag`; "
@@ -98,7 +100,8 @@ static int ft_parse(ft_opts *o, int argc, char **argv) {
         OPT_REQ_STR("-f,--file,--train", &o->train, "TRAIN", "the training examples"),
         OPT_REQ_STR("--save,-o", &o->save, "OUT.gguf", "where the fine-tuned model goes"),
         OPT_STR("--eval", &o->eval, "FILE", "held-out examples (default: --eval-split of TRAIN)"),
-        OPT_FLOAT_OPEN("--lr", &o->lr, 0, 1, "X", "peak learning rate (default 2e-5), linear decay to 0"),
+        {.names = "--lr", .kind = OPTK_FLOAT, .dst = &o->lr, .meta = "X", .lo = 0, .hi = 1, .flags = OPT_LO_OPEN, .seen = &o->lr_given,
+         .help = "peak learning rate (default 2e-5; ELMo's mix and classifier: 0.1), linear decay to 0"},
         OPT_FLOAT("--warmup", &o->warmup, 0, 1, "X", "share of the steps with a linear warm-up (default 0)"),
         OPT_INT("--epochs", &o->epochs, 1, 100000, "N", "passes over TRAIN (default 3)"),
         OPT_INT("--batch", &o->batch, 1, 4096, "N", "examples per step (default 16)"),
@@ -632,6 +635,267 @@ static double ft_accuracy(elm_bert_trainer *t, const ft_set *s, const int64_t *i
     return n < 0 ? -1.0 : total > 0 ? (double)right / (double)total : 0.0;
 }
 
+/* ---- ELMo: the scalar mix and a classifier on the frozen biLM ---- */
+
+typedef struct fe_sent {
+    char *text, **words, *label;
+    int32_t n, y;
+    float *layers; /* [n_layers][n][dim] from the biLM */
+} fe_sent;
+
+typedef struct fe_set {
+    fe_sent *v;
+    int64_t n, cap;
+} fe_set;
+
+static void fe_set_free(fe_set *s) {
+    for (int64_t i = 0; i < s->n; i++) {
+        free(s->v[i].text);
+        free(s->v[i].words);
+        free(s->v[i].label);
+        free(s->v[i].layers);
+    }
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+/* text<TAB>label lines, the text split at ASCII whitespace (as `elmo` reads sentences). */
+static bool fe_read(const char *path, fe_set *out, char *msg, size_t msz) {
+    FILE *f = fopen(path, "r");
+    if (!f) return snprintf(msg, msz, "cannot open %s", path), false;
+    char line[16384];
+    int64_t ln = 0;
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f)) {
+        ln++;
+        if (line[0] == '\n' || line[0] == '\0') continue;
+        char *a, *b, *lab;
+        if (!ft_split(line, &a, &b, &lab) || b) {
+            ok = false;
+            snprintf(msg, msz, "%s:%lld: expected text<TAB>label (ELMo takes one text per example)", path, (long long)ln);
+            break;
+        }
+        if (out->n == out->cap) {
+            int64_t cap = out->cap ? out->cap * 2 : 256;
+            fe_sent *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+            if (!nv) {
+                ok = false;
+                break;
+            }
+            out->v = nv;
+            out->cap = cap;
+        }
+        fe_sent *s = &out->v[out->n];
+        memset(s, 0, sizeof *s);
+        const size_t len = strlen(a);
+        s->text = strdup(a);
+        s->label = strdup(lab);
+        s->words = malloc((len / 2 + 2) * sizeof *s->words);
+        out->n++;
+        if (!s->text || !s->label || !s->words) {
+            ok = false;
+            break;
+        }
+        char *save = NULL;
+        for (char *w = strtok_r(s->text, " \t\v\f", &save); w; w = strtok_r(NULL, " \t\v\f", &save)) s->words[s->n++] = w;
+        if (s->n == 0) {
+            ok = false;
+            snprintf(msg, msz, "%s:%lld: the text has no words", path, (long long)ln);
+        }
+    }
+    if (ok && ferror(f)) ok = false, snprintf(msg, msz, "cannot read %s", path);
+    if (!ok && !msg[0]) snprintf(msg, msz, "out of memory");
+    fclose(f);
+    return ok;
+}
+
+/* The biLM's layers of every sentence, in batches. */
+static bool fe_run_bilm(elm_elmo *m, fe_set *s, int32_t batch, char *msg, size_t msz) {
+    const int32_t nl = elm_elmo_n_layers(m), dim = elm_elmo_dim(m);
+    const char *const **toks = malloc((size_t)batch * sizeof *toks);
+    int32_t *n = malloc((size_t)batch * sizeof *n);
+    float **out = malloc((size_t)batch * sizeof *out);
+    bool ok = toks && n && out;
+    const bool tty = isatty(fileno(stderr));
+    for (int64_t b0 = 0; ok && b0 < s->n; b0 += batch) {
+        const int32_t bn = (int32_t)(s->n - b0 < batch ? s->n - b0 : batch);
+        for (int32_t k = 0; ok && k < bn; k++) {
+            fe_sent *e = &s->v[b0 + k];
+            toks[k] = (const char *const *)e->words;
+            n[k] = e->n;
+            ok = (out[k] = e->layers = malloc((size_t)nl * (size_t)e->n * (size_t)dim * sizeof(float))) != NULL;
+        }
+        elm_error err = {0};
+        if (ok && elm_elmo_run(m, bn, toks, n, out, &err) != ELM_OK) {
+            ok = false;
+            snprintf(msg, msz, "%s", err.msg);
+        }
+        if (ok && tty) fprintf(stderr, "\rbiLM: %lld/%lld sentences   ", (long long)(b0 + bn), (long long)s->n);
+    }
+    if (tty) fputc('\r', stderr);
+    if (!ok && !msg[0]) snprintf(msg, msz, "out of memory");
+    free(toks);
+    free(n);
+    free(out);
+    return ok;
+}
+
+/* Held-out accuracy of sentences idx[0..n). */
+static double fe_accuracy(elm_mix_trainer *t, const fe_set *s, const int64_t *idx, int64_t n, int32_t batch, int32_t n_labels,
+                          elm_error *err) {
+    const float **ly = malloc((size_t)batch * sizeof *ly);
+    int32_t *nt = malloc((size_t)batch * sizeof *nt);
+    float *lg = malloc((size_t)batch * (size_t)n_labels * sizeof *lg);
+    int64_t right = 0;
+    if (!ly || !nt || !lg) n = -1;
+    for (int64_t b0 = 0; b0 < n; b0 += batch) {
+        const int32_t bn = (int32_t)(n - b0 < batch ? n - b0 : batch);
+        for (int32_t k = 0; k < bn; k++) ly[k] = s->v[idx[b0 + k]].layers, nt[k] = s->v[idx[b0 + k]].n;
+        if (elm_mix_trainer_predict(t, bn, ly, nt, lg, err) != ELM_OK) {
+            n = -1;
+            break;
+        }
+        for (int32_t k = 0; k < bn; k++) {
+            int32_t best = 0;
+            for (int32_t c = 1; c < n_labels; c++)
+                if (lg[k * n_labels + c] > lg[k * n_labels + best]) best = c;
+            right += best == s->v[idx[b0 + k]].y;
+        }
+    }
+    free(ly);
+    free(nt);
+    free(lg);
+    return n < 0 ? -1.0 : n > 0 ? (double)right / (double)n : 0.0;
+}
+
+static bool ft_is_elmo(const char *path) {
+    elm_file *f = elm_file_open(path, NULL);
+    const bool yes = f && !strcmp(elm_arch_family(elm_file_arch(f)), "elmo");
+    elm_file_close(f);
+    return yes;
+}
+
+static int ft_elmo(const ft_opts *o) {
+    char msg[512] = "";
+    int rc = 1;
+    fe_set tr = {0}, ev = {0};
+    ft_labels labels = {0};
+    int64_t *idx = NULL, *eidx = NULL;
+    elm_mix_trainer *t = NULL;
+    elm_elmo *m = NULL;
+    const float **ly = NULL;
+    int32_t *nt = NULL, *lab = NULL;
+    const bool existed = out_guard_add(o->save, false);
+    if (strcmp(o->task, "classify")) {
+        snprintf(msg, sizeof msg, "an ELMo model takes --task classify (the mix and a classifier on the mean vector)");
+        goto done;
+    }
+    if (!fe_read(o->train, &tr, msg, sizeof msg) || (o->eval && !fe_read(o->eval, &ev, msg, sizeof msg))) goto done;
+    for (int64_t i = 0; i < tr.n; i++)
+        if (ft_label(&labels, tr.v[i].label, true) == -3) goto done;
+    if (labels.n < 2) {
+        snprintf(msg, sizeof msg, "%s has fewer than two labels", o->train);
+        goto done;
+    }
+    qsort(labels.v, (size_t)labels.n, sizeof *labels.v, ft_cmp_str);
+    fe_set *sets[2] = {&tr, &ev};
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < sets[k]->n; i++)
+            if ((sets[k]->v[i].y = ft_label(&labels, sets[k]->v[i].label, false)) < 0) {
+                snprintf(msg, sizeof msg, "%s: label '%s' is not one of the training labels", o->eval, sets[k]->v[i].label);
+                goto done;
+            }
+    elm_elmo_params ep = elm_elmo_default_params();
+    ep.n_threads = o->n_threads;
+    elm_error err = {0};
+    if (!(m = elm_elmo_load(o->model, &ep, &err))) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        goto done;
+    }
+    if (!fe_run_bilm(m, &tr, o->batch, msg, sizeof msg) || !fe_run_bilm(m, &ev, o->batch, msg, sizeof msg)) goto done;
+    /* the split, as for BERT: shuffled by the seed; without --eval the first share is held out */
+    uint64_t rng = o->seed;
+    idx = malloc((size_t)(tr.n + 1) * sizeof *idx);
+    eidx = malloc((size_t)(tr.n + ev.n + 1) * sizeof *eidx);
+    if (!idx || !eidx) goto done;
+    for (int64_t i = 0; i < tr.n; i++) idx[i] = i;
+    ft_shuffle(idx, tr.n, &rng);
+    int64_t n_eval = o->eval ? ev.n : (int64_t)ceil(o->eval_split * (double)tr.n), n_train = tr.n;
+    const fe_set *eset = o->eval ? &ev : &tr;
+    if (o->eval) {
+        for (int64_t i = 0; i < ev.n; i++) eidx[i] = i;
+    } else {
+        memcpy(eidx, idx, (size_t)n_eval * sizeof *eidx);
+        memmove(idx, idx + n_eval, (size_t)(tr.n - n_eval) * sizeof *idx);
+        n_train = tr.n - n_eval;
+    }
+    if (n_train < 1) {
+        snprintf(msg, sizeof msg, "no training examples left after the held-out split");
+        goto done;
+    }
+    const int64_t steps = (n_train + o->batch - 1) / o->batch, total = steps * o->epochs;
+    const int32_t nl = elm_elmo_n_layers(m), dim = elm_elmo_dim(m);
+    if (!(t = elm_mix_trainer_new(nl, dim, labels.n, o->lr_given ? o->lr : 0.1f, total, o->seed, &err))) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        goto done;
+    }
+    fprintf(stderr, "finetune: ELMo scalar mix of %d layers and a classifier (biLM frozen), %lld training and %lld held-out examples, "
+            "%d labels, %lld steps (%d epochs of %lld)\n", nl, (long long)n_train, (long long)n_eval, labels.n, (long long)total,
+            o->epochs, (long long)steps);
+    ly = malloc((size_t)o->batch * sizeof *ly);
+    nt = malloc((size_t)o->batch * sizeof *nt);
+    lab = malloc((size_t)o->batch * sizeof *lab);
+    if (!ly || !nt || !lab) goto done;
+    for (int32_t e = 0; e < o->epochs; e++) {
+        if (e > 0) ft_shuffle(idx, n_train, &rng);
+        double sum = 0;
+        for (int64_t st = 0; st < steps; st++) {
+            const int64_t b0 = st * o->batch;
+            const int32_t bn = (int32_t)(n_train - b0 < o->batch ? n_train - b0 : o->batch);
+            for (int32_t k = 0; k < bn; k++) {
+                const fe_sent *x = &tr.v[idx[b0 + k]];
+                ly[k] = x->layers, nt[k] = x->n, lab[k] = x->y;
+            }
+            float loss = 0;
+            if (elm_mix_trainer_step(t, bn, ly, nt, lab, &loss, &err) != ELM_OK) {
+                snprintf(msg, sizeof msg, "%s", err.msg);
+                goto done;
+            }
+            sum += loss;
+        }
+        double acc = n_eval > 0 ? fe_accuracy(t, eset, eidx, n_eval, o->batch, labels.n, &err) : 0;
+        if (acc < 0) {
+            snprintf(msg, sizeof msg, "%s", err.msg[0] ? err.msg : "out of memory");
+            goto done;
+        }
+        float w[64], gamma;
+        elm_mix_trainer_mix(t, w, &gamma);
+        fprintf(stderr, "epoch %d/%d: loss %.4f", e + 1, o->epochs, sum / (double)steps);
+        if (n_eval > 0) fprintf(stderr, ", held-out accuracy %.4f (%lld examples)", acc, (long long)n_eval);
+        fprintf(stderr, ", mix");
+        for (int32_t j = 0; j < nl && j < 64; j++) fprintf(stderr, " %.3f", w[j]);
+        fprintf(stderr, ", gamma %.3f\n", gamma);
+    }
+    if (!elmo_task_save(o->save, o->model, t, nl, dim, (const char *const *)labels.v, labels.n, msg, sizeof msg)) goto done;
+    fprintf(stderr, "wrote %s (run it with edgelm elmo -m %s --task %s -f SENTENCES)\n", o->save, o->model, o->save);
+    out_guard_report("finetune", o->save, existed);
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "edgelm finetune: %s\n", msg[0] ? msg : "out of memory");
+    elm_mix_trainer_free(t);
+    elm_elmo_free(m);
+    fe_set_free(&tr);
+    fe_set_free(&ev);
+    for (int32_t i = 0; i < labels.n; i++) free(labels.v[i]);
+    free(labels.v);
+    free(idx);
+    free(eidx);
+    free(ly);
+    free(nt);
+    free(lab);
+    return rc;
+}
+
 int cmd_finetune(int argc, char **argv) {
     ft_opts o;
     int r = ft_parse(&o, argc, argv);
@@ -639,7 +903,8 @@ int cmd_finetune(int argc, char **argv) {
     elm_error err = {0};
     char msg[512] = "";
     int rc = 1;
-    if (!cli_family_check("finetune", o.model, CLI_BERT)) return 1;
+    if (!cli_family_check("finetune", o.model, CLI_BERT | CLI_ELMO)) return 1;
+    if (ft_is_elmo(o.model)) return ft_elmo(&o);
     const bool existed = out_guard_add(o.save, false); /* written atomically: out_guard.h */
     elm_bert *m = elm_bert_load(o.model, NULL, &err);
     ft_labels labels = {0};

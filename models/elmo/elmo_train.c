@@ -238,3 +238,10 @@ void elm_mix_trainer_mix(const elm_mix_trainer *t, float *weights, float *gamma)
     for (int32_t j = 0; weights && j < t->L; j++) weights[j] = (float)(exp(t->s[j] - mx) / z);
     if (gamma) *gamma = t->gamma[0];
 }
+
+void elm_mix_trainer_params(const elm_mix_trainer *t, float *s, float *w, float *b) {
+    if (!t) return;
+    if (s) memcpy(s, t->s, (size_t)t->L * sizeof *s);
+    if (w) memcpy(w, t->w, (size_t)t->dim * (size_t)t->n_labels * sizeof *w);
+    if (b) memcpy(b, t->b, (size_t)t->n_labels * sizeof *b);
+}
