@@ -1,15 +1,20 @@
 #!/usr/bin/python3
-"""Fine-tuning benchmark inputs (BENCHMARKS.md, "Fine-tuning"): a bert-tiny-shaped random BertModel
-folder (hidden 128, 2 layers, 2 heads, ffn 512, 30522-word vocabulary) and a TSV of 32
-examples of 126 words (128 tokens with [CLS]/[SEP]), written to DIR (default /tmp/ft-bench).
+"""Fine-tuning benchmark inputs (BENCHMARKS.md, "Fine-tuning"): a random BertModel folder of the
+bert-tiny shape (hidden 128, 2 layers, 2 heads, ffn 512) or the bert-base shape (hidden 768, 12
+layers, 12 heads, ffn 3072), 30522-word vocabulary, and a TSV of N examples (default 32) of 126
+words (128 tokens with [CLS]/[SEP]), written to DIR/bert-SHAPE and DIR/train.tsv.
 
-    /usr/bin/python3 scripts/bench_finetune_make.py DIR
+    /usr/bin/python3 scripts/bench_finetune_make.py DIR [tiny|base] [N]
 """
 import json, os, random, torch
-E, L, H, F, V, P = 128, 2, 2, 512, 30522, 512
 import sys
+SHAPES = {"tiny": (128, 2, 2, 512), "base": (768, 12, 12, 3072)}
+shape = sys.argv[2] if len(sys.argv) > 2 else "tiny"
+E, L, H, F = SHAPES[shape]
+V, P = 30522, 512
+n_examples = int(sys.argv[3]) if len(sys.argv) > 3 else 32
 out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/ft-bench"
-d = out + "/bert-tiny"; os.makedirs(d, exist_ok=True)
+d = out + "/bert-" + shape; os.makedirs(d, exist_ok=True)
 g = torch.Generator().manual_seed(0)
 r = lambda *s: torch.randn(*s, generator=g) * 0.02
 sd = {"bert.embeddings.word_embeddings.weight": r(V, E), "bert.embeddings.position_embeddings.weight": r(P, E),
@@ -28,5 +33,5 @@ words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + ["a%d" % i for i in ran
 open(d + "/vocab.txt", "w").write("\n".join(words) + "\n")
 random.seed(1)
 with open(out + "/train.tsv", "w") as f:
-    for i in range(32):
+    for i in range(n_examples):
         f.write(" ".join("a%d" % random.randrange(V - 5) for _ in range(126)) + "\t" + ("x" if i % 2 else "y") + "\n")

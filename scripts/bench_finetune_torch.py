@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""PyTorch side of the fine-tuning benchmark (BENCHMARKS.md, "Fine-tuning"): the same bert-tiny
-shape, forward + backward + clipping + AdamW on a batch of 16 x 128 tokens, sequences/s over 4
-steps after one warm-up step; argument: the thread count.
+"""PyTorch side of the fine-tuning benchmark (BENCHMARKS.md, "Fine-tuning"): the same shape as
+scripts/bench_finetune_make.py (tiny or base), forward + backward + clipping + AdamW on a batch of
+B x 128 tokens (default 16), sequences/s over STEPS steps (default 4) after one warm-up step, and
+the peak resident memory of the process; arguments: the thread count, shape, batch, steps.
 
-    /usr/bin/python3 scripts/bench_finetune_torch.py 1
+    /usr/bin/python3 scripts/bench_finetune_torch.py 1 [tiny|base] [B] [STEPS]
 """
-import math, sys, time, torch
+import math, resource, sys, time, torch
 torch.set_num_threads(int(sys.argv[1]))
-E, L, H, F, V, P, B, T = 128, 2, 2, 512, 30522, 512, 16, 128
+SHAPES = {"tiny": (128, 2, 2, 512), "base": (768, 12, 12, 3072)}
+E, L, H, F = SHAPES[sys.argv[2] if len(sys.argv) > 2 else "tiny"]
+V, P, T = 30522, 512, 128
+B = int(sys.argv[3]) if len(sys.argv) > 3 else 16
 torch.manual_seed(0)
 class Layer(torch.nn.Module):
     def __init__(s):
@@ -40,7 +44,8 @@ def step():
     opt.zero_grad(); loss = torch.nn.functional.cross_entropy(m(ids), y); loss.backward()
     torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
 step()
-n = 4; t0 = time.time()
+n = int(sys.argv[4]) if len(sys.argv) > 4 else 4; t0 = time.time()
 for _ in range(n): step()
 dt = time.time() - t0
-print("torch %s, %d threads: %.2f sequences/s (%.3f s per step of %d x %d tokens)" % (torch.__version__, torch.get_num_threads(), n * B / dt, dt / n, B, T))
+print("torch %s, %d threads: %.2f sequences/s (%.3f s per step of %d x %d tokens), peak RSS %d MB" % (torch.__version__, torch.get_num_threads(), n * B / dt, dt / n, B, T,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))
