@@ -23,6 +23,7 @@ for bin in "$@"; do
     case $h in
     tok_*) extra="-max_len=1024" ;;
     safetensors | spm_model | tokenizer_json) extra="-max_len=65536" ;;
+    jinja) extra="-dict=tests/fuzz/jinja.dict" ;;
     esac
     "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 $extra \
         -artifact_prefix="$art" "$corpus" >> "$log" 2>&1
