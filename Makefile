@@ -261,12 +261,16 @@ fuzz: fuzz-lib
 	$(MAKE) $(FUZZ_BIN)
 
 fuzz-lib:
-	$(MAKE) BUILD=$(FUZZ_BUILD)/lib CC=$(FUZZ_CC) SAN=1 OPT=-O1 CFLAGS=-fsanitize=fuzzer-no-link lib
+	$(MAKE) BUILD=$(FUZZ_BUILD)/lib CC=$(FUZZ_CC) SAN=1 OPT=-O1 \
+		CFLAGS="-fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt" lib
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_BUILD)/lib/libedgelm.a
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(filter-out -MMD -MP,$(CFLAGS_BASE)) $(ARCH_FLAGS) -O1 -Itests/fuzz $(FUZZ_FLAGS) -o $@ $< \
 		$(FUZZ_BUILD)/lib/libedgelm.a -lm -lpthread
+
+# fuzz_http.c includes the server's request parser (examples/server/http.c) whole
+$(FUZZ_BUILD)/fuzz_http $(BUILD)/fuzz-regress/fuzz_http: examples/server/http.c examples/server/http.h
 
 # Each harness FUZZ_SECONDS on its seeds (one process at a time); a crash fails the target and
 # leaves its input in $(FUZZ_BUILD)/artifacts/<harness>/ (add it to tests/fuzz/regress/).

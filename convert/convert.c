@@ -66,6 +66,7 @@ static gl_status cv_vocab_only(const elm_convert_params *p, elm_convert_stats *s
         elm_cv_vocab_free(&v);
         return err ? err->code : GL_ERR_IO;
     }
+    gl_gguf_writer_on_size(w, p->on_size, p->user);
     /* llama.cpp's vocab-only files name the tokenizer's family as the architecture. */
     const char *arch = !strcmp(v.model, "gpt2") ? "gpt2" : "llama";
     s = gl_gguf_w_kv_str(w, "general.architecture", arch);

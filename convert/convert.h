@@ -36,6 +36,7 @@ typedef struct elm_convert_params {
                               naming each) */
     elm_convert_log_fn log;
     elm_convert_progress_fn progress;
+    gl_space_fn on_size;   /* the output's size and the free space, once known, before writing */
     void *user;
 } elm_convert_params;
 

@@ -690,6 +690,7 @@ static gl_status cb_write(cb_job *j, const cb_vocab *cv, elm_convert_stats *stat
     const elm_convert_params *p = j->p;
     gl_gguf_writer *w = gl_gguf_writer_open(p->out, err);
     if (!w) return err ? err->code : GL_ERR_IO;
+    gl_gguf_writer_on_size(w, p->on_size, p->user);
     char name[256];
     if (p->name) snprintf(name, sizeof name, "%s", p->name);
     else cb_default_name(p->src, name, sizeof name);

@@ -244,6 +244,7 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
     const elm_convert_params *p = j->p;
     gl_gguf_writer *w = gl_gguf_writer_open(p->out, err);
     if (!w) return err ? err->code : GL_ERR_IO;
+    gl_gguf_writer_on_size(w, p->on_size, p->user);
     const char *a = hp->arch;
     char key[96];
     gl_status s = GL_OK;

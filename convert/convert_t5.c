@@ -676,6 +676,7 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
     if (s == GL_OK) {
         w = gl_gguf_writer_open(p->out, err);
         if (!w) s = err ? err->code : GL_ERR_IO;
+        else gl_gguf_writer_on_size(w, p->on_size, p->user);
     }
     char name[128];
     t5_default_name(p->src, name, sizeof name);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- arena ---- */
 
@@ -27,6 +28,7 @@ struct json_chunk {
 struct elm_json_doc {
     json_chunk *chunks;
     elm_json *root;
+    size_t chunk_min; /* size of the next chunk: grows from one fitting a small text to JSON_CHUNK_MIN */
 };
 
 #define JSON_CHUNK_MIN ((size_t)1 << 16)
@@ -36,7 +38,8 @@ static void *json_alloc(elm_json_doc *doc, size_t n) {
     n = (n + align - 1) / align * align;
     json_chunk *c = doc->chunks;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > JSON_CHUNK_MIN ? n : JSON_CHUNK_MIN;
+        size_t cap = n > doc->chunk_min ? n : doc->chunk_min;
+        if (doc->chunk_min < JSON_CHUNK_MIN) doc->chunk_min *= 2;
         if (cap > SIZE_MAX - sizeof(json_chunk)) return NULL;
         c = malloc(sizeof(json_chunk) + cap);
         if (!c) return NULL;
@@ -510,6 +513,8 @@ elm_json_doc *elm_json_parse(const char *text, size_t len, gl_error *err) {
         gl_error_set(err, GL_ERR_NOMEM, "JSON: out of memory");
         return NULL;
     }
+    /* A small text gets a small first chunk (a 64 KiB one per tiny document costs more than the parse). */
+    doc->chunk_min = len < JSON_CHUNK_MIN / 4 ? 4 * len + 256 : JSON_CHUNK_MIN;
     json_parser ps = {0};
     ps.begin = ps.p = (const unsigned char *)(text ? text : "");
     ps.end = ps.p + len;
@@ -541,15 +546,21 @@ elm_json_doc *elm_json_parse_file(const char *path, gl_error *err) {
     }
     char *buf = NULL;
     size_t n = 0, cap = 0;
+    /* First buffer: the file's size (and a little, to see the end); doubled for a growing file. */
+    struct stat sb;
+    const size_t first = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+                                 (uint64_t)sb.st_size < ((uint64_t)1 << 31)
+                             ? (size_t)sb.st_size + 4096
+                             : 65536 * 2;
     for (;;) {
-        if (cap - n < 65536) {
+        if (cap - n < 4096) {
             if (cap > ((size_t)1 << 31)) { /* 2 GiB: no JSON file we read is this large */
                 free(buf);
                 fclose(f);
                 gl_error_set(err, GL_ERR_FORMAT, "%s: file too large for JSON", path);
                 return NULL;
             }
-            size_t ncap = cap ? cap * 2 : 65536 * 2;
+            size_t ncap = cap ? cap * 2 : first;
             char *nb = realloc(buf, ncap);
             if (!nb) {
                 free(buf);

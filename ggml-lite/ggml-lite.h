@@ -639,6 +639,13 @@ GL_API const char *gl_gguf_writer_error(const gl_gguf_writer *w);
 GL_API bool gl_tmp_path(const char *target, char *buf, size_t size);
 GL_API gl_status gl_commit_file(int fd, const char *tmp, const char *target, gl_error *err);
 GL_API gl_status gl_check_free_space(const char *path, uint64_t need, gl_error *err);
+/* Bytes free for an unprivileged user in the folder of path (UINT64_MAX when unknown). */
+GL_API uint64_t gl_free_space(const char *path);
+/* A file writer calls fn once, when the file's size is known (before the first tensor byte is
+ * written and before the free-space check): the target, the bytes needed and gl_free_space.
+ * For a command that states the space it needs before starting. */
+typedef void (*gl_space_fn)(void *user, const char *path, uint64_t need, uint64_t avail);
+GL_API void gl_gguf_writer_on_size(gl_gguf_writer *w, gl_space_fn fn, void *user);
 
 #ifdef __cplusplus
 }

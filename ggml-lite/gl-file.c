@@ -17,6 +17,10 @@ bool gl_tmp_path(const char *target, char *buf, size_t size) {
     (void)size;
     return false;
 }
+uint64_t gl_free_space(const char *path) {
+    (void)path;
+    return UINT64_MAX;
+}
 gl_status gl_check_free_space(const char *path, uint64_t need, gl_error *err) {
     (void)path;
     (void)need;
@@ -55,13 +59,19 @@ static void file_dir_of(const char *path, char *buf, size_t size) {
     }
 }
 
-gl_status gl_check_free_space(const char *path, uint64_t need, gl_error *err) {
+uint64_t gl_free_space(const char *path) {
     char dir[4096];
     file_dir_of(path, dir, sizeof dir);
     struct statvfs sv;
-    if (statvfs(dir, &sv) != 0) return GL_OK; /* unknown: the writes will tell */
-    const uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    if (statvfs(dir, &sv) != 0) return UINT64_MAX; /* unknown: the writes will tell */
+    return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+}
+
+gl_status gl_check_free_space(const char *path, uint64_t need, gl_error *err) {
+    const uint64_t avail = gl_free_space(path);
     if (avail >= need) return GL_OK;
+    char dir[4096];
+    file_dir_of(path, dir, sizeof dir);
     return gl_error_set(err, GL_ERR_IO,
                         "not enough free space in %s for %s: it needs %.1f MB, %.1f MB are free", dir, path,
                         (double)need / 1e6, (double)avail / 1e6);

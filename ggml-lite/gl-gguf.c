@@ -1052,7 +1052,15 @@ struct gl_gguf_writer {
     uint64_t cur_done; /* bytes of it written */
     gl_status status;
     char msg[GL_ERR_MAX];
+    gl_space_fn on_size; /* gl_gguf_writer_on_size */
+    void *on_size_user;
 };
+
+void gl_gguf_writer_on_size(gl_gguf_writer *w, gl_space_fn fn, void *user) {
+    if (!w) return;
+    w->on_size = fn;
+    w->on_size_user = user;
+}
 
 static gl_status gguf_w_fail(gl_gguf_writer *w, gl_status code, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -1420,6 +1428,7 @@ static gl_status gguf_w_header(gl_gguf_writer *w) {
     w->header_done = true;
     if (w->tmp) { /* the whole file's size is known now: refuse early when the disk cannot hold it */
         gl_error e = {0};
+        if (w->on_size) w->on_size(w->on_size_user, w->path, (uint64_t)h.n + pad + off, gl_free_space(w->path));
         if (gl_check_free_space(w->path, (uint64_t)h.n + pad + off, &e) != GL_OK) {
             GL_FREE(h.p);
             return gguf_w_fail(w, GL_ERR_IO, "%s", e.msg);

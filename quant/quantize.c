@@ -380,6 +380,7 @@ static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const 
     gl_error werr = {0};
     gl_gguf_writer *w = gl_gguf_writer_open(p->out, &werr);
     if (!w) return gl_error_set(err, werr.code ? werr.code : GL_ERR_IO, "%s", werr.msg);
+    gl_gguf_writer_on_size(w, p->on_size, p->user);
     gl_status s = GL_OK;
     /* the alignment key must come first: the writer pads with it */
     const int64_t ka = gl_gguf_find_key(f, "general.alignment");

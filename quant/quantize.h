@@ -84,6 +84,7 @@ typedef struct elm_quantize_params {
     void (*log)(void *user, const char *msg);
     void (*on_tensor)(void *user, const elm_quant_tensor_report *r);
     void (*progress)(void *user, int64_t done, int64_t n, uint64_t elems_done, uint64_t elems_total);
+    gl_space_fn on_size; /* the output's size and the free space, once known, before writing */
     void *user;
 } elm_quantize_params;
 

@@ -18,6 +18,11 @@ if [ -f "$llama/config.json" ]; then
         grep -q 'warning: tensor blk.0.attn_q.weight holds 3 NaN/inf values' '$TMPD/e'"
     check quantize_strict_refuses_nan sh -c "! $EMU '$EDGELM' quantize '$TMPD/nan.gguf' '$TMPD/q2.gguf' Q4_0 --strict 2> '$TMPD/e' &&
         grep -q 'blk.0.attn_q.weight holds 3 NaN/inf values' '$TMPD/e' && test ! -e '$TMPD/q2.gguf'"
+    # the disk space needed is stated before writing with -v (on a terminal without it), not with -q
+    check quantize_states_space sh -c "$EMU '$EDGELM' quantize '$TMPD/nan.gguf' '$TMPD/q3.gguf' Q8_0 -v > /dev/null 2> '$TMPD/e' &&
+        grep -Eq '^writing $TMPD/q3.gguf: [0-9.]+ MB, [0-9.]+ MB free' '$TMPD/e' &&
+        $EMU '$EDGELM' convert '$TMPD/nan' -o '$TMPD/c3.gguf' -v 2> '$TMPD/e' && grep -Eq '^writing $TMPD/c3.gguf: [0-9.]+ MB' '$TMPD/e' &&
+        $EMU '$EDGELM' quantize '$TMPD/nan.gguf' '$TMPD/q3.gguf' Q8_0 -v -q > /dev/null 2> '$TMPD/e' && ! grep -q '^writing' '$TMPD/e'"
     # the NaN model runs through the kernels (UBSan aborts on undefined behaviour in test-asan)
     check nan_model_generates_without_ub sh -c "$EMU '$EDGELM' generate -m '$TMPD/q.gguf' -p 'Once upon' -n 2 --temp 0 > /dev/null 2>&1 &&
         $EMU '$EDGELM' generate -m '$TMPD/q.gguf' -p 'Once upon' -n 2 --temp 0.8 --top-k 5 --seed 1 > /dev/null 2>&1"

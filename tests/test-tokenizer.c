@@ -434,6 +434,44 @@ TF_TEST(stories260K_encode) {
     gl_gguf_close(f);
 }
 
+/* The SentencePiece merge runs one word at a time when no piece crosses the start of a word
+ * (vocab_impl.h spm_word_split): the same ids as one merge over the whole text. */
+TF_TEST(spm_word_split_same_ids) {
+    gl_gguf *f = open_stories();
+    if (!f) return;
+    gl_error err = {0};
+    elm_vocab *v = elm_vocab_load(f, &err);
+    TF_CHECK(v != NULL, "%s", err.msg);
+    if (v) {
+        TF_CHECK(v->spm_word_split);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/stories260K/expected_greedy_256steps.txt", tf_fixtures_dir());
+        size_t n0 = 0;
+        char *story = read_file(path, &n0);
+        TF_CHECK(story != NULL, "cannot read %s", path);
+        /* the story, then runs of spaces, a literal '▁', bytes outside the vocabulary */
+        static const char odd[] = "  a   b\xE2\x96\x81\xE2\x96\x81" "c \xE2\x96\x81 d\xE6\x9D\xB1 \xFF\xFE e  ";
+        size_t n = n0 + sizeof odd - 1;
+        char *text = story ? realloc(story, n + 1) : NULL;
+        int32_t *a = malloc(sizeof(int32_t) * (n + 8)), *b = malloc(sizeof(int32_t) * (n + 8));
+        if (text && a && b) {
+            memcpy(text + n0, odd, sizeof odd);
+            for (size_t cut = 0; cut <= n; cut += n / 7 + 1) { /* several starts and ends */
+                int64_t na = elm_tokenize(v, text + cut / 2, n - cut, a, (int64_t)n + 8, true, false, &err);
+                v->spm_word_split = false;
+                int64_t nb = elm_tokenize(v, text + cut / 2, n - cut, b, (int64_t)n + 8, true, false, &err);
+                v->spm_word_split = true;
+                TF_CHECK(na > 0 && ids_eq(a, na, b, nb), "cut %zu: %lld and %lld ids", cut, (long long)na, (long long)nb);
+            }
+        }
+        free(a);
+        free(b);
+        free(text ? text : story);
+        elm_vocab_free(v);
+    }
+    gl_gguf_close(f);
+}
+
 TF_TEST(stories260K_pieces_and_streaming) {
     gl_gguf *f = open_stories();
     if (!f) return;

@@ -10,6 +10,7 @@ void cli_progress_init(cli_progress *p, const char *label) {
     p->label = label;
     p->tty = isatty(fileno(stderr)) != 0;
     p->drawn = false;
+    p->verbose = false;
     p->t0 = cli_now();
     p->last = 0;
 }
@@ -40,4 +41,12 @@ void cli_progress_clear(cli_progress *p) {
     fputs("\r\033[K", stderr);
     fflush(stderr);
     p->drawn = false;
+}
+
+void cli_progress_space(void *user, const char *path, uint64_t need, uint64_t avail) {
+    cli_progress *p = user;
+    if (!p->tty && !p->verbose) return;
+    cli_progress_clear(p);
+    if (avail == UINT64_MAX) fprintf(stderr, "writing %s: %.1f MB (free space unknown)\n", path, need / 1e6);
+    else fprintf(stderr, "writing %s: %.1f MB, %.1f MB free\n", path, need / 1e6, avail / 1e6);
 }

@@ -11,6 +11,7 @@
 typedef struct cli_progress {
     const char *label;
     bool tty, drawn;
+    bool verbose; /* -v: cli_progress_space speaks off a terminal too */
     double t0, last;
 } cli_progress;
 
@@ -19,5 +20,8 @@ void cli_progress_init(cli_progress *p, const char *label);
 void cli_progress_update(cli_progress *p, double done, double total);
 /* Erases the line (before other output, and at the end). */
 void cli_progress_clear(cli_progress *p);
+/* gl_space_fn for a writer (user: the cli_progress): "writing PATH: N MB, M MB free" on stderr,
+ * before the first byte is written, on a terminal or with -v. */
+void cli_progress_space(void *user, const char *path, uint64_t need, uint64_t avail);
 
 #endif

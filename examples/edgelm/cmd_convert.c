@@ -31,6 +31,12 @@ static void convert_log(void *user, const char *msg) {
     fprintf(stderr, "%s\n", msg);
 }
 
+/* The output's size and the free space, before writing (a terminal or -v; not with -q). */
+static void convert_space(void *user, const char *path, uint64_t need, uint64_t avail) {
+    convert_ui *ui = user;
+    if (!ui->quiet) cli_progress_space(&ui->prog, path, need, avail);
+}
+
 static void convert_progress(void *user, int64_t done, int64_t n, uint64_t bytes, uint64_t total) {
     convert_ui *ui = user;
     (void)done, (void)n;
@@ -51,7 +57,7 @@ static double convert_now(void) {
 
 typedef struct convert_opts {
     const char *src, *out, *outtype, *tokenizer, *name, *elmo_options, *elmo_weights;
-    bool vocab_only, no_heads, quiet, strict;
+    bool vocab_only, no_heads, quiet, strict, verbose;
     elm_quant_spec spec;   /* --outtype a K-quant type or mix: quantized after converting */
     bool then_quantize;
 } convert_opts;
@@ -103,7 +109,9 @@ static int convert_then_quantize(const convert_opts *o) {
     qp.strict = o->strict;
     cli_progress prog;
     cli_progress_init(&prog, "quantizing (millions of weights)");
+    prog.verbose = o->verbose;
     qp.progress = convert_quant_progress;
+    if (!o->quiet) qp.on_size = cli_progress_space;
     qp.user = &prog;
     elm_quantize_stats qs;
     gl_error err = {0};
@@ -142,6 +150,7 @@ int cmd_convert(int argc, char **argv) {
         OPT_FLAG("--strict", &o.strict, "refuse a checkpoint tensor holding NaN/inf values, or source tensors the converter "
                  "does not map (default: a warning naming each)"),
         OPT_FLAG("-q,--quiet", &o.quiet, "no notes, only errors and the summary"),
+        OPT_FLAG("-v,--verbose", &o.verbose, "state the output's size and the free space also when stderr is no terminal"),
         OPT_END,
     };
     const opt_cmd cmd = OPT_CMD_POS("convert", "SRC -o OUT.gguf [options]",
@@ -185,8 +194,10 @@ static int convert_main(const convert_opts *o) {
     }
     convert_ui ui = {.quiet = o->quiet};
     cli_progress_init(&ui.prog, "converting (MB)");
+    ui.prog.verbose = o->verbose;
     p.log = convert_log;
     p.progress = convert_progress;
+    p.on_size = convert_space;
     p.user = &ui;
     elm_convert_stats st;
     gl_error err = {0};

@@ -48,6 +48,12 @@ static void qcli_tensor(void *user, const elm_quant_tensor_report *r) {
     fflush(stdout);
 }
 
+/* The output's size and the free space, before writing (a terminal or -v; not with -q). */
+static void qcli_space(void *user, const char *path, uint64_t need, uint64_t avail) {
+    qcli_ui *ui = user;
+    if (!ui->quiet) cli_progress_space(&ui->prog, path, need, avail);
+}
+
 static void qcli_progress(void *user, int64_t done, int64_t n, uint64_t el, uint64_t total) {
     qcli_ui *ui = user;
     (void)done, (void)n;
@@ -75,6 +81,7 @@ int cmd_quantize(int argc, char **argv) {
         OPT_FLAG("--pure", &p.pure, "no mix rules: every quantizable matrix gets TYPE's base type"),
         OPT_FLAG("--strict", &p.strict, "refuse a tensor holding NaN/inf values (default: a warning)"),
         OPT_FLAG("-q,--quiet", &ui.quiet, "no per-tensor lines and no notes"),
+        OPT_FLAG("-v,--verbose", &ui.prog.verbose, "state the output's size and the free space also when stderr is no terminal"),
         OPT_END,
     };
     char about[1024];
@@ -98,6 +105,7 @@ int cmd_quantize(int argc, char **argv) {
     p.log = qcli_log;
     p.on_tensor = qcli_tensor;
     p.progress = qcli_progress;
+    p.on_size = qcli_space;
     p.user = &ui;
     elm_quantize_stats st;
     gl_error err = {0};

@@ -130,48 +130,75 @@ static void spm_emit_fallback(const elm_vocab *v, const char *s, int32_t len, el
     }
 }
 
+/* Merges the characters of s[begin, end) and emits their ids (symbols and heap reused). */
+static bool spm_merge(spm_state *st, size_t begin, size_t end, elm_ids *out) {
+    const elm_vocab *v = st->v;
+    const char *s = st->s;
+    /* One symbol per character (an invalid byte is a character of its own). */
+    int32_t n_sym = 0;
+    for (size_t i = begin; i < end;) {
+        size_t adv;
+        elm_utf8_decode(s + i, end - i, &adv);
+        st->sym[n_sym] = (spm_sym){(int32_t)i, (int32_t)adv, n_sym - 1, n_sym + 1};
+        n_sym++;
+        i += adv;
+    }
+    if (n_sym > 0) st->sym[n_sym - 1].next = -1;
+    st->heap.n = 0;
+    bool ok = true;
+    for (int32_t i = 0; i + 1 < n_sym && ok; i++) ok = spm_try_pair(st, i, i + 1);
+    while (ok && st->heap.n > 0) {
+        spm_pair p = spm_heap_pop(&st->heap);
+        spm_sym *a = &st->sym[p.left], *b = &st->sym[p.right];
+        /* Stale when either side was merged away or grew since the pair was queued. */
+        if (a->len == 0 || b->len == 0 || a->next != p.right || a->len + b->len != p.len) continue;
+        a->len += b->len;
+        b->len = 0;
+        a->next = b->next;
+        if (b->next >= 0) st->sym[b->next].prev = p.left;
+        ok = spm_try_pair(st, a->prev, p.left) && spm_try_pair(st, p.left, a->next);
+    }
+    if (!ok) return false;
+    for (int32_t i = n_sym > 0 ? 0 : -1; i >= 0; i = st->sym[i].next) {
+        const spm_sym *y = &st->sym[i];
+        int32_t id = elm_vocab_find(v, s + y->start, (size_t)y->len);
+        if (id >= 0) elm_ids_push(out, id);
+        else spm_emit_fallback(v, s + y->start, y->len, out);
+    }
+    return true;
+}
+
+/* End of the word starting at i: the next "▁" that follows another character (the whole text
+ * when the vocabulary has pieces that cross such a point: spm_word_split). */
+static size_t spm_word_end(const elm_vocab *v, const char *s, size_t n, size_t i) {
+    if (!v->spm_word_split) return n;
+    for (size_t k = i + 1; k + 3 <= n; k++)
+        if (memcmp(s + k, "\xE2\x96\x81", 3) == 0 && (k < i + 3 || memcmp(s + k - 3, "\xE2\x96\x81", 3) != 0))
+            return k;
+    return n;
+}
+
 gl_status elm_spm_tokenize(const elm_vocab *v, const char *text, size_t len, bool add_prefix,
                            elm_ids *out, gl_error *err) {
     size_t n;
     char *s = spm_escape(text, len, add_prefix, &n);
     if (!s) return gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory (%zu bytes of text)", len);
     spm_state st = {v, s, NULL, {0}};
-    st.sym = malloc((n ? n : 1) * sizeof *st.sym);
-    if (!st.sym) {
-        free(s);
-        return gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory");
-    }
-    /* One symbol per character (an invalid byte is a character of its own). */
-    int32_t n_sym = 0;
-    for (size_t i = 0; i < n;) {
-        size_t adv;
-        elm_utf8_decode(s + i, n - i, &adv);
-        st.sym[n_sym] = (spm_sym){(int32_t)i, (int32_t)adv, n_sym - 1, n_sym + 1};
-        n_sym++;
-        i += adv;
-    }
-    if (n_sym > 0) st.sym[n_sym - 1].next = -1;
-
+    size_t sym_cap = 0;
     bool ok = true;
-    for (int32_t i = 0; i + 1 < n_sym && ok; i++) ok = spm_try_pair(&st, i, i + 1);
-    while (ok && st.heap.n > 0) {
-        spm_pair p = spm_heap_pop(&st.heap);
-        spm_sym *a = &st.sym[p.left], *b = &st.sym[p.right];
-        /* Stale when either side was merged away or grew since the pair was queued. */
-        if (a->len == 0 || b->len == 0 || a->next != p.right || a->len + b->len != p.len) continue;
-        a->len += b->len;
-        b->len = 0;
-        a->next = b->next;
-        if (b->next >= 0) st.sym[b->next].prev = p.left;
-        ok = spm_try_pair(&st, a->prev, p.left) && spm_try_pair(&st, p.left, a->next);
-    }
-    if (ok) {
-        for (int32_t i = n_sym > 0 ? 0 : -1; i >= 0; i = st.sym[i].next) {
-            const spm_sym *y = &st.sym[i];
-            int32_t id = elm_vocab_find(v, s + y->start, (size_t)y->len);
-            if (id >= 0) elm_ids_push(out, id);
-            else spm_emit_fallback(v, s + y->start, y->len, out);
+    for (size_t i = 0; i < n && ok;) {
+        const size_t e = spm_word_end(v, s, n, i);
+        if (e - i > sym_cap) { /* one symbol per byte at most */
+            sym_cap = e - i > 2 * sym_cap ? e - i : 2 * sym_cap;
+            spm_sym *ns = realloc(st.sym, sym_cap * sizeof *st.sym);
+            if (!ns) {
+                ok = false;
+                break;
+            }
+            st.sym = ns;
         }
+        ok = spm_merge(&st, i, e, out);
+        i = e;
     }
     free(st.heap.a);
     free(st.sym);

@@ -184,6 +184,20 @@ static void vocab_init_byte_level(elm_vocab *v) {
     }
 }
 
+/* spm_word_split (vocab_impl.h): true when no piece holds "▁" after a byte that ends no "▁". */
+static void vocab_init_spm_word_split(elm_vocab *v) {
+    v->spm_word_split = true;
+    for (int32_t id = 0; id < v->n_tokens && v->spm_word_split; id++) {
+        const gl_str *t = &v->text[id];
+        for (size_t i = 1; i + 3 <= t->len; i++)
+            if (memcmp(t->data + i, "\xE2\x96\x81", 3) == 0 &&
+                (i < 3 || memcmp(t->data + i - 3, "\xE2\x96\x81", 3) != 0)) {
+                v->spm_word_split = false;
+                break;
+            }
+    }
+}
+
 static void vocab_init_byte_tokens_spm(elm_vocab *v) {
     static const char hex[] = "0123456789ABCDEF";
     for (int b = 0; b < 256; b++) {
@@ -399,6 +413,7 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
         vocab_init_byte_level(v);
     } else if (v->kind == ELM_VOCAB_SPM) {
         vocab_init_byte_tokens_spm(v);
+        vocab_init_spm_word_split(v);
     } else {
         for (int b = 0; b < 256; b++) v->byte_id[b] = -1;
     }

@@ -44,6 +44,11 @@ struct elm_vocab {
     int32_t eog[ELM_MAX_EOG];
     int n_eog;
 
+    /* SPM: no piece has a '▁' right after another character ("a▁b"), so no merge crosses the
+     * start of a word ("▁" after a non-"▁"): the text is merged one word at a time (memory
+     * bounded by the longest word rather than by the text). */
+    bool spm_word_split;
+
     /* SPM: id of "<0xHH>"; BPE: id of the byte's one-character token; -1 when absent. */
     int32_t byte_id[256];
     /* BPE byte <-> code point of GPT-2's byte-level alphabet. */

@@ -9,6 +9,7 @@
 #ifndef EDGELM_FUZZ_H
 #define EDGELM_FUZZ_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,15 +32,36 @@ static inline int fuzz_write_file(const char *path, const uint8_t *data, size_t 
     return fclose(f) == 0 && ok;
 }
 
-/* A private folder for this process's temporary files: $TMPDIR/edgelm-fuzz-PID (made once). */
+/* Removes the folder of fuzz_tmp_dir() and the files in it (at exit). */
+static inline void fuzz_tmp_remove(void);
+
+/* A private folder for this process's temporary files, made once: $TMPDIR/edgelm-fuzz-PID, or
+ * under /dev/shm when TMPDIR is unset and that is a folder (a file written per input costs
+ * ~3 ms on a disk file system and ~0.1 ms in memory), else under /tmp. Removed at exit. */
 static inline const char *fuzz_tmp_dir(void) {
     static char dir[256];
     if (!dir[0]) {
         const char *t = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/edgelm-fuzz-%d", t && *t ? t : "/tmp", (int)getpid());
-        mkdir(dir, 0700); /* (an existing folder is fine) */
+        struct stat sb;
+        if (!t || !*t) t = stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) && access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+        snprintf(dir, sizeof dir, "%s/edgelm-fuzz-%d", t, (int)getpid());
+        if (mkdir(dir, 0700) == 0) atexit(fuzz_tmp_remove); /* (an existing folder is fine) */
     }
     return dir;
+}
+
+static inline void fuzz_tmp_remove(void) {
+    const char *dir = fuzz_tmp_dir();
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }
 
 /* Folder of the vocabularies the tokenizer harnesses load (made by scripts/fuzz_corpus.sh):
