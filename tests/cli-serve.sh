@@ -95,6 +95,38 @@ greedy_equals_generate() {
     is "$(jget "$TMPD/body" "d['usage']['completion_tokens'], d['choices'][0]['finish_reason']")" "(32, 'length')"
 }
 check serve_completion_equals_generate greedy_equals_generate
+# Two slots generating at once decode their tokens in one batch (elm_decode_batch): four
+# greedy requests at a time, each equal to `edgelm generate`, until /health counts a batch
+# that held both slots' tokens (at most 5 rounds).
+for p in "Once upon a time" "The dog" "Lily and Ben went to the park to"; do
+    edgelm generate -m "$M" -p "$p" -n 96 --temp 0 > "$TMPD/gen-$(echo "$p" | tr -dc a-z).txt"
+done
+batched_greedy() {
+    round=0
+    while [ $round -lt 5 ]; do
+        round=$((round + 1))
+        k=0
+        for p in "Once upon a time" "The dog" "Lily and Ben went to the park to" "The dog"; do
+            k=$((k + 1))
+            curl -s -m 60 -o "$TMPD/bat$k.json" "http://127.0.0.1:$PORT/v1/completions" -H 'Content-Type: application/json' \
+                -d "{\"prompt\":\"$p\",\"max_tokens\":96,\"temperature\":0}" &
+            eval "bp$k=\$!"
+        done
+        wait "$bp1" "$bp2" "$bp3" "$bp4"
+        k=0
+        for p in "Once upon a time" "The dog" "Lily and Ben went to the park to" "The dog"; do
+            k=$((k + 1))
+            python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["choices"][0]["text"]; b=open(sys.argv[2]).read()
+sys.exit(0 if a==b else 1)' "$TMPD/bat$k.json" "$TMPD/gen-$(echo "$p" | tr -dc a-z).txt" || { echo "round $round, '$p' differs"; cat "$TMPD/bat$k.json"; return 1; }
+        done
+        is "$(st /health)" 200 || return 1
+        b=$(jget "$TMPD/body" "d['decode_batches']"); r=$(jget "$TMPD/body" "d['decode_batch_tokens']")
+        echo "round $round: $b generation steps decoded $r tokens"
+        [ "$r" -gt "$b" ] && return 0
+    done
+    return 1
+}
+check serve_batched_greedy_equals_generate batched_greedy
 ids_prompt() {
     is "$(post /tokenize '{"content":"Once upon a time","add_special":true}')" 200 &&
     ids=$(jget "$TMPD/body" "d['tokens']") &&

@@ -650,6 +650,10 @@ static bool server_load(server *s) {
             goto fail;
         }
     }
+    if (!batch_init(s)) {
+        snprintf(err.msg, sizeof err.msg, "out of memory");
+        goto fail;
+    }
     fprintf(stderr, "edgelm serve: %s (%s, %d slots of %d positions, %s chat template)\n", s->name,
             elm_model_arch(s->model), s->n_slots, s->n_ctx, elm_chat_template_name(s->tmpl));
     return true;
@@ -664,12 +668,15 @@ static void server_free(server *s) {
         free(s->slots[i].cache);
     }
     free(s->slots);
+    batch_free(s);
     elm_model_free(s->model);
     elm_bert_free(s->bert);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->bert_mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->work_cv);
+    pthread_mutex_destroy(&s->bat_mu);
+    pthread_cond_destroy(&s->bat_cv);
     free(s->ready);
     free(s);
 }
@@ -686,6 +693,8 @@ int server_run(const server_params *p, volatile sig_atomic_t *stop) {
     pthread_mutex_init(&s->bert_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->work_cv, NULL);
+    pthread_mutex_init(&s->bat_mu, NULL);
+    pthread_cond_init(&s->bat_cv, NULL);
     s->ready = calloc((size_t)p->max_conns, sizeof *s->ready);
     if (!s->ready) {
         server_free(s);
