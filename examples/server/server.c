@@ -1,4 +1,5 @@
 /* server.c — sockets, connections, slots and routing of `edgelm serve` (see server.h). */
+#include "../edgelm/cli_io.h" /* cli_read_all */
 #include "oai.h"
 #include "server_impl.h"
 
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -589,9 +591,27 @@ static int server_listen(server *s) {
 }
 
 /* Loads the model and creates the slots; false with a message printed. */
+/* A model that is not a regular file (a pipe: `-m <(...)`, a FIFO) is read whole into memory
+ * first, since it cannot be mapped (s->model_buf); a regular file is left to the loaders. */
+static bool server_read_pipe(server *s, elm_error *err) {
+    struct stat st;
+    if (stat(s->p.model, &st) != 0 || S_ISREG(st.st_mode)) return true;
+    s->model_buf = cli_read_all(s->p.model, &s->model_len);
+    if (!s->model_buf) {
+        snprintf(err->msg, sizeof err->msg, "%s: cannot read: %s", s->p.model, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 static bool server_load(server *s) {
     elm_error err = {0};
-    elm_file *f = elm_file_open(s->p.model, &err);
+    if (!server_read_pipe(s, &err)) {
+        fprintf(stderr, "edgelm serve: %s\n", err.msg);
+        return false;
+    }
+    elm_file *f = s->model_buf ? elm_file_open_memory(s->model_buf, s->model_len, &err)
+                               : elm_file_open(s->p.model, &err);
     if (!f) {
         fprintf(stderr, "edgelm serve: %s\n", err.msg);
         return false;
@@ -601,6 +621,10 @@ static bool server_load(server *s) {
     elm_file_close(f);
     const char *base = strrchr(s->p.model, '/');
     snprintf(s->name, sizeof s->name, "%s", base ? base + 1 : s->p.model);
+    if (!strcmp(arch, "bert") && s->model_buf) {
+        snprintf(err.msg, sizeof err.msg, "a BERT model is served from a regular file, not a pipe");
+        goto fail;
+    }
     if (!strcmp(arch, "bert")) {
         elm_bert_params bp = elm_bert_default_params();
         bp.n_threads = s->p.n_threads;
@@ -614,7 +638,8 @@ static bool server_load(server *s) {
         snprintf(err.msg, sizeof err.msg, "%s models are not served (decoders and BERT are)", arch);
         goto fail;
     }
-    s->model = elm_model_load(s->p.model, NULL, &err);
+    s->model = s->model_buf ? elm_model_load_memory(s->model_buf, s->model_len, NULL, &err)
+                            : elm_model_load(s->p.model, NULL, &err);
     if (!s->model) goto fail;
     if (s->p.chat_template) {
         s->tmpl = elm_chat_template_from_name(s->p.chat_template);
@@ -638,6 +663,8 @@ static bool server_load(server *s) {
         elm_ctx_params cp = elm_ctx_default_params();
         cp.n_ctx = s->p.n_ctx;
         cp.n_threads = s->p.n_threads;
+        cp.type_k = s->p.type_k;
+        cp.type_v = s->p.type_v;
         slot *sl = &s->slots[i];
         sl->id = i;
         sl->ctx = elm_ctx_new_ext(s->model, &cp, &err);
@@ -670,6 +697,7 @@ static void server_free(server *s) {
     free(s->slots);
     batch_free(s);
     elm_model_free(s->model);
+    free(s->model_buf);
     elm_bert_free(s->bert);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->bert_mu);

@@ -32,6 +32,8 @@ typedef struct server {
     atomic_int quit;        /* set by the server itself (failed load) */
     atomic_int loaded;      /* 0 while loading, 1 ready */
     elm_model *model;       /* decoder, or */
+    char *model_buf;        /* the file's bytes when it came through a pipe (else NULL) */
+    size_t model_len;
     elm_bert *bert;         /* encoder (embeddings only), used under bert_mu */
     pthread_mutex_t bert_mu;
     char name[256];         /* the model's id in /v1/models */
