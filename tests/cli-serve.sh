@@ -292,7 +292,18 @@ if need node && need npm && need chromium; then
     fi
 fi
 if [ "$NODE_OK" = 1 ]; then
-    check serve_webui_in_chromium env NODE_PATH="$NODE_PREFIX/node_modules" node tests/serve-webui.cjs "$PORT" "$BUILD/serve-webui.png"
+    # server G: a long context, for a reply that runs long enough to be stopped from the page
+    A_PORT_SAVED=$PORT
+    if serve_start g -m "$M" -c 8192 --chat-template chatml; then
+        G_PID=$PID
+        check serve_webui_in_chromium env NODE_PATH="$NODE_PREFIX/node_modules" node tests/serve-webui.cjs "$A_PORT_SAVED" \
+            "$BUILD/serve-webui.png" "$PORT"
+        check serve_webui_stop_logged_cancelled grep -q 'cancelled' "$TMPD/g.log"
+        serve_stop "$G_PID"; check serve_g_stops_cleanly is "$?" 0
+    else
+        check serve_g_starts sh -c "cat '$TMPD/g.log'; false"
+    fi
+    PORT=$A_PORT_SAVED
 fi
 
 A_LOG="$TMPD/a.log"

@@ -1,10 +1,10 @@
 /* server.c — sockets, connections, slots and routing of `edgelm serve` (see server.h). */
-#include "../edgelm/cli_io.h" /* cli_read_all */
 #include "oai.h"
 #include "server_impl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -591,17 +591,64 @@ static int server_listen(server *s) {
 }
 
 /* Loads the model and creates the slots; false with a message printed. */
+/* Reads all of fd (non-blocking) into s->model_buf, polling so that a stop request is seen
+ * while no writer has come yet. */
+static bool server_read_fd(server *s, int fd, elm_error *err) {
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    bool got = false; /* bytes came: a read of 0 is the end (before: no writer yet) */
+    for (;;) {
+        if (!buf) {
+            snprintf(err->msg, sizeof err->msg, "%s: out of memory", s->p.model);
+            return false;
+        }
+        if (server_stopping(s)) {
+            free(buf);
+            snprintf(err->msg, sizeof err->msg, "stopped while reading the model");
+            return false;
+        }
+        if (n == cap) {
+            char *b = cap < SIZE_MAX / 4 ? realloc(buf, 2 * cap) : NULL;
+            if (!b) free(buf);
+            buf = b;
+            cap *= 2;
+            continue;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 200) <= 0) continue;
+        const ssize_t r = read(fd, buf + n, cap - n);
+        if (r > 0) {
+            n += (size_t)r;
+            got = true;
+        } else if (r == 0 && got) {
+            break;
+        } else if (r == 0) {
+            struct timespec ts = {0, 50000000L}; /* no writer yet: poll does not wait for one */
+            nanosleep(&ts, NULL);
+        } else if (errno != EAGAIN && errno != EINTR) {
+            snprintf(err->msg, sizeof err->msg, "%s: cannot read: %s", s->p.model, strerror(errno));
+            free(buf);
+            return false;
+        }
+    }
+    s->model_buf = buf;
+    s->model_len = n;
+    return true;
+}
+
 /* A model that is not a regular file (a pipe: `-m <(...)`, a FIFO) is read whole into memory
  * first, since it cannot be mapped (s->model_buf); a regular file is left to the loaders. */
 static bool server_read_pipe(server *s, elm_error *err) {
     struct stat st;
     if (stat(s->p.model, &st) != 0 || S_ISREG(st.st_mode)) return true;
-    s->model_buf = cli_read_all(s->p.model, &s->model_len);
-    if (!s->model_buf) {
-        snprintf(err->msg, sizeof err->msg, "%s: cannot read: %s", s->p.model, strerror(errno));
+    const int fd = open(s->p.model, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err->msg, sizeof err->msg, "%s: cannot open: %s", s->p.model, strerror(errno));
         return false;
     }
-    return true;
+    const bool ok = server_read_fd(s, fd, err);
+    close(fd);
+    return ok;
 }
 
 static bool server_load(server *s) {
