@@ -462,17 +462,27 @@ static bool convert_reference(const char *name, const char *outtype, char *out, 
     return true;
 }
 
-static void check_reference(const char *name) {
-    char gguf[512], why[256];
-    if (!convert_reference(name, "f32", gguf, sizeof gguf, why, sizeof why)) {
+/* The F32 conversion of hf-reference/NAME loaded without its vocabulary (path in gguf); NULL
+ * after a skip (no fixture or converter) or a failed check. */
+static elm_model *load_reference(const char *name, char *gguf, size_t size) {
+    char why[256];
+    if (!convert_reference(name, "f32", gguf, size, why, sizeof why)) {
         tf_skip_fixture("%s", why);
-        return;
+        gguf[0] = '\0';
+        return NULL;
     }
     elm_error err = {0};
     elm_model_params mp = elm_model_default_params();
     mp.no_vocab = true;
     elm_model *m = elm_model_load(gguf, &mp, &err);
     TF_CHECK(m != NULL, "load %s: %s", gguf, err.msg);
+    return m;
+}
+
+static void check_reference(const char *name) {
+    char gguf[512];
+    elm_model *m = load_reference(name, gguf, sizeof gguf);
+    elm_error err = {0};
     if (!m) {
         unlink(gguf);
         return;
@@ -539,16 +549,10 @@ static void check_reference(const char *name) {
  * within the same 1e-4 (gpt2: position embeddings per row; llama: rope per row). */
 #define BATCH_MAX_CASES 8
 static void check_reference_batched(const char *name) {
-    char gguf[512], why[256], path[600];
-    if (!convert_reference(name, "f32", gguf, sizeof gguf, why, sizeof why)) {
-        tf_skip_fixture("%s", why);
-        return;
-    }
+    char gguf[512], path[600];
+    elm_model *m = load_reference(name, gguf, sizeof gguf);
+    if (!gguf[0]) return;
     elm_error err = {0};
-    elm_model_params mp = elm_model_default_params();
-    mp.no_vocab = true;
-    elm_model *m = elm_model_load(gguf, &mp, &err);
-    TF_CHECK(m != NULL, "load %s: %s", gguf, err.msg);
     npy_array ids[BATCH_MAX_CASES], ref[BATCH_MAX_CASES];
     elm_ctx *cs[BATCH_MAX_CASES] = {0};
     int n_cases = 0, longest = 0;
