@@ -226,6 +226,13 @@ typedef enum elm_output {
  * = the output of block i - 1, the last one after the final norm. */
 ELM_API elm_status elm_decode(elm_ctx *c, const int32_t *ids, int32_t n, elm_output what,
                       elm_error *err);
+/* One step of n conversations at once: ids[s] is decoded in ctxs[s] (at its n_past, which
+ * advances by one) as elm_decode(ctxs[s], &ids[s], 1, ELM_OUT_LOGITS_LAST) would, but the
+ * weights are read once for all n rows (what makes serving several clients cheaper than
+ * one step each). The contexts are distinct, of the same model, none full; the first one's
+ * threads and buffers run the step. Each context's elm_get_logits then gives its row. On an
+ * error no context has advanced. */
+ELM_API elm_status elm_decode_batch(elm_ctx *const *ctxs, const int32_t *ids, int32_t n, elm_error *err);
 /* Results of the last elm_decode (valid until the next call): */
 ELM_API const float *elm_get_logits(const elm_ctx *c, int32_t *n_rows); /* n_rows x n_vocab */
 ELM_API const float *elm_get_hidden(const elm_ctx *c, int32_t *n_tokens); /* (n_layer+1) x n x n_embd */

@@ -65,7 +65,8 @@ need() { # need TOOL: true when present; otherwise skip (or fail under EDGELM_RE
 check serve_help sh -c "$EMU '$EDGELM' serve --help | grep -q -- '--parallel'"
 bad_values() {
     for a in "--port 70000" "--port x" "--parallel 0" "--timeout -1" "--chat-template nope" \
-             "--max-body 0" "--threads 0" "--bogus" "--api-key-file /nonexistent"; do
+             "--max-body 0" "--threads 0" "--bogus" "--api-key-file /nonexistent" "-ctk f8" "-ctv" \
+             "--cache-type-v q4"; do
         # shellcheck disable=SC2086
         $EMU "$EDGELM" serve -m "$M" $a > /dev/null 2>&1
         [ $? -eq 2 ] || { echo "accepted: $a"; return 1; }
@@ -95,6 +96,38 @@ greedy_equals_generate() {
     is "$(jget "$TMPD/body" "d['usage']['completion_tokens'], d['choices'][0]['finish_reason']")" "(32, 'length')"
 }
 check serve_completion_equals_generate greedy_equals_generate
+# Two slots generating at once decode their tokens in one batch (elm_decode_batch): four
+# greedy requests at a time, each equal to `edgelm generate`, until /health counts a batch
+# that held both slots' tokens (at most 5 rounds).
+for p in "Once upon a time" "The dog" "Lily and Ben went to the park to"; do
+    edgelm generate -m "$M" -p "$p" -n 96 --temp 0 > "$TMPD/gen-$(echo "$p" | tr -dc a-z).txt"
+done
+batched_greedy() {
+    round=0
+    while [ $round -lt 5 ]; do
+        round=$((round + 1))
+        k=0
+        for p in "Once upon a time" "The dog" "Lily and Ben went to the park to" "The dog"; do
+            k=$((k + 1))
+            curl -s -m 60 -o "$TMPD/bat$k.json" "http://127.0.0.1:$PORT/v1/completions" -H 'Content-Type: application/json' \
+                -d "{\"prompt\":\"$p\",\"max_tokens\":96,\"temperature\":0}" &
+            eval "bp$k=\$!"
+        done
+        wait "$bp1" "$bp2" "$bp3" "$bp4"
+        k=0
+        for p in "Once upon a time" "The dog" "Lily and Ben went to the park to" "The dog"; do
+            k=$((k + 1))
+            python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["choices"][0]["text"]; b=open(sys.argv[2]).read()
+sys.exit(0 if a==b else 1)' "$TMPD/bat$k.json" "$TMPD/gen-$(echo "$p" | tr -dc a-z).txt" || { echo "round $round, '$p' differs"; cat "$TMPD/bat$k.json"; return 1; }
+        done
+        is "$(st /health)" 200 || return 1
+        b=$(jget "$TMPD/body" "d['decode_batches']"); r=$(jget "$TMPD/body" "d['decode_batch_tokens']")
+        echo "round $round: $b generation steps decoded $r tokens"
+        [ "$r" -gt "$b" ] && return 0
+    done
+    return 1
+}
+check serve_batched_greedy_equals_generate batched_greedy
 ids_prompt() {
     is "$(post /tokenize '{"content":"Once upon a time","add_special":true}')" 200 &&
     ids=$(jget "$TMPD/body" "d['tokens']") &&
@@ -259,13 +292,71 @@ if need node && need npm && need chromium; then
     fi
 fi
 if [ "$NODE_OK" = 1 ]; then
-    check serve_webui_in_chromium env NODE_PATH="$NODE_PREFIX/node_modules" node tests/serve-webui.cjs "$PORT" "$BUILD/serve-webui.png"
+    # server G: a long context, for a reply that runs long enough to be stopped from the page
+    A_PORT_SAVED=$PORT
+    if serve_start g -m "$M" -c 8192 --chat-template chatml; then
+        G_PID=$PID
+        check serve_webui_in_chromium env NODE_PATH="$NODE_PREFIX/node_modules" node tests/serve-webui.cjs "$A_PORT_SAVED" \
+            "$BUILD/serve-webui.png" "$PORT"
+        check serve_webui_stop_logged_cancelled grep -q 'cancelled' "$TMPD/g.log"
+        serve_stop "$G_PID"; check serve_g_stops_cleanly is "$?" 0
+    else
+        check serve_g_starts sh -c "cat '$TMPD/g.log'; false"
+    fi
+    PORT=$A_PORT_SAVED
 fi
 
 A_LOG="$TMPD/a.log"
 check serve_sigterm_stops_cleanly sh -c "kill -TERM $A_PID; i=0; while kill -0 $A_PID 2>/dev/null && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i+1)); done; ! kill -0 $A_PID 2>/dev/null && grep -q 'stopping' '$A_LOG'"
 wait "$A_PID"; rc=$?
 check serve_sigterm_exit_status_0 is "$rc" 0
+
+# ---- server E: the model through a FIFO (read into memory), f32 KV cache ----
+# While the server waits for the FIFO's writer it is loading: /health says 503; once the
+# bytes came, 200, and greedy output equals `edgelm generate` with the same cache types.
+fifo_load() {
+    mkfifo "$TMPD/model.fifo" || return 1
+    $EMU "$EDGELM" serve --port 0 -m "$TMPD/model.fifo" -ctk f32 --cache-type-v f32 2> "$TMPD/e.log" &
+    E_PID=$!
+    serve_pids="$serve_pids $E_PID"
+    i=0
+    while [ $i -lt "$WAIT" ]; do
+        PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMPD/e.log")
+        [ -n "$PORT" ] && break
+        sleep 0.1; i=$((i + 1))
+    done
+    [ -n "$PORT" ] || { cat "$TMPD/e.log"; return 1; }
+    is "$(st /health)" 503 && grep -q 'the model is loading' "$TMPD/body" &&
+    is "$(st /v1/models)" 503 || return 1
+    cat "$M" > "$TMPD/model.fifo"
+    i=0
+    until [ "$(st /health)" = 200 ]; do
+        i=$((i + 1)); [ $i -lt "$WAIT" ] || { cat "$TMPD/e.log"; return 1; }; sleep 0.1
+    done
+    edgelm generate -m "$M" -p "Once upon a time" -n 24 --temp 0 -ctk f32 -ctv f32 > "$TMPD/gen-f32.txt" &&
+    is "$(post /v1/completions '{"prompt":"Once upon a time","max_tokens":24,"temperature":0}')" 200 &&
+    python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["choices"][0]["text"]; sys.exit(0 if a==open(sys.argv[2]).read() else 1)' \
+        "$TMPD/body" "$TMPD/gen-f32.txt" &&
+    serve_stop "$E_PID"
+}
+# (check runs this in a subshell: the EXIT trap does not see E_PID, so a failure kills it here)
+fifo_load_or_kill() { E_PID=; fifo_load && return 0; [ -n "$E_PID" ] && kill -KILL "$E_PID" 2>/dev/null; return 1; }
+check serve_health_503_while_loading_fifo fifo_load_or_kill
+# A server still waiting for its model stops on SIGTERM too.
+fifo_stop() {
+    mkfifo "$TMPD/never.fifo" || return 1
+    $EMU "$EDGELM" serve --port 0 -m "$TMPD/never.fifo" 2> "$TMPD/f.log" &
+    F_PID=$!
+    serve_pids="$serve_pids $F_PID"
+    i=0
+    until grep -q listening "$TMPD/f.log"; do i=$((i + 1)); [ $i -lt "$WAIT" ] || return 1; sleep 0.1; done
+    kill -TERM "$F_PID"
+    i=0
+    while kill -0 "$F_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    ! kill -0 "$F_PID" 2>/dev/null || { kill -KILL "$F_PID"; return 1; }
+}
+check serve_sigterm_while_loading fifo_stop
+check serve_q8_0_cache_refused sh -c "! $EMU '$EDGELM' serve --port 0 -m '$M' -ctv q8_0 2> '$TMPD/q8.log' && grep -q 'q8_0 for V is not supported' '$TMPD/q8.log'"
 
 # ---- server B: API key, no page, decoder embeddings ----
 printf 'sekrit-key\n' > "$TMPD/key"

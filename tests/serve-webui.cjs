@@ -1,16 +1,58 @@
 // The chat page of `edgelm serve` in headless Chromium through playwright-core (run by
-// tests/cli-serve.sh). Usage: node serve-webui.cjs PORT SCREENSHOT.png
+// tests/cli-serve.sh). Usage: node serve-webui.cjs PORT SCREENSHOT.png [STOP_PORT]
 // Types a message containing HTML, waits for the streamed reply and checks that it equals
 // the API's greedy answer for the same conversation and that the HTML is shown as text.
+// With STOP_PORT (a server with a long context): starts a reply of thousands of tokens
+// (ignore_eos added to the page's request), clicks Stop while the server still generates,
+// and checks that the stream ends in the page and the server's slot is free soon after.
 "use strict";
 const { chromium } = require("playwright-core");
 
-const [port, shot] = process.argv.slice(2);
+const [port, shot, stopPort] = process.argv.slice(2);
 const base = `http://127.0.0.1:${port}`;
 let failed = 0;
 function check(name, ok, detail) {
   console.log((ok ? "ok   " : "FAIL ") + name + (ok || !detail ? "" : ": " + detail));
   if (!ok) failed++;
+}
+
+async function health(port) {
+  return (await fetch(`http://127.0.0.1:${port}/health`)).json();
+}
+
+async function stopCheck(browser) {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(10000);
+  // the page's request with ignore_eos, so that the reply runs to max_tokens
+  await page.route("**/v1/chat/completions", (route) => {
+    const body = JSON.parse(route.request().postData());
+    body.ignore_eos = true;
+    route.continue({ postData: JSON.stringify(body) });
+  });
+  await page.goto(`http://127.0.0.1:${stopPort}/`, { timeout: 15000 });
+  await page.click("summary");
+  await page.fill("#maxtok", "8000");
+  await page.fill("#input", "Tell me a long story");
+  await page.click("#send");
+  await page.waitForFunction(() => {
+    const a = document.querySelector(".assistant");
+    return a && a.textContent.length > 20;
+  }, null, { timeout: 15000 });
+  const busy = (await health(stopPort)).slots_processing;
+  const stopEnabled = await page.isEnabled("#stop");
+  await page.click("#stop");
+  await page.waitForSelector(".assistant[data-done]", { timeout: 5000 });
+  const done = await page.getAttribute(".assistant", "data-done");
+  const shown = (await page.textContent(".assistant")).length;
+  let idle = false;
+  for (let i = 0; i < 40 && !idle; i++) { // at most 2 s
+    idle = (await health(stopPort)).slots_processing === 0;
+    if (!idle) await new Promise((r) => setTimeout(r, 50));
+  }
+  check("page_stop_button_ends_stream_and_frees_slot",
+        busy === 1 && stopEnabled && done === "stopped" && idle && await page.isEnabled("#send"),
+        JSON.stringify({ busy, stopEnabled, done, shown, idle }));
+  await page.close();
 }
 
 async function main() {
@@ -50,6 +92,7 @@ async function main() {
     check("page_shows_html_as_text", userText === message && elements === 0 && dialogs.length === 0,
           JSON.stringify([userText, elements, dialogs]));
     await page.screenshot({ path: shot });
+    if (stopPort) await stopCheck(browser);
   } finally {
     await browser.close();
   }

@@ -126,6 +126,80 @@ static float arch_row_err(const arch_ref *r, int s, int pos, const float *logits
     return worst;
 }
 
+/* elm_decode_batch: ARCH_BATCH sequences of different lengths (prefixes of the reference
+ * sequences, each prompt evaluated in its own context), then one batched step after another
+ * until the longest sequence ends, against the same contexts stepped one by one with
+ * elm_decode. The batch reads each weight once for all rows; the mat-mul kernels may sum the
+ * rows of a batch in another order than a single row, hence a small bound, not equality. */
+#define ARCH_BATCH 4
+#define ARCH_BATCH_TOL 2e-5f
+static void arch_batch_check(const char *name, elm_model *m, const arch_ref *r) {
+    elm_ctx_params cp = elm_ctx_default_params();
+    cp.n_ctx = 64;
+    cp.type_k = cp.type_v = ELM_CACHE_F32;
+    elm_error err = {0};
+    elm_ctx *bat[ARCH_BATCH] = {0}, *one[ARCH_BATCH] = {0};
+    const int start[ARCH_BATCH] = {1, 4, 9, 2}; /* prompt lengths */
+    const int32_t V = elm_model_n_vocab(m);
+    bool ok = true;
+    for (int s = 0; s < ARCH_BATCH; s++) {
+        bat[s] = elm_ctx_new_ext(m, &cp, &err);
+        one[s] = elm_ctx_new_ext(m, &cp, &err);
+        const int *seq = r->seq[s % r->n_seq];
+        ok = ok && TF_CHECK(bat[s] && one[s], "%s", err.msg) && elm_decode(bat[s], seq, start[s], ELM_OUT_LOGITS_LAST, &err) == ELM_OK &&
+             elm_decode(one[s], seq, start[s], ELM_OUT_LOGITS_LAST, &err) == ELM_OK;
+    }
+    float worst = 0.0f;
+    int steps = 0;
+    for (int step = 0; ok; step++) {
+        /* the sequences still running, with their next ids; ARCH_BATCH - 1 of them on odd
+         * steps, so that batches of every size from 1 up and in other orders are seen */
+        elm_ctx *cs[ARCH_BATCH];
+        int32_t ids[ARCH_BATCH];
+        int n = 0;
+        for (int s = 0; s < ARCH_BATCH; s++) {
+            const int k = (step % 2 == 0 ? s : ARCH_BATCH - 1 - s), len = r->seq_len[k % r->n_seq];
+            const int at = elm_ctx_n_past(bat[k]);
+            if ((step % 2 == 1 && s == 0) || at >= len) continue;
+            cs[n] = bat[k];
+            ids[n] = r->seq[k % r->n_seq][at];
+            if (!TF_CHECK(elm_decode(one[k], &ids[n], 1, ELM_OUT_LOGITS_LAST, &err) == ELM_OK, "%s", err.msg)) ok = false;
+            n++;
+        }
+        if (n == 0 || !ok) break;
+        if (!TF_CHECK(elm_decode_batch(cs, ids, n, &err) == ELM_OK, "%s batch of %d: %s", name, n, err.msg)) break;
+        steps++;
+        for (int s = 0; s < ARCH_BATCH; s++) {
+            if (elm_ctx_n_past(bat[s]) != elm_ctx_n_past(one[s])) {
+                ok = TF_CHECK(false, "%s: batch context %d at %d, single at %d", name, s, elm_ctx_n_past(bat[s]),
+                              elm_ctx_n_past(one[s]));
+                continue;
+            }
+            const float *a = elm_get_logits(bat[s], NULL), *b = elm_get_logits(one[s], NULL);
+            for (int32_t v = 0; v < V; v++) {
+                const float d = fabsf(a[v] - b[v]);
+                worst = d > worst || d != d ? d : worst;
+            }
+        }
+    }
+    if (getenv("ARCH_VERBOSE")) printf("    %s batch: %d steps, max |diff| %.3g\n", name, steps, (double)worst);
+    TF_CHECK(steps >= 10 && worst <= ARCH_BATCH_TOL, "%s: %d batched steps, max |diff| %g from single steps (bound %g)",
+             name, steps, (double)worst, (double)ARCH_BATCH_TOL);
+    /* bad batches are refused and move nothing */
+    if (ok && bat[0] && bat[1]) {
+        const int32_t p0 = elm_ctx_n_past(bat[0]);
+        elm_ctx *twice[2] = {bat[0], bat[0]};
+        const int32_t ids[2] = {1, 1}, bad[2] = {1, V};
+        TF_CHECK(elm_decode_batch(twice, ids, 2, &err) == ELM_ERR_INVALID && strstr(err.msg, "twice"), "%s", err.msg);
+        TF_CHECK(elm_decode_batch(bat, bad, 2, &err) == ELM_ERR_INVALID && strstr(err.msg, "vocabulary"), "%s", err.msg);
+        TF_CHECK(elm_ctx_n_past(bat[0]) == p0);
+    }
+    for (int s = 0; s < ARCH_BATCH; s++) {
+        elm_ctx_free(bat[s]);
+        elm_ctx_free(one[s]);
+    }
+}
+
 static void arch_check(const char *name, float tol) {
     char ref_path[256], dir[256], gguf[512];
     snprintf(ref_path, sizeof ref_path, "tests/data/arch/%s.ref", name);
@@ -182,6 +256,7 @@ static void arch_check(const char *name, float tol) {
         }
         free(one);
         elm_ctx_free(c);
+        arch_batch_check(name, m, &r);
         for (int t = 0; t < r.n_tok; t++) {
             int32_t ids[256];
             int64_t n = elm_tokenize_text(m, r.text[t], (size_t)r.text_len[t], ids, 256, true, true, &err);

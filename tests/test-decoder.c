@@ -462,17 +462,27 @@ static bool convert_reference(const char *name, const char *outtype, char *out, 
     return true;
 }
 
-static void check_reference(const char *name) {
-    char gguf[512], why[256];
-    if (!convert_reference(name, "f32", gguf, sizeof gguf, why, sizeof why)) {
+/* The F32 conversion of hf-reference/NAME loaded without its vocabulary (path in gguf); NULL
+ * after a skip (no fixture or converter) or a failed check. */
+static elm_model *load_reference(const char *name, char *gguf, size_t size) {
+    char why[256];
+    if (!convert_reference(name, "f32", gguf, size, why, sizeof why)) {
         tf_skip_fixture("%s", why);
-        return;
+        gguf[0] = '\0';
+        return NULL;
     }
     elm_error err = {0};
     elm_model_params mp = elm_model_default_params();
     mp.no_vocab = true;
     elm_model *m = elm_model_load(gguf, &mp, &err);
     TF_CHECK(m != NULL, "load %s: %s", gguf, err.msg);
+    return m;
+}
+
+static void check_reference(const char *name) {
+    char gguf[512];
+    elm_model *m = load_reference(name, gguf, sizeof gguf);
+    elm_error err = {0};
     if (!m) {
         unlink(gguf);
         return;
@@ -534,7 +544,71 @@ static void check_reference(const char *name) {
     unlink(gguf);
 }
 
+/* The reference cases (token sequences of different lengths) decoded side by side, one token
+ * of each per elm_decode_batch step: every step's logits equal Hugging Face's at that position
+ * within the same 1e-4 (gpt2: position embeddings per row; llama: rope per row). */
+#define BATCH_MAX_CASES 8
+static void check_reference_batched(const char *name) {
+    char gguf[512], path[600];
+    elm_model *m = load_reference(name, gguf, sizeof gguf);
+    if (!gguf[0]) return;
+    elm_error err = {0};
+    npy_array ids[BATCH_MAX_CASES], ref[BATCH_MAX_CASES];
+    elm_ctx *cs[BATCH_MAX_CASES] = {0};
+    int n_cases = 0, longest = 0;
+    const int32_t V = m ? elm_model_n_vocab(m) : 0;
+    while (m && n_cases < BATCH_MAX_CASES) {
+        snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_input_ids.npy", tf_fixtures_dir(), name, n_cases);
+        if (!npy_read(path, &ids[n_cases])) break;
+        snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_logits.npy", tf_fixtures_dir(), name, n_cases);
+        if (!TF_CHECK(npy_read(path, &ref[n_cases]) && ref[n_cases].count == ids[n_cases].count * V, "%s", path)) {
+            free(ids[n_cases].data);
+            break;
+        }
+        elm_ctx_params cp = elm_ctx_default_params();
+        cp.n_ctx = 128;
+        cp.type_k = cp.type_v = ELM_CACHE_F32;
+        cs[n_cases] = elm_ctx_new_ext(m, &cp, &err);
+        TF_CHECK(cs[n_cases] != NULL, "%s", err.msg);
+        if ((int)ids[n_cases].count > longest) longest = (int)ids[n_cases].count;
+        n_cases++;
+    }
+    TF_CHECK(n_cases >= 2, "%s: %d reference cases for a batch", name, n_cases);
+    double worst = 0;
+    int max_rows = 0;
+    for (int i = 0; i < longest && n_cases >= 2; i++) {
+        elm_ctx *step[BATCH_MAX_CASES];
+        int32_t tok[BATCH_MAX_CASES];
+        int which[BATCH_MAX_CASES], n = 0;
+        for (int k = 0; k < n_cases; k++) {
+            if (!cs[k] || i >= ids[k].count) continue;
+            step[n] = cs[k];
+            tok[n] = (int32_t)ids[k].data[i];
+            which[n++] = k;
+        }
+        if (!TF_CHECK(elm_decode_batch(step, tok, n, &err) == ELM_OK, "%s step %d: %s", name, i, err.msg)) break;
+        if (n > max_rows) max_rows = n;
+        for (int j = 0; j < n; j++) {
+            const float *lg = elm_get_logits(step[j], NULL);
+            const double *want = ref[which[j]].data + (size_t)i * (size_t)V;
+            for (int32_t v = 0; v < V; v++) worst = fmax(worst, fabs(lg[v] - want[v]));
+        }
+    }
+    printf("    %s batched: %d cases (up to %d rows a step), max |diff| logits %.3g (tolerance 1e-4)\n", name,
+           n_cases, max_rows, worst);
+    TF_CHECK(max_rows >= 2 && worst <= 1e-4, "%s batched: %d rows, max |diff| %g", name, max_rows, worst);
+    for (int k = 0; k < n_cases; k++) {
+        elm_ctx_free(cs[k]);
+        free(ids[k].data);
+        free(ref[k].data);
+    }
+    elm_model_free(m);
+    unlink(gguf);
+}
+
 TF_TEST(hf_reference_llama) { check_reference("llama"); }
+TF_TEST(hf_reference_batched_llama) { check_reference_batched("llama"); }
+TF_TEST(hf_reference_batched_gpt2) { check_reference_batched("gpt2"); }
 TF_TEST(hf_reference_gpt2) { check_reference("gpt2"); }
 
 /* ------------------------------------------------------------------------------------------

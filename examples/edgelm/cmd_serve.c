@@ -32,6 +32,8 @@ static void serve_usage(FILE *out) {
             "  -c, --ctx-size N        KV cache positions per slot (default: the model's, at most 4096)\n"
             "  -t, --threads N         threads per request (default 1)\n"
             "  -np, --parallel N       requests served at once, one context each (default 1)\n"
+            "  -ctk, --cache-type-k T  KV cache type for K: f16 (default) or f32\n"
+            "  -ctv, --cache-type-v T  KV cache type for V: f16 (default) or f32\n"
             "  --queue N               requests that may wait for a slot before 503 (default 8)\n"
             "  --max-conns N           open connections (default 128)\n"
             "  --api-key KEY           require \"Authorization: Bearer KEY\" (not for / and /health)\n"
@@ -98,6 +100,8 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = ok && serve_int(v, 0, 1 << 20, &p.n_ctx);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = ok && serve_int(v, 1, 512, &p.n_threads);
         else if (!strcmp(a, "-np") || !strcmp(a, "--parallel")) ok = ok && serve_int(v, 1, 256, &p.parallel);
+        else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) ok = ok && elm_cache_type_parse(v, &p.type_k);
+        else if (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v")) ok = ok && elm_cache_type_parse(v, &p.type_v);
         else if (!strcmp(a, "--queue")) ok = ok && serve_int(v, 0, 4096, &p.queue);
         else if (!strcmp(a, "--max-conns")) ok = ok && serve_int(v, 1, 4096, &p.max_conns);
         else if (!strcmp(a, "--api-key")) p.api_key = v, ok = ok && *v;

@@ -238,6 +238,7 @@ static void gen_execute(gen_run *r, const int32_t *prompt, int32_t n_prompt) {
     const int32_t bos = elm_token_bos(s->model);
     const float *logits = elm_get_logits(sl->ctx, NULL);
     r->finish = "length";
+    batch_gen_begin(s);
     while (r->n_gen < n_predict) {
         if (server_stopping(s) || !conn_alive(r->c)) {
             r->cancelled = true;
@@ -267,7 +268,7 @@ static void gen_execute(gen_run *r, const int32_t *prompt, int32_t n_prompt) {
             break;
         }
         if (r->n_gen == n_predict || elm_ctx_n_past(sl->ctx) >= n_ctx) break;
-        if (elm_decode(sl->ctx, &id, 1, ELM_OUT_LOGITS_LAST, &r->err) != ELM_OK) {
+        if (!batch_step(s, sl, id, &r->err)) {
             elm_ctx_rewind(sl->ctx, 0); /* the cache's state is unknown: start over next time */
             sl->n_cache = 0;
             r->failed = true;
@@ -276,6 +277,7 @@ static void gen_execute(gen_run *r, const int32_t *prompt, int32_t n_prompt) {
         sl->cache[sl->n_cache++] = id;
         logits = elm_get_logits(sl->ctx, NULL);
     }
+    batch_gen_end(s);
     if (!r->stop_hit && !r->failed) {
         const size_t before = r->len;
         int32_t pn = elm_detokenizer_flush(dt, piece, sizeof piece);
@@ -905,6 +907,9 @@ void api_health(conn *c, const elm_json *root) {
     for (int i = 0; i < s->n_slots; i++) busy += s->slots[i].busy;
     waiting = s->n_waiting;
     pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->bat_mu);
+    const long long batches = (long long)s->bat_steps, rows = (long long)s->bat_rows;
+    pthread_mutex_unlock(&s->bat_mu);
     jw w;
     jw_init(&w);
     jw_obj(&w);
@@ -912,6 +917,8 @@ void api_health(conn *c, const elm_json *root) {
     jw_key_int(&w, "slots_idle", s->n_slots - busy);
     jw_key_int(&w, "slots_processing", busy);
     jw_key_int(&w, "requests_waiting", waiting);
+    jw_key_int(&w, "decode_batches", batches);     /* generation steps run (batch.c) */
+    jw_key_int(&w, "decode_batch_tokens", rows);   /* the slots' tokens they decoded */
     jw_obj_end(&w);
     conn_json(c, 200, &w);
     jw_free(&w);

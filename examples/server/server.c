@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -589,9 +591,74 @@ static int server_listen(server *s) {
 }
 
 /* Loads the model and creates the slots; false with a message printed. */
+/* Reads all of fd (non-blocking) into s->model_buf, polling so that a stop request is seen
+ * while no writer has come yet. */
+static bool server_read_fd(server *s, int fd, elm_error *err) {
+    size_t cap = 1 << 20, n = 0;
+    char *buf = malloc(cap);
+    bool got = false; /* bytes came: a read of 0 is the end (before: no writer yet) */
+    for (;;) {
+        if (!buf) {
+            snprintf(err->msg, sizeof err->msg, "%s: out of memory", s->p.model);
+            return false;
+        }
+        if (server_stopping(s)) {
+            free(buf);
+            snprintf(err->msg, sizeof err->msg, "stopped while reading the model");
+            return false;
+        }
+        if (n == cap) {
+            char *b = cap < SIZE_MAX / 4 ? realloc(buf, 2 * cap) : NULL;
+            if (!b) free(buf);
+            buf = b;
+            cap *= 2;
+            continue;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 200) <= 0) continue;
+        const ssize_t r = read(fd, buf + n, cap - n);
+        if (r > 0) {
+            n += (size_t)r;
+            got = true;
+        } else if (r == 0 && got) {
+            break;
+        } else if (r == 0) {
+            struct timespec ts = {0, 50000000L}; /* no writer yet: poll does not wait for one */
+            nanosleep(&ts, NULL);
+        } else if (errno != EAGAIN && errno != EINTR) {
+            snprintf(err->msg, sizeof err->msg, "%s: cannot read: %s", s->p.model, strerror(errno));
+            free(buf);
+            return false;
+        }
+    }
+    s->model_buf = buf;
+    s->model_len = n;
+    return true;
+}
+
+/* A model that is not a regular file (a pipe: `-m <(...)`, a FIFO) is read whole into memory
+ * first, since it cannot be mapped (s->model_buf); a regular file is left to the loaders. */
+static bool server_read_pipe(server *s, elm_error *err) {
+    struct stat st;
+    if (stat(s->p.model, &st) != 0 || S_ISREG(st.st_mode)) return true;
+    const int fd = open(s->p.model, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err->msg, sizeof err->msg, "%s: cannot open: %s", s->p.model, strerror(errno));
+        return false;
+    }
+    const bool ok = server_read_fd(s, fd, err);
+    close(fd);
+    return ok;
+}
+
 static bool server_load(server *s) {
     elm_error err = {0};
-    elm_file *f = elm_file_open(s->p.model, &err);
+    if (!server_read_pipe(s, &err)) {
+        fprintf(stderr, "edgelm serve: %s\n", err.msg);
+        return false;
+    }
+    elm_file *f = s->model_buf ? elm_file_open_memory(s->model_buf, s->model_len, &err)
+                               : elm_file_open(s->p.model, &err);
     if (!f) {
         fprintf(stderr, "edgelm serve: %s\n", err.msg);
         return false;
@@ -601,6 +668,10 @@ static bool server_load(server *s) {
     elm_file_close(f);
     const char *base = strrchr(s->p.model, '/');
     snprintf(s->name, sizeof s->name, "%s", base ? base + 1 : s->p.model);
+    if (!strcmp(arch, "bert") && s->model_buf) {
+        snprintf(err.msg, sizeof err.msg, "a BERT model is served from a regular file, not a pipe");
+        goto fail;
+    }
     if (!strcmp(arch, "bert")) {
         elm_bert_params bp = elm_bert_default_params();
         bp.n_threads = s->p.n_threads;
@@ -614,7 +685,8 @@ static bool server_load(server *s) {
         snprintf(err.msg, sizeof err.msg, "%s models are not served (decoders and BERT are)", arch);
         goto fail;
     }
-    s->model = elm_model_load(s->p.model, NULL, &err);
+    s->model = s->model_buf ? elm_model_load_memory(s->model_buf, s->model_len, NULL, &err)
+                            : elm_model_load(s->p.model, NULL, &err);
     if (!s->model) goto fail;
     if (s->p.chat_template) {
         s->tmpl = elm_chat_template_from_name(s->p.chat_template);
@@ -638,6 +710,8 @@ static bool server_load(server *s) {
         elm_ctx_params cp = elm_ctx_default_params();
         cp.n_ctx = s->p.n_ctx;
         cp.n_threads = s->p.n_threads;
+        cp.type_k = s->p.type_k;
+        cp.type_v = s->p.type_v;
         slot *sl = &s->slots[i];
         sl->id = i;
         sl->ctx = elm_ctx_new_ext(s->model, &cp, &err);
@@ -649,6 +723,10 @@ static bool server_load(server *s) {
             snprintf(err.msg, sizeof err.msg, "out of memory");
             goto fail;
         }
+    }
+    if (!batch_init(s)) {
+        snprintf(err.msg, sizeof err.msg, "out of memory");
+        goto fail;
     }
     fprintf(stderr, "edgelm serve: %s (%s, %d slots of %d positions, %s chat template)\n", s->name,
             elm_model_arch(s->model), s->n_slots, s->n_ctx, elm_chat_template_name(s->tmpl));
@@ -664,12 +742,16 @@ static void server_free(server *s) {
         free(s->slots[i].cache);
     }
     free(s->slots);
+    batch_free(s);
     elm_model_free(s->model);
+    free(s->model_buf);
     elm_bert_free(s->bert);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->bert_mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->work_cv);
+    pthread_mutex_destroy(&s->bat_mu);
+    pthread_cond_destroy(&s->bat_cv);
     free(s->ready);
     free(s);
 }
@@ -686,6 +768,8 @@ int server_run(const server_params *p, volatile sig_atomic_t *stop) {
     pthread_mutex_init(&s->bert_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->work_cv, NULL);
+    pthread_mutex_init(&s->bat_mu, NULL);
+    pthread_cond_init(&s->bat_cv, NULL);
     s->ready = calloc((size_t)p->max_conns, sizeof *s->ready);
     if (!s->ready) {
         server_free(s);

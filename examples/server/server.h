@@ -14,6 +14,8 @@
 #ifndef EDGELM_SERVER_H
 #define EDGELM_SERVER_H
 
+#include "edgelm.h"
+
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,6 +35,7 @@ typedef struct server_params {
     int32_t timeout_s;         /* to send a request, idle keep-alive, a blocked write */
     uint64_t max_body;
     bool webui;
+    elm_cache_type type_k, type_v; /* KV cache of each slot (DEFAULT: f16) */
 } server_params;
 
 server_params server_default_params(void);

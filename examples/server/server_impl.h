@@ -22,6 +22,8 @@ typedef struct slot {
     int32_t n_cache;
     bool busy;
     uint64_t last_used;
+    bool bat_pending, bat_ok; /* batch.c: a step queued / its result (under bat_mu) */
+    elm_error bat_err;
 } slot;
 
 typedef struct server {
@@ -30,6 +32,8 @@ typedef struct server {
     atomic_int quit;        /* set by the server itself (failed load) */
     atomic_int loaded;      /* 0 while loading, 1 ready */
     elm_model *model;       /* decoder, or */
+    char *model_buf;        /* the file's bytes when it came through a pipe (else NULL) */
+    size_t model_len;
     elm_bert *bert;         /* encoder (embeddings only), used under bert_mu */
     pthread_mutex_t bert_mu;
     char name[256];         /* the model's id in /v1/models */
@@ -49,6 +53,18 @@ typedef struct server {
     int listen_fd;
     long long created;
     http_limits lim;
+    /* batch.c: the generation steps of the slots, decoded together */
+    pthread_mutex_t bat_mu;
+    pthread_cond_t bat_cv;
+    int bat_n_gen;          /* slots in their generation loop */
+    slot **bat_q;           /* steps waiting for the next batch (n_slots at most) */
+    int32_t *bat_ids;
+    int bat_n;
+    bool bat_running;       /* a leader has taken the queue (the run arrays are its own) */
+    slot **bat_run_q;       /* the batch being decoded, the leader's slot first */
+    int32_t *bat_run_ids;
+    elm_ctx **bat_run_ctx;
+    uint64_t bat_steps, bat_rows; /* batches run, and the steps they held */
 } server;
 
 typedef struct conn {
@@ -87,6 +103,15 @@ void conn_stream_end(conn *c);                /* "data: [DONE]" and the last chu
 /* Slots: acquire waits in the bounded queue; NULL when it is full (503) or the client left. */
 slot *slot_acquire(server *s, conn *c, const int32_t *prompt, int32_t n);
 void slot_release(server *s, slot *sl);
+
+/* Generation steps (batch.c): between batch_gen_begin and batch_gen_end a slot decodes each
+ * sampled token with batch_step, which joins the steps of the other generating slots into
+ * one elm_decode_batch; false (and err) when the step failed. */
+bool batch_init(server *s);
+void batch_free(server *s);
+void batch_gen_begin(server *s);
+void batch_gen_end(server *s);
+bool batch_step(server *s, slot *sl, int32_t id, elm_error *err);
 
 /* Endpoints (api.c): root is the parsed JSON body of a POST (an object), NULL for a GET. */
 void api_chat(conn *c, const elm_json *root);

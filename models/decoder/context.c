@@ -35,6 +35,13 @@ struct elm_ctx {
     float *hidden;      /* [n_layer + 1, n_hidden_tokens, n_embd] */
     size_t hidden_cap;
     int32_t n_hidden_tokens;
+
+    /* elm_decode_batch led by this context: its graph context and inputs, for bat_cap
+     * sequences (grown when a bigger batch comes) */
+    gl_context *bat_meta;
+    int32_t bat_cap;
+    int32_t *bat_ids, *bat_pos;
+    const elm_kv_cache **bat_kv;
 };
 
 static elm_status ctx_from_gl(elm_error *err, gl_status st, const gl_error *gerr) {
@@ -192,6 +199,10 @@ void elm_ctx_free(elm_ctx *c) {
     free(c->hidden_t);
     free(c->logits);
     free(c->hidden);
+    gl_context_free(c->bat_meta);
+    free(c->bat_ids);
+    free(c->bat_pos);
+    free(c->bat_kv);
     free(c);
 }
 
@@ -304,6 +315,76 @@ elm_status elm_decode(elm_ctx *c, const int32_t *ids, int32_t n, elm_output what
     }
     c->n_logits_rows = (int32_t)rows;
     c->n_hidden_tokens = what == ELM_OUT_HIDDEN ? n : 0;
+    return ELM_OK;
+}
+
+/* Makes c's batch buffers hold n sequences. */
+static bool ctx_batch_reserve(elm_ctx *c, int32_t n) {
+    if (n <= c->bat_cap) return true;
+    gl_context_free(c->bat_meta);
+    free(c->bat_ids);
+    free(c->bat_pos);
+    free(c->bat_kv);
+    gl_error gerr = {0};
+    const size_t size = elm_graph_overhead((size_t)elm_decoder_max_nodes_batch(c->m, n));
+    c->bat_meta = gl_context_new((gl_context_params){.mem_size = size, .no_alloc = true}, &gerr);
+    c->bat_ids = malloc((size_t)n * sizeof *c->bat_ids);
+    c->bat_pos = malloc((size_t)n * sizeof *c->bat_pos);
+    c->bat_kv = malloc((size_t)n * sizeof *c->bat_kv);
+    c->bat_cap = c->bat_meta && c->bat_ids && c->bat_pos && c->bat_kv ? n : 0;
+    return c->bat_cap > 0;
+}
+
+/* Why ctxs[0..n) with ids cannot be one batch; NULL when they can. */
+static const char *ctx_batch_check(elm_ctx *const *ctxs, const int32_t *ids, int32_t n) {
+    for (int32_t s = 0; s < n; s++) {
+        const elm_ctx *c = ctxs[s];
+        if (!c) return "a context is NULL";
+        if (c->m != ctxs[0]->m) return "the contexts belong to different models";
+        if (ids[s] < 0 || ids[s] >= c->m->hp.n_vocab) return "a token id is outside the vocabulary";
+        if (c->n_past >= c->p.n_ctx) return "a context is full";
+        for (int32_t t = 0; t < s; t++)
+            if (ctxs[t] == c) return "the same context twice";
+    }
+    return NULL;
+}
+
+elm_status elm_decode_batch(elm_ctx *const *ctxs, const int32_t *ids, int32_t n, elm_error *err) {
+    if (!ctxs || !ids || n < 1)
+        return elm_err_set(err, ELM_ERR_INVALID, "elm_decode_batch: bad arguments");
+    const char *why = ctx_batch_check(ctxs, ids, n);
+    if (why) return elm_err_set(err, ELM_ERR_INVALID, "elm_decode_batch: %s", why);
+    if (n == 1) return elm_decode(ctxs[0], ids, 1, ELM_OUT_LOGITS_LAST, err);
+    elm_ctx *lead = ctxs[0];
+    const elm_model *m = lead->m;
+    if (!ctx_batch_reserve(lead, n)) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory for a batch");
+    for (int32_t s = 0; s < n; s++) {
+        lead->bat_ids[s] = ids[s];
+        lead->bat_pos[s] = ctxs[s]->n_past;
+        lead->bat_kv[s] = &ctxs[s]->kv;
+    }
+    gl_error gerr = {0};
+    gl_context_reset(lead->bat_meta);
+    gl_graph *g = gl_graph_new(lead->bat_meta, elm_decoder_max_nodes_batch(m, n));
+    if (!g) return elm_err_set(err, ELM_ERR_NOMEM, "graph: %s", gl_ctx_error(lead->bat_meta));
+    elm_graph_out out;
+    memset(&out, 0, sizeof out);
+    gl_status st = elm_decoder_build_batch(m, lead->bat_kv, lead->bat_pos, n, lead->bat_meta, g,
+                                           &out, &gerr);
+    if (st == GL_OK) {
+        out.ids->data = lead->bat_ids;
+        out.pos->data = lead->bat_pos;
+        st = elm_runner_run(&lead->run, g, &gerr);
+    }
+    if (st != GL_OK) return ctx_from_gl(err, st, &gerr);
+    const size_t V = (size_t)m->hp.n_vocab;
+    for (int32_t s = 0; s < n; s++) {
+        elm_ctx *c = ctxs[s];
+        memcpy(c->logits, (const char *)out.logits->data + (size_t)s * out.logits->nb[1], V * sizeof(float));
+        c->n_logits_rows = 1;
+        c->n_hidden_tokens = 0;
+        c->n_past++;
+    }
     return ELM_OK;
 }
 

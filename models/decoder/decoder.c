@@ -41,6 +41,11 @@ typedef struct dec_build {
     gl_graph *g;
     int32_t n_tokens, n_past;
     gl_tensor *pos;
+    /* A batch of sequences (n_seq > 0): row s is one token of sequence s at position
+     * pasts[s], attending over its own cache kvs[s]; kv is kvs[0]. */
+    int32_t n_seq;
+    const elm_kv_cache *const *kvs;
+    const int32_t *pasts;
 } dec_build;
 
 /* w·x (+ b). */
@@ -77,27 +82,66 @@ static gl_tensor *dec_rope(dec_build *b, int il, gl_tensor *t) {
                        hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0f);
 }
 
-/* Appends k and v ([head_dim, n_head_kv, n]) to the cache, then attends q ([head_dim, n_head, n])
- * over cache positions 0 .. n_past+n-1 (the last n_swa of them on a sliding-window layer).
+/* Appends k and v ([head_dim, n_head_kv, n]) to the cache kv, then attends q ([head_dim, n_head, n])
+ * over its positions 0 .. n_past+n-1 (the last n_swa of them on a sliding-window layer).
  * Returns [head_dim * n_head, n]. */
-static gl_tensor *dec_attention(dec_build *b, int il, gl_tensor *q, gl_tensor *k, gl_tensor *v) {
+static gl_tensor *dec_attend(dec_build *b, int il, const elm_kv_cache *kv, int32_t n_past,
+                             gl_tensor *q, gl_tensor *k, gl_tensor *v) {
     gl_context *ctx = b->ctx;
     const elm_hparams *hp = b->hp;
     /* The stores go into the graph before the attention node that reads the cache. */
-    gl_tensor *k_st = elm_kv_store(ctx, b->kv, il, false, k, b->n_past);
-    gl_tensor *v_st = elm_kv_store(ctx, b->kv, il, true, v, b->n_past);
+    gl_tensor *k_st = elm_kv_store(ctx, kv, il, false, k, n_past);
+    gl_tensor *v_st = elm_kv_store(ctx, kv, il, true, v, n_past);
     if (!k_st || !v_st) return NULL;
     gl_graph_expand(b->g, k_st);
     gl_graph_expand(b->g, v_st);
-    const int32_t n_kv = b->n_past + b->n_tokens;
-    gl_tensor *kc = elm_kv_view(ctx, b->kv, il, false, n_kv);
-    gl_tensor *vc = elm_kv_view(ctx, b->kv, il, true, n_kv);
+    const int32_t n_kv = n_past + (int32_t)q->ne[2];
+    gl_tensor *kc = elm_kv_view(ctx, kv, il, false, n_kv);
+    gl_tensor *vc = elm_kv_view(ctx, kv, il, true, n_kv);
     gl_tensor *qp = gl_permute(ctx, q, 0, 2, 1, 3); /* [head_dim, n, n_head] */
     const float scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hp->head_dim);
     const int32_t window = elm_layer_is_swa(hp, il) ? hp->n_swa : 0;
     gl_tensor *o = gl_attn_ext(ctx, qp, kc, vc, NULL, scale, true, window, hp->attn_softcap);
     if (!o) return NULL; /* [head_dim, n_head, n] */
     return gl_reshape_2d(ctx, o, o->ne[0] * o->ne[1], o->ne[2]);
+}
+
+/* Token s of t ([ne0, ne1, n] when heads, else [ne0, n]) as a view of that one token. */
+static gl_tensor *dec_row(dec_build *b, gl_tensor *t, int32_t s, bool heads) {
+    if (!t) return NULL;
+    if (!heads) return gl_view_2d(b->ctx, t, t->ne[0], 1, t->nb[1], (size_t)s * t->nb[1]);
+    return gl_view_3d(b->ctx, t, t->ne[0], t->ne[1], 1, t->nb[1], t->nb[2], (size_t)s * t->nb[2]);
+}
+
+/* Appends the rows of a batch's per-sequence results: acc (or NULL) then r, along tokens. */
+static gl_tensor *dec_rows_cat(dec_build *b, gl_tensor *acc, gl_tensor *r) {
+    if (!r) return NULL;
+    return acc ? gl_concat(b->ctx, acc, r, 1) : r;
+}
+
+/* Attention of one step: over the cache of its sequence, or of a batch, each token over its
+ * own sequence's cache. */
+static gl_tensor *dec_attention(dec_build *b, int il, gl_tensor *q, gl_tensor *k, gl_tensor *v) {
+    if (b->n_seq == 0) return dec_attend(b, il, b->kv, b->n_past, q, k, v);
+    gl_tensor *out = NULL;
+    for (int32_t s = 0; s < b->n_seq; s++) {
+        gl_tensor *o = dec_attend(b, il, b->kvs[s], b->pasts[s], dec_row(b, q, s, true),
+                                  dec_row(b, k, s, true), dec_row(b, v, s, true));
+        if (!(out = dec_rows_cat(b, out, o))) return NULL;
+    }
+    return out;
+}
+
+/* LFM2's short convolution, per sequence in a batch (its state is the sequence's). */
+static gl_tensor *dec_shortconv(dec_build *b, int il, gl_tensor *cur) {
+    if (b->n_seq == 0) return elm_shortconv_block(b->ctx, b->g, b->m, b->kv, il, cur, b->n_past);
+    gl_tensor *out = NULL;
+    for (int32_t s = 0; s < b->n_seq; s++) {
+        gl_tensor *o = elm_shortconv_block(b->ctx, b->g, b->m, b->kvs[s], il, dec_row(b, cur, s, false),
+                                            b->pasts[s]);
+        if (!(out = dec_rows_cat(b, out, o))) return NULL;
+    }
+    return out;
 }
 
 /* q, k, v of one block as [head_dim, heads, n]: separate or fused projections, q/k norms. */
@@ -167,7 +211,7 @@ static gl_tensor *dec_block(dec_build *b, int il, gl_tensor *x) {
     const elm_layer *l = &b->m->layers[il];
     gl_tensor *cur = l->attn_norm ? dec_norm(b, x, l->attn_norm, l->attn_norm_b) : x;
     if (l->conv_in) { /* LFM2: a short-convolution block instead of attention */
-        cur = elm_shortconv_block(b->ctx, b->g, b->m, b->kv, il, cur, b->n_past);
+        cur = dec_shortconv(b, il, cur);
     } else {
         gl_tensor *q, *k, *v;
         dec_qkv(b, l, cur, &q, &k, &v);
@@ -200,40 +244,34 @@ int32_t elm_decoder_max_nodes(const elm_model *m) {
     return m->arch->nodes_per_layer * m->hp.n_layer + 64;
 }
 
-gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_context *ctx,
-                            gl_graph *g, const elm_graph_req *req, elm_graph_out *out,
-                            gl_error *err) {
-    const elm_hparams *hp = &m->hp;
-    const int32_t n = req->n_tokens;
-    if (n < 1 || req->n_past < 0 || req->n_past > kv->n_ctx - n)
-        return gl_error_set(err, GL_ERR_INVALID, "%d tokens after %d do not fit a context of %d",
-                            n, req->n_past, kv->n_ctx);
-    if (m->pos_embd && req->n_past + n > hp->n_ctx_train)
-        return gl_error_set(err, GL_ERR_INVALID, "gpt2 has position embeddings for %d positions "
-                            "only", hp->n_ctx_train);
-    dec_build b = {.m = m, .hp = hp, .kv = kv, .ctx = ctx, .g = g, .n_tokens = n,
-                   .n_past = req->n_past};
-
+/* Inputs, blocks and head of the graph b describes (n_tokens rows). */
+static gl_status dec_forward(dec_build *b, const elm_graph_req *req, elm_graph_out *out,
+                             gl_error *err) {
+    const elm_model *m = b->m;
+    const elm_hparams *hp = b->hp;
+    gl_context *ctx = b->ctx;
+    gl_graph *g = b->g;
+    const int32_t n = b->n_tokens;
     out->ids = gl_set_name(gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, (int64_t[]){n}, NULL), "ids");
     out->pos = gl_set_name(gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, (int64_t[]){n}, NULL), "pos");
     gl_set_input(out->ids);
     gl_set_input(out->pos);
-    b.pos = out->pos;
+    b->pos = out->pos;
 
     gl_tensor *x = gl_get_rows(ctx, m->tok_embd, out->ids);
     if (hp->embd_scale > 0) x = gl_scale(ctx, x, hp->embd_scale);
     if (m->pos_embd) x = gl_add(ctx, x, gl_get_rows(ctx, m->pos_embd, out->pos));
     if (req->hidden && out->hidden) out->hidden[0] = x;
     for (int il = 0; il < hp->n_layer; il++) {
-        x = dec_block(&b, il, x);
+        x = dec_block(b, il, x);
         if (req->hidden && out->hidden && il + 1 < hp->n_layer) out->hidden[il + 1] = x;
     }
     /* Only the rows whose logits are wanted go through the head. */
     if (!req->all_logits && !req->hidden && n > 1 && x)
         x = gl_view_2d(ctx, x, x->ne[0], 1, x->nb[1], (size_t)(n - 1) * x->nb[1]);
-    x = dec_norm(&b, x, m->out_norm, m->out_norm_b);
+    x = dec_norm(b, x, m->out_norm, m->out_norm_b);
     if (req->hidden && out->hidden) out->hidden[hp->n_layer] = x;
-    out->logits = dec_logits(&b, x);
+    out->logits = dec_logits(b, x);
     if (!gl_ctx_ok(ctx) || !out->logits)
         return gl_error_set(err, GL_ERR_INVALID, "building the %s graph: %s", m->arch->name,
                             gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "an op got no input");
@@ -247,4 +285,49 @@ gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_conte
         return gl_error_set(err, st != GL_OK ? st : GL_ERR_INVALID, "graph of the %s step: %s",
                             m->arch->name, gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "too many nodes");
     return GL_OK;
+}
+
+/* Whether n tokens after n_past fit the cache (and gpt2's position table); err says why not. */
+static gl_status dec_check_range(const elm_model *m, const elm_kv_cache *kv, int32_t n,
+                                 int32_t n_past, gl_error *err) {
+    if (n < 1 || n_past < 0 || n_past > kv->n_ctx - n)
+        return gl_error_set(err, GL_ERR_INVALID, "%d tokens after %d do not fit a context of %d",
+                            n, n_past, kv->n_ctx);
+    if (m->pos_embd && n_past + n > m->hp.n_ctx_train)
+        return gl_error_set(err, GL_ERR_INVALID, "gpt2 has position embeddings for %d positions "
+                            "only", m->hp.n_ctx_train);
+    return GL_OK;
+}
+
+gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_context *ctx,
+                            gl_graph *g, const elm_graph_req *req, elm_graph_out *out,
+                            gl_error *err) {
+    gl_status st = dec_check_range(m, kv, req->n_tokens, req->n_past, err);
+    if (st != GL_OK) return st;
+    dec_build b = {.m = m, .hp = &m->hp, .kv = kv, .ctx = ctx, .g = g, .n_tokens = req->n_tokens,
+                   .n_past = req->n_past};
+    return dec_forward(&b, req, out, err);
+}
+
+int32_t elm_decoder_max_nodes_batch(const elm_model *m, int32_t n_seq) {
+    /* Per sequence and layer: the row views, stores, cache views, attention and the concat. */
+    return elm_decoder_max_nodes(m) + n_seq * m->hp.n_layer * (16 + 8 * m->hp.n_conv);
+}
+
+gl_status elm_decoder_build_batch(const elm_model *m, const elm_kv_cache *const *kvs,
+                                  const int32_t *pasts, int32_t n_seq, gl_context *ctx,
+                                  gl_graph *g, elm_graph_out *out, gl_error *err) {
+    if (n_seq < 1) return gl_error_set(err, GL_ERR_INVALID, "a batch of %d sequences", n_seq);
+    for (int32_t s = 0; s < n_seq; s++) {
+        gl_status st = dec_check_range(m, kvs[s], 1, pasts[s], err);
+        if (st != GL_OK) return st;
+        /* LongRoPE picks its factors by the context size: one choice for the whole batch. */
+        if (m->rope_long && kvs[s]->n_ctx != kvs[0]->n_ctx)
+            return gl_error_set(err, GL_ERR_INVALID, "a batch of contexts of different sizes "
+                                "(%d, %d) with LongRoPE", kvs[0]->n_ctx, kvs[s]->n_ctx);
+    }
+    dec_build b = {.m = m, .hp = &m->hp, .kv = kvs[0], .ctx = ctx, .g = g, .n_tokens = n_seq,
+                   .n_past = 0, .n_seq = n_seq, .kvs = kvs, .pasts = pasts};
+    const elm_graph_req req = {.n_tokens = n_seq, .all_logits = true};
+    return dec_forward(&b, &req, out, err);
 }

@@ -145,6 +145,13 @@ gl_status elm_decoder_build(const elm_model *m, const elm_kv_cache *kv, gl_conte
                             gl_error *err);
 /* Upper bound on tensor headers and graph nodes one decode step needs. */
 int32_t elm_decoder_max_nodes(const elm_model *m);
+/* One step of n_seq sequences, one token each: row s at position pasts[s] of cache kvs[s]
+ * (distinct caches of m's shape); the weights are read once for all rows, the attention
+ * (and LFM2's convolution) runs per sequence. out->logits is [n_vocab, n_seq]. */
+gl_status elm_decoder_build_batch(const elm_model *m, const elm_kv_cache *const *kvs,
+                                  const int32_t *pasts, int32_t n_seq, gl_context *ctx,
+                                  gl_graph *g, elm_graph_out *out, gl_error *err);
+int32_t elm_decoder_max_nodes_batch(const elm_model *m, int32_t n_seq);
 /* ---- shortconv.c ---- */
 /* LFM2's gated short-convolution block on cur [n_embd, n] at positions n_past.. of layer il:
  * (b, c, x) = in_proj·cur, y = c * conv(b * x over the last n_conv positions), out_proj·y. */
