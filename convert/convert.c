@@ -2,7 +2,9 @@
  * convert.c — entry point of the converter: picks the source kind and handles --vocab-only.
  * The model mappings live in convert_llm.c, the tokenizers in hf_tokenizer.c.
  */
+#include "arch.h"
 #include "convert.h"
+#include "convert_elmo.h"
 #include "quantize.h"
 
 #include <stdarg.h>
@@ -35,6 +37,20 @@ bool elm_cv_file_exists(const char *path) {
 static bool cv_is_dir(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+const elm_arch *elm_cv_detect_dir(const char *dir) {
+    if (!dir || !cv_is_dir(dir)) return NULL;
+    if (elm_convert_is_elmo_dir(dir)) return elm_arch_find("elmo", 4); /* options.json + weights */
+    gl_error e = {0};
+    bool failed = false;
+    elm_json_doc *d = elm_cv_json_opt(dir, "config.json", &e, &failed);
+    if (!d) return NULL;
+    const elm_json *cfg = elm_json_root(d);
+    const elm_arch *row = elm_arch_from_hf_config(elm_json_str(elm_json_at(elm_json_get(cfg, "architectures"), 0)),
+                                                  elm_json_get_str(cfg, "model_type"));
+    elm_json_free(d);
+    return row;
 }
 
 void elm_cv_log(const elm_convert_params *p, const char *fmt, ...) {
@@ -148,8 +164,15 @@ gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_
         const gl_status fs = cv_check_finite(p, err);
         if (fs != GL_OK) return fs;
     }
-    if (cv_is_dir(p->src) && elm_cv_is_t5_dir(p->src)) return elm_cv_convert_t5(p, stats, err);
-    if (cv_is_dir(p->src) && elm_cv_is_bert_dir(p->src)) return elm_cv_convert_bert(p, stats, err);
+    const elm_arch *row = elm_cv_detect_dir(p->src);
+    if (row && row->family == ELM_FAMILY_T5) return elm_cv_convert_t5(p, stats, err);
+    if (row && row->family == ELM_FAMILY_BERT) return elm_cv_convert_bert(p, stats, err);
+    if (row && row->family == ELM_FAMILY_ELMO && !p->vocab_only) {
+        const gl_status s = elm_convert_elmo(p->src, NULL, NULL, p->out, p->outtype >= 0 ? gl_type_name(p->outtype) : NULL,
+                                             err);
+        if (s == GL_OK && stats) snprintf(stats->arch, sizeof stats->arch, "elmo");
+        return s;
+    }
     if (p->vocab_only) return cv_vocab_only(p, stats, err);
     if (cv_is_dir(p->src)) return elm_cv_convert_hf(p, stats, err);
     if (elm_cv_file_exists(p->src)) return elm_cv_convert_llama2c(p, stats, err);

@@ -1,11 +1,14 @@
 /*
- * convert.h — checkpoint → GGUF conversion for decoder models (llama, qwen2, gpt2).
+ * convert.h — checkpoint → GGUF conversion for every family (decoders, BERT, T5, ELMo).
  *
- * elm_convert() reads a Hugging Face folder (config.json, model.safetensors or shards,
- * tokenizer files) or a llama2.c checkpoint (.bin + tokenizer.bin) and writes a GGUF file that
- * follows llama.cpp's tensor names and metadata keys (docs/FORMAT.md, "Decoder models").
- * Tensors are streamed one at a time through reusable buffers; nothing prints: messages go to
- * the log callback and progress to the progress callback.
+ * elm_convert() reads a Hugging Face folder (config.json, model.safetensors or shards, or
+ * pytorch_model.bin, tokenizer files), an ELMo checkpoint folder, or a llama2.c checkpoint
+ * (.bin + tokenizer.bin) and writes a GGUF file that follows llama.cpp's tensor names and
+ * metadata keys (docs/FORMAT.md). What a folder holds is asked of the one architecture table
+ * (elm_cv_detect_dir). Each family's converter reads its config into hyperparameters and a
+ * plan of output tensors; the one writer of convert_plan.h picks the types, streams the
+ * tensors through reusable buffers, reports progress and fills the stats. Nothing prints:
+ * messages go to the log callback and progress to the progress callback.
  */
 #ifndef EDGELM_CONVERT_H
 #define EDGELM_CONVERT_H
@@ -86,6 +89,10 @@ gl_status elm_cv_vocab_load_spm(const char *path, int32_t n_vocab, elm_cv_vocab 
 /* llama2.c tokenizer.bin (needs n_vocab: the file does not store it; <= 0 reads to the end). */
 gl_status elm_cv_vocab_load_llama2c(const char *path, int32_t n_vocab, elm_cv_vocab *v,
                                     gl_error *err);
+/* Sets token id (growing the table to id + 1 when needed): text s[0..n) (valid UTF-8, copied),
+ * score and llama.cpp token type. */
+gl_status elm_cv_vocab_set(elm_cv_vocab *v, int32_t id, const char *s, size_t n, float score, int type,
+                           gl_error *err);
 /* Writes the tokenizer.ggml.* keys (and tokenizer.chat_template). */
 gl_status elm_cv_vocab_write(gl_gguf_writer *w, const elm_cv_vocab *v, gl_error *err);
 
@@ -93,8 +100,10 @@ gl_status elm_cv_vocab_write(gl_gguf_writer *w, const elm_cv_vocab *v, gl_error 
 gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
 gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats *stats,
                                  gl_error *err);
+/* What a folder holds, asked of the one architecture table (models/common/arch.h): an ELMo
+ * checkpoint (options.json), else the class (or model_type) of its config.json. NULL: none. */
+const struct elm_arch *elm_cv_detect_dir(const char *dir);
 /* convert_t5.c: T5ForConditionalGeneration folders (weights and tokenizer, or vocab_only). */
-bool elm_cv_is_t5_dir(const char *dir);
 gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
 
 /* A checkpoint's tensors, whatever the file kind: model.safetensors (single or sharded) or a
@@ -112,8 +121,7 @@ const elm_st_tensor *elm_cv_source_find(const elm_cv_source *s, const char *name
 const char *elm_cv_source_kind(const elm_cv_source *s); /* "safetensors" or "torch" */
 uint64_t elm_cv_source_total_bytes(const elm_cv_source *s);
 
-/* convert_bert.c: BERT folders (config.json model_type "bert"), vocab_only included. */
-bool elm_cv_is_bert_dir(const char *dir);
+/* convert_bert.c: BERT, DistilBERT, RoBERTa folders, vocab_only included. */
 gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
 
 /* Converter honesty (convert_util.c): every source tensor is mapped or named. After planning,

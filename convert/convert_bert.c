@@ -10,22 +10,12 @@
  * named in a warning (refused with --strict), never dropped silently.
  */
 #include "convert.h"
+#include "convert_plan.h"
 #include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CB_MAX_ITEMS 4096
-
-typedef struct cb_item {
-    char name[GL_MAX_NAME];
-    const elm_st_tensor *src;
-    int n_dims;
-    int64_t ne[2];
-    int64_t row_offset; /* source rows skipped before the first written one */
-    gl_type type;
-} cb_item;
 
 typedef struct cb_job {
     const elm_convert_params *p;
@@ -36,9 +26,7 @@ typedef struct cb_job {
     double eps;
     int pooling;     /* llama.cpp's pooling_type: 1 mean, 2 cls, 3 last */
     int normalize;   /* sentence-transformers Normalize module: 1 */
-    cb_item *items;
-    int n_items;
-    int n_fallback;
+    elm_cv_plan plan; /* the output tensors (convert_plan.h) */
     char **labels;
     int64_t n_labels;
     int head;        /* CB_HEAD_*: what "classifier" is, from config.json's architectures */
@@ -50,22 +38,6 @@ typedef struct cb_job {
 } cb_job;
 
 enum { CB_HEAD_SEQUENCE, CB_HEAD_TOKEN, CB_HEAD_QA };
-
-bool elm_cv_is_bert_dir(const char *dir) {
-    gl_error e = {0};
-    bool failed = false;
-    elm_json_doc *d = elm_cv_json_opt(dir, "config.json", &e, &failed);
-    if (!d) return false;
-    const elm_json *r = elm_json_root(d);
-    const char *mt = elm_json_get_str(r, "model_type");
-    bool yes = mt && (!strcmp(mt, "bert") || !strcmp(mt, "distilbert") || !strcmp(mt, "roberta") || !strcmp(mt, "xlm-roberta"));
-    const char *a0 = elm_json_str(elm_json_at(elm_json_get(r, "architectures"), 0));
-    if (a0 && (!strncmp(a0, "Bert", 4) || !strncmp(a0, "DistilBert", 10) || !strncmp(a0, "Roberta", 7) ||
-               !strncmp(a0, "XLMRoberta", 10)))
-        yes = true;
-    elm_json_free(d);
-    return yes;
-}
 
 /* ---- plan ---- */
 
@@ -86,33 +58,11 @@ static const elm_st_tensor *cb_find(const cb_job *j, const char *name) {
 
 static gl_status cb_add(cb_job *j, const char *name, const elm_st_tensor *src, int64_t rows, int64_t cols) {
     if (!src) return gl_error_set(j->err, GL_ERR_FORMAT, "bert: no source tensor for %s", name);
-    int nd = cols > 0 ? 2 : 1;
-    if (src->n_dims != nd || src->shape[0] != rows || (nd == 2 && src->shape[1] != cols))
-        return gl_error_set(j->err, GL_ERR_FORMAT, "tensor %s has an unexpected shape (expected [%lld%s%lld])", src->name,
-                            (long long)rows, nd == 2 ? ", " : "", (long long)(nd == 2 ? cols : 0));
-    if (src->dtype == ELM_ST_OTHER)
-        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "tensor %s has dtype %s", src->name, src->dtype_name);
-    if (j->n_items >= CB_MAX_ITEMS) return gl_error_set(j->err, GL_ERR_INVALID, "bert: too many tensors");
-    cb_item *it = &j->items[j->n_items++];
-    memset(it, 0, sizeof *it);
-    snprintf(it->name, sizeof it->name, "%s", name);
-    it->src = src;
-    it->n_dims = nd;
-    it->ne[0] = nd == 2 ? cols : rows;
-    it->ne[1] = nd == 2 ? rows : 1;
-    int want = j->p->outtype;
-    /* Vectors and the embedding tables that the graph reads by row (position, token type)
-     * stay F32; matrices take the requested type (word embeddings too: get_rows and the
-     * tied MLM decoder read any type). */
-    bool keep = nd == 1 || !strcmp(name, "position_embd.weight") || !strcmp(name, "token_types.weight");
-    if (keep) it->type = GL_TYPE_F32;
-    else if (want < 0) it->type = src->dtype == ELM_ST_F16 ? GL_TYPE_F16 : src->dtype == ELM_ST_BF16 ? GL_TYPE_BF16 : GL_TYPE_F32;
-    else if (gl_type_get(want)->is_quantized && it->ne[0] % gl_type_get(want)->blck_size) {
-        it->type = GL_TYPE_F16;
-        j->n_fallback++;
-        elm_cv_log(j->p, "note: %s has rows of %lld: kept as f16", name, (long long)it->ne[0]);
-    } else it->type = (gl_type)want;
-    return GL_OK;
+    /* The embedding tables that the graph reads by row (position, token type) stay F32;
+     * matrices take the requested type (word embeddings too: get_rows and the tied MLM decoder
+     * read any type). */
+    bool keep = !strcmp(name, "position_embd.weight") || !strcmp(name, "token_types.weight");
+    return elm_cv_plan_add(&j->plan, name, src, rows, cols, ELM_CV_COPY, 0, keep);
 }
 
 /* "<hf>.weight" [out, in] and "<hf>.bias" [out] → "<gg>.weight", "<gg>.bias". */
@@ -244,8 +194,8 @@ static gl_status cb_plan(cb_job *j) {
     if (s == GL_OK) {
         s = cb_add(j, "position_embd.weight", cb_find(j, "embeddings.position_embeddings.weight"), j->n_ctx + j->pos_offset, E);
         if (s == GL_OK) { /* RoBERTa: rows 0..padding_idx are never used by real tokens */
-            j->items[j->n_items - 1].row_offset = j->pos_offset;
-            j->items[j->n_items - 1].ne[1] = j->n_ctx;
+            elm_cv_plan_last(&j->plan)->row_offset = j->pos_offset;
+            elm_cv_plan_last(&j->plan)->ne[1] = j->n_ctx;
         }
     }
     if (s == GL_OK) s = cb_add(j, "token_embd_norm.weight", cb_find(j, "embeddings.LayerNorm.weight"), E, 0);
@@ -274,22 +224,9 @@ static gl_status cb_plan(cb_job *j) {
 
 /* Every source tensor is written, tied to one that is, or named (convert.h). */
 static gl_status cb_check_unmapped(cb_job *j) {
-    int64_t n = j->n_items + 2;
-    const elm_st_tensor **used = malloc((size_t)n * sizeof *used);
-    if (!used) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
-    int64_t k = 0;
-    for (int i = 0; i < j->n_items; i++) used[k++] = j->items[i].src;
-    for (int i = 0; i < 2; i++)
-        if (j->tied[i]) used[k++] = j->tied[i];
     static const char *const buffers[] = {"position_ids", "token_type_ids", NULL};
     static const char *const heads[] = {"cls.", "pooler.", "bert.pooler.", "classifier.", "qa_outputs.", NULL};
-    int64_t n_bad = 0;
-    gl_status s = elm_cv_check_unmapped(j->p, j->src, used, k, buffers, j->p->no_heads ? heads : NULL, &n_bad, j->err);
-    free(used);
-    if (s == GL_OK && n_bad > 0)
-        elm_cv_log(j->p, "warning: %lld source tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
-                   n_bad == 1 ? "" : "s");
-    return s;
+    return elm_cv_plan_check_unmapped(&j->plan, j->src, j->tied, 2, buffers, j->p->no_heads ? heads : NULL);
 }
 
 /* Which head "classifier" is: BertForTokenClassification applies it to every token. */
@@ -648,62 +585,15 @@ static gl_status cb_vocab_write(gl_gguf_writer *w, const cb_vocab *cv, int64_t n
 
 /* ---- write ---- */
 
-static void cb_default_name(const char *src, char *out, size_t size) {
-    size_t n = strlen(src);
-    while (n > 1 && src[n - 1] == '/') n--;
-    size_t b = n;
-    while (b > 0 && src[b - 1] != '/') b--;
-    snprintf(out, size, "%.*s", (int)(n - b), src + b);
-}
-
-static gl_status cb_stream(gl_gguf_writer *w, const cb_item *it, float **fb, size_t *fb_n, uint8_t **qb, size_t *qb_n,
-                           uint64_t *done, gl_error *err) {
-    const int64_t ne0 = it->ne[0], rows_per = ((int64_t)1 << 20) / ne0 > 0 ? ((int64_t)1 << 20) / ne0 : 1;
-    const gl_type_traits *tt = gl_type_get(it->type);
-    size_t row = gl_row_size(it->type, ne0);
-    for (int64_t r0 = 0; r0 < it->ne[1]; r0 += rows_per) {
-        int64_t nr = it->ne[1] - r0 < rows_per ? it->ne[1] - r0 : rows_per;
-        size_t nf = (size_t)(nr * ne0) * sizeof(float), nq = row * (size_t)nr;
-        if (nf > *fb_n) {
-            free(*fb);
-            *fb_n = 0;
-            if (!(*fb = malloc(nf))) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
-            *fb_n = nf;
-        }
-        if (nq > *qb_n) {
-            free(*qb);
-            *qb_n = 0;
-            if (!(*qb = malloc(nq))) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
-            *qb_n = nq;
-        }
-        gl_status s = elm_st_read_f32(it->src, (r0 + it->row_offset) * ne0, nr * ne0, *fb, err);
-        if (s != GL_OK) return s;
-        for (int64_t r = 0; r < nr; r++) tt->from_float_ref(*fb + r * ne0, *qb + (size_t)r * row, ne0);
-        if ((s = gl_gguf_w_tensor_data(w, *qb, nq)) != GL_OK) return gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
-        *done += nq;
-    }
-    return GL_OK;
-}
-
 static gl_status cb_write(cb_job *j, const cb_vocab *cv, elm_convert_stats *stats) {
     gl_error *err = j->err;
     const elm_convert_params *p = j->p;
-    gl_gguf_writer *w = gl_gguf_writer_open(p->out, err);
-    if (!w) return err ? err->code : GL_ERR_IO;
-    gl_gguf_writer_on_size(w, p->on_size, p->user);
     char name[256];
     if (p->name) snprintf(name, sizeof name, "%s", p->name);
-    else cb_default_name(p->src, name, sizeof name);
-    int ft = p->outtype;
-    if (ft < 0)
-        for (int i = 0; i < j->n_items && ft < 0; i++)
-            if (j->items[i].n_dims == 2) ft = j->items[i].type;
-    bool quant = false;
-    for (int i = 0; i < j->n_items; i++) quant = quant || gl_type_get(j->items[i].type)->is_quantized;
-    gl_status s = gl_gguf_w_kv_str(w, "general.architecture", "bert");
-    if (s == GL_OK) s = gl_gguf_w_kv_str(w, "general.name", name);
-    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", elm_cv_file_type(ft));
-    if (s == GL_OK && quant) s = gl_gguf_w_kv_u32(w, "general.quantization_version", 2);
+    else elm_cv_default_name(p->src, name, sizeof name);
+    gl_gguf_writer *w = elm_cv_plan_open(&j->plan, "bert", name);
+    if (!w) return err ? err->code : GL_ERR_IO;
+    gl_status s = GL_OK;
     if (!p->vocab_only) {
         if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.context_length", (uint32_t)j->n_ctx);
         if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "bert.embedding_length", (uint32_t)j->E);
@@ -720,32 +610,12 @@ static gl_status cb_write(cb_job *j, const cb_vocab *cv, elm_convert_stats *stat
     }
     if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
     if (s == GL_OK) s = cb_vocab_write(w, cv, j->n_types, err);
-    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
-        s = gl_gguf_w_tensor_info(w, j->items[i].name, j->items[i].type, j->items[i].n_dims, j->items[i].ne);
-        if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
+    if (s != GL_OK) {
+        gl_gguf_writer_discard(w);
+        return s;
     }
-    float *fb = NULL;
-    uint8_t *qb = NULL;
-    size_t fb_n = 0, qb_n = 0;
-    uint64_t done = 0, in = 0;
-    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
-        if (p->progress) p->progress(p->user, i, j->n_items, done, 0);
-        s = cb_stream(w, &j->items[i], &fb, &fb_n, &qb, &qb_n, &done, err);
-        in += j->items[i].src->nbytes;
-    }
-    free(fb);
-    free(qb);
-    gl_error cerr = {0};
-    gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
-    if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
-    if (s == GL_OK && stats) {
-        snprintf(stats->arch, sizeof stats->arch, "bert");
-        stats->n_tensors = j->n_items;
-        stats->n_fallback = j->n_fallback;
-        stats->n_vocab = cv->v.n_tokens;
-        stats->bytes_in = in;
-        stats->bytes_out = done;
-    }
+    s = elm_cv_plan_write(&j->plan, w, "bert", stats);
+    if (s == GL_OK && stats) stats->n_vocab = cv->v.n_tokens;
     return s;
 }
 
@@ -754,6 +624,7 @@ gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *st
     memset(&j, 0, sizeof j);
     j.p = p;
     j.err = err;
+    elm_cv_plan_init(&j.plan, p, err);
     cb_vocab cv;
     memset(&cv, 0, sizeof cv);
     bool failed = false;
@@ -766,9 +637,7 @@ gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *st
     }
     if (s == GL_OK) s = cb_sentence_transformers(&j);
     if (s == GL_OK && !p->vocab_only) {
-        j.items = calloc(CB_MAX_ITEMS, sizeof *j.items);
-        if (!j.items) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
-        if (s == GL_OK && !(j.src = elm_cv_source_open(p->src, err))) s = err ? err->code : GL_ERR_IO;
+        if (!(j.src = elm_cv_source_open(p->src, err))) s = err ? err->code : GL_ERR_IO;
         if (s == GL_OK) {
             elm_cv_log(p, "bert: %lld layers, %lld hidden, %lld heads, vocab %lld, %lld tensors (%s)", (long long)j.L,
                        (long long)j.E, (long long)j.H, (long long)j.V, (long long)elm_cv_source_n(j.src),
@@ -787,7 +656,7 @@ gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *st
     elm_cv_vocab_free(&cv.v);
     for (int64_t i = 0; j.labels && i < j.n_labels; i++) free(j.labels[i]);
     free(j.labels);
-    free(j.items);
+    elm_cv_plan_free(&j.plan);
     elm_cv_source_close(j.src);
     elm_json_free(cfg);
     return s;

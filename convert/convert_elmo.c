@@ -17,6 +17,7 @@
  */
 #include "convert_elmo.h"
 #include "convert.h"
+#include "convert_plan.h"
 #include "hdf5.h"
 #include "json.h"
 
@@ -228,14 +229,12 @@ typedef enum cve_kind {
     CVE_LSTM_IN, CVE_LSTM_REC, CVE_LSTM_B, CVE_LSTM_P,
 } cve_kind;
 
-typedef struct cve_job {
-    char name[64];
-    cve_kind kind;
-    int idx, dir, layer;
-    int n_dims;
-    int64_t ne[2];
-    gl_type type;
-} cve_job;
+/* A planned tensor (convert_plan.h) is filled by cve_fill: fill_kind is its cve_kind,
+ * fill_arg[] = {filter or highway index, direction, layer}. */
+typedef struct cve_src {
+    elm_h5 *h;
+    const cve_hp *hp;
+} cve_src;
 
 /* Reads dataset path, which must have exactly the given dims; returns malloc'd floats. */
 static float *cve_read(elm_h5 *h, const char *path, int rank, const int64_t *dims, gl_error *err) {
@@ -267,8 +266,14 @@ static float *cve_read(elm_h5 *h, const char *path, int rank, const int64_t *dim
 /* TensorFlow's column blocks (i, j, f, o) → ours (i, f, g=j, o): our block q is TF's tf_q[q]. */
 static const int cve_tf_gate[4] = {0, 2, 1, 3};
 
-/* Fills dst (ne0 * ne1 floats, rows of ne0) for job j. */
-static gl_status cve_fill(elm_h5 *h, const cve_hp *hp, const cve_job *j, float *dst, gl_error *err) {
+/* Fills dst (ne0 * ne1 floats, rows of ne0) for the planned tensor it (elm_cv_fill_fn). */
+static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_error *err) {
+    elm_h5 *h = ((const cve_src *)user)->h;
+    const cve_hp *hp = ((const cve_src *)user)->hp;
+    const struct {
+        cve_kind kind;
+        int idx, dir, layer;
+    } jj = {(cve_kind)it->fill_kind, it->fill_arg[0], it->fill_arg[1], it->fill_arg[2]}, *j = &jj;
     char path[160];
     const int64_t D = hp->filters_total, P = hp->proj, C = hp->cell, E = hp->emb_dim;
     float *a = NULL, *b = NULL;
@@ -382,76 +387,49 @@ static gl_status cve_has(elm_h5 *h, const char *path, bool *has, gl_error *err) 
     return gl_error_set(err, s, "elmo: reading %s: %s", path, e.msg);
 }
 
-/* The storage type of a matrix with rows of n elements. */
-static gl_type cve_matrix_type(gl_type want, int64_t n) {
-    const gl_type_traits *tt = gl_type_get(want);
-    if (!tt || n % tt->blck_size == 0) return want;
-    return GL_TYPE_F16;
-}
-
-static int cve_add_job(cve_job *jobs, int n, cve_kind kind, int idx, int dir, int layer, int n_dims,
-                       int64_t ne0, int64_t ne1, gl_type type, const char *fmt, ...)
+static gl_status cve_add(elm_cv_plan *pl, cve_kind kind, int idx, int dir, int layer, int n_dims, int64_t ne0,
+                         int64_t ne1, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 11, 12)))
+    __attribute__((format(printf, 9, 10)))
 #endif
     ;
 
-static int cve_add_job(cve_job *jobs, int n, cve_kind kind, int idx, int dir, int layer, int n_dims,
-                       int64_t ne0, int64_t ne1, gl_type type, const char *fmt, ...) {
-    cve_job *j = &jobs[n];
-    memset(j, 0, sizeof *j);
+static gl_status cve_add(elm_cv_plan *pl, cve_kind kind, int idx, int dir, int layer, int n_dims, int64_t ne0,
+                         int64_t ne1, const char *fmt, ...) {
+    char name[GL_MAX_NAME];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(j->name, sizeof j->name, fmt, ap);
+    vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    j->kind = kind;
-    j->idx = idx;
-    j->dir = dir;
-    j->layer = layer;
-    j->n_dims = n_dims;
-    j->ne[0] = ne0;
-    j->ne[1] = ne1;
-    j->type = n_dims == 2 ? cve_matrix_type(type, ne0) : GL_TYPE_F32;
-    return n + 1;
+    /* the character embeddings are read by row as floats: F32 whatever the requested type */
+    return elm_cv_plan_add_fill(pl, name, n_dims, ne0, ne1, kind == CVE_CHAR, (int)kind, idx, dir, layer);
 }
 
-static int cve_plan(const cve_hp *hp, gl_type mt, cve_job *jobs) {
-    int n = 0;
+static gl_status cve_plan(elm_cv_plan *pl, const cve_hp *hp) {
     const int64_t D = hp->filters_total, P = hp->proj, C = hp->cell, E = hp->emb_dim;
-    n = cve_add_job(jobs, n, CVE_CHAR, 0, 0, 0, 2, E, hp->n_chars, GL_TYPE_F32, "char_embd.weight");
-    jobs[n - 1].type = GL_TYPE_F32;
-    for (int i = 0; i < hp->n_filters; i++) {
-        n = cve_add_job(jobs, n, CVE_CNN_W, i, 0, 0, 2, E * hp->widths[i], hp->counts[i], mt, "cnn.%d.weight", i);
-        n = cve_add_job(jobs, n, CVE_CNN_B, i, 0, 0, 1, hp->counts[i], 1, mt, "cnn.%d.bias", i);
+    gl_status s = cve_add(pl, CVE_CHAR, 0, 0, 0, 2, E, hp->n_chars, "char_embd.weight");
+    for (int i = 0; i < hp->n_filters && s == GL_OK; i++) {
+        s = cve_add(pl, CVE_CNN_W, i, 0, 0, 2, E * hp->widths[i], hp->counts[i], "cnn.%d.weight", i);
+        if (s == GL_OK) s = cve_add(pl, CVE_CNN_B, i, 0, 0, 1, hp->counts[i], 1, "cnn.%d.bias", i);
     }
-    for (int k = 0; k < hp->n_highway; k++) {
-        n = cve_add_job(jobs, n, CVE_HW_W, k, 0, 0, 2, D, 2 * D, mt, "highway.%d.weight", k);
-        n = cve_add_job(jobs, n, CVE_HW_B, k, 0, 0, 1, 2 * D, 1, mt, "highway.%d.bias", k);
+    for (int k = 0; k < hp->n_highway && s == GL_OK; k++) {
+        s = cve_add(pl, CVE_HW_W, k, 0, 0, 2, D, 2 * D, "highway.%d.weight", k);
+        if (s == GL_OK) s = cve_add(pl, CVE_HW_B, k, 0, 0, 1, 2 * D, 1, "highway.%d.bias", k);
     }
-    if (hp->has_proj) {
-        n = cve_add_job(jobs, n, CVE_PROJ_W, 0, 0, 0, 2, D, P, mt, "proj.weight");
-        n = cve_add_job(jobs, n, CVE_PROJ_B, 0, 0, 0, 1, P, 1, mt, "proj.bias");
+    if (hp->has_proj && s == GL_OK) {
+        s = cve_add(pl, CVE_PROJ_W, 0, 0, 0, 2, D, P, "proj.weight");
+        if (s == GL_OK) s = cve_add(pl, CVE_PROJ_B, 0, 0, 0, 1, P, 1, "proj.bias");
     }
     static const char *dirs[2] = {"fwd", "bwd"};
     for (int d = 0; d < 2; d++)
-        for (int l = 0; l < hp->n_layers; l++) {
-            n = cve_add_job(jobs, n, CVE_LSTM_IN, 0, d, l, 2, P, 4 * C, mt, "lstm.%s.%d.in.weight", dirs[d], l);
-            n = cve_add_job(jobs, n, CVE_LSTM_REC, 0, d, l, 2, P, 4 * C, mt, "lstm.%s.%d.rec.weight", dirs[d], l);
-            n = cve_add_job(jobs, n, CVE_LSTM_B, 0, d, l, 1, 4 * C, 1, mt, "lstm.%s.%d.bias", dirs[d], l);
-            if (hp->has_lstm_proj)
-                n = cve_add_job(jobs, n, CVE_LSTM_P, 0, d, l, 2, C, P, mt, "lstm.%s.%d.proj.weight", dirs[d], l);
+        for (int l = 0; l < hp->n_layers && s == GL_OK; l++) {
+            s = cve_add(pl, CVE_LSTM_IN, 0, d, l, 2, P, 4 * C, "lstm.%s.%d.in.weight", dirs[d], l);
+            if (s == GL_OK) s = cve_add(pl, CVE_LSTM_REC, 0, d, l, 2, P, 4 * C, "lstm.%s.%d.rec.weight", dirs[d], l);
+            if (s == GL_OK) s = cve_add(pl, CVE_LSTM_B, 0, d, l, 1, 4 * C, 1, "lstm.%s.%d.bias", dirs[d], l);
+            if (hp->has_lstm_proj && s == GL_OK)
+                s = cve_add(pl, CVE_LSTM_P, 0, d, l, 2, C, P, "lstm.%s.%d.proj.weight", dirs[d], l);
         }
-    return n;
-}
-
-/* Converts rows of floats to type t into out (gl_row_size(t, ne0) bytes per row). */
-static void cve_to_type(gl_type t, const float *src, int64_t ne0, int64_t rows, void *out) {
-    const gl_type_traits *tt = gl_type_get(t);
-    const size_t rs = gl_row_size(t, ne0);
-    for (int64_t r = 0; r < rows; r++) {
-        if (t == GL_TYPE_F32) memcpy((char *)out + r * rs, src + r * ne0, rs);
-        else tt->from_float_ref(src + r * ne0, (char *)out + r * rs, ne0);
-    }
+    return s;
 }
 
 static gl_type cve_parse_outtype(const char *s, gl_error *err) {
@@ -468,63 +446,40 @@ static gl_type cve_parse_outtype(const char *s, gl_error *err) {
 
 static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *root, const cve_hp *hp,
                            gl_type mt, const char *name, const char *out, gl_error *err) {
-    cve_job *jobs = calloc(4 + 2 * CVE_MAX_FILTERS + 2 * CVE_MAX_HIGHWAY + 8 * CVE_MAX_LAYERS, sizeof *jobs);
-    if (!jobs) return gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory");
-    const int n_jobs = cve_plan(hp, mt, jobs);
-    gl_status st = GL_OK;
-    float *f32 = NULL;
-    void *buf = NULL;
-    char *raw = NULL;
-    gl_gguf_writer *w = gl_gguf_writer_open(out, err);
-    if (!w) {
-        free(jobs);
-        return err->code;
-    }
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.out = out;
+    p.outtype = (int)mt;
+    elm_cv_plan pl;
+    elm_cv_plan_init(&pl, &p, err);
+    cve_src src = {h, hp};
+    pl.fill = cve_fill;
+    pl.fill_user = &src;
+    gl_status st = cve_plan(&pl, hp);
+    gl_gguf_writer *w = NULL;
+    if (!st && !(w = elm_cv_plan_open(&pl, "elmo", name))) st = err->code;
     /* the options file verbatim, so that nothing of it is lost */
-    FILE *fp = fopen(options_path, "rb");
+    char *raw = NULL;
     size_t raw_len = 0;
+    FILE *fp = st ? NULL : fopen(options_path, "rb");
     if (fp) {
         raw = malloc(1 << 20);
         if (raw) raw_len = fread(raw, 1, (1 << 20) - 1, fp);
         fclose(fp);
     }
-    bool quantized = gl_type_get(mt)->is_quantized;
-    st = gl_gguf_w_kv_str(w, "general.architecture", "elmo");
-    if (!st) st = gl_gguf_w_kv_str(w, "general.name", name);
-    if (!st) st = gl_gguf_w_kv_u32(w, "general.file_type", elm_cv_file_type(mt));
-    if (!st && quantized) st = gl_gguf_w_kv_u32(w, "general.quantization_version", 2);
     if (!st) st = cve_write_options(w, "elmo", root, 0, err);
     /* what the converter adds (docs/FORMAT.md): the runtime facts of the TF implementation */
     if (!st) st = gl_gguf_w_kv_f32(w, "elmo.lstm.forget_bias", 1.0f);
     if (!st) st = gl_gguf_w_kv_str(w, "elmo.lstm.gate_order", "ifgo");
     if (!st) st = gl_gguf_w_kv_str(w, "elmo.highway.convention", "allennlp");
     if (!st && raw) st = gl_gguf_w_kv_strn(w, "elmo.options_json", raw, raw_len);
-    for (int i = 0; !st && i < n_jobs; i++)
-        st = gl_gguf_w_tensor_info(w, jobs[i].name, jobs[i].type, jobs[i].n_dims, jobs[i].ne);
-    for (int i = 0; !st && i < n_jobs; i++) {
-        const cve_job *j = &jobs[i];
-        const int64_t n = j->ne[0] * j->ne[1];
-        free(f32);
-        free(buf);
-        f32 = malloc((size_t)n * sizeof *f32);
-        buf = malloc(gl_row_size(j->type, j->ne[0]) * (size_t)j->ne[1]);
-        if (!f32 || !buf) {
-            st = gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory for %s", j->name);
-            break;
-        }
-        if ((st = cve_fill(h, hp, j, f32, err)) != GL_OK) break;
-        cve_to_type(j->type, f32, j->ne[0], j->ne[1], buf);
-        st = gl_gguf_w_tensor_data(w, buf, gl_row_size(j->type, j->ne[0]) * (size_t)j->ne[1]);
+    if (st && w) {
+        if (!err->msg[0]) gl_error_set(err, st, "elmo: writing %s: %s", out, gl_gguf_writer_error(w));
+        gl_gguf_writer_discard(w); /* its temporary file goes; a file already at out stays untouched */
     }
-    if (st && !err->msg[0]) gl_error_set(err, st, "elmo: writing %s: %s", out, gl_gguf_writer_error(w));
-    gl_error cerr = {0};
-    /* on failure the writer's temporary file goes; a file already at out stays untouched */
-    gl_status cst = !st ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), st);
-    if (!st && cst) st = gl_error_set(err, cst, "elmo: %s", cerr.msg);
-    free(f32);
-    free(buf);
+    if (!st) st = elm_cv_plan_write(&pl, w, "elmo", NULL);
     free(raw);
-    free(jobs);
+    elm_cv_plan_free(&pl);
     return st;
 }
 

@@ -20,6 +20,7 @@
  */
 #include "arch.h"
 #include "convert.h"
+#include "convert_plan.h"
 #include "json.h"
 #include "safetensors.h"
 
@@ -27,21 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CV_CHUNK_ELEMS ((int64_t)1 << 22) /* plain copies go through 16 MB of floats */
-
-typedef enum cv_xform { CV_COPY, CV_PERMUTE, CV_TRANSPOSE } cv_xform;
-
-typedef struct cv_item {
-    char name[GL_MAX_NAME];
-    const elm_st_tensor *src;
-    cv_xform xf;
-    int64_t perm_heads; /* CV_PERMUTE: number of heads in the rows */
-    float add;          /* added to every element (Gemma's norms: 1) */
-    int n_dims;
-    int64_t ne[2];      /* GGUF order: ne[0] contiguous */
-    gl_type type;
-} cv_item;
 
 typedef struct cv_hparams {
     char arch[16];
@@ -70,181 +56,19 @@ typedef struct cv_hparams {
     int64_t conv_l;         /* LFM2: shortconv.l_cache */
 } cv_hparams;
 
-typedef struct cv_job {
-    const elm_convert_params *p;
-    cv_item *items;
-    int n_items, cap_items;
-    int n_fallback;
-    gl_error *err;
-} cv_job;
+typedef elm_cv_plan cv_job;
 
-/* ---- plan ---- */
-
-static bool cv_is_quant(int t) { return t >= 0 && gl_type_get(t) && gl_type_get(t)->is_quantized; }
-
-/* Output type of a tensor: 1-D stays F32; 2-D takes the requested type, or the source's
- * precision when none was requested; rows that do not split into blocks fall back. */
-static gl_type cv_pick_type(cv_job *j, const char *name, const elm_st_tensor *src, int n_dims, int64_t ne0) {
-    if (n_dims == 1) return GL_TYPE_F32;
-    int want = j->p->outtype;
-    if (want < 0) {
-        if (src->dtype == ELM_ST_F16) return GL_TYPE_F16;
-        if (src->dtype == ELM_ST_BF16) return GL_TYPE_BF16;
-        return GL_TYPE_F32;
-    }
-    if (cv_is_quant(want) && ne0 % gl_type_get(want)->blck_size != 0) {
-        j->n_fallback++;
-        elm_cv_log(j->p, "note: %s has rows of %lld, not a multiple of %lld: kept as f16", name, (long long)ne0,
-                   (long long)gl_type_get(want)->blck_size);
-        return GL_TYPE_F16;
-    }
-    return (gl_type)want;
-}
-
-/* Adds an output tensor from src. rows/cols: the expected HF shape ([out, in] for linear
- * weights; cols = 0 for 1-D). */
 static gl_status cv_add(cv_job *j, const char *name, const elm_st_tensor *src, int64_t rows, int64_t cols,
-                        cv_xform xf, int64_t heads) {
-    int want_dims = cols > 0 ? 2 : 1;
-    bool ok = src->n_dims == want_dims && src->shape[0] == rows && (want_dims == 1 || src->shape[1] == cols);
-    if (!ok) {
-        char got[96] = "", exp[48];
-        int n = 0;
-        for (int d = 0; d < src->n_dims && n < (int)sizeof got - 24; d++)
-            n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", d ? ", " : "", (long long)src->shape[d]);
-        if (want_dims == 1) snprintf(exp, sizeof exp, "%lld", (long long)rows);
-        else snprintf(exp, sizeof exp, "%lld, %lld", (long long)rows, (long long)cols);
-        return gl_error_set(j->err, GL_ERR_FORMAT, "tensor %s has shape [%s], expected [%s]", src->name, got, exp);
-    }
-    if (src->dtype == ELM_ST_OTHER)
-        return gl_error_set(j->err, GL_ERR_UNSUPPORTED,
-                            "tensor %s has dtype %s: only F32, F16 and BF16 can be converted", src->name,
-                            src->dtype_name);
-    if (j->n_items == j->cap_items) {
-        int cap = j->cap_items ? j->cap_items * 2 : 64;
-        cv_item *ni = realloc(j->items, (size_t)cap * sizeof *ni);
-        if (!ni) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
-        j->items = ni;
-        j->cap_items = cap;
-    }
-    cv_item *it = &j->items[j->n_items++];
-    memset(it, 0, sizeof *it);
-    snprintf(it->name, sizeof it->name, "%s", name);
-    it->src = src;
-    it->xf = xf;
-    it->perm_heads = heads;
-    it->n_dims = want_dims;
-    if (xf == CV_TRANSPOSE) { /* Conv1D [in, out]: GGUF rows are outputs */
-        it->ne[0] = rows;
-        it->ne[1] = cols;
-    } else {
-        it->ne[0] = want_dims == 2 ? cols : rows;
-        it->ne[1] = want_dims == 2 ? rows : 1;
-    }
-    it->type = cv_pick_type(j, name, src, want_dims, it->ne[0]);
-    return GL_OK;
-}
-
-/* ---- transforms ---- */
-
-/* llama.cpp's q/k permutation: HF stores each head's rows in rotate-half order (first half of
- * the rotary pairs, then the second half); llama.cpp's "normal" RoPE rotates adjacent rows.
- * Within head h of size d: new row h*d + 2i + k comes from old row h*d + k*d/2 + i. */
-static void cv_permute(const float *src, float *dst, int64_t rows, int64_t cols, int64_t heads) {
-    const int64_t d = rows / heads, half = d / 2;
-    for (int64_t h = 0; h < heads; h++)
-        for (int64_t i = 0; i < half; i++)
-            for (int64_t k = 0; k < 2; k++)
-                memcpy(dst + (h * d + 2 * i + k) * cols, src + (h * d + k * half + i) * cols,
-                       (size_t)cols * sizeof(float));
-}
-
-/* [in, out] row-major → [out, in] row-major. */
-static void cv_transpose(const float *src, float *dst, int64_t in, int64_t out) {
-    for (int64_t r = 0; r < in; r++)
-        for (int64_t c = 0; c < out; c++) dst[c * in + r] = src[r * out + c];
-}
-
-/* ---- streaming ---- */
-
-typedef struct cv_bufs {
-    float *a, *b;
-    size_t a_n, b_n;
-    uint8_t *q;
-    size_t q_n;
-} cv_bufs;
-
-static void *cv_grow(void **p, size_t *have, size_t need) {
-    if (need <= *have) return *p;
-    void *n = realloc(*p, need);
-    if (!n) return NULL;
-    *p = n;
-    *have = need;
-    return n;
-}
-
-/* Encodes nrows rows of floats to the item's type and writes them. */
-static gl_status cv_emit(gl_gguf_writer *w, const cv_item *it, const float *x, int64_t nrows, cv_bufs *bf,
-                         uint64_t *bytes_out, gl_error *err) {
-    const gl_type_traits *tt = gl_type_get(it->type);
-    size_t row = gl_row_size(it->type, it->ne[0]);
-    size_t need = row * (size_t)nrows;
-    if (!cv_grow((void **)&bf->q, &bf->q_n, need)) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
-    for (int64_t r = 0; r < nrows; r++) tt->from_float_ref(x + r * it->ne[0], bf->q + (size_t)r * row, it->ne[0]);
-    gl_status s = gl_gguf_w_tensor_data(w, bf->q, need);
-    if (s != GL_OK) return gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
-    *bytes_out += need;
-    return GL_OK;
-}
-
-static gl_status cv_stream_item(gl_gguf_writer *w, const cv_item *it, cv_bufs *bf, uint64_t *bytes_out,
-                                gl_error *err) {
-    const int64_t ne0 = it->ne[0], ne1 = it->ne[1], nel = ne0 * ne1;
-    gl_status s;
-    if (it->xf == CV_COPY) {
-        int64_t step = CV_CHUNK_ELEMS / ne0 > 0 ? CV_CHUNK_ELEMS / ne0 : 1;
-        for (int64_t r0 = 0; r0 < ne1; r0 += step) {
-            int64_t nr = ne1 - r0 < step ? ne1 - r0 : step;
-            if (!cv_grow((void **)&bf->a, &bf->a_n, (size_t)(nr * ne0) * sizeof(float)))
-                return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
-            if ((s = elm_st_read_f32(it->src, r0 * ne0, nr * ne0, bf->a, err)) != GL_OK) return s;
-            if (it->add != 0.0f)
-                for (int64_t e = 0; e < nr * ne0; e++) bf->a[e] += it->add;
-            if ((s = cv_emit(w, it, bf->a, nr, bf, bytes_out, err)) != GL_OK) return s;
-        }
-        return GL_OK;
-    }
-    if (!cv_grow((void **)&bf->a, &bf->a_n, (size_t)nel * sizeof(float)) ||
-        !cv_grow((void **)&bf->b, &bf->b_n, (size_t)nel * sizeof(float)))
-        return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
-    if ((s = elm_st_read_f32(it->src, 0, nel, bf->a, err)) != GL_OK) return s;
-    if (it->xf == CV_PERMUTE && it->n_dims == 1) cv_permute(bf->a, bf->b, ne0, 1, it->perm_heads); /* bias */
-    else if (it->xf == CV_PERMUTE) cv_permute(bf->a, bf->b, ne1, ne0, it->perm_heads);
-    else cv_transpose(bf->a, bf->b, ne0, ne1);
-    return cv_emit(w, it, bf->b, ne1, bf, bytes_out, err);
-}
-
-static uint32_t cv_file_type(const cv_job *j) {
-    int t = j->p->outtype;
-    if (t < 0) { /* the type most 2-D tensors got */
-        t = GL_TYPE_F32;
-        for (int i = 0; i < j->n_items; i++)
-            if (j->items[i].n_dims == 2) {
-                t = j->items[i].type;
-                break;
-            }
-    }
-    return elm_cv_file_type(t);
+                        elm_cv_xform xf, int64_t heads) {
+    return elm_cv_plan_add(j, name, src, rows, cols, xf, heads, false);
 }
 
 /* Writes metadata (general, arch, tokenizer), declares the tensors and streams them. */
 static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *voc, const char *name,
                           elm_convert_stats *stats) {
     gl_error *err = j->err;
-    const elm_convert_params *p = j->p;
-    gl_gguf_writer *w = gl_gguf_writer_open(p->out, err);
+    gl_gguf_writer *w = elm_cv_plan_open(j, hp->arch, name);
     if (!w) return err ? err->code : GL_ERR_IO;
-    gl_gguf_writer_on_size(w, p->on_size, p->user);
     const char *a = hp->arch;
     char key[96];
     gl_status s = GL_OK;
@@ -253,12 +77,6 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
     if (s == GL_OK) s = gl_gguf_w_kv_u32(w, k, (uint32_t)(v))
 #define CV_F32(k, v) \
     if (s == GL_OK) s = gl_gguf_w_kv_f32(w, k, (float)(v))
-    s = gl_gguf_w_kv_str(w, "general.architecture", a);
-    if (s == GL_OK) s = gl_gguf_w_kv_str(w, "general.name", name);
-    CV_U32("general.file_type", cv_file_type(j));
-    bool quantized = false;
-    for (int i = 0; i < j->n_items; i++) quantized = quantized || cv_is_quant(j->items[i].type);
-    if (quantized) CV_U32("general.quantization_version", 2);
     CV_U32(CV_KEY("vocab_size"), hp->n_vocab);
     CV_U32(CV_KEY("context_length"), hp->n_ctx);
     CV_U32(CV_KEY("embedding_length"), hp->n_embd);
@@ -299,35 +117,12 @@ static gl_status cv_write(cv_job *j, const cv_hparams *hp, const elm_cv_vocab *v
 #undef CV_F32
     if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
     if (s == GL_OK) s = elm_cv_vocab_write(w, voc, err);
-    uint64_t total = 0;
-    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
-        const cv_item *it = &j->items[i];
-        s = gl_gguf_w_tensor_info(w, it->name, it->type, it->n_dims, it->ne);
-        if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
-        total += gl_row_size(it->type, it->ne[0]) * (uint64_t)it->ne[1];
+    if (s != GL_OK) {
+        gl_gguf_writer_discard(w);
+        return s;
     }
-    cv_bufs bf = {0};
-    uint64_t done = 0, bytes_in = 0;
-    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
-        if (p->progress) p->progress(p->user, i, j->n_items, done, total);
-        s = cv_stream_item(w, &j->items[i], &bf, &done, err);
-        bytes_in += j->items[i].src->nbytes;
-    }
-    if (s == GL_OK && p->progress) p->progress(p->user, j->n_items, j->n_items, done, total);
-    free(bf.a);
-    free(bf.b);
-    free(bf.q);
-    gl_error cerr = {0};
-    gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
-    if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
-    if (s == GL_OK && stats) {
-        snprintf(stats->arch, sizeof stats->arch, "%s", a);
-        stats->n_tensors = j->n_items;
-        stats->n_fallback = j->n_fallback;
-        stats->n_vocab = voc->n_tokens;
-        stats->bytes_in = bytes_in;
-        stats->bytes_out = done;
-    }
+    s = elm_cv_plan_write(j, w, a, stats);
+    if (s == GL_OK && stats) stats->n_vocab = voc->n_tokens;
     return s;
 }
 
@@ -607,24 +402,24 @@ static const cv_arch *cv_arch_row(const char *arch) {
 
 /* Where the decoder's tensors live: "model." for the CausalLM classes; the text part of
  * Gemma3ForConditionalGeneration is under "language_model.model." or "model.language_model.". */
-static const char *cv_prefix(const elm_st *st) {
+static const char *cv_prefix(const elm_cv_source *st) {
     static const char *const prefixes[] = {"model.", "language_model.model.", "model.language_model."};
     char name[96];
     for (size_t k = 0; k < 3; k++) {
         snprintf(name, sizeof name, "%sembed_tokens.weight", prefixes[k]);
-        if (elm_st_find(st, name)) return prefixes[k];
+        if (elm_cv_source_find(st, name)) return prefixes[k];
     }
     return "model.";
 }
 
-static const elm_st_tensor *cv_find_p(const elm_st *st, const char *prefix, const char *fmt, int64_t l) {
+static const elm_st_tensor *cv_find_p(const elm_cv_source *st, const char *prefix, const char *fmt, int64_t l) {
     char name[256], full[300];
     snprintf(name, sizeof name, fmt, (long long)l);
     snprintf(full, sizeof full, "%s%s", prefix, name);
-    return elm_st_find(st, full);
+    return elm_cv_source_find(st, full);
 }
 
-static const elm_st_tensor *cv_need_p(const elm_st *st, const char *prefix, gl_error *err, const char *fmt,
+static const elm_st_tensor *cv_need_p(const elm_cv_source *st, const char *prefix, gl_error *err, const char *fmt,
                                       int64_t l) {
     const elm_st_tensor *t = cv_find_p(st, prefix, fmt, l);
     if (!t) {
@@ -637,12 +432,12 @@ static const elm_st_tensor *cv_need_p(const elm_st *st, const char *prefix, gl_e
 
 /* Adds a norm (1-D) with the architecture's shift. */
 static gl_status cv_add_norm(cv_job *j, const char *name, const elm_st_tensor *t, int64_t n, float add) {
-    gl_status s = cv_add(j, name, t, n, 0, CV_COPY, 0);
+    gl_status s = cv_add(j, name, t, n, 0, ELM_CV_COPY, 0);
     if (s == GL_OK) j->items[j->n_items - 1].add = add;
     return s;
 }
 
-static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp, const cv_arch *ca) {
+static gl_status cv_plan_llama(cv_job *j, const elm_cv_source *st, const cv_hparams *hp, const cv_arch *ca) {
     gl_error *err = j->err;
     const bool permute = ca->permute;
     const char *pre = cv_prefix(st);
@@ -651,9 +446,9 @@ static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp
     const elm_st_tensor *t;
     gl_status s;
     if (!(t = cv_need_p(st, pre, err, "embed_tokens.weight", 0))) return GL_ERR_FORMAT;
-    if ((s = cv_add(j, "token_embd.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    if ((s = cv_add(j, "token_embd.weight", t, V, E, ELM_CV_COPY, 0)) != GL_OK) return s;
     for (int k = 0; k < hp->n_gen; k++)
-        if ((s = cv_add(j, hp->gen[k].name, &hp->gen[k].src, hp->gen[k].src.shape[0], 0, CV_COPY, 0)) != GL_OK)
+        if ((s = cv_add(j, hp->gen[k].name, &hp->gen[k].src, hp->gen[k].src.shape[0], 0, ELM_CV_COPY, 0)) != GL_OK)
             return s;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         char nm[GL_MAX_NAME];
@@ -684,18 +479,18 @@ static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp
             const int64_t rows[4] = {Dq + 2 * Dkv, E, 2 * F, E}, cols[4] = {E, Dq, E, F};
             if (!(t = cv_need_p(st, pre, err, fmap[k][0], l))) return GL_ERR_FORMAT;
             snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, fmap[k][1]);
-            if ((s = cv_add(j, nm, t, rows[k], cols[k], CV_COPY, 0)) != GL_OK) return s;
+            if ((s = cv_add(j, nm, t, rows[k], cols[k], ELM_CV_COPY, 0)) != GL_OK) return s;
         }
         for (size_t k = 0; !ca->fused && k < sizeof map / sizeof map[0]; k++) {
             if (!(t = cv_need_p(st, pre, err, map[k].src, l))) return GL_ERR_FORMAT;
             snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, map[k].dst);
             switch (map[k].kind) {
-            case 1: s = cv_add(j, nm, t, Dq, E, permute ? CV_PERMUTE : CV_COPY, hp->n_head); break;
-            case 2: s = cv_add(j, nm, t, Dkv, E, permute ? CV_PERMUTE : CV_COPY, hp->n_head_kv); break;
-            case 3: s = cv_add(j, nm, t, Dkv, E, CV_COPY, 0); break;
-            case 4: s = cv_add(j, nm, t, E, Dq, CV_COPY, 0); break;
-            case 5: s = cv_add(j, nm, t, F, E, CV_COPY, 0); break;
-            default: s = cv_add(j, nm, t, E, F, CV_COPY, 0); break;
+            case 1: s = cv_add(j, nm, t, Dq, E, permute ? ELM_CV_PERMUTE : ELM_CV_COPY, hp->n_head); break;
+            case 2: s = cv_add(j, nm, t, Dkv, E, permute ? ELM_CV_PERMUTE : ELM_CV_COPY, hp->n_head_kv); break;
+            case 3: s = cv_add(j, nm, t, Dkv, E, ELM_CV_COPY, 0); break;
+            case 4: s = cv_add(j, nm, t, E, Dq, ELM_CV_COPY, 0); break;
+            case 5: s = cv_add(j, nm, t, F, E, ELM_CV_COPY, 0); break;
+            default: s = cv_add(j, nm, t, E, F, ELM_CV_COPY, 0); break;
             }
             if (s != GL_OK) return s;
         }
@@ -726,9 +521,9 @@ static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp
             snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, bias[k].dst);
             int64_t n = bias[k].kind == 1 ? Dq : bias[k].kind <= 3 ? Dkv : bias[k].kind == 4 ? E : F;
             /* A bias permutes like a weight with one column. */
-            s = cv_add(j, nm, t, n, 0, CV_COPY, 0);
+            s = cv_add(j, nm, t, n, 0, ELM_CV_COPY, 0);
             if (s == GL_OK && permute && (bias[k].kind == 1 || bias[k].kind == 2)) {
-                j->items[j->n_items - 1].xf = CV_PERMUTE;
+                j->items[j->n_items - 1].xf = ELM_CV_PERMUTE;
                 j->items[j->n_items - 1].perm_heads = bias[k].kind == 1 ? hp->n_head : hp->n_head_kv;
             }
             if (s != GL_OK) return s;
@@ -737,15 +532,15 @@ static gl_status cv_plan_llama(cv_job *j, const elm_st *st, const cv_hparams *hp
     if (!(t = cv_need_p(st, pre, err, "norm.weight", 0))) return GL_ERR_FORMAT;
     if ((s = cv_add_norm(j, "output_norm.weight", t, E, ca->norm_add)) != GL_OK) return s;
     if (ca->skip_lm_head) return GL_OK;
-    if ((t = elm_st_find(st, "lm_head.weight")) != NULL || (t = elm_st_find(st, "language_model.lm_head.weight")) != NULL)
-        if ((s = cv_add(j, "output.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    if ((t = elm_cv_source_find(st, "lm_head.weight")) != NULL || (t = elm_cv_source_find(st, "language_model.lm_head.weight")) != NULL)
+        if ((s = cv_add(j, "output.weight", t, V, E, ELM_CV_COPY, 0)) != GL_OK) return s;
     return GL_OK;
 }
 
 /* LFM2: attention layers named like Llama's but for out_proj, q/k_layernorm and the
  * feed_forward.w1/w3/w2 FFN; convolution layers conv.in_proj, conv.out_proj and conv.conv
  * ([n_embd, 1, L], stored squeezed as [L, n_embd]). */
-static gl_status cv_plan_lfm2(cv_job *j, const elm_st *st, const cv_hparams *hp, elm_st_tensor *squeezed) {
+static gl_status cv_plan_lfm2(cv_job *j, const elm_cv_source *st, const cv_hparams *hp, elm_st_tensor *squeezed) {
     gl_error *err = j->err;
     const char *pre = "model.";
     const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, Dq = hp->n_head * hp->head_dim,
@@ -754,7 +549,7 @@ static gl_status cv_plan_lfm2(cv_job *j, const elm_st *st, const cv_hparams *hp,
     gl_status s;
     char nm[GL_MAX_NAME];
     if (!(t = cv_need_p(st, pre, err, "embed_tokens.weight", 0))) return GL_ERR_FORMAT;
-    if ((s = cv_add(j, "token_embd.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    if ((s = cv_add(j, "token_embd.weight", t, V, E, ELM_CV_COPY, 0)) != GL_OK) return s;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const bool conv = hp->kv_per_layer[l] == 0;
         struct {
@@ -785,7 +580,7 @@ static gl_status cv_plan_lfm2(cv_job *j, const elm_st *st, const cv_hparams *hp,
             const int64_t cols = k < n_own ? (conv ? cv[k].cols : att[k].cols) : common[k - n_own].cols;
             if (!(t = cv_need_p(st, pre, err, src, l))) return GL_ERR_FORMAT;
             snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, dst);
-            if ((s = cv_add(j, nm, t, rows, cols, CV_COPY, 0)) != GL_OK) return s;
+            if ((s = cv_add(j, nm, t, rows, cols, ELM_CV_COPY, 0)) != GL_OK) return s;
         }
         if (!conv) continue;
         if (!(t = cv_need_p(st, pre, err, "layers.%lld.conv.conv.weight", l))) return GL_ERR_FORMAT;
@@ -797,22 +592,22 @@ static gl_status cv_plan_lfm2(cv_job *j, const elm_st *st, const cv_hparams *hp,
         q->n_dims = 2;
         q->shape[1] = hp->conv_l;
         snprintf(nm, sizeof nm, "blk.%lld.shortconv.conv.weight", (long long)l);
-        if ((s = cv_add(j, nm, q, E, hp->conv_l, CV_COPY, 0)) != GL_OK) return s;
+        if ((s = cv_add(j, nm, q, E, hp->conv_l, ELM_CV_COPY, 0)) != GL_OK) return s;
     }
     if (!(t = cv_need_p(st, pre, err, "embedding_norm.weight", 0))) return GL_ERR_FORMAT;
-    if ((s = cv_add(j, "token_embd_norm.weight", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
-    if ((t = elm_st_find(st, "lm_head.weight")) != NULL)
-        if ((s = cv_add(j, "output.weight", t, V, E, CV_COPY, 0)) != GL_OK) return s;
+    if ((s = cv_add(j, "token_embd_norm.weight", t, E, 0, ELM_CV_COPY, 0)) != GL_OK) return s;
+    if ((t = elm_cv_source_find(st, "lm_head.weight")) != NULL)
+        if ((s = cv_add(j, "output.weight", t, V, E, ELM_CV_COPY, 0)) != GL_OK) return s;
     return GL_OK;
 }
 
 /* GPT-2 checkpoints name tensors "transformer.h.0..." or, in older saves, "h.0...". */
-static const elm_st_tensor *cv_gpt2_find(const elm_st *st, const char *prefix, const char *fmt, int64_t l,
+static const elm_st_tensor *cv_gpt2_find(const elm_cv_source *st, const char *prefix, const char *fmt, int64_t l,
                                          gl_error *err, bool required) {
     char name[256], full[300];
     snprintf(name, sizeof name, fmt, (long long)l);
     snprintf(full, sizeof full, "%s%s", prefix, name);
-    const elm_st_tensor *t = elm_st_find(st, full);
+    const elm_st_tensor *t = elm_cv_source_find(st, full);
     if (!t && required) gl_error_set(err, GL_ERR_FORMAT, "tensor %s is missing from the checkpoint", full);
     return t;
 }
@@ -837,16 +632,16 @@ static gl_status cv_gpt2_hparams(const elm_json *cfg, cv_hparams *hp, gl_error *
     return GL_OK;
 }
 
-static gl_status cv_plan_gpt2(cv_job *j, const elm_st *st, const cv_hparams *hp) {
+static gl_status cv_plan_gpt2(cv_job *j, const elm_cv_source *st, const cv_hparams *hp) {
     gl_error *err = j->err;
-    const char *pre = elm_st_find(st, "transformer.wte.weight") ? "transformer." : "";
+    const char *pre = elm_cv_source_find(st, "transformer.wte.weight") ? "transformer." : "";
     const int64_t E = hp->n_embd, F = hp->n_ff;
     const elm_st_tensor *t;
     gl_status s;
     if (!(t = cv_gpt2_find(st, pre, "wte.weight", 0, err, true))) return GL_ERR_FORMAT;
-    if ((s = cv_add(j, "token_embd.weight", t, hp->n_vocab, E, CV_COPY, 0)) != GL_OK) return s;
+    if ((s = cv_add(j, "token_embd.weight", t, hp->n_vocab, E, ELM_CV_COPY, 0)) != GL_OK) return s;
     if (!(t = cv_gpt2_find(st, pre, "wpe.weight", 0, err, true))) return GL_ERR_FORMAT;
-    if ((s = cv_add(j, "position_embd.weight", t, hp->n_ctx, E, CV_COPY, 0)) != GL_OK) return s;
+    if ((s = cv_add(j, "position_embd.weight", t, hp->n_ctx, E, ELM_CV_COPY, 0)) != GL_OK) return s;
     for (int64_t l = 0; l < hp->n_layer; l++) {
         static const struct {
             const char *src, *dst;
@@ -872,27 +667,25 @@ static gl_status cv_plan_gpt2(cv_job *j, const elm_st *st, const cv_hparams *hp)
             snprintf(nm, sizeof nm, "blk.%lld.%s", (long long)l, map[k].dst);
             int64_t in = map[k].in < 0 ? F : map[k].in * E;
             int64_t out = map[k].out < 0 ? F : map[k].out * E;
-            s = map[k].conv ? cv_add(j, nm, t, in, out, CV_TRANSPOSE, 0) : cv_add(j, nm, t, in, 0, CV_COPY, 0);
+            s = map[k].conv ? cv_add(j, nm, t, in, out, ELM_CV_TRANSPOSE, 0) : cv_add(j, nm, t, in, 0, ELM_CV_COPY, 0);
             if (s != GL_OK) return s;
         }
     }
     if (!(t = cv_gpt2_find(st, pre, "ln_f.weight", 0, err, true))) return GL_ERR_FORMAT;
-    if ((s = cv_add(j, "output_norm.weight", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
+    if ((s = cv_add(j, "output_norm.weight", t, E, 0, ELM_CV_COPY, 0)) != GL_OK) return s;
     if (!(t = cv_gpt2_find(st, pre, "ln_f.bias", 0, err, true))) return GL_ERR_FORMAT;
-    if ((s = cv_add(j, "output_norm.bias", t, E, 0, CV_COPY, 0)) != GL_OK) return s;
-    if ((t = elm_st_find(st, "lm_head.weight")) != NULL) /* saved only when untied */
-        if ((s = cv_add(j, "output.weight", t, hp->n_vocab, E, CV_COPY, 0)) != GL_OK) return s;
+    if ((s = cv_add(j, "output_norm.bias", t, E, 0, ELM_CV_COPY, 0)) != GL_OK) return s;
+    if ((t = elm_cv_source_find(st, "lm_head.weight")) != NULL) /* saved only when untied */
+        if ((s = cv_add(j, "output.weight", t, hp->n_vocab, E, ELM_CV_COPY, 0)) != GL_OK) return s;
     return GL_OK;
 }
 
-/* Which of our architectures config.json describes: its "architectures" class asked of the
- * one table (models/common/arch.c), or, without one, its model_type as an architecture name. */
+/* Which of our decoders config.json describes, asked of the one table (models/common/arch.c). */
 static gl_status cv_detect_arch(const elm_json *cfg, char *arch, size_t size, gl_error *err) {
     const elm_json *archs = elm_json_get(cfg, "architectures");
     const char *a0 = elm_json_str(elm_json_at(archs, 0));
     const char *mt = elm_json_get_str(cfg, "model_type");
-    const elm_arch *row = a0 ? elm_arch_from_hf(a0) : mt ? elm_arch_find(mt, strlen(mt)) : NULL;
-    if (!row && !a0 && mt && !strcmp(mt, "mistral")) row = elm_arch_find("llama", 5);
+    const elm_arch *row = elm_arch_from_hf_config(a0, mt);
     if (row && row->family == ELM_FAMILY_DECODER && (cv_arch_row(row->name) || !strcmp(row->name, "gpt2"))) {
         snprintf(arch, size, "%s", row->name);
         return GL_OK;
@@ -902,7 +695,7 @@ static gl_status cv_detect_arch(const elm_json *cfg, char *arch, size_t size, gl
     for (int i = 0; i < elm_arch_count(); i++) {
         const elm_arch *r = elm_arch_at(i);
         if (r->family != ELM_FAMILY_DECODER) continue;
-        for (int k = 0; k < 3 && r->hf[k] && n < sizeof names - 64; k++)
+        for (int k = 0; k < ELM_ARCH_MAX_HF && r->hf[k] && n < sizeof names - 64; k++)
             n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", r->hf[k]);
     }
     return gl_error_set(err, GL_ERR_UNSUPPORTED,
@@ -912,36 +705,10 @@ static gl_status cv_detect_arch(const elm_json *cfg, char *arch, size_t size, gl
                         mt ? "\"" : "", names);
 }
 
-static void cv_default_name(const char *src, char *out, size_t size) {
-    size_t n = strlen(src);
-    while (n > 1 && src[n - 1] == '/') n--;
-    size_t b = n;
-    while (b > 0 && src[b - 1] != '/') b--;
-    const char *dot = NULL;
-    for (size_t k = b; k < n; k++)
-        if (src[k] == '.') dot = src + k;
-    size_t e = dot && dot > src + b ? (size_t)(dot - src) : n;
-    snprintf(out, size, "%.*s", (int)(e - b), src + b);
-}
-
-/* Every checkpoint tensor is mapped or named (convert.h: a warning each, --strict refuses);
- * an item's source may be a reshaped copy (LFM2's conv kernels): its file tensor by name. */
-static gl_status cv_check_unmapped(const cv_job *j, const elm_st *st) {
-    const elm_st_tensor **used = malloc((size_t)(j->n_items + 1) * sizeof *used);
-    if (!used) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
-    int64_t k = 0;
-    for (int i = 0; i < j->n_items; i++) {
-        const elm_st_tensor *t = elm_st_find(st, j->items[i].src->name);
-        if (t) used[k++] = t;
-    }
+/* Every checkpoint tensor is converted or named (convert.h); besides non-parameter buffers. */
+static gl_status cv_check_unmapped(cv_job *j, const elm_cv_source *st) {
     static const char *const buffers[] = {"rotary_emb.inv_freq", ".attn.bias", ".attn.masked_bias", NULL};
-    int64_t n_bad = 0;
-    gl_status s = elm_cv_check_unmapped_st(j->p, st, used, k, buffers, &n_bad, j->err);
-    free(used);
-    if (s == GL_OK && n_bad > 0)
-        elm_cv_log(j->p, "warning: %lld checkpoint tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
-                   n_bad == 1 ? "" : "s");
-    return s;
+    return elm_cv_plan_check_unmapped(j, st, NULL, 0, buffers, NULL);
 }
 
 gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
@@ -953,8 +720,9 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     const elm_json *cfg = elm_json_root(cfg_doc);
     cv_hparams hp;
     memset(&hp, 0, sizeof hp);
-    cv_job j = {.p = p, .err = err};
-    elm_st *st = NULL;
+    cv_job j;
+    elm_cv_plan_init(&j, p, err);
+    elm_cv_source *st = NULL;
     elm_cv_vocab voc;
     memset(&voc, 0, sizeof voc);
     bool have_vocab = false;
@@ -969,14 +737,14 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     if (s == GL_OK && ca && ca->extras) s = ca->extras(cfg, &hp, err);
     if (s == GL_OK && !is_gpt2 && !(ca && ca->own_rope)) s = cv_rope_scaling(&j, cfg, &hp, err);
     if (s == GL_OK) {
-        st = elm_st_open(p->src, err);
+        st = elm_cv_source_open(p->src, err);
         if (!st) s = err ? err->code : GL_ERR_IO;
     }
     if (s == GL_OK) {
-        elm_cv_log(p, "model: %s, %lld layers, %lld embd, %lld heads (%lld kv), vocab %lld, %lld tensors in %d file(s)",
+        elm_cv_log(p, "model: %s, %lld layers, %lld embd, %lld heads (%lld kv), vocab %lld, %lld tensors (%s)",
                    hp.arch, (long long)hp.n_layer, (long long)hp.n_embd, (long long)hp.n_head,
-                   (long long)hp.n_head_kv, (long long)hp.n_vocab, (long long)elm_st_n_tensors(st),
-                   elm_st_n_shards(st));
+                   (long long)hp.n_head_kv, (long long)hp.n_vocab, (long long)elm_cv_source_n(st),
+                   elm_cv_source_kind(st));
         if (is_gpt2) s = cv_plan_gpt2(&j, st, &hp);
         else if (hp.kv_per_layer) {
             squeezed = calloc((size_t)hp.n_layer, sizeof *squeezed);
@@ -990,15 +758,15 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     }
     if (s == GL_OK) {
         char name[128];
-        cv_default_name(p->src, name, sizeof name);
+        elm_cv_default_name(p->src, name, sizeof name);
         s = cv_write(&j, &hp, &voc, p->name ? p->name : name, stats);
     }
     if (have_vocab) elm_cv_vocab_free(&voc);
-    free(j.items);
+    elm_cv_plan_free(&j);
     for (int k = 0; k < hp.n_gen; k++) free(hp.gen[k].data);
     free(hp.kv_per_layer);
     free(squeezed);
-    elm_st_close(st);
+    elm_cv_source_close(st);
     elm_json_free(cfg_doc);
     return s;
 }
@@ -1088,7 +856,8 @@ gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats 
     cv_l2c c = {.base = map.data, .off = 28, .size = map.size, .cap = (int)(L * 9 + 8)};
     c.t = calloc((size_t)c.cap, sizeof *c.t);
     char *names = calloc((size_t)c.cap, GL_MAX_NAME); /* GGUF names double as source names */
-    cv_job j = {.p = p, .err = err};
+    cv_job j;
+    elm_cv_plan_init(&j, p, err);
     elm_cv_vocab voc;
     bool have_vocab = false;
     if (!c.t || !names) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
@@ -1133,11 +902,11 @@ gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats 
         elm_cv_log(p, "warning: %llu bytes after the last tensor of %s are ignored",
                    (unsigned long long)(c.size - c.off), p->src);
     /* Plan in llama.cpp's order. llama2.c already rotates adjacent pairs: no permutation. */
-    if (s == GL_OK) s = cv_add(&j, emb->name, emb, hp.n_vocab, E, CV_COPY, 0);
+    if (s == GL_OK) s = cv_add(&j, emb->name, emb, hp.n_vocab, E, ELM_CV_COPY, 0);
     for (int64_t l = 0; l < L && s == GL_OK; l++)
-        for (int k = 0; k < 9 && s == GL_OK; k++) s = cv_add(&j, per[k][l]->name, per[k][l], rows[k], cols[k], CV_COPY, 0);
-    if (s == GL_OK) s = cv_add(&j, fin->name, fin, E, 0, CV_COPY, 0);
-    if (s == GL_OK && cls) s = cv_add(&j, cls->name, cls, hp.n_vocab, E, CV_COPY, 0);
+        for (int k = 0; k < 9 && s == GL_OK; k++) s = cv_add(&j, per[k][l]->name, per[k][l], rows[k], cols[k], ELM_CV_COPY, 0);
+    if (s == GL_OK) s = cv_add(&j, fin->name, fin, E, 0, ELM_CV_COPY, 0);
+    if (s == GL_OK && cls) s = cv_add(&j, cls->name, cls, hp.n_vocab, E, ELM_CV_COPY, 0);
     if (s == GL_OK) {
         if (!p->tokenizer) {
             s = gl_error_set(err, GL_ERR_INVALID, "a llama2.c checkpoint needs --tokenizer tokenizer.bin (or tokenizer.model)");
@@ -1151,13 +920,13 @@ gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats 
     }
     if (s == GL_OK) {
         char name[128];
-        cv_default_name(p->src, name, sizeof name);
+        elm_cv_default_name(p->src, name, sizeof name);
         elm_cv_log(p, "model: llama2.c, %lld layers, %lld embd, %lld heads (%lld kv), vocab %lld", (long long)L,
                    (long long)E, (long long)hp.n_head, (long long)hp.n_head_kv, (long long)hp.n_vocab);
         s = cv_write(&j, &hp, &voc, p->name ? p->name : name, stats);
     }
     if (have_vocab) elm_cv_vocab_free(&voc);
-    free(j.items);
+    elm_cv_plan_free(&j);
     free(c.t);
     free(names);
     elm_map_close(&map);

@@ -17,6 +17,7 @@
  * tokens, precompiled_charsmap, add_space_prefix, remove_extra_whitespaces, add_eos.
  */
 #include "convert.h"
+#include "convert_plan.h"
 #include "json.h"
 #include "safetensors.h"
 #include "spm_model.h"
@@ -36,20 +37,7 @@ typedef struct t5_hparams {
     char act[16];
 } t5_hparams;
 
-typedef struct t5_item {
-    char name[GL_MAX_NAME];
-    const elm_st_tensor *src;
-    int n_dims;
-    int64_t ne[2];
-    gl_type type;
-} t5_item;
-
-typedef struct t5_job {
-    const elm_convert_params *p;
-    t5_item *items;
-    int n_items, cap_items, n_fallback;
-    gl_error *err;
-} t5_job;
+typedef elm_cv_plan t5_job; /* the output tensors (convert_plan.h) */
 
 /* ------------------------------------------------------------------------------------------
  * config.json
@@ -62,22 +50,6 @@ static bool t5_cfg_int(const elm_json *cfg, const char *key, int64_t *out, int64
     if (!elm_json_int(j, &v) || v < lo || v > hi) return false;
     *out = v;
     return true;
-}
-
-bool elm_cv_is_t5_dir(const char *dir) {
-    char *path = elm_cv_path_join(dir, "config.json");
-    if (!path) return false;
-    bool yes = false;
-    if (elm_cv_file_exists(path)) {
-        elm_json_doc *d = elm_json_parse_file(path, NULL);
-        const elm_json *cfg = elm_json_root(d);
-        const char *a0 = elm_json_str(elm_json_at(elm_json_get(cfg, "architectures"), 0));
-        const char *mt = elm_json_get_str(cfg, "model_type");
-        yes = (a0 && !strcmp(a0, "T5ForConditionalGeneration")) || (!a0 && mt && !strcmp(mt, "t5"));
-        elm_json_free(d);
-    }
-    free(path);
-    return yes;
 }
 
 static gl_status t5_hparams_read(const elm_json *cfg, t5_hparams *hp, gl_error *err) {
@@ -129,50 +101,6 @@ static gl_status t5_hparams_read(const elm_json *cfg, t5_hparams *hp, gl_error *
  * tensor plan
  * ---------------------------------------------------------------------------------------- */
 
-static gl_status t5_add(t5_job *j, const elm_convert_params *p, const elm_st_tensor *src, const char *name,
-                        int64_t rows, int64_t cols, bool keep_f32) {
-    const int want = cols > 0 ? 2 : 1;
-    if (src->n_dims != want || src->shape[0] != rows || (want == 2 && src->shape[1] != cols)) {
-        char got[96] = "";
-        int n = 0;
-        for (int d = 0; d < src->n_dims && n < (int)sizeof got - 24; d++)
-            n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", d ? ", " : "", (long long)src->shape[d]);
-        return gl_error_set(j->err, GL_ERR_FORMAT, "tensor %s has shape [%s], expected [%lld%s%lld]", src->name,
-                            got, (long long)rows, want == 2 ? ", " : "", want == 2 ? (long long)cols : 0LL);
-    }
-    if (src->dtype == ELM_ST_OTHER)
-        return gl_error_set(j->err, GL_ERR_UNSUPPORTED, "tensor %s has dtype %s (F32, F16, BF16 only)", src->name,
-                            src->dtype_name);
-    if (j->n_items == j->cap_items) {
-        int cap = j->cap_items ? 2 * j->cap_items : 64;
-        t5_item *ni = realloc(j->items, (size_t)cap * sizeof *ni);
-        if (!ni) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
-        j->items = ni, j->cap_items = cap;
-    }
-    t5_item *it = &j->items[j->n_items++];
-    memset(it, 0, sizeof *it);
-    snprintf(it->name, sizeof it->name, "%s", name);
-    it->src = src;
-    it->n_dims = want;
-    it->ne[0] = want == 2 ? cols : rows; /* GGUF: ne[0] = the contiguous HF dimension */
-    it->ne[1] = want == 2 ? rows : 1;
-    gl_type t = GL_TYPE_F32;
-    if (want == 2 && !keep_f32) {
-        if (p->outtype >= 0) t = (gl_type)p->outtype;
-        else if (src->dtype == ELM_ST_F16) t = GL_TYPE_F16;
-        else if (src->dtype == ELM_ST_BF16) t = GL_TYPE_BF16;
-        const gl_type_traits *tt = gl_type_get(t);
-        if (tt->is_quantized && it->ne[0] % tt->blck_size != 0) {
-            elm_cv_log(p, "note: %s has rows of %lld, not a multiple of %lld: kept as f16", name,
-                       (long long)it->ne[0], (long long)tt->blck_size);
-            t = GL_TYPE_F16;
-            j->n_fallback++;
-        }
-    }
-    it->type = t;
-    return GL_OK;
-}
-
 /* Maps one HF tensor (printf name with the layer) to its GGUF name; required unless opt. */
 static gl_status t5_map(t5_job *j, const elm_cv_source *src, bool opt, const char *gguf, const char *hf, int64_t il,
                         int64_t rows, int64_t cols, bool keep_f32) {
@@ -184,7 +112,7 @@ static gl_status t5_map(t5_job *j, const elm_cv_source *src, bool opt, const cha
         if (opt) return GL_OK;
         return gl_error_set(j->err, GL_ERR_FORMAT, "tensor %s is missing from the checkpoint", hname);
     }
-    return t5_add(j, j->p, t, gname, rows, cols, keep_f32);
+    return elm_cv_plan_add(j, gname, t, rows, cols, ELM_CV_COPY, 0, keep_f32);
 }
 
 static gl_status t5_plan_ffn(t5_job *j, const elm_cv_source *src, const t5_hparams *hp, const char *side,
@@ -286,20 +214,11 @@ typedef struct t5_vocab {
     uint64_t charsmap_len;
 } t5_vocab;
 
+/* A token of the model's fixed-size vocabulary (hp->n_vocab slots, allocated up front). */
 static gl_status t5_tok_set(elm_cv_vocab *v, int32_t id, const char *s, size_t n, float score, int type,
                             gl_error *err) {
     if (id < 0 || id >= v->n_tokens) return gl_error_set(err, GL_ERR_FORMAT, "token id %d out of range", id);
-    if (elm_utf8_validate(s, n) != n) return gl_error_set(err, GL_ERR_FORMAT, "token %d is not valid UTF-8", id);
-    char *c = malloc(n + 1);
-    if (!c) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
-    memcpy(c, s, n);
-    c[n] = '\0';
-    free(v->tokens[id]);
-    v->tokens[id] = c;
-    v->lens[id] = n;
-    v->scores[id] = score;
-    v->types[id] = type;
-    return GL_OK;
+    return elm_cv_vocab_set(v, id, s, n, score, type, err);
 }
 
 static gl_status t5_tok_alloc(elm_cv_vocab *v, int32_t n, gl_error *err) {
@@ -555,23 +474,8 @@ static gl_status t5_vocab_write(gl_gguf_writer *w, const t5_vocab *tv, gl_error 
  * writing
  * ---------------------------------------------------------------------------------------- */
 
-static uint32_t t5_file_type(const t5_job *j) {
-    gl_type t = GL_TYPE_F32;
-    for (int i = 0; i < j->n_items; i++)
-        if (j->items[i].n_dims == 2 && strstr(j->items[i].name, "rel_b") == NULL) {
-            t = j->items[i].type;
-            break;
-        }
-    return elm_cv_file_type(t);
-}
-
-static gl_status t5_write_keys(gl_gguf_writer *w, const t5_job *j, const t5_hparams *hp, const char *name) {
-    gl_status s = gl_gguf_w_kv_str(w, "general.architecture", "t5");
-    if (s == GL_OK) s = gl_gguf_w_kv_str(w, "general.name", name);
-    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", t5_file_type(j));
-    bool quant = false;
-    for (int i = 0; i < j->n_items; i++) quant = quant || gl_type_get(j->items[i].type)->is_quantized;
-    if (s == GL_OK && quant) s = gl_gguf_w_kv_u32(w, "general.quantization_version", 2);
+static gl_status t5_write_keys(gl_gguf_writer *w, const t5_hparams *hp) {
+    gl_status s = GL_OK;
     const struct {
         const char *k;
         int64_t v;
@@ -599,54 +503,6 @@ static gl_status t5_write_keys(gl_gguf_writer *w, const t5_job *j, const t5_hpar
     return s;
 }
 
-static gl_status t5_stream(gl_gguf_writer *w, const t5_job *j, uint64_t *bytes_in, uint64_t *bytes_out, gl_error *err) {
-    float *f = NULL;
-    void *q = NULL;
-    size_t f_cap = 0, q_cap = 0;
-    gl_status s = GL_OK;
-    for (int i = 0; i < j->n_items && s == GL_OK; i++) {
-        const t5_item *it = &j->items[i];
-        const int64_t nel = it->ne[0] * it->ne[1];
-        size_t row = gl_row_size(it->type, it->ne[0]);
-        size_t need_q = row * (size_t)it->ne[1];
-        if ((size_t)nel * sizeof(float) > f_cap) {
-            free(f);
-            f_cap = (size_t)nel * sizeof(float);
-            f = malloc(f_cap);
-        }
-        if (need_q > q_cap) {
-            free(q);
-            q_cap = need_q;
-            q = malloc(q_cap);
-        }
-        if (!f || !q) {
-            s = gl_error_set(err, GL_ERR_NOMEM, "out of memory for %s", it->name);
-            break;
-        }
-        if (j->p->progress) j->p->progress(j->p->user, i, j->n_items, *bytes_out, 0);
-        if ((s = elm_st_read_f32(it->src, 0, nel, f, err)) != GL_OK) break;
-        const gl_type_traits *tt = gl_type_get(it->type);
-        for (int64_t r = 0; r < it->ne[1]; r++) tt->from_float_ref(f + r * it->ne[0], (char *)q + (size_t)r * row, it->ne[0]);
-        if ((s = gl_gguf_w_tensor_data(w, q, need_q)) != GL_OK) {
-            gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
-            break;
-        }
-        *bytes_in += it->src->nbytes;
-        *bytes_out += need_q;
-    }
-    free(f);
-    free(q);
-    return s;
-}
-
-static void t5_default_name(const char *src, char *out, size_t size) {
-    size_t n = strlen(src);
-    while (n > 1 && src[n - 1] == '/') n--;
-    size_t b = n;
-    while (b > 0 && src[b - 1] != '/') b--;
-    snprintf(out, size, "%.*s", (int)(n - b), src + b);
-}
-
 gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
     char *cfg_path = elm_cv_path_join(p->src, "config.json");
     if (!cfg_path) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
@@ -654,7 +510,8 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
     free(cfg_path);
     if (!cfg_doc) return err ? err->code : GL_ERR_FORMAT;
     t5_hparams hp;
-    t5_job j = {.p = p, .err = err};
+    t5_job j;
+    elm_cv_plan_init(&j, p, err);
     t5_vocab tv;
     memset(&tv, 0, sizeof tv);
     elm_cv_source *src = NULL;
@@ -670,44 +527,33 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
             s = t5_plan(&j, src, &hp);
             if (s == GL_OK) s = t5_check_unmapped(&j, src, &hp);
         }
+        if (s == GL_OK) { /* Hugging Face ties these to shared.weight: read through it */
+            const elm_st_tensor *tied[3] = {elm_cv_source_find(src, "encoder.embed_tokens.weight"),
+                                            elm_cv_source_find(src, "decoder.embed_tokens.weight"),
+                                            hp.tied ? elm_cv_source_find(src, "lm_head.weight") : NULL};
+            s = elm_cv_plan_check_unmapped(&j, src, tied, 3, NULL, NULL);
+        }
     }
     if (s == GL_OK) s = t5_vocab_load(p->src, &hp, &tv, p->log, p->user, err);
+    char name[128];
+    elm_cv_default_name(p->src, name, sizeof name);
     gl_gguf_writer *w = NULL;
     if (s == GL_OK) {
-        w = gl_gguf_writer_open(p->out, err);
+        w = elm_cv_plan_open(&j, "t5", p->name ? p->name : name);
         if (!w) s = err ? err->code : GL_ERR_IO;
-        else gl_gguf_writer_on_size(w, p->on_size, p->user);
     }
-    char name[128];
-    t5_default_name(p->src, name, sizeof name);
     if (s == GL_OK) {
-        s = t5_write_keys(w, &j, &hp, p->name ? p->name : name);
+        s = t5_write_keys(w, &hp);
         if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
     }
     if (s == GL_OK) s = t5_vocab_write(w, &tv, err);
-    for (int i = 0; i < j.n_items && s == GL_OK; i++) {
-        s = gl_gguf_w_tensor_info(w, j.items[i].name, j.items[i].type, j.items[i].n_dims, j.items[i].ne);
-        if (s != GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
-    }
-    uint64_t bytes_in = 0, bytes_out = 0;
-    if (s == GL_OK) s = t5_stream(w, &j, &bytes_in, &bytes_out, err);
-    if (w) {
-        gl_error cerr = {0};
-        gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
-        if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);
-    }
-    if (s == GL_OK && stats) {
-        memset(stats, 0, sizeof *stats);
-        snprintf(stats->arch, sizeof stats->arch, "t5");
-        stats->n_tensors = j.n_items;
-        stats->n_fallback = j.n_fallback;
-        stats->n_vocab = tv.v.n_tokens;
-        stats->bytes_in = bytes_in;
-        stats->bytes_out = bytes_out;
-    }
+    if (s != GL_OK && w) gl_gguf_writer_discard(w);
+    if (s == GL_OK && stats) memset(stats, 0, sizeof *stats);
+    if (s == GL_OK) s = elm_cv_plan_write(&j, w, "t5", stats);
+    if (s == GL_OK && stats) stats->n_vocab = tv.v.n_tokens;
     elm_cv_vocab_free(&tv.v);
     free(tv.charsmap);
-    free(j.items);
+    elm_cv_plan_free(&j);
     elm_cv_source_close(src);
     elm_json_free(cfg_doc);
     return s;

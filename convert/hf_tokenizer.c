@@ -90,8 +90,8 @@ static gl_status tk_resize(elm_cv_vocab *v, int32_t n, gl_error *err) {
     return GL_OK;
 }
 
-static gl_status tk_set(elm_cv_vocab *v, int32_t id, const char *s, size_t n, float score, int type,
-                        gl_error *err) {
+gl_status elm_cv_vocab_set(elm_cv_vocab *v, int32_t id, const char *s, size_t n, float score, int type,
+                           gl_error *err) {
     if (id < 0 || id >= TK_MAX_TOKENS) return gl_error_set(err, GL_ERR_FORMAT, "token id %d out of range", id);
     if (elm_utf8_validate(s, n) != n) return gl_error_set(err, GL_ERR_FORMAT, "token %d is not valid UTF-8", id);
     gl_status st = tk_resize(v, id + 1, err);
@@ -120,7 +120,7 @@ static gl_status tk_finish(elm_cv_vocab *v, int32_t n_vocab, gl_error *err) {
         if (v->tokens[i]) continue;
         char name[32];
         int n = snprintf(name, sizeof name, "[PAD%d]", i);
-        s = tk_set(v, i, name, (size_t)n, -1000.0f, TK_UNUSED, err);
+        s = elm_cv_vocab_set(v, i, name, (size_t)n, -1000.0f, TK_UNUSED, err);
         if (s != GL_OK) return s;
     }
     return GL_OK;
@@ -255,7 +255,7 @@ gl_status elm_cv_vocab_load_spm(const char *path, int32_t n_vocab, elm_cv_vocab 
     s = tk_resize(v, m.n_pieces, err);
     for (int32_t i = 0; i < m.n_pieces && s == GL_OK; i++) {
         const elm_spm_piece *pc = &m.pieces[i];
-        s = tk_set(v, i, pc->text, pc->len, pc->score, pc->type, err);
+        s = elm_cv_vocab_set(v, i, pc->text, pc->len, pc->score, pc->type, err);
     }
     if (s == GL_OK) {
         if (m.unk_id >= 0 && m.unk_id < m.n_pieces) v->unk = m.unk_id;
@@ -324,7 +324,7 @@ gl_status elm_cv_vocab_load_llama2c(const char *path, int32_t n_vocab, elm_cv_vo
         if (id == 0) type = TK_UNKNOWN;
         else if (id == 1 || id == 2) type = TK_CONTROL;
         else if (tk_is_byte_token(buf, n)) type = TK_BYTE;
-        s = tk_set(v, id, buf, n, score, type, err);
+        s = elm_cv_vocab_set(v, id, buf, n, score, type, err);
     }
     free(buf);
     elm_map_close(&map);
@@ -359,7 +359,7 @@ static gl_status tk_vocab_map(elm_cv_vocab *v, const elm_json *vocab, const char
         int32_t id = (int32_t)it->i;
         if (v->tokens[id])
             return gl_error_set(err, GL_ERR_FORMAT, "%s: id %d is used by two tokens", what, id);
-        s = tk_set(v, id, it->key, it->key_len, 0.0f, TK_NORMAL, err);
+        s = elm_cv_vocab_set(v, id, it->key, it->key_len, 0.0f, TK_NORMAL, err);
     }
     return s;
 }
@@ -509,7 +509,7 @@ static gl_status tk_added_tokens(elm_cv_vocab *v, const tk_ctx *c, gl_error *err
             return gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: bad added_tokens entry %zu", i);
         int type = special ? TK_CONTROL : TK_USER_DEFINED;
         if (id < v->n_tokens && v->tokens[id] && v->types[id] == TK_UNKNOWN) type = TK_UNKNOWN;
-        gl_status s = tk_set(v, (int32_t)id, content->s, content->len, 0.0f, type, err);
+        gl_status s = elm_cv_vocab_set(v, (int32_t)id, content->s, content->len, 0.0f, type, err);
         if (s != GL_OK) return s;
     }
     /* tokenizer_config.json: {"added_tokens_decoder": {"50256": {"content": ..., "special": true}}} */
@@ -527,7 +527,7 @@ static gl_status tk_added_tokens(elm_cv_vocab *v, const tk_ctx *c, gl_error *err
         int type = special ? TK_CONTROL : TK_USER_DEFINED;
         if (id < v->n_tokens && v->tokens[id] && v->types[id] == TK_UNKNOWN) type = TK_UNKNOWN;
         if (id < v->n_tokens && v->tokens[id] && v->types[id] == TK_BYTE) continue;
-        gl_status s = tk_set(v, (int32_t)id, content->s, content->len, id < v->n_tokens ? v->scores[id] : 0.0f,
+        gl_status s = elm_cv_vocab_set(v, (int32_t)id, content->s, content->len, id < v->n_tokens ? v->scores[id] : 0.0f,
                              type, err);
         if (s != GL_OK) return s;
     }

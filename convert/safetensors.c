@@ -6,6 +6,7 @@
  * then the data; offsets are relative to the byte after the header.
  */
 #include "safetensors.h"
+#include "convert.h" /* elm_cv_path_join */
 
 #include "json.h"
 
@@ -189,17 +190,6 @@ static gl_status st_load_shard(elm_st *st, int i, gl_error *err) {
     return s;
 }
 
-static char *st_join(const char *dir, const char *name) {
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (!p) return NULL;
-    memcpy(p, dir, a);
-    size_t n = a;
-    if (a && dir[a - 1] != '/') p[n++] = '/';
-    memcpy(p + n, name, b + 1);
-    return p;
-}
-
 static bool st_is_dir(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
@@ -261,7 +251,7 @@ static gl_status st_open_index(elm_st *st, const char *index_path, gl_error *err
         bool seen = false;
         for (size_t j = 0; j < k && !seen; j++) seen = !strcmp(elm_json_str(wm->items[j]), file);
         if (seen) continue;
-        char *p = st_join(dir, file);
+        char *p = elm_cv_path_join(dir, file);
         if (!p) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         else s = st_add_shard(st, p, err);
     }
@@ -286,8 +276,8 @@ elm_st *elm_st_open(const char *path, gl_error *err) {
     }
     gl_status s;
     if (st_is_dir(path)) {
-        char *single = st_join(path, "model.safetensors");
-        char *index = st_join(path, "model.safetensors.index.json");
+        char *single = elm_cv_path_join(path, "model.safetensors");
+        char *index = elm_cv_path_join(path, "model.safetensors.index.json");
         if (!single || !index) {
             s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
             free(single);

@@ -71,6 +71,12 @@ uint32_t elm_quant_file_type_of(gl_type t) {
     return 0;
 }
 
+const char *elm_quant_file_type_name(uint32_t ft) {
+    for (int i = 0; i < QZ_N_SPECS; i++)
+        if (qz_specs[i].ftype == ft) return qz_specs[i].name;
+    return NULL;
+}
+
 const char *elm_quant_type_list(void) {
     return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M (= Q3_K), Q3_K_L, "
            "Q4_K_S, Q4_K_M (= Q4_K), Q5_K_S, Q5_K_M (= Q5_K), Q6_K, IQ4_NL, IQ4_XS";

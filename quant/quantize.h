@@ -60,6 +60,9 @@ bool elm_quant_parse(const char *name, elm_quant_spec *out);
  * (the plain types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1); 0 ("all F32") for others.
  * The one table of those numbers is qz_specs in quantize.c; the converters ask it too. */
 uint32_t elm_quant_file_type_of(gl_type t);
+/* The name of llama.cpp's general.file_type ft ("F32", "Q8_0", "Q4_K_M" ...), or NULL when the
+ * table does not know it. */
+const char *elm_quant_file_type_name(uint32_t ft);
 const char *elm_quant_type_list(void);
 
 typedef struct elm_quant_tensor_report {

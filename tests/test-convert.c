@@ -1,6 +1,8 @@
 /* Converter: HF folders and llama2.c checkpoints → GGUF, checked tensor by tensor; tokenizer
  * metadata; malformed inputs fail with messages (run under ASan too). */
+#include "arch.h"
 #include "convert.h"
+#include "convert_plan.h"
 #include "json.h"
 #include "safetensors.h"
 #include "spm_model.h"
@@ -629,6 +631,119 @@ TF_TEST(config_bad_context_and_bos_refused) {
     TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
     remove(tok);
     remove(cfg);
+}
+
+/* An in-memory F32 source tensor of [rows, cols] (cols 0: 1-D) holding 0, 1, 2, ... */
+static elm_st_tensor plan_src(const char *name, float *data, int64_t rows, int64_t cols) {
+    elm_st_tensor t;
+    memset(&t, 0, sizeof t);
+    t.name = name;
+    t.dtype = ELM_ST_F32;
+    snprintf(t.dtype_name, sizeof t.dtype_name, "F32");
+    t.n_dims = cols > 0 ? 2 : 1;
+    t.shape[0] = rows;
+    t.shape[1] = cols;
+    t.n_elements = rows * (cols > 0 ? cols : 1);
+    for (int64_t i = 0; i < t.n_elements; i++) data[i] = (float)i;
+    t.data = data;
+    t.nbytes = (uint64_t)t.n_elements * 4;
+    return t;
+}
+
+static gl_status plan_fill_squares(void *user, const elm_cv_item *it, float *dst, gl_error *err) {
+    (void)user;
+    (void)err;
+    for (int64_t i = 0; i < it->ne[0] * it->ne[1]; i++) dst[i] = (float)(i * i) + (float)it->fill_arg[0];
+    return GL_OK;
+}
+
+/* The one converter pipeline: each transform, the type rule with its F16 fallback, the
+ * file type, a family's fill function and the stats, written and read back. */
+TF_TEST(plan_transforms_types_and_stats) {
+    float d_copy[6 * 4], d_perm[8 * 2], d_tr[3 * 5], d_norm[4], d_pos[5 * 32], d_q[3 * 32];
+    elm_st_tensor copy = plan_src("copy", d_copy, 6, 4), perm = plan_src("perm", d_perm, 8, 2),
+                  tr = plan_src("tr", d_tr, 3, 5), norm = plan_src("norm", d_norm, 4, 0),
+                  pos = plan_src("pos", d_pos, 5, 32), q = plan_src("q", d_q, 3, 32);
+    elm_convert_params p;
+    elm_convert_params_init(&p);
+    p.out = tmp_path("plan.gguf");
+    p.outtype = GL_TYPE_Q8_0;
+    gl_error err = {0};
+    elm_cv_plan pl;
+    elm_cv_plan_init(&pl, &p, &err);
+    pl.fill = plan_fill_squares;
+    TF_CHECK(elm_cv_plan_add(&pl, "copy.weight", &copy, 6, 4, ELM_CV_COPY, 0, false) == GL_OK); /* rows of 4: f16 */
+    TF_CHECK(elm_cv_plan_add(&pl, "perm.weight", &perm, 8, 2, ELM_CV_PERMUTE, 2, true) == GL_OK);
+    TF_CHECK(elm_cv_plan_add(&pl, "tr.weight", &tr, 3, 5, ELM_CV_TRANSPOSE, 0, true) == GL_OK);
+    TF_CHECK(elm_cv_plan_add(&pl, "norm.weight", &norm, 4, 0, ELM_CV_COPY, 0, false) == GL_OK);
+    elm_cv_plan_last(&pl)->add = 1.0f;
+    TF_CHECK(elm_cv_plan_add(&pl, "pos.weight", &pos, 5, 32, ELM_CV_COPY, 0, true) == GL_OK);
+    elm_cv_plan_last(&pl)->row_offset = 2; /* rows 2..4 are written */
+    elm_cv_plan_last(&pl)->ne[1] = 3;
+    TF_CHECK(elm_cv_plan_add(&pl, "q.weight", &q, 3, 32, ELM_CV_COPY, 0, false) == GL_OK);
+    TF_CHECK(elm_cv_plan_add_fill(&pl, "fill.weight", 2, 3, 2, true, 7, 10, 0, 0) == GL_OK);
+    /* a wrong shape and a missing source are refused, naming the tensor */
+    TF_CHECK(elm_cv_plan_add(&pl, "bad", &copy, 4, 6, ELM_CV_COPY, 0, false) != GL_OK && strstr(err.msg, "copy"), "%s",
+             err.msg);
+    TF_CHECK(elm_cv_plan_add(&pl, "none", NULL, 4, 6, ELM_CV_COPY, 0, false) != GL_OK && strstr(err.msg, "none"));
+    TF_CHECK(pl.n_items == 7 && pl.n_fallback == 1, "%d items, %d fallbacks", pl.n_items, pl.n_fallback);
+    gl_gguf_writer *w = elm_cv_plan_open(&pl, "test", "plan");
+    if (!TF_CHECK(w != NULL, "%s", err.msg)) {
+        elm_cv_plan_free(&pl);
+        return;
+    }
+    elm_convert_stats st;
+    memset(&st, 0, sizeof st);
+    TF_CHECK(elm_cv_plan_write(&pl, w, "test", &st) == GL_OK, "%s", err.msg);
+    TF_CHECK(!strcmp(st.arch, "test") && st.n_tensors == 7 && st.n_fallback == 1 &&
+             st.bytes_in == copy.nbytes + perm.nbytes + tr.nbytes + norm.nbytes + pos.nbytes + q.nbytes);
+    elm_cv_plan_free(&pl);
+    gl_gguf *g = gl_gguf_open(p.out, &err);
+    if (!TF_CHECK(g != NULL, "%s", err.msg)) return;
+    TF_CHECK(kv_int(g, "general.file_type") == 7 && kv_int(g, "general.quantization_version") == 2);
+    const gl_gguf_tensor_info *t = tensor(g, "copy.weight");
+    TF_CHECK(t && t->type == GL_TYPE_F16 && t->ne[0] == 4 && t->ne[1] == 6 && gg_at(t, 3, 5) == 23.0f);
+    t = tensor(g, "perm.weight"); /* 2 heads of 4 rows: new row 2i + k of a head = old row k*2 + i */
+    TF_CHECK(t && t->type == GL_TYPE_F32 && gg_at(t, 0, 1) == 4.0f && gg_at(t, 1, 2) == 3.0f && gg_at(t, 0, 5) == 12.0f);
+    t = tensor(g, "tr.weight"); /* [3 in, 5 out] → rows of 3 */
+    TF_CHECK(t && t->ne[0] == 3 && t->ne[1] == 5 && gg_at(t, 2, 1) == 11.0f && gg_at(t, 0, 4) == 4.0f);
+    t = tensor(g, "norm.weight");
+    TF_CHECK(t && t->type == GL_TYPE_F32 && gg_at(t, 0, 0) == 1.0f && gg_at(t, 3, 0) == 4.0f);
+    t = tensor(g, "pos.weight");
+    TF_CHECK(t && t->type == GL_TYPE_F32 && t->ne[1] == 3 && gg_at(t, 0, 0) == 64.0f && gg_at(t, 31, 2) == 159.0f);
+    t = tensor(g, "q.weight");
+    TF_CHECK(t && t->type == GL_TYPE_Q8_0);
+    t = tensor(g, "fill.weight");
+    TF_CHECK(t && t->type == GL_TYPE_F32 && gg_at(t, 1, 1) == 26.0f);
+    gl_gguf_close(g);
+}
+
+/* Architecture detection asks the one table: classes (and class prefixes) first, model_type
+ * only without a class. */
+TF_TEST(detect_from_config_asks_the_table) {
+    const elm_arch *a;
+    TF_CHECK((a = elm_arch_from_hf_config("DistilBertForSequenceClassification", "distilbert")) && !strcmp(a->name, "bert"));
+    TF_CHECK((a = elm_arch_from_hf_config("XLMRobertaForMaskedLM", NULL)) && !strcmp(a->name, "bert"));
+    TF_CHECK((a = elm_arch_from_hf_config("T5ForConditionalGeneration", "t5")) && a->family == ELM_FAMILY_T5);
+    TF_CHECK((a = elm_arch_from_hf_config(NULL, "mistral")) && !strcmp(a->name, "llama"));
+    TF_CHECK((a = elm_arch_from_hf_config(NULL, "xlm-roberta")) && !strcmp(a->name, "bert"));
+    TF_CHECK((a = elm_arch_from_hf_config("Gemma3ForConditionalGeneration", "gemma3")) && !strcmp(a->name, "gemma3"));
+    TF_CHECK(elm_arch_from_hf_config("FooModel", "bert") == NULL && elm_arch_from_hf_config("T5EncoderModel", "t5") == NULL);
+    TF_CHECK(elm_arch_from_hf_config(NULL, NULL) == NULL && elm_arch_from_hf("Ber") == NULL);
+    char name[64];
+    write_str(tmp_path("stories.v2.bin"), "x");
+    elm_cv_default_name(tmp_path("stories.v2.bin"), name, sizeof name);
+    TF_CHECK(!strcmp(name, "stories.v2"), "%s", name);
+    mkdir(tmp_path("Qwen3-0.6B"), 0700);
+    elm_cv_default_name(tmp_path("Qwen3-0.6B/"), name, sizeof name);
+    TF_CHECK(!strcmp(name, "Qwen3-0.6B"), "%s", name);
+    TF_CHECK(elm_cv_detect_dir(tmp_path("Qwen3-0.6B")) == NULL); /* no config.json */
+    write_str(tmp_path("Qwen3-0.6B/config.json"), "{\"architectures\": [\"Qwen3ForCausalLM\"]}");
+    TF_CHECK((a = elm_cv_detect_dir(tmp_path("Qwen3-0.6B"))) && !strcmp(a->name, "qwen3"));
+    remove(tmp_path("Qwen3-0.6B/config.json"));
+    rmdir(tmp_path("Qwen3-0.6B"));
+    remove(tmp_path("stories.v2.bin"));
+    remove(tmp_path("plan.gguf"));
 }
 
 TF_MAIN

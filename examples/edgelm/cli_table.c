@@ -1,7 +1,15 @@
 /* Bench result tables as Markdown, CSV or JSON (see cli_table.h). */
 #include "cli_table.h"
+#include "quantize.h"
 
+#include <ctype.h>
 #include <string.h>
+
+void cli_file_type_name(int64_t ft, bool upper, char *buf, size_t size) {
+    const char *name = ft >= 0 && ft <= UINT32_MAX ? elm_quant_file_type_name((uint32_t)ft) : NULL;
+    snprintf(buf, size, "%s", name ? name : "other");
+    for (char *p = buf; !upper && *p; p++) *p = (char)tolower((unsigned char)*p);
+}
 
 const char *const cli_fmt_names[] = {"md", "csv", "json", NULL};
 

@@ -7,6 +7,8 @@
 #define EDGELM_CLI_TABLE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum { CLI_FMT_MD = 0, CLI_FMT_CSV = 1, CLI_FMT_JSON = 2 };
@@ -24,5 +26,8 @@ typedef struct cli_table {
 void cli_table_begin(cli_table *t);
 void cli_table_row(cli_table *t, const char *const *cells);
 void cli_table_end(cli_table *t);
+/* A "type" cell: the name of llama.cpp's general.file_type ft (quant/quantize.c's table),
+ * lowercase unless upper; "other" when unknown. */
+void cli_file_type_name(int64_t ft, bool upper, char *buf, size_t size);
 
 #endif

@@ -4,6 +4,7 @@
  * SRC: a Hugging Face folder (config.json + safetensors + tokenizer files) or a llama2.c
  * checkpoint .bin (with --tokenizer tokenizer.bin). Progress is shown on a terminal only.
  */
+#include "arch.h"
 #include "cli.h"
 #include "cli_progress.h"
 #include "opts.h"
@@ -182,7 +183,8 @@ static int convert_main(const convert_opts *o) {
     else if (o->outtype) p.outtype = GL_TYPE_F32;
     const char *elmo_options = o->elmo_options, *elmo_weights = o->elmo_weights, *outtype_name = o->outtype;
     const bool existed = p.out && out_guard_add(p.out, false); /* written atomically: out_guard.h */
-    if ((elmo_options || elmo_weights || (p.src && elm_convert_is_elmo_dir(p.src))) && p.out) {
+    const elm_arch *row = elm_cv_detect_dir(p.src);
+    if ((elmo_options || elmo_weights || (row && row->family == ELM_FAMILY_ELMO)) && p.out) {
         gl_error eerr = {0};
         if (elm_convert_elmo(p.src, elmo_options, elmo_weights, p.out, outtype_name, &eerr) != GL_OK) {
             fprintf(stderr, "edgelm convert: %s\n", eerr.msg);

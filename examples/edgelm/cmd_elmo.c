@@ -547,7 +547,7 @@ int cmd_elmo_bench(int argc, char **argv) {
             elm_file *f = elm_file_open(model, NULL);
             int64_t ft;
             if (f && elm_file_get_int(f, "general.file_type", &ft))
-                snprintf(type, sizeof type, "%s", ft == 0 ? "F32" : ft == 1 ? "F16" : ft == 7 ? "Q8_0" : ft == 32 ? "BF16" : "other");
+                cli_file_type_name(ft, true, type, sizeof type);
             elm_file_close(f);
             const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
             char c[7][32];

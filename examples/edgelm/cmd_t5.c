@@ -282,7 +282,7 @@ int cmd_t5_bench(int argc, char **argv) {
         elm_file *f = elm_file_open(model, NULL);
         int64_t ft;
         if (f && elm_file_get_int(f, "general.file_type", &ft))
-            snprintf(type, sizeof type, "%s", ft == 0 ? "f32" : ft == 1 ? "f16" : ft == 7 ? "q8_0" : ft == 2 ? "q4_0" : "other");
+            cli_file_type_name(ft, false, type, sizeof type);
         elm_file_close(f);
         if (rc) fprintf(stderr, "edgelm t5-bench: %s\n", err.msg);
         else {

@@ -72,9 +72,7 @@ static bool bert_linear(elm_loader *ld, const char *base, int64_t in, int64_t ou
 
 static elm_status bert_hparams(elm_bert *m, elm_error *err) {
     const gl_gguf *g = m->gguf;
-    int64_t ai = gl_gguf_find_key(g, "general.architecture");
-    if (ai < 0 || gl_gguf_kv_type(g, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(g, ai), "bert"))
-        return elm_err_set(err, ELM_ERR_INVALID, "bert: the file's general.architecture is not \"bert\"");
+    if (!elm_load_arch(g, ELM_FAMILY_BERT, err)) return err->code;
     elm_loader ld = {.gguf = g, .err = err, .who = "bert: "};
     m->n_ctx = elm_load_int(&ld, "bert.context_length", 1, 1 << 20, -1);
     m->n_embd = elm_load_int(&ld, "bert.embedding_length", 1, 1 << 16, -1);

@@ -237,11 +237,7 @@ elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const
         elm_err_from_gl(err, &ge);
         goto fail;
     }
-    int64_t ai = gl_gguf_find_key(t->gguf, "general.architecture");
-    if (ai < 0 || gl_gguf_kv_type(t->gguf, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(t->gguf, ai), "bert")) {
-        elm_err_set(err, ELM_ERR_INVALID, "finetune: %s is not a bert file", path);
-        goto fail;
-    }
+    if (!elm_load_arch(t->gguf, ELM_FAMILY_BERT, err)) goto fail;
     if (bt_hparams(t, err) != ELM_OK || bt_load_tensors(t, err) != ELM_OK || bt_head(t, err) != ELM_OK) goto fail;
     bt_param *te = bt_find(t, "token_types.weight");
     t->n_types = te ? (int32_t)te->ne[1] : 0;
@@ -581,7 +577,7 @@ elm_status elm_bert_trainer_save(const elm_bert_trainer *t, const char *path, el
     for (int64_t i = 0; s == GL_OK && i < gl_gguf_n_kv(t->gguf); i++)
         if (i != ka && !gl_str_eq(gl_gguf_key(t->gguf, i), "bert.classifier.output_labels"))
             s = elm_gguf_copy_kv(w, t->gguf, i, &ge);
-    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", 0);
+    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", elm_quant_file_type_of(GL_TYPE_F32));
     if (s == GL_OK && t->p.task != ELM_BERT_TASK_QA) /* a span head has no label names */
         s = gl_gguf_w_kv_arr_str(w, "bert.classifier.output_labels", (const char *const *)t->labels, NULL, (uint64_t)t->n_labels);
     if (s != GL_OK && !ge.msg[0]) gl_error_set(&ge, s, "%s", gl_gguf_writer_error(w));

@@ -12,8 +12,9 @@
  *      converter (conversion/NAME.py) for the facts: GGUF keys, tensor names, norm kind and
  *      placement, rope mode (NORM = adjacent pairs, NEOX = halves), scales.
  *   2. Add a row to elm_archs[] in arch.c: the GGUF name, ELM_FAMILY_DECODER, the HF class
- *      names, the ELM_F_* switches that describe the block, and nodes_per_layer (count the
- *      nodes dec_block builds with those switches, plus slack).
+ *      names, the ELM_F_* switches that describe the block, nodes_per_layer (count the
+ *      nodes dec_block builds with those switches, plus slack) and any config.json model_type
+ *      other than the name that should select it ({NULL}: none).
  *   3. If the architecture has GGUF keys of its own (scales, soft-capping, sliding window),
  *      write an elm_hp_NAME hook in model.c that reads them into elm_hparams (every value
  *      range-checked) and put it in the row. A new kind of switch goes into elm_hparams (a
@@ -67,19 +68,27 @@ enum {
 typedef struct elm_hp_reader elm_hp_reader; /* model.c */
 typedef void (*elm_hp_fn)(elm_hp_reader *r);
 
+#define ELM_ARCH_MAX_HF 4
+
 typedef struct elm_arch {
     const char *name;       /* general.architecture */
     elm_family family;
-    const char *hf[3];      /* config.json "architectures" entries the converter takes */
+    const char *hf[ELM_ARCH_MAX_HF]; /* config.json "architectures" classes the converter takes
+                                        ("Bert*": every class with that prefix) */
     uint32_t flags;         /* ELM_F_* (decoders) */
     elm_hp_fn hparams;      /* reads the architecture's own keys (NULL: none) */
     int32_t nodes_per_layer; /* graph nodes and tensor headers one block needs (decoders) */
+    const char *model_types[3]; /* config.json model_type values, besides name, that name it */
 } elm_arch;
 
 /* The row of general.architecture `name` (length len), NULL when unknown. */
 const elm_arch *elm_arch_find(const char *name, size_t len);
 /* The row whose hf[] names the Hugging Face class `hf_class`, NULL when none. */
 const elm_arch *elm_arch_from_hf(const char *hf_class);
+/* What a Hugging Face config.json names: its "architectures" class when it has one (hf[]),
+ * else its model_type (a row's name or model_types[]); NULL when neither is known. The one
+ * place the converter asks "what is this checkpoint?". */
+const elm_arch *elm_arch_from_hf_config(const char *hf_class, const char *model_type);
 /* Comma-separated names of the architectures of one family into buf (for messages). */
 void elm_arch_names(elm_family family, char *buf, size_t size);
 /* Number of rows and row i (for listings). */

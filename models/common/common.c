@@ -42,6 +42,23 @@ elm_status elm_err_from_gl(elm_error *err, const gl_error *gerr) {
  * Loading
  * ---------------------------------------------------------------------------------------- */
 
+const elm_arch *elm_load_arch(const gl_gguf *g, elm_family family, elm_error *err) {
+    static const char *const what[] = {"a decoder", "a BERT model", "a T5 model", "an ELMo model"};
+    const int64_t i = gl_gguf_find_key(g, "general.architecture");
+    if (i < 0 || gl_gguf_kv_type(g, i) != GL_GGUF_STRING) {
+        elm_err_set(err, ELM_ERR_FORMAT, "model file has no general.architecture string");
+        return NULL;
+    }
+    const gl_str a = gl_gguf_get_str(g, i);
+    const elm_arch *row = elm_arch_find(a.data, (size_t)a.len);
+    if (row && row->family == family) return row;
+    char names[256];
+    elm_arch_names(family, names, sizeof names);
+    elm_err_set(err, ELM_ERR_UNSUPPORTED, "architecture '%.*s' is not %s edgelm runs (%s)",
+                (int)(a.len > 64 ? 64 : a.len), a.data, what[family], names);
+    return NULL;
+}
+
 void elm_load_fail(elm_loader *ld, elm_status code, const char *fmt, ...) {
     ld->failed = true;
     if (!ld->err) return;

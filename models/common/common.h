@@ -10,6 +10,7 @@
 #ifndef EDGELM_COMMON_H
 #define EDGELM_COMMON_H
 
+#include "arch.h"
 #include "edgelm.h"
 #include "ggml-lite.h"
 
@@ -43,6 +44,12 @@ typedef struct elm_loader {
     bool vec_bf16;     /* vectors may be BF16 as well as F32/F16 */
     bool failed;       /* set by the first failure; every later call then does nothing */
 } elm_loader;
+
+/* The first step of every family's loader: the architecture table's row of the file's
+ * general.architecture, which must belong to `family`. NULL with err set otherwise: no such
+ * string key (ELM_ERR_FORMAT), or an architecture this family does not run (ELM_ERR_UNSUPPORTED,
+ * naming the ones it does). */
+const elm_arch *elm_load_arch(const gl_gguf *g, elm_family family, elm_error *err);
 
 /* Records a failure (message as elm_err_set, after the loader's prefix). */
 void elm_load_fail(elm_loader *ld, elm_status code, const char *fmt, ...) ELM_PRINTF(3, 4);

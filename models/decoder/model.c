@@ -386,22 +386,6 @@ static elm_status model_mlock_file(const gl_gguf *f, elm_error *err) {
     return ELM_OK;
 }
 
-static const elm_arch *model_find_arch(const gl_gguf *f, elm_error *err) {
-    int64_t i = gl_gguf_find_key(f, "general.architecture");
-    if (i < 0 || gl_gguf_kv_type(f, i) != GL_GGUF_STRING) {
-        elm_err_set(err, ELM_ERR_FORMAT, "model file has no general.architecture string");
-        return NULL;
-    }
-    gl_str a = gl_gguf_get_str(f, i);
-    const elm_arch *arch = elm_arch_find(a.data, (size_t)a.len);
-    if (arch && arch->family == ELM_FAMILY_DECODER) return arch;
-    char names[256];
-    elm_arch_names(ELM_FAMILY_DECODER, names, sizeof names);
-    elm_err_set(err, ELM_ERR_UNSUPPORTED, "architecture '%.*s' is not a decoder edgelm runs (%s)",
-                (int)(a.len > 64 ? 64 : a.len), a.data, names);
-    return NULL;
-}
-
 static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_model_params *params,
                                   elm_error *err) {
     if (!f) {
@@ -419,7 +403,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     m->gguf = f;
     m->log = params->log;
     m->log_user = params->log_user;
-    m->arch = model_find_arch(f, err);
+    m->arch = elm_load_arch(f, ELM_FAMILY_DECODER, err);
     if (!m->arch) goto fail;
     model_loader ld = {.m = m, .arch = m->arch->name, .l = {.gguf = f, .err = err}};
     model_read_hparams(&ld);

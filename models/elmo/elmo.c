@@ -117,9 +117,7 @@ static bool elmo_get_float(const gl_gguf *g, const char *key, float dflt, float 
 }
 
 static elm_status elmo_read_hparams(const gl_gguf *g, elm_elmo_hparams *hp, elm_error *err) {
-    int64_t ai = gl_gguf_find_key(g, "general.architecture");
-    if (ai < 0 || gl_gguf_kv_type(g, ai) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(g, ai), "elmo"))
-        return elm_err_set(err, ELM_ERR_INVALID, "elmo: the file's general.architecture is not \"elmo\"");
+    if (!elm_load_arch(g, ELM_FAMILY_ELMO, err)) return err->code;
     elm_loader ld = {.gguf = g, .err = err, .who = "elmo: "};
     hp->emb_dim = elm_load_int(&ld, "elmo.char_cnn.embedding.dim", 1, 4096, -1);
     hp->n_chars = elm_load_int(&ld, "elmo.char_cnn.n_characters", 2, 1 << 20, -1);

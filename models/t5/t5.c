@@ -267,7 +267,7 @@ static void t5_weights_free(t5_weights *w) {
 /* Reads the hyperparameters and binds the weights of f (taken over: closed on failure) into a
  * new model. The loader functions work on an elm_t5, so a zeroed one stages the weights. */
 static elm_t5_model *t5_model_from_gguf(gl_gguf *f, const gl_error *gerr, const elm_t5_params *params,
-                                        const char *what, elm_error *err) {
+                                        elm_error *err) {
     if (!f) {
         elm_err_from_gl(err, gerr);
         return NULL;
@@ -284,11 +284,7 @@ static elm_t5_model *t5_model_from_gguf(gl_gguf *f, const gl_error *gerr, const 
     }
     m->gguf = f;
     gl_error gerr2 = {0};
-    int64_t ka = gl_gguf_find_key(m->gguf, "general.architecture");
-    if (ka < 0 || gl_gguf_kv_type(m->gguf, ka) != GL_GGUF_STRING || !gl_str_eq(gl_gguf_get_str(m->gguf, ka), "t5")) {
-        elm_err_set(err, ELM_ERR_UNSUPPORTED, "%s is not a t5 model", what);
-        goto fail;
-    }
+    if (!elm_load_arch(m->gguf, ELM_FAMILY_T5, err)) goto fail;
     t5_loader ld = {.m = m, .l = {.gguf = m->gguf, .err = err}};
     t5_read_hparams(&ld);
     if (ld.l.failed) goto fail;
@@ -332,13 +328,13 @@ fail:
 
 elm_t5_model *elm_t5_model_load(const char *path, const elm_t5_params *params, elm_error *err) {
     gl_error gerr = {0};
-    return t5_model_from_gguf(gl_gguf_open(path, &gerr), &gerr, params, path, err);
+    return t5_model_from_gguf(gl_gguf_open(path, &gerr), &gerr, params, err);
 }
 
 elm_t5_model *elm_t5_model_load_memory(const void *data, size_t size, const elm_t5_params *params,
                                        elm_error *err) {
     gl_error gerr = {0};
-    return t5_model_from_gguf(gl_gguf_open_buffer(data, size, &gerr), &gerr, params, "the buffer", err);
+    return t5_model_from_gguf(gl_gguf_open_buffer(data, size, &gerr), &gerr, params, err);
 }
 
 void elm_t5_model_free(elm_t5_model *model) {
