@@ -4,7 +4,7 @@
 # Then the behaviours behind the common options: -f - (stdin), --stop, --echo, the timing
 # summary, embed rows for blank lines and JSON output, and docs/cli.md being current.
 . tests/tf-lib.sh
-CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed similarity nsp classify bert-bench elmo-bench tag qa prompt-classify finetune"
+CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed similarity nsp classify bert-bench elmo-bench tag qa prompt-classify finetune serve"
 
 # fails NAME EXPECTED-LINE ARGS...: exit status 2 and exactly one line on stderr, equal to EXPECTED-LINE.
 fails() {
@@ -88,6 +88,10 @@ prompt_classify_needs_text|edgelm prompt-classify: no text: give -p TEXT or -f F
 finetune_task_unknown|edgelm finetune: --task 'mlm' is not known: use one of classify, tag|finetune -m x.gguf --task mlm -f t --save o.gguf
 finetune_lr_zero|edgelm finetune: --lr 0 is out of range: give a number in (0, 1]|finetune -m x.gguf --task tag -f t --save o.gguf --lr 0
 finetune_epochs_not_integer|edgelm finetune: --epochs 'x' is not an integer: give a number in [1, 100000]|finetune -m x.gguf --task tag -f t --save o.gguf --epochs x
+serve_template_unknown|edgelm serve: --chat-template 'foo' is not known: use one of chatml, llama2, llama3, zephyr, phi3, gemma, mistral, granite|serve -m x.gguf --chat-template foo
+serve_port_range|edgelm serve: --port 70000 is out of range: give a number in [0, 65535]|serve -m x.gguf --port 70000
+serve_needs_model|edgelm serve: -m/--model is required: give -m FILE|serve --port 0
+serve_key_twice|edgelm serve: --api-key and --api-key-file exclude each other: give only one of them|serve -m x.gguf --api-key k --api-key-file f
 help_unknown_command|edgelm help: unknown command 'nope': see 'edgelm help'|help nope
 EOF
 
