@@ -467,7 +467,8 @@ static gl_type cve_parse_outtype(const char *s, gl_error *err) {
 }
 
 static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *root, const cve_hp *hp,
-                           gl_type mt, const char *name, const char *out, gl_error *err) {
+                           gl_type mt, const char *name, const char *out, const elm_cve_progress *prog,
+                           gl_error *err) {
     cve_job *jobs = calloc(4 + 2 * CVE_MAX_FILTERS + 2 * CVE_MAX_HIGHWAY + 8 * CVE_MAX_LAYERS, sizeof *jobs);
     if (!jobs) return gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory");
     const int n_jobs = cve_plan(hp, mt, jobs);
@@ -501,6 +502,8 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
     if (!st && raw) st = gl_gguf_w_kv_strn(w, "elmo.options_json", raw, raw_len);
     for (int i = 0; !st && i < n_jobs; i++)
         st = gl_gguf_w_tensor_info(w, jobs[i].name, jobs[i].type, jobs[i].n_dims, jobs[i].ne);
+    int64_t total = 0, done = 0;
+    for (int i = 0; i < n_jobs; i++) total += jobs[i].ne[0] * jobs[i].ne[1];
     for (int i = 0; !st && i < n_jobs; i++) {
         const cve_job *j = &jobs[i];
         const int64_t n = j->ne[0] * j->ne[1];
@@ -515,6 +518,8 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
         if ((st = cve_fill(h, hp, j, f32, err)) != GL_OK) break;
         cve_to_type(j->type, f32, j->ne[0], j->ne[1], buf);
         st = gl_gguf_w_tensor_data(w, buf, gl_row_size(j->type, j->ne[0]) * (size_t)j->ne[1]);
+        done += n;
+        if (prog && prog->fn) prog->fn(prog->user, done, total);
     }
     if (st && !err->msg[0]) gl_error_set(err, st, "elmo: writing %s: %s", out, gl_gguf_writer_error(w));
     gl_error cerr = {0};
@@ -530,6 +535,11 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
 
 int elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
                      const char *outtype, gl_error *err) {
+    return elm_convert_elmo_progress(dir, options, weights, out, outtype, NULL, err);
+}
+
+int elm_convert_elmo_progress(const char *dir, const char *options, const char *weights, const char *out,
+                              const char *outtype, const elm_cve_progress *progress, gl_error *err) {
     gl_error spare;
     if (!err) err = &spare;
     err->code = GL_OK;
@@ -592,7 +602,7 @@ int elm_convert_elmo(const char *dir, const char *options, const char *weights, 
     size_t start = len;
     while (start > 0 && src[start - 1] != '/') start--;
     snprintf(name, sizeof name, "%.*s", (int)(len - start), src + start);
-    st = cve_write(h, opath, elm_json_root(doc), &hp, mt, name, out, err);
+    st = cve_write(h, opath, elm_json_root(doc), &hp, mt, name, out, progress, err);
 done:
     elm_h5_close(h);
     elm_json_free(doc);

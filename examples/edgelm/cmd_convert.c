@@ -6,6 +6,7 @@
  */
 #include "cli.h"
 #include "cli_progress.h"
+#include "cli_quant.h"
 #include "opts.h"
 #include "out_guard.h"
 #include "convert.h"
@@ -38,9 +39,25 @@ static void convert_progress(void *user, int64_t done, int64_t n, uint64_t bytes
 }
 
 /* The quantize phase of --outtype K-quant: the same line, counted in millions of weights. */
+typedef struct convert_quant_ui {
+    cli_progress prog;
+    cli_quant_counts counts;
+} convert_quant_ui;
+
 static void convert_quant_progress(void *user, int64_t done, int64_t n, uint64_t el, uint64_t total) {
+    convert_quant_ui *ui = user;
     (void)done, (void)n;
-    cli_progress_update(user, (double)el / 1e6, (double)total / 1e6);
+    cli_progress_update(&ui->prog, (double)el / 1e6, (double)total / 1e6);
+}
+
+static void convert_quant_tensor(void *user, const elm_quant_tensor_report *r) {
+    convert_quant_ui *ui = user;
+    cli_quant_count(&ui->counts, r);
+}
+
+/* The ELMo converter's progress: millions of weights written. */
+static void convert_elmo_progress(void *user, int64_t done, int64_t total) {
+    cli_progress_update(user, (double)done / 1e6, (double)total / 1e6);
 }
 
 static double convert_now(void) {
@@ -52,8 +69,10 @@ static double convert_now(void) {
 typedef struct convert_opts {
     const char *src, *out, *outtype, *tokenizer, *name, *elmo_options, *elmo_weights;
     bool vocab_only, no_heads, quiet, strict;
+    int32_t n_threads;
     elm_quant_spec spec;   /* --outtype a K-quant type or mix: quantized after converting */
     bool then_quantize;
+    bool intermediate; /* writing the F32 file quantize reads: no "wrote" line */
 } convert_opts;
 
 /* --outtype: a GGUF type convert writes directly, or a type/mix of `edgelm quantize`. */
@@ -85,13 +104,14 @@ static int convert_then_quantize(const convert_opts *o) {
     convert_opts first = *o;
     first.outtype = "f32";
     first.out = tmp;
+    first.intermediate = true;
     int rc = convert_main(&first);
     if (rc != 0) {
         remove(tmp);
         return rc;
     }
     struct stat sb;
-    if (stat(tmp, &sb) == 0) /* the disk this path needs: the intermediate plus the result */
+    if (!o->quiet && stat(tmp, &sb) == 0) /* the disk this path needs: the intermediate plus the result */
         fprintf(stderr, "convert: quantizing through an F32 intermediate of %.1f MB next to %s (removed when done)\n",
                 (double)sb.st_size / 1e6, o->out);
     elm_quantize_params qp;
@@ -99,25 +119,27 @@ static int convert_then_quantize(const convert_opts *o) {
     qp.in = tmp;
     qp.out = o->out;
     qp.spec = o->spec;
-    qp.n_threads = opts_default_threads();
+    qp.n_threads = o->n_threads;
     qp.strict = o->strict;
-    cli_progress prog;
-    cli_progress_init(&prog, "quantizing (millions of weights)");
+    convert_quant_ui ui;
+    memset(&ui, 0, sizeof ui);
+    cli_progress_init(&ui.prog, "quantizing (millions of weights)");
     qp.progress = convert_quant_progress;
-    qp.user = &prog;
+    qp.on_tensor = convert_quant_tensor;
+    qp.user = &ui;
     elm_quantize_stats qs;
     gl_error err = {0};
     const bool existed = out_guard_add(o->out, false);
     const gl_status s = elm_quantize_file(&qp, &qs, &err);
-    cli_progress_clear(&prog);
+    cli_progress_clear(&ui.prog);
     remove(tmp);
     if (s == GL_OK) out_guard_report("convert", o->out, existed);
     if (s != GL_OK) {
         fprintf(stderr, "edgelm convert: quantizing: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "quantized %s to %s: %lld tensors quantized (%lld fell back), %.2f MB, %.3f bits/weight\n",
-            o->out, o->spec.name, (long long)qs.n_quantized, (long long)qs.n_fallback, qs.bytes_out / 1e6,
+    cli_quant_summary(stderr, o->out, &ui.counts, &qs);
+    fprintf(stderr, "quantized %s to %s: %.2f MB, %.3f bits/weight\n", o->out, o->spec.name, qs.bytes_out / 1e6,
             qs.n_elements ? 8.0 * (double)qs.bytes_out / (double)qs.n_elements : 0.0);
     return 0;
 }
@@ -125,6 +147,7 @@ static int convert_then_quantize(const convert_opts *o) {
 int cmd_convert(int argc, char **argv) {
     convert_opts o;
     memset(&o, 0, sizeof o);
+    o.n_threads = opts_default_threads();
     const char *pos[1] = {NULL};
     int n_pos = 0;
     const opt_def defs[] = {
@@ -141,6 +164,7 @@ int cmd_convert(int argc, char **argv) {
         OPT_STR("--weights", &o.elmo_weights, "FILE", "ELMo: the weights .hdf5"),
         OPT_FLAG("--strict", &o.strict, "refuse a checkpoint tensor holding NaN/inf values, or source tensors the converter "
                  "does not map (default: a warning naming each)"),
+        OPT_THREADS(&o.n_threads),
         OPT_FLAG("-q,--quiet", &o.quiet, "no notes, only errors and the summary"),
         OPT_END,
     };
@@ -175,7 +199,12 @@ static int convert_main(const convert_opts *o) {
     const bool existed = p.out && out_guard_add(p.out, false); /* written atomically: out_guard.h */
     if ((elmo_options || elmo_weights || (p.src && elm_convert_is_elmo_dir(p.src))) && p.out) {
         gl_error eerr = {0};
-        if (elm_convert_elmo(p.src, elmo_options, elmo_weights, p.out, outtype_name, &eerr) != GL_OK) {
+        cli_progress prog;
+        cli_progress_init(&prog, "converting ELMo (millions of weights)");
+        const elm_cve_progress cp = {convert_elmo_progress, &prog};
+        const int est = elm_convert_elmo_progress(p.src, elmo_options, elmo_weights, p.out, outtype_name, &cp, &eerr);
+        cli_progress_clear(&prog);
+        if (est != GL_OK) {
             fprintf(stderr, "edgelm convert: %s\n", eerr.msg);
             return 1;
         }
@@ -199,6 +228,7 @@ static int convert_main(const convert_opts *o) {
     }
     double dt = convert_now() - t0;
     out_guard_report("convert", p.out, existed);
+    if (o->intermediate) return 0;
     if (p.vocab_only) {
         fprintf(stderr, "wrote %s: %s vocabulary, %d tokens (%.2f s)\n", p.out, st.arch, st.n_vocab, dt);
     } else {
