@@ -142,6 +142,16 @@ if [ -f "$M" ]; then
     else
         skip progress_on_a_terminal_only "no script(1)"
     fi
+    # -t default: the physical cores (distinct package/core ids in sysfs, else the online CPUs),
+    # at most 4, or at most EDGELM_MAX_THREADS; a bad EDGELM_MAX_THREADS is named on stderr.
+    cores=$(for t in /sys/devices/system/cpu/cpu[0-9]*/topology; do [ -r "$t/core_id" ] && echo "$(cat "$t/physical_package_id") $(cat "$t/core_id")"; done | sort -u | wc -l)
+    [ "$cores" -gt 0 ] || cores=$(getconf _NPROCESSORS_ONLN)
+    want=$cores; [ "$want" -le 4 ] || want=4
+    check threads_default_physical_cores_capped sh -c "
+        $EMU '$EDGELM' generate -m '$M' -p a -n 1 -v 2>&1 > /dev/null | grep -q ', $want threads,' &&
+        EDGELM_MAX_THREADS=1 $EMU '$EDGELM' generate -m '$M' -p a -n 1 -v 2>&1 > /dev/null | grep -q ', 1 threads,' &&
+        EDGELM_MAX_THREADS=x $EMU '$EDGELM' generate -m '$M' -p a -n 1 --no-perf 2>&1 > /dev/null |
+            grep -q \"^edgelm: EDGELM_MAX_THREADS 'x' is not an integer in \\[1, 1024\\]: \""
     check generate_ctx_warning sh -c "
         $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 2 --temp 0 --no-perf -c 4096 2> '$TMPD/w' > /dev/null &&
         grep -q '^edgelm generate: warning: -c 4096 is above the 2048 positions the model was trained on' '$TMPD/w'"

@@ -946,8 +946,10 @@ static bool bench_opt_cols(const char *v, void *dst, char *why, size_t why_size)
 static const char *const bench_fmt_names[] = {"md", "csv", "json", "table", NULL}; /* table = md */
 
 int cmd_bench(int argc, char **argv) {
-    bench_cli b = {.o = {.threads = {1, 2}, .n_threads = 2, .reps = 10},
-                   .mo = {.threads = {{1, 2}, 2}, .prompt = {{64}, 1}, .gen = {{128}, 1}, .reps = 5}};
+    /* threads: 1 and the default count (the scaling from one core, and what the other commands use) */
+    const int nd = opts_default_threads(), n_def = nd > 1 ? 2 : 1;
+    bench_cli b = {.o = {.threads = {1, nd}, .n_threads = n_def, .reps = 10},
+                   .mo = {.threads = {{1, nd}, n_def}, .prompt = {{64}, 1}, .gen = {{128}, 1}, .reps = 5}};
     bench_opts o;
     model_opts mo;
     bool kernels = false, reps_set = false;
@@ -978,7 +980,8 @@ int cmd_bench(int argc, char **argv) {
                  "table marks models whose matrices were repacked at load)"),
         OPT_INT("--bw-mib", &bw_mib, 1, 1 << 16, "N", "size of the bandwidth buffer (default 16x the last-level cache, >= 512)"),
         OPT_SECTION("Both"),
-        OPT_FUNC("-t,--threads", &b, bench_opt_threads, "LIST", "thread counts, comma separated (default 1,2)"),
+        OPT_FUNC("-t,--threads", &b, bench_opt_threads, "LIST", "thread counts, comma separated (default: 1 and the default count of the other commands, i.e. "
+                 OPT_THREADS_DEFAULT ")"),
         {.names = "-r,--repetitions,--reps", .kind = OPTK_INT, .dst = &reps, .lo = 1, .hi = BENCH_MAX_REPS, .meta = "N",
          .help = "repetitions (default 10 for --kernels, best and median; 5 for -m, mean and standard deviation)",
          .seen = &reps_set},

@@ -582,7 +582,7 @@ int cmd_bert_bench(int argc, char **argv) {
     bert_opts_init(&o);
     const opt_def defs[] = {
         BERT_DEFS_MODEL(&o),
-        OPT_FUNC("-t,--threads", &o.threads, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: the physical cores, at most 4)"),
+        OPT_FUNC("-t,--threads", &o.threads, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: " OPT_THREADS_DEFAULT ")"),
         OPT_FUNC("--batch", &o.batches, opt_parse_int_list, "LIST", "sentences per run, e.g. 1,8 (default 1)"),
         OPT_FUNC("--tokens", &o.tokens, opt_parse_int_list, "LIST", "tokens per sentence, e.g. 128,512 (default 128; at most the model's context)"),
         OPT_INT("-r,--repetitions,--reps", &o.reps, 1, 1000, "R", "timed runs after a warm-up (default 3)"),

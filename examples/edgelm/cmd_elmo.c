@@ -441,7 +441,7 @@ int cmd_elmo_bench(int argc, char **argv) {
     opt_ints th = {{opts_default_threads()}, 1};
     const opt_def defs[] = {
         OPT_REQ_STR("-m,--model", &model, "FILE", "the ELMo model"),
-        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: the physical cores, at most 4)"),
+        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: " OPT_THREADS_DEFAULT ")"),
         OPT_INT("--batch", &batch, 1, 4096, "B", "sentences per run (default 32)"),
         OPT_INT("--tokens", &tokens, 1, 10000, "N", "words per sentence (default 20)"),
         OPT_INT("-r,--repetitions,--reps", &reps, 1, 1000, "R", "timed runs after a warm-up, the best is reported (default 3)"),

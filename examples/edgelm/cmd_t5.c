@@ -219,7 +219,7 @@ int cmd_t5_bench(int argc, char **argv) {
     opt_ints th = {{opts_default_threads()}, 1};
     const opt_def defs[] = {
         OPT_REQ_STR("-m,--model", &model, "FILE", "the T5 model"),
-        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: the physical cores, at most 4)"),
+        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: " OPT_THREADS_DEFAULT ")"),
         OPT_INT("--tokens", &tokens, 1, 4096, "N", "encoder input length (default 64)"),
         OPT_INT("--steps", &steps, 1, 4096, "N", "decoder steps (default 32)"),
         OPT_INT("-r,--repetitions,--reps", &reps, 1, 1000, "R", "repetitions, the best is reported (default 3)"),

@@ -305,13 +305,26 @@ static int opts_physical_cores(void) {
     return n;
 }
 
+/* The cap on the default: EDGELM_MAX_THREADS (an integer in [1, 1024]) or 4. A bad value is
+ * named on stderr (once per call) and the cap stays 4. */
+static int opts_thread_cap(void) {
+    const char *v = getenv("EDGELM_MAX_THREADS");
+    if (!v || !*v) return 4;
+    double x = 0;
+    if (opts_number(v, &x) && x == floor(x) && x >= 1 && x <= 1024) return (int)x;
+    fprintf(stderr, "edgelm: EDGELM_MAX_THREADS '%s' is not an integer in [1, 1024]: the default thread count stays at "
+                    "most 4 (unset it or give e.g. 8)\n", v);
+    return 4;
+}
+
 int32_t opts_default_threads(void) {
     int n = opts_physical_cores();
     if (n <= 0) {
         const long online = sysconf(_SC_NPROCESSORS_ONLN);
         n = online > 0 ? (int)(online > 1024 ? 1024 : online) : 1;
     }
-    return n > 4 ? 4 : n;
+    const int cap = opts_thread_cap();
+    return n > cap ? cap : n;
 }
 
 bool opt_parse_int_list(const char *value, void *dst, char *why, size_t why_size) {

@@ -109,10 +109,10 @@ typedef struct opt_def {
 #define OPT_CMD_POS(name_, synopsis_, about_, defs_, pos_, max_, n_pos_) \
     {.name = (name_), .synopsis = (synopsis_), .about = (about_), .defs = (defs_), .pos = (pos_), .max_pos = (max_), \
      .n_pos = (n_pos_)}
+/* The default thread count in --help (opts_default_threads). */
+#define OPT_THREADS_DEFAULT "the physical cores, at most 4; the environment's EDGELM_MAX_THREADS sets that cap"
 /* -t/--threads N in [1, 1024], default opts_default_threads(). */
-#define OPT_THREADS(dst) \
-    OPT_INT("-t,--threads", (dst), 1, 1024, "N", \
-            "threads (default: the physical cores, at most 4)")
+#define OPT_THREADS(dst) OPT_INT("-t,--threads", (dst), 1, 1024, "N", "threads (default: " OPT_THREADS_DEFAULT ")")
 
 typedef struct opt_cmd {
     const char *name;     /* "generate" */
@@ -141,7 +141,8 @@ int opts_fail(const char *cmd, const char *todo, const char *what_fmt, ...)
  * "edgelm CMD: OPTION 'value' is not known: use one of a, b, c". */
 int opts_choice(const char *cmd, const char *option, const char *value, const char *const *names);
 
-/* Physical cores of this machine (sysfs core ids; the online CPUs when unknown), at most 4. */
+/* Physical cores of this machine (sysfs core ids; the online CPUs when unknown), at most 4 or
+ * at most the environment's EDGELM_MAX_THREADS (1..1024) when set. */
 int32_t opts_default_threads(void);
 
 /* Custom value parsers. dst: opt_ints (comma-separated positive integers, e.g. -t 1,2). */
