@@ -27,6 +27,10 @@ if command -v script > /dev/null; then
         grep -q 'elmo (sentences): .*ETA' '$TMPD/tty2' &&
         $EMU $EDGELM convert '$FX/model' -o '$TMPD/elmo3.gguf' 2> '$TMPD/notty' && ! grep -q ETA '$TMPD/notty'"
 fi
+# A decoder command on an ELMo file: what the file is and which commands run it, one line.
+check elmo-file-wrong-family sh -c "! $EMU $EDGELM eval -m '$TMPD/elmo.gguf' --ids 1 -o '$TMPD/x.npy' 2> '$TMPD/wf' &&
+    test \$(wc -l < '$TMPD/wf') -eq 1 &&
+    grep -q '^edgelm eval: .*elmo.gguf is an ELMo biLM (architecture elmo): run it with edgelm elmo, kld or elmo-bench\$' '$TMPD/wf'"
 check elmo-convert-bad-folder sh -c "! $EMU $EDGELM convert $FX/data -o $TMPD/x.gguf --options /nonexistent.json"
 
 if ! have_numpy; then

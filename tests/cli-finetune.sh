@@ -29,5 +29,7 @@ gen_conll 150 11 > "$TMPD/train.conll"
 gen_conll 40 12 > "$TMPD/eval.conll"
 check finetune_tag_learns_word_labels sh -c "$EMU '$EDGELM' finetune -m '$TMPD/base.gguf' --task tag -f '$TMPD/train.conll' --eval '$TMPD/eval.conll' --save '$TMPD/tag.gguf' --lr 1e-2 --epochs 15 --seed 3 2> '$TMPD/tlog' && tail -n 2 '$TMPD/tlog' | head -n 1 | awk '{ for (i = 1; i <= NF; i++) if (\$i == \"accuracy\") a = \$(i + 1) } END { exit !(a >= 0.95) }'"
 check finetune_tag_model_runs_in_tag sh -c "$EMU '$EDGELM' tag -m '$TMPD/tag.gguf' -p 'the big cat was red' --words | cut -f1,2 | tr '\t\n' ' ;' | grep -qx 'the B-ANI;big O;cat B-ANI;was O;red O;'"
+check tag_text_from_stdin sh -c "$EMU '$EDGELM' tag -m '$TMPD/tag.gguf' -p 'the big cat was red' --words > '$TMPD/tp' &&
+    printf 'the big cat was red\n' | $EMU '$EDGELM' tag -m '$TMPD/tag.gguf' -f - --words | cmp - '$TMPD/tp'"
 check finetune_help sh -c "$EMU '$EDGELM' finetune --help | grep -q usage"
 finish

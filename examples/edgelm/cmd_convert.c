@@ -11,6 +11,7 @@
 #include "out_guard.h"
 #include "convert.h"
 #include "convert_elmo.h"
+#include "arch.h"
 #include "quantize.h"
 
 #include <stdio.h>
@@ -93,6 +94,27 @@ static bool convert_parse_outtype(const char *v, void *dst, char *why, size_t wh
 
 static int convert_main(const convert_opts *o);
 
+/* What convert reads, from the one architecture table (models/arch.c): "LlamaForCausalLM, ..
+ * (decoders); BertModel, .. (BERT); T5ForConditionalGeneration (T5); .. (ELMo)". */
+static void convert_supported(char *buf, size_t size) {
+    static const char *const family_names[] = {"decoders", "BERT", "T5 and flan-t5", "ELMo"};
+    static const char *const family_notes[] = {"", " and the other BertFor* heads, sentence-transformers folders", "",
+                                               "AllenNLP / bilm-tf folders with options.json and the weights .hdf5"};
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int fam = ELM_FAMILY_DECODER; fam <= ELM_FAMILY_ELMO && o < size; fam++) {
+        if (fam != ELM_FAMILY_DECODER) o += (size_t)snprintf(buf + o, size - o, "; ");
+        int k = 0;
+        for (int i = 0; i < elm_arch_count() && o < size; i++) {
+            const elm_arch *r = elm_arch_at(i);
+            if ((int)r->family != fam) continue;
+            for (int h = 0; h < 3 && r->hf[h] && o < size; h++)
+                o += (size_t)snprintf(buf + o, size - o, "%s%s", k++ ? ", " : "", r->hf[h]);
+        }
+        if (o < size) o += (size_t)snprintf(buf + o, size - o, "%s (%s)", family_notes[fam], family_names[fam]);
+    }
+}
+
 /* --outtype with a K-quant type or mix: convert at the source precision (ELMo: f32) into a
  * temporary file, then run the `edgelm quantize` path on it. */
 static int convert_then_quantize(const convert_opts *o) {
@@ -135,7 +157,7 @@ static int convert_then_quantize(const convert_opts *o) {
     remove(tmp);
     if (s == GL_OK) out_guard_report("convert", o->out, existed);
     if (s != GL_OK) {
-        fprintf(stderr, "edgelm convert: quantizing: %s\n", err.msg);
+        opts_fail_err("convert", "quantizing", &err, NULL);
         return 1;
     }
     cli_quant_summary(stderr, o->out, &ui.counts, &qs);
@@ -168,13 +190,15 @@ int cmd_convert(int argc, char **argv) {
         OPT_FLAG("-q,--quiet", &o.quiet, "no notes, only errors and the summary"),
         OPT_END,
     };
+    char supported[1024], about[1400];
+    convert_supported(supported, sizeof supported);
+    snprintf(about, sizeof about,
+             "SRC: a Hugging Face folder (config.json, safetensors or pytorch_model.bin, tokenizer files), a llama2.c "
+             "checkpoint .bin, or an ELMo folder (--outtype f32|f16|q8_0). Architectures (the \"architectures\" of "
+             "config.json), from the architecture table: %s. Progress is shown on a terminal only.",
+             supported);
     const opt_cmd cmd = OPT_CMD_POS("convert", "SRC -o OUT.gguf [options]",
-                          "SRC: a Hugging Face folder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                          "GPT2LMHeadModel; BertModel, BertFor* and sentence-transformers folders, every head kept; "
-                          "T5ForConditionalGeneration / T5 and flan-t5), a llama2.c checkpoint .bin, or an ELMo "
-                          "folder with options.json and the weights .hdf5 (AllenNLP / bilm-tf; --outtype f32|f16|q8_0). "
-                          "Progress is shown on a terminal only.",
-                          defs, pos, 1, &n_pos);
+                          about,                           defs, pos, 1, &n_pos);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
     o.src = n_pos ? pos[0] : NULL;
@@ -205,7 +229,7 @@ static int convert_main(const convert_opts *o) {
         const int est = elm_convert_elmo_progress(p.src, elmo_options, elmo_weights, p.out, outtype_name, &cp, &eerr);
         cli_progress_clear(&prog);
         if (est != GL_OK) {
-            fprintf(stderr, "edgelm convert: %s\n", eerr.msg);
+            opts_fail_err("convert", NULL, &eerr, NULL);
             return 1;
         }
         fprintf(stderr, "wrote %s: elmo\n", p.out);
@@ -223,7 +247,14 @@ static int convert_main(const convert_opts *o) {
     gl_status s = elm_convert(&p, &st, &err);
     cli_progress_clear(&ui.prog);
     if (s != GL_OK) {
-        fprintf(stderr, "edgelm convert: %s\n", err.msg[0] ? err.msg : "conversion failed");
+        if (err.code == GL_ERR_UNSUPPORTED && !strncmp(err.msg, "unsupported architecture", 24)) {
+            char supported[1024], todo[1100];
+            convert_supported(supported, sizeof supported);
+            snprintf(todo, sizeof todo, "convert a supported checkpoint (%s)", supported);
+            opts_fail("convert", todo, "%s", err.msg);
+        } else {
+            opts_fail_err("convert", NULL, &err, "conversion failed");
+        }
         return 1;
     }
     double dt = convert_now() - t0;

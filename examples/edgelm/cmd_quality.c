@@ -70,7 +70,8 @@ int cmd_perplexity(int argc, char **argv) {
     cli_progress_clear(&prog);
     free(text);
     if (s != ELM_OK) {
-        fprintf(stderr, "\nedgelm perplexity: %s\n", err.msg);
+        fflush(stdout);
+        opts_fail_err("perplexity", NULL, &err, NULL);
         return 1;
     }
     printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_stderr);
@@ -113,7 +114,7 @@ int cmd_kld(int argc, char **argv) {
     cli_progress_clear(&prog);
     free(text);
     if (s != ELM_OK) {
-        fprintf(stderr, "edgelm kld: %s\n", err.msg);
+        opts_fail_err("kld", NULL, &err, NULL);
         return 1;
     }
     printf("family: %s\n", q.family);

@@ -120,7 +120,7 @@ int cmd_quantize(int argc, char **argv) {
     const gl_status s = elm_quantize_file(&p, &st, &err);
     qcli_clear(&ui);
     if (s != GL_OK) {
-        fprintf(stderr, "edgelm quantize: %s\n", err.msg);
+        opts_fail_err("quantize", NULL, &err, NULL);
         return 1;
     }
     out_guard_report("quantize", p.out, existed);

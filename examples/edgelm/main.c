@@ -27,7 +27,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate -m M [-p TEXT] [-n N] continue a text (streamed) [--temp 0 --seed S]"},
     {"chat", cmd_chat, "chat -m M [-sys TEXT]        interactive chat [--chat-template NAME]"},
     {"eval", cmd_eval, "eval -m M --ids 1,2 -o F.npy logits or hidden states as NumPy [--what hidden]"},
-    {"elmo", cmd_elmo, "elmo -m M -f F.txt -o DIR     ELMo embeddings per sentence as NumPy [--all|--top|--average]"},
+    {"elmo", cmd_elmo, "elmo -m M -f F.txt -o F.hdf5  ELMo embeddings, AllenNLP HDF5 (or .npy per sentence: -o DIR/) [--all|--top|--average]"},
     {"t5-bench", cmd_t5_bench, "t5-bench -m M [-t 1,2]       T5 encoder and decoder tokens/s [--tokens 64 --steps 32]"},
     {"fill-mask", cmd_fill_mask, "fill-mask -m M -p TEXT       BERT: candidates for each [MASK] [--top-k 5]"},
     {"embed", cmd_embed, "embed -m M -p TEXT.. | -f F  BERT sentence embeddings [--pooling cls|mean|max|last|none --json -o F.npy]"},

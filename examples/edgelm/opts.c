@@ -19,6 +19,45 @@ int opts_fail(const char *cmd, const char *todo, const char *what_fmt, ...) {
     return OPTS_ERROR;
 }
 
+/* True when the last ": " part of msg already says what to do (starts with an imperative). */
+static bool opts_has_todo(const char *msg) {
+    static const char *const verbs[] = {"give", "use", "run", "convert", "check", "see", "set", "free", "install",
+                                        "pass", "rebuild", "remove", "try", "choose", "add", "raise", "lower",
+                                        "quantize", "re-convert", "put", "make", "build", "unset", "start", NULL};
+    const char *last = msg;
+    for (const char *p = strstr(msg, ": "); p; p = strstr(p + 2, ": ")) last = p + 2;
+    if (last == msg) return false;
+    for (int i = 0; verbs[i]; i++) {
+        const size_t n = strlen(verbs[i]);
+        if (!strncmp(last, verbs[i], n) && (last[n] == ' ' || last[n] == '\0')) return true;
+    }
+    return false;
+}
+
+int opts_fail_err(const char *cmd, const char *context, const elm_error *err, const char *fallback) {
+    const char *msg = err && err->msg[0] ? err->msg : (fallback ? fallback : "failed");
+    char todo[200];
+    switch (err ? err->code : ELM_ERR_INVALID) {
+    case ELM_ERR_IO: snprintf(todo, sizeof todo, "check the path, its permissions and (when writing) the free disk space"); break;
+    case ELM_ERR_FORMAT:
+        if (!strcmp(cmd, "convert"))
+            snprintf(todo, sizeof todo, "give a Hugging Face folder, a llama2.c .bin or an ELMo folder (see 'edgelm convert --help')");
+        else if (!strcmp(cmd, "info"))
+            snprintf(todo, sizeof todo, "check that it is a complete GGUF file");
+        else
+            snprintf(todo, sizeof todo, "check that it is a complete GGUF file of the right model family ('edgelm info FILE' "
+                                        "prints what it holds)");
+        break;
+    case ELM_ERR_UNSUPPORTED: snprintf(todo, sizeof todo, "see README (supported models) and 'edgelm %s --help'", cmd); break;
+    case ELM_ERR_NOMEM: snprintf(todo, sizeof todo, "free memory, or use a smaller model, context (-c) or batch"); break;
+    default: snprintf(todo, sizeof todo, "see 'edgelm %s --help'", cmd); break;
+    }
+    const bool ctx = context && !strstr(msg, context);
+    if (opts_has_todo(msg)) fprintf(stderr, "edgelm %s: %s%s%s\n", cmd, ctx ? context : "", ctx ? ": " : "", msg);
+    else opts_fail(cmd, todo, "%s%s%s", ctx ? context : "", ctx ? ": " : "", msg);
+    return 1;
+}
+
 int opts_exit(int r) { return r == OPTS_HELP ? 0 : 2; }
 
 /* True when arg is one of the comma-separated spellings in names. */

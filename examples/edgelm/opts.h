@@ -137,6 +137,13 @@ void opts_markdown(const opt_cmd *cmd, FILE *out);
 /* Prints "edgelm CMD: <what>: <todo>" (one line, printf-style what) on stderr; returns 2. */
 int opts_fail(const char *cmd, const char *todo, const char *what_fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A library error in the same style: "edgelm CMD: [CONTEXT: ]MESSAGE: what to do", the advice
+ * chosen by err->code (I/O, format, unsupported, memory, other) unless the message already ends
+ * with it (its last ": " part starts with "give", "use", "run", "convert", "check" ..). context
+ * (e.g. a path; NULL: none) is left out when the message names it already; fallback stands in
+ * for an empty message. Returns 1, the exit status of a failed run. */
+struct gl_error;
+int opts_fail_err(const char *cmd, const char *context, const struct gl_error *err, const char *fallback);
 /* Index of value in the NULL-terminated names, or -1 after printing the one-line error
  * "edgelm CMD: OPTION 'value' is not known: use one of a, b, c". */
 int opts_choice(const char *cmd, const char *option, const char *value, const char *const *names);
