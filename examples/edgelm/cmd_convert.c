@@ -94,7 +94,7 @@ static bool convert_parse_outtype(const char *v, void *dst, char *why, size_t wh
 
 static int convert_main(const convert_opts *o);
 
-/* What convert reads, from the one architecture table (models/arch.c): "LlamaForCausalLM, ..
+/* What convert reads, from the one architecture table (models/common/arch.c): "LlamaForCausalLM, ..
  * (decoders); BertModel, .. (BERT); T5ForConditionalGeneration (T5); .. (ELMo)". */
 static void convert_supported(char *buf, size_t size) {
     static const char *const family_names[] = {"decoders", "BERT", "T5 and flan-t5", "ELMo"};

@@ -3,6 +3,8 @@
  * Each command lives in cmd_<name>.c; this file only dispatches.
  */
 #include "cli.h"
+#include "cli_perf.h"
+#include "opts.h"
 #include "edgelm.h"
 
 #include <fcntl.h>
@@ -110,7 +112,14 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            const double t0 = cli_now();
+            const int rc = commands[i].run(argc - 1, argv + 1);
+            if (opts_verbose()) /* the common -v (opts.h) */
+                fprintf(stderr, "edgelm %s: exit status %d after %.2f s, peak RSS %.1f MiB\n", argv[1], rc,
+                        cli_now() - t0, (double)cli_peak_rss() / 1048576.0);
+            return rc;
+        }
     fprintf(stderr, "edgelm: unknown command '%s': see 'edgelm help'\n", argv[1]);
     return 2;
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+static bool opts_spelled(const char *names, const char *arg);
+
 int opts_fail(const char *cmd, const char *todo, const char *what_fmt, ...) {
     char what[512];
     va_list ap;
@@ -57,6 +59,20 @@ int opts_fail_err(const char *cmd, const char *context, const elm_error *err, co
     else opts_fail(cmd, todo, "%s%s%s", ctx ? context : "", ctx ? ": " : "", msg);
     return 1;
 }
+
+/* -v/--verbose of a command whose table has none (see opts.h); set by opts_parse. */
+static bool opts_verbose_given;
+
+bool opts_verbose(void) { return opts_verbose_given; }
+
+/* The table's own -v (then the command handles it), or the common one. */
+static bool opts_own_verbose(const opt_cmd *cmd) {
+    for (const opt_def *d = cmd->defs; d->kind != OPTK_END; d++)
+        if (d->names && opts_spelled(d->names, "-v")) return true;
+    return false;
+}
+
+#define OPTS_VERBOSE_HELP "on stderr at the end: the exit status, the time taken and the peak resident memory"
 
 int opts_exit(int r) { return r == OPTS_HELP ? 0 : 2; }
 
@@ -182,6 +198,10 @@ int opts_parse(const opt_cmd *cmd, int argc, char **argv) {
         const opt_def *d = cmd->defs;
         for (; d->kind != OPTK_END; d++)
             if (d->names && opts_spelled(d->names, a)) break;
+        if (d->kind == OPTK_END && (!strcmp(a, "-v") || !strcmp(a, "--verbose"))) {
+            opts_verbose_given = true; /* the common -v (the table has none) */
+            continue;
+        }
         if (d->kind == OPTK_END) {
             if (a[0] == '-' && a[1] && strcmp(a, "-") != 0)
                 return opts_fail(cmd->name, see, "unknown option '%s'", a);
@@ -277,7 +297,12 @@ void opts_usage(const opt_cmd *cmd, FILE *out) {
         }
         opts_wrap(out, d->help ? d->help : "", col, 28);
     }
-    fprintf(out, "\n  %-26s this text\n", "-h, --help");
+    fputc('\n', out);
+    if (!opts_own_verbose(cmd)) {
+        fprintf(out, "  %-26s", "-v, --verbose");
+        opts_wrap(out, OPTS_VERBOSE_HELP, 28, 28);
+    }
+    fprintf(out, "  %-26sthis text\n", "-h, --help");
 }
 
 /* text for a Markdown table cell: '|' escaped. */
@@ -310,7 +335,9 @@ void opts_markdown(const opt_cmd *cmd, FILE *out) {
         opts_md_cell(out, d->help ? d->help : "");
         fprintf(out, "%s |\n", d->flags & OPT_REQUIRED ? " (required)" : "");
     }
-    fprintf(out, "%s| `-h, --help` | this text |\n\n", table ? "" : "| option | meaning |\n|---|---|\n");
+    if (!table) fprintf(out, "| option | meaning |\n|---|---|\n");
+    if (!opts_own_verbose(cmd)) fprintf(out, "| `-v, --verbose` | %s |\n", OPTS_VERBOSE_HELP);
+    fprintf(out, "| `-h, --help` | this text |\n\n");
 }
 
 /* Distinct (package, core) pairs among cpu0..cpu1023 in sysfs; 0 when sysfs says nothing. */

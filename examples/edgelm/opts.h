@@ -126,6 +126,10 @@ typedef struct opt_cmd {
 
 enum { OPTS_OK = 0, OPTS_HELP = 1, OPTS_ERROR = 2 };
 
+/* Every command takes -v/--verbose: a command whose table has no -v gets the common one, which
+ * opts_parse records (opts_verbose) and main prints after the command: its exit status, time
+ * and peak RSS. --help lists it. */
+bool opts_verbose(void);
 /* Parses argv[1..argc) (argv[0] is the command name) against cmd.defs. */
 int opts_parse(const opt_cmd *cmd, int argc, char **argv);
 /* The exit status for a non-OK opts_parse result: 0 after --help, 2 after an error. */
