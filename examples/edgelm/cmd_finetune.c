@@ -486,7 +486,7 @@ int cmd_finetune(int argc, char **argv) {
 done:
     if (rc) {
         gl_error em = {msg[0] ? ELM_ERR_INVALID : ELM_ERR_NOMEM, {0}};
-        snprintf(em.msg, sizeof em.msg, "%s", msg[0] ? msg : "out of memory");
+        snprintf(em.msg, sizeof em.msg, "%.*s", (int)sizeof em.msg - 1, msg[0] ? msg : "out of memory");
         opts_fail_err("finetune", NULL, &em, NULL);
     }
     elm_bert_trainer_free(t);
