@@ -444,12 +444,26 @@ static gl_type cve_parse_outtype(const char *s, gl_error *err) {
     return (gl_type)t;
 }
 
+/* The plan writer's progress as the ELMo converter's: source bytes read of their total. */
+static void cve_progress(void *user, int64_t tensors_done, int64_t n_tensors, uint64_t bytes_done,
+                         uint64_t bytes_total) {
+    (void)tensors_done;
+    (void)n_tensors;
+    const elm_cve_progress *prog = user;
+    prog->fn(prog->user, (int64_t)bytes_done, (int64_t)bytes_total);
+}
+
 static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *root, const cve_hp *hp,
-                           gl_type mt, const char *name, const char *out, gl_error *err) {
+                           gl_type mt, const char *name, const char *out, const elm_cve_progress *prog,
+                           gl_error *err) {
     elm_convert_params p;
     elm_convert_params_init(&p);
     p.out = out;
     p.outtype = (int)mt;
+    if (prog && prog->fn) {
+        p.progress = cve_progress;
+        p.user = (void *)prog;
+    }
     elm_cv_plan pl;
     elm_cv_plan_init(&pl, &p, err);
     cve_src src = {h, hp};
@@ -485,6 +499,11 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
 
 int elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
                      const char *outtype, gl_error *err) {
+    return elm_convert_elmo_progress(dir, options, weights, out, outtype, NULL, err);
+}
+
+int elm_convert_elmo_progress(const char *dir, const char *options, const char *weights, const char *out,
+                              const char *outtype, const elm_cve_progress *progress, gl_error *err) {
     gl_error spare;
     if (!err) err = &spare;
     err->code = GL_OK;
@@ -547,7 +566,7 @@ int elm_convert_elmo(const char *dir, const char *options, const char *weights, 
     size_t start = len;
     while (start > 0 && src[start - 1] != '/') start--;
     snprintf(name, sizeof name, "%.*s", (int)(len - start), src + start);
-    st = cve_write(h, opath, elm_json_root(doc), &hp, mt, name, out, err);
+    st = cve_write(h, opath, elm_json_root(doc), &hp, mt, name, out, progress, err);
 done:
     elm_h5_close(h);
     elm_json_free(doc);

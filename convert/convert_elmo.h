@@ -21,6 +21,15 @@
 int elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
                      const char *outtype, gl_error *err);
 
+/* The same, calling progress->fn (when not NULL) after each tensor is written with the weights
+ * read so far and their total (bytes). */
+typedef struct elm_cve_progress {
+    void (*fn)(void *user, int64_t done, int64_t total);
+    void *user;
+} elm_cve_progress;
+int elm_convert_elmo_progress(const char *dir, const char *options, const char *weights, const char *out,
+                              const char *outtype, const elm_cve_progress *progress, gl_error *err);
+
 /* True when dir looks like an ELMo checkpoint folder (it holds options.json). */
 int elm_convert_is_elmo_dir(const char *dir);
 

@@ -690,19 +690,10 @@ static gl_status cv_detect_arch(const elm_json *cfg, char *arch, size_t size, gl
         snprintf(arch, size, "%s", row->name);
         return GL_OK;
     }
-    char names[512] = "";
-    size_t n = 0;
-    for (int i = 0; i < elm_arch_count(); i++) {
-        const elm_arch *r = elm_arch_at(i);
-        if (r->family != ELM_FAMILY_DECODER) continue;
-        for (int k = 0; k < ELM_ARCH_MAX_HF && r->hf[k] && n < sizeof names - 64; k++)
-            n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", r->hf[k]);
-    }
     return gl_error_set(err, GL_ERR_UNSUPPORTED,
-                        "unsupported architecture: config.json has architectures %s%s%s and model_type %s%s%s "
-                        "(supported: %s)",
+                        "unsupported architecture: config.json has architectures %s%s%s and model_type %s%s%s",
                         a0 ? "[\"" : "", a0 ? a0 : "(none)", a0 ? "\"]" : "", mt ? "\"" : "", mt ? mt : "(none)",
-                        mt ? "\"" : "", names);
+                        mt ? "\"" : "");
 }
 
 /* Every checkpoint tensor is converted or named (convert.h); besides non-parameter buffers. */

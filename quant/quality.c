@@ -185,8 +185,13 @@ static int32_t *ql_dec_tokens(const elm_model *m, const char *text, int64_t *n, 
     return ids;
 }
 
+/* Calls the caller's progress function (when given) with done of total. */
+static void ql_tick(const elm_qual_progress *p, int64_t done, int64_t total) {
+    if (p && p->fn) p->fn(p->user, done, total);
+}
+
 static elm_status ql_decoder(const char *base, const char *quant, const char *text, int32_t n_ctx,
-                             int32_t nth, elm_qual *out, elm_error *err) {
+                             int32_t nth, const elm_qual_progress *prog, elm_qual *out, elm_error *err) {
     elm_model *mb = elm_model_load(base, NULL, err);
     elm_model *mq = mb ? elm_model_load(quant, NULL, err) : NULL;
     elm_ctx *cb = NULL, *cq = NULL;
@@ -218,6 +223,7 @@ static elm_status ql_decoder(const char *base, const char *quant, const char *te
         if ((st = elm_decode(cq, ids + c0, len, ELM_OUT_LOGITS_ALL, err)) != ELM_OK) break;
         const float *gq = elm_get_logits(cq, &rows);
         ql_add_rows(&a, lb, gq, V, rows);
+        ql_tick(prog, c0 + len, n);
     }
     ql_finish(&a, out);
 done:
@@ -295,6 +301,7 @@ elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, in
 /* ---- BERT ---- */
 
 static elm_status ql_bert(const char *base, const char *quant, const char *text, int32_t nth,
+                          const elm_qual_progress *prog,
                           elm_qual *out, elm_error *err) {
     elm_bert_params bp = elm_bert_default_params();
     bp.n_threads = nth;
@@ -338,6 +345,7 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
         const float *rq = mlm ? elm_bert_mlm(mq, 0, &rows_q) : NULL;
         if (mlm) ql_add_rows(&a, keep, rq, V, rows_q < rows ? rows_q : rows);
         else ql_add_values(&a, keep, elm_bert_last(mq, 0), (int64_t)cnt);
+        ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);
     free(buf);
@@ -351,6 +359,7 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
 /* ---- T5 ---- */
 
 static elm_status ql_t5(const char *base, const char *quant, const char *text, int32_t nth,
+                          const elm_qual_progress *prog,
                         elm_qual *out, elm_error *err) {
     elm_t5_params tp = elm_t5_default_params();
     tp.n_threads = nth;
@@ -379,6 +388,7 @@ static elm_status ql_t5(const char *base, const char *quant, const char *text, i
         if ((st = elm_t5_encode(mq, ids, nt, NULL, err)) != ELM_OK) break;
         if ((st = elm_t5_decode(mq, dec, nt, lq, NULL, err)) != ELM_OK) break;
         ql_add_rows(&a, lb, lq, V, nt);
+        ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);
     free(ids);
@@ -393,6 +403,7 @@ static elm_status ql_t5(const char *base, const char *quant, const char *text, i
 /* ---- ELMo ---- */
 
 static elm_status ql_elmo(const char *base, const char *quant, const char *text, int32_t nth,
+                          const elm_qual_progress *prog,
                           elm_qual *out, elm_error *err) {
     elm_elmo_params ep = elm_elmo_default_params();
     ep.n_threads = nth;
@@ -444,6 +455,7 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
         free(oq);
         free(words);
         free(copy);
+        ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);
     for (int32_t l = 0; l < out->n_layers; l++) out->layer_rel[l] = sb[l] > 0 ? sqrt(se[l] / sb[l]) : 0;
@@ -454,6 +466,11 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
 
 elm_status elm_quality_compare(const char *base, const char *quant, const char *text,
                                int32_t n_ctx, int32_t nth, elm_qual *out, elm_error *err) {
+    return elm_quality_compare_ext(base, quant, text, n_ctx, nth, NULL, out, err);
+}
+
+elm_status elm_quality_compare_ext(const char *base, const char *quant, const char *text, int32_t n_ctx,
+                                   int32_t nth, const elm_qual_progress *prog, elm_qual *out, elm_error *err) {
     if (!base || !quant || !text || !out) return ql_fail(err, ELM_ERR_INVALID, "kld: missing argument");
     memset(out, 0, sizeof *out);
     if (n_ctx <= 0) n_ctx = 512;
@@ -469,10 +486,10 @@ elm_status elm_quality_compare(const char *base, const char *quant, const char *
     const elm_family fam = row ? row->family : ELM_FAMILY_DECODER; /* the decoder loader names unknown ones */
     snprintf(out->family, sizeof out->family, "%s", row ? elm_arch_family(arch) : "decoder");
     switch (fam) {
-    case ELM_FAMILY_BERT: return ql_bert(base, quant, text, nth, out, err);
-    case ELM_FAMILY_T5: return ql_t5(base, quant, text, nth, out, err);
-    case ELM_FAMILY_ELMO: return ql_elmo(base, quant, text, nth, out, err);
+    case ELM_FAMILY_BERT: return ql_bert(base, quant, text, nth, prog, out, err);
+    case ELM_FAMILY_T5: return ql_t5(base, quant, text, nth, prog, out, err);
+    case ELM_FAMILY_ELMO: return ql_elmo(base, quant, text, nth, prog, out, err);
     case ELM_FAMILY_DECODER: break;
     }
-    return ql_decoder(base, quant, text, n_ctx, nth, out, err);
+    return ql_decoder(base, quant, text, n_ctx, nth, prog, out, err);
 }

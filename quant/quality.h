@@ -45,6 +45,15 @@ typedef struct elm_qual {
 elm_status elm_quality_compare(const char *base, const char *quant, const char *text,
                                int32_t n_ctx, int32_t n_threads, elm_qual *out, elm_error *err);
 
+/* The same, calling prog->fn (when prog and fn are not NULL) after each chunk (decoders: tokens
+ * done of all) or line (BERT, T5, ELMo: bytes of text done of all). */
+typedef struct elm_qual_progress {
+    void (*fn)(void *user, int64_t done, int64_t total);
+    void *user;
+} elm_qual_progress;
+elm_status elm_quality_compare_ext(const char *base, const char *quant, const char *text, int32_t n_ctx,
+                                   int32_t n_threads, const elm_qual_progress *prog, elm_qual *out, elm_error *err);
+
 /* Perplexity of a decoder over text: exp(mean negative log-likelihood of each token given the
  * ones before it in its chunk of n_ctx tokens, BOS first; the first token of a chunk is not
  * scored). */

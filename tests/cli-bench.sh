@@ -26,6 +26,19 @@ if [ -f "$M" ]; then
     check bench_json_tests sh -c "grep -q '\"test\": \"pp16\", ' '$TMPD/j' && grep -q '\"test\": \"tg8\", ' '$TMPD/j'"
     check bench_json_tg_bw sh -c "grep '\"test\": \"tg8\"' '$TMPD/j' | grep -Eq '\"read_bw_gbps\": [0-9.]+, \"bw_fraction\": [0-9.]+}$'"
     check bench_json_commas sh -c "test \$(grep -c '^  {.*},$' '$TMPD/j') -eq 1"
+    # scripts/device-report.sh: the machine block and one row per model and thread count with
+    # pp/tg tokens/s, the read-bandwidth share and the peak RSS (under qemu through a wrapper).
+    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$EMU" "$EDGELM" > "$TMPD/edgelm-wrap" && chmod +x "$TMPD/edgelm-wrap"
+    EDGELM="$TMPD/edgelm-wrap" sh scripts/device-report.sh -t 1,2 -p 8 -n 4 -r 1 --bw-mib 8 "$M" > "$TMPD/dr" 2> "$TMPD/dre"
+    check device_report_exits_0 test $? -eq 0
+    check device_report_machine sh -c "head -n 1 '$TMPD/dr' | grep -q '^### edgelm on ' && grep -Eq '^\| CPU \| .+, [0-9]+ CPUs online \|$' '$TMPD/dr' &&
+        grep -Eq '^\| edgelm \| [0-9]+\.[0-9]+\.[0-9]+ \(.+\) \|$' '$TMPD/dr' && grep -Eq '^\| RAM \| [0-9]+ MiB \|$' '$TMPD/dr' &&
+        grep -q '^| model | type | size MiB | threads | pp8 t/s | tg4 t/s | generation read | peak RSS MiB |$' '$TMPD/dr'"
+    check device_report_rows sh -c "test \$(grep -c '^| stories260K |' '$TMPD/dr') -eq 2 &&
+        grep -Eq '^\| stories260K \| F32 \| 1\.1 \| 1 \| [0-9]+\.[0-9]{2} ± [0-9]+\.[0-9]{2} \| [0-9]+\.[0-9]{2} ± [0-9]+\.[0-9]{2} \| [0-9]+ % of [0-9]+\.[0-9] GB/s \| [1-9][0-9]*\.[0-9] \|$' '$TMPD/dr' &&
+        grep -Eq '^\| stories260K \| F32 \| 1\.1 \| 2 \| ' '$TMPD/dr'"
+    check device_report_bad_file sh -c "! EDGELM='$TMPD/edgelm-wrap' sh scripts/device-report.sh '$TMPD/none.gguf' 2> '$TMPD/dre2' &&
+        grep -q \"^device-report: cannot read '$TMPD/none.gguf'\" '$TMPD/dre2'"
 else
     skip_fixture bench_model "fixture $M is absent"
 fi

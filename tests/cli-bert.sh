@@ -32,6 +32,10 @@ fi
 if [ -f "$cai/pytorch_model.bin" ]; then
     check bert_convert_pytorch_bin_q8 edgelm convert "$cai" -o "$TMPD/c.gguf" --outtype q8_0
     check bert_classify_labels sh -c "$EMU '$EDGELM' classify -m '$TMPD/c.gguf' -p 'hello world' | grep -c '^LABEL_[01] ' | grep -qx 2"
+    # -f FILE and -f - (stdin) give what -p gives.
+    check bert_classify_file_and_stdin sh -c "$EMU '$EDGELM' classify -m '$TMPD/c.gguf' -p 'hello world' > '$TMPD/cp' &&
+        printf 'hello world\n' > '$TMPD/cf.txt' && $EMU '$EDGELM' classify -m '$TMPD/c.gguf' --file '$TMPD/cf.txt' | cmp - '$TMPD/cp' &&
+        $EMU '$EDGELM' classify -m '$TMPD/c.gguf' -f - < '$TMPD/cf.txt' | cmp - '$TMPD/cp'"
 else
     skip_fixture bert_caikit "fixture $cai is absent"
 fi

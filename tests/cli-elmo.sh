@@ -17,6 +17,20 @@ have_h5py() { [ -x "$PY" ] && "$PY" -c "import h5py, numpy" 2>/dev/null; }
 check elmo-convert edgelm convert "$FX/model" -o "$TMPD/elmo.gguf"
 check elmo-convert-explicit-paths edgelm convert --options "$FX/model/options.json" \
     --weights "$FX/model/lm_weights.hdf5" -o "$TMPD/elmo2.gguf" --outtype q8_0
+# Progress with an ETA on a terminal only (script(1) gives the command one): the ELMo converter
+# and elmo on a file of sentences.
+if command -v script > /dev/null; then
+    check elmo-progress-on-a-terminal-only sh -c "
+        script -qec \"$EMU $EDGELM convert '$FX/model' -o '$TMPD/elmo3.gguf'\" /dev/null > '$TMPD/tty' &&
+        grep -q 'converting ELMo .*ETA' '$TMPD/tty' &&
+        script -qec \"$EMU $EDGELM elmo -m '$TMPD/elmo.gguf' -f '$FX/data/vocab_test.txt' -o '$TMPD/p.hdf5' --batch 4\" /dev/null > '$TMPD/tty2' &&
+        grep -q 'elmo (sentences): .*ETA' '$TMPD/tty2' &&
+        $EMU $EDGELM convert '$FX/model' -o '$TMPD/elmo3.gguf' 2> '$TMPD/notty' && ! grep -q ETA '$TMPD/notty'"
+fi
+# A decoder command on an ELMo file: what the file is and which commands run it, one line.
+check elmo-file-wrong-family sh -c "! $EMU $EDGELM eval -m '$TMPD/elmo.gguf' --ids 1 -o '$TMPD/x.npy' 2> '$TMPD/wf' &&
+    test \$(wc -l < '$TMPD/wf') -eq 1 &&
+    grep -q '^edgelm eval: .*elmo.gguf is an ELMo biLM (architecture elmo): run it with edgelm elmo, kld or elmo-bench\$' '$TMPD/wf'"
 check elmo-convert-bad-folder sh -c "! $EMU $EDGELM convert $FX/data -o $TMPD/x.gguf --options /nonexistent.json"
 
 if ! have_numpy; then

@@ -4,7 +4,7 @@
 # Then the behaviours behind the common options: -f - (stdin), --stop, --echo, the timing
 # summary, embed rows for blank lines and JSON output, and docs/cli.md being current.
 . tests/tf-lib.sh
-CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed similarity nsp classify bert-bench elmo-bench tag qa prompt-classify finetune"
+CMDS="info bench convert quantize perplexity kld tokenize generate chat eval elmo t5-bench fill-mask embed similarity nsp classify bert-bench elmo-bench tag qa prompt-classify finetune serve"
 
 # fails NAME EXPECTED-LINE ARGS...: exit status 2 and exactly one line on stderr, equal to EXPECTED-LINE.
 fails() {
@@ -81,15 +81,93 @@ convert_outtype|edgelm convert: --outtype 'q9' is not valid: use one of f32, f16
 convert_no_source|edgelm convert: no source: give the checkpoint folder or file first: edgelm convert SRC -o OUT.gguf|convert -o x.gguf
 tokenize_two_inputs|edgelm tokenize: no single input: give exactly one of -p TEXT, -f FILE or --compare REF.json|tokenize -m x.gguf -p a -f b
 info_two_files|edgelm info: unexpected argument 'b.gguf': see 'edgelm info --help'|info a.gguf b.gguf
-tag_needs_prompt|edgelm tag: -p/--prompt is required: give -p TEXT|tag -m x.gguf
+tag_needs_prompt|edgelm tag: no text: give -p TEXT or -f FILE|tag -m x.gguf
+tag_prompt_and_file|edgelm tag: -p and -f are alternatives: give -p TEXT or -f FILE|tag -m x.gguf -p a -f b
+fill_mask_needs_text|edgelm fill-mask: no text: give -p TEXT or -f FILE|fill-mask -m x.gguf
+classify_needs_text|edgelm classify: no text: give -p TEXT or -f FILE|classify -m x.gguf
+fill_mask_unreadable_file|edgelm fill-mask: cannot read '/nonexistent.txt': No such file or directory: check the path and its permissions|fill-mask -m x.gguf -f /nonexistent.txt
 qa_max_seq_len|edgelm qa: --max-seq-len 2 is out of range: give a number in [4, 1048576]|qa -m x.gguf -q a -c b --max-seq-len 2
 qa_needs_context|edgelm qa: -c/--context is required: give -c TEXT|qa -m x.gguf -q a
 prompt_classify_needs_text|edgelm prompt-classify: no text: give -p TEXT or -f FILE|prompt-classify -m x.gguf --verbalizer a=b;c=d
 finetune_task_unknown|edgelm finetune: --task 'mlm' is not known: use one of classify, tag, qa|finetune -m x.gguf --task mlm -f t --save o.gguf
 finetune_lr_zero|edgelm finetune: --lr 0 is out of range: give a number in (0, 1]|finetune -m x.gguf --task tag -f t --save o.gguf --lr 0
 finetune_epochs_not_integer|edgelm finetune: --epochs 'x' is not an integer: give a number in [1, 100000]|finetune -m x.gguf --task tag -f t --save o.gguf --epochs x
+serve_template_unknown|edgelm serve: --chat-template 'foo' is not known: use one of chatml, llama2, llama3, zephyr, phi3, gemma, mistral, granite|serve -m x.gguf --chat-template foo
+serve_port_range|edgelm serve: --port 70000 is out of range: give a number in [0, 65535]|serve -m x.gguf --port 70000
+serve_needs_model|edgelm serve: -m/--model is required: give -m FILE|serve --port 0
+serve_key_twice|edgelm serve: --api-key and --api-key-file exclude each other: give only one of them|serve -m x.gguf --api-key k --api-key-file f
 help_unknown_command|edgelm help: unknown command 'nope': see 'edgelm help'|help nope
 EOF
+
+# Runtime errors in the same style as option errors: exactly one line on stderr, "edgelm CMD:
+# what went wrong: what to do" (the last ": " part starts with what to do), exit status 1.
+# fails_to_run NAME CMD ARGS... (CMD: the subcommand, the first edgelm argument)
+fails_to_run() {
+    _check=$1; shift
+    check "$_check" sh -c '
+        cmd=$1
+        shift
+        "$@" > /dev/null 2> "$TMPD/rerr.$$" < /dev/null; rc=$?
+        [ "$rc" -eq 1 ] || { echo "exit status $rc, want 1"; cat "$TMPD/rerr.$$"; exit 1; }
+        [ "$(wc -l < "$TMPD/rerr.$$")" -eq 1 ] || { echo "not one line:"; cat "$TMPD/rerr.$$"; exit 1; }
+        grep -q "^edgelm $cmd: .*: " "$TMPD/rerr.$$" || { echo "not edgelm $cmd: what: todo:"; cat "$TMPD/rerr.$$"; exit 1; }
+        todo=$(sed "s/.*: //" "$TMPD/rerr.$$")
+        case "$todo" in
+        check\ *|give\ *|use\ *|run\ *|convert\ *|see\ *|free\ *) ;;
+        *) echo "no what-to-do at the end: $todo"; exit 1 ;;
+        esac' sh "$1" $EMU "$EDGELM" "$@"
+}
+printf 'not a model\n' > "$TMPD/junk.gguf"
+printf 'hello\n' > "$TMPD/text.txt"
+while IFS='|' read -r name args; do
+    [ -n "$name" ] || continue
+    # shellcheck disable=SC2086
+    for f in /nonexistent.gguf "$TMPD/junk.gguf"; do
+        a=$(echo "$args" | sed "s|MODEL|$f|g; s|TEXT|$TMPD/text.txt|g; s|OUT|$TMPD/out|g")
+        fails_to_run "runtime_error_${name}_$(basename "$f" .gguf)" $a
+    done
+done <<'EOF2'
+generate|generate -m MODEL -p hi
+chat|chat -m MODEL -p hi
+eval|eval -m MODEL --ids 1 -o OUT.npy
+tokenize|tokenize -m MODEL -p hi
+perplexity|perplexity -m MODEL -f TEXT
+kld|kld -m MODEL -m2 MODEL -f TEXT
+embed|embed -m MODEL -p hi
+fill-mask|fill-mask -m MODEL -p hi
+nsp|nsp -m MODEL -a hi -b ho
+classify|classify -m MODEL -p hi
+similarity|similarity -m MODEL -f TEXT
+tag|tag -m MODEL -p hi
+qa|qa -m MODEL -q hi -c ho
+prompt-classify|prompt-classify -m MODEL --verbalizer a=b;c=d -p hi
+finetune|finetune -m MODEL --task classify -f TEXT --save OUT.gguf
+elmo|elmo -m MODEL -f TEXT -o OUT.hdf5
+t5-bench|t5-bench -m MODEL
+elmo-bench|elmo-bench -m MODEL
+bert-bench|bert-bench -m MODEL
+bench|bench -m MODEL
+info|info MODEL
+quantize|quantize MODEL OUT.gguf Q8_0
+EOF2
+fails_to_run runtime_error_convert_no_source convert /nonexistent -o "$TMPD/out.gguf"
+fails_to_run runtime_error_convert_not_a_checkpoint convert "$TMPD/text.txt" -o "$TMPD/out.gguf"
+# An unknown architecture: the supported ones listed from the architecture table, every family.
+mkdir -p "$TMPD/foo" && printf '{"architectures": ["FooForCausalLM"], "model_type": "foo"}' > "$TMPD/foo/config.json"
+fails_to_run runtime_error_convert_unknown_arch convert "$TMPD/foo" -o "$TMPD/out.gguf"
+check convert_unknown_arch_lists_every_family sh -c "! $EMU '$EDGELM' convert '$TMPD/foo' -o '$TMPD/out.gguf' 2> '$TMPD/ua' &&
+    grep -q 'FooForCausalLM.*: convert a supported checkpoint (LlamaForCausalLM, .*Qwen3ForCausalLM.*GPT2LMHeadModel (decoders); BertModel, .* (BERT); T5ForConditionalGeneration (T5 and flan-t5); .* (ELMo))\$' '$TMPD/ua'"
+
+# -v on every command: --help lists it; where the command has no -v of its own, the common one
+# ends the run with its exit status, time and peak RSS on stderr.
+for c in $CMDS; do
+    check "verbose_listed_$c" sh -c "$EMU '$EDGELM' $c --help | grep -Eq '^  -v, --verbose '"
+done
+check verbose_common_summary sh -c "$EMU '$EDGELM' info '$FIXTURES/stories260K/stories260K.gguf' -v 2>&1 > /dev/null |
+        grep -Eq '^edgelm info: exit status 0 after [0-9]+\.[0-9]{2} s, peak RSS [0-9]+\.[0-9] MiB\$' &&
+    ! $EMU '$EDGELM' quantize /nonexistent.gguf '$TMPD/q.gguf' Q8_0 --verbose 2> '$TMPD/ve' &&
+    test \$(wc -l < '$TMPD/ve') -eq 2 && tail -n 1 '$TMPD/ve' | grep -q '^edgelm quantize: exit status 1 after ' &&
+    $EMU '$EDGELM' info '$FIXTURES/stories260K/stories260K.gguf' 2> '$TMPD/vn' > /dev/null && ! grep -q 'exit status' '$TMPD/vn'"
 
 check docs_cli_md_current sh -c "$EMU '$EDGELM' help --markdown | cmp - docs/cli.md"
 
@@ -106,6 +184,8 @@ if [ -f "$M" ]; then
     check generate_stop_cuts sh -c "
         $EMU '$EDGELM' generate -m '$M' -p 'Once upon a time' -n 60 --temp 0 --no-perf --stop 'park' --stop 'zzz' > '$TMPD/st' &&
         printf ', there was a little girl named Lily. She loved to play outside in the ' | cmp - '$TMPD/st'"
+    check tokenize_file_and_stdin sh -c "$EMU '$EDGELM' tokenize -m '$M' -p 'Once upon a time' > '$TMPD/tk' && test -s '$TMPD/tk' &&
+        printf 'Once upon a time' | $EMU '$EDGELM' tokenize -m '$M' -f - | cmp - '$TMPD/tk'"
     check generate_echo sh -c "
         $EMU '$EDGELM' generate -m '$M' -p 'Once upon a time' -n 5 --temp 0 --no-perf --echo > '$TMPD/e' &&
         grep -q '^Once upon a time, there' '$TMPD/e'"
@@ -138,6 +218,16 @@ if [ -f "$M" ]; then
     else
         skip progress_on_a_terminal_only "no script(1)"
     fi
+    # -t default: the physical cores (distinct package/core ids in sysfs, else the online CPUs),
+    # at most 4, or at most EDGELM_MAX_THREADS; a bad EDGELM_MAX_THREADS is named on stderr.
+    cores=$(for t in /sys/devices/system/cpu/cpu[0-9]*/topology; do [ -r "$t/core_id" ] && echo "$(cat "$t/physical_package_id") $(cat "$t/core_id")"; done | sort -u | wc -l)
+    [ "$cores" -gt 0 ] || cores=$(getconf _NPROCESSORS_ONLN)
+    want=$cores; [ "$want" -le 4 ] || want=4
+    check threads_default_physical_cores_capped sh -c "
+        $EMU '$EDGELM' generate -m '$M' -p a -n 1 -v 2>&1 > /dev/null | grep -q ', $want threads,' &&
+        EDGELM_MAX_THREADS=1 $EMU '$EDGELM' generate -m '$M' -p a -n 1 -v 2>&1 > /dev/null | grep -q ', 1 threads,' &&
+        EDGELM_MAX_THREADS=x $EMU '$EDGELM' generate -m '$M' -p a -n 1 --no-perf 2>&1 > /dev/null |
+            grep -q \"^edgelm: EDGELM_MAX_THREADS 'x' is not an integer in \\[1, 1024\\]: \""
     check generate_ctx_warning sh -c "
         $EMU '$EDGELM' generate -m '$M' -p 'Once' -n 2 --temp 0 --no-perf -c 4096 2> '$TMPD/w' > /dev/null &&
         grep -q '^edgelm generate: warning: -c 4096 is above the 2048 positions the model was trained on' '$TMPD/w'"
@@ -161,6 +251,10 @@ if [ -f "$B/config.json" ] && $EMU "$EDGELM" convert "$B" -o "$TMPD/b.gguf" > /d
         test \$(wc -l < '$TMPD/h') -eq 3 &&
         test \$(grep -Ec '^edgelm (fill-mask|nsp|classify): the model has no (masked-LM|next-sentence|sequence-classifier) head: convert a .* checkpoint \(without --no-heads\)\$' '$TMPD/h') -eq 3"
     check embed_row_per_line_blank_included sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' > '$TMPD/rows' && test \$(wc -l < '$TMPD/rows') -eq 3"
+    # fill-mask: -f FILE and -f - (stdin) give what -p gives.
+    check fill_mask_file_and_stdin sh -c "$EMU '$EDGELM' fill-mask -m '$TMPD/b.gguf' -p 'the [MASK] sat' > '$TMPD/fp' && test -s '$TMPD/fp' &&
+        printf 'the [MASK] sat\n' > '$TMPD/fm.txt' && $EMU '$EDGELM' fill-mask -m '$TMPD/b.gguf' --file '$TMPD/fm.txt' | cmp - '$TMPD/fp' &&
+        $EMU '$EDGELM' fill-mask -m '$TMPD/b.gguf' -f - < '$TMPD/fm.txt' | cmp - '$TMPD/fp'"
     check embed_stdin_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f - < '$TMPD/lines.txt' | cmp - '$TMPD/rows'"
     check embed_npy_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/lines.txt' -o '$TMPD/e.npy' 2> /dev/null && head -c 128 '$TMPD/e.npy' | grep -q \"'shape': (3, 64)\""
     check embed_none_npy_per_sentence sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -p 'a b' -p 'hello world again' --pooling none -o '$TMPD/n.npy' 2> /dev/null && head -c 128 '$TMPD/n.npy' | grep -q \"'shape': (2, [0-9]*, 64)\""

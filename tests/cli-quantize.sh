@@ -41,6 +41,23 @@ sys.exit(0 if d <= 0.2 and abs(a.sum() - s) <= 1.0 else 1)\""
         line=\$(grep -E '^.*qs.gguf: [0-9]+ tensors: ' '$TMPD/qs') && total=\$(echo \"\$line\" | sed -E 's/.*: ([0-9]+) tensors: .*/\\1/') &&
         sum=\$(echo \"\$line\" | sed -E 's/.* tensors: //' | tr ',' '\\n' | awk '{ s += \$2 } END { print s }') &&
         test \"\$total\" -gt 0 && test \"\$sum\" -eq \"\$total\""
+    # -q: no per-tensor lines and no notes (the fallbacks), only the summary.
+    check quantize_quiet_silences_notes sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/qq.gguf' Q4_K_M -q > '$TMPD/qo' 2> '$TMPD/qe' &&
+        ! test -s '$TMPD/qe' && test \$(wc -l < '$TMPD/qo') -eq 3 && ! grep -q 'fallback)' '$TMPD/qo'"
+    check convert_quiet_silences_notes sh -c "$EMU '$EDGELM' convert '$llama' -o '$TMPD/cq.gguf' --outtype Q4_K_M -q 2> '$TMPD/cqe' &&
+        ! grep -q 'intermediate\|note' '$TMPD/cqe'"
+    # kld shows progress with an ETA on a terminal only.
+    if command -v script > /dev/null; then
+        check kld_progress_on_a_terminal_only sh -c "
+            script -qec \"$EMU '$EDGELM' kld -m '$TMPD/f32.gguf' -m2 '$TMPD/q.gguf' -f '$TMPD/t.txt' -c 8\" /dev/null > '$TMPD/tty' &&
+            grep -q 'kld: .*ETA' '$TMPD/tty' &&
+            $EMU '$EDGELM' kld -m '$TMPD/f32.gguf' -m2 '$TMPD/q.gguf' -f '$TMPD/t.txt' -c 8 > /dev/null 2> '$TMPD/notty' &&
+            ! grep -q 'ETA' '$TMPD/notty' &&
+            script -qec \"$EMU '$EDGELM' convert '$llama' -o '$TMPD/cp.gguf' --outtype Q4_K_M\" /dev/null > '$TMPD/tty2' &&
+            grep -q 'converting (MB): .*ETA' '$TMPD/tty2' && grep -q 'quantizing (millions of weights): .*ETA' '$TMPD/tty2' &&
+            script -qec \"$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/qp.gguf' Q8_0 -q\" /dev/null > '$TMPD/tty3' &&
+            grep -q 'quantizing (millions of weights): .*ETA' '$TMPD/tty3'"
+    fi
     check quantize_threads sh -c "$EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/q1.gguf' Q5_K_S -t 1 -q > /dev/null 2>&1 &&
         $EMU '$EDGELM' quantize '$TMPD/f32.gguf' '$TMPD/q3.gguf' Q5_K_S -t 3 -q > /dev/null 2>&1 && cmp '$TMPD/q1.gguf' '$TMPD/q3.gguf'"
     check perplexity_runs sh -c "$EMU '$EDGELM' perplexity -m '$TMPD/f32.gguf' -f '$TMPD/t.txt' > '$TMPD/o' && grep -q '^perplexity: [0-9.]* over [0-9]* tokens' '$TMPD/o'"
@@ -63,7 +80,8 @@ same = float(re.search(r\"^Same top p: *([0-9.]+) \\u00b1 *([0-9.]+) %\", t, re.
 assert abs(top1 - same) < 0.01, (top1, same)
 ' '$TMPD/o'"
     check convert_outtype_k_mix sh -c "$EMU '$EDGELM' convert '$llama' -o '$TMPD/c.gguf' --outtype Q4_K_M 2> '$TMPD/e' &&
-        grep -q 'quantized .* to Q4_K_M' '$TMPD/e' && $EMU '$EDGELM' info '$TMPD/c.gguf' | grep -q 'general.file_type .* 15' &&
+        grep -q 'quantized .* to Q4_K_M' '$TMPD/e' && grep -Eq '^.*c.gguf: 21 tensors: f32 5, q5_0 13, q8_0 3\$' '$TMPD/e' &&
+        ! grep -q 'f32-[0-9]*.tmp: llama' '$TMPD/e' && $EMU '$EDGELM' info '$TMPD/c.gguf' | grep -q 'general.file_type .* 15' &&
         ! ls '$TMPD'/c.gguf.*tmp 2>/dev/null"
 else
     skip_fixture quantize_q4_k_m "fixture $llama is absent"

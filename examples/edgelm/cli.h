@@ -11,7 +11,7 @@ int cmd_tokenize(int argc, char **argv); /* edgelm tokenize -m MODEL -p TEXT */
 int cmd_generate(int argc, char **argv); /* edgelm generate -m MODEL [-p TEXT] [-n N] */
 int cmd_chat(int argc, char **argv); /* edgelm chat -m MODEL [-sys TEXT] */
 int cmd_eval(int argc, char **argv); /* edgelm eval -m MODEL --ids 1,2 -o OUT.npy */
-int cmd_elmo(int argc, char **argv); /* edgelm elmo -m M -i SENTENCES.txt -o OUTDIR */
+int cmd_elmo(int argc, char **argv); /* edgelm elmo -m M -f SENTENCES.txt -o OUT.hdf5 */
 int cmd_elmo_bench(int argc, char **argv); /* edgelm elmo-bench -m M.gguf [-t 1,2] */
 int cmd_t5_bench(int argc, char **argv); /* edgelm t5-bench -m T5.gguf [-t 1,2] */
 /* BERT (cmd_bert.c): fill-mask, embed, nsp, classify, bert-bench; eval for bert files */

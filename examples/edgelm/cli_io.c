@@ -1,6 +1,7 @@
 /* Reading whole text inputs (see cli_io.h). */
 #include "cli_io.h"
 #include "edgelm.h"
+#include "opts.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -86,4 +87,23 @@ bool cli_file_is_arch(const char *path, const char *arch) {
     const bool yes = f && !strcmp(elm_file_arch(f), arch);
     elm_file_close(f);
     return yes;
+}
+
+bool cli_prompt_or_file(const char *cmd, const char *prompt, const char *file, const char **text, char **owned) {
+    *owned = NULL;
+    *text = prompt;
+    if (!prompt == !file) {
+        opts_fail(cmd, "give -p TEXT or -f FILE", prompt ? "-p and -f are alternatives" : "no text");
+        return false;
+    }
+    if (prompt) return true;
+    size_t len = 0;
+    *owned = cli_read_all(file, &len);
+    if (!*owned) {
+        opts_fail(cmd, "check the path and its permissions", "cannot read '%s': %s", file, strerror(errno));
+        return false;
+    }
+    cli_chomp(*owned, &len);
+    *text = *owned;
+    return true;
 }

@@ -15,6 +15,10 @@ char **cli_split_lines(char *text, size_t len, int *n);
 void cli_chomp(char *text, size_t *len);
 
 #include <stdbool.h>
+/* The text of a command that takes -p TEXT or -f FILE ('-' = stdin; one trailing newline is
+ * dropped): exactly one of them. *text gets it; *owned the buffer to free (NULL for -p). False
+ * after the one-line error ("edgelm CMD: no text: give -p TEXT or -f FILE", or a read error). */
+bool cli_prompt_or_file(const char *cmd, const char *prompt, const char *file, const char **text, char **owned);
 /* True when path opens as a GGUF whose general.architecture is arch. */
 bool cli_file_is_arch(const char *path, const char *arch);
 

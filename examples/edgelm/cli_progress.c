@@ -36,6 +36,10 @@ void cli_progress_update(cli_progress *p, double done, double total) {
     p->drawn = true;
 }
 
+void cli_progress_fn(void *user, int64_t done, int64_t total) {
+    cli_progress_update(user, (double)done, (double)total);
+}
+
 void cli_progress_clear(cli_progress *p) {
     if (!p->drawn) return;
     fputs("\r\033[K", stderr);

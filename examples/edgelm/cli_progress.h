@@ -18,6 +18,8 @@ typedef struct cli_progress {
 void cli_progress_init(cli_progress *p, const char *label);
 /* done of total (any unit; the ETA assumes a steady rate), at most ~10 redraws a second. */
 void cli_progress_update(cli_progress *p, double done, double total);
+/* A (user, done, total) callback for the library's progress hooks: user is a cli_progress. */
+void cli_progress_fn(void *user, int64_t done, int64_t total);
 /* Erases the line (before other output, and at the end). */
 void cli_progress_clear(cli_progress *p);
 /* gl_space_fn for a writer (user: the cli_progress): "writing PATH: N MB, M MB free" on stderr,

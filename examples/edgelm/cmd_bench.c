@@ -330,8 +330,8 @@ static int bench_shape(const bench_opts *o, const char *test, gl_type type, bool
     gl_context *ctx = gl_context_new((gl_context_params){.mem_size = mem}, &err);
     gl_tensor *w[BENCH_MAX_COPIES];
     if (!ctx || !bench_make_weights(ctx, type, k, n, copies, w)) {
-        fprintf(stderr, "edgelm bench: cannot allocate %zu MiB of weights: %s\n", mem >> 20,
-                ctx ? gl_ctx_error(ctx) : err.msg);
+        opts_fail("bench", "free memory or give smaller --mm-shapes", "cannot allocate %zu MiB of weights: %s",
+                  mem >> 20, ctx ? gl_ctx_error(ctx) : err.msg);
         gl_context_free(ctx);
         return 1;
     }
@@ -341,8 +341,8 @@ static int bench_shape(const bench_opts *o, const char *test, gl_type type, bool
         packed = each ? aligned_alloc(64, each * (size_t)copies) : NULL;
         for (int c = 0; c < copies; c++) {
             if (!packed || !gl_repack(w[c], (char *)packed + each * (size_t)c, each, &err)) {
-                fprintf(stderr, "edgelm bench: repacking %s: %s\n", gl_type_name(type),
-                        packed ? err.msg : "out of memory");
+                opts_fail("bench", "free memory or leave the type out (--types)", "repacking %s: %s",
+                          gl_type_name(type), packed ? err.msg : "out of memory");
                 free(packed);
                 gl_context_free(ctx);
                 return 1;
@@ -358,7 +358,7 @@ static int bench_shape(const bench_opts *o, const char *test, gl_type type, bool
         const bench_time bt = bench_time_mul_mat(w, copies, x, nth, reps, &err);
         const double sec = bt.best;
         if (sec <= 0) {
-            fprintf(stderr, "edgelm bench: %s %s: %s\n", test, gl_type_name(type), err.msg);
+            opts_fail_err("bench", test, &err, NULL);
             free(packed);
             gl_context_free(ctx);
             return 1;
@@ -617,7 +617,7 @@ static int model_test(elm_ctx *c, const model_opts *o, const int32_t *ids, int n
     if (n_gen > 0) r->bw_frac = (double)r->mi->bytes_per_token * r->avg_ts / (r->read_bw * 1e9);
     return 0;
 fail:
-    fprintf(stderr, "edgelm bench: %s: %s\n", r->mi->path, err.msg);
+    opts_fail_err("bench", r->mi->path, &err, NULL);
     return 1;
 }
 
@@ -639,7 +639,7 @@ static int model_bench_file(const model_opts *o, const model_info *mi, const ben
     model_reset_peak_rss(); /* each model's peak, not the one before it */
     elm_model *m = elm_model_load(mi->path, &mp, &err);
     if (!m) {
-        fprintf(stderr, "edgelm bench: %s: %s\n", mi->path, err.msg);
+        opts_fail_err("bench", mi->path, &err, NULL);
         return 1;
     }
     const int64_t repacked = elm_model_repacked_bytes(m);
@@ -653,7 +653,7 @@ static int model_bench_file(const model_opts *o, const model_info *mi, const ben
     int32_t *ids = malloc(sizeof *ids * (size_t)max_tokens);
     if (!ids) {
         elm_model_free(m);
-        fprintf(stderr, "edgelm bench: out of memory\n");
+        opts_fail("bench", "free memory or give fewer -p/-n values", "out of memory");
         return 1;
     }
     uint64_t seed = 0x2545f4914f6cdd1dull;
@@ -669,7 +669,7 @@ static int model_bench_file(const model_opts *o, const model_info *mi, const ben
         cp.type_v = o->type_v;
         elm_ctx *c = elm_ctx_new_ext(m, &cp, &err);
         if (!c) {
-            fprintf(stderr, "edgelm bench: %s: %s\n", mi->path, err.msg);
+            opts_fail_err("bench", mi->path, &err, NULL);
             rc = 1;
             break;
         }
@@ -852,13 +852,14 @@ static int bench_models(const model_opts *o) {
     for (int i = 0; i < o->n_models; i++) {
         char msg[256];
         if (model_info_read(o->models[i], &mi[i], msg, sizeof msg) != 0) {
-            fprintf(stderr, "edgelm bench: %s: %s\n", o->models[i], msg);
+            opts_fail("bench", "give decoder GGUF files ('edgelm info FILE' shows what a file is)", "%s: %s",
+                      o->models[i], msg);
             return 1;
         }
     }
     bench_bw_buf bwb;
     if (!bench_bw_buf_init(&bwb, o->bw_bytes, bench_llc_bytes(), 10)) {
-        fprintf(stderr, "edgelm bench: cannot allocate the bandwidth buffer\n");
+        opts_fail("bench", "free memory or give a smaller --bw-mib", "cannot allocate the bandwidth buffer");
         return 1;
     }
     const int max_res = o->n_models * o->threads.n * (o->prompt.n + o->gen.n);
@@ -946,8 +947,10 @@ static bool bench_opt_cols(const char *v, void *dst, char *why, size_t why_size)
 static const char *const bench_fmt_names[] = {"md", "csv", "json", "table", NULL}; /* table = md */
 
 int cmd_bench(int argc, char **argv) {
-    bench_cli b = {.o = {.threads = {1, 2}, .n_threads = 2, .reps = 10},
-                   .mo = {.threads = {{1, 2}, 2}, .prompt = {{64}, 1}, .gen = {{128}, 1}, .reps = 5}};
+    /* threads: 1 and the default count (the scaling from one core, and what the other commands use) */
+    const int nd = opts_default_threads(), n_def = nd > 1 ? 2 : 1;
+    bench_cli b = {.o = {.threads = {1, nd}, .n_threads = n_def, .reps = 10},
+                   .mo = {.threads = {{1, nd}, n_def}, .prompt = {{64}, 1}, .gen = {{128}, 1}, .reps = 5}};
     bench_opts o;
     model_opts mo;
     bool kernels = false, reps_set = false;
@@ -978,7 +981,8 @@ int cmd_bench(int argc, char **argv) {
                  "table marks models whose matrices were repacked at load)"),
         OPT_INT("--bw-mib", &bw_mib, 1, 1 << 16, "N", "size of the bandwidth buffer (default 16x the last-level cache, >= 512)"),
         OPT_SECTION("Both"),
-        OPT_FUNC("-t,--threads", &b, bench_opt_threads, "LIST", "thread counts, comma separated (default 1,2)"),
+        OPT_FUNC("-t,--threads", &b, bench_opt_threads, "LIST", "thread counts, comma separated (default: 1 and the default count of the other commands, i.e. "
+                 OPT_THREADS_DEFAULT ")"),
         {.names = "-r,--repetitions,--reps", .kind = OPTK_INT, .dst = &reps, .lo = 1, .hi = BENCH_MAX_REPS, .meta = "N",
          .help = "repetitions (default 10 for --kernels, best and median; 5 for -m, mean and standard deviation)",
          .seen = &reps_set},
@@ -1005,7 +1009,7 @@ int cmd_bench(int argc, char **argv) {
     const size_t llc = bench_llc_bytes();
     bench_bw_buf bwb;
     if (!bench_bw_buf_init(&bwb, 0, llc, o.reps)) {
-        fprintf(stderr, "edgelm bench: cannot allocate the bandwidth buffer\n");
+        opts_fail("bench", "free memory", "cannot allocate the bandwidth buffer");
         return 1;
     }
     uint8_t *buf = bwb.buf;
@@ -1014,7 +1018,7 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < o.n_threads; i++) {
         bw[i] = bench_bw_now(&bwb, o.threads[i]);
         if (bw[i] <= 0) {
-            fprintf(stderr, "edgelm bench: cannot start %d threads\n", o.threads[i]);
+            opts_fail("bench", "give fewer threads (-t)", "cannot start %d threads", o.threads[i]);
             free(buf);
             return 1;
         }

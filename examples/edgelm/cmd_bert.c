@@ -87,7 +87,7 @@ static elm_bert *bert_open(const bert_opts *o, const char *cmd) {
     if (!cli_family_check(cmd, o->model, CLI_BERT)) return NULL;
     const double t0 = cli_now();
     elm_bert *m = elm_bert_load(o->model, &p, &err);
-    if (!m) fprintf(stderr, "edgelm %s: %s\n", cmd, err.msg);
+    if (!m) opts_fail_err(cmd, NULL, &err, NULL);
     else if (o->verbose)
         fprintf(stderr, "edgelm %s: loaded %s in %.2f ms: %d layers, %d dims, %d tokens, %d threads\n", cmd, o->model,
                 1e3 * (cli_now() - t0), elm_bert_n_layer(m), elm_bert_n_embd(m), elm_bert_n_vocab(m), o->n_threads);
@@ -127,23 +127,30 @@ static void softmax(const float *x, int32_t n, double *p) {
 int cmd_fill_mask(int argc, char **argv) {
     bert_opts o;
     bert_opts_init(&o);
-    const char *text = NULL;
+    const char *text = NULL, *prompt = NULL;
+    char *owned = NULL;
     const opt_def defs[] = {
         BERT_DEFS_MODEL(&o),
-        OPT_REQ_STR("-p,--prompt", &text, "TEXT", "a text with one or more [MASK] tokens"),
+        OPT_STR("-p,--prompt", &prompt, "TEXT", "a text with one or more [MASK] tokens"),
+        OPT_STR("-f,--file", &o.file, "FILE", "read the text from FILE ('-' = stdin; one trailing newline is dropped)"),
         OPT_INT("--top-k", &o.top_k, 1, 1000000, "K", "candidates per mask (default 5)"),
         BERT_DEFS_RUNTIME(&o),
         OPT_END,
     };
-    const opt_cmd cmd = OPT_CMD("fill-mask", "-m BERT.gguf -p \"Paris is the [MASK] of France.\" [options]",
+    const opt_cmd cmd = OPT_CMD("fill-mask", "-m BERT.gguf (-p \"Paris is the [MASK] of France.\" | -f FILE) [options]",
                          "The likeliest tokens for each [MASK] of the text, with probabilities (the masked-LM head).",
                          defs);
     const int pr = bert_parse(&cmd, argc, argv);
     if (pr) return pr < 0 ? 0 : pr;
+    if (!cli_prompt_or_file("fill-mask", prompt, o.file, &text, &owned)) return 2;
     elm_bert *m = bert_open(&o, "fill-mask");
-    if (!m) return 1;
+    if (!m) {
+        free(owned);
+        return 1;
+    }
     if (!bert_has_head(m, "fill-mask", "masked-LM", "BertForMaskedLM or BertForPreTraining", elm_bert_has_mlm(m))) {
         elm_bert_free(m);
+        free(owned);
         return 1;
     }
     int rc = 1;
@@ -183,11 +190,12 @@ int cmd_fill_mask(int argc, char **argv) {
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm fill-mask: %s\n", err.msg[0] ? err.msg : "failed");
+    if (rc) opts_fail_err("fill-mask", NULL, &err, "failed");
     free(ids);
     free(types);
     free(pos);
     free(p);
+    free(owned);
     elm_bert_free(m);
     return rc;
 }
@@ -425,7 +433,7 @@ int cmd_embed(int argc, char **argv) {
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm embed: %s\n", err.msg[0] ? err.msg : "out of memory");
+    if (rc) opts_fail_err("embed", NULL, &err, "out of memory");
     bert_rows_free(&rows);
     free(keep);
     elm_bert_free(m);
@@ -447,24 +455,31 @@ static int bert_pair_cmd(int argc, char **argv, const char *cmd, bool nsp) {
     };
     const opt_def cls_defs[] = {
         BERT_DEFS_MODEL(&o),
-        OPT_REQ_STR("-p,--prompt", &o.a, "TEXT", "the text to classify"),
+        OPT_STR("-p,--prompt", &o.a, "TEXT", "the text to classify"),
+        OPT_STR("-f,--file", &o.file, "FILE", "read the text from FILE ('-' = stdin; one trailing newline is dropped)"),
         OPT_STR("-b", &o.b, "TEXT", "a second text (sentence-pair classifiers)"),
         BERT_DEFS_RUNTIME(&o),
         OPT_END,
     };
     const opt_cmd nsp_cmd = OPT_CMD("nsp", "-m BERT.gguf -a TEXT -b TEXT [options]",
                              "The probability that B follows A (BERT's next-sentence head).", nsp_defs);
-    const opt_cmd cls_cmd = OPT_CMD("classify", "-m BERT.gguf -p TEXT [-b TEXT] [options]",
+    const opt_cmd cls_cmd = OPT_CMD("classify", "-m BERT.gguf (-p TEXT | -f FILE) [-b TEXT] [options]",
                              "A BERT sequence classifier's labels, likeliest first, with probabilities.", cls_defs);
     const int pr = bert_parse(nsp ? &nsp_cmd : &cls_cmd, argc, argv);
     if (pr) return pr < 0 ? 0 : pr;
+    char *owned = NULL;
     a = o.a;
+    if (!nsp && !cli_prompt_or_file(cmd, o.a, o.file, &a, &owned)) return 2;
     elm_bert *m = bert_open(&o, cmd);
-    if (!m) return 1;
+    if (!m) {
+        free(owned);
+        return 1;
+    }
     if (!bert_has_head(m, cmd, nsp ? "next-sentence" : "sequence-classifier",
                        nsp ? "BertForPreTraining or BertForNextSentencePrediction" : "BertForSequenceClassification",
                        nsp ? elm_bert_has_nsp(m) : elm_bert_n_labels(m) > 0)) {
         elm_bert_free(m);
+        free(owned);
         return 1;
     }
     int rc = 1;
@@ -495,10 +510,11 @@ static int bert_pair_cmd(int argc, char **argv, const char *cmd, bool nsp) {
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm %s: %s\n", cmd, err.msg[0] ? err.msg : "failed");
+    if (rc) opts_fail_err(cmd, NULL, &err, "failed");
     free(ids);
     free(types);
     elm_bert_free(m);
+    free(owned);
     return rc;
 }
 
@@ -565,7 +581,7 @@ int cmd_bert_eval(gen_opts *g) {
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm eval: %s\n", err.msg[0] ? err.msg : "failed");
+    if (rc) opts_fail_err("eval", NULL, &err, "failed");
     free(ids);
     free(types);
     elm_bert_free(m);
@@ -582,7 +598,7 @@ int cmd_bert_bench(int argc, char **argv) {
     bert_opts_init(&o);
     const opt_def defs[] = {
         BERT_DEFS_MODEL(&o),
-        OPT_FUNC("-t,--threads", &o.threads, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: the physical cores, at most 4)"),
+        OPT_FUNC("-t,--threads", &o.threads, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: " OPT_THREADS_DEFAULT ")"),
         OPT_FUNC("--batch", &o.batches, opt_parse_int_list, "LIST", "sentences per run, e.g. 1,8 (default 1)"),
         OPT_FUNC("--tokens", &o.tokens, opt_parse_int_list, "LIST", "tokens per sentence, e.g. 128,512 (default 128; at most the model's context)"),
         OPT_INT("-r,--repetitions,--reps", &o.reps, 1, 1000, "R", "timed runs after a warm-up (default 3)"),
@@ -633,7 +649,7 @@ int cmd_bert_bench(int argc, char **argv) {
                 for (int rep = 0; rep <= o.reps; rep++) { /* the first run warms up */
                     double t0 = cli_now();
                     if (elm_bert_run(m, B, ip, NULL, n, NULL, &err) != ELM_OK) {
-                        fprintf(stderr, "edgelm bert-bench: %s\n", err.msg);
+                        opts_fail_err("bert-bench", NULL, &err, NULL);
                         return 1;
                     }
                     double dt = cli_now() - t0;
@@ -761,7 +777,7 @@ int cmd_similarity(int argc, char **argv) {
         }
         rc = 0;
     } else {
-        fprintf(stderr, "edgelm similarity: %s\n", err.msg[0] ? err.msg : "out of memory");
+        opts_fail_err("similarity", NULL, &err, "out of memory");
     }
     bert_rows_free(&rows);
     free(keep);

@@ -495,14 +495,14 @@ int cmd_chat(int argc, char **argv) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
         if (n == 0) continue;
         if (!chat_turn(&s, line, (size_t)n, o.n_predict, &err))
-            fprintf(stderr, "edgelm chat: %s\n", err.msg[0] ? err.msg : "failed");
+            opts_fail_err("chat", NULL, &err, "failed");
         else if (!o.no_perf)
             cli_perf_print(&s.perf, stderr);
         err.msg[0] = '\0';
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm chat: %s\n", err.msg[0] ? err.msg : "failed");
+    if (rc) opts_fail_err("chat", NULL, &err, "failed");
     for (size_t i = 0; i < s.n_msgs; i++) free((char *)s.msgs[i].content);
     free(s.msgs);
     free(s.reply);

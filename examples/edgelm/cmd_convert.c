@@ -7,10 +7,12 @@
 #include "arch.h"
 #include "cli.h"
 #include "cli_progress.h"
+#include "cli_quant.h"
 #include "opts.h"
 #include "out_guard.h"
 #include "convert.h"
 #include "convert_elmo.h"
+#include "arch.h"
 #include "quantize.h"
 
 #include <stdio.h>
@@ -45,9 +47,30 @@ static void convert_progress(void *user, int64_t done, int64_t n, uint64_t bytes
 }
 
 /* The quantize phase of --outtype K-quant: the same line, counted in millions of weights. */
+typedef struct convert_quant_ui {
+    cli_progress prog;
+    cli_quant_counts counts;
+} convert_quant_ui;
+
 static void convert_quant_progress(void *user, int64_t done, int64_t n, uint64_t el, uint64_t total) {
+    convert_quant_ui *ui = user;
     (void)done, (void)n;
-    cli_progress_update(user, (double)el / 1e6, (double)total / 1e6);
+    cli_progress_update(&ui->prog, (double)el / 1e6, (double)total / 1e6);
+}
+
+static void convert_quant_space(void *user, const char *path, uint64_t need, uint64_t avail) {
+    convert_quant_ui *ui = user;
+    cli_progress_space(&ui->prog, path, need, avail);
+}
+
+static void convert_quant_tensor(void *user, const elm_quant_tensor_report *r) {
+    convert_quant_ui *ui = user;
+    cli_quant_count(&ui->counts, r);
+}
+
+/* The ELMo converter's progress: MB of source weights read. */
+static void convert_elmo_progress(void *user, int64_t done, int64_t total) {
+    cli_progress_update(user, (double)done / 1e6, (double)total / 1e6);
 }
 
 static double convert_now(void) {
@@ -59,8 +82,10 @@ static double convert_now(void) {
 typedef struct convert_opts {
     const char *src, *out, *outtype, *tokenizer, *name, *elmo_options, *elmo_weights;
     bool vocab_only, no_heads, quiet, strict, verbose;
+    int32_t n_threads;
     elm_quant_spec spec;   /* --outtype a K-quant type or mix: quantized after converting */
     bool then_quantize;
+    bool intermediate; /* writing the F32 file quantize reads: no "wrote" line */
 } convert_opts;
 
 /* --outtype: a GGUF type convert writes directly, or a type/mix of `edgelm quantize`. */
@@ -81,6 +106,27 @@ static bool convert_parse_outtype(const char *v, void *dst, char *why, size_t wh
 
 static int convert_main(const convert_opts *o);
 
+/* What convert reads, from the one architecture table (models/common/arch.c): "LlamaForCausalLM, ..
+ * (decoders); BertModel, .. (BERT); T5ForConditionalGeneration (T5); .. (ELMo)". */
+static void convert_supported(char *buf, size_t size) {
+    static const char *const family_names[] = {"decoders", "BERT", "T5 and flan-t5", "ELMo"};
+    static const char *const family_notes[] = {"", " and the other BertFor* heads, sentence-transformers folders", "",
+                                               "AllenNLP / bilm-tf folders with options.json and the weights .hdf5"};
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int fam = ELM_FAMILY_DECODER; fam <= ELM_FAMILY_ELMO && o < size; fam++) {
+        if (fam != ELM_FAMILY_DECODER) o += (size_t)snprintf(buf + o, size - o, "; ");
+        int k = 0;
+        for (int i = 0; i < elm_arch_count() && o < size; i++) {
+            const elm_arch *r = elm_arch_at(i);
+            if ((int)r->family != fam) continue;
+            for (int h = 0; h < 3 && r->hf[h] && o < size; h++)
+                o += (size_t)snprintf(buf + o, size - o, "%s%s", k++ ? ", " : "", r->hf[h]);
+        }
+        if (o < size) o += (size_t)snprintf(buf + o, size - o, "%s (%s)", family_notes[fam], family_names[fam]);
+    }
+}
+
 /* --outtype with a K-quant type or mix: convert at the source precision (ELMo: f32) into a
  * temporary file, then run the `edgelm quantize` path on it. */
 static int convert_then_quantize(const convert_opts *o) {
@@ -92,13 +138,14 @@ static int convert_then_quantize(const convert_opts *o) {
     convert_opts first = *o;
     first.outtype = "f32";
     first.out = tmp;
+    first.intermediate = true;
     int rc = convert_main(&first);
     if (rc != 0) {
         remove(tmp);
         return rc;
     }
     struct stat sb;
-    if (stat(tmp, &sb) == 0) /* the disk this path needs: the intermediate plus the result */
+    if (!o->quiet && stat(tmp, &sb) == 0) /* the disk this path needs: the intermediate plus the result */
         fprintf(stderr, "convert: quantizing through an F32 intermediate of %.1f MB next to %s (removed when done)\n",
                 (double)sb.st_size / 1e6, o->out);
     elm_quantize_params qp;
@@ -106,27 +153,29 @@ static int convert_then_quantize(const convert_opts *o) {
     qp.in = tmp;
     qp.out = o->out;
     qp.spec = o->spec;
-    qp.n_threads = opts_default_threads();
+    qp.n_threads = o->n_threads;
     qp.strict = o->strict;
-    cli_progress prog;
-    cli_progress_init(&prog, "quantizing (millions of weights)");
-    prog.verbose = o->verbose;
+    convert_quant_ui ui;
+    memset(&ui, 0, sizeof ui);
+    cli_progress_init(&ui.prog, "quantizing (millions of weights)");
+    ui.prog.verbose = o->verbose;
     qp.progress = convert_quant_progress;
-    if (!o->quiet) qp.on_size = cli_progress_space;
-    qp.user = &prog;
+    qp.on_tensor = convert_quant_tensor;
+    if (!o->quiet) qp.on_size = convert_quant_space;
+    qp.user = &ui;
     elm_quantize_stats qs;
     gl_error err = {0};
     const bool existed = out_guard_add(o->out, false);
     const gl_status s = elm_quantize_file(&qp, &qs, &err);
-    cli_progress_clear(&prog);
+    cli_progress_clear(&ui.prog);
     remove(tmp);
     if (s == GL_OK) out_guard_report("convert", o->out, existed);
     if (s != GL_OK) {
-        fprintf(stderr, "edgelm convert: quantizing: %s\n", err.msg);
+        opts_fail_err("convert", "quantizing", &err, NULL);
         return 1;
     }
-    fprintf(stderr, "quantized %s to %s: %lld tensors quantized (%lld fell back), %.2f MB, %.3f bits/weight\n",
-            o->out, o->spec.name, (long long)qs.n_quantized, (long long)qs.n_fallback, qs.bytes_out / 1e6,
+    cli_quant_summary(stderr, o->out, &ui.counts, &qs);
+    fprintf(stderr, "quantized %s to %s: %.2f MB, %.3f bits/weight\n", o->out, o->spec.name, qs.bytes_out / 1e6,
             qs.n_elements ? 8.0 * (double)qs.bytes_out / (double)qs.n_elements : 0.0);
     return 0;
 }
@@ -134,6 +183,7 @@ static int convert_then_quantize(const convert_opts *o) {
 int cmd_convert(int argc, char **argv) {
     convert_opts o;
     memset(&o, 0, sizeof o);
+    o.n_threads = opts_default_threads();
     const char *pos[1] = {NULL};
     int n_pos = 0;
     const opt_def defs[] = {
@@ -150,17 +200,20 @@ int cmd_convert(int argc, char **argv) {
         OPT_STR("--weights", &o.elmo_weights, "FILE", "ELMo: the weights .hdf5"),
         OPT_FLAG("--strict", &o.strict, "refuse a checkpoint tensor holding NaN/inf values, or source tensors the converter "
                  "does not map (default: a warning naming each)"),
+        OPT_THREADS(&o.n_threads),
         OPT_FLAG("-q,--quiet", &o.quiet, "no notes, only errors and the summary"),
         OPT_FLAG("-v,--verbose", &o.verbose, "state the output's size and the free space also when stderr is no terminal"),
         OPT_END,
     };
+    char supported[1024], about[1400];
+    convert_supported(supported, sizeof supported);
+    snprintf(about, sizeof about,
+             "SRC: a Hugging Face folder (config.json, safetensors or pytorch_model.bin, tokenizer files), a llama2.c "
+             "checkpoint .bin, or an ELMo folder (--outtype f32|f16|q8_0). Architectures (the \"architectures\" of "
+             "config.json), from the architecture table: %s. Progress is shown on a terminal only.",
+             supported);
     const opt_cmd cmd = OPT_CMD_POS("convert", "SRC -o OUT.gguf [options]",
-                          "SRC: a Hugging Face folder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                          "GPT2LMHeadModel; BertModel, BertFor* and sentence-transformers folders, every head kept; "
-                          "T5ForConditionalGeneration / T5 and flan-t5), a llama2.c checkpoint .bin, or an ELMo "
-                          "folder with options.json and the weights .hdf5 (AllenNLP / bilm-tf; --outtype f32|f16|q8_0). "
-                          "Progress is shown on a terminal only.",
-                          defs, pos, 1, &n_pos);
+                          about,                           defs, pos, 1, &n_pos);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
     o.src = n_pos ? pos[0] : NULL;
@@ -186,8 +239,13 @@ static int convert_main(const convert_opts *o) {
     const elm_arch *row = elm_cv_detect_dir(p.src);
     if ((elmo_options || elmo_weights || (row && row->family == ELM_FAMILY_ELMO)) && p.out) {
         gl_error eerr = {0};
-        if (elm_convert_elmo(p.src, elmo_options, elmo_weights, p.out, outtype_name, &eerr) != GL_OK) {
-            fprintf(stderr, "edgelm convert: %s\n", eerr.msg);
+        cli_progress prog;
+        cli_progress_init(&prog, "converting ELMo (MB)");
+        const elm_cve_progress cp = {convert_elmo_progress, &prog};
+        const int est = elm_convert_elmo_progress(p.src, elmo_options, elmo_weights, p.out, outtype_name, &cp, &eerr);
+        cli_progress_clear(&prog);
+        if (est != GL_OK) {
+            opts_fail_err("convert", NULL, &eerr, NULL);
             return 1;
         }
         fprintf(stderr, "wrote %s: elmo\n", p.out);
@@ -207,11 +265,19 @@ static int convert_main(const convert_opts *o) {
     gl_status s = elm_convert(&p, &st, &err);
     cli_progress_clear(&ui.prog);
     if (s != GL_OK) {
-        fprintf(stderr, "edgelm convert: %s\n", err.msg[0] ? err.msg : "conversion failed");
+        if (err.code == GL_ERR_UNSUPPORTED && !strncmp(err.msg, "unsupported architecture", 24)) {
+            char supported[1024], todo[1100];
+            convert_supported(supported, sizeof supported);
+            snprintf(todo, sizeof todo, "convert a supported checkpoint (%s)", supported);
+            opts_fail("convert", todo, "%s", err.msg);
+        } else {
+            opts_fail_err("convert", NULL, &err, "conversion failed");
+        }
         return 1;
     }
     double dt = convert_now() - t0;
     out_guard_report("convert", p.out, existed);
+    if (o->intermediate) return 0;
     if (p.vocab_only) {
         fprintf(stderr, "wrote %s: %s vocabulary, %d tokens (%.2f s)\n", p.out, st.arch, st.n_vocab, dt);
     } else {

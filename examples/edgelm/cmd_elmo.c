@@ -240,7 +240,7 @@ static bool elmo_finish_hdf5(elmo_sink *sink, const elmo_sentence *sents, int n_
     if (st == GL_OK) st = elm_h5w_close(sink->h5, &ge);
     else elm_h5w_abort(sink->h5);
     sink->h5 = NULL;
-    if (st != GL_OK) fprintf(stderr, "edgelm elmo: %s\n", ge.msg[0] ? ge.msg : "out of memory");
+    if (st != GL_OK) opts_fail_err("elmo", NULL, &ge, "out of memory");
     return st == GL_OK;
 }
 
@@ -307,7 +307,7 @@ int cmd_elmo(int argc, char **argv) {
     if (!cli_family_check("elmo", model, CLI_ELMO)) return 1;
     elm_elmo *m = elm_elmo_load(model, &p, &err);
     if (!m) {
-        fprintf(stderr, "edgelm elmo: %s\n", err.msg);
+        opts_fail_err("elmo", NULL, &err, NULL);
         return 1;
     }
     const int32_t nl = elm_elmo_n_layers(m), dim = elm_elmo_dim(m);
@@ -347,12 +347,13 @@ int cmd_elmo(int argc, char **argv) {
         sink.dir = NULL;
         sink.h5 = elm_h5w_create(outdir, &ge);
         if (!sink.h5) {
-            fprintf(stderr, "edgelm elmo: %s\n", ge.msg);
+            opts_fail_err("elmo", NULL, &ge, NULL);
             elm_elmo_free(m);
             return 1;
         }
     } else if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "edgelm elmo: cannot create %s: %s\n", outdir, strerror(errno));
+        opts_fail("elmo", "give -o OUT.hdf5 or a folder that can be created", "cannot create %s: %s", outdir,
+                  strerror(errno));
         elm_elmo_free(m);
         return 1;
     }
@@ -371,7 +372,9 @@ int cmd_elmo(int argc, char **argv) {
             out[b] = malloc(((size_t)nl * n[b] * dim + 1) * sizeof(float));
         }
         if (elm_elmo_run(m, bn, toks, n, out, &err) != ELM_OK) {
-            fprintf(stderr, "edgelm elmo: batch at sentence %d: %s\n", b0, err.msg);
+            char at[48];
+            snprintf(at, sizeof at, "batch at sentence %d", b0);
+            opts_fail_err("elmo", at, &err, NULL);
             rc = 1;
         }
         for (int b = 0; b < bn && rc == 0 && task_path; b++) { /* --task: the label and its probability */
@@ -390,7 +393,7 @@ int cmd_elmo(int argc, char **argv) {
                              .mixed = mixed_out, .weights = ns ? s : NULL, .gamma = gamma};
             char why[GL_ERR_MAX];
             if (!elmo_write(&sink, m, b0 + b, &o, why, sizeof why)) {
-                fprintf(stderr, "edgelm elmo: %s\n", why);
+                opts_fail("elmo", "check the output path and the free disk space", "%s", why);
                 rc = 1;
             }
         }
@@ -474,7 +477,7 @@ int cmd_elmo_bench(int argc, char **argv) {
     opt_ints th = {{opts_default_threads()}, 1};
     const opt_def defs[] = {
         OPT_REQ_STR("-m,--model", &model, "FILE", "the ELMo model"),
-        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: the physical cores, at most 4)"),
+        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: " OPT_THREADS_DEFAULT ")"),
         OPT_INT("--batch", &batch, 1, 4096, "B", "sentences per run (default 32)"),
         OPT_INT("--tokens", &tokens, 1, 10000, "N", "words per sentence (default 20)"),
         OPT_INT("-r,--repetitions,--reps", &reps, 1, 1000, "R", "timed runs after a warm-up, the best is reported (default 3)"),
@@ -522,7 +525,7 @@ int cmd_elmo_bench(int argc, char **argv) {
         elm_error err = {0};
         elm_elmo *m = elm_elmo_load(model, &p, &err);
         if (!m) {
-            fprintf(stderr, "edgelm elmo-bench: %s\n", err.msg);
+            opts_fail_err("elmo-bench", NULL, &err, NULL);
             rc = 1;
             break;
         }
@@ -532,7 +535,7 @@ int cmd_elmo_bench(int argc, char **argv) {
         for (int r = 0; r < reps + 1 && rc == 0; r++) { /* the first run warms up */
             double t0 = cli_now();
             if (elm_elmo_run(m, batch, (const char *const *const *)toks, n, NULL, &err) != ELM_OK) {
-                fprintf(stderr, "edgelm elmo-bench: %s\n", err.msg);
+                opts_fail_err("elmo-bench", NULL, &err, NULL);
                 rc = 1;
             }
             double dt = cli_now() - t0;

@@ -109,7 +109,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "edgelm eval: wrote %s: %s of %d tokens\n", o.out, hidden ? "hidden states" : "logits", n);
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm eval: %s\n", err.msg[0] ? err.msg : "failed");
+    if (rc) opts_fail_err("eval", NULL, &err, "failed");
     elm_ctx_free(c);
     elm_model_free(m);
     free(ids);

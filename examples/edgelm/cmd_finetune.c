@@ -1061,7 +1061,11 @@ int cmd_finetune(int argc, char **argv) {
     out_guard_report("finetune", o.save, existed);
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm finetune: %s\n", msg[0] ? msg : "out of memory");
+    if (rc) {
+        gl_error em = {msg[0] ? ELM_ERR_INVALID : ELM_ERR_NOMEM, {0}};
+        snprintf(em.msg, sizeof em.msg, "%.*s", (int)sizeof em.msg - 1, msg[0] ? msg : "out of memory");
+        opts_fail_err("finetune", NULL, &em, NULL);
+    }
     elm_bert_trainer_free(t);
     ft_set_free(&train);
     ft_set_free(&held);

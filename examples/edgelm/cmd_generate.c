@@ -163,7 +163,7 @@ int cmd_generate(int argc, char **argv) {
     if (!o.no_perf) cli_perf_print(&perf, stderr);
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm generate: %s\n", err.msg[0] ? err.msg : "failed");
+    if (rc) opts_fail_err("generate", NULL, &err, "failed");
     cli_stop_finish(&st.stop);
     elm_detokenizer_free(detok);
     elm_sampler_free(s);

@@ -170,7 +170,7 @@ static int info_memory(const char *path, int32_t n_ctx) {
     elm_error err = {0};
     elm_model *m = elm_model_load(path, &(elm_model_params){.no_vocab = true}, &err);
     if (!m) {
-        fprintf(stderr, "edgelm info: %s: %s\n", path, err.msg);
+        opts_fail_err("info", path, &err, NULL);
         return 1;
     }
     elm_ctx_params cp = elm_ctx_default_params();
@@ -178,7 +178,7 @@ static int info_memory(const char *path, int32_t n_ctx) {
     elm_ctx *c = elm_ctx_new_ext(m, &cp, &err);
     elm_memory_use u;
     if (!c || !elm_ctx_memory_use(c, &u)) {
-        fprintf(stderr, "edgelm info: %s: %s\n", path, err.msg);
+        opts_fail_err("info", path, &err, NULL);
         elm_model_free(m);
         return 1;
     }
@@ -226,8 +226,7 @@ int cmd_info(int argc, char **argv) {
     gl_gguf *f = gl_gguf_open(path, &err);
     if (!f) {
         /* open errors already name the file; format errors say where in it */
-        if (strstr(err.msg, path)) fprintf(stderr, "edgelm info: %s\n", err.msg);
-        else fprintf(stderr, "edgelm info: %s: %s\n", path, err.msg);
+        opts_fail_err("info", path, &err, NULL);
         return 1;
     }
     size_t size = gl_gguf_file_size(f);
@@ -247,7 +246,7 @@ int cmd_info(int argc, char **argv) {
     info_print_tensors(f);
     gl_gguf_close(f);
     if (fflush(stdout) != 0) {
-        fprintf(stderr, "edgelm info: cannot write the output\n");
+        opts_fail("info", "check the output's free disk space", "cannot write the output");
         return 1;
     }
     return 0;

@@ -199,7 +199,7 @@ int cmd_prompt_classify(int argc, char **argv) {
     if (!cli_family_check("prompt-classify", model, CLI_BERT)) return 1;
     elm_bert *m = elm_bert_load(model, &bp, &err);
     if (!m) {
-        fprintf(stderr, "edgelm prompt-classify: %s\n", err.msg);
+        opts_fail_err("prompt-classify", NULL, &err, NULL);
         return 1;
     }
     int rc = 1;
@@ -235,7 +235,11 @@ int cmd_prompt_classify(int argc, char **argv) {
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm prompt-classify: %s\n", msg[0] ? msg : "out of memory");
+    if (rc) {
+        gl_error em = {msg[0] ? ELM_ERR_INVALID : ELM_ERR_NOMEM, {0}};
+        snprintf(em.msg, sizeof em.msg, "%.*s", (int)sizeof em.msg - 1, msg[0] ? msg : "out of memory");
+        opts_fail_err("prompt-classify", NULL, &em, NULL);
+    }
     if (f) fclose(f);
     if (s) free(s->buf);
     free(s);

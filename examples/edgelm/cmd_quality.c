@@ -70,7 +70,8 @@ int cmd_perplexity(int argc, char **argv) {
     cli_progress_clear(&prog);
     free(text);
     if (s != ELM_OK) {
-        fprintf(stderr, "\nedgelm perplexity: %s\n", err.msg);
+        fflush(stdout);
+        opts_fail_err("perplexity", NULL, &err, NULL);
         return 1;
     }
     printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_stderr);
@@ -106,10 +107,14 @@ int cmd_kld(int argc, char **argv) {
     if (!text) return opts_fail("kld", "check the path", "cannot read '%s': %s", o.f, strerror(errno)) - 1;
     elm_qual q;
     elm_error err = {0};
-    const elm_status s = elm_quality_compare(o.m, o.m2, text, o.ctx, o.threads, &q, &err);
+    cli_progress prog;
+    cli_progress_init(&prog, "kld");
+    const elm_qual_progress qp = {cli_progress_fn, &prog};
+    const elm_status s = elm_quality_compare_ext(o.m, o.m2, text, o.ctx, o.threads, &qp, &q, &err);
+    cli_progress_clear(&prog);
     free(text);
     if (s != ELM_OK) {
-        fprintf(stderr, "edgelm kld: %s\n", err.msg);
+        opts_fail_err("kld", NULL, &err, NULL);
         return 1;
     }
     printf("family: %s\n", q.family);

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "cli_perf.h"
 #include "cli_progress.h"
+#include "cli_quant.h"
 #include "opts.h"
 #include "out_guard.h"
 #include "quantize.h"
@@ -20,8 +21,21 @@
 typedef struct qcli_ui {
     cli_progress prog;
     bool quiet;
-    int64_t per_type[GL_TYPE_COUNT]; /* tensors written per resulting type */
+    cli_quant_counts counts;
 } qcli_ui;
+
+void cli_quant_count(cli_quant_counts *c, const elm_quant_tensor_report *r) {
+    if ((int)r->new_type >= 0 && (int)r->new_type < GL_TYPE_COUNT) c->per_type[r->new_type]++;
+}
+
+void cli_quant_summary(FILE *out, const char *path, const cli_quant_counts *c, const elm_quantize_stats *st) {
+    fprintf(out, "%s: %lld tensors:", path, (long long)st->n_tensors);
+    for (int t = 0, k = 0; t < GL_TYPE_COUNT; t++)
+        if (c->per_type[t]) fprintf(out, "%s %s %lld", k++ ? "," : "", gl_type_name((gl_type)t), (long long)c->per_type[t]);
+    fprintf(out, "\n%lld quantized, %lld requantized; %lld matrices took a fallback type (rows that do not divide into "
+            "the wanted type's blocks)\n",
+            (long long)st->n_quantized, (long long)st->n_requantized, (long long)st->n_fallback);
+}
 
 static void qcli_clear(qcli_ui *ui) { cli_progress_clear(&ui->prog); }
 
@@ -34,7 +48,7 @@ static void qcli_log(void *user, const char *msg) {
 
 static void qcli_tensor(void *user, const elm_quant_tensor_report *r) {
     qcli_ui *ui = user;
-    if ((int)r->new_type >= 0 && (int)r->new_type < GL_TYPE_COUNT) ui->per_type[r->new_type]++;
+    cli_quant_count(&ui->counts, r);
     if (ui->quiet) return;
     qcli_clear(ui);
     char shape[64];
@@ -114,17 +128,12 @@ int cmd_quantize(int argc, char **argv) {
     const gl_status s = elm_quantize_file(&p, &st, &err);
     qcli_clear(&ui);
     if (s != GL_OK) {
-        fprintf(stderr, "edgelm quantize: %s\n", err.msg);
+        opts_fail_err("quantize", NULL, &err, NULL);
         return 1;
     }
     out_guard_report("quantize", p.out, existed);
     const double n = st.n_elements ? (double)st.n_elements : 1.0;
-    printf("%s: %lld tensors:", p.out, (long long)st.n_tensors);
-    for (int t = 0, k = 0; t < GL_TYPE_COUNT; t++)
-        if (ui.per_type[t]) printf("%s %s %lld", k++ ? "," : "", gl_type_name((gl_type)t), (long long)ui.per_type[t]);
-    printf("\n%lld quantized, %lld requantized; %lld matrices took a fallback type (rows that do not divide into "
-           "the wanted type's blocks)\n",
-           (long long)st.n_quantized, (long long)st.n_requantized, (long long)st.n_fallback);
+    cli_quant_summary(stdout, p.out, &ui.counts, &st);
     printf("size: %.2f MB (%.3f bits/weight) -> %.2f MB (%.3f bits/weight), %s, %.1f s\n",
            st.bytes_in / 1e6, 8.0 * (double)st.bytes_in / n, st.bytes_out / 1e6,
            8.0 * (double)st.bytes_out / n, p.spec.name, cli_now() - t0);

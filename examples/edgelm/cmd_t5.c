@@ -130,7 +130,7 @@ int cmd_t5_generate(gen_opts *o) {
     if (!o->no_perf) cli_perf_print(&perf, stderr);
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm generate: %s\n", err.msg[0] ? err.msg : "failed");
+    if (rc) opts_fail_err("generate", NULL, &err, "failed");
     cli_stop_finish(&st.stop);
     free(st.ids);
     free(ids);
@@ -199,7 +199,7 @@ int cmd_t5_eval(gen_opts *g) {
     if (g->verbose) fprintf(stderr, "edgelm eval: wrote %s: T5 %s, %d encoder and %d decoder tokens\n", g->out, what, n, nd);
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm eval: %s\n", err.msg[0] ? err.msg : "failed");
+    if (rc) opts_fail_err("eval", NULL, &err, "failed");
     free(buf);
     free(ids);
     free(dec);
@@ -219,7 +219,7 @@ int cmd_t5_bench(int argc, char **argv) {
     opt_ints th = {{opts_default_threads()}, 1};
     const opt_def defs[] = {
         OPT_REQ_STR("-m,--model", &model, "FILE", "the T5 model"),
-        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: the physical cores, at most 4)"),
+        OPT_FUNC("-t,--threads", &th, opt_parse_int_list, "LIST", "thread counts, e.g. 1,2 (default: " OPT_THREADS_DEFAULT ")"),
         OPT_INT("--tokens", &tokens, 1, 4096, "N", "encoder input length (default 64)"),
         OPT_INT("--steps", &steps, 1, 4096, "N", "decoder steps (default 32)"),
         OPT_INT("-r,--repetitions,--reps", &reps, 1, 1000, "R", "repetitions, the best is reported (default 3)"),
@@ -250,7 +250,7 @@ int cmd_t5_bench(int argc, char **argv) {
         mp.no_repack = no_repack;
         elm_t5 *m = elm_t5_load(model, &mp, &err);
         if (!m) {
-            fprintf(stderr, "edgelm t5-bench: %s\n", err.msg);
+            opts_fail_err("t5-bench", NULL, &err, NULL);
             rc = 1;
             break;
         }
@@ -284,7 +284,7 @@ int cmd_t5_bench(int argc, char **argv) {
         if (f && elm_file_get_int(f, "general.file_type", &ft))
             cli_file_type_name(ft, false, type, sizeof type);
         elm_file_close(f);
-        if (rc) fprintf(stderr, "edgelm t5-bench: %s\n", err.msg);
+        if (rc) opts_fail_err("t5-bench", NULL, &err, NULL);
         else {
             char c_th[16], c_tok[16], c_st[16], c_enc[32], c_dec[32];
             snprintf(c_th, sizeof c_th, "%d", mp.n_threads);

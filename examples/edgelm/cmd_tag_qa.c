@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "cli_family.h"
 #include "cli_qa.h"
+#include "cli_io.h"
 #include "opts.h"
 #include "edgelm.h"
 #include "gen_opts.h"
@@ -62,9 +63,9 @@ static elm_bert *tq_open(const tq_opts *o, const char *cmd) {
     p.no_repack = o->no_repack;
     if (!cli_family_check(cmd, o->model, CLI_BERT)) return NULL;
     elm_bert *m = elm_bert_load(o->model, &p, &err);
-    if (!m) fprintf(stderr, "edgelm %s: %s\n", cmd, err.msg);
+    if (!m) opts_fail_err(cmd, NULL, &err, NULL);
     if (m && !elm_bert_is_wordpiece(m)) { /* the offsets above follow BERT's basic tokenizer */
-        fprintf(stderr, "edgelm %s: byte-level BPE (RoBERTa) models are not supported yet\n", cmd);
+        opts_fail(cmd, "use a BERT model with a WordPiece vocabulary", "byte-level BPE (RoBERTa) models are not supported yet");
         elm_bert_free(m);
         m = NULL;
     }
@@ -110,21 +111,28 @@ static void tag_print_group(const elm_bert *m, const char *text, const tq_piece 
 int cmd_tag(int argc, char **argv) {
     tq_opts o;
     tq_opts_init(&o);
+    const char *prompt = NULL, *file = NULL;
+    char *owned = NULL;
     const opt_def defs[] = {
         OPT_REQ_STR("-m,--model", &o.model, "FILE", "a BertForTokenClassification model (GGUF)"),
-        OPT_REQ_STR("-p,--prompt", &o.text, "TEXT", "the text to tag"),
+        OPT_STR("-p,--prompt", &prompt, "TEXT", "the text to tag"),
+        OPT_STR("-f,--file", &file, "FILE", "read the text from FILE ('-' = stdin; one trailing newline is dropped)"),
         OPT_FLAG("--words", &o.words, "each word's label and score (its first piece's) instead of entity spans"),
         TQ_DEFS_RUNTIME(&o),
         OPT_END,
     };
-    const opt_cmd cmd = OPT_CMD("tag", "-m MODEL.gguf -p TEXT [options]",
+    const opt_cmd cmd = OPT_CMD("tag", "-m MODEL.gguf (-p TEXT | -f FILE) [options]",
                                 "BertForTokenClassification: entity spans (entity_group, score, start, end, word), "
                                 "merged as Hugging Face's token-classification pipeline with aggregation \"simple\".",
                                 defs);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
+    if (!cli_prompt_or_file("tag", prompt, file, &o.text, &owned)) return 2;
     elm_bert *m = tq_open(&o, "tag");
-    if (!m) return 1;
+    if (!m) {
+        free(owned);
+        return 1;
+    }
     int rc = 1;
     elm_error err = {0};
     tq_pieces p = {0};
@@ -184,11 +192,12 @@ int cmd_tag(int argc, char **argv) {
     }
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm tag: %s\n", err.msg[0] ? err.msg : "out of memory");
+    if (rc) opts_fail_err("tag", NULL, &err, "out of memory");
     free(p.v);
     free(ids);
     free(t);
     elm_bert_free(m);
+    free(owned);
     return rc;
 }
 
@@ -245,7 +254,7 @@ int cmd_qa(int argc, char **argv) {
            tq_chars(o.context, e0));
     rc = 0;
 done:
-    if (rc) fprintf(stderr, "edgelm qa: %s\n", err.msg[0] ? err.msg : "out of memory");
+    if (rc) opts_fail_err("qa", NULL, &err, "out of memory");
     free(q.v);
     free(c.v);
     free(lgs);

@@ -49,14 +49,14 @@ static int tokenize_compare(const elm_vocab *v, const char *ref, bool add_specia
     gl_error err = {0};
     elm_json_doc *doc = elm_json_parse_file(ref, &err);
     if (!doc) {
-        fprintf(stderr, "edgelm tokenize: %s\n", err.msg);
+        opts_fail_err("tokenize", NULL, &err, NULL);
         return 1;
     }
     const elm_json *cases = elm_json_get(elm_json_root(doc), "cases");
     size_t n_cases = elm_json_count(cases), n_ok = 0;
     int rc = 0;
     if (!elm_json_is(cases, ELM_JSON_ARRAY) || n_cases == 0) {
-        fprintf(stderr, "edgelm tokenize: %s has no \"cases\" array\n", ref);
+        opts_fail("tokenize", "give a JSON file {\"cases\": [{\"text\": ..., \"ids\": [..]}, ..]}", "%s has no \"cases\" array", ref);
         rc = 1;
     }
     for (size_t i = 0; i < n_cases && rc == 0; i++) {
@@ -64,7 +64,7 @@ static int tokenize_compare(const elm_vocab *v, const char *ref, bool add_specia
         const elm_json *text = elm_json_get(c, "text"), *jids = elm_json_get(c, "ids");
         size_t nw = elm_json_count(jids);
         if (!elm_json_is(text, ELM_JSON_STRING) || !elm_json_is(jids, ELM_JSON_ARRAY)) {
-            fprintf(stderr, "edgelm tokenize: %s: case %zu lacks \"text\" or \"ids\"\n", ref, i);
+            opts_fail("tokenize", "give each case a \"text\" string and an \"ids\" array", "%s: case %zu lacks \"text\" or \"ids\"", ref, i);
             rc = 1;
             break;
         }
@@ -72,7 +72,10 @@ static int tokenize_compare(const elm_vocab *v, const char *ref, bool add_specia
         int64_t n = elm_tokenize(v, text->s, text->len, NULL, 0, add_special, true, &err);
         int32_t *got = n >= 0 ? malloc((size_t)(n ? n : 1) * sizeof *got) : NULL;
         if (!want || !got) {
-            fprintf(stderr, "edgelm tokenize: case %zu: %s\n", i, n < 0 ? err.msg : "out of memory");
+            char at[32];
+            snprintf(at, sizeof at, "case %zu", i);
+            if (n >= 0) err = (elm_error){ELM_ERR_NOMEM, "out of memory"};
+            opts_fail_err("tokenize", at, &err, NULL);
             free(want);
             free(got);
             rc = 1;
@@ -173,7 +176,7 @@ int cmd_tokenize(int argc, char **argv) {
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "edgelm tokenize: %s: %s\n", model, err.msg);
+    opts_fail_err("tokenize", model, &err, NULL);
 done:
     free(ids);
     elm_vocab_free(v);

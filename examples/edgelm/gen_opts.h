@@ -124,15 +124,7 @@ static inline bool gen_read_prompt_file(gen_opts *o, const char *cmd) {
         opts_fail(cmd, "give only one of them", "-p, -f and --ids are alternatives");
         return false;
     }
-    size_t len = 0;
-    o->file_text = cli_read_all(o->file, &len);
-    if (!o->file_text) {
-        opts_fail(cmd, "check the path", "cannot read '%s': %s", o->file, strerror(errno));
-        return false;
-    }
-    cli_chomp(o->file_text, &len);
-    o->prompt = o->file_text;
-    return true;
+    return cli_prompt_or_file(cmd, NULL, o->file, &o->prompt, &o->file_text);
 }
 
 /* opts_parse, then -f read into the prompt. */

@@ -3,6 +3,8 @@
  * Each command lives in cmd_<name>.c; this file only dispatches.
  */
 #include "cli.h"
+#include "cli_perf.h"
+#include "opts.h"
 #include "edgelm.h"
 
 #include <fcntl.h>
@@ -27,7 +29,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate -m M [-p TEXT] [-n N] continue a text (streamed) [--temp 0 --seed S]"},
     {"chat", cmd_chat, "chat -m M [-sys TEXT]        interactive chat [--chat-template NAME]"},
     {"eval", cmd_eval, "eval -m M --ids 1,2 -o F.npy logits or hidden states as NumPy [--what hidden]"},
-    {"elmo", cmd_elmo, "elmo -m M -f F.txt -o DIR     ELMo embeddings per sentence as NumPy [--all|--top|--average]"},
+    {"elmo", cmd_elmo, "elmo -m M -f F.txt -o F.hdf5  ELMo embeddings, AllenNLP HDF5 (or .npy per sentence: -o DIR/) [--all|--top|--average]"},
     {"t5-bench", cmd_t5_bench, "t5-bench -m M [-t 1,2]       T5 encoder and decoder tokens/s [--tokens 64 --steps 32]"},
     {"fill-mask", cmd_fill_mask, "fill-mask -m M -p TEXT       BERT: candidates for each [MASK] [--top-k 5]"},
     {"embed", cmd_embed, "embed -m M -p TEXT.. | -f F  BERT sentence embeddings [--pooling cls|mean|max|last|none --json -o F.npy]"},
@@ -110,7 +112,14 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            const double t0 = cli_now();
+            const int rc = commands[i].run(argc - 1, argv + 1);
+            if (opts_verbose()) /* the common -v (opts.h) */
+                fprintf(stderr, "edgelm %s: exit status %d after %.2f s, peak RSS %.1f MiB\n", argv[1], rc,
+                        cli_now() - t0, (double)cli_peak_rss() / 1048576.0);
+            return rc;
+        }
     fprintf(stderr, "edgelm: unknown command '%s': see 'edgelm help'\n", argv[1]);
     return 2;
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+static bool opts_spelled(const char *names, const char *arg);
+
 int opts_fail(const char *cmd, const char *todo, const char *what_fmt, ...) {
     char what[512];
     va_list ap;
@@ -18,6 +20,59 @@ int opts_fail(const char *cmd, const char *todo, const char *what_fmt, ...) {
     fprintf(stderr, "edgelm %s: %s: %s\n", cmd, what, todo);
     return OPTS_ERROR;
 }
+
+/* True when the last ": " part of msg already says what to do (starts with an imperative). */
+static bool opts_has_todo(const char *msg) {
+    static const char *const verbs[] = {"give", "use", "run", "convert", "check", "see", "set", "free", "install",
+                                        "pass", "rebuild", "remove", "try", "choose", "add", "raise", "lower",
+                                        "quantize", "re-convert", "put", "make", "build", "unset", "start", NULL};
+    const char *last = msg;
+    for (const char *p = strstr(msg, ": "); p; p = strstr(p + 2, ": ")) last = p + 2;
+    if (last == msg) return false;
+    for (int i = 0; verbs[i]; i++) {
+        const size_t n = strlen(verbs[i]);
+        if (!strncmp(last, verbs[i], n) && (last[n] == ' ' || last[n] == '\0')) return true;
+    }
+    return false;
+}
+
+int opts_fail_err(const char *cmd, const char *context, const elm_error *err, const char *fallback) {
+    const char *msg = err && err->msg[0] ? err->msg : (fallback ? fallback : "failed");
+    char todo[200];
+    switch (err ? err->code : ELM_ERR_INVALID) {
+    case ELM_ERR_IO: snprintf(todo, sizeof todo, "check the path, its permissions and (when writing) the free disk space"); break;
+    case ELM_ERR_FORMAT:
+        if (!strcmp(cmd, "convert"))
+            snprintf(todo, sizeof todo, "give a Hugging Face folder, a llama2.c .bin or an ELMo folder (see 'edgelm convert --help')");
+        else if (!strcmp(cmd, "info"))
+            snprintf(todo, sizeof todo, "check that it is a complete GGUF file");
+        else
+            snprintf(todo, sizeof todo, "check that it is a complete GGUF file of the right model family ('edgelm info FILE' "
+                                        "prints what it holds)");
+        break;
+    case ELM_ERR_UNSUPPORTED: snprintf(todo, sizeof todo, "see README (supported models) and 'edgelm %s --help'", cmd); break;
+    case ELM_ERR_NOMEM: snprintf(todo, sizeof todo, "free memory, or use a smaller model, context (-c) or batch"); break;
+    default: snprintf(todo, sizeof todo, "see 'edgelm %s --help'", cmd); break;
+    }
+    const bool ctx = context && !strstr(msg, context);
+    if (opts_has_todo(msg)) fprintf(stderr, "edgelm %s: %s%s%s\n", cmd, ctx ? context : "", ctx ? ": " : "", msg);
+    else opts_fail(cmd, todo, "%s%s%s", ctx ? context : "", ctx ? ": " : "", msg);
+    return 1;
+}
+
+/* -v/--verbose of a command whose table has none (see opts.h); set by opts_parse. */
+static bool opts_verbose_given;
+
+bool opts_verbose(void) { return opts_verbose_given; }
+
+/* The table's own -v (then the command handles it), or the common one. */
+static bool opts_own_verbose(const opt_cmd *cmd) {
+    for (const opt_def *d = cmd->defs; d->kind != OPTK_END; d++)
+        if (d->names && opts_spelled(d->names, "-v")) return true;
+    return false;
+}
+
+#define OPTS_VERBOSE_HELP "on stderr at the end: the exit status, the time taken and the peak resident memory"
 
 int opts_exit(int r) { return r == OPTS_HELP ? 0 : 2; }
 
@@ -143,6 +198,10 @@ int opts_parse(const opt_cmd *cmd, int argc, char **argv) {
         const opt_def *d = cmd->defs;
         for (; d->kind != OPTK_END; d++)
             if (d->names && opts_spelled(d->names, a)) break;
+        if (d->kind == OPTK_END && (!strcmp(a, "-v") || !strcmp(a, "--verbose"))) {
+            opts_verbose_given = true; /* the common -v (the table has none) */
+            continue;
+        }
         if (d->kind == OPTK_END) {
             if (a[0] == '-' && a[1] && strcmp(a, "-") != 0)
                 return opts_fail(cmd->name, see, "unknown option '%s'", a);
@@ -238,7 +297,12 @@ void opts_usage(const opt_cmd *cmd, FILE *out) {
         }
         opts_wrap(out, d->help ? d->help : "", col, 28);
     }
-    fprintf(out, "\n  %-26s this text\n", "-h, --help");
+    fputc('\n', out);
+    if (!opts_own_verbose(cmd)) {
+        fprintf(out, "  %-26s", "-v, --verbose");
+        opts_wrap(out, OPTS_VERBOSE_HELP, 28, 28);
+    }
+    fprintf(out, "  %-26sthis text\n", "-h, --help");
 }
 
 /* text for a Markdown table cell: '|' escaped. */
@@ -271,7 +335,9 @@ void opts_markdown(const opt_cmd *cmd, FILE *out) {
         opts_md_cell(out, d->help ? d->help : "");
         fprintf(out, "%s |\n", d->flags & OPT_REQUIRED ? " (required)" : "");
     }
-    fprintf(out, "%s| `-h, --help` | this text |\n\n", table ? "" : "| option | meaning |\n|---|---|\n");
+    if (!table) fprintf(out, "| option | meaning |\n|---|---|\n");
+    if (!opts_own_verbose(cmd)) fprintf(out, "| `-v, --verbose` | %s |\n", OPTS_VERBOSE_HELP);
+    fprintf(out, "| `-h, --help` | this text |\n\n");
 }
 
 /* Distinct (package, core) pairs among cpu0..cpu1023 in sysfs; 0 when sysfs says nothing. */
@@ -305,13 +371,26 @@ static int opts_physical_cores(void) {
     return n;
 }
 
+/* The cap on the default: EDGELM_MAX_THREADS (an integer in [1, 1024]) or 4. A bad value is
+ * named on stderr (once per call) and the cap stays 4. */
+static int opts_thread_cap(void) {
+    const char *v = getenv("EDGELM_MAX_THREADS");
+    if (!v || !*v) return 4;
+    double x = 0;
+    if (opts_number(v, &x) && x == floor(x) && x >= 1 && x <= 1024) return (int)x;
+    fprintf(stderr, "edgelm: EDGELM_MAX_THREADS '%s' is not an integer in [1, 1024]: the default thread count stays at "
+                    "most 4 (unset it or give e.g. 8)\n", v);
+    return 4;
+}
+
 int32_t opts_default_threads(void) {
     int n = opts_physical_cores();
     if (n <= 0) {
         const long online = sysconf(_SC_NPROCESSORS_ONLN);
         n = online > 0 ? (int)(online > 1024 ? 1024 : online) : 1;
     }
-    return n > 4 ? 4 : n;
+    const int cap = opts_thread_cap();
+    return n > cap ? cap : n;
 }
 
 bool opt_parse_int_list(const char *value, void *dst, char *why, size_t why_size) {

@@ -109,10 +109,10 @@ typedef struct opt_def {
 #define OPT_CMD_POS(name_, synopsis_, about_, defs_, pos_, max_, n_pos_) \
     {.name = (name_), .synopsis = (synopsis_), .about = (about_), .defs = (defs_), .pos = (pos_), .max_pos = (max_), \
      .n_pos = (n_pos_)}
+/* The default thread count in --help (opts_default_threads). */
+#define OPT_THREADS_DEFAULT "the physical cores, at most 4; the environment's EDGELM_MAX_THREADS sets that cap"
 /* -t/--threads N in [1, 1024], default opts_default_threads(). */
-#define OPT_THREADS(dst) \
-    OPT_INT("-t,--threads", (dst), 1, 1024, "N", \
-            "threads (default: the physical cores, at most 4)")
+#define OPT_THREADS(dst) OPT_INT("-t,--threads", (dst), 1, 1024, "N", "threads (default: " OPT_THREADS_DEFAULT ")")
 
 typedef struct opt_cmd {
     const char *name;     /* "generate" */
@@ -126,6 +126,10 @@ typedef struct opt_cmd {
 
 enum { OPTS_OK = 0, OPTS_HELP = 1, OPTS_ERROR = 2 };
 
+/* Every command takes -v/--verbose: a command whose table has no -v gets the common one, which
+ * opts_parse records (opts_verbose) and main prints after the command: its exit status, time
+ * and peak RSS. --help lists it. */
+bool opts_verbose(void);
 /* Parses argv[1..argc) (argv[0] is the command name) against cmd.defs. */
 int opts_parse(const opt_cmd *cmd, int argc, char **argv);
 /* The exit status for a non-OK opts_parse result: 0 after --help, 2 after an error. */
@@ -137,11 +141,19 @@ void opts_markdown(const opt_cmd *cmd, FILE *out);
 /* Prints "edgelm CMD: <what>: <todo>" (one line, printf-style what) on stderr; returns 2. */
 int opts_fail(const char *cmd, const char *todo, const char *what_fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A library error in the same style: "edgelm CMD: [CONTEXT: ]MESSAGE: what to do", the advice
+ * chosen by err->code (I/O, format, unsupported, memory, other) unless the message already ends
+ * with it (its last ": " part starts with "give", "use", "run", "convert", "check" ..). context
+ * (e.g. a path; NULL: none) is left out when the message names it already; fallback stands in
+ * for an empty message. Returns 1, the exit status of a failed run. */
+struct gl_error;
+int opts_fail_err(const char *cmd, const char *context, const struct gl_error *err, const char *fallback);
 /* Index of value in the NULL-terminated names, or -1 after printing the one-line error
  * "edgelm CMD: OPTION 'value' is not known: use one of a, b, c". */
 int opts_choice(const char *cmd, const char *option, const char *value, const char *const *names);
 
-/* Physical cores of this machine (sysfs core ids; the online CPUs when unknown), at most 4. */
+/* Physical cores of this machine (sysfs core ids; the online CPUs when unknown), at most 4 or
+ * at most the environment's EDGELM_MAX_THREADS (1..1024) when set. */
 int32_t opts_default_threads(void);
 
 /* Custom value parsers. dst: opt_ints (comma-separated positive integers, e.g. -t 1,2). */
