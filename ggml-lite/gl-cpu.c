@@ -74,7 +74,7 @@ typedef struct cpu_state {
     const gl_kset *active;
     char features_str[160];
     char available[80];          /* usable sets, best first */
-    char error[GL_ERR_MAX];      /* why EDGELM_KERNELS was refused; "" when it was not */
+    char error[512];             /* why EDGELM_KERNELS was refused; "" when it was not */
 } cpu_state;
 
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
@@ -159,8 +159,8 @@ static void cpu_init(void) {
         if (strcmp(want, cpu_ksets[i]->name) != 0) continue;
         if (cpu_ksets[i] != &gl_kset_self && !cpu_usable(cpu_ksets[i], st->features)) {
             snprintf(st->error, sizeof st->error,
-                     "EDGELM_KERNELS=%s: this CPU lacks the instructions of that kernel set "
-                     "(CPU features: %s; usable sets: %s)", want, st->features_str, st->available);
+                     "EDGELM_KERNELS=%.32s: this CPU lacks the instructions of that kernel set "
+                     "(CPU features: %.159s; usable sets: %.79s)", want, st->features_str, st->available);
             return;
         }
         st->active = cpu_ksets[i];
@@ -169,7 +169,7 @@ static void cpu_init(void) {
     char compiled[80] = "";
     for (size_t i = 0; i < CPU_N_KSETS; i++) cpu_append(compiled, sizeof compiled, cpu_ksets[i]->name);
     snprintf(st->error, sizeof st->error,
-             "EDGELM_KERNELS=%s: no such kernel set in this build (compiled in: %s; usable: %s)", want,
+             "EDGELM_KERNELS=%.32s: no such kernel set in this build (compiled in: %.79s; usable: %.79s)", want,
              compiled, st->available);
 }
 
