@@ -1,6 +1,8 @@
 # edgelm — build, test and benchmark.
 #
-#   make                 build/edgelm and build/libedgelm.a (SIMD for this machine)
+#   make                 build/edgelm and build/libedgelm.a: a baseline build (x86-64-v2, armv8-a)
+#                        whose kernels are chosen at start-up by CPU detection among the baseline
+#                        and the extra kernel sets KSETS (avx2 avx512; dotprod); see gl-cpu.c
 #   make test            the whole suite; ends with "N passed, N failed, N skipped"
 #   make test-asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-aarch64    cross-compiled for aarch64, run under qemu-aarch64 twice:
@@ -8,8 +10,8 @@
 #   make test-armhf      cross-compiled for 32-bit ARM (armv7-a NEON, hard float, a Pi Zero 2 / Pi 3
 #                        on 32-bit Raspberry Pi OS), run under qemu-arm -cpu cortex-a7
 #   make test-scalar     the suite with SIMD disabled (portable C paths only)
-#   make test-avx2       the suite built for plain AVX2/FMA/F16C (-march=haswell): the x86 paths
-#                        a machine without AVX-512 runs (native builds here may use AVX-512VL/VNNI forms)
+#   make test-avx2       the suite with the baseline build forced to its avx2 kernel set
+#                        (EDGELM_KERNELS=avx2): the x86 paths a machine without AVX-512 runs
 #   make bench           kernel benchmarks (mat-vec / mat-mat), see BENCHMARKS.md
 #   make amalgamation    build/ggml-lite.c + build/ggml-lite.h: the tensor library as one file
 #   make fuzz            the libFuzzer harnesses of tests/fuzz/ with clang (build/fuzz/fuzz_*)
@@ -18,10 +20,12 @@
 #   make shared          build/libedgelm.so (-fPIC objects in build/pic, only ELM_API/GL_API exported)
 #   make install         PREFIX=/usr/local DESTDIR=: bin/edgelm, lib/libedgelm.{a,so}, the two
 #                        public headers, lib/pkgconfig/edgelm.pc; `make uninstall` removes them
-#   make native          the default build, spelled out: ARCH_FLAGS=-march=native (-mcpu=native)
+#   make native          build/native/: everything -march=native (-mcpu=native), no dispatch
 #
-# Knobs: CC, BUILD (output folder), ARCH_FLAGS (default: -march=native / -mcpu=native),
+# Knobs: CC, BUILD (output folder), ARCH_FLAGS (default: the baseline -march=x86-64-v2 /
+# -march=armv8-a; given, the extra kernel sets are off unless KSETS names them), KSETS,
 # SIMD=0 (scalar only), SAN=1 (sanitizers), STATIC=1, EMU (runner prefix for tests).
+# EDGELM_KERNELS=scalar|avx2|avx512|neon|dotprod at run time forces a kernel set.
 
 BUILD ?= build
 CC ?= cc
@@ -31,10 +35,24 @@ endif
 
 HOST_ARCH := $(shell uname -m)
 ifeq ($(HOST_ARCH),aarch64)
-ARCH_FLAGS ?= -mcpu=native
-else
-ARCH_FLAGS ?= -march=native
+ARCH_FLAGS ?= -march=armv8-a
+else ifeq ($(HOST_ARCH),x86_64)
+ARCH_FLAGS ?= -march=x86-64-v2
 endif
+# Run-time dispatch: the ISA-dependent modules (KSET_SRC) are compiled again per extra kernel
+# set with its flags, their global names suffixed __<set> (objcopy), and gl-cpu.c picks one.
+ifeq ($(origin ARCH_FLAGS),file)
+ifeq ($(HOST_ARCH),aarch64)
+KSETS ?= dotprod
+else ifeq ($(HOST_ARCH),x86_64)
+KSETS ?= avx2 avx512
+endif
+endif
+KSET_FLAGS_avx2 := -mavx2 -mfma -mf16c
+KSET_FLAGS_avx512 := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni
+KSET_FLAGS_dotprod := -march=armv8.2-a+dotprod
+KSET_SRC := $(addprefix ggml-lite/,gl-kset.c gl-matmul.c gl-ops.c gl-ops-nn.c gl-quants.c gl-quants-iq.c \
+	gl-quants-k.c)
 
 OPT ?= -O2
 # models/ is grouped in folders (models/README.md): every folder is on the include path.
@@ -47,6 +65,7 @@ LDFLAGS_ALL := $(LDFLAGS)
 
 ifeq ($(SIMD),0)
 CFLAGS_ALL += -DGL_NO_SIMD
+override KSETS :=
 endif
 ifeq ($(SAN),1)
 CFLAGS_ALL += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -64,7 +83,8 @@ EXAMPLE_SRC := $(sort $(wildcard examples/embed/*.c))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 SERVER_SRC := $(sort $(wildcard examples/server/*.c))
 
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+KSET_OBJ  := $(KSETS:%=$(BUILD)/kset/kset-%.o)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(KSET_OBJ)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/webui.o
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -83,6 +103,22 @@ lib: $(BUILD)/libedgelm.a
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# One kernel set: its modules compiled with its flags (and -fPIC: the object serves the static
+# and the shared library), linked into one object whose defined global names get __<set>; all
+# but its table (gl_kset_self__<set>) are then made local, so nothing else of it is exported.
+KSET_NM ?= $(shell $(CC) -print-prog-name=nm)
+define KSET_RULES
+$(BUILD)/kset/$(1)/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS_ALL) $$(KSET_FLAGS_$(1)) -DGL_KSET_COPY -fPIC -c $$< -o $$@
+$(BUILD)/kset/kset-$(1).o: $(KSET_SRC:%.c=$(BUILD)/kset/$(1)/%.o)
+	$$(CC) -r -nostdlib $$(filter-out -static -fsanitize=%,$$(LDFLAGS_ALL)) -o $$@.tmp $$^
+	$$(KSET_NM) -g --defined-only $$@.tmp | awk 'NF == 3 { print $$$$3, $$$$3 "__$(1)" }' > $$@.syms
+	$$(OBJCOPY) --redefine-syms=$$@.syms --keep-global-symbol=gl_kset_self__$(1) $$@.tmp $$@
+endef
+$(foreach k,$(KSETS),$(eval $(call KSET_RULES,$(k))))
+$(BUILD)/obj/ggml-lite/gl-cpu.o $(BUILD)/pic/ggml-lite/gl-cpu.o: CFLAGS_ALL += $(KSETS:%=-DGL_KSET_HAVE_%)
 
 $(BUILD)/libedgelm.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -136,7 +172,7 @@ test-scalar:
 	$(MAKE) BUILD=build/scalar SIMD=0 test
 
 test-avx2:
-	$(MAKE) BUILD=build/avx2 ARCH_FLAGS=-march=haswell test
+	EDGELM_KERNELS=avx2 $(MAKE) test
 
 AARCH64_CC ?= aarch64-linux-gnu-gcc
 # One after the other, so that each run's report stays in one piece.
@@ -144,13 +180,14 @@ test-aarch64:
 	$(MAKE) test-aarch64-v80
 	$(MAKE) test-aarch64-dotprod
 
+# One baseline (armv8-a) build with the dotprod set: the a72 run picks neon, the a76 dotprod.
 test-aarch64-v80:
-	$(MAKE) BUILD=build/aarch64-v80 CC=$(AARCH64_CC) ARCH_FLAGS=-march=armv8-a STATIC=1 \
+	$(MAKE) BUILD=build/aarch64 CC=$(AARCH64_CC) ARCH_FLAGS=-march=armv8-a KSETS=dotprod STATIC=1 \
 		EMU="qemu-aarch64 -cpu cortex-a72" test
 
 test-aarch64-dotprod:
-	$(MAKE) BUILD=build/aarch64-dotprod CC=$(AARCH64_CC) ARCH_FLAGS=-march=armv8.2-a+dotprod \
-		STATIC=1 EMU="qemu-aarch64 -cpu cortex-a76" test
+	$(MAKE) BUILD=build/aarch64 CC=$(AARCH64_CC) ARCH_FLAGS=-march=armv8-a KSETS=dotprod STATIC=1 \
+		EMU="qemu-aarch64 -cpu cortex-a76" test
 
 ARMHF_CC ?= arm-linux-gnueabihf-gcc
 test-armhf:
@@ -209,13 +246,12 @@ $(BUILD)/tests/test-amalg-ops $(BUILD)/tests/test-amalg-quants-k: $(BUILD)/tests
 # libedgelm.a is one relocatable object whose hidden symbols are made local (ld -r, objcopy
 # --localize-hidden), so an application linking it sees only the public names. The build's
 # own $(BUILD)/libedgelm.a keeps the internal symbols global: the CLI and the tests use them.
-# ARCH_FLAGS keep their default (-march=native) here too until run-time CPU dispatch lands.
 ELM_SOVERSION := 0
 ELM_LIBVERSION := $(shell sed -n 's/^\#define ELM_VERSION "\(.*\)"/\1/p' include/edgelm.h)
 PREFIX ?= /usr/local
 DESTDIR ?=
 OBJCOPY ?= $(shell $(CC) -print-prog-name=objcopy)
-PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o) $(KSET_OBJ)
 SO_REAL := $(BUILD)/libedgelm.so.$(ELM_LIBVERSION)
 
 shared: $(BUILD)/libedgelm.so
@@ -246,7 +282,7 @@ uninstall:
 	sh scripts/install.sh uninstall "$(DESTDIR)" "$(PREFIX)" $(BUILD) $(ELM_LIBVERSION) $(ELM_SOVERSION)
 
 native:
-	$(MAKE) ARCH_FLAGS="$(if $(filter aarch64,$(HOST_ARCH)),-mcpu=native,-march=native)" all
+	$(MAKE) BUILD=$(BUILD)/native ARCH_FLAGS="$(if $(filter aarch64,$(HOST_ARCH)),-mcpu=native,-march=native)" all
 
 # libFuzzer harnesses (docs/fuzzing.md): the library built by clang with the fuzzer's coverage
 # instrumentation and ASan + UBSan, each tests/fuzz/fuzz_*.c linked with libFuzzer.

@@ -151,8 +151,18 @@ GL_API gl_fp16 gl_fp32_to_fp16(float f); /* round to nearest even */
 GL_API float gl_bf16_to_fp32(gl_bf16 h);
 GL_API gl_bf16 gl_fp32_to_bf16(float f); /* round to nearest even, NaN kept quiet */
 
-/* Name of the SIMD paths compiled in, e.g. "AVX2 FMA F16C" or "NEON DOTPROD" or "scalar". */
+/* Name of the SIMD paths of the kernel set in use, e.g. "AVX2 FMA F16C", "NEON DOTPROD", "scalar". */
 GL_API const char *gl_simd_name(void);
+/* Run-time dispatch (gl-cpu.c): the kernel set is chosen at the first call of any of these or
+ * of a computation: the best one compiled in whose instructions this CPU has, or the one the
+ * environment variable EDGELM_KERNELS names (scalar, avx2, avx512, neon, dotprod).
+ * gl_cpu_features: the detected features ("avx2 fma f16c avx512f ..."); gl_kernels_name: the
+ * set in use; gl_kernels_available: the usable sets, best first; gl_kernels_error: NULL, or
+ * why EDGELM_KERNELS was refused (then the best usable set is in use: callers should stop). */
+GL_API const char *gl_cpu_features(void);
+GL_API const char *gl_kernels_name(void);
+GL_API const char *gl_kernels_available(void);
+GL_API const char *gl_kernels_error(void);
 
 /* ------------------------------------------------------------------------------------------
  * Tensors and contexts

@@ -11,6 +11,8 @@
  *   gl-quants-iq.c IQ4_NL, IQ4_XS                                       (iq_)
  *   gl-matmul.c  the mul_mat kernel (activation quantization, chunking)  (mm_)
  *   gl-gguf.c    GGUF v3 reader and writer                               (gguf_)
+ *   gl-cpu.c     CPU feature detection, choice of the kernel set         (cpu_)
+ *   gl-kset.c    this build's kernel-set table (gl_kset_self)            (kset_)
  */
 #ifndef GL_IMPL_H
 #define GL_IMPL_H

@@ -700,6 +700,7 @@ static size_t ops_thread_bytes(const gl_tensor *t) {
 }
 
 size_t gl_op_work_size(const gl_tensor *t, int n_threads) {
+    GL_KDISPATCH(op_work_size, t, n_threads);
     if (n_threads < 1) n_threads = 1;
     switch (t->op) {
     case GL_OP_MUL_MAT: return gl_mul_mat_work_size(t, n_threads);
@@ -712,6 +713,7 @@ size_t gl_op_work_size(const gl_tensor *t, int n_threads) {
 }
 
 int gl_op_n_tasks(const gl_tensor *t, int n_threads) {
+    GL_KDISPATCH(op_n_tasks, t, n_threads);
     if (n_threads < 1) return 1;
     switch (t->op) {
     case GL_OP_NONE:
@@ -1167,6 +1169,7 @@ static void ops_forward_reduce(const gl_compute_params *p, gl_tensor *t) {
  * ---------------------------------------------------------------------------------------- */
 
 void gl_compute_forward(const gl_compute_params *p, gl_tensor *t) {
+    GL_KDISPATCH_VOID(compute_forward, p, t);
     GL_KERNEL_REQUIRE(p, t, t->data || t->op == GL_OP_NONE || t->op == GL_OP_VIEW, "the node has no data");
     switch (t->op) {
     case GL_OP_NONE:

@@ -1653,6 +1653,7 @@ QK_GEMM_DEF(q6_K, true)
 #endif /* QK_GEMM */
 
 gl_gemm_kernel gl_type_gemm_k(gl_type type) {
+    GL_KDISPATCH(type_gemm_k, type);
     gl_gemm_kernel k = {0};
 #if defined(QK_GEMM)
     gl_gemm_fn fn = NULL;
@@ -1671,6 +1672,7 @@ gl_gemm_kernel gl_type_gemm_k(gl_type type) {
 }
 
 gl_vec_dot4_fn gl_type_vec_dot4_k(gl_type type) {
+    GL_KDISPATCH(type_vec_dot4_k, type);
 #if defined(GL_AVX2) && !defined(GL_K_NO_DOT4)
     if (type == GL_TYPE_Q4_K) return qk_vec_dot4_q4_K_avx2;
 #endif

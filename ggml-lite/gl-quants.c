@@ -1897,6 +1897,7 @@ gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type) {
 }
 
 gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
+    GL_KDISPATCH(type_gemm_x8, type);
     gl_gemm_kernel k = {0};
     const size_t yb = sizeof(block_q8_0s);
 #if defined(GL_AVX2)
@@ -1922,6 +1923,7 @@ gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
 }
 
 size_t gl_repack_size(const gl_tensor *t) {
+    GL_KDISPATCH(repack_size, t);
     if (!t || t->layout != GL_LAYOUT_ROWS || t->view_src || t->op != GL_OP_NONE) return 0;
     if (!gl_type_gemm_x8(t->type).fn) return 0;
     if (t->ne[0] <= 0 || t->ne[1] <= 0 || t->ne[2] != 1 || t->ne[3] != 1) return 0;
@@ -1934,6 +1936,7 @@ size_t gl_repack_size(const gl_tensor *t) {
 }
 
 bool gl_repack(gl_tensor *t, void *dst, size_t size, gl_error *err) {
+    GL_KDISPATCH(repack, t, dst, size, err);
     const size_t need = gl_repack_size(t);
     if (!need) {
         if (!t) {
@@ -2095,6 +2098,7 @@ static const gl_type_traits q_traits[GL_TYPE_COUNT] = {
 };
 
 const gl_type_traits *gl_type_get(int type) {
+    GL_KDISPATCH(type_get, type);
     if (type < 0 || type >= GL_TYPE_COUNT) return NULL;
     return &q_traits[type];
 }
@@ -2136,7 +2140,12 @@ size_t gl_quantize_rows(gl_type type, const float *src, void *dst, int64_t nrows
 }
 
 const char *gl_simd_name(void) {
-#if defined(GL_AVX2)
+#if !defined(GL_KSET_COPY)
+    if (gl_kset_active() != &gl_kset_self) return gl_kset_active()->simd_name();
+#endif
+#if defined(GL_AVX2) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return "AVX2 FMA F16C + AVX-512 VL VNNI";
+#elif defined(GL_AVX2)
     return "AVX2 FMA F16C";
 #elif defined(GL_NEON_DOTPROD)
     return "NEON DOTPROD";
@@ -2148,6 +2157,7 @@ const char *gl_simd_name(void) {
 }
 
 gl_vec_dot4_fn gl_type_vec_dot4(gl_type type) {
+    GL_KDISPATCH(type_vec_dot4, type);
 #if defined(GL_AVX2)
     /* (a 4-row Q8_0 kernel measured slower here than the single-row one: the horizontal
      * sums cost more than the shared work saves) */
@@ -2161,6 +2171,7 @@ gl_vec_dot4_fn gl_type_vec_dot4(gl_type type) {
 }
 
 gl_gemm_kernel gl_type_gemm(gl_type type) {
+    GL_KDISPATCH(type_gemm, type);
     gl_gemm_kernel k = {0};
 #if defined(GL_AVX2) || defined(GL_NEON)
 #if defined(GL_AVX2)

@@ -320,4 +320,59 @@ GL_PRIVATE void gl_vec_dot_iq4_xs_q8_K_scalar(int n, float *s, const void *x, co
 GL_PRIVATE void gl_vec_dot_iq4_nl_q8_0(int n, float *s, const void *x, const void *y);
 GL_PRIVATE void gl_vec_dot_iq4_xs_q8_K(int n, float *s, const void *x, const void *y);
 
+/* ---- run-time dispatch (gl-cpu.c, gl-kset.c) ----
+ * CPU features (GL_CPU_*), and a kernel set: the entry points of the ISA-dependent modules
+ * as compiled for one instruction set. gl_kset_self is this build's (the baseline's, or a
+ * copy's under its renamed symbol); gl_kset_active() the one chosen at the first call. */
+enum {
+    GL_CPU_SSE42 = 1u << 0, GL_CPU_AVX2 = 1u << 1, GL_CPU_FMA = 1u << 2, GL_CPU_F16C = 1u << 3,
+    GL_CPU_AVX512F = 1u << 4, GL_CPU_AVX512BW = 1u << 5, GL_CPU_AVX512VL = 1u << 6,
+    GL_CPU_AVX512VNNI = 1u << 7, GL_CPU_NEON = 1u << 8, GL_CPU_DOTPROD = 1u << 9,
+    GL_CPU_FP16 = 1u << 10, GL_CPU_I8MM = 1u << 11,
+};
+typedef enum gl_kset_family { GL_KSET_SCALAR, GL_KSET_X86, GL_KSET_NEON } gl_kset_family;
+typedef struct gl_kset {
+    const char *name;      /* scalar, avx2, avx512, neon, dotprod (EDGELM_KERNELS spells these) */
+    unsigned needs;        /* GL_CPU_* bits its instructions need */
+    gl_kset_family family; /* which SIMD code paths it has */
+    const char *(*simd_name)(void);
+    void (*compute_forward)(const gl_compute_params *p, gl_tensor *t);
+    int (*op_n_tasks)(const gl_tensor *t, int n_threads);
+    size_t (*op_work_size)(const gl_tensor *t, int n_threads);
+    size_t (*repack_size)(const gl_tensor *t);
+    bool (*repack)(gl_tensor *t, void *dst, size_t size, gl_error *err);
+    const gl_type_traits *(*type_get)(int type);
+    gl_vec_dot4_fn (*type_vec_dot4)(gl_type type);
+    gl_gemm_kernel (*type_gemm)(gl_type type);
+    gl_gemm_kernel (*type_gemm_k)(gl_type type);
+    gl_vec_dot4_fn (*type_vec_dot4_k)(gl_type type);
+    gl_gemm_kernel (*type_gemm_x8)(gl_type type);
+} gl_kset;
+#if defined(GL_AMALGAMATION)
+static const gl_kset gl_kset_self;
+#else
+extern const gl_kset gl_kset_self;
+#endif
+GL_PRIVATE const gl_kset *gl_kset_active(void);
+/* First statement of an entry point of the baseline: hands the call to the chosen set's copy
+ * (the copies, compiled with GL_KSET_COPY, run their own body). */
+#if defined(GL_KSET_COPY)
+#define GL_KDISPATCH(field, ...) ((void)0)
+#define GL_KDISPATCH_VOID(field, ...) ((void)0)
+#else
+#define GL_KDISPATCH(field, ...)                                                             \
+    do {                                                                                     \
+        const gl_kset *gl_k_ = gl_kset_active();                                             \
+        if (gl_k_ != &gl_kset_self) return gl_k_->field(__VA_ARGS__);                        \
+    } while (0)
+#define GL_KDISPATCH_VOID(field, ...)                                                        \
+    do {                                                                                     \
+        const gl_kset *gl_k_ = gl_kset_active();                                             \
+        if (gl_k_ != &gl_kset_self) {                                                        \
+            gl_k_->field(__VA_ARGS__);                                                       \
+            return;                                                                          \
+        }                                                                                    \
+    } while (0)
+#endif
+
 #endif /* GL_QUANTS_H */

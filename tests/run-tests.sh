@@ -33,6 +33,19 @@ for t in "$BUILD"/tests/test-*; do
     [ -x "$t" ] || continue
     run_one "$(basename "$t")" $EMU "$t"
 done
+# Run-time dispatch: the kernel tests again with each other usable kernel set forced (the run
+# above used the best one, or the one EDGELM_KERNELS forces; then no others).
+if [ -z "${EDGELM_KERNELS:-}" ] && [ -x "$BUILD/edgelm" ]; then
+    sets=$($EMU "$BUILD/edgelm" version | sed -n 's/^kernel set: [a-z0-9]* (usable: \([a-z0-9 ]*\);.*/\1/p')
+    best=${sets%% *}
+    for k in $sets; do
+        [ "$k" = "$best" ] && continue
+        for t in ops ops-ext quants quants-k quants-iq repack matmul; do
+            [ -x "$BUILD/tests/test-$t" ] || continue
+            run_one "test-$t [EDGELM_KERNELS=$k]" env EDGELM_KERNELS="$k" $EMU "$BUILD/tests/test-$t"
+        done
+    done
+fi
 for s in tests/cli-*.sh; do
     [ -f "$s" ] || continue
     run_one "$(basename "$s")" sh "$s"

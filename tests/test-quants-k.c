@@ -261,10 +261,12 @@ TF_TEST(gemm_kernels_vs_scalar_dot) {
     for (int t = 0; t < KQ_N; t++) {
         const kq_type *kt = &kq_types[t];
         const gl_gemm_kernel g = gl_type_gemm(kt->type);
-#if defined(GL_AVX2) || defined(GL_NEON)
-        TF_CHECK(g.fn != NULL, "%s: no gemm kernel in a SIMD build", kt->name);
+#if defined(GL_K_NO_GEMM)
+        TF_CHECK(g.fn == NULL, "%s: a gemm kernel with GL_K_NO_GEMM", kt->name);
 #else
-        TF_CHECK(g.fn == NULL, "%s: a gemm kernel in a build without SIMD", kt->name);
+        const bool simd = gl_kset_active()->family != GL_KSET_SCALAR;
+        TF_CHECK((g.fn != NULL) == simd, "%s: gemm kernel %s in the %s set", kt->name, g.fn ? "present" : "missing",
+                 gl_kset_active()->name);
 #endif
         if (!g.fn) continue;
         TF_CHECK(g.ytype == GL_TYPE_Q8_K && g.mr >= 1 && g.mr <= ROWS && g.nc >= 1 &&
@@ -329,11 +331,12 @@ TF_TEST(gemm_kernels_vs_scalar_dot) {
         /* the 4-row mat-vec kernel, where there is one: each row's scalar dot exactly, for
          * 1..NB blocks */
         const gl_vec_dot4_fn d4 = gl_type_vec_dot4_k(kt->type);
-#if defined(GL_AVX2) && !defined(GL_K_NO_DOT4)
-        TF_CHECK((d4 != NULL) == (kt->type == GL_TYPE_Q4_K), "%s: 4-row kernel", kt->name);
-#else
-        TF_CHECK(d4 == NULL, "%s: a 4-row kernel in this build", kt->name);
+#if !defined(GL_K_NO_DOT4)
+        if (gl_kset_active()->family == GL_KSET_X86)
+            TF_CHECK((d4 != NULL) == (kt->type == GL_TYPE_Q4_K), "%s: 4-row kernel", kt->name);
+        else
 #endif
+            TF_CHECK(d4 == NULL, "%s: a 4-row kernel in this kernel set", kt->name);
         for (int nb = 1; d4 && nb <= NB; nb++) {
             for (int c = 0; c < COLS; c++) {
                 float s4[4], want;

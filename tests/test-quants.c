@@ -139,13 +139,27 @@ TF_TEST(type_from_name) {
 TF_TEST(simd_name) {
     const char *s = gl_simd_name();
     TF_CHECK(s && *s);
-#if defined(GL_AVX2)
-    TF_CHECK(strstr(s, "AVX2") != NULL, "%s", s);
-#elif defined(GL_NEON)
-    TF_CHECK(strstr(s, "NEON") != NULL, "%s", s);
-#else
-    TF_CHECK(strcmp(s, "scalar") == 0, "%s", s);
-#endif
+    const gl_kset_family fam = gl_kset_active()->family;
+    if (fam == GL_KSET_X86) {
+        TF_CHECK(strstr(s, "AVX2") != NULL, "%s", s);
+    } else if (fam == GL_KSET_NEON) {
+        TF_CHECK(strstr(s, "NEON") != NULL, "%s", s);
+    } else {
+        TF_CHECK(strcmp(s, "scalar") == 0, "%s", s);
+    }
+}
+
+/* Run-time dispatch: the set in use is one of the usable ones, named by the public API, and
+ * needs no instruction the CPU lacks; EDGELM_KERNELS (when the suite forces a set) is obeyed. */
+TF_TEST(kernel_set_dispatch) {
+    const char *name = gl_kernels_name(), *avail = gl_kernels_available();
+    TF_CHECK(name && *name && avail && *avail && gl_cpu_features() && *gl_cpu_features());
+    TF_CHECK(strcmp(name, gl_kset_active()->name) == 0, "%s", name);
+    TF_CHECK(strstr(avail, name) != NULL, "%s not in %s", name, avail);
+    TF_CHECK(gl_kernels_error() == NULL, "%s", gl_kernels_error() ? gl_kernels_error() : "");
+    const char *want = getenv("EDGELM_KERNELS");
+    if (want && *want) TF_CHECK(strcmp(want, name) == 0, "forced %s, got %s", want, name);
+    else TF_CHECK(strncmp(avail, name, strlen(name)) == 0, "the best usable set: %s of %s", name, avail);
 }
 
 /* ---------------------------------------------------------------- fp16 / bf16 */
@@ -528,13 +542,13 @@ TF_TEST(vec_dot4_matches_single_rows) {
             }
         }
     }
-#if defined(GL_NEON)
-    TF_CHECK(n_kernels >= 2, "NEON builds have 4-row Q4_0 and Q8_0 kernels");
-#elif defined(GL_AVX2)
-    TF_CHECK(n_kernels >= 1, "AVX2 builds have a 4-row Q4_0 kernel");
-#else
-    if (n_kernels == 0) tf_skip("no 4-row kernels in this build");
-#endif
+    if (gl_kset_active()->family == GL_KSET_NEON) {
+        TF_CHECK(n_kernels >= 2, "NEON sets have 4-row Q4_0 and Q8_0 kernels");
+    } else if (gl_kset_active()->family == GL_KSET_X86) {
+        TF_CHECK(n_kernels >= 1, "AVX2 sets have a 4-row Q4_0 kernel");
+    } else if (n_kernels == 0) {
+        tf_skip("no 4-row kernels in this kernel set");
+    }
 }
 
 /* The register-blocked mat-mat kernels (gl_type_gemm): each element within 1e-5 * sum |x y|
@@ -619,11 +633,11 @@ TF_TEST(gemm_matches_scalar_and_is_tile_invariant) {
             TF_CHECK(bad == 0, "%s n=%d: %d elements off", t->name, n, bad);
         }
     }
-#if defined(GL_AVX2) || defined(GL_NEON)
-    TF_CHECK(n_kernels == 4, "SIMD builds have gemm kernels for F32, F16, Q4_0, Q8_0 (%d)", n_kernels);
-#else
-    if (n_kernels == 0) tf_skip("no gemm kernels in this build (GL_NO_SIMD: vec_dot is used)");
-#endif
+    if (gl_kset_active()->family != GL_KSET_SCALAR) {
+        TF_CHECK(n_kernels == 4, "SIMD sets have gemm kernels for F32, F16, Q4_0, Q8_0 (%d)", n_kernels);
+    } else if (n_kernels == 0) {
+        tf_skip("no gemm kernels in the scalar set (vec_dot is used)");
+    }
 }
 
 TF_TEST(vec_dot_float_tails) {

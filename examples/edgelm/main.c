@@ -6,6 +6,7 @@
 #include "cli_perf.h"
 #include "opts.h"
 #include "edgelm.h"
+#include "ggml-lite.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -107,8 +108,14 @@ int main(int argc, char **argv) {
         print_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (gl_kernels_error()) { /* EDGELM_KERNELS names a set this binary or CPU lacks */
+        fprintf(stderr, "edgelm: %s\n", gl_kernels_error());
+        return 2;
+    }
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("edgelm %s (%s)\n", elm_version(), elm_simd());
+        printf("CPU features: %s\nkernel set: %s (usable: %s; EDGELM_KERNELS=<set> forces one)\n",
+               gl_cpu_features(), gl_kernels_name(), gl_kernels_available());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
