@@ -51,7 +51,9 @@ board=$({ tr -d "\000" < /proc/device-tree/model; } 2>/dev/null || true)
 [ -n "$board" ] || board=$(cat /sys/devices/virtual/dmi/id/product_name 2>/dev/null || true)
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
 ram=$(awk '/^MemTotal:/ { printf "%.0f MiB", $2 / 1024 }' /proc/meminfo 2>/dev/null)
-version=$("$EDGELM" version 2>/dev/null) || fail "'$EDGELM version' failed"
+vout=$("$EDGELM" version 2>/dev/null) || fail "'$EDGELM version' failed"
+version=$(printf '%s\n' "$vout" | head -n 1)
+kernels=$(printf '%s\n' "$vout" | sed -n 's/^kernel set: //p')
 
 csv=$(mktemp) || exit 1
 trap 'rm -f "$csv"' EXIT
@@ -67,6 +69,7 @@ echo "| --- | --- |"
 echo "| board | ${board:-unknown} |"
 echo "| CPU | $(cpu_name), $ncpu CPUs online |"
 echo "| edgelm | ${version#edgelm } |"
+echo "| kernels | ${kernels:-built in (no run-time choice)} |"
 echo "| RAM | ${ram:-unknown} |"
 echo "| OS | $(uname -srm) |"
 echo "| command | \`edgelm bench -m MODEL -p $prompt -n $gen -r $reps${threads:+ -t $threads}\` |"
