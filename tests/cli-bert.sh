@@ -12,6 +12,14 @@ if [ -f "$ref/config.json" ]; then
     check bert_nsp_prints_probability sh -c "$EMU '$EDGELM' nsp -m '$TMPD/b.gguf' -a 'Hello world!' -b 'the quick brown fox' | grep -q '^P(B follows A) = 0\.[0-9]'"
     check bert_embed_npy sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -p one -p two -p three --pooling mean --normalize -o '$TMPD/e.npy' 2> '$TMPD/msg' && grep -q '\[3, 64\]' '$TMPD/msg'"
     check bert_embed_text_rows sh -c "$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -p one -p two | wc -l | grep -qx 2"
+    # Progress with an ETA on a terminal only (script(1) gives the command one) for embed on a file.
+    if command -v script > /dev/null; then
+        printf 'one\ntwo\nthree\nfour\n' > "$TMPD/four.txt"
+        check bert_embed_progress_on_a_terminal_only sh -c "
+            script -qec \"$EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/four.txt' --batch 1 -o '$TMPD/p.npy'\" /dev/null > '$TMPD/tty' &&
+            grep -q 'embed (sentences): .*ETA' '$TMPD/tty' &&
+            $EMU '$EDGELM' embed -m '$TMPD/b.gguf' -f '$TMPD/four.txt' --batch 1 -o '$TMPD/p.npy' 2> '$TMPD/notty' && ! grep -q ETA '$TMPD/notty'"
+    fi
     check bert_eval_hidden sh -c "$EMU '$EDGELM' eval -m '$TMPD/b.gguf' --ids 101,149,102 --types 0,0,1 -o '$TMPD/h.npy' --what hidden && head -c 128 '$TMPD/h.npy' | grep -q '(3, 3, 64)'"
     check bert_eval_mlm sh -c "$EMU '$EDGELM' eval -m '$TMPD/b.gguf' --ids 101,103,102 -o '$TMPD/m.npy' --what mlm && head -c 128 '$TMPD/m.npy' | grep -q '(3, 999)'"
     check bert_eval_nsp_pooled sh -c "$EMU '$EDGELM' eval -m '$TMPD/b.gguf' -p hello -o '$TMPD/n.npy' --what nsp && head -c 128 '$TMPD/n.npy' | grep -q '(2,)' && $EMU '$EDGELM' eval -m '$TMPD/b.gguf' -p hello -o '$TMPD/p.npy' --what pooled && head -c 128 '$TMPD/p.npy' | grep -q '(64,)'"
