@@ -627,14 +627,21 @@ int cmd_bert_bench(int argc, char **argv) {
     for (int a = 0; a < nth; a++) {
         o.n_threads = th[a];
         elm_bert *m = bert_open(&o, "bert-bench");
-        if (!m) return 1;
+        if (!m) {
+            free(samples);
+            return 1;
+        }
         for (int k = 0; k < nts; k++) {
             int32_t T = ts[k] < elm_bert_n_ctx(m) ? ts[k] : elm_bert_n_ctx(m);
             for (int b = 0; b < nbs; b++) {
                 int32_t B = bs[b];
                 int32_t *ids = malloc((size_t)T * (size_t)B * sizeof *ids), *n = malloc((size_t)B * sizeof *n);
                 const int32_t **ip = malloc((size_t)B * sizeof *ip);
-                if (!ids || !n || !ip) return 1;
+                if (!ids || !n || !ip) {
+                    free(ids), free(n), free(ip), free(samples);
+                    elm_bert_free(m);
+                    return 1;
+                }
                 uint64_t r = 12345;
                 for (int64_t i = 0; i < (int64_t)T * B; i++) {
                     r = r * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -650,6 +657,8 @@ int cmd_bert_bench(int argc, char **argv) {
                     double t0 = cli_now();
                     if (elm_bert_run(m, B, ip, NULL, n, NULL, &err) != ELM_OK) {
                         opts_fail_err("bert-bench", NULL, &err, NULL);
+                        free(ids), free(n), free(ip), free(samples);
+                        elm_bert_free(m);
                         return 1;
                     }
                     double dt = cli_now() - t0;
