@@ -899,12 +899,14 @@ static void q_vec_dot_q5_1_q8_1_neon(int n, float *s, const void *vx, const void
  * Q_PREFETCH_MIN bytes ahead so short rows still leave the memory time to answer (each
  * group prefetches as many bytes as it reads, so consecutive groups cover the whole
  * stream). Prefetches never fault, so running past the end of the weights is harmless. */
+#if defined(GL_AVX2) || defined(GL_NEON) /* (the SIMD kernels below are its only users) */
 #define Q_PREFETCH_MIN 8192
 static inline uintptr_t q_prefetch_base(const void *x, size_t bx) {
     /* integer arithmetic: a pointer past the end of an object would be undefined */
     return (uintptr_t)x + GL_MAX(4 * bx, (size_t)Q_PREFETCH_MIN);
 }
 #define Q_PREFETCH_AT(base, off) ((const void *)((base) + (off)))
+#endif
 
 #if defined(GL_AVX2)
 /* acc + lane-wise sums of unsigned u times signed s, four bytes per int32 lane. */
