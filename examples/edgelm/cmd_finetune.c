@@ -60,6 +60,15 @@ typedef struct ft_opts {
     bool lr_given;
 } ft_opts;
 
+/* A growing array's next capacity (double, from 256) reallocated: the new array, or NULL with
+ * v and *cap left as they were. */
+static void *ft_grow(void *v, int64_t *cap, size_t elem) {
+    const int64_t c = *cap ? *cap * 2 : 256;
+    void *nv = realloc(v, (size_t)c * elem);
+    if (nv) *cap = c;
+    return nv;
+}
+
 static uint64_t ft_rand(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -199,15 +208,13 @@ static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_lab
             break;
         }
         if (out->n == out->cap) {
-            int64_t cap = out->cap ? out->cap * 2 : 256;
-            ft_example *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+            ft_example *nv = ft_grow(out->v, &out->cap, sizeof *nv);
             if (!nv) {
                 ok = false;
                 snprintf(msg, msz, "out of memory");
                 break;
             }
             out->v = nv;
-            out->cap = cap;
         }
         ft_example *e = &out->v[out->n];
         memset(e, 0, sizeof *e);
@@ -256,11 +263,9 @@ static bool ft_conll_sentence(const elm_bert *m, int32_t max_len, char **words, 
     elm_error err = {0};
     if (elm_bert_tokenize(m, "", NULL, true, sp, NULL, 4, &err) != 2) return snprintf(msg, msz, "no [CLS]/[SEP] tokens"), false;
     if (out->n == out->cap) {
-        int64_t cap = out->cap ? out->cap * 2 : 256;
-        ft_example *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+        ft_example *nv = ft_grow(out->v, &out->cap, sizeof *nv);
         if (!nv) return snprintf(msg, msz, "out of memory"), false;
         out->v = nv;
-        out->cap = cap;
     }
     ft_example *e = &out->v[out->n];
     memset(e, 0, sizeof *e);
@@ -474,14 +479,12 @@ static bool ft_qa_features(const elm_bert *m, const ft_qa_item *it, const ft_opt
     bool ok = true;
     for (int32_t w = 0; ok && w < k.w.n; w++) {
         if (out->n == out->cap) {
-            int64_t cap = out->cap ? out->cap * 2 : 256;
-            ft_example *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+            ft_example *nv = ft_grow(out->v, &out->cap, sizeof *nv);
             if (!nv) {
                 ok = false;
                 break;
             }
             out->v = nv;
-            out->cap = cap;
         }
         ft_example *e = &out->v[out->n];
         memset(e, 0, sizeof *e);
@@ -676,14 +679,12 @@ static bool fe_read(const char *path, fe_set *out, char *msg, size_t msz) {
             break;
         }
         if (out->n == out->cap) {
-            int64_t cap = out->cap ? out->cap * 2 : 256;
-            fe_sent *nv = realloc(out->v, (size_t)cap * sizeof *nv);
+            fe_sent *nv = ft_grow(out->v, &out->cap, sizeof *nv);
             if (!nv) {
                 ok = false;
                 break;
             }
             out->v = nv;
-            out->cap = cap;
         }
         fe_sent *s = &out->v[out->n];
         memset(s, 0, sizeof *s);
