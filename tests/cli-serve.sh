@@ -374,21 +374,10 @@ if serve_start b -m "$M" --api-key-file "$TMPD/key" --no-webui --embedding --que
 sys.exit(0 if len(d)==2 and all(len(e["embedding"])==64 and abs(math.sqrt(sum(x*x for x in e["embedding"]))-1)<1e-5 for e in d) else 1)' "$TMPD/body"
     }
     check serve_decoder_embeddings dec_embed
-    queue_full() { # one slot, no queue: a 2000-token prompt holds the slot while another asks
-        n=2000; [ -n "$EMU" ] && n=400 # (qemu: ~40 times slower)
-        long="{\"prompt\":\"$(head -c $n /dev/zero | tr '\0' a)\",\"max_tokens\":1}"
-        curl -s -m 120 -o "$TMPD/long" -w '%{http_code}' -H 'Authorization: Bearer sekrit-key' \
-            "http://127.0.0.1:$PORT/v1/completions" -d "$long" > "$TMPD/long_status" &
-        lp=$!
-        i=0
-        until [ "$(st /health)" = 200 ] && [ "$(jget "$TMPD/body" "d['slots_processing']")" = 1 ]; do
-            i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.05
-        done
-        code=$(st /v1/completions -H 'Authorization: Bearer sekrit-key' -d '{"prompt":"x","max_tokens":1}')
-        msg=$(cat "$TMPD/body")
-        wait $lp
-        echo "while busy: $code $msg; the long request: $(cat "$TMPD/long_status")"
-        is "$code" 503 && echo "$msg" | grep -q 'every slot is busy' && is "$(cat "$TMPD/long_status")" 200 && idle_slots
+    queue_full() { # one slot, no queue: a stream holds the slot (the client asks again at its first event)
+        python3 $PY busy "$PORT" sekrit-key > "$TMPD/busy.txt"; cat "$TMPD/busy.txt"
+        is "$(head -c 3 "$TMPD/busy.txt")" 503 && grep -q 'every slot is busy' "$TMPD/busy.txt" &&
+            grep -q '^stream: done 1900 events' "$TMPD/busy.txt" && idle_slots
     }
     check serve_queue_full_is_503 queue_full
     max_conns() { # 4 open connections at most: the 5th is told 503; once they close, all is well

@@ -8,6 +8,10 @@
                                                closes right after sending, "first" after the
                                                first event, "prompt" right after sending a
                                                2000-token prompt
+  serve-client.py busy PORT KEY                streams a 1900-token completion and, once its
+                                               first event is in (the slot is generating),
+                                               asks for another; prints that answer's status
+                                               and body, then the stream's end
   serve-client.py conns PORT N                 holds N idle connections; prints the status of
                                                GET /health on one more
   serve-client.py raw PORT HEX                 sends bytes, prints the status line's code
@@ -114,6 +118,54 @@ def drop(port, mode):
     print("dropped")
 
 
+def http_request(path, body, key):
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + key.encode() + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+
+
+def read_all(sock, timeout):
+    """Reads until the peer closes or the time is up (bounded)."""
+    sock.settimeout(timeout)
+    data = b""
+    t0 = time.time()
+    try:
+        while time.time() - t0 < timeout:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    return data
+
+
+def busy(port, key):
+    """The slot is held by a stream that is still generating when the second request arrives:
+    no polling race, since the second request is sent the moment the first event is read."""
+    body = json.dumps({"prompt": "Once upon a time", "max_tokens": 1900, "temperature": 0,
+                       "stream": True, "ignore_eos": True}).encode()
+    long_sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    long_sock.sendall(http_request(b"/v1/completions", body, key))
+    data = b""
+    long_sock.settimeout(60)
+    while b"data: " not in data:
+        chunk = long_sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    second = socket.create_connection(("127.0.0.1", port), timeout=60)
+    second.sendall(http_request(b"/v1/completions", b'{"prompt":"x","max_tokens":1}', key))
+    answer = read_all(second, 60)
+    second.close()
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    parts = head.split(b"\r\n", 1)[0].split(b" ")
+    print(parts[1].decode() if len(parts) > 1 else "closed", rest.decode("utf-8", "replace"))
+    data += read_all(long_sock, 120)
+    long_sock.close()
+    print("stream:", "done" if b"data: [DONE]" in data else "cut", data.count(b"data: ") - 1, "events")
+
+
 def conns(port, n):
     """Holds n idle connections open, then asks for /health on one more."""
     held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
@@ -144,6 +196,8 @@ if __name__ == "__main__":
         slow(port, float(sys.argv[3]))
     elif cmd == "drop":
         drop(port, sys.argv[3])
+    elif cmd == "busy":
+        busy(port, sys.argv[3])
     elif cmd == "conns":
         conns(port, int(sys.argv[3]))
     elif cmd == "raw":
