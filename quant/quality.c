@@ -305,9 +305,9 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
         return err->code;
     }
     const bool mlm = elm_bert_has_mlm(mb) && elm_bert_has_mlm(mq);
-    const int32_t V = elm_bert_n_vocab(mb), E = elm_bert_n_embd(mb), max = elm_bert_n_ctx(mb);
+    const int32_t V = elm_bert_n_vocab(mb), max = elm_bert_n_ctx(mb);
     int32_t *ids = malloc(sizeof *ids * (size_t)max);
-    float *keep = NULL;
+    float *keep = NULL, *other = NULL;
     ql_acc a = {0};
     elm_status st = ids ? ELM_OK : ql_fail(err, ELM_ERR_NOMEM, "out of memory");
     size_t pos = 0, len;
@@ -326,22 +326,25 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
         const int32_t *idp = ids;
         elm_bert_request req = {.mlm = mlm};
         if ((st = elm_bert_run(mb, 1, &idp, NULL, &nt, &req, err)) != ELM_OK) break;
-        int32_t rows = 0;
-        const float *r = mlm ? elm_bert_mlm(mb, 0, &rows) : elm_bert_last(mb, 0); /* sets rows */
-        const size_t cnt = mlm ? (size_t)rows * (size_t)V : (size_t)nt * (size_t)E;
+        const elm_bert_output what = mlm ? ELM_BERT_OUT_MLM : ELM_BERT_OUT_LAST;
+        const int64_t cnt = elm_bert_get(mb, 0, what, NULL, 0, err);
+        if (cnt < 0) { st = (elm_status)cnt; break; }
         free(keep);
-        keep = malloc(sizeof(float) * (cnt ? cnt : 1));
-        if (!keep) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); break; }
-        memcpy(keep, r, sizeof(float) * cnt);
+        free(other);
+        keep = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1));
+        other = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1));
+        if (!keep || !other) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); break; }
+        if ((st = (elm_status)elm_bert_get(mb, 0, what, keep, cnt, err)) < 0) break;
         if ((st = elm_bert_run(mq, 1, &idp, NULL, &nt, &req, err)) != ELM_OK) break;
-        int32_t rows_q = 0;
-        const float *rq = mlm ? elm_bert_mlm(mq, 0, &rows_q) : NULL;
-        if (mlm) ql_add_rows(&a, keep, rq, V, rows_q < rows ? rows_q : rows);
-        else ql_add_values(&a, keep, elm_bert_last(mq, 0), (int64_t)cnt);
+        if ((st = (elm_status)elm_bert_get(mq, 0, what, other, cnt, err)) < 0) break;
+        st = ELM_OK;
+        if (mlm) ql_add_rows(&a, keep, other, V, (int32_t)(cnt / V));
+        else ql_add_values(&a, keep, other, cnt);
     }
     ql_finish(&a, out);
     free(buf);
     free(keep);
+    free(other);
     free(ids);
     elm_bert_free(mb);
     elm_bert_free(mq);

@@ -221,6 +221,7 @@ int cmd_tag(int argc, char **argv) {
     elm_error err = {0};
     tq_pieces p = {0};
     int32_t *ids = NULL;
+    float *lg = NULL;
     tag_tok *t = NULL;
     int32_t cls, sep;
     if (!elm_bert_has_token_classifier(m)) {
@@ -242,7 +243,7 @@ int cmd_tag(int argc, char **argv) {
     const int32_t *ip = ids;
     elm_bert_request rq = {.token_classify = true};
     if (elm_bert_run(m, 1, &ip, NULL, &n, &rq, &err) != ELM_OK) goto done;
-    const float *lg = elm_bert_token_logits(m, 0);
+    if (!(lg = cli_bert_get(m, 0, ELM_BERT_OUT_TOKEN_LOGITS, NULL, &err))) goto done;
     const int32_t nl = elm_bert_n_labels(m);
     for (int64_t k = 0; k < p.n; k++) { /* softmax, argmax (the first of equal maxima) */
         const float *row = lg + (k + 1) * nl;
@@ -280,6 +281,7 @@ done:
     free(p.v);
     free(ids);
     free(t);
+    free(lg);
     elm_bert_free(m);
     return rc;
 }
@@ -327,6 +329,7 @@ int cmd_qa(int argc, char **argv) {
     tq_pieces q = {0}, c = {0};
     int32_t *buf = NULL, **ids = NULL, **types = NULL, *lens = NULL, *win = NULL;
     double *ps = NULL, *pe = NULL;
+    float *lg = NULL;
     bool *ok = NULL;
     int32_t cls, sep;
     const int32_t max_len = o.max_seq_len < elm_bert_n_ctx(m) ? o.max_seq_len : elm_bert_n_ctx(m);
@@ -368,15 +371,17 @@ int cmd_qa(int argc, char **argv) {
         win[w] = (int32_t)a;
     }
     elm_bert_request rq = {.qa = true};
-    const int32_t *const *tys = elm_bert_n_types(m) > 1 ? (const int32_t *const *)types : NULL; /* DistilBERT: none */
-    if (elm_bert_run(m, nw, (const int32_t *const *)ids, tys, lens, &rq, &err) != ELM_OK)
-        goto done;
+    const bool tys = elm_bert_n_types(m) > 1; /* DistilBERT: none */
     double best = -1;
     int64_t bs = 0, be = 0;
     const int32_t first = (int32_t)q.n + 2;
-    for (int32_t w = 0; w < nw; w++) {
+    for (int32_t w = 0; w < nw; w++) { /* a window per run: the same logits as one batch */
         const int32_t n = lens[w], nc = n - first - 1;
-        const float *lg = elm_bert_qa_logits(m, w);
+        const int32_t *iw = ids[w], *tw = types[w];
+        free(lg);
+        if (elm_bert_run(m, 1, &iw, tys ? &tw : NULL, &lens[w], &rq, &err) != ELM_OK ||
+            !(lg = cli_bert_get(m, 0, ELM_BERT_OUT_QA, NULL, &err)))
+            goto done;
         for (int32_t i = 0; i < n; i++) ok[i] = i == 0 || (i >= first && i < first + nc);
         qa_softmax(lg, 2, ok, n, ps);
         qa_softmax(lg + 1, 2, ok, n, pe);
@@ -406,6 +411,7 @@ done:
     free(ps);
     free(pe);
     free(ok);
+    free(lg);
     elm_bert_free(m);
     return rc;
 }
@@ -421,18 +427,22 @@ int bert_eval_logits(elm_bert *m, const int32_t *ids, const int32_t *types, int3
         return 1;
     }
     if (elm_bert_run(m, 1, &ip, types ? &tp : NULL, &n, &rq, err) != ELM_OK) return 1;
+    float *lg = cli_bert_get(m, 0, rq.qa ? ELM_BERT_OUT_QA : rq.token_classify ? ELM_BERT_OUT_TOKEN_LOGITS
+                                   : ELM_BERT_OUT_CLASSES, NULL, err);
+    if (!lg) return 1;
     gl_error ge = {0};
     gl_status st;
     if (rq.qa) {
         int64_t shape[2] = {n, 2};
-        st = elm_npy_write_f32(out, elm_bert_qa_logits(m, 0), 2, shape, &ge);
+        st = elm_npy_write_f32(out, lg, 2, shape, &ge);
     } else if (rq.token_classify) {
         int64_t shape[2] = {n, elm_bert_n_labels(m)};
-        st = elm_npy_write_f32(out, elm_bert_token_logits(m, 0), 2, shape, &ge);
+        st = elm_npy_write_f32(out, lg, 2, shape, &ge);
     } else {
         int64_t shape[1] = {elm_bert_n_labels(m)};
-        st = elm_npy_write_f32(out, elm_bert_classes(m, 0), 1, shape, &ge);
+        st = elm_npy_write_f32(out, lg, 1, shape, &ge);
     }
+    free(lg);
     if (st != GL_OK) {
         snprintf(err->msg, sizeof err->msg, "%s", ge.msg);
         return 1;
