@@ -3,6 +3,7 @@
  * The model mappings live in convert_llm.c, the tokenizers in hf_tokenizer.c.
  */
 #include "convert.h"
+#include "convert_elmo.h"
 #include "quantize.h"
 
 #include <stdarg.h>
@@ -11,9 +12,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void elm_convert_params_init(elm_convert_params *p) {
-    memset(p, 0, sizeof *p);
-    p->outtype = -1;
+elm_convert_params elm_convert_default_params(void) {
+    elm_convert_params p;
+    memset(&p, 0, sizeof p);
+    p.outtype = -1;
+    return p;
 }
 
 char *elm_cv_path_join(const char *dir, const char *name) {
@@ -130,7 +133,18 @@ static gl_status cv_check_finite(const elm_convert_params *p, gl_error *err) {
     return s;
 }
 
+/* ELMo (options.json + weights .hdf5): its own converter, F32 unless an outtype is given. */
+static gl_status cv_elmo(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    const gl_status s = elm_convert_elmo(p->src, p->elmo_options, p->elmo_weights, p->out,
+                                         p->outtype >= 0 ? gl_type_name((gl_type)p->outtype) : NULL, err);
+    if (s == GL_OK && stats) snprintf(stats->arch, sizeof stats->arch, "elmo");
+    return s;
+}
+
 gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    if (p && stats) memset(stats, 0, sizeof *stats);
+    if (p && p->out && (p->elmo_options || p->elmo_weights || (p->src && elm_convert_is_elmo_dir(p->src))))
+        return cv_elmo(p, stats, err);
     if (!p || !p->src || !p->out) return gl_error_set(err, GL_ERR_INVALID, "convert: source and output are required");
     if (p->outtype >= 0) {
         static const int allowed[] = {GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q8_0,
@@ -142,7 +156,6 @@ gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_
                                 "output type %s is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1)",
                                 gl_type_name(p->outtype));
     }
-    if (stats) memset(stats, 0, sizeof *stats);
     if (!p->vocab_only) {
         const gl_status fs = cv_check_finite(p, err);
         if (fs != GL_OK) return fs;

@@ -683,6 +683,95 @@ ELM_API int64_t elm_t5_generate(elm_t5 *m, const int32_t *ids, int32_t n, const 
                         int32_t *out, int32_t max_out, elm_token_fn on_token, void *user,
                         elm_error *err);
 
+/* ------------------------------------------------------------------------------------------
+ * Converting checkpoints and quantizing GGUF files (what `edgelm convert` and `edgelm
+ * quantize` run). Both stream tensors one at a time through reusable buffers and write the
+ * output atomically (a temporary file renamed into place). Nothing prints: notes and warnings
+ * ("note: ...", "warning: ...") go to log, progress to progress, both on the calling thread.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef void (*elm_convert_log_fn)(void *user, const char *msg);
+/* done of n tensors; amount_done of amount_total (convert: source bytes; quantize: weights). */
+typedef void (*elm_convert_progress_fn)(void *user, int64_t done, int64_t n, uint64_t amount_done,
+                                        uint64_t amount_total);
+
+typedef struct elm_convert_params {
+    const char *src;       /* Hugging Face folder (decoders, BERT, T5), llama2.c checkpoint .bin,
+                              or an ELMo folder (options.json + weights .hdf5) */
+    const char *out;       /* GGUF path to write */
+    const char *tokenizer; /* llama2.c: tokenizer.bin or tokenizer.model (NULL: none) */
+    int outtype;           /* gl_type: F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, or -1 = keep the
+                              source precision (F32 stays F32, F16/BF16 stay 16-bit; ELMo: F32) */
+    bool vocab_only;       /* only tokenizer metadata (src may hold just tokenizer files) */
+    const char *name;      /* general.name (NULL: from the folder name) */
+    bool no_heads;         /* BERT: leave out every head (pooler, masked-LM, next-sentence,
+                              classifier): an encoder that llama.cpp's loader accepts too */
+    bool strict;           /* refuse a checkpoint tensor holding NaN/inf values, and a checkpoint
+                              with source tensors the converter does not map (default: a warning
+                              naming each) */
+    elm_convert_log_fn log;
+    elm_convert_progress_fn progress;
+    void *user;
+    const char *elmo_options, *elmo_weights; /* ELMo: explicit paths (NULL: found in src) */
+} elm_convert_params;
+
+typedef struct elm_convert_stats {
+    char arch[32];
+    int64_t n_tensors;
+    int64_t n_fallback;   /* tensors kept at F16/F32 because rows do not divide into blocks */
+    int32_t n_vocab;
+    uint64_t bytes_in;    /* source tensor bytes read */
+    uint64_t bytes_out;   /* tensor data bytes written */
+} elm_convert_stats;
+
+/* Everything 0/NULL/false, outtype -1. */
+ELM_API elm_convert_params elm_convert_default_params(void);
+/* stats may be NULL. */
+ELM_API elm_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, elm_error *err);
+
+/* What elm_quantize reports per tensor (on_tensor). */
+typedef struct elm_quant_tensor_report {
+    const char *name;
+    int64_t index, n_tensors;
+    int n_dims;
+    int64_t ne[GL_MAX_DIMS];
+    gl_type old_type, new_type;
+    uint64_t old_bytes, new_bytes;
+    bool fallback;     /* rows did not divide into the wanted type's blocks */
+    gl_type wanted;    /* the type before the fallback */
+    bool requantized;  /* the source was quantized already */
+} elm_quant_tensor_report;
+
+typedef struct elm_quantize_params {
+    const char *in, *out;
+    const char *type;       /* one of elm_quant_type_list(), any case ("Q4_K_M", "q8_0") */
+    int n_threads;          /* <= 0: 1 */
+    bool allow_requantize;  /* dequantize and quantize again tensors that are quantized already */
+    bool pure;              /* every quantizable tensor gets the type's base (no mix rules) */
+    bool strict;            /* refuse an input tensor holding NaN/inf values (default: warn) */
+    elm_convert_log_fn log;
+    void (*on_tensor)(void *user, const elm_quant_tensor_report *r);
+    elm_convert_progress_fn progress;
+    void *user;
+} elm_quantize_params;
+
+typedef struct elm_quantize_stats {
+    int64_t n_tensors, n_quantized, n_fallback, n_requantized;
+    uint64_t n_elements;           /* all tensors */
+    uint64_t bytes_in, bytes_out;  /* tensor data */
+} elm_quantize_stats;
+
+/* Everything 0/NULL/false (type must be set). */
+ELM_API elm_quantize_params elm_quantize_default_params(void);
+/* GGUF -> GGUF with llama-quantize's type names and mix rules (quant/quantize.h has them);
+ * stats may be NULL. */
+ELM_API elm_status elm_quantize(const elm_quantize_params *p, elm_quantize_stats *stats, elm_error *err);
+/* "F32, F16, ... IQ4_XS" for messages. */
+ELM_API const char *elm_quant_type_list(void);
+/* A quantize TYPE (aliases such as Q4_K accepted): its canonical name and the type of its
+ * ordinary matrices (either pointer may be NULL); false when unknown. */
+ELM_API bool elm_quant_type_info(const char *name, const char **canonical, gl_type *base);
+
 #ifdef __cplusplus
 }
 #endif

@@ -108,6 +108,7 @@ static bool qz_use_more_bits(int64_t i, int64_t n) {
 
 typedef struct qz_state {
     const elm_quantize_params *p;
+    elm_quant_spec spec; /* p->type parsed */
     int64_t n_attn_v, i_attn_v, n_ffn_down, i_ffn_down;
     bool tied;     /* no output.weight: token_embd doubles as the output matrix */
     int64_t n_gqa; /* head_count / head_count_kv (1 when unknown) */
@@ -115,8 +116,8 @@ typedef struct qz_state {
 
 /* The mix rules of quantize.h for one quantizable tensor; advances the counters. */
 static gl_type qz_mix_type(qz_state *s, const char *name, int64_t ne0) {
-    const int mix = s->p->spec.mix;
-    gl_type t = s->p->spec.base;
+    const int mix = s->spec.mix;
+    gl_type t = s->spec.base;
     const bool is_output = !strcmp(name, "output.weight") ||
                            (s->tied && !strcmp(name, "token_embd.weight"));
     if (is_output) {
@@ -177,7 +178,7 @@ static void qz_decide(qz_state *s, const gl_gguf_tensor_info *ti, const char *na
         return;
     }
     if (!qz_quantizable(name, ti->n_dims)) return;
-    gl_type t = s->p->spec.base;
+    gl_type t = s->spec.base;
     if (gl_type_get(t)->is_quantized && !s->p->pure) t = qz_mix_type(s, name, ti->ne[0]);
     else if (qz_is_attn_v(name)) s->i_attn_v++;
     pl->wanted = t;
@@ -375,8 +376,8 @@ static void qz_survey(qz_state *s, const gl_gguf *f) {
     }
 }
 
-static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const qz_plan *plans,
-                          elm_quantize_stats *st, gl_error *err) {
+static gl_status qz_write(const elm_quantize_params *p, const elm_quant_spec *spec, const gl_gguf *f,
+                          const qz_plan *plans, elm_quantize_stats *st, gl_error *err) {
     gl_error werr = {0};
     gl_gguf_writer *w = gl_gguf_writer_open(p->out, &werr);
     if (!w) return gl_error_set(err, werr.code ? werr.code : GL_ERR_IO, "%s", werr.msg);
@@ -387,8 +388,8 @@ static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const 
     for (int64_t i = 0; s == GL_OK && i < gl_gguf_n_kv(f); i++) {
         if (i != ka) s = elm_gguf_copy_kv(w, f, i, err);
     }
-    const bool quantized = gl_type_get(p->spec.base)->is_quantized;
-    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", p->spec.file_type);
+    const bool quantized = gl_type_get(spec->base)->is_quantized;
+    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", spec->file_type);
     if (s == GL_OK && quantized) s = gl_gguf_w_kv_u32(w, "general.quantization_version", 2);
     const int64_t n = gl_gguf_n_tensors(f);
     char name[256];
@@ -503,12 +504,29 @@ static gl_status qz_check_finite(const elm_quantize_params *p, const gl_gguf_ten
     return GL_OK;
 }
 
-gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *stats, gl_error *err) {
+elm_quantize_params elm_quantize_default_params(void) {
+    elm_quantize_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
+bool elm_quant_type_info(const char *name, const char **canonical, gl_type *base) {
+    elm_quant_spec spec;
+    if (!elm_quant_parse(name, &spec)) return false;
+    if (canonical) *canonical = spec.name;
+    if (base) *base = spec.base;
+    return true;
+}
+
+gl_status elm_quantize(const elm_quantize_params *p, elm_quantize_stats *stats, gl_error *err) {
     elm_quantize_stats local;
     elm_quantize_stats *st = stats ? stats : &local;
     memset(st, 0, sizeof *st);
     if (!p || !p->in || !p->out) return gl_error_set(err, GL_ERR_INVALID, "quantize: input and output are required");
-    if (!p->spec.name) return gl_error_set(err, GL_ERR_INVALID, "quantize: no type given");
+    qz_state s = {.p = p};
+    if (!p->type) return gl_error_set(err, GL_ERR_INVALID, "quantize: no type given");
+    if (!elm_quant_parse(p->type, &s.spec))
+        return gl_error_set(err, GL_ERR_INVALID, "quantize: unknown type '%.32s' (one of %s)", p->type, elm_quant_type_list());
     if (!strcmp(p->in, p->out)) return gl_error_set(err, GL_ERR_INVALID, "quantize: input and output are the same file");
     gl_gguf *f = gl_gguf_open(p->in, err);
     if (!f) return err ? err->code : GL_ERR_IO;
@@ -518,7 +536,6 @@ gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *st
         gl_gguf_close(f);
         return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     }
-    qz_state s = {.p = p};
     qz_survey(&s, f);
     gl_status status = GL_OK;
     char name[256];
@@ -551,7 +568,7 @@ gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *st
     }
     if (status == GL_OK) {
         st->n_tensors = n;
-        status = qz_write(p, f, plans, st, err);
+        status = qz_write(p, &s.spec, f, plans, st, err);
     }
     free(plans);
     gl_gguf_close(f);

@@ -93,7 +93,7 @@ done:
 
 static bool convert(const char *src, const char *out, int outtype, bool vocab_only) {
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = src;
     p.out = out;
     p.outtype = outtype;
@@ -396,7 +396,7 @@ static void capture_log(void *user, const char *msg) {
 
 static gl_status convert_logged(const char *src, bool strict, bool no_heads, char *log, gl_error *err) {
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = src;
     p.out = tmp_path("honesty.gguf");
     p.strict = strict;
@@ -664,7 +664,7 @@ TF_TEST(sentence_transformers_pooling_recorded) {
     /* two pooling modes at once are refused */
     write_file(path, "{\"pooling_mode_cls_token\": true, \"pooling_mode_mean_tokens\": true}");
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = dir;
     p.out = tmp_path("st2.gguf");
     gl_error ge = {0};

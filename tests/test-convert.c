@@ -28,7 +28,7 @@ static const char *tmp_path(const char *name) {
 static gl_status convert(const char *src, const char *out, int outtype, bool vocab_only, elm_convert_stats *st,
                          gl_error *err) {
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = src;
     p.out = out;
     p.outtype = outtype;
@@ -381,7 +381,7 @@ TF_TEST(convert_llama2c_checkpoint) {
     fwrite(w, 4, (size_t)n, f);
     fclose(f);
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = path;
     p.out = tmp_path("l2c.gguf");
     p.tokenizer = tok;

@@ -8,9 +8,7 @@
 #include "cli_progress.h"
 #include "opts.h"
 #include "out_guard.h"
-#include "convert.h"
-#include "convert_elmo.h"
-#include "quantize.h"
+#include "edgelm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,23 +50,24 @@ static double convert_now(void) {
 typedef struct convert_opts {
     const char *src, *out, *outtype, *tokenizer, *name, *elmo_options, *elmo_weights;
     bool vocab_only, no_heads, quiet, strict;
-    elm_quant_spec spec;   /* --outtype a K-quant type or mix: quantized after converting */
+    const char *qtype;     /* --outtype a K-quant type or mix (its canonical name): quantized after converting */
     bool then_quantize;
 } convert_opts;
 
 /* --outtype: a GGUF type convert writes directly, or a type/mix of `edgelm quantize`. */
 static bool convert_parse_outtype(const char *v, void *dst, char *why, size_t why_size) {
     convert_opts *o = dst;
-    elm_quant_spec spec;
+    const char *qtype = NULL;
+    gl_type base = GL_TYPE_F32;
     const bool direct = gl_type_from_name(v) >= 0;
-    const bool quant = elm_quant_parse(v, &spec);
+    const bool quant = elm_quant_type_info(v, &qtype, &base);
     if (!direct && !quant) {
         snprintf(why, why_size, "use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, %s", elm_quant_type_list());
         return false;
     }
     o->outtype = v;
-    o->then_quantize = quant && (!direct || gl_type_get(spec.base)->blck_size == 256);
-    if (o->then_quantize) o->spec = spec;
+    o->then_quantize = quant && (!direct || gl_type_get(base)->blck_size == 256);
+    if (o->then_quantize) o->qtype = qtype;
     return true;
 }
 
@@ -94,11 +93,10 @@ static int convert_then_quantize(const convert_opts *o) {
     if (stat(tmp, &sb) == 0) /* the disk this path needs: the intermediate plus the result */
         fprintf(stderr, "convert: quantizing through an F32 intermediate of %.1f MB next to %s (removed when done)\n",
                 (double)sb.st_size / 1e6, o->out);
-    elm_quantize_params qp;
-    memset(&qp, 0, sizeof qp);
+    elm_quantize_params qp = elm_quantize_default_params();
     qp.in = tmp;
     qp.out = o->out;
-    qp.spec = o->spec;
+    qp.type = o->qtype;
     qp.n_threads = opts_default_threads();
     qp.strict = o->strict;
     cli_progress prog;
@@ -108,7 +106,7 @@ static int convert_then_quantize(const convert_opts *o) {
     elm_quantize_stats qs;
     gl_error err = {0};
     const bool existed = out_guard_add(o->out, false);
-    const gl_status s = elm_quantize_file(&qp, &qs, &err);
+    const elm_status s = elm_quantize(&qp, &qs, &err);
     cli_progress_clear(&prog);
     remove(tmp);
     if (s == GL_OK) out_guard_report("convert", o->out, existed);
@@ -117,7 +115,7 @@ static int convert_then_quantize(const convert_opts *o) {
         return 1;
     }
     fprintf(stderr, "quantized %s to %s: %lld tensors quantized (%lld fell back), %.2f MB, %.3f bits/weight\n",
-            o->out, o->spec.name, (long long)qs.n_quantized, (long long)qs.n_fallback, qs.bytes_out / 1e6,
+            o->out, o->qtype, (long long)qs.n_quantized, (long long)qs.n_fallback, qs.bytes_out / 1e6,
             qs.n_elements ? 8.0 * (double)qs.bytes_out / (double)qs.n_elements : 0.0);
     return 0;
 }
@@ -160,8 +158,7 @@ int cmd_convert(int argc, char **argv) {
 }
 
 static int convert_main(const convert_opts *o) {
-    elm_convert_params p;
-    elm_convert_params_init(&p);
+    elm_convert_params p = elm_convert_default_params();
     p.src = o->src;
     p.out = o->out;
     p.vocab_only = o->vocab_only;
@@ -171,18 +168,9 @@ static int convert_main(const convert_opts *o) {
     p.strict = o->strict;
     if (o->outtype && !o->then_quantize) p.outtype = gl_type_from_name(o->outtype);
     else if (o->outtype) p.outtype = GL_TYPE_F32;
-    const char *elmo_options = o->elmo_options, *elmo_weights = o->elmo_weights, *outtype_name = o->outtype;
+    p.elmo_options = o->elmo_options;
+    p.elmo_weights = o->elmo_weights;
     const bool existed = p.out && out_guard_add(p.out, false); /* written atomically: out_guard.h */
-    if ((elmo_options || elmo_weights || (p.src && elm_convert_is_elmo_dir(p.src))) && p.out) {
-        gl_error eerr = {0};
-        if (elm_convert_elmo(p.src, elmo_options, elmo_weights, p.out, outtype_name, &eerr) != GL_OK) {
-            fprintf(stderr, "edgelm convert: %s\n", eerr.msg);
-            return 1;
-        }
-        fprintf(stderr, "wrote %s: elmo\n", p.out);
-        out_guard_report("convert", p.out, existed);
-        return 0;
-    }
     convert_ui ui = {.quiet = o->quiet};
     cli_progress_init(&ui.prog, "converting (MB)");
     p.log = convert_log;
@@ -199,7 +187,9 @@ static int convert_main(const convert_opts *o) {
     }
     double dt = convert_now() - t0;
     out_guard_report("convert", p.out, existed);
-    if (p.vocab_only) {
+    if (!strcmp(st.arch, "elmo")) {
+        fprintf(stderr, "wrote %s: elmo\n", p.out);
+    } else if (p.vocab_only) {
         fprintf(stderr, "wrote %s: %s vocabulary, %d tokens (%.2f s)\n", p.out, st.arch, st.n_vocab, dt);
     } else {
         fprintf(stderr, "wrote %s: %s, %lld tensors, %d tokens, %.2f MB read -> %.2f MB written",
