@@ -2,6 +2,7 @@
  * convert.c — entry point of the converter: picks the source kind and handles --vocab-only.
  * The model mappings live in convert_llm.c, the tokenizers in hf_tokenizer.c.
  */
+#include "alloc.h"
 #include "convert.h"
 #include "convert_elmo.h"
 #include "quantize.h"
@@ -21,7 +22,7 @@ elm_convert_params elm_convert_default_params(void) {
 
 char *elm_cv_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
+    char *p = ELM_MALLOC(a + b + 2);
     if (!p) return NULL;
     memcpy(p, dir, a);
     size_t n = a;
@@ -111,7 +112,7 @@ static gl_status cv_check_finite(const elm_convert_params *p, gl_error *err) {
     elm_cv_source *src = elm_cv_source_open(p->src, &e);
     if (!src) return GL_OK;
     const int64_t chunk = (int64_t)1 << 20;
-    float *buf = malloc(sizeof(float) * (size_t)chunk);
+    float *buf = ELM_MALLOC(sizeof(float) * (size_t)chunk);
     gl_status s = buf ? GL_OK : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; s == GL_OK && i < elm_cv_source_n(src); i++) {
         const elm_st_tensor *t = elm_cv_source_at(src, i);
@@ -128,7 +129,7 @@ static gl_status cv_check_finite(const elm_convert_params *p, gl_error *err) {
                           "will give NaN or wrong outputs",
                        t->name, (long long)c, (long long)first);
     }
-    free(buf);
+    ELM_FREE(buf);
     elm_cv_source_close(src);
     return s;
 }

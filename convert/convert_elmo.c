@@ -15,6 +15,7 @@
  * that gl_highway's y = g x + (1 - g) relu(t) with g = sigmoid(-carry) equals TensorFlow's
  * y = c relu(t) + (1 - c) x with c = sigmoid(carry).
  */
+#include "alloc.h"
 #include "convert_elmo.h"
 #include "convert.h"
 #include "hdf5.h"
@@ -46,7 +47,7 @@ typedef struct cve_hp {
 int elm_convert_is_elmo_dir(const char *dir) {
     char *p = dir ? elm_cv_path_join(dir, "options.json") : NULL;
     int yes = p && elm_cv_file_exists(p);
-    free(p);
+    ELM_FREE(p);
     return yes;
 }
 
@@ -116,7 +117,7 @@ static gl_status cve_write_num_array(gl_gguf_writer *w, const char *key, const e
         }
     }
     (void)nested;
-    void *buf = malloc(n ? n * 4 : 4);
+    void *buf = ELM_MALLOC(n ? n * 4 : 4);
     if (!buf) return gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory");
     size_t k = 0;
     for (size_t i = 0; i < elm_json_count(v); i++) {
@@ -129,7 +130,7 @@ static gl_status cve_write_num_array(gl_gguf_writer *w, const char *key, const e
         }
     }
     gl_status st = gl_gguf_w_kv_arr(w, key, all_int ? GL_GGUF_INT32 : GL_GGUF_FLOAT32, buf, n);
-    free(buf);
+    ELM_FREE(buf);
     return st;
 }
 
@@ -252,13 +253,13 @@ static float *cve_read(elm_h5 *h, const char *path, int rank, const int64_t *dim
         gl_error_set(err, GL_ERR_INVALID, "elmo: %s has shape (%s), options.json implies (%s)", path, got, want);
         return NULL;
     }
-    float *v = malloc((size_t)(info.n_elements ? info.n_elements : 1) * sizeof *v);
+    float *v = ELM_MALLOC((size_t)(info.n_elements ? info.n_elements : 1) * sizeof *v);
     if (!v) {
         gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory reading %s", path);
         return NULL;
     }
     if (elm_h5_read_f32(h, path, v, info.n_elements, err)) {
-        free(v);
+        ELM_FREE(v);
         return NULL;
     }
     return v;
@@ -365,9 +366,9 @@ static gl_status cve_fill(elm_h5 *h, const cve_hp *hp, const cve_job *j, float *
         break;
     }
     }
-    free(a);
+    ELM_FREE(a);
     if (b == NULL && (j->kind == CVE_HW_W || j->kind == CVE_HW_B)) return err->code;
-    free(b);
+    ELM_FREE(b);
     return GL_OK;
 }
 
@@ -468,7 +469,7 @@ static gl_type cve_parse_outtype(const char *s, gl_error *err) {
 
 static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *root, const cve_hp *hp,
                            gl_type mt, const char *name, const char *out, gl_error *err) {
-    cve_job *jobs = calloc(4 + 2 * CVE_MAX_FILTERS + 2 * CVE_MAX_HIGHWAY + 8 * CVE_MAX_LAYERS, sizeof *jobs);
+    cve_job *jobs = ELM_CALLOC(4 + 2 * CVE_MAX_FILTERS + 2 * CVE_MAX_HIGHWAY + 8 * CVE_MAX_LAYERS, sizeof *jobs);
     if (!jobs) return gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory");
     const int n_jobs = cve_plan(hp, mt, jobs);
     gl_status st = GL_OK;
@@ -477,14 +478,14 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
     char *raw = NULL;
     gl_gguf_writer *w = gl_gguf_writer_open(out, err);
     if (!w) {
-        free(jobs);
+        ELM_FREE(jobs);
         return err->code;
     }
     /* the options file verbatim, so that nothing of it is lost */
     FILE *fp = fopen(options_path, "rb");
     size_t raw_len = 0;
     if (fp) {
-        raw = malloc(1 << 20);
+        raw = ELM_MALLOC(1 << 20);
         if (raw) raw_len = fread(raw, 1, (1 << 20) - 1, fp);
         fclose(fp);
     }
@@ -504,10 +505,10 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
     for (int i = 0; !st && i < n_jobs; i++) {
         const cve_job *j = &jobs[i];
         const int64_t n = j->ne[0] * j->ne[1];
-        free(f32);
-        free(buf);
-        f32 = malloc((size_t)n * sizeof *f32);
-        buf = malloc(gl_row_size(j->type, j->ne[0]) * (size_t)j->ne[1]);
+        ELM_FREE(f32);
+        ELM_FREE(buf);
+        f32 = ELM_MALLOC((size_t)n * sizeof *f32);
+        buf = ELM_MALLOC(gl_row_size(j->type, j->ne[0]) * (size_t)j->ne[1]);
         if (!f32 || !buf) {
             st = gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory for %s", j->name);
             break;
@@ -521,15 +522,15 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
     /* on failure the writer's temporary file goes; a file already at out stays untouched */
     gl_status cst = !st ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), st);
     if (!st && cst) st = gl_error_set(err, cst, "elmo: %s", cerr.msg);
-    free(f32);
-    free(buf);
-    free(raw);
-    free(jobs);
+    ELM_FREE(f32);
+    ELM_FREE(buf);
+    ELM_FREE(raw);
+    ELM_FREE(jobs);
     return st;
 }
 
-int elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
-                     const char *outtype, gl_error *err) {
+gl_status elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
+                           const char *outtype, gl_error *err) {
     gl_error spare;
     if (!err) err = &spare;
     err->code = GL_OK;
@@ -538,8 +539,8 @@ int elm_convert_elmo(const char *dir, const char *options, const char *weights, 
         return gl_error_set(err, GL_ERR_INVALID, "elmo: need a checkpoint folder (or --options and --weights) and -o");
     const gl_type mt = cve_parse_outtype(outtype, err);
     if ((int)mt < 0) return err->code;
-    char *opath = options ? strdup(options) : elm_cv_path_join(dir, "options.json");
-    char *wpath = weights ? strdup(weights) : cve_find_weights(dir, err);
+    char *opath = options ? elm_strdup(options) : elm_cv_path_join(dir, "options.json");
+    char *wpath = weights ? elm_strdup(weights) : cve_find_weights(dir, err);
     elm_json_doc *doc = NULL;
     elm_h5 *h = NULL;
     gl_status st = GL_OK;
@@ -596,7 +597,7 @@ int elm_convert_elmo(const char *dir, const char *options, const char *weights, 
 done:
     elm_h5_close(h);
     elm_json_free(doc);
-    free(opath);
-    free(wpath);
+    ELM_FREE(opath);
+    ELM_FREE(wpath);
     return st;
 }

@@ -16,6 +16,7 @@
  * t5 tokenizer: model "t5", pieces with scores and types, the <extra_id_N> sentinels as control
  * tokens, precompiled_charsmap, add_space_prefix, remove_extra_whitespaces, add_eos.
  */
+#include "alloc.h"
 #include "convert.h"
 #include "json.h"
 #include "safetensors.h"
@@ -76,7 +77,7 @@ bool elm_cv_is_t5_dir(const char *dir) {
         yes = (a0 && !strcmp(a0, "T5ForConditionalGeneration")) || (!a0 && mt && !strcmp(mt, "t5"));
         elm_json_free(d);
     }
-    free(path);
+    ELM_FREE(path);
     return yes;
 }
 
@@ -145,7 +146,7 @@ static gl_status t5_add(t5_job *j, const elm_convert_params *p, const elm_st_ten
                             src->dtype_name);
     if (j->n_items == j->cap_items) {
         int cap = j->cap_items ? 2 * j->cap_items : 64;
-        t5_item *ni = realloc(j->items, (size_t)cap * sizeof *ni);
+        t5_item *ni = ELM_REALLOC(j->items, (size_t)cap * sizeof *ni);
         if (!ni) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
         j->items = ni, j->cap_items = cap;
     }
@@ -269,11 +270,11 @@ static gl_status t5_tok_set(elm_cv_vocab *v, int32_t id, const char *s, size_t n
                             gl_error *err) {
     if (id < 0 || id >= v->n_tokens) return gl_error_set(err, GL_ERR_FORMAT, "token id %d out of range", id);
     if (elm_utf8_validate(s, n) != n) return gl_error_set(err, GL_ERR_FORMAT, "token %d is not valid UTF-8", id);
-    char *c = malloc(n + 1);
+    char *c = ELM_MALLOC(n + 1);
     if (!c) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     memcpy(c, s, n);
     c[n] = '\0';
-    free(v->tokens[id]);
+    ELM_FREE(v->tokens[id]);
     v->tokens[id] = c;
     v->lens[id] = n;
     v->scores[id] = score;
@@ -282,10 +283,10 @@ static gl_status t5_tok_set(elm_cv_vocab *v, int32_t id, const char *s, size_t n
 }
 
 static gl_status t5_tok_alloc(elm_cv_vocab *v, int32_t n, gl_error *err) {
-    v->tokens = calloc((size_t)n, sizeof *v->tokens);
-    v->lens = calloc((size_t)n, sizeof *v->lens);
-    v->scores = calloc((size_t)n, sizeof *v->scores);
-    v->types = calloc((size_t)n, sizeof *v->types);
+    v->tokens = ELM_CALLOC((size_t)n, sizeof *v->tokens);
+    v->lens = ELM_CALLOC((size_t)n, sizeof *v->lens);
+    v->scores = ELM_CALLOC((size_t)n, sizeof *v->scores);
+    v->types = ELM_CALLOC((size_t)n, sizeof *v->types);
     v->n_tokens = v->cap_tokens = n;
     if (!v->tokens || !v->lens || !v->scores || !v->types) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     return GL_OK;
@@ -293,7 +294,7 @@ static gl_status t5_tok_alloc(elm_cv_vocab *v, int32_t n, gl_error *err) {
 
 static gl_status t5_base64(const char *in, uint8_t **out, uint64_t *out_len, gl_error *err) {
     size_t n = strlen(in);
-    uint8_t *o = malloc(n / 4 * 3 + 3);
+    uint8_t *o = ELM_MALLOC(n / 4 * 3 + 3);
     if (!o) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     uint32_t acc = 0;
     int bits = 0;
@@ -308,7 +309,7 @@ static gl_status t5_base64(const char *in, uint8_t **out, uint64_t *out_len, gl_
         else if (c == '/' || c == '_') v = 63;
         else if (c == '=') break;
         else {
-            free(o);
+            ELM_FREE(o);
             return gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: precompiled_charsmap is not base64");
         }
         acc = acc << 6 | (uint32_t)v;
@@ -360,7 +361,7 @@ static gl_status t5_vocab_spm(const char *path, const elm_json *tok_cfg, const t
         tv->v.add_space_prefix = m.add_dummy_prefix;
         tv->v.remove_extra_whitespaces = m.remove_extra_whitespaces;
         if (m.charsmap && m.charsmap_len > 0) {
-            tv->charsmap = malloc((size_t)m.charsmap_len);
+            tv->charsmap = ELM_MALLOC((size_t)m.charsmap_len);
             if (!tv->charsmap) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
             else memcpy(tv->charsmap, m.charsmap, (size_t)m.charsmap_len), tv->charsmap_len = m.charsmap_len;
         }
@@ -509,10 +510,10 @@ static gl_status t5_vocab_load(const char *dir, const t5_hparams *hp, t5_vocab *
         if (elm_json_get_bool(elm_json_root(tok_cfg), "add_eos_token", &b)) tv->v.add_eos = b;
     }
     elm_json_free(tok_cfg);
-    free(cfg_path);
-    free(spm);
-    free(spm2);
-    free(tj);
+    ELM_FREE(cfg_path);
+    ELM_FREE(spm);
+    ELM_FREE(spm2);
+    ELM_FREE(tj);
     return s;
 }
 
@@ -589,14 +590,14 @@ static gl_status t5_stream(gl_gguf_writer *w, const t5_job *j, uint64_t *bytes_i
         size_t row = gl_row_size(it->type, it->ne[0]);
         size_t need_q = row * (size_t)it->ne[1];
         if ((size_t)nel * sizeof(float) > f_cap) {
-            free(f);
+            ELM_FREE(f);
             f_cap = (size_t)nel * sizeof(float);
-            f = malloc(f_cap);
+            f = ELM_MALLOC(f_cap);
         }
         if (need_q > q_cap) {
-            free(q);
+            ELM_FREE(q);
             q_cap = need_q;
-            q = malloc(q_cap);
+            q = ELM_MALLOC(q_cap);
         }
         if (!f || !q) {
             s = gl_error_set(err, GL_ERR_NOMEM, "out of memory for %s", it->name);
@@ -613,8 +614,8 @@ static gl_status t5_stream(gl_gguf_writer *w, const t5_job *j, uint64_t *bytes_i
         *bytes_in += it->src->nbytes;
         *bytes_out += need_q;
     }
-    free(f);
-    free(q);
+    ELM_FREE(f);
+    ELM_FREE(q);
     return s;
 }
 
@@ -630,7 +631,7 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
     char *cfg_path = elm_cv_path_join(p->src, "config.json");
     if (!cfg_path) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     elm_json_doc *cfg_doc = elm_json_parse_file(cfg_path, err);
-    free(cfg_path);
+    ELM_FREE(cfg_path);
     if (!cfg_doc) return err ? err->code : GL_ERR_FORMAT;
     t5_hparams hp;
     t5_job j = {.p = p, .err = err};
@@ -683,8 +684,8 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
         stats->bytes_out = bytes_out;
     }
     elm_cv_vocab_free(&tv.v);
-    free(tv.charsmap);
-    free(j.items);
+    ELM_FREE(tv.charsmap);
+    ELM_FREE(j.items);
     elm_cv_source_close(src);
     elm_json_free(cfg_doc);
     return s;

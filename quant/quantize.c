@@ -7,6 +7,7 @@
  * declared, and each tensor converted row by row (source rows → float → target rows), the
  * rows of a tensor split across n_threads threads.
  */
+#include "alloc.h"
 #include "quantize.h"
 
 #include <math.h>
@@ -232,11 +233,11 @@ gl_status elm_gguf_copy_kv(gl_gguf_writer *w, const gl_gguf *f, int64_t i, gl_er
         const gl_gguf_type at = gl_gguf_arr_type(f, i);
         const uint64_t n = gl_gguf_arr_n(f, i);
         if (at == GL_GGUF_STRING) {
-            const char **strs = malloc(sizeof *strs * (n ? n : 1));
-            uint64_t *lens = malloc(sizeof *lens * (n ? n : 1));
+            const char **strs = ELM_MALLOC(sizeof *strs * (n ? n : 1));
+            uint64_t *lens = ELM_MALLOC(sizeof *lens * (n ? n : 1));
             if (!strs || !lens) {
-                free(strs);
-                free(lens);
+                ELM_FREE(strs);
+                ELM_FREE(lens);
                 return gl_error_set(err, GL_ERR_NOMEM, "out of memory copying %s", key);
             }
             for (uint64_t j = 0; j < n; j++) {
@@ -245,8 +246,8 @@ gl_status elm_gguf_copy_kv(gl_gguf_writer *w, const gl_gguf *f, int64_t i, gl_er
                 lens[j] = s.len;
             }
             st = gl_gguf_w_kv_arr_str(w, key, strs, lens, n);
-            free(strs);
-            free(lens);
+            ELM_FREE(strs);
+            ELM_FREE(lens);
         } else if (at == GL_GGUF_ARRAY) {
             return gl_error_set(err, GL_ERR_UNSUPPORTED, "metadata %s: arrays of arrays are not copied", key);
         } else {
@@ -276,7 +277,7 @@ static int64_t qz_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 static void *qz_worker(void *arg) {
     qz_job *j = arg;
-    float *row = malloc(sizeof(float) * (size_t)(j->ne0 ? j->ne0 : 1));
+    float *row = ELM_MALLOC(sizeof(float) * (size_t)(j->ne0 ? j->ne0 : 1));
     if (!row) {
         j->ok = false;
         return NULL;
@@ -285,7 +286,7 @@ static void *qz_worker(void *arg) {
         j->src_t->to_float(j->src + (size_t)r * j->src_row, row, j->ne0);
         j->dst_t->from_float_ref(row, j->dst + (size_t)r * j->dst_row, j->ne0);
     }
-    free(row);
+    ELM_FREE(row);
     j->ok = true;
     return NULL;
 }
@@ -414,9 +415,9 @@ static gl_status qz_write(const elm_quantize_params *p, const elm_quant_spec *sp
             s = gl_gguf_w_tensor_data(w, ti->data, ti->nbytes);
         } else {
             if (out_bytes > cap) {
-                free(buf);
+                ELM_FREE(buf);
                 cap = out_bytes;
-                buf = malloc(cap ? cap : 1);
+                buf = ELM_MALLOC(cap ? cap : 1);
                 if (!buf) {
                     s = gl_error_set(err, GL_ERR_NOMEM, "out of memory for tensor %s (%zu bytes)", name, out_bytes);
                     break;
@@ -448,7 +449,7 @@ static gl_status qz_write(const elm_quantize_params *p, const elm_quant_spec *sp
         }
         if (p->progress) p->progress(p->user, i + 1, n, elems_done, elems_total);
     }
-    free(buf);
+    ELM_FREE(buf);
     if (s != GL_OK && err && err->code == GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
     gl_error cerr = {0};
     /* on failure the writer's temporary file goes; a file already at p->out stays untouched */
@@ -474,7 +475,7 @@ int64_t elm_tensor_count_nonfinite(const gl_gguf_tensor_info *ti, int64_t *first
     if (!tt || !tt->to_float || ne0 <= 0) return tt && tt->to_float ? 0 : -1;
     const size_t rs = gl_row_size(ti->type, ne0);
     const int64_t nrows = rs ? (int64_t)(ti->nbytes / rs) : 0;
-    float *row = malloc(sizeof(float) * (size_t)ne0);
+    float *row = ELM_MALLOC(sizeof(float) * (size_t)ne0);
     if (!row) return -1;
     int64_t total = 0;
     for (int64_t r = 0; r < nrows; r++) {
@@ -484,7 +485,7 @@ int64_t elm_tensor_count_nonfinite(const gl_gguf_tensor_info *ti, int64_t *first
         if (c && total == 0 && first) *first = r * ne0 + f;
         total += c;
     }
-    free(row);
+    ELM_FREE(row);
     return total;
 }
 
@@ -531,7 +532,7 @@ gl_status elm_quantize(const elm_quantize_params *p, elm_quantize_stats *stats, 
     gl_gguf *f = gl_gguf_open(p->in, err);
     if (!f) return err ? err->code : GL_ERR_IO;
     const int64_t n = gl_gguf_n_tensors(f);
-    qz_plan *plans = calloc((size_t)(n ? n : 1), sizeof *plans);
+    qz_plan *plans = ELM_CALLOC((size_t)(n ? n : 1), sizeof *plans);
     if (!plans) {
         gl_gguf_close(f);
         return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
@@ -570,7 +571,7 @@ gl_status elm_quantize(const elm_quantize_params *p, elm_quantize_stats *stats, 
         st->n_tensors = n;
         status = qz_write(p, &s.spec, f, plans, st, err);
     }
-    free(plans);
+    ELM_FREE(plans);
     gl_gguf_close(f);
     return status;
 }

@@ -14,6 +14,7 @@
  * buffer until the next run, and copied out by elm_bert_get: a run within the creation sizes
  * allocates nothing (tests/test-alloc.c).
  */
+#include "alloc.h"
 #include "edgelm.h"
 #include "common.h"
 #include "ggml-lite.h"
@@ -134,7 +135,7 @@ static elm_status bert_hparams(elm_bert_model *m, elm_error *err) {
 }
 
 static elm_status bert_labels(elm_bert_model *m, elm_error *err) {
-    m->labels = calloc((size_t)m->n_labels, sizeof *m->labels);
+    m->labels = ELM_CALLOC((size_t)m->n_labels, sizeof *m->labels);
     if (!m->labels) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     int64_t ki = gl_gguf_find_key(m->gguf, "bert.classifier.output_labels");
     bool have = ki >= 0 && gl_gguf_kv_type(m->gguf, ki) == GL_GGUF_ARRAY &&
@@ -145,7 +146,7 @@ static elm_status bert_labels(elm_bert_model *m, elm_error *err) {
         if (have) s = gl_gguf_arr_str(m->gguf, ki, (uint64_t)i);
         else s.len = (uint64_t)snprintf(tmp, sizeof tmp, "LABEL_%d", i);
         size_t n = s.len > 256 ? 256 : (size_t)s.len;
-        if (!(m->labels[i] = malloc(n + 1))) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
+        if (!(m->labels[i] = ELM_MALLOC(n + 1))) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         memcpy(m->labels[i], s.data, n);
         m->labels[i][n] = '\0';
     }
@@ -163,7 +164,7 @@ static elm_status bert_bind(elm_bert_model *m, elm_error *err) {
         !(m->emb_ln_b = elm_load_tensor(&ld, true, E, 0, "token_embd_norm.bias")))
         return err->code;
     if (!m->type_embd) m->n_types = 0; /* DistilBERT, RoBERTa-style files without token types */
-    m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
+    m->layers = ELM_CALLOC((size_t)m->n_layer, sizeof *m->layers);
     if (!m->layers) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     char base[64];
     for (int32_t l = 0; l < m->n_layer; l++) {
@@ -223,7 +224,7 @@ elm_bert_params elm_bert_default_params(void) {
 static elm_status bert_repack(elm_bert_model *m, elm_error *err) {
     enum { PER_LAYER = 6 };
     const size_t n = (size_t)m->n_layer * PER_LAYER;
-    gl_tensor **w = calloc(n, sizeof *w);
+    gl_tensor **w = ELM_CALLOC(n, sizeof *w);
     if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     size_t k = 0;
     for (int32_t l = 0; l < m->n_layer; l++) {
@@ -232,20 +233,20 @@ static elm_status bert_repack(elm_bert_model *m, elm_error *err) {
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
     const elm_status st = elm_repack_weights(w, k, m->gguf, &m->repacked, err);
-    free(w);
+    ELM_FREE(w);
     return st;
 }
 
 void elm_bert_model_free(elm_bert_model *m) {
     if (!m) return;
-    for (int32_t i = 0; m->labels && i < m->n_labels; i++) free(m->labels[i]);
-    free(m->labels);
-    free(m->layers);
-    free(m->repacked.buf);
+    for (int32_t i = 0; m->labels && i < m->n_labels; i++) ELM_FREE(m->labels[i]);
+    ELM_FREE(m->labels);
+    ELM_FREE(m->layers);
+    ELM_FREE(m->repacked.buf);
     gl_context_free(m->wctx);
     elm_vocab_free(m->vocab);
     gl_gguf_close(m->gguf);
-    free(m);
+    ELM_FREE(m);
 }
 
 /* Reads the hyperparameters, binds the weights and loads the tokenizer of g (taken over:
@@ -256,7 +257,7 @@ static elm_bert_model *bert_model_from_gguf(gl_gguf *g, const gl_error *gerr, co
         elm_err_from_gl(err, gerr);
         return NULL;
     }
-    elm_bert_model *m = calloc(1, sizeof *m);
+    elm_bert_model *m = ELM_CALLOC(1, sizeof *m);
     if (!m) {
         gl_gguf_close(g);
         elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
@@ -328,7 +329,7 @@ bool elm_bert_is_wordpiece(const elm_bert *c) { return c && elm_vocab_type(c->mo
 /* RoBERTa's <mask> is an added token with lstrip: the whitespace before it belongs to it (and
  * makes no "Ġ" piece). Returns a malloc'd copy of s without that whitespace (NULL: no memory). */
 static char *bert_lstrip_mask(const elm_bert_model *m, const char *s) {
-    char *o = strdup(s);
+    char *o = elm_strdup(s);
     int32_t mask = elm_vocab_mask(m->vocab);
     if (!o || mask < 0 || elm_vocab_type(m->vocab) != ELM_VOCAB_BPE) return o;
     char mt[64];
@@ -353,16 +354,16 @@ static int64_t bert_pieces(const elm_bert_model *m, const char *text, int32_t **
     size_t len = strlen(s);
     int64_t n = elm_tokenize(m->vocab, s, len, NULL, 0, false, true, &ge);
     if (n < 0) {
-        free(s);
+        ELM_FREE(s);
         return elm_err_from_gl(err, &ge);
     }
-    *out = malloc((size_t)(n ? n : 1) * sizeof **out);
+    *out = ELM_MALLOC((size_t)(n ? n : 1) * sizeof **out);
     if (!*out) {
-        free(s);
+        ELM_FREE(s);
         return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     }
     if (n > 0) elm_tokenize(m->vocab, s, len, *out, n, false, true, &ge);
-    free(s);
+    ELM_FREE(s);
     return n;
 }
 
@@ -374,7 +375,7 @@ int64_t elm_bert_tokenize(const elm_bert *c, const char *a, const char *b, bool 
     int64_t na = bert_pieces(m, a, &pa, err), nb = 0;
     if (na < 0) return na;
     if (b && (nb = bert_pieces(m, b, &pb, err)) < 0) {
-        free(pa);
+        ELM_FREE(pa);
         return nb;
     }
     /* truncation: the longer part gives up its last piece first (longest_first) */
@@ -403,8 +404,8 @@ int64_t elm_bert_tokenize(const elm_bert *c, const char *a, const char *b, bool 
     for (int64_t i = 0; i < nb; i++) BERT_PUT(pb[i], roberta ? 0 : 1);
     if (b && add_special && sep >= 0) BERT_PUT(sep, roberta ? 0 : 1);
 #undef BERT_PUT
-    free(pa);
-    free(pb);
+    ELM_FREE(pa);
+    ELM_FREE(pb);
     return k;
 }
 
@@ -503,17 +504,17 @@ void elm_bert_free(elm_bert *c) {
     if (!c) return;
     elm_runner_free(&c->run);
     gl_context_free(c->meta);
-    free(c->ids);
-    free(c->pos);
-    free(c->typ);
-    free(c->cls);
-    free(c->mlm);
-    free(c->mlm_first);
-    free(c->parts);
-    free(c->g.hidden);
-    free(c->lens);
+    ELM_FREE(c->ids);
+    ELM_FREE(c->pos);
+    ELM_FREE(c->typ);
+    ELM_FREE(c->cls);
+    ELM_FREE(c->mlm);
+    ELM_FREE(c->mlm_first);
+    ELM_FREE(c->parts);
+    ELM_FREE(c->g.hidden);
+    ELM_FREE(c->lens);
     elm_bert_model_free(c->owned); /* the weights belong to the model, never to a context */
-    free(c);
+    ELM_FREE(c);
 }
 
 /* Builds in the context's graph context the graph of B sequences of lens[] tokens padded to T
@@ -585,7 +586,7 @@ elm_bert *elm_bert_new(const elm_bert_model *model, const elm_bert_params *param
         elm_err_set(err, ELM_ERR_INVALID, "bert: n_ctx %d is outside 1 to the model's context length %d", p.n_ctx, model->n_ctx);
         return NULL;
     }
-    elm_bert *c = calloc(1, sizeof *c);
+    elm_bert *c = ELM_CALLOC(1, sizeof *c);
     if (!c) {
         elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         return NULL;
@@ -601,16 +602,16 @@ elm_bert *elm_bert_new(const elm_bert_model *model, const elm_bert_params *param
         elm_err_from_gl(err, &ge);
         goto fail;
     }
-    c->ids = calloc(N, sizeof *c->ids);
-    c->pos = calloc(N, sizeof *c->pos);
-    c->typ = calloc(N, sizeof *c->typ);
-    c->mlm = calloc(N, sizeof *c->mlm);
+    c->ids = ELM_CALLOC(N, sizeof *c->ids);
+    c->pos = ELM_CALLOC(N, sizeof *c->pos);
+    c->typ = ELM_CALLOC(N, sizeof *c->typ);
+    c->mlm = ELM_CALLOC(N, sizeof *c->mlm);
     c->mlm_cap = N;
-    c->cls = calloc(B, sizeof *c->cls);
-    c->mlm_first = calloc(B + 1, sizeof *c->mlm_first);
-    c->parts = calloc(B, sizeof *c->parts);
-    c->lens = calloc(B, sizeof *c->lens);
-    c->g.hidden = calloc((size_t)model->n_layer + 1, sizeof *c->g.hidden);
+    c->cls = ELM_CALLOC(B, sizeof *c->cls);
+    c->mlm_first = ELM_CALLOC(B + 1, sizeof *c->mlm_first);
+    c->parts = ELM_CALLOC(B, sizeof *c->parts);
+    c->lens = ELM_CALLOC(B, sizeof *c->lens);
+    c->g.hidden = ELM_CALLOC((size_t)model->n_layer + 1, sizeof *c->g.hidden);
     c->meta = gl_context_new((gl_context_params){.mem_size = elm_graph_overhead((size_t)c->max_nodes), .no_alloc = true}, &ge);
     if (!c->ids || !c->pos || !c->typ || !c->mlm || !c->cls || !c->mlm_first || !c->parts || !c->lens || !c->g.hidden ||
         !c->meta) {
@@ -682,7 +683,7 @@ static elm_status bert_fill_inputs(elm_bert *c, int32_t n_seq, const int32_t *co
     }
     *n_mlm = c->mlm_first[n_seq];
     if ((size_t)*n_mlm > c->mlm_cap) { /* more masked positions than tokens: repeated ones */
-        int32_t *p = realloc(c->mlm, (size_t)*n_mlm * sizeof *p);
+        int32_t *p = ELM_REALLOC(c->mlm, (size_t)*n_mlm * sizeof *p);
         if (!p) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         c->mlm = p;
         c->mlm_cap = (size_t)*n_mlm;

@@ -9,6 +9,7 @@
  * all-token logits and hidden states (evaluation, not generation) get their buffers the
  * first time they are asked for (tests/test-alloc.c counts).
  */
+#include "alloc.h"
 #include "model.h"
 #include "common.h"
 
@@ -127,7 +128,7 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (p.n_threads <= 0) p.n_threads = 1;
 
-    elm_ctx *c = calloc(1, sizeof *c);
+    elm_ctx *c = ELM_CALLOC(1, sizeof *c);
     if (!c) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
@@ -149,11 +150,11 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     const size_t max_nodes = (size_t)elm_decoder_max_nodes(m);
     c->meta_size = elm_graph_overhead(max_nodes);
     c->meta = gl_context_new((gl_context_params){.mem_size = c->meta_size, .no_alloc = true}, &gerr);
-    c->ids_buf = calloc((size_t)p.n_batch, sizeof *c->ids_buf);
-    c->pos_buf = calloc((size_t)p.n_batch, sizeof *c->pos_buf);
-    c->hidden_t = calloc((size_t)hp->n_layer + 1, sizeof *c->hidden_t);
+    c->ids_buf = ELM_CALLOC((size_t)p.n_batch, sizeof *c->ids_buf);
+    c->pos_buf = ELM_CALLOC((size_t)p.n_batch, sizeof *c->pos_buf);
+    c->hidden_t = ELM_CALLOC((size_t)hp->n_layer + 1, sizeof *c->hidden_t);
     c->logits_cap = (size_t)hp->n_vocab;
-    c->logits = malloc(c->logits_cap * sizeof *c->logits);
+    c->logits = ELM_MALLOC(c->logits_cap * sizeof *c->logits);
     if (!c->meta || !c->ids_buf || !c->pos_buf || !c->hidden_t || !c->logits) {
         st = gl_error_set(&gerr, GL_ERR_NOMEM, "out of memory for the context");
         goto fail;
@@ -187,12 +188,12 @@ void elm_ctx_free(elm_ctx *c) {
     elm_kv_free(&c->kv);
     elm_runner_free(&c->run);
     gl_context_free(c->meta);
-    free(c->ids_buf);
-    free(c->pos_buf);
-    free(c->hidden_t);
-    free(c->logits);
-    free(c->hidden);
-    free(c);
+    ELM_FREE(c->ids_buf);
+    ELM_FREE(c->pos_buf);
+    ELM_FREE(c->hidden_t);
+    ELM_FREE(c->logits);
+    ELM_FREE(c->hidden);
+    ELM_FREE(c);
 }
 
 bool elm_ctx_memory_use(const elm_ctx *c, elm_memory_use *out) {
@@ -219,7 +220,7 @@ static bool ctx_grow(float **buf, size_t *cap, size_t rows, size_t n) {
     if (n != 0 && rows > SIZE_MAX / sizeof(float) / n) return false;
     size_t need = rows * n;
     if (need <= *cap) return true;
-    float *p = realloc(*buf, need * sizeof(float));
+    float *p = ELM_REALLOC(*buf, need * sizeof(float));
     if (!p) return false;
     *buf = p;
     *cap = need;
