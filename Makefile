@@ -112,7 +112,7 @@ $(BUILD)/tests/%: tests/%.c tests/tf.h $(BUILD)/libedgelm.a
 # test-alloc counts the library's allocations through the linker's symbol wrapping.
 $(BUILD)/tests/test-alloc: LDFLAGS_ALL += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup
 
-# test-alloc-hooks: the library compiled again with its allocation hooks (models/alloc.h)
+# test-alloc-hooks: the library compiled again with its allocation hooks (models/common/alloc.h)
 # routed to the counting functions the test defines.
 HOOK_FLAGS := -DELM_MALLOC=tah_malloc -DELM_CALLOC=tah_calloc -DELM_REALLOC=tah_realloc \
 	-DELM_ALIGNED_ALLOC=tah_aligned_alloc -DELM_FREE=tah_free

@@ -38,7 +38,7 @@
  * GL_ALIGNED_ALLOC and GL_FREE together (e.g. -DGL_MALLOC=fw_malloc ... or before including
  * the amalgamation) to route every allocation of ggml-lite to the firmware's allocator.
  * GL_FREE receives whatever any of the four returned. Default: the C library's. */
-/* Inside libedgelm, its hooks (ELM_MALLOC ... ELM_FREE, models/alloc.h) route ggml-lite too. */
+/* Inside libedgelm, its hooks (ELM_MALLOC ... ELM_FREE, models/common/alloc.h) route ggml-lite too. */
 #if defined(ELM_MALLOC) && !defined(GL_MALLOC) && !defined(GL_CALLOC) && !defined(GL_REALLOC) && \
     !defined(GL_ALIGNED_ALLOC) && !defined(GL_FREE)
 void *ELM_MALLOC(size_t n);

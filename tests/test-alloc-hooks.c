@@ -1,6 +1,6 @@
 /*
  * test-alloc-hooks.c — the whole library (ggml-lite, models, convert, quant) compiled again
- * with its allocation hooks (models/alloc.h: -DELM_MALLOC=tah_malloc ... -DELM_FREE=tah_free,
+ * with its allocation hooks (models/common/alloc.h: -DELM_MALLOC=tah_malloc ... -DELM_FREE=tah_free,
  * see the Makefile) routed to the counting functions below: converting a checkpoint,
  * quantizing the result, loading and running it (BERT, on two threads) and a decoder (load from
  * a file, a context, generation) all allocate through the hooks, and after everything is freed
