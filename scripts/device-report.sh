@@ -52,6 +52,9 @@ board=$({ tr -d "\000" < /proc/device-tree/model; } 2>/dev/null || true)
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
 ram=$(awk '/^MemTotal:/ { printf "%.0f MiB", $2 / 1024 }' /proc/meminfo 2>/dev/null)
 version=$("$EDGELM" version 2>/dev/null) || fail "'$EDGELM version' failed"
+# `edgelm version` prints the build on its first line, the CPU features and the kernel set after
+kernels=$(printf '%s\n' "$version" | sed -n 's/^kernel set: //p')
+version=$(printf '%s\n' "$version" | head -n 1)
 
 csv=$(mktemp) || exit 1
 trap 'rm -f "$csv"' EXIT
@@ -67,6 +70,7 @@ echo "| --- | --- |"
 echo "| board | ${board:-unknown} |"
 echo "| CPU | $(cpu_name), $ncpu CPUs online |"
 echo "| edgelm | ${version#edgelm } |"
+[ -n "$kernels" ] && echo "| kernels | $kernels |"
 echo "| RAM | ${ram:-unknown} |"
 echo "| OS | $(uname -srm) |"
 echo "| command | \`edgelm bench -m MODEL -p $prompt -n $gen -r $reps${threads:+ -t $threads}\` |"

@@ -156,7 +156,7 @@ fails_to_run runtime_error_convert_not_a_checkpoint convert "$TMPD/text.txt" -o 
 mkdir -p "$TMPD/foo" && printf '{"architectures": ["FooForCausalLM"], "model_type": "foo"}' > "$TMPD/foo/config.json"
 fails_to_run runtime_error_convert_unknown_arch convert "$TMPD/foo" -o "$TMPD/out.gguf"
 check convert_unknown_arch_lists_every_family sh -c "! $EMU '$EDGELM' convert '$TMPD/foo' -o '$TMPD/out.gguf' 2> '$TMPD/ua' &&
-    grep -q 'FooForCausalLM.*: convert a supported checkpoint (LlamaForCausalLM, .*Qwen3ForCausalLM.*GPT2LMHeadModel (decoders); BertModel, .* (BERT); T5ForConditionalGeneration (T5 and flan-t5); .* (ELMo))\$' '$TMPD/ua'"
+    grep -q 'FooForCausalLM.*: convert a supported checkpoint (LlamaForCausalLM, .*Qwen3ForCausalLM.*GPT2LMHeadModel (decoders); Bert\\*, .* (BERT); T5ForConditionalGeneration (T5 and flan-t5); .* (ELMo))\$' '$TMPD/ua'"
 
 # -v on every command: --help lists it; where the command has no -v of its own, the common one
 # ends the run with its exit status, time and peak RSS on stderr.
@@ -165,8 +165,8 @@ for c in $CMDS; do
 done
 check verbose_common_summary sh -c "$EMU '$EDGELM' info '$FIXTURES/stories260K/stories260K.gguf' -v 2>&1 > /dev/null |
         grep -Eq '^edgelm info: exit status 0 after [0-9]+\.[0-9]{2} s, peak RSS [0-9]+\.[0-9] MiB\$' &&
-    ! $EMU '$EDGELM' quantize /nonexistent.gguf '$TMPD/q.gguf' Q8_0 --verbose 2> '$TMPD/ve' &&
-    test \$(wc -l < '$TMPD/ve') -eq 2 && tail -n 1 '$TMPD/ve' | grep -q '^edgelm quantize: exit status 1 after ' &&
+    ! $EMU '$EDGELM' info /nonexistent.gguf --verbose 2> '$TMPD/ve' &&
+    test \$(wc -l < '$TMPD/ve') -eq 2 && tail -n 1 '$TMPD/ve' | grep -q '^edgelm info: exit status 1 after ' &&
     $EMU '$EDGELM' info '$FIXTURES/stories260K/stories260K.gguf' 2> '$TMPD/vn' > /dev/null && ! grep -q 'exit status' '$TMPD/vn'"
 
 check docs_cli_md_current sh -c "$EMU '$EDGELM' help --markdown | cmp - docs/cli.md"
