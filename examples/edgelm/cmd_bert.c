@@ -656,7 +656,10 @@ int cmd_bert_bench(int argc, char **argv) {
         int32_t max_b = 1;
         for (int b = 0; b < nbs; b++) max_b = bs[b] > max_b ? bs[b] : max_b;
         elm_bert *m = bert_open(&o, "bert-bench", max_b);
-        if (!m) return 1;
+        if (!m) {
+            free(samples);
+            return 1;
+        }
         for (int k = 0; k < nts; k++) {
             int32_t T = ts[k] < elm_bert_n_ctx(m) ? ts[k] : elm_bert_n_ctx(m);
             for (int b = 0; b < nbs; b++) {
