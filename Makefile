@@ -148,6 +148,19 @@ $(BUILD)/tests/%: tests/%.c tests/tf.h $(BUILD)/libedgelm.a
 # test-alloc counts the library's allocations through the linker's symbol wrapping.
 $(BUILD)/tests/test-alloc: LDFLAGS_ALL += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup
 
+# test-alloc-hooks: the library compiled again with its allocation hooks (models/common/alloc.h)
+# routed to the counting functions the test defines.
+HOOK_FLAGS := -DELM_MALLOC=tah_malloc -DELM_CALLOC=tah_calloc -DELM_REALLOC=tah_realloc \
+	-DELM_ALIGNED_ALLOC=tah_aligned_alloc -DELM_FREE=tah_free
+HOOK_OBJ := $(LIB_SRC:%.c=$(BUILD)/hooks/%.o)
+$(BUILD)/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(HOOK_FLAGS) -c $< -o $@
+
+$(BUILD)/tests/test-alloc-hooks: tests/test-alloc-hooks.c tests/tf.h $(HOOK_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(HOOK_OBJ) $(LDLIBS_ALL)
+
 $(BUILD)/examples/%: examples/embed/%.c $(BUILD)/libedgelm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libedgelm.a $(LDLIBS_ALL)

@@ -3,6 +3,7 @@
  * The model mappings live in convert_llm.c, the tokenizers in hf_tokenizer.c.
  */
 #include "arch.h"
+#include "alloc.h"
 #include "convert.h"
 #include "convert_elmo.h"
 #include "quantize.h"
@@ -13,14 +14,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void elm_convert_params_init(elm_convert_params *p) {
-    memset(p, 0, sizeof *p);
-    p->outtype = -1;
+elm_convert_params elm_convert_default_params(void) {
+    elm_convert_params p;
+    memset(&p, 0, sizeof p);
+    p.outtype = -1;
+    return p;
 }
 
 char *elm_cv_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
+    char *p = ELM_MALLOC(a + b + 2);
     if (!p) return NULL;
     memcpy(p, dir, a);
     size_t n = a;
@@ -125,7 +128,7 @@ static gl_status cv_check_finite(const elm_convert_params *p, gl_error *err) {
     elm_cv_source *src = elm_cv_source_open(p->src, &e);
     if (!src) return GL_OK;
     const int64_t chunk = (int64_t)1 << 20;
-    float *buf = malloc(sizeof(float) * (size_t)chunk);
+    float *buf = ELM_MALLOC(sizeof(float) * (size_t)chunk);
     gl_status s = buf ? GL_OK : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; s == GL_OK && i < elm_cv_source_n(src); i++) {
         const elm_st_tensor *t = elm_cv_source_at(src, i);
@@ -142,12 +145,31 @@ static gl_status cv_check_finite(const elm_convert_params *p, gl_error *err) {
                           "will give NaN or wrong outputs",
                        t->name, (long long)c, (long long)first);
     }
-    free(buf);
+    ELM_FREE(buf);
     elm_cv_source_close(src);
     return s;
 }
 
+/* The ELMo converter's progress (source bytes read of their total) as elm_convert's. */
+static void cv_elmo_progress(void *user, int64_t done, int64_t total) {
+    const elm_convert_params *p = user;
+    p->progress(p->user, 0, 0, (uint64_t)done, (uint64_t)total);
+}
+
+/* ELMo (options.json + weights .hdf5): its own converter, F32 unless an outtype is given. */
+static gl_status cv_elmo(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    const elm_cve_progress prog = {p->progress ? cv_elmo_progress : NULL, (void *)p};
+    const gl_status s = elm_convert_elmo_progress(p->src, p->elmo_options, p->elmo_weights, p->out,
+                                                  p->outtype >= 0 ? gl_type_name((gl_type)p->outtype) : NULL, &prog,
+                                                  err);
+    if (s == GL_OK && stats) snprintf(stats->arch, sizeof stats->arch, "elmo");
+    return s;
+}
+
 gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
+    if (p && stats) memset(stats, 0, sizeof *stats);
+    if (p && p->out && (p->elmo_options || p->elmo_weights || (p->src && elm_convert_is_elmo_dir(p->src))))
+        return cv_elmo(p, stats, err);
     if (!p || !p->src || !p->out) return gl_error_set(err, GL_ERR_INVALID, "convert: source and output are required");
     if (p->outtype >= 0) {
         static const int allowed[] = {GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q8_0,
@@ -159,7 +181,6 @@ gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_
                                 "output type %s is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1)",
                                 gl_type_name(p->outtype));
     }
-    if (stats) memset(stats, 0, sizeof *stats);
     if (!p->vocab_only) {
         const gl_status fs = cv_check_finite(p, err);
         if (fs != GL_OK) return fs;
@@ -167,12 +188,6 @@ gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_
     const elm_arch *row = elm_cv_detect_dir(p->src);
     if (row && row->family == ELM_FAMILY_T5) return elm_cv_convert_t5(p, stats, err);
     if (row && row->family == ELM_FAMILY_BERT) return elm_cv_convert_bert(p, stats, err);
-    if (row && row->family == ELM_FAMILY_ELMO && !p->vocab_only) {
-        const gl_status s = elm_convert_elmo(p->src, NULL, NULL, p->out, p->outtype >= 0 ? gl_type_name(p->outtype) : NULL,
-                                             err);
-        if (s == GL_OK && stats) snprintf(stats->arch, sizeof stats->arch, "elmo");
-        return s;
-    }
     if (p->vocab_only) return cv_vocab_only(p, stats, err);
     if (cv_is_dir(p->src)) return elm_cv_convert_hf(p, stats, err);
     if (elm_cv_file_exists(p->src)) return elm_cv_convert_llama2c(p, stats, err);

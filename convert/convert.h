@@ -13,6 +13,7 @@
 #ifndef EDGELM_CONVERT_H
 #define EDGELM_CONVERT_H
 
+#include "edgelm.h"
 #include "ggml-lite.h"
 #include "json.h"
 #include "safetensors.h"
@@ -20,40 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef void (*elm_convert_log_fn)(void *user, const char *msg);
-typedef void (*elm_convert_progress_fn)(void *user, int64_t tensors_done, int64_t n_tensors,
-                                        uint64_t bytes_done, uint64_t bytes_total);
-
-typedef struct elm_convert_params {
-    const char *src;       /* HF folder, or llama2.c checkpoint .bin */
-    const char *out;       /* GGUF path to write */
-    const char *tokenizer; /* llama2.c: tokenizer.bin or tokenizer.model (NULL: none) */
-    int outtype;           /* gl_type: F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, or -1 = keep the
-                              source precision (F32 stays F32, F16/BF16 stay 16-bit) */
-    bool vocab_only;       /* only tokenizer metadata (src may hold just tokenizer files) */
-    const char *name;      /* general.name (NULL: from the folder name) */
-    bool no_heads;         /* BERT: leave out every head (pooler, masked-LM, next-sentence,
-                              classifier): an encoder that llama.cpp's loader accepts too */
-    bool strict;           /* refuse a checkpoint tensor holding NaN/inf values, and a checkpoint
-                              with source tensors the converter does not map (default: a warning
-                              naming each) */
-    elm_convert_log_fn log;
-    elm_convert_progress_fn progress;
-    gl_space_fn on_size;   /* the output's size and the free space, once known, before writing */
-    void *user;
-} elm_convert_params;
-
-typedef struct elm_convert_stats {
-    char arch[32];
-    int64_t n_tensors;
-    int64_t n_fallback;   /* tensors kept at F16/F32 because rows do not divide into blocks */
-    int32_t n_vocab;
-    uint64_t bytes_in;    /* source tensor bytes read */
-    uint64_t bytes_out;   /* tensor data bytes written */
-} elm_convert_stats;
-
-void elm_convert_params_init(elm_convert_params *p);
-gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err);
+/* elm_convert_params, elm_convert_stats, elm_convert(), elm_convert_default_params() and the
+ * callback types are public: include/edgelm.h. */
 
 /* ------------------------------------------------------------------------------------------
  * Internal to convert/ (shared by convert.c, convert_llm.c, hf_tokenizer.c)

@@ -9,6 +9,7 @@
  * files load in llama.cpp and llama.cpp's in edgelm. A source tensor that nothing maps is
  * named in a warning (refused with --strict), never dropped silently.
  */
+#include "alloc.h"
 #include "convert.h"
 #include "convert_plan.h"
 #include "json.h"
@@ -291,7 +292,7 @@ static gl_status cb_hparams(cb_job *j) {
 /* id2label: {"0": "NEGATIVE", "1": "POSITIVE"}; missing entries become LABEL_i. */
 static gl_status cb_labels(cb_job *j) {
     if (j->n_labels <= 0) return GL_OK;
-    j->labels = calloc((size_t)j->n_labels, sizeof *j->labels);
+    j->labels = ELM_CALLOC((size_t)j->n_labels, sizeof *j->labels);
     if (!j->labels) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
     const elm_json *m = elm_json_get(j->cfg, "id2label");
     for (int64_t i = 0; i < j->n_labels; i++) {
@@ -302,7 +303,7 @@ static gl_status cb_labels(cb_job *j) {
             snprintf(buf, sizeof buf, "LABEL_%lld", (long long)i);
             name = buf;
         }
-        if (!(j->labels[i] = strdup(name))) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
+        if (!(j->labels[i] = elm_strdup(name))) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
     }
     return GL_OK;
 }
@@ -330,7 +331,7 @@ static gl_status cb_sentence_transformers(cb_job *j) {
         }
         char *pdir = elm_cv_path_join(dir, path);
         elm_json_doc *pc = pdir ? elm_cv_json_opt(pdir, "config.json", j->err, &failed) : NULL;
-        free(pdir);
+        ELM_FREE(pdir);
         if (failed) {
             s = j->err ? j->err->code : GL_ERR_FORMAT;
             break;
@@ -376,16 +377,16 @@ static gl_status cb_vocab_push(cb_vocab *cv, const char *s, size_t n, gl_error *
     elm_cv_vocab *v = &cv->v;
     if (v->n_tokens == v->cap_tokens) {
         int32_t cap = v->cap_tokens ? v->cap_tokens * 2 : 1024;
-        char **t = realloc(v->tokens, (size_t)cap * sizeof *t);
+        char **t = ELM_REALLOC(v->tokens, (size_t)cap * sizeof *t);
         if (t) v->tokens = t;
-        uint64_t *l = realloc(v->lens, (size_t)cap * sizeof *l);
+        uint64_t *l = ELM_REALLOC(v->lens, (size_t)cap * sizeof *l);
         if (l) v->lens = l;
-        int32_t *ty = realloc(v->types, (size_t)cap * sizeof *ty);
+        int32_t *ty = ELM_REALLOC(v->types, (size_t)cap * sizeof *ty);
         if (ty) v->types = ty;
         if (!t || !l || !ty) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         v->cap_tokens = cap;
     }
-    char *c = malloc(n + 1);
+    char *c = ELM_MALLOC(n + 1);
     if (!c) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     memcpy(c, s, n);
     c[n] = '\0';
@@ -418,7 +419,7 @@ static gl_status cb_vocab_txt(cb_vocab *cv, const char *path, gl_error *err) {
 static gl_status cb_vocab_json(cb_vocab *cv, const elm_json *vocab, gl_error *err) {
     size_t n = elm_json_count(vocab);
     if (n == 0 || n > (1u << 24)) return gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: empty or huge WordPiece vocab");
-    const elm_json **by_id = calloc(n, sizeof *by_id);
+    const elm_json **by_id = ELM_CALLOC(n, sizeof *by_id);
     if (!by_id) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     gl_status s = GL_OK;
     for (size_t i = 0; i < n && s == GL_OK; i++) {
@@ -429,7 +430,7 @@ static gl_status cb_vocab_json(cb_vocab *cv, const elm_json *vocab, gl_error *er
         else by_id[id] = it;
     }
     for (size_t i = 0; i < n && s == GL_OK; i++) s = cb_vocab_push(cv, by_id[i]->key, by_id[i]->key_len, err);
-    free(by_id);
+    ELM_FREE(by_id);
     return s;
 }
 
@@ -466,7 +467,7 @@ static gl_status cb_vocab_load(const char *dir, int64_t n_vocab, cb_vocab *cv, g
         else if (tj && elm_json_get(elm_json_get(tjr, "model"), "vocab")) s = cb_vocab_json(cv, elm_json_get(elm_json_get(tjr, "model"), "vocab"), err);
         else s = gl_error_set(err, GL_ERR_IO, "%s: no vocab.txt or WordPiece tokenizer.json", dir);
     }
-    free(vt);
+    ELM_FREE(vt);
     if (s == GL_OK) {
         /* settings: tokenizer_config.json (slow tokenizer), else tokenizer.json's normalizer */
         const elm_json *norm = elm_json_get(tjr, "normalizer");
@@ -558,11 +559,11 @@ static gl_status cb_vocab_phantom(cb_vocab *cv, gl_error *err) {
             v->lens[i] = n - 2;
             continue;
         }
-        char *c = malloc(n + 4);
+        char *c = ELM_MALLOC(n + 4);
         if (!c) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         memcpy(c, "\xE2\x96\x81", 3);
         memcpy(c + 3, t, n + 1);
-        free(t);
+        ELM_FREE(t);
         v->tokens[i] = c;
         v->lens[i] = n + 3;
     }
@@ -654,8 +655,8 @@ gl_status elm_cv_convert_bert(const elm_convert_params *p, elm_convert_stats *st
     if (s == GL_OK && !bpe) s = cb_vocab_phantom(&cv, err);
     if (s == GL_OK) s = cb_write(&j, &cv, stats);
     elm_cv_vocab_free(&cv.v);
-    for (int64_t i = 0; j.labels && i < j.n_labels; i++) free(j.labels[i]);
-    free(j.labels);
+    for (int64_t i = 0; j.labels && i < j.n_labels; i++) ELM_FREE(j.labels[i]);
+    ELM_FREE(j.labels);
     elm_cv_plan_free(&j.plan);
     elm_cv_source_close(j.src);
     elm_json_free(cfg);

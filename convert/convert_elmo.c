@@ -15,6 +15,7 @@
  * that gl_highway's y = g x + (1 - g) relu(t) with g = sigmoid(-carry) equals TensorFlow's
  * y = c relu(t) + (1 - c) x with c = sigmoid(carry).
  */
+#include "alloc.h"
 #include "convert_elmo.h"
 #include "convert.h"
 #include "convert_plan.h"
@@ -47,7 +48,7 @@ typedef struct cve_hp {
 int elm_convert_is_elmo_dir(const char *dir) {
     char *p = dir ? elm_cv_path_join(dir, "options.json") : NULL;
     int yes = p && elm_cv_file_exists(p);
-    free(p);
+    ELM_FREE(p);
     return yes;
 }
 
@@ -117,7 +118,7 @@ static gl_status cve_write_num_array(gl_gguf_writer *w, const char *key, const e
         }
     }
     (void)nested;
-    void *buf = malloc(n ? n * 4 : 4);
+    void *buf = ELM_MALLOC(n ? n * 4 : 4);
     if (!buf) return gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory");
     size_t k = 0;
     for (size_t i = 0; i < elm_json_count(v); i++) {
@@ -130,7 +131,7 @@ static gl_status cve_write_num_array(gl_gguf_writer *w, const char *key, const e
         }
     }
     gl_status st = gl_gguf_w_kv_arr(w, key, all_int ? GL_GGUF_INT32 : GL_GGUF_FLOAT32, buf, n);
-    free(buf);
+    ELM_FREE(buf);
     return st;
 }
 
@@ -251,13 +252,13 @@ static float *cve_read(elm_h5 *h, const char *path, int rank, const int64_t *dim
         gl_error_set(err, GL_ERR_INVALID, "elmo: %s has shape (%s), options.json implies (%s)", path, got, want);
         return NULL;
     }
-    float *v = malloc((size_t)(info.n_elements ? info.n_elements : 1) * sizeof *v);
+    float *v = ELM_MALLOC((size_t)(info.n_elements ? info.n_elements : 1) * sizeof *v);
     if (!v) {
         gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory reading %s", path);
         return NULL;
     }
     if (elm_h5_read_f32(h, path, v, info.n_elements, err)) {
-        free(v);
+        ELM_FREE(v);
         return NULL;
     }
     return v;
@@ -370,9 +371,9 @@ static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_erro
         break;
     }
     }
-    free(a);
+    ELM_FREE(a);
     if (b == NULL && (j->kind == CVE_HW_W || j->kind == CVE_HW_B)) return err->code;
-    free(b);
+    ELM_FREE(b);
     return GL_OK;
 }
 
@@ -456,8 +457,7 @@ static void cve_progress(void *user, int64_t tensors_done, int64_t n_tensors, ui
 static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *root, const cve_hp *hp,
                            gl_type mt, const char *name, const char *out, const elm_cve_progress *prog,
                            gl_error *err) {
-    elm_convert_params p;
-    elm_convert_params_init(&p);
+    elm_convert_params p = elm_convert_default_params();
     p.out = out;
     p.outtype = (int)mt;
     if (prog && prog->fn) {
@@ -477,7 +477,7 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
     size_t raw_len = 0;
     FILE *fp = st ? NULL : fopen(options_path, "rb");
     if (fp) {
-        raw = malloc(1 << 20);
+        raw = ELM_MALLOC(1 << 20);
         if (raw) raw_len = fread(raw, 1, (1 << 20) - 1, fp);
         fclose(fp);
     }
@@ -492,14 +492,14 @@ static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *
         gl_gguf_writer_discard(w); /* its temporary file goes; a file already at out stays untouched */
     }
     if (!st) st = elm_cv_plan_write(&pl, w, "elmo", NULL);
-    free(raw);
+    ELM_FREE(raw);
     elm_cv_plan_free(&pl);
     return st;
 }
 
-int elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
-                     const char *outtype, gl_error *err) {
-    return elm_convert_elmo_progress(dir, options, weights, out, outtype, NULL, err);
+gl_status elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
+                           const char *outtype, gl_error *err) {
+    return (gl_status)elm_convert_elmo_progress(dir, options, weights, out, outtype, NULL, err);
 }
 
 int elm_convert_elmo_progress(const char *dir, const char *options, const char *weights, const char *out,
@@ -512,8 +512,8 @@ int elm_convert_elmo_progress(const char *dir, const char *options, const char *
         return gl_error_set(err, GL_ERR_INVALID, "elmo: need a checkpoint folder (or --options and --weights) and -o");
     const gl_type mt = cve_parse_outtype(outtype, err);
     if ((int)mt < 0) return err->code;
-    char *opath = options ? strdup(options) : elm_cv_path_join(dir, "options.json");
-    char *wpath = weights ? strdup(weights) : cve_find_weights(dir, err);
+    char *opath = options ? elm_strdup(options) : elm_cv_path_join(dir, "options.json");
+    char *wpath = weights ? elm_strdup(weights) : cve_find_weights(dir, err);
     elm_json_doc *doc = NULL;
     elm_h5 *h = NULL;
     gl_status st = GL_OK;
@@ -570,7 +570,7 @@ int elm_convert_elmo_progress(const char *dir, const char *options, const char *
 done:
     elm_h5_close(h);
     elm_json_free(doc);
-    free(opath);
-    free(wpath);
+    ELM_FREE(opath);
+    ELM_FREE(wpath);
     return st;
 }

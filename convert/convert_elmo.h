@@ -18,8 +18,8 @@
  * outtype: "f32" (default when NULL), "f16", "bf16", or a block type such as "q8_0" applied to
  * the weight matrices (rows that do not divide into blocks fall back to f16; biases and the
  * character embedding stay f32). Returns GL_OK or a negative gl_status with err filled. */
-int elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
-                     const char *outtype, gl_error *err);
+gl_status elm_convert_elmo(const char *dir, const char *options, const char *weights, const char *out,
+                           const char *outtype, gl_error *err);
 
 /* The same, calling progress->fn (when not NULL) after each tensor is written with the weights
  * read so far and their total (bytes). */

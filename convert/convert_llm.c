@@ -18,6 +18,7 @@
  * buffers: memory stays bounded by the largest permuted/transposed tensor (attention and MLP
  * matrices) plus a fixed chunk for plain copies.
  */
+#include "alloc.h"
 #include "arch.h"
 #include "convert.h"
 #include "convert_plan.h"
@@ -181,7 +182,7 @@ static float *cv_gen(cv_hparams *hp, const char *name, int64_t n, gl_error *err)
         gl_error_set(err, GL_ERR_INVALID, "too many computed tensors");
         return NULL;
     }
-    float *d = calloc((size_t)n, sizeof(float));
+    float *d = ELM_CALLOC((size_t)n, sizeof(float));
     if (!d) {
         gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         return NULL;
@@ -351,7 +352,7 @@ static gl_status cv_lfm2_keys(const elm_json *cfg, cv_hparams *hp, gl_error *err
     const elm_json *types = elm_json_get(cfg, "layer_types");
     if ((int64_t)elm_json_count(types) != hp->n_layer)
         return gl_error_set(err, GL_ERR_FORMAT, "config.json: layer_types must list %lld layers", (long long)hp->n_layer);
-    hp->kv_per_layer = calloc((size_t)hp->n_layer, sizeof *hp->kv_per_layer);
+    hp->kv_per_layer = ELM_CALLOC((size_t)hp->n_layer, sizeof *hp->kv_per_layer);
     if (!hp->kv_per_layer) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     for (int64_t l = 0; l < hp->n_layer; l++) {
         const char *t = elm_json_str(elm_json_at(types, (size_t)l));
@@ -706,7 +707,7 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     char *cfg_path = elm_cv_path_join(p->src, "config.json");
     if (!cfg_path) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     elm_json_doc *cfg_doc = elm_json_parse_file(cfg_path, err);
-    free(cfg_path);
+    ELM_FREE(cfg_path);
     if (!cfg_doc) return err ? err->code : GL_ERR_FORMAT;
     const elm_json *cfg = elm_json_root(cfg_doc);
     cv_hparams hp;
@@ -738,7 +739,7 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
                    elm_cv_source_kind(st));
         if (is_gpt2) s = cv_plan_gpt2(&j, st, &hp);
         else if (hp.kv_per_layer) {
-            squeezed = calloc((size_t)hp.n_layer, sizeof *squeezed);
+            squeezed = ELM_CALLOC((size_t)hp.n_layer, sizeof *squeezed);
             s = squeezed ? cv_plan_lfm2(&j, st, &hp, squeezed) : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         } else s = cv_plan_llama(&j, st, &hp, ca);
     }
@@ -754,9 +755,9 @@ gl_status elm_cv_convert_hf(const elm_convert_params *p, elm_convert_stats *stat
     }
     if (have_vocab) elm_cv_vocab_free(&voc);
     elm_cv_plan_free(&j);
-    for (int k = 0; k < hp.n_gen; k++) free(hp.gen[k].data);
-    free(hp.kv_per_layer);
-    free(squeezed);
+    for (int k = 0; k < hp.n_gen; k++) ELM_FREE(hp.gen[k].data);
+    ELM_FREE(hp.kv_per_layer);
+    ELM_FREE(squeezed);
     elm_cv_source_close(st);
     elm_json_free(cfg_doc);
     return s;
@@ -845,8 +846,8 @@ gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats 
     hp.rope_theta = 10000.0;
     const int64_t E = hp.n_embd, F = hp.n_ff, L = hp.n_layer, KV = hp.n_head_kv * hp.head_dim;
     cv_l2c c = {.base = map.data, .off = 28, .size = map.size, .cap = (int)(L * 9 + 8)};
-    c.t = calloc((size_t)c.cap, sizeof *c.t);
-    char *names = calloc((size_t)c.cap, GL_MAX_NAME); /* GGUF names double as source names */
+    c.t = ELM_CALLOC((size_t)c.cap, sizeof *c.t);
+    char *names = ELM_CALLOC((size_t)c.cap, GL_MAX_NAME); /* GGUF names double as source names */
     cv_job j;
     elm_cv_plan_init(&j, p, err);
     elm_cv_vocab voc;
@@ -918,8 +919,8 @@ gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats 
     }
     if (have_vocab) elm_cv_vocab_free(&voc);
     elm_cv_plan_free(&j);
-    free(c.t);
-    free(names);
+    ELM_FREE(c.t);
+    ELM_FREE(names);
     elm_map_close(&map);
     return s;
 }

@@ -6,6 +6,7 @@
  * transposed or filled tensor needs the whole tensor twice (read, rearranged) as floats; the
  * encoded bytes reuse one buffer.
  */
+#include "alloc.h"
 #include "convert_plan.h"
 
 #include <stdio.h>
@@ -22,7 +23,7 @@ void elm_cv_plan_init(elm_cv_plan *pl, const elm_convert_params *p, gl_error *er
 }
 
 void elm_cv_plan_free(elm_cv_plan *pl) {
-    free(pl->items);
+    ELM_FREE(pl->items);
     pl->items = NULL;
     pl->n_items = pl->cap_items = 0;
 }
@@ -49,7 +50,7 @@ gl_type elm_cv_plan_type(elm_cv_plan *pl, const char *name, int src_dtype, int n
 static elm_cv_item *cv_push(elm_cv_plan *pl, const char *name) {
     if (pl->n_items == pl->cap_items) {
         int cap = pl->cap_items ? pl->cap_items * 2 : 64;
-        elm_cv_item *ni = realloc(pl->items, (size_t)cap * sizeof *ni);
+        elm_cv_item *ni = ELM_REALLOC(pl->items, (size_t)cap * sizeof *ni);
         if (!ni) {
             gl_error_set(pl->err, GL_ERR_NOMEM, "out of memory");
             return NULL;
@@ -118,7 +119,7 @@ gl_status elm_cv_plan_add_fill(elm_cv_plan *pl, const char *name, int n_dims, in
 gl_status elm_cv_plan_check_unmapped(elm_cv_plan *pl, const elm_cv_source *src, const elm_st_tensor *const *extra,
                                      int n_extra, const char *const *buffers, const char *const *requested) {
     const int64_t n = (int64_t)pl->n_items + n_extra;
-    const elm_st_tensor **used = malloc((size_t)(n > 0 ? n : 1) * sizeof *used);
+    const elm_st_tensor **used = ELM_MALLOC((size_t)(n > 0 ? n : 1) * sizeof *used);
     if (!used) return gl_error_set(pl->err, GL_ERR_NOMEM, "out of memory");
     int64_t k = 0;
     for (int i = 0; i < pl->n_items; i++) {
@@ -129,7 +130,7 @@ gl_status elm_cv_plan_check_unmapped(elm_cv_plan *pl, const elm_cv_source *src, 
         if (extra[i]) used[k++] = extra[i];
     int64_t n_bad = 0;
     gl_status s = elm_cv_check_unmapped(pl->p, src, used, k, buffers, requested, &n_bad, pl->err);
-    free(used);
+    ELM_FREE(used);
     if (s == GL_OK && n_bad > 0)
         elm_cv_log(pl->p, "warning: %lld source tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
                    n_bad == 1 ? "" : "s");
@@ -167,7 +168,7 @@ typedef struct cv_bufs {
 
 static void *cv_grow(void **p, size_t *have, size_t need) {
     if (need <= *have) return *p;
-    void *n = realloc(*p, need);
+    void *n = ELM_REALLOC(*p, need);
     if (!n) return NULL;
     *p = n;
     *have = need;
@@ -279,9 +280,9 @@ gl_status elm_cv_plan_write(elm_cv_plan *pl, gl_gguf_writer *w, const char *arch
         bytes_in += pl->items[i].src ? pl->items[i].src->nbytes : 0;
     }
     if (s == GL_OK && p->progress) p->progress(p->user, pl->n_items, pl->n_items, done, total);
-    free(bf.a);
-    free(bf.b);
-    free(bf.q);
+    ELM_FREE(bf.a);
+    ELM_FREE(bf.b);
+    ELM_FREE(bf.q);
     gl_error cerr = {0};
     gl_status cs = s == GL_OK ? gl_gguf_writer_close(w, &cerr) : (gl_gguf_writer_discard(w), s);
     if (s == GL_OK && cs != GL_OK) s = gl_error_set(err, cs, "%s", cerr.msg);

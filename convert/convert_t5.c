@@ -16,6 +16,7 @@
  * t5 tokenizer: model "t5", pieces with scores and types, the <extra_id_N> sentinels as control
  * tokens, precompiled_charsmap, add_space_prefix, remove_extra_whitespaces, add_eos.
  */
+#include "alloc.h"
 #include "convert.h"
 #include "convert_plan.h"
 #include "json.h"
@@ -186,7 +187,7 @@ static gl_status t5_plan(t5_job *j, const elm_cv_source *src, const t5_hparams *
 /* Every source tensor is written, tied to one that is (the embeddings' copies of
  * shared.weight; lm_head.weight when tie_word_embeddings), or named (convert.h). */
 static gl_status t5_check_unmapped(const t5_job *j, const elm_cv_source *src, const t5_hparams *hp) {
-    const elm_st_tensor **used = malloc((size_t)(j->n_items + 3) * sizeof *used);
+    const elm_st_tensor **used = ELM_MALLOC((size_t)(j->n_items + 3) * sizeof *used);
     if (!used) return gl_error_set(j->err, GL_ERR_NOMEM, "out of memory");
     int64_t k = 0;
     for (int i = 0; i < j->n_items; i++) used[k++] = j->items[i].src;
@@ -197,7 +198,7 @@ static gl_status t5_check_unmapped(const t5_job *j, const elm_cv_source *src, co
     }
     int64_t n_bad = 0;
     gl_status s = elm_cv_check_unmapped(j->p, src, used, k, NULL, NULL, &n_bad, j->err);
-    free(used);
+    ELM_FREE(used);
     if (s == GL_OK && n_bad > 0)
         elm_cv_log(j->p, "warning: %lld source tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
                    n_bad == 1 ? "" : "s");
@@ -222,10 +223,10 @@ static gl_status t5_tok_set(elm_cv_vocab *v, int32_t id, const char *s, size_t n
 }
 
 static gl_status t5_tok_alloc(elm_cv_vocab *v, int32_t n, gl_error *err) {
-    v->tokens = calloc((size_t)n, sizeof *v->tokens);
-    v->lens = calloc((size_t)n, sizeof *v->lens);
-    v->scores = calloc((size_t)n, sizeof *v->scores);
-    v->types = calloc((size_t)n, sizeof *v->types);
+    v->tokens = ELM_CALLOC((size_t)n, sizeof *v->tokens);
+    v->lens = ELM_CALLOC((size_t)n, sizeof *v->lens);
+    v->scores = ELM_CALLOC((size_t)n, sizeof *v->scores);
+    v->types = ELM_CALLOC((size_t)n, sizeof *v->types);
     v->n_tokens = v->cap_tokens = n;
     if (!v->tokens || !v->lens || !v->scores || !v->types) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     return GL_OK;
@@ -233,7 +234,7 @@ static gl_status t5_tok_alloc(elm_cv_vocab *v, int32_t n, gl_error *err) {
 
 static gl_status t5_base64(const char *in, uint8_t **out, uint64_t *out_len, gl_error *err) {
     size_t n = strlen(in);
-    uint8_t *o = malloc(n / 4 * 3 + 3);
+    uint8_t *o = ELM_MALLOC(n / 4 * 3 + 3);
     if (!o) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     uint32_t acc = 0;
     int bits = 0;
@@ -248,7 +249,7 @@ static gl_status t5_base64(const char *in, uint8_t **out, uint64_t *out_len, gl_
         else if (c == '/' || c == '_') v = 63;
         else if (c == '=') break;
         else {
-            free(o);
+            ELM_FREE(o);
             return gl_error_set(err, GL_ERR_FORMAT, "tokenizer.json: precompiled_charsmap is not base64");
         }
         acc = acc << 6 | (uint32_t)v;
@@ -300,7 +301,7 @@ static gl_status t5_vocab_spm(const char *path, const elm_json *tok_cfg, const t
         tv->v.add_space_prefix = m.add_dummy_prefix;
         tv->v.remove_extra_whitespaces = m.remove_extra_whitespaces;
         if (m.charsmap && m.charsmap_len > 0) {
-            tv->charsmap = malloc((size_t)m.charsmap_len);
+            tv->charsmap = ELM_MALLOC((size_t)m.charsmap_len);
             if (!tv->charsmap) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
             else memcpy(tv->charsmap, m.charsmap, (size_t)m.charsmap_len), tv->charsmap_len = m.charsmap_len;
         }
@@ -449,10 +450,10 @@ static gl_status t5_vocab_load(const char *dir, const t5_hparams *hp, t5_vocab *
         if (elm_json_get_bool(elm_json_root(tok_cfg), "add_eos_token", &b)) tv->v.add_eos = b;
     }
     elm_json_free(tok_cfg);
-    free(cfg_path);
-    free(spm);
-    free(spm2);
-    free(tj);
+    ELM_FREE(cfg_path);
+    ELM_FREE(spm);
+    ELM_FREE(spm2);
+    ELM_FREE(tj);
     return s;
 }
 
@@ -507,7 +508,7 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
     char *cfg_path = elm_cv_path_join(p->src, "config.json");
     if (!cfg_path) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     elm_json_doc *cfg_doc = elm_json_parse_file(cfg_path, err);
-    free(cfg_path);
+    ELM_FREE(cfg_path);
     if (!cfg_doc) return err ? err->code : GL_ERR_FORMAT;
     t5_hparams hp;
     t5_job j;
@@ -552,7 +553,7 @@ gl_status elm_cv_convert_t5(const elm_convert_params *p, elm_convert_stats *stat
     if (s == GL_OK) s = elm_cv_plan_write(&j, w, "t5", stats);
     if (s == GL_OK && stats) stats->n_vocab = tv.v.n_tokens;
     elm_cv_vocab_free(&tv.v);
-    free(tv.charsmap);
+    ELM_FREE(tv.charsmap);
     elm_cv_plan_free(&j);
     elm_cv_source_close(src);
     elm_json_free(cfg_doc);

@@ -2,6 +2,7 @@
  * convert_util.c — small helpers every converter (convert_llm.c, convert_bert.c,
  * convert_elmo.c, convert_t5.c, hf_tokenizer.c, tensor_source.c) shares. See convert.h.
  */
+#include "alloc.h"
 #include "convert.h"
 #include "quantize.h"
 
@@ -21,7 +22,7 @@ elm_json_doc *elm_cv_json_opt(const char *dir, const char *name, gl_error *err, 
         d = elm_json_parse_file(p, err);
         if (!d) *failed = true;
     }
-    free(p);
+    ELM_FREE(p);
     return d;
 }
 
@@ -61,7 +62,7 @@ static gl_status cv_check_unmapped(const elm_convert_params *p, const void *list
                                    const char *const *requested, int64_t *n_unmapped, gl_error *err) {
     if (n_unmapped) *n_unmapped = 0;
     if (n_used < 0) return gl_error_set(err, GL_ERR_INVALID, "convert: bad used-tensor count");
-    const elm_st_tensor **sorted = malloc((size_t)(n_used > 0 ? n_used : 1) * sizeof *sorted);
+    const elm_st_tensor **sorted = ELM_MALLOC((size_t)(n_used > 0 ? n_used : 1) * sizeof *sorted);
     if (!sorted) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     if (n_used > 0) memcpy(sorted, used, (size_t)n_used * sizeof *sorted);
     qsort(sorted, (size_t)n_used, sizeof *sorted, cv_cmp_ptr);
@@ -81,7 +82,7 @@ static gl_status cv_check_unmapped(const elm_convert_params *p, const void *list
         if (!first) first = t->name;
         n_bad++;
     }
-    free(sorted);
+    ELM_FREE(sorted);
     if (n_unmapped) *n_unmapped = n_bad;
     if (n_bad > 0 && p->strict)
         return gl_error_set(err, GL_ERR_UNSUPPORTED, "--strict: %lld source tensor%s not converted (first: %.160s)",

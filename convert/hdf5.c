@@ -7,6 +7,7 @@
  * blocks, B-tree nodes, groups) are bounded by a per-call work budget so that a hostile file
  * cannot make the reader loop or recurse without end.
  */
+#include "alloc.h"
 #include "hdf5.h"
 
 #include <fcntl.h>
@@ -175,7 +176,7 @@ static gl_status h5_superblock(elm_h5 *f, size_t pos, gl_error *err) {
 elm_h5 *elm_h5_open_buffer(const void *buf, size_t size, gl_error *err) {
     gl_error spare;
     if (!err) err = &spare;
-    elm_h5 *f = calloc(1, sizeof *f);
+    elm_h5 *f = ELM_CALLOC(1, sizeof *f);
     if (!f) {
         gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
         return NULL;
@@ -186,12 +187,12 @@ elm_h5 *elm_h5_open_buffer(const void *buf, size_t size, gl_error *err) {
     for (size_t pos = 0; buf && pos + 8 <= size; pos = pos ? pos * 2 : 512) {
         if (memcmp(f->data + pos, h5_signature, 8) != 0) continue;
         if (h5_superblock(f, pos, err) != GL_OK) {
-            free(f);
+            ELM_FREE(f);
             return NULL;
         }
         return f;
     }
-    free(f);
+    ELM_FREE(f);
     gl_error_set(err, GL_ERR_FORMAT, "hdf5: no HDF5 signature found (not an HDF5 file)");
     return NULL;
 }
@@ -215,7 +216,7 @@ elm_h5 *elm_h5_open(const char *path, gl_error *err) {
 void elm_h5_close(elm_h5 *f) {
     if (!f) return;
     gl_unmap_file(f->map, f->map_size);
-    free(f);
+    ELM_FREE(f);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -290,7 +291,7 @@ static int h5_block_messages(elm_h5 *f, h5_cur c, int version, bool with_order, 
 static int h5_messages(elm_h5 *f, uint64_t addr, h5_msg_fn fn, void *user, gl_error *err) {
     h5_cur c;
     if (h5_at_open(f, addr, &c, "object header", err)) return err->code;
-    h5_span *spans = malloc(sizeof(h5_span) * H5_MAX_CHUNKS);
+    h5_span *spans = ELM_MALLOC(sizeof(h5_span) * H5_MAX_CHUNKS);
     if (!spans) return gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
     int n_spans = 0, version, r;
     bool with_order = false;
@@ -300,7 +301,7 @@ static int h5_messages(elm_h5 *f, uint64_t addr, h5_msg_fn fn, void *user, gl_er
         version = (int)h5_u(&c, 1);
         int flags = (int)h5_u(&c, 1);
         if (version != 2) {
-            free(spans);
+            ELM_FREE(spans);
             return gl_error_set(err, GL_ERR_UNSUPPORTED, "hdf5: object header version %d", version);
         }
         if (flags & 0x20) h5_skip(&c, 16); /* times */
@@ -308,7 +309,7 @@ static int h5_messages(elm_h5 *f, uint64_t addr, h5_msg_fn fn, void *user, gl_er
         uint64_t size0 = h5_u(&c, 1 << (flags & 3));
         with_order = (flags & 0x04) != 0;
         if (c.bad || size0 > c.left) {
-            free(spans);
+            ELM_FREE(spans);
             return gl_error_set(err, GL_ERR_FORMAT, "hdf5: object header at %llu is truncated",
                                 (unsigned long long)addr);
         }
@@ -319,12 +320,12 @@ static int h5_messages(elm_h5 *f, uint64_t addr, h5_msg_fn fn, void *user, gl_er
         uint64_t size0 = h5_u(&c, 4);
         h5_skip(&c, 4); /* the 12-byte prefix is padded to 16 */
         if (version != 1) {
-            free(spans);
+            ELM_FREE(spans);
             return gl_error_set(err, GL_ERR_FORMAT, "hdf5: no object header at address %llu (version byte %d)",
                                 (unsigned long long)addr, version);
         }
         if (c.bad || size0 > c.left) {
-            free(spans);
+            ELM_FREE(spans);
             return gl_error_set(err, GL_ERR_FORMAT, "hdf5: object header at %llu is truncated",
                                 (unsigned long long)addr);
         }
@@ -346,7 +347,7 @@ static int h5_messages(elm_h5 *f, uint64_t addr, h5_msg_fn fn, void *user, gl_er
         }
         r = h5_block_messages(f, block, version, with_order, spans, &n_spans, fn, user, err);
     }
-    free(spans);
+    ELM_FREE(spans);
     return r == 1 ? GL_OK : r;
 }
 
@@ -1079,7 +1080,7 @@ gl_status elm_h5_visit(elm_h5 *f, elm_h5_visit_fn fn, void *user, gl_error *err)
     gl_error spare;
     if (!err) err = &spare;
     if (!f || !fn) return gl_error_set(err, GL_ERR_INVALID, "hdf5: bad arguments");
-    h5_visit *v = calloc(1, sizeof *v);
+    h5_visit *v = ELM_CALLOC(1, sizeof *v);
     if (!v) return gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
     v->fn = fn;
     v->user = user;
@@ -1091,6 +1092,6 @@ gl_status elm_h5_visit(elm_h5 *f, elm_h5_visit_fn fn, void *user, gl_error *err)
         if (!h5_is_group(&g)) r = gl_error_set(err, GL_ERR_FORMAT, "hdf5: the root object is not a group");
         else r = h5_visit_group(f, f->root, &g, v, err);
     }
-    free(v);
+    ELM_FREE(v);
     return r == 1 ? GL_OK : (gl_status)r;
 }

@@ -1,4 +1,5 @@
 /* A minimal HDF5 writer: superblock v2, v2 object headers, compact root group (hdf5_write.h). */
+#include "alloc.h"
 #include "hdf5_write.h"
 
 #include <errno.h>
@@ -74,7 +75,7 @@ static void h5w_put(h5w_buf *b, const void *src, size_t n) {
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n) cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
+        uint8_t *q = ELM_REALLOC(b->p, cap);
         if (!q) {
             b->bad = true;
             return;
@@ -123,10 +124,10 @@ static gl_status h5w_write(elm_h5w *w, const void *p, size_t n, gl_error *err) {
 }
 
 elm_h5w *elm_h5w_create(const char *path, gl_error *err) {
-    elm_h5w *w = calloc(1, sizeof *w);
+    elm_h5w *w = ELM_CALLOC(1, sizeof *w);
     const size_t len = strlen(path) + 32;
-    if (w) w->path = strdup(path);
-    if (w) w->tmp = malloc(len);
+    if (w) w->path = elm_strdup(path);
+    if (w) w->tmp = ELM_MALLOC(len);
     if (!w || !w->path || !w->tmp) {
         elm_h5w_abort(w);
         gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
@@ -136,9 +137,9 @@ elm_h5w *elm_h5w_create(const char *path, gl_error *err) {
     w->f = fopen(w->tmp, "wb");
     if (!w->f) {
         gl_error_set(err, GL_ERR_IO, "hdf5: cannot create %s: %s", w->tmp, strerror(errno));
-        free(w->path);
-        free(w->tmp);
-        free(w);
+        ELM_FREE(w->path);
+        ELM_FREE(w->tmp);
+        ELM_FREE(w);
         return NULL;
     }
     const uint8_t zero[H5W_SUPERBLOCK_SIZE] = {0}; /* the superblock, written at close */
@@ -158,12 +159,12 @@ static gl_status h5w_add_link(elm_h5w *w, const char *name, uint64_t addr, gl_er
             return gl_error_set(err, GL_ERR_INVALID, "hdf5: dataset '%.64s' written twice", name);
     if (w->n_links == w->cap_links) {
         const size_t cap = w->cap_links ? 2 * w->cap_links : 64;
-        h5w_link *l = realloc(w->links, cap * sizeof *l);
+        h5w_link *l = ELM_REALLOC(w->links, cap * sizeof *l);
         if (!l) return gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
         w->links = l;
         w->cap_links = cap;
     }
-    char *copy = strdup(name);
+    char *copy = elm_strdup(name);
     if (!copy) return gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
     w->links[w->n_links++] = (h5w_link){copy, addr};
     return GL_OK;
@@ -182,7 +183,7 @@ static gl_status h5w_object_header(elm_h5w *w, const h5w_buf *msgs, uint64_t *ad
     gl_status s = h.bad ? gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory") : GL_OK;
     *addr = w->pos;
     if (s == GL_OK) s = h5w_write(w, h.p, h.n, err);
-    free(h.p);
+    ELM_FREE(h.p);
     return s;
 }
 
@@ -213,8 +214,8 @@ static gl_status h5w_dataset(elm_h5w *w, const char *name, int rank, const uint6
     h5w_msg(&msgs, 0x0008, &m);
     uint64_t addr = 0;
     s = msgs.bad || m.bad ? gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory") : h5w_object_header(w, &msgs, &addr, err);
-    free(msgs.p);
-    free(m.p);
+    ELM_FREE(msgs.p);
+    ELM_FREE(m.p);
     return s == GL_OK ? h5w_add_link(w, name, addr, err) : s;
 }
 
@@ -238,7 +239,7 @@ gl_status elm_h5w_f32(elm_h5w *w, const char *name, int rank, const int64_t *dim
     h5w_u(&t, 127, 4); /* exponent bias */
     const gl_status s = t.bad ? gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory")
                               : h5w_dataset(w, name, rank, d, &t, data, 4 * n, err);
-    free(t.p);
+    ELM_FREE(t.p);
     return s;
 }
 
@@ -251,15 +252,15 @@ gl_status elm_h5w_string(elm_h5w *w, const char *name, const char *text, gl_erro
     h5w_put(&t, head, sizeof head);
     h5w_u(&t, len, 4);
     const uint64_t dims[1] = {1};
-    char *data = calloc(1, len);
+    char *data = ELM_CALLOC(1, len);
     gl_status s;
     if (t.bad || !data) s = gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
     else {
         memcpy(data, text, strlen(text));
         s = h5w_dataset(w, name, 1, dims, &t, data, len, err);
     }
-    free(data);
-    free(t.p);
+    ELM_FREE(data);
+    ELM_FREE(t.p);
     return s;
 }
 
@@ -287,17 +288,17 @@ static gl_status h5w_root(elm_h5w *w, uint64_t *addr, gl_error *err) {
     gl_status s = msgs.bad || m.bad ? gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory")
                                     : msgs.n > UINT32_MAX ? gl_error_set(err, GL_ERR_INVALID, "hdf5: too many datasets")
                                                           : h5w_object_header(w, &msgs, addr, err);
-    free(msgs.p);
-    free(m.p);
+    ELM_FREE(msgs.p);
+    ELM_FREE(m.p);
     return s;
 }
 
 static void h5w_free(elm_h5w *w) {
-    for (size_t i = 0; i < w->n_links; i++) free(w->links[i].name);
-    free(w->links);
-    free(w->path);
-    free(w->tmp);
-    free(w);
+    for (size_t i = 0; i < w->n_links; i++) ELM_FREE(w->links[i].name);
+    ELM_FREE(w->links);
+    ELM_FREE(w->path);
+    ELM_FREE(w->tmp);
+    ELM_FREE(w);
 }
 
 gl_status elm_h5w_close(elm_h5w *w, gl_error *err) {
@@ -318,7 +319,7 @@ gl_status elm_h5w_close(elm_h5w *w, gl_error *err) {
         else if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(sb.p, 1, sb.n, w->f) != sb.n || fflush(w->f) != 0 ||
                  fsync(fileno(w->f)) != 0)
             s = gl_error_set(err, GL_ERR_IO, "hdf5: cannot write %s: %s", w->tmp, strerror(errno));
-        free(sb.p);
+        ELM_FREE(sb.p);
     }
     if (fclose(w->f) != 0 && s == GL_OK) s = gl_error_set(err, GL_ERR_IO, "hdf5: cannot write %s: %s", w->tmp, strerror(errno));
     w->f = NULL;

@@ -12,6 +12,7 @@
  * tokenizer.json post-processor; the chat template from tokenizer_config.json (or
  * chat_template.jinja).
  */
+#include "alloc.h"
 #include "convert.h"
 #include "json.h"
 #include "safetensors.h"
@@ -45,14 +46,14 @@ static void tk_log(elm_convert_log_fn log, void *user, const char *fmt, ...) {
 
 void elm_cv_vocab_free(elm_cv_vocab *v) {
     if (!v) return;
-    for (int32_t i = 0; i < v->n_tokens && v->tokens; i++) free(v->tokens[i]);
-    for (int64_t i = 0; i < v->n_merges && v->merges; i++) free(v->merges[i]);
-    free(v->tokens);
-    free(v->lens);
-    free(v->scores);
-    free(v->types);
-    free(v->merges);
-    free(v->chat_template);
+    for (int32_t i = 0; i < v->n_tokens && v->tokens; i++) ELM_FREE(v->tokens[i]);
+    for (int64_t i = 0; i < v->n_merges && v->merges; i++) ELM_FREE(v->merges[i]);
+    ELM_FREE(v->tokens);
+    ELM_FREE(v->lens);
+    ELM_FREE(v->scores);
+    ELM_FREE(v->types);
+    ELM_FREE(v->merges);
+    ELM_FREE(v->chat_template);
     memset(v, 0, sizeof *v);
 }
 
@@ -69,13 +70,13 @@ static gl_status tk_resize(elm_cv_vocab *v, int32_t n, gl_error *err) {
     if (n > v->cap_tokens) { /* geometric growth: vocabularies arrive one token at a time */
         int32_t cap = v->cap_tokens > n / 2 ? v->cap_tokens * 2 : n;
         if (cap > TK_MAX_TOKENS) cap = TK_MAX_TOKENS;
-        char **t = realloc(v->tokens, (size_t)cap * sizeof *t);
+        char **t = ELM_REALLOC(v->tokens, (size_t)cap * sizeof *t);
         if (t) v->tokens = t;
-        uint64_t *l = realloc(v->lens, (size_t)cap * sizeof *l);
+        uint64_t *l = ELM_REALLOC(v->lens, (size_t)cap * sizeof *l);
         if (l) v->lens = l;
-        float *s = realloc(v->scores, (size_t)cap * sizeof *s);
+        float *s = ELM_REALLOC(v->scores, (size_t)cap * sizeof *s);
         if (s) v->scores = s;
-        int32_t *ty = realloc(v->types, (size_t)cap * sizeof *ty);
+        int32_t *ty = ELM_REALLOC(v->types, (size_t)cap * sizeof *ty);
         if (ty) v->types = ty;
         if (!t || !l || !s || !ty) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         v->cap_tokens = cap;
@@ -96,11 +97,11 @@ gl_status elm_cv_vocab_set(elm_cv_vocab *v, int32_t id, const char *s, size_t n,
     if (elm_utf8_validate(s, n) != n) return gl_error_set(err, GL_ERR_FORMAT, "token %d is not valid UTF-8", id);
     gl_status st = tk_resize(v, id + 1, err);
     if (st != GL_OK) return st;
-    char *c = malloc(n + 1);
+    char *c = ELM_MALLOC(n + 1);
     if (!c) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     memcpy(c, s, n);
     c[n] = '\0';
-    free(v->tokens[id]);
+    ELM_FREE(v->tokens[id]);
     v->tokens[id] = c;
     v->lens[id] = n;
     v->scores[id] = score;
@@ -143,7 +144,7 @@ static gl_status tk_add_merge(elm_cv_vocab *v, const char *a, size_t na, const c
     if (v->n_merges == *cap) {
         int64_t ncap = *cap ? *cap * 2 : 1024;
         if (ncap > TK_MAX_TOKENS * 4LL) return gl_error_set(err, GL_ERR_FORMAT, "too many merges");
-        char **m = realloc(v->merges, (size_t)ncap * sizeof *m);
+        char **m = ELM_REALLOC(v->merges, (size_t)ncap * sizeof *m);
         if (!m) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         v->merges = m;
         *cap = ncap;
@@ -151,7 +152,7 @@ static gl_status tk_add_merge(elm_cv_vocab *v, const char *a, size_t na, const c
     if (na == 0 || nb == 0) return gl_error_set(err, GL_ERR_FORMAT, "merge %lld has an empty side", (long long)v->n_merges);
     if (elm_utf8_validate(a, na) != na || elm_utf8_validate(b, nb) != nb)
         return gl_error_set(err, GL_ERR_FORMAT, "merge %lld is not valid UTF-8", (long long)v->n_merges);
-    char *m = malloc(na + nb + 2);
+    char *m = ELM_MALLOC(na + nb + 2);
     if (!m) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     memcpy(m, a, na);
     m[na] = ' ';
@@ -176,7 +177,7 @@ static uint32_t tk_fnv(const char *s, size_t n) {
 static bool tk_hash_build(tk_hash *h, const elm_cv_vocab *v) {
     uint32_t cap = 16;
     while (cap < (uint32_t)v->n_tokens * 2u) cap *= 2;
-    h->slots = calloc(cap, sizeof *h->slots);
+    h->slots = ELM_CALLOC(cap, sizeof *h->slots);
     h->mask = cap - 1;
     if (!h->slots) return false;
     for (int32_t i = 0; i < v->n_tokens; i++) {
@@ -207,7 +208,7 @@ static gl_status tk_check_merges(const elm_cv_vocab *v, const char *what, gl_err
     for (int64_t r = 0; r < v->n_merges && s == GL_OK; r++) {
         const char *m = v->merges[r], *sp = strchr(m, ' ');
         const size_t na = (size_t)(sp - m), nb = strlen(sp + 1);
-        char *ab = malloc(na + nb + 1);
+        char *ab = ELM_MALLOC(na + nb + 1);
         if (!ab) {
             s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
             break;
@@ -220,9 +221,9 @@ static gl_status tk_check_merges(const elm_cv_vocab *v, const char *what, gl_err
         if (missing)
             s = gl_error_set(err, GL_ERR_FORMAT, "%s: merge %lld \"%.60s\": %s is not in the vocabulary", what,
                              (long long)r, m, missing);
-        free(ab);
+        ELM_FREE(ab);
     }
-    free(h.slots);
+    ELM_FREE(h.slots);
     return s;
 }
 
@@ -286,7 +287,7 @@ gl_status elm_cv_vocab_load_llama2c(const char *path, int32_t n_vocab, elm_cv_vo
     snprintf(v->model, sizeof v->model, "%s", "llama");
     snprintf(v->pre, sizeof v->pre, "%s", "default");
     size_t off = 4;
-    char *buf = malloc(65536 * 3 + 8); /* a piece with every ' ' widened to '▁' */
+    char *buf = ELM_MALLOC(65536 * 3 + 8); /* a piece with every ' ' widened to '▁' */
     if (!buf) s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     else if (map.size < 4) s = gl_error_set(err, GL_ERR_FORMAT, "%s: truncated tokenizer.bin", path);
     for (int32_t id = 0; s == GL_OK && (n_vocab <= 0 ? off < map.size : id < n_vocab); id++) {
@@ -326,7 +327,7 @@ gl_status elm_cv_vocab_load_llama2c(const char *path, int32_t n_vocab, elm_cv_vo
         else if (tk_is_byte_token(buf, n)) type = TK_BYTE;
         s = elm_cv_vocab_set(v, id, buf, n, score, type, err);
     }
-    free(buf);
+    ELM_FREE(buf);
     elm_map_close(&map);
     if (s == GL_OK) {
         v->unk = 0;
@@ -578,7 +579,7 @@ static gl_status tk_load_tokenizer_json(elm_cv_vocab *v, const tk_ctx *c, gl_err
                                  (long long)r, tmp.merges[r]);
             else if (v->scores[id] == 0.0f) v->scores[id] = -(float)(r + 1);
         }
-        free(h.slots);
+        ELM_FREE(h.slots);
         elm_cv_vocab_free(&tmp);
         if (s != GL_OK) return s;
         for (int32_t i = 0; i < v->n_tokens; i++)
@@ -631,7 +632,7 @@ static gl_status tk_chat_template(elm_cv_vocab *v, const tk_ctx *c, gl_error *er
         if (!text) text = elm_json_get_str(elm_json_at(t, 0), "template");
     }
     if (text) {
-        v->chat_template = strdup(text);
+        v->chat_template = elm_strdup(text);
         return v->chat_template ? GL_OK : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     }
     char *p = elm_cv_path_join(c->dir, "chat_template.jinja");
@@ -641,7 +642,7 @@ static gl_status tk_chat_template(elm_cv_vocab *v, const tk_ctx *c, gl_error *er
         if (s == GL_OK) {
             if (elm_utf8_validate((const char *)m.data, m.size) != m.size) {
                 s = gl_error_set(err, GL_ERR_FORMAT, "%s is not valid UTF-8", p);
-            } else if ((v->chat_template = malloc(m.size + 1)) != NULL) {
+            } else if ((v->chat_template = ELM_MALLOC(m.size + 1)) != NULL) {
                 if (m.size) memcpy(v->chat_template, m.data, m.size);
                 v->chat_template[m.size] = '\0';
             } else {
@@ -649,10 +650,10 @@ static gl_status tk_chat_template(elm_cv_vocab *v, const tk_ctx *c, gl_error *er
             }
             elm_map_close(&m);
         }
-        free(p);
+        ELM_FREE(p);
         return s;
     }
-    free(p);
+    ELM_FREE(p);
     return GL_OK;
 }
 
@@ -738,15 +739,15 @@ gl_status elm_cv_vocab_load_dir(const char *dir, int32_t n_vocab, elm_cv_vocab *
     if (s == GL_OK) s = tk_specials(v, &c, is_spm, err);
     if (s == GL_OK) s = tk_finish(v, n_vocab, err);
     if (s == GL_OK && !strcmp(v->model, "gpt2")) {
-        free(v->scores); /* llama.cpp writes no scores for byte-level BPE vocabularies */
+        ELM_FREE(v->scores); /* llama.cpp writes no scores for byte-level BPE vocabularies */
         v->scores = NULL;
     }
-    free(spm);
-    free(tj);
-    free(vj);
-    free(mt);
-    free(ej);
-    free(vb);
+    ELM_FREE(spm);
+    ELM_FREE(tj);
+    ELM_FREE(vj);
+    ELM_FREE(mt);
+    ELM_FREE(ej);
+    ELM_FREE(vb);
     elm_json_free(c.tok_json);
     elm_json_free(c.tok_cfg);
     elm_json_free(c.spec_map);

@@ -5,6 +5,7 @@
  * growable stack and copied into one arena array when the container closes, so building
  * a 50 000-member vocabulary costs one allocation per arena chunk.
  */
+#include "alloc.h"
 #include "json.h"
 
 #include <errno.h>
@@ -41,7 +42,7 @@ static void *json_alloc(elm_json_doc *doc, size_t n) {
         size_t cap = n > doc->chunk_min ? n : doc->chunk_min;
         if (doc->chunk_min < JSON_CHUNK_MIN) doc->chunk_min *= 2;
         if (cap > SIZE_MAX - sizeof(json_chunk)) return NULL;
-        c = malloc(sizeof(json_chunk) + cap);
+        c = ELM_MALLOC(sizeof(json_chunk) + cap);
         if (!c) return NULL;
         c->next = doc->chunks;
         c->used = 0;
@@ -122,7 +123,7 @@ static bool json_push(json_parser *ps, elm_json *v) {
     if (ps->stack_n == ps->stack_cap) {
         size_t cap = ps->stack_cap ? ps->stack_cap * 2 : 256;
         if (cap > SIZE_MAX / sizeof(elm_json *)) return json_oom(ps);
-        elm_json **s = realloc(ps->stack, cap * sizeof *s);
+        elm_json **s = ELM_REALLOC(ps->stack, cap * sizeof *s);
         if (!s) return json_oom(ps);
         ps->stack = s;
         ps->stack_cap = cap;
@@ -265,7 +266,7 @@ static bool json_buf_reserve(json_parser *ps, size_t need) {
         if (cap > SIZE_MAX / 2) return json_oom(ps);
         cap *= 2;
     }
-    char *b = realloc(ps->buf, cap);
+    char *b = ELM_REALLOC(ps->buf, cap);
     if (!b) return json_oom(ps);
     ps->buf = b;
     ps->buf_cap = cap;
@@ -497,10 +498,10 @@ void elm_json_free(elm_json_doc *doc) {
     json_chunk *c = doc->chunks;
     while (c) {
         json_chunk *next = c->next;
-        free(c);
+        ELM_FREE(c);
         c = next;
     }
-    free(doc);
+    ELM_FREE(doc);
 }
 
 elm_json_doc *elm_json_parse(const char *text, size_t len, gl_error *err) {
@@ -508,7 +509,7 @@ elm_json_doc *elm_json_parse(const char *text, size_t len, gl_error *err) {
         gl_error_set(err, GL_ERR_INVALID, "JSON: no input");
         return NULL;
     }
-    elm_json_doc *doc = calloc(1, sizeof *doc);
+    elm_json_doc *doc = ELM_CALLOC(1, sizeof *doc);
     if (!doc) {
         gl_error_set(err, GL_ERR_NOMEM, "JSON: out of memory");
         return NULL;
@@ -529,8 +530,8 @@ elm_json_doc *elm_json_parse(const char *text, size_t len, gl_error *err) {
             doc->root = NULL;
         }
     }
-    free(ps.stack);
-    free(ps.buf);
+    ELM_FREE(ps.stack);
+    ELM_FREE(ps.buf);
     if (!doc->root) {
         elm_json_free(doc);
         return NULL;
@@ -555,15 +556,15 @@ elm_json_doc *elm_json_parse_file(const char *path, gl_error *err) {
     for (;;) {
         if (cap - n < 4096) {
             if (cap > ((size_t)1 << 31)) { /* 2 GiB: no JSON file we read is this large */
-                free(buf);
+                ELM_FREE(buf);
                 fclose(f);
                 gl_error_set(err, GL_ERR_FORMAT, "%s: file too large for JSON", path);
                 return NULL;
             }
             size_t ncap = cap ? cap * 2 : first;
-            char *nb = realloc(buf, ncap);
+            char *nb = ELM_REALLOC(buf, ncap);
             if (!nb) {
-                free(buf);
+                ELM_FREE(buf);
                 fclose(f);
                 gl_error_set(err, GL_ERR_NOMEM, "%s: out of memory", path);
                 return NULL;
@@ -578,13 +579,13 @@ elm_json_doc *elm_json_parse_file(const char *path, gl_error *err) {
     bool io_err = ferror(f) != 0;
     fclose(f);
     if (io_err) {
-        free(buf);
+        ELM_FREE(buf);
         gl_error_set(err, GL_ERR_IO, "%s: read error", path);
         return NULL;
     }
     gl_error e = {0};
     elm_json_doc *doc = elm_json_parse(buf, n, &e);
-    free(buf);
+    ELM_FREE(buf);
     if (!doc) gl_error_set(err, e.code, "%s: %s", path, e.msg);
     return doc;
 }

@@ -5,6 +5,7 @@
  * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
  * then the data; offsets are relative to the byte after the header.
  */
+#include "alloc.h"
 #include "safetensors.h"
 #include "convert.h" /* elm_cv_path_join */
 
@@ -87,7 +88,7 @@ static size_t st_dtype_size(const char *s, elm_st_dtype *kind) {
 static gl_status st_add_tensor(elm_st *st, const elm_st_tensor *t) {
     if (st->n_tensors == st->cap_tensors) {
         int64_t cap = st->cap_tensors ? st->cap_tensors * 2 : 64;
-        elm_st_tensor *nt = realloc(st->tensors, (size_t)cap * sizeof *nt);
+        elm_st_tensor *nt = ELM_REALLOC(st->tensors, (size_t)cap * sizeof *nt);
         if (!nt) return GL_ERR_NOMEM;
         st->tensors = nt;
         st->cap_tensors = cap;
@@ -145,12 +146,12 @@ static gl_status st_parse_entry(elm_st *st, int shard_idx, const elm_json *e, gl
     t.n_elements = (int64_t)numel;
     t.nbytes = (uint64_t)(en - b);
     t.data = sh->data + b;
-    char *nm = malloc(e->key_len + 1);
+    char *nm = ELM_MALLOC(e->key_len + 1);
     if (!nm) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     memcpy(nm, name, e->key_len + 1);
     t.name = nm;
     if (st_add_tensor(st, &t) != GL_OK) {
-        free(nm);
+        ELM_FREE(nm);
         return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     }
     return GL_OK;
@@ -207,12 +208,12 @@ static bool st_ends_with(const char *s, const char *suffix) {
 
 static gl_status st_add_shard(elm_st *st, char *path, gl_error *err) {
     if (st->n_shards >= ST_MAX_SHARDS) {
-        free(path);
+        ELM_FREE(path);
         return gl_error_set(err, GL_ERR_FORMAT, "too many shards");
     }
-    st_shard *ns = realloc(st->shards, (size_t)(st->n_shards + 1) * sizeof *ns);
+    st_shard *ns = ELM_REALLOC(st->shards, (size_t)(st->n_shards + 1) * sizeof *ns);
     if (!ns) {
-        free(path);
+        ELM_FREE(path);
         return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     }
     st->shards = ns;
@@ -231,7 +232,7 @@ static gl_status st_open_index(elm_st *st, const char *index_path, gl_error *err
         elm_json_free(doc);
         return gl_error_set(err, GL_ERR_FORMAT, "%s: no \"weight_map\" object", index_path);
     }
-    char *dir = strdup(index_path);
+    char *dir = elm_strdup(index_path);
     if (!dir) {
         elm_json_free(doc);
         return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
@@ -263,13 +264,13 @@ static gl_status st_open_index(elm_st *st, const char *index_path, gl_error *err
             s = gl_error_set(err, GL_ERR_FORMAT, "%s: tensor '%.64s' is not in %.64s", index_path,
                              wm->items[k]->key, file);
     }
-    free(dir);
+    ELM_FREE(dir);
     elm_json_free(doc);
     return s;
 }
 
 elm_st *elm_st_open(const char *path, gl_error *err) {
-    elm_st *st = calloc(1, sizeof *st);
+    elm_st *st = ELM_CALLOC(1, sizeof *st);
     if (!st) {
         gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         return NULL;
@@ -280,22 +281,22 @@ elm_st *elm_st_open(const char *path, gl_error *err) {
         char *index = elm_cv_path_join(path, "model.safetensors.index.json");
         if (!single || !index) {
             s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
-            free(single);
+            ELM_FREE(single);
         } else if (st_exists(single)) {
             s = st_add_shard(st, single, err);
         } else if (st_exists(index)) {
-            free(single);
+            ELM_FREE(single);
             s = st_open_index(st, index, err);
         } else {
-            free(single);
+            ELM_FREE(single);
             s = gl_error_set(err, GL_ERR_IO, "%s: no model.safetensors or model.safetensors.index.json",
                              path);
         }
-        free(index);
+        ELM_FREE(index);
     } else if (st_ends_with(path, ".json")) {
         s = st_open_index(st, path, err);
     } else {
-        char *p = strdup(path);
+        char *p = elm_strdup(path);
         s = p ? st_add_shard(st, p, err) : gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     }
     if (s != GL_OK) {
@@ -307,14 +308,14 @@ elm_st *elm_st_open(const char *path, gl_error *err) {
 
 void elm_st_close(elm_st *st) {
     if (!st) return;
-    for (int64_t i = 0; i < st->n_tensors; i++) free((char *)st->tensors[i].name);
+    for (int64_t i = 0; i < st->n_tensors; i++) ELM_FREE((char *)st->tensors[i].name);
     for (int i = 0; i < st->n_shards; i++) {
         elm_map_close(&st->shards[i].map);
-        free(st->shards[i].path);
+        ELM_FREE(st->shards[i].path);
     }
-    free(st->tensors);
-    free(st->shards);
-    free(st);
+    ELM_FREE(st->tensors);
+    ELM_FREE(st->shards);
+    ELM_FREE(st);
 }
 
 int64_t elm_st_n_tensors(const elm_st *st) { return st ? st->n_tensors : 0; }

@@ -8,6 +8,7 @@
  *   NormalizerSpec  1 name, 2 precompiled_charsmap, 3 add_dummy_prefix,
  *                   4 remove_extra_whitespaces, 5 escape_whitespaces
  */
+#include "alloc.h"
 #include "spm_model.h"
 
 #include <stdlib.h>
@@ -176,7 +177,7 @@ gl_status elm_spm_parse(const void *data, size_t size, elm_spm_model *m, gl_erro
                     break;
                 }
                 int32_t ncap = cap ? cap * 2 : 1024;
-                elm_spm_piece *np = realloc(m->pieces, (size_t)ncap * sizeof *np);
+                elm_spm_piece *np = ELM_REALLOC(m->pieces, (size_t)ncap * sizeof *np);
                 if (!np) {
                     s = gl_error_set(err, GL_ERR_NOMEM, "out of memory");
                     break;
@@ -200,7 +201,7 @@ gl_status elm_spm_parse(const void *data, size_t size, elm_spm_model *m, gl_erro
 
 void elm_spm_free(elm_spm_model *m) {
     if (!m) return;
-    free(m->pieces);
+    ELM_FREE(m->pieces);
     m->pieces = NULL;
     m->n_pieces = 0;
 }

@@ -2,6 +2,7 @@
  * tensor_source.c — one view of a checkpoint's tensors over safetensors and torch zip files,
  * so that every architecture's mapping code reads both (see elm_cv_source in convert.h).
  */
+#include "alloc.h"
 #include "convert.h"
 #include "safetensors.h"
 #include "torch_zip.h"
@@ -32,8 +33,8 @@ static elm_st_dtype src_st_dtype(elm_tz_dtype d) {
 /* Describes each torch tensor as a safetensors record (copying strided ones). */
 static gl_status src_from_torch(elm_cv_source *s, gl_error *err) {
     int64_t n = elm_tz_n_tensors(s->tz);
-    s->tensors = calloc(n ? (size_t)n : 1, sizeof *s->tensors);
-    s->copies = calloc(n ? (size_t)n : 1, sizeof *s->copies);
+    s->tensors = ELM_CALLOC(n ? (size_t)n : 1, sizeof *s->tensors);
+    s->copies = ELM_CALLOC(n ? (size_t)n : 1, sizeof *s->copies);
     if (!s->tensors || !s->copies) return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     s->n = n; /* copies[] is freed up to n even when a later step fails */
     for (int64_t i = 0; i < n; i++) {
@@ -48,7 +49,7 @@ static gl_status src_from_torch(elm_cv_source *s, gl_error *err) {
         o->nbytes = (uint64_t)t->n_elements * elm_tz_dtype_size(t->dtype);
         o->data = t->data;
         if (!t->contiguous) {
-            s->copies[i] = malloc(o->nbytes ? (size_t)o->nbytes : 1);
+            s->copies[i] = ELM_MALLOC(o->nbytes ? (size_t)o->nbytes : 1);
             if (!s->copies[i]) return gl_error_set(err, GL_ERR_NOMEM, "out of memory copying '%.64s'", t->name);
             elm_tz_copy_contiguous(t, s->copies[i]);
             o->data = s->copies[i];
@@ -72,7 +73,7 @@ static bool src_pick_torch(const char *path, char **torch_path) {
     for (size_t i = 0; i < 2; i++) {
         char *p = elm_cv_path_join(path, st_names[i]);
         bool have = elm_cv_file_exists(p);
-        free(p);
+        ELM_FREE(p);
         if (have) return false;
     }
     char *p = elm_cv_path_join(path, "pytorch_model.bin");
@@ -80,12 +81,12 @@ static bool src_pick_torch(const char *path, char **torch_path) {
         *torch_path = p;
         return true;
     }
-    free(p);
+    ELM_FREE(p);
     return false;
 }
 
 elm_cv_source *elm_cv_source_open(const char *path, gl_error *err) {
-    elm_cv_source *s = calloc(1, sizeof *s);
+    elm_cv_source *s = ELM_CALLOC(1, sizeof *s);
     if (!s) {
         gl_error_set(err, GL_ERR_NOMEM, "out of memory");
         return NULL;
@@ -93,7 +94,7 @@ elm_cv_source *elm_cv_source_open(const char *path, gl_error *err) {
     char *tp = NULL;
     if (src_pick_torch(path, &tp)) {
         s->tz = elm_tz_open(tp ? tp : path, err);
-        free(tp);
+        ELM_FREE(tp);
         if (!s->tz || src_from_torch(s, err) != GL_OK) {
             elm_cv_source_close(s);
             return NULL;
@@ -102,7 +103,7 @@ elm_cv_source *elm_cv_source_open(const char *path, gl_error *err) {
     }
     s->st = elm_st_open(path, err);
     if (!s->st) {
-        free(s);
+        ELM_FREE(s);
         return NULL;
     }
     s->n = elm_st_n_tensors(s->st);
@@ -113,12 +114,12 @@ elm_cv_source *elm_cv_source_open(const char *path, gl_error *err) {
 void elm_cv_source_close(elm_cv_source *s) {
     if (!s) return;
     if (s->copies)
-        for (int64_t i = 0; i < s->n; i++) free(s->copies[i]);
-    free(s->copies);
-    free(s->tensors);
+        for (int64_t i = 0; i < s->n; i++) ELM_FREE(s->copies[i]);
+    ELM_FREE(s->copies);
+    ELM_FREE(s->tensors);
     elm_tz_close(s->tz);
     elm_st_close(s->st);
-    free(s);
+    ELM_FREE(s);
 }
 
 int64_t elm_cv_source_n(const elm_cv_source *s) { return s ? s->n : 0; }

@@ -7,6 +7,7 @@
  * pickle's length; memo indices are checked against the table. Only the globals listed in
  * torch_zip.h are recognised; REDUCE applies one of them or fails.
  */
+#include "alloc.h"
 #include "torch_zip.h"
 
 #include "safetensors.h" /* elm_map */
@@ -125,7 +126,7 @@ static gl_status tz_read_directory(elm_tz *tz, gl_error *err) {
     if (cd_offs > tz->size || cd_size > tz->size - cd_offs)
         return gl_error_set(err, GL_ERR_FORMAT, "torch zip: central directory outside the file");
     if (n > cd_size / 46) return gl_error_set(err, GL_ERR_FORMAT, "torch zip: entry count exceeds the directory");
-    tz->entries = calloc(n ? (size_t)n : 1, sizeof *tz->entries);
+    tz->entries = ELM_CALLOC(n ? (size_t)n : 1, sizeof *tz->entries);
     if (!tz->entries) return gl_error_set(err, GL_ERR_NOMEM, "torch zip: out of memory");
     const uint8_t *p = tz->buf + cd_offs, *end = p + cd_size;
     for (uint64_t i = 0; i < n; i++) {
@@ -225,7 +226,7 @@ static void *tz_grow(void *p, int64_t *cap, int64_t need, size_t elem) {
     if (need <= *cap) return p;
     int64_t c = *cap ? *cap : 16;
     while (c < need) c *= 2;
-    void *q = realloc(p, (size_t)c * elem);
+    void *q = ELM_REALLOC(p, (size_t)c * elem);
     if (q) *cap = c;
     return q;
 }
@@ -388,7 +389,7 @@ static gl_status tz_memo_put(tz_vm *vm, uint64_t key) {
     if (vm->sp <= 0) return tz_fail(vm, "memo store on an empty stack");
     if (key >= TZ_MAX_MEMO) return tz_fail(vm, "memo index too large");
     if ((int64_t)key >= vm->n_memo) {
-        int32_t *m = realloc(vm->memo, (size_t)(key + 1) * sizeof *m);
+        int32_t *m = ELM_REALLOC(vm->memo, (size_t)(key + 1) * sizeof *m);
         if (!m) return gl_error_set(vm->err, GL_ERR_NOMEM, "torch pickle: out of memory");
         for (int64_t i = vm->n_memo; i <= (int64_t)key; i++) m[i] = -1;
         vm->memo = m;
@@ -603,11 +604,11 @@ static gl_status tz_run(tz_vm *vm, int32_t *result) {
 }
 
 static void tz_vm_free(tz_vm *vm) {
-    for (int64_t i = 0; i < vm->n_vals; i++) free(vm->vals[i].items);
-    free(vm->vals);
-    free(vm->stack);
-    free(vm->memo);
-    free(vm->tens);
+    for (int64_t i = 0; i < vm->n_vals; i++) ELM_FREE(vm->vals[i].items);
+    ELM_FREE(vm->vals);
+    ELM_FREE(vm->stack);
+    ELM_FREE(vm->memo);
+    ELM_FREE(vm->tens);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -670,8 +671,8 @@ static gl_status tz_finish(elm_tz *tz, tz_vm *vm, int32_t root, const char *pref
         if (memchr(k->s, '\0', k->slen)) return gl_error_set(err, GL_ERR_FORMAT, "torch zip: NUL in a key");
         bytes += k->slen + 1 + vm->tens[v->i].key_len + 1;
     }
-    tz->strings = malloc(bytes);
-    tz->tensors = calloc(n ? (size_t)n : 1, sizeof *tz->tensors);
+    tz->strings = ELM_MALLOC(bytes);
+    tz->tensors = ELM_CALLOC(n ? (size_t)n : 1, sizeof *tz->tensors);
     if (!tz->strings || !tz->tensors) return gl_error_set(err, GL_ERR_NOMEM, "torch zip: out of memory");
     char *w = tz->strings;
     for (int64_t i = 0; i < n; i++) {
@@ -742,7 +743,7 @@ static elm_tz *tz_open_common(elm_tz *tz, gl_error *err) {
 }
 
 elm_tz *elm_tz_open_buffer(const void *data, size_t size, gl_error *err) {
-    elm_tz *tz = calloc(1, sizeof *tz);
+    elm_tz *tz = ELM_CALLOC(1, sizeof *tz);
     if (!tz) {
         gl_error_set(err, GL_ERR_NOMEM, "torch zip: out of memory");
         return NULL;
@@ -753,13 +754,13 @@ elm_tz *elm_tz_open_buffer(const void *data, size_t size, gl_error *err) {
 }
 
 elm_tz *elm_tz_open(const char *path, gl_error *err) {
-    elm_tz *tz = calloc(1, sizeof *tz);
+    elm_tz *tz = ELM_CALLOC(1, sizeof *tz);
     if (!tz) {
         gl_error_set(err, GL_ERR_NOMEM, "torch zip: out of memory");
         return NULL;
     }
     if (elm_map_open(&tz->map, path, err) != GL_OK) {
-        free(tz);
+        ELM_FREE(tz);
         return NULL;
     }
     tz->buf = tz->map.data;
@@ -776,10 +777,10 @@ elm_tz *elm_tz_open(const char *path, gl_error *err) {
 void elm_tz_close(elm_tz *tz) {
     if (!tz) return;
     elm_map_close(&tz->map);
-    free(tz->entries);
-    free(tz->tensors);
-    free(tz->strings);
-    free(tz);
+    ELM_FREE(tz->entries);
+    ELM_FREE(tz->tensors);
+    ELM_FREE(tz->strings);
+    ELM_FREE(tz);
 }
 
 int64_t elm_tz_n_tensors(const elm_tz *tz) { return tz ? tz->n_tensors : 0; }

@@ -40,6 +40,20 @@
  * GL_ALIGNED_ALLOC and GL_FREE together (e.g. -DGL_MALLOC=fw_malloc ... or before including
  * the amalgamation) to route every allocation of ggml-lite to the firmware's allocator.
  * GL_FREE receives whatever any of the four returned. Default: the C library's. */
+/* Inside libedgelm, its hooks (ELM_MALLOC ... ELM_FREE, models/common/alloc.h) route ggml-lite too. */
+#if defined(ELM_MALLOC) && !defined(GL_MALLOC) && !defined(GL_CALLOC) && !defined(GL_REALLOC) && \
+    !defined(GL_ALIGNED_ALLOC) && !defined(GL_FREE)
+void *ELM_MALLOC(size_t n);
+void *ELM_CALLOC(size_t n, size_t size);
+void *ELM_REALLOC(void *p, size_t n);
+void *ELM_ALIGNED_ALLOC(size_t align, size_t n);
+void ELM_FREE(void *p);
+#define GL_MALLOC(n) ELM_MALLOC(n)
+#define GL_CALLOC(n, size) ELM_CALLOC(n, size)
+#define GL_REALLOC(p, n) ELM_REALLOC(p, n)
+#define GL_ALIGNED_ALLOC(align, n) ELM_ALIGNED_ALLOC(align, n)
+#define GL_FREE(p) ELM_FREE(p)
+#endif
 #if !defined(GL_MALLOC) && !defined(GL_CALLOC) && !defined(GL_REALLOC) && !defined(GL_ALIGNED_ALLOC) && \
     !defined(GL_FREE)
 #define GL_MALLOC(n) malloc(n)

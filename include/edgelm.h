@@ -409,15 +409,26 @@ ELM_API elm_status elm_elmo_mix(const elm_elmo *m, const float *layers, int32_t 
  *
  * A run takes a batch of sequences of different lengths (padded inside; padding never reaches
  * a real token's attention), so a batch gives the same per-sequence results as one at a time.
- * Results stay valid until the next run of the same elm_bert.
+ *
+ * elm_bert_model holds the weights (mapped, not copied) and the tokenizer; it is read-only
+ * once loaded, so any number of contexts (one per thread) may share it. elm_bert is one such
+ * context: a thread pool, the host-side inputs and the compute buffer, sized when it is made
+ * for runs of at most n_seq_max sequences of at most n_ctx tokens. A run within those sizes
+ * allocates nothing (the masked-LM logits and all_hidden grow the buffer on their first run).
+ * elm_bert_load / elm_bert_load_memory make a context with a model of its own (freed with it);
+ * elm_bert_model_load + elm_bert_new share one model. Results are copied out with
+ * elm_bert_get (size query: out NULL) and stay available until the next run.
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct elm_bert elm_bert;
+typedef struct elm_bert_model elm_bert_model; /* the weights: read-only, shared by contexts */
+typedef struct elm_bert elm_bert;             /* a context: pool, buffers, the last run's results */
 
 typedef struct elm_bert_params {
     int32_t n_threads; /* 0: 1 */
     bool no_repack;    /* keep Q4_0/Q8_0 matrices in the file's layout (see elm_model_params) */
-} elm_bert_params;
+    int32_t n_seq_max; /* most sequences per run (0: 1; at most 1024) */
+    int32_t n_ctx;     /* most tokens per sequence (0: the model's context length, also the most) */
+} elm_bert_params; /* a model reads no_repack; a context the other three */
 
 typedef enum elm_bert_pooling {
     ELM_BERT_POOL_NONE = 0, /* llama.cpp's pooling_type values */
@@ -427,13 +438,26 @@ typedef enum elm_bert_pooling {
 } elm_bert_pooling;
 
 ELM_API elm_bert_params elm_bert_default_params(void);
+/* The weights alone (params may be NULL): from a file (mapped), or from memory the caller keeps
+ * alive until elm_bert_model_free. */
+ELM_API elm_bert_model *elm_bert_model_load(const char *path, const elm_bert_params *params, elm_error *err);
+ELM_API elm_bert_model *elm_bert_model_load_memory(const void *data, size_t size, const elm_bert_params *params,
+                                                   elm_error *err);
+/* Frees the weights; every context made from them must be freed first. */
+ELM_API void elm_bert_model_free(elm_bert_model *model);
+/* A context over a shared model (the model must outlive it); params may be NULL. */
+ELM_API elm_bert *elm_bert_new(const elm_bert_model *model, const elm_bert_params *params, elm_error *err);
+/* A context with its own model, loaded from a file or from memory (kept alive by the caller). */
 ELM_API elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_error *err);
+ELM_API elm_bert *elm_bert_load_memory(const void *data, size_t size, const elm_bert_params *params,
+                                       elm_error *err);
 ELM_API void elm_bert_free(elm_bert *m);
 
 ELM_API int32_t elm_bert_n_embd(const elm_bert *m);
 ELM_API int32_t elm_bert_n_layer(const elm_bert *m);
 ELM_API int32_t elm_bert_n_vocab(const elm_bert *m);
-ELM_API int32_t elm_bert_n_ctx(const elm_bert *m);     /* longest sequence (position embeddings) */
+ELM_API int32_t elm_bert_n_ctx(const elm_bert *m);     /* longest sequence of a run (params.n_ctx) */
+ELM_API int32_t elm_bert_n_seq_max(const elm_bert *m); /* most sequences of a run */
 ELM_API int32_t elm_bert_n_types(const elm_bert *m);   /* token types (0: none, e.g. DistilBERT; types must be 0) */
 /* Bytes of weights copied into the interleaved layout at load (0: none, or no_repack). */
 ELM_API int64_t elm_bert_repacked_bytes(const elm_bert *m);
@@ -481,19 +505,29 @@ typedef struct elm_bert_request {
     const int32_t *n_mlm_pos;
 } elm_bert_request;
 
-/* Runs n_seq sequences: ids[s][0..n_tokens[s]), types[s] (NULL or types NULL: all 0). */
+/* Runs n_seq sequences (at most n_seq_max): ids[s][0..n_tokens[s]) (at most n_ctx tokens),
+ * types[s] (NULL or types NULL: all 0). req NULL: the last hidden state only. */
 ELM_API elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids,
                         const int32_t *const *types, const int32_t *n_tokens,
                         const elm_bert_request *req, elm_error *err);
-/* Results of the last run for sequence s (NULL when not computed): */
-ELM_API const float *elm_bert_hidden(const elm_bert *m, int32_t s);   /* [n_layer+1][n][n_embd] */
-ELM_API const float *elm_bert_last(const elm_bert *m, int32_t s);     /* [n][n_embd] */
-ELM_API const float *elm_bert_pooled(const elm_bert *m, int32_t s);   /* [n_embd] */
-ELM_API const float *elm_bert_nsp(const elm_bert *m, int32_t s);      /* [2]: 0 = "B follows A" */
-ELM_API const float *elm_bert_classes(const elm_bert *m, int32_t s);  /* [n_labels] logits */
-ELM_API const float *elm_bert_token_logits(const elm_bert *m, int32_t s); /* [n][n_labels] */
-ELM_API const float *elm_bert_qa_logits(const elm_bert *m, int32_t s);    /* [n][2]: start, end */
-ELM_API const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows); /* [n_rows][n_vocab] */
+
+/* The results of a run, per sequence (n: its tokens): */
+typedef enum elm_bert_output {
+    ELM_BERT_OUT_LAST = 0,     /* [n][n_embd], always computed */
+    ELM_BERT_OUT_HIDDEN,       /* [n_layer + 1][n][n_embd] (all_hidden) */
+    ELM_BERT_OUT_POOLED,       /* [n_embd] (pooled, nsp or classify) */
+    ELM_BERT_OUT_NSP,          /* [2]: 0 = "B follows A" */
+    ELM_BERT_OUT_CLASSES,      /* [n_labels] logits */
+    ELM_BERT_OUT_TOKEN_LOGITS, /* [n][n_labels] */
+    ELM_BERT_OUT_QA,           /* [n][2]: start, end */
+    ELM_BERT_OUT_MLM,          /* [rows][n_vocab]: one row per masked position asked for */
+} elm_bert_output;
+
+/* Copies result `what` of sequence s of the last run into out and returns its size in floats;
+ * out NULL: returns the size only. A negative elm_status when the last run did not compute it
+ * or when max (out's capacity in floats) is smaller. */
+ELM_API int64_t elm_bert_get(const elm_bert *m, int32_t s, elm_bert_output what, float *out, int64_t max,
+                             elm_error *err);
 /* Sentence embedding of sequence s from the last run: CLS row, mean over its tokens, the last
  * token's row, or (NONE) the CLS row too; normalize: unit L2 length. out holds n_embd floats. */
 ELM_API elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling pooling,
@@ -661,6 +695,99 @@ ELM_API elm_t5_gen_params elm_t5_default_gen_params(void);
 ELM_API int64_t elm_t5_generate(elm_t5 *m, const int32_t *ids, int32_t n, const elm_t5_gen_params *gp,
                         int32_t *out, int32_t max_out, elm_token_fn on_token, void *user,
                         elm_error *err);
+
+/* ------------------------------------------------------------------------------------------
+ * Converting checkpoints and quantizing GGUF files (what `edgelm convert` and `edgelm
+ * quantize` run). Both stream tensors one at a time through reusable buffers and write the
+ * output atomically (a temporary file renamed into place). Nothing prints: notes and warnings
+ * ("note: ...", "warning: ...") go to log, progress to progress, both on the calling thread.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef void (*elm_convert_log_fn)(void *user, const char *msg);
+/* done of n tensors; amount_done of amount_total (convert: source bytes; quantize: weights). */
+typedef void (*elm_convert_progress_fn)(void *user, int64_t done, int64_t n, uint64_t amount_done,
+                                        uint64_t amount_total);
+
+typedef struct elm_convert_params {
+    const char *src;       /* Hugging Face folder (decoders, BERT, T5), llama2.c checkpoint .bin,
+                              or an ELMo folder (options.json + weights .hdf5) */
+    const char *out;       /* GGUF path to write */
+    const char *tokenizer; /* llama2.c: tokenizer.bin or tokenizer.model (NULL: none) */
+    int outtype;           /* gl_type: F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1, or -1 = keep the
+                              source precision (F32 stays F32, F16/BF16 stay 16-bit; ELMo: F32) */
+    bool vocab_only;       /* only tokenizer metadata (src may hold just tokenizer files) */
+    const char *name;      /* general.name (NULL: from the folder name) */
+    bool no_heads;         /* BERT: leave out every head (pooler, masked-LM, next-sentence,
+                              classifier): an encoder that llama.cpp's loader accepts too */
+    bool strict;           /* refuse a checkpoint tensor holding NaN/inf values, and a checkpoint
+                              with source tensors the converter does not map (default: a warning
+                              naming each) */
+    elm_convert_log_fn log;
+    elm_convert_progress_fn progress;
+    gl_space_fn on_size;   /* the output's size and the free space, once known, before writing
+                              (NULL: not asked) */
+    void *user;
+    const char *elmo_options, *elmo_weights; /* ELMo: explicit paths (NULL: found in src) */
+} elm_convert_params;
+
+typedef struct elm_convert_stats {
+    char arch[32];
+    int64_t n_tensors;
+    int64_t n_fallback;   /* tensors kept at F16/F32 because rows do not divide into blocks */
+    int32_t n_vocab;
+    uint64_t bytes_in;    /* source tensor bytes read */
+    uint64_t bytes_out;   /* tensor data bytes written */
+} elm_convert_stats;
+
+/* Everything 0/NULL/false, outtype -1. */
+ELM_API elm_convert_params elm_convert_default_params(void);
+/* stats may be NULL. */
+ELM_API elm_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, elm_error *err);
+
+/* What elm_quantize reports per tensor (on_tensor). */
+typedef struct elm_quant_tensor_report {
+    const char *name;
+    int64_t index, n_tensors;
+    int n_dims;
+    int64_t ne[GL_MAX_DIMS];
+    gl_type old_type, new_type;
+    uint64_t old_bytes, new_bytes;
+    bool fallback;     /* rows did not divide into the wanted type's blocks */
+    gl_type wanted;    /* the type before the fallback */
+    bool requantized;  /* the source was quantized already */
+} elm_quant_tensor_report;
+
+typedef struct elm_quantize_params {
+    const char *in, *out;
+    const char *type;       /* one of elm_quant_type_list(), any case ("Q4_K_M", "q8_0") */
+    int n_threads;          /* <= 0: 1 */
+    bool allow_requantize;  /* dequantize and quantize again tensors that are quantized already */
+    bool pure;              /* every quantizable tensor gets the type's base (no mix rules) */
+    bool strict;            /* refuse an input tensor holding NaN/inf values (default: warn) */
+    elm_convert_log_fn log;
+    void (*on_tensor)(void *user, const elm_quant_tensor_report *r);
+    elm_convert_progress_fn progress;
+    gl_space_fn on_size;    /* the output's size and the free space, once known, before writing
+                               (NULL: not asked) */
+    void *user;
+} elm_quantize_params;
+
+typedef struct elm_quantize_stats {
+    int64_t n_tensors, n_quantized, n_fallback, n_requantized;
+    uint64_t n_elements;           /* all tensors */
+    uint64_t bytes_in, bytes_out;  /* tensor data */
+} elm_quantize_stats;
+
+/* Everything 0/NULL/false (type must be set). */
+ELM_API elm_quantize_params elm_quantize_default_params(void);
+/* GGUF -> GGUF with llama-quantize's type names and mix rules (quant/quantize.h has them);
+ * stats may be NULL. */
+ELM_API elm_status elm_quantize(const elm_quantize_params *p, elm_quantize_stats *stats, elm_error *err);
+/* "F32, F16, ... IQ4_XS" for messages. */
+ELM_API const char *elm_quant_type_list(void);
+/* A quantize TYPE (aliases such as Q4_K accepted): its canonical name and the type of its
+ * ordinary matrices (either pointer may be NULL); false when unknown. */
+ELM_API bool elm_quant_type_info(const char *name, const char **canonical, gl_type *base);
 
 #ifdef __cplusplus
 }

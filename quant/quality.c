@@ -3,6 +3,7 @@
  * through the public runtimes (elm_decode, elm_bert_run, elm_t5_encode/decode,
  * elm_elmo_run); the statistics are accumulated in double.
  */
+#include "alloc.h"
 #include "quality.h"
 #include "arch.h"
 
@@ -84,7 +85,7 @@ static void ql_add_rows(ql_acc *a, const float *b, const float *q, int32_t n_voc
         if (kl < 0) kl = 0; /* rounding */
         if (!a->no_klds && a->rows == a->cap) {
             const int64_t cap = a->cap ? 2 * a->cap : 1024;
-            double *k = realloc(a->klds, (size_t)cap * sizeof *k);
+            double *k = ELM_REALLOC(a->klds, (size_t)cap * sizeof *k);
             if (k) a->klds = k, a->cap = cap;
             else a->no_klds = true;
         }
@@ -142,7 +143,7 @@ static void ql_finish(ql_acc *a, elm_qual *out) {
         out->kld_p99 = ql_pct(v, a->rows, 0.99);
         out->kld_p999 = ql_pct(v, a->rows, 0.999);
     }
-    free(a->klds);
+    ELM_FREE(a->klds);
     a->klds = NULL;
     a->cap = 0;
 }
@@ -172,14 +173,14 @@ static int32_t *ql_dec_tokens(const elm_model *m, const char *text, int64_t *n, 
     const size_t len = strlen(text);
     int64_t need = elm_tokenize_text(m, text, len, NULL, 0, true, false, err);
     if (need < 0) return NULL;
-    int32_t *ids = malloc(sizeof *ids * (size_t)(need ? need : 1));
+    int32_t *ids = ELM_MALLOC(sizeof *ids * (size_t)(need ? need : 1));
     if (!ids) {
         ql_fail(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
     }
     *n = elm_tokenize_text(m, text, len, ids, need, true, false, err);
     if (*n < 0) {
-        free(ids);
+        ELM_FREE(ids);
         return NULL;
     }
     return ids;
@@ -210,7 +211,7 @@ static elm_status ql_decoder(const char *base, const char *quant, const char *te
     if (!(ids = ql_dec_tokens(mb, text, &n, err))) { st = err->code; goto done; }
     if (!(cb = elm_ctx_new(mb, n_ctx, nth, err)) || !(cq = elm_ctx_new(mq, n_ctx, nth, err))) { st = err->code; goto done; }
     ql_acc a = {0};
-    lb = malloc(sizeof(float) * (size_t)n_ctx * (size_t)V);
+    lb = ELM_MALLOC(sizeof(float) * (size_t)n_ctx * (size_t)V);
     if (!lb) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); goto done; }
     for (int64_t c0 = 0; c0 < n && st == ELM_OK; c0 += n_ctx) {
         const int32_t len = (int32_t)(n - c0 < n_ctx ? n - c0 : n_ctx);
@@ -227,8 +228,8 @@ static elm_status ql_decoder(const char *base, const char *quant, const char *te
     }
     ql_finish(&a, out);
 done:
-    free(lb);
-    free(ids);
+    ELM_FREE(lb);
+    ELM_FREE(ids);
     elm_ctx_free(cb);
     elm_ctx_free(cq);
     elm_model_free(mb);
@@ -281,7 +282,7 @@ elm_status elm_perplexity_ext(const char *model, const char *text, int32_t n_ctx
         out->n_scored = scored;
         out->n_chunks = chunk;
     }
-    free(ids);
+    ELM_FREE(ids);
     elm_ctx_free(c);
     elm_model_free(m);
     return st;
@@ -312,17 +313,17 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
         return err->code;
     }
     const bool mlm = elm_bert_has_mlm(mb) && elm_bert_has_mlm(mq);
-    const int32_t V = elm_bert_n_vocab(mb), E = elm_bert_n_embd(mb), max = elm_bert_n_ctx(mb);
-    int32_t *ids = malloc(sizeof *ids * (size_t)max);
-    float *keep = NULL;
+    const int32_t V = elm_bert_n_vocab(mb), max = elm_bert_n_ctx(mb);
+    int32_t *ids = ELM_MALLOC(sizeof *ids * (size_t)max);
+    float *keep = NULL, *other = NULL;
     ql_acc a = {0};
     elm_status st = ids ? ELM_OK : ql_fail(err, ELM_ERR_NOMEM, "out of memory");
     size_t pos = 0, len;
     const char *line;
     char *buf = NULL;
     while (st == ELM_OK && ql_next_line(text, &pos, &line, &len)) {
-        free(buf);
-        buf = malloc(len + 1);
+        ELM_FREE(buf);
+        buf = ELM_MALLOC(len + 1);
         if (!buf) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); break; }
         memcpy(buf, line, len);
         buf[len] = '\0';
@@ -333,24 +334,27 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
         const int32_t *idp = ids;
         elm_bert_request req = {.mlm = mlm};
         if ((st = elm_bert_run(mb, 1, &idp, NULL, &nt, &req, err)) != ELM_OK) break;
-        int32_t rows = 0;
-        const float *r = mlm ? elm_bert_mlm(mb, 0, &rows) : elm_bert_last(mb, 0); /* sets rows */
-        const size_t cnt = mlm ? (size_t)rows * (size_t)V : (size_t)nt * (size_t)E;
-        free(keep);
-        keep = malloc(sizeof(float) * (cnt ? cnt : 1));
-        if (!keep) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); break; }
-        memcpy(keep, r, sizeof(float) * cnt);
+        const elm_bert_output what = mlm ? ELM_BERT_OUT_MLM : ELM_BERT_OUT_LAST;
+        const int64_t cnt = elm_bert_get(mb, 0, what, NULL, 0, err);
+        if (cnt < 0) { st = (elm_status)cnt; break; }
+        ELM_FREE(keep);
+        ELM_FREE(other);
+        keep = ELM_MALLOC(sizeof(float) * (size_t)(cnt ? cnt : 1));
+        other = ELM_MALLOC(sizeof(float) * (size_t)(cnt ? cnt : 1));
+        if (!keep || !other) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); break; }
+        if ((st = (elm_status)elm_bert_get(mb, 0, what, keep, cnt, err)) < 0) break;
         if ((st = elm_bert_run(mq, 1, &idp, NULL, &nt, &req, err)) != ELM_OK) break;
-        int32_t rows_q = 0;
-        const float *rq = mlm ? elm_bert_mlm(mq, 0, &rows_q) : NULL;
-        if (mlm) ql_add_rows(&a, keep, rq, V, rows_q < rows ? rows_q : rows);
-        else ql_add_values(&a, keep, elm_bert_last(mq, 0), (int64_t)cnt);
+        if ((st = (elm_status)elm_bert_get(mq, 0, what, other, cnt, err)) < 0) break;
+        st = ELM_OK;
+        if (mlm) ql_add_rows(&a, keep, other, V, (int32_t)(cnt / V));
+        else ql_add_values(&a, keep, other, cnt);
         ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);
-    free(buf);
-    free(keep);
-    free(ids);
+    ELM_FREE(buf);
+    ELM_FREE(keep);
+    ELM_FREE(other);
+    ELM_FREE(ids);
     elm_bert_free(mb);
     elm_bert_free(mq);
     return st;
@@ -370,8 +374,8 @@ static elm_status ql_t5(const char *base, const char *quant, const char *text, i
         return err->code;
     }
     const int32_t V = elm_t5_n_vocab(mb), max = elm_t5_n_ctx(mb) > 0 ? elm_t5_n_ctx(mb) : 512;
-    int32_t *ids = malloc(sizeof *ids * (size_t)max), *dec = malloc(sizeof *dec * (size_t)max);
-    float *lb = malloc(sizeof(float) * (size_t)max * (size_t)V), *lq = malloc(sizeof(float) * (size_t)max * (size_t)V);
+    int32_t *ids = ELM_MALLOC(sizeof *ids * (size_t)max), *dec = ELM_MALLOC(sizeof *dec * (size_t)max);
+    float *lb = ELM_MALLOC(sizeof(float) * (size_t)max * (size_t)V), *lq = ELM_MALLOC(sizeof(float) * (size_t)max * (size_t)V);
     ql_acc a = {0};
     elm_status st = ids && dec && lb && lq ? ELM_OK : ql_fail(err, ELM_ERR_NOMEM, "out of memory");
     size_t pos = 0, len;
@@ -391,10 +395,10 @@ static elm_status ql_t5(const char *base, const char *quant, const char *text, i
         ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);
-    free(ids);
-    free(dec);
-    free(lb);
-    free(lq);
+    ELM_FREE(ids);
+    ELM_FREE(dec);
+    ELM_FREE(lb);
+    ELM_FREE(lq);
     elm_t5_free(mb);
     elm_t5_free(mq);
     return st;
@@ -422,8 +426,8 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
     const char *line;
     while (st == ELM_OK && ql_next_line(text, &pos, &line, &len)) {
         /* words: a copy of the line cut at spaces */
-        char *copy = malloc(len + 1);
-        const char **words = malloc(sizeof *words * (len / 2 + 2));
+        char *copy = ELM_MALLOC(len + 1);
+        const char **words = ELM_MALLOC(sizeof *words * (len / 2 + 2));
         float *ob = NULL, *oq = NULL;
         if (!copy || !words) st = ql_fail(err, ELM_ERR_NOMEM, "out of memory");
         int32_t nw = 0;
@@ -433,8 +437,8 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
             for (char *tok = strtok(copy, " \t"); tok; tok = strtok(NULL, " \t")) words[nw++] = tok;
         }
         if (st == ELM_OK && nw > 0) {
-            ob = malloc(sizeof(float) * (size_t)L * (size_t)nw * (size_t)D);
-            oq = malloc(sizeof(float) * (size_t)L * (size_t)nw * (size_t)D);
+            ob = ELM_MALLOC(sizeof(float) * (size_t)L * (size_t)nw * (size_t)D);
+            oq = ELM_MALLOC(sizeof(float) * (size_t)L * (size_t)nw * (size_t)D);
             if (!ob || !oq) st = ql_fail(err, ELM_ERR_NOMEM, "out of memory");
             const char *const *wp = words;
             if (st == ELM_OK) st = elm_elmo_run(mb, 1, &wp, &nw, &ob, err);
@@ -451,10 +455,10 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
                 }
             }
         }
-        free(ob);
-        free(oq);
-        free(words);
-        free(copy);
+        ELM_FREE(ob);
+        ELM_FREE(oq);
+        ELM_FREE(words);
+        ELM_FREE(copy);
         ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);

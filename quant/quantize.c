@@ -7,6 +7,7 @@
  * declared, and each tensor converted row by row (source rows → float → target rows), the
  * rows of a tensor split across n_threads threads.
  */
+#include "alloc.h"
 #include "quantize.h"
 
 #include <math.h>
@@ -114,6 +115,7 @@ static bool qz_use_more_bits(int64_t i, int64_t n) {
 
 typedef struct qz_state {
     const elm_quantize_params *p;
+    elm_quant_spec spec; /* p->type parsed */
     int64_t n_attn_v, i_attn_v, n_ffn_down, i_ffn_down;
     bool tied;     /* no output.weight: token_embd doubles as the output matrix */
     int64_t n_gqa; /* head_count / head_count_kv (1 when unknown) */
@@ -121,8 +123,8 @@ typedef struct qz_state {
 
 /* The mix rules of quantize.h for one quantizable tensor; advances the counters. */
 static gl_type qz_mix_type(qz_state *s, const char *name, int64_t ne0) {
-    const int mix = s->p->spec.mix;
-    gl_type t = s->p->spec.base;
+    const int mix = s->spec.mix;
+    gl_type t = s->spec.base;
     const bool is_output = !strcmp(name, "output.weight") ||
                            (s->tied && !strcmp(name, "token_embd.weight"));
     if (is_output) {
@@ -183,7 +185,7 @@ static void qz_decide(qz_state *s, const gl_gguf_tensor_info *ti, const char *na
         return;
     }
     if (!qz_quantizable(name, ti->n_dims)) return;
-    gl_type t = s->p->spec.base;
+    gl_type t = s->spec.base;
     if (gl_type_get(t)->is_quantized && !s->p->pure) t = qz_mix_type(s, name, ti->ne[0]);
     else if (qz_is_attn_v(name)) s->i_attn_v++;
     pl->wanted = t;
@@ -237,11 +239,11 @@ gl_status elm_gguf_copy_kv(gl_gguf_writer *w, const gl_gguf *f, int64_t i, gl_er
         const gl_gguf_type at = gl_gguf_arr_type(f, i);
         const uint64_t n = gl_gguf_arr_n(f, i);
         if (at == GL_GGUF_STRING) {
-            const char **strs = malloc(sizeof *strs * (n ? n : 1));
-            uint64_t *lens = malloc(sizeof *lens * (n ? n : 1));
+            const char **strs = ELM_MALLOC(sizeof *strs * (n ? n : 1));
+            uint64_t *lens = ELM_MALLOC(sizeof *lens * (n ? n : 1));
             if (!strs || !lens) {
-                free(strs);
-                free(lens);
+                ELM_FREE(strs);
+                ELM_FREE(lens);
                 return gl_error_set(err, GL_ERR_NOMEM, "out of memory copying %s", key);
             }
             for (uint64_t j = 0; j < n; j++) {
@@ -250,8 +252,8 @@ gl_status elm_gguf_copy_kv(gl_gguf_writer *w, const gl_gguf *f, int64_t i, gl_er
                 lens[j] = s.len;
             }
             st = gl_gguf_w_kv_arr_str(w, key, strs, lens, n);
-            free(strs);
-            free(lens);
+            ELM_FREE(strs);
+            ELM_FREE(lens);
         } else if (at == GL_GGUF_ARRAY) {
             return gl_error_set(err, GL_ERR_UNSUPPORTED, "metadata %s: arrays of arrays are not copied", key);
         } else {
@@ -281,7 +283,7 @@ static int64_t qz_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 static void *qz_worker(void *arg) {
     qz_job *j = arg;
-    float *row = malloc(sizeof(float) * (size_t)(j->ne0 ? j->ne0 : 1));
+    float *row = ELM_MALLOC(sizeof(float) * (size_t)(j->ne0 ? j->ne0 : 1));
     if (!row) {
         j->ok = false;
         return NULL;
@@ -290,7 +292,7 @@ static void *qz_worker(void *arg) {
         j->src_t->to_float(j->src + (size_t)r * j->src_row, row, j->ne0);
         j->dst_t->from_float_ref(row, j->dst + (size_t)r * j->dst_row, j->ne0);
     }
-    free(row);
+    ELM_FREE(row);
     j->ok = true;
     return NULL;
 }
@@ -381,8 +383,8 @@ static void qz_survey(qz_state *s, const gl_gguf *f) {
     }
 }
 
-static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const qz_plan *plans,
-                          elm_quantize_stats *st, gl_error *err) {
+static gl_status qz_write(const elm_quantize_params *p, const elm_quant_spec *spec, const gl_gguf *f,
+                          const qz_plan *plans, elm_quantize_stats *st, gl_error *err) {
     gl_error werr = {0};
     gl_gguf_writer *w = gl_gguf_writer_open(p->out, &werr);
     if (!w) return gl_error_set(err, werr.code ? werr.code : GL_ERR_IO, "%s", werr.msg);
@@ -394,8 +396,8 @@ static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const 
     for (int64_t i = 0; s == GL_OK && i < gl_gguf_n_kv(f); i++) {
         if (i != ka) s = elm_gguf_copy_kv(w, f, i, err);
     }
-    const bool quantized = gl_type_get(p->spec.base)->is_quantized;
-    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", p->spec.file_type);
+    const bool quantized = gl_type_get(spec->base)->is_quantized;
+    if (s == GL_OK) s = gl_gguf_w_kv_u32(w, "general.file_type", spec->file_type);
     if (s == GL_OK && quantized) s = gl_gguf_w_kv_u32(w, "general.quantization_version", 2);
     const int64_t n = gl_gguf_n_tensors(f);
     char name[256];
@@ -420,9 +422,9 @@ static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const 
             s = gl_gguf_w_tensor_data(w, ti->data, ti->nbytes);
         } else {
             if (out_bytes > cap) {
-                free(buf);
+                ELM_FREE(buf);
                 cap = out_bytes;
-                buf = malloc(cap ? cap : 1);
+                buf = ELM_MALLOC(cap ? cap : 1);
                 if (!buf) {
                     s = gl_error_set(err, GL_ERR_NOMEM, "out of memory for tensor %s (%zu bytes)", name, out_bytes);
                     break;
@@ -454,7 +456,7 @@ static gl_status qz_write(const elm_quantize_params *p, const gl_gguf *f, const 
         }
         if (p->progress) p->progress(p->user, i + 1, n, elems_done, elems_total);
     }
-    free(buf);
+    ELM_FREE(buf);
     if (s != GL_OK && err && err->code == GL_OK) gl_error_set(err, s, "%s", gl_gguf_writer_error(w));
     gl_error cerr = {0};
     /* on failure the writer's temporary file goes; a file already at p->out stays untouched */
@@ -480,7 +482,7 @@ int64_t elm_tensor_count_nonfinite(const gl_gguf_tensor_info *ti, int64_t *first
     if (!tt || !tt->to_float || ne0 <= 0) return tt && tt->to_float ? 0 : -1;
     const size_t rs = gl_row_size(ti->type, ne0);
     const int64_t nrows = rs ? (int64_t)(ti->nbytes / rs) : 0;
-    float *row = malloc(sizeof(float) * (size_t)ne0);
+    float *row = ELM_MALLOC(sizeof(float) * (size_t)ne0);
     if (!row) return -1;
     int64_t total = 0;
     for (int64_t r = 0; r < nrows; r++) {
@@ -490,7 +492,7 @@ int64_t elm_tensor_count_nonfinite(const gl_gguf_tensor_info *ti, int64_t *first
         if (c && total == 0 && first) *first = r * ne0 + f;
         total += c;
     }
-    free(row);
+    ELM_FREE(row);
     return total;
 }
 
@@ -510,22 +512,38 @@ static gl_status qz_check_finite(const elm_quantize_params *p, const gl_gguf_ten
     return GL_OK;
 }
 
-gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *stats, gl_error *err) {
+elm_quantize_params elm_quantize_default_params(void) {
+    elm_quantize_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
+bool elm_quant_type_info(const char *name, const char **canonical, gl_type *base) {
+    elm_quant_spec spec;
+    if (!elm_quant_parse(name, &spec)) return false;
+    if (canonical) *canonical = spec.name;
+    if (base) *base = spec.base;
+    return true;
+}
+
+gl_status elm_quantize(const elm_quantize_params *p, elm_quantize_stats *stats, gl_error *err) {
     elm_quantize_stats local;
     elm_quantize_stats *st = stats ? stats : &local;
     memset(st, 0, sizeof *st);
     if (!p || !p->in || !p->out) return gl_error_set(err, GL_ERR_INVALID, "quantize: input and output are required");
-    if (!p->spec.name) return gl_error_set(err, GL_ERR_INVALID, "quantize: no type given");
+    qz_state s = {.p = p};
+    if (!p->type) return gl_error_set(err, GL_ERR_INVALID, "quantize: no type given");
+    if (!elm_quant_parse(p->type, &s.spec))
+        return gl_error_set(err, GL_ERR_INVALID, "quantize: unknown type '%.32s' (one of %s)", p->type, elm_quant_type_list());
     if (!strcmp(p->in, p->out)) return gl_error_set(err, GL_ERR_INVALID, "quantize: input and output are the same file");
     gl_gguf *f = gl_gguf_open(p->in, err);
     if (!f) return err ? err->code : GL_ERR_IO;
     const int64_t n = gl_gguf_n_tensors(f);
-    qz_plan *plans = calloc((size_t)(n ? n : 1), sizeof *plans);
+    qz_plan *plans = ELM_CALLOC((size_t)(n ? n : 1), sizeof *plans);
     if (!plans) {
         gl_gguf_close(f);
         return gl_error_set(err, GL_ERR_NOMEM, "out of memory");
     }
-    qz_state s = {.p = p};
     qz_survey(&s, f);
     gl_status status = GL_OK;
     char name[256];
@@ -558,9 +576,9 @@ gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *st
     }
     if (status == GL_OK) {
         st->n_tensors = n;
-        status = qz_write(p, f, plans, st, err);
+        status = qz_write(p, &s.spec, f, plans, st, err);
     }
-    free(plans);
+    ELM_FREE(plans);
     gl_gguf_close(f);
     return status;
 }

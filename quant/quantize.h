@@ -41,6 +41,7 @@
 #ifndef EDGELM_QUANTIZE_H
 #define EDGELM_QUANTIZE_H
 
+#include "edgelm.h"
 #include "ggml-lite.h"
 
 #include <stdbool.h>
@@ -55,7 +56,6 @@ typedef struct elm_quant_spec {
 
 /* Parses a TYPE (case-insensitive, aliases accepted). Returns false when unknown. */
 bool elm_quant_parse(const char *name, elm_quant_spec *out);
-/* "F32, F16, ..." for usage messages. */
 /* llama.cpp's general.file_type (LLAMA_FTYPE) of a file whose matrices are all of type t
  * (the plain types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1); 0 ("all F32") for others.
  * The one table of those numbers is qz_specs in quantize.c; the converters ask it too. */
@@ -63,42 +63,9 @@ uint32_t elm_quant_file_type_of(gl_type t);
 /* The name of llama.cpp's general.file_type ft ("F32", "Q8_0", "Q4_K_M" ...), or NULL when the
  * table does not know it. */
 const char *elm_quant_file_type_name(uint32_t ft);
-const char *elm_quant_type_list(void);
 
-typedef struct elm_quant_tensor_report {
-    const char *name;
-    int64_t index, n_tensors;
-    int n_dims;
-    int64_t ne[GL_MAX_DIMS];
-    gl_type old_type, new_type;
-    uint64_t old_bytes, new_bytes;
-    bool fallback;     /* rows did not divide into the wanted type's blocks */
-    gl_type wanted;    /* the type before the fallback */
-    bool requantized;  /* the source was quantized already */
-} elm_quant_tensor_report;
-
-typedef struct elm_quantize_params {
-    const char *in, *out;
-    elm_quant_spec spec;
-    int n_threads;          /* <= 0: 1 */
-    bool allow_requantize;
-    bool pure;              /* every quantizable tensor gets spec.base (no mix rules) */
-    bool strict;            /* refuse an input tensor holding NaN/inf values (default: warn) */
-    void (*log)(void *user, const char *msg);
-    void (*on_tensor)(void *user, const elm_quant_tensor_report *r);
-    void (*progress)(void *user, int64_t done, int64_t n, uint64_t elems_done, uint64_t elems_total);
-    gl_space_fn on_size; /* the output's size and the free space, once known, before writing */
-    void *user;
-} elm_quantize_params;
-
-typedef struct elm_quantize_stats {
-    int64_t n_tensors, n_quantized, n_fallback, n_requantized;
-    uint64_t n_elements;           /* all tensors */
-    uint64_t bytes_in, bytes_out;  /* tensor data */
-} elm_quantize_stats;
-
-gl_status elm_quantize_file(const elm_quantize_params *p, elm_quantize_stats *stats,
-                            gl_error *err);
+/* elm_quantize_params, elm_quant_tensor_report, elm_quantize_stats, elm_quantize() and
+ * elm_quant_type_list() are public: include/edgelm.h. */
 
 /* Number of NaN/inf values in x[0..n); *first (when not NULL) gets the index of the first one
  * (-1: none). Used by quantize and convert to report such weights by tensor name. */

@@ -29,6 +29,8 @@ else
     skip static_lib_globals_only_public "$NM cannot read $dista"
 fi
 # ggml-lite allocates only through its hooks (GL_MALLOC ... GL_FREE, gl-impl.h), so that a
-# firmware build of the amalgamation can route every allocation.
-check ggml_lite_allocates_through_hooks sh -c "! grep -n -E '(^|[^A-Za-z0-9_])(malloc|calloc|realloc|aligned_alloc|free|strdup)\(' ggml-lite/*.c"
+# firmware build of the amalgamation can route every allocation; the rest of the library only
+# through ELM_MALLOC ... ELM_FREE (models/common/alloc.h, which ggml-lite's hooks follow when set).
+check ggml_lite_allocates_through_hooks sh -c "! grep -n -E '(^|[^A-Za-z0-9_])(malloc|calloc|realloc|aligned_alloc|free|strdup|strndup)\(' ggml-lite/*.c"
+check library_allocates_through_hooks sh -c "! grep -n -E '(^|[^A-Za-z0-9_])(malloc|calloc|realloc|aligned_alloc|free|strdup|strndup)\(' models/*/*.c convert/*.c quant/*.c"
 finish

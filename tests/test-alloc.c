@@ -9,8 +9,10 @@
  *  - T5 (hf-reference/t5, converted here): encode, then teacher-forced single-token decode
  *    steps;
  *  - ELMo (elmo-bilm-tf, converted here): batches of the same or smaller sizes, stateless and
- *    stateful.
- * (BERT is not covered yet: a BERT run still builds its graph context per run.)
+ *    stateful;
+ *  - BERT (hf-reference/bert, converted here): a context made for 3 sequences of 32 tokens runs
+ *    batches of every size within those, with and without heads, on 1 and 2 threads, and the
+ *    results are copied out (elm_bert_get, elm_bert_embedding); masked-LM runs after the first.
  */
 #include "tf.h"
 
@@ -157,6 +159,63 @@ TF_TEST(elmo_batches_allocate_nothing) {
     for (int i = 0; i < 2; i++) TF_CHECK(elm_elmo_run(m, 2, batch, n2, outs, &err) == ELM_OK, "%s", err.msg);
     TF_CHECK(alloc_count == before, "%ld allocations in 6 ELMo batches", alloc_count - before);
     elm_elmo_free(m);
+}
+
+/* Runs n sequences of the given lengths (ids: a fixed pattern inside the vocabulary). */
+static bool bert_batch(elm_bert *m, int32_t n, const int32_t *lens, const elm_bert_request *rq, elm_error *err) {
+    static int32_t ids[3][32];
+    for (int s = 0; s < 3; s++)
+        for (int t = 0; t < 32; t++) ids[s][t] = t == 0 ? 101 : 150 + (s * 7 + t * 3) % 300;
+    const int32_t *ip[3] = {ids[0], ids[1], ids[2]};
+    return elm_bert_run(m, n, ip, NULL, lens, rq, err) == ELM_OK;
+}
+
+TF_TEST(bert_batches_allocate_nothing) {
+    char out[256];
+    if (!tfm_convert_hf("hf-reference/bert", -1, out, sizeof out)) return;
+    elm_error err = {ELM_OK, ""};
+    elm_bert_model *model = elm_bert_model_load(out, NULL, &err);
+    TF_CHECK(model != NULL, "%s", err.msg);
+    if (!model) {
+        remove(out);
+        return;
+    }
+    for (int threads = 1; threads <= 2; threads++) {
+        elm_bert_params p = elm_bert_default_params();
+        p.n_threads = threads;
+        p.n_seq_max = 3;
+        p.n_ctx = 32;
+        elm_bert *m = elm_bert_new(model, &p, &err);
+        TF_CHECK(m != NULL, "%s", err.msg);
+        if (!m) break;
+        static float res[32 * 1000];
+        TF_CHECK(elm_bert_n_vocab(m) <= 1000 && elm_bert_n_embd(m) <= 1000, "vocabulary of %d", elm_bert_n_vocab(m));
+        const int32_t one[1] = {5}, full[3] = {32, 32, 32}, mixed[3] = {7, 20, 1}, two[2] = {12, 3};
+        const elm_bert_request heads = {.pooled = true, .nsp = true};
+        TF_CHECK(bert_batch(m, 1, one, NULL, &err), "%s", err.msg); /* the first call */
+        long before = alloc_count;
+        TF_CHECK(bert_batch(m, 3, full, &heads, &err), "%s", err.msg);
+        TF_CHECK(elm_bert_get(m, 2, ELM_BERT_OUT_LAST, res, 32 * 1000, &err) == 32 * elm_bert_n_embd(m), "%s", err.msg);
+        TF_CHECK(elm_bert_get(m, 1, ELM_BERT_OUT_NSP, res, 2, &err) == 2, "%s", err.msg);
+        TF_CHECK(bert_batch(m, 3, mixed, NULL, &err), "%s", err.msg);
+        TF_CHECK(elm_bert_embedding(m, 1, ELM_BERT_POOL_MEAN, true, res, &err) == ELM_OK, "%s", err.msg);
+        TF_CHECK(bert_batch(m, 2, two, &heads, &err), "%s", err.msg);
+        TF_CHECK(bert_batch(m, 1, one, NULL, &err), "%s", err.msg);
+        TF_CHECK(alloc_count == before, "%d threads: %ld allocations in 4 BERT runs within the context's sizes", threads,
+                 alloc_count - before);
+        /* masked-LM logits: the first run may grow the buffer, the next ones allocate nothing */
+        const int32_t pos[2] = {1, 2}, *pp[3] = {pos, pos, pos}, npos[3] = {2, 2, 2};
+        const elm_bert_request mlm = {.mlm = true, .mlm_pos = pp, .n_mlm_pos = npos};
+        TF_CHECK(bert_batch(m, 3, full, &mlm, &err), "%s", err.msg);
+        before = alloc_count;
+        TF_CHECK(bert_batch(m, 3, full, &mlm, &err), "%s", err.msg);
+        TF_CHECK(bert_batch(m, 2, two, &mlm, &err), "%s", err.msg);
+        TF_CHECK(elm_bert_get(m, 0, ELM_BERT_OUT_MLM, res, 32 * 1000, &err) == 2 * elm_bert_n_vocab(m), "%s", err.msg);
+        TF_CHECK(alloc_count == before, "%d threads: %ld allocations in 2 masked-LM runs", threads, alloc_count - before);
+        elm_bert_free(m);
+    }
+    elm_bert_model_free(model);
+    remove(out);
 }
 
 TF_MAIN

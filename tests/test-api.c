@@ -7,7 +7,7 @@
  *    layer reaches the caller with its code and message unchanged;
  *  - T5 weights (elm_t5_model) shared by contexts on two threads at once give each the same
  *    output as a context with a model of its own, loaded from a file or from memory; the same
- *    for ELMo (elm_elmo_model).
+ *    for ELMo (elm_elmo_model) and BERT (elm_bert_model, a batch of two with its heads).
  */
 #include "tf.h"
 
@@ -189,6 +189,65 @@ TF_TEST(elmo_model_shared_by_contexts) {
     }
     elm_elmo_free(own);
     elm_elmo_model_free(model);
+    free(data);
+}
+
+typedef struct bert_job {
+    elm_bert *c;
+    float out[2][64 * 64 + 64 + 2]; /* per sequence: last hidden [n][E], pooled, nsp */
+    elm_status st;
+} bert_job;
+
+static void *bert_run(void *arg) {
+    bert_job *j = (bert_job *)arg;
+    static const int32_t s0[6] = {101, 475, 158, 192, 180, 102}, s1[4] = {101, 166, 151, 102};
+    const int32_t *ids[2] = {s0, s1}, n[2] = {6, 4};
+    const elm_bert_request rq = {.pooled = true, .nsp = true};
+    elm_error err = {ELM_OK, ""};
+    for (int rep = 0; rep < 3 && j->st == ELM_OK; rep++) {
+        j->st = elm_bert_run(j->c, 2, ids, NULL, n, &rq, &err);
+        for (int s = 0; s < 2 && j->st == ELM_OK; s++) {
+            const int64_t E = elm_bert_n_embd(j->c), k = n[s] * E;
+            if (elm_bert_get(j->c, s, ELM_BERT_OUT_LAST, j->out[s], k, &err) != k ||
+                elm_bert_get(j->c, s, ELM_BERT_OUT_POOLED, j->out[s] + k, E, &err) != E ||
+                elm_bert_get(j->c, s, ELM_BERT_OUT_NSP, j->out[s] + k + E, 2, &err) != 2)
+                j->st = ELM_ERR_INVALID;
+        }
+    }
+    return NULL;
+}
+
+TF_TEST(bert_model_shared_by_contexts) {
+    char path[256];
+    if (!tfm_convert_hf("hf-reference/bert", -1, path, sizeof path)) return;
+    elm_error err = {ELM_OK, ""};
+    size_t size = 0;
+    void *data = tfm_slurp(path, &size);
+    elm_bert_params p = elm_bert_default_params();
+    p.n_seq_max = 2;
+    elm_bert *own = elm_bert_load(path, &p, &err);
+    elm_bert_model *model = data ? elm_bert_model_load_memory(data, size, NULL, &err) : NULL;
+    remove(path);
+    TF_CHECK(own && model && elm_bert_n_embd(own) <= 64, "%s", err.msg);
+    static bert_job ref, a, b;
+    ref.c = own;
+    a.c = model ? elm_bert_new(model, &p, &err) : NULL;
+    b.c = model ? elm_bert_new(model, &p, &err) : NULL;
+    TF_CHECK(a.c && b.c, "%s", err.msg);
+    if (own && a.c && b.c && elm_bert_n_embd(own) <= 64) {
+        bert_run(&ref);
+        pthread_t ta, tb;
+        TF_CHECK(pthread_create(&ta, NULL, bert_run, &a) == 0 && pthread_create(&tb, NULL, bert_run, &b) == 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        TF_CHECK(ref.st == ELM_OK && a.st == ELM_OK && b.st == ELM_OK);
+        TF_CHECK(!memcmp(a.out, ref.out, sizeof ref.out) && !memcmp(b.out, ref.out, sizeof ref.out),
+                 "a shared-model context differs from a context with its own model");
+    }
+    elm_bert_free(a.c);
+    elm_bert_free(b.c);
+    elm_bert_free(own);
+    elm_bert_model_free(model);
     free(data);
 }
 

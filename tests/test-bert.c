@@ -19,6 +19,27 @@
 
 static char tmp_dir[256];
 
+/* Result `what` of sequence s of m's last run, copied by elm_bert_get into one of 8 buffers
+ * reused in turn (NULL when the run did not compute it); *n (may be NULL): its floats. */
+static const float *bres(const elm_bert *m, int32_t s, elm_bert_output what, int64_t *n) {
+    static float *slot[8];
+    static int64_t cap[8];
+    static int next;
+    elm_error err = {0};
+    const int64_t k = elm_bert_get(m, s, what, NULL, 0, &err);
+    if (k < 0) return NULL;
+    const int i = next++ % 8;
+    if (k + 1 > cap[i]) {
+        free(slot[i]);
+        cap[i] = 0;
+        if (!(slot[i] = malloc((size_t)(k + 1) * sizeof(float)))) return NULL;
+        cap[i] = k + 1;
+    }
+    if (elm_bert_get(m, s, what, slot[i], cap[i], &err) != k) return NULL;
+    if (n) *n = k;
+    return slot[i];
+}
+
 static const char *tmp_path(const char *name) {
     static char buf[4][512];
     static int k;
@@ -72,7 +93,7 @@ done:
 
 static bool convert(const char *src, const char *out, int outtype, bool vocab_only) {
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = src;
     p.out = out;
     p.outtype = outtype;
@@ -128,7 +149,7 @@ TF_TEST(hf_reference_every_output_within_1e4) {
         elm_bert_request rq = {.all_hidden = true, .pooled = true, .nsp = true, .mlm = true};
         elm_error err = {0};
         TF_CHECK(elm_bert_run(m, 1, &idp, NULL, &nt, &rq, &err) == ELM_OK, "%s", err.msg);
-        const float *h = elm_bert_hidden(m, 0);
+        const float *h = bres(m, 0, ELM_BERT_OUT_HIDDEN, NULL);
         for (int l = 0; l <= elm_bert_n_layer(m) && h; l++) {
             snprintf(p, sizeof p, "%s/case%d_hidden_%d.npy", tf_fixture("hf-reference/bert/refs"), c, l);
             double *r = npy_load(p, &k);
@@ -137,10 +158,11 @@ TF_TEST(hf_reference_every_output_within_1e4) {
             free(r);
         }
         static const char *names[] = {"logits", "pooler_output", "seq_relationship_logits"};
-        int32_t rows = 0;
-        const float *got[3] = {elm_bert_mlm(m, 0, &rows), elm_bert_pooled(m, 0), elm_bert_nsp(m, 0)};
+        int64_t n_mlm = 0;
+        const float *got[3] = {bres(m, 0, ELM_BERT_OUT_MLM, &n_mlm), bres(m, 0, ELM_BERT_OUT_POOLED, NULL),
+                               bres(m, 0, ELM_BERT_OUT_NSP, NULL)};
         int64_t want[3] = {n * V, E, 2};
-        TF_CHECK(rows == n);
+        TF_CHECK(n_mlm == n * V);
         for (int j = 0; j < 3; j++) {
             snprintf(p, sizeof p, "%s/case%d_%s.npy", tf_fixture("hf-reference/bert/refs"), c, names[j]);
             double *r = npy_load(p, &k);
@@ -311,12 +333,12 @@ static void check_reference(const char *model, const char *src, int n_cases, dou
                                .mlm_pos = &pp, .n_mlm_pos = &npos, .token_classify = tokcls, .qa = elm_bert_has_qa(m)};
         TF_CHECK(elm_bert_run(m, 1, &ip, &tp, &nt, &rq, &err) == ELM_OK, "%s", err.msg);
         struct { const char *name; const float *got; int64_t n; } outs[] = {
-            {"last", elm_bert_last(m, 0), n * E},
-            {"pooled", elm_bert_pooled(m, 0), E},
-            {"classes", elm_bert_classes(m, 0), elm_bert_n_labels(m)},
-            {"mlm", elm_bert_mlm(m, 0, NULL), elm_bert_n_vocab(m)},
-            {"tokens", elm_bert_token_logits(m, 0), n * elm_bert_n_labels(m)},
-            {"qa", elm_bert_qa_logits(m, 0), n * 2},
+            {"last", bres(m, 0, ELM_BERT_OUT_LAST, NULL), n * E},
+            {"pooled", bres(m, 0, ELM_BERT_OUT_POOLED, NULL), E},
+            {"classes", bres(m, 0, ELM_BERT_OUT_CLASSES, NULL), elm_bert_n_labels(m)},
+            {"mlm", bres(m, 0, ELM_BERT_OUT_MLM, NULL), elm_bert_n_vocab(m)},
+            {"tokens", bres(m, 0, ELM_BERT_OUT_TOKEN_LOGITS, NULL), n * elm_bert_n_labels(m)},
+            {"qa", bres(m, 0, ELM_BERT_OUT_QA, NULL), n * 2},
         };
         for (size_t j = 0; j < sizeof outs / sizeof outs[0]; j++) {
             snprintf(p, sizeof p, DATA_DIR "%s_case%d_%s.npy", model, c, outs[j].name);
@@ -374,7 +396,7 @@ static void capture_log(void *user, const char *msg) {
 
 static gl_status convert_logged(const char *src, bool strict, bool no_heads, char *log, gl_error *err) {
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = src;
     p.out = tmp_path("honesty.gguf");
     p.strict = strict;
@@ -491,14 +513,14 @@ TF_TEST(quantized_types_stay_close) {
     TF_CHECK(elm_bert_run(ref, 1, &ip, NULL, &n, &rq, &err) == ELM_OK, "%s", err.msg);
     const int E = elm_bert_n_embd(ref);
     double want[64];
-    for (int i = 0; i < E; i++) want[i] = elm_bert_pooled(ref, 0)[i];
+    for (int i = 0; i < E; i++) want[i] = bres(ref, 0, ELM_BERT_OUT_POOLED, NULL)[i];
     for (size_t t = 0; t < 2; t++) {
         char name[32];
         snprintf(name, sizeof name, "q-%d.gguf", types[t]);
         elm_bert *m = hf_reference_model(types[t], name);
         if (!m) continue;
         TF_CHECK(elm_bert_run(m, 1, &ip, NULL, &n, &rq, &err) == ELM_OK, "%s", err.msg);
-        double d = max_diff(elm_bert_pooled(m, 0), want, E);
+        double d = max_diff(bres(m, 0, ELM_BERT_OUT_POOLED, NULL), want, E);
         TF_CHECK(d < (types[t] == GL_TYPE_F16 ? 2e-3 : 3e-2), "%s: pooled differs by %g", gl_type_name(types[t]), d);
         elm_bert_free(m);
     }
@@ -540,10 +562,10 @@ TF_TEST(repacked_equals_row_layout) {
                    (long long)elm_bert_repacked_bytes(m[0]),
                    elm_bert_repacked_bytes(m[0]) ? "" : " (this build has no X8 kernel for the type)");
             const size_t bytes = (size_t)(elm_bert_n_layer(m[0]) + 1) * (size_t)n * (size_t)elm_bert_n_embd(m[0]) * sizeof(float);
-            TF_CHECK(elm_bert_hidden(m[0], 0) && elm_bert_hidden(m[1], 0) &&
-                         !memcmp(elm_bert_hidden(m[0], 0), elm_bert_hidden(m[1], 0), bytes),
+            TF_CHECK(bres(m[0], 0, ELM_BERT_OUT_HIDDEN, NULL) && bres(m[1], 0, ELM_BERT_OUT_HIDDEN, NULL) &&
+                         !memcmp(bres(m[0], 0, ELM_BERT_OUT_HIDDEN, NULL), bres(m[1], 0, ELM_BERT_OUT_HIDDEN, NULL), bytes),
                      "%s: repacked and row-layout hidden states differ", gl_type_name(types[t]));
-            TF_CHECK(!memcmp(elm_bert_pooled(m[0], 0), elm_bert_pooled(m[1], 0), (size_t)elm_bert_n_embd(m[0]) * sizeof(float)),
+            TF_CHECK(!memcmp(bres(m[0], 0, ELM_BERT_OUT_POOLED, NULL), bres(m[1], 0, ELM_BERT_OUT_POOLED, NULL), (size_t)elm_bert_n_embd(m[0]) * sizeof(float)),
                      "%s: pooled outputs differ", gl_type_name(types[t]));
         }
         elm_bert_free(m[0]);
@@ -642,7 +664,7 @@ TF_TEST(sentence_transformers_pooling_recorded) {
     /* two pooling modes at once are refused */
     write_file(path, "{\"pooling_mode_cls_token\": true, \"pooling_mode_mean_tokens\": true}");
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = dir;
     p.out = tmp_path("st2.gguf");
     gl_error ge = {0};
@@ -664,7 +686,7 @@ TF_TEST(sentence_transformers_pooling_recorded) {
         float e[64];
         const int32_t E = elm_bert_n_embd(ml);
         TF_CHECK(E == 64 && elm_bert_embedding(ml, 0, ELM_BERT_POOL_LAST, false, e, &err) == ELM_OK, "%s", err.msg);
-        TF_CHECK(E == 64 && memcmp(e, elm_bert_last(ml, 0) + (k - 1) * E, sizeof e) == 0);
+        TF_CHECK(E == 64 && memcmp(e, bres(ml, 0, ELM_BERT_OUT_LAST, NULL) + (k - 1) * E, sizeof e) == 0);
     }
     elm_bert_free(ml);
 }
@@ -690,28 +712,37 @@ TF_TEST(padded_batch_equals_one_at_a_time) {
         elm_bert_request rq = {.pooled = true, .nsp = true, .mlm = true, .mlm_pos = &pp, .n_mlm_pos = &npos[s]};
         TF_CHECK(elm_bert_run(m, 1, &ip, &tp, &n[s], &rq, &err) == ELM_OK, "%s", err.msg);
         single_last[s] = malloc((size_t)n[s] * E * sizeof(float));
-        memcpy(single_last[s], elm_bert_last(m, 0), (size_t)n[s] * E * sizeof(float));
-        memcpy(single_pool[s], elm_bert_pooled(m, 0), (size_t)E * sizeof(float));
-        memcpy(single_nsp[s], elm_bert_nsp(m, 0), 2 * sizeof(float));
-        memcpy(single_mlm[s], elm_bert_mlm(m, 0, NULL), (size_t)V * sizeof(float));
+        memcpy(single_last[s], bres(m, 0, ELM_BERT_OUT_LAST, NULL), (size_t)n[s] * E * sizeof(float));
+        memcpy(single_pool[s], bres(m, 0, ELM_BERT_OUT_POOLED, NULL), (size_t)E * sizeof(float));
+        memcpy(single_nsp[s], bres(m, 0, ELM_BERT_OUT_NSP, NULL), 2 * sizeof(float));
+        memcpy(single_mlm[s], bres(m, 0, ELM_BERT_OUT_MLM, NULL), (size_t)V * sizeof(float));
     }
     const int32_t *ip[3] = {ids[0], ids[1], ids[2]}, *tp[3] = {types[0], types[1], types[2]};
     const int32_t *pp[3] = {&pos[0], &pos[1], &pos[2]};
     elm_bert_request rq = {.pooled = true, .nsp = true, .mlm = true, .mlm_pos = pp, .n_mlm_pos = npos};
-    for (int threads = 1; threads <= 2; threads++) {
-        if (threads == 2) {
-            elm_bert_free(m);
-            elm_bert_params bp = {.n_threads = 2};
-            m = elm_bert_load(tmp_path("batch.gguf"), &bp, &err);
-            if (!m) break;
-        }
+    /* the single-sequence context refuses a batch of 3; contexts for 3 over one shared model,
+     * on 1 and 2 threads, run it */
+    TF_CHECK(elm_bert_run(m, 3, ip, tp, n, &rq, &err) == ELM_ERR_INVALID && strstr(err.msg, "n_seq_max"), "%s", err.msg);
+    elm_bert_free(m);
+    m = NULL;
+    elm_bert_model *model = elm_bert_model_load(tmp_path("batch.gguf"), NULL, &err);
+    TF_CHECK(model != NULL, "%s", err.msg);
+    for (int threads = 1; model && threads <= 2; threads++) {
+        elm_bert_free(m);
+        elm_bert_params bp = elm_bert_default_params();
+        bp.n_threads = threads;
+        bp.n_seq_max = 3;
+        bp.n_ctx = 64;
+        m = elm_bert_new(model, &bp, &err);
+        TF_CHECK(m && elm_bert_n_ctx(m) == 64 && elm_bert_n_seq_max(m) == 3, "%s", err.msg);
+        if (!m) break;
         TF_CHECK(elm_bert_run(m, 3, ip, tp, n, &rq, &err) == ELM_OK, "%s", err.msg);
         for (int s = 0; s < 3; s++) {
             double d = 0;
-            for (int64_t i = 0; i < (int64_t)n[s] * E; i++) d = fmax(d, fabs(elm_bert_last(m, s)[i] - single_last[s][i]));
-            for (int i = 0; i < E; i++) d = fmax(d, fabs(elm_bert_pooled(m, s)[i] - single_pool[s][i]));
-            for (int i = 0; i < 2; i++) d = fmax(d, fabs(elm_bert_nsp(m, s)[i] - single_nsp[s][i]));
-            for (int i = 0; i < V; i++) d = fmax(d, fabs(elm_bert_mlm(m, s, NULL)[i] - single_mlm[s][i]));
+            for (int64_t i = 0; i < (int64_t)n[s] * E; i++) d = fmax(d, fabs(bres(m, s, ELM_BERT_OUT_LAST, NULL)[i] - single_last[s][i]));
+            for (int i = 0; i < E; i++) d = fmax(d, fabs(bres(m, s, ELM_BERT_OUT_POOLED, NULL)[i] - single_pool[s][i]));
+            for (int i = 0; i < 2; i++) d = fmax(d, fabs(bres(m, s, ELM_BERT_OUT_NSP, NULL)[i] - single_nsp[s][i]));
+            for (int i = 0; i < V; i++) d = fmax(d, fabs(bres(m, s, ELM_BERT_OUT_MLM, NULL)[i] - single_mlm[s][i]));
             TF_CHECK(d <= 1e-5, "sequence %d (%d threads): batch differs from single by %g", s, threads, d);
         }
     }
@@ -726,7 +757,28 @@ TF_TEST(padded_batch_equals_one_at_a_time) {
     int32_t bad = 5000, one = 1;
     const int32_t *bp = &bad;
     TF_CHECK(elm_bert_run(m, 1, &bp, NULL, &one, NULL, &err) == ELM_ERR_INVALID);
+    /* a sequence longer than the context's n_ctx is refused, as is a result not asked for,
+     * a result of a sequence the run did not have, and a buffer too small */
+    int32_t long_ids[65] = {0};
+    int32_t n65 = 65;
+    const int32_t *lp = long_ids;
+    TF_CHECK(m && elm_bert_run(m, 1, &lp, NULL, &n65, NULL, &err) == ELM_ERR_INVALID && strstr(err.msg, "1 to 64"), "%s", err.msg);
+    const int32_t *ip0 = ids[0];
+    TF_CHECK(m && elm_bert_run(m, 1, &ip0, NULL, &n[0], NULL, &err) == ELM_OK, "%s", err.msg);
+    float small[4];
+    TF_CHECK(elm_bert_get(m, 0, ELM_BERT_OUT_LAST, NULL, 0, &err) == (int64_t)n[0] * E);
+    TF_CHECK(elm_bert_get(m, 0, ELM_BERT_OUT_POOLED, NULL, 0, &err) == ELM_ERR_INVALID && strstr(err.msg, "pooled"), "%s", err.msg);
+    TF_CHECK(elm_bert_get(m, 1, ELM_BERT_OUT_LAST, NULL, 0, &err) == ELM_ERR_INVALID);
+    TF_CHECK(elm_bert_get(m, 0, ELM_BERT_OUT_LAST, small, 4, &err) == ELM_ERR_INVALID && strstr(err.msg, "holds 4"), "%s", err.msg);
+    /* n_ctx beyond the model's context and too many sequences are refused at creation */
+    elm_bert_params big = elm_bert_default_params();
+    big.n_ctx = 1 << 20;
+    TF_CHECK(model && !elm_bert_new(model, &big, &err) && strstr(err.msg, "n_ctx"), "%s", err.msg);
+    big = elm_bert_default_params();
+    big.n_seq_max = 5000;
+    TF_CHECK(model && !elm_bert_new(model, &big, &err) && strstr(err.msg, "n_seq_max"), "%s", err.msg);
     elm_bert_free(m);
+    elm_bert_model_free(model);
 }
 
 TF_MAIN

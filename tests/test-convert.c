@@ -30,7 +30,7 @@ static const char *tmp_path(const char *name) {
 static gl_status convert(const char *src, const char *out, int outtype, bool vocab_only, elm_convert_stats *st,
                          gl_error *err) {
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = src;
     p.out = out;
     p.outtype = outtype;
@@ -383,7 +383,7 @@ TF_TEST(convert_llama2c_checkpoint) {
     fwrite(w, 4, (size_t)n, f);
     fclose(f);
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = path;
     p.out = tmp_path("l2c.gguf");
     p.tokenizer = tok;
@@ -665,7 +665,7 @@ TF_TEST(plan_transforms_types_and_stats) {
                   tr = plan_src("tr", d_tr, 3, 5), norm = plan_src("norm", d_norm, 4, 0),
                   pos = plan_src("pos", d_pos, 5, 32), q = plan_src("q", d_q, 3, 32);
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.out = tmp_path("plan.gguf");
     p.outtype = GL_TYPE_Q8_0;
     gl_error err = {0};

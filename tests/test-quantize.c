@@ -63,6 +63,18 @@ TF_TEST(type_names_and_file_types) {
                  "%s -> %s %d %u", cases[i].name, s.name, (int)s.base, s.file_type);
     }
     TF_CHECK(!elm_quant_parse("Q4_2", NULL) && !elm_quant_parse("", NULL) && !elm_quant_parse(NULL, NULL));
+    /* the public face of the same table (edgelm.h) */
+    const char *canon = NULL;
+    gl_type base = GL_TYPE_F32;
+    TF_CHECK(elm_quant_type_info("q4_k", &canon, &base) && !strcmp(canon, "Q4_K_M") && base == GL_TYPE_Q4_K);
+    TF_CHECK(!elm_quant_type_info("Q4_2", &canon, &base) && strstr(elm_quant_type_list(), "IQ4_XS"));
+    elm_quantize_params p = elm_quantize_default_params();
+    elm_error err = {ELM_OK, ""};
+    p.in = "/nonexistent-in.gguf";
+    p.out = "/nonexistent-out.gguf";
+    TF_CHECK(elm_quantize(&p, NULL, &err) == ELM_ERR_INVALID && strstr(err.msg, "no type"), "%s", err.msg);
+    p.type = "Q4_2";
+    TF_CHECK(elm_quantize(&p, NULL, &err) == ELM_ERR_INVALID && strstr(err.msg, "unknown type 'Q4_2'"), "%s", err.msg);
 }
 
 /* ---- a synthetic file: every rule in one place ---- */
@@ -127,17 +139,16 @@ static void qt_log_fn(void *user, const char *msg) {
 
 static gl_status qt_quantize(const char *in, const char *out, const char *type, bool allow, bool pure,
                              qt_log *log, elm_quantize_stats *st, gl_error *err) {
-    elm_quantize_params p;
-    memset(&p, 0, sizeof p);
+    elm_quantize_params p = elm_quantize_default_params();
     p.in = in;
     p.out = out;
-    TF_CHECK(elm_quant_parse(type, &p.spec), "%s", type);
+    p.type = type;
     p.n_threads = 2;
     p.allow_requantize = allow;
     p.pure = pure;
     p.log = qt_log_fn;
     p.user = log;
-    return elm_quantize_file(&p, st, err);
+    return elm_quantize(&p, st, err);
 }
 
 static const qt_tensor qt_synth[] = {
@@ -338,7 +349,7 @@ static bool qt_convert_hf(const char *model, const char *out) {
     snprintf(src, sizeof src, "%s/hf-reference/%s", tf_fixtures_dir(), model);
     if (!tf_file_exists(src)) return false;
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = src;
     p.out = out;
     p.outtype = GL_TYPE_F32;

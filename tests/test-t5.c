@@ -117,7 +117,7 @@ static bool convert_dir(const char *rel, int outtype, char *out, size_t size) {
     }
     snprintf(out, size, "/tmp/edgelm-test-t5-%d-%d.gguf", (int)getpid(), outtype);
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = dir;
     p.out = out;
     p.outtype = outtype;
@@ -514,7 +514,7 @@ TF_TEST(gated_untied_against_pytorch) {
     dir[strlen(dir) - strlen("/config.json")] = '\0';
     snprintf(gguf, sizeof gguf, "/tmp/edgelm-test-t5-gated-%d.gguf", (int)getpid());
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = dir;
     p.out = gguf;
     gl_error gerr = {0};
@@ -577,7 +577,7 @@ TF_TEST(beam_search_against_reference) {
     dir[strlen(dir) - strlen("/config.json")] = '\0';
     snprintf(gguf, sizeof gguf, "/tmp/edgelm-test-t5-beam-%d.gguf", (int)getpid());
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = dir;
     p.out = gguf;
     gl_error gerr = {0};

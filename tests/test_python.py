@@ -133,6 +133,9 @@ def _():
     assert one.shape == (b.n_embd,) and np.allclose(one, b.encode(["hello world"])[0])
     n = np.linalg.norm(b.encode(texts, normalize=True), axis=1)
     assert np.allclose(n, 1.0, atol=1e-5), n
+    # a context made for 2 sentences a run splits the 3 into two runs: the same vectors
+    small = edgelm.Bert(BERT, max_batch=2).encode(texts)
+    assert np.abs(small - b.encode(texts)).max() <= 1e-6
 
 
 @test("bert_fill_mask_equals_cli", BERT)

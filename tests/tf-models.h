@@ -9,8 +9,7 @@
 #ifndef TF_MODELS_H
 #define TF_MODELS_H
 
-#include "convert.h"
-#include "convert_elmo.h"
+#include "edgelm.h" /* elm_convert: the public converter, ELMo folders included */
 
 #include <unistd.h>
 
@@ -25,7 +24,7 @@ static inline bool tfm_convert_hf(const char *rel, int outtype, char *out, size_
     }
     snprintf(out, size, "/tmp/edgelm-tfm-%d-%d.gguf", (int)getpid(), outtype);
     elm_convert_params p;
-    elm_convert_params_init(&p);
+    p = elm_convert_default_params();
     p.src = dir;
     p.out = out;
     p.outtype = outtype;
@@ -44,10 +43,14 @@ static inline bool tfm_convert_elmo(char *out, size_t size) {
         return false;
     }
     snprintf(out, size, "/tmp/edgelm-tfm-elmo-%d.gguf", (int)getpid());
-    gl_error err = {GL_OK, ""};
-    int st = elm_convert_elmo(dir, NULL, NULL, out, NULL, &err);
-    TF_CHECK(st == GL_OK, "convert elmo: %s", err.msg);
-    return st == GL_OK;
+    elm_error err = {ELM_OK, ""};
+    elm_convert_params p = elm_convert_default_params();
+    p.src = dir;
+    p.out = out;
+    elm_convert_stats st;
+    const elm_status s = elm_convert(&p, &st, &err);
+    TF_CHECK(s == ELM_OK && !strcmp(st.arch, "elmo"), "convert elmo: %s", err.msg);
+    return s == ELM_OK;
 }
 
 static inline void *tfm_slurp(const char *path, size_t *size) {

@@ -27,6 +27,8 @@ int cmd_tag(int argc, char **argv); int cmd_qa(int argc, char **argv);
 int cmd_prompt_classify(int argc, char **argv); /* cmd_prompt.c: masked-LM prompt classification */
 int cmd_finetune(int argc, char **argv); /* cmd_finetune.c: BERT fine-tuning (classify) */
 #include "edgelm.h"
+/* cmd_bert.c: result `what` of sequence s of the last run, malloc'd (*n floats; NULL: err says why). */
+float *cli_bert_get(const elm_bert *m, int32_t s, elm_bert_output what, int64_t *n, elm_error *err);
 int bert_eval_logits(elm_bert *m, const int32_t *ids, const int32_t *types, int32_t n, const char *out, elm_error *err);
 
 #endif

@@ -79,11 +79,13 @@ static int bert_parse(const opt_cmd *cmd, int argc, char **argv) {
     return r == OPTS_OK ? OPTS_OK : opts_exit(r) == 0 ? -1 : 2;
 }
 
-static elm_bert *bert_open(const bert_opts *o, const char *cmd) {
+/* n_seq_max: the most sequences the command runs at once. */
+static elm_bert *bert_open(const bert_opts *o, const char *cmd, int32_t n_seq_max) {
     elm_error err = {0};
     elm_bert_params p = elm_bert_default_params();
     p.n_threads = o->n_threads;
     p.no_repack = o->no_repack;
+    p.n_seq_max = n_seq_max;
     if (!cli_family_check(cmd, o->model, CLI_BERT)) return NULL;
     const double t0 = cli_now();
     elm_bert *m = elm_bert_load(o->model, &p, &err);
@@ -115,6 +117,19 @@ static int32_t bert_encode(const elm_bert *m, const char *a, const char *b, int3
     return (int32_t)n;
 }
 
+float *cli_bert_get(const elm_bert *m, int32_t s, elm_bert_output what, int64_t *n, elm_error *err) {
+    const int64_t k = elm_bert_get(m, s, what, NULL, 0, err);
+    if (k < 0) return NULL;
+    float *v = malloc((size_t)(k ? k : 1) * sizeof *v);
+    if (!v) snprintf(err->msg, sizeof err->msg, "out of memory for the results");
+    else if (elm_bert_get(m, s, what, v, k, err) < 0) {
+        free(v);
+        return NULL;
+    }
+    if (n) *n = k;
+    return v;
+}
+
 static void softmax(const float *x, int32_t n, double *p) {
     double mx = -INFINITY, s = 0;
     for (int32_t i = 0; i < n; i++) mx = fmax(mx, x[i]);
@@ -143,7 +158,7 @@ int cmd_fill_mask(int argc, char **argv) {
     const int pr = bert_parse(&cmd, argc, argv);
     if (pr) return pr < 0 ? 0 : pr;
     if (!cli_prompt_or_file("fill-mask", prompt, o.file, &text, &owned)) return 2;
-    elm_bert *m = bert_open(&o, "fill-mask");
+    elm_bert *m = bert_open(&o, "fill-mask", 1);
     if (!m) {
         free(owned);
         return 1;
@@ -157,6 +172,7 @@ int cmd_fill_mask(int argc, char **argv) {
     elm_error err = {0};
     int32_t *ids = NULL, *types = NULL, *pos = NULL, n_pos = 0;
     double *p = NULL;
+    float *logits = NULL;
     int32_t n = bert_encode(m, text, NULL, &ids, &types, &err);
     int32_t mask = elm_bert_mask_id(m);
     if (n < 0) goto done;
@@ -171,7 +187,7 @@ int cmd_fill_mask(int argc, char **argv) {
     elm_bert_request rq = {.mlm = true, .mlm_pos = &pp, .n_mlm_pos = &n_pos};
     if (elm_bert_run(m, 1, &ip, &tp, &n, &rq, &err) != ELM_OK) goto done;
     const int32_t V = elm_bert_n_vocab(m);
-    const float *logits = elm_bert_mlm(m, 0, NULL);
+    if (!(logits = cli_bert_get(m, 0, ELM_BERT_OUT_MLM, NULL, &err))) goto done;
     p = malloc((size_t)V * sizeof *p);
     if (!p) goto done;
     int32_t k = o.top_k < V ? o.top_k : V;
@@ -196,6 +212,7 @@ done:
     free(pos);
     free(p);
     free(owned);
+    free(logits);
     elm_bert_free(m);
     return rc;
 }
@@ -236,16 +253,18 @@ static void bert_normalize_rows(float *v, int64_t n, int32_t E) {
  * (pooling none). max and last are computed from the last layer's token vectors. */
 static bool bert_pool(const elm_bert *m, int32_t b, int32_t n, int pool, bool norm, float *dst, elm_error *err) {
     const int32_t E = elm_bert_n_embd(m);
-    const float *h = elm_bert_last(m, b);
     if (pool == BERT_POOL_NONE) {
-        memcpy(dst, h, (size_t)n * (size_t)E * sizeof *dst);
+        if (elm_bert_get(m, b, ELM_BERT_OUT_LAST, dst, (int64_t)n * E, err) < 0) return false;
         if (norm) bert_normalize_rows(dst, n, E);
         return true;
     }
     if (pool == BERT_POOL_MAX || pool == BERT_POOL_LAST) {
+        float *h = cli_bert_get(m, b, ELM_BERT_OUT_LAST, NULL, err);
+        if (!h) return false;
         memcpy(dst, h + (size_t)(pool == BERT_POOL_LAST ? n - 1 : 0) * (size_t)E, (size_t)E * sizeof *dst);
         for (int32_t t = 1; pool == BERT_POOL_MAX && t < n; t++)
             for (int32_t i = 0; i < E; i++) dst[i] = fmaxf(dst[i], h[(size_t)t * E + i]);
+        free(h);
         if (norm) bert_normalize_rows(dst, 1, E);
         return true;
     }
@@ -401,7 +420,7 @@ int cmd_embed(int argc, char **argv) {
         free(keep);
         return opts_fail("embed", "give -p TEXT or -f FILE", "nothing to embed");
     }
-    elm_bert *m = bert_open(&o, "embed");
+    elm_bert *m = bert_open(&o, "embed", o.batch < o.texts.n ? o.batch : o.texts.n);
     if (!m) {
         free(keep);
         return 1;
@@ -470,7 +489,7 @@ static int bert_pair_cmd(int argc, char **argv, const char *cmd, bool nsp) {
     char *owned = NULL;
     a = o.a;
     if (!nsp && !cli_prompt_or_file(cmd, o.a, o.file, &a, &owned)) return 2;
-    elm_bert *m = bert_open(&o, cmd);
+    elm_bert *m = bert_open(&o, cmd, 1);
     if (!m) {
         free(owned);
         return 1;
@@ -485,20 +504,22 @@ static int bert_pair_cmd(int argc, char **argv, const char *cmd, bool nsp) {
     int rc = 1;
     elm_error err = {0};
     int32_t *ids = NULL, *types = NULL;
+    float *lg = NULL;
     int32_t n = bert_encode(m, a, o.b, &ids, &types, &err);
     if (n < 0) goto done;
     const int32_t *ip = ids, *tp = types;
     elm_bert_request rq = {.nsp = nsp, .classify = !nsp};
     if (elm_bert_run(m, 1, &ip, &tp, &n, &rq, &err) != ELM_OK) goto done;
+    if (!(lg = cli_bert_get(m, 0, nsp ? ELM_BERT_OUT_NSP : ELM_BERT_OUT_CLASSES, NULL, &err))) goto done;
     if (nsp) {
         double p[2];
-        softmax(elm_bert_nsp(m, 0), 2, p);
+        softmax(lg, 2, p);
         printf("P(B follows A) = %.4f\n", p[0]);
     } else {
         int32_t L = elm_bert_n_labels(m);
         double *p = malloc((size_t)L * sizeof *p);
         if (!p) goto done;
-        softmax(elm_bert_classes(m, 0), L, p);
+        softmax(lg, L, p);
         for (int32_t r = 0; r < L; r++) {
             int32_t best = 0;
             for (int32_t i = 1; i < L; i++)
@@ -513,6 +534,7 @@ done:
     if (rc) opts_fail_err(cmd, NULL, &err, "failed");
     free(ids);
     free(types);
+    free(lg);
     elm_bert_free(m);
     free(owned);
     return rc;
@@ -535,11 +557,12 @@ int cmd_bert_eval(gen_opts *g) {
     o.out = g->out;
     o.b = g->pair;
     o.verbose = g->verbose;
-    elm_bert *m = bert_open(&o, "eval");
+    elm_bert *m = bert_open(&o, "eval", 1);
     if (!m) return 1;
     int rc = 1;
     elm_error err = {0};
     int32_t *ids = NULL, *types = NULL, n = 0, nt = 0;
+    float *res = NULL;
     if (g->ids) {
         ids = gen_parse_ids(g->ids, &n);
         if (g->types) types = gen_parse_ids(g->types, &nt);
@@ -558,22 +581,25 @@ int cmd_bert_eval(gen_opts *g) {
     elm_bert_request rq = {.all_hidden = !strcmp(what, "hidden"), .mlm = !strcmp(what, "mlm"),
                            .nsp = !strcmp(what, "nsp"), .pooled = !strcmp(what, "pooled")};
     if (elm_bert_run(m, 1, &ip, types ? &tp : NULL, &n, &rq, &err) != ELM_OK) goto done;
+    const elm_bert_output out = rq.all_hidden ? ELM_BERT_OUT_HIDDEN : rq.mlm ? ELM_BERT_OUT_MLM
+                                : rq.nsp ? ELM_BERT_OUT_NSP : ELM_BERT_OUT_POOLED;
+    if (!(res = cli_bert_get(m, 0, out, NULL, &err))) goto done;
     gl_error ge = {0};
     gl_status st;
     const int64_t E = elm_bert_n_embd(m);
     out_guard_add(o.out, false); /* its temporary file goes on SIGINT/SIGTERM */
     if (rq.all_hidden) {
         int64_t shape[3] = {elm_bert_n_layer(m) + 1, n, E};
-        st = elm_npy_write_f32(o.out, elm_bert_hidden(m, 0), 3, shape, &ge);
+        st = elm_npy_write_f32(o.out, res, 3, shape, &ge);
     } else if (rq.mlm) {
         int64_t shape[2] = {n, elm_bert_n_vocab(m)};
-        st = elm_npy_write_f32(o.out, elm_bert_mlm(m, 0, NULL), 2, shape, &ge);
+        st = elm_npy_write_f32(o.out, res, 2, shape, &ge);
     } else if (rq.nsp) {
         int64_t shape[1] = {2};
-        st = elm_npy_write_f32(o.out, elm_bert_nsp(m, 0), 1, shape, &ge);
+        st = elm_npy_write_f32(o.out, res, 1, shape, &ge);
     } else {
         int64_t shape[1] = {E};
-        st = elm_npy_write_f32(o.out, elm_bert_pooled(m, 0), 1, shape, &ge);
+        st = elm_npy_write_f32(o.out, res, 1, shape, &ge);
     }
     if (st != GL_OK) {
         snprintf(err.msg, sizeof err.msg, "%s", ge.msg);
@@ -584,6 +610,7 @@ done:
     if (rc) opts_fail_err("eval", NULL, &err, "failed");
     free(ids);
     free(types);
+    free(res);
     elm_bert_free(m);
     return rc;
 }
@@ -626,7 +653,9 @@ int cmd_bert_bench(int argc, char **argv) {
     int n_out = 0;
     for (int a = 0; a < nth; a++) {
         o.n_threads = th[a];
-        elm_bert *m = bert_open(&o, "bert-bench");
+        int32_t max_b = 1;
+        for (int b = 0; b < nbs; b++) max_b = bs[b] > max_b ? bs[b] : max_b;
+        elm_bert *m = bert_open(&o, "bert-bench", max_b);
         if (!m) {
             free(samples);
             return 1;
@@ -763,7 +792,7 @@ int cmd_similarity(int argc, char **argv) {
     }
     if (query) o.texts.v[o.texts.n] = query; /* the query is embedded last (the cap keeps one slot) */
     const int n = o.texts.n + (query != NULL);
-    elm_bert *m = bert_open(&o, "similarity");
+    elm_bert *m = bert_open(&o, "similarity", o.batch < n ? o.batch : n);
     if (!m) {
         free(keep);
         return 1;

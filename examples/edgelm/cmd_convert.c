@@ -12,7 +12,6 @@
 #include "out_guard.h"
 #include "convert.h"
 #include "convert_elmo.h"
-#include "arch.h"
 #include "quantize.h"
 
 #include <stdio.h>
@@ -83,7 +82,7 @@ typedef struct convert_opts {
     const char *src, *out, *outtype, *tokenizer, *name, *elmo_options, *elmo_weights;
     bool vocab_only, no_heads, quiet, strict, verbose;
     int32_t n_threads;
-    elm_quant_spec spec;   /* --outtype a K-quant type or mix: quantized after converting */
+    const char *qtype;     /* --outtype a K-quant type or mix (its canonical name): quantized after converting */
     bool then_quantize;
     bool intermediate; /* writing the F32 file quantize reads: no "wrote" line */
 } convert_opts;
@@ -91,16 +90,17 @@ typedef struct convert_opts {
 /* --outtype: a GGUF type convert writes directly, or a type/mix of `edgelm quantize`. */
 static bool convert_parse_outtype(const char *v, void *dst, char *why, size_t why_size) {
     convert_opts *o = dst;
-    elm_quant_spec spec;
+    const char *qtype = NULL;
+    gl_type base = GL_TYPE_F32;
     const bool direct = gl_type_from_name(v) >= 0;
-    const bool quant = elm_quant_parse(v, &spec);
+    const bool quant = elm_quant_type_info(v, &qtype, &base);
     if (!direct && !quant) {
         snprintf(why, why_size, "use one of f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, %s", elm_quant_type_list());
         return false;
     }
     o->outtype = v;
-    o->then_quantize = quant && (!direct || gl_type_get(spec.base)->blck_size == 256);
-    if (o->then_quantize) o->spec = spec;
+    o->then_quantize = quant && (!direct || gl_type_get(base)->blck_size == 256);
+    if (o->then_quantize) o->qtype = qtype;
     return true;
 }
 
@@ -148,11 +148,10 @@ static int convert_then_quantize(const convert_opts *o) {
     if (!o->quiet && stat(tmp, &sb) == 0) /* the disk this path needs: the intermediate plus the result */
         fprintf(stderr, "convert: quantizing through an F32 intermediate of %.1f MB next to %s (removed when done)\n",
                 (double)sb.st_size / 1e6, o->out);
-    elm_quantize_params qp;
-    memset(&qp, 0, sizeof qp);
+    elm_quantize_params qp = elm_quantize_default_params();
     qp.in = tmp;
     qp.out = o->out;
-    qp.spec = o->spec;
+    qp.type = o->qtype;
     qp.n_threads = o->n_threads;
     qp.strict = o->strict;
     convert_quant_ui ui;
@@ -166,7 +165,7 @@ static int convert_then_quantize(const convert_opts *o) {
     elm_quantize_stats qs;
     gl_error err = {0};
     const bool existed = out_guard_add(o->out, false);
-    const gl_status s = elm_quantize_file(&qp, &qs, &err);
+    const elm_status s = elm_quantize(&qp, &qs, &err);
     cli_progress_clear(&ui.prog);
     remove(tmp);
     if (s == GL_OK) out_guard_report("convert", o->out, existed);
@@ -175,7 +174,7 @@ static int convert_then_quantize(const convert_opts *o) {
         return 1;
     }
     cli_quant_summary(stderr, o->out, &ui.counts, &qs);
-    fprintf(stderr, "quantized %s to %s: %.2f MB, %.3f bits/weight\n", o->out, o->spec.name, qs.bytes_out / 1e6,
+    fprintf(stderr, "quantized %s to %s: %.2f MB, %.3f bits/weight\n", o->out, o->qtype, qs.bytes_out / 1e6,
             qs.n_elements ? 8.0 * (double)qs.bytes_out / (double)qs.n_elements : 0.0);
     return 0;
 }
@@ -223,8 +222,7 @@ int cmd_convert(int argc, char **argv) {
 }
 
 static int convert_main(const convert_opts *o) {
-    elm_convert_params p;
-    elm_convert_params_init(&p);
+    elm_convert_params p = elm_convert_default_params();
     p.src = o->src;
     p.out = o->out;
     p.vocab_only = o->vocab_only;
@@ -234,6 +232,8 @@ static int convert_main(const convert_opts *o) {
     p.strict = o->strict;
     if (o->outtype && !o->then_quantize) p.outtype = gl_type_from_name(o->outtype);
     else if (o->outtype) p.outtype = GL_TYPE_F32;
+    p.elmo_options = o->elmo_options;
+    p.elmo_weights = o->elmo_weights;
     const char *elmo_options = o->elmo_options, *elmo_weights = o->elmo_weights, *outtype_name = o->outtype;
     const bool existed = p.out && out_guard_add(p.out, false); /* written atomically: out_guard.h */
     const elm_arch *row = elm_cv_detect_dir(p.src);
@@ -278,7 +278,9 @@ static int convert_main(const convert_opts *o) {
     double dt = convert_now() - t0;
     out_guard_report("convert", p.out, existed);
     if (o->intermediate) return 0;
-    if (p.vocab_only) {
+    if (!strcmp(st.arch, "elmo")) {
+        fprintf(stderr, "wrote %s: elmo\n", p.out);
+    } else if (p.vocab_only) {
         fprintf(stderr, "wrote %s: %s vocabulary, %d tokens (%.2f s)\n", p.out, st.arch, st.n_vocab, dt);
     } else {
         fprintf(stderr, "wrote %s: %s, %lld tensors, %d tokens, %.2f MB read -> %.2f MB written",

@@ -142,7 +142,12 @@ static bool pc_score(elm_bert *m, const pc_spec *s, const char *tmpl, const char
     int cnt[PC_MAX_LABELS] = {0};
     for (int w = 0; ok && w < s->n_words; w++) {
         const pc_word *pw = &s->words[w];
-        const float *lg = elm_bert_mlm(m, kof[pw->n], NULL);
+        float *lg = cli_bert_get(m, kof[pw->n], ELM_BERT_OUT_MLM, NULL, &err);
+        if (!lg) {
+            snprintf(msg, msz, "%s", err.msg);
+            ok = false;
+            break;
+        }
         double lp = 0;
         for (int j = 0; j < pw->n; j++) { /* log-softmax over the vocabulary at mask j */
             const float *row = lg + (size_t)j * (size_t)V;
@@ -151,6 +156,7 @@ static bool pc_score(elm_bert *m, const pc_spec *s, const char *tmpl, const char
             for (int32_t v = 0; v < V; v++) z += exp(row[v] - mx);
             lp += row[pw->ids[j]] - mx - log(z);
         }
+        free(lg);
         sum[pw->label] += lp / pw->n;
         cnt[pw->label]++;
     }
@@ -196,6 +202,7 @@ int cmd_prompt_classify(int argc, char **argv) {
     elm_bert_params bp = elm_bert_default_params();
     bp.n_threads = n_threads;
     bp.no_repack = no_repack;
+    bp.n_seq_max = PC_MAX_PIECES; /* one sequence per piece count */
     if (!cli_family_check("prompt-classify", model, CLI_BERT)) return 1;
     elm_bert *m = elm_bert_load(model, &bp, &err);
     if (!m) {

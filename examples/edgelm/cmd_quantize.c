@@ -10,7 +10,7 @@
 #include "cli_quant.h"
 #include "opts.h"
 #include "out_guard.h"
-#include "quantize.h"
+#include "edgelm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,16 +74,15 @@ static void qcli_progress(void *user, int64_t done, int64_t n, uint64_t el, uint
     cli_progress_update(&ui->prog, (double)el / 1e6, (double)total / 1e6); /* millions of weights */
 }
 
-/* TYPE: one of elm_quant_type_list(). */
-static bool qcli_parse_type(const char *v, void *dst, char *why, size_t why_size) {
-    if (elm_quant_parse(v, dst)) return true;
+/* TYPE: one of elm_quant_type_list(); *dst gets its canonical name. */
+static bool qcli_parse_type(const char *v, const char **dst, char *why, size_t why_size) {
+    if (elm_quant_type_info(v, dst, NULL)) return true;
     snprintf(why, why_size, "use one of %s", elm_quant_type_list());
     return false;
 }
 
 int cmd_quantize(int argc, char **argv) {
-    elm_quantize_params p;
-    memset(&p, 0, sizeof p);
+    elm_quantize_params p = elm_quantize_default_params();
     p.n_threads = opts_default_threads();
     qcli_ui ui = {.quiet = false};
     cli_progress_init(&ui.prog, "quantizing (millions of weights)");
@@ -113,7 +112,7 @@ int cmd_quantize(int argc, char **argv) {
         snprintf(why, sizeof why, "give IN.gguf OUT.gguf TYPE (TYPE: one of %s)", elm_quant_type_list());
         return opts_fail("quantize", why, "%d of 3 arguments", npos);
     }
-    if (!qcli_parse_type(pos[2], &p.spec, why, sizeof why)) return opts_fail("quantize", why, "unknown type '%s'", pos[2]);
+    if (!qcli_parse_type(pos[2], &p.type, why, sizeof why)) return opts_fail("quantize", why, "unknown type '%s'", pos[2]);
     p.in = pos[0];
     p.out = pos[1];
     p.log = qcli_log;
@@ -125,7 +124,7 @@ int cmd_quantize(int argc, char **argv) {
     gl_error err = {0};
     const double t0 = cli_now();
     const bool existed = out_guard_add(p.out, false); /* written atomically: see out_guard.h */
-    const gl_status s = elm_quantize_file(&p, &st, &err);
+    const elm_status s = elm_quantize(&p, &st, &err);
     qcli_clear(&ui);
     if (s != GL_OK) {
         opts_fail_err("quantize", NULL, &err, NULL);
@@ -136,6 +135,6 @@ int cmd_quantize(int argc, char **argv) {
     cli_quant_summary(stdout, p.out, &ui.counts, &st);
     printf("size: %.2f MB (%.3f bits/weight) -> %.2f MB (%.3f bits/weight), %s, %.1f s\n",
            st.bytes_in / 1e6, 8.0 * (double)st.bytes_in / n, st.bytes_out / 1e6,
-           8.0 * (double)st.bytes_out / n, p.spec.name, cli_now() - t0);
+           8.0 * (double)st.bytes_out / n, p.type, cli_now() - t0);
     return 0;
 }

@@ -137,6 +137,7 @@ int cmd_tag(int argc, char **argv) {
     elm_error err = {0};
     tq_pieces p = {0};
     int32_t *ids = NULL;
+    float *lg = NULL;
     tag_tok *t = NULL;
     int32_t cls, sep;
     if (!elm_bert_has_token_classifier(m)) {
@@ -158,7 +159,7 @@ int cmd_tag(int argc, char **argv) {
     const int32_t *ip = ids;
     elm_bert_request rq = {.token_classify = true};
     if (elm_bert_run(m, 1, &ip, NULL, &n, &rq, &err) != ELM_OK) goto done;
-    const float *lg = elm_bert_token_logits(m, 0);
+    if (!(lg = cli_bert_get(m, 0, ELM_BERT_OUT_TOKEN_LOGITS, NULL, &err))) goto done;
     const int32_t nl = elm_bert_n_labels(m);
     for (int64_t k = 0; k < p.n; k++) { /* softmax, argmax (the first of equal maxima) */
         const float *row = lg + (k + 1) * nl;
@@ -196,6 +197,7 @@ done:
     free(p.v);
     free(ids);
     free(t);
+    free(lg);
     elm_bert_free(m);
     free(owned);
     return rc;
@@ -230,7 +232,7 @@ int cmd_qa(int argc, char **argv) {
     elm_error err = {0};
     tq_pieces q = {0}, c = {0};
     qa_windows w = {0};
-    const float **lgs = NULL;
+    float **lgs = NULL; /* each window's QA logits (cli_bert_get) */
     int32_t cls, sep;
     const int32_t max_len = o.max_seq_len < elm_bert_n_ctx(m) ? o.max_seq_len : elm_bert_n_ctx(m);
     const int32_t stride = o.doc_stride >= 0 ? o.doc_stride : (max_len / 2 < 128 ? max_len / 2 : 128);
@@ -243,11 +245,15 @@ int cmd_qa(int argc, char **argv) {
     if (!qa_windows_make(&q, &c, cls, sep, max_len, stride, &w, err.msg, sizeof err.msg)) goto done;
     elm_bert_request rq = {.qa = true};
     const int32_t *const *tys = elm_bert_n_types(m) > 1 ? (const int32_t *const *)w.types : NULL; /* DistilBERT: none */
-    if (elm_bert_run(m, w.n, (const int32_t *const *)w.ids, tys, w.lens, &rq, &err) != ELM_OK) goto done;
-    if (!(lgs = malloc((size_t)w.n * sizeof *lgs))) goto done;
-    for (int32_t k = 0; k < w.n; k++) lgs[k] = elm_bert_qa_logits(m, k);
+    if (!(lgs = calloc((size_t)w.n, sizeof *lgs))) goto done;
+    for (int32_t k = 0; k < w.n; k++) { /* a window per run (the context holds one sequence): the same logits */
+        const int32_t *iw = w.ids[k], *tw = tys ? tys[k] : NULL;
+        if (elm_bert_run(m, 1, &iw, tys ? &tw : NULL, &w.lens[k], &rq, &err) != ELM_OK ||
+            !(lgs[k] = cli_bert_get(m, 0, ELM_BERT_OUT_QA, NULL, &err)))
+            goto done;
+    }
     int64_t bs, be;
-    double best = qa_best_span(&w, lgs, o.max_answer_len, &bs, &be);
+    double best = qa_best_span(&w, (const float *const *)lgs, o.max_answer_len, &bs, &be);
     if (best < 0) goto done;
     int32_t s0 = c.v[bs].start, e0 = c.v[be].end;
     printf("answer: %.*s\nscore: %.4f\nstart: %d\nend: %d\n", e0 - s0, o.context + s0, best, tq_chars(o.context, s0),
@@ -257,6 +263,7 @@ done:
     if (rc) opts_fail_err("qa", NULL, &err, "out of memory");
     free(q.v);
     free(c.v);
+    for (int32_t k = 0; lgs && k < w.n; k++) free(lgs[k]);
     free(lgs);
     qa_windows_free(&w);
     elm_bert_free(m);
@@ -274,18 +281,22 @@ int bert_eval_logits(elm_bert *m, const int32_t *ids, const int32_t *types, int3
         return 1;
     }
     if (elm_bert_run(m, 1, &ip, types ? &tp : NULL, &n, &rq, err) != ELM_OK) return 1;
+    float *lg = cli_bert_get(m, 0, rq.qa ? ELM_BERT_OUT_QA : rq.token_classify ? ELM_BERT_OUT_TOKEN_LOGITS
+                                   : ELM_BERT_OUT_CLASSES, NULL, err);
+    if (!lg) return 1;
     gl_error ge = {0};
     gl_status st;
     if (rq.qa) {
         int64_t shape[2] = {n, 2};
-        st = elm_npy_write_f32(out, elm_bert_qa_logits(m, 0), 2, shape, &ge);
+        st = elm_npy_write_f32(out, lg, 2, shape, &ge);
     } else if (rq.token_classify) {
         int64_t shape[2] = {n, elm_bert_n_labels(m)};
-        st = elm_npy_write_f32(out, elm_bert_token_logits(m, 0), 2, shape, &ge);
+        st = elm_npy_write_f32(out, lg, 2, shape, &ge);
     } else {
         int64_t shape[1] = {elm_bert_n_labels(m)};
-        st = elm_npy_write_f32(out, elm_bert_classes(m, 0), 1, shape, &ge);
+        st = elm_npy_write_f32(out, lg, 1, shape, &ge);
     }
+    free(lg);
     if (st != GL_OK) {
         snprintf(err->msg, sizeof err->msg, "%s", ge.msg);
         return 1;

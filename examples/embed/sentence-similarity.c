@@ -4,7 +4,8 @@
  *
  *   sentence-similarity MODEL.gguf "A man is eating food." "A man eats." "The sky is blue."
  *
- * All sentences run as one batch. The pooling and normalisation are those the converter
+ * The model (read-only weights) is loaded once and a context made for one batch of all the
+ * sentences (elm_bert_params.n_seq_max); every sentence runs in that batch. The pooling and normalisation are those the converter
  * recorded (sentence-transformers' config), as `edgelm embed` uses them. Prints one line per
  * pair: i j cosine.
  * Build: cc $(pkg-config --cflags edgelm) sentence-similarity.c $(pkg-config --libs edgelm) -lm
@@ -54,8 +55,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     elm_error err = {ELM_OK, ""};
-    elm_bert *m = elm_bert_load(argv[1], NULL, &err);
     const int n = argc - 2;
+    /* The weights (shareable between threads), then a context sized for one batch of n. */
+    elm_bert_params params = elm_bert_default_params();
+    params.n_seq_max = n;
+    elm_bert_model *model = elm_bert_model_load(argv[1], &params, &err);
+    elm_bert *m = model ? elm_bert_new(model, &params, &err) : NULL;
     float *emb = m ? (float *)malloc((size_t)n * (size_t)elm_bert_n_embd(m) * sizeof(float)) : NULL;
     bool ok = emb && embed(m, n, argv + 2, emb, &err);
     for (int i = 0; ok && i < n; i++)
@@ -64,5 +69,6 @@ int main(int argc, char **argv) {
     if (!ok) fprintf(stderr, "error: %s\n", err.msg[0] ? err.msg : "out of memory");
     free(emb);
     elm_bert_free(m);
+    elm_bert_model_free(model);
     return ok ? 0 : 1;
 }

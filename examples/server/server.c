@@ -675,6 +675,7 @@ static bool server_load(server *s) {
     if (!strcmp(arch, "bert")) {
         elm_bert_params bp = elm_bert_default_params();
         bp.n_threads = s->p.n_threads;
+        bp.n_seq_max = 8; /* api_embed_bert's batches */
         s->bert = elm_bert_load(s->p.model, &bp, &err);
         if (!s->bert) goto fail;
         s->n_ctx = elm_bert_n_ctx(s->bert);

@@ -6,7 +6,15 @@
  * sequence: every matrix product runs on the whole batch at once, and attention runs per
  * sequence on views that hold only that sequence's real keys, so padding needs no mask and
  * cannot leak into real positions (padded query rows are computed and thrown away).
+ *
+ * elm_bert_model holds the weights and the tokenizer (read-only once loaded); an elm_bert
+ * context holds what a run needs: the thread pool, the graph context (reset per run), the
+ * host-side input arrays and the compute buffer, all sized at creation for n_seq_max sequences
+ * of n_ctx tokens. The results of a run are the graph's output tensors, kept in the compute
+ * buffer until the next run, and copied out by elm_bert_get: a run within the creation sizes
+ * allocates nothing (tests/test-alloc.c).
  */
+#include "alloc.h"
 #include "edgelm.h"
 #include "common.h"
 #include "ggml-lite.h"
@@ -26,16 +34,7 @@ typedef struct bert_layer {
     gl_tensor *ln1_w, *ln1_b, *up, *up_b, *down, *down_b, *ln2_w, *ln2_b;
 } bert_layer;
 
-typedef struct bert_result {
-    float *hidden;  /* [L+1][n][E] when asked */
-    float *last;    /* [n][E] */
-    float *pooled, *nsp, *classes;
-    float *tokens, *qa; /* [n][n_labels], [n][2] */
-    float *mlm;
-    int32_t n, n_mlm;
-} bert_result;
-
-struct elm_bert {
+struct elm_bert_model {
     gl_gguf *gguf;
     elm_vocab *vocab;
     gl_context *wctx;
@@ -50,10 +49,35 @@ struct elm_bert {
     gl_tensor *tok_w, *tok_b, *qa_w, *qa_b; /* token classifier, question-answering span head */
     gl_tensor *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b, *mlm_dec, *mlm_bias;
     char **labels;
-    elm_runner run; /* pool (NULL: one thread) + graph buffer, grown on demand */
     elm_repacked repacked; /* Q4_0/Q8_0 layer matrices in the 8-row interleaved layout */
-    bert_result *res;
-    int32_t n_res;
+};
+
+/* The tensors of a run's graph; those a request asked for are outputs, so they stay readable
+ * in the compute buffer until the next run. */
+typedef struct bert_graph {
+    gl_tensor **hidden;       /* [L+1] each [E, T*B] */
+    gl_tensor *pooled, *nsp, *classes, *mlm;
+    gl_tensor *tokens, *qa; /* [n_labels, T*B], [2, T*B] */
+} bert_graph;
+
+struct elm_bert {
+    const elm_bert_model *model;
+    elm_bert_model *owned; /* the model elm_bert_load made for this context alone (else NULL) */
+    int32_t n_ctx, n_seq_max; /* the sizes given at creation */
+    int max_nodes;
+    elm_runner run;  /* pool (NULL: one thread) + compute buffer, reserved at creation */
+    gl_context *meta; /* the graph context of every run, reset per run */
+    /* host-side inputs, [n_seq_max * n_ctx] (cls: [n_seq_max]; mlm_first: [n_seq_max + 1]) */
+    int32_t *ids, *pos, *typ, *cls, *mlm;
+    int64_t *mlm_first;
+    size_t mlm_cap;
+    gl_tensor **parts; /* [n_seq_max] per-sequence attention outputs */
+    /* the last run */
+    bert_graph g;      /* g.hidden: [n_layer + 1], allocated once */
+    int32_t *lens;     /* [n_seq_max] */
+    int32_t n_seq;
+    int64_t T;
+    bool all_hidden, mlm_asked;
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -70,7 +94,7 @@ static bool bert_linear(elm_loader *ld, const char *base, int64_t in, int64_t ou
     return *b != NULL;
 }
 
-static elm_status bert_hparams(elm_bert *m, elm_error *err) {
+static elm_status bert_hparams(elm_bert_model *m, elm_error *err) {
     const gl_gguf *g = m->gguf;
     if (!elm_load_arch(g, ELM_FAMILY_BERT, err)) return err->code;
     elm_loader ld = {.gguf = g, .err = err, .who = "bert: "};
@@ -108,8 +132,8 @@ static elm_status bert_hparams(elm_bert *m, elm_error *err) {
     return ELM_OK;
 }
 
-static elm_status bert_labels(elm_bert *m, elm_error *err) {
-    m->labels = calloc((size_t)m->n_labels, sizeof *m->labels);
+static elm_status bert_labels(elm_bert_model *m, elm_error *err) {
+    m->labels = ELM_CALLOC((size_t)m->n_labels, sizeof *m->labels);
     if (!m->labels) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     int64_t ki = gl_gguf_find_key(m->gguf, "bert.classifier.output_labels");
     bool have = ki >= 0 && gl_gguf_kv_type(m->gguf, ki) == GL_GGUF_ARRAY &&
@@ -120,14 +144,14 @@ static elm_status bert_labels(elm_bert *m, elm_error *err) {
         if (have) s = gl_gguf_arr_str(m->gguf, ki, (uint64_t)i);
         else s.len = (uint64_t)snprintf(tmp, sizeof tmp, "LABEL_%d", i);
         size_t n = s.len > 256 ? 256 : (size_t)s.len;
-        if (!(m->labels[i] = malloc(n + 1))) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
+        if (!(m->labels[i] = ELM_MALLOC(n + 1))) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         memcpy(m->labels[i], s.data, n);
         m->labels[i][n] = '\0';
     }
     return ELM_OK;
 }
 
-static elm_status bert_bind(elm_bert *m, elm_error *err) {
+static elm_status bert_bind(elm_bert_model *m, elm_error *err) {
     elm_loader ld = {.gguf = m->gguf, .wctx = m->wctx, .err = err, .who = "bert: ", .vec_bf16 = true};
     const int64_t E = m->n_embd, F = m->n_ff;
     const int64_t V = m->n_vocab = elm_load_rows(&ld, "token_embd.weight", INT32_MAX);
@@ -138,7 +162,7 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
         !(m->emb_ln_b = elm_load_tensor(&ld, true, E, 0, "token_embd_norm.bias")))
         return err->code;
     if (!m->type_embd) m->n_types = 0; /* DistilBERT, RoBERTa-style files without token types */
-    m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
+    m->layers = ELM_CALLOC((size_t)m->n_layer, sizeof *m->layers);
     if (!m->layers) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     char base[64];
     for (int32_t l = 0; l < m->n_layer; l++) {
@@ -187,31 +211,18 @@ static elm_status bert_bind(elm_bert *m, elm_error *err) {
 }
 
 elm_bert_params elm_bert_default_params(void) {
-    elm_bert_params p = {.n_threads = 1};
+    elm_bert_params p = {.n_threads = 1, .n_seq_max = 1};
     return p;
-}
-
-/* Frees one sequence's result arrays and empties the slot. */
-static void bert_result_clear(bert_result *r) {
-    free(r->hidden);
-    free(r->last);
-    free(r->pooled);
-    free(r->nsp);
-    free(r->classes);
-    free(r->tokens);
-    free(r->qa);
-    free(r->mlm);
-    memset(r, 0, sizeof *r);
 }
 
 /* Repacks every layer's projections (read only as mul_mat's first operand, with one column
  * per token of the batch). The heads stay in the file's layout: they multiply one column per
  * sequence or mask, where the interleaved layout gains nothing, and the masked-LM decoder is
  * token_embd, which get_rows reads. */
-static elm_status bert_repack(elm_bert *m, elm_error *err) {
+static elm_status bert_repack(elm_bert_model *m, elm_error *err) {
     enum { PER_LAYER = 6 };
     const size_t n = (size_t)m->n_layer * PER_LAYER;
-    gl_tensor **w = calloc(n, sizeof *w);
+    gl_tensor **w = ELM_CALLOC(n, sizeof *w);
     if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     size_t k = 0;
     for (int32_t l = 0; l < m->n_layer; l++) {
@@ -220,43 +231,39 @@ static elm_status bert_repack(elm_bert *m, elm_error *err) {
         for (int j = 0; j < PER_LAYER; j++) w[k++] = mats[j];
     }
     const elm_status st = elm_repack_weights(w, k, m->gguf, &m->repacked, err);
-    free(w);
+    ELM_FREE(w);
     return st;
 }
 
-void elm_bert_free(elm_bert *m) {
+void elm_bert_model_free(elm_bert_model *m) {
     if (!m) return;
-    for (int32_t i = 0; i < m->n_res; i++) bert_result_clear(&m->res[i]);
-    free(m->res);
-    for (int32_t i = 0; m->labels && i < m->n_labels; i++) free(m->labels[i]);
-    free(m->labels);
-    free(m->layers);
-    free(m->repacked.buf);
-    elm_runner_free(&m->run);
+    for (int32_t i = 0; m->labels && i < m->n_labels; i++) ELM_FREE(m->labels[i]);
+    ELM_FREE(m->labels);
+    ELM_FREE(m->layers);
+    ELM_FREE(m->repacked.buf);
     gl_context_free(m->wctx);
     elm_vocab_free(m->vocab);
     gl_gguf_close(m->gguf);
-    free(m);
+    ELM_FREE(m);
 }
 
-elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_error *err) {
-    elm_error spare;
-    if (!err) err = &spare;
-    gl_error ge = {0};
-    gl_gguf *g = gl_gguf_open(path, &ge);
+/* Reads the hyperparameters, binds the weights and loads the tokenizer of g (taken over:
+ * closed on failure). */
+static elm_bert_model *bert_model_from_gguf(gl_gguf *g, const gl_error *gerr, const elm_bert_params *params,
+                                            elm_error *err) {
     if (!g) {
-        elm_err_from_gl(err, &ge);
+        elm_err_from_gl(err, gerr);
         return NULL;
     }
-    elm_bert *m = calloc(1, sizeof *m);
+    elm_bert_model *m = ELM_CALLOC(1, sizeof *m);
     if (!m) {
         gl_gguf_close(g);
         elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
         return NULL;
     }
     m->gguf = g;
-    elm_bert_params p = params ? *params : elm_bert_default_params();
-    m->run.n_threads = p.n_threads > 0 ? p.n_threads : 1;
+    const elm_bert_params p = params ? *params : elm_bert_default_params();
+    gl_error ge = {0};
     if (bert_hparams(m, err) != ELM_OK) goto fail;
     gl_context_params cp = {.mem_size = (size_t)(64 + 20 * m->n_layer) * gl_tensor_overhead() + 4096, .no_alloc = true};
     if (!(m->wctx = gl_context_new(cp, &ge))) {
@@ -265,43 +272,53 @@ elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_err
     }
     if (bert_bind(m, err) != ELM_OK || (!p.no_repack && bert_repack(m, err) != ELM_OK)) goto fail;
     if (!(m->vocab = elm_vocab_load(g, &ge))) {
-        elm_err_set(err, (elm_status)ge.code, "bert: %s", ge.msg);
+        elm_err_set(err, ge.code, "bert: %s", ge.msg);
         goto fail;
     }
     if (elm_vocab_type(m->vocab) != ELM_VOCAB_WPM && elm_vocab_type(m->vocab) != ELM_VOCAB_BPE) {
         elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the tokenizer is neither WordPiece nor byte-level BPE (RoBERTa)");
         goto fail;
     }
-    if (m->run.n_threads > 1 && !(m->run.pool = gl_pool_new(m->run.n_threads, &ge))) {
-        elm_err_from_gl(err, &ge);
-        goto fail;
-    }
     return m;
 fail:
-    elm_bert_free(m);
+    elm_bert_model_free(m);
     return NULL;
 }
 
-int32_t elm_bert_n_embd(const elm_bert *m) { return m ? m->n_embd : 0; }
-int64_t elm_bert_repacked_bytes(const elm_bert *m) { return m ? (int64_t)m->repacked.bytes : 0; }
-int32_t elm_bert_n_layer(const elm_bert *m) { return m ? m->n_layer : 0; }
-int32_t elm_bert_n_vocab(const elm_bert *m) { return m ? m->n_vocab : 0; }
-int32_t elm_bert_n_ctx(const elm_bert *m) { return m ? m->n_ctx : 0; }
-bool elm_bert_has_mlm(const elm_bert *m) { return m && m->mlm_w; }
-bool elm_bert_has_nsp(const elm_bert *m) { return m && m->nsp_w; }
-bool elm_bert_has_pooler(const elm_bert *m) { return m && m->pool_w; }
-int32_t elm_bert_n_labels(const elm_bert *m) { return m ? m->n_labels : 0; }
-bool elm_bert_has_token_classifier(const elm_bert *m) { return m && m->tok_w; }
-bool elm_bert_has_qa(const elm_bert *m) { return m && m->qa_w; }
-const char *elm_bert_label(const elm_bert *m, int32_t i) {
-    return m && i >= 0 && i < m->n_labels ? m->labels[i] : "";
+elm_bert_model *elm_bert_model_load(const char *path, const elm_bert_params *params, elm_error *err) {
+    elm_error spare;
+    gl_error ge = {0};
+    return bert_model_from_gguf(gl_gguf_open(path, &ge), &ge, params, err ? err : &spare);
 }
-elm_bert_pooling elm_bert_pooling_type(const elm_bert *m) { return m ? m->pooling : ELM_BERT_POOL_CLS; }
-bool elm_bert_normalize(const elm_bert *m) { return m && m->normalize; }
-int32_t elm_bert_mask_id(const elm_bert *m) { return m ? elm_vocab_mask(m->vocab) : -1; }
-int32_t elm_bert_unk_id(const elm_bert *m) { return m ? elm_vocab_unk(m->vocab) : -1; }
-int32_t elm_bert_n_types(const elm_bert *m) { return m ? m->n_types : 0; }
-bool elm_bert_is_wordpiece(const elm_bert *m) { return m && elm_vocab_type(m->vocab) == ELM_VOCAB_WPM; }
+
+elm_bert_model *elm_bert_model_load_memory(const void *data, size_t size, const elm_bert_params *params,
+                                           elm_error *err) {
+    elm_error spare;
+    gl_error ge = {0};
+    return bert_model_from_gguf(gl_gguf_open_buffer(data, size, &ge), &ge, params, err ? err : &spare);
+}
+
+int32_t elm_bert_n_embd(const elm_bert *c) { return c ? c->model->n_embd : 0; }
+int64_t elm_bert_repacked_bytes(const elm_bert *c) { return c ? (int64_t)c->model->repacked.bytes : 0; }
+int32_t elm_bert_n_layer(const elm_bert *c) { return c ? c->model->n_layer : 0; }
+int32_t elm_bert_n_vocab(const elm_bert *c) { return c ? c->model->n_vocab : 0; }
+int32_t elm_bert_n_ctx(const elm_bert *c) { return c ? c->n_ctx : 0; }
+int32_t elm_bert_n_seq_max(const elm_bert *c) { return c ? c->n_seq_max : 0; }
+bool elm_bert_has_mlm(const elm_bert *c) { return c && c->model->mlm_w; }
+bool elm_bert_has_nsp(const elm_bert *c) { return c && c->model->nsp_w; }
+bool elm_bert_has_pooler(const elm_bert *c) { return c && c->model->pool_w; }
+int32_t elm_bert_n_labels(const elm_bert *c) { return c ? c->model->n_labels : 0; }
+bool elm_bert_has_token_classifier(const elm_bert *c) { return c && c->model->tok_w; }
+bool elm_bert_has_qa(const elm_bert *c) { return c && c->model->qa_w; }
+const char *elm_bert_label(const elm_bert *c, int32_t i) {
+    return c && i >= 0 && i < c->model->n_labels ? c->model->labels[i] : "";
+}
+elm_bert_pooling elm_bert_pooling_type(const elm_bert *c) { return c ? c->model->pooling : ELM_BERT_POOL_CLS; }
+bool elm_bert_normalize(const elm_bert *c) { return c && c->model->normalize; }
+int32_t elm_bert_mask_id(const elm_bert *c) { return c ? elm_vocab_mask(c->model->vocab) : -1; }
+int32_t elm_bert_unk_id(const elm_bert *c) { return c ? elm_vocab_unk(c->model->vocab) : -1; }
+int32_t elm_bert_n_types(const elm_bert *c) { return c ? c->model->n_types : 0; }
+bool elm_bert_is_wordpiece(const elm_bert *c) { return c && elm_vocab_type(c->model->vocab) == ELM_VOCAB_WPM; }
 
 /* ------------------------------------------------------------------------------------------
  * tokenizing
@@ -309,8 +326,8 @@ bool elm_bert_is_wordpiece(const elm_bert *m) { return m && elm_vocab_type(m->vo
 
 /* RoBERTa's <mask> is an added token with lstrip: the whitespace before it belongs to it (and
  * makes no "Ġ" piece). Returns a malloc'd copy of s without that whitespace (NULL: no memory). */
-static char *bert_lstrip_mask(const elm_bert *m, const char *s) {
-    char *o = strdup(s);
+static char *bert_lstrip_mask(const elm_bert_model *m, const char *s) {
+    char *o = elm_strdup(s);
     int32_t mask = elm_vocab_mask(m->vocab);
     if (!o || mask < 0 || elm_vocab_type(m->vocab) != ELM_VOCAB_BPE) return o;
     char mt[64];
@@ -328,40 +345,41 @@ static char *bert_lstrip_mask(const elm_bert *m, const char *s) {
     return o;
 }
 
-static int64_t bert_pieces(const elm_bert *m, const char *text, int32_t **out, elm_error *err) {
+static int64_t bert_pieces(const elm_bert_model *m, const char *text, int32_t **out, elm_error *err) {
     gl_error ge = {0};
     char *s = bert_lstrip_mask(m, text);
     if (!s) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     size_t len = strlen(s);
     int64_t n = elm_tokenize(m->vocab, s, len, NULL, 0, false, true, &ge);
     if (n < 0) {
-        free(s);
+        ELM_FREE(s);
         return elm_err_from_gl(err, &ge);
     }
-    *out = malloc((size_t)(n ? n : 1) * sizeof **out);
+    *out = ELM_MALLOC((size_t)(n ? n : 1) * sizeof **out);
     if (!*out) {
-        free(s);
+        ELM_FREE(s);
         return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
     }
     if (n > 0) elm_tokenize(m->vocab, s, len, *out, n, false, true, &ge);
-    free(s);
+    ELM_FREE(s);
     return n;
 }
 
-int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool add_special, int32_t *ids,
+int64_t elm_bert_tokenize(const elm_bert *c, const char *a, const char *b, bool add_special, int32_t *ids,
                           int32_t *types, int64_t max, elm_error *err) {
-    if (!m || !a || max < 0 || (max > 0 && !ids)) return elm_err_set(err, ELM_ERR_INVALID, "bert: bad arguments");
+    if (!c || !a || max < 0 || (max > 0 && !ids)) return elm_err_set(err, ELM_ERR_INVALID, "bert: bad arguments");
+    const elm_bert_model *m = c->model;
     int32_t *pa = NULL, *pb = NULL;
     int64_t na = bert_pieces(m, a, &pa, err), nb = 0;
     if (na < 0) return na;
     if (b && (nb = bert_pieces(m, b, &pb, err)) < 0) {
-        free(pa);
+        ELM_FREE(pa);
         return nb;
     }
     /* truncation: the longer part gives up its last piece first (longest_first) */
     /* RoBERTa (byte-level BPE): "<s> a </s></s> b </s>", every type 0 */
     const bool roberta = elm_vocab_type(m->vocab) == ELM_VOCAB_BPE;
-    int64_t room = (int64_t)m->n_ctx - (add_special ? (b ? (roberta ? 4 : 3) : 2) : 0);
+    int64_t room = (int64_t)c->n_ctx - (add_special ? (b ? (roberta ? 4 : 3) : 2) : 0);
     if (room < 0) room = 0;
     while (na + nb > room) {
         if (na >= nb) na--;
@@ -384,43 +402,37 @@ int64_t elm_bert_tokenize(const elm_bert *m, const char *a, const char *b, bool 
     for (int64_t i = 0; i < nb; i++) BERT_PUT(pb[i], roberta ? 0 : 1);
     if (b && add_special && sep >= 0) BERT_PUT(sep, roberta ? 0 : 1);
 #undef BERT_PUT
-    free(pa);
-    free(pb);
+    ELM_FREE(pa);
+    ELM_FREE(pb);
     return k;
 }
 
-int32_t elm_bert_token_text(const elm_bert *m, int32_t id, char *buf, int32_t size) {
-    if (!m) return 0;
+int32_t elm_bert_token_text(const elm_bert *c, int32_t id, char *buf, int32_t size) {
+    if (!c) return 0;
     char tmp[512];
-    int32_t n = elm_token_to_piece(m->vocab, id, tmp, (int32_t)sizeof tmp, true);
+    int32_t n = elm_token_to_piece(c->model->vocab, id, tmp, (int32_t)sizeof tmp, true);
     if (n > (int32_t)sizeof tmp) n = (int32_t)sizeof tmp;
     int32_t skip = n > 0 && tmp[0] == ' ' ? 1 : 0; /* the word-start space */
     int32_t len = n - skip;
     if (buf && size > 0) {
-        int32_t c = len < size - 1 ? len : size - 1;
-        memcpy(buf, tmp + skip, (size_t)c);
-        buf[c] = '\0';
+        int32_t k = len < size - 1 ? len : size - 1;
+        memcpy(buf, tmp + skip, (size_t)k);
+        buf[k] = '\0';
     }
     return len;
 }
 
-int32_t elm_bert_word_id(const elm_bert *m, const char *word) {
-    if (!m || !word) return -1;
+int32_t elm_bert_word_id(const elm_bert *c, const char *word) {
+    if (!c || !word) return -1;
     int32_t ids[4];
     gl_error ge = {0};
-    int64_t n = elm_tokenize(m->vocab, word, strlen(word), ids, 4, false, false, &ge);
+    int64_t n = elm_tokenize(c->model->vocab, word, strlen(word), ids, 4, false, false, &ge);
     return n == 1 ? ids[0] : -1;
 }
 
 /* ------------------------------------------------------------------------------------------
  * the graph
  * ---------------------------------------------------------------------------------------- */
-
-typedef struct bert_graph {
-    gl_tensor **hidden;       /* [L+1] each [E, T*B] */
-    gl_tensor *pooled, *nsp, *classes, *mlm;
-    gl_tensor *tokens, *qa; /* [n_labels, T*B], [2, T*B] */
-} bert_graph;
 
 static gl_tensor *bert_lin(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b) {
     return gl_add(ctx, gl_mul_mat(ctx, w, x), b);
@@ -433,7 +445,7 @@ static gl_tensor *bert_join(gl_context *ctx, gl_tensor **parts, int32_t n) {
     return gl_concat(ctx, bert_join(ctx, parts, h), bert_join(ctx, parts + h, n - h), 1);
 }
 
-static gl_tensor *bert_layer_graph(const elm_bert *m, gl_context *ctx, const bert_layer *L, gl_tensor *x, int64_t T,
+static gl_tensor *bert_layer_graph(const elm_bert_model *m, gl_context *ctx, const bert_layer *L, gl_tensor *x, int64_t T,
                                    int32_t B, const int32_t *lens, gl_tensor **parts) {
     const int64_t E = m->n_embd, H = m->n_head, D = E / H;
     const size_t fs = sizeof(float);
@@ -454,7 +466,7 @@ static gl_tensor *bert_layer_graph(const elm_bert *m, gl_context *ctx, const ber
     return gl_layer_norm(ctx, gl_add(ctx, f, x), L->ln2_w, L->ln2_b, m->eps);
 }
 
-static void bert_build(const elm_bert *m, gl_context *ctx, gl_tensor *ids, gl_tensor *pos, gl_tensor *typ,
+static void bert_build(const elm_bert_model *m, gl_context *ctx, gl_tensor *ids, gl_tensor *pos, gl_tensor *typ,
                        gl_tensor *cls_rows, gl_tensor *mlm_rows, int64_t T, int32_t B, const int32_t *lens,
                        const elm_bert_request *req, gl_tensor **parts, bert_graph *g) {
     gl_tensor *x = gl_add(ctx, gl_get_rows(ctx, m->tok_embd, ids), gl_get_rows(ctx, m->pos_embd, pos));
@@ -480,128 +492,220 @@ static void bert_build(const elm_bert *m, gl_context *ctx, gl_tensor *ids, gl_te
     }
 }
 
-/* Per-sequence result slots, grown to n_seq and cleared. */
-static elm_status bert_results(elm_bert *m, int32_t n_seq, elm_error *err) {
-    if (n_seq > m->n_res) {
-        bert_result *r = realloc(m->res, (size_t)n_seq * sizeof *r);
-        if (!r) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
-        memset(r + m->n_res, 0, (size_t)(n_seq - m->n_res) * sizeof *r);
-        m->res = r;
-        m->n_res = n_seq;
-    }
-    for (int32_t i = 0; i < m->n_res; i++) bert_result_clear(&m->res[i]);
+/* ------------------------------------------------------------------------------------------
+ * contexts
+ * ---------------------------------------------------------------------------------------- */
+
+static int bert_max_nodes(const elm_bert_model *m, int32_t n_seq) { return 64 + m->n_layer * (40 + 16 * n_seq); }
+
+void elm_bert_free(elm_bert *c) {
+    if (!c) return;
+    elm_runner_free(&c->run);
+    gl_context_free(c->meta);
+    ELM_FREE(c->ids);
+    ELM_FREE(c->pos);
+    ELM_FREE(c->typ);
+    ELM_FREE(c->cls);
+    ELM_FREE(c->mlm);
+    ELM_FREE(c->mlm_first);
+    ELM_FREE(c->parts);
+    ELM_FREE(c->g.hidden);
+    ELM_FREE(c->lens);
+    elm_bert_model_free(c->owned); /* the weights belong to the model, never to a context */
+    ELM_FREE(c);
+}
+
+/* Builds in the context's graph context the graph of B sequences of lens[] tokens padded to T
+ * (inputs: the host arrays, filled by the caller; n_mlm masked-LM rows) into c->g, with the
+ * requested results marked as outputs. */
+static elm_status bert_graph_build(elm_bert *c, int64_t T, int32_t B, const int32_t *lens, const elm_bert_request *req,
+                                   int64_t n_mlm, gl_graph **out, elm_error *err) {
+    const elm_bert_model *m = c->model;
+    gl_context *ctx = c->meta;
+    gl_context_reset(ctx);
+    gl_tensor **hidden = c->g.hidden;
+    memset(&c->g, 0, sizeof c->g);
+    c->g.hidden = hidden;
+    int64_t N = T * B, nb = B, nm = n_mlm;
+    gl_tensor *t_ids = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, c->ids);
+    gl_tensor *t_pos = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, c->pos);
+    gl_tensor *t_typ = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, c->typ);
+    gl_tensor *t_cls = req->pooled || req->nsp || req->classify ? gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &nb, c->cls) : NULL;
+    gl_tensor *t_mlm = nm > 0 ? gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &nm, c->mlm) : NULL;
+    bert_graph *g = &c->g;
+    bert_build(m, ctx, t_ids, t_pos, t_typ, t_cls, t_mlm, T, B, lens, req, c->parts, g);
+    gl_graph *graph = gl_ctx_ok(ctx) ? gl_graph_new(ctx, c->max_nodes) : NULL;
+    if (!graph)
+        return elm_err_set(err, ELM_ERR_INVALID, "bert: building the graph: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
+    gl_tensor *outs[7] = {g->hidden[m->n_layer], g->pooled, g->nsp, g->classes, g->mlm, g->tokens, g->qa};
+    for (int i = 0; i < 7; i++)
+        if (outs[i]) gl_set_output(outs[i]);
+    if (req->all_hidden)
+        for (int32_t l = 0; l < m->n_layer; l++) gl_set_output(g->hidden[l]);
+    bool ok = true;
+    for (int i = 0; i < 7 && ok; i++)
+        if (outs[i] && gl_graph_expand(graph, outs[i]) != GL_OK) ok = false;
+    for (int32_t l = 0; req->all_hidden && l < m->n_layer && ok; l++)
+        if (gl_graph_expand(graph, g->hidden[l]) != GL_OK) ok = false;
+    if (!ok) return elm_err_set(err, ELM_ERR_INVALID, "bert: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
+    *out = graph;
     return ELM_OK;
 }
 
-static float *bert_copy_rows(const gl_tensor *t, int64_t first, int64_t n, int64_t width) {
-    float *o = malloc((size_t)(n > 0 ? n : 1) * (size_t)width * sizeof *o);
-    if (!o) return NULL;
-    for (int64_t i = 0; i < n; i++)
-        memcpy(o + i * width, (const char *)t->data + (size_t)(first + i) * t->nb[1], (size_t)width * sizeof *o);
-    return o;
-}
-
-static elm_status bert_collect(elm_bert *m, const bert_graph *g, int64_t T, int32_t n_seq, const int32_t *lens,
-                               const elm_bert_request *req, const int64_t *mlm_first, elm_error *err) {
-    const int64_t E = m->n_embd, L = m->n_layer;
-    for (int32_t s = 0; s < n_seq; s++) {
-        bert_result *r = &m->res[s];
-        r->n = lens[s];
-        if (!(r->last = bert_copy_rows(g->hidden[L], s * T, lens[s], E))) goto oom;
-        if (req->all_hidden) {
-            if (!(r->hidden = malloc((size_t)(L + 1) * (size_t)(lens[s] > 0 ? lens[s] : 1) * (size_t)E * sizeof(float))))
-                goto oom;
-            for (int64_t l = 0; l <= L; l++) {
-                float *rows = bert_copy_rows(g->hidden[l], s * T, lens[s], E);
-                if (!rows) goto oom;
-                memcpy(r->hidden + l * lens[s] * E, rows, (size_t)lens[s] * (size_t)E * sizeof(float));
-                free(rows);
-            }
-        }
-        if (g->pooled && !(r->pooled = bert_copy_rows(g->pooled, s, 1, E))) goto oom;
-        if (g->nsp && !(r->nsp = bert_copy_rows(g->nsp, s, 1, 2))) goto oom;
-        if (g->classes && !(r->classes = bert_copy_rows(g->classes, s, 1, m->n_labels))) goto oom;
-        if (g->tokens && !(r->tokens = bert_copy_rows(g->tokens, s * T, lens[s], m->n_labels))) goto oom;
-        if (g->qa && !(r->qa = bert_copy_rows(g->qa, s * T, lens[s], 2))) goto oom;
-        if (g->mlm) {
-            r->n_mlm = (int32_t)(mlm_first[s + 1] - mlm_first[s]);
-            if (!(r->mlm = bert_copy_rows(g->mlm, mlm_first[s], r->n_mlm, m->n_vocab))) goto oom;
-        }
-    }
+/* Sizes the compute buffer for the largest run the context was made for: n_seq_max sequences
+ * of n_ctx tokens with every head of the model except the masked-LM one (whose logits, like
+ * all_hidden, are kept only when asked for: those grow the buffer on their first run). */
+static elm_status bert_reserve(elm_bert *c, elm_error *err) {
+    const elm_bert_model *m = c->model;
+    for (int32_t s = 0; s < c->n_seq_max; s++) c->lens[s] = c->n_ctx;
+    elm_bert_request req = {.pooled = m->pool_w != NULL, .nsp = m->nsp_w != NULL, .classify = m->cls_w != NULL,
+                            .token_classify = m->tok_w != NULL, .qa = m->qa_w != NULL};
+    gl_graph *graph = NULL;
+    elm_status st = bert_graph_build(c, c->n_ctx, c->n_seq_max, c->lens, &req, 0, &graph, err);
+    if (st != ELM_OK) return st;
+    gl_error ge = {0};
+    if (elm_runner_reserve(&c->run, graph, NULL, &ge) != GL_OK) return elm_err_from_gl(err, &ge);
     return ELM_OK;
-oom:
-    return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory for results");
 }
 
-/* Input arrays of one run (host side). */
-typedef struct bert_inputs {
-    int32_t *ids, *pos, *typ, *cls, *mlm;
-    int64_t *mlm_first;
-    int64_t n_mlm;
-} bert_inputs;
-
-static void bert_inputs_free(bert_inputs *in) {
-    free(in->ids);
-    free(in->pos);
-    free(in->typ);
-    free(in->cls);
-    free(in->mlm);
-    free(in->mlm_first);
+elm_bert *elm_bert_new(const elm_bert_model *model, const elm_bert_params *params, elm_error *err) {
+    elm_error spare;
+    if (!err) err = &spare;
+    if (!model) {
+        elm_err_set(err, ELM_ERR_INVALID, "elm_bert_new: no model");
+        return NULL;
+    }
+    elm_bert_params p = params ? *params : elm_bert_default_params();
+    if (p.n_seq_max < 0 || p.n_seq_max > BERT_MAX_BATCH) {
+        elm_err_set(err, ELM_ERR_INVALID, "bert: n_seq_max %d is outside 1 to %d", p.n_seq_max, BERT_MAX_BATCH);
+        return NULL;
+    }
+    if (p.n_ctx < 0 || p.n_ctx > model->n_ctx) {
+        elm_err_set(err, ELM_ERR_INVALID, "bert: n_ctx %d is outside 1 to the model's context length %d", p.n_ctx, model->n_ctx);
+        return NULL;
+    }
+    elm_bert *c = ELM_CALLOC(1, sizeof *c);
+    if (!c) {
+        elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
+        return NULL;
+    }
+    c->model = model;
+    c->n_seq_max = p.n_seq_max > 0 ? p.n_seq_max : 1;
+    c->n_ctx = p.n_ctx > 0 ? p.n_ctx : model->n_ctx;
+    c->run.n_threads = p.n_threads > 0 ? p.n_threads : 1;
+    c->max_nodes = bert_max_nodes(model, c->n_seq_max);
+    const size_t B = (size_t)c->n_seq_max, N = B * (size_t)c->n_ctx;
+    gl_error ge = {0};
+    if (elm_check_fits_memory((uint64_t)N * 4 * sizeof(int32_t), "the BERT context's inputs", &ge) != GL_OK) {
+        elm_err_from_gl(err, &ge);
+        goto fail;
+    }
+    c->ids = ELM_CALLOC(N, sizeof *c->ids);
+    c->pos = ELM_CALLOC(N, sizeof *c->pos);
+    c->typ = ELM_CALLOC(N, sizeof *c->typ);
+    c->mlm = ELM_CALLOC(N, sizeof *c->mlm);
+    c->mlm_cap = N;
+    c->cls = ELM_CALLOC(B, sizeof *c->cls);
+    c->mlm_first = ELM_CALLOC(B + 1, sizeof *c->mlm_first);
+    c->parts = ELM_CALLOC(B, sizeof *c->parts);
+    c->lens = ELM_CALLOC(B, sizeof *c->lens);
+    c->g.hidden = ELM_CALLOC((size_t)model->n_layer + 1, sizeof *c->g.hidden);
+    c->meta = gl_context_new((gl_context_params){.mem_size = elm_graph_overhead((size_t)c->max_nodes), .no_alloc = true}, &ge);
+    if (!c->ids || !c->pos || !c->typ || !c->mlm || !c->cls || !c->mlm_first || !c->parts || !c->lens || !c->g.hidden ||
+        !c->meta) {
+        elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory for a context of %d sequences of %d tokens", c->n_seq_max, c->n_ctx);
+        goto fail;
+    }
+    if (c->run.n_threads > 1 && !(c->run.pool = gl_pool_new(c->run.n_threads, &ge))) {
+        elm_err_from_gl(err, &ge);
+        goto fail;
+    }
+    if (bert_reserve(c, err) != ELM_OK) goto fail;
+    return c;
+fail:
+    elm_bert_free(c);
+    return NULL;
 }
 
-static elm_status bert_fill_inputs(const elm_bert *m, int32_t n_seq, const int32_t *const *ids,
-                                   const int32_t *const *types, const int32_t *n_tokens, int64_t T,
-                                   const elm_bert_request *req, bert_inputs *in, elm_error *err) {
-    const size_t N = (size_t)T * (size_t)n_seq;
-    in->ids = calloc(N, sizeof *in->ids);
-    in->pos = calloc(N, sizeof *in->pos);
-    in->typ = calloc(N, sizeof *in->typ);
-    in->cls = calloc((size_t)n_seq, sizeof *in->cls);
-    in->mlm_first = calloc((size_t)n_seq + 1, sizeof *in->mlm_first);
-    if (!in->ids || !in->pos || !in->typ || !in->cls || !in->mlm_first)
-        return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
+/* A context that owns its model (freed with it). */
+static elm_bert *bert_new_owning(elm_bert_model *model, const elm_bert_params *params, elm_error *err) {
+    if (!model) return NULL;
+    elm_bert *c = elm_bert_new(model, params, err);
+    if (!c) {
+        elm_bert_model_free(model);
+        return NULL;
+    }
+    c->owned = model;
+    return c;
+}
+
+elm_bert *elm_bert_load(const char *path, const elm_bert_params *params, elm_error *err) {
+    return bert_new_owning(elm_bert_model_load(path, params, err), params, err);
+}
+
+elm_bert *elm_bert_load_memory(const void *data, size_t size, const elm_bert_params *params, elm_error *err) {
+    return bert_new_owning(elm_bert_model_load_memory(data, size, params, err), params, err);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * running
+ * ---------------------------------------------------------------------------------------- */
+
+/* Fills the context's input arrays for a run of n_seq sequences padded to T tokens. */
+static elm_status bert_fill_inputs(elm_bert *c, int32_t n_seq, const int32_t *const *ids, const int32_t *const *types,
+                                   const int32_t *n_tokens, int64_t T, const elm_bert_request *req, int64_t *n_mlm,
+                                   elm_error *err) {
+    const elm_bert_model *m = c->model;
+    c->mlm_first[0] = 0;
     for (int32_t s = 0; s < n_seq; s++) {
         for (int64_t t = 0; t < T; t++) {
             size_t k = (size_t)s * (size_t)T + (size_t)t;
-            in->pos[k] = (int32_t)t;
-            if (t >= n_tokens[s]) continue; /* padding: id 0, type 0 (never attended) */
+            c->pos[k] = (int32_t)t;
+            c->ids[k] = c->typ[k] = 0; /* padding: id 0, type 0 (never attended) */
+            if (t >= n_tokens[s]) continue;
             int32_t id = ids[s][t], ty = types && types[s] ? types[s][t] : 0;
             if (id < 0 || id >= m->n_vocab)
                 return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d: token id %d is outside the vocabulary (%d)", s, id, m->n_vocab);
             if (ty < 0 || (ty >= m->n_types && ty != 0))
                 return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d: token type %d (the model has %d)", s, ty, m->n_types);
-            in->ids[k] = id;
-            in->typ[k] = ty;
+            c->ids[k] = id;
+            c->typ[k] = ty;
         }
-        in->cls[s] = (int32_t)((int64_t)s * T);
+        c->cls[s] = (int32_t)((int64_t)s * T);
         int64_t nm = 0;
         if (req->mlm) {
             nm = req->mlm_pos && req->n_mlm_pos ? req->n_mlm_pos[s] : n_tokens[s];
             if (nm < 0 || nm > n_tokens[s] * 4 + 64) return elm_err_set(err, ELM_ERR_INVALID, "bert: bad mask position count");
         }
-        in->mlm_first[s + 1] = in->mlm_first[s] + nm;
+        c->mlm_first[s + 1] = c->mlm_first[s] + nm;
     }
-    in->n_mlm = in->mlm_first[n_seq];
-    if (in->n_mlm > 0) {
-        if (!(in->mlm = malloc((size_t)in->n_mlm * sizeof *in->mlm))) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
-        for (int32_t s = 0; s < n_seq; s++)
-            for (int64_t j = 0; j < in->mlm_first[s + 1] - in->mlm_first[s]; j++) {
-                int32_t p = req->mlm_pos && req->n_mlm_pos ? req->mlm_pos[s][j] : (int32_t)j;
-                if (p < 0 || p >= n_tokens[s]) return elm_err_set(err, ELM_ERR_INVALID, "bert: mask position %d outside sequence %d", p, s);
-                in->mlm[in->mlm_first[s] + j] = (int32_t)((int64_t)s * T + p);
-            }
+    *n_mlm = c->mlm_first[n_seq];
+    if ((size_t)*n_mlm > c->mlm_cap) { /* more masked positions than tokens: repeated ones */
+        int32_t *p = ELM_REALLOC(c->mlm, (size_t)*n_mlm * sizeof *p);
+        if (!p) return elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
+        c->mlm = p;
+        c->mlm_cap = (size_t)*n_mlm;
     }
+    for (int32_t s = 0; s < n_seq; s++)
+        for (int64_t j = 0; j < c->mlm_first[s + 1] - c->mlm_first[s]; j++) {
+            int32_t p = req->mlm_pos && req->n_mlm_pos ? req->mlm_pos[s][j] : (int32_t)j;
+            if (p < 0 || p >= n_tokens[s]) return elm_err_set(err, ELM_ERR_INVALID, "bert: mask position %d outside sequence %d", p, s);
+            c->mlm[c->mlm_first[s] + j] = (int32_t)((int64_t)s * T + p);
+        }
     return ELM_OK;
 }
 
-elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, const int32_t *const *types,
+elm_status elm_bert_run(elm_bert *c, int32_t n_seq, const int32_t *const *ids, const int32_t *const *types,
                         const int32_t *n_tokens, const elm_bert_request *req, elm_error *err) {
     elm_error spare;
     if (!err) err = &spare;
     elm_bert_request none = {0};
     if (!req) req = &none;
-    if (!m || n_seq < 0 || n_seq > BERT_MAX_BATCH || (n_seq > 0 && (!ids || !n_tokens)))
-        return elm_err_set(err, ELM_ERR_INVALID, "bert: bad arguments (at most %d sequences)", BERT_MAX_BATCH);
+    if (!c || n_seq < 0 || (n_seq > 0 && (!ids || !n_tokens))) return elm_err_set(err, ELM_ERR_INVALID, "bert: bad arguments");
+    if (n_seq > c->n_seq_max)
+        return elm_err_set(err, ELM_ERR_INVALID, "bert: %d sequences in one run; the context was made for at most %d (n_seq_max)",
+                           n_seq, c->n_seq_max);
+    const elm_bert_model *m = c->model;
     if (req->mlm && !m->mlm_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no masked-LM head");
     if ((req->pooled || req->nsp || req->classify) && !m->pool_w)
         return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no pooler");
@@ -610,103 +714,107 @@ elm_status elm_bert_run(elm_bert *m, int32_t n_seq, const int32_t *const *ids, c
     if (req->token_classify && !m->tok_w)
         return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no token classifier");
     if (req->qa && !m->qa_w) return elm_err_set(err, ELM_ERR_UNSUPPORTED, "bert: the model has no question-answering head");
-    elm_status st = bert_results(m, n_seq, err);
-    if (st != ELM_OK || n_seq == 0) return st;
+    c->n_seq = 0; /* the previous results are gone */
+    if (n_seq == 0) return ELM_OK;
     int64_t T = 0;
     for (int32_t s = 0; s < n_seq; s++) {
-        if (n_tokens[s] < 1 || n_tokens[s] > m->n_ctx || !ids[s])
-            return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d has %d tokens (1 to %d)", s, n_tokens[s], m->n_ctx);
+        if (n_tokens[s] < 1 || n_tokens[s] > c->n_ctx || !ids[s])
+            return elm_err_set(err, ELM_ERR_INVALID, "bert: sequence %d has %d tokens (1 to %d)", s, n_tokens[s], c->n_ctx);
         if (n_tokens[s] > T) T = n_tokens[s];
     }
-    bert_inputs in = {0};
-    gl_context *ctx = NULL;
-    gl_tensor **parts = NULL;
-    bert_graph g = {0};
-    if ((st = bert_fill_inputs(m, n_seq, ids, types, n_tokens, T, req, &in, err)) != ELM_OK) goto done;
-    const int max_nodes = 64 + m->n_layer * (40 + 16 * n_seq);
+    int64_t n_mlm = 0;
+    elm_status st = bert_fill_inputs(c, n_seq, ids, types, n_tokens, T, req, &n_mlm, err);
+    memcpy(c->lens, n_tokens, (size_t)n_seq * sizeof *c->lens);
+    gl_graph *graph = NULL;
+    if (st == ELM_OK) st = bert_graph_build(c, T, n_seq, c->lens, req, n_mlm, &graph, err);
+    if (st != ELM_OK) return st;
     gl_error ge = {0};
-    gl_context_params cp = {.mem_size = elm_graph_overhead((size_t)max_nodes),
-                            .no_alloc = true};
-    g.hidden = calloc((size_t)m->n_layer + 1, sizeof *g.hidden);
-    parts = calloc((size_t)n_seq, sizeof *parts);
-    if (!g.hidden || !parts) {
-        st = elm_err_set(err, ELM_ERR_NOMEM, "bert: out of memory");
-        goto done;
-    }
-    if (!(ctx = gl_context_new(cp, &ge))) {
-        st = elm_err_from_gl(err, &ge);
-        goto done;
-    }
-    int64_t N = T * n_seq, nb = n_seq, nm = in.n_mlm;
-    gl_tensor *t_ids = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, in.ids);
-    gl_tensor *t_pos = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, in.pos);
-    gl_tensor *t_typ = gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &N, in.typ);
-    gl_tensor *t_cls = req->pooled || req->nsp || req->classify ? gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &nb, in.cls) : NULL;
-    gl_tensor *t_mlm = nm > 0 ? gl_new_tensor_with_data(ctx, GL_TYPE_I32, 1, &nm, in.mlm) : NULL;
-    bert_build(m, ctx, t_ids, t_pos, t_typ, t_cls, t_mlm, T, n_seq, n_tokens, req, parts, &g);
-    gl_graph *graph = gl_ctx_ok(ctx) ? gl_graph_new(ctx, max_nodes) : NULL;
-    if (!graph) {
-        st = elm_err_set(err, ELM_ERR_INVALID, "bert: building the graph: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "out of memory");
-        goto done;
-    }
-    gl_tensor *outs[7] = {g.hidden[m->n_layer], g.pooled, g.nsp, g.classes, g.mlm, g.tokens, g.qa};
-    for (int i = 0; i < 7; i++)
-        if (outs[i]) gl_set_output(outs[i]);
-    if (req->all_hidden)
-        for (int32_t l = 0; l < m->n_layer; l++) gl_set_output(g.hidden[l]);
-    for (int i = 0; i < 7 && st == ELM_OK; i++)
-        if (outs[i] && gl_graph_expand(graph, outs[i]) != GL_OK) st = ELM_ERR_INVALID;
-    for (int32_t l = 0; req->all_hidden && l < m->n_layer && st == ELM_OK; l++)
-        if (gl_graph_expand(graph, g.hidden[l]) != GL_OK) st = ELM_ERR_INVALID;
-    if (st != ELM_OK) {
-        st = elm_err_set(err, ELM_ERR_INVALID, "bert: graph too large: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "");
-        goto done;
-    }
-    if (elm_runner_run(&m->run, graph, &ge) != GL_OK) {
-        st = elm_err_from_gl(err, &ge);
-        goto done;
-    }
-    st = bert_collect(m, &g, T, n_seq, n_tokens, req, in.mlm_first, err);
-done:
-    gl_context_free(ctx);
-    free(g.hidden);
-    free(parts);
-    bert_inputs_free(&in);
-    return st;
+    if (elm_runner_run(&c->run, graph, &ge) != GL_OK) return elm_err_from_gl(err, &ge);
+    c->n_seq = n_seq;
+    c->T = T;
+    c->all_hidden = req->all_hidden;
+    c->mlm_asked = req->mlm;
+    return ELM_OK;
 }
 
-static const bert_result *bert_res(const elm_bert *m, int32_t s) {
-    return m && s >= 0 && s < m->n_res ? &m->res[s] : NULL;
+/* ------------------------------------------------------------------------------------------
+ * results
+ * ---------------------------------------------------------------------------------------- */
+
+static const char *const bert_output_names[] = {"last hidden state", "hidden states", "pooled output",
+                                                "next-sentence logits", "classifier logits", "token-classifier logits",
+                                                "question-answering logits", "masked-LM logits"};
+
+/* Where result `what` of sequence s lies: n rows of width floats from row `first` of t (for
+ * HIDDEN, of each layer's tensor). NULL when the last run did not compute it. */
+static const gl_tensor *bert_output(const elm_bert *c, int32_t s, elm_bert_output what, int64_t *first, int64_t *n,
+                                    int64_t *width) {
+    const elm_bert_model *m = c->model;
+    const bert_graph *g = &c->g;
+    const int64_t tok0 = (int64_t)s * c->T, len = c->lens[s];
+    *first = tok0;
+    *n = len;
+    *width = m->n_embd;
+    switch (what) {
+    case ELM_BERT_OUT_LAST: return g->hidden[m->n_layer];
+    case ELM_BERT_OUT_HIDDEN: return c->all_hidden ? g->hidden[0] : NULL;
+    case ELM_BERT_OUT_POOLED: *first = s, *n = 1; return g->pooled;
+    case ELM_BERT_OUT_NSP: *first = s, *n = 1, *width = 2; return g->nsp;
+    case ELM_BERT_OUT_CLASSES: *first = s, *n = 1, *width = m->n_labels; return g->classes;
+    case ELM_BERT_OUT_TOKEN_LOGITS: *width = m->n_labels; return g->tokens;
+    case ELM_BERT_OUT_QA: *width = 2; return g->qa;
+    case ELM_BERT_OUT_MLM:
+        *first = c->mlm_first[s];
+        *n = c->mlm_first[s + 1] - c->mlm_first[s];
+        *width = m->n_vocab;
+        return g->mlm;
+    }
+    return NULL;
 }
 
-const float *elm_bert_hidden(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->hidden : NULL; }
-const float *elm_bert_last(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->last : NULL; }
-const float *elm_bert_pooled(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->pooled : NULL; }
-const float *elm_bert_nsp(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->nsp : NULL; }
-const float *elm_bert_classes(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->classes : NULL; }
-const float *elm_bert_token_logits(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->tokens : NULL; }
-const float *elm_bert_qa_logits(const elm_bert *m, int32_t s) { return bert_res(m, s) ? bert_res(m, s)->qa : NULL; }
-const float *elm_bert_mlm(const elm_bert *m, int32_t s, int32_t *n_rows) {
-    const bert_result *r = bert_res(m, s);
-    if (n_rows) *n_rows = r ? r->n_mlm : 0;
-    return r ? r->mlm : NULL;
+static void bert_copy_rows(float *dst, const gl_tensor *t, int64_t first, int64_t n, int64_t width) {
+    for (int64_t i = 0; i < n; i++)
+        memcpy(dst + i * width, (const char *)t->data + (size_t)(first + i) * t->nb[1], (size_t)width * sizeof *dst);
 }
 
-elm_status elm_bert_embedding(const elm_bert *m, int32_t s, elm_bert_pooling pooling, bool normalize, float *out,
+int64_t elm_bert_get(const elm_bert *c, int32_t s, elm_bert_output what, float *out, int64_t max, elm_error *err) {
+    if (!c || what < ELM_BERT_OUT_LAST || what > ELM_BERT_OUT_MLM)
+        return elm_err_set(err, ELM_ERR_INVALID, "bert: bad arguments");
+    if (s < 0 || s >= c->n_seq)
+        return elm_err_set(err, ELM_ERR_INVALID, "bert: the last run has no sequence %d (it had %d)", s, c->n_seq);
+    int64_t first, n, width;
+    const gl_tensor *t = bert_output(c, s, what, &first, &n, &width);
+    const int64_t layers = what == ELM_BERT_OUT_HIDDEN ? c->model->n_layer + 1 : 1;
+    const int64_t need = layers * n * width;
+    if (!t && what == ELM_BERT_OUT_MLM && c->mlm_asked) return 0; /* asked for, at no position */
+    if (!t) return elm_err_set(err, ELM_ERR_INVALID, "bert: the last run did not compute the %s (see elm_bert_request)",
+                               bert_output_names[what]);
+    if (!out) return need;
+    if (max < need)
+        return elm_err_set(err, ELM_ERR_INVALID, "bert: the %s of sequence %d take %lld floats, the buffer holds %lld",
+                           bert_output_names[what], s, (long long)need, (long long)max);
+    for (int64_t l = 0; l < layers; l++)
+        bert_copy_rows(out + l * n * width, what == ELM_BERT_OUT_HIDDEN ? c->g.hidden[l] : t, first, n, width);
+    return need;
+}
+
+elm_status elm_bert_embedding(const elm_bert *c, int32_t s, elm_bert_pooling pooling, bool normalize, float *out,
                               elm_error *err) {
-    const bert_result *r = bert_res(m, s);
-    if (!r || !r->last || !out) return elm_err_set(err, ELM_ERR_INVALID, "bert: no result for sequence %d", s);
-    const int64_t E = m->n_embd;
+    if (!c || !out || s < 0 || s >= c->n_seq) return elm_err_set(err, ELM_ERR_INVALID, "bert: no result for sequence %d", s);
+    const gl_tensor *t = c->g.hidden[c->model->n_layer];
+    const int64_t E = c->model->n_embd, n = c->lens[s], tok0 = (int64_t)s * c->T;
+#define BERT_ROW(i) ((const float *)((const char *)t->data + (size_t)(tok0 + (i)) * t->nb[1]))
     if (pooling == ELM_BERT_POOL_MEAN) {
         for (int64_t i = 0; i < E; i++) {
             double acc = 0;
-            for (int32_t t = 0; t < r->n; t++) acc += r->last[t * E + i];
-            out[i] = (float)(acc / r->n);
+            for (int64_t k = 0; k < n; k++) acc += BERT_ROW(k)[i];
+            out[i] = (float)(acc / (double)n);
         }
     } else {
-        const int32_t row = pooling == ELM_BERT_POOL_LAST && r->n > 0 ? r->n - 1 : 0;
-        memcpy(out, r->last + (int64_t)row * E, (size_t)E * sizeof *out);
+        const int64_t row = pooling == ELM_BERT_POOL_LAST && n > 0 ? n - 1 : 0;
+        memcpy(out, BERT_ROW(row), (size_t)E * sizeof *out);
     }
+#undef BERT_ROW
     if (normalize) {
         double ss = 0;
         for (int64_t i = 0; i < E; i++) ss += (double)out[i] * out[i];

@@ -20,6 +20,7 @@
  * is the mean of the start and end cross-entropies over each sequence's real tokens (padded
  * positions are masked out, so a batch's padding does not change a sequence's loss).
  */
+#include "alloc.h"
 #include "edgelm.h"
 #include "common.h"
 #include "ggml-lite.h"
@@ -95,7 +96,7 @@ static bt_param *bt_add(elm_bert_trainer *t, const char *name, int64_t ne0, int6
     p->ne[0] = ne0;
     p->ne[1] = ne1;
     p->n_dims = n_dims;
-    if (!(p->data = calloc((size_t)(ne0 * ne1), sizeof(float)))) return NULL;
+    if (!(p->data = ELM_CALLOC((size_t)(ne0 * ne1), sizeof(float)))) return NULL;
     t->n_params++;
     return p;
 }
@@ -204,15 +205,15 @@ static bool bt_is_trained(const elm_bert_trainer *t, const char *name) {
 
 void elm_bert_trainer_free(elm_bert_trainer *t) {
     if (!t) return;
-    for (int i = 0; i < t->n_params; i++) free(t->params[i].data);
-    free(t->params);
-    for (int32_t i = 0; t->labels && i < t->n_labels; i++) free(t->labels[i]);
-    free(t->labels);
+    for (int i = 0; i < t->n_params; i++) ELM_FREE(t->params[i].data);
+    ELM_FREE(t->params);
+    for (int32_t i = 0; t->labels && i < t->n_labels; i++) ELM_FREE(t->labels[i]);
+    ELM_FREE(t->labels);
     gl_adamw_free(t->opt);
-    free(t->opt_params);
+    ELM_FREE(t->opt_params);
     gl_context_free(t->pctx);
     gl_gguf_close(t->gguf);
-    free(t);
+    ELM_FREE(t);
 }
 
 elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const char *const *labels,
@@ -224,10 +225,10 @@ elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const
         elm_err_set(err, ELM_ERR_INVALID, "finetune: bad arguments (2 to 4096 labels; 2 for question answering)");
         return NULL;
     }
-    elm_bert_trainer *t = calloc(1, sizeof *t);
+    elm_bert_trainer *t = ELM_CALLOC(1, sizeof *t);
     gl_error ge = {0};
-    if (!t || !(t->params = calloc(BT_MAX_TENSORS, sizeof *t->params))) {
-        free(t);
+    if (!t || !(t->params = ELM_CALLOC(BT_MAX_TENSORS, sizeof *t->params))) {
+        ELM_FREE(t);
         elm_err_set(err, ELM_ERR_NOMEM, "finetune: out of memory");
         return NULL;
     }
@@ -241,17 +242,17 @@ elm_bert_trainer *elm_bert_trainer_new(const char *path, int32_t n_labels, const
     if (bt_hparams(t, err) != ELM_OK || bt_load_tensors(t, err) != ELM_OK || bt_head(t, err) != ELM_OK) goto fail;
     bt_param *te = bt_find(t, "token_types.weight");
     t->n_types = te ? (int32_t)te->ne[1] : 0;
-    if (!(t->labels = calloc((size_t)n_labels, sizeof *t->labels))) goto oom;
+    if (!(t->labels = ELM_CALLOC((size_t)n_labels, sizeof *t->labels))) goto oom;
     for (int32_t i = 0; i < n_labels; i++) {
         char tmp[32];
         snprintf(tmp, sizeof tmp, "LABEL_%d", i);
-        if (!(t->labels[i] = strdup(labels && labels[i] ? labels[i] : tmp))) goto oom;
+        if (!(t->labels[i] = elm_strdup(labels && labels[i] ? labels[i] : tmp))) goto oom;
     }
     /* the trained parameters, as leaves the optimiser updates in place */
     int n_tr = 0;
     for (int i = 0; i < t->n_params; i++) n_tr += t->params[i].trained = bt_is_trained(t, t->params[i].name);
     t->pctx = gl_context_new((gl_context_params){.mem_size = (size_t)(n_tr + 8) * gl_tensor_overhead(), .no_alloc = true}, &ge);
-    if (!t->pctx || !(t->opt_params = calloc((size_t)n_tr + 1, sizeof *t->opt_params))) goto oom;
+    if (!t->pctx || !(t->opt_params = ELM_CALLOC((size_t)n_tr + 1, sizeof *t->opt_params))) goto oom;
     for (int i = 0, k = 0; i < t->n_params; i++) {
         if (!t->params[i].trained) continue;
         t->opt_params[k++] = gl_new_tensor_with_data(t->pctx, GL_TYPE_F32, t->params[i].n_dims, t->params[i].ne, t->params[i].data);
@@ -369,11 +370,11 @@ static elm_status bt_inputs(elm_bert_trainer *t, bt_graph *g, int32_t B, const i
     }
     const size_t N = (size_t)T * (size_t)B;
     const int64_t V = bt_find(t, "token_embd.weight")->ne[1];
-    g->ids = calloc(N, sizeof *g->ids);
-    g->pos = calloc(N, sizeof *g->pos);
-    g->typ = calloc(N, sizeof *g->typ);
-    g->cls = calloc((size_t)B, sizeof *g->cls);
-    g->mask = calloc(N * (size_t)T, sizeof *g->mask);
+    g->ids = ELM_CALLOC(N, sizeof *g->ids);
+    g->pos = ELM_CALLOC(N, sizeof *g->pos);
+    g->typ = ELM_CALLOC(N, sizeof *g->typ);
+    g->cls = ELM_CALLOC((size_t)B, sizeof *g->cls);
+    g->mask = ELM_CALLOC(N * (size_t)T, sizeof *g->mask);
     if (!g->ids || !g->pos || !g->typ || !g->cls || !g->mask) return elm_err_set(err, ELM_ERR_NOMEM, "finetune: out of memory");
     for (int32_t s = 0; s < B; s++) {
         g->cls[s] = (int32_t)(s * T);
@@ -397,14 +398,14 @@ static elm_status bt_inputs(elm_bert_trainer *t, bt_graph *g, int32_t B, const i
 
 static void bt_graph_free(bt_graph *g) {
     gl_context_free(g->ctx);
-    free(g->leaf);
-    free(g->ids);
-    free(g->pos);
-    free(g->typ);
-    free(g->cls);
-    free(g->labels);
-    free(g->mask);
-    free(g->span_mask);
+    ELM_FREE(g->leaf);
+    ELM_FREE(g->ids);
+    ELM_FREE(g->pos);
+    ELM_FREE(g->typ);
+    ELM_FREE(g->cls);
+    ELM_FREE(g->labels);
+    ELM_FREE(g->mask);
+    ELM_FREE(g->span_mask);
 }
 
 /* QA: logits [2, T*B] -> [T, 2B] (column s: sequence s's start logits, column B + s: its end
@@ -412,7 +413,7 @@ static void bt_graph_free(bt_graph *g) {
 static gl_tensor *bt_qa_loss(bt_graph *g, gl_tensor *logits, int64_t T, int32_t B, const int32_t *n_tokens) {
     gl_context *c = g->ctx;
     const int64_t ne[2] = {T, 2 * (int64_t)B};
-    if (!(g->span_mask = calloc((size_t)(T * 2 * B), sizeof *g->span_mask))) return NULL;
+    if (!(g->span_mask = ELM_CALLOC((size_t)(T * 2 * B), sizeof *g->span_mask))) return NULL;
     for (int64_t col = 0; col < 2 * B; col++)
         for (int64_t i = n_tokens[col % B]; i < T; i++) g->span_mask[col * T + i] = -1e9f;
     gl_tensor *m = gl_new_tensor_with_data(c, GL_TYPE_F32, 2, ne, g->span_mask);
@@ -429,7 +430,7 @@ static elm_status bt_compute(elm_bert_trainer *t, gl_graph *gr, void **buf, elm_
     int nth = t->p.n_threads > 0 ? t->p.n_threads : 1;
     if (gl_graph_plan_memory(gr, nth, &plan, &ge) != GL_OK) return elm_err_from_gl(err, &ge);
     size_t size = plan.buffer_size + plan.work_size;
-    if (!(*buf = aligned_alloc(64, (size + 64) / 64 * 64))) return elm_err_set(err, ELM_ERR_NOMEM, "finetune: out of memory");
+    if (!(*buf = ELM_ALIGNED_ALLOC(64, (size + 64) / 64 * 64))) return elm_err_set(err, ELM_ERR_NOMEM, "finetune: out of memory");
     gl_pool *pool = nth > 1 ? gl_pool_new(nth, &ge) : NULL;
     gl_status s = nth > 1 && !pool ? ge.code : gl_graph_alloc(gr, &plan, *buf, size, &ge);
     if (s == GL_OK) s = gl_graph_compute(gr, pool, &ge);
@@ -442,7 +443,7 @@ static elm_status bt_begin(elm_bert_trainer *t, bt_graph *g, bool train, elm_err
     gl_error ge = {0};
     const size_t nodes = 256 + (size_t)t->L * 400;
     g->ctx = gl_context_new((gl_context_params){.mem_size = nodes * 2 * gl_tensor_overhead() + nodes * 64 + (1 << 20), .no_alloc = true}, &ge);
-    g->leaf = calloc((size_t)t->n_params, sizeof *g->leaf);
+    g->leaf = ELM_CALLOC((size_t)t->n_params, sizeof *g->leaf);
     g->train = train;
     g->seed = t->p.seed ^ ((uint64_t)t->step * 0x9E3779B97F4A7C15ull);
     if (!g->ctx || !g->leaf) return elm_err_set(err, ELM_ERR_NOMEM, "finetune: out of memory");
@@ -474,7 +475,7 @@ elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32
     if (st == ELM_OK) {
         /* per sequence, or per token with -1 on padding (ignored by the loss) */
         const int64_t nb = token ? T * n_seq : qa ? 2 * (int64_t)n_seq : n_seq;
-        g.labels = malloc((size_t)nb * sizeof *g.labels);
+        g.labels = ELM_MALLOC((size_t)nb * sizeof *g.labels);
         for (int64_t i = 0; g.labels && i < nb; i++) g.labels[i] = -1;
         for (int32_t s = 0, off = 0; g.labels && s < n_seq; off += token ? n_tokens[s] : 1, s++) {
             if (qa) g.labels[s] = labels[2 * s], g.labels[n_seq + s] = labels[2 * s + 1];
@@ -490,8 +491,8 @@ elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32
     const int max_nodes = 512 + t->L * 600;
     if (st == ELM_OK) {
         fwd = gl_graph_new(g.ctx, max_nodes);
-        grads = calloc((size_t)t->n_params, sizeof *grads);
-        leaves = calloc((size_t)t->n_params, sizeof *leaves);
+        grads = ELM_CALLOC((size_t)t->n_params, sizeof *grads);
+        leaves = ELM_CALLOC((size_t)t->n_params, sizeof *leaves);
         if (!fwd || !grads || !leaves || gl_graph_expand(fwd, lossn) != GL_OK) st = elm_err_set(err, ELM_ERR_NOMEM, "finetune: graph too large");
     }
     if (st == ELM_OK) {
@@ -510,7 +511,7 @@ elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32
     if (st == ELM_OK) st = bt_compute(t, full, &buf, err);
     if (st == ELM_OK) {
         /* the optimiser's leaves are in its own order: every trained param, used or not */
-        gl_tensor **og = calloc((size_t)t->n_params + 1, sizeof *og);
+        gl_tensor **og = ELM_CALLOC((size_t)t->n_params + 1, sizeof *og);
         if (!og) st = elm_err_set(err, ELM_ERR_NOMEM, "finetune: out of memory");
         for (int i = 0, k = 0, j = 0; og && i < t->n_params; i++) {
             if (!t->params[i].trained) continue;
@@ -519,13 +520,13 @@ elm_status elm_bert_trainer_step(elm_bert_trainer *t, int32_t n_seq, const int32
         }
         gl_error ge = {0};
         if (og && gl_adamw_step(t->opt, og, NULL, &ge) != GL_OK) st = elm_err_from_gl(err, &ge);
-        free(og);
+        ELM_FREE(og);
         if (loss) *loss = *(float *)lossn->data;
         t->step++;
     }
-    free(grads);
-    free(leaves);
-    free(buf);
+    ELM_FREE(grads);
+    ELM_FREE(leaves);
+    ELM_FREE(buf);
     bt_graph_free(&g);
     return st;
 }
@@ -555,7 +556,7 @@ elm_status elm_bert_trainer_predict(elm_bert_trainer *t, int32_t n_seq, const in
     } else if (st == ELM_OK) {
         memcpy(logits, out->data, (size_t)n_seq * (size_t)t->n_labels * sizeof *logits);
     }
-    free(buf);
+    ELM_FREE(buf);
     bt_graph_free(&g);
     return st;
 }

@@ -22,6 +22,7 @@
  * Jinja templates themselves are rendered by the interpreter in jinja.c
  * (elm_chat_render_jinja); these layouts are the fallback for templates it refuses.
  */
+#include "alloc.h"
 #include "chat.h"
 #include "jinja.h"
 
@@ -108,14 +109,14 @@ int64_t elm_chat_render_jinja(const char *tmpl, size_t tmpl_len, const elm_chat_
     char *text = NULL;
     size_t len = 0;
     if (t) {
-        jinja_msg *jm = malloc((n_msgs ? n_msgs : 1) * sizeof *jm);
+        jinja_msg *jm = ELM_MALLOC((n_msgs ? n_msgs : 1) * sizeof *jm);
         if (jm) {
             for (size_t i = 0; i < n_msgs; i++) jm[i] = (jinja_msg){msgs[i].role, msgs[i].content};
             jinja_opts jo = {.add_generation_prompt = o->add_assistant, .bos_token = o->bos_token,
                              .eos_token = o->eos_token, .enable_thinking = o->enable_thinking,
                              .now = o->now};
             text = jinja_render(t, jm, n_msgs, &jo, &len, msg, sizeof msg);
-            free(jm);
+            ELM_FREE(jm);
         } else {
             snprintf(msg, sizeof msg, "out of memory");
         }
@@ -133,7 +134,7 @@ int64_t elm_chat_render_jinja(const char *tmpl, size_t tmpl_len, const elm_chat_
         memcpy(buf, text, k);
         buf[k] = '\0';
     }
-    free(text);
+    ELM_FREE(text);
     return (int64_t)len;
 }
 

@@ -13,6 +13,7 @@
  * spaces before it on its own line; "-" strips all whitespace on that side, "+" keeps it.
  * Strings are UTF-8; lengths, indexes and slices count code points as Python does.
  */
+#include "alloc.h"
 #include "jinja.h"
 #include "unicode.h"
 
@@ -72,7 +73,7 @@ static void *jf_alloc(jfail *f, size_t size) {
         size_t cap = size > (1u << 16) ? size : (1u << 16);
         if (size > f->limit || f->total > f->limit - size)
             jf_fail(f, "the template needs more than %zu bytes of memory", f->limit);
-        b = malloc(sizeof *b + cap);
+        b = ELM_MALLOC(sizeof *b + cap);
         if (!b) jf_fail(f, "out of memory");
         b->next = f->blocks;
         b->used = 0;
@@ -88,7 +89,7 @@ static void *jf_alloc(jfail *f, size_t size) {
 static void jf_release(jfail *f) {
     while (f->blocks) {
         jblk *n = f->blocks->next;
-        free(f->blocks);
+        ELM_FREE(f->blocks);
         f->blocks = n;
     }
     f->total = 0;
@@ -1378,7 +1379,7 @@ jinja_tmpl *jinja_parse(const char *src, size_t len, char *err, size_t err_size)
                      JINJA_MAX_SOURCE);
         return NULL;
     }
-    jinja_tmpl *t = calloc(1, sizeof *t);
+    jinja_tmpl *t = ELM_CALLOC(1, sizeof *t);
     if (!t) {
         if (err && err_size) snprintf(err, err_size, "out of memory");
         return NULL;
@@ -1388,7 +1389,7 @@ jinja_tmpl *jinja_parse(const char *src, size_t len, char *err, size_t err_size)
     if (setjmp(f->jb)) {
         if (err && err_size) snprintf(err, err_size, "%s", f->msg);
         jf_release(f);
-        free(t);
+        ELM_FREE(t);
         return NULL;
     }
     jlex L = {.f = f};
@@ -1403,7 +1404,7 @@ jinja_tmpl *jinja_parse(const char *src, size_t len, char *err, size_t err_size)
 void jinja_free(jinja_tmpl *t) {
     if (!t) return;
     jf_release(&t->arena);
-    free(t);
+    ELM_FREE(t);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -3267,7 +3268,7 @@ char *jinja_render(const jinja_tmpl *t, const jinja_msg *msgs, size_t n_msgs,
         if (err && err_size) snprintf(err, err_size, "jinja_render: bad arguments");
         return NULL;
     }
-    je *e = calloc(1, sizeof *e);
+    je *e = ELM_CALLOC(1, sizeof *e);
     if (!e) {
         if (err && err_size) snprintf(err, err_size, "out of memory");
         return NULL;
@@ -3280,7 +3281,7 @@ char *jinja_render(const jinja_tmpl *t, const jinja_msg *msgs, size_t n_msgs,
     if (setjmp(e->f.jb)) {
         if (err && err_size) snprintf(err, err_size, "%s", e->f.msg);
         jf_release(&e->f);
-        free(e);
+        ELM_FREE(e);
         return NULL;
     }
     set_globals(e, msgs, n_msgs, o);
@@ -3288,7 +3289,7 @@ char *jinja_render(const jinja_tmpl *t, const jinja_msg *msgs, size_t n_msgs,
     e->out = &out;
     push_frame(e, NULL);
     exec_body(e, &t->body);
-    result = malloc(out.n + 1);
+    result = ELM_MALLOC(out.n + 1);
     if (result) {
         if (out.n) memcpy(result, out.p, out.n);
         result[out.n] = '\0';
@@ -3297,6 +3298,6 @@ char *jinja_render(const jinja_tmpl *t, const jinja_msg *msgs, size_t n_msgs,
         snprintf(err, err_size, "out of memory");
     }
     jf_release(&e->f);
-    free(e);
+    ELM_FREE(e);
     return result;
 }

@@ -2,6 +2,7 @@
  * common.c — error helpers, weight loading and the graph runner shared by the model families
  * (decoder, BERT, ELMo, T5). See common.h.
  */
+#include "alloc.h"
 #include "common.h"
 
 #include <stdarg.h>
@@ -181,7 +182,7 @@ elm_status elm_repack_weights(gl_tensor *const *w, size_t n, const gl_gguf *src,
         total += repack_slot(need);
     }
     if (!total) return ELM_OK;
-    char *buf = aligned_alloc(REPACK_ALIGN, total);
+    char *buf = ELM_ALIGNED_ALLOC(REPACK_ALIGN, total);
     if (!buf) {
         return elm_err_set(err, ELM_ERR_NOMEM, "cannot allocate %zu MiB for repacked weights "
                            "(load without repacking to use the mapped file only)", total >> 20);
@@ -233,9 +234,9 @@ gl_status elm_runner_reserve(elm_runner *r, gl_graph *g, gl_graph_plan *plan, gl
         return gl_error_set(gerr, GL_ERR_NOMEM, "a graph of %zu bytes is too large", need);
     if (elm_check_fits_memory(need, "the compute graph's buffers", gerr) != GL_OK) return GL_ERR_NOMEM;
     const size_t size = need ? (need + RUNNER_ALIGN - 1) / RUNNER_ALIGN * RUNNER_ALIGN : RUNNER_ALIGN;
-    void *p = aligned_alloc(RUNNER_ALIGN, size);
+    void *p = ELM_ALIGNED_ALLOC(RUNNER_ALIGN, size);
     if (!p) return gl_error_set(gerr, GL_ERR_NOMEM, "cannot allocate %zu MiB for the graph", need >> 20);
-    free(r->buf);
+    ELM_FREE(r->buf);
     r->buf = p;
     r->size = size;
     return GL_OK;
@@ -251,7 +252,7 @@ gl_status elm_runner_run(elm_runner *r, gl_graph *g, gl_error *gerr) {
 
 void elm_runner_free(elm_runner *r) {
     gl_pool_free(r->pool);
-    free(r->buf);
+    ELM_FREE(r->buf);
     r->pool = NULL;
     r->buf = NULL;
     r->size = 0;

@@ -74,7 +74,7 @@ gl_tensor *elm_load_tensor(elm_loader *ld, bool required, int64_t ne0, int64_t n
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct elm_repacked {
-    void *buf;      /* 64-byte aligned; free() it */
+    void *buf;      /* 64-byte aligned; ELM_FREE it */
     size_t bytes;   /* repacked bytes */
     int n_tensors;  /* tensors repacked */
     size_t released; /* bytes of the file mapping handed back to the OS after their copy */

@@ -2,6 +2,7 @@
  * file.c — model-file inspection for the public API (edgelm.h), on top of ggml-lite's GGUF
  * reader. Strings from the file are copied out NUL-terminated; the file stays mapped.
  */
+#include "alloc.h"
 #include "edgelm.h"
 #include "ggml-lite.h"
 #include "common.h"
@@ -33,7 +34,7 @@ static elm_file *file_wrap(gl_gguf *g, const gl_error *gerr, elm_error *err) {
         elm_err_from_gl(err, gerr);
         return NULL;
     }
-    elm_file *f = calloc(1, sizeof *f);
+    elm_file *f = ELM_CALLOC(1, sizeof *f);
     if (!f) {
         gl_gguf_close(g);
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
@@ -58,7 +59,7 @@ elm_file *elm_file_open_memory(const void *data, size_t size, elm_error *err) {
 void elm_file_close(elm_file *f) {
     if (!f) return;
     gl_gguf_close(f->gguf);
-    free(f);
+    ELM_FREE(f);
 }
 
 const char *elm_file_arch(const elm_file *f) { return f ? f->arch : ""; }

@@ -7,6 +7,7 @@
  * the temperature, then the draw. temp <= 0 means greedy: the argmax after the penalty.
  * The random generator lives in the sampler, so the same seed gives the same tokens.
  */
+#include "alloc.h"
 #include "sampler.h"
 #include "common.h"
 
@@ -193,14 +194,14 @@ elm_sampler *elm_sampler_new(const elm_sampler_params *params, int32_t n_vocab, 
         elm_err_set(err, ELM_ERR_INVALID, "sampler: %s", bad);
         return NULL;
     }
-    elm_sampler *s = calloc(1, sizeof *s);
+    elm_sampler *s = ELM_CALLOC(1, sizeof *s);
     if (s) {
         s->p = p;
         s->n_vocab = n_vocab;
-        s->cand.data = malloc((size_t)n_vocab * sizeof *s->cand.data);
-        s->seen = calloc(((size_t)n_vocab + 7) / 8, 1);
-        s->history = malloc(((size_t)p.repeat_last_n + 1) * sizeof *s->history);
-        s->last = malloc(((size_t)p.repeat_last_n + 1) * sizeof *s->last);
+        s->cand.data = ELM_MALLOC((size_t)n_vocab * sizeof *s->cand.data);
+        s->seen = ELM_CALLOC(((size_t)n_vocab + 7) / 8, 1);
+        s->history = ELM_MALLOC(((size_t)p.repeat_last_n + 1) * sizeof *s->history);
+        s->last = ELM_MALLOC(((size_t)p.repeat_last_n + 1) * sizeof *s->last);
     }
     if (!s || !s->cand.data || !s->seen || !s->history || !s->last) {
         elm_sampler_free(s);
@@ -213,11 +214,11 @@ elm_sampler *elm_sampler_new(const elm_sampler_params *params, int32_t n_vocab, 
 
 void elm_sampler_free(elm_sampler *s) {
     if (!s) return;
-    free(s->cand.data);
-    free(s->seen);
-    free(s->history);
-    free(s->last);
-    free(s);
+    ELM_FREE(s->cand.data);
+    ELM_FREE(s->seen);
+    ELM_FREE(s->history);
+    ELM_FREE(s->last);
+    ELM_FREE(s);
 }
 
 void elm_sampler_reset(elm_sampler *s, uint64_t seed) {

@@ -9,6 +9,7 @@
  * all-token logits and hidden states (evaluation, not generation) get their buffers the
  * first time they are asked for (tests/test-alloc.c counts).
  */
+#include "alloc.h"
 #include "model.h"
 #include "common.h"
 
@@ -134,7 +135,7 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (p.n_threads <= 0) p.n_threads = 1;
 
-    elm_ctx *c = calloc(1, sizeof *c);
+    elm_ctx *c = ELM_CALLOC(1, sizeof *c);
     if (!c) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
@@ -156,11 +157,11 @@ elm_ctx *elm_ctx_new_ext(const elm_model *m, const elm_ctx_params *params, elm_e
     const size_t max_nodes = (size_t)elm_decoder_max_nodes(m);
     c->meta_size = elm_graph_overhead(max_nodes);
     c->meta = gl_context_new((gl_context_params){.mem_size = c->meta_size, .no_alloc = true}, &gerr);
-    c->ids_buf = calloc((size_t)p.n_batch, sizeof *c->ids_buf);
-    c->pos_buf = calloc((size_t)p.n_batch, sizeof *c->pos_buf);
-    c->hidden_t = calloc((size_t)hp->n_layer + 1, sizeof *c->hidden_t);
+    c->ids_buf = ELM_CALLOC((size_t)p.n_batch, sizeof *c->ids_buf);
+    c->pos_buf = ELM_CALLOC((size_t)p.n_batch, sizeof *c->pos_buf);
+    c->hidden_t = ELM_CALLOC((size_t)hp->n_layer + 1, sizeof *c->hidden_t);
     c->logits_cap = (size_t)hp->n_vocab;
-    c->logits = malloc(c->logits_cap * sizeof *c->logits);
+    c->logits = ELM_MALLOC(c->logits_cap * sizeof *c->logits);
     if (!c->meta || !c->ids_buf || !c->pos_buf || !c->hidden_t || !c->logits) {
         st = gl_error_set(&gerr, GL_ERR_NOMEM, "out of memory for the context");
         goto fail;
@@ -194,16 +195,16 @@ void elm_ctx_free(elm_ctx *c) {
     elm_kv_free(&c->kv);
     elm_runner_free(&c->run);
     gl_context_free(c->meta);
-    free(c->ids_buf);
-    free(c->pos_buf);
-    free(c->hidden_t);
-    free(c->logits);
-    free(c->hidden);
+    ELM_FREE(c->ids_buf);
+    ELM_FREE(c->pos_buf);
+    ELM_FREE(c->hidden_t);
+    ELM_FREE(c->logits);
+    ELM_FREE(c->hidden);
     gl_context_free(c->bat_meta);
-    free(c->bat_ids);
-    free(c->bat_pos);
-    free(c->bat_kv);
-    free(c);
+    ELM_FREE(c->bat_ids);
+    ELM_FREE(c->bat_pos);
+    ELM_FREE(c->bat_kv);
+    ELM_FREE(c);
 }
 
 bool elm_ctx_memory_use(const elm_ctx *c, elm_memory_use *out) {
@@ -230,7 +231,7 @@ static bool ctx_grow(float **buf, size_t *cap, size_t rows, size_t n) {
     if (n != 0 && rows > SIZE_MAX / sizeof(float) / n) return false;
     size_t need = rows * n;
     if (need <= *cap) return true;
-    float *p = realloc(*buf, need * sizeof(float));
+    float *p = ELM_REALLOC(*buf, need * sizeof(float));
     if (!p) return false;
     *buf = p;
     *cap = need;
@@ -322,15 +323,15 @@ elm_status elm_decode(elm_ctx *c, const int32_t *ids, int32_t n, elm_output what
 static bool ctx_batch_reserve(elm_ctx *c, int32_t n) {
     if (n <= c->bat_cap) return true;
     gl_context_free(c->bat_meta);
-    free(c->bat_ids);
-    free(c->bat_pos);
-    free(c->bat_kv);
+    ELM_FREE(c->bat_ids);
+    ELM_FREE(c->bat_pos);
+    ELM_FREE(c->bat_kv);
     gl_error gerr = {0};
     const size_t size = elm_graph_overhead((size_t)elm_decoder_max_nodes_batch(c->m, n));
     c->bat_meta = gl_context_new((gl_context_params){.mem_size = size, .no_alloc = true}, &gerr);
-    c->bat_ids = malloc((size_t)n * sizeof *c->bat_ids);
-    c->bat_pos = malloc((size_t)n * sizeof *c->bat_pos);
-    c->bat_kv = malloc((size_t)n * sizeof *c->bat_kv);
+    c->bat_ids = ELM_MALLOC((size_t)n * sizeof *c->bat_ids);
+    c->bat_pos = ELM_MALLOC((size_t)n * sizeof *c->bat_pos);
+    c->bat_kv = ELM_MALLOC((size_t)n * sizeof *c->bat_kv);
     c->bat_cap = c->bat_meta && c->bat_ids && c->bat_pos && c->bat_kv ? n : 0;
     return c->bat_cap > 0;
 }

@@ -11,6 +11,7 @@
  * positions. Appending n tokens writes n_head_kv runs of n * head_dim elements; the writes
  * are gl_cpy nodes into a strided view (converting to F16 when the cache is F16).
  */
+#include "alloc.h"
 #include "model.h"
 
 #include <stdio.h>
@@ -78,10 +79,10 @@ gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl
                             "(%u-bit build)", what, need / (1 << 30), (unsigned)(sizeof(void *) * 8));
     }
     if (elm_check_fits_memory(total, what, err) != GL_OK) return GL_ERR_NOMEM;
-    kv->k = calloc((size_t)hp->n_layer, sizeof *kv->k);
-    kv->v = calloc((size_t)hp->n_layer, sizeof *kv->v);
+    kv->k = ELM_CALLOC((size_t)hp->n_layer, sizeof *kv->k);
+    kv->v = ELM_CALLOC((size_t)hp->n_layer, sizeof *kv->v);
     if (conv_bytes) {
-        kv->conv = calloc((size_t)hp->n_layer, sizeof *kv->conv);
+        kv->conv = ELM_CALLOC((size_t)hp->n_layer, sizeof *kv->conv);
         kv->conv_pad = hp->n_conv - 1;
         kv->n_embd = hp->n_embd;
     }
@@ -123,9 +124,9 @@ gl_status elm_kv_init(elm_kv_cache *kv, const elm_hparams *hp, int32_t n_ctx, gl
 void elm_kv_free(elm_kv_cache *kv) {
     if (!kv) return;
     gl_context_free(kv->ctx);
-    free(kv->k);
-    free(kv->v);
-    free(kv->conv);
+    ELM_FREE(kv->k);
+    ELM_FREE(kv->v);
+    ELM_FREE(kv->conv);
     memset(kv, 0, sizeof *kv);
 }
 

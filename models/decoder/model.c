@@ -8,6 +8,7 @@
  * Every tensor is checked against the shape the hyperparameters imply, and a mismatch names
  * the tensor.
  */
+#include "alloc.h"
 #include "model.h"
 #include "common.h"
 
@@ -363,7 +364,7 @@ elm_model_params elm_model_default_params(void) {
 static elm_status model_repack(elm_model *m, elm_error *err) {
     enum { PER_LAYER = 10 };
     const size_t n = (size_t)m->hp.n_layer * PER_LAYER + 1;
-    gl_tensor **w = calloc(n, sizeof *w);
+    gl_tensor **w = ELM_CALLOC(n, sizeof *w);
     if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     size_t k = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
@@ -374,7 +375,7 @@ static elm_status model_repack(elm_model *m, elm_error *err) {
     }
     w[k++] = m->output;
     const elm_status st = elm_repack_weights(w, k, m->gguf, &m->repacked, err);
-    free(w);
+    ELM_FREE(w);
     return st;
 }
 
@@ -394,7 +395,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     }
     elm_model_params defaults = elm_model_default_params();
     if (!params) params = &defaults;
-    elm_model *m = calloc(1, sizeof *m);
+    elm_model *m = ELM_CALLOC(1, sizeof *m);
     if (!m) {
         gl_gguf_close(f);
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
@@ -411,7 +412,7 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     m->hp.n_vocab = elm_load_rows(&ld.l, "token_embd.weight", 1 << 24);
     if (ld.l.failed) goto fail;
 
-    m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
+    m->layers = ELM_CALLOC((size_t)m->hp.n_layer, sizeof *m->layers);
     /* Headers only: at most 24 tensors per block plus a few global ones. */
     size_t n_headers = (size_t)m->hp.n_layer * 24 + 16;
     gl_error gerr2 = {0};
@@ -476,10 +477,10 @@ void elm_model_free(elm_model *m) {
     if (!m) return;
     elm_vocab_free(m->vocab);
     gl_context_free(m->wctx);
-    free(m->repacked.buf);
-    free(m->layers);
+    ELM_FREE(m->repacked.buf);
+    ELM_FREE(m->layers);
     gl_gguf_close(m->gguf);
-    free(m);
+    ELM_FREE(m);
 }
 
 const char *elm_model_arch(const elm_model *m) { return m ? m->arch->name : ""; }
@@ -548,7 +549,7 @@ elm_detokenizer *elm_detokenizer_new(const elm_model *m, bool render_special, el
         elm_err_set(err, ELM_ERR_INVALID, "the model was loaded without a tokenizer");
         return NULL;
     }
-    elm_detokenizer *d = calloc(1, sizeof *d);
+    elm_detokenizer *d = ELM_CALLOC(1, sizeof *d);
     if (!d) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
@@ -557,7 +558,7 @@ elm_detokenizer *elm_detokenizer_new(const elm_model *m, bool render_special, el
     return d;
 }
 
-void elm_detokenizer_free(elm_detokenizer *d) { free(d); }
+void elm_detokenizer_free(elm_detokenizer *d) { ELM_FREE(d); }
 
 int32_t elm_detokenizer_push(elm_detokenizer *d, int32_t id, char *out, int32_t cap) {
     return d ? elm_detok_push(&d->d, id, out, cap) : 0;

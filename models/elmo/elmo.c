@@ -18,6 +18,7 @@
  * bilm-tf's reversal over the true length. The LSTM states live in this object: stateless
  * calls zero them first, stateful calls carry them (row b of the batch ↔ column b).
  */
+#include "alloc.h"
 #include "elmo.h"
 #include "common.h"
 #include "ggml-lite.h"
@@ -226,12 +227,12 @@ static elm_elmo_model *elmo_model_from_gguf(gl_gguf *g, const gl_error *gerr, el
         elm_err_from_gl(err, gerr);
         return NULL;
     }
-    elm_elmo *m = calloc(1, sizeof *m);
-    elm_elmo_model *model = calloc(1, sizeof *model);
+    elm_elmo *m = ELM_CALLOC(1, sizeof *m);
+    elm_elmo_model *model = ELM_CALLOC(1, sizeof *model);
     if (!m || !model) {
         gl_gguf_close(g);
-        free(m);
-        free(model);
+        ELM_FREE(m);
+        ELM_FREE(model);
         elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
         return NULL;
     }
@@ -246,13 +247,13 @@ static elm_elmo_model *elmo_model_from_gguf(gl_gguf *g, const gl_error *gerr, el
     }
     if (elmo_bind(m, err) != ELM_OK) goto fail;
     model->w = m->w;
-    free(m);
+    ELM_FREE(m);
     return model;
 fail:
     gl_context_free(m->wctx);
     gl_gguf_close(m->gguf);
-    free(m);
-    free(model);
+    ELM_FREE(m);
+    ELM_FREE(model);
     return NULL;
 }
 
@@ -270,7 +271,7 @@ void elm_elmo_model_free(elm_elmo_model *model) {
     if (!model) return;
     gl_context_free(model->w.wctx);
     gl_gguf_close(model->w.gguf);
-    free(model);
+    ELM_FREE(model);
 }
 
 elm_elmo *elm_elmo_new(const elm_elmo_model *model, const elm_elmo_params *params, elm_error *err) {
@@ -278,7 +279,7 @@ elm_elmo *elm_elmo_new(const elm_elmo_model *model, const elm_elmo_params *param
         elm_err_set(err, ELM_ERR_INVALID, "elm_elmo_new: no model");
         return NULL;
     }
-    elm_elmo *m = calloc(1, sizeof *m);
+    elm_elmo *m = ELM_CALLOC(1, sizeof *m);
     if (!m) {
         elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
         return NULL;
@@ -328,11 +329,11 @@ void elm_elmo_free(elm_elmo *m) {
     if (!m) return;
     elm_runner_free(&m->run);
     gl_context_free(m->meta);
-    free(m->lens);
-    free(m->state);
-    free(m->ids);
+    ELM_FREE(m->lens);
+    ELM_FREE(m->state);
+    ELM_FREE(m->ids);
     elm_elmo_model_free(m->owned); /* the weights belong to the model, never to a context */
-    free(m);
+    ELM_FREE(m);
 }
 
 int32_t elm_elmo_n_layers(const elm_elmo *m) { return m ? m->hp.n_layers + 1 : 0; }
@@ -366,12 +367,12 @@ void elm_elmo_set_stateful(elm_elmo *m, bool stateful) {
 static elm_status elmo_state_reserve(elm_elmo *m, int32_t B, elm_error *err) {
     if (B <= m->state_cap) return ELM_OK;
     const size_t col = elmo_state_col(m), blocks = 2 * (size_t)m->hp.n_layers;
-    float *s = calloc(blocks * (size_t)B * col, sizeof *s);
+    float *s = ELM_CALLOC(blocks * (size_t)B * col, sizeof *s);
     if (!s) return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory for LSTM states");
     for (size_t k = 0; k < blocks && m->state; k++)
         memcpy(s + k * (size_t)B * col, m->state + k * (size_t)m->state_cap * col,
                (size_t)m->state_cap * col * sizeof *s);
-    free(m->state);
+    ELM_FREE(m->state);
     m->state = s;
     m->state_cap = B;
     return ELM_OK;
@@ -426,8 +427,8 @@ static elm_status elmo_fill_ids(elm_elmo *m, int32_t B, int64_t T, const char *c
     const int32_t mc = m->hp.max_chars;
     const size_t need = (size_t)B * (size_t)T * (size_t)mc;
     if (need > m->ids_cap) {
-        free(m->ids);
-        m->ids = malloc(need * sizeof *m->ids);
+        ELM_FREE(m->ids);
+        m->ids = ELM_MALLOC(need * sizeof *m->ids);
         m->ids_cap = m->ids ? need : 0;
         if (!m->ids) return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory for character ids");
     }
@@ -486,7 +487,7 @@ elm_status elm_elmo_run(elm_elmo *m, int32_t n_sent, const char *const *const *t
     if (!m->stateful) elm_elmo_reset(m);
     if ((st = elmo_fill_ids(m, n_sent, T, tokens, n_tokens, err)) != ELM_OK) return st;
     if (n_sent > m->lens_cap) { /* a larger batch than any before: the only allocation of a run */
-        int32_t *l = realloc(m->lens, (size_t)n_sent * sizeof *l);
+        int32_t *l = ELM_REALLOC(m->lens, (size_t)n_sent * sizeof *l);
         if (!l) return elm_err_set(err, ELM_ERR_NOMEM, "elmo: out of memory");
         m->lens = l;
         m->lens_cap = n_sent;

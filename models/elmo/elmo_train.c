@@ -10,6 +10,7 @@
  * runs once per sentence and stays frozen. Initial values as AllenNLP's ScalarMix: s = 0
  * (equal weights), gamma = 1; W normal(0, 0.02) from the seed, b = 0.
  */
+#include "alloc.h"
 #include "edgelm.h"
 #include "common.h"
 #include "ggml-lite.h"
@@ -28,13 +29,13 @@ struct elm_mix_trainer {
 
 void elm_mix_trainer_free(elm_mix_trainer *t) {
     if (!t) return;
-    free(t->s);
-    free(t->gamma);
-    free(t->w);
-    free(t->b);
+    ELM_FREE(t->s);
+    ELM_FREE(t->gamma);
+    ELM_FREE(t->w);
+    ELM_FREE(t->b);
     gl_adamw_free(t->opt);
     gl_context_free(t->pctx);
-    free(t);
+    ELM_FREE(t);
 }
 
 static float mt_normal(uint64_t *st, float sd) {
@@ -57,10 +58,10 @@ elm_mix_trainer *elm_mix_trainer_new(int32_t n_layers, int32_t dim, int32_t n_la
         elm_err_set(err, ELM_ERR_INVALID, "mix trainer: bad arguments");
         return NULL;
     }
-    elm_mix_trainer *t = calloc(1, sizeof *t);
+    elm_mix_trainer *t = ELM_CALLOC(1, sizeof *t);
     gl_error ge = {0};
-    if (!t || !(t->s = calloc((size_t)n_layers, sizeof(float))) || !(t->gamma = malloc(sizeof(float))) ||
-        !(t->w = malloc((size_t)dim * (size_t)n_labels * sizeof(float))) || !(t->b = calloc((size_t)n_labels, sizeof(float))) ||
+    if (!t || !(t->s = ELM_CALLOC((size_t)n_layers, sizeof(float))) || !(t->gamma = ELM_MALLOC(sizeof(float))) ||
+        !(t->w = ELM_MALLOC((size_t)dim * (size_t)n_labels * sizeof(float))) || !(t->b = ELM_CALLOC((size_t)n_labels, sizeof(float))) ||
         !(t->pctx = gl_context_new((gl_context_params){.mem_size = 8 * gl_tensor_overhead(), .no_alloc = true}, &ge))) {
         elm_mix_trainer_free(t);
         elm_err_set(err, ELM_ERR_NOMEM, "mix trainer: out of memory");
@@ -99,9 +100,9 @@ typedef struct mt_batch {
 
 static void mt_batch_free(mt_batch *b) {
     gl_context_free(b->ctx);
-    free(b->x);
-    free(b->p);
-    free(b->labels);
+    ELM_FREE(b->x);
+    ELM_FREE(b->p);
+    ELM_FREE(b->labels);
 }
 
 static gl_tensor *mt_build(elm_mix_trainer *t, mt_batch *mb, int32_t B, const float *const *layers, const int32_t *n_tokens,
@@ -117,8 +118,8 @@ static gl_tensor *mt_build(elm_mix_trainer *t, mt_batch *mb, int32_t B, const fl
     mb->N = N;
     const int64_t L = t->L, Dm = t->dim;
     gl_error ge = {0};
-    mb->x = malloc((size_t)(L * Dm * N) * sizeof(float));
-    mb->p = calloc((size_t)(N * B), sizeof(float));
+    mb->x = ELM_MALLOC((size_t)(L * Dm * N) * sizeof(float));
+    mb->p = ELM_CALLOC((size_t)(N * B), sizeof(float));
     mb->ctx = gl_context_new((gl_context_params){.mem_size = 256 * gl_tensor_overhead() + (1 << 16), .no_alloc = true}, &ge);
     if (!mb->x || !mb->p || !mb->ctx) {
         elm_err_set(err, ELM_ERR_NOMEM, "mix trainer: out of memory");
@@ -157,7 +158,7 @@ static elm_status mt_compute(gl_graph *g, void **buf, elm_error *err) {
     gl_graph_plan plan;
     if (gl_graph_plan_memory(g, 1, &plan, &ge) != GL_OK) return elm_err_from_gl(err, &ge);
     size_t size = plan.buffer_size + plan.work_size;
-    if (!(*buf = aligned_alloc(64, (size + 64) / 64 * 64))) return elm_err_set(err, ELM_ERR_NOMEM, "mix trainer: out of memory");
+    if (!(*buf = ELM_ALIGNED_ALLOC(64, (size + 64) / 64 * 64))) return elm_err_set(err, ELM_ERR_NOMEM, "mix trainer: out of memory");
     if (gl_graph_alloc(g, &plan, *buf, size, &ge) != GL_OK || gl_graph_compute(g, NULL, &ge) != GL_OK)
         return elm_err_from_gl(err, &ge);
     return ELM_OK;
@@ -178,7 +179,7 @@ elm_status elm_mix_trainer_step(elm_mix_trainer *t, int32_t n_seq, const float *
     gl_tensor *lossn = NULL;
     if (st == ELM_OK) {
         const int64_t nb = n_seq;
-        mb.labels = malloc((size_t)n_seq * sizeof *mb.labels);
+        mb.labels = ELM_MALLOC((size_t)n_seq * sizeof *mb.labels);
         if (!mb.labels) st = elm_err_set(err, ELM_ERR_NOMEM, "mix trainer: out of memory");
         for (int32_t s = 0; st == ELM_OK && s < n_seq; s++) {
             if (labels[s] < 0 || labels[s] >= t->n_labels) st = elm_err_set(err, ELM_ERR_INVALID, "mix trainer: label %d", labels[s]);
@@ -201,7 +202,7 @@ elm_status elm_mix_trainer_step(elm_mix_trainer *t, int32_t n_seq, const float *
     if (st == ELM_OK) st = mt_compute(full, &buf, err);
     if (st == ELM_OK && gl_adamw_step(t->opt, grads, NULL, &ge) != GL_OK) st = elm_err_from_gl(err, &ge);
     if (st == ELM_OK && loss) *loss = *(float *)lossn->data;
-    free(buf);
+    ELM_FREE(buf);
     mt_batch_free(&mb);
     return st;
 }
@@ -224,7 +225,7 @@ elm_status elm_mix_trainer_predict(elm_mix_trainer *t, int32_t n_seq, const floa
         st = mt_compute(g, &buf, err);
     }
     if (st == ELM_OK) memcpy(logits, out->data, (size_t)n_seq * (size_t)t->n_labels * sizeof *logits);
-    free(buf);
+    ELM_FREE(buf);
     mt_batch_free(&mb);
     return st;
 }

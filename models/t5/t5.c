@@ -32,6 +32,7 @@
  * Beam search keeps one KV cache per hypothesis slot; after each step the surviving
  * hypotheses' caches are copied into place (rows 0..n_past only).
  */
+#include "alloc.h"
 #include "model.h"
 #include "common.h"
 #include "sampler.h"
@@ -195,7 +196,7 @@ static void t5_read_hparams(t5_loader *ld) {
 static elm_status t5_repack(elm_t5 *m, elm_error *err) {
     enum { PER_LAYER = 11 };
     const size_t n = (size_t)(m->n_enc + m->n_dec) * PER_LAYER + 1;
-    gl_tensor **w = calloc(n, sizeof *w);
+    gl_tensor **w = ELM_CALLOC(n, sizeof *w);
     if (!w) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     size_t k = 0;
     for (int il = 0; il < m->n_enc + m->n_dec; il++) {
@@ -206,7 +207,7 @@ static elm_status t5_repack(elm_t5 *m, elm_error *err) {
     }
     w[k++] = m->output;
     const elm_status st = elm_repack_weights(w, k, m->gguf, &m->repacked, err);
-    free(w);
+    ELM_FREE(w);
     return st;
 }
 
@@ -242,8 +243,8 @@ static gl_status t5_caches_init(elm_t5 *m, gl_error *gerr) {
     hp.head_dim = m->d_kv;
     hp.n_head_kv = m->n_head;
     m->n_slots = m->p.n_beams;
-    m->kv = calloc(2 * (size_t)m->n_slots, sizeof *m->kv);
-    m->slot_map = calloc((size_t)m->n_slots, sizeof *m->slot_map);
+    m->kv = ELM_CALLOC(2 * (size_t)m->n_slots, sizeof *m->kv);
+    m->slot_map = ELM_CALLOC((size_t)m->n_slots, sizeof *m->slot_map);
     if (!m->kv || !m->slot_map) return gl_error_set(gerr, GL_ERR_NOMEM, "out of memory");
     /* Spare caches only for beam search: greedy decoding never reorders. */
     const int n_caches = m->n_slots > 1 ? 2 * m->n_slots : 1;
@@ -258,9 +259,9 @@ static gl_status t5_caches_init(elm_t5 *m, gl_error *gerr) {
 static void t5_weights_free(t5_weights *w) {
     elm_vocab_free(w->vocab);
     gl_context_free(w->wctx);
-    free(w->repacked.buf);
-    free(w->enc);
-    free(w->dec);
+    ELM_FREE(w->repacked.buf);
+    ELM_FREE(w->enc);
+    ELM_FREE(w->dec);
     gl_gguf_close(w->gguf);
 }
 
@@ -273,13 +274,13 @@ static elm_t5_model *t5_model_from_gguf(gl_gguf *f, const gl_error *gerr, const 
         return NULL;
     }
     elm_t5_params p = params ? *params : elm_t5_default_params();
-    elm_t5 *m = calloc(1, sizeof *m);
-    elm_t5_model *model = calloc(1, sizeof *model);
+    elm_t5 *m = ELM_CALLOC(1, sizeof *m);
+    elm_t5_model *model = ELM_CALLOC(1, sizeof *model);
     if (!m || !model) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         gl_gguf_close(f);
-        free(m);
-        free(model);
+        ELM_FREE(m);
+        ELM_FREE(model);
         return NULL;
     }
     m->gguf = f;
@@ -288,8 +289,8 @@ static elm_t5_model *t5_model_from_gguf(gl_gguf *f, const gl_error *gerr, const 
     t5_loader ld = {.m = m, .l = {.gguf = m->gguf, .err = err}};
     t5_read_hparams(&ld);
     if (ld.l.failed) goto fail;
-    m->enc = calloc((size_t)m->n_enc, sizeof *m->enc);
-    m->dec = calloc((size_t)m->n_dec, sizeof *m->dec);
+    m->enc = ELM_CALLOC((size_t)m->n_enc, sizeof *m->enc);
+    m->dec = ELM_CALLOC((size_t)m->n_dec, sizeof *m->dec);
     size_t n_headers = (size_t)(m->n_enc + m->n_dec) * 20 + 16;
     m->wctx = gl_context_new((gl_context_params){.mem_size = n_headers * gl_tensor_overhead(), .no_alloc = true},
                              &gerr2);
@@ -317,12 +318,12 @@ static elm_t5_model *t5_model_from_gguf(gl_gguf *f, const gl_error *gerr, const 
         }
     }
     model->w = m->w;
-    free(m);
+    ELM_FREE(m);
     return model;
 fail:
     t5_weights_free(&m->w);
-    free(m);
-    free(model);
+    ELM_FREE(m);
+    ELM_FREE(model);
     return NULL;
 }
 
@@ -340,7 +341,7 @@ elm_t5_model *elm_t5_model_load_memory(const void *data, size_t size, const elm_
 void elm_t5_model_free(elm_t5_model *model) {
     if (!model) return;
     t5_weights_free(&model->w);
-    free(model);
+    ELM_FREE(model);
 }
 
 elm_t5 *elm_t5_new(const elm_t5_model *model, const elm_t5_params *params, elm_error *err) {
@@ -359,7 +360,7 @@ elm_t5 *elm_t5_new(const elm_t5_model *model, const elm_t5_params *params, elm_e
         elm_err_set(err, ELM_ERR_INVALID, "elm_t5_new: the model was loaded without its tokenizer (no_vocab)");
         return NULL;
     }
-    elm_t5 *m = calloc(1, sizeof *m);
+    elm_t5 *m = ELM_CALLOC(1, sizeof *m);
     if (!m) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
@@ -412,17 +413,17 @@ void elm_t5_free(elm_t5 *m) {
     if (!m) return;
     if (m->kv)
         for (int i = 0; i < 2 * m->n_slots; i++) elm_kv_free(&m->kv[i]);
-    free(m->kv);
-    free(m->slot_map);
+    ELM_FREE(m->kv);
+    ELM_FREE(m->slot_map);
     elm_runner_free(&m->run);
     gl_context_free(m->sctx);
-    free(m->cross_k);
-    free(m->cross_v);
+    ELM_FREE(m->cross_k);
+    ELM_FREE(m->cross_v);
     gl_context_free(m->meta);
-    free(m->bias);
-    free(m->ids);
+    ELM_FREE(m->bias);
+    ELM_FREE(m->ids);
     elm_t5_model_free(m->owned); /* the weights belong to the model, never to a context */
-    free(m);
+    ELM_FREE(m);
 }
 
 int32_t elm_t5_n_vocab(const elm_t5 *m) { return m ? m->n_vocab : 0; }
@@ -490,7 +491,7 @@ int32_t elm_t5_bucket(int32_t rel, bool bidirectional, int32_t n_buckets, int32_
 static bool t5_fill_bias(elm_t5 *m, const float *table, bool bidir, int32_t n_q, int32_t n_kv, int32_t q0) {
     size_t need = (size_t)n_q * (size_t)n_kv * (size_t)m->n_head;
     if (need > m->bias_cap) {
-        float *b = realloc(m->bias, need * sizeof *b);
+        float *b = ELM_REALLOC(m->bias, need * sizeof *b);
         if (!b) return false;
         m->bias = b;
         m->bias_cap = need;
@@ -673,10 +674,10 @@ static gl_status t5_reserve_cross(elm_t5 *m, int32_t n, gl_error *gerr) {
     gl_context_free(m->sctx);
     m->sctx = NULL;
     m->cap_enc = 0;
-    free(m->cross_k);
-    free(m->cross_v);
-    m->cross_k = calloc((size_t)m->n_dec, sizeof *m->cross_k);
-    m->cross_v = calloc((size_t)m->n_dec, sizeof *m->cross_v);
+    ELM_FREE(m->cross_k);
+    ELM_FREE(m->cross_v);
+    m->cross_k = ELM_CALLOC((size_t)m->n_dec, sizeof *m->cross_k);
+    m->cross_v = ELM_CALLOC((size_t)m->n_dec, sizeof *m->cross_v);
     const int64_t D = (int64_t)m->d_kv * m->n_head;
     size_t bytes = 2 * (size_t)m->n_dec * (ELM_PAD((size_t)D * (size_t)n * sizeof(float), ELM_ALIGN) + gl_tensor_overhead()) + ELM_ALIGN;
     m->sctx = gl_context_new((gl_context_params){.mem_size = bytes}, gerr);
@@ -789,12 +790,12 @@ typedef struct t5_hyp {
 static int64_t t5_greedy(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, int32_t max_out, elm_token_fn on_token,
                          void *user, elm_error *err) {
     elm_sampler *smp = NULL;
-    float *logits = malloc((size_t)m->n_vocab * sizeof *logits);
+    float *logits = ELM_MALLOC((size_t)m->n_vocab * sizeof *logits);
     if (!logits) return elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
     if (gp->sampling.temp > 0 || gp->sampling.repeat_penalty != 1.0f) {
         smp = elm_sampler_new(&gp->sampling, m->n_vocab, err);
         if (!smp) {
-            free(logits);
+            ELM_FREE(logits);
             return err ? err->code : ELM_ERR_NOMEM;
         }
     }
@@ -823,7 +824,7 @@ static int64_t t5_greedy(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, i
         tok = next;
     }
     elm_sampler_free(smp);
-    free(logits);
+    ELM_FREE(logits);
     return s == ELM_OK ? n_out : s;
 }
 
@@ -877,15 +878,15 @@ static int64_t t5_beam(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, int
     t5_hyp live[T5_MAX_BEAMS], next[T5_MAX_BEAMS], fin[T5_MAX_BEAMS];
     memset(live, 0, sizeof live), memset(next, 0, sizeof next), memset(fin, 0, sizeof fin);
     int32_t n_live = 1, n_fin = 0;
-    float *logits = malloc((size_t)V * sizeof *logits);
-    float *lp = malloc((size_t)V * sizeof *lp);
-    t5_cand *cand = malloc((size_t)K * 2 * K * sizeof *cand);
-    int32_t *parent = malloc((size_t)K * sizeof *parent);
+    float *logits = ELM_MALLOC((size_t)V * sizeof *logits);
+    float *lp = ELM_MALLOC((size_t)V * sizeof *lp);
+    t5_cand *cand = ELM_MALLOC((size_t)K * 2 * K * sizeof *cand);
+    int32_t *parent = ELM_MALLOC((size_t)K * sizeof *parent);
     bool ok = logits && lp && cand && parent;
     for (int i = 0; i < K && ok; i++) {
-        live[i].ids = malloc((size_t)(max_len + 1) * sizeof(int32_t));
-        next[i].ids = malloc((size_t)(max_len + 1) * sizeof(int32_t));
-        fin[i].ids = malloc((size_t)(max_len + 1) * sizeof(int32_t));
+        live[i].ids = ELM_MALLOC((size_t)(max_len + 1) * sizeof(int32_t));
+        next[i].ids = ELM_MALLOC((size_t)(max_len + 1) * sizeof(int32_t));
+        fin[i].ids = ELM_MALLOC((size_t)(max_len + 1) * sizeof(int32_t));
         ok = live[i].ids && next[i].ids && fin[i].ids;
     }
     elm_status s = ok ? ELM_OK : elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
@@ -980,11 +981,11 @@ static int64_t t5_beam(elm_t5 *m, const elm_t5_gen_params *gp, int32_t *out, int
             if (on_token && !on_token(fin[best].ids[i], user)) break;
         }
     }
-    for (int i = 0; i < K; i++) free(live[i].ids), free(next[i].ids), free(fin[i].ids);
-    free(logits);
-    free(lp);
-    free(cand);
-    free(parent);
+    for (int i = 0; i < K; i++) ELM_FREE(live[i].ids), ELM_FREE(next[i].ids), ELM_FREE(fin[i].ids);
+    ELM_FREE(logits);
+    ELM_FREE(lp);
+    ELM_FREE(cand);
+    ELM_FREE(parent);
     elm_t5_rewind(m);
     return result;
 }

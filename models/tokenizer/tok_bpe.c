@@ -12,6 +12,7 @@
  * 4. Each symbol becomes its token id (a symbol outside the vocabulary, which a complete
  *    byte-level vocabulary never has, falls back to its characters one by one).
  */
+#include "alloc.h"
 #include "unicode.h"
 #include "vocab_impl.h"
 
@@ -120,16 +121,16 @@ static size_t bpe_scan(elm_bpe_pre pre, const bpe_text *t, size_t i) {
 }
 
 static void bpe_text_free(bpe_text *t) {
-    free(t->cp);
-    free(t->cls);
-    free(t->off);
+    ELM_FREE(t->cp);
+    ELM_FREE(t->cls);
+    ELM_FREE(t->off);
 }
 
 static bool bpe_text_init(bpe_text *t, const char *s, size_t len) {
     memset(t, 0, sizeof *t);
-    t->cp = malloc((len + 1) * sizeof *t->cp);
-    t->cls = malloc(len + 1);
-    t->off = malloc((len + 1) * sizeof *t->off);
+    t->cp = ELM_MALLOC((len + 1) * sizeof *t->cp);
+    t->cls = ELM_MALLOC(len + 1);
+    t->off = ELM_MALLOC((len + 1) * sizeof *t->off);
     if (!t->cp || !t->cls || !t->off) {
         bpe_text_free(t);
         return false;
@@ -225,7 +226,7 @@ typedef struct bpe_work {
 static void bpe_heap_push(bpe_work *w, bpe_pair p) {
     if (w->heap_n == w->heap_cap) {
         int64_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
-        bpe_pair *a = realloc(w->heap, (size_t)cap * sizeof *a);
+        bpe_pair *a = ELM_REALLOC(w->heap, (size_t)cap * sizeof *a);
         if (!a) {
             w->oom = true;
             return;
@@ -270,13 +271,13 @@ static void bpe_try_pair(bpe_work *w, int32_t left, int32_t right) {
 static bool bpe_reserve(bpe_work *w, size_t n_bytes) {
     /* A byte maps to at most 2 UTF-8 bytes (code points below 512). */
     if (n_bytes * 2 > w->map_cap) {
-        char *m = realloc(w->map, n_bytes * 2);
+        char *m = ELM_REALLOC(w->map, n_bytes * 2);
         if (!m) return false;
         w->map = m;
         w->map_cap = n_bytes * 2;
     }
     if (n_bytes > w->sym_cap) {
-        bpe_sym *s = realloc(w->sym, n_bytes * sizeof *s);
+        bpe_sym *s = ELM_REALLOC(w->sym, n_bytes * sizeof *s);
         if (!s) return false;
         w->sym = s;
         w->sym_cap = n_bytes;
@@ -361,9 +362,9 @@ gl_status elm_bpe_tokenize(const elm_vocab *v, const char *text, size_t len, elm
     w.lost_at = -1;
     bpe_cb cb = {&w, text};
     gl_status st = elm_bpe_pretokenize(v->pre, text, len, bpe_on_word, &cb);
-    free(w.map);
-    free(w.sym);
-    free(w.heap);
+    ELM_FREE(w.map);
+    ELM_FREE(w.sym);
+    ELM_FREE(w.heap);
     if (st != GL_OK || w.oom || out->oom)
         return gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory (%zu bytes of text)", len);
     if (w.lost_at >= 0)

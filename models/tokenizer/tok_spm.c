@@ -12,6 +12,7 @@
  * A popped pair whose symbols changed since it was pushed is stale and skipped, so each merge
  * costs O(log n): O(n log n) in all.
  */
+#include "alloc.h"
 #include "unicode.h"
 #include "vocab_impl.h"
 
@@ -43,7 +44,7 @@ static bool spm_before(const spm_pair *a, const spm_pair *b) {
 static bool spm_heap_push(spm_heap *h, spm_pair p) {
     if (h->n == h->cap) {
         int64_t cap = h->cap ? h->cap * 2 : 64;
-        spm_pair *a = realloc(h->a, (size_t)cap * sizeof *a);
+        spm_pair *a = ELM_REALLOC(h->a, (size_t)cap * sizeof *a);
         if (!a) return false;
         h->a = a;
         h->cap = cap;
@@ -99,7 +100,7 @@ static char *spm_escape(const char *text, size_t len, bool add_prefix, size_t *o
     for (size_t i = 0; i < len; i++) spaces += text[i] == ' ';
     size_t n = len + 2 * spaces + (add_prefix ? 3 : 0);
     if (n > INT32_MAX) return NULL;
-    char *s = malloc(n ? n : 1);
+    char *s = ELM_MALLOC(n ? n : 1);
     if (!s) return NULL;
     size_t k = 0;
     if (add_prefix) {
@@ -190,7 +191,7 @@ gl_status elm_spm_tokenize(const elm_vocab *v, const char *text, size_t len, boo
         const size_t e = spm_word_end(v, s, n, i);
         if (e - i > sym_cap) { /* one symbol per byte at most */
             sym_cap = e - i > 2 * sym_cap ? e - i : 2 * sym_cap;
-            spm_sym *ns = realloc(st.sym, sym_cap * sizeof *st.sym);
+            spm_sym *ns = ELM_REALLOC(st.sym, sym_cap * sizeof *st.sym);
             if (!ns) {
                 ok = false;
                 break;
@@ -200,9 +201,9 @@ gl_status elm_spm_tokenize(const elm_vocab *v, const char *text, size_t len, boo
         ok = spm_merge(&st, i, e, out);
         i = e;
     }
-    free(st.heap.a);
-    free(st.sym);
-    free(s);
+    ELM_FREE(st.heap.a);
+    ELM_FREE(st.sym);
+    ELM_FREE(s);
     if (!ok || out->oom) return gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory");
     return GL_OK;
 }

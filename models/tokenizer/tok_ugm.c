@@ -25,6 +25,7 @@
  * The trie is read defensively: every unit index is bounds-checked, and a replacement offset
  * outside the blob or without a NUL is treated as "no match".
  */
+#include "alloc.h"
 #include "unicode.h"
 #include "vocab_impl.h"
 
@@ -120,7 +121,7 @@ static void ugm_put(ugm_buf *b, const char *s, size_t n) {
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->n + n) cap *= 2;
-        char *p = realloc(b->s, cap);
+        char *p = ELM_REALLOC(b->s, cap);
         if (!p) {
             b->oom = true;
             return;
@@ -184,7 +185,7 @@ gl_status elm_ugm_normalize(const elm_vocab *v, const char *text, size_t len, bo
     if (rm_ws)
         while (b.n >= 3 && memcmp(b.s + b.n - 3, UGM_SPACE, 3) == 0) b.n -= 3;
     if (b.oom) {
-        free(b.s);
+        ELM_FREE(b.s);
         return gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory");
     }
     *out = b.s;
@@ -228,22 +229,22 @@ gl_status elm_ugm_tokenize(const elm_vocab *v, const char *text, size_t len, boo
     gl_status st = elm_ugm_normalize(v, text, len, add_prefix, &s, &n, err);
     if (st != GL_OK) return st;
     if (n == 0) {
-        free(s);
+        ELM_FREE(s);
         return GL_OK;
     }
     if (n > INT32_MAX / 2) {
-        free(s);
+        ELM_FREE(s);
         return gl_error_set(err, GL_ERR_INVALID, "tokenizer: text too long");
     }
     float min_s, max_s;
     ugm_scores(v, &min_s, &max_s);
     const float unk_score = min_s - UGM_UNK_PENALTY;
-    ugm_node *nodes = malloc((n + 1) * sizeof *nodes);
-    int32_t *path = malloc((n + 1) * sizeof *path);
+    ugm_node *nodes = ELM_MALLOC((n + 1) * sizeof *nodes);
+    int32_t *path = ELM_MALLOC((n + 1) * sizeof *path);
     if (!nodes || !path) {
-        free(s);
-        free(nodes);
-        free(path);
+        ELM_FREE(s);
+        ELM_FREE(nodes);
+        ELM_FREE(path);
         return gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory");
     }
     for (size_t i = 0; i <= n; i++) nodes[i] = (ugm_node){0.0f, -1, -1};
@@ -291,8 +292,8 @@ gl_status elm_ugm_tokenize(const elm_vocab *v, const char *text, size_t len, boo
         if (id >= 0) elm_ids_push(out, id);
         prev = id;
     }
-    free(s);
-    free(nodes);
-    free(path);
+    ELM_FREE(s);
+    ELM_FREE(nodes);
+    ELM_FREE(path);
     return out->oom ? gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory") : GL_OK;
 }

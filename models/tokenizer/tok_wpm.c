@@ -20,6 +20,7 @@
  * "phantom space" one ("▁word" for a word start, "piece" for a continuation), used by BERT GGUF
  * files that llama.cpp's converter writes.
  */
+#include "alloc.h"
 #include "unicode.h"
 #include "vocab_impl.h"
 
@@ -56,7 +57,7 @@ typedef struct wpm_cps {
 static bool wpm_push(wpm_cps *b, uint32_t c) {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
-        uint32_t *p = realloc(b->v, cap * sizeof *p);
+        uint32_t *p = ELM_REALLOC(b->v, cap * sizeof *p);
         if (!p) return false;
         b->v = p;
         b->cap = cap;
@@ -85,10 +86,10 @@ static bool wpm_clean(const char *text, size_t len, bool chinese, wpm_cps *out) 
  * a second buffer). */
 static bool wpm_nfc(wpm_cps *b) {
     size_t need = elm_uc_nfc(b->v, b->n, NULL, 0);
-    uint32_t *o = malloc((need ? need : 1) * sizeof *o);
+    uint32_t *o = ELM_MALLOC((need ? need : 1) * sizeof *o);
     if (!o) return false;
     size_t n = elm_uc_nfc(b->v, b->n, o, need);
-    free(b->v);
+    ELM_FREE(b->v);
     b->v = o;
     b->n = n;
     b->cap = need ? need : 1;
@@ -208,9 +209,9 @@ gl_status elm_wpm_tokenize(const elm_vocab *v, const char *text, size_t len, elm
         if (ok) wpm_split_punct(v, word.v, word.n, out);
         i = j;
     }
-    free(all.v);
-    free(tmp.v);
-    free(word.v);
+    ELM_FREE(all.v);
+    ELM_FREE(tmp.v);
+    ELM_FREE(word.v);
     if (!ok || out->oom) return gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory");
     return GL_OK;
 }

@@ -4,6 +4,7 @@
  * written in the text, piece decoding and the streaming detokenizer. The tokenizer cores are
  * in tok_spm.c (SentencePiece BPE) and tok_bpe.c (byte-level BPE).
  */
+#include "alloc.h"
 #include "unicode.h"
 #include "vocab_impl.h"
 
@@ -18,7 +19,7 @@ bool elm_ids_push(elm_ids *ids, int32_t id) {
     if (ids->oom) return false;
     if (ids->n == ids->cap) {
         int64_t cap = ids->cap ? ids->cap * 2 : 64;
-        int32_t *p = realloc(ids->v, (size_t)cap * sizeof *p);
+        int32_t *p = ELM_REALLOC(ids->v, (size_t)cap * sizeof *p);
         if (!p) {
             ids->oom = true;
             return false;
@@ -72,7 +73,7 @@ int32_t elm_vocab_find_merge(const elm_vocab *v, const char *l, size_t nl, const
 
 static gl_status vocab_build_token_map(elm_vocab *v, gl_error *err) {
     uint32_t cap = vocab_pow2_at_least((uint64_t)v->n_tokens * 2);
-    v->tok_slots = malloc((size_t)cap * sizeof *v->tok_slots);
+    v->tok_slots = ELM_MALLOC((size_t)cap * sizeof *v->tok_slots);
     if (!v->tok_slots) return gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
     memset(v->tok_slots, 0xff, (size_t)cap * sizeof *v->tok_slots);
     v->tok_mask = cap - 1;
@@ -96,7 +97,7 @@ static gl_status vocab_build_token_map(elm_vocab *v, gl_error *err) {
 static gl_status vocab_build_merge_map(elm_vocab *v, gl_error *err) {
     if (v->n_merges == 0) return GL_OK;
     uint32_t cap = vocab_pow2_at_least((uint64_t)v->n_merges * 2);
-    v->merge_slots = malloc((size_t)cap * sizeof *v->merge_slots);
+    v->merge_slots = ELM_MALLOC((size_t)cap * sizeof *v->merge_slots);
     if (!v->merge_slots) return gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
     memset(v->merge_slots, 0xff, (size_t)cap * sizeof *v->merge_slots);
     v->merge_mask = cap - 1;
@@ -236,13 +237,13 @@ static int vocab_special_cmp(const void *a, const void *b) {
 }
 
 static bool vocab_sort_specials(elm_vocab *v, int32_t *a, int32_t n) {
-    vocab_special_key *k = malloc((size_t)(n ? n : 1) * sizeof *k);
+    vocab_special_key *k = ELM_MALLOC((size_t)(n ? n : 1) * sizeof *k);
     if (!k) return false;
     for (int32_t i = 0; i < n; i++)
         k[i] = (vocab_special_key){v->text[a[i]].len, a[i], (unsigned char)v->text[a[i]].data[0]};
     qsort(k, (size_t)n, sizeof *k, vocab_special_cmp);
     for (int32_t i = 0; i < n; i++) a[i] = k[i].id;
-    free(k);
+    ELM_FREE(k);
     return true;
 }
 
@@ -260,7 +261,7 @@ static gl_status vocab_build_specials(elm_vocab *v, gl_error *err) {
     int32_t n = 0;
     for (int32_t id = 0; id < v->n_tokens; id++)
         if (vocab_is_parsed_special(v, id)) n++;
-    v->special = malloc((size_t)(n ? n : 1) * sizeof *v->special);
+    v->special = ELM_MALLOC((size_t)(n ? n : 1) * sizeof *v->special);
     if (!v->special) return gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
     int32_t k = 0;
     for (int32_t id = 0; id < v->n_tokens; id++)
@@ -351,7 +352,7 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
         gl_error_set(err, GL_ERR_INVALID, "vocabulary: unknown tokenizer kind %d", (int)d->kind);
         return NULL;
     }
-    elm_vocab *v = calloc(1, sizeof *v);
+    elm_vocab *v = ELM_CALLOC(1, sizeof *v);
     if (!v) {
         gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
         return NULL;
@@ -360,9 +361,9 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
     v->n_tokens = d->n_tokens;
     v->pre_name = "";
     size_t n = (size_t)d->n_tokens;
-    v->text = malloc(n * sizeof *v->text);
-    v->score = malloc(n * sizeof *v->score);
-    v->type = malloc(n);
+    v->text = ELM_MALLOC(n * sizeof *v->text);
+    v->score = ELM_MALLOC(n * sizeof *v->score);
+    v->type = ELM_MALLOC(n);
     if (!v->text || !v->score || !v->type) {
         gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
         goto fail;
@@ -400,7 +401,7 @@ elm_vocab *elm_vocab_new(const elm_vocab_desc *d, gl_error *err) {
             goto fail;
         }
         v->n_merges = d->n_merges;
-        v->merges = malloc((size_t)d->n_merges * sizeof *v->merges);
+        v->merges = ELM_MALLOC((size_t)d->n_merges * sizeof *v->merges);
         if (!v->merges) {
             gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
             goto fail;
@@ -473,14 +474,14 @@ fail:
 
 void elm_vocab_free(elm_vocab *v) {
     if (!v) return;
-    free(v->text);
-    free(v->score);
-    free(v->type);
-    free(v->tok_slots);
-    free(v->merges);
-    free(v->merge_slots);
-    free(v->special);
-    free(v);
+    ELM_FREE(v->text);
+    ELM_FREE(v->score);
+    ELM_FREE(v->type);
+    ELM_FREE(v->tok_slots);
+    ELM_FREE(v->merges);
+    ELM_FREE(v->merge_slots);
+    ELM_FREE(v->special);
+    ELM_FREE(v);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -545,7 +546,7 @@ elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err) {
         return NULL;
     }
     d.n_tokens = (int32_t)n;
-    tokens = malloc((size_t)n * sizeof *tokens);
+    tokens = ELM_MALLOC((size_t)n * sizeof *tokens);
     if (!tokens) goto oom;
     for (uint64_t j = 0; j < n; j++) tokens[j] = gl_gguf_arr_str(f, kt, j);
     d.tokens = tokens;
@@ -556,7 +557,7 @@ elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err) {
             gl_error_set(err, GL_ERR_FORMAT, "tokenizer.ggml.scores does not have one score per token");
             goto fail;
         }
-        scores = malloc((size_t)n * sizeof *scores);
+        scores = ELM_MALLOC((size_t)n * sizeof *scores);
         if (!scores) goto oom;
         for (uint64_t j = 0; j < n; j++) {
             double x;
@@ -574,7 +575,7 @@ elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err) {
             gl_error_set(err, GL_ERR_FORMAT, "tokenizer.ggml.token_type does not have one type per token");
             goto fail;
         }
-        types = malloc((size_t)n * sizeof *types);
+        types = ELM_MALLOC((size_t)n * sizeof *types);
         if (!types) goto oom;
         for (uint64_t j = 0; j < n; j++) {
             int64_t x;
@@ -594,7 +595,7 @@ elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err) {
             goto fail;
         }
         if (nm > 0) {
-            merges = malloc((size_t)nm * sizeof *merges);
+            merges = ELM_MALLOC((size_t)nm * sizeof *merges);
             if (!merges) goto oom;
             for (uint64_t j = 0; j < nm; j++) merges[j] = gl_gguf_arr_str(f, kg, j);
         }
@@ -644,18 +645,18 @@ elm_vocab *elm_vocab_load(const gl_gguf *f, gl_error *err) {
     v = elm_vocab_new(&d, err);
     /* The vocabulary copied the arrays; the pre-tokenizer name is canonicalised to a static
      * string, so nothing here needs to outlive this call except the file itself. */
-    free(tokens);
-    free(merges);
-    free(scores);
-    free(types);
+    ELM_FREE(tokens);
+    ELM_FREE(merges);
+    ELM_FREE(scores);
+    ELM_FREE(types);
     return v;
 oom:
     gl_error_set(err, GL_ERR_NOMEM, "vocabulary: out of memory");
 fail:
-    free(tokens);
-    free(merges);
-    free(scores);
-    free(types);
+    ELM_FREE(tokens);
+    ELM_FREE(merges);
+    ELM_FREE(scores);
+    ELM_FREE(types);
     return NULL;
 }
 
@@ -753,12 +754,12 @@ int64_t elm_tokenize(const elm_vocab *v, const char *text, size_t len, int32_t *
     if (st == GL_OK && add_special && (wpm || v->add_sep) && v->sep >= 0) elm_ids_push(&out, v->sep);
     if (st == GL_OK && out.oom) st = gl_error_set(err, GL_ERR_NOMEM, "tokenizer: out of memory");
     if (st != GL_OK) {
-        free(out.v);
+        ELM_FREE(out.v);
         return st;
     }
     int64_t n = out.n;
     if (n > 0 && max_ids > 0) memcpy(ids, out.v, (size_t)(n < max_ids ? n : max_ids) * sizeof *ids);
-    free(out.v);
+    ELM_FREE(out.v);
     return n;
 }
 
@@ -930,7 +931,7 @@ int32_t elm_detok_push(elm_detok *d, int32_t id, char *out, int32_t cap) {
     char *piece = small;
     int32_t n = elm_token_to_piece(v, id, small, (int32_t)sizeof small, d->render_special);
     if (n > (int32_t)sizeof small) {
-        piece = malloc((size_t)n);
+        piece = ELM_MALLOC((size_t)n);
         if (!piece) return GL_ERR_NOMEM;
         elm_token_to_piece(v, id, piece, n, d->render_special);
     }
@@ -942,7 +943,7 @@ int32_t elm_detok_push(elm_detok *d, int32_t id, char *out, int32_t cap) {
     if (id != v->bos) d->at_start = false;
     int32_t pos = 0;
     bool ok = detok_feed(d, piece + skip, n - skip, out, cap, &pos);
-    if (piece != small) free(piece);
+    if (piece != small) ELM_FREE(piece);
     if (!ok) {
         *d = saved;
         return GL_ERR_INVALID;

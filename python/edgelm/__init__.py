@@ -85,6 +85,11 @@ class _BertRequest(ctypes.Structure):
                 ("_reserved", ctypes.c_char * 256)]
 
 
+class _BertParams(ctypes.Structure):
+    _fields_ = [("n_threads", ctypes.c_int32), ("no_repack", ctypes.c_bool),
+                ("n_seq_max", ctypes.c_int32), ("n_ctx", ctypes.c_int32)]
+
+
 class _T5Params(ctypes.Structure):
     _fields_ = [("n_threads", ctypes.c_int32), ("n_ctx", ctypes.c_int32), ("n_beams", ctypes.c_int32),
                 ("no_vocab", ctypes.c_bool), ("no_repack", ctypes.c_bool)]
@@ -137,7 +142,8 @@ _chat_detect = _fn("elm_chat_template_detect", ctypes.c_int, _s)
 _chat_render = _fn("elm_chat_render", _i64, ctypes.c_int, ctypes.POINTER(_ChatMsg), _sz, _b,
                    ctypes.c_char_p, _sz)
 # BERT
-_bert_load = _fn("elm_bert_load", _P, _s, _P, _E)
+_bert_default_params = _fn("elm_bert_default_params", _BertParams)
+_bert_load = _fn("elm_bert_load", _P, _s, ctypes.POINTER(_BertParams), _E)
 _bert_free = _fn("elm_bert_free", None, _P)
 _bert_n_embd = _fn("elm_bert_n_embd", _i32, _P)
 _bert_n_vocab = _fn("elm_bert_n_vocab", _i32, _P)
@@ -149,7 +155,7 @@ _bert_mask_id = _fn("elm_bert_mask_id", _i32, _P)
 _bert_token_text = _fn("elm_bert_token_text", _i32, _P, _i32, ctypes.c_char_p, _i32)
 _bert_run = _fn("elm_bert_run", ctypes.c_int, _P, _i32, ctypes.POINTER(c_int32_p),
                 ctypes.POINTER(c_int32_p), c_int32_p, ctypes.POINTER(_BertRequest), _E)
-_bert_mlm = _fn("elm_bert_mlm", c_float_p, _P, _i32, c_int32_p)
+_bert_get = _fn("elm_bert_get", _i64, _P, _i32, ctypes.c_int, c_float_p, _i64, _E)
 _bert_embedding = _fn("elm_bert_embedding", ctypes.c_int, _P, _i32, ctypes.c_int, _b, c_float_p, _E)
 # ELMo
 _elmo_load = _fn("elm_elmo_load", _P, _s, _P, _E)
@@ -171,6 +177,7 @@ _t5_generate = _fn("elm_t5_generate", _i64, _P, c_int32_p, _i32, ctypes.POINTER(
                    c_int32_p, _i32, _P, _P, _E)
 
 _POOLING = {"none": 0, "mean": 1, "cls": 2}
+_BERT_OUT_MLM = 7  # elm_bert_output
 
 
 def version():
@@ -393,15 +400,29 @@ class Bert(_Owned):
     """A BERT encoder (sentence-transformers or Hugging Face BERT converted by edgelm)."""
     _free = staticmethod(_bert_free)
 
-    def __init__(self, path):
+    def __init__(self, path, n_threads=1, max_batch=32):
+        """max_batch: the most sentences one run takes (encode splits longer lists into runs
+        of at most that many); the context's buffers are sized for it."""
         err = _Error()
-        self._h = _bert_load(_path(path), None, ctypes.byref(err))
+        params = _bert_default_params()
+        params.n_threads = n_threads
+        params.n_seq_max = max_batch
+        self._h = _bert_load(_path(path), ctypes.byref(params), ctypes.byref(err))
         if not self._h:
             _raise(err)
+        self.max_batch = max_batch
 
     @property
     def n_embd(self):
         return _bert_n_embd(self._h)
+
+    def _get(self, s, what):
+        """Result `what` (_BERT_OUT_*) of sequence s of the last run, as a float32 array."""
+        err = _Error()
+        n = _check(_bert_get(self._h, s, what, None, 0, ctypes.byref(err)), err)
+        out = np.zeros(n, dtype=np.float32)
+        _check(_bert_get(self._h, s, what, out.ctypes.data_as(c_float_p), n, ctypes.byref(err)), err)
+        return out
 
     def tokenize(self, text, pair=None, add_special=True):
         err = _Error()
@@ -418,7 +439,7 @@ class Bert(_Owned):
         lens = (ctypes.c_int32 * len(arrays))(*[len(ids) for ids in id_lists])
         _check(_bert_run(self._h, len(arrays), ptrs, None, lens, ctypes.byref(req), ctypes.byref(err)), err)
 
-    def encode(self, sentences, pooling=None, normalize=None, batch_size=32):
+    def encode(self, sentences, pooling=None, normalize=None, batch_size=None):
         """Sentence embeddings as a float32 numpy array [n, n_embd] (one sentence: [n_embd]),
         like sentence-transformers' encode. pooling "cls" | "mean" | "none" and normalize
         default to what the converter recorded for the model (as `edgelm embed` does)."""
@@ -433,6 +454,7 @@ class Bert(_Owned):
         norm = _bert_normalize(self._h) if normalize is None else bool(normalize)
         out = np.zeros((len(texts), self.n_embd), dtype=np.float32)
         err = _Error()
+        batch_size = min(batch_size or self.max_batch, self.max_batch)
         for start in range(0, len(texts), batch_size):
             batch = texts[start:start + batch_size]
             self._run([self.tokenize(t) for t in batch], _BertRequest())
@@ -460,7 +482,7 @@ class Bert(_Owned):
         req.n_mlm_pos = n_pos
         self._run([ids], req)
         V = _bert_n_vocab(self._h)
-        logits = np.ctypeslib.as_array(_bert_mlm(self._h, 0, None), shape=(len(pos), V)).astype(np.float64)
+        logits = self._get(0, _BERT_OUT_MLM).reshape(len(pos), V).astype(np.float64)
         buf = ctypes.create_string_buffer(256)
         result = []
         for j in range(len(pos)):
