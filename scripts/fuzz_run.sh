@@ -3,6 +3,8 @@
 # ($FUZZ_BUILD/corpus/<harness>, grown in place), and prints one line per harness with its
 # executions. Exit status 1 when any harness found a crash (its input is in
 # $FUZZ_BUILD/artifacts/<harness>/). Used by `make fuzz-smoke`; long runs: nice -n 19.
+# FUZZ_RUNS=N also ends a harness after N executions (the 10^7 of docs/fuzzing.md), whichever
+# of the two limits comes first.
 # usage: scripts/fuzz_run.sh SECONDS build/fuzz/fuzz_X...
 set -u
 secs=$1; shift
@@ -25,6 +27,7 @@ for bin in "$@"; do
     safetensors | spm_model | tokenizer_json) extra="-max_len=65536" ;;
     jinja) extra="-dict=tests/fuzz/jinja.dict" ;;
     esac
+    [ -n "${FUZZ_RUNS:-}" ] && extra="$extra -runs=$FUZZ_RUNS"
     "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 $extra \
         -artifact_prefix="$art" "$corpus" >> "$log" 2>&1
     rc=$?
@@ -35,7 +38,9 @@ for bin in "$@"; do
         echo "FAIL $name: exit $rc after ${execs:-?} executions; input in $art (log $log)"
         grep -E 'ERROR|runtime error|SUMMARY' "$log" | head -n 5
     else
-        echo "ok   $name: ${execs:-?} executions in ${secs} s, coverage ${cov:-?}"
+        rate=$(grep -E '^stat::average_exec_per_sec' "$log" | tail -n 1 | awk '{print $2}')
+        t=$(awk -v e="${execs:-0}" -v r="${rate:-0}" 'BEGIN { if (r > 0) printf "%.0f", e / r }')
+        echo "ok   $name: ${execs:-?} executions in ${t:-$secs} s, coverage ${cov:-?}"
     fi
 done
 exit $status
