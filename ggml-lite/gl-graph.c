@@ -11,10 +11,10 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -29,17 +29,23 @@
  * Thread pool
  * ---------------------------------------------------------------------------------------- */
 
-#define POOL_SPIN_ROUNDS 20000 /* busy-wait iterations before sleeping / yielding */
+/* A waiting thread spins this long, then sleeps until woken. The usual wait (a barrier between
+ * two evenly split nodes) is microseconds, so spinning keeps it cheap; a longer one means the
+ * other thread is not running, and then a spinning waiter would only take the CPU it needs
+ * (with more runnable threads than cores, spinning and yielding made a 2-thread decode of a
+ * small model ~500x slower). */
+#define POOL_SPIN_NS 100000
 
 struct gl_pool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t mutex;
-    pthread_cond_t cond;
+    pthread_cond_t cond;  /* every sleeping waiter, whatever it waits for */
     gl_pool_fn fn;
     void *arg;
     atomic_int generation;  /* bumped for each gl_pool_run */
     atomic_int n_done;      /* workers finished with the current generation */
+    atomic_int sleepers;    /* waiters asleep on cond (or about to be) */
     atomic_bool stop;
     _Alignas(GL_CACHE_LINE) atomic_int bar_arrived;
     _Alignas(GL_CACHE_LINE) atomic_int bar_passed;
@@ -50,19 +56,43 @@ typedef struct pool_worker_arg {
     int ith;
 } pool_worker_arg;
 
-/* Waits until the pool's generation differs from seen, spinning first, then sleeping. */
-static int pool_wait_work(gl_pool *pool, int seen) {
-    for (int i = 0; i < POOL_SPIN_ROUNDS; i++) {
-        int g = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        if (g != seen || atomic_load(&pool->stop)) return g;
+static uint64_t pool_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* True once *word equals value (equal) or differs from it (!equal), or the pool stops. */
+static bool pool_waited(gl_pool *pool, atomic_int *word, int value, bool equal) {
+    return (atomic_load(word) == value) == equal || atomic_load(&pool->stop);
+}
+
+/* Waits for pool_waited: spinning for POOL_SPIN_NS, then asleep. The counter of sleepers and
+ * the word are sequentially consistent, so a waker that changed the word either is seen here
+ * before sleeping or sees the sleeper and broadcasts under the mutex (pool_wake). */
+static void pool_wait(gl_pool *pool, atomic_int *word, int value, bool equal) {
+    uint64_t t0 = 0;
+    for (unsigned i = 1; !pool_waited(pool, word, value, equal); i++) {
         GRAPH_CPU_RELAX();
+        if (i % 64) continue;
+        const uint64_t now = pool_now_ns();
+        if (!t0) t0 = now;
+        if (now - t0 < POOL_SPIN_NS) continue;
+        pthread_mutex_lock(&pool->mutex);
+        atomic_fetch_add(&pool->sleepers, 1);
+        while (!pool_waited(pool, word, value, equal)) pthread_cond_wait(&pool->cond, &pool->mutex);
+        atomic_fetch_sub(&pool->sleepers, 1);
+        pthread_mutex_unlock(&pool->mutex);
+        return;
     }
+}
+
+/* After changing a word others wait on: wakes the sleepers, if any (a syscall only then). */
+static void pool_wake(gl_pool *pool) {
+    if (atomic_load(&pool->sleepers) == 0) return;
     pthread_mutex_lock(&pool->mutex);
-    int g;
-    while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stop))
-        pthread_cond_wait(&pool->cond, &pool->mutex);
+    pthread_cond_broadcast(&pool->cond);
     pthread_mutex_unlock(&pool->mutex);
-    return g;
 }
 
 static void *pool_worker_main(void *p) {
@@ -72,10 +102,12 @@ static void *pool_worker_main(void *p) {
     GL_FREE(wa);
     int seen = 0;
     for (;;) {
-        seen = pool_wait_work(pool, seen);
+        pool_wait(pool, &pool->generation, seen, false);
         if (atomic_load(&pool->stop)) break;
+        seen = atomic_load(&pool->generation);
         pool->fn(ith, pool->n_threads, pool->arg);
-        atomic_fetch_add_explicit(&pool->n_done, 1, memory_order_release);
+        atomic_fetch_add(&pool->n_done, 1);
+        pool_wake(pool);
     }
     return NULL;
 }
@@ -94,6 +126,7 @@ gl_pool *gl_pool_new(int n_threads, gl_error *err) {
     pool->n_threads = n_threads;
     atomic_init(&pool->generation, 0);
     atomic_init(&pool->n_done, 0);
+    atomic_init(&pool->sleepers, 0);
     atomic_init(&pool->stop, false);
     atomic_init(&pool->bar_arrived, 0);
     atomic_init(&pool->bar_passed, 0);
@@ -149,17 +182,10 @@ void gl_pool_run(gl_pool *pool, gl_pool_fn fn, void *arg) {
     pool->fn = fn;
     pool->arg = arg;
     atomic_store(&pool->n_done, 0);
-    pthread_mutex_lock(&pool->mutex);
-    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&pool->cond);
-    pthread_mutex_unlock(&pool->mutex);
+    atomic_fetch_add(&pool->generation, 1);
+    pool_wake(pool);
     fn(0, pool->n_threads, arg);
-    const int want = pool->n_threads - 1;
-    for (long spins = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) != want;
-         spins++) {
-        if (spins < POOL_SPIN_ROUNDS) GRAPH_CPU_RELAX();
-        else sched_yield();
-    }
+    pool_wait(pool, &pool->n_done, pool->n_threads - 1, true);
 }
 
 void gl_pool_barrier(gl_pool *pool) {
@@ -168,14 +194,11 @@ void gl_pool_barrier(gl_pool *pool) {
     if (atomic_fetch_add_explicit(&pool->bar_arrived, 1, memory_order_acq_rel) ==
         pool->n_threads - 1) {
         atomic_store_explicit(&pool->bar_arrived, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&pool->bar_passed, 1, memory_order_release);
+        atomic_fetch_add(&pool->bar_passed, 1);
+        pool_wake(pool);
         return;
     }
-    for (long spins = 0;
-         atomic_load_explicit(&pool->bar_passed, memory_order_acquire) == passed; spins++) {
-        if (spins < POOL_SPIN_ROUNDS) GRAPH_CPU_RELAX();
-        else sched_yield();
-    }
+    pool_wait(pool, &pool->bar_passed, passed, false);
 }
 
 void gl_compute_barrier(const gl_compute_params *p) {

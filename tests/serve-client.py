@@ -118,51 +118,47 @@ def drop(port, mode):
     print("dropped")
 
 
-def http_request(path, body, key):
-    return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Authorization: Bearer " + key.encode() + b"\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-
-
-def read_all(sock, timeout):
-    """Reads until the peer closes or the time is up (bounded)."""
-    sock.settimeout(timeout)
-    data = b""
-    t0 = time.time()
-    try:
-        while time.time() - t0 < timeout:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except socket.timeout:
-        pass
-    return data
-
-
 def busy(port, key):
     """The slot is held by a stream that is still generating when the second request arrives:
-    no polling race, since the second request is sent the moment the first event is read."""
+    no polling race, since the second request is sent the moment the first event is read. A
+    thread reads the stream throughout, so the server never waits on this client."""
     body = json.dumps({"prompt": "Once upon a time", "max_tokens": 1900, "temperature": 0,
                        "stream": True, "ignore_eos": True}).encode()
-    long_sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-    long_sock.sendall(http_request(b"/v1/completions", body, key))
-    data = b""
-    long_sock.settimeout(60)
-    while b"data: " not in data:
-        chunk = long_sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    second = socket.create_connection(("127.0.0.1", port), timeout=60)
-    second.sendall(http_request(b"/v1/completions", b'{"prompt":"x","max_tokens":1}', key))
-    answer = read_all(second, 60)
-    second.close()
-    head, _, rest = answer.partition(b"\r\n\r\n")
-    parts = head.split(b"\r\n", 1)[0].split(b" ")
-    print(parts[1].decode() if len(parts) > 1 else "closed", rest.decode("utf-8", "replace"))
-    data += read_all(long_sock, 120)
-    long_sock.close()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer " + key.encode() + b"\r\nContent-Length: " +
+                 str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    got = {"data": b""}
+    first = threading.Event()
+
+    def reader():
+        t0 = time.time()
+        try:
+            while time.time() - t0 < 120:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                got["data"] += chunk
+                if b"data: " in got["data"]:
+                    first.set()
+                if b"data: [DONE]" in got["data"]:
+                    break
+        except OSError:
+            pass
+        first.set()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    first.wait(120)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", "/v1/completions", body=b'{"prompt":"x","max_tokens":1}',
+                 headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    resp = conn.getresponse()
+    print(resp.status, resp.read().decode("utf-8", "replace"))
+    conn.close()
+    t.join(130)
+    sock.close()
+    data = got["data"]
     print("stream:", "done" if b"data: [DONE]" in data else "cut", data.count(b"data: ") - 1, "events")
 
 
