@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(__AVX2__) && !defined(GL_NO_SIMD)
 #include <immintrin.h>
@@ -201,13 +202,24 @@ static double bench_bw_now(const bench_bw_buf *b, int nth) {
     return plain > ahead ? plain : ahead;
 }
 
-/* Allocates the bandwidth buffer (bytes; 0: 16x the last-level cache, at least 512 MiB) and
- * faults its pages in with distinct contents (see bench_make_weights). */
-static bool bench_bw_buf_init(bench_bw_buf *b, size_t bytes, size_t llc, int reps) {
-    if (!bytes) {
-        bytes = 16 * llc;
-        if (bytes < ((size_t)512 << 20)) bytes = (size_t)512 << 20;
+/* The default bandwidth buffer: 4x the last-level cache, at least 512 MiB, and at most an
+ * eighth of the machine's memory (a VM may report a whole host socket's L3, 480 MiB here, and a
+ * Pi Zero 2 has 512 MiB in all). */
+static size_t bench_bw_default_bytes(size_t llc) {
+    size_t bytes = 4 * llc;
+    if (bytes < ((size_t)512 << 20)) bytes = (size_t)512 << 20;
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) {
+        const size_t cap = (size_t)pages / 8 * (size_t)page;
+        if (cap >= ((size_t)64 << 20) && bytes > cap) bytes = cap;
     }
+    return bytes;
+}
+
+/* Allocates the bandwidth buffer (bytes; 0: bench_bw_default_bytes) and faults its pages in
+ * with distinct contents (see bench_make_weights). */
+static bool bench_bw_buf_init(bench_bw_buf *b, size_t bytes, size_t llc, int reps) {
+    if (!bytes) bytes = bench_bw_default_bytes(llc);
     bytes = (bytes + 8191) & ~(size_t)4095; /* bench_bw_now reads size - 4096 */
     b->buf = aligned_alloc(256, bytes);
     if (!b->buf) return false;
@@ -466,7 +478,7 @@ typedef struct model_opts {
     bool kv_f16;
     bool no_repack;
     elm_cache_type type_k, type_v;
-    size_t bw_bytes; /* 0: the default (16x the last-level cache, at least 512 MiB) */
+    size_t bw_bytes; /* 0: the default (bench_bw_default_bytes) */
 } model_opts;
 
 /* What a model file tells the report. */
@@ -979,7 +991,7 @@ int cmd_bench(int argc, char **argv) {
         OPT_FLAG("--kv-f16", &b.mo.kv_f16, "no effect: the KV cache is F16 by default (kept for old scripts)"),
         OPT_FLAG("--no-repack", &b.mo.no_repack, "Q4_0/Q8_0 weights stay in the file's row layout (type \"x8\" in the "
                  "table marks models whose matrices were repacked at load)"),
-        OPT_INT("--bw-mib", &bw_mib, 1, 1 << 16, "N", "size of the bandwidth buffer (default 16x the last-level cache, >= 512)"),
+        OPT_INT("--bw-mib", &bw_mib, 1, 1 << 16, "N", "size of the bandwidth buffer (default 4x the last-level cache, >= 512, <= RAM/8)"),
         OPT_SECTION("Both"),
         OPT_FUNC("-t,--threads", &b, bench_opt_threads, "LIST", "thread counts, comma separated (default: 1 and the default count of the other commands, i.e. "
                  OPT_THREADS_DEFAULT ")"),
