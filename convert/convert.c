@@ -159,9 +159,10 @@ static void cv_elmo_progress(void *user, int64_t done, int64_t total) {
 /* ELMo (options.json + weights .hdf5): its own converter, F32 unless an outtype is given. */
 static gl_status cv_elmo(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {
     const elm_cve_progress prog = {p->progress ? cv_elmo_progress : NULL, (void *)p};
-    const gl_status s = elm_convert_elmo_progress(p->src, p->elmo_options, p->elmo_weights, p->out,
-                                                  p->outtype >= 0 ? gl_type_name((gl_type)p->outtype) : NULL, &prog,
-                                                  err);
+    const elm_cve_check check = {p->strict, p->log, p->user};
+    const gl_status s = elm_convert_elmo_checked(p->src, p->elmo_options, p->elmo_weights, p->out,
+                                                 p->outtype >= 0 ? gl_type_name((gl_type)p->outtype) : NULL, &prog,
+                                                 &check, err);
     if (s == GL_OK && stats) snprintf(stats->arch, sizeof stats->arch, "elmo");
     return s;
 }

@@ -109,6 +109,12 @@ gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source
 gl_status elm_cv_check_unmapped_st(const elm_convert_params *p, const elm_st *st, const elm_st_tensor *const *used,
                                    int64_t n_used, const char *const *buffers, int64_t *n_unmapped, gl_error *err);
 
+/* The same over an array of n_src descriptions (a format without elm_st: ELMo's HDF5
+ * datasets, the name and shape filled), logging the count of dropped tensors as well. */
+gl_status elm_cv_check_unmapped_array(const elm_convert_params *p, const elm_st_tensor *src, int64_t n_src,
+                                      const elm_st_tensor *const *used, int64_t n_used, int64_t *n_unmapped,
+                                      gl_error *err);
+
 /* Helpers */
 char *elm_cv_path_join(const char *dir, const char *name); /* malloc'd */
 bool elm_cv_file_exists(const char *path);

@@ -267,6 +267,29 @@ static float *cve_read(elm_h5 *h, const char *path, int rank, const int64_t *dim
 /* TensorFlow's column blocks (i, j, f, o) → ours (i, f, g=j, o): our block q is TF's tf_q[q]. */
 static const int cve_tf_gate[4] = {0, 2, 1, 3};
 
+/* The datasets the planned tensor (kind, idx, dir, layer) is built from: their paths in
+ * path[0..n), n returned (a highway tensor reads its transform and carry parts). */
+static int cve_paths(cve_kind kind, int idx, int dir, int layer, char path[2][96]) {
+    static const char *const cell = "RNN_%d/RNN/MultiRNNCell/Cell%d/LSTMCell/%s";
+    switch (kind) {
+    case CVE_CHAR: snprintf(path[0], 96, "char_embed"); return 1;
+    case CVE_CNN_W: snprintf(path[0], 96, "CNN/W_cnn_%d", idx); return 1;
+    case CVE_CNN_B: snprintf(path[0], 96, "CNN/b_cnn_%d", idx); return 1;
+    case CVE_HW_W:
+    case CVE_HW_B:
+        snprintf(path[0], 96, kind == CVE_HW_W ? "CNN_high_%d/W_transform" : "CNN_high_%d/b_transform", idx);
+        snprintf(path[1], 96, kind == CVE_HW_W ? "CNN_high_%d/W_carry" : "CNN_high_%d/b_carry", idx);
+        return 2;
+    case CVE_PROJ_W: snprintf(path[0], 96, "CNN_proj/W_proj"); return 1;
+    case CVE_PROJ_B: snprintf(path[0], 96, "CNN_proj/b_proj"); return 1;
+    case CVE_LSTM_IN:
+    case CVE_LSTM_REC: snprintf(path[0], 96, cell, dir, layer, "W_0"); return 1;
+    case CVE_LSTM_B: snprintf(path[0], 96, cell, dir, layer, "B"); return 1;
+    case CVE_LSTM_P: snprintf(path[0], 96, cell, dir, layer, "W_P_0"); return 1;
+    }
+    return 0;
+}
+
 /* Fills dst (ne0 * ne1 floats, rows of ne0) for the planned tensor it (elm_cv_fill_fn). */
 static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_error *err) {
     elm_h5 *h = ((const cve_src *)user)->h;
@@ -275,13 +298,14 @@ static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_erro
         cve_kind kind;
         int idx, dir, layer;
     } jj = {(cve_kind)it->fill_kind, it->fill_arg[0], it->fill_arg[1], it->fill_arg[2]}, *j = &jj;
-    char path[160];
+    char path[2][96];
+    cve_paths(j->kind, j->idx, j->dir, j->layer, path);
     const int64_t D = hp->filters_total, P = hp->proj, C = hp->cell, E = hp->emb_dim;
     float *a = NULL, *b = NULL;
     switch (j->kind) {
     case CVE_CHAR: {
         int64_t dims[2] = {hp->char_rows, E};
-        if (!(a = cve_read(h, "char_embed", 2, dims, err))) return err->code;
+        if (!(a = cve_read(h, path[0], 2, dims, err))) return err->code;
         /* bilm-tf stores no row for id 0 (padding): prepend zeros */
         int64_t skip = hp->n_chars - hp->char_rows;
         memset(dst, 0, (size_t)(skip * E) * sizeof *dst);
@@ -291,8 +315,7 @@ static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_erro
     case CVE_CNN_W: {
         const int64_t w = hp->widths[j->idx], n = hp->counts[j->idx];
         int64_t dims[4] = {1, w, E, n};
-        snprintf(path, sizeof path, "CNN/W_cnn_%d", j->idx);
-        if (!(a = cve_read(h, path, 4, dims, err))) return err->code;
+        if (!(a = cve_read(h, path[0], 4, dims, err))) return err->code;
         /* [1, w, E, n] → row o holds (tap k, channel c) at k*E + c */
         for (int64_t o = 0; o < n; o++)
             for (int64_t kc = 0; kc < w * E; kc++) dst[o * w * E + kc] = a[kc * n + o];
@@ -300,8 +323,7 @@ static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_erro
     }
     case CVE_CNN_B: {
         int64_t dims[1] = {hp->counts[j->idx]};
-        snprintf(path, sizeof path, "CNN/b_cnn_%d", j->idx);
-        if (!(a = cve_read(h, path, 1, dims, err))) return err->code;
+        if (!(a = cve_read(h, path[0], 1, dims, err))) return err->code;
         memcpy(dst, a, (size_t)dims[0] * sizeof *dst);
         break;
     }
@@ -309,10 +331,8 @@ static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_erro
     case CVE_HW_B: {
         const bool wt = j->kind == CVE_HW_W;
         int64_t dims[2] = {D, D};
-        snprintf(path, sizeof path, wt ? "CNN_high_%d/W_transform" : "CNN_high_%d/b_transform", j->idx);
-        if (!(a = cve_read(h, path, wt ? 2 : 1, dims + (wt ? 0 : 1), err))) return err->code;
-        snprintf(path, sizeof path, wt ? "CNN_high_%d/W_carry" : "CNN_high_%d/b_carry", j->idx);
-        if (!(b = cve_read(h, path, wt ? 2 : 1, dims + (wt ? 0 : 1), err))) break;
+        if (!(a = cve_read(h, path[0], wt ? 2 : 1, dims + (wt ? 0 : 1), err))) return err->code;
+        if (!(b = cve_read(h, path[1], wt ? 2 : 1, dims + (wt ? 0 : 1), err))) break;
         if (wt) {
             for (int64_t o = 0; o < D; o++)
                 for (int64_t l = 0; l < D; l++) {
@@ -329,14 +349,14 @@ static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_erro
     }
     case CVE_PROJ_W: {
         int64_t dims[2] = {D, P};
-        if (!(a = cve_read(h, "CNN_proj/W_proj", 2, dims, err))) return err->code;
+        if (!(a = cve_read(h, path[0], 2, dims, err))) return err->code;
         for (int64_t o = 0; o < P; o++)
             for (int64_t l = 0; l < D; l++) dst[o * D + l] = a[l * P + o];
         break;
     }
     case CVE_PROJ_B: {
         int64_t dims[1] = {P};
-        if (!(a = cve_read(h, "CNN_proj/b_proj", 1, dims, err))) return err->code;
+        if (!(a = cve_read(h, path[0], 1, dims, err))) return err->code;
         memcpy(dst, a, (size_t)P * sizeof *dst);
         break;
     }
@@ -344,8 +364,7 @@ static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_erro
     case CVE_LSTM_REC: {
         const int64_t in = P, rows = in + P;
         int64_t dims[2] = {rows, 4 * C};
-        snprintf(path, sizeof path, "RNN_%d/RNN/MultiRNNCell/Cell%d/LSTMCell/W_0", j->dir, j->layer);
-        if (!(a = cve_read(h, path, 2, dims, err))) return err->code;
+        if (!(a = cve_read(h, path[0], 2, dims, err))) return err->code;
         const int64_t l0 = j->kind == CVE_LSTM_IN ? 0 : in, nl = j->kind == CVE_LSTM_IN ? in : P;
         for (int q = 0; q < 4; q++)
             for (int64_t u = 0; u < C; u++) {
@@ -356,16 +375,14 @@ static gl_status cve_fill(void *user, const elm_cv_item *it, float *dst, gl_erro
     }
     case CVE_LSTM_B: {
         int64_t dims[1] = {4 * C};
-        snprintf(path, sizeof path, "RNN_%d/RNN/MultiRNNCell/Cell%d/LSTMCell/B", j->dir, j->layer);
-        if (!(a = cve_read(h, path, 1, dims, err))) return err->code;
+        if (!(a = cve_read(h, path[0], 1, dims, err))) return err->code;
         for (int q = 0; q < 4; q++)
             for (int64_t u = 0; u < C; u++) dst[q * C + u] = a[cve_tf_gate[q] * C + u];
         break;
     }
     case CVE_LSTM_P: {
         int64_t dims[2] = {C, P};
-        snprintf(path, sizeof path, "RNN_%d/RNN/MultiRNNCell/Cell%d/LSTMCell/W_P_0", j->dir, j->layer);
-        if (!(a = cve_read(h, path, 2, dims, err))) return err->code;
+        if (!(a = cve_read(h, path[0], 2, dims, err))) return err->code;
         for (int64_t k = 0; k < P; k++)
             for (int64_t u = 0; u < C; u++) dst[k * C + u] = a[u * P + k];
         break;
@@ -433,6 +450,55 @@ static gl_status cve_plan(elm_cv_plan *pl, const cve_hp *hp) {
     return s;
 }
 
+/* The datasets of the weights file, described for elm_cv_check_unmapped_array. */
+typedef struct cve_list {
+    elm_st_tensor *v;
+    int64_t n, cap;
+    bool nomem;
+} cve_list;
+
+static int cve_list_add(const char *path, const elm_h5_info *info, void *user) {
+    cve_list *l = user;
+    if (l->n == l->cap) {
+        const int64_t c = l->cap ? 2 * l->cap : 64;
+        elm_st_tensor *nv = ELM_REALLOC(l->v, (size_t)c * sizeof *nv);
+        if (!nv) return l->nomem = true, 1;
+        l->v = nv, l->cap = c;
+    }
+    elm_st_tensor *t = &l->v[l->n];
+    memset(t, 0, sizeof *t);
+    if (!(t->name = elm_strdup(path))) return l->nomem = true, 1;
+    t->n_dims = info->rank < ELM_ST_MAX_DIMS ? info->rank : ELM_ST_MAX_DIMS;
+    for (int d = 0; d < t->n_dims; d++) t->shape[d] = (int64_t)info->dims[d];
+    l->n++;
+    return 0;
+}
+
+/* Converter honesty (convert.h): every dataset of the weights file is read by a planned tensor
+ * or named in a warning; p->strict refuses the checkpoint (e.g. options.json with fewer LSTM
+ * layers or highways than the file holds). */
+static gl_status cve_check_unmapped(elm_h5 *h, const elm_cv_plan *pl, const elm_convert_params *p, gl_error *err) {
+    cve_list l = {0};
+    gl_status st = elm_h5_visit(h, cve_list_add, &l, err);
+    if (st == GL_OK && l.nomem) st = gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory");
+    const elm_st_tensor **used = st ? NULL : ELM_MALLOC((size_t)(2 * pl->n_items + 1) * sizeof *used);
+    if (st == GL_OK && !used) st = gl_error_set(err, GL_ERR_NOMEM, "elmo: out of memory");
+    int64_t n_used = 0;
+    for (int i = 0; st == GL_OK && i < pl->n_items; i++) {
+        const elm_cv_item *it = &pl->items[i];
+        char path[2][96];
+        const int np = cve_paths((cve_kind)it->fill_kind, it->fill_arg[0], it->fill_arg[1], it->fill_arg[2], path);
+        for (int k = 0; k < np; k++)
+            for (int64_t j = 0; j < l.n; j++)
+                if (!strcmp(l.v[j].name, path[k])) used[n_used++] = &l.v[j];
+    }
+    if (st == GL_OK) st = elm_cv_check_unmapped_array(p, l.v, l.n, used, n_used, NULL, err);
+    for (int64_t j = 0; j < l.n; j++) ELM_FREE((void *)l.v[j].name);
+    ELM_FREE(l.v);
+    ELM_FREE(used);
+    return st;
+}
+
 static gl_type cve_parse_outtype(const char *s, gl_error *err) {
     if (!s || !*s) return GL_TYPE_F32;
     int t = gl_type_from_name(s);
@@ -446,30 +512,43 @@ static gl_type cve_parse_outtype(const char *s, gl_error *err) {
 }
 
 /* The plan writer's progress as the ELMo converter's: source bytes read of their total. */
+typedef struct cve_cb {
+    const elm_cve_progress *prog;
+    const elm_cve_check *check;
+} cve_cb;
+
 static void cve_progress(void *user, int64_t tensors_done, int64_t n_tensors, uint64_t bytes_done,
                          uint64_t bytes_total) {
     (void)tensors_done;
     (void)n_tensors;
-    const elm_cve_progress *prog = user;
+    const elm_cve_progress *prog = ((const cve_cb *)user)->prog;
     prog->fn(prog->user, (int64_t)bytes_done, (int64_t)bytes_total);
+}
+
+/* The converter's notes and warnings to the caller's log. */
+static void cve_log(void *user, const char *msg) {
+    const elm_cve_check *check = ((const cve_cb *)user)->check;
+    check->log(check->user, msg);
 }
 
 static gl_status cve_write(elm_h5 *h, const char *options_path, const elm_json *root, const cve_hp *hp,
                            gl_type mt, const char *name, const char *out, const elm_cve_progress *prog,
-                           gl_error *err) {
+                           const elm_cve_check *check, gl_error *err) {
     elm_convert_params p = elm_convert_default_params();
     p.out = out;
     p.outtype = (int)mt;
-    if (prog && prog->fn) {
-        p.progress = cve_progress;
-        p.user = (void *)prog;
-    }
+    cve_cb cb = {prog, check};
+    p.user = &cb;
+    if (prog && prog->fn) p.progress = cve_progress;
+    if (check && check->log) p.log = cve_log;
+    p.strict = check && check->strict;
     elm_cv_plan pl;
     elm_cv_plan_init(&pl, &p, err);
     cve_src src = {h, hp};
     pl.fill = cve_fill;
     pl.fill_user = &src;
     gl_status st = cve_plan(&pl, hp);
+    if (!st) st = cve_check_unmapped(h, &pl, &p, err);
     gl_gguf_writer *w = NULL;
     if (!st && !(w = elm_cv_plan_open(&pl, "elmo", name))) st = err->code;
     /* the options file verbatim, so that nothing of it is lost */
@@ -504,6 +583,12 @@ gl_status elm_convert_elmo(const char *dir, const char *options, const char *wei
 
 int elm_convert_elmo_progress(const char *dir, const char *options, const char *weights, const char *out,
                               const char *outtype, const elm_cve_progress *progress, gl_error *err) {
+    return elm_convert_elmo_checked(dir, options, weights, out, outtype, progress, NULL, err);
+}
+
+int elm_convert_elmo_checked(const char *dir, const char *options, const char *weights, const char *out,
+                             const char *outtype, const elm_cve_progress *progress, const elm_cve_check *check,
+                             gl_error *err) {
     gl_error spare;
     if (!err) err = &spare;
     err->code = GL_OK;
@@ -566,7 +651,7 @@ int elm_convert_elmo_progress(const char *dir, const char *options, const char *
     size_t start = len;
     while (start > 0 && src[start - 1] != '/') start--;
     snprintf(name, sizeof name, "%.*s", (int)(len - start), src + start);
-    st = cve_write(h, opath, elm_json_root(doc), &hp, mt, name, out, progress, err);
+    st = cve_write(h, opath, elm_json_root(doc), &hp, mt, name, out, progress, check, err);
 done:
     elm_h5_close(h);
     elm_json_free(doc);

@@ -13,6 +13,8 @@
 
 #include "ggml-lite.h"
 
+#include <stdbool.h>
+
 /* dir: a folder holding options.json and one weights .hdf5 (either may be NULL when the
  * explicit paths are given); options / weights: explicit paths (NULL: found in dir);
  * outtype: "f32" (default when NULL), "f16", "bf16", or a block type such as "q8_0" applied to
@@ -29,6 +31,18 @@ typedef struct elm_cve_progress {
 } elm_cve_progress;
 int elm_convert_elmo_progress(const char *dir, const char *options, const char *weights, const char *out,
                               const char *outtype, const elm_cve_progress *progress, gl_error *err);
+
+/* The same, checking that every dataset of the weights file is converted (convert.h, converter
+ * honesty): each one no planned tensor reads is named in a "warning: ..." line to check->log,
+ * and check->strict refuses the checkpoint. check NULL: no log, not strict. */
+typedef struct elm_cve_check {
+    bool strict;
+    void (*log)(void *user, const char *msg);
+    void *user;
+} elm_cve_check;
+int elm_convert_elmo_checked(const char *dir, const char *options, const char *weights, const char *out,
+                             const char *outtype, const elm_cve_progress *progress, const elm_cve_check *check,
+                             gl_error *err);
 
 /* True when dir looks like an ELMo checkpoint folder (it holds options.json). */
 int elm_convert_is_elmo_dir(const char *dir);

@@ -890,8 +890,14 @@ gl_status elm_cv_convert_llama2c(const elm_convert_params *p, elm_convert_stats 
         cls = cv_l2c_take(&c, names + (size_t)(nn++) * GL_MAX_NAME, hp.n_vocab, E, err);
         if (!cls) s = GL_ERR_FORMAT;
     }
-    if (s == GL_OK && c.off != c.size)
-        elm_cv_log(p, "warning: %llu bytes after the last tensor of %s are ignored",
+    /* Converter honesty (convert.h): the format has no names, so what nothing maps is the bytes
+     * after the last array (a checkpoint of another layout, or a longer export). */
+    if (s == GL_OK && c.off != c.size && p->strict)
+        s = gl_error_set(err, GL_ERR_UNSUPPORTED, "--strict: %llu bytes after the last tensor of %s are not converted",
+                         (unsigned long long)(c.size - c.off), p->src);
+    else if (s == GL_OK && c.off != c.size)
+        elm_cv_log(p, "warning: %llu bytes after the last tensor of %s are not converted (nothing maps them; --strict "
+                      "refuses such a checkpoint)",
                    (unsigned long long)(c.size - c.off), p->src);
     /* Plan in llama.cpp's order. llama2.c already rotates adjacent pairs: no permutation. */
     if (s == GL_OK) s = cv_add(&j, emb->name, emb, hp.n_vocab, E, ELM_CV_COPY, 0);

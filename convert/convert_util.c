@@ -91,6 +91,7 @@ static gl_status cv_check_unmapped(const elm_convert_params *p, const void *list
 }
 
 static const elm_st_tensor *cv_source_at(const void *list, int64_t i) { return elm_cv_source_at(list, i); }
+static const elm_st_tensor *cv_array_at(const void *list, int64_t i) { return (const elm_st_tensor *)list + i; }
 static const elm_st_tensor *cv_st_at(const void *list, int64_t i) { return elm_st_at(list, i); }
 
 gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source *src,
@@ -103,4 +104,16 @@ gl_status elm_cv_check_unmapped(const elm_convert_params *p, const elm_cv_source
 gl_status elm_cv_check_unmapped_st(const elm_convert_params *p, const elm_st *st, const elm_st_tensor *const *used,
                                    int64_t n_used, const char *const *buffers, int64_t *n_unmapped, gl_error *err) {
     return cv_check_unmapped(p, st, elm_st_n_tensors(st), cv_st_at, used, n_used, buffers, NULL, n_unmapped, err);
+}
+
+gl_status elm_cv_check_unmapped_array(const elm_convert_params *p, const elm_st_tensor *src, int64_t n_src,
+                                      const elm_st_tensor *const *used, int64_t n_used, int64_t *n_unmapped,
+                                      gl_error *err) {
+    int64_t n_bad = 0;
+    const gl_status s = cv_check_unmapped(p, src, n_src, cv_array_at, used, n_used, NULL, NULL, &n_bad, err);
+    if (n_unmapped) *n_unmapped = n_bad;
+    if (s == GL_OK && n_bad > 0)
+        elm_cv_log(p, "warning: %lld source tensor%s dropped (--strict refuses such a checkpoint)", (long long)n_bad,
+                   n_bad == 1 ? "" : "s");
+    return s;
 }

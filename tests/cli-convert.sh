@@ -37,4 +37,16 @@ for arch in llama t5; do
         skip_fixture convert_${arch}_names_unmapped "fixture $src is absent"
     fi
 done
+# ELMo (bilm-tf fixture): every dataset of the weights file is converted (--strict passes without
+# a warning); an options.json with one LSTM layer leaves the file's Cell1 datasets unread: each
+# is named, and --strict refuses without writing
+elmo_fx="$FIXTURES/elmo-bilm-tf/model"
+if [ -f "$elmo_fx/lm_weights.hdf5" ]; then
+    sed 's/"n_layers": 2/"n_layers": 1/' "$elmo_fx/options.json" > "$TMPD/elmo-1layer.json"
+    check convert_elmo_strict_clean sh -c "$EMU '$EDGELM' convert '$elmo_fx' -o '$TMPD/elmo.gguf' --strict 2> '$TMPD/e' && ! grep -q warning '$TMPD/e'"
+    check convert_elmo_names_unmapped sh -c "$EMU '$EDGELM' convert --options '$TMPD/elmo-1layer.json' --weights '$elmo_fx/lm_weights.hdf5' -o '$TMPD/elmo1.gguf' 2> '$TMPD/e' && test \$(grep -c '^warning: RNN_[01]/RNN/MultiRNNCell/Cell1/LSTMCell/[A-Z_0]* \[[0-9, ]*\] is not converted' '$TMPD/e') -eq 6 && grep -q '^warning: 6 source tensors dropped' '$TMPD/e'"
+    check convert_elmo_strict_refuses_unmapped sh -c "! $EMU '$EDGELM' convert --options '$TMPD/elmo-1layer.json' --weights '$elmo_fx/lm_weights.hdf5' -o '$TMPD/elmo2.gguf' --strict 2> '$TMPD/e' && grep -q 'strict: 6 source tensors are not converted (first: RNN_0/RNN/MultiRNNCell/Cell1/LSTMCell/B)' '$TMPD/e' && test ! -e '$TMPD/elmo2.gguf'"
+else
+    skip_fixture convert_elmo_names_unmapped "fixture $elmo_fx is absent"
+fi
 finish

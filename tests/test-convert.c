@@ -368,12 +368,26 @@ TF_TEST(vocab_llama2c_tokenizer_bin_matches_spm) {
 
 /* ---- llama2.c checkpoint, synthesized ---- */
 
+/* The warnings a conversion logged: their count and the last one. */
+typedef struct l2c_log_t {
+    int n;
+    char last[512];
+} l2c_log_t;
+
+static void l2c_log_fn(void *user, const char *msg) {
+    l2c_log_t *l = user;
+    if (strncmp(msg, "warning:", 8)) return;
+    l->n++;
+    snprintf(l->last, sizeof l->last, "%s", msg);
+}
+
 TF_TEST(convert_llama2c_checkpoint) {
     const char *tok = tf_fixture("llama2-tokenizer/tokenizer.bin");
     if (!tf_file_exists(tok)) return tf_skip_fixture("fixtures absent");
     /* dim 8, hidden 12, 2 layers, 2 heads, 1 kv head, vocab -32000 (unshared), seq 4 */
     const int32_t h[7] = {8, 12, 2, 2, 1, -32000, 4};
     const int64_t E = 8, F = 12, L = 2, KV = 4, V = 32000, S = 4, hs = 4;
+    l2c_log_t l2c_log = {0};
     int64_t n = V * E + L * E + L * E * E + 2 * L * KV * E + L * E * E + L * E + 3 * L * F * E + E + S * hs + V * E;
     float *w = malloc((size_t)n * sizeof *w);
     for (int64_t i = 0; i < n; i++) w[i] = (float)(i % 1000) * 0.001f - 0.5f;
@@ -388,6 +402,8 @@ TF_TEST(convert_llama2c_checkpoint) {
     p.out = tmp_path("l2c.gguf");
     p.tokenizer = tok;
     p.outtype = GL_TYPE_F32;
+    p.log = l2c_log_fn;
+    p.user = &l2c_log;
     gl_error err = {0};
     elm_convert_stats st;
     TF_CHECK(elm_convert(&p, &st, &err) == GL_OK, "%s", err.msg);
@@ -409,6 +425,20 @@ TF_TEST(convert_llama2c_checkpoint) {
         TF_CHECK(arr_str_is(g, "tokenizer.ggml.tokens", 1, "<s>") && arr_str_is(g, "tokenizer.ggml.tokens", 260, "\xE2\x96\x81t"));
         gl_gguf_close(g);
     }
+    /* bytes after the last array (nothing maps them): a warning naming their count, and
+     * --strict refuses (converter honesty); the clean file above gave no warning */
+    TF_CHECK(l2c_log.n == 0, "a clean checkpoint warned: %s", l2c_log.last);
+    f = fopen(path, "ab");
+    fwrite(w, 4, 3, f);
+    fclose(f);
+    TF_CHECK(elm_convert(&p, &st, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(l2c_log.n == 1 && strstr(l2c_log.last, "warning: 12 bytes after the last tensor") &&
+                 strstr(l2c_log.last, "not converted"),
+             "log: %s", l2c_log.last);
+    p.strict = true;
+    TF_CHECK(elm_convert(&p, &st, &err) != GL_OK && strstr(err.msg, "--strict: 12 bytes after the last tensor"), "%s",
+             err.msg);
+    p.strict = false;
     /* truncated checkpoint */
     f = fopen(path, "wb");
     fwrite(h, 4, 7, f);

@@ -239,11 +239,12 @@ static int convert_main(const convert_opts *o) {
     const elm_arch *row = elm_cv_detect_dir(p.src);
     if ((elmo_options || elmo_weights || (row && row->family == ELM_FAMILY_ELMO)) && p.out) {
         gl_error eerr = {0};
-        cli_progress prog;
-        cli_progress_init(&prog, "converting ELMo (MB)");
-        const elm_cve_progress cp = {convert_elmo_progress, &prog};
-        const int est = elm_convert_elmo_progress(p.src, elmo_options, elmo_weights, p.out, outtype_name, &cp, &eerr);
-        cli_progress_clear(&prog);
+        convert_ui eui = {.quiet = o->quiet};
+        cli_progress_init(&eui.prog, "converting ELMo (MB)");
+        const elm_cve_progress cp = {convert_elmo_progress, &eui.prog};
+        const elm_cve_check check = {o->strict, convert_log, &eui};
+        const int est = elm_convert_elmo_checked(p.src, elmo_options, elmo_weights, p.out, outtype_name, &cp, &check, &eerr);
+        cli_progress_clear(&eui.prog);
         if (est != GL_OK) {
             opts_fail_err("convert", NULL, &eerr, NULL);
             return 1;

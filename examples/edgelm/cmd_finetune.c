@@ -60,14 +60,25 @@ typedef struct ft_opts {
     bool lr_given;
 } ft_opts;
 
-/* A growing array's next capacity (double, from 256) reallocated: the new array, or NULL with
- * v and *cap left as they were. */
-static void *ft_grow(void *v, int64_t *cap, size_t elem) {
-    const int64_t c = *cap ? *cap * 2 : 256;
-    void *nv = realloc(v, (size_t)c * elem);
-    if (nv) *cap = c;
-    return nv;
+/* The next element of a growing array (*vpp, n, *cap), zeroed: the array grows (double, from
+ * 256) when full; NULL when out of memory, with the array and *cap left as they were. The caller
+ * counts the element (n++). Through FT_SLOT(set) for a set with fields v, n, cap. */
+static void *ft_slot(void *vpp, int64_t n, int64_t *cap, size_t elem) {
+    void *v;
+    memcpy(&v, vpp, sizeof v);
+    if (n == *cap) {
+        const int64_t c = *cap ? *cap * 2 : 256;
+        void *nv = realloc(v, (size_t)c * elem);
+        if (!nv) return NULL;
+        *cap = c;
+        v = nv;
+        memcpy(vpp, &v, sizeof v);
+    }
+    void *e = (char *)v + (size_t)n * elem;
+    memset(e, 0, elem);
+    return e;
 }
+#define FT_SLOT(s) ft_slot(&(s)->v, (s)->n, &(s)->cap, sizeof *(s)->v)
 
 static uint64_t ft_rand(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -207,17 +218,12 @@ static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_lab
             snprintf(msg, msz, "%s:%lld: label '%s' is not one of the training labels", path, (long long)ln, lab);
             break;
         }
-        if (out->n == out->cap) {
-            ft_example *nv = ft_grow(out->v, &out->cap, sizeof *nv);
-            if (!nv) {
-                ok = false;
-                snprintf(msg, msz, "out of memory");
-                break;
-            }
-            out->v = nv;
+        ft_example *e = FT_SLOT(out);
+        if (!e) {
+            ok = false;
+            snprintf(msg, msz, "out of memory");
+            break;
         }
-        ft_example *e = &out->v[out->n];
-        memset(e, 0, sizeof *e);
         const int32_t cap = elm_bert_n_ctx(m); /* the tokenizer truncates to the context itself */
         e->ids = malloc((size_t)cap * sizeof *e->ids);
         e->types = malloc((size_t)cap * sizeof *e->types);
@@ -262,13 +268,8 @@ static bool ft_conll_sentence(const elm_bert *m, int32_t max_len, char **words, 
     int32_t sp[4];
     elm_error err = {0};
     if (elm_bert_tokenize(m, "", NULL, true, sp, NULL, 4, &err) != 2) return snprintf(msg, msz, "no [CLS]/[SEP] tokens"), false;
-    if (out->n == out->cap) {
-        ft_example *nv = ft_grow(out->v, &out->cap, sizeof *nv);
-        if (!nv) return snprintf(msg, msz, "out of memory"), false;
-        out->v = nv;
-    }
-    ft_example *e = &out->v[out->n];
-    memset(e, 0, sizeof *e);
+    ft_example *e = FT_SLOT(out);
+    if (!e) return snprintf(msg, msz, "out of memory"), false;
     e->ids = malloc((size_t)max_len * sizeof *e->ids);
     e->types = calloc((size_t)max_len, sizeof *e->types);
     e->tags = malloc((size_t)max_len * sizeof *e->tags);
@@ -478,16 +479,11 @@ static bool ft_qa_features(const elm_bert *m, const ft_qa_item *it, const ft_opt
     if (!ft_qa_windows(m, it, o, &k, msg, msz)) return ft_qa_tok_free(&k), false;
     bool ok = true;
     for (int32_t w = 0; ok && w < k.w.n; w++) {
-        if (out->n == out->cap) {
-            ft_example *nv = ft_grow(out->v, &out->cap, sizeof *nv);
-            if (!nv) {
-                ok = false;
-                break;
-            }
-            out->v = nv;
+        ft_example *e = FT_SLOT(out);
+        if (!e) {
+            ok = false;
+            break;
         }
-        ft_example *e = &out->v[out->n];
-        memset(e, 0, sizeof *e);
         const int32_t n = k.w.lens[w];
         e->ids = malloc((size_t)n * sizeof *e->ids);
         e->types = malloc((size_t)n * sizeof *e->types);
@@ -678,16 +674,11 @@ static bool fe_read(const char *path, fe_set *out, char *msg, size_t msz) {
             snprintf(msg, msz, "%s:%lld: expected text<TAB>label (ELMo takes one text per example)", path, (long long)ln);
             break;
         }
-        if (out->n == out->cap) {
-            fe_sent *nv = ft_grow(out->v, &out->cap, sizeof *nv);
-            if (!nv) {
-                ok = false;
-                break;
-            }
-            out->v = nv;
+        fe_sent *s = FT_SLOT(out);
+        if (!s) {
+            ok = false;
+            break;
         }
-        fe_sent *s = &out->v[out->n];
-        memset(s, 0, sizeof *s);
         const size_t len = strlen(a);
         s->text = strdup(a);
         s->label = strdup(lab);
