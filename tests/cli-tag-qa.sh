@@ -23,5 +23,11 @@ check convert_strict_refuses_unmapped sh -c "! $EMU '$EDGELM' convert $d/tiny-ex
 check convert_warns_unmapped sh -c "$EMU '$EDGELM' convert $d/tiny-extra -o '$TMPD/x.gguf' 2> '$TMPD/e' && grep -q 'warning: bert.encoder.layer.1.adapter.weight' '$TMPD/e'"
 check tag_distilbert_qa_run sh -c "$EMU '$EDGELM' convert $d/tiny-distil-qa -o '$TMPD/dq.gguf' 2> /dev/null && $EMU '$EDGELM' qa -m '$TMPD/dq.gguf' -q 'the cats' -c 'hello world ! the cat stop' | grep -c '^answer: \\|^score: 0\\.[0-9]*\$' | grep -qx 2"
 check roberta_tokenize_adds_s_and_end sh -c "$EMU '$EDGELM' convert $d/tiny-roberta-cls -o '$TMPD/rc.gguf' 2> /dev/null && $EMU '$EDGELM' tokenize -m '$TMPD/rc.gguf' -p 'Hello world!' | grep -qx '0 285 271 37 2'"
-check tag_roberta_refused sh -c "$EMU '$EDGELM' convert $d/tiny-roberta-tok -o '$TMPD/rt.gguf' 2> /dev/null && ! $EMU '$EDGELM' tag -m '$TMPD/rt.gguf' -p 'hello' 2> '$TMPD/e' && grep -q 'not supported' '$TMPD/e'"
+# RoBERTa (byte-level BPE): tag prints what the pipeline answers (scripts/roberta_tag_reference.py:
+# trimmed offsets, words with their leading space, lone-space pieces); qa is still refused
+check tag_roberta_convert edgelm convert $d/tiny-roberta-tok -o "$TMPD/rt.gguf" --strict
+check tag_roberta_case0_equals_pipeline sh -c "$EMU '$EDGELM' tag -m '$TMPD/rt.gguf' -p 'the cats and dogs' | cmp - $d/tag_roberta_case0.txt"
+check tag_roberta_case1_equals_pipeline sh -c "$EMU '$EDGELM' tag -m '$TMPD/rt.gguf' -p 'Hello world! The cat sat on the mat.' | cmp - $d/tag_roberta_case1.txt"
+check tag_roberta_words sh -c "$EMU '$EDGELM' tag -m '$TMPD/rt.gguf' -p 'Hello world!  The cat' --words | cut -f1,2 | tr '\t\n' ' ;' | grep -qx 'Hello B-X;world! B-X;The B-X;cat B-X;'"
+check qa_roberta_refused sh -c "$EMU '$EDGELM' convert $d/tiny-roberta-cls -o '$TMPD/rq.gguf' 2> /dev/null && ! $EMU '$EDGELM' qa -m '$TMPD/rq.gguf' -q 'a' -c 'hello' 2> '$TMPD/e' && grep -q 'not supported' '$TMPD/e'"
 finish

@@ -45,15 +45,52 @@ static bool tq_word(const elm_bert *m, const char *text, int32_t a, int32_t b, t
         int32_t len = elm_bert_token_text(m, ids[k], buf, sizeof buf);
         bool unk = ids[k] == elm_bert_unk_id(m); /* always the whole word */
         int32_t end = k == n - 1 || unk ? b : pos + len < b ? pos + len : b;
-        if (!tq_push(out, (tq_piece){ids[k], pos, end, k == 0})) return false;
+        if (!tq_push(out, (tq_piece){ids[k], pos, end, k == 0, pos})) return false;
         pos = end;
     }
     return true;
 }
 
+/* Byte-level BPE: the pieces of the whole text. Byte-level BPE loses nothing, so the pieces'
+ * bytes follow one another through the text; elm_bert_token_text drops a piece's one leading
+ * space, so a piece that meets a space there starts with it ("Ġcat" starts a word). Offsets
+ * are trimmed as the fast tokenizer's (trim_offsets): leading spaces move the start forward,
+ * trailing ones the end back, never past each other ("Ġ" alone: an empty span after it). */
+static int64_t tq_tokenize_bpe(const elm_bert *m, const char *text, size_t len, tq_pieces *out, elm_error *err) {
+    int32_t *ids = malloc((len + 8) * sizeof *ids);
+    if (!ids) return -1;
+    int64_t n = elm_bert_tokenize(m, text, NULL, false, ids, NULL, (int64_t)len + 8, err);
+    int32_t pos = 0;
+    for (int64_t k = 0; k < n; k++) {
+        char buf[256];
+        const int32_t l = elm_bert_token_text(m, ids[k], buf, sizeof buf), sp = pos < (int32_t)len && text[pos] == ' ';
+        if (l >= (int32_t)sizeof buf || l + sp == 0 || l + sp > (int32_t)len - pos || memcmp(text + pos + sp, buf, (size_t)l)) {
+            snprintf(err->msg, sizeof err->msg, "piece %lld (id %d) does not match the text at byte %d", (long long)k, ids[k], pos);
+            n = -1;
+            break;
+        }
+        const int32_t end = pos + sp + l;
+        int32_t ld = 0, tr = 0;
+        while (pos + ld < end && text[pos + ld] == ' ') ld++;
+        while (end - tr > pos && text[end - tr - 1] == ' ') tr++;
+        tq_piece x = {ids[k], pos + ld, end, false, pos};
+        if (tr > 0) x.end = end - tr > x.start ? end - tr : x.start;
+        /* a word starts at the first piece with text after whitespace (or the text's start) */
+        x.word_start = x.start < x.end && (x.start == 0 || elm_uc_is_whitespace((unsigned char)text[x.start - 1]));
+        if (!tq_push(out, x)) {
+            n = -1;
+            break;
+        }
+        pos = end;
+    }
+    free(ids);
+    return n < 0 ? -1 : out->n;
+}
+
 int64_t tq_tokenize(const elm_bert *m, const char *text, tq_pieces *out, elm_error *err) {
     size_t len = strlen(text);
     if (len > (size_t)INT32_MAX / 2) return -1;
+    if (!elm_bert_is_wordpiece(m)) return tq_tokenize_bpe(m, text, len, out, err);
     size_t i = 0, word = 0;
     bool in_word = false;
     while (i <= len) {

@@ -17,8 +17,10 @@
 /* A word piece and the bytes of the text it comes from. */
 typedef struct tq_piece {
     int32_t id;
-    int32_t start, end; /* byte offsets */
+    int32_t start, end; /* byte offsets (a byte-level BPE piece's leading space excluded, as a
+                           fast tokenizer's trimmed offsets) */
     bool word_start;    /* first piece of a word */
+    int32_t raw;        /* where the piece's own bytes start (byte-level BPE: its leading space) */
 } tq_piece;
 
 typedef struct tq_pieces {
@@ -26,8 +28,9 @@ typedef struct tq_pieces {
     int64_t n, cap;
 } tq_pieces;
 
-/* Splits text at whitespace and punctuation and tokenizes each word; appends to out.
- * Returns out->n, or -1 (err set, or out of memory). */
+/* WordPiece: splits text at whitespace and punctuation and tokenizes each word; byte-level
+ * BPE (RoBERTa): tokenizes the whole text, each piece spanning the bytes it decodes to.
+ * Appends to out. Returns out->n, or -1 (err set, or out of memory). */
 int64_t tq_tokenize(const elm_bert *m, const char *text, tq_pieces *out, elm_error *err);
 /* [CLS] and [SEP] ids (what the tokenizer adds around an empty text). */
 bool tq_specials(const elm_bert *m, int32_t *cls, int32_t *sep);

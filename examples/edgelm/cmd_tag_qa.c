@@ -56,7 +56,7 @@ static void tq_opts_init(tq_opts *o) {
     OPT_THREADS(&(o)->n_threads), \
     OPT_FLAG("--no-repack", &(o)->no_repack, "keep Q4_0/Q8_0 matrices in the file's layout")
 
-static elm_bert *tq_open(const tq_opts *o, const char *cmd) {
+static elm_bert *tq_open(const tq_opts *o, const char *cmd, bool bpe_ok) {
     elm_error err = {0};
     elm_bert_params p = elm_bert_default_params();
     p.n_threads = o->n_threads;
@@ -64,8 +64,8 @@ static elm_bert *tq_open(const tq_opts *o, const char *cmd) {
     if (!cli_family_check(cmd, o->model, CLI_BERT)) return NULL;
     elm_bert *m = elm_bert_load(o->model, &p, &err);
     if (!m) opts_fail_err(cmd, NULL, &err, NULL);
-    if (m && !elm_bert_is_wordpiece(m)) { /* the offsets above follow BERT's basic tokenizer */
-        opts_fail(cmd, "use a BERT model with a WordPiece vocabulary", "byte-level BPE (RoBERTa) models are not supported yet");
+    if (m && !bpe_ok && !elm_bert_is_wordpiece(m)) { /* qa's windows are BERT's "[CLS] q [SEP] c [SEP]" */
+        opts_fail(cmd, "use a BERT or DistilBERT model with a WordPiece vocabulary", "byte-level BPE (RoBERTa) models are not supported yet");
         elm_bert_free(m);
         m = NULL;
     }
@@ -97,6 +97,10 @@ static void tag_print_group(const elm_bert *m, const char *text, const tq_piece 
     double s = 0;
     for (int64_t k = a; k < b; k++) s += t[k].score;
     printf("%s\t%.4f\t%d\t%d\t", group, s / (double)(b - a), tq_chars(text, p[a].start), tq_chars(text, p[b - 1].end));
+    if (!elm_bert_is_wordpiece(m)) { /* byte-level BPE: the pieces' bytes decoded, a leading space kept */
+        printf("%.*s\n", p[b - 1].end - p[a].raw, text + p[a].raw);
+        return;
+    }
     for (int64_t k = a; k < b; k++) { /* tokens joined, continuations glued ("##" dropped); [UNK]: the text */
         if (k > a && p[k].word_start) putchar(' ');
         if (k == a && !p[k].word_start) fputs("##", stdout); /* a group that starts inside a word */
@@ -128,7 +132,7 @@ int cmd_tag(int argc, char **argv) {
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
     if (!cli_prompt_or_file("tag", prompt, file, &o.text, &owned)) return 2;
-    elm_bert *m = tq_open(&o, "tag");
+    elm_bert *m = tq_open(&o, "tag", true);
     if (!m) {
         free(owned);
         return 1;
@@ -173,9 +177,10 @@ int cmd_tag(int argc, char **argv) {
     if (o.words) {
         for (int64_t k = 0; k < p.n; k++) {
             if (!p.v[k].word_start) continue;
-            int64_t e = k + 1;
-            while (e < p.n && !p.v[e].word_start) e++;
-            printf("%.*s\t%s\t%.4f\n", p.v[e - 1].end - p.v[k].start, o.text + p.v[k].start, elm_bert_label(m, t[k].label),
+            int64_t e = k + 1, last = k; /* last: the word's last piece with text (not a lone BPE space) */
+            for (; e < p.n && !p.v[e].word_start; e++)
+                if (p.v[e].end > p.v[e].start) last = e;
+            printf("%.*s\t%s\t%.4f\n", p.v[last].end - p.v[k].start, o.text + p.v[k].start, elm_bert_label(m, t[k].label),
                    t[k].score);
         }
     } else {
@@ -226,7 +231,7 @@ int cmd_qa(int argc, char **argv) {
                                 defs);
     const int r = opts_parse(&cmd, argc, argv);
     if (r != OPTS_OK) return opts_exit(r);
-    elm_bert *m = tq_open(&o, "qa");
+    elm_bert *m = tq_open(&o, "qa", false);
     if (!m) return 1;
     int rc = 1;
     elm_error err = {0};
