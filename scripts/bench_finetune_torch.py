@@ -47,5 +47,8 @@ step()
 n = int(sys.argv[4]) if len(sys.argv) > 4 else 4; t0 = time.time()
 for _ in range(n): step()
 dt = time.time() - t0
-print("torch %s, %d threads: %.2f sequences/s (%.3f s per step of %d x %d tokens), peak RSS %d MB" % (torch.__version__, torch.get_num_threads(), n * B / dt, dt / n, B, T,
+import importlib.util, os
+spec = importlib.util.spec_from_file_location("elmo_torch_bench", os.path.join(os.path.dirname(os.path.abspath(__file__)), "elmo_torch_bench.py"))
+etb = importlib.util.module_from_spec(spec); spec.loader.exec_module(etb)
+print("torch %s (BLAS %s), %d threads: %.2f sequences/s (%.3f s per step of %d x %d tokens), peak RSS %d MB" % (torch.__version__, etb.blas_library(), torch.get_num_threads(), n * B / dt, dt / n, B, T,
       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))

@@ -279,9 +279,12 @@ static bool ft_conll_sentence(const elm_bert *m, int32_t max_len, char **words, 
     }
     int32_t k = 0;
     e->ids[k] = sp[0], e->tags[k++] = -1;
+    const bool bpe = !elm_bert_is_wordpiece(m);
     for (int w = 0; w < n_words && k < max_len - 1; w++) {
         int32_t pieces[64];
-        int64_t np = elm_bert_tokenize(m, words[w], NULL, false, pieces, NULL, 64, &err);
+        char spaced[4096]; /* byte-level BPE: words after the first with their space, as in running text (`tag`) */
+        if (bpe && w > 0) snprintf(spaced, sizeof spaced, " %s", words[w]);
+        int64_t np = elm_bert_tokenize(m, bpe && w > 0 ? spaced : words[w], NULL, false, pieces, NULL, 64, &err);
         if (np < 0) return snprintf(msg, msz, "%s", err.msg), false;
         if (np > 64) np = 64;
         for (int64_t j = 0; j < np && k < max_len - 1; j++) e->ids[k] = pieces[j], e->tags[k++] = j == 0 ? wl[w] : -1;
@@ -912,6 +915,11 @@ int cmd_finetune(int argc, char **argv) {
     if (o.max_len > elm_bert_n_ctx(m)) o.max_len = elm_bert_n_ctx(m);
     const bool tag = !strcmp(o.task, "tag"), qa = !strcmp(o.task, "qa");
     ft_qa_set *qeset = &qheld;
+    if (qa && !elm_bert_is_wordpiece(m)) { /* `qa` builds BERT's windows; RoBERTa's "</s></s>" pair is not done */
+        snprintf(msg, sizeof msg, "--task qa takes a WordPiece model (BERT, DistilBERT): byte-level BPE (RoBERTa) question "
+                                  "answering is not supported yet (classify and tag are)");
+        goto done;
+    }
     if (qa) { /* questions split (not windows); the training questions' windows are the examples */
         if (!ft_read_squad(o.train, &qtrain, msg, sizeof msg) || (o.eval && !ft_read_squad(o.eval, &qheld, msg, sizeof msg)))
             goto done;
