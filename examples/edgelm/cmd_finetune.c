@@ -182,23 +182,44 @@ static bool ft_split(char *line, char **a, char **b, char **label) {
     return **label != '\0';
 }
 
+/* A TSV training file read line by line (ft_read, fe_read). */
+typedef struct ft_tsv {
+    FILE *f;
+    const char *path;
+    int64_t ln; /* the current line's number */
+    char line[16384];
+} ft_tsv;
+
+static bool ft_tsv_open(ft_tsv *r, const char *path, char *msg, size_t msz) {
+    r->path = path;
+    r->ln = 0;
+    if (!(r->f = fopen(path, "r"))) return snprintf(msg, msz, "cannot open %s", path), false;
+    return true;
+}
+
+/* The next non-blank line split by ft_split: 1; 0 at the end; -1 with msg when the file cannot
+ * be read or a line does not split (or has a text_b when !pair_ok): expect names the format. */
+static int ft_tsv_next(ft_tsv *r, bool pair_ok, const char *expect, char **a, char **b, char **lab, char *msg, size_t msz) {
+    while (fgets(r->line, sizeof r->line, r->f)) {
+        r->ln++;
+        if (r->line[0] == '\n' || r->line[0] == '\0') continue;
+        if (!ft_split(r->line, a, b, lab) || (*b && !pair_ok))
+            return snprintf(msg, msz, "%s:%lld: expected %s", r->path, (long long)r->ln, expect), -1;
+        return 1;
+    }
+    if (ferror(r->f)) return snprintf(msg, msz, "cannot read %s", r->path), -1;
+    return 0;
+}
+
 /* Pass 1 (collect = true): the label names. Pass 2: the examples, tokenized. */
 static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_labels *labels, bool collect, ft_set *out,
                     char *msg, size_t msz) {
-    FILE *f = fopen(path, "r");
-    if (!f) return snprintf(msg, msz, "cannot open %s", path), false;
-    char line[16384];
-    int64_t ln = 0;
+    ft_tsv r;
+    if (!ft_tsv_open(&r, path, msg, msz)) return false;
     bool ok = true;
-    while (ok && fgets(line, sizeof line, f)) {
-        ln++;
-        if (line[0] == '\n' || line[0] == '\0') continue;
-        char *a, *b, *lab;
-        if (!ft_split(line, &a, &b, &lab)) {
-            ok = false;
-            snprintf(msg, msz, "%s:%lld: expected text<TAB>label or text<TAB>text_b<TAB>label", path, (long long)ln);
-            break;
-        }
+    char *a, *b, *lab;
+    int got = 0;
+    while (ok && (got = ft_tsv_next(&r, true, "text<TAB>label or text<TAB>text_b<TAB>label", &a, &b, &lab, msg, msz)) > 0) {
         int32_t li = ft_label_find(labels, lab);
         if (collect) {
             if (li >= 0) continue;
@@ -215,7 +236,7 @@ static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_lab
         }
         if (li < 0) {
             ok = false;
-            snprintf(msg, msz, "%s:%lld: label '%s' is not one of the training labels", path, (long long)ln, lab);
+            snprintf(msg, msz, "%s:%lld: label '%s' is not one of the training labels", path, (long long)r.ln, lab);
             break;
         }
         ft_example *e = FT_SLOT(out);
@@ -233,7 +254,7 @@ static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_lab
             free(e->ids);
             free(e->types);
             ok = false;
-            snprintf(msg, msz, "%s:%lld: %s", path, (long long)ln, err.msg[0] ? err.msg : "out of memory");
+            snprintf(msg, msz, "%s:%lld: %s", path, (long long)r.ln, err.msg[0] ? err.msg : "out of memory");
             break;
         }
         if (n > cap) n = cap;
@@ -246,7 +267,8 @@ static bool ft_read(const char *path, const elm_bert *m, int32_t max_len, ft_lab
         e->label = li;
         out->n++;
     }
-    fclose(f);
+    if (got < 0) ok = false;
+    fclose(r.f);
     return ok;
 }
 
@@ -663,20 +685,12 @@ static void fe_set_free(fe_set *s) {
 
 /* text<TAB>label lines, the text split at ASCII whitespace (as `elmo` reads sentences). */
 static bool fe_read(const char *path, fe_set *out, char *msg, size_t msz) {
-    FILE *f = fopen(path, "r");
-    if (!f) return snprintf(msg, msz, "cannot open %s", path), false;
-    char line[16384];
-    int64_t ln = 0;
+    ft_tsv r;
+    if (!ft_tsv_open(&r, path, msg, msz)) return false;
     bool ok = true;
-    while (ok && fgets(line, sizeof line, f)) {
-        ln++;
-        if (line[0] == '\n' || line[0] == '\0') continue;
-        char *a, *b, *lab;
-        if (!ft_split(line, &a, &b, &lab) || b) {
-            ok = false;
-            snprintf(msg, msz, "%s:%lld: expected text<TAB>label (ELMo takes one text per example)", path, (long long)ln);
-            break;
-        }
+    char *a, *b, *lab;
+    int got = 0;
+    while (ok && (got = ft_tsv_next(&r, false, "text<TAB>label (ELMo takes one text per example)", &a, &b, &lab, msg, msz)) > 0) {
         fe_sent *s = FT_SLOT(out);
         if (!s) {
             ok = false;
@@ -695,12 +709,12 @@ static bool fe_read(const char *path, fe_set *out, char *msg, size_t msz) {
         for (char *w = strtok_r(s->text, " \t\v\f", &save); w; w = strtok_r(NULL, " \t\v\f", &save)) s->words[s->n++] = w;
         if (s->n == 0) {
             ok = false;
-            snprintf(msg, msz, "%s:%lld: the text has no words", path, (long long)ln);
+            snprintf(msg, msz, "%s:%lld: the text has no words", path, (long long)r.ln);
         }
     }
-    if (ok && ferror(f)) ok = false, snprintf(msg, msz, "cannot read %s", path);
+    if (got < 0) ok = false;
     if (!ok && !msg[0]) snprintf(msg, msz, "out of memory");
-    fclose(f);
+    fclose(r.f);
     return ok;
 }
 
