@@ -167,28 +167,6 @@ static void k_mm_dx(gl_tensor *d, int ith, int nth) {
     GL_FREE(row);
 }
 
-/* dw[k, m] = sum over n and broadcast batches of x[k, n] g[m, n]. src: x, g. Thread ith owns
- * the rows m = ith, ith + nth, ... */
-static void k_mm_dw(gl_tensor *d, int ith, int nth) {
-    const gl_tensor *x = d->src[0], *g = d->src[1];
-    const int64_t K = d->ne[0], M = d->ne[1];
-    float *o = d->data;
-    for (int64_t i3 = 0; i3 < d->ne[3]; i3++)
-        for (int64_t i2 = 0; i2 < d->ne[2]; i2++)
-            for (int64_t m = ith; m < M; m += nth) memset(o + bw_idx(d, 0, m, i2, i3), 0, (size_t)K * sizeof *o);
-    for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
-        for (int64_t i2 = 0; i2 < x->ne[2]; i2++) {
-            const int64_t w2 = i2 / (x->ne[2] / d->ne[2]), w3 = i3 / (x->ne[3] / d->ne[3]);
-            for (int64_t n = 0; n < x->ne[1]; n++)
-                for (int64_t m = ith; m < M; m += nth) {
-                    const float gv = bw_get(g, m, n, i2, i3);
-                    if (gv == 0.0f) continue;
-                    float *om = o + bw_idx(d, 0, m, w2, w3);
-                    for (int64_t k = 0; k < K; k++) om[k] += bw_get(x, k, n, i2, i3) * gv;
-                }
-        }
-}
-
 /* Unary derivatives. src: x (the op's input), y (its output), g. param 0: the unary op. */
 static void k_unary_back(gl_tensor *d) {
     const gl_tensor *x = d->src[0], *y = d->src[1], *g = d->src[2];
@@ -492,7 +470,15 @@ static gl_status bw_node(gl_context *ctx, bw_map *m, gl_tensor *t, gl_tensor *g,
         if (na) bw_acc(ctx, m, a, gl_scale(ctx, g, gl_op_param_f32(t, 0)));
         return GL_OK;
     case GL_OP_MUL_MAT: { /* a = w [K, M], b = x [K, N] */
-        if (nb) {
+        /* Both gradients are mat-muls of transposed copies, run by the forward mat-mul kernels
+         * (blocked, threaded, the same sums on any thread count): dx = mul_mat(w^T [M, K], g)
+         * (w broadcast over g's batches as in the forward pass) and dw = mul_mat(x^T [N, K],
+         * g^T [N, M]) summed over the batches w was broadcast across. A quantized w's dx keeps
+         * the row-dequantizing kernel. */
+        gl_tensor *gc = bw_is_f32_contig(g) ? g : gl_cont(ctx, g);
+        if (nb && a->type == GL_TYPE_F32) {
+            bw_acc(ctx, m, b, gl_mul_mat(ctx, gl_cont(ctx, gl_transpose(ctx, a)), gc));
+        } else if (nb) {
             gl_tensor *src[2] = {a, g};
             bw_acc(ctx, m, b, bw_new_threaded(ctx, b->ne, src, 2, k_mm_dx));
         }
@@ -500,8 +486,8 @@ static gl_status bw_node(gl_context *ctx, bw_map *m, gl_tensor *t, gl_tensor *g,
             if (a->type != GL_TYPE_F32)
                 return gl_error_set(err, GL_ERR_UNSUPPORTED, "backward: mul_mat weight %s is %s (train F32 weights)", a->name,
                                     gl_type_get(a->type)->name);
-            gl_tensor *src[2] = {b, g};
-            bw_acc(ctx, m, a, bw_new_threaded(ctx, a->ne, src, 2, k_mm_dw));
+            gl_tensor *dw = gl_mul_mat(ctx, gl_cont(ctx, gl_transpose(ctx, b)), gl_cont(ctx, gl_transpose(ctx, gc)));
+            bw_acc(ctx, m, a, bw_reduce(ctx, dw, a));
         }
         return GL_OK;
     }

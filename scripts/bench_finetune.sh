@@ -3,9 +3,9 @@
 # for a shape (tiny: bert-tiny, base: bert-base; random weights), sequence classification on
 # batches of B x 128 tokens, forward + backward + clipping + AdamW, with 1 and 2 threads
 # (torch.set_num_threads matched). The two sides alternate, R rounds each; medians.
-#   edgelm: `finetune --epochs 1` (2 steps) and `--epochs 2` (4 steps) on 2B examples; seconds per
-#           step = (wall(4 steps) - wall(2 steps)) / 2, so loading, tokenising and saving cancel;
-#           peak RSS of the 4-step run (/usr/bin/time).
+#   edgelm: `finetune --epochs 1` (2 steps) and `--epochs 5` (10 steps) on 2B examples; seconds
+#           per step = (wall(10 steps) - wall(2 steps)) / 8, so loading, tokenising and saving
+#           cancel; peak RSS of the 10-step run (/usr/bin/time).
 #   PyTorch: scripts/bench_finetune_torch.py (the same architecture in plain PyTorch; 2 timed
 #           steps after a warm-up step), its own peak RSS.
 # TORCH_BLAS_DIR: a folder holding libblas.so.3 for torch (Debian's python3-torch calls the system
@@ -35,8 +35,8 @@ echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load average at the sta
 for t in 1 2; do
     : > "$dir/e$t"; : > "$dir/p$t"; : > "$dir/m$t"
     for r in $(seq "$R"); do
-        a=$(ft "$t" 1); b=$(ft "$t" 2); rss=$(cat "$dir/rss")
-        echo "$a $b" | awk -v B="$B" '{ print B / (($2 - $1) / 2) }' >> "$dir/e$t"
+        a=$(ft "$t" 1); b=$(ft "$t" 5); rss=$(cat "$dir/rss")
+        echo "$a $b" | awk -v B="$B" '{ print B / (($2 - $1) / 8) }' >> "$dir/e$t"
         echo "$rss" >> "$dir/m$t"
         LD_LIBRARY_PATH=${TORCH_BLAS_DIR:+$TORCH_BLAS_DIR:}${LD_LIBRARY_PATH:-} $PY scripts/bench_finetune_torch.py "$t" "$shape" "$B" 2 |
             tee -a "$dir/torch.log" | sed 's/.*: \([0-9.]*\) sequences.*peak RSS \([0-9]*\) MB/\1 \2/' >> "$dir/p$t"
@@ -46,5 +46,5 @@ for t in 1 2; do
     echo "$shape B=$B threads=$t: edgelm $e seq/s (runs: $(tr '\n' ' ' < "$dir/e$t")), peak RSS $((em / 1024)) MB;" \
          "PyTorch $p seq/s (runs: $(cut -d' ' -f1 "$dir/p$t" | tr '\n' ' ')), peak RSS $pm MB; ratio $(echo "$e $p" | awk '{ printf "%.2f", $1 / $2 }')x"
 done
-echo "PyTorch: $(sed -n 's/^\(torch [^,]*\),.*/\1/p' "$dir/torch.log" | sort -u | tr '\n' ' ')"
+echo "PyTorch: $(sed -n 's/^\(torch [^)]*)\).*/\1/p' "$dir/torch.log" | sort -u | tr '\n' ' ')"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (at the end)"
