@@ -126,6 +126,15 @@ static void k_reduce_to(gl_tensor *d) {
     const gl_tensor *g = d->src[0];
     float *o = d->data;
     memset(o, 0, (size_t)gl_nelements(d) * sizeof *o);
+    const int64_t n0 = g->ne[0], rows = g->ne[1] * g->ne[2] * g->ne[3];
+    if (d->ne[0] == n0 && d->ne[1] == 1 && d->ne[2] == 1 && d->ne[3] == 1 && g->type == GL_TYPE_F32 &&
+        g->nb[0] == sizeof(float) && g->nb[1] == (size_t)n0 * sizeof(float) && g->nb[2] == g->nb[1] * (size_t)g->ne[1] &&
+        g->nb[3] == g->nb[2] * (size_t)g->ne[2]) { /* a bias: contiguous rows summed, in the same order as below */
+        const float *gv = g->data;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t i0 = 0; i0 < n0; i0++) o[i0] += gv[r * n0 + i0];
+        return;
+    }
     BW_FOR4(g) o[bw_idx(d, i0 % d->ne[0], i1 % d->ne[1], i2 % d->ne[2], i3 % d->ne[3])] += bw_get(g, i0, i1, i2, i3);
 }
 
