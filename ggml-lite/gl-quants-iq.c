@@ -27,6 +27,8 @@
 static const int8_t iq_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                      1,    13,   25,  38,  53,  69,  89,  113};
 
+const int8_t *gl_iq4_table(void) { return iq_values; }
+
 /* ------------------------------------------------------------------------------------------
  * Reference quantizers
  * ---------------------------------------------------------------------------------------- */
@@ -302,4 +304,123 @@ void gl_vec_dot_iq4_xs_q8_K(int n, float *s, const void *vx, const void *vy) {
 #else
     gl_vec_dot_iq4_xs_q8_K_scalar(n, s, vx, vy);
 #endif
+}
+
+/* ------------------------------------------------------------------------------------------
+ * IQ4_XS mat-mat (gl_type_gemm_iq, in gl_type_gemm's form): IQ_GEMM_MR weight rows ×
+ * IQ_GEMM_NC Q8_K activation rows per call. Each super-block of each weight row is decoded
+ * once per call (the table values of its codes, its eight scales ls - 32) and then met by
+ * every column; per (row, column, super-block) the kernels form the scalar dot's exact
+ * integer and then its float steps in its order, sum + isum * (d * yd) (no fused
+ * multiply-add), so an unsliced product equals the scalar vec_dot bit for bit in any tile
+ * position. (IQ4_NL takes Q4_0's tile in gl-quants.c: the two share a block layout.)
+ * ---------------------------------------------------------------------------------------- */
+
+#if defined(GL_AVX2) || defined(GL_NEON)
+#define IQ_GEMM_MR 4
+#if defined(GL_AVX2) && defined(__AVX512VL__)
+#define IQ_GEMM_NC 8
+#else
+#define IQ_GEMM_NC 4
+#endif
+_Static_assert(IQ_GEMM_NC <= GL_GEMM_NC_MAX, "gemm tile wider than mul_mat allows");
+
+typedef struct iq_xs_dec {
+    _Alignas(32) int8_t w[GL_QK_K]; /* table values, in element order */
+#if defined(GL_AVX2)
+    _Alignas(32) int8_t aw[GL_QK_K]; /* |w| (the unsigned operand of vpmaddubsw) */
+#endif
+    int16_t sc[8]; /* ls - 32 per 32 elements */
+    float d;
+} iq_xs_dec;
+
+#if defined(GL_AVX2)
+typedef __m256i iq_table;
+#else
+typedef int8x16_t iq_table;
+#endif
+
+static inline void iq_xs_decode(const block_iq4_xs *x, iq_table table, iq_xs_dec *o) {
+    for (int ib = 0; ib < 8; ib++) {
+#if defined(GL_AVX2)
+        const __m256i w = iq_avx2_lookup(x->qs + 16 * ib, table);
+        _mm256_store_si256((__m256i *)(o->w + 32 * ib), w);
+        _mm256_store_si256((__m256i *)(o->aw + 32 * ib), _mm256_sign_epi8(w, w));
+#else
+        const uint8x16_t q = vld1q_u8(x->qs + 16 * ib);
+        vst1q_s8(o->w + 32 * ib, vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0f))));
+        vst1q_s8(o->w + 32 * ib + 16, vqtbl1q_s8(table, vshrq_n_u8(q, 4)));
+#endif
+        o->sc[ib] = (int16_t)iq_xs_scale(x, ib);
+    }
+    o->d = GL_FP16_FAST(x->d);
+}
+
+/* [isum of row 0..3] for one column's super-block yb. */
+static inline void iq_xs_isums(const iq_xs_dec *dec, const block_q8_K *yb, int32_t *isum) {
+#if defined(GL_AVX2)
+    __m256i a[IQ_GEMM_MR];
+    for (int r = 0; r < IQ_GEMM_MR; r++) a[r] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * k));
+#pragma GCC unroll 4
+        for (int r = 0; r < IQ_GEMM_MR; r++) {
+            const __m256i w = _mm256_load_si256((const __m256i *)(dec[r].w + 32 * k));
+            const __m256i p = _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(dec[r].aw + 32 * k)),
+                                                   _mm256_sign_epi8(yv, w));
+            /* |pair| <= 32258, times |ls - 32| <= 32, two per lane: fits int32 */
+            a[r] = _mm256_add_epi32(a[r], _mm256_madd_epi16(p, _mm256_set1_epi16(dec[r].sc[k])));
+        }
+    }
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    _mm_storeu_si128((__m128i *)isum, _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+#else
+    int32x4_t a[IQ_GEMM_MR];
+    for (int r = 0; r < IQ_GEMM_MR; r++) a[r] = vdupq_n_s32(0);
+    for (int k = 0; k < 8; k++) {
+        const int8x16_t y0 = vld1q_s8(yb->qs + 32 * k), y1 = vld1q_s8(yb->qs + 32 * k + 16);
+        for (int r = 0; r < IQ_GEMM_MR; r++) {
+            const int8x16_t w0 = vld1q_s8(dec[r].w + 32 * k), w1 = vld1q_s8(dec[r].w + 32 * k + 16);
+            a[r] = vmlaq_n_s32(a[r], iq_neon_dot(w0, y0, w1, y1), dec[r].sc[k]);
+        }
+    }
+    vst1q_s32(isum, vpaddq_s32(vpaddq_s32(a[0], a[1]), vpaddq_s32(a[2], a[3])));
+#endif
+}
+
+static void iq_gemm_iq4_xs(int n, int nr, int nc, const void *vx, size_t bx, const void *const *vy,
+                           float *s, size_t bs, bool add) {
+    iq_xs_dec dec[IQ_GEMM_MR];
+#if defined(GL_AVX2)
+    const iq_table table = iq_avx2_table();
+#else
+    const iq_table table = vld1q_s8(iq_values);
+#endif
+    float acc[IQ_GEMM_NC][IQ_GEMM_MR] = {{0}};
+    for (int b = 0; b < n / GL_QK_K; b++) {
+        for (int r = 0; r < IQ_GEMM_MR; r++) {
+            /* rows past nr repeat the last one; their results are dropped */
+            const char *row = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
+            iq_xs_decode((const block_iq4_xs *)row + b, table, &dec[r]);
+        }
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *yb = (const block_q8_K *)vy[c] + b;
+            int32_t isum[IQ_GEMM_MR];
+            iq_xs_isums(dec, yb, isum);
+            for (int r = 0; r < IQ_GEMM_MR; r++) acc[c][r] = acc[c][r] + (float)isum[r] * (dec[r].d * yb->d);
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) gl_gemm_put(s + (size_t)c * bs + r, add, acc[c][r]);
+}
+#endif
+
+gl_gemm_kernel gl_type_gemm_iq(gl_type type) {
+#if defined(GL_AVX2) || defined(GL_NEON)
+    if (type == GL_TYPE_IQ4_XS)
+        return (gl_gemm_kernel){iq_gemm_iq4_xs, IQ_GEMM_MR, IQ_GEMM_NC, GL_TYPE_Q8_K, false, NULL, 0, false};
+#endif
+    (void)type;
+    return (gl_gemm_kernel){0};
 }

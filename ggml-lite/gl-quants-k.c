@@ -1479,8 +1479,6 @@ static void qk_dec_q6_K(const void *vx, qk_dec *o) {
     o->dmin = 0.0f;
 }
 
-/* Stores (or adds, for the later k-slices) one result. */
-static inline void qk_gemm_put(float *s, bool add, float v) { *s = add ? *s + v : v; }
 
 #define QK_GEMM_MR 4
 #if defined(GL_AVX2) && defined(__AVX512VL__)
@@ -1543,7 +1541,7 @@ qk_gemm_avx2(qk_dec_fn decode, size_t bsize, bool fold, int n, int nr, int nc, c
     for (int c = 0; c < nc; c++) {
         float out[4];
         _mm_storeu_ps(out, acc[c]);
-        for (int r = 0; r < nr; r++) qk_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+        for (int r = 0; r < nr; r++) gl_gemm_put(s + (size_t)c * bs + r, add, out[r]);
     }
 }
 #define QK_GEMM_IMPL qk_gemm_avx2
@@ -1633,7 +1631,7 @@ qk_gemm_neon(qk_dec_fn decode, size_t bsize, bool fold, int n, int nr, int nc, c
     for (int c = 0; c < nc; c++) {
         float out[4];
         vst1q_f32(out, acc[c]);
-        for (int r = 0; r < nr; r++) qk_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+        for (int r = 0; r < nr; r++) gl_gemm_put(s + (size_t)c * bs + r, add, out[r]);
     }
 }
 #define QK_GEMM_IMPL qk_gemm_neon
@@ -1665,7 +1663,7 @@ gl_gemm_kernel gl_type_gemm_k(gl_type type) {
     case GL_TYPE_Q6_K: fn = qk_gemm_q6_K; break;
     default: break;
     }
-    if (fn) k = (gl_gemm_kernel){fn, QK_GEMM_MR, QK_GEMM_NC, GL_TYPE_Q8_K, false, NULL, 0};
+    if (fn) k = (gl_gemm_kernel){fn, QK_GEMM_MR, QK_GEMM_NC, GL_TYPE_Q8_K, false, NULL, 0, false};
 #endif
     (void)type;
     return k;

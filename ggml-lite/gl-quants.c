@@ -1042,8 +1042,12 @@ static void q_vec_dot4_q4_0_q8_0_neon(int n, float *s, const void *vx, size_t bx
  * where the tile edges fall (tiling, thread split). test-quants checks this bit for bit.
  * ---------------------------------------------------------------------------------------- */
 
-/* Stores (or adds, for the later k-slices of a cache-blocked product) one result. */
-static inline void q_gemm_put(float *s, bool add, float v) { *s = add ? *s + v : v; }
+
+/* Weight types of the Q8_0-activation gemm tiles (q_gemm_q8_avx2 / _neon): Q4_0 and IQ4_NL
+ * blocks have the same 18-byte layout (an fp16 scale, 16 bytes of nibble codes), IQ4_NL's
+ * codes index ggml's table (gl_iq4_table) instead of meaning code - 8. */
+enum { Q_GQ_Q4_0, Q_GQ_Q8_0, Q_GQ_IQ4_NL };
+_Static_assert(sizeof(block_iq4_nl) == sizeof(block_q4_0), "IQ4_NL and Q4_0 blocks share a layout");
 
 #if defined(GL_AVX2)
 /* F32/F16 × F32: MR×NC accumulators of 8 lanes. With AVX-512VL the compiler has 32 ymm
@@ -1071,17 +1075,17 @@ static inline __m128 q_avx2_hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
 }
 
 static inline __attribute__((always_inline)) void
-q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
+q_gemm_float_avx2(bool f16, int NC, int n, int nr, int nc, const void *vx, size_t bx,
                   const void *const *vy, float *s, size_t bs, bool add) {
     const char *x[Q_GF_MR];
     const float *y[Q_GF_NC];
     for (int r = 0; r < Q_GF_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
-    for (int c = 0; c < Q_GF_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
+    for (int c = 0; c < NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
     __m256 acc[Q_GF_MR][Q_GF_NC];
 #pragma GCC unroll 8
     for (int r = 0; r < Q_GF_MR; r++)
 #pragma GCC unroll 8
-        for (int c = 0; c < Q_GF_NC; c++) acc[r][c] = _mm256_setzero_ps();
+        for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 w[Q_GF_MR];
@@ -1091,7 +1095,7 @@ q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
                        : _mm256_loadu_ps((const float *)x[r] + i);
         }
 #pragma GCC unroll 8
-        for (int c = 0; c < Q_GF_NC; c++) {
+        for (int c = 0; c < NC; c++) {
             __m256 yv = _mm256_loadu_ps(y[c] + i);
             Q_PIN_REG(yv);
 #pragma GCC unroll 8
@@ -1110,19 +1114,24 @@ q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
                 const float wv = f16 ? _cvtsh_ss(((const gl_fp16 *)x[r])[t]) : ((const float *)x[r])[t];
                 sum[r] += wv * y[c][t];
             }
-            q_gemm_put(s + (size_t)c * bs + r, add, sum[r]);
+            gl_gemm_put(s + (size_t)c * bs + r, add, sum[r]);
         }
     }
 }
 
+/* A call's nc columns: nc = 1 (a mat-vec, which takes this kernel too: see
+ * gl_type_gemm) runs a one-column instance, so it does no wasted work on repeated columns;
+ * an element's operations are the same in either instance. */
 static void q_gemm_f32_avx2(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
                             float *s, size_t bs, bool add) {
-    q_gemm_float_avx2(false, n, nr, nc, x, bx, y, s, bs, add);
+    if (nc == 1) q_gemm_float_avx2(false, 1, n, nr, 1, x, bx, y, s, bs, add);
+    else q_gemm_float_avx2(false, Q_GF_NC, n, nr, nc, x, bx, y, s, bs, add);
 }
 
 static void q_gemm_f16_avx2(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
                             float *s, size_t bs, bool add) {
-    q_gemm_float_avx2(true, n, nr, nc, x, bx, y, s, bs, add);
+    if (nc == 1) q_gemm_float_avx2(true, 1, n, nr, 1, x, bx, y, s, bs, add);
+    else q_gemm_float_avx2(true, Q_GF_NC, n, nr, nc, x, bx, y, s, bs, add);
 }
 
 /* [sum(a), sum(b), sum(c), sum(d)] of four vectors of eight int32. */
@@ -1144,32 +1153,40 @@ static inline __m128i q_avx2_sum4_epi32(__m256i a, __m256i b, __m256i c, __m256i
 #define Q_GQ_NC 4
 #endif
 static inline __attribute__((always_inline)) void
-q_gemm_q8_avx2(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const void *const *vy,
+q_gemm_q8_avx2(int wtype, int n, int nr, int nc, const void *vx, size_t bx, const void *const *vy,
                float *s, size_t bs, bool add) {
     const char *x[Q_GQ_MR];
     const block_q8_0 *y[Q_GQ_NC];
     for (int r = 0; r < Q_GQ_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
     for (int c = 0; c < Q_GQ_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
-    const size_t bsz = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const bool q4 = wtype == Q_GQ_Q4_0, nib = wtype != Q_GQ_Q8_0; /* nib: 16 bytes of nibble codes */
+    const size_t bsz = nib ? sizeof(block_q4_0) : sizeof(block_q8_0);
     const __m256i m4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
     const __m256i zero = _mm256_setzero_si256();
+    const __m256i table = wtype == Q_GQ_IQ4_NL
+                              ? _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)gl_iq4_table()))
+                              : zero;
     __m128 acc[Q_GQ_NC];
 #pragma GCC unroll 8
     for (int c = 0; c < Q_GQ_NC; c++) acc[c] = _mm_setzero_ps();
     const int nb = n / GL_QK8_0;
     for (int i = 0; i < nb; i++) {
-        __m256i u[Q_GQ_MR]; /* Q4_0: nibbles 0..15 (unsigned); Q8_0: |x| */
+        __m256i u[Q_GQ_MR]; /* Q4_0: nibbles 0..15 (unsigned); Q8_0, IQ4_NL: |x| */
         __m256i sgn[Q_GQ_MR];
         uint16_t dh[Q_GQ_MR];
 #pragma GCC unroll 8
         for (int r = 0; r < Q_GQ_MR; r++) {
             const char *blk = x[r] + (size_t)i * bsz;
-            if (q4) {
+            if (nib) {
                 const __m128i b = _mm_loadu_si128((const __m128i *)(blk + sizeof(gl_fp16)));
                 const __m256i bb = _mm256_inserti128_si256(_mm256_castsi128_si256(b),
                                                            _mm_srli_epi16(b, 4), 1);
                 u[r] = _mm256_and_si256(bb, m4);
                 sgn[r] = zero;
+                if (!q4) { /* IQ4_NL: the table's values, then as for Q8_0 */
+                    sgn[r] = _mm256_shuffle_epi8(table, u[r]);
+                    u[r] = _mm256_sign_epi8(sgn[r], sgn[r]);
+                }
             } else {
                 sgn[r] = _mm256_loadu_si256((const __m256i *)(blk + sizeof(gl_fp16)));
                 u[r] = _mm256_sign_epi8(sgn[r], sgn[r]);
@@ -1201,18 +1218,23 @@ q_gemm_q8_avx2(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const 
     for (int c = 0; c < nc; c++) {
         float out[4];
         _mm_storeu_ps(out, acc[c]);
-        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+        for (int r = 0; r < nr; r++) gl_gemm_put(s + (size_t)c * bs + r, add, out[r]);
     }
 }
 
 static void q_gemm_q4_0_avx2(int n, int nr, int nc, const void *x, size_t bx,
                              const void *const *y, float *s, size_t bs, bool add) {
-    q_gemm_q8_avx2(true, n, nr, nc, x, bx, y, s, bs, add);
+    q_gemm_q8_avx2(Q_GQ_Q4_0, n, nr, nc, x, bx, y, s, bs, add);
 }
 
 static void q_gemm_q8_0_avx2(int n, int nr, int nc, const void *x, size_t bx,
                              const void *const *y, float *s, size_t bs, bool add) {
-    q_gemm_q8_avx2(false, n, nr, nc, x, bx, y, s, bs, add);
+    q_gemm_q8_avx2(Q_GQ_Q8_0, n, nr, nc, x, bx, y, s, bs, add);
+}
+
+static void q_gemm_iq4_nl_avx2(int n, int nr, int nc, const void *x, size_t bx,
+                               const void *const *y, float *s, size_t bs, bool add) {
+    q_gemm_q8_avx2(Q_GQ_IQ4_NL, n, nr, nc, x, bx, y, s, bs, add);
 }
 #endif /* GL_AVX2 */
 
@@ -1222,17 +1244,17 @@ static void q_gemm_q8_0_avx2(int n, int nr, int nc, const void *x, size_t bx,
 #define Q_GF_NC 4
 _Static_assert(Q_GF_MR == 4, "the epilogue reduces exactly four rows per column");
 static inline __attribute__((always_inline)) void
-q_gemm_float_neon(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
+q_gemm_float_neon(bool f16, int NC, int n, int nr, int nc, const void *vx, size_t bx,
                   const void *const *vy, float *s, size_t bs, bool add) {
     const char *x[Q_GF_MR];
     const float *y[Q_GF_NC];
     for (int r = 0; r < Q_GF_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
-    for (int c = 0; c < Q_GF_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
+    for (int c = 0; c < NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
     float32x4_t acc[Q_GF_MR][Q_GF_NC];
 #pragma GCC unroll 8
     for (int r = 0; r < Q_GF_MR; r++)
 #pragma GCC unroll 8
-        for (int c = 0; c < Q_GF_NC; c++) acc[r][c] = vdupq_n_f32(0.0f);
+        for (int c = 0; c < NC; c++) acc[r][c] = vdupq_n_f32(0.0f);
     int i = 0;
     for (; i + 4 <= n; i += 4) {
         float32x4_t w[Q_GF_MR];
@@ -1241,7 +1263,7 @@ q_gemm_float_neon(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
             w[r] = f16 ? q_neon_load_f16((const gl_fp16 *)x[r] + i) : vld1q_f32((const float *)x[r] + i);
         }
 #pragma GCC unroll 8
-        for (int c = 0; c < Q_GF_NC; c++) {
+        for (int c = 0; c < NC; c++) {
             const float32x4_t yv = vld1q_f32(y[c] + i);
 #pragma GCC unroll 8
             for (int r = 0; r < Q_GF_MR; r++) acc[r][c] = vfmaq_f32(acc[r][c], w[r], yv);
@@ -1256,19 +1278,22 @@ q_gemm_float_neon(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
                 const float wv = f16 ? GL_FP16_FAST(((const gl_fp16 *)x[r])[t]) : ((const float *)x[r])[t];
                 sum[r] += wv * y[c][t];
             }
-            q_gemm_put(s + (size_t)c * bs + r, add, sum[r]);
+            gl_gemm_put(s + (size_t)c * bs + r, add, sum[r]);
         }
     }
 }
 
+/* nc = 1 (a mat-vec): a one-column instance, as on AVX2. */
 static void q_gemm_f32_neon(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
                             float *s, size_t bs, bool add) {
-    q_gemm_float_neon(false, n, nr, nc, x, bx, y, s, bs, add);
+    if (nc == 1) q_gemm_float_neon(false, 1, n, nr, 1, x, bx, y, s, bs, add);
+    else q_gemm_float_neon(false, Q_GF_NC, n, nr, nc, x, bx, y, s, bs, add);
 }
 
 static void q_gemm_f16_neon(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
                             float *s, size_t bs, bool add) {
-    q_gemm_float_neon(true, n, nr, nc, x, bx, y, s, bs, add);
+    if (nc == 1) q_gemm_float_neon(true, 1, n, nr, 1, x, bx, y, s, bs, add);
+    else q_gemm_float_neon(true, Q_GF_NC, n, nr, nc, x, bx, y, s, bs, add);
 }
 
 /* Q4_0 / Q8_0 × Q8_0: rows decoded to signed bytes once per block (Q4_0: nibble - 8), then
@@ -1277,15 +1302,16 @@ static void q_gemm_f16_neon(int n, int nr, int nc, const void *x, size_t bx, con
 #define Q_GQ_MR 4
 #define Q_GQ_NC 4
 static inline __attribute__((always_inline)) void
-q_gemm_q8_neon(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const void *const *vy,
+q_gemm_q8_neon(int wtype, int n, int nr, int nc, const void *vx, size_t bx, const void *const *vy,
                float *s, size_t bs, bool add) {
     const char *x[Q_GQ_MR];
     const block_q8_0 *y[Q_GQ_NC];
     for (int r = 0; r < Q_GQ_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
     for (int c = 0; c < Q_GQ_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
-    const size_t bsz = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const size_t bsz = wtype == Q_GQ_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
     const int8x16_t eight = vdupq_n_s8(8);
+    const int8x16_t table = wtype == Q_GQ_IQ4_NL ? vld1q_s8(gl_iq4_table()) : vdupq_n_s8(0);
     float32x4_t acc[Q_GQ_NC];
 #pragma GCC unroll 8
     for (int c = 0; c < Q_GQ_NC; c++) acc[c] = vdupq_n_f32(0.0f);
@@ -1297,10 +1323,14 @@ q_gemm_q8_neon(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const 
         for (int r = 0; r < Q_GQ_MR; r++) {
             const char *blk = x[r] + (size_t)i * bsz;
             const uint8_t *qs = (const uint8_t *)blk + sizeof(gl_fp16);
-            if (q4) {
+            if (wtype == Q_GQ_Q4_0) {
                 const uint8x16_t b = vld1q_u8(qs);
                 lo[r] = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, m4)), eight);
                 hi[r] = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), eight);
+            } else if (wtype == Q_GQ_IQ4_NL) {
+                const uint8x16_t b = vld1q_u8(qs);
+                lo[r] = vqtbl1q_s8(table, vandq_u8(b, m4));
+                hi[r] = vqtbl1q_s8(table, vshrq_n_u8(b, 4));
             } else {
                 lo[r] = vreinterpretq_s8_u8(vld1q_u8(qs));
                 hi[r] = vreinterpretq_s8_u8(vld1q_u8(qs + 16));
@@ -1323,18 +1353,23 @@ q_gemm_q8_neon(bool q4, int n, int nr, int nc, const void *vx, size_t bx, const 
     for (int c = 0; c < nc; c++) {
         float out[4];
         vst1q_f32(out, acc[c]);
-        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+        for (int r = 0; r < nr; r++) gl_gemm_put(s + (size_t)c * bs + r, add, out[r]);
     }
 }
 
 static void q_gemm_q4_0_neon(int n, int nr, int nc, const void *x, size_t bx,
                              const void *const *y, float *s, size_t bs, bool add) {
-    q_gemm_q8_neon(true, n, nr, nc, x, bx, y, s, bs, add);
+    q_gemm_q8_neon(Q_GQ_Q4_0, n, nr, nc, x, bx, y, s, bs, add);
 }
 
 static void q_gemm_q8_0_neon(int n, int nr, int nc, const void *x, size_t bx,
                              const void *const *y, float *s, size_t bs, bool add) {
-    q_gemm_q8_neon(false, n, nr, nc, x, bx, y, s, bs, add);
+    q_gemm_q8_neon(Q_GQ_Q8_0, n, nr, nc, x, bx, y, s, bs, add);
+}
+
+static void q_gemm_iq4_nl_neon(int n, int nr, int nc, const void *x, size_t bx,
+                               const void *const *y, float *s, size_t bs, bool add) {
+    q_gemm_q8_neon(Q_GQ_IQ4_NL, n, nr, nc, x, bx, y, s, bs, add);
 }
 #endif /* GL_NEON */
 
@@ -1637,7 +1672,7 @@ static inline void q_gemm_x8_ref(bool q4, int n, int nr, int nc, const void *vx,
                 acc[r] = fmaf((float)sum, Q_FP16(dw[r]) * y[i].d, acc[r]);
             }
         }
-        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, acc[r]);
+        for (int r = 0; r < nr; r++) gl_gemm_put(s + (size_t)c * bs + r, add, acc[r]);
     }
 }
 static void q_gemm_q4_0_x8_ref(int n, int nr, int nc, const void *x, size_t bx,
@@ -1735,7 +1770,7 @@ q_gemm_x8_avx2(bool q4, int NC, int n, int nr, const void *vx, const void *const
     for (int c = 0; c < NC; c++) {
         float out[8];
         _mm256_storeu_ps(out, acc[c]);
-        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+        for (int r = 0; r < nr; r++) gl_gemm_put(s + (size_t)c * bs + r, add, out[r]);
     }
 }
 
@@ -1865,7 +1900,7 @@ q_gemm_x8_neon(bool q4, int NC, int n, int nr, const void *vx, const void *const
         float out[8];
         vst1q_f32(out, acc[c][0]);
         vst1q_f32(out + 4, acc[c][1]);
-        for (int r = 0; r < nr; r++) q_gemm_put(s + (size_t)c * bs + r, add, out[r]);
+        for (int r = 0; r < nr; r++) gl_gemm_put(s + (size_t)c * bs + r, add, out[r]);
     }
 }
 
@@ -1891,10 +1926,10 @@ gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type) {
     const size_t yb = sizeof(block_q8_0s);
     if (type == GL_TYPE_Q4_0)
         return (gl_gemm_kernel){q_gemm_q4_0_x8_ref, 8, 8, GL_TYPE_Q8_0, false,
-                                q_quantize_row_q8_0s_q4, yb};
+                                q_quantize_row_q8_0s_q4, yb, false};
     if (type == GL_TYPE_Q8_0)
         return (gl_gemm_kernel){q_gemm_q8_0_x8_ref, 8, 8, GL_TYPE_Q8_0, false,
-                                q_quantize_row_q8_0s_q8, yb};
+                                q_quantize_row_q8_0s_q8, yb, false};
     return (gl_gemm_kernel){0};
 }
 
@@ -1905,19 +1940,19 @@ gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
 #if defined(GL_AVX2)
     if (type == GL_TYPE_Q4_0)
         k = (gl_gemm_kernel){q_gemm_q4_0_x8_avx2, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
-                             q_quantize_row_q8_0s_q4, yb};
+                             q_quantize_row_q8_0s_q4, yb, false};
 #if defined(Q_X8_VNNI)
     if (type == GL_TYPE_Q8_0)
         k = (gl_gemm_kernel){q_gemm_q8_0_x8_avx2, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
-                             q_quantize_row_q8_0s_q8, yb};
+                             q_quantize_row_q8_0s_q8, yb, false};
 #endif
 #elif defined(GL_NEON)
     if (type == GL_TYPE_Q4_0)
         k = (gl_gemm_kernel){q_gemm_q4_0_x8_neon, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
-                             q_quantize_row_q8_0s_q4, yb};
+                             q_quantize_row_q8_0s_q4, yb, false};
     if (type == GL_TYPE_Q8_0)
         k = (gl_gemm_kernel){q_gemm_q8_0_x8_neon, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
-                             q_quantize_row_q8_0s_q8, yb};
+                             q_quantize_row_q8_0s_q8, yb, false};
 #endif
     (void)type;
     (void)yb;
@@ -2183,16 +2218,22 @@ gl_gemm_kernel gl_type_gemm(gl_type type) {
 #endif
     switch (type) {
     case GL_TYPE_F32:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(f32), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, false, NULL, 0};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(f32), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, false, NULL, 0, true};
         break;
     case GL_TYPE_F16:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(f16), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, true, NULL, 0};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(f16), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, true, NULL, 0, true};
         break;
     case GL_TYPE_Q4_0:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(q4_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(q4_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0, false};
         break;
     case GL_TYPE_Q8_0:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(q8_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(q8_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0, false};
+        break;
+    case GL_TYPE_IQ4_NL:
+        k = (gl_gemm_kernel){Q_GEMM_PICK(iq4_nl), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0, false};
+        break;
+    case GL_TYPE_IQ4_XS:
+        k = gl_type_gemm_iq(type);
         break;
     default:
         k = gl_type_gemm_k(type); /* the K types (gl-quants-k.c) */

@@ -146,9 +146,16 @@ typedef struct gl_gemm_kernel {
      * take yblock bytes per 32 elements (the X8 kernels' block_q8_0s rows). */
     gl_from_float_fn yconvert;
     size_t yblock;
+    /* Also the mat-vec kernel (one column per call): then a row of X gives the same bits
+     * alone as in a batch, so a decode step matches the prompt's batch exactly (an F16 KV
+     * cache would turn a last-bit difference of K or V into a half-ulp one). */
+    bool matvec;
 } gl_gemm_kernel;
 GL_PRIVATE gl_gemm_kernel gl_type_gemm(gl_type type);
+GL_PRIVATE gl_gemm_kernel gl_type_gemm_iq(gl_type type); /* IQ4_XS (gl-quants-iq.c) */
 #define GL_GEMM_NC_MAX 8 /* no kernel's nc exceeds this */
+/* A gemm kernel stores one result, or adds it (the later k-slices of a cache-blocked product). */
+static inline void gl_gemm_put(float *s, bool add, float v) { *s = add ? *s + v : v; }
 
 /* ---- X8 layout (gl_repack; see the top of the X8 section in gl-quants.c) ----
  * A group of 8 weight rows is stored block index by block index: for block b, the 8 rows'
@@ -296,6 +303,7 @@ typedef struct block_iq4_nl {
     uint8_t qs[GL_QK4_NL / 2]; /* low nibble: element j, high nibble: element j + 16 */
 } block_iq4_nl;
 _Static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl must be 18 bytes");
+GL_PRIVATE const int8_t *gl_iq4_table(void); /* the 16 values IQ4_NL/IQ4_XS codes index (ggml's) */
 
 typedef struct block_iq4_xs {
     gl_fp16 d;                   /* super-block scale */

@@ -15,7 +15,8 @@
 #include "gl-quants.h"
 
 static const gl_type mm_types[] = {GL_TYPE_F32,  GL_TYPE_F16,  GL_TYPE_BF16, GL_TYPE_Q4_0,
-                                   GL_TYPE_Q4_1, GL_TYPE_Q5_0, GL_TYPE_Q5_1, GL_TYPE_Q8_0};
+                                   GL_TYPE_Q4_1, GL_TYPE_Q5_0, GL_TYPE_Q5_1, GL_TYPE_Q8_0,
+                                   GL_TYPE_IQ4_NL};
 #define N_TYPES (int)(sizeof mm_types / sizeof mm_types[0])
 
 enum { X_CONTIG, X_TRANSPOSED, X_ROW_GAPS, X_PERMUTED };
@@ -100,7 +101,7 @@ static bool mm_build(const mm_case *c, uint64_t seed, mm_built *b) {
     b->w = make_w(b->ctx, c, &rng);
     b->x = make_x(b->ctx, c, &rng);
     b->y = b->w && b->x ? gl_mul_mat(b->ctx, b->w, b->x) : NULL;
-    b->g = gl_graph_new(b->ctx, 16);
+    b->g = gl_graph_new(b->ctx, 64);
     if (!TF_CHECK(b->y && b->g && gl_ctx_ok(b->ctx), "build: %s",
                   gl_ctx_error(b->ctx) ? gl_ctx_error(b->ctx) : "?")) {
         return false;
@@ -304,6 +305,60 @@ TF_TEST(work_size_and_rejections) {
     gl_tensor *bad = gl_new_tensor_2d(ctx, GL_TYPE_F32, 32, 3);
     TF_CHECK(gl_mul_mat(ctx, w, bad) == NULL, "k mismatch is rejected");
     gl_context_free(ctx);
+}
+
+/* A mat-vec of one X column gives the bits of that column of the mat-mat, for the float
+ * weight types on every kernel set (their mat-vec runs the gemm kernel with one column, over
+ * the same k-slices; BF16 and scalar builds take vec_dot both ways). A decode step then
+ * matches the prompt's batch exactly, which an F16 KV cache needs (test-decoder). */
+TF_TEST(matvec_bits_equal_matmat_column) {
+    static const struct { gl_type t; int64_t k; } cases[] = {
+        {GL_TYPE_F32, 37}, {GL_TYPE_F32, 100}, {GL_TYPE_F32, 4160}, {GL_TYPE_F16, 64},
+        {GL_TYPE_F16, 100}, {GL_TYPE_F16, 8224}, {GL_TYPE_BF16, 96}};
+    enum { N = 9, M = 6 };
+    uint64_t seed = 700;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const mm_case c = {cases[ci].t, cases[ci].k, N, M, 1, 1, 1, 1, X_CONTIG, W_CONTIG};
+        mm_built b;
+        if (!mm_build(&c, seed++, &b)) {
+            gl_context_free(b.ctx);
+            continue;
+        }
+        gl_tensor *one[M];
+        bool ok = true;
+        for (int j = 0; j < M; j++) {
+            gl_tensor *col = gl_view_2d(b.ctx, b.x, c.k, 1, b.x->nb[1], (size_t)j * b.x->nb[1]);
+            one[j] = col ? gl_mul_mat(b.ctx, b.w, col) : NULL;
+            ok = ok && one[j] && gl_graph_expand(b.g, one[j]) == GL_OK;
+        }
+        float *all = ok ? mm_run(&b, 2) : NULL; /* computes every node of the graph */
+        if (TF_CHECK(all != NULL, "%s k=%lld: build", gl_type_name(c.wt), (long long)c.k)) {
+            int differ = 0;
+            for (int j = 0; j < M; j++)
+                for (int i = 0; i < N; i++) {
+                    const float v = gl_get_f32_nd(one[j], i, 0, 0, 0);
+                    differ += memcmp(&v, &all[j * N + i], sizeof v) != 0;
+                }
+            TF_CHECK(differ == 0, "%s k=%lld: %d of %d mat-vec outputs differ from the mat-mat's",
+                     gl_type_name(c.wt), (long long)c.k, differ, N * M);
+        }
+        free(all);
+        gl_context_free(b.ctx);
+    }
+}
+
+/* IQ4_XS (super-blocks of 256, Q8_K activations): the mat-vec (vec_dot) and the mat-mat
+ * (its gemm tile where the build has one) against the reference, with strided x, and weight
+ * rows over 8 KiB (61 super-blocks) so that the mat-mat is cut into k-slices. */
+TF_TEST(iq4_xs_matvec_and_matmat) {
+    static const mm_case cases[] = {
+        {GL_TYPE_IQ4_XS, 256, 9, 1, 1, 1, 1, 1, X_CONTIG, W_CONTIG},
+        {GL_TYPE_IQ4_XS, 256, 9, 7, 1, 1, 1, 1, X_CONTIG, W_CONTIG},
+        {GL_TYPE_IQ4_XS, 512, 17, 5, 1, 1, 1, 1, X_ROW_GAPS, W_CONTIG},
+        {GL_TYPE_IQ4_XS, 768, 33, 13, 2, 1, 1, 1, X_PERMUTED, W_CONTIG},
+        {GL_TYPE_IQ4_XS, 15616, 6, 7, 1, 1, 1, 1, X_CONTIG, W_CONTIG},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) mm_case_run(&cases[i], 800 + (uint64_t)i);
 }
 
 TF_MAIN

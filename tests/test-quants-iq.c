@@ -12,7 +12,9 @@
  *   vec_dot vs dequantize-then-dot in double: |s - ref| <= 2e-5 * sum |x_i y_i|;
  *   SIMD vs scalar vec_dot: IQ4_XS equal (same integer per super-block, same float steps);
  *     IQ4_NL within 1e-6 * sum |x_i y_i| (the SIMD kernels keep per-lane float sums);
- *   mul_mat of an IQ4 weight (1 and 2 threads) vs its rows' vec_dot: 2e-5 * sum |x_i y_i|.
+ *   mul_mat of an IQ4 weight (1 and 2 threads) vs its rows' vec_dot: 2e-5 * sum |x_i y_i|;
+ *     IQ4_XS equal: its gemm tile (M > 1, rows under 8 KiB: one k-slice) forms the scalar
+ *     dot's integer and float steps, like its SIMD vec_dot.
  */
 #include "tf.h"
 
@@ -279,6 +281,8 @@ TF_TEST(mul_mat_iq_weights) {
                     for (int e = 0; e < K; e++) mag += fabs((double)wd[e] * x[j * K + e]);
                     const double err = fabs(y[j * NR + i] - s);
                     TF_CHECK(err <= 2e-5 * mag, "%s %d threads (%d,%d): %.9g vs %.9g", iq_types[t].name,
+                             nth, i, j, y[j * NR + i], s);
+                    TF_CHECK(ty != GL_TYPE_IQ4_XS || y[j * NR + i] == s, "iq4_xs %d threads (%d,%d): %.9g vs %.9g",
                              nth, i, j, y[j * NR + i], s);
                     if (err / mag > worst) worst = err / mag;
                 }

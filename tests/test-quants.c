@@ -556,13 +556,17 @@ TF_TEST(vec_dot4_matches_single_rows) {
  * it is computed in (full tiles, clipped edge tiles, single elements) and in add mode. */
 TF_TEST(gemm_matches_scalar_and_is_tile_invariant) {
     enum { GR = 7, GC = 11 }; /* more rows and columns than any tile, not multiples */
+    /* the weight types, and IQ4_NL (Q4_0's tile with a table; IQ4_XS: test-quants-iq) */
+    gl_type gemm_types[N_WEIGHT_TYPES + 1];
+    memcpy(gemm_types, q_weight_types, sizeof q_weight_types);
+    gemm_types[N_WEIGHT_TYPES] = GL_TYPE_IQ4_NL;
     tf_rng rng = {31};
     static float xf[GR * 4160], yf[GC * 4096], yr[4096];
     static uint8_t xq[GR * 4160 * 4], yv[GC * 4096 * 4], yg[GC * 4096 * 4];
     static const int sizes[] = {8, 37, 100, 32, 96, 4096}; /* the first three: float types */
     int n_kernels = 0;
-    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
-        const gl_type wt = q_weight_types[ti];
+    for (int ti = 0; ti < N_WEIGHT_TYPES + 1; ti++) {
+        const gl_type wt = gemm_types[ti];
         const gl_gemm_kernel g = gl_type_gemm(wt);
         if (!g.fn) continue;
         n_kernels++;
@@ -634,7 +638,7 @@ TF_TEST(gemm_matches_scalar_and_is_tile_invariant) {
         }
     }
     if (gl_kset_active()->family != GL_KSET_SCALAR) {
-        TF_CHECK(n_kernels == 4, "SIMD sets have gemm kernels for F32, F16, Q4_0, Q8_0 (%d)", n_kernels);
+        TF_CHECK(n_kernels == 5, "SIMD sets have gemm kernels for F32, F16, Q4_0, Q8_0, IQ4_NL (%d)", n_kernels);
     } else if (n_kernels == 0) {
         tf_skip("no gemm kernels in the scalar set (vec_dot is used)");
     }

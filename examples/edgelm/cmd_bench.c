@@ -404,8 +404,8 @@ static int bench_parse_threads(const char *s, bench_opts *o) {
 /* The first BENCH_N_DEFAULT types run when --types is not given; the K types only on request. */
 static const gl_type bench_types[] = {GL_TYPE_F32,  GL_TYPE_F16,  GL_TYPE_Q8_0, GL_TYPE_Q4_0,
                                       GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_Q4_K, GL_TYPE_Q5_K,
-                                      GL_TYPE_Q6_K};
-#define BENCH_N_TYPES 9
+                                      GL_TYPE_Q6_K, GL_TYPE_IQ4_NL, GL_TYPE_IQ4_XS};
+#define BENCH_N_TYPES 11
 #define BENCH_N_DEFAULT 4
 
 static int bench_parse_types(const char *s, bench_opts *o) {
@@ -934,7 +934,7 @@ static bool bench_opt_gen(const char *v, void *dst, char *why, size_t why_size) 
 
 static bool bench_opt_types(const char *v, void *dst, char *why, size_t why_size) {
     if (bench_parse_types(v, &((bench_cli *)dst)->o) == 0) return true;
-    snprintf(why, why_size, "use some of f32, f16, q8_0, q4_0, q2_K, q3_K, q4_K, q5_K, q6_K, e.g. --types q4_0,q8_0");
+    snprintf(why, why_size, "use some of f32, f16, q8_0, q4_0, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs, e.g. --types q4_0,q8_0");
     return false;
 }
 
@@ -974,7 +974,7 @@ int cmd_bench(int argc, char **argv) {
                  "weights larger than the last-level cache) and mat-mat (64 and 512 columns) timings; Q8_0/Q4_0 also "
                  "repacked (X8) where the build has X8 kernels"),
         OPT_FUNC("--types", &b, bench_opt_types, "LIST", "these of f32,f16,q8_0,q4_0 (the default set) and "
-                 "q2_K,q3_K,q4_K,q5_K,q6_K (mat-mat shapes: K a multiple of 256)"),
+                 "q2_K,q3_K,q4_K,q5_K,q6_K,iq4_nl,iq4_xs (mat-mat shapes: K a multiple of 256 for the K types and iq4_xs)"),
         OPT_FUNC("--mm-shapes", &b, bench_opt_shapes, "LIST", "mat-mat weight shapes KxN (default 4096x4096)"),
         OPT_FUNC("--cols", &b, bench_opt_cols, "LIST", "mat-mat column counts (default 64,512)"),
         OPT_SECTION("Models (-m)"),
