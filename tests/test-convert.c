@@ -38,6 +38,33 @@ static gl_status convert(const char *src, const char *out, int outtype, bool voc
     return elm_convert(&p, st, err);
 }
 
+/* Converts fixture rel (skipped when rel/probe, or rel itself with probe NULL, is absent) to
+ * the temporary file outname and opens the result: NULL after a skip or a failed check. */
+static gl_gguf *convert_fixture(const char *rel, const char *probe, const char *outname, int outtype,
+                                bool vocab_only, elm_convert_stats *stats) {
+    char probe_rel[512];
+    snprintf(probe_rel, sizeof probe_rel, "%s%s%s", rel, probe ? "/" : "", probe ? probe : "");
+    if (!tf_file_exists(tf_fixture(probe_rel))) {
+        tf_skip_fixture("fixtures absent");
+        return NULL;
+    }
+    const char *out = tmp_path(outname);
+    gl_error err = {0};
+    if (!TF_CHECK(convert(tf_fixture(rel), out, outtype, vocab_only, stats, &err) == GL_OK, "%s", err.msg))
+        return NULL;
+    gl_gguf *g = gl_gguf_open(out, &err);
+    TF_CHECK(g != NULL, "%s", err.msg);
+    return g;
+}
+
+/* The safetensors source of fixture rel, NULL after a failed check. */
+static elm_st *open_source(const char *rel) {
+    gl_error err = {0};
+    elm_st *st = elm_st_open(tf_fixture(rel), &err);
+    TF_CHECK(st != NULL, "%s", err.msg);
+    return st;
+}
+
 static int64_t kv_int(const gl_gguf *g, const char *key) {
     int64_t i = gl_gguf_find_key(g, key), v = -999;
     if (i < 0 || !gl_gguf_get_i64(g, i, &v)) return -999;
@@ -122,19 +149,12 @@ static void check_permuted(const gl_gguf *g, const elm_st *st, const char *gname
 }
 
 TF_TEST(convert_llama_f32) {
-    const char *src = tf_fixture("hf-reference/llama");
-    if (!tf_file_exists(tf_fixture("hf-reference/llama/config.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("llama-f32.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    gl_status s = convert(src, out, GL_TYPE_F32, false, &stats, &err);
-    TF_CHECK(s == GL_OK, "%s", err.msg);
-    if (s != GL_OK) return;
+    gl_gguf *g = convert_fixture("hf-reference/llama", "config.json", "llama-f32.gguf", GL_TYPE_F32, false, &stats);
+    if (!g) return;
     TF_CHECK(stats.n_tensors == 2 + 2 * 9 + 1, "tensors %lld", (long long)stats.n_tensors);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    elm_st *st = elm_st_open(src, &err);
-    TF_CHECK(g && st, "%s", err.msg);
-    if (!g || !st) goto done;
+    elm_st *st = open_source("hf-reference/llama");
+    if (!st) goto done;
     TF_CHECK(kv_str_is(g, "general.architecture", "llama"));
     TF_CHECK(kv_int(g, "general.file_type") == 0);
     TF_CHECK(gl_gguf_find_key(g, "general.quantization_version") < 0);
@@ -189,16 +209,11 @@ done:
 }
 
 TF_TEST(convert_llama_q8_0) {
-    const char *src = tf_fixture("hf-reference/llama");
-    if (!tf_file_exists(tf_fixture("hf-reference/llama/config.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("llama-q8.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, GL_TYPE_Q8_0, false, &stats, &err) == GL_OK, "%s", err.msg);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    elm_st *st = elm_st_open(src, &err);
-    TF_CHECK(g && st, "%s", err.msg);
-    if (!g || !st) goto done;
+    gl_gguf *g = convert_fixture("hf-reference/llama", "config.json", "llama-q8.gguf", GL_TYPE_Q8_0, false, &stats);
+    if (!g) return;
+    elm_st *st = open_source("hf-reference/llama");
+    if (!st) goto done;
     TF_CHECK(kv_int(g, "general.file_type") == 7 && kv_int(g, "general.quantization_version") == 2);
     TF_CHECK(stats.n_fallback == 0);
     const gl_gguf_tensor_info *t = tensor(g, "blk.1.ffn_down.weight");
@@ -231,16 +246,11 @@ done:
 }
 
 TF_TEST(convert_gpt2_transposes_conv1d) {
-    const char *src = tf_fixture("hf-reference/gpt2");
-    if (!tf_file_exists(tf_fixture("hf-reference/gpt2/config.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("gpt2.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, -1, false, &stats, &err) == GL_OK, "%s", err.msg);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    elm_st *st = elm_st_open(src, &err);
-    TF_CHECK(g && st, "%s", err.msg);
-    if (!g || !st) goto done;
+    gl_gguf *g = convert_fixture("hf-reference/gpt2", "config.json", "gpt2.gguf", -1, false, &stats);
+    if (!g) return;
+    elm_st *st = open_source("hf-reference/gpt2");
+    if (!st) goto done;
     TF_CHECK(kv_str_is(g, "general.architecture", "gpt2"));
     TF_CHECK(kv_int(g, "gpt2.context_length") == 128 && kv_int(g, "gpt2.embedding_length") == 64);
     TF_CHECK(kv_int(g, "gpt2.feed_forward_length") == 256 && kv_int(g, "gpt2.attention.head_count") == 4);
@@ -280,16 +290,11 @@ done:
 }
 
 TF_TEST(convert_fake_gpt2_and_fallback) {
-    const char *src = tf_fixture("hf-tiny-lm-buddy/fake_gpt2");
-    if (!tf_file_exists(tf_fixture("hf-tiny-lm-buddy/fake_gpt2/config.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("fake-gpt2-q4.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, GL_TYPE_Q4_0, false, &stats, &err) == GL_OK, "%s", err.msg);
-    TF_CHECK(stats.n_fallback > 0, "rows of 2 cannot be Q4_0");
-    gl_gguf *g = gl_gguf_open(out, &err);
-    TF_CHECK(g != NULL, "%s", err.msg);
+    gl_gguf *g = convert_fixture("hf-tiny-lm-buddy/fake_gpt2", "config.json", "fake-gpt2-q4.gguf", GL_TYPE_Q4_0,
+                                 false, &stats);
     if (!g) return;
+    TF_CHECK(stats.n_fallback > 0, "rows of 2 cannot be Q4_0");
     const gl_gguf_tensor_info *t = tensor(g, "token_embd.weight");
     TF_CHECK(t && t->type == GL_TYPE_F16 && t->ne[0] == 2 && t->ne[1] == 50257);
     t = tensor(g, "blk.0.ffn_down.weight"); /* [8 in, 2 out] */
@@ -304,14 +309,8 @@ TF_TEST(convert_fake_gpt2_and_fallback) {
 }
 
 TF_TEST(vocab_only_gpt2_tokenizer) {
-    const char *src = tf_fixture("gpt2-tokenizer");
-    if (!tf_file_exists(tf_fixture("gpt2-tokenizer/encoder.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("gpt2-vocab.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, -1, true, &stats, &err) == GL_OK, "%s", err.msg);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    TF_CHECK(g != NULL, "%s", err.msg);
+    gl_gguf *g = convert_fixture("gpt2-tokenizer", "encoder.json", "gpt2-vocab.gguf", -1, true, &stats);
     if (!g) return;
     TF_CHECK(gl_gguf_n_tensors(g) == 0);
     TF_CHECK(kv_str_is(g, "tokenizer.ggml.model", "gpt2") && kv_str_is(g, "tokenizer.ggml.pre", "gpt-2"));
@@ -327,14 +326,8 @@ TF_TEST(vocab_only_gpt2_tokenizer) {
 }
 
 TF_TEST(vocab_only_llama2_spm) {
-    const char *src = tf_fixture("llama2-tokenizer/tokenizer.model");
-    if (!tf_file_exists(src)) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("llama2-vocab.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, -1, true, &stats, &err) == GL_OK, "%s", err.msg);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    TF_CHECK(g != NULL, "%s", err.msg);
+    gl_gguf *g = convert_fixture("llama2-tokenizer/tokenizer.model", NULL, "llama2-vocab.gguf", -1, true, &stats);
     if (!g) return;
     TF_CHECK(kv_str_is(g, "tokenizer.ggml.model", "llama"));
     TF_CHECK(gl_gguf_arr_n(g, gl_gguf_find_key(g, "tokenizer.ggml.tokens")) == 32000);
