@@ -8,6 +8,7 @@
 #include "edgelm.h"
 #include "json.h"
 #include "tf.h"
+#include "tf-npy.h"
 #include "vocab.h"
 
 #include <stdlib.h>
@@ -53,42 +54,13 @@ static const char *tmp_path(const char *name) {
 }
 
 
-/* A little .npy reader: little-endian f4 / i4 / i8, C order. Returns elements (as double) */
+/* The values of a .npy file as doubles (NULL when it cannot be read), their count in *n. */
 static double *npy_load(const char *path, int64_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char head[10];
-    double *out = NULL;
-    if (fread(head, 1, 10, f) != 10 || memcmp(head, "\x93NUMPY", 6)) goto done;
-    size_t hl = head[8] | (head[9] << 8);
-    char hdr[1024];
-    if (head[6] != 1 || hl >= sizeof hdr || fread(hdr, 1, hl, f) != hl) goto done;
-    hdr[hl] = '\0';
-    int es = strstr(hdr, "<f4") || strstr(hdr, "<i4") ? 4 : strstr(hdr, "<i8") ? 8 : 0;
-    bool fl = strstr(hdr, "<f4") != NULL;
-    char *sh = strstr(hdr, "'shape': (");
-    if (!es || !sh) goto done;
-    int64_t count = 1;
-    for (char *p = sh + 10; *p && *p != ')';) {
-        if (*p >= '0' && *p <= '9') count *= strtoll(p, &p, 10);
-        else p++;
-    }
-    out = malloc((size_t)(count ? count : 1) * sizeof *out);
-    for (int64_t i = 0; i < count && out; i++) {
-        unsigned char b[8];
-        if (fread(b, 1, (size_t)es, f) != (size_t)es) {
-            free(out);
-            out = NULL;
-            break;
-        }
-        if (fl) { float v; memcpy(&v, b, 4); out[i] = v; }
-        else if (es == 4) { int32_t v; memcpy(&v, b, 4); out[i] = v; }
-        else { int64_t v; memcpy(&v, b, 8); out[i] = (double)v; }
-    }
-    *n = count;
-done:
-    fclose(f);
-    return out;
+    tf_npy a;
+    *n = 0;
+    if (!tf_npy_read(path, &a)) return NULL;
+    *n = a.count;
+    return a.data;
 }
 
 static bool convert(const char *src, const char *out, int outtype, bool vocab_only) {

@@ -15,6 +15,7 @@
 #include "json.h"
 #include "model.h" /* elm_t5_bucket (internal) */
 #include "tf.h"
+#include "tf-npy.h"
 #include "vocab.h"
 
 #include <math.h>
@@ -27,65 +28,7 @@
  * helpers
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct npy {
-    int n_dims;
-    int64_t shape[8];
-    int64_t count;
-    double *data;
-} npy;
-
-/* A small .npy reader ('<f4' or '<i8', C order), values as double. */
-static bool npy_load(const char *path, npy *a) {
-    memset(a, 0, sizeof *a);
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    bool ok = buf && fread(buf, 1, (size_t)len, f) == (size_t)len && len > 10 && !memcmp(buf, "\x93NUMPY", 6);
-    fclose(f);
-    size_t hlen = 0, off = 10;
-    if (ok) {
-        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8;
-        if (buf[6] != 1) hlen |= (size_t)(uint8_t)buf[10] << 16 | (size_t)(uint8_t)buf[11] << 24, off = 12;
-        ok = off + hlen <= (size_t)len;
-    }
-    char *hdr = ok ? strndup(buf + off, hlen) : NULL;
-    bool f4 = hdr && strstr(hdr, "'<f4'"), i8 = hdr && strstr(hdr, "'<i8'");
-    const char *sh = hdr ? strstr(hdr, "'shape': (") : NULL;
-    ok = ok && (f4 || i8) && sh;
-    a->count = 1;
-    for (const char *p = sh ? sh + 10 : ""; ok && *p && *p != ')';) {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p) break;
-        if (a->n_dims < 8) a->shape[a->n_dims++] = v;
-        a->count *= v;
-        for (p = end; *p == ',' || *p == ' ';) p++;
-    }
-    ok = ok && off + hlen + (size_t)a->count * (f4 ? 4 : 8) <= (size_t)len;
-    if (ok) {
-        a->data = malloc((size_t)a->count * sizeof(double) + 8);
-        const char *d = buf + off + hlen;
-        for (int64_t i = 0; i < a->count; i++) {
-            if (f4) {
-                float v;
-                memcpy(&v, d + i * 4, 4);
-                a->data[i] = v;
-            } else {
-                int64_t v;
-                memcpy(&v, d + i * 8, 8);
-                a->data[i] = (double)v;
-            }
-        }
-    }
-    free(hdr);
-    free(buf);
-    return ok;
-}
-
-static int32_t *npy_ids(const npy *a) {
+static int32_t *npy_ids(const tf_npy *a) {
     int32_t *ids = malloc((size_t)a->count * sizeof *ids + 4);
     for (int64_t i = 0; i < a->count; i++) ids[i] = (int32_t)a->data[i];
     return ids;
@@ -231,11 +174,11 @@ static void check_reference(int threads) {
     for (int cs = 0;; cs++) {
         char path[700];
         const char *dir = tf_fixtures_dir();
-        npy in, dec;
+        tf_npy in, dec;
         snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_input_ids.npy", dir, cs);
-        if (!npy_load(path, &in)) break;
+        if (!tf_npy_read(path, &in)) break;
         snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_decoder_input_ids.npy", dir, cs);
-        TF_CHECK(npy_load(path, &dec), "%s", path);
+        TF_CHECK(tf_npy_read(path, &dec), "%s", path);
         n_cases++;
         const int n = (int)in.count, nd = (int)dec.count;
         int32_t *ids = npy_ids(&in), *dids = npy_ids(&dec);
@@ -247,9 +190,9 @@ static void check_reference(int threads) {
         TF_CHECK(elm_t5_encode(m, ids, n, eh, &err) == ELM_OK, "%s", err.msg);
         TF_CHECK(elm_t5_decode(m, dids, nd, lg, dh, &err) == ELM_OK, "%s", err.msg);
         for (int i = 0; i <= Le; i++) {
-            npy r;
+            tf_npy r;
             snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_enc_hidden_%d.npy", dir, cs, i);
-            if (TF_CHECK(npy_load(path, &r) && r.count == (int64_t)n * E, "%s", path)) {
+            if (TF_CHECK(tf_npy_read(path, &r) && r.count == (int64_t)n * E, "%s", path)) {
                 double d = max_diff(eh + (size_t)i * n * E, r.data, r.count);
                 TF_CHECK(d <= 1e-4, "case %d enc_hidden_%d: max diff %.3g", cs, i, d);
                 worst = d > worst ? d : worst;
@@ -257,18 +200,18 @@ static void check_reference(int threads) {
             free(r.data);
         }
         for (int i = 0; i <= Ld; i++) {
-            npy r;
+            tf_npy r;
             snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_dec_hidden_%d.npy", dir, cs, i);
-            if (TF_CHECK(npy_load(path, &r) && r.count == (int64_t)nd * E, "%s", path)) {
+            if (TF_CHECK(tf_npy_read(path, &r) && r.count == (int64_t)nd * E, "%s", path)) {
                 double d = max_diff(dh + (size_t)i * nd * E, r.data, r.count);
                 TF_CHECK(d <= 1e-4, "case %d dec_hidden_%d: max diff %.3g", cs, i, d);
                 worst = d > worst ? d : worst;
             }
             free(r.data);
         }
-        npy rl;
+        tf_npy rl;
         snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_logits.npy", dir, cs);
-        if (TF_CHECK(npy_load(path, &rl) && rl.count == (int64_t)nd * V, "%s", path)) {
+        if (TF_CHECK(tf_npy_read(path, &rl) && rl.count == (int64_t)nd * V, "%s", path)) {
             double d = max_diff(lg, rl.data, rl.count);
             TF_CHECK(d <= 1e-4, "case %d logits: max diff %.3g", cs, d);
             worst = d > worst ? d : worst;
@@ -438,25 +381,25 @@ TF_TEST(caikit_pytorch_bin_against_pytorch) {
     TF_CHECK(E == 32 && V == 1302 && Le == 5 && Ld == 5, "shape %d %d %d %d", E, V, Le, Ld);
     for (int cs = 0; cs < 2; cs++) {
         char name[64];
-        npy in, dec, eref, dref, lref, gref;
+        tf_npy in, dec, eref, dref, lref, gref;
         snprintf(name, sizeof name, "caikit_case%d_input_ids.npy", cs);
         data_path(path, sizeof path, name);
-        bool ok = npy_load(path, &in);
+        bool ok = tf_npy_read(path, &in);
         snprintf(name, sizeof name, "caikit_case%d_decoder_input_ids.npy", cs);
         data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &dec);
+        ok = ok && tf_npy_read(path, &dec);
         snprintf(name, sizeof name, "caikit_case%d_enc_hidden.npy", cs);
         data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &eref);
+        ok = ok && tf_npy_read(path, &eref);
         snprintf(name, sizeof name, "caikit_case%d_dec_hidden.npy", cs);
         data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &dref);
+        ok = ok && tf_npy_read(path, &dref);
         snprintf(name, sizeof name, "caikit_case%d_logits.npy", cs);
         data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &lref);
+        ok = ok && tf_npy_read(path, &lref);
         snprintf(name, sizeof name, "caikit_case%d_greedy.npy", cs);
         data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &gref);
+        ok = ok && tf_npy_read(path, &gref);
         if (!TF_CHECK(ok, "reference files of case %d", cs)) break;
         const int n = (int)in.count, nd = (int)dec.count;
         int32_t *ids = npy_ids(&in), *dids = npy_ids(&dec);
@@ -499,10 +442,10 @@ TF_TEST(caikit_pytorch_bin_against_pytorch) {
  * (tests/data/t5/gated: a tiny random checkpoint and its PyTorch outputs)
  * ---------------------------------------------------------------------------------------- */
 
-static bool gated_npy(const char *name, npy *a) {
+static bool gated_npy(const char *name, tf_npy *a) {
     char path[600], file[64];
     snprintf(file, sizeof file, "gated/%s", name);
-    return data_path(path, sizeof path, file) && npy_load(path, a);
+    return data_path(path, sizeof path, file) && tf_npy_read(path, a);
 }
 
 TF_TEST(gated_untied_against_pytorch) {
@@ -522,7 +465,7 @@ TF_TEST(gated_untied_against_pytorch) {
     elm_t5 *m = load(gguf, 2, 1);
     if (!m) return;
     TF_CHECK(elm_t5_output_scale(m) == 1.0f, "untied: no rescaling (%g)", elm_t5_output_scale(m));
-    npy in, dec, eref, dref, lref, gref;
+    tf_npy in, dec, eref, dref, lref, gref;
     bool ok = gated_npy("input_ids.npy", &in) && gated_npy("decoder_input_ids.npy", &dec) &&
               gated_npy("enc_hidden.npy", &eref) && gated_npy("dec_hidden.npy", &dref) &&
               gated_npy("logits.npy", &lref) && gated_npy("greedy.npy", &gref);

@@ -53,19 +53,6 @@ static inline bool tfm_convert_elmo(char *out, size_t size) {
     return s == ELM_OK;
 }
 
-static inline void *tfm_slurp(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    *size = 0;
-    if (!f) return NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    void *p = n > 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n) : NULL;
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) *size = (size_t)n;
-    return p;
-}
+static inline void *tfm_slurp(const char *path, size_t *size) { return tf_read_file(path, size); }
 
 #endif /* TF_MODELS_H */
