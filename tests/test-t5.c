@@ -16,6 +16,7 @@
 #include "model.h" /* elm_t5_bucket (internal) */
 #include "tf.h"
 #include "tf-npy.h"
+#include "tf-models.h"
 #include "vocab.h"
 
 #include <math.h>
@@ -47,27 +48,6 @@ static double max_diff(const float *x, const double *ref, int64_t n) {
         if (!(d <= m)) m = d; /* NaN propagates as a failure */
     }
     return m;
-}
-
-/* Converts a fixture folder to a temporary GGUF (outtype -1: keep F32). */
-static bool convert_dir(const char *rel, int outtype, char *out, size_t size) {
-    char dir[512], cfg[600];
-    snprintf(dir, sizeof dir, "%s/%s", tf_fixtures_dir(), rel);
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    if (!tf_file_exists(cfg)) {
-        tf_skip_fixture("fixture %s not found", rel);
-        return false;
-    }
-    snprintf(out, size, "/tmp/edgelm-test-t5-%d-%d.gguf", (int)getpid(), outtype);
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = dir;
-    p.out = out;
-    p.outtype = outtype;
-    gl_error err = {0};
-    gl_status s = elm_convert(&p, NULL, &err);
-    TF_CHECK(s == GL_OK, "convert %s: %s", rel, err.msg);
-    return s == GL_OK;
 }
 
 static elm_t5 *load(const char *path, int threads, int beams) {
@@ -114,7 +94,7 @@ static void ref_cleanup(void) { unlink(ref_gguf); }
 
 static bool ref_model(void) {
     if (!ref_ready) {
-        ref_ready = convert_dir("hf-reference/t5", -1, ref_gguf, sizeof ref_gguf);
+        ref_ready = tfm_convert_hf("hf-reference/t5", -1, ref_gguf, sizeof ref_gguf);
         if (ref_ready) atexit(ref_cleanup);
     }
     return ref_ready;
@@ -164,6 +144,24 @@ TF_TEST(tokenizer_reference_exact) {
 
 /* Compares every case of refs/manifest.json: encoder and decoder hidden states, logits, with
  * the whole decoder input at once and one token at a time (the KV cache path). */
+/* The hidden states h (layers 0..n_layer, count values each) of case cs against
+ * hf-reference/t5/refs/case<cs>_<which>_hidden_<i>.npy, within 1e-4; returns the largest diff. */
+static double check_hidden(int cs, const char *which, const float *h, int n_layer, int64_t count) {
+    double worst = 0;
+    for (int i = 0; i <= n_layer; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_%s_hidden_%d.npy", tf_fixtures_dir(), cs, which, i);
+        tf_npy r;
+        if (TF_CHECK(tf_npy_read(path, &r) && r.count == count, "%s", path)) {
+            const double d = max_diff(h + (size_t)i * count, r.data, r.count);
+            TF_CHECK(d <= 1e-4, "case %d %s_hidden_%d: max diff %.3g", cs, which, i, d);
+            worst = fmax(worst, d);
+        }
+        free(r.data);
+    }
+    return worst;
+}
+
 static void check_reference(int threads) {
     if (!ref_model()) return;
     elm_t5 *m = load(ref_gguf, threads, 1);
@@ -189,26 +187,8 @@ static void check_reference(int threads) {
         elm_error err = {0};
         TF_CHECK(elm_t5_encode(m, ids, n, eh, &err) == ELM_OK, "%s", err.msg);
         TF_CHECK(elm_t5_decode(m, dids, nd, lg, dh, &err) == ELM_OK, "%s", err.msg);
-        for (int i = 0; i <= Le; i++) {
-            tf_npy r;
-            snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_enc_hidden_%d.npy", dir, cs, i);
-            if (TF_CHECK(tf_npy_read(path, &r) && r.count == (int64_t)n * E, "%s", path)) {
-                double d = max_diff(eh + (size_t)i * n * E, r.data, r.count);
-                TF_CHECK(d <= 1e-4, "case %d enc_hidden_%d: max diff %.3g", cs, i, d);
-                worst = d > worst ? d : worst;
-            }
-            free(r.data);
-        }
-        for (int i = 0; i <= Ld; i++) {
-            tf_npy r;
-            snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_dec_hidden_%d.npy", dir, cs, i);
-            if (TF_CHECK(tf_npy_read(path, &r) && r.count == (int64_t)nd * E, "%s", path)) {
-                double d = max_diff(dh + (size_t)i * nd * E, r.data, r.count);
-                TF_CHECK(d <= 1e-4, "case %d dec_hidden_%d: max diff %.3g", cs, i, d);
-                worst = d > worst ? d : worst;
-            }
-            free(r.data);
-        }
+        worst = fmax(worst, check_hidden(cs, "enc", eh, Le, (int64_t)n * E));
+        worst = fmax(worst, check_hidden(cs, "dec", dh, Ld, (int64_t)nd * E));
         tf_npy rl;
         snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_logits.npy", dir, cs);
         if (TF_CHECK(tf_npy_read(path, &rl) && rl.count == (int64_t)nd * V, "%s", path)) {
@@ -333,7 +313,7 @@ TF_TEST(generation_greedy_threads_and_beams) {
 
 TF_TEST(quantized_q8_0_close) {
     char q8[600];
-    if (!convert_dir("hf-reference/t5", GL_TYPE_Q8_0, q8, sizeof q8)) return;
+    if (!tfm_convert_hf("hf-reference/t5", GL_TYPE_Q8_0, q8, sizeof q8)) return;
     if (!ref_model()) return;
     elm_t5 *mf = load(ref_gguf, 1, 1), *mq = load(q8, 2, 1);
     if (mf && mq) {
@@ -374,7 +354,7 @@ TF_TEST(caikit_pytorch_bin_against_pytorch) {
         tf_skip("tests/data/t5 not found (run from the repository root)");
         return;
     }
-    if (!convert_dir("hf-tiny-caikit/T5ForConditionalGeneration", -1, gguf, sizeof gguf)) return;
+    if (!tfm_convert_hf("hf-tiny-caikit/T5ForConditionalGeneration", -1, gguf, sizeof gguf)) return;
     elm_t5 *m = load(gguf, 2, 1);
     if (!m) return;
     const int E = elm_t5_n_embd(m), V = elm_t5_n_vocab(m), Le = elm_t5_n_enc_layer(m), Ld = elm_t5_n_dec_layer(m);
@@ -448,20 +428,26 @@ static bool gated_npy(const char *name, tf_npy *a) {
     return data_path(path, sizeof path, file) && tf_npy_read(path, a);
 }
 
-TF_TEST(gated_untied_against_pytorch) {
-    char dir[600], gguf[600];
+/* Converts tests/data/t5/gated (skipped when absent) to /tmp/edgelm-test-t5-<tag>-<pid>.gguf. */
+static bool convert_gated(const char *tag, char *gguf, size_t size) {
+    char dir[600];
     if (!data_path(dir, sizeof dir, "gated/config.json")) {
         tf_skip("tests/data/t5/gated not found (run from the repository root)");
-        return;
+        return false;
     }
     dir[strlen(dir) - strlen("/config.json")] = '\0';
-    snprintf(gguf, sizeof gguf, "/tmp/edgelm-test-t5-gated-%d.gguf", (int)getpid());
+    snprintf(gguf, size, "/tmp/edgelm-test-t5-%s-%d.gguf", tag, (int)getpid());
     elm_convert_params p;
     p = elm_convert_default_params();
     p.src = dir;
     p.out = gguf;
-    gl_error gerr = {0};
-    if (!TF_CHECK(elm_convert(&p, NULL, &gerr) == GL_OK, "convert %s: %s", dir, gerr.msg)) return;
+    gl_error err = {0};
+    return TF_CHECK(elm_convert(&p, NULL, &err) == GL_OK, "convert %s: %s", dir, err.msg);
+}
+
+TF_TEST(gated_untied_against_pytorch) {
+    char gguf[600];
+    if (!convert_gated("gated", gguf, sizeof gguf)) return;
     elm_t5 *m = load(gguf, 2, 1);
     if (!m) return;
     TF_CHECK(elm_t5_output_scale(m) == 1.0f, "untied: no rescaling (%g)", elm_t5_output_scale(m));
@@ -511,20 +497,13 @@ TF_TEST(gated_untied_against_pytorch) {
  * scripts/t5_reference.py): K in 2..4, length penalties 2, 1, 0.6, 0, -1, 8 new tokens; some
  * winners end early with EOS, most run to the limit. */
 TF_TEST(beam_search_against_reference) {
-    char dir[600], gguf[600], path[600];
+    char gguf[600], path[600];
     if (!data_path(path, sizeof path, "gated/beam.json")) {
         tf_skip("tests/data/t5/gated not found (run from the repository root)");
         return;
     }
-    data_path(dir, sizeof dir, "gated/config.json");
-    dir[strlen(dir) - strlen("/config.json")] = '\0';
-    snprintf(gguf, sizeof gguf, "/tmp/edgelm-test-t5-beam-%d.gguf", (int)getpid());
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = dir;
-    p.out = gguf;
+    if (!convert_gated("beam", gguf, sizeof gguf)) return;
     gl_error gerr = {0};
-    if (!TF_CHECK(elm_convert(&p, NULL, &gerr) == GL_OK, "convert: %s", gerr.msg)) return;
     elm_json_doc *doc = elm_json_parse_file(path, &gerr);
     elm_t5 *m1 = load(gguf, 1, 4), *m2 = load(gguf, 2, 4);
     if (TF_CHECK(doc != NULL, "%s", gerr.msg) && m1 && m2) {

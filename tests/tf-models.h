@@ -1,7 +1,7 @@
 /*
  * tf-models.h — fixture models for tests that run them (after tf.h): each converter call
- * writes a temporary GGUF named after the test program and the process, or skips the test
- * when the fixture is absent.
+ * writes a temporary GGUF named after the process (and, for tfm_convert_hf, the call), or
+ * skips the test when the fixture is absent (a failure with EDGELM_REQUIRE_FIXTURES=1).
  *   tfm_convert_hf("hf-reference/t5", outtype, path, size)   a Hugging Face folder (elm_convert)
  *   tfm_convert_elmo(path, size)                             the bilm-tf ELMo checkpoint
  *   tfm_slurp(path, &size)                                   a file's bytes (malloc-ed)
@@ -19,10 +19,11 @@ static inline bool tfm_convert_hf(const char *rel, int outtype, char *out, size_
     snprintf(dir, sizeof dir, "%s/%s", tf_fixtures_dir(), rel);
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     if (!tf_file_exists(cfg)) {
-        tf_skip("fixture %s not found", rel);
+        tf_skip_fixture("fixture %s not found", rel);
         return false;
     }
-    snprintf(out, size, "/tmp/edgelm-tfm-%d-%d.gguf", (int)getpid(), outtype);
+    static int n_converted; /* one file per call: two folders at one outtype never collide */
+    snprintf(out, size, "/tmp/edgelm-tfm-%d-%d-%d.gguf", (int)getpid(), outtype, n_converted++);
     elm_convert_params p;
     p = elm_convert_default_params();
     p.src = dir;
@@ -39,7 +40,7 @@ static inline bool tfm_convert_elmo(char *out, size_t size) {
     snprintf(dir, sizeof dir, "%s/elmo-bilm-tf/model", tf_fixtures_dir());
     snprintf(opt, sizeof opt, "%s/options.json", dir);
     if (!tf_file_exists(opt)) {
-        tf_skip("fixture %s not found", dir);
+        tf_skip_fixture("fixture %s not found", dir);
         return false;
     }
     snprintf(out, size, "/tmp/edgelm-tfm-elmo-%d.gguf", (int)getpid());
