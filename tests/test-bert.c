@@ -18,8 +18,6 @@
 
 #define DATA_DIR "tests/data/bert/"
 
-static char tmp_dir[256];
-
 /* Result `what` of sequence s of m's last run, copied by elm_bert_get into one of 8 buffers
  * reused in turn (NULL when the run did not compute it); *n (may be NULL): its floats. */
 static const float *bres(const elm_bert *m, int32_t s, elm_bert_output what, int64_t *n) {
@@ -40,19 +38,6 @@ static const float *bres(const elm_bert *m, int32_t s, elm_bert_output what, int
     if (n) *n = k;
     return slot[i];
 }
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    if (!tmp_dir[0]) {
-        snprintf(tmp_dir, sizeof tmp_dir, "/tmp/edgelm-test-bert-XXXXXX");
-        if (!mkdtemp(tmp_dir)) abort();
-    }
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_dir, name);
-    return buf[k];
-}
-
 
 /* The values of a .npy file as doubles (NULL when it cannot be read), their count in *n. */
 static double *npy_load(const char *path, int64_t *n) {
@@ -94,9 +79,9 @@ static elm_bert *hf_reference_model(int outtype, const char *name) {
         tf_skip_fixture("no fixture %s", src);
         return NULL;
     }
-    if (!convert(src, tmp_path(name), outtype, false)) return NULL;
+    if (!convert(src, tf_tmp_path(name), outtype, false)) return NULL;
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path(name), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path(name), NULL, &err);
     TF_CHECK(m != NULL, "%s", err.msg);
     return m;
 }
@@ -215,9 +200,9 @@ TF_TEST(llama_cpp_bert_bge_cases_both_spellings) {
         return;
     }
     /* phantom spelling: through the converter's GGUF */
-    if (!convert(src, tmp_path("bge-vocab.gguf"), -1, true)) return;
+    if (!convert(src, tf_tmp_path("bge-vocab.gguf"), -1, true)) return;
     gl_error err = {0};
-    gl_gguf *g = gl_gguf_open(tmp_path("bge-vocab.gguf"), &err);
+    gl_gguf *g = gl_gguf_open(tf_tmp_path("bge-vocab.gguf"), &err);
     elm_vocab *v = g ? elm_vocab_load(g, &err) : NULL;
     TF_CHECK(v != NULL, "%s", err.msg);
     int total = 0;
@@ -277,9 +262,9 @@ static void check_reference(const char *model, const char *src, int n_cases, dou
     }
     char out[64];
     snprintf(out, sizeof out, "%s-%d.gguf", model, outtype);
-    if (!convert(src, tmp_path(out), outtype, false)) return;
+    if (!convert(src, tf_tmp_path(out), outtype, false)) return;
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path(out), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path(out), NULL, &err);
     TF_CHECK(m != NULL, "%s", err.msg);
     if (!m) return;
     const int E = elm_bert_n_embd(m);
@@ -343,7 +328,7 @@ TF_TEST(token_classifier_and_qa_heads) {
     check_reference("tokcls", DATA_DIR "tiny-tokcls", 2, 1e-4, -1);
     check_reference("qa", DATA_DIR "tiny-qa", 2, 1e-4, -1);
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path("tokcls--1.gguf"), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path("tokcls--1.gguf"), NULL, &err);
     TF_CHECK(m && elm_bert_has_token_classifier(m) && !elm_bert_has_qa(m) && elm_bert_n_labels(m) == 7 &&
              !strcmp(elm_bert_label(m, 1), "B-PER") && !strcmp(elm_bert_label(m, 6), "I-ORG"), "%s", err.msg);
     /* the cased vocabulary's NFC entry reached with an NFD-written umlaut */
@@ -354,7 +339,7 @@ TF_TEST(token_classifier_and_qa_heads) {
     int32_t n1 = 1;
     TF_CHECK(m && elm_bert_run(m, 1, &ip, NULL, &n1, &rq, &err) == ELM_ERR_UNSUPPORTED);
     elm_bert_free(m);
-    m = elm_bert_load(tmp_path("qa--1.gguf"), NULL, &err);
+    m = elm_bert_load(tf_tmp_path("qa--1.gguf"), NULL, &err);
     TF_CHECK(m && elm_bert_has_qa(m) && !elm_bert_has_token_classifier(m) && elm_bert_n_labels(m) == 0, "%s", err.msg);
     elm_bert_free(m);
 }
@@ -370,7 +355,7 @@ static gl_status convert_logged(const char *src, bool strict, bool no_heads, cha
     elm_convert_params p;
     p = elm_convert_default_params();
     p.src = src;
-    p.out = tmp_path("honesty.gguf");
+    p.out = tf_tmp_path("honesty.gguf");
     p.strict = strict;
     p.no_heads = no_heads;
     p.log = capture_log;
@@ -406,7 +391,7 @@ TF_TEST(distilbert_and_roberta_logits) {
     check_reference("robertacls", DATA_DIR "tiny-roberta-cls", 2, 1e-4, -1);
     check_reference("robertatok", DATA_DIR "tiny-roberta-tok", 2, 1e-4, -1);
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path("robertacls--1.gguf"), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path("robertacls--1.gguf"), NULL, &err);
     TF_CHECK(m && elm_bert_n_ctx(m) == 32 && elm_bert_n_labels(m) == 2 && !strcmp(elm_bert_label(m, 1), "POSITIVE") &&
              !elm_bert_has_nsp(m), "%s", err.msg);
     /* pairs as RobertaTokenizer builds them: <s> a </s></s> b </s>, every type 0 */
@@ -414,7 +399,7 @@ TF_TEST(distilbert_and_roberta_logits) {
     TF_CHECK(m && elm_bert_tokenize(m, "x", "x", true, ids, types, 32, &err) == 6 && ids[0] == 0 && ids[1] == 124 &&
              ids[2] == 2 && ids[3] == 2 && ids[4] == 124 && ids[5] == 2 && types[4] == 0 && types[5] == 0);
     elm_bert_free(m);
-    m = elm_bert_load(tmp_path("distilcls--1.gguf"), NULL, &err);
+    m = elm_bert_load(tf_tmp_path("distilcls--1.gguf"), NULL, &err);
     /* no token type embeddings: type 1 is refused */
     const int32_t two[2] = {2, 3}, ty[2] = {0, 1}, *ip = two, *tp = ty;
     int32_t n2 = 2;
@@ -426,7 +411,7 @@ TF_TEST(distilbert_and_roberta_logits) {
 
 static void check_variant_tokens(const char *gguf, const variant_tok_case *cases, size_t n_cases) {
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path(gguf), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path(gguf), NULL, &err);
     TF_CHECK(m != NULL, "%s: %s", gguf, err.msg);
     for (size_t i = 0; m && i < n_cases; i++) {
         int32_t ids[64];
@@ -442,9 +427,9 @@ TF_TEST(distilbert_wordpiece_and_roberta_bpe_ids) {
     /* ids of the slow tokenizers' algorithms (scripts/bert_variants_reference.py) on tricky
      * strings: spaces, contractions, numbers, NFC/NFD accents, tabs, emoji, CJK, upper-case
      * accents, <mask> with lstrip, compatibility singletons (Ohm, Angstrom signs) */
-    if (!tf_file_exists(tmp_path("distilcls--1.gguf")) || !tf_file_exists(tmp_path("robertacls--1.gguf")))
-        TF_CHECK(convert(DATA_DIR "tiny-distil-cls", tmp_path("distilcls--1.gguf"), -1, false) &&
-                 convert(DATA_DIR "tiny-roberta-cls", tmp_path("robertacls--1.gguf"), -1, false));
+    if (!tf_file_exists(tf_tmp_path("distilcls--1.gguf")) || !tf_file_exists(tf_tmp_path("robertacls--1.gguf")))
+        TF_CHECK(convert(DATA_DIR "tiny-distil-cls", tf_tmp_path("distilcls--1.gguf"), -1, false) &&
+                 convert(DATA_DIR "tiny-roberta-cls", tf_tmp_path("robertacls--1.gguf"), -1, false));
     check_variant_tokens("distilcls--1.gguf", distil_tok_cases, sizeof distil_tok_cases / sizeof distil_tok_cases[0]);
     check_variant_tokens("robertacls--1.gguf", roberta_tok_cases, sizeof roberta_tok_cases / sizeof roberta_tok_cases[0]);
 }
@@ -454,7 +439,7 @@ TF_TEST(bertmodel_without_prefix_and_gamma_beta_names) {
      * LayerNorm gamma/beta names in layer 0) in pytorch_model.bin */
     check_reference("tinymodel", DATA_DIR "tiny-bertmodel", 2, 1e-4, -1);
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path("tinymodel--1.gguf"), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path("tinymodel--1.gguf"), NULL, &err);
     if (!m) return;
     int32_t ids[16], types[16];
     TF_CHECK(elm_bert_tokenize(m, "The cats sat.", "A dog!", true, ids, types, 16, &err) == 11);
@@ -518,13 +503,13 @@ TF_TEST(repacked_equals_row_layout) {
     for (size_t t = 0; t < 2; t++) {
         char name[32];
         snprintf(name, sizeof name, "rp-%d.gguf", types[t]);
-        if (!convert(src, tmp_path(name), types[t], false)) continue;
+        if (!convert(src, tf_tmp_path(name), types[t], false)) continue;
         elm_bert *m[2] = {NULL, NULL};
         for (int k = 0; k < 2; k++) {
             elm_bert_params p = elm_bert_default_params();
             p.no_repack = k == 1;
             elm_error err = {0};
-            m[k] = elm_bert_load(tmp_path(name), &p, &err);
+            m[k] = elm_bert_load(tf_tmp_path(name), &p, &err);
             TF_CHECK(m[k] != NULL, "%s", err.msg);
             if (m[k]) TF_CHECK(elm_bert_run(m[k], 1, &ip, NULL, &n, &rq, &err) == ELM_OK, "%s", err.msg);
         }
@@ -607,7 +592,7 @@ TF_TEST(sentence_transformers_pooling_recorded) {
         tf_skip_fixture("no fixture %s", src);
         return;
     }
-    snprintf(dir, sizeof dir, "%s", tmp_path("st"));
+    snprintf(dir, sizeof dir, "%s", tf_tmp_path("st"));
     mkdir(dir, 0700);
     for (size_t i = 0; i < 5; i++) {
         char from[600], to[600];
@@ -628,9 +613,9 @@ TF_TEST(sentence_transformers_pooling_recorded) {
     mkdir(path, 0700);
     snprintf(path, sizeof path, "%s/1_Pooling/config.json", dir);
     write_file(path, "{\"word_embedding_dimension\": 64, \"pooling_mode_cls_token\": false, \"pooling_mode_mean_tokens\": true}");
-    if (!convert(dir, tmp_path("st.gguf"), -1, false)) return;
+    if (!convert(dir, tf_tmp_path("st.gguf"), -1, false)) return;
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path("st.gguf"), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path("st.gguf"), NULL, &err);
     TF_CHECK(m && elm_bert_pooling_type(m) == ELM_BERT_POOL_MEAN && elm_bert_normalize(m), "%s", err.msg);
     elm_bert_free(m);
     /* two pooling modes at once are refused */
@@ -638,7 +623,7 @@ TF_TEST(sentence_transformers_pooling_recorded) {
     elm_convert_params p;
     p = elm_convert_default_params();
     p.src = dir;
-    p.out = tmp_path("st2.gguf");
+    p.out = tf_tmp_path("st2.gguf");
     gl_error ge = {0};
     TF_CHECK(elm_convert(&p, NULL, &ge) == GL_ERR_UNSUPPORTED, "%s", ge.msg);
     /* max pooling is refused with the way to get it; lasttoken is llama.cpp's pooling_type 3
@@ -697,7 +682,7 @@ TF_TEST(padded_batch_equals_one_at_a_time) {
     TF_CHECK(elm_bert_run(m, 3, ip, tp, n, &rq, &err) == ELM_ERR_INVALID && strstr(err.msg, "n_seq_max"), "%s", err.msg);
     elm_bert_free(m);
     m = NULL;
-    elm_bert_model *model = elm_bert_model_load(tmp_path("batch.gguf"), NULL, &err);
+    elm_bert_model *model = elm_bert_model_load(tf_tmp_path("batch.gguf"), NULL, &err);
     TF_CHECK(model != NULL, "%s", err.msg);
     for (int threads = 1; model && threads <= 2; threads++) {
         elm_bert_free(m);

@@ -116,6 +116,20 @@ static inline int tf_rand_int(tf_rng *r, int lo, int hi) { /* inclusive */
     return lo + (int)(tf_rand_u64(r) % (uint64_t)(hi - lo + 1));
 }
 
+/* dir/name for a file of this process's own temporary directory (/tmp/edgelm-test-XXXXXX, made
+ * at the first call), in one of 4 rotating buffers (valid until 4 more calls). */
+static inline const char *tf_tmp_path(const char *name) {
+    static char dir[64], buf[4][512];
+    static int k;
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/edgelm-test-XXXXXX");
+        if (!mkdtemp(dir)) abort();
+    }
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
 /* The whole file at path, NUL-terminated (malloc-ed; NULL when it cannot be read), and its
  * length without the NUL in *len (when len is not NULL; 0 when it cannot be read). */
 static inline char *tf_read_file(const char *path, size_t *len) {
