@@ -9,6 +9,7 @@
 #include "json.h"
 #include "tf.h"
 #include "tf-npy.h"
+#include "tf-models.h"
 #include "vocab.h"
 
 #include <stdlib.h>
@@ -49,14 +50,8 @@ static double *npy_load(const char *path, int64_t *n) {
 }
 
 static bool convert(const char *src, const char *out, int outtype, bool vocab_only) {
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = src;
-    p.out = out;
-    p.outtype = outtype;
-    p.vocab_only = vocab_only;
     gl_error err = {0};
-    gl_status s = elm_convert(&p, NULL, &err);
+    gl_status s = tfm_convert(src, out, outtype, vocab_only, NULL, &err);
     TF_CHECK(s == GL_OK, "convert %s: %s", src, err.msg);
     return s == GL_OK;
 }

@@ -7,21 +7,12 @@
 #include "safetensors.h"
 #include "spm_model.h"
 #include "tf.h"
+#include "tf-models.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static gl_status convert(const char *src, const char *out, int outtype, bool vocab_only, elm_convert_stats *st,
-                         gl_error *err) {
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = src;
-    p.out = out;
-    p.outtype = outtype;
-    p.vocab_only = vocab_only;
-    return elm_convert(&p, st, err);
-}
 
 /* Converts fixture rel (skipped when rel/probe, or rel itself with probe NULL, is absent) to
  * the temporary file outname and opens the result: NULL after a skip or a failed check. */
@@ -35,7 +26,7 @@ static gl_gguf *convert_fixture(const char *rel, const char *probe, const char *
     }
     const char *out = tf_tmp_path(outname);
     gl_error err = {0};
-    if (!TF_CHECK(convert(tf_fixture(rel), out, outtype, vocab_only, stats, &err) == GL_OK, "%s", err.msg))
+    if (!TF_CHECK(tfm_convert(tf_fixture(rel), out, outtype, vocab_only, stats, &err) == GL_OK, "%s", err.msg))
         return NULL;
     gl_gguf *g = gl_gguf_open(out, &err);
     TF_CHECK(g != NULL, "%s", err.msg);
@@ -451,7 +442,7 @@ static void write_st(const char *path, const char *header, size_t data_bytes, in
 
 static void expect_fail(const char *dir, const char *what, const char *needle) {
     gl_error err = {0};
-    gl_status s = convert(dir, tf_tmp_path("bad.gguf"), -1, false, NULL, &err);
+    gl_status s = tfm_convert(dir, tf_tmp_path("bad.gguf"), -1, false, NULL, &err);
     TF_CHECK(s != GL_OK, "%s should fail", what);
     TF_CHECK(strstr(err.msg, needle) != NULL, "%s: message '%s' lacks '%s'", what, err.msg, needle);
 }
@@ -508,17 +499,17 @@ TF_TEST(malformed_tokenizers_fail_cleanly) {
     snprintf(p, sizeof p, "%s/tokenizer.model", dir);
     write_file(p, "\x0a\xff\xff\xff\xff\x0f", 6); /* piece with a length far past the end */
     gl_error err = {0};
-    TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "protobuf"), "%s",
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "protobuf"), "%s",
              err.msg);
     write_file(p, "\x0a\x04\x0a\x02\xff\xfe", 6); /* piece text not UTF-8 */
-    TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "UTF-8"), "%s", err.msg);
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "UTF-8"), "%s", err.msg);
     remove(p);
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
-    TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "two tokens"), "%s",
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "two tokens"), "%s",
              err.msg);
     write_str(p, "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}");
-    TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "WordPiece"), "%s",
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "WordPiece"), "%s",
              err.msg);
     write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},"
                  "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
@@ -528,7 +519,7 @@ TF_TEST(malformed_tokenizers_fail_cleanly) {
                  "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<|eot_id|>\"}},"
                  "{\"Sequence\":{\"id\":\"A\"}}]}}");
     const char *out = tf_tmp_path("t.gguf");
-    TF_CHECK(convert(dir, out, -1, true, NULL, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(tfm_convert(dir, out, -1, true, NULL, &err) == GL_OK, "%s", err.msg);
     gl_gguf *g = gl_gguf_open(out, &err);
     TF_CHECK(g && kv_str_is(g, "tokenizer.ggml.pre", "llama-bpe"), "llama3 pattern recognised");
     TF_CHECK(g && arr_i64(g, "tokenizer.ggml.token_type", 3) == 3 && kv_bool_is(g, "tokenizer.ggml.add_bos_token", true));
@@ -595,17 +586,17 @@ TF_TEST(tokenizer_json_bad_merges_refused) {
                  cases[i].merges);
         write_str(p, json);
         memset(&err, 0, sizeof err);
-        TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, cases[i].needle),
+        TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, cases[i].needle),
                  "case %zu: '%s'", i, err.msg);
     }
     /* the same vocabulary with a good merge converts */
     write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},"
                  "\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
-    TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
     /* SentencePiece-style BPE: a merge making a token that is not there */
     write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"<unk>\":0,\"a\":1,\"b\":2},\"merges\":[\"a b\"],"
                  "\"unk_token\":\"<unk>\"}}");
-    TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "not in the vocabulary"),
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "not in the vocabulary"),
              "%s", err.msg);
     remove(p);
 }
@@ -633,10 +624,10 @@ TF_TEST(config_bad_context_and_bos_refused) {
                    "\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
     write_str(cfg, "{\"bos_token_id\": 3}");
     gl_error err = {0};
-    TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "bos_token_id"),
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "bos_token_id"),
              "%s", err.msg);
     write_str(cfg, "{\"bos_token_id\": 2}");
-    TF_CHECK(convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
     remove(tok);
     remove(cfg);
 }

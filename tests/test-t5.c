@@ -348,6 +348,17 @@ static bool data_path(char *out, size_t size, const char *name) {
     return tf_file_exists(out);
 }
 
+/* tests/data/t5/<name> (printf-style) read as .npy into a: false when absent or unreadable. */
+static bool data_npy(tf_npy *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool data_npy(tf_npy *a, const char *fmt, ...) {
+    char name[128], path[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return data_path(path, sizeof path, name) && tf_npy_read(path, a);
+}
+
 TF_TEST(caikit_pytorch_bin_against_pytorch) {
     char gguf[600], path[600];
     if (!data_path(path, sizeof path, "caikit_case0_logits.npy")) {
@@ -360,26 +371,12 @@ TF_TEST(caikit_pytorch_bin_against_pytorch) {
     const int E = elm_t5_n_embd(m), V = elm_t5_n_vocab(m), Le = elm_t5_n_enc_layer(m), Ld = elm_t5_n_dec_layer(m);
     TF_CHECK(E == 32 && V == 1302 && Le == 5 && Ld == 5, "shape %d %d %d %d", E, V, Le, Ld);
     for (int cs = 0; cs < 2; cs++) {
-        char name[64];
         tf_npy in, dec, eref, dref, lref, gref;
-        snprintf(name, sizeof name, "caikit_case%d_input_ids.npy", cs);
-        data_path(path, sizeof path, name);
-        bool ok = tf_npy_read(path, &in);
-        snprintf(name, sizeof name, "caikit_case%d_decoder_input_ids.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && tf_npy_read(path, &dec);
-        snprintf(name, sizeof name, "caikit_case%d_enc_hidden.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && tf_npy_read(path, &eref);
-        snprintf(name, sizeof name, "caikit_case%d_dec_hidden.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && tf_npy_read(path, &dref);
-        snprintf(name, sizeof name, "caikit_case%d_logits.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && tf_npy_read(path, &lref);
-        snprintf(name, sizeof name, "caikit_case%d_greedy.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && tf_npy_read(path, &gref);
+        bool ok = data_npy(&in, "caikit_case%d_input_ids.npy", cs) &&
+                  data_npy(&dec, "caikit_case%d_decoder_input_ids.npy", cs) &&
+                  data_npy(&eref, "caikit_case%d_enc_hidden.npy", cs) &&
+                  data_npy(&dref, "caikit_case%d_dec_hidden.npy", cs) &&
+                  data_npy(&lref, "caikit_case%d_logits.npy", cs) && data_npy(&gref, "caikit_case%d_greedy.npy", cs);
         if (!TF_CHECK(ok, "reference files of case %d", cs)) break;
         const int n = (int)in.count, nd = (int)dec.count;
         int32_t *ids = npy_ids(&in), *dids = npy_ids(&dec);
@@ -422,12 +419,6 @@ TF_TEST(caikit_pytorch_bin_against_pytorch) {
  * (tests/data/t5/gated: a tiny random checkpoint and its PyTorch outputs)
  * ---------------------------------------------------------------------------------------- */
 
-static bool gated_npy(const char *name, tf_npy *a) {
-    char path[600], file[64];
-    snprintf(file, sizeof file, "gated/%s", name);
-    return data_path(path, sizeof path, file) && tf_npy_read(path, a);
-}
-
 /* Converts tests/data/t5/gated (skipped when absent) to /tmp/edgelm-test-t5-<tag>-<pid>.gguf. */
 static bool convert_gated(const char *tag, char *gguf, size_t size) {
     char dir[600];
@@ -452,9 +443,9 @@ TF_TEST(gated_untied_against_pytorch) {
     if (!m) return;
     TF_CHECK(elm_t5_output_scale(m) == 1.0f, "untied: no rescaling (%g)", elm_t5_output_scale(m));
     tf_npy in, dec, eref, dref, lref, gref;
-    bool ok = gated_npy("input_ids.npy", &in) && gated_npy("decoder_input_ids.npy", &dec) &&
-              gated_npy("enc_hidden.npy", &eref) && gated_npy("dec_hidden.npy", &dref) &&
-              gated_npy("logits.npy", &lref) && gated_npy("greedy.npy", &gref);
+    bool ok = data_npy(&in, "gated/input_ids.npy") && data_npy(&dec, "gated/decoder_input_ids.npy") &&
+              data_npy(&eref, "gated/enc_hidden.npy") && data_npy(&dref, "gated/dec_hidden.npy") &&
+              data_npy(&lref, "gated/logits.npy") && data_npy(&gref, "gated/greedy.npy");
     if (TF_CHECK(ok, "reference files")) {
         const int E = elm_t5_n_embd(m), V = elm_t5_n_vocab(m), Le = elm_t5_n_enc_layer(m), Ld = elm_t5_n_dec_layer(m);
         TF_CHECK(E == 16 && V == 64 && Le == 2 && Ld == 3, "shape %d %d %d %d", E, V, Le, Ld);
