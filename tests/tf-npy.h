@@ -2,7 +2,7 @@
  * tf-npy.h — a small .npy reader for the tests that compare with numpy references (after tf.h):
  *   tf_npy a; tf_npy_read(path, &a)   format 1.x/2.x, C order, '<f4', '<f8', '<i4' or '<i8';
  *                                     values as double in a.data (free it), shape in
- *                                     a.shape[a.n_dims], a.count values
+ *                                     a.shape[a.n_dims], a.count values, a.dtype the stored type
  */
 #ifndef TF_NPY_H
 #define TF_NPY_H
@@ -12,6 +12,7 @@ typedef struct tf_npy {
     int64_t shape[8];
     int64_t count;
     double *data;
+    int dtype; /* 0 '<f4', 1 '<i4', 2 '<f8', 3 '<i8' */
 } tf_npy;
 
 static inline bool tf_npy_read(const char *path, tf_npy *a) {
@@ -42,6 +43,7 @@ static inline bool tf_npy_read(const char *path, tf_npy *a) {
     bool fortran = strstr(hdr, "'fortran_order': True") != NULL;
     const char *sh = strstr(hdr, "'shape': (");
     bool ok = dt < 4 && !fortran && sh;
+    a->dtype = dt;
     a->count = 1;
     if (ok) {
         const char *p = sh + 10;
