@@ -22,6 +22,16 @@ void elm_log(elm_log_fn fn, void *user, elm_log_level level, const char *fmt, ..
     fn(level, line, user);
 }
 
+void elm_log_msg(elm_convert_log_fn fn, void *user, const char *fmt, ...) {
+    if (!fn) return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fn(user, line);
+}
+
 /* elm_error is gl_error (edgelm.h): the record is copied as it is. */
 elm_status elm_err_from_gl(elm_error *err, const gl_error *gerr) {
     if (err && err != gerr) *err = *gerr;
