@@ -8,7 +8,6 @@
 #include "convert_elmo.h"
 #include "quantize.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,16 +53,6 @@ const elm_arch *elm_cv_detect_dir(const char *dir) {
                                                   elm_json_get_str(cfg, "model_type"));
     elm_json_free(d);
     return row;
-}
-
-void elm_cv_log(const elm_convert_params *p, const char *fmt, ...) {
-    if (!p->log) return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    p->log(p->user, buf);
 }
 
 /* --vocab-only: a GGUF holding only general.* and tokenizer.* keys. */

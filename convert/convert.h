@@ -13,6 +13,7 @@
 #ifndef EDGELM_CONVERT_H
 #define EDGELM_CONVERT_H
 
+#include "common.h" /* elm_log_msg */
 #include "edgelm.h"
 #include "ggml-lite.h"
 #include "json.h"
@@ -125,10 +126,7 @@ bool elm_cv_ends_with(const char *s, const char *suffix);
 elm_json_doc *elm_cv_json_opt(const char *dir, const char *name, gl_error *err, bool *failed);
 /* general.file_type (llama.cpp's numbering) of files whose matrices have type `type`. */
 uint32_t elm_cv_file_type(int type);
-void elm_cv_log(const elm_convert_params *p, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+/* A line for p's log callback (common.h elm_log_msg). */
+#define elm_cv_log(p, ...) elm_log_msg((p)->log, (p)->user, __VA_ARGS__)
 
 #endif /* EDGELM_CONVERT_H */

@@ -18,7 +18,6 @@
 #include "safetensors.h"
 #include "spm_model.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,21 +25,6 @@
 #define TK_MAX_TOKENS (1 << 24)
 
 enum { TK_NORMAL = 1, TK_UNKNOWN = 2, TK_CONTROL = 3, TK_USER_DEFINED = 4, TK_UNUSED = 5, TK_BYTE = 6 };
-
-static void tk_log(elm_convert_log_fn log, void *user, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void tk_log(elm_convert_log_fn log, void *user, const char *fmt, ...) {
-    if (!log) return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    log(user, buf);
-}
 
 /* ---- the vocabulary table ---- */
 
@@ -470,7 +454,7 @@ static void tk_detect_pre(const elm_json *pre, char *out, size_t size, const tk_
     else if (!pattern && byte_level_regex) name = "gpt-2";
     if (!name) {
         name = "default";
-        tk_log(c->log, c->user, "warning: pre-tokenizer not recognised (pattern %.120s); writing tokenizer.ggml.pre = \"default\"",
+        elm_log_msg(c->log, c->user, "warning: pre-tokenizer not recognised (pattern %.120s); writing tokenizer.ggml.pre = \"default\"",
                pattern ? pattern : "none");
     }
     snprintf(out, size, "%s", name);
@@ -591,7 +575,7 @@ static gl_status tk_load_tokenizer_json(elm_cv_vocab *v, const tk_ctx *c, gl_err
         }
         v->add_space_prefix = tk_has_type(elm_json_get(root, "normalizer"), "Prepend") ||
                               tk_has_type(pre, "Metaspace");
-        if (!byte_fallback) tk_log(c->log, c->user, "note: SentencePiece-style tokenizer.json without byte_fallback");
+        if (!byte_fallback) elm_log_msg(c->log, c->user, "note: SentencePiece-style tokenizer.json without byte_fallback");
     }
     return GL_OK;
 }
@@ -707,13 +691,13 @@ gl_status elm_cv_vocab_load_dir(const char *dir, int32_t n_vocab, elm_cv_vocab *
     } else if (elm_cv_file_exists(spm)) {
         is_spm = true;
         s = elm_cv_vocab_load_spm(spm, -1, v, err);
-        if (s == GL_OK) tk_log(log, user, "tokenizer: %s (SentencePiece, %d pieces)", spm, v->n_tokens);
+        if (s == GL_OK) elm_log_msg(log, user, "tokenizer: %s (SentencePiece, %d pieces)", spm, v->n_tokens);
     } else if (elm_cv_file_exists(tj)) {
         c.tok_json = elm_json_parse_file(tj, err);
         if (!c.tok_json) s = err ? err->code : GL_ERR_FORMAT;
         else s = tk_load_tokenizer_json(v, &c, err);
         is_spm = s == GL_OK && !strcmp(v->model, "llama");
-        if (s == GL_OK) tk_log(log, user, "tokenizer: %s (%s, %d tokens)", tj, v->model, v->n_tokens);
+        if (s == GL_OK) elm_log_msg(log, user, "tokenizer: %s (%s, %d tokens)", tj, v->model, v->n_tokens);
     } else if ((elm_cv_file_exists(vj) && elm_cv_file_exists(mt)) || (elm_cv_file_exists(ej) && elm_cv_file_exists(vb))) {
         bool hf_names = elm_cv_file_exists(vj) && elm_cv_file_exists(mt);
         const char *vpath = hf_names ? vj : ej, *mpath = hf_names ? mt : vb;
@@ -726,7 +710,7 @@ gl_status elm_cv_vocab_load_dir(const char *dir, int32_t n_vocab, elm_cv_vocab *
         if (s == GL_OK) {
             snprintf(v->model, sizeof v->model, "%s", "gpt2");
             snprintf(v->pre, sizeof v->pre, "%s", "gpt-2");
-            tk_log(log, user, "tokenizer: %s + %s (byte-level BPE, %d tokens, %lld merges)", vpath, mpath,
+            elm_log_msg(log, user, "tokenizer: %s + %s (byte-level BPE, %d tokens, %lld merges)", vpath, mpath,
                    v->n_tokens, (long long)v->n_merges);
         }
     } else {

@@ -7,6 +7,7 @@
  */
 #include "alloc.h"
 #include "json.h"
+#include "unicode.h" /* elm_utf8_encode */
 
 #include <errno.h>
 #include <limits.h>
@@ -185,29 +186,6 @@ size_t elm_utf8_validate(const char *s, size_t len) {
     return len;
 }
 
-static size_t json_put_utf8(char *out, uint32_t cp) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* ---- strings ---- */
 
 static bool json_hex4(json_parser *ps, uint32_t *out) {
@@ -256,7 +234,7 @@ static size_t json_escape(json_parser *ps, char *out) {
             return json_fail(ps, "high surrogate \\u%04X not followed by a low one", (unsigned)cp), 0;
         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
     }
-    return json_put_utf8(out, cp);
+    return (size_t)elm_utf8_encode(cp, out); /* never a surrogate here: paired or refused above */
 }
 
 static bool json_buf_reserve(json_parser *ps, size_t need) {

@@ -527,13 +527,21 @@ gl_tensor *gl_attn(gl_context *ctx, gl_tensor *q, gl_tensor *k, gl_tensor *v, gl
     return gl_attn_ext(ctx, q, k, v, mask, scale, causal, 0, 0.0f);
 }
 
+/* The sources of a layer y = f(w x + b): x F32, w a weight mat_mul takes, b float; false (the
+ * context failed, naming who) otherwise. */
+static bool ops_xwb_ok(gl_context *ctx, const char *who, const gl_tensor *x, const gl_tensor *w,
+                       const gl_tensor *b) {
+    if (!ops_need(ctx, who, "x", x) || !ops_need(ctx, who, "w", w) || !ops_need(ctx, who, "b", b))
+        return false;
+    if (x->type != GL_TYPE_F32) return ops_fail_type(ctx, who, "x", x), false;
+    if (!gl_ops_weight_ok(w)) return ops_fail_type(ctx, who, "w", w), false;
+    if (!ops_is_float(b)) return ops_fail_type(ctx, who, "b", b), false;
+    return true;
+}
+
 gl_tensor *gl_conv1d_max(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b, int width) {
     const char *who = "gl_conv1d_max";
-    if (!ops_need(ctx, who, "x", x) || !ops_need(ctx, who, "w", w) || !ops_need(ctx, who, "b", b))
-        return NULL;
-    if (x->type != GL_TYPE_F32) return ops_fail_type(ctx, who, "x", x);
-    if (!gl_ops_weight_ok(w)) return ops_fail_type(ctx, who, "w", w);
-    if (!ops_is_float(b)) return ops_fail_type(ctx, who, "b", b);
+    if (!ops_xwb_ok(ctx, who, x, w, b)) return NULL;
     char s1[96], s2[96], s3[96];
     if (width < 1 || width > x->ne[1] || x->ne[3] != 1 || w->ne[2] != 1 || w->ne[3] != 1 ||
         w->ne[0] != x->ne[0] * width || !ops_is_1d_len(b, w->ne[1]))
@@ -549,11 +557,7 @@ gl_tensor *gl_conv1d_max(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor 
 
 gl_tensor *gl_highway(gl_context *ctx, gl_tensor *x, gl_tensor *w, gl_tensor *b) {
     const char *who = "gl_highway";
-    if (!ops_need(ctx, who, "x", x) || !ops_need(ctx, who, "w", w) || !ops_need(ctx, who, "b", b))
-        return NULL;
-    if (x->type != GL_TYPE_F32) return ops_fail_type(ctx, who, "x", x);
-    if (!gl_ops_weight_ok(w)) return ops_fail_type(ctx, who, "w", w);
-    if (!ops_is_float(b)) return ops_fail_type(ctx, who, "b", b);
+    if (!ops_xwb_ok(ctx, who, x, w, b)) return NULL;
     char s1[96], s2[96], s3[96];
     const int64_t d = x->ne[0];
     if (x->ne[2] != 1 || x->ne[3] != 1 || w->ne[0] != d || w->ne[1] != 2 * d || w->ne[2] != 1 ||

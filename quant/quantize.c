@@ -8,11 +8,11 @@
  * rows of a tensor split across n_threads threads.
  */
 #include "alloc.h"
+#include "common.h" /* elm_log_msg */
 #include "quantize.h"
 
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,15 +332,7 @@ static bool qz_convert_rows(const gl_gguf_tensor_info *ti, gl_type dst_type, uin
  * The file
  * ---------------------------------------------------------------------------------------- */
 
-static void qz_log(const elm_quantize_params *p, const char *fmt, ...) {
-    if (!p->log) return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    p->log(p->user, msg);
-}
+#define qz_log(p, ...) elm_log_msg((p)->log, (p)->user, __VA_ARGS__)
 
 static void qz_name(const gl_gguf_tensor_info *ti, char *buf, size_t size) {
     const size_t n = ti->name.len < size - 1 ? (size_t)ti->name.len : size - 1;

@@ -8,6 +8,8 @@
 #include "edgelm.h"
 #include "json.h"
 #include "tf.h"
+#include "tf-npy.h"
+#include "tf-models.h"
 #include "vocab.h"
 
 #include <stdlib.h>
@@ -16,8 +18,6 @@
 #include <unistd.h>
 
 #define DATA_DIR "tests/data/bert/"
-
-static char tmp_dir[256];
 
 /* Result `what` of sequence s of m's last run, copied by elm_bert_get into one of 8 buffers
  * reused in turn (NULL when the run did not compute it); *n (may be NULL): its floats. */
@@ -40,66 +40,18 @@ static const float *bres(const elm_bert *m, int32_t s, elm_bert_output what, int
     return slot[i];
 }
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    if (!tmp_dir[0]) {
-        snprintf(tmp_dir, sizeof tmp_dir, "/tmp/edgelm-test-bert-XXXXXX");
-        if (!mkdtemp(tmp_dir)) abort();
-    }
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_dir, name);
-    return buf[k];
-}
-
-
-/* A little .npy reader: little-endian f4 / i4 / i8, C order. Returns elements (as double) */
+/* The values of a .npy file as doubles (NULL when it cannot be read), their count in *n. */
 static double *npy_load(const char *path, int64_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char head[10];
-    double *out = NULL;
-    if (fread(head, 1, 10, f) != 10 || memcmp(head, "\x93NUMPY", 6)) goto done;
-    size_t hl = head[8] | (head[9] << 8);
-    char hdr[1024];
-    if (head[6] != 1 || hl >= sizeof hdr || fread(hdr, 1, hl, f) != hl) goto done;
-    hdr[hl] = '\0';
-    int es = strstr(hdr, "<f4") || strstr(hdr, "<i4") ? 4 : strstr(hdr, "<i8") ? 8 : 0;
-    bool fl = strstr(hdr, "<f4") != NULL;
-    char *sh = strstr(hdr, "'shape': (");
-    if (!es || !sh) goto done;
-    int64_t count = 1;
-    for (char *p = sh + 10; *p && *p != ')';) {
-        if (*p >= '0' && *p <= '9') count *= strtoll(p, &p, 10);
-        else p++;
-    }
-    out = malloc((size_t)(count ? count : 1) * sizeof *out);
-    for (int64_t i = 0; i < count && out; i++) {
-        unsigned char b[8];
-        if (fread(b, 1, (size_t)es, f) != (size_t)es) {
-            free(out);
-            out = NULL;
-            break;
-        }
-        if (fl) { float v; memcpy(&v, b, 4); out[i] = v; }
-        else if (es == 4) { int32_t v; memcpy(&v, b, 4); out[i] = v; }
-        else { int64_t v; memcpy(&v, b, 8); out[i] = (double)v; }
-    }
-    *n = count;
-done:
-    fclose(f);
-    return out;
+    tf_npy a;
+    *n = 0;
+    if (!tf_npy_read(path, &a)) return NULL;
+    *n = a.count;
+    return a.data;
 }
 
 static bool convert(const char *src, const char *out, int outtype, bool vocab_only) {
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = src;
-    p.out = out;
-    p.outtype = outtype;
-    p.vocab_only = vocab_only;
     gl_error err = {0};
-    gl_status s = elm_convert(&p, NULL, &err);
+    gl_status s = tfm_convert(src, out, outtype, vocab_only, NULL, &err);
     TF_CHECK(s == GL_OK, "convert %s: %s", src, err.msg);
     return s == GL_OK;
 }
@@ -122,9 +74,9 @@ static elm_bert *hf_reference_model(int outtype, const char *name) {
         tf_skip_fixture("no fixture %s", src);
         return NULL;
     }
-    if (!convert(src, tmp_path(name), outtype, false)) return NULL;
+    if (!convert(src, tf_tmp_path(name), outtype, false)) return NULL;
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path(name), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path(name), NULL, &err);
     TF_CHECK(m != NULL, "%s", err.msg);
     return m;
 }
@@ -243,9 +195,9 @@ TF_TEST(llama_cpp_bert_bge_cases_both_spellings) {
         return;
     }
     /* phantom spelling: through the converter's GGUF */
-    if (!convert(src, tmp_path("bge-vocab.gguf"), -1, true)) return;
+    if (!convert(src, tf_tmp_path("bge-vocab.gguf"), -1, true)) return;
     gl_error err = {0};
-    gl_gguf *g = gl_gguf_open(tmp_path("bge-vocab.gguf"), &err);
+    gl_gguf *g = gl_gguf_open(tf_tmp_path("bge-vocab.gguf"), &err);
     elm_vocab *v = g ? elm_vocab_load(g, &err) : NULL;
     TF_CHECK(v != NULL, "%s", err.msg);
     int total = 0;
@@ -305,9 +257,9 @@ static void check_reference(const char *model, const char *src, int n_cases, dou
     }
     char out[64];
     snprintf(out, sizeof out, "%s-%d.gguf", model, outtype);
-    if (!convert(src, tmp_path(out), outtype, false)) return;
+    if (!convert(src, tf_tmp_path(out), outtype, false)) return;
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path(out), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path(out), NULL, &err);
     TF_CHECK(m != NULL, "%s", err.msg);
     if (!m) return;
     const int E = elm_bert_n_embd(m);
@@ -371,7 +323,7 @@ TF_TEST(token_classifier_and_qa_heads) {
     check_reference("tokcls", DATA_DIR "tiny-tokcls", 2, 1e-4, -1);
     check_reference("qa", DATA_DIR "tiny-qa", 2, 1e-4, -1);
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path("tokcls--1.gguf"), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path("tokcls--1.gguf"), NULL, &err);
     TF_CHECK(m && elm_bert_has_token_classifier(m) && !elm_bert_has_qa(m) && elm_bert_n_labels(m) == 7 &&
              !strcmp(elm_bert_label(m, 1), "B-PER") && !strcmp(elm_bert_label(m, 6), "I-ORG"), "%s", err.msg);
     /* the cased vocabulary's NFC entry reached with an NFD-written umlaut */
@@ -382,7 +334,7 @@ TF_TEST(token_classifier_and_qa_heads) {
     int32_t n1 = 1;
     TF_CHECK(m && elm_bert_run(m, 1, &ip, NULL, &n1, &rq, &err) == ELM_ERR_UNSUPPORTED);
     elm_bert_free(m);
-    m = elm_bert_load(tmp_path("qa--1.gguf"), NULL, &err);
+    m = elm_bert_load(tf_tmp_path("qa--1.gguf"), NULL, &err);
     TF_CHECK(m && elm_bert_has_qa(m) && !elm_bert_has_token_classifier(m) && elm_bert_n_labels(m) == 0, "%s", err.msg);
     elm_bert_free(m);
 }
@@ -398,7 +350,7 @@ static gl_status convert_logged(const char *src, bool strict, bool no_heads, cha
     elm_convert_params p;
     p = elm_convert_default_params();
     p.src = src;
-    p.out = tmp_path("honesty.gguf");
+    p.out = tf_tmp_path("honesty.gguf");
     p.strict = strict;
     p.no_heads = no_heads;
     p.log = capture_log;
@@ -434,7 +386,7 @@ TF_TEST(distilbert_and_roberta_logits) {
     check_reference("robertacls", DATA_DIR "tiny-roberta-cls", 2, 1e-4, -1);
     check_reference("robertatok", DATA_DIR "tiny-roberta-tok", 2, 1e-4, -1);
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path("robertacls--1.gguf"), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path("robertacls--1.gguf"), NULL, &err);
     TF_CHECK(m && elm_bert_n_ctx(m) == 32 && elm_bert_n_labels(m) == 2 && !strcmp(elm_bert_label(m, 1), "POSITIVE") &&
              !elm_bert_has_nsp(m), "%s", err.msg);
     /* pairs as RobertaTokenizer builds them: <s> a </s></s> b </s>, every type 0 */
@@ -442,7 +394,7 @@ TF_TEST(distilbert_and_roberta_logits) {
     TF_CHECK(m && elm_bert_tokenize(m, "x", "x", true, ids, types, 32, &err) == 6 && ids[0] == 0 && ids[1] == 124 &&
              ids[2] == 2 && ids[3] == 2 && ids[4] == 124 && ids[5] == 2 && types[4] == 0 && types[5] == 0);
     elm_bert_free(m);
-    m = elm_bert_load(tmp_path("distilcls--1.gguf"), NULL, &err);
+    m = elm_bert_load(tf_tmp_path("distilcls--1.gguf"), NULL, &err);
     /* no token type embeddings: type 1 is refused */
     const int32_t two[2] = {2, 3}, ty[2] = {0, 1}, *ip = two, *tp = ty;
     int32_t n2 = 2;
@@ -454,7 +406,7 @@ TF_TEST(distilbert_and_roberta_logits) {
 
 static void check_variant_tokens(const char *gguf, const variant_tok_case *cases, size_t n_cases) {
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path(gguf), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path(gguf), NULL, &err);
     TF_CHECK(m != NULL, "%s: %s", gguf, err.msg);
     for (size_t i = 0; m && i < n_cases; i++) {
         int32_t ids[64];
@@ -470,9 +422,9 @@ TF_TEST(distilbert_wordpiece_and_roberta_bpe_ids) {
     /* ids of the slow tokenizers' algorithms (scripts/bert_variants_reference.py) on tricky
      * strings: spaces, contractions, numbers, NFC/NFD accents, tabs, emoji, CJK, upper-case
      * accents, <mask> with lstrip, compatibility singletons (Ohm, Angstrom signs) */
-    if (!tf_file_exists(tmp_path("distilcls--1.gguf")) || !tf_file_exists(tmp_path("robertacls--1.gguf")))
-        TF_CHECK(convert(DATA_DIR "tiny-distil-cls", tmp_path("distilcls--1.gguf"), -1, false) &&
-                 convert(DATA_DIR "tiny-roberta-cls", tmp_path("robertacls--1.gguf"), -1, false));
+    if (!tf_file_exists(tf_tmp_path("distilcls--1.gguf")) || !tf_file_exists(tf_tmp_path("robertacls--1.gguf")))
+        TF_CHECK(convert(DATA_DIR "tiny-distil-cls", tf_tmp_path("distilcls--1.gguf"), -1, false) &&
+                 convert(DATA_DIR "tiny-roberta-cls", tf_tmp_path("robertacls--1.gguf"), -1, false));
     check_variant_tokens("distilcls--1.gguf", distil_tok_cases, sizeof distil_tok_cases / sizeof distil_tok_cases[0]);
     check_variant_tokens("robertacls--1.gguf", roberta_tok_cases, sizeof roberta_tok_cases / sizeof roberta_tok_cases[0]);
 }
@@ -482,7 +434,7 @@ TF_TEST(bertmodel_without_prefix_and_gamma_beta_names) {
      * LayerNorm gamma/beta names in layer 0) in pytorch_model.bin */
     check_reference("tinymodel", DATA_DIR "tiny-bertmodel", 2, 1e-4, -1);
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path("tinymodel--1.gguf"), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path("tinymodel--1.gguf"), NULL, &err);
     if (!m) return;
     int32_t ids[16], types[16];
     TF_CHECK(elm_bert_tokenize(m, "The cats sat.", "A dog!", true, ids, types, 16, &err) == 11);
@@ -546,13 +498,13 @@ TF_TEST(repacked_equals_row_layout) {
     for (size_t t = 0; t < 2; t++) {
         char name[32];
         snprintf(name, sizeof name, "rp-%d.gguf", types[t]);
-        if (!convert(src, tmp_path(name), types[t], false)) continue;
+        if (!convert(src, tf_tmp_path(name), types[t], false)) continue;
         elm_bert *m[2] = {NULL, NULL};
         for (int k = 0; k < 2; k++) {
             elm_bert_params p = elm_bert_default_params();
             p.no_repack = k == 1;
             elm_error err = {0};
-            m[k] = elm_bert_load(tmp_path(name), &p, &err);
+            m[k] = elm_bert_load(tf_tmp_path(name), &p, &err);
             TF_CHECK(m[k] != NULL, "%s", err.msg);
             if (m[k]) TF_CHECK(elm_bert_run(m[k], 1, &ip, NULL, &n, &rq, &err) == ELM_OK, "%s", err.msg);
         }
@@ -635,7 +587,7 @@ TF_TEST(sentence_transformers_pooling_recorded) {
         tf_skip_fixture("no fixture %s", src);
         return;
     }
-    snprintf(dir, sizeof dir, "%s", tmp_path("st"));
+    snprintf(dir, sizeof dir, "%s", tf_tmp_path("st"));
     mkdir(dir, 0700);
     for (size_t i = 0; i < 5; i++) {
         char from[600], to[600];
@@ -656,9 +608,9 @@ TF_TEST(sentence_transformers_pooling_recorded) {
     mkdir(path, 0700);
     snprintf(path, sizeof path, "%s/1_Pooling/config.json", dir);
     write_file(path, "{\"word_embedding_dimension\": 64, \"pooling_mode_cls_token\": false, \"pooling_mode_mean_tokens\": true}");
-    if (!convert(dir, tmp_path("st.gguf"), -1, false)) return;
+    if (!convert(dir, tf_tmp_path("st.gguf"), -1, false)) return;
     elm_error err = {0};
-    elm_bert *m = elm_bert_load(tmp_path("st.gguf"), NULL, &err);
+    elm_bert *m = elm_bert_load(tf_tmp_path("st.gguf"), NULL, &err);
     TF_CHECK(m && elm_bert_pooling_type(m) == ELM_BERT_POOL_MEAN && elm_bert_normalize(m), "%s", err.msg);
     elm_bert_free(m);
     /* two pooling modes at once are refused */
@@ -666,7 +618,7 @@ TF_TEST(sentence_transformers_pooling_recorded) {
     elm_convert_params p;
     p = elm_convert_default_params();
     p.src = dir;
-    p.out = tmp_path("st2.gguf");
+    p.out = tf_tmp_path("st2.gguf");
     gl_error ge = {0};
     TF_CHECK(elm_convert(&p, NULL, &ge) == GL_ERR_UNSUPPORTED, "%s", ge.msg);
     /* max pooling is refused with the way to get it; lasttoken is llama.cpp's pooling_type 3
@@ -725,7 +677,7 @@ TF_TEST(padded_batch_equals_one_at_a_time) {
     TF_CHECK(elm_bert_run(m, 3, ip, tp, n, &rq, &err) == ELM_ERR_INVALID && strstr(err.msg, "n_seq_max"), "%s", err.msg);
     elm_bert_free(m);
     m = NULL;
-    elm_bert_model *model = elm_bert_model_load(tmp_path("batch.gguf"), NULL, &err);
+    elm_bert_model *model = elm_bert_model_load(tf_tmp_path("batch.gguf"), NULL, &err);
     TF_CHECK(model != NULL, "%s", err.msg);
     for (int threads = 1; model && threads <= 2; threads++) {
         elm_bert_free(m);

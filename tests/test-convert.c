@@ -7,35 +7,38 @@
 #include "safetensors.h"
 #include "spm_model.h"
 #include "tf.h"
+#include "tf-models.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp_dir[256];
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    if (!tmp_dir[0]) {
-        snprintf(tmp_dir, sizeof tmp_dir, "/tmp/edgelm-test-convert-XXXXXX");
-        if (!mkdtemp(tmp_dir)) abort();
+/* Converts fixture rel (skipped when rel/probe, or rel itself with probe NULL, is absent) to
+ * the temporary file outname and opens the result: NULL after a skip or a failed check. */
+static gl_gguf *convert_fixture(const char *rel, const char *probe, const char *outname, int outtype,
+                                bool vocab_only, elm_convert_stats *stats) {
+    char probe_rel[512];
+    snprintf(probe_rel, sizeof probe_rel, "%s%s%s", rel, probe ? "/" : "", probe ? probe : "");
+    if (!tf_file_exists(tf_fixture(probe_rel))) {
+        tf_skip_fixture("fixtures absent");
+        return NULL;
     }
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_dir, name);
-    return buf[k];
+    const char *out = tf_tmp_path(outname);
+    gl_error err = {0};
+    if (!TF_CHECK(tfm_convert(tf_fixture(rel), out, outtype, vocab_only, stats, &err) == GL_OK, "%s", err.msg))
+        return NULL;
+    gl_gguf *g = gl_gguf_open(out, &err);
+    TF_CHECK(g != NULL, "%s", err.msg);
+    return g;
 }
 
-
-static gl_status convert(const char *src, const char *out, int outtype, bool vocab_only, elm_convert_stats *st,
-                         gl_error *err) {
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = src;
-    p.out = out;
-    p.outtype = outtype;
-    p.vocab_only = vocab_only;
-    return elm_convert(&p, st, err);
+/* The safetensors source of fixture rel, NULL after a failed check. */
+static elm_st *open_source(const char *rel) {
+    gl_error err = {0};
+    elm_st *st = elm_st_open(tf_fixture(rel), &err);
+    TF_CHECK(st != NULL, "%s", err.msg);
+    return st;
 }
 
 static int64_t kv_int(const gl_gguf *g, const char *key) {
@@ -122,19 +125,12 @@ static void check_permuted(const gl_gguf *g, const elm_st *st, const char *gname
 }
 
 TF_TEST(convert_llama_f32) {
-    const char *src = tf_fixture("hf-reference/llama");
-    if (!tf_file_exists(tf_fixture("hf-reference/llama/config.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("llama-f32.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    gl_status s = convert(src, out, GL_TYPE_F32, false, &stats, &err);
-    TF_CHECK(s == GL_OK, "%s", err.msg);
-    if (s != GL_OK) return;
+    gl_gguf *g = convert_fixture("hf-reference/llama", "config.json", "llama-f32.gguf", GL_TYPE_F32, false, &stats);
+    if (!g) return;
     TF_CHECK(stats.n_tensors == 2 + 2 * 9 + 1, "tensors %lld", (long long)stats.n_tensors);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    elm_st *st = elm_st_open(src, &err);
-    TF_CHECK(g && st, "%s", err.msg);
-    if (!g || !st) goto done;
+    elm_st *st = open_source("hf-reference/llama");
+    if (!st) goto done;
     TF_CHECK(kv_str_is(g, "general.architecture", "llama"));
     TF_CHECK(kv_int(g, "general.file_type") == 0);
     TF_CHECK(gl_gguf_find_key(g, "general.quantization_version") < 0);
@@ -189,16 +185,11 @@ done:
 }
 
 TF_TEST(convert_llama_q8_0) {
-    const char *src = tf_fixture("hf-reference/llama");
-    if (!tf_file_exists(tf_fixture("hf-reference/llama/config.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("llama-q8.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, GL_TYPE_Q8_0, false, &stats, &err) == GL_OK, "%s", err.msg);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    elm_st *st = elm_st_open(src, &err);
-    TF_CHECK(g && st, "%s", err.msg);
-    if (!g || !st) goto done;
+    gl_gguf *g = convert_fixture("hf-reference/llama", "config.json", "llama-q8.gguf", GL_TYPE_Q8_0, false, &stats);
+    if (!g) return;
+    elm_st *st = open_source("hf-reference/llama");
+    if (!st) goto done;
     TF_CHECK(kv_int(g, "general.file_type") == 7 && kv_int(g, "general.quantization_version") == 2);
     TF_CHECK(stats.n_fallback == 0);
     const gl_gguf_tensor_info *t = tensor(g, "blk.1.ffn_down.weight");
@@ -231,16 +222,11 @@ done:
 }
 
 TF_TEST(convert_gpt2_transposes_conv1d) {
-    const char *src = tf_fixture("hf-reference/gpt2");
-    if (!tf_file_exists(tf_fixture("hf-reference/gpt2/config.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("gpt2.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, -1, false, &stats, &err) == GL_OK, "%s", err.msg);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    elm_st *st = elm_st_open(src, &err);
-    TF_CHECK(g && st, "%s", err.msg);
-    if (!g || !st) goto done;
+    gl_gguf *g = convert_fixture("hf-reference/gpt2", "config.json", "gpt2.gguf", -1, false, &stats);
+    if (!g) return;
+    elm_st *st = open_source("hf-reference/gpt2");
+    if (!st) goto done;
     TF_CHECK(kv_str_is(g, "general.architecture", "gpt2"));
     TF_CHECK(kv_int(g, "gpt2.context_length") == 128 && kv_int(g, "gpt2.embedding_length") == 64);
     TF_CHECK(kv_int(g, "gpt2.feed_forward_length") == 256 && kv_int(g, "gpt2.attention.head_count") == 4);
@@ -280,16 +266,11 @@ done:
 }
 
 TF_TEST(convert_fake_gpt2_and_fallback) {
-    const char *src = tf_fixture("hf-tiny-lm-buddy/fake_gpt2");
-    if (!tf_file_exists(tf_fixture("hf-tiny-lm-buddy/fake_gpt2/config.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("fake-gpt2-q4.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, GL_TYPE_Q4_0, false, &stats, &err) == GL_OK, "%s", err.msg);
-    TF_CHECK(stats.n_fallback > 0, "rows of 2 cannot be Q4_0");
-    gl_gguf *g = gl_gguf_open(out, &err);
-    TF_CHECK(g != NULL, "%s", err.msg);
+    gl_gguf *g = convert_fixture("hf-tiny-lm-buddy/fake_gpt2", "config.json", "fake-gpt2-q4.gguf", GL_TYPE_Q4_0,
+                                 false, &stats);
     if (!g) return;
+    TF_CHECK(stats.n_fallback > 0, "rows of 2 cannot be Q4_0");
     const gl_gguf_tensor_info *t = tensor(g, "token_embd.weight");
     TF_CHECK(t && t->type == GL_TYPE_F16 && t->ne[0] == 2 && t->ne[1] == 50257);
     t = tensor(g, "blk.0.ffn_down.weight"); /* [8 in, 2 out] */
@@ -304,14 +285,8 @@ TF_TEST(convert_fake_gpt2_and_fallback) {
 }
 
 TF_TEST(vocab_only_gpt2_tokenizer) {
-    const char *src = tf_fixture("gpt2-tokenizer");
-    if (!tf_file_exists(tf_fixture("gpt2-tokenizer/encoder.json"))) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("gpt2-vocab.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, -1, true, &stats, &err) == GL_OK, "%s", err.msg);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    TF_CHECK(g != NULL, "%s", err.msg);
+    gl_gguf *g = convert_fixture("gpt2-tokenizer", "encoder.json", "gpt2-vocab.gguf", -1, true, &stats);
     if (!g) return;
     TF_CHECK(gl_gguf_n_tensors(g) == 0);
     TF_CHECK(kv_str_is(g, "tokenizer.ggml.model", "gpt2") && kv_str_is(g, "tokenizer.ggml.pre", "gpt-2"));
@@ -327,14 +302,8 @@ TF_TEST(vocab_only_gpt2_tokenizer) {
 }
 
 TF_TEST(vocab_only_llama2_spm) {
-    const char *src = tf_fixture("llama2-tokenizer/tokenizer.model");
-    if (!tf_file_exists(src)) return tf_skip_fixture("fixtures absent");
-    const char *out = tmp_path("llama2-vocab.gguf");
-    gl_error err = {0};
     elm_convert_stats stats;
-    TF_CHECK(convert(src, out, -1, true, &stats, &err) == GL_OK, "%s", err.msg);
-    gl_gguf *g = gl_gguf_open(out, &err);
-    TF_CHECK(g != NULL, "%s", err.msg);
+    gl_gguf *g = convert_fixture("llama2-tokenizer/tokenizer.model", NULL, "llama2-vocab.gguf", -1, true, &stats);
     if (!g) return;
     TF_CHECK(kv_str_is(g, "tokenizer.ggml.model", "llama"));
     TF_CHECK(gl_gguf_arr_n(g, gl_gguf_find_key(g, "tokenizer.ggml.tokens")) == 32000);
@@ -391,7 +360,7 @@ TF_TEST(convert_llama2c_checkpoint) {
     int64_t n = V * E + L * E + L * E * E + 2 * L * KV * E + L * E * E + L * E + 3 * L * F * E + E + S * hs + V * E;
     float *w = malloc((size_t)n * sizeof *w);
     for (int64_t i = 0; i < n; i++) w[i] = (float)(i % 1000) * 0.001f - 0.5f;
-    const char *path = tmp_path("l2c.bin");
+    const char *path = tf_tmp_path("l2c.bin");
     FILE *f = fopen(path, "wb");
     fwrite(h, 4, 7, f);
     fwrite(w, 4, (size_t)n, f);
@@ -399,7 +368,7 @@ TF_TEST(convert_llama2c_checkpoint) {
     elm_convert_params p;
     p = elm_convert_default_params();
     p.src = path;
-    p.out = tmp_path("l2c.gguf");
+    p.out = tf_tmp_path("l2c.gguf");
     p.tokenizer = tok;
     p.outtype = GL_TYPE_F32;
     p.log = l2c_log_fn;
@@ -473,14 +442,14 @@ static void write_st(const char *path, const char *header, size_t data_bytes, in
 
 static void expect_fail(const char *dir, const char *what, const char *needle) {
     gl_error err = {0};
-    gl_status s = convert(dir, tmp_path("bad.gguf"), -1, false, NULL, &err);
+    gl_status s = tfm_convert(dir, tf_tmp_path("bad.gguf"), -1, false, NULL, &err);
     TF_CHECK(s != GL_OK, "%s should fail", what);
     TF_CHECK(strstr(err.msg, needle) != NULL, "%s: message '%s' lacks '%s'", what, err.msg, needle);
 }
 
 TF_TEST(malformed_inputs_fail_cleanly) {
     char dir[300];
-    snprintf(dir, sizeof dir, "%s", tmp_path("bad"));
+    snprintf(dir, sizeof dir, "%s", tf_tmp_path("bad"));
     mkdir(dir, 0700);
     char cfg[512], stp[512];
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
@@ -524,23 +493,23 @@ TF_TEST(malformed_inputs_fail_cleanly) {
 
 TF_TEST(malformed_tokenizers_fail_cleanly) {
     char dir[300];
-    snprintf(dir, sizeof dir, "%s", tmp_path("badtok"));
+    snprintf(dir, sizeof dir, "%s", tf_tmp_path("badtok"));
     mkdir(dir, 0700);
     char p[512];
     snprintf(p, sizeof p, "%s/tokenizer.model", dir);
     write_file(p, "\x0a\xff\xff\xff\xff\x0f", 6); /* piece with a length far past the end */
     gl_error err = {0};
-    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "protobuf"), "%s",
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "protobuf"), "%s",
              err.msg);
     write_file(p, "\x0a\x04\x0a\x02\xff\xfe", 6); /* piece text not UTF-8 */
-    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "UTF-8"), "%s", err.msg);
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "UTF-8"), "%s", err.msg);
     remove(p);
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
     write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
-    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "two tokens"), "%s",
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "two tokens"), "%s",
              err.msg);
     write_str(p, "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}");
-    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "WordPiece"), "%s",
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "WordPiece"), "%s",
              err.msg);
     write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},"
                  "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
@@ -549,8 +518,8 @@ TF_TEST(malformed_tokenizers_fail_cleanly) {
                  "\"added_tokens\":[{\"id\":3,\"content\":\"<|eot_id|>\",\"special\":true}],"
                  "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<|eot_id|>\"}},"
                  "{\"Sequence\":{\"id\":\"A\"}}]}}");
-    const char *out = tmp_path("t.gguf");
-    TF_CHECK(convert(dir, out, -1, true, NULL, &err) == GL_OK, "%s", err.msg);
+    const char *out = tf_tmp_path("t.gguf");
+    TF_CHECK(tfm_convert(dir, out, -1, true, NULL, &err) == GL_OK, "%s", err.msg);
     gl_gguf *g = gl_gguf_open(out, &err);
     TF_CHECK(g && kv_str_is(g, "tokenizer.ggml.pre", "llama-bpe"), "llama3 pattern recognised");
     TF_CHECK(g && arr_i64(g, "tokenizer.ggml.token_type", 3) == 3 && kv_bool_is(g, "tokenizer.ggml.add_bos_token", true));
@@ -595,7 +564,7 @@ TF_TEST(spm_parse_empty) {
  * and three-part merges were accepted silently. */
 TF_TEST(tokenizer_json_bad_merges_refused) {
     char dir[300];
-    snprintf(dir, sizeof dir, "%s", tmp_path("badmerge"));
+    snprintf(dir, sizeof dir, "%s", tf_tmp_path("badmerge"));
     mkdir(dir, 0700);
     char p[512];
     snprintf(p, sizeof p, "%s/tokenizer.json", dir);
@@ -617,17 +586,17 @@ TF_TEST(tokenizer_json_bad_merges_refused) {
                  cases[i].merges);
         write_str(p, json);
         memset(&err, 0, sizeof err);
-        TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, cases[i].needle),
+        TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, cases[i].needle),
                  "case %zu: '%s'", i, err.msg);
     }
     /* the same vocabulary with a good merge converts */
     write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},"
                  "\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
-    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
     /* SentencePiece-style BPE: a merge making a token that is not there */
     write_str(p, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"<unk>\":0,\"a\":1,\"b\":2},\"merges\":[\"a b\"],"
                  "\"unk_token\":\"<unk>\"}}");
-    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "not in the vocabulary"),
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "not in the vocabulary"),
              "%s", err.msg);
     remove(p);
 }
@@ -636,7 +605,7 @@ TF_TEST(tokenizer_json_bad_merges_refused) {
  * bos_token_id outside the vocabulary was dropped; both are errors now. */
 TF_TEST(config_bad_context_and_bos_refused) {
     char dir[300];
-    snprintf(dir, sizeof dir, "%s", tmp_path("badcfg"));
+    snprintf(dir, sizeof dir, "%s", tf_tmp_path("badcfg"));
     mkdir(dir, 0700);
     char cfg[512], tok[512];
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
@@ -655,10 +624,10 @@ TF_TEST(config_bad_context_and_bos_refused) {
                    "\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}");
     write_str(cfg, "{\"bos_token_id\": 3}");
     gl_error err = {0};
-    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "bos_token_id"),
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) != GL_OK && strstr(err.msg, "bos_token_id"),
              "%s", err.msg);
     write_str(cfg, "{\"bos_token_id\": 2}");
-    TF_CHECK(convert(dir, tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(tfm_convert(dir, tf_tmp_path("t.gguf"), -1, true, NULL, &err) == GL_OK, "%s", err.msg);
     remove(tok);
     remove(cfg);
 }
@@ -696,7 +665,7 @@ TF_TEST(plan_transforms_types_and_stats) {
                   pos = plan_src("pos", d_pos, 5, 32), q = plan_src("q", d_q, 3, 32);
     elm_convert_params p;
     p = elm_convert_default_params();
-    p.out = tmp_path("plan.gguf");
+    p.out = tf_tmp_path("plan.gguf");
     p.outtype = GL_TYPE_Q8_0;
     gl_error err = {0};
     elm_cv_plan pl;
@@ -761,19 +730,19 @@ TF_TEST(detect_from_config_asks_the_table) {
     TF_CHECK(elm_arch_from_hf_config("FooModel", "bert") == NULL && elm_arch_from_hf_config("T5EncoderModel", "t5") == NULL);
     TF_CHECK(elm_arch_from_hf_config(NULL, NULL) == NULL && elm_arch_from_hf("Ber") == NULL);
     char name[64];
-    write_str(tmp_path("stories.v2.bin"), "x");
-    elm_cv_default_name(tmp_path("stories.v2.bin"), name, sizeof name);
+    write_str(tf_tmp_path("stories.v2.bin"), "x");
+    elm_cv_default_name(tf_tmp_path("stories.v2.bin"), name, sizeof name);
     TF_CHECK(!strcmp(name, "stories.v2"), "%s", name);
-    mkdir(tmp_path("Qwen3-0.6B"), 0700);
-    elm_cv_default_name(tmp_path("Qwen3-0.6B/"), name, sizeof name);
+    mkdir(tf_tmp_path("Qwen3-0.6B"), 0700);
+    elm_cv_default_name(tf_tmp_path("Qwen3-0.6B/"), name, sizeof name);
     TF_CHECK(!strcmp(name, "Qwen3-0.6B"), "%s", name);
-    TF_CHECK(elm_cv_detect_dir(tmp_path("Qwen3-0.6B")) == NULL); /* no config.json */
-    write_str(tmp_path("Qwen3-0.6B/config.json"), "{\"architectures\": [\"Qwen3ForCausalLM\"]}");
-    TF_CHECK((a = elm_cv_detect_dir(tmp_path("Qwen3-0.6B"))) && !strcmp(a->name, "qwen3"));
-    remove(tmp_path("Qwen3-0.6B/config.json"));
-    rmdir(tmp_path("Qwen3-0.6B"));
-    remove(tmp_path("stories.v2.bin"));
-    remove(tmp_path("plan.gguf"));
+    TF_CHECK(elm_cv_detect_dir(tf_tmp_path("Qwen3-0.6B")) == NULL); /* no config.json */
+    write_str(tf_tmp_path("Qwen3-0.6B/config.json"), "{\"architectures\": [\"Qwen3ForCausalLM\"]}");
+    TF_CHECK((a = elm_cv_detect_dir(tf_tmp_path("Qwen3-0.6B"))) && !strcmp(a->name, "qwen3"));
+    remove(tf_tmp_path("Qwen3-0.6B/config.json"));
+    rmdir(tf_tmp_path("Qwen3-0.6B"));
+    remove(tf_tmp_path("stories.v2.bin"));
+    remove(tf_tmp_path("plan.gguf"));
 }
 
 TF_MAIN

@@ -15,6 +15,7 @@
 #include "ggml-lite.h"
 #include "npy.h"
 #include "sampler.h"
+#include "tf-npy.h"
 
 #include <unistd.h>
 
@@ -22,105 +23,25 @@
  * Helpers
  * ---------------------------------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
-/* A small .npy reader: format 1.x/2.x, C order, '<f4' or '<i8' (converted to double). */
-typedef struct npy_array {
-    int n_dims;
-    int64_t shape[8];
-    int64_t count;
-    double *data;
-} npy_array;
-
-static bool npy_read(const char *path, npy_array *a) {
-    memset(a, 0, sizeof *a);
-    size_t len;
-    char *buf = read_file(path, &len);
-    if (!buf || len < 12 || memcmp(buf, "\x93NUMPY", 6) != 0) {
-        free(buf);
-        return false;
-    }
-    size_t hlen, off;
-    if (buf[6] == 1) {
-        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8;
-        off = 10;
-    } else {
-        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8 | (size_t)(uint8_t)buf[10] << 16 |
-               (size_t)(uint8_t)buf[11] << 24;
-        off = 12;
-    }
-    if (off + hlen > len) {
-        free(buf);
-        return false;
-    }
-    char *hdr = strndup(buf + off, hlen);
-    bool f4 = strstr(hdr, "'<f4'") != NULL, i8 = strstr(hdr, "'<i8'") != NULL;
-    bool fortran = strstr(hdr, "'fortran_order': True") != NULL;
-    const char *sh = strstr(hdr, "'shape': (");
-    bool ok = (f4 || i8) && !fortran && sh;
-    a->count = 1;
-    if (ok) {
-        const char *p = sh + 10;
-        while (*p && *p != ')') {
-            char *end;
-            long long v = strtoll(p, &end, 10);
-            if (end == p) break;
-            if (a->n_dims < 8) a->shape[a->n_dims++] = v;
-            a->count *= v;
-            p = end;
-            while (*p == ',' || *p == ' ') p++;
-        }
-    }
-    size_t es = f4 ? 4 : 8;
-    ok = ok && off + hlen + (size_t)a->count * es <= len;
-    if (ok) {
-        a->data = malloc((size_t)a->count * sizeof(double) + 1);
-        const char *d = buf + off + hlen;
-        for (int64_t i = 0; i < a->count; i++) {
-            if (f4) {
-                float v;
-                memcpy(&v, d + i * 4, 4);
-                a->data[i] = v;
-            } else {
-                int64_t v;
-                memcpy(&v, d + i * 8, 8);
-                a->data[i] = (double)v;
-            }
-        }
-    }
-    free(hdr);
-    free(buf);
-    return ok;
-}
-
 static void path_join(char *out, size_t size, const char *a, const char *b) {
     snprintf(out, size, "%s/%s", a, b);
 }
 
+/* stories260K, with its vocabulary or without: NULL after a skip (no fixture; with_vocab: its
+ * tokenizer cannot be loaded) or a failed check (the model does not load). */
 static elm_model *load_stories(bool with_vocab) {
     char path[512];
     path_join(path, sizeof path, tf_fixtures_dir(), "stories260K/stories260K.gguf");
-    if (!tf_file_exists(path)) return NULL;
+    if (!tf_file_exists(path)) {
+        tf_skip_fixture("stories260K fixture not found");
+        return NULL;
+    }
     elm_model_params mp = elm_model_default_params();
     mp.no_vocab = !with_vocab;
     elm_error err = {0};
     elm_model *m = elm_model_load(path, &mp, &err);
-    if (!m && !with_vocab) TF_CHECK(m != NULL, "load: %s", err.msg);
+    if (!m && with_vocab) tf_skip_fixture("stories260K tokenizer not available: %s", err.msg);
+    else TF_CHECK(m != NULL, "load: %s", err.msg);
     return m;
 }
 
@@ -188,15 +109,12 @@ static int greedy_from_bos(elm_model *m, int n_threads, int n_gen, collect *out)
 
 static void check_stories_text(int steps, const char *expected_file) {
     elm_model *m = load_stories(false);
-    if (!m) {
-        if (!tf_cur.n_failed_checks) tf_skip_fixture("stories260K fixture not found");
-        return;
-    }
+    if (!m) return;
     char path[512], rel[128];
     snprintf(rel, sizeof rel, "stories260K/%s", expected_file);
     path_join(path, sizeof path, tf_fixtures_dir(), rel);
     size_t exp_len = 0;
-    char *expected = read_file(path, &exp_len);
+    char *expected = tf_read_file(path, &exp_len);
     TF_CHECK(expected != NULL, "cannot read %s", path);
     collect ids;
     int n = greedy_from_bos(m, 1, steps, &ids);
@@ -232,14 +150,11 @@ TF_TEST(stories260k_greedy_256) { check_stories_text(256, "expected_greedy_256st
 /* The same texts through the tokenizer's streaming detokenizer (the path `generate` uses). */
 TF_TEST(stories260k_detokenizer) {
     elm_model *m = load_stories(true);
-    if (!m) {
-        tf_skip_fixture("stories260K fixture or tokenizer not available");
-        return;
-    }
+    if (!m) return;
     char path[512];
     path_join(path, sizeof path, tf_fixtures_dir(), "stories260K/expected_greedy_256steps.txt");
     size_t exp_len = 0;
-    char *expected = read_file(path, &exp_len);
+    char *expected = tf_read_file(path, &exp_len);
     collect ids;
     greedy_from_bos(m, 1, 256, &ids);
     elm_error err = {0};
@@ -263,10 +178,7 @@ TF_TEST(stories260k_detokenizer) {
 
 TF_TEST(stories260k_threads_agree) {
     elm_model *m = load_stories(false);
-    if (!m) {
-        if (!tf_cur.n_failed_checks) tf_skip_fixture("stories260K fixture not found");
-        return;
-    }
+    if (!m) return;
     collect a, b;
     greedy_from_bos(m, 1, 120, &a);
     greedy_from_bos(m, 2, 120, &b);
@@ -324,10 +236,7 @@ static void batched_vs_sequential(elm_model *m, elm_cache_type type) {
 
 TF_TEST(stories260k_batched_equals_sequential) {
     elm_model *m = load_stories(false);
-    if (!m) {
-        if (!tf_cur.n_failed_checks) tf_skip_fixture("stories260K fixture not found");
-        return;
-    }
+    if (!m) return;
     batched_vs_sequential(m, ELM_CACHE_F32);
     batched_vs_sequential(m, ELM_CACHE_F16);
     elm_model_free(m);
@@ -335,10 +244,7 @@ TF_TEST(stories260k_batched_equals_sequential) {
 
 TF_TEST(stories260k_kv_f16_and_rewind) {
     elm_model *m = load_stories(false);
-    if (!m) {
-        if (!tf_cur.n_failed_checks) tf_skip_fixture("stories260K fixture not found");
-        return;
-    }
+    if (!m) return;
     static const int32_t prompt[] = {1, 403, 407, 261, 378, 432, 383, 286};
     const int n = 8, V = elm_model_n_vocab(m);
     elm_error err = {0};
@@ -499,8 +405,8 @@ static void check_reference(const char *name) {
         char path[600];
         snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_input_ids.npy",
                  tf_fixtures_dir(), name, cs);
-        npy_array ids;
-        if (!npy_read(path, &ids)) {
+        tf_npy ids;
+        if (!tf_npy_read(path, &ids)) {
             TF_CHECK(cs > 0, "no cases in %s", path);
             break;
         }
@@ -516,10 +422,10 @@ static void check_reference(const char *name) {
         if (c && elm_decode(c, tok, n, ELM_OUT_HIDDEN, &err) == ELM_OK) {
             const float *logits = elm_get_logits(c, NULL);
             const float *hidden = elm_get_hidden(c, NULL);
-            npy_array ref;
+            tf_npy ref;
             snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_logits.npy",
                      tf_fixtures_dir(), name, cs);
-            TF_CHECK(npy_read(path, &ref) && ref.count == (int64_t)n * V, "%s", path);
+            TF_CHECK(tf_npy_read(path, &ref) && ref.count == (int64_t)n * V, "%s", path);
             double e = 0;
             for (int64_t i = 0; i < ref.count && i < (int64_t)n * V; i++)
                 e = fmax(e, fabs(logits[i] - ref.data[i]));
@@ -529,7 +435,7 @@ static void check_reference(const char *name) {
             for (int h = 0; h <= L; h++) {
                 snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_hidden_%d.npy",
                          tf_fixtures_dir(), name, cs, h);
-                TF_CHECK(npy_read(path, &ref) && ref.count == (int64_t)n * E, "%s", path);
+                TF_CHECK(tf_npy_read(path, &ref) && ref.count == (int64_t)n * E, "%s", path);
                 e = 0;
                 for (int64_t i = 0; i < ref.count && i < (int64_t)n * E; i++)
                     e = fmax(e, fabs(hidden[(size_t)h * n * E + i] - ref.data[i]));
@@ -559,15 +465,15 @@ static void check_reference_batched(const char *name) {
     elm_model *m = load_reference(name, gguf, sizeof gguf);
     if (!gguf[0]) return;
     elm_error err = {0};
-    npy_array ids[BATCH_MAX_CASES], ref[BATCH_MAX_CASES];
+    tf_npy ids[BATCH_MAX_CASES], ref[BATCH_MAX_CASES];
     elm_ctx *cs[BATCH_MAX_CASES] = {0};
     int n_cases = 0, longest = 0;
     const int32_t V = m ? elm_model_n_vocab(m) : 0;
     while (m && n_cases < BATCH_MAX_CASES) {
         snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_input_ids.npy", tf_fixtures_dir(), name, n_cases);
-        if (!npy_read(path, &ids[n_cases])) break;
+        if (!tf_npy_read(path, &ids[n_cases])) break;
         snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_logits.npy", tf_fixtures_dir(), name, n_cases);
-        if (!TF_CHECK(npy_read(path, &ref[n_cases]) && ref[n_cases].count == ids[n_cases].count * V, "%s", path)) {
+        if (!TF_CHECK(tf_npy_read(path, &ref[n_cases]) && ref[n_cases].count == ids[n_cases].count * V, "%s", path)) {
             free(ids[n_cases].data);
             break;
         }
@@ -726,8 +632,8 @@ static void check_reference_top1(const top1_bound *b) {
         char path[600];
         snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_input_ids.npy",
                  tf_fixtures_dir(), b->model, cs);
-        npy_array ids, ref;
-        if (!npy_read(path, &ids)) break;
+        tf_npy ids, ref;
+        if (!tf_npy_read(path, &ids)) break;
         const int n = (int)ids.count;
         int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
         for (int i = 0; i < n; i++) tok[i] = (int32_t)ids.data[i];
@@ -749,7 +655,7 @@ static void check_reference_top1(const top1_bound *b) {
         free(rows);
         snprintf(path, sizeof path, "%s/hf-reference/%s/refs/case%d_logits.npy",
                  tf_fixtures_dir(), b->model, cs);
-        if (q && TF_CHECK(npy_read(path, &ref) && ref.count == (int64_t)n * V, "%s", path)) {
+        if (q && TF_CHECK(tf_npy_read(path, &ref) && ref.count == (int64_t)n * V, "%s", path)) {
             float *rf = malloc(sizeof(float) * (size_t)ref.count);
             for (int64_t i = 0; i < ref.count; i++) rf[i] = (float)ref.data[i];
             top1_add(&st, rf, q, n, V, b->margin);
@@ -1062,18 +968,18 @@ TF_TEST(npy_roundtrip) {
     gl_error err = {0};
     TF_CHECK(elm_npy_write_f32(path, data, 3, shape, &err) == GL_OK, "%s", err.msg);
     size_t len;
-    char *raw = read_file(path, &len);
+    char *raw = tf_read_file(path, &len);
     TF_CHECK(raw && len == 128 + 30 * 4, "file size %zu (header padded to 64 bytes)", len);
     TF_CHECK(raw && raw[127] == '\n', "header ends with a newline");
     free(raw);
-    npy_array a;
-    TF_CHECK(npy_read(path, &a), "read back");
+    tf_npy a;
+    TF_CHECK(tf_npy_read(path, &a), "read back");
     TF_CHECK(a.n_dims == 3 && a.shape[0] == 2 && a.shape[1] == 3 && a.shape[2] == 5, "shape");
     for (int i = 0; i < 30 && a.data; i++) TF_CHECK(a.data[i] == data[i], "value %d", i);
     free(a.data);
     const int64_t one[1] = {30};
     TF_CHECK(elm_npy_write_f32(path, data, 1, one, &err) == GL_OK, "1-D");
-    TF_CHECK(npy_read(path, &a) && a.n_dims == 1 && a.shape[0] == 30, "1-D shape");
+    TF_CHECK(tf_npy_read(path, &a) && a.n_dims == 1 && a.shape[0] == 30, "1-D shape");
     free(a.data);
     unlink(path);
 }

@@ -226,41 +226,55 @@ static elm_elmo *load_fixture(const char *gguf, int threads, bool stateful) {
     return m;
 }
 
-static void check_fixture_top_layer(int threads) {
-    char dbuf[512];
-    const char *dir = fixture_dir(dbuf, sizeof dbuf);
-    if (!dir) {
+/* The fixture's directory (in dir), its sentences and its model (converted once per process
+ * to outtype, NULL: the file's precision): NULL after a skip (no fixture) or a failed check,
+ * with nothing left to free. */
+static elm_elmo *fixture_setup(char *dir, size_t size, const char *outtype, int threads, bool stateful,
+                               sentences *s) {
+    if (!fixture_dir(dir, size)) {
         tf_skip_fixture("elmo-bilm-tf fixture not found under %s", tf_fixtures_dir());
-        return;
+        return NULL;
     }
+    if (!sentences_load(dir, s)) return NULL;
+    const char *gguf = fixture_gguf(dir, outtype);
+    elm_elmo *m = gguf ? load_fixture(gguf, threads, stateful) : NULL;
+    if (!m) sentences_free(s);
+    return m;
+}
+
+/* diff[k][i]: top_layer_diff of sentence (k, i) for the first n_batches batches against
+ * lm_embeddings_k.hdf5 (-1 where that file cannot be opened). */
+static void top_layer_diffs(const char *dir, const sentences *s, float *out[N_LISTS][N_SENT], int n_batches,
+                            double diff[N_LISTS][N_SENT]) {
+    for (int k = 0; k < N_LISTS; k++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/model/lm_embeddings_%d.hdf5", dir, k);
+        gl_error err = {0};
+        elm_h5 *h = elm_h5_open(path, &err);
+        TF_CHECK(h != NULL, "%s", err.msg);
+        for (int i = 0; i < n_batches; i++) diff[k][i] = h ? top_layer_diff(h, i, out[k][i], s->n[k][i], 3, 32) : -1;
+        elm_h5_close(h);
+    }
+}
+
+static void check_fixture_top_layer(int threads) {
+    char dir[512];
     sentences s;
-    if (!sentences_load(dir, &s)) return;
-    const char *gguf = fixture_gguf(dir, NULL);
-    elm_elmo *m = gguf ? load_fixture(gguf, threads, true) : NULL;
-    if (!m) {
-        sentences_free(&s);
-        return;
-    }
+    elm_elmo *m = fixture_setup(dir, sizeof dir, NULL, threads, true, &s);
+    if (!m) return;
     TF_CHECK(elm_elmo_n_layers(m) == 3 && elm_elmo_dim(m) == 32 && elm_elmo_max_chars(m) == 50);
     float *out[N_LISTS][N_SENT] = {{0}};
     /* with threads, fewer batches: the pool's barriers per LSTM step are slow under qemu */
     const int n_batches = threads > 1 ? 4 : N_SENT;
     if (run_batches_n(m, &s, out, n_batches)) {
-        double worst = 0;
-        for (int k = 0; k < N_LISTS; k++) {
-            char path[600];
-            snprintf(path, sizeof path, "%s/model/lm_embeddings_%d.hdf5", dir, k);
-            gl_error err = {0};
-            elm_h5 *h = elm_h5_open(path, &err);
-            TF_CHECK(h != NULL, "%s", err.msg);
-            if (!h) continue;
+        double worst = 0, diff[N_LISTS][N_SENT];
+        top_layer_diffs(dir, &s, out, n_batches, diff);
+        for (int k = 0; k < N_LISTS; k++)
             for (int i = 0; i < n_batches; i++) {
-                double d = top_layer_diff(h, i, out[k][i], s.n[k][i], 3, 32);
-                TF_CHECK(d <= 1e-5, "list %d sentence %d: max |diff| %.3g > 1e-5", k, i, d);
-                worst = dmax(worst, d);
+                TF_CHECK(diff[k][i] >= 0 && diff[k][i] <= 1e-5, "list %d sentence %d: max |diff| %.3g > 1e-5", k,
+                         i, diff[k][i]);
+                worst = dmax(worst, diff[k][i]);
             }
-            elm_h5_close(h);
-        }
         printf("    %d thread(s): top layer vs lm_embeddings_{0,1,2}.hdf5, %d sentences: max |diff| = %.3g (tol 1e-5)\n",
                threads, 3 * n_batches, worst);
     }
@@ -314,32 +328,19 @@ TF_TEST(elmo_fixture_all_layers) {
 }
 
 TF_TEST(elmo_fixture_stateless_differs_as_reference_says) {
-    char dbuf[512];
-    const char *dir = fixture_dir(dbuf, sizeof dbuf);
-    if (!dir) {
-        tf_skip_fixture("elmo-bilm-tf fixture not found");
-        return;
-    }
+    char dir[512];
     sentences s;
-    if (!sentences_load(dir, &s)) return;
-    const char *gguf = fixture_gguf(dir, NULL);
-    elm_elmo *m = gguf ? load_fixture(gguf, 1, false) : NULL;
+    elm_elmo *m = fixture_setup(dir, sizeof dir, NULL, 1, false, &s);
+    if (!m) return;
     float *out[N_LISTS][N_SENT] = {{0}};
-    if (m && run_batches(m, &s, out)) {
-        double first = 0, later = 0;
-        for (int k = 0; k < N_LISTS; k++) {
-            char path[600];
-            snprintf(path, sizeof path, "%s/model/lm_embeddings_%d.hdf5", dir, k);
-            gl_error err = {0};
-            elm_h5 *h = elm_h5_open(path, &err);
-            if (!h) continue;
+    if (run_batches(m, &s, out)) {
+        double first = 0, later = 0, diff[N_LISTS][N_SENT];
+        top_layer_diffs(dir, &s, out, N_SENT, diff);
+        for (int k = 0; k < N_LISTS; k++)
             for (int i = 0; i < N_SENT; i++) {
-                double d = top_layer_diff(h, i, out[k][i], s.n[k][i], 3, 32);
-                if (i == 0) first = dmax(first, d);
-                else later = dmax(later, d);
+                if (i == 0) first = dmax(first, diff[k][i]);
+                else later = dmax(later, diff[k][i]);
             }
-            elm_h5_close(h);
-        }
         /* states start at zero, so batch 0 agrees; later sentences depend on the carried state
          * (PROVENANCE: max |diff| 0.79 when states are reset) */
         TF_CHECK(first <= 1e-5, "first batch: %.3g", first);
@@ -352,91 +353,72 @@ TF_TEST(elmo_fixture_stateless_differs_as_reference_says) {
 }
 
 TF_TEST(elmo_fixture_short_batch_keeps_other_rows) {
-    char dbuf[512];
-    const char *dir = fixture_dir(dbuf, sizeof dbuf);
-    if (!dir) {
-        tf_skip_fixture("elmo-bilm-tf fixture not found");
-        return;
-    }
+    char dir[512];
     sentences s;
-    if (!sentences_load(dir, &s)) return;
-    const char *gguf = fixture_gguf(dir, NULL);
-    elm_elmo *m = gguf ? load_fixture(gguf, 1, true) : NULL;
-    if (m) {
-        elm_error err = {0};
-        const char *const *toks[3];
-        int32_t n[3];
-        for (int k = 0; k < 3; k++) toks[k] = (const char *const *)s.words[k][0], n[k] = s.n[k][0];
-        TF_CHECK(elm_elmo_run(m, 3, toks, n, NULL, &err) == ELM_OK, "%s", err.msg);
-        /* a batch of 2 (rows 0, 1 get other sentences) must leave row 2 alone */
-        const char *const *toks2[2] = {(const char *const *)s.words[2][5], (const char *const *)s.words[1][7]};
-        const int32_t n2[2] = {s.n[2][5], s.n[1][7]};
-        TF_CHECK(elm_elmo_run(m, 2, toks2, n2, NULL, &err) == ELM_OK, "%s", err.msg);
-        float *o[3];
-        for (int k = 0; k < 3; k++) {
-            toks[k] = (const char *const *)s.words[k][1];
-            n[k] = s.n[k][1];
-            o[k] = malloc((size_t)3 * n[k] * 32 * sizeof(float));
-        }
-        TF_CHECK(elm_elmo_run(m, 3, toks, n, o, &err) == ELM_OK, "%s", err.msg);
-        char path[600];
-        snprintf(path, sizeof path, "%s/model/lm_embeddings_2.hdf5", dir);
-        elm_h5 *h = elm_h5_open(path, NULL);
-        if (h) {
-            double d2 = top_layer_diff(h, 1, o[2], n[2], 3, 32);
-            TF_CHECK(d2 <= 1e-5, "row 2 after a batch of 2: %.3g", d2);
-            elm_h5_close(h);
-        }
-        snprintf(path, sizeof path, "%s/model/lm_embeddings_0.hdf5", dir);
-        h = elm_h5_open(path, NULL);
-        if (h) {
-            double d0 = top_layer_diff(h, 1, o[0], n[0], 3, 32);
-            TF_CHECK(d0 > 1e-3, "row 0 saw an extra sentence, its output must change (%.3g)", d0);
-            elm_h5_close(h);
-        }
-        /* reset: back to the first batch's outputs */
-        elm_elmo_reset(m);
-        for (int k = 0; k < 3; k++) {
-            free(o[k]);
-            toks[k] = (const char *const *)s.words[k][0];
-            n[k] = s.n[k][0];
-            o[k] = malloc((size_t)3 * n[k] * 32 * sizeof(float));
-        }
-        TF_CHECK(elm_elmo_run(m, 3, toks, n, o, &err) == ELM_OK, "%s", err.msg);
-        snprintf(path, sizeof path, "%s/model/lm_embeddings_1.hdf5", dir);
-        h = elm_h5_open(path, NULL);
-        if (h) {
-            TF_CHECK(top_layer_diff(h, 0, o[1], n[1], 3, 32) <= 1e-5);
-            elm_h5_close(h);
-        }
-        for (int k = 0; k < 3; k++) free(o[k]);
+    elm_elmo *m = fixture_setup(dir, sizeof dir, NULL, 1, true, &s);
+    if (!m) return;
+    elm_error err = {0};
+    const char *const *toks[3];
+    int32_t n[3];
+    for (int k = 0; k < 3; k++) toks[k] = (const char *const *)s.words[k][0], n[k] = s.n[k][0];
+    TF_CHECK(elm_elmo_run(m, 3, toks, n, NULL, &err) == ELM_OK, "%s", err.msg);
+    /* a batch of 2 (rows 0, 1 get other sentences) must leave row 2 alone */
+    const char *const *toks2[2] = {(const char *const *)s.words[2][5], (const char *const *)s.words[1][7]};
+    const int32_t n2[2] = {s.n[2][5], s.n[1][7]};
+    TF_CHECK(elm_elmo_run(m, 2, toks2, n2, NULL, &err) == ELM_OK, "%s", err.msg);
+    float *o[3];
+    for (int k = 0; k < 3; k++) {
+        toks[k] = (const char *const *)s.words[k][1];
+        n[k] = s.n[k][1];
+        o[k] = malloc((size_t)3 * n[k] * 32 * sizeof(float));
     }
+    TF_CHECK(elm_elmo_run(m, 3, toks, n, o, &err) == ELM_OK, "%s", err.msg);
+    char path[600];
+    snprintf(path, sizeof path, "%s/model/lm_embeddings_2.hdf5", dir);
+    elm_h5 *h = elm_h5_open(path, NULL);
+    if (h) {
+        double d2 = top_layer_diff(h, 1, o[2], n[2], 3, 32);
+        TF_CHECK(d2 <= 1e-5, "row 2 after a batch of 2: %.3g", d2);
+        elm_h5_close(h);
+    }
+    snprintf(path, sizeof path, "%s/model/lm_embeddings_0.hdf5", dir);
+    h = elm_h5_open(path, NULL);
+    if (h) {
+        double d0 = top_layer_diff(h, 1, o[0], n[0], 3, 32);
+        TF_CHECK(d0 > 1e-3, "row 0 saw an extra sentence, its output must change (%.3g)", d0);
+        elm_h5_close(h);
+    }
+    /* reset: back to the first batch's outputs */
+    elm_elmo_reset(m);
+    for (int k = 0; k < 3; k++) {
+        free(o[k]);
+        toks[k] = (const char *const *)s.words[k][0];
+        n[k] = s.n[k][0];
+        o[k] = malloc((size_t)3 * n[k] * 32 * sizeof(float));
+    }
+    TF_CHECK(elm_elmo_run(m, 3, toks, n, o, &err) == ELM_OK, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/model/lm_embeddings_1.hdf5", dir);
+    h = elm_h5_open(path, NULL);
+    if (h) {
+        TF_CHECK(top_layer_diff(h, 0, o[1], n[1], 3, 32) <= 1e-5);
+        elm_h5_close(h);
+    }
+    for (int k = 0; k < 3; k++) free(o[k]);
     elm_elmo_free(m);
     sentences_free(&s);
 }
 
 TF_TEST(elmo_fixture_q8_0_conversion_runs) {
-    char dbuf[512];
-    const char *dir = fixture_dir(dbuf, sizeof dbuf);
-    if (!dir) {
-        tf_skip_fixture("elmo-bilm-tf fixture not found");
-        return;
-    }
+    char dir[512];
     sentences s;
-    if (!sentences_load(dir, &s)) return;
-    const char *gguf = fixture_gguf(dir, "q8_0");
-    elm_elmo *m = gguf ? load_fixture(gguf, 1, true) : NULL;
+    elm_elmo *m = fixture_setup(dir, sizeof dir, "q8_0", 1, true, &s);
+    if (!m) return;
     float *out[N_LISTS][N_SENT] = {{0}};
-    if (m && run_batches(m, &s, out)) {
-        double worst = 0;
-        for (int k = 0; k < N_LISTS; k++) {
-            char path[600];
-            snprintf(path, sizeof path, "%s/model/lm_embeddings_%d.hdf5", dir, k);
-            elm_h5 *h = elm_h5_open(path, NULL);
-            if (!h) continue;
-            for (int i = 0; i < N_SENT; i++) worst = dmax(worst, top_layer_diff(h, i, out[k][i], s.n[k][i], 3, 32));
-            elm_h5_close(h);
-        }
+    if (run_batches(m, &s, out)) {
+        double worst = 0, diff[N_LISTS][N_SENT];
+        top_layer_diffs(dir, &s, out, N_SENT, diff);
+        for (int k = 0; k < N_LISTS; k++)
+            for (int i = 0; i < N_SENT; i++) worst = dmax(worst, diff[k][i]);
         /* this tiny model's rows mostly do not divide into 32-blocks (they fall back to f16):
          * the error stays small but is not zero */
         TF_CHECK(worst < 0.05, "q8_0 fixture: max |diff| %.3g", worst);

@@ -234,22 +234,6 @@ TF_TEST(hdf5_elmo_fixture_weights) {
     elm_h5_close(f);
 }
 
-static unsigned char *slurp(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n);
-    if (fread(b, 1, (size_t)n, fp) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(fp);
-    *size = (size_t)n;
-    return b;
-}
-
 /* Opens a (damaged) buffer and reads everything; counts failures. Each failure must carry a
  * message; each success must give the right values (only checked when exact_or_fail). */
 static int exercise(const unsigned char *buf, size_t n, bool latest, bool exact_or_fail, int *wrong) {
@@ -299,7 +283,7 @@ static int exercise(const unsigned char *buf, size_t n, bool latest, bool exact_
 TF_TEST(hdf5_truncated_files_fail_cleanly) {
     for (int latest = 0; latest < 2; latest++) {
         size_t n;
-        unsigned char *b = slurp(latest ? DATA_DIR "latest.h5" : DATA_DIR "earliest.h5", &n);
+        unsigned char *b = (unsigned char *)tf_read_file(latest ? DATA_DIR "latest.h5" : DATA_DIR "earliest.h5", &n);
         TF_CHECK(b != NULL);
         if (!b) return;
         int wrong = 0, cuts = 0, cuts_failing = 0;
@@ -321,7 +305,7 @@ TF_TEST(hdf5_corrupted_bytes_never_crash) {
     tf_rng rng = {0x5eed};
     for (int latest = 0; latest < 2; latest++) {
         size_t n;
-        unsigned char *b = slurp(latest ? DATA_DIR "latest.h5" : DATA_DIR "earliest.h5", &n);
+        unsigned char *b = (unsigned char *)tf_read_file(latest ? DATA_DIR "latest.h5" : DATA_DIR "earliest.h5", &n);
         TF_CHECK(b != NULL);
         if (!b) return;
         int wrong = 0, runs = 0, failing = 0;

@@ -61,30 +61,6 @@ static const struct {
     {"microsoft-Phi", "<s>", "<|endoftext|>"},
 };
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    for (size_t r; b && (r = fread(b + n, 1, cap - n - 1, f)) > 0;) {
-        n += r;
-        if (n + 1 == cap) {
-            char *nb = realloc(b, 2 * cap);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (b) b[n] = '\0';
-    *len = n;
-    return b;
-}
-
 /* Renders template file NAME.jinja for a variant (the script's messages and tokens). */
 static char *render_variant(const jinja_tmpl *t, const char *name, const chat_variant *v,
                             size_t *len, char *err, size_t err_size) {
@@ -135,7 +111,7 @@ static dir_result compare_dir(const char *tdir, const char *rdir, bool verbose, 
         char path[1024], err[256];
         snprintf(path, sizeof path, "%s/%s.jinja", tdir, names[i]);
         size_t src_len;
-        char *src = read_file(path, &src_len);
+        char *src = tf_read_file(path, &src_len);
         jinja_tmpl *t = src ? jinja_parse(src, src_len, err, sizeof err) : NULL;
         char parse_err[256];
         snprintf(parse_err, sizeof parse_err, "%s", t ? "" : err);
@@ -143,10 +119,10 @@ static dir_result compare_dir(const char *tdir, const char *rdir, bool verbose, 
             const chat_variant *cv = &chat_variants[v];
             size_t ref_len = 0, got_len = 0;
             snprintf(path, sizeof path, "%s/%s.%s.txt", rdir, names[i], cv->name);
-            char *ref = read_file(path, &ref_len);
+            char *ref = tf_read_file(path, &ref_len);
             snprintf(path, sizeof path, "%s/%s.%s.err", rdir, names[i], cv->name);
             size_t ref_err_len;
-            char *ref_err = ref ? NULL : read_file(path, &ref_err_len);
+            char *ref_err = ref ? NULL : tf_read_file(path, &ref_err_len);
             char *got = t ? render_variant(t, names[i], cv, &got_len, err, sizeof err) : NULL;
             const char *why = t ? err : parse_err;
             const char *verdict;
@@ -537,7 +513,7 @@ TF_TEST(chat_family_detection) {
         char path[256];
         snprintf(path, sizeof path, "tests/data/chat/%s.jinja", cases[i].file);
         size_t len;
-        char *src = read_file(path, &len);
+        char *src = tf_read_file(path, &len);
         TF_CHECK(src != NULL, "%s", path);
         if (!src) continue;
         const char *fam = elm_chat_template_family(src);

@@ -1159,7 +1159,7 @@ TF_TEST(builder_errors) {
     struct { const char *name; int which; } cases[] = {
         {"gl_mul_mat", 0}, {"gl_rope", 1}, {"gl_attn", 2}, {"gl_lstm", 3}, {"gl_concat", 4},
         {"gl_softmax_ext", 5}, {"gl_conv1d_max", 6}, {"gl_highway", 7}, {"gl_layer_norm", 8},
-        {"gl_get_rows", 9}, {"gl_cpy", 10}, {"gl_rope", 11},
+        {"gl_get_rows", 9}, {"gl_cpy", 10}, {"gl_rope", 11}, {"gl_conv1d_max", 12}, {"gl_highway", 13},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ctx = new_ctx();
@@ -1182,6 +1182,8 @@ TF_TEST(builder_errors) {
         case 9: res = gl_get_rows(ctx, x, y); break;                          /* ids not I32 */
         case 10: res = gl_cpy(ctx, x, y); break;                              /* 64 vs 24 elements */
         case 11: res = gl_rope(ctx, x, gl_new_tensor_1d(ctx, GL_TYPE_I32, 3), 4, GL_ROPE_NEOX, 1e4f, 1.0f); break;
+        case 12: res = gl_conv1d_max(ctx, pos, y, gl_new_tensor_1d(ctx, GL_TYPE_F32, 4), 1); break; /* x I32 */
+        case 13: res = gl_highway(ctx, y, x, NULL); break;                    /* no bias */
         }
         e = gl_ctx_error(ctx);
         TF_CHECK(res == NULL && e && strstr(e, cases[i].name), "case %zu (%s): result %p, error '%s'", i,

@@ -21,6 +21,7 @@
 #include "ggml-lite.h"
 #include "gl-quants.h"
 #include "quant_iq_golden.h"
+#include "tf-quants.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -45,7 +46,7 @@ static const int iq_table[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13
 TF_TEST(reference_quantizers_match_numpy) {
     static float x[QIG_N];
     static uint8_t q[QIG_N];
-    memcpy(x, qig_input, sizeof x);
+    tfq_golden_input(qig_input, x, QIG_N);
     for (int t = 0; t < IQ_N; t++) {
         const gl_type_traits *tt = gl_type_get(iq_types[t].type);
         const size_t nbytes = gl_row_size(iq_types[t].type, QIG_N);
@@ -53,12 +54,7 @@ TF_TEST(reference_quantizers_match_numpy) {
                  nbytes, iq_types[t].golden_size);
         memset(q, 0xAA, sizeof q);
         TF_CHECK(gl_quantize_rows(iq_types[t].type, x, q, 1, QIG_N) == nbytes);
-        size_t first = nbytes;
-        for (size_t i = 0; i < nbytes; i++)
-            if (q[i] != iq_types[t].golden[i]) { first = i; break; }
-        TF_CHECK(first == nbytes, "%s: first differing byte %zu (block %zu, offset %zu): %02x vs %02x",
-                 iq_types[t].name, first, first / tt->type_size, first % tt->type_size,
-                 first < nbytes ? q[first] : 0, first < nbytes ? iq_types[t].golden[first] : 0);
+        tfq_check_golden(iq_types[t].name, q, iq_types[t].golden, nbytes, tt->type_size);
     }
 }
 
@@ -125,11 +121,8 @@ static void iq_check_dot(const iq_type *it, const float *x, const float *a, int 
     yt->from_float(a, aq, n);
     tt->to_float(wq, wd, n);
     yt->to_float(aq, ad, n);
-    double ref = 0, mag = 0;
-    for (int i = 0; i < n; i++) {
-        ref += (double)wd[i] * ad[i];
-        mag += fabs((double)wd[i] * ad[i]);
-    }
+    double mag;
+    const double ref = tfq_dot_ref(wd, ad, n, &mag);
     float s = 0, s_scalar = 0;
     tt->vec_dot(n, &s, wq, aq);
     tt->vec_dot_scalar(n, &s_scalar, wq, aq);
@@ -190,21 +183,14 @@ TF_TEST(vec_dot_random_blocks) {
     static float wd[NB * 256], yd[NB * 256];
     gl_dequantize_row_iq4_xs(xs, wd, NB * 256);
     gl_dequantize_row_q8_K(yk, yd, NB * 256);
-    double ref = 0, mag = 0;
-    for (int i = 0; i < NB * 256; i++) {
-        ref += (double)wd[i] * yd[i];
-        mag += fabs((double)wd[i] * yd[i]);
-    }
+    double mag;
+    double ref = tfq_dot_ref(wd, yd, NB * 256, &mag);
     TF_CHECK(fabs(r - ref) <= 2e-5 * mag, "iq4_xs scalar %.9g vs %.9g", r, ref);
     gl_vec_dot_iq4_nl_q8_0(NB * 256, &s, nl, y0);
     gl_vec_dot_iq4_nl_q8_0_scalar(NB * 256, &r, nl, y0);
     gl_dequantize_row_iq4_nl(nl, wd, NB * 256);
     gl_dequantize_row_q8_0(y0, yd, NB * 256);
-    ref = mag = 0;
-    for (int i = 0; i < NB * 256; i++) {
-        ref += (double)wd[i] * yd[i];
-        mag += fabs((double)wd[i] * yd[i]);
-    }
+    ref = tfq_dot_ref(wd, yd, NB * 256, &mag);
     TF_CHECK(fabs(r - ref) <= 2e-5 * mag, "iq4_nl scalar %.9g vs %.9g", r, ref);
     TF_CHECK(fabs(s - r) <= 1e-6 * mag, "iq4_nl simd %.9g vs scalar %.9g", s, r);
 }
@@ -222,38 +208,6 @@ TF_TEST(traits_iq_types) {
     TF_CHECK(gl_row_size(GL_TYPE_IQ4_XS, 32) == 0, "not a super-block multiple");
 }
 
-/* y = W x through a graph with n_threads; NULL on failure. */
-static float *iq_mul_mat(gl_type ty, const void *wq, int64_t k, int64_t nr, const float *x, int64_t m,
-                         int n_threads) {
-    gl_error err = {0};
-    gl_context *ctx = gl_context_new((gl_context_params){.mem_size = 1u << 20}, &err);
-    if (!TF_CHECK(ctx != NULL, "%s", err.msg)) return NULL;
-    const int64_t wne[2] = {k, nr}, xne[2] = {k, m};
-    gl_tensor *W = gl_new_tensor_with_data(ctx, ty, 2, wne, (void *)wq);
-    gl_tensor *X = gl_new_tensor_with_data(ctx, GL_TYPE_F32, 2, xne, (void *)x);
-    gl_tensor *Y = W && X ? gl_mul_mat(ctx, W, X) : NULL;
-    gl_graph *g = Y ? gl_graph_new(ctx, 8) : NULL;
-    float *out = NULL;
-    gl_graph_plan plan;
-    if (TF_CHECK(g && gl_graph_expand(g, Y) == GL_OK, "build: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "?") &&
-        TF_CHECK(gl_graph_plan_memory(g, n_threads, &plan, &err) == GL_OK, "%s", err.msg)) {
-        const size_t size = plan.buffer_size + plan.work_size;
-        void *buf = aligned_alloc(64, size ? (size + 63) / 64 * 64 : 64);
-        gl_pool *pool = gl_pool_new(n_threads, &err);
-        if (TF_CHECK(gl_graph_alloc(g, &plan, buf, size, &err) == GL_OK, "%s", err.msg) &&
-            TF_CHECK(pool != NULL, "%s", err.msg) &&
-            TF_CHECK(gl_graph_compute(g, pool, &err) == GL_OK, "%s", err.msg)) {
-            out = malloc(sizeof(float) * (size_t)(nr * m));
-            for (int64_t j = 0; j < m; j++)
-                for (int64_t i = 0; i < nr; i++) out[j * nr + i] = gl_get_f32_nd(Y, i, j, 0, 0);
-        }
-        gl_pool_free(pool);
-        free(buf);
-    }
-    gl_context_free(ctx);
-    return out;
-}
-
 TF_TEST(mul_mat_iq_weights) {
     tf_rng rng = {31};
     enum { K = 512, NR = 13, M = 5 };
@@ -267,7 +221,7 @@ TF_TEST(mul_mat_iq_weights) {
         uint8_t *wq = malloc(row * NR), *xq = malloc(gl_row_size(tt->vec_dot_type, K));
         gl_quantize_rows(ty, w, wq, NR, K);
         for (int nth = 1; nth <= 2; nth++) {
-            float *y = iq_mul_mat(ty, wq, K, NR, x, M, nth);
+            float *y = tfq_mul_mat(ty, wq, K, NR, x, M, nth);
             if (!y) continue;
             double worst = 0;
             for (int j = 0; j < M; j++) {

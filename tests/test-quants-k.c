@@ -22,6 +22,7 @@
 #include "ggml-lite.h"
 #include "gl-quants.h"
 #include "quant_k_golden.h"
+#include "tf-quants.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -57,12 +58,6 @@ static const kq_type kq_types[] = {
 };
 #define KQ_N (int)(sizeof kq_types / sizeof kq_types[0])
 
-static float kq_input(int i) {
-    float f;
-    memcpy(&f, &qkg_input[i], sizeof f);
-    return f;
-}
-
 TF_TEST(block_sizes) {
     TF_CHECK(sizeof(block_q2_K) == 84 && sizeof(block_q3_K) == 110 && sizeof(block_q4_K) == 144 &&
              sizeof(block_q5_K) == 176 && sizeof(block_q6_K) == 210 && sizeof(block_q8_K) == 292);
@@ -71,23 +66,17 @@ TF_TEST(block_sizes) {
 TF_TEST(reference_quantizers_match_numpy) {
     static float x[QKG_N];
     static uint8_t q[QKG_N * 2];
-    for (int i = 0; i < QKG_N; i++) x[i] = kq_input(i);
+    tfq_golden_input(qkg_input, x, QKG_N);
     for (int t = 0; t < KQ_N; t++) {
         const size_t nbytes = kq_types[t].bytes * (QKG_N / GL_QK_K);
         memset(q, 0xAA, sizeof q);
         kq_types[t].quant(x, q, QKG_N);
-        size_t first = nbytes;
-        for (size_t i = 0; i < nbytes; i++) {
-            if (q[i] != kq_types[t].golden[i]) { first = i; break; }
-        }
-        TF_CHECK(first == nbytes, "%s: first differing byte %zu (block %zu, offset %zu): %02x vs %02x",
-                 kq_types[t].name, first, first / kq_types[t].bytes, first % kq_types[t].bytes,
-                 first < nbytes ? q[first] : 0, first < nbytes ? kq_types[t].golden[first] : 0);
+        tfq_check_golden(kq_types[t].name, q, kq_types[t].golden, nbytes, kq_types[t].bytes);
     }
     gl_quantize_row_q8_K_ref(x, q, QKG_N);
-    TF_CHECK(memcmp(q, qkg_q8_K, sizeof qkg_q8_K) == 0, "q8_K bytes");
+    tfq_check_golden("q8_K", q, qkg_q8_K, sizeof qkg_q8_K, sizeof(block_q8_K));
     gl_quantize_row_q8_K(x, q, QKG_N);
-    TF_CHECK(memcmp(q, qkg_q8_K, sizeof qkg_q8_K) == 0, "fast q8_K bytes");
+    tfq_check_golden("fast q8_K", q, qkg_q8_K, sizeof qkg_q8_K, sizeof(block_q8_K));
 }
 
 /* Dequantized step (code 1 - code 0) of sub-block j (of 16 or 32) for the symmetric types. */
@@ -156,11 +145,8 @@ static void kq_check_dot(int t, int n, const void *xq, const void *yq, float *xf
                          const char *what) {
     kq_types[t].deq(xq, xf, n);
     gl_dequantize_row_q8_K(yq, yf, n);
-    double ref = 0, mag = 0;
-    for (int i = 0; i < n; i++) {
-        ref += (double)xf[i] * yf[i];
-        mag += fabs((double)xf[i] * yf[i]);
-    }
+    double mag;
+    const double ref = tfq_dot_ref(xf, yf, n, &mag);
     float s = NAN, ss = NAN;
     kq_types[t].dot(n, &s, xq, yq);
     kq_types[t].dot_scalar(n, &ss, xq, yq);
@@ -216,20 +202,7 @@ TF_TEST(vec_dot_random_blocks) {
     static block_q8_K yq[NB];
     static float y[N], xf[N], yf[N];
     for (int t = 0; t < KQ_N; t++) {
-        for (size_t i = 0; i < sizeof xq; i++) xq[i] = (uint8_t)tf_rand_int(&rng, 0, 255);
-        for (int b = 0; b < NB; b++) {
-            /* the fp16 fields: small positive scales (a random half could be inf/NaN) */
-            uint8_t *blk = xq + (size_t)b * kq_types[t].bytes;
-            const gl_fp16 h = gl_fp32_to_fp16(tf_rand_uniform(&rng, 0.001f, 0.1f));
-            const gl_fp16 h2 = gl_fp32_to_fp16(tf_rand_uniform(&rng, 0.001f, 0.1f));
-            switch (kq_types[t].type) {
-            case GL_TYPE_Q2_K: memcpy(blk + 80, &h, 2); memcpy(blk + 82, &h2, 2); break;
-            case GL_TYPE_Q3_K: memcpy(blk + 108, &h, 2); break;
-            case GL_TYPE_Q4_K: case GL_TYPE_Q5_K: memcpy(blk, &h, 2); memcpy(blk + 2, &h2, 2); break;
-            case GL_TYPE_Q6_K: memcpy(blk + 208, &h, 2); break;
-            default: break;
-            }
-        }
+        kq_random_blocks(&rng, &kq_types[t], xq, NB);
         for (int i = 0; i < N; i++) y[i] = i % 5 == 0 ? -200.0f : tf_rand_normal(&rng);
         gl_quantize_row_q8_K(y, yq, N);
         kq_check_dot(t, N, xq, yq, xf, yf, "random blocks");
@@ -370,38 +343,6 @@ TF_TEST(traits_k_types) {
     TF_CHECK(gl_type_from_name("Q4_K") == GL_TYPE_Q4_K && gl_type_from_name("q6_k") == GL_TYPE_Q6_K);
 }
 
-/* Runs y = W x on a graph with n_threads; returns y (caller frees) or NULL. */
-static float *kq_mul_mat(gl_type ty, const void *wq, int64_t k, int64_t nr, const float *x,
-                         int64_t m, int n_threads) {
-    gl_error err = {0};
-    gl_context *ctx = gl_context_new((gl_context_params){.mem_size = 1u << 20}, &err);
-    if (!TF_CHECK(ctx != NULL, "%s", err.msg)) return NULL;
-    const int64_t wne[2] = {k, nr}, xne[2] = {k, m};
-    gl_tensor *W = gl_new_tensor_with_data(ctx, ty, 2, wne, (void *)wq);
-    gl_tensor *X = gl_new_tensor_with_data(ctx, GL_TYPE_F32, 2, xne, (void *)x);
-    gl_tensor *Y = W && X ? gl_mul_mat(ctx, W, X) : NULL;
-    gl_graph *g = Y ? gl_graph_new(ctx, 8) : NULL;
-    float *out = NULL;
-    gl_graph_plan plan;
-    if (TF_CHECK(g && gl_graph_expand(g, Y) == GL_OK, "build: %s", gl_ctx_error(ctx) ? gl_ctx_error(ctx) : "?") &&
-        TF_CHECK(gl_graph_plan_memory(g, n_threads, &plan, &err) == GL_OK, "%s", err.msg)) {
-        const size_t size = plan.buffer_size + plan.work_size;
-        void *buf = aligned_alloc(64, size ? (size + 63) / 64 * 64 : 64);
-        gl_pool *pool = gl_pool_new(n_threads, &err);
-        if (TF_CHECK(gl_graph_alloc(g, &plan, buf, size, &err) == GL_OK, "%s", err.msg) &&
-            TF_CHECK(pool != NULL, "%s", err.msg) &&
-            TF_CHECK(gl_graph_compute(g, pool, &err) == GL_OK, "%s", err.msg)) {
-            out = malloc(sizeof(float) * (size_t)(nr * m));
-            for (int64_t j = 0; j < m; j++)
-                for (int64_t i = 0; i < nr; i++) out[j * nr + i] = gl_get_f32_nd(Y, i, j, 0, 0);
-        }
-        gl_pool_free(pool);
-        free(buf);
-    }
-    gl_context_free(ctx);
-    return out;
-}
-
 TF_TEST(mul_mat_k_weights) {
     if (!gl_type_get(GL_TYPE_Q4_K)->supported) {
         tf_skip("K types not wired into the traits table");
@@ -421,7 +362,7 @@ TF_TEST(mul_mat_k_weights) {
         /* M = 1: the mat-vec (the 4-row kernel where there is one; row 36 alone), M = 3: gemm */
         for (int M = 1; M <= MMAX; M += 2)
         for (int nth = 1; nth <= 2; nth++) {
-            float *y = kq_mul_mat(ty, wq, K, NR, xin, M, nth);
+            float *y = tfq_mul_mat(ty, wq, K, NR, xin, M, nth);
             if (!y) continue;
             int bad = 0;
             for (int m = 0; m < M; m++) {
@@ -429,11 +370,8 @@ TF_TEST(mul_mat_k_weights) {
                 gl_dequantize_row_q8_K(xq, xf, K);
                 for (int r = 0; r < NR; r++) {
                     kq_types[t].deq(wq + (size_t)r * row, wf, K);
-                    double ref = 0, mag = 0;
-                    for (int i = 0; i < K; i++) {
-                        ref += (double)wf[i] * xf[i];
-                        mag += fabs((double)wf[i] * xf[i]);
-                    }
+                    double mag;
+                    const double ref = tfq_dot_ref(wf, xf, K, &mag);
                     const float got = y[m * NR + r];
                     if (fabs(got - ref) > 2e-5 * mag && bad++ < 3) {
                         TF_CHECK(false, "%s M=%d nth=%d row %d col %d: %g vs %g", kq_types[t].name,
@@ -472,8 +410,8 @@ TF_TEST(mul_mat_k_sliced_threads) {
         const gl_type ty = kq_types[t].type;
         const size_t row = gl_row_size(ty, K);
         TF_CHECK(gl_quantize_rows(ty, w, wq, NR, K) == NR * row);
-        float *y1 = kq_mul_mat(ty, wq, K, NR, xin, M, 1);
-        float *y2 = kq_mul_mat(ty, wq, K, NR, xin, M, 2);
+        float *y1 = tfq_mul_mat(ty, wq, K, NR, xin, M, 1);
+        float *y2 = tfq_mul_mat(ty, wq, K, NR, xin, M, 2);
         if (y1 && y2) {
             TF_CHECK(memcmp(y1, y2, sizeof(float) * NR * M) == 0, "%s: 1 vs 2 threads", kq_types[t].name);
             int bad = 0;
@@ -482,11 +420,8 @@ TF_TEST(mul_mat_k_sliced_threads) {
                 gl_dequantize_row_q8_K(xq, xf, K);
                 for (int r = 0; r < NR; r++) {
                     kq_types[t].deq(wq + (size_t)r * row, wf, K);
-                    double ref = 0, mag = 0;
-                    for (int i = 0; i < K; i++) {
-                        ref += (double)wf[i] * xf[i];
-                        mag += fabs((double)wf[i] * xf[i]);
-                    }
+                    double mag;
+                    const double ref = tfq_dot_ref(wf, xf, K, &mag);
                     if (fabs(y1[m * NR + r] - ref) > 2e-5 * mag && bad++ < 3) {
                         TF_CHECK(false, "%s row %d col %d: %g vs %g", kq_types[t].name, r, m,
                                  y1[m * NR + r], ref);

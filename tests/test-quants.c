@@ -17,6 +17,7 @@
 #include "ggml-lite.h"
 #include "gl-quants.h"
 #include "quant_golden.h"
+#include "tf-quants.h"
 
 #include <float.h>
 
@@ -293,14 +294,10 @@ TF_TEST(bf16_conversion) {
 
 /* ---------------------------------------------------------------- quantizers */
 
-static void golden_input(float *x) {
-    for (int i = 0; i < QG_N; i++) x[i] = bits_f32(qg_input[i]);
-}
-
 TF_TEST(reference_quantizers_match_numpy) {
     static float x[QG_N];
     static uint8_t out[QG_N * 2];
-    golden_input(x);
+    tfq_golden_input(qg_input, x, QG_N);
     static const struct { gl_type t; const uint8_t *want; size_t n; } cases[] = {
         {GL_TYPE_Q4_0, qg_q4_0, sizeof qg_q4_0}, {GL_TYPE_Q4_1, qg_q4_1, sizeof qg_q4_1},
         {GL_TYPE_Q5_0, qg_q5_0, sizeof qg_q5_0}, {GL_TYPE_Q5_1, qg_q5_1, sizeof qg_q5_1},
@@ -311,13 +308,7 @@ TF_TEST(reference_quantizers_match_numpy) {
         TF_CHECK(gl_row_size(cases[c].t, QG_N) == cases[c].n, "%s size", t->name);
         memset(out, 0xAA, sizeof out);
         t->from_float_ref(x, out, QG_N);
-        for (size_t i = 0; i < cases[c].n; i++) {
-            if (out[i] != cases[c].want[i]) {
-                TF_CHECK(false, "%s: byte %zu (block %zu) 0x%02x vs numpy 0x%02x", t->name, i,
-                         i / t->type_size, out[i], cases[c].want[i]);
-                break;
-            }
-        }
+        tfq_check_golden(t->name, out, cases[c].want, cases[c].n, t->type_size);
         TF_CHECK(gl_quantize_rows(cases[c].t, x, out, 3, QG_N / 3) == cases[c].n);
         TF_CHECK(memcmp(out, cases[c].want, cases[c].n) == 0, "%s via gl_quantize_rows", t->name);
     }
@@ -344,7 +335,7 @@ TF_TEST(fast_activation_quantizers_are_exact) {
     for (int rep = 0; rep < 20; rep++) {
         const int n = rep == 0 ? 32 : 4096;
         fill_activation_row(&rng, x, n);
-        if (rep == 1) golden_input(x);
+        if (rep == 1) tfq_golden_input(qg_input, x, QG_N);
         const int nn = rep == 1 ? QG_N : n;
         for (int t = GL_TYPE_Q8_0; t <= GL_TYPE_Q8_1; t++) {
             const gl_type_traits *tr = gl_type_get(t);

@@ -15,6 +15,8 @@
 #include "json.h"
 #include "model.h" /* elm_t5_bucket (internal) */
 #include "tf.h"
+#include "tf-npy.h"
+#include "tf-models.h"
 #include "vocab.h"
 
 #include <math.h>
@@ -27,65 +29,7 @@
  * helpers
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct npy {
-    int n_dims;
-    int64_t shape[8];
-    int64_t count;
-    double *data;
-} npy;
-
-/* A small .npy reader ('<f4' or '<i8', C order), values as double. */
-static bool npy_load(const char *path, npy *a) {
-    memset(a, 0, sizeof *a);
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    bool ok = buf && fread(buf, 1, (size_t)len, f) == (size_t)len && len > 10 && !memcmp(buf, "\x93NUMPY", 6);
-    fclose(f);
-    size_t hlen = 0, off = 10;
-    if (ok) {
-        hlen = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8;
-        if (buf[6] != 1) hlen |= (size_t)(uint8_t)buf[10] << 16 | (size_t)(uint8_t)buf[11] << 24, off = 12;
-        ok = off + hlen <= (size_t)len;
-    }
-    char *hdr = ok ? strndup(buf + off, hlen) : NULL;
-    bool f4 = hdr && strstr(hdr, "'<f4'"), i8 = hdr && strstr(hdr, "'<i8'");
-    const char *sh = hdr ? strstr(hdr, "'shape': (") : NULL;
-    ok = ok && (f4 || i8) && sh;
-    a->count = 1;
-    for (const char *p = sh ? sh + 10 : ""; ok && *p && *p != ')';) {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p) break;
-        if (a->n_dims < 8) a->shape[a->n_dims++] = v;
-        a->count *= v;
-        for (p = end; *p == ',' || *p == ' ';) p++;
-    }
-    ok = ok && off + hlen + (size_t)a->count * (f4 ? 4 : 8) <= (size_t)len;
-    if (ok) {
-        a->data = malloc((size_t)a->count * sizeof(double) + 8);
-        const char *d = buf + off + hlen;
-        for (int64_t i = 0; i < a->count; i++) {
-            if (f4) {
-                float v;
-                memcpy(&v, d + i * 4, 4);
-                a->data[i] = v;
-            } else {
-                int64_t v;
-                memcpy(&v, d + i * 8, 8);
-                a->data[i] = (double)v;
-            }
-        }
-    }
-    free(hdr);
-    free(buf);
-    return ok;
-}
-
-static int32_t *npy_ids(const npy *a) {
+static int32_t *npy_ids(const tf_npy *a) {
     int32_t *ids = malloc((size_t)a->count * sizeof *ids + 4);
     for (int64_t i = 0; i < a->count; i++) ids[i] = (int32_t)a->data[i];
     return ids;
@@ -104,27 +48,6 @@ static double max_diff(const float *x, const double *ref, int64_t n) {
         if (!(d <= m)) m = d; /* NaN propagates as a failure */
     }
     return m;
-}
-
-/* Converts a fixture folder to a temporary GGUF (outtype -1: keep F32). */
-static bool convert_dir(const char *rel, int outtype, char *out, size_t size) {
-    char dir[512], cfg[600];
-    snprintf(dir, sizeof dir, "%s/%s", tf_fixtures_dir(), rel);
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    if (!tf_file_exists(cfg)) {
-        tf_skip_fixture("fixture %s not found", rel);
-        return false;
-    }
-    snprintf(out, size, "/tmp/edgelm-test-t5-%d-%d.gguf", (int)getpid(), outtype);
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = dir;
-    p.out = out;
-    p.outtype = outtype;
-    gl_error err = {0};
-    gl_status s = elm_convert(&p, NULL, &err);
-    TF_CHECK(s == GL_OK, "convert %s: %s", rel, err.msg);
-    return s == GL_OK;
 }
 
 static elm_t5 *load(const char *path, int threads, int beams) {
@@ -171,7 +94,7 @@ static void ref_cleanup(void) { unlink(ref_gguf); }
 
 static bool ref_model(void) {
     if (!ref_ready) {
-        ref_ready = convert_dir("hf-reference/t5", -1, ref_gguf, sizeof ref_gguf);
+        ref_ready = tfm_convert_hf("hf-reference/t5", -1, ref_gguf, sizeof ref_gguf);
         if (ref_ready) atexit(ref_cleanup);
     }
     return ref_ready;
@@ -221,6 +144,24 @@ TF_TEST(tokenizer_reference_exact) {
 
 /* Compares every case of refs/manifest.json: encoder and decoder hidden states, logits, with
  * the whole decoder input at once and one token at a time (the KV cache path). */
+/* The hidden states h (layers 0..n_layer, count values each) of case cs against
+ * hf-reference/t5/refs/case<cs>_<which>_hidden_<i>.npy, within 1e-4; returns the largest diff. */
+static double check_hidden(int cs, const char *which, const float *h, int n_layer, int64_t count) {
+    double worst = 0;
+    for (int i = 0; i <= n_layer; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_%s_hidden_%d.npy", tf_fixtures_dir(), cs, which, i);
+        tf_npy r;
+        if (TF_CHECK(tf_npy_read(path, &r) && r.count == count, "%s", path)) {
+            const double d = max_diff(h + (size_t)i * count, r.data, r.count);
+            TF_CHECK(d <= 1e-4, "case %d %s_hidden_%d: max diff %.3g", cs, which, i, d);
+            worst = fmax(worst, d);
+        }
+        free(r.data);
+    }
+    return worst;
+}
+
 static void check_reference(int threads) {
     if (!ref_model()) return;
     elm_t5 *m = load(ref_gguf, threads, 1);
@@ -231,11 +172,11 @@ static void check_reference(int threads) {
     for (int cs = 0;; cs++) {
         char path[700];
         const char *dir = tf_fixtures_dir();
-        npy in, dec;
+        tf_npy in, dec;
         snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_input_ids.npy", dir, cs);
-        if (!npy_load(path, &in)) break;
+        if (!tf_npy_read(path, &in)) break;
         snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_decoder_input_ids.npy", dir, cs);
-        TF_CHECK(npy_load(path, &dec), "%s", path);
+        TF_CHECK(tf_npy_read(path, &dec), "%s", path);
         n_cases++;
         const int n = (int)in.count, nd = (int)dec.count;
         int32_t *ids = npy_ids(&in), *dids = npy_ids(&dec);
@@ -246,29 +187,11 @@ static void check_reference(int threads) {
         elm_error err = {0};
         TF_CHECK(elm_t5_encode(m, ids, n, eh, &err) == ELM_OK, "%s", err.msg);
         TF_CHECK(elm_t5_decode(m, dids, nd, lg, dh, &err) == ELM_OK, "%s", err.msg);
-        for (int i = 0; i <= Le; i++) {
-            npy r;
-            snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_enc_hidden_%d.npy", dir, cs, i);
-            if (TF_CHECK(npy_load(path, &r) && r.count == (int64_t)n * E, "%s", path)) {
-                double d = max_diff(eh + (size_t)i * n * E, r.data, r.count);
-                TF_CHECK(d <= 1e-4, "case %d enc_hidden_%d: max diff %.3g", cs, i, d);
-                worst = d > worst ? d : worst;
-            }
-            free(r.data);
-        }
-        for (int i = 0; i <= Ld; i++) {
-            npy r;
-            snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_dec_hidden_%d.npy", dir, cs, i);
-            if (TF_CHECK(npy_load(path, &r) && r.count == (int64_t)nd * E, "%s", path)) {
-                double d = max_diff(dh + (size_t)i * nd * E, r.data, r.count);
-                TF_CHECK(d <= 1e-4, "case %d dec_hidden_%d: max diff %.3g", cs, i, d);
-                worst = d > worst ? d : worst;
-            }
-            free(r.data);
-        }
-        npy rl;
+        worst = fmax(worst, check_hidden(cs, "enc", eh, Le, (int64_t)n * E));
+        worst = fmax(worst, check_hidden(cs, "dec", dh, Ld, (int64_t)nd * E));
+        tf_npy rl;
         snprintf(path, sizeof path, "%s/hf-reference/t5/refs/case%d_logits.npy", dir, cs);
-        if (TF_CHECK(npy_load(path, &rl) && rl.count == (int64_t)nd * V, "%s", path)) {
+        if (TF_CHECK(tf_npy_read(path, &rl) && rl.count == (int64_t)nd * V, "%s", path)) {
             double d = max_diff(lg, rl.data, rl.count);
             TF_CHECK(d <= 1e-4, "case %d logits: max diff %.3g", cs, d);
             worst = d > worst ? d : worst;
@@ -390,7 +313,7 @@ TF_TEST(generation_greedy_threads_and_beams) {
 
 TF_TEST(quantized_q8_0_close) {
     char q8[600];
-    if (!convert_dir("hf-reference/t5", GL_TYPE_Q8_0, q8, sizeof q8)) return;
+    if (!tfm_convert_hf("hf-reference/t5", GL_TYPE_Q8_0, q8, sizeof q8)) return;
     if (!ref_model()) return;
     elm_t5 *mf = load(ref_gguf, 1, 1), *mq = load(q8, 2, 1);
     if (mf && mq) {
@@ -425,38 +348,35 @@ static bool data_path(char *out, size_t size, const char *name) {
     return tf_file_exists(out);
 }
 
+/* tests/data/t5/<name> (printf-style) read as .npy into a: false when absent or unreadable. */
+static bool data_npy(tf_npy *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool data_npy(tf_npy *a, const char *fmt, ...) {
+    char name[128], path[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return data_path(path, sizeof path, name) && tf_npy_read(path, a);
+}
+
 TF_TEST(caikit_pytorch_bin_against_pytorch) {
     char gguf[600], path[600];
     if (!data_path(path, sizeof path, "caikit_case0_logits.npy")) {
         tf_skip("tests/data/t5 not found (run from the repository root)");
         return;
     }
-    if (!convert_dir("hf-tiny-caikit/T5ForConditionalGeneration", -1, gguf, sizeof gguf)) return;
+    if (!tfm_convert_hf("hf-tiny-caikit/T5ForConditionalGeneration", -1, gguf, sizeof gguf)) return;
     elm_t5 *m = load(gguf, 2, 1);
     if (!m) return;
     const int E = elm_t5_n_embd(m), V = elm_t5_n_vocab(m), Le = elm_t5_n_enc_layer(m), Ld = elm_t5_n_dec_layer(m);
     TF_CHECK(E == 32 && V == 1302 && Le == 5 && Ld == 5, "shape %d %d %d %d", E, V, Le, Ld);
     for (int cs = 0; cs < 2; cs++) {
-        char name[64];
-        npy in, dec, eref, dref, lref, gref;
-        snprintf(name, sizeof name, "caikit_case%d_input_ids.npy", cs);
-        data_path(path, sizeof path, name);
-        bool ok = npy_load(path, &in);
-        snprintf(name, sizeof name, "caikit_case%d_decoder_input_ids.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &dec);
-        snprintf(name, sizeof name, "caikit_case%d_enc_hidden.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &eref);
-        snprintf(name, sizeof name, "caikit_case%d_dec_hidden.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &dref);
-        snprintf(name, sizeof name, "caikit_case%d_logits.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &lref);
-        snprintf(name, sizeof name, "caikit_case%d_greedy.npy", cs);
-        data_path(path, sizeof path, name);
-        ok = ok && npy_load(path, &gref);
+        tf_npy in, dec, eref, dref, lref, gref;
+        bool ok = data_npy(&in, "caikit_case%d_input_ids.npy", cs) &&
+                  data_npy(&dec, "caikit_case%d_decoder_input_ids.npy", cs) &&
+                  data_npy(&eref, "caikit_case%d_enc_hidden.npy", cs) &&
+                  data_npy(&dref, "caikit_case%d_dec_hidden.npy", cs) &&
+                  data_npy(&lref, "caikit_case%d_logits.npy", cs) && data_npy(&gref, "caikit_case%d_greedy.npy", cs);
         if (!TF_CHECK(ok, "reference files of case %d", cs)) break;
         const int n = (int)in.count, nd = (int)dec.count;
         int32_t *ids = npy_ids(&in), *dids = npy_ids(&dec);
@@ -499,33 +419,33 @@ TF_TEST(caikit_pytorch_bin_against_pytorch) {
  * (tests/data/t5/gated: a tiny random checkpoint and its PyTorch outputs)
  * ---------------------------------------------------------------------------------------- */
 
-static bool gated_npy(const char *name, npy *a) {
-    char path[600], file[64];
-    snprintf(file, sizeof file, "gated/%s", name);
-    return data_path(path, sizeof path, file) && npy_load(path, a);
-}
-
-TF_TEST(gated_untied_against_pytorch) {
-    char dir[600], gguf[600];
+/* Converts tests/data/t5/gated (skipped when absent) to /tmp/edgelm-test-t5-<tag>-<pid>.gguf. */
+static bool convert_gated(const char *tag, char *gguf, size_t size) {
+    char dir[600];
     if (!data_path(dir, sizeof dir, "gated/config.json")) {
         tf_skip("tests/data/t5/gated not found (run from the repository root)");
-        return;
+        return false;
     }
     dir[strlen(dir) - strlen("/config.json")] = '\0';
-    snprintf(gguf, sizeof gguf, "/tmp/edgelm-test-t5-gated-%d.gguf", (int)getpid());
+    snprintf(gguf, size, "/tmp/edgelm-test-t5-%s-%d.gguf", tag, (int)getpid());
     elm_convert_params p;
     p = elm_convert_default_params();
     p.src = dir;
     p.out = gguf;
-    gl_error gerr = {0};
-    if (!TF_CHECK(elm_convert(&p, NULL, &gerr) == GL_OK, "convert %s: %s", dir, gerr.msg)) return;
+    gl_error err = {0};
+    return TF_CHECK(elm_convert(&p, NULL, &err) == GL_OK, "convert %s: %s", dir, err.msg);
+}
+
+TF_TEST(gated_untied_against_pytorch) {
+    char gguf[600];
+    if (!convert_gated("gated", gguf, sizeof gguf)) return;
     elm_t5 *m = load(gguf, 2, 1);
     if (!m) return;
     TF_CHECK(elm_t5_output_scale(m) == 1.0f, "untied: no rescaling (%g)", elm_t5_output_scale(m));
-    npy in, dec, eref, dref, lref, gref;
-    bool ok = gated_npy("input_ids.npy", &in) && gated_npy("decoder_input_ids.npy", &dec) &&
-              gated_npy("enc_hidden.npy", &eref) && gated_npy("dec_hidden.npy", &dref) &&
-              gated_npy("logits.npy", &lref) && gated_npy("greedy.npy", &gref);
+    tf_npy in, dec, eref, dref, lref, gref;
+    bool ok = data_npy(&in, "gated/input_ids.npy") && data_npy(&dec, "gated/decoder_input_ids.npy") &&
+              data_npy(&eref, "gated/enc_hidden.npy") && data_npy(&dref, "gated/dec_hidden.npy") &&
+              data_npy(&lref, "gated/logits.npy") && data_npy(&gref, "gated/greedy.npy");
     if (TF_CHECK(ok, "reference files")) {
         const int E = elm_t5_n_embd(m), V = elm_t5_n_vocab(m), Le = elm_t5_n_enc_layer(m), Ld = elm_t5_n_dec_layer(m);
         TF_CHECK(E == 16 && V == 64 && Le == 2 && Ld == 3, "shape %d %d %d %d", E, V, Le, Ld);
@@ -568,20 +488,13 @@ TF_TEST(gated_untied_against_pytorch) {
  * scripts/t5_reference.py): K in 2..4, length penalties 2, 1, 0.6, 0, -1, 8 new tokens; some
  * winners end early with EOS, most run to the limit. */
 TF_TEST(beam_search_against_reference) {
-    char dir[600], gguf[600], path[600];
+    char gguf[600], path[600];
     if (!data_path(path, sizeof path, "gated/beam.json")) {
         tf_skip("tests/data/t5/gated not found (run from the repository root)");
         return;
     }
-    data_path(dir, sizeof dir, "gated/config.json");
-    dir[strlen(dir) - strlen("/config.json")] = '\0';
-    snprintf(gguf, sizeof gguf, "/tmp/edgelm-test-t5-beam-%d.gguf", (int)getpid());
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = dir;
-    p.out = gguf;
+    if (!convert_gated("beam", gguf, sizeof gguf)) return;
     gl_error gerr = {0};
-    if (!TF_CHECK(elm_convert(&p, NULL, &gerr) == GL_OK, "convert: %s", gerr.msg)) return;
     elm_json_doc *doc = elm_json_parse_file(path, &gerr);
     elm_t5 *m1 = load(gguf, 1, 4), *m2 = load(gguf, 2, 4);
     if (TF_CHECK(doc != NULL, "%s", gerr.msg) && m1 && m2) {

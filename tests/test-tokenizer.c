@@ -23,23 +23,6 @@
  * helpers
  * ---------------------------------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
 static gl_str S(const char *s) { return (gl_str){s, strlen(s)}; }
 
 /* Tokenizes a NUL-terminated string into ids (at most 256). */
@@ -408,80 +391,82 @@ static gl_gguf *open_stories(void) {
     return f;
 }
 
-TF_TEST(stories260K_encode) {
-    gl_gguf *f = open_stories();
-    if (!f) return;
+/* The stories260K vocabulary, its GGUF in *f (close it after freeing the vocabulary): NULL
+ * after a skip or a failed check, with nothing left open. */
+static elm_vocab *load_stories_vocab(gl_gguf **f) {
+    *f = open_stories();
+    if (!*f) return NULL;
     gl_error err = {0};
-    elm_vocab *v = elm_vocab_load(f, &err);
-    TF_CHECK(v != NULL, "%s", err.msg);
-    if (v) {
-        TF_CHECK(elm_vocab_type(v) == ELM_VOCAB_SPM && elm_vocab_n_tokens(v) == 512);
-        TF_CHECK(elm_vocab_bos(v) == 1 && elm_vocab_eos(v) == 2 && elm_vocab_unk(v) == 0);
-        TF_CHECK(elm_vocab_sep(v) == -1 && elm_vocab_pad(v) == -1); /* stored as 0xFFFFFFFF */
-        TF_CHECK(elm_vocab_is_eog(v, 2) && !elm_vocab_is_eog(v, 1) && elm_vocab_eot(v) == 2);
-        CHECK_IDS(v, "Once upon a time", true, true, 1, 403, 407, 261, 378);
-        CHECK_IDS(v, "Once upon a time", false, true, 403, 407, 261, 378);
-        /* 東 is no piece: its three bytes. */
-        CHECK_IDS(v, "\xE6\x9D\xB1", false, true, 410, 233, 160, 180);
-        CHECK_IDS(v, "<s></s>", false, true, 1, 2);
-        TF_CHECK(elm_vocab_find(v, "\xE2\x96\x81" "Once", 7) == 403 && elm_vocab_find(v, "zzz", 3) == -1);
-        /* A buffer too small: the count comes back, the first ids are written. */
-        int32_t two[2];
-        TF_CHECK(elm_tokenize(v, "Once upon a time", 16, two, 2, true, true, &err) == 5 &&
-                 two[0] == 1 && two[1] == 403);
-        elm_vocab_free(v);
+    elm_vocab *v = elm_vocab_load(*f, &err);
+    if (!TF_CHECK(v != NULL, "%s", err.msg)) {
+        gl_gguf_close(*f);
+        *f = NULL;
     }
+    return v;
+}
+
+TF_TEST(stories260K_encode) {
+    gl_gguf *f;
+    elm_vocab *v = load_stories_vocab(&f);
+    if (!v) return;
+    gl_error err = {0};
+    TF_CHECK(elm_vocab_type(v) == ELM_VOCAB_SPM && elm_vocab_n_tokens(v) == 512);
+    TF_CHECK(elm_vocab_bos(v) == 1 && elm_vocab_eos(v) == 2 && elm_vocab_unk(v) == 0);
+    TF_CHECK(elm_vocab_sep(v) == -1 && elm_vocab_pad(v) == -1); /* stored as 0xFFFFFFFF */
+    TF_CHECK(elm_vocab_is_eog(v, 2) && !elm_vocab_is_eog(v, 1) && elm_vocab_eot(v) == 2);
+    CHECK_IDS(v, "Once upon a time", true, true, 1, 403, 407, 261, 378);
+    CHECK_IDS(v, "Once upon a time", false, true, 403, 407, 261, 378);
+    /* 東 is no piece: its three bytes. */
+    CHECK_IDS(v, "\xE6\x9D\xB1", false, true, 410, 233, 160, 180);
+    CHECK_IDS(v, "<s></s>", false, true, 1, 2);
+    TF_CHECK(elm_vocab_find(v, "\xE2\x96\x81" "Once", 7) == 403 && elm_vocab_find(v, "zzz", 3) == -1);
+    /* A buffer too small: the count comes back, the first ids are written. */
+    int32_t two[2];
+    TF_CHECK(elm_tokenize(v, "Once upon a time", 16, two, 2, true, true, &err) == 5 &&
+             two[0] == 1 && two[1] == 403);
+    elm_vocab_free(v);
     gl_gguf_close(f);
 }
 
 /* The SentencePiece merge runs one word at a time when no piece crosses the start of a word
  * (vocab_impl.h spm_word_split): the same ids as one merge over the whole text. */
 TF_TEST(spm_word_split_same_ids) {
-    gl_gguf *f = open_stories();
-    if (!f) return;
+    gl_gguf *f;
+    elm_vocab *v = load_stories_vocab(&f);
+    if (!v) return;
     gl_error err = {0};
-    elm_vocab *v = elm_vocab_load(f, &err);
-    TF_CHECK(v != NULL, "%s", err.msg);
-    if (v) {
-        TF_CHECK(v->spm_word_split);
-        char path[1024];
-        snprintf(path, sizeof path, "%s/stories260K/expected_greedy_256steps.txt", tf_fixtures_dir());
-        size_t n0 = 0;
-        char *story = read_file(path, &n0);
-        TF_CHECK(story != NULL, "cannot read %s", path);
-        /* the story, then runs of spaces, a literal '▁', bytes outside the vocabulary */
-        static const char odd[] = "  a   b\xE2\x96\x81\xE2\x96\x81" "c \xE2\x96\x81 d\xE6\x9D\xB1 \xFF\xFE e  ";
-        size_t n = n0 + sizeof odd - 1;
-        char *text = story ? realloc(story, n + 1) : NULL;
-        int32_t *a = malloc(sizeof(int32_t) * (n + 8)), *b = malloc(sizeof(int32_t) * (n + 8));
-        if (text && a && b) {
-            memcpy(text + n0, odd, sizeof odd);
-            for (size_t cut = 0; cut <= n; cut += n / 7 + 1) { /* several starts and ends */
-                int64_t na = elm_tokenize(v, text + cut / 2, n - cut, a, (int64_t)n + 8, true, false, &err);
-                v->spm_word_split = false;
-                int64_t nb = elm_tokenize(v, text + cut / 2, n - cut, b, (int64_t)n + 8, true, false, &err);
-                v->spm_word_split = true;
-                TF_CHECK(na > 0 && ids_eq(a, na, b, nb), "cut %zu: %lld and %lld ids", cut, (long long)na, (long long)nb);
-            }
+    TF_CHECK(v->spm_word_split);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/stories260K/expected_greedy_256steps.txt", tf_fixtures_dir());
+    size_t n0 = 0;
+    char *story = tf_read_file(path, &n0);
+    TF_CHECK(story != NULL, "cannot read %s", path);
+    /* the story, then runs of spaces, a literal '▁', bytes outside the vocabulary */
+    static const char odd[] = "  a   b\xE2\x96\x81\xE2\x96\x81" "c \xE2\x96\x81 d\xE6\x9D\xB1 \xFF\xFE e  ";
+    size_t n = n0 + sizeof odd - 1;
+    char *text = story ? realloc(story, n + 1) : NULL;
+    int32_t *a = malloc(sizeof(int32_t) * (n + 8)), *b = malloc(sizeof(int32_t) * (n + 8));
+    if (text && a && b) {
+        memcpy(text + n0, odd, sizeof odd);
+        for (size_t cut = 0; cut <= n; cut += n / 7 + 1) { /* several starts and ends */
+            int64_t na = elm_tokenize(v, text + cut / 2, n - cut, a, (int64_t)n + 8, true, false, &err);
+            v->spm_word_split = false;
+            int64_t nb = elm_tokenize(v, text + cut / 2, n - cut, b, (int64_t)n + 8, true, false, &err);
+            v->spm_word_split = true;
+            TF_CHECK(na > 0 && ids_eq(a, na, b, nb), "cut %zu: %lld and %lld ids", cut, (long long)na, (long long)nb);
         }
-        free(a);
-        free(b);
-        free(text ? text : story);
-        elm_vocab_free(v);
     }
+    free(a);
+    free(b);
+    free(text ? text : story);
+    elm_vocab_free(v);
     gl_gguf_close(f);
 }
 
 TF_TEST(stories260K_pieces_and_streaming) {
-    gl_gguf *f = open_stories();
-    if (!f) return;
-    gl_error err = {0};
-    elm_vocab *v = elm_vocab_load(f, &err);
-    TF_CHECK(v != NULL, "%s", err.msg);
-    if (!v) {
-        gl_gguf_close(f);
-        return;
-    }
+    gl_gguf *f;
+    elm_vocab *v = load_stories_vocab(&f);
+    if (!v) return;
     char buf[64];
     int32_t n = elm_token_to_piece(v, 403, buf, sizeof buf, false);
     TF_CHECK(n == 5 && !memcmp(buf, " Once", 5));
@@ -520,10 +505,10 @@ TF_TEST(stories260K_pieces_and_streaming) {
     /* The 256 greedy ids decode to llama2.c's reference text byte for byte. */
     char path[512];
     snprintf(path, sizeof path, "%s/stories260K/greedy_ids_256steps.DERIVED.txt", tf_fixtures_dir());
-    char *ids_txt = read_file(path, NULL);
+    char *ids_txt = tf_read_file(path, NULL);
     snprintf(path, sizeof path, "%s/stories260K/expected_greedy_256steps.txt", tf_fixtures_dir());
     size_t want_len = 0;
-    char *want = read_file(path, &want_len);
+    char *want = tf_read_file(path, &want_len);
     TF_CHECK(ids_txt && want, "reading the stories260K reference files");
     if (ids_txt && want) {
         char text[4096];
@@ -600,7 +585,7 @@ static bool bpe_fixture_load(bpe_fixture *x, const char *vocab_json, const char 
     gl_error err = {0};
     elm_json_doc *doc = elm_json_parse_file(vocab_json, &err);
     size_t mlen = 0;
-    char *mtxt = read_file(merges_txt, &mlen);
+    char *mtxt = tf_read_file(merges_txt, &mlen);
     bool ok = TF_CHECK(doc && mtxt, "%s", err.msg);
     const elm_json *root = doc ? elm_json_root(doc) : NULL;
     size_t n = elm_json_count(root);
@@ -702,7 +687,7 @@ TF_TEST(gpt2_llama_cpp_vectors) {
     elm_vocab *v = x.v;
     TF_CHECK(elm_vocab_n_tokens(v) == 50257 && elm_vocab_eos(v) == 50256 && elm_vocab_pad(v) == -1);
     size_t in_len, out_len;
-    char *inp = read_file(inp_path, &in_len), *outp = read_file(out_path, &out_len);
+    char *inp = tf_read_file(inp_path, &in_len), *outp = tf_read_file(out_path, &out_len);
     const char *sep = "\n__ggml_vocab_test__\n";
     int n_cases = 0, n_ok = 0;
     char *p = inp, *q = outp;

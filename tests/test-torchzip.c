@@ -11,22 +11,6 @@
 
 #define DATA_DIR "tests/data/torch/"
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(sz > 0 ? (size_t)sz : 1);
-    if (b && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
-
 static double elem_f64(const elm_tz_tensor *t, const uint8_t *p) {
     switch (t->dtype) {
     case ELM_TZ_F32: { float v; memcpy(&v, p, 4); return v; }
@@ -107,7 +91,7 @@ TF_TEST(refuses_other_globals) {
 
 TF_TEST(truncations_and_corruptions_fail_cleanly) {
     size_t n = 0;
-    uint8_t *b = slurp(DATA_DIR "small.pt", &n);
+    uint8_t *b = (uint8_t *)tf_read_file(DATA_DIR "small.pt", &n);
     TF_CHECK(b != NULL);
     if (!b) return;
     gl_error err = {0};

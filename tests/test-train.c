@@ -10,6 +10,7 @@
  * named.
  */
 #include "tf.h"
+#include "tf-npy.h"
 
 #include "edgelm.h"
 #include "ggml-lite.h"
@@ -26,36 +27,28 @@ static const char *names[NP] = {"tok", "pos", "ln0.w", "ln0.b", "q.w", "q.b", "k
                                 "ln1.w", "ln1.b", "up.w", "up.b", "down.w", "down.b", "ln2.w", "ln2.b", "pool.w",
                                 "pool.b", "cls.w", "cls.b"};
 
-/* .npy reader for f4 / i4 / f8 little-endian C-order arrays, into float (i4 kept as int bits). */
+/* tests/data/train/<name>.npy in its stored type: *kind 0 float (f4), 1 int32_t (i4), 2 double
+ * (f8); NULL when it cannot be read or holds another type. */
 static void *npy(const char *name, int64_t *n, int *kind) {
     char path[256];
     snprintf(path, sizeof path, DIR "%s.npy", name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char head[10];
-    char hdr[512];
-    void *out = NULL;
-    if (fread(head, 1, 10, f) != 10 || memcmp(head, "\x93NUMPY", 6)) goto done;
-    size_t hl = head[8] | (head[9] << 8);
-    if (hl >= sizeof hdr || fread(hdr, 1, hl, f) != hl) goto done;
-    hdr[hl] = '\0';
-    *kind = strstr(hdr, "<f4") ? 0 : strstr(hdr, "<i4") ? 1 : strstr(hdr, "<f8") ? 2 : -1;
-    char *sh = strstr(hdr, "'shape': (");
-    if (*kind < 0 || !sh) goto done;
-    int64_t cnt = 1;
-    for (char *p = sh + 10; *p && *p != ')';) {
-        if (*p >= '0' && *p <= '9') cnt *= strtoll(p, &p, 10);
-        else p++;
+    tf_npy a;
+    *n = 0;
+    *kind = -1;
+    if (!tf_npy_read(path, &a)) return NULL;
+    if (a.dtype > 2) {
+        free(a.data);
+        return NULL;
     }
-    size_t es = *kind == 2 ? 8 : 4;
-    out = malloc((size_t)cnt * es + 8);
-    if (out && fread(out, es, (size_t)cnt, f) != (size_t)cnt) {
-        free(out);
-        out = NULL;
+    *n = a.count;
+    *kind = a.dtype; /* the same numbering */
+    if (*kind == 2) return a.data;
+    void *out = malloc((size_t)a.count * 4 + 8);
+    for (int64_t i = 0; out && i < a.count; i++) {
+        if (*kind == 0) ((float *)out)[i] = (float)a.data[i];
+        else ((int32_t *)out)[i] = (int32_t)a.data[i];
     }
-    *n = cnt;
-done:
-    fclose(f);
+    free(a.data);
     return out;
 }
 

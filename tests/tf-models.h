@@ -1,7 +1,8 @@
 /*
  * tf-models.h — fixture models for tests that run them (after tf.h): each converter call
- * writes a temporary GGUF named after the test program and the process, or skips the test
- * when the fixture is absent.
+ * writes a temporary GGUF named after the process (and, for tfm_convert_hf, the call), or
+ * skips the test when the fixture is absent (a failure with EDGELM_REQUIRE_FIXTURES=1).
+ *   tfm_convert(src, out, outtype, vocab_only, stats, err)    elm_convert with default params
  *   tfm_convert_hf("hf-reference/t5", outtype, path, size)   a Hugging Face folder (elm_convert)
  *   tfm_convert_elmo(path, size)                             the bilm-tf ELMo checkpoint
  *   tfm_slurp(path, &size)                                   a file's bytes (malloc-ed)
@@ -13,23 +14,32 @@
 
 #include <unistd.h>
 
+/* elm_convert of src into out with the default parameters but these (outtype -1: keep the
+ * source precision; stats may be NULL). */
+static inline gl_status tfm_convert(const char *src, const char *out, int outtype, bool vocab_only,
+                                    elm_convert_stats *stats, gl_error *err) {
+    elm_convert_params p;
+    p = elm_convert_default_params();
+    p.src = src;
+    p.out = out;
+    p.outtype = outtype;
+    p.vocab_only = vocab_only;
+    return elm_convert(&p, stats, err);
+}
+
 /* Converts fixture folder rel (outtype -1: keep the source precision) to a temporary file. */
 static inline bool tfm_convert_hf(const char *rel, int outtype, char *out, size_t size) {
     char dir[512], cfg[600];
     snprintf(dir, sizeof dir, "%s/%s", tf_fixtures_dir(), rel);
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     if (!tf_file_exists(cfg)) {
-        tf_skip("fixture %s not found", rel);
+        tf_skip_fixture("fixture %s not found", rel);
         return false;
     }
-    snprintf(out, size, "/tmp/edgelm-tfm-%d-%d.gguf", (int)getpid(), outtype);
-    elm_convert_params p;
-    p = elm_convert_default_params();
-    p.src = dir;
-    p.out = out;
-    p.outtype = outtype;
+    static int n_converted; /* one file per call: two folders at one outtype never collide */
+    snprintf(out, size, "/tmp/edgelm-tfm-%d-%d-%d.gguf", (int)getpid(), outtype, n_converted++);
     gl_error err = {GL_OK, ""};
-    gl_status st = elm_convert(&p, NULL, &err);
+    gl_status st = tfm_convert(dir, out, outtype, false, NULL, &err);
     TF_CHECK(st == GL_OK, "convert %s: %s", rel, err.msg);
     return st == GL_OK;
 }
@@ -39,7 +49,7 @@ static inline bool tfm_convert_elmo(char *out, size_t size) {
     snprintf(dir, sizeof dir, "%s/elmo-bilm-tf/model", tf_fixtures_dir());
     snprintf(opt, sizeof opt, "%s/options.json", dir);
     if (!tf_file_exists(opt)) {
-        tf_skip("fixture %s not found", dir);
+        tf_skip_fixture("fixture %s not found", dir);
         return false;
     }
     snprintf(out, size, "/tmp/edgelm-tfm-elmo-%d.gguf", (int)getpid());
@@ -53,19 +63,6 @@ static inline bool tfm_convert_elmo(char *out, size_t size) {
     return s == ELM_OK;
 }
 
-static inline void *tfm_slurp(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    *size = 0;
-    if (!f) return NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    void *p = n > 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n) : NULL;
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) *size = (size_t)n;
-    return p;
-}
+static inline void *tfm_slurp(const char *path, size_t *size) { return tf_read_file(path, size); }
 
 #endif /* TF_MODELS_H */

@@ -116,6 +116,39 @@ static inline int tf_rand_int(tf_rng *r, int lo, int hi) { /* inclusive */
     return lo + (int)(tf_rand_u64(r) % (uint64_t)(hi - lo + 1));
 }
 
+/* dir/name for a file of this process's own temporary directory (/tmp/edgelm-test-XXXXXX, made
+ * at the first call), in one of 4 rotating buffers (valid until 4 more calls). */
+static inline const char *tf_tmp_path(const char *name) {
+    static char dir[64], buf[4][512];
+    static int k;
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/edgelm-test-XXXXXX");
+        if (!mkdtemp(dir)) abort();
+    }
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+/* The whole file at path, NUL-terminated (malloc-ed; NULL when it cannot be read), and its
+ * length without the NUL in *len (when len is not NULL; 0 when it cannot be read). */
+static inline char *tf_read_file(const char *path, size_t *len) {
+    if (len) *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    char *buf = n >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
 /* Directory of the shared fixtures (env EDGELM_FIXTURES, default ../shared/fixtures). */
 static inline const char *tf_fixtures_dir(void) {
     const char *d = getenv("EDGELM_FIXTURES");

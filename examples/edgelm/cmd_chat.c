@@ -439,12 +439,7 @@ int cmd_chat(int argc, char **argv) {
         int64_t np = elm_tokenize_text(m, "", 0, probe, 4, true, false, &err);
         s.add_bos = np > 0 && probe[0] == elm_token_bos(m);
     }
-    elm_ctx_params cp = elm_ctx_default_params();
-    cp.n_ctx = o.n_ctx;
-    cp.n_threads = o.n_threads;
-    cp.kv_f16 = o.kv_f16;
-    cp.type_k = o.type_k;
-    cp.type_v = o.type_v;
+    elm_ctx_params cp = gen_ctx_params(&o);
     s.ctx = elm_ctx_new_ext(m, &cp, &err);
     if (!s.ctx) goto done;
     s.smp = elm_sampler_new(&o.sp, elm_model_n_vocab(m), &err);

@@ -117,12 +117,7 @@ int cmd_generate(int argc, char **argv) {
         prompt[0] = bos;
         n_prompt = 1;
     }
-    elm_ctx_params cp = elm_ctx_default_params();
-    cp.n_ctx = o.n_ctx;
-    cp.n_threads = o.n_threads;
-    cp.kv_f16 = o.kv_f16;
-    cp.type_k = o.type_k;
-    cp.type_v = o.type_v;
+    elm_ctx_params cp = gen_ctx_params(&o);
     c = elm_ctx_new_ext(m, &cp, &err);
     if (!c) goto done;
     if (o.verbose)

@@ -72,6 +72,17 @@ static inline void gen_opts_init(gen_opts *o) {
 
 static inline void gen_opts_free(gen_opts *o) { free(o->file_text); }
 
+/* A decoder context's parameters from o's runtime options (-c, -t, the cache types). */
+static inline elm_ctx_params gen_ctx_params(const gen_opts *o) {
+    elm_ctx_params cp = elm_ctx_default_params();
+    cp.n_ctx = o->n_ctx;
+    cp.n_threads = o->n_threads;
+    cp.kv_f16 = o->kv_f16;
+    cp.type_k = o->type_k;
+    cp.type_v = o->type_v;
+    return cp;
+}
+
 /* Option groups of the table (opts.h), shared by generate, chat, eval and the T5 paths. */
 #define GEN_DEFS_MODEL(o) \
     OPT_REQ_STR("-m,--model", &(o)->model, "FILE", "the model (GGUF)")

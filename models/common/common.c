@@ -12,17 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 void elm_log(elm_log_fn fn, void *user, elm_log_level level, const char *fmt, ...) {
     if (!fn) return;
     char line[512];
@@ -31,6 +20,16 @@ void elm_log(elm_log_fn fn, void *user, elm_log_level level, const char *fmt, ..
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     fn(level, line, user);
+}
+
+void elm_log_msg(elm_convert_log_fn fn, void *user, const char *fmt, ...) {
+    if (!fn) return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fn(user, line);
 }
 
 /* elm_error is gl_error (edgelm.h): the record is copied as it is. */

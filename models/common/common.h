@@ -20,8 +20,9 @@
 #define ELM_PRINTF(f, a)
 #endif
 
-/* Sets err (when not NULL) to code and a printf-style message; returns code. */
-elm_status elm_err_set(elm_error *err, elm_status code, const char *fmt, ...) ELM_PRINTF(3, 4);
+/* Sets err (when not NULL) to code and a printf-style message; returns code. elm_error is
+ * gl_error and elm_status gl_status (edgelm.h), so ggml-lite's setter is the one code for both. */
+#define elm_err_set gl_error_set
 /* Copies a ggml-lite error (same codes) into err; returns its code. */
 elm_status elm_err_from_gl(elm_error *err, const gl_error *gerr);
 /* GL_ERR_NOMEM naming `what` and both sizes when bytes exceed the machine's physical memory:
@@ -30,6 +31,8 @@ elm_status elm_err_from_gl(elm_error *err, const gl_error *gerr);
 gl_status elm_check_fits_memory(uint64_t bytes, const char *what, gl_error *err);
 /* Formats a line and hands it to fn (nothing when fn is NULL). */
 void elm_log(elm_log_fn fn, void *user, elm_log_level level, const char *fmt, ...) ELM_PRINTF(4, 5);
+/* The same for the converter's and the quantizer's callback (elm_convert_log_fn). */
+void elm_log_msg(elm_convert_log_fn fn, void *user, const char *fmt, ...) ELM_PRINTF(3, 4);
 
 /* ------------------------------------------------------------------------------------------
  * Loading from a GGUF file (untrusted: every value is range-checked, every tensor's shape and

@@ -94,30 +94,19 @@ const char *elm_uc_cat_name(elm_uc_cat c) {
     return (unsigned)c < ELM_UC_N_CATS ? names[c] : "??";
 }
 
-bool elm_uc_is_letter(uint32_t cp) {
-    elm_uc_cat c = elm_uc_category(cp);
-    return c >= ELM_UC_LU && c <= ELM_UC_LO;
+/* Whether cp's general category lies in [lo, hi] (the categories of one major class are
+ * consecutive in elm_uc_cat). */
+static bool uc_cat_in(uint32_t cp, elm_uc_cat lo, elm_uc_cat hi) {
+    const elm_uc_cat c = elm_uc_category(cp);
+    return c >= lo && c <= hi;
 }
-bool elm_uc_is_mark(uint32_t cp) {
-    elm_uc_cat c = elm_uc_category(cp);
-    return c >= ELM_UC_MN && c <= ELM_UC_ME;
-}
-bool elm_uc_is_number(uint32_t cp) {
-    elm_uc_cat c = elm_uc_category(cp);
-    return c >= ELM_UC_ND && c <= ELM_UC_NO;
-}
-bool elm_uc_is_punct(uint32_t cp) {
-    elm_uc_cat c = elm_uc_category(cp);
-    return c >= ELM_UC_PC && c <= ELM_UC_PO;
-}
-bool elm_uc_is_symbol(uint32_t cp) {
-    elm_uc_cat c = elm_uc_category(cp);
-    return c >= ELM_UC_SM && c <= ELM_UC_SO;
-}
-bool elm_uc_is_separator(uint32_t cp) {
-    elm_uc_cat c = elm_uc_category(cp);
-    return c >= ELM_UC_ZS && c <= ELM_UC_ZP;
-}
+
+bool elm_uc_is_letter(uint32_t cp) { return uc_cat_in(cp, ELM_UC_LU, ELM_UC_LO); }
+bool elm_uc_is_mark(uint32_t cp) { return uc_cat_in(cp, ELM_UC_MN, ELM_UC_ME); }
+bool elm_uc_is_number(uint32_t cp) { return uc_cat_in(cp, ELM_UC_ND, ELM_UC_NO); }
+bool elm_uc_is_punct(uint32_t cp) { return uc_cat_in(cp, ELM_UC_PC, ELM_UC_PO); }
+bool elm_uc_is_symbol(uint32_t cp) { return uc_cat_in(cp, ELM_UC_SM, ELM_UC_SO); }
+bool elm_uc_is_separator(uint32_t cp) { return uc_cat_in(cp, ELM_UC_ZS, ELM_UC_ZP); }
 bool elm_uc_is_other(uint32_t cp) {
     elm_uc_cat c = elm_uc_category(cp);
     return c == ELM_UC_CN || c >= ELM_UC_CC;
@@ -134,13 +123,20 @@ bool elm_uc_is_whitespace(uint32_t cp) {
     return lo < elm_uc_n_white_space && elm_uc_white_space[lo] == cp;
 }
 
-int elm_uc_ccc(uint32_t cp) {
-    uint32_t lo = 0, hi = elm_uc_n_ccc;
+/* The first of the n rows of tab (sorted by column col) whose column col is >= key; n if none. */
+static uint32_t uc_lower_bound(const uint32_t (*tab)[3], uint32_t n, int col, uint32_t key) {
+    uint32_t lo = 0, hi = n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (elm_uc_ccc_tab[mid][1] < cp) lo = mid + 1;
+        if (tab[mid][col] < key) lo = mid + 1;
         else hi = mid;
     }
+    return lo;
+}
+
+int elm_uc_ccc(uint32_t cp) {
+    /* rows {first, last, class}: the first range whose last is >= cp */
+    const uint32_t lo = uc_lower_bound(elm_uc_ccc_tab, elm_uc_n_ccc, 1, cp);
     return lo < elm_uc_n_ccc && elm_uc_ccc_tab[lo][0] <= cp ? (int)elm_uc_ccc_tab[lo][2] : 0;
 }
 
@@ -158,12 +154,7 @@ int elm_uc_decompose(uint32_t cp, uint32_t *out, int max) {
         for (int i = 0; i < n && i < max; i++) out[i] = parts[i];
         return n;
     }
-    uint32_t lo = 0, hi = elm_uc_n_nfd;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (elm_uc_nfd_tab[mid][0] < cp) lo = mid + 1;
-        else hi = mid;
-    }
+    const uint32_t lo = uc_lower_bound(elm_uc_nfd_tab, elm_uc_n_nfd, 0, cp);
     if (lo < elm_uc_n_nfd && elm_uc_nfd_tab[lo][0] == cp) {
         int n = (int)elm_uc_nfd_tab[lo][2];
         for (int i = 0; i < n && i < max; i++) out[i] = elm_uc_nfd_pool[elm_uc_nfd_tab[lo][1] + i];
