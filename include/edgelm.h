@@ -788,6 +788,9 @@ ELM_API const char *elm_quant_type_list(void);
 /* A quantize TYPE (aliases such as Q4_K accepted): its canonical name and the type of its
  * ordinary matrices (either pointer may be NULL); false when unknown. */
 ELM_API bool elm_quant_type_info(const char *name, const char **canonical, gl_type *base);
+/* The name of a GGUF general.file_type value (llama.cpp's numbering: "F32", "Q8_0", "Q4_K_M" ...),
+ * or NULL when unknown. */
+ELM_API const char *elm_quant_file_type_name(uint32_t ft);
 
 #ifdef __cplusplus
 }
