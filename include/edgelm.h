@@ -370,6 +370,12 @@ ELM_API void elm_elmo_free(elm_elmo *m);
 ELM_API int32_t elm_elmo_n_layers(const elm_elmo *m);  /* output layers: LSTM layers + 1 */
 ELM_API int32_t elm_elmo_dim(const elm_elmo *m);       /* 2 * projection_dim */
 ELM_API int32_t elm_elmo_max_chars(const elm_elmo *m); /* characters per token (50) */
+/* Multiply-adds per token position (for benchmarks): the character CNN, the highway layers with
+ * the projection, and the biLSTM (both directions, every layer). All 0 for NULL. */
+typedef struct elm_elmo_macs {
+    double cnn, highway, lstm;
+} elm_elmo_macs;
+ELM_API elm_elmo_macs elm_elmo_macs_per_token(const elm_elmo *m);
 
 /* Character ids of one word as the model consumes them (bilm-tf / AllenNLP encoding, with the
  * +1 offset that keeps 0 for padding): [BOW, utf-8 bytes (at most max_chars - 2), EOW, PAD..]
@@ -743,6 +749,11 @@ typedef struct elm_convert_stats {
 ELM_API elm_convert_params elm_convert_default_params(void);
 /* stats may be NULL. */
 ELM_API elm_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, elm_error *err);
+/* What elm_convert reads, from the architecture table: the Hugging Face classes per family
+ * ("LlamaForCausalLM, ... (decoders); BertModel, ... (BERT); ... (ELMo)"), written into buf
+ * (size bytes, NUL-terminated, cut when short; buf may be NULL with size 0). Returns the length
+ * of the whole text: a result >= size means buf was too small. */
+ELM_API int32_t elm_convert_supported(char *buf, int32_t size);
 
 /* What elm_quantize reports per tensor (on_tensor). */
 typedef struct elm_quant_tensor_report {

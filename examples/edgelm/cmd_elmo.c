@@ -24,7 +24,6 @@
 #include "cli_table.h"
 #include "opts.h"
 #include "edgelm.h"
-#include "elmo.h"
 #include "ggml-lite.h"
 #include "cli_hdf5.h"
 #include "cli_npy.h"
@@ -426,17 +425,6 @@ int cmd_elmo(int argc, char **argv) {
  * elmo-bench
  * ---------------------------------------------------------------------------------------- */
 
-/* Multiply-adds per token of the model (char CNN + highway + projection + biLSTM). */
-static void elmo_macs(const elm_elmo_hparams *hp, double *cnn, double *hw, double *lstm) {
-    *cnn = 0;
-    for (int i = 0; i < hp->n_filters; i++)
-        *cnn += (double)(hp->max_chars - hp->widths[i] + 1) * hp->widths[i] * hp->emb_dim * hp->counts[i];
-    *hw = 2.0 * hp->n_highway * hp->filters_total * (double)hp->filters_total +
-          (hp->has_proj ? (double)hp->filters_total * hp->proj : 0);
-    const double per = 8.0 * hp->proj * hp->cell + (hp->has_lstm_proj ? (double)hp->cell * hp->proj : 0);
-    *lstm = 2.0 * hp->n_layers * per;
-}
-
 /* ggml-lite's F32 mat-mat: 4096 x 4096 weights times 64 columns, GFLOP/s (best of reps). */
 static double elmo_matmat_gflops(int threads, int reps) {
     const int64_t k = 4096, n = 4096, cols = 64;
@@ -529,8 +517,8 @@ int cmd_elmo_bench(int argc, char **argv) {
             rc = 1;
             break;
         }
-        double cnn, hw, lstm;
-        elmo_macs(elm_elmo_hparams_of(m), &cnn, &hw, &lstm);
+        const elm_elmo_macs macs = elm_elmo_macs_per_token(m);
+        const double cnn = macs.cnn, hw = macs.highway, lstm = macs.lstm;
         double best = 1e30;
         for (int r = 0; r < reps + 1 && rc == 0; r++) { /* the first run warms up */
             double t0 = cli_now();
