@@ -161,6 +161,24 @@ ELM_API int64_t elm_tokenize_text(const elm_model *m, const char *text, size_t l
 ELM_API int32_t elm_token_piece(const elm_model *m, int32_t id, char *buf, int32_t size,
                         bool render_special);
 
+/* ---- a tokenizer without a model ---- */
+
+/* The vocabulary of a GGUF file of any family (or of a --vocab-only conversion) without its
+ * weights, e.g. to count tokens before loading a model. Read-only once loaded: any number of
+ * threads may use one. _load_memory reads a buffer the caller keeps alive until _free. */
+typedef struct elm_tokenizer elm_tokenizer;
+ELM_API elm_tokenizer *elm_tokenizer_load(const char *path, elm_error *err);
+ELM_API elm_tokenizer *elm_tokenizer_load_memory(const void *data, size_t size, elm_error *err);
+ELM_API void elm_tokenizer_free(elm_tokenizer *t);
+ELM_API int32_t elm_tokenizer_n_vocab(const elm_tokenizer *t);
+/* As elm_tokenize_text (the same ids as the model's tokenizer; ids NULL / max_ids 0: the count). */
+ELM_API int64_t elm_tokenizer_encode(const elm_tokenizer *t, const char *text, size_t len, int32_t *ids,
+                                     int64_t max_ids, bool add_special, bool parse_special, elm_error *err);
+/* The token's text as the vocabulary stores it ("##ing"; SentencePiece's U+2581 and byte-level
+ * BPE's U+0120 kept), NUL-terminated into buf (size bytes, cut when short; buf may be NULL);
+ * returns its length in bytes, or -1 for an id out of range. */
+ELM_API int32_t elm_tokenizer_token_text(const elm_tokenizer *t, int32_t id, char *buf, int32_t size);
+
 /* Streaming detokenizer: hands out only complete UTF-8 characters, drops the leading space
  * of the first SentencePiece piece after BOS. */
 typedef struct elm_detokenizer elm_detokenizer;
