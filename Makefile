@@ -145,6 +145,15 @@ $(BUILD)/tests/%: tests/%.c tests/tf.h $(BUILD)/libedgelm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libedgelm.a $(LDLIBS_ALL)
 
+# Tests of the CLI's own modules (examples/edgelm/cli_npy.c, cli_hdf5.c, cli_quality.c) link them too.
+CLI_MOD_TEST_RECIPE = @mkdir -p $(dir $@) && $(CC) $(CFLAGS_ALL) -Iexamples/edgelm $(LDFLAGS_ALL) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL)
+$(BUILD)/tests/test-decoder: tests/test-decoder.c tests/tf.h $(BUILD)/obj/examples/edgelm/cli_npy.o $(BUILD)/libedgelm.a
+	$(CLI_MOD_TEST_RECIPE)
+$(BUILD)/tests/test-hdf5: tests/test-hdf5.c tests/tf.h $(BUILD)/obj/examples/edgelm/cli_hdf5.o $(BUILD)/libedgelm.a
+	$(CLI_MOD_TEST_RECIPE)
+$(BUILD)/tests/test-quantize: tests/test-quantize.c tests/tf.h $(BUILD)/obj/examples/edgelm/cli_quality.o $(BUILD)/libedgelm.a
+	$(CLI_MOD_TEST_RECIPE)
+
 # test-alloc counts the library's allocations through the linker's symbol wrapping.
 $(BUILD)/tests/test-alloc: LDFLAGS_ALL += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=strdup
 
@@ -275,7 +284,7 @@ $(BUILD)/pic/%.o: %.c
 
 $(SO_REAL): $(PIC_OBJ)
 	$(CC) -shared -Wl,-soname,libedgelm.so.$(ELM_SOVERSION) -Wl,--no-undefined \
-		$(filter-out -static,$(LDFLAGS_ALL)) -o $@ $^ $(LDLIBS_ALL)
+		$(filter-out -static,$(LDFLAGS_ALL)) -o $@ $(filter-out %.h,$^) $(LDLIBS_ALL)
 
 $(BUILD)/libedgelm.so: $(SO_REAL)
 	ln -sf $(notdir $(SO_REAL)) $(BUILD)/libedgelm.so.$(ELM_SOVERSION)

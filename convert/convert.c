@@ -3,11 +3,13 @@
  * The model mappings live in convert_llm.c, the tokenizers in hf_tokenizer.c.
  */
 #include "arch.h"
+#include "common.h"
 #include "alloc.h"
 #include "convert.h"
 #include "convert_elmo.h"
 #include "quantize.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +156,36 @@ static gl_status cv_elmo(const elm_convert_params *p, elm_convert_stats *stats, 
                                                  &check, err);
     if (s == GL_OK && stats) snprintf(stats->arch, sizeof stats->arch, "elmo");
     return s;
+}
+
+/* Appends to buf[size] at *o what snprintf would (nothing once full); *o counts every byte. */
+static void cv_cat(char *buf, size_t size, size_t *o, const char *fmt, ...) ELM_PRINTF(4, 5);
+static void cv_cat(char *buf, size_t size, size_t *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(*o < size ? buf + *o : NULL, *o < size ? size - *o : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) *o += (size_t)n;
+}
+
+int32_t elm_convert_supported(char *buf, int32_t size) {
+    static const char *const family_names[] = {"decoders", "BERT", "T5 and flan-t5", "ELMo"};
+    static const char *const family_notes[] = {"", " and the other BertFor* heads, sentence-transformers folders", "",
+                                               "AllenNLP / bilm-tf folders with options.json and the weights .hdf5"};
+    const size_t cap = buf && size > 0 ? (size_t)size : 0;
+    size_t o = 0;
+    if (cap) buf[0] = '\0';
+    for (int fam = ELM_FAMILY_DECODER; fam <= ELM_FAMILY_ELMO; fam++) {
+        if (fam != ELM_FAMILY_DECODER) cv_cat(buf, cap, &o, "; ");
+        int k = 0;
+        for (int i = 0; i < elm_arch_count(); i++) {
+            const elm_arch *r = elm_arch_at(i);
+            if ((int)r->family != fam) continue;
+            for (int h = 0; h < ELM_ARCH_MAX_HF && r->hf[h]; h++) cv_cat(buf, cap, &o, "%s%s", k++ ? ", " : "", r->hf[h]);
+        }
+        cv_cat(buf, cap, &o, "%s (%s)", family_notes[fam], family_names[fam]);
+    }
+    return o > INT32_MAX ? INT32_MAX : (int32_t)o;
 }
 
 gl_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, gl_error *err) {

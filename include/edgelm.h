@@ -161,6 +161,24 @@ ELM_API int64_t elm_tokenize_text(const elm_model *m, const char *text, size_t l
 ELM_API int32_t elm_token_piece(const elm_model *m, int32_t id, char *buf, int32_t size,
                         bool render_special);
 
+/* ---- a tokenizer without a model ---- */
+
+/* The vocabulary of a GGUF file of any family (or of a --vocab-only conversion) without its
+ * weights, e.g. to count tokens before loading a model. Read-only once loaded: any number of
+ * threads may use one. _load_memory reads a buffer the caller keeps alive until _free. */
+typedef struct elm_tokenizer elm_tokenizer;
+ELM_API elm_tokenizer *elm_tokenizer_load(const char *path, elm_error *err);
+ELM_API elm_tokenizer *elm_tokenizer_load_memory(const void *data, size_t size, elm_error *err);
+ELM_API void elm_tokenizer_free(elm_tokenizer *t);
+ELM_API int32_t elm_tokenizer_n_vocab(const elm_tokenizer *t);
+/* As elm_tokenize_text (the same ids as the model's tokenizer; ids NULL / max_ids 0: the count). */
+ELM_API int64_t elm_tokenizer_encode(const elm_tokenizer *t, const char *text, size_t len, int32_t *ids,
+                                     int64_t max_ids, bool add_special, bool parse_special, elm_error *err);
+/* The token's text as the vocabulary stores it ("##ing"; SentencePiece's U+2581 and byte-level
+ * BPE's U+0120 kept), NUL-terminated into buf (size bytes, cut when short; buf may be NULL);
+ * returns its length in bytes, or -1 for an id out of range. */
+ELM_API int32_t elm_tokenizer_token_text(const elm_tokenizer *t, int32_t id, char *buf, int32_t size);
+
 /* Streaming detokenizer: hands out only complete UTF-8 characters, drops the leading space
  * of the first SentencePiece piece after BOS. */
 typedef struct elm_detokenizer elm_detokenizer;
@@ -370,6 +388,12 @@ ELM_API void elm_elmo_free(elm_elmo *m);
 ELM_API int32_t elm_elmo_n_layers(const elm_elmo *m);  /* output layers: LSTM layers + 1 */
 ELM_API int32_t elm_elmo_dim(const elm_elmo *m);       /* 2 * projection_dim */
 ELM_API int32_t elm_elmo_max_chars(const elm_elmo *m); /* characters per token (50) */
+/* Multiply-adds per token position (for benchmarks): the character CNN, the highway layers with
+ * the projection, and the biLSTM (both directions, every layer). All 0 for NULL. */
+typedef struct elm_elmo_macs {
+    double cnn, highway, lstm;
+} elm_elmo_macs;
+ELM_API elm_elmo_macs elm_elmo_macs_per_token(const elm_elmo *m);
 
 /* Character ids of one word as the model consumes them (bilm-tf / AllenNLP encoding, with the
  * +1 offset that keeps 0 for padding): [BOW, utf-8 bytes (at most max_chars - 2), EOW, PAD..]
@@ -743,6 +767,11 @@ typedef struct elm_convert_stats {
 ELM_API elm_convert_params elm_convert_default_params(void);
 /* stats may be NULL. */
 ELM_API elm_status elm_convert(const elm_convert_params *p, elm_convert_stats *stats, elm_error *err);
+/* What elm_convert reads, from the architecture table: the Hugging Face classes per family
+ * ("LlamaForCausalLM, ... (decoders); BertModel, ... (BERT); ... (ELMo)"), written into buf
+ * (size bytes, NUL-terminated, cut when short; buf may be NULL with size 0). Returns the length
+ * of the whole text: a result >= size means buf was too small. */
+ELM_API int32_t elm_convert_supported(char *buf, int32_t size);
 
 /* What elm_quantize reports per tensor (on_tensor). */
 typedef struct elm_quant_tensor_report {
@@ -788,6 +817,9 @@ ELM_API const char *elm_quant_type_list(void);
 /* A quantize TYPE (aliases such as Q4_K accepted): its canonical name and the type of its
  * ordinary matrices (either pointer may be NULL); false when unknown. */
 ELM_API bool elm_quant_type_info(const char *name, const char **canonical, gl_type *base);
+/* The name of a GGUF general.file_type value (llama.cpp's numbering: "F32", "Q8_0", "Q4_K_M" ...),
+ * or NULL when unknown. */
+ELM_API const char *elm_quant_file_type_name(uint32_t ft);
 
 #ifdef __cplusplus
 }

@@ -60,12 +60,9 @@ bool elm_quant_parse(const char *name, elm_quant_spec *out);
  * (the plain types: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1); 0 ("all F32") for others.
  * The one table of those numbers is qz_specs in quantize.c; the converters ask it too. */
 uint32_t elm_quant_file_type_of(gl_type t);
-/* The name of llama.cpp's general.file_type ft ("F32", "Q8_0", "Q4_K_M" ...), or NULL when the
- * table does not know it. */
-const char *elm_quant_file_type_name(uint32_t ft);
 
-/* elm_quantize_params, elm_quant_tensor_report, elm_quantize_stats, elm_quantize() and
- * elm_quant_type_list() are public: include/edgelm.h. */
+/* elm_quantize_params, elm_quant_tensor_report, elm_quantize_stats, elm_quantize(),
+ * elm_quant_type_list() and elm_quant_file_type_name() are public: include/edgelm.h. */
 
 /* Number of NaN/inf values in x[0..n); *first (when not NULL) gets the index of the first one
  * (-1: none). Used by quantize and convert to report such weights by tensor name. */

@@ -59,6 +59,57 @@ int main(void) { printf("%s %d\n", elm_version(), gl_compute_forward() + elm_voc
 SRC
 check static_lib_internal_names_free_for_apps sh -c "$CC -std=c11 -Wall -Werror $(pkg-config --cflags edgelm) '$TMPD/clash.c' -o '$TMPD/clash' $ELM_LDFLAGS $static_libs && $EMU '$TMPD/clash' | grep -q ' 3\$'"
 
+# Libraries for distribution are built for the architecture's baseline with the faster kernel
+# sets chosen at run time: what `make lib` / `make install` would run (make -n in a fresh
+# folder, outside this make's variables) compiles every library object with the baseline flag,
+# the kernel-set copies with their own flags, gl-cpu.c knowing them, and nothing -march=native;
+# `make native` keeps -march=native. And the installed libedgelm.a was built so: every compile
+# unit's producer (DWARF, gcc's recorded switches) names the baseline and none names native.
+case "$(uname -m)" in
+x86_64) baseline=-march=x86-64-v2 kset_flag=-mavx512vnni kset_def=-DGL_KSET_HAVE_avx2 native_flag=-march=native ;;
+aarch64) baseline=-march=armv8-a kset_flag=-march=armv8.2-a+dotprod kset_def=-DGL_KSET_HAVE_dotprod native_flag=-mcpu=native ;;
+*) baseline= ;;
+esac
+dry_make() { # TARGET: the commands `make TARGET` would run in a fresh build folder
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CC -u ARCH_FLAGS -u KSETS -u SIMD -u SAN -u STATIC \
+        ${MAKE:-make} -n -B "$1" BUILD="$TMPD/dry" PREFIX="$TMPD/dry-prefix"
+}
+dist_baseline() { # TARGET: every library compile has the baseline, kernel sets and dispatch are in
+    dry_make "$1" > "$TMPD/dry-out-$1" || return 1
+    grep -E -- " -c (ggml-lite|models|convert|quant)/" "$TMPD/dry-out-$1" > "$TMPD/dry-lib"
+    echo "$(wc -l < "$TMPD/dry-lib") library compiles"
+    test "$(wc -l < "$TMPD/dry-lib")" -ge 40 &&
+        ! grep -v -- " $baseline " "$TMPD/dry-lib" && ! grep -e '-march=native' -e '-mcpu=native' "$TMPD/dry-lib" &&
+        grep -q -- "$kset_flag .*-DGL_KSET_COPY" "$TMPD/dry-lib" && grep -q -- "$kset_def .* -c ggml-lite/gl-cpu.c" "$TMPD/dry-lib"
+}
+installed_baseline() { # every compile unit of the installed libedgelm.a: the baseline, never native
+    readelf --debug-dump=info "$prefix/lib/libedgelm.a" 2>/dev/null | sed -n 's/.*DW_AT_producer *: *\(([^)]*): *\)\{0,1\}//p' > "$TMPD/producers"
+    echo "$(wc -l < "$TMPD/producers") compile units"; sort "$TMPD/producers" | uniq -c | cut -c1-160
+    test "$(wc -l < "$TMPD/producers")" -ge 40 && ! grep -v -- " $baseline " "$TMPD/producers" &&
+        ! grep -e '-march=native' -e '-mcpu=native' "$TMPD/producers"
+}
+if [ -z "$baseline" ]; then
+    skip make_lib_builds_portable_baseline "no baseline named for $(uname -m)"
+elif ! command -v "${MAKE:-make}" > /dev/null 2>&1; then
+    skip make_lib_builds_portable_baseline "no make"
+else
+    check make_lib_builds_portable_baseline dist_baseline lib
+    check make_install_builds_portable_baseline dist_baseline install
+    check make_native_keeps_native sh -c "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CC ${MAKE:-make} -n -B native BUILD='$TMPD/dry' | grep -q -- ' $native_flag .* -c ggml-lite/gl-matmul.c'"
+fi
+lib_machine=$(readelf -h "$prefix/lib/libedgelm.a" 2>/dev/null | sed -n 's/^ *Machine: *//p' | head -n 1)
+case "$lib_machine:$(uname -m)" in
+*X86-64:x86_64|AArch64:aarch64) ;;
+*) lib_machine= ;;
+esac
+if [ -z "$baseline" ] || [ -z "$lib_machine" ]; then
+    skip installed_library_is_baseline "the installed library ($lib_machine) is not built for $(uname -m)"
+elif ! readelf --debug-dump=info "$prefix/lib/libedgelm.a" 2>/dev/null | grep -q "DW_AT_producer.* -march="; then
+    skip installed_library_is_baseline "the compiler records no -march in DW_AT_producer"
+else
+    check installed_library_is_baseline installed_baseline
+fi
+
 # Every example includes only edgelm.h (and the C library).
 check examples_include_only_edgelm sh -c "! grep -h '^#include \"' examples/embed/*.c | grep -v '\"edgelm.h\"'"
 

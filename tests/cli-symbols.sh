@@ -33,4 +33,34 @@ fi
 # through ELM_MALLOC ... ELM_FREE (models/common/alloc.h, which ggml-lite's hooks follow when set).
 check ggml_lite_allocates_through_hooks sh -c "! grep -n -E '(^|[^A-Za-z0-9_])(malloc|calloc|realloc|aligned_alloc|free|strdup|strndup)\(' ggml-lite/*.c"
 check library_allocates_through_hooks sh -c "! grep -n -E '(^|[^A-Za-z0-9_])(malloc|calloc|realloc|aligned_alloc|free|strdup|strndup)\(' models/*/*.c convert/*.c quant/*.c"
+# The CLI (examples/edgelm and the server it runs, examples/server) is an application of the
+# public API: it includes edgelm.h, ggml-lite.h and headers of examples/ only. The internal
+# headers it still needs are named below, file by file, so that no other one creeps in:
+# the library's JSON reader (tokenize's --compare file, finetune's data, the server's requests)
+# and the Unicode classes (the QA span mapping).
+cli_internal_includes() { # ROOT: prints "FILE: HEADER" for each include outside that rule
+    for f in "$1"/examples/edgelm/*.[ch] "$1"/examples/server/*.[ch]; do
+        d=$(dirname "$f")
+        sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" | while read -r h; do
+            case "$h" in edgelm.h|ggml-lite.h) continue ;; esac
+            if [ -f "$d/$h" ]; then
+                case "$(realpath "$d/$h")" in "$(realpath "$1")"/examples/*) continue ;; esac
+            fi
+            case "$(basename "$f"):$h" in
+            cmd_tokenize.c:json.h|cmd_finetune.c:json.h) continue ;;
+            cli_qa.c:unicode.h|cmd_tag_qa.c:unicode.h) continue ;;
+            jsonw.c:json.h|oai.h:json.h|server_impl.h:json.h) continue ;;
+            esac
+            echo "$f: $h"
+        done
+    done
+}
+no_cli_internal_includes() { cli_internal_includes "$1" > "$TMPD/cli-inc"; cat "$TMPD/cli-inc"; test ! -s "$TMPD/cli-inc"; }
+check cli_includes_only_public_headers no_cli_internal_includes .
+# ... and the check sees one: a copy of the CLI with an internal header added to a command.
+mkdir -p "$TMPD/copy/examples" && cp -r examples/edgelm examples/server "$TMPD/copy/examples/" &&
+    sed -i '1i #include "arch.h"' "$TMPD/copy/examples/edgelm/cmd_info.c" &&
+    sed -i '1i #include "vocab.h"' "$TMPD/copy/examples/edgelm/cmd_generate.c"
+sees_internal() { cli_internal_includes "$TMPD/copy" > "$TMPD/seen"; cat "$TMPD/seen"; test "$(wc -l < "$TMPD/seen")" -eq 2 && grep -q 'cmd_info.c: arch.h$' "$TMPD/seen" && grep -q 'cmd_generate.c: vocab.h$' "$TMPD/seen"; }
+check cli_include_check_sees_internal_headers sees_internal
 finish

@@ -165,6 +165,15 @@ TF_TEST(elmo_model_shared_by_contexts) {
     elm_elmo_model *model = data ? elm_elmo_model_load_memory(data, size, &err) : NULL;
     remove(path);
     TF_CHECK(own && model, "%s", err.msg);
+    if (own) {
+        /* Multiply-adds per token of the fixture's options.json: char CNN sum over filters
+         * (width w, count c) of (50 - w + 1) * w * 4 * c; 2 highway layers of 124 x 124 twice and
+         * the 124 -> 16 projection; 2 layers x 2 directions of 4 gates x 64 cells x (16 + 16)
+         * inputs plus the 64 -> 16 cell projection. */
+        const elm_elmo_macs mc = elm_elmo_macs_per_token(own), none = elm_elmo_macs_per_token(NULL);
+        TF_CHECK(mc.cnn == 96096 && mc.highway == 63488 && mc.lstm == 36864, "%g %g %g", mc.cnn, mc.highway, mc.lstm);
+        TF_CHECK(none.cnn == 0 && none.highway == 0 && none.lstm == 0);
+    }
     if (own && model) {
         const size_t nf = (size_t)elm_elmo_n_layers(own) * 7 * (size_t)elm_elmo_dim(own);
         elmo_job ref = {own, (float *)calloc(nf, sizeof(float)), ELM_OK};
@@ -249,6 +258,77 @@ TF_TEST(bert_model_shared_by_contexts) {
     elm_bert_free(own);
     elm_bert_model_free(model);
     free(data);
+}
+
+/* The tokenizer without a model (elm_tokenizer): from a file and from memory, the same ids as
+ * the loaded model's tokenizer, token texts into caller buffers with the length query, and
+ * errors for a missing file, a non-GGUF buffer and an id out of range. */
+TF_TEST(tokenizer_without_model) {
+    char path[512];
+    if (!stories(path, sizeof path)) return;
+    elm_error err = {ELM_OK, ""};
+    size_t size = 0;
+    void *data = tfm_slurp(path, &size);
+    elm_model *m = elm_model_load(path, NULL, &err);
+    elm_tokenizer *t = elm_tokenizer_load(path, &err);
+    elm_tokenizer *tm = data ? elm_tokenizer_load_memory(data, size, &err) : NULL;
+    TF_CHECK(m && t && tm, "%s", err.msg);
+    if (m && t && tm) {
+        TF_CHECK(elm_tokenizer_n_vocab(t) == 512 && elm_tokenizer_n_vocab(tm) == 512, "%d", elm_tokenizer_n_vocab(t));
+        const char *text = "Once upon a time, there was a little girl named Lily.";
+        int32_t want[64], got[64], got_m[64];
+        const int64_t nw = elm_tokenize_text(m, text, strlen(text), want, 64, true, false, &err);
+        const int64_t need = elm_tokenizer_encode(t, text, strlen(text), NULL, 0, true, false, &err);
+        const int64_t ng = elm_tokenizer_encode(t, text, strlen(text), got, 64, true, false, &err);
+        const int64_t nm = elm_tokenizer_encode(tm, text, strlen(text), got_m, 64, true, false, &err);
+        TF_CHECK(nw > 10 && need == nw && ng == nw && nm == nw, "%lld %lld %lld %lld", (long long)nw,
+                 (long long)need, (long long)ng, (long long)nm);
+        TF_CHECK(nw > 0 && nw <= 64 && !memcmp(got, want, (size_t)nw * sizeof *got) &&
+                 !memcmp(got_m, want, (size_t)nw * sizeof *got), "ids differ from the model's");
+        /* Token texts: the stored piece (SentencePiece's U+2581 kept), cut with a NUL when short. */
+        char buf[64], small[3];
+        bool found = false;
+        for (int64_t i = 1; i < nw && !found; i++) {
+            const int32_t n = elm_tokenizer_token_text(t, got[i], buf, sizeof buf);
+            char piece[64];
+            const int32_t np = elm_token_piece(m, got[i], piece, sizeof piece, false);
+            if (n >= 4 && !strncmp(buf, "\xe2\x96\x81", 3) && np == n - 2 && !memcmp(piece + 1, buf + 3, (size_t)n - 3)) {
+                found = true;
+                TF_CHECK(elm_tokenizer_token_text(t, got[i], NULL, 0) == n);
+                TF_CHECK(elm_tokenizer_token_text(t, got[i], small, sizeof small) == n && small[2] == '\0' &&
+                         !memcmp(small, buf, 2));
+            }
+        }
+        TF_CHECK(found, "no word-initial piece with U+2581 among the ids");
+        TF_CHECK(elm_tokenizer_token_text(t, 512, buf, sizeof buf) == -1 && elm_tokenizer_token_text(t, -1, buf, 8) == -1);
+    }
+    elm_tokenizer_free(t);
+    elm_tokenizer_free(tm);
+    elm_model_free(m);
+    free(data);
+    err.code = ELM_OK;
+    TF_CHECK(!elm_tokenizer_load("/nonexistent/x.gguf", &err) && err.code != ELM_OK && err.msg[0]);
+    err.code = ELM_OK;
+    TF_CHECK(!elm_tokenizer_load_memory("GGUF", 4, &err) && err.code != ELM_OK, "%s", err.msg);
+    elm_tokenizer_free(NULL);
+}
+
+/* What convert reads (elm_convert_supported: the whole text's length, cut with a NUL in a short
+ * buffer) and the names of llama.cpp's general.file_type values. */
+TF_TEST(convert_supported_and_file_type_names) {
+    const int32_t n = elm_convert_supported(NULL, 0);
+    char *all = (char *)malloc((size_t)n + 1), small[16];
+    TF_CHECK(n > 100 && all && elm_convert_supported(all, n + 1) == n && (int32_t)strlen(all) == n, "%d", n);
+    if (all) {
+        TF_CHECK(strstr(all, "LlamaForCausalLM") && strstr(all, "Bert*, ") && strstr(all, "T5ForConditionalGeneration") &&
+                     strstr(all, "(decoders); ") && strstr(all, "(ELMo)"), "%s", all);
+        TF_CHECK(elm_convert_supported(small, sizeof small) == n && strlen(small) == sizeof small - 1 &&
+                 !strncmp(small, all, sizeof small - 1));
+    }
+    free(all);
+    TF_CHECK(!strcmp(elm_quant_file_type_name(0), "F32") && !strcmp(elm_quant_file_type_name(1), "F16") &&
+             !strcmp(elm_quant_file_type_name(7), "Q8_0") && !strcmp(elm_quant_file_type_name(15), "Q4_K_M"));
+    TF_CHECK(elm_quant_file_type_name(1000) == NULL);
 }
 
 TF_MAIN

@@ -13,7 +13,7 @@
 #include "chat.h"
 #include "edgelm.h"
 #include "ggml-lite.h"
-#include "npy.h"
+#include "cli_npy.h"
 #include "sampler.h"
 #include "tf-npy.h"
 
@@ -966,7 +966,7 @@ TF_TEST(npy_roundtrip) {
     for (int i = 0; i < 30; i++) data[i] = (float)i * 0.25f - 3.0f;
     const int64_t shape[3] = {2, 3, 5};
     gl_error err = {0};
-    TF_CHECK(elm_npy_write_f32(path, data, 3, shape, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(cli_npy_write_f32(path, data, 3, shape, &err) == GL_OK, "%s", err.msg);
     size_t len;
     char *raw = tf_read_file(path, &len);
     TF_CHECK(raw && len == 128 + 30 * 4, "file size %zu (header padded to 64 bytes)", len);
@@ -978,7 +978,7 @@ TF_TEST(npy_roundtrip) {
     for (int i = 0; i < 30 && a.data; i++) TF_CHECK(a.data[i] == data[i], "value %d", i);
     free(a.data);
     const int64_t one[1] = {30};
-    TF_CHECK(elm_npy_write_f32(path, data, 1, one, &err) == GL_OK, "1-D");
+    TF_CHECK(cli_npy_write_f32(path, data, 1, one, &err) == GL_OK, "1-D");
     TF_CHECK(tf_npy_read(path, &a) && a.n_dims == 1 && a.shape[0] == 30, "1-D shape");
     free(a.data);
     unlink(path);

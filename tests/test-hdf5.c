@@ -5,7 +5,7 @@
  * corrupted copies, which must fail with a message (or read correct values), never crash.
  */
 #include "hdf5.h"
-#include "hdf5_write.h"
+#include "cli_hdf5.h"
 #include "tf.h"
 
 #include <unistd.h>
@@ -359,29 +359,29 @@ TF_TEST(hdf5_cyclic_groups_reported) {
     elm_h5_close(f);
 }
 
-/* The writer (convert/hdf5_write.c): lookup3 against its published values, then a file of two
+/* The writer (examples/edgelm/cli_hdf5.c): lookup3 against its published values, then a file of two
  * float32 datasets and a string read back by the reader (h5py reads the same files in
  * tests/cli-elmo.sh). */
 TF_TEST(hdf5_writer_round_trip) {
-    TF_CHECK(elm_h5_checksum("", 0) == 0xdeadbeefu);
-    TF_CHECK(elm_h5_checksum("Four score and seven years ago", 30) == 0x17770551u, "0x%08x",
-             elm_h5_checksum("Four score and seven years ago", 30));
+    TF_CHECK(cli_h5_checksum("", 0) == 0xdeadbeefu);
+    TF_CHECK(cli_h5_checksum("Four score and seven years ago", 30) == 0x17770551u, "0x%08x",
+             cli_h5_checksum("Four score and seven years ago", 30));
     char path[64];
     snprintf(path, sizeof path, "/tmp/edgelm-h5w-%d.hdf5", (int)getpid());
     gl_error err = {0};
-    elm_h5w *w = elm_h5w_create(path, &err);
+    cli_h5w *w = cli_h5w_create(path, &err);
     TF_CHECK(w != NULL, "%s", err.msg);
     if (!w) return;
     float a[24], b[1] = {0};
     for (int i = 0; i < 24; i++) a[i] = 0.5f * (float)i - 3.0f;
     const int64_t da[3] = {2, 3, 4}, db[2] = {0, 4};
-    TF_CHECK(elm_h5w_f32(w, "0", 3, da, a, &err) == GL_OK, "%s", err.msg);
-    TF_CHECK(elm_h5w_f32(w, "1", 2, db, b, &err) == GL_OK, "%s", err.msg);
-    TF_CHECK(elm_h5w_f32(w, "0", 3, da, a, &err) != GL_OK, "a repeated name is refused");
-    TF_CHECK(elm_h5w_f32(w, "a/b", 3, da, a, &err) != GL_OK, "a name with '/' is refused");
-    TF_CHECK(elm_h5w_string(w, "sentence_to_index", "{\"x\": \"0\"}", &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(cli_h5w_f32(w, "0", 3, da, a, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(cli_h5w_f32(w, "1", 2, db, b, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(cli_h5w_f32(w, "0", 3, da, a, &err) != GL_OK, "a repeated name is refused");
+    TF_CHECK(cli_h5w_f32(w, "a/b", 3, da, a, &err) != GL_OK, "a name with '/' is refused");
+    TF_CHECK(cli_h5w_string(w, "sentence_to_index", "{\"x\": \"0\"}", &err) == GL_OK, "%s", err.msg);
     TF_CHECK(access(path, F_OK) != 0, "the target appears only at close");
-    TF_CHECK(elm_h5w_close(w, &err) == GL_OK, "%s", err.msg);
+    TF_CHECK(cli_h5w_close(w, &err) == GL_OK, "%s", err.msg);
     elm_h5 *f = elm_h5_open(path, &err);
     TF_CHECK(f != NULL, "%s", err.msg);
     if (f) {
@@ -395,9 +395,9 @@ TF_TEST(hdf5_writer_round_trip) {
         elm_h5_close(f);
     }
     remove(path);
-    elm_h5w *w2 = elm_h5w_create(path, &err);
+    cli_h5w *w2 = cli_h5w_create(path, &err);
     TF_CHECK(w2 != NULL, "%s", err.msg);
-    elm_h5w_abort(w2);
+    cli_h5w_abort(w2);
     TF_CHECK(access(path, F_OK) != 0, "an aborted file leaves nothing");
 }
 

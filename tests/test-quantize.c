@@ -1,6 +1,6 @@
 /*
  * test-quantize — `edgelm quantize` as a library (quant/quantize.h) and the quality figures
- * (quant/quality.h).
+ * (examples/edgelm/cli_quality.h).
  *
  *   type names and llama.cpp's file_type ids; which tensors are quantized; the mix rules
  *   (Q4_K_M / Q4_K_S on attention-value and ffn_down); the fallback rule (rows that do not
@@ -25,7 +25,7 @@
 #include "convert_elmo.h"
 #include "gl-quants.h"
 #include "edgelm.h"
-#include "quality.h"
+#include "cli_quality.h"
 #include "quantize.h"
 
 #include <math.h>
@@ -315,9 +315,9 @@ static void qt_family(const char *family, const char *f32) {
         if (!TF_CHECK(qt_quantize(f32, q, qt_bounds[i].type, false, false, &log, &st, &err) == GL_OK,
                       "%s %s: %s", family, qt_bounds[i].type, err.msg))
             continue;
-        elm_qual r;
+        cli_qual r;
         elm_error e = {0};
-        if (TF_CHECK(elm_quality_compare(f32, q, qt_text, 64, 1, &r, &e) == ELM_OK, "%s %s: %s", family,
+        if (TF_CHECK(cli_quality_compare(f32, q, qt_text, 64, 1, &r, &e) == ELM_OK, "%s %s: %s", family,
                      qt_bounds[i].type, e.msg)) {
             const double bpw = 8.0 * (double)st.bytes_out / (double)st.n_elements;
             if (r.n_rows > 0) {

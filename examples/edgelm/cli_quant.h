@@ -5,7 +5,7 @@
 #ifndef EDGELM_CLI_QUANT_H
 #define EDGELM_CLI_QUANT_H
 
-#include "quantize.h"
+#include "edgelm.h"
 
 #include <stdio.h>
 

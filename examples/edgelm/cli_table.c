@@ -1,6 +1,6 @@
 /* Bench result tables as Markdown, CSV or JSON (see cli_table.h). */
 #include "cli_table.h"
-#include "quantize.h"
+#include "edgelm.h"
 
 #include <ctype.h>
 #include <string.h>

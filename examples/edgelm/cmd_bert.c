@@ -18,7 +18,7 @@
 #include "cli_progress.h"
 #include "cli_table.h"
 #include "gen_opts.h"
-#include "npy.h"
+#include "cli_npy.h"
 #include "out_guard.h"
 #include "opts.h"
 
@@ -307,7 +307,7 @@ static bool bert_write_npy(const char *path, const bert_rows *r, int n_sent, int
     gl_status st;
     if (!per_token) {
         const int64_t shape[2] = {n_sent, E};
-        st = elm_npy_write_f32(path, r->v, 2, shape, &ge);
+        st = cli_npy_write_f32(path, r->v, 2, shape, &ge);
     } else {
         int32_t T = 1;
         for (int s = 0; s < n_sent; s++) T = r->count[s] > T ? r->count[s] : T;
@@ -319,7 +319,7 @@ static bool bert_write_npy(const char *path, const bert_rows *r, int n_sent, int
         for (int s = 0; s < n_sent; s++)
             memcpy(pad + (size_t)s * T * E, r->v + r->first[s] * E, (size_t)r->count[s] * E * sizeof *pad);
         const int64_t shape[3] = {n_sent, T, E};
-        st = elm_npy_write_f32(path, pad, 3, shape, &ge);
+        st = cli_npy_write_f32(path, pad, 3, shape, &ge);
         free(pad);
     }
     if (st != GL_OK) snprintf(err->msg, sizeof err->msg, "%s", ge.msg);
@@ -590,16 +590,16 @@ int cmd_bert_eval(gen_opts *g) {
     out_guard_add(o.out, false); /* its temporary file goes on SIGINT/SIGTERM */
     if (rq.all_hidden) {
         int64_t shape[3] = {elm_bert_n_layer(m) + 1, n, E};
-        st = elm_npy_write_f32(o.out, res, 3, shape, &ge);
+        st = cli_npy_write_f32(o.out, res, 3, shape, &ge);
     } else if (rq.mlm) {
         int64_t shape[2] = {n, elm_bert_n_vocab(m)};
-        st = elm_npy_write_f32(o.out, res, 2, shape, &ge);
+        st = cli_npy_write_f32(o.out, res, 2, shape, &ge);
     } else if (rq.nsp) {
         int64_t shape[1] = {2};
-        st = elm_npy_write_f32(o.out, res, 1, shape, &ge);
+        st = cli_npy_write_f32(o.out, res, 1, shape, &ge);
     } else {
         int64_t shape[1] = {E};
-        st = elm_npy_write_f32(o.out, res, 1, shape, &ge);
+        st = cli_npy_write_f32(o.out, res, 1, shape, &ge);
     }
     if (st != GL_OK) {
         snprintf(err.msg, sizeof err.msg, "%s", ge.msg);

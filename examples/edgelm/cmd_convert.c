@@ -4,15 +4,11 @@
  * SRC: a Hugging Face folder (config.json + safetensors + tokenizer files) or a llama2.c
  * checkpoint .bin (with --tokenizer tokenizer.bin). Progress is shown on a terminal only.
  */
-#include "arch.h"
 #include "cli.h"
 #include "cli_progress.h"
 #include "cli_quant.h"
 #include "opts.h"
 #include "out_guard.h"
-#include "convert.h"
-#include "convert_elmo.h"
-#include "quantize.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,11 +63,6 @@ static void convert_quant_tensor(void *user, const elm_quant_tensor_report *r) {
     cli_quant_count(&ui->counts, r);
 }
 
-/* The ELMo converter's progress: MB of source weights read. */
-static void convert_elmo_progress(void *user, int64_t done, int64_t total) {
-    cli_progress_update(user, (double)done / 1e6, (double)total / 1e6);
-}
-
 static double convert_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -105,27 +96,6 @@ static bool convert_parse_outtype(const char *v, void *dst, char *why, size_t wh
 }
 
 static int convert_main(const convert_opts *o);
-
-/* What convert reads, from the one architecture table (models/common/arch.c): "LlamaForCausalLM, ..
- * (decoders); BertModel, .. (BERT); T5ForConditionalGeneration (T5); .. (ELMo)". */
-static void convert_supported(char *buf, size_t size) {
-    static const char *const family_names[] = {"decoders", "BERT", "T5 and flan-t5", "ELMo"};
-    static const char *const family_notes[] = {"", " and the other BertFor* heads, sentence-transformers folders", "",
-                                               "AllenNLP / bilm-tf folders with options.json and the weights .hdf5"};
-    size_t o = 0;
-    buf[0] = '\0';
-    for (int fam = ELM_FAMILY_DECODER; fam <= ELM_FAMILY_ELMO && o < size; fam++) {
-        if (fam != ELM_FAMILY_DECODER) o += (size_t)snprintf(buf + o, size - o, "; ");
-        int k = 0;
-        for (int i = 0; i < elm_arch_count() && o < size; i++) {
-            const elm_arch *r = elm_arch_at(i);
-            if ((int)r->family != fam) continue;
-            for (int h = 0; h < 3 && r->hf[h] && o < size; h++)
-                o += (size_t)snprintf(buf + o, size - o, "%s%s", k++ ? ", " : "", r->hf[h]);
-        }
-        if (o < size) o += (size_t)snprintf(buf + o, size - o, "%s (%s)", family_notes[fam], family_names[fam]);
-    }
-}
 
 /* --outtype with a K-quant type or mix: convert at the source precision (ELMo: f32) into a
  * temporary file, then run the `edgelm quantize` path on it. */
@@ -205,7 +175,7 @@ int cmd_convert(int argc, char **argv) {
         OPT_END,
     };
     char supported[1024], about[1400];
-    convert_supported(supported, sizeof supported);
+    elm_convert_supported(supported, (int32_t)sizeof supported);
     snprintf(about, sizeof about,
              "SRC: a Hugging Face folder (config.json, safetensors or pytorch_model.bin, tokenizer files), a llama2.c "
              "checkpoint .bin, or an ELMo folder (--outtype f32|f16|q8_0). Architectures (the \"architectures\" of "
@@ -234,27 +204,13 @@ static int convert_main(const convert_opts *o) {
     else if (o->outtype) p.outtype = GL_TYPE_F32;
     p.elmo_options = o->elmo_options;
     p.elmo_weights = o->elmo_weights;
-    const char *elmo_options = o->elmo_options, *elmo_weights = o->elmo_weights, *outtype_name = o->outtype;
     const bool existed = p.out && out_guard_add(p.out, false); /* written atomically: out_guard.h */
-    const elm_arch *row = elm_cv_detect_dir(p.src);
-    if ((elmo_options || elmo_weights || (row && row->family == ELM_FAMILY_ELMO)) && p.out) {
-        gl_error eerr = {0};
-        convert_ui eui = {.quiet = o->quiet};
-        cli_progress_init(&eui.prog, "converting ELMo (MB)");
-        const elm_cve_progress cp = {convert_elmo_progress, &eui.prog};
-        const elm_cve_check check = {o->strict, convert_log, &eui};
-        const int est = elm_convert_elmo_checked(p.src, elmo_options, elmo_weights, p.out, outtype_name, &cp, &check, &eerr);
-        cli_progress_clear(&eui.prog);
-        if (est != GL_OK) {
-            opts_fail_err("convert", NULL, &eerr, NULL);
-            return 1;
-        }
-        fprintf(stderr, "wrote %s: elmo\n", p.out);
-        out_guard_report("convert", p.out, existed);
-        return 0;
-    }
     convert_ui ui = {.quiet = o->quiet};
-    cli_progress_init(&ui.prog, "converting (MB)");
+    /* An ELMo folder (options.json + weights .hdf5) says so on the progress line. */
+    char opt_path[4096];
+    snprintf(opt_path, sizeof opt_path, "%s/options.json", p.src ? p.src : ".");
+    const bool elmo = p.elmo_options || p.elmo_weights || access(opt_path, R_OK) == 0;
+    cli_progress_init(&ui.prog, elmo ? "converting ELMo (MB)" : "converting (MB)");
     ui.prog.verbose = o->verbose;
     p.log = convert_log;
     p.progress = convert_progress;
@@ -268,7 +224,7 @@ static int convert_main(const convert_opts *o) {
     if (s != GL_OK) {
         if (err.code == GL_ERR_UNSUPPORTED && !strncmp(err.msg, "unsupported architecture", 24)) {
             char supported[1024], todo[1100];
-            convert_supported(supported, sizeof supported);
+            elm_convert_supported(supported, (int32_t)sizeof supported);
             snprintf(todo, sizeof todo, "convert a supported checkpoint (%s)", supported);
             opts_fail("convert", todo, "%s", err.msg);
         } else {

@@ -24,10 +24,9 @@
 #include "cli_table.h"
 #include "opts.h"
 #include "edgelm.h"
-#include "elmo.h"
 #include "ggml-lite.h"
-#include "hdf5_write.h"
-#include "npy.h"
+#include "cli_hdf5.h"
+#include "cli_npy.h"
 
 #include <errno.h>
 #include <math.h>
@@ -124,7 +123,7 @@ static bool elmo_cli_parse_floats(const char *s, float *out, int max, int *n) {
 /* Where the vectors go: DIR/sentence_<k>.npy, or one HDF5 file in AllenNLP's layout. */
 typedef struct elmo_sink {
     const char *dir;
-    elm_h5w *h5;
+    cli_h5w *h5;
 } elmo_sink;
 
 static bool elmo_is_hdf5_path(const char *path) {
@@ -167,11 +166,11 @@ static bool elmo_write(const elmo_sink *sink, const elm_elmo *m, int k, const el
     if (sink->h5) {
         char name[32];
         snprintf(name, sizeof name, "%d", k);
-        st = elm_h5w_f32(sink->h5, name, rank, shape, data, &ge);
+        st = cli_h5w_f32(sink->h5, name, rank, shape, data, &ge);
     } else {
         char path[4096];
         snprintf(path, sizeof path, "%s/sentence_%d.npy", sink->dir, k);
-        st = elm_npy_write_f32(path, data, rank, shape, &ge);
+        st = cli_npy_write_f32(path, data, rank, shape, &ge);
     }
     free(mixed);
     if (st != GL_OK) snprintf(why, size, "%s", ge.msg);
@@ -235,10 +234,10 @@ static bool elmo_finish_hdf5(elmo_sink *sink, const elmo_sentence *sents, int n_
     }
     elmo_text_put(&t, "}", 1);
     gl_error ge = {0};
-    gl_status st = t.bad ? GL_ERR_NOMEM : elm_h5w_string(sink->h5, "sentence_to_index", t.p, &ge);
+    gl_status st = t.bad ? GL_ERR_NOMEM : cli_h5w_string(sink->h5, "sentence_to_index", t.p, &ge);
     free(t.p);
-    if (st == GL_OK) st = elm_h5w_close(sink->h5, &ge);
-    else elm_h5w_abort(sink->h5);
+    if (st == GL_OK) st = cli_h5w_close(sink->h5, &ge);
+    else cli_h5w_abort(sink->h5);
     sink->h5 = NULL;
     if (st != GL_OK) opts_fail_err("elmo", NULL, &ge, "out of memory");
     return st == GL_OK;
@@ -345,7 +344,7 @@ int cmd_elmo(int argc, char **argv) {
     } else if (elmo_is_hdf5_path(outdir)) {
         gl_error ge = {0};
         sink.dir = NULL;
-        sink.h5 = elm_h5w_create(outdir, &ge);
+        sink.h5 = cli_h5w_create(outdir, &ge);
         if (!sink.h5) {
             opts_fail_err("elmo", NULL, &ge, NULL);
             elm_elmo_free(m);
@@ -402,7 +401,7 @@ int cmd_elmo(int argc, char **argv) {
     }
     cli_progress_clear(&prog);
     if (rc == 0 && sink.h5) rc = elmo_finish_hdf5(&sink, sents, n_sent) ? 0 : 1;
-    else if (sink.h5) elm_h5w_abort(sink.h5);
+    else if (sink.h5) cli_h5w_abort(sink.h5);
     if (rc == 0 && task_path)
         fprintf(stderr, "classified %d sentence(s) with %s\n", n_sent, task_path);
     else if (rc == 0)
@@ -425,17 +424,6 @@ int cmd_elmo(int argc, char **argv) {
 /* ------------------------------------------------------------------------------------------
  * elmo-bench
  * ---------------------------------------------------------------------------------------- */
-
-/* Multiply-adds per token of the model (char CNN + highway + projection + biLSTM). */
-static void elmo_macs(const elm_elmo_hparams *hp, double *cnn, double *hw, double *lstm) {
-    *cnn = 0;
-    for (int i = 0; i < hp->n_filters; i++)
-        *cnn += (double)(hp->max_chars - hp->widths[i] + 1) * hp->widths[i] * hp->emb_dim * hp->counts[i];
-    *hw = 2.0 * hp->n_highway * hp->filters_total * (double)hp->filters_total +
-          (hp->has_proj ? (double)hp->filters_total * hp->proj : 0);
-    const double per = 8.0 * hp->proj * hp->cell + (hp->has_lstm_proj ? (double)hp->cell * hp->proj : 0);
-    *lstm = 2.0 * hp->n_layers * per;
-}
 
 /* ggml-lite's F32 mat-mat: 4096 x 4096 weights times 64 columns, GFLOP/s (best of reps). */
 static double elmo_matmat_gflops(int threads, int reps) {
@@ -529,8 +517,8 @@ int cmd_elmo_bench(int argc, char **argv) {
             rc = 1;
             break;
         }
-        double cnn, hw, lstm;
-        elmo_macs(elm_elmo_hparams_of(m), &cnn, &hw, &lstm);
+        const elm_elmo_macs macs = elm_elmo_macs_per_token(m);
+        const double cnn = macs.cnn, hw = macs.highway, lstm = macs.lstm;
         double best = 1e30;
         for (int r = 0; r < reps + 1 && rc == 0; r++) { /* the first run warms up */
             double t0 = cli_now();

@@ -12,7 +12,7 @@
 #include "cli_family.h"
 #include "cli_io.h"
 #include "gen_opts.h"
-#include "npy.h"
+#include "cli_npy.h"
 #include "out_guard.h"
 #include "t5_cli.h"
 
@@ -96,10 +96,10 @@ int cmd_eval(int argc, char **argv) {
     out_guard_add(o.out, false); /* its temporary file goes on SIGINT/SIGTERM */
     if (hidden) {
         const int64_t shape[3] = {elm_model_n_layer(m) + 1, n, elm_model_n_embd(m)};
-        st = elm_npy_write_f32(o.out, elm_get_hidden(c, NULL), 3, shape, &gerr);
+        st = cli_npy_write_f32(o.out, elm_get_hidden(c, NULL), 3, shape, &gerr);
     } else {
         const int64_t shape[2] = {n, elm_model_n_vocab(m)};
-        st = elm_npy_write_f32(o.out, elm_get_logits(c, NULL), 2, shape, &gerr);
+        st = cli_npy_write_f32(o.out, elm_get_logits(c, NULL), 2, shape, &gerr);
     }
     if (st != GL_OK) {
         snprintf(err.msg, sizeof err.msg, "%s", gerr.msg);

@@ -2,14 +2,14 @@
  * edgelm perplexity -m MODEL -f TEXT [-c CTX] [-t N]
  * edgelm kld -m BASE.gguf -m2 QUANT.gguf -f TEXT [-c CTX] [-t N]
  *
- * What is measured and how to read it: quant/quality.h and README.md ("Quantization").
+ * What is measured and how to read it: cli_quality.h and README.md ("Quantization").
  */
 #include "cli.h"
 #include "cli_family.h"
 #include "cli_io.h"
 #include "cli_progress.h"
 #include "opts.h"
-#include "quality.h"
+#include "cli_quality.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -62,11 +62,11 @@ int cmd_perplexity(int argc, char **argv) {
     if (!cli_family_check("perplexity", o.m, CLI_DECODER)) return 1;
     char *text = cli_read_all(o.f, NULL);
     if (!text) return opts_fail("perplexity", "check the path", "cannot read '%s': %s", o.f, strerror(errno)) - 1;
-    elm_ppl_result res;
+    cli_ppl_result res;
     elm_error err = {0};
     cli_progress prog;
     cli_progress_init(&prog, "perplexity");
-    const elm_status s = elm_perplexity_ext(o.m, text, o.ctx, o.threads, qual_on_chunk, &prog, &res, &err);
+    const elm_status s = cli_perplexity_ext(o.m, text, o.ctx, o.threads, qual_on_chunk, &prog, &res, &err);
     cli_progress_clear(&prog);
     free(text);
     if (s != ELM_OK) {
@@ -81,7 +81,7 @@ int cmd_perplexity(int argc, char **argv) {
 }
 
 /* The KL-divergence block as llama-perplexity --kl-divergence prints it. */
-static void qual_print_kld(const elm_qual *q) {
+static void qual_print_kld(const cli_qual *q) {
     printf("====== KL divergence statistics ======\n");
     printf("Mean    KLD: %10.6f \u00b1 %10.6f\n", q->kld_mean, q->kld_mean_stderr);
     printf("Maximum KLD: %10.6f\n", q->kld_max);
@@ -105,12 +105,12 @@ int cmd_kld(int argc, char **argv) {
     if (r != OPTS_OK) return opts_exit(r);
     char *text = cli_read_all(o.f, NULL);
     if (!text) return opts_fail("kld", "check the path", "cannot read '%s': %s", o.f, strerror(errno)) - 1;
-    elm_qual q;
+    cli_qual q;
     elm_error err = {0};
     cli_progress prog;
     cli_progress_init(&prog, "kld");
-    const elm_qual_progress qp = {cli_progress_fn, &prog};
-    const elm_status s = elm_quality_compare_ext(o.m, o.m2, text, o.ctx, o.threads, &qp, &q, &err);
+    const cli_qual_progress qp = {cli_progress_fn, &prog};
+    const elm_status s = cli_quality_compare_ext(o.m, o.m2, text, o.ctx, o.threads, &qp, &q, &err);
     cli_progress_clear(&prog);
     free(text);
     if (s != ELM_OK) {

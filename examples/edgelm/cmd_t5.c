@@ -21,7 +21,7 @@
 #include "cli_stop.h"
 #include "cli_table.h"
 #include "gen_opts.h"
-#include "npy.h"
+#include "cli_npy.h"
 #include "out_guard.h"
 #include "t5_cli.h"
 
@@ -192,7 +192,7 @@ int cmd_t5_eval(gen_opts *g) {
     else if (want_dec) shape[0] = Ld, shape[1] = nd, shape[2] = E, nd_out = 3;
     else shape[0] = nd, shape[1] = V, nd_out = 2;
     out_guard_add(g->out, false); /* its temporary file goes on SIGINT/SIGTERM */
-    if (elm_npy_write_f32(g->out, buf, nd_out, shape, &gerr) != GL_OK) {
+    if (cli_npy_write_f32(g->out, buf, nd_out, shape, &gerr) != GL_OK) {
         snprintf(err.msg, sizeof err.msg, "%s", gerr.msg);
         goto done;
     }

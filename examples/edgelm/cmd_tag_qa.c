@@ -30,7 +30,7 @@
 #include "opts.h"
 #include "edgelm.h"
 #include "gen_opts.h"
-#include "npy.h"
+#include "cli_npy.h"
 #include "unicode.h"
 
 #include <math.h>
@@ -293,13 +293,13 @@ int bert_eval_logits(elm_bert *m, const int32_t *ids, const int32_t *types, int3
     gl_status st;
     if (rq.qa) {
         int64_t shape[2] = {n, 2};
-        st = elm_npy_write_f32(out, lg, 2, shape, &ge);
+        st = cli_npy_write_f32(out, lg, 2, shape, &ge);
     } else if (rq.token_classify) {
         int64_t shape[2] = {n, elm_bert_n_labels(m)};
-        st = elm_npy_write_f32(out, lg, 2, shape, &ge);
+        st = cli_npy_write_f32(out, lg, 2, shape, &ge);
     } else {
         int64_t shape[1] = {elm_bert_n_labels(m)};
-        st = elm_npy_write_f32(out, lg, 1, shape, &ge);
+        st = cli_npy_write_f32(out, lg, 1, shape, &ge);
     }
     free(lg);
     if (st != GL_OK) {

@@ -17,7 +17,6 @@
 #include "opts.h"
 #include "ggml-lite.h"
 #include "json.h"
-#include "vocab.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -45,7 +44,7 @@ static void tokenize_print_ids(const char *label, const int32_t *ids, int64_t n)
 }
 
 /* Tokenizes every case of a reference file and compares; returns the exit status. */
-static int tokenize_compare(const elm_vocab *v, const char *ref, bool add_special) {
+static int tokenize_compare(const elm_tokenizer *v, const char *ref, bool add_special) {
     gl_error err = {0};
     elm_json_doc *doc = elm_json_parse_file(ref, &err);
     if (!doc) {
@@ -69,7 +68,7 @@ static int tokenize_compare(const elm_vocab *v, const char *ref, bool add_specia
             break;
         }
         int32_t *want = malloc((nw ? nw : 1) * sizeof *want);
-        int64_t n = elm_tokenize(v, text->s, text->len, NULL, 0, add_special, true, &err);
+        int64_t n = elm_tokenizer_encode(v, text->s, text->len, NULL, 0, add_special, true, &err);
         int32_t *got = n >= 0 ? malloc((size_t)(n ? n : 1) * sizeof *got) : NULL;
         if (!want || !got) {
             char at[32];
@@ -81,7 +80,7 @@ static int tokenize_compare(const elm_vocab *v, const char *ref, bool add_specia
             rc = 1;
             break;
         }
-        elm_tokenize(v, text->s, text->len, got, n, add_special, true, &err);
+        elm_tokenizer_encode(v, text->s, text->len, got, n, add_special, true, &err);
         bool same = (size_t)n == nw;
         for (size_t k = 0; k < nw; k++) {
             int64_t id = -1;
@@ -143,30 +142,36 @@ int cmd_tokenize(int argc, char **argv) {
 
     int rc = 1;
     gl_error err = {0};
-    elm_vocab *v = NULL;
+    elm_tokenizer *v = elm_tokenizer_load(model, &err);
+    char *piece = NULL;
     int32_t *ids = NULL;
-    gl_gguf *f = gl_gguf_open(model, &err);
-    if (!f) goto fail;
-    v = elm_vocab_load(f, &err);
     if (!v) goto fail;
     if (compare) {
         rc = tokenize_compare(v, compare, add_special);
         goto done;
     }
-    int64_t n = elm_tokenize(v, src, len, NULL, 0, add_special, true, &err);
+    int64_t n = elm_tokenizer_encode(v, src, len, NULL, 0, add_special, true, &err);
     if (n < 0) goto fail;
     ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
     if (!ids) {
         gl_error_set(&err, GL_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    n = elm_tokenize(v, src, len, ids, n, add_special, true, &err);
+    n = elm_tokenizer_encode(v, src, len, ids, n, add_special, true, &err);
     if (n < 0) goto fail;
     if (verbose) fprintf(stderr, "edgelm tokenize: %lld tokens from %zu bytes\n", (long long)n, len);
     for (int64_t i = 0; i < n; i++) {
         if (pieces) {
             printf("%d\t", ids[i]);
-            tokenize_print_escaped(elm_vocab_token_text(v, ids[i]));
+            const int32_t k = elm_tokenizer_token_text(v, ids[i], NULL, 0);
+            char *grown = k >= 0 ? realloc(piece, (size_t)k + 1) : NULL;
+            if (!grown) {
+                gl_error_set(&err, k < 0 ? GL_ERR_INVALID : GL_ERR_NOMEM, k < 0 ? "token id out of range" : "out of memory");
+                goto fail;
+            }
+            piece = grown;
+            elm_tokenizer_token_text(v, ids[i], piece, k + 1);
+            tokenize_print_escaped((gl_str){.data = piece, .len = (uint64_t)k});
             putchar('\n');
         } else {
             printf(i ? " %d" : "%d", ids[i]);
@@ -179,8 +184,8 @@ fail:
     opts_fail_err("tokenize", model, &err, NULL);
 done:
     free(ids);
-    elm_vocab_free(v);
-    if (f) gl_gguf_close(f);
+    free(piece);
+    elm_tokenizer_free(v);
     free(text);
     return rc;
 }

@@ -5,7 +5,7 @@
  * it), the Hugging Face class names the converter takes for it, and, for decoders, the
  * switches of the one decoder graph (decoder.c), the hook that reads the architecture's own
  * GGUF keys, and the graph nodes one block needs. Everything that asks "what is this file /
- * checkpoint?" — the model loader, the CLI, quant/quality.c, the converter — asks this table.
+ * checkpoint?" — the model loader, the CLI, the converter — asks this table.
  *
  * How to add a decoder architecture (the table is in arch.c):
  *   1. Read llama.cpp's loader and graph of the architecture (src/models/NAME.cpp) and its

@@ -339,7 +339,18 @@ void elm_elmo_free(elm_elmo *m) {
 int32_t elm_elmo_n_layers(const elm_elmo *m) { return m ? m->hp.n_layers + 1 : 0; }
 int32_t elm_elmo_dim(const elm_elmo *m) { return m ? 2 * m->hp.proj : 0; }
 int32_t elm_elmo_max_chars(const elm_elmo *m) { return m ? m->hp.max_chars : 0; }
-const elm_elmo_hparams *elm_elmo_hparams_of(const elm_elmo *m) { return m ? &m->hp : NULL; }
+elm_elmo_macs elm_elmo_macs_per_token(const elm_elmo *m) {
+    elm_elmo_macs r = {0, 0, 0};
+    if (!m) return r;
+    const elm_elmo_hparams *hp = &m->hp;
+    for (int i = 0; i < hp->n_filters; i++)
+        r.cnn += (double)(hp->max_chars - hp->widths[i] + 1) * hp->widths[i] * hp->emb_dim * hp->counts[i];
+    r.highway = 2.0 * hp->n_highway * hp->filters_total * (double)hp->filters_total +
+                (hp->has_proj ? (double)hp->filters_total * hp->proj : 0);
+    const double per = 8.0 * hp->proj * hp->cell + (hp->has_lstm_proj ? (double)hp->cell * hp->proj : 0);
+    r.lstm = 2.0 * hp->n_layers * per;
+    return r;
+}
 
 /* ------------------------------------------------------------------------------------------
  * LSTM states

@@ -16,7 +16,7 @@ enum {
     ELM_ELMO_PAD_CHAR = 260,
 };
 
-/* Hyperparameters as loaded (for tools and the benchmark). */
+/* Hyperparameters as loaded (elm_elmo_macs_per_token reads them). */
 typedef struct elm_elmo_hparams {
     int32_t emb_dim, n_chars, max_chars, n_filters, n_highway, filters_total;
     int32_t widths[64], counts[64];
@@ -24,7 +24,5 @@ typedef struct elm_elmo_hparams {
     float cell_clip, proj_clip, forget_bias;
     bool relu, skip, has_proj, has_lstm_proj;
 } elm_elmo_hparams;
-
-const elm_elmo_hparams *elm_elmo_hparams_of(const elm_elmo *m);
 
 #endif /* EDGELM_ELMO_H */

@@ -1,9 +1,9 @@
 /*
- * npy.c — NumPy .npy writer: the magic "\x93NUMPY", version 1.0, a little-endian u16 header
- * length, then a Python dict literal padded with spaces and ended by '\n' so that the data
+ * cli_npy.c — the CLI's NumPy .npy writer: the magic "\x93NUMPY", version 1.0, a little-endian u16
+ * header length, then a Python dict literal padded with spaces and ended by '\n' so that the data
  * starts at a multiple of 64 bytes, then the raw little-endian float32 values.
  */
-#include "npy.h"
+#include "cli_npy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +24,7 @@ static bool npy_write_all(int fd, const void *buf, size_t n) {
     return true;
 }
 
-gl_status elm_npy_write_f32(const char *path, const float *data, int n_dims,
+gl_status cli_npy_write_f32(const char *path, const float *data, int n_dims,
                             const int64_t *shape, gl_error *err) {
     if (!path || n_dims < 1 || n_dims > 8 || !shape)
         return gl_error_set(err, GL_ERR_INVALID, "npy: bad arguments");

@@ -1,11 +1,9 @@
 /*
- * quality.c — base vs quantized comparisons and perplexity (see quality.h). Everything runs
- * through the public runtimes (elm_decode, elm_bert_run, elm_t5_encode/decode,
+ * cli_quality.c — base vs quantized comparisons and perplexity (see cli_quality.h). Everything
+ * runs through the public runtimes of edgelm.h (elm_decode, elm_bert_run, elm_t5_encode/decode,
  * elm_elmo_run); the statistics are accumulated in double.
  */
-#include "alloc.h"
-#include "quality.h"
-#include "arch.h"
+#include "cli_quality.h"
 
 #include "ggml-lite.h"
 
@@ -29,17 +27,11 @@ static elm_status ql_fail(elm_error *err, elm_status code, const char *fmt, ...)
 /* general.architecture of a GGUF file into buf ("" when unreadable). */
 static void ql_arch(const char *path, char *buf, size_t size) {
     buf[0] = '\0';
-    gl_error gerr = {0};
-    gl_gguf *f = gl_gguf_open(path, &gerr);
+    elm_error e;
+    elm_file *f = elm_file_open(path, &e);
     if (!f) return;
-    const int64_t k = gl_gguf_find_key(f, "general.architecture");
-    if (k >= 0 && gl_gguf_kv_type(f, k) == GL_GGUF_STRING) {
-        const gl_str s = gl_gguf_get_str(f, k);
-        const size_t n = s.len < size - 1 ? (size_t)s.len : size - 1;
-        memcpy(buf, s.data, n);
-        buf[n] = '\0';
-    }
-    gl_gguf_close(f);
+    snprintf(buf, size, "%s", elm_file_arch(f));
+    elm_file_close(f);
 }
 
 /* ---- statistics ---- */
@@ -85,7 +77,7 @@ static void ql_add_rows(ql_acc *a, const float *b, const float *q, int32_t n_voc
         if (kl < 0) kl = 0; /* rounding */
         if (!a->no_klds && a->rows == a->cap) {
             const int64_t cap = a->cap ? 2 * a->cap : 1024;
-            double *k = ELM_REALLOC(a->klds, (size_t)cap * sizeof *k);
+            double *k = realloc(a->klds, (size_t)cap * sizeof *k);
             if (k) a->klds = k, a->cap = cap;
             else a->no_klds = true;
         }
@@ -116,7 +108,7 @@ static int ql_cmp_double(const void *x, const void *y) {
 static double ql_pct(const double *v, int64_t n, double p) { return v[(int64_t)(p * (double)(n - 1) + 0.5)]; }
 
 /* The summary into out; frees the per-row values. */
-static void ql_finish(ql_acc *a, elm_qual *out) {
+static void ql_finish(ql_acc *a, cli_qual *out) {
     const double n = (double)a->rows;
     out->n_rows = a->rows;
     out->kld_mean = a->rows ? a->kld_sum / n : 0;
@@ -143,7 +135,7 @@ static void ql_finish(ql_acc *a, elm_qual *out) {
         out->kld_p99 = ql_pct(v, a->rows, 0.99);
         out->kld_p999 = ql_pct(v, a->rows, 0.999);
     }
-    ELM_FREE(a->klds);
+    free(a->klds);
     a->klds = NULL;
     a->cap = 0;
 }
@@ -173,26 +165,26 @@ static int32_t *ql_dec_tokens(const elm_model *m, const char *text, int64_t *n, 
     const size_t len = strlen(text);
     int64_t need = elm_tokenize_text(m, text, len, NULL, 0, true, false, err);
     if (need < 0) return NULL;
-    int32_t *ids = ELM_MALLOC(sizeof *ids * (size_t)(need ? need : 1));
+    int32_t *ids = malloc(sizeof *ids * (size_t)(need ? need : 1));
     if (!ids) {
         ql_fail(err, ELM_ERR_NOMEM, "out of memory");
         return NULL;
     }
     *n = elm_tokenize_text(m, text, len, ids, need, true, false, err);
     if (*n < 0) {
-        ELM_FREE(ids);
+        free(ids);
         return NULL;
     }
     return ids;
 }
 
 /* Calls the caller's progress function (when given) with done of total. */
-static void ql_tick(const elm_qual_progress *p, int64_t done, int64_t total) {
+static void ql_tick(const cli_qual_progress *p, int64_t done, int64_t total) {
     if (p && p->fn) p->fn(p->user, done, total);
 }
 
 static elm_status ql_decoder(const char *base, const char *quant, const char *text, int32_t n_ctx,
-                             int32_t nth, const elm_qual_progress *prog, elm_qual *out, elm_error *err) {
+                             int32_t nth, const cli_qual_progress *prog, cli_qual *out, elm_error *err) {
     elm_model *mb = elm_model_load(base, NULL, err);
     elm_model *mq = mb ? elm_model_load(quant, NULL, err) : NULL;
     elm_ctx *cb = NULL, *cq = NULL;
@@ -211,7 +203,7 @@ static elm_status ql_decoder(const char *base, const char *quant, const char *te
     if (!(ids = ql_dec_tokens(mb, text, &n, err))) { st = err->code; goto done; }
     if (!(cb = elm_ctx_new(mb, n_ctx, nth, err)) || !(cq = elm_ctx_new(mq, n_ctx, nth, err))) { st = err->code; goto done; }
     ql_acc a = {0};
-    lb = ELM_MALLOC(sizeof(float) * (size_t)n_ctx * (size_t)V);
+    lb = malloc(sizeof(float) * (size_t)n_ctx * (size_t)V);
     if (!lb) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); goto done; }
     for (int64_t c0 = 0; c0 < n && st == ELM_OK; c0 += n_ctx) {
         const int32_t len = (int32_t)(n - c0 < n_ctx ? n - c0 : n_ctx);
@@ -228,8 +220,8 @@ static elm_status ql_decoder(const char *base, const char *quant, const char *te
     }
     ql_finish(&a, out);
 done:
-    ELM_FREE(lb);
-    ELM_FREE(ids);
+    free(lb);
+    free(ids);
     elm_ctx_free(cb);
     elm_ctx_free(cq);
     elm_model_free(mb);
@@ -237,8 +229,8 @@ done:
     return st;
 }
 
-elm_status elm_perplexity_ext(const char *model, const char *text, int32_t n_ctx, int32_t nth,
-                              elm_ppl_chunk_fn on_chunk, void *user, elm_ppl_result *out, elm_error *err) {
+elm_status cli_perplexity_ext(const char *model, const char *text, int32_t n_ctx, int32_t nth,
+                              cli_ppl_chunk_fn on_chunk, void *user, cli_ppl_result *out, elm_error *err) {
     if (n_ctx <= 0) n_ctx = 512;
     if (nth <= 0) nth = 1;
     elm_model *m = elm_model_load(model, NULL, err);
@@ -282,16 +274,16 @@ elm_status elm_perplexity_ext(const char *model, const char *text, int32_t n_ctx
         out->n_scored = scored;
         out->n_chunks = chunk;
     }
-    ELM_FREE(ids);
+    free(ids);
     elm_ctx_free(c);
     elm_model_free(m);
     return st;
 }
 
-elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, int32_t nth,
+elm_status cli_perplexity(const char *model, const char *text, int32_t n_ctx, int32_t nth,
                           double *ppl, int64_t *n_scored, elm_error *err) {
-    elm_ppl_result r;
-    const elm_status st = elm_perplexity_ext(model, text, n_ctx, nth, NULL, NULL, &r, err);
+    cli_ppl_result r;
+    const elm_status st = cli_perplexity_ext(model, text, n_ctx, nth, NULL, NULL, &r, err);
     if (st == ELM_OK) {
         *ppl = r.ppl;
         if (n_scored) *n_scored = r.n_scored;
@@ -302,8 +294,8 @@ elm_status elm_perplexity(const char *model, const char *text, int32_t n_ctx, in
 /* ---- BERT ---- */
 
 static elm_status ql_bert(const char *base, const char *quant, const char *text, int32_t nth,
-                          const elm_qual_progress *prog,
-                          elm_qual *out, elm_error *err) {
+                          const cli_qual_progress *prog,
+                          cli_qual *out, elm_error *err) {
     elm_bert_params bp = elm_bert_default_params();
     bp.n_threads = nth;
     elm_bert *mb = elm_bert_load(base, &bp, err);
@@ -314,7 +306,7 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
     }
     const bool mlm = elm_bert_has_mlm(mb) && elm_bert_has_mlm(mq);
     const int32_t V = elm_bert_n_vocab(mb), max = elm_bert_n_ctx(mb);
-    int32_t *ids = ELM_MALLOC(sizeof *ids * (size_t)max);
+    int32_t *ids = malloc(sizeof *ids * (size_t)max);
     float *keep = NULL, *other = NULL;
     ql_acc a = {0};
     elm_status st = ids ? ELM_OK : ql_fail(err, ELM_ERR_NOMEM, "out of memory");
@@ -322,8 +314,8 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
     const char *line;
     char *buf = NULL;
     while (st == ELM_OK && ql_next_line(text, &pos, &line, &len)) {
-        ELM_FREE(buf);
-        buf = ELM_MALLOC(len + 1);
+        free(buf);
+        buf = malloc(len + 1);
         if (!buf) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); break; }
         memcpy(buf, line, len);
         buf[len] = '\0';
@@ -337,10 +329,10 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
         const elm_bert_output what = mlm ? ELM_BERT_OUT_MLM : ELM_BERT_OUT_LAST;
         const int64_t cnt = elm_bert_get(mb, 0, what, NULL, 0, err);
         if (cnt < 0) { st = (elm_status)cnt; break; }
-        ELM_FREE(keep);
-        ELM_FREE(other);
-        keep = ELM_MALLOC(sizeof(float) * (size_t)(cnt ? cnt : 1));
-        other = ELM_MALLOC(sizeof(float) * (size_t)(cnt ? cnt : 1));
+        free(keep);
+        free(other);
+        keep = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1));
+        other = malloc(sizeof(float) * (size_t)(cnt ? cnt : 1));
         if (!keep || !other) { st = ql_fail(err, ELM_ERR_NOMEM, "out of memory"); break; }
         if ((st = (elm_status)elm_bert_get(mb, 0, what, keep, cnt, err)) < 0) break;
         if ((st = elm_bert_run(mq, 1, &idp, NULL, &nt, &req, err)) != ELM_OK) break;
@@ -351,10 +343,10 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
         ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);
-    ELM_FREE(buf);
-    ELM_FREE(keep);
-    ELM_FREE(other);
-    ELM_FREE(ids);
+    free(buf);
+    free(keep);
+    free(other);
+    free(ids);
     elm_bert_free(mb);
     elm_bert_free(mq);
     return st;
@@ -363,8 +355,8 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
 /* ---- T5 ---- */
 
 static elm_status ql_t5(const char *base, const char *quant, const char *text, int32_t nth,
-                          const elm_qual_progress *prog,
-                        elm_qual *out, elm_error *err) {
+                          const cli_qual_progress *prog,
+                        cli_qual *out, elm_error *err) {
     elm_t5_params tp = elm_t5_default_params();
     tp.n_threads = nth;
     elm_t5 *mb = elm_t5_load(base, &tp, err);
@@ -374,8 +366,8 @@ static elm_status ql_t5(const char *base, const char *quant, const char *text, i
         return err->code;
     }
     const int32_t V = elm_t5_n_vocab(mb), max = elm_t5_n_ctx(mb) > 0 ? elm_t5_n_ctx(mb) : 512;
-    int32_t *ids = ELM_MALLOC(sizeof *ids * (size_t)max), *dec = ELM_MALLOC(sizeof *dec * (size_t)max);
-    float *lb = ELM_MALLOC(sizeof(float) * (size_t)max * (size_t)V), *lq = ELM_MALLOC(sizeof(float) * (size_t)max * (size_t)V);
+    int32_t *ids = malloc(sizeof *ids * (size_t)max), *dec = malloc(sizeof *dec * (size_t)max);
+    float *lb = malloc(sizeof(float) * (size_t)max * (size_t)V), *lq = malloc(sizeof(float) * (size_t)max * (size_t)V);
     ql_acc a = {0};
     elm_status st = ids && dec && lb && lq ? ELM_OK : ql_fail(err, ELM_ERR_NOMEM, "out of memory");
     size_t pos = 0, len;
@@ -395,10 +387,10 @@ static elm_status ql_t5(const char *base, const char *quant, const char *text, i
         ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);
-    ELM_FREE(ids);
-    ELM_FREE(dec);
-    ELM_FREE(lb);
-    ELM_FREE(lq);
+    free(ids);
+    free(dec);
+    free(lb);
+    free(lq);
     elm_t5_free(mb);
     elm_t5_free(mq);
     return st;
@@ -407,8 +399,8 @@ static elm_status ql_t5(const char *base, const char *quant, const char *text, i
 /* ---- ELMo ---- */
 
 static elm_status ql_elmo(const char *base, const char *quant, const char *text, int32_t nth,
-                          const elm_qual_progress *prog,
-                          elm_qual *out, elm_error *err) {
+                          const cli_qual_progress *prog,
+                          cli_qual *out, elm_error *err) {
     elm_elmo_params ep = elm_elmo_default_params();
     ep.n_threads = nth;
     elm_elmo *mb = elm_elmo_load(base, &ep, err);
@@ -418,16 +410,16 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
         return err->code;
     }
     const int32_t L = elm_elmo_n_layers(mb), D = elm_elmo_dim(mb);
-    out->n_layers = L < ELM_QUAL_MAX_LAYERS ? L : ELM_QUAL_MAX_LAYERS;
-    double se[ELM_QUAL_MAX_LAYERS] = {0}, sb[ELM_QUAL_MAX_LAYERS] = {0};
+    out->n_layers = L < CLI_QUAL_MAX_LAYERS ? L : CLI_QUAL_MAX_LAYERS;
+    double se[CLI_QUAL_MAX_LAYERS] = {0}, sb[CLI_QUAL_MAX_LAYERS] = {0};
     ql_acc a = {0};
     elm_status st = ELM_OK;
     size_t pos = 0, len;
     const char *line;
     while (st == ELM_OK && ql_next_line(text, &pos, &line, &len)) {
         /* words: a copy of the line cut at spaces */
-        char *copy = ELM_MALLOC(len + 1);
-        const char **words = ELM_MALLOC(sizeof *words * (len / 2 + 2));
+        char *copy = malloc(len + 1);
+        const char **words = malloc(sizeof *words * (len / 2 + 2));
         float *ob = NULL, *oq = NULL;
         if (!copy || !words) st = ql_fail(err, ELM_ERR_NOMEM, "out of memory");
         int32_t nw = 0;
@@ -437,8 +429,8 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
             for (char *tok = strtok(copy, " \t"); tok; tok = strtok(NULL, " \t")) words[nw++] = tok;
         }
         if (st == ELM_OK && nw > 0) {
-            ob = ELM_MALLOC(sizeof(float) * (size_t)L * (size_t)nw * (size_t)D);
-            oq = ELM_MALLOC(sizeof(float) * (size_t)L * (size_t)nw * (size_t)D);
+            ob = malloc(sizeof(float) * (size_t)L * (size_t)nw * (size_t)D);
+            oq = malloc(sizeof(float) * (size_t)L * (size_t)nw * (size_t)D);
             if (!ob || !oq) st = ql_fail(err, ELM_ERR_NOMEM, "out of memory");
             const char *const *wp = words;
             if (st == ELM_OK) st = elm_elmo_run(mb, 1, &wp, &nw, &ob, err);
@@ -455,10 +447,10 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
                 }
             }
         }
-        ELM_FREE(ob);
-        ELM_FREE(oq);
-        ELM_FREE(words);
-        ELM_FREE(copy);
+        free(ob);
+        free(oq);
+        free(words);
+        free(copy);
         ql_tick(prog, (int64_t)pos, (int64_t)strlen(text));
     }
     ql_finish(&a, out);
@@ -468,13 +460,13 @@ static elm_status ql_elmo(const char *base, const char *quant, const char *text,
     return st;
 }
 
-elm_status elm_quality_compare(const char *base, const char *quant, const char *text,
-                               int32_t n_ctx, int32_t nth, elm_qual *out, elm_error *err) {
-    return elm_quality_compare_ext(base, quant, text, n_ctx, nth, NULL, out, err);
+elm_status cli_quality_compare(const char *base, const char *quant, const char *text,
+                               int32_t n_ctx, int32_t nth, cli_qual *out, elm_error *err) {
+    return cli_quality_compare_ext(base, quant, text, n_ctx, nth, NULL, out, err);
 }
 
-elm_status elm_quality_compare_ext(const char *base, const char *quant, const char *text, int32_t n_ctx,
-                                   int32_t nth, const elm_qual_progress *prog, elm_qual *out, elm_error *err) {
+elm_status cli_quality_compare_ext(const char *base, const char *quant, const char *text, int32_t n_ctx,
+                                   int32_t nth, const cli_qual_progress *prog, cli_qual *out, elm_error *err) {
     if (!base || !quant || !text || !out) return ql_fail(err, ELM_ERR_INVALID, "kld: missing argument");
     memset(out, 0, sizeof *out);
     if (n_ctx <= 0) n_ctx = 512;
@@ -485,15 +477,12 @@ elm_status elm_quality_compare_ext(const char *base, const char *quant, const ch
     if (!arch[0]) return ql_fail(err, ELM_ERR_FORMAT, "%s: not a GGUF model file", base);
     if (strcmp(arch, arch2) != 0)
         return ql_fail(err, ELM_ERR_INVALID, "the files have different architectures (%s, %s)", arch, arch2[0] ? arch2 : "?");
-    /* Which runtime measures it: the family of the architecture table (models/common/arch.c). */
-    const elm_arch *row = elm_arch_find(arch, strlen(arch));
-    const elm_family fam = row ? row->family : ELM_FAMILY_DECODER; /* the decoder loader names unknown ones */
-    snprintf(out->family, sizeof out->family, "%s", row ? elm_arch_family(arch) : "decoder");
-    switch (fam) {
-    case ELM_FAMILY_BERT: return ql_bert(base, quant, text, nth, prog, out, err);
-    case ELM_FAMILY_T5: return ql_t5(base, quant, text, nth, prog, out, err);
-    case ELM_FAMILY_ELMO: return ql_elmo(base, quant, text, nth, prog, out, err);
-    case ELM_FAMILY_DECODER: break;
-    }
+    /* Which runtime measures it: the family of the architecture table (elm_arch_family); the
+     * decoder loader names unknown ones. */
+    const char *fam = elm_arch_family(arch);
+    snprintf(out->family, sizeof out->family, "%s", fam[0] ? fam : "decoder");
+    if (!strcmp(fam, "bert")) return ql_bert(base, quant, text, nth, prog, out, err);
+    if (!strcmp(fam, "t5")) return ql_t5(base, quant, text, nth, prog, out, err);
+    if (!strcmp(fam, "elmo")) return ql_elmo(base, quant, text, nth, prog, out, err);
     return ql_decoder(base, quant, text, n_ctx, nth, prog, out, err);
 }

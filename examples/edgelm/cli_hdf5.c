@@ -1,6 +1,5 @@
-/* A minimal HDF5 writer: superblock v2, v2 object headers, compact root group (hdf5_write.h). */
-#include "alloc.h"
-#include "hdf5_write.h"
+/* A minimal HDF5 writer: superblock v2, v2 object headers, compact root group (cli_hdf5.h). */
+#include "cli_hdf5.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,7 +41,7 @@ static uint32_t h5w_word(const uint8_t *k, size_t n) {
     return v;
 }
 
-uint32_t elm_h5_checksum(const void *data, size_t len) {
+uint32_t cli_h5_checksum(const void *data, size_t len) {
     const uint8_t *k = data;
     uint32_t a, b, c;
     a = b = c = 0xdeadbeefu + (uint32_t)len;
@@ -75,7 +74,7 @@ static void h5w_put(h5w_buf *b, const void *src, size_t n) {
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n) cap *= 2;
-        uint8_t *q = ELM_REALLOC(b->p, cap);
+        uint8_t *q = realloc(b->p, cap);
         if (!q) {
             b->bad = true;
             return;
@@ -108,7 +107,7 @@ typedef struct h5w_link {
     uint64_t addr;
 } h5w_link;
 
-struct elm_h5w {
+struct cli_h5w {
     FILE *f;
     char *path, *tmp;
     uint64_t pos; /* bytes written so far (the next address) */
@@ -116,20 +115,20 @@ struct elm_h5w {
     size_t n_links, cap_links;
 };
 
-static gl_status h5w_write(elm_h5w *w, const void *p, size_t n, gl_error *err) {
+static gl_status h5w_write(cli_h5w *w, const void *p, size_t n, gl_error *err) {
     if (n && fwrite(p, 1, n, w->f) != n)
         return gl_error_set(err, GL_ERR_IO, "hdf5: cannot write %s: %s", w->tmp, strerror(errno));
     w->pos += n;
     return GL_OK;
 }
 
-elm_h5w *elm_h5w_create(const char *path, gl_error *err) {
-    elm_h5w *w = ELM_CALLOC(1, sizeof *w);
+cli_h5w *cli_h5w_create(const char *path, gl_error *err) {
+    cli_h5w *w = calloc(1, sizeof *w);
     const size_t len = strlen(path) + 32;
-    if (w) w->path = elm_strdup(path);
-    if (w) w->tmp = ELM_MALLOC(len);
+    if (w) w->path = strdup(path);
+    if (w) w->tmp = malloc(len);
     if (!w || !w->path || !w->tmp) {
-        elm_h5w_abort(w);
+        cli_h5w_abort(w);
         gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
         return NULL;
     }
@@ -137,20 +136,20 @@ elm_h5w *elm_h5w_create(const char *path, gl_error *err) {
     w->f = fopen(w->tmp, "wb");
     if (!w->f) {
         gl_error_set(err, GL_ERR_IO, "hdf5: cannot create %s: %s", w->tmp, strerror(errno));
-        ELM_FREE(w->path);
-        ELM_FREE(w->tmp);
-        ELM_FREE(w);
+        free(w->path);
+        free(w->tmp);
+        free(w);
         return NULL;
     }
     const uint8_t zero[H5W_SUPERBLOCK_SIZE] = {0}; /* the superblock, written at close */
     if (h5w_write(w, zero, sizeof zero, err) != GL_OK) {
-        elm_h5w_abort(w);
+        cli_h5w_abort(w);
         return NULL;
     }
     return w;
 }
 
-static gl_status h5w_add_link(elm_h5w *w, const char *name, uint64_t addr, gl_error *err) {
+static gl_status h5w_add_link(cli_h5w *w, const char *name, uint64_t addr, gl_error *err) {
     const size_t n = strlen(name);
     if (n == 0 || n > 255 || strchr(name, '/') || strcmp(name, ".") == 0)
         return gl_error_set(err, GL_ERR_INVALID, "hdf5: bad dataset name '%.64s'", name);
@@ -159,12 +158,12 @@ static gl_status h5w_add_link(elm_h5w *w, const char *name, uint64_t addr, gl_er
             return gl_error_set(err, GL_ERR_INVALID, "hdf5: dataset '%.64s' written twice", name);
     if (w->n_links == w->cap_links) {
         const size_t cap = w->cap_links ? 2 * w->cap_links : 64;
-        h5w_link *l = ELM_REALLOC(w->links, cap * sizeof *l);
+        h5w_link *l = realloc(w->links, cap * sizeof *l);
         if (!l) return gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
         w->links = l;
         w->cap_links = cap;
     }
-    char *copy = elm_strdup(name);
+    char *copy = strdup(name);
     if (!copy) return gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
     w->links[w->n_links++] = (h5w_link){copy, addr};
     return GL_OK;
@@ -172,23 +171,23 @@ static gl_status h5w_add_link(elm_h5w *w, const char *name, uint64_t addr, gl_er
 
 /* Writes a version-2 object header holding the messages in body (already framed) and its
  * checksum at the current position; returns its address in *addr. */
-static gl_status h5w_object_header(elm_h5w *w, const h5w_buf *msgs, uint64_t *addr, gl_error *err) {
+static gl_status h5w_object_header(cli_h5w *w, const h5w_buf *msgs, uint64_t *addr, gl_error *err) {
     h5w_buf h = {0};
     h5w_put(&h, "OHDR", 4);
     h5w_u(&h, 2, 1);    /* version */
     h5w_u(&h, 0x02, 1); /* flags: 4-byte size of chunk 0; no times, no attribute phase values */
     h5w_u(&h, msgs->n, 4);
     h5w_put(&h, msgs->p, msgs->n);
-    if (!h.bad) h5w_u(&h, elm_h5_checksum(h.p, h.n), 4);
+    if (!h.bad) h5w_u(&h, cli_h5_checksum(h.p, h.n), 4);
     gl_status s = h.bad ? gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory") : GL_OK;
     *addr = w->pos;
     if (s == GL_OK) s = h5w_write(w, h.p, h.n, err);
-    ELM_FREE(h.p);
+    free(h.p);
     return s;
 }
 
 /* A dataset: raw data (contiguous) followed by its object header, linked from the root. */
-static gl_status h5w_dataset(elm_h5w *w, const char *name, int rank, const uint64_t *dims, const h5w_buf *dtype,
+static gl_status h5w_dataset(cli_h5w *w, const char *name, int rank, const uint64_t *dims, const h5w_buf *dtype,
                              const void *data, uint64_t bytes, gl_error *err) {
     const uint64_t data_addr = bytes ? w->pos : H5W_UNDEF;
     gl_status s = h5w_write(w, data, (size_t)bytes, err);
@@ -214,12 +213,12 @@ static gl_status h5w_dataset(elm_h5w *w, const char *name, int rank, const uint6
     h5w_msg(&msgs, 0x0008, &m);
     uint64_t addr = 0;
     s = msgs.bad || m.bad ? gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory") : h5w_object_header(w, &msgs, &addr, err);
-    ELM_FREE(msgs.p);
-    ELM_FREE(m.p);
+    free(msgs.p);
+    free(m.p);
     return s == GL_OK ? h5w_add_link(w, name, addr, err) : s;
 }
 
-gl_status elm_h5w_f32(elm_h5w *w, const char *name, int rank, const int64_t *dims, const float *data,
+gl_status cli_h5w_f32(cli_h5w *w, const char *name, int rank, const int64_t *dims, const float *data,
                       gl_error *err) {
     if (!w || rank < 0 || rank > H5W_MAX_RANK) return gl_error_set(err, GL_ERR_INVALID, "hdf5: bad rank %d", rank);
     uint64_t d[H5W_MAX_RANK], n = 1;
@@ -239,11 +238,11 @@ gl_status elm_h5w_f32(elm_h5w *w, const char *name, int rank, const int64_t *dim
     h5w_u(&t, 127, 4); /* exponent bias */
     const gl_status s = t.bad ? gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory")
                               : h5w_dataset(w, name, rank, d, &t, data, 4 * n, err);
-    ELM_FREE(t.p);
+    free(t.p);
     return s;
 }
 
-gl_status elm_h5w_string(elm_h5w *w, const char *name, const char *text, gl_error *err) {
+gl_status cli_h5w_string(cli_h5w *w, const char *name, const char *text, gl_error *err) {
     if (!w) return gl_error_set(err, GL_ERR_INVALID, "hdf5: no file");
     const size_t len = strlen(text) ? strlen(text) : 1;
     if (len > UINT32_MAX) return gl_error_set(err, GL_ERR_INVALID, "hdf5: string too long");
@@ -252,20 +251,20 @@ gl_status elm_h5w_string(elm_h5w *w, const char *name, const char *text, gl_erro
     h5w_put(&t, head, sizeof head);
     h5w_u(&t, len, 4);
     const uint64_t dims[1] = {1};
-    char *data = ELM_CALLOC(1, len);
+    char *data = calloc(1, len);
     gl_status s;
     if (t.bad || !data) s = gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
     else {
         memcpy(data, text, strlen(text));
         s = h5w_dataset(w, name, 1, dims, &t, data, len, err);
     }
-    ELM_FREE(data);
-    ELM_FREE(t.p);
+    free(data);
+    free(t.p);
     return s;
 }
 
 /* The root group: link info, group info and a link message per dataset. */
-static gl_status h5w_root(elm_h5w *w, uint64_t *addr, gl_error *err) {
+static gl_status h5w_root(cli_h5w *w, uint64_t *addr, gl_error *err) {
     h5w_buf msgs = {0}, m = {0};
     h5w_u(&m, 0, 1); /* link info v0: no creation order; no fractal heap, no name index */
     h5w_u(&m, 0, 1);
@@ -288,20 +287,20 @@ static gl_status h5w_root(elm_h5w *w, uint64_t *addr, gl_error *err) {
     gl_status s = msgs.bad || m.bad ? gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory")
                                     : msgs.n > UINT32_MAX ? gl_error_set(err, GL_ERR_INVALID, "hdf5: too many datasets")
                                                           : h5w_object_header(w, &msgs, addr, err);
-    ELM_FREE(msgs.p);
-    ELM_FREE(m.p);
+    free(msgs.p);
+    free(m.p);
     return s;
 }
 
-static void h5w_free(elm_h5w *w) {
-    for (size_t i = 0; i < w->n_links; i++) ELM_FREE(w->links[i].name);
-    ELM_FREE(w->links);
-    ELM_FREE(w->path);
-    ELM_FREE(w->tmp);
-    ELM_FREE(w);
+static void h5w_free(cli_h5w *w) {
+    for (size_t i = 0; i < w->n_links; i++) free(w->links[i].name);
+    free(w->links);
+    free(w->path);
+    free(w->tmp);
+    free(w);
 }
 
-gl_status elm_h5w_close(elm_h5w *w, gl_error *err) {
+gl_status cli_h5w_close(cli_h5w *w, gl_error *err) {
     if (!w) return gl_error_set(err, GL_ERR_INVALID, "hdf5: no file");
     uint64_t root = 0;
     gl_status s = h5w_root(w, &root, err);
@@ -314,12 +313,12 @@ gl_status elm_h5w_close(elm_h5w *w, gl_error *err) {
         h5w_u(&sb, H5W_UNDEF, 8); /* no superblock extension */
         h5w_u(&sb, w->pos, 8);    /* end of file */
         h5w_u(&sb, root, 8);
-        if (!sb.bad) h5w_u(&sb, elm_h5_checksum(sb.p, sb.n), 4);
+        if (!sb.bad) h5w_u(&sb, cli_h5_checksum(sb.p, sb.n), 4);
         if (sb.bad || sb.n != H5W_SUPERBLOCK_SIZE) s = gl_error_set(err, GL_ERR_NOMEM, "hdf5: out of memory");
         else if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(sb.p, 1, sb.n, w->f) != sb.n || fflush(w->f) != 0 ||
                  fsync(fileno(w->f)) != 0)
             s = gl_error_set(err, GL_ERR_IO, "hdf5: cannot write %s: %s", w->tmp, strerror(errno));
-        ELM_FREE(sb.p);
+        free(sb.p);
     }
     if (fclose(w->f) != 0 && s == GL_OK) s = gl_error_set(err, GL_ERR_IO, "hdf5: cannot write %s: %s", w->tmp, strerror(errno));
     w->f = NULL;
@@ -330,7 +329,7 @@ gl_status elm_h5w_close(elm_h5w *w, gl_error *err) {
     return s;
 }
 
-void elm_h5w_abort(elm_h5w *w) {
+void cli_h5w_abort(cli_h5w *w) {
     if (!w) return;
     if (w->f) {
         fclose(w->f);
