@@ -11,7 +11,8 @@
  *      tile heights are multiples of 4 for the 4-row kernels (gl_type_vec_dot4, and
  *      gl_type_vec_dot4_k for a Q4_K mat-vec of short rows).
  * Mat-mat (m > 1) with a register-blocked kernel for the weight type (gl_type_gemm: F32,
- * F16, Q4_0, Q8_0 and Q2_K..Q6_K with SIMD) computes each tile in k-slices of a fixed length
+ * F16, Q4_0, Q8_0 and Q2_K..Q6_K with SIMD; also the mat-vec where the kernel says
+ * gemm.matvec, F16 with AVX2) computes each tile in k-slices of a fixed length
  * (so that a slice of the W tile and of the X columns stays in L1/L2; whole blocks of the
  * type), micro-tiles of mr W rows × nc X columns per call, the slices' results added in
  * order. Otherwise (mat-vec, other types, GL_NO_SIMD) each output element is one vec_dot.
@@ -127,9 +128,11 @@ static bool mm_get_shape(const gl_tensor *dst, mm_shape *s) {
             s->gemm.nc > GL_GEMM_NC_MAX)
             return false;
     } else {
-        /* k == 0 stays on the vec_dot path, which writes the zeros */
-        s->gemm = s->m > 1 && s->k > 0 ? gl_type_gemm(w->type) : (gl_gemm_kernel){0};
-        if (s->gemm.fn && (s->gemm.mr < 1 || s->gemm.nc < 1 || s->gemm.nc > GL_GEMM_NC_MAX)) {
+        /* k == 0 stays on the vec_dot path, which writes the zeros; a mat-vec takes the gemm
+         * kernel where its cost follows the columns (gemm.matvec: F16 with AVX2) */
+        s->gemm = s->k > 0 ? gl_type_gemm(w->type) : (gl_gemm_kernel){0};
+        if (s->gemm.fn && (s->gemm.mr < 1 || s->gemm.nc < 1 || s->gemm.nc > GL_GEMM_NC_MAX ||
+                           (s->m == 1 && !s->gemm.matvec))) {
             s->gemm.fn = NULL;
         }
     }
@@ -194,6 +197,11 @@ static void mm_tile(const mm_shape *s, int nth, int64_t *bn, int64_t *bm) {
         /* X8 mat-vec: like the row-layout one below, in whole groups of 8 rows */
         *bm = 1;
         *bn = GL_MAX(16, GL_MIN(1024, s->n / (MM_MATVEC_CHUNKS * (int64_t)nth))) & ~(int64_t)7;
+    } else if (s->gemm.fn && s->m == 1) {
+        /* gemm-kernel mat-vec: as the vec_dot one below, in whole micro-tiles of mr rows */
+        const int64_t mr = s->gemm.mr;
+        *bm = 1;
+        *bn = GL_MAX(4 * mr, GL_MIN(1024, s->n / (MM_MATVEC_CHUNKS * (int64_t)nth))) / mr * mr;
     } else if (s->gemm.fn) {
         /* whole micro-tiles: heights a multiple of mr, widths a multiple of nc */
         const int64_t mr = s->gemm.mr, nc = s->gemm.nc;

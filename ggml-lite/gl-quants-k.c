@@ -1665,7 +1665,7 @@ gl_gemm_kernel gl_type_gemm_k(gl_type type) {
     case GL_TYPE_Q6_K: fn = qk_gemm_q6_K; break;
     default: break;
     }
-    if (fn) k = (gl_gemm_kernel){fn, QK_GEMM_MR, QK_GEMM_NC, GL_TYPE_Q8_K, false, NULL, 0};
+    if (fn) k = (gl_gemm_kernel){fn, QK_GEMM_MR, QK_GEMM_NC, GL_TYPE_Q8_K, false, NULL, 0, false};
 #endif
     (void)type;
     return k;

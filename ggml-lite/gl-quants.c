@@ -1070,18 +1070,22 @@ static inline __m128 q_avx2_hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+/* NC: the columns this instance computes (a constant after inlining, 1 .. Q_GF_NC), nc <= NC:
+ * a call for fewer columns than the full tile does only their work (a mat-vec, the two
+ * sequences of a batched decode) instead of repeating the last column. Each accumulator
+ * sees the same instructions whatever NC is, so an element's value does not depend on it. */
 static inline __attribute__((always_inline)) void
-q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
+q_gemm_float_avx2(bool f16, const int NC, int n, int nr, int nc, const void *vx, size_t bx,
                   const void *const *vy, float *s, size_t bs, bool add) {
     const char *x[Q_GF_MR];
     const float *y[Q_GF_NC];
     for (int r = 0; r < Q_GF_MR; r++) x[r] = (const char *)vx + (size_t)GL_MIN(r, nr - 1) * bx;
-    for (int c = 0; c < Q_GF_NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
+    for (int c = 0; c < NC; c++) y[c] = vy[GL_MIN(c, nc - 1)];
     __m256 acc[Q_GF_MR][Q_GF_NC];
 #pragma GCC unroll 8
     for (int r = 0; r < Q_GF_MR; r++)
 #pragma GCC unroll 8
-        for (int c = 0; c < Q_GF_NC; c++) acc[r][c] = _mm256_setzero_ps();
+        for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 w[Q_GF_MR];
@@ -1091,7 +1095,7 @@ q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
                        : _mm256_loadu_ps((const float *)x[r] + i);
         }
 #pragma GCC unroll 8
-        for (int c = 0; c < Q_GF_NC; c++) {
+        for (int c = 0; c < NC; c++) {
             __m256 yv = _mm256_loadu_ps(y[c] + i);
             Q_PIN_REG(yv);
 #pragma GCC unroll 8
@@ -1115,14 +1119,35 @@ q_gemm_float_avx2(bool f16, int n, int nr, int nc, const void *vx, size_t bx,
     }
 }
 
+/* One instance per column count, so that nc columns cost nc columns' work. */
+#define Q_GEMM_FLOAT_NC(f16, NC)                                                               \
+    case NC:                                                                                   \
+        q_gemm_float_avx2(f16, NC, n, nr, nc, x, bx, y, s, bs, add);                           \
+        return
+#if Q_GF_NC == 5
+#define Q_GEMM_FLOAT_CASES(f16)                                                                \
+    Q_GEMM_FLOAT_NC(f16, 1);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 2);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 3);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 4);                                                                   \
+    default: q_gemm_float_avx2(f16, 5, n, nr, nc, x, bx, y, s, bs, add)
+#else
+#define Q_GEMM_FLOAT_CASES(f16)                                                                \
+    Q_GEMM_FLOAT_NC(f16, 1);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 2);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 3);                                                                   \
+    default: q_gemm_float_avx2(f16, 4, n, nr, nc, x, bx, y, s, bs, add)
+#endif
+_Static_assert(Q_GF_NC == 4 || Q_GF_NC == 5, "Q_GEMM_FLOAT_CASES lists 1 .. Q_GF_NC");
+
 static void q_gemm_f32_avx2(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
                             float *s, size_t bs, bool add) {
-    q_gemm_float_avx2(false, n, nr, nc, x, bx, y, s, bs, add);
+    switch (nc) { Q_GEMM_FLOAT_CASES(false); }
 }
 
 static void q_gemm_f16_avx2(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
                             float *s, size_t bs, bool add) {
-    q_gemm_float_avx2(true, n, nr, nc, x, bx, y, s, bs, add);
+    switch (nc) { Q_GEMM_FLOAT_CASES(true); }
 }
 
 /* [sum(a), sum(b), sum(c), sum(d)] of four vectors of eight int32. */
@@ -1891,10 +1916,10 @@ gl_gemm_kernel gl_type_gemm_x8_ref(gl_type type) {
     const size_t yb = sizeof(block_q8_0s);
     if (type == GL_TYPE_Q4_0)
         return (gl_gemm_kernel){q_gemm_q4_0_x8_ref, 8, 8, GL_TYPE_Q8_0, false,
-                                q_quantize_row_q8_0s_q4, yb};
+                                q_quantize_row_q8_0s_q4, yb, false};
     if (type == GL_TYPE_Q8_0)
         return (gl_gemm_kernel){q_gemm_q8_0_x8_ref, 8, 8, GL_TYPE_Q8_0, false,
-                                q_quantize_row_q8_0s_q8, yb};
+                                q_quantize_row_q8_0s_q8, yb, false};
     return (gl_gemm_kernel){0};
 }
 
@@ -1905,19 +1930,19 @@ gl_gemm_kernel gl_type_gemm_x8(gl_type type) {
 #if defined(GL_AVX2)
     if (type == GL_TYPE_Q4_0)
         k = (gl_gemm_kernel){q_gemm_q4_0_x8_avx2, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
-                             q_quantize_row_q8_0s_q4, yb};
+                             q_quantize_row_q8_0s_q4, yb, false};
 #if defined(Q_X8_VNNI)
     if (type == GL_TYPE_Q8_0)
         k = (gl_gemm_kernel){q_gemm_q8_0_x8_avx2, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
-                             q_quantize_row_q8_0s_q8, yb};
+                             q_quantize_row_q8_0s_q8, yb, false};
 #endif
 #elif defined(GL_NEON)
     if (type == GL_TYPE_Q4_0)
         k = (gl_gemm_kernel){q_gemm_q4_0_x8_neon, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
-                             q_quantize_row_q8_0s_q4, yb};
+                             q_quantize_row_q8_0s_q4, yb, false};
     if (type == GL_TYPE_Q8_0)
         k = (gl_gemm_kernel){q_gemm_q8_0_x8_neon, 8, Q_X8_NC, GL_TYPE_Q8_0, false,
-                             q_quantize_row_q8_0s_q8, yb};
+                             q_quantize_row_q8_0s_q8, yb, false};
 #endif
     (void)type;
     (void)yb;
@@ -2183,22 +2208,26 @@ gl_gemm_kernel gl_type_gemm(gl_type type) {
 #endif
     switch (type) {
     case GL_TYPE_F32:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(f32), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, false, NULL, 0};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(f32), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, false, NULL, 0, false};
         break;
     case GL_TYPE_F16:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(f16), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, true, NULL, 0};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(f16), Q_GF_MR, Q_GF_NC, GL_TYPE_F32, true, NULL, 0, false};
         break;
     case GL_TYPE_Q4_0:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(q4_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(q4_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0, false};
         break;
     case GL_TYPE_Q8_0:
-        k = (gl_gemm_kernel){Q_GEMM_PICK(q8_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0};
+        k = (gl_gemm_kernel){Q_GEMM_PICK(q8_0), Q_GQ_MR, Q_GQ_NC, GL_TYPE_Q8_0, false, NULL, 0, false};
         break;
     default:
         k = gl_type_gemm_k(type); /* the K types (gl-quants-k.c) */
         break;
     }
 #undef Q_GEMM_PICK
+#if defined(GL_AVX2)
+    /* F16 × fp16-rounded F32, one instance per column count: the mat-vec takes it too */
+    k.matvec = type == GL_TYPE_F16;
+#endif
 #endif
     (void)type;
     return k;

@@ -146,6 +146,10 @@ typedef struct gl_gemm_kernel {
      * take yblock bytes per 32 elements (the X8 kernels' block_q8_0s rows). */
     gl_from_float_fn yconvert;
     size_t yblock;
+    /* The kernel's cost follows nc (one column costs one column's work), so it also serves
+     * the mat-vec (m = 1): then a batched decode and a single-sequence one compute each
+     * element alike. */
+    bool matvec;
 } gl_gemm_kernel;
 GL_PRIVATE gl_gemm_kernel gl_type_gemm(gl_type type);
 #define GL_GEMM_NC_MAX 8 /* no kernel's nc exceeds this */
