@@ -1086,8 +1086,13 @@ q_gemm_float_avx2(bool f16, const int NC, int n, int nr, int nc, const void *vx,
     for (int r = 0; r < Q_GF_MR; r++)
 #pragma GCC unroll 8
         for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    /* one or two columns (a decode step) stream the weights from memory: prefetch the rows
+     * after these, as many bytes ahead as each step reads (see q_prefetch_base) */
+    const uintptr_t next = q_prefetch_base(vx, bx);
     int i = 0;
     for (; i + 8 <= n; i += 8) {
+        if (f16 && NC <= 2)
+            _mm_prefetch(Q_PREFETCH_AT(next, (size_t)i * 2 * Q_GF_MR), _MM_HINT_T0);
         __m256 w[Q_GF_MR];
 #pragma GCC unroll 8
         for (int r = 0; r < Q_GF_MR; r++) {
