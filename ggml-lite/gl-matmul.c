@@ -11,7 +11,8 @@
  *      tile heights are multiples of 4 for the 4-row kernels (gl_type_vec_dot4, and
  *      gl_type_vec_dot4_k for a Q4_K mat-vec of short rows).
  * Mat-mat (m > 1) with a register-blocked kernel for the weight type (gl_type_gemm: F32,
- * F16, Q4_0, Q8_0 and Q2_K..Q6_K with SIMD) computes each tile in k-slices of a fixed length
+ * F16, Q4_0, Q8_0 and Q2_K..Q6_K with SIMD; also the mat-vec where the kernel says
+ * gemm.matvec, F16 with AVX2) computes each tile in k-slices of a fixed length
  * (so that a slice of the W tile and of the X columns stays in L1/L2; whole blocks of the
  * type), micro-tiles of mr W rows × nc X columns per call, the slices' results added in
  * order. F32 and F16 weights take that kernel for a mat-vec too (gl_gemm_kernel.matvec: one

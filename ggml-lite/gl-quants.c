@@ -1074,8 +1074,12 @@ static inline __m128 q_avx2_hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+/* NC: the columns this instance computes (a constant after inlining, 1 .. Q_GF_NC), nc <= NC:
+ * a call for fewer columns than the full tile does only their work (a mat-vec, the two
+ * sequences of a batched decode) instead of repeating the last column. Each accumulator
+ * sees the same instructions whatever NC is, so an element's value does not depend on it. */
 static inline __attribute__((always_inline)) void
-q_gemm_float_avx2(bool f16, int NC, int n, int nr, int nc, const void *vx, size_t bx,
+q_gemm_float_avx2(bool f16, const int NC, int n, int nr, int nc, const void *vx, size_t bx,
                   const void *const *vy, float *s, size_t bs, bool add) {
     const char *x[Q_GF_MR];
     const float *y[Q_GF_NC];
@@ -1086,8 +1090,13 @@ q_gemm_float_avx2(bool f16, int NC, int n, int nr, int nc, const void *vx, size_
     for (int r = 0; r < Q_GF_MR; r++)
 #pragma GCC unroll 8
         for (int c = 0; c < NC; c++) acc[r][c] = _mm256_setzero_ps();
+    /* one or two columns (a decode step) stream the weights from memory: prefetch the rows
+     * after these, as many bytes ahead as each step reads (see q_prefetch_base) */
+    const uintptr_t next = q_prefetch_base(vx, bx);
     int i = 0;
     for (; i + 8 <= n; i += 8) {
+        if (f16 && NC <= 2)
+            _mm_prefetch(Q_PREFETCH_AT(next, (size_t)i * 2 * Q_GF_MR), _MM_HINT_T0);
         __m256 w[Q_GF_MR];
 #pragma GCC unroll 8
         for (int r = 0; r < Q_GF_MR; r++) {
@@ -1119,19 +1128,35 @@ q_gemm_float_avx2(bool f16, int NC, int n, int nr, int nc, const void *vx, size_
     }
 }
 
-/* A call's nc columns: nc = 1 (a mat-vec, which takes this kernel too: see
- * gl_type_gemm) runs a one-column instance, so it does no wasted work on repeated columns;
- * an element's operations are the same in either instance. */
+/* One instance per column count, so that nc columns cost nc columns' work. */
+#define Q_GEMM_FLOAT_NC(f16, NC)                                                               \
+    case NC:                                                                                   \
+        q_gemm_float_avx2(f16, NC, n, nr, nc, x, bx, y, s, bs, add);                           \
+        return
+#if Q_GF_NC == 5
+#define Q_GEMM_FLOAT_CASES(f16)                                                                \
+    Q_GEMM_FLOAT_NC(f16, 1);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 2);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 3);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 4);                                                                   \
+    default: q_gemm_float_avx2(f16, 5, n, nr, nc, x, bx, y, s, bs, add)
+#else
+#define Q_GEMM_FLOAT_CASES(f16)                                                                \
+    Q_GEMM_FLOAT_NC(f16, 1);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 2);                                                                   \
+    Q_GEMM_FLOAT_NC(f16, 3);                                                                   \
+    default: q_gemm_float_avx2(f16, 4, n, nr, nc, x, bx, y, s, bs, add)
+#endif
+_Static_assert(Q_GF_NC == 4 || Q_GF_NC == 5, "Q_GEMM_FLOAT_CASES lists 1 .. Q_GF_NC");
+
 static void q_gemm_f32_avx2(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
                             float *s, size_t bs, bool add) {
-    if (nc == 1) q_gemm_float_avx2(false, 1, n, nr, 1, x, bx, y, s, bs, add);
-    else q_gemm_float_avx2(false, Q_GF_NC, n, nr, nc, x, bx, y, s, bs, add);
+    switch (nc) { Q_GEMM_FLOAT_CASES(false); }
 }
 
 static void q_gemm_f16_avx2(int n, int nr, int nc, const void *x, size_t bx, const void *const *y,
                             float *s, size_t bs, bool add) {
-    if (nc == 1) q_gemm_float_avx2(true, 1, n, nr, 1, x, bx, y, s, bs, add);
-    else q_gemm_float_avx2(true, Q_GF_NC, n, nr, nc, x, bx, y, s, bs, add);
+    switch (nc) { Q_GEMM_FLOAT_CASES(true); }
 }
 
 /* [sum(a), sum(b), sum(c), sum(d)] of four vectors of eight int32. */

@@ -289,6 +289,42 @@ TF_TEST(gemm_tails_and_k_slices) {
     }
 }
 
+/* Where the gemm kernel also serves the mat-vec (gemm.matvec: F16 with AVX2), a column
+ * computed alone (one sequence's decode step) is bit-identical to the same column inside a
+ * mat-mat (a batched step), unsliced and in k-slices. */
+TF_TEST(matvec_equals_matmat_column) {
+    static const int64_t ks[] = {100, 768, 8224};
+    int n_cases = 0;
+    for (int t = 0; t < N_TYPES; t++) {
+        if (!gl_type_gemm(mm_types[t]).matvec) continue;
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+            const mm_case one = {mm_types[t], ks[i], 45, 1, 1, 1, 1, 1, X_CONTIG, W_CONTIG};
+            const mm_case two = {mm_types[t], ks[i], 45, 2, 1, 1, 1, 1, X_CONTIG, W_CONTIG};
+            const mm_case six = {mm_types[t], ks[i], 45, 6, 1, 1, 1, 1, X_CONTIG, W_CONTIG};
+            mm_built b[3];
+            /* the same seed: W, then X column 0 first, are the same random values */
+            const bool ok = mm_build(&one, 700 + i, &b[0]) && mm_build(&two, 700 + i, &b[1]) &&
+                            mm_build(&six, 700 + i, &b[2]);
+            float *o[3] = {NULL, NULL, NULL};
+            for (int j = 0; ok && j < 3; j++) o[j] = mm_run(&b[j], j == 1 ? 2 : 1);
+            if (o[0] && o[1] && o[2]) {
+                TF_CHECK(mm_check(&one, &b[0], o[0]) == 0, "%s k=%lld: mat-vec vs reference",
+                         gl_type_name(mm_types[t]), (long long)ks[i]);
+                TF_CHECK(memcmp(o[0], o[1], 45 * sizeof(float)) == 0 &&
+                             memcmp(o[0], o[2], 45 * sizeof(float)) == 0,
+                         "%s k=%lld: mat-vec differs from column 0 of the mat-mat",
+                         gl_type_name(mm_types[t]), (long long)ks[i]);
+                n_cases++;
+            }
+            for (int j = 0; j < 3; j++) {
+                free(o[j]);
+                gl_context_free(b[j].ctx);
+            }
+        }
+    }
+    if (n_cases == 0) tf_skip("no gemm kernel serves the mat-vec in this kernel set");
+}
+
 TF_TEST(work_size_and_rejections) {
     gl_error err = {0};
     gl_context *ctx = gl_context_new((gl_context_params){.mem_size = 1 << 20, .no_alloc = true}, &err);
