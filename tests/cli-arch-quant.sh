@@ -21,4 +21,24 @@ for ref in tests/data/arch/*.qtypes; do
     done < "$ref"
     rm -f "$TMPD/$n.gguf" "$TMPD/q.gguf"
 done
+# Files written by llama.cpp's own llama-quantize (when a llama.cpp build is at hand:
+# $LLAMA_QUANTIZE, default the peer build of this workplace) load here and generate exactly what
+# our quantization of the same GGUF generates (greedy, 12 tokens): the mixes users download.
+LQ=${LLAMA_QUANTIZE:-/work/peer/llama.cpp/build/bin/llama-quantize}
+if [ -n "$EMU" ] || ! [ -x "$LQ" ]; then
+    skip arch-llama-quantize-files "no llama.cpp llama-quantize (LLAMA_QUANTIZE) on this machine"
+    finish
+fi
+for n in llama qwen3 gemma3 phi3 lfm2; do
+    edgelm convert "$TMPD/w/$n" -o "$TMPD/$n.gguf" >/dev/null 2>&1
+    for q in Q4_K_M Q8_0; do
+        check "llama_quantize_file_${n}_$q" sh -c "
+            '$LQ' '$TMPD/$n.gguf' '$TMPD/theirs.gguf' $q >/dev/null 2>&1 &&
+            '$EDGELM' quantize '$TMPD/$n.gguf' '$TMPD/ours.gguf' $q -q >/dev/null 2>&1 &&
+            a=\$('$EDGELM' generate -m '$TMPD/theirs.gguf' -p 'Hello world' -n 12 --temp 0 --ignore-eos 2>/dev/null) &&
+            b=\$('$EDGELM' generate -m '$TMPD/ours.gguf' -p 'Hello world' -n 12 --temp 0 --ignore-eos 2>/dev/null) &&
+            [ -n \"\$a\" ] && { [ \"\$a\" = \"\$b\" ] || { echo \"theirs: \$a\"; echo \"ours:   \$b\"; false; }; }"
+    done
+    rm -f "$TMPD/$n.gguf" "$TMPD/theirs.gguf" "$TMPD/ours.gguf"
+done
 finish
