@@ -16,7 +16,8 @@
 # buffer types, whose AMX kernels die with SIGILL on this VM for every quantized model. Both use
 # an F16 KV cache and no flash attention; edgelm measures the read bandwidth with a 1 GiB buffer
 # (--bw-mib 1024: the VM reports a 480 MiB L3, so the default 16x L3 would be 7.5 GiB).
-# EDGELM (default build/edgelm) names our program; everything runs under nice -n 19.
+# EDGELM (default build/edgelm) names our program; KEEP=1 keeps the quantized files; everything
+# runs under nice -n 19.
 set -eu
 T=1,2 P=64,512 N=128 R=3 TYPES="Q4_K_M Q8_0 Q4_0"
 while [ $# -gt 0 ]; do
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
     -n) N=$2; shift 2 ;;
     -r) R=$2; shift 2 ;;
     -q) TYPES=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench_arch_vs_llamacpp.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
     esac
@@ -55,5 +56,5 @@ for n in $NAMES; do
     nice -n 19 /usr/bin/python3 scripts/bench_vs_llamacpp.py --llama-bench "$LB" --edgelm "$EL" \
         --reps "$R" -t "$T" -p "$P" -n "$N" --edgelm-args="--bw-mib 1024" --quiet 1.01 \
         --raw "$W/$n.raw.json" $files
-    rm -f $files
+    [ -n "${KEEP:-}" ] || rm -f $files
 done
