@@ -593,7 +593,8 @@ static gl_status cv_plan_lfm2(cv_job *j, const elm_cv_source *st, const cv_hpara
         q->n_dims = 2;
         q->shape[1] = hp->conv_l;
         snprintf(nm, sizeof nm, "blk.%lld.shortconv.conv.weight", (long long)l);
-        if ((s = cv_add(j, nm, q, E, hp->conv_l, ELM_CV_COPY, 0)) != GL_OK) return s;
+        /* Always F32, as llama.cpp's converter keeps it: its ssm_conv kernel takes F32 only. */
+        if ((s = elm_cv_plan_add(j, nm, q, E, hp->conv_l, ELM_CV_COPY, 0, true)) != GL_OK) return s;
     }
     if (!(t = cv_need_p(st, pre, err, "embedding_norm.weight", 0))) return GL_ERR_FORMAT;
     if ((s = cv_add(j, "token_embd_norm.weight", t, E, 0, ELM_CV_COPY, 0)) != GL_OK) return s;

@@ -62,6 +62,10 @@ def main():
     ap.add_argument("-n", default="128")
     ap.add_argument("--kv-f16", action="store_true", help="F16 KV cache for edgelm too")
     ap.add_argument("--raw")
+    ap.add_argument("--edgelm-args", default="",
+                    help="more options for edgelm bench, one string (e.g. \"--bw-mib 1024\")")
+    ap.add_argument("--llama-args", default="",
+                    help="more options for llama-bench, one string (e.g. \"-fa 0 -ot .*=CPU\")")
     ap.add_argument("--quiet", type=float, default=0.1,
                     help="before each pair of runs, wait until other processes use less than this "
                          "share of the CPUs (measured over 1 s; at most --max-wait s)")
@@ -82,9 +86,11 @@ def main():
                 cmd = [a.edgelm, "bench", "-m", m, "-t", str(t), "-p", a.p, "-n", a.n, "-r", "1", "-o", "json"]
                 if a.kv_f16:
                     cmd.append("--kv-f16")
+                cmd += a.edgelm_args.split()
                 for o in run_json(cmd):
                     ours.setdefault(o["test"], []).append(o)
                 lcmd = [a.llama_bench, "-m", m, "-t", str(t), "-p", a.p, "-n", a.n, "-r", "1", "-o", "json"]
+                lcmd += a.llama_args.split()
                 for o in run_json(lcmd):
                     test = "pp%d" % o["n_prompt"] if o["n_gen"] == 0 else "tg%d" % o["n_gen"]
                     theirs.setdefault(test, []).append(o)

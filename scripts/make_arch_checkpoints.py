@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tiny random-weight Hugging Face checkpoints, one per decoder architecture of issue #11.
 
-    python3 scripts/make_arch_checkpoints.py [--wide] OUTDIR [NAME ...]
+    python3 scripts/make_arch_checkpoints.py [--wide | --real] OUTDIR [NAME ...]
 
 writes OUTDIR/NAME/{config.json, model.safetensors, tokenizer files} for each NAME (default:
 all). Only numpy is needed. Generation is deterministic (one numpy seed per architecture), so
@@ -11,6 +11,13 @@ stay valid for the checkpoints every test run regenerates.
 --wide makes the widths multiples of 256 (n_embd 256, n_ff 768, 4 heads of 64, 2 key/value
 heads), the shapes whose quantization follows llama-quantize's K-quant rules rather than its
 fallbacks (tests/cli-arch-quant.sh compares the per-tensor types).
+
+--real makes the shapes of the released models the benchmarks of issue #11 use (REAL below:
+qwen3 = Qwen3-0.6B, llama = Llama-3.2-1B, gemma3 = Gemma-3-270M, lfm2 = LFM2-350M; widths,
+heads, key/value heads, layers, vocabulary and feed-forward width from their config.json), with
+random F16 weights (normal, std 0.02) generated and written one tensor at a time, and the
+vocabulary padded to the real size by the converter ([PAD<id>] tokens). See
+scripts/bench_arch_vs_llamacpp.sh.
 
 Shapes: a few layers, grouped-query attention (6 query heads, 2 key/value heads), widths that
 are not powers of two (n_embd 96, n_ff 200, head_dim 16 or 24). Tokenizers: byte-level BPE
@@ -102,7 +109,55 @@ class Rand:
         return (shift + self.rng.standard_normal(n) * 0.1).astype(np.float32)
 
 
+class Lazy:
+    """Stands in for Rand in --real mode: records (shape, std, shift) instead of drawing, so
+    make() lays out the same tensors without holding a billion F32 numbers in memory."""
+    def w(self, *shape, std=0.08):
+        return ("w", shape, 0.02)
+
+    def norm(self, n, shift=1.0):
+        return ("norm", (n,), shift)
+
+
+def write_lazy_safetensors(path, tensors, seed):
+    """The F16 safetensors file of Lazy placeholders, each tensor drawn as it is written."""
+    hdr, off = {}, 0
+    for k, (_, shape, _) in tensors.items():
+        n = 2 * int(np.prod(shape))
+        hdr[k] = {"dtype": "F16", "shape": list(shape), "data_offsets": [off, off + n]}
+        off += n
+    hdr["__metadata__"] = {"format": "pt"}
+    hj = json.dumps(hdr).encode()
+    hj += b" " * ((8 - len(hj) % 8) % 8)
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        f.write(len(hj).to_bytes(8, "little"))
+        f.write(hj)
+        for kind, shape, v in tensors.values():
+            if kind == "norm":
+                a = np.full(shape, v, np.float16)
+            else:
+                a = (rng.standard_normal(shape, dtype=np.float32) * v).astype(np.float16)
+            f.write(a.tobytes())
+            del a
+
+
 E, F, L, NH, NKV = 96, 200, 3, 6, 2
+
+# --real: name: (n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_vocab, config changes)
+REAL = {
+    "qwen3": (1024, 3072, 28, 16, 8, 128, 151936, {"max_position_embeddings": 40960}),     # Qwen3-0.6B
+    "llama": (2048, 8192, 16, 32, 8, 64, 128256,                                            # Llama-3.2-1B
+              {"max_position_embeddings": 131072, "rope_theta": 500000.0, "tie_word_embeddings": True,
+               "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}),
+    "gemma3": (640, 2048, 18, 4, 1, 256, 262144,                                            # Gemma-3-270M
+               {"max_position_embeddings": 32768, "sliding_window": 512, "query_pre_attn_scalar": 256}),
+    "lfm2": (1024, 6656, 16, 16, 8, 64, 65536,                                              # LFM2-350M
+             {"max_position_embeddings": 128000, "block_ff_dim": 6656, "block_multiple_of": 256,
+              "layer_types": ["full_attention" if i in (2, 5, 8, 10, 12, 14) else "conv"
+                              for i in range(16)]}),
+}
 
 # name: (HF class, model_type, tokenizer, head_dim, extra config, layout switches)
 ARCHS = {
@@ -145,10 +200,19 @@ ARCHS = {
 LAYERS = {"smollm3": 5, "gemma3": 7, "lfm2": 5}  # smollm3: layer 3 has no rope; gemma3: layer 5 global
 
 
-def make(out, name, wide=False):
+def make(out, name, wide=False, real=False):
     global E, F, NH, NKV
     hf, mtype, tok, hd, extra, sw = ARCHS[name]
     extra = json.loads(json.dumps(extra))
+    sw = dict(sw)
+    n_layer, V_real = LAYERS.get(name, L), None
+    if real:
+        E, F, n_layer, NH, NKV, hd, V_real, changes = REAL[name]
+        extra.update(json.loads(json.dumps(changes)))
+        if name == "lfm2":
+            extra["intermediate_size"] = F
+        if extra.get("tie_word_embeddings"):
+            sw.pop("untied", None)
     shutil.rmtree(out, ignore_errors=True)  # no tokenizer file of an earlier run left behind
     if wide:
         E, F, NH, NKV, hd = 256, 768, 4, 2, 64
@@ -164,8 +228,8 @@ def make(out, name, wide=False):
     if tok == "spm":
         V = spm_tokenizer(out, PHI3_ADDED if name == "phi3" else ())
     else:
-        V = bpe_tokenizer(out, tok)
-    n_layer = LAYERS.get(name, L)
+        V = bpe_tokenizer(out, tok, 50000 if real else 1000)
+    V = V_real or V
     cfg = {"architectures": [hf], "model_type": mtype, "hidden_size": E, "intermediate_size": F,
            "num_hidden_layers": n_layer, "num_attention_heads": NH, "num_key_value_heads": NKV,
            "head_dim": hd, "vocab_size": V, "max_position_embeddings": 256, "rms_norm_eps": 1e-6,
@@ -175,7 +239,7 @@ def make(out, name, wide=False):
         cfg["no_rope_layers"] = [int((i + 1) % 4 != 0) for i in range(n_layer)]
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
-    r = Rand(zlib.crc32(name.encode()))  # a seed of its own: adding an architecture changes no other
+    r = Lazy() if real else Rand(zlib.crc32(name.encode()))  # a seed of its own per architecture
     gemma, shift = sw.get("gemma", False), (0.0 if sw.get("gemma") else 1.0)
     t = {"model.embed_tokens.weight": r.w(V, E, std=0.5 if gemma else 0.3)}
     for i in range(n_layer):
@@ -211,14 +275,19 @@ def make(out, name, wide=False):
         t["lm_head.weight"] = r.w(V, E, std=0.3)
     if sw.get("lfm2"):
         t = lfm2_tensors(r, cfg, V)
-    write_safetensors(os.path.join(out, "model.safetensors"), t)
+    if real:
+        write_lazy_safetensors(os.path.join(out, "model.safetensors"), t, zlib.crc32(name.encode()))
+    else:
+        write_safetensors(os.path.join(out, "model.safetensors"), t)
 
 
 def lfm2_tensors(r, cfg, V):
     """LFM2: short-convolution layers (conv.in_proj / conv.conv [E, 1, L] / conv.out_proj) and
     attention layers (q/k_layernorm, out_proj), operator_norm + ffn_norm, feed_forward.w1/w3/w2
     of the width llama.cpp's converter derives, embedding_norm last."""
-    Fx = int(2 * cfg["block_ff_dim"] / 3)  # llama.cpp's auto-adjusted width (a multiple of 8 here)
+    Fx = int(2 * cfg["block_ff_dim"] / 3)  # llama.cpp's auto-adjusted width, rounded up to
+    m = cfg["block_multiple_of"]            # block_multiple_of (already a multiple of 8 in the tests)
+    Fx = m * ((Fx + m - 1) // m)
     hd = cfg["head_dim"]
     t = {"model.embed_tokens.weight": r.w(V, E, std=0.3)}
     for i, kind in enumerate(cfg["layer_types"]):
@@ -245,15 +314,16 @@ def lfm2_tensors(r, cfg, V):
 
 def main():
     args = sys.argv[1:]
-    wide = bool(args) and args[0] == "--wide"
-    args = args[1:] if wide else args
+    mode = args[0] if args and args[0] in ("--wide", "--real") else ""
+    args = args[1:] if mode else args
     if not args:
         sys.exit(__doc__)
-    names = args[1:] or sorted(ARCHS)
+    known = REAL if mode == "--real" else ARCHS
+    names = args[1:] or sorted(known)
     for n in names:
-        if n not in ARCHS:
-            sys.exit("unknown architecture %s (known: %s)" % (n, ", ".join(sorted(ARCHS))))
-        make(os.path.join(args[0], n), n, wide)
+        if n not in known:
+            sys.exit("unknown architecture %s (known: %s)" % (n, ", ".join(sorted(known))))
+        make(os.path.join(args[0], n), n, mode == "--wide", mode == "--real")
 
 
 if __name__ == "__main__":

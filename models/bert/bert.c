@@ -265,8 +265,7 @@ static elm_bert_model *bert_model_from_gguf(gl_gguf *g, const gl_error *gerr, co
     const elm_bert_params p = params ? *params : elm_bert_default_params();
     gl_error ge = {0};
     if (bert_hparams(m, err) != ELM_OK) goto fail;
-    gl_context_params cp = {.mem_size = (size_t)(64 + 20 * m->n_layer) * gl_tensor_overhead() + 4096, .no_alloc = true};
-    if (!(m->wctx = gl_context_new(cp, &ge))) {
+    if (!(m->wctx = elm_weight_ctx_new(g, &ge))) {
         elm_err_from_gl(err, &ge);
         goto fail;
     }

@@ -261,6 +261,13 @@ size_t elm_graph_overhead(size_t max_nodes) {
     return (2 * max_nodes + 64) * gl_tensor_overhead() + max_nodes * 12 * sizeof(void *) + (1u << 16);
 }
 
+gl_context *elm_weight_ctx_new(const gl_gguf *g, gl_error *ge) {
+    const int64_t n = gl_gguf_n_tensors(g);
+    return gl_context_new((gl_context_params){.mem_size = (size_t)(n > 0 ? n : 0) * gl_tensor_overhead() + 4096,
+                                              .no_alloc = true},
+                          ge);
+}
+
 /* ------------------------------------------------------------------------------------------
  * Process memory (edgelm bench, -v)
  * ---------------------------------------------------------------------------------------- */

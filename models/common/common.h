@@ -115,5 +115,9 @@ void elm_runner_free(elm_runner *r);
  * headers (views and reshapes included, up to two per node), the graph's node arrays, and
  * slack for the graph struct. Every runtime sizes its graph context with this one helper. */
 size_t elm_graph_overhead(size_t max_nodes);
+/* The no_alloc context of a model's weight tensors: one header per tensor of the file (the
+ * data stays in the mapped file), the bound every runtime's elm_load_tensor calls stay within
+ * since each binds a name of the file at most once. Every family sizes it with this helper. */
+gl_context *elm_weight_ctx_new(const gl_gguf *g, gl_error *ge);
 
 #endif /* EDGELM_COMMON_H */

@@ -413,12 +413,8 @@ static elm_model *model_load_gguf(gl_gguf *f, const gl_error *gerr, const elm_mo
     if (ld.l.failed) goto fail;
 
     m->layers = ELM_CALLOC((size_t)m->hp.n_layer, sizeof *m->layers);
-    /* Headers only: at most 24 tensors per block plus a few global ones. */
-    size_t n_headers = (size_t)m->hp.n_layer * 24 + 16;
     gl_error gerr2 = {0};
-    m->wctx = gl_context_new((gl_context_params){.mem_size = n_headers * gl_tensor_overhead(),
-                                                 .no_alloc = true},
-                             &gerr2);
+    m->wctx = elm_weight_ctx_new(m->gguf, &gerr2);
     if (!m->layers || !m->wctx) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory for %d layers", m->hp.n_layer);
         goto fail;

@@ -239,9 +239,7 @@ static elm_elmo_model *elmo_model_from_gguf(gl_gguf *g, const gl_error *gerr, el
     m->gguf = g;
     gl_error ge = {0};
     if (elmo_read_hparams(g, &m->hp, err) != ELM_OK) goto fail;
-    const size_t n_tensors = 8 + 2 * ELMO_MAX_FILTERS + 2 * ELMO_MAX_HIGHWAY + 8 * ELMO_MAX_LAYERS;
-    gl_context_params cp = {.mem_size = n_tensors * gl_tensor_overhead() + 4096, .no_alloc = true};
-    if (!(m->wctx = gl_context_new(cp, &ge))) {
+    if (!(m->wctx = elm_weight_ctx_new(g, &ge))) {
         elm_err_from_gl(err, &ge);
         goto fail;
     }

@@ -291,9 +291,7 @@ static elm_t5_model *t5_model_from_gguf(gl_gguf *f, const gl_error *gerr, const 
     if (ld.l.failed) goto fail;
     m->enc = ELM_CALLOC((size_t)m->n_enc, sizeof *m->enc);
     m->dec = ELM_CALLOC((size_t)m->n_dec, sizeof *m->dec);
-    size_t n_headers = (size_t)(m->n_enc + m->n_dec) * 20 + 16;
-    m->wctx = gl_context_new((gl_context_params){.mem_size = n_headers * gl_tensor_overhead(), .no_alloc = true},
-                             &gerr2);
+    m->wctx = elm_weight_ctx_new(m->gguf, &gerr2);
     if (!m->enc || !m->dec || !m->wctx) {
         elm_err_set(err, ELM_ERR_NOMEM, "out of memory");
         goto fail;
