@@ -294,8 +294,7 @@ elm_status cli_perplexity(const char *model, const char *text, int32_t n_ctx, in
 /* ---- BERT ---- */
 
 static elm_status ql_bert(const char *base, const char *quant, const char *text, int32_t nth,
-                          const cli_qual_progress *prog,
-                          cli_qual *out, elm_error *err) {
+                          const cli_qual_progress *prog, cli_qual *out, elm_error *err) {
     elm_bert_params bp = elm_bert_default_params();
     bp.n_threads = nth;
     elm_bert *mb = elm_bert_load(base, &bp, err);
@@ -355,8 +354,7 @@ static elm_status ql_bert(const char *base, const char *quant, const char *text,
 /* ---- T5 ---- */
 
 static elm_status ql_t5(const char *base, const char *quant, const char *text, int32_t nth,
-                          const cli_qual_progress *prog,
-                        cli_qual *out, elm_error *err) {
+                        const cli_qual_progress *prog, cli_qual *out, elm_error *err) {
     elm_t5_params tp = elm_t5_default_params();
     tp.n_threads = nth;
     elm_t5 *mb = elm_t5_load(base, &tp, err);
@@ -399,8 +397,7 @@ static elm_status ql_t5(const char *base, const char *quant, const char *text, i
 /* ---- ELMo ---- */
 
 static elm_status ql_elmo(const char *base, const char *quant, const char *text, int32_t nth,
-                          const cli_qual_progress *prog,
-                          cli_qual *out, elm_error *err) {
+                          const cli_qual_progress *prog, cli_qual *out, elm_error *err) {
     elm_elmo_params ep = elm_elmo_default_params();
     ep.n_threads = nth;
     elm_elmo *mb = elm_elmo_load(base, &ep, err);
