@@ -22,9 +22,10 @@ check finetune_freeze_keeps_layer_0 sh -c "$EMU '$EDGELM' finetune -m '$TMPD/bas
 check finetune_bad_values sh -c "! $EMU '$EDGELM' finetune -m '$TMPD/base.gguf' --task classify -f '$TMPD/train.tsv' --save '$TMPD/x.gguf' --lr abc 2> /dev/null && ! $EMU '$EDGELM' finetune -m '$TMPD/base.gguf' --task ner -f '$TMPD/train.tsv' --save '$TMPD/x.gguf' 2> '$TMPD/e' && grep -q 'task .ner. is not known: use one of classify, tag, qa' '$TMPD/e' && printf 'no label here\n' > '$TMPD/bad.tsv' && ! $EMU '$EDGELM' finetune -m '$TMPD/base.gguf' --task classify -f '$TMPD/bad.tsv' --save '$TMPD/x.gguf' 2> /dev/null"
 # --task tag: CoNLL lines, an animal word is B-ANI, a colour/verb word O; held-out token accuracy
 # >= 0.95 and entity F1 (seqeval's rules, test-squad) >= 0.9
-gen_conll() { # n seed
-    awk -v n="$1" -v seed="$2" 'BEGIN { srand(seed); split("the cat sat on mat dog ran", A, " "); split("big small red blue is was it", B, " ");
-        for (i = 0; i < n; i++) { len = 3 + int(rand() * 5); for (j = 0; j < len; j++) { if (rand() < 0.5) print A[1 + int(rand() * 7)] " B-ANI"; else print B[1 + int(rand() * 7)] " O" } print "" } }'
+gen_conll() { # n seed [animal words] [other words]: sentences of 3-7 words, each B-ANI or O
+    awk -v n="$1" -v seed="$2" -v a="${3:-the cat sat on mat dog ran}" -v b="${4:-big small red blue is was it}" \
+        'BEGIN { srand(seed); na = split(a, A, " "); nb = split(b, B, " ");
+        for (i = 0; i < n; i++) { len = 3 + int(rand() * 5); for (j = 0; j < len; j++) { if (rand() < 0.5) print A[1 + int(rand() * na)] " B-ANI"; else print B[1 + int(rand() * nb)] " O" } print "" } }'
 }
 gen_conll 150 11 > "$TMPD/train.conll"
 gen_conll 40 12 > "$TMPD/eval.conll"
@@ -57,12 +58,8 @@ check finetune_qa_bad_answer_start sh -c "printf '{\"data\": [{\"paragraphs\": [
 # first piece (words after the first carry their space, as in running text; the word sets differ
 # in their first pieces in this 301-token vocabulary) and the saved model tags in `tag`; qa is
 # refused on BPE models
-gen_rconll() { # n seed
-    awk -v n="$1" -v seed="$2" 'BEGIN { srand(seed); split("cat the sat cafe", A, " "); split("world it is in", B, " ");
-        for (i = 0; i < n; i++) { len = 3 + int(rand() * 5); for (j = 0; j < len; j++) { if (rand() < 0.5) print A[1 + int(rand() * 4)] " B-ANI"; else print B[1 + int(rand() * 4)] " O" } print "" } }'
-}
-gen_rconll 150 11 > "$TMPD/rtrain.conll"
-gen_rconll 40 12 > "$TMPD/reval.conll"
+gen_conll 150 11 "cat the sat cafe" "world it is in" > "$TMPD/rtrain.conll"
+gen_conll 40 12 "cat the sat cafe" "world it is in" > "$TMPD/reval.conll"
 check finetune_roberta_tag_learns sh -c "$EMU '$EDGELM' convert tests/data/bert/tiny-roberta-cls -o '$TMPD/rb.gguf' 2> /dev/null && $EMU '$EDGELM' finetune -m '$TMPD/rb.gguf' --task tag -f '$TMPD/rtrain.conll' --eval '$TMPD/reval.conll' --save '$TMPD/rtag.gguf' --lr 1e-2 --epochs 12 --seed 3 2> '$TMPD/rlog' && tail -n 2 '$TMPD/rlog' | head -n 1 | awk '{ for (i = 1; i <= NF; i++) { if (\$i == \"accuracy\") a = \$(i + 1); if (\$i == \"F1\") f = \$(i + 1) } } END { exit !(a + 0 >= 0.95 && f + 0 >= 0.9) }'"
 check finetune_roberta_tag_model_runs_in_tag sh -c "$EMU '$EDGELM' tag -m '$TMPD/rtag.gguf' -p 'the world is in cafe' --words | cut -f1,2 | tr '\t\n' ' ;' | grep -qx 'the B-ANI;world O;is O;in O;cafe B-ANI;'"
 check finetune_roberta_qa_refused sh -c "printf '{\"data\": [{\"paragraphs\": [{\"context\": \"a cat\", \"qas\": [{\"question\": \"q\", \"answers\": [{\"text\": \"cat\", \"answer_start\": 2}]}]}]}]}' > '$TMPD/rq.json' && ! $EMU '$EDGELM' finetune -m '$TMPD/rb.gguf' --task qa -f '$TMPD/rq.json' --save '$TMPD/x.gguf' 2> '$TMPD/e' && grep -q 'RoBERTa) question answering is not supported yet' '$TMPD/e'"
